@@ -1,0 +1,94 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+let package = Package(
+    name: "chatbot-tester",
+    platforms: [.macOS(.v14)],
+    products: [
+        .library(name: "ChatbotTester", targets: ["ChatbotTester"]),
+        .library(name: "ChatbotTesterCore", targets: ["ChatbotTesterCore"]),
+        .library(name: "ChatbotTesterTesting", targets: ["ChatbotTesterTesting"]),
+        .executable(name: "chatbot-tester", targets: ["chatbot-tester"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+    ],
+    targets: [
+        // The Common layer: schemas, registry, backend protocols, middleware, events, artifacts.
+        .target(
+            name: "ChatbotTesterCore",
+            dependencies: [.product(name: "Logging", package: "swift-log")]
+        ),
+        // Built-in backends over HTTP / exec, and the mock LLM server.
+        .target(
+            name: "ChatbotTesterBackends",
+            dependencies: [
+                "ChatbotTesterCore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
+        .target(name: "ChatbotTesterGenerator", dependencies: ["ChatbotTesterCore"]),
+        .target(name: "ChatbotTesterRunner", dependencies: ["ChatbotTesterCore"]),
+        .target(name: "ChatbotTesterEvaluator", dependencies: ["ChatbotTesterCore"]),
+        // Job config (YAML/JSON) and the generate → run → evaluate pipeline.
+        .target(
+            name: "ChatbotTesterPipeline",
+            dependencies: [
+                "ChatbotTesterCore", "ChatbotTesterGenerator", "ChatbotTesterRunner", "ChatbotTesterEvaluator",
+                .product(name: "Yams", package: "Yams"),
+            ]
+        ),
+        .target(name: "ChatbotTesterCluster", dependencies: ["ChatbotTesterCore", "ChatbotTesterPipeline"]),
+        .systemLibrary(
+            name: "CLibUV",
+            pkgConfig: "libuv",
+            providers: [.apt(["libuv1-dev"])]
+        ),
+        .target(name: "ChatbotTesterClusterUV", dependencies: ["ChatbotTesterCluster", "CLibUV"]),
+        .target(
+            name: "ChatbotTester",
+            dependencies: [
+                "ChatbotTesterCore", "ChatbotTesterBackends", "ChatbotTesterGenerator", "ChatbotTesterRunner",
+                "ChatbotTesterEvaluator", "ChatbotTesterPipeline", "ChatbotTesterCluster", "ChatbotTesterClusterUV",
+            ]
+        ),
+        .target(name: "ChatbotTesterTesting", dependencies: ["ChatbotTesterCore"]),
+        .executableTarget(
+            name: "chatbot-tester",
+            dependencies: [
+                "ChatbotTester",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "ChatbotTesterCoreTests", dependencies: ["ChatbotTesterCore", "ChatbotTesterTesting"]),
+        .testTarget(
+            name: "ChatbotTesterBackendsTests",
+            dependencies: ["ChatbotTesterBackends", "ChatbotTesterTesting"]
+        ),
+        .testTarget(
+            name: "ChatbotTesterGeneratorTests",
+            dependencies: ["ChatbotTesterGenerator", "ChatbotTesterBackends", "ChatbotTesterTesting"]
+        ),
+        .testTarget(
+            name: "ChatbotTesterRunnerTests",
+            dependencies: ["ChatbotTesterRunner", "ChatbotTesterBackends", "ChatbotTesterTesting"]
+        ),
+        .testTarget(
+            name: "ChatbotTesterEvaluatorTests",
+            dependencies: ["ChatbotTesterEvaluator", "ChatbotTesterBackends", "ChatbotTesterTesting"]
+        ),
+        .testTarget(name: "ChatbotTesterPipelineTests", dependencies: ["ChatbotTester", "ChatbotTesterTesting"]),
+        .testTarget(name: "ChatbotTesterClusterTests", dependencies: ["ChatbotTester", "ChatbotTesterTesting"]),
+        .testTarget(
+            name: "ChatbotTesterCLITests",
+            dependencies: ["ChatbotTester", "ChatbotTesterTesting", "chatbot-tester"]
+        ),
+    ]
+)

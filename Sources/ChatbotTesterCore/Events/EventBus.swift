@@ -1,0 +1,98 @@
+import Foundation
+
+/// A typed event a stage publishes. Each module defines its own event structs.
+///
+/// `kind` is the stable name written to the JSONL event log (`run.sample.completed`, …).
+public protocol TesterEvent: Sendable, Encodable {
+    /// A stable, dotted name for the event type.
+    static var kind: String { get }
+}
+
+/// An event with the time it was emitted.
+public struct EventEnvelope: Sendable {
+    public var event: any TesterEvent
+    public var time: Date
+
+    public init(event: any TesterEvent, time: Date = Date()) {
+        self.event = event
+        self.time = time
+    }
+
+    /// The event's kind.
+    public var kind: String { type(of: event).kind }
+}
+
+/// Something that consumes events: a progress bar, a JSONL log, a metrics exporter, a test recorder.
+public protocol EventSink: Sendable {
+    /// Handles one event. Called from a single task per sink, in emission order.
+    func receive(_ envelope: EventEnvelope) async
+    /// Called once after the last event; flush here.
+    func finish() async
+}
+
+extension EventSink {
+    public func finish() async {}
+}
+
+/// Fans typed events out to async subscribers. Library code emits; only sinks decide what to show.
+///
+/// `emit` never blocks and never waits for a sink. Call `shutdown()` to deliver what is queued and
+/// finish every sink.
+public final class EventBus: Sendable {
+    private struct Subscriber {
+        var continuation: AsyncStream<EventEnvelope>.Continuation
+        var task: Task<Void, Never>
+    }
+
+    private let subscribers = Locked<[Subscriber]>([])
+
+    public init() {}
+
+    /// Adds a sink; it receives every event emitted from now on, in order.
+    public func subscribe(_ sink: any EventSink) {
+        let (stream, continuation) = AsyncStream<EventEnvelope>.makeStream()
+        let task = Task {
+            for await envelope in stream {
+                await sink.receive(envelope)
+            }
+            await sink.finish()
+        }
+        subscribers.withLock { $0.append(Subscriber(continuation: continuation, task: task)) }
+    }
+
+    /// Publishes an event to every sink.
+    public func emit(_ event: some TesterEvent) {
+        let envelope = EventEnvelope(event: event)
+        subscribers.withLock { list in
+            for subscriber in list { subscriber.continuation.yield(envelope) }
+        }
+    }
+
+    /// Whether any sink listens (lets hot paths skip building events nobody reads).
+    public var hasSubscribers: Bool { subscribers.withLock { !$0.isEmpty } }
+
+    /// Delivers every queued event, finishes each sink and removes them.
+    public func shutdown() async {
+        let list = subscribers.withLock { list -> [Subscriber] in
+            defer { list.removeAll() }
+            return list
+        }
+        for subscriber in list { subscriber.continuation.finish() }
+        for subscriber in list { await subscriber.task.value }
+    }
+}
+
+/// A log line from library code, for sinks to show or record (library code never prints).
+public struct LogEvent: TesterEvent {
+    public static let kind = "log"
+    public enum Level: String, Sendable, Encodable { case debug, info, warning, error }
+    public var level: Level
+    public var message: String
+    public var source: String?
+
+    public init(_ level: Level, _ message: String, source: String? = nil) {
+        self.level = level
+        self.message = message
+        self.source = source
+    }
+}

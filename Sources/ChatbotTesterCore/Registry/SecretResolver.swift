@@ -1,0 +1,56 @@
+import Foundation
+
+/// Resolves secret references (`{env: NAME}`, `{file: PATH}`) where a component is built.
+///
+/// Configs hold references, never values; the value exists only inside the built component.
+public struct SecretResolver: Sendable {
+    private let environment: [String: String]
+    private let allowLiterals: Bool
+
+    /// - Parameters:
+    ///   - environment: where `{env: NAME}` looks; the process environment by default.
+    ///   - allowLiterals: accept a plain string as a secret. Off by default so a key typed into a
+    ///     config never travels to workers, spool files or logs.
+    public init(environment: [String: String] = ProcessInfo.processInfo.environment, allowLiterals: Bool = false) {
+        self.environment = environment
+        self.allowLiterals = allowLiterals
+    }
+
+    /// Whether `value` is a secret reference.
+    public static func isReference(_ value: JSONValue) -> Bool {
+        guard let object = value.objectValue, object.count == 1 else { return false }
+        return object["env"]?.stringValue != nil || object["file"]?.stringValue != nil
+    }
+
+    /// Resolves a reference to the secret's value.
+    /// - Parameter field: named in errors, e.g. `backends.bot.apiKey`.
+    public func resolve(_ value: JSONValue, field: String) throws -> String {
+        if let object = value.objectValue, object.count == 1 {
+            if let name = object["env"]?.stringValue {
+                guard let secret = environment[name], !secret.isEmpty else {
+                    throw ChatbotTesterError(
+                        .missingSecret, "environment variable \(name) is not set",
+                        location: SourceLocation(field: field))
+                }
+                return secret
+            }
+            if let path = object["file"]?.stringValue {
+                do {
+                    let text = try String(contentsOfFile: path, encoding: .utf8)
+                    return text.trimmingCharacters(in: .whitespacesAndNewlines)
+                } catch {
+                    throw ChatbotTesterError(
+                        .missingSecret, "cannot read secret file \(path)", location: SourceLocation(field: field), cause: error)
+                }
+            }
+        }
+        if let literal = value.stringValue {
+            if allowLiterals { return literal }
+            throw ChatbotTesterError(
+                .invalidConfig, "secrets must be references such as {env: NAME} or {file: PATH}, not literal values",
+                location: SourceLocation(field: field))
+        }
+        throw ChatbotTesterError(
+            .invalidConfig, "expected a secret reference {env: NAME} or {file: PATH}", location: SourceLocation(field: field))
+    }
+}

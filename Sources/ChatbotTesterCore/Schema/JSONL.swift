@@ -1,0 +1,170 @@
+import Foundation
+
+/// One line of a JSONL file: its 1-based number and the decoded value or the error naming
+/// file, line and field.
+public struct JSONLEntry<Value: Sendable>: Sendable {
+    public var line: Int
+    public var result: Result<Value, ChatbotTesterError>
+
+    public init(line: Int, result: Result<Value, ChatbotTesterError>) {
+        self.line = line
+        self.result = result
+    }
+}
+
+/// Streaming JSONL: lines are read in chunks, so a file of any size never sits in memory.
+public enum JSONL {
+    /// Splits a byte stream into lines; blank lines are skipped but still counted.
+    public struct LineSplitter {
+        private var buffer = Data()
+        private var lineNumber = 0
+
+        public init() {}
+
+        /// Feeds a chunk and returns the complete lines in it.
+        public mutating func feed(_ chunk: Data) -> [(line: Int, bytes: Data)] {
+            buffer.append(chunk)
+            var out: [(Int, Data)] = []
+            var start = buffer.startIndex
+            while let newline = buffer[start...].firstIndex(of: 0x0A) {
+                lineNumber += 1
+                var end = newline
+                if end > start, buffer[end - 1] == 0x0D { end -= 1 }
+                let bytes = buffer[start..<end]
+                if !bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { out.append((lineNumber, Data(bytes))) }
+                start = newline + 1
+            }
+            buffer = Data(buffer[start...])
+            return out
+        }
+
+        /// The unterminated last line, if any.
+        public mutating func finish() -> (line: Int, bytes: Data)? {
+            defer { buffer = Data() }
+            guard !buffer.isEmpty, !buffer.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) else { return nil }
+            lineNumber += 1
+            return (lineNumber, buffer)
+        }
+    }
+
+    /// Streams raw lines of a file with their numbers. Throws only for I/O errors.
+    /// - Parameter includeUnterminated: yield a last line that has no newline (true for datasets;
+    ///   false for journals, where it is a torn write).
+    public static func lines(
+        of url: URL, chunkSize: Int = 1 << 16, includeUnterminated: Bool = true
+    ) -> AsyncThrowingStream<(line: Int, bytes: Data), any Error> {
+        AsyncThrowingStream { continuation in
+            let task = Task {
+                do {
+                    let handle = try FileHandle(forReadingFrom: url)
+                    defer { try? handle.close() }
+                    var splitter = LineSplitter()
+                    while !Task.isCancelled {
+                        guard let chunk = try handle.read(upToCount: chunkSize), !chunk.isEmpty else { break }
+                        for line in splitter.feed(chunk) { continuation.yield(line) }
+                    }
+                    if includeUnterminated, let last = splitter.finish() { continuation.yield(last) }
+                    continuation.finish()
+                } catch {
+                    continuation.finish(throwing: ChatbotTesterError(.io, "cannot read \(url.path)", location: SourceLocation(source: url.path), cause: error))
+                }
+            }
+            continuation.onTermination = { _ in task.cancel() }
+        }
+    }
+
+    /// Decodes one line, turning any failure into an error naming source, line and field.
+    public static func decode<Value: Decodable>(
+        _ type: Value.Type, from bytes: Data, source: String?, line: Int, decoder: JSONDecoder = JSONCoding.decoder()
+    ) -> Result<Value, ChatbotTesterError> {
+        do {
+            return .success(try decoder.decode(Value.self, from: bytes))
+        } catch {
+            return .failure(ChatbotTesterError.decoding(error, source: source, line: line))
+        }
+    }
+
+    /// Streams decoded entries of a JSONL file; bad lines come through as failures, good lines keep
+    /// streaming. Throws only when the file cannot be read.
+    public static func read<Value: Decodable & Sendable>(
+        _ type: Value.Type, from url: URL
+    ) -> AsyncThrowingStream<JSONLEntry<Value>, any Error> {
+        let raw = lines(of: url)
+        let source = url.path
+        return AsyncThrowingStream { continuation in
+            let task = Task {
+                let decoder = JSONCoding.decoder()
+                do {
+                    for try await (line, bytes) in raw {
+                        continuation.yield(JSONLEntry(line: line, result: decode(Value.self, from: bytes, source: source, line: line, decoder: decoder)))
+                    }
+                    continuation.finish()
+                } catch {
+                    continuation.finish(throwing: error)
+                }
+            }
+            continuation.onTermination = { _ in task.cancel() }
+        }
+    }
+
+    /// Encodes a value as one JSONL line (with trailing newline), sorted keys.
+    public static func encodeLine<Value: Encodable>(_ value: Value, encoder: JSONEncoder = JSONCoding.encoder()) throws -> Data {
+        var data = try encoder.encode(value)
+        data.append(0x0A)
+        return data
+    }
+}
+
+/// Writes JSONL to a file through a buffer; `flush` writes it out, `close` also fsyncs.
+public final class JSONLWriter: @unchecked Sendable {
+    private let handle: FileHandle
+    private let lock = NSLock()
+    private var buffer = Data()
+    private let encoder = JSONCoding.encoder()
+    private let bufferLimit: Int
+    public let url: URL
+
+    /// Creates (or truncates, unless `append`) the file.
+    public init(url: URL, append: Bool = false, bufferLimit: Int = 1 << 16) throws {
+        self.url = url
+        self.bufferLimit = bufferLimit
+        let manager = FileManager.default
+        try manager.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        if !append || !manager.fileExists(atPath: url.path) {
+            guard manager.createFile(atPath: url.path, contents: nil) else {
+                throw ChatbotTesterError(.io, "cannot create \(url.path)", location: SourceLocation(source: url.path))
+            }
+        }
+        handle = try FileHandle(forWritingTo: url)
+        try handle.seekToEnd()
+    }
+
+    /// Appends one value as a line.
+    public func write<Value: Encodable>(_ value: Value) throws {
+        let line = try JSONL.encodeLine(value, encoder: encoder)
+        try lock.withLock {
+            buffer.append(line)
+            if buffer.count >= bufferLimit { try flushLocked() }
+        }
+    }
+
+    /// Writes buffered lines to the file.
+    public func flush() throws {
+        try lock.withLock { try flushLocked() }
+    }
+
+    private func flushLocked() throws {
+        guard !buffer.isEmpty else { return }
+        try handle.write(contentsOf: buffer)
+        buffer.removeAll(keepingCapacity: true)
+    }
+
+    /// Flushes, fsyncs and closes.
+    public func close() throws {
+        try lock.withLock {
+            try flushLocked()
+            try handle.synchronize()
+            try handle.close()
+        }
+    }
+}

@@ -1,0 +1,116 @@
+import Foundation
+
+/// The outcome of playing one test case against the chatbot under test.
+///
+/// A failed case is data: `status == .error` with `error` set; the transcript holds what was said
+/// before the failure.
+public struct RunRecord: Sendable, Hashable, Codable {
+    public static let currentSchemaVersion = 1
+
+    /// Whether the conversation completed.
+    public enum Status: String, Sendable, Hashable, Codable {
+        case ok, error
+    }
+
+    public var schemaVersion: Int
+    /// The id of the test case.
+    public var sampleId: String
+    /// The backend instance name the case was played against.
+    public var target: String
+    public var status: Status
+    /// The test case itself, so results are self-contained for evaluation and reports.
+    public var sample: TestSample
+    /// The whole conversation, system prompt included.
+    public var transcript: [Message]
+    /// The last assistant reply, if any.
+    public var output: String?
+    /// Per assistant turn: latency, usage, cost, attempts.
+    public var turns: [TurnRecord]
+    /// Total usage of the target (and simulator, counted separately in `simulatorUsage`).
+    public var usage: Usage
+    /// Usage of the simulated user's model, when one played.
+    public var simulatorUsage: Usage?
+    /// Total cost in US dollars, when a price is known.
+    public var costUSD: Double?
+    /// Sum of per-turn latencies, in milliseconds.
+    public var latencyMs: Double
+    /// Total backend attempts (retries included).
+    public var attempts: Int
+    /// Why a simulated conversation ended (`goal_reached`, `gave_up`, `max_turns`), or `completed`.
+    public var stopReason: String?
+    public var error: ErrorInfo?
+    public var startedAt: Date?
+    public var finishedAt: Date?
+
+    public init(
+        sample: TestSample, target: String, status: Status = .ok, transcript: [Message] = [], turns: [TurnRecord] = [],
+        usage: Usage = .zero, simulatorUsage: Usage? = nil, costUSD: Double? = nil, latencyMs: Double = 0,
+        attempts: Int = 0, stopReason: String? = nil, error: ErrorInfo? = nil, startedAt: Date? = nil,
+        finishedAt: Date? = nil
+    ) {
+        self.schemaVersion = Self.currentSchemaVersion
+        self.sampleId = sample.id
+        self.target = target
+        self.status = status
+        self.sample = sample
+        self.transcript = transcript
+        self.output = transcript.last(where: { $0.role == .assistant })?.content
+        self.turns = turns
+        self.usage = usage
+        self.simulatorUsage = simulatorUsage
+        self.costUSD = costUSD
+        self.latencyMs = latencyMs
+        self.attempts = attempts
+        self.stopReason = stopReason
+        self.error = error
+        self.startedAt = startedAt
+        self.finishedAt = finishedAt
+    }
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case schemaVersion, sampleId, target, status, sample, transcript, output, turns, usage, simulatorUsage, costUSD,
+            latencyMs, attempts, stopReason, error, startedAt, finishedAt
+    }
+
+    public init(from decoder: any Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        schemaVersion = try c.decodeIfPresent(Int.self, forKey: .schemaVersion) ?? Self.currentSchemaVersion
+        sampleId = try c.decode(String.self, forKey: .sampleId)
+        target = try c.decode(String.self, forKey: .target)
+        status = try c.decode(Status.self, forKey: .status)
+        sample = try c.decode(TestSample.self, forKey: .sample)
+        transcript = try c.decodeIfPresent([Message].self, forKey: .transcript) ?? []
+        output = try c.decodeIfPresent(String.self, forKey: .output)
+        turns = try c.decodeIfPresent([TurnRecord].self, forKey: .turns) ?? []
+        usage = try c.decodeIfPresent(Usage.self, forKey: .usage) ?? .zero
+        simulatorUsage = try c.decodeIfPresent(Usage.self, forKey: .simulatorUsage)
+        costUSD = try c.decodeIfPresent(Double.self, forKey: .costUSD)
+        latencyMs = try c.decodeIfPresent(Double.self, forKey: .latencyMs) ?? 0
+        attempts = try c.decodeIfPresent(Int.self, forKey: .attempts) ?? 0
+        stopReason = try c.decodeIfPresent(String.self, forKey: .stopReason)
+        error = try c.decodeIfPresent(ErrorInfo.self, forKey: .error)
+        startedAt = try c.decodeIfPresent(Date.self, forKey: .startedAt)
+        finishedAt = try c.decodeIfPresent(Date.self, forKey: .finishedAt)
+    }
+}
+
+/// Measurements of one assistant turn.
+public struct TurnRecord: Sendable, Hashable, Codable {
+    /// 0-based index of the assistant turn.
+    public var index: Int
+    public var latencyMs: Double
+    public var usage: Usage
+    public var costUSD: Double?
+    public var attempts: Int
+    public var finishReason: String?
+
+    public init(index: Int, latencyMs: Double, usage: Usage = .zero, costUSD: Double? = nil, attempts: Int = 1, finishReason: String? = nil) {
+        self.index = index
+        self.latencyMs = latencyMs
+        self.usage = usage
+        self.costUSD = costUSD
+        self.attempts = attempts
+        self.finishReason = finishReason
+    }
+}

@@ -1,0 +1,133 @@
+import Foundation
+
+/// A coding key for any string or integer, used to see every key of a JSON object.
+public struct AnyCodingKey: CodingKey, Hashable, Sendable {
+    public var stringValue: String
+    public var intValue: Int?
+    public init(stringValue: String) { self.stringValue = stringValue }
+    public init(intValue: Int) {
+        self.stringValue = String(intValue)
+        self.intValue = intValue
+    }
+    public init(_ string: String) { self.stringValue = string }
+}
+
+extension Decoder {
+    /// Throws a `DecodingError` naming the first key of the current object that is not in `allowed`.
+    ///
+    /// Strict schemas call this first in `init(from:)`, so a misspelt field is an error rather than
+    /// silently ignored data. Free-form data belongs under `metadata`.
+    public func rejectUnknownKeys<Key: CodingKey & CaseIterable>(_ allowed: Key.Type) throws {
+        let names = Set(Key.allCases.map(\.stringValue))
+        try rejectUnknownKeys(names)
+    }
+
+    /// Throws a `DecodingError` naming the first key of the current object that is not in `allowed`.
+    public func rejectUnknownKeys(_ allowed: Set<String>) throws {
+        let container = try self.container(keyedBy: AnyCodingKey.self)
+        for key in container.allKeys.sorted(by: { $0.stringValue < $1.stringValue })
+        where !allowed.contains(key.stringValue) {
+            throw DecodingError.dataCorrupted(
+                .init(
+                    codingPath: container.codingPath + [key],
+                    debugDescription: "unknown field '\(key.stringValue)' (allowed: \(allowed.sorted().joined(separator: ", ")))"
+                ))
+        }
+    }
+}
+
+extension DecodingError {
+    /// The dotted field path the error points at, such as `turns[1].content`.
+    public var fieldPath: String {
+        let path: [any CodingKey]
+        switch self {
+        case .typeMismatch(_, let context), .valueNotFound(_, let context), .dataCorrupted(let context):
+            path = context.codingPath
+        case .keyNotFound(let key, let context):
+            path = context.codingPath + [key]
+        @unknown default:
+            path = []
+        }
+        return DecodingError.render(path)
+    }
+
+    /// A short human message without Swift type noise.
+    public var shortMessage: String {
+        switch self {
+        case .typeMismatch(let type, let context):
+            return "expected \(DecodingError.jsonName(type)): \(context.debugDescription)"
+        case .valueNotFound(let type, _):
+            return "missing value (expected \(DecodingError.jsonName(type)))"
+        case .keyNotFound(let key, _):
+            return "missing required field '\(key.stringValue)'"
+        case .dataCorrupted(let context):
+            if let underlying = context.underlyingError as NSError? {
+                let detail = underlying.userInfo[NSDebugDescriptionErrorKey] as? String ?? underlying.localizedDescription
+                return "\(context.debugDescription) \(detail)"
+            }
+            return context.debugDescription
+        @unknown default:
+            return String(describing: self)
+        }
+    }
+
+    static func render(_ path: [any CodingKey]) -> String {
+        var text = ""
+        for key in path {
+            if let index = key.intValue, key.stringValue == String(index) || key.stringValue.hasPrefix("Index ") {
+                text += "[\(index)]"
+            } else {
+                text += text.isEmpty ? key.stringValue : ".\(key.stringValue)"
+            }
+        }
+        return text
+    }
+
+    static func jsonName(_ type: Any.Type) -> String {
+        switch type {
+        case is String.Type: "a string"
+        case is Int.Type, is Double.Type: "a number"
+        case is Bool.Type: "a boolean"
+        default:
+            String(describing: type).hasPrefix("Array") ? "an array" : (String(describing: type).hasPrefix("Dictionary") ? "an object" : String(describing: type))
+        }
+    }
+}
+
+extension ChatbotTesterError {
+    /// Converts a decoding failure into an `invalidInput` error naming source, line and field.
+    public static func decoding(_ error: any Error, source: String?, line: Int?) -> ChatbotTesterError {
+        if let error = error as? ChatbotTesterError {
+            var copy = error
+            copy.location = SourceLocation(source: source, line: line, field: error.location?.field)
+            return copy
+        }
+        if let error = error as? DecodingError {
+            let field = error.fieldPath
+            return ChatbotTesterError(
+                .invalidInput, error.shortMessage,
+                location: SourceLocation(source: source, line: line, field: field.isEmpty ? nil : field))
+        }
+        return ChatbotTesterError(
+            .invalidInput, "not valid JSON (\(error.localizedDescription))",
+            location: SourceLocation(source: source, line: line))
+    }
+}
+
+/// The JSON encoders and decoders every record uses: ISO-8601 dates, sorted keys.
+public enum JSONCoding {
+    /// A compact encoder with sorted keys and ISO-8601 dates.
+    public static func encoder(pretty: Bool = false) -> JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = pretty ? [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes] : [.sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .iso8601
+        return encoder
+    }
+
+    /// A decoder with ISO-8601 dates.
+    public static func decoder() -> JSONDecoder {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return decoder
+    }
+}

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The README's main command: set up, build, and run the quickstart job on the built-in scripted
+# bot (no API key, no network). Results land in runs/quickstart/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+CHATBOT_TESTER_SKIP_CHROMIUM=1 bash ops/setup.sh
+swift build -c release --product chatbot-tester
+exec .build/release/chatbot-tester test examples/quickstart.yaml --out runs/quickstart "$@"

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# The test command of the README and of CI: set up the machine, then run every test suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash ops/setup.sh
+swift build --build-tests
+swift test --skip-build "$@"
