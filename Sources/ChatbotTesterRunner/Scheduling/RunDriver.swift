@@ -104,12 +104,13 @@ struct RunDriver: Sendable {
                 case .sample(let sample?):
                     switch scheduler.received(sample) {
                     case .start(let seq, let index):
-                        if pendingSkips.completed + pendingSkips.duplicates >= 1000 || scheduler.played == 1 { flushSkips() }
+                        flushSkips()
                         events.emit(RunSampleStartedEvent(sampleId: sample.id, index: index))
                         let player = player
                         group.addTask { .finished(seq: seq, index: index, record: await player.play(sample)) }
                     case .skipCompleted:
                         pendingSkips.completed += 1
+                        if pendingSkips.completed >= 1000 { flushSkips() }
                     case .skipDuplicate:
                         pendingSkips.duplicates += 1
                         events.emit(LogEvent(.warning, "duplicate sample id '\(sample.id)' skipped", source: "runner"))
