@@ -165,3 +165,19 @@ import Testing
         #expect(seen == 3)
     }
 }
+
+@Suite struct RunnerCancellationTests {
+    @Test func cancelWithoutAConsumerStillEnds() async throws {
+        let store = try temporaryStore()
+        let runner = Runner(
+            target: RecordingBackend(), targetName: "bot", options: RunnerOptions(concurrency: 2), journal: RunJournal(store: store))
+        let execution = runner.run(SampleSequence(samples(1000)))
+        // Nobody consumes: the run fills the channel and waits; cancel must still end it.
+        try await Task.sleep(for: .milliseconds(50))
+        execution.cancel()
+        let summary = await execution.summary
+        #expect(summary.stopReason == .cancelled)
+        #expect(summary.statistics.recorded < 1000)
+        #expect(try await journaledIDs(store).count == summary.statistics.recorded)
+    }
+}

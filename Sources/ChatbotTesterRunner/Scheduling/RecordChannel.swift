@@ -58,13 +58,23 @@ final class RecordChannel: Sendable {
         case .buffered:
             break
         }
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let resumeNow = state.withLock { s -> Bool in
-                if s.terminated || s.count < capacity { return true }
-                s.producer = continuation
-                return false
+        // A cancelled run does not wait for its consumer: it starts nothing new, so the buffer can
+        // only grow by the samples that were in flight.
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let resumeNow = state.withLock { s -> Bool in
+                    if s.terminated || s.count < capacity || Task.isCancelled { return true }
+                    s.producer = continuation
+                    return false
+                }
+                if resumeNow { continuation.resume() }
             }
-            if resumeNow { continuation.resume() }
+        } onCancel: {
+            let producer = state.withLock { s -> CheckedContinuation<Void, Never>? in
+                defer { s.producer = nil }
+                return s.producer
+            }
+            producer?.resume()
         }
     }
 
