@@ -90,6 +90,9 @@ public enum ProgressRenderer {
     }
 
     static func clip(_ text: String, _ width: Int) -> String {
-        text.count <= width ? text : String(text.prefix(max(0, width - 1))) + "…"
+        guard text.count > width else { return text }
+        var head = String(text.prefix(max(0, width - 1)))
+        while head.last == " " { head.removeLast() }
+        return head + "…"
     }
 }
