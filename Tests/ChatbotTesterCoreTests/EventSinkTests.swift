@@ -44,8 +44,9 @@ struct StageEvent: ProgressEvent {
         let last = try JSONValue(parsing: String(lines[101]))
         #expect(last["kind"] == "test.sample.completed")
         #expect(last["sampleId"] == "s99")
-        // Keys are sorted, so lines are stable for diffs.
-        #expect(lines[0].hasPrefix(#"{"kind":"log","level":"warning""#))
+        // kind and time first, then the event's fields in sorted order.
+        #expect(lines[0].hasPrefix(#"{"kind":"log","time":""#))
+        #expect(lines[0].hasSuffix(#"Z","level":"warning","message":"careful","source":"backends.bot"}"#))
     }
 
     @Test func jsonlLogFiltersByKindAndAppends() async throws {
@@ -60,6 +61,21 @@ struct StageEvent: ProgressEvent {
         let lines = try String(contentsOf: url, encoding: .utf8).split(separator: "\n")
         #expect(lines.count == 2)
         #expect(lines.allSatisfy { $0.contains(#""kind":"backend.concurrency""#) })
+    }
+
+    @Test func reservedFieldNamesAndEmptyEventsStayValidJSON() throws {
+        struct Clashing: TesterEvent {
+            static let kind = "test.clash"
+            var kind = "mine"
+            var time = 3
+            var other = true
+        }
+        struct Empty: TesterEvent { static let kind = "test.empty" }
+        let date = Date(timeIntervalSince1970: 1_764_000_000.5)
+        let clash = try JSONValue(parsing: String(decoding: JSONLEventLogSink.line(for: EventEnvelope(event: Clashing(), time: date)), as: UTF8.self))
+        #expect(clash == ["kind": "test.clash", "time": "2025-11-24T16:00:00.500Z", "other": true])
+        let empty = String(decoding: JSONLEventLogSink.line(for: EventEnvelope(event: Empty(), time: date)), as: UTF8.self)
+        #expect(empty == #"{"kind":"test.empty","time":"2025-11-24T16:00:00.500Z"}"# + "\n")
     }
 
     @Test func rendererPlainAndTerminal() {

@@ -11,6 +11,7 @@ public final class JSONLEventLogSink: EventSink {
         var buffer = Data()
         var lastFlush: Double
         var failed = false
+        let encoder = JSONCoding.encoder()
     }
 
     public let url: URL
@@ -45,29 +46,64 @@ public final class JSONLEventLogSink: EventSink {
         state = Locked(State(lastFlush: clock.now()))
     }
 
-    /// The JSON object written for `envelope`: the event's fields plus `kind` and `time`.
-    public static func line(for envelope: EventEnvelope) -> Data {
-        let encoder = JSONCoding.encoder()
-        var object: [String: JSONValue]
+    /// The line written for `envelope`: `{"kind":…,"time":…,` then the event's own fields (sorted).
+    /// Fields named `kind` or `time` are reserved; an event that has them is merged the slow way,
+    /// with the envelope's values winning.
+    public static func line(for envelope: EventEnvelope, encoder: JSONEncoder = JSONCoding.encoder()) -> Data {
+        let kind = (try? encoder.encode(envelope.kind)) ?? Data(#""?""#.utf8)
+        var line = Data(#"{"kind":"#.utf8)
+        line.append(kind)
+        line.append(contentsOf: #","time":""#.utf8)
+        line.append(contentsOf: timestamp(envelope.time).utf8)
+        line.append(0x22)
         do {
-            let fields = try JSONDecoder().decode(JSONValue.self, from: encoder.encode(envelope.event))
-            object = fields.objectValue ?? ["value": fields]
+            let fields = try encoder.encode(envelope.event)
+            if fields.first == UInt8(ascii: "{"), fields.last == UInt8(ascii: "}"), !mentionsReservedKey(fields) {
+                if fields.count > 2 {
+                    line.append(0x2C)
+                    line.append(fields.dropFirst())
+                } else {
+                    line.append(UInt8(ascii: "}"))
+                }
+            } else {
+                var object = try JSONDecoder().decode(JSONValue.self, from: fields).objectValue ?? ["value": try JSONDecoder().decode(JSONValue.self, from: fields)]
+                object["kind"] = .string(envelope.kind)
+                object["time"] = .string(timestamp(envelope.time))
+                line = try encoder.encode(JSONValue.object(object))
+            }
         } catch {
-            object = ["encodeError": .string(String(describing: error))]
+            line.append(contentsOf: #","encodeError":"#.utf8)
+            line.append((try? encoder.encode(String(describing: error))) ?? Data(#""?""#.utf8))
+            line.append(UInt8(ascii: "}"))
         }
-        object["kind"] = .string(envelope.kind)
-        object["time"] = .string(envelope.time.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true)))
-        var data = (try? encoder.encode(JSONValue.object(object))) ?? Data(#"{"kind":"encode.failed"}"#.utf8)
-        data.append(0x0A)
-        return data
+        line.append(0x0A)
+        return line
+    }
+
+    private static func mentionsReservedKey(_ fields: Data) -> Bool {
+        fields.range(of: Data(#""kind":"#.utf8)) != nil || fields.range(of: Data(#""time":"#.utf8)) != nil
+    }
+
+    /// `2026-11-25T16:59:01.123Z`: UTC, milliseconds.
+    public static func timestamp(_ date: Date) -> String {
+        let millisecondsTotal = Int64((date.timeIntervalSince1970 * 1000).rounded(.down))
+        var seconds = time_t(millisecondsTotal / 1000)
+        let milliseconds = Int(millisecondsTotal % 1000)
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        func pad(_ value: Int32, _ width: Int) -> String {
+            let text = String(value)
+            return String(repeating: "0", count: max(0, width - text.count)) + text
+        }
+        return "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))T"
+            + "\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2)).\(pad(Int32(milliseconds), 3))Z"
     }
 
     public func receive(_ envelope: EventEnvelope) async {
         if let include, !include(envelope.kind) { return }
-        let line = Self.line(for: envelope)
         let now = clock.now()
         state.withLock { s in
-            s.buffer.append(line)
+            s.buffer.append(Self.line(for: envelope, encoder: s.encoder))
             if s.buffer.count >= 1 << 16 || now - s.lastFlush >= flushIntervalSeconds {
                 flushLocked(&s)
                 s.lastFlush = now

@@ -23,6 +23,7 @@ public final class MiddlewareStack: Sendable {
     public let budget: (any RateBudget)?
     /// The concurrency pool, when `concurrency` or `adaptiveConcurrency` is set.
     public let limiter: ConcurrencyLimiter?
+    private let identityText: String
     private let adaptive: Locked<AdaptiveConcurrency>?
     private let environment: MiddlewareEnvironment
     private let events: EventBus
@@ -35,6 +36,7 @@ public final class MiddlewareStack: Sendable {
         self.name = name
         self.options = options
         self.identity = identity
+        self.identityText = identity.canonicalText
         self.cache = cache
         self.events = events
         self.environment = environment
@@ -49,7 +51,9 @@ public final class MiddlewareStack: Sendable {
 
     /// Sends `request` to `inner` through every layer.
     public func send(_ request: ChatRequest, to inner: any ChatBackend) async throws -> ChatResponse {
-        let key = cache.map { _ in ResponseCache.key(identity: identity, kind: "chat", request: Self.cacheMaterial(request)) }
+        let key = cache.map { _ in
+            ResponseCache.key(identityText: identityText, kind: "chat", canonicalRequest: Self.cacheMaterial(request))
+        }
         if let cache, let key, var hit = cache.load(ChatResponse.self, key: key) {
             hit.cached = true
             hit.attempts = 0
@@ -83,12 +87,13 @@ public final class MiddlewareStack: Sendable {
         return response
     }
 
-    /// The request as it enters the cache key: everything sent to the model. `tags` are labels
-    /// and stay out, except `tags["cacheKey"]`, which callers set to keep repeats apart.
-    public static func cacheMaterial(_ request: ChatRequest) -> JSONValue {
+    /// The request as it enters the cache key (canonical JSON, sorted keys): everything sent to
+    /// the model. `tags` are labels and stay out, except `tags["cacheKey"]`, which callers set to
+    /// keep repeats apart.
+    public static func cacheMaterial(_ request: ChatRequest) -> Data {
         var copy = request
         copy.tags = request.tags["cacheKey"].map { ["cacheKey": $0] } ?? [:]
-        return (try? JSONValue(encoding: copy)) ?? .null
+        return (try? JSONCoding.encoder().encode(copy)) ?? Data()
     }
 
     // MARK: Embeddings
@@ -96,7 +101,8 @@ public final class MiddlewareStack: Sendable {
     /// Embeds `inputs` with `inner` through every layer.
     public func embed(_ inputs: [String], with inner: any EmbeddingBackend) async throws -> EmbeddingResponse {
         let key = cache.map { _ in
-            ResponseCache.key(identity: identity, kind: "embedding", request: .array(inputs.map { .string($0) }))
+            ResponseCache.key(
+                identityText: identityText, kind: "embedding", canonicalRequest: (try? JSONCoding.encoder().encode(inputs)) ?? Data())
         }
         if let cache, let key, let hit = cache.load(EmbeddingResponse.self, key: key) {
             record { $0.calls += 1; $0.cacheHits += 1; $0.usage += hit.usage ?? .zero }

@@ -27,10 +27,18 @@ public struct ResponseCache: Sendable {
         self.mode = mode
     }
 
-    /// The key of a call: the digest of `{"backend": identity, "kind": kind, "request": request}`.
+    /// The key of a call: the SHA-256 of the format version, the kind of call, the canonical
+    /// backend identity and the canonical request (sorted keys).
     public static func key(identity: JSONValue, kind: String, request: JSONValue) -> String {
-        let material: JSONValue = ["backend": identity, "kind": .string(kind), "request": request, "v": .int(formatVersion)]
-        return SHA256Hasher.hex(material.canonicalText)
+        key(identityText: identity.canonicalText, kind: kind, canonicalRequest: Data(request.canonicalText.utf8))
+    }
+
+    /// The key from pre-rendered canonical parts (the middleware renders the identity once).
+    public static func key(identityText: String, kind: String, canonicalRequest: Data) -> String {
+        var hasher = SHA256Hasher()
+        hasher.update("chatbot-tester-cache/v\(formatVersion)\n\(kind)\n\(identityText)\n")
+        hasher.update(canonicalRequest)
+        return hasher.finalizeHex()
     }
 
     /// The file of a key.
