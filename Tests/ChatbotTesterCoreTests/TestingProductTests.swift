@@ -79,3 +79,19 @@ import Testing
         #expect(clock.sleeps == [10])
     }
 }
+
+@Suite struct CodeWrappingTests {
+    @Test func wrapABackendMadeInCode() async throws {
+        let mock = MockChatBackend(script: [.serverError, .text("ok")])
+        let clock = VirtualClock()
+        let bot = try BackendMiddleware.wrap(
+            mock, name: "inline", options: MiddlewareOptions(retry: RetryPolicy(attempts: 2), concurrency: 2),
+            environment: MiddlewareEnvironment(clock: clock, random: { 0 }))
+        let reply = try await bot.send(.user("hi"))
+        #expect(reply.attempts == 2)
+        #expect(clock.sleeps == [0])
+        #expect(throws: ChatbotTesterError.self) {
+            try BackendMiddleware.wrap(mock, name: "inline", options: MiddlewareOptions(cache: .init()))
+        }
+    }
+}

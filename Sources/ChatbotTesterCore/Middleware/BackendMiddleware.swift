@@ -70,15 +70,17 @@ public enum BackendMiddleware {
     }
 
     /// Wraps a chat backend made in code (no config) with the given settings.
+    /// - Parameter cacheDirectory: used when `options.cache` is on and names no directory.
     public static func wrap(
         _ backend: any ChatBackend, name: String, options: MiddlewareOptions, identity: JSONValue? = nil,
         cacheDirectory: URL? = nil, events: EventBus = EventBus(), environment: MiddlewareEnvironment = .system
-    ) -> any ChatBackend {
-        let cache = options.cache.map { settings in
-            ResponseCache(
-                directory: settings.directory.map { URL(fileURLWithPath: $0) } ?? cacheDirectory
-                    ?? FileManager.default.temporaryDirectory.appendingPathComponent("chatbot-tester-cache"),
-                mode: settings.mode)
+    ) throws -> any ChatBackend {
+        let cache = try options.cache.map { settings -> ResponseCache in
+            guard let directory = settings.directory.map({ URL(fileURLWithPath: $0) }) ?? cacheDirectory else {
+                throw ChatbotTesterError(
+                    .invalidConfig, "the response cache needs a directory", location: SourceLocation(field: "\(name).cache"))
+            }
+            return ResponseCache(directory: directory, mode: settings.mode)
         }
         let stack = MiddlewareStack(
             name: name, options: options, identity: identity ?? ["type": .string(name)], cache: cache, events: events,
