@@ -71,3 +71,16 @@ import Testing
         #expect(error?.location?.field == "backends.bot.cache")
     }
 }
+
+@Suite struct MiddlewareDefaultsTests {
+    @Test func runLevelDefaultsFillOnlyUnsetKeys() {
+        let config = RegistryConfig([
+            "bot": ComponentSpec(type: "openai", options: ["model": "m", "concurrency": 8]),
+            "judge": ComponentSpec(type: "anthropic"),
+        ])
+        let merged = BackendMiddleware.applyingDefaults(["concurrency": 32, "timeoutSeconds": 60], to: "bot", in: config)
+        #expect(merged["bot"]?.options == ["model": "m", "concurrency": 8, "timeoutSeconds": 60])
+        #expect(merged["judge"] == config["judge"])
+        #expect(BackendMiddleware.applyingDefaults(["retry": 2], to: "nobody", in: config) == config)
+    }
+}

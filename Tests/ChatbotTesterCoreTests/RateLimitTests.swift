@@ -102,3 +102,47 @@ import Testing
         #expect(budget.balances.requests == 0)
     }
 }
+
+@Suite struct ConcurrentRateLimitTests {
+    @Test func concurrentCallersAreReleasedOnePerIntervalInOrder() async throws {
+        let clock = VirtualClock(autoAdvance: false)
+        let budget = LocalRateBudget(limits: RateLimits(requestsPerMinute: 60), clock: clock)
+        let granted = Locked<[Int]>([])
+        var tasks: [Task<Void, any Error>] = []
+        for i in 0..<10 {
+            tasks.append(Task {
+                try await budget.acquire(estimatedTokens: 0)
+                granted.withLock { $0.append(i) }
+            })
+            // Queue in a known order: wait until this caller has reserved.
+            while granted.current.count + clock.pendingSleepers < i + 1 { await Task.yield() }
+        }
+        #expect(granted.current == [0])
+        #expect(clock.pendingSleepers == 9)
+        for second in 1...9 {
+            clock.advance(by: 1)
+            while granted.current.count < second + 1 { await Task.yield() }
+            // Exactly one more per second of (virtual) time.
+            #expect(granted.current.count == second + 1)
+            #expect(clock.pendingSleepers == 9 - second)
+        }
+        for task in tasks { try await task.value }
+        #expect(granted.current == Array(0..<10))
+    }
+
+    @Test func callWaitingForASlotCanBeCancelledWithoutReachingTheBackend() async throws {
+        let mock = MockChatBackend(gated: true)
+        let bot = try await makeBot(["concurrency": 1], mock: mock, environment: MiddlewareEnvironment(clock: VirtualClock()))
+        let first = Task { try await bot.send(.user("first")) }
+        await mock.waitForInFlight(1)
+        let second = Task { try await bot.send(.user("second")) }
+        let stack = try #require((bot as? any MiddlewareBackend)?.middleware.limiter)
+        while stack.waiting < 1 { await Task.yield() }
+        second.cancel()
+        await #expect(throws: CancellationError.self) { try await second.value }
+        mock.open()
+        _ = try await first.value
+        #expect(mock.requests.map { $0.messages[0].content } == ["first"])
+        #expect(stack.inFlight == 0)
+    }
+}

@@ -88,6 +88,19 @@ public enum BackendMiddleware {
         return MiddlewareChatBackend(inner: backend, middleware: stack)
     }
 
+    /// The config with middleware `defaults` added to instance `name` where its own options do not
+    /// set them — how run-level settings (`run: {timeoutSeconds: 60, retries: 4}`, `--concurrency N`)
+    /// reach the target backend while the backend's own settings win.
+    public static func applyingDefaults(
+        _ defaults: [String: JSONValue], to name: String, in config: RegistryConfig
+    ) -> RegistryConfig {
+        var copy = config
+        guard var spec = copy[name] else { return config }
+        for (key, value) in defaults where spec.options[key] == nil { spec.options[key] = value }
+        copy[name] = spec
+        return copy
+    }
+
     private static func cacheStore(_ settings: MiddlewareOptions.CacheSettings, context: ComponentContext) throws -> ResponseCache {
         if let directory = settings.directory {
             return ResponseCache(directory: URL(fileURLWithPath: directory), mode: settings.mode)
