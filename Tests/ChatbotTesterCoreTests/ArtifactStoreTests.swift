@@ -136,3 +136,28 @@ import Testing
         #expect(try await store.read("j") == Data("a\nb\nc\n".utf8))
     }
 }
+
+@Suite struct JournalConcurrencyTests {
+    @Test func concurrentAppendsStayWholeLines() async throws {
+        let url = try makeTemporaryDirectory().appendingPathComponent("j.jsonl")
+        let journal = try FileJournal(url: url, flushThreshold: 512)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for writer in 0..<8 {
+                group.addTask {
+                    for i in 0..<250 {
+                        try await journal.append(Data(#"{"writer":\#(writer),"i":\#(i),"pad":"\#(String(repeating: "x", count: i % 50))"}"#.utf8))
+                        if i % 50 == 0 { try await journal.sync() }
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        try await journal.close()
+        var seen = Set<String>()
+        for try await entry in JSONL.read(JSONValue.self, from: url) {
+            let value = try entry.result.get()
+            seen.insert("\(value["writer"]!.intValue!)-\(value["i"]!.intValue!)")
+        }
+        #expect(seen.count == 8 * 250)
+    }
+}

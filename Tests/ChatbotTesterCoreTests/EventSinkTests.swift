@@ -149,4 +149,33 @@ struct StageEvent: ProgressEvent {
         #expect(text.contains("run: done 40/40"))
         #expect(text.hasSuffix("\n"))
     }
+
+    @Test func plainSinkShowsConcurrentStagesOnOneLine() async throws {
+        let url = try makeTemporaryDirectory().appendingPathComponent("p.txt")
+        _ = FileManager.default.createFile(atPath: url.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: url)
+        let clock = VirtualClock()
+        let sink = ProgressSink(output: handle, isTerminal: false, clock: clock, plainIntervalSeconds: 0)
+        struct Update: ProgressEvent {
+            static let kind = "test.update"
+            var progress: ProgressUpdate
+            func encode(to encoder: any Encoder) throws {}
+        }
+        let events: [ProgressUpdate] = [
+            .started(stage: "run", total: 4), .started(stage: "evaluate", total: 4),
+            .advanced(stage: "run", succeeded: true, count: 2), .advanced(stage: "evaluate", succeeded: false, count: 1),
+            .finished(stage: "run"),
+        ]
+        for update in events {
+            try await clock.sleep(seconds: 1)
+            await sink.receive(EventEnvelope(event: Update(progress: update)))
+        }
+        await sink.finish()
+        try handle.close()
+        let lines = try String(contentsOf: url, encoding: .utf8).split(separator: "\n").map(String.init)
+        #expect(lines.contains("run: 2/4 (50%) 0.7/s ETA 0:03 errors 0 | evaluate: 1/4 (25%) 0.5/s ETA 0:06 errors 1"))
+        #expect(lines.contains("run: done 2/4 in 0:04 (0.5/s) errors 0"))
+        #expect(lines.last == "evaluate: 1/4 (25%) 0.3/s ETA 0:09 errors 1")
+        #expect(sink.snapshots.map(\.stage) == ["evaluate"])
+    }
 }

@@ -101,3 +101,31 @@ import Testing
         #expect(policy.decide(afterAttempt: 2, error: TimeoutRunner.timeoutError(seconds: 1), random: 0.25) == .retry(afterSeconds: 0.25))
     }
 }
+
+@Suite struct RetryEdgeTests {
+    struct Foreign: Error {}
+
+    @Test func errorsWithoutADispositionAreNotRetried() async throws {
+        let mock = MockChatBackend { _, _ in throw Foreign() }
+        let bot = try await makeBot(["retry": 5], mock: mock, environment: MiddlewareEnvironment(clock: VirtualClock()))
+        await #expect(throws: Foreign.self) { try await bot.send(.user("hi")) }
+        #expect(mock.callCount == 1)
+    }
+
+    @Test func executorCountsAttemptsAndReportsEachRetry() async throws {
+        let notices = Locked<[RetryExecutor.Notice]>([])
+        let clock = VirtualClock()
+        let executor = RetryExecutor(policy: RetryPolicy(attempts: 3, baseDelaySeconds: 2), clock: clock, random: { 0.5 }) { notice in
+            notices.withLock { $0.append(notice) }
+        }
+        let (value, attempts) = try await executor.run { attempt in
+            if attempt < 3 { throw ChatbotTesterError(.transport, "reset", retry: .transient) }
+            return "third"
+        }
+        #expect(value == "third")
+        #expect(attempts == 3)
+        #expect(notices.current.map(\.attempt) == [1, 2])
+        #expect(notices.current.map(\.delaySeconds) == [1, 2])
+        #expect(clock.sleeps == [1, 2])
+    }
+}
