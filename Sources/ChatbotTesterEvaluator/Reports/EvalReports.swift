@@ -6,10 +6,26 @@ public enum EvalReports {
     /// Streams both files, joins evaluations to their runs by sample id, rebuilds the aggregate and
     /// writes all reports into `directory`.
     ///
-    /// Evaluations are expected grouped by sample in results order (as `Evaluator` writes them); any
-    /// other order still works, holding out-of-order evaluations in memory until their run comes.
+    /// Evaluations are expected grouped by sample in results order (as `Evaluator` writes them) and
+    /// then stream. Groups in another sample order are read ahead (up to `lookaheadLimit`); a file
+    /// whose evaluations are not grouped by sample at all is indexed in memory first.
     /// - Parameter descriptors: the job's metrics (names, thresholds, gates) from
     ///   `Evaluator.descriptors(for:)`; without them each metric's gate defaults from its threshold.
+    /// Whether each sample's evaluations are contiguous in the file (one streaming pass; holds the
+    /// ids of finished groups only).
+    static func isGroupedBySample(_ url: URL) async throws -> Bool {
+        var finished: Set<String> = []
+        var current: String?
+        for try await entry in JSONL.read(EvalRecord.self, from: url) {
+            guard case .success(let eval) = entry.result else { continue }
+            guard eval.sampleId != current else { continue }
+            if finished.contains(eval.sampleId) { return false }
+            if let current { finished.insert(current) }
+            current = eval.sampleId
+        }
+        return true
+    }
+
     /// Evaluations read ahead at most while looking for a run's group (bounds memory when the
     /// files are in different orders or a run has no evaluation).
     public static let lookaheadLimit = 50_000
@@ -22,23 +38,36 @@ public enum EvalReports {
         let writer = try EvalReportWriter(directory: directory, options: options)
         var aggregate = EvalAggregate(metrics: descriptors)
         var rejected = 0
+        func reject(_ error: ChatbotTesterError) {
+            rejected += 1
+            events?.emit(EvalInputRejected(error))
+        }
+        // Evaluations not grouped by sample (e.g. sorted by metric) are indexed in memory up front.
         var pending: [String: [EvalRecord]] = [:]
+        let grouped = try await isGroupedBySample(evals)
         var evalIterator = JSONL.read(EvalRecord.self, from: evals).makeAsyncIterator()
         var lookahead: EvalRecord?
+        if !grouped {
+            while let entry = try await evalIterator.next() {
+                switch entry.result {
+                case .success(let eval): pending[eval.sampleId, default: []].append(eval)
+                case .failure(let error): reject(error)
+                }
+            }
+        }
 
         /// Reads evaluations until the group for `sampleId` is complete. When the next evaluation
         /// belongs to another sample, up to `lookaheadLimit` are read ahead and held for later runs.
         func evalsFor(_ sampleId: String) async throws -> [EvalRecord] {
             var group = pending.removeValue(forKey: sampleId) ?? []
             var scanned = 0
-            while true {
+            while grouped {
                 if lookahead == nil {
                     guard let entry = try await evalIterator.next() else { break }
                     switch entry.result {
                     case .success(let eval): lookahead = eval
                     case .failure(let error):
-                        rejected += 1
-                        events?.emit(EvalInputRejected(error))
+                        reject(error)
                         continue
                     }
                 }
@@ -59,8 +88,7 @@ public enum EvalReports {
         for try await entry in JSONL.read(RunRecord.self, from: results) {
             switch entry.result {
             case .failure(let error):
-                rejected += 1
-                events?.emit(EvalInputRejected(error))
+                reject(error)
             case .success(let run):
                 let group = try await evalsFor(run.sampleId)
                 let sample = SampleEvaluation(run: run, evals: group)
@@ -73,9 +101,7 @@ public enum EvalReports {
         while let entry = try await evalIterator.next() {
             switch entry.result {
             case .success(let eval): pending[eval.sampleId, default: []].append(eval)
-            case .failure(let error):
-                rejected += 1
-                events?.emit(EvalInputRejected(error))
+            case .failure(let error): reject(error)
             }
         }
         for sampleId in pending.keys.sorted() {

@@ -26,7 +26,7 @@ enum HTMLPage {
         body{font:14px/1.45 -apple-system,Segoe UI,Helvetica,Arial,sans-serif;color:var(--fg);background:var(--bg);margin:0 auto;max-width:1400px;padding:16px 24px}
         h1{font-size:22px;margin:0 8px 0 0;display:inline-block}h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid var(--line);padding-bottom:4px}
         .badge{display:inline-block;padding:2px 10px;border-radius:12px;color:#fff;font-weight:600;vertical-align:middle}
-        .badge.pass{background:var(--pass)}.badge.fail{background:var(--fail)}
+        .badge.pass{background:var(--pass);color:#fff}.badge.fail{background:var(--fail);color:#fff}
         .cards{display:flex;flex-wrap:wrap;gap:10px;margin-top:12px}.card{border:1px solid var(--line);border-radius:6px;padding:8px 12px;min-width:120px}
         .card b{display:block;font-size:18px}.card span{color:var(--mut);font-size:12px}
         table{border-collapse:collapse;width:100%}th,td{border-bottom:1px solid var(--line);padding:4px 8px;text-align:left;vertical-align:top}

@@ -3,48 +3,48 @@ import Foundation
 /// Escaping for the report formats. Every user-supplied text (ids, replies, reasons, tags) goes
 /// through one of these before it lands in a file.
 public enum ReportText {
-    /// XML 1.0 text/attribute escaping; characters XML cannot carry (most C0 controls, lone
-    /// surrogates' replacements, U+FFFE/U+FFFF) become U+FFFD.
+    /// XML 1.0 text/attribute escaping; characters XML cannot carry (most C0 controls, C1
+    /// controls, U+FFFE/U+FFFF) become U+FFFD.
     public static func xml(_ text: String) -> String {
-        var out = ""
-        out.reserveCapacity(text.utf8.count)
-        for scalar in text.unicodeScalars {
+        replacing(text) { scalar in
             switch scalar {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&apos;"
-            case "\n": out += "&#10;"
-            case "\r": out += "&#13;"
-            case "\t": out += "&#9;"
+            case "&": "&amp;"
+            case "<": "&lt;"
+            case ">": "&gt;"
+            case "\"": "&quot;"
+            case "'": "&apos;"
+            case "\n": "&#10;"
+            case "\r": "&#13;"
+            case "\t": "&#9;"
             default:
-                let v = scalar.value
-                if v < 0x20 || v == 0xFFFE || v == 0xFFFF || (0x7F...0x84).contains(v) || (0x86...0x9F).contains(v) {
-                    out += "\u{FFFD}"
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
+                scalar.value < 0x20 || scalar.value == 0xFFFE || scalar.value == 0xFFFF || (0x7F...0x9F).contains(scalar.value)
+                    && scalar.value != 0x85 ? "\u{FFFD}" : nil
             }
         }
-        return out
     }
 
     /// HTML escaping for text and double- or single-quoted attribute values.
     public static func html(_ text: String) -> String {
+        replacing(text) { scalar in
+            switch scalar {
+            case "&": "&amp;"
+            case "<": "&lt;"
+            case ">": "&gt;"
+            case "\"": "&quot;"
+            case "'": "&#39;"
+            case "`": "&#96;"
+            case "\n", "\t": nil
+            default: scalar.value < 0x20 ? "\u{FFFD}" : nil
+            }
+        }
+    }
+
+    /// Rebuilds `text`, replacing each scalar for which `replacement` returns a string.
+    static func replacing(_ text: String, _ replacement: (Unicode.Scalar) -> String?) -> String {
         var out = ""
         out.reserveCapacity(text.utf8.count)
         for scalar in text.unicodeScalars {
-            switch scalar {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&#39;"
-            case "`": out += "&#96;"
-            default:
-                if scalar.value < 0x20, scalar != "\n", scalar != "\t" { out += "\u{FFFD}" } else { out.unicodeScalars.append(scalar) }
-            }
+            if let replaced = replacement(scalar) { out += replaced } else { out.unicodeScalars.append(scalar) }
         }
         return out
     }
@@ -61,10 +61,11 @@ public enum ReportText {
     /// Markdown table cell text: pipes and newlines escaped, HTML neutralised, length capped.
     public static func markdownCell(_ text: String, limit: Int = 160) -> String {
         var value = text.count > limit ? String(text.prefix(limit)) + "…" : text
-        value = html(value)
+        value = value.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+            .replacingOccurrences(of: ">", with: "&gt;")
         value = value.replacingOccurrences(of: "|", with: "\\|")
         value = value.replacingOccurrences(of: "\r", with: " ").replacingOccurrences(of: "\n", with: " ")
-        for special in ["*", "_", "[", "]"] { value = value.replacingOccurrences(of: special, with: "\\" + special) }
+        for special in ["*", "_", "[", "]", "`"] { value = value.replacingOccurrences(of: special, with: "\\" + special) }
         return value
     }
 
