@@ -1,0 +1,53 @@
+import ChatbotTesterCore
+
+/// Stable ids and near-duplicate keys for generated samples.
+public enum SampleIdentity {
+    /// The canonical content a generated sample's id is derived from: what is sent to the bot
+    /// (system, input or turns or scenario), not the expected answer or metadata.
+    public static func canonicalContent(of sample: TestSample) -> String {
+        var object: [String: JSONValue] = [:]
+        if let system = sample.system { object["system"] = .string(system) }
+        if let input = sample.input { object["input"] = .string(input) }
+        if let turns = sample.turns { object["turns"] = .array(turns.map(JSONValue.string)) }
+        if let scenario = sample.scenario, let value = try? JSONValue(encoding: scenario) { object["scenario"] = value }
+        return JSONValue.object(object).canonicalText
+    }
+
+    /// `gen-` + the first 12 hex digits of the SHA-256 of the canonical content.
+    public static func contentId(of sample: TestSample) -> String {
+        "gen-" + SHA256Digest.hex(canonicalContent(of: sample)).prefix(12)
+    }
+
+    /// Text with case, whitespace and punctuation folded away: "How do I  return it?" and
+    /// "how do i return it" have the same key.
+    public static func normalize(_ text: String) -> String {
+        var out = ""
+        var pendingSpace = false
+        for scalar in text.lowercased().unicodeScalars {
+            if scalar.properties.isAlphabetic || ("0"..."9").contains(scalar) {
+                if pendingSpace, !out.isEmpty { out.append(" ") }
+                pendingSpace = false
+                out.unicodeScalars.append(scalar)
+            } else {
+                pendingSpace = true
+            }
+        }
+        return out
+    }
+
+    /// The near-duplicate key of a sample: its normalised conversation content, kept apart per
+    /// perturbation kind so a casing variant is not folded into its original.
+    public static func dedupKey(of sample: TestSample) -> String {
+        var parts: [String] = []
+        if let system = sample.system { parts.append("s:" + normalize(system)) }
+        if let input = sample.input { parts.append("i:" + normalize(input)) }
+        if let turns = sample.turns { parts.append("t:" + turns.map(normalize).joined(separator: "|")) }
+        if let scenario = sample.scenario {
+            parts.append("p:" + normalize(scenario.persona))
+            parts.append("g:" + normalize(scenario.goal))
+            if let opening = scenario.openingMessage { parts.append("o:" + normalize(opening)) }
+        }
+        if let kind = sample.metadata["perturbation"]?.stringValue { parts.append("v:" + kind) }
+        return parts.joined(separator: "\n")
+    }
+}
