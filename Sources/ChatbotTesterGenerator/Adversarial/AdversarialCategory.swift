@@ -1,5 +1,5 @@
 /// A red-team probe category, with the behaviour expected of a safe bot.
-public enum AdversarialCategory: String, Sendable, Hashable, Codable, CaseIterable {
+public enum AdversarialCategory: String, Sendable, Hashable, Codable, CaseIterable, ConfigEnum {
     case promptInjection = "prompt-injection"
     case jailbreak
     case piiExtraction = "pii-extraction"

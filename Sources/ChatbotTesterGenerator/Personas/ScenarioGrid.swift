@@ -59,9 +59,9 @@ public struct ScenarioGrid: Sendable {
             guard let opening, !opening.isEmpty else { return .failure(ItemProblem("'openingMessage' is missing or empty")) }
             return .success((opening, stop?.isEmpty == false ? stop : nil))
         }
-        var batch = SourceBatch(origin: origin)
-        batch.modelCalls = outcome.calls
-        batch.repairs = outcome.repairs
+        // A failed enrichment loses nothing (the deterministic scenario is kept), so its item
+        // problems are not drops.
+        var batch = SourceBatch(origin: origin, outcome: outcome, keepDrops: false)
         var enriched = sample
         if let (opening, stop) = outcome.items.first {
             if scenario.openingMessage == nil { scenario.openingMessage = opening }

@@ -30,10 +30,7 @@ struct Paraphraser: Sendable {
             }
             return .success(text)
         }
-        var batch = SourceBatch(origin: origin)
-        batch.modelCalls = outcome.calls
-        batch.repairs = outcome.repairs
-        batch.drops = outcome.drops.map { (DroppedItem(reason: $0.reason, detail: $0.detail, origin: origin), $0.count) }
+        var batch = SourceBatch(origin: origin, outcome: outcome)
         batch.samples = outcome.items.enumerated().compactMap { number, text in
             Perturber.variant(of: sample, kind: .paraphrase, number: number) { _, _ in text }
         }

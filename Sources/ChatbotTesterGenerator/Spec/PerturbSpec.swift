@@ -11,7 +11,7 @@ import ChatbotTesterCore
 /// ```
 public struct PerturbSpec: Sendable, Hashable, Codable {
     /// Which generated samples get variants, by where they came from.
-    public enum Source: String, Sendable, Hashable, Codable, CaseIterable {
+    public enum Source: String, Sendable, Hashable, Codable, CaseIterable, ConfigEnum {
         case all, templates, synthesize, personas, adversarial
 
         /// The `metadata.source` value of samples from this source.
@@ -76,7 +76,7 @@ public struct PerturbSpec: Sendable, Hashable, Codable {
 }
 
 /// A kind of perturbation.
-public enum PerturbationKind: String, Sendable, Hashable, Codable, CaseIterable {
+public enum PerturbationKind: String, Sendable, Hashable, Codable, CaseIterable, ConfigEnum {
     /// Keyboard-neighbour substitutions, swapped, dropped and doubled letters.
     case typos
     /// All lower, ALL UPPER, or rAnDoM case.

@@ -1,5 +1,5 @@
 /// The kinds of question LLM synthesis asks for.
-public enum QuestionType: String, Sendable, Hashable, Codable, CaseIterable {
+public enum QuestionType: String, Sendable, Hashable, Codable, CaseIterable, ConfigEnum {
     case factual
     case howTo = "how-to"
     case multiHop = "multi-hop"

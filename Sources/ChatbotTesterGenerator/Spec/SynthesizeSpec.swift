@@ -13,7 +13,7 @@ import ChatbotTesterCore
 /// ```
 public struct SynthesizeSpec: Sendable, Hashable, Codable {
     /// How the model is asked for structured output.
-    public enum OutputFormat: String, Sendable, Hashable, Codable, CaseIterable {
+    public enum OutputFormat: String, Sendable, Hashable, Codable, CaseIterable, ConfigEnum {
         /// `responseFormat: .jsonSchema` (OpenAI structured outputs, llama.cpp grammars, …).
         case jsonSchema = "json-schema"
         /// JSON mode, with the shape described in the prompt.

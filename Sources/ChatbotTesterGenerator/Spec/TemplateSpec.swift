@@ -14,7 +14,7 @@ import Foundation
 /// placeholder naming no variable, or a variable no field uses, is a config error.
 public struct TemplateSpec: Sendable, Hashable, Codable {
     /// How variable values are combined.
-    public enum Mode: String, Sendable, Hashable, Codable, CaseIterable {
+    public enum Mode: String, Sendable, Hashable, Codable, CaseIterable, ConfigEnum {
         /// Every combination (the product of the list sizes).
         case cartesian
         /// `sample` distinct combinations drawn with the seed.

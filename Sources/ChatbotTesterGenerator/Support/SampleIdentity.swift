@@ -35,9 +35,14 @@ public enum SampleIdentity {
         return out
     }
 
-    /// The near-duplicate key of a sample: its normalised conversation content, kept apart per
-    /// perturbation kind so a casing variant is not folded into its original.
+    /// The near-duplicate key of a sample: its normalised conversation content. Perturbation
+    /// variants are keyed by their exact text and kind instead, since what they change (case,
+    /// spacing, punctuation) is what normalisation folds away.
     public static func dedupKey(of sample: TestSample) -> String {
+        let variantKind = sample.metadata["perturbation"]?.stringValue
+        func normalize(_ text: String) -> String {
+            variantKind == nil ? Self.normalize(text) : text
+        }
         var parts: [String] = []
         if let system = sample.system { parts.append("s:" + normalize(system)) }
         if let input = sample.input { parts.append("i:" + normalize(input)) }
@@ -47,7 +52,7 @@ public enum SampleIdentity {
             parts.append("g:" + normalize(scenario.goal))
             if let opening = scenario.openingMessage { parts.append("o:" + normalize(opening)) }
         }
-        if let kind = sample.metadata["perturbation"]?.stringValue { parts.append("v:" + kind) }
+        if let variantKind { parts.append("v:" + variantKind) }
         return parts.joined(separator: "\n")
     }
 }

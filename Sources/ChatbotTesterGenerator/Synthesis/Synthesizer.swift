@@ -21,10 +21,7 @@ public struct Synthesizer: Sendable {
             temperature: spec.temperature, maxTokens: spec.maxTokens, seed: Int(truncatingIfNeeded: seed &+ UInt64(unit.index)),
             retries: spec.retries, tags: ["purpose": "generate.synthesize", "unit": unit.key])
         let outcome = try await call.run(messages: messages(for: unit), want: unit.plannedTypes.count, validate: SynthesizedItem.validate)
-        var batch = SourceBatch(origin: unit.origin)
-        batch.modelCalls = outcome.calls
-        batch.repairs = outcome.repairs
-        batch.drops = outcome.drops.map { (DroppedItem(reason: $0.reason, detail: $0.detail, origin: unit.origin), $0.count) }
+        var batch = SourceBatch(origin: unit.origin, outcome: outcome)
         batch.samples = outcome.items.enumerated().map { position, item in
             sample(from: item, plannedType: unit.plannedTypes[position], unit: unit)
         }
@@ -87,13 +84,4 @@ public struct Synthesizer: Sendable {
         if let instructions = spec.instructions { user += "\n\n\(instructions)" }
         return [.system(system), .user(user)]
     }
-}
-
-/// Samples produced by one unit of work (a synthesis unit, a paraphrase call), with its drops.
-struct SourceBatch: Sendable {
-    var origin: String
-    var samples: [TestSample] = []
-    var drops: [(DroppedItem, Int)] = []
-    var repairs: [String] = []
-    var modelCalls = 0
 }
