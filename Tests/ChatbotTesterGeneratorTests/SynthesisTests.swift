@@ -90,6 +90,7 @@ import Testing
         }
         #expect(name == "test_cases")
         #expect(schema["properties"]?["items"]?["items"]?["required"] == ["input", "expected", "criteria", "type"])
+        #expect(schema["properties"]?["items"]?["minItems"] == 3)
         #expect(first.seed != nil)
 
         // Samples carry their origin and are valid dataset lines.

@@ -19,7 +19,7 @@ actor GenerationPipeline {
     private var stage = Stage.notStarted
     /// Pending candidates, last = next.
     private var stack: [Candidate] = []
-    private var seenKeys: Set<String>
+    private var seenKeys: Set<UInt64>
     private var seenIds: Set<String> = []
     private var produced = 0
 
@@ -277,7 +277,7 @@ actor GenerationPipeline {
             generator.reportBox.withLock { $0.skippedExisting += 1 }
             return .existing(sample)
         }
-        if spec.dedup, !seenKeys.insert(SampleIdentity.dedupKey(of: sample)).inserted {
+        if spec.dedup, !seenKeys.insert(SampleIdentity.dedupDigest(of: sample)).inserted {
             drop(DroppedItem(reason: .duplicate, detail: "near-identical to an earlier case: \(Self.excerpt(sample))", origin: origin))
             return .dropped
         }

@@ -7,9 +7,10 @@ public struct ResumeState: Sendable, Hashable {
     public var ids: Set<String>
     /// `metadata.generationUnit` values (`topic:refunds`, `document:faq.md#2`, `paraphrase:gen-…`).
     public var units: Set<String>
-    public var dedupKeys: Set<String>
+    /// Digests of the dedup keys (`SampleIdentity.dedupDigest`).
+    public var dedupKeys: Set<UInt64>
 
-    public init(ids: Set<String> = [], units: Set<String> = [], dedupKeys: Set<String> = []) {
+    public init(ids: Set<String> = [], units: Set<String> = [], dedupKeys: Set<UInt64> = []) {
         self.ids = ids
         self.units = units
         self.dedupKeys = dedupKeys
@@ -19,7 +20,7 @@ public struct ResumeState: Sendable, Hashable {
     public mutating func insert(_ sample: TestSample) {
         ids.insert(sample.id)
         if let unit = sample.metadata["generationUnit"]?.stringValue { units.insert(unit) }
-        dedupKeys.insert(SampleIdentity.dedupKey(of: sample))
+        dedupKeys.insert(SampleIdentity.dedupDigest(of: sample))
     }
 
     /// Reads a dataset file (streaming). A missing file is an empty state.

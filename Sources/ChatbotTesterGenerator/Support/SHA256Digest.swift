@@ -54,11 +54,16 @@ public enum SHA256Digest {
 
     /// The digest of `text`'s UTF-8 bytes as lowercase hex.
     public static func hex(_ text: String) -> String {
-        hash(Array(text.utf8)).map { byte in
-            let digits = Array("0123456789abcdef")
-            return String([digits[Int(byte >> 4)], digits[Int(byte & 0x0F)]])
-        }.joined()
+        var out = ""
+        out.reserveCapacity(64)
+        for byte in hash(Array(text.utf8)) {
+            out.append(hexDigits[Int(byte >> 4)])
+            out.append(hexDigits[Int(byte & 0x0F)])
+        }
+        return out
     }
+
+    private static let hexDigits = Array("0123456789abcdef")
 
     private static func rotr(_ x: UInt32, _ n: UInt32) -> UInt32 {
         (x >> n) | (x << (32 - n))

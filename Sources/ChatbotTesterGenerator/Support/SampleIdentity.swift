@@ -55,4 +55,12 @@ public enum SampleIdentity {
         if let variantKind { parts.append("v:" + variantKind) }
         return parts.joined(separator: "\n")
     }
+
+    /// A 64-bit digest of the dedup key, which is what generation remembers per sample (so a
+    /// million-case run keeps megabytes, not the texts).
+    public static func dedupDigest(of sample: TestSample) -> UInt64 {
+        var hasher = FNV1a64()
+        hasher.combine(dedupKey(of: sample))
+        return hasher.value
+    }
 }

@@ -8,10 +8,11 @@ public struct SynthesizedItem: Sendable, Hashable {
     public var criteria: String?
     public var type: QuestionType?
 
-    /// The JSON schema of the reply: `{"items": [{input, expected, criteria, type}]}`.
+    /// The JSON schema of the reply: `{"items": [{input, expected, criteria, type}]}` with at least
+    /// `count` items.
     ///
     /// The root is an object because structured-output APIs (OpenAI's among them) require one.
-    public static func replySchema(types: [QuestionType]) -> JSONValue {
+    public static func replySchema(types: [QuestionType], count: Int) -> JSONValue {
         let item: JSONValue = [
             "type": "object",
             "properties": [
@@ -25,7 +26,7 @@ public struct SynthesizedItem: Sendable, Hashable {
         ]
         return [
             "type": "object",
-            "properties": ["items": ["type": "array", "items": item]],
+            "properties": ["items": ["type": "array", "items": item, "minItems": .int(count)]],
             "required": ["items"],
             "additionalProperties": false,
         ]

@@ -17,7 +17,7 @@ public struct Synthesizer: Sendable {
     func synthesize(_ unit: SynthesisUnit) async throws -> SourceBatch {
         let call = StructuredCall(
             backend: backend, format: spec.format, schemaName: "test_cases",
-            schema: SynthesizedItem.replySchema(types: spec.questionTypes), arrayKey: "items",
+            schema: SynthesizedItem.replySchema(types: spec.questionTypes, count: unit.plannedTypes.count), arrayKey: "items",
             temperature: spec.temperature, maxTokens: spec.maxTokens, seed: Int(truncatingIfNeeded: seed &+ UInt64(unit.index)),
             retries: spec.retries, tags: ["purpose": "generate.synthesize", "unit": unit.key])
         let outcome = try await call.run(messages: messages(for: unit), want: unit.plannedTypes.count, validate: SynthesizedItem.validate)
