@@ -18,6 +18,16 @@ import Testing
         #expect(SHA256Digest.hex(String(repeating: "a", count: 1000)) == "41edece42d63e8d9bf515a9ba6932e1c20cbc9f5a5d134645adb5db1b9737ea3")
     }
 
+    @Test(arguments: ["plain", "quote \" and \\ backslash", "new\nline\ttab", "café ☕️ 日本", "a/b", "{\"json\": 1}"])
+    func canonicalContentMatchesSortedKeyJSON(text: String) {
+        let sample = TestSample(id: "x", input: text, system: "sys/\(text)")
+        let reference: JSONValue = ["input": .string(text), "system": .string("sys/\(text)")]
+        #expect(SampleIdentity.canonicalContent(of: sample) == reference.canonicalText)
+        let scenario = TestSample(id: "y", scenario: Scenario(persona: text, goal: "g", maxTurns: 3, stopCondition: "s"))
+        let encoded = (try? JSONValue(encoding: scenario.scenario!))!
+        #expect(SampleIdentity.canonicalContent(of: scenario) == JSONValue.object(["scenario": encoded]).canonicalText)
+    }
+
     @Test func normalisationFoldsCaseSpacingAndPunctuation() {
         #expect(SampleIdentity.normalize("  How do I   RETURN it?! ") == "how do i return it")
         #expect(SampleIdentity.normalize("don't") == "don t")

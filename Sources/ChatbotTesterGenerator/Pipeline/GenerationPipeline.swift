@@ -22,6 +22,8 @@ actor GenerationPipeline {
     private var seenKeys: Set<UInt64>
     private var seenIds: Set<String> = []
     private var produced = 0
+    private let encoder = JSONCoding.encoder()
+    private let decoder = JSONCoding.decoder()
 
     private var grids: [TemplateGrid] = []
     private var gridIndex = 0
@@ -283,8 +285,10 @@ actor GenerationPipeline {
         }
         // The same check as `chatbot-tester validate`.
         do {
-            let line = try JSONL.encodeLine(sample)
-            if case .failure(let error) = JSONL.decode(TestSample.self, from: line, source: nil, line: 1) { throw error }
+            let line = try JSONL.encodeLine(sample, encoder: encoder)
+            if case .failure(let error) = JSONL.decode(TestSample.self, from: line, source: nil, line: 1, decoder: decoder) {
+                throw error
+            }
         } catch {
             drop(DroppedItem(reason: .invalidSample, detail: String(describing: error), origin: origin))
             return .dropped

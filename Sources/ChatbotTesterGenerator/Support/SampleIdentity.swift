@@ -9,8 +9,61 @@ public enum SampleIdentity {
         if let system = sample.system { object["system"] = .string(system) }
         if let input = sample.input { object["input"] = .string(input) }
         if let turns = sample.turns { object["turns"] = .array(turns.map(JSONValue.string)) }
-        if let scenario = sample.scenario, let value = try? JSONValue(encoding: scenario) { object["scenario"] = value }
-        return JSONValue.object(object).canonicalText
+        if let scenario = sample.scenario {
+            var value: [String: JSONValue] = [
+                "persona": .string(scenario.persona), "goal": .string(scenario.goal), "maxTurns": .int(scenario.maxTurns),
+            ]
+            if let stop = scenario.stopCondition { value["stopCondition"] = .string(stop) }
+            if let opening = scenario.openingMessage { value["openingMessage"] = .string(opening) }
+            if let simulator = scenario.simulator { value["simulator"] = .string(simulator) }
+            object["scenario"] = .object(value)
+        }
+        var text = ""
+        writeCanonical(.object(object), to: &text)
+        return text
+    }
+
+    /// Compact JSON with sorted keys, `/` unescaped: the same bytes on every platform, without the
+    /// cost of a `JSONEncoder` per sample.
+    static func writeCanonical(_ value: JSONValue, to out: inout String) {
+        switch value {
+        case .null: out += "null"
+        case .bool(let flag): out += flag ? "true" : "false"
+        case .int(let number): out += String(number)
+        case .double(let number): out += number.rounded() == number && abs(number) < 1e15 ? String(Int(number)) : String(number)
+        case .string(let text):
+            out += "\""
+            for scalar in text.unicodeScalars {
+                switch scalar {
+                case "\"": out += "\\\""
+                case "\\": out += "\\\\"
+                case "\n": out += "\\n"
+                case "\r": out += "\\r"
+                case "\t": out += "\\t"
+                case _ where scalar.value < 0x20:
+                    let hex = String(scalar.value, radix: 16)
+                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                default: out.unicodeScalars.append(scalar)
+                }
+            }
+            out += "\""
+        case .array(let items):
+            out += "["
+            for (index, item) in items.enumerated() {
+                if index > 0 { out += "," }
+                writeCanonical(item, to: &out)
+            }
+            out += "]"
+        case .object(let members):
+            out += "{"
+            for (index, key) in members.keys.sorted().enumerated() {
+                if index > 0 { out += "," }
+                writeCanonical(.string(key), to: &out)
+                out += ":"
+                writeCanonical(members[key]!, to: &out)
+            }
+            out += "}"
+        }
     }
 
     /// `gen-` + the first 12 hex digits of the SHA-256 of the canonical content.
