@@ -34,7 +34,10 @@ public final class Generator: Sendable {
     /// variants still are, unless written too).
     ///
     /// Errors thrown: configuration problems (unknown backend, unreadable document, missing
-    /// secret). Bad model output is never thrown: it is repaired or dropped and reported.
+    /// secret), with the `generate.…` field in their location. Bad model output is never thrown:
+    /// it is repaired or dropped and reported.
+    ///
+    /// Each call starts a fresh generation and resets `report`; run one at a time per generator.
     public func samples(resume: ResumeState = ResumeState()) -> AsyncThrowingStream<TestSample, any Error> {
         reportBox.withLock { $0 = GenerationReport() }
         let pipeline = GenerationPipeline(generator: self, resume: resume)

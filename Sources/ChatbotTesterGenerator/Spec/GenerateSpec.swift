@@ -77,6 +77,7 @@ public struct GenerateSpec: Sendable, Hashable, Codable {
         var references: [(String, String)] = []
         if let synthesize { references.append(("synthesize.backend", synthesize.backend)) }
         if let backend = personas?.backend { references.append(("personas.backend", backend)) }
+        if let simulator = personas?.simulator { references.append(("personas.simulator", simulator)) }
         if let backend = perturb?.backend, perturb?.kinds.contains(.paraphrase) == true {
             references.append(("perturb.backend", backend))
         }
