@@ -1,1 +1,2 @@
 @_exported import ChatbotTesterCore
+@_exported import ChatbotTesterPipeline
