@@ -82,18 +82,24 @@ public struct Evaluator: Sendable {
     /// An empty aggregate listing this evaluator's metrics and gates.
     public func emptyAggregate() -> EvalAggregate { EvalAggregate(metrics: descriptors) }
 
-    /// Every metric's records for one run. Never throws for a metric failure: it becomes unmeasured.
+    /// Every metric's records for one run, in metric order. The metrics of one run are evaluated
+    /// concurrently (so a sample with three judges waits for the slowest, not the sum). Never throws
+    /// for a metric failure: it becomes an unmeasured record.
     public func evaluate(_ record: RunRecord) async -> [EvalRecord] {
-        var out: [EvalRecord] = []
-        for (metric, common) in zip(metrics, descriptors) {
-            if Task.isCancelled { break }
-            do {
-                out += try await metric.evaluate(record)
-            } catch {
-                out.append(common.unmeasured(record, "metric failed: \(ChatbotTesterError.wrap(error).description)"))
+        await withTaskGroup(of: (Int, [EvalRecord]).self) { group in
+            for (index, (metric, common)) in zip(metrics, descriptors).enumerated() {
+                group.addTask {
+                    do {
+                        return (index, try await metric.evaluate(record))
+                    } catch {
+                        return (index, [common.unmeasured(record, "metric failed: \(ChatbotTesterError.wrap(error).description)")])
+                    }
+                }
             }
+            var parts = [[EvalRecord]](repeating: [], count: metrics.count)
+            for await (index, records) in group { parts[index] = records }
+            return parts.flatMap { $0 }
         }
-        return out
     }
 
     /// Evaluates a stream of runs with bounded concurrency; `onSample` sees results in input order.
@@ -122,6 +128,8 @@ public struct Evaluator: Sendable {
                 }
                 guard let (index, sample) = try await group.next() else { break }
                 ready[index] = sample
+                // A cancelled evaluation stops here: its half-made (unmeasured) records are not emitted.
+                try Task.checkCancellation()
                 while let next = ready.removeValue(forKey: emitted) {
                     if let run = next.run { aggregate.add(run, evals: next.evals) }
                     events.emit(
