@@ -26,10 +26,13 @@ public enum BuiltinBackends {
 
     /// A client configured for backends: no redirects across hosts, a large per-host pool, and
     /// timeouts left to each request's deadline.
-    public static func makeHTTPClient(connectionsPerHost: Int = 1024) -> HTTPClient {
+    /// - Parameters:
+    ///   - connectionsPerHost: the pool's per-host connection limit.
+    ///   - connectTimeoutSeconds: how long to keep trying to connect before a request fails.
+    public static func makeHTTPClient(connectionsPerHost: Int = 1024, connectTimeoutSeconds: Int64 = 10) -> HTTPClient {
         var configuration = HTTPClient.Configuration()
         configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: connectionsPerHost)
-        configuration.timeout = .init(connect: .seconds(30))
+        configuration.timeout = .init(connect: .seconds(connectTimeoutSeconds))
         configuration.redirectConfiguration = .follow(max: 5, allowCycles: false)
         configuration.decompression = .enabled(limit: .ratio(50))
         return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)

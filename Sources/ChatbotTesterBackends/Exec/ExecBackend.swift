@@ -122,7 +122,7 @@ extension ExecBackend {
         options: options
     ) { options, context in
         let command: [String]
-        if let single = try options.string("command") {
+        if let single = options["command"]?.stringValue {
             command = single.split(separator: " ").map(String.init)
         } else {
             command = try options.strings("command") ?? []

@@ -18,19 +18,46 @@ enum ProcessRunner {
         var description: String
     }
 
+    /// Shared between the Dispatch callbacks; guarded by `lock`.
     private final class State: @unchecked Sendable {
         let lock = NSLock()
         var timedOut = false
+        var exited = false
+        var resumed = false
         var stdout = Data()
         var stderr = Data()
+        var continuation: CheckedContinuation<Outcome, any Error>?
+
+        /// Resumes once: when the process and both pipes are done, or (`force`) when a timed-out
+        /// process was killed but Foundation has not noticed (it waits for every inheritor of the
+        /// child's descriptors, grandchildren included).
+        func resume(_ process: Process, force: Bool = false) {
+            lock.lock()
+            guard !resumed, exited || force, let continuation else {
+                lock.unlock()
+                return
+            }
+            resumed = true
+            let outcome = Outcome(
+                status: exited ? process.terminationStatus : SIGKILL, stdout: stdout, stderr: stderr, timedOut: timedOut,
+                signalled: exited ? process.terminationReason == .uncaughtSignal : true)
+            lock.unlock()
+            continuation.resume(returning: outcome)
+        }
     }
 
     static func run(
         _ arguments: [String], input: Data, environment: [String: String]?, directory: URL?, timeoutSeconds: Double
     ) async throws -> Outcome {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = arguments
+        // `setsid` makes the program lead its own process group, so a timeout kills its children too.
+        if FileManager.default.isExecutableFile(atPath: "/usr/bin/setsid") {
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/setsid")
+            process.arguments = ["--wait", "/usr/bin/env"] + arguments
+        } else {
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = arguments
+        }
         if let environment {
             process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
         }
@@ -46,11 +73,20 @@ enum ProcessRunner {
 
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Outcome, any Error>) in
+                state.continuation = continuation
                 group.enter()
-                process.terminationHandler = { _ in group.leave() }
+                process.terminationHandler = { process in
+                    state.lock.lock()
+                    state.exited = true
+                    let timedOut = state.timedOut
+                    state.lock.unlock()
+                    if timedOut { state.resume(process) }
+                    group.leave()
+                }
                 do {
                     try process.run()
                 } catch {
+                    state.resumed = true
                     continuation.resume(throwing: LaunchError(description: "cannot start \(arguments.first ?? "?"): \(error)"))
                     return
                 }
@@ -71,26 +107,35 @@ enum ProcessRunner {
                 }
                 let pid = process.processIdentifier
                 DispatchQueue.global().asyncAfter(deadline: .now() + timeoutSeconds) {
-                    guard process.isRunning else { return }
                     state.lock.lock()
+                    guard !state.resumed else {
+                        state.lock.unlock()
+                        return
+                    }
                     state.timedOut = true
+                    let exited = state.exited
                     state.lock.unlock()
-                    process.terminate()
-                    DispatchQueue.global().asyncAfter(deadline: .now() + 2) {
+                    if exited {
+                        state.resume(process)
+                        return
+                    }
+                    // The child may have SIGTERM blocked (it inherits the spawning thread's mask): follow with SIGKILL.
+                    guard pid > 0 else { return }
+                    kill(-pid, SIGTERM)
+                    kill(pid, SIGTERM)
+                    DispatchQueue.global().asyncAfter(deadline: .now() + 0.5) {
+                        kill(-pid, SIGKILL)
                         if process.isRunning { kill(pid, SIGKILL) }
+                        DispatchQueue.global().asyncAfter(deadline: .now() + 1) { state.resume(process, force: true) }
                     }
                 }
-                group.notify(queue: .global()) {
-                    state.lock.lock()
-                    defer { state.lock.unlock() }
-                    continuation.resume(
-                        returning: Outcome(
-                            status: process.terminationStatus, stdout: state.stdout, stderr: state.stderr,
-                            timedOut: state.timedOut, signalled: process.terminationReason == .uncaughtSignal))
-                }
+                group.notify(queue: .global()) { state.resume(process) }
             }
         } onCancel: {
-            if process.isRunning { process.terminate() }
+            if process.isRunning, process.processIdentifier > 0 {
+                kill(-process.processIdentifier, SIGKILL)
+                process.terminate()
+            }
         }
     }
 }

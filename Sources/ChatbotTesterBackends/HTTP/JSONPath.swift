@@ -20,7 +20,7 @@ public struct JSONPath: Sendable, Hashable, CustomStringConvertible {
         var steps: [Step] = []
         var rest = Substring(text.trimmingCharacters(in: .whitespaces))
         if rest.hasPrefix("$") { rest.removeFirst() }
-        var expectName = !rest.hasPrefix(".") && !rest.hasPrefix("[")
+        var expectName = !rest.isEmpty && !rest.hasPrefix(".") && !rest.hasPrefix("[")
         while !rest.isEmpty || expectName {
             if expectName || rest.hasPrefix(".") {
                 if !expectName { rest.removeFirst() }

@@ -29,9 +29,10 @@ final class MockLLMHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             guard let head else { return }
             self.head = nil
             let path = String(head.uri.prefix { $0 != "?" })
+            let query = head.uri.firstIndex(of: "?").map { String(head.uri[head.uri.index(after: $0)...]) }
             let counted = !MockLLMServer.controlPaths.contains(path)
             let reply = server.respond(
-                method: head.method.rawValue, path: path, headers: head.headers.map { ($0.name, $0.value) },
+                method: head.method.rawValue, path: path, query: query, headers: head.headers.map { ($0.name, $0.value) },
                 body: Data(body.readableBytesView))
             body.clear()
             pending = counted

@@ -6,16 +6,15 @@ extension MockLLMServer {
     static let maxRecordedBody = 64 << 10
 
     /// Decides the reply to one request (called on the connection's event loop; never blocks).
-    func respond(method: String, path: String, headers: [(String, String)], body: Data) -> MockLLMReply {
+    func respond(method: String, path: String, query: String?, headers: [(String, String)], body: Data) -> MockLLMReply {
         if Self.controlPaths.contains(path) { return control(method: method, path: path) }
-        let sequence = begin(method: method, path: path, headers: headers, body: body)
+        let sequence = begin(method: method, path: path, query: query, headers: headers, body: body)
         guard method == "POST" else { return .error(405, "use POST for \(path)") }
-        let known = ["/v1/chat/completions", "/v1/embeddings", "/v1/messages", "/chatbot"]
-        guard known.contains(path) else { return .error(404, "no route \(path)", type: "not_found") }
+        guard let route = Self.route(path) else { return .error(404, "no route \(path)", type: "not_found") }
         guard let json = try? JSONWire.parse(body), json.objectValue != nil else {
             return .error(400, "request body is not a JSON object", type: "invalid_request_error")
         }
-        let prompt = path == "/chatbot" ? (json["message"]?.stringValue ?? "") : MockLLMResponder.lastUserMessage(json)
+        let prompt = route == "/chatbot" ? (json["message"]?.stringValue ?? "") : MockLLMResponder.lastUserMessage(json)
         var directive = MockDirective(prompt: prompt)
         if let header = headers.first(where: { $0.0.lowercased() == "x-mock-fault" })?.1 {
             let forced = MockDirective(header: header)
@@ -32,7 +31,7 @@ extension MockLLMServer {
             return reply
         }
         var reply: MockLLMReply
-        switch path {
+        switch route {
         case "/v1/chat/completions":
             reply = .json(MockLLMResponder.openAIChat(json, directive: directive, sequence: sequence))
         case "/v1/messages":
@@ -47,8 +46,20 @@ extension MockLLMServer {
         return reply
     }
 
+    /// The endpoint a path is served by; Azure deployment paths map to the OpenAI ones.
+    static func route(_ path: String) -> String? {
+        switch path {
+        case "/v1/chat/completions", "/v1/embeddings", "/v1/messages", "/chatbot": return path
+        default:
+            guard path.hasPrefix("/openai/deployments/") else { return nil }
+            if path.hasSuffix("/chat/completions") { return "/v1/chat/completions" }
+            if path.hasSuffix("/embeddings") { return "/v1/embeddings" }
+            return nil
+        }
+    }
+
     /// Counts and records an arriving request; returns its sequence number.
-    private func begin(method: String, path: String, headers: [(String, String)], body: Data) -> Int {
+    private func begin(method: String, path: String, query: String?, headers: [(String, String)], body: Data) -> Int {
         let capacity = configuration.recordCapacity
         return state.withLock { state in
             state.sequence += 1
@@ -58,7 +69,7 @@ extension MockLLMServer {
             state.stats.byPath[path, default: 0] += 1
             if capacity > 0 {
                 let record = RecordedRequest(
-                    sequence: state.sequence, method: method, path: path,
+                    sequence: state.sequence, method: method, path: path, query: query,
                     headers: Dictionary(headers.map { ($0.0.lowercased(), $0.1) }, uniquingKeysWith: { first, _ in first }),
                     body: String(decoding: body.prefix(Self.maxRecordedBody), as: UTF8.self))
                 if state.records.count < capacity {

@@ -58,6 +58,8 @@ extension MockLLMServer {
         public var sequence: Int
         public var method: String
         public var path: String
+        /// The query string, without `?`.
+        public var query: String?
         /// Header names lower-cased. `GET /requests` shows credential headers redacted; in-process
         /// `recordedRequests()` keeps them so tests can check what was sent.
         public var headers: [String: String]
