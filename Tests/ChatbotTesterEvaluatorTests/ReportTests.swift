@@ -268,6 +268,26 @@ import Testing
         #expect(back == comparison)
     }
 
+    @Test func comparisonWithABaselineInTheSamePass() async throws {
+        let out = try await Self.evaluate()
+        // The candidate's judge likes everything: the six "No idea" samples improve on `helpful`.
+        let generous = Fixtures.backends(judge: { _ in ChatResponse(content: #"{"score": 5, "reason": "fine"}"#) })
+        let evaluator = try await Evaluator(specs: Self.specs, backends: generous)
+        let candidateDir = out.dir.appendingPathComponent("candidate")
+        let outcome = try await evaluator.evaluateFile(
+            results: out.dir.appendingPathComponent("results.jsonl"), outputDirectory: candidateDir, baselineEvals: out.outcome.evals)
+        let comparison = try #require(outcome.comparison)
+        let fromFiles = try await RunComparison.compare(baselineEvals: out.outcome.evals, candidateEvals: outcome.evals)
+        #expect(comparison.changes == fromFiles.changes)
+        #expect(comparison.metrics == fromFiles.metrics)
+        #expect(comparison.improvements == 6)  // the six "No idea" replies (unmeasured → pass is not an improvement)
+        #expect(comparison.regressions == 0)
+        let md = try String(contentsOf: candidateDir.appendingPathComponent("report.md"), encoding: .utf8)
+        #expect(md.contains("0 regressions, 6 improvements"))
+        let html = try String(contentsOf: candidateDir.appendingPathComponent("report.html"), encoding: .utf8)
+        #expect(html.contains("id=\"compare\""))
+    }
+
     @Test func escapingHelpers() {
         #expect(ReportText.xml("a<b>&\"'\u{0}\u{1F}\n") == "a&lt;b&gt;&amp;&quot;&apos;\u{FFFD}\u{FFFD}&#10;")
         #expect(ReportText.html("<img src=x onerror='1'>") == "&lt;img src=x onerror=&#39;1&#39;&gt;")
