@@ -16,6 +16,8 @@ public struct Evaluator: Sendable {
     public let descriptors: [MetricCommon]
     /// Samples evaluated at once.
     public var concurrency: Int
+    /// Run-level gate: the largest fraction of runs that may have errored (`nil`: no limit).
+    public var maxErrorRate: Double?
     public let events: EventBus
 
     /// Uses ready-made metrics. `descriptors` default to each metric's name/type with no threshold.
@@ -33,7 +35,7 @@ public struct Evaluator: Sendable {
     /// metrics take their backend by name from `backends`.
     public init(
         specs: [ComponentSpec], registry: MetricRegistry = .builtinMetrics, backends: BackendSet? = nil,
-        secrets: SecretResolver = SecretResolver(), events: EventBus = EventBus(), concurrency: Int = 8
+        secrets: SecretResolver = SecretResolver(), events: EventBus = EventBus(), concurrency: Int = 8, maxErrorRate: Double? = nil
     ) async throws {
         var metrics: [any EvaluationMetric] = []
         var descriptors: [MetricCommon] = []
@@ -46,6 +48,7 @@ public struct Evaluator: Sendable {
             descriptors.append((metric as? ScoringMetric)?.common ?? common)
         }
         self.init(metrics: metrics, descriptors: descriptors, concurrency: concurrency, events: events)
+        self.maxErrorRate = maxErrorRate
     }
 
     /// Checks every spec (types, options) without building anything; returns all problems at once.
@@ -80,7 +83,11 @@ public struct Evaluator: Sendable {
     }
 
     /// An empty aggregate listing this evaluator's metrics and gates.
-    public func emptyAggregate() -> EvalAggregate { EvalAggregate(metrics: descriptors) }
+    public func emptyAggregate() -> EvalAggregate {
+        var aggregate = EvalAggregate(metrics: descriptors)
+        aggregate.maxErrorRate = maxErrorRate
+        return aggregate
+    }
 
     /// Every metric's records for one run, in metric order. The metrics of one run are evaluated
     /// concurrently (so a sample with three judges waits for the slowest, not the sum). Never throws
