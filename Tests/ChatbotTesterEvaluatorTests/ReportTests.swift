@@ -100,11 +100,7 @@ import Testing
         #expect(text.contains("&lt;script&gt;"))
         #expect(!text.contains("<script>"))
         #expect(!text.contains("\u{0001}"))
-        guard let xmllint = Fixtures.which("xmllint") else {
-            // Debian: apt-get install -y libxml2-utils (CI installs it).
-            print("skipping JUnit schema validation: xmllint not installed")
-            return
-        }
+        guard let xmllint = Fixtures.requiredTool("xmllint", debianPackage: "libxml2-utils") else { return }
         let xsd = out.dir.appendingPathComponent("junit.xsd")
         try JUnitSchema.xsd.write(to: xsd, atomically: true, encoding: .utf8)
         let result = try Fixtures.execute(xmllint, ["--noout", "--schema", xsd.path, junit.path])
@@ -170,10 +166,7 @@ import Testing
         #expect(!source.contains("<script>alert"))
         #expect(!source.contains("http://") && !source.contains("https://"))  // no network
         #expect(source.components(separatedBy: "<tr class=\"sample\"").count - 1 == 30)
-        guard let chromium = Fixtures.which("chromium") ?? Fixtures.which("chromium-browser") else {
-            print("skipping the Chromium check: chromium not installed (Debian: apt-get install -y chromium)")
-            return
-        }
+        guard let chromium = Fixtures.requiredTool("chromium", "chromium-browser", debianPackage: "chromium") else { return }
         let result = try Fixtures.execute(
             chromium, ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--user-data-dir=\(out.dir.path)/chromium", "--dump-dom", html.absoluteString])
         #expect(result.status == 0, "\(result.output.suffix(2000))")
