@@ -11,6 +11,14 @@ public struct JobOutcome: Sendable {
     public var generation: GenerationReport?
     public var run: RunSummary?
     public var evaluation: EvalSummary?
+
+    public init(outputDirectory: URL, generation: GenerationReport? = nil, run: RunSummary? = nil, evaluation: EvalSummary? = nil) {
+        self.outputDirectory = outputDirectory
+        self.generation = generation
+        self.run = run
+        self.evaluation = evaluation
+    }
+
     /// 0 every threshold passed, 1 a threshold failed, 3 the run was aborted (budget, failure policy, interrupt).
     public var exitStatus: Int32 {
         if let run, run.stopReason.isAborted { return 3 }
@@ -45,7 +53,11 @@ extension TestJob {
         } else {
             dataset = config.datasetURL()!
         }
-        outcome.run = try await run(dataset: dataset)
+        let summary = try await run(dataset: dataset)
+        outcome.run = summary
+        // An interrupted run stops here (everything recorded is kept); a budget or failure-policy
+        // stop still evaluates what was recorded.
+        if summary.stopReason == .cancelled || Task.isCancelled { return outcome }
         outcome.evaluation = try await evaluate(results: output("results.jsonl"))
         return outcome
     }
