@@ -194,21 +194,37 @@ actor GenerationPipeline {
                 }
                 return try await inflight.removeFirst().value
             case .personas:
-                guard let scenarios, scenarioOffset < scenarios.count else {
+                guard let scenarios else {
                     stage = .adversarial
                     continue
                 }
-                let position = scenarioOffset
-                scenarioOffset += 1
-                var sample = scenarios.sample(at: position)
-                guard let backend = scenarioBackend else { return SourceBatch(origin: "personas", samples: [sample]) }
-                let unit = "persona:\(sample.metadata["persona"]?.stringValue ?? "")/\(sample.metadata["intent"]?.stringValue ?? "")"
-                if resume.units.contains(unit) {
-                    generator.reportBox.withLock { $0.repaired("resumed-unit") }
+                guard let backend = scenarioBackend else {
+                    guard scenarioOffset < scenarios.count else {
+                        stage = .adversarial
+                        continue
+                    }
+                    scenarioOffset += 1
+                    return SourceBatch(origin: "personas", samples: [scenarios.sample(at: scenarioOffset - 1)])
+                }
+                // Enrichment calls run in a window of 4, results kept in scenario order.
+                while inflight.count < 4, scenarioOffset < scenarios.count {
+                    let position = scenarioOffset
+                    scenarioOffset += 1
+                    var sample = scenarios.sample(at: position)
+                    let unit = "persona:\(sample.metadata["persona"]?.stringValue ?? "")/\(sample.metadata["intent"]?.stringValue ?? "")"
+                    if resume.units.contains(unit) {
+                        generator.reportBox.withLock { $0.repaired("resumed-unit") }
+                        continue
+                    }
+                    sample.metadata["generationUnit"] = .string(unit)
+                    let seed = spec.seed
+                    inflight.append(Task { try await scenarios.enrich(sample, backend: backend, seed: seed, position: position) })
+                }
+                guard !inflight.isEmpty else {
+                    stage = .adversarial
                     continue
                 }
-                sample.metadata["generationUnit"] = .string(unit)
-                return try await scenarios.enrich(sample, backend: backend, seed: spec.seed, position: position)
+                return try await inflight.removeFirst().value
             case .adversarial:
                 guard adversarialOffset < adversarialSamples.count else {
                     stage = .finished
