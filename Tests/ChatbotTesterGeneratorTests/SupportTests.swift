@@ -91,3 +91,34 @@ import Testing
         #expect(try GenerateSpec.decode(encoded) == parsed)
     }
 }
+
+@Suite struct SampleCheckTests {
+    static let cases: [TestSample] = {
+        var cases = [
+            TestSample(id: "ok", input: "hi"),
+            TestSample(id: "", input: "hi"),
+            TestSample(id: "none"),
+            TestSample(id: "two", input: "hi", turns: ["a"]),
+            TestSample(id: "empty", turns: []),
+            TestSample(id: "sc", scenario: Scenario(persona: "p", goal: "g", maxTurns: 0)),
+            TestSample(id: "meta", input: "x", metadata: ["score": .double(.nan)]),
+            TestSample(id: "scenario", scenario: Scenario(persona: "p", goal: "g")),
+        ]
+        var future = TestSample(id: "future", input: "x")
+        future.schemaVersion = TestSample.currentSchemaVersion + 1
+        cases.append(future)
+        return cases
+    }()
+
+    /// The in-memory check agrees with the decoder `chatbot-tester validate` uses.
+    @Test(arguments: cases)
+    func agreesWithTheDecoder(sample: TestSample) {
+        let roundTrip: Bool
+        if let line = try? JSONL.encodeLine(sample), case .success = JSONL.decode(TestSample.self, from: line, source: nil, line: 1) {
+            roundTrip = true
+        } else {
+            roundTrip = false
+        }
+        #expect((SampleCheck.problem(with: sample) == nil) == roundTrip, "\(sample.id): \(SampleCheck.problem(with: sample) ?? "valid")")
+    }
+}

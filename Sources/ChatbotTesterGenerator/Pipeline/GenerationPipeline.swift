@@ -22,8 +22,6 @@ actor GenerationPipeline {
     private var seenKeys: Set<UInt64>
     private var seenIds: Set<String> = []
     private var produced = 0
-    private let encoder = JSONCoding.encoder()
-    private let decoder = JSONCoding.decoder()
 
     private var grids: [TemplateGrid] = []
     private var gridIndex = 0
@@ -299,14 +297,9 @@ actor GenerationPipeline {
             drop(DroppedItem(reason: .duplicate, detail: "near-identical to an earlier case: \(Self.excerpt(sample))", origin: origin))
             return .dropped
         }
-        // The same check as `chatbot-tester validate`.
-        do {
-            let line = try JSONL.encodeLine(sample, encoder: encoder)
-            if case .failure(let error) = JSONL.decode(TestSample.self, from: line, source: nil, line: 1, decoder: decoder) {
-                throw error
-            }
-        } catch {
-            drop(DroppedItem(reason: .invalidSample, detail: String(describing: error), origin: origin))
+        // The rules `chatbot-tester validate` checks.
+        if let problem = SampleCheck.problem(with: sample) {
+            drop(DroppedItem(reason: .invalidSample, detail: problem, origin: origin))
             return .dropped
         }
         produced += 1
