@@ -109,20 +109,11 @@ public struct FileArtifactStore: ArtifactStore {
         guard let target = try? url(for: key) else {
             return AsyncThrowingStream { $0.finish(throwing: ChatbotTesterError(.io, "invalid artifact key '\(key)'")) }
         }
-        let raw = JSONL.lines(of: target, includeUnterminated: false)
-        return AsyncThrowingStream { continuation in
-            let task = Task {
-                do {
-                    for try await (line, bytes) in raw {
-                        continuation.yield((line, Substring(String(decoding: bytes, as: UTF8.self))))
-                    }
-                    continuation.finish()
-                } catch {
-                    continuation.finish(throwing: error)
-                }
-            }
-            continuation.onTermination = { _ in task.cancel() }
-        }
+        let reader = JSONL.LineReader(url: target, chunkSize: 1 << 16, includeUnterminated: false)
+        return AsyncThrowingStream(unfolding: {
+            guard let (line, bytes) = try reader.next() else { return nil }
+            return (line, Substring(String(decoding: bytes, as: UTF8.self)))
+        })
     }
 }
 
