@@ -37,6 +37,10 @@ actor GenerationPipeline {
     private var adversarialOffset = 0
     private var perturber: Perturber?
     private var paraphraser: Paraphraser?
+    /// Paraphrase calls started ahead of their sample, keyed by input text (a window of 4).
+    private var paraphraseTasks: [String: Task<StructuredCall.Outcome<String>, any Error>] = [:]
+    private var paraphraseBacklog: [String] = []
+    private let paraphraseWindow = 4
 
     init(generator: Generator, resume: ResumeState) {
         self.generator = generator
@@ -47,6 +51,7 @@ actor GenerationPipeline {
 
     deinit {
         for task in inflight { task.cancel() }
+        for task in paraphraseTasks.values { task.cancel() }
     }
 
     /// The next sample, or `nil` when generation is complete.
@@ -63,11 +68,13 @@ actor GenerationPipeline {
                     return nil
                 }
                 absorb(batch)
+                scheduleParaphrases(for: batch.samples)
                 stack.append(contentsOf: batch.samples.reversed().map { Candidate(sample: $0, isBase: true) })
                 continue
             }
             switch finalize(candidate.sample) {
             case .dropped:
+                if candidate.isBase, let input = candidate.sample.input { cancelParaphrase(of: input) }
                 continue
             case .existing(let sample):
                 if candidate.isBase { try await pushVariants(of: sample) }
@@ -168,9 +175,12 @@ actor GenerationPipeline {
                     stage = .synthesize
                     continue
                 }
-                let sample = grids[gridIndex].sample(at: gridOffset)
-                gridOffset += 1
-                return SourceBatch(origin: "template[\(gridIndex)]", samples: [sample])
+                // Up to 32 at a time: small enough to stay lazy, large enough for paraphrase look-ahead.
+                let grid = grids[gridIndex]
+                let end = min(grid.count, gridOffset + 32)
+                let samples = (gridOffset..<end).map(grid.sample(at:))
+                gridOffset = end
+                return SourceBatch(origin: "template[\(gridIndex)]", samples: samples)
             case .synthesize:
                 guard let synthesizer else {
                     stage = .personas
@@ -228,8 +238,9 @@ actor GenerationPipeline {
                     stage = .finished
                     continue
                 }
-                adversarialOffset += 1
-                return SourceBatch(origin: "adversarial", samples: [adversarialSamples[adversarialOffset - 1]])
+                let samples = Array(adversarialSamples[adversarialOffset...])
+                adversarialOffset = adversarialSamples.count
+                return SourceBatch(origin: "adversarial", samples: samples)
             case .finished:
                 return nil
             }
@@ -243,14 +254,17 @@ actor GenerationPipeline {
         var variants: [TestSample] = []
         for kind in perturb.kinds {
             if kind == .paraphrase {
-                guard let paraphraser, original.input != nil else { continue }
+                guard let paraphraser, let input = original.input else { continue }
                 let unit = "paraphrase:\(original.id)"
                 if resume.units.contains(unit) {
+                    cancelParaphrase(of: input)
                     generator.reportBox.withLock { $0.repaired("resumed-unit") }
                     continue
                 }
-                var batch = try await paraphraser.variants(of: original)
-                for index in batch.samples.indices { batch.samples[index].metadata["generationUnit"] = .string(unit) }
+                paraphraseBacklog.removeAll { $0 == input }
+                let task = paraphraseTasks.removeValue(forKey: input) ?? Task { try await paraphraser.paraphrases(of: input) }
+                launchParaphrases()
+                let batch = Paraphraser.batch(of: original, outcome: try await task.value, unit: unit)
                 absorb(batch)
                 variants += batch.samples
                 continue
@@ -267,6 +281,33 @@ actor GenerationPipeline {
             return true
         }
         stack.append(contentsOf: variants.reversed().map { Candidate(sample: $0, isBase: false) })
+    }
+
+    /// Queues paraphrase calls for the samples of a new batch, so up to `paraphraseWindow` run
+    /// while earlier samples are consumed.
+    private func scheduleParaphrases(for samples: [TestSample]) {
+        guard paraphraser != nil, let perturb = spec.perturb else { return }
+        for sample in samples {
+            guard let input = sample.input, perturb.applies(toSource: sample.metadata["source"]?.stringValue) else { continue }
+            let tentativeId = sample.id.isEmpty ? SampleIdentity.contentId(of: sample) : sample.id
+            if resume.units.contains("paraphrase:\(tentativeId)") { continue }
+            if paraphraseTasks[input] == nil, !paraphraseBacklog.contains(input) { paraphraseBacklog.append(input) }
+        }
+        launchParaphrases()
+    }
+
+    private func launchParaphrases() {
+        guard let paraphraser else { return }
+        while paraphraseTasks.count < paraphraseWindow, !paraphraseBacklog.isEmpty {
+            let input = paraphraseBacklog.removeFirst()
+            paraphraseTasks[input] = Task { try await paraphraser.paraphrases(of: input) }
+        }
+    }
+
+    private func cancelParaphrase(of input: String) {
+        paraphraseBacklog.removeAll { $0 == input }
+        paraphraseTasks.removeValue(forKey: input)?.cancel()
+        launchParaphrases()
     }
 
     // MARK: - Bookkeeping
@@ -337,6 +378,9 @@ actor GenerationPipeline {
         stage = .finished
         for task in inflight { task.cancel() }
         inflight.removeAll()
+        for task in paraphraseTasks.values { task.cancel() }
+        paraphraseTasks.removeAll()
+        paraphraseBacklog.removeAll()
         generator.events.emit(GenerateCompletedEvent(report: generator.report))
     }
 
