@@ -11,6 +11,14 @@ public struct JobOutcome: Sendable {
     public var generation: GenerationReport?
     public var run: RunSummary?
     public var evaluation: EvalSummary?
+
+    public init(outputDirectory: URL, generation: GenerationReport? = nil, run: RunSummary? = nil, evaluation: EvalSummary? = nil) {
+        self.outputDirectory = outputDirectory
+        self.generation = generation
+        self.run = run
+        self.evaluation = evaluation
+    }
+
     /// 0 every threshold passed, 1 a threshold failed, 3 the run was aborted (budget, failure policy, interrupt).
     public var exitStatus: Int32 {
         if let run, run.stopReason.isAborted { return 3 }
@@ -45,7 +53,11 @@ extension TestJob {
         } else {
             dataset = config.datasetURL()!
         }
-        outcome.run = try await run(dataset: dataset)
+        let summary = try await run(dataset: dataset)
+        outcome.run = summary
+        // An interrupted run stops here (everything recorded is kept); a budget or failure-policy
+        // stop still evaluates what was recorded.
+        if summary.stopReason == .cancelled || Task.isCancelled { return outcome }
         outcome.evaluation = try await evaluate(results: output("results.jsonl"))
         return outcome
     }
@@ -94,8 +106,13 @@ extension TestJob {
         let runner = try await makeRunner(journal: RunJournal(store: store))
         let reader = DatasetReader(url: dataset, limit: config.dataset?.limit, tags: config.dataset?.tags)
         let summary = try await runner.runAll(reader.samples(), resume: settings.resume, total: total)
-        try await ResultsWriter.write(store: store, to: "results.jsonl")
-        try await store.write(JSONCoding.encoder(pretty: true).encode(summary), to: "run-summary.json")
+        // Finish the files even when the run was interrupted: a fresh task does not inherit the
+        // cancellation, so the journal is read to the end.
+        let store = self.store
+        try await Task {
+            try await ResultsWriter.write(store: store, to: "results.jsonl")
+            try await store.write(JSONCoding.encoder(pretty: true).encode(summary), to: "run-summary.json")
+        }.value
         events.emit(JobStageEvent(stage: "run", started: false, detail: summary.stopReason.rawValue))
         return summary
     }
