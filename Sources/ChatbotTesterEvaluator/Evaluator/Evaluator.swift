@@ -94,13 +94,20 @@ public struct Evaluator: Sendable {
     /// for a metric failure: it becomes an unmeasured record.
     public func evaluate(_ record: RunRecord) async -> [EvalRecord] {
         await withTaskGroup(of: (Int, [EvalRecord]).self) { group in
-            for (index, (metric, common)) in zip(metrics, descriptors).enumerated() {
+            for index in metrics.indices {
+                let metric = metrics[index]
+                let common = descriptors[index]
                 group.addTask {
+                    // Assigned in do/catch and returned once: Swift 6.3 with -O miscompiles
+                    // `do { return (index, try await …) } catch { return (index, …) }` in a task-group
+                    // child (the tuples arrive with a wrong index; seen only in release builds).
+                    let records: [EvalRecord]
                     do {
-                        return (index, try await metric.evaluate(record))
+                        records = try await metric.evaluate(record)
                     } catch {
-                        return (index, [common.unmeasured(record, "metric failed: \(ChatbotTesterError.wrap(error).description)")])
+                        records = [common.unmeasured(record, "metric failed: \(ChatbotTesterError.wrap(error).description)")]
                     }
+                    return (index, records)
                 }
             }
             var parts = [[EvalRecord]](repeating: [], count: metrics.count)
