@@ -58,6 +58,12 @@ import Testing
         #expect(abs((report.meanAbsoluteError ?? 0) - (0 + 0.25 + 0.25) / 3) < 1e-12)
     }
 
+    @Test func numericIdsMatchAsText() throws {
+        let label = try JSONCoding.decoder().decode(HumanLabel.self, from: Data(#"{"id": 12, "label": false}"#.utf8))
+        #expect(label.id == "12")
+        #expect(throws: (any Error).self) { try JSONCoding.decoder().decode(HumanLabel.self, from: Data(#"{"id": "a", "label": true, "note": 1}"#.utf8)) }
+    }
+
     @Test func badLabelLineNamesFileLineAndField() async throws {
         let dir = try Fixtures.temporaryDirectory()
         let labels = dir.appendingPathComponent("labels.jsonl")
