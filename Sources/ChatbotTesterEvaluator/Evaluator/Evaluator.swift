@@ -51,6 +51,17 @@ public struct Evaluator: Sendable {
         self.maxErrorRate = maxErrorRate
     }
 
+    /// Builds the evaluator of a job's `evaluate:` section: its metrics, `concurrency` and the
+    /// `maxErrorRate` run gate.
+    public init(
+        config: EvaluationConfig, registry: MetricRegistry = .builtinMetrics, backends: BackendSet? = nil,
+        secrets: SecretResolver = SecretResolver(), events: EventBus = EventBus()
+    ) async throws {
+        try await self.init(
+            specs: config.metrics, registry: registry, backends: backends, secrets: secrets, events: events, concurrency: config.concurrency,
+            maxErrorRate: config.maxErrorRate)
+    }
+
     /// Checks every spec (types, options) without building anything; returns all problems at once.
     public static func validate(specs: [ComponentSpec], registry: MetricRegistry = .builtinMetrics) -> [ChatbotTesterError] {
         var problems: [ChatbotTesterError] = []
