@@ -16,6 +16,7 @@ import Testing
 
     @Test func calibrateFromFiles() async throws {
         let dir = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
         // Judge vs human over 50 samples reproducing the table above, plus extras that must be skipped.
         var labels: [HumanLabel] = []
         var evals: [EvalRecord] = []
@@ -66,6 +67,7 @@ import Testing
 
     @Test func badLabelLineNamesFileLineAndField() async throws {
         let dir = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
         let labels = dir.appendingPathComponent("labels.jsonl")
         try "{\"id\": \"a\", \"label\": true}\n{\"id\": \"b\", \"label\": \"yes\"}\n".write(to: labels, atomically: true, encoding: .utf8)
         try Fixtures.writeJSONL([EvalRecord(sampleId: "a", metric: "j", type: "llm-judge", score: 1)], to: dir.appendingPathComponent("evals.jsonl"))

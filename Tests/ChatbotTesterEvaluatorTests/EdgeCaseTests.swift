@@ -63,6 +63,7 @@ import Testing
 
     @Test func aReportHasEvaluationsWhoseRunIsMissing() async throws {
         let dir = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
         try Fixtures.writeJSONL([Fixtures.run("a")], to: dir.appendingPathComponent("results.jsonl"))
         try Fixtures.writeJSONL(
             [
