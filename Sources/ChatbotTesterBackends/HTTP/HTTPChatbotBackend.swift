@@ -72,7 +72,8 @@ extension HTTPChatbotBackend {
             try RequestTemplate.check(.string(url), field: context.fieldPath("url"))
             let methodName = (try options.string("method") ?? "POST").uppercased()
             let method = HTTPMethod(rawValue: methodName)
-            let body: JSONValue? = (method == .GET || method == .HEAD) ? nil : (options["body"] ?? defaultBody)
+            // `.none`, not `nil`: `JSONValue` is nil-literal expressible, and `nil` would become a JSON null body.
+            let body: JSONValue? = (method == .GET || method == .HEAD) ? .none : (options["body"] ?? defaultBody)
             if let body { try RequestTemplate.check(body, field: context.fieldPath("body")) }
             var headers: [(String, String)] = []
             for (name, value) in try options.object("headers")?.sorted(by: { $0.key < $1.key }) ?? [] {
