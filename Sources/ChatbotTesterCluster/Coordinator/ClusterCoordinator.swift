@@ -1,0 +1,239 @@
+import ChatbotTesterCore
+import Foundation
+
+/// Runs a coordinator over a spool and a listener until every sample is journaled, then merges.
+///
+/// Workers may come and go at any time; a restarted coordinator on the same spool resumes from
+/// the journal.
+public enum ClusterCoordinator {
+    /// Tunables.
+    public struct Options: Sendable {
+        public var machine: CoordinatorStateMachine.Configuration
+        /// Seconds between journal fsyncs while records arrive (records are batched between syncs).
+        public var journalSyncInterval: Double
+        /// Seconds between clock ticks (heartbeats, lost-worker checks).
+        public var tickInterval: Double
+        /// Seconds to let workers leave after the last record before closing their connections.
+        public var shutdownGrace: Double
+
+        public init(
+            machine: CoordinatorStateMachine.Configuration = .init(), journalSyncInterval: Double = 0.02, tickInterval: Double = 0.25,
+            shutdownGrace: Double = 2
+        ) {
+            self.machine = machine
+            self.journalSyncInterval = journalSyncInterval
+            self.tickInterval = tickInterval
+            self.shutdownGrace = shutdownGrace
+        }
+    }
+
+    /// Serves `listener` until the spool's run is complete; returns the journaled sample count.
+    /// - Throws: `.io` when the journal cannot be written (the run stops; rerun to resume).
+    public static func run(spool: ClusterSpool, listener: any ClusterListener, events: EventBus = EventBus(), options: Options = Options()) async throws -> ClusterCoordinatorStats {
+        let journaled = Set(try spool.journaledRecords().map(\.sampleId))
+        let journal = try FileJournal(url: spool.journalURL)
+        let driver = CoordinatorDriver(spool: spool, journal: journal, journaled: journaled, events: events, options: options)
+        return try await driver.run(listener: listener)
+    }
+}
+
+/// What a coordinator run did.
+public struct ClusterCoordinatorStats: Sendable, Hashable {
+    /// Samples in the run.
+    public var total: Int
+    /// Samples already journaled when the run started (a resume).
+    public var resumed: Int
+    /// Workers that connected.
+    public var workersJoined: Int
+    /// Workers lost mid-run.
+    public var workersLost: Int
+    /// Shard assignments beyond the first per shard.
+    public var reassignments: Int
+    /// Per worker id: samples it journaled first.
+    public var samplesByWorker: [String: Int]
+}
+
+/// The coordinator's I/O shell around `CoordinatorStateMachine`.
+actor CoordinatorDriver {
+    private let spool: ClusterSpool
+    private let journal: FileJournal
+    private let events: EventBus
+    private let options: ClusterCoordinator.Options
+    private let codec = ClusterMessageCodec()
+    private let clock = ContinuousClock()
+    private let origin: ContinuousClock.Instant
+    private var machine: CoordinatorStateMachine
+    private var connections: [Int: any ClusterConnection] = [:]
+    private var joinedAt: [String: Double] = [:]
+    private var nextId = 1
+    private var dirty = false
+    private var failure: (any Error)?
+    private var finished = false
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+    private var stats: ClusterCoordinatorStats
+
+    init(spool: ClusterSpool, journal: FileJournal, journaled: Set<String>, events: EventBus, options: ClusterCoordinator.Options) {
+        self.spool = spool
+        self.journal = journal
+        self.events = events
+        self.options = options
+        self.origin = clock.now
+        self.machine = CoordinatorStateMachine(manifest: spool.manifest, journaled: journaled, setup: spool.setup, configuration: options.machine)
+        self.stats = ClusterCoordinatorStats(
+            total: spool.manifest.sampleCount, resumed: journaled.count, workersJoined: 0, workersLost: 0, reassignments: 0, samplesByWorker: [:])
+    }
+
+    private var now: Double {
+        let elapsed = clock.now - origin
+        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+    }
+
+    func run(listener: any ClusterListener) async throws -> ClusterCoordinatorStats {
+        await perform(machine.start())
+        let acceptor = Task {
+            while let connection = await listener.accept() {
+                await self.add(connection)
+            }
+        }
+        let ticker = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(nanoseconds: UInt64(self.options.tickInterval * 1e9))
+                await self.tick()
+            }
+        }
+        let syncer = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(nanoseconds: UInt64(self.options.journalSyncInterval * 1e9))
+                await self.syncJournal()
+            }
+        }
+        await waitUntilFinished()
+        ticker.cancel()
+        syncer.cancel()
+        await syncJournal()
+        try? await journal.close()
+        listener.close()
+        acceptor.cancel()
+        // Let workers read `shutdown` and leave, then close whoever is left.
+        let deadline = now + options.shutdownGrace
+        while !connections.isEmpty && now < deadline {
+            try? await Task.sleep(nanoseconds: 20_000_000)
+        }
+        for connection in connections.values { connection.close(reason: nil) }
+        if let failure { throw failure }
+        return stats
+    }
+
+    private func waitUntilFinished() async {
+        if finished { return }
+        await withCheckedContinuation { waiters.append($0) }
+    }
+
+    private func markFinished() {
+        finished = true
+        for waiter in waiters { waiter.resume() }
+        waiters.removeAll()
+    }
+
+    private func add(_ connection: any ClusterConnection) async {
+        let id = nextId
+        nextId += 1
+        connections[id] = connection
+        await perform(machine.connected(id, now: now))
+        Task {
+            for await payload in connection.frames {
+                await self.frame(payload, from: id)
+            }
+            await self.closed(id)
+        }
+    }
+
+    private func frame(_ payload: Data, from id: Int) async {
+        guard let connection = connections[id] else { return }
+        do {
+            let message = try codec.decode(payload, peer: connection.peerDescription)
+            await perform(machine.received(message, from: id, now: now))
+        } catch {
+            await perform(machine.violation(id, reason: ChatbotTesterError.wrap(error, code: .proto).description))
+        }
+    }
+
+    private func closed(_ id: Int) async {
+        guard let connection = connections.removeValue(forKey: id) else { return }
+        await perform(machine.disconnected(id, reason: connection.closeReason))
+    }
+
+    private func tick() async {
+        await perform(machine.tick(now: now))
+    }
+
+    private func syncJournal() async {
+        guard dirty else { return }
+        dirty = false
+        do {
+            try await journal.sync()
+        } catch {
+            fail(error)
+        }
+    }
+
+    private func fail(_ error: any Error) {
+        if failure == nil { failure = error }
+        markFinished()
+    }
+
+    private func perform(_ actions: [CoordinatorStateMachine.Action]) async {
+        for action in actions {
+            switch action {
+            case .send(let id, let message):
+                guard let connection = connections[id], let payload = try? codec.encode(message) else { continue }
+                connection.enqueue([payload])
+            case .assign(let id, let shardId, let attempt, let indices):
+                guard let connection = connections[id] else { continue }
+                do {
+                    let wanted = Set(indices)
+                    let samples = try spool.samples(ofShard: shardId).filter { wanted.contains($0.index) }
+                    connection.enqueue([try codec.encode(.assign(.init(shardId: shardId, attempt: attempt, samples: samples)))])
+                    if attempt > 1 { stats.reassignments += 1 }
+                } catch {
+                    fail(error)
+                }
+            case .journal(let records):
+                do {
+                    let encoder = JSONCoding.encoder()
+                    for record in records { try await journal.append(try encoder.encode(record)) }
+                    dirty = true
+                } catch {
+                    fail(error)
+                }
+            case .close(let id, let reason):
+                guard let connection = connections[id] else { continue }
+                if let reason {
+                    events.emit(ClusterTesterEvent(.connectionClosed(peer: connection.peerDescription, reason: reason)))
+                }
+                connection.close(reason: reason)
+            case .report(let event):
+                record(event)
+            case .finished:
+                markFinished()
+            }
+        }
+    }
+
+    private func record(_ event: ClusterEvent) {
+        var rate: Double?
+        switch event {
+        case .workerJoined(let workerId, _):
+            stats.workersJoined += 1
+            joinedAt[workerId] = now
+        case .workerLost:
+            stats.workersLost += 1
+        case .progress(let workerId, let added, _, _, let mine):
+            stats.samplesByWorker[workerId, default: 0] += added
+            if let start = joinedAt[workerId], now > start { rate = Double(mine) / (now - start) }
+        default:
+            break
+        }
+        events.emit(ClusterTesterEvent(event, workerSamplesPerSecond: rate))
+    }
+}
