@@ -85,7 +85,12 @@ let package = Package(
             dependencies: ["ChatbotTesterEvaluator", "ChatbotTesterBackends", "ChatbotTesterTesting"]
         ),
         .testTarget(name: "ChatbotTesterPipelineTests", dependencies: ["ChatbotTester", "ChatbotTesterTesting"]),
-        .testTarget(name: "ChatbotTesterClusterTests", dependencies: ["ChatbotTester", "ChatbotTesterTesting"]),
+        .testTarget(
+            name: "ChatbotTesterClusterTests",
+            dependencies: ["ChatbotTester", "ChatbotTesterTesting", "cluster-test-host"]
+        ),
+        // Hosts cluster workers/coordinators with its own backend type, for the cluster tests and benchmarks.
+        .executableTarget(name: "cluster-test-host", dependencies: ["ChatbotTester", "CLibUV"]),
         .testTarget(
             name: "ChatbotTesterCLITests",
             dependencies: ["ChatbotTester", "ChatbotTesterTesting", "chatbot-tester"]

@@ -94,4 +94,30 @@ static inline int cbt_is_socket(const char *path) {
     return S_ISSOCK(st.st_mode) ? 1 : 0;
 }
 
+
+/// Whether something accepts connections on the Unix socket at `path`: 1 yes, 0 no (stale or
+/// absent), -errno on other errors (e.g. -ENAMETOOLONG).
+static inline int cbt_socket_is_live(const char *path) {
+    struct sockaddr_un addr;
+    memset(&addr, 0, sizeof(addr));
+    addr.sun_family = AF_UNIX;
+    size_t len = strlen(path);
+    if (len >= sizeof(addr.sun_path)) return -ENAMETOOLONG;
+    memcpy(addr.sun_path, path, len);
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    if (fd < 0) return -errno;
+    int rc = connect(fd, (struct sockaddr *)&addr, sizeof(addr));
+    int err = errno;
+    close(fd);
+    if (rc == 0) return 1;
+    return (err == ECONNREFUSED || err == ENOENT) ? 0 : -err;
+}
+
+/// Sets the process' uid and gid (for tests that connect as another user). 0 or -errno.
+static inline int cbt_become(unsigned int uid, unsigned int gid) {
+    if (setgid(gid) != 0) return -errno;
+    if (setuid(uid) != 0) return -errno;
+    return 0;
+}
+
 #endif

@@ -117,7 +117,7 @@ actor CoordinatorDriver {
         // Let workers read `shutdown` and leave, then close whoever is left.
         let deadline = now + options.shutdownGrace
         while !connections.isEmpty && now < deadline {
-            try? await Task.sleep(nanoseconds: 20_000_000)
+            do { try await Task.sleep(nanoseconds: 20_000_000) } catch { break }
         }
         for connection in connections.values { connection.close(reason: nil) }
         if let failure { throw failure }
