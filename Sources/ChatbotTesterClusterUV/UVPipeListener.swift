@@ -82,14 +82,16 @@ public final class UVPipeListener: UVHandleOwner, ClusterListener, @unchecked Se
             return
         }
         connection.startReading()
-        let waiter = shared.withLock { state -> CheckedContinuation<(any ClusterConnection)?, Never>? in
+        let (waiter, refuse) = shared.withLock { state -> (CheckedContinuation<(any ClusterConnection)?, Never>?, Bool) in
+            if state.closed { return (nil, true) }
             if let waiter = state.waiter {
                 state.waiter = nil
-                return waiter
+                return (waiter, false)
             }
             state.accepted.append(connection)
-            return nil
+            return (nil, false)
         }
+        if refuse { return connection.closeNow(reason: nil) }
         waiter?.resume(returning: connection)
     }
 
@@ -106,6 +108,13 @@ public final class UVPipeListener: UVHandleOwner, ClusterListener, @unchecked Se
     }
 
     public func close() {
+        // Stop handing out connections at once; the handle closes on the loop.
+        let pending = shared.withLock { state -> [UVPipeConnection] in
+            state.closed = true
+            defer { state.accepted.removeAll() }
+            return state.accepted
+        }
+        for connection in pending { connection.close(reason: nil) }
         if !loop.execute({ [self] in closeHandle() }) { finish() }
     }
 

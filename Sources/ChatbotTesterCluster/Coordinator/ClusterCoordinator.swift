@@ -66,6 +66,8 @@ actor CoordinatorDriver {
     private var connections: [Int: any ClusterConnection] = [:]
     private var joinedAt: [String: Double] = [:]
     private var nextId = 1
+    /// Connections we closed with a reported reason.
+    private var reported: Set<Int> = []
     private var dirty = false
     private var failure: (any Error)?
     private var finished = false
@@ -160,6 +162,10 @@ actor CoordinatorDriver {
 
     private func closed(_ id: Int) async {
         guard let connection = connections.removeValue(forKey: id) else { return }
+        if reported.remove(id) == nil, let reason = connection.closeReason {
+            // Closed by the transport itself (oversized frame, read error).
+            events.emit(ClusterTesterEvent(.connectionClosed(peer: connection.peerDescription, reason: reason)))
+        }
         await perform(machine.disconnected(id, reason: connection.closeReason))
     }
 
@@ -209,6 +215,7 @@ actor CoordinatorDriver {
             case .close(let id, let reason):
                 guard let connection = connections[id] else { continue }
                 if let reason {
+                    reported.insert(id)
                     events.emit(ClusterTesterEvent(.connectionClosed(peer: connection.peerDescription, reason: reason)))
                 }
                 connection.close(reason: reason)
