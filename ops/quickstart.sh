@@ -4,5 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CHATBOT_TESTER_SKIP_CHROMIUM=1 bash ops/setup.sh
-swift build -c release --product chatbot-tester
-exec .build/release/chatbot-tester test examples/quickstart.yaml --out runs/quickstart "$@"
+swift build --product chatbot-tester
+exec .build/debug/chatbot-tester test examples/quickstart.yaml --out runs/quickstart "$@"

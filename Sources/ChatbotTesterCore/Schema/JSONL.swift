@@ -48,28 +48,61 @@ public enum JSONL {
     }
 
     /// Streams raw lines of a file with their numbers. Throws only for I/O errors.
+    ///
+    /// Pull-based: a chunk is read only when the consumer asks for the next line, so a slow
+    /// consumer never makes lines pile up in memory.
     /// - Parameter includeUnterminated: yield a last line that has no newline (true for datasets;
     ///   false for journals, where it is a torn write).
     public static func lines(
         of url: URL, chunkSize: Int = 1 << 16, includeUnterminated: Bool = true
     ) -> AsyncThrowingStream<(line: Int, bytes: Data), any Error> {
-        AsyncThrowingStream { continuation in
-            let task = Task {
+        let reader = LineReader(url: url, chunkSize: chunkSize, includeUnterminated: includeUnterminated)
+        return AsyncThrowingStream(unfolding: { try reader.next() })
+    }
+
+    /// Reads lines on demand. Used by one consumer at a time (the stream's iterator).
+    final class LineReader: @unchecked Sendable {
+        private let url: URL
+        private let chunkSize: Int
+        private let includeUnterminated: Bool
+        private var handle: FileHandle?
+        private var splitter = LineSplitter()
+        private var ready: [(line: Int, bytes: Data)] = []
+        private var readyIndex = 0
+        private var done = false
+
+        init(url: URL, chunkSize: Int, includeUnterminated: Bool) {
+            self.url = url
+            self.chunkSize = chunkSize
+            self.includeUnterminated = includeUnterminated
+        }
+
+        deinit { try? handle?.close() }
+
+        func next() throws -> (line: Int, bytes: Data)? {
+            while true {
+                if readyIndex < ready.count {
+                    defer { readyIndex += 1 }
+                    return ready[readyIndex]
+                }
+                if done { return nil }
+                ready.removeAll(keepingCapacity: true)
+                readyIndex = 0
                 do {
-                    let handle = try FileHandle(forReadingFrom: url)
-                    defer { try? handle.close() }
-                    var splitter = LineSplitter()
-                    while !Task.isCancelled {
-                        guard let chunk = try handle.read(upToCount: chunkSize), !chunk.isEmpty else { break }
-                        for line in splitter.feed(chunk) { continuation.yield(line) }
+                    if handle == nil { handle = try FileHandle(forReadingFrom: url) }
+                    if let chunk = try handle?.read(upToCount: chunkSize), !chunk.isEmpty {
+                        ready = splitter.feed(chunk)
+                    } else {
+                        done = true
+                        try? handle?.close()
+                        handle = nil
+                        if includeUnterminated, let last = splitter.finish() { ready = [last] }
                     }
-                    if includeUnterminated, let last = splitter.finish() { continuation.yield(last) }
-                    continuation.finish()
                 } catch {
-                    continuation.finish(throwing: ChatbotTesterError(.io, "cannot read \(url.path)", location: SourceLocation(source: url.path), cause: error))
+                    done = true
+                    throw ChatbotTesterError(.io, "cannot read \(url.path)", location: SourceLocation(source: url.path), cause: error)
                 }
             }
-            continuation.onTermination = { _ in task.cancel() }
         }
     }
 
@@ -89,22 +122,13 @@ public enum JSONL {
     public static func read<Value: Decodable & Sendable>(
         _ type: Value.Type, from url: URL
     ) -> AsyncThrowingStream<JSONLEntry<Value>, any Error> {
-        let raw = lines(of: url)
+        let reader = LineReader(url: url, chunkSize: 1 << 16, includeUnterminated: true)
+        let decoder = JSONCoding.decoder()
         let source = url.path
-        return AsyncThrowingStream { continuation in
-            let task = Task {
-                let decoder = JSONCoding.decoder()
-                do {
-                    for try await (line, bytes) in raw {
-                        continuation.yield(JSONLEntry(line: line, result: decode(Value.self, from: bytes, source: source, line: line, decoder: decoder)))
-                    }
-                    continuation.finish()
-                } catch {
-                    continuation.finish(throwing: error)
-                }
-            }
-            continuation.onTermination = { _ in task.cancel() }
-        }
+        return AsyncThrowingStream(unfolding: {
+            guard let (line, bytes) = try reader.next() else { return nil }
+            return JSONLEntry(line: line, result: decode(Value.self, from: bytes, source: source, line: line, decoder: decoder))
+        })
     }
 
     /// Encodes a value as one JSONL line (with trailing newline), sorted keys.

@@ -1,10 +1,75 @@
 import ArgumentParser
+import ChatbotTester
+import ChatbotTesterBackends
+import Foundation
 
-/// `chatbot-tester backends` (not implemented yet: lands with its issue).
+/// `chatbot-tester backends …`: inspect backend types.
 struct BackendsCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "backends", abstract: "List registered backend types and their options.")
+    static let configuration = CommandConfiguration(
+        commandName: "backends", abstract: "Inspect backend types.", subcommands: [List.self], defaultSubcommand: List.self)
 
-    func run() async throws {
-        throw CleanExit.message("'backends' is not implemented yet")
+    /// `chatbot-tester backends list [--json]`.
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List registered backend types and their options.")
+
+        @Flag(name: .long, help: "Print JSON instead of text.")
+        var json = false
+
+        func run() async throws {
+            let registry = BuiltinBackends.registry()
+            if json {
+                print(try Self.jsonListing(registry))
+            } else {
+                print(Self.textListing(registry), terminator: "")
+            }
+        }
+
+        struct TypeListing: Encodable {
+            var name: String
+            var summary: String
+            var options: [OptionSpec]
+        }
+
+        struct Listing: Encodable {
+            var types: [TypeListing]
+            /// Keys every type accepts (middleware), when registered.
+            var sharedOptions: [OptionSpec]
+        }
+
+        static func jsonListing(_ registry: BackendRegistry) throws -> String {
+            let listing = Listing(
+                types: registry.allTypes.map { TypeListing(name: $0.name, summary: $0.summary, options: $0.options) },
+                sharedOptions: registry.sharedOptions)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            return String(decoding: try encoder.encode(listing), as: UTF8.self)
+        }
+
+        static func textListing(_ registry: BackendRegistry) -> String {
+            var text = ""
+            for type in registry.allTypes {
+                text += "\(type.name) — \(type.summary)\n"
+                text += optionLines(type.options)
+                text += "\n"
+            }
+            if !registry.sharedOptions.isEmpty {
+                text += "options every type accepts (middleware)\n" + optionLines(registry.sharedOptions)
+            }
+            return text
+        }
+
+        static func optionLines(_ options: [OptionSpec]) -> String {
+            let width = options.map(\.name.count).max() ?? 0
+            return options.map { option in
+                var line = "  " + option.name.padding(toLength: width + 2, withPad: " ", startingAt: 0)
+                line += option.kind.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)
+                var notes: [String] = []
+                if option.required { notes.append("required") }
+                if let value = option.defaultValue { notes.append("default \(value)") }
+                line += option.summary
+                if !notes.isEmpty { line += " (\(notes.joined(separator: ", ")))" }
+                return line + "\n"
+            }.joined()
+        }
     }
 }

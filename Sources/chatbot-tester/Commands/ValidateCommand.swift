@@ -1,10 +1,74 @@
 import ArgumentParser
+import ChatbotTester
+import Foundation
 
-/// `chatbot-tester validate` (not implemented yet: lands with its issue).
+/// `chatbot-tester validate FILE…`: checks every line of dataset, results and evals files (and job
+/// configs), reporting every bad line with file:line: field. Exit 1 when any line is bad.
 struct ValidateCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "validate", abstract: "Check dataset and result files line by line.")
+    static let configuration = CommandConfiguration(
+        commandName: "validate",
+        abstract: "Check dataset, result and eval files line by line, and job configs.",
+        discussion: """
+            The kind of each file is taken from its name: *.yaml / *.yml / *.json are job configs, \
+            results*.jsonl run records, evals*.jsonl eval records, any other *.jsonl test cases. \
+            Use --kind to force one.
+            """
+    )
+
+    enum Kind: String, ExpressibleByArgument, CaseIterable {
+        case auto, dataset, results, evals, config
+    }
+
+    @Argument(help: "Files to check.") var files: [String]
+    @Option(help: "What the files hold: \(Kind.allCases.map(\.rawValue).joined(separator: ", ")).") var kind: Kind = .auto
+    @Option(help: "Stop listing errors after this many per file.") var maxErrors: Int = 50
+    @Flag(help: "Print nothing but errors.") var quiet = false
 
     func run() async throws {
-        throw CleanExit.message("'validate' is not implemented yet")
+        try await withExitCodes {
+            var anyBad = false
+            for path in files {
+                let url = URL(fileURLWithPath: path)
+                let fileKind = kind == .auto ? Self.guess(url) : kind
+                let report: FileValidationReport
+                switch fileKind {
+                case .config:
+                    report = Self.validateConfig(url)
+                case .results:
+                    report = try await FileValidation.validate(RunRecord.self, at: url, maxErrors: maxErrors)
+                case .evals:
+                    report = try await FileValidation.validate(EvalRecord.self, at: url, maxErrors: maxErrors)
+                case .dataset, .auto:
+                    report = try await FileValidation.validate(TestSample.self, at: url, maxErrors: maxErrors)
+                }
+                for error in report.errors { printError(error.description) }
+                if report.badLines > report.errors.count {
+                    printError("\(path): … and \(report.badLines - report.errors.count) more bad lines")
+                }
+                if report.badLines > 0 { anyBad = true }
+                if !quiet {
+                    print("\(path): \(fileKind.rawValue == "auto" ? "dataset" : fileKind.rawValue), \(report.goodLines) valid, \(report.badLines) invalid")
+                }
+            }
+            return anyBad ? ExitStatus.failed : ExitStatus.ok
+        }
+    }
+
+    static func guess(_ url: URL) -> Kind {
+        let name = url.lastPathComponent.lowercased()
+        if name.hasSuffix(".yaml") || name.hasSuffix(".yml") || name.hasSuffix(".json") { return .config }
+        if name.hasPrefix("results") { return .results }
+        if name.hasPrefix("evals") { return .evals }
+        return .dataset
+    }
+
+    static func validateConfig(_ url: URL) -> FileValidationReport {
+        do {
+            _ = try JobConfig.load(contentsOf: url)
+            return FileValidationReport(goodLines: 1, badLines: 0, errors: [])
+        } catch {
+            let tester = ChatbotTesterError.wrap(error, code: .invalidConfig)
+            return FileValidationReport(goodLines: 0, badLines: 1, errors: [tester])
+        }
     }
 }

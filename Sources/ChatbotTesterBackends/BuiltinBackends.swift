@@ -1,0 +1,62 @@
+import AsyncHTTPClient
+import ChatbotTesterCore
+import NIOCore
+
+/// The built-in backend types: `openai`, `azure-openai`, `anthropic`, `http`, `exec`, `scripted`.
+///
+/// ```swift
+/// var registry = BackendRegistry()
+/// BuiltinBackends.register(into: &registry)
+/// let backends = BackendSet(config: config, registry: registry)
+/// ```
+///
+/// ## HTTP client lifetime
+/// Every HTTP backend built from a registry shares one `HTTPClient`. By default that is
+/// ``sharedHTTPClient``: created on first use, kept for the life of the process (like
+/// `HTTPClient.shared`, so nobody has to shut it down) and sized for load testing (a
+/// 1024-connection pool per host instead of 8). Pass your own client to `register(into:httpClient:)`
+/// to control its configuration; you then own it and shut it down after the last backend call
+/// (`try await client.shutdown()`).
+public enum BuiltinBackends {
+    /// The names of the built-in types.
+    public static let typeNames = ["anthropic", "azure-openai", "exec", "http", "openai", "scripted"]
+
+    /// The process-wide client the built-in HTTP backends use unless given another. Never shut down.
+    public static let sharedHTTPClient: HTTPClient = makeHTTPClient()
+
+    /// A client configured for backends: no redirects across hosts, a large per-host pool, and
+    /// timeouts left to each request's deadline.
+    /// - Parameters:
+    ///   - connectionsPerHost: the pool's per-host connection limit.
+    ///   - connectTimeoutSeconds: how long to keep trying to connect before a request fails.
+    public static func makeHTTPClient(connectionsPerHost: Int = 1024, connectTimeoutSeconds: Int64 = 10) -> HTTPClient {
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: connectionsPerHost)
+        configuration.timeout = .init(connect: .seconds(connectTimeoutSeconds))
+        configuration.redirectConfiguration = .follow(max: 5, allowCycles: false)
+        configuration.decompression = .enabled(limit: .ratio(50))
+        return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+    }
+
+    /// Registers every built-in type.
+    /// - Parameter httpClient: the client the HTTP backends share (``sharedHTTPClient`` by default).
+    public static func register(into registry: inout BackendRegistry, httpClient: HTTPClient = sharedHTTPClient) {
+        for type in types(httpClient: httpClient) { registry.register(type) }
+    }
+
+    /// A registry holding only the built-in types.
+    public static func registry(httpClient: HTTPClient = sharedHTTPClient) -> BackendRegistry {
+        var registry = BackendRegistry()
+        register(into: &registry, httpClient: httpClient)
+        return registry
+    }
+
+    /// The built-in types, for listing or selective registration.
+    public static func types(httpClient: HTTPClient = sharedHTTPClient) -> [ComponentType<any ModelBackend>] {
+        [
+            OpenAIBackend.openAIType(client: httpClient), OpenAIBackend.azureType(client: httpClient),
+            AnthropicBackend.registration(client: httpClient), HTTPChatbotBackend.registration(client: httpClient),
+            ExecBackend.registration, ScriptedBackend.registration,
+        ]
+    }
+}

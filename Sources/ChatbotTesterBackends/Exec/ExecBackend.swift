@@ -1,0 +1,159 @@
+import ChatbotTesterCore
+import Foundation
+
+/// A local program speaking JSON: one process per call, the request JSON on stdin, one reply JSON
+/// on stdout.
+///
+/// Request: `{"input", "messages": [{role, content}], "session", "sampleId", "model",
+/// "responseFormat": "text"|"json"|"json_schema", "schema", "temperature", "maxTokens", …}`.
+/// Reply: `{"reply": "…"}` plus optional `session`, `finishReason`, `usage: {promptTokens,
+/// completionTokens}`, or `{"error": "…", "retryable": bool}`. When stdout holds more than the
+/// reply, its last non-empty line is used. A non-zero exit, a signal or the timeout is an error
+/// carrying the end of stderr.
+struct ExecBackend: ChatBackend {
+    let command: [String]
+    let environment: [String: String]?
+    let directory: URL?
+    let timeoutSeconds: Double
+    let model: String?
+    let peer: BackendPeer
+
+    func send(_ request: ChatRequest) async throws -> ChatResponse {
+        let start = ContinuousClock.now
+        var input = JSONWire.encode(Self.payload(request, model: model))
+        input.append(UInt8(ascii: "\n"))
+        let outcome: ProcessRunner.Outcome
+        do {
+            outcome = try await ProcessRunner.run(
+                command, input: input, environment: environment, directory: directory, timeoutSeconds: timeoutSeconds)
+        } catch let error as ProcessRunner.LaunchError {
+            throw ChatbotTesterError(.transport, "\(peer.peer): \(error)", location: peer.location, retry: .no)
+        }
+        let stderr = Self.tail(outcome.stderr)
+        if outcome.timedOut {
+            throw ChatbotTesterError(
+                .timeout, "\(peer.peer): no reply within \(timeoutSeconds)s (process killed)", location: peer.location,
+                retry: .transient, bodyExcerpt: stderr)
+        }
+        if outcome.status != 0 || outcome.signalled {
+            let how = outcome.signalled ? "was killed by signal \(outcome.status)" : "exited with status \(outcome.status)"
+            throw ChatbotTesterError(
+                .transport, "\(peer.peer) \(how)\(stderr.map { ": \($0)" } ?? "")", location: peer.location, retry: .no,
+                bodyExcerpt: stderr)
+        }
+        var response = try Self.parse(outcome.stdout, peer: peer)
+        if response.session == nil { response.session = request.session }
+        response.latencyMs = start.millisecondsSince
+        return response
+    }
+
+    static func payload(_ request: ChatRequest, model: String?) -> JSONValue {
+        let values = RequestTemplate.Values(request, model: request.model ?? model ?? "", apiKey: "")
+        var body: [String: JSONValue] = [
+            "input": .string(values.input), "messages": values.messages, "session": request.session ?? .null,
+            "sampleId": request.tags["sampleId"].map(JSONValue.string) ?? .null,
+        ]
+        if let model = request.model ?? model { body["model"] = .string(model) }
+        switch request.responseFormat {
+        case .text: body["responseFormat"] = "text"
+        case .json: body["responseFormat"] = "json"
+        case .jsonSchema(_, let schema):
+            body["responseFormat"] = "json_schema"
+            body["schema"] = schema
+        }
+        if let value = request.temperature { body["temperature"] = .double(value) }
+        if let value = request.maxTokens { body["maxTokens"] = .int(value) }
+        if let value = request.topP { body["topP"] = .double(value) }
+        if let value = request.stop { body["stop"] = .array(value.map(JSONValue.string)) }
+        if let value = request.seed { body["seed"] = .int(value) }
+        return .object(body)
+    }
+
+    static func parse(_ stdout: Data, peer: BackendPeer) throws -> ChatResponse {
+        var json = try? JSONWire.parse(stdout)
+        if json == nil {
+            let lastLine = String(decoding: stdout, as: UTF8.self).split(whereSeparator: \.isNewline).last {
+                !$0.trimmingCharacters(in: .whitespaces).isEmpty
+            }
+            json = lastLine.flatMap { try? JSONWire.parse(Data($0.utf8)) }
+        }
+        guard let json, json.objectValue != nil else {
+            throw peer.badResponse("stdout is not a JSON object", body: stdout)
+        }
+        if let error = json["error"]?.stringValue {
+            throw ChatbotTesterError(
+                .badResponse, "\(peer.peer) reported: \(error)", location: peer.location,
+                retry: json["retryable"]?.boolValue == true ? .transient : .no, bodyExcerpt: BackendPeer.excerpt(stdout))
+        }
+        guard let reply = json["reply"] ?? json["content"], !reply.isNull else {
+            throw peer.badResponse("reply JSON has no 'reply'", body: stdout)
+        }
+        var usage: Usage?
+        if let counts = json["usage"], counts.objectValue != nil {
+            usage = Usage(
+                promptTokens: (counts["promptTokens"] ?? counts["prompt_tokens"])?.intValue ?? 0,
+                completionTokens: (counts["completionTokens"] ?? counts["completion_tokens"])?.intValue ?? 0)
+        }
+        let session = json["session"].flatMap { $0.isNull ? nil : $0 }
+        return ChatResponse(
+            content: reply.stringValue ?? reply.canonicalText, finishReason: json["finishReason"]?.stringValue, usage: usage,
+            model: json["model"]?.stringValue, session: session)
+    }
+
+    /// The last ~300 characters of stderr.
+    static func tail(_ data: Data) -> String? {
+        let text = String(decoding: data.suffix(1200), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !text.isEmpty else { return nil }
+        return text.count > 300 ? "…" + String(text.suffix(300)) : text
+    }
+}
+
+extension ExecBackend {
+    static let options: [OptionSpec] = [
+        OptionSpec("command", .array, required: true, "program and arguments, e.g. [python3, bot.py] (looked up on PATH)"),
+        OptionSpec("env", .object, "extra environment variables; values may be secret references {env: NAME}"),
+        OptionSpec("workingDirectory", .string, "directory the program runs in"),
+        OptionSpec("processTimeoutSeconds", .number, default: "60", "kill the program when it has not answered by then"),
+        OptionSpec("model", .string, "a label passed to the program as 'model'"),
+    ]
+
+    static let registration = ComponentType<any ModelBackend>(
+        name: "exec", summary: "a local program: request JSON on stdin, reply JSON on stdout (one process per call)",
+        options: options
+    ) { options, context in
+        let command: [String]
+        if let single = options["command"]?.stringValue {
+            command = single.split(separator: " ").map(String.init)
+        } else {
+            command = try options.strings("command") ?? []
+        }
+        guard !command.isEmpty else {
+            throw ChatbotTesterError(
+                .invalidConfig, "expected a program and its arguments", location: SourceLocation(field: context.fieldPath("command")))
+        }
+        var environment: [String: String]?
+        if let env = try options.object("env") {
+            environment = try env.reduce(into: [:]) { result, entry in
+                let field = context.fieldPath("env.\(entry.key)")
+                if let text = entry.value.stringValue {
+                    result[entry.key] = text
+                } else if SecretResolver.isReference(entry.value) {
+                    result[entry.key] = try context.secrets.resolve(entry.value, field: field)
+                } else {
+                    throw ChatbotTesterError(
+                        .invalidConfig, "expected a string or a secret reference {env: NAME}", location: SourceLocation(field: field))
+                }
+            }
+        }
+        let timeout = try options.double("processTimeoutSeconds") ?? 60
+        guard timeout > 0 else {
+            throw ChatbotTesterError(
+                .invalidConfig, "expected a positive number of seconds",
+                location: SourceLocation(field: context.fieldPath("processTimeoutSeconds")))
+        }
+        return ExecBackend(
+            command: command, environment: environment,
+            directory: try options.string("workingDirectory").map { URL(fileURLWithPath: $0) }, timeoutSeconds: timeout,
+            model: try options.string("model"), peer: BackendPeer(context: context, peer: "exec:\(command[0])"))
+    }
+}

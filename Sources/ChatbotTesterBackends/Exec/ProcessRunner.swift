@@ -1,0 +1,141 @@
+import Foundation
+
+/// Runs a program to completion with bytes on stdin, collecting stdout and stderr, under a deadline.
+///
+/// The blocking pipe I/O runs on Dispatch threads, never on the Swift concurrency pool.
+enum ProcessRunner {
+    struct Outcome: Sendable {
+        var status: Int32
+        var stdout: Data
+        var stderr: Data
+        var timedOut: Bool
+        /// True when the process ended by a signal rather than `exit`.
+        var signalled: Bool
+    }
+
+    /// Failing to launch (no such file, not executable).
+    struct LaunchError: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    /// Shared between the Dispatch callbacks; guarded by `lock`.
+    private final class State: @unchecked Sendable {
+        let lock = NSLock()
+        var timedOut = false
+        var exited = false
+        var resumed = false
+        var stdout = Data()
+        var stderr = Data()
+        var continuation: CheckedContinuation<Outcome, any Error>?
+
+        /// Resumes once: when the process and both pipes are done, or (`force`) when a timed-out
+        /// process was killed but Foundation has not noticed (it waits for every inheritor of the
+        /// child's descriptors, grandchildren included).
+        func resume(_ process: Process, force: Bool = false) {
+            lock.lock()
+            guard !resumed, exited || force, let continuation else {
+                lock.unlock()
+                return
+            }
+            resumed = true
+            let outcome = Outcome(
+                status: exited ? process.terminationStatus : SIGKILL, stdout: stdout, stderr: stderr, timedOut: timedOut,
+                signalled: exited ? process.terminationReason == .uncaughtSignal : true)
+            lock.unlock()
+            continuation.resume(returning: outcome)
+        }
+    }
+
+    static func run(
+        _ arguments: [String], input: Data, environment: [String: String]?, directory: URL?, timeoutSeconds: Double
+    ) async throws -> Outcome {
+        let process = Process()
+        // `setsid` makes the program lead its own process group, so a timeout kills its children too.
+        if FileManager.default.isExecutableFile(atPath: "/usr/bin/setsid") {
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/setsid")
+            process.arguments = ["--wait", "/usr/bin/env"] + arguments
+        } else {
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = arguments
+        }
+        if let environment {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        }
+        if let directory { process.currentDirectoryURL = directory }
+        let stdin = Pipe()
+        let stdout = Pipe()
+        let stderr = Pipe()
+        process.standardInput = stdin
+        process.standardOutput = stdout
+        process.standardError = stderr
+        let state = State()
+        let group = DispatchGroup()
+
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Outcome, any Error>) in
+                state.continuation = continuation
+                group.enter()
+                process.terminationHandler = { process in
+                    state.lock.lock()
+                    state.exited = true
+                    let timedOut = state.timedOut
+                    state.lock.unlock()
+                    if timedOut { state.resume(process) }
+                    group.leave()
+                }
+                do {
+                    try process.run()
+                } catch {
+                    state.resumed = true
+                    continuation.resume(throwing: LaunchError(description: "cannot start \(arguments.first ?? "?"): \(error)"))
+                    return
+                }
+                for (pipe, isError) in [(stdout, false), (stderr, true)] {
+                    group.enter()
+                    DispatchQueue.global().async {
+                        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+                        state.lock.lock()
+                        if isError { state.stderr = data } else { state.stdout = data }
+                        state.lock.unlock()
+                        group.leave()
+                    }
+                }
+                DispatchQueue.global().async {
+                    // A child that exits without reading stdin makes this write fail with EPIPE: ignore.
+                    try? stdin.fileHandleForWriting.write(contentsOf: input)
+                    try? stdin.fileHandleForWriting.close()
+                }
+                let pid = process.processIdentifier
+                DispatchQueue.global().asyncAfter(deadline: .now() + timeoutSeconds) {
+                    state.lock.lock()
+                    guard !state.resumed else {
+                        state.lock.unlock()
+                        return
+                    }
+                    state.timedOut = true
+                    let exited = state.exited
+                    state.lock.unlock()
+                    if exited {
+                        state.resume(process)
+                        return
+                    }
+                    // The child may have SIGTERM blocked (it inherits the spawning thread's mask): follow with SIGKILL.
+                    guard pid > 0 else { return }
+                    kill(-pid, SIGTERM)
+                    kill(pid, SIGTERM)
+                    DispatchQueue.global().asyncAfter(deadline: .now() + 0.5) {
+                        kill(-pid, SIGKILL)
+                        if process.isRunning { kill(pid, SIGKILL) }
+                        DispatchQueue.global().asyncAfter(deadline: .now() + 1) { state.resume(process, force: true) }
+                    }
+                }
+                group.notify(queue: .global()) { state.resume(process) }
+            }
+        } onCancel: {
+            if process.isRunning, process.processIdentifier > 0 {
+                kill(-process.processIdentifier, SIGKILL)
+                process.terminate()
+            }
+        }
+    }
+}

@@ -1,0 +1,101 @@
+import AsyncHTTPClient
+import ChatbotTesterCore
+import Foundation
+import NIOHTTP1
+
+/// Any chatbot with a JSON HTTP API: a templated request, the reply (and optionally a session id)
+/// picked out of the JSON answer by paths.
+///
+/// Stateless and shared by concurrent conversations: the session travels in
+/// `ChatRequest.session` / `ChatResponse.session`, never in the backend.
+struct HTTPChatbotBackend: ChatBackend {
+    let http: BackendHTTP
+    let method: HTTPMethod
+    let url: String
+    let headers: [(String, String)]
+    let body: JSONValue?
+    let replyPath: JSONPath
+    let sessionPath: JSONPath?
+    let finishReasonPath: JSONPath?
+    let model: String
+    let apiKey: String
+
+    func send(_ request: ChatRequest) async throws -> ChatResponse {
+        let start = ContinuousClock.now
+        let values = RequestTemplate.Values(request, model: request.model ?? model, apiKey: apiKey)
+        let url = RequestTemplate.render(url, values, escape: RequestTemplate.urlEscape)
+        let headers = headers.map { ($0.0, RequestTemplate.render($0.1, values)) }
+        let payload = body.map { JSONWire.encode(RequestTemplate.render($0, values)) }
+        let peer = BackendPeer(field: http.field, url: url)
+        let reply = try await http.send(method, url: url, headers: headers, body: payload)
+        let json = try JSONWire.decode(reply.body, peer: peer)
+        guard let value = replyPath.evaluate(json), !value.isNull else {
+            throw peer.badResponse("reply has nothing at '\(replyPath)'", body: reply.body)
+        }
+        var response = ChatResponse(content: value.stringValue ?? value.canonicalText)
+        if let sessionPath {
+            let session = sessionPath.evaluate(json)
+            response.session = (session == nil || session == .null) ? request.session : session
+        } else {
+            response.session = request.session
+        }
+        response.finishReason = finishReasonPath.flatMap { $0.evaluate(json)?.stringValue }
+        response.latencyMs = start.millisecondsSince
+        return response
+    }
+}
+
+extension HTTPChatbotBackend {
+    static let options: [OptionSpec] = [
+        OptionSpec("url", .string, required: true, "endpoint URL; may hold placeholders such as {{session}} (URL-encoded)"),
+        OptionSpec("method", .string, default: "POST", "HTTP method"),
+        OptionSpec(
+            "headers", .object,
+            "headers; values may use placeholders ({{apiKey}}, {{session}}) or be secret references {env: NAME}"),
+        OptionSpec(
+            "body", .any, default: "{\"message\": \"{{input}}\", \"session\": \"{{session}}\"}",
+            "request body template: placeholders {{input}} {{messages}} {{system}} {{session}} {{sampleId}} {{model}}"),
+        OptionSpec("replyPath", .string, required: true, "JSON path of the reply text, e.g. $.data.reply"),
+        OptionSpec("sessionPath", .string, "JSON path of a session id to carry to the next turn"),
+        OptionSpec("finishReasonPath", .string, "JSON path of a finish reason"),
+        OptionSpec("apiKey", .secret, "a secret usable as {{apiKey}} in headers"),
+        OptionSpec("model", .string, "a label usable as {{model}}"),
+        HeaderOptions.timeoutSpec(),
+    ]
+
+    static let defaultBody: JSONValue = ["message": "{{input}}", "session": "{{session}}"]
+
+    static func registration(client: HTTPClient) -> ComponentType<any ModelBackend> {
+        ComponentType(name: "http", summary: "any chatbot with a JSON HTTP API (templated request, reply by JSON path)", options: options) {
+            options, context in
+            let url = try options.requiredString("url")
+            try RequestTemplate.check(.string(url), field: context.fieldPath("url"))
+            let methodName = (try options.string("method") ?? "POST").uppercased()
+            let method = HTTPMethod(rawValue: methodName)
+            let body: JSONValue? = (method == .GET || method == .HEAD) ? nil : (options["body"] ?? defaultBody)
+            if let body { try RequestTemplate.check(body, field: context.fieldPath("body")) }
+            var headers: [(String, String)] = []
+            for (name, value) in try options.object("headers")?.sorted(by: { $0.key < $1.key }) ?? [] {
+                let field = context.fieldPath("headers.\(name)")
+                if let text = value.stringValue {
+                    try RequestTemplate.check(value, field: field)
+                    headers.append((name, text))
+                } else if SecretResolver.isReference(value) {
+                    headers.append((name, try context.secrets.resolve(value, field: field)))
+                } else {
+                    throw ChatbotTesterError(
+                        .invalidConfig, "expected a string or a secret reference {env: NAME}", location: SourceLocation(field: field))
+                }
+            }
+            guard let replyPath = try options.jsonPath("replyPath") else {
+                throw ChatbotTesterError(
+                    .invalidConfig, "missing required option 'replyPath'", location: SourceLocation(field: context.fieldPath("replyPath")))
+            }
+            return HTTPChatbotBackend(
+                http: try BackendHTTP(options: options, client: client), method: method, url: url, headers: headers,
+                body: body, replyPath: replyPath, sessionPath: try options.jsonPath("sessionPath"),
+                finishReasonPath: try options.jsonPath("finishReasonPath"), model: try options.string("model") ?? "",
+                apiKey: try options.secret("apiKey") ?? "")
+        }
+    }
+}

@@ -1,0 +1,80 @@
+import Foundation
+import NIOCore
+import NIOHTTP1
+
+/// The mock server's per-connection I/O shell: gathers a request, asks the server for a reply,
+/// carries it out (delay, hang, write) and keeps the in-flight counter honest.
+final class MockLLMHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let server: MockLLMServer
+    private var head: HTTPRequestHead?
+    private var body = ByteBuffer()
+    /// A counted request awaits its reply on this connection.
+    private var pending = false
+
+    init(server: MockLLMServer) {
+        self.server = server
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            self.head = head
+            body.clear()
+        case .body(var chunk):
+            body.writeBuffer(&chunk)
+        case .end:
+            guard let head else { return }
+            self.head = nil
+            let path = String(head.uri.prefix { $0 != "?" })
+            let query = head.uri.firstIndex(of: "?").map { String(head.uri[head.uri.index(after: $0)...]) }
+            let counted = !MockLLMServer.controlPaths.contains(path)
+            let reply = server.respond(
+                method: head.method.rawValue, path: path, query: query, headers: head.headers.map { ($0.name, $0.value) },
+                body: Data(body.readableBytesView))
+            body.clear()
+            pending = counted
+            if reply.hang { return }
+            let keepAlive = head.isKeepAlive
+            if reply.delayMs > 0 {
+                let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+                context.eventLoop.scheduleTask(in: .microseconds(Int64(reply.delayMs * 1000))) {
+                    let (handler, context) = loopBound.value
+                    handler.write(reply, keepAlive: keepAlive, context: context)
+                }
+            } else {
+                write(reply, keepAlive: keepAlive, context: context)
+            }
+        }
+    }
+
+    private func write(_ reply: MockLLMReply, keepAlive: Bool, context: ChannelHandlerContext) {
+        guard context.channel.isActive else { return }
+        var headers = HTTPHeaders(reply.headers)
+        headers.add(name: "content-length", value: String(reply.body.count))
+        headers.add(name: "connection", value: keepAlive ? "keep-alive" : "close")
+        let head = HTTPResponseHead(version: .http1_1, status: HTTPResponseStatus(statusCode: reply.status), headers: headers)
+        if pending {
+            pending = false
+            server.finish(status: reply.status)
+        }
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: reply.body)))), promise: nil)
+        let done = context.eventLoop.makePromise(of: Void.self)
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: done)
+        if !keepAlive {
+            let channel = context.channel
+            done.futureResult.whenComplete { _ in channel.close(promise: nil) }
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if pending {
+            pending = false
+            server.finish(status: nil)
+        }
+        context.fireChannelInactive()
+    }
+}

@@ -1,0 +1,115 @@
+import ChatbotTesterCore
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// A loopback OpenAI- and Anthropic-compatible LLM server for tests, benchmarks and offline demos.
+///
+/// Serves `POST /v1/chat/completions`, `/v1/embeddings`, `/v1/messages`, a JSON chatbot at
+/// `POST /chatbot` (`{"message", "session"}` → `{"data": {"reply", "session", "turn"}}`), and
+/// `GET /stats`, `GET /requests`, `POST /reset`. Replies are deterministic (`Echo: <last user
+/// message>`, schema-shaped JSON when JSON is asked for); faults are injected at random
+/// (`errorRate`, seeded) or forced per request (see ``MockDirective``-style prompts
+/// `MOCK_FAULT: 429 retry-after=2`, `MOCK_REPLY: text`, or the `x-mock-fault` header).
+///
+/// ```swift
+/// try await withMockLLMServer { server in
+///     // point an `openai` backend at server.openAIBaseURL
+/// }
+/// ```
+public final class MockLLMServer: Sendable {
+    public let configuration: Configuration
+    let state: Locked<State>
+    private let channel = Locked<(any Channel)?>(nil)
+    private let children = Locked<[ObjectIdentifier: any Channel]>([:])
+
+    struct State {
+        var stats = Stats()
+        var sequence = 0
+        var records: [RecordedRequest] = []
+        var recordHead = 0
+        var random: SplitMix64
+        var faultCounts: [String: Int] = [:]
+        var sessions: [String: Int] = [:]
+        var nextSession = 0
+    }
+
+    public init(_ configuration: Configuration = Configuration()) {
+        self.configuration = configuration
+        self.state = Locked(State(random: SplitMix64(seed: configuration.seed)))
+    }
+
+    /// Binds and starts serving. Throws when the address is taken.
+    public func start() async throws {
+        let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(ChannelOptions.backlog, value: 1024)
+            .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { [self] channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+                    try channel.pipeline.syncOperations.addHandler(MockLLMHTTPHandler(server: self))
+                    self.children.withLock { $0[ObjectIdentifier(channel)] = channel }
+                    channel.closeFuture.whenComplete { _ in
+                        self.children.withLock { _ = $0.removeValue(forKey: ObjectIdentifier(channel)) }
+                    }
+                }
+            }
+        let bound = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
+        channel.withLock { $0 = bound }
+    }
+
+    /// Stops listening and closes every open connection (hung requests included).
+    public func shutdown() async throws {
+        guard let listener = channel.withLock({ current -> (any Channel)? in
+            defer { current = nil }
+            return current
+        }) else { return }
+        try? await listener.close()
+        for child in children.withLock({ Array($0.values) }) { try? await child.close() }
+    }
+
+    /// The bound port (0 before `start()`).
+    public var port: Int { channel.withLock { $0?.localAddress?.port } ?? 0 }
+
+    /// `http://127.0.0.1:<port>`.
+    public var baseURL: String { "http://\(configuration.host):\(port)" }
+
+    /// `http://127.0.0.1:<port>/v1`, the `baseURL` option of an `openai` backend.
+    public var openAIBaseURL: String { baseURL + "/v1" }
+
+    /// The counters.
+    public var stats: Stats { state.withLock { $0.stats } }
+
+    /// The most recent requests, oldest first (up to `recordCapacity`), credentials included.
+    public func recordedRequests() -> [RecordedRequest] {
+        state.withLock { state in
+            Array(state.records[state.recordHead...] + state.records[..<state.recordHead])
+        }
+    }
+
+    /// Clears counters, recorded requests, sessions and `times=` fault counters.
+    public func reset() {
+        state.withLock { state in
+            let random = state.random
+            state = State(random: random)
+        }
+    }
+}
+
+/// Runs `body` with a started mock server and always shuts it down.
+public func withMockLLMServer<Result: Sendable>(
+    _ configuration: MockLLMServer.Configuration = .init(), _ body: (MockLLMServer) async throws -> Result
+) async throws -> Result {
+    let server = MockLLMServer(configuration)
+    try await server.start()
+    do {
+        let result = try await body(server)
+        try await server.shutdown()
+        return result
+    } catch {
+        try? await server.shutdown()
+        throw error
+    }
+}

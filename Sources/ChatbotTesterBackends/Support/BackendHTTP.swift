@@ -1,0 +1,113 @@
+import AsyncHTTPClient
+import ChatbotTesterCore
+import Foundation
+import NIOCore
+import NIOHTTP1
+
+/// A reply as the HTTP layer saw it.
+struct HTTPReply: Sendable {
+    var status: Int
+    var headers: HTTPHeaders
+    var body: Data
+}
+
+/// The HTTP plumbing every HTTP backend shares: one request out, one reply in, and every failure
+/// turned into a `ChatbotTesterError` with a retry disposition, naming the peer, never the request.
+struct BackendHTTP: Sendable {
+    let client: HTTPClient
+    /// `backends.<instance>`, named in errors.
+    let field: String
+    /// The per-request deadline the backend applies itself (middleware may apply a shorter one).
+    let timeout: TimeAmount
+    /// Replies larger than this are an error rather than a memory spike.
+    static let maxReplyBytes = 64 << 20
+
+    init(client: HTTPClient, field: String, timeoutSeconds: Double) {
+        self.client = client
+        self.field = field
+        self.timeout = .milliseconds(Int64((timeoutSeconds * 1000).rounded()))
+    }
+
+    /// Sends a request and returns a 2xx reply; any other status throws.
+    func send(
+        _ method: HTTPMethod = .POST, url: String, headers: [(String, String)], body: Data?
+    ) async throws -> HTTPReply {
+        let peer = BackendPeer(field: field, url: url)
+        var request = HTTPClientRequest(url: url)
+        request.method = method
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        if let body {
+            if !request.headers.contains(name: "content-type") {
+                request.headers.add(name: "content-type", value: "application/json")
+            }
+            request.body = .bytes(ByteBuffer(bytes: body))
+        }
+        let reply: HTTPReply
+        do {
+            let response = try await client.execute(request, timeout: timeout)
+            let buffer = try await response.body.collect(upTo: Self.maxReplyBytes)
+            reply = HTTPReply(status: Int(response.status.code), headers: response.headers, body: Data(buffer.readableBytesView))
+        } catch {
+            throw Self.transportError(error, peer: peer, timeout: timeout)
+        }
+        guard (200..<300).contains(reply.status) else {
+            throw Self.statusError(reply, peer: peer)
+        }
+        return reply
+    }
+
+    /// Sends a JSON body and parses the JSON reply.
+    func sendJSON(url: String, headers: [(String, String)], body: JSONValue) async throws -> JSONValue {
+        let reply = try await send(url: url, headers: headers, body: JSONWire.encode(body))
+        return try JSONWire.decode(reply.body, peer: BackendPeer(field: field, url: url))
+    }
+
+    /// Maps a transport failure: timeouts and connection errors are transient.
+    static func transportError(_ error: any Error, peer: BackendPeer, timeout: TimeAmount) -> any Error {
+        if error is CancellationError { return error }
+        if let error = error as? ChatbotTesterError { return error }
+        if error is NIOTooManyBytesError {
+            return ChatbotTesterError(
+                .badResponse, "\(peer.peer): reply larger than \(maxReplyBytes) bytes", location: peer.location, retry: .no)
+        }
+        if let client = error as? HTTPClientError {
+            switch client {
+            case .deadlineExceeded, .readTimeout, .writeTimeout, .connectTimeout, .getConnectionFromPoolTimeout:
+                let seconds = Double(timeout.nanoseconds) / 1e9
+                return ChatbotTesterError(
+                    .timeout, "\(peer.peer): no reply within \(seconds)s", location: peer.location, retry: .transient,
+                    cause: error)
+            case .cancelled:
+                return CancellationError()
+            default:
+                break
+            }
+        }
+        return ChatbotTesterError(
+            .transport, "\(peer.peer): request failed: \(error)", location: peer.location, retry: .transient, cause: error)
+    }
+
+    /// Maps a non-2xx reply: 429 (and 503 with Retry-After) rate-limited, 408/5xx transient, other 4xx final.
+    static func statusError(_ reply: HTTPReply, peer: BackendPeer, now: Date = Date()) -> ChatbotTesterError {
+        let retryAfter = reply.headers.first(name: "retry-after").flatMap { RetryAfter.seconds(from: $0, now: now) }
+        let retry: RetryDisposition
+        switch reply.status {
+        case 429: retry = .rateLimited(retryAfter: retryAfter)
+        case 503 where retryAfter != nil: retry = .rateLimited(retryAfter: retryAfter)
+        case 408, 500...599: retry = .transient
+        default: retry = .no
+        }
+        var message = "\(peer.peer) answered HTTP \(reply.status)"
+        if let detail = providerMessage(reply.body) { message += ": \(detail)" }
+        return ChatbotTesterError(
+            .httpStatus, message, location: peer.location, status: reply.status, retry: retry,
+            bodyExcerpt: BackendPeer.excerpt(reply.body))
+    }
+
+    /// The provider's own error message (`{"error": {"message": …}}`, `{"error": "…"}`, `{"message": …}`).
+    static func providerMessage(_ body: Data) -> String? {
+        guard let json = try? JSONWire.parse(body) else { return nil }
+        let text = json["error"]?["message"]?.stringValue ?? json["error"]?.stringValue ?? json["message"]?.stringValue
+        return text.map { String($0.prefix(300)) }
+    }
+}

@@ -1,0 +1,131 @@
+import Foundation
+
+/// Writes every event as one JSON line: `{"kind": …, "time": …, …the event's own fields}`.
+///
+/// The CLI subscribes one to write `events.jsonl` in the output directory. Lines are buffered and
+/// written at least every `flushIntervalSeconds` and on `finish()`; keys are sorted, times are
+/// ISO-8601 with milliseconds. An event that cannot be encoded becomes a line with `encodeError`,
+/// never a crash.
+public final class JSONLEventLogSink: EventSink {
+    private struct State {
+        var buffer = Data()
+        var lastFlush: Double
+        var failed = false
+        let encoder = JSONCoding.encoder()
+    }
+
+    public let url: URL
+    private let handle: FileHandle
+    private let include: (@Sendable (String) -> Bool)?
+    private let clock: any TesterClock
+    private let flushIntervalSeconds: Double
+    private let state: Locked<State>
+
+    /// Opens `url` for appending (creating it and its directory).
+    /// - Parameters:
+    ///   - include: keeps only events whose kind it accepts (all when `nil`).
+    ///   - flushIntervalSeconds: the longest a line waits in the buffer while events keep coming.
+    public init(
+        url: URL, include: (@Sendable (String) -> Bool)? = nil, flushIntervalSeconds: Double = 1,
+        clock: any TesterClock = SystemTesterClock()
+    ) throws {
+        self.url = url
+        self.include = include
+        self.clock = clock
+        self.flushIntervalSeconds = flushIntervalSeconds
+        do {
+            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            if !FileManager.default.fileExists(atPath: url.path) {
+                _ = FileManager.default.createFile(atPath: url.path, contents: nil)
+            }
+            handle = try FileHandle(forWritingTo: url)
+            try handle.seekToEnd()
+        } catch {
+            throw ChatbotTesterError(.io, "cannot open event log \(url.path)", location: SourceLocation(source: url.path), cause: error)
+        }
+        state = Locked(State(lastFlush: clock.now()))
+    }
+
+    /// The line written for `envelope`: `{"kind":…,"time":…,` then the event's own fields (sorted).
+    /// Fields named `kind` or `time` are reserved; an event that has them is merged the slow way,
+    /// with the envelope's values winning.
+    public static func line(for envelope: EventEnvelope, encoder: JSONEncoder = JSONCoding.encoder()) -> Data {
+        let kind = (try? encoder.encode(envelope.kind)) ?? Data(#""?""#.utf8)
+        var line = Data(#"{"kind":"#.utf8)
+        line.append(kind)
+        line.append(contentsOf: #","time":""#.utf8)
+        line.append(contentsOf: timestamp(envelope.time).utf8)
+        line.append(0x22)
+        do {
+            let fields = try encoder.encode(envelope.event)
+            if fields.first == UInt8(ascii: "{"), fields.last == UInt8(ascii: "}"), !mentionsReservedKey(fields) {
+                if fields.count > 2 {
+                    line.append(0x2C)
+                    line.append(fields.dropFirst())
+                } else {
+                    line.append(UInt8(ascii: "}"))
+                }
+            } else {
+                var object = try JSONDecoder().decode(JSONValue.self, from: fields).objectValue ?? ["value": try JSONDecoder().decode(JSONValue.self, from: fields)]
+                object["kind"] = .string(envelope.kind)
+                object["time"] = .string(timestamp(envelope.time))
+                line = try encoder.encode(JSONValue.object(object))
+            }
+        } catch {
+            line.append(contentsOf: #","encodeError":"#.utf8)
+            line.append((try? encoder.encode(String(describing: error))) ?? Data(#""?""#.utf8))
+            line.append(UInt8(ascii: "}"))
+        }
+        line.append(0x0A)
+        return line
+    }
+
+    private static func mentionsReservedKey(_ fields: Data) -> Bool {
+        fields.range(of: Data(#""kind":"#.utf8)) != nil || fields.range(of: Data(#""time":"#.utf8)) != nil
+    }
+
+    /// `2026-11-25T16:59:01.123Z`: UTC, milliseconds.
+    public static func timestamp(_ date: Date) -> String {
+        let millisecondsTotal = Int64((date.timeIntervalSince1970 * 1000).rounded(.down))
+        var seconds = time_t(millisecondsTotal / 1000)
+        let milliseconds = Int(millisecondsTotal % 1000)
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        func pad(_ value: Int32, _ width: Int) -> String {
+            let text = String(value)
+            return String(repeating: "0", count: max(0, width - text.count)) + text
+        }
+        return "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))T"
+            + "\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2)).\(pad(Int32(milliseconds), 3))Z"
+    }
+
+    public func receive(_ envelope: EventEnvelope) async {
+        if let include, !include(envelope.kind) { return }
+        let now = clock.now()
+        state.withLock { s in
+            s.buffer.append(Self.line(for: envelope, encoder: s.encoder))
+            if s.buffer.count >= 1 << 16 || now - s.lastFlush >= flushIntervalSeconds {
+                flushLocked(&s)
+                s.lastFlush = now
+            }
+        }
+    }
+
+    public func finish() async {
+        state.withLock { s in
+            flushLocked(&s)
+            try? handle.synchronize()
+            try? handle.close()
+        }
+    }
+
+    private func flushLocked(_ s: inout State) {
+        guard !s.buffer.isEmpty, !s.failed else { return }
+        do {
+            try handle.write(contentsOf: s.buffer)
+        } catch {
+            s.failed = true
+        }
+        s.buffer.removeAll(keepingCapacity: true)
+    }
+}

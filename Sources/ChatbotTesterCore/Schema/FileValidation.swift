@@ -1,0 +1,49 @@
+import Foundation
+
+/// The outcome of checking a JSONL file line by line.
+public struct FileValidationReport: Sendable {
+    /// Lines that decoded.
+    public var goodLines: Int
+    /// Lines that did not.
+    public var badLines: Int
+    /// The first errors, each naming file, line and field.
+    public var errors: [ChatbotTesterError]
+
+    public init(goodLines: Int, badLines: Int, errors: [ChatbotTesterError]) {
+        self.goodLines = goodLines
+        self.badLines = badLines
+        self.errors = errors
+    }
+}
+
+/// Line-by-line checks of JSONL files (`chatbot-tester validate`).
+public enum FileValidation {
+    /// Decodes every line of `url` as `Value`, collecting bad lines. Also reports duplicate ids
+    /// for test cases. Throws only when the file cannot be read.
+    public static func validate<Value: Decodable & Sendable>(
+        _ type: Value.Type, at url: URL, maxErrors: Int = 50
+    ) async throws -> FileValidationReport {
+        var report = FileValidationReport(goodLines: 0, badLines: 0, errors: [])
+        var seenIDs = Set<String>()
+        for try await entry in JSONL.read(Value.self, from: url) {
+            switch entry.result {
+            case .success(let value):
+                if let sample = value as? TestSample, !seenIDs.insert(sample.id).inserted {
+                    report.badLines += 1
+                    if report.errors.count < maxErrors {
+                        report.errors.append(
+                            ChatbotTesterError(
+                                .invalidInput, "duplicate id '\(sample.id)'",
+                                location: SourceLocation(source: url.path, line: entry.line, field: "id")))
+                    }
+                } else {
+                    report.goodLines += 1
+                }
+            case .failure(let error):
+                report.badLines += 1
+                if report.errors.count < maxErrors { report.errors.append(error) }
+            }
+        }
+        return report
+    }
+}

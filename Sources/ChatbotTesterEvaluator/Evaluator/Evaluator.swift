@@ -1,0 +1,139 @@
+import ChatbotTesterCore
+import Foundation
+
+/// Runs a set of metrics over run records: one record at a time (`evaluate(_:)`) or a whole stream
+/// with bounded concurrency, results in input order, and a mergeable aggregate.
+///
+/// ```swift
+/// let evaluator = try await Evaluator(specs: config.evaluate.metrics, backends: backendSet, events: bus)
+/// let outcome = try await evaluator.evaluateFile(results: dir/"results.jsonl", outputDirectory: dir)
+/// exit(outcome.summary.passed ? 0 : 1)
+/// ```
+public struct Evaluator: Sendable {
+    /// The metrics, in config order.
+    public let metrics: [any EvaluationMetric]
+    /// The shared options of each metric (names, thresholds, gates), in the same order.
+    public let descriptors: [MetricCommon]
+    /// Samples evaluated at once.
+    public var concurrency: Int
+    public let events: EventBus
+
+    /// Uses ready-made metrics. `descriptors` default to each metric's name/type with no threshold.
+    public init(metrics: [any EvaluationMetric], descriptors: [MetricCommon]? = nil, concurrency: Int = 8, events: EventBus = EventBus()) {
+        self.metrics = metrics
+        self.descriptors =
+            descriptors ?? metrics.map { ($0 as? ScoringMetric)?.common ?? MetricCommon(name: $0.name, type: $0.type, threshold: nil) }
+        self.concurrency = max(1, concurrency)
+        self.events = events
+    }
+
+    /// Builds the metrics of a job from their specs (the `evaluate.metrics` list of a job config).
+    ///
+    /// Repeated types without a `name` are named `contains`, `contains-2`, … Judges and embedding
+    /// metrics take their backend by name from `backends`.
+    public init(
+        specs: [ComponentSpec], registry: MetricRegistry = .builtinMetrics, backends: BackendSet? = nil,
+        secrets: SecretResolver = SecretResolver(), events: EventBus = EventBus(), concurrency: Int = 8
+    ) async throws {
+        var metrics: [any EvaluationMetric] = []
+        var descriptors: [MetricCommon] = []
+        for (spec, name) in zip(specs, Self.instanceNames(specs)) {
+            let context = ComponentContext(instanceName: name, section: "evaluate.metrics", secrets: secrets, events: events, backends: backends)
+            let metric = try await registry.make(spec, context: context)
+            let common = try MetricCommon(
+                type: spec.type, options: ComponentOptions(spec.options, context: context), context: context, defaultThreshold: nil)
+            metrics.append(metric)
+            descriptors.append((metric as? ScoringMetric)?.common ?? common)
+        }
+        self.init(metrics: metrics, descriptors: descriptors, concurrency: concurrency, events: events)
+    }
+
+    /// Checks every spec (types, options) without building anything; returns all problems at once.
+    public static func validate(specs: [ComponentSpec], registry: MetricRegistry = .builtinMetrics) -> [ChatbotTesterError] {
+        var problems: [ChatbotTesterError] = []
+        var seen: Set<String> = []
+        for (spec, name) in zip(specs, instanceNames(specs)) {
+            let context = ComponentContext(instanceName: name, section: "evaluate.metrics")
+            do { try registry.validate(spec, context: context) } catch { problems.append(.wrap(error)) }
+            if !seen.insert(name).inserted {
+                problems.append(
+                    ChatbotTesterError(.invalidConfig, "two metrics are named '\(name)'", location: SourceLocation(field: context.fieldPath("name"))))
+            }
+        }
+        return problems
+    }
+
+    /// The instance name of each spec: its `name`, else its type (suffixed `-2`, `-3`… when repeated).
+    public static func instanceNames(_ specs: [ComponentSpec]) -> [String] {
+        var counts: [String: Int] = [:]
+        let explicit = Set(specs.compactMap { $0.options["name"]?.stringValue })
+        return specs.map { spec in
+            if let name = spec.options["name"]?.stringValue { return name }
+            var candidate = spec.type
+            repeat {
+                counts[spec.type, default: 0] += 1
+                let n = counts[spec.type]!
+                candidate = n == 1 ? spec.type : "\(spec.type)-\(n)"
+            } while explicit.contains(candidate)
+            return candidate
+        }
+    }
+
+    /// An empty aggregate listing this evaluator's metrics and gates.
+    public func emptyAggregate() -> EvalAggregate { EvalAggregate(metrics: descriptors) }
+
+    /// Every metric's records for one run. Never throws for a metric failure: it becomes unmeasured.
+    public func evaluate(_ record: RunRecord) async -> [EvalRecord] {
+        var out: [EvalRecord] = []
+        for (metric, common) in zip(metrics, descriptors) {
+            if Task.isCancelled { break }
+            do {
+                out += try await metric.evaluate(record)
+            } catch {
+                out.append(common.unmeasured(record, "metric failed: \(ChatbotTesterError.wrap(error).description)"))
+            }
+        }
+        return out
+    }
+
+    /// Evaluates a stream of runs with bounded concurrency; `onSample` sees results in input order.
+    /// - Returns: the aggregate of everything evaluated.
+    public func evaluate<Records: AsyncSequence & Sendable>(
+        _ records: Records, onSample: (SampleEvaluation) async throws -> Void = { _ in }
+    ) async throws -> EvalAggregate where Records.Element == RunRecord {
+        var aggregate = emptyAggregate()
+        events.emit(EvalStageChanged(started: true))
+        let window = concurrency * 2
+        try await withThrowingTaskGroup(of: (Int, SampleEvaluation).self) { group in
+            var iterator = records.makeAsyncIterator()
+            var submitted = 0
+            var emitted = 0
+            var exhausted = false
+            var ready: [Int: SampleEvaluation] = [:]
+            while true {
+                while !exhausted, submitted - emitted < window, submitted - emitted - ready.count < concurrency {
+                    guard let record = try await iterator.next() else {
+                        exhausted = true
+                        break
+                    }
+                    let index = submitted
+                    group.addTask { (index, SampleEvaluation(run: record, evals: await self.evaluate(record))) }
+                    submitted += 1
+                }
+                guard let (index, sample) = try await group.next() else { break }
+                ready[index] = sample
+                while let next = ready.removeValue(forKey: emitted) {
+                    if let run = next.run { aggregate.add(run, evals: next.evals) }
+                    events.emit(
+                        EvalSampleCompleted(
+                            sampleId: next.sampleId, failed: next.evals.filter { $0.passed == false }.map(\.metric),
+                            unmeasured: next.evals.filter { $0.status == .unmeasured }.map(\.metric)))
+                    try await onSample(next)
+                    emitted += 1
+                }
+            }
+        }
+        events.emit(EvalStageChanged(started: false))
+        return aggregate
+    }
+}

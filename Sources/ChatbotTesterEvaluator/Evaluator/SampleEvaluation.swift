@@ -1,0 +1,31 @@
+import ChatbotTesterCore
+
+/// One sample's run record with every evaluation of it: the unit reports are written from.
+public struct SampleEvaluation: Sendable, Hashable {
+    /// The run, or `nil` when evaluations exist for a sample whose result line is missing.
+    public var run: RunRecord?
+    public var evals: [EvalRecord]
+
+    public init(run: RunRecord?, evals: [EvalRecord]) {
+        self.run = run
+        self.evals = evals
+    }
+
+    public var sampleId: String { run?.sampleId ?? evals.first?.sampleId ?? "" }
+
+    /// The sample's overall outcome, for filtering and ordering in reports.
+    public enum Outcome: String, Sendable, Hashable, Codable, Comparable {
+        case error, failed, unmeasured, passed
+        public static func < (a: Outcome, b: Outcome) -> Bool {
+            let order: [Outcome] = [.error, .failed, .unmeasured, .passed]
+            return order.firstIndex(of: a)! < order.firstIndex(of: b)!
+        }
+    }
+
+    public var outcome: Outcome {
+        if run?.status == .error { return .error }
+        if evals.contains(where: { $0.passed == false }) { return .failed }
+        if evals.contains(where: { $0.status == .unmeasured }) { return .unmeasured }
+        return .passed
+    }
+}

@@ -1,0 +1,49 @@
+import ChatbotTesterCore
+import Foundation
+
+/// Streams `results.csv`: one row per sample × metric (RFC 4180, UTF-8, header row). A run with no
+/// evaluation still gets one row with an empty metric, so errored samples are never lost.
+public final class CSVReportWriter {
+    public static let columns = [
+        "sample_id", "metric", "type", "status", "score", "passed", "threshold", "reason", "votes", "spread",
+        "straddles_threshold", "judge_cost_usd", "run_status", "latency_ms", "run_cost_usd", "tags",
+    ]
+    private let handle: FileHandle
+    private var buffer = ""
+
+    public init(url: URL) throws {
+        handle = try FileHandle.create(url)
+        buffer = Self.columns.joined(separator: ",") + "\r\n"
+    }
+
+    public func add(_ sample: SampleEvaluation) throws {
+        let run = sample.run
+        let runFields = [
+            run?.status.rawValue ?? "", run.map { ReportText.number($0.latencyMs, digits: 1) } ?? "",
+            run?.costUSD.map { String($0) } ?? "", (run?.sample.tags ?? sample.evals.first?.tags ?? []).joined(separator: ";"),
+        ]
+        let rows: [[String]] =
+            sample.evals.isEmpty
+            ? [[sample.sampleId, "", "", "", "", "", "", run?.error?.message ?? "", "", "", "", ""] + runFields]
+            : sample.evals.map { eval in
+                [
+                    eval.sampleId, eval.metric, eval.type, eval.status.rawValue, eval.score.map { String($0) } ?? "",
+                    eval.passed.map { $0 ? "true" : "false" } ?? "", eval.threshold.map { String($0) } ?? "", eval.reason ?? "",
+                    eval.votes.map { $0.map { String($0) }.joined(separator: ";") } ?? "", eval.spread.map { String($0) } ?? "",
+                    eval.straddlesThreshold.map { $0 ? "true" : "false" } ?? "", eval.costUSD.map { String($0) } ?? "",
+                ] + runFields
+            }
+        for row in rows { buffer += row.map(ReportText.csv).joined(separator: ",") + "\r\n" }
+        if buffer.utf8.count > 1 << 16 { try flush() }
+    }
+
+    private func flush() throws {
+        try handle.write(contentsOf: Data(buffer.utf8))
+        buffer = ""
+    }
+
+    public func finish() throws {
+        try flush()
+        try handle.close()
+    }
+}

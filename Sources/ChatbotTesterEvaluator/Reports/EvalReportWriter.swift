@@ -1,0 +1,70 @@
+import ChatbotTesterCore
+import Foundation
+
+/// Writes every report of an evaluation into a directory while samples stream through.
+///
+/// `results.csv` and `junit.xml` are streamed (flat memory); `report.md` keeps the first failing
+/// samples; `report.html` keeps at most `htmlSampleCap` samples, failing ones first. Call `add` for
+/// each sample in order, then `finish` with the aggregate.
+public final class EvalReportWriter {
+    public let directory: URL
+    public let options: ReportOptions
+    private let csv: CSVReportWriter?
+    private let junit: JUnitReportWriter?
+    private var failing: [SampleEvaluation] = []
+    private var passing: [SampleEvaluation] = []
+    private var mdFailing: [SampleEvaluation] = []
+    /// Samples added so far.
+    public private(set) var count = 0
+
+    public init(directory: URL, options: ReportOptions = ReportOptions()) throws {
+        self.directory = directory
+        self.options = options
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        csv = options.formats.contains(.csv) ? try CSVReportWriter(url: directory.appendingPathComponent(ReportOptions.Format.csv.fileName)) : nil
+        junit =
+            options.formats.contains(.junit)
+            ? try JUnitReportWriter(url: directory.appendingPathComponent(ReportOptions.Format.junit.fileName), name: options.title) : nil
+    }
+
+    /// Adds one sample.
+    public func add(_ sample: SampleEvaluation) throws {
+        count += 1
+        try csv?.add(sample)
+        try junit?.add(sample)
+        let isPassing = sample.outcome == .passed
+        if !isPassing, mdFailing.count < MarkdownReport.failureLimit { mdFailing.append(sample) }
+        guard options.formats.contains(.html) else { return }
+        if isPassing {
+            if passing.count < options.htmlSampleCap { passing.append(sample) }
+        } else if failing.count < options.htmlSampleCap {
+            failing.append(sample)
+        }
+    }
+
+    /// Writes the remaining files and returns the summary.
+    @discardableResult
+    public func finish(aggregate: EvalAggregate, rejectedLines: Int = 0, generatedAt: Date = Date()) throws -> EvalSummary {
+        let summary = EvalSummary(aggregate: aggregate, rejectedLines: rejectedLines)
+        try csv?.finish()
+        try junit?.finish()
+        if options.formats.contains(.summary) {
+            try write(JSONCoding.encoder(pretty: true).encode(summary), .summary)
+        }
+        if options.formats.contains(.markdown) {
+            try write(Data(MarkdownReport.render(summary: summary, failing: mdFailing, title: options.title, comparison: options.comparison).utf8), .markdown)
+        }
+        if options.formats.contains(.html) {
+            let shown = Array((failing + passing).prefix(options.htmlSampleCap))
+            let html = HTMLReport.render(
+                summary: summary, samples: shown, totalSamples: count, title: options.title, generatedAt: generatedAt,
+                comparison: options.comparison)
+            try write(Data(html.utf8), .html)
+        }
+        return summary
+    }
+
+    private func write(_ data: Data, _ format: ReportOptions.Format) throws {
+        try data.write(to: directory.appendingPathComponent(format.fileName), options: .atomic)
+    }
+}

@@ -1,0 +1,83 @@
+import Foundation
+
+/// Escaping for the report formats. Every user-supplied text (ids, replies, reasons, tags) goes
+/// through one of these before it lands in a file.
+public enum ReportText {
+    /// XML 1.0 text/attribute escaping; characters XML cannot carry (most C0 controls, C1
+    /// controls, U+FFFE/U+FFFF) become U+FFFD.
+    public static func xml(_ text: String) -> String {
+        replacing(text) { scalar in
+            switch scalar {
+            case "&": "&amp;"
+            case "<": "&lt;"
+            case ">": "&gt;"
+            case "\"": "&quot;"
+            case "'": "&apos;"
+            case "\n": "&#10;"
+            case "\r": "&#13;"
+            case "\t": "&#9;"
+            default:
+                scalar.value < 0x20 || scalar.value == 0xFFFE || scalar.value == 0xFFFF || (0x7F...0x9F).contains(scalar.value)
+                    && scalar.value != 0x85 ? "\u{FFFD}" : nil
+            }
+        }
+    }
+
+    /// HTML escaping for text and double- or single-quoted attribute values.
+    public static func html(_ text: String) -> String {
+        replacing(text) { scalar in
+            switch scalar {
+            case "&": "&amp;"
+            case "<": "&lt;"
+            case ">": "&gt;"
+            case "\"": "&quot;"
+            case "'": "&#39;"
+            case "`": "&#96;"
+            case "\n", "\t": nil
+            default: scalar.value < 0x20 ? "\u{FFFD}" : nil
+            }
+        }
+    }
+
+    /// Rebuilds `text`, replacing each scalar for which `replacement` returns a string.
+    static func replacing(_ text: String, _ replacement: (Unicode.Scalar) -> String?) -> String {
+        var out = ""
+        out.reserveCapacity(text.utf8.count)
+        for scalar in text.unicodeScalars {
+            if let replaced = replacement(scalar) { out += replaced } else { out.unicodeScalars.append(scalar) }
+        }
+        return out
+    }
+
+    /// One RFC 4180 CSV field: quoted when needed, quotes doubled; a leading `=`, `+`, `-`, `@`
+    /// (a spreadsheet formula) is prefixed with `'` so opening the file runs nothing.
+    public static func csv(_ text: String) -> String {
+        var value = text
+        if let first = value.first, "=+-@\t\r".contains(first), Double(value) == nil { value = "'" + value }
+        guard value.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return value }
+        return "\"" + value.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    }
+
+    /// Markdown table cell text: pipes and newlines escaped, HTML neutralised, length capped.
+    public static func markdownCell(_ text: String, limit: Int = 160) -> String {
+        var value = text.count > limit ? String(text.prefix(limit)) + "…" : text
+        value = value.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+            .replacingOccurrences(of: ">", with: "&gt;")
+        value = value.replacingOccurrences(of: "|", with: "\\|")
+        value = value.replacingOccurrences(of: "\r", with: " ").replacingOccurrences(of: "\n", with: " ")
+        for special in ["*", "_", "[", "]", "`"] { value = value.replacingOccurrences(of: special, with: "\\" + special) }
+        return value
+    }
+
+    /// A number with up to `digits` decimals, or "–".
+    public static func number(_ value: Double?, digits: Int = 3) -> String {
+        guard let value, value.isFinite else { return "–" }
+        return String(format: "%.\(digits)f", value)
+    }
+
+    /// A percentage, or "–".
+    public static func percent(_ value: Double?) -> String {
+        guard let value, value.isFinite else { return "–" }
+        return String(format: "%.1f%%", value * 100)
+    }
+}

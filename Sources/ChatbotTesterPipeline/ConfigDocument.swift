@@ -1,0 +1,150 @@
+import ChatbotTesterCore
+import Foundation
+import Yams
+
+/// A parsed YAML or JSON config file: its value plus the line each field path was written on, so
+/// errors can say `job.yaml:12: field 'run.concurrency'`.
+public struct ConfigDocument: Sendable {
+    /// The whole document as JSON.
+    public var value: JSONValue
+    /// Where it came from (a path, or `<inline>`).
+    public var source: String
+    /// Field path (`run.concurrency`, `evaluate.metrics[1].type`) → 1-based line.
+    public var lines: [String: Int]
+
+    public init(value: JSONValue, source: String = "<inline>", lines: [String: Int] = [:]) {
+        self.value = value
+        self.source = source
+        self.lines = lines
+    }
+
+    /// Reads a YAML (`.yaml`, `.yml`) or JSON file. YAML is a superset of JSON, so both go through
+    /// the YAML parser, which also keeps line numbers.
+    public static func load(contentsOf url: URL) throws -> ConfigDocument {
+        let text: String
+        do {
+            text = try String(contentsOf: url, encoding: .utf8)
+        } catch {
+            throw ChatbotTesterError(.invalidConfig, "cannot read config file", location: SourceLocation(source: url.path), cause: error)
+        }
+        return try parse(text, source: url.path)
+    }
+
+    /// Parses YAML or JSON text.
+    public static func parse(_ text: String, source: String = "<inline>") throws -> ConfigDocument {
+        let node: Node?
+        do {
+            node = try Yams.compose(yaml: text)
+        } catch let error as YamlError {
+            throw ChatbotTesterError(.invalidConfig, "not valid YAML: \(Self.yamlProblem(error))", location: SourceLocation(source: source, line: Self.yamlLine(error)))
+        } catch {
+            throw ChatbotTesterError(.invalidConfig, "not valid YAML", location: SourceLocation(source: source), cause: error)
+        }
+        guard let node else {
+            throw ChatbotTesterError(.invalidConfig, "the config file is empty", location: SourceLocation(source: source))
+        }
+        var lines: [String: Int] = [:]
+        let value = try convert(node, path: "", lines: &lines, source: source)
+        return ConfigDocument(value: value, source: source, lines: lines)
+    }
+
+    /// The line of `path`, or of its nearest written parent.
+    public func line(of path: String) -> Int? {
+        var current = path
+        while true {
+            if let line = lines[current] { return line }
+            guard let cut = current.lastIndex(where: { $0 == "." || $0 == "[" }) else { return lines[""] }
+            current = String(current[..<cut])
+        }
+    }
+
+    /// A location naming this document, the line of `field` and the field.
+    public func location(of field: String) -> SourceLocation {
+        SourceLocation(source: source, line: line(of: field), field: field.isEmpty ? nil : field)
+    }
+
+    /// Decodes the value at `key` (a top-level section) as `T`; errors name file, line and field.
+    public func decode<T: Decodable>(_ type: T.Type, at key: String? = nil) throws -> T {
+        let target = key.map { value[$0] ?? .null } ?? value
+        do {
+            return try target.decode(T.self)
+        } catch let error as DecodingError {
+            let inner = error.fieldPath
+            let field = [key, inner.isEmpty ? nil : inner].compactMap { $0 }.joined(separator: inner.hasPrefix("[") ? "" : ".")
+            throw ChatbotTesterError(.invalidConfig, error.shortMessage, location: location(of: field))
+        } catch var error as ChatbotTesterError {
+            if error.location?.source == nil {
+                let field = [key, error.location?.field].compactMap { $0 }.joined(separator: ".")
+                error.location = location(of: field)
+            }
+            throw error
+        }
+    }
+
+    /// Fills in source and line on an error whose location names only a field.
+    public func locate(_ error: any Error) -> any Error {
+        guard var tester = error as? ChatbotTesterError else { return error }
+        if tester.location?.source == nil, let field = tester.location?.field {
+            tester.location = location(of: field)
+        }
+        return tester
+    }
+
+    private static func convert(_ node: Node, path: String, lines: inout [String: Int], source: String) throws -> JSONValue {
+        if let mark = node.mark { lines[path] = mark.line }
+        switch node {
+        case .scalar(let scalar):
+            switch Tag.Name(rawValue: node.tag.rawValue) {
+            case .null: return .null
+            case .bool: return node.bool.map(JSONValue.bool) ?? .string(scalar.string)
+            case .int: return node.int.map(JSONValue.int) ?? .string(scalar.string)
+            case .float: return node.float.map(JSONValue.double) ?? .string(scalar.string)
+            default: return .string(scalar.string)
+            }
+        case .sequence(let sequence):
+            var items: [JSONValue] = []
+            for (index, element) in sequence.enumerated() {
+                items.append(try convert(element, path: "\(path)[\(index)]", lines: &lines, source: source))
+            }
+            return .array(items)
+        case .mapping(let mapping):
+            var object: [String: JSONValue] = [:]
+            for (keyNode, valueNode) in mapping {
+                guard let key = keyNode.string else {
+                    throw ChatbotTesterError(
+                        .invalidConfig, "mapping keys must be strings",
+                        location: SourceLocation(source: source, line: keyNode.mark?.line, field: path.isEmpty ? nil : path))
+                }
+                let childPath = path.isEmpty ? key : "\(path).\(key)"
+                if object[key] != nil {
+                    throw ChatbotTesterError(
+                        .invalidConfig, "duplicate key '\(key)'",
+                        location: SourceLocation(source: source, line: keyNode.mark?.line, field: childPath))
+                }
+                object[key] = try convert(valueNode, path: childPath, lines: &lines, source: source)
+                if let mark = keyNode.mark { lines[childPath] = mark.line }
+            }
+            return .object(object)
+        case .alias:
+            throw ChatbotTesterError(
+                .invalidConfig, "YAML aliases are not supported",
+                location: SourceLocation(source: source, line: node.mark?.line, field: path))
+        }
+    }
+
+    private static func yamlLine(_ error: YamlError) -> Int? {
+        switch error {
+        case .scanner(_, _, let mark, _), .parser(_, _, let mark, _), .composer(_, _, let mark, _): mark.line
+        default: nil
+        }
+    }
+
+    private static func yamlProblem(_ error: YamlError) -> String {
+        switch error {
+        case .scanner(let context, let problem, _, _), .parser(let context, let problem, _, _),
+            .composer(let context, let problem, _, _):
+            (context.map { "\($0.text) " } ?? "") + problem
+        default: String(describing: error)
+        }
+    }
+}

@@ -1,0 +1,73 @@
+import ChatbotTesterCore
+import Foundation
+
+/// Reads a dataset file as a stream of test cases, applying the config's `limit` and `tags`.
+public struct DatasetReader: Sendable {
+    public let url: URL
+    public let limit: Int?
+    public let tags: Set<String>?
+
+    public init(url: URL, limit: Int? = nil, tags: [String]? = nil) {
+        self.url = url
+        self.limit = limit
+        self.tags = tags.map(Set.init)
+    }
+
+    /// What a full pass over the file found.
+    public struct Scan: Sendable {
+        /// Cases that will run (after `limit` and `tags`).
+        public var selected: Int
+        /// Lines that are not valid cases.
+        public var invalid: Int
+        /// The first errors, each naming file, line and field.
+        public var errors: [ChatbotTesterError]
+    }
+
+    private func selects(_ sample: TestSample) -> Bool {
+        guard let tags else { return true }
+        return !tags.isDisjoint(with: sample.tags)
+    }
+
+    /// Reads the whole file once (streaming): counts the cases that will run and collects bad lines.
+    public func scan(maxErrors: Int = 20) async throws -> Scan {
+        var scan = Scan(selected: 0, invalid: 0, errors: [])
+        for try await entry in JSONL.read(TestSample.self, from: url) {
+            switch entry.result {
+            case .success(let sample):
+                if selects(sample), limit.map({ scan.selected < $0 }) ?? true { scan.selected += 1 }
+            case .failure(let error):
+                scan.invalid += 1
+                if scan.errors.count < maxErrors { scan.errors.append(error) }
+            }
+        }
+        return scan
+    }
+
+    /// The selected cases, pulled one at a time (invalid lines are skipped: `scan` reports them).
+    public func samples() -> AsyncThrowingStream<TestSample, any Error> {
+        let state = ReadState(entries: JSONL.read(TestSample.self, from: url).makeAsyncIterator())
+        let limit = limit
+        let filter: @Sendable (TestSample) -> Bool = { [tags] sample in
+            guard let tags else { return true }
+            return !tags.isDisjoint(with: sample.tags)
+        }
+        return AsyncThrowingStream(unfolding: {
+            if let limit, state.yielded >= limit { return nil }
+            while let entry = try await state.entries.next() {
+                guard case .success(let sample) = entry.result, filter(sample) else { continue }
+                state.yielded += 1
+                return sample
+            }
+            return nil
+        })
+    }
+
+    /// Iterator state, used by one consumer at a time.
+    private final class ReadState: @unchecked Sendable {
+        var entries: AsyncThrowingStream<JSONLEntry<TestSample>, any Error>.AsyncIterator
+        var yielded = 0
+        init(entries: AsyncThrowingStream<JSONLEntry<TestSample>, any Error>.AsyncIterator) {
+            self.entries = entries
+        }
+    }
+}

@@ -1,0 +1,38 @@
+import ChatbotTesterCore
+import ChatbotTesterEvaluator
+
+/// The registries and middleware a job is built with. The umbrella module's
+/// `PipelineComponents.builtin()` has every built-in type; add your own with `register` calls.
+public struct PipelineComponents: Sendable {
+    /// Backend types (built-ins plus your own).
+    public var backends: BackendRegistry
+    /// Metric types (built-ins plus your own).
+    public var metrics: MetricRegistry
+    /// Wraps every built backend in middleware; `BackendMiddleware.standard` by default.
+    public var middleware: BackendWrapper?
+
+    public init(backends: BackendRegistry, metrics: MetricRegistry = .builtinMetrics, middleware: BackendWrapper? = BackendMiddleware.standard) {
+        self.backends = backends
+        self.metrics = metrics
+        self.middleware = middleware
+    }
+}
+
+/// What the command line adds to a job config.
+public struct JobSettings: Sendable {
+    /// Where outputs go; the config's `output`, else `runs/<name>`.
+    public var outputDirectory: String?
+    /// Continue an interrupted run in the same output directory.
+    public var resume: Bool
+    /// Overrides `run.concurrency`.
+    public var concurrency: Int?
+    /// Resolves `{env: NAME}` references.
+    public var secrets: SecretResolver
+
+    public init(outputDirectory: String? = nil, resume: Bool = false, concurrency: Int? = nil, secrets: SecretResolver = SecretResolver()) {
+        self.outputDirectory = outputDirectory
+        self.resume = resume
+        self.concurrency = concurrency
+        self.secrets = secrets
+    }
+}

@@ -1,0 +1,169 @@
+import ChatbotTesterCore
+import ChatbotTesterEvaluator
+import ChatbotTesterGenerator
+import ChatbotTesterRunner
+import Foundation
+
+/// A job ready to go: the config checked, backends and metrics built, the output directory chosen.
+///
+/// ```swift
+/// let job = try await TestJob.prepare(config: config, components: .builtin(), settings: JobSettings(), events: bus)
+/// let outcome = try await job.test()      // generate or read → run → evaluate → reports
+/// exit(outcome.exitStatus)
+/// ```
+/// Every config problem is found before the first request: unknown types and options, a missing
+/// target or simulator, metric specs, judge backends and secrets — reported all at once.
+public struct TestJob: Sendable {
+    public let config: JobConfig
+    public let components: PipelineComponents
+    public let settings: JobSettings
+    public let events: EventBus
+    /// The `run:` section, with command-line overrides.
+    public let runOptions: RunnerOptions
+    /// The backend instance played against.
+    public let targetName: String
+    /// The `evaluate:` section (no metrics when absent).
+    public let evaluation: EvaluationConfig
+    /// The `generate:` section, when cases are generated.
+    public let generateSpec: GenerateSpec?
+    /// The job's backends, built lazily and shared by every stage.
+    public let backends: BackendSet
+    /// Where every output file goes.
+    public let outputDirectory: URL
+    /// The metrics, built.
+    public let evaluator: Evaluator
+
+    /// Checks the config, builds the target, the simulator and the metrics (resolving their
+    /// secrets), and creates the output directory. Throws one error listing every problem.
+    public static func prepare(
+        config: JobConfig, components: PipelineComponents, settings: JobSettings = JobSettings(), events: EventBus = EventBus()
+    ) async throws -> TestJob {
+        var problems: [any Error] = []
+        func attempt<T>(_ body: () throws -> T?) -> T? {
+            do { return try body() } catch {
+                problems.append(config.document.locate(error))
+                return nil
+            }
+        }
+
+        var runOptions = attempt { try config.section("run", as: RunnerOptions.self) } ?? RunnerOptions()
+        if let concurrency = settings.concurrency { runOptions.concurrency = concurrency }
+        _ = attempt { try runOptions.validate(section: "run") }
+        let evaluation = attempt { try config.section("evaluate", as: EvaluationConfig.self) } ?? EvaluationConfig(metrics: [])
+        let generateSpec = attempt { () -> GenerateSpec? in
+            guard let value = config.document.value["generate"], !value.isNull else { return nil }
+            return try GenerateSpec.decode(value, field: "generate", source: config.document.source)
+        }
+        if config.dataset == nil, !config.has("generate") {
+            problems.append(
+                ChatbotTesterError(
+                    .invalidConfig, "the job needs a 'dataset' file or a 'generate' section", location: config.document.location(of: "")))
+        }
+
+        // The target: named, or the only backend.
+        var targetName = runOptions.target
+        if targetName == nil {
+            if config.backends.names.count == 1 {
+                targetName = config.backends.names[0]
+            } else {
+                problems.append(
+                    ChatbotTesterError(
+                        .invalidConfig, "run.target is required when the config has \(config.backends.names.count) backends",
+                        location: config.document.location(of: "run")))
+            }
+        }
+        for (field, name) in [("run.target", targetName), ("run.simulator", runOptions.simulator)] {
+            if let name, config.backends[name] == nil {
+                problems.append(
+                    ChatbotTesterError(
+                        .invalidConfig, "no backend named '\(name)' (configured: \(config.backends.names.joined(separator: ", ")))",
+                        location: config.document.location(of: field)))
+            }
+        }
+        for error in Evaluator.validate(specs: evaluation.metrics, registry: components.metrics) {
+            problems.append(config.document.locate(error))
+        }
+
+        // Run-level middleware defaults reach the target; its own settings win.
+        var registryConfig = config.backends
+        if let targetName {
+            var defaults: [String: JSONValue] = [:]
+            if let timeout = runOptions.timeoutSeconds { defaults["timeoutSeconds"] = .double(timeout) }
+            if let retries = runOptions.retries { defaults["retry"] = ["attempts": .int(max(0, retries) + 1)] }
+            registryConfig = BackendMiddleware.applyingDefaults(defaults, to: targetName, in: registryConfig)
+        }
+        let outputDirectory = Self.outputDirectory(config: config, settings: settings)
+        let backends = BackendSet(
+            config: registryConfig, registry: components.backends, secrets: settings.secrets, events: events,
+            stateDirectory: outputDirectory.appendingPathComponent(".state", isDirectory: true), wrapper: components.middleware)
+        do { try await backends.validate() } catch { problems.append(config.document.locate(error)) }
+        if !problems.isEmpty { throw Self.combine(problems, source: config.document.source) }
+
+        // Build what the run needs now, so a missing secret fails before the first sample.
+        do {
+            _ = try await backends.chat(targetName!)
+            if let simulator = runOptions.simulator { _ = try await backends.chat(simulator) }
+        } catch {
+            problems.append(config.document.locate(error))
+        }
+        var evaluator: Evaluator?
+        do {
+            evaluator = try await Evaluator(
+                specs: evaluation.metrics, registry: components.metrics, backends: backends, secrets: settings.secrets, events: events,
+                concurrency: evaluation.concurrency)
+        } catch {
+            problems.append(config.document.locate(error))
+        }
+        if !problems.isEmpty { throw Self.combine(problems, source: config.document.source) }
+
+        do {
+            try FileManager.default.createDirectory(at: outputDirectory, withIntermediateDirectories: true)
+        } catch {
+            throw ChatbotTesterError(.io, "cannot create the output directory", location: SourceLocation(source: outputDirectory.path), cause: error)
+        }
+        return TestJob(
+            config: config, components: components, settings: settings, events: events, runOptions: runOptions, targetName: targetName!,
+            evaluation: evaluation, generateSpec: generateSpec, backends: backends, outputDirectory: outputDirectory, evaluator: evaluator!)
+    }
+
+    private init(
+        config: JobConfig, components: PipelineComponents, settings: JobSettings, events: EventBus, runOptions: RunnerOptions,
+        targetName: String, evaluation: EvaluationConfig, generateSpec: GenerateSpec?, backends: BackendSet, outputDirectory: URL,
+        evaluator: Evaluator
+    ) {
+        self.config = config
+        self.components = components
+        self.settings = settings
+        self.events = events
+        self.runOptions = runOptions
+        self.targetName = targetName
+        self.evaluation = evaluation
+        self.generateSpec = generateSpec
+        self.backends = backends
+        self.outputDirectory = outputDirectory
+        self.evaluator = evaluator
+    }
+
+    /// `--out`, else the config's `output`, else `runs/<name or config file name>`.
+    public static func outputDirectory(config: JobConfig, settings: JobSettings) -> URL {
+        let cwd = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
+        let path =
+            settings.outputDirectory ?? config.output
+            ?? "runs/\(config.name ?? URL(fileURLWithPath: config.document.source).deletingPathExtension().lastPathComponent)"
+        return path.hasPrefix("/") ? URL(fileURLWithPath: path) : cwd.appendingPathComponent(path).standardizedFileURL
+    }
+
+    static func combine(_ problems: [any Error], source: String) -> ChatbotTesterError {
+        if problems.count == 1, let only = problems.first as? ChatbotTesterError { return only }
+        let lines = problems.map { "  - \(ChatbotTesterError.wrap($0, code: .invalidConfig).description)" }
+        return ChatbotTesterError(.invalidConfig, "\(problems.count) problems in \(source):\n" + lines.joined(separator: "\n"))
+    }
+
+    // MARK: Files
+
+    /// `dataset.jsonl` (generated cases), `results.jsonl`, `evals.jsonl`, … in the output directory.
+    public func output(_ name: String) -> URL { outputDirectory.appendingPathComponent(name) }
+
+    /// The artifact store over the output directory.
+    public var store: FileArtifactStore { FileArtifactStore(root: outputDirectory) }
+}

@@ -1,0 +1,96 @@
+import ChatbotTesterCore
+import Foundation
+
+/// Measures the Runner against a target (the CLI's `bench` points it at the mock server through
+/// the `openai` backend): throughput, ratio to the ideal time, latency the stack adds per request,
+/// and memory.
+public enum RunnerBenchmark {
+    /// One measured run.
+    public struct Measurement: Sendable, Hashable, Codable {
+        public var samples: Int
+        public var concurrency: Int
+        /// The latency the server was configured with.
+        public var latencyMs: Double
+        public var seconds: Double
+        public var samplesPerSecond: Double
+        /// `samples × latency / concurrency`: the time a zero-overhead runner would take.
+        public var idealSeconds: Double
+        /// `seconds / idealSeconds` (1.00 is ideal; `nil` at latency 0).
+        public var ratioToIdeal: Double?
+        /// Per request: wall time seen by the Runner minus the configured latency.
+        public var addedLatencyP50Ms: Double?
+        public var addedLatencyP99Ms: Double?
+        /// `VmHWM` after the run (peak over the whole process so far).
+        public var peakRSSBytes: Int?
+        /// `VmRSS` after the run.
+        public var rssBytes: Int?
+        public var ok: Int
+        public var failed: Int
+    }
+
+    /// Wraps the target to time each call as the Runner sees it.
+    private struct TimedBackend: ChatBackend {
+        let base: any ChatBackend
+        let histogram: Locked<LatencyHistogram>
+        let latencyMs: Double
+
+        func send(_ request: ChatRequest) async throws -> ChatResponse {
+            let clock = ContinuousClock()
+            let start = clock.now
+            let response = try await base.send(request)
+            let added = (clock.now - start).milliseconds - latencyMs
+            histogram.withLock { $0.record(max(0, added)) }
+            return response
+        }
+    }
+
+    /// Runs `samples` synthetic single-prompt samples through `target` and measures.
+    ///
+    /// - Parameters:
+    ///   - latencyMs: the latency the target adds per request (for the ideal time and added latency).
+    ///   - journal: journal results too (measures the journal's cost); `nil` runs without.
+    public static func measure(
+        target: any ChatBackend, samples: Int, latencyMs: Double, concurrency: Int, journal: RunJournal? = nil
+    ) async throws -> Measurement {
+        let histogram = Locked(LatencyHistogram())
+        let timed = TimedBackend(base: target, histogram: histogram, latencyMs: latencyMs)
+        let runner = Runner(
+            target: timed, targetName: "bench", options: RunnerOptions(concurrency: concurrency), journal: journal)
+        let clock = ContinuousClock()
+        let start = clock.now
+        let summary = try await runner.run(SyntheticSamples(count: samples), total: samples).finish()
+        let seconds = (clock.now - start).milliseconds / 1000
+        let ideal = Double(samples) * latencyMs / 1000 / Double(concurrency)
+        let added = histogram.current
+        return Measurement(
+            samples: samples, concurrency: concurrency, latencyMs: latencyMs, seconds: seconds,
+            samplesPerSecond: seconds > 0 ? Double(samples) / seconds : 0, idealSeconds: ideal,
+            ratioToIdeal: ideal > 0 ? seconds / ideal : nil, addedLatencyP50Ms: added.percentile(0.5),
+            addedLatencyP99Ms: added.percentile(0.99), peakRSSBytes: ProcessMemory.peakResidentBytes,
+            rssBytes: ProcessMemory.residentBytes, ok: summary.ok, failed: summary.failed)
+    }
+
+    /// A target that answers after `latencyMs` without any I/O: measures the Runner alone.
+    public static func inProcessTarget(latencyMs: Double) -> any ChatBackend {
+        ClosureChatBackend { request in
+            if latencyMs > 0 { try await Task.sleep(for: .milliseconds(latencyMs)) }
+            return ChatResponse(
+                content: "ok", finishReason: "stop", usage: Usage(promptTokens: 12, completionTokens: 1),
+                latencyMs: latencyMs)
+        }
+    }
+
+    /// A one-line human summary of a measurement.
+    public static func describe(_ m: Measurement) -> String {
+        func mb(_ bytes: Int?) -> String { bytes.map { String(format: "%.1f MB", Double($0) / 1_048_576) } ?? "n/a" }
+        func ms(_ value: Double?) -> String { value.map { String(format: "%.2f ms", $0) } ?? "n/a" }
+        var text = String(
+            format: "%d samples, latency %.0f ms, concurrency %d: %.2f s, %.0f samples/s", m.samples, m.latencyMs,
+            m.concurrency, m.seconds, m.samplesPerSecond)
+        if let ratio = m.ratioToIdeal { text += String(format: ", %.3f× ideal (%.2f s)", ratio, m.idealSeconds) }
+        text += ", added latency p50 \(ms(m.addedLatencyP50Ms)) p99 \(ms(m.addedLatencyP99Ms))"
+        text += ", peak RSS \(mb(m.peakRSSBytes)), RSS \(mb(m.rssBytes))"
+        if m.failed > 0 { text += ", \(m.failed) failed" }
+        return text
+    }
+}

@@ -1,0 +1,106 @@
+import ChatbotTesterCore
+import Foundation
+
+/// What `ResultsWriter` wrote.
+public struct ResultsWriteReport: Sendable, Hashable, Codable {
+    /// Records written (each sample id once).
+    public var records: Int
+    /// Journal lines skipped because their id was already written.
+    public var duplicates: Int
+    /// Journal lines skipped because they could not be read.
+    public var malformed: Int
+    /// Sorted runs spilled to temporary artifacts (0 when everything fit in one chunk).
+    public var spilledChunks: Int
+}
+
+/// Turns a run journal (completion order, possibly over several resumed sessions) into
+/// `results.jsonl`: every sample id exactly once, in dataset (input) order.
+///
+/// Memory stays bounded: journal lines are sorted by input position in chunks of `chunkSize`
+/// records, spilled to temporary artifacts under `<output>.sort/`, and merged; only the set of
+/// written ids grows with the run (a few tens of bytes per sample). The output is written through
+/// the store's journal API (append + fsync) after removing any old file; a crash while writing
+/// leaves the journal intact, so writing again gives the same file.
+public enum ResultsWriter {
+    /// Writes the records of `journalKey` to `outputKey` in input order.
+    @discardableResult
+    public static func write(
+        store: any ArtifactStore, journalKey: String = RunJournal.defaultKey, to outputKey: String = "results.jsonl",
+        chunkSize: Int = 8192
+    ) async throws -> ResultsWriteReport {
+        let spillPrefix = "\(outputKey).sort/"
+        for key in try await store.list(prefix: spillPrefix) { try await store.delete(key) }
+        var report = ResultsWriteReport(records: 0, duplicates: 0, malformed: 0, spilledChunks: 0)
+
+        // Pass 1: sorted chunks.
+        var chunk: [JournalLine] = []
+        var chunkKeys: [String] = []
+        func spill() async throws {
+            chunk.sort { $0.index < $1.index }
+            var data = Data()
+            for line in chunk {
+                data.append(contentsOf: "\(JournalLine.prefix)\(line.index)\(JournalLine.separator)\(line.recordText)}\n".utf8)
+            }
+            let key = spillPrefix + String(format: "chunk-%06d.jsonl", chunkKeys.count)
+            try await store.write(data, to: key)
+            chunkKeys.append(key)
+            chunk.removeAll(keepingCapacity: true)
+        }
+        if await store.exists(journalKey) {
+            for try await (_, text) in store.lines(of: journalKey) {
+                guard let line = JournalLine.parse(text) else {
+                    report.malformed += 1
+                    continue
+                }
+                chunk.append(line)
+                if chunk.count >= max(1, chunkSize) { try await spill() }
+            }
+        }
+
+        // Pass 2: merge into the output.
+        try await store.delete(outputKey)
+        let output = try await store.openJournal(outputKey)
+        var written = Set<String>()
+        func emit(_ line: JournalLine) async throws {
+            guard written.insert(line.sampleId).inserted else {
+                report.duplicates += 1
+                return
+            }
+            try await output.append(Data(line.recordText.utf8))
+            report.records += 1
+            if report.records % 4096 == 0 { try await output.sync() }
+        }
+        if chunkKeys.isEmpty {
+            chunk.sort { $0.index < $1.index }
+            for line in chunk { try await emit(line) }
+        } else {
+            if !chunk.isEmpty { try await spill() }
+            report.spilledChunks = chunkKeys.count
+            var iterators = chunkKeys.map { store.lines(of: $0).makeAsyncIterator() }
+            var heads: [JournalLine?] = []
+            for i in iterators.indices { heads.append(try await nextLine(&iterators[i])) }
+            while true {
+                var best: Int?
+                for i in heads.indices {
+                    guard let head = heads[i] else { continue }
+                    if best == nil || head.index < heads[best!]!.index { best = i }
+                }
+                guard let best, let line = heads[best] else { break }
+                try await emit(line)
+                heads[best] = try await nextLine(&iterators[best])
+            }
+            for key in chunkKeys { try await store.delete(key) }
+        }
+        try await output.close()
+        return report
+    }
+
+    private static func nextLine(
+        _ iterator: inout AsyncThrowingStream<(line: Int, text: Substring), any Error>.Iterator
+    ) async throws -> JournalLine? {
+        while let (_, text) = try await iterator.next() {
+            if let line = JournalLine.parse(text) { return line }
+        }
+        return nil
+    }
+}

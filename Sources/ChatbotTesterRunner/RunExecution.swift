@@ -1,0 +1,96 @@
+import ChatbotTesterCore
+
+/// A run in progress: an `AsyncSequence` of its records (completion order, or input order with
+/// `ordered`), plus controls and the final summary.
+///
+/// ```swift
+/// let execution = runner.run(samples, resume: true)
+/// for try await record in execution { … }      // one consumer
+/// let summary = await execution.summary        // after the loop ends
+/// ```
+/// The run starts at once and is paced by the consumer: at most `concurrency` records wait
+/// unconsumed. Cancelling the consuming task (or leaving the loop early) cancels the run: no new
+/// samples start, samples in flight are abandoned (not journaled) and everything finished is
+/// journaled and synced before `summary` returns. Iteration throws only when the input cannot be
+/// read or the journal cannot be written — failed samples are records, not errors.
+public final class RunExecution: AsyncSequence, Sendable {
+    public typealias Element = RunRecord
+
+    private let channel: RecordChannel
+    private let control: RunControl
+    private let task: Task<RunSummary, Never>
+
+    init(channel: RecordChannel, control: RunControl, task: Task<RunSummary, Never>) {
+        self.channel = channel
+        self.control = control
+        self.task = task
+    }
+
+    /// Graceful stop (first Ctrl-C): start no new samples, let those in flight finish and be recorded.
+    public func stop() {
+        control.requestStop()
+    }
+
+    /// Hard stop (second Ctrl-C): abandon samples in flight; what finished stays journaled.
+    public func cancel() {
+        task.cancel()
+    }
+
+    /// The summary, once the run has ended (journal closed). Iterate the records first (or cancel):
+    /// a run whose records nobody consumes waits for its consumer.
+    public var summary: RunSummary {
+        get async { await task.value }
+    }
+
+    /// Consumes (and drops) any remaining records and returns the summary; rethrows the run's error.
+    public func finish() async throws -> RunSummary {
+        for try await _ in self {}
+        return await summary
+    }
+
+    public func makeAsyncIterator() -> Iterator {
+        Iterator(channel: channel)
+    }
+
+    /// Iterates the records. One iterator per execution.
+    public struct Iterator: AsyncIteratorProtocol {
+        private let channel: RecordChannel
+        private let token: Token
+
+        init(channel: RecordChannel) {
+            self.channel = channel
+            self.token = Token(channel: channel)
+        }
+
+        public mutating func next() async throws -> RunRecord? {
+            try await channel.next()
+        }
+    }
+
+    /// Terminates the channel when the iterator is dropped (the consumer left the loop).
+    final class Token: Sendable {
+        let channel: RecordChannel
+        init(channel: RecordChannel) { self.channel = channel }
+        deinit { channel.terminate() }
+    }
+}
+
+/// The graceful-stop signal shared by an execution and its driver.
+final class RunControl: Sendable {
+    private let stream: AsyncStream<Void>
+    private let continuation: AsyncStream<Void>.Continuation
+
+    init() {
+        (stream, continuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+    }
+
+    func requestStop() {
+        continuation.yield()
+    }
+
+    /// Returns when a stop is requested (or the waiting task is cancelled).
+    func waitForStop() async -> Bool {
+        for await _ in stream { return true }
+        return false
+    }
+}

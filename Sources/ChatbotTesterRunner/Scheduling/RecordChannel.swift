@@ -1,0 +1,155 @@
+import ChatbotTesterCore
+
+/// A single-producer, single-consumer channel with backpressure: `send` waits while `capacity`
+/// records are unconsumed, so a slow consumer slows the run instead of growing memory.
+///
+/// When the consumer goes away (its task is cancelled or it stops iterating) the channel is
+/// terminated: buffered records are dropped (they are journaled already), later sends return at
+/// once, and `onTerminate` runs (the Runner cancels the run).
+final class RecordChannel: Sendable {
+    private struct State {
+        var buffer: [RunRecord] = []
+        var head = 0
+        var finished = false
+        var failure: (any Error)?
+        var terminated = false
+        var consumer: CheckedContinuation<RunRecord?, any Error>?
+        var producer: CheckedContinuation<Void, Never>?
+        var count: Int { buffer.count - head }
+
+        mutating func pop() -> RunRecord {
+            let record = buffer[head]
+            head += 1
+            if head >= 256, head * 2 >= buffer.count {
+                buffer.removeFirst(head)
+                head = 0
+            }
+            return record
+        }
+    }
+
+    private let state = Locked(State())
+    private let capacity: Int
+    private let onTerminate: @Sendable () -> Void
+
+    init(capacity: Int, onTerminate: @escaping @Sendable () -> Void) {
+        self.capacity = max(1, capacity)
+        self.onTerminate = onTerminate
+    }
+
+    /// Hands a record to the consumer, waiting while the channel is full.
+    func send(_ record: RunRecord) async {
+        enum Step { case delivered(CheckedContinuation<RunRecord?, any Error>), buffered, dropped }
+        let step = state.withLock { s -> Step in
+            if s.terminated || s.finished { return .dropped }
+            if let consumer = s.consumer {
+                s.consumer = nil
+                return .delivered(consumer)
+            }
+            s.buffer.append(record)
+            return .buffered
+        }
+        switch step {
+        case .delivered(let consumer):
+            consumer.resume(returning: record)
+            return
+        case .dropped:
+            return
+        case .buffered:
+            break
+        }
+        // A cancelled run does not wait for its consumer: it starts nothing new, so the buffer can
+        // only grow by the samples that were in flight.
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let resumeNow = state.withLock { s -> Bool in
+                    if s.terminated || s.count < capacity || Task.isCancelled { return true }
+                    s.producer = continuation
+                    return false
+                }
+                if resumeNow { continuation.resume() }
+            }
+        } onCancel: {
+            let producer = state.withLock { s -> CheckedContinuation<Void, Never>? in
+                defer { s.producer = nil }
+                return s.producer
+            }
+            producer?.resume()
+        }
+    }
+
+    /// Ends the stream after the buffered records, optionally with an error.
+    func finish(throwing error: (any Error)? = nil) {
+        let consumer = state.withLock { s -> CheckedContinuation<RunRecord?, any Error>? in
+            guard !s.finished else { return nil }
+            s.finished = true
+            s.failure = error
+            defer { s.consumer = nil }
+            return s.consumer
+        }
+        guard let consumer else { return }
+        if let error {
+            state.withLock { $0.failure = nil }
+            consumer.resume(throwing: error)
+        } else {
+            consumer.resume(returning: nil)
+        }
+    }
+
+    /// The consumer is gone: drop everything and wake the producer.
+    func terminate() {
+        let (consumer, producer, first) = state.withLock { s in
+            defer {
+                s.terminated = true
+                s.buffer.removeAll()
+                s.head = 0
+                s.consumer = nil
+                s.producer = nil
+            }
+            return (s.consumer, s.producer, !s.terminated && !s.finished)
+        }
+        consumer?.resume(returning: nil)
+        producer?.resume()
+        if first { onTerminate() }
+    }
+
+    /// The next record, or `nil` at the end. Throws the run's error once, at the end.
+    func next() async throws -> RunRecord? {
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<RunRecord?, any Error>) in
+                enum Step { case value(RunRecord, CheckedContinuation<Void, Never>?), end, fail(any Error), wait }
+                let step = state.withLock { s -> Step in
+                    if s.count > 0 {
+                        let record = s.pop()
+                        var producer: CheckedContinuation<Void, Never>?
+                        if s.count < capacity {
+                            producer = s.producer
+                            s.producer = nil
+                        }
+                        return .value(record, producer)
+                    }
+                    if s.terminated { return .end }
+                    if s.finished {
+                        if let failure = s.failure {
+                            s.failure = nil
+                            return .fail(failure)
+                        }
+                        return .end
+                    }
+                    s.consumer = continuation
+                    return .wait
+                }
+                switch step {
+                case .value(let record, let producer):
+                    producer?.resume()
+                    continuation.resume(returning: record)
+                case .end: continuation.resume(returning: nil)
+                case .fail(let error): continuation.resume(throwing: error)
+                case .wait: break
+                }
+            }
+        } onCancel: {
+            terminate()
+        }
+    }
+}

@@ -1,0 +1,170 @@
+import ChatbotTesterCore
+
+/// The Runner's scheduling logic as a pure state machine: when to read input, which samples to
+/// start or skip, what to journal and emit, when to stop. No I/O, no clocks — the driver (`RunDriver`)
+/// feeds it events and carries out what it returns.
+///
+/// Invariants: at most `concurrency` samples in flight; at most one input read outstanding (the
+/// input is never read ahead); in ordered mode, no sample starts more than `window` positions after
+/// the oldest unemitted one, so the reorder buffer holds fewer than `window` records.
+struct RunScheduler {
+    struct Configuration {
+        var concurrency: Int
+        var ordered: Bool
+        var window: Int
+        var budgetUSD: Double?
+        var failurePolicy: FailurePolicy
+
+        init(options: RunnerOptions) {
+            concurrency = options.concurrency
+            ordered = options.ordered
+            window = options.effectiveReorderWindow
+            budgetUSD = options.budgetUSD
+            failurePolicy = options.failurePolicy
+        }
+    }
+
+    /// What to do with a sample just read.
+    enum Admission: Equatable {
+        /// Play it; `seq` is its start order, `index` its input position.
+        case start(seq: Int, index: Int)
+        /// Its id is already journaled (resume).
+        case skipCompleted
+        /// Its id appeared earlier in this input.
+        case skipDuplicate
+        /// The run is stopping: not started (a resume will play it).
+        case notStarted
+    }
+
+    /// What to do with a finished sample.
+    struct Completion: Equatable {
+        /// Journal the record (false when abandoned by a cancel).
+        var journal: Bool
+        /// Records to hand to the consumer now, in order.
+        var emit: [RunRecord]
+        /// Set when this completion stopped the run.
+        var stopped: RunStopReason?
+    }
+
+    let configuration: Configuration
+    private let completedBefore: Set<String>
+    private var seen: Set<String> = []
+    private(set) var inFlight = 0
+    private(set) var reading = false
+    private(set) var inputEnded = false
+    private(set) var stopReason: RunStopReason?
+    private(set) var hardCancelled = false
+    private var nextIndex = 0
+    private var nextSeq = 0
+    private var headSeq = 0
+    /// Ordered mode: finished records waiting for earlier ones (`nil` marks an abandoned sample).
+    private var reorder: [Int: RunRecord?] = [:]
+    private(set) var spentUSD: Double
+    private(set) var failures = 0
+    private(set) var finished = 0
+    private(set) var abandoned = 0
+    private(set) var skipped = 0
+    private(set) var duplicates = 0
+
+    /// - Parameters:
+    ///   - completed: ids journaled by an earlier session.
+    ///   - spentUSD: what earlier sessions spent (counts against the budget).
+    init(configuration: Configuration, completed: Set<String> = [], spentUSD: Double = 0) {
+        self.configuration = configuration
+        self.completedBefore = completed
+        self.spentUSD = spentUSD
+        if let budget = configuration.budgetUSD, spentUSD >= budget { stopReason = .budgetExceeded }
+    }
+
+    /// Samples started (and not abandoned) in this session.
+    var played: Int { finished + inFlight }
+
+    /// Records held for reordering.
+    var buffered: Int { reorder.count }
+
+    /// Whether the driver should read another sample now.
+    var wantsInput: Bool {
+        guard !reading, !inputEnded, stopReason == nil, inFlight < configuration.concurrency else { return false }
+        return !configuration.ordered || nextSeq - headSeq < configuration.window
+    }
+
+    /// Whether the run is over: nothing in flight and no more samples will start.
+    var isFinished: Bool { inFlight == 0 && (inputEnded || stopReason != nil) }
+
+    /// The driver asked the input for a sample.
+    mutating func beginRead() {
+        precondition(!reading, "one input read at a time")
+        reading = true
+    }
+
+    /// A sample arrived from the input.
+    mutating func received(_ sample: TestSample) -> Admission {
+        reading = false
+        let index = nextIndex
+        nextIndex += 1
+        if completedBefore.contains(sample.id) {
+            skipped += 1
+            return .skipCompleted
+        }
+        guard stopReason == nil else { return .notStarted }
+        guard seen.insert(sample.id).inserted else {
+            duplicates += 1
+            return .skipDuplicate
+        }
+        inFlight += 1
+        defer { nextSeq += 1 }
+        return .start(seq: nextSeq, index: index)
+    }
+
+    /// The input ended.
+    mutating func endOfInput() {
+        reading = false
+        inputEnded = true
+    }
+
+    /// A started sample finished.
+    mutating func completed(seq: Int, record: RunRecord) -> Completion {
+        inFlight -= 1
+        if hardCancelled, record.status == .error {
+            // Failed because the run was torn down: not data. Leave it for a resume.
+            abandoned += 1
+            return Completion(journal: false, emit: release(seq: seq, record: nil), stopped: nil)
+        }
+        finished += 1
+        spentUSD += record.costUSD ?? 0
+        if record.status == .error { failures += 1 }
+        var stopped: RunStopReason?
+        if let budget = configuration.budgetUSD, spentUSD >= budget, stop(.budgetExceeded) {
+            stopped = .budgetExceeded
+        } else if configuration.failurePolicy.shouldAbort(failures: failures, finished: finished), stop(.failurePolicy) {
+            stopped = .failurePolicy
+        }
+        return Completion(journal: true, emit: release(seq: seq, record: record), stopped: stopped)
+    }
+
+    /// Stops starting samples; returns whether this call stopped the run (the first reason wins).
+    @discardableResult
+    mutating func stop(_ reason: RunStopReason) -> Bool {
+        guard stopReason == nil else { return false }
+        stopReason = reason
+        return true
+    }
+
+    /// Stops and abandons samples in flight; returns whether this call stopped the run.
+    @discardableResult
+    mutating func cancel() -> Bool {
+        hardCancelled = true
+        return stop(.cancelled)
+    }
+
+    private mutating func release(seq: Int, record: RunRecord?) -> [RunRecord] {
+        guard configuration.ordered else { return record.map { [$0] } ?? [] }
+        reorder[seq] = .some(record)
+        var out: [RunRecord] = []
+        while let entry = reorder.removeValue(forKey: headSeq) {
+            headSeq += 1
+            if let record = entry { out.append(record) }
+        }
+        return out
+    }
+}

@@ -1,0 +1,100 @@
+import ChatbotTesterCore
+
+/// Why a run ended.
+public enum RunStopReason: String, Sendable, Hashable, Codable {
+    /// Every input sample was played (or skipped as already done).
+    case completed
+    /// The cost budget was spent; samples not started were left for a resume.
+    case budgetExceeded
+    /// The failure policy stopped the run.
+    case failurePolicy
+    /// `RunExecution.stop()` asked for a graceful stop (in-flight samples finished).
+    case stopped
+    /// The run was cancelled (task cancelled, Ctrl-C); in-flight samples were abandoned.
+    case cancelled
+    /// The input could not be read or the journal could not be written.
+    case error
+
+    /// Whether the run ended before its input did (the CLI exits 3 for these).
+    public var isAborted: Bool { self != .completed }
+}
+
+/// Percentiles of a latency histogram, in milliseconds.
+public struct LatencySummary: Sendable, Hashable, Codable {
+    public var count: Int
+    public var meanMs: Double?
+    public var p50Ms: Double?
+    public var p90Ms: Double?
+    public var p99Ms: Double?
+    public var maxMs: Double?
+
+    public init(_ histogram: LatencyHistogram) {
+        count = histogram.count
+        meanMs = histogram.meanMs
+        p50Ms = histogram.percentile(0.5)
+        p90Ms = histogram.percentile(0.9)
+        p99Ms = histogram.percentile(0.99)
+        maxMs = histogram.maxMs
+    }
+}
+
+/// The outcome of a run: counts, usage, cost, latency percentiles and why it stopped.
+///
+/// Counts cover the whole run, including records journaled by an earlier session when resuming
+/// (`resumed` says how many), so a resumed run reports the same totals as an uninterrupted one.
+public struct RunSummary: Sendable, Hashable, Codable {
+    /// The target backend instance.
+    public var target: String
+    /// Why the run ended.
+    public var stopReason: RunStopReason
+    /// The error that ended the run when `stopReason == .error`.
+    public var error: ErrorInfo?
+    /// Totals over every recorded sample.
+    public var statistics: RunStatistics
+    /// Records carried over from the journal of an earlier session.
+    public var resumed: Int
+    /// Input samples skipped because their id was already journaled.
+    public var skipped: Int
+    /// Input samples skipped because their id appeared earlier in the input.
+    public var duplicates: Int
+    /// Samples in flight when the run was cancelled: not recorded, played again on resume.
+    public var abandoned: Int
+    /// Samples played in this session.
+    public var played: Int
+    /// Wall time of this session, in seconds.
+    public var durationSeconds: Double
+    /// The configured budget, if any.
+    public var budgetUSD: Double?
+    /// Per-sample latency percentiles.
+    public var latency: LatencySummary
+    /// Per-turn latency percentiles of the target.
+    public var turnLatency: LatencySummary
+
+    public init(
+        target: String, stopReason: RunStopReason, error: ErrorInfo? = nil, statistics: RunStatistics, resumed: Int,
+        skipped: Int, duplicates: Int, abandoned: Int, played: Int, durationSeconds: Double, budgetUSD: Double?
+    ) {
+        self.target = target
+        self.stopReason = stopReason
+        self.error = error
+        self.statistics = statistics
+        self.resumed = resumed
+        self.skipped = skipped
+        self.duplicates = duplicates
+        self.abandoned = abandoned
+        self.played = played
+        self.durationSeconds = durationSeconds
+        self.budgetUSD = budgetUSD
+        self.latency = LatencySummary(statistics.latency)
+        self.turnLatency = LatencySummary(statistics.turnLatency)
+    }
+
+    /// Samples recorded `ok`.
+    public var ok: Int { statistics.ok }
+    /// Samples recorded as failed (unmeasured).
+    public var failed: Int { statistics.error }
+    /// Total cost in US dollars.
+    public var costUSD: Double { statistics.costUSD }
+    /// Samples played per second in this session.
+    public var samplesPerSecond: Double { durationSeconds > 0 ? Double(played) / durationSeconds : 0 }
+}

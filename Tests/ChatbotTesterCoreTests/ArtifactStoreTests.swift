@@ -1,0 +1,163 @@
+import ChatbotTesterCore
+import ChatbotTesterTesting
+import Foundation
+import Testing
+
+@Suite struct ArtifactStoreTests {
+    @Test func atomicWriteReplacesAndLeavesNoTempFiles() async throws {
+        let root = try makeTemporaryDirectory()
+        let store = FileArtifactStore(root: root)
+        try await store.write(Data("one".utf8), to: "runs/r1/summary.json")
+        try await store.write(Data("two".utf8), to: "runs/r1/summary.json")
+        #expect(try await store.read("runs/r1/summary.json") == Data("two".utf8))
+        let all = try FileManager.default.contentsOfDirectory(atPath: root.appendingPathComponent("runs/r1").path)
+        #expect(all == ["summary.json"])
+        #expect(try await store.list(prefix: "runs/") == ["runs/r1/summary.json"])
+        #expect(try await store.list(prefix: "runs/r1/sum") == ["runs/r1/summary.json"])
+        #expect(try await store.list(prefix: "other/") == [])
+        #expect(await store.exists("runs/r1/summary.json"))
+        try await store.delete("runs/r1/summary.json")
+        #expect(await !store.exists("runs/r1/summary.json"))
+        try await store.delete("runs/r1/summary.json")
+    }
+
+    @Test func failedAtomicWriteKeepsTheOldFile() throws {
+        let root = try makeTemporaryDirectory()
+        let target = root.appendingPathComponent("a.json")
+        try FileArtifactStore.atomicWrite(Data("old".utf8), to: target)
+        // Renaming onto a directory fails after the temp file was written.
+        let blocked = root.appendingPathComponent("dir.json")
+        try FileManager.default.createDirectory(at: blocked.appendingPathComponent("child"), withIntermediateDirectories: true)
+        let error = #expect(throws: ChatbotTesterError.self) { try FileArtifactStore.atomicWrite(Data("new".utf8), to: blocked) }
+        #expect(error?.code == .io)
+        #expect(try Data(contentsOf: target) == Data("old".utf8))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: root.path).sorted() == ["a.json", "dir.json"])
+    }
+
+    @Test(arguments: ["", "/etc/passwd", "../escape", "a/../../b"])
+    func keysMayNotEscapeTheRoot(key: String) async throws {
+        let store = FileArtifactStore(root: try makeTemporaryDirectory())
+        await #expect(throws: ChatbotTesterError.self) { try await store.write(Data(), to: key) }
+    }
+
+    @Test func journalCutsATornTailAndAppendsDurably() async throws {
+        let root = try makeTemporaryDirectory()
+        let store = FileArtifactStore(root: root)
+        let url = try store.url(for: "spool/journal.jsonl")
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        // A crash left half a line at the end.
+        try Data("{\"id\":\"a\"}\n{\"id\":\"b\"}\n{\"id\":\"c\",\"tor".utf8).write(to: url)
+        // lines(of:) skips the torn tail even before the journal is opened.
+        var seen: [String] = []
+        for try await (_, text) in store.lines(of: "spool/journal.jsonl") { seen.append(String(text)) }
+        #expect(seen == [#"{"id":"a"}"#, #"{"id":"b"}"#])
+
+        let journal = try await store.openJournal("spool/journal.jsonl")
+        try await journal.append(Data(#"{"id":"d"}"#.utf8))
+        try await journal.append(Data(#"{"id":"e"}"#.utf8))
+        try await journal.sync()
+        try await journal.append(Data(#"{"id":"f"}"#.utf8))
+        try await journal.close()
+        await #expect(throws: ChatbotTesterError.self) { try await journal.append(Data("late".utf8)) }
+
+        var lines: [(Int, String)] = []
+        for try await (number, text) in store.lines(of: "spool/journal.jsonl") { lines.append((number, String(text))) }
+        #expect(lines.map(\.1) == [#"{"id":"a"}"#, #"{"id":"b"}"#, #"{"id":"d"}"#, #"{"id":"e"}"#, #"{"id":"f"}"#])
+        #expect(lines.map(\.0) == [1, 2, 3, 4, 5])
+    }
+
+    @Test func journalWithOnlyATornLineStartsEmpty() async throws {
+        let root = try makeTemporaryDirectory()
+        let url = root.appendingPathComponent("j.jsonl")
+        // Longer than one backward read chunk, with no newline at all.
+        try Data(repeating: UInt8(ascii: "x"), count: 200_000).write(to: url)
+        let journal = try FileJournal(url: url)
+        try await journal.append(Data("ok".utf8))
+        try await journal.close()
+        #expect(try String(contentsOf: url, encoding: .utf8) == "ok\n")
+    }
+
+    @Test func journalFlushesLargeBuffersBeforeSync() async throws {
+        let url = try makeTemporaryDirectory().appendingPathComponent("j.jsonl")
+        let journal = try FileJournal(url: url, flushThreshold: 100)
+        for i in 0..<50 { try await journal.append(Data("line \(i)".utf8)) }
+        let size = try FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int ?? 0
+        #expect(size > 0)
+        try await journal.close()
+        #expect(try String(contentsOf: url, encoding: .utf8).split(separator: "\n").count == 50)
+    }
+
+    @Test func jsonConveniencesNameTheKeyAndLine() async throws {
+        let store = FileArtifactStore(root: try makeTemporaryDirectory())
+        try await store.writeJSON(Usage(promptTokens: 3, completionTokens: 4), to: "u.json")
+        #expect(try await store.readJSON(Usage.self, from: "u.json") == Usage(promptTokens: 3, completionTokens: 4))
+        try await store.write(Data("{\"role\":\"user\",\"content\":\"hi\"}\n{\"role\":\"robot\",\"content\":\"x\"}\n".utf8), to: "m.jsonl")
+        var results: [JSONLEntry<Message>] = []
+        for try await entry in store.decodeLines(Message.self, of: "m.jsonl") { results.append(entry) }
+        #expect(results.count == 2)
+        #expect(try results[0].result.get() == .user("hi"))
+        guard case .failure(let error) = results[1].result else {
+            Issue.record("expected a failure")
+            return
+        }
+        #expect(error.location?.source == "m.jsonl")
+        #expect(error.location?.line == 2)
+        #expect(error.location?.field == "role")
+    }
+
+    @Test func inMemoryStoreDropsUnsyncedLinesOnCrash() async throws {
+        let store = InMemoryArtifactStore()
+        let journal = try await store.openJournal("j.jsonl")
+        try await journal.append(Data("one".utf8))
+        try await journal.sync()
+        try await journal.append(Data("two".utf8))
+        store.simulateCrash()
+        #expect(try await store.read("j.jsonl") == Data("one\n".utf8))
+        await #expect(throws: ChatbotTesterError.self) { try await journal.sync() }
+        let reopened = try await store.openJournal("j.jsonl")
+        try await reopened.append(Data("three".utf8))
+        try await reopened.close()
+        var lines: [String] = []
+        for try await (_, text) in store.lines(of: "j.jsonl") { lines.append(String(text)) }
+        #expect(lines == ["one", "three"])
+        try await store.write(Data("x".utf8), to: "a/b.txt")
+        #expect(try await store.list(prefix: "a/") == ["a/b.txt"])
+        await #expect(throws: ChatbotTesterError.self) { try await store.read("missing") }
+    }
+
+    @Test func inMemoryStoreSkipsATornTail() async throws {
+        let store = InMemoryArtifactStore(files: ["j": Data("a\nb\npartial".utf8)])
+        var lines: [String] = []
+        for try await (_, text) in store.lines(of: "j") { lines.append(String(text)) }
+        #expect(lines == ["a", "b"])
+        let journal = try await store.openJournal("j")
+        try await journal.append(Data("c".utf8))
+        try await journal.close()
+        #expect(try await store.read("j") == Data("a\nb\nc\n".utf8))
+    }
+}
+
+@Suite struct JournalConcurrencyTests {
+    @Test func concurrentAppendsStayWholeLines() async throws {
+        let url = try makeTemporaryDirectory().appendingPathComponent("j.jsonl")
+        let journal = try FileJournal(url: url, flushThreshold: 512)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for writer in 0..<8 {
+                group.addTask {
+                    for i in 0..<250 {
+                        try await journal.append(Data(#"{"writer":\#(writer),"i":\#(i),"pad":"\#(String(repeating: "x", count: i % 50))"}"#.utf8))
+                        if i % 50 == 0 { try await journal.sync() }
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        try await journal.close()
+        var seen = Set<String>()
+        for try await entry in JSONL.read(JSONValue.self, from: url) {
+            let value = try entry.result.get()
+            seen.insert("\(value["writer"]!.intValue!)-\(value["i"]!.intValue!)")
+        }
+        #expect(seen.count == 8 * 250)
+    }
+}

@@ -1,0 +1,76 @@
+import ChatbotTesterCore
+import ChatbotTesterRunner
+import Foundation
+import Testing
+
+/// A real crash: the test binary re-runs itself as a child that journals a run, the parent kills it
+/// with SIGKILL mid-run, then resumes in-process and checks every id is recorded exactly once.
+@Suite struct CrashResumeTests {
+    static let childEnvironmentKey = "CHATBOT_TESTER_RUNNER_CRASH_CHILD_STORE"
+    static let input = samples(2000, prefix: "k")
+
+    static func slowBackend() -> RecordingBackend {
+        RecordingBackend { request, _ in
+            try await Task.sleep(for: .milliseconds(5))
+            return ChatResponse(content: "answer to \(request.tags["sampleId"]!)", usage: Usage(promptTokens: 4, completionTokens: 3))
+        }
+    }
+
+    /// The child's body: only runs when the parent starts it.
+    @Test(.enabled(if: ProcessInfo.processInfo.environment[childEnvironmentKey] != nil))
+    func crashChildJournalsUntilKilled() async throws {
+        let root = URL(fileURLWithPath: ProcessInfo.processInfo.environment[Self.childEnvironmentKey]!)
+        let runner = Runner(
+            target: Self.slowBackend(), targetName: "bot", options: RunnerOptions(concurrency: 4, syncEvery: 1),
+            journal: RunJournal(store: FileArtifactStore(root: root)))
+        _ = try await runner.run(SampleSequence(Self.input)).finish()
+    }
+
+    @Test func sigkilledRunResumesWithEveryIdExactlyOnce() async throws {
+        let store = try temporaryStore()
+        let journalURL = try store.url(for: RunJournal.defaultKey)
+        let child = Process()
+        child.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        child.arguments = ["--testing-library", "swift-testing", "--filter", "crashChildJournalsUntilKilled"]
+        var environment = ProcessInfo.processInfo.environment
+        environment[Self.childEnvironmentKey] = store.root.path
+        child.environment = environment
+        child.standardOutput = FileHandle.nullDevice
+        child.standardError = FileHandle.nullDevice
+        try child.run()
+
+        // Wait until the child has journaled a good part of the run, then kill it hard.
+        var lines = 0
+        let deadline = Date().addingTimeInterval(180)
+        while child.isRunning, Date() < deadline {
+            lines = (try? Data(contentsOf: journalURL))?.reduce(0) { $1 == 0x0A ? $0 + 1 : $0 } ?? 0
+            if lines >= 100 { break }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        let killedMidRun = child.isRunning
+        kill(child.processIdentifier, SIGKILL)
+        child.waitUntilExit()
+        #expect(killedMidRun, "the child finished before it could be killed")
+        #expect(lines >= 100)
+
+        let before = try await RunJournal(store: store).scan()
+        #expect(before.completedIDs.count < Self.input.count)
+        #expect(before.duplicateLines == 0 && before.malformedCount == 0)
+
+        let backend = Self.slowBackend()
+        let resumed = try await Runner(
+            target: backend, targetName: "bot", options: RunnerOptions(concurrency: 16), journal: RunJournal(store: store)
+        ).run(SampleSequence(Self.input), resume: true).finish()
+        #expect(resumed.stopReason == .completed)
+        #expect(resumed.ok == Self.input.count)
+        #expect(resumed.resumed == before.completedIDs.count)
+        #expect(backend.requests.count == Self.input.count - before.completedIDs.count)
+
+        let ids = try await journaledIDs(store)
+        #expect(ids.count == Self.input.count)
+        #expect(Set(ids) == Set(Self.input.map(\.id)))
+        let report = try await ResultsWriter.write(store: store)
+        #expect(report.records == Self.input.count && report.duplicates == 0)
+        #expect(try await resultRecords(store).map(\.sampleId) == Self.input.map(\.id))
+    }
+}
