@@ -80,6 +80,9 @@ public enum ClusterRun {
                 events.emit(ClusterTesterEvent(.connectionClosed(peer: socketPath, reason: reason)))
             }
             let done = Locked(false)
+            let coordinator = Task {
+                try await ClusterCoordinator.run(spool: spool, listener: listener, events: events, options: options.coordinator)
+            }
             let supervisor = Task {
                 await withTaskGroup(of: Void.self) { group in
                     for slot in 0..<options.workers {
@@ -88,16 +91,19 @@ public enum ClusterRun {
                         }
                     }
                 }
+                // Every worker slot gave up (crashes beyond the restart limit, a config the workers
+                // cannot build): stop instead of waiting for workers that will not come.
+                if !done.current { coordinator.cancel() }
             }
-            let result: Result<ClusterCoordinatorStats, any Error>
-            do {
-                result = .success(try await ClusterCoordinator.run(spool: spool, listener: listener, events: events, options: options.coordinator))
-            } catch {
-                result = .failure(error)
-            }
+            let result = await coordinator.result
             done.withLock { $0 = true }
             listener.close()
             await supervisor.value
+            if case .failure(let error as ChatbotTesterError) = result, error.code == .cancelled, !Task.isCancelled {
+                throw ChatbotTesterError(
+                    .internal, "every worker stopped before the run completed (see their errors above); rerun with the same spool to resume",
+                    location: SourceLocation(source: spool.directory.path))
+            }
             return try result.get()
         }
         var merged = 0

@@ -42,7 +42,7 @@ enum ClusterTestSupport {
     static func singleProcess(_ samples: [TestSample], setup: ClusterJobSetup) async throws -> [ClusterRecord] {
         var registry = BackendRegistry()
         TestEchoBackend.register(in: &registry)
-        let processor = try await ChatShardProcessor.factory(setup, registry, EventBus())
+        let processor = try await ChatShardProcessor.factory(setup, registry, ClusterWorkerContext())
         let collected = Locked<[ClusterRecord]>([])
         try await processor.process(samples.enumerated().map { IndexedSample(index: $0.offset, sample: $0.element) }) { record in
             collected.withLock { $0.append(record) }

@@ -21,7 +21,7 @@ import Testing
             .shardDone(.init(shardId: 3, count: 1, digest: ClusterDigest.of(sampleIds: ["q1"]))),
             .heartbeat, .drain, .shutdown,
             .error(ErrorInfo(code: "protocol", message: "bad")),
-            .budgetRequest(.init(backend: "bot", units: 5)), .budgetGrant(.init(backend: "bot", units: 5)),
+            .budgetRequest(.init(requestId: 1, backend: "bot", tokens: 5)), .budgetGrant(.init(requestId: 1, backend: "bot")),
         ]
     }
 

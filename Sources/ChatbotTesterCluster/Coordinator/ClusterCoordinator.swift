@@ -73,6 +73,7 @@ actor CoordinatorDriver {
     private var finished = false
     private var waiters: [CheckedContinuation<Void, Never>] = []
     private var stats: ClusterCoordinatorStats
+    private let budgets: ClusterBudgetServer
 
     init(spool: ClusterSpool, journal: FileJournal, journaled: Set<String>, events: EventBus, options: ClusterCoordinator.Options) {
         self.spool = spool
@@ -80,6 +81,7 @@ actor CoordinatorDriver {
         self.events = events
         self.options = options
         self.origin = clock.now
+        self.budgets = ClusterBudgetServer(registry: spool.setup.registry)
         self.machine = CoordinatorStateMachine(manifest: spool.manifest, journaled: journaled, setup: spool.setup, configuration: options.machine)
         self.stats = ClusterCoordinatorStats(
             total: spool.manifest.sampleCount, resumed: journaled.count, workersJoined: 0, workersLost: 0, reassignments: 0, samplesByWorker: [:])
@@ -109,11 +111,21 @@ actor CoordinatorDriver {
                 await self.syncJournal()
             }
         }
-        await waitUntilFinished()
+        await withTaskCancellationHandler {
+            await waitUntilFinished()
+        } onCancel: {
+            Task { await self.fail(ChatbotTesterError(.cancelled, "the coordinator was stopped before the run completed")) }
+        }
         ticker.cancel()
         syncer.cancel()
-        await syncJournal()
-        try? await journal.close()
+        // Everything journaled must be durable before the run counts as done.
+        let closing: Result<Void, any Error>
+        do {
+            try await journal.close()
+            closing = .success(())
+        } catch {
+            closing = .failure(error)
+        }
         listener.close()
         acceptor.cancel()
         // Let workers read `shutdown` and leave, then close whoever is left.
@@ -123,6 +135,7 @@ actor CoordinatorDriver {
         }
         for connection in connections.values { connection.close(reason: nil) }
         if let failure { throw failure }
+        try closing.get()
         return stats
     }
 
@@ -184,7 +197,8 @@ actor CoordinatorDriver {
     }
 
     private func fail(_ error: any Error) {
-        if failure == nil { failure = error }
+        guard !finished else { return }
+        failure = error
         markFinished()
     }
 
@@ -219,6 +233,17 @@ actor CoordinatorDriver {
                     events.emit(ClusterTesterEvent(.connectionClosed(peer: connection.peerDescription, reason: reason)))
                 }
                 connection.close(reason: reason)
+            case .grantBudget(let id, let request):
+                guard let connection = connections[id] else { continue }
+                let budgets = budgets, codec = codec
+                Task {
+                    do {
+                        try await budgets.acquire(request)
+                        connection.enqueue([try codec.encode(.budgetGrant(.init(requestId: request.requestId, backend: request.backend)))])
+                    } catch {
+                        // Cancelled: the run is over.
+                    }
+                }
             case .report(let event):
                 record(event)
             case .finished:

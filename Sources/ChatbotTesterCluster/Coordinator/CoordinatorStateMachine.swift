@@ -39,6 +39,8 @@ public struct CoordinatorStateMachine: Sendable {
         case close(ConnectionID, reason: String?)
         /// Report something (progress, lost workers, re-queued shards).
         case report(ClusterEvent)
+        /// Answer a budget request once the shared rate budget of its backend allows it.
+        case grantBudget(ConnectionID, ClusterMessage.BudgetRequest)
         /// Every sample is journaled: flush the journal and merge.
         case finished
     }
@@ -206,9 +208,8 @@ public struct CoordinatorStateMachine: Sendable {
             return shardDone(summary, shardId: shardId, from: id)
         case (_, .error(let info)):
             return [.close(id, reason: "worker reported \(info.code): \(info.message)")] + lost(id, reason: "worker error: \(info.message)")
-        case (_, .budgetRequest(let request)):
-            // Budget is granted as asked until a shared limiter is configured (see docs/cluster.md).
-            return [.send(id, .budgetGrant(.init(backend: request.backend, units: request.units)))]
+        case (.idle, .budgetRequest(let request)), (.working, .budgetRequest(let request)), (.draining, .budgetRequest(let request)):
+            return [.grantBudget(id, request)]
         default:
             return violation(id, reason: "unexpected \(message.typeName) from \(worker.workerId ?? "worker") while \(worker.phase)")
         }

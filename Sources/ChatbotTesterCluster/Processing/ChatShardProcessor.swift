@@ -8,8 +8,9 @@ import ChatbotTesterCore
 /// ```json
 /// {"processor": "chat", "target": "bot", "concurrency": 8, "cpuWork": 0}
 /// ```
+/// Backends get the standard middleware, with rate budgets granted by the coordinator.
 /// `cpuWork` burns that many rounds of hashing per sample (a stand-in for a CPU-heavy metric).
-/// Records are deterministic (no wall-clock fields), so a cluster run can be compared byte for byte
+/// Records are deterministic (no wall-clock fields: latencies are recorded as 0), so a cluster run can be compared byte for byte
 /// with a single-process one.
 public struct ChatShardProcessor: ShardProcessor {
     public var target: String
@@ -18,13 +19,16 @@ public struct ChatShardProcessor: ShardProcessor {
     private let backends: BackendSet
 
     /// The factory for `ClusterWorker`: reads the job spec above.
-    public static let factory: ShardProcessorFactory = { setup, registry, events in
+    public static let factory: ShardProcessorFactory = { setup, registry, context in
+        let events = context.events
         let options = ComponentOptions(setup.job.objectValue ?? [:], context: ComponentContext(instanceName: "", section: "job", events: events))
         return ChatShardProcessor(
             target: try options.string("target") ?? "bot",
             concurrency: max(1, try options.int("concurrency") ?? 4),
             cpuWork: max(0, try options.int("cpuWork") ?? 0),
-            backends: BackendSet(config: setup.registry, registry: registry, events: events))
+            backends: BackendSet(
+                config: setup.registry, registry: registry, events: events,
+                wrapper: BackendMiddleware.make(environment: MiddlewareEnvironment(makeRateBudget: context.makeRateBudget))))
     }
 
     public init(target: String, concurrency: Int, cpuWork: Int, backends: BackendSet) {
@@ -67,7 +71,7 @@ public struct ChatShardProcessor: ShardProcessor {
                 transcript.append(Message(role: .assistant, content: response.content))
                 let turnUsage = response.usage ?? .zero
                 usage = usage + turnUsage
-                turns.append(TurnRecord(index: turns.count, latencyMs: response.latencyMs ?? 0, usage: turnUsage, attempts: response.attempts, finishReason: response.finishReason))
+                turns.append(TurnRecord(index: turns.count, latencyMs: 0, usage: turnUsage, attempts: response.attempts, finishReason: response.finishReason))
             } catch {
                 failure = ErrorInfo(error)
                 break

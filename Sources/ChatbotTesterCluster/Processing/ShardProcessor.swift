@@ -1,4 +1,5 @@
 import ChatbotTesterCore
+import Foundation
 
 /// What a worker runs on each shard: turns test cases into finished records.
 ///
@@ -15,4 +16,26 @@ public protocol ShardProcessor: Sendable {
 /// Builds a worker's `ShardProcessor` from what the coordinator sent in `welcome`, with the registry
 /// of whoever hosts the worker (so a user's own executable brings its own backend types).
 public typealias ShardProcessorFactory =
-    @Sendable (_ setup: ClusterJobSetup, _ registry: BackendRegistry, _ events: EventBus) async throws -> any ShardProcessor
+    @Sendable (_ setup: ClusterJobSetup, _ registry: BackendRegistry, _ context: ClusterWorkerContext) async throws -> any ShardProcessor
+
+/// What a worker offers the processor it builds.
+public struct ClusterWorkerContext: Sendable {
+    public var events: EventBus
+    /// Rate budgets granted by the coordinator, shared by every worker of the run. Pass it to
+    /// `MiddlewareEnvironment(makeRateBudget:)` so configured `rateLimit`s hold cluster-wide.
+    public var makeRateBudget: @Sendable (_ instance: String, _ limits: RateLimits, _ clock: any TesterClock) -> any RateBudget
+    /// A directory for the worker's on-disk state (response cache…).
+    public var stateDirectory: URL
+
+    public init(
+        events: EventBus = EventBus(),
+        makeRateBudget: @escaping @Sendable (_ instance: String, _ limits: RateLimits, _ clock: any TesterClock) -> any RateBudget = {
+            LocalRateBudget(limits: $1, clock: $2)
+        },
+        stateDirectory: URL = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("chatbot-tester-worker-\(getpid())")
+    ) {
+        self.events = events
+        self.makeRateBudget = makeRateBudget
+        self.stateDirectory = stateDirectory
+    }
+}

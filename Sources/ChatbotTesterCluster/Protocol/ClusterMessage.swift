@@ -82,23 +82,27 @@ public enum ClusterMessage: Sendable, Hashable {
         }
     }
 
-    /// A worker asks for permission to make `units` calls to `backend`.
+    /// A worker asks to send one request of about `tokens` tokens to the backend instance
+    /// `backend` (its middleware's rate budget is the coordinator's, shared by every worker).
     public struct BudgetRequest: Sendable, Hashable, Codable {
+        /// Matches the grant to the request (unique per connection).
+        public var requestId: Int
         public var backend: String
-        public var units: Int
-        public init(backend: String, units: Int) {
+        public var tokens: Int
+        public init(requestId: Int, backend: String, tokens: Int) {
+            self.requestId = requestId
             self.backend = backend
-            self.units = units
+            self.tokens = tokens
         }
     }
 
-    /// The coordinator grants `units` calls to `backend` (possibly fewer than asked, possibly later).
+    /// The coordinator lets request `requestId` go (sent when the shared budget allows it).
     public struct BudgetGrant: Sendable, Hashable, Codable {
+        public var requestId: Int
         public var backend: String
-        public var units: Int
-        public init(backend: String, units: Int) {
+        public init(requestId: Int, backend: String) {
+            self.requestId = requestId
             self.backend = backend
-            self.units = units
         }
     }
 

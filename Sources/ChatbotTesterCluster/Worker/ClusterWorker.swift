@@ -19,11 +19,16 @@ public enum ClusterWorker {
         public var batchSize: Int
         /// A partial batch is sent after this many seconds.
         public var flushInterval: Double
+        /// The worker's on-disk state (response cache…).
+        public var stateDirectory: URL
 
-        public init(workerId: String? = nil, batchSize: Int = 64, flushInterval: Double = 0.05) {
-            self.workerId = workerId ?? "\(ProcessInfo.processInfo.hostName)-\(getpid())"
+        public init(workerId: String? = nil, batchSize: Int = 64, flushInterval: Double = 0.05, stateDirectory: URL? = nil) {
+            let workerId = workerId ?? "\(ProcessInfo.processInfo.hostName)-\(getpid())"
+            self.workerId = workerId
             self.batchSize = max(1, batchSize)
             self.flushInterval = flushInterval
+            self.stateDirectory = stateDirectory
+                ?? URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("chatbot-tester-worker-\(workerId)")
         }
     }
 
@@ -66,6 +71,8 @@ actor WorkerDriver {
     private var records = 0
     private var failure: String?
     private var exited = false
+    private let budgets: ClusterBudgetClient
+    private let stateDirectory: URL
 
     init(connection: any ClusterConnection, registry: BackendRegistry, factory: @escaping ShardProcessorFactory, events: EventBus, options: ClusterWorker.Options) {
         self.connection = connection
@@ -74,6 +81,11 @@ actor WorkerDriver {
         self.events = events
         self.options = options
         self.machine = WorkerStateMachine(hello: ClusterMessage.Hello(workerId: options.workerId, pid: Int(getpid())))
+        self.stateDirectory = options.stateDirectory
+        let codec = codec
+        budgets = ClusterBudgetClient { [connection] message in
+            if let payload = try? codec.encode(message) { connection.enqueue([payload]) }
+        }
     }
 
     func run() async -> ClusterWorker.Exit {
@@ -90,6 +102,7 @@ actor WorkerDriver {
         if !exited && failure == nil {
             failure = connection.closeReason ?? "the coordinator closed the connection"
         }
+        budgets.close()
         processing?.cancel()
         building?.cancel()
         heartbeat?.cancel()
@@ -109,10 +122,14 @@ actor WorkerDriver {
                 }
             case .build(let welcome):
                 startHeartbeat(every: welcome.heartbeatSeconds)
-                let factory = factory, registry = registry, events = events
+                let factory = factory, registry = registry
+                let budgets = budgets
+                let context = ClusterWorkerContext(
+                    events: events, makeRateBudget: { instance, _, _ in ClusterRateBudget(instance: instance, client: budgets) },
+                    stateDirectory: stateDirectory)
                 building = Task { () -> (any ShardProcessor)? in
                     do {
-                        let built = try await factory(welcome.setup, registry, events)
+                        let built = try await factory(welcome.setup, registry, context)
                         self.built(built)
                         return built
                     } catch {
@@ -126,6 +143,8 @@ actor WorkerDriver {
                     guard let processor = await building?.value else { return }
                     await self.process(assignment, with: processor)
                 }
+            case .granted(let grant):
+                budgets.granted(grant)
             case .exit(let reason):
                 exited = true
                 if let reason { failure = reason }

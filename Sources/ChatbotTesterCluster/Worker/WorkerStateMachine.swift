@@ -9,6 +9,8 @@ public struct WorkerStateMachine: Sendable {
         case build(ClusterMessage.Welcome)
         /// Run the processor on an assignment.
         case process(ClusterMessage.Assignment)
+        /// The coordinator granted a budget request.
+        case granted(ClusterMessage.BudgetGrant)
         /// Leave: `reason` nil for an orderly shutdown, else a protocol failure to report.
         case exit(reason: String?)
     }
@@ -41,8 +43,10 @@ public struct WorkerStateMachine: Sendable {
         switch (phase, message) {
         case (.exited, _):
             return []
-        case (_, .heartbeat), (_, .budgetGrant):
+        case (_, .heartbeat):
             return []
+        case (_, .budgetGrant(let grant)):
+            return [.granted(grant)]
         case (_, .shutdown):
             phase = .exited
             return [.exit(reason: nil)]
