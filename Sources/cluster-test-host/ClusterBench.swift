@@ -82,8 +82,8 @@ enum ClusterBench {
     static func run(samples count: Int, workerCounts: [Int] = [1, 2, 4]) async {
         let samples = (0..<count).map { TestSample(id: "b\($0)", input: "question number \($0) about refunds", expected: "refunds") }
         let scenarios: [(String, JSONValue, JSONValue)] = [
-            ("cpu-heavy eval (cpuWork 20000)", ["type": "test-echo"], ["target": "bot", "concurrency": 4, "cpuWork": 20000]),
-            ("latency-bound backend (50 ms, concurrency 4/worker)", ["type": "test-echo", "delayMs": 50], ["target": "bot", "concurrency": 4]),
+            ("cpu-heavy eval (cpuWork 20000)", ["type": "test-echo"], ["processor": "chat", "target": "bot", "concurrency": 4, "cpuWork": 20000]),
+            ("latency-bound backend (50 ms, concurrency 4/worker)", ["type": "test-echo", "delayMs": 50], ["processor": "chat", "target": "bot", "concurrency": 4]),
         ]
         for (name, backend, job) in scenarios {
             for workers in workerCounts {

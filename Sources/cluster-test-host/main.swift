@@ -24,7 +24,7 @@ func fail(_ message: String) -> Never {
     exit(2)
 }
 
-var registry = BackendRegistry()
+var registry = BackendRegistry.builtin()
 TestEchoBackend.register(in: &registry)
 let arguments = Array(CommandLine.arguments.dropFirst())
 let mode = arguments.first ?? ""
@@ -34,7 +34,7 @@ case "worker":
     guard let path = option("--connect", arguments) else { fail("worker needs --connect PATH") }
     do {
         let exit = try await ClusterWorkerHost.run(
-            connect: path, registry: registry, factory: ChatShardProcessor.factory,
+            connect: path, registry: registry, factory: ClusterProcessors.factory(),
             options: ClusterWorker.Options(workerId: option("--worker-id", arguments)))
         if let failure = exit.failure { fail("worker stopped: \(failure)") }
     } catch {

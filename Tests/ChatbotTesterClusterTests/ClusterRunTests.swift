@@ -121,6 +121,25 @@ import Testing
         #expect(try ClusterTestSupport.encoded(outcome.records()) == ClusterTestSupport.encoded(expected))
     }
 
+    @Test func rateLimitedCallsAreGrantedByTheCoordinator() async throws {
+        let directory = try ClusterTestSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let samples = ClusterTestSupport.samples(40)
+        // A generous limit (the test counts grants, it does not time them).
+        let setup = ClusterTestSupport.setup(requestsPerMinute: 600_000)
+        let outcome = try await withTimeout(120) {
+            try await ClusterRun.run(samples: samples, setup: setup, options: ClusterTestSupport.options(workers: 2, spool: directory.appendingPathComponent("spool")))
+        }
+        #expect(outcome.mergedSamples == 40)
+        // Every backend call of every worker drew on the coordinator's one budget.
+        #expect(outcome.stats.budgetGrants == 40)
+        let unlimited = try await withTimeout(120) {
+            try await ClusterRun.run(
+                samples: samples, setup: ClusterTestSupport.setup(), options: ClusterTestSupport.options(workers: 2, spool: directory.appendingPathComponent("spool2")))
+        }
+        #expect(unlimited.stats.budgetGrants == 0)
+    }
+
     @Test func aSpoolForAnotherJobIsRefused() throws {
         let directory = try ClusterTestSupport.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }

@@ -32,15 +32,17 @@ enum ClusterTestSupport {
         }
     }
 
-    static func setup(delayMs: Int = 0, concurrency: Int = 4) -> ClusterJobSetup {
-        ClusterJobSetup(
-            registry: RegistryConfig(["bot": ComponentSpec(type: "test-echo", options: ["delayMs": .int(delayMs), "prefix": "bot says: "])]),
-            job: ["target": "bot", "concurrency": .int(concurrency)])
+    static func setup(delayMs: Int = 0, concurrency: Int = 4, requestsPerMinute: Int? = nil) -> ClusterJobSetup {
+        var options: [String: JSONValue] = ["delayMs": .int(delayMs), "prefix": "bot says: "]
+        if let requestsPerMinute { options["rateLimit"] = ["requestsPerMinute": .int(requestsPerMinute), "burstSeconds": 60] }
+        return ClusterJobSetup(
+            registry: RegistryConfig(["bot": ComponentSpec(type: "test-echo", options: options)]),
+            job: ["processor": "chat", "target": "bot", "concurrency": .int(concurrency)])
     }
 
     /// The same job run in this process, without any cluster: the reference output.
     static func singleProcess(_ samples: [TestSample], setup: ClusterJobSetup) async throws -> [ClusterRecord] {
-        var registry = BackendRegistry()
+        var registry = BackendRegistry(sharedOptions: BackendMiddleware.optionSpecs)
         TestEchoBackend.register(in: &registry)
         let processor = try await ChatShardProcessor.factory(setup, registry, ClusterWorkerContext())
         let collected = Locked<[ClusterRecord]>([])

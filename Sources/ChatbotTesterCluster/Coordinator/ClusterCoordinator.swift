@@ -31,7 +31,7 @@ public enum ClusterCoordinator {
     /// - Throws: `.io` when the journal cannot be written (the run stops; rerun to resume).
     public static func run(spool: ClusterSpool, listener: any ClusterListener, events: EventBus = EventBus(), options: Options = Options()) async throws -> ClusterCoordinatorStats {
         let journaled = Set(try spool.journaledRecords().map(\.sampleId))
-        let journal = try FileJournal(url: spool.journalURL)
+        let journal = try ClusterJournalFile(url: spool.journalURL)
         let driver = CoordinatorDriver(spool: spool, journal: journal, journaled: journaled, events: events, options: options)
         return try await driver.run(listener: listener)
     }
@@ -51,12 +51,14 @@ public struct ClusterCoordinatorStats: Sendable, Hashable {
     public var reassignments: Int
     /// Per worker id: samples it journaled first.
     public var samplesByWorker: [String: Int]
+    /// Rate-budget grants handed to workers (one per rate-limited backend call).
+    public var budgetGrants: Int = 0
 }
 
 /// The coordinator's I/O shell around `CoordinatorStateMachine`.
 actor CoordinatorDriver {
     private let spool: ClusterSpool
-    private let journal: FileJournal
+    private let journal: ClusterJournalFile
     private let events: EventBus
     private let options: ClusterCoordinator.Options
     private let codec = ClusterMessageCodec()
@@ -68,14 +70,13 @@ actor CoordinatorDriver {
     private var nextId = 1
     /// Connections we closed with a reported reason.
     private var reported: Set<Int> = []
-    private var dirty = false
     private var failure: (any Error)?
     private var finished = false
     private var waiters: [CheckedContinuation<Void, Never>] = []
     private var stats: ClusterCoordinatorStats
     private let budgets: ClusterBudgetServer
 
-    init(spool: ClusterSpool, journal: FileJournal, journaled: Set<String>, events: EventBus, options: ClusterCoordinator.Options) {
+    init(spool: ClusterSpool, journal: ClusterJournalFile, journaled: Set<String>, events: EventBus, options: ClusterCoordinator.Options) {
         self.spool = spool
         self.journal = journal
         self.events = events
@@ -108,7 +109,7 @@ actor CoordinatorDriver {
         let syncer = Task {
             while !Task.isCancelled {
                 try? await Task.sleep(nanoseconds: UInt64(self.options.journalSyncInterval * 1e9))
-                await self.syncJournal()
+                self.syncJournal()
             }
         }
         await withTaskCancellationHandler {
@@ -119,13 +120,7 @@ actor CoordinatorDriver {
         ticker.cancel()
         syncer.cancel()
         // Everything journaled must be durable before the run counts as done.
-        let closing: Result<Void, any Error>
-        do {
-            try await journal.close()
-            closing = .success(())
-        } catch {
-            closing = .failure(error)
-        }
+        let closing = Result { try journal.close() }
         listener.close()
         acceptor.cancel()
         // Let workers read `shutdown` and leave, then close whoever is left.
@@ -186,11 +181,10 @@ actor CoordinatorDriver {
         await perform(machine.tick(now: now))
     }
 
-    private func syncJournal() async {
-        guard dirty else { return }
-        dirty = false
+    private func syncJournal() {
+        guard journal.isDirty else { return }
         do {
-            try await journal.sync()
+            try journal.sync()
         } catch {
             fail(error)
         }
@@ -221,8 +215,7 @@ actor CoordinatorDriver {
             case .journal(let records):
                 do {
                     let encoder = JSONCoding.encoder()
-                    for record in records { try await journal.append(try encoder.encode(record)) }
-                    dirty = true
+                    for record in records { journal.append(try encoder.encode(record)) }
                 } catch {
                     fail(error)
                 }
@@ -236,6 +229,7 @@ actor CoordinatorDriver {
             case .grantBudget(let id, let request):
                 guard let connection = connections[id] else { continue }
                 let budgets = budgets, codec = codec
+                stats.budgetGrants += 1
                 Task {
                     do {
                         try await budgets.acquire(request)
