@@ -20,18 +20,31 @@ extension ClusterRun {
         samplesPerShard: Int = 64
     ) async throws -> (outcome: ClusterOutcome, summary: EvalSummary) {
         let events = events ?? job.events
+        let spool = try await prepareSpool(job: job, dataset: dataset, at: job.output("spool"), samplesPerShard: samplesPerShard, minShards: workers)
+        let options = Options(workers: workers, spool: spool.directory, workerCommand: workerCommand, samplesPerShard: samplesPerShard)
+        let outcome = try await run(spool: spool, options: options, events: events)
+        let summary = try await report(job: job, spool: spool, events: events)
+        return (outcome, summary)
+    }
+
+    /// Spools the job's dataset (its `limit` and `tags` applied) with the job config as the
+    /// workers' setup, or reopens the spool already there (resume).
+    public static func prepareSpool(job: TestJob, dataset: URL, at directory: URL, samplesPerShard: Int = 64, minShards: Int = 1) async throws -> ClusterSpool {
         let reader = DatasetReader(url: dataset, limit: job.config.dataset?.limit, tags: job.config.dataset?.tags)
         var samples: [TestSample] = []
         for try await sample in reader.samples() { samples.append(sample) }
         let setup = try ClusterJobSetup.pipeline(config: job.config, concurrency: job.settings.concurrency)
-        let options = Options(
-            workers: workers, spool: job.output("spool"), output: job.outputDirectory, workerCommand: workerCommand,
-            samplesPerShard: samplesPerShard)
-        let outcome = try await run(samples: samples, setup: setup, options: options, events: events)
-        let summary = try await EvalReports.write(
+        return try ClusterSpool.prepare(at: directory, samples: samples, setup: setup, samplesPerShard: samplesPerShard, minShards: minShards)
+    }
+
+    /// Merges a finished spool into the job's output directory (`results.jsonl`, `evals.jsonl`)
+    /// and writes the same reports and summary a single-process `test` writes.
+    public static func report(job: TestJob, spool: ClusterSpool, events: EventBus? = nil) async throws -> EvalSummary {
+        try spool.merge(into: job.outputDirectory)
+        return try await EvalReports.write(
             results: job.output("results.jsonl"), evals: job.output("evals.jsonl"), to: job.outputDirectory,
             descriptors: job.evaluator.descriptors,
-            options: ReportOptions(title: job.config.name ?? "chatbot-tester", htmlSampleCap: job.evaluation.htmlSampleCap), events: events)
-        return (outcome, summary)
+            options: ReportOptions(title: job.config.name ?? "chatbot-tester", htmlSampleCap: job.evaluation.htmlSampleCap),
+            events: events ?? job.events)
     }
 }
