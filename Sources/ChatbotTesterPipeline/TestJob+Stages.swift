@@ -106,8 +106,13 @@ extension TestJob {
         let runner = try await makeRunner(journal: RunJournal(store: store))
         let reader = DatasetReader(url: dataset, limit: config.dataset?.limit, tags: config.dataset?.tags)
         let summary = try await runner.runAll(reader.samples(), resume: settings.resume, total: total)
-        try await ResultsWriter.write(store: store, to: "results.jsonl")
-        try await store.write(JSONCoding.encoder(pretty: true).encode(summary), to: "run-summary.json")
+        // Finish the files even when the run was interrupted: a fresh task does not inherit the
+        // cancellation, so the journal is read to the end.
+        let store = self.store
+        try await Task {
+            try await ResultsWriter.write(store: store, to: "results.jsonl")
+            try await store.write(JSONCoding.encoder(pretty: true).encode(summary), to: "run-summary.json")
+        }.value
         events.emit(JobStageEvent(stage: "run", started: false, detail: summary.stopReason.rawValue))
         return summary
     }

@@ -49,6 +49,12 @@ struct CommandEvents {
 /// Runs `body` in a task that the first Ctrl-C (SIGINT) or SIGTERM cancels; a second one exits at once.
 func withInterruptCancellation<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
     let task = Task { try await body() }
+    // A parent may have started us with these signals blocked (test harnesses do): unblock them.
+    var unblock = sigset_t()
+    sigemptyset(&unblock)
+    sigaddset(&unblock, SIGINT)
+    sigaddset(&unblock, SIGTERM)
+    pthread_sigmask(SIG_UNBLOCK, &unblock, nil)
     signal(SIGINT, SIG_IGN)
     signal(SIGTERM, SIG_IGN)
     let count = Locked(0)

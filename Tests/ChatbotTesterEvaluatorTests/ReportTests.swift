@@ -100,11 +100,7 @@ import Testing
         #expect(text.contains("&lt;script&gt;"))
         #expect(!text.contains("<script>"))
         #expect(!text.contains("\u{0001}"))
-        guard let xmllint = Fixtures.which("xmllint") else {
-            // Debian: apt-get install -y libxml2-utils (CI installs it).
-            print("skipping JUnit schema validation: xmllint not installed")
-            return
-        }
+        guard let xmllint = Fixtures.requiredTool("xmllint", debianPackage: "libxml2-utils") else { return }
         let xsd = out.dir.appendingPathComponent("junit.xsd")
         try JUnitSchema.xsd.write(to: xsd, atomically: true, encoding: .utf8)
         let result = try Fixtures.execute(xmllint, ["--noout", "--schema", xsd.path, junit.path])
@@ -170,10 +166,7 @@ import Testing
         #expect(!source.contains("<script>alert"))
         #expect(!source.contains("http://") && !source.contains("https://"))  // no network
         #expect(source.components(separatedBy: "<tr class=\"sample\"").count - 1 == 30)
-        guard let chromium = Fixtures.which("chromium") ?? Fixtures.which("chromium-browser") else {
-            print("skipping the Chromium check: chromium not installed (Debian: apt-get install -y chromium)")
-            return
-        }
+        guard let chromium = Fixtures.requiredTool("chromium", "chromium-browser", debianPackage: "chromium") else { return }
         let result = try Fixtures.execute(
             chromium, ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--user-data-dir=\(out.dir.path)/chromium", "--dump-dom", html.absoluteString])
         #expect(result.status == 0, "\(result.output.suffix(2000))")
@@ -266,6 +259,26 @@ import Testing
         #expect(html.components(separatedBy: "<tr class=\"change regression\"").count - 1 == 2)
         let back = try JSONCoding.decoder().decode(RunComparison.self, from: Data(contentsOf: dir.appendingPathComponent("compare.json")))
         #expect(back == comparison)
+    }
+
+    @Test func comparisonWithABaselineInTheSamePass() async throws {
+        let out = try await Self.evaluate()
+        // The candidate's judge likes everything: the six "No idea" samples improve on `helpful`.
+        let generous = Fixtures.backends(judge: { _ in ChatResponse(content: #"{"score": 5, "reason": "fine"}"#) })
+        let evaluator = try await Evaluator(specs: Self.specs, backends: generous)
+        let candidateDir = out.dir.appendingPathComponent("candidate")
+        let outcome = try await evaluator.evaluateFile(
+            results: out.dir.appendingPathComponent("results.jsonl"), outputDirectory: candidateDir, baselineEvals: out.outcome.evals)
+        let comparison = try #require(outcome.comparison)
+        let fromFiles = try await RunComparison.compare(baselineEvals: out.outcome.evals, candidateEvals: outcome.evals)
+        #expect(comparison.changes == fromFiles.changes)
+        #expect(comparison.metrics == fromFiles.metrics)
+        #expect(comparison.improvements == 6)  // the six "No idea" replies (unmeasured → pass is not an improvement)
+        #expect(comparison.regressions == 0)
+        let md = try String(contentsOf: candidateDir.appendingPathComponent("report.md"), encoding: .utf8)
+        #expect(md.contains("0 regressions, 6 improvements"))
+        let html = try String(contentsOf: candidateDir.appendingPathComponent("report.html"), encoding: .utf8)
+        #expect(html.contains("id=\"compare\""))
     }
 
     @Test func escapingHelpers() {

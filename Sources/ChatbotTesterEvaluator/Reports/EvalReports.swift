@@ -33,10 +33,11 @@ public enum EvalReports {
     @discardableResult
     public static func write(
         results: URL, evals: URL, to directory: URL, descriptors: [MetricCommon] = [], options: ReportOptions = ReportOptions(),
-        events: EventBus? = nil
+        maxErrorRate: Double? = nil, events: EventBus? = nil
     ) async throws -> EvalSummary {
         let writer = try EvalReportWriter(directory: directory, options: options)
         var aggregate = EvalAggregate(metrics: descriptors)
+        aggregate.maxErrorRate = maxErrorRate
         var rejected = 0
         func reject(_ error: ChatbotTesterError) {
             rejected += 1

@@ -1,10 +1,85 @@
 import ArgumentParser
+import ChatbotTester
+import ChatbotTesterBackends
+import ChatbotTesterRunner
+import Foundation
 
-/// `chatbot-tester bench` (not implemented yet: lands with its issue).
+/// `chatbot-tester bench`: runs synthetic samples through the `openai` backend against the mock LLM
+/// server started in-process, and prints throughput, overhead and memory.
 struct BenchCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "bench", abstract: "Measure throughput and memory against the mock server.")
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure Runner throughput and memory against the in-process mock LLM server.",
+        discussion: """
+            Prints samples/s, the ratio to the ideal time N × latency / concurrency, the latency the \
+            stack adds per request (p50/p99) and peak RSS. With --scale, also runs 10,000 and then \
+            --scale-samples samples at latency 0 to show memory does not grow with N.
+            """)
+
+    @Option(help: "Samples to run.")
+    var samples = 5000
+
+    @Option(name: .customLong("latency-ms"), help: "Latency the mock server adds to each reply, in ms.")
+    var latencyMs = 50.0
+
+    @Option(help: "Samples in flight.")
+    var concurrency = 64
+
+    @Flag(help: "Also measure RSS for 10k vs --scale-samples samples at latency 0.")
+    var scale = false
+
+    @Option(name: .customLong("scale-samples"), help: "The large run of --scale.")
+    var scaleSamples = 1_000_000
+
+    @Flag(name: .customLong("in-process"), help: "Skip HTTP: measure the Runner alone against an in-process target.")
+    var inProcess = false
+
+    @Flag(help: "Journal results to a temporary directory as a real run does.")
+    var journal = false
+
+    @Flag(help: "Print measurements as JSON lines.")
+    var json = false
+
+    func validate() throws {
+        guard samples >= 1 else { throw ValidationError("--samples must be at least 1") }
+        guard concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1") }
+        guard latencyMs >= 0 else { throw ValidationError("--latency-ms must not be negative") }
+        guard scaleSamples >= 1 else { throw ValidationError("--scale-samples must be at least 1") }
+    }
 
     func run() async throws {
-        throw CleanExit.message("'bench' is not implemented yet")
+        try await measure(samples: samples, latencyMs: latencyMs, label: "run")
+        if scale {
+            try await measure(samples: 10_000, latencyMs: 0, label: "scale 10k")
+            try await measure(samples: scaleSamples, latencyMs: 0, label: "scale \(scaleSamples)")
+        }
+    }
+
+    private func measure(samples: Int, latencyMs: Double, label: String) async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("chatbot-tester-bench-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let runJournal = journal ? RunJournal(store: FileArtifactStore(root: directory)) : nil
+        let measurement: RunnerBenchmark.Measurement
+        if inProcess {
+            measurement = try await RunnerBenchmark.measure(
+                target: RunnerBenchmark.inProcessTarget(latencyMs: latencyMs), samples: samples, latencyMs: latencyMs,
+                concurrency: concurrency, journal: runJournal)
+        } else {
+            measurement = try await withMockLLMServer(.init(latencyMs: latencyMs, recordCapacity: 16)) { server in
+                let spec = ComponentSpec(
+                    type: "openai", options: ["baseURL": .string(server.openAIBaseURL), "model": "bench"])
+                let backend = try await BuiltinBackends.registry().make(spec, context: ComponentContext(instanceName: "bench"))
+                guard let target = backend as? any ChatBackend else {
+                    throw ChatbotTesterError(.internal, "the openai backend cannot chat")
+                }
+                return try await RunnerBenchmark.measure(
+                    target: target, samples: samples, latencyMs: latencyMs, concurrency: concurrency, journal: runJournal)
+            }
+        }
+        if json {
+            print(String(decoding: try JSONCoding.encoder().encode(measurement), as: UTF8.self))
+        } else {
+            print("\(label): \(RunnerBenchmark.describe(measurement))")
+        }
     }
 }
