@@ -40,11 +40,17 @@ extension ClusterRun {
     /// Merges a finished spool into the job's output directory (`results.jsonl`, `evals.jsonl`)
     /// and writes the same reports and summary a single-process `test` writes.
     public static func report(job: TestJob, spool: ClusterSpool, events: EventBus? = nil) async throws -> EvalSummary {
+        let events = events ?? job.events
         try spool.merge(into: job.outputDirectory)
+        let evals = job.output("evals.jsonl")
+        var options = ReportOptions(title: job.config.name ?? "chatbot-tester", htmlSampleCap: job.evaluation.htmlSampleCap)
+        if let baseline = job.evaluation.baseline {
+            var baselineEvals = job.config.resolve(baseline)
+            if baselineEvals.pathExtension != "jsonl" { baselineEvals.appendPathComponent("evals.jsonl") }
+            options.comparison = try await RunComparison.compare(baselineEvals: baselineEvals, candidateEvals: evals, events: events)
+        }
         return try await EvalReports.write(
-            results: job.output("results.jsonl"), evals: job.output("evals.jsonl"), to: job.outputDirectory,
-            descriptors: job.evaluator.descriptors,
-            options: ReportOptions(title: job.config.name ?? "chatbot-tester", htmlSampleCap: job.evaluation.htmlSampleCap),
-            events: events ?? job.events)
+            results: job.output("results.jsonl"), evals: evals, to: job.outputDirectory, descriptors: job.evaluator.descriptors,
+            options: options, maxErrorRate: job.evaluator.maxErrorRate, events: events)
     }
 }
