@@ -40,20 +40,7 @@ public struct ChatShardProcessor: ShardProcessor {
 
     public func process(_ samples: [IndexedSample], emit: @escaping @Sendable (ClusterRecord) async -> Void) async throws {
         let chat = try await backends.chat(target)
-        try await withThrowingTaskGroup(of: ClusterRecord.self) { group in
-            var next = 0
-            func addNext() {
-                guard next < samples.count else { return }
-                let item = samples[next]
-                next += 1
-                group.addTask { await self.run(item, chat: chat) }
-            }
-            for _ in 0..<min(concurrency, samples.count) { addNext() }
-            while let record = try await group.next() {
-                await emit(record)
-                addNext()
-            }
-        }
+        await Self.emitConcurrently(samples, limit: concurrency, emit: emit) { item in await self.run(item, chat: chat) }
     }
 
     /// Plays one case and checks it (never throws: a failure is a record).

@@ -41,24 +41,11 @@ public struct PipelineShardProcessor: ShardProcessor {
     }
 
     public func process(_ samples: [IndexedSample], emit: @escaping @Sendable (ClusterRecord) async -> Void) async throws {
-        let limit = max(1, job.runOptions.concurrency)
-        await withTaskGroup(of: ClusterRecord.self) { group in
-            var next = 0
-            func addNext() {
-                guard next < samples.count else { return }
-                let item = samples[next]
-                next += 1
-                group.addTask {
-                    let run = await runner.play(item.sample)
-                    let evals = await job.evaluator.evaluate(run)
-                    return ClusterRecord(sampleId: item.sample.id, index: item.index, run: run, evals: evals)
-                }
-            }
-            for _ in 0..<min(limit, samples.count) { addNext() }
-            while let record = await group.next() {
-                await emit(record)
-                addNext()
-            }
+        let runner = runner, job = job
+        await Self.emitConcurrently(samples, limit: job.runOptions.concurrency, emit: emit) { item in
+            let run = await runner.play(item.sample)
+            let evals = await job.evaluator.evaluate(run)
+            return ClusterRecord(sampleId: item.sample.id, index: item.index, run: run, evals: evals)
         }
     }
 }

@@ -39,3 +39,27 @@ public struct ClusterWorkerContext: Sendable {
         self.stateDirectory = stateDirectory
     }
 }
+
+extension ShardProcessor {
+    /// Runs `body` on each sample with at most `limit` at once and emits each record as it finishes:
+    /// the scheduling every processor needs.
+    public static func emitConcurrently(
+        _ samples: [IndexedSample], limit: Int, emit: @escaping @Sendable (ClusterRecord) async -> Void,
+        _ body: @escaping @Sendable (IndexedSample) async -> ClusterRecord
+    ) async {
+        await withTaskGroup(of: ClusterRecord.self) { group in
+            var next = 0
+            func addNext() {
+                guard next < samples.count else { return }
+                let item = samples[next]
+                next += 1
+                group.addTask { await body(item) }
+            }
+            for _ in 0..<min(max(1, limit), samples.count) { addNext() }
+            while let record = await group.next() {
+                await emit(record)
+                addNext()
+            }
+        }
+    }
+}
