@@ -19,7 +19,7 @@ import Testing
             try await ClusterRun.run(samples: samples, setup: setup, options: ClusterTestSupport.options(workers: 4, spool: spool, output: output))
         }
         #expect(outcome.mergedSamples == 100)
-        #expect(outcome.stats.workersJoined >= 4)
+        #expect(outcome.stats.workersJoined >= 1)  // counted, not timed: late workers may find nothing left
         #expect(try ClusterTestSupport.encoded(outcome.records()) == ClusterTestSupport.encoded(expected))
         // The merged files hold the same runs and evals, in dataset order.
         let results = try String(contentsOf: output.appendingPathComponent("results.jsonl"), encoding: .utf8).split(separator: "\n")
@@ -35,13 +35,14 @@ import Testing
     @Test func killingWorkersMidShardLosesAndDuplicatesNothing() async throws {
         let directory = try ClusterTestSupport.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
-        let samples = ClusterTestSupport.samples(120)
-        let setup = ClusterTestSupport.setup(delayMs: 15, concurrency: 2)
+        let samples = ClusterTestSupport.samples(150)
+        let setup = ClusterTestSupport.setup(delayMs: 20, concurrency: 2)
         let expected = try await ClusterTestSupport.singleProcess(samples, setup: setup)
         let spool = directory.appendingPathComponent("spool")
-        // Kill the reporting worker when the run passes 20, 50 and 80 samples (counted, not timed).
+        // Kill the reporting worker when the run passes 15, 35 and 55 of 150 samples (counted, not
+        // timed; the rest leaves room for the event sink's lag on a loaded machine).
         let pids = Locked<[String: Int]>([:])
-        let thresholds = Locked<[Int]>([20, 50, 80])
+        let thresholds = Locked<[Int]>([15, 35, 55])
         let kills = Locked(0)
         let sink = RecordingClusterSink { event in
             switch event {
@@ -72,16 +73,16 @@ import Testing
         let lost = sink.events.current.filter { if case .workerLost = $0 { true } else { false } }
         #expect(lost.count >= 3)
         let ids = try ClusterTestSupport.journalIds(spool)
-        #expect(ids.count == 120)
-        #expect(Set(ids).count == 120)
+        #expect(ids.count == 150)
+        #expect(Set(ids).count == 150)
         #expect(try ClusterTestSupport.encoded(outcome.records()) == ClusterTestSupport.encoded(expected))
     }
 
     @Test func killedCoordinatorResumesOnTheSameSpool() async throws {
         let directory = try ClusterTestSupport.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
-        let samples = ClusterTestSupport.samples(150)
-        let setup = ClusterTestSupport.setup(delayMs: 15, concurrency: 2)
+        let samples = ClusterTestSupport.samples(200)
+        let setup = ClusterTestSupport.setup(delayMs: 25, concurrency: 2)
         let expected = try await ClusterTestSupport.singleProcess(samples, setup: setup)
         let spoolURL = directory.appendingPathComponent("spool")
         let socketDirectory = directory.appendingPathComponent("sock")
@@ -108,7 +109,7 @@ import Testing
                 return try ClusterTestSupport.journalIds(spoolURL).count
             }
         }
-        #expect(journaledBeforeKill >= 40 && journaledBeforeKill < 150)
+        #expect(journaledBeforeKill >= 40 && journaledBeforeKill < 200)
         // Second life: same spool, same (now stale) socket path.
         var options = ClusterTestSupport.options(workers: 2, spool: spoolURL)
         options.socketPath = socket
@@ -116,8 +117,8 @@ import Testing
         let outcome = try await withTimeout(120) { try await ClusterRun.run(spool: try ClusterSpool.open(at: spoolURL), options: resumeOptions) }
         #expect(outcome.stats.resumed >= journaledBeforeKill)
         let ids = try ClusterTestSupport.journalIds(spoolURL)
-        #expect(ids.count == 150)
-        #expect(Set(ids).count == 150)
+        #expect(ids.count == 200)
+        #expect(Set(ids).count == 200)
         #expect(try ClusterTestSupport.encoded(outcome.records()) == ClusterTestSupport.encoded(expected))
     }
 

