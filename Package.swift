@@ -91,6 +91,8 @@ let package = Package(
         ),
         // Hosts cluster workers/coordinators with its own backend type, for the cluster tests and benchmarks.
         .executableTarget(name: "cluster-test-host", dependencies: ["ChatbotTester", "CLibUV"]),
+        // Cluster benchmarks (socket frames/s, codec, samples/s with 1/2/4 workers); no HTTP stack.
+        .executableTarget(name: "cluster-bench", dependencies: ["ChatbotTesterClusterUV", "ChatbotTesterCluster", "ChatbotTesterCore"]),
         .testTarget(
             name: "ChatbotTesterCLITests",
             dependencies: ["ChatbotTester", "ChatbotTesterTesting", "chatbot-tester"]

@@ -10,9 +10,6 @@ import Foundation
 //   cluster-test-host worker --connect PATH [--worker-id ID]
 //   cluster-test-host coordinator --socket PATH --spool DIR
 //   cluster-test-host connect-as --uid N --connect PATH      exit 0: refused, 1: welcomed, 2: error
-//   cluster-test-host bench-socket [--frames N] [--size BYTES]
-//   cluster-test-host bench-sink --connect PATH --frames N
-//   cluster-test-host bench-run [--samples N]
 
 func option(_ name: String, _ arguments: [String]) -> String? {
     guard let index = arguments.firstIndex(of: name), index + 1 < arguments.count else { return nil }
@@ -71,31 +68,6 @@ case "connect-as":
     }
     exit(welcomed ? 1 : 0)
 
-case "bench-sink":
-    guard let path = option("--connect", arguments), let frames = option("--frames", arguments).flatMap(Int.init) else {
-        fail("bench-sink needs --connect PATH --frames N")
-    }
-    await UVLoop.withLoop { loop in
-        guard let connection = try? await UVPipeConnection.connect(path: path, loop: loop) else { fail("cannot connect") }
-        var count = 0
-        while count < frames, await connection.receive() != nil { count += 1 }
-        await connection.send(Data("\(count)".utf8))
-        connection.close(reason: nil)
-        _ = await connection.receive()
-    }
-
-case "bench-socket":
-    await ClusterBench.socket(
-        frames: option("--frames", arguments).flatMap(Int.init) ?? 1_000_000, size: option("--size", arguments).flatMap(Int.init) ?? 68)
-
-case "bench-codec":
-    ClusterBench.codec(records: option("--records", arguments).flatMap(Int.init) ?? 50_000)
-
-case "bench-run":
-    await ClusterBench.run(
-        samples: option("--samples", arguments).flatMap(Int.init) ?? 400,
-        workerCounts: option("--workers", arguments).map { $0.split(separator: ",").compactMap { Int($0) } } ?? [1, 2, 4])
-
 default:
-    fail("unknown mode '\(mode)' (worker, coordinator, connect-as, bench-socket, bench-sink, bench-codec, bench-run)")
+    fail("unknown mode '\(mode)' (worker, coordinator, connect-as)")
 }

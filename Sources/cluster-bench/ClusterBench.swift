@@ -1,6 +1,6 @@
-import ChatbotTester
 import ChatbotTesterCluster
 import ChatbotTesterClusterUV
+import ChatbotTesterCore
 import Foundation
 
 /// Benchmarks printed as figures (never timed assertions).
@@ -18,7 +18,7 @@ enum ClusterBench {
         (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
     }
 
-    /// Frames/s and MB/s from this process to a `bench-sink` child over a Unix socket.
+    /// Frames/s and MB/s from this process to a `sink` child over a Unix socket.
     static func socket(frames: Int, size: Int) async {
         let directory = NSTemporaryDirectory() + "ctbench-\(getpid())"
         mkdir(directory, 0o700)
@@ -27,7 +27,7 @@ enum ClusterBench {
         await UVLoop.withLoop { loop in
             do {
                 let listener = try await UVPipeListener.listen(path: path, loop: loop)
-                let child = try await UVProcess.spawn(executable: selfPath, arguments: ["bench-sink", "--connect", path, "--frames", "\(frames)"], loop: loop)
+                let child = try await UVProcess.spawn(executable: selfPath, arguments: ["sink", "--connect", path, "--frames", "\(frames)"], loop: loop)
                 guard let connection = await listener.accept() else { fatalError("no sink") }
                 let payload = Data(repeating: 0x61, count: size)
                 let batch = [Data](repeating: payload, count: 1000)
@@ -50,6 +50,18 @@ enum ClusterBench {
             } catch {
                 print("bench-socket failed: \(error)")
             }
+        }
+    }
+
+    /// The child side of `socket`: counts frames, answers with the count.
+    static func sink(path: String, frames: Int) async {
+        await UVLoop.withLoop { loop in
+            guard let connection = try? await UVPipeConnection.connect(path: path, loop: loop) else { exit(3) }
+            var count = 0
+            while count < frames, await connection.receive() != nil { count += 1 }
+            await connection.send(Data("\(count)".utf8))
+            connection.close(reason: nil)
+            _ = await connection.receive()
         }
     }
 
@@ -82,8 +94,8 @@ enum ClusterBench {
     static func run(samples count: Int, workerCounts: [Int] = [1, 2, 4]) async {
         let samples = (0..<count).map { TestSample(id: "b\($0)", input: "question number \($0) about refunds", expected: "refunds") }
         let scenarios: [(String, JSONValue, JSONValue)] = [
-            ("cpu-heavy eval (cpuWork 20000)", ["type": "test-echo"], ["processor": "chat", "target": "bot", "concurrency": 4, "cpuWork": 20000]),
-            ("latency-bound backend (50 ms, concurrency 4/worker)", ["type": "test-echo", "delayMs": 50], ["processor": "chat", "target": "bot", "concurrency": 4]),
+            ("cpu-heavy eval (cpuWork 20000)", ["type": "bench-echo"], ["processor": "chat", "target": "bot", "concurrency": 4, "cpuWork": 20000]),
+            ("latency-bound backend (50 ms, concurrency 4/worker)", ["type": "bench-echo", "delayMs": 50], ["processor": "chat", "target": "bot", "concurrency": 4]),
         ]
         for (name, backend, job) in scenarios {
             for workers in workerCounts {
