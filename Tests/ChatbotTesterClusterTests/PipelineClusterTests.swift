@@ -4,8 +4,6 @@ import ChatbotTesterClusterUV
 import Foundation
 import Testing
 
-@testable import cluster_test_host
-
 /// The real pipeline (Runner + Evaluator) on workers versus a single-process `test` of the same
 /// job: the quickstart example, built-in backends only.
 @Suite(.serialized) struct PipelineClusterTests {
@@ -43,7 +41,6 @@ import Testing
         let clustered = try await TestJob.prepare(
             config: config, components: .builtin(), settings: JobSettings(outputDirectory: directory.appendingPathComponent("cluster").path))
         let events = EventBus()
-        if ProcessInfo.processInfo.environment["CT_DEBUG"] != nil { events.subscribe(StderrSink()) }
         let (outcome, summary) = try await withTimeout(180) {
             try await ClusterRun.test(
                 job: clustered, dataset: config.datasetURL()!, workers: 3,
