@@ -126,6 +126,24 @@ import Testing
         #expect(result.stderr.contains("job.yaml:4: field 'run.concurency'"), "\(result.stderr)")
     }
 
+    @Test func usageErrorsExitTwo() async throws {
+        let unknownFlag = try await Self.run(["test", "examples/quickstart.yaml", "--no-such-flag"])
+        #expect(unknownFlag.status == 2)
+        let badValue = try await Self.run(["run", "examples/quickstart.yaml", "--concurrency", "0"])
+        #expect(badValue.status == 2)
+        #expect(badValue.stderr.contains("--concurrency must be at least 1"))
+    }
+
+    @Test func backendsListShowsTypesAndMiddleware() async throws {
+        let result = try await Self.run(["backends", "list", "--json"])
+        #expect(result.status == 0)
+        let listing = try JSONValue(parsing: result.stdout)
+        let names = Set(listing["types"]?.arrayValue?.compactMap { $0["name"]?.stringValue } ?? [])
+        #expect(names.isSuperset(of: ["openai", "azure-openai", "anthropic", "http", "exec", "scripted"]))
+        let shared = Set(listing["sharedOptions"]?.arrayValue?.compactMap { $0["name"]?.stringValue } ?? [])
+        #expect(shared.isSuperset(of: ["retry", "rateLimit", "cache", "timeoutSeconds", "pricing"]))
+    }
+
     @Test func validateReportsEveryBadLine() async throws {
         let directory = try Self.temporaryDirectory()
         let file = directory.appendingPathComponent("cases.jsonl")
