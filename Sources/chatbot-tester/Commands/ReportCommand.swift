@@ -58,7 +58,7 @@ struct ReportCommand: AsyncParsableCommand {
 
     /// The `--config` file, else the config recorded in the run's job.json, else none.
     func loadConfig(_ runDirectory: URL) throws -> ConfigDocument? {
-        if let config { return try ConfigDocument.load(contentsOf: URL(fileURLWithPath: config)) }
+        if let config { return try ConfigDocument.load(contentsOf: URL(fileURLWithPath: config), environment: ProcessInfo.processInfo.environment) }
         let record = runDirectory.appendingPathComponent("job.json")
         guard let data = try? Data(contentsOf: record), let value = try? JSONDecoder().decode(JSONValue.self, from: data),
             let config = value["config"]
