@@ -54,6 +54,9 @@ public struct TestJob: Sendable {
             guard let value = config.document.value["generate"], !value.isNull else { return nil }
             return try GenerateSpec.decode(value, field: "generate", source: config.document.source)
         }
+        if let generateSpec {
+            _ = attempt { try generateSpec.validate(backends: config.backends, baseDirectory: config.baseDirectory) }
+        }
         if config.dataset == nil, !config.has("generate") {
             problems.append(
                 ChatbotTesterError(
