@@ -94,6 +94,7 @@ actor CoordinatorDriver {
     }
 
     func run(listener: any ClusterListener) async throws -> ClusterCoordinatorStats {
+        events.emit(ClusterTesterEvent(.runStarted(total: stats.total, resumed: stats.resumed)))
         await perform(machine.start())
         let acceptor = Task {
             while let connection = await listener.accept() {
@@ -131,6 +132,7 @@ actor CoordinatorDriver {
         for connection in connections.values { connection.close(reason: nil) }
         if let failure { throw failure }
         try closing.get()
+        events.emit(ClusterTesterEvent(.runFinished(total: stats.total)))
         return stats
     }
 
