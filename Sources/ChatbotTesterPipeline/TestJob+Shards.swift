@@ -50,6 +50,7 @@ extension TestJob {
     public func writeReports(results: URL, evals: URL) async throws -> EvalSummary {
         let options = ReportOptions(title: config.name ?? "chatbot-tester", htmlSampleCap: evaluation.htmlSampleCap)
         return try await EvalReports.write(
-            results: results, evals: evals, to: outputDirectory, descriptors: evaluator.descriptors, options: options, events: events)
+            results: results, evals: evals, to: outputDirectory, descriptors: evaluator.descriptors, options: options,
+            maxErrorRate: evaluation.maxErrorRate, events: events)
     }
 }

@@ -139,15 +139,15 @@ extension TestJob {
     /// `evaluate.baseline`, the reports also compare against that run.
     public func evaluate(results: URL) async throws -> EvalSummary {
         events.emit(JobStageEvent(stage: "evaluate", started: true))
-        var options = ReportOptions(title: config.name ?? "chatbot-tester", htmlSampleCap: evaluation.htmlSampleCap)
-        var outcome = try await evaluator.evaluateFile(results: results, outputDirectory: outputDirectory, options: options)
+        let options = ReportOptions(title: config.name ?? "chatbot-tester", htmlSampleCap: evaluation.htmlSampleCap)
+        var baselineEvals: URL?
         if let baseline = evaluation.baseline {
-            var baselineEvals = config.resolve(baseline)
-            if baselineEvals.pathExtension != "jsonl" { baselineEvals.appendPathComponent("evals.jsonl") }
-            options.comparison = try await RunComparison.compare(baselineEvals: baselineEvals, candidateEvals: outcome.evals, events: events)
-            outcome.summary = try await EvalReports.write(
-                results: results, evals: outcome.evals, to: outputDirectory, descriptors: evaluator.descriptors, options: options, events: events)
+            var url = config.resolve(baseline)
+            if url.pathExtension != "jsonl" { url.appendPathComponent("evals.jsonl") }
+            baselineEvals = url
         }
+        let outcome = try await evaluator.evaluateFile(
+            results: results, outputDirectory: outputDirectory, options: options, baselineEvals: baselineEvals)
         events.emit(JobStageEvent(stage: "evaluate", started: false))
         return outcome.summary
     }

@@ -118,8 +118,7 @@ public struct TestJob: Sendable {
         var evaluator: Evaluator?
         do {
             evaluator = try await Evaluator(
-                specs: evaluation.metrics, registry: components.metrics, backends: backends, secrets: settings.secrets, events: events,
-                concurrency: evaluation.concurrency)
+                config: evaluation, registry: components.metrics, backends: backends, secrets: settings.secrets, events: events)
         } catch {
             problems.append(locateMetric(error))
         }

@@ -68,7 +68,23 @@ import Testing
     static func readToEnd(_ handle: FileHandle) -> Task<Data, Never> {
         Task {
             await withCheckedContinuation { continuation in
-                DispatchQueue.global().async { continuation.resume(returning: handle.readDataToEndOfFile()) }
+                DispatchQueue.global().async { continuation.resume(returning: readAll(handle.fileDescriptor)) }
+            }
+        }
+    }
+
+    /// Reads a descriptor to EOF, retrying interrupted reads (Foundation's reader traps on EINTR).
+    static func readAll(_ fd: Int32) -> Data {
+        var data = Data()
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n > 0 {
+                data.append(contentsOf: buffer[0..<n])
+            } else if n < 0, errno == EINTR {
+                continue
+            } else {
+                return data
             }
         }
     }
@@ -108,6 +124,24 @@ import Testing
         let result = try await Self.run(["test", config.path, "--no-progress"])
         #expect(result.status == 2)
         #expect(result.stderr.contains("job.yaml:4: field 'run.concurency'"), "\(result.stderr)")
+    }
+
+    @Test func usageErrorsExitTwo() async throws {
+        let unknownFlag = try await Self.run(["test", "examples/quickstart.yaml", "--no-such-flag"])
+        #expect(unknownFlag.status == 2)
+        let badValue = try await Self.run(["run", "examples/quickstart.yaml", "--concurrency", "0"])
+        #expect(badValue.status == 2)
+        #expect(badValue.stderr.contains("--concurrency must be at least 1"))
+    }
+
+    @Test func backendsListShowsTypesAndMiddleware() async throws {
+        let result = try await Self.run(["backends", "list", "--json"])
+        #expect(result.status == 0)
+        let listing = try JSONValue(parsing: result.stdout)
+        let names = Set(listing["types"]?.arrayValue?.compactMap { $0["name"]?.stringValue } ?? [])
+        #expect(names.isSuperset(of: ["openai", "azure-openai", "anthropic", "http", "exec", "scripted"]))
+        let shared = Set(listing["sharedOptions"]?.arrayValue?.compactMap { $0["name"]?.stringValue } ?? [])
+        #expect(shared.isSuperset(of: ["retry", "rateLimit", "cache", "timeoutSeconds", "pricing"]))
     }
 
     @Test func validateReportsEveryBadLine() async throws {

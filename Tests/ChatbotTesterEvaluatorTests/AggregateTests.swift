@@ -163,6 +163,10 @@ import Testing
         let config = try JSONCoding.decoder().decode(EvaluationConfig.self, from: Data(#"{"metrics": ["json-valid"], "maxErrorRate": 0.1}"#.utf8))
         #expect(config.maxErrorRate == 0.1)
         #expect(config.metrics == [ComponentSpec(type: "json-valid")])
+        let fromConfig = try await Evaluator(config: config)
+        #expect(fromConfig.maxErrorRate == 0.1)
+        #expect(fromConfig.concurrency == 8)
+        #expect(fromConfig.emptyAggregate().gateResults.first?.condition == "maxErrorRate")
         #expect(throws: (any Error).self) {
             try JSONCoding.decoder().decode(EvaluationConfig.self, from: Data(#"{"metrics": [], "maxErrors": 1}"#.utf8))
         }

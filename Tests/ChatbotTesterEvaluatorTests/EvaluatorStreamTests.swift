@@ -54,6 +54,7 @@ import Testing
 
     @Test func rejectedResultLinesAreEvents() async throws {
         let dir = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
         let results = dir.appendingPathComponent("results.jsonl")
         var data = try JSONL.encodeLine(Fixtures.run("ok"))
         data.append(Data("not json\n".utf8))
@@ -103,6 +104,7 @@ import Testing
     @Test func evaluatorThroughput() async throws {
         let count = Int(ProcessInfo.processInfo.environment["CHATBOT_TESTER_BENCH_SAMPLES"] ?? "") ?? 2000
         let dir = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
         let results = dir.appendingPathComponent("results.jsonl")
         let writer = try JSONLWriter(url: results)
         for i in 0..<count {

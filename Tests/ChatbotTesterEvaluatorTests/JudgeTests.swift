@@ -224,6 +224,7 @@ extension ChatResponse {
 @Suite struct PairwiseRunTests {
     @Test func wholeRunsAreComparedPerSample() async throws {
         let dir = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
         let baseline = (0..<6).map { Fixtures.run("s\($0)", reply: $0 < 4 ? "Refunds are possible." : "Within 30 days.") }
         var candidate = (0..<6).map { Fixtures.run("s\($0)", reply: "Refunds within 30 days.") }
         candidate.append(Fixtures.run("only-candidate", reply: "x"))

@@ -32,7 +32,8 @@ import Testing
             var evals: [String: EvalRecord] = [:]
             for run in runs {
                 let records = await evaluator.evaluate(run)
-                evals[run.sampleId] = try #require(records.first)
+                let first: EvalRecord = try #require(records.first)
+                evals[run.sampleId] = first
             }
             // Verbatim JSON, followed in the prompt by the closing tag: repaired (trailing text).
             #expect(evals["verbatim"]?.score == 0.75)

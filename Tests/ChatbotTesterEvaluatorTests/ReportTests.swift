@@ -60,6 +60,7 @@ import Testing
 
     @Test func evaluateFileWritesEveryReport() async throws {
         let out = try await Self.evaluate()
+        defer { try? FileManager.default.removeItem(at: out.dir) }
         for name in ["evals.jsonl", "summary.json", "junit.xml", "results.csv", "report.md", "report.html"] {
             #expect(FileManager.default.fileExists(atPath: out.dir.appendingPathComponent(name).path), "\(name) missing")
         }
@@ -91,6 +92,7 @@ import Testing
 
     @Test func junitValidatesAgainstTheSchema() async throws {
         let out = try await Self.evaluate()
+        defer { try? FileManager.default.removeItem(at: out.dir) }
         let junit = out.dir.appendingPathComponent("junit.xml")
         let text = try String(contentsOf: junit, encoding: .utf8)
         #expect(text.components(separatedBy: "<testcase ").count - 1 == 90)
@@ -110,6 +112,7 @@ import Testing
 
     @Test func csvHasOneRowPerSampleAndMetricAndIsSafe() async throws {
         let out = try await Self.evaluate()
+        defer { try? FileManager.default.removeItem(at: out.dir) }
         let text = try String(contentsOf: out.dir.appendingPathComponent("results.csv"), encoding: .utf8)
         let rows = Self.parseCSV(text)
         #expect(rows.first == CSVReportWriter.columns)
@@ -148,6 +151,7 @@ import Testing
 
     @Test func markdownReportIsSafeForPullRequests() async throws {
         let out = try await Self.evaluate()
+        defer { try? FileManager.default.removeItem(at: out.dir) }
         let md = try String(contentsOf: out.dir.appendingPathComponent("report.md"), encoding: .utf8)
         #expect(md.hasPrefix("## ❌ Nightly &lt;run&gt; &amp; co: failed"))
         #expect(md.contains("| contains passRate | ≥ 1.000 |"))
@@ -161,6 +165,7 @@ import Testing
 
     @Test func htmlOpensInHeadlessChromiumWithTheExpectedRows() async throws {
         let out = try await Self.evaluate()
+        defer { try? FileManager.default.removeItem(at: out.dir) }
         let html = out.dir.appendingPathComponent("report.html")
         let source = try String(contentsOf: html, encoding: .utf8)
         #expect(!source.contains("<script>alert"))
@@ -183,6 +188,7 @@ import Testing
 
     @Test func htmlSampleCapKeepsFailingSamplesFirst() async throws {
         let out = try await Self.evaluate(cap: 8)
+        defer { try? FileManager.default.removeItem(at: out.dir) }
         let source = try String(contentsOf: out.dir.appendingPathComponent("report.html"), encoding: .utf8)
         #expect(source.components(separatedBy: "<tr class=\"sample\"").count - 1 == 8)
         #expect(source.contains("Showing 8 of 30 samples"))
@@ -191,6 +197,7 @@ import Testing
 
     @Test func reportsRegenerateFromFiles() async throws {
         let out = try await Self.evaluate()
+        defer { try? FileManager.default.removeItem(at: out.dir) }
         let again = out.dir.appendingPathComponent("again")
         let summary = try await EvalReports.write(
             results: out.dir.appendingPathComponent("results.jsonl"), evals: out.outcome.evals, to: again,
@@ -205,6 +212,7 @@ import Testing
 
     @Test func regenerateJoinsShuffledEvaluations() async throws {
         let out = try await Self.evaluate()
+        defer { try? FileManager.default.removeItem(at: out.dir) }
         var evals = try await Self.evalRecords(out.outcome.evals)
         evals.sort { ($0.metric, $0.sampleId) < ($1.metric, $1.sampleId) }  // grouped by metric, not by sample
         let shuffled = out.dir.appendingPathComponent("shuffled.jsonl")
@@ -237,6 +245,7 @@ import Testing
             EvalRecord(sampleId: "new", metric: "m", type: "contains", score: 1, passed: true, threshold: 1),
         ]
         let dir = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
         try FileManager.default.createDirectory(at: dir.appendingPathComponent("base"), withIntermediateDirectories: true)
         try FileManager.default.createDirectory(at: dir.appendingPathComponent("cand"), withIntermediateDirectories: true)
         try Fixtures.writeJSONL(baseline, to: dir.appendingPathComponent("base/evals.jsonl"))
@@ -263,6 +272,7 @@ import Testing
 
     @Test func comparisonWithABaselineInTheSamePass() async throws {
         let out = try await Self.evaluate()
+        defer { try? FileManager.default.removeItem(at: out.dir) }
         // The candidate's judge likes everything: the six "No idea" samples improve on `helpful`.
         let generous = Fixtures.backends(judge: { _ in ChatResponse(content: #"{"score": 5, "reason": "fine"}"#) })
         let evaluator = try await Evaluator(specs: Self.specs, backends: generous)

@@ -51,6 +51,17 @@ public struct Evaluator: Sendable {
         self.maxErrorRate = maxErrorRate
     }
 
+    /// Builds the evaluator of a job's `evaluate:` section: its metrics, `concurrency` and the
+    /// `maxErrorRate` run gate.
+    public init(
+        config: EvaluationConfig, registry: MetricRegistry = .builtinMetrics, backends: BackendSet? = nil,
+        secrets: SecretResolver = SecretResolver(), events: EventBus = EventBus()
+    ) async throws {
+        try await self.init(
+            specs: config.metrics, registry: registry, backends: backends, secrets: secrets, events: events, concurrency: config.concurrency,
+            maxErrorRate: config.maxErrorRate)
+    }
+
     /// Checks every spec (types, options) without building anything; returns all problems at once.
     public static func validate(specs: [ComponentSpec], registry: MetricRegistry = .builtinMetrics) -> [ChatbotTesterError] {
         var problems: [ChatbotTesterError] = []
@@ -94,13 +105,20 @@ public struct Evaluator: Sendable {
     /// for a metric failure: it becomes an unmeasured record.
     public func evaluate(_ record: RunRecord) async -> [EvalRecord] {
         await withTaskGroup(of: (Int, [EvalRecord]).self) { group in
-            for (index, (metric, common)) in zip(metrics, descriptors).enumerated() {
+            for index in metrics.indices {
+                let metric = metrics[index]
+                let common = descriptors[index]
                 group.addTask {
+                    // Assigned in do/catch and returned once: Swift 6.3 with -O miscompiles
+                    // `do { return (index, try await …) } catch { return (index, …) }` in a task-group
+                    // child (the tuples arrive with a wrong index; seen only in release builds).
+                    let records: [EvalRecord]
                     do {
-                        return (index, try await metric.evaluate(record))
+                        records = try await metric.evaluate(record)
                     } catch {
-                        return (index, [common.unmeasured(record, "metric failed: \(ChatbotTesterError.wrap(error).description)")])
+                        records = [common.unmeasured(record, "metric failed: \(ChatbotTesterError.wrap(error).description)")]
                     }
+                    return (index, records)
                 }
             }
             var parts = [[EvalRecord]](repeating: [], count: metrics.count)

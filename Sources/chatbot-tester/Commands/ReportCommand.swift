@@ -33,8 +33,8 @@ struct ReportCommand: AsyncParsableCommand {
                 throw ChatbotTesterError(.invalidInput, "not found (is this a run directory?)", location: SourceLocation(source: file.path))
             }
             let document = try loadConfig(runDirectory)
-            let specs = try document.map { try JobConfig(document: $0).section("evaluate", as: EvaluationConfig.self)?.metrics ?? [] } ?? []
-            let descriptors = try Evaluator.descriptors(for: specs)
+            let evaluation = try document.flatMap { try JobConfig(document: $0).section("evaluate", as: EvaluationConfig.self) }
+            let descriptors = try Evaluator.descriptors(for: evaluation?.metrics ?? [])
             var options = ReportOptions(title: (document?.value["name"]?.stringValue) ?? runDirectory.lastPathComponent)
             if let compare {
                 var baseline = URL(fileURLWithPath: compare)
@@ -42,7 +42,8 @@ struct ReportCommand: AsyncParsableCommand {
                 options.comparison = try await RunComparison.compare(baselineEvals: baseline, candidateEvals: evals, tolerance: tolerance)
             }
             let outDirectory = out.map { URL(fileURLWithPath: $0) } ?? runDirectory
-            let summary = try await EvalReports.write(results: results, evals: evals, to: outDirectory, descriptors: descriptors, options: options)
+            let summary = try await EvalReports.write(results: results, evals: evals, to: outDirectory, descriptors: descriptors, options: options,
+                maxErrorRate: evaluation?.maxErrorRate)
             if let comparison = options.comparison {
                 try comparison.write(to: outDirectory)
                 print(comparison.markdown())
