@@ -122,13 +122,15 @@ actor CoordinatorDriver {
         syncer.cancel()
         // Everything journaled must be durable before the run counts as done.
         let closing = Result { try journal.close() }
-        listener.close()
-        acceptor.cancel()
-        // Let workers read `shutdown` and leave, then close whoever is left.
-        let deadline = now + options.shutdownGrace
-        while !connections.isEmpty && now < deadline {
+        // Let workers read `shutdown` and leave, then close whoever is left. The listener stays
+        // open a moment, so a worker arriving just now is told to shut down instead of retrying.
+        let finishedAt = now
+        let deadline = finishedAt + options.shutdownGrace
+        while (!connections.isEmpty || now < finishedAt + min(0.5, options.shutdownGrace)) && now < deadline {
             do { try await Task.sleep(nanoseconds: 20_000_000) } catch { break }
         }
+        listener.close()
+        acceptor.cancel()
         for connection in connections.values { connection.close(reason: nil) }
         if let failure { throw failure }
         try closing.get()
