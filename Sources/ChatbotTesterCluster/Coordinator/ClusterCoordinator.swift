@@ -30,7 +30,7 @@ public enum ClusterCoordinator {
     /// Serves `listener` until the spool's run is complete; returns the journaled sample count.
     /// - Throws: `.io` when the journal cannot be written (the run stops; rerun to resume).
     public static func run(spool: ClusterSpool, listener: any ClusterListener, events: EventBus = EventBus(), options: Options = Options()) async throws -> ClusterCoordinatorStats {
-        let journaled = Set(try spool.journaledRecords().map(\.sampleId))
+        let journaled = try spool.journaledIds()
         let journal = try ClusterJournalFile(url: spool.journalURL)
         let driver = CoordinatorDriver(spool: spool, journal: journal, journaled: journaled, events: events, options: options)
         return try await driver.run(listener: listener)
@@ -174,8 +174,8 @@ actor CoordinatorDriver {
 
     private func closed(_ id: Int) async {
         guard let connection = connections.removeValue(forKey: id) else { return }
-        if reported.remove(id) == nil, let reason = connection.closeReason {
-            // Closed by the transport itself (oversized frame, read error).
+        if reported.remove(id) == nil, connection.closedForViolation, let reason = connection.closeReason {
+            // Closed by the transport itself (oversized frame); EOF and I/O errors are reported as lost workers.
             events.emit(ClusterTesterEvent(.connectionClosed(peer: connection.peerDescription, reason: reason)))
         }
         await perform(machine.disconnected(id, reason: connection.closeReason))
