@@ -89,7 +89,7 @@ let package = Package(
             name: "ChatbotTesterClusterTests",
             dependencies: ["ChatbotTester", "ChatbotTesterTesting", "cluster-test-host"]
         ),
-        // Hosts cluster workers/coordinators with its own backend type, for the cluster tests and benchmarks.
+        // Hosts cluster workers/coordinators with its own backend type ("test-echo"), for the cluster tests.
         .executableTarget(name: "cluster-test-host", dependencies: ["ChatbotTester", "CLibUV"]),
         // Cluster benchmarks (socket frames/s, codec, samples/s with 1/2/4 workers); no HTTP stack.
         .executableTarget(name: "cluster-bench", dependencies: ["ChatbotTesterClusterUV", "ChatbotTesterCluster", "ChatbotTesterCore"]),

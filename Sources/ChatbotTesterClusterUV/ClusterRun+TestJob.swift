@@ -14,13 +14,18 @@ extension ClusterRun {
     /// let job = try await TestJob.prepare(config: config, components: .builtin(), settings: settings, events: bus)
     /// let (outcome, summary) = try await ClusterRun.test(job: job, dataset: config.datasetURL()!, workers: 4, events: bus)
     /// ```
-    /// Run again with the same output directory to resume (journaled cases are not replayed).
+    /// With `--resume` (`job.settings.resume`) an existing spool is resumed (journaled cases are not
+    /// replayed); without it a previous spool in the output directory is removed first.
     public static func test(
         job: TestJob, dataset: URL, workers: Int, workerCommand: WorkerCommand = .currentExecutable, events: EventBus? = nil,
         samplesPerShard: Int = 64
     ) async throws -> (outcome: ClusterOutcome, summary: EvalSummary) {
         let events = events ?? job.events
-        let spool = try await prepareSpool(job: job, dataset: dataset, at: job.output("spool"), samplesPerShard: samplesPerShard, minShards: workers)
+        let spoolURL = job.output("spool")
+        if !job.settings.resume, FileManager.default.fileExists(atPath: spoolURL.path) {
+            try FileManager.default.removeItem(at: spoolURL)
+        }
+        let spool = try await prepareSpool(job: job, dataset: dataset, at: spoolURL, samplesPerShard: samplesPerShard, minShards: workers)
         let options = Options(workers: workers, spool: spool.directory, workerCommand: workerCommand, samplesPerShard: samplesPerShard)
         let outcome = try await run(spool: spool, options: options, events: events)
         let summary = try await report(job: job, spool: spool, events: events)

@@ -110,7 +110,7 @@ public enum ClusterRun {
         if let output = options.output {
             merged = try spool.merge(into: output)
         } else {
-            merged = try spool.journaledRecords().count
+            merged = try spool.journalIndex().entries.count
         }
         let elapsed = ContinuousClock.now - started
         return ClusterOutcome(

@@ -48,6 +48,7 @@ public final class UVPipeConnection: UVHandleOwner, ClusterConnection, @unchecke
         var writableWaiters: [CheckedContinuation<Void, Never>] = []
         var closeRequested = false
         var closeReason: String?
+        var violation = false
         var inboxCount: Int { inbox.count - inboxHead }
     }
 
@@ -84,6 +85,8 @@ public final class UVPipeConnection: UVHandleOwner, ClusterConnection, @unchecke
 
     public var closeReason: String? { shared.withLock { $0.closeReason } }
 
+    public var closedForViolation: Bool { shared.withLock { $0.violation } }
+
     // MARK: Reading
 
     /// Starts delivering frames (loop thread).
@@ -105,6 +108,7 @@ public final class UVPipeConnection: UVHandleOwner, ClusterConnection, @unchecke
         do {
             frames = try decoder.feed(UnsafeRawBufferPointer(start: readBuffer, count: count))
         } catch {
+            shared.withLock { $0.violation = true }
             return closeNow(reason: "\(peerDescription): \((error as? ChatbotTesterError)?.message ?? "\(error)")")
         }
         guard !frames.isEmpty else { return }

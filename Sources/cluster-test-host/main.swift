@@ -4,7 +4,7 @@ import ChatbotTesterCluster
 import ChatbotTesterClusterUV
 import Foundation
 
-// A worker/coordinator host for the cluster tests and benchmarks. It registers its own backend
+// A worker/coordinator host for the cluster tests. It registers its own backend
 // type ("test-echo"), like an SDK user's executable would.
 //
 //   cluster-test-host worker --connect PATH [--worker-id ID]

@@ -119,7 +119,7 @@ import Testing
         #expect(stats.total == 20)
         #expect(try spool.mergedRecords().count == 20)
         let reasons = sink.events.current.compactMap { if case .connectionClosed(_, let reason) = $0 { reason } else { nil } }
-        #expect(reasons.count == 3)
+        #expect(reasons.count == 3, "\(reasons)")
         #expect(reasons.contains { $0.contains("malformed frame") })
         #expect(reasons.contains { $0.contains("exceeds the maximum") })
         #expect(reasons.contains { $0.contains("expected hello") })

@@ -30,7 +30,7 @@ public enum ClusterCoordinator {
     /// Serves `listener` until the spool's run is complete; returns the journaled sample count.
     /// - Throws: `.io` when the journal cannot be written (the run stops; rerun to resume).
     public static func run(spool: ClusterSpool, listener: any ClusterListener, events: EventBus = EventBus(), options: Options = Options()) async throws -> ClusterCoordinatorStats {
-        let journaled = Set(try spool.journaledRecords().map(\.sampleId))
+        let journaled = try spool.journaledIds()
         let journal = try ClusterJournalFile(url: spool.journalURL)
         let driver = CoordinatorDriver(spool: spool, journal: journal, journaled: journaled, events: events, options: options)
         return try await driver.run(listener: listener)
@@ -94,6 +94,7 @@ actor CoordinatorDriver {
     }
 
     func run(listener: any ClusterListener) async throws -> ClusterCoordinatorStats {
+        events.emit(ClusterTesterEvent(.runStarted(total: stats.total, resumed: stats.resumed)))
         await perform(machine.start())
         let acceptor = Task {
             while let connection = await listener.accept() {
@@ -121,16 +122,19 @@ actor CoordinatorDriver {
         syncer.cancel()
         // Everything journaled must be durable before the run counts as done.
         let closing = Result { try journal.close() }
-        listener.close()
-        acceptor.cancel()
-        // Let workers read `shutdown` and leave, then close whoever is left.
-        let deadline = now + options.shutdownGrace
-        while !connections.isEmpty && now < deadline {
+        // Let workers read `shutdown` and leave, then close whoever is left. The listener stays
+        // open a moment, so a worker arriving just now is told to shut down instead of retrying.
+        let finishedAt = now
+        let deadline = finishedAt + options.shutdownGrace
+        while (!connections.isEmpty || now < finishedAt + min(0.5, options.shutdownGrace)) && now < deadline {
             do { try await Task.sleep(nanoseconds: 20_000_000) } catch { break }
         }
+        listener.close()
+        acceptor.cancel()
         for connection in connections.values { connection.close(reason: nil) }
         if let failure { throw failure }
         try closing.get()
+        events.emit(ClusterTesterEvent(.runFinished(total: stats.total)))
         return stats
     }
 
@@ -170,8 +174,8 @@ actor CoordinatorDriver {
 
     private func closed(_ id: Int) async {
         guard let connection = connections.removeValue(forKey: id) else { return }
-        if reported.remove(id) == nil, let reason = connection.closeReason {
-            // Closed by the transport itself (oversized frame, read error).
+        if reported.remove(id) == nil, connection.closedForViolation, let reason = connection.closeReason {
+            // Closed by the transport itself (oversized frame); EOF and I/O errors are reported as lost workers.
             events.emit(ClusterTesterEvent(.connectionClosed(peer: connection.peerDescription, reason: reason)))
         }
         await perform(machine.disconnected(id, reason: connection.closeReason))

@@ -2,6 +2,10 @@ import ChatbotTesterCore
 
 /// What a cluster run reports on the `EventBus` (kind `cluster.*`).
 public enum ClusterEvent: Sendable, Hashable {
+    /// The coordinator started serving: `total` samples, `resumed` of them already journaled.
+    case runStarted(total: Int, resumed: Int)
+    /// Every sample is journaled.
+    case runFinished(total: Int)
     case workerJoined(workerId: String, pid: Int)
     case workerLost(workerId: String, reason: String, shardId: Int?, requeuedSamples: Int)
     case shardCompleted(shardId: Int, workerId: String)
@@ -25,13 +29,19 @@ public struct ClusterTesterEvent: TesterEvent, ProgressEvent {
     }
 
     public var progress: ProgressUpdate {
-        if case .progress(_, let added, _, _, _) = event { return .advanced(stage: "cluster", succeeded: true, count: added) }
-        return .advanced(stage: "cluster", succeeded: true, count: 0)
+        switch event {
+        case .runStarted(let total, let resumed): return .started(stage: "cluster", total: total - resumed)
+        case .runFinished: return .finished(stage: "cluster")
+        case .progress(_, let added, _, _, _): return .advanced(stage: "cluster", succeeded: true, count: added)
+        default: return .advanced(stage: "cluster", succeeded: true, count: 0)
+        }
     }
 
     /// A one-line human description.
     public var summary: String {
         switch event {
+        case .runStarted(let total, let resumed): "serving \(total) samples" + (resumed > 0 ? " (\(resumed) already journaled)" : "")
+        case .runFinished(let total): "all \(total) samples journaled"
         case .workerJoined(let id, let pid): "worker \(id) joined (pid \(pid))"
         case .workerLost(let id, let reason, let shard, let requeued):
             "worker \(id) lost (\(reason))" + (shard.map { "; shard \($0) re-queued with \(requeued) samples" } ?? "")

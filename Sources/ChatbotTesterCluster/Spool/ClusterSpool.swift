@@ -126,51 +126,98 @@ public struct ClusterSpool: Sendable {
         return out
     }
 
-    /// The journaled records, first occurrence per sample id, in journal order. A torn last line is
-    /// ignored; a corrupt line elsewhere is an error naming the line.
-    public func journaledRecords() throws -> [ClusterRecord] {
-        guard FileManager.default.fileExists(atPath: journalURL.path) else { return [] }
+    /// Where each journaled sample's record sits in the journal: first occurrence per sample id,
+    /// sorted by dataset index. The journal is memory-mapped and only each line's id and index are
+    /// decoded, so a journal of any size indexes in little memory. A torn last line is ignored; a
+    /// corrupt line elsewhere is an error naming the line.
+    public func journalIndex() throws -> JournalIndex {
+        guard FileManager.default.fileExists(atPath: journalURL.path) else { return JournalIndex(data: Data(), entries: []) }
         let data: Data
         do {
-            data = try Data(contentsOf: journalURL)
+            data = try Data(contentsOf: journalURL, options: .alwaysMapped)
         } catch {
             throw ChatbotTesterError(.io, "cannot read \(journalURL.path)", location: SourceLocation(source: journalURL.path), cause: error)
         }
         let decoder = JSONCoding.decoder()
         var seen = Set<String>()
-        var out: [ClusterRecord] = []
-        var splitter = JSONL.LineSplitter()
-        for (line, bytes) in splitter.feed(data) {
-            let record: ClusterRecord
+        var entries: [JournalIndex.Entry] = []
+        var start = data.startIndex
+        var line = 0
+        while let newline = data[start...].firstIndex(of: 0x0A) {
+            line += 1
+            let range = start..<newline
+            start = newline + 1
+            guard !range.isEmpty else { continue }
+            let key: RecordKey
             do {
-                record = try decoder.decode(ClusterRecord.self, from: bytes)
+                key = try decoder.decode(RecordKey.self, from: data[range])
             } catch {
                 throw ChatbotTesterError.decoding(error, source: journalURL.path, line: line)
             }
-            if seen.insert(record.sampleId).inserted { out.append(record) }
+            if seen.insert(key.sampleId).inserted {
+                entries.append(JournalIndex.Entry(sampleId: key.sampleId, index: key.index, range: range, line: line))
+            }
         }
-        return out
+        entries.sort { $0.index < $1.index }
+        return JournalIndex(data: data, entries: entries)
     }
 
-    /// Every journaled record, deduplicated, in dataset order.
+    /// The sample ids already journaled (what a resumed run skips).
+    public func journaledIds() throws -> Set<String> {
+        Set(try journalIndex().entries.map(\.sampleId))
+    }
+
+    /// Every journaled record, deduplicated, in dataset order (all in memory: for tests and small
+    /// runs; `merge(into:)` streams).
     public func mergedRecords() throws -> [ClusterRecord] {
-        try journaledRecords().sorted { $0.index < $1.index }
+        let index = try journalIndex()
+        return try index.entries.map { try index.record($0, source: journalURL.path) }
     }
 
     /// Writes `results.jsonl` (RunRecord per line) and `evals.jsonl` (EvalRecord per line) in dataset
-    /// order into `output`, and returns how many samples they cover.
+    /// order into `output`, one record at a time, and returns how many samples they cover.
     @discardableResult
     public func merge(into output: URL) throws -> Int {
-        let records = try mergedRecords()
+        let index = try journalIndex()
         try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
         let results = try JSONLWriter(url: output.appendingPathComponent("results.jsonl"))
         let evals = try JSONLWriter(url: output.appendingPathComponent("evals.jsonl"))
-        for record in records {
+        for entry in index.entries {
+            let record = try index.record(entry, source: journalURL.path)
             try results.write(record.run)
             for eval in record.evals { try evals.write(eval) }
         }
         try results.close()
         try evals.close()
-        return records.count
+        return index.entries.count
     }
+}
+
+/// The journal's lines by sample, in dataset order (see `ClusterSpool.journalIndex()`).
+public struct JournalIndex: Sendable {
+    /// One journaled sample: its id, dataset index and where its line is.
+    public struct Entry: Sendable, Hashable {
+        public var sampleId: String
+        public var index: Int
+        public var range: Range<Data.Index>
+        public var line: Int
+    }
+
+    let data: Data
+    public let entries: [Entry]
+
+    /// Decodes the full record of `entry`.
+    public func record(_ entry: Entry, source: String) throws -> ClusterRecord {
+        do {
+            return try JSONCoding.decoder().decode(ClusterRecord.self, from: data[entry.range])
+        } catch {
+            throw ChatbotTesterError.decoding(error, source: source, line: entry.line)
+        }
+    }
+}
+
+/// The two fields of a journal line needed to index it.
+private struct RecordKey: Decodable {
+    var sampleId: String
+    var index: Int
 }

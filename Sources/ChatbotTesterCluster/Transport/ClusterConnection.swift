@@ -18,9 +18,14 @@ public protocol ClusterConnection: AnyObject, Sendable {
     func close(reason: String?)
     /// Why the connection was closed, when it was for a violation or an error.
     var closeReason: String? { get }
+    /// Whether the transport itself closed the connection for a framing violation (oversized or
+    /// undecodable frame), as opposed to EOF or an I/O error.
+    var closedForViolation: Bool { get }
 }
 
 extension ClusterConnection {
+    public var closedForViolation: Bool { false }
+
     /// Queues one payload and waits while the send queue is above its high watermark.
     public func send(_ payload: Data) async {
         enqueue([payload])

@@ -70,7 +70,7 @@ struct ClusterEventPrinter: EventSink {
     func receive(_ envelope: EventEnvelope) async {
         guard let event = envelope.event as? ClusterTesterEvent else { return }
         switch event.event {
-        case .progress, .shardCompleted: return
+        case .progress, .shardCompleted, .runFinished: return
         default: printError("cluster: \(event.summary)")
         }
     }
