@@ -55,7 +55,8 @@ struct RunDriver: Sendable {
                     resume: resume, syncEvery: options.syncEvery, syncInterval: .seconds(options.syncIntervalSeconds))
             }
             scheduler = RunScheduler(
-                configuration: .init(options: options), completed: completed, spentUSD: statistics.costUSD)
+                configuration: .init(options: options), completed: completed, spentUSD: statistics.costUSD,
+                expectedCount: total)
         } catch {
             failure = error
             scheduler = RunScheduler(configuration: .init(options: options))
