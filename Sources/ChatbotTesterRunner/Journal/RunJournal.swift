@@ -88,8 +88,13 @@ public actor RunJournal {
 
     /// Appends a finished sample's record; syncs when the batch is full.
     public func append(_ record: RunRecord, index: Int) async throws {
+        try await append(line: JournalLine.encode(record, index: index, encoder: encoder))
+    }
+
+    /// Appends a line made by `JournalLine.encode` (callers encode off the actor, in parallel).
+    public func append(line: Data) async throws {
         guard let handle else { throw ChatbotTesterError(.io, "journal \(key) is not open") }
-        try await handle.append(JournalLine.encode(record, index: index, encoder: encoder))
+        try await handle.append(line)
         appended += 1
         unsynced += 1
         if oldestUnsynced == nil { oldestUnsynced = clock.now }

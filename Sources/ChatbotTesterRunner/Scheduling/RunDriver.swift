@@ -15,7 +15,8 @@ struct RunDriver: Sendable {
     private enum Signal: Sendable {
         case sample(TestSample?)
         case inputFailed(any Error)
-        case finished(seq: Int, index: Int, record: RunRecord)
+        /// `line` is the journal line, encoded in the sample's own task.
+        case finished(seq: Int, index: Int, record: RunRecord, line: Data?)
         case tick
         case stopRequested
         case idle
@@ -108,7 +109,12 @@ struct RunDriver: Sendable {
                         flushSkips()
                         events.emit(RunSampleStartedEvent(sampleId: sample.id, index: index))
                         let player = player
-                        group.addTask { .finished(seq: seq, index: index, record: await player.play(sample)) }
+                        let journaling = journal != nil
+                        group.addTask {
+                            let record = await player.play(sample)
+                            let line = journaling ? try? JournalLine.encode(record, index: index, encoder: JSONCoding.encoder()) : nil
+                            return .finished(seq: seq, index: index, record: record, line: line)
+                        }
                     case .skipCompleted:
                         pendingSkips.completed += 1
                         if pendingSkips.completed >= 1000 { flushSkips() }
@@ -128,11 +134,15 @@ struct RunDriver: Sendable {
                         failure = failure ?? error
                         if scheduler.stop(.error) { noteStop(.error) }
                     }
-                case .finished(let seq, let index, let record):
+                case .finished(let seq, let index, let record, let line):
                     let completion = scheduler.completed(seq: seq, record: record)
                     if completion.journal {
                         do {
-                            try await journal?.append(record, index: index)
+                            if let line {
+                                try await journal?.append(line: line)
+                            } else {
+                                try await journal?.append(record, index: index)
+                            }
                         } catch {
                             failure = failure ?? error
                             if scheduler.stop(.error) { noteStop(.error) }
