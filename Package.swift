@@ -85,7 +85,14 @@ let package = Package(
             dependencies: ["ChatbotTesterEvaluator", "ChatbotTesterBackends", "ChatbotTesterTesting"]
         ),
         .testTarget(name: "ChatbotTesterPipelineTests", dependencies: ["ChatbotTester", "ChatbotTesterTesting"]),
-        .testTarget(name: "ChatbotTesterClusterTests", dependencies: ["ChatbotTester", "ChatbotTesterTesting"]),
+        .testTarget(
+            name: "ChatbotTesterClusterTests",
+            dependencies: ["ChatbotTester", "ChatbotTesterTesting", "cluster-test-host"]
+        ),
+        // Hosts cluster workers/coordinators with its own backend type, for the cluster tests and benchmarks.
+        .executableTarget(name: "cluster-test-host", dependencies: ["ChatbotTester", "CLibUV"]),
+        // Cluster benchmarks (socket frames/s, codec, samples/s with 1/2/4 workers); no HTTP stack.
+        .executableTarget(name: "cluster-bench", dependencies: ["ChatbotTesterClusterUV", "ChatbotTesterCluster", "ChatbotTesterCore"]),
         .testTarget(
             name: "ChatbotTesterCLITests",
             dependencies: ["ChatbotTester", "ChatbotTesterTesting", "chatbot-tester"]

@@ -6,6 +6,10 @@ set -euo pipefail
 need=()
 dpkg -s libuv1-dev >/dev/null 2>&1 || need+=(libuv1-dev)
 command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
+# xmllint validates junit.xml against the JUnit schema in the evaluator tests.
+if [ "${CHATBOT_TESTER_SKIP_CHROMIUM:-0}" != 1 ]; then
+  command -v xmllint >/dev/null 2>&1 || need+=(libxml2-utils)
+fi
 if [ "${CHATBOT_TESTER_SKIP_CHROMIUM:-0}" != 1 ] && ! command -v chromium >/dev/null 2>&1; then
   need+=(chromium)
 fi

@@ -1,2 +1,6 @@
+@_exported import ChatbotTesterBackends
 @_exported import ChatbotTesterCore
+@_exported import ChatbotTesterEvaluator
+@_exported import ChatbotTesterGenerator
 @_exported import ChatbotTesterPipeline
+@_exported import ChatbotTesterRunner

@@ -20,18 +20,29 @@ public struct ConfigDocument: Sendable {
 
     /// Reads a YAML (`.yaml`, `.yml`) or JSON file. YAML is a superset of JSON, so both go through
     /// the YAML parser, which also keeps line numbers.
-    public static func load(contentsOf url: URL) throws -> ConfigDocument {
+    public static func load(
+        contentsOf url: URL, environment: [String: String]? = nil
+    ) throws -> ConfigDocument {
         let text: String
         do {
             text = try String(contentsOf: url, encoding: .utf8)
         } catch {
             throw ChatbotTesterError(.invalidConfig, "cannot read config file", location: SourceLocation(source: url.path), cause: error)
         }
-        return try parse(text, source: url.path)
+        return try parse(text, source: url.path, environment: environment)
     }
 
     /// Parses YAML or JSON text.
-    public static func parse(_ text: String, source: String = "<inline>") throws -> ConfigDocument {
+    ///
+    /// With an `environment` (job configs pass the process's), string values may name environment
+    /// variables: `${NAME}` or `${NAME:-default}` (`$${` is a
+    /// literal `${`). An unquoted value that is only a variable takes the type of what it expands to
+    /// (`concurrency: ${WORKERS:-8}` is a number). A variable that is unset and has no default is an
+    /// error naming the line. Secrets still must be `{env: NAME}` references: an expanded key is a
+    /// literal and is refused where a secret is expected.
+    public static func parse(
+        _ text: String, source: String = "<inline>", environment: [String: String]? = nil
+    ) throws -> ConfigDocument {
         let node: Node?
         do {
             node = try Yams.compose(yaml: text)
@@ -44,7 +55,7 @@ public struct ConfigDocument: Sendable {
             throw ChatbotTesterError(.invalidConfig, "the config file is empty", location: SourceLocation(source: source))
         }
         var lines: [String: Int] = [:]
-        let value = try convert(node, path: "", lines: &lines, source: source)
+        let value = try convert(node, path: "", lines: &lines, source: source, environment: environment)
         return ConfigDocument(value: value, source: source, lines: lines)
     }
 
@@ -90,7 +101,9 @@ public struct ConfigDocument: Sendable {
         return tester
     }
 
-    private static func convert(_ node: Node, path: String, lines: inout [String: Int], source: String) throws -> JSONValue {
+    private static func convert(
+        _ node: Node, path: String, lines: inout [String: Int], source: String, environment: [String: String]?
+    ) throws -> JSONValue {
         if let mark = node.mark { lines[path] = mark.line }
         switch node {
         case .scalar(let scalar):
@@ -99,12 +112,20 @@ public struct ConfigDocument: Sendable {
             case .bool: return node.bool.map(JSONValue.bool) ?? .string(scalar.string)
             case .int: return node.int.map(JSONValue.int) ?? .string(scalar.string)
             case .float: return node.float.map(JSONValue.double) ?? .string(scalar.string)
-            default: return .string(scalar.string)
+            default:
+                guard let environment, scalar.string.contains("$") else { return .string(scalar.string) }
+                let expanded = try expand(scalar.string) { name in
+                    ChatbotTesterError(
+                        .invalidConfig, "environment variable \(name) is not set (give a default: ${\(name):-value})",
+                        location: SourceLocation(source: source, line: node.mark?.line, field: path.isEmpty ? nil : path))
+                } lookup: { environment[$0] }
+                let wholeVariable = scalar.string.hasPrefix("${") && scalar.string.hasSuffix("}") && scalar.style == .plain
+                return wholeVariable ? inferType(expanded) : .string(expanded)
             }
         case .sequence(let sequence):
             var items: [JSONValue] = []
             for (index, element) in sequence.enumerated() {
-                items.append(try convert(element, path: "\(path)[\(index)]", lines: &lines, source: source))
+                items.append(try convert(element, path: "\(path)[\(index)]", lines: &lines, source: source, environment: environment))
             }
             return .array(items)
         case .mapping(let mapping):
@@ -121,7 +142,7 @@ public struct ConfigDocument: Sendable {
                         .invalidConfig, "duplicate key '\(key)'",
                         location: SourceLocation(source: source, line: keyNode.mark?.line, field: childPath))
                 }
-                object[key] = try convert(valueNode, path: childPath, lines: &lines, source: source)
+                object[key] = try convert(valueNode, path: childPath, lines: &lines, source: source, environment: environment)
                 if let mark = keyNode.mark { lines[childPath] = mark.line }
             }
             return .object(object)
@@ -129,6 +150,58 @@ public struct ConfigDocument: Sendable {
             throw ChatbotTesterError(
                 .invalidConfig, "YAML aliases are not supported",
                 location: SourceLocation(source: source, line: node.mark?.line, field: path))
+        }
+    }
+
+    /// Expands `${NAME}` and `${NAME:-default}`; `$${` stays a literal `${`.
+    static func expand(
+        _ text: String, unset: (String) -> ChatbotTesterError, lookup: (String) -> String?
+    ) throws -> String {
+        var out = ""
+        var rest = Substring(text)
+        while let dollar = rest.firstIndex(of: "$") {
+            out += rest[..<dollar]
+            let after = rest[rest.index(after: dollar)...]
+            if after.hasPrefix("${") {
+                out += "${"
+                rest = after.dropFirst(2)
+                continue
+            }
+            guard after.hasPrefix("{"), let close = after.firstIndex(of: "}") else {
+                out += "$"
+                rest = after
+                continue
+            }
+            let body = after[after.index(after: after.startIndex)..<close]
+            let name: Substring
+            var fallback: Substring?
+            if let marker = body.range(of: ":-") {
+                name = body[..<marker.lowerBound]
+                fallback = body[marker.upperBound...]
+            } else {
+                name = body
+            }
+            if let value = lookup(String(name)), !value.isEmpty {
+                out += value
+            } else if let fallback {
+                out += fallback
+            } else {
+                throw unset(String(name))
+            }
+            rest = after[after.index(after: close)...]
+        }
+        return out + rest
+    }
+
+    /// The JSON type an unquoted expanded value would have had in YAML.
+    static func inferType(_ text: String) -> JSONValue {
+        if let int = Int(text) { return .int(int) }
+        if let double = Double(text), text.contains(".") { return .double(double) }
+        switch text.lowercased() {
+        case "true": return .bool(true)
+        case "false": return .bool(false)
+        case "null", "~", "": return .null
+        default: return .string(text)
         }
     }
 

@@ -35,9 +35,13 @@ public struct JobConfig: Sendable {
         "name", "description", "backends", "dataset", "generate", "run", "evaluate", "output", "cluster",
     ]
 
-    /// Loads and checks the shape of a config file. Stage sections are checked when decoded.
-    public static func load(contentsOf url: URL) throws -> JobConfig {
-        try JobConfig(document: ConfigDocument.load(contentsOf: url), baseDirectory: url.deletingLastPathComponent())
+    /// Loads and checks the shape of a config file, expanding `${NAME}` / `${NAME:-default}` from
+    /// `environment`. Stage sections are checked when decoded.
+    public static func load(
+        contentsOf url: URL, environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws -> JobConfig {
+        try JobConfig(
+            document: ConfigDocument.load(contentsOf: url, environment: environment), baseDirectory: url.deletingLastPathComponent())
     }
 
     /// Builds a config from a parsed document.

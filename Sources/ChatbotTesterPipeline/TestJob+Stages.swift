@@ -11,6 +11,14 @@ public struct JobOutcome: Sendable {
     public var generation: GenerationReport?
     public var run: RunSummary?
     public var evaluation: EvalSummary?
+
+    public init(outputDirectory: URL, generation: GenerationReport? = nil, run: RunSummary? = nil, evaluation: EvalSummary? = nil) {
+        self.outputDirectory = outputDirectory
+        self.generation = generation
+        self.run = run
+        self.evaluation = evaluation
+    }
+
     /// 0 every threshold passed, 1 a threshold failed, 3 the run was aborted (budget, failure policy, interrupt).
     public var exitStatus: Int32 {
         if let run, run.stopReason.isAborted { return 3 }
@@ -45,7 +53,11 @@ extension TestJob {
         } else {
             dataset = config.datasetURL()!
         }
-        outcome.run = try await run(dataset: dataset)
+        let summary = try await run(dataset: dataset)
+        outcome.run = summary
+        // An interrupted run stops here (everything recorded is kept); a budget or failure-policy
+        // stop still evaluates what was recorded.
+        if summary.stopReason == .cancelled || Task.isCancelled { return outcome }
         outcome.evaluation = try await evaluate(results: output("results.jsonl"))
         return outcome
     }
@@ -94,8 +106,13 @@ extension TestJob {
         let runner = try await makeRunner(journal: RunJournal(store: store))
         let reader = DatasetReader(url: dataset, limit: config.dataset?.limit, tags: config.dataset?.tags)
         let summary = try await runner.runAll(reader.samples(), resume: settings.resume, total: total)
-        try await ResultsWriter.write(store: store, to: "results.jsonl")
-        try await store.write(JSONCoding.encoder(pretty: true).encode(summary), to: "run-summary.json")
+        // Finish the files even when the run was interrupted: a fresh task does not inherit the
+        // cancellation, so the journal is read to the end.
+        let store = self.store
+        try await Task {
+            try await ResultsWriter.write(store: store, to: "results.jsonl")
+            try await store.write(JSONCoding.encoder(pretty: true).encode(summary), to: "run-summary.json")
+        }.value
         events.emit(JobStageEvent(stage: "run", started: false, detail: summary.stopReason.rawValue))
         return summary
     }
@@ -122,15 +139,15 @@ extension TestJob {
     /// `evaluate.baseline`, the reports also compare against that run.
     public func evaluate(results: URL) async throws -> EvalSummary {
         events.emit(JobStageEvent(stage: "evaluate", started: true))
-        var options = ReportOptions(title: config.name ?? "chatbot-tester", htmlSampleCap: evaluation.htmlSampleCap)
-        var outcome = try await evaluator.evaluateFile(results: results, outputDirectory: outputDirectory, options: options)
+        let options = ReportOptions(title: config.name ?? "chatbot-tester", htmlSampleCap: evaluation.htmlSampleCap)
+        var baselineEvals: URL?
         if let baseline = evaluation.baseline {
-            var baselineEvals = config.resolve(baseline)
-            if baselineEvals.pathExtension != "jsonl" { baselineEvals.appendPathComponent("evals.jsonl") }
-            options.comparison = try await RunComparison.compare(baselineEvals: baselineEvals, candidateEvals: outcome.evals, events: events)
-            outcome.summary = try await EvalReports.write(
-                results: results, evals: outcome.evals, to: outputDirectory, descriptors: evaluator.descriptors, options: options, events: events)
+            var url = config.resolve(baseline)
+            if url.pathExtension != "jsonl" { url.appendPathComponent("evals.jsonl") }
+            baselineEvals = url
         }
+        let outcome = try await evaluator.evaluateFile(
+            results: results, outputDirectory: outputDirectory, options: options, baselineEvals: baselineEvals)
         events.emit(JobStageEvent(stage: "evaluate", started: false))
         return outcome.summary
     }

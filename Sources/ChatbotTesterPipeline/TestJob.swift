@@ -54,6 +54,9 @@ public struct TestJob: Sendable {
             guard let value = config.document.value["generate"], !value.isNull else { return nil }
             return try GenerateSpec.decode(value, field: "generate", source: config.document.source)
         }
+        if let generateSpec {
+            _ = attempt { try generateSpec.validate(backends: config.backends, baseDirectory: config.baseDirectory) }
+        }
         if config.dataset == nil, !config.has("generate") {
             problems.append(
                 ChatbotTesterError(
@@ -80,8 +83,12 @@ public struct TestJob: Sendable {
                         location: config.document.location(of: field)))
             }
         }
+        let metricNames = Evaluator.instanceNames(evaluation.metrics)
+        func locateMetric(_ error: any Error) -> any Error {
+            config.document.locate(Self.indexMetricField(error, names: metricNames))
+        }
         for error in Evaluator.validate(specs: evaluation.metrics, registry: components.metrics) {
-            problems.append(config.document.locate(error))
+            problems.append(locateMetric(error))
         }
 
         // Run-level middleware defaults reach the target; its own settings win.
@@ -96,7 +103,12 @@ public struct TestJob: Sendable {
         let backends = BackendSet(
             config: registryConfig, registry: components.backends, secrets: settings.secrets, events: events,
             stateDirectory: outputDirectory.appendingPathComponent(".state", isDirectory: true), wrapper: components.middleware)
-        do { try await backends.validate() } catch { problems.append(config.document.locate(error)) }
+        for name in registryConfig.names {
+            let context = ComponentContext(instanceName: name, section: "backends")
+            do { try components.backends.validate(registryConfig[name]!, context: context) } catch {
+                problems.append(config.document.locate(error))
+            }
+        }
         if !problems.isEmpty { throw Self.combine(problems, source: config.document.source) }
 
         // Build what the run needs now, so a missing secret fails before the first sample.
@@ -109,10 +121,9 @@ public struct TestJob: Sendable {
         var evaluator: Evaluator?
         do {
             evaluator = try await Evaluator(
-                specs: evaluation.metrics, registry: components.metrics, backends: backends, secrets: settings.secrets, events: events,
-                concurrency: evaluation.concurrency)
+                config: evaluation, registry: components.metrics, backends: backends, secrets: settings.secrets, events: events)
         } catch {
-            problems.append(config.document.locate(error))
+            problems.append(locateMetric(error))
         }
         if !problems.isEmpty { throw Self.combine(problems, source: config.document.source) }
 
@@ -151,6 +162,19 @@ public struct TestJob: Sendable {
             settings.outputDirectory ?? config.output
             ?? "runs/\(config.name ?? URL(fileURLWithPath: config.document.source).deletingPathExtension().lastPathComponent)"
         return path.hasPrefix("/") ? URL(fileURLWithPath: path) : cwd.appendingPathComponent(path).standardizedFileURL
+    }
+
+    /// `evaluate.metrics.<name>.field` → `evaluate.metrics[i].field`, so the error finds its line.
+    static func indexMetricField(_ error: any Error, names: [String]) -> any Error {
+        guard var tester = error as? ChatbotTesterError, let field = tester.location?.field else { return error }
+        let prefix = "evaluate.metrics."
+        guard field.hasPrefix(prefix) else { return error }
+        let rest = field.dropFirst(prefix.count)
+        for (index, name) in names.enumerated() where rest == name || rest.hasPrefix(name + ".") {
+            tester.location?.field = "evaluate.metrics[\(index)]" + rest.dropFirst(name.count)
+            return tester
+        }
+        return error
     }
 
     static func combine(_ problems: [any Error], source: String) -> ChatbotTesterError {

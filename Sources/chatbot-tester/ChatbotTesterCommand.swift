@@ -1,5 +1,6 @@
 import ArgumentParser
 import ChatbotTester
+import Foundation
 
 /// The `chatbot-tester` command tree. Each verb is a small struct in `Commands/`.
 @main
@@ -14,4 +15,23 @@ struct ChatbotTesterCommand: AsyncParsableCommand {
             BenchCommand.self, CoordinatorCommand.self, WorkerCommand.self,
         ]
     )
+
+    /// Parses and runs the command; usage errors exit 2 (the promised code) instead of 64.
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            let code = exitCode(for: error)
+            if code == .validationFailure {
+                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+                Foundation.exit(ExitStatus.usage)
+            }
+            exit(withError: error)
+        }
+    }
 }

@@ -49,6 +49,23 @@ struct HTTPAndExecBackendTests {
         }
     }
 
+    @Test("http carries a session kept in a response header")
+    func headerSession() async throws {
+        try await withMockLLMServer { server in
+            let bot = try await makeChat(
+                "http",
+                [
+                    "url": .string(server.baseURL + "/chatbot"), "body": ["message": "{{input}}"],
+                    "headers": ["X-Session-Id": "{{session}}"], "replyPath": "data.reply", "sessionHeader": "X-Session-Id",
+                ])
+            let first = try await bot.send(ChatRequest(messages: [.user("one")]))
+            #expect(first.session == "sess-1")
+            let second = try await bot.send(ChatRequest(messages: [.user("two")], session: first.session))
+            #expect(second.content == "Echo: two (turn 2)")
+            #expect(server.recordedRequests().last?.headers["x-session-id"] == "sess-1")
+        }
+    }
+
     @Test("http rejects unknown placeholders and bad JSON paths, naming the field")
     func httpConfigErrors() async throws {
         let unknown = await backendError {

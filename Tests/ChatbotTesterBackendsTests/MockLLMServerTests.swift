@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import ChatbotTesterBackends
 import ChatbotTesterCore
 import Foundation
+import NIOCore
 import Testing
 
 @Suite("Mock LLM server")
@@ -116,6 +117,18 @@ struct MockLLMServerTests {
             #expect(error?.status == 404)
             #expect(error?.retry == .no)
             #expect(server.stats.inFlight == 0)
+        }
+    }
+
+    @Test("oversized request bodies are refused with 413, not buffered")
+    func oversized() async throws {
+        try await withMockLLMServer { server in
+            var request = HTTPClientRequest(url: server.openAIBaseURL + "/chat/completions")
+            request.method = .POST
+            request.body = .bytes(ByteBuffer(repeating: UInt8(ascii: "x"), count: (32 << 20) + 1))
+            let response = try await BuiltinBackends.sharedHTTPClient.execute(request, timeout: .seconds(60))
+            #expect(response.status.code == 413)
+            #expect(server.stats.requests == 0)
         }
     }
 

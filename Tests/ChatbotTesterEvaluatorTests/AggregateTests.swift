@@ -141,3 +141,34 @@ import Testing
         #expect(back.aggregate == aggregate)
     }
 }
+
+@Suite struct RunErrorGateTests {
+    @Test func maxErrorRateGatesTheRun() async throws {
+        let evaluator = try await Evaluator(specs: [ComponentSpec(type: "length", options: ["max": 100])], maxErrorRate: 0.25)
+        let runs = (0..<4).map { Fixtures.run("s\($0)", status: $0 == 0 ? .error : .ok) }
+        let stream = AsyncStream<RunRecord> { c in
+            for run in runs { c.yield(run) }
+            c.finish()
+        }
+        let aggregate = try await evaluator.evaluate(stream)
+        #expect(aggregate.gateResults.first == GateResult(metric: "(runs)", condition: "maxErrorRate", limit: 0.25, actual: 0.25, passed: true))
+        #expect(aggregate.passed)
+        var worse = aggregate
+        worse.add(Fixtures.run("s9", status: .error))
+        #expect(!worse.passed)  // 2 of 5 errored
+        // Merging keeps the limit, and so does the JSON form.
+        var merged = EvalAggregate()
+        merged.merge(aggregate)
+        #expect(merged == aggregate)
+        let config = try JSONCoding.decoder().decode(EvaluationConfig.self, from: Data(#"{"metrics": ["json-valid"], "maxErrorRate": 0.1}"#.utf8))
+        #expect(config.maxErrorRate == 0.1)
+        #expect(config.metrics == [ComponentSpec(type: "json-valid")])
+        let fromConfig = try await Evaluator(config: config)
+        #expect(fromConfig.maxErrorRate == 0.1)
+        #expect(fromConfig.concurrency == 8)
+        #expect(fromConfig.emptyAggregate().gateResults.first?.condition == "maxErrorRate")
+        #expect(throws: (any Error).self) {
+            try JSONCoding.decoder().decode(EvaluationConfig.self, from: Data(#"{"metrics": [], "maxErrors": 1}"#.utf8))
+        }
+    }
+}

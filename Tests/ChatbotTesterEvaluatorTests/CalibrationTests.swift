@@ -16,6 +16,7 @@ import Testing
 
     @Test func calibrateFromFiles() async throws {
         let dir = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
         // Judge vs human over 50 samples reproducing the table above, plus extras that must be skipped.
         var labels: [HumanLabel] = []
         var evals: [EvalRecord] = []
@@ -58,8 +59,15 @@ import Testing
         #expect(abs((report.meanAbsoluteError ?? 0) - (0 + 0.25 + 0.25) / 3) < 1e-12)
     }
 
+    @Test func numericIdsMatchAsText() throws {
+        let label = try JSONCoding.decoder().decode(HumanLabel.self, from: Data(#"{"id": 12, "label": false}"#.utf8))
+        #expect(label.id == "12")
+        #expect(throws: (any Error).self) { try JSONCoding.decoder().decode(HumanLabel.self, from: Data(#"{"id": "a", "label": true, "note": 1}"#.utf8)) }
+    }
+
     @Test func badLabelLineNamesFileLineAndField() async throws {
         let dir = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
         let labels = dir.appendingPathComponent("labels.jsonl")
         try "{\"id\": \"a\", \"label\": true}\n{\"id\": \"b\", \"label\": \"yes\"}\n".write(to: labels, atomically: true, encoding: .utf8)
         try Fixtures.writeJSONL([EvalRecord(sampleId: "a", metric: "j", type: "llm-judge", score: 1)], to: dir.appendingPathComponent("evals.jsonl"))

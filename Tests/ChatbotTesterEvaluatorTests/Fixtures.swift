@@ -1,6 +1,7 @@
 import ChatbotTesterCore
 import ChatbotTesterEvaluator
 import Foundation
+import Testing
 
 /// Builders shared by the evaluator tests.
 enum Fixtures {
@@ -65,6 +66,19 @@ enum Fixtures {
         for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":") {
             let path = "\(dir)/\(tool)"
             if FileManager.default.isExecutableFile(atPath: path) { return path }
+        }
+        return nil
+    }
+
+    /// The path of an external tool a test needs. Absent on a developer machine, the check is
+    /// skipped with a note; absent under CI (`CI=true`), the test fails, since CI must install it.
+    static func requiredTool(_ names: String..., debianPackage: String) -> String? {
+        if let path = names.lazy.compactMap(which).first { return path }
+        let hint = "\(names[0]) is not installed (Debian: apt-get install -y \(debianPackage))"
+        if ProcessInfo.processInfo.environment["CI"] == "true" {
+            Issue.record("\(hint); CI must install it (ops/setup.sh)")
+        } else {
+            print("skipping a check: \(hint)")
         }
         return nil
     }

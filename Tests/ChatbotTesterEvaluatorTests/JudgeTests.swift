@@ -220,3 +220,34 @@ extension ChatResponse {
         return copy
     }
 }
+
+@Suite struct PairwiseRunTests {
+    @Test func wholeRunsAreComparedPerSample() async throws {
+        let dir = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let baseline = (0..<6).map { Fixtures.run("s\($0)", reply: $0 < 4 ? "Refunds are possible." : "Within 30 days.") }
+        var candidate = (0..<6).map { Fixtures.run("s\($0)", reply: "Refunds within 30 days.") }
+        candidate.append(Fixtures.run("only-candidate", reply: "x"))
+        try Fixtures.writeJSONL(baseline, to: dir.appendingPathComponent("base.jsonl"))
+        try Fixtures.writeJSONL(candidate, to: dir.appendingPathComponent("cand.jsonl"))
+        // Prefers the reply mentioning "30 days"; a tie when both do.
+        let backend = ClosureChatBackend { request in
+            let text = request.messages[1].content
+            let one = text.components(separatedBy: "<reply_2>")[0].contains("30 days")
+            let two = text.components(separatedBy: "<reply_2>")[1].contains("30 days")
+            let winner = one == two ? "tie" : (one ? "1" : "2")
+            return ChatResponse(content: #"{"winner": "\#(winner)", "reason": "r"}"#, usage: Usage(promptTokens: 10), costUSD: 0.01)
+        }
+        let summary = try await PairwiseJudge(backend: backend).compareRuns(
+            baseline: dir.appendingPathComponent("base.jsonl"), candidate: dir.appendingPathComponent("cand.jsonl"), concurrency: 3)
+        #expect(summary.verdicts.map(\.sampleId) == (0..<6).map { "s\($0)" })
+        #expect(summary.candidateWins == 4)
+        #expect(summary.ties == 2)
+        #expect(summary.baselineWins == 0)
+        #expect(summary.positionInconsistent == 0)
+        let preference = try #require(summary.candidatePreference)
+        #expect(abs(preference - 5.0 / 6.0) < 1e-12)  // 4 wins and 2 ties of 6
+        #expect(summary.usage.promptTokens == 120)  // 6 samples × 2 orders
+        #expect(abs(summary.costUSD - 0.12) < 1e-9)
+    }
+}

@@ -60,6 +60,7 @@ import Testing
 
     @Test func evaluateFileWritesEveryReport() async throws {
         let out = try await Self.evaluate()
+        defer { try? FileManager.default.removeItem(at: out.dir) }
         for name in ["evals.jsonl", "summary.json", "junit.xml", "results.csv", "report.md", "report.html"] {
             #expect(FileManager.default.fileExists(atPath: out.dir.appendingPathComponent(name).path), "\(name) missing")
         }
@@ -91,6 +92,7 @@ import Testing
 
     @Test func junitValidatesAgainstTheSchema() async throws {
         let out = try await Self.evaluate()
+        defer { try? FileManager.default.removeItem(at: out.dir) }
         let junit = out.dir.appendingPathComponent("junit.xml")
         let text = try String(contentsOf: junit, encoding: .utf8)
         #expect(text.components(separatedBy: "<testcase ").count - 1 == 90)
@@ -100,11 +102,7 @@ import Testing
         #expect(text.contains("&lt;script&gt;"))
         #expect(!text.contains("<script>"))
         #expect(!text.contains("\u{0001}"))
-        guard let xmllint = Fixtures.which("xmllint") else {
-            // Debian: apt-get install -y libxml2-utils (CI installs it).
-            print("skipping JUnit schema validation: xmllint not installed")
-            return
-        }
+        guard let xmllint = Fixtures.requiredTool("xmllint", debianPackage: "libxml2-utils") else { return }
         let xsd = out.dir.appendingPathComponent("junit.xsd")
         try JUnitSchema.xsd.write(to: xsd, atomically: true, encoding: .utf8)
         let result = try Fixtures.execute(xmllint, ["--noout", "--schema", xsd.path, junit.path])
@@ -114,6 +112,7 @@ import Testing
 
     @Test func csvHasOneRowPerSampleAndMetricAndIsSafe() async throws {
         let out = try await Self.evaluate()
+        defer { try? FileManager.default.removeItem(at: out.dir) }
         let text = try String(contentsOf: out.dir.appendingPathComponent("results.csv"), encoding: .utf8)
         let rows = Self.parseCSV(text)
         #expect(rows.first == CSVReportWriter.columns)
@@ -152,6 +151,7 @@ import Testing
 
     @Test func markdownReportIsSafeForPullRequests() async throws {
         let out = try await Self.evaluate()
+        defer { try? FileManager.default.removeItem(at: out.dir) }
         let md = try String(contentsOf: out.dir.appendingPathComponent("report.md"), encoding: .utf8)
         #expect(md.hasPrefix("## ❌ Nightly &lt;run&gt; &amp; co: failed"))
         #expect(md.contains("| contains passRate | ≥ 1.000 |"))
@@ -165,15 +165,13 @@ import Testing
 
     @Test func htmlOpensInHeadlessChromiumWithTheExpectedRows() async throws {
         let out = try await Self.evaluate()
+        defer { try? FileManager.default.removeItem(at: out.dir) }
         let html = out.dir.appendingPathComponent("report.html")
         let source = try String(contentsOf: html, encoding: .utf8)
         #expect(!source.contains("<script>alert"))
         #expect(!source.contains("http://") && !source.contains("https://"))  // no network
         #expect(source.components(separatedBy: "<tr class=\"sample\"").count - 1 == 30)
-        guard let chromium = Fixtures.which("chromium") ?? Fixtures.which("chromium-browser") else {
-            print("skipping the Chromium check: chromium not installed (Debian: apt-get install -y chromium)")
-            return
-        }
+        guard let chromium = Fixtures.requiredTool("chromium", "chromium-browser", debianPackage: "chromium") else { return }
         let result = try Fixtures.execute(
             chromium, ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--user-data-dir=\(out.dir.path)/chromium", "--dump-dom", html.absoluteString])
         #expect(result.status == 0, "\(result.output.suffix(2000))")
@@ -190,6 +188,7 @@ import Testing
 
     @Test func htmlSampleCapKeepsFailingSamplesFirst() async throws {
         let out = try await Self.evaluate(cap: 8)
+        defer { try? FileManager.default.removeItem(at: out.dir) }
         let source = try String(contentsOf: out.dir.appendingPathComponent("report.html"), encoding: .utf8)
         #expect(source.components(separatedBy: "<tr class=\"sample\"").count - 1 == 8)
         #expect(source.contains("Showing 8 of 30 samples"))
@@ -198,6 +197,7 @@ import Testing
 
     @Test func reportsRegenerateFromFiles() async throws {
         let out = try await Self.evaluate()
+        defer { try? FileManager.default.removeItem(at: out.dir) }
         let again = out.dir.appendingPathComponent("again")
         let summary = try await EvalReports.write(
             results: out.dir.appendingPathComponent("results.jsonl"), evals: out.outcome.evals, to: again,
@@ -212,6 +212,7 @@ import Testing
 
     @Test func regenerateJoinsShuffledEvaluations() async throws {
         let out = try await Self.evaluate()
+        defer { try? FileManager.default.removeItem(at: out.dir) }
         var evals = try await Self.evalRecords(out.outcome.evals)
         evals.sort { ($0.metric, $0.sampleId) < ($1.metric, $1.sampleId) }  // grouped by metric, not by sample
         let shuffled = out.dir.appendingPathComponent("shuffled.jsonl")
@@ -244,6 +245,7 @@ import Testing
             EvalRecord(sampleId: "new", metric: "m", type: "contains", score: 1, passed: true, threshold: 1),
         ]
         let dir = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
         try FileManager.default.createDirectory(at: dir.appendingPathComponent("base"), withIntermediateDirectories: true)
         try FileManager.default.createDirectory(at: dir.appendingPathComponent("cand"), withIntermediateDirectories: true)
         try Fixtures.writeJSONL(baseline, to: dir.appendingPathComponent("base/evals.jsonl"))
@@ -266,6 +268,27 @@ import Testing
         #expect(html.components(separatedBy: "<tr class=\"change regression\"").count - 1 == 2)
         let back = try JSONCoding.decoder().decode(RunComparison.self, from: Data(contentsOf: dir.appendingPathComponent("compare.json")))
         #expect(back == comparison)
+    }
+
+    @Test func comparisonWithABaselineInTheSamePass() async throws {
+        let out = try await Self.evaluate()
+        defer { try? FileManager.default.removeItem(at: out.dir) }
+        // The candidate's judge likes everything: the six "No idea" samples improve on `helpful`.
+        let generous = Fixtures.backends(judge: { _ in ChatResponse(content: #"{"score": 5, "reason": "fine"}"#) })
+        let evaluator = try await Evaluator(specs: Self.specs, backends: generous)
+        let candidateDir = out.dir.appendingPathComponent("candidate")
+        let outcome = try await evaluator.evaluateFile(
+            results: out.dir.appendingPathComponent("results.jsonl"), outputDirectory: candidateDir, baselineEvals: out.outcome.evals)
+        let comparison = try #require(outcome.comparison)
+        let fromFiles = try await RunComparison.compare(baselineEvals: out.outcome.evals, candidateEvals: outcome.evals)
+        #expect(comparison.changes == fromFiles.changes)
+        #expect(comparison.metrics == fromFiles.metrics)
+        #expect(comparison.improvements == 6)  // the six "No idea" replies (unmeasured → pass is not an improvement)
+        #expect(comparison.regressions == 0)
+        let md = try String(contentsOf: candidateDir.appendingPathComponent("report.md"), encoding: .utf8)
+        #expect(md.contains("0 regressions, 6 improvements"))
+        let html = try String(contentsOf: candidateDir.appendingPathComponent("report.html"), encoding: .utf8)
+        #expect(html.contains("id=\"compare\""))
     }
 
     @Test func escapingHelpers() {

@@ -1,19 +1,14 @@
 import ChatbotTesterCore
+import ChatbotTesterTesting
 import Foundation
 import Testing
 
 @testable import ChatbotTesterGenerator
 
-/// Keeps every envelope.
-final class EnvelopeRecorder: EventSink {
-    let envelopes = Locked<[EventEnvelope]>([])
-    func receive(_ envelope: EventEnvelope) async { envelopes.withLock { $0.append(envelope) } }
-}
-
 @Suite struct EventTests {
     @Test func progressFollowsTheGeneration() async throws {
         let bus = EventBus()
-        let recorder = EnvelopeRecorder()
+        let recorder = RecordingEventSink()
         bus.subscribe(recorder)
         let generator = Generator(
             spec: try spec("""
@@ -23,7 +18,7 @@ final class EnvelopeRecorder: EventSink {
             events: bus)
         let samples = try await collect(generator)
         await bus.shutdown()
-        let envelopes = recorder.envelopes.current
+        let envelopes = recorder.envelopes
         let updates = envelopes.compactMap { ($0.event as? any ProgressEvent)?.progress }
         #expect(updates.count == envelopes.count)
         // 3 originals × (1 + 2 kinds) planned.

@@ -1,4 +1,5 @@
 import ChatbotTesterCore
+import ChatbotTesterTesting
 import Foundation
 import Testing
 
@@ -92,6 +93,32 @@ import Testing
         let variants = samples.filter { $0.metadata["perturbationOf"] != nil }
         #expect(variants.count == 2)
         #expect(variants.allSatisfy { $0.metadata["originalSource"] == "adversarial" && $0.tags.contains("adversarial") })
+    }
+
+    @Test func paraphrasesRunAheadInAWindowAndStayLinked() async throws {
+        let model = RecordingModel(gated: true) { request, _ in
+            let input = request.messages[1].content.components(separatedBy: "user message:\n").last ?? ""
+            return reply(JSONValue.object(["paraphrases": [.string("In other words: \(input)")]]).canonicalText)
+        }
+        let generator = Generator(
+            spec: try spec(#"{"templates": [{"template": "Question {n}?", "variables": {"n": [1,2,3,4,5,6,7,8,9,10]}}], "perturb": {"kinds": ["paraphrase"], "backend": "gen"}}"#),
+            backends: model.backendSet())
+        let consumer = Task { try await collect(generator) }
+        // Four calls start ahead; taking the first one's result starts a fifth; then the pipeline
+        // waits for the first reply and asks nothing more.
+        await model.mock.waitForInFlight(5)
+        #expect(model.calls == 5)
+        model.mock.open()
+        let samples = try await consumer.value
+        #expect(samples.count == 20)
+        #expect(model.calls == 10)
+        #expect(model.mock.maxInFlight <= 5)
+        for pair in stride(from: 0, to: 20, by: 2) {
+            let original = samples[pair]
+            let variant = samples[pair + 1]
+            #expect(variant.metadata["perturbationOf"] == .string(original.id))
+            #expect(variant.input == "In other words: \(original.input!)")
+        }
     }
 
     @Test func paraphrasesComeFromTheModel() async throws {

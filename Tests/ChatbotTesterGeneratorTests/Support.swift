@@ -1,50 +1,32 @@
 import ChatbotTesterCore
+import ChatbotTesterTesting
 import Foundation
 import Testing
 
 @testable import ChatbotTesterGenerator
 
-/// Records every request and answers with a scripted closure.
+/// A scripted model (Core's `MockChatBackend`) reachable through a `BackendSet`, the way a user
+/// plugs in their own backend type.
 final class RecordingModel: Sendable {
-    let requests = Locked<[ChatRequest]>([])
-    let reply: @Sendable (ChatRequest, Int) -> ChatResponse
+    let mock: MockChatBackend
 
-    init(reply: @escaping @Sendable (ChatRequest, Int) -> ChatResponse) {
-        self.reply = reply
+    /// - Parameter reply: the reply to a request and its 1-based call number.
+    init(gated: Bool = false, reply: @escaping @Sendable (ChatRequest, Int) -> ChatResponse) {
+        mock = MockChatBackend(gated: gated) { request, index in reply(request, index + 1) }
     }
 
-    var backend: ClosureChatBackend {
-        ClosureChatBackend { request in
-            let number = self.requests.withLock { list in
-                list.append(request)
-                return list.count
-            }
-            return self.reply(request, number)
-        }
-    }
+    var requests: [ChatRequest] { mock.requests }
+    var calls: Int { mock.callCount }
 
-    var calls: Int { requests.current.count }
-
-    /// A `BackendSet` whose `gen` instance is this model, built through a registry type the test
-    /// registers, the way a user plugs in their own backend.
+    /// A `BackendSet` whose `name` instance is this model, built through a registry type the test
+    /// registers.
     func backendSet(name: String = "gen") -> BackendSet {
         var registry = BackendRegistry()
-        let backend = self.backend
+        let backend = mock
         registry.register("scripted-test", summary: "test double", options: [OptionSpec("label", .string, "a label")]) { _, _ in
             backend
         }
         return BackendSet(config: RegistryConfig([name: ComponentSpec(type: "scripted-test", options: ["label": "x"])]), registry: registry)
-    }
-}
-
-/// Collects events of the generator.
-final class EventRecorder: EventSink {
-    let kinds = Locked<[String]>([])
-    let dropped = Locked<[GenerateDroppedEvent]>([])
-
-    func receive(_ envelope: EventEnvelope) async {
-        kinds.withLock { $0.append(envelope.kind) }
-        if let event = envelope.event as? GenerateDroppedEvent { dropped.withLock { $0.append(event) } }
     }
 }
 

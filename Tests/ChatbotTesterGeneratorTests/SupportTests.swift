@@ -5,19 +5,6 @@ import Testing
 @testable import ChatbotTesterGenerator
 
 @Suite struct SupportTests {
-    @Test(arguments: [
-        ("", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"),
-        ("abc", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"),
-        ("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq", "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"),
-    ])
-    func sha256KnownVectors(input: String, hex: String) {
-        #expect(SHA256Digest.hex(input) == hex)
-    }
-
-    @Test func sha256LongInput() {
-        #expect(SHA256Digest.hex(String(repeating: "a", count: 1000)) == "41edece42d63e8d9bf515a9ba6932e1c20cbc9f5a5d134645adb5db1b9737ea3")
-    }
-
     @Test(arguments: ["plain", "quote \" and \\ backslash", "new\nline\ttab", "café ☕️ 日本", "a/b", "{\"json\": 1}"])
     func canonicalContentMatchesSortedKeyJSON(text: String) {
         let sample = TestSample(id: "x", input: text, system: "sys/\(text)")
@@ -102,5 +89,36 @@ import Testing
         #expect(parsed.backendReferences.map(\.field) == ["synthesize.backend", "personas.backend", "perturb.backend"])
         let encoded = try JSONValue(encoding: parsed)
         #expect(try GenerateSpec.decode(encoded) == parsed)
+    }
+}
+
+@Suite struct SampleCheckTests {
+    static let cases: [TestSample] = {
+        var cases = [
+            TestSample(id: "ok", input: "hi"),
+            TestSample(id: "", input: "hi"),
+            TestSample(id: "none"),
+            TestSample(id: "two", input: "hi", turns: ["a"]),
+            TestSample(id: "empty", turns: []),
+            TestSample(id: "sc", scenario: Scenario(persona: "p", goal: "g", maxTurns: 0)),
+            TestSample(id: "meta", input: "x", metadata: ["score": .double(.nan)]),
+            TestSample(id: "scenario", scenario: Scenario(persona: "p", goal: "g")),
+        ]
+        var future = TestSample(id: "future", input: "x")
+        future.schemaVersion = TestSample.currentSchemaVersion + 1
+        cases.append(future)
+        return cases
+    }()
+
+    /// The in-memory check agrees with the decoder `chatbot-tester validate` uses.
+    @Test(arguments: cases)
+    func agreesWithTheDecoder(sample: TestSample) {
+        let roundTrip: Bool
+        if let line = try? JSONL.encodeLine(sample), case .success = JSONL.decode(TestSample.self, from: line, source: nil, line: 1) {
+            roundTrip = true
+        } else {
+            roundTrip = false
+        }
+        #expect((SampleCheck.problem(with: sample) == nil) == roundTrip, "\(sample.id): \(SampleCheck.problem(with: sample) ?? "valid")")
     }
 }

@@ -1,4 +1,5 @@
 import ChatbotTesterCore
+import ChatbotTesterTesting
 import Foundation
 import Testing
 
@@ -40,7 +41,7 @@ import Testing
 
     @Test func messyRepliesAreRepairedRetriedDroppedAndDeduped() async throws {
         let model = Self.messyModel
-        let recorder = EventRecorder()
+        let recorder = RecordingEventSink()
         let bus = EventBus()
         bus.subscribe(recorder)
         let generator = Generator(
@@ -76,14 +77,14 @@ import Testing
         #expect(report.drops.contains { $0.reason == .duplicate && $0.origin == "topic:refunds" })
 
         // The retry carries the validation error back to the model.
-        let retries = model.requests.current.filter { $0.messages.count > 2 }
+        let retries = model.requests.filter { $0.messages.count > 2 }
         #expect(retries.count == 2)
         #expect(retries.contains { $0.messages.last!.content.contains("cut off at the token limit") })
         #expect(retries.contains { $0.messages.last!.content.contains("not valid JSON") })
         #expect(retries.allSatisfy { $0.messages[2].role == .assistant })
 
         // Structured output was asked for.
-        let first = model.requests.current[0]
+        let first = model.requests[0]
         guard case .jsonSchema(let name, let schema) = first.responseFormat else {
             Issue.record("expected a JSON schema response format")
             return
@@ -103,11 +104,11 @@ import Testing
         #expect(aliased.criteria == QuestionType(lenient: aliased.metadata["questionType"]!.stringValue!)!.defaultCriteria)
         try expectValidDataset(samples)
 
-        let kinds = recorder.kinds.current
+        let kinds = recorder.kinds
         #expect(kinds.first == "generate.started")
         #expect(kinds.last == "generate.completed")
         #expect(kinds.filter { $0 == "generate.sample" }.count == 6)
-        #expect(recorder.dropped.current.reduce(0) { $0 + $1.count } == report.totalDropped)
+        #expect(recorder.events(of: GenerateDroppedEvent.self).reduce(0) { $0 + $1.count } == report.totalDropped)
     }
 
     @Test func surplusItemsAreCappedAndBackendErrorsRecorded() async throws {
@@ -119,7 +120,7 @@ import Testing
             return reply(#"{"items": [\#(items)]}"#)
         }
         var registry = BackendRegistry()
-        let good = model.backend
+        let good = model.mock
         registry.register("flaky") { _, _ in
             ClosureChatBackend { request in
                 if request.messages[1].content.hasPrefix("Topic: down") {
@@ -179,10 +180,30 @@ import Testing
             #expect(sample.input?.hasPrefix("What does part \(index + 1) say") == true)
         }
         // Each request holds its chunk.
-        for request in model.requests.current {
+        for request in model.requests {
             #expect(chunks.contains { request.messages[1].content.contains($0) })
         }
         try expectValidDataset(samples)
+    }
+
+    @Test func requestsRunInAWindowAndKeepUnitOrder() async throws {
+        let model = RecordingModel(gated: true) { request, _ in
+            let topic = request.messages[1].content.split(separator: "\n")[0].dropFirst("Topic: ".count)
+            let item = Self.item("About \(topic)?")
+            return reply(#"{"items": [\#(item)]}"#)
+        }
+        let topics = (1...7).map { "t\($0)" }
+        let generator = Generator(
+            spec: try spec(#"{"synthesize": {"backend": "gen", "topics": \#(try JSONValue(encoding: topics).canonicalText), "perTopic": 1, "concurrency": 3}}"#),
+            backends: model.backendSet())
+        let consumer = Task { try await collect(generator) }
+        await model.mock.waitForInFlight(3)
+        #expect(model.calls == 3)  // the window holds, nothing more is asked
+        model.mock.open()
+        let samples = try await consumer.value
+        #expect(samples.map(\.input) == topics.map { "About \($0)?" })
+        #expect(model.mock.maxInFlight <= 3)
+        #expect(model.calls == 7)
     }
 
     @Test func jsonModeAndTextFormats() async throws {
@@ -192,7 +213,7 @@ import Testing
                 spec: try spec(#"{"synthesize": {"backend": "gen", "topics": ["a"], "perTopic": 1, "format": "\#(format)"}}"#),
                 backends: model.backendSet())
             #expect(try await collect(generator).count == 1)
-            #expect(model.requests.current[0].responseFormat == expected)
+            #expect(model.requests[0].responseFormat == expected)
         }
     }
 }

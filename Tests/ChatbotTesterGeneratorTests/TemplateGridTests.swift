@@ -35,7 +35,7 @@ import Testing
         let first = try await collect(Generator(spec: try spec(Self.grid)))
         let second = try await collect(Generator(spec: try spec(Self.grid)))
         #expect(first == second)
-        let expected = "gen-" + SHA256Digest.hex(#"{"input":"How do I return my phone?"}"#).prefix(12)
+        let expected = "gen-" + SHA256Hasher.hex(#"{"input":"How do I return my phone?"}"#).prefix(12)
         #expect(first[0].id == expected)
     }
 

@@ -102,4 +102,27 @@ import Testing
             try JobConfig(document: ConfigDocument.parse(text))
         }
     }
+
+    @Test func environmentVariablesExpand() throws {
+        let text = """
+            backends:
+              bot: {type: openai, baseURL: "${BOT_URL:-http://127.0.0.1:8080/v1}", model: "${MODEL}-chat", apiKey: {env: BOT_KEY}}
+            run:
+              concurrency: ${WORKERS:-8}
+              target: bot
+            output: "runs/$${literal}"
+            """
+        let document = try ConfigDocument.parse(text, environment: ["MODEL": "llama3", "WORKERS": "32"])
+        #expect(document.value["backends"]?["bot"]?["baseURL"] == "http://127.0.0.1:8080/v1")
+        #expect(document.value["backends"]?["bot"]?["model"] == "llama3-chat")
+        #expect(document.value["backends"]?["bot"]?["apiKey"] == ["env": "BOT_KEY"])
+        #expect(document.value["run"]?["concurrency"] == .int(32))
+        #expect(document.value["output"] == "runs/${literal}")
+        #expect {
+            try ConfigDocument.parse("a: 1\nb: ${MISSING}\n", source: "job.yaml", environment: [:])
+        } throws: { error in
+            let error = error as? ChatbotTesterError
+            return error?.location?.line == 2 && error?.location?.field == "b" && error?.message.contains("MISSING") == true
+        }
+    }
 }

@@ -94,7 +94,8 @@ struct ExecBackend: ChatBackend {
                 promptTokens: (counts["promptTokens"] ?? counts["prompt_tokens"])?.intValue ?? 0,
                 completionTokens: (counts["completionTokens"] ?? counts["completion_tokens"])?.intValue ?? 0)
         }
-        let session = json["session"].flatMap { $0.isNull ? nil : $0 }
+        // (`JSONValue` is nil-literal expressible: spell out `.none` so a JSON null means "no session".)
+        let session: JSONValue? = json["session"] == .null ? .none : json["session"]
         return ChatResponse(
             content: reply.stringValue ?? reply.canonicalText, finishReason: json["finishReason"]?.stringValue, usage: usage,
             model: json["model"]?.stringValue, session: session)

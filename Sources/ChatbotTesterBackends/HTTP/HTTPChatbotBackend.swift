@@ -16,6 +16,8 @@ struct HTTPChatbotBackend: ChatBackend {
     let body: JSONValue?
     let replyPath: JSONPath
     let sessionPath: JSONPath?
+    /// A response header holding the session id (for bots that keep it out of the body).
+    let sessionHeader: String?
     let finishReasonPath: JSONPath?
     let model: String
     let apiKey: String
@@ -33,11 +35,12 @@ struct HTTPChatbotBackend: ChatBackend {
             throw peer.badResponse("reply has nothing at '\(replyPath)'", body: reply.body)
         }
         var response = ChatResponse(content: value.stringValue ?? value.canonicalText)
-        if let sessionPath {
-            let session = sessionPath.evaluate(json)
-            response.session = (session == nil || session == .null) ? request.session : session
-        } else {
-            response.session = request.session
+        response.session = request.session
+        if let sessionHeader, let value = reply.headers.first(name: sessionHeader), !value.isEmpty {
+            response.session = .string(value)
+        }
+        if let session = sessionPath?.evaluate(json), session != .null {
+            response.session = session
         }
         response.finishReason = finishReasonPath.flatMap { $0.evaluate(json)?.stringValue }
         response.latencyMs = start.millisecondsSince
@@ -57,6 +60,7 @@ extension HTTPChatbotBackend {
             "request body template: placeholders {{input}} {{messages}} {{system}} {{session}} {{sampleId}} {{model}}"),
         OptionSpec("replyPath", .string, required: true, "JSON path of the reply text, e.g. $.data.reply"),
         OptionSpec("sessionPath", .string, "JSON path of a session id to carry to the next turn"),
+        OptionSpec("sessionHeader", .string, "response header holding a session id (when the body has none)"),
         OptionSpec("finishReasonPath", .string, "JSON path of a finish reason"),
         OptionSpec("apiKey", .secret, "a secret usable as {{apiKey}} in headers"),
         OptionSpec("model", .string, "a label usable as {{model}}"),
@@ -72,7 +76,8 @@ extension HTTPChatbotBackend {
             try RequestTemplate.check(.string(url), field: context.fieldPath("url"))
             let methodName = (try options.string("method") ?? "POST").uppercased()
             let method = HTTPMethod(rawValue: methodName)
-            let body: JSONValue? = (method == .GET || method == .HEAD) ? nil : (options["body"] ?? defaultBody)
+            // `.none`, not `nil`: `JSONValue` is nil-literal expressible, and `nil` would become a JSON null body.
+            let body: JSONValue? = (method == .GET || method == .HEAD) ? .none : (options["body"] ?? defaultBody)
             if let body { try RequestTemplate.check(body, field: context.fieldPath("body")) }
             var headers: [(String, String)] = []
             for (name, value) in try options.object("headers")?.sorted(by: { $0.key < $1.key }) ?? [] {
@@ -94,6 +99,7 @@ extension HTTPChatbotBackend {
             return HTTPChatbotBackend(
                 http: try BackendHTTP(options: options, client: client), method: method, url: url, headers: headers,
                 body: body, replyPath: replyPath, sessionPath: try options.jsonPath("sessionPath"),
+                sessionHeader: try options.string("sessionHeader"),
                 finishReasonPath: try options.jsonPath("finishReasonPath"), model: try options.string("model") ?? "",
                 apiKey: try options.secret("apiKey") ?? "")
         }

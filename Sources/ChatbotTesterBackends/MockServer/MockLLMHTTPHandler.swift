@@ -13,6 +13,10 @@ final class MockLLMHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var body = ByteBuffer()
     /// A counted request awaits its reply on this connection.
     private var pending = false
+    /// The current request's body went over the limit.
+    private var tooLarge = false
+    /// Larger request bodies are refused with 413 rather than buffered.
+    static let maxRequestBytes = 32 << 20
 
     init(server: MockLLMServer) {
         self.server = server
@@ -24,10 +28,21 @@ final class MockLLMHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             self.head = head
             body.clear()
         case .body(var chunk):
-            body.writeBuffer(&chunk)
+            if body.readableBytes + chunk.readableBytes > Self.maxRequestBytes {
+                tooLarge = true
+                body.clear()
+            } else if !tooLarge {
+                body.writeBuffer(&chunk)
+            }
         case .end:
             guard let head else { return }
             self.head = nil
+            if tooLarge {
+                tooLarge = false
+                pending = false
+                write(.error(413, "request body larger than \(Self.maxRequestBytes) bytes"), keepAlive: false, context: context)
+                return
+            }
             let path = String(head.uri.prefix { $0 != "?" })
             let query = head.uri.firstIndex(of: "?").map { String(head.uri[head.uri.index(after: $0)...]) }
             let counted = !MockLLMServer.controlPaths.contains(path)

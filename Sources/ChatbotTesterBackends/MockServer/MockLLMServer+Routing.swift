@@ -39,8 +39,10 @@ extension MockLLMServer {
         case "/v1/embeddings":
             reply = .json(MockLLMResponder.embeddings(json, dimensions: configuration.embeddingDimensions))
         default:
-            let (session, turn) = nextTurn(json["session"]?.stringValue)
+            let headerSession = headers.first(where: { $0.0.lowercased() == "x-session-id" })?.1
+            let (session, turn) = nextTurn(json["session"]?.stringValue ?? headerSession)
             reply = .json(MockLLMResponder.chatbot(message: prompt, directive: directive, session: session, turn: turn))
+            reply.headers.append(("x-session-id", session))
         }
         reply.delayMs = delay
         return reply

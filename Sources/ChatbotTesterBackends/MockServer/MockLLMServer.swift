@@ -10,7 +10,7 @@ import NIOPosix
 /// `POST /chatbot` (`{"message", "session"}` → `{"data": {"reply", "session", "turn"}}`), and
 /// `GET /stats`, `GET /requests`, `POST /reset`. Replies are deterministic (`Echo: <last user
 /// message>`, schema-shaped JSON when JSON is asked for); faults are injected at random
-/// (`errorRate`, seeded) or forced per request (see ``MockDirective``-style prompts
+/// (`errorRate`, seeded) or forced per request (prompt directives such as
 /// `MOCK_FAULT: 429 retry-after=2`, `MOCK_REPLY: text`, or the `x-mock-fault` header).
 ///
 /// ```swift

@@ -7,18 +7,24 @@ import Foundation
 struct BackendPeer: Sendable, Hashable {
     /// `backends.<instance>`.
     var field: String
-    /// `http://host:port/path` or `exec:/path/to/program`.
-    var peer: String
+    /// The URL or program as given; redacted only when an error needs it (cheap on the hot path).
+    private var source: String
+    private var isURL: Bool
 
     init(context: ComponentContext, peer: String) {
         self.field = [context.section, context.instanceName].filter { !$0.isEmpty }.joined(separator: ".")
-        self.peer = peer
+        self.source = peer
+        self.isURL = false
     }
 
     init(field: String, url: String) {
         self.field = field
-        self.peer = Self.redactedURL(url)
+        self.source = url
+        self.isURL = true
     }
+
+    /// `http://host:port/path` (no query, no user info) or `exec:/path/to/program`.
+    var peer: String { isURL ? Self.redactedURL(source) : source }
 
     /// The URL without query, fragment or user info.
     static func redactedURL(_ url: String) -> String {

@@ -3,14 +3,13 @@ import Foundation
 
 /// JSON bytes ↔ `JSONValue` for wire bodies.
 enum JSONWire {
+    /// Compact JSON with sorted keys.
     static func encode(_ value: JSONValue) -> Data {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.withoutEscapingSlashes]
-        return (try? encoder.encode(value)) ?? Data("null".utf8)
+        Data(JSONByteWriter.bytes(value))
     }
 
     static func parse(_ data: Data) throws -> JSONValue {
-        try JSONDecoder().decode(JSONValue.self, from: data)
+        try JSONByteParser.parse(data)
     }
 
     /// Parses a reply body; a body that is not JSON is a `.badResponse` naming the peer (retryable:

@@ -14,6 +14,8 @@ public struct EvalAggregate: Sendable, Hashable, Codable {
     public var metrics: [String: MetricStats] = [:]
     /// Tag → metric instance name → statistics.
     public var byTag: [String: [String: MetricStats]] = [:]
+    /// Run-level gate: the largest fraction of runs that may end in an error (`nil`: no limit).
+    public var maxErrorRate: Double?
 
     public init() {}
 
@@ -51,6 +53,7 @@ public struct EvalAggregate: Sendable, Hashable, Codable {
     /// Adds another aggregate (a shard's) into this one.
     public mutating func merge(_ other: EvalAggregate) {
         runs.merge(other.runs)
+        if maxErrorRate == nil { maxErrorRate = other.maxErrorRate }
         for (name, stats) in other.metrics { metrics[name, default: MetricStats(type: stats.type)].merge(stats) }
         for (tag, perMetric) in other.byTag {
             for (name, stats) in perMetric { byTag[tag, default: [:]][name, default: MetricStats(type: stats.type)].merge(stats) }
@@ -64,9 +67,14 @@ public struct EvalAggregate: Sendable, Hashable, Codable {
         return copy
     }
 
-    /// Every gate verdict, sorted by metric.
+    /// Every gate verdict: the run error gate (metric `(runs)`), then each metric's, sorted by metric.
     public var gateResults: [GateResult] {
-        metrics.keys.sorted().flatMap { metrics[$0]!.gateResults(metric: $0) }
+        var results: [GateResult] = []
+        if let limit = maxErrorRate {
+            let rate = runs.samples == 0 ? 0 : Double(runs.errored) / Double(runs.samples)
+            results.append(GateResult(metric: "(runs)", condition: "maxErrorRate", limit: limit, actual: rate, passed: rate <= limit + 1e-12))
+        }
+        return results + metrics.keys.sorted().flatMap { metrics[$0]!.gateResults(metric: $0) }
     }
 
     /// Whether every gate passes (the exit code is 0 exactly when this is true).

@@ -17,7 +17,8 @@ public struct HumanLabel: Sendable, Hashable, Codable {
     public init(from decoder: any Decoder) throws {
         try decoder.rejectUnknownKeys(CodingKeys.self)
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        id = try c.decode(String.self, forKey: .id)
+        // Spreadsheet exports often write numeric ids; they match sample ids as text.
+        if let number = try? c.decode(Int.self, forKey: .id) { id = String(number) } else { id = try c.decode(String.self, forKey: .id) }
         label = try c.decode(JSONValue.self, forKey: .label)
         guard label.boolValue != nil || label.doubleValue != nil else {
             throw DecodingError.dataCorruptedError(forKey: .label, in: c, debugDescription: "label must be true, false or a number")

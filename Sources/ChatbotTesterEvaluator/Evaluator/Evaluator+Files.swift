@@ -10,6 +10,8 @@ extension Evaluator {
         public var evals: URL
         /// Result lines that could not be read (skipped; each also emitted as `EvalInputRejected`).
         public var rejected: [ChatbotTesterError]
+        /// The comparison with `baselineEvals`, when one was given (also in the reports).
+        public var comparison: RunComparison?
     }
 
     /// `chatbot-tester evaluate` in one call: streams `results` (a `results.jsonl`), writes
@@ -17,9 +19,13 @@ extension Evaluator {
     ///
     /// A result line that cannot be decoded is skipped and reported, never fatal. The exit code is
     /// `outcome.summary.passed ? 0 : 1`.
+    /// - Parameter baselineEvals: a baseline run's `evals.jsonl`; the comparison is built in the same
+    ///   pass and added to `report.md`/`report.html` (and returned), so no second pass is needed.
     public func evaluateFile(
-        results: URL, outputDirectory: URL, options: ReportOptions = ReportOptions()
+        results: URL, outputDirectory: URL, options: ReportOptions = ReportOptions(), baselineEvals: URL? = nil
     ) async throws -> FileOutcome {
+        var comparison: RunComparison.Builder?
+        if let baselineEvals { comparison = try await RunComparison.Builder(baseline: baselineEvals, events: events) }
         let evalsURL = outputDirectory.appendingPathComponent("evals.jsonl")
         let writer = try JSONLWriter(url: evalsURL)
         let reports = try EvalReportWriter(directory: outputDirectory, options: options)
@@ -37,7 +43,10 @@ extension Evaluator {
         let aggregate: EvalAggregate
         do {
             aggregate = try await evaluate(runs) { sample in
-                for eval in sample.evals { try writer.write(eval) }
+                for eval in sample.evals {
+                    try writer.write(eval)
+                    comparison?.addCandidate(eval)
+                }
                 try reports.add(sample)
             }
             try writer.close()
@@ -46,8 +55,12 @@ extension Evaluator {
             throw error
         }
         let bad = rejected.current
-        let summary = try reports.finish(aggregate: aggregate, rejectedLines: bad.count)
-        return FileOutcome(summary: summary, evals: evalsURL, rejected: bad)
+        let compared = comparison.map {
+            var builder = $0
+            return builder.finish(baselineLabel: baselineEvals!.deletingLastPathComponent().lastPathComponent, candidateLabel: outputDirectory.lastPathComponent)
+        }
+        let summary = try reports.finish(aggregate: aggregate, rejectedLines: bad.count, comparison: compared)
+        return FileOutcome(summary: summary, evals: evalsURL, rejected: bad, comparison: compared)
     }
 
     /// The shared options (names, thresholds, gates) of metric specs, without building the metrics

@@ -16,6 +16,8 @@ public struct Evaluator: Sendable {
     public let descriptors: [MetricCommon]
     /// Samples evaluated at once.
     public var concurrency: Int
+    /// Run-level gate: the largest fraction of runs that may have errored (`nil`: no limit).
+    public var maxErrorRate: Double?
     public let events: EventBus
 
     /// Uses ready-made metrics. `descriptors` default to each metric's name/type with no threshold.
@@ -33,7 +35,7 @@ public struct Evaluator: Sendable {
     /// metrics take their backend by name from `backends`.
     public init(
         specs: [ComponentSpec], registry: MetricRegistry = .builtinMetrics, backends: BackendSet? = nil,
-        secrets: SecretResolver = SecretResolver(), events: EventBus = EventBus(), concurrency: Int = 8
+        secrets: SecretResolver = SecretResolver(), events: EventBus = EventBus(), concurrency: Int = 8, maxErrorRate: Double? = nil
     ) async throws {
         var metrics: [any EvaluationMetric] = []
         var descriptors: [MetricCommon] = []
@@ -46,6 +48,18 @@ public struct Evaluator: Sendable {
             descriptors.append((metric as? ScoringMetric)?.common ?? common)
         }
         self.init(metrics: metrics, descriptors: descriptors, concurrency: concurrency, events: events)
+        self.maxErrorRate = maxErrorRate
+    }
+
+    /// Builds the evaluator of a job's `evaluate:` section: its metrics, `concurrency` and the
+    /// `maxErrorRate` run gate.
+    public init(
+        config: EvaluationConfig, registry: MetricRegistry = .builtinMetrics, backends: BackendSet? = nil,
+        secrets: SecretResolver = SecretResolver(), events: EventBus = EventBus()
+    ) async throws {
+        try await self.init(
+            specs: config.metrics, registry: registry, backends: backends, secrets: secrets, events: events, concurrency: config.concurrency,
+            maxErrorRate: config.maxErrorRate)
     }
 
     /// Checks every spec (types, options) without building anything; returns all problems at once.
@@ -80,20 +94,37 @@ public struct Evaluator: Sendable {
     }
 
     /// An empty aggregate listing this evaluator's metrics and gates.
-    public func emptyAggregate() -> EvalAggregate { EvalAggregate(metrics: descriptors) }
+    public func emptyAggregate() -> EvalAggregate {
+        var aggregate = EvalAggregate(metrics: descriptors)
+        aggregate.maxErrorRate = maxErrorRate
+        return aggregate
+    }
 
-    /// Every metric's records for one run. Never throws for a metric failure: it becomes unmeasured.
+    /// Every metric's records for one run, in metric order. The metrics of one run are evaluated
+    /// concurrently (so a sample with three judges waits for the slowest, not the sum). Never throws
+    /// for a metric failure: it becomes an unmeasured record.
     public func evaluate(_ record: RunRecord) async -> [EvalRecord] {
-        var out: [EvalRecord] = []
-        for (metric, common) in zip(metrics, descriptors) {
-            if Task.isCancelled { break }
-            do {
-                out += try await metric.evaluate(record)
-            } catch {
-                out.append(common.unmeasured(record, "metric failed: \(ChatbotTesterError.wrap(error).description)"))
+        await withTaskGroup(of: (Int, [EvalRecord]).self) { group in
+            for index in metrics.indices {
+                let metric = metrics[index]
+                let common = descriptors[index]
+                group.addTask {
+                    // Assigned in do/catch and returned once: Swift 6.3 with -O miscompiles
+                    // `do { return (index, try await …) } catch { return (index, …) }` in a task-group
+                    // child (the tuples arrive with a wrong index; seen only in release builds).
+                    let records: [EvalRecord]
+                    do {
+                        records = try await metric.evaluate(record)
+                    } catch {
+                        records = [common.unmeasured(record, "metric failed: \(ChatbotTesterError.wrap(error).description)")]
+                    }
+                    return (index, records)
+                }
             }
+            var parts = [[EvalRecord]](repeating: [], count: metrics.count)
+            for await (index, records) in group { parts[index] = records }
+            return parts.flatMap { $0 }
         }
-        return out
     }
 
     /// Evaluates a stream of runs with bounded concurrency; `onSample` sees results in input order.
@@ -122,6 +153,8 @@ public struct Evaluator: Sendable {
                 }
                 guard let (index, sample) = try await group.next() else { break }
                 ready[index] = sample
+                // A cancelled evaluation stops here: its half-made (unmeasured) records are not emitted.
+                try Task.checkCancellation()
                 while let next = ready.removeValue(forKey: emitted) {
                     if let run = next.run { aggregate.add(run, evals: next.evals) }
                     events.emit(

@@ -43,22 +43,26 @@ public final class EvalReportWriter {
     }
 
     /// Writes the remaining files and returns the summary.
+    /// - Parameter comparison: overrides `options.comparison` (for a comparison built while streaming).
     @discardableResult
-    public func finish(aggregate: EvalAggregate, rejectedLines: Int = 0, generatedAt: Date = Date()) throws -> EvalSummary {
+    public func finish(
+        aggregate: EvalAggregate, rejectedLines: Int = 0, comparison: RunComparison? = nil, generatedAt: Date = Date()
+    ) throws -> EvalSummary {
         let summary = EvalSummary(aggregate: aggregate, rejectedLines: rejectedLines)
+        let comparison = comparison ?? options.comparison
         try csv?.finish()
         try junit?.finish()
         if options.formats.contains(.summary) {
             try write(JSONCoding.encoder(pretty: true).encode(summary), .summary)
         }
         if options.formats.contains(.markdown) {
-            try write(Data(MarkdownReport.render(summary: summary, failing: mdFailing, title: options.title, comparison: options.comparison).utf8), .markdown)
+            try write(Data(MarkdownReport.render(summary: summary, failing: mdFailing, title: options.title, comparison: comparison).utf8), .markdown)
         }
         if options.formats.contains(.html) {
             let shown = Array((failing + passing).prefix(options.htmlSampleCap))
             let html = HTMLReport.render(
                 summary: summary, samples: shown, totalSamples: count, title: options.title, generatedAt: generatedAt,
-                comparison: options.comparison)
+                comparison: comparison)
             try write(Data(html.utf8), .html)
         }
         return summary

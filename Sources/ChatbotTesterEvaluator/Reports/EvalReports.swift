@@ -16,14 +16,19 @@ public enum EvalReports {
     static func isGroupedBySample(_ url: URL) async throws -> Bool {
         var finished: Set<String> = []
         var current: String?
-        for try await entry in JSONL.read(EvalRecord.self, from: url) {
-            guard case .success(let eval) = entry.result else { continue }
-            guard eval.sampleId != current else { continue }
-            if finished.contains(eval.sampleId) { return false }
+        for try await entry in JSONL.read(SampleIdProbe.self, from: url) {
+            guard case .success(let probe) = entry.result else { continue }
+            guard probe.sampleId != current else { continue }
+            if finished.contains(probe.sampleId) { return false }
             if let current { finished.insert(current) }
-            current = eval.sampleId
+            current = probe.sampleId
         }
         return true
+    }
+
+    /// Reads only `sampleId` from an evaluation line (a fraction of a full decode).
+    struct SampleIdProbe: Decodable, Sendable {
+        var sampleId: String
     }
 
     /// Evaluations read ahead at most while looking for a run's group (bounds memory when the
@@ -33,10 +38,11 @@ public enum EvalReports {
     @discardableResult
     public static func write(
         results: URL, evals: URL, to directory: URL, descriptors: [MetricCommon] = [], options: ReportOptions = ReportOptions(),
-        events: EventBus? = nil
+        maxErrorRate: Double? = nil, events: EventBus? = nil
     ) async throws -> EvalSummary {
         let writer = try EvalReportWriter(directory: directory, options: options)
         var aggregate = EvalAggregate(metrics: descriptors)
+        aggregate.maxErrorRate = maxErrorRate
         var rejected = 0
         func reject(_ error: ChatbotTesterError) {
             rejected += 1

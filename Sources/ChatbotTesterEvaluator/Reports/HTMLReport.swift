@@ -47,7 +47,7 @@ public enum HTMLReport {
         guard !summary.gates.isEmpty else { return "<h2>Gates</h2><p class=\"note\">No gates configured.</p>" }
         var html = "<h2>Gates</h2><table id=\"gates\"><thead><tr><th>Metric</th><th>Condition</th><th class=\"num\">Limit</th><th class=\"num\">Actual</th><th>Result</th></tr></thead><tbody>"
         for gate in summary.gates {
-            let op = gate.condition == "maxUnmeasured" ? "≤" : "≥"
+            let op = gate.condition.hasPrefix("max") ? "≤" : "≥"
             html += "<tr class=\"gate\"><td>\(ReportText.html(gate.metric))</td><td>\(gate.condition) \(op)</td><td class=\"num\">\(ReportText.number(gate.limit))</td>"
             html += "<td class=\"num\">\(ReportText.number(gate.actual))</td><td class=\"\(gate.passed ? "pass" : "fail")\">\(gate.passed ? "pass" : "FAIL")</td></tr>"
         }

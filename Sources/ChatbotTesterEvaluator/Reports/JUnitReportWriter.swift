@@ -11,6 +11,7 @@ public final class JUnitReportWriter {
     private struct Suite {
         var file: URL
         var handle: FileHandle
+        var buffer = Data()
         var tests = 0, failures = 0, errors = 0, skipped = 0
         var time = 0.0
     }
@@ -54,14 +55,23 @@ public final class JUnitReportWriter {
             xml += "</testcase>\n"
             suites[eval.metric]!.tests += 1
             suites[eval.metric]!.time += seconds
-            try suites[eval.metric]!.handle.write(contentsOf: Data(xml.utf8))
+            suites[eval.metric]!.buffer.append(contentsOf: xml.utf8)
+            if suites[eval.metric]!.buffer.count >= 1 << 16 { try flush(eval.metric) }
         }
+    }
+
+    private func flush(_ metric: String) throws {
+        try suites[metric]!.handle.write(contentsOf: suites[metric]!.buffer)
+        suites[metric]!.buffer.removeAll(keepingCapacity: true)
     }
 
     /// Writes the file and removes the temporaries.
     public func finish() throws {
         defer { try? FileManager.default.removeItem(at: scratch) }
-        for name in order { try suites[name]!.handle.close() }
+        for name in order {
+            try flush(name)
+            try suites[name]!.handle.close()
+        }
         let totals = suites.values.reduce(into: (0, 0, 0, 0)) { $0.0 += $1.tests; $0.1 += $1.failures; $0.2 += $1.errors; $0.3 += $1.skipped }
         let out = try FileHandle.create(output)
         defer { try? out.close() }

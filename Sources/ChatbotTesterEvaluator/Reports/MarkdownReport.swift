@@ -15,7 +15,7 @@ public enum MarkdownReport {
         if !summary.gates.isEmpty {
             md += "| Gate | Limit | Actual | Result |\n|---|---:|---:|---|\n"
             for gate in summary.gates {
-                let op = gate.condition == "maxUnmeasured" ? "≤" : "≥"
+                let op = gate.condition.hasPrefix("max") ? "≤" : "≥"
                 md += "| \(ReportText.markdownCell(gate.metric)) \(gate.condition) | \(op) \(ReportText.number(gate.limit)) | \(ReportText.number(gate.actual)) | \(gate.passed ? "pass" : "**FAIL**") |\n"
             }
             md += "\n"

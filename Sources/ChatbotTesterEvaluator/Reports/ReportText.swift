@@ -52,9 +52,18 @@ public enum ReportText {
     /// One RFC 4180 CSV field: quoted when needed, quotes doubled; a leading `=`, `+`, `-`, `@`
     /// (a spreadsheet formula) is prefixed with `'` so opening the file runs nothing.
     public static func csv(_ text: String) -> String {
-        var value = text
-        if let first = value.first, "=+-@\t\r".contains(first), Double(value) == nil { value = "'" + value }
-        guard value.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return value }
+        var needsQuotes = false
+        var formula = false
+        for (index, byte) in text.utf8.enumerated() {
+            if index == 0, byte == UInt8(ascii: "=") || byte == UInt8(ascii: "+") || byte == UInt8(ascii: "-") || byte == UInt8(ascii: "@")
+                || byte == 0x09 || byte == 0x0D
+            {
+                formula = Double(text) == nil
+            }
+            if byte == UInt8(ascii: ",") || byte == UInt8(ascii: "\"") || byte == 0x0A || byte == 0x0D { needsQuotes = true }
+        }
+        let value = formula ? "'" + text : text
+        guard needsQuotes else { return value }
         return "\"" + value.replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }
 

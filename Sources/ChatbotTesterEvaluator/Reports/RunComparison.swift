@@ -63,13 +63,7 @@ public struct RunComparison: Sendable, Hashable, Codable {
     public static func compare(
         baselineEvals: URL, candidateEvals: URL, tolerance: Double = 0.1, events: EventBus? = nil
     ) async throws -> RunComparison {
-        var builder = Builder(tolerance: tolerance)
-        for try await entry in JSONL.read(EvalRecord.self, from: baselineEvals) {
-            switch entry.result {
-            case .success(let eval): builder.addBaseline(eval)
-            case .failure(let error): events?.emit(EvalInputRejected(error))
-            }
-        }
+        var builder = try await Builder(baseline: baselineEvals, tolerance: tolerance, events: events)
         for try await entry in JSONL.read(EvalRecord.self, from: candidateEvals) {
             switch entry.result {
             case .success(let eval): builder.addCandidate(eval)
@@ -95,6 +89,22 @@ public struct RunComparison: Sendable, Hashable, Codable {
 
     struct Builder {
         var tolerance: Double
+
+        init(tolerance: Double) {
+            self.tolerance = tolerance
+        }
+
+        /// A builder holding a baseline `evals.jsonl`; unreadable lines are skipped (and reported).
+        init(baseline: URL, tolerance: Double = 0.1, events: EventBus?) async throws {
+            self.init(tolerance: tolerance)
+            for try await entry in JSONL.read(EvalRecord.self, from: baseline) {
+                switch entry.result {
+                case .success(let eval): addBaseline(eval)
+                case .failure(let error): events?.emit(EvalInputRejected(error))
+                }
+            }
+        }
+
         var baseline: [Key: Slim] = [:]
         var baselineAggregate = EvalAggregate()
         var candidateAggregate = EvalAggregate()

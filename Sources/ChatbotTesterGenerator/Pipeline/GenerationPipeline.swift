@@ -22,8 +22,6 @@ actor GenerationPipeline {
     private var seenKeys: Set<UInt64>
     private var seenIds: Set<String> = []
     private var produced = 0
-    private let encoder = JSONCoding.encoder()
-    private let decoder = JSONCoding.decoder()
 
     private var grids: [TemplateGrid] = []
     private var gridIndex = 0
@@ -39,6 +37,10 @@ actor GenerationPipeline {
     private var adversarialOffset = 0
     private var perturber: Perturber?
     private var paraphraser: Paraphraser?
+    /// Paraphrase calls started ahead of their sample, keyed by input text (a window of 4).
+    private var paraphraseTasks: [String: Task<StructuredCall.Outcome<String>, any Error>] = [:]
+    private var paraphraseBacklog: [String] = []
+    private let paraphraseWindow = 4
 
     init(generator: Generator, resume: ResumeState) {
         self.generator = generator
@@ -49,6 +51,7 @@ actor GenerationPipeline {
 
     deinit {
         for task in inflight { task.cancel() }
+        for task in paraphraseTasks.values { task.cancel() }
     }
 
     /// The next sample, or `nil` when generation is complete.
@@ -65,11 +68,13 @@ actor GenerationPipeline {
                     return nil
                 }
                 absorb(batch)
+                scheduleParaphrases(for: batch.samples)
                 stack.append(contentsOf: batch.samples.reversed().map { Candidate(sample: $0, isBase: true) })
                 continue
             }
             switch finalize(candidate.sample) {
             case .dropped:
+                if candidate.isBase, let input = candidate.sample.input { cancelParaphrase(of: input) }
                 continue
             case .existing(let sample):
                 if candidate.isBase { try await pushVariants(of: sample) }
@@ -170,9 +175,12 @@ actor GenerationPipeline {
                     stage = .synthesize
                     continue
                 }
-                let sample = grids[gridIndex].sample(at: gridOffset)
-                gridOffset += 1
-                return SourceBatch(origin: "template[\(gridIndex)]", samples: [sample])
+                // Up to 32 at a time: small enough to stay lazy, large enough for paraphrase look-ahead.
+                let grid = grids[gridIndex]
+                let end = min(grid.count, gridOffset + 32)
+                let samples = (gridOffset..<end).map(grid.sample(at:))
+                gridOffset = end
+                return SourceBatch(origin: "template[\(gridIndex)]", samples: samples)
             case .synthesize:
                 guard let synthesizer else {
                     stage = .personas
@@ -194,28 +202,45 @@ actor GenerationPipeline {
                 }
                 return try await inflight.removeFirst().value
             case .personas:
-                guard let scenarios, scenarioOffset < scenarios.count else {
+                guard let scenarios else {
                     stage = .adversarial
                     continue
                 }
-                let position = scenarioOffset
-                scenarioOffset += 1
-                var sample = scenarios.sample(at: position)
-                guard let backend = scenarioBackend else { return SourceBatch(origin: "personas", samples: [sample]) }
-                let unit = "persona:\(sample.metadata["persona"]?.stringValue ?? "")/\(sample.metadata["intent"]?.stringValue ?? "")"
-                if resume.units.contains(unit) {
-                    generator.reportBox.withLock { $0.repaired("resumed-unit") }
+                guard let backend = scenarioBackend else {
+                    guard scenarioOffset < scenarios.count else {
+                        stage = .adversarial
+                        continue
+                    }
+                    scenarioOffset += 1
+                    return SourceBatch(origin: "personas", samples: [scenarios.sample(at: scenarioOffset - 1)])
+                }
+                // Enrichment calls run in a window of 4, results kept in scenario order.
+                while inflight.count < 4, scenarioOffset < scenarios.count {
+                    let position = scenarioOffset
+                    scenarioOffset += 1
+                    var sample = scenarios.sample(at: position)
+                    let unit = "persona:\(sample.metadata["persona"]?.stringValue ?? "")/\(sample.metadata["intent"]?.stringValue ?? "")"
+                    if resume.units.contains(unit) {
+                        generator.reportBox.withLock { $0.repaired("resumed-unit") }
+                        continue
+                    }
+                    sample.metadata["generationUnit"] = .string(unit)
+                    let seed = spec.seed
+                    inflight.append(Task { try await scenarios.enrich(sample, backend: backend, seed: seed, position: position) })
+                }
+                guard !inflight.isEmpty else {
+                    stage = .adversarial
                     continue
                 }
-                sample.metadata["generationUnit"] = .string(unit)
-                return try await scenarios.enrich(sample, backend: backend, seed: spec.seed, position: position)
+                return try await inflight.removeFirst().value
             case .adversarial:
                 guard adversarialOffset < adversarialSamples.count else {
                     stage = .finished
                     continue
                 }
-                adversarialOffset += 1
-                return SourceBatch(origin: "adversarial", samples: [adversarialSamples[adversarialOffset - 1]])
+                let samples = Array(adversarialSamples[adversarialOffset...])
+                adversarialOffset = adversarialSamples.count
+                return SourceBatch(origin: "adversarial", samples: samples)
             case .finished:
                 return nil
             }
@@ -229,14 +254,17 @@ actor GenerationPipeline {
         var variants: [TestSample] = []
         for kind in perturb.kinds {
             if kind == .paraphrase {
-                guard let paraphraser, original.input != nil else { continue }
+                guard let paraphraser, let input = original.input else { continue }
                 let unit = "paraphrase:\(original.id)"
                 if resume.units.contains(unit) {
+                    cancelParaphrase(of: input)
                     generator.reportBox.withLock { $0.repaired("resumed-unit") }
                     continue
                 }
-                var batch = try await paraphraser.variants(of: original)
-                for index in batch.samples.indices { batch.samples[index].metadata["generationUnit"] = .string(unit) }
+                paraphraseBacklog.removeAll { $0 == input }
+                let task = paraphraseTasks.removeValue(forKey: input) ?? Task { try await paraphraser.paraphrases(of: input) }
+                launchParaphrases()
+                let batch = Paraphraser.batch(of: original, outcome: try await task.value, unit: unit)
                 absorb(batch)
                 variants += batch.samples
                 continue
@@ -253,6 +281,33 @@ actor GenerationPipeline {
             return true
         }
         stack.append(contentsOf: variants.reversed().map { Candidate(sample: $0, isBase: false) })
+    }
+
+    /// Queues paraphrase calls for the samples of a new batch, so up to `paraphraseWindow` run
+    /// while earlier samples are consumed.
+    private func scheduleParaphrases(for samples: [TestSample]) {
+        guard paraphraser != nil, let perturb = spec.perturb else { return }
+        for sample in samples {
+            guard let input = sample.input, perturb.applies(toSource: sample.metadata["source"]?.stringValue) else { continue }
+            let tentativeId = sample.id.isEmpty ? SampleIdentity.contentId(of: sample) : sample.id
+            if resume.units.contains("paraphrase:\(tentativeId)") { continue }
+            if paraphraseTasks[input] == nil, !paraphraseBacklog.contains(input) { paraphraseBacklog.append(input) }
+        }
+        launchParaphrases()
+    }
+
+    private func launchParaphrases() {
+        guard let paraphraser else { return }
+        while paraphraseTasks.count < paraphraseWindow, !paraphraseBacklog.isEmpty {
+            let input = paraphraseBacklog.removeFirst()
+            paraphraseTasks[input] = Task { try await paraphraser.paraphrases(of: input) }
+        }
+    }
+
+    private func cancelParaphrase(of input: String) {
+        paraphraseBacklog.removeAll { $0 == input }
+        paraphraseTasks.removeValue(forKey: input)?.cancel()
+        launchParaphrases()
     }
 
     // MARK: - Bookkeeping
@@ -283,14 +338,9 @@ actor GenerationPipeline {
             drop(DroppedItem(reason: .duplicate, detail: "near-identical to an earlier case: \(Self.excerpt(sample))", origin: origin))
             return .dropped
         }
-        // The same check as `chatbot-tester validate`.
-        do {
-            let line = try JSONL.encodeLine(sample, encoder: encoder)
-            if case .failure(let error) = JSONL.decode(TestSample.self, from: line, source: nil, line: 1, decoder: decoder) {
-                throw error
-            }
-        } catch {
-            drop(DroppedItem(reason: .invalidSample, detail: String(describing: error), origin: origin))
+        // The rules `chatbot-tester validate` checks.
+        if let problem = SampleCheck.problem(with: sample) {
+            drop(DroppedItem(reason: .invalidSample, detail: problem, origin: origin))
             return .dropped
         }
         produced += 1
@@ -328,6 +378,9 @@ actor GenerationPipeline {
         stage = .finished
         for task in inflight { task.cancel() }
         inflight.removeAll()
+        for task in paraphraseTasks.values { task.cancel() }
+        paraphraseTasks.removeAll()
+        paraphraseBacklog.removeAll()
         generator.events.emit(GenerateCompletedEvent(report: generator.report))
     }
 

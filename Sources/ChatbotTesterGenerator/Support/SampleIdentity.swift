@@ -68,7 +68,7 @@ public enum SampleIdentity {
 
     /// `gen-` + the first 12 hex digits of the SHA-256 of the canonical content.
     public static func contentId(of sample: TestSample) -> String {
-        "gen-" + SHA256Digest.hex(canonicalContent(of: sample)).prefix(12)
+        "gen-" + SHA256Hasher.hex(canonicalContent(of: sample)).prefix(12)
     }
 
     /// Text with case, whitespace and punctuation folded away: "How do I  return it?" and

@@ -79,7 +79,7 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
 }
 
 /// The 64-bit FNV-1a hash, used to derive seeds from labels and for dedup digests (not for ids:
-/// see `SHA256Digest`).
+/// see `SampleIdentity.contentId`).
 struct FNV1a64 {
     private(set) var value: UInt64 = 0xCBF2_9CE4_8422_2325
 

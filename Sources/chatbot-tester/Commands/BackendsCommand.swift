@@ -16,7 +16,7 @@ struct BackendsCommand: AsyncParsableCommand {
         var json = false
 
         func run() async throws {
-            let registry = BuiltinBackends.registry()
+            let registry = BackendRegistry.builtin()
             if json {
                 print(try Self.jsonListing(registry))
             } else {

@@ -1,10 +1,77 @@
 import ArgumentParser
+import ChatbotTester
+import ChatbotTesterCluster
+import ChatbotTesterClusterUV
+import Foundation
 
-/// `chatbot-tester coordinator` (not implemented yet: lands with its issue).
+/// `chatbot-tester coordinator --socket PATH --spool DIR CONFIG`: serves a job's shards to workers
+/// started on their own (`chatbot-tester worker --connect PATH`, docker-compose, systemd), then
+/// merges and reports like `test`. Restarted on the same spool, it resumes.
 struct CoordinatorCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "coordinator", abstract: "Coordinate a sharded run over a Unix-domain socket.")
+    static let configuration = CommandConfiguration(
+        commandName: "coordinator", abstract: "Coordinate a sharded run over a Unix-domain socket.",
+        discussion: """
+            The socket is created 0600 inside a 0700 directory (created when missing; refused when \
+            others can enter it). Only processes of the same user may connect. Progress shows each \
+            worker's throughput and every lost worker or re-queued shard.
+            """)
+
+    @OptionGroup var job: JobOptions
+    @Option(help: "The Unix socket workers connect to (at most \(UVSocketPath.maxLength) bytes).") var socket: String
+    @Option(help: "The spool directory (default: <out>/spool); an existing spool is resumed.") var spool: String?
+    @Option(help: "Samples per shard.") var shardSize = 64
+    @Option(help: "Seconds without a heartbeat before a worker counts as lost.") var heartbeatTimeout = 15.0
+
+    func validate() throws {
+        if shardSize < 1 { throw ValidationError("--shard-size must be at least 1") }
+        if heartbeatTimeout <= 0 { throw ValidationError("--heartbeat-timeout must be positive") }
+    }
 
     func run() async throws {
-        throw CleanExit.message("'coordinator' is not implemented yet")
+        try await withExitCodes {
+            let events = CommandEvents()
+            let prepared = try await job.prepare(events: events.bus)
+            try events.log(to: prepared.output("events.jsonl"))
+            events.showProgress(!job.noProgress)
+            events.bus.subscribe(ClusterEventPrinter())
+            let outcome: JobOutcome
+            do {
+                outcome = try await withInterruptCancellation {
+                    try prepared.writeJobRecord()
+                    let dataset: URL
+                    if prepared.generateSpec != nil {
+                        dataset = prepared.output("dataset.jsonl")
+                        if !FileManager.default.fileExists(atPath: dataset.path) || prepared.settings.resume {
+                            _ = try await prepared.generate(to: dataset, resume: prepared.settings.resume)
+                        }
+                    } else {
+                        dataset = prepared.config.datasetURL()!
+                    }
+                    let spoolURL = spool.map { URL(fileURLWithPath: $0) } ?? prepared.output("spool")
+                    let clusterSpool = try await ClusterRun.prepareSpool(job: prepared, dataset: dataset, at: spoolURL, samplesPerShard: shardSize)
+                    let options = ClusterCoordinator.Options(machine: .init(heartbeatTimeout: heartbeatTimeout))
+                    _ = try await ClusterCoordinatorHost.serve(socketPath: socket, spool: clusterSpool, events: events.bus, options: options)
+                    let summary = try await ClusterRun.report(job: prepared, spool: clusterSpool, events: events.bus)
+                    return JobOutcome(outputDirectory: prepared.outputDirectory, evaluation: summary)
+                }
+            } catch {
+                await events.finish()
+                throw error
+            }
+            await events.finish()
+            print(SummaryTable.render(outcome))
+            return outcome.exitStatus
+        }
+    }
+}
+
+/// Prints cluster events that matter to an operator (joins, losses, re-queues, refusals) on stderr.
+struct ClusterEventPrinter: EventSink {
+    func receive(_ envelope: EventEnvelope) async {
+        guard let event = envelope.event as? ClusterTesterEvent else { return }
+        switch event.event {
+        case .progress, .shardCompleted: return
+        default: printError("cluster: \(event.summary)")
+        }
     }
 }

@@ -1,10 +1,41 @@
 import ArgumentParser
+import ChatbotTester
+import Foundation
 
-/// `chatbot-tester evaluate` (not implemented yet: lands with its issue).
+/// `chatbot-tester evaluate CONFIG --results FILE`: scores run records.
 struct EvaluateCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "evaluate", abstract: "Score results.jsonl and write evals.jsonl and reports.")
+    static let configuration = CommandConfiguration(
+        commandName: "evaluate",
+        abstract: "Score results.jsonl with the config's metrics and write evals.jsonl and every report.",
+        discussion: "Exit status: 0 every threshold passed, 1 a threshold failed."
+    )
+
+    @OptionGroup var job: JobOptions
+    @Option(help: "The results to score (default: results.jsonl in the output directory).") var results: String?
 
     func run() async throws {
-        throw CleanExit.message("'evaluate' is not implemented yet")
+        try await withExitCodes {
+            let events = CommandEvents()
+            let prepared = try await job.prepare(events: events.bus)
+            try events.log(to: prepared.output("events.jsonl"))
+            events.showProgress(!job.noProgress)
+            let resultsURL = results.map { URL(fileURLWithPath: $0) } ?? prepared.output("results.jsonl")
+            guard FileManager.default.fileExists(atPath: resultsURL.path) else {
+                await events.finish()
+                throw ChatbotTesterError(.invalidInput, "no results file (run `chatbot-tester run` first, or pass --results)", location: SourceLocation(source: resultsURL.path))
+            }
+            let summary: EvalSummary
+            do {
+                summary = try await withInterruptCancellation { try await prepared.evaluate(results: resultsURL) }
+            } catch {
+                await events.finish()
+                throw error
+            }
+            await events.finish()
+            var outcome = JobOutcome(outputDirectory: prepared.outputDirectory)
+            outcome.evaluation = summary
+            print(SummaryTable.render(outcome))
+            return outcome.exitStatus
+        }
     }
 }

@@ -1,10 +1,48 @@
 import ArgumentParser
+import ChatbotTester
+import Foundation
 
-/// `chatbot-tester run` (not implemented yet: lands with its issue).
+/// `chatbot-tester run CONFIG`: plays the dataset against the target, no evaluation.
 struct RunCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "run", abstract: "Play a dataset against the target and write results.jsonl.")
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Play a dataset against the target and write results.jsonl.",
+        discussion: "Generates first when the config has a `generate:` section. Exit 3 when the run was aborted."
+    )
+
+    @OptionGroup var job: JobOptions
+    @Option(help: "Play this JSONL dataset instead of the config's.") var dataset: String?
 
     func run() async throws {
-        throw CleanExit.message("'run' is not implemented yet")
+        try await withExitCodes {
+            let events = CommandEvents()
+            let prepared = try await job.prepare(events: events.bus)
+            try events.log(to: prepared.output("events.jsonl"))
+            events.showProgress(!job.noProgress)
+            var outcome = JobOutcome(outputDirectory: prepared.outputDirectory)
+            do {
+                outcome = try await withInterruptCancellation {
+                    var outcome = JobOutcome(outputDirectory: prepared.outputDirectory)
+                    try prepared.writeJobRecord()
+                    let url: URL
+                    if let dataset {
+                        url = URL(fileURLWithPath: dataset)
+                    } else if prepared.generateSpec != nil {
+                        url = prepared.output("dataset.jsonl")
+                        outcome.generation = try await prepared.generate(to: url, resume: prepared.settings.resume)
+                    } else {
+                        url = prepared.config.datasetURL()!
+                    }
+                    outcome.run = try await prepared.run(dataset: url)
+                    return outcome
+                }
+            } catch {
+                await events.finish()
+                throw error
+            }
+            await events.finish()
+            print(SummaryTable.render(outcome).replacingOccurrences(of: "/report.html", with: "/results.jsonl"))
+            return outcome.exitStatus
+        }
     }
 }

@@ -1,0 +1,265 @@
+import ChatbotTesterCore
+import Foundation
+
+/// Runs a coordinator over a spool and a listener until every sample is journaled, then merges.
+///
+/// Workers may come and go at any time; a restarted coordinator on the same spool resumes from
+/// the journal.
+public enum ClusterCoordinator {
+    /// Tunables.
+    public struct Options: Sendable {
+        public var machine: CoordinatorStateMachine.Configuration
+        /// Seconds between journal fsyncs while records arrive (records are batched between syncs).
+        public var journalSyncInterval: Double
+        /// Seconds between clock ticks (heartbeats, lost-worker checks).
+        public var tickInterval: Double
+        /// Seconds to let workers leave after the last record before closing their connections.
+        public var shutdownGrace: Double
+
+        public init(
+            machine: CoordinatorStateMachine.Configuration = .init(), journalSyncInterval: Double = 0.02, tickInterval: Double = 0.25,
+            shutdownGrace: Double = 2
+        ) {
+            self.machine = machine
+            self.journalSyncInterval = journalSyncInterval
+            self.tickInterval = tickInterval
+            self.shutdownGrace = shutdownGrace
+        }
+    }
+
+    /// Serves `listener` until the spool's run is complete; returns the journaled sample count.
+    /// - Throws: `.io` when the journal cannot be written (the run stops; rerun to resume).
+    public static func run(spool: ClusterSpool, listener: any ClusterListener, events: EventBus = EventBus(), options: Options = Options()) async throws -> ClusterCoordinatorStats {
+        let journaled = Set(try spool.journaledRecords().map(\.sampleId))
+        let journal = try ClusterJournalFile(url: spool.journalURL)
+        let driver = CoordinatorDriver(spool: spool, journal: journal, journaled: journaled, events: events, options: options)
+        return try await driver.run(listener: listener)
+    }
+}
+
+/// What a coordinator run did.
+public struct ClusterCoordinatorStats: Sendable, Hashable {
+    /// Samples in the run.
+    public var total: Int
+    /// Samples already journaled when the run started (a resume).
+    public var resumed: Int
+    /// Workers that connected.
+    public var workersJoined: Int
+    /// Workers lost mid-run.
+    public var workersLost: Int
+    /// Shard assignments beyond the first per shard.
+    public var reassignments: Int
+    /// Per worker id: samples it journaled first.
+    public var samplesByWorker: [String: Int]
+    /// Rate-budget grants handed to workers (one per rate-limited backend call).
+    public var budgetGrants: Int = 0
+}
+
+/// The coordinator's I/O shell around `CoordinatorStateMachine`.
+actor CoordinatorDriver {
+    private let spool: ClusterSpool
+    private let journal: ClusterJournalFile
+    private let events: EventBus
+    private let options: ClusterCoordinator.Options
+    private let codec = ClusterMessageCodec()
+    private let clock = ContinuousClock()
+    private let origin: ContinuousClock.Instant
+    private var machine: CoordinatorStateMachine
+    private var connections: [Int: any ClusterConnection] = [:]
+    private var joinedAt: [String: Double] = [:]
+    private var nextId = 1
+    /// Connections we closed with a reported reason.
+    private var reported: Set<Int> = []
+    private var failure: (any Error)?
+    private var finished = false
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+    private var stats: ClusterCoordinatorStats
+    private let budgets: ClusterBudgetServer
+
+    init(spool: ClusterSpool, journal: ClusterJournalFile, journaled: Set<String>, events: EventBus, options: ClusterCoordinator.Options) {
+        self.spool = spool
+        self.journal = journal
+        self.events = events
+        self.options = options
+        self.origin = clock.now
+        self.budgets = ClusterBudgetServer(registry: spool.setup.registry)
+        self.machine = CoordinatorStateMachine(manifest: spool.manifest, journaled: journaled, setup: spool.setup, configuration: options.machine)
+        self.stats = ClusterCoordinatorStats(
+            total: spool.manifest.sampleCount, resumed: journaled.count, workersJoined: 0, workersLost: 0, reassignments: 0, samplesByWorker: [:])
+    }
+
+    private var now: Double {
+        let elapsed = clock.now - origin
+        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+    }
+
+    func run(listener: any ClusterListener) async throws -> ClusterCoordinatorStats {
+        await perform(machine.start())
+        let acceptor = Task {
+            while let connection = await listener.accept() {
+                await self.add(connection)
+            }
+        }
+        let ticker = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(nanoseconds: UInt64(self.options.tickInterval * 1e9))
+                await self.tick()
+            }
+        }
+        let syncer = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(nanoseconds: UInt64(self.options.journalSyncInterval * 1e9))
+                self.syncJournal()
+            }
+        }
+        await withTaskCancellationHandler {
+            await waitUntilFinished()
+        } onCancel: {
+            Task { await self.fail(ChatbotTesterError(.cancelled, "the coordinator was stopped before the run completed")) }
+        }
+        ticker.cancel()
+        syncer.cancel()
+        // Everything journaled must be durable before the run counts as done.
+        let closing = Result { try journal.close() }
+        listener.close()
+        acceptor.cancel()
+        // Let workers read `shutdown` and leave, then close whoever is left.
+        let deadline = now + options.shutdownGrace
+        while !connections.isEmpty && now < deadline {
+            do { try await Task.sleep(nanoseconds: 20_000_000) } catch { break }
+        }
+        for connection in connections.values { connection.close(reason: nil) }
+        if let failure { throw failure }
+        try closing.get()
+        return stats
+    }
+
+    private func waitUntilFinished() async {
+        if finished { return }
+        await withCheckedContinuation { waiters.append($0) }
+    }
+
+    private func markFinished() {
+        finished = true
+        for waiter in waiters { waiter.resume() }
+        waiters.removeAll()
+    }
+
+    private func add(_ connection: any ClusterConnection) async {
+        let id = nextId
+        nextId += 1
+        connections[id] = connection
+        await perform(machine.connected(id, now: now))
+        Task {
+            for await payload in connection.frames {
+                await self.frame(payload, from: id)
+            }
+            await self.closed(id)
+        }
+    }
+
+    private func frame(_ payload: Data, from id: Int) async {
+        guard let connection = connections[id] else { return }
+        do {
+            let message = try codec.decode(payload, peer: connection.peerDescription)
+            await perform(machine.received(message, from: id, now: now))
+        } catch {
+            await perform(machine.violation(id, reason: ChatbotTesterError.wrap(error, code: .proto).description))
+        }
+    }
+
+    private func closed(_ id: Int) async {
+        guard let connection = connections.removeValue(forKey: id) else { return }
+        if reported.remove(id) == nil, let reason = connection.closeReason {
+            // Closed by the transport itself (oversized frame, read error).
+            events.emit(ClusterTesterEvent(.connectionClosed(peer: connection.peerDescription, reason: reason)))
+        }
+        await perform(machine.disconnected(id, reason: connection.closeReason))
+    }
+
+    private func tick() async {
+        await perform(machine.tick(now: now))
+    }
+
+    private func syncJournal() {
+        guard journal.isDirty else { return }
+        do {
+            try journal.sync()
+        } catch {
+            fail(error)
+        }
+    }
+
+    private func fail(_ error: any Error) {
+        guard !finished else { return }
+        failure = error
+        markFinished()
+    }
+
+    private func perform(_ actions: [CoordinatorStateMachine.Action]) async {
+        for action in actions {
+            switch action {
+            case .send(let id, let message):
+                guard let connection = connections[id], let payload = try? codec.encode(message) else { continue }
+                connection.enqueue([payload])
+            case .assign(let id, let shardId, let attempt, let indices):
+                guard let connection = connections[id] else { continue }
+                do {
+                    let wanted = Set(indices)
+                    let samples = try spool.samples(ofShard: shardId).filter { wanted.contains($0.index) }
+                    connection.enqueue([try codec.encode(.assign(.init(shardId: shardId, attempt: attempt, samples: samples)))])
+                    if attempt > 1 { stats.reassignments += 1 }
+                } catch {
+                    fail(error)
+                }
+            case .journal(let records):
+                do {
+                    let encoder = JSONCoding.encoder()
+                    for record in records { journal.append(try encoder.encode(record)) }
+                } catch {
+                    fail(error)
+                }
+            case .close(let id, let reason):
+                guard let connection = connections[id] else { continue }
+                if let reason {
+                    reported.insert(id)
+                    events.emit(ClusterTesterEvent(.connectionClosed(peer: connection.peerDescription, reason: reason)))
+                }
+                connection.close(reason: reason)
+            case .grantBudget(let id, let request):
+                guard let connection = connections[id] else { continue }
+                let budgets = budgets, codec = codec
+                stats.budgetGrants += 1
+                Task {
+                    do {
+                        try await budgets.acquire(request)
+                        connection.enqueue([try codec.encode(.budgetGrant(.init(requestId: request.requestId, backend: request.backend)))])
+                    } catch {
+                        // Cancelled: the run is over.
+                    }
+                }
+            case .report(let event):
+                record(event)
+            case .finished:
+                markFinished()
+            }
+        }
+    }
+
+    private func record(_ event: ClusterEvent) {
+        var rate: Double?
+        switch event {
+        case .workerJoined(let workerId, _):
+            stats.workersJoined += 1
+            joinedAt[workerId] = now
+        case .workerLost:
+            stats.workersLost += 1
+        case .progress(let workerId, let added, _, _, let mine):
+            stats.samplesByWorker[workerId, default: 0] += added
+            if let start = joinedAt[workerId], now > start { rate = Double(mine) / (now - start) }
+        default:
+            break
+        }
+        events.emit(ClusterTesterEvent(event, workerSamplesPerSecond: rate))
+    }
+}

@@ -1,0 +1,83 @@
+import ChatbotTesterCore
+import ChatbotTesterEvaluator
+import ChatbotTesterPipeline
+import ChatbotTesterRunner
+import Foundation
+
+/// The real job on a worker: the pipeline's Runner plays each case against the target, the
+/// Evaluator scores it with the job's metrics — exactly what a single-process `run` + `evaluate`
+/// does per sample, so merged results and summaries match it.
+///
+/// The worker rebuilds the `TestJob` from the job config it receives in `welcome` (secrets stay
+/// `{env: NAME}` references, resolved in the worker's own environment) with the registry of the
+/// executable hosting it.
+public struct PipelineShardProcessor: ShardProcessor {
+    public let job: TestJob
+    public let runner: Runner
+
+    public init(job: TestJob, runner: Runner) {
+        self.job = job
+        self.runner = runner
+    }
+
+    /// The factory workers use: rebuilds the job with `registry` (the host's backend types) and
+    /// `metrics` (its metric types), with rate budgets granted by the coordinator.
+    public static func factory(metrics: MetricRegistry = .builtinMetrics) -> ShardProcessorFactory {
+        { setup, registry, context in
+            guard let value = setup.job["config"], value.objectValue != nil else {
+                throw ChatbotTesterError(.proto, "the welcome carries no job config (job.config)", location: SourceLocation(field: "job.config"))
+            }
+            let document = ConfigDocument(value: value, source: setup.job["source"]?.stringValue ?? "<coordinator>")
+            let base = setup.job["baseDirectory"]?.stringValue.map { URL(fileURLWithPath: $0) }
+                ?? URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
+            let config = try JobConfig(document: document, baseDirectory: base)
+            let components = PipelineComponents(
+                backends: registry, metrics: metrics,
+                middleware: BackendMiddleware.make(environment: MiddlewareEnvironment(makeRateBudget: context.makeRateBudget)))
+            let settings = JobSettings(outputDirectory: context.stateDirectory.path, concurrency: setup.job["concurrency"]?.intValue)
+            let job = try await TestJob.prepare(config: config, components: components, settings: settings, events: context.events)
+            return PipelineShardProcessor(job: job, runner: try await job.makeRunner(journal: nil))
+        }
+    }
+
+    public func process(_ samples: [IndexedSample], emit: @escaping @Sendable (ClusterRecord) async -> Void) async throws {
+        let runner = runner, job = job
+        await Self.emitConcurrently(samples, limit: job.runOptions.concurrency, emit: emit) { item in
+            let run = await runner.play(item.sample)
+            let evals = await job.evaluator.evaluate(run)
+            return ClusterRecord(sampleId: item.sample.id, index: item.index, run: run, evals: evals)
+        }
+    }
+}
+
+extension ClusterJobSetup {
+    /// The setup for running a pipeline job config on workers: its backends and the config itself
+    /// (redacted: only `{env: NAME}`-style references ever travel).
+    public static func pipeline(config: JobConfig, concurrency: Int? = nil) throws -> ClusterJobSetup {
+        let backends = try ConfigRedaction.redact(JSONValue(encoding: config.backends)).decode(RegistryConfig.self)
+        var job: [String: JSONValue] = [
+            "processor": "pipeline",
+            "config": ConfigRedaction.redact(config.document.value),
+            "source": .string(config.document.source),
+            "baseDirectory": .string(config.baseDirectory.path),
+        ]
+        if let concurrency { job["concurrency"] = .int(concurrency) }
+        return ClusterJobSetup(registry: backends, job: .object(job))
+    }
+}
+
+/// Picks the processor named by the job spec's `processor` key: `pipeline` (the default, the
+/// full Runner + Evaluator) or `chat` (`ChatShardProcessor`).
+public enum ClusterProcessors {
+    public static func factory(metrics: MetricRegistry = .builtinMetrics) -> ShardProcessorFactory {
+        let pipeline = PipelineShardProcessor.factory(metrics: metrics)
+        return { setup, registry, context in
+            switch setup.job["processor"]?.stringValue ?? "pipeline" {
+            case "chat": return try await ChatShardProcessor.factory(setup, registry, context)
+            case "pipeline": return try await pipeline(setup, registry, context)
+            case let other:
+                throw ChatbotTesterError(.invalidConfig, "unknown processor '\(other)' (pipeline, chat)", location: SourceLocation(field: "job.processor"))
+            }
+        }
+    }
+}

@@ -1,0 +1,65 @@
+import ChatbotTesterCore
+import Foundation
+
+/// What a worker runs on each shard: turns test cases into finished records.
+///
+/// The pipeline's per-sample processing (Runner + Evaluator) is one implementation; tests and SDK
+/// users may plug in their own. Implementations run samples with their own concurrency and call
+/// `emit` for each record as it finishes, in any order; every sample must yield exactly one record
+/// (a failed case is a record with `status == .error`, not a throw).
+public protocol ShardProcessor: Sendable {
+    /// Processes `samples`, calling `emit` once per sample as each finishes.
+    /// Throwing means the worker cannot go on (it reports the error and exits).
+    func process(_ samples: [IndexedSample], emit: @escaping @Sendable (ClusterRecord) async -> Void) async throws
+}
+
+/// Builds a worker's `ShardProcessor` from what the coordinator sent in `welcome`, with the registry
+/// of whoever hosts the worker (so a user's own executable brings its own backend types).
+public typealias ShardProcessorFactory =
+    @Sendable (_ setup: ClusterJobSetup, _ registry: BackendRegistry, _ context: ClusterWorkerContext) async throws -> any ShardProcessor
+
+/// What a worker offers the processor it builds.
+public struct ClusterWorkerContext: Sendable {
+    public var events: EventBus
+    /// Rate budgets granted by the coordinator, shared by every worker of the run. Pass it to
+    /// `MiddlewareEnvironment(makeRateBudget:)` so configured `rateLimit`s hold cluster-wide.
+    public var makeRateBudget: @Sendable (_ instance: String, _ limits: RateLimits, _ clock: any TesterClock) -> any RateBudget
+    /// A directory for the worker's on-disk state (response cache…).
+    public var stateDirectory: URL
+
+    public init(
+        events: EventBus = EventBus(),
+        makeRateBudget: @escaping @Sendable (_ instance: String, _ limits: RateLimits, _ clock: any TesterClock) -> any RateBudget = {
+            LocalRateBudget(limits: $1, clock: $2)
+        },
+        stateDirectory: URL = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("chatbot-tester-worker-\(getpid())")
+    ) {
+        self.events = events
+        self.makeRateBudget = makeRateBudget
+        self.stateDirectory = stateDirectory
+    }
+}
+
+extension ShardProcessor {
+    /// Runs `body` on each sample with at most `limit` at once and emits each record as it finishes:
+    /// the scheduling every processor needs.
+    public static func emitConcurrently(
+        _ samples: [IndexedSample], limit: Int, emit: @escaping @Sendable (ClusterRecord) async -> Void,
+        _ body: @escaping @Sendable (IndexedSample) async -> ClusterRecord
+    ) async {
+        await withTaskGroup(of: ClusterRecord.self) { group in
+            var next = 0
+            func addNext() {
+                guard next < samples.count else { return }
+                let item = samples[next]
+                next += 1
+                group.addTask { await body(item) }
+            }
+            for _ in 0..<min(max(1, limit), samples.count) { addNext() }
+            while let record = await group.next() {
+                await emit(record)
+                addNext()
+            }
+        }
+    }
+}

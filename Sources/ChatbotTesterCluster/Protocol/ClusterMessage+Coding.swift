@@ -1,0 +1,101 @@
+import ChatbotTesterCore
+import Foundation
+
+extension ClusterMessage: Codable {
+    private enum CodingKeys: String, CodingKey, CaseIterable { case type, body }
+
+    public init(from decoder: any Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let type = try c.decode(String.self, forKey: .type)
+        switch type {
+        case "hello": self = .hello(try c.decode(Hello.self, forKey: .body))
+        case "welcome": self = .welcome(try c.decode(Welcome.self, forKey: .body))
+        case "assign": self = .assign(try c.decode(Assignment.self, forKey: .body))
+        case "records": self = .records(try c.decode([ClusterRecord].self, forKey: .body))
+        case "shardDone": self = .shardDone(try c.decode(ShardDone.self, forKey: .body))
+        case "heartbeat": self = .heartbeat
+        case "drain": self = .drain
+        case "shutdown": self = .shutdown
+        case "error": self = .error(try c.decode(ErrorInfo.self, forKey: .body))
+        case "budgetRequest": self = .budgetRequest(try c.decode(BudgetRequest.self, forKey: .body))
+        case "budgetGrant": self = .budgetGrant(try c.decode(BudgetGrant.self, forKey: .body))
+        default:
+            throw DecodingError.dataCorruptedError(forKey: .type, in: c, debugDescription: "unknown message type '\(type)'")
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(typeName, forKey: .type)
+        switch self {
+        case .hello(let body): try c.encode(body, forKey: .body)
+        case .welcome(let body): try c.encode(body, forKey: .body)
+        case .assign(let body): try c.encode(body, forKey: .body)
+        case .records(let body): try c.encode(body, forKey: .body)
+        case .shardDone(let body): try c.encode(body, forKey: .body)
+        case .heartbeat, .drain, .shutdown: break
+        case .error(let body): try c.encode(body, forKey: .body)
+        case .budgetRequest(let body): try c.encode(body, forKey: .body)
+        case .budgetGrant(let body): try c.encode(body, forKey: .body)
+        }
+    }
+}
+
+/// Encodes and decodes `ClusterMessage` frame payloads.
+public struct ClusterMessageCodec: Sendable {
+    public init() {}
+
+    /// The payload bytes of `message` (sorted-key JSON).
+    public func encode(_ message: ClusterMessage) throws -> Data {
+        try JSONCoding.encoder().encode(message)
+    }
+
+    /// Decodes a payload; a malformed one throws `ChatbotTesterError(.proto)` naming `peer`.
+    public func decode(_ payload: Data, peer: String) throws -> ClusterMessage {
+        do {
+            return try JSONCoding.decoder().decode(ClusterMessage.self, from: payload)
+        } catch let error as DecodingError {
+            let field = error.fieldPath
+            throw ChatbotTesterError(
+                .proto, "malformed frame: \(error.shortMessage)",
+                location: SourceLocation(source: peer, field: field.isEmpty ? nil : field))
+        } catch {
+            throw ChatbotTesterError(.proto, "malformed frame (not JSON)", location: SourceLocation(source: peer), cause: error)
+        }
+    }
+}
+
+/// A stable digest of the sample ids a worker sent for one assignment (order-independent).
+public enum ClusterDigest {
+    /// FNV-1a 64 over the sorted ids, newline-separated, as 16 hex digits.
+    public static func of<S: Sequence>(sampleIds: S) -> String where S.Element == String {
+        var hash = FNV1a()
+        for id in sampleIds.sorted() {
+            hash.add(id.utf8)
+            hash.add(CollectionOfOne(0x0A))
+        }
+        return hash.hex
+    }
+
+    /// FNV-1a 64 of a text, as 16 hex digits.
+    public static func of(text: String) -> String {
+        var hash = FNV1a()
+        hash.add(text.utf8)
+        return hash.hex
+    }
+
+    private struct FNV1a {
+        var value: UInt64 = 0xcbf2_9ce4_8422_2325
+        mutating func add<C: Sequence>(_ bytes: C) where C.Element == UInt8 {
+            for byte in bytes {
+                value ^= UInt64(byte)
+                value &*= 0x100_0000_01b3
+            }
+        }
+        var hex: String {
+            let text = String(value, radix: 16)
+            return String(repeating: "0", count: 16 - text.count) + text
+        }
+    }
+}

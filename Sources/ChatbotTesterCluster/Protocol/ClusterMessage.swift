@@ -1,0 +1,137 @@
+import ChatbotTesterCore
+import Foundation
+
+/// The version of the coordinator ⇄ worker protocol; both sides must speak the same one.
+public let clusterProtocolVersion = 1
+
+/// A message of the cluster protocol. On the wire: one frame holding `{"type": …, "body": …}` JSON.
+///
+/// Order: worker `hello` → coordinator `welcome` → (`assign` → worker `records`* → `shardDone`)*;
+/// `heartbeat` both ways at any time after the handshake; `drain` (finish the shard, take no more)
+/// and `shutdown` from the coordinator; `error` either way before closing; `budgetRequest` /
+/// `budgetGrant` share rate limits across workers.
+public enum ClusterMessage: Sendable, Hashable {
+    case hello(Hello)
+    case welcome(Welcome)
+    case assign(Assignment)
+    case records([ClusterRecord])
+    case shardDone(ShardDone)
+    case heartbeat
+    case drain
+    case shutdown
+    case error(ErrorInfo)
+    case budgetRequest(BudgetRequest)
+    case budgetGrant(BudgetGrant)
+
+    /// A worker introduces itself.
+    public struct Hello: Sendable, Hashable, Codable {
+        public var workerId: String
+        public var pid: Int
+        public var protocolVersion: Int
+        public var toolVersion: String
+
+        public init(workerId: String, pid: Int, protocolVersion: Int = clusterProtocolVersion, toolVersion: String = ChatbotTesterCoreInfo.version) {
+            self.workerId = workerId
+            self.pid = pid
+            self.protocolVersion = protocolVersion
+            self.toolVersion = toolVersion
+        }
+    }
+
+    /// The coordinator's answer to `hello`: everything a worker needs to rebuild the job.
+    public struct Welcome: Sendable, Hashable, Codable {
+        public var protocolVersion: Int
+        public var runId: String
+        public var setup: ClusterJobSetup
+        /// How often the worker should send a heartbeat.
+        public var heartbeatSeconds: Double
+
+        public init(protocolVersion: Int = clusterProtocolVersion, runId: String, setup: ClusterJobSetup, heartbeatSeconds: Double) {
+            self.protocolVersion = protocolVersion
+            self.runId = runId
+            self.setup = setup
+            self.heartbeatSeconds = heartbeatSeconds
+        }
+    }
+
+    /// A shard (or the rest of one) for a worker to process.
+    public struct Assignment: Sendable, Hashable, Codable {
+        public var shardId: Int
+        /// Which attempt at this shard this is (1 for the first).
+        public var attempt: Int
+        public var samples: [IndexedSample]
+
+        public init(shardId: Int, attempt: Int, samples: [IndexedSample]) {
+            self.shardId = shardId
+            self.attempt = attempt
+            self.samples = samples
+        }
+    }
+
+    /// A worker finished its assignment: how many records it sent and their digest.
+    public struct ShardDone: Sendable, Hashable, Codable {
+        public var shardId: Int
+        public var count: Int
+        /// `ClusterDigest.of(sampleIds:)` over the ids of the records sent for this assignment.
+        public var digest: String
+
+        public init(shardId: Int, count: Int, digest: String) {
+            self.shardId = shardId
+            self.count = count
+            self.digest = digest
+        }
+    }
+
+    /// A worker asks to send one request of about `tokens` tokens to the backend instance
+    /// `backend` (its middleware's rate budget is the coordinator's, shared by every worker).
+    public struct BudgetRequest: Sendable, Hashable, Codable {
+        /// Matches the grant to the request (unique per connection).
+        public var requestId: Int
+        public var backend: String
+        public var tokens: Int
+        public init(requestId: Int, backend: String, tokens: Int) {
+            self.requestId = requestId
+            self.backend = backend
+            self.tokens = tokens
+        }
+    }
+
+    /// The coordinator lets request `requestId` go (sent when the shared budget allows it).
+    public struct BudgetGrant: Sendable, Hashable, Codable {
+        public var requestId: Int
+        public var backend: String
+        public init(requestId: Int, backend: String) {
+            self.requestId = requestId
+            self.backend = backend
+        }
+    }
+
+    /// The message's type name on the wire.
+    public var typeName: String {
+        switch self {
+        case .hello: "hello"
+        case .welcome: "welcome"
+        case .assign: "assign"
+        case .records: "records"
+        case .shardDone: "shardDone"
+        case .heartbeat: "heartbeat"
+        case .drain: "drain"
+        case .shutdown: "shutdown"
+        case .error: "error"
+        case .budgetRequest: "budgetRequest"
+        case .budgetGrant: "budgetGrant"
+        }
+    }
+}
+
+/// What a worker receives in `welcome` to rebuild the job: the backends as specs (secrets stay
+/// references) and the job spec the `ShardProcessorFactory` understands.
+public struct ClusterJobSetup: Sendable, Hashable, Codable {
+    public var registry: RegistryConfig
+    public var job: JSONValue
+
+    public init(registry: RegistryConfig, job: JSONValue) {
+        self.registry = registry
+        self.job = job
+    }
+}

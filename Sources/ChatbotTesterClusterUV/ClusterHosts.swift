@@ -1,0 +1,60 @@
+import CLibUV
+import ChatbotTesterCluster
+import ChatbotTesterCore
+import Foundation
+
+/// Hosts a worker process: connect to a coordinator socket and run shards until told to stop.
+///
+/// An SDK user's own executable hosts a worker with its own registrations:
+/// ```swift
+/// var registry = BackendRegistry()
+/// registry.register("my-company-llm") { options, context in try MyBackend(options, context) }
+/// let exit = try await ClusterWorkerHost.run(connect: "/run/chatbot-tester/coordinator.sock",
+///                                            registry: registry, factory: ChatShardProcessor.factory)
+/// ```
+public enum ClusterWorkerHost {
+    /// Connects (retrying for `connectTimeout` seconds while nothing listens yet) and runs.
+    public static func run(
+        connect path: String, registry: BackendRegistry, factory: @escaping ShardProcessorFactory, events: EventBus = EventBus(),
+        options: ClusterWorker.Options = .init(), connectTimeout: Double = 30
+    ) async throws -> ClusterWorker.Exit {
+        try await UVLoop.withLoop { loop in
+            let connection = try await connectRetrying(path: path, loop: loop, timeout: connectTimeout)
+            return await ClusterWorker.run(connection: connection, registry: registry, factory: factory, events: events, options: options)
+        }
+    }
+
+    static func connectRetrying(path: String, loop: UVLoop, timeout: Double) async throws -> UVPipeConnection {
+        let deadline = ContinuousClock.now + .milliseconds(Int(timeout * 1000))
+        while true {
+            do {
+                return try await UVPipeConnection.connect(path: path, loop: loop)
+            } catch let error as ChatbotTesterError where error.code == .transport && !error.message.contains("refused coordinator") {
+                if ContinuousClock.now >= deadline { throw error }
+                try await Task.sleep(nanoseconds: 100_000_000)
+            }
+        }
+    }
+}
+
+/// Hosts a coordinator: listen on a socket and serve a spool until its run is complete.
+public enum ClusterCoordinatorHost {
+    /// Serves `spool` on `socketPath`; returns when every sample is journaled (then merge).
+    public static func serve(
+        socketPath: String, spool: ClusterSpool, events: EventBus = EventBus(), options: ClusterCoordinator.Options = .init()
+    ) async throws -> ClusterCoordinatorStats {
+        try await UVLoop.withLoop { loop in
+            let listener = try await UVPipeListener.listen(path: socketPath, loop: loop) { reason in
+                events.emit(ClusterTesterEvent(.connectionClosed(peer: socketPath, reason: reason)))
+            }
+            do {
+                let stats = try await ClusterCoordinator.run(spool: spool, listener: listener, events: events, options: options)
+                listener.close()
+                return stats
+            } catch {
+                listener.close()
+                throw error
+            }
+        }
+    }
+}

@@ -1,0 +1,80 @@
+import ArgumentParser
+import ChatbotTester
+import Foundation
+
+/// Flags shared by the commands that take a job config.
+struct JobOptions: ParsableArguments {
+    @Argument(help: "The job config (YAML or JSON).") var config: String
+    @Option(name: .long, help: "Output directory (default: the config's `output`, else runs/<name>).") var out: String?
+    @Flag(help: "Continue an interrupted run in the same output directory: journaled cases are not played again.")
+    var resume = false
+    @Option(help: "Cases played at once (overrides run.concurrency).") var concurrency: Int?
+    @Flag(help: "No progress display on standard error.") var noProgress = false
+
+    func validate() throws {
+        if let concurrency, concurrency < 1 { throw ValidationError("--concurrency must be at least 1") }
+    }
+
+    var settings: JobSettings {
+        JobSettings(outputDirectory: out, resume: resume, concurrency: concurrency)
+    }
+
+    /// Loads the config and prepares the job with every built-in type.
+    func prepare(events: EventBus, components: PipelineComponents = .builtin()) async throws -> TestJob {
+        let config = try JobConfig.load(contentsOf: URL(fileURLWithPath: self.config))
+        return try await TestJob.prepare(config: config, components: components, settings: settings, events: events)
+    }
+}
+
+/// The event sinks of a command: the progress display and `events.jsonl` in the output directory.
+struct CommandEvents {
+    let bus = EventBus()
+
+    /// Subscribes the progress display (unless disabled).
+    func showProgress(_ enabled: Bool) {
+        if enabled { bus.subscribe(ProgressSink(output: FileHandle.standardError)) }
+    }
+
+    /// Subscribes the JSONL event log at `url`.
+    func log(to url: URL) throws {
+        bus.subscribe(try JSONLEventLogSink(url: url))
+    }
+
+    /// Delivers what is queued and closes every sink.
+    func finish() async {
+        await bus.shutdown()
+    }
+}
+
+/// Runs `body` in a task that the first Ctrl-C (SIGINT) or SIGTERM cancels; a second one exits at once.
+func withInterruptCancellation<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
+    let task = Task { try await body() }
+    // A parent may have started us with these signals blocked (test harnesses do): unblock them.
+    var unblock = sigset_t()
+    sigemptyset(&unblock)
+    sigaddset(&unblock, SIGINT)
+    sigaddset(&unblock, SIGTERM)
+    pthread_sigmask(SIG_UNBLOCK, &unblock, nil)
+    signal(SIGINT, SIG_IGN)
+    signal(SIGTERM, SIG_IGN)
+    let count = Locked(0)
+    let sources = [SIGINT, SIGTERM].map { signo -> any DispatchSourceSignal in
+        let source = DispatchSource.makeSignalSource(signal: signo, queue: .global())
+        source.setEventHandler {
+            let n = count.withLock { value -> Int in
+                value += 1
+                return value
+            }
+            if n == 1 {
+                printError("\ninterrupted: stopping, keeping everything recorded so far (again to quit at once)")
+                task.cancel()
+            } else {
+                exit(130)
+            }
+        }
+        source.resume()
+        return source
+    }
+    defer { sources.forEach { $0.cancel() } }
+    return try await task.value
+}

@@ -1,0 +1,73 @@
+import CLibUV
+import ChatbotTester
+import ChatbotTesterCluster
+import ChatbotTesterClusterUV
+import Foundation
+
+// A worker/coordinator host for the cluster tests and benchmarks. It registers its own backend
+// type ("test-echo"), like an SDK user's executable would.
+//
+//   cluster-test-host worker --connect PATH [--worker-id ID]
+//   cluster-test-host coordinator --socket PATH --spool DIR
+//   cluster-test-host connect-as --uid N --connect PATH      exit 0: refused, 1: welcomed, 2: error
+
+func option(_ name: String, _ arguments: [String]) -> String? {
+    guard let index = arguments.firstIndex(of: name), index + 1 < arguments.count else { return nil }
+    return arguments[index + 1]
+}
+
+func fail(_ message: String) -> Never {
+    FileHandle.standardError.write(Data("cluster-test-host: \(message)\n".utf8))
+    exit(2)
+}
+
+var registry = BackendRegistry.builtin()
+TestEchoBackend.register(in: &registry)
+let arguments = Array(CommandLine.arguments.dropFirst())
+let mode = arguments.first ?? ""
+
+switch mode {
+case "worker":
+    guard let path = option("--connect", arguments) else { fail("worker needs --connect PATH") }
+    do {
+        let exit = try await ClusterWorkerHost.run(
+            connect: path, registry: registry, factory: ClusterProcessors.factory(),
+            options: ClusterWorker.Options(workerId: option("--worker-id", arguments)))
+        if let failure = exit.failure { fail("worker stopped: \(failure)") }
+    } catch {
+        fail("\(error)")
+    }
+
+case "coordinator":
+    guard let path = option("--socket", arguments), let spoolPath = option("--spool", arguments) else {
+        fail("coordinator needs --socket PATH --spool DIR")
+    }
+    do {
+        let spool = try ClusterSpool.open(at: URL(fileURLWithPath: spoolPath))
+        _ = try await ClusterCoordinatorHost.serve(socketPath: path, spool: spool)
+    } catch {
+        fail("\(error)")
+    }
+
+case "connect-as":
+    guard let path = option("--connect", arguments), let uid = option("--uid", arguments).flatMap(UInt32.init) else {
+        fail("connect-as needs --uid N --connect PATH")
+    }
+    let rc = cbt_become(uid, uid)
+    guard rc == 0 else { fail("cannot become uid \(uid): \(String(cString: strerror(-rc)))") }
+    let welcomed: Bool = await UVLoop.withLoop { loop in
+        // The coordinator's uid differs from ours now, so skip our own peer check by connecting raw:
+        // we only want to see whether the coordinator talks to us.
+        guard let connection = try? await UVPipeConnection.connect(path: path, loop: loop, peerCheck: false) else { return false }
+        let hello = try! ClusterMessageCodec().encode(.hello(.init(workerId: "intruder", pid: Int(getpid()))))
+        connection.enqueue([hello])
+        guard let reply = await connection.receive() else { return false }
+        connection.close(reason: nil)
+        if case .welcome = try? ClusterMessageCodec().decode(reply, peer: "coordinator") { return true }
+        return false
+    }
+    exit(welcomed ? 1 : 0)
+
+default:
+    fail("unknown mode '\(mode)' (worker, coordinator, connect-as)")
+}

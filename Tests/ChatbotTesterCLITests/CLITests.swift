@@ -1,0 +1,194 @@
+import ChatbotTester
+import Foundation
+import Testing
+
+/// Runs the built `chatbot-tester` binary as users do and checks exit codes and output.
+@Suite struct CLITests {
+    struct Result {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    static var binary: URL {
+        let bundle = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        for candidate in [bundle, bundle.deletingLastPathComponent(), Bundle.main.bundleURL.deletingLastPathComponent()] {
+            let url = candidate.appendingPathComponent("chatbot-tester")
+            if FileManager.default.isExecutableFile(atPath: url.path) { return url }
+        }
+        return URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent(".build/debug/chatbot-tester")
+    }
+
+    static var repository: URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    }
+
+    static func temporaryDirectory() throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+
+    /// Starts the binary; `interruptAfter` sends SIGINT once `ready` appears in the given file.
+    static func run(
+        _ arguments: [String], environment: [String: String] = [:], interruptWhen ready: (() -> Bool)? = nil
+    ) async throws -> Result {
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = arguments
+        process.currentDirectoryURL = repository
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        let out = Pipe()
+        let err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        // Blocking reads run on Dispatch threads: on a 2-core machine two blocked cooperative
+        // threads would stall every other task of the test process.
+        let outData = Self.readToEnd(out.fileHandleForReading)
+        let errData = Self.readToEnd(err.fileHandleForReading)
+        if let ready {
+            let deadline = Date().addingTimeInterval(120)
+            var sent = false
+            while !sent, Date() < deadline {
+                if ready() {
+                    sent = kill(process.processIdentifier, SIGINT) == 0
+                    break
+                }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            #expect(sent, "the run ended before it could be interrupted")
+        }
+        let stdout = String(decoding: await outData.value, as: UTF8.self)
+        let stderr = String(decoding: await errData.value, as: UTF8.self)
+        process.waitUntilExit()
+        return Result(status: process.terminationStatus, stdout: stdout, stderr: stderr)
+    }
+
+    static func readToEnd(_ handle: FileHandle) -> Task<Data, Never> {
+        Task {
+            await withCheckedContinuation { continuation in
+                DispatchQueue.global().async { continuation.resume(returning: readAll(handle.fileDescriptor)) }
+            }
+        }
+    }
+
+    /// Reads a descriptor to EOF, retrying interrupted reads (Foundation's reader traps on EINTR).
+    static func readAll(_ fd: Int32) -> Data {
+        var data = Data()
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n > 0 {
+                data.append(contentsOf: buffer[0..<n])
+            } else if n < 0, errno == EINTR {
+                continue
+            } else {
+                return data
+            }
+        }
+    }
+
+    @Test func quickstartPasses() async throws {
+        let out = try Self.temporaryDirectory()
+        let result = try await Self.run(["test", "examples/quickstart.yaml", "--out", out.path, "--no-progress"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("Result: PASS"))
+        for name in ["results.jsonl", "evals.jsonl", "summary.json", "report.html", "report.md", "junit.xml", "events.jsonl"] {
+            #expect(FileManager.default.fileExists(atPath: out.appendingPathComponent(name).path), "missing \(name)")
+        }
+        let events = try String(contentsOf: out.appendingPathComponent("events.jsonl"), encoding: .utf8)
+        #expect(events.contains(#""kind":"run.completed""#))
+    }
+
+    @Test func failingThresholdExitsOne() async throws {
+        let directory = try Self.temporaryDirectory()
+        let config = directory.appendingPathComponent("job.yaml")
+        try """
+            backends:
+              bot: {type: scripted, default: "I cannot help with that."}
+            dataset: \(Self.repository.path)/examples/data/quickstart.jsonl
+            evaluate:
+              metrics:
+                - {type: contains, value: "30 days"}
+            """.write(to: config, atomically: true, encoding: .utf8)
+        let result = try await Self.run(["test", config.path, "--out", directory.appendingPathComponent("out").path, "--no-progress"])
+        #expect(result.status == 1, "\(result.stderr)")
+        #expect(result.stdout.contains("Result: FAIL"))
+    }
+
+    @Test func configErrorExitsTwoNamingTheLine() async throws {
+        let directory = try Self.temporaryDirectory()
+        let config = directory.appendingPathComponent("job.yaml")
+        try "backends:\n  bot: {type: scripted}\ndataset: cases.jsonl\nrun: {target: bot, concurency: 4}\n".write(to: config, atomically: true, encoding: .utf8)
+        let result = try await Self.run(["test", config.path, "--no-progress"])
+        #expect(result.status == 2)
+        #expect(result.stderr.contains("job.yaml:4: field 'run.concurency'"), "\(result.stderr)")
+    }
+
+    @Test func usageErrorsExitTwo() async throws {
+        let unknownFlag = try await Self.run(["test", "examples/quickstart.yaml", "--no-such-flag"])
+        #expect(unknownFlag.status == 2)
+        let badValue = try await Self.run(["run", "examples/quickstart.yaml", "--concurrency", "0"])
+        #expect(badValue.status == 2)
+        #expect(badValue.stderr.contains("--concurrency must be at least 1"))
+    }
+
+    @Test func backendsListShowsTypesAndMiddleware() async throws {
+        let result = try await Self.run(["backends", "list", "--json"])
+        #expect(result.status == 0)
+        let listing = try JSONValue(parsing: result.stdout)
+        let names = Set(listing["types"]?.arrayValue?.compactMap { $0["name"]?.stringValue } ?? [])
+        #expect(names.isSuperset(of: ["openai", "azure-openai", "anthropic", "http", "exec", "scripted"]))
+        let shared = Set(listing["sharedOptions"]?.arrayValue?.compactMap { $0["name"]?.stringValue } ?? [])
+        #expect(shared.isSuperset(of: ["retry", "rateLimit", "cache", "timeoutSeconds", "pricing"]))
+    }
+
+    @Test func validateReportsEveryBadLine() async throws {
+        let directory = try Self.temporaryDirectory()
+        let file = directory.appendingPathComponent("cases.jsonl")
+        try """
+            {"id":"a","input":"ok"}
+            {"id":"b"}
+            not json
+            {"id":"a","input":"again"}
+            """.write(to: file, atomically: true, encoding: .utf8)
+        let bad = try await Self.run(["validate", file.path])
+        #expect(bad.status == 1)
+        #expect(bad.stderr.contains("cases.jsonl:2: field 'input'"))
+        #expect(bad.stderr.contains("cases.jsonl:3:"))
+        #expect(bad.stderr.contains("cases.jsonl:4: field 'id': duplicate id 'a'"))
+        let good = try await Self.run(["validate", "examples/data/quickstart.jsonl", "examples/quickstart.yaml"])
+        #expect(good.status == 0, "\(good.stderr)")
+    }
+
+    @Test func interruptKeepsRecordedResultsAndExitsThree() async throws {
+        try await withMockLLMServer(.init(latencyMs: 150)) { server in
+            let directory = try Self.temporaryDirectory()
+            let cases = (0..<200).map { #"{"id":"c\#($0)","input":"hello \#($0)"}"# }.joined(separator: "\n")
+            try cases.write(to: directory.appendingPathComponent("cases.jsonl"), atomically: true, encoding: .utf8)
+            let config = directory.appendingPathComponent("job.yaml")
+            try """
+                backends:
+                  bot: {type: openai, baseURL: "\(server.openAIBaseURL)", model: m}
+                dataset: cases.jsonl
+                run: {concurrency: 4, syncEvery: 1}
+                """.write(to: config, atomically: true, encoding: .utf8)
+            let out = directory.appendingPathComponent("out")
+            let journal = out.appendingPathComponent("results.journal.jsonl")
+            let result = try await Self.run(["test", config.path, "--out", out.path, "--no-progress"]) {
+                ((try? String(contentsOf: journal, encoding: .utf8))?.split(separator: "\n").count ?? 0) >= 8
+            }
+            #expect(result.status == 3, "stderr: \(result.stderr)")
+            let kept = try String(contentsOf: out.appendingPathComponent("results.jsonl"), encoding: .utf8).split(separator: "\n").count
+            #expect(kept >= 8 && kept < 200)
+            // Resuming finishes the rest without replaying what was kept.
+            let before = server.stats.byPath["/v1/chat/completions"] ?? 0
+            let resumed = try await Self.run(["test", config.path, "--out", out.path, "--no-progress", "--resume"])
+            #expect(resumed.status == 0, "\(resumed.stderr)")
+            let total = try String(contentsOf: out.appendingPathComponent("results.jsonl"), encoding: .utf8).split(separator: "\n").count
+            #expect(total == 200)
+            #expect((server.stats.byPath["/v1/chat/completions"] ?? 0) - before <= 200 - kept + 4)
+        }
+    }
+}

@@ -1,0 +1,56 @@
+import ChatbotTester
+import ChatbotTesterCluster
+import ChatbotTesterClusterUV
+import Foundation
+import Testing
+
+/// The real pipeline (Runner + Evaluator) on workers versus a single-process `test` of the same
+/// job: the quickstart example, built-in backends only.
+@Suite(.serialized) struct PipelineClusterTests {
+    static var quickstart: URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("examples/quickstart.yaml")
+    }
+
+    /// A JSON line without the wall-clock fields (timestamps and measured latencies differ run to run).
+    static func normalized(_ line: Substring) throws -> JSONValue {
+        func strip(_ value: JSONValue) -> JSONValue {
+            switch value {
+            case .object(let object):
+                var out: [String: JSONValue] = [:]
+                for (key, child) in object where !["startedAt", "finishedAt", "latencyMs", "durationMs"].contains(key) { out[key] = strip(child) }
+                return .object(out)
+            case .array(let array): return .array(array.map(strip))
+            default: return value
+            }
+        }
+        return strip(try JSONValue(parsing: String(line)))
+    }
+
+    static func lines(_ url: URL) throws -> [JSONValue] {
+        try String(contentsOf: url, encoding: .utf8).split(separator: "\n").map(normalized)
+    }
+
+    @Test func clusterTestMatchesSingleProcessTest() async throws {
+        let directory = try ClusterTestSupport.temporaryDirectory()
+        defer { if ProcessInfo.processInfo.environment["CT_KEEP"] == nil { try? FileManager.default.removeItem(at: directory) } }
+        let config = try JobConfig.load(contentsOf: Self.quickstart)
+        let single = try await TestJob.prepare(
+            config: config, components: .builtin(), settings: JobSettings(outputDirectory: directory.appendingPathComponent("single").path))
+        let singleOutcome = try await withTimeout(120) { try await single.test() }
+        let clustered = try await TestJob.prepare(
+            config: config, components: .builtin(), settings: JobSettings(outputDirectory: directory.appendingPathComponent("cluster").path))
+        let events = EventBus()
+        let (outcome, summary) = try await withTimeout(180) {
+            try await ClusterRun.test(
+                job: clustered, dataset: config.datasetURL()!, workers: 3,
+                workerCommand: .init(executable: ClusterTestSupport.hostPath, arguments: ["worker"]), events: events, samplesPerShard: 4)
+        }
+        #expect(outcome.stats.workersJoined >= 1)  // a late worker may find nothing left on a loaded machine
+        #expect(try Self.lines(single.output("results.jsonl")) == Self.lines(clustered.output("results.jsonl")))
+        #expect(try Self.lines(single.output("evals.jsonl")) == Self.lines(clustered.output("evals.jsonl")))
+        let singleSummary = try #require(singleOutcome.evaluation)
+        let encoder = JSONCoding.encoder()
+        #expect(try JSONValue(parsing: String(decoding: encoder.encode(singleSummary), as: UTF8.self)) == JSONValue(parsing: String(decoding: encoder.encode(summary), as: UTF8.self)))
+    }
+}

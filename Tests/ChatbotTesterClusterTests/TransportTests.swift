@@ -1,0 +1,163 @@
+import CLibUV
+import ChatbotTesterCluster
+import ChatbotTesterClusterUV
+import ChatbotTesterCore
+import Foundation
+import Testing
+
+/// The libuv transport over real Unix sockets: security, framing violations, back-pressure.
+@Suite(.serialized) struct TransportTests {
+    @Test func socketIsPrivateAndPathsAreChecked() async throws {
+        let directory = try ClusterTestSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("c.sock").path
+        try await UVLoop.withLoop { loop in
+            let listener = try await UVPipeListener.listen(path: path, loop: loop)
+            var info = stat()
+            #expect(lstat(path, &info) == 0)
+            #expect(info.st_mode & 0o777 == 0o600)
+            #expect(info.st_mode & S_IFMT == S_IFSOCK)
+            // A second coordinator on a live socket is refused.
+            await #expect(throws: ChatbotTesterError.self) { _ = try await UVPipeListener.listen(path: path, loop: loop) }
+            listener.close()
+            #expect(await listener.accept() == nil)
+        }
+        // Closing removes the socket file.
+        #expect(!FileManager.default.fileExists(atPath: path))
+        // Too long for sun_path.
+        let long = directory.path + "/" + String(repeating: "x", count: 120) + ".sock"
+        #expect(throws: ChatbotTesterError.self) { try UVSocketPath.prepareForListening(long) }
+        // A group/world-accessible directory, a symlinked directory, a non-socket file.
+        let open = directory.appendingPathComponent("open")
+        mkdir(open.path, 0o755)
+        chmod(open.path, 0o755)
+        #expect(throws: ChatbotTesterError.self) { try UVSocketPath.prepareForListening(open.path + "/c.sock") }
+        let link = directory.appendingPathComponent("link")
+        let real = directory.appendingPathComponent("real")
+        mkdir(real.path, 0o700)
+        symlink(real.path, link.path)
+        #expect(throws: ChatbotTesterError.self) { try UVSocketPath.prepareForListening(link.path + "/c.sock") }
+        #expect(FileManager.default.createFile(atPath: real.path + "/c.sock", contents: Data("x".utf8)))
+        #expect(throws: ChatbotTesterError.self) { try UVSocketPath.prepareForListening(real.path + "/c.sock") }
+        // A missing directory is created 0700.
+        try UVSocketPath.prepareForListening(directory.path + "/new/c.sock")
+        try UVSocketPath.verifyPrivateDirectory(directory.path + "/new")
+    }
+
+    @Test func sameUidPolicy() {
+        #expect(UVSocketPath.allowsPeer(ownUid: 1000, peerUid: 1000))
+        #expect(!UVSocketPath.allowsPeer(ownUid: 1000, peerUid: 1001))
+        #expect(!UVSocketPath.allowsPeer(ownUid: 0, peerUid: 65534))
+    }
+
+    @Test func peerWithAnotherUidIsRefused() async throws {
+        guard geteuid() == 0 else { return }  // needs root to become another user
+        let directory = try ClusterTestSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("c.sock").path
+        let host = ClusterTestSupport.hostPath
+        let refusals = Locked<[String]>([])
+        try await withTimeout(60) {
+            try await UVLoop.withLoop { loop in
+                let listener = try await UVPipeListener.listen(path: path, loop: loop) { reason in refusals.withLock { $0.append(reason) } }
+                // Loosen the file modes (test only) so the other user reaches the socket at all:
+                // what must stop it now is the SO_PEERCRED check.
+                chmod(directory.path, 0o711)
+                chmod(path, 0o666)
+                let intruder = try await UVProcess.spawn(executable: host, arguments: ["connect-as", "--uid", "65534", "--connect", path], loop: loop)
+                let end = await intruder.waitForExit()
+                #expect(end.status == 0, "the intruder was welcomed or failed (status \(end.status))")
+                #expect(listener.refusedCount == 1)
+                // Our own uid still gets in.
+                let friend = try await UVPipeConnection.connect(path: path, loop: loop)
+                let accepted = await listener.accept()
+                #expect(accepted != nil)
+                friend.close(reason: nil)
+                accepted?.close(reason: nil)
+                listener.close()
+            }
+        }
+        #expect(refusals.current.count == 1)
+        #expect(refusals.current.first?.contains("uid 65534") == true)
+    }
+
+    @Test func garbageAndOversizedFramesCloseOnlyThatConnection() async throws {
+        let directory = try ClusterTestSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("c.sock").path
+        let samples = ClusterTestSupport.samples(20)
+        let spool = try ClusterSpool.prepare(at: directory.appendingPathComponent("spool"), samples: samples, setup: ClusterTestSupport.setup(), samplesPerShard: 5)
+        let host = ClusterTestSupport.hostPath
+        let sink = RecordingClusterSink()
+        let events = EventBus()
+        events.subscribe(sink)
+        let stats = try await withTimeout(90) {
+            try await UVLoop.withLoop { loop in
+                let listener = try await UVPipeListener.listen(path: path, loop: loop, options: .init(maxFrameSize: 64 << 10))
+                let coordinator = Task { try await ClusterCoordinator.run(spool: spool, listener: listener, events: events) }
+                // Garbage: a well-framed payload that is not a message.
+                let garbage = try await UVPipeConnection.connect(path: path, loop: loop)
+                garbage.enqueue([Data("definitely not json".utf8)])
+                #expect(await garbage.receive() == nil)
+                // Oversized: a frame above the coordinator's 64 KiB cap.
+                let big = try await UVPipeConnection.connect(path: path, loop: loop)
+                big.enqueue([Data(repeating: 0x20, count: 100 << 10)])
+                #expect(await big.receive() == nil)
+                // Out of order: records before hello.
+                let rude = try await UVPipeConnection.connect(path: path, loop: loop)
+                rude.enqueue([try ClusterMessageCodec().encode(.records([]))])
+                #expect(await rude.receive() == nil)
+                // The coordinator lives on: a real worker completes the run.
+                let worker = try await UVProcess.spawn(executable: host, arguments: ["worker", "--connect", path], loop: loop)
+                let stats = try await coordinator.value
+                _ = await worker.waitForExit()
+                listener.close()
+                return stats
+            }
+        }
+        await events.shutdown()
+        #expect(stats.total == 20)
+        #expect(try spool.mergedRecords().count == 20)
+        let reasons = sink.events.current.compactMap { if case .connectionClosed(_, let reason) = $0 { reason } else { nil } }
+        #expect(reasons.count == 3)
+        #expect(reasons.contains { $0.contains("malformed frame") })
+        #expect(reasons.contains { $0.contains("exceeds the maximum") })
+        #expect(reasons.contains { $0.contains("expected hello") })
+    }
+
+    @Test func backPressurePausesReadingAndLosesNothing() async throws {
+        let directory = try ClusterTestSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("c.sock").path
+        let count = 20_000
+        try await withTimeout(120) {
+            try await UVLoop.withLoop { loop in
+                let listener = try await UVPipeListener.listen(path: path, loop: loop, options: .init(highWatermark: 16, lowWatermark: 4))
+                let client = try await UVPipeConnection.connect(
+                    path: path, loop: loop, options: .init(writeHighWatermark: 64 << 10, writeLowWatermark: 16 << 10))
+                guard let server = await listener.accept() else { Issue.record("no connection"); return }
+                // The writer runs far ahead of a reader that has not started: it must suspend, not buffer without bound.
+                let writer = Task {
+                    for index in 0..<count {
+                        var payload = Data(repeating: 0x2E, count: 256)
+                        withUnsafeBytes(of: UInt32(index).bigEndian) { payload.replaceSubrange(0..<4, with: $0) }
+                        await client.send(payload)
+                    }
+                }
+                var received = 0
+                var inOrder = true
+                while received < count, let frame = await server.receive() {
+                    let index = frame.prefix(4).reduce(0) { $0 << 8 | Int($1) }
+                    if index != received { inOrder = false }
+                    received += 1
+                }
+                await writer.value
+                #expect(received == count)
+                #expect(inOrder)
+                client.close(reason: nil)
+                #expect(await server.receive() == nil)
+                listener.close()
+            }
+        }
+    }
+}
