@@ -113,6 +113,21 @@ import Testing
         #expect(record.transcript.filter { $0.role == .user }.map(\.content) == ["question 0", "question 1", "question 2"])
     }
 
+    @Test func openingDoneCountsOnlyWithoutAMessage() async throws {
+        let target = RecordingBackend { _, _ in ChatResponse(content: "hello") }
+        let withMessage = RecordingBackend { _, _ in ChatResponse(content: #"{"message":"Hi!","done":true,"reason":"goal_reached"}"#) }
+        let record = await Runner(target: target, targetName: "bot", simulator: withMessage)
+            .play(TestSample(id: "a", scenario: Scenario(persona: "p", goal: "g")))
+        #expect(target.requests.map(\.messages) == [[.user("Hi!")]])
+        #expect(record.stopReason == "goal_reached" && record.turns.count == 1)
+
+        let silent = RecordingBackend { _, _ in ChatResponse(content: #"{"message":"","done":true,"reason":"gave_up"}"#) }
+        let empty = await Runner(target: target, targetName: "bot", simulator: silent)
+            .play(TestSample(id: "b", scenario: Scenario(persona: "p", goal: "g")))
+        #expect(empty.status == .ok && empty.stopReason == "gave_up" && empty.turns.isEmpty)
+        #expect(target.requests.count == 1)
+    }
+
     @Test func scenarioWithoutSimulatorIsARecordedConfigError() async throws {
         let record = await Runner(target: RecordingBackend(), targetName: "bot").play(
             TestSample(id: "x", scenario: Scenario(persona: "p", goal: "g")))

@@ -93,6 +93,21 @@ import Testing
         }
     }
 
+    @Test func simulatorOpeningWithoutScriptStillTalks() async throws {
+        try await withMockLLMServer { server in
+            // The mock's schema-shaped default answer is `done: true` with a message: on the
+            // opening turn the message is used; after the bot's reply the conversation ends.
+            let runner = Runner(
+                target: try await openAI(server, model: "bot"), targetName: "bot", simulator: try await openAI(server, model: "sim"))
+            let record = await runner.play(TestSample(id: "s", scenario: Scenario(persona: "p", goal: "g")))
+            #expect(record.status == .ok)
+            #expect(record.stopReason == "goal_reached")
+            #expect(record.turns.count == 1)
+            #expect(messages(server, model: "sim").count == 2)
+            #expect(messages(server, model: "bot").count == 1)
+        }
+    }
+
     @Test func serverFailuresAreRecordedAndTheRunCompletes() async throws {
         try await withMockLLMServer { server in
             let input = (0..<20).map { i in

@@ -67,8 +67,9 @@ public struct ConversationPlayer: Sendable {
         if let opening = scenario.openingMessage {
             next = opening
         } else {
+            // Nothing can be reached before the first message: `done` only counts when there is none.
             let turn = try await askSimulator(simulator, sample: sample, scenario: scenario, log: &log)
-            if turn.done { return turn.reason ?? SimulatedUserProtocol.goalReached }
+            if turn.done, turn.message.isEmpty { return turn.reason ?? SimulatedUserProtocol.gaveUp }
             next = turn.message
         }
         while true {

@@ -27,7 +27,9 @@ public struct SimulatorTurn: Sendable, Hashable, Codable {
 /// It is asked (with `responseFormat: .jsonSchema`) to answer
 /// `{"message": "...", "done": false, "reason": null}`; `done: true` with `reason` `goal_reached`
 /// or `gave_up` ends the dialogue. Replies that are not JSON are accepted too: the text is the
-/// message, and a `[DONE]` marker (or `[GAVE_UP]`) anywhere ends the conversation.
+/// message, and a `[DONE]` marker (or `[GAVE_UP]`) anywhere ends the conversation. On the opening
+/// turn `done` only counts when there is no message (nothing can be reached before the first
+/// message); an empty `done` opening ends with zero turns.
 public enum SimulatedUserProtocol {
     /// Stop reason when the simulated user reached its goal.
     public static let goalReached = "goal_reached"

@@ -24,7 +24,7 @@ public struct JournalScan: Sendable {
 }
 
 /// The crash-safe record of a run: one line per finished sample, appended as samples finish and
-/// fsync'd in batches (every `syncEvery` records, or `syncInterval` after the oldest unsynced one).
+/// fsync'd in batches (every `syncEvery` records (default 256), or `syncInterval` after the oldest unsynced one).
 ///
 /// A resumed run reads the journal back (`scan()`), skips the ids in it and appends the rest, so
 /// every id is journaled exactly once. Lines are `{"index":N,"record":{…}}` (see `JournalLine`);
@@ -37,7 +37,7 @@ public actor RunJournal {
     public nonisolated let key: String
     private var handle: (any ArtifactJournal)?
     private let encoder = JSONCoding.encoder()
-    private var syncEvery = 64
+    private var syncEvery = 256
     private var syncInterval = Duration.seconds(1)
     private var unsynced = 0
     private var oldestUnsynced: ContinuousClock.Instant?
@@ -78,7 +78,7 @@ public actor RunJournal {
 
     /// Opens the journal for appending. Without `resume` an existing journal is removed first (a
     /// fresh run); with it, new lines go after the old ones.
-    public func open(resume: Bool, syncEvery: Int = 64, syncInterval: Duration = .seconds(1)) async throws {
+    public func open(resume: Bool, syncEvery: Int = 256, syncInterval: Duration = .seconds(1)) async throws {
         if handle != nil { return }
         if !resume { try await store.delete(key) }
         handle = try await store.openJournal(key)
@@ -88,8 +88,13 @@ public actor RunJournal {
 
     /// Appends a finished sample's record; syncs when the batch is full.
     public func append(_ record: RunRecord, index: Int) async throws {
+        try await append(line: JournalLine.encode(record, index: index, encoder: encoder))
+    }
+
+    /// Appends a line made by `JournalLine.encode` (callers encode off the actor, in parallel).
+    public func append(line: Data) async throws {
         guard let handle else { throw ChatbotTesterError(.io, "journal \(key) is not open") }
-        try await handle.append(JournalLine.encode(record, index: index, encoder: encoder))
+        try await handle.append(line)
         appended += 1
         unsynced += 1
         if oldestUnsynced == nil { oldestUnsynced = clock.now }

@@ -47,7 +47,7 @@ public struct RunnerOptions: Sendable, Hashable, Codable {
     public var timeoutSeconds: Double?
     /// Retries per request; not used by the Runner itself — the caller applies it to the target's middleware.
     public var retries: Int?
-    /// The journal is fsync'd after this many records (default 64)…
+    /// The journal is fsync'd after this many records (default 256)…
     public var syncEvery: Int
     /// …or this many seconds after the oldest unsynced record (default 1).
     public var syncIntervalSeconds: Double
@@ -56,7 +56,7 @@ public struct RunnerOptions: Sendable, Hashable, Codable {
         target: String? = nil, concurrency: Int = 8, ordered: Bool = false, reorderWindow: Int? = nil,
         simulator: String? = nil, maxTurns: Int? = nil, budgetUSD: Double? = nil, failurePolicy: FailurePolicy = .never,
         systemPrompt: String? = nil, temperature: Double? = nil, maxTokens: Int? = nil, timeoutSeconds: Double? = nil,
-        retries: Int? = nil, syncEvery: Int = 64, syncIntervalSeconds: Double = 1
+        retries: Int? = nil, syncEvery: Int = 256, syncIntervalSeconds: Double = 1
     ) {
         self.target = target
         self.concurrency = concurrency
@@ -102,7 +102,7 @@ public struct RunnerOptions: Sendable, Hashable, Codable {
             maxTokens: try c.decodeIfPresent(Int.self, forKey: .maxTokens),
             timeoutSeconds: try c.decodeIfPresent(Double.self, forKey: .timeoutSeconds),
             retries: try c.decodeIfPresent(Int.self, forKey: .retries),
-            syncEvery: try c.decodeIfPresent(Int.self, forKey: .syncEvery) ?? 64,
+            syncEvery: try c.decodeIfPresent(Int.self, forKey: .syncEvery) ?? 256,
             syncIntervalSeconds: try c.decodeIfPresent(Double.self, forKey: .syncIntervalSeconds) ?? 1)
         if let problem = firstProblem() {
             throw DecodingError.dataCorruptedError(forKey: problem.key, in: c, debugDescription: problem.message)

@@ -15,7 +15,8 @@ struct RunDriver: Sendable {
     private enum Signal: Sendable {
         case sample(TestSample?)
         case inputFailed(any Error)
-        case finished(seq: Int, index: Int, record: RunRecord)
+        /// `line` is the journal line, encoded in the sample's own task.
+        case finished(seq: Int, index: Int, record: RunRecord, line: Data?)
         case tick
         case stopRequested
         case idle
@@ -55,7 +56,8 @@ struct RunDriver: Sendable {
                     resume: resume, syncEvery: options.syncEvery, syncInterval: .seconds(options.syncIntervalSeconds))
             }
             scheduler = RunScheduler(
-                configuration: .init(options: options), completed: completed, spentUSD: statistics.costUSD)
+                configuration: .init(options: options), completed: completed, spentUSD: statistics.costUSD,
+                expectedCount: total)
         } catch {
             failure = error
             scheduler = RunScheduler(configuration: .init(options: options))
@@ -107,7 +109,12 @@ struct RunDriver: Sendable {
                         flushSkips()
                         events.emit(RunSampleStartedEvent(sampleId: sample.id, index: index))
                         let player = player
-                        group.addTask { .finished(seq: seq, index: index, record: await player.play(sample)) }
+                        let journaling = journal != nil
+                        group.addTask {
+                            let record = await player.play(sample)
+                            let line = journaling ? try? JournalLine.encode(record, index: index, encoder: JSONCoding.encoder()) : nil
+                            return .finished(seq: seq, index: index, record: record, line: line)
+                        }
                     case .skipCompleted:
                         pendingSkips.completed += 1
                         if pendingSkips.completed >= 1000 { flushSkips() }
@@ -127,11 +134,15 @@ struct RunDriver: Sendable {
                         failure = failure ?? error
                         if scheduler.stop(.error) { noteStop(.error) }
                     }
-                case .finished(let seq, let index, let record):
+                case .finished(let seq, let index, let record, let line):
                     let completion = scheduler.completed(seq: seq, record: record)
                     if completion.journal {
                         do {
-                            try await journal?.append(record, index: index)
+                            if let line {
+                                try await journal?.append(line: line)
+                            } else {
+                                try await journal?.append(record, index: index)
+                            }
                         } catch {
                             failure = failure ?? error
                             if scheduler.stop(.error) { noteStop(.error) }

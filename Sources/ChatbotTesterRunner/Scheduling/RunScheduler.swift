@@ -69,10 +69,13 @@ struct RunScheduler {
     /// - Parameters:
     ///   - completed: ids journaled by an earlier session.
     ///   - spentUSD: what earlier sessions spent (counts against the budget).
-    init(configuration: Configuration, completed: Set<String> = [], spentUSD: Double = 0) {
+    ///   - expectedCount: the input size when known: the id set is sized once instead of regrown
+    ///     (regrowing briefly holds the old and the new table).
+    init(configuration: Configuration, completed: Set<String> = [], spentUSD: Double = 0, expectedCount: Int? = nil) {
         self.configuration = configuration
         self.completedBefore = completed
         self.spentUSD = spentUSD
+        if let expectedCount, expectedCount > completed.count { seen.reserveCapacity(expectedCount - completed.count) }
         if let budget = configuration.budgetUSD, spentUSD >= budget { stopReason = .budgetExceeded }
     }
 

@@ -34,6 +34,9 @@ struct BenchCommand: AsyncParsableCommand {
     @Flag(name: .customLong("in-process"), help: "Skip HTTP: measure the Runner alone against an in-process target.")
     var inProcess = false
 
+    @Option(help: "Samples run first and not measured, to open the connection pool (default: 4 × concurrency).")
+    var warmup: Int?
+
     @Flag(help: "Journal results to a temporary directory as a real run does.")
     var journal = false
 
@@ -45,6 +48,7 @@ struct BenchCommand: AsyncParsableCommand {
         guard concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1") }
         guard latencyMs >= 0 else { throw ValidationError("--latency-ms must not be negative") }
         guard scaleSamples >= 1 else { throw ValidationError("--scale-samples must be at least 1") }
+        guard (warmup ?? 0) >= 0 else { throw ValidationError("--warmup must not be negative") }
     }
 
     func run() async throws {
@@ -71,6 +75,11 @@ struct BenchCommand: AsyncParsableCommand {
                 let backend = try await BuiltinBackends.registry().make(spec, context: ComponentContext(instanceName: "bench"))
                 guard let target = backend as? any ChatBackend else {
                     throw ChatbotTesterError(.internal, "the openai backend cannot chat")
+                }
+                let warmupSamples = warmup ?? concurrency * 4
+                if warmupSamples > 0 {
+                    _ = try await RunnerBenchmark.measure(
+                        target: target, samples: warmupSamples, latencyMs: latencyMs, concurrency: concurrency)
                 }
                 return try await RunnerBenchmark.measure(
                     target: target, samples: samples, latencyMs: latencyMs, concurrency: concurrency, journal: runJournal)
