@@ -9,10 +9,13 @@ struct JobOptions: ParsableArguments {
     @Flag(help: "Continue an interrupted run in the same output directory: journaled cases are not played again.")
     var resume = false
     @Option(help: "Cases played at once (overrides run.concurrency).") var concurrency: Int?
+    @Option(help: "Shard the run over this many local worker processes (Unix-domain sockets); 0 runs in this process.")
+    var workers: Int = 0
     @Flag(help: "No progress display on standard error.") var noProgress = false
 
     func validate() throws {
         if let concurrency, concurrency < 1 { throw ValidationError("--concurrency must be at least 1") }
+        if workers < 0 { throw ValidationError("--workers must not be negative") }
     }
 
     var settings: JobSettings {

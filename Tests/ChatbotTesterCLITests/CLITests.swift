@@ -101,6 +101,25 @@ import Testing
         #expect(events.contains(#""kind":"run.completed""#))
     }
 
+    @Test func workersGiveTheSameVerdictsAsOneProcess() async throws {
+        let single = try Self.temporaryDirectory()
+        let sharded = try Self.temporaryDirectory()
+        let one = try await Self.run(["test", "examples/quickstart.yaml", "--out", single.path, "--no-progress"])
+        let two = try await Self.run(["test", "examples/quickstart.yaml", "--out", sharded.path, "--no-progress", "--workers", "2"])
+        #expect(one.status == 0, "\(one.stderr)")
+        #expect(two.status == 0, "\(two.stderr)")
+        func verdicts(_ directory: URL) async throws -> [String] {
+            var lines: [String] = []
+            for try await entry in JSONL.read(EvalRecord.self, from: directory.appendingPathComponent("evals.jsonl")) {
+                let eval = try entry.result.get()
+                lines.append("\(eval.sampleId) \(eval.metric) \(eval.score ?? -1) \(eval.passed.map(String.init) ?? "-")")
+            }
+            return lines
+        }
+        #expect(try await verdicts(sharded) == verdicts(single))
+        #expect(FileManager.default.fileExists(atPath: sharded.appendingPathComponent("spool/manifest.json").path))
+    }
+
     @Test func failingThresholdExitsOne() async throws {
         let directory = try Self.temporaryDirectory()
         let config = directory.appendingPathComponent("job.yaml")

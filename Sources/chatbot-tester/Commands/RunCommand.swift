@@ -22,6 +22,10 @@ struct RunCommand: AsyncParsableCommand {
             var outcome = JobOutcome(outputDirectory: prepared.outputDirectory)
             do {
                 outcome = try await withInterruptCancellation {
+                    if job.workers > 0 {
+                        // Workers play and score each shard; the run's evals come along.
+                        return try await DistributedRun.test(job: prepared, workers: job.workers)
+                    }
                     var outcome = JobOutcome(outputDirectory: prepared.outputDirectory)
                     try prepared.writeJobRecord()
                     let url: URL

@@ -31,7 +31,9 @@ struct TestCommand: AsyncParsableCommand {
             events.showProgress(!job.noProgress)
             let outcome: JobOutcome
             do {
-                outcome = try await withInterruptCancellation { try await prepared.test() }
+                outcome = try await withInterruptCancellation {
+                    job.workers > 0 ? try await DistributedRun.test(job: prepared, workers: job.workers) : try await prepared.test()
+                }
             } catch {
                 await events.finish()
                 throw error
