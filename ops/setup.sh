@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
-# Installs what chatbot-tester needs on a fresh Debian/Ubuntu machine: libuv (cluster transport),
-# pkg-config, and Chromium (the HTML report test opens the report headless). Idempotent.
+# Installs what chatbot-tester needs on a fresh Debian/Ubuntu machine: libuv (cluster transport)
+# and pkg-config; and, for the test suite, the tools some tests check real output with: Chromium
+# (opens report.html headless), xmllint (junit.xml against the JUnit schema), docker-compose (the
+# compose file against the compose schema) and systemd-analyze (the systemd units). Idempotent.
+# CHATBOT_TESTER_SKIP_TEST_TOOLS=1 installs only what running the tool needs.
 set -euo pipefail
 
 need=()
 dpkg -s libuv1-dev >/dev/null 2>&1 || need+=(libuv1-dev)
 command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
-# xmllint validates junit.xml against the JUnit schema in the evaluator tests.
-if [ "${CHATBOT_TESTER_SKIP_CHROMIUM:-0}" != 1 ]; then
+if [ "${CHATBOT_TESTER_SKIP_TEST_TOOLS:-0}" != 1 ]; then
+  command -v chromium >/dev/null 2>&1 || need+=(chromium)
   command -v xmllint >/dev/null 2>&1 || need+=(libxml2-utils)
-fi
-if [ "${CHATBOT_TESTER_SKIP_CHROMIUM:-0}" != 1 ] && ! command -v chromium >/dev/null 2>&1; then
-  need+=(chromium)
+  [ -x /usr/bin/docker-compose ] || need+=(docker-compose)
+  [ -x /usr/bin/systemd-analyze ] || need+=(systemd)
 fi
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""
