@@ -29,6 +29,23 @@ struct JobOptions: ParsableArguments {
     }
 }
 
+extension JobOptions {
+    /// Prepares the job and wires its sinks: `events.jsonl` in the output directory and the
+    /// progress display. Sinks are closed when preparing fails.
+    func start() async throws -> (job: TestJob, events: CommandEvents) {
+        let events = CommandEvents()
+        do {
+            let job = try await prepare(events: events.bus)
+            try events.log(to: job.output("events.jsonl"))
+            events.showProgress(!noProgress)
+            return (job, events)
+        } catch {
+            await events.finish()
+            throw error
+        }
+    }
+}
+
 /// The event sinks of a command: the progress display and `events.jsonl` in the output directory.
 struct CommandEvents {
     let bus = EventBus()
@@ -46,6 +63,18 @@ struct CommandEvents {
     /// Delivers what is queued and closes every sink.
     func finish() async {
         await bus.shutdown()
+    }
+
+    /// Runs `body` (cancelled by Ctrl-C), then closes every sink, whether it threw or not.
+    func run<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        do {
+            let value = try await withInterruptCancellation(body)
+            await finish()
+            return value
+        } catch {
+            await finish()
+            throw error
+        }
     }
 }
 

@@ -15,23 +15,15 @@ struct EvaluateCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await withExitCodes {
-            let events = CommandEvents()
-            let prepared = try await job.prepare(events: events.bus)
-            try events.log(to: prepared.output("events.jsonl"))
-            events.showProgress(!job.noProgress)
+            let (prepared, events) = try await job.start()
             let resultsURL = results.map { URL(fileURLWithPath: $0) } ?? prepared.output("results.jsonl")
             guard FileManager.default.fileExists(atPath: resultsURL.path) else {
                 await events.finish()
-                throw ChatbotTesterError(.invalidInput, "no results file (run `chatbot-tester run` first, or pass --results)", location: SourceLocation(source: resultsURL.path))
+                throw ChatbotTesterError(
+                    .invalidInput, "no results file (run `chatbot-tester run` first, or pass --results)",
+                    location: SourceLocation(source: resultsURL.path))
             }
-            let summary: EvalSummary
-            do {
-                summary = try await withInterruptCancellation { try await prepared.evaluate(results: resultsURL) }
-            } catch {
-                await events.finish()
-                throw error
-            }
-            await events.finish()
+            let summary = try await events.run { try await prepared.evaluate(results: resultsURL) }
             var outcome = JobOutcome(outputDirectory: prepared.outputDirectory)
             outcome.evaluation = summary
             print(SummaryTable.render(outcome))

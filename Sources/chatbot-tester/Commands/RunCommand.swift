@@ -15,36 +15,28 @@ struct RunCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await withExitCodes {
-            let events = CommandEvents()
-            let prepared = try await job.prepare(events: events.bus)
-            try events.log(to: prepared.output("events.jsonl"))
-            events.showProgress(!job.noProgress)
-            var outcome = JobOutcome(outputDirectory: prepared.outputDirectory)
-            do {
-                outcome = try await withInterruptCancellation {
-                    if job.workers > 0 {
-                        // Workers play and score each shard; the run's evals come along.
-                        return try await DistributedRun.test(job: prepared, workers: job.workers)
-                    }
-                    var outcome = JobOutcome(outputDirectory: prepared.outputDirectory)
-                    try prepared.writeJobRecord()
-                    let url: URL
-                    if let dataset {
-                        url = URL(fileURLWithPath: dataset)
-                    } else if prepared.generateSpec != nil {
-                        url = prepared.output("dataset.jsonl")
-                        outcome.generation = try await prepared.generate(to: url, resume: prepared.settings.resume)
-                    } else {
-                        url = prepared.config.datasetURL()!
-                    }
-                    outcome.run = try await prepared.run(dataset: url)
-                    return outcome
+            let (prepared, events) = try await job.start()
+            let workers = job.workers
+            let dataset = dataset
+            let outcome = try await events.run {
+                if workers > 0 {
+                    // Workers play and score each shard; the run's evals come along.
+                    return try await DistributedRun.test(job: prepared, workers: workers)
                 }
-            } catch {
-                await events.finish()
-                throw error
+                var outcome = JobOutcome(outputDirectory: prepared.outputDirectory)
+                try prepared.writeJobRecord()
+                let url: URL
+                if let dataset {
+                    url = URL(fileURLWithPath: dataset)
+                } else if prepared.generateSpec != nil {
+                    url = prepared.output("dataset.jsonl")
+                    outcome.generation = try await prepared.generate(to: url, resume: prepared.settings.resume)
+                } else {
+                    url = prepared.config.datasetURL()!
+                }
+                outcome.run = try await prepared.run(dataset: url)
+                return outcome
             }
-            await events.finish()
             print(SummaryTable.render(outcome).replacingOccurrences(of: "/report.html", with: "/results.jsonl"))
             return outcome.exitStatus
         }

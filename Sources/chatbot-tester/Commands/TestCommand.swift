@@ -19,26 +19,11 @@ struct TestCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await withExitCodes {
-            let events = CommandEvents()
-            let prepared: TestJob
-            do {
-                prepared = try await job.prepare(events: events.bus)
-            } catch {
-                await events.finish()
-                throw error
+            let (prepared, events) = try await job.start()
+            let workers = job.workers
+            let outcome = try await events.run {
+                workers > 0 ? try await DistributedRun.test(job: prepared, workers: workers) : try await prepared.test()
             }
-            try events.log(to: prepared.output("events.jsonl"))
-            events.showProgress(!job.noProgress)
-            let outcome: JobOutcome
-            do {
-                outcome = try await withInterruptCancellation {
-                    job.workers > 0 ? try await DistributedRun.test(job: prepared, workers: job.workers) : try await prepared.test()
-                }
-            } catch {
-                await events.finish()
-                throw error
-            }
-            await events.finish()
             print(SummaryTable.render(outcome))
             return outcome.exitStatus
         }
