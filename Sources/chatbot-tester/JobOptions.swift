@@ -38,6 +38,7 @@ extension JobOptions {
             let job = try await prepare(events: events.bus)
             try events.log(to: job.output("events.jsonl"))
             events.showProgress(!noProgress)
+            if workers > 0, !noProgress { events.bus.subscribe(ClusterEventPrinter()) }
             return (job, events)
         } catch {
             await events.finish()

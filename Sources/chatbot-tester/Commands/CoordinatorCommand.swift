@@ -65,12 +65,27 @@ struct CoordinatorCommand: AsyncParsableCommand {
     }
 }
 
-/// Prints cluster events that matter to an operator (joins, losses, re-queues, refusals) on stderr.
+/// Prints cluster events that matter to an operator on stderr: joins, losses, re-queues and
+/// refusals as they happen, and each worker's throughput at most every `interval` seconds.
 struct ClusterEventPrinter: EventSink {
+    var interval: TimeInterval = 10
+    private let lastThroughput = Locked<[String: Date]>([:])
+
     func receive(_ envelope: EventEnvelope) async {
         guard let event = envelope.event as? ClusterTesterEvent else { return }
         switch event.event {
-        case .progress, .shardCompleted, .runFinished: return
+        case .runFinished: return
+        case .progress(let workerId, _, let completed, let total, let workerCompleted):
+            guard let rate = event.workerSamplesPerSecond else { return }
+            let due = lastThroughput.withLock { last -> Bool in
+                if let previous = last[workerId], envelope.time.timeIntervalSince(previous) < interval { return false }
+                last[workerId] = envelope.time
+                return true
+            }
+            if due {
+                printError(String(format: "cluster: %@ %.1f samples/s (%d done by it; %d/%d overall)", workerId, rate, workerCompleted, completed, total))
+            }
+        case .shardCompleted: return
         default: printError("cluster: \(event.summary)")
         }
     }
