@@ -75,14 +75,17 @@ import Testing
         // Only objects open: the string and objects are closed, keeping the partial value.
         (#"{"score": 4, "reason": "The answer mis"#, #"{"reason":"The answer mis","score":4}"#),
         (#"{"score": 4, "reason": "a \"quote\" and \"#, #"{"reason":"a \"quote\" and ","score":4}"#),
-        (#"{"score": 4, "reason":"#, #"{"reason":null,"score":4}"#),
         (#"{"score": 4,"#, #"{"score":4}"#),
-        // Cut inside a key or a number: the incomplete member goes.
+        // Cut inside a key or a number, or before a value: the incomplete member goes.
+        (#"{"score": 4, "reason":"#, #"{"score":4}"#),
         (#"{"score": 4, "reas"#, #"{"score":4}"#),
         (#"{"score": 4, "detail": {"a": 1, "b"#, #"{"detail":{"a":1},"score":4}"#),
         // An array open: never half an element, even in a nested array.
         (#"{"score": 4, "tags": ["a", "b"#, #"{"score":4,"tags":["a"]}"#),
         (#"{"items": [{"a": 1}, {"a": 2, "tags": ["x", "y"#, #"{"items":[{"a":1}]}"#),
+        // An array with no complete element goes with its member.
+        (#"{"score": 4, "tags": ["ab"#, #"{"score":4}"#),
+        (#"{"score": 4, "detail": {"ok": true, "tags": [{"a"#, #"{"detail":{"ok":true},"score":4}"#),
         // A closed array before the cut does not count as the place to cut.
         (#"{"tags": ["a", "b"], "reason": "cut"#, #"{"reason":"cut","tags":["a","b"]}"#),
     ])
@@ -92,9 +95,10 @@ import Testing
         #expect(outcome.repairs.contains(.truncated))
     }
 
-    @Test func truncatedBeforeTheFirstElementNamesIt() {
-        guard case .failure(let failure) = JSONRepair.parse(#"Sure: {"items": [{"input": "How do"#) else {
-            Issue.record("expected a failure")
+    @Test(arguments: [#"Sure: {"items": [{"input": "How do"#, #"{"items"#, "{", "[", #"[{"a": 1"#, #"{"score": 4."#])
+    func aCutThatLeavesNothingNamesIt(input: String) {
+        guard case .failure(let failure) = JSONRepair.parse(input) else {
+            Issue.record("expected a failure for \(input)")
             return
         }
         #expect(failure.message == "the JSON is cut off before its first complete element")
@@ -134,5 +138,45 @@ import Testing
         let outcome = try JSONRepair.parse(text).get()
         #expect(outcome.repairs.isEmpty)
         #expect(outcome.value == (try JSONValue(parsing: text)))
+    }
+
+    /// Every prefix of a synthesis reply either fails or yields only whole items, in order.
+    @Test func everyCutOfAnItemsReplyKeepsOnlyWholeItems() throws {
+        let full = #"{"items": [{"input": "a, b", "n": [1, 2], "ok": true}, {"input": "c \" d", "n": [], "ok": false}, {"input": "e", "n": [3], "ok": null}]}"#
+        let items = try #require(JSONRepair.parse(full).get().value["items"]?.arrayValue)
+        let bytes = Array(full.utf8)
+        var recovered = 0
+        for length in 0..<bytes.count {
+            let prefix = String(decoding: bytes[..<length], as: UTF8.self)
+            guard case .success(let outcome) = JSONRepair.parse(prefix) else { continue }
+            recovered += 1
+            let got = try #require(outcome.value["items"]?.arrayValue, "cut at \(length): \(outcome.value.canonicalText)")
+            #expect(Array(items.prefix(got.count)) == got, "cut at \(length)")
+            #expect(outcome.repairs.contains(.truncated))
+        }
+        #expect(recovered > 0)
+    }
+
+    /// Every prefix of a judge verdict that has the score keeps it.
+    @Test func everyCutOfAVerdictAfterTheScoreKeepsIt() {
+        let full = #"{'score': 4, 'reason': 'Mentions the window, but it's vague.', 'tags': ['a', 'b']}"#
+        let bytes = Array(full.utf8)
+        let scoreEnd = bytes.firstIndex(of: UInt8(ascii: ","))!
+        for length in (scoreEnd + 1)..<bytes.count {
+            let prefix = String(decoding: bytes[..<length], as: UTF8.self)
+            guard case .success(let outcome) = JSONRepair.parse(prefix) else {
+                Issue.record("nothing recovered from \(prefix)")
+                continue
+            }
+            #expect(outcome.value["score"] == 4, "\(prefix)")
+        }
+    }
+
+    @Test(arguments: ["{]", "}{", "[}", "{\"a\": [1}", "[[[[[[", String(repeating: "[", count: 5000), "\\", "{\"a\":\"\\", "'", "{'", "[1-5] [2-3] [4] {"])
+    func oddInputNeverCrashes(input: String) {
+        if case .success(let outcome) = JSONRepair.parse(input) {
+            #expect(outcome.value.objectValue != nil || outcome.value.arrayValue != nil)
+        }
+        _ = JSONRepair.extractJSON(from: input)
     }
 }

@@ -9,9 +9,10 @@ import Foundation
 /// - a ```` ```json ```` code fence, closed or not (``Kind/codeFence``);
 /// - prose before or after the JSON (``Kind/surroundingProse``);
 /// - a reply cut off at the token limit (``Kind/truncated``): inside an array the incomplete element
-///   is dropped and the array closed after the last complete one (never half an item); when only
-///   objects are open, the open string and objects are closed (a judge's cut-off `reason` is kept),
-///   falling back to the last complete member;
+///   is dropped and the array closed after the last complete one (never half an item; an array with
+///   no complete element is dropped with the object member holding it); when only objects are open,
+///   the open string and objects are closed (a judge's cut-off `reason` is kept), falling back to
+///   dropping the incomplete member. A cut that leaves nothing (`{}`, `[]`) is a failure;
 /// - trailing commas, single-quoted strings, unquoted keys, bare-word values, Python literals
 ///   (`True`, `False`, `None`) and raw control characters inside strings.
 ///
@@ -125,26 +126,40 @@ public enum JSONRepair {
         }
         repairs.append(.truncated)
         let closers = { (stack: ArraySlice<UInt8>) in stack.reversed().map { $0 == UInt8(ascii: "[") ? UInt8(ascii: "]") : UInt8(ascii: "}") } }
-        if let outermostArray = scan.stack.firstIndex(of: UInt8(ascii: "[")) {
-            guard let cut = scan.cuts[outermostArray] else {
-                return (.failure(Failure(message: "the JSON is cut off before its first complete element")), nil)
+        var candidates: [[UInt8]] = []
+        if let array = scan.stack.firstIndex(of: UInt8(ascii: "[")) {
+            if let cut = scan.cuts[array] {
+                // After the last complete element of the outermost open array: never half an item.
+                candidates.append(Array(body[start..<cut]) + closers(scan.stack[...array]))
+            } else if array > 0, let cut = scan.cuts[array - 1] {
+                // No element is complete: drop the object member holding the array.
+                candidates.append(Array(body[start..<cut]) + closers(scan.stack[..<array]))
             }
-            return (finish(Array(body[start..<cut]) + closers(scan.stack[...outermostArray]), repairs: repairs), nil)
+        } else {
+            // Only objects are open: close the open string and objects, keeping the partial value …
+            var closed = Array(body[start...])
+            if let quote = scan.openQuote {
+                if scan.danglingEscape { closed.removeLast() }
+                closed.append(quote)
+            }
+            while let last = closed.last, isSpace(last) || last == UInt8(ascii: ",") { closed.removeLast() }
+            candidates.append(closed + closers(scan.stack[...]))
+            // … or, when cut inside a key or a number or before a value, drop the incomplete member.
+            if let cut = scan.cuts.last ?? nil { candidates.append(Array(body[start..<cut]) + closers(scan.stack[...])) }
         }
-        // Only objects are open: close the open string and objects, keeping the partial value.
-        var closed = Array(body[start...])
-        if let quote = scan.openQuote {
-            if scan.danglingEscape { closed.removeLast() }
-            closed.append(quote)
+        let cutOff = Failure(message: "the JSON is cut off before its first complete element")
+        var firstFailure: Failure?
+        for candidate in candidates {
+            switch finish(candidate, repairs: repairs) {
+            case .success(let outcome) where outcome.value != [:] && outcome.value != []:
+                return (.success(outcome), nil)
+            case .success:
+                firstFailure = cutOff  // nothing complete was left
+            case .failure(let failure):
+                firstFailure = firstFailure ?? failure
+            }
         }
-        while let last = closed.last, isSpace(last) || last == UInt8(ascii: ",") { closed.removeLast() }
-        if closed.last == UInt8(ascii: ":") { closed += Array(" null".utf8) }
-        let whole = finish(closed + closers(scan.stack[...]), repairs: repairs)
-        guard case .failure = whole, let cut = scan.cuts.last ?? nil else { return (whole, nil) }
-        // Cut inside a key or a number: drop the incomplete member instead.
-        let cutMember = finish(Array(body[start..<cut]) + closers(scan.stack[...]), repairs: repairs)
-        if case .success = cutMember { return (cutMember, nil) }
-        return (whole, nil)
+        return (.failure(firstFailure ?? cutOff), nil)
     }
 
     /// Normalises a closed candidate and parses it.
