@@ -3,27 +3,8 @@ import ChatbotTesterEvaluator
 import Foundation
 import Testing
 
-@Suite struct JSONRepairTests {
-    @Test(arguments: [
-        (#"{"a": 1}"#, #"{"a":1}"#, false),
-        ("```json\n{\"a\": 1}\n```", #"{"a":1}"#, true),
-        ("Sure! {\"a\": [1, 2]} Anything else?", #"{"a":[1,2]}"#, true),
-        ("{'a': \"it's\"}", #"{"a":"it's"}"#, true),
-        ("{a: True, b: None, c: False,}", #"{"a":true,"b":null,"c":false}"#, true),
-        ("{\"a\": {\"b\": [1, 2,]", #"{"a":{"b":[1,2]}}"#, true),
-        ("{\"a\": \"x} y\"}", #"{"a":"x} y"}"#, false),
-    ])
-    func repairs(input: String, canonical: String, repaired: Bool) throws {
-        let result = try #require(JSONRepair.parse(input))
-        #expect(result.value.canonicalText == canonical)
-        #expect(result.repaired == repaired)
-    }
-
-    @Test func hopelessTextIsNil() {
-        #expect(JSONRepair.parse("no json at all") == nil)
-        #expect(JSONRepair.extractJSON(from: "nothing") == nil)
-    }
-
+/// How judge replies become verdicts; the JSON repair itself is tested in ChatbotTesterCoreTests.
+@Suite struct JudgeVerdictParserTests {
     @Test(arguments: [
         (#"{"score": 3}"#, 0.5),
         (#"{"rating": 5, "explanation": "x"}"#, 1.0),

@@ -17,22 +17,47 @@ extension Decoder {
     ///
     /// Strict schemas call this first in `init(from:)`, so a misspelt field is an error rather than
     /// silently ignored data. Free-form data belongs under `metadata`.
+    ///
+    /// A key is known when `Key(stringValue:)` accepts it — for a `CodingKeys` enum exactly the names
+    /// of `allCases` — so the happy path builds no set and sorts nothing. When several keys are
+    /// unknown, the error names the alphabetically first, so the message does not depend on the
+    /// order of the keys in the text.
     public func rejectUnknownKeys<Key: CodingKey & CaseIterable>(_ allowed: Key.Type) throws {
-        let names = Set(Key.allCases.map(\.stringValue))
-        try rejectUnknownKeys(names)
+        let container = try self.container(keyedBy: AnyCodingKey.self)
+        guard let unknown = UnknownKeys.first(of: container, isKnown: { Key(stringValue: $0) != nil }) else { return }
+        throw UnknownKeys.error(unknown, in: container, allowed: Key.allCases.map(\.stringValue))
     }
 
     /// Throws a `DecodingError` naming the first key of the current object that is not in `allowed`.
     public func rejectUnknownKeys(_ allowed: Set<String>) throws {
         let container = try self.container(keyedBy: AnyCodingKey.self)
-        for key in container.allKeys.sorted(by: { $0.stringValue < $1.stringValue })
-        where !allowed.contains(key.stringValue) {
-            throw DecodingError.dataCorrupted(
-                .init(
-                    codingPath: container.codingPath + [key],
-                    debugDescription: "unknown field '\(key.stringValue)' (allowed: \(allowed.sorted().joined(separator: ", ")))"
-                ))
+        guard let unknown = UnknownKeys.first(of: container, isKnown: allowed.contains) else { return }
+        throw UnknownKeys.error(unknown, in: container, allowed: Array(allowed))
+    }
+}
+
+/// The unknown-key search and its error, shared by both `rejectUnknownKeys` overloads.
+enum UnknownKeys {
+    /// The alphabetically first key that `isKnown` rejects, found without sorting.
+    static func first(
+        of container: KeyedDecodingContainer<AnyCodingKey>, isKnown: (String) -> Bool
+    ) -> AnyCodingKey? {
+        var first: AnyCodingKey?
+        for key in container.allKeys where !isKnown(key.stringValue) {
+            if let current = first, current.stringValue <= key.stringValue { continue }
+            first = key
         }
+        return first
+    }
+
+    static func error(
+        _ key: AnyCodingKey, in container: KeyedDecodingContainer<AnyCodingKey>, allowed: [String]
+    ) -> DecodingError {
+        DecodingError.dataCorrupted(
+            .init(
+                codingPath: container.codingPath + [key],
+                debugDescription: "unknown field '\(key.stringValue)' (allowed: \(allowed.sorted().joined(separator: ", ")))"
+            ))
     }
 }
 

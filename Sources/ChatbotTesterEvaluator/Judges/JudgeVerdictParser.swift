@@ -41,8 +41,8 @@ public enum JudgeVerdictParser {
         var repaired = false
         var rawScore: JSONValue?
         var reason = ""
-        if let (value, wasRepaired) = JSONRepair.parse(text), let object = value.objectValue {
-            repaired = wasRepaired
+        if case .success(let parsed) = JSONRepair.parse(text), let object = parsed.value.objectValue {
+            repaired = parsed.repaired
             rawScore = object["score"] ?? object["rating"] ?? object["grade"]
             reason = (object["reason"] ?? object["reasoning"] ?? object["explanation"])?.stringValue ?? ""
         } else if let match = try? CompiledRegex(#"(?i)score["']?\s*[:=]\s*["']?(-?\d+(?:\.\d+)?(?:\s*/\s*\d+(?:\.\d+)?)?)"#).firstMatchGroup(in: text) {

@@ -137,7 +137,7 @@ public struct PairwiseJudge: Sendable {
                     tags: ["purpose": "judge", "judge": "pairwise", "attempt": String(attempt)]))
             answer.usage += response.usage ?? .zero
             if let c = response.costUSD { answer.cost = (answer.cost ?? 0) + c }
-            if let object = JSONRepair.parse(response.content)?.value.objectValue {
+            if let object = try? JSONRepair.parse(response.content).get().value.objectValue {
                 let raw = (object["winner"] ?? object["choice"]).map { $0.stringValue ?? $0.canonicalText }?.lowercased()
                     .trimmingCharacters(in: CharacterSet(charactersIn: " \"'"))
                 let normalised = raw.map { $0.replacingOccurrences(of: "reply_", with: "").replacingOccurrences(of: "reply ", with: "") }
