@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# The test command of the README and of CI: set up the machine, then run every test suite.
+# The test command of the README and of CI: set up the machine, check the release build
+# (ops/release-smoke.sh), then run every test suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash ops/setup.sh
 swift build --build-tests
+bash ops/release-smoke.sh
 swift test --skip-build "$@"
