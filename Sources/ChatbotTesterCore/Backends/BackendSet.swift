@@ -75,23 +75,20 @@ public actor BackendSet {
 
     /// The chat backend named `name`.
     public func chat(_ name: String) async throws -> any ChatBackend {
-        let backend = try await backend(named: name)
-        guard let chat = backend as? any ChatBackend else {
-            throw ChatbotTesterError(
-                .invalidConfig, "backend '\(name)' (\(config.instances[name]?.type ?? "?")) cannot chat",
-                location: SourceLocation(field: "backends.\(name)"))
-        }
-        return chat
+        try await backend(named: name, as: (any ChatBackend).self, ability: "chat")
     }
 
     /// The embedding backend named `name`.
     public func embedding(_ name: String) async throws -> any EmbeddingBackend {
-        let backend = try await backend(named: name)
-        guard let embedding = backend as? any EmbeddingBackend else {
+        try await backend(named: name, as: (any EmbeddingBackend).self, ability: "embed")
+    }
+
+    private func backend<T>(named name: String, as type: T.Type, ability: String) async throws -> T {
+        guard let typed = try await backend(named: name) as? T else {
             throw ChatbotTesterError(
-                .invalidConfig, "backend '\(name)' (\(config.instances[name]?.type ?? "?")) cannot embed",
+                .invalidConfig, "backend '\(name)' (\(config.instances[name]?.type ?? "?")) cannot \(ability)",
                 location: SourceLocation(field: "backends.\(name)"))
         }
-        return embedding
+        return typed
     }
 }
