@@ -25,18 +25,10 @@ struct SpoolMemoryBenchmark {
             tags: ["shipping", index % 2 == 0 ? "even" : "odd"], metadata: ["n": .int(index)])
     }
 
-    /// Peak resident memory (kB) since the last reset.
-    static func peakKB() -> Int {
+    /// A `/proc/self/status` figure in kB: `VmHWM` (peak resident memory since the last reset) or `VmRSS`.
+    static func statusKB(_ field: String) -> Int {
         let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
-        for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
-            return Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") ?? -1
-        }
-        return -1
-    }
-
-    static func currentKB() -> Int {
-        let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
-        for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
+        for line in status.split(separator: "\n") where line.hasPrefix(field + ":") {
             return Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") ?? -1
         }
         return -1
@@ -51,11 +43,11 @@ struct SpoolMemoryBenchmark {
         let directory = try ClusterTestSupport.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         resetPeak()
-        let before = currentKB()
+        let before = statusKB("VmRSS")
         let start = Date()
         let spool = try await body(directory.appendingPathComponent("spool"))
         let seconds = Date().timeIntervalSince(start)
-        let peak = peakKB()
+        let peak = statusKB("VmHWM")
         let bytes = spool.manifest.shards.reduce(0) { $0 + $1.bytes }
         print(String(
             format: "[bench] spool %@: %d samples, %d shards, %.1f MB of shard files, %.1fs; RSS before %.1f MB, peak %.1f MB (+%.1f MB)",

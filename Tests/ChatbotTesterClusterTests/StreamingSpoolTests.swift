@@ -102,4 +102,19 @@ import Testing
         }
         #expect(!ClusterSpool.exists(at: directory))
     }
+
+    @Test func anInterruptedSpoolWithoutManifestIsRebuilt() async throws {
+        let root = try ClusterTestSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let directory = root.appendingPathComponent("spool")
+        // What a coordinator killed while spooling leaves: a scratch file and some shards, no manifest.
+        try FileManager.default.createDirectory(at: directory.appendingPathComponent("shards"), withIntermediateDirectories: true)
+        try Data("{\"torn".utf8).write(to: directory.appendingPathComponent("lines.tmp"))
+        try Data("garbage\n".utf8).write(to: directory.appendingPathComponent("shards/shard-00000.jsonl"))
+        let samples = Self.samples(30)
+        let spool = try await ClusterSpool.prepare(at: directory, samples: Self.stream(samples), setup: ClusterTestSupport.setup(), samplesPerShard: 8)
+        #expect(spool.manifest.sampleCount == 30)
+        #expect(try spool.manifest.shards.flatMap { try spool.samples(ofShard: $0.id) }.map(\.index) == Array(0..<30))
+        #expect(!FileManager.default.fileExists(atPath: directory.appendingPathComponent("lines.tmp").path))
+    }
 }
