@@ -1,4 +1,5 @@
 import ChatbotTesterCore
+import ChatbotTesterPipeline
 import Foundation
 import Testing
 
@@ -69,6 +70,21 @@ struct SpoolMemoryBenchmark {
         try await Self.measure("stream") { url in
             try await ClusterSpool.prepare(
                 at: url, samples: Generated(count: Self.count), setup: ClusterTestSupport.setup(), samplesPerShard: 64, minShards: 4)
+        }
+    }
+
+    /// The coordinator's real source: a JSONL dataset file read by `DatasetReader` (written first,
+    /// before the peak is reset).
+    @Test func datasetFile() async throws {
+        let root = try ClusterTestSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let dataset = root.appendingPathComponent("dataset.jsonl")
+        let writer = try JSONLWriter(url: dataset)
+        for index in 0..<Self.count { try writer.write(Self.sample(index)) }
+        try writer.close()
+        try await Self.measure("dataset file") { url in
+            try await ClusterSpool.prepare(
+                at: url, samples: DatasetReader(url: dataset).samples(), setup: ClusterTestSupport.setup(), samplesPerShard: 64, minShards: 4)
         }
     }
 
