@@ -117,4 +117,20 @@ import Testing
         #expect(try spool.manifest.shards.flatMap { try spool.samples(ofShard: $0.id) }.map(\.index) == Array(0..<30))
         #expect(!FileManager.default.fileExists(atPath: directory.appendingPathComponent("lines.tmp").path))
     }
+
+    @Test func manifestIsWrittenByteForByteAsTheWholeDocumentEncoderWritesIt() throws {
+        let root = try ClusterTestSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let encoder = JSONCoding.encoder(pretty: true)
+        for (name, count, perShard) in [("many", 40, 7), ("one", 3, 64), ("escaped", 2, 1)] {
+            var samples = Self.samples(count)
+            if name == "escaped" { samples[1].id = "line\nbreak \"quoted\" / slash" }
+            let spool = try ClusterSpool.prepare(at: root.appendingPathComponent(name), samples: samples, setup: ClusterTestSupport.setup(), samplesPerShard: perShard)
+            let expected = try encoder.encode(spool.manifest)
+            #expect(try spool.manifest.prettyJSON() == expected, "\(name)")
+            #expect(try Data(contentsOf: spool.manifestURL) == expected, "\(name)")
+        }
+        let empty = ClusterManifest(runId: "r", sampleCount: 0, setupDigest: "d", shards: [])
+        #expect(try empty.prettyJSON() == encoder.encode(empty))
+    }
 }

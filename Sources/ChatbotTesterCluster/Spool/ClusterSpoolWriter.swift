@@ -140,7 +140,7 @@ public final class ClusterSpoolWriter {
         try? FileManager.default.removeItem(at: scratchURL)
         try FileArtifactStore.atomicWrite(try JSONCoding.encoder(pretty: true).encode(setup), to: directory.appendingPathComponent("setup.json"))
         let manifest = ClusterManifest(runId: runId, sampleCount: count, setupDigest: setupDigest, shards: shards)
-        try FileArtifactStore.atomicWrite(try JSONCoding.encoder(pretty: true).encode(manifest), to: directory.appendingPathComponent("manifest.json"))
+        try FileArtifactStore.atomicWrite(try manifest.prettyJSON(), to: directory.appendingPathComponent("manifest.json"))
         return ClusterSpool(directory: directory, manifest: manifest, setup: setup)
     }
 
