@@ -33,13 +33,13 @@ extension ClusterRun {
     }
 
     /// Spools the job's dataset (its `limit` and `tags` applied) with the job config as the
-    /// workers' setup, or reopens the spool already there (resume).
+    /// workers' setup, or reopens the spool already there (resume). The dataset is streamed: cases
+    /// are read, encoded and written one at a time (`ClusterSpoolWriter`), never all in memory.
     public static func prepareSpool(job: TestJob, dataset: URL, at directory: URL, samplesPerShard: Int = 64, minShards: Int = 1) async throws -> ClusterSpool {
         let reader = DatasetReader(url: dataset, limit: job.config.dataset?.limit, tags: job.config.dataset?.tags)
-        var samples: [TestSample] = []
-        for try await sample in reader.samples() { samples.append(sample) }
         let setup = try ClusterJobSetup.pipeline(config: job.config, concurrency: job.settings.concurrency)
-        return try ClusterSpool.prepare(at: directory, samples: samples, setup: setup, samplesPerShard: samplesPerShard, minShards: minShards)
+        return try await ClusterSpool.prepare(
+            at: directory, samples: reader.samples(), setup: setup, samplesPerShard: samplesPerShard, minShards: minShards)
     }
 
     /// Merges a finished spool into the job's output directory (`results.jsonl`, `evals.jsonl`)

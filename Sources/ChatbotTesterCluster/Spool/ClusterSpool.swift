@@ -24,7 +24,8 @@ public struct ClusterSpool: Sendable {
         FileManager.default.fileExists(atPath: directory.appendingPathComponent("manifest.json").path)
     }
 
-    /// Creates a spool for `samples`, or opens the one already in `directory` (resume).
+    /// Creates a spool for `samples`, or opens the one already in `directory` (resume). A
+    /// convenience over `ClusterSpoolWriter`, which the streaming overload uses too.
     ///
     /// - Throws: `.invalidConfig` when an existing spool was made for another setup, `.invalidInput`
     ///   on duplicate sample ids, `.io` when files cannot be written.
@@ -32,47 +33,26 @@ public struct ClusterSpool: Sendable {
         at directory: URL, samples: [TestSample], setup: ClusterJobSetup, samplesPerShard: Int = 64, minShards: Int = 1,
         runId: String = UUID().uuidString.lowercased()
     ) throws -> ClusterSpool {
-        let setupDigest = try digest(of: setup)
-        if exists(at: directory) {
-            let spool = try open(at: directory)
-            guard spool.manifest.setupDigest == setupDigest, spool.manifest.sampleCount == samples.count else {
-                throw ChatbotTesterError(
-                    .invalidConfig, "the spool holds another run (different config or dataset); use a new spool directory",
-                    location: SourceLocation(source: directory.path))
-            }
-            return spool
-        }
-        var seen = Set<String>()
-        for (line, sample) in samples.enumerated() where !seen.insert(sample.id).inserted {
-            throw ChatbotTesterError(
-                .invalidInput, "duplicate sample id '\(sample.id)'", location: SourceLocation(source: "dataset", line: line + 1, field: "id"))
-        }
-        let encoder = JSONCoding.encoder()
-        var lines: [Data] = []
-        lines.reserveCapacity(samples.count)
-        for (index, sample) in samples.enumerated() {
-            lines.append(try encoder.encode(IndexedSample(index: index, sample: sample)))
-        }
-        let ranges = ShardPlanner.plan(sizes: lines.map(\.count), maxSamples: samplesPerShard, minShards: minShards)
-        try FileManager.default.createDirectory(at: directory.appendingPathComponent("shards"), withIntermediateDirectories: true)
-        var shards: [ClusterManifest.Shard] = []
-        for (id, range) in ranges.enumerated() {
-            let file = String(format: "shards/shard-%05d.jsonl", id)
-            var data = Data()
-            for index in range {
-                data.append(lines[index])
-                data.append(0x0A)
-            }
-            try FileArtifactStore.atomicWrite(data, to: directory.appendingPathComponent(file))
-            shards.append(ClusterManifest.Shard(
-                id: id, file: file, count: range.count, bytes: data.count, firstIndex: range.lowerBound,
-                sampleIds: range.map { samples[$0].id }))
-        }
-        try FileArtifactStore.atomicWrite(try JSONCoding.encoder(pretty: true).encode(setup), to: directory.appendingPathComponent("setup.json"))
-        let manifest = ClusterManifest(runId: runId, sampleCount: samples.count, setupDigest: setupDigest, shards: shards)
-        // The manifest goes last: its presence marks a complete spool.
-        try FileArtifactStore.atomicWrite(try JSONCoding.encoder(pretty: true).encode(manifest), to: directory.appendingPathComponent("manifest.json"))
-        return ClusterSpool(directory: directory, manifest: manifest, setup: setup)
+        let writer = try ClusterSpoolWriter(at: directory, setup: setup, samplesPerShard: samplesPerShard, minShards: minShards, runId: runId)
+        for sample in samples { try writer.add(sample) }
+        return try writer.finish()
+    }
+
+    /// Creates a spool from a stream of samples, pulled one at a time (one pass, memory independent
+    /// of the cases' size: see `ClusterSpoolWriter`), or opens the one already in `directory` (resume:
+    /// the stream is only counted).
+    ///
+    /// ```swift
+    /// let spool = try await ClusterSpool.prepare(at: spoolURL, samples: DatasetReader(url: dataset).samples(), setup: setup)
+    /// ```
+    /// - Throws: as `prepare(at:samples:setup:samplesPerShard:minShards:runId:)`, and what the stream throws.
+    public static func prepare<Samples: AsyncSequence>(
+        at directory: URL, samples: Samples, setup: ClusterJobSetup, samplesPerShard: Int = 64, minShards: Int = 1,
+        runId: String = UUID().uuidString.lowercased()
+    ) async throws -> ClusterSpool where Samples.Element == TestSample {
+        let writer = try ClusterSpoolWriter(at: directory, setup: setup, samplesPerShard: samplesPerShard, minShards: minShards, runId: runId)
+        for try await sample in samples { try writer.add(sample) }
+        return try writer.finish()
     }
 
     /// Opens an existing spool.

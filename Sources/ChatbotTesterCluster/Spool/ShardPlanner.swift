@@ -4,18 +4,20 @@
 /// `maxSamples` samples; the shard count is `ceil(n / maxSamples)` (at least `minShards` when there
 /// are enough samples, so every worker gets something), and cuts fall where the running byte total
 /// crosses each shard's equal share, so a shard of long conversations holds fewer of them.
+/// Sizes may be any integer type: the spool keeps them as `[Int32]` (4 bytes per case).
 public enum ShardPlanner {
-    public static func plan(sizes: [Int], maxSamples: Int, minShards: Int = 1) -> [Range<Int>] {
+    public static func plan<Sizes: RandomAccessCollection>(sizes: Sizes, maxSamples: Int, minShards: Int = 1) -> [Range<Int>]
+    where Sizes.Element: BinaryInteger {
         let n = sizes.count
         guard n > 0 else { return [] }
         let perShard = max(1, maxSamples)
         let count = min(n, max((n + perShard - 1) / perShard, minShards))
-        let total = sizes.reduce(0) { $0 + max(1, $1) }
+        let total = sizes.reduce(0) { $0 + max(1, Int($1)) }
         var ranges: [Range<Int>] = []
         var start = 0
         var running = 0
-        for index in 0..<n {
-            running += max(1, sizes[index])
+        for (index, size) in sizes.enumerated() {
+            running += max(1, Int(size))
             let shardsLeft = count - ranges.count
             let samplesLeftAfter = n - index - 1
             let target = Double(total) * Double(ranges.count + 1) / Double(count)

@@ -1,0 +1,170 @@
+import ChatbotTesterCore
+import Foundation
+
+/// Writes a spool from samples handed over one at a time, in one pass over the source.
+///
+/// Each sample is encoded once, checked for a duplicate id and appended to a scratch file
+/// (`lines.tmp` in the spool directory); only its encoded size (4 bytes), its id and the set of
+/// ids seen stay in memory. `finish()` plans the shards from the sizes (`ShardPlanner`), then
+/// copies each shard's bytes — contiguous in the scratch file — into its shard file, one shard at
+/// a time and atomically, writes `setup.json` and finally `manifest.json`. Memory is
+/// O(samples × (4 bytes + id)) for the sizes and ids (the manifest lists every id anyway) plus one
+/// shard, whatever the size of the cases.
+///
+/// When `directory` already holds a spool, the writer only counts: `finish()` returns that spool
+/// when it was made for the same setup and number of samples (resume) and throws otherwise.
+///
+/// ```swift
+/// let writer = try ClusterSpoolWriter(at: spoolURL, setup: setup, samplesPerShard: 64, minShards: 4)
+/// for try await sample in reader.samples() { try writer.add(sample) }
+/// let spool = try writer.finish()
+/// ```
+public final class ClusterSpoolWriter {
+    public let directory: URL
+    public let setup: ClusterJobSetup
+    public let samplesPerShard: Int
+    public let minShards: Int
+    public let runId: String
+    /// Samples added so far.
+    public private(set) var count = 0
+
+    private let setupDigest: String
+    private let existing: ClusterSpool?
+    private let encoder = JSONCoding.encoder()
+    private var sizes: [Int32] = []
+    private var ids: [String] = []
+    private var seen = Set<String>()
+    private var buffer = Data()
+    private var scratch: FileHandle?
+    private var finished = false
+
+    /// Bytes buffered before they are appended to the scratch file.
+    static let flushBytes = 1 << 20
+
+    private var scratchURL: URL { directory.appendingPathComponent("lines.tmp") }
+
+    /// Starts a spool in `directory`, or prepares to reopen the one already there.
+    ///
+    /// - Throws: `.invalidConfig` when an existing spool was made for another setup, `.io` when the
+    ///   directory or scratch file cannot be created.
+    public init(
+        at directory: URL, setup: ClusterJobSetup, samplesPerShard: Int = 64, minShards: Int = 1,
+        runId: String = UUID().uuidString.lowercased()
+    ) throws {
+        self.directory = directory
+        self.setup = setup
+        self.samplesPerShard = samplesPerShard
+        self.minShards = minShards
+        self.runId = runId
+        setupDigest = try ClusterSpool.digest(of: setup)
+        if ClusterSpool.exists(at: directory) {
+            let spool = try ClusterSpool.open(at: directory)
+            guard spool.manifest.setupDigest == setupDigest else { throw Self.anotherRun(directory) }
+            existing = spool
+            return
+        }
+        existing = nil
+        let scratchURL = directory.appendingPathComponent("lines.tmp")
+        scratch = try Self.io("cannot create \(scratchURL.path)", scratchURL) {
+            try FileManager.default.createDirectory(at: directory.appendingPathComponent("shards"), withIntermediateDirectories: true)
+            guard FileManager.default.createFile(atPath: scratchURL.path, contents: nil) else {
+                throw CocoaError(.fileWriteUnknown)
+            }
+            return try FileHandle(forWritingTo: scratchURL)
+        }
+    }
+
+    deinit {
+        try? scratch?.close()
+        if existing == nil && !finished { try? FileManager.default.removeItem(at: scratchURL) }
+    }
+
+    /// Adds the next sample (dataset index `count`).
+    ///
+    /// - Throws: `.invalidInput` naming the dataset line on a duplicate sample id, `.io` when the
+    ///   scratch file cannot be written.
+    public func add(_ sample: TestSample) throws {
+        count += 1
+        guard existing == nil else { return }
+        guard !finished else { throw ChatbotTesterError(.internal, "sample added to a finished spool") }
+        guard seen.insert(sample.id).inserted else {
+            throw ChatbotTesterError(
+                .invalidInput, "duplicate sample id '\(sample.id)'", location: SourceLocation(source: "dataset", line: count, field: "id"))
+        }
+        let line = try encoder.encode(IndexedSample(index: count - 1, sample: sample))
+        guard line.count < Int(Int32.max) else {
+            throw ChatbotTesterError(
+                .invalidInput, "sample '\(sample.id)' encodes to \(line.count) bytes, too large to spool",
+                location: SourceLocation(source: "dataset", line: count))
+        }
+        sizes.append(Int32(line.count))
+        ids.append(sample.id)
+        buffer.append(line)
+        buffer.append(0x0A)
+        if buffer.count >= Self.flushBytes { try flush() }
+    }
+
+    /// Plans and writes the shards, `setup.json` and `manifest.json` (last: its presence marks a
+    /// complete spool), removes the scratch file and returns the spool. On a reopened spool,
+    /// checks the sample count and returns it.
+    ///
+    /// - Throws: `.invalidConfig` when a reopened spool holds another number of samples, `.io`
+    ///   when files cannot be written.
+    public func finish() throws -> ClusterSpool {
+        if let existing {
+            guard existing.manifest.sampleCount == count else { throw Self.anotherRun(directory) }
+            return existing
+        }
+        guard !finished else { throw ChatbotTesterError(.internal, "spool finished twice") }
+        try flush()
+        let scratchURL = scratchURL
+        try Self.io("cannot write \(scratchURL.path)", scratchURL) { try scratch?.close() }
+        scratch = nil
+        let ranges = ShardPlanner.plan(sizes: sizes, maxSamples: samplesPerShard, minShards: minShards)
+        let reader = try Self.io("cannot read \(scratchURL.path)", scratchURL) { try FileHandle(forReadingFrom: scratchURL) }
+        defer { try? reader.close() }
+        var shards: [ClusterManifest.Shard] = []
+        shards.reserveCapacity(ranges.count)
+        for (id, range) in ranges.enumerated() {
+            let file = String(format: "shards/shard-%05d.jsonl", id)
+            let bytes = sizes[range].reduce(0) { $0 + Int($1) + 1 }
+            let data = try Self.io("cannot read \(scratchURL.path)", scratchURL) { try reader.read(upToCount: bytes) ?? Data() }
+            guard data.count == bytes else {
+                throw ChatbotTesterError(.io, "\(scratchURL.path) is shorter than written", location: SourceLocation(source: scratchURL.path))
+            }
+            try FileArtifactStore.atomicWrite(data, to: directory.appendingPathComponent(file))
+            shards.append(ClusterManifest.Shard(
+                id: id, file: file, count: range.count, bytes: bytes, firstIndex: range.lowerBound, sampleIds: Array(ids[range])))
+        }
+        finished = true
+        try? FileManager.default.removeItem(at: scratchURL)
+        try FileArtifactStore.atomicWrite(try JSONCoding.encoder(pretty: true).encode(setup), to: directory.appendingPathComponent("setup.json"))
+        let manifest = ClusterManifest(runId: runId, sampleCount: count, setupDigest: setupDigest, shards: shards)
+        try FileArtifactStore.atomicWrite(try manifest.prettyJSON(), to: directory.appendingPathComponent("manifest.json"))
+        return ClusterSpool(directory: directory, manifest: manifest, setup: setup)
+    }
+
+    private func flush() throws {
+        guard !buffer.isEmpty, let scratch else { return }
+        let scratchURL = scratchURL
+        try Self.io("cannot write \(scratchURL.path)", scratchURL) { try scratch.write(contentsOf: buffer) }
+        buffer.removeAll(keepingCapacity: true)
+    }
+
+    static func anotherRun(_ directory: URL) -> ChatbotTesterError {
+        ChatbotTesterError(
+            .invalidConfig, "the spool holds another run (different config or dataset); use a new spool directory",
+            location: SourceLocation(source: directory.path))
+    }
+
+    /// Runs `body`, turning a thrown system error into an `.io` error naming `url`.
+    private static func io<T>(_ message: String, _ url: URL, _ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let error as ChatbotTesterError {
+            throw error
+        } catch {
+            throw ChatbotTesterError(.io, message, location: SourceLocation(source: url.path), cause: error)
+        }
+    }
+}

@@ -1,0 +1,136 @@
+import ChatbotTesterCore
+import Foundation
+import Testing
+
+@testable import ChatbotTesterCluster
+
+/// Spooling from a stream (`ClusterSpoolWriter`, the `AsyncSequence` overload) against the array API.
+@Suite struct StreamingSpoolTests {
+    /// Samples of very different sizes, so size balancing moves the cuts.
+    static func samples(_ count: Int) -> [TestSample] {
+        (0..<count).map { index in
+            TestSample(id: "case-\(index)", input: "q\(index) " + String(repeating: "long conversation ", count: index % 11 == 0 ? 40 : index % 4))
+        }
+    }
+
+    static func stream(_ samples: [TestSample]) -> AsyncStream<TestSample> {
+        AsyncStream { continuation in
+            for sample in samples { continuation.yield(sample) }
+            continuation.finish()
+        }
+    }
+
+    static func shardFiles(_ spool: ClusterSpool) throws -> [Data] {
+        try spool.manifest.shards.map { try Data(contentsOf: spool.directory.appendingPathComponent($0.file)) }
+    }
+
+    @Test func streamedSourceGivesTheSameManifestAndShardsAsTheArrayAPI() async throws {
+        let root = try ClusterTestSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let samples = Self.samples(150)
+        let setup = ClusterTestSupport.setup()
+        let fromArray = try ClusterSpool.prepare(
+            at: root.appendingPathComponent("array"), samples: samples, setup: setup, samplesPerShard: 16, minShards: 3, runId: "run")
+        let fromStream = try await ClusterSpool.prepare(
+            at: root.appendingPathComponent("stream"), samples: Self.stream(samples), setup: setup, samplesPerShard: 16, minShards: 3,
+            runId: "run")
+        #expect(fromStream.manifest == fromArray.manifest)
+        #expect(try Self.shardFiles(fromStream) == Self.shardFiles(fromArray))
+        // The cuts are the planner's, from each line's encoded size.
+        let encoder = JSONCoding.encoder()
+        let sizes = try samples.enumerated().map { try encoder.encode(IndexedSample(index: $0.offset, sample: $0.element)).count }
+        let ranges = ShardPlanner.plan(sizes: sizes, maxSamples: 16, minShards: 3)
+        #expect(fromStream.manifest.shards.map { $0.firstIndex..<($0.firstIndex + $0.count) } == ranges)
+        #expect(fromStream.manifest.shards.map(\.bytes) == ranges.map { range in range.reduce(0) { $0 + sizes[$1] + 1 } })
+        #expect(try fromStream.manifest.shards.flatMap { try fromStream.samples(ofShard: $0.id) }.map(\.sample) == samples)
+        // No scratch file is left behind.
+        #expect(!FileManager.default.fileExists(atPath: fromStream.directory.appendingPathComponent("lines.tmp").path))
+    }
+
+    @Test func plannerGivesTheSameCutsForInt32Sizes() {
+        let sizes = (0..<500).map { ($0 * 7919) % 300 + 1 }
+        #expect(ShardPlanner.plan(sizes: sizes.map(Int32.init), maxSamples: 32, minShards: 5) == ShardPlanner.plan(sizes: sizes, maxSamples: 32, minShards: 5))
+    }
+
+    @Test func duplicateIdInAStreamIsAnErrorNamingTheLineAndLeavesNoSpool() async throws {
+        let root = try ClusterTestSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: root) }
+        var samples = Self.samples(5)
+        samples.append(TestSample(id: "case-2", input: "again"))
+        let directory = root.appendingPathComponent("spool")
+        await #expect {
+            _ = try await ClusterSpool.prepare(at: directory, samples: Self.stream(samples), setup: ClusterTestSupport.setup())
+        } throws: { error in
+            guard let error = error as? ChatbotTesterError else { return false }
+            return error.code == .invalidInput && error.location?.line == 6 && error.location?.field == "id" && error.message.contains("case-2")
+        }
+        #expect(!ClusterSpool.exists(at: directory))
+        #expect(!FileManager.default.fileExists(atPath: directory.appendingPathComponent("lines.tmp").path))
+    }
+
+    @Test func reopeningFromAStreamChecksSetupAndSampleCount() async throws {
+        let root = try ClusterTestSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let samples = Self.samples(20)
+        let directory = root.appendingPathComponent("spool")
+        let first = try await ClusterSpool.prepare(at: directory, samples: Self.stream(samples), setup: ClusterTestSupport.setup(), samplesPerShard: 8)
+        let reopened = try await ClusterSpool.prepare(at: directory, samples: Self.stream(samples), setup: ClusterTestSupport.setup(), samplesPerShard: 8)
+        #expect(reopened.manifest == first.manifest)
+        await #expect {
+            _ = try await ClusterSpool.prepare(at: directory, samples: Self.stream(Array(samples.dropLast())), setup: ClusterTestSupport.setup())
+        } throws: { error in
+            (error as? ChatbotTesterError)?.code == .invalidConfig
+        }
+        await #expect {
+            _ = try await ClusterSpool.prepare(at: directory, samples: Self.stream(samples), setup: ClusterTestSupport.setup(delayMs: 5))
+        } throws: { error in
+            (error as? ChatbotTesterError)?.code == .invalidConfig
+        }
+    }
+
+    @Test func streamErrorsPropagateAndLeaveNoSpool() async throws {
+        struct Broken: Error {}
+        let root = try ClusterTestSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let directory = root.appendingPathComponent("spool")
+        let source = AsyncThrowingStream<TestSample, any Error> { continuation in
+            continuation.yield(TestSample(id: "a", input: "x"))
+            continuation.finish(throwing: Broken())
+        }
+        await #expect(throws: Broken.self) {
+            _ = try await ClusterSpool.prepare(at: directory, samples: source, setup: ClusterTestSupport.setup())
+        }
+        #expect(!ClusterSpool.exists(at: directory))
+    }
+
+    @Test func anInterruptedSpoolWithoutManifestIsRebuilt() async throws {
+        let root = try ClusterTestSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let directory = root.appendingPathComponent("spool")
+        // What a coordinator killed while spooling leaves: a scratch file and some shards, no manifest.
+        try FileManager.default.createDirectory(at: directory.appendingPathComponent("shards"), withIntermediateDirectories: true)
+        try Data("{\"torn".utf8).write(to: directory.appendingPathComponent("lines.tmp"))
+        try Data("garbage\n".utf8).write(to: directory.appendingPathComponent("shards/shard-00000.jsonl"))
+        let samples = Self.samples(30)
+        let spool = try await ClusterSpool.prepare(at: directory, samples: Self.stream(samples), setup: ClusterTestSupport.setup(), samplesPerShard: 8)
+        #expect(spool.manifest.sampleCount == 30)
+        #expect(try spool.manifest.shards.flatMap { try spool.samples(ofShard: $0.id) }.map(\.index) == Array(0..<30))
+        #expect(!FileManager.default.fileExists(atPath: directory.appendingPathComponent("lines.tmp").path))
+    }
+
+    @Test func manifestIsWrittenByteForByteAsTheWholeDocumentEncoderWritesIt() throws {
+        let root = try ClusterTestSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let encoder = JSONCoding.encoder(pretty: true)
+        for (name, count, perShard) in [("many", 40, 7), ("one", 3, 64), ("escaped", 2, 1)] {
+            var samples = Self.samples(count)
+            if name == "escaped" { samples[1].id = "line\nbreak \"quoted\" / slash" }
+            let spool = try ClusterSpool.prepare(at: root.appendingPathComponent(name), samples: samples, setup: ClusterTestSupport.setup(), samplesPerShard: perShard)
+            let expected = try encoder.encode(spool.manifest)
+            #expect(try spool.manifest.prettyJSON() == expected, "\(name)")
+            #expect(try Data(contentsOf: spool.manifestURL) == expected, "\(name)")
+        }
+        let empty = ClusterManifest(runId: "r", sampleCount: 0, setupDigest: "d", shards: [])
+        #expect(try empty.prettyJSON() == encoder.encode(empty))
+    }
+}
