@@ -210,4 +210,43 @@ import Testing
             #expect(server.recordedRequests().allSatisfy { $0.headers["x-conversation"] != nil })
         }
     }
+
+    // MARK: The "Using the SDK" article (Sources/ChatbotTesterPipeline/Docs.docc/UsingTheSDK.md)
+
+    @Test func usingTheSDKArticleRuns() async throws {
+        let workspace = try Self.scratch()
+        try #"{"id":"q1","input":"How long do refunds take?"}"#.write(
+            to: workspace.appendingPathComponent("cases.jsonl"), atomically: true, encoding: .utf8)
+
+        var components = PipelineComponents.builtin()
+        components.backends.register(
+            "company-assistant", summary: "our in-house assistant",
+            options: [OptionSpec("endpoint", .string, required: true, "service URL")]
+        ) { options, _ in
+            _ = try options.requiredString("endpoint")
+            return ClosureChatBackend { request in
+                ChatResponse(content: "Refunds take 30 days, thank you for asking.", session: request.session)
+            }
+        }
+        components.metrics.registerScoring("polite", summary: "thanks the customer") { _, _ in
+            { record in .bool(record.reply?.contains("thank") == true, reason: "looked for 'thank'") }
+        }
+        let yaml = """
+            backends:
+              bot: {type: company-assistant, endpoint: "https://assistant.internal/api", retry: 3}
+            dataset: cases.jsonl
+            evaluate:
+              metrics:
+                - {type: contains, value: "30 days"}
+                - {type: polite, passRate: 0.5}
+            """
+        let config = try JobConfig(
+            document: ConfigDocument.parse(yaml, source: "job.yaml", environment: [:]), baseDirectory: workspace)
+        let job = try await TestJob.prepare(
+            config: config, components: components,
+            settings: JobSettings(outputDirectory: workspace.appendingPathComponent("out").path, concurrency: 16))
+        let outcome = try await job.test()
+        #expect(outcome.exitStatus == 0, "\(Self.failedGates(outcome))")
+        #expect(Set(try await Self.evals(outcome).map(\.metric)) == ["contains", "polite"])
+    }
 }
