@@ -74,6 +74,7 @@ import Testing
         }
         #expect(FileManager.default.fileExists(atPath: Self.directory.appendingPathComponent("README.md").path))
         #expect(FileManager.default.fileExists(atPath: Self.directory.appendingPathComponent("bots/echo_bot.py").path))
+        #expect(FileManager.default.fileExists(atPath: Self.directory.appendingPathComponent("bots/http_bot.py").path))
     }
 
     @Test(arguments: ExamplesTests.configs) func configLoadsAndPrepares(_ name: String) async throws {
