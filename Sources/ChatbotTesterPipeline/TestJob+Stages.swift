@@ -19,10 +19,12 @@ public struct JobOutcome: Sendable {
         self.evaluation = evaluation
     }
 
-    /// 0 every threshold passed, 1 a threshold failed, 3 the run was aborted (budget, failure policy, interrupt).
+    /// 0 every threshold passed, 1 a threshold failed (or, with no metric configured, a case
+    /// errored), 3 the run was aborted (budget, failure policy, interrupt).
     public var exitStatus: Int32 {
         if let run, run.stopReason.isAborted { return 3 }
         if let evaluation, !evaluation.passed { return 1 }
+        if let run, run.statistics.error > 0, evaluation?.gates.isEmpty ?? true { return 1 }
         return 0
     }
 }
@@ -140,12 +142,7 @@ extension TestJob {
     public func evaluate(results: URL) async throws -> EvalSummary {
         events.emit(JobStageEvent(stage: "evaluate", started: true))
         let options = ReportOptions(title: config.name ?? "chatbot-tester", htmlSampleCap: evaluation.htmlSampleCap)
-        var baselineEvals: URL?
-        if let baseline = evaluation.baseline {
-            var url = config.resolve(baseline)
-            if url.pathExtension != "jsonl" { url.appendPathComponent("evals.jsonl") }
-            baselineEvals = url
-        }
+        let baselineEvals = evaluation.baseline.map { Self.baselineEvals($0, config: config) }
         let outcome = try await evaluator.evaluateFile(
             results: results, outputDirectory: outputDirectory, options: options, baselineEvals: baselineEvals)
         events.emit(JobStageEvent(stage: "evaluate", started: false))

@@ -83,6 +83,15 @@ public struct TestJob: Sendable {
                         location: config.document.location(of: field)))
             }
         }
+        if let baseline = evaluation.baseline {
+            let url = Self.baselineEvals(baseline, config: config)
+            if !FileManager.default.fileExists(atPath: url.path) {
+                problems.append(
+                    ChatbotTesterError(
+                        .invalidConfig, "no baseline evaluations at \(url.path) (a run directory or its evals.jsonl)",
+                        location: config.document.location(of: "evaluate.baseline")))
+            }
+        }
         let metricNames = Evaluator.instanceNames(evaluation.metrics)
         func locateMetric(_ error: any Error) -> any Error {
             config.document.locate(Self.indexMetricField(error, names: metricNames))
@@ -162,6 +171,13 @@ public struct TestJob: Sendable {
             settings.outputDirectory ?? config.output
             ?? "runs/\(config.name ?? URL(fileURLWithPath: config.document.source).deletingPathExtension().lastPathComponent)"
         return path.hasPrefix("/") ? URL(fileURLWithPath: path) : cwd.appendingPathComponent(path).standardizedFileURL
+    }
+
+    /// The `evals.jsonl` a baseline names: a run directory or the file itself, relative to the config.
+    static func baselineEvals(_ baseline: String, config: JobConfig) -> URL {
+        var url = config.resolve(baseline)
+        if url.pathExtension != "jsonl" { url.appendPathComponent("evals.jsonl") }
+        return url
     }
 
     /// `evaluate.metrics.<name>.field` → `evaluate.metrics[i].field`, so the error finds its line.

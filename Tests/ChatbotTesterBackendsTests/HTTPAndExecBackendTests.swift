@@ -104,6 +104,17 @@ struct HTTPAndExecBackendTests {
         #expect(garbage?.code == .badResponse)
     }
 
+    @Test("exec: a program that exits without reading its input is an error, not a SIGPIPE death")
+    func execIgnoresItsInput() async throws {
+        let bot = try await makeChat("exec", ["command": ["sh", "-c", "exit 1"]])
+        // A request far larger than a pipe buffer, so the write hits the closed pipe.
+        let big = String(repeating: "x", count: 1 << 20)
+        for _ in 0..<5 {
+            let error = await backendError { _ = try await bot.send(ChatRequest(messages: [.user(big)])) }
+            #expect(error?.message.contains("exited with status 1") == true)
+        }
+    }
+
     @Test("exec: a program that does not answer in time is killed")
     func execTimeout() async throws {
         let directory = try temporaryDirectory()

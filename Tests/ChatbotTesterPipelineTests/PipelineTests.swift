@@ -136,6 +136,18 @@ import Testing
         }
     }
 
+    @Test func missingBaselineFailsBeforeTheRun() async throws {
+        let workspace = try Workspace()
+        _ = try workspace.write("cases.jsonl", Self.dataset(replies: ["x"]))
+        let text = Self.config(baseURL: "http://127.0.0.1:9/v1") + "\n  baseline: runs/never-ran\n"
+        await #expect {
+            _ = try await prepare(workspace, configText: text)
+        } throws: { error in
+            let text = String(describing: error)
+            return text.contains("field 'evaluate.baseline'") && text.contains("never-ran/evals.jsonl")
+        }
+    }
+
     @Test func missingSecretFailsBeforeTheRun() async throws {
         let workspace = try Workspace()
         _ = try workspace.write("cases.jsonl", Self.dataset(replies: ["x"]))

@@ -46,9 +46,31 @@ enum ProcessRunner {
         }
     }
 
+    /// Writing to a child that closed its stdin raises SIGPIPE, whose default action kills this
+    /// process: ignore it once, so the write fails with EPIPE instead.
+    static let ignoreBrokenPipes: Void = { _ = signal(SIGPIPE, SIG_IGN) }()
+
+    /// Reads a descriptor to EOF, retrying interrupted reads (Foundation's `readDataToEndOfFile`
+    /// traps on EINTR).
+    static func readAll(_ fd: Int32) -> Data {
+        var data = Data()
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if count > 0 {
+                data.append(contentsOf: buffer[0..<count])
+            } else if count < 0, errno == EINTR {
+                continue
+            } else {
+                return data
+            }
+        }
+    }
+
     static func run(
         _ arguments: [String], input: Data, environment: [String: String]?, directory: URL?, timeoutSeconds: Double
     ) async throws -> Outcome {
+        Self.ignoreBrokenPipes
         let process = Process()
         // `setsid` makes the program lead its own process group, so a timeout kills its children too.
         if FileManager.default.isExecutableFile(atPath: "/usr/bin/setsid") {
@@ -93,7 +115,7 @@ enum ProcessRunner {
                 for (pipe, isError) in [(stdout, false), (stderr, true)] {
                     group.enter()
                     DispatchQueue.global().async {
-                        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+                        let data = ProcessRunner.readAll(pipe.fileHandleForReading.fileDescriptor)
                         state.lock.lock()
                         if isError { state.stderr = data } else { state.stdout = data }
                         state.lock.unlock()
@@ -101,7 +123,8 @@ enum ProcessRunner {
                     }
                 }
                 DispatchQueue.global().async {
-                    // A child that exits without reading stdin makes this write fail with EPIPE: ignore.
+                    // A child that exits without reading stdin makes this write fail with EPIPE (SIGPIPE
+                    // is ignored, see `ignoreBrokenPipes`): ignore.
                     try? stdin.fileHandleForWriting.write(contentsOf: input)
                     try? stdin.fileHandleForWriting.close()
                 }
