@@ -139,7 +139,7 @@ extension ExecBackend {
                 if let text = entry.value.stringValue {
                     result[entry.key] = text
                 } else if SecretResolver.isReference(entry.value) {
-                    result[entry.key] = try context.secrets.resolve(entry.value, field: field)
+                    result[entry.key] = try context.secrets.resolveIfPresent(entry.value, field: field)
                 } else {
                     throw ChatbotTesterError(
                         .invalidConfig, "expected a string or a secret reference {env: NAME}", location: SourceLocation(field: field))

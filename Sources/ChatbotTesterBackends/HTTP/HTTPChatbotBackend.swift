@@ -86,7 +86,7 @@ extension HTTPChatbotBackend {
                     try RequestTemplate.check(value, field: field)
                     headers.append((name, text))
                 } else if SecretResolver.isReference(value) {
-                    headers.append((name, try context.secrets.resolve(value, field: field)))
+                    if let secret = try context.secrets.resolveIfPresent(value, field: field) { headers.append((name, secret)) }
                 } else {
                     throw ChatbotTesterError(
                         .invalidConfig, "expected a string or a secret reference {env: NAME}", location: SourceLocation(field: field))

@@ -77,7 +77,7 @@ public struct ComponentOptions: Sendable {
     /// A secret option resolved to its value (`{env: NAME}` or `{file: PATH}`), or `nil` when absent.
     public func secret(_ key: String) throws -> String? {
         guard let value = values[key], !value.isNull else { return nil }
-        return try context.secrets.resolve(value, field: context.fieldPath(key))
+        return try context.secrets.resolveIfPresent(value, field: context.fieldPath(key))
     }
 
     /// An option decoded as `T`; decoding errors name the field.

@@ -16,16 +16,30 @@ public struct SecretResolver: Sendable {
         self.allowLiterals = allowLiterals
     }
 
-    /// Whether `value` is a secret reference.
+    /// Whether `value` is a secret reference: `{env: NAME}`, `{file: PATH}`, either with
+    /// `optional: true`.
     public static func isReference(_ value: JSONValue) -> Bool {
-        guard let object = value.objectValue, object.count == 1 else { return false }
-        return object["env"]?.stringValue != nil || object["file"]?.stringValue != nil
+        guard let object = value.objectValue else { return false }
+        let source = object["env"]?.stringValue != nil || object["file"]?.stringValue != nil
+        let keys = Set(object.keys).subtracting(["optional"])
+        return source && keys.count == 1 && (object["optional"] == nil || object["optional"]?.boolValue != nil)
+    }
+
+    /// Resolves a reference to the secret's value; `nil` when it is marked `optional: true` and its
+    /// variable is unset or its file is missing (so one config serves keyed and keyless endpoints).
+    /// - Parameter field: named in errors, e.g. `backends.bot.apiKey`.
+    public func resolveIfPresent(_ value: JSONValue, field: String) throws -> String? {
+        if Self.isReference(value), value["optional"]?.boolValue == true {
+            if let name = value["env"]?.stringValue, (environment[name] ?? "").isEmpty { return nil }
+            if let path = value["file"]?.stringValue, !FileManager.default.fileExists(atPath: path) { return nil }
+        }
+        return try resolve(value, field: field)
     }
 
     /// Resolves a reference to the secret's value.
     /// - Parameter field: named in errors, e.g. `backends.bot.apiKey`.
     public func resolve(_ value: JSONValue, field: String) throws -> String {
-        if let object = value.objectValue, object.count == 1 {
+        if Self.isReference(value), let object = value.objectValue {
             if let name = object["env"]?.stringValue {
                 guard let secret = environment[name], !secret.isEmpty else {
                     throw ChatbotTesterError(
