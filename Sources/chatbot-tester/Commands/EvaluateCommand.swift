@@ -13,6 +13,10 @@ struct EvaluateCommand: AsyncParsableCommand {
     @OptionGroup var job: JobOptions
     @Option(help: "The results to score (default: results.jsonl in the output directory).") var results: String?
 
+    func validate() throws {
+        if job.workers > 0 { throw ValidationError("--workers applies to `test` and `run` (workers score their shards there)") }
+    }
+
     func run() async throws {
         try await withExitCodes {
             let (prepared, events) = try await job.start()
