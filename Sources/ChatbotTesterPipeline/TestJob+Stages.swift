@@ -48,13 +48,8 @@ extension TestJob {
     public func test() async throws -> JobOutcome {
         try writeJobRecord()
         var outcome = JobOutcome(outputDirectory: outputDirectory)
-        let dataset: URL
-        if generateSpec != nil {
-            outcome.generation = try await generate(to: output("dataset.jsonl"), resume: settings.resume)
-            dataset = output("dataset.jsonl")
-        } else {
-            dataset = config.datasetURL()!
-        }
+        let (dataset, generation) = try await datasetToRun()
+        outcome.generation = generation
         let summary = try await run(dataset: dataset)
         outcome.run = summary
         // An interrupted run stops here (everything recorded is kept); a budget or failure-policy
@@ -62,6 +57,14 @@ extension TestJob {
         if summary.stopReason == .cancelled || Task.isCancelled { return outcome }
         outcome.evaluation = try await evaluate(results: output("results.jsonl"))
         return outcome
+    }
+
+    /// The dataset the job plays: the config's `dataset`, or `dataset.jsonl` in the output directory
+    /// generated now from the `generate:` section (resumed with `settings.resume`).
+    public func datasetToRun() async throws -> (url: URL, generation: GenerationReport?) {
+        guard generateSpec != nil else { return (config.datasetURL()!, nil) }
+        let url = output("dataset.jsonl")
+        return (url, try await generate(to: url, resume: settings.resume))
     }
 
     /// Generates the cases of the `generate:` section into `url`.

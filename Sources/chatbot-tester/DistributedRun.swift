@@ -9,13 +9,8 @@ enum DistributedRun {
     static func test(job: TestJob, workers: Int) async throws -> JobOutcome {
         try job.writeJobRecord()
         var outcome = JobOutcome(outputDirectory: job.outputDirectory)
-        let dataset: URL
-        if job.generateSpec != nil {
-            dataset = job.output("dataset.jsonl")
-            outcome.generation = try await job.generate(to: dataset, resume: job.settings.resume)
-        } else {
-            dataset = job.config.datasetURL()!
-        }
+        let (dataset, generation) = try await job.datasetToRun()
+        outcome.generation = generation
         _ = try await job.scanDataset(dataset)
         let (cluster, summary) = try await ClusterRun.test(job: job, dataset: dataset, workers: workers, events: job.events)
         var statistics = RunStatistics()

@@ -28,11 +28,8 @@ struct RunCommand: AsyncParsableCommand {
                 let url: URL
                 if let dataset {
                     url = URL(fileURLWithPath: dataset)
-                } else if prepared.generateSpec != nil {
-                    url = prepared.output("dataset.jsonl")
-                    outcome.generation = try await prepared.generate(to: url, resume: prepared.settings.resume)
                 } else {
-                    url = prepared.config.datasetURL()!
+                    (url, outcome.generation) = try await prepared.datasetToRun()
                 }
                 outcome.run = try await prepared.run(dataset: url)
                 return outcome
