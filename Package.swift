@@ -45,18 +45,31 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
             ]
         ),
-        .target(name: "ChatbotTesterCluster", dependencies: ["ChatbotTesterCore", "ChatbotTesterPipeline"]),
+        // The cluster protocol: wire messages, coordinator and worker state machines, spool. Core only.
+        .target(name: "ChatbotTesterCluster", dependencies: ["ChatbotTesterCore"]),
         .systemLibrary(
             name: "CLibUV",
             pkgConfig: "libuv",
             providers: [.apt(["libuv1-dev"])]
         ),
-        .target(name: "ChatbotTesterClusterUV", dependencies: ["ChatbotTesterCluster", "CLibUV"]),
+        // The libuv transport only: loop thread, pipes, spawn, hosts for the protocol's shells.
+        .target(name: "ChatbotTesterClusterUV", dependencies: ["ChatbotTesterCluster", "ChatbotTesterCore", "CLibUV"]),
+        // Glue: a job config as a cluster job, the shard processor running Runner + Evaluator, local runs with N workers.
+        .target(
+            name: "ChatbotTesterClusterPipeline",
+            dependencies: [
+                "ChatbotTesterCore", "ChatbotTesterCluster", "ChatbotTesterClusterUV", "ChatbotTesterPipeline", "ChatbotTesterRunner",
+                "ChatbotTesterEvaluator",
+            ]
+        ),
+        // Test and benchmark processors (not part of any product).
+        .target(name: "ClusterTestProcessors", dependencies: ["ChatbotTesterCore", "ChatbotTesterCluster"]),
         .target(
             name: "ChatbotTester",
             dependencies: [
                 "ChatbotTesterCore", "ChatbotTesterBackends", "ChatbotTesterGenerator", "ChatbotTesterRunner",
                 "ChatbotTesterEvaluator", "ChatbotTesterPipeline", "ChatbotTesterCluster", "ChatbotTesterClusterUV",
+                "ChatbotTesterClusterPipeline",
             ]
         ),
         .target(name: "ChatbotTesterTesting", dependencies: ["ChatbotTesterCore"]),
@@ -87,12 +100,16 @@ let package = Package(
         .testTarget(name: "ChatbotTesterPipelineTests", dependencies: ["ChatbotTester", "ChatbotTesterTesting"]),
         .testTarget(
             name: "ChatbotTesterClusterTests",
-            dependencies: ["ChatbotTester", "ChatbotTesterTesting", "cluster-test-host"]
+            dependencies: ["ChatbotTester", "ChatbotTesterTesting", "ClusterTestProcessors", "cluster-test-host"]
         ),
         // Hosts cluster workers/coordinators with its own backend type ("test-echo"), for the cluster tests.
-        .executableTarget(name: "cluster-test-host", dependencies: ["ChatbotTester", "CLibUV"]),
+        .executableTarget(name: "cluster-test-host", dependencies: ["ChatbotTester", "ClusterTestProcessors", "CLibUV"]),
         // Cluster benchmarks (socket frames/s, codec, samples/s with 1/2/4 workers); no HTTP stack.
-        .executableTarget(name: "cluster-bench", dependencies: ["ChatbotTesterClusterUV", "ChatbotTesterCluster", "ChatbotTesterCore"]),
+        .executableTarget(
+            name: "cluster-bench",
+            dependencies: [
+                "ChatbotTesterClusterUV", "ChatbotTesterCluster", "ChatbotTesterClusterPipeline", "ChatbotTesterCore", "ClusterTestProcessors",
+            ]),
         .testTarget(
             name: "ChatbotTesterCLITests",
             dependencies: ["ChatbotTester", "ChatbotTesterTesting", "chatbot-tester"]

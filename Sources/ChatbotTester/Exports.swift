@@ -1,5 +1,6 @@
 @_exported import ChatbotTesterBackends
 @_exported import ChatbotTesterCluster
+@_exported import ChatbotTesterClusterPipeline
 @_exported import ChatbotTesterClusterUV
 @_exported import ChatbotTesterCore
 @_exported import ChatbotTesterEvaluator

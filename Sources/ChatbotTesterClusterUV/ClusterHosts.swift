@@ -10,7 +10,7 @@ import Foundation
 /// var registry = BackendRegistry()
 /// registry.register("my-company-llm") { options, context in try MyBackend(options, context) }
 /// let exit = try await ClusterWorkerHost.run(connect: "/run/chatbot-tester/coordinator.sock",
-///                                            registry: registry, factory: ChatShardProcessor.factory)
+///                                            registry: registry, factory: ClusterProcessors.factory())
 /// ```
 public enum ClusterWorkerHost {
     /// Connects (retrying for `connectTimeout` seconds while nothing listens yet) and runs.

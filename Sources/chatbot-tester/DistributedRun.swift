@@ -1,5 +1,4 @@
 import ChatbotTester
-import ChatbotTesterClusterUV
 import Foundation
 
 /// `test`/`run --workers N`: the same job sharded over local worker processes.

@@ -1,4 +1,5 @@
 import ChatbotTesterCluster
+import ChatbotTesterClusterPipeline
 import ChatbotTesterClusterUV
 import ChatbotTesterCore
 import Foundation

@@ -1,6 +1,7 @@
 import ChatbotTesterCluster
 import ChatbotTesterClusterUV
 import ChatbotTesterCore
+import ClusterTestProcessors
 import Foundation
 
 // Cluster benchmarks; they print figures, nothing asserts a speed.

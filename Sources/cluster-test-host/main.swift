@@ -2,6 +2,7 @@ import CLibUV
 import ChatbotTester
 import ChatbotTesterCluster
 import ChatbotTesterClusterUV
+import ClusterTestProcessors
 import Foundation
 
 // A worker/coordinator host for the cluster tests. It registers its own backend
@@ -31,7 +32,7 @@ case "worker":
     guard let path = option("--connect", arguments) else { fail("worker needs --connect PATH") }
     do {
         let exit = try await ClusterWorkerHost.run(
-            connect: path, registry: registry, factory: ClusterProcessors.factory(),
+            connect: path, registry: registry, factory: ClusterProcessors.factory(others: ["chat": ChatShardProcessor.factory]),
             options: ClusterWorker.Options(workerId: option("--worker-id", arguments)))
         if let failure = exit.failure { fail("worker stopped: \(failure)") }
     } catch {

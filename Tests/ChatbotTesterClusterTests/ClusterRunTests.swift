@@ -1,3 +1,4 @@
+import ChatbotTester
 import ChatbotTesterCluster
 import ChatbotTesterClusterUV
 import ChatbotTesterCore

@@ -1,6 +1,8 @@
+import ChatbotTester
 import ChatbotTesterCluster
 import ChatbotTesterClusterUV
 import ChatbotTesterCore
+import ClusterTestProcessors
 import Foundation
 import Testing
 

@@ -8,7 +8,7 @@ import Foundation
 /// var registry = BackendRegistry()
 /// registry.register("my-company-llm") { options, context in try MyBackend(options) }
 /// let connection = try await UVPipeConnection.connect(path: "/run/ct/coord.sock", loop: loop)
-/// let exit = try await ClusterWorker.run(connection: connection, registry: registry, factory: ChatShardProcessor.factory)
+/// let exit = try await ClusterWorker.run(connection: connection, registry: registry, factory: ClusterProcessors.factory())
 /// ```
 public enum ClusterWorker {
     /// Tunables.

@@ -1,6 +1,5 @@
 import ArgumentParser
 import ChatbotTester
-import ChatbotTesterBackends
 import Foundation
 
 /// `chatbot-tester backends …`: inspect backend types.

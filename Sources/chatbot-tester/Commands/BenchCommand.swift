@@ -1,7 +1,5 @@
 import ArgumentParser
 import ChatbotTester
-import ChatbotTesterBackends
-import ChatbotTesterRunner
 import Foundation
 
 /// `chatbot-tester bench`: runs synthetic samples through the `openai` backend against the mock LLM

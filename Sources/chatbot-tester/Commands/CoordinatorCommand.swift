@@ -1,7 +1,5 @@
 import ArgumentParser
 import ChatbotTester
-import ChatbotTesterCluster
-import ChatbotTesterClusterUV
 import Foundation
 
 /// `chatbot-tester coordinator --socket PATH --spool DIR CONFIG`: serves a job's shards to workers

@@ -1,6 +1,5 @@
 import ArgumentParser
 import ChatbotTester
-import ChatbotTesterBackends
 import Foundation
 
 /// `chatbot-tester mock-server`: a loopback OpenAI- and Anthropic-compatible mock LLM, until Ctrl-C.

@@ -1,7 +1,5 @@
 import ArgumentParser
 import ChatbotTester
-import ChatbotTesterCluster
-import ChatbotTesterClusterUV
 import Foundation
 
 /// `chatbot-tester worker --connect PATH`: runs shards for a coordinator until it says shutdown.

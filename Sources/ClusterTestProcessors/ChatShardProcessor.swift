@@ -1,3 +1,4 @@
+import ChatbotTesterCluster
 import ChatbotTesterCore
 
 /// A small self-contained `ShardProcessor`: sends each case's user turns to a target backend and

@@ -1,5 +1,5 @@
-import CLibUV
 import ChatbotTesterCluster
+import ChatbotTesterClusterUV
 import ChatbotTesterCore
 import Foundation
 

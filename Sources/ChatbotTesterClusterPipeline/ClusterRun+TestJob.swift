@@ -1,4 +1,5 @@
 import ChatbotTesterCluster
+import ChatbotTesterClusterUV
 import ChatbotTesterCore
 import ChatbotTesterEvaluator
 import ChatbotTesterPipeline

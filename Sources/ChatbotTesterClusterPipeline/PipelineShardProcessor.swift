@@ -1,3 +1,4 @@
+import ChatbotTesterCluster
 import ChatbotTesterCore
 import ChatbotTesterEvaluator
 import ChatbotTesterPipeline
@@ -67,17 +68,18 @@ extension ClusterJobSetup {
 }
 
 /// Picks the processor named by the job spec's `processor` key: `pipeline` (the default, the
-/// full Runner + Evaluator) or `chat` (`ChatShardProcessor`).
+/// full Runner + Evaluator) or one of `others` (a host's own processors, by name).
 public enum ClusterProcessors {
-    public static func factory(metrics: MetricRegistry = .builtinMetrics) -> ShardProcessorFactory {
+    public static func factory(metrics: MetricRegistry = .builtinMetrics, others: [String: ShardProcessorFactory] = [:]) -> ShardProcessorFactory {
         let pipeline = PipelineShardProcessor.factory(metrics: metrics)
         return { setup, registry, context in
-            switch setup.job["processor"]?.stringValue ?? "pipeline" {
-            case "chat": return try await ChatShardProcessor.factory(setup, registry, context)
-            case "pipeline": return try await pipeline(setup, registry, context)
-            case let other:
-                throw ChatbotTesterError(.invalidConfig, "unknown processor '\(other)' (pipeline, chat)", location: SourceLocation(field: "job.processor"))
+            let name = setup.job["processor"]?.stringValue ?? "pipeline"
+            if name == "pipeline" { return try await pipeline(setup, registry, context) }
+            guard let other = others[name] else {
+                let known = (["pipeline"] + others.keys.sorted()).joined(separator: ", ")
+                throw ChatbotTesterError(.invalidConfig, "unknown processor '\(name)' (\(known))", location: SourceLocation(field: "job.processor"))
             }
+            return try await other(setup, registry, context)
         }
     }
 }
