@@ -16,6 +16,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
     ],
     targets: [
         // The Common layer: schemas, registry, backend protocols, middleware, events, artifacts.
@@ -46,7 +47,10 @@ let package = Package(
             ]
         ),
         // The cluster protocol: wire messages, coordinator and worker state machines, spool. Core only.
-        .target(name: "ChatbotTesterCluster", dependencies: ["ChatbotTesterCore"]),
+        .target(
+            name: "ChatbotTesterCluster",
+            dependencies: ["ChatbotTesterCore", .product(name: "DequeModule", package: "swift-collections")]
+        ),
         .systemLibrary(
             name: "CLibUV",
             pkgConfig: "libuv",

@@ -4,7 +4,8 @@ import ChatbotTesterCore
 import Foundation
 
 /// A whole cluster run on one host: spool the dataset, listen, spawn N local workers, serve until
-/// every sample is journaled, merge. This is what `chatbot-tester test|run --workers N` calls.
+/// every sample is journaled or the run stops, merge. `ShardedRunStage` (what `chatbot-tester
+/// test|run --workers N` and `coordinator` use) runs a job config this way.
 ///
 /// ```swift
 /// let outcome = try await ClusterRun.run(
@@ -12,7 +13,10 @@ import Foundation
 ///     options: .init(workers: 4, spool: outDir.appendingPathComponent("spool"), output: outDir),
 ///     events: events)
 /// ```
-/// Restarting with the same spool resumes: journaled samples are not run again.
+/// Restarting with the same spool resumes: journaled samples are not run again. Workers are this
+/// executable (or `workerCommand`) started with `--connect PATH --worker-id ID` appended; they get
+/// `CHATBOT_TESTER_COORDINATOR_PID` in their environment, and `ClusterWorkerHost.run` then leaves
+/// Ctrl-C to the coordinator (which stops the run and lets them finish what they hold).
 public enum ClusterRun {
     /// How to start one worker process; `--connect PATH` is appended to `arguments`.
     public struct WorkerCommand: Sendable, Hashable {
@@ -35,6 +39,8 @@ public enum ClusterRun {
 
     /// Tunables.
     public struct Options: Sendable {
+        /// Worker processes to start; 0 starts none (workers started on their own connect to
+        /// `socketPath`).
         public var workers: Int
         /// The spool directory (created, or resumed when it holds a manifest).
         public var spool: URL
@@ -52,7 +58,7 @@ public enum ClusterRun {
             workers: Int, spool: URL, output: URL? = nil, socketPath: String? = nil, workerCommand: WorkerCommand = .currentExecutable,
             samplesPerShard: Int = 64, coordinator: ClusterCoordinator.Options = .init(), maxRestartsPerWorker: Int = 3
         ) {
-            self.workers = max(1, workers)
+            self.workers = max(0, workers)
             self.spool = spool
             self.output = output
             self.socketPath = socketPath
@@ -64,14 +70,27 @@ public enum ClusterRun {
     }
 
     /// Runs the job over `options.workers` local worker processes.
-    public static func run(samples: [TestSample], setup: ClusterJobSetup, options: Options, events: EventBus = EventBus()) async throws -> ClusterOutcome {
+    public static func run(
+        samples: [TestSample], setup: ClusterJobSetup, options: Options, limits: RunLimits = RunLimits(), events: EventBus = EventBus()
+    ) async throws -> ClusterOutcome {
         let spool = try ClusterSpool.prepare(
-            at: options.spool, samples: samples, setup: setup, samplesPerShard: options.samplesPerShard, minShards: options.workers)
-        return try await run(spool: spool, options: options, events: events)
+            at: options.spool, samples: samples, setup: setup, samplesPerShard: options.samplesPerShard, minShards: max(1, options.workers))
+        return try await run(spool: spool, options: options, limits: limits, events: events)
     }
 
-    /// Runs (or resumes) an already prepared spool.
-    public static func run(spool: ClusterSpool, options: Options, events: EventBus = EventBus()) async throws -> ClusterOutcome {
+    /// Runs (or resumes) an already prepared spool. Cancelling the task stops the run (no new
+    /// samples; those in flight finish within the coordinator's `stopGrace`) and returns normally
+    /// with `stats.stopReason == .cancelled`.
+    ///
+    /// - Throws: `.aborted` when every worker slot used up its restarts before the run was done
+    ///   (what was journaled is kept: rerun with the same spool to resume); `.invalidConfig` when
+    ///   `workers` is 0 and no `socketPath` is given.
+    public static func run(
+        spool: ClusterSpool, options: Options, limits: RunLimits = RunLimits(), events: EventBus = EventBus()
+    ) async throws -> ClusterOutcome {
+        if options.workers == 0 && options.socketPath == nil {
+            throw ChatbotTesterError(.invalidConfig, "a run without spawned workers needs a socket path for workers to connect to")
+        }
         let (socketPath, privateDirectory) = try socketPath(for: options)
         defer { if let privateDirectory { try? FileManager.default.removeItem(atPath: privateDirectory) } }
         let started = ContinuousClock.now
@@ -80,10 +99,12 @@ public enum ClusterRun {
                 events.emit(ClusterTesterEvent(.connectionClosed(peer: socketPath, reason: reason)))
             }
             let done = Locked(false)
+            let gaveUp = Locked(false)
             let coordinator = Task {
-                try await ClusterCoordinator.run(spool: spool, listener: listener, events: events, options: options.coordinator)
+                try await ClusterCoordinator.run(spool: spool, listener: listener, events: events, options: options.coordinator, limits: limits)
             }
             let supervisor = Task {
+                guard options.workers > 0 else { return }
                 await withTaskGroup(of: Void.self) { group in
                     for slot in 0..<options.workers {
                         group.addTask {
@@ -93,22 +114,32 @@ public enum ClusterRun {
                 }
                 // Every worker slot gave up (crashes beyond the restart limit, a config the workers
                 // cannot build): stop instead of waiting for workers that will not come.
-                if !done.current { coordinator.cancel() }
+                if !done.current {
+                    gaveUp.withLock { $0 = true }
+                    coordinator.cancel()
+                }
             }
-            let result = await coordinator.result
+            // An interrupt of this task stops the coordinator the same way (it drains, then returns).
+            let result = await withTaskCancellationHandler {
+                await coordinator.result
+            } onCancel: {
+                coordinator.cancel()
+            }
             done.withLock { $0 = true }
             listener.close()
             await supervisor.value
-            if case .failure(let error as ChatbotTesterError) = result, error.code == .cancelled, !Task.isCancelled {
+            if gaveUp.current, case .success(let stats) = result, stats.stopReason != .completed {
                 throw ChatbotTesterError(
-                    .internal, "every worker stopped before the run completed (see their errors above); rerun with the same spool to resume",
+                    .aborted,
+                    "every worker stopped \(options.maxRestartsPerWorker + 1) times before the run completed (see their errors above); "
+                        + "\(stats.journaled) of \(stats.total) samples are journaled: rerun with --resume to continue",
                     location: SourceLocation(source: spool.directory.path))
             }
             return try result.get()
         }
         var merged = 0
         if let output = options.output {
-            merged = try spool.merge(into: output)
+            merged = try await Task { try spool.merge(into: output) }.value
         } else {
             merged = try spool.journalIndex().entries.count
         }
@@ -124,11 +155,13 @@ public enum ClusterRun {
         while !done.current && starts <= options.maxRestartsPerWorker {
             starts += 1
             let command = options.workerCommand
+            var environment = command.environment ?? ProcessInfo.processInfo.environment
+            environment[ClusterWorkerHost.coordinatorPIDVariable] = String(getpid())
             let process: UVProcess
             do {
                 process = try await UVProcess.spawn(
                     executable: command.executable, arguments: command.arguments + ["--connect", socketPath, "--worker-id", "w\(slot + 1)-\(starts)"],
-                    environment: command.environment, loop: loop)
+                    environment: environment, loop: loop)
             } catch {
                 events.emit(LogEvent(.error, "cannot start worker \(slot + 1): \(error)", source: "cluster"))
                 return

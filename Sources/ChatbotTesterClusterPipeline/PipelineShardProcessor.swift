@@ -15,10 +15,13 @@ import Foundation
 public struct PipelineShardProcessor: ShardProcessor {
     public let job: TestJob
     public let runner: Runner
+    /// Whether each record is scored with the job's metrics (`test`), or only played (`run`).
+    public let scoring: Bool
 
-    public init(job: TestJob, runner: Runner) {
+    public init(job: TestJob, runner: Runner, scoring: Bool = true) {
         self.job = job
         self.runner = runner
+        self.scoring = scoring
     }
 
     /// The factory workers use: rebuilds the job with `registry` (the host's backend types) and
@@ -35,19 +38,42 @@ public struct PipelineShardProcessor: ShardProcessor {
             let components = PipelineComponents(
                 backends: registry, metrics: metrics,
                 middleware: BackendMiddleware.make(environment: MiddlewareEnvironment(makeRateBudget: context.makeRateBudget)))
-            let settings = JobSettings(outputDirectory: context.stateDirectory.path, concurrency: setup.job["concurrency"]?.intValue)
+            var settings = JobSettings(outputDirectory: context.stateDirectory.path, concurrency: setup.job["concurrency"]?.intValue)
+            // One response cache per job, shared by its workers: the coordinator's `.state` when this
+            // worker can use it (same host, same user), else the worker's own.
+            if let shared = setup.job["stateDirectory"]?.stringValue, Self.isUsableSharedState(shared) {
+                settings.stateDirectory = URL(fileURLWithPath: shared, isDirectory: true)
+            }
             let job = try await TestJob.prepare(config: config, components: components, settings: settings, events: context.events)
-            return PipelineShardProcessor(job: job, runner: try await job.makeRunner(journal: nil))
+            let scoring = setup.job["score"]?.boolValue ?? true
+            return PipelineShardProcessor(job: job, runner: try await job.makeRunner(journal: nil), scoring: scoring)
         }
     }
 
     public func process(_ samples: [IndexedSample], emit: @escaping @Sendable (ClusterRecord) async -> Void) async throws {
-        let runner = runner, job = job
-        await Self.emitConcurrently(samples, limit: job.runOptions.concurrency, emit: emit) { item in
+        let runner = runner, job = job, scoring = scoring
+        // The coordinator bounds what this worker holds (its share of run.concurrency): play it all.
+        await Self.emitConcurrently(samples, limit: samples.count, emit: emit) { item in
             let run = await runner.play(item.sample)
-            let evals = await job.evaluator.evaluate(run)
+            let evals = scoring ? await job.evaluator.evaluate(run) : []
             return ClusterRecord(sampleId: item.sample.id, index: item.index, run: run, evals: evals)
         }
+    }
+}
+
+extension PipelineShardProcessor {
+    /// A shared state directory is used only when it is a real directory (no symlink) owned by
+    /// this user and closed to others; otherwise the worker keeps its own private one.
+    static func isUsableSharedState(_ path: String) -> Bool {
+        var info = stat()
+        let parent = (path as NSString).deletingLastPathComponent
+        guard lstat(parent, &info) == 0, info.st_uid == getuid() else { return false }
+        if lstat(path, &info) != 0 {
+            guard errno == ENOENT else { return false }
+            guard mkdir(path, 0o700) == 0 || errno == EEXIST else { return false }
+            guard lstat(path, &info) == 0 else { return false }
+        }
+        return (info.st_mode & S_IFMT) == S_IFDIR && info.st_uid == getuid() && (info.st_mode & 0o077) == 0
     }
 }
 

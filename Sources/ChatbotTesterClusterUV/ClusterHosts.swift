@@ -13,12 +13,18 @@ import Foundation
 ///                                            registry: registry, factory: ClusterProcessors.factory())
 /// ```
 public enum ClusterWorkerHost {
+    /// Set in the environment of workers a coordinator starts itself (`ClusterRun`): such a worker
+    /// ignores SIGINT, so a Ctrl-C in the terminal reaches the coordinator, which stops the run and
+    /// lets its workers finish the samples they hold.
+    public static let coordinatorPIDVariable = "CHATBOT_TESTER_COORDINATOR_PID"
+
     /// Connects (retrying for `connectTimeout` seconds while nothing listens yet) and runs.
     public static func run(
         connect path: String, registry: BackendRegistry, factory: @escaping ShardProcessorFactory, events: EventBus = EventBus(),
         options: ClusterWorker.Options = .init(), connectTimeout: Double = 30
     ) async throws -> ClusterWorker.Exit {
-        try await UVLoop.withLoop { loop in
+        if ProcessInfo.processInfo.environment[coordinatorPIDVariable] != nil { signal(SIGINT, SIG_IGN) }
+        return try await UVLoop.withLoop { loop in
             let connection = try await connectRetrying(path: path, loop: loop, timeout: connectTimeout)
             return await ClusterWorker.run(connection: connection, registry: registry, factory: factory, events: events, options: options)
         }

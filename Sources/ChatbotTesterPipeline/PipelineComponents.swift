@@ -1,3 +1,4 @@
+import Foundation
 import ChatbotTesterCore
 import ChatbotTesterEvaluator
 
@@ -28,6 +29,8 @@ public struct JobSettings: Sendable {
     public var concurrency: Int?
     /// Resolves `{env: NAME}` references.
     public var secrets: SecretResolver
+    /// The backends' on-disk state (response cache…); `<output>/.state` when `nil`.
+    public var stateDirectory: URL?
 
     public init(outputDirectory: String? = nil, resume: Bool = false, concurrency: Int? = nil, secrets: SecretResolver = SecretResolver()) {
         self.outputDirectory = outputDirectory

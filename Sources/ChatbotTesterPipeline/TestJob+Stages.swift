@@ -45,17 +45,41 @@ public struct JobStageEvent: TesterEvent {
 
 extension TestJob {
     /// The whole pipeline: the dataset (or generation), the run, the evaluation and every report.
-    public func test() async throws -> JobOutcome {
+    ///
+    /// - Parameter stage: where the cases are played: this process (the default) or workers
+    ///   (`ShardedRunStage`); outputs, stop rules and the exit status are the same either way.
+    public func test(stage: any JobRunStage = LocalRunStage()) async throws -> JobOutcome {
         try writeJobRecord()
         var outcome = JobOutcome(outputDirectory: outputDirectory)
         let (dataset, generation) = try await datasetToRun()
         outcome.generation = generation
-        let summary = try await run(dataset: dataset)
-        outcome.run = summary
+        let played = try await play(dataset: dataset, stage: stage, scoring: true)
+        outcome.run = played.summary
         // An interrupted run stops here (everything recorded is kept); a budget or failure-policy
         // stop still evaluates what was recorded.
-        if summary.stopReason == .cancelled || Task.isCancelled { return outcome }
-        outcome.evaluation = try await evaluate(results: output("results.jsonl"))
+        if played.summary.stopReason == .cancelled || Task.isCancelled { return outcome }
+        if played.scored {
+            events.emit(JobStageEvent(stage: "evaluate", started: true))
+            outcome.evaluation = try await writeReports(results: output("results.jsonl"), evals: output("evals.jsonl"))
+            events.emit(JobStageEvent(stage: "evaluate", started: false))
+        } else {
+            outcome.evaluation = try await evaluate(results: output("results.jsonl"))
+        }
+        return outcome
+    }
+
+    /// `run` alone: the dataset (`dataset`, else the config's or the generated one) played and
+    /// written to `results.jsonl` and `run-summary.json`, without evaluation.
+    public func runOnly(dataset: URL? = nil, stage: any JobRunStage = LocalRunStage()) async throws -> JobOutcome {
+        try writeJobRecord()
+        var outcome = JobOutcome(outputDirectory: outputDirectory)
+        let url: URL
+        if let dataset {
+            url = dataset
+        } else {
+            (url, outcome.generation) = try await datasetToRun()
+        }
+        outcome.run = try await play(dataset: url, stage: stage, scoring: false).summary
         return outcome
     }
 
@@ -103,23 +127,22 @@ extension TestJob {
         return scan.selected
     }
 
-    /// Plays the dataset against the target: journals every record, then writes `results.jsonl`
-    /// (each id once, in dataset order) and `run-summary.json`.
+    /// Plays the dataset against the target in this process: journals every record, then writes
+    /// `results.jsonl` (each id once, in dataset order) and `run-summary.json`.
     public func run(dataset: URL) async throws -> RunSummary {
+        try await play(dataset: dataset, stage: LocalRunStage(), scoring: false).summary
+    }
+
+    /// Checks and counts the dataset, plays it on `stage`, writes `run-summary.json`.
+    func play(dataset: URL, stage: any JobRunStage, scoring: Bool) async throws -> JobRunResult {
         let total = try await scanDataset(dataset)
         events.emit(JobStageEvent(stage: "run", started: true, detail: "\(total) cases against \(targetName)"))
-        let runner = try await makeRunner(journal: RunJournal(store: store))
-        let reader = DatasetReader(url: dataset, limit: config.dataset?.limit, tags: config.dataset?.tags)
-        let summary = try await runner.runAll(reader.samples(), resume: settings.resume, total: total)
-        // Finish the files even when the run was interrupted: a fresh task does not inherit the
-        // cancellation, so the journal is read to the end.
+        let played = try await stage.play(job: self, dataset: dataset, total: total, scoring: scoring)
         let store = self.store
-        try await Task {
-            try await ResultsWriter.write(store: store, to: "results.jsonl")
-            try await store.write(JSONCoding.encoder(pretty: true).encode(summary), to: "run-summary.json")
-        }.value
+        let summary = played.summary
+        try await Task { try await store.write(JSONCoding.encoder(pretty: true).encode(summary), to: "run-summary.json") }.value
         events.emit(JobStageEvent(stage: "run", started: false, detail: summary.stopReason.rawValue))
-        return summary
+        return played
     }
 
     /// A runner for this job's target (used by `run` and by cluster workers).

@@ -111,7 +111,8 @@ public struct TestJob: Sendable {
         let outputDirectory = Self.outputDirectory(config: config, settings: settings)
         let backends = BackendSet(
             config: registryConfig, registry: components.backends, secrets: settings.secrets, events: events,
-            stateDirectory: outputDirectory.appendingPathComponent(".state", isDirectory: true), wrapper: components.middleware)
+            stateDirectory: settings.stateDirectory ?? outputDirectory.appendingPathComponent(".state", isDirectory: true),
+            wrapper: components.middleware)
         for name in registryConfig.names {
             let context = ComponentContext(instanceName: name, section: "backends")
             do { try components.backends.validate(registryConfig[name]!, context: context) } catch {

@@ -27,7 +27,7 @@ func withExitCodes(_ body: () async throws -> Int32) async throws {
     } catch let error as ChatbotTesterError {
         printError("error: \(error)")
         switch error.code {
-        case .budgetExceeded, .cancelled: throw ExitCode(ExitStatus.aborted)
+        case .budgetExceeded, .cancelled, .aborted: throw ExitCode(ExitStatus.aborted)
         default: throw ExitCode(ExitStatus.usage)
         }
     } catch let error as ExitCode {

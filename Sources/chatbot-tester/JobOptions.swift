@@ -11,11 +11,19 @@ struct JobOptions: ParsableArguments {
     @Option(help: "Cases played at once (overrides run.concurrency).") var concurrency: Int?
     @Option(help: "Shard the run over this many local worker processes (Unix-domain sockets); 0 runs in this process.")
     var workers: Int = 0
+    @Option(help: "With --workers: times a worker that died is started again (per worker); when all are used up the run stops (exit 3).")
+    var maxRestarts = 3
     @Flag(help: "No progress display on standard error.") var noProgress = false
 
     func validate() throws {
         if let concurrency, concurrency < 1 { throw ValidationError("--concurrency must be at least 1") }
         if workers < 0 { throw ValidationError("--workers must not be negative") }
+        if maxRestarts < 0 { throw ValidationError("--max-restarts must not be negative") }
+    }
+
+    /// Where the cases are played: this process, or `--workers N` local worker processes.
+    var stage: any JobRunStage {
+        workers > 0 ? ShardedRunStage(workers: workers, maxRestarts: maxRestarts) : LocalRunStage()
     }
 
     var settings: JobSettings {

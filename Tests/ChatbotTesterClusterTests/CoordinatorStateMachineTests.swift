@@ -9,21 +9,34 @@ import Testing
     typealias Machine = CoordinatorStateMachine
 
     /// `shards` shards of `per` samples: ids s0…, indices 0….
-    static func machine(shards: Int, per: Int, journaled: Set<String> = []) -> Machine {
+    static func machine(
+        shards: Int, per: Int, journaled: Set<String> = [], concurrency: Int = 2, expectedWorkers: Int = 0, limits: RunLimits = RunLimits()
+    ) -> Machine {
         let plan = (0..<shards).map { shard in
             (id: shard, members: (0..<per).map { (index: shard * per + $0, id: "s\(shard * per + $0)") })
         }
-        let welcome = ClusterMessage.Welcome(runId: "r", setup: ClusterJobSetup(registry: RegistryConfig(), job: nil), heartbeatSeconds: 1)
-        return Machine(shards: plan, journaled: journaled, welcome: welcome, configuration: .init(heartbeatInterval: 1, heartbeatTimeout: 5, helloTimeout: 3))
+        return Machine(
+            shards: plan, journaled: journaled, welcome: welcome, limits: limits,
+            configuration: .init(heartbeatInterval: 1, heartbeatTimeout: 5, helloTimeout: 3, concurrency: concurrency, expectedWorkers: expectedWorkers, stopGrace: 2))
     }
 
-    static func record(_ index: Int) -> ClusterRecord {
+    static let welcome = ClusterMessage.Welcome(runId: "r", setup: ClusterJobSetup(registry: RegistryConfig(), job: nil), heartbeatSeconds: 1)
+
+    static func record(_ index: Int, status: RunRecord.Status = .ok, cost: Double? = nil) -> ClusterRecord {
         let sample = TestSample(id: "s\(index)", input: "q\(index)")
-        return ClusterRecord(sampleId: sample.id, index: index, run: RunRecord(sample: sample, target: "bot"), evals: [])
+        var run = RunRecord(sample: sample, target: "bot")
+        run.status = status
+        run.costUSD = cost
+        return ClusterRecord(sampleId: sample.id, index: index, run: run, evals: [])
     }
 
-    static func assignments(_ actions: [Machine.Action]) -> [(Int, Int, [Int])] {
-        actions.compactMap { if case .assign(let c, let shard, _, let indices) = $0 { (c, shard, indices) } else { nil } }
+    /// connection → indices handed out by `actions`.
+    static func assigned(_ actions: [Machine.Action]) -> [Int: [Int]] {
+        var out: [Int: [Int]] = [:]
+        for action in actions {
+            if case .assign(let c, let refs) = action { out[c, default: []] += refs.map(\.index) }
+        }
+        return out
     }
 
     static func journaled(_ actions: [Machine.Action]) -> [String] {
@@ -34,86 +47,106 @@ import Testing
         actions.compactMap { if case .close(let c, let reason) = $0 { (c, reason) } else { nil } }
     }
 
+    static func finished(_ actions: [Machine.Action]) -> RunStopReason? {
+        actions.lazy.compactMap { if case .finished(let reason) = $0 { reason } else { nil } }.first
+    }
+
     /// Joins a worker and returns the actions of its hello.
     static func join(_ machine: inout Machine, _ id: Int, now: Double = 0) -> [Machine.Action] {
         _ = machine.connected(id, now: now)
         return machine.received(.hello(.init(workerId: "w\(id)", pid: id)), from: id, now: now)
     }
 
-    /// Sends records for `indices` then shardDone, as a well-behaved worker would.
-    static func complete(_ machine: inout Machine, _ id: Int, shard: Int, indices: [Int], now: Double = 0) -> [Machine.Action] {
-        var actions = machine.received(.records(indices.map(record)), from: id, now: now)
-        actions += machine.received(.shardDone(.init(shardId: shard, count: indices.count, digest: ClusterDigest.of(sampleIds: indices.map { "s\($0)" }))), from: id, now: now)
-        return actions
+    /// Returns records for `indices` from worker `id`.
+    static func reply(_ machine: inout Machine, _ id: Int, _ indices: [Int], now: Double = 0) -> [Machine.Action] {
+        machine.received(.records(indices.map { record($0) }), from: id, now: now)
     }
 
-    @Test func fastWorkersTakeMoreShardsAndTheRunFinishes() {
-        var machine = Self.machine(shards: 6, per: 2)
+    @Test func concurrencyIsTheWholeRunsBoundSplitAcrossWorkers() {
+        var machine = Self.machine(shards: 3, per: 4, concurrency: 3, expectedWorkers: 2)
         let first = Self.join(&machine, 1)
-        #expect(first.first == .send(1, .welcome(.init(runId: "r", setup: ClusterJobSetup(registry: RegistryConfig(), job: nil), heartbeatSeconds: 1))))
-        #expect(Self.assignments(first).map(\.1) == [0])
-        #expect(Self.assignments(Self.join(&machine, 2)).map(\.1) == [1])
-        // Worker 1 is fast: it finishes shards 0, 2, 3, 4 while worker 2 sits on shard 1.
-        var shard = 0
-        var taken: [Int] = []
-        for _ in 0..<4 {
-            let next = Self.assignments(Self.complete(&machine, 1, shard: shard, indices: [shard * 2, shard * 2 + 1]))
-            taken.append(shard)
-            guard let assignment = next.first else { break }
-            shard = assignment.1
-        }
-        #expect(taken == [0, 2, 3, 4])
-        let last = Self.complete(&machine, 1, shard: 5, indices: [10, 11])
-        #expect(!last.contains(.finished))
-        let done = Self.complete(&machine, 2, shard: 1, indices: [2, 3])
-        #expect(done.contains(.finished))
-        #expect(done.contains(.send(1, .shutdown)) && done.contains(.send(2, .shutdown)))
-        #expect(machine.completedCount == 12 && machine.isComplete)
+        #expect(first.first == .send(1, .welcome(Self.welcome)))
+        // Two workers expected: the first takes its share (2 of 3), not every slot.
+        #expect(Self.assigned(first) == [1: [0, 1]])
+        #expect(Self.assigned(Self.join(&machine, 2)) == [2: [2]])
+        #expect(machine.inFlightCount == 3)
+        // A third worker finds no free slot: the bound holds for the whole run.
+        #expect(Self.assigned(Self.join(&machine, 3)).isEmpty)
+        #expect(machine.inFlightCount == 3)
     }
 
-    @Test func lostWorkerShardIsRequeuedMinusJournaledSamples() {
-        var machine = Self.machine(shards: 2, per: 4)
-        _ = Self.join(&machine, 1)
-        let journaled = Self.journaled(machine.received(.records([Self.record(0), Self.record(1)]), from: 1, now: 1))
-        #expect(journaled == ["s0", "s1"])
-        // EOF: the rest of shard 0 (s2, s3) goes back to the front of the queue.
+    @Test func eachRecordReturnsASlotSoASlowCaseHoldsOnlyItsOwn() {
+        var machine = Self.machine(shards: 2, per: 4, concurrency: 2)
+        #expect(Self.assigned(Self.join(&machine, 1)) == [1: [0, 1]])
+        // Sample 0 is slow; sample 1's record frees one slot, filled at once, and so on.
+        var next = Self.assigned(Self.reply(&machine, 1, [1]))
+        #expect(next == [1: [2]])
+        next = Self.assigned(Self.reply(&machine, 1, [2]))
+        #expect(next == [1: [3]])
+        next = Self.assigned(Self.reply(&machine, 1, [3]))
+        #expect(next == [1: [4]])
+        #expect(machine.completedCount == 3 && machine.inFlightCount == 2)
+    }
+
+    @Test func theRunFinishesWhenEverySampleIsJournaled() {
+        var machine = Self.machine(shards: 2, per: 2, concurrency: 4)
+        #expect(Self.assigned(Self.join(&machine, 1)) == [1: [0, 1, 2, 3]])
+        let done = Self.reply(&machine, 1, [3, 1, 0, 2])
+        #expect(Self.journaled(done) == ["s3", "s1", "s0", "s2"])
+        #expect(Self.finished(done) == .completed)
+        #expect(done.contains(.send(1, .shutdown)))
+        #expect(machine.isComplete)
+    }
+
+    @Test func lostWorkersSamplesGoBackToTheFrontOfTheQueue() {
+        var machine = Self.machine(shards: 2, per: 4, concurrency: 3)
+        #expect(Self.assigned(Self.join(&machine, 1)) == [1: [0, 1, 2]])
+        #expect(Self.journaled(Self.reply(&machine, 1, [1])) == ["s1"])
+        // EOF while holding s0, s2, s3.
         let lost = machine.disconnected(1, reason: nil)
-        #expect(lost.contains(.report(.workerLost(workerId: "w1", reason: "connection closed", shardId: 0, requeuedSamples: 2))))
-        #expect(machine.queuedShardIds == [0, 1])
-        let next = Self.assignments(Self.join(&machine, 2))
-        #expect(next.count == 1 && next[0].1 == 0 && next[0].2 == [2, 3])
+        #expect(lost.contains(.report(.workerLost(workerId: "w1", reason: "connection closed", requeuedSamples: 3))))
+        #expect(machine.inFlightCount == 0)
+        #expect(Self.assigned(Self.join(&machine, 2)) == [2: [0, 2, 3]])
     }
 
-    @Test func duplicateRecordsAreJournaledOnce() {
-        var machine = Self.machine(shards: 1, per: 3)
-        _ = Self.join(&machine, 1)
-        #expect(Self.journaled(machine.received(.records([Self.record(0)]), from: 1, now: 0)) == ["s0"])
-        _ = machine.disconnected(1, reason: "killed")
-        _ = Self.join(&machine, 2)
-        // The second worker re-runs nothing journaled, but even if it sends s0 again it is dropped.
-        let actions = Self.complete(&machine, 2, shard: 0, indices: [0, 1, 2])
-        #expect(Self.journaled(actions) == ["s1", "s2"])
-        #expect(actions.contains(.finished))
-    }
-
-    @Test func outOfOrderAndForeignFramesCloseOnlyThatConnection() {
-        var machine = Self.machine(shards: 2, per: 2)
+    @Test func forgedOrMismatchedRecordsCloseOnlyThatConnection() {
+        var machine = Self.machine(shards: 2, per: 2, concurrency: 2, expectedWorkers: 2)
         _ = machine.connected(1, now: 0)
         // Records before hello.
         let early = machine.received(.records([Self.record(0)]), from: 1, now: 0)
         #expect(Self.closes(early).map(\.0) == [1])
         #expect(Self.journaled(early).isEmpty)
-        // A worker sending a record of a shard it does not hold.
-        _ = Self.join(&machine, 2)
-        _ = Self.join(&machine, 3)
-        let foreign = machine.received(.records([Self.record(2)]), from: 2, now: 0)
+        #expect(Self.assigned(Self.join(&machine, 2)) == [2: [0]])
+        #expect(Self.assigned(Self.join(&machine, 3)) == [3: [1]])
+        // Worker 2 sends a record of a sample it was not given.
+        let foreign = Self.reply(&machine, 2, [1])
         #expect(Self.closes(foreign).map(\.0) == [2])
-        // A wrong digest.
-        let lying = machine.received(.shardDone(.init(shardId: 1, count: 5, digest: "x")), from: 3, now: 0)
-        #expect(Self.closes(lying).map(\.0) == [3])
+        #expect(Self.journaled(foreign).isEmpty)
+        // Worker 3 sends its sample under the wrong index…
+        var wrongIndex = Self.record(1)
+        wrongIndex.index = 7
+        #expect(Self.closes(machine.received(.records([wrongIndex]), from: 3, now: 0)).map(\.0) == [3])
+        // …and a new worker sends an envelope whose id differs from its record's.
+        // (The latest lost worker's samples are at the front of the queue.)
+        #expect(Self.assigned(Self.join(&machine, 4)) == [4: [1]])
+        var forged = Self.record(1)
+        forged.run = Self.record(0).run
+        let lying = machine.received(.records([forged]), from: 4, now: 0)
+        #expect(Self.closes(lying).map(\.0) == [4])
         #expect(machine.completedCount == 0)
-        // A new worker picks the work up.
-        #expect(Self.assignments(Self.join(&machine, 4)).count == 1)
+        // The samples go to whoever comes next.
+        #expect(Self.assigned(Self.join(&machine, 5)) == [5: [1]])
+    }
+
+    @Test func aRecordReturnedTwiceIsJournaledOnce() {
+        var machine = Self.machine(shards: 1, per: 3, concurrency: 1)
+        _ = Self.join(&machine, 1)
+        #expect(Self.journaled(Self.reply(&machine, 1, [0])) == ["s0"])
+        // s0 is no longer held by worker 1: sending it again is a violation, not a second record.
+        let again = Self.reply(&machine, 1, [0])
+        #expect(Self.journaled(again).isEmpty)
+        #expect(Self.closes(again).map(\.0) == [1])
+        #expect(machine.completedCount == 1)
     }
 
     @Test func silentWorkersAreLostOnTicks() {
@@ -127,25 +160,59 @@ import Testing
         #expect(later.contains(.send(1, .heartbeat)))
         let lost = machine.tick(now: 9.5)
         #expect(Self.closes(lost).map(\.0) == [1])  // silent for 5.5 s
-        #expect(machine.queuedShardIds == [0])
+        #expect(machine.inFlightCount == 0)
     }
 
-    @Test func resumedRunSkipsJournaledSamplesAndShards() {
-        var machine = Self.machine(shards: 3, per: 2, journaled: ["s0", "s1", "s2"])
-        #expect(machine.queuedShardIds == [1, 2])
-        let first = Self.assignments(Self.join(&machine, 1))
-        #expect(first.map(\.1) == [1] && first[0].2 == [3])
+    @Test func aResumedRunSkipsJournaledSamples() {
+        var machine = Self.machine(shards: 3, per: 2, journaled: ["s0", "s1", "s2"], concurrency: 8)
+        #expect(Self.assigned(Self.join(&machine, 1)) == [1: [3, 4, 5]])
         var complete = Self.machine(shards: 1, per: 1, journaled: ["s0"])
-        #expect(complete.start() == [.finished])
+        #expect(complete.start() == [.finished(.completed)])
     }
 
-    @Test func drainStopsAssigningAndShutsWorkersDown() {
-        var machine = Self.machine(shards: 3, per: 1)
+    @Test func theBudgetStopsStartingSamplesAndLetsInFlightOnesFinish() {
+        var machine = Self.machine(shards: 2, per: 4, concurrency: 2, limits: RunLimits(budgetUSD: 1.0))
         _ = Self.join(&machine, 1)
-        let drain = machine.drain()
-        #expect(drain == [.send(1, .drain)])
-        let after = Self.complete(&machine, 1, shard: 0, indices: [0])
-        #expect(Self.assignments(after).isEmpty)
-        #expect(after.contains(.send(1, .shutdown)))
+        let spent = machine.received(.records([Self.record(0, cost: 0.6), Self.record(1, cost: 0.5)]), from: 1, now: 0)
+        // Both records are journaled; spending 1.1 stops the run, nothing more is handed out.
+        #expect(Self.journaled(spent) == ["s0", "s1"])
+        #expect(spent.contains(.report(.stopping(reason: "budgetExceeded", inFlight: 0))))
+        #expect(Self.finished(spent) == .budgetExceeded)
+        #expect(Self.assigned(spent).isEmpty)
+        // A resume that already spent the budget starts nothing.
+        var resumed = Self.machine(shards: 2, per: 4, journaled: ["s0", "s1"], limits: RunLimits(budgetUSD: 1.0, spentUSD: 1.1))
+        #expect(Self.finished(resumed.start()) == .budgetExceeded)
+    }
+
+    @Test func theFailurePolicyCountsTheWholeRun() {
+        var machine = Self.machine(shards: 2, per: 4, concurrency: 4, expectedWorkers: 2, limits: RunLimits(failurePolicy: FailurePolicy(maxFailures: 2)))
+        #expect(Self.assigned(Self.join(&machine, 1)) == [1: [0, 1]])
+        #expect(Self.assigned(Self.join(&machine, 2)) == [2: [2, 3]])
+        // One failure on each worker: two in the run stop it; the other samples in flight finish.
+        var actions = machine.received(.records([Self.record(0, status: .error)]), from: 1, now: 0)
+        #expect(Self.finished(actions) == nil)
+        #expect(Self.assigned(actions) == [1: [4]])
+        actions = machine.received(.records([Self.record(2, status: .error)]), from: 2, now: 0)
+        #expect(actions.contains(.report(.stopping(reason: "failurePolicy", inFlight: 3))))
+        #expect(Self.assigned(actions).isEmpty && Self.finished(actions) == nil)
+        _ = Self.reply(&machine, 1, [1, 4])
+        let last = Self.reply(&machine, 2, [3])
+        #expect(Self.finished(last) == .failurePolicy)
+        #expect(machine.completedCount == 5)
+    }
+
+    @Test func anInterruptWaitsForSamplesInFlightThenAbandonsThemAfterTheGrace() {
+        var machine = Self.machine(shards: 1, per: 4, concurrency: 2)
+        _ = Self.join(&machine, 1, now: 0)
+        let stop = machine.stop(.cancelled)
+        #expect(stop == [.report(.stopping(reason: "cancelled", inFlight: 2))])
+        let one = Self.reply(&machine, 1, [0], now: 1)
+        #expect(Self.journaled(one) == ["s0"] && Self.assigned(one).isEmpty && Self.finished(one) == nil)
+        _ = machine.received(.heartbeat, from: 1, now: 1.5)
+        #expect(Self.finished(machine.tick(now: 1.5)) == nil)
+        let late = machine.tick(now: 2.5)
+        #expect(late.contains(.report(.abandoned(samples: 1))))
+        #expect(Self.finished(late) == .cancelled)
+        #expect(late.contains(.send(1, .shutdown)))
     }
 }

@@ -40,13 +40,10 @@ import Testing
         let singleOutcome = try await withTimeout(120) { try await single.test() }
         let clustered = try await TestJob.prepare(
             config: config, components: .builtin(), settings: JobSettings(outputDirectory: directory.appendingPathComponent("cluster").path))
-        let events = EventBus()
-        let (outcome, summary) = try await withTimeout(180) {
-            try await ClusterRun.test(
-                job: clustered, dataset: config.datasetURL()!, workers: 3,
-                workerCommand: .init(executable: ClusterTestSupport.hostPath, arguments: ["worker"]), events: events, samplesPerShard: 4)
-        }
-        #expect(outcome.stats.workersJoined >= 1)  // a late worker may find nothing left on a loaded machine
+        let stage = ShardedRunStage(workers: 3, workerCommand: .init(executable: ClusterTestSupport.hostPath, arguments: ["worker"]), samplesPerShard: 4)
+        let outcome = try await withTimeout(180) { try await clustered.test(stage: stage) }
+        let summary = try #require(outcome.evaluation)
+        #expect(outcome.run?.stopReason == .completed && outcome.exitStatus == singleOutcome.exitStatus)
         #expect(try Self.lines(single.output("results.jsonl")) == Self.lines(clustered.output("results.jsonl")))
         #expect(try Self.lines(single.output("evals.jsonl")) == Self.lines(clustered.output("evals.jsonl")))
         let singleSummary = try #require(singleOutcome.evaluation)

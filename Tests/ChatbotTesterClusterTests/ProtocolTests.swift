@@ -16,9 +16,8 @@ import Testing
         return [
             .hello(.init(workerId: "w1", pid: 42)),
             .welcome(.init(runId: "r", setup: ClusterJobSetup(registry: RegistryConfig(["bot": ComponentSpec(type: "test-echo", options: ["apiKey": ["env": "KEY"]])]), job: ["target": "bot"]), heartbeatSeconds: 2)),
-            .assign(.init(shardId: 3, attempt: 1, samples: [IndexedSample(index: 0, sample: sample)])),
+            .assign(.init(samples: [IndexedSample(index: 0, sample: sample)])),
             .records([record]),
-            .shardDone(.init(shardId: 3, count: 1, digest: ClusterDigest.of(sampleIds: ["q1"]))),
             .heartbeat, .drain, .shutdown,
             .error(ErrorInfo(code: "protocol", message: "bad")),
             .budgetRequest(.init(requestId: 1, backend: "bot", tokens: 5)), .budgetGrant(.init(requestId: 1, backend: "bot")),
@@ -69,15 +68,16 @@ import Testing
         #expect(machine.start() == [.send(.hello(.init(workerId: "w", pid: 1)))])
         // An assign before the welcome is out of order.
         var early = machine
-        #expect(early.received(.assign(.init(shardId: 0, attempt: 1, samples: []))).contains { if case .exit(let r) = $0 { r != nil } else { false } })
+        #expect(early.received(.assign(.init(samples: []))).contains { if case .exit(let r) = $0 { r != nil } else { false } })
         let welcome = ClusterMessage.Welcome(runId: "r", setup: ClusterJobSetup(registry: RegistryConfig(), job: nil), heartbeatSeconds: 1)
         #expect(machine.received(.welcome(welcome)) == [.build(welcome)])
-        let assignment = ClusterMessage.Assignment(shardId: 2, attempt: 1, samples: [])
+        let assignment = ClusterMessage.Assignment(samples: [IndexedSample(index: 0, sample: Self.sample)])
         #expect(machine.received(.assign(assignment)) == [.process(assignment)])
-        let record = ProtocolTests.messages.compactMap { if case .records(let r) = $0 { r } else { nil } }[0]
-        #expect(machine.produced(record) == [.send(.records(record))])
+        #expect(machine.heldCount == 1)
+        // Drain: no more work is taken; the worker leaves once it has returned what it holds.
         #expect(machine.received(.drain) == [])
-        #expect(machine.finishedShard() == [.send(.shardDone(.init(shardId: 2, count: 1, digest: ClusterDigest.of(sampleIds: ["q1"])))), .exit(reason: nil)])
+        let record = ProtocolTests.messages.compactMap { if case .records(let r) = $0 { r } else { nil } }[0]
+        #expect(machine.produced(record) == [.send(.records(record)), .exit(reason: nil)])
         #expect(machine.hasExited)
     }
 }

@@ -27,12 +27,21 @@ public enum ClusterCoordinator {
         }
     }
 
-    /// Serves `listener` until the spool's run is complete; returns the journaled sample count.
-    /// - Throws: `.io` when the journal cannot be written (the run stops; rerun to resume).
-    public static func run(spool: ClusterSpool, listener: any ClusterListener, events: EventBus = EventBus(), options: Options = Options()) async throws -> ClusterCoordinatorStats {
-        let journaled = try spool.journaledIds()
+    /// Serves `listener` until the spool's run is complete or stopped (budget, failure policy, or
+    /// this task cancelled: an interrupt); returns what happened, with the stop reason.
+    ///
+    /// - Parameter limits: the run's cost budget and failure policy (`run.budgetUSD`,
+    ///   `run.failurePolicy`); what earlier sessions of this spool spent counts against the budget.
+    /// - Throws: `.io` when the journal cannot be written or a spool file cannot be read (the run
+    ///   stops; rerun to resume).
+    public static func run(
+        spool: ClusterSpool, listener: any ClusterListener, events: EventBus = EventBus(), options: Options = Options(),
+        limits: RunLimits = RunLimits()
+    ) async throws -> ClusterCoordinatorStats {
+        let resume = try spool.resumeState(spending: limits.budgetUSD != nil)
         let journal = try ClusterJournalFile(url: spool.journalURL)
-        let driver = CoordinatorDriver(spool: spool, journal: journal, journaled: journaled, events: events, options: options)
+        let limits = RunLimits(budgetUSD: limits.budgetUSD, failurePolicy: limits.failurePolicy, spentUSD: resume.spentUSD)
+        let driver = CoordinatorDriver(spool: spool, journal: journal, journaled: resume.journaledIds, limits: limits, events: events, options: options)
         return try await driver.run(listener: listener)
     }
 }
@@ -47,12 +56,18 @@ public struct ClusterCoordinatorStats: Sendable, Hashable {
     public var workersJoined: Int
     /// Workers lost mid-run.
     public var workersLost: Int
-    /// Shard assignments beyond the first per shard.
+    /// Samples handed out again after their worker was lost.
     public var reassignments: Int
     /// Per worker id: samples it journaled first.
     public var samplesByWorker: [String: Int]
     /// Rate-budget grants handed to workers (one per rate-limited backend call).
     public var budgetGrants: Int = 0
+    /// Why the run ended (`completed`: every sample journaled).
+    public var stopReason: RunStopReason = .completed
+    /// Samples journaled when the run ended (earlier sessions included).
+    public var journaled: Int = 0
+    /// Dollars spent by the whole run so far (earlier sessions included).
+    public var spentUSD: Double = 0
 }
 
 /// The coordinator's I/O shell around `CoordinatorStateMachine`.
@@ -76,14 +91,19 @@ actor CoordinatorDriver {
     private var stats: ClusterCoordinatorStats
     private let budgets: ClusterBudgetServer
 
-    init(spool: ClusterSpool, journal: ClusterJournalFile, journaled: Set<String>, events: EventBus, options: ClusterCoordinator.Options) {
+    /// Shard samples loaded for assignments, by shard id (a few shards at a time).
+    private var loadedShards: [Int: [Int: IndexedSample]] = [:]
+    private var loadOrder: [Int] = []
+
+    init(spool: ClusterSpool, journal: ClusterJournalFile, journaled: Set<String>, limits: RunLimits, events: EventBus, options: ClusterCoordinator.Options) {
         self.spool = spool
         self.journal = journal
         self.events = events
         self.options = options
         self.origin = clock.now
         self.budgets = ClusterBudgetServer(registry: spool.setup.registry)
-        self.machine = CoordinatorStateMachine(manifest: spool.manifest, journaled: journaled, setup: spool.setup, configuration: options.machine)
+        self.machine = CoordinatorStateMachine(
+            manifest: spool.manifest, journaled: journaled, setup: spool.setup, limits: limits, configuration: options.machine)
         self.stats = ClusterCoordinatorStats(
             total: spool.manifest.sampleCount, resumed: journaled.count, workersJoined: 0, workersLost: 0, reassignments: 0, samplesByWorker: [:])
     }
@@ -116,7 +136,8 @@ actor CoordinatorDriver {
         await withTaskCancellationHandler {
             await waitUntilFinished()
         } onCancel: {
-            Task { await self.fail(ChatbotTesterError(.cancelled, "the coordinator was stopped before the run completed")) }
+            // An interrupt: stop starting samples, let those in flight finish (within the grace).
+            Task { await self.stop(.cancelled) }
         }
         ticker.cancel()
         syncer.cancel()
@@ -134,8 +155,15 @@ actor CoordinatorDriver {
         for connection in connections.values { connection.close(reason: nil) }
         if let failure { throw failure }
         try closing.get()
-        events.emit(ClusterTesterEvent(.runFinished(total: stats.total)))
+        stats.journaled = machine.completedCount
+        stats.spentUSD = machine.runLimits.spentUSD
+        events.emit(ClusterTesterEvent(.runFinished(total: stats.total, journaled: stats.journaled, reason: stats.stopReason.rawValue)))
         return stats
+    }
+
+    /// Stops starting samples (an interrupt, or a caller's decision).
+    func stop(_ reason: RunStopReason) async {
+        await perform(machine.stop(reason))
     }
 
     private func waitUntilFinished() async {
@@ -206,13 +234,11 @@ actor CoordinatorDriver {
             case .send(let id, let message):
                 guard let connection = connections[id], let payload = try? codec.encode(message) else { continue }
                 connection.enqueue([payload])
-            case .assign(let id, let shardId, let attempt, let indices):
+            case .assign(let id, let refs):
                 guard let connection = connections[id] else { continue }
                 do {
-                    let wanted = Set(indices)
-                    let samples = try spool.samples(ofShard: shardId).filter { wanted.contains($0.index) }
-                    connection.enqueue([try codec.encode(.assign(.init(shardId: shardId, attempt: attempt, samples: samples)))])
-                    if attempt > 1 { stats.reassignments += 1 }
+                    let samples = try refs.map { try sample($0) }
+                    connection.enqueue([try codec.encode(.assign(.init(samples: samples)))])
                 } catch {
                     fail(error)
                 }
@@ -244,10 +270,26 @@ actor CoordinatorDriver {
                 }
             case .report(let event):
                 record(event)
-            case .finished:
+            case .finished(let reason):
+                stats.stopReason = reason
                 markFinished()
             }
         }
+    }
+
+    /// One sample of the spool, loading its shard when it is not loaded yet (the last few stay).
+    private func sample(_ ref: CoordinatorStateMachine.SampleRef) throws -> IndexedSample {
+        if let found = loadedShards[ref.shardId]?[ref.index] { return found }
+        let samples = try spool.samples(ofShard: ref.shardId)
+        loadedShards[ref.shardId] = Dictionary(samples.map { ($0.index, $0) }, uniquingKeysWith: { first, _ in first })
+        loadOrder.append(ref.shardId)
+        if loadOrder.count > 4 { loadedShards[loadOrder.removeFirst()] = nil }
+        guard let found = loadedShards[ref.shardId]?[ref.index], found.sample.id == ref.id else {
+            throw ChatbotTesterError(
+                .invalidInput, "shard \(ref.shardId) has no sample '\(ref.id)' at index \(ref.index): the spool was changed after it was planned",
+                location: SourceLocation(source: spool.directory.path))
+        }
+        return found
     }
 
     private func record(_ event: ClusterEvent) {
@@ -256,8 +298,9 @@ actor CoordinatorDriver {
         case .workerJoined(let workerId, _):
             stats.workersJoined += 1
             joinedAt[workerId] = now
-        case .workerLost:
+        case .workerLost(_, _, let requeued):
             stats.workersLost += 1
+            stats.reassignments += requeued
         case .progress(let workerId, let added, _, _, let mine):
             stats.samplesByWorker[workerId, default: 0] += added
             if let start = joinedAt[workerId], now > start { rate = Double(mine) / (now - start) }

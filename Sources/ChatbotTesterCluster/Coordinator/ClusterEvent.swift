@@ -4,13 +4,16 @@ import ChatbotTesterCore
 public enum ClusterEvent: Sendable, Hashable {
     /// The coordinator started serving: `total` samples, `resumed` of them already journaled.
     case runStarted(total: Int, resumed: Int)
-    /// Every sample is journaled.
-    case runFinished(total: Int)
+    /// The run ended: every sample journaled (`completed`), or stopped with `reason` (a
+    /// `RunStopReason` raw value).
+    case runFinished(total: Int, journaled: Int, reason: String)
     case workerJoined(workerId: String, pid: Int)
-    case workerLost(workerId: String, reason: String, shardId: Int?, requeuedSamples: Int)
-    case shardCompleted(shardId: Int, workerId: String)
-    case shardRequeued(shardId: Int, samples: Int, reason: String)
-    case shardReassigned(shardId: Int, attempt: Int, workerId: String, samples: Int)
+    /// A worker went away; the samples it held and had not returned go back to the queue.
+    case workerLost(workerId: String, reason: String, requeuedSamples: Int)
+    /// The run stops starting samples (budget, failure policy, interrupt); `inFlight` still finish.
+    case stopping(reason: String, inFlight: Int)
+    /// Samples in flight were given up after an interrupt's grace period (a resume plays them).
+    case abandoned(samples: Int)
     case progress(workerId: String, added: Int, completed: Int, total: Int, workerCompleted: Int)
     /// A connection was closed for a protocol violation or refused (peer credentials).
     case connectionClosed(peer: String, reason: String)
@@ -41,13 +44,14 @@ public struct ClusterTesterEvent: TesterEvent, ProgressEvent {
     public var summary: String {
         switch event {
         case .runStarted(let total, let resumed): "serving \(total) samples" + (resumed > 0 ? " (\(resumed) already journaled)" : "")
-        case .runFinished(let total): "all \(total) samples journaled"
+        case .runFinished(let total, let journaled, let reason):
+            reason == RunStopReason.completed.rawValue
+                ? "all \(total) samples journaled" : "stopped (\(reason)): \(journaled) of \(total) samples journaled"
         case .workerJoined(let id, let pid): "worker \(id) joined (pid \(pid))"
-        case .workerLost(let id, let reason, let shard, let requeued):
-            "worker \(id) lost (\(reason))" + (shard.map { "; shard \($0) re-queued with \(requeued) samples" } ?? "")
-        case .shardCompleted(let shard, let id): "shard \(shard) done by \(id)"
-        case .shardRequeued(let shard, let samples, let reason): "shard \(shard) re-queued (\(samples) samples): \(reason)"
-        case .shardReassigned(let shard, let attempt, let id, let samples): "shard \(shard) attempt \(attempt) → \(id) (\(samples) samples)"
+        case .workerLost(let id, let reason, let requeued):
+            "worker \(id) lost (\(reason))" + (requeued > 0 ? "; \(requeued) samples re-queued" : "")
+        case .stopping(let reason, let inFlight): "stopping (\(reason)): no new samples; \(inFlight) in flight finish"
+        case .abandoned(let samples): "\(samples) samples in flight abandoned (a resume plays them)"
         case .progress(let id, _, let completed, let total, let mine):
             "\(completed)/\(total) samples; \(id) has done \(mine)" + (workerSamplesPerSecond.map { String(format: " (%.1f/s)", $0) } ?? "")
         case .connectionClosed(let peer, let reason): "closed \(peer): \(reason)"

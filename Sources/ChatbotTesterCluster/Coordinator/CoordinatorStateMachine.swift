@@ -1,12 +1,23 @@
 import ChatbotTesterCore
+import DequeModule
 
 /// The coordinator's protocol logic as a pure state machine: feed it connection events, frames and
-/// clock ticks; it returns the actions the I/O shell carries out (send, close, journal, load a
-/// shard, report). No sockets, files or clocks inside, so every path is tested in memory.
+/// clock ticks; it returns the actions the I/O shell carries out (send, close, journal, load
+/// samples, report). No sockets, files or clocks inside, so every path is tested in memory.
 ///
-/// Work stealing: a worker gets one shard at a time and asks for the next by finishing one, so
-/// fast workers take more. Recording is exactly-once: a record is journaled only the first time
-/// its sample id is seen. A lost worker's shard is re-queued minus the samples already journaled.
+/// It schedules a sharded run exactly as the Runner schedules a single-process one:
+/// - **Concurrency.** At most `concurrency` samples are in flight in the whole run (the bot's
+///   capacity, `run.concurrency`), split across the workers: each ready worker's share is
+///   `concurrency / max(workers, expectedWorkers)` (the remainder to the first ones). A worker is
+///   handed samples one slot at a time as its records come back, so a slow case holds one slot,
+///   never a whole shard, and fast workers take more.
+/// - **Stop rules.** Every record is counted in one `RunLimits` (cost budget, failure policy) for the
+///   whole run; when it says stop, or the shell calls `stop(_:)` (interrupt), no sample starts any
+///   more, the samples in flight finish (or are abandoned after `stopGrace` seconds when cancelled),
+///   and the run ends with that stop reason. A resume plays what was not started.
+/// - **Exactly-once recording.** A record is journaled only the first time its sample id is seen,
+///   and only from the worker the sample was handed to, with the index it was handed with. A lost
+///   worker's samples in flight go back to the front of the queue.
 public struct CoordinatorStateMachine: Sendable {
     /// Identifies one connection in the shell.
     public typealias ConnectionID = Int
@@ -19,11 +30,38 @@ public struct CoordinatorStateMachine: Sendable {
         public var heartbeatTimeout: Double
         /// A worker must say hello within this many seconds of connecting.
         public var helloTimeout: Double
+        /// Samples in flight in the whole run at most (`run.concurrency`).
+        public var concurrency: Int
+        /// Workers the run is meant to have (`--workers N`); shares are computed for at least this
+        /// many, so the first worker to join does not take every slot. 0: the workers connected.
+        public var expectedWorkers: Int
+        /// After an interrupt, how long samples in flight may take to finish before they are
+        /// abandoned (a resume plays them).
+        public var stopGrace: Double
 
-        public init(heartbeatInterval: Double = 2, heartbeatTimeout: Double = 15, helloTimeout: Double = 10) {
+        public init(
+            heartbeatInterval: Double = 2, heartbeatTimeout: Double = 15, helloTimeout: Double = 10, concurrency: Int = 8,
+            expectedWorkers: Int = 0, stopGrace: Double = 10
+        ) {
             self.heartbeatInterval = heartbeatInterval
             self.heartbeatTimeout = heartbeatTimeout
             self.helloTimeout = helloTimeout
+            self.concurrency = max(1, concurrency)
+            self.expectedWorkers = max(0, expectedWorkers)
+            self.stopGrace = stopGrace
+        }
+    }
+
+    /// A sample of the spool: its shard, dataset index and id.
+    public struct SampleRef: Sendable, Hashable {
+        public var shardId: Int
+        public var index: Int
+        public var id: String
+
+        public init(shardId: Int, index: Int, id: String) {
+            self.shardId = shardId
+            self.index = index
+            self.id = id
         }
     }
 
@@ -31,118 +69,132 @@ public struct CoordinatorStateMachine: Sendable {
     public enum Action: Sendable, Hashable {
         /// Send a message on a connection.
         case send(ConnectionID, ClusterMessage)
-        /// Load the listed samples of a shard from the spool and send them as `assign`.
-        case assign(ConnectionID, shardId: Int, attempt: Int, indices: [Int])
-        /// Append these records to the journal (already deduplicated).
+        /// Load these samples from the spool and send them as one `assign`.
+        case assign(ConnectionID, [SampleRef])
+        /// Append these records to the journal (already checked and deduplicated).
         case journal([ClusterRecord])
         /// Close a connection, logging why (`nil`: orderly).
         case close(ConnectionID, reason: String?)
-        /// Report something (progress, lost workers, re-queued shards).
+        /// Report something (progress, lost workers, re-queued samples, a stop).
         case report(ClusterEvent)
         /// Answer a budget request once the shared rate budget of its backend allows it.
         case grantBudget(ConnectionID, ClusterMessage.BudgetRequest)
-        /// Every sample is journaled: flush the journal and merge.
-        case finished
+        /// The run is over (every sample journaled, or stopped): flush the journal and merge.
+        case finished(RunStopReason)
     }
 
     private enum Phase: Sendable, Hashable {
         case awaitingHello
-        case idle
-        case working(shardId: Int)
-        case draining
+        case ready
     }
 
     private struct Worker: Sendable {
         var phase: Phase
         var workerId: String?
-        var pid: Int?
         var lastSeen: Double
         var connectedAt: Double
-        var assignmentIds: [String] = []
-        var recordsThisAssignment = 0
+        /// Samples handed to this worker and not returned: id → dataset index.
+        var inFlight: [String: Int] = [:]
+        var refs: [String: SampleRef] = [:]
         var completedSamples = 0
     }
 
     private struct Shard: Sendable {
-        /// index → sample id, for every sample of the shard.
+        var id: Int
         var members: [(index: Int, id: String)]
-        var attempts = 0
-        var owner: ConnectionID?
-        var queued = false
+        /// The next member not yet considered for dispatch.
+        var cursor = 0
     }
 
     public let configuration: Configuration
     private let welcome: ClusterMessage.Welcome
-    private var shards: [Int: Shard] = [:]
-    private var queue: [Int] = []
+    private var shards: [Shard] = []
+    /// Positions in `shards` with members not yet dispatched.
+    private var shardQueue: Deque<Int> = []
+    /// Samples to play again (a lost worker's), ahead of the shards.
+    private var retry: Deque<SampleRef> = []
     private var workers: [ConnectionID: Worker] = [:]
     private var done: Set<String>
     private let total: Int
+    private var inFlight = 0
+    private var limits: RunLimits
+    private var stopReason: RunStopReason?
+    private var stopDeadline: Double?
     private var finishedReported = false
-    private var draining = false
     private var lastHeartbeatSent = -Double.infinity
+    private var now = 0.0
 
     /// - Parameters:
-    ///   - shards: every shard of the run: id → (index, sample id) members.
+    ///   - shards: every shard of the run: id → (index, sample id) members, in dataset order.
     ///   - journaled: sample ids already in the journal (a resumed run).
+    ///   - limits: the run's budget and failure policy, with what earlier sessions spent.
     public init(
         shards: [(id: Int, members: [(index: Int, id: String)])], journaled: Set<String>, welcome: ClusterMessage.Welcome,
-        configuration: Configuration = Configuration()
+        limits: RunLimits = RunLimits(), configuration: Configuration = Configuration()
     ) {
         self.configuration = configuration
         self.welcome = welcome
         self.done = journaled
+        self.limits = limits
         var total = 0
         for shard in shards {
             total += shard.members.count
-            var state = Shard(members: shard.members)
-            if shard.members.contains(where: { !journaled.contains($0.id) }) {
-                state.queued = true
-                queue.append(shard.id)
-            }
-            self.shards[shard.id] = state
+            if shard.members.contains(where: { !journaled.contains($0.id) }) { shardQueue.append(self.shards.count) }
+            self.shards.append(Shard(id: shard.id, members: shard.members))
         }
         self.total = total
     }
 
     /// Creates the machine for a spool, skipping journaled samples.
-    public init(manifest: ClusterManifest, journaled: Set<String>, setup: ClusterJobSetup, configuration: Configuration = Configuration()) {
+    public init(
+        manifest: ClusterManifest, journaled: Set<String>, setup: ClusterJobSetup, limits: RunLimits = RunLimits(),
+        configuration: Configuration = Configuration()
+    ) {
         self.init(
             shards: manifest.shards.map { shard in
                 (shard.id, shard.sampleIds.enumerated().map { (shard.firstIndex + $0.offset, $0.element) })
             },
             journaled: journaled,
             welcome: ClusterMessage.Welcome(runId: manifest.runId, setup: setup, heartbeatSeconds: configuration.heartbeatInterval),
-            configuration: configuration)
+            limits: limits, configuration: configuration)
     }
 
     /// Samples journaled so far.
     public var completedCount: Int { done.count }
     /// Samples in the run.
     public var totalCount: Int { total }
+    /// Samples handed to workers and not yet returned.
+    public var inFlightCount: Int { inFlight }
     /// Whether every sample is journaled.
     public var isComplete: Bool { done.count >= total }
-    /// Shards waiting for a worker.
-    public var queuedShardIds: [Int] { queue }
+    /// Why the run stops, once it does.
+    public var stoppingReason: RunStopReason? { stopReason }
+    /// The run's budget and failure counts.
+    public var runLimits: RunLimits { limits }
     /// Connected workers (past hello).
-    public var workerCount: Int { workers.values.filter { $0.phase != .awaitingHello }.count }
+    public var workerCount: Int { workers.values.filter { $0.phase == .ready }.count }
 
-    /// Actions to take at start (a spool already complete finishes at once).
+    /// Actions to take at start: a spool already complete, or a budget already spent, ends at once.
     public mutating func start() -> [Action] {
-        isComplete ? finish() : []
+        if isComplete { return finish(.completed) }
+        if let reason = limits.exhaustedBeforeStart {
+            stopReason = reason
+            return [.report(.stopping(reason: reason.rawValue, inFlight: 0))] + finish(reason)
+        }
+        return []
     }
 
     /// A new connection was accepted at `now` (seconds, any monotonic origin).
     public mutating func connected(_ id: ConnectionID, now: Double) -> [Action] {
+        self.now = max(self.now, now)
         workers[id] = Worker(phase: .awaitingHello, lastSeen: now, connectedAt: now)
         return []
     }
 
     /// A frame could not be read (malformed, oversized): the connection goes, the rest lives on.
     public mutating func violation(_ id: ConnectionID, reason: String) -> [Action] {
-        var actions: [Action] = [.close(id, reason: reason)]
-        actions += lost(id, reason: reason)
-        return actions
+        guard workers[id] != nil else { return [] }
+        return [.close(id, reason: reason)] + lost(id, reason: reason)
     }
 
     /// The connection ended (EOF, error or after a `close` action).
@@ -152,33 +204,24 @@ public struct CoordinatorStateMachine: Sendable {
 
     private mutating func lost(_ id: ConnectionID, reason: String) -> [Action] {
         guard let worker = workers.removeValue(forKey: id) else { return [] }
-        var actions: [Action] = []
         let name = worker.workerId ?? "connection \(id)"
-        if case .working(let shardId) = worker.phase {
-            let remaining = requeue(shardId)
-            actions.append(.report(.workerLost(workerId: name, reason: reason, shardId: shardId, requeuedSamples: remaining)))
-            actions += dispatch()
-        } else if worker.workerId != nil, !isComplete {
-            actions.append(.report(.workerLost(workerId: name, reason: reason, shardId: nil, requeuedSamples: 0)))
+        var requeued = 0
+        // Back to the front, in dataset order.
+        for ref in worker.refs.values.sorted(by: { $0.index > $1.index }) where !done.contains(ref.id) {
+            retry.prepend(ref)
+            requeued += 1
         }
-        return actions
-    }
-
-    /// Puts the unjournaled rest of a shard back at the front of the queue; returns its size.
-    private mutating func requeue(_ shardId: Int) -> Int {
-        guard var shard = shards[shardId] else { return 0 }
-        shard.owner = nil
-        let remaining = shard.members.filter { !done.contains($0.id) }.count
-        if remaining > 0 && !shard.queued {
-            shard.queued = true
-            queue.insert(shardId, at: 0)
+        inFlight -= worker.inFlight.count
+        var actions: [Action] = []
+        if worker.workerId != nil, !finishedReported {
+            actions.append(.report(.workerLost(workerId: name, reason: reason, requeuedSamples: requeued)))
         }
-        shards[shardId] = shard
-        return remaining
+        return actions + settle()
     }
 
     /// A decoded message arrived on `id` at `now`.
     public mutating func received(_ message: ClusterMessage, from id: ConnectionID, now: Double) -> [Action] {
+        self.now = max(self.now, now)
         guard var worker = workers[id] else { return [] }
         worker.lastSeen = now
         workers[id] = worker
@@ -188,11 +231,10 @@ public struct CoordinatorStateMachine: Sendable {
                 return violation(id, reason: "protocol version \(hello.protocolVersion) is not \(clusterProtocolVersion)")
             }
             worker.workerId = hello.workerId
-            worker.pid = hello.pid
-            worker.phase = draining ? .draining : .idle
+            worker.phase = .ready
             workers[id] = worker
             var actions: [Action] = [.send(id, .welcome(welcome)), .report(.workerJoined(workerId: hello.workerId, pid: hello.pid))]
-            if isComplete || draining {
+            if finishedReported {
                 actions.append(.send(id, .shutdown))
             } else {
                 actions += dispatch()
@@ -202,31 +244,41 @@ public struct CoordinatorStateMachine: Sendable {
             return violation(id, reason: "expected hello, got \(message.typeName)")
         case (_, .heartbeat):
             return []
-        case (.working(let shardId), .records(let records)):
-            return accept(records, shardId: shardId, from: id)
-        case (.working(let shardId), .shardDone(let summary)):
-            return shardDone(summary, shardId: shardId, from: id)
+        case (.ready, .records(let records)):
+            return accept(records, from: id)
         case (_, .error(let info)):
             return [.close(id, reason: "worker reported \(info.code): \(info.message)")] + lost(id, reason: "worker error: \(info.message)")
-        case (.idle, .budgetRequest(let request)), (.working, .budgetRequest(let request)), (.draining, .budgetRequest(let request)):
+        case (.ready, .budgetRequest(let request)):
             return [.grantBudget(id, request)]
         default:
-            return violation(id, reason: "unexpected \(message.typeName) from \(worker.workerId ?? "worker") while \(worker.phase)")
+            return violation(id, reason: "unexpected \(message.typeName) from \(worker.workerId ?? "worker")")
         }
     }
 
-    private mutating func accept(_ records: [ClusterRecord], shardId: Int, from id: ConnectionID) -> [Action] {
-        guard var worker = workers[id], let shard = shards[shardId] else { return [] }
-        let members = Set(shard.members.map(\.id))
+    private mutating func accept(_ records: [ClusterRecord], from id: ConnectionID) -> [Action] {
+        guard var worker = workers[id] else { return [] }
         var fresh: [ClusterRecord] = []
+        var stopped: RunStopReason?
         for record in records {
-            guard members.contains(record.sampleId) else {
-                return violation(id, reason: "record for sample '\(record.sampleId)' that is not in shard \(shardId)")
+            guard record.run.sampleId == record.sampleId else {
+                workers[id] = worker
+                return violation(id, reason: "record envelope says sample '\(record.sampleId)' but holds the result of '\(record.run.sampleId)'")
             }
-            worker.assignmentIds.append(record.sampleId)
-            worker.recordsThisAssignment += 1
-            if done.insert(record.sampleId).inserted {
-                fresh.append(record)
+            guard let index = worker.inFlight[record.sampleId] else {
+                workers[id] = worker
+                return violation(id, reason: "record for sample '\(record.sampleId)', which this worker was not given (or already returned)")
+            }
+            guard index == record.index else {
+                workers[id] = worker
+                return violation(id, reason: "record for sample '\(record.sampleId)' says index \(record.index), it was given as \(index)")
+            }
+            worker.inFlight[record.sampleId] = nil
+            worker.refs[record.sampleId] = nil
+            inFlight -= 1
+            guard done.insert(record.sampleId).inserted else { continue }
+            fresh.append(record)
+            if let reason = limits.recordFinished(failed: record.run.status == .error, costUSD: record.run.costUSD), stopped == nil {
+                stopped = reason
             }
         }
         worker.completedSamples += fresh.count
@@ -236,69 +288,96 @@ public struct CoordinatorStateMachine: Sendable {
             actions.append(.journal(fresh))
             actions.append(.report(.progress(workerId: worker.workerId ?? "?", added: fresh.count, completed: done.count, total: total, workerCompleted: worker.completedSamples)))
         }
-        return actions
+        if let stopped { actions += stop(stopped) }
+        return actions + settle()
     }
 
-    private mutating func shardDone(_ summary: ClusterMessage.ShardDone, shardId: Int, from id: ConnectionID) -> [Action] {
-        guard var worker = workers[id] else { return [] }
-        guard summary.shardId == shardId else {
-            return violation(id, reason: "shardDone for shard \(summary.shardId) while working on \(shardId)")
-        }
-        let digest = ClusterDigest.of(sampleIds: worker.assignmentIds)
-        guard summary.count == worker.recordsThisAssignment, summary.digest == digest else {
-            return violation(id, reason: "shardDone for shard \(shardId) says \(summary.count) records (\(summary.digest)), received \(worker.recordsThisAssignment) (\(digest))")
-        }
-        worker.phase = draining ? .draining : .idle
-        worker.assignmentIds = []
-        worker.recordsThisAssignment = 0
-        workers[id] = worker
-        var actions: [Action] = []
-        let remaining = requeue(shardId)
-        if remaining == 0 {
-            actions.append(.report(.shardCompleted(shardId: shardId, workerId: worker.workerId ?? "?")))
-        } else {
-            actions.append(.report(.shardRequeued(shardId: shardId, samples: remaining, reason: "worker finished without \(remaining) samples")))
-        }
-        if isComplete { return actions + finish() }
-        if draining { return actions + [.send(id, .shutdown)] }
-        return actions + dispatch()
+    /// Stops starting samples (an interrupt, or a stop rule). Samples in flight finish; after an
+    /// interrupt (`.cancelled`) they are abandoned once `stopGrace` seconds have passed. The first
+    /// reason wins.
+    public mutating func stop(_ reason: RunStopReason) -> [Action] {
+        guard stopReason == nil, !finishedReported else { return [] }
+        stopReason = reason
+        if reason == .cancelled { stopDeadline = now + configuration.stopGrace }
+        return [.report(.stopping(reason: reason.rawValue, inFlight: inFlight))] + settle()
     }
 
-    /// Hands queued shards to idle workers (lowest connection id first).
+    /// Ends the run when nothing more can happen, else hands out samples.
+    private mutating func settle() -> [Action] {
+        if finishedReported { return [] }
+        if isComplete { return finish(.completed) }
+        if let stopReason {
+            return inFlight == 0 ? finish(stopReason) : []
+        }
+        return dispatch()
+    }
+
+    /// The share of `concurrency` of each ready worker, by connection id.
+    private func shares() -> [ConnectionID: Int] {
+        let ready = workers.keys.filter { workers[$0]?.phase == .ready }.sorted()
+        guard !ready.isEmpty else { return [:] }
+        let slots = max(ready.count, configuration.expectedWorkers)
+        let base = configuration.concurrency / slots
+        let extra = configuration.concurrency % slots
+        var out: [ConnectionID: Int] = [:]
+        for (rank, id) in ready.enumerated() { out[id] = base + (rank < extra ? 1 : 0) }
+        return out
+    }
+
+    /// Hands queued samples to ready workers with spare slots (fewest held first).
     private mutating func dispatch() -> [Action] {
-        guard !draining else { return [] }
+        guard stopReason == nil, !finishedReported else { return [] }
         var actions: [Action] = []
-        for id in workers.keys.sorted() where workers[id]?.phase == .idle {
-            guard let shardId = nextShard() else { break }
-            var shard = shards[shardId]!
-            shard.attempts += 1
-            shard.owner = id
-            shard.queued = false
-            shards[shardId] = shard
-            workers[id]!.phase = .working(shardId: shardId)
-            workers[id]!.assignmentIds = []
-            workers[id]!.recordsThisAssignment = 0
-            let indices = shard.members.filter { !done.contains($0.id) }.map(\.index)
-            actions.append(.assign(id, shardId: shardId, attempt: shard.attempts, indices: indices))
-            if shard.attempts > 1 {
-                actions.append(.report(.shardReassigned(shardId: shardId, attempt: shard.attempts, workerId: workers[id]!.workerId ?? "?", samples: indices.count)))
+        let shares = shares()
+        let order = shares.keys.sorted { (workers[$0]!.inFlight.count, $0) < (workers[$1]!.inFlight.count, $1) }
+        for id in order {
+            var spare = min(shares[id]! - workers[id]!.inFlight.count, configuration.concurrency - inFlight)
+            guard spare > 0 else { continue }
+            var batch: [SampleRef] = []
+            while spare > 0, let ref = nextSample() {
+                batch.append(ref)
+                spare -= 1
             }
+            guard !batch.isEmpty else { break }
+            for ref in batch {
+                workers[id]!.inFlight[ref.id] = ref.index
+                workers[id]!.refs[ref.id] = ref
+            }
+            inFlight += batch.count
+            actions.append(.assign(id, batch))
         }
         return actions
     }
 
-    private mutating func nextShard() -> Int? {
-        while !queue.isEmpty {
-            let shardId = queue.removeFirst()
-            guard let shard = shards[shardId] else { continue }
-            if shard.members.contains(where: { !done.contains($0.id) }) { return shardId }
-            shards[shardId]!.queued = false
+    private mutating func nextSample() -> SampleRef? {
+        while let ref = retry.popFirst() {
+            if !done.contains(ref.id) && !isHeld(ref.id) { return ref }
+        }
+        while let position = shardQueue.first {
+            let shard = shards[position]
+            var cursor = shard.cursor
+            while cursor < shard.members.count {
+                let member = shard.members[cursor]
+                cursor += 1
+                if !done.contains(member.id) {
+                    shards[position].cursor = cursor
+                    if cursor == shard.members.count { shardQueue.removeFirst() }
+                    return SampleRef(shardId: shard.id, index: member.index, id: member.id)
+                }
+            }
+            shards[position].cursor = cursor
+            shardQueue.removeFirst()
         }
         return nil
     }
 
-    /// The clock advanced: send heartbeats, drop silent workers.
+    private func isHeld(_ id: String) -> Bool {
+        workers.values.contains { $0.inFlight[id] != nil }
+    }
+
+    /// The clock advanced: send heartbeats, drop silent workers, end a stop whose grace ran out.
     public mutating func tick(now: Double) -> [Action] {
+        self.now = max(self.now, now)
         var actions: [Action] = []
         for id in workers.keys.sorted() {
             guard let worker = workers[id] else { continue }
@@ -308,38 +387,27 @@ public struct CoordinatorStateMachine: Sendable {
                 actions += violation(id, reason: "no heartbeat for \(configuration.heartbeatTimeout)s")
             }
         }
+        if let stopDeadline, let stopReason, now >= stopDeadline, !finishedReported {
+            actions.append(.report(.abandoned(samples: inFlight)))
+            actions += finish(stopReason)
+        }
         if now - lastHeartbeatSent >= configuration.heartbeatInterval {
             lastHeartbeatSent = now
-            for id in workers.keys.sorted() where workers[id]?.phase != .awaitingHello {
+            for id in workers.keys.sorted() where workers[id]?.phase == .ready {
                 actions.append(.send(id, .heartbeat))
             }
         }
         return actions
     }
 
-    /// Stop handing out shards; workers finish what they hold and are told to shut down.
-    public mutating func drain() -> [Action] {
-        draining = true
-        var actions: [Action] = []
-        for id in workers.keys.sorted() {
-            if workers[id]?.phase == .idle {
-                workers[id]!.phase = .draining
-                actions.append(.send(id, .shutdown))
-            } else if case .working = workers[id]?.phase {
-                actions.append(.send(id, .drain))
-            }
-        }
-        return actions
-    }
-
-    private mutating func finish() -> [Action] {
+    private mutating func finish(_ reason: RunStopReason) -> [Action] {
         guard !finishedReported else { return [] }
         finishedReported = true
         var actions: [Action] = []
-        for id in workers.keys.sorted() where workers[id]?.phase != .awaitingHello {
+        for id in workers.keys.sorted() where workers[id]?.phase == .ready {
             actions.append(.send(id, .shutdown))
         }
-        actions.append(.finished)
+        actions.append(.finished(reason))
         return actions
     }
 }

@@ -13,7 +13,6 @@ extension ClusterMessage: Codable {
         case "welcome": self = .welcome(try c.decode(Welcome.self, forKey: .body))
         case "assign": self = .assign(try c.decode(Assignment.self, forKey: .body))
         case "records": self = .records(try c.decode([ClusterRecord].self, forKey: .body))
-        case "shardDone": self = .shardDone(try c.decode(ShardDone.self, forKey: .body))
         case "heartbeat": self = .heartbeat
         case "drain": self = .drain
         case "shutdown": self = .shutdown
@@ -33,7 +32,6 @@ extension ClusterMessage: Codable {
         case .welcome(let body): try c.encode(body, forKey: .body)
         case .assign(let body): try c.encode(body, forKey: .body)
         case .records(let body): try c.encode(body, forKey: .body)
-        case .shardDone(let body): try c.encode(body, forKey: .body)
         case .heartbeat, .drain, .shutdown: break
         case .error(let body): try c.encode(body, forKey: .body)
         case .budgetRequest(let body): try c.encode(body, forKey: .body)

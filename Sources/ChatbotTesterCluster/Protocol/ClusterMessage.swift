@@ -2,20 +2,21 @@ import ChatbotTesterCore
 import Foundation
 
 /// The version of the coordinator ⇄ worker protocol; both sides must speak the same one.
-public let clusterProtocolVersion = 1
+public let clusterProtocolVersion = 2
 
 /// A message of the cluster protocol. On the wire: one frame holding `{"type": …, "body": …}` JSON.
 ///
-/// Order: worker `hello` → coordinator `welcome` → (`assign` → worker `records`* → `shardDone`)*;
-/// `heartbeat` both ways at any time after the handshake; `drain` (finish the shard, take no more)
-/// and `shutdown` from the coordinator; `error` either way before closing; `budgetRequest` /
-/// `budgetGrant` share rate limits across workers.
+/// Order: worker `hello` → coordinator `welcome` → any number of `assign` (a few samples each) and
+/// worker `records` (one per finished sample, batched when several are ready), interleaved: the
+/// coordinator keeps each worker supplied up to its share of `run.concurrency`, and every record
+/// returns a slot. `heartbeat` both ways at any time after the handshake; `drain` (finish what you
+/// hold, take no more, then leave) and `shutdown` (leave now) from the coordinator; `error` either
+/// way before closing; `budgetRequest` / `budgetGrant` share rate limits across workers.
 public enum ClusterMessage: Sendable, Hashable {
     case hello(Hello)
     case welcome(Welcome)
     case assign(Assignment)
     case records([ClusterRecord])
-    case shardDone(ShardDone)
     case heartbeat
     case drain
     case shutdown
@@ -54,31 +55,12 @@ public enum ClusterMessage: Sendable, Hashable {
         }
     }
 
-    /// A shard (or the rest of one) for a worker to process.
+    /// Samples for a worker to play now, each in addition to what it already holds.
     public struct Assignment: Sendable, Hashable, Codable {
-        public var shardId: Int
-        /// Which attempt at this shard this is (1 for the first).
-        public var attempt: Int
         public var samples: [IndexedSample]
 
-        public init(shardId: Int, attempt: Int, samples: [IndexedSample]) {
-            self.shardId = shardId
-            self.attempt = attempt
+        public init(samples: [IndexedSample]) {
             self.samples = samples
-        }
-    }
-
-    /// A worker finished its assignment: how many records it sent and their digest.
-    public struct ShardDone: Sendable, Hashable, Codable {
-        public var shardId: Int
-        public var count: Int
-        /// `ClusterDigest.of(sampleIds:)` over the ids of the records sent for this assignment.
-        public var digest: String
-
-        public init(shardId: Int, count: Int, digest: String) {
-            self.shardId = shardId
-            self.count = count
-            self.digest = digest
         }
     }
 
@@ -113,7 +95,6 @@ public enum ClusterMessage: Sendable, Hashable {
         case .welcome: "welcome"
         case .assign: "assign"
         case .records: "records"
-        case .shardDone: "shardDone"
         case .heartbeat: "heartbeat"
         case .drain: "drain"
         case .shutdown: "shutdown"

@@ -154,21 +154,22 @@ public struct ClusterSpool: Sendable {
         return try index.entries.map { try index.record($0, source: journalURL.path) }
     }
 
-    /// Writes `results.jsonl` (RunRecord per line) and `evals.jsonl` (EvalRecord per line) in dataset
-    /// order into `output`, one record at a time, and returns how many samples they cover.
+    /// Writes `results.jsonl` (RunRecord per line) and, with `evals`, `evals.jsonl` (EvalRecord per
+    /// line) in dataset order into `output`, one record at a time, and returns how many samples
+    /// they cover.
     @discardableResult
-    public func merge(into output: URL) throws -> Int {
+    public func merge(into output: URL, evals writeEvals: Bool = true) throws -> Int {
         let index = try journalIndex()
         try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
         let results = try JSONLWriter(url: output.appendingPathComponent("results.jsonl"))
-        let evals = try JSONLWriter(url: output.appendingPathComponent("evals.jsonl"))
+        let evals = writeEvals ? try JSONLWriter(url: output.appendingPathComponent("evals.jsonl")) : nil
         for entry in index.entries {
             let record = try index.record(entry, source: journalURL.path)
             try results.write(record.run)
-            for eval in record.evals { try evals.write(eval) }
+            for eval in record.evals { try evals?.write(eval) }
         }
         try results.close()
-        try evals.close()
+        try evals?.close()
         return index.entries.count
     }
 }

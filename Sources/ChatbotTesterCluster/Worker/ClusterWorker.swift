@@ -15,18 +15,16 @@ public enum ClusterWorker {
     public struct Options: Sendable {
         /// Shown in the coordinator's progress (default `host-pid`).
         public var workerId: String
-        /// Records per `records` frame at most.
+        /// Records per `records` frame at most (records finished together share a frame; none
+        /// waits for others).
         public var batchSize: Int
-        /// A partial batch is sent after this many seconds.
-        public var flushInterval: Double
         /// The worker's on-disk state (response cache…).
         public var stateDirectory: URL
 
-        public init(workerId: String? = nil, batchSize: Int = 64, flushInterval: Double = 0.05, stateDirectory: URL? = nil) {
+        public init(workerId: String? = nil, batchSize: Int = 64, stateDirectory: URL? = nil) {
             let workerId = workerId ?? "\(ProcessInfo.processInfo.hostName)-\(getpid())"
             self.workerId = workerId
             self.batchSize = max(1, batchSize)
-            self.flushInterval = flushInterval
             self.stateDirectory = stateDirectory
                 ?? URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("chatbot-tester-worker-\(workerId)")
         }
@@ -34,8 +32,8 @@ public enum ClusterWorker {
 
     /// How the worker ended.
     public struct Exit: Sendable, Hashable {
-        /// Shards completed.
-        public var shards: Int
+        /// Assignments received.
+        public var assignments: Int
         /// Records sent.
         public var records: Int
         /// Why it stopped when not told to (`nil`: orderly shutdown).
@@ -63,11 +61,12 @@ actor WorkerDriver {
     private var machine: WorkerStateMachine
     private var processor: (any ShardProcessor)?
     private var building: Task<(any ShardProcessor)?, Never>?
-    private var processing: Task<Void, Never>?
+    private var processing: [Int: Task<Void, Never>] = [:]
+    private var nextProcessing = 0
     private var heartbeat: Task<Void, Never>?
-    private var flusher: Task<Void, Never>?
     private var batch: [ClusterRecord] = []
-    private var shards = 0
+    private var flushScheduled = false
+    private var assignments = 0
     private var records = 0
     private var failure: String?
     private var exited = false
@@ -103,12 +102,11 @@ actor WorkerDriver {
             failure = connection.closeReason ?? "the coordinator closed the connection"
         }
         budgets.close()
-        processing?.cancel()
+        for task in processing.values { task.cancel() }
         building?.cancel()
         heartbeat?.cancel()
-        flusher?.cancel()
         connection.close(reason: nil)
-        return ClusterWorker.Exit(shards: shards, records: records, failure: failure)
+        return ClusterWorker.Exit(assignments: assignments, records: records, failure: failure)
     }
 
     private func perform(_ actions: [WorkerStateMachine.Action]) {
@@ -139,9 +137,14 @@ actor WorkerDriver {
                 }
             case .process(let assignment):
                 let building = building
-                processing = Task {
-                    guard let processor = await building?.value else { return }
-                    await self.process(assignment, with: processor)
+                let key = nextProcessing
+                nextProcessing += 1
+                assignments += 1
+                processing[key] = Task {
+                    if let processor = await building?.value {
+                        await self.process(assignment, with: processor)
+                    }
+                    self.processed(key)
                 }
             case .granted(let grant):
                 budgets.granted(grant)
@@ -174,38 +177,35 @@ actor WorkerDriver {
         }
     }
 
+    private func processed(_ key: Int) {
+        processing[key] = nil
+    }
+
     private func process(_ assignment: ClusterMessage.Assignment, with processor: any ShardProcessor) async {
-        let interval = options.flushInterval
-        flusher = Task {
-            while !Task.isCancelled {
-                try? await Task.sleep(nanoseconds: UInt64(max(0.001, interval) * 1e9))
-                self.flush()
-            }
-        }
         do {
             try await processor.process(assignment.samples) { record in
                 await self.collect(record)
             }
-            flusher?.cancel()
-            guard !Task.isCancelled else { return }
-            flush()
-            shards += 1
-            perform(machine.finishedShard())
         } catch {
-            flusher?.cancel()
+            guard !Task.isCancelled else { return }
             perform(machine.failed(ChatbotTesterError.wrap(error)))
         }
     }
 
+    /// Queues a finished record; records finished while a send is pending share its frame.
     private func collect(_ record: ClusterRecord) async {
         batch.append(record)
         if batch.count >= options.batchSize {
             flush()
             await connection.waitUntilWritable()
+        } else if !flushScheduled {
+            flushScheduled = true
+            Task { self.flush() }
         }
     }
 
     private func flush() {
+        flushScheduled = false
         guard !batch.isEmpty, !exited else { return }
         let out = batch
         batch = []

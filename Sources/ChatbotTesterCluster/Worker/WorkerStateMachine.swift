@@ -1,13 +1,16 @@
 import ChatbotTesterCore
 
 /// The worker's protocol logic as a pure state machine; `ClusterWorker` is its I/O shell.
+///
+/// A worker plays every sample it is given at once (the coordinator bounds how many it holds: its
+/// share of `run.concurrency`) and returns each record as it finishes.
 public struct WorkerStateMachine: Sendable {
     /// What the shell must do.
     public enum Action: Sendable, Hashable {
         case send(ClusterMessage)
         /// Rebuild backends and the shard processor from the welcome.
         case build(ClusterMessage.Welcome)
-        /// Run the processor on an assignment.
+        /// Play these samples (in addition to any being played).
         case process(ClusterMessage.Assignment)
         /// The coordinator granted a budget request.
         case granted(ClusterMessage.BudgetGrant)
@@ -16,13 +19,14 @@ public struct WorkerStateMachine: Sendable {
     }
 
     private enum Phase: Sendable, Hashable {
-        case initial, awaitingWelcome, ready, working(shardId: Int), exited
+        case initial, awaitingWelcome, ready, exited
     }
 
     public let hello: ClusterMessage.Hello
     private var phase = Phase.initial
     private var draining = false
-    private var sentIds: [String] = []
+    /// Samples given and not yet returned.
+    private var held: Set<String> = []
 
     public init(hello: ClusterMessage.Hello) {
         self.hello = hello
@@ -30,6 +34,8 @@ public struct WorkerStateMachine: Sendable {
 
     /// Whether the worker has left.
     public var hasExited: Bool { phase == .exited }
+    /// Samples being played.
+    public var heldCount: Int { held.count }
 
     /// Opening actions: say hello.
     public mutating func start() -> [Action] {
@@ -59,39 +65,28 @@ public struct WorkerStateMachine: Sendable {
             }
             phase = .ready
             return [.build(welcome)]
-        case (.ready, .assign(let assignment)):
-            phase = .working(shardId: assignment.shardId)
-            sentIds = []
+        case (.ready, .assign(let assignment)) where !draining:
+            for item in assignment.samples { held.insert(item.sample.id) }
             return [.process(assignment)]
         case (.ready, .drain):
-            phase = .exited
-            return [.exit(reason: nil)]
-        case (.working, .drain):
             draining = true
-            return []
+            return leaveIfDrained()
         default:
-            return fail("unexpected \(message.typeName) in state \(phase)")
+            return fail("unexpected \(message.typeName) in state \(phase)\(draining ? " (draining)" : "")")
         }
     }
 
-    /// The processor produced records for the current shard: send them as one frame.
+    /// The processor finished these samples: send their records as one frame.
     public mutating func produced(_ records: [ClusterRecord]) -> [Action] {
-        guard case .working = phase, !records.isEmpty else { return [] }
-        sentIds.append(contentsOf: records.map(\.sampleId))
-        return [.send(.records(records))]
+        guard phase == .ready, !records.isEmpty else { return [] }
+        for record in records { held.remove(record.sampleId) }
+        return [.send(.records(records))] + leaveIfDrained()
     }
 
-    /// The processor finished the current shard.
-    public mutating func finishedShard() -> [Action] {
-        guard case .working(let shardId) = phase else { return [] }
-        let done = ClusterMessage.ShardDone(shardId: shardId, count: sentIds.count, digest: ClusterDigest.of(sampleIds: sentIds))
-        sentIds = []
-        if draining {
-            phase = .exited
-            return [.send(.shardDone(done)), .exit(reason: nil)]
-        }
-        phase = .ready
-        return [.send(.shardDone(done))]
+    private mutating func leaveIfDrained() -> [Action] {
+        guard draining, held.isEmpty else { return [] }
+        phase = .exited
+        return [.exit(reason: nil)]
     }
 
     /// The processor or the backends failed beyond a per-sample error.

@@ -69,6 +69,9 @@ public struct ChatbotTesterError: Error, Sendable, Hashable, CustomStringConvert
         public static let budgetExceeded = Code("budget_exceeded")
         /// The operation was cancelled.
         public static let cancelled = Code("cancelled")
+        /// The run stopped before it was complete for a reason outside the job (every worker gone
+        /// past its restart limit…); what was recorded is kept and `--resume` continues (exit 3).
+        public static let aborted = Code("aborted")
         /// Reading or writing an artifact failed.
         public static let io = Code("io")
         /// A cluster protocol violation.

@@ -59,9 +59,10 @@ struct RunScheduler {
     private var headSeq = 0
     /// Ordered mode: finished records waiting for earlier ones (`nil` marks an abandoned sample).
     private var reorder: [Int: RunRecord?] = [:]
-    private(set) var spentUSD: Double
-    private(set) var failures = 0
-    private(set) var finished = 0
+    private var limits: RunLimits
+    var spentUSD: Double { limits.spentUSD }
+    var failures: Int { limits.failures }
+    var finished: Int { limits.finished }
     private(set) var abandoned = 0
     private(set) var skipped = 0
     private(set) var duplicates = 0
@@ -74,9 +75,9 @@ struct RunScheduler {
     init(configuration: Configuration, completed: Set<String> = [], spentUSD: Double = 0, expectedCount: Int? = nil) {
         self.configuration = configuration
         self.completedBefore = completed
-        self.spentUSD = spentUSD
+        self.limits = RunLimits(budgetUSD: configuration.budgetUSD, failurePolicy: configuration.failurePolicy, spentUSD: spentUSD)
         if let expectedCount, expectedCount > completed.count { seen.reserveCapacity(expectedCount - completed.count) }
-        if let budget = configuration.budgetUSD, spentUSD >= budget { stopReason = .budgetExceeded }
+        stopReason = limits.exhaustedBeforeStart
     }
 
     /// Samples started (and not abandoned) in this session.
@@ -133,14 +134,9 @@ struct RunScheduler {
             abandoned += 1
             return Completion(journal: false, emit: release(seq: seq, record: nil), stopped: nil)
         }
-        finished += 1
-        spentUSD += record.costUSD ?? 0
-        if record.status == .error { failures += 1 }
         var stopped: RunStopReason?
-        if let budget = configuration.budgetUSD, spentUSD >= budget, stop(.budgetExceeded) {
-            stopped = .budgetExceeded
-        } else if configuration.failurePolicy.shouldAbort(failures: failures, finished: finished), stop(.failurePolicy) {
-            stopped = .failurePolicy
+        if let reason = limits.recordFinished(failed: record.status == .error, costUSD: record.costUSD), stop(reason) {
+            stopped = reason
         }
         return Completion(journal: true, emit: release(seq: seq, record: record), stopped: stopped)
     }

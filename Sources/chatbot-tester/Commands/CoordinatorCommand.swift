@@ -27,36 +27,12 @@ struct CoordinatorCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await withExitCodes {
-            let events = CommandEvents()
-            let prepared = try await job.prepare(events: events.bus)
-            try events.log(to: prepared.output("events.jsonl"))
-            events.showProgress(!job.noProgress)
+            let (prepared, events) = try await job.start()
             events.bus.subscribe(ClusterEventPrinter())
-            let outcome: JobOutcome
-            do {
-                outcome = try await withInterruptCancellation {
-                    try prepared.writeJobRecord()
-                    let dataset: URL
-                    if prepared.generateSpec != nil {
-                        dataset = prepared.output("dataset.jsonl")
-                        if !FileManager.default.fileExists(atPath: dataset.path) || prepared.settings.resume {
-                            _ = try await prepared.generate(to: dataset, resume: prepared.settings.resume)
-                        }
-                    } else {
-                        dataset = prepared.config.datasetURL()!
-                    }
-                    let spoolURL = spool.map { URL(fileURLWithPath: $0) } ?? prepared.output("spool")
-                    let clusterSpool = try await ClusterRun.prepareSpool(job: prepared, dataset: dataset, at: spoolURL, samplesPerShard: shardSize)
-                    let options = ClusterCoordinator.Options(machine: .init(heartbeatTimeout: heartbeatTimeout))
-                    _ = try await ClusterCoordinatorHost.serve(socketPath: socket, spool: clusterSpool, events: events.bus, options: options)
-                    let summary = try await ClusterRun.report(job: prepared, spool: clusterSpool, events: events.bus)
-                    return JobOutcome(outputDirectory: prepared.outputDirectory, evaluation: summary)
-                }
-            } catch {
-                await events.finish()
-                throw error
-            }
-            await events.finish()
+            let stage = ShardedRunStage(
+                workers: 0, socketPath: socket, spool: spool.map { URL(fileURLWithPath: $0) }, samplesPerShard: shardSize,
+                heartbeatTimeout: heartbeatTimeout)
+            let outcome = try await events.run { try await prepared.test(stage: stage) }
             print(SummaryTable.render(outcome))
             return outcome.exitStatus
         }
@@ -83,7 +59,6 @@ struct ClusterEventPrinter: EventSink {
             if due {
                 printError(String(format: "cluster: %@ %.1f samples/s (%d done by it; %d/%d overall)", workerId, rate, workerCompleted, completed, total))
             }
-        case .shardCompleted: return
         default: printError("cluster: \(event.summary)")
         }
     }

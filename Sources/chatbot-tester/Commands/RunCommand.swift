@@ -16,24 +16,9 @@ struct RunCommand: AsyncParsableCommand {
     func run() async throws {
         try await withExitCodes {
             let (prepared, events) = try await job.start()
-            let workers = job.workers
-            let dataset = dataset
-            let outcome = try await events.run {
-                if workers > 0 {
-                    // Workers play and score each shard; the run's evals come along.
-                    return try await DistributedRun.test(job: prepared, workers: workers)
-                }
-                var outcome = JobOutcome(outputDirectory: prepared.outputDirectory)
-                try prepared.writeJobRecord()
-                let url: URL
-                if let dataset {
-                    url = URL(fileURLWithPath: dataset)
-                } else {
-                    (url, outcome.generation) = try await prepared.datasetToRun()
-                }
-                outcome.run = try await prepared.run(dataset: url)
-                return outcome
-            }
+            let stage = job.stage
+            let dataset = dataset.map { URL(fileURLWithPath: $0) }
+            let outcome = try await events.run { try await prepared.runOnly(dataset: dataset, stage: stage) }
             print(SummaryTable.render(outcome).replacingOccurrences(of: "/report.html", with: "/results.jsonl"))
             return outcome.exitStatus
         }

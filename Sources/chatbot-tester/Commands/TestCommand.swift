@@ -20,10 +20,8 @@ struct TestCommand: AsyncParsableCommand {
     func run() async throws {
         try await withExitCodes {
             let (prepared, events) = try await job.start()
-            let workers = job.workers
-            let outcome = try await events.run {
-                workers > 0 ? try await DistributedRun.test(job: prepared, workers: workers) : try await prepared.test()
-            }
+            let stage = job.stage
+            let outcome = try await events.run { try await prepared.test(stage: stage) }
             print(SummaryTable.render(outcome))
             return outcome.exitStatus
         }

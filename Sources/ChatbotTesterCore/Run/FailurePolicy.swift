@@ -1,5 +1,3 @@
-import ChatbotTesterCore
-
 /// When a run gives up because too many samples failed.
 ///
 /// A failed sample is data: it is recorded (`status: error`) and counted whatever the policy says.

@@ -1,0 +1,111 @@
+import ChatbotTesterCluster
+import ChatbotTesterCore
+import ChatbotTesterEvaluator
+import ChatbotTesterPipeline
+import ChatbotTesterRunner
+import Foundation
+
+/// Plays a job's cases sharded over worker processes: the dataset is spooled into `<out>/spool`,
+/// a coordinator serves it over a Unix socket, workers play and score each case
+/// (`PipelineShardProcessor`), and the journal is merged into `results.jsonl` and `evals.jsonl`.
+///
+/// Pass it to `TestJob.test(stage:)` / `runOnly(stage:)`: everything else — `job.json`, stop rules,
+/// reports, `run-summary.json`, exit status — is the job's one code path, so a sharded run keeps
+/// every promise of a single-process run:
+/// - `run.concurrency` bounds the samples in flight for the whole run, split across the workers;
+/// - `run.budgetUSD` and `run.failurePolicy` count every record of the run at the coordinator and
+///   stop it the same way (no new samples, those in flight finish, exit 3, `--resume` continues);
+/// - cancelling the task (Ctrl-C, SIGTERM) stops starting samples, lets those in flight finish
+///   (for up to `stopGrace` seconds) and keeps the journal;
+/// - workers share the job's response cache (`<out>/.state`).
+///
+/// ```swift
+/// let job = try await TestJob.prepare(config: config, components: .builtin(), settings: settings, events: bus)
+/// let outcome = try await job.test(stage: ShardedRunStage(workers: 4))
+/// ```
+/// `workers` processes are started from `workerCommand` (by default this very executable with
+/// `worker`: a user's own executable must answer `worker --connect PATH` through
+/// `ClusterWorkerHost.run`). With `workers: 0` no worker is started: workers started on their own
+/// connect to `socketPath` (the `coordinator` command).
+public struct ShardedRunStage: JobRunStage {
+    public var workers: Int
+    public var workerCommand: ClusterRun.WorkerCommand
+    /// The socket; a private one under the spool when `nil` (required with `workers: 0`).
+    public var socketPath: String?
+    /// The spool directory (default `<out>/spool`).
+    public var spool: URL?
+    public var samplesPerShard: Int
+    /// Times a dead worker is started again, per worker slot; when every slot has used them up the
+    /// run stops with exit 3 (what was recorded is kept).
+    public var maxRestarts: Int
+    /// Seconds without a heartbeat before a worker counts as lost.
+    public var heartbeatTimeout: Double
+    /// After an interrupt, seconds the samples in flight may take to finish.
+    public var stopGrace: Double
+
+    public init(
+        workers: Int, workerCommand: ClusterRun.WorkerCommand = .currentExecutable, socketPath: String? = nil, spool: URL? = nil,
+        samplesPerShard: Int = 64, maxRestarts: Int = 3, heartbeatTimeout: Double = 15, stopGrace: Double = 10
+    ) {
+        self.workers = max(0, workers)
+        self.workerCommand = workerCommand
+        self.socketPath = socketPath
+        self.spool = spool
+        self.samplesPerShard = max(1, samplesPerShard)
+        self.maxRestarts = max(0, maxRestarts)
+        self.heartbeatTimeout = heartbeatTimeout
+        self.stopGrace = stopGrace
+    }
+
+    public func play(job: TestJob, dataset: URL, total: Int, scoring: Bool) async throws -> JobRunResult {
+        let spoolURL = spool ?? job.output("spool")
+        if !job.settings.resume, FileManager.default.fileExists(atPath: spoolURL.path) {
+            try FileManager.default.removeItem(at: spoolURL)
+        }
+        let prepared = try await ClusterRun.prepareSpool(
+            job: job, dataset: dataset, at: spoolURL, samplesPerShard: samplesPerShard, minShards: max(1, workers), scoring: scoring)
+        let machine = CoordinatorStateMachine.Configuration(
+            heartbeatTimeout: heartbeatTimeout, concurrency: job.runOptions.concurrency, expectedWorkers: workers, stopGrace: stopGrace)
+        let options = ClusterRun.Options(
+            workers: workers, spool: prepared.directory, socketPath: socketPath, workerCommand: workerCommand,
+            samplesPerShard: samplesPerShard, coordinator: .init(machine: machine), maxRestartsPerWorker: maxRestarts)
+        let limits = RunLimits(budgetUSD: job.runOptions.budgetUSD, failurePolicy: job.runOptions.failurePolicy)
+        let outcome = try await ClusterRun.run(spool: prepared, options: options, limits: limits, events: job.events)
+        // Merge even after a stop: a fresh task does not inherit the cancellation.
+        let output = job.outputDirectory
+        _ = try await Task { try prepared.merge(into: output, evals: scoring) }.value
+        var statistics = RunStatistics()
+        for try await entry in JSONL.read(RunRecord.self, from: job.output("results.jsonl")) {
+            if case .success(let record) = entry.result { statistics.add(record) }
+        }
+        let stats = outcome.stats
+        let summary = RunSummary(
+            target: job.targetName, stopReason: stats.stopReason, statistics: statistics, resumed: stats.resumed, skipped: stats.resumed,
+            duplicates: 0, abandoned: 0, played: stats.journaled - stats.resumed, durationSeconds: outcome.seconds,
+            budgetUSD: job.runOptions.budgetUSD)
+        return JobRunResult(summary: summary, scored: scoring)
+    }
+}
+
+extension ClusterRun {
+    /// Spools the job's dataset (its `limit` and `tags` applied) with the job config as the
+    /// workers' setup, or reopens the spool already there (resume). The dataset is streamed: cases
+    /// are read, encoded and written one at a time (`ClusterSpoolWriter`), never all in memory.
+    /// Without `scoring` workers only play (`run`).
+    public static func prepareSpool(
+        job: TestJob, dataset: URL, at directory: URL, samplesPerShard: Int = 64, minShards: Int = 1, scoring: Bool = true
+    ) async throws -> ClusterSpool {
+        let reader = DatasetReader(url: dataset, limit: job.config.dataset?.limit, tags: job.config.dataset?.tags)
+        var setup = try ClusterJobSetup.pipeline(config: job.config, concurrency: job.settings.concurrency)
+        // The response cache the workers share: private to this user.
+        let state = job.output(".state")
+        if mkdir(state.path, 0o700) != 0 && errno == EEXIST { chmod(state.path, 0o700) }
+        if case .object(var spec) = setup.job {
+            spec["score"] = .bool(scoring)
+            spec["stateDirectory"] = .string(job.output(".state").path)
+            setup.job = .object(spec)
+        }
+        return try await ClusterSpool.prepare(
+            at: directory, samples: reader.samples(), setup: setup, samplesPerShard: samplesPerShard, minShards: minShards)
+    }
+}

@@ -1,0 +1,44 @@
+/// The run-level stop rules every mode applies the same way: the cost budget and the failure
+/// policy. One value counts finished samples for the whole run — the Runner's scheduler in one
+/// process, the coordinator for a sharded run — so a job stops at the same point however it runs.
+///
+/// ```swift
+/// var limits = RunLimits(budgetUSD: 5, failurePolicy: FailurePolicy(maxFailures: 50), spentUSD: spentBefore)
+/// if let reason = limits.recordFinished(failed: record.status == .error, costUSD: record.costUSD) { stop(reason) }
+/// ```
+/// Spending is cumulative across sessions (a resume passes what earlier sessions spent); failures
+/// count in this session only, as `FailurePolicy` documents.
+public struct RunLimits: Sendable, Hashable {
+    /// Stop starting samples once this many US dollars are spent.
+    public let budgetUSD: Double?
+    /// When failed samples stop the run.
+    public let failurePolicy: FailurePolicy
+    /// Dollars spent so far (earlier sessions included).
+    public private(set) var spentUSD: Double
+    /// Failed samples finished in this session.
+    public private(set) var failures = 0
+    /// Samples finished in this session.
+    public private(set) var finished = 0
+
+    public init(budgetUSD: Double? = nil, failurePolicy: FailurePolicy = .never, spentUSD: Double = 0) {
+        self.budgetUSD = budgetUSD
+        self.failurePolicy = failurePolicy
+        self.spentUSD = spentUSD
+    }
+
+    /// `.budgetExceeded` when earlier sessions already spent the budget: nothing may start.
+    public var exhaustedBeforeStart: RunStopReason? {
+        if let budgetUSD, spentUSD >= budgetUSD { return .budgetExceeded }
+        return nil
+    }
+
+    /// Counts one finished sample; returns why the run must stop starting samples, if it must.
+    public mutating func recordFinished(failed: Bool, costUSD: Double?) -> RunStopReason? {
+        finished += 1
+        spentUSD += costUSD ?? 0
+        if failed { failures += 1 }
+        if let budgetUSD, spentUSD >= budgetUSD { return .budgetExceeded }
+        if failurePolicy.shouldAbort(failures: failures, finished: finished) { return .failurePolicy }
+        return nil
+    }
+}
