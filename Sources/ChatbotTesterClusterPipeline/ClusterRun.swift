@@ -105,16 +105,17 @@ public enum ClusterRun {
             }
             let supervisor = Task {
                 guard options.workers > 0 else { return }
-                await withTaskGroup(of: Void.self) { group in
+                let exhausted = await withTaskGroup(of: Bool.self) { group in
                     for slot in 0..<options.workers {
                         group.addTask {
                             await superviseWorker(slot: slot, socketPath: socketPath, options: options, loop: loop, done: done, events: events)
                         }
                     }
+                    return await group.allSatisfy { $0 }
                 }
                 // Every worker slot gave up (crashes beyond the restart limit, a config the workers
                 // cannot build): stop instead of waiting for workers that will not come.
-                if !done.current {
+                if exhausted && !done.current {
                     gaveUp.withLock { $0 = true }
                     coordinator.cancel()
                 }
@@ -128,7 +129,7 @@ public enum ClusterRun {
             done.withLock { $0 = true }
             listener.close()
             await supervisor.value
-            if gaveUp.current, case .success(let stats) = result, stats.stopReason != .completed {
+            if gaveUp.current, case .success(let stats) = result, stats.stopReason == .cancelled {
                 throw ChatbotTesterError(
                     .aborted,
                     "every worker stopped \(options.maxRestartsPerWorker + 1) times before the run completed (see their errors above); "
@@ -150,7 +151,9 @@ public enum ClusterRun {
     }
 
     /// Starts a worker, and again when it dies before the run is done (up to the restart limit).
-    private static func superviseWorker(slot: Int, socketPath: String, options: Options, loop: UVLoop, done: Locked<Bool>, events: EventBus) async {
+    /// Returns whether the slot gave up (its restarts used up, or it could not be started) before
+    /// the run was done.
+    private static func superviseWorker(slot: Int, socketPath: String, options: Options, loop: UVLoop, done: Locked<Bool>, events: EventBus) async -> Bool {
         var starts = 0
         while !done.current && starts <= options.maxRestartsPerWorker {
             starts += 1
@@ -164,7 +167,7 @@ public enum ClusterRun {
                     environment: environment, loop: loop)
             } catch {
                 events.emit(LogEvent(.error, "cannot start worker \(slot + 1): \(error)", source: "cluster"))
-                return
+                return true
             }
             // Stop a worker that outlives the run (it should leave on `shutdown`).
             let watchdog = Task {
@@ -179,11 +182,13 @@ public enum ClusterRun {
             let end = await process.waitForExit()
             watchdog.cancel()
             // Status 0 is an orderly exit (told to shut down): never restart that.
-            if end.status == 0 && end.signal == 0 { return }
+            if end.status == 0 && end.signal == 0 { return false }
             if !done.current {
-                events.emit(LogEvent(.warning, "worker \(slot + 1) (pid \(process.pid)) ended with status \(end.status) signal \(end.signal); restarting", source: "cluster"))
+                let again = starts <= options.maxRestartsPerWorker ? "restarting" : "no restarts left (--max-restarts \(options.maxRestartsPerWorker))"
+                events.emit(LogEvent(.warning, "worker \(slot + 1) (pid \(process.pid)) ended with status \(end.status) signal \(end.signal); \(again)", source: "cluster"))
             }
         }
+        return !done.current
     }
 
     /// The socket path: the configured one, or `spool/socket/coordinator.sock` when it fits,

@@ -29,9 +29,11 @@ import Testing
         return url
     }
 
-    /// Starts the binary; `interruptAfter` sends SIGINT once `ready` appears in the given file.
+    /// Starts the binary; with `ready`, sends `signal` once `ready()` is true — to the process, or,
+    /// with `toGroup`, to its whole process group (as a terminal's Ctrl-C does: workers included).
     static func run(
-        _ arguments: [String], environment: [String: String] = [:], interruptWhen ready: (() -> Bool)? = nil
+        _ arguments: [String], environment: [String: String] = [:], signal: Int32 = SIGINT, toGroup: Bool = false,
+        interruptWhen ready: (() -> Bool)? = nil
     ) async throws -> Result {
         let process = Process()
         process.executableURL = binary
@@ -52,7 +54,11 @@ import Testing
             var sent = false
             while !sent, Date() < deadline {
                 if ready() {
-                    sent = kill(process.processIdentifier, SIGINT) == 0
+                    // Foundation starts the child as the leader of a process group of its own; never
+                    // signal our own group.
+                    let group = getpgid(process.processIdentifier)
+                    #expect(!toGroup || group != getpgrp(), "the child shares the test runner's process group")
+                    sent = kill(toGroup && group != getpgrp() ? -group : process.processIdentifier, signal) == 0
                     break
                 }
                 try await Task.sleep(for: .milliseconds(20))

@@ -1,0 +1,246 @@
+import ChatbotTester
+import Foundation
+import Testing
+
+/// One semantics: every row runs the same job in one process and with `--workers 2` through the
+/// CLI, as users do, and compares what users rely on — results, verdicts, summaries, stop reasons,
+/// output files and exit codes. docs/cluster.md's parity table lists the rows.
+@Suite(.serialized) struct ParityTests {
+    enum Mode: String, CaseIterable {
+        case single, sharded
+        var flags: [String] { self == .single ? [] : ["--workers", "2"] }
+        /// Where the run journals as it goes.
+        func journal(_ out: URL) -> URL {
+            self == .single ? out.appendingPathComponent("results.journal.jsonl") : out.appendingPathComponent("spool/journal.jsonl")
+        }
+    }
+
+    static func cases(_ count: Int, prompt: (Int) -> String = { "hello \($0)" }) -> String {
+        (0..<count).map { #"{"id":"c\#($0)","input":"\#(prompt($0))"}"# }.joined(separator: "\n") + "\n"
+    }
+
+    /// A job directory with `cases.jsonl` and `job.yaml`.
+    static func job(_ yaml: String, cases: String) throws -> URL {
+        let directory = try CLITests.temporaryDirectory()
+        try cases.write(to: directory.appendingPathComponent("cases.jsonl"), atomically: true, encoding: .utf8)
+        try yaml.write(to: directory.appendingPathComponent("job.yaml"), atomically: true, encoding: .utf8)
+        return directory
+    }
+
+    static func lines(_ url: URL) -> [String] {
+        ((try? String(contentsOf: url, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+    }
+
+    /// A record or verdict without the fields that differ run to run (times, latencies).
+    static func normalized(_ line: String) -> JSONValue {
+        guard let value = try? JSONValue(parsing: line) else { return .string(line) }
+        return stripped(value)
+    }
+
+    static func stripped(_ value: JSONValue) -> JSONValue {
+        var value = value
+        func strip(_ value: inout JSONValue) {
+            switch value {
+            case .object(var object):
+                for key in ["startedAt", "finishedAt", "latencyMs", "durationSeconds", "generatedAt", "time", "meanMs", "p50Ms", "p90Ms", "p99Ms", "maxMs", "latency", "turnLatency"] {
+                    object[key] = nil
+                }
+                for key in object.keys { strip(&object[key]!) }
+                value = .object(object)
+            case .array(var items):
+                for i in items.indices { strip(&items[i]) }
+                value = .array(items)
+            default: break
+            }
+        }
+        strip(&value)
+        return value
+    }
+
+    static func json(_ url: URL) -> JSONValue? {
+        (try? String(contentsOf: url, encoding: .utf8)).flatMap { try? JSONValue(parsing: $0) }
+    }
+
+    static func ids(_ out: URL) -> [String] {
+        lines(out.appendingPathComponent("results.jsonl")).compactMap { (try? JSONValue(parsing: $0))?["sampleId"]?.stringValue }
+    }
+
+    static let outputs = ["results.jsonl", "evals.jsonl", "summary.json", "report.html", "report.md", "junit.xml", "results.csv", "run-summary.json", "job.json", "events.jsonl"]
+
+    @Test func aPlainJobWritesTheSameFilesResultsVerdictsAndSummaries() async throws {
+        var outs: [Mode: URL] = [:]
+        for mode in Mode.allCases {
+            let out = try CLITests.temporaryDirectory()
+            let result = try await CLITests.run(["test", "examples/quickstart.yaml", "--out", out.path, "--no-progress"] + mode.flags)
+            #expect(result.status == 0, "\(mode): \(result.stderr)")
+            for name in Self.outputs {
+                #expect(FileManager.default.fileExists(atPath: out.appendingPathComponent(name).path), "\(mode) misses \(name)")
+            }
+            outs[mode] = out
+        }
+        let single = outs[.single]!, sharded = outs[.sharded]!
+        for name in ["results.jsonl", "evals.jsonl"] {
+            #expect(Self.lines(single.appendingPathComponent(name)).map(Self.normalized) == Self.lines(sharded.appendingPathComponent(name)).map(Self.normalized), "\(name)")
+        }
+        #expect(Self.json(single.appendingPathComponent("summary.json")).map(Self.stripped) == Self.json(sharded.appendingPathComponent("summary.json")).map(Self.stripped))
+        let runSummaries = Mode.allCases.map { Self.json(outs[$0]!.appendingPathComponent("run-summary.json")) }
+        #expect(runSummaries.map { $0?["stopReason"] } == [.string("completed"), .string("completed")])
+        #expect(runSummaries.map { $0?["statistics"].map(Self.stripped) }[0] == runSummaries.map { $0?["statistics"].map(Self.stripped) }[1])
+    }
+
+    @Test func runAloneWritesResultsAndNoVerdictsEitherWay() async throws {
+        var results: [Mode: [JSONValue]] = [:]
+        for mode in Mode.allCases {
+            let out = try CLITests.temporaryDirectory()
+            let result = try await CLITests.run(["run", "examples/quickstart.yaml", "--out", out.path, "--no-progress"] + mode.flags)
+            #expect(result.status == 0, "\(mode): \(result.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: out.appendingPathComponent("evals.jsonl").path), "\(mode) scored a `run`")
+            #expect(FileManager.default.fileExists(atPath: out.appendingPathComponent("run-summary.json").path))
+            results[mode] = Self.lines(out.appendingPathComponent("results.jsonl")).map(Self.normalized)
+        }
+        #expect(results[.single] == results[.sharded])
+    }
+
+    @Test func theBudgetStopsBothWithExitThreeAndResumeFinishesEveryIdOnce() async throws {
+        try await withMockLLMServer(.init(latencyMs: 5)) { server in
+            for mode in Mode.allCases {
+                let directory = try Self.job(
+                    """
+                    backends:
+                      bot: {type: openai, baseURL: "\(server.openAIBaseURL)", model: m, pricing: {inputPerMTok: 1000, outputPerMTok: 1000}}
+                    dataset: cases.jsonl
+                    run:
+                      concurrency: 2
+                      budgetUSD: ${BUDGET}
+                    """, cases: Self.cases(60))
+                let out = directory.appendingPathComponent("out")
+                let config = directory.appendingPathComponent("job.yaml").path
+                let stopped = try await CLITests.run(["test", config, "--out", out.path, "--no-progress"] + mode.flags, environment: ["BUDGET": "0.2"])
+                #expect(stopped.status == 3, "\(mode): \(stopped.stderr)")
+                #expect(Self.json(out.appendingPathComponent("run-summary.json"))?["stopReason"] == .string("budgetExceeded"), "\(mode)")
+                let kept = Self.ids(out)
+                #expect(!kept.isEmpty && kept.count < 60, "\(mode): \(kept.count) results")
+                let resumed = try await CLITests.run(
+                    ["test", config, "--out", out.path, "--no-progress", "--resume"] + mode.flags, environment: ["BUDGET": "1000"])
+                #expect(resumed.status == 0, "\(mode): \(resumed.stderr)")
+                let all = Self.ids(out)
+                #expect(all.count == 60 && Set(all).count == 60, "\(mode): \(all.count) results")
+            }
+        }
+    }
+
+    @Test func theFailurePolicyStopsBothWithExitThree() async throws {
+        try await withMockLLMServer(.init(latencyMs: 2)) { server in
+            var counts: [Mode: Int] = [:]
+            for mode in Mode.allCases {
+                let directory = try Self.job(
+                    """
+                    backends:
+                      bot: {type: openai, baseURL: "\(server.openAIBaseURL)", model: m, retry: {attempts: 1}}
+                    dataset: cases.jsonl
+                    run: {concurrency: 2, failurePolicy: {maxFailures: 5}}
+                    """, cases: Self.cases(200) { "MOCK_FAULT: 500 case \($0)" })
+                let out = directory.appendingPathComponent("out")
+                let result = try await CLITests.run(["test", directory.appendingPathComponent("job.yaml").path, "--out", out.path, "--no-progress"] + mode.flags)
+                #expect(result.status == 3, "\(mode): \(result.stderr)")
+                #expect(Self.json(out.appendingPathComponent("run-summary.json"))?["stopReason"] == .string("failurePolicy"), "\(mode): \(result.stderr)")
+                counts[mode] = Self.ids(out).count
+            }
+            // Stopped after 5 failures, give or take what was in flight (2 slots in either mode).
+            for mode in Mode.allCases { #expect((5...7).contains(counts[mode] ?? 0), "\(mode): \(counts[mode] ?? 0) results") }
+        }
+    }
+
+    @Test func concurrencyBoundsWhatIsInFlightToTheTargetForTheWholeRun() async throws {
+        for mode in Mode.allCases {
+            try await withMockLLMServer(.init(latencyMs: 40)) { server in
+                let directory = try Self.job(
+                    """
+                    backends:
+                      bot: {type: openai, baseURL: "\(server.openAIBaseURL)", model: m}
+                    dataset: cases.jsonl
+                    run: {concurrency: 3}
+                    """, cases: Self.cases(40))
+                let result = try await CLITests.run(
+                    ["test", directory.appendingPathComponent("job.yaml").path, "--out", directory.appendingPathComponent("out").path, "--no-progress"] + mode.flags)
+                #expect(result.status == 0, "\(mode): \(result.stderr)")
+                #expect(server.stats.requests == 40)
+                #expect(server.stats.maxInFlight <= 3, "\(mode): \(server.stats.maxInFlight) in flight")
+                #expect(server.stats.maxInFlight >= 2, "\(mode): the run did not use its concurrency")
+            }
+        }
+    }
+
+    @Test func theResponseCacheIsOnePerJobSharedByItsWorkers() async throws {
+        for mode in Mode.allCases {
+            try await withMockLLMServer(.init(latencyMs: 1)) { server in
+                let directory = try Self.job(
+                    """
+                    backends:
+                      bot: {type: openai, baseURL: "\(server.openAIBaseURL)", model: m, cache: true}
+                    dataset: cases.jsonl
+                    run: {concurrency: 4}
+                    """, cases: Self.cases(30))
+                let arguments = ["test", directory.appendingPathComponent("job.yaml").path, "--out", directory.appendingPathComponent("out").path, "--no-progress"] + mode.flags
+                let first = try await CLITests.run(arguments)
+                #expect(first.status == 0, "\(mode): \(first.stderr)")
+                #expect(server.stats.requests == 30)
+                let second = try await CLITests.run(arguments)
+                #expect(second.status == 0, "\(mode): \(second.stderr)")
+                #expect(server.stats.requests == 30, "\(mode): the second run missed the cache \(server.stats.requests - 30) times")
+            }
+        }
+    }
+
+    @Test(arguments: [("INT", true), ("TERM", false)])
+    func anInterruptStopsBothWithExitThreeAndResumeFinishesEveryIdOnce(signal: String, toGroup: Bool) async throws {
+        try await withMockLLMServer(.init(latencyMs: 100)) { server in
+            for mode in Mode.allCases {
+                let directory = try Self.job(
+                    """
+                    backends:
+                      bot: {type: openai, baseURL: "\(server.openAIBaseURL)", model: m}
+                    dataset: cases.jsonl
+                    run: {concurrency: 4, syncEvery: 1}
+                    """, cases: Self.cases(120))
+                let out = directory.appendingPathComponent("out")
+                let config = directory.appendingPathComponent("job.yaml").path
+                let journal = mode.journal(out)
+                let result = try await CLITests.run(
+                    ["test", config, "--out", out.path, "--no-progress"] + mode.flags,
+                    signal: signal == "INT" ? SIGINT : SIGTERM, toGroup: toGroup
+                ) { Self.lines(journal).count >= 8 }
+                #expect(result.status == 3, "\(mode) SIG\(signal): \(result.stderr)")
+                let kept = Self.ids(out).count
+                #expect(kept >= 8 && kept < 120, "\(mode) SIG\(signal): kept \(kept)")
+                let resumed = try await CLITests.run(["test", config, "--out", out.path, "--no-progress", "--resume"] + mode.flags)
+                #expect(resumed.status == 0, "\(mode) SIG\(signal): \(resumed.stderr)")
+                let all = Self.ids(out)
+                #expect(all.count == 120 && Set(all).count == 120, "\(mode) SIG\(signal): \(all.count) results")
+            }
+        }
+    }
+
+    @Test func maxErrorRateFailsBothRunsTheSameWay() async throws {
+        try await withMockLLMServer(.init(latencyMs: 1)) { server in
+            var statuses: [Int32] = []
+            for mode in Mode.allCases {
+                let directory = try Self.job(
+                    """
+                    backends:
+                      bot: {type: openai, baseURL: "\(server.openAIBaseURL)", model: m, retry: {attempts: 1}}
+                    dataset: cases.jsonl
+                    run: {concurrency: 4}
+                    evaluate:
+                      maxErrorRate: 0.1
+                      metrics: [{type: contains, value: "hello"}]
+                    """, cases: Self.cases(20) { $0 % 4 == 0 ? "MOCK_FAULT: 500 case \($0)" : "MOCK_REPLY: hello \($0)" })
+                let out = directory.appendingPathComponent("out")
+                let result = try await CLITests.run(["test", directory.appendingPathComponent("job.yaml").path, "--out", out.path, "--no-progress"] + mode.flags)
+                statuses.append(result.status)
+                #expect(Self.json(out.appendingPathComponent("summary.json"))?["passed"] == .bool(false), "\(mode)")
+            }
+            #expect(statuses == [1, 1])
+        }
+    }
+}
