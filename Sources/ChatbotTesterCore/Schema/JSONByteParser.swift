@@ -1,18 +1,27 @@
-import ChatbotTesterCore
-
 /// A small, fast JSON parser straight from UTF-8 bytes to `JSONValue` (RFC 8259).
 ///
-/// Every HTTP reply and every mock-server request goes through it, so it avoids `JSONDecoder`'s
-/// try-each-type decoding of `JSONValue`. Numbers whose value is integral and fits `Int` are `.int`
-/// (as `JSONDecoder` decodes `JSONValue`); others are `.double`. Nesting is limited to keep hostile input from exhausting the stack.
-struct JSONByteParser {
-    struct Failure: Error, CustomStringConvertible {
-        var offset: Int
-        var message: String
-        var description: String { "invalid JSON at byte \(offset): \(message)" }
+/// Every HTTP reply, every mock-server request and the byte-level paths of journals and spools go
+/// through it, so it avoids `JSONDecoder`'s try-each-type decoding of `JSONValue`. It accepts and
+/// rejects what `JSONDecoder` does and gives the same value (a differential test checks it):
+/// numbers whose value is integral and fits `Int` are `.int`, others `.double`; a duplicated member
+/// name keeps the last value. Nesting deeper than `maxDepth` is refused, so hostile input cannot
+/// exhaust the stack.
+///
+/// ```swift
+/// let value = try JSONByteParser.parse(Data(#"{"a": [1, 2.5, "x"]}"#.utf8))
+/// ```
+public struct JSONByteParser {
+    /// Why a document was refused, and where.
+    public struct Failure: Error, CustomStringConvertible {
+        /// The byte offset of the problem.
+        public var offset: Int
+        /// What is wrong there.
+        public var message: String
+        public var description: String { "invalid JSON at byte \(offset): \(message)" }
     }
 
-    static let maxDepth = 512
+    /// The deepest nesting of arrays and objects accepted.
+    public static let maxDepth = 512
 
     private let bytes: UnsafeBufferPointer<UInt8>
     private var index = 0
@@ -22,21 +31,23 @@ struct JSONByteParser {
     }
 
     /// Parses one JSON value filling the whole input (surrounding whitespace allowed).
-    static func parse<Bytes: Sequence<UInt8>>(_ input: Bytes) throws(Failure) -> JSONValue {
-        let array = Array(input)
-        let result: Result<JSONValue, Failure> = array.withUnsafeBufferPointer { buffer in
-            var parser = JSONByteParser(buffer)
-            do throws(Failure) {
-                parser.skipWhitespace()
-                let value = try parser.value(depth: 0)
-                parser.skipWhitespace()
-                guard parser.index == buffer.count else { throw parser.failure("unexpected data after the value") }
-                return .success(value)
-            } catch {
-                return .failure(error)
-            }
-        }
+    public static func parse<Bytes: Sequence<UInt8>>(_ input: Bytes) throws(Failure) -> JSONValue {
+        let result = input.withContiguousStorageIfAvailable(parse(buffer:))
+            ?? Array(input).withUnsafeBufferPointer(parse(buffer:))
         return try result.get()
+    }
+
+    private static func parse(buffer: UnsafeBufferPointer<UInt8>) -> Result<JSONValue, Failure> {
+        var parser = JSONByteParser(buffer)
+        do throws(Failure) {
+            parser.skipWhitespace()
+            let value = try parser.value(depth: 0)
+            parser.skipWhitespace()
+            guard parser.index == buffer.count else { throw parser.failure("unexpected data after the value") }
+            return .success(value)
+        } catch {
+            return .failure(error)
+        }
     }
 
     private func failure(_ message: String) -> Failure {
