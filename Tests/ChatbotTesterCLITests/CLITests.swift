@@ -74,23 +74,7 @@ import Testing
     static func readToEnd(_ handle: FileHandle) -> Task<Data, Never> {
         Task {
             await withCheckedContinuation { continuation in
-                DispatchQueue.global().async { continuation.resume(returning: readAll(handle.fileDescriptor)) }
-            }
-        }
-    }
-
-    /// Reads a descriptor to EOF, retrying interrupted reads (Foundation's reader traps on EINTR).
-    static func readAll(_ fd: Int32) -> Data {
-        var data = Data()
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n > 0 {
-                data.append(contentsOf: buffer[0..<n])
-            } else if n < 0, errno == EINTR {
-                continue
-            } else {
-                return data
+                DispatchQueue.global().async { continuation.resume(returning: ProcessRunner.readAll(handle.fileDescriptor)) }
             }
         }
     }

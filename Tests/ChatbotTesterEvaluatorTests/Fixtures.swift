@@ -83,18 +83,10 @@ enum Fixtures {
         return nil
     }
 
-    /// Runs a program and returns its exit status and combined output.
-    static func execute(_ path: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    /// Runs a program (Core's `ProcessRunner`) and returns its exit status and output (stdout, then stderr).
+    static func execute(_ path: String, _ arguments: [String]) async throws -> (status: Int32, output: String) {
+        let outcome = try await ProcessRunner.run([path] + arguments, input: Data(), environment: nil, directory: nil, timeoutSeconds: 300)
+        return (outcome.status, String(decoding: outcome.stdout + outcome.stderr, as: UTF8.self))
     }
 }
 

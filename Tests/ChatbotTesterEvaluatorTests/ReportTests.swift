@@ -105,7 +105,7 @@ import Testing
         guard let xmllint = Fixtures.requiredTool("xmllint", debianPackage: "libxml2-utils") else { return }
         let xsd = out.dir.appendingPathComponent("junit.xsd")
         try JUnitSchema.xsd.write(to: xsd, atomically: true, encoding: .utf8)
-        let result = try Fixtures.execute(xmllint, ["--noout", "--schema", xsd.path, junit.path])
+        let result = try await Fixtures.execute(xmllint, ["--noout", "--schema", xsd.path, junit.path])
         #expect(result.status == 0, "\(result.output)")
         #expect(result.output.contains("validates"))
     }
@@ -172,7 +172,7 @@ import Testing
         #expect(!source.contains("http://") && !source.contains("https://"))  // no network
         #expect(source.components(separatedBy: "<tr class=\"sample\"").count - 1 == 30)
         guard let chromium = Fixtures.requiredTool("chromium", "chromium-browser", debianPackage: "chromium") else { return }
-        let result = try Fixtures.execute(
+        let result = try await Fixtures.execute(
             chromium, ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--user-data-dir=\(out.dir.path)/chromium", "--dump-dom", html.absoluteString])
         #expect(result.status == 0, "\(result.output.suffix(2000))")
         let dom = result.output

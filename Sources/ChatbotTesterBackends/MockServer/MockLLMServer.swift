@@ -29,7 +29,7 @@ public final class MockLLMServer: Sendable {
         var sequence = 0
         var records: [RecordedRequest] = []
         var recordHead = 0
-        var random: SplitMix64
+        var random: SeededGenerator
         var faultCounts: [String: Int] = [:]
         var sessions: [String: Int] = [:]
         var nextSession = 0
@@ -37,7 +37,7 @@ public final class MockLLMServer: Sendable {
 
     public init(_ configuration: Configuration = Configuration()) {
         self.configuration = configuration
-        self.state = Locked(State(random: SplitMix64(seed: configuration.seed)))
+        self.state = Locked(State(random: SeededGenerator(seed: configuration.seed)))
     }
 
     /// Binds and starts serving. Throws when the address is taken.

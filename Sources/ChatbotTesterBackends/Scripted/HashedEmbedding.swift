@@ -1,3 +1,5 @@
+import ChatbotTesterCore
+
 /// Deterministic bag-of-words vectors: each lower-cased word is hashed (FNV-1a) into one of
 /// `dimensions` buckets with a hashed sign, and the vector is L2-normalised.
 ///
@@ -8,11 +10,7 @@ public enum HashedEmbedding {
     public static func vector(_ text: String, dimensions: Int = 256) -> [Double] {
         var vector = [Double](repeating: 0, count: max(1, dimensions))
         for word in words(text) {
-            var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-            for byte in word.utf8 {
-                hash ^= UInt64(byte)
-                hash &*= 0x0000_0100_0000_01b3
-            }
+            let hash = FNV1a64.hash(word.utf8)
             let index = Int(hash % UInt64(vector.count))
             vector[index] += (hash >> 63) == 0 ? 1 : -1
         }

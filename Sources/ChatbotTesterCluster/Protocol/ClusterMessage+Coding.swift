@@ -68,7 +68,7 @@ public struct ClusterMessageCodec: Sendable {
 public enum ClusterDigest {
     /// FNV-1a 64 over the sorted ids, newline-separated, as 16 hex digits.
     public static func of<S: Sequence>(sampleIds: S) -> String where S.Element == String {
-        var hash = FNV1a()
+        var hash = FNV1a64()
         for id in sampleIds.sorted() {
             hash.add(id.utf8)
             hash.add(CollectionOfOne(0x0A))
@@ -78,22 +78,8 @@ public enum ClusterDigest {
 
     /// FNV-1a 64 of a text, as 16 hex digits.
     public static func of(text: String) -> String {
-        var hash = FNV1a()
+        var hash = FNV1a64()
         hash.add(text.utf8)
         return hash.hex
-    }
-
-    private struct FNV1a {
-        var value: UInt64 = 0xcbf2_9ce4_8422_2325
-        mutating func add<C: Sequence>(_ bytes: C) where C.Element == UInt8 {
-            for byte in bytes {
-                value ^= UInt64(byte)
-                value &*= 0x100_0000_01b3
-            }
-        }
-        var hex: String {
-            let text = String(value, radix: 16)
-            return String(repeating: "0", count: 16 - text.count) + text
-        }
     }
 }

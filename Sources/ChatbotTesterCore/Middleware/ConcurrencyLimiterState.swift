@@ -1,3 +1,5 @@
+import DequeModule
+
 /// The pure state of a FIFO counting semaphore whose limit can change: no locks, no continuations.
 ///
 /// `ConcurrencyLimiter` carries out the actions this returns (resume these waiters).
@@ -6,15 +8,14 @@ public struct ConcurrencyLimiterState: Sendable, Hashable {
     public private(set) var limit: Int
     /// How many hold a slot now.
     public private(set) var inFlight = 0
-    private var queue: [UInt64] = []
-    private var head = 0
+    private var queue = Deque<UInt64>()
 
     public init(limit: Int) {
         self.limit = max(1, limit)
     }
 
     /// How many wait for a slot.
-    public var waiting: Int { queue.count - head }
+    public var waiting: Int { queue.count }
 
     /// Asks for a slot for waiter `id`: `true` when granted now, `false` when queued.
     /// Queued waiters are served first, so a newcomer never overtakes them.
@@ -35,7 +36,7 @@ public struct ConcurrencyLimiterState: Sendable, Hashable {
 
     /// Removes a queued waiter (its task was cancelled): `true` when it was still queued.
     public mutating func cancel(_ id: UInt64) -> Bool {
-        guard let index = queue[head...].firstIndex(of: id) else { return false }
+        guard let index = queue.firstIndex(of: id) else { return false }
         queue.remove(at: index)
         return true
     }
@@ -49,14 +50,9 @@ public struct ConcurrencyLimiterState: Sendable, Hashable {
 
     private mutating func grant() -> [UInt64] {
         var granted: [UInt64] = []
-        while inFlight < limit, head < queue.count {
-            granted.append(queue[head])
-            head += 1
+        while inFlight < limit, let next = queue.popFirst() {
+            granted.append(next)
             inFlight += 1
-        }
-        if head > 64, head * 2 > queue.count {
-            queue.removeFirst(head)
-            head = 0
         }
         return granted
     }

@@ -92,9 +92,9 @@ extension JSONValue {
         self = try JSONDecoder().decode(JSONValue.self, from: data)
     }
 
-    /// Parses JSON text.
+    /// Parses JSON text (with `JSONByteParser`: what `JSONDecoder` accepts, read the same way).
     public init(parsing text: String) throws {
-        self = try JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))
+        self = try JSONByteParser.parse(text.utf8)
     }
 
     /// Compact JSON text with sorted keys (stable bytes, usable in digests).

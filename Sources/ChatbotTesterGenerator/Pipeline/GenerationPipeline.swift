@@ -1,4 +1,5 @@
 import ChatbotTesterCore
+import DequeModule
 import Foundation
 
 /// The pull-driven state of one generation: sources in order, a stack of candidates (a base sample
@@ -29,7 +30,7 @@ actor GenerationPipeline {
     private var synthesizer: Synthesizer?
     private var units: [SynthesisUnit] = []
     private var nextUnit = 0
-    private var inflight: [Task<SourceBatch, any Error>] = []
+    private var inflight = Deque<Task<SourceBatch, any Error>>()
     private var scenarios: ScenarioGrid?
     private var scenarioBackend: (any ChatBackend)?
     private var scenarioOffset = 0
@@ -39,7 +40,7 @@ actor GenerationPipeline {
     private var paraphraser: Paraphraser?
     /// Paraphrase calls started ahead of their sample, keyed by input text (a window of 4).
     private var paraphraseTasks: [String: Task<StructuredCall.Outcome<String>, any Error>] = [:]
-    private var paraphraseBacklog: [String] = []
+    private var paraphraseBacklog = Deque<String>()
     private let paraphraseWindow = 4
 
     init(generator: Generator, resume: ResumeState) {

@@ -1,4 +1,5 @@
 import ChatbotTesterCore
+import DequeModule
 
 /// A single-producer, single-consumer channel with backpressure: `send` waits while `capacity`
 /// records are unconsumed, so a slow consumer slows the run instead of growing memory.
@@ -8,23 +9,16 @@ import ChatbotTesterCore
 /// once, and `onTerminate` runs (the Runner cancels the run).
 final class RecordChannel: Sendable {
     private struct State {
-        var buffer: [RunRecord] = []
-        var head = 0
+        var buffer = Deque<RunRecord>()
         var finished = false
         var failure: (any Error)?
         var terminated = false
         var consumer: CheckedContinuation<RunRecord?, any Error>?
         var producer: CheckedContinuation<Void, Never>?
-        var count: Int { buffer.count - head }
+        var count: Int { buffer.count }
 
         mutating func pop() -> RunRecord {
-            let record = buffer[head]
-            head += 1
-            if head >= 256, head * 2 >= buffer.count {
-                buffer.removeFirst(head)
-                head = 0
-            }
-            return record
+            buffer.removeFirst()
         }
     }
 
@@ -102,7 +96,6 @@ final class RecordChannel: Sendable {
             defer {
                 s.terminated = true
                 s.buffer.removeAll()
-                s.head = 0
                 s.consumer = nil
                 s.producer = nil
             }

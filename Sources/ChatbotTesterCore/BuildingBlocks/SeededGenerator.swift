@@ -1,8 +1,9 @@
-/// A small, fast, seedable random number generator (SplitMix64).
+/// A small, fast, seedable random number generator (SplitMix64): the one seeded RNG of the project.
 ///
-/// Every random choice the generator makes goes through this type and its own helpers (not the
-/// standard library's `shuffled(using:)`, whose algorithm may change between Swift releases), so a
-/// seed yields the same dataset on every platform and toolchain.
+/// The Generator's random choices, the mock server's injected faults and anything else that must
+/// repeat run to run use it. Every random choice the generator makes goes through this type and
+/// its own helpers (not the standard library's `shuffled(using:)`, whose algorithm may change
+/// between Swift releases), so a seed yields the same dataset on every platform and toolchain.
 public struct SeededGenerator: RandomNumberGenerator, Sendable {
     private var state: UInt64
 
@@ -20,6 +21,7 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
         state = hasher.value
     }
 
+    /// The next 64 random bits.
     public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state
@@ -75,27 +77,5 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
             if !chosen.insert(candidate).inserted { chosen.insert(upper) }
         }
         return chosen.sorted()
-    }
-}
-
-/// The 64-bit FNV-1a hash, used to derive seeds from labels and for dedup digests (not for ids:
-/// see `SampleIdentity.contentId`).
-struct FNV1a64 {
-    private(set) var value: UInt64 = 0xCBF2_9CE4_8422_2325
-
-    mutating func combine(_ bytes: some Sequence<UInt8>) {
-        for byte in bytes {
-            value ^= UInt64(byte)
-            value &*= 0x0000_0100_0000_01B3
-        }
-        // A separator, so ("ab","c") and ("a","bc") differ.
-        value ^= 0xFF
-        value &*= 0x0000_0100_0000_01B3
-    }
-
-    mutating func combine(_ text: String) { combine(text.utf8) }
-
-    mutating func combine(_ number: UInt64) {
-        combine((0..<8).map { UInt8(truncatingIfNeeded: number >> ($0 * 8)) })
     }
 }

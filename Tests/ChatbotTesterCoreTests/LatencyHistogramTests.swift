@@ -1,5 +1,4 @@
 import ChatbotTesterCore
-import ChatbotTesterRunner
 import Foundation
 import Testing
 

@@ -1,21 +1,37 @@
 import Foundation
 
-/// Runs a program to completion with bytes on stdin, collecting stdout and stderr, under a deadline.
+/// Runs a program to completion with bytes on stdin, collecting stdout and stderr, under a
+/// deadline: the one process spawner of the project (the `exec` backend, tools, tests).
 ///
-/// The blocking pipe I/O runs on Dispatch threads, never on the Swift concurrency pool.
-enum ProcessRunner {
-    struct Outcome: Sendable {
-        var status: Int32
-        var stdout: Data
-        var stderr: Data
-        var timedOut: Bool
+/// The program is found on `PATH` (through `/usr/bin/env`) and leads its own process group
+/// (`setsid`), so a timeout or a cancelled task kills its children too: SIGTERM, then SIGKILL
+/// half a second later. SIGPIPE is ignored in this process (a child that closes its stdin early
+/// makes the write fail with EPIPE instead of killing us) and pipe reads retry on EINTR. The
+/// blocking pipe I/O runs on Dispatch threads, never on the Swift concurrency pool.
+///
+/// ```swift
+/// let outcome = try await ProcessRunner.run(["python3", "bot.py"], input: Data("hi".utf8),
+///                                           environment: nil, directory: nil, timeoutSeconds: 30)
+/// ```
+public enum ProcessRunner {
+    /// How a run ended and what it printed.
+    public struct Outcome: Sendable {
+        /// The exit status, or the signal number when `signalled`.
+        public var status: Int32
+        /// Everything written to stdout.
+        public var stdout: Data
+        /// Everything written to stderr.
+        public var stderr: Data
+        /// True when the deadline passed and the process group was killed.
+        public var timedOut: Bool
         /// True when the process ended by a signal rather than `exit`.
-        var signalled: Bool
+        public var signalled: Bool
     }
 
     /// Failing to launch (no such file, not executable).
-    struct LaunchError: Error, CustomStringConvertible {
-        var description: String
+    public struct LaunchError: Error, CustomStringConvertible {
+        /// What failed, naming the program.
+        public var description: String
     }
 
     /// Shared between the Dispatch callbacks; guarded by `lock`.
@@ -48,11 +64,11 @@ enum ProcessRunner {
 
     /// Writing to a child that closed its stdin raises SIGPIPE, whose default action kills this
     /// process: ignore it once, so the write fails with EPIPE instead.
-    static let ignoreBrokenPipes: Void = { _ = signal(SIGPIPE, SIG_IGN) }()
+    public static let ignoreBrokenPipes: Void = { _ = signal(SIGPIPE, SIG_IGN) }()
 
     /// Reads a descriptor to EOF, retrying interrupted reads (Foundation's `readDataToEndOfFile`
     /// traps on EINTR).
-    static func readAll(_ fd: Int32) -> Data {
+    public static func readAll(_ fd: Int32) -> Data {
         var data = Data()
         var buffer = [UInt8](repeating: 0, count: 65536)
         while true {
@@ -67,7 +83,14 @@ enum ProcessRunner {
         }
     }
 
-    static func run(
+    /// Runs `arguments` (program name first, looked up on `PATH`) with `input` on stdin.
+    ///
+    /// - Parameters:
+    ///   - environment: variables added to (or replacing in) this process's environment; `nil` inherits it.
+    ///   - directory: the working directory; `nil` inherits this process's.
+    ///   - timeoutSeconds: the deadline; past it the process group is killed and `timedOut` is set.
+    /// - Throws: `LaunchError` when the program cannot be started.
+    public static func run(
         _ arguments: [String], input: Data, environment: [String: String]?, directory: URL?, timeoutSeconds: Double
     ) async throws -> Outcome {
         Self.ignoreBrokenPipes

@@ -1,18 +1,19 @@
-import ChatbotTesterCore
-
 /// Writes a `JSONValue` as compact JSON bytes, without going through `JSONEncoder`.
 ///
 /// Object members are written in sorted key order, so equal values give equal bytes. Non-finite
-/// numbers, which JSON cannot hold, are written as `null`.
-enum JSONByteWriter {
-    static func bytes(_ value: JSONValue) -> [UInt8] {
+/// numbers, which JSON cannot hold, are written as `null`. What it writes, `JSONDecoder` and
+/// `JSONByteParser` read back as the same value.
+public enum JSONByteWriter {
+    /// The compact JSON bytes of a value.
+    public static func bytes(_ value: JSONValue) -> [UInt8] {
         var output: [UInt8] = []
         output.reserveCapacity(256)
         write(value, into: &output)
         return output
     }
 
-    static func write(_ value: JSONValue, into output: inout [UInt8]) {
+    /// Appends the compact JSON bytes of a value.
+    public static func write(_ value: JSONValue, into output: inout [UInt8]) {
         switch value {
         case .null: output.append(contentsOf: "null".utf8)
         case .bool(let flag): output.append(contentsOf: (flag ? "true" : "false").utf8)
@@ -48,7 +49,8 @@ enum JSONByteWriter {
 
     private static let hexDigits = Array("0123456789abcdef".utf8)
 
-    static func writeString(_ text: String, into output: inout [UInt8]) {
+    /// Appends a JSON string literal (quotes and escapes included).
+    public static func writeString(_ text: String, into output: inout [UInt8]) {
         output.append(UInt8(ascii: "\""))
         for byte in text.utf8 {
             switch byte {

@@ -1,18 +1,30 @@
-import ChatbotTesterCore
-
 /// A small, fast JSON parser straight from UTF-8 bytes to `JSONValue` (RFC 8259).
 ///
-/// Every HTTP reply and every mock-server request goes through it, so it avoids `JSONDecoder`'s
-/// try-each-type decoding of `JSONValue`. Numbers whose value is integral and fits `Int` are `.int`
-/// (as `JSONDecoder` decodes `JSONValue`); others are `.double`. Nesting is limited to keep hostile input from exhausting the stack.
-struct JSONByteParser {
-    struct Failure: Error, CustomStringConvertible {
-        var offset: Int
-        var message: String
-        var description: String { "invalid JSON at byte \(offset): \(message)" }
+/// Every HTTP reply, every mock-server request and the byte-level paths of journals and spools go
+/// through it, so it avoids `JSONDecoder`'s try-each-type decoding of `JSONValue`. It accepts and
+/// rejects what Foundation's `JSONDecoder` does and gives the same value (a differential test checks
+/// it): numbers whose value is integral and fits `Int` are `.int`, others `.double` (a number too
+/// large for `Double` is refused); a duplicated member name keeps its first value; one trailing
+/// comma in an array or object is accepted and a leading UTF-8 byte-order mark skipped; strings
+/// must be valid UTF-8 and `\u` escapes must pair their surrogates. Unlike `JSONDecoder`, integers
+/// beyond 2^53 keep every digit. Nesting deeper than `maxDepth` is refused, so hostile input
+/// cannot exhaust the stack.
+///
+/// ```swift
+/// let value = try JSONByteParser.parse(Data(#"{"a": [1, 2.5, "x"]}"#.utf8))
+/// ```
+public struct JSONByteParser {
+    /// Why a document was refused, and where.
+    public struct Failure: Error, CustomStringConvertible {
+        /// The byte offset of the problem.
+        public var offset: Int
+        /// What is wrong there.
+        public var message: String
+        public var description: String { "invalid JSON at byte \(offset): \(message)" }
     }
 
-    static let maxDepth = 512
+    /// The deepest nesting of arrays and objects accepted.
+    public static let maxDepth = 512
 
     private let bytes: UnsafeBufferPointer<UInt8>
     private var index = 0
@@ -22,21 +34,24 @@ struct JSONByteParser {
     }
 
     /// Parses one JSON value filling the whole input (surrounding whitespace allowed).
-    static func parse<Bytes: Sequence<UInt8>>(_ input: Bytes) throws(Failure) -> JSONValue {
-        let array = Array(input)
-        let result: Result<JSONValue, Failure> = array.withUnsafeBufferPointer { buffer in
-            var parser = JSONByteParser(buffer)
-            do throws(Failure) {
-                parser.skipWhitespace()
-                let value = try parser.value(depth: 0)
-                parser.skipWhitespace()
-                guard parser.index == buffer.count else { throw parser.failure("unexpected data after the value") }
-                return .success(value)
-            } catch {
-                return .failure(error)
-            }
-        }
+    public static func parse<Bytes: Sequence<UInt8>>(_ input: Bytes) throws(Failure) -> JSONValue {
+        let result = input.withContiguousStorageIfAvailable(parse(buffer:))
+            ?? Array(input).withUnsafeBufferPointer(parse(buffer:))
         return try result.get()
+    }
+
+    private static func parse(buffer: UnsafeBufferPointer<UInt8>) -> Result<JSONValue, Failure> {
+        var parser = JSONByteParser(buffer)
+        if buffer.count >= 3, buffer[0] == 0xEF, buffer[1] == 0xBB, buffer[2] == 0xBF { parser.index = 3 }
+        do throws(Failure) {
+            parser.skipWhitespace()
+            let value = try parser.value(depth: 0)
+            parser.skipWhitespace()
+            guard parser.index == buffer.count else { throw parser.failure("unexpected data after the value") }
+            return .success(value)
+        } catch {
+            return .failure(error)
+        }
     }
 
     private func failure(_ message: String) -> Failure {
@@ -92,11 +107,17 @@ struct JSONByteParser {
             guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw failure("expected ':'") }
             index += 1
             skipWhitespace()
-            members[key] = try value(depth: depth + 1)
+            let member = try value(depth: depth + 1)
+            if members[key] == nil { members[key] = member }
             skipWhitespace()
             guard index < bytes.count else { throw failure("unexpected end") }
             if bytes[index] == UInt8(ascii: ",") {
                 index += 1
+                skipWhitespace()
+                if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
+                    index += 1
+                    return .object(members)
+                }
             } else if bytes[index] == UInt8(ascii: "}") {
                 index += 1
                 return .object(members)
@@ -121,6 +142,11 @@ struct JSONByteParser {
             guard index < bytes.count else { throw failure("unexpected end") }
             if bytes[index] == UInt8(ascii: ",") {
                 index += 1
+                skipWhitespace()
+                if index < bytes.count, bytes[index] == UInt8(ascii: "]") {
+                    index += 1
+                    return .array(items)
+                }
             } else if bytes[index] == UInt8(ascii: "]") {
                 index += 1
                 return .array(items)
@@ -133,16 +159,19 @@ struct JSONByteParser {
     private mutating func string() throws(Failure) -> String {
         index += 1
         let start = index
+        var nonASCII = false
         // Fast path: no escapes.
         while index < bytes.count {
             let byte = bytes[index]
             if byte == UInt8(ascii: "\"") {
-                let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
+                let raw = UnsafeBufferPointer(rebasing: bytes[start..<index])
+                if nonASCII, let bad = Self.invalidUTF8Offset(raw) { throw Failure(offset: start + bad, message: "invalid UTF-8 in string") }
                 index += 1
-                return text
+                return String(decoding: raw, as: UTF8.self)
             }
             if byte == UInt8(ascii: "\\") { break }
             if byte < 0x20 { throw failure("control character in string") }
+            if byte >= 0x80 { nonASCII = true }
             index += 1
         }
         var scalars = Array(bytes[start..<index])
@@ -150,6 +179,9 @@ struct JSONByteParser {
             let byte = bytes[index]
             switch byte {
             case UInt8(ascii: "\""):
+                if nonASCII, let bad = scalars.withUnsafeBufferPointer(Self.invalidUTF8Offset) {
+                    throw Failure(offset: start + bad, message: "invalid UTF-8 in string")
+                }
                 index += 1
                 return String(decoding: scalars, as: UTF8.self)
             case UInt8(ascii: "\\"):
@@ -168,19 +200,15 @@ struct JSONByteParser {
                     var code = try hex4()
                     if (0xD800...0xDBFF).contains(code) {
                         // A surrogate pair: the low half must follow as another \u escape.
-                        if index + 1 < bytes.count, bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] == UInt8(ascii: "u") {
-                            index += 2
-                            let low = try hex4()
-                            if (0xDC00...0xDFFF).contains(low) {
-                                code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
-                            } else {
-                                code = 0xFFFD
-                            }
-                        } else {
-                            code = 0xFFFD
+                        guard index + 1 < bytes.count, bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] == UInt8(ascii: "u") else {
+                            throw failure("unpaired surrogate in \\u escape")
                         }
+                        index += 2
+                        let low = try hex4()
+                        guard (0xDC00...0xDFFF).contains(low) else { throw failure("unpaired surrogate in \\u escape") }
+                        code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
                     } else if (0xDC00...0xDFFF).contains(code) {
-                        code = 0xFFFD
+                        throw failure("unpaired surrogate in \\u escape")
                     }
                     scalars.append(contentsOf: String(Character(Unicode.Scalar(code) ?? "\u{FFFD}")).utf8)
                 default:
@@ -188,6 +216,7 @@ struct JSONByteParser {
                 }
             default:
                 if byte < 0x20 { throw failure("control character in string") }
+                if byte >= 0x80 { nonASCII = true }
                 scalars.append(byte)
                 index += 1
             }
@@ -243,8 +272,41 @@ struct JSONByteParser {
         let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
         if integral, let value = Int(text) { return .int(value) }
         guard let value = Double(text) else { throw failure("invalid number") }
-        // Like JSONDecoder's `JSONValue` decoding: an integral value that fits `Int` is an integer.
-        if value.rounded() == value, abs(value) < 9.2e18 { return .int(Int(value)) }
+        guard value.isFinite else { throw Failure(offset: start, message: "number out of range") }
+        // Like JSONDecoder's `JSONValue` decoding: digits beyond `Int` are a double; a fraction or
+        // exponent whose value is integral and fits `Int` is an integer.
+        if !integral, let exact = Int(exactly: value) { return .int(exact) }
         return .double(value)
+    }
+
+    /// The offset of the first byte that is not well-formed UTF-8 (overlong forms, surrogates and
+    /// code points above U+10FFFF included), or `nil` when all are.
+    static func invalidUTF8Offset(_ bytes: UnsafeBufferPointer<UInt8>) -> Int? {
+        var i = 0
+        while i < bytes.count {
+            let lead = bytes[i]
+            if lead < 0x80 {
+                i += 1
+                continue
+            }
+            let length: Int
+            var code: UInt32
+            switch lead {
+            case 0xC2...0xDF: length = 2; code = UInt32(lead & 0x1F)
+            case 0xE0...0xEF: length = 3; code = UInt32(lead & 0x0F)
+            case 0xF0...0xF4: length = 4; code = UInt32(lead & 0x07)
+            default: return i
+            }
+            guard i + length <= bytes.count else { return i }
+            for k in 1..<length {
+                let next = bytes[i + k]
+                guard next & 0xC0 == 0x80 else { return i }
+                code = code << 6 | UInt32(next & 0x3F)
+            }
+            if length == 3, code < 0x800 || (0xD800...0xDFFF).contains(code) { return i }
+            if length == 4, code < 0x10000 || code > 0x10FFFF { return i }
+            i += length
+        }
+        return nil
     }
 }

@@ -1,0 +1,96 @@
+import Foundation
+
+/// A histogram of counts in fixed buckets: the one histogram of the project.
+///
+/// Only integer counts are kept, so merging shards is exact and order-independent, and a
+/// million observations cost a few kilobytes. The Runner's `LatencyHistogram` and the Evaluator's
+/// `ScoreHistogram` are thin specialisations (their own layouts and JSON shapes) over it.
+public struct MergeableHistogram: Sendable, Hashable {
+    /// How values map to buckets.
+    public enum Layout: Sendable, Hashable {
+        /// Values clamped to [0, 1] and quantised to `1 / steps`: bucket `i` holds `i / steps`.
+        case unitInterval(steps: Int)
+        /// Positive values in buckets of ratio `2^(1/stepsPerOctave)`: bucket `i` holds
+        /// `[2^(i/s), 2^((i+1)/s))`; values of at most 0.001 go to `zeroBucket`.
+        case logarithmic(stepsPerOctave: Int)
+    }
+
+    /// The bucket of zero (and near-zero) values in a logarithmic layout.
+    public static let zeroBucket = Int.min
+
+    /// How values map to buckets.
+    public let layout: Layout
+    /// Bucket index → count (sparse).
+    public private(set) var counts: [Int: Int] = [:]
+    /// Observations counted.
+    public private(set) var total = 0
+
+    public init(_ layout: Layout) {
+        self.layout = layout
+    }
+
+    /// The bucket a value falls in.
+    public func bucket(of value: Double) -> Int {
+        switch layout {
+        case .unitInterval(let steps):
+            return Int((min(1, max(0, value)) * Double(steps)).rounded())
+        case .logarithmic(let steps):
+            return value <= 0.001 ? Self.zeroBucket : Int((log2(value) * Double(steps)).rounded(.down))
+        }
+    }
+
+    /// A representative value of a bucket: its value (unit interval) or geometric middle (log).
+    public func value(ofBucket index: Int) -> Double {
+        switch layout {
+        case .unitInterval(let steps): return Double(index) / Double(steps)
+        case .logarithmic(let steps): return index == Self.zeroBucket ? 0 : exp2((Double(index) + 0.5) / Double(steps))
+        }
+    }
+
+    /// Counts one observation; non-finite values are ignored.
+    public mutating func add(_ value: Double) {
+        guard value.isFinite else { return }
+        add(bucket: bucket(of: value), count: 1)
+    }
+
+    /// Counts `count` observations in a bucket (for decoders of stored histograms).
+    public mutating func add(bucket index: Int, count: Int) {
+        guard count > 0 else { return }
+        counts[index, default: 0] += count
+        total += count
+    }
+
+    /// Adds another histogram's counts (exact; layouts must match).
+    public mutating func merge(_ other: MergeableHistogram) {
+        precondition(layout == other.layout, "cannot merge \(layout) and \(other.layout) histograms")
+        for (index, count) in other.counts { counts[index, default: 0] += count }
+        total += other.total
+    }
+
+    /// The rank (1-based) of the `q`-quantile among `total` observations: ⌈q·n⌉, at least 1.
+    public func rank(ofQuantile q: Double) -> Int {
+        min(total, max(1, Int((q * Double(total)).rounded(.up))))
+    }
+
+    /// The bucket holding the ⌈q·n⌉-th smallest observation, or `nil` when empty.
+    public func bucket(ofQuantile q: Double) -> Int? {
+        guard total > 0 else { return nil }
+        let rank = rank(ofQuantile: q)
+        var seen = 0
+        for index in counts.keys.sorted() {
+            seen += counts[index]!
+            if seen >= rank { return index }
+        }
+        return nil
+    }
+
+    /// The `q`-quantile (0…1): the representative value of `bucket(ofQuantile:)`.
+    public func quantile(_ q: Double) -> Double? {
+        bucket(ofQuantile: q).map(value(ofBucket:))
+    }
+
+    /// The non-empty buckets in ascending order.
+    public var sortedCounts: [(bucket: Int, count: Int)] {
+        counts.keys.sorted().map { ($0, counts[$0]!) }
+    }
+}

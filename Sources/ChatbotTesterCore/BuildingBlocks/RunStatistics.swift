@@ -1,0 +1,108 @@
+/// Running totals over run records: the mergeable part of a run summary.
+///
+/// Integer counts, exact fixed-point sums (`ExactSum`: cost in nano-dollars, latency in
+/// microseconds) and histograms only, so the same records added in any order, or split into shards
+/// (or a journal read back on resume) and merged, give bit-identical statistics. Lives in Core so
+/// every mode (one process, the Runner's resume, the cluster's coordinator) counts the same way.
+///
+/// Its JSON shape is that of `run-summary.json`'s `statistics`: `costUSD` is a number computed from
+/// the exact sum.
+public struct RunStatistics: Sendable, Hashable, Codable {
+    /// Records with `status: ok`.
+    public var ok: Int = 0
+    /// Records with `status: error` (failed samples: recorded, reported as unmeasured).
+    public var error: Int = 0
+    /// Target usage.
+    public var usage: Usage = .zero
+    /// Simulated-user usage.
+    public var simulatorUsage: Usage = .zero
+    /// Cost (target plus simulator) of the records that had a price, exact in nano-dollars.
+    public var cost = ExactSum()
+    /// Assistant turns played.
+    public var turns: Int = 0
+    /// Backend attempts, retries included.
+    public var attempts: Int = 0
+    /// Per-sample latency (sum of its turns).
+    public var latency = LatencyHistogram()
+    /// Per-turn latency of the target.
+    public var turnLatency = LatencyHistogram()
+    /// Failed records by error code.
+    public var errorsByCode: [String: Int] = [:]
+    /// Simulated conversations by stop reason (`goal_reached`, `gave_up`, `max_turns`).
+    public var stopReasons: [String: Int] = [:]
+
+    public init() {}
+
+    /// Records counted.
+    public var recorded: Int { ok + error }
+
+    /// Cost in US dollars (target plus simulator) of the records that had a price.
+    public var costUSD: Double { cost.value }
+
+    /// Adds one record.
+    public mutating func add(_ record: RunRecord) {
+        switch record.status {
+        case .ok: ok += 1
+        case .error:
+            error += 1
+            errorsByCode[record.error?.code ?? "unknown", default: 0] += 1
+        }
+        usage += record.usage
+        if let simulator = record.simulatorUsage { simulatorUsage += simulator }
+        if let price = record.costUSD { cost.add(price) }
+        turns += record.turns.count
+        attempts += record.attempts
+        latency.record(record.latencyMs)
+        for turn in record.turns { turnLatency.record(turn.latencyMs) }
+        if record.sample.kind == .simulated, let reason = record.stopReason { stopReasons[reason, default: 0] += 1 }
+    }
+
+    /// Adds another set of totals (exact and order-independent).
+    public mutating func merge(_ other: RunStatistics) {
+        ok += other.ok
+        error += other.error
+        usage += other.usage
+        simulatorUsage += other.simulatorUsage
+        cost.merge(other.cost)
+        turns += other.turns
+        attempts += other.attempts
+        latency.merge(other.latency)
+        turnLatency.merge(other.turnLatency)
+        errorsByCode.merge(other.errorsByCode, uniquingKeysWith: +)
+        stopReasons.merge(other.stopReasons, uniquingKeysWith: +)
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case ok, error, usage, simulatorUsage, costUSD, turns, attempts, latency, turnLatency, errorsByCode, stopReasons
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        ok = try c.decode(Int.self, forKey: .ok)
+        error = try c.decode(Int.self, forKey: .error)
+        usage = try c.decode(Usage.self, forKey: .usage)
+        simulatorUsage = try c.decode(Usage.self, forKey: .simulatorUsage)
+        cost = ExactSum(value: try c.decode(Double.self, forKey: .costUSD))
+        turns = try c.decode(Int.self, forKey: .turns)
+        attempts = try c.decode(Int.self, forKey: .attempts)
+        latency = try c.decode(LatencyHistogram.self, forKey: .latency)
+        turnLatency = try c.decode(LatencyHistogram.self, forKey: .turnLatency)
+        errorsByCode = try c.decode([String: Int].self, forKey: .errorsByCode)
+        stopReasons = try c.decode([String: Int].self, forKey: .stopReasons)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(ok, forKey: .ok)
+        try c.encode(error, forKey: .error)
+        try c.encode(usage, forKey: .usage)
+        try c.encode(simulatorUsage, forKey: .simulatorUsage)
+        try c.encode(costUSD, forKey: .costUSD)
+        try c.encode(turns, forKey: .turns)
+        try c.encode(attempts, forKey: .attempts)
+        try c.encode(latency, forKey: .latency)
+        try c.encode(turnLatency, forKey: .turnLatency)
+        try c.encode(errorsByCode, forKey: .errorsByCode)
+        try c.encode(stopReasons, forKey: .stopReasons)
+    }
+}
