@@ -16,21 +16,27 @@ extension ClusterRun {
     /// let (outcome, summary) = try await ClusterRun.test(job: job, dataset: config.datasetURL()!, workers: 4, events: bus)
     /// ```
     /// With `--resume` (`job.settings.resume`) an existing spool is resumed (journaled cases are not
-    /// replayed); without it a previous spool in the output directory is removed first.
+    /// replayed); without it a previous spool in the output directory is removed first. The output
+    /// directory's lock is held throughout (another run there is refused, `.busy`), and the dataset
+    /// is checked first like a single-process run (bad lines, duplicate ids: file:line).
     public static func test(
         job: TestJob, dataset: URL, workers: Int, workerCommand: WorkerCommand = .currentExecutable, events: EventBus? = nil,
         samplesPerShard: Int = 64
     ) async throws -> (outcome: ClusterOutcome, summary: EvalSummary) {
         let events = events ?? job.events
-        let spoolURL = job.output("spool")
-        if !job.settings.resume, FileManager.default.fileExists(atPath: spoolURL.path) {
-            try FileManager.default.removeItem(at: spoolURL)
+        // The lock comes first: a second run on this output directory must not touch the spool.
+        return try await job.withOutputLock {
+            _ = try await job.scanDataset(dataset)
+            let spoolURL = job.output("spool")
+            if !job.settings.resume, FileManager.default.fileExists(atPath: spoolURL.path) {
+                try FileManager.default.removeItem(at: spoolURL)
+            }
+            let spool = try await prepareSpool(job: job, dataset: dataset, at: spoolURL, samplesPerShard: samplesPerShard, minShards: workers)
+            let options = Options(workers: workers, spool: spool.directory, workerCommand: workerCommand, samplesPerShard: samplesPerShard)
+            let outcome = try await run(spool: spool, options: options, events: events)
+            let summary = try await report(job: job, spool: spool, events: events)
+            return (outcome, summary)
         }
-        let spool = try await prepareSpool(job: job, dataset: dataset, at: spoolURL, samplesPerShard: samplesPerShard, minShards: workers)
-        let options = Options(workers: workers, spool: spool.directory, workerCommand: workerCommand, samplesPerShard: samplesPerShard)
-        let outcome = try await run(spool: spool, options: options, events: events)
-        let summary = try await report(job: job, spool: spool, events: events)
-        return (outcome, summary)
     }
 
     /// Spools the job's dataset (its `limit` and `tags` applied) with the job config as the

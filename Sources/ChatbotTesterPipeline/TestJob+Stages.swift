@@ -46,6 +46,10 @@ public struct JobStageEvent: TesterEvent {
 extension TestJob {
     /// The whole pipeline: the dataset (or generation), the run, the evaluation and every report.
     public func test() async throws -> JobOutcome {
+        try await withOutputLock { try await testHoldingLock() }
+    }
+
+    private func testHoldingLock() async throws -> JobOutcome {
         try writeJobRecord()
         var outcome = JobOutcome(outputDirectory: outputDirectory)
         let (dataset, generation) = try await datasetToRun()
@@ -106,6 +110,10 @@ extension TestJob {
     /// Plays the dataset against the target: journals every record, then writes `results.jsonl`
     /// (each id once, in dataset order) and `run-summary.json`.
     public func run(dataset: URL) async throws -> RunSummary {
+        try await withOutputLock { try await runHoldingLock(dataset: dataset) }
+    }
+
+    private func runHoldingLock(dataset: URL) async throws -> RunSummary {
         let total = try await scanDataset(dataset)
         events.emit(JobStageEvent(stage: "run", started: true, detail: "\(total) cases against \(targetName)"))
         let runner = try await makeRunner(journal: RunJournal(store: store))

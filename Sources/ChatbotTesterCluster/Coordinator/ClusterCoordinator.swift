@@ -30,8 +30,8 @@ public enum ClusterCoordinator {
     /// Serves `listener` until the spool's run is complete; returns the journaled sample count.
     /// - Throws: `.io` when the journal cannot be written (the run stops; rerun to resume).
     public static func run(spool: ClusterSpool, listener: any ClusterListener, events: EventBus = EventBus(), options: Options = Options()) async throws -> ClusterCoordinatorStats {
-        let journaled = try spool.journaledIds()
-        let journal = try ClusterJournalFile(url: spool.journalURL)
+        let journaled = try spool.journaledIds(events: events)
+        let journal = try FileJournal(url: spool.journalURL, mode: 0o600)
         let driver = CoordinatorDriver(spool: spool, journal: journal, journaled: journaled, events: events, options: options)
         return try await driver.run(listener: listener)
     }
@@ -58,7 +58,7 @@ public struct ClusterCoordinatorStats: Sendable, Hashable {
 /// The coordinator's I/O shell around `CoordinatorStateMachine`.
 actor CoordinatorDriver {
     private let spool: ClusterSpool
-    private let journal: ClusterJournalFile
+    private let journal: FileJournal
     private let events: EventBus
     private let options: ClusterCoordinator.Options
     private let codec = ClusterMessageCodec()
@@ -76,7 +76,7 @@ actor CoordinatorDriver {
     private var stats: ClusterCoordinatorStats
     private let budgets: ClusterBudgetServer
 
-    init(spool: ClusterSpool, journal: ClusterJournalFile, journaled: Set<String>, events: EventBus, options: ClusterCoordinator.Options) {
+    init(spool: ClusterSpool, journal: FileJournal, journaled: Set<String>, events: EventBus, options: ClusterCoordinator.Options) {
         self.spool = spool
         self.journal = journal
         self.events = events
@@ -121,7 +121,7 @@ actor CoordinatorDriver {
         ticker.cancel()
         syncer.cancel()
         // Everything journaled must be durable before the run counts as done.
-        let closing = Result { try journal.close() }
+        let closing = Result { try journal.closeNow() }
         // Let workers read `shutdown` and leave, then close whoever is left. The listener stays
         // open a moment, so a worker arriving just now is told to shut down instead of retrying.
         let finishedAt = now
@@ -186,9 +186,9 @@ actor CoordinatorDriver {
     }
 
     private func syncJournal() {
-        guard journal.isDirty else { return }
+        guard journal.hasPendingLines else { return }
         do {
-            try journal.sync()
+            try journal.syncNow()
         } catch {
             fail(error)
         }
@@ -207,7 +207,8 @@ actor CoordinatorDriver {
                 guard let connection = connections[id], let payload = try? codec.encode(message) else { continue }
                 connection.enqueue([payload])
             case .assign(let id, let shardId, let attempt, let indices):
-                guard let connection = connections[id] else { continue }
+                // After a failure (a damaged shard, say) nothing more is handed out.
+                guard !finished, let connection = connections[id] else { continue }
                 do {
                     let wanted = Set(indices)
                     let samples = try spool.samples(ofShard: shardId).filter { wanted.contains($0.index) }
@@ -219,7 +220,7 @@ actor CoordinatorDriver {
             case .journal(let records):
                 do {
                     let encoder = JSONCoding.encoder()
-                    for record in records { journal.append(try encoder.encode(record)) }
+                    for record in records { try journal.appendNow(try encoder.encode(record)) }
                 } catch {
                     fail(error)
                 }

@@ -217,12 +217,23 @@ public struct CoordinatorStateMachine: Sendable {
 
     private mutating func accept(_ records: [ClusterRecord], shardId: Int, from id: ConnectionID) -> [Action] {
         guard var worker = workers[id], let shard = shards[shardId] else { return [] }
-        let members = Set(shard.members.map(\.id))
-        var fresh: [ClusterRecord] = []
+        // Check the whole frame before counting any of it: a refused frame journals nothing.
+        var members: [String: Int] = [:]
+        members.reserveCapacity(shard.members.count)
+        for member in shard.members { members[member.id] = member.index }
         for record in records {
-            guard members.contains(record.sampleId) else {
+            guard let index = members[record.sampleId] else {
                 return violation(id, reason: "record for sample '\(record.sampleId)' that is not in shard \(shardId)")
             }
+            guard record.run.sampleId == record.sampleId else {
+                return violation(id, reason: "record envelope for sample '\(record.sampleId)' carries the result of sample '\(record.run.sampleId)'")
+            }
+            guard record.index == index else {
+                return violation(id, reason: "record for sample '\(record.sampleId)' says index \(record.index); its index in shard \(shardId) is \(index)")
+            }
+        }
+        var fresh: [ClusterRecord] = []
+        for record in records {
             worker.assignmentIds.append(record.sampleId)
             worker.recordsThisAssignment += 1
             if done.insert(record.sampleId).inserted {

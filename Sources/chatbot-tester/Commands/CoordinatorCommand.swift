@@ -35,6 +35,8 @@ struct CoordinatorCommand: AsyncParsableCommand {
             let outcome: JobOutcome
             do {
                 outcome = try await withInterruptCancellation {
+                    let lock = try OutputDirectoryLock.acquire(prepared.outputDirectory)
+                    defer { lock.release() }
                     try prepared.writeJobRecord()
                     let dataset: URL
                     if prepared.generateSpec != nil {
@@ -45,6 +47,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
                     } else {
                         dataset = prepared.config.datasetURL()!
                     }
+                    _ = try await prepared.scanDataset(dataset)
                     let spoolURL = spool.map { URL(fileURLWithPath: $0) } ?? prepared.output("spool")
                     let clusterSpool = try await ClusterRun.prepareSpool(job: prepared, dataset: dataset, at: spoolURL, samplesPerShard: shardSize)
                     let options = ClusterCoordinator.Options(machine: .init(heartbeatTimeout: heartbeatTimeout))

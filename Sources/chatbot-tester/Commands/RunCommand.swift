@@ -18,7 +18,7 @@ struct RunCommand: AsyncParsableCommand {
             let (prepared, events) = try await job.start()
             let workers = job.workers
             let dataset = dataset
-            let outcome = try await events.run {
+            let outcome = try await events.run { try await prepared.withOutputLock {
                 if workers > 0 {
                     // Workers play and score each shard; the run's evals come along.
                     return try await DistributedRun.test(job: prepared, workers: workers)
@@ -33,7 +33,7 @@ struct RunCommand: AsyncParsableCommand {
                 }
                 outcome.run = try await prepared.run(dataset: url)
                 return outcome
-            }
+            } }
             print(SummaryTable.render(outcome).replacingOccurrences(of: "/report.html", with: "/results.jsonl"))
             return outcome.exitStatus
         }

@@ -22,7 +22,9 @@ struct TestCommand: AsyncParsableCommand {
             let (prepared, events) = try await job.start()
             let workers = job.workers
             let outcome = try await events.run {
-                workers > 0 ? try await DistributedRun.test(job: prepared, workers: workers) : try await prepared.test()
+                try await prepared.withOutputLock {
+                    workers > 0 ? try await DistributedRun.test(job: prepared, workers: workers) : try await prepared.test()
+                }
             }
             print(SummaryTable.render(outcome))
             return outcome.exitStatus
