@@ -6,12 +6,18 @@ import Testing
 /// `chatbot-tester coordinator` and `chatbot-tester worker` as users run them: separate processes
 /// meeting on a socket, the quickstart job, the reports at the end.
 @Suite(.serialized) struct ClusterCommandTests {
-    @Test func coordinatorAndWorkerCommandsRunTheQuickstart() async throws {
+    /// The `chatbot-tester` executable built beside the tests (an issue is recorded when missing).
+    static func cli() -> String? {
         let cli = URL(fileURLWithPath: ClusterTestSupport.hostPath).deletingLastPathComponent().appendingPathComponent("chatbot-tester").path
         guard FileManager.default.isExecutableFile(atPath: cli) else {
             Issue.record("chatbot-tester is not built next to the tests (\(cli))")
-            return
+            return nil
         }
+        return cli
+    }
+
+    @Test func coordinatorAndWorkerCommandsRunTheQuickstart() async throws {
+        guard let cli = Self.cli() else { return }
         let directory = try ClusterTestSupport.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let socket = directory.appendingPathComponent("sock/c.sock").path
@@ -51,11 +57,7 @@ import Testing
     /// coordinator's pid; once it is killed (no clean-up) its lock file is left behind and blocks
     /// nothing.
     @Test func aRunningCoordinatorHoldsItsOutputDirectory() async throws {
-        let cli = URL(fileURLWithPath: ClusterTestSupport.hostPath).deletingLastPathComponent().appendingPathComponent("chatbot-tester").path
-        guard FileManager.default.isExecutableFile(atPath: cli) else {
-            Issue.record("chatbot-tester is not built next to the tests (\(cli))")
-            return
-        }
+        guard let cli = Self.cli() else { return }
         let directory = try ClusterTestSupport.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let out = directory.appendingPathComponent("out")
