@@ -29,11 +29,24 @@ public struct DatasetReader: Sendable {
     }
 
     /// Reads the whole file once (streaming): counts the cases that will run and collects bad lines.
+    /// A case id seen before anywhere in the file is a bad line (`.invalidInput` naming file:line of
+    /// the repeat and the line of the first): ids are unique in every mode. Memory holds the ids.
     public func scan(maxErrors: Int = 20) async throws -> Scan {
         var scan = Scan(selected: 0, invalid: 0, errors: [])
+        var firstLines: [String: Int] = [:]
         for try await entry in JSONL.read(TestSample.self, from: url) {
             switch entry.result {
             case .success(let sample):
+                if let first = firstLines[sample.id] {
+                    scan.invalid += 1
+                    if scan.errors.count < maxErrors {
+                        scan.errors.append(ChatbotTesterError(
+                            .invalidInput, "duplicate case id '\(sample.id)' (first on line \(first)); case ids must be unique",
+                            location: SourceLocation(source: url.path, line: entry.line, field: "id")))
+                    }
+                    continue
+                }
+                firstLines[sample.id] = entry.line
                 if selects(sample), limit.map({ scan.selected < $0 }) ?? true { scan.selected += 1 }
             case .failure(let error):
                 scan.invalid += 1

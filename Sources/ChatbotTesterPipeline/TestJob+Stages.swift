@@ -49,6 +49,10 @@ extension TestJob {
     /// - Parameter stage: where the cases are played: this process (the default) or workers
     ///   (`ShardedRunStage`); outputs, stop rules and the exit status are the same either way.
     public func test(stage: any JobRunStage = LocalRunStage()) async throws -> JobOutcome {
+        try await withOutputLock { try await testHoldingLock(stage: stage) }
+    }
+
+    private func testHoldingLock(stage: any JobRunStage) async throws -> JobOutcome {
         try writeJobRecord()
         var outcome = JobOutcome(outputDirectory: outputDirectory)
         let (dataset, generation) = try await datasetToRun()
@@ -71,6 +75,10 @@ extension TestJob {
     /// `run` alone: the dataset (`dataset`, else the config's or the generated one) played and
     /// written to `results.jsonl` and `run-summary.json`, without evaluation.
     public func runOnly(dataset: URL? = nil, stage: any JobRunStage = LocalRunStage()) async throws -> JobOutcome {
+        try await withOutputLock { try await runOnlyHoldingLock(dataset: dataset, stage: stage) }
+    }
+
+    private func runOnlyHoldingLock(dataset: URL?, stage: any JobRunStage) async throws -> JobOutcome {
         try writeJobRecord()
         var outcome = JobOutcome(outputDirectory: outputDirectory)
         let url: URL
@@ -130,7 +138,7 @@ extension TestJob {
     /// Plays the dataset against the target in this process: journals every record, then writes
     /// `results.jsonl` (each id once, in dataset order) and `run-summary.json`.
     public func run(dataset: URL) async throws -> RunSummary {
-        try await play(dataset: dataset, stage: LocalRunStage(), scoring: false).summary
+        try await withOutputLock { try await play(dataset: dataset, stage: LocalRunStage(), scoring: false).summary }
     }
 
     /// Checks and counts the dataset, plays it on `stage`, writes `run-summary.json`.

@@ -8,7 +8,7 @@ import Foundation
 // A worker/coordinator host for the cluster tests. It registers its own backend
 // type ("test-echo"), like an SDK user's executable would.
 //
-//   cluster-test-host worker --connect PATH [--worker-id ID]
+//   cluster-test-host worker --connect PATH [--worker-id ID] [--state-dir DIR]
 //   cluster-test-host coordinator --socket PATH --spool DIR
 //   cluster-test-host connect-as --uid N --connect PATH      exit 0: refused, 1: welcomed, 2: error
 
@@ -33,7 +33,8 @@ case "worker":
     do {
         let exit = try await ClusterWorkerHost.run(
             connect: path, registry: registry, factory: ClusterProcessors.factory(others: ["chat": ChatShardProcessor.factory]),
-            options: ClusterWorker.Options(workerId: option("--worker-id", arguments)))
+            options: ClusterWorker.Options(
+                workerId: option("--worker-id", arguments), stateDirectory: option("--state-dir", arguments).map { URL(fileURLWithPath: $0) }))
         if let failure = exit.failure { fail("worker stopped: \(failure)") }
     } catch {
         fail("\(error)")

@@ -55,6 +55,26 @@ struct SpoolMemoryBenchmark {
             label, spool.manifest.sampleCount, spool.manifest.shards.count, Double(bytes) / 1e6, seconds,
             Double(before) / 1024, Double(peak) / 1024, Double(peak - before) / 1024))
         #expect(spool.manifest.sampleCount == count)
+        // What the digests cost: opening (manifest and setup hashed, shard sizes checked) and
+        // reading every shard as the coordinator does before assigning it (each one hashed).
+        let openStart = Date()
+        let reopened = try ClusterSpool.open(at: spool.directory)
+        let openSeconds = Date().timeIntervalSince(openStart)
+        let readStart = Date()
+        var read = 0
+        for shard in reopened.manifest.shards { read += try reopened.samples(ofShard: shard.id).count }
+        print(String(
+            format: "[bench] spool %@: open (digests checked) %.2fs; reading all %d shards (each hashed and decoded) %.2fs",
+            label, openSeconds, reopened.manifest.shards.count, Date().timeIntervalSince(readStart)))
+        #expect(read == count)
+        let hashStart = Date()
+        var hasher = SHA256Hasher()
+        for shard in reopened.manifest.shards {
+            let data = try Data(contentsOf: reopened.directory.appendingPathComponent(shard.file))
+            data.withUnsafeBytes { hasher.update($0) }
+        }
+        _ = hasher.finalizeHex()
+        print(String(format: "[bench] spool %@: of which SHA-256 of the shard files alone %.2fs", label, Date().timeIntervalSince(hashStart)))
     }
 
     /// The old coordinator path: every case collected into an array, then spooled.

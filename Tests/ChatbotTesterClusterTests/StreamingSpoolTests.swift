@@ -130,7 +130,7 @@ import Testing
             #expect(try spool.manifest.prettyJSON() == expected, "\(name)")
             #expect(try Data(contentsOf: spool.manifestURL) == expected, "\(name)")
         }
-        let empty = ClusterManifest(runId: "r", sampleCount: 0, setupDigest: "d", shards: [])
+        let empty = ClusterManifest(runId: "r", sampleCount: 0, setupDigest: "d", setupSHA256: "s", shards: [])
         #expect(try empty.prettyJSON() == encoder.encode(empty))
     }
 }

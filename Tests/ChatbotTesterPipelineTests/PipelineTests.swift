@@ -175,6 +175,38 @@ import Testing
         }
     }
 
+    @Test func duplicateIdsStopTheRunBeforeAnyRequestNamingBothLines() async throws {
+        try await withMockLLMServer { server in
+            let workspace = try Workspace()
+            let cases = workspace.directory.appendingPathComponent("cases.jsonl")
+            _ = try workspace.write("cases.jsonl", Self.dataset(replies: ["30 days", "x", "y"]) + #"{"id":"case-1","input":"again"}"# + "\n")
+            let job = try await prepare(workspace, configText: Self.config(baseURL: server.openAIBaseURL))
+            await #expect {
+                _ = try await job.test()
+            } throws: { error in
+                String(describing: error).contains("\(cases.path):4: field 'id': duplicate case id 'case-1' (first on line 2)")
+            }
+            #expect(server.stats.requests == 0)
+        }
+    }
+
+    @Test func aSecondRunOnABusyOutputDirectoryIsRefusedNamingTheFirst() async throws {
+        try await withMockLLMServer { server in
+            let workspace = try Workspace()
+            _ = try workspace.write("cases.jsonl", Self.dataset(replies: ["30 days"]))
+            let job = try await prepare(workspace, configText: Self.config(baseURL: server.openAIBaseURL))
+            let first = try OutputDirectoryLock.acquire(workspace.out)
+            await #expect {
+                _ = try await job.run(dataset: workspace.directory.appendingPathComponent("cases.jsonl"))
+            } throws: { error in
+                (error as? ChatbotTesterError)?.code == .busy && String(describing: error).contains("pid \(getpid())")
+            }
+            #expect(server.stats.requests == 0)
+            first.release()
+            #expect(try await job.test().exitStatus == 0)
+        }
+    }
+
     @Test func shardProcessingMatchesTheSingleProcessRun() async throws {
         try await withMockLLMServer { server in
             let workspace = try Workspace()

@@ -38,8 +38,8 @@ public enum ClusterCoordinator {
         spool: ClusterSpool, listener: any ClusterListener, events: EventBus = EventBus(), options: Options = Options(),
         limits: RunLimits = RunLimits()
     ) async throws -> ClusterCoordinatorStats {
-        let resume = try spool.resumeState(spending: limits.budgetUSD != nil)
-        let journal = try ClusterJournalFile(url: spool.journalURL)
+        let resume = try spool.resumeState(spending: limits.budgetUSD != nil, events: events)
+        let journal = try FileJournal(url: spool.journalURL, mode: 0o600)
         let limits = RunLimits(budgetUSD: limits.budgetUSD, failurePolicy: limits.failurePolicy, spentUSD: resume.spentUSD)
         let driver = CoordinatorDriver(spool: spool, journal: journal, journaled: resume.journaledIds, limits: limits, events: events, options: options)
         return try await driver.run(listener: listener)
@@ -73,7 +73,7 @@ public struct ClusterCoordinatorStats: Sendable, Hashable {
 /// The coordinator's I/O shell around `CoordinatorStateMachine`.
 actor CoordinatorDriver {
     private let spool: ClusterSpool
-    private let journal: ClusterJournalFile
+    private let journal: FileJournal
     private let events: EventBus
     private let options: ClusterCoordinator.Options
     private let codec = ClusterMessageCodec()
@@ -95,7 +95,7 @@ actor CoordinatorDriver {
     private var loadedShards: [Int: [Int: IndexedSample]] = [:]
     private var loadOrder: [Int] = []
 
-    init(spool: ClusterSpool, journal: ClusterJournalFile, journaled: Set<String>, limits: RunLimits, events: EventBus, options: ClusterCoordinator.Options) {
+    init(spool: ClusterSpool, journal: FileJournal, journaled: Set<String>, limits: RunLimits, events: EventBus, options: ClusterCoordinator.Options) {
         self.spool = spool
         self.journal = journal
         self.events = events
@@ -142,7 +142,7 @@ actor CoordinatorDriver {
         ticker.cancel()
         syncer.cancel()
         // Everything journaled must be durable before the run counts as done.
-        let closing = Result { try journal.close() }
+        let closing = Result { try journal.closeNow() }
         // Let workers read `shutdown` and leave, then close whoever is left. The listener stays
         // open a moment, so a worker arriving just now is told to shut down instead of retrying.
         let finishedAt = now
@@ -214,9 +214,9 @@ actor CoordinatorDriver {
     }
 
     private func syncJournal() {
-        guard journal.isDirty else { return }
+        guard journal.hasPendingLines else { return }
         do {
-            try journal.sync()
+            try journal.syncNow()
         } catch {
             fail(error)
         }
@@ -235,7 +235,8 @@ actor CoordinatorDriver {
                 guard let connection = connections[id], let payload = try? codec.encode(message) else { continue }
                 connection.enqueue([payload])
             case .assign(let id, let refs):
-                guard let connection = connections[id] else { continue }
+                // After a failure (a damaged shard, say) nothing more is handed out.
+                guard !finished, let connection = connections[id] else { continue }
                 do {
                     let samples = try refs.map { try sample($0) }
                     connection.enqueue([try codec.encode(.assign(.init(samples: samples)))])
@@ -245,7 +246,7 @@ actor CoordinatorDriver {
             case .journal(let records):
                 do {
                     let encoder = JSONCoding.encoder()
-                    for record in records { journal.append(try encoder.encode(record)) }
+                    for record in records { try journal.appendNow(try encoder.encode(record)) }
                 } catch {
                     fail(error)
                 }

@@ -24,7 +24,9 @@ public struct ClusterWorkerContext: Sendable {
     /// Rate budgets granted by the coordinator, shared by every worker of the run. Pass it to
     /// `MiddlewareEnvironment(makeRateBudget:)` so configured `rateLimit`s hold cluster-wide.
     public var makeRateBudget: @Sendable (_ instance: String, _ limits: RateLimits, _ clock: any TesterClock) -> any RateBudget
-    /// A directory for the worker's on-disk state (response cache…).
+    /// A directory for the worker's on-disk state (response cache…). A worker passes a private
+    /// one (0700, owned by the user: see `ClusterWorker.Options.stateDirectory`); the default is
+    /// an unpredictable path under the temporary directory, created by whoever first writes there.
     public var stateDirectory: URL
 
     public init(
@@ -32,7 +34,7 @@ public struct ClusterWorkerContext: Sendable {
         makeRateBudget: @escaping @Sendable (_ instance: String, _ limits: RateLimits, _ clock: any TesterClock) -> any RateBudget = {
             LocalRateBudget(limits: $1, clock: $2)
         },
-        stateDirectory: URL = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("chatbot-tester-worker-\(getpid())")
+        stateDirectory: URL = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("chatbot-tester-worker-\(UUID().uuidString.lowercased())")
     ) {
         self.events = events
         self.makeRateBudget = makeRateBudget

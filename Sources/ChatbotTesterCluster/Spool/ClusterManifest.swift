@@ -1,8 +1,11 @@
 import ChatbotTesterCore
 
-/// The run manifest in a spool directory (`manifest.json`): what the run is and how it is sharded.
+/// The run manifest in a spool directory (`manifest.json`): what the run is, how it is sharded and
+/// the SHA-256 of every file it refers to (checked when the spool is opened and before each shard
+/// is handed out). Its own SHA-256 is in `manifest.sha256` beside it.
 public struct ClusterManifest: Sendable, Hashable, Codable {
-    public static let currentSchemaVersion = 1
+    /// 2: file digests (`sha256` per shard, `setupSHA256`) and the `manifest.sha256` sidecar.
+    public static let currentSchemaVersion = 2
 
     /// One shard file.
     public struct Shard: Sendable, Hashable, Codable {
@@ -11,10 +14,22 @@ public struct ClusterManifest: Sendable, Hashable, Codable {
         public var file: String
         public var count: Int
         public var bytes: Int
+        /// SHA-256 of the shard file, 64 hex digits.
+        public var sha256: String
         /// Dataset index of the first sample (shards are contiguous).
         public var firstIndex: Int
         /// The sample ids in order.
         public var sampleIds: [String]
+
+        public init(id: Int, file: String, count: Int, bytes: Int, sha256: String, firstIndex: Int, sampleIds: [String]) {
+            self.id = id
+            self.file = file
+            self.count = count
+            self.bytes = bytes
+            self.sha256 = sha256
+            self.firstIndex = firstIndex
+            self.sampleIds = sampleIds
+        }
     }
 
     public var schemaVersion: Int
@@ -22,13 +37,16 @@ public struct ClusterManifest: Sendable, Hashable, Codable {
     public var sampleCount: Int
     /// Digest of the job setup, so a restart with another config is refused.
     public var setupDigest: String
+    /// SHA-256 of the `setup.json` file as written.
+    public var setupSHA256: String
     public var shards: [Shard]
 
-    public init(runId: String, sampleCount: Int, setupDigest: String, shards: [Shard]) {
+    public init(runId: String, sampleCount: Int, setupDigest: String, setupSHA256: String, shards: [Shard]) {
         self.schemaVersion = Self.currentSchemaVersion
         self.runId = runId
         self.sampleCount = sampleCount
         self.setupDigest = setupDigest
+        self.setupSHA256 = setupSHA256
         self.shards = shards
     }
 }

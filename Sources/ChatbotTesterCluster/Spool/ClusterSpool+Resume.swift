@@ -11,8 +11,8 @@ extension ClusterSpool {
 
     /// Reads the journal once for a (re)started coordinator; records are decoded for their cost
     /// only when `spending` (a budget is set).
-    public func resumeState(spending: Bool) throws -> ResumeState {
-        let index = try journalIndex()
+    public func resumeState(spending: Bool, events: EventBus? = nil) throws -> ResumeState {
+        let index = try journalIndex(events: events)
         var spent = 0.0
         var ids = Set<String>()
         ids.reserveCapacity(index.entries.count)

@@ -5,12 +5,15 @@ import Foundation
 ///
 /// ```
 /// spool/
-///   manifest.json          ClusterManifest (run id, shards, setup digest)
+///   manifest.json          ClusterManifest (run id, shards with their SHA-256, setup digests)
+///   manifest.sha256        SHA-256 of manifest.json (`sha256sum -c` format)
 ///   setup.json             ClusterJobSetup (backends as specs — secrets stay {env: NAME} — and job)
 ///   shards/shard-00000.jsonl   one IndexedSample per line
 ///   journal.jsonl          ClusterRecord per line, appended and fsync'd in batches
 /// ```
-/// A record counts once it is in the journal. Opening an existing spool resumes it.
+/// A record counts once it is in the journal. Opening an existing spool resumes it; every file is
+/// checked against the digest recorded when it was written, so a damaged or edited spool is an
+/// error naming the file, never a run on changed data.
 public struct ClusterSpool: Sendable {
     public let directory: URL
     public let manifest: ClusterManifest
@@ -21,7 +24,7 @@ public struct ClusterSpool: Sendable {
 
     /// Whether `directory` holds a spool (a manifest).
     public static func exists(at directory: URL) -> Bool {
-        FileManager.default.fileExists(atPath: directory.appendingPathComponent("manifest.json").path)
+        FileManager.default.fileExists(atPath: directory.appendingPathComponent(manifestFile).path)
     }
 
     /// Creates a spool for `samples`, or opens the one already in `directory` (resume). A
@@ -55,20 +58,63 @@ public struct ClusterSpool: Sendable {
         return try writer.finish()
     }
 
-    /// Opens an existing spool.
+    /// Opens an existing spool, checking it first: `manifest.json` against `manifest.sha256`,
+    /// `setup.json` against the manifest's `setupSHA256`, and that every shard file is there with
+    /// its recorded size (each shard's SHA-256 is checked when it is read, see
+    /// `samples(ofShard:)`).
+    ///
+    /// - Throws: `.invalidInput` naming the damaged, edited or missing file and what differs;
+    ///   `.io` when a file cannot be read.
     public static func open(at directory: URL) throws -> ClusterSpool {
-        let manifest = try readJSON(ClusterManifest.self, directory.appendingPathComponent("manifest.json"))
-        let setup = try readJSON(ClusterJobSetup.self, directory.appendingPathComponent("setup.json"))
+        let manifestURL = directory.appendingPathComponent(manifestFile)
+        let manifestData = try read(manifestURL)
+        let sidecarURL = directory.appendingPathComponent(manifestDigestFile)
+        guard FileManager.default.fileExists(atPath: sidecarURL.path) else {
+            throw damaged(sidecarURL, "is missing, so \(manifestFile) cannot be checked (a spool from an older version, or damaged: start a new run without --resume)")
+        }
+        let recorded = String(decoding: try read(sidecarURL), as: UTF8.self).split(separator: " ").first.map(String.init) ?? ""
+        let actual = SpoolDigest.sha256(manifestData)
+        guard recorded == actual else {
+            throw damaged(manifestURL, "was changed after the spool was written: its SHA-256 is \(actual), \(manifestDigestFile) says \(recorded)")
+        }
+        struct Header: Decodable { var schemaVersion: Int }
+        let version = try decode(Header.self, manifestData, manifestURL).schemaVersion
+        guard version == ClusterManifest.currentSchemaVersion else {
+            throw damaged(manifestURL, "has spool format \(version); this version reads format \(ClusterManifest.currentSchemaVersion) (start a new run without --resume)")
+        }
+        let manifest = try decode(ClusterManifest.self, manifestData, manifestURL)
+        let setupURL = directory.appendingPathComponent(setupFile)
+        let setupData = try read(setupURL)
+        let setupDigest = SpoolDigest.sha256(setupData)
+        guard setupDigest == manifest.setupSHA256 else {
+            throw damaged(setupURL, "was changed after the spool was written: its SHA-256 is \(setupDigest), \(manifestFile) recorded \(manifest.setupSHA256)")
+        }
+        let setup = try decode(ClusterJobSetup.self, setupData, setupURL)
+        for shard in manifest.shards {
+            let url = directory.appendingPathComponent(shard.file)
+            var info = stat()
+            guard stat(url.path, &info) == 0 else { throw damaged(url, "is missing (\(manifestFile) lists it as shard \(shard.id))") }
+            guard Int(info.st_size) == shard.bytes else {
+                throw damaged(url, "was changed after the spool was written: \(info.st_size) bytes, \(manifestFile) recorded \(shard.bytes)")
+            }
+        }
         return ClusterSpool(directory: directory, manifest: manifest, setup: setup)
     }
 
-    private static func readJSON<T: Decodable>(_ type: T.Type, _ url: URL) throws -> T {
-        let data: Data
+    static let manifestFile = "manifest.json"
+    static let manifestDigestFile = "manifest.sha256"
+    static let setupFile = "setup.json"
+
+    private static func read(_ url: URL) throws -> Data {
         do {
-            data = try Data(contentsOf: url)
+            return try Data(contentsOf: url)
         } catch {
+            if !FileManager.default.fileExists(atPath: url.path) { throw damaged(url, "is missing") }
             throw ChatbotTesterError(.io, "cannot read \(url.path)", location: SourceLocation(source: url.path), cause: error)
         }
+    }
+
+    private static func decode<T: Decodable>(_ type: T.Type, _ data: Data, _ url: URL) throws -> T {
         do {
             return try JSONCoding.decoder().decode(T.self, from: data)
         } catch {
@@ -76,25 +122,36 @@ public struct ClusterSpool: Sendable {
         }
     }
 
+    /// A spool file that is not what was written.
+    static func damaged(_ url: URL, _ what: String) -> ChatbotTesterError {
+        ChatbotTesterError(.invalidInput, "spool file \(url.path) \(what)", location: SourceLocation(source: url.path))
+    }
+
     /// The digest recorded in the manifest for `setup`.
     public static func digest(of setup: ClusterJobSetup) throws -> String {
         ClusterDigest.of(text: try JSONValue(encoding: setup).canonicalText)
     }
 
-    /// The samples of shard `id`.
+    /// The samples of shard `id`, after checking the file's size and SHA-256 against the manifest.
+    ///
+    /// - Throws: `.invalidInput` naming the shard file when it is missing, truncated or edited (a
+    ///   damaged spool ends the run; it is never handed out again), `.io` when it cannot be read.
     public func samples(ofShard id: Int) throws -> [IndexedSample] {
         guard let shard = manifest.shards.first(where: { $0.id == id }) else {
             throw ChatbotTesterError(.internal, "no shard \(id) in \(directory.path)")
         }
         let url = directory.appendingPathComponent(shard.file)
-        let data: Data
-        do {
-            data = try Data(contentsOf: url)
-        } catch {
-            throw ChatbotTesterError(.io, "cannot read shard \(url.path)", location: SourceLocation(source: url.path), cause: error)
+        let data = try Self.read(url)
+        guard data.count == shard.bytes else {
+            throw Self.damaged(url, "was changed after the spool was written: \(data.count) bytes, \(Self.manifestFile) recorded \(shard.bytes)")
+        }
+        let digest = SpoolDigest.sha256(data)
+        guard digest == shard.sha256 else {
+            throw Self.damaged(url, "was changed after the spool was written: its SHA-256 is \(digest), \(Self.manifestFile) recorded \(shard.sha256)")
         }
         let decoder = JSONCoding.decoder()
         var out: [IndexedSample] = []
+        out.reserveCapacity(shard.count)
         var splitter = JSONL.LineSplitter()
         for (line, bytes) in splitter.feed(data) {
             do {
@@ -103,15 +160,24 @@ public struct ClusterSpool: Sendable {
                 throw ChatbotTesterError.decoding(error, source: url.path, line: line)
             }
         }
+        let expected = shard.sampleIds.enumerated().map { (shard.firstIndex + $0.offset, $0.element) }
+        guard out.count == expected.count, zip(out, expected).allSatisfy({ $0.index == $1.0 && $0.sample.id == $1.1 }) else {
+            throw Self.damaged(url, "does not hold the samples \(Self.manifestFile) lists for shard \(id)")
+        }
         return out
     }
 
-    /// Where each journaled sample's record sits in the journal: first occurrence per sample id,
-    /// sorted by dataset index. The journal is memory-mapped and only each line's id and index are
-    /// decoded, so a journal of any size indexes in little memory. A torn last line is ignored; a
-    /// corrupt line elsewhere is an error naming the line.
-    public func journalIndex() throws -> JournalIndex {
-        guard FileManager.default.fileExists(atPath: journalURL.path) else { return JournalIndex(data: Data(), entries: []) }
+    /// Where each journaled sample's record sits in the journal, sorted by dataset index. The
+    /// journal is memory-mapped and only each line's id, index and status are decoded, so a
+    /// journal of any size indexes in little memory.
+    ///
+    /// Per sample id the record key rule holds: the first success wins, a later success replaces
+    /// an earlier error, nothing replaces a success. A torn last line is ignored. A damaged line
+    /// elsewhere (not JSON, not a record, or a record whose envelope id differs from its own) is
+    /// skipped and reported on `events` with its file:line: its sample is not journaled, so it
+    /// runs again.
+    public func journalIndex(events: EventBus? = nil) throws -> JournalIndex {
+        guard FileManager.default.fileExists(atPath: journalURL.path) else { return JournalIndex(data: Data(), entries: [], damagedLines: []) }
         let data: Data
         do {
             data = try Data(contentsOf: journalURL, options: .alwaysMapped)
@@ -119,8 +185,9 @@ public struct ClusterSpool: Sendable {
             throw ChatbotTesterError(.io, "cannot read \(journalURL.path)", location: SourceLocation(source: journalURL.path), cause: error)
         }
         let decoder = JSONCoding.decoder()
-        var seen = Set<String>()
+        var positions: [String: Int] = [:]
         var entries: [JournalIndex.Entry] = []
+        var damaged: [Int] = []
         var start = data.startIndex
         var line = 0
         while let newline = data[start...].firstIndex(of: 0x0A) {
@@ -128,23 +195,27 @@ public struct ClusterSpool: Sendable {
             let range = start..<newline
             start = newline + 1
             guard !range.isEmpty else { continue }
-            let key: RecordKey
-            do {
-                key = try decoder.decode(RecordKey.self, from: data[range])
-            } catch {
-                throw ChatbotTesterError.decoding(error, source: journalURL.path, line: line)
+            guard let key = try? decoder.decode(RecordKey.self, from: data[range]), key.run.sampleId == key.sampleId, key.index >= 0 else {
+                damaged.append(line)
+                events?.emit(LogEvent(
+                    .warning, "journal line \(line) is damaged and was skipped; its case runs again", source: "\(journalURL.path):\(line)"))
+                continue
             }
-            if seen.insert(key.sampleId).inserted {
-                entries.append(JournalIndex.Entry(sampleId: key.sampleId, index: key.index, range: range, line: line))
+            let entry = JournalIndex.Entry(sampleId: key.sampleId, index: key.index, range: range, line: line, succeeded: key.run.status == .ok)
+            if let position = positions[key.sampleId] {
+                if !entries[position].succeeded && entry.succeeded { entries[position] = entry }
+            } else {
+                positions[key.sampleId] = entries.count
+                entries.append(entry)
             }
         }
         entries.sort { $0.index < $1.index }
-        return JournalIndex(data: data, entries: entries)
+        return JournalIndex(data: data, entries: entries, damagedLines: damaged)
     }
 
     /// The sample ids already journaled (what a resumed run skips).
-    public func journaledIds() throws -> Set<String> {
-        Set(try journalIndex().entries.map(\.sampleId))
+    public func journaledIds(events: EventBus? = nil) throws -> Set<String> {
+        Set(try journalIndex(events: events).entries.map(\.sampleId))
     }
 
     /// Every journaled record, deduplicated, in dataset order (all in memory: for tests and small
@@ -182,10 +253,14 @@ public struct JournalIndex: Sendable {
         public var index: Int
         public var range: Range<Data.Index>
         public var line: Int
+        /// Whether the record is a success (`run.status == .ok`).
+        public var succeeded: Bool
     }
 
     let data: Data
     public let entries: [Entry]
+    /// Journal lines skipped as damaged (1-based); their samples count as not journaled.
+    public let damagedLines: [Int]
 
     /// Decodes the full record of `entry`.
     public func record(_ entry: Entry, source: String) throws -> ClusterRecord {
@@ -197,8 +272,13 @@ public struct JournalIndex: Sendable {
     }
 }
 
-/// The two fields of a journal line needed to index it.
+/// The fields of a journal line needed to index it.
 private struct RecordKey: Decodable {
+    struct Run: Decodable {
+        var sampleId: String
+        var status: RunRecord.Status
+    }
     var sampleId: String
     var index: Int
+    var run: Run
 }

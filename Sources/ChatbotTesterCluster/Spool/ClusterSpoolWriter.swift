@@ -7,7 +7,8 @@ import Foundation
 /// (`lines.tmp` in the spool directory); only its encoded size (4 bytes), its id and the set of
 /// ids seen stay in memory. `finish()` plans the shards from the sizes (`ShardPlanner`), then
 /// copies each shard's bytes — contiguous in the scratch file — into its shard file, one shard at
-/// a time and atomically, writes `setup.json` and finally `manifest.json`. Memory is
+/// a time and atomically (recording each one's SHA-256), writes `setup.json`, `manifest.sha256`
+/// and finally `manifest.json`. Memory is
 /// O(samples × (4 bytes + id)) for the sizes and ids (the manifest lists every id anyway) plus one
 /// shard, whatever the size of the cases.
 ///
@@ -134,13 +135,21 @@ public final class ClusterSpoolWriter {
             }
             try FileArtifactStore.atomicWrite(data, to: directory.appendingPathComponent(file))
             shards.append(ClusterManifest.Shard(
-                id: id, file: file, count: range.count, bytes: bytes, firstIndex: range.lowerBound, sampleIds: Array(ids[range])))
+                id: id, file: file, count: range.count, bytes: bytes, sha256: SpoolDigest.sha256(data), firstIndex: range.lowerBound,
+                sampleIds: Array(ids[range])))
         }
         finished = true
         try? FileManager.default.removeItem(at: scratchURL)
-        try FileArtifactStore.atomicWrite(try JSONCoding.encoder(pretty: true).encode(setup), to: directory.appendingPathComponent("setup.json"))
-        let manifest = ClusterManifest(runId: runId, sampleCount: count, setupDigest: setupDigest, shards: shards)
-        try FileArtifactStore.atomicWrite(try manifest.prettyJSON(), to: directory.appendingPathComponent("manifest.json"))
+        let setupJSON = try JSONCoding.encoder(pretty: true).encode(setup)
+        try FileArtifactStore.atomicWrite(setupJSON, to: directory.appendingPathComponent(ClusterSpool.setupFile))
+        let manifest = ClusterManifest(
+            runId: runId, sampleCount: count, setupDigest: setupDigest, setupSHA256: SpoolDigest.sha256(setupJSON), shards: shards)
+        let manifestJSON = try manifest.prettyJSON()
+        // The sidecar first: the manifest's presence marks a complete spool.
+        try FileArtifactStore.atomicWrite(
+            Data("\(SpoolDigest.sha256(manifestJSON))  \(ClusterSpool.manifestFile)\n".utf8),
+            to: directory.appendingPathComponent(ClusterSpool.manifestDigestFile))
+        try FileArtifactStore.atomicWrite(manifestJSON, to: directory.appendingPathComponent(ClusterSpool.manifestFile))
         return ClusterSpool(directory: directory, manifest: manifest, setup: setup)
     }
 

@@ -18,15 +18,17 @@ public enum ClusterWorker {
         /// Records per `records` frame at most (records finished together share a frame; none
         /// waits for others).
         public var batchSize: Int
-        /// The worker's on-disk state (response cache…).
-        public var stateDirectory: URL
+        /// The worker's on-disk state (response cache…). `nil`: a fresh private directory
+        /// (`mkdtemp`, 0700) made at welcome and removed on exit. A given directory is created 0700
+        /// or, when it exists, must be owned by this user and closed to others — else the worker
+        /// refuses to start (see `PrivateDirectory.verifyOrCreate`).
+        public var stateDirectory: URL?
 
         public init(workerId: String? = nil, batchSize: Int = 64, stateDirectory: URL? = nil) {
             let workerId = workerId ?? "\(ProcessInfo.processInfo.hostName)-\(getpid())"
             self.workerId = workerId
             self.batchSize = max(1, batchSize)
             self.stateDirectory = stateDirectory
-                ?? URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("chatbot-tester-worker-\(workerId)")
         }
     }
 
@@ -71,7 +73,7 @@ actor WorkerDriver {
     private var failure: String?
     private var exited = false
     private let budgets: ClusterBudgetClient
-    private let stateDirectory: URL
+    private var freshStateDirectory: URL?
 
     init(connection: any ClusterConnection, registry: BackendRegistry, factory: @escaping ShardProcessorFactory, events: EventBus, options: ClusterWorker.Options) {
         self.connection = connection
@@ -80,7 +82,6 @@ actor WorkerDriver {
         self.events = events
         self.options = options
         self.machine = WorkerStateMachine(hello: ClusterMessage.Hello(workerId: options.workerId, pid: Int(getpid())))
-        self.stateDirectory = options.stateDirectory
         let codec = codec
         budgets = ClusterBudgetClient { [connection] message in
             if let payload = try? codec.encode(message) { connection.enqueue([payload]) }
@@ -106,6 +107,7 @@ actor WorkerDriver {
         building?.cancel()
         heartbeat?.cancel()
         connection.close(reason: nil)
+        if let freshStateDirectory { try? FileManager.default.removeItem(at: freshStateDirectory) }
         return ClusterWorker.Exit(assignments: assignments, records: records, failure: failure)
     }
 
@@ -120,6 +122,13 @@ actor WorkerDriver {
                 }
             case .build(let welcome):
                 startHeartbeat(every: welcome.heartbeatSeconds)
+                let stateDirectory: URL
+                do {
+                    stateDirectory = try privateStateDirectory()
+                } catch {
+                    buildFailed(error)
+                    continue
+                }
                 let factory = factory, registry = registry
                 let budgets = budgets
                 let context = ClusterWorkerContext(
@@ -154,6 +163,15 @@ actor WorkerDriver {
                 connection.close(reason: nil)
             }
         }
+    }
+
+    /// The configured state directory, verified private, or a fresh one.
+    private func privateStateDirectory() throws -> URL {
+        if let given = options.stateDirectory { return try PrivateDirectory.verifyOrCreate(given) }
+        if let freshStateDirectory { return freshStateDirectory }
+        let made = try PrivateDirectory.makeFresh(prefix: "chatbot-tester-worker")
+        freshStateDirectory = made
+        return made
     }
 
     private func built(_ processor: any ShardProcessor) {

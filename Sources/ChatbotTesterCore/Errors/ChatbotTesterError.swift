@@ -76,6 +76,8 @@ public struct ChatbotTesterError: Error, Sendable, Hashable, CustomStringConvert
         public static let io = Code("io")
         /// A cluster protocol violation.
         public static let proto = Code("protocol")
+        /// Another process holds what this one needs (an output directory's lock).
+        public static let busy = Code("busy")
         /// Anything else.
         public static let `internal` = Code("internal")
     }

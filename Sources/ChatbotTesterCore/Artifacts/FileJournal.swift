@@ -1,0 +1,160 @@
+import Foundation
+
+/// The durable journal every run writes: an append-only file of lines, shared by the Runner's
+/// `RunJournal` (through `FileArtifactStore.openJournal`) and the cluster coordinator's spool
+/// journal.
+///
+/// Lines are raw bytes (the caller's JSON, written as given, so a coordinator can journal a record
+/// as it was received). Appends are buffered in memory and written out when the buffer passes
+/// `flushThreshold` or on sync, which also fsyncs: a line is durable once a sync after it
+/// returned. Opening cuts a torn last line (no trailing newline) left by a crash, so new lines
+/// never glue onto a partial one. A failed write is rolled back to the last complete line.
+///
+/// Two faces over one implementation: the `ArtifactJournal` methods (`append`, `sync`, `close`,
+/// async) and their synchronous forms (`appendNow`, `syncNow`, `closeNow`) for an actor that must
+/// count a record and buffer it without suspending in between.
+///
+/// ```swift
+/// let journal = try FileJournal(url: spool.appendingPathComponent("journal.jsonl"), mode: 0o600)
+/// try journal.appendNow(recordBytes)
+/// try journal.syncNow()   // durable from here
+/// ```
+public final class FileJournal: ArtifactJournal, @unchecked Sendable {
+    private let fd: Int32
+    private let lock = NSLock()
+    private var pending = Data()
+    private var closed = false
+    private let flushThreshold: Int
+    public let url: URL
+
+    /// Opens (creating when needed) the journal and cuts a torn last line.
+    /// - Parameters:
+    ///   - flushThreshold: buffered bytes that trigger a write (without fsync).
+    ///   - mode: permissions of a newly created file.
+    public init(url: URL, flushThreshold: Int = 1 << 20, mode: mode_t = 0o644) throws {
+        self.url = url
+        self.flushThreshold = flushThreshold
+        do {
+            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        } catch {
+            throw ChatbotTesterError(.io, "cannot create \(url.deletingLastPathComponent().path)", location: SourceLocation(source: url.path), cause: error)
+        }
+        let fd = open(url.path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, mode)
+        guard fd >= 0 else {
+            throw ChatbotTesterError(
+                .io, "cannot open journal \(url.path)", location: SourceLocation(source: url.path),
+                cause: POSIXError(.init(rawValue: errno) ?? .EIO))
+        }
+        self.fd = fd
+        do {
+            try FileJournal.truncateTornTail(fd: fd, path: url.path)
+        } catch {
+            Foundation.close(fd)
+            throw error
+        }
+    }
+
+    deinit {
+        if !closed { Foundation.close(fd) }
+    }
+
+    /// The length of the file without a torn last line: just after its last newline, or 0.
+    static func completeLength(fd: Int32) -> off_t {
+        let size = lseek(fd, 0, SEEK_END)
+        guard size > 0 else { return 0 }
+        var end = size
+        var chunk = [UInt8](repeating: 0, count: 64 * 1024)
+        while end > 0 {
+            let start = max(0, end - off_t(chunk.count))
+            let count = Int(end - start)
+            let read = chunk.withUnsafeMutableBytes { pread(fd, $0.baseAddress!, count, start) }
+            guard read == count else { return end }
+            if let index = chunk[0..<count].lastIndex(of: 0x0A) { return start + off_t(index) + 1 }
+            end = start
+        }
+        return 0
+    }
+
+    private static func truncateTornTail(fd: Int32, path: String) throws {
+        let size = lseek(fd, 0, SEEK_END)
+        let keep = completeLength(fd: fd)
+        guard keep != size else { return }
+        guard ftruncate(fd, keep) == 0, fsync(fd) == 0 else {
+            throw ChatbotTesterError(.io, "cannot cut the torn last line of \(path)", location: SourceLocation(source: path))
+        }
+    }
+
+    /// Writes every byte, retrying short writes and EINTR.
+    static func writeAll(_ fd: Int32, _ buffer: UnsafeRawBufferPointer) -> Bool {
+        var offset = 0
+        while offset < buffer.count {
+            let n = Foundation.write(fd, buffer.baseAddress! + offset, buffer.count - offset)
+            if n < 0, errno == EINTR { continue }
+            if n <= 0 { return false }
+            offset += n
+        }
+        return true
+    }
+
+    /// Whether appended lines wait for a sync.
+    public var hasPendingLines: Bool {
+        lock.withLock { !pending.isEmpty }
+    }
+
+    /// Appends one line (a newline is added); buffered until a sync or the flush threshold.
+    public func appendNow(_ line: Data) throws {
+        try lock.withLock {
+            guard !closed else { throw ChatbotTesterError(.io, "journal \(url.path) is closed") }
+            pending.append(line)
+            pending.append(0x0A)
+            if pending.count >= flushThreshold { try writePendingLocked() }
+        }
+    }
+
+    /// Writes the buffered lines and fsyncs: everything appended so far is durable.
+    public func syncNow() throws {
+        try lock.withLock { try syncLocked() }
+    }
+
+    /// Syncs and closes (closing twice is a no-op).
+    public func closeNow() throws {
+        try lock.withLock {
+            guard !closed else { return }
+            defer {
+                Foundation.close(fd)
+                closed = true
+            }
+            try syncLocked()
+        }
+    }
+
+    public func append(_ line: Data) async throws {
+        try appendNow(line)
+    }
+
+    public func sync() async throws {
+        try syncNow()
+    }
+
+    public func close() async throws {
+        try closeNow()
+    }
+
+    private func writePendingLocked() throws {
+        guard !pending.isEmpty else { return }
+        let before = lseek(fd, 0, SEEK_END)
+        let ok = pending.withUnsafeBytes { FileJournal.writeAll(fd, $0) }
+        guard ok else {
+            // Roll back a partial write so the file still ends at a complete line.
+            if before >= 0 { ftruncate(fd, before) }
+            throw ChatbotTesterError(.io, "cannot append to \(url.path)", location: SourceLocation(source: url.path))
+        }
+        pending.removeAll(keepingCapacity: true)
+    }
+
+    private func syncLocked() throws {
+        guard !closed else { throw ChatbotTesterError(.io, "journal \(url.path) is closed") }
+        try writePendingLocked()
+        guard fsync(fd) == 0 else { throw ChatbotTesterError(.io, "fsync failed for \(url.path)", location: SourceLocation(source: url.path)) }
+    }
+}

@@ -1,0 +1,146 @@
+import ChatbotTesterCore
+import Foundation
+import Testing
+
+/// One run per output directory: a second lock is refused naming the holder, a released or dead
+/// holder's lock never blocks, nested use in one task tree is allowed.
+@Suite struct OutputDirectoryLockTests {
+    static func directory() -> URL {
+        FileManager.default.temporaryDirectory.appendingPathComponent("lock-\(UUID().uuidString)")
+    }
+
+    static func busyError(_ body: () throws -> Void) -> ChatbotTesterError? {
+        do {
+            try body()
+            return nil
+        } catch {
+            return error as? ChatbotTesterError
+        }
+    }
+
+    @Test func aSecondLockIsRefusedNamingTheHolderUntilTheFirstIsReleased() throws {
+        let directory = Self.directory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let holder = OutputDirectoryLock.Holder(pid: getpid(), host: "host-a", command: "chatbot-tester test", startedAt: Date())
+        let first = try OutputDirectoryLock.acquire(directory, holder: holder)
+        let named = OutputDirectoryLock.holder(of: directory)
+        #expect(named?.pid == holder.pid && named?.host == holder.host && named?.command == holder.command)
+        let refused = Self.busyError { _ = try OutputDirectoryLock.acquire(directory) }
+        #expect(refused?.code == .busy)
+        #expect(refused?.message.contains("pid \(getpid()) on host-a (chatbot-tester test") == true)
+        #expect(refused?.location?.source == directory.path)
+        first.release()
+        #expect(!FileManager.default.fileExists(atPath: directory.appendingPathComponent(OutputDirectoryLock.fileName).path))
+        #expect(OutputDirectoryLock.holder(of: directory) == nil)
+        let second = try OutputDirectoryLock.acquire(directory)
+        second.release()
+    }
+
+    /// Another process (util-linux `flock`) cannot take the lock we hold, and gets it once we let go.
+    @Test func anotherProcessSeesTheLock() throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/flock") else { return }
+        let directory = Self.directory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        func otherProcessCanLock() throws -> Bool {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/flock")
+            process.arguments = ["-n", directory.appendingPathComponent(OutputDirectoryLock.fileName).path, "true"]
+            try process.run()
+            process.waitUntilExit()
+            return process.terminationStatus == 0
+        }
+        let lock = try OutputDirectoryLock.acquire(directory)
+        #expect(try !otherProcessCanLock())
+        lock.release()
+        #expect(try otherProcessCanLock())
+    }
+
+    /// A lock file left by a process that died (here: a holder record naming a pid that does not
+    /// run, no flock on it) does not block the next run, which takes it over.
+    @Test func aStaleLockFileOfADeadProcessDoesNotBlock() throws {
+        let directory = Self.directory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let dead = OutputDirectoryLock.Holder(pid: 999_999, host: "gone", command: "chatbot-tester test", startedAt: Date(timeIntervalSince1970: 0))
+        try JSONCoding.encoder().encode(dead).write(to: directory.appendingPathComponent(OutputDirectoryLock.fileName))
+        #expect(OutputDirectoryLock.holder(of: directory) == nil)
+        let lock = try OutputDirectoryLock.acquire(directory)
+        #expect(OutputDirectoryLock.holder(of: directory)?.pid == getpid())
+        lock.release()
+    }
+
+    @Test func withLockIsReentrantInOneTaskTreeAndRefusesOtherTasks() async throws {
+        let directory = Self.directory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let nested = try await OutputDirectoryLock.withLock(directory) {
+            try await OutputDirectoryLock.withLock(directory) { 42 }
+        }
+        #expect(nested == 42)
+        let refusedElsewhere = try await OutputDirectoryLock.withLock(directory) {
+            await Task.detached {
+                Self.busyError { _ = try OutputDirectoryLock.acquire(directory) }
+            }.value
+        }
+        #expect(refusedElsewhere?.code == .busy)
+        // Released after the body, also when it throws.
+        await #expect(throws: ChatbotTesterError.self) {
+            try await OutputDirectoryLock.withLock(directory) { throw ChatbotTesterError(.internal, "boom") }
+        }
+        #expect(OutputDirectoryLock.holder(of: directory) == nil)
+    }
+}
+
+/// Private state directories: fresh ones are 0700 and unpredictable; given ones are used only when
+/// this user owns them and nobody else can enter.
+@Suite struct PrivateDirectoryTests {
+    @Test func freshDirectoriesArePrivateAndDistinct() throws {
+        let a = try PrivateDirectory.makeFresh(prefix: "ct-private")
+        let b = try PrivateDirectory.makeFresh(prefix: "ct-private")
+        defer {
+            try? FileManager.default.removeItem(at: a)
+            try? FileManager.default.removeItem(at: b)
+        }
+        #expect(a != b)
+        var info = stat()
+        #expect(lstat(a.path, &info) == 0 && info.st_mode & 0o777 == 0o700 && info.st_uid == geteuid())
+        #expect(try PrivateDirectory.verifyOrCreate(a) == a)
+    }
+
+    @Test func aMissingDirectoryIsCreatedPrivate() throws {
+        let parent = try PrivateDirectory.makeFresh(prefix: "ct-private")
+        defer { try? FileManager.default.removeItem(at: parent) }
+        let url = parent.appendingPathComponent("state")
+        try PrivateDirectory.verifyOrCreate(url)
+        var info = stat()
+        #expect(lstat(url.path, &info) == 0 && info.st_mode & 0o777 == 0o700)
+    }
+
+    @Test func foreignOpenOrLinkedDirectoriesAreRefused() throws {
+        let parent = try PrivateDirectory.makeFresh(prefix: "ct-private")
+        defer { try? FileManager.default.removeItem(at: parent) }
+        func refusal(_ url: URL) -> String? {
+            do {
+                try PrivateDirectory.verifyOrCreate(url)
+                return nil
+            } catch {
+                return (error as? ChatbotTesterError)?.message
+            }
+        }
+        let open = parent.appendingPathComponent("open")
+        mkdir(open.path, 0o755)
+        chmod(open.path, 0o755)
+        #expect(refusal(open)?.contains("mode is 755") == true)
+        let link = parent.appendingPathComponent("link")
+        let mine = parent.appendingPathComponent("mine")
+        mkdir(mine.path, 0o700)
+        symlink(mine.path, link.path)
+        #expect(refusal(link)?.contains("symbolic link") == true)
+        if geteuid() == 0 {
+            // Another user's directory, even with the right mode, is never used.
+            let foreign = parent.appendingPathComponent("foreign")
+            mkdir(foreign.path, 0o700)
+            #expect(chown(foreign.path, 65534, 65534) == 0)
+            #expect(refusal(foreign)?.contains("owned by uid 65534") == true)
+        }
+    }
+}
