@@ -110,7 +110,8 @@ extension TestJob {
         events.emit(JobStageEvent(stage: "run", started: true, detail: "\(total) cases against \(targetName)"))
         let runner = try await makeRunner(journal: RunJournal(store: store))
         let reader = DatasetReader(url: dataset, limit: config.dataset?.limit, tags: config.dataset?.tags)
-        let summary = try await runner.runAll(reader.samples(), resume: settings.resume, total: total)
+        let summary = try await runner.runAll(
+            reader.samples(), resume: settings.resume, retryErrors: settings.retryErrors, total: total)
         // Finish the files even when the run was interrupted: a fresh task does not inherit the
         // cancellation, so the journal is read to the end.
         let store = self.store
