@@ -17,6 +17,11 @@ enum SummaryTable {
             if stats.costUSD > 0 { text += String(format: " · $%.4f", stats.costUSD) }
             if run.stopReason != .completed { text += " · stopped: \(run.stopReason.rawValue)" }
             lines.append(text)
+            if run.keptErrors > 0 {
+                let plural = run.keptErrors == 1 ? "" : "s"
+                lines.append(
+                    "Kept \(run.keptErrors) error\(plural) recorded by an earlier session: --resume --retry-errors plays those cases again.")
+            }
         }
         if let evaluation = outcome.evaluation {
             lines.append(contentsOf: metricTable(evaluation))

@@ -141,9 +141,13 @@ public struct ChatbotTesterError: Error, Sendable, Hashable, CustomStringConvert
     /// already starts with (a backend's peer) is not repeated, nor an HTTP status it already names.
     public var description: String {
         var text = ""
-        if var location {
-            if let source = location.source, message.hasPrefix(source) { location.source = nil }
-            if !location.description.isEmpty { text += "\(location): " }
+        if let location {
+            if let source = location.source, message.hasPrefix(source), location.line == nil {
+                // `backends.bot: http://host/v1/chat/completions: connection refused`
+                if let field = location.field, !field.isEmpty { text += "\(field): " }
+            } else if !location.description.isEmpty {
+                text += "\(location): "
+            }
         }
         text += message
         if let status, !message.contains("HTTP \(status)") { text += " (HTTP \(status))" }

@@ -81,14 +81,15 @@ public struct CircuitBreaker: Sendable, Hashable {
     }
 
     /// The error every call gets once the breaker is open:
-    /// `backend 'bot' at http://127.0.0.1:8080 is down: 10 consecutive connection failures (connection refused)`.
+    /// `backend 'bot' at http://127.0.0.1:8080 is down: 10 consecutive connection failures (connection refused)`
+    /// (the message names the instance and the peer, so it carries no location).
     public static func targetDownError(
         instance: String, peer: String?, failures: Int, lastMessage: String
     ) -> ChatbotTesterError {
         let at = peer.map { " at \(origin(of: $0))" } ?? ""
         return ChatbotTesterError(
             .targetDown, "backend '\(instance)'\(at) is down: \(failures) consecutive connection failures (\(lastMessage))",
-            location: SourceLocation(field: "backends.\(instance)"), retry: .no)
+            retry: .no)
     }
 
     /// The error's message without the peer it starts with (`http://…: connection refused` → `connection refused`).

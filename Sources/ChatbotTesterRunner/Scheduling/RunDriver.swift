@@ -41,6 +41,7 @@ struct RunDriver: Sendable {
         var failure: (any Error)?
         var stopError: ErrorInfo?
         var errorExamples: [String: String] = [:]
+        var keptErrors = 0
         var resumed = 0
 
         // Read back an earlier session's journal and open it for appending.
@@ -64,6 +65,7 @@ struct RunDriver: Sendable {
                         }
                     }
                     errorExamples = scan.errorExamples
+                    keptErrors = scan.keptErrors
                     completed = scan.completedIDs
                     statistics = scan.statistics
                     resumed = scan.statistics.recorded
@@ -206,7 +208,7 @@ struct RunDriver: Sendable {
             target: player.targetName, stopReason: reason, error: failure.map(ErrorInfo.init) ?? stopError, statistics: statistics,
             resumed: resumed, skipped: scheduler.skipped, duplicates: scheduler.duplicates, abandoned: scheduler.abandoned,
             played: scheduler.played, durationSeconds: (clock.now - started).milliseconds / 1000, budgetUSD: options.budgetUSD,
-            errorExamples: errorExamples)
+            errorExamples: errorExamples, keptErrors: keptErrors)
         events.emit(RunCompletedEvent(summary: summary))
         channel.finish(throwing: failure)
         return summary

@@ -81,11 +81,14 @@ public struct RunSummary: Sendable, Hashable, Codable {
     public var turnLatency: LatencySummary
     /// One example message per error code in `statistics.errorsByCode` (the first recorded).
     public var errorExamples: [String: String]
+    /// Resumed runs: cases recorded as errors by an earlier session and kept (not played again,
+    /// as `--retry-errors` would).
+    public var keptErrors: Int
 
     public init(
         target: String, stopReason: RunStopReason, error: ErrorInfo? = nil, statistics: RunStatistics, resumed: Int,
         skipped: Int, duplicates: Int, abandoned: Int, played: Int, durationSeconds: Double, budgetUSD: Double?,
-        errorExamples: [String: String] = [:]
+        errorExamples: [String: String] = [:], keptErrors: Int = 0
     ) {
         self.target = target
         self.stopReason = stopReason
@@ -101,11 +104,12 @@ public struct RunSummary: Sendable, Hashable, Codable {
         self.latency = LatencySummary(statistics.latency)
         self.turnLatency = LatencySummary(statistics.turnLatency)
         self.errorExamples = errorExamples
+        self.keptErrors = keptErrors
     }
 
     enum CodingKeys: String, CodingKey {
         case target, stopReason, error, statistics, resumed, skipped, duplicates, abandoned, played, durationSeconds, budgetUSD
-        case latency, turnLatency, errorExamples
+        case latency, turnLatency, errorExamples, keptErrors
     }
 
     public init(from decoder: any Decoder) throws {
@@ -124,6 +128,7 @@ public struct RunSummary: Sendable, Hashable, Codable {
         latency = try c.decode(LatencySummary.self, forKey: .latency)
         turnLatency = try c.decode(LatencySummary.self, forKey: .turnLatency)
         errorExamples = try c.decodeIfPresent([String: String].self, forKey: .errorExamples) ?? [:]
+        keptErrors = try c.decodeIfPresent(Int.self, forKey: .keptErrors) ?? 0
     }
 
     /// The most frequent error codes, most frequent first (ties by code): count and an example message.
