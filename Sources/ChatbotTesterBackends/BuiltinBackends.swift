@@ -24,14 +24,18 @@ public enum BuiltinBackends {
     /// The process-wide client the built-in HTTP backends use unless given another. Never shut down.
     public static let sharedHTTPClient: HTTPClient = makeHTTPClient()
 
-    /// A client configured for backends: no redirects across hosts, a large per-host pool, and
-    /// timeouts left to each request's deadline.
+    /// A client configured for backends: no redirects across hosts, a large per-host pool,
+    /// timeouts left to each request's deadline, and no connection-establishment retries of its
+    /// own: a refused connection, a DNS or a TLS failure ends that attempt at once, and the retry
+    /// middleware alone decides (with its backoff) whether to try again.
     /// - Parameters:
     ///   - connectionsPerHost: the pool's per-host connection limit.
-    ///   - connectTimeoutSeconds: how long to keep trying to connect before a request fails.
+    ///   - connectTimeoutSeconds: how long one connection attempt may take (a peer that never answers
+    ///     the handshake).
     public static func makeHTTPClient(connectionsPerHost: Int = 1024, connectTimeoutSeconds: Int64 = 10) -> HTTPClient {
         var configuration = HTTPClient.Configuration()
         configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: connectionsPerHost)
+        configuration.connectionPool.retryConnectionEstablishment = false
         configuration.timeout = .init(connect: .seconds(connectTimeoutSeconds))
         configuration.redirectConfiguration = .follow(max: 5, allowCycles: false)
         configuration.decompression = .enabled(limit: .ratio(50))

@@ -34,7 +34,8 @@ public struct LocalRunStage: JobRunStage {
     public func play(job: TestJob, dataset: URL, total: Int, scoring: Bool) async throws -> JobRunResult {
         let runner = try await job.makeRunner(journal: RunJournal(store: job.store))
         let reader = DatasetReader(url: dataset, limit: job.config.dataset?.limit, tags: job.config.dataset?.tags)
-        let summary = try await runner.runAll(reader.samples(), resume: job.settings.resume, total: total)
+        let summary = try await runner.runAll(
+            reader.samples(), resume: job.settings.resume, retryErrors: job.settings.retryErrors, total: total)
         // Finish the file even when the run was interrupted: a fresh task does not inherit the
         // cancellation, so the journal is read to the end.
         let store = job.store

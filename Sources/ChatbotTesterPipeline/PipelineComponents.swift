@@ -25,6 +25,8 @@ public struct JobSettings: Sendable {
     public var outputDirectory: String?
     /// Continue an interrupted run in the same output directory.
     public var resume: Bool
+    /// With `resume`: play again the cases whose recorded results are errors (`--retry-errors`).
+    public var retryErrors: Bool = false
     /// Overrides `run.concurrency`.
     public var concurrency: Int?
     /// Resolves `{env: NAME}` references.

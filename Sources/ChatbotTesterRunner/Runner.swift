@@ -58,13 +58,15 @@ public struct Runner: Sendable {
     /// - Parameters:
     ///   - resume: skip ids already in the journal and append to it; without it the journal is
     ///     started afresh.
+    ///   - retryErrors: with `resume`, play again the ids whose journaled records are all errors (a
+    ///     success then replaces the error in `results.jsonl`); without it they are kept.
     ///   - total: the number of input samples, when known (for progress).
     public func run<S: AsyncSequence & Sendable>(
-        _ samples: S, resume: Bool = false, total: Int? = nil
+        _ samples: S, resume: Bool = false, retryErrors: Bool = false, total: Int? = nil
     ) -> RunExecution where S.Element == TestSample {
         let driver = RunDriver(
             player: ConversationPlayer(target: target, targetName: targetName, options: options, simulators: simulators),
-            options: options, events: events, journal: journal, resume: resume, total: total)
+            options: options, events: events, journal: journal, resume: resume, retryErrors: retryErrors, total: total)
         let control = RunControl()
         let taskBox = Locked<Task<RunSummary, Never>?>(nil)
         let cancelledEarly = Locked(false)
@@ -85,9 +87,10 @@ public struct Runner: Sendable {
 
     /// Runs every sample, calling `body` with each record, and returns the summary.
     public func runAll<S: AsyncSequence & Sendable>(
-        _ samples: S, resume: Bool = false, total: Int? = nil, _ body: (RunRecord) async throws -> Void = { _ in }
+        _ samples: S, resume: Bool = false, retryErrors: Bool = false, total: Int? = nil,
+        _ body: (RunRecord) async throws -> Void = { _ in }
     ) async throws -> RunSummary where S.Element == TestSample {
-        let execution = run(samples, resume: resume, total: total)
+        let execution = run(samples, resume: resume, retryErrors: retryErrors, total: total)
         for try await record in execution { try await body(record) }
         return await execution.summary
     }

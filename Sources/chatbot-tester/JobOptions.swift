@@ -8,6 +8,8 @@ struct JobOptions: ParsableArguments {
     @Option(name: .long, help: "Output directory (default: the config's `output`, else runs/<name>).") var out: String?
     @Flag(help: "Continue an interrupted run in the same output directory: journaled cases are not played again.")
     var resume = false
+    @Flag(help: "With --resume: play again the cases recorded as errors (a success replaces the error).")
+    var retryErrors = false
     @Option(help: "Cases played at once (overrides run.concurrency).") var concurrency: Int?
     @Option(help: "Shard the run over this many local worker processes (Unix-domain sockets); 0 runs in this process.")
     var workers: Int = 0
@@ -18,6 +20,8 @@ struct JobOptions: ParsableArguments {
     func validate() throws {
         if let concurrency, concurrency < 1 { throw ValidationError("--concurrency must be at least 1") }
         if workers < 0 { throw ValidationError("--workers must not be negative") }
+        if retryErrors, !resume { throw ValidationError("--retry-errors needs --resume") }
+        if retryErrors, workers > 0 { throw ValidationError("--retry-errors is not supported with --workers yet") }
         if maxRestarts < 0 { throw ValidationError("--max-restarts must not be negative") }
     }
 
@@ -27,7 +31,9 @@ struct JobOptions: ParsableArguments {
     }
 
     var settings: JobSettings {
-        JobSettings(outputDirectory: out, resume: resume, concurrency: concurrency)
+        var settings = JobSettings(outputDirectory: out, resume: resume, concurrency: concurrency)
+        settings.retryErrors = retryErrors
+        return settings
     }
 
     /// Loads the config and prepares the job with every built-in type.

@@ -17,6 +17,11 @@ enum SummaryTable {
             if stats.costUSD > 0 { text += String(format: " · $%.4f", stats.costUSD) }
             if run.stopReason != .completed { text += " · stopped: \(run.stopReason.rawValue)" }
             lines.append(text)
+            if run.keptErrors > 0 {
+                let plural = run.keptErrors == 1 ? "" : "s"
+                lines.append(
+                    "Kept \(run.keptErrors) error\(plural) recorded by an earlier session: --resume --retry-errors plays those cases again.")
+            }
         }
         if let evaluation = outcome.evaluation {
             lines.append(contentsOf: metricTable(evaluation))
@@ -28,10 +33,40 @@ enum SummaryTable {
             }
         }
         if let run = outcome.run, run.stopReason.isAborted {
-            lines.append("Run aborted (\(run.stopReason.rawValue)): rerun with --resume to continue.")
+            if run.stopReason == .targetDown, let error = run.error {
+                lines.append("Run aborted (target down): \(error.message)")
+                lines.append("Everything recorded is kept: start the target, then rerun with --resume to continue.")
+            } else {
+                lines.append("Run aborted (\(run.stopReason.rawValue)): rerun with --resume to continue.")
+            }
         }
         lines.append("Outputs: \(outcome.outputDirectory.path)/report.html")
+        if let run = outcome.run { lines.append(contentsOf: topErrors(run)) }
         return lines.joined(separator: "\n")
+    }
+
+    /// The closing lines: the most frequent error codes, their counts and one example message each.
+    static func topErrors(_ run: RunSummary, limit: Int = 5) -> [String] {
+        let top = run.topErrors(limit)
+        guard !top.isEmpty else { return [] }
+        var lines = ["Top errors:"]
+        let width = top.map { String($0.count).count }.max() ?? 1
+        let codeWidth = top.map(\.code.count).max() ?? 0
+        for entry in top {
+            let count = String(repeating: " ", count: width - String(entry.count).count) + String(entry.count)
+            var line = "  \(count) × \(entry.code.padding(toLength: codeWidth, withPad: " ", startingAt: 0))"
+            if let example = entry.example { line += "  e.g. \(excerpt(example))" }
+            lines.append(line)
+        }
+        let others = run.statistics.errorsByCode.count - top.count
+        if others > 0 { lines.append("  … and \(others) other code\(others == 1 ? "" : "s") (see results.jsonl)") }
+        return lines
+    }
+
+    /// One line of at most 200 characters.
+    static func excerpt(_ text: String) -> String {
+        let line = text.split(whereSeparator: \.isNewline).joined(separator: " ")
+        return line.count > 200 ? String(line.prefix(199)) + "…" : line
     }
 
     static func metricTable(_ summary: EvalSummary) -> [String] {

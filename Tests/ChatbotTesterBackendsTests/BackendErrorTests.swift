@@ -14,7 +14,7 @@ struct BackendErrorTests {
         try await withMockLLMServer { server in
             let bot = try await makeChat(type, try builtinOptions(type, server: server, directory: directory))
             let error = await backendError { _ = try await bot.send(ChatRequest(messages: [.user("MOCK_FAULT: 429 retry-after=7")])) }
-            #expect(error?.code == .httpStatus)
+            #expect(error?.code == .http429)
             #expect(error?.status == 429)
             #expect(error?.retry == .rateLimited(retryAfter: 7))
             #expect(error?.bodyExcerpt?.contains("rate limited") == true)
@@ -106,20 +106,20 @@ struct BackendErrorTests {
         }
     }
 
-    @Test("a refused connection is a transient transport error")
+    @Test("a refused connection is a transient connection_refused error with one clean message")
     func refused() async throws {
-        // Port 1 is privileged: nothing listens there in a test environment. A short connect timeout
-        // keeps the client from retrying the connection for long.
-        let client = BuiltinBackends.makeHTTPClient(connectTimeoutSeconds: 1)
+        // Port 1 is privileged: nothing listens there in a test environment.
+        let client = BuiltinBackends.makeHTTPClient()
         var registry = BackendRegistry()
         BuiltinBackends.register(into: &registry, httpClient: client)
         let set = makeBackends(RegistryConfig(["bot": ComponentSpec(type: "openai", options: ["baseURL": "http://127.0.0.1:1/v1", "model": "m"])]), registry: registry)
         let bot = try await set.chat("bot")
         let error = await backendError { _ = try await bot.send(ChatRequest(messages: [.user("hi")])) }
         try await client.shutdown()
-        #expect(error?.code == .transport || error?.code == .timeout)
+        #expect(error?.code == .connectionRefused)
         #expect(error?.retry == .transient)
         #expect(error?.location?.source == "http://127.0.0.1:1/v1/chat/completions")
+        #expect(error?.description == "backends.bot: http://127.0.0.1:1/v1/chat/completions: connection refused")
     }
 
     @Test("RetryAfter parses seconds and HTTP dates")

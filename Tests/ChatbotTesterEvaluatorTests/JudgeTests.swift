@@ -93,6 +93,18 @@ final class ScriptedJudge: Sendable {
         let eval = try await Fixtures.evaluate(["type": "correctness", "backend": "judge"], record, backends: backends)
         #expect(eval.status == .unmeasured)
         #expect(eval.reason?.contains("server error") == true)
+        #expect(eval.reason?.contains("unreadable") == false)
+    }
+
+    @Test func unreachableJudgeIsAnOutageNotUnreadableOutput() async throws {
+        let backends = Fixtures.backends(judge: { _ in
+            throw ChatbotTesterError(
+                .connectionRefused, "http://127.0.0.1:9/v1/chat/completions: connection refused",
+                location: SourceLocation(source: "http://127.0.0.1:9/v1/chat/completions", field: "backends.judge"), retry: .transient)
+        })
+        let eval = try await Fixtures.evaluate(["type": "correctness", "backend": "judge"], record, backends: backends)
+        #expect(eval.status == .unmeasured)
+        #expect(eval.reason == "judge backend 'judge' unreachable: http://127.0.0.1:9/v1/chat/completions: connection refused")
     }
 
     @Test func votesCarrySpreadAndStraddle() async throws {

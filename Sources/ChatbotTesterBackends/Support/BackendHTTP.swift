@@ -62,7 +62,10 @@ struct BackendHTTP: Sendable {
         return try JSONWire.decode(reply.body, peer: BackendPeer(field: field, url: url))
     }
 
-    /// Maps a transport failure: timeouts and connection errors are transient.
+    /// Maps a transport failure to one stable code and one clean message naming the peer:
+    /// `timeout`, `connection_refused`, `connection_closed`, `dns`, `tls`, else `transport`. All are
+    /// transient: the retry policy alone decides whether to try again (the HTTP client does not
+    /// retry connection establishment itself, see `BuiltinBackends.makeHTTPClient`).
     static func transportError(_ error: any Error, peer: BackendPeer, timeout: TimeAmount) -> any Error {
         if error is CancellationError { return error }
         if let error = error as? ChatbotTesterError { return error }
@@ -70,21 +73,9 @@ struct BackendHTTP: Sendable {
             return ChatbotTesterError(
                 .badResponse, "\(peer.peer): reply larger than \(maxReplyBytes) bytes", location: peer.location, retry: .no)
         }
-        if let client = error as? HTTPClientError {
-            switch client {
-            case .deadlineExceeded, .readTimeout, .writeTimeout, .connectTimeout, .getConnectionFromPoolTimeout:
-                let seconds = Double(timeout.nanoseconds) / 1e9
-                return ChatbotTesterError(
-                    .timeout, "\(peer.peer): no reply within \(seconds)s", location: peer.location, retry: .transient,
-                    cause: error)
-            case .cancelled:
-                return CancellationError()
-            default:
-                break
-            }
-        }
-        return ChatbotTesterError(
-            .transport, "\(peer.peer): request failed: \(error)", location: peer.location, retry: .transient, cause: error)
+        if let client = error as? HTTPClientError, client == .cancelled { return CancellationError() }
+        let (code, what) = TransportFailure.classify(error, timeout: timeout)
+        return ChatbotTesterError(code, "\(peer.peer): \(what)", location: peer.location, retry: .transient)
     }
 
     /// Maps a non-2xx reply: 429 (and 503 with Retry-After) rate-limited, 408/5xx transient, other 4xx final.
@@ -100,7 +91,7 @@ struct BackendHTTP: Sendable {
         var message = "\(peer.peer) answered HTTP \(reply.status)"
         if let detail = providerMessage(reply.body) { message += ": \(detail)" }
         return ChatbotTesterError(
-            .httpStatus, message, location: peer.location, status: reply.status, retry: retry,
+            .http(status: reply.status), message, location: peer.location, status: reply.status, retry: retry,
             bodyExcerpt: BackendPeer.excerpt(reply.body))
     }
 

@@ -273,8 +273,15 @@ public struct CoordinatorStateMachine: Sendable {
                 return violation(id, reason: "record for sample '\(record.sampleId)' says index \(record.index), it was given as \(index)")
             }
             worker.inFlight[record.sampleId] = nil
-            worker.refs[record.sampleId] = nil
+            let ref = worker.refs.removeValue(forKey: record.sampleId)
             inFlight -= 1
+            if let reason = RunStopReason.stopping(for: record.run.error) {
+                // A backend is down (its breaker refused the call): not data about the bot. The
+                // sample stays for a resume, and the run stops as a single process would.
+                if let ref { retry.prepend(ref) }
+                if stopped == nil { stopped = reason }
+                continue
+            }
             guard done.insert(record.sampleId).inserted else { continue }
             fresh.append(record)
             if let reason = limits.recordFinished(failed: record.run.status == .error, costUSD: record.run.costUSD), stopped == nil {

@@ -57,10 +57,26 @@ public struct ChatbotTesterError: Error, Sendable, Hashable, CustomStringConvert
         public static let unknownType = Code("unknown_type")
         /// A secret reference could not be resolved.
         public static let missingSecret = Code("missing_secret")
-        /// A backend answered with an HTTP error status.
+        /// A backend answered with an HTTP error status outside 4xx/5xx (see `http(status:)`).
         public static let httpStatus = Code("http_status")
-        /// A backend could not be reached or the connection failed.
+        /// A backend answered HTTP 429 (rate limited).
+        public static let http429 = Code("http_429")
+        /// A backend answered a 4xx status other than 429.
+        public static let http4xx = Code("http_4xx")
+        /// A backend answered a 5xx status.
+        public static let http5xx = Code("http_5xx")
+        /// A backend could not be reached or the connection failed (no finer code applies).
         public static let transport = Code("transport")
+        /// Nothing accepted the connection (`ECONNREFUSED`), or the host or network is unreachable.
+        public static let connectionRefused = Code("connection_refused")
+        /// The connection broke before a complete reply arrived (reset, closed by the peer).
+        public static let connectionClosed = Code("connection_closed")
+        /// The host name could not be resolved.
+        public static let dns = Code("dns")
+        /// The TLS handshake or a TLS record failed.
+        public static let tls = Code("tls")
+        /// A backend instance's circuit breaker is open: its target is down and the run stops.
+        public static let targetDown = Code("target_down")
         /// A backend reply could not be understood.
         public static let badResponse = Code("bad_response")
         /// A request exceeded its deadline.
@@ -80,6 +96,25 @@ public struct ChatbotTesterError: Error, Sendable, Hashable, CustomStringConvert
         public static let busy = Code("busy")
         /// Anything else.
         public static let `internal` = Code("internal")
+
+        /// The code of an HTTP error status: `http_429`, `http_4xx`, `http_5xx`, else `http_status`.
+        public static func http(status: Int) -> Code {
+            switch status {
+            case 429: return .http429
+            case 400...499: return .http4xx
+            case 500...599: return .http5xx
+            default: return .httpStatus
+            }
+        }
+
+        /// Whether the code says the peer could not be reached or the connection broke: no reply
+        /// came back at all. These are what a circuit breaker counts.
+        public var isConnectionFailure: Bool {
+            self == .connectionRefused || self == .connectionClosed || self == .dns || self == .tls || self == .transport
+        }
+
+        /// Whether the code is an HTTP status code (`http_*`).
+        public var isHTTPStatus: Bool { rawValue.hasPrefix("http_") }
     }
 
     public var code: Code
@@ -107,11 +142,20 @@ public struct ChatbotTesterError: Error, Sendable, Hashable, CustomStringConvert
         self.cause = cause.map { String(describing: $0) }
     }
 
+    /// The location, the message and what else is known, each once: a location source the message
+    /// already starts with (a backend's peer) is not repeated, nor an HTTP status it already names.
     public var description: String {
         var text = ""
-        if let location, !location.description.isEmpty { text += "\(location): " }
+        if let location {
+            if let source = location.source, message.hasPrefix(source), location.line == nil {
+                // `backends.bot: http://host/v1/chat/completions: connection refused`
+                if let field = location.field, !field.isEmpty { text += "\(field): " }
+            } else if !location.description.isEmpty {
+                text += "\(location): "
+            }
+        }
         text += message
-        if let status { text += " (HTTP \(status))" }
+        if let status, !message.contains("HTTP \(status)") { text += " (HTTP \(status))" }
         if let bodyExcerpt, !bodyExcerpt.isEmpty { text += " — body: \(bodyExcerpt)" }
         if let cause, !cause.isEmpty, cause != message { text += " [\(cause)]" }
         return text

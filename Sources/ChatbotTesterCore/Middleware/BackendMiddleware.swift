@@ -30,6 +30,10 @@ public enum BackendMiddleware {
         OptionSpec(
             "pricing", .object,
             "{inputPerMTok, outputPerMTok} in US dollars per million tokens; the built-in table by model name otherwise"),
+        OptionSpec(
+            "circuitBreaker", .any, default: "{consecutiveFailures: 10}",
+            "stop calling an instance that is down: after this many consecutive connection failures (refused, DNS, TLS, reset) every call fails at once with target_down and the run stops; false turns it off"
+        ),
     ]
 
     /// The middleware option names.

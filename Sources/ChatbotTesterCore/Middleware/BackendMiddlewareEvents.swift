@@ -44,3 +44,23 @@ public struct BackendConcurrencyEvent: TesterEvent, Hashable {
         self.reason = reason
     }
 }
+
+/// A backend instance's circuit breaker opened: kind `backend.circuit_open`. The run stops.
+public struct BackendCircuitOpenEvent: TesterEvent, Hashable {
+    public static let kind = "backend.circuit_open"
+    /// The backend instance name.
+    public var backend: String
+    /// Consecutive connection-level failures that opened it.
+    public var failures: Int
+    /// The last failure's code (`connection_refused`, `dns`, …).
+    public var code: String
+    /// The `target_down` message.
+    public var message: String
+
+    public init(backend: String, failures: Int, code: String, message: String) {
+        self.backend = backend
+        self.failures = failures
+        self.code = code
+        self.message = message
+    }
+}

@@ -12,6 +12,7 @@ import Foundation
 ///   timeoutSeconds: 60
 ///   cache: true                  # or {dir: .cache/bot, mode: read-only}
 ///   pricing: {inputPerMTok: 0.15, outputPerMTok: 0.6}
+///   circuitBreaker: {consecutiveFailures: 10}   # on by default; false turns it off
 /// ```
 public struct MiddlewareOptions: Sendable, Hashable {
     /// Where cached replies live and how the cache is used.
@@ -40,10 +41,13 @@ public struct MiddlewareOptions: Sendable, Hashable {
     public var cache: CacheSettings?
     /// The price; `nil` to look the model up in the price table.
     public var pricing: Pricing?
+    /// The circuit breaker; `nil` when off (`circuitBreaker: false`). On by default.
+    public var circuitBreaker: CircuitBreaker.Settings?
 
     public init(
         retry: RetryPolicy? = RetryPolicy(), rateLimit: RateLimits? = nil, concurrency: Int? = nil,
-        adaptiveConcurrency: Bool = false, timeoutSeconds: Double? = nil, cache: CacheSettings? = nil, pricing: Pricing? = nil
+        adaptiveConcurrency: Bool = false, timeoutSeconds: Double? = nil, cache: CacheSettings? = nil, pricing: Pricing? = nil,
+        circuitBreaker: CircuitBreaker.Settings? = CircuitBreaker.Settings()
     ) {
         self.retry = retry
         self.rateLimit = rateLimit
@@ -52,6 +56,7 @@ public struct MiddlewareOptions: Sendable, Hashable {
         self.timeoutSeconds = timeoutSeconds
         self.cache = cache
         self.pricing = pricing
+        self.circuitBreaker = circuitBreaker
     }
 
     /// The pool size used when `adaptiveConcurrency` is on but `concurrency` is not set.
@@ -91,6 +96,26 @@ public struct MiddlewareOptions: Sendable, Hashable {
                 inputPerMTok: try reader.nonNegativeNumber("inputPerMTok") ?? 0,
                 outputPerMTok: try reader.nonNegativeNumber("outputPerMTok") ?? 0)
         }
+        if let value = options["circuitBreaker"], !value.isNull {
+            circuitBreaker = try Self.parseCircuitBreaker(value, path: path("circuitBreaker"))
+        }
+    }
+
+    private static func parseCircuitBreaker(_ value: JSONValue, path: String) throws -> CircuitBreaker.Settings? {
+        if let flag = value.boolValue { return flag ? CircuitBreaker.Settings() : nil }
+        let threshold: Int?
+        if let number = value.intValue {
+            threshold = number
+        } else {
+            let reader = try NestedOptionReader(
+                value, path: path, allowed: ["consecutiveFailures"], expected: "true, false, a number of failures or an object")
+            threshold = try reader.int("consecutiveFailures")
+        }
+        guard let threshold else { return CircuitBreaker.Settings() }
+        guard threshold >= 1 else {
+            throw NestedOptionReader.invalid(value.intValue == nil ? "\(path).consecutiveFailures" : path, "must be at least 1")
+        }
+        return CircuitBreaker.Settings(consecutiveFailures: threshold)
     }
 
     private static func parseRetry(_ value: JSONValue, path: String) throws -> RetryPolicy? {

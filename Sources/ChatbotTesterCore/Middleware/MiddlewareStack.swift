@@ -6,6 +6,8 @@ import Foundation
 /// 2. **accounting** — prices the final reply once (retries are not billed twice) and records totals;
 /// 3. **retry** — each attempt goes back through the layers below, so it waits for a slot and for
 ///    budget again, and a backoff sleep holds neither;
+/// 3a. **circuit breaker** — counts every attempt's connection-level failures; once open, an attempt
+///    fails at once with `target_down` (not retried) without waiting for a slot;
 /// 4. **pool** (fixed or adaptive) — bounds calls in flight; it sees every attempt's outcome, which
 ///    is what AIMD needs;
 /// 5. **rate limit** — budget is taken right before sending, so the bucket tracks real send times
@@ -25,6 +27,7 @@ public final class MiddlewareStack: Sendable {
     public let limiter: ConcurrencyLimiter?
     private let identityText: String
     private let adaptive: Locked<AdaptiveConcurrency>?
+    private let breaker: Locked<(state: CircuitBreaker, error: ChatbotTesterError?)>?
     private let environment: MiddlewareEnvironment
     private let events: EventBus
     private let defaultModel: String?
@@ -45,7 +48,11 @@ public final class MiddlewareStack: Sendable {
         let poolSize = options.concurrency ?? (options.adaptiveConcurrency ? MiddlewareOptions.defaultAdaptiveMaximum : nil)
         limiter = poolSize.map { ConcurrencyLimiter(limit: $0) }
         adaptive = options.adaptiveConcurrency ? Locked(AdaptiveConcurrency(maximum: poolSize ?? 1)) : nil
+        breaker = options.circuitBreaker.map { Locked((CircuitBreaker(settings: $0), nil)) }
     }
+
+    /// The `target_down` error once the circuit breaker has opened; `nil` while calls go through.
+    public var targetDownError: ChatbotTesterError? { breaker?.withLock { $0.error } }
 
     // MARK: Chat
 
@@ -137,11 +144,13 @@ public final class MiddlewareStack: Sendable {
         estimatedTokens: Int, actualTokens: @escaping @Sendable (T) -> Int?, _ body: @escaping @Sendable () async throws -> T
     ) async throws -> (T, Int, Double) {
         let attempt: @Sendable (Int) async throws -> (T, Double) = { _ in
-            try await self.withPool {
-                try await self.withBudget(estimatedTokens: estimatedTokens, actualTokens: { actualTokens($0.0) }) {
-                    let start = self.environment.clock.now()
-                    let value = try await self.withTimeout(body)
-                    return (value, (self.environment.clock.now() - start) * 1000)
+            try await self.withBreaker {
+                try await self.withPool {
+                    try await self.withBudget(estimatedTokens: estimatedTokens, actualTokens: { actualTokens($0.0) }) {
+                        let start = self.environment.clock.now()
+                        let value = try await self.withTimeout(body)
+                        return (value, (self.environment.clock.now() - start) * 1000)
+                    }
                 }
             }
         }
@@ -161,6 +170,36 @@ public final class MiddlewareStack: Sendable {
         }
         let (result, attempts) = try await executor.run(attempt)
         return (result.0, attempts, result.1)
+    }
+
+    /// Fails at once while the breaker is open; records each attempt's outcome and, when this
+    /// attempt opens the breaker, emits `backend.circuit_open` and throws `target_down` instead.
+    private func withBreaker<T: Sendable>(_ body: () async throws -> T) async throws -> T {
+        guard let breaker else { return try await body() }
+        if let open = breaker.withLock({ $0.error }) { throw open }
+        do {
+            let value = try await body()
+            _ = breaker.withLock { $0.state.record(.answered) }
+            return value
+        } catch {
+            let outcome = CircuitBreaker.outcome(of: error)
+            let name = name
+            let (action, open) = breaker.withLock { entry -> (CircuitBreaker.Action, ChatbotTesterError?) in
+                let action = entry.state.record(outcome)
+                if case .open(let failures, _, let last) = action {
+                    let peer = (error as? ChatbotTesterError)?.location?.source
+                    entry.error = CircuitBreaker.targetDownError(instance: name, peer: peer, failures: failures, lastMessage: last)
+                }
+                return (action, entry.error)
+            }
+            if case .open(let failures, let code, _) = action, let open {
+                events.emit(BackendCircuitOpenEvent(backend: name, failures: failures, code: code, message: open.message))
+                throw open
+            }
+            // Calls that were in flight when the breaker opened stop here too, rather than retry.
+            if let open, case .connectionFailure = outcome { throw open }
+            throw error
+        }
     }
 
     private func withPool<T: Sendable>(_ body: () async throws -> T) async throws -> T {

@@ -12,7 +12,17 @@ public enum RunStopReason: String, Sendable, Hashable, Codable {
     case cancelled
     /// The input could not be read or the journal could not be written.
     case error
+    /// A backend the run needs is down: its circuit breaker opened (`target_down`). Samples that
+    /// failed because of it were not recorded; a resume plays them.
+    case targetDown
 
     /// Whether the run ended before its input did (the CLI exits 3 for these).
     public var isAborted: Bool { self != .completed }
+
+    /// The pure decision every driver of samples (the Runner, a cluster coordinator) applies to
+    /// a finished sample's error: `.targetDown` when a backend's circuit breaker refused the call
+    /// (the record is not data about the bot and is not kept), else `nil`.
+    public static func stopping(for error: ErrorInfo?) -> RunStopReason? {
+        error?.code == ChatbotTesterError.Code.targetDown.rawValue ? .targetDown : nil
+    }
 }

@@ -17,12 +17,15 @@ public struct LLMJudge: Sendable {
     public var maxTokens: Int?
     /// Ask for a JSON-schema response format (turn off for backends that reject it).
     public var structuredOutput: Bool
+    /// The backend instance name, for messages (`judge backend 'judge' unreachable: …`).
+    public var backendName: String?
 
     public init(
         backend: any ChatBackend, scale: JudgeScale = JudgeScale(), votes: Int = 1, temperature: Double? = nil,
-        model: String? = nil, maxTokens: Int? = nil, structuredOutput: Bool = true
+        model: String? = nil, maxTokens: Int? = nil, structuredOutput: Bool = true, backendName: String? = nil
     ) {
         self.backend = backend
+        self.backendName = backendName
         self.scale = scale
         self.votes = max(1, votes)
         self.temperature = temperature
@@ -39,6 +42,8 @@ public struct LLMJudge: Sendable {
         public var failure: String?
         /// The start of the last raw output (for unmeasured records).
         public var rawExcerpt: String
+        /// The judge backend's error when the call itself failed (no output to read).
+        public var callError: ChatbotTesterError? = nil
         public var retried: Bool
         public var usage: Usage
         public var costUSD: Double?
@@ -79,11 +84,21 @@ public struct LLMJudge: Sendable {
             for try await vote in group { all.append(vote) }
             return all.sorted { $0.0 < $1.0 }.map(\.1)
         }
-        return Self.combine(votes, scale: scale)
+        return Self.combine(votes, scale: scale, backendName: backendName)
+    }
+
+    /// Why a judge call failed, worded as what it is: an outage when the judge backend could not
+    /// be reached (`judge backend 'judge' unreachable: connection refused`), a failed call otherwise.
+    static func callFailure(_ error: ChatbotTesterError, backendName: String?) -> String {
+        let name = backendName.map { "judge backend '\($0)'" } ?? "judge backend"
+        if error.code.isConnectionFailure || error.code == .targetDown || error.code == .timeout {
+            return "\(name) unreachable: \(error.message)"
+        }
+        return "\(name) call failed: \(error.description)"
     }
 
     /// Folds votes into one score: the mean of the readable votes; usage and cost summed.
-    static func combine(_ votes: [Vote], scale: JudgeScale) -> MetricScore {
+    static func combine(_ votes: [Vote], scale: JudgeScale, backendName: String? = nil) -> MetricScore {
         let usage = votes.reduce(Usage.zero) { $0 + $1.usage }
         let costs = votes.compactMap(\.costUSD)
         let cost = costs.isEmpty ? nil : costs.reduce(0, +)
@@ -95,6 +110,14 @@ public struct LLMJudge: Sendable {
         ]
         guard !readable.isEmpty else {
             let last = votes.last
+            if let error = votes.compactMap(\.callError).last, votes.allSatisfy({ $0.callError != nil }) {
+                // No output at all: the judge is out, not unreadable.
+                details["errorCode"] = .string(error.code.rawValue)
+                var result = MetricScore.unmeasured(callFailure(error, backendName: backendName), details: details)
+                result.usage = usage
+                result.costUSD = cost
+                return result
+            }
             details["rawExcerpt"] = .string(last?.rawExcerpt ?? "")
             var result = MetricScore.unmeasured(
                 "judge output unreadable after retry: \(last?.failure ?? "no verdict") — raw: '\(last?.rawExcerpt ?? "")'",
@@ -130,8 +153,8 @@ public struct LLMJudge: Sendable {
             } catch {
                 let wrapped = ChatbotTesterError.wrap(error)
                 return Vote(
-                    verdict: nil, failure: "judge call failed: \(wrapped.description)", rawExcerpt: "", retried: attempt > 0,
-                    usage: usage, costUSD: cost)
+                    verdict: nil, failure: Self.callFailure(wrapped, backendName: backendName), rawExcerpt: "", callError: wrapped,
+                    retried: attempt > 0, usage: usage, costUSD: cost)
             }
             usage += response.usage ?? .zero
             if let c = response.costUSD { cost = (cost ?? 0) + c }
@@ -188,6 +211,6 @@ extension LLMJudge {
         return LLMJudge(
             backend: backend, scale: scale, votes: votes, temperature: try options.double("temperature"),
             model: try options.string("model"), maxTokens: try options.int("maxTokens"),
-            structuredOutput: try options.bool("structuredOutput") ?? true)
+            structuredOutput: try options.bool("structuredOutput") ?? true, backendName: try options.string("backend"))
     }
 }

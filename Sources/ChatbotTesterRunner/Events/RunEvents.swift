@@ -102,6 +102,19 @@ public struct RunStoppingEvent: TesterEvent {
     }
 }
 
+/// `run.resume_errors`: a resumed run found ids whose journaled records are all errors; it keeps
+/// them (`kept`, plain `--resume`) or plays them again (`retried`, `--resume --retry-errors`).
+public struct RunResumeErrorsEvent: TesterEvent, Hashable {
+    public static let kind = "run.resume_errors"
+    public var kept: Int
+    public var retried: Int
+
+    public init(kept: Int, retried: Int) {
+        self.kept = kept
+        self.retried = retried
+    }
+}
+
 /// `run.completed`: the run ended; carries the summary.
 public struct RunCompletedEvent: ProgressEvent {
     public static let kind = "run.completed"

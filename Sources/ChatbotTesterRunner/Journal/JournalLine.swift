@@ -13,6 +13,8 @@ public struct JournalLine: Sendable, Hashable {
     public var sampleId: String
     /// The record's JSON text.
     public var recordText: Substring
+    /// Whether the record says `status: error` (a success replaces it in `results.jsonl`).
+    public var isError: Bool = false
 
     static let prefix = #"{"index":"#
     static let separator = #","record":"#
@@ -34,14 +36,24 @@ public struct JournalLine: Sendable, Hashable {
         guard let separatorRange = afterPrefix.range(of: separator), let index = Int(afterPrefix[..<separatorRange.lowerBound])
         else { return nil }
         let recordText = text[separatorRange.upperBound..<text.index(before: text.endIndex)]
-        guard let sampleId = sampleId(in: recordText) else { return nil }
-        return JournalLine(index: index, sampleId: sampleId, recordText: recordText)
+        guard let head = head(of: recordText) else { return nil }
+        return JournalLine(index: index, sampleId: head.sampleId, recordText: recordText, isError: head.status == "error")
     }
 
-    /// The `sampleId` of a record's JSON text (checks the JSON is complete).
-    private static func sampleId(in recordText: Substring) -> String? {
-        struct Head: Decodable { var sampleId: String }
-        return try? JSONDecoder().decode(Head.self, from: Data(recordText.utf8)).sampleId
+    /// The `sampleId` and `status` of a record's JSON text (checks the JSON is complete).
+    private static func head(of recordText: Substring) -> (sampleId: String, status: String?)? {
+        struct Head: Decodable {
+            var sampleId: String
+            var status: String?
+        }
+        guard let head = try? JSONDecoder().decode(Head.self, from: Data(recordText.utf8)) else { return nil }
+        return (head.sampleId, head.status)
+    }
+
+    /// Results order: by input position, and for one position a success before an error, so the
+    /// first line written for an id is its success when it has one.
+    static func precedes(_ a: JournalLine, _ b: JournalLine) -> Bool {
+        a.index != b.index ? a.index < b.index : (!a.isError && b.isError)
     }
 
     /// Decodes the full record.

@@ -14,7 +14,9 @@ public struct ResultsWriteReport: Sendable, Hashable, Codable {
 }
 
 /// Turns a run journal (completion order, possibly over several resumed sessions) into
-/// `results.jsonl`: every sample id exactly once, in dataset (input) order.
+/// `results.jsonl`: every sample id exactly once, in dataset (input) order. An id journaled both
+/// as an error and as a success (`--resume --retry-errors`) is written with its success; nothing
+/// replaces a success.
 ///
 /// Memory stays bounded: journal lines are sorted by input position in chunks of `chunkSize`
 /// records, spilled to temporary artifacts under `<output>.sort/`, and merged; only the set of
@@ -36,7 +38,7 @@ public enum ResultsWriter {
         var chunk: [JournalLine] = []
         var chunkKeys: [String] = []
         func spill() async throws {
-            chunk.sort { $0.index < $1.index }
+            chunk.sort(by: JournalLine.precedes)
             var data = Data()
             for line in chunk {
                 data.append(contentsOf: "\(JournalLine.prefix)\(line.index)\(JournalLine.separator)\(line.recordText)}\n".utf8)
@@ -71,7 +73,7 @@ public enum ResultsWriter {
             if report.records % 4096 == 0 { try await output.sync() }
         }
         if chunkKeys.isEmpty {
-            chunk.sort { $0.index < $1.index }
+            chunk.sort(by: JournalLine.precedes)
             for line in chunk { try await emit(line) }
         } else {
             if !chunk.isEmpty { try await spill() }
@@ -83,7 +85,7 @@ public enum ResultsWriter {
                 var best: Int?
                 for i in heads.indices {
                     guard let head = heads[i] else { continue }
-                    if best == nil || head.index < heads[best!]!.index { best = i }
+                    if best == nil || JournalLine.precedes(head, heads[best!]!) { best = i }
                 }
                 guard let best, let line = heads[best] else { break }
                 try await emit(line)

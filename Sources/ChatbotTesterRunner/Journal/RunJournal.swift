@@ -13,6 +13,12 @@ public struct JournalScan: Sendable {
     public var malformedLines: [Int]
     /// Lines repeating an id already seen (skipped).
     public var duplicateLines: Int
+    /// Ids whose only records are errors, kept as completed (a scan without `retryErrors`).
+    public var keptErrors: Int
+    /// Ids whose only records are errors, left out of `completedIDs` to be played again (`retryErrors`).
+    public var retriedErrors: Int
+    /// One message per error code among the counted records (the first seen), for summaries.
+    public var errorExamples: [String: String]
 
     public init() {
         completedIDs = []
@@ -20,6 +26,9 @@ public struct JournalScan: Sendable {
         malformedCount = 0
         malformedLines = []
         duplicateLines = 0
+        keptErrors = 0
+        retriedErrors = 0
+        errorExamples = [:]
     }
 }
 
@@ -52,21 +61,47 @@ public actor RunJournal {
 
     /// Reads back the journal: ids, totals and malformed lines (a torn last line is not counted:
     /// the store skips it, and reopening cuts it off).
-    public nonisolated func scan() async throws -> JournalScan {
+    ///
+    /// Per the record-key contract a success is final and an error can be replaced: an id with an
+    /// `ok` record counts with it (never with an error journaled before or after it); an id with
+    /// only errors counts with its first error, or — with `retryErrors` — is not completed at all,
+    /// so a resumed run plays it again.
+    public nonisolated func scan(retryErrors: Bool = false) async throws -> JournalScan {
         var scan = JournalScan()
         guard await store.exists(key) else { return scan }
         let decoder = JSONCoding.decoder()
+        // Pass 1: ids and their best status; totals of the first record per id (exact unless
+        // some id has an error record, which pass 2 then settles).
+        var okIDs = Set<String>()
+        var errorIDs = Set<String>()
+        var firstStatistics = RunStatistics()
         for try await (number, text) in store.lines(of: key) {
             guard let line = JournalLine.parse(text), let record = try? line.decodeRecord(decoder: decoder) else {
                 scan.malformedCount += 1
                 if scan.malformedLines.count < 20 { scan.malformedLines.append(number) }
                 continue
             }
-            if scan.completedIDs.insert(line.sampleId).inserted {
-                scan.statistics.add(record)
-            } else {
-                scan.duplicateLines += 1
-            }
+            let first = !okIDs.contains(line.sampleId) && !errorIDs.contains(line.sampleId)
+            if record.status == .ok { okIDs.insert(line.sampleId) } else { errorIDs.insert(line.sampleId) }
+            if first { firstStatistics.add(record) } else { scan.duplicateLines += 1 }
+        }
+        let errorOnly = errorIDs.subtracting(okIDs)
+        scan.completedIDs = retryErrors ? okIDs : okIDs.union(errorOnly)
+        if retryErrors { scan.retriedErrors = errorOnly.count } else { scan.keptErrors = errorOnly.count }
+        guard !errorIDs.isEmpty else {
+            scan.statistics = firstStatistics
+            return scan
+        }
+        // Pass 2: count each completed id once, with its ok record when it has one.
+        var counted = Set<String>()
+        for try await (_, text) in store.lines(of: key) {
+            guard let line = JournalLine.parse(text), scan.completedIDs.contains(line.sampleId),
+                !counted.contains(line.sampleId), let record = try? line.decodeRecord(decoder: decoder)
+            else { continue }
+            if record.status != .ok && okIDs.contains(line.sampleId) { continue }
+            counted.insert(line.sampleId)
+            scan.statistics.add(record)
+            if let error = record.error, scan.errorExamples[error.code] == nil { scan.errorExamples[error.code] = error.message }
         }
         return scan
     }

@@ -9,6 +9,8 @@ struct RunDriver: Sendable {
     let events: EventBus
     let journal: RunJournal?
     let resume: Bool
+    /// With `resume`: play again the ids whose journaled records are all errors.
+    var retryErrors = false
     let total: Int?
 
     /// What the task group's children report.
@@ -37,6 +39,9 @@ struct RunDriver: Sendable {
         var statistics = RunStatistics()
         var scheduler: RunScheduler
         var failure: (any Error)?
+        var stopError: ErrorInfo?
+        var errorExamples: [String: String] = [:]
+        var keptErrors = 0
         var resumed = 0
 
         // Read back an earlier session's journal and open it for appending.
@@ -44,10 +49,23 @@ struct RunDriver: Sendable {
             var completed: Set<String> = []
             if let journal {
                 if resume {
-                    let scan = try await journal.scan()
+                    let scan = try await journal.scan(retryErrors: retryErrors)
                     if scan.malformedCount > 0 {
                         events.emit(RunJournalMalformedEvent(key: journal.key, lines: scan.malformedLines, count: scan.malformedCount))
                     }
+                    if scan.keptErrors + scan.retriedErrors > 0 {
+                        events.emit(RunResumeErrorsEvent(kept: scan.keptErrors, retried: scan.retriedErrors))
+                        if scan.keptErrors > 0 {
+                            let plural = scan.keptErrors == 1 ? "" : "s"
+                            events.emit(
+                                LogEvent(
+                                    .warning,
+                                    "resuming: keeping \(scan.keptErrors) recorded error\(plural); add --retry-errors to play those cases again",
+                                    source: "runner"))
+                        }
+                    }
+                    errorExamples = scan.errorExamples
+                    keptErrors = scan.keptErrors
                     completed = scan.completedIDs
                     statistics = scan.statistics
                     resumed = scan.statistics.recorded
@@ -148,13 +166,20 @@ struct RunDriver: Sendable {
                             if scheduler.stop(.error) { noteStop(.error) }
                         }
                         statistics.add(record)
+                        if let error = record.error, errorExamples[error.code] == nil { errorExamples[error.code] = error.message }
                         if record.status == .ok {
                             events.emit(RunSampleCompletedEvent(record: record))
                         } else {
                             events.emit(RunSampleFailedEvent(record: record))
                         }
                     }
-                    if let reason = completion.stopped { noteStop(reason) }
+                    if let reason = completion.stopped {
+                        if reason == .targetDown {
+                            stopError = record.error
+                            events.emit(LogEvent(.error, "\(record.error?.message ?? "target down"): stopping the run", source: "runner"))
+                        }
+                        noteStop(reason)
+                    }
                     for record in completion.emit { await channel.send(record) }
                 case .tick:
                     try? await journal?.syncIfDue()
@@ -180,9 +205,10 @@ struct RunDriver: Sendable {
 
         let reason: RunStopReason = failure != nil ? .error : (scheduler.stopReason ?? .completed)
         let summary = RunSummary(
-            target: player.targetName, stopReason: reason, error: failure.map(ErrorInfo.init), statistics: statistics,
+            target: player.targetName, stopReason: reason, error: failure.map(ErrorInfo.init) ?? stopError, statistics: statistics,
             resumed: resumed, skipped: scheduler.skipped, duplicates: scheduler.duplicates, abandoned: scheduler.abandoned,
-            played: scheduler.played, durationSeconds: (clock.now - started).milliseconds / 1000, budgetUSD: options.budgetUSD)
+            played: scheduler.played, durationSeconds: (clock.now - started).milliseconds / 1000, budgetUSD: options.budgetUSD,
+            errorExamples: errorExamples, keptErrors: keptErrors)
         events.emit(RunCompletedEvent(summary: summary))
         channel.finish(throwing: failure)
         return summary

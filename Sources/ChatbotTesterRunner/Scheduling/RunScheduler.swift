@@ -134,6 +134,12 @@ struct RunScheduler {
             abandoned += 1
             return Completion(journal: false, emit: release(seq: seq, record: nil), stopped: nil)
         }
+        if let reason = RunStopReason.stopping(for: record.error) {
+            // A backend is down (its breaker refused the call): not data about the bot. Stop and
+            // leave the sample for a resume.
+            abandoned += 1
+            return Completion(journal: false, emit: release(seq: seq, record: nil), stopped: stop(reason) ? reason : nil)
+        }
         var stopped: RunStopReason?
         if let reason = limits.recordFinished(failed: record.status == .error, costUSD: record.costUSD), stop(reason) {
             stopped = reason

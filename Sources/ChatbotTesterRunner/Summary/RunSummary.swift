@@ -28,7 +28,7 @@ public struct RunSummary: Sendable, Hashable, Codable {
     public var target: String
     /// Why the run ended.
     public var stopReason: RunStopReason
-    /// The error that ended the run when `stopReason == .error`.
+    /// The error that ended the run when `stopReason` is `.error` or `.targetDown`.
     public var error: ErrorInfo?
     /// Totals over every recorded sample.
     public var statistics: RunStatistics
@@ -50,10 +50,16 @@ public struct RunSummary: Sendable, Hashable, Codable {
     public var latency: LatencySummary
     /// Per-turn latency percentiles of the target.
     public var turnLatency: LatencySummary
+    /// One example message per error code in `statistics.errorsByCode` (the first recorded).
+    public var errorExamples: [String: String]
+    /// Resumed runs: cases recorded as errors by an earlier session and kept (not played again,
+    /// as `--retry-errors` would).
+    public var keptErrors: Int
 
     public init(
         target: String, stopReason: RunStopReason, error: ErrorInfo? = nil, statistics: RunStatistics, resumed: Int,
-        skipped: Int, duplicates: Int, abandoned: Int, played: Int, durationSeconds: Double, budgetUSD: Double?
+        skipped: Int, duplicates: Int, abandoned: Int, played: Int, durationSeconds: Double, budgetUSD: Double?,
+        errorExamples: [String: String] = [:], keptErrors: Int = 0
     ) {
         self.target = target
         self.stopReason = stopReason
@@ -68,6 +74,38 @@ public struct RunSummary: Sendable, Hashable, Codable {
         self.budgetUSD = budgetUSD
         self.latency = LatencySummary(statistics.latency)
         self.turnLatency = LatencySummary(statistics.turnLatency)
+        self.errorExamples = errorExamples
+        self.keptErrors = keptErrors
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case target, stopReason, error, statistics, resumed, skipped, duplicates, abandoned, played, durationSeconds, budgetUSD
+        case latency, turnLatency, errorExamples, keptErrors
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        target = try c.decode(String.self, forKey: .target)
+        stopReason = try c.decode(RunStopReason.self, forKey: .stopReason)
+        error = try c.decodeIfPresent(ErrorInfo.self, forKey: .error)
+        statistics = try c.decode(RunStatistics.self, forKey: .statistics)
+        resumed = try c.decode(Int.self, forKey: .resumed)
+        skipped = try c.decode(Int.self, forKey: .skipped)
+        duplicates = try c.decode(Int.self, forKey: .duplicates)
+        abandoned = try c.decode(Int.self, forKey: .abandoned)
+        played = try c.decode(Int.self, forKey: .played)
+        durationSeconds = try c.decode(Double.self, forKey: .durationSeconds)
+        budgetUSD = try c.decodeIfPresent(Double.self, forKey: .budgetUSD)
+        latency = try c.decode(LatencySummary.self, forKey: .latency)
+        turnLatency = try c.decode(LatencySummary.self, forKey: .turnLatency)
+        errorExamples = try c.decodeIfPresent([String: String].self, forKey: .errorExamples) ?? [:]
+        keptErrors = try c.decodeIfPresent(Int.self, forKey: .keptErrors) ?? 0
+    }
+
+    /// The most frequent error codes, most frequent first (ties by code): count and an example message.
+    public func topErrors(_ limit: Int = 5) -> [(code: String, count: Int, example: String?)] {
+        statistics.errorsByCode.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
+            .prefix(limit).map { (code: $0.key, count: $0.value, example: errorExamples[$0.key]) }
     }
 
     /// Samples recorded `ok`.
