@@ -37,7 +37,7 @@ extension ClusterRun {
     /// workers' setup, or reopens the spool already there (resume). The dataset is streamed: cases
     /// are read, encoded and written one at a time (`ClusterSpoolWriter`), never all in memory.
     public static func prepareSpool(job: TestJob, dataset: URL, at directory: URL, samplesPerShard: Int = 64, minShards: Int = 1) async throws -> ClusterSpool {
-        let reader = DatasetReader(url: dataset, limit: job.config.dataset?.limit, tags: job.config.dataset?.tags)
+        let reader = DatasetReader(url: dataset, source: job.config.dataset)
         let setup = try ClusterJobSetup.pipeline(config: job.config, concurrency: job.settings.concurrency)
         return try await ClusterSpool.prepare(
             at: directory, samples: reader.samples(), setup: setup, samplesPerShard: samplesPerShard, minShards: minShards)

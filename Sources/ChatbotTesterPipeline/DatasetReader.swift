@@ -6,11 +6,19 @@ public struct DatasetReader: Sendable {
     public let url: URL
     public let limit: Int?
     public let tags: Set<String>?
+    /// The longest line accepted.
+    public let maxLineBytes: Int
 
-    public init(url: URL, limit: Int? = nil, tags: [String]? = nil) {
+    public init(url: URL, limit: Int? = nil, tags: [String]? = nil, maxLineBytes: Int = JSONL.defaultMaxLineBytes) {
         self.url = url
         self.limit = limit
         self.tags = tags.map(Set.init)
+        self.maxLineBytes = maxLineBytes
+    }
+
+    /// A reader of `url` with the limits of the config's `dataset:` section.
+    public init(url: URL, source: DatasetSource?) {
+        self.init(url: url, limit: source?.limit, tags: source?.tags, maxLineBytes: source?.lineLimit ?? JSONL.defaultMaxLineBytes)
     }
 
     /// What a full pass over the file found.
@@ -31,7 +39,7 @@ public struct DatasetReader: Sendable {
     /// Reads the whole file once (streaming): counts the cases that will run and collects bad lines.
     public func scan(maxErrors: Int = 20) async throws -> Scan {
         var scan = Scan(selected: 0, invalid: 0, errors: [])
-        for try await entry in JSONL.read(TestSample.self, from: url) {
+        for try await entry in JSONL.read(TestSample.self, from: url, maxLineBytes: maxLineBytes) {
             switch entry.result {
             case .success(let sample):
                 if selects(sample), limit.map({ scan.selected < $0 }) ?? true { scan.selected += 1 }
@@ -45,7 +53,7 @@ public struct DatasetReader: Sendable {
 
     /// The selected cases, pulled one at a time (invalid lines are skipped: `scan` reports them).
     public func samples() -> AsyncThrowingStream<TestSample, any Error> {
-        let state = ReadState(entries: JSONL.read(TestSample.self, from: url).makeAsyncIterator())
+        let state = ReadState(entries: JSONL.read(TestSample.self, from: url, maxLineBytes: maxLineBytes).makeAsyncIterator())
         let limit = limit
         let filter: @Sendable (TestSample) -> Bool = { [tags] sample in
             guard let tags else { return true }
