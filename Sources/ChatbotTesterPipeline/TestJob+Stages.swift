@@ -201,11 +201,15 @@ extension TestJob {
     /// Writes `job.json`: the config as run (secret references only; any literal secret-looking
     /// value is redacted) for reproducibility.
     public func writeJobRecord() throws {
-        let record: JSONValue = [
+        let digests = try digests()
+        var fields: [String: JSONValue] = [
             "config": ConfigRedaction.redact(config.document.value),
             "source": .string(config.document.source),
             "version": .string(ChatbotTesterCoreInfo.version),
+            "configDigest": .string(digests.config),
         ]
+        if let dataset = digests.dataset { fields["datasetDigest"] = .string(dataset) }
+        let record = JSONValue.object(fields)
         try FileArtifactStore.atomicWrite(Data(JSONCoding.encoder(pretty: true).encode(record)), to: output("job.json"))
     }
 }

@@ -12,6 +12,8 @@ struct JobOptions: ParsableArguments {
     @Option(help: "Shard the run over this many local worker processes (Unix-domain sockets); 0 runs in this process.")
     var workers: Int = 0
     @Flag(help: "No progress display on standard error.") var noProgress = false
+    @Flag(help: "Replace the run of a different job (another config or dataset) in the output directory.")
+    var overwrite = false
 
     func validate() throws {
         if let concurrency, concurrency < 1 { throw ValidationError("--concurrency must be at least 1") }
@@ -32,10 +34,13 @@ struct JobOptions: ParsableArguments {
 extension JobOptions {
     /// Prepares the job and wires its sinks: `events.jsonl` in the output directory and the
     /// progress display. Sinks are closed when preparing fails.
-    func start() async throws -> (job: TestJob, events: CommandEvents) {
+    /// - Parameter claim: refuse an output directory holding another job's run (unless
+    ///   `--overwrite`); commands that only read a run (`evaluate`) pass false.
+    func start(claim: Bool = true) async throws -> (job: TestJob, events: CommandEvents) {
         let events = CommandEvents()
         do {
             let job = try await prepare(events: events.bus)
+            if claim { try job.claimOutputDirectory(overwrite: overwrite) }
             try events.log(to: job.output("events.jsonl"))
             events.showProgress(!noProgress)
             if workers > 0, !noProgress { events.bus.subscribe(ClusterEventPrinter()) }

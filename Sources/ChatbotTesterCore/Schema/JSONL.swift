@@ -146,7 +146,7 @@ public enum JSONL {
                 ready.removeAll(keepingCapacity: true)
                 readyIndex = 0
                 do {
-                    if handle == nil { handle = try Self.open(url) }
+                    if handle == nil { handle = try JSONL.openInput(url) }
                     if let chunk = try handle?.read(upToCount: chunkSize), !chunk.isEmpty {
                         ready = splitter.feed(chunk)
                     } else {
@@ -173,26 +173,27 @@ public enum JSONL {
                 }
             }
         }
+    }
 
-        /// Opens `url` for reading, refusing device files other than standard input.
-        static func open(_ url: URL) throws -> FileHandle {
-            let fd = Foundation.open(url.path, O_RDONLY | O_CLOEXEC)
-            guard fd >= 0 else {
-                throw ChatbotTesterError(
-                    .io, "cannot read \(url.path)", location: SourceLocation(source: url.path), cause: POSIXError(.init(rawValue: errno) ?? .EIO))
-            }
-            var info = stat()
-            let kind = fstat(fd, &info) == 0 ? info.st_mode & S_IFMT : S_IFREG
-            let standardInput = url.path == "/dev/stdin" || url.path == "/proc/self/fd/0"
-            if kind == S_IFDIR || ((kind == S_IFCHR || kind == S_IFBLK) && !standardInput) {
-                Foundation.close(fd)
-                throw ChatbotTesterError(
-                    .invalidInput,
-                    "\(url.path) is \(kind == S_IFDIR ? "a directory" : "a device"), not a file of lines (give a file, a FIFO or - for standard input)",
-                    location: SourceLocation(source: url.path))
-            }
-            return FileHandle(fileDescriptor: fd, closeOnDealloc: true)
+    /// Opens `url` for reading, refusing directories and device files other than standard input
+    /// (`/dev/zero` would never end). Regular files, FIFOs and `/dev/stdin` are fine.
+    public static func openInput(_ url: URL) throws -> FileHandle {
+        let fd = Foundation.open(url.path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            throw ChatbotTesterError(
+                .io, "cannot read \(url.path)", location: SourceLocation(source: url.path), cause: POSIXError(.init(rawValue: errno) ?? .EIO))
         }
+        var info = stat()
+        let kind = fstat(fd, &info) == 0 ? info.st_mode & S_IFMT : S_IFREG
+        let standardInput = url.path == "/dev/stdin" || url.path == "/proc/self/fd/0"
+        if kind == S_IFDIR || ((kind == S_IFCHR || kind == S_IFBLK) && !standardInput) {
+            Foundation.close(fd)
+            throw ChatbotTesterError(
+                .invalidInput,
+                "\(url.path) is \(kind == S_IFDIR ? "a directory" : "a device"), not a file of lines (give a file, a FIFO or - for standard input)",
+                location: SourceLocation(source: url.path))
+        }
+        return FileHandle(fileDescriptor: fd, closeOnDealloc: true)
     }
 
     /// `16 MiB`, `512 KiB`, `100 bytes`.
