@@ -184,9 +184,10 @@ public struct TestJob: Sendable {
         let outputDirectory = Self.outputDirectory(config: config, settings: settings)
         let backends = BackendSet(
             config: registryConfig, registry: components.backends, secrets: settings.secrets, events: events,
-            stateDirectory: outputDirectory.appendingPathComponent(".state", isDirectory: true), wrapper: components.middleware)
+            stateDirectory: outputDirectory.appendingPathComponent(".state", isDirectory: true), wrapper: components.middleware,
+            baseDirectory: config.baseDirectory)
         for name in registryConfig.names {
-            let context = ComponentContext(instanceName: name, section: "backends")
+            let context = ComponentContext(instanceName: name, section: "backends", baseDirectory: config.baseDirectory)
             do { try components.backends.validate(registryConfig[name]!, context: context) } catch {
                 problems.append(config.document.locate(error))
             }
