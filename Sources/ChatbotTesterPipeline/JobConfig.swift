@@ -32,7 +32,7 @@ public struct JobConfig: Sendable {
 
     /// The top-level keys a job config may have.
     public static let topLevelKeys: Set<String> = [
-        "name", "description", "backends", "dataset", "generate", "run", "evaluate", "output", "cluster",
+        "name", "description", "backends", "dataset", "generate", "run", "evaluate", "output",
     ]
 
     /// Loads and checks the shape of a config file, expanding `${NAME}` / `${NAME:-default}` from
