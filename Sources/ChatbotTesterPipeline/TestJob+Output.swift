@@ -16,12 +16,7 @@ extension TestJob {
 
     /// The SHA-256 of a file, read in chunks.
     static func fileDigest(_ url: URL) throws -> String {
-        let handle: FileHandle
-        do {
-            handle = try JSONL.openInput(url)
-        } catch {
-            throw ChatbotTesterError(.invalidInput, "cannot read the dataset", location: SourceLocation(source: url.path), cause: error)
-        }
+        let handle = try JSONL.openInput(url)
         defer { try? handle.close() }
         var hasher = SHA256Hasher()
         while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty { hasher.update(chunk) }

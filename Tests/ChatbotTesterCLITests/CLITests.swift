@@ -31,12 +31,13 @@ import Testing
 
     /// Starts the binary; `interruptAfter` sends SIGINT once `ready` appears in the given file.
     static func run(
-        _ arguments: [String], environment: [String: String] = [:], interruptWhen ready: (() -> Bool)? = nil
+        _ arguments: [String], environment: [String: String] = [:], interruptWhen ready: (() -> Bool)? = nil,
+        executable: URL? = nil, directory: URL? = nil
     ) async throws -> Result {
         let process = Process()
-        process.executableURL = binary
+        process.executableURL = executable ?? binary
         process.arguments = arguments
-        process.currentDirectoryURL = repository
+        process.currentDirectoryURL = directory ?? repository
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
         let out = Pipe()
         let err = Pipe()
