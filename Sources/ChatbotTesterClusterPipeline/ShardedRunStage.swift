@@ -95,7 +95,7 @@ extension ClusterRun {
     public static func prepareSpool(
         job: TestJob, dataset: URL, at directory: URL, samplesPerShard: Int = 64, minShards: Int = 1, scoring: Bool = true
     ) async throws -> ClusterSpool {
-        let reader = DatasetReader(url: dataset, limit: job.config.dataset?.limit, tags: job.config.dataset?.tags)
+        let reader = DatasetReader(url: dataset, source: job.config.dataset)
         var setup = try ClusterJobSetup.pipeline(config: job.config, concurrency: job.settings.concurrency)
         // The response cache the workers share: private to this user.
         let state = job.output(".state")

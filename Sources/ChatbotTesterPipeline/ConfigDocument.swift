@@ -25,7 +25,11 @@ public struct ConfigDocument: Sendable {
     ) throws -> ConfigDocument {
         let text: String
         do {
+            let size = (try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int) ?? 0
+            if size > maxDocumentBytes { throw tooLarge(source: url.path) }
             text = try String(contentsOf: url, encoding: .utf8)
+        } catch let error as ChatbotTesterError {
+            throw error
         } catch {
             throw ChatbotTesterError(.invalidConfig, "cannot read config file", location: SourceLocation(source: url.path), cause: error)
         }
@@ -43,6 +47,7 @@ public struct ConfigDocument: Sendable {
     public static func parse(
         _ text: String, source: String = "<inline>", environment: [String: String]? = nil
     ) throws -> ConfigDocument {
+        if text.utf8.count > maxDocumentBytes { throw tooLarge(source: source) }
         let node: Node?
         do {
             node = try Yams.compose(yaml: text)
@@ -54,9 +59,46 @@ public struct ConfigDocument: Sendable {
         guard let node else {
             throw ChatbotTesterError(.invalidConfig, "the config file is empty", location: SourceLocation(source: source))
         }
+        var budget = maxExpandedNodes
+        try checkExpansion(node, budget: &budget, source: source)
         var lines: [String: Int] = [:]
         let value = try convert(node, path: "", lines: &lines, source: source, environment: environment)
         return ConfigDocument(value: value, source: source, lines: lines)
+    }
+
+    /// The largest config file read: 4 MiB (a config names its dataset; it does not hold one).
+    public static let maxDocumentBytes = 4 << 20
+
+    /// The most values a config may hold once YAML aliases are expanded. An ordinary config with
+    /// anchors has hundreds; a "billion laughs" document has billions and is refused at once.
+    public static let maxExpandedNodes = 100_000
+
+    static func tooLarge(source: String) -> ChatbotTesterError {
+        ChatbotTesterError(
+            .invalidConfig, "the config file is larger than \(maxDocumentBytes >> 20) MiB", location: SourceLocation(source: source))
+    }
+
+    /// Counts the values of the document as aliases expand them (Yams shares an aliased node, so
+    /// the composed tree is small, but converting it would copy every expansion), stopping as soon
+    /// as `budget` runs out.
+    static func checkExpansion(_ node: Node, budget: inout Int, source: String) throws {
+        budget -= 1
+        if budget < 0 {
+            throw ChatbotTesterError(
+                .invalidConfig,
+                "the config expands to more than \(maxExpandedNodes) values (YAML aliases nested too deep: a \"billion laughs\" document?)",
+                location: SourceLocation(source: source, line: node.mark?.line))
+        }
+        switch node {
+        case .scalar, .alias: return
+        case .sequence(let sequence):
+            for element in sequence { try checkExpansion(element, budget: &budget, source: source) }
+        case .mapping(let mapping):
+            for (key, value) in mapping {
+                try checkExpansion(key, budget: &budget, source: source)
+                try checkExpansion(value, budget: &budget, source: source)
+            }
+        }
     }
 
     /// The line of `path`, or of its nearest written parent.

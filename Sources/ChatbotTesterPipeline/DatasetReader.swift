@@ -6,11 +6,19 @@ public struct DatasetReader: Sendable {
     public let url: URL
     public let limit: Int?
     public let tags: Set<String>?
+    /// The longest line accepted.
+    public let maxLineBytes: Int
 
-    public init(url: URL, limit: Int? = nil, tags: [String]? = nil) {
+    public init(url: URL, limit: Int? = nil, tags: [String]? = nil, maxLineBytes: Int = JSONL.defaultMaxLineBytes) {
         self.url = url
         self.limit = limit
         self.tags = tags.map(Set.init)
+        self.maxLineBytes = maxLineBytes
+    }
+
+    /// A reader of `url` with the limits of the config's `dataset:` section.
+    public init(url: URL, source: DatasetSource?) {
+        self.init(url: url, limit: source?.limit, tags: source?.tags, maxLineBytes: source?.lineLimit ?? JSONL.defaultMaxLineBytes)
     }
 
     /// What a full pass over the file found.
@@ -34,7 +42,7 @@ public struct DatasetReader: Sendable {
     public func scan(maxErrors: Int = 20) async throws -> Scan {
         var scan = Scan(selected: 0, invalid: 0, errors: [])
         var firstLines: [String: Int] = [:]
-        for try await entry in JSONL.read(TestSample.self, from: url) {
+        for try await entry in JSONL.read(TestSample.self, from: url, maxLineBytes: maxLineBytes) {
             switch entry.result {
             case .success(let sample):
                 if let first = firstLines[sample.id] {
@@ -58,7 +66,7 @@ public struct DatasetReader: Sendable {
 
     /// The selected cases, pulled one at a time (invalid lines are skipped: `scan` reports them).
     public func samples() -> AsyncThrowingStream<TestSample, any Error> {
-        let state = ReadState(entries: JSONL.read(TestSample.self, from: url).makeAsyncIterator())
+        let state = ReadState(entries: JSONL.read(TestSample.self, from: url, maxLineBytes: maxLineBytes).makeAsyncIterator())
         let limit = limit
         let filter: @Sendable (TestSample) -> Bool = { [tags] sample in
             guard let tags else { return true }

@@ -32,7 +32,7 @@ public struct JobConfig: Sendable {
 
     /// The top-level keys a job config may have.
     public static let topLevelKeys: Set<String> = [
-        "name", "description", "backends", "dataset", "generate", "run", "evaluate", "output", "cluster",
+        "name", "description", "backends", "dataset", "generate", "run", "evaluate", "output",
     ]
 
     /// Loads and checks the shape of a config file, expanding `${NAME}` / `${NAME:-default}` from
@@ -82,7 +82,7 @@ public struct JobConfig: Sendable {
 
     /// The dataset path resolved against the config's directory.
     public func datasetURL() -> URL? {
-        dataset.map { resolve($0.path) }
+        dataset.map { $0.path == "-" ? URL(fileURLWithPath: "/dev/stdin") : resolve($0.path) }
     }
 
     /// Resolves a path written in the config: absolute as is, relative against the config's directory.
@@ -92,7 +92,9 @@ public struct JobConfig: Sendable {
     }
 }
 
-/// Where test cases are read from: `dataset: cases.jsonl` or `dataset: {path: cases.jsonl, limit: 100}`.
+/// Where test cases are read from: `dataset: cases.jsonl` or
+/// `dataset: {path: cases.jsonl, limit: 100, tags: [smoke], maxLineBytes: 67108864}`.
+/// `-` reads standard input; a FIFO works too (either is copied into the output directory first).
 public struct DatasetSource: Sendable, Hashable, Codable {
     /// A JSONL file of `TestSample`s.
     public var path: String
@@ -100,14 +102,20 @@ public struct DatasetSource: Sendable, Hashable, Codable {
     public var limit: Int?
     /// Only cases having at least one of these tags.
     public var tags: [String]?
+    /// The longest line accepted (default `JSONL.defaultMaxLineBytes`, 16 MiB).
+    public var maxLineBytes: Int?
 
-    public init(path: String, limit: Int? = nil, tags: [String]? = nil) {
+    public init(path: String, limit: Int? = nil, tags: [String]? = nil, maxLineBytes: Int? = nil) {
         self.path = path
         self.limit = limit
         self.tags = tags
+        self.maxLineBytes = maxLineBytes
     }
 
-    enum CodingKeys: String, CodingKey, CaseIterable { case path, limit, tags }
+    /// The line limit in force.
+    public var lineLimit: Int { maxLineBytes ?? JSONL.defaultMaxLineBytes }
+
+    enum CodingKeys: String, CodingKey, CaseIterable { case path, limit, tags, maxLineBytes }
 
     public init(from decoder: any Decoder) throws {
         if let path = try? decoder.singleValueContainer().decode(String.self) {
@@ -118,6 +126,9 @@ public struct DatasetSource: Sendable, Hashable, Codable {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         self.init(
             path: try c.decode(String.self, forKey: .path), limit: try c.decodeIfPresent(Int.self, forKey: .limit),
-            tags: try c.decodeIfPresent([String].self, forKey: .tags))
+            tags: try c.decodeIfPresent([String].self, forKey: .tags), maxLineBytes: try c.decodeIfPresent(Int.self, forKey: .maxLineBytes))
+        if let maxLineBytes, maxLineBytes < 1 {
+            throw ChatbotTesterError(.invalidConfig, "must be at least 1", location: SourceLocation(field: "maxLineBytes"))
+        }
     }
 }

@@ -33,7 +33,7 @@ public struct LocalRunStage: JobRunStage {
 
     public func play(job: TestJob, dataset: URL, total: Int, scoring: Bool) async throws -> JobRunResult {
         let runner = try await job.makeRunner(journal: RunJournal(store: job.store))
-        let reader = DatasetReader(url: dataset, limit: job.config.dataset?.limit, tags: job.config.dataset?.tags)
+        let reader = DatasetReader(url: dataset, source: job.config.dataset)
         let summary = try await runner.runAll(
             reader.samples(), resume: job.settings.resume, retryErrors: job.settings.retryErrors, total: total)
         // Finish the file even when the run was interrupted: a fresh task does not inherit the

@@ -92,11 +92,50 @@ extension TestJob {
     }
 
     /// The dataset the job plays: the config's `dataset`, or `dataset.jsonl` in the output directory
-    /// generated now from the `generate:` section (resumed with `settings.resume`).
+    /// generated now from the `generate:` section (resumed with `settings.resume`). Standard input
+    /// (`dataset: -`) and FIFOs can be read once only, so they are first copied (under the same
+    /// line limit, keeping line numbers) into `dataset.jsonl`.
     public func datasetToRun() async throws -> (url: URL, generation: GenerationReport?) {
-        guard generateSpec != nil else { return (config.datasetURL()!, nil) }
+        guard generateSpec != nil else {
+            let url = config.datasetURL()!
+            guard Self.isStream(url) else { return (url, nil) }
+            let copy = output("dataset.jsonl")
+            try await Self.copyLines(from: url, to: copy, maxLineBytes: config.dataset?.lineLimit ?? JSONL.defaultMaxLineBytes)
+            return (copy, nil)
+        }
         let url = output("dataset.jsonl")
         return (url, try await generate(to: url, resume: settings.resume))
+    }
+
+    /// Whether `url` is a pipe, FIFO or terminal rather than a file that can be read twice.
+    static func isStream(_ url: URL) -> Bool {
+        var info = stat()
+        guard stat(url.path, &info) == 0 else { return false }
+        let kind = info.st_mode & S_IFMT
+        return kind == S_IFIFO || kind == S_IFSOCK || (kind == S_IFCHR && url.path == "/dev/stdin")
+    }
+
+    /// Copies the lines of a stream into `target`, blank lines kept so line numbers stay the same.
+    static func copyLines(from url: URL, to target: URL, maxLineBytes: Int) async throws {
+        try FileManager.default.createDirectory(at: target.deletingLastPathComponent(), withIntermediateDirectories: true)
+        guard FileManager.default.createFile(atPath: target.path, contents: nil) else {
+            throw ChatbotTesterError(.io, "cannot create \(target.path)", location: SourceLocation(source: target.path))
+        }
+        let handle = try FileHandle(forWritingTo: target)
+        defer { try? handle.close() }
+        var buffer = Data()
+        var written = 0
+        for try await (line, bytes) in JSONL.lines(of: url, maxLineBytes: maxLineBytes) {
+            buffer.append(contentsOf: repeatElement(0x0A, count: line - written - 1))
+            buffer.append(bytes)
+            buffer.append(0x0A)
+            written = line
+            if buffer.count >= 1 << 20 {
+                try handle.write(contentsOf: buffer)
+                buffer.removeAll(keepingCapacity: true)
+            }
+        }
+        try handle.write(contentsOf: buffer)
     }
 
     /// Generates the cases of the `generate:` section into `url`.
@@ -118,10 +157,17 @@ extension TestJob {
 
     /// Checks a dataset file and counts the cases that will run; throws listing the bad lines.
     public func scanDataset(_ url: URL) async throws -> Int {
-        let reader = DatasetReader(url: url, limit: config.dataset?.limit, tags: config.dataset?.tags)
+        try await Self.scanDataset(url, source: config.dataset)
+    }
+
+    /// Checks a dataset file with the limits of `source`; throws listing the bad lines.
+    static func scanDataset(_ url: URL, source: DatasetSource?) async throws -> Int {
+        let reader = DatasetReader(url: url, source: source)
         let scan: DatasetReader.Scan
         do {
             scan = try await reader.scan()
+        } catch let error as ChatbotTesterError {
+            throw error
         } catch {
             throw ChatbotTesterError(.invalidInput, "cannot read the dataset", location: SourceLocation(source: url.path), cause: error)
         }
@@ -186,11 +232,15 @@ extension TestJob {
     /// Writes `job.json`: the config as run (secret references only; any literal secret-looking
     /// value is redacted) for reproducibility.
     public func writeJobRecord() throws {
-        let record: JSONValue = [
+        let digests = try digests()
+        var fields: [String: JSONValue] = [
             "config": ConfigRedaction.redact(config.document.value),
             "source": .string(config.document.source),
             "version": .string(ChatbotTesterCoreInfo.version),
+            "configDigest": .string(digests.config),
         ]
+        if let dataset = digests.dataset { fields["datasetDigest"] = .string(dataset) }
+        let record = JSONValue.object(fields)
         try FileArtifactStore.atomicWrite(Data(JSONCoding.encoder(pretty: true).encode(record)), to: output("job.json"))
     }
 }

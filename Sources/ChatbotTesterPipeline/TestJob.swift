@@ -38,11 +38,84 @@ public struct TestJob: Sendable {
     public static func prepare(
         config: JobConfig, components: PipelineComponents, settings: JobSettings = JobSettings(), events: EventBus = EventBus()
     ) async throws -> TestJob {
+        let parts = await assemble(config: config, components: components, settings: settings, events: events, requireSecrets: true)
+        if !parts.problems.isEmpty { throw Self.combine(parts.problems, source: config.document.source) }
+        let outputDirectory = parts.outputDirectory
+        do {
+            try FileManager.default.createDirectory(at: outputDirectory, withIntermediateDirectories: true)
+        } catch {
+            throw ChatbotTesterError(.io, "cannot create the output directory", location: SourceLocation(source: outputDirectory.path), cause: error)
+        }
+        return TestJob(
+            config: config, components: components, settings: settings, events: events, runOptions: parts.runOptions,
+            targetName: parts.targetName!, evaluation: parts.evaluation, generateSpec: parts.generateSpec, backends: parts.backends,
+            outputDirectory: outputDirectory, evaluator: parts.evaluator!)
+    }
+
+    /// What `check` found: the problems `test` would stop on, and warnings.
+    public struct CheckReport: Sendable {
+        /// Every problem, each naming file, line and field; `test` refuses the job with `error`.
+        public var problems: [any Error]
+        /// Things that do not stop a check but would stop a run (unset secrets, unless required).
+        public var warnings: [ChatbotTesterError]
+        /// The one error `test` would throw for `problems` (nil when there are none).
+        public var error: ChatbotTesterError?
+    }
+
+    /// Runs every check `test` runs before its first request — the same code as `prepare`, plus
+    /// the scan of a dataset file — without creating any file. `chatbot-tester validate CONFIG`
+    /// uses it. Unset secret references are warnings unless `requireSecrets`.
+    public static func check(
+        config: JobConfig, components: PipelineComponents, settings: JobSettings = JobSettings(), requireSecrets: Bool = false
+    ) async -> CheckReport {
+        let events = EventBus()
+        let parts = await assemble(config: config, components: components, settings: settings, events: events, requireSecrets: requireSecrets)
+        var problems = parts.problems
+        if problems.isEmpty, parts.generateSpec == nil, let url = config.datasetURL(), !isStream(url) {
+            do {
+                _ = try await scanDataset(url, source: config.dataset)
+            } catch {
+                problems.append(error)
+            }
+        }
+        await events.shutdown()
+        return CheckReport(
+            problems: problems, warnings: parts.warnings,
+            error: problems.isEmpty ? nil : Self.combine(problems, source: config.document.source))
+    }
+
+    /// The parts of a job, built as far as the config allows, with every problem found.
+    struct Parts {
         var problems: [any Error] = []
+        var warnings: [ChatbotTesterError] = []
+        var runOptions = RunnerOptions()
+        var targetName: String?
+        var evaluation = EvaluationConfig(metrics: [])
+        var generateSpec: GenerateSpec?
+        var backends: BackendSet
+        var outputDirectory: URL
+        var evaluator: Evaluator?
+    }
+
+    /// The checks and builds `prepare` and `check` share.
+    static func assemble(
+        config: JobConfig, components: PipelineComponents, settings: JobSettings, events: EventBus, requireSecrets: Bool
+    ) async -> Parts {
+        var problems: [any Error] = []
+        var warnings: [ChatbotTesterError] = []
         func attempt<T>(_ body: () throws -> T?) -> T? {
             do { return try body() } catch {
                 problems.append(config.document.locate(error))
                 return nil
+            }
+        }
+        /// A build failure: an unset secret is only a warning when secrets are not required.
+        func building(_ error: any Error, locate: (any Error) -> any Error) {
+            let located = locate(error)
+            if !requireSecrets, let tester = located as? ChatbotTesterError, tester.code == .missingSecret {
+                warnings.append(tester)
+            } else {
+                problems.append(located)
             }
         }
 
@@ -112,39 +185,37 @@ public struct TestJob: Sendable {
         let backends = BackendSet(
             config: registryConfig, registry: components.backends, secrets: settings.secrets, events: events,
             stateDirectory: settings.stateDirectory ?? outputDirectory.appendingPathComponent(".state", isDirectory: true),
-            wrapper: components.middleware)
+            wrapper: components.middleware, baseDirectory: config.baseDirectory)
         for name in registryConfig.names {
-            let context = ComponentContext(instanceName: name, section: "backends")
+            let context = ComponentContext(instanceName: name, section: "backends", baseDirectory: config.baseDirectory)
             do { try components.backends.validate(registryConfig[name]!, context: context) } catch {
                 problems.append(config.document.locate(error))
             }
         }
-        if !problems.isEmpty { throw Self.combine(problems, source: config.document.source) }
+        var parts = Parts(
+            runOptions: runOptions, targetName: targetName, evaluation: evaluation, generateSpec: generateSpec, backends: backends,
+            outputDirectory: outputDirectory)
+        guard problems.isEmpty else {
+            parts.problems = problems
+            return parts
+        }
 
         // Build what the run needs now, so a missing secret fails before the first sample.
         do {
             _ = try await backends.chat(targetName!)
             if let simulator = runOptions.simulator { _ = try await backends.chat(simulator) }
         } catch {
-            problems.append(config.document.locate(error))
+            building(error, locate: config.document.locate)
         }
-        var evaluator: Evaluator?
         do {
-            evaluator = try await Evaluator(
+            parts.evaluator = try await Evaluator(
                 config: evaluation, registry: components.metrics, backends: backends, secrets: settings.secrets, events: events)
         } catch {
-            problems.append(locateMetric(error))
+            building(error, locate: locateMetric)
         }
-        if !problems.isEmpty { throw Self.combine(problems, source: config.document.source) }
-
-        do {
-            try FileManager.default.createDirectory(at: outputDirectory, withIntermediateDirectories: true)
-        } catch {
-            throw ChatbotTesterError(.io, "cannot create the output directory", location: SourceLocation(source: outputDirectory.path), cause: error)
-        }
-        return TestJob(
-            config: config, components: components, settings: settings, events: events, runOptions: runOptions, targetName: targetName!,
-            evaluation: evaluation, generateSpec: generateSpec, backends: backends, outputDirectory: outputDirectory, evaluator: evaluator!)
+        parts.problems = problems
+        parts.warnings = warnings
+        return parts
     }
 
     private init(

@@ -11,13 +11,19 @@ struct ChatbotTesterCommand: AsyncParsableCommand {
         version: ChatbotTesterCoreInfo.version,
         subcommands: [
             TestCommand.self, GenerateCommand.self, RunCommand.self, EvaluateCommand.self, ReportCommand.self,
-            CalibrateCommand.self, ValidateCommand.self, BackendsCommand.self, MockServerCommand.self,
+            CalibrateCommand.self, ValidateCommand.self, BackendsCommand.self, MetricsCommand.self, MockServerCommand.self,
             BenchCommand.self, CoordinatorCommand.self, WorkerCommand.self,
         ]
     )
 
     /// Parses and runs the command; usage errors exit 2 (the promised code) instead of 64.
     static func main() async {
+        if let unknown = unknownSubcommand(Array(CommandLine.arguments.dropFirst())) {
+            let names = configuration.subcommands.compactMap { $0.configuration.commandName }
+            FileHandle.standardError.write(
+                Data("error: unknown command '\(unknown)' (commands: \(names.joined(separator: ", "))); see chatbot-tester --help\n".utf8))
+            Foundation.exit(ExitStatus.usage)
+        }
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? any AsyncParsableCommand {
@@ -33,5 +39,12 @@ struct ChatbotTesterCommand: AsyncParsableCommand {
             }
             exit(withError: error)
         }
+    }
+
+    /// The first argument when it names no command (the parser would print the root help and exit 0).
+    static func unknownSubcommand(_ arguments: [String]) -> String? {
+        guard let first = arguments.first, !first.hasPrefix("-"), first != "help" else { return nil }
+        let names = configuration.subcommands.compactMap { $0.configuration.commandName }
+        return names.contains(first) ? nil : first
     }
 }

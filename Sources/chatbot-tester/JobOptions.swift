@@ -16,6 +16,8 @@ struct JobOptions: ParsableArguments {
     @Option(help: "With --workers: times a worker that died is started again (per worker); when all are used up the run stops (exit 3).")
     var maxRestarts = 3
     @Flag(help: "No progress display on standard error.") var noProgress = false
+    @Flag(help: "Replace the run of a different job (another config or dataset) in the output directory.")
+    var overwrite = false
 
     func validate() throws {
         if let concurrency, concurrency < 1 { throw ValidationError("--concurrency must be at least 1") }
@@ -46,10 +48,13 @@ struct JobOptions: ParsableArguments {
 extension JobOptions {
     /// Prepares the job and wires its sinks: `events.jsonl` in the output directory and the
     /// progress display. Sinks are closed when preparing fails.
-    func start() async throws -> (job: TestJob, events: CommandEvents) {
+    /// - Parameter claim: refuse an output directory holding another job's run (unless
+    ///   `--overwrite`); commands that only read a run (`evaluate`) pass false.
+    func start(claim: Bool = true) async throws -> (job: TestJob, events: CommandEvents) {
         let events = CommandEvents()
         do {
             let job = try await prepare(events: events.bus)
+            if claim { try job.claimOutputDirectory(overwrite: overwrite) }
             try events.log(to: job.output("events.jsonl"))
             events.showProgress(!noProgress)
             if workers > 0, !noProgress { events.bus.subscribe(ClusterEventPrinter()) }

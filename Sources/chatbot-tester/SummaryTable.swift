@@ -26,7 +26,10 @@ enum SummaryTable {
         if let evaluation = outcome.evaluation {
             lines.append(contentsOf: metricTable(evaluation))
             let failed = evaluation.gates.filter { !$0.passed }
-            if failed.isEmpty {
+            if let run = outcome.run, run.stopReason.isAborted {
+                // The gates saw only what was recorded before the stop: no verdict.
+                lines.append("Result: INCOMPLETE — the run stopped early (\(run.stopReason.rawValue)); the gates saw \(run.statistics.recorded) cases")
+            } else if failed.isEmpty {
                 lines.append("Result: PASS")
             } else {
                 lines.append("Result: FAIL — " + failed.map { "\($0.metric) \($0.condition) \(number($0.actual)) < \(number($0.limit))" }.joined(separator: "; "))

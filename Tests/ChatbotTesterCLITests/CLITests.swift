@@ -33,12 +33,12 @@ import Testing
     /// with `toGroup`, to its whole process group (as a terminal's Ctrl-C does: workers included).
     static func run(
         _ arguments: [String], environment: [String: String] = [:], signal: Int32 = SIGINT, toGroup: Bool = false,
-        interruptWhen ready: (() -> Bool)? = nil
+        executable: URL? = nil, directory: URL? = nil, interruptWhen ready: (() -> Bool)? = nil
     ) async throws -> Result {
         let process = Process()
-        process.executableURL = binary
+        process.executableURL = executable ?? binary
         process.arguments = arguments
-        process.currentDirectoryURL = repository
+        process.currentDirectoryURL = directory ?? repository
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
         let out = Pipe()
         let err = Pipe()

@@ -152,9 +152,19 @@ extension ExecBackend {
                 .invalidConfig, "expected a positive number of seconds",
                 location: SourceLocation(field: context.fieldPath("processTimeoutSeconds")))
         }
+        // A relative working directory is the config file's neighbour, not the shell's.
+        let directory = try options.string("workingDirectory").map { context.resolvePath($0) }
+        if let directory {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: directory.path, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw ChatbotTesterError(
+                    .invalidConfig, "working directory \(directory.path) does not exist",
+                    location: SourceLocation(field: context.fieldPath("workingDirectory")))
+            }
+        }
         return ExecBackend(
             command: command, environment: environment,
-            directory: try options.string("workingDirectory").map { URL(fileURLWithPath: $0) }, timeoutSeconds: timeout,
+            directory: directory, timeoutSeconds: timeout,
             model: try options.string("model"), peer: BackendPeer(context: context, peer: "exec:\(command[0])"))
     }
 }

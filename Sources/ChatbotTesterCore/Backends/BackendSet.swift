@@ -17,15 +17,18 @@ public actor BackendSet {
     private let secrets: SecretResolver
     private let events: EventBus
     private let stateDirectory: URL?
+    private let baseDirectory: URL?
     private let wrapper: BackendWrapper?
     private var built: [String: Task<any ModelBackend, any Error>] = [:]
 
     /// - Parameters:
     ///   - wrapper: applies middleware to each built backend; `nil` builds bare backends.
+    ///   - baseDirectory: relative paths in options resolve against it (the config file's directory).
     public init(
         config: RegistryConfig, registry: BackendRegistry, secrets: SecretResolver = SecretResolver(),
-        events: EventBus = EventBus(), stateDirectory: URL? = nil, wrapper: BackendWrapper? = nil
+        events: EventBus = EventBus(), stateDirectory: URL? = nil, wrapper: BackendWrapper? = nil, baseDirectory: URL? = nil
     ) {
+        self.baseDirectory = baseDirectory
         self.config = config
         self.registry = registry
         self.secrets = secrets
@@ -37,7 +40,7 @@ public actor BackendSet {
     private func context(for name: String) -> ComponentContext {
         ComponentContext(
             instanceName: name, section: "backends", secrets: secrets, events: events, backends: self,
-            stateDirectory: stateDirectory)
+            stateDirectory: stateDirectory, baseDirectory: baseDirectory)
     }
 
     /// Checks every instance's type and options without building anything or resolving secrets.

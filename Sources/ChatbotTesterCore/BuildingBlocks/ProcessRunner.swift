@@ -132,7 +132,16 @@ public enum ProcessRunner {
                     try process.run()
                 } catch {
                     state.resumed = true
-                    continuation.resume(throwing: LaunchError(description: "cannot start \(arguments.first ?? "?"): \(error)"))
+                    // Name what failed: the program or its directory, not the `setsid` wrapper.
+                    var isDirectory: ObjCBool = false
+                    let reason =
+                        if let directory, !(FileManager.default.fileExists(atPath: directory.path, isDirectory: &isDirectory) && isDirectory.boolValue) {
+                            "working directory \(directory.path) does not exist"
+                        } else {
+                            ((error as NSError).userInfo[NSFilePathErrorKey] as? String).map { "\(error.localizedDescription) (\($0))" }
+                                ?? error.localizedDescription
+                        }
+                    continuation.resume(throwing: LaunchError(description: "cannot start \(arguments.first ?? "?"): \(reason)"))
                     return
                 }
                 for (pipe, isError) in [(stdout, false), (stderr, true)] {

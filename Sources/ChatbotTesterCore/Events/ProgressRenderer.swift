@@ -19,7 +19,7 @@ public enum ProgressRenderer {
             if snapshots.count == 1 {
                 let snapshot = snapshots[0]
                 let text = terminal(snapshot, now: now, barWidth: 20)
-                if text.count <= width || snapshot.total == nil { return clip(text, width) }
+                if text.count <= width || knownTotal(snapshot) == nil { return clip(text, width) }
                 return clip(terminal(snapshot, now: now, barWidth: 0), width)
             }
             return clip(snapshots.map { terminal($0, now: now, barWidth: 0) }.joined(separator: " │ "), width)
@@ -45,7 +45,7 @@ public enum ProgressRenderer {
 
     static func terminal(_ s: ProgressSnapshot, now: Double, barWidth: Int) -> String {
         var parts = [s.stage]
-        if barWidth > 0, let total = s.total { parts.append(bar(done: s.completed, total: total, width: barWidth)) }
+        if barWidth > 0, let total = knownTotal(s) { parts.append(bar(done: s.completed, total: total, width: barWidth)) }
         parts.append(counts(s))
         if let percent = percent(s) { parts.append(percent) }
         parts.append(contentsOf: rateAndETA(s, now: now))
@@ -68,12 +68,18 @@ public enum ProgressRenderer {
         return h > 0 ? "\(h):\(two(m)):\(two(s))" : "\(m):\(two(s))"
     }
 
+    /// The total, unless the count has passed it (it was an estimate: generation plans an upper
+    /// bound, then dedups and drops): then `86`, never `86/39 (220%)`.
+    static func knownTotal(_ s: ProgressSnapshot) -> Int? {
+        s.total.flatMap { s.completed <= $0 ? $0 : nil }
+    }
+
     static func counts(_ s: ProgressSnapshot) -> String {
-        s.total.map { "\(s.completed)/\($0)" } ?? "\(s.completed)"
+        knownTotal(s).map { "\(s.completed)/\($0)" } ?? "\(s.completed)"
     }
 
     static func percent(_ s: ProgressSnapshot) -> String? {
-        guard let total = s.total, total > 0 else { return nil }
+        guard let total = knownTotal(s), total > 0 else { return nil }
         return "\(Int((Double(s.completed) * 100 / Double(total)).rounded(.down)))%"
     }
 

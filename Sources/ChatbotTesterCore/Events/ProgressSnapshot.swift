@@ -30,7 +30,7 @@ public struct ProgressSnapshot: Sendable, Hashable {
 
     /// Seconds until `total` at the current rate.
     public func eta(now: Double) -> Double? {
-        guard let total, let rate = rate(now: now), rate > 0 else { return nil }
+        guard let total, completed <= total, let rate = rate(now: now), rate > 0 else { return nil }
         return Double(max(0, total - completed)) / rate
     }
 

@@ -144,7 +144,8 @@ public final class MiddlewareStack: Sendable {
         estimatedTokens: Int, actualTokens: @escaping @Sendable (T) -> Int?, _ body: @escaping @Sendable () async throws -> T
     ) async throws -> (T, Int, Double) {
         let attempt: @Sendable (Int) async throws -> (T, Double) = { _ in
-            try await self.withBreaker {
+            AttemptTally.current?.add()
+            return try await self.withBreaker {
                 try await self.withPool {
                     try await self.withBudget(estimatedTokens: estimatedTokens, actualTokens: { actualTokens($0.0) }) {
                         let start = self.environment.clock.now()

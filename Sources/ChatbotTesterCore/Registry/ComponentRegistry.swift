@@ -34,10 +34,12 @@ public struct ComponentContext: Sendable {
     public var backends: BackendSet?
     /// A directory for on-disk state such as the response cache.
     public var stateDirectory: URL?
+    /// The directory relative paths in options are resolved against: the config file's.
+    public var baseDirectory: URL?
 
     public init(
         instanceName: String, section: String = "backends", secrets: SecretResolver = SecretResolver(),
-        events: EventBus = EventBus(), backends: BackendSet? = nil, stateDirectory: URL? = nil
+        events: EventBus = EventBus(), backends: BackendSet? = nil, stateDirectory: URL? = nil, baseDirectory: URL? = nil
     ) {
         self.instanceName = instanceName
         self.section = section
@@ -45,6 +47,15 @@ public struct ComponentContext: Sendable {
         self.events = events
         self.backends = backends
         self.stateDirectory = stateDirectory
+        self.baseDirectory = baseDirectory
+    }
+
+    /// A path written in an option: absolute as is, relative against `baseDirectory` (the current
+    /// directory when there is none).
+    public func resolvePath(_ path: String) -> URL {
+        if path.hasPrefix("/") { return URL(fileURLWithPath: path) }
+        guard let baseDirectory else { return URL(fileURLWithPath: path) }
+        return baseDirectory.appendingPathComponent(path).standardizedFileURL
     }
 
     /// `section.instance.field`, for error locations.

@@ -14,67 +14,119 @@ public struct JSONLEntry<Value: Sendable>: Sendable {
 
 /// Streaming JSONL: lines are read in chunks, so a file of any size never sits in memory.
 public enum JSONL {
-    /// Splits a byte stream into lines; blank lines are skipped but still counted.
+    /// The longest line read unless told otherwise: 16 MiB. A longer line is an error naming it,
+    /// so a file without newlines (or `/dev/zero`) cannot grow memory without end.
+    public static let defaultMaxLineBytes = 16 << 20
+
+    /// Splits a byte stream into lines; blank lines are skipped but still counted. A byte order
+    /// mark at the start of the first line is dropped (anywhere else it stays, and strict decoding
+    /// refuses it).
+    ///
+    /// Linear in the input: newlines are found with `memchr`, and every byte is copied at most
+    /// twice (into the pending partial line, then out as a line).
     public struct LineSplitter {
-        private var buffer = Data()
+        private var pending = Data()
         private var lineNumber = 0
+        /// The longest line accepted, in bytes (`nil`: no limit).
+        public let maxLineBytes: Int?
+        /// The number of the first line longer than `maxLineBytes`; the splitter stops there.
+        public private(set) var overlongLine: Int?
 
-        public init() {}
+        public init(maxLineBytes: Int? = nil) {
+            self.maxLineBytes = maxLineBytes
+        }
 
-        /// Feeds a chunk and returns the complete lines in it.
+        /// Feeds a chunk and returns the complete lines in it (none once a line was too long).
         public mutating func feed(_ chunk: Data) -> [(line: Int, bytes: Data)] {
-            buffer.append(chunk)
+            guard overlongLine == nil else { return [] }
             var out: [(Int, Data)] = []
-            var start = buffer.startIndex
-            while let newline = buffer[start...].firstIndex(of: 0x0A) {
-                lineNumber += 1
-                var end = newline
-                if end > start, buffer[end - 1] == 0x0D { end -= 1 }
-                let bytes = buffer[start..<end]
-                if !bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { out.append((lineNumber, Data(bytes))) }
-                start = newline + 1
+            chunk.withUnsafeBytes { raw in
+                guard let base = raw.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return }
+                let count = raw.count
+                var start = 0
+                while start < count, let hit = memchr(base + start, 0x0A, count - start) {
+                    let newline = UnsafeRawPointer(base).distance(to: UnsafeRawPointer(hit))
+                    lineNumber += 1
+                    var line: Data
+                    if pending.isEmpty {
+                        line = Data(bytes: base + start, count: newline - start)
+                    } else {
+                        pending.append(base + start, count: newline - start)
+                        line = pending
+                        pending = Data()
+                    }
+                    start = newline + 1
+                    if line.last == 0x0D { line.removeLast() }
+                    if let maxLineBytes, line.count > maxLineBytes {
+                        overlongLine = lineNumber
+                        return
+                    }
+                    if let kept = Self.content(line, lineNumber: lineNumber) { out.append((lineNumber, kept)) }
+                }
+                if start < count { pending.append(base + start, count: count - start) }
+                if let maxLineBytes, pending.count > maxLineBytes + 1 { overlongLine = lineNumber + 1 }
             }
-            buffer = Data(buffer[start...])
             return out
         }
 
         /// The unterminated last line, if any.
         public mutating func finish() -> (line: Int, bytes: Data)? {
-            defer { buffer = Data() }
-            guard !buffer.isEmpty, !buffer.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) else { return nil }
+            defer { pending = Data() }
+            guard overlongLine == nil, !pending.isEmpty else { return nil }
+            if let maxLineBytes, pending.count > maxLineBytes {
+                overlongLine = lineNumber + 1
+                return nil
+            }
             lineNumber += 1
-            return (lineNumber, buffer)
+            var line = pending
+            if line.last == 0x0D { line.removeLast() }
+            return Self.content(line, lineNumber: lineNumber).map { (lineNumber, $0) }
+        }
+
+        /// The line without a leading byte order mark on line 1; nil when only blanks are left.
+        private static func content(_ line: Data, lineNumber: Int) -> Data? {
+            var line = line
+            if lineNumber == 1, line.starts(with: [0xEF, 0xBB, 0xBF]) { line = Data(line.dropFirst(3)) }
+            let blank = line.withUnsafeBytes { raw in raw.allSatisfy { $0 == 0x20 || $0 == 0x09 } }
+            return blank ? nil : line
         }
     }
 
-    /// Streams raw lines of a file with their numbers. Throws only for I/O errors.
+    /// Streams raw lines of a file with their numbers. Throws for I/O errors, a device file and a
+    /// line longer than `maxLineBytes`.
     ///
     /// Pull-based: a chunk is read only when the consumer asks for the next line, so a slow
     /// consumer never makes lines pile up in memory.
     /// - Parameter includeUnterminated: yield a last line that has no newline (true for datasets;
     ///   false for journals, where it is a torn write).
+    /// - Parameter maxLineBytes: the longest line accepted (`nil`: no limit).
     public static func lines(
-        of url: URL, chunkSize: Int = 1 << 16, includeUnterminated: Bool = true
+        of url: URL, chunkSize: Int = 1 << 16, includeUnterminated: Bool = true, maxLineBytes: Int? = defaultMaxLineBytes
     ) -> AsyncThrowingStream<(line: Int, bytes: Data), any Error> {
-        let reader = LineReader(url: url, chunkSize: chunkSize, includeUnterminated: includeUnterminated)
+        let reader = LineReader(url: url, chunkSize: chunkSize, includeUnterminated: includeUnterminated, maxLineBytes: maxLineBytes)
         return AsyncThrowingStream(unfolding: { try reader.next() })
     }
 
     /// Reads lines on demand. Used by one consumer at a time (the stream's iterator).
+    ///
+    /// Regular files, FIFOs and standard input (`/dev/stdin`) are read; other device files
+    /// (`/dev/zero`, `/dev/urandom`) are refused, as are directories.
     final class LineReader: @unchecked Sendable {
         private let url: URL
         private let chunkSize: Int
         private let includeUnterminated: Bool
         private var handle: FileHandle?
-        private var splitter = LineSplitter()
+        private var splitter: LineSplitter
         private var ready: [(line: Int, bytes: Data)] = []
         private var readyIndex = 0
         private var done = false
+        private var failure: ChatbotTesterError?
 
-        init(url: URL, chunkSize: Int, includeUnterminated: Bool) {
+        init(url: URL, chunkSize: Int, includeUnterminated: Bool, maxLineBytes: Int? = nil) {
             self.url = url
             self.chunkSize = chunkSize
             self.includeUnterminated = includeUnterminated
+            self.splitter = LineSplitter(maxLineBytes: maxLineBytes)
         }
 
         deinit { try? handle?.close() }
@@ -85,11 +137,16 @@ public enum JSONL {
                     defer { readyIndex += 1 }
                     return ready[readyIndex]
                 }
+                if let failure {
+                    self.failure = nil
+                    done = true
+                    throw failure
+                }
                 if done { return nil }
                 ready.removeAll(keepingCapacity: true)
                 readyIndex = 0
                 do {
-                    if handle == nil { handle = try FileHandle(forReadingFrom: url) }
+                    if handle == nil { handle = try JSONL.openInput(url) }
                     if let chunk = try handle?.read(upToCount: chunkSize), !chunk.isEmpty {
                         ready = splitter.feed(chunk)
                     } else {
@@ -98,12 +155,52 @@ public enum JSONL {
                         handle = nil
                         if includeUnterminated, let last = splitter.finish() { ready = [last] }
                     }
+                } catch let error as ChatbotTesterError {
+                    done = true
+                    throw error
                 } catch {
                     done = true
                     throw ChatbotTesterError(.io, "cannot read \(url.path)", location: SourceLocation(source: url.path), cause: error)
                 }
+                if let line = splitter.overlongLine, let limit = splitter.maxLineBytes {
+                    try? handle?.close()
+                    handle = nil
+                    done = true
+                    failure = ChatbotTesterError(
+                        .invalidInput,
+                        "line is longer than \(JSONL.describeBytes(limit)) (the limit; raise it with dataset.maxLineBytes)",
+                        location: SourceLocation(source: url.path, line: line))
+                }
             }
         }
+    }
+
+    /// Opens `url` for reading, refusing directories and device files other than standard input
+    /// (`/dev/zero` would never end). Regular files, FIFOs and `/dev/stdin` are fine.
+    public static func openInput(_ url: URL) throws -> FileHandle {
+        let fd = Foundation.open(url.path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            throw ChatbotTesterError(
+                .io, "cannot read \(url.path)", location: SourceLocation(source: url.path), cause: POSIXError(.init(rawValue: errno) ?? .EIO))
+        }
+        var info = stat()
+        let kind = fstat(fd, &info) == 0 ? info.st_mode & S_IFMT : S_IFREG
+        let standardInput = url.path == "/dev/stdin" || url.path == "/proc/self/fd/0"
+        if kind == S_IFDIR || ((kind == S_IFCHR || kind == S_IFBLK) && !standardInput) {
+            Foundation.close(fd)
+            throw ChatbotTesterError(
+                .invalidInput,
+                "\(url.path) is \(kind == S_IFDIR ? "a directory" : "a device"), not a file of lines (give a file, a FIFO or - for standard input)",
+                location: SourceLocation(source: url.path))
+        }
+        return FileHandle(fileDescriptor: fd, closeOnDealloc: true)
+    }
+
+    /// `16 MiB`, `512 KiB`, `100 bytes`.
+    static func describeBytes(_ count: Int) -> String {
+        if count >= 1 << 20, count % (1 << 20) == 0 { return "\(count >> 20) MiB" }
+        if count >= 1 << 10, count % (1 << 10) == 0 { return "\(count >> 10) KiB" }
+        return "\(count) bytes"
     }
 
     /// Decodes one line, turning any failure into an error naming source, line and field.
@@ -111,6 +208,7 @@ public enum JSONL {
         _ type: Value.Type, from bytes: Data, source: String?, line: Int, decoder: JSONDecoder = JSONCoding.decoder()
     ) -> Result<Value, ChatbotTesterError> {
         do {
+            try StrictJSONSyntax.check(bytes)
             return .success(try decoder.decode(Value.self, from: bytes))
         } catch {
             return .failure(ChatbotTesterError.decoding(error, source: source, line: line))
@@ -118,11 +216,12 @@ public enum JSONL {
     }
 
     /// Streams decoded entries of a JSONL file; bad lines come through as failures, good lines keep
-    /// streaming. Throws only when the file cannot be read.
+    /// streaming. Throws when the file cannot be read, is a device, or has a line longer than
+    /// `maxLineBytes`.
     public static func read<Value: Decodable & Sendable>(
-        _ type: Value.Type, from url: URL
+        _ type: Value.Type, from url: URL, maxLineBytes: Int? = defaultMaxLineBytes
     ) -> AsyncThrowingStream<JSONLEntry<Value>, any Error> {
-        let reader = LineReader(url: url, chunkSize: 1 << 16, includeUnterminated: true)
+        let reader = LineReader(url: url, chunkSize: 1 << 16, includeUnterminated: true, maxLineBytes: maxLineBytes)
         let decoder = JSONCoding.decoder()
         let source = url.path
         return AsyncThrowingStream(unfolding: {

@@ -12,6 +12,9 @@ public struct RunStats: Sendable, Hashable, Codable {
     public var latencyMs = ScoreHistogram(.log)
     public var usage = Usage.zero
     public var costUSD = ExactSum()
+    /// Runs whose cost is known (a price was configured); `nil` in summaries written before this
+    /// was counted.
+    public var pricedSamples: Int?
     /// Errored runs by error code.
     public var errorsByCode: [String: Int] = [:]
 
@@ -26,7 +29,10 @@ public struct RunStats: Sendable, Hashable, Codable {
         latencySeconds.add(run.latencyMs / 1000)
         latencyMs.add(run.latencyMs)
         usage += run.usage
-        if let cost = run.costUSD { costUSD.add(cost) }
+        if let cost = run.costUSD {
+            costUSD.add(cost)
+            pricedSamples = (pricedSamples ?? 0) + 1
+        }
     }
 
     public mutating func merge(_ other: RunStats) {
@@ -36,7 +42,17 @@ public struct RunStats: Sendable, Hashable, Codable {
         latencyMs.merge(other.latencyMs)
         usage += other.usage
         costUSD.merge(other.costUSD)
+        if pricedSamples != nil || other.pricedSamples != nil { pricedSamples = (pricedSamples ?? 0) + (other.pricedSamples ?? 0) }
         for (code, count) in other.errorsByCode { errorsByCode[code, default: 0] += count }
+    }
+
+    /// The run cost for display: `$0.0123`, `$0.0123 (40 of 50 runs priced)`, or `unknown` when no
+    /// run had a price (never a misleading `$0.0000`).
+    public var costText: String {
+        let priced = pricedSamples ?? (costUSD.units == 0 ? 0 : samples)
+        if priced == 0, samples > 0 { return "unknown" }
+        let text = "$" + ReportText.number(costUSD.value, digits: 4)
+        return priced < samples ? "\(text) (\(priced) of \(samples) runs priced)" : text
     }
 
     /// Mean latency in milliseconds.

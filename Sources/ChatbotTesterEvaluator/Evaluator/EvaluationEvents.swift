@@ -8,7 +8,8 @@ public struct EvalSampleCompleted: ProgressEvent {
     public var failed: [String]
     /// Metric names that could not be scored.
     public var unmeasured: [String]
-    public var progress: ProgressUpdate { .advanced(stage: "evaluate", succeeded: failed.isEmpty && unmeasured.isEmpty, count: 1) }
+    /// A failed or unmeasured verdict is a result, not an error: the progress display counts it done.
+    public var progress: ProgressUpdate { .advanced(stage: "evaluate", succeeded: true, count: 1) }
 
     public init(sampleId: String, failed: [String], unmeasured: [String]) {
         self.sampleId = sampleId

@@ -50,7 +50,8 @@ enum HTMLPage {
             function apply(){var q=(filter.value||'').toLowerCase(),s=status.value,n=0;
               rows.forEach(function(r){var ok=(!s||r.getAttribute('data-outcome')===s)&&(!q||r.getAttribute('data-search').indexOf(q)>=0||r.textContent.toLowerCase().indexOf(q)>=0);
                 r.style.display=ok?'':'none';if(ok)n++;});
-              shown.textContent=n+' of '+rows.length+' shown';}
+              var total=parseInt(table.getAttribute('data-total')||'0',10);
+              shown.textContent=n+' of '+rows.length+' shown'+(total>rows.length?' ('+total+' samples in all; every one is in results.csv)':'');}
             filter.addEventListener('input',apply);status.addEventListener('change',apply);apply();
           }
           Array.prototype.forEach.call(document.querySelectorAll('th[data-sort]'),function(th){

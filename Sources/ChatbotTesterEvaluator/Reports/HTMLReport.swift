@@ -37,7 +37,7 @@ public enum HTMLReport {
             (ReportText.number(runs.latencyMs.quantile(0.5), digits: 0), "p50 latency ms"),
             (ReportText.number(runs.latencyMs.quantile(0.9), digits: 0), "p90 latency ms"),
             (ReportText.number(runs.latencyMs.quantile(0.99), digits: 0), "p99 latency ms"),
-            ("$" + ReportText.number(runs.costUSD.value, digits: 4), "run cost"), ("$" + ReportText.number(judgeCost, digits: 4), "judge cost"),
+            (runs.costText, "run cost"), ("$" + ReportText.number(judgeCost, digits: 4), "judge cost"),
         ]
         return "<section id=\"overview\"><div class=\"cards\">"
             + cards.map { "<div class=\"card\"><b>\(ReportText.html($0.0))</b><span>\($0.1)</span></div>" }.joined() + "</div></section>"
@@ -100,7 +100,7 @@ public enum HTMLReport {
         html += "<select id=\"outcome\"><option value=\"\">all outcomes</option>"
         for outcome in ["failed", "unmeasured", "error", "passed"] { html += "<option value=\"\(outcome)\">\(outcome)</option>" }
         html += "</select><span id=\"shown\" class=\"note\"></span></div>"
-        html += "<table id=\"sample-table\"><thead><tr><th data-sort=\"text\">Sample</th><th data-sort=\"text\">Outcome</th><th>Tags</th><th class=\"num\" data-sort=\"num\">Latency ms</th>"
+        html += "<table id=\"sample-table\" data-total=\"\(total)\"><thead><tr><th data-sort=\"text\">Sample</th><th data-sort=\"text\">Outcome</th><th>Tags</th><th class=\"num\" data-sort=\"num\">Latency ms</th>"
         for name in names { html += "<th class=\"num\" data-sort=\"num\">\(ReportText.html(name))</th>" }
         html += "<th>Transcript and reasons</th></tr></thead><tbody>"
         for sample in samples {

@@ -29,6 +29,12 @@ struct ConversationLog {
         if let session = response.session { targetSession = session }
     }
 
+    /// Counts a target call that failed: its attempts and the time spent on them (no turn is added).
+    mutating func recordFailedTarget(attempts: Int, measuredMs: Double) {
+        latencyMs += measuredMs
+        self.attempts += attempts
+    }
+
     /// Adds the simulator's usage and cost (its messages go in through `transcript`).
     mutating func recordSimulator(_ response: ChatResponse) {
         simulatorUsage = (simulatorUsage ?? .zero) + (response.usage ?? .zero)

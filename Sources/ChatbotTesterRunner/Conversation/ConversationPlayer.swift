@@ -50,7 +50,17 @@ public struct ConversationPlayer: Sendable {
             session: log.targetSession, tags: ["sampleId": sample.id, "purpose": "target"])
         let clock = ContinuousClock()
         let start = clock.now
-        let response = try await target.send(request)
+        let tally = AttemptTally()
+        let response: ChatResponse
+        do {
+            response = try await AttemptTally.$current.withValue(tally) { try await target.send(request) }
+        } catch {
+            // The failed turn still took time and attempts: the record says so.
+            if !(error is CancellationError) {
+                log.recordFailedTarget(attempts: max(1, tally.count), measuredMs: (clock.now - start).milliseconds)
+            }
+            throw error
+        }
         log.recordTarget(response, measuredMs: (clock.now - start).milliseconds)
     }
 

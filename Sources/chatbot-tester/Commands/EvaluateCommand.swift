@@ -7,11 +7,16 @@ struct EvaluateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "evaluate",
         abstract: "Score results.jsonl with the config's metrics and write evals.jsonl and every report.",
-        discussion: "Exit status: 0 every threshold passed, 1 a threshold failed."
+        discussion: """
+            With --results FILE, evals.jsonl and the reports are written next to FILE (its directory) \
+            unless --out says otherwise; without it, the config's own run is scored in place. \
+            Exit status: 0 every threshold passed, 1 a threshold failed.
+            """
     )
 
     @OptionGroup var job: JobOptions
-    @Option(help: "The results to score (default: results.jsonl in the output directory).") var results: String?
+    @Option(help: "The results to score (default: results.jsonl in the output directory); the reports go next to them.")
+    var results: String?
 
     func validate() throws {
         if job.workers > 0 { throw ValidationError("--workers applies to `test` and `run` (workers score their shards there)") }
@@ -19,7 +24,10 @@ struct EvaluateCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await withExitCodes {
-            let (prepared, events) = try await job.start()
+            // Write next to the results read, never over the config's own run.
+            var job = self.job
+            if job.out == nil, let results { job.out = URL(fileURLWithPath: results).deletingLastPathComponent().path }
+            let (prepared, events) = try await job.start(claim: false)
             let resultsURL = results.map { URL(fileURLWithPath: $0) } ?? prepared.output("results.jsonl")
             guard FileManager.default.fileExists(atPath: resultsURL.path) else {
                 await events.finish()

@@ -12,7 +12,7 @@ struct ReportCommand: AsyncParsableCommand {
             Reads DIR/results.jsonl and DIR/evals.jsonl and writes summary.json, junit.xml, report.md, \
             results.csv and report.html into DIR (or --out). With --compare BASELINE (a run directory \
             or its evals.jsonl), the reports gain a regressions/improvements section and \
-            comparison.json / comparison.md are written. Exit 1 when a gate fails or, with \
+            compare.json, compare.md and compare.html are written. Exit 1 when a gate fails or, with \
             --fail-on-regression, when any sample regressed.
             """
     )

@@ -11,7 +11,9 @@ struct ValidateCommand: AsyncParsableCommand {
         discussion: """
             The kind of each file is taken from its name: *.yaml / *.yml / *.json are job configs, \
             results*.jsonl run records, evals*.jsonl eval records, any other *.jsonl test cases. \
-            Use --kind to force one.
+            Use --kind to force one. A job config gets every check `test` runs before its first \
+            request (the same code): the config, backends, metrics and the dataset file. Unset secret \
+            references are warnings unless --require-secrets.
             """
     )
 
@@ -23,6 +25,7 @@ struct ValidateCommand: AsyncParsableCommand {
     @Option(help: "What the files hold: \(Kind.allCases.map(\.rawValue).joined(separator: ", ")).") var kind: Kind = .auto
     @Option(help: "Stop listing errors after this many per file.") var maxErrors: Int = 50
     @Flag(help: "Print nothing but errors.") var quiet = false
+    @Flag(help: "Treat unset secret references in job configs as errors, as `test` does.") var requireSecrets = false
 
     func run() async throws {
         try await withExitCodes {
@@ -33,7 +36,7 @@ struct ValidateCommand: AsyncParsableCommand {
                 let report: FileValidationReport
                 switch fileKind {
                 case .config:
-                    report = Self.validateConfig(url)
+                    report = await Self.validateConfig(url, requireSecrets: requireSecrets, quiet: quiet)
                 case .results:
                     report = try await FileValidation.validate(RunRecord.self, at: url, maxErrors: maxErrors)
                 case .evals:
@@ -41,7 +44,7 @@ struct ValidateCommand: AsyncParsableCommand {
                 case .dataset, .auto:
                     report = try await FileValidation.validate(TestSample.self, at: url, maxErrors: maxErrors)
                 }
-                for error in report.errors { printError(error.description) }
+                for error in report.errors { printError("error: \(error)") }
                 if report.badLines > report.errors.count {
                     printError("\(path): … and \(report.badLines - report.errors.count) more bad lines")
                 }
@@ -62,9 +65,13 @@ struct ValidateCommand: AsyncParsableCommand {
         return .dataset
     }
 
-    static func validateConfig(_ url: URL) -> FileValidationReport {
+    /// Runs the checks of `test` (``TestJob/check(config:components:settings:requireSecrets:)``).
+    static func validateConfig(_ url: URL, requireSecrets: Bool, quiet: Bool) async -> FileValidationReport {
         do {
-            _ = try JobConfig.load(contentsOf: url)
+            let config = try JobConfig.load(contentsOf: url)
+            let check = await TestJob.check(config: config, components: .builtin(), requireSecrets: requireSecrets)
+            if !quiet { for warning in check.warnings { printError("warning: \(warning)") } }
+            if let error = check.error { return FileValidationReport(goodLines: 0, badLines: 1, errors: [error]) }
             return FileValidationReport(goodLines: 1, badLines: 0, errors: [])
         } catch {
             let tester = ChatbotTesterError.wrap(error, code: .invalidConfig)

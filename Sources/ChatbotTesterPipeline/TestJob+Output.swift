@@ -1,0 +1,46 @@
+import ChatbotTesterCore
+import Foundation
+
+/// The output-directory contract: a job's run is replaced only by the same job (same config and
+/// dataset digests, recorded in `job.json`), unless the user says `--overwrite`.
+extension TestJob {
+    /// SHA-256 digests naming this job: of its config (as parsed, keys sorted) and of its dataset
+    /// file (nil for generated cases, which the config already names, and for standard input).
+    public func digests() throws -> (config: String, dataset: String?) {
+        var hasher = SHA256Hasher()
+        hasher.update(try JSONCoding.encoder().encode(config.document.value))
+        let configDigest = hasher.finalizeHex()
+        guard generateSpec == nil, let url = config.datasetURL(), !Self.isStream(url) else { return (configDigest, nil) }
+        return (configDigest, try Self.fileDigest(url))
+    }
+
+    /// The SHA-256 of a file, read in chunks.
+    static func fileDigest(_ url: URL) throws -> String {
+        let handle = try JSONL.openInput(url)
+        defer { try? handle.close() }
+        var hasher = SHA256Hasher()
+        while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty { hasher.update(chunk) }
+        return hasher.finalizeHex()
+    }
+
+    /// Refuses to write this job's run over another job's run in the output directory, unless
+    /// `overwrite`. A directory without `job.json` (new, or not a run) and a run of the same job
+    /// (same digests: the quickstart twice, the nightly unit) are fine.
+    public func claimOutputDirectory(overwrite: Bool) throws {
+        guard !overwrite else { return }
+        let record = output("job.json")
+        guard let data = try? Data(contentsOf: record), let value = try? JSONCoding.decoder().decode(JSONValue.self, from: data),
+            let recordedConfig = value["configDigest"]?.stringValue
+        else { return }
+        let mine = try digests()
+        let recordedDataset = value["datasetDigest"]?.stringValue
+        let sameDataset = recordedDataset == nil || mine.dataset == nil || recordedDataset == mine.dataset
+        guard recordedConfig != mine.config || !sameDataset else { return }
+        let what = recordedConfig != mine.config ? "a different config" : "a different dataset"
+        let source = value["source"]?.stringValue.map { " (from \($0))" } ?? ""
+        throw ChatbotTesterError(
+            .invalidInput,
+            "the output directory holds the run of another job\(source), with \(what): choose another --out, or pass --overwrite to replace it",
+            location: SourceLocation(source: record.path))
+    }
+}
