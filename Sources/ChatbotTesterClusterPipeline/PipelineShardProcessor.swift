@@ -31,7 +31,8 @@ public struct PipelineShardProcessor: ShardProcessor {
             guard let value = setup.job["config"], value.objectValue != nil else {
                 throw ChatbotTesterError(.proto, "the welcome carries no job config (job.config)", location: SourceLocation(field: "job.config"))
             }
-            let document = ConfigDocument(value: value, source: setup.job["source"]?.stringValue ?? "<coordinator>")
+            // `${VAR}` expansions arrive unexpanded: this worker expands them in its own environment.
+            let document = try ConfigDocument.recorded(setup.job, source: setup.job["source"]?.stringValue ?? "<coordinator>")
             let base = setup.job["baseDirectory"]?.stringValue.map { URL(fileURLWithPath: $0) }
                 ?? URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
             let config = try JobConfig(document: document, baseDirectory: base)
@@ -78,17 +79,22 @@ extension PipelineShardProcessor {
 }
 
 extension ClusterJobSetup {
-    /// The setup for running a pipeline job config on workers: its backends and the config itself
-    /// (redacted: only `{env: NAME}`-style references ever travel).
+    /// The setup for running a pipeline job config on workers: its backends and the config itself,
+    /// exactly as written. Secrets travel as `{env: NAME}` / `{file: PATH}` references and `${VAR}`
+    /// expansions unexpanded (with `expansions` saying where they are), so each worker resolves and
+    /// expands them in its own environment; every other value reaches the workers byte for byte.
     public static func pipeline(config: JobConfig, concurrency: Int? = nil) throws -> ClusterJobSetup {
-        let backends = try ConfigRedaction.redact(JSONValue(encoding: config.backends)).decode(RegistryConfig.self)
-        var job: [String: JSONValue] = [
-            "processor": "pipeline",
-            "config": ConfigRedaction.redact(config.document.value),
-            "source": .string(config.document.source),
-            "baseDirectory": .string(config.baseDirectory.path),
-        ]
+        var job = config.document.recordFields
+        job["processor"] = "pipeline"
+        job["source"] = .string(config.document.source)
+        job["baseDirectory"] = .string(config.baseDirectory.path)
         if let concurrency { job["concurrency"] = .int(concurrency) }
+        // The coordinator reads only the shared rate limits from `registry`; those (never secret)
+        // travel expanded so it can enforce them, everything else as written.
+        var backends = try config.document.asWritten["backends"].map { try $0.decode(RegistryConfig.self) } ?? RegistryConfig()
+        for name in backends.names {
+            if let limits = config.backends[name]?.options["rateLimit"] { backends[name]?.options["rateLimit"] = limits }
+        }
         return ClusterJobSetup(registry: backends, job: .object(job))
     }
 }

@@ -11,11 +11,137 @@ public struct ConfigDocument: Sendable {
     public var source: String
     /// Field path (`run.concurrency`, `evaluate.metrics[1].type`) → 1-based line.
     public var lines: [String: Int]
+    /// Every string written with `${NAME}` / `${NAME:-default}`, in document order: `value` holds
+    /// them expanded, ``asWritten`` as written.
+    public var expansions: [Expansion]
+    /// The values the variables named in ``expansions`` had when they were expanded (unset ones
+    /// absent). Never written anywhere: it lets a job register the values that build credentials
+    /// with the ``SecretMasker``.
+    public internal(set) var expandedVariables: [String: String] = [:]
 
-    public init(value: JSONValue, source: String = "<inline>", lines: [String: Int] = [:]) {
+    public init(value: JSONValue, source: String = "<inline>", lines: [String: Int] = [:], expansions: [Expansion] = []) {
         self.value = value
         self.source = source
         self.lines = lines
+        self.expansions = expansions
+    }
+
+    /// One string of the document written with environment variables.
+    public struct Expansion: Sendable, Hashable, Codable {
+        /// Where it sits: object keys (strings) and array indices (integers) from the root.
+        public var path: [JSONValue]
+        /// The string as written, e.g. `Bearer ${BOT_TOKEN}`.
+        public var template: String
+        /// Whether the string was an unquoted lone variable, whose value takes the type of what it
+        /// expands to (`concurrency: ${WORKERS:-8}` is a number).
+        public var typed: Bool
+
+        public init(path: [JSONValue], template: String, typed: Bool) {
+            self.path = path
+            self.template = template
+            self.typed = typed
+        }
+
+        /// The field path (`backends.bot.headers.Authorization`), for errors and line lookup.
+        public var field: String {
+            var out = ""
+            for component in path {
+                if let index = component.intValue {
+                    out += "[\(index)]"
+                } else {
+                    out += (out.isEmpty ? "" : ".") + (component.stringValue ?? "")
+                }
+            }
+            return out
+        }
+
+        /// The variable names the template uses, in order of first use.
+        public var variables: [String] {
+            var names: [String] = []
+            _ = try? ConfigDocument.expand(template, unset: { _ in ChatbotTesterError(.invalidConfig, "") }) { name in
+                if !names.contains(name) { names.append(name) }
+                return "x"
+            }
+            return names
+        }
+    }
+
+    /// The document as written: every expanded string back to its `${…}` template. This is what
+    /// `job.json` and cluster workers get; each reader expands it in its own environment.
+    public var asWritten: JSONValue {
+        var out = value
+        for expansion in expansions {
+            out = Self.setting(out, at: expansion.path[...], to: .string(expansion.template))
+        }
+        return out
+    }
+
+    /// The environment variables the document uses, sorted (a plan digests their values).
+    public var environmentVariables: [String] {
+        Array(Set(expansions.flatMap(\.variables))).sorted()
+    }
+
+    /// The document as it travels and is recorded: `config` (as written), `expansions` and
+    /// `environmentVariables`. ``recorded(_:source:environment:)`` reads it back.
+    public var recordFields: [String: JSONValue] {
+        var fields: [String: JSONValue] = ["config": asWritten]
+        if !expansions.isEmpty {
+            fields["expansions"] = (try? JSONValue(encoding: expansions)) ?? []
+            fields["environmentVariables"] = .array(environmentVariables.map(JSONValue.string))
+        }
+        return fields
+    }
+
+    /// Rebuilds a document from its ``recordFields`` (job.json, a worker's welcome), expanding its
+    /// variables in `environment` — the reader's own, as the single-process run expands them in its.
+    /// An unset variable without a default is an error naming the field.
+    public static func recorded(
+        _ fields: JSONValue, source: String, environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws -> ConfigDocument {
+        guard let config = fields["config"], config.objectValue != nil else {
+            throw ChatbotTesterError(.invalidConfig, "no job config ('config') in \(source)", location: SourceLocation(source: source, field: "config"))
+        }
+        var expansions: [Expansion] = []
+        if let list = fields["expansions"], !list.isNull {
+            do {
+                expansions = try list.decode([Expansion].self)
+            } catch {
+                throw ChatbotTesterError(.invalidConfig, "unreadable 'expansions'", location: SourceLocation(source: source, field: "expansions"), cause: error)
+            }
+        }
+        var document = ConfigDocument(value: config, source: source, expansions: expansions)
+        var looked: [String: String] = [:]
+        for expansion in expansions {
+            let expanded = try expand(expansion.template) { name in
+                ChatbotTesterError(
+                    .invalidConfig, "environment variable \(name) is not set (give a default: ${\(name):-value})",
+                    location: SourceLocation(source: source, field: expansion.field))
+            } lookup: { name in
+                let found = environment[name]
+                if let found { looked[name] = found }
+                return found
+            }
+            document.value = setting(document.value, at: expansion.path[...], to: expansion.typed ? inferType(expanded) : .string(expanded))
+        }
+        document.expandedVariables = looked
+        return document
+    }
+
+    /// `value` with the member at `path` replaced (paths that do not exist are left alone).
+    static func setting(_ value: JSONValue, at path: ArraySlice<JSONValue>, to new: JSONValue) -> JSONValue {
+        guard let first = path.first else { return new }
+        switch value {
+        case .object(var object):
+            guard let key = first.stringValue, let child = object[key] else { return value }
+            object[key] = setting(child, at: path.dropFirst(), to: new)
+            return .object(object)
+        case .array(var items):
+            guard let index = first.intValue, items.indices.contains(index) else { return value }
+            items[index] = setting(items[index], at: path.dropFirst(), to: new)
+            return .array(items)
+        default:
+            return value
+        }
     }
 
     /// Reads a YAML (`.yaml`, `.yml`) or JSON file. YAML is a superset of JSON, so both go through
@@ -61,9 +187,11 @@ public struct ConfigDocument: Sendable {
         }
         var budget = maxExpandedNodes
         try checkExpansion(node, budget: &budget, source: source)
-        var lines: [String: Int] = [:]
-        let value = try convert(node, path: "", lines: &lines, source: source, environment: environment)
-        return ConfigDocument(value: value, source: source, lines: lines)
+        var parse = ParseState()
+        let value = try convert(node, path: "", components: [], state: &parse, source: source, environment: environment)
+        var document = ConfigDocument(value: value, source: source, lines: parse.lines, expansions: parse.expansions)
+        document.expandedVariables = parse.looked
+        return document
     }
 
     /// The largest config file read: 4 MiB (a config names its dataset; it does not hold one).
@@ -143,10 +271,17 @@ public struct ConfigDocument: Sendable {
         return tester
     }
 
+    /// What parsing collects besides the value.
+    private struct ParseState {
+        var lines: [String: Int] = [:]
+        var expansions: [Expansion] = []
+        var looked: [String: String] = [:]
+    }
+
     private static func convert(
-        _ node: Node, path: String, lines: inout [String: Int], source: String, environment: [String: String]?
+        _ node: Node, path: String, components: [JSONValue], state: inout ParseState, source: String, environment: [String: String]?
     ) throws -> JSONValue {
-        if let mark = node.mark { lines[path] = mark.line }
+        if let mark = node.mark { state.lines[path] = mark.line }
         switch node {
         case .scalar(let scalar):
             switch Tag.Name(rawValue: node.tag.rawValue) {
@@ -156,18 +291,28 @@ public struct ConfigDocument: Sendable {
             case .float: return node.float.map(JSONValue.double) ?? .string(scalar.string)
             default:
                 guard let environment, scalar.string.contains("$") else { return .string(scalar.string) }
+                var looked: [String: String] = [:]
                 let expanded = try expand(scalar.string) { name in
                     ChatbotTesterError(
                         .invalidConfig, "environment variable \(name) is not set (give a default: ${\(name):-value})",
                         location: SourceLocation(source: source, line: node.mark?.line, field: path.isEmpty ? nil : path))
-                } lookup: { environment[$0] }
+                } lookup: { name in
+                    let found = environment[name]
+                    if let found { looked[name] = found }
+                    return found
+                }
+                state.looked.merge(looked) { old, _ in old }
                 let wholeVariable = scalar.string.hasPrefix("${") && scalar.string.hasSuffix("}") && scalar.style == .plain
+                state.expansions.append(Expansion(path: components, template: scalar.string, typed: wholeVariable))
                 return wholeVariable ? inferType(expanded) : .string(expanded)
             }
         case .sequence(let sequence):
             var items: [JSONValue] = []
             for (index, element) in sequence.enumerated() {
-                items.append(try convert(element, path: "\(path)[\(index)]", lines: &lines, source: source, environment: environment))
+                items.append(
+                    try convert(
+                        element, path: "\(path)[\(index)]", components: components + [.int(index)], state: &state, source: source,
+                        environment: environment))
             }
             return .array(items)
         case .mapping(let mapping):
@@ -184,8 +329,10 @@ public struct ConfigDocument: Sendable {
                         .invalidConfig, "duplicate key '\(key)'",
                         location: SourceLocation(source: source, line: keyNode.mark?.line, field: childPath))
                 }
-                object[key] = try convert(valueNode, path: childPath, lines: &lines, source: source, environment: environment)
-                if let mark = keyNode.mark { lines[childPath] = mark.line }
+                object[key] = try convert(
+                    valueNode, path: childPath, components: components + [.string(key)], state: &state, source: source,
+                    environment: environment)
+                if let mark = keyNode.mark { state.lines[childPath] = mark.line }
             }
             return .object(object)
         case .alias:

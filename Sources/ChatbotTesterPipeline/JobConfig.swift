@@ -58,7 +58,10 @@ public struct JobConfig: Sendable {
         }
         name = try document.decode(String?.self, at: "name")
         backends = RegistryConfig()
-        if object["backends"] != nil { backends = try document.decode(RegistryConfig.self, at: "backends") }
+        if object["backends"] != nil {
+            backends = try document.decode(RegistryConfig.self, at: "backends")
+            try ConfigCredentials.check(document)
+        }
         dataset = nil
         if object["dataset"] != nil { dataset = try document.decode(DatasetSource.self, at: "dataset") }
         output = try document.decode(String?.self, at: "output")

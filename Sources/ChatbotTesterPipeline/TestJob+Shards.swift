@@ -22,7 +22,9 @@ extension TestJob {
         document: JSONValue, source: String = "<coordinator>", components: PipelineComponents, scratchDirectory: URL,
         events: EventBus = EventBus(), secrets: SecretResolver = SecretResolver()
     ) async throws -> TestJob {
-        let config = try JobConfig(document: ConfigDocument(value: document, source: source))
+        let parsed = document.objectValue == nil
+            ? ConfigDocument(value: document, source: source) : try ConfigDocument.recorded(["config": document], source: source)
+        let config = try JobConfig(document: parsed)
         return try await prepare(
             config: config, components: components,
             settings: JobSettings(outputDirectory: scratchDirectory.path, secrets: secrets), events: events)

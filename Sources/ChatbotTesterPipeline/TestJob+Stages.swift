@@ -229,41 +229,17 @@ extension TestJob {
         return outcome.summary
     }
 
-    /// Writes `job.json`: the config as run (secret references only; any literal secret-looking
-    /// value is redacted) for reproducibility.
+    /// Writes `job.json`: the config exactly as written — secrets as `{env: NAME}` / `{file: PATH}`
+    /// references, `${VAR}` expansions unexpanded (with the list of variables it uses) — for
+    /// reproducibility. A literal credential is refused when the config is loaded, so none can be here.
     public func writeJobRecord() throws {
         let digests = try digests()
-        var fields: [String: JSONValue] = [
-            "config": ConfigRedaction.redact(config.document.value),
-            "source": .string(config.document.source),
-            "version": .string(ChatbotTesterCoreInfo.version),
-            "configDigest": .string(digests.config),
-        ]
-        if let dataset = digests.dataset { fields["datasetDigest"] = .string(dataset) }
-        let record = JSONValue.object(fields)
-        try FileArtifactStore.atomicWrite(Data(JSONCoding.encoder(pretty: true).encode(record)), to: output("job.json"))
-    }
-}
-
-/// Removes literal secret-looking values from a config before it is written anywhere.
-public enum ConfigRedaction {
-    static let sensitive = ["key", "token", "secret", "password", "authorization", "auth", "credential"]
-
-    /// The value with every string under a sensitive-looking key replaced by `<redacted>`;
-    /// references such as `{env: NAME}` are kept.
-    public static func redact(_ value: JSONValue, sensitiveParent: Bool = false) -> JSONValue {
-        switch value {
-        case .string where sensitiveParent: return "<redacted>"
-        case .object(let object):
-            if SecretResolver.isReference(value) { return value }
-            var out: [String: JSONValue] = [:]
-            for (key, child) in object {
-                let lowered = key.lowercased()
-                out[key] = redact(child, sensitiveParent: sensitiveParent || sensitive.contains { lowered.contains($0) })
-            }
-            return .object(out)
-        case .array(let items): return .array(items.map { redact($0, sensitiveParent: sensitiveParent) })
-        default: return value
-        }
+        var record = config.document.recordFields
+        record["source"] = .string(config.document.source)
+        record["version"] = .string(ChatbotTesterCoreInfo.version)
+        record["configDigest"] = .string(digests.config)
+        if let dataset = digests.dataset { record["datasetDigest"] = .string(dataset) }
+        let data = SecretMasker.shared.mask(try JSONCoding.encoder(pretty: true).encode(JSONValue.object(record)))
+        try FileArtifactStore.atomicWrite(data, to: output("job.json"))
     }
 }

@@ -16,7 +16,7 @@ enum ExitStatus {
 
 /// Writes a line to standard error.
 func printError(_ text: String) {
-    FileHandle.standardError.write(Data((text + "\n").utf8))
+    FileHandle.standardError.write(Data((SecretMasker.shared.mask(text) + "\n").utf8))
 }
 
 /// Runs a command body, turning library errors into a message on stderr and the promised exit code.

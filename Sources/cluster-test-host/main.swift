@@ -24,6 +24,7 @@ func fail(_ message: String) -> Never {
 
 var registry = BackendRegistry.builtin()
 TestEchoBackend.register(in: &registry)
+TestRelayBackend.register(in: &registry)
 let arguments = Array(CommandLine.arguments.dropFirst())
 let mode = arguments.first ?? ""
 

@@ -133,13 +133,15 @@ public struct ChatbotTesterError: Error, Sendable, Hashable, CustomStringConvert
         _ code: Code, _ message: String, location: SourceLocation? = nil, status: Int? = nil,
         retry: RetryDisposition = .no, bodyExcerpt: String? = nil, cause: (any Error)? = nil
     ) {
+        // Masked where the error is made: a server may echo a key in its reply.
+        let masker = SecretMasker.shared
         self.code = code
-        self.message = message
+        self.message = masker.mask(message)
         self.location = location
         self.status = status
         self.retry = retry
-        self.bodyExcerpt = bodyExcerpt
-        self.cause = cause.map { String(describing: $0) }
+        self.bodyExcerpt = masker.mask(bodyExcerpt)
+        self.cause = cause.map { masker.mask(String(describing: $0)) }
     }
 
     /// The location, the message and what else is known, each once: a location source the message
@@ -158,7 +160,7 @@ public struct ChatbotTesterError: Error, Sendable, Hashable, CustomStringConvert
         if let status, !message.contains("HTTP \(status)") { text += " (HTTP \(status))" }
         if let bodyExcerpt, !bodyExcerpt.isEmpty { text += " — body: \(bodyExcerpt)" }
         if let cause, !cause.isEmpty, cause != message { text += " [\(cause)]" }
-        return text
+        return SecretMasker.shared.mask(text)
     }
 
     /// Wraps any error as a `ChatbotTesterError`, keeping it when it already is one.

@@ -122,7 +122,8 @@ public final class JSONLEventLogSink: EventSink {
     private func flushLocked(_ s: inout State) {
         guard !s.buffer.isEmpty, !s.failed else { return }
         do {
-            try handle.write(contentsOf: s.buffer)
+            // Events carry error messages and replies; whole lines are buffered, so no secret straddles a flush.
+            try handle.write(contentsOf: SecretMasker.shared.mask(s.buffer))
         } catch {
             s.failed = true
         }

@@ -124,6 +124,6 @@ public final class ProgressSink: EventSink {
 
     private func write(_ text: String) {
         guard !text.isEmpty else { return }
-        try? output.write(contentsOf: Data(text.utf8))
+        try? output.write(contentsOf: Data(SecretMasker.shared.mask(text).utf8))
     }
 }

@@ -55,7 +55,8 @@ public struct ResponseCache: Sendable {
     /// Stores a value atomically (no-op in `readOnly` mode).
     public func store<T: Encodable>(_ value: T, key: String) throws {
         guard mode != .readOnly else { return }
-        let data = try JSONCoding.encoder().encode(value)
+        // A reply that echoes a key is cached masked, like everything else written.
+        let data = SecretMasker.shared.mask(try JSONCoding.encoder().encode(value))
         try FileArtifactStore.atomicWrite(data, to: url(forKey: key), durable: false)
     }
 }

@@ -2,18 +2,26 @@ import Foundation
 
 /// Resolves secret references (`{env: NAME}`, `{file: PATH}`) where a component is built.
 ///
-/// Configs hold references, never values; the value exists only inside the built component.
+/// Configs hold references, never values; the value exists only inside the built component. Every
+/// value resolved is registered with ``masker`` so that it is masked wherever text is written.
 public struct SecretResolver: Sendable {
     private let environment: [String: String]
     private let allowLiterals: Bool
+    /// Learns every value this resolver resolves; ``SecretMasker/shared`` by default.
+    public let masker: SecretMasker
 
     /// - Parameters:
     ///   - environment: where `{env: NAME}` looks; the process environment by default.
     ///   - allowLiterals: accept a plain string as a secret. Off by default so a key typed into a
     ///     config never travels to workers, spool files or logs.
-    public init(environment: [String: String] = ProcessInfo.processInfo.environment, allowLiterals: Bool = false) {
+    ///   - masker: learns every resolved value, to mask it in everything written.
+    public init(
+        environment: [String: String] = ProcessInfo.processInfo.environment, allowLiterals: Bool = false,
+        masker: SecretMasker = .shared
+    ) {
         self.environment = environment
         self.allowLiterals = allowLiterals
+        self.masker = masker
     }
 
     /// Whether `value` is a secret reference: `{env: NAME}`, `{file: PATH}`, either with
@@ -46,12 +54,15 @@ public struct SecretResolver: Sendable {
                         .missingSecret, "environment variable \(name) is not set",
                         location: SourceLocation(field: field))
                 }
+                masker.register(secret, name: name)
                 return secret
             }
             if let path = object["file"]?.stringValue {
                 do {
                     let text = try String(contentsOfFile: path, encoding: .utf8)
-                    return text.trimmingCharacters(in: .whitespacesAndNewlines)
+                    let secret = text.trimmingCharacters(in: .whitespacesAndNewlines)
+                    masker.register(secret, name: URL(fileURLWithPath: path).lastPathComponent)
+                    return secret
                 } catch {
                     throw ChatbotTesterError(
                         .missingSecret, "cannot read secret file \(path)", location: SourceLocation(field: field), cause: error)
@@ -59,7 +70,10 @@ public struct SecretResolver: Sendable {
             }
         }
         if let literal = value.stringValue {
-            if allowLiterals { return literal }
+            if allowLiterals {
+                masker.register(literal, name: field)
+                return literal
+            }
             throw ChatbotTesterError(
                 .invalidConfig, "secrets must be references such as {env: NAME} or {file: PATH}, not literal values",
                 location: SourceLocation(field: field))

@@ -245,12 +245,15 @@ public final class JSONLWriter: @unchecked Sendable {
     private var buffer = Data()
     private let encoder = JSONCoding.encoder()
     private let bufferLimit: Int
+    private let masker: SecretMasker?
     public let url: URL
 
     /// Creates (or truncates, unless `append`) the file.
-    public init(url: URL, append: Bool = false, bufferLimit: Int = 1 << 16) throws {
+    /// - Parameter masker: masks each line (for text a model wrote, such as generated cases).
+    public init(url: URL, append: Bool = false, bufferLimit: Int = 1 << 16, masker: SecretMasker? = nil) throws {
         self.url = url
         self.bufferLimit = bufferLimit
+        self.masker = masker
         let manager = FileManager.default
         try manager.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
         if !append || !manager.fileExists(atPath: url.path) {
@@ -264,7 +267,8 @@ public final class JSONLWriter: @unchecked Sendable {
 
     /// Appends one value as a line.
     public func write<Value: Encodable>(_ value: Value) throws {
-        let line = try JSONL.encodeLine(value, encoder: encoder)
+        var line = try JSONL.encodeLine(value, encoder: encoder)
+        if let masker { line = masker.mask(line) }
         try lock.withLock {
             buffer.append(line)
             if buffer.count >= bufferLimit { try flushLocked() }

@@ -123,7 +123,7 @@ public struct Evaluator: Sendable {
             }
             var parts = [[EvalRecord]](repeating: [], count: metrics.count)
             for await (index, records) in group { parts[index] = records }
-            return parts.flatMap { $0 }
+            return parts.flatMap { $0 }.map { $0.masked() }  // a judge may quote a key
         }
     }
 

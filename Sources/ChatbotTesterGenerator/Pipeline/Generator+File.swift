@@ -17,7 +17,8 @@ extension Generator {
             try Self.cutTornTail(of: url)
             state = try await ResumeState.load(from: url)
         }
-        let writer = try JSONLWriter(url: url, append: resume)
+        // A generator model may quote a key it was sent: the cases are masked like every record.
+        let writer = try JSONLWriter(url: url, append: resume, masker: .shared)
         var sinceFlush = 0
         do {
             for try await sample in samples(resume: state) {

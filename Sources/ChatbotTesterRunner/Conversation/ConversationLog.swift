@@ -53,6 +53,7 @@ struct ConversationLog {
         RunRecord(
             sample: sample, target: target, status: error == nil ? .ok : .error, transcript: transcript, turns: turns,
             usage: usage, simulatorUsage: simulatorUsage, costUSD: cost, latencyMs: latencyMs, attempts: attempts,
-            stopReason: stopReason, error: error.map(ErrorInfo.init), startedAt: startedAt, finishedAt: Date())
+            stopReason: stopReason, error: error.map(ErrorInfo.init), startedAt: startedAt, finishedAt: Date()
+        ).masked()  // a server may echo a key in a reply: masked before the record goes anywhere
     }
 }

@@ -63,6 +63,7 @@ struct ReportCommand: AsyncParsableCommand {
         guard let data = try? Data(contentsOf: record), let value = try? JSONDecoder().decode(JSONValue.self, from: data),
             let config = value["config"]
         else { return nil }
-        return ConfigDocument(value: config, source: record.path)
+        // `${VAR}` expansions are recorded unexpanded: expand them here, or keep them as written.
+        return (try? ConfigDocument.recorded(value, source: record.path)) ?? ConfigDocument(value: config, source: record.path)
     }
 }
