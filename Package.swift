@@ -120,7 +120,14 @@ let package = Package(
             dependencies: [
                 "ChatbotTesterClusterUV", "ChatbotTesterCluster", "ChatbotTesterClusterPipeline", "ChatbotTesterCore", "ClusterTestProcessors",
             ]),
-        .testTarget(name: "ChatbotTesterStorageS3Tests", dependencies: ["ChatbotTesterStorageS3", "ChatbotTesterCore"]),
+        .testTarget(
+            name: "ChatbotTesterStorageS3Tests",
+            dependencies: [
+                "ChatbotTesterStorageS3", "ChatbotTesterCore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
         .testTarget(
             name: "ChatbotTesterCLITests",
             dependencies: ["ChatbotTester", "ChatbotTesterTesting", "chatbot-tester"]
