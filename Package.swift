@@ -77,6 +77,16 @@ let package = Package(
                 "ChatbotTesterEvaluator",
             ]
         ),
+        // The S3-compatible ArtifactStore: SigV4, multipart, journals as part objects. Core + HTTP client only.
+        .target(
+            name: "ChatbotTesterStorageS3",
+            dependencies: [
+                "ChatbotTesterCore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
         // Test and benchmark processors (not part of any product).
         .target(name: "ClusterTestProcessors", dependencies: ["ChatbotTesterCore", "ChatbotTesterCluster"]),
         .target(
@@ -84,7 +94,7 @@ let package = Package(
             dependencies: [
                 "ChatbotTesterCore", "ChatbotTesterBackends", "ChatbotTesterGenerator", "ChatbotTesterRunner",
                 "ChatbotTesterEvaluator", "ChatbotTesterPipeline", "ChatbotTesterCluster", "ChatbotTesterClusterUV",
-                "ChatbotTesterClusterPipeline",
+                "ChatbotTesterClusterPipeline", "ChatbotTesterStorageS3",
             ]
         ),
         .target(name: "ChatbotTesterTesting", dependencies: ["ChatbotTesterCore"]),
@@ -125,6 +135,14 @@ let package = Package(
             dependencies: [
                 "ChatbotTesterClusterUV", "ChatbotTesterCluster", "ChatbotTesterClusterPipeline", "ChatbotTesterCore", "ClusterTestProcessors",
             ]),
+        .testTarget(
+            name: "ChatbotTesterStorageS3Tests",
+            dependencies: [
+                "ChatbotTesterStorageS3", "ChatbotTesterCore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
         .testTarget(
             name: "ChatbotTesterCLITests",
             dependencies: ["ChatbotTester", "ChatbotTesterTesting", "chatbot-tester"]

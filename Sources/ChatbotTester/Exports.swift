@@ -7,3 +7,4 @@
 @_exported import ChatbotTesterGenerator
 @_exported import ChatbotTesterPipeline
 @_exported import ChatbotTesterRunner
+@_exported import ChatbotTesterStorageS3

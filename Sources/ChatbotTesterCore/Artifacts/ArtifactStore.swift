@@ -20,6 +20,41 @@ public protocol ArtifactStore: Sendable {
     /// Streams the artifact's lines (without the newline) with 1-based line numbers; a final
     /// unterminated line (a torn write) is skipped.
     func lines(of key: String) -> AsyncThrowingStream<(line: Int, text: Substring), any Error>
+    /// Writes `data` under `key` only when nothing is there yet, atomically: of two writers racing
+    /// for one key exactly one gets `true`. Defaulted (check then write, not atomic); stores that
+    /// can do it atomically override it (S3 `If-None-Match: *`, `link(2)` on a file system).
+    func createIfAbsent(_ data: Data, at key: String) async throws -> Bool
+    /// Writes a local file under `key` atomically without holding it in memory where the store
+    /// can (S3 multipart upload). Defaulted: maps the file and calls `write(_:to:)`.
+    func write(contentsOf file: URL, to key: String) async throws
+    /// Reads `range` (byte offsets, clamped to the artifact's size) of the artifact. Defaulted:
+    /// reads the whole artifact and slices it; remote stores fetch only the range.
+    func read(_ key: String, range: Range<Int>) async throws -> Data
+}
+
+extension ArtifactStore {
+    public func createIfAbsent(_ data: Data, at key: String) async throws -> Bool {
+        if await exists(key) { return false }
+        try await write(data, to: key)
+        return true
+    }
+
+    public func write(contentsOf file: URL, to key: String) async throws {
+        let data: Data
+        do {
+            data = try Data(contentsOf: file, options: .alwaysMapped)
+        } catch {
+            throw ChatbotTesterError(.io, "cannot read \(file.path)", location: SourceLocation(source: file.path), cause: error)
+        }
+        try await write(data, to: key)
+    }
+
+    public func read(_ key: String, range: Range<Int>) async throws -> Data {
+        let data = try await read(key)
+        let lower = min(max(0, range.lowerBound), data.count)
+        let upper = min(max(lower, range.upperBound), data.count)
+        return data.subdata(in: data.startIndex + lower..<data.startIndex + upper)
+    }
 }
 
 /// An append-only, durable log of lines.

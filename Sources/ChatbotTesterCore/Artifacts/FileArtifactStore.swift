@@ -61,6 +61,21 @@ public struct FileArtifactStore: ArtifactStore {
         }
     }
 
+    /// Atomic create: the data goes to a synced temp file that is `link(2)`ed to the key, which
+    /// fails when the key exists, so of two racing writers exactly one wins.
+    public func createIfAbsent(_ data: Data, at key: String) async throws -> Bool {
+        let target = try url(for: key)
+        let temp = target.deletingLastPathComponent().appendingPathComponent(".\(target.lastPathComponent).new-\(UUID().uuidString)")
+        try FileArtifactStore.atomicWrite(data, to: temp)
+        defer { unlink(temp.path) }
+        if link(temp.path, target.path) == 0 { return true }
+        let failure = errno
+        if failure == EEXIST { return false }
+        throw ChatbotTesterError(
+            .io, "cannot create \(target.path)", location: SourceLocation(source: target.path),
+            cause: POSIXError(.init(rawValue: failure) ?? .EIO))
+    }
+
     public func read(_ key: String) async throws -> Data {
         let target = try url(for: key)
         do {
