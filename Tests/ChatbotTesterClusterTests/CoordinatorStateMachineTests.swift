@@ -149,35 +149,6 @@ import Testing
         #expect(machine.completedCount == 1)
     }
 
-    @Test func recordsWhoseEnvelopeDisagreesWithTheRecordOrTheShardAreRefused() {
-        var machine = Self.machine(shards: 1, per: 3)
-        _ = Self.join(&machine, 1)
-        // The envelope says s1, the result inside is s0's: refused, and the valid record sent in
-        // the same frame before it is not journaled either.
-        var forged = Self.record(0)
-        forged.sampleId = "s1"
-        forged.index = 1
-        let refused = machine.received(.records([Self.record(2), forged]), from: 1, now: 0)
-        #expect(Self.closes(refused).map(\.0) == [1])
-        #expect(Self.closes(refused).first?.1?.contains("carries the result of sample 's0'") == true)
-        #expect(Self.journaled(refused).isEmpty)
-        #expect(machine.completedCount == 0)
-        // The right id with the wrong index (it would land at another place in the merge).
-        _ = Self.join(&machine, 2)
-        var misplaced = Self.record(1)
-        misplaced.index = 7
-        let wrongIndex = machine.received(.records([misplaced]), from: 2, now: 0)
-        #expect(Self.closes(wrongIndex).map(\.0) == [2])
-        #expect(Self.closes(wrongIndex).first?.1?.contains("index 7") == true)
-        #expect(Self.journaled(wrongIndex).isEmpty)
-        // An honest worker then completes the shard with every id once.
-        let assigned = Self.assignments(Self.join(&machine, 3))
-        #expect(assigned.map(\.2) == [[0, 1, 2]])
-        let actions = Self.complete(&machine, 3, shard: 0, indices: [0, 1, 2])
-        #expect(Self.journaled(actions) == ["s0", "s1", "s2"])
-        #expect(actions.contains(.finished))
-    }
-
     @Test func silentWorkersAreLostOnTicks() {
         var machine = Self.machine(shards: 1, per: 2)
         _ = Self.join(&machine, 1, now: 0)

@@ -54,7 +54,7 @@ import Testing
         #expect(inOneProcess?.code == .invalidInput)
         #expect(inOneProcess?.message.contains(expected) == true)
         let withWorkers = await Self.error {
-            _ = try await ClusterRun.test(job: clustered, dataset: dataset, workers: 2, workerCommand: Self.workerCommand)
+            _ = try await clustered.test(stage: ShardedRunStage(workers: 2, workerCommand: Self.workerCommand))
         }
         #expect(withWorkers?.code == .invalidInput)
         #expect(withWorkers?.message.contains(expected) == true)
@@ -74,8 +74,7 @@ import Testing
         for attempt in ["cluster", "single"] {
             let refused = await Self.error {
                 if attempt == "cluster" {
-                    _ = try await ClusterRun.test(
-                        job: job, dataset: directory.appendingPathComponent("cases.jsonl"), workers: 1, workerCommand: Self.workerCommand)
+                    _ = try await job.test(stage: ShardedRunStage(workers: 1, workerCommand: Self.workerCommand))
                 } else {
                     _ = try await job.test()
                 }
@@ -86,10 +85,10 @@ import Testing
         // `test` without --resume would have removed the spool: it is still there, intact.
         #expect(try ClusterSpool.open(at: spool.directory).manifest == spool.manifest)
         running.release()
-        let (outcome, summary) = try await withTimeout(120) {
-            try await ClusterRun.test(job: job, dataset: directory.appendingPathComponent("cases.jsonl"), workers: 1, workerCommand: Self.workerCommand)
+        let outcome = try await withTimeout(120) {
+            try await job.test(stage: ShardedRunStage(workers: 1, workerCommand: Self.workerCommand))
         }
-        #expect(outcome.mergedSamples == 6 && summary.passed)
+        #expect(outcome.run?.statistics.recorded == 6 && outcome.evaluation?.passed == true)
     }
 
     /// Another user's directory is never a worker's state: the worker refuses to start and the

@@ -66,7 +66,7 @@ import Testing
             executable: ClusterTestSupport.hostPath, arguments: ["worker"],
             environment: ProcessInfo.processInfo.environment.merging(workerEnvironment ?? environment) { _, new in new })
         _ = try await withTimeout(180) {
-            try await ClusterRun.test(job: clustered, dataset: config.datasetURL()!, workers: 2, workerCommand: worker, samplesPerShard: 2)
+            try await clustered.test(stage: ShardedRunStage(workers: 2, workerCommand: worker, samplesPerShard: 2))
         }
         let all = server.requests
         func ordered(_ requests: ArraySlice<LoopbackHTTPRecorder.Request>) -> [LoopbackHTTPRecorder.Request] {

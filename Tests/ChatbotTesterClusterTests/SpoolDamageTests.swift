@@ -133,8 +133,8 @@ import Testing
         #expect(failure?.code == .invalidInput)
         #expect(failure?.location?.source == shard.path)
         // No loop (the old code re-assigned it millions of times): at most a re-queue as workers leave.
-        let reassigned = sink.events.current.filter { if case .shardReassigned = $0 { true } else { false } }
-        #expect(reassigned.count <= 2)
+        let lost = sink.events.current.filter { if case .workerLost = $0 { true } else { false } }
+        #expect(lost.count <= 2)
     }
 
     /// One bad line mid-journal: `--resume` goes on, the damaged sample is played again and the
