@@ -108,27 +108,27 @@ let package = Package(
         .testTarget(name: "ChatbotTesterCoreTests", dependencies: ["ChatbotTesterCore", "ChatbotTesterTesting"]),
         .testTarget(
             name: "ChatbotTesterBackendsTests",
-            dependencies: ["ChatbotTesterBackends", "ChatbotTesterTesting"]
+            dependencies: ["ChatbotTesterCore", .product(name: "AsyncHTTPClient", package: "async-http-client"), .product(name: "NIOCore", package: "swift-nio"), "ChatbotTesterBackends", "ChatbotTesterTesting"]
         ),
         .testTarget(
             name: "ChatbotTesterGeneratorTests",
-            dependencies: ["ChatbotTesterGenerator", "ChatbotTesterBackends", "ChatbotTesterTesting"]
+            dependencies: ["ChatbotTesterCore", "ChatbotTesterGenerator", "ChatbotTesterBackends", "ChatbotTesterTesting"]
         ),
         .testTarget(
             name: "ChatbotTesterRunnerTests",
-            dependencies: ["ChatbotTesterRunner", "ChatbotTesterBackends", "ChatbotTesterTesting"]
+            dependencies: ["ChatbotTesterCore", "ChatbotTesterRunner", "ChatbotTesterBackends", "ChatbotTesterTesting"]
         ),
         .testTarget(
             name: "ChatbotTesterEvaluatorTests",
-            dependencies: ["ChatbotTesterEvaluator", "ChatbotTesterBackends", "ChatbotTesterTesting"]
+            dependencies: ["ChatbotTesterCore", "ChatbotTesterEvaluator", "ChatbotTesterBackends", "ChatbotTesterTesting"]
         ),
         .testTarget(name: "ChatbotTesterPipelineTests", dependencies: ["ChatbotTester", "ChatbotTesterTesting"]),
         .testTarget(
             name: "ChatbotTesterClusterTests",
-            dependencies: ["ChatbotTester", "ChatbotTesterTesting", "ClusterTestProcessors", "cluster-test-host"]
+            dependencies: ["ChatbotTesterCore", "ChatbotTesterCluster", "ChatbotTesterClusterUV", "ChatbotTesterClusterPipeline", "ChatbotTesterPipeline", "CLibUV", "ChatbotTester", "ChatbotTesterTesting", "ClusterTestProcessors", "cluster-test-host"]
         ),
         // Hosts cluster workers/coordinators with its own backend type ("test-echo"), for the cluster tests.
-        .executableTarget(name: "cluster-test-host", dependencies: ["ChatbotTester", "ClusterTestProcessors", "CLibUV"]),
+        .executableTarget(name: "cluster-test-host", dependencies: ["ChatbotTesterCluster", "ChatbotTesterClusterUV", "ChatbotTester", "ClusterTestProcessors", "CLibUV"]),
         // Cluster benchmarks (socket frames/s, codec, samples/s with 1/2/4 workers); no HTTP stack.
         .executableTarget(
             name: "cluster-bench",

@@ -8,7 +8,9 @@ extension TestJob {
     /// file (nil for generated cases, which the config already names, and for standard input).
     public func digests() throws -> (config: String, dataset: String?) {
         var hasher = SHA256Hasher()
-        hasher.update(try JSONCoding.encoder().encode(config.document.value))
+        // The config as written (`${VAR}` unexpanded): the same job whatever the environment gives
+        // its variables this time (a resume with a higher budget, a rotated key).
+        hasher.update(try JSONCoding.encoder().encode(config.document.asWritten))
         let configDigest = hasher.finalizeHex()
         guard generateSpec == nil, let url = config.datasetURL(), !Self.isStream(url) else { return (configDigest, nil) }
         return (configDigest, try Self.fileDigest(url))
