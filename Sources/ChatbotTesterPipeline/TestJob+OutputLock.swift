@@ -3,7 +3,7 @@ import Foundation
 
 extension TestJob {
     /// Runs `body` holding the output directory's lock (`OutputDirectoryLock`): one run per output
-    /// directory at a time. `test()`, `run(dataset:)`, `ClusterRun.test` and the CLI's `test`,
+    /// directory at a time. `test(stage:)`, `runOnly(stage:)`, `run(dataset:)` and the CLI's `test`,
     /// `run` and `coordinator` take it; nested calls in one task tree take it once.
     ///
     /// - Throws: `.busy` naming the other run's pid, host and command when another run holds it;

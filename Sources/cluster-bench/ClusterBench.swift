@@ -112,7 +112,10 @@ enum ClusterBench {
                         samples: samples, setup: setup,
                         options: .init(
                             workers: workers, spool: spool, workerCommand: .init(executable: selfPath, arguments: ["worker"]),
-                            samplesPerShard: 16), events: events)
+                            samplesPerShard: 16,
+                            // 4 in flight per worker: run.concurrency is the whole run's bound.
+                            coordinator: .init(machine: .init(concurrency: 4 * workers, expectedWorkers: workers))),
+                        events: events)
                     print(String(format: "%@: %d workers: %d samples in %.2f s = %.1f samples/s", name, workers, outcome.mergedSamples, outcome.seconds, Double(outcome.mergedSamples) / outcome.seconds))
                 } catch {
                     print("\(name) with \(workers) workers failed: \(error)")
