@@ -49,6 +49,8 @@ struct CoordinatorCommand: AsyncParsableCommand {
                     }
                     _ = try await prepared.scanDataset(dataset)
                     let spoolURL = spool.map { URL(fileURLWithPath: $0) } ?? prepared.output("spool")
+                    let spoolLock = try spool.map { try OutputDirectoryLock.acquire(URL(fileURLWithPath: $0)) }
+                    defer { spoolLock?.release() }
                     let clusterSpool = try await ClusterRun.prepareSpool(job: prepared, dataset: dataset, at: spoolURL, samplesPerShard: shardSize)
                     let options = ClusterCoordinator.Options(machine: .init(heartbeatTimeout: heartbeatTimeout))
                     _ = try await ClusterCoordinatorHost.serve(socketPath: socket, spool: clusterSpool, events: events.bus, options: options)
