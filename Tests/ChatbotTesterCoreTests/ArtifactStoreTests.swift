@@ -40,6 +40,30 @@ import Testing
         await #expect(throws: ChatbotTesterError.self) { try await store.write(Data(), to: key) }
     }
 
+    /// The synchronous face of the same journal (what the cluster coordinator uses): raw bytes in,
+    /// nothing on disk before a sync, a torn tail cut on open, the file mode as asked.
+    @Test func fileJournalSynchronousAppendSyncAndClose() throws {
+        let root = try makeTemporaryDirectory()
+        let url = root.appendingPathComponent("journal.jsonl")
+        try Data("{\"a\":1}\n{\"torn".utf8).write(to: url)
+        let journal = try FileJournal(url: url, mode: 0o600)
+        #expect(try Data(contentsOf: url) == Data("{\"a\":1}\n".utf8))
+        try journal.appendNow(Data(#"{"b":2}"#.utf8))
+        #expect(journal.hasPendingLines)
+        #expect(try Data(contentsOf: url).count == 8)
+        try journal.syncNow()
+        #expect(!journal.hasPendingLines)
+        #expect(try String(contentsOf: url, encoding: .utf8) == "{\"a\":1}\n{\"b\":2}\n")
+        try journal.appendNow(Data(#"{"c":3}"#.utf8))
+        try journal.closeNow()
+        #expect(try String(contentsOf: url, encoding: .utf8).hasSuffix("{\"c\":3}\n"))
+        #expect(throws: ChatbotTesterError.self) { try journal.appendNow(Data("late".utf8)) }
+        let fresh = root.appendingPathComponent("private.jsonl")
+        try FileJournal(url: fresh, mode: 0o600).closeNow()
+        var info = stat()
+        #expect(stat(fresh.path, &info) == 0 && info.st_mode & 0o777 == 0o600)
+    }
+
     @Test func journalCutsATornTailAndAppendsDurably() async throws {
         let root = try makeTemporaryDirectory()
         let store = FileArtifactStore(root: root)
