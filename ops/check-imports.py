@@ -20,7 +20,7 @@ import sys
 TOOLCHAIN = {
     "Foundation", "FoundationEssentials", "FoundationInternationalization", "FoundationNetworking", "FoundationXML",
     "Glibc", "Musl", "Darwin", "Dispatch", "Swift", "_Concurrency", "Synchronization", "os", "Testing", "XCTest",
-    "_StringProcessing", "RegexBuilder", "Observation", "CoreFoundation",
+    "_StringProcessing", "RegexBuilder", "Observation", "CoreFoundation", "PackageDescription",
 }
 # Products whose modules differ from the product's name.
 PRODUCT_MODULES = {
@@ -32,8 +32,10 @@ IMPORT = re.compile(r"^\s*(?:@_exported\s+|@testable\s+|@preconcurrency\s+)*impo
 
 def main():
     root = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), ".."))
+    # --ignore-lock: describing only reads, and the test suite runs this while `swift test` holds
+    # the package's lock.
     described = subprocess.run(
-        ["swift", "package", "--package-path", root, "describe", "--type", "json"], capture_output=True, text=True)
+        ["swift", "package", "--ignore-lock", "--package-path", root, "describe", "--type", "json"], capture_output=True, text=True)
     if described.returncode != 0:
         sys.stderr.write(described.stderr)
         sys.exit(2)

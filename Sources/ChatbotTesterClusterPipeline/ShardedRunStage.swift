@@ -59,8 +59,18 @@ public struct ShardedRunStage: JobRunStage {
 
     public func play(job: TestJob, dataset: URL, total: Int, scoring: Bool) async throws -> JobRunResult {
         let spoolURL = spool ?? job.output("spool")
+        // A spool outside the output directory is locked too (the output directory's lock is held
+        // by the job); its lock file stays when a fresh run clears the spool.
+        let spoolLock = try spool.map { try OutputDirectoryLock.acquire($0) }
+        defer { spoolLock?.release() }
         if !job.settings.resume, FileManager.default.fileExists(atPath: spoolURL.path) {
-            try FileManager.default.removeItem(at: spoolURL)
+            if spoolLock == nil {
+                try FileManager.default.removeItem(at: spoolURL)
+            } else {
+                for item in try FileManager.default.contentsOfDirectory(atPath: spoolURL.path) where item != OutputDirectoryLock.fileName {
+                    try FileManager.default.removeItem(at: spoolURL.appendingPathComponent(item))
+                }
+            }
         }
         let prepared = try await ClusterRun.prepareSpool(
             job: job, dataset: dataset, at: spoolURL, samplesPerShard: samplesPerShard, minShards: max(1, workers), scoring: scoring)
