@@ -156,8 +156,11 @@ import Testing
         #expect(machine.close(reason: nil) == [.closeHandle])
         #expect(machine.enqueue([Data("late".utf8)]) == [])
         #expect(machine.waitUntilWritable() == true)
-        #expect(machine.close(reason: "again") == [])
         #expect(machine.handleClosed() == [.finish(reason: nil)])
+        // A reason given afterwards is kept (the coordinator closes for a violation it found late).
+        #expect(machine.close(reason: "expected hello") == [])
+        #expect(machine.closeReason == "expected hello")
+        #expect(!machine.closedForViolation)
         #expect(machine.enqueue([Data("later".utf8)]) == [])
         #expect(machine.handleClosed() == [])
         #expect(machine.unsentByteCount == 0)

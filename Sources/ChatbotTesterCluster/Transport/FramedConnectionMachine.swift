@@ -267,10 +267,12 @@ public struct FramedConnectionMachine: Sendable {
     // MARK: Closing
 
     /// Closes the connection. With a `reason` at once (pending bytes are dropped); without, after
-    /// the bytes already enqueued are written.
+    /// the bytes already enqueued are written. A reason given after the close still becomes
+    /// `closeReason` when there was none.
     public mutating func close(reason: String?) -> [Action] {
         switch state {
         case .closing, .closed:
+            if let reason, closeReason == nil { closeReason = reason }
             return []
         case .flushingToClose:
             return reason == nil ? [] : closeNow(reason: reason, violation: false)
