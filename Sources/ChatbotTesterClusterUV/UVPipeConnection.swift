@@ -93,7 +93,7 @@ public final class UVPipeConnection: UVHandleOwner, ClusterConnection, @unchecke
     }
 
     public func waitUntilWritable() async {
-        if shared.withLock({ $0.machine.unsentByteCount <= options.writeHighWatermark }) { return }
+        if shared.withLock({ $0.machine.isWritable }) { return }
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let ready = shared.withLock { state -> Bool in
                 if state.machine.waitUntilWritable() { return true }

@@ -224,9 +224,13 @@ public struct FramedConnectionMachine: Sendable {
         return writeIfIdle()
     }
 
+    /// Whether a writer may go on now: the connection is closing or at most `writeHighWatermark`
+    /// bytes are unsent.
+    public var isWritable: Bool { state != .open || unsentByteCount <= configuration.writeHighWatermark }
+
     /// Whether a writer may go on now (`true`) or must wait for `.resumeWriters` / `.finish`.
     public mutating func waitUntilWritable() -> Bool {
-        if state != .open || unsentByteCount <= configuration.writeHighWatermark { return true }
+        if isWritable { return true }
         writersWaiting = true
         return false
     }
