@@ -5,51 +5,30 @@ import Foundation
 
 /// A framed connection over a libuv pipe (Unix-domain stream socket).
 ///
-/// Reads are decoded into frames on the loop thread and handed to `receive()`; when more than
-/// `highWatermark` frames wait unread, reading pauses until the consumer is down to
-/// `lowWatermark`. Writes are coalesced: `enqueue` appends framed bytes to an outbox that one
-/// `uv_write` per loop wake-up flushes; `waitUntilWritable()` suspends while more than
-/// `writeHighWatermark` bytes are unsent. A malformed or oversized frame closes this connection
-/// with a reason (see `closeReason`), never the process.
+/// A thin shell around `FramedConnectionMachine`, which holds all the logic (framing, reassembly,
+/// back-pressure, coalesced writes, the close sequence): libuv callbacks feed it events and this
+/// class carries out the actions it returns. Reads are decoded into frames on the loop thread and
+/// handed to `receive()`; when more than `highWatermark` frames wait unread, reading pauses until
+/// the consumer is down to `lowWatermark`. Writes are coalesced: `enqueue` appends framed bytes to
+/// an outbox that goes out as one write whenever none is in flight; `waitUntilWritable()` suspends
+/// while more than `writeHighWatermark` bytes are unsent. A malformed or oversized frame closes
+/// this connection with a reason (see `closeReason`), never the process.
 public final class UVPipeConnection: UVHandleOwner, ClusterConnection, @unchecked Sendable {
-    /// Tunables.
-    public struct Options: Sendable {
-        public var maxFrameSize: Int
-        /// Pause reading when this many frames wait unread…
-        public var highWatermark: Int
-        /// …and resume when the consumer is down to this many.
-        public var lowWatermark: Int
-        /// `waitUntilWritable()` suspends above this many unsent bytes…
-        public var writeHighWatermark: Int
-        /// …and resumes at or below this many.
-        public var writeLowWatermark: Int
+    /// Tunables (the machine's configuration).
+    public typealias Options = FramedConnectionMachine.Configuration
 
-        public init(
-            maxFrameSize: Int = ClusterFrameDecoder.defaultMaxFrameSize, highWatermark: Int = 256, lowWatermark: Int = 64,
-            writeHighWatermark: Int = 4 << 20, writeLowWatermark: Int = 1 << 20
-        ) {
-            self.maxFrameSize = maxFrameSize
-            self.highWatermark = max(1, highWatermark)
-            self.lowWatermark = min(max(0, lowWatermark), max(1, highWatermark) - 1)
-            self.writeHighWatermark = writeHighWatermark
-            self.writeLowWatermark = min(writeLowWatermark, writeHighWatermark)
-        }
+    /// The machine and the continuations it tells us to resume, under one lock.
+    private struct Shared {
+        var machine: FramedConnectionMachine
+        var receiver: CheckedContinuation<Data?, Never>?
+        var writers: [CheckedContinuation<Void, Never>] = []
     }
 
-    private struct Shared {
-        var inbox: [Data] = []
-        var inboxHead = 0
-        var receiver: CheckedContinuation<Data?, Never>?
-        var finished = false
-        var paused = false
-        var outbox = Data()
-        var writeScheduled = false
-        var unsentBytes = 0
-        var writableWaiters: [CheckedContinuation<Void, Never>] = []
-        var closeRequested = false
-        var closeReason: String?
-        var violation = false
-        var inboxCount: Int { inbox.count - inboxHead }
+    /// What to do outside the lock.
+    private enum Effect {
+        case resume(CheckedContinuation<Data?, Never>, Data?)
+        case resumeWriters([CheckedContinuation<Void, Never>])
+        case io(FramedConnectionMachine.Action)
     }
 
     public let loop: UVLoop
@@ -57,15 +36,12 @@ public final class UVPipeConnection: UVHandleOwner, ClusterConnection, @unchecke
     public let peerDescription: String
     /// The peer's process id, when the kernel told us (SO_PEERCRED).
     public let peerPid: Int32?
-    private let shared = Locked(Shared())
-    // Loop-thread state.
+    private let shared: Locked<Shared>
+    // Loop-thread state: the handle and its read buffer.
     private var pipe: UnsafeMutablePointer<uv_pipe_t>?
-    private var decoder: ClusterFrameDecoder
+    private var closing = false
     private let readBuffer: UnsafeMutableRawPointer
     private static let readBufferSize = 1 << 16
-    private var closing = false
-    private var closeWhenFlushed = false
-    private var writesInFlight = 0
 
     init(loop: UVLoop, pipe: UnsafeMutablePointer<uv_pipe_t>, options: Options, peer: String, peerPid: Int32?) {
         self.loop = loop
@@ -73,7 +49,7 @@ public final class UVPipeConnection: UVHandleOwner, ClusterConnection, @unchecke
         self.peerDescription = peer
         self.peerPid = peerPid
         self.pipe = pipe
-        self.decoder = ClusterFrameDecoder(maxFrameSize: options.maxFrameSize)
+        self.shared = Locked(Shared(machine: FramedConnectionMachine(configuration: options, peerDescription: peer)))
         self.readBuffer = .allocate(byteCount: Self.readBufferSize, alignment: 16)
         super.init()
         adopt(UnsafeMutableRawPointer(pipe))
@@ -83,17 +59,67 @@ public final class UVPipeConnection: UVHandleOwner, ClusterConnection, @unchecke
         readBuffer.deallocate()
     }
 
-    public var closeReason: String? { shared.withLock { $0.closeReason } }
+    public var closeReason: String? { shared.withLock { $0.machine.closeReason } }
 
-    public var closedForViolation: Bool { shared.withLock { $0.violation } }
+    public var closedForViolation: Bool { shared.withLock { $0.machine.closedForViolation } }
 
-    // MARK: Reading
+    // MARK: Consumer side (any thread)
+
+    public func receive() async -> Data? {
+        // Fast path: a frame is waiting (no continuation needed).
+        if let outcome = shared.withLock({ $0.machine.takeFrame() }) { return took(outcome) }
+        return await withCheckedContinuation { (continuation: CheckedContinuation<Data?, Never>) in
+            let outcome = shared.withLock { state -> FramedConnectionMachine.ReceiveOutcome in
+                let outcome = state.machine.receive()
+                if outcome == .suspend { state.receiver = continuation }
+                return outcome
+            }
+            if outcome != .suspend { continuation.resume(returning: took(outcome)) }
+        }
+    }
+
+    private func took(_ outcome: FramedConnectionMachine.ReceiveOutcome) -> Data? {
+        switch outcome {
+        case .frame(let frame, let resumeReading):
+            if resumeReading { carryOut([.io(.startReading)], onLoop: false) }
+            return frame
+        case .end, .suspend:
+            return nil
+        }
+    }
+
+    public func enqueue(_ payloads: [Data]) {
+        feed(onLoop: loop.isOnLoopThread) { $0.enqueue(payloads) }
+    }
+
+    public func waitUntilWritable() async {
+        if shared.withLock({ $0.machine.isWritable }) { return }
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let ready = shared.withLock { state -> Bool in
+                if state.machine.waitUntilWritable() { return true }
+                state.writers.append(continuation)
+                return false
+            }
+            if ready { continuation.resume() }
+        }
+    }
+
+    /// Closes the connection. With a `reason` (a violation) at once; without, after the queued
+    /// frames are written.
+    public func close(reason: String?) {
+        feed(onLoop: loop.isOnLoopThread) { $0.close(reason: reason) }
+    }
+
+    // MARK: Loop side
 
     /// Starts delivering frames (loop thread).
     func startReading() {
-        guard let pipe, !closing else { return }
-        let rc = uv_read_start(UnsafeMutableRawPointer(pipe).assumingMemoryBound(to: uv_stream_t.self), uvPipeAlloc, uvPipeRead)
-        if rc != 0 { closeNow(reason: "cannot read: \(uvErrorText(rc))") }
+        feed(onLoop: true) { $0.start() }
+    }
+
+    /// Closes at once (loop thread; a fresh connection has nothing queued).
+    func closeNow(reason: String?) {
+        feed(onLoop: true) { $0.close(reason: reason) }
     }
 
     fileprivate func allocate(_ buffer: UnsafeMutablePointer<uv_buf_t>) {
@@ -101,153 +127,17 @@ public final class UVPipeConnection: UVHandleOwner, ClusterConnection, @unchecke
     }
 
     fileprivate func didRead(_ count: Int) {
-        if count == UV_EOF.rawValue { return closeNow(reason: nil) }
-        if count < 0 { return closeNow(reason: "read failed: \(uvErrorText(Int32(count)))") }
-        if count == 0 { return }
-        let frames: [Data]
-        do {
-            frames = try decoder.feed(UnsafeRawBufferPointer(start: readBuffer, count: count))
-        } catch {
-            shared.withLock { $0.violation = true }
-            return closeNow(reason: "\(peerDescription): \((error as? ChatbotTesterError)?.message ?? "\(error)")")
-        }
-        guard !frames.isEmpty else { return }
-        let (receiver, first, pause) = shared.withLock { state -> (CheckedContinuation<Data?, Never>?, Data?, Bool) in
-            var frames = frames[...]
-            var handed: Data?
-            let receiver = state.receiver
-            if receiver != nil {
-                state.receiver = nil
-                handed = frames.popFirst()
-            }
-            state.inbox.append(contentsOf: frames)
-            let pause = !state.paused && state.inboxCount >= options.highWatermark
-            if pause { state.paused = true }
-            return (receiver, handed, pause)
-        }
-        if pause, let pipe { uv_read_stop(UnsafeMutableRawPointer(pipe).assumingMemoryBound(to: uv_stream_t.self)) }
-        receiver?.resume(returning: first)
+        if count == 0 { return }  // EAGAIN
+        if count == UV_EOF.rawValue { return feed(onLoop: true) { $0.readEnded(error: nil) } }
+        if count < 0 { return feed(onLoop: true) { $0.readEnded(error: uvErrorText(Int32(count))) } }
+        let bytes = UnsafeRawBufferPointer(start: readBuffer, count: count)
+        feed(onLoop: true) { $0.read(bytes) }
     }
 
-    public func receive() async -> Data? {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Data?, Never>) in
-            let (value, ready, resume) = shared.withLock { state -> (Data?, Bool, Bool) in
-                if state.inboxCount > 0 {
-                    let frame = state.inbox[state.inboxHead]
-                    state.inboxHead += 1
-                    if state.inboxHead > 1024 && state.inboxHead * 2 > state.inbox.count {
-                        state.inbox.removeFirst(state.inboxHead)
-                        state.inboxHead = 0
-                    }
-                    var resume = false
-                    if state.paused && state.inboxCount <= options.lowWatermark && !state.finished {
-                        state.paused = false
-                        resume = true
-                    }
-                    return (frame, true, resume)
-                }
-                if state.finished { return (nil, true, false) }
-                precondition(state.receiver == nil, "UVPipeConnection.receive() called concurrently")
-                state.receiver = continuation
-                return (nil, false, false)
-            }
-            if resume { loop.execute { [self] in startReading() } }
-            if ready { continuation.resume(returning: value) }
-        }
-    }
-
-    // MARK: Writing
-
-    public func enqueue(_ payloads: [Data]) {
-        let schedule = shared.withLock { state -> Bool in
-            guard !state.closeRequested && !state.finished else { return false }
-            for payload in payloads {
-                ClusterFrameDecoder.appendFrame(payload, to: &state.outbox)
-                state.unsentBytes += payload.count + 4
-            }
-            guard !state.writeScheduled else { return false }
-            state.writeScheduled = true
-            return true
-        }
-        if schedule { loop.execute { [self] in flushOutbox() } }
-    }
-
-    public func waitUntilWritable() async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let ready = shared.withLock { state -> Bool in
-                if state.finished || state.closeRequested || state.unsentBytes <= options.writeHighWatermark { return true }
-                state.writableWaiters.append(continuation)
-                return false
-            }
-            if ready { continuation.resume() }
-        }
-    }
-
-    /// Hands the whole outbox to one `uv_write` (loop thread).
-    private func flushOutbox() {
-        let bytes = shared.withLock { state -> Data in
-            state.writeScheduled = false
-            defer { state.outbox = Data() }
-            return state.outbox
-        }
-        guard !bytes.isEmpty else { return }
-        guard let pipe, !closing else { return }
-        let request = UVWriteRequest(connection: self, bytes: bytes)
-        writesInFlight += 1
-        let rc = request.start(on: UnsafeMutableRawPointer(pipe).assumingMemoryBound(to: uv_stream_t.self))
-        if rc != 0 {
-            writesInFlight -= 1
-            request.discard()
-            closeNow(reason: "write failed: \(uvErrorText(rc))")
-        }
-    }
-
-    fileprivate func wrote(_ count: Int, status: Int32) {
-        writesInFlight -= 1
-        let waiters = shared.withLock { state -> [CheckedContinuation<Void, Never>] in
-            state.unsentBytes -= count
-            guard state.unsentBytes <= options.writeLowWatermark else { return [] }
-            defer { state.writableWaiters.removeAll() }
-            return state.writableWaiters
-        }
-        for waiter in waiters { waiter.resume() }
-        if status < 0 && status != UV_ECANCELED.rawValue {
-            closeNow(reason: "write failed: \(uvErrorText(status))")
-        } else if closeWhenFlushed && writesInFlight == 0 && shared.withLock({ $0.outbox.isEmpty }) {
-            closeNow(reason: nil)
-        }
-    }
-
-    // MARK: Closing
-
-    /// Closes the connection. With a `reason` (a violation) at once; without, after the queued
-    /// frames are written.
-    public func close(reason: String?) {
-        let first = shared.withLock { state -> Bool in
-            if let reason, state.closeReason == nil { state.closeReason = reason }
-            defer { state.closeRequested = true }
-            return !state.closeRequested
-        }
-        guard first || reason != nil else { return }
-        let queued = loop.execute { [self] in
-            if reason == nil && (writesInFlight > 0 || !shared.withLock({ $0.outbox.isEmpty })) {
-                closeWhenFlushed = true
-                flushOutbox()
-            } else {
-                closeNow(reason: reason)
-            }
-        }
-        if !queued { finish() }
-    }
-
-    /// Closes the handle now (loop thread).
-    func closeNow(reason: String?) {
-        guard !closing, let pipe else { return }
-        closing = true
-        if let reason { shared.withLock { if $0.closeReason == nil { $0.closeReason = reason } } }
-        let handle = UnsafeMutableRawPointer(pipe).assumingMemoryBound(to: uv_handle_t.self)
-        uv_read_stop(UnsafeMutableRawPointer(pipe).assumingMemoryBound(to: uv_stream_t.self))
-        uv_close(handle, uvCloseReleasingOwner)
+    fileprivate func wrote(status: Int32) {
+        let outcome: FramedConnectionMachine.WriteOutcome =
+            status == 0 ? .written : status == UV_ECANCELED.rawValue ? .cancelled : .failed(uvErrorText(status))
+        feed(onLoop: true) { $0.writeCompleted(outcome) }
     }
 
     override func closeForShutdown(_ handle: UnsafeMutablePointer<uv_handle_t>) {
@@ -257,25 +147,116 @@ public final class UVPipeConnection: UVHandleOwner, ClusterConnection, @unchecke
 
     override func handleClosed() {
         pipe = nil
-        finish()
+        feed(onLoop: true) { $0.handleClosed() }
     }
 
-    private func finish() {
-        let (receiver, waiters) = shared.withLock { state -> (CheckedContinuation<Data?, Never>?, [CheckedContinuation<Void, Never>]) in
-            state.finished = true
-            state.closeRequested = true
-            defer {
-                state.receiver = nil
-                state.writableWaiters.removeAll()
+    // MARK: Carrying out actions
+
+    /// Feeds one event to the machine and carries out its actions.
+    private func feed(onLoop: Bool, _ event: (inout FramedConnectionMachine) -> [FramedConnectionMachine.Action]) {
+        carryOut(apply(event), onLoop: onLoop)
+    }
+
+    /// Runs `event` under the lock; takes out the continuations its actions resume.
+    private func apply(_ event: (inout FramedConnectionMachine) -> [FramedConnectionMachine.Action]) -> [Effect] {
+        shared.withLock { state -> [Effect] in
+            let actions = event(&state.machine)
+            var effects: [Effect] = []
+            effects.reserveCapacity(actions.count)
+            for action in actions {
+                switch action {
+                case .deliver(let frame):
+                    if let receiver = state.receiver {
+                        state.receiver = nil
+                        effects.append(.resume(receiver, frame))
+                    }
+                case .resumeWriters:
+                    effects.append(.resumeWriters(state.writers))
+                    state.writers.removeAll()
+                case .finish:
+                    if let receiver = state.receiver {
+                        state.receiver = nil
+                        effects.append(.resume(receiver, nil))
+                    }
+                    effects.append(.resumeWriters(state.writers))
+                    state.writers.removeAll()
+                case .startReading, .stopReading, .write, .closeHandle:
+                    effects.append(.io(action))
+                }
             }
-            return (state.receiver, state.writableWaiters)
+            return effects
         }
-        receiver?.resume(returning: nil)
-        for waiter in waiters { waiter.resume() }
+    }
+
+    /// Resumes continuations; performs I/O actions here on the loop thread or queues them there.
+    private func carryOut(_ effects: [Effect], onLoop: Bool) {
+        var pending = effects[...]
+        while let effect = pending.popFirst() {
+            switch effect {
+            case .resume(let continuation, let frame):
+                continuation.resume(returning: frame)
+            case .resumeWriters(let writers):
+                for writer in writers { writer.resume() }
+            case .io(let action):
+                if onLoop {
+                    // A synchronous completion (a write done at once, a failed call) feeds the machine again.
+                    pending.append(contentsOf: perform(action))
+                } else if !loop.execute({ [self] in carryOut([.io(action)], onLoop: true) }) {
+                    // The loop is shut down: its handles are closed; end the stream.
+                    pending.append(contentsOf: apply { $0.handleClosed() })
+                }
+            }
+        }
+    }
+
+    /// One I/O action on the loop thread; returns the effects of any event it produces at once.
+    private func perform(_ action: FramedConnectionMachine.Action) -> [Effect] {
+        guard let pipe, !closing else {
+            if case .write = action { return apply { $0.writeCompleted(.cancelled) } }
+            return []
+        }
+        let stream = UnsafeMutableRawPointer(pipe).assumingMemoryBound(to: uv_stream_t.self)
+        switch action {
+        case .startReading:
+            let rc = uv_read_start(stream, uvPipeAlloc, uvPipeRead)
+            return rc == 0 ? [] : apply { $0.readEnded(error: "cannot read: \(uvErrorText(rc))") }
+        case .stopReading:
+            uv_read_stop(stream)
+            return []
+        case .write(let bytes):
+            guard let outcome = write(bytes, to: stream) else { return [] }
+            return apply { $0.writeCompleted(outcome) }
+        case .closeHandle:
+            closing = true
+            uv_read_stop(stream)
+            uv_close(UnsafeMutableRawPointer(pipe).assumingMemoryBound(to: uv_handle_t.self), uvCloseReleasingOwner)
+            return []
+        case .deliver, .resumeWriters, .finish:
+            return []
+        }
+    }
+
+    /// Writes what the socket takes at once (`uv_try_write`, no copy) and hands the rest to
+    /// `uv_write`. Returns the outcome when known now, nil when `uv_write` will report it.
+    private func write(_ bytes: Data, to stream: UnsafeMutablePointer<uv_stream_t>) -> FramedConnectionMachine.WriteOutcome? {
+        let written = bytes.withUnsafeBytes { raw -> Int32 in
+            guard raw.count > 0 else { return 0 }
+            var buffer = cbt_buf(UnsafeMutablePointer(mutating: raw.baseAddress!.assumingMemoryBound(to: CChar.self)), raw.count)
+            return uv_try_write(stream, &buffer, 1)
+        }
+        if written == bytes.count { return .written }
+        if written < 0 && written != UV_EAGAIN.rawValue { return .failed(uvErrorText(written)) }
+        let request = UVWriteRequest(connection: self, bytes: bytes.dropFirst(max(0, Int(written))))
+        let rc = request.start(on: stream)
+        if rc != 0 {
+            request.discard()
+            return .failed(uvErrorText(rc))
+        }
+        return nil
     }
 }
 
-/// One `uv_write`: owns the bytes until the write callback (which always fires).
+/// One `uv_write`: owns a copy of the bytes until the write callback (which always fires).
 private final class UVWriteRequest {
     let connection: UVPipeConnection
     let count: Int
@@ -309,7 +290,7 @@ private final class UVWriteRequest {
     fileprivate static func completed(_ request: UnsafeMutablePointer<uv_write_t>, status: Int32) {
         guard let data = request.pointee.data else { return }
         let owner = Unmanaged<UVWriteRequest>.fromOpaque(data).takeRetainedValue()
-        owner.connection.wrote(owner.count, status: status)
+        owner.connection.wrote(status: status)
     }
 }
 
