@@ -18,6 +18,18 @@ enum ConfigCredentials {
         (text.contains("{{") && text.contains("}}")) || text.contains("${")
     }
 
+    /// Whether a `${VAR:-default}` in `text` has a non-empty default (a literal by another name).
+    static func hasLiteralDefault(_ text: String) -> Bool {
+        var rest = Substring(text)
+        while let open = rest.range(of: "${") {
+            let after = rest[open.upperBound...]
+            guard let close = after.firstIndex(of: "}") else { return false }
+            if let marker = after[..<close].range(of: ":-"), marker.upperBound < close { return true }
+            rest = after[after.index(after: close)...]
+        }
+        return false
+    }
+
     /// The user-info of a `scheme://user:pass@host/…` URL, or `nil`.
     static func userInfo(_ text: String) -> Substring? {
         guard let scheme = text.range(of: "://"), !text[..<scheme.lowerBound].isEmpty,
@@ -77,6 +89,12 @@ enum ConfigCredentials {
             for variable in expansion.variables {
                 if let value = document.expandedVariables[variable] { masker.register(value, name: variable) }
             }
+        }
+        if hasLiteralDefault(text) {
+            throw ChatbotTesterError(
+                .invalidConfig,
+                "a literal credential as the default of a variable in \(what): drop the default (`${NAME}`) or write {env: NAME}",
+                location: document.location(of: field))
         }
         guard !text.trimmingCharacters(in: .whitespaces).isEmpty, !isTemplated(text) else { return }
         throw ChatbotTesterError(

@@ -102,7 +102,11 @@ public final class LoopbackHTTPRecorder: Sendable {
     /// Stops listening and closes open connections.
     public func close() {
         _ = shutdown(listener, Int32(SHUT_RDWR))
-        for fd in connections.current { _ = shutdown(fd, Int32(SHUT_RDWR)) }
+        // Under the lock that `serve` closes under: a descriptor number closed there may already
+        // belong to another socket of the process.
+        connections.withLock { open in
+            for fd in open { _ = shutdown(fd, Int32(SHUT_RDWR)) }
+        }
     }
 
     deinit {
@@ -114,7 +118,7 @@ public final class LoopbackHTTPRecorder: Sendable {
         while true {
             let client = accept(listener, nil, nil)
             if client < 0 {
-                if errno == EINTR { continue }
+                if errno == EINTR || errno == ECONNABORTED { continue }
                 return
             }
             connections.withLock { $0.append(client) }
@@ -124,7 +128,12 @@ public final class LoopbackHTTPRecorder: Sendable {
     }
 
     private func serve(_ fd: Int32) {
-        defer { closeDescriptor(fd) }
+        defer {
+            connections.withLock { open in
+                open.removeAll { $0 == fd }
+                closeDescriptor(fd)
+            }
+        }
         var buffer = Data()
         var chunk = [UInt8](repeating: 0, count: 65536)
         func fill() -> Bool {

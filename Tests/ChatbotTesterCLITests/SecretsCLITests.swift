@@ -30,8 +30,14 @@ import Testing
             let token = String((request.header("Authorization") ?? "").dropFirst("Bearer ".count))
             let forms = Self.forms(token)
             let text = "key \(forms[0]) json \(forms[1]) url \(forms[3])"
-            if String(decoding: request.body, as: UTF8.self).contains("deny") {
+            let body = String(decoding: request.body, as: UTF8.self)
+            if body.contains("deny") {
                 return LoopbackHTTPRecorder.Response(status: 401, contentType: "text/plain", body: Data("denied: \(text)".utf8))
+            }
+            if body.contains("cut") {
+                // The key straddles the 300-character cut of the error's body excerpt.
+                let padding = String(repeating: "x", count: 280)
+                return LoopbackHTTPRecorder.Response(status: 403, contentType: "text/plain", body: Data("\(padding) \(token) tail".utf8))
             }
             let reply = String(decoding: try! JSONCoding.encoder().encode(JSONValue.string("you sent \(text)")), as: UTF8.self)
             return .json(#"{"reply": \#(reply)}"#)
@@ -55,7 +61,7 @@ import Testing
     static func workspace() throws -> URL {
         let directory = try CLITests.temporaryDirectory()
         try Data(config.utf8).write(to: directory.appendingPathComponent("job.yaml"))
-        let cases = (0..<8).map { #"{"id": "case-\#($0)", "input": "\#($0 % 2 == 0 ? "deny" : "echo") \#($0)"}"# }
+        let cases = (0..<9).map { #"{"id": "case-\#($0)", "input": "\#($0 == 8 ? "cut" : $0 % 2 == 0 ? "deny" : "echo") \#($0)"}"# }
         try Data((cases.joined(separator: "\n") + "\n").utf8).write(to: directory.appendingPathComponent("cases.jsonl"))
         return directory
     }
@@ -77,14 +83,14 @@ import Testing
         let result = try await CLITests.run(arguments, environment: ["CT_LEAK_PORT": "\(server.port)", "CT_LEAK_KEY": Self.key])
         #expect(result.status == 1, "\(result.stderr)")
         // The server saw the key and echoed it: 4 refusals, 4 replies.
-        #expect(server.requests.filter { $0.header("Authorization") == "Bearer \(Self.key)" }.count >= 8)
+        #expect(server.requests.filter { $0.header("Authorization") == "Bearer \(Self.key)" }.count >= 9)
 
         let files = Self.files(under: out)
         #expect(files.contains { $0.lastPathComponent == "results.jsonl" })
         if workers != nil { #expect(files.contains { $0.path.contains("/spool/") }) }
         for file in files {
             let text = String(decoding: try Data(contentsOf: file), as: UTF8.self)
-            for form in Self.forms(Self.key) {
+            for form in Self.forms(Self.key) + [String(Self.key.prefix(10))] {
                 #expect(!text.contains(form), "\(file.path) holds the key as \(form)")
             }
         }

@@ -82,8 +82,9 @@ import Testing
         defer { try? FileManager.default.removeItem(at: directory) }
         let environment = ["CT_SECRETS_PORT": "\(server.port)", "CT_SECRETS_KEY": Self.key]
         let (single, cluster) = try await Self.runBothWays(directory: directory, server: server, environment: environment)
+        let clusterResults = (try? String(contentsOf: directory.appendingPathComponent("cluster/results.jsonl"), encoding: .utf8)) ?? "none"
         #expect(single.count == 6)
-        #expect(cluster.count == 6)
+        #expect(cluster.count == 6, "cluster results: \(clusterResults.prefix(600))")
         #expect(single.map(\.raw) == cluster.map(\.raw))
         for request in single + cluster {
             let body = try JSONValue(parsing: String(decoding: request.body, as: UTF8.self))
@@ -111,7 +112,8 @@ import Testing
         let (single, cluster) = try await Self.runBothWays(
             directory: directory, server: server, environment: environment, workerEnvironment: workers)
         #expect(single.allSatisfy { $0.header("X-Trace") == "trace-default" })
-        #expect(cluster.count == 6)
+        let clusterResults = (try? String(contentsOf: directory.appendingPathComponent("cluster/results.jsonl"), encoding: .utf8)) ?? "none"
+        #expect(cluster.count == 6, "cluster results: \(clusterResults.prefix(600))")
         #expect(cluster.allSatisfy { $0.header("X-Trace") == "set-on-the-worker" })
 
         for file in ["single/job.json", "cluster/job.json", "cluster/spool/setup.json"] {

@@ -30,6 +30,7 @@ import Testing
         ("type: openai\nmodel: m\nheaders: {X-API-Key: abcdef123456}", "backends.bot.headers.X-API-Key", 5),
         ("type: openai\nmodel: m\nheaders: {Proxy-Authorization: Basic dXNlcjpwYXNz}", "backends.bot.headers.Proxy-Authorization", 5),
         ("type: openai\nmodel: m\nbaseURL: \"https://user:hunter22@api.example.com/v1\"", "backends.bot.baseURL", 5),
+        ("type: openai\nmodel: m\nheaders: {Authorization: \"Bearer ${TOKEN:-sk-literal-1234}\"}", "backends.bot.headers.Authorization", 5),
     ])
     func literalCredentialsAreRefused(backend: String, field: String, line: Int) throws {
         let error = try #require(Self.refusal(backend))

@@ -43,7 +43,8 @@ struct BackendPeer: Sendable, Hashable {
     /// The first `limit` characters of a reply body, for `ChatbotTesterError.bodyExcerpt`.
     static func excerpt(_ body: Data, limit: Int = 300) -> String? {
         guard !body.isEmpty else { return nil }
-        let text = String(decoding: body.prefix(limit * 4), as: UTF8.self)
+        // Masked before it is cut, so a key the server echoes is never left half-visible at the cut.
+        let text = String(decoding: SecretMasker.shared.mask(body.prefix(limit * 4 + 4096)).prefix(limit * 4), as: UTF8.self)
         return text.count > limit ? String(text.prefix(limit)) + "…" : text
     }
 
