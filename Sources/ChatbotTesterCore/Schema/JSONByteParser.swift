@@ -130,11 +130,7 @@ public struct JSONByteParser {
     private mutating func object(depth: Int, keeping: Set<String>? = nil) throws(Failure) -> JSONValue {
         index += 1
         var members: [String: JSONValue] = [:]
-        skipWhitespace()
-        if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
-            index += 1
-            return .object(members)
-        }
+        if closes(UInt8(ascii: "}")) { return .object(members) }
         while true {
             skipWhitespace()
             guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw failure("expected a member name") }
@@ -149,21 +145,7 @@ public struct JSONByteParser {
             } else {
                 try skipValue(depth: depth + 1)
             }
-            skipWhitespace()
-            guard index < bytes.count else { throw failure("unexpected end") }
-            if bytes[index] == UInt8(ascii: ",") {
-                index += 1
-                skipWhitespace()
-                if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
-                    index += 1
-                    return .object(members)
-                }
-            } else if bytes[index] == UInt8(ascii: "}") {
-                index += 1
-                return .object(members)
-            } else {
-                throw failure("expected ',' or '}'")
-            }
+            if try endsAfterItem(UInt8(ascii: "}")) { return .object(members) }
         }
     }
 
@@ -171,11 +153,7 @@ public struct JSONByteParser {
     private mutating func array(depth: Int, keeping: Bool = true) throws(Failure) -> JSONValue {
         index += 1
         var items: [JSONValue] = []
-        skipWhitespace()
-        if index < bytes.count, bytes[index] == UInt8(ascii: "]") {
-            index += 1
-            return .array(items)
-        }
+        if closes(UInt8(ascii: "]")) { return .array(items) }
         while true {
             skipWhitespace()
             if keeping {
@@ -183,22 +161,30 @@ public struct JSONByteParser {
             } else {
                 try skipValue(depth: depth + 1)
             }
-            skipWhitespace()
-            guard index < bytes.count else { throw failure("unexpected end") }
-            if bytes[index] == UInt8(ascii: ",") {
-                index += 1
-                skipWhitespace()
-                if index < bytes.count, bytes[index] == UInt8(ascii: "]") {
-                    index += 1
-                    return .array(items)
-                }
-            } else if bytes[index] == UInt8(ascii: "]") {
-                index += 1
-                return .array(items)
-            } else {
-                throw failure("expected ',' or ']'")
-            }
+            if try endsAfterItem(UInt8(ascii: "]")) { return .array(items) }
         }
+    }
+
+    /// Skips whitespace and, when the next byte is `close`, moves past it: `true`.
+    private mutating func closes(_ close: UInt8) -> Bool {
+        skipWhitespace()
+        guard index < bytes.count, bytes[index] == close else { return false }
+        index += 1
+        return true
+    }
+
+    /// After an item: `,` (then more items, or `close` after one trailing comma, as `JSONDecoder`
+    /// accepts) or `close`. `true` when the container ended.
+    private mutating func endsAfterItem(_ close: UInt8) throws(Failure) -> Bool {
+        skipWhitespace()
+        guard index < bytes.count else { throw failure("unexpected end") }
+        if bytes[index] == UInt8(ascii: ",") {
+            index += 1
+            return closes(close)
+        }
+        guard bytes[index] == close else { throw failure("expected ',' or '\(Character(Unicode.Scalar(close)))'") }
+        index += 1
+        return true
     }
 
     private mutating func string() throws(Failure) -> String {
