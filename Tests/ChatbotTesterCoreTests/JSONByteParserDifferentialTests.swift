@@ -197,6 +197,45 @@ struct JSONByteParserDifferentialTests {
         }
     }
 
+    // MARK: Reading a few members
+
+    /// `members` refuses what `parse` refuses and gives the same values for the members asked for.
+    static func checkMembers(_ bytes: [UInt8], _ names: Set<String>, _ label: @autoclosure () -> String) {
+        let full = try? JSONByteParser.parse(bytes)
+        let some = try? JSONByteParser.members(names, of: bytes)
+        switch full {
+        case .object(let members)?:
+            #expect(some == members.filter { names.contains($0.key) }, "\(label())")
+        default:
+            #expect(some == nil, "\(label()): members read from a document parse refuses or that is no object")
+        }
+    }
+
+    @Test func membersAgreeWithTheFullParse() throws {
+        var random = SeededGenerator(seed: 31)
+        let alphabet = Array("{}[]\":,\\ 0123456789-+.eEtrufalsn\u{0001}\n".utf8) + [0x80, 0xC3, 0xFF]
+        for round in 0..<1500 {
+            var object: [String: JSONValue] = ["sampleId": .string("s\(round)"), "index": .int(round)]
+            for key in ["run", "evals", "sample", "x"] where random.chance(0.7) { object[key] = Self.randomValue(&random) }
+            var bytes = JSONByteWriter.bytes(.object(object))
+            if random.chance(0.5) {
+                let at = random.int(below: bytes.count)
+                switch random.int(below: 3) {
+                case 0: bytes.remove(at: at)
+                case 1: bytes.insert(random.pick(alphabet), at: at)
+                default: bytes[at] = random.pick(alphabet)
+                }
+            }
+            Self.checkMembers(bytes, ["sampleId", "index"], "round \(round)")
+        }
+        let line = Array(#"{"index": 7, "sampleId": "q1", "run": {"turns": [[[]]], "output": "\ud83d\ude00"}, "index": 8}"#.utf8)
+        #expect(try JSONByteParser.members(["sampleId", "index"], of: line) == ["sampleId": "q1", "index": 7])
+        #expect(throws: JSONByteParser.Failure.self) { try JSONByteParser.members(["a"], of: Array("[1]".utf8)) }
+        #expect(throws: JSONByteParser.Failure.self) { try JSONByteParser.members(["a"], of: Array(#"{"a":1,"b":"\ud800"}"#.utf8)) }
+        let deep = "{\"a\":1,\"b\":" + String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000) + "}"
+        #expect(throws: JSONByteParser.Failure.self) { try JSONByteParser.members(["a"], of: Array(deep.utf8)) }
+    }
+
     // MARK: Records of every type
 
     static func sample(_ random: inout SeededGenerator, index: Int) -> TestSample {

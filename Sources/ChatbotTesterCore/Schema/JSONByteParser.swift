@@ -35,17 +35,41 @@ public struct JSONByteParser {
 
     /// Parses one JSON value filling the whole input (surrounding whitespace allowed).
     public static func parse<Bytes: Sequence<UInt8>>(_ input: Bytes) throws(Failure) -> JSONValue {
-        let result = input.withContiguousStorageIfAvailable(parse(buffer:))
-            ?? Array(input).withUnsafeBufferPointer(parse(buffer:))
+        let read = { (buffer: UnsafeBufferPointer<UInt8>) -> Result<JSONValue, Failure> in parse(buffer: buffer, members: nil) }
+        let result = input.withContiguousStorageIfAvailable(read) ?? Array(input).withUnsafeBufferPointer(read)
         return try result.get()
     }
 
-    private static func parse(buffer: UnsafeBufferPointer<UInt8>) -> Result<JSONValue, Failure> {
+    /// The named members of a top-level object, read without building the others: every byte is
+    /// still checked (a document `parse` refuses is refused here too), but members not asked for
+    /// are skipped, not turned into values. For routing on a few fields of a large record (its id,
+    /// its index) while the record's bytes pass through untouched.
+    ///
+    /// ```swift
+    /// let fields = try JSONByteParser.members(["sampleId"], of: line)   // ["sampleId": .string("q1")]
+    /// ```
+    /// - Returns: the members found (a missing name is absent; a duplicated one keeps its first value).
+    public static func members<Bytes: Sequence<UInt8>>(_ names: Set<String>, of input: Bytes) throws(Failure) -> [String: JSONValue] {
+        let read = { (buffer: UnsafeBufferPointer<UInt8>) -> Result<JSONValue, Failure> in parse(buffer: buffer, members: names) }
+        let result = input.withContiguousStorageIfAvailable(read) ?? Array(input).withUnsafeBufferPointer(read)
+        guard case .object(let members) = try result.get() else { return [:] }
+        return members
+    }
+
+    /// Parses the whole buffer; with `members`, the top level must be an object and only those
+    /// members are built.
+    private static func parse(buffer: UnsafeBufferPointer<UInt8>, members: Set<String>?) -> Result<JSONValue, Failure> {
         var parser = JSONByteParser(buffer)
         if buffer.count >= 3, buffer[0] == 0xEF, buffer[1] == 0xBB, buffer[2] == 0xBF { parser.index = 3 }
         do throws(Failure) {
             parser.skipWhitespace()
-            let value = try parser.value(depth: 0)
+            let value: JSONValue
+            if let members {
+                guard parser.index < buffer.count, buffer[parser.index] == UInt8(ascii: "{") else { throw parser.failure("expected an object") }
+                value = try parser.object(depth: 0, keeping: members)
+            } else {
+                value = try parser.value(depth: 0)
+            }
             parser.skipWhitespace()
             guard parser.index == buffer.count else { throw parser.failure("unexpected data after the value") }
             return .success(value)
@@ -82,6 +106,17 @@ public struct JSONByteParser {
         }
     }
 
+    /// Checks one value and moves past it without building arrays or objects.
+    private mutating func skipValue(depth: Int) throws(Failure) {
+        guard depth < Self.maxDepth else { throw failure("nested too deeply") }
+        guard index < bytes.count else { throw failure("unexpected end") }
+        switch bytes[index] {
+        case UInt8(ascii: "{"): _ = try object(depth: depth, keeping: [])
+        case UInt8(ascii: "["): _ = try array(depth: depth, keeping: false)
+        default: _ = try value(depth: depth)
+        }
+    }
+
     private mutating func literal(_ word: StaticString) throws(Failure) {
         let count = word.utf8CodeUnitCount
         guard index + count <= bytes.count else { throw failure("unexpected end") }
@@ -91,14 +126,11 @@ public struct JSONByteParser {
         index += count
     }
 
-    private mutating func object(depth: Int) throws(Failure) -> JSONValue {
+    /// An object; with `keeping`, only those members are built (the others are checked and skipped).
+    private mutating func object(depth: Int, keeping: Set<String>? = nil) throws(Failure) -> JSONValue {
         index += 1
         var members: [String: JSONValue] = [:]
-        skipWhitespace()
-        if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
-            index += 1
-            return .object(members)
-        }
+        if closes(UInt8(ascii: "}")) { return .object(members) }
         while true {
             skipWhitespace()
             guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw failure("expected a member name") }
@@ -107,53 +139,52 @@ public struct JSONByteParser {
             guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw failure("expected ':'") }
             index += 1
             skipWhitespace()
-            let member = try value(depth: depth + 1)
-            if members[key] == nil { members[key] = member }
-            skipWhitespace()
-            guard index < bytes.count else { throw failure("unexpected end") }
-            if bytes[index] == UInt8(ascii: ",") {
-                index += 1
-                skipWhitespace()
-                if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
-                    index += 1
-                    return .object(members)
-                }
-            } else if bytes[index] == UInt8(ascii: "}") {
-                index += 1
-                return .object(members)
+            if keeping?.contains(key) ?? true {
+                let member = try value(depth: depth + 1)
+                if members[key] == nil { members[key] = member }
             } else {
-                throw failure("expected ',' or '}'")
+                try skipValue(depth: depth + 1)
             }
+            if try endsAfterItem(UInt8(ascii: "}")) { return .object(members) }
         }
     }
 
-    private mutating func array(depth: Int) throws(Failure) -> JSONValue {
+    /// An array; with `keeping: false` its items are checked and skipped (an empty array is returned).
+    private mutating func array(depth: Int, keeping: Bool = true) throws(Failure) -> JSONValue {
         index += 1
         var items: [JSONValue] = []
-        skipWhitespace()
-        if index < bytes.count, bytes[index] == UInt8(ascii: "]") {
-            index += 1
-            return .array(items)
-        }
+        if closes(UInt8(ascii: "]")) { return .array(items) }
         while true {
             skipWhitespace()
-            items.append(try value(depth: depth + 1))
-            skipWhitespace()
-            guard index < bytes.count else { throw failure("unexpected end") }
-            if bytes[index] == UInt8(ascii: ",") {
-                index += 1
-                skipWhitespace()
-                if index < bytes.count, bytes[index] == UInt8(ascii: "]") {
-                    index += 1
-                    return .array(items)
-                }
-            } else if bytes[index] == UInt8(ascii: "]") {
-                index += 1
-                return .array(items)
+            if keeping {
+                items.append(try value(depth: depth + 1))
             } else {
-                throw failure("expected ',' or ']'")
+                try skipValue(depth: depth + 1)
             }
+            if try endsAfterItem(UInt8(ascii: "]")) { return .array(items) }
         }
+    }
+
+    /// Skips whitespace and, when the next byte is `close`, moves past it: `true`.
+    private mutating func closes(_ close: UInt8) -> Bool {
+        skipWhitespace()
+        guard index < bytes.count, bytes[index] == close else { return false }
+        index += 1
+        return true
+    }
+
+    /// After an item: `,` (then more items, or `close` after one trailing comma, as `JSONDecoder`
+    /// accepts) or `close`. `true` when the container ended.
+    private mutating func endsAfterItem(_ close: UInt8) throws(Failure) -> Bool {
+        skipWhitespace()
+        guard index < bytes.count else { throw failure("unexpected end") }
+        if bytes[index] == UInt8(ascii: ",") {
+            index += 1
+            return closes(close)
+        }
+        guard bytes[index] == close else { throw failure("expected ',' or '\(Character(Unicode.Scalar(close)))'") }
+        index += 1
+        return true
     }
 
     private mutating func string() throws(Failure) -> String {

@@ -89,7 +89,7 @@ extension JSONValue {
     /// Encodes any `Encodable` value as a `JSONValue`.
     public init<T: Encodable>(encoding value: T) throws {
         let data = try JSONEncoder().encode(value)
-        self = try JSONDecoder().decode(JSONValue.self, from: data)
+        self = try JSONByteParser.parse(data)
     }
 
     /// Parses JSON text (with `JSONByteParser`: what `JSONDecoder` accepts, read the same way).
