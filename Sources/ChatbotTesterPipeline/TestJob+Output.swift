@@ -4,11 +4,14 @@ import Foundation
 /// The output-directory contract: a job's run is replaced only by the same job (same config and
 /// dataset digests, recorded in `job.json`), unless the user says `--overwrite`.
 extension TestJob {
-    /// SHA-256 digests naming this job: of its config (as parsed, keys sorted) and of its dataset
-    /// file (nil for generated cases, which the config already names, and for standard input).
+    /// SHA-256 digests naming this job: of its config as written (parsed before `${VAR}`
+    /// expansion, keys sorted: a variable such as `MIN_PASS_RATE=1` tunes the same job) and of its
+    /// dataset file (nil for generated cases, which the config already names, and for standard input).
     public func digests() throws -> (config: String, dataset: String?) {
+        let source = URL(fileURLWithPath: config.document.source)
+        let written = (try? ConfigDocument.load(contentsOf: source, environment: nil))?.value ?? config.document.value
         var hasher = SHA256Hasher()
-        hasher.update(try JSONCoding.encoder().encode(config.document.value))
+        hasher.update(try JSONCoding.encoder().encode(written))
         let configDigest = hasher.finalizeHex()
         guard generateSpec == nil, let url = config.datasetURL(), !Self.isStream(url) else { return (configDigest, nil) }
         return (configDigest, try Self.fileDigest(url))

@@ -162,6 +162,16 @@ import Testing
         #expect(forced.status == 0, "\(forced.stderr)")
     }
 
+    @Test func aVariableTunesTheSameJob() async throws {
+        // As examples/ci-gates.yaml's comments run it: the same file, a gate tuned by a variable.
+        let out = try CLITests.temporaryDirectory()
+        let plain = try await CLITests.run(["test", "examples/ci-gates.yaml", "--out", out.path, "--no-progress"])
+        #expect(plain.status == 0, "\(plain.stderr)")
+        let strict = try await CLITests.run(
+            ["test", "examples/ci-gates.yaml", "--out", out.path, "--no-progress"], environment: ["MIN_PASS_RATE": "1"])
+        #expect(strict.status == 1, "\(strict.stderr)")
+    }
+
     @Test func evaluateWithResultsWritesNextToThemAndNowhereElse() async throws {
         let directory = try Self.directory()
         let own = directory.appendingPathComponent("own")
