@@ -149,15 +149,22 @@ public struct ConfigDocument: Sendable {
     public static func load(
         contentsOf url: URL, environment: [String: String]? = nil
     ) throws -> ConfigDocument {
-        let text: String
+        // Read at most one byte past the limit, from a file or FIFO (a device such as /dev/zero is
+        // refused), so no input can grow memory without end.
+        let data: Data
         do {
-            let size = (try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int) ?? 0
-            if size > maxDocumentBytes { throw tooLarge(source: url.path) }
-            text = try String(contentsOf: url, encoding: .utf8)
-        } catch let error as ChatbotTesterError {
+            let handle = try JSONL.openInput(url)
+            defer { try? handle.close() }
+            data = try handle.read(upToCount: maxDocumentBytes + 1) ?? Data()
+        } catch var error as ChatbotTesterError {
+            error.code = .invalidConfig
             throw error
         } catch {
             throw ChatbotTesterError(.invalidConfig, "cannot read config file", location: SourceLocation(source: url.path), cause: error)
+        }
+        if data.count > maxDocumentBytes { throw tooLarge(source: url.path) }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw ChatbotTesterError(.invalidConfig, "the config file is not UTF-8 text", location: SourceLocation(source: url.path))
         }
         return try parse(text, source: url.path, environment: environment)
     }

@@ -4,8 +4,9 @@ import Foundation
 /// The output-directory contract: a job's run is replaced only by the same job (same config and
 /// dataset digests, recorded in `job.json`), unless the user says `--overwrite`.
 extension TestJob {
-    /// SHA-256 digests naming this job: of its config (as parsed, keys sorted) and of its dataset
-    /// file (nil for generated cases, which the config already names, and for standard input).
+    /// SHA-256 digests naming this job: of its config as written (parsed before `${VAR}`
+    /// expansion, keys sorted: a variable such as `MIN_PASS_RATE=1` tunes the same job) and of its
+    /// dataset file (nil for generated cases, which the config already names, and for standard input).
     public func digests() throws -> (config: String, dataset: String?) {
         var hasher = SHA256Hasher()
         // The config as written (`${VAR}` unexpanded): the same job whatever the environment gives

@@ -128,6 +128,9 @@ import Testing
         let zero = try await CLITests.run(["validate", "--kind", "dataset", "/dev/zero"])
         #expect(zero.status == 2)
         #expect(zero.stderr.contains("/dev/zero is a device"), "\(zero.stderr)")
+        let zeroConfig = try await CLITests.run(["test", "/dev/zero"])
+        #expect(zeroConfig.status == 2)
+        #expect(zeroConfig.stderr.contains("/dev/zero is a device"), "\(zeroConfig.stderr)")
         let config = directory.appendingPathComponent("job.yaml")
         try Data(Self.base.replacingOccurrences(of: "dataset: cases.jsonl", with: "dataset: /dev/zero").utf8).write(to: config)
         let test = try await CLITests.run(["test", config.path, "--out", directory.appendingPathComponent("out").path, "--no-progress"])
@@ -157,6 +160,16 @@ import Testing
         #expect(record.contains("quickstart.yaml"), "the quickstart's run was kept")
         let forced = try await CLITests.run(["test", "examples/exec-bot.yaml", "--out", out.path, "--no-progress", "--overwrite"])
         #expect(forced.status == 0, "\(forced.stderr)")
+    }
+
+    @Test func aVariableTunesTheSameJob() async throws {
+        // As examples/ci-gates.yaml's comments run it: the same file, a gate tuned by a variable.
+        let out = try CLITests.temporaryDirectory()
+        let plain = try await CLITests.run(["test", "examples/ci-gates.yaml", "--out", out.path, "--no-progress"])
+        #expect(plain.status == 0, "\(plain.stderr)")
+        let strict = try await CLITests.run(
+            ["test", "examples/ci-gates.yaml", "--out", out.path, "--no-progress"], environment: ["MIN_PASS_RATE": "1"])
+        #expect(strict.status == 1, "\(strict.stderr)")
     }
 
     @Test func evaluateWithResultsWritesNextToThemAndNowhereElse() async throws {

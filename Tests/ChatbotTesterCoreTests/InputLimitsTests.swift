@@ -92,7 +92,7 @@ import Testing
         defer { try? FileManager.default.removeItem(at: url) }
         var good = 0
         let error = await #expect(throws: ChatbotTesterError.self) {
-            for try await entry in JSONL.read(TestSample.self, from: url) {
+            for try await entry in JSONL.read(TestSample.self, from: url, maxLineBytes: JSONL.defaultMaxLineBytes) {
                 if case .success = entry.result { good += 1 }
             }
         }

@@ -19,13 +19,15 @@ public struct FileValidationReport: Sendable {
 /// Line-by-line checks of JSONL files (`chatbot-tester validate`).
 public enum FileValidation {
     /// Decodes every line of `url` as `Value`, collecting bad lines. Also reports duplicate ids
-    /// for test cases. Throws only when the file cannot be read.
+    /// for test cases. Throws when the file cannot be read or has a line longer than
+    /// `maxLineBytes` (default: 16 MiB for test cases, `JSONL.maxRecordLineBytes` for records).
     public static func validate<Value: Decodable & Sendable>(
-        _ type: Value.Type, at url: URL, maxErrors: Int = 50
+        _ type: Value.Type, at url: URL, maxErrors: Int = 50, maxLineBytes: Int? = nil
     ) async throws -> FileValidationReport {
         var report = FileValidationReport(goodLines: 0, badLines: 0, errors: [])
         var seenIDs = Set<String>()
-        for try await entry in JSONL.read(Value.self, from: url) {
+        let limit = maxLineBytes ?? (Value.self == TestSample.self ? JSONL.defaultMaxLineBytes : JSONL.maxRecordLineBytes)
+        for try await entry in JSONL.read(Value.self, from: url, maxLineBytes: limit) {
             switch entry.result {
             case .success(let value):
                 if let sample = value as? TestSample, !seenIDs.insert(sample.id).inserted {

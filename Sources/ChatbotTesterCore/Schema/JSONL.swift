@@ -18,6 +18,10 @@ public enum JSONL {
     /// so a file without newlines (or `/dev/zero`) cannot grow memory without end.
     public static let defaultMaxLineBytes = 16 << 20
 
+    /// The longest run or eval record line read unless told otherwise: 256 MiB. A record holds a
+    /// whole transcript, and one reply may be up to 64 MiB.
+    public static let maxRecordLineBytes = 256 << 20
+
     /// Splits a byte stream into lines; blank lines are skipped but still counted. A byte order
     /// mark at the start of the first line is dropped (anywhere else it stays, and strict decoding
     /// refuses it).
@@ -168,7 +172,7 @@ public enum JSONL {
                     done = true
                     failure = ChatbotTesterError(
                         .invalidInput,
-                        "line is longer than \(JSONL.describeBytes(limit)) (the limit; raise it with dataset.maxLineBytes)",
+                        "line is longer than \(JSONL.describeBytes(limit)) (the limit; a dataset can raise it with dataset.maxLineBytes)",
                         location: SourceLocation(source: url.path, line: line))
                 }
             }
@@ -217,9 +221,9 @@ public enum JSONL {
 
     /// Streams decoded entries of a JSONL file; bad lines come through as failures, good lines keep
     /// streaming. Throws when the file cannot be read, is a device, or has a line longer than
-    /// `maxLineBytes`.
+    /// `maxLineBytes` (by default `maxRecordLineBytes`; datasets pass their own, 16 MiB unless set).
     public static func read<Value: Decodable & Sendable>(
-        _ type: Value.Type, from url: URL, maxLineBytes: Int? = defaultMaxLineBytes
+        _ type: Value.Type, from url: URL, maxLineBytes: Int? = maxRecordLineBytes
     ) -> AsyncThrowingStream<JSONLEntry<Value>, any Error> {
         let reader = LineReader(url: url, chunkSize: 1 << 16, includeUnterminated: true, maxLineBytes: maxLineBytes)
         let decoder = JSONCoding.decoder()

@@ -168,13 +168,7 @@ public enum StrictJSONSyntax {
         }
 
         mutating func object(depth: Int) throws {
-            guard depth <= StrictJSONSyntax.maxDepth else { throw Problem.tooDeep }
-            index += 1
-            skipSpace()
-            if index < count, bytes[index] == UInt8(ascii: "}") {
-                index += 1
-                return
-            }
+            if try opensEmpty(closing: UInt8(ascii: "}"), depth: depth) { return }
             var keys = Set<String>()
             while true {
                 skipSpace()
@@ -191,26 +185,37 @@ public enum StrictJSONSyntax {
                 path.append(.key(name))
                 try value(depth: depth)
                 path.removeLast()
-                skipSpace()
-                guard index < count else { throw Problem.notJSON }
-                switch bytes[index] {
-                case UInt8(ascii: ","): index += 1
-                case UInt8(ascii: "}"):
-                    index += 1
-                    return
-                case let byte: throw unexpected(byte)
-                }
+                if try endOfMember(closing: UInt8(ascii: "}")) { return }
+            }
+        }
+
+        /// Enters an object or array (checking the depth); true when it is empty and already closed.
+        mutating func opensEmpty(closing: UInt8, depth: Int) throws -> Bool {
+            guard depth <= StrictJSONSyntax.maxDepth else { throw Problem.tooDeep }
+            index += 1
+            skipSpace()
+            guard index < count, bytes[index] == closing else { return false }
+            index += 1
+            return true
+        }
+
+        /// After a member or element: skips a comma (false) or the closing bracket (true).
+        mutating func endOfMember(closing: UInt8) throws -> Bool {
+            skipSpace()
+            guard index < count else { throw Problem.notJSON }
+            switch bytes[index] {
+            case UInt8(ascii: ","):
+                index += 1
+                return false
+            case closing:
+                index += 1
+                return true
+            case let byte: throw unexpected(byte)
             }
         }
 
         mutating func array(depth: Int) throws {
-            guard depth <= StrictJSONSyntax.maxDepth else { throw Problem.tooDeep }
-            index += 1
-            skipSpace()
-            if index < count, bytes[index] == UInt8(ascii: "]") {
-                index += 1
-                return
-            }
+            if try opensEmpty(closing: UInt8(ascii: "]"), depth: depth) { return }
             var element = 0
             while true {
                 skipSpace()
@@ -219,15 +224,7 @@ public enum StrictJSONSyntax {
                 try value(depth: depth)
                 path.removeLast()
                 element += 1
-                skipSpace()
-                guard index < count else { throw Problem.notJSON }
-                switch bytes[index] {
-                case UInt8(ascii: ","): index += 1
-                case UInt8(ascii: "]"):
-                    index += 1
-                    return
-                case let byte: throw unexpected(byte)
-                }
+                if try endOfMember(closing: UInt8(ascii: "]")) { return }
             }
         }
     }

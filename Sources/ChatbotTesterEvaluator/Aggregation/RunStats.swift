@@ -51,7 +51,7 @@ public struct RunStats: Sendable, Hashable, Codable {
     public var costText: String {
         let priced = pricedSamples ?? (costUSD.units == 0 ? 0 : samples)
         if priced == 0, samples > 0 { return "unknown" }
-        let text = "$" + ReportText.number(costUSD.value, digits: 4)
+        let text = "$" + ReportText.number(costUSD.value, digits: costUSD.value > 0 && costUSD.value < 0.01 ? 6 : 4)
         return priced < samples ? "\(text) (\(priced) of \(samples) runs priced)" : text
     }
 
