@@ -2,7 +2,8 @@
 # Installs what chatbot-tester needs on a fresh Debian/Ubuntu machine: libuv (cluster transport)
 # and pkg-config; and, for the test suite, the tools some tests check real output with: Chromium
 # (opens report.html headless), xmllint (junit.xml against the JUnit schema), docker-compose (the
-# compose file against the compose schema) and systemd-analyze (the systemd units). Idempotent.
+# compose file against the compose schema), systemd-analyze (the systemd units) and moto[server]
+# from PyPI (a real S3-compatible server for the S3 store tests, ops/s3-test-server.py). Idempotent.
 # CHATBOT_TESTER_SKIP_TEST_TOOLS=1 installs only what running the tool needs.
 set -euo pipefail
 
@@ -14,6 +15,7 @@ if [ "${CHATBOT_TESTER_SKIP_TEST_TOOLS:-0}" != 1 ]; then
   command -v xmllint >/dev/null 2>&1 || need+=(libxml2-utils)
   [ -x /usr/bin/docker-compose ] || need+=(docker-compose)
   [ -x /usr/bin/systemd-analyze ] || need+=(systemd)
+  python3 -m pip --version >/dev/null 2>&1 || need+=(python3 python3-pip)
 fi
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""
@@ -21,4 +23,11 @@ if [ ${#need[@]} -gt 0 ]; then
   echo "ops/setup.sh: installing ${need[*]}" >&2
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+# moto[server]: the S3-compatible server the S3 store tests start (with IAM authentication on).
+if [ "${CHATBOT_TESTER_SKIP_TEST_TOOLS:-0}" != 1 ] && ! python3 -c "import moto.server, boto3" >/dev/null 2>&1; then
+  echo "ops/setup.sh: installing moto[server] (S3 store tests)" >&2
+  python3 -m pip install --quiet 'moto[server]' 2>/dev/null \
+    || python3 -m pip install --quiet --user --break-system-packages 'moto[server]'
 fi
