@@ -76,9 +76,11 @@ public struct ShardedRunStage: JobRunStage {
             job: job, dataset: dataset, at: spoolURL, samplesPerShard: samplesPerShard, minShards: max(1, workers), scoring: scoring)
         let machine = CoordinatorStateMachine.Configuration(
             heartbeatTimeout: heartbeatTimeout, concurrency: job.runOptions.concurrency, expectedWorkers: workers, stopGrace: stopGrace)
+        var coordinator = ClusterCoordinator.Options(machine: machine)
+        coordinator.retryErrors = job.settings.retryErrors
         let options = ClusterRun.Options(
             workers: workers, spool: prepared.directory, socketPath: socketPath, workerCommand: workerCommand,
-            samplesPerShard: samplesPerShard, coordinator: .init(machine: machine), maxRestartsPerWorker: maxRestarts)
+            samplesPerShard: samplesPerShard, coordinator: coordinator, maxRestartsPerWorker: maxRestarts)
         let limits = RunLimits(budgetUSD: job.runOptions.budgetUSD, failurePolicy: job.runOptions.failurePolicy)
         let outcome = try await ClusterRun.run(spool: prepared, options: options, limits: limits, events: job.events)
         // Merge even after a stop: a fresh task does not inherit the cancellation.

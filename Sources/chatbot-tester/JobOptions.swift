@@ -23,7 +23,6 @@ struct JobOptions: ParsableArguments {
         if let concurrency, concurrency < 1 { throw ValidationError("--concurrency must be at least 1") }
         if workers < 0 { throw ValidationError("--workers must not be negative") }
         if retryErrors, !resume { throw ValidationError("--retry-errors needs --resume") }
-        if retryErrors, workers > 0 { throw ValidationError("--retry-errors is not supported with --workers yet") }
         if maxRestarts < 0 { throw ValidationError("--max-restarts must not be negative") }
     }
 

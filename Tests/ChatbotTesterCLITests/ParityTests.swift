@@ -243,4 +243,33 @@ import Testing
             #expect(statuses == [1, 1])
         }
     }
+
+    @Test func retryErrorsReplaysRecordedErrorsEitherWay() async throws {
+        for mode in Mode.allCases {
+            // Every fourth case fails once (`times=1`): recorded as an error the first time.
+            try await withMockLLMServer(.init(latencyMs: 1)) { server in
+                let directory = try Self.job(
+                    """
+                    backends:
+                      bot: {type: openai, baseURL: "\(server.openAIBaseURL)", model: m, retry: {attempts: 1}}
+                    dataset: cases.jsonl
+                    run: {concurrency: 2}
+                    """, cases: Self.cases(12) { $0 % 4 == 0 ? "MOCK_FAULT: 500 times=1 case \($0)" : "hello \($0)" })
+                let out = directory.appendingPathComponent("out")
+                let config = directory.appendingPathComponent("job.yaml").path
+                let first = try await CLITests.run(["test", config, "--out", out.path, "--no-progress"] + mode.flags)
+                #expect(first.status == 1, "\(mode): \(first.stderr)")
+                func statuses() -> [String] {
+                    Self.lines(out.appendingPathComponent("results.jsonl")).compactMap { (try? JSONValue(parsing: $0))?["status"]?.stringValue }
+                }
+                #expect(statuses().filter { $0 == "error" }.count == 3, "\(mode)")
+                let before = server.stats.requests
+                let retried = try await CLITests.run(["test", config, "--out", out.path, "--no-progress", "--resume", "--retry-errors"] + mode.flags)
+                #expect(retried.status == 0, "\(mode): \(retried.stderr)")
+                #expect(server.stats.requests - before == 3, "\(mode): only the errored cases are played again")
+                #expect(statuses() == Array(repeating: "ok", count: 12), "\(mode)")
+                #expect(Set(Self.ids(out)).count == 12)
+            }
+        }
+    }
 }

@@ -15,6 +15,8 @@ public enum ClusterCoordinator {
         public var tickInterval: Double
         /// Seconds to let workers leave after the last record before closing their connections.
         public var shutdownGrace: Double
+        /// Play again the samples whose recorded result is an error (`--resume --retry-errors`).
+        public var retryErrors = false
 
         public init(
             machine: CoordinatorStateMachine.Configuration = .init(), journalSyncInterval: Double = 0.02, tickInterval: Double = 0.25,
@@ -38,7 +40,7 @@ public enum ClusterCoordinator {
         spool: ClusterSpool, listener: any ClusterListener, events: EventBus = EventBus(), options: Options = Options(),
         limits: RunLimits = RunLimits()
     ) async throws -> ClusterCoordinatorStats {
-        let resume = try spool.resumeState(spending: limits.budgetUSD != nil, events: events)
+        let resume = try spool.resumeState(spending: limits.budgetUSD != nil, retryErrors: options.retryErrors, events: events)
         let journal = try FileJournal(url: spool.journalURL, mode: 0o600)
         let limits = RunLimits(budgetUSD: limits.budgetUSD, failurePolicy: limits.failurePolicy, spentUSD: resume.spentUSD)
         let driver = CoordinatorDriver(spool: spool, journal: journal, journaled: resume.journaledIds, limits: limits, events: events, options: options)
