@@ -206,27 +206,4 @@ import Testing
             #expect(try await job.test().exitStatus == 0)
         }
     }
-
-    @Test func shardProcessingMatchesTheSingleProcessRun() async throws {
-        try await withMockLLMServer { server in
-            let workspace = try Workspace()
-            let replies = ["30 days", "never", "within 30 days", "no"]
-            _ = try workspace.write("cases.jsonl", Self.dataset(replies: replies))
-            let job = try await prepare(workspace, configText: Self.config(baseURL: server.openAIBaseURL))
-            let samples = replies.indices.map { TestSample(id: "case-\($0)", input: "MOCK_REPLY: \(replies[$0])", tags: ["t\($0 % 2)"]) }
-            var results: [String: SampleResult] = [:]
-            for try await result in try await job.process(SampleSequence(samples)) { results[result.run.sampleId] = result }
-            #expect(results.keys.sorted() == samples.map(\.id))
-            #expect(results["case-1"]?.evals.first?.passed == false)
-            #expect(results["case-2"]?.evals.first?.passed == true)
-            // Rebuilt from the document a coordinator would send.
-            let worker = try await TestJob.prepareWorker(
-                document: job.config.document.value, components: .builtin(), scratchDirectory: workspace.directory.appendingPathComponent("w"),
-                secrets: SecretResolver(environment: ["BOT_KEY": Self.secret]))
-            var again: [String: SampleResult] = [:]
-            for try await result in try await worker.process(SampleSequence(samples)) { again[result.run.sampleId] = result }
-            #expect(again.mapValues { $0.evals.map(\.passed) } == results.mapValues { $0.evals.map(\.passed) })
-            #expect(again.mapValues(\.run.output) == results.mapValues(\.run.output))
-        }
-    }
 }

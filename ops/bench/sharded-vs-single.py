@@ -1,0 +1,84 @@
+#!/usr/bin/env python3
+"""The cluster tax: the same job (N cases, latency 0, one `contains` metric, against the mock
+OpenAI-compatible server on loopback) run back to back in one process and with `--workers W`.
+Prints wall time and CPU seconds of the coordinator process itself (its own utime+stime from
+/proc, workers excluded) and of the whole process tree. A benchmark that prints figures; it
+asserts nothing.
+
+usage: ops/bench/sharded-vs-single.py [--cases 20000] [--workers 2] [--concurrency 32] [--rounds 1]
+       (builds nothing: uses .build/release/chatbot-tester)
+"""
+import argparse, json, os, resource, socket, subprocess, sys, tempfile, time
+
+root = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+binary = os.path.join(root, ".build/release/chatbot-tester")
+ticks = os.sysconf("SC_CLK_TCK")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def own_cpu(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / ticks
+
+
+def run(args, cwd):
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.monotonic()
+    process = subprocess.Popen([binary] + args, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    cpu = 0.0
+    while process.poll() is None:
+        try:
+            cpu = own_cpu(process.pid)
+        except OSError:
+            pass
+        time.sleep(0.05)
+    wall = time.monotonic() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    tree = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    if process.returncode not in (0, 1):
+        sys.exit(f"{args}: exit {process.returncode}: {process.stderr.read().decode()[-2000:]}")
+    return wall, cpu, tree
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--cases", type=int, default=20000)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=1)
+    options = parser.parse_args()
+    work = tempfile.mkdtemp(prefix="ct-bench-")
+    with open(os.path.join(work, "cases.jsonl"), "w") as f:
+        for i in range(options.cases):
+            f.write(json.dumps({"id": f"c{i}", "input": f"MOCK_REPLY: refunds take 30 days ({i})"}) + "\n")
+    port = free_port()
+    server = subprocess.Popen([binary, "mock-server", "--port", str(port), "--latency-ms", "0"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.0)
+    with open(os.path.join(work, "job.yaml"), "w") as f:
+        f.write(f"""backends:
+  bot: {{type: openai, baseURL: "http://127.0.0.1:{port}/v1", model: m}}
+dataset: cases.jsonl
+run: {{concurrency: {options.concurrency}}}
+evaluate:
+  metrics: [{{type: contains, value: "30 days"}}]
+""")
+    try:
+        for round in range(options.rounds):
+            for label, extra in (("single", []), (f"--workers {options.workers}", ["--workers", str(options.workers)])):
+                out = os.path.join(work, f"out-{round}-{len(extra)}")
+                wall, cpu, tree = run(["test", "job.yaml", "--out", out, "--no-progress"] + extra, work)
+                print(f"{label:>12}: {options.cases} cases in {wall:6.2f} s = {options.cases / wall:7.0f} cases/s; "
+                      f"coordinator/process CPU {cpu:5.2f} s ({100 * cpu / max(tree, 1e-9):4.1f}% of the tree's {tree:5.2f} s)")
+    finally:
+        server.terminate()
+
+
+if __name__ == "__main__":
+    main()
