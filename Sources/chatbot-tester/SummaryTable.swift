@@ -14,7 +14,12 @@ enum SummaryTable {
             var text = "Run: \(stats.recorded) cases against \(run.target) — \(stats.ok) ok, \(stats.error) errors"
             if let p50 = latency.p50Ms, let p99 = latency.p99Ms { text += " · latency p50 \(ms(p50)) p99 \(ms(p99))" }
             text += " · \(stats.usage.totalTokens) tokens"
-            if stats.costUSD > 0 { text += String(format: stats.costUSD < 0.01 ? " · $%.6f" : " · $%.4f", stats.costUSD) }
+            if stats.priced == 0 {
+                if stats.recorded > 0 { text += " · cost unknown (no price table)" }
+            } else {
+                text += String(format: stats.costUSD < 0.01 ? " · $%.6f" : " · $%.4f", stats.costUSD)
+                if stats.priced < stats.recorded { text += " (\(stats.priced) of \(stats.recorded) priced)" }
+            }
             if run.stopReason != .completed { text += " · stopped: \(run.stopReason.rawValue)" }
             lines.append(text)
             if run.keptErrors > 0 {

@@ -84,6 +84,8 @@ import Testing
         let result = try await Self.run(["test", "examples/quickstart.yaml", "--out", out.path, "--no-progress"])
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout.contains("Result: PASS"))
+        // The quickstart's backends have no price table: its cost is unknown, not $0.
+        #expect(result.stdout.contains("cost unknown (no price table)"), "\(result.stdout)")
         for name in ["results.jsonl", "evals.jsonl", "summary.json", "report.html", "report.md", "junit.xml", "events.jsonl"] {
             #expect(FileManager.default.fileExists(atPath: out.appendingPathComponent(name).path), "missing \(name)")
         }

@@ -145,9 +145,14 @@ import Testing
         let data = try Self.encoded(statistics)
         let object = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
         #expect(Set(object.keys) == [
-            "ok", "error", "usage", "simulatorUsage", "costUSD", "turns", "attempts", "latency", "turnLatency", "errorsByCode",
+            "ok", "error", "usage", "simulatorUsage", "costUSD", "priced", "turns", "attempts", "latency", "turnLatency", "errorsByCode",
             "stopReasons",
         ])
+        // A run-summary written before `priced` existed still reads.
+        var older = object
+        older["priced"] = nil
+        let decoded = try JSONCoding.decoder().decode(RunStatistics.self, from: JSONSerialization.data(withJSONObject: older))
+        #expect(decoded.recorded == statistics.recorded && decoded.costUSD == statistics.costUSD)
         #expect(object["costUSD"] is Double)
         let latency = try #require(object["latency"] as? [String: Any])
         #expect(Set(latency.keys) == ["buckets", "count", "sumMs", "minMs", "maxMs"])

@@ -107,6 +107,16 @@ final class ScriptedJudge: Sendable {
         #expect(eval.reason == "judge backend 'judge' unreachable: http://127.0.0.1:9/v1/chat/completions: connection refused")
     }
 
+    @Test func anUnreachablePairwiseJudgeIsAnOutageOnThePair() async throws {
+        let backend = ClosureChatBackend { _ in
+            throw ChatbotTesterError(.connectionRefused, "http://127.0.0.1:9/v1/chat/completions: connection refused", retry: .transient)
+        }
+        let verdict = try await PairwiseJudge(backend: backend, backendName: "judge").compare(Fixtures.run("q", reply: "a"), Fixtures.run("q", reply: "b"))
+        #expect(verdict.winner == nil && verdict.scoreB == nil)
+        #expect(verdict.error == "judge backend 'judge' unreachable: http://127.0.0.1:9/v1/chat/completions: connection refused")
+        #expect(verdict.evalRecord().status == .unmeasured)
+    }
+
     @Test func votesCarrySpreadAndStraddle() async throws {
         let judge = ScriptedJudge([
             #"{"score": 5, "reason": "a"}"#, #"{"score": 3, "reason": "b"}"#, #"{"score": 4, "reason": "c"}"#,

@@ -38,6 +38,9 @@ public struct RunStatistics: Sendable, Hashable, Codable {
 
     /// Cost in US dollars (target plus simulator) of the records that had a price.
     public var costUSD: Double { cost.value }
+    /// Records that carried a cost (a price table applied); the rest are unpriced, so `costUSD`
+    /// is unknown when this is 0 and a lower bound when it is below `recorded`.
+    public var priced: Int = 0
 
     /// Adds one record.
     public mutating func add(_ record: RunRecord) {
@@ -49,7 +52,10 @@ public struct RunStatistics: Sendable, Hashable, Codable {
         }
         usage += record.usage
         if let simulator = record.simulatorUsage { simulatorUsage += simulator }
-        if let price = record.costUSD { cost.add(price) }
+        if let price = record.costUSD {
+            cost.add(price)
+            priced += 1
+        }
         turns += record.turns.count
         attempts += record.attempts
         latency.record(record.latencyMs)
@@ -64,6 +70,7 @@ public struct RunStatistics: Sendable, Hashable, Codable {
         usage += other.usage
         simulatorUsage += other.simulatorUsage
         cost.merge(other.cost)
+        priced += other.priced
         turns += other.turns
         attempts += other.attempts
         latency.merge(other.latency)
@@ -73,7 +80,7 @@ public struct RunStatistics: Sendable, Hashable, Codable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case ok, error, usage, simulatorUsage, costUSD, turns, attempts, latency, turnLatency, errorsByCode, stopReasons
+        case ok, error, usage, simulatorUsage, costUSD, priced, turns, attempts, latency, turnLatency, errorsByCode, stopReasons
     }
 
     public init(from decoder: any Decoder) throws {
@@ -83,6 +90,8 @@ public struct RunStatistics: Sendable, Hashable, Codable {
         usage = try c.decode(Usage.self, forKey: .usage)
         simulatorUsage = try c.decode(Usage.self, forKey: .simulatorUsage)
         cost = ExactSum(value: try c.decode(Double.self, forKey: .costUSD))
+        // Files written before `priced` existed: every cost counted was priced, or none was.
+        priced = try c.decodeIfPresent(Int.self, forKey: .priced) ?? (cost.value > 0 ? ok + error : 0)
         turns = try c.decode(Int.self, forKey: .turns)
         attempts = try c.decode(Int.self, forKey: .attempts)
         latency = try c.decode(LatencyHistogram.self, forKey: .latency)
@@ -98,6 +107,7 @@ public struct RunStatistics: Sendable, Hashable, Codable {
         try c.encode(usage, forKey: .usage)
         try c.encode(simulatorUsage, forKey: .simulatorUsage)
         try c.encode(costUSD, forKey: .costUSD)
+        try c.encode(priced, forKey: .priced)
         try c.encode(turns, forKey: .turns)
         try c.encode(attempts, forKey: .attempts)
         try c.encode(latency, forKey: .latency)

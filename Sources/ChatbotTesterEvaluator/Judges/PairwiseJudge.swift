@@ -13,9 +13,15 @@ public struct PairwiseJudge: Sendable {
     public var temperature: Double?
     public var model: String?
     public var structuredOutput: Bool
+    /// The judge backend's instance name, for messages (`judge backend 'judge' unreachable: …`).
+    public var backendName: String?
 
-    public init(backend: any ChatBackend, criteria: String? = nil, temperature: Double? = nil, model: String? = nil, structuredOutput: Bool = true) {
+    public init(
+        backend: any ChatBackend, criteria: String? = nil, temperature: Double? = nil, model: String? = nil, structuredOutput: Bool = true,
+        backendName: String? = nil
+    ) {
         self.backend = backend
+        self.backendName = backendName
         self.criteria = criteria ?? "Which reply better serves the user: more helpful, correct, complete and appropriate?"
         self.temperature = temperature
         self.model = model
@@ -30,7 +36,7 @@ public struct PairwiseJudge: Sendable {
         self.init(
             backend: try await resolveBackend(options, context) { try await $0.chat($1) }, criteria: try options.string("criteria"),
             temperature: try options.double("temperature"), model: try options.string("model"),
-            structuredOutput: try options.bool("structuredOutput") ?? true)
+            structuredOutput: try options.bool("structuredOutput") ?? true, backendName: try options.string("backend"))
     }
 
     public enum Winner: String, Sendable, Hashable, Codable { case a, b, tie }
@@ -77,7 +83,15 @@ public struct PairwiseJudge: Sendable {
         }
         async let first = ask(a, first: replyA, second: replyB)
         async let second = ask(a, first: replyB, second: replyA)
-        let (one, two) = try await (first, second)
+        let one: Answer, two: Answer
+        do {
+            (one, two) = try await (first, second)
+        } catch let error as ChatbotTesterError {
+            // A judge outage is reported as one, on the pair: unmeasured, not a failed comparison.
+            return Verdict(
+                sampleId: a.sampleId, winner: nil, scoreB: nil, orderWinners: [], positionConsistent: false, reasons: [], usage: .zero,
+                costUSD: nil, error: LLMJudge.callFailure(error, backendName: backendName))
+        }
         // Order 1 shows A as "1"; order 2 shows B as "1".
         let w1: Winner? = one.choice.map { $0 == "1" ? .a : ($0 == "2" ? .b : .tie) }
         let w2: Winner? = two.choice.map { $0 == "1" ? .b : ($0 == "2" ? .a : .tie) }
