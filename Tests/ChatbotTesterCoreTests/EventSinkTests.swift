@@ -89,7 +89,7 @@ struct StageEvent: ProgressEvent {
         #expect(ProgressRenderer.line([s], now: 110, style: .terminal(width: 50)) == "run  412/1000  41%  41.2/s  ETA 0:14  errors 3")
         #expect(ProgressRenderer.line([s], now: 110, style: .terminal(width: 20)) == "run  412/1000  41%…")
         let unknown = ProgressSnapshot(stage: "generate", completed: 7, startedAt: 0)
-        #expect(ProgressRenderer.line([unknown], now: 0, style: .plain) == "generate: 7 errors 0")
+        #expect(ProgressRenderer.line([unknown], now: 0, style: .plain) == "generate: 7 dropped 0")
         #expect(
             ProgressRenderer.line([s, unknown], now: 110, style: .terminal(width: 200))
                 == "run  412/1000  41%  41.2/s  ETA 0:14  errors 3 │ generate  7  0.1/s")
@@ -125,6 +125,13 @@ struct StageEvent: ProgressEvent {
         await bus.shutdown()
         try handle.close()
         return try String(contentsOf: url, encoding: .utf8)
+    }
+
+    @Test func generatorDropsAreNotCalledErrors() {
+        let generate = ProgressSnapshot(stage: "generate", total: 10, completed: 10, failed: 3, startedAt: 0, finishedAt: 2)
+        #expect(ProgressRenderer.summary(generate, now: 2).hasSuffix("dropped 3"))
+        let run = ProgressSnapshot(stage: "run", total: 10, completed: 10, failed: 3, startedAt: 0, finishedAt: 2)
+        #expect(ProgressRenderer.summary(run, now: 2).hasSuffix("errors 3"))
     }
 
     @Test func plainSinkWritesPeriodicLinesAndASummary() async throws {

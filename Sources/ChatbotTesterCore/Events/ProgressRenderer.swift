@@ -31,15 +31,21 @@ public enum ProgressRenderer {
         let elapsed = (snapshot.finishedAt ?? now) - snapshot.startedAt
         var parts = ["\(snapshot.stage): done \(counts(snapshot)) in \(duration(elapsed))"]
         if let rate = snapshot.rate(now: now) { parts.append("(\(formatRate(rate)))") }
-        parts.append("errors \(snapshot.failed)")
+        parts.append("\(failedLabel(snapshot)) \(snapshot.failed)")
         return parts.joined(separator: " ")
+    }
+
+    /// What an unsuccessful item is called: the generator drops candidates (duplicates, invalid
+    /// output), which are not errors; the other stages count errors.
+    static func failedLabel(_ s: ProgressSnapshot) -> String {
+        s.stage == "generate" ? "dropped" : "errors"
     }
 
     static func plain(_ s: ProgressSnapshot, now: Double) -> String {
         var parts = ["\(s.stage): \(counts(s))"]
         if let percent = percent(s) { parts[0] += " (\(percent))" }
         parts.append(contentsOf: rateAndETA(s, now: now))
-        parts.append("errors \(s.failed)")
+        parts.append("\(failedLabel(s)) \(s.failed)")
         return parts.joined(separator: " ")
     }
 
@@ -49,7 +55,7 @@ public enum ProgressRenderer {
         parts.append(counts(s))
         if let percent = percent(s) { parts.append(percent) }
         parts.append(contentsOf: rateAndETA(s, now: now))
-        if s.failed > 0 { parts.append("errors \(s.failed)") }
+        if s.failed > 0 { parts.append("\(failedLabel(s)) \(s.failed)") }
         return parts.joined(separator: "  ")
     }
 
