@@ -15,8 +15,9 @@ public struct MergeableHistogram: Sendable, Hashable {
         case logarithmic(stepsPerOctave: Int)
     }
 
-    /// The bucket of zero (and near-zero) values in a logarithmic layout.
-    public static let zeroBucket = Int.min
+    /// The bucket of zero (and near-zero) values in a logarithmic layout: below every real bucket
+    /// (≥ −10 × `stepsPerOctave` for values above 0.001) and readable in a file (not `Int.min`).
+    public static let zeroBucket = -1_000_000
 
     /// How values map to buckets.
     public let layout: Layout
