@@ -167,13 +167,24 @@ public struct ClusterSpool: Sendable {
         return out
     }
 
+    /// `samples(ofShard:)` on a dispatch queue, off Swift's cooperative thread pool (reading,
+    /// hashing and decoding a shard file blocks).
+    public func samplesOffPool(ofShard id: Int) async throws -> [IndexedSample] {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<[IndexedSample], any Error>) in
+            Self.readQueue.async { continuation.resume(with: Result { try self.samples(ofShard: id) }) }
+        }
+    }
+
+    private static let readQueue = DispatchQueue(label: "chatbot-tester.spool-read", attributes: .concurrent)
+
     /// Where each journaled sample's record sits in the journal, sorted by dataset index. The
-    /// journal is memory-mapped and only each line's id, index and status are decoded, so a
+    /// journal is memory-mapped and each line is scanned, not decoded (`ClusterRecordEnvelope`:
+    /// well-formed JSON shaped like a record; only its id, index and status are read), so a
     /// journal of any size indexes in little memory.
     ///
     /// Per sample id the record key rule holds: the first success wins, a later success replaces
     /// an earlier error, nothing replaces a success. A torn last line is ignored. A damaged line
-    /// elsewhere (not JSON, not a record, or a record whose envelope id differs from its own) is
+    /// elsewhere (not JSON, not shaped like a record, or a record whose envelope id differs from its own) is
     /// skipped and reported on `events` with its file:line: its sample is not journaled, so it
     /// runs again.
     public func journalIndex(events: EventBus? = nil) throws -> JournalIndex {
@@ -184,7 +195,6 @@ public struct ClusterSpool: Sendable {
         } catch {
             throw ChatbotTesterError(.io, "cannot read \(journalURL.path)", location: SourceLocation(source: journalURL.path), cause: error)
         }
-        let decoder = JSONCoding.decoder()
         var positions: [String: Int] = [:]
         var entries: [JournalIndex.Entry] = []
         var damaged: [Int] = []
@@ -195,13 +205,13 @@ public struct ClusterSpool: Sendable {
             let range = start..<newline
             start = newline + 1
             guard !range.isEmpty else { continue }
-            guard let key = try? decoder.decode(RecordKey.self, from: data[range]), key.run.sampleId == key.sampleId, key.index >= 0 else {
+            guard let key = try? ClusterRecordEnvelope(scanning: data[range]), key.runSampleId == key.sampleId, key.index >= 0 else {
                 damaged.append(line)
                 events?.emit(LogEvent(
                     .warning, "journal line \(line) is damaged and was skipped; its case runs again", source: "\(journalURL.path):\(line)"))
                 continue
             }
-            let entry = JournalIndex.Entry(sampleId: key.sampleId, index: key.index, range: range, line: line, succeeded: key.run.status == .ok)
+            let entry = JournalIndex.Entry(sampleId: key.sampleId, index: key.index, range: range, line: line, succeeded: key.status == .ok)
             if let position = positions[key.sampleId] {
                 if !entries[position].succeeded && entry.succeeded { entries[position] = entry }
             } else {
@@ -228,16 +238,24 @@ public struct ClusterSpool: Sendable {
     /// Writes `results.jsonl` (RunRecord per line) and, with `evals`, `evals.jsonl` (EvalRecord per
     /// line) in dataset order into `output`, one record at a time, and returns how many samples
     /// they cover.
+    ///
+    /// The lines are copied from the journal by byte range — a results line is the bytes of the
+    /// record's `run` value, an evals line those of one element of its `evals` — not decoded and
+    /// re-encoded: the worker wrote them with `JSONCoding` (sorted keys), so they are the bytes a
+    /// re-encode would give.
     @discardableResult
     public func merge(into output: URL, evals writeEvals: Bool = true) throws -> Int {
         let index = try journalIndex()
         try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
-        let results = try JSONLWriter(url: output.appendingPathComponent("results.jsonl"))
-        let evals = writeEvals ? try JSONLWriter(url: output.appendingPathComponent("evals.jsonl")) : nil
+        let results = try LineCopier(url: output.appendingPathComponent("results.jsonl"))
+        let evals = writeEvals ? try LineCopier(url: output.appendingPathComponent("evals.jsonl")) : nil
         for entry in index.entries {
-            let record = try index.record(entry, source: journalURL.path)
-            try results.write(record.run)
-            for eval in record.evals { try evals?.write(eval) }
+            let line = index.data[entry.range]
+            guard let record = try? ClusterRecordEnvelope(scanning: line) else {
+                throw ChatbotTesterError(.invalidInput, "journal line \(entry.line) changed while merging", location: SourceLocation(source: journalURL.path, line: entry.line))
+            }
+            try results.write(record.slice(record.runRange))
+            if let evals { for range in record.evalRanges { try evals.write(record.slice(range)) } }
         }
         try results.close()
         try evals?.close()
@@ -272,13 +290,47 @@ public struct JournalIndex: Sendable {
     }
 }
 
-/// The fields of a journal line needed to index it.
-private struct RecordKey: Decodable {
-    struct Run: Decodable {
-        var sampleId: String
-        var status: RunRecord.Status
+/// Writes lines of bytes to a new file through a buffer; `close` fsyncs.
+private final class LineCopier {
+    private let fd: Int32
+    private var buffer: [UInt8] = []
+    private let url: URL
+
+    init(url: URL) throws {
+        self.url = url
+        fd = open(url.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw ChatbotTesterError(.io, "cannot create \(url.path)", location: SourceLocation(source: url.path)) }
+        buffer.reserveCapacity(1 << 16)
     }
-    var sampleId: String
-    var index: Int
-    var run: Run
+
+    deinit {
+        if fd >= 0 { Foundation.close(fd) }
+    }
+
+    func write(_ line: Data) throws {
+        buffer.append(contentsOf: line)
+        buffer.append(0x0A)
+        if buffer.count >= 1 << 16 { try flush() }
+    }
+
+    private func flush() throws {
+        guard !buffer.isEmpty else { return }
+        let ok = buffer.withUnsafeBytes { raw in
+            var offset = 0
+            while offset < raw.count {
+                let n = Foundation.write(fd, raw.baseAddress! + offset, raw.count - offset)
+                if n < 0, errno == EINTR { continue }
+                if n <= 0 { return false }
+                offset += n
+            }
+            return true
+        }
+        guard ok else { throw ChatbotTesterError(.io, "cannot write \(url.path)", location: SourceLocation(source: url.path)) }
+        buffer.removeAll(keepingCapacity: true)
+    }
+
+    func close() throws {
+        try flush()
+        guard fsync(fd) == 0 else { throw ChatbotTesterError(.io, "fsync failed for \(url.path)", location: SourceLocation(source: url.path)) }
+    }
 }
