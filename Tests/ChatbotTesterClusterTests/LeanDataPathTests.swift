@@ -112,6 +112,15 @@ import Testing
             #expect(try encoder.encode(decoded) == envelope.bytes)
         }
         #expect(envelopes[7].stopReason == .targetDown && envelopes[3].stopReason == nil)
+        // The envelope knows every member a full record has.
+        var full = records[9]
+        full.run.output = "o"
+        full.run.costUSD = 1
+        full.run.error = ErrorInfo(code: "x", message: "m")
+        full.evals[1].threshold = 0.5
+        let names = { (value: JSONValue) -> Set<String> in if case .object(let members) = value { Set(members.keys) } else { [] } }
+        #expect(names(try JSONValue(encoding: full.run)) == ClusterRecordEnvelope.runFields)
+        #expect(names(try JSONValue(encoding: full.evals[1])) == ClusterRecordEnvelope.evalFields)
         // Other messages are decoded as before.
         #expect(try codec.decodeIncoming(try codec.encode(.heartbeat), peer: "w") == .message(.heartbeat))
     }
@@ -122,10 +131,13 @@ import Testing
         let cases: [(String, String?)] = [
             (#"{"body":[\#(good),{"sampleId":"x"}],"type":"records"}"#, "body[1].index"),
             (#"{"body":[{"sampleId":"x","index":"1","run":{},"evals":[]}],"type":"records"}"#, "body[0].index"),
-            (#"{"body":[{"sampleId":"x","index":1,"run":{"sampleId":"x","status":"maybe"},"evals":[]}],"type":"records"}"#, "body[0].run.status"),
-            (#"{"body":[{"sampleId":"x","index":1,"run":{"sampleId":"x","status":"ok"},"evals":[1]}],"type":"records"}"#, "body[0].evals[0]"),
+            (#"{"body":[{"sampleId":"x","index":1,"run":{"sampleId":"x","status":"maybe","target":"b","sample":{}},"evals":[]}],"type":"records"}"#, "body[0].run.status"),
+            (#"{"body":[{"sampleId":"x","index":1,"run":{"sampleId":"x","status":"ok","target":"b","sample":{}},"evals":[1]}],"type":"records"}"#, "body[0].evals[0]"),
             (#"{"body":[{"sampleId":"x","index":1,"run":{"sampleId":"x","status":"ok"},"evals":[],"extra":1}],"type":"records"}"#, "body[0].extra"),
-            (#"{"body":[{"sampleId":"x","index":1,"run":{"sampleId":"x","status":"error","error":{"message":"m"}},"evals":[]}],"type":"records"}"#, "body[0].run.error.code"),
+            (#"{"body":[{"sampleId":"x","index":1,"run":{"sampleId":"x","status":"error","target":"b","sample":{},"error":{"message":"m"}},"evals":[]}],"type":"records"}"#, "body[0].run.error.code"),
+            (#"{"body":[{"sampleId":"x","index":1,"run":{"sampleId":"x","status":"ok","target":"b","sample":{},"colour":1},"evals":[]}],"type":"records"}"#, "body[0].run.colour"),
+            (#"{"body":[{"sampleId":"x","index":1,"run":{"sampleId":"x","status":"ok","sample":{}},"evals":[]}],"type":"records"}"#, "body[0].run.target"),
+            (#"{"body":[{"sampleId":"x","index":1,"run":{"sampleId":"x","status":"ok","target":"b","sample":{}},"evals":[{"sampleId":"x","metric":"m","status":"scored"}]}],"type":"records"}"#, "body[0].evals[0].type"),
             (#"{"body":{},"type":"records"}"#, "body"),
             (#"{"body":[],"type":"records","x":1}"#, "x"),
             (#"{"body":[\#(good)],"type":"records""#, nil),
@@ -147,7 +159,7 @@ import Testing
         var machine = CoordinatorStateMachineTests.machine(shards: 1, per: 2, concurrency: 2)
         _ = CoordinatorStateMachineTests.join(&machine, 1)
         // A worker's own spelling (member order, spacing, escapes) is kept as is.
-        let odd = Data(#"{ "index":0, "sampleId":"s0","evals":[ ],"run":{"status":"ok","sampleId":"s\u0030","costUSD":0.5}}"#.utf8)
+        let odd = Data(#"{ "index":0, "sampleId":"s0","evals":[ ],"run":{"status":"ok","sampleId":"s\u0030","costUSD":0.5,"target":"bot","sample":{"id":"s0","input":"q0"}}}"#.utf8)
         let envelope = try ClusterRecordEnvelope(scanning: odd)
         let actions = machine.received(records: [envelope], from: 1, now: 0)
         #expect(actions.contains(.journal([envelope])))

@@ -36,9 +36,11 @@ public struct IndexedSample: Sendable, Hashable, Codable {
 ///
 /// Reading one scans the record's bytes (`JSONByteScanner`: every byte is checked to be
 /// well-formed JSON) and requires its shape: an object with exactly `sampleId` (string), `index`
-/// (integer), `run` (an object with `sampleId`, `status` `ok`/`error`, optional `costUSD` and
-/// `error.code`) and `evals` (an array of objects). The rest of the run and the evals are kept as
-/// bytes; the worker wrote them with `JSONCoding`, and readers of `results.jsonl` decode them.
+/// (integer), `run` (an object with only `RunRecord`'s members, among them `sampleId`, `target`,
+/// `sample` and `status` `ok`/`error`; `costUSD` a number and `error.code` a string when present)
+/// and `evals` (an array of objects with only `EvalRecord`'s members, `sampleId`, `metric`, `type`
+/// and `status` among them). The members' own values are kept as bytes, not decoded: the worker
+/// wrote them with `JSONCoding`, and readers of `results.jsonl` decode them strictly.
 public struct ClusterRecordEnvelope: Sendable, Hashable {
     /// The envelope's sample id.
     public var sampleId: String
@@ -110,8 +112,11 @@ public struct ClusterRecordEnvelope: Sendable, Hashable {
                 }
                 code = try Self.field("run.error.code") { try JSONByteScanner.string(bytes, at: codeRange) }
             default:
-                continue
+                guard Self.runFields.contains(member.name) else { throw ShapeError(field: "run.\(member.name)", message: "unknown field") }
             }
+        }
+        for name in ["target", "sample"] where !runMembers.contains(where: { $0.name == name }) {
+            throw ShapeError(field: "run.\(name)", message: "missing")
         }
         guard let runSampleId else { throw ShapeError(field: "run.sampleId", message: "missing") }
         guard let status else { throw ShapeError(field: "run.status", message: "missing") }
@@ -124,6 +129,13 @@ public struct ClusterRecordEnvelope: Sendable, Hashable {
             guard bytes[bytes.startIndex + element.lowerBound] == UInt8(ascii: "{") else {
                 throw ShapeError(field: "evals[\(position)]", message: "expected an object")
             }
+            let names = try Self.field("evals[\(position)]") { try JSONByteScanner.members(ofObject: bytes, in: element) }.map(\.name)
+            if let unknown = names.first(where: { !Self.evalFields.contains($0) }) {
+                throw ShapeError(field: "evals[\(position)].\(unknown)", message: "unknown field")
+            }
+            for name in ["sampleId", "metric", "type", "status"] where !names.contains(name) {
+                throw ShapeError(field: "evals[\(position)].\(name)", message: "missing")
+            }
         }
         self.evalRanges = elements
     }
@@ -132,6 +144,17 @@ public struct ClusterRecordEnvelope: Sendable, Hashable {
     public init(encoding record: ClusterRecord) throws {
         try self.init(scanning: JSONCoding.encoder().encode(record))
     }
+
+    /// The members a `RunRecord` may have (its decoder refuses others).
+    static let runFields: Set<String> = [
+        "schemaVersion", "sampleId", "target", "status", "sample", "transcript", "output", "turns", "usage", "simulatorUsage", "costUSD",
+        "latencyMs", "attempts", "stopReason", "error", "startedAt", "finishedAt",
+    ]
+    /// The members an `EvalRecord` may have.
+    static let evalFields: Set<String> = [
+        "schemaVersion", "sampleId", "metric", "type", "status", "score", "passed", "threshold", "reason", "votes", "spread",
+        "straddlesThreshold", "usage", "costUSD", "tags", "details",
+    ]
 
     /// A record whose JSON is well-formed but not shaped like a `ClusterRecord`.
     public struct ShapeError: Error, CustomStringConvertible, Sendable {

@@ -9,8 +9,8 @@ extension ClusterSpool {
         public var spentUSD: Double
     }
 
-    /// Reads the journal once for a (re)started coordinator; records are decoded for their cost
-    /// only when `spending` (a budget is set).
+    /// Reads the journal once for a (re)started coordinator; the dollars spent are summed only
+    /// when `spending` (a budget is set), from each record's `run.costUSD` read by the index.
     public func resumeState(spending: Bool, events: EventBus? = nil) throws -> ResumeState {
         let index = try journalIndex(events: events)
         var spent = 0.0
@@ -18,7 +18,7 @@ extension ClusterSpool {
         ids.reserveCapacity(index.entries.count)
         for entry in index.entries {
             ids.insert(entry.sampleId)
-            if spending { spent += try index.record(entry, source: journalURL.path).run.costUSD ?? 0 }
+            if spending { spent += entry.costUSD ?? 0 }
         }
         return ResumeState(journaledIds: ids, spentUSD: spent)
     }
