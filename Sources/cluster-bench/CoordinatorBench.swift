@@ -164,15 +164,16 @@ enum Memory {
     }
 }
 
-/// One direction of an in-memory connection: frames in order, a waiting reader woken on put.
-final class Mailbox: @unchecked Sendable {
+/// Items handed from one side to another in order (frames of one direction of a connection, or
+/// connections to accept); a waiting taker is woken on put, and gets `nil` once closed and empty.
+final class Mailbox<Item: Sendable>: @unchecked Sendable {
     private let lock = NSLock()
-    private var frames: [Data] = []
+    private var frames: [Item] = []
     private var head = 0
     private var closed = false
-    private var waiter: CheckedContinuation<Data?, Never>?
+    private var waiter: CheckedContinuation<Item?, Never>?
 
-    func put(_ payloads: [Data]) {
+    func put(_ payloads: [Item]) {
         lock.lock()
         guard !closed else { return lock.unlock() }
         frames.append(contentsOf: payloads)
@@ -182,8 +183,8 @@ final class Mailbox: @unchecked Sendable {
         waiter?.resume(returning: next)
     }
 
-    func take() async -> Data? {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Data?, Never>) in
+    func take() async -> Item? {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Item?, Never>) in
             lock.lock()
             if let next = popLocked() {
                 lock.unlock()
@@ -206,12 +207,12 @@ final class Mailbox: @unchecked Sendable {
         waiter?.resume(returning: nil)
     }
 
-    private func takeWaiterLocked() -> CheckedContinuation<Data?, Never>? {
+    private func takeWaiterLocked() -> CheckedContinuation<Item?, Never>? {
         defer { waiter = nil }
         return waiter
     }
 
-    private func popLocked() -> Data? {
+    private func popLocked() -> Item? {
         guard head < frames.count else { return nil }
         let next = frames[head]
         head += 1
@@ -225,13 +226,13 @@ final class Mailbox: @unchecked Sendable {
 
 /// An in-memory `ClusterConnection`: what one side enqueues, the other receives.
 final class MemoryConnection: ClusterConnection, @unchecked Sendable {
-    private let inbox: Mailbox
-    private let outbox: Mailbox
+    private let inbox: Mailbox<Data>
+    private let outbox: Mailbox<Data>
     let peerDescription: String
     private let lock = NSLock()
     private var reason: String?
 
-    private init(inbox: Mailbox, outbox: Mailbox, peer: String) {
+    private init(inbox: Mailbox<Data>, outbox: Mailbox<Data>, peer: String) {
         self.inbox = inbox
         self.outbox = outbox
         self.peerDescription = peer
@@ -239,7 +240,7 @@ final class MemoryConnection: ClusterConnection, @unchecked Sendable {
 
     /// (coordinator side, worker side).
     static func pair() -> (MemoryConnection, MemoryConnection) {
-        let up = Mailbox(), down = Mailbox()
+        let up = Mailbox<Data>(), down = Mailbox<Data>()
         return (MemoryConnection(inbox: up, outbox: down, peer: "memory worker"), MemoryConnection(inbox: down, outbox: up, peer: "memory coordinator"))
     }
 
@@ -256,38 +257,9 @@ final class MemoryConnection: ClusterConnection, @unchecked Sendable {
 
 /// Hands out the offered connections, then waits until closed.
 final class MemoryListener: ClusterListener, @unchecked Sendable {
-    private let lock = NSLock()
-    private var offered: [MemoryConnection] = []
-    private var closed = false
-    private var waiter: CheckedContinuation<(any ClusterConnection)?, Never>?
+    private let pending = Mailbox<MemoryConnection>()
 
-    func offer(_ connection: MemoryConnection) {
-        lock.withLock { offered.append(connection) }
-    }
-
-    func accept() async -> (any ClusterConnection)? {
-        await withCheckedContinuation { (continuation: CheckedContinuation<(any ClusterConnection)?, Never>) in
-            lock.lock()
-            if !offered.isEmpty {
-                let next = offered.removeFirst()
-                lock.unlock()
-                continuation.resume(returning: next)
-            } else if closed {
-                lock.unlock()
-                continuation.resume(returning: nil)
-            } else {
-                waiter = continuation
-                lock.unlock()
-            }
-        }
-    }
-
-    func close() {
-        lock.lock()
-        closed = true
-        let waiter = self.waiter
-        self.waiter = nil
-        lock.unlock()
-        waiter?.resume(returning: nil)
-    }
+    func offer(_ connection: MemoryConnection) { pending.put([connection]) }
+    func accept() async -> (any ClusterConnection)? { await pending.take() }
+    func close() { pending.close() }
 }

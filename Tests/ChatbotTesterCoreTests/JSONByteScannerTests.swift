@@ -59,18 +59,9 @@ struct JSONByteScannerTests {
             Self.check(Differential.spaced(written, &random), "spaced round \(round)")
             Self.check(Array(try JSONEncoder().encode(Differential.randomValue(&random))), "JSONEncoder round \(round)")
         }
-        let alphabet = Array("{}[]\":,\\ 0123456789-+.eEtrufalsn\u{0001}\n".utf8) + [0x80, 0xC3, 0xFF]
         for round in 0..<2000 {
             var bytes = JSONByteWriter.bytes(.object(["v": Differential.randomValue(&random), "w": Differential.randomValue(&random)]))
-            for _ in 0..<(1 + random.int(below: 3)) where !bytes.isEmpty {
-                let at = random.int(below: bytes.count)
-                switch random.int(below: 4) {
-                case 0: bytes.remove(at: at)
-                case 1: bytes.insert(random.pick(alphabet), at: at)
-                case 2: bytes[at] = random.pick(alphabet)
-                default: bytes.removeSubrange(at...)
-                }
-            }
+            Differential.mutate(&bytes, &random)
             Self.check(bytes, "mutation round \(round)")
         }
     }

@@ -297,21 +297,7 @@ public enum JSONByteScanner {
         }
 
         private mutating func hex4() throws(Failure) -> UInt32 {
-            guard index + 4 <= end else { throw failure("unexpected end") }
-            var code: UInt32 = 0
-            for _ in 0..<4 {
-                let byte = bytes[index]
-                let digit: UInt8
-                switch byte {
-                case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = byte - UInt8(ascii: "0")
-                case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = byte - UInt8(ascii: "a") + 10
-                case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = byte - UInt8(ascii: "A") + 10
-                default: throw failure("invalid \\u escape")
-                }
-                code = code << 4 | UInt32(digit)
-                index += 1
-            }
-            return code
+            try JSONByteParser.hex4(bytes, at: &index, end: end)
         }
 
         private mutating func skipNumber() throws(Failure) {
