@@ -384,16 +384,7 @@ private final class LineCopier {
 
     private func flush() throws {
         guard !buffer.isEmpty else { return }
-        let ok = buffer.withUnsafeBytes { raw in
-            var offset = 0
-            while offset < raw.count {
-                let n = Foundation.write(fd, raw.baseAddress! + offset, raw.count - offset)
-                if n < 0, errno == EINTR { continue }
-                if n <= 0 { return false }
-                offset += n
-            }
-            return true
-        }
+        let ok = buffer.withUnsafeBytes { FileJournal.writeAll(fd, $0) }
         guard ok else { throw ChatbotTesterError(.io, "cannot write \(url.path)", location: SourceLocation(source: url.path)) }
         buffer.removeAll(keepingCapacity: true)
     }

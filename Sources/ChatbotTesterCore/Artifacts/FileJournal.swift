@@ -89,8 +89,8 @@ public final class FileJournal: ArtifactJournal, @unchecked Sendable {
         }
     }
 
-    /// Writes every byte, retrying short writes and EINTR.
-    static func writeAll(_ fd: Int32, _ buffer: UnsafeRawBufferPointer) -> Bool {
+    /// Writes every byte to `fd`, retrying short writes and EINTR; `false` on an error.
+    public static func writeAll(_ fd: Int32, _ buffer: UnsafeRawBufferPointer) -> Bool {
         var offset = 0
         while offset < buffer.count {
             let n = Foundation.write(fd, buffer.baseAddress! + offset, buffer.count - offset)
