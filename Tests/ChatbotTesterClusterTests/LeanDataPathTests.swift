@@ -167,3 +167,27 @@ import Testing
         #expect(machine.runLimits.spentUSD == 0.5)
     }
 }
+
+/// The journal's fsync off the cooperative pool keeps every append, in order.
+@Suite struct OffPoolJournalTests {
+    @Test func syncsOnTheJournalsQueueKeepAppendsInOrder() async throws {
+        let directory = try ClusterTestSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let url = directory.appendingPathComponent("journal.jsonl")
+        // A small flush threshold, so appends also write while syncs run on the queue.
+        let journal = try FileJournal(url: url, flushThreshold: 512)
+        let syncing = Task {
+            while !Task.isCancelled { try await journal.sync() }
+        }
+        for line in 0..<20_000 {
+            try journal.appendNow(Data("{\"n\":\(line)}".utf8))
+            if line % 1000 == 0 { await Task.yield() }
+        }
+        syncing.cancel()
+        _ = await syncing.result
+        try await journal.close()
+        let lines = try String(contentsOf: url, encoding: .utf8).split(separator: "\n")
+        #expect(lines == (0..<20_000).map { "{\"n\":\($0)}"[...] })
+        #expect(throws: ChatbotTesterError.self) { try journal.appendNow(Data("late".utf8)) }
+    }
+}
