@@ -9,6 +9,8 @@ import Foundation
 //   cluster-bench socket [--frames N] [--size BYTES]   frames/s and MB/s to a child over a Unix socket
 //   cluster-bench codec [--records N]                   JSON codec of 64-record `records` frames
 //   cluster-bench run [--samples N] [--workers 1,2,4]   samples/s, CPU-heavy eval and latency-bound backend
+//   cluster-bench coordinator [--samples N] [--workers W] [--concurrency C]
+//                                                       the coordinator alone (in-memory workers): records/s journaled and merged, peak RSS
 //   cluster-bench worker --connect PATH                 (spawned by `run`)
 //   cluster-bench sink --connect PATH --frames N        (spawned by `socket`)
 
@@ -37,7 +39,11 @@ case "run":
     await ClusterBench.run(
         samples: option("--samples", arguments).flatMap(Int.init) ?? 400,
         workerCounts: option("--workers", arguments).map { $0.split(separator: ",").compactMap { Int($0) } } ?? [1, 2, 4])
+case "coordinator":
+    await CoordinatorBench.run(
+        samples: option("--samples", arguments).flatMap(Int.init) ?? 100_000, workers: option("--workers", arguments).flatMap(Int.init) ?? 4,
+        concurrency: option("--concurrency", arguments).flatMap(Int.init) ?? 64)
 default:
-    FileHandle.standardError.write(Data("usage: cluster-bench socket|codec|run [options]\n".utf8))
+    FileHandle.standardError.write(Data("usage: cluster-bench socket|codec|run|coordinator [options]\n".utf8))
     exit(2)
 }

@@ -57,9 +57,15 @@ import Testing
         return machine.received(.hello(.init(workerId: "w\(id)", pid: id)), from: id, now: now)
     }
 
-    /// Returns records for `indices` from worker `id`.
+    /// Returns records for `indices` from worker `id`, as the coordinator's shell reads them
+    /// (envelopes over the worker's bytes).
     static func reply(_ machine: inout Machine, _ id: Int, _ indices: [Int], now: Double = 0) -> [Machine.Action] {
-        machine.received(.records(indices.map { record($0) }), from: id, now: now)
+        machine.received(records: indices.map { envelope(record($0)) }, from: id, now: now)
+    }
+
+    static func envelope(_ record: ClusterRecord) -> ClusterRecordEnvelope {
+        // A record built in the test always encodes.
+        try! ClusterRecordEnvelope(encoding: record)
     }
 
     @Test func concurrencyIsTheWholeRunsBoundSplitAcrossWorkers() {

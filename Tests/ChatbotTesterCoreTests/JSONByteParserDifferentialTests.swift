@@ -179,20 +179,25 @@ struct JSONByteParserDifferentialTests {
         }
     }
 
+    /// One to three random edits (delete, insert, replace, truncate) with JSON-ish bytes.
+    static func mutate(_ bytes: inout [UInt8], _ random: inout SeededGenerator) {
+        let alphabet = Array("{}[]\":,\\ 0123456789-+.eEtrufalsn\u{0001}\n".utf8) + [0x80, 0xC3, 0xFF]
+        for _ in 0..<(1 + random.int(below: 3)) where !bytes.isEmpty {
+            let at = random.int(below: bytes.count)
+            switch random.int(below: 4) {
+            case 0: bytes.remove(at: at)
+            case 1: bytes.insert(random.pick(alphabet), at: at)
+            case 2: bytes[at] = random.pick(alphabet)
+            default: bytes.removeSubrange(at...)
+            }
+        }
+    }
+
     @Test func mutatedDocumentsAgree() {
         var random = SeededGenerator(seed: 77)
-        let alphabet = Array("{}[]\":,\\ 0123456789-+.eEtrufalsn\u{0001}\n".utf8) + [0x80, 0xC3, 0xFF]
         for round in 0..<1500 {
             var bytes = JSONByteWriter.bytes(Self.randomValue(&random))
-            for _ in 0..<(1 + random.int(below: 3)) where !bytes.isEmpty {
-                let at = random.int(below: bytes.count)
-                switch random.int(below: 4) {
-                case 0: bytes.remove(at: at)
-                case 1: bytes.insert(random.pick(alphabet), at: at)
-                case 2: bytes[at] = random.pick(alphabet)
-                default: bytes.removeSubrange(at...)
-                }
-            }
+            Self.mutate(&bytes, &random)
             Self.checkAgreement(bytes, "mutation round \(round)")
         }
     }

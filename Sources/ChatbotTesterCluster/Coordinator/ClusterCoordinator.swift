@@ -96,6 +96,8 @@ actor CoordinatorDriver {
     /// Shard samples loaded for assignments, by shard id (a few shards at a time).
     private var loadedShards: [Int: [Int: IndexedSample]] = [:]
     private var loadOrder: [Int] = []
+    /// Shard reads under way, by shard id.
+    private var loadingShards: [Int: Task<[IndexedSample], any Error>] = [:]
 
     init(spool: ClusterSpool, journal: FileJournal, journaled: Set<String>, limits: RunLimits, events: EventBus, options: ClusterCoordinator.Options) {
         self.spool = spool
@@ -129,10 +131,12 @@ actor CoordinatorDriver {
                 await self.tick()
             }
         }
+        // The fsync runs on the journal's own queue, off the cooperative pool; appends go on
+        // meanwhile into its buffer, in order.
         let syncer = Task {
             while !Task.isCancelled {
                 try? await Task.sleep(nanoseconds: UInt64(self.options.journalSyncInterval * 1e9))
-                self.syncJournal()
+                await self.syncJournal()
             }
         }
         await withTaskCancellationHandler {
@@ -144,7 +148,13 @@ actor CoordinatorDriver {
         ticker.cancel()
         syncer.cancel()
         // Everything journaled must be durable before the run counts as done.
-        let closing = Result { try journal.closeNow() }
+        let closing: Result<Void, any Error>
+        do {
+            try await journal.close()
+            closing = .success(())
+        } catch {
+            closing = .failure(error)
+        }
         // Let workers read `shutdown` and leave, then close whoever is left. The listener stays
         // open a moment, so a worker arriving just now is told to shut down instead of retrying.
         let finishedAt = now
@@ -195,8 +205,11 @@ actor CoordinatorDriver {
     private func frame(_ payload: Data, from id: Int) async {
         guard let connection = connections[id] else { return }
         do {
-            let message = try codec.decode(payload, peer: connection.peerDescription)
-            await perform(machine.received(message, from: id, now: now))
+            // Records are scanned, not decoded: their bytes go to the journal as received.
+            switch try codec.decodeIncoming(payload, peer: connection.peerDescription) {
+            case .records(let records): await perform(machine.received(records: records, from: id, now: now))
+            case .message(let message): await perform(machine.received(message, from: id, now: now))
+            }
         } catch {
             await perform(machine.violation(id, reason: ChatbotTesterError.wrap(error, code: .proto).description))
         }
@@ -215,10 +228,10 @@ actor CoordinatorDriver {
         await perform(machine.tick(now: now))
     }
 
-    private func syncJournal() {
+    private func syncJournal() async {
         guard journal.hasPendingLines else { return }
         do {
-            try journal.syncNow()
+            try await journal.sync()
         } catch {
             fail(error)
         }
@@ -238,17 +251,20 @@ actor CoordinatorDriver {
                 connection.enqueue([payload])
             case .assign(let id, let refs):
                 // After a failure (a damaged shard, say) nothing more is handed out.
-                guard !finished, let connection = connections[id] else { continue }
+                guard !finished, connections[id] != nil else { continue }
                 do {
-                    let samples = try refs.map { try sample($0) }
+                    var samples: [IndexedSample] = []
+                    samples.reserveCapacity(refs.count)
+                    for ref in refs { samples.append(try await sample(ref)) }
+                    // The shard may have been read off the actor meanwhile: look again.
+                    guard !finished, let connection = connections[id] else { continue }
                     connection.enqueue([try codec.encode(.assign(.init(samples: samples)))])
                 } catch {
                     fail(error)
                 }
             case .journal(let records):
                 do {
-                    let encoder = JSONCoding.encoder()
-                    for record in records { try journal.appendNow(try encoder.encode(record)) }
+                    for record in records { try journal.appendNow(record.bytes) }
                 } catch {
                     fail(error)
                 }
@@ -281,13 +297,31 @@ actor CoordinatorDriver {
     }
 
     /// One sample of the spool, loading its shard when it is not loaded yet (the last few stay).
-    private func sample(_ ref: CoordinatorStateMachine.SampleRef) throws -> IndexedSample {
-        if let found = loadedShards[ref.shardId]?[ref.index] { return found }
-        let samples = try spool.samples(ofShard: ref.shardId)
-        loadedShards[ref.shardId] = Dictionary(samples.map { ($0.index, $0) }, uniquingKeysWith: { first, _ in first })
-        loadOrder.append(ref.shardId)
-        if loadOrder.count > 4 { loadedShards[loadOrder.removeFirst()] = nil }
-        guard let found = loadedShards[ref.shardId]?[ref.index], found.sample.id == ref.id else {
+    /// The shard file is read, hashed and decoded off the cooperative pool; one read per shard
+    /// even when several assignments wait for it.
+    private func sample(_ ref: CoordinatorStateMachine.SampleRef) async throws -> IndexedSample {
+        let shard: [Int: IndexedSample]
+        if let cached = loadedShards[ref.shardId] {
+            shard = cached
+        } else {
+            let load: Task<[IndexedSample], any Error>
+            if let pending = loadingShards[ref.shardId] {
+                load = pending
+            } else {
+                let spool = spool, shardId = ref.shardId
+                load = Task { try await spool.samplesOffPool(ofShard: shardId) }
+                loadingShards[ref.shardId] = load
+            }
+            let result = await load.result
+            loadingShards[ref.shardId] = nil
+            shard = Dictionary(try result.get().map { ($0.index, $0) }, uniquingKeysWith: { first, _ in first })
+            if loadedShards[ref.shardId] == nil {
+                loadedShards[ref.shardId] = shard
+                loadOrder.append(ref.shardId)
+                if loadOrder.count > 4 { loadedShards[loadOrder.removeFirst()] = nil }
+            }
+        }
+        guard let found = shard[ref.index], found.sample.id == ref.id else {
             throw ChatbotTesterError(
                 .invalidInput, "shard \(ref.shardId) has no sample '\(ref.id)' at index \(ref.index): the spool was changed after it was planned",
                 location: SourceLocation(source: spool.directory.path))

@@ -71,8 +71,9 @@ public struct CoordinatorStateMachine: Sendable {
         case send(ConnectionID, ClusterMessage)
         /// Load these samples from the spool and send them as one `assign`.
         case assign(ConnectionID, [SampleRef])
-        /// Append these records to the journal (already checked and deduplicated).
-        case journal([ClusterRecord])
+        /// Append these records' bytes to the journal, one line each (already checked and
+        /// deduplicated).
+        case journal([ClusterRecordEnvelope])
         /// Close a connection, logging why (`nil`: orderly).
         case close(ConnectionID, reason: String?)
         /// Report something (progress, lost workers, re-queued samples, a stop).
@@ -245,7 +246,11 @@ public struct CoordinatorStateMachine: Sendable {
         case (_, .heartbeat):
             return []
         case (.ready, .records(let records)):
-            return accept(records, from: id)
+            do {
+                return accept(try records.map(ClusterRecordEnvelope.init(encoding:)), from: id)
+            } catch {
+                return violation(id, reason: "a record cannot be encoded: \(error)")
+            }
         case (_, .error(let info)):
             return [.close(id, reason: "worker reported \(info.code): \(info.message)")] + lost(id, reason: "worker error: \(info.message)")
         case (.ready, .budgetRequest(let request)):
@@ -255,14 +260,25 @@ public struct CoordinatorStateMachine: Sendable {
         }
     }
 
-    private mutating func accept(_ records: [ClusterRecord], from id: ConnectionID) -> [Action] {
+    /// A `records` frame arrived on `id` at `now`, read as envelopes (the shell's lean path: the
+    /// records' bytes are journaled as received). Same checks as `received(.records(_:))`.
+    public mutating func received(records: [ClusterRecordEnvelope], from id: ConnectionID, now: Double) -> [Action] {
+        self.now = max(self.now, now)
         guard var worker = workers[id] else { return [] }
-        var fresh: [ClusterRecord] = []
+        worker.lastSeen = now
+        workers[id] = worker
+        guard worker.phase == .ready else { return violation(id, reason: "expected hello, got records") }
+        return accept(records, from: id)
+    }
+
+    private mutating func accept(_ records: [ClusterRecordEnvelope], from id: ConnectionID) -> [Action] {
+        guard var worker = workers[id] else { return [] }
+        var fresh: [ClusterRecordEnvelope] = []
         var stopped: RunStopReason?
         for record in records {
-            guard record.run.sampleId == record.sampleId else {
+            guard record.runSampleId == record.sampleId else {
                 workers[id] = worker
-                return violation(id, reason: "record envelope says sample '\(record.sampleId)' but holds the result of '\(record.run.sampleId)'")
+                return violation(id, reason: "record envelope says sample '\(record.sampleId)' but holds the result of '\(record.runSampleId)'")
             }
             guard let index = worker.inFlight[record.sampleId] else {
                 workers[id] = worker
@@ -275,7 +291,7 @@ public struct CoordinatorStateMachine: Sendable {
             worker.inFlight[record.sampleId] = nil
             let ref = worker.refs.removeValue(forKey: record.sampleId)
             inFlight -= 1
-            if let reason = RunStopReason.stopping(for: record.run.error) {
+            if let reason = record.stopReason {
                 // A backend is down (its breaker refused the call): not data about the bot. The
                 // sample stays for a resume, and the run stops as a single process would.
                 if let ref { retry.prepend(ref) }
@@ -284,7 +300,7 @@ public struct CoordinatorStateMachine: Sendable {
             }
             guard done.insert(record.sampleId).inserted else { continue }
             fresh.append(record)
-            if let reason = limits.recordFinished(failed: record.run.status == .error, costUSD: record.run.costUSD), stopped == nil {
+            if let reason = limits.recordFinished(failed: record.failed, costUSD: record.costUSD), stopped == nil {
                 stopped = reason
             }
         }

@@ -64,6 +64,61 @@ public struct ClusterMessageCodec: Sendable {
     }
 }
 
+/// A frame as the coordinator reads it: a `records` frame as record envelopes with their bytes
+/// (see `ClusterRecordEnvelope`), any other message decoded.
+public enum ClusterIncoming: Sendable, Hashable {
+    case records([ClusterRecordEnvelope])
+    case message(ClusterMessage)
+}
+
+extension ClusterMessageCodec {
+    /// Reads a frame the coordinator's way: a `records` frame is scanned, never decoded — each
+    /// record keeps the bytes the worker sent, so it can be journaled verbatim — and any other
+    /// message is decoded as `decode(_:peer:)` does.
+    ///
+    /// - Throws: `ChatbotTesterError(.proto)` naming `peer` and the field (`body[3].run.status`)
+    ///   when the frame is not JSON or a record is not shaped like a `ClusterRecord`.
+    public func decodeIncoming(_ payload: Data, peer: String) throws -> ClusterIncoming {
+        let members: [JSONByteScanner.Member]
+        do {
+            members = try JSONByteScanner.members(ofObject: payload)
+        } catch {
+            throw ChatbotTesterError(.proto, "malformed frame (\(error))", location: SourceLocation(source: peer))
+        }
+        guard let type = members.first(where: { $0.name == "type" }),
+            (try? JSONByteScanner.string(payload, at: type.value)) == "records"
+        else {
+            return .message(try decode(payload, peer: peer))
+        }
+        for member in members where member.name != "type" && member.name != "body" {
+            throw ChatbotTesterError(.proto, "malformed frame: unknown field", location: SourceLocation(source: peer, field: member.name))
+        }
+        guard let body = members.first(where: { $0.name == "body" })?.value else {
+            throw ChatbotTesterError(.proto, "malformed frame: missing", location: SourceLocation(source: peer, field: "body"))
+        }
+        let elements: [Range<Int>]
+        do {
+            elements = try JSONByteScanner.elements(ofArray: payload, in: body)
+        } catch {
+            throw ChatbotTesterError(.proto, "malformed frame: \(error.message)", location: SourceLocation(source: peer, field: "body"))
+        }
+        var records: [ClusterRecordEnvelope] = []
+        records.reserveCapacity(elements.count)
+        for (position, element) in elements.enumerated() {
+            let bytes = payload[(payload.startIndex + element.lowerBound)..<(payload.startIndex + element.upperBound)]
+            do {
+                records.append(try ClusterRecordEnvelope(scanning: bytes))
+            } catch let error as ClusterRecordEnvelope.ShapeError {
+                throw ChatbotTesterError(
+                    .proto, "malformed frame: \(error.message)", location: SourceLocation(source: peer, field: "body[\(position)].\(error.field)"))
+            } catch {
+                throw ChatbotTesterError(.proto, "malformed frame: \(error)", location: SourceLocation(source: peer, field: "body[\(position)]"))
+            }
+        }
+        return .records(records)
+    }
+}
+
 /// A stable digest of the sample ids a worker sent for one assignment (order-independent).
 public enum ClusterDigest {
     /// FNV-1a 64 over the sorted ids, newline-separated, as 16 hex digits.

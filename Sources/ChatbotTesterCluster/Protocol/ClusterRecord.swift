@@ -1,4 +1,5 @@
 import ChatbotTesterCore
+import Foundation
 
 /// One test case's finished result as it travels from a worker to the coordinator's journal.
 public struct ClusterRecord: Sendable, Hashable, Codable {
@@ -27,5 +28,152 @@ public struct IndexedSample: Sendable, Hashable, Codable {
     public init(index: Int, sample: TestSample) {
         self.index = index
         self.sample = sample
+    }
+}
+
+/// A record as the coordinator handles it: the few fields it checks and counts, and the record's
+/// exact bytes, which it journals as the worker sent them (no decode and re-encode).
+///
+/// Reading one scans the record's bytes (`JSONByteScanner`: every byte is checked to be
+/// well-formed JSON) and requires its shape: an object with exactly `sampleId` (string), `index`
+/// (integer), `run` (an object with only `RunRecord`'s members, among them `sampleId`, `target`,
+/// `sample` and `status` `ok`/`error`; `costUSD` a number and `error.code` a string when present)
+/// and `evals` (an array of objects with only `EvalRecord`'s members, `sampleId`, `metric`, `type`
+/// and `status` among them). The members' own values are kept as bytes, not decoded: the worker
+/// wrote them with `JSONCoding`, and readers of `results.jsonl` decode them strictly.
+public struct ClusterRecordEnvelope: Sendable, Hashable {
+    /// The envelope's sample id.
+    public var sampleId: String
+    /// The envelope's dataset index.
+    public var index: Int
+    /// The run record's own sample id (must equal `sampleId`).
+    public var runSampleId: String
+    /// The run's status.
+    public var status: RunRecord.Status
+    /// What the run cost, when known.
+    public var costUSD: Double?
+    /// The run's error code, when it failed.
+    public var errorCode: String?
+    /// The record's JSON, exactly as received (one journal line).
+    public var bytes: Data
+    /// Where the `run` value sits in `bytes` (offsets from its start).
+    public var runRange: Range<Int>
+    /// Where each element of `evals` sits in `bytes`.
+    public var evalRanges: [Range<Int>]
+
+    /// Whether the run failed.
+    public var failed: Bool { status == .error }
+
+    /// The stop reason the record's error asks for (a backend down), as `RunStopReason.stopping(for:)`.
+    public var stopReason: RunStopReason? {
+        errorCode == ChatbotTesterError.Code.targetDown.rawValue ? .targetDown : nil
+    }
+
+    /// Reads the envelope of one record's JSON.
+    ///
+    /// - Throws: `JSONByteScanner.Failure` (not JSON), or `ClusterRecordEnvelope.ShapeError` naming
+    ///   the field that is missing or of the wrong type.
+    public init(scanning bytes: Data) throws {
+        self.bytes = bytes
+        var sampleId: String?, index: Int?, run: Range<Int>?, evals: Range<Int>?
+        for member in try JSONByteScanner.members(ofObject: bytes) {
+            switch member.name {
+            case "sampleId": if sampleId == nil { sampleId = try Self.field("sampleId") { try JSONByteScanner.string(bytes, at: member.value) } }
+            case "index": if index == nil { index = try Self.field("index") { try JSONByteScanner.int(bytes, at: member.value) } }
+            case "run": if run == nil { run = member.value }
+            case "evals": if evals == nil { evals = member.value }
+            default: throw ShapeError(field: member.name, message: "unknown field")
+            }
+        }
+        guard let sampleId else { throw ShapeError(field: "sampleId", message: "missing") }
+        guard let index else { throw ShapeError(field: "index", message: "missing") }
+        guard let run else { throw ShapeError(field: "run", message: "missing") }
+        guard let evals else { throw ShapeError(field: "evals", message: "missing") }
+        self.sampleId = sampleId
+        self.index = index
+        self.runRange = run
+        var runSampleId: String?, status: RunRecord.Status?, cost: Double?, code: String?
+        let runMembers = try Self.field("run") { try JSONByteScanner.members(ofObject: bytes, in: run) }
+        for member in runMembers {
+            switch member.name {
+            case "sampleId" where runSampleId == nil:
+                runSampleId = try Self.field("run.sampleId") { try JSONByteScanner.string(bytes, at: member.value) }
+            case "status" where status == nil:
+                let text = try Self.field("run.status") { try JSONByteScanner.string(bytes, at: member.value) }
+                guard let value = RunRecord.Status(rawValue: text) else { throw ShapeError(field: "run.status", message: "unknown status '\(text)'") }
+                status = value
+            case "costUSD" where cost == nil:
+                cost = try Self.field("run.costUSD") { try JSONByteScanner.optionalDouble(bytes, at: member.value) }
+            case "error" where code == nil:
+                guard !JSONByteScanner.isNull(bytes, at: member.value) else { continue }
+                let errorMembers = try Self.field("run.error") { try JSONByteScanner.members(ofObject: bytes, in: member.value) }
+                guard let codeRange = errorMembers.first(where: { $0.name == "code" })?.value else {
+                    throw ShapeError(field: "run.error.code", message: "missing")
+                }
+                code = try Self.field("run.error.code") { try JSONByteScanner.string(bytes, at: codeRange) }
+            default:
+                guard Self.runFields.contains(member.name) else { throw ShapeError(field: "run.\(member.name)", message: "unknown field") }
+            }
+        }
+        for name in ["target", "sample"] where !runMembers.contains(where: { $0.name == name }) {
+            throw ShapeError(field: "run.\(name)", message: "missing")
+        }
+        guard let runSampleId else { throw ShapeError(field: "run.sampleId", message: "missing") }
+        guard let status else { throw ShapeError(field: "run.status", message: "missing") }
+        self.runSampleId = runSampleId
+        self.status = status
+        self.costUSD = cost
+        self.errorCode = code
+        let elements = try Self.field("evals") { try JSONByteScanner.elements(ofArray: bytes, in: evals) }
+        for (position, element) in elements.enumerated() {
+            guard bytes[bytes.startIndex + element.lowerBound] == UInt8(ascii: "{") else {
+                throw ShapeError(field: "evals[\(position)]", message: "expected an object")
+            }
+            let names = try Self.field("evals[\(position)]") { try JSONByteScanner.members(ofObject: bytes, in: element) }.map(\.name)
+            if let unknown = names.first(where: { !Self.evalFields.contains($0) }) {
+                throw ShapeError(field: "evals[\(position)].\(unknown)", message: "unknown field")
+            }
+            for name in ["sampleId", "metric", "type", "status"] where !names.contains(name) {
+                throw ShapeError(field: "evals[\(position)].\(name)", message: "missing")
+            }
+        }
+        self.evalRanges = elements
+    }
+
+    /// The envelope of `record` as a worker encodes it (`JSONCoding`, sorted keys).
+    public init(encoding record: ClusterRecord) throws {
+        try self.init(scanning: JSONCoding.encoder().encode(record))
+    }
+
+    /// The members a `RunRecord` may have (its decoder refuses others).
+    static let runFields: Set<String> = [
+        "schemaVersion", "sampleId", "target", "status", "sample", "transcript", "output", "turns", "usage", "simulatorUsage", "costUSD",
+        "latencyMs", "attempts", "stopReason", "error", "startedAt", "finishedAt",
+    ]
+    /// The members an `EvalRecord` may have.
+    static let evalFields: Set<String> = [
+        "schemaVersion", "sampleId", "metric", "type", "status", "score", "passed", "threshold", "reason", "votes", "spread",
+        "straddlesThreshold", "usage", "costUSD", "tags", "details",
+    ]
+
+    /// A record whose JSON is well-formed but not shaped like a `ClusterRecord`.
+    public struct ShapeError: Error, CustomStringConvertible, Sendable {
+        /// The field at fault (`run.status`).
+        public var field: String
+        public var message: String
+        public var description: String { "\(field): \(message)" }
+    }
+
+    private static func field<T>(_ name: String, _ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let error as JSONByteScanner.Failure {
+            throw ShapeError(field: name, message: error.message)
+        }
+    }
+
+    /// The bytes of `range` of `bytes` (a range of this envelope).
+    public func slice(_ range: Range<Int>) -> Data {
+        bytes[(bytes.startIndex + range.lowerBound)..<(bytes.startIndex + range.upperBound)]
     }
 }

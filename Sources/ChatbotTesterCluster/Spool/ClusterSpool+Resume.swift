@@ -12,10 +12,11 @@ extension ClusterSpool {
         public var errors: Int
     }
 
-    /// Reads the journal once for a (re)started coordinator; records are decoded for their cost
-    /// only when `spending` (a budget is set). With `retryErrors` (`--resume --retry-errors`) a
-    /// sample whose recorded result is an error is played again; by the record-key rule a success
-    /// then replaces the error in the merge, and nothing replaces a success.
+    /// Reads the journal once for a (re)started coordinator; the dollars spent are summed only
+    /// when `spending` (a budget is set), from each record's `run.costUSD` read by the index. With
+    /// `retryErrors` (`--resume --retry-errors`) a sample whose recorded result is an error is
+    /// played again; by the record-key rule a success then replaces the error in the merge, and
+    /// nothing replaces a success.
     public func resumeState(spending: Bool, retryErrors: Bool = false, events: EventBus? = nil) throws -> ResumeState {
         let index = try journalIndex(events: events)
         var spent = 0.0
@@ -25,7 +26,7 @@ extension ClusterSpool {
         for entry in index.entries {
             if !entry.succeeded { errors += 1 }
             if entry.succeeded || !retryErrors { ids.insert(entry.sampleId) }
-            if spending { spent += try index.record(entry, source: journalURL.path).run.costUSD ?? 0 }
+            if spending { spent += entry.costUSD ?? 0 }
         }
         return ResumeState(journaledIds: ids, spentUSD: spent, errors: errors)
     }

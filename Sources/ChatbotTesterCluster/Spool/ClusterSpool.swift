@@ -167,41 +167,44 @@ public struct ClusterSpool: Sendable {
         return out
     }
 
+    /// `samples(ofShard:)` on a dispatch queue, off Swift's cooperative thread pool (reading,
+    /// hashing and decoding a shard file blocks).
+    public func samplesOffPool(ofShard id: Int) async throws -> [IndexedSample] {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<[IndexedSample], any Error>) in
+            Self.readQueue.async { continuation.resume(with: Result { try self.samples(ofShard: id) }) }
+        }
+    }
+
+    private static let readQueue = DispatchQueue(label: "chatbot-tester.spool-read", attributes: .concurrent)
+
     /// Where each journaled sample's record sits in the journal, sorted by dataset index. The
-    /// journal is memory-mapped and only each line's id, index and status are decoded, so a
+    /// journal is read in chunks of 1 MiB and each line is scanned, not decoded (`ClusterRecordEnvelope`:
+    /// well-formed JSON shaped like a record; only its id, index and status are read), so a
     /// journal of any size indexes in little memory.
     ///
     /// Per sample id the record key rule holds: the first success wins, a later success replaces
     /// an earlier error, nothing replaces a success. A torn last line is ignored. A damaged line
-    /// elsewhere (not JSON, not a record, or a record whose envelope id differs from its own) is
+    /// elsewhere (not JSON, not shaped like a record, or a record whose envelope id differs from its own) is
     /// skipped and reported on `events` with its file:line: its sample is not journaled, so it
     /// runs again.
     public func journalIndex(events: EventBus? = nil) throws -> JournalIndex {
-        guard FileManager.default.fileExists(atPath: journalURL.path) else { return JournalIndex(data: Data(), entries: [], damagedLines: []) }
-        let data: Data
-        do {
-            data = try Data(contentsOf: journalURL, options: .alwaysMapped)
-        } catch {
-            throw ChatbotTesterError(.io, "cannot read \(journalURL.path)", location: SourceLocation(source: journalURL.path), cause: error)
-        }
-        let decoder = JSONCoding.decoder()
+        guard FileManager.default.fileExists(atPath: journalURL.path) else { return JournalIndex(reader: nil, entries: [], damagedLines: []) }
+        let reader = try JournalIndex.Reader(url: journalURL)
         var positions: [String: Int] = [:]
         var entries: [JournalIndex.Entry] = []
         var damaged: [Int] = []
-        var start = data.startIndex
         var line = 0
-        while let newline = data[start...].firstIndex(of: 0x0A) {
+        try reader.forEachLine { bytes, range in
             line += 1
-            let range = start..<newline
-            start = newline + 1
-            guard !range.isEmpty else { continue }
-            guard let key = try? decoder.decode(RecordKey.self, from: data[range]), key.run.sampleId == key.sampleId, key.index >= 0 else {
+            guard !range.isEmpty else { return }
+            guard let key = try? ClusterRecordEnvelope(scanning: bytes), key.runSampleId == key.sampleId, key.index >= 0 else {
                 damaged.append(line)
                 events?.emit(LogEvent(
                     .warning, "journal line \(line) is damaged and was skipped; its case runs again", source: "\(journalURL.path):\(line)"))
-                continue
+                return
             }
-            let entry = JournalIndex.Entry(sampleId: key.sampleId, index: key.index, range: range, line: line, succeeded: key.run.status == .ok)
+            let entry = JournalIndex.Entry(
+                sampleId: key.sampleId, index: key.index, range: range, line: line, succeeded: key.status == .ok, costUSD: key.costUSD)
             if let position = positions[key.sampleId] {
                 if !entries[position].succeeded && entry.succeeded { entries[position] = entry }
             } else {
@@ -210,7 +213,7 @@ public struct ClusterSpool: Sendable {
             }
         }
         entries.sort { $0.index < $1.index }
-        return JournalIndex(data: data, entries: entries, damagedLines: damaged)
+        return JournalIndex(reader: reader, entries: entries, damagedLines: damaged)
     }
 
     /// The sample ids already journaled (what a resumed run skips).
@@ -228,16 +231,23 @@ public struct ClusterSpool: Sendable {
     /// Writes `results.jsonl` (RunRecord per line) and, with `evals`, `evals.jsonl` (EvalRecord per
     /// line) in dataset order into `output`, one record at a time, and returns how many samples
     /// they cover.
+    ///
+    /// The lines are copied from the journal by byte range — a results line is the bytes of the
+    /// record's `run` value, an evals line those of one element of its `evals` — not decoded and
+    /// re-encoded: the worker wrote them with `JSONCoding` (sorted keys), so they are the bytes a
+    /// re-encode would give.
     @discardableResult
     public func merge(into output: URL, evals writeEvals: Bool = true) throws -> Int {
         let index = try journalIndex()
         try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
-        let results = try JSONLWriter(url: output.appendingPathComponent("results.jsonl"))
-        let evals = writeEvals ? try JSONLWriter(url: output.appendingPathComponent("evals.jsonl")) : nil
+        let results = try LineCopier(url: output.appendingPathComponent("results.jsonl"))
+        let evals = writeEvals ? try LineCopier(url: output.appendingPathComponent("evals.jsonl")) : nil
         for entry in index.entries {
-            let record = try index.record(entry, source: journalURL.path)
-            try results.write(record.run)
-            for eval in record.evals { try evals?.write(eval) }
+            guard let record = try? ClusterRecordEnvelope(scanning: try index.bytes(of: entry)) else {
+                throw ChatbotTesterError(.invalidInput, "journal line \(entry.line) changed while merging", location: SourceLocation(source: journalURL.path, line: entry.line))
+            }
+            try results.write(record.slice(record.runRange))
+            if let evals { for range in record.evalRanges { try evals.write(record.slice(range)) } }
         }
         try results.close()
         try evals?.close()
@@ -251,34 +261,136 @@ public struct JournalIndex: Sendable {
     public struct Entry: Sendable, Hashable {
         public var sampleId: String
         public var index: Int
-        public var range: Range<Data.Index>
+        /// The line's byte range in the journal file (without its newline).
+        public var range: Range<Int>
         public var line: Int
         /// Whether the record is a success (`run.status == .ok`).
         public var succeeded: Bool
+        /// What the run cost, when known.
+        public var costUSD: Double?
     }
 
-    let data: Data
+    let reader: Reader?
     public let entries: [Entry]
     /// Journal lines skipped as damaged (1-based); their samples count as not journaled.
     public let damagedLines: [Int]
 
+    /// The bytes of `entry`'s journal line, read from the file (nothing is kept in memory).
+    public func bytes(of entry: Entry) throws -> Data {
+        guard let reader else { throw ChatbotTesterError(.internal, "no journal to read line \(entry.line) from") }
+        return try reader.read(entry.range, line: entry.line)
+    }
+
     /// Decodes the full record of `entry`.
     public func record(_ entry: Entry, source: String) throws -> ClusterRecord {
+        let bytes = try bytes(of: entry)
         do {
-            return try JSONCoding.decoder().decode(ClusterRecord.self, from: data[entry.range])
+            return try JSONCoding.decoder().decode(ClusterRecord.self, from: bytes)
         } catch {
             throw ChatbotTesterError.decoding(error, source: source, line: entry.line)
         }
     }
+
+    /// The open journal file, read by chunks (indexing) and by line range (`pread`, safe from
+    /// any thread).
+    final class Reader: @unchecked Sendable {
+        let url: URL
+        private let fd: Int32
+
+        init(url: URL) throws {
+            self.url = url
+            fd = open(url.path, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else {
+                throw ChatbotTesterError(.io, "cannot read \(url.path)", location: SourceLocation(source: url.path), cause: POSIXError(.init(rawValue: errno) ?? .EIO))
+            }
+        }
+
+        deinit { close(fd) }
+
+        private func failure(_ line: Int?) -> ChatbotTesterError {
+            ChatbotTesterError(.io, "cannot read \(url.path)", location: SourceLocation(source: url.path, line: line), cause: POSIXError(.init(rawValue: errno) ?? .EIO))
+        }
+
+        /// Calls `body` with each complete line (a torn last line is left out) and its byte range.
+        func forEachLine(_ body: (Data, Range<Int>) throws -> Void) throws {
+            var buffer = [UInt8](repeating: 0, count: 1 << 20)
+            var filled = 0
+            var bufferOffset = 0
+            var position: off_t = 0
+            while true {
+                if filled == buffer.count { buffer += [UInt8](repeating: 0, count: buffer.count) }  // a line longer than the buffer
+                let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + filled, $0.count - filled, position) }
+                if n < 0 && errno == EINTR { continue }
+                guard n >= 0 else { throw failure(nil) }
+                if n == 0 { return }
+                position += off_t(n)
+                filled += n
+                var start = 0
+                try buffer.withUnsafeBytes { raw in
+                    let base = raw.baseAddress!
+                    while start < filled, let hit = memchr(base + start, 0x0A, filled - start) {
+                        let newline = base.distance(to: UnsafeRawPointer(hit))
+                        try body(Data(bytes: base + start, count: newline - start), (bufferOffset + start)..<(bufferOffset + newline))
+                        start = newline + 1
+                    }
+                }
+                if start > 0 {
+                    buffer.withUnsafeMutableBytes { raw in _ = memmove(raw.baseAddress!, raw.baseAddress! + start, filled - start) }
+                    filled -= start
+                    bufferOffset += start
+                }
+            }
+        }
+
+        /// The bytes at `range` of the file.
+        func read(_ range: Range<Int>, line: Int) throws -> Data {
+            var out = Data(count: range.count)
+            var done = 0
+            try out.withUnsafeMutableBytes { raw in
+                while done < range.count {
+                    let n = pread(fd, raw.baseAddress! + done, range.count - done, off_t(range.lowerBound + done))
+                    if n < 0 && errno == EINTR { continue }
+                    guard n > 0 else { throw failure(line) }
+                    done += n
+                }
+            }
+            return out
+        }
+    }
 }
 
-/// The fields of a journal line needed to index it.
-private struct RecordKey: Decodable {
-    struct Run: Decodable {
-        var sampleId: String
-        var status: RunRecord.Status
+/// Writes lines of bytes to a new file through a buffer; `close` fsyncs.
+private final class LineCopier {
+    private let fd: Int32
+    private var buffer: [UInt8] = []
+    private let url: URL
+
+    init(url: URL) throws {
+        self.url = url
+        fd = open(url.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw ChatbotTesterError(.io, "cannot create \(url.path)", location: SourceLocation(source: url.path)) }
+        buffer.reserveCapacity(1 << 16)
     }
-    var sampleId: String
-    var index: Int
-    var run: Run
+
+    deinit {
+        if fd >= 0 { Foundation.close(fd) }
+    }
+
+    func write(_ line: Data) throws {
+        buffer.append(contentsOf: line)
+        buffer.append(0x0A)
+        if buffer.count >= 1 << 16 { try flush() }
+    }
+
+    private func flush() throws {
+        guard !buffer.isEmpty else { return }
+        let ok = buffer.withUnsafeBytes { FileJournal.writeAll(fd, $0) }
+        guard ok else { throw ChatbotTesterError(.io, "cannot write \(url.path)", location: SourceLocation(source: url.path)) }
+        buffer.removeAll(keepingCapacity: true)
+    }
+
+    func close() throws {
+        try flush()
+        guard fsync(fd) == 0 else { throw ChatbotTesterError(.io, "fsync failed for \(url.path)", location: SourceLocation(source: url.path)) }
+    }
 }

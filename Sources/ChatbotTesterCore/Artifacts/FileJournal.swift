@@ -11,7 +11,8 @@ import Foundation
 /// never glue onto a partial one. A failed write is rolled back to the last complete line.
 ///
 /// Two faces over one implementation: the `ArtifactJournal` methods (`append`, `sync`, `close`,
-/// async) and their synchronous forms (`appendNow`, `syncNow`, `closeNow`) for an actor that must
+/// async; `sync` and `close` run on the journal's own dispatch queue, off the cooperative pool)
+/// and their synchronous forms (`appendNow`, `syncNow`, `closeNow`) for an actor that must
 /// count a record and buffer it without suspending in between.
 ///
 /// ```swift
@@ -21,7 +22,11 @@ import Foundation
 /// ```
 public final class FileJournal: ArtifactJournal, @unchecked Sendable {
     private let fd: Int32
+    /// Guards `pending` and `closed` (held briefly: appends never wait for a write).
     private let lock = NSLock()
+    /// Serializes writes and fsyncs of the file, in append order.
+    private let writeLock = NSLock()
+    private let queue = DispatchQueue(label: "chatbot-tester.journal-sync")
     private var pending = Data()
     private var closed = false
     private let flushThreshold: Int
@@ -84,8 +89,8 @@ public final class FileJournal: ArtifactJournal, @unchecked Sendable {
         }
     }
 
-    /// Writes every byte, retrying short writes and EINTR.
-    static func writeAll(_ fd: Int32, _ buffer: UnsafeRawBufferPointer) -> Bool {
+    /// Writes every byte to `fd`, retrying short writes and EINTR; `false` on an error.
+    public static func writeAll(_ fd: Int32, _ buffer: UnsafeRawBufferPointer) -> Bool {
         var offset = 0
         while offset < buffer.count {
             let n = Foundation.write(fd, buffer.baseAddress! + offset, buffer.count - offset)
@@ -101,30 +106,40 @@ public final class FileJournal: ArtifactJournal, @unchecked Sendable {
         lock.withLock { !pending.isEmpty }
     }
 
-    /// Appends one line (a newline is added); buffered until a sync or the flush threshold.
+    /// Appends one line (a newline is added); buffered until a sync or the flush threshold. Never
+    /// waits for a sync under way: past the threshold it writes only when no sync is writing.
     public func appendNow(_ line: Data) throws {
-        try lock.withLock {
+        let full = try lock.withLock {
             guard !closed else { throw ChatbotTesterError(.io, "journal \(url.path) is closed") }
             pending.append(line)
             pending.append(0x0A)
-            if pending.count >= flushThreshold { try writePendingLocked() }
+            return pending.count >= flushThreshold
         }
+        guard full, writeLock.try() else { return }
+        defer { writeLock.unlock() }
+        try writePending()
     }
 
     /// Writes the buffered lines and fsyncs: everything appended so far is durable.
     public func syncNow() throws {
-        try lock.withLock { try syncLocked() }
+        try writeLock.withLock {
+            guard !lock.withLock({ closed }) else { throw ChatbotTesterError(.io, "journal \(url.path) is closed") }
+            try writePending()
+            try fsyncFile()
+        }
     }
 
     /// Syncs and closes (closing twice is a no-op).
     public func closeNow() throws {
-        try lock.withLock {
-            guard !closed else { return }
-            defer {
-                Foundation.close(fd)
-                closed = true
+        try writeLock.withLock {
+            let wasClosed = lock.withLock {
+                defer { closed = true }
+                return closed
             }
-            try syncLocked()
+            guard !wasClosed else { return }
+            defer { Foundation.close(fd) }
+            try writePending()
+            try fsyncFile()
         }
     }
 
@@ -132,29 +147,43 @@ public final class FileJournal: ArtifactJournal, @unchecked Sendable {
         try appendNow(line)
     }
 
+    /// `syncNow` on the journal's own queue, off Swift's cooperative thread pool (an fsync can
+    /// take milliseconds); appends made meanwhile are buffered and keep their order.
     public func sync() async throws {
-        try syncNow()
+        try await offPool { try self.syncNow() }
     }
 
+    /// `closeNow` on the journal's own queue, off the cooperative pool.
     public func close() async throws {
-        try closeNow()
+        try await offPool { try self.closeNow() }
     }
 
-    private func writePendingLocked() throws {
-        guard !pending.isEmpty else { return }
+    private func offPool(_ body: @escaping @Sendable () throws -> Void) async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            queue.async { continuation.resume(with: Result { try body() }) }
+        }
+    }
+
+    /// Writes out what is buffered (under `writeLock`); a failed write is rolled back and its
+    /// lines stay buffered, ahead of any appended since.
+    private func writePending() throws {
+        let chunk: Data = lock.withLock {
+            let taken = pending
+            pending = Data()
+            return taken
+        }
+        guard !chunk.isEmpty else { return }
         let before = lseek(fd, 0, SEEK_END)
-        let ok = pending.withUnsafeBytes { FileJournal.writeAll(fd, $0) }
+        let ok = chunk.withUnsafeBytes { FileJournal.writeAll(fd, $0) }
         guard ok else {
             // Roll back a partial write so the file still ends at a complete line.
             if before >= 0 { ftruncate(fd, before) }
+            lock.withLock { pending = chunk + pending }
             throw ChatbotTesterError(.io, "cannot append to \(url.path)", location: SourceLocation(source: url.path))
         }
-        pending.removeAll(keepingCapacity: true)
     }
 
-    private func syncLocked() throws {
-        guard !closed else { throw ChatbotTesterError(.io, "journal \(url.path) is closed") }
-        try writePendingLocked()
+    private func fsyncFile() throws {
         guard fsync(fd) == 0 else { throw ChatbotTesterError(.io, "fsync failed for \(url.path)", location: SourceLocation(source: url.path)) }
     }
 }

@@ -256,7 +256,13 @@ public struct JSONByteParser {
     }
 
     private mutating func hex4() throws(Failure) -> UInt32 {
-        guard index + 4 <= bytes.count else { throw failure("unexpected end") }
+        try Self.hex4(bytes, at: &index, end: bytes.count)
+    }
+
+    /// The four hex digits of a `\\u` escape at `index` (advanced past them; to the bad digit on
+    /// failure), for the parser and `JSONByteScanner`.
+    static func hex4(_ bytes: UnsafeBufferPointer<UInt8>, at index: inout Int, end: Int) throws(Failure) -> UInt32 {
+        guard index + 4 <= end else { throw Failure(offset: index, message: "unexpected end") }
         var code: UInt32 = 0
         for _ in 0..<4 {
             let byte = bytes[index]
@@ -265,7 +271,7 @@ public struct JSONByteParser {
             case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = byte - UInt8(ascii: "0")
             case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = byte - UInt8(ascii: "a") + 10
             case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = byte - UInt8(ascii: "A") + 10
-            default: throw failure("invalid \\u escape")
+            default: throw Failure(offset: index, message: "invalid \\u escape")
             }
             code = code << 4 | UInt32(digit)
             index += 1
