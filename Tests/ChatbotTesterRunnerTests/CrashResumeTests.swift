@@ -9,9 +9,9 @@ import Testing
     static let childEnvironmentKey = "CHATBOT_TESTER_RUNNER_CRASH_CHILD_STORE"
     static let input = samples(2000, prefix: "k")
 
-    static func slowBackend() -> RecordingBackend {
+    static func slowBackend(delayMs: Int = 5) -> RecordingBackend {
         RecordingBackend { request, _ in
-            try await Task.sleep(for: .milliseconds(5))
+            try await Task.sleep(for: .milliseconds(delayMs))
             return ChatResponse(content: "answer to \(request.tags["sampleId"]!)", usage: Usage(promptTokens: 4, completionTokens: 3))
         }
     }
@@ -21,7 +21,9 @@ import Testing
     func crashChildJournalsUntilKilled() async throws {
         let root = URL(fileURLWithPath: ProcessInfo.processInfo.environment[Self.childEnvironmentKey]!)
         let runner = Runner(
-            target: Self.slowBackend(), targetName: "bot", options: RunnerOptions(concurrency: 4, syncEvery: 1),
+            // Slow enough (about 10 s for the whole input) that a parent starved by a busy test run
+            // still sees it mid-run.
+            target: Self.slowBackend(delayMs: 20), targetName: "bot", options: RunnerOptions(concurrency: 4, syncEvery: 1),
             journal: RunJournal(store: FileArtifactStore(root: root)))
         _ = try await runner.run(SampleSequence(Self.input)).finish()
     }
