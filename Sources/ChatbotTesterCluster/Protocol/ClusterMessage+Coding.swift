@@ -119,22 +119,12 @@ extension ClusterMessageCodec {
     }
 }
 
-/// A stable digest of the sample ids a worker sent for one assignment (order-independent).
+/// A short stable digest of a text (FNV-1a 64): what the manifest records of the job setup.
 public enum ClusterDigest {
-    /// FNV-1a 64 over the sorted ids, newline-separated, as 16 hex digits.
-    public static func of<S: Sequence>(sampleIds: S) -> String where S.Element == String {
-        var hash = FNV1a64()
-        for id in sampleIds.sorted() {
-            hash.add(id.utf8)
-            hash.add(CollectionOfOne(0x0A))
-        }
-        return hash.hex
-    }
-
     /// FNV-1a 64 of a text, as 16 hex digits.
     public static func of(text: String) -> String {
         var hash = FNV1a64()
-        hash.add(text.utf8)
+        hash.add(text)
         return hash.hex
     }
 }

@@ -26,7 +26,8 @@ public struct FNV1a64: Sendable, Hashable {
         value = hash
     }
 
-    /// Feeds a string's UTF-8 bytes (plain FNV-1a).
+    /// Feeds a string's UTF-8 bytes (plain FNV-1a). Prefer it to `add(text.utf8)` from other
+    /// modules: it runs specialised here, where the generic `add` called across modules does not.
     public mutating func add(_ text: String) { add(text.utf8) }
 
     /// Feeds one field: its bytes, then a `0xFF` separator (a byte UTF-8 never contains).
