@@ -42,8 +42,8 @@ public struct PipelineShardProcessor: ShardProcessor {
             var settings = JobSettings(outputDirectory: context.stateDirectory.path, concurrency: setup.job["concurrency"]?.intValue)
             // One response cache per job, shared by its workers: the coordinator's `.state` when this
             // worker can use it (same host, same user), else the worker's own.
-            if let shared = setup.job["stateDirectory"]?.stringValue, Self.isUsableSharedState(shared) {
-                settings.stateDirectory = URL(fileURLWithPath: shared, isDirectory: true)
+            if let shared = setup.job["stateDirectory"]?.stringValue, let usable = Self.usableSharedState(shared) {
+                settings.stateDirectory = usable
             }
             let job = try await TestJob.prepare(config: config, components: components, settings: settings, events: context.events)
             let scoring = setup.job["score"]?.boolValue ?? true
@@ -63,18 +63,12 @@ public struct PipelineShardProcessor: ShardProcessor {
 }
 
 extension PipelineShardProcessor {
-    /// A shared state directory is used only when it is a real directory (no symlink) owned by
-    /// this user and closed to others; otherwise the worker keeps its own private one.
-    static func isUsableSharedState(_ path: String) -> Bool {
-        var info = stat()
-        let parent = (path as NSString).deletingLastPathComponent
-        guard lstat(parent, &info) == 0, info.st_uid == getuid() else { return false }
-        if lstat(path, &info) != 0 {
-            guard errno == ENOENT else { return false }
-            guard mkdir(path, 0o700) == 0 || errno == EEXIST else { return false }
-            guard lstat(path, &info) == 0 else { return false }
-        }
-        return (info.st_mode & S_IFMT) == S_IFDIR && info.st_uid == getuid() && (info.st_mode & 0o077) == 0
+    /// The coordinator's shared state directory when this worker can use it: its parent exists
+    /// here (same host) and it is a private directory of this user (`PrivateDirectory`, Core).
+    static func usableSharedState(_ path: String) -> URL? {
+        let url = URL(fileURLWithPath: path, isDirectory: true)
+        guard FileManager.default.fileExists(atPath: url.deletingLastPathComponent().path) else { return nil }
+        return try? PrivateDirectory.verifyOrCreate(url)
     }
 }
 

@@ -109,12 +109,9 @@ extension ClusterRun {
     ) async throws -> ClusterSpool {
         let reader = DatasetReader(url: dataset, source: job.config.dataset)
         var setup = try ClusterJobSetup.pipeline(config: job.config, concurrency: job.settings.concurrency)
-        // The response cache the workers share: private to this user.
-        let state = job.output(".state")
-        if mkdir(state.path, 0o700) != 0 && errno == EEXIST { chmod(state.path, 0o700) }
         if case .object(var spec) = setup.job {
             spec["score"] = .bool(scoring)
-            spec["stateDirectory"] = .string(job.output(".state").path)
+            spec["stateDirectory"] = .string(job.output(".state").path)  // made private by TestJob.prepare
             setup.job = .object(spec)
         }
         return try await ClusterSpool.prepare(

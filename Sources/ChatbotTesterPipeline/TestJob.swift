@@ -46,6 +46,10 @@ public struct TestJob: Sendable {
         } catch {
             throw ChatbotTesterError(.io, "cannot create the output directory", location: SourceLocation(source: outputDirectory.path), cause: error)
         }
+        // The backends' state (response cache: replies the job paid for) is private to the user, in
+        // one process and for the workers that share it. One that exists and is not private is left
+        // as it is: a sharded run then gives each worker its own.
+        if settings.stateDirectory == nil { _ = try? PrivateDirectory.verifyOrCreate(outputDirectory.appendingPathComponent(".state")) }
         return TestJob(
             config: config, components: components, settings: settings, events: events, runOptions: parts.runOptions,
             targetName: parts.targetName!, evaluation: parts.evaluation, generateSpec: parts.generateSpec, backends: parts.backends,

@@ -185,6 +185,10 @@ import Testing
                 let first = try await CLITests.run(arguments)
                 #expect(first.status == 0, "\(mode): \(first.stderr)")
                 #expect(server.stats.requests == 30)
+                // Replies the job paid for are private to the user.
+                let state = directory.appendingPathComponent("out/.state").path
+                let permissions = (try FileManager.default.attributesOfItem(atPath: state)[.posixPermissions] as? Int) ?? -1
+                #expect(permissions == 0o700, "\(mode): .state is \(String(permissions, radix: 8))")
                 let second = try await CLITests.run(arguments)
                 #expect(second.status == 0, "\(mode): \(second.stderr)")
                 #expect(server.stats.requests == 30, "\(mode): the second run missed the cache \(server.stats.requests - 30) times")
