@@ -74,8 +74,10 @@ public struct ShardedRunStage: JobRunStage {
         }
         let prepared = try await ClusterRun.prepareSpool(
             job: job, dataset: dataset, at: spoolURL, samplesPerShard: samplesPerShard, minShards: max(1, workers), scoring: scoring)
+        let concurrency = job.runOptions.concurrency
         let machine = CoordinatorStateMachine.Configuration(
-            heartbeatTimeout: heartbeatTimeout, concurrency: job.runOptions.concurrency, expectedWorkers: workers, stopGrace: stopGrace)
+            heartbeatTimeout: heartbeatTimeout, concurrency: concurrency, expectedWorkers: workers, stopGrace: stopGrace,
+            prefetch: CoordinatorStateMachine.Configuration.prefetch(concurrency: concurrency, workers: workers))
         var coordinator = ClusterCoordinator.Options(machine: machine)
         coordinator.retryErrors = job.settings.retryErrors
         let options = ClusterRun.Options(
@@ -86,15 +88,16 @@ public struct ShardedRunStage: JobRunStage {
         // Merge even after a stop: a fresh task does not inherit the cancellation.
         let output = job.outputDirectory
         _ = try await Task { try prepared.merge(into: output, evals: scoring) }.value
-        var statistics = RunStatistics()
-        for try await entry in JSONL.read(RunRecord.self, from: job.output("results.jsonl")) {
-            if case .success(let record) = entry.result { statistics.add(record) }
-        }
+        // The statistics were summed at the coordinator as records were journaled (and read from the
+        // journal for earlier sessions), as the Runner sums them: results.jsonl is not read again.
+        // Duplicate ids are refused before a run starts in every mode, so `duplicates` is 0 here as
+        // in one process.
         let stats = outcome.stats
         let summary = RunSummary(
-            target: job.targetName, stopReason: stats.stopReason, statistics: statistics, resumed: stats.resumed, skipped: stats.resumed,
-            duplicates: 0, abandoned: 0, played: stats.journaled - stats.resumed, durationSeconds: outcome.seconds,
-            budgetUSD: job.runOptions.budgetUSD)
+            target: job.targetName, stopReason: stats.stopReason, statistics: stats.totals.statistics, resumed: stats.resumed,
+            skipped: stats.resumed, duplicates: 0, abandoned: stats.abandoned, played: stats.journaled - stats.resumed,
+            durationSeconds: outcome.seconds, budgetUSD: job.runOptions.budgetUSD, errorExamples: stats.totals.errorExamples,
+            keptErrors: stats.keptErrors)
         return JobRunResult(summary: summary, scored: scoring)
     }
 }

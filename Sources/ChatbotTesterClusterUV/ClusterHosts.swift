@@ -45,16 +45,19 @@ public enum ClusterWorkerHost {
 
 /// Hosts a coordinator: listen on a socket and serve a spool until its run is complete.
 public enum ClusterCoordinatorHost {
-    /// Serves `spool` on `socketPath`; returns when every sample is journaled (then merge).
+    /// Serves `spool` on `socketPath`; returns when every sample is journaled or a stop rule of
+    /// `limits` (cost budget, failure policy: the coordinator's `RunLimits`, as every coordinator
+    /// path applies them) stops the run (then merge).
     public static func serve(
-        socketPath: String, spool: ClusterSpool, events: EventBus = EventBus(), options: ClusterCoordinator.Options = .init()
+        socketPath: String, spool: ClusterSpool, events: EventBus = EventBus(), options: ClusterCoordinator.Options = .init(),
+        limits: RunLimits = RunLimits()
     ) async throws -> ClusterCoordinatorStats {
         try await UVLoop.withLoop { loop in
             let listener = try await UVPipeListener.listen(path: socketPath, loop: loop) { reason in
                 events.emit(ClusterTesterEvent(.connectionClosed(peer: socketPath, reason: reason)))
             }
             do {
-                let stats = try await ClusterCoordinator.run(spool: spool, listener: listener, events: events, options: options)
+                let stats = try await ClusterCoordinator.run(spool: spool, listener: listener, events: events, options: options, limits: limits)
                 listener.close()
                 return stats
             } catch {

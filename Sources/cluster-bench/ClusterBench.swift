@@ -114,7 +114,9 @@ enum ClusterBench {
                             workers: workers, spool: spool, workerCommand: .init(executable: selfPath, arguments: ["worker"]),
                             samplesPerShard: 16,
                             // 4 in flight per worker: run.concurrency is the whole run's bound.
-                            coordinator: .init(machine: .init(concurrency: 4 * workers, expectedWorkers: workers))),
+                            coordinator: .init(machine: .init(
+                                concurrency: 4 * workers, expectedWorkers: workers,
+                                prefetch: CoordinatorStateMachine.Configuration.prefetch(concurrency: 4 * workers, workers: workers)))),
                         events: events)
                     print(String(format: "%@: %d workers: %d samples in %.2f s = %.1f samples/s", name, workers, outcome.mergedSamples, outcome.seconds, Double(outcome.mergedSamples) / outcome.seconds))
                 } catch {

@@ -138,7 +138,8 @@ struct RecordTemplate: Sendable {
                 switch slot {
                 case .id: out.append(contentsOf: frame[idRange.lowerBound..<idRange.upperBound])
                 case .index: out.append(contentsOf: frame[index.lowerBound..<index.upperBound])
-                case .sample: out.append(contentsOf: frame[sample.lowerBound..<sample.upperBound])
+                // Protocol 3: the sample stays out (the coordinator puts its bytes back).
+                case .sample: out.append(contentsOf: Array("null".utf8))
                 }
                 out.append(contentsOf: piece)
             }

@@ -43,7 +43,7 @@ public enum ClusterCoordinator {
         let resume = try spool.resumeState(spending: limits.budgetUSD != nil, retryErrors: options.retryErrors, events: events)
         let journal = try FileJournal(url: spool.journalURL, mode: 0o600)
         let limits = RunLimits(budgetUSD: limits.budgetUSD, failurePolicy: limits.failurePolicy, spentUSD: resume.spentUSD)
-        let driver = CoordinatorDriver(spool: spool, journal: journal, journaled: resume.journaledIds, limits: limits, events: events, options: options)
+        let driver = CoordinatorDriver(spool: spool, journal: journal, resume: resume, limits: limits, events: events, options: options)
         return try await driver.run(listener: listener)
     }
 }
@@ -70,6 +70,17 @@ public struct ClusterCoordinatorStats: Sendable, Hashable {
     public var journaled: Int = 0
     /// Dollars spent by the whole run so far (earlier sessions included).
     public var spentUSD: Double = 0
+    /// The statistics of every record the run keeps (earlier sessions included, each sample once
+    /// by the record-key rule) with an example message per error code, summed as records are
+    /// journaled from what each record says (`ClusterRunFacts`): what the run's summary reports.
+    public var totals = ClusterRunTotals()
+    /// Samples recorded as errors by earlier sessions and kept (not played again).
+    public var keptErrors: Int = 0
+    /// Samples given up: in flight when a stop's grace ran out, or refused by a backend that is
+    /// down (a resume plays them).
+    public var abandoned: Int = 0
+    /// Records dropped because their sample was already recorded (at-least-once execution).
+    public var duplicateRecords: Int = 0
 }
 
 /// The coordinator's I/O shell around `CoordinatorStateMachine`.
@@ -93,13 +104,17 @@ actor CoordinatorDriver {
     private var stats: ClusterCoordinatorStats
     private let budgets: ClusterBudgetServer
 
-    /// Shard samples loaded for assignments, by shard id (a few shards at a time).
-    private var loadedShards: [Int: [Int: IndexedSample]] = [:]
+    /// Shard lines loaded for assignments, by shard id (a few shards at a time).
+    private var loadedShards: [Int: [Int: ClusterSpool.SampleLine]] = [:]
     private var loadOrder: [Int] = []
     /// Shard reads under way, by shard id.
-    private var loadingShards: [Int: Task<[IndexedSample], any Error>] = [:]
+    private var loadingShards: [Int: Task<[ClusterSpool.SampleLine], any Error>] = [:]
+    /// The bytes of every sample handed out and not journaled yet, by id: put back into records
+    /// that travel without their sample.
+    private var heldSamples: [String: Data] = [:]
 
-    init(spool: ClusterSpool, journal: FileJournal, journaled: Set<String>, limits: RunLimits, events: EventBus, options: ClusterCoordinator.Options) {
+    init(spool: ClusterSpool, journal: FileJournal, resume: ClusterSpool.ResumeState, limits: RunLimits, events: EventBus, options: ClusterCoordinator.Options) {
+        let journaled = resume.journaledIds
         self.spool = spool
         self.journal = journal
         self.events = events
@@ -110,6 +125,8 @@ actor CoordinatorDriver {
             manifest: spool.manifest, journaled: journaled, setup: spool.setup, limits: limits, configuration: options.machine)
         self.stats = ClusterCoordinatorStats(
             total: spool.manifest.sampleCount, resumed: journaled.count, workersJoined: 0, workersLost: 0, reassignments: 0, samplesByWorker: [:])
+        stats.totals = resume.totals
+        stats.keptErrors = resume.keptErrors
     }
 
     private var now: Double {
@@ -169,6 +186,8 @@ actor CoordinatorDriver {
         try closing.get()
         stats.journaled = machine.completedCount
         stats.spentUSD = machine.runLimits.spentUSD
+        stats.abandoned = machine.abandonedCount
+        stats.duplicateRecords = machine.duplicateCount
         events.emit(ClusterTesterEvent(.runFinished(total: stats.total, journaled: stats.journaled, reason: stats.stopReason.rawValue)))
         return stats
     }
@@ -207,7 +226,12 @@ actor CoordinatorDriver {
         do {
             // Records are scanned, not decoded: their bytes go to the journal as received.
             switch try codec.decodeIncoming(payload, peer: connection.peerDescription) {
-            case .records(let records): await perform(machine.received(records: records, from: id, now: now))
+            case .records(let records):
+                if let missing = records.first(where: { $0.sampleOmitted && heldSamples[$0.sampleId] == nil }) {
+                    await perform(machine.violation(id, reason: "record for sample '\(missing.sampleId)' leaves its sample out, and no such sample is held"))
+                    return
+                }
+                await perform(machine.received(records: records, from: id, now: now))
             case .message(let message): await perform(machine.received(message, from: id, now: now))
             }
         } catch {
@@ -253,18 +277,28 @@ actor CoordinatorDriver {
                 // After a failure (a damaged shard, say) nothing more is handed out.
                 guard !finished, connections[id] != nil else { continue }
                 do {
-                    var samples: [IndexedSample] = []
-                    samples.reserveCapacity(refs.count)
-                    for ref in refs { samples.append(try await sample(ref)) }
+                    var lines: [Data] = []
+                    lines.reserveCapacity(refs.count)
+                    for ref in refs {
+                        let line = try await sample(ref)
+                        heldSamples[ref.id] = line.sample
+                        lines.append(line.line)
+                    }
                     // The shard may have been read off the actor meanwhile: look again.
                     guard !finished, let connection = connections[id] else { continue }
-                    connection.enqueue([try codec.encode(.assign(.init(samples: samples)))])
+                    connection.enqueue([codec.encodeAssign(lines: lines, slots: machine.slots(for: id))])
                 } catch {
                     fail(error)
                 }
             case .journal(let records):
                 do {
-                    for record in records { try journal.appendNow(record.bytes) }
+                    for record in records {
+                        // The sample travels one way only: its bytes go back into the record here.
+                        let held = heldSamples.removeValue(forKey: record.sampleId)
+                        let full = record.sampleOmitted ? held.map(record.splicingSample) ?? record : record
+                        stats.totals.add(try ClusterRunFacts(scanning: full))
+                        try journal.appendNow(full.bytes)
+                    }
                 } catch {
                     fail(error)
                 }
@@ -297,19 +331,19 @@ actor CoordinatorDriver {
     }
 
     /// One sample of the spool, loading its shard when it is not loaded yet (the last few stay).
-    /// The shard file is read, hashed and decoded off the cooperative pool; one read per shard
+    /// The shard file is read, hashed and scanned off the cooperative pool; one read per shard
     /// even when several assignments wait for it.
-    private func sample(_ ref: CoordinatorStateMachine.SampleRef) async throws -> IndexedSample {
-        let shard: [Int: IndexedSample]
+    private func sample(_ ref: CoordinatorStateMachine.SampleRef) async throws -> ClusterSpool.SampleLine {
+        let shard: [Int: ClusterSpool.SampleLine]
         if let cached = loadedShards[ref.shardId] {
             shard = cached
         } else {
-            let load: Task<[IndexedSample], any Error>
+            let load: Task<[ClusterSpool.SampleLine], any Error>
             if let pending = loadingShards[ref.shardId] {
                 load = pending
             } else {
                 let spool = spool, shardId = ref.shardId
-                load = Task { try await spool.samplesOffPool(ofShard: shardId) }
+                load = Task { try await spool.sampleLinesOffPool(ofShard: shardId) }
                 loadingShards[ref.shardId] = load
             }
             let result = await load.result
@@ -321,7 +355,7 @@ actor CoordinatorDriver {
                 if loadOrder.count > 4 { loadedShards[loadOrder.removeFirst()] = nil }
             }
         }
-        guard let found = shard[ref.index], found.sample.id == ref.id else {
+        guard let found = shard[ref.index], found.id == ref.id else {
             throw ChatbotTesterError(
                 .invalidInput, "shard \(ref.shardId) has no sample '\(ref.id)' at index \(ref.index): the spool was changed after it was planned",
                 location: SourceLocation(source: spool.directory.path))

@@ -10,14 +10,20 @@ import DequeModule
 ///   capacity, `run.concurrency`), split across the workers: each ready worker's share is
 ///   `concurrency / max(workers, expectedWorkers)` (the remainder to the first ones). A worker is
 ///   handed samples one slot at a time as its records come back, so a slow case holds one slot,
-///   never a whole shard, and fast workers take more.
+///   never a whole shard, and fast workers take more. With a `prefetch` window a worker also holds
+///   up to that many samples more, queued on its side and started as its slots free (its share is
+///   sent as `slots` with each `assign`): what is in flight to the target stays within the share,
+///   and samples go out and come back several to a frame instead of one slot at a time.
 /// - **Stop rules.** Every record is counted in one `RunLimits` (cost budget, failure policy) for the
 ///   whole run; when it says stop, or the shell calls `stop(_:)` (interrupt), no sample starts any
-///   more, the samples in flight finish (or are abandoned after `stopGrace` seconds when cancelled),
-///   and the run ends with that stop reason. A resume plays what was not started.
-/// - **Exactly-once recording.** A record is journaled only the first time its sample id is seen,
-///   and only from the worker the sample was handed to, with the index it was handed with. A lost
-///   worker's samples in flight go back to the front of the queue.
+///   more (workers hand back what they queued and have not started: `release` / `released`), the
+///   samples in flight finish (or are abandoned after `stopGrace` seconds when cancelled), and the
+///   run ends with that stop reason. A resume plays what was not started.
+/// - **Exactly-once recording.** A record is accepted only from the worker the sample was handed
+///   to, with the index it was handed with, and journaled by the record-key rule
+///   (`ClusterRecordKeys`: the first record of a sample, or a success replacing an error; anything
+///   else is counted as a duplicate and dropped). A lost worker's samples go back to the front of
+///   the queue.
 public struct CoordinatorStateMachine: Sendable {
     /// Identifies one connection in the shell.
     public typealias ConnectionID = Int
@@ -38,10 +44,14 @@ public struct CoordinatorStateMachine: Sendable {
         /// After an interrupt, how long samples in flight may take to finish before they are
         /// abandoned (a resume plays them).
         public var stopGrace: Double
+        /// Samples a worker may hold beyond its share, queued on its side (0: none; each sample is
+        /// handed out as a slot frees). With a window, samples are handed out in batches of at least
+        /// half of it once the worker's slots are busy.
+        public var prefetch: Int
 
         public init(
             heartbeatInterval: Double = 2, heartbeatTimeout: Double = 15, helloTimeout: Double = 10, concurrency: Int = 8,
-            expectedWorkers: Int = 0, stopGrace: Double = 10
+            expectedWorkers: Int = 0, stopGrace: Double = 10, prefetch: Int = 0
         ) {
             self.heartbeatInterval = heartbeatInterval
             self.heartbeatTimeout = heartbeatTimeout
@@ -49,6 +59,15 @@ public struct CoordinatorStateMachine: Sendable {
             self.concurrency = max(1, concurrency)
             self.expectedWorkers = max(0, expectedWorkers)
             self.stopGrace = stopGrace
+            self.prefetch = max(0, prefetch)
+        }
+
+        /// The prefetch window a run of `concurrency` over `workers` workers uses: each worker's
+        /// share, when that is at least 4 (below, samples go out one slot at a time, so a stop
+        /// rule's count is never overrun by samples a worker started before `release` reached it).
+        public static func prefetch(concurrency: Int, workers: Int) -> Int {
+            let share = concurrency / max(1, workers)
+            return share >= 4 ? share : 0
         }
     }
 
@@ -115,7 +134,7 @@ public struct CoordinatorStateMachine: Sendable {
     /// Samples to play again (a lost worker's), ahead of the shards.
     private var retry: Deque<SampleRef> = []
     private var workers: [ConnectionID: Worker] = [:]
-    private var done: Set<String>
+    private var done = ClusterRecordKeys()
     private let total: Int
     private var inFlight = 0
     private var limits: RunLimits
@@ -124,6 +143,10 @@ public struct CoordinatorStateMachine: Sendable {
     private var finishedReported = false
     private var lastHeartbeatSent = -Double.infinity
     private var now = 0.0
+    /// Samples given up: in flight when a stop's grace ran out, or refused by a backend that is down.
+    public private(set) var abandonedCount = 0
+    /// Records dropped by the record-key rule (a sample already recorded).
+    public private(set) var duplicateCount = 0
 
     /// - Parameters:
     ///   - shards: every shard of the run: id → (index, sample id) members, in dataset order.
@@ -135,12 +158,14 @@ public struct CoordinatorStateMachine: Sendable {
     ) {
         self.configuration = configuration
         self.welcome = welcome
-        self.done = journaled
+        var done = ClusterRecordKeys()
+        for id in journaled { done.insert(id) }
+        self.done = done
         self.limits = limits
         var total = 0
         for shard in shards {
             total += shard.members.count
-            if shard.members.contains(where: { !journaled.contains($0.id) }) { shardQueue.append(self.shards.count) }
+            if shard.members.contains(where: { !done.contains($0.id) }) { shardQueue.append(self.shards.count) }
             self.shards.append(Shard(id: shard.id, members: shard.members))
         }
         self.total = total
@@ -255,6 +280,8 @@ public struct CoordinatorStateMachine: Sendable {
             return [.close(id, reason: "worker reported \(info.code): \(info.message)")] + lost(id, reason: "worker error: \(info.message)")
         case (.ready, .budgetRequest(let request)):
             return [.grantBudget(id, request)]
+        case (.ready, .released(let released)):
+            return handBack(released.sampleIds, from: id)
         default:
             return violation(id, reason: "unexpected \(message.typeName) from \(worker.workerId ?? "worker")")
         }
@@ -295,10 +322,14 @@ public struct CoordinatorStateMachine: Sendable {
                 // A backend is down (its breaker refused the call): not data about the bot. The
                 // sample stays for a resume, and the run stops as a single process would.
                 if let ref { retry.prepend(ref) }
+                abandonedCount += 1
                 if stopped == nil { stopped = reason }
                 continue
             }
-            guard done.insert(record.sampleId).inserted else { continue }
+            guard done.admit(record.sampleId, succeeded: !record.failed) != .duplicate else {
+                duplicateCount += 1
+                continue
+            }
             fresh.append(record)
             if let reason = limits.recordFinished(failed: record.failed, costUSD: record.costUSD), stopped == nil {
                 stopped = reason
@@ -309,7 +340,8 @@ public struct CoordinatorStateMachine: Sendable {
         var actions: [Action] = []
         if !fresh.isEmpty {
             actions.append(.journal(fresh))
-            actions.append(.report(.progress(workerId: worker.workerId ?? "?", added: fresh.count, completed: done.count, total: total, workerCompleted: worker.completedSamples)))
+            actions.append(.report(.progress(
+                workerId: worker.workerId ?? "?", added: fresh.count, completed: done.count, total: total, workerCompleted: worker.completedSamples)))
         }
         if let stopped { actions += stop(stopped) }
         return actions + settle()
@@ -322,7 +354,38 @@ public struct CoordinatorStateMachine: Sendable {
         guard stopReason == nil, !finishedReported else { return [] }
         stopReason = reason
         if reason == .cancelled { stopDeadline = now + configuration.stopGrace }
-        return [.report(.stopping(reason: reason.rawValue, inFlight: inFlight))] + settle()
+        var actions: [Action] = [.report(.stopping(reason: reason.rawValue, inFlight: inFlight))]
+        // Queued samples must not start: ask every worker that may hold some to hand them back.
+        if configuration.prefetch > 0 {
+            for id in workers.keys.sorted() where workers[id]?.phase == .ready && workers[id]?.inFlight.isEmpty == false {
+                actions.append(.send(id, .release))
+            }
+        }
+        return actions + settle()
+    }
+
+    /// A worker handed back samples it held without starting them (after `release`): they are no
+    /// longer in flight, and go back to the front of the queue (a resume plays them).
+    private mutating func handBack(_ ids: [String], from id: ConnectionID) -> [Action] {
+        guard var worker = workers[id] else { return [] }
+        var refs: [SampleRef] = []
+        for sampleId in ids {
+            guard worker.inFlight.removeValue(forKey: sampleId) != nil else {
+                workers[id] = worker
+                return violation(id, reason: "handed back sample '\(sampleId)', which this worker does not hold")
+            }
+            if let ref = worker.refs.removeValue(forKey: sampleId) { refs.append(ref) }
+            inFlight -= 1
+        }
+        workers[id] = worker
+        for ref in refs.sorted(by: { $0.index > $1.index }) { retry.prepend(ref) }
+        return settle()
+    }
+
+    /// The number of samples worker `id` may play at once: its share of `concurrency` (sent as an
+    /// assignment's `slots`).
+    public func slots(for id: ConnectionID) -> Int? {
+        shares()[id]
     }
 
     /// Ends the run when nothing more can happen, else hands out samples.
@@ -352,10 +415,15 @@ public struct CoordinatorStateMachine: Sendable {
         guard stopReason == nil, !finishedReported else { return [] }
         var actions: [Action] = []
         let shares = shares()
+        let prefetch = configuration.prefetch
+        let capacity = configuration.concurrency + prefetch * shares.count
         let order = shares.keys.sorted { (workers[$0]!.inFlight.count, $0) < (workers[$1]!.inFlight.count, $1) }
         for id in order {
-            var spare = min(shares[id]! - workers[id]!.inFlight.count, configuration.concurrency - inFlight)
+            let held = workers[id]!.inFlight.count
+            var spare = min(shares[id]! + prefetch - held, capacity - inFlight)
             guard spare > 0 else { continue }
+            // Every slot busy: top the queue up in batches, not one sample per returned record.
+            if prefetch > 1 && held >= shares[id]! && spare < (prefetch + 1) / 2 { continue }
             var batch: [SampleRef] = []
             while spare > 0, let ref = nextSample() {
                 batch.append(ref)
@@ -411,6 +479,7 @@ public struct CoordinatorStateMachine: Sendable {
             }
         }
         if let stopDeadline, let stopReason, now >= stopDeadline, !finishedReported {
+            abandonedCount += inFlight
             actions.append(.report(.abandoned(samples: inFlight)))
             actions += finish(stopReason)
         }

@@ -19,6 +19,8 @@ extension ClusterMessage: Codable {
         case "error": self = .error(try c.decode(ErrorInfo.self, forKey: .body))
         case "budgetRequest": self = .budgetRequest(try c.decode(BudgetRequest.self, forKey: .body))
         case "budgetGrant": self = .budgetGrant(try c.decode(BudgetGrant.self, forKey: .body))
+        case "release": self = .release
+        case "released": self = .released(try c.decode(Released.self, forKey: .body))
         default:
             throw DecodingError.dataCorruptedError(forKey: .type, in: c, debugDescription: "unknown message type '\(type)'")
         }
@@ -32,10 +34,11 @@ extension ClusterMessage: Codable {
         case .welcome(let body): try c.encode(body, forKey: .body)
         case .assign(let body): try c.encode(body, forKey: .body)
         case .records(let body): try c.encode(body, forKey: .body)
-        case .heartbeat, .drain, .shutdown: break
+        case .heartbeat, .drain, .shutdown, .release: break
         case .error(let body): try c.encode(body, forKey: .body)
         case .budgetRequest(let body): try c.encode(body, forKey: .body)
         case .budgetGrant(let body): try c.encode(body, forKey: .body)
+        case .released(let body): try c.encode(body, forKey: .body)
         }
     }
 }
@@ -61,6 +64,37 @@ public struct ClusterMessageCodec: Sendable {
         } catch {
             throw ChatbotTesterError(.proto, "malformed frame (not JSON)", location: SourceLocation(source: peer), cause: error)
         }
+    }
+}
+
+extension ClusterMessageCodec {
+    /// The payload of an `assign` of samples already encoded as `IndexedSample` JSON (`{"index":
+    /// …,"sample":…}`, the spool's shard lines): spliced, not re-encoded. The same bytes
+    /// `encode(.assign(…))` writes for them (sorted keys).
+    public func encodeAssign(lines: [Data], slots: Int?) -> Data {
+        var out = Data(#"{"body":{"samples":["#.utf8)
+        out.reserveCapacity(lines.reduce(64) { $0 + $1.count + 1 })
+        for (position, line) in lines.enumerated() {
+            if position > 0 { out.append(UInt8(ascii: ",")) }
+            out.append(line)
+        }
+        out.append(contentsOf: Array("]".utf8))
+        if let slots { out.append(contentsOf: Array(#","slots":\#(slots)"#.utf8)) }
+        out.append(contentsOf: Array(#"},"type":"assign"}"#.utf8))
+        return out
+    }
+
+    /// The payload of a `records` frame of records already encoded (see
+    /// `ClusterRecord.wireBytes(omittingSample:)`), spliced into one frame.
+    public func encodeRecords(_ records: [Data]) -> Data {
+        var out = Data(#"{"body":["#.utf8)
+        out.reserveCapacity(records.reduce(32) { $0 + $1.count + 1 })
+        for (position, record) in records.enumerated() {
+            if position > 0 { out.append(UInt8(ascii: ",")) }
+            out.append(record)
+        }
+        out.append(contentsOf: Array(#"],"type":"records"}"#.utf8))
+        return out
     }
 }
 

@@ -2,7 +2,12 @@ import ChatbotTesterCore
 import Foundation
 
 /// The version of the coordinator ⇄ worker protocol; both sides must speak the same one.
-public let clusterProtocolVersion = 2
+///
+/// 3: `assign` carries `slots` (how many of its samples a worker plays at once; the rest wait in
+/// its queue), `release` / `released` hand back samples a worker holds and has not started, and a
+/// record's `run.sample` may be `null` (the coordinator puts back the bytes of the sample it
+/// assigned).
+public let clusterProtocolVersion = 3
 
 /// A message of the cluster protocol. On the wire: one frame holding `{"type": …, "body": …}` JSON.
 ///
@@ -11,7 +16,9 @@ public let clusterProtocolVersion = 2
 /// coordinator keeps each worker supplied up to its share of `run.concurrency`, and every record
 /// returns a slot. `heartbeat` both ways at any time after the handshake; `drain` (finish what you
 /// hold, take no more, then leave) and `shutdown` (leave now) from the coordinator; `error` either
-/// way before closing; `budgetRequest` / `budgetGrant` share rate limits across workers.
+/// way before closing; `budgetRequest` / `budgetGrant` share rate limits across workers; `release`
+/// (from the coordinator, when the run stops) asks a worker to start nothing more of what it holds
+/// and hand the samples it has not started back in `released`.
 public enum ClusterMessage: Sendable, Hashable {
     case hello(Hello)
     case welcome(Welcome)
@@ -23,6 +30,8 @@ public enum ClusterMessage: Sendable, Hashable {
     case error(ErrorInfo)
     case budgetRequest(BudgetRequest)
     case budgetGrant(BudgetGrant)
+    case release
+    case released(Released)
 
     /// A worker introduces itself.
     public struct Hello: Sendable, Hashable, Codable {
@@ -55,12 +64,25 @@ public enum ClusterMessage: Sendable, Hashable {
         }
     }
 
-    /// Samples for a worker to play now, each in addition to what it already holds.
+    /// Samples for a worker, in addition to what it already holds. The worker plays at most
+    /// `slots` of everything it holds at once (its share of `run.concurrency`; `nil`: all of them)
+    /// and queues the rest, in order, starting each as a slot frees.
     public struct Assignment: Sendable, Hashable, Codable {
         public var samples: [IndexedSample]
+        public var slots: Int?
 
-        public init(samples: [IndexedSample]) {
+        public init(samples: [IndexedSample], slots: Int? = nil) {
             self.samples = samples
+            self.slots = slots
+        }
+    }
+
+    /// The samples a worker held without starting them, handed back after a `release`.
+    public struct Released: Sendable, Hashable, Codable {
+        public var sampleIds: [String]
+
+        public init(sampleIds: [String]) {
+            self.sampleIds = sampleIds
         }
     }
 
@@ -101,6 +123,8 @@ public enum ClusterMessage: Sendable, Hashable {
         case .error: "error"
         case .budgetRequest: "budgetRequest"
         case .budgetGrant: "budgetGrant"
+        case .release: "release"
+        case .released: "released"
         }
     }
 }

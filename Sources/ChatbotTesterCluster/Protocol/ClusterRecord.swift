@@ -18,6 +18,26 @@ public struct ClusterRecord: Sendable, Hashable, Codable {
         self.run = run
         self.evals = evals
     }
+
+    /// The record's JSON as a worker sends it (`JSONCoding`, sorted keys). With `omittingSample`
+    /// the run's `sample` travels as `null`: the coordinator holds the bytes of the sample it
+    /// assigned and puts them back (`ClusterRecordEnvelope.splicingSample(_:)`), so the journal line
+    /// is the bytes a full encode gives. A worker omits the sample only when the record's is the
+    /// one it was assigned (masking may have changed it; then it travels whole).
+    public func wireBytes(omittingSample: Bool, encoder: JSONEncoder = JSONCoding.encoder()) throws -> Data {
+        guard omittingSample else { return try encoder.encode(self) }
+        var stub = self
+        stub.run.sample = TestSample(id: sampleId)
+        let bytes = try encoder.encode(stub)
+        guard let run = try JSONByteScanner.members(ofObject: bytes).first(where: { $0.name == "run" })?.value,
+            let sample = try JSONByteScanner.members(ofObject: bytes, in: run).first(where: { $0.name == "sample" })?.value
+        else { return try encoder.encode(self) }
+        var out = Data(capacity: bytes.count)
+        out.append(bytes[bytes.startIndex..<(bytes.startIndex + sample.lowerBound)])
+        out.append(contentsOf: Array("null".utf8))
+        out.append(bytes[(bytes.startIndex + sample.upperBound)...])
+        return out
+    }
 }
 
 /// A test case with its 0-based position in the dataset.
@@ -60,6 +80,11 @@ public struct ClusterRecordEnvelope: Sendable, Hashable {
     public var runRange: Range<Int>
     /// Where each element of `evals` sits in `bytes`.
     public var evalRanges: [Range<Int>]
+    /// Where the value of `run.sample` sits in `bytes`.
+    public var sampleRange: Range<Int>
+    /// Whether `run.sample` is `null`: the worker left it out, the coordinator puts back the bytes
+    /// of the sample it assigned (`splicingSample(_:)`) before the record is journaled.
+    public var sampleOmitted: Bool
 
     /// Whether the run failed.
     public var failed: Bool { status == .error }
@@ -92,7 +117,7 @@ public struct ClusterRecordEnvelope: Sendable, Hashable {
         self.sampleId = sampleId
         self.index = index
         self.runRange = run
-        var runSampleId: String?, status: RunRecord.Status?, cost: Double?, code: String?
+        var runSampleId: String?, status: RunRecord.Status?, cost: Double?, code: String?, sample: Range<Int>?
         let runMembers = try Self.field("run") { try JSONByteScanner.members(ofObject: bytes, in: run) }
         for member in runMembers {
             switch member.name {
@@ -102,6 +127,8 @@ public struct ClusterRecordEnvelope: Sendable, Hashable {
                 let text = try Self.field("run.status") { try JSONByteScanner.string(bytes, at: member.value) }
                 guard let value = RunRecord.Status(rawValue: text) else { throw ShapeError(field: "run.status", message: "unknown status '\(text)'") }
                 status = value
+            case "sample" where sample == nil:
+                sample = member.value
             case "costUSD" where cost == nil:
                 cost = try Self.field("run.costUSD") { try JSONByteScanner.optionalDouble(bytes, at: member.value) }
             case "error" where code == nil:
@@ -115,9 +142,14 @@ public struct ClusterRecordEnvelope: Sendable, Hashable {
                 guard Self.runFields.contains(member.name) else { throw ShapeError(field: "run.\(member.name)", message: "unknown field") }
             }
         }
-        for name in ["target", "sample"] where !runMembers.contains(where: { $0.name == name }) {
-            throw ShapeError(field: "run.\(name)", message: "missing")
+        guard runMembers.contains(where: { $0.name == "target" }) else { throw ShapeError(field: "run.target", message: "missing") }
+        guard let sample else { throw ShapeError(field: "run.sample", message: "missing") }
+        let omitted = JSONByteScanner.isNull(bytes, at: sample)
+        guard omitted || bytes[bytes.startIndex + sample.lowerBound] == UInt8(ascii: "{") else {
+            throw ShapeError(field: "run.sample", message: "expected an object or null")
         }
+        self.sampleRange = sample
+        self.sampleOmitted = omitted
         guard let runSampleId else { throw ShapeError(field: "run.sampleId", message: "missing") }
         guard let status else { throw ShapeError(field: "run.status", message: "missing") }
         self.runSampleId = runSampleId
@@ -143,6 +175,31 @@ public struct ClusterRecordEnvelope: Sendable, Hashable {
     /// The envelope of `record` as a worker encodes it (`JSONCoding`, sorted keys).
     public init(encoding record: ClusterRecord) throws {
         try self.init(scanning: JSONCoding.encoder().encode(record))
+    }
+
+    /// This record with `sample` (a sample's JSON, as the spool holds it) as the value of
+    /// `run.sample`, in place of what is there: the other bytes stay as they are, whatever other
+    /// members the record has.
+    public func splicingSample(_ sample: Data) -> ClusterRecordEnvelope {
+        let start = bytes.startIndex
+        var out = Data(capacity: bytes.count - sampleRange.count + sample.count)
+        out.append(bytes[start..<(start + sampleRange.lowerBound)])
+        out.append(sample)
+        out.append(bytes[(start + sampleRange.upperBound)...])
+        let delta = sample.count - sampleRange.count
+        let cut = sampleRange.upperBound
+        func moved(_ range: Range<Int>) -> Range<Int> {
+            if range.lowerBound >= cut { return (range.lowerBound + delta)..<(range.upperBound + delta) }
+            if range.upperBound >= cut { return range.lowerBound..<(range.upperBound + delta) }
+            return range
+        }
+        var copy = self
+        copy.bytes = out
+        copy.runRange = moved(runRange)
+        copy.evalRanges = evalRanges.map(moved)
+        copy.sampleRange = sampleRange.lowerBound..<(sampleRange.lowerBound + sample.count)
+        copy.sampleOmitted = false
+        return copy
     }
 
     /// The members a `RunRecord` may have (its decoder refuses others).

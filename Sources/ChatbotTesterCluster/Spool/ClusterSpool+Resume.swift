@@ -10,6 +10,11 @@ extension ClusterSpool {
         public var spentUSD: Double
         /// Samples whose only records are errors: kept (not played) unless `retryErrors`.
         public var errors: Int
+        /// The totals of the records a resumed run keeps (each sample once, by the record-key
+        /// rule): where the run's statistics start, as the Runner's start from its journal.
+        public var totals = ClusterRunTotals()
+        /// Samples recorded as errors and kept (`errors` without `retryErrors`, else 0).
+        public var keptErrors: Int
     }
 
     /// Reads the journal once for a (re)started coordinator; the dollars spent are summed only
@@ -23,11 +28,20 @@ extension ClusterSpool {
         var errors = 0
         var ids = Set<String>()
         ids.reserveCapacity(index.entries.count)
+        var totals = ClusterRunTotals()
         for entry in index.entries {
             if !entry.succeeded { errors += 1 }
-            if entry.succeeded || !retryErrors { ids.insert(entry.sampleId) }
+            guard entry.succeeded || !retryErrors else { continue }
+            ids.insert(entry.sampleId)
             if spending { spent += entry.costUSD ?? 0 }
+            do {
+                totals.add(try ClusterRunFacts(scanning: ClusterRecordEnvelope(scanning: index.bytes(of: entry))))
+            } catch let error as ChatbotTesterError {
+                throw error
+            } catch {
+                throw ChatbotTesterError(.invalidInput, "journal line \(entry.line) changed while it was read: \(error)", location: SourceLocation(source: journalURL.path, line: entry.line))
+            }
         }
-        return ResumeState(journaledIds: ids, spentUSD: spent, errors: errors)
+        return ResumeState(journaledIds: ids, spentUSD: spent, errors: errors, totals: totals, keptErrors: retryErrors ? 0 : errors)
     }
 }

@@ -137,18 +137,7 @@ public struct ClusterSpool: Sendable {
     /// - Throws: `.invalidInput` naming the shard file when it is missing, truncated or edited (a
     ///   damaged spool ends the run; it is never handed out again), `.io` when it cannot be read.
     public func samples(ofShard id: Int) throws -> [IndexedSample] {
-        guard let shard = manifest.shards.first(where: { $0.id == id }) else {
-            throw ChatbotTesterError(.internal, "no shard \(id) in \(directory.path)")
-        }
-        let url = directory.appendingPathComponent(shard.file)
-        let data = try Self.read(url)
-        guard data.count == shard.bytes else {
-            throw Self.damaged(url, "was changed after the spool was written: \(data.count) bytes, \(Self.manifestFile) recorded \(shard.bytes)")
-        }
-        let digest = SpoolDigest.sha256(data)
-        guard digest == shard.sha256 else {
-            throw Self.damaged(url, "was changed after the spool was written: its SHA-256 is \(digest), \(Self.manifestFile) recorded \(shard.sha256)")
-        }
+        let (shard, url, data) = try verifiedShard(id)
         let decoder = JSONCoding.decoder()
         var out: [IndexedSample] = []
         out.reserveCapacity(shard.count)
@@ -165,6 +154,70 @@ public struct ClusterSpool: Sendable {
             throw Self.damaged(url, "does not hold the samples \(Self.manifestFile) lists for shard \(id)")
         }
         return out
+    }
+
+    /// The file of shard `id`, checked against the manifest (size, SHA-256).
+    private func verifiedShard(_ id: Int) throws -> (ClusterManifest.Shard, URL, Data) {
+        guard let shard = manifest.shards.first(where: { $0.id == id }) else {
+            throw ChatbotTesterError(.internal, "no shard \(id) in \(directory.path)")
+        }
+        let url = directory.appendingPathComponent(shard.file)
+        let data = try Self.read(url)
+        guard data.count == shard.bytes else {
+            throw Self.damaged(url, "was changed after the spool was written: \(data.count) bytes, \(Self.manifestFile) recorded \(shard.bytes)")
+        }
+        let digest = SpoolDigest.sha256(data)
+        guard digest == shard.sha256 else {
+            throw Self.damaged(url, "was changed after the spool was written: its SHA-256 is \(digest), \(Self.manifestFile) recorded \(shard.sha256)")
+        }
+        return (shard, url, data)
+    }
+
+    /// One line of a shard as bytes: what a coordinator hands out (an `assign` splices the lines,
+    /// `ClusterMessageCodec.encodeAssign(lines:slots:)`) and puts back into records whose sample
+    /// was left out (`ClusterRecordEnvelope.splicingSample(_:)`).
+    public struct SampleLine: Sendable, Hashable {
+        public var index: Int
+        public var id: String
+        /// The line: `IndexedSample` JSON.
+        public var line: Data
+        /// The bytes of its `sample` value.
+        public var sample: Data
+    }
+
+    /// The lines of shard `id`, after the same checks as `samples(ofShard:)`; each line is scanned
+    /// for its index and sample id, not decoded.
+    public func sampleLines(ofShard id: Int) throws -> [SampleLine] {
+        let (shard, url, data) = try verifiedShard(id)
+        var out: [SampleLine] = []
+        out.reserveCapacity(shard.count)
+        var splitter = JSONL.LineSplitter()
+        for (line, bytes) in splitter.feed(data) {
+            let bytes = Data(bytes)
+            do {
+                let members = try JSONByteScanner.members(ofObject: bytes)
+                guard let index = members.first(where: { $0.name == "index" }), let sample = members.first(where: { $0.name == "sample" }),
+                    let id = try JSONByteScanner.members(ofObject: bytes, in: sample.value).first(where: { $0.name == "id" })
+                else { throw Self.damaged(url, "line \(line) is not an indexed sample") }
+                out.append(SampleLine(
+                    index: try JSONByteScanner.int(bytes, at: index.value), id: try JSONByteScanner.string(bytes, at: id.value), line: bytes,
+                    sample: bytes[sample.value]))
+            } catch let error as JSONByteScanner.Failure {
+                throw ChatbotTesterError(.invalidInput, "not an indexed sample: \(error.message)", location: SourceLocation(source: url.path, line: line))
+            }
+        }
+        let expected = shard.sampleIds.enumerated().map { (shard.firstIndex + $0.offset, $0.element) }
+        guard out.count == expected.count, zip(out, expected).allSatisfy({ $0.index == $1.0 && $0.id == $1.1 }) else {
+            throw Self.damaged(url, "does not hold the samples \(Self.manifestFile) lists for shard \(id)")
+        }
+        return out
+    }
+
+    /// `sampleLines(ofShard:)` on a dispatch queue, off Swift's cooperative thread pool.
+    public func sampleLinesOffPool(ofShard id: Int) async throws -> [SampleLine] {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<[SampleLine], any Error>) in
+            Self.readQueue.async { continuation.resume(with: Result { try self.sampleLines(ofShard: id) }) }
+        }
     }
 
     /// `samples(ofShard:)` on a dispatch queue, off Swift's cooperative thread pool (reading,
@@ -205,11 +258,15 @@ public struct ClusterSpool: Sendable {
             }
             let entry = JournalIndex.Entry(
                 sampleId: key.sampleId, index: key.index, range: range, line: line, succeeded: key.status == .ok, costUSD: key.costUSD)
-            if let position = positions[key.sampleId] {
-                if !entries[position].succeeded && entry.succeeded { entries[position] = entry }
-            } else {
+            let position = positions[key.sampleId]
+            switch ClusterRecordKeys.admission(existing: position.map { entries[$0].succeeded }, succeeded: entry.succeeded) {
+            case .first:
                 positions[key.sampleId] = entries.count
                 entries.append(entry)
+            case .replacesError:
+                entries[position!] = entry
+            case .duplicate:
+                break
             }
         }
         entries.sort { $0.index < $1.index }

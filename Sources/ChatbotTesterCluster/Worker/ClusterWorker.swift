@@ -1,4 +1,5 @@
 import ChatbotTesterCore
+import DequeModule
 import Foundation
 
 /// Runs a worker over a connected `ClusterConnection`: hello, rebuild the job from `welcome`
@@ -15,19 +16,22 @@ public enum ClusterWorker {
     public struct Options: Sendable {
         /// Shown in the coordinator's progress (default `host-pid`).
         public var workerId: String
-        /// Records per `records` frame at most (records finished together share a frame; none
-        /// waits for others).
+        /// Records per `records` frame at most (records finished together share a frame).
         public var batchSize: Int
+        /// While samples wait in its queue, how long a finished record may wait for others to share
+        /// its frame (seconds); with nothing queued, records go at once.
+        public var flushDelay: Double
         /// The worker's on-disk state (response cache…). `nil`: a fresh private directory
         /// (`mkdtemp`, 0700) made at welcome and removed on exit. A given directory is created 0700
         /// or, when it exists, must be owned by this user and closed to others — else the worker
         /// refuses to start (see `PrivateDirectory.verifyOrCreate`).
         public var stateDirectory: URL?
 
-        public init(workerId: String? = nil, batchSize: Int = 64, stateDirectory: URL? = nil) {
+        public init(workerId: String? = nil, batchSize: Int = 64, stateDirectory: URL? = nil, flushDelay: Double = 0.005) {
             let workerId = workerId ?? "\(ProcessInfo.processInfo.hostName)-\(getpid())"
             self.workerId = workerId
             self.batchSize = max(1, batchSize)
+            self.flushDelay = max(0, flushDelay)
             self.stateDirectory = stateDirectory
         }
     }
@@ -65,8 +69,12 @@ actor WorkerDriver {
     private var building: Task<(any ShardProcessor)?, Never>?
     private var processing: [Int: Task<Void, Never>] = [:]
     private var nextProcessing = 0
+    /// Samples held and not started (played as slots free).
+    private var queue: Deque<IndexedSample> = []
+    /// How many samples may play at once (the latest `assign`'s `slots`; `nil`: all held).
+    private var slots: Int?
     private var heartbeat: Task<Void, Never>?
-    private var batch: [ClusterRecord] = []
+    private var batch: [(id: String, bytes: Data)] = []
     private var flushScheduled = false
     private var assignments = 0
     private var records = 0
@@ -145,16 +153,16 @@ actor WorkerDriver {
                     }
                 }
             case .process(let assignment):
-                let building = building
-                let key = nextProcessing
-                nextProcessing += 1
                 assignments += 1
-                processing[key] = Task {
-                    if let processor = await building?.value {
-                        await self.process(assignment, with: processor)
-                    }
-                    self.processed(key)
-                }
+                if let given = assignment.slots { slots = max(1, given) }
+                queue.append(contentsOf: assignment.samples)
+                pump()
+            case .release:
+                let ids = queue.map(\.sample.id)
+                queue.removeAll()
+                perform(machine.released(ids))
+            case .sendRecords(let records):
+                connection.enqueue([codec.encodeRecords(records)])
             case .granted(let grant):
                 budgets.granted(grant)
             case .exit(let reason):
@@ -195,14 +203,37 @@ actor WorkerDriver {
         }
     }
 
-    private func processed(_ key: Int) {
-        processing[key] = nil
+    /// Starts queued samples while slots are free, each in its own task.
+    private func pump() {
+        while !exited, processing.count < (slots ?? Int.max), let item = queue.popFirst() {
+            let building = building
+            let key = nextProcessing
+            nextProcessing += 1
+            processing[key] = Task {
+                if let processor = await building?.value {
+                    await self.process(item, with: processor)
+                }
+                self.processed(key)
+            }
+        }
     }
 
-    private func process(_ assignment: ClusterMessage.Assignment, with processor: any ShardProcessor) async {
+    private func processed(_ key: Int) {
+        processing[key] = nil
+        pump()
+    }
+
+    private func process(_ item: IndexedSample, with processor: any ShardProcessor) async {
         do {
-            try await processor.process(assignment.samples) { record in
-                await self.collect(record)
+            try await processor.process([item]) { record in
+                // Encoded here, in the sample's own task; the sample stays out when it is the one
+                // assigned (the coordinator has its bytes).
+                do {
+                    let bytes = try record.wireBytes(omittingSample: record.run.sample == item.sample)
+                    await self.collect(record.sampleId, bytes)
+                } catch {
+                    await self.fail(ChatbotTesterError(.internal, "cannot encode the record of '\(record.sampleId)': \(error)"))
+                }
             }
         } catch {
             guard !Task.isCancelled else { return }
@@ -210,15 +241,24 @@ actor WorkerDriver {
         }
     }
 
-    /// Queues a finished record; records finished while a send is pending share its frame.
-    private func collect(_ record: ClusterRecord) async {
-        batch.append(record)
+    private func fail(_ error: ChatbotTesterError) {
+        perform(machine.failed(error))
+    }
+
+    /// Queues a finished record; records finished while a send is pending share its frame (and,
+    /// while samples wait in the queue, those finished within `flushDelay`).
+    private func collect(_ id: String, _ bytes: Data) async {
+        batch.append((id, bytes))
         if batch.count >= options.batchSize {
             flush()
             await connection.waitUntilWritable()
         } else if !flushScheduled {
             flushScheduled = true
-            Task { self.flush() }
+            let delay = queue.isEmpty ? 0 : options.flushDelay
+            Task {
+                if delay > 0 { try? await Task.sleep(nanoseconds: UInt64(delay * 1e9)) }
+                self.flush()
+            }
         }
     }
 
@@ -228,6 +268,6 @@ actor WorkerDriver {
         let out = batch
         batch = []
         records += out.count
-        perform(machine.produced(out))
+        perform(machine.produced(sampleIds: out.map(\.id), records: out.map(\.bytes)))
     }
 }

@@ -1,9 +1,11 @@
 import ChatbotTesterCore
+import Foundation
 
 /// The worker's protocol logic as a pure state machine; `ClusterWorker` is its I/O shell.
 ///
-/// A worker plays every sample it is given at once (the coordinator bounds how many it holds: its
-/// share of `run.concurrency`) and returns each record as it finishes.
+/// A worker plays at most `slots` of the samples it holds at once (its share of `run.concurrency`,
+/// sent with each `assign`), queues the rest, and returns each record as it finishes; on `release`
+/// it hands back the samples it has not started.
 public struct WorkerStateMachine: Sendable {
     /// What the shell must do.
     public enum Action: Sendable, Hashable {
@@ -12,6 +14,10 @@ public struct WorkerStateMachine: Sendable {
         case build(ClusterMessage.Welcome)
         /// Play these samples (in addition to any being played).
         case process(ClusterMessage.Assignment)
+        /// Start nothing more of what is queued: hand it back (`released(_:)`).
+        case release
+        /// Send these encoded records as one `records` frame.
+        case sendRecords([Data])
         /// The coordinator granted a budget request.
         case granted(ClusterMessage.BudgetGrant)
         /// Leave: `reason` nil for an orderly shutdown, else a protocol failure to report.
@@ -68,6 +74,8 @@ public struct WorkerStateMachine: Sendable {
         case (.ready, .assign(let assignment)) where !draining:
             for item in assignment.samples { held.insert(item.sample.id) }
             return [.process(assignment)]
+        case (.ready, .release):
+            return [.release]
         case (.ready, .drain):
             draining = true
             return leaveIfDrained()
@@ -81,6 +89,21 @@ public struct WorkerStateMachine: Sendable {
         guard phase == .ready, !records.isEmpty else { return [] }
         for record in records { held.remove(record.sampleId) }
         return [.send(.records(records))] + leaveIfDrained()
+    }
+
+    /// The processor finished these samples, their records already encoded
+    /// (`ClusterRecord.wireBytes(omittingSample:)`): send them as one frame.
+    public mutating func produced(sampleIds: [String], records: [Data]) -> [Action] {
+        guard phase == .ready, !records.isEmpty else { return [] }
+        for id in sampleIds { held.remove(id) }
+        return [.sendRecords(records)] + leaveIfDrained()
+    }
+
+    /// The shell dropped these queued samples after a `release`: tell the coordinator.
+    public mutating func released(_ sampleIds: [String]) -> [Action] {
+        guard phase == .ready else { return [] }
+        for id in sampleIds { held.remove(id) }
+        return [.send(.released(.init(sampleIds: sampleIds)))] + leaveIfDrained()
     }
 
     private mutating func leaveIfDrained() -> [Action] {

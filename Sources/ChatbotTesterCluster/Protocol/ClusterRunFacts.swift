@@ -1,0 +1,182 @@
+import ChatbotTesterCore
+import Foundation
+
+/// What `RunStatistics.add(_:)` reads of a run record, scanned from the record's bytes
+/// (`JSONByteScanner`) instead of decoded: the coordinator sums a sharded run's statistics as
+/// records are journaled, as the single-process Runner sums them as records complete, without
+/// decoding `results.jsonl` again.
+public struct ClusterRunFacts: Sendable, Hashable {
+    public var status: RunRecord.Status
+    public var error: ErrorInfo?
+    public var usage: Usage
+    public var simulatorUsage: Usage?
+    public var costUSD: Double?
+    public var latencyMs: Double
+    public var attempts: Int
+    /// Each assistant turn's latency.
+    public var turnLatencies: [Double]
+    public var stopReason: String?
+    /// Whether the sample is a simulated conversation (it has a `scenario`).
+    public var simulated: Bool
+
+    /// Reads the facts of the run value at `run` in `bytes` (a whole `ClusterRecord` line).
+    ///
+    /// - Throws: `JSONByteScanner.Failure` when a member read is not of its type.
+    public init(scanning bytes: Data, run: Range<Int>) throws {
+        var status = RunRecord.Status.ok
+        var facts = (usage: Usage.zero, simulator: Usage?.none, cost: Double?.none, latency: 0.0, attempts: 0)
+        var turns: [Double] = []
+        var stopReason: String?
+        var error: ErrorInfo?
+        var simulated = false
+        for member in try JSONByteScanner.members(ofObject: bytes, in: run) {
+            let value = member.value
+            switch member.name {
+            case "status": status = RunRecord.Status(rawValue: try JSONByteScanner.string(bytes, at: value)) ?? .error
+            case "usage": facts.usage = try Self.usage(bytes, value) ?? .zero
+            case "simulatorUsage": facts.simulator = try Self.usage(bytes, value)
+            case "costUSD": facts.cost = try JSONByteScanner.optionalDouble(bytes, at: value)
+            case "latencyMs": facts.latency = try JSONByteScanner.optionalDouble(bytes, at: value) ?? 0
+            case "attempts": facts.attempts = JSONByteScanner.isNull(bytes, at: value) ? 0 : try JSONByteScanner.int(bytes, at: value)
+            case "stopReason": stopReason = JSONByteScanner.isNull(bytes, at: value) ? nil : try JSONByteScanner.string(bytes, at: value)
+            case "error":
+                guard !JSONByteScanner.isNull(bytes, at: value) else { continue }
+                var code = "unknown", message = ""
+                for field in try JSONByteScanner.members(ofObject: bytes, in: value) {
+                    if field.name == "code" { code = try JSONByteScanner.string(bytes, at: field.value) }
+                    if field.name == "message" { message = try JSONByteScanner.string(bytes, at: field.value) }
+                }
+                error = ErrorInfo(code: code, message: message)
+            case "turns":
+                guard !JSONByteScanner.isNull(bytes, at: value) else { continue }
+                for turn in try JSONByteScanner.elements(ofArray: bytes, in: value) {
+                    let latency = try JSONByteScanner.members(ofObject: bytes, in: turn).first { $0.name == "latencyMs" }?.value
+                    turns.append(try latency.flatMap { try JSONByteScanner.optionalDouble(bytes, at: $0) } ?? 0)
+                }
+            case "sample":
+                guard !JSONByteScanner.isNull(bytes, at: value) else { continue }
+                simulated = try JSONByteScanner.members(ofObject: bytes, in: value).contains {
+                    $0.name == "scenario" && !JSONByteScanner.isNull(bytes, at: $0.value)
+                }
+            default:
+                continue
+            }
+        }
+        self.status = status
+        self.error = error
+        self.usage = facts.usage
+        self.simulatorUsage = facts.simulator
+        self.costUSD = facts.cost
+        self.latencyMs = facts.latency
+        self.attempts = facts.attempts
+        self.turnLatencies = turns
+        self.stopReason = stopReason
+        self.simulated = simulated
+    }
+
+    /// The facts of a journal line (a `ClusterRecord`'s JSON).
+    public init(scanning envelope: ClusterRecordEnvelope) throws {
+        try self.init(scanning: envelope.bytes, run: envelope.runRange)
+    }
+
+    private static func usage(_ bytes: Data, _ range: Range<Int>) throws -> Usage? {
+        guard !JSONByteScanner.isNull(bytes, at: range) else { return nil }
+        var usage = Usage.zero
+        for member in try JSONByteScanner.members(ofObject: bytes, in: range) {
+            if member.name == "promptTokens" { usage.promptTokens = try JSONByteScanner.int(bytes, at: member.value) }
+            if member.name == "completionTokens" { usage.completionTokens = try JSONByteScanner.int(bytes, at: member.value) }
+        }
+        return usage
+    }
+}
+
+extension RunStatistics {
+    /// Adds one record read as `ClusterRunFacts`: the same totals `add(_: RunRecord)` gives for
+    /// the decoded record.
+    public mutating func add(_ facts: ClusterRunFacts) {
+        switch facts.status {
+        case .ok: ok += 1
+        case .error:
+            error += 1
+            errorsByCode[facts.error?.code ?? "unknown", default: 0] += 1
+        }
+        usage += facts.usage
+        if let simulator = facts.simulatorUsage { simulatorUsage += simulator }
+        if let price = facts.costUSD {
+            cost.add(price)
+            priced += 1
+        }
+        turns += facts.turnLatencies.count
+        attempts += facts.attempts
+        latency.record(facts.latencyMs)
+        for turn in facts.turnLatencies { turnLatency.record(turn) }
+        if facts.simulated, let reason = facts.stopReason { stopReasons[reason, default: 0] += 1 }
+    }
+}
+
+/// A run's statistics as the coordinator sums them: every record journaled, each sample once (the
+/// record-key rule), with one example message per error code, as the Runner's summary has.
+public struct ClusterRunTotals: Sendable, Hashable {
+    public var statistics = RunStatistics()
+    /// The first message recorded per error code.
+    public var errorExamples: [String: String] = [:]
+
+    public init() {}
+
+    /// Adds a record's facts.
+    public mutating func add(_ facts: ClusterRunFacts) {
+        statistics.add(facts)
+        if let error = facts.error, errorExamples[error.code] == nil { errorExamples[error.code] = error.message }
+    }
+}
+
+/// The record-key rule, in one place: per sample id the first success wins, a later success
+/// replaces an earlier error, and nothing replaces a success. The journal index (resume, merge) and
+/// the coordinator's dedup of records as they arrive both apply it.
+public struct ClusterRecordKeys: Sendable {
+    /// What to do with a record for an id.
+    public enum Admission: Sendable, Hashable {
+        /// The id's first record: keep it.
+        case first
+        /// A success for an id recorded only as an error so far: it replaces the error.
+        case replacesError
+        /// Anything else (a second error, anything after a success): drop it.
+        case duplicate
+    }
+
+    /// Per id: whether its kept record is a success.
+    private var succeeded: [String: Bool] = [:]
+
+    public init() {}
+
+    /// Ids recorded so far.
+    public var count: Int { succeeded.count }
+
+    /// Whether `id` has a record.
+    public func contains(_ id: String) -> Bool { succeeded[id] != nil }
+
+    /// Whether `id`'s kept record is a success (`nil`: no record).
+    public func succeeded(_ id: String) -> Bool? { succeeded[id] }
+
+    /// Applies the rule to a record of `id` and remembers the outcome.
+    public mutating func admit(_ id: String, succeeded ok: Bool) -> Admission {
+        let admission = Self.admission(existing: succeeded[id], succeeded: ok)
+        if admission != .duplicate { succeeded[id] = ok }
+        return admission
+    }
+
+    /// The rule itself: what a record of status `ok` does to an id whose kept record is a success
+    /// (`existing == true`), an error (`false`) or absent (`nil`).
+    public static func admission(existing: Bool?, succeeded ok: Bool) -> Admission {
+        switch existing {
+        case nil: .first
+        case false? where ok: .replacesError
+        default: .duplicate
+        }
+    }
+
+    /// Remembers `id` as recorded (a resumed run's journal), as a success unless `succeeded` is false.
+    public mutating func insert(_ id: String, succeeded ok: Bool = true) {
+        succeeded[id] = ok
+    }
+}
