@@ -12,7 +12,7 @@ struct ChatbotTesterCommand: AsyncParsableCommand {
         subcommands: [
             TestCommand.self, GenerateCommand.self, RunCommand.self, EvaluateCommand.self, ReportCommand.self,
             CalibrateCommand.self, ValidateCommand.self, BackendsCommand.self, MetricsCommand.self, MockServerCommand.self,
-            BenchCommand.self, CoordinatorCommand.self, WorkerCommand.self,
+            BenchCommand.self, CoordinatorCommand.self, WorkerCommand.self, PlanCommand.self, StatusCommand.self, MergeCommand.self,
         ]
     )
 

@@ -79,7 +79,7 @@ import Testing
         let rules = try #require((spec["podFailurePolicy"] as? [String: Any])?["rules"] as? [[String: Any]])
         let failIndex = try #require(rules.first { $0["action"] as? String == "FailIndex" })
         let exitCodes = try #require(failIndex["onExitCodes"] as? [String: Any])
-        #expect(exitCodes["values"] as? [Int] == [2])
+        #expect(exitCodes["values"] as? [Int] == [2, 3])
         let worker = try Self.container(of: job)
         #expect(exitCodes["containerName"] as? String == worker["name"] as? String)
         #expect((worker["args"] as? [String])?.first == "worker")

@@ -3,25 +3,45 @@ import ChatbotTester
 import Foundation
 
 /// `chatbot-tester worker --connect PATH`: runs shards for a coordinator until it says shutdown.
+/// `chatbot-tester worker --store URL [--shard INDEX]`: plays and scores one shard of an indexed
+/// run (`plan`), with no coordinator.
 ///
-/// Backends and metrics are rebuilt from the config the coordinator sends, with every built-in
-/// type; secrets (`{env: NAME}`) are resolved from this process' environment. To add your own
+/// Backends and metrics are rebuilt from the job config (the coordinator's, or the plan's), with
+/// every built-in type; secrets (`{env: NAME}`) are resolved from this process' environment. To add your own
 /// types, host a worker from your own executable with `ClusterWorkerHost.run`.
 struct WorkerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "worker", abstract: "Run shards for a coordinator.",
-        discussion: "Exit status: 0 after the coordinator's shutdown, 3 when no coordinator could be reached or it was lost.")
+        commandName: "worker", abstract: "Run shards for a coordinator, or one shard of an indexed run.",
+        discussion: """
+            With --connect: exit 0 after the coordinator's shutdown, 3 when no coordinator could be \
+            reached or it was lost. With --store (the shard: --shard, else JOB_COMPLETION_INDEX, else \
+            SLURM_ARRAY_TASK_ID): exit 0 the shard is done (every case journaled); 1 a failure a retry \
+            may fix (the store or network), retry; 2 a config error (no plan, an index outside it, a \
+            damaged spool, this environment expands the config differently from the plan), do not \
+            retry; 3 a stop rule ended it (this index's share of the budget or failure policy, the \
+            target down), do not retry; 143 interrupted (SIGTERM, Ctrl-C), retry: it resumes.
+            """)
 
-    @Option(help: "The coordinator's Unix socket.") var connect: String
+    @Option(help: "The coordinator's Unix socket.") var connect: String?
     @Option(help: "The name shown in the coordinator's progress (default: host-pid).") var workerId: String?
     @Option(help: "Seconds to keep retrying while the coordinator is not listening yet.") var connectTimeout = 30.0
+    @Option(help: "An indexed run's store (s3://bucket/prefix, file:///path or a directory), as given to `plan`.") var store: String?
+    @Option(help: "With --store: the shard index (default: JOB_COMPLETION_INDEX, else SLURM_ARRAY_TASK_ID).") var shard: Int?
+
+    func validate() throws {
+        if (connect == nil) == (store == nil) { throw ValidationError("give either --connect PATH (a coordinator) or --store URL (an indexed run)") }
+        if shard != nil, store == nil { throw ValidationError("--shard needs --store") }
+    }
 
     func run() async throws {
+        if let store {
+            throw ExitCode(await runIndexed(store: store))
+        }
         try await withExitCodes {
             let exit: ClusterWorker.Exit
             do {
                 exit = try await ClusterWorkerHost.run(
-                    connect: connect, registry: .builtin(), factory: ClusterProcessors.factory(metrics: .builtinMetrics),
+                    connect: connect ?? "", registry: .builtin(), factory: ClusterProcessors.factory(metrics: .builtinMetrics),
                     options: ClusterWorker.Options(workerId: workerId), connectTimeout: connectTimeout)
             } catch let error as ChatbotTesterError where error.code == .transport {
                 // No coordinator (not started, or the run is over): aborted, not a usage error.
@@ -33,6 +53,44 @@ struct WorkerCommand: AsyncParsableCommand {
                 return ExitStatus.aborted
             }
             return ExitStatus.ok
+        }
+    }
+
+    /// One shard of an indexed run; returns the exit status (see the discussion).
+    private func runIndexed(store url: String) async -> Int32 {
+        do {
+            let index = try IndexedRun.shardIndex(explicit: shard, environment: ProcessInfo.processInfo.environment)
+            let target = try IndexedStore(url)
+            let status = try await IndexedStore.withScratch { scratch in
+                let worker = IndexedWorker(store: target.store, name: target.name, shard: index, scratch: scratch)
+                return try await withInterruptCancellation {
+                    try await worker.run(registry: .builtin(), factory: ClusterProcessors.factory(metrics: .builtinMetrics))
+                }
+            }
+            let counts = "\(status.resumed + status.played) of \(status.cases) cases recorded (\(status.played) now, \(status.errors) errors)"
+            switch status.state {
+            case .done:
+                printError("worker: shard \(index) done: \(counts)")
+                return ExitStatus.ok
+            case .stopped:
+                printError("worker: shard \(index) stopped (\(status.stopReason?.rawValue ?? "stopped")): \(counts)")
+                return ExitStatus.aborted
+            case .interrupted:
+                printError("worker: shard \(index) interrupted: \(counts); run it again to resume")
+                return 128 + SIGTERM
+            case .failed, .running:
+                printError("worker: shard \(index) failed: \(status.message ?? "unknown error"); \(counts)")
+                return ExitStatus.failed
+            }
+        } catch let error as ChatbotTesterError {
+            printError("worker: \(error)")
+            switch error.code {
+            case .invalidConfig, .invalidInput, .missingSecret, .unknownType: return ExitStatus.usage
+            default: return ExitStatus.failed
+            }
+        } catch {
+            printError("worker: \(error)")
+            return ExitStatus.failed
         }
     }
 }

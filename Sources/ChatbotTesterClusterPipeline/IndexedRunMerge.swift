@@ -1,0 +1,161 @@
+import ChatbotTesterCluster
+import ChatbotTesterCore
+import ChatbotTesterPipeline
+import ChatbotTesterRunner
+import Foundation
+
+/// Where each index of an indexed run stands (`chatbot-tester status --store URL`), from the
+/// attempts' state objects.
+public struct IndexedRunStatus: Sendable, Hashable, Codable {
+    public enum State: String, Sendable, Hashable, Codable {
+        /// No attempt yet.
+        case pending
+        /// An attempt is playing (it updated its state within the last `staleSeconds`).
+        case running
+        /// Every case journaled.
+        case done
+        /// The last attempt stopped (a stop rule), failed, was interrupted or went silent.
+        case failed
+    }
+
+    public struct Shard: Sendable, Hashable, Codable {
+        public var index: Int
+        public var state: State
+        public var cases: Int
+        /// Cases journaled, as the most advanced attempt reported them.
+        public var recorded: Int
+        /// Of those, errors.
+        public var errors: Int
+        public var attempts: Int
+        /// Why it failed, for `failed`.
+        public var detail: String?
+    }
+
+    public var runId: String
+    public var shards: [Shard]
+    public var sampleCount: Int
+
+    /// Indexes in each state.
+    public func count(_ state: State) -> Int { shards.filter { $0.state == state }.count }
+
+    /// Reads the plan and every attempt's state. An attempt that claims to run but has not updated
+    /// its state for `staleSeconds` (killed, its node lost) counts as failed.
+    public static func read(store: any ArtifactStore, name: String, now: Date = Date(), staleSeconds: Double = 60) async throws -> IndexedRunStatus {
+        let plan = try await IndexedRun.readPlan(from: store, name: name)
+        let attempts = try await IndexedRun.attempts(in: store, name: name)
+        var shards: [Shard] = []
+        for index in 0..<plan.shards {
+            let mine = (attempts[index] ?? []).sorted { $0.attempt < $1.attempt }
+            let best = mine.max { $0.resumed + $0.played < $1.resumed + $1.played }
+            var shard = Shard(
+                index: index, state: .pending, cases: best?.cases ?? 0, recorded: best.map { $0.resumed + $0.played } ?? 0,
+                errors: best?.errors ?? 0, attempts: mine.count)
+            if mine.contains(where: { $0.state == .done }) {
+                shard.state = .done
+            } else if mine.contains(where: { $0.state == .running && now.timeIntervalSince($0.updatedAt) < staleSeconds }) {
+                shard.state = .running
+            } else if let last = mine.last {
+                shard.state = .failed
+                switch last.state {
+                case .running: shard.detail = "attempt \(last.attempt) on \(last.host) went silent at \(ISO8601DateFormatter().string(from: last.updatedAt))"
+                case .stopped: shard.detail = "stopped: \(last.stopReason?.rawValue ?? "stopped")"
+                case .interrupted: shard.detail = "interrupted"
+                case .failed: shard.detail = last.message ?? "failed"
+                case .done: break
+                }
+            }
+            shards.append(shard)
+        }
+        return IndexedRunStatus(runId: plan.runId, shards: shards, sampleCount: plan.sampleCount)
+    }
+}
+
+extension IndexedRun {
+    /// Every attempt's state object, by shard index (unreadable ones are skipped).
+    static func attempts(in store: any ArtifactStore, name: String) async throws -> [Int: [IndexedAttemptStatus]] {
+        var out: [Int: [IndexedAttemptStatus]] = [:]
+        let decoder = JSONCoding.decoder()
+        for key in try await store.list(prefix: "attempts/") where key.hasSuffix(".json") {
+            guard let data = try? await store.read(key), let status = try? decoder.decode(IndexedAttemptStatus.self, from: data) else { continue }
+            out[status.shard, default: []].append(status)
+        }
+        return out
+    }
+
+    /// Merges an indexed run: every attempt's journal into `results.jsonl` and `evals.jsonl` (by
+    /// byte ranges, each record once by the record key, success over error — the cluster spool's
+    /// merge), then `run-summary.json`, `summary.json` and every report, written by the job's own
+    /// code into `job`'s output directory, with `job.json` as `plan` recorded it. Upload them with
+    /// ``uploadOutputs(from:to:)``.
+    ///
+    /// The run counts as completed when every case is journaled; otherwise its stop reason is the
+    /// one an attempt stopped on (budget, failure policy, target down), else `stopped` (indexes
+    /// not run or not finished), and the exit status is 3 as for `test`.
+    public static func merge(job: TestJob, plan: IndexedRunPlan, spool: ClusterSpool, store: any ArtifactStore, name: String) async throws -> JobOutcome {
+        try await job.withOutputLock {
+            try FileArtifactStore.atomicWrite(try await store.read(jobRecordKey), to: job.output(jobRecordKey))
+            try await collectJournals(from: store, shards: plan.shards, into: spool.journalURL)
+            let merged = try await Task { try spool.merge(into: job.outputDirectory, evals: plan.scoring) }.value
+            var statistics = RunStatistics()
+            for try await entry in JSONL.read(RunRecord.self, from: job.output("results.jsonl")) {
+                if case .success(let record) = entry.result { statistics.add(record) }
+            }
+            let attempts = try await attempts(in: store, name: name).values.flatMap { $0 }
+            var stopReason = RunStopReason.completed
+            if merged < plan.sampleCount {
+                stopReason = attempts.sorted { $0.attempt < $1.attempt }.compactMap { $0.state == .stopped ? $0.stopReason : nil }.first ?? .stopped
+            }
+            let started = attempts.map(\.startedAt).min() ?? plan.plannedAt
+            let finished = attempts.map(\.updatedAt).max() ?? started
+            let summary = RunSummary(
+                target: job.targetName, stopReason: stopReason, statistics: statistics, resumed: 0, skipped: 0, duplicates: 0, abandoned: 0,
+                played: merged, durationSeconds: max(0, finished.timeIntervalSince(started)), budgetUSD: job.runOptions.budgetUSD)
+            try FileArtifactStore.atomicWrite(JSONCoding.encoder(pretty: true).encode(summary), to: job.output("run-summary.json"))
+            var outcome = JobOutcome(outputDirectory: job.outputDirectory, run: summary)
+            if plan.scoring {
+                outcome.evaluation = try await job.writeReports(results: job.output("results.jsonl"), evals: job.output("evals.jsonl"))
+            } else {
+                outcome.evaluation = try await job.evaluate(results: job.output("results.jsonl"))
+            }
+            return outcome
+        }
+    }
+
+    /// Streams every journal of every index, shard by shard, into one local journal file (a torn
+    /// last line of a file-store journal is left out, as the store's `lines` does).
+    static func collectJournals(from store: any ArtifactStore, shards: Int, into url: URL) async throws {
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        guard FileManager.default.createFile(atPath: url.path, contents: nil), let handle = FileHandle(forWritingAtPath: url.path) else {
+            throw ChatbotTesterError(.io, "cannot create \(url.path)", location: SourceLocation(source: url.path))
+        }
+        defer { try? handle.close() }
+        var buffer = Data()
+        for shard in 0..<shards {
+            for key in try await store.list(prefix: journalPrefix(shard: shard)) {
+                for try await (_, text) in store.lines(of: key) {
+                    buffer.append(contentsOf: text.utf8)
+                    buffer.append(0x0A)
+                    if buffer.count >= 1 << 20 {
+                        try handle.write(contentsOf: buffer)
+                        buffer.removeAll(keepingCapacity: true)
+                    }
+                }
+            }
+        }
+        try handle.write(contentsOf: buffer)
+    }
+
+    /// Copies the run's files in `directory` (every regular file at its top level but hidden ones:
+    /// results, evals, summaries, reports, `events.jsonl`) to the store's root, streamed.
+    public static func uploadOutputs(from directory: URL, to store: any ArtifactStore) async throws -> [String] {
+        var uploaded: [String] = []
+        for name in try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted() where !name.hasPrefix(".") {
+            var isDirectory: ObjCBool = false
+            let url = directory.appendingPathComponent(name)
+            guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), !isDirectory.boolValue else { continue }
+            try await store.write(contentsOf: url, to: name)
+            uploaded.append(name)
+        }
+        return uploaded
+    }
+}

@@ -1,0 +1,203 @@
+import ChatbotTesterCluster
+import ChatbotTesterCore
+import ChatbotTesterPipeline
+import Foundation
+
+/// One index of an indexed run: plays and scores one shard with no coordinator, journaling to its
+/// own objects in the store as it goes (`chatbot-tester worker --store URL`).
+///
+/// - Resumes: the cases any earlier attempt on this index journaled (all of its attempts'
+///   journals are read) are not played again, and the dollars they cost count against this
+///   shard's budget.
+/// - Refuses (`.invalidConfig`) an environment that expands the config differently from the plan.
+/// - Limits: this index's share of the run's (``IndexedRunPlan/Share``), applied from the plan.
+/// - Journals a record once it is finished; syncs every `syncRecords` records or `syncSeconds`
+///   seconds (each sync is one part object on S3), so a killed attempt loses at most that much
+///   work — replayed by the next attempt, never recorded twice by the merge.
+public struct IndexedWorker: Sendable {
+    public var store: any ArtifactStore
+    /// The store's URL, for messages.
+    public var name: String
+    public var shard: Int
+    /// A private local directory for the fetched spool and the backends' state.
+    public var scratch: URL
+    public var syncRecords = 256
+    public var syncSeconds = 1.0
+    /// Seconds between the attempt's state updates (`status` calls an attempt silent for 4× this lost).
+    public var heartbeatSeconds = 15.0
+
+    public init(store: any ArtifactStore, name: String, shard: Int, scratch: URL) {
+        self.store = store
+        self.name = name
+        self.shard = shard
+        self.scratch = scratch
+    }
+
+    /// Plays the shard; returns this attempt's final state (`done`, `stopped`, `interrupted`,
+    /// `failed`), which is also in the store.
+    ///
+    /// - Throws: `.invalidConfig` / `.invalidInput` for what a retry cannot fix (no plan, an index
+    ///   outside it, a damaged spool, an environment that expands differently, a bad config);
+    ///   other errors (the store unreachable) may pass on a retry.
+    public func run(registry: BackendRegistry, factory: ShardProcessorFactory, events: EventBus = EventBus()) async throws -> IndexedAttemptStatus {
+        let plan = try await IndexedRun.readPlan(from: store, name: name)
+        guard shard < plan.shards else {
+            throw ChatbotTesterError(
+                .invalidConfig,
+                "shard index \(shard) is outside the plan's \(plan.shards) shards (0…\(plan.shards - 1)): the Job's completions (the array's size) must equal plan --shards",
+                location: SourceLocation(source: name + IndexedRun.planKey, field: "shards"))
+        }
+        let spool = try await ClusterSpool.download(
+            from: store, prefix: IndexedRun.spoolPrefix, name: name, into: scratch.appendingPathComponent("spool"), shards: [shard])
+        let source = spool.setup.job["source"]?.stringValue ?? name
+        try plan.checkExpansions(of: ConfigDocument.recorded(spool.setup.job, source: source))
+        let attempt = IndexedRun.newAttemptId()
+        guard let entry = spool.manifest.shards.first(where: { $0.id == shard }) else {
+            // Fewer cases than shards: this index has nothing to play.
+            var status = IndexedAttemptStatus(shard: shard, attempt: attempt, cases: 0, resumed: 0)
+            status.state = .done
+            try await write(status)
+            return status
+        }
+        let samples = try await spool.samplesOffPool(ofShard: shard)
+        let (done, spent) = try await journaled(ids: Set(entry.sampleIds), events: events)
+
+        let share = IndexedRunPlan.Share(parallelism: plan.parallelism, fraction: Double(entry.count) / Double(max(1, plan.sampleCount)))
+        let state = try PrivateDirectory.verifyOrCreate(scratch.appendingPathComponent("state"))
+        let context = ClusterWorkerContext(
+            events: events, makeRateBudget: { _, limits, clock in LocalRateBudget(limits: share.rate(limits), clock: clock) }, stateDirectory: state)
+        let processor = try await factory(spool.setup, registry, context)
+        let options = (processor as? PipelineShardProcessor)?.job.runOptions
+        var limits = RunLimits(
+            budgetUSD: share.budget(options?.budgetUSD), failurePolicy: share.failurePolicy(options?.failurePolicy ?? .never), spentUSD: spent)
+        let concurrency = share.concurrency(options?.concurrency ?? 8)
+
+        let status = Locked(IndexedAttemptStatus(shard: shard, attempt: attempt, cases: entry.count, resumed: done.count))
+        try await write(status.current)
+        let heartbeat = Task { [self] in
+            while !Task.isCancelled {
+                try? await Task.sleep(nanoseconds: UInt64(heartbeatSeconds * 1e9))
+                guard !Task.isCancelled else { return }
+                let snapshot = status.withLock { value -> IndexedAttemptStatus in
+                    value.updatedAt = Date()
+                    return value
+                }
+                try? await write(snapshot)
+            }
+        }
+        defer { heartbeat.cancel() }
+
+        let todo = samples.filter { !done.contains($0.sample.id) }
+        let journal = try await store.openJournal(IndexedRun.journalPrefix(shard: shard) + attempt + ".jsonl")
+        let encoder = JSONCoding.encoder()
+        var stopReason = limits.exhaustedBeforeStart
+        var failure: (any Error)?
+        var unsynced = 0
+        var lastSync = ContinuousClock.now
+        let play: @Sendable (IndexedSample) async -> Result<ClusterRecord?, any Error> = { item in
+            let box = Locked<ClusterRecord?>(nil)
+            do {
+                try await processor.process([item]) { record in box.withLock { $0 = record } }
+            } catch {
+                return .failure(error)
+            }
+            return .success(box.current)
+        }
+        await withTaskGroup(of: Result<ClusterRecord?, any Error>.self) { group in
+            var next = 0
+            while next < min(concurrency, todo.count), stopReason == nil {
+                let item = todo[next]
+                group.addTask { await play(item) }
+                next += 1
+            }
+            while let result = await group.next() {
+                do {
+                    if let record = try result.get() {
+                        if Task.isCancelled, record.run.status == .error {
+                            // Failed because the attempt is being torn down: not data; the next attempt plays it.
+                        } else if let reason = RunStopReason.stopping(for: record.run.error) {
+                            // A backend is down: not data about the bot. Stop; a later attempt plays it.
+                            stopReason = stopReason ?? reason
+                        } else {
+                            try await journal.append(encoder.encode(record))
+                            unsynced += 1
+                            status.withLock { value in
+                                value.played += 1
+                                if record.run.status == .error { value.errors += 1 }
+                            }
+                            if let reason = limits.recordFinished(failed: record.run.status == .error, costUSD: record.run.costUSD) {
+                                stopReason = stopReason ?? reason
+                            }
+                            if unsynced >= syncRecords || ContinuousClock.now - lastSync >= .seconds(syncSeconds) {
+                                try await journal.sync()
+                                unsynced = 0
+                                lastSync = ContinuousClock.now
+                            }
+                        }
+                    }
+                } catch {
+                    failure = failure ?? error
+                    stopReason = stopReason ?? .error
+                }
+                if stopReason == nil, !Task.isCancelled, next < todo.count {
+                    let item = todo[next]
+                    group.addTask { await play(item) }
+                    next += 1
+                }
+            }
+        }
+        do {
+            try await journal.close()
+        } catch {
+            failure = failure ?? error
+        }
+        heartbeat.cancel()
+        let final = status.withLock { value -> IndexedAttemptStatus in
+            value.updatedAt = Date()
+            if let failure {
+                value.state = .failed
+                value.message = SecretMasker.shared.mask("\(failure)")
+            } else if Task.isCancelled {
+                value.state = .interrupted
+                value.stopReason = .cancelled
+            } else if let stopReason {
+                value.state = .stopped
+                value.stopReason = stopReason
+            } else {
+                value.state = .done
+                value.stopReason = .completed
+            }
+            return value
+        }
+        // A fresh task: the final state is written even when this one was cancelled.
+        let store = store, key = statusKey(attempt)
+        try await Task { try await store.write(JSONCoding.encoder(pretty: true).encode(final), to: key) }.value
+        return final
+    }
+
+    func statusKey(_ attempt: String) -> String { IndexedRun.attemptPrefix(shard: shard) + attempt + ".json" }
+
+    func write(_ status: IndexedAttemptStatus) async throws {
+        try await store.write(JSONCoding.encoder(pretty: true).encode(status), to: statusKey(status.attempt))
+    }
+
+    /// The cases of this shard that earlier attempts journaled, and what they cost. Damaged lines
+    /// (a torn write cannot happen: parts and synced lines are whole) are skipped with a warning.
+    func journaled(ids: Set<String>, events: EventBus) async throws -> (Set<String>, Double) {
+        var done = Set<String>()
+        var spent = 0.0
+        for key in try await store.list(prefix: IndexedRun.journalPrefix(shard: shard)) {
+            for try await (line, text) in store.lines(of: key) {
+                guard let envelope = try? ClusterRecordEnvelope(scanning: Data(text.utf8)), envelope.runSampleId == envelope.sampleId,
+                    ids.contains(envelope.sampleId)
+                else {
+                    events.emit(LogEvent(.warning, "journal line \(line) is damaged and was skipped; its case runs again", source: "\(name)\(key):\(line)"))
+                    continue
+                }
+                done.insert(envelope.sampleId)
+                spent += envelope.costUSD ?? 0
+            }
+        }
+        return (done, spent)
+    }
+}
