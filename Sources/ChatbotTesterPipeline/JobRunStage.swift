@@ -1,4 +1,5 @@
 import ChatbotTesterCore
+import ChatbotTesterEvaluator
 import ChatbotTesterRunner
 import Foundation
 
@@ -20,26 +21,54 @@ public struct JobRunResult: Sendable {
     public var summary: RunSummary
     /// Whether `evals.jsonl` was written with the results (workers score what they play).
     public var scored: Bool
+    /// Set when the stage also wrote every report (the local stage scores the Runner's records as
+    /// they finish and writes results, evaluations and reports in one pass).
+    public var evaluation: EvalSummary?
 
-    public init(summary: RunSummary, scored: Bool) {
+    public init(summary: RunSummary, scored: Bool, evaluation: EvalSummary? = nil) {
         self.summary = summary
         self.scored = scored
+        self.evaluation = evaluation
     }
 }
 
-/// Plays the dataset in this process with the job's Runner, journaling every record.
+/// Plays the dataset in this process with the job's Runner, journaling every record. When the job
+/// scores, each record is evaluated as it finishes (the Runner's records feed the Evaluator; nothing
+/// is read back) and its evaluations are journaled next to it (`evals.journal.jsonl`); at the end
+/// one pass writes `results.jsonl`, `evals.jsonl` and every report in dataset order.
 public struct LocalRunStage: JobRunStage {
     public init() {}
 
     public func play(job: TestJob, dataset: URL, total: Int, scoring: Bool) async throws -> JobRunResult {
         let runner = try await job.makeRunner(journal: RunJournal(store: job.store))
         let reader = DatasetReader(url: dataset, source: job.config.dataset)
-        let summary = try await runner.runAll(
-            reader.samples(), resume: job.settings.resume, retryErrors: job.settings.retryErrors, total: total)
-        // Finish the file even when the run was interrupted: a fresh task does not inherit the
-        // cancellation, so the journal is read to the end.
         let store = job.store
-        _ = try await Task { try await ResultsWriter.write(store: store, to: "results.jsonl") }.value
-        return JobRunResult(summary: summary, scored: false)
+        let resume = job.settings.resume
+        guard scoring else {
+            // A fresh run that is not scored: evaluations journaled by an earlier run describe other records.
+            if !resume { try await store.delete(TestJob.evalJournalKey) }
+            let summary = try await runner.runAll(reader.samples(), resume: resume, retryErrors: job.settings.retryErrors, total: total)
+            // Finish the file even when the run was interrupted: a fresh task does not inherit the
+            // cancellation, so the journal is read to the end.
+            _ = try await Task { try await ResultsWriter.write(store: store, to: "results.jsonl") }.value
+            return JobRunResult(summary: summary, scored: false)
+        }
+        let evalJournal = RunJournal(store: store, key: TestJob.evalJournalKey)
+        try await evalJournal.open(resume: resume, syncEvery: job.runOptions.syncEvery, syncInterval: .seconds(job.runOptions.syncIntervalSeconds))
+        let summary: RunSummary
+        do {
+            summary = try await job.scoreWhilePlaying(
+                runner.run(reader.samples(), resume: resume, retryErrors: job.settings.retryErrors, total: total), evalJournal: evalJournal)
+            try await evalJournal.close()
+        } catch {
+            try? await evalJournal.close()
+            throw error
+        }
+        if summary.stopReason == .cancelled || Task.isCancelled {
+            _ = try await Task { try await ResultsWriter.write(store: store, to: "results.jsonl") }.value
+            return JobRunResult(summary: summary, scored: false)
+        }
+        let evaluation = try await Task { try await job.writeResultsAndEvaluation() }.value
+        return JobRunResult(summary: summary, scored: evaluation != nil, evaluation: evaluation)
     }
 }

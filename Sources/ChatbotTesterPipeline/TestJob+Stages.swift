@@ -62,7 +62,9 @@ extension TestJob {
         // An interrupted run stops here (everything recorded is kept); a budget or failure-policy
         // stop still evaluates what was recorded.
         if played.summary.stopReason == .cancelled || Task.isCancelled { return outcome }
-        if played.scored {
+        if let evaluation = played.evaluation {
+            outcome.evaluation = evaluation
+        } else if played.scored {
             events.emit(JobStageEvent(stage: "evaluate", started: true))
             outcome.evaluation = try await writeReports(results: output("results.jsonl"), evals: output("evals.jsonl"))
             events.emit(JobStageEvent(stage: "evaluate", started: false))

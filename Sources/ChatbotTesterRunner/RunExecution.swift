@@ -63,7 +63,33 @@ public final class RunExecution: AsyncSequence, Sendable {
         }
 
         public mutating func next() async throws -> RunRecord? {
-            try await channel.next()
+            try await channel.next()?.record
+        }
+    }
+
+    /// The records with their samples' input positions (what a consumer needs to put results,
+    /// evaluations or reports in dataset order). Iterate this or the execution itself, not both.
+    public var indexed: Indexed { Indexed(channel: channel) }
+
+    /// The records with their input positions; see `indexed`.
+    public struct Indexed: AsyncSequence, Sendable {
+        public typealias Element = IndexedRunRecord
+        let channel: RecordChannel
+
+        public func makeAsyncIterator() -> Iterator { Iterator(channel: channel) }
+
+        public struct Iterator: AsyncIteratorProtocol {
+            private let channel: RecordChannel
+            private let token: Token
+
+            init(channel: RecordChannel) {
+                self.channel = channel
+                self.token = Token(channel: channel)
+            }
+
+            public mutating func next() async throws -> IndexedRunRecord? {
+                try await channel.next()
+            }
         }
     }
 

@@ -144,13 +144,13 @@ import Testing
         try await journal.close()
 
         let keep = try await journal.scan()
-        #expect(keep.completedIDs == ["a", "b", "c", "d"])
+        #expect(keep.completedIDs.count == 4 && ["a", "b", "c", "d"].allSatisfy(keep.completedIDs.contains))
         #expect(keep.keptErrors == 1 && keep.retriedErrors == 0)
         #expect(keep.statistics.ok == 3 && keep.statistics.error == 1)
         #expect(keep.statistics.errorsByCode == ["connection_refused": 1])
         #expect(keep.errorExamples == ["connection_refused": "refused"])
         let retry = try await journal.scan(retryErrors: true)
-        #expect(retry.completedIDs == ["a", "c", "d"])
+        #expect(retry.completedIDs.count == 3 && ["a", "c", "d"].allSatisfy(retry.completedIDs.contains) && !retry.completedIDs.contains("b"))
         #expect(retry.retriedErrors == 1 && retry.keptErrors == 0)
         #expect(retry.statistics.ok == 3 && retry.statistics.error == 0)
 

@@ -10,7 +10,7 @@ import Testing
     }
 
     private func scheduler(_ options: RunnerOptions, completed: Set<String> = []) -> RunScheduler {
-        RunScheduler(configuration: .init(options: options), completed: completed)
+        RunScheduler(configuration: .init(options: options), completed: IDDigestSet(completed))
     }
 
     @Test func readsOneAtATimeAndOnlyWhileASlotIsFree() {

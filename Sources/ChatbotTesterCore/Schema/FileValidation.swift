@@ -25,12 +25,12 @@ public enum FileValidation {
         _ type: Value.Type, at url: URL, maxErrors: Int = 50, maxLineBytes: Int? = nil
     ) async throws -> FileValidationReport {
         var report = FileValidationReport(goodLines: 0, badLines: 0, errors: [])
-        var seenIDs = Set<String>()
+        var seenIDs = IDDigestSet()
         let limit = maxLineBytes ?? (Value.self == TestSample.self ? JSONL.defaultMaxLineBytes : JSONL.maxRecordLineBytes)
         for try await entry in JSONL.read(Value.self, from: url, maxLineBytes: limit) {
             switch entry.result {
             case .success(let value):
-                if let sample = value as? TestSample, !seenIDs.insert(sample.id).inserted {
+                if let sample = value as? TestSample, !seenIDs.insert(sample.id) {
                     report.badLines += 1
                     if report.errors.count < maxErrors {
                         report.errors.append(

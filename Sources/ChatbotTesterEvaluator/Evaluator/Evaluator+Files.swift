@@ -24,11 +24,9 @@ extension Evaluator {
     public func evaluateFile(
         results: URL, outputDirectory: URL, options: ReportOptions = ReportOptions(), baselineEvals: URL? = nil
     ) async throws -> FileOutcome {
-        var comparison: RunComparison.Builder?
-        if let baselineEvals { comparison = try await RunComparison.Builder(baseline: baselineEvals, events: events) }
-        let evalsURL = outputDirectory.appendingPathComponent("evals.jsonl")
-        let writer = try JSONLWriter(url: evalsURL)
-        let reports = try EvalReportWriter(directory: outputDirectory, options: options)
+        let output = try await EvaluationOutput(
+            directory: outputDirectory, descriptors: descriptors, maxErrorRate: maxErrorRate, options: options, baselineEvals: baselineEvals,
+            events: events)
         let rejected = Locked<[ChatbotTesterError]>([])
         let events = self.events
         let runs = JSONL.read(RunRecord.self, from: results).compactMap { entry -> RunRecord? in
@@ -40,27 +38,16 @@ extension Evaluator {
                 return nil
             }
         }
-        let aggregate: EvalAggregate
         do {
-            aggregate = try await evaluate(runs) { sample in
-                for eval in sample.evals {
-                    try writer.write(eval)
-                    comparison?.addCandidate(eval)
-                }
-                try reports.add(sample)
-            }
-            try writer.close()
+            _ = try await evaluate(runs) { sample in try output.add(sample) }
         } catch {
-            try? writer.close()
+            output.abandon()
             throw error
         }
         let bad = rejected.current
-        let compared = comparison.map {
-            var builder = $0
-            return builder.finish(baselineLabel: baselineEvals!.deletingLastPathComponent().lastPathComponent, candidateLabel: outputDirectory.lastPathComponent)
-        }
-        let summary = try reports.finish(aggregate: aggregate, rejectedLines: bad.count, comparison: compared)
-        return FileOutcome(summary: summary, evals: evalsURL, rejected: bad, comparison: compared)
+        output.rejectedLines = bad.count
+        let (summary, compared) = try output.finish()
+        return FileOutcome(summary: summary, evals: output.evalsURL, rejected: bad, comparison: compared)
     }
 
     /// The shared options (names, thresholds, gates) of metric specs, without building the metrics

@@ -14,7 +14,7 @@ public enum EvalReports {
     /// Whether each sample's evaluations are contiguous in the file (one streaming pass; holds the
     /// ids of finished groups only).
     static func isGroupedBySample(_ url: URL) async throws -> Bool {
-        var finished: Set<String> = []
+        var finished = IDDigestSet()
         var current: String?
         for try await entry in JSONL.read(SampleIdProbe.self, from: url) {
             guard case .success(let probe) = entry.result else { continue }

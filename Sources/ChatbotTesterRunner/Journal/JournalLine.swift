@@ -21,10 +21,16 @@ public struct JournalLine: Sendable, Hashable {
 
     /// Encodes a record as a journal line (without newline).
     public static func encode(_ record: RunRecord, index: Int, encoder: JSONEncoder) throws -> Data {
+        line(index: index, json: try encoder.encode(record))
+    }
+
+    /// A journal line for JSON already encoded: an object with at least `sampleId` (and `status`
+    /// when it can be an error), such as the evaluations `test` journals next to the records.
+    public static func line(index: Int, json: Data) -> Data {
         var line = Data(prefix.utf8)
         line.append(contentsOf: String(index).utf8)
         line.append(contentsOf: separator.utf8)
-        line.append(try encoder.encode(record))
+        line.append(json)
         line.append(UInt8(ascii: "}"))
         return line
     }
@@ -40,14 +46,18 @@ public struct JournalLine: Sendable, Hashable {
         return JournalLine(index: index, sampleId: head.sampleId, recordText: recordText, isError: head.status == "error")
     }
 
-    /// The `sampleId` and `status` of a record's JSON text (checks the JSON is complete).
+    /// The `sampleId` and `status` of a record's JSON text (checks the JSON is complete). The
+    /// byte scanner reads the two members and only checks the rest: no value is built.
     private static func head(of recordText: Substring) -> (sampleId: String, status: String?)? {
-        struct Head: Decodable {
-            var sampleId: String
-            var status: String?
+        let bytes = Data(recordText.utf8)
+        guard let members = try? JSONByteScanner.members(ofObject: bytes),
+            let id = members.first(where: { $0.name == "sampleId" }), let sampleId = try? JSONByteScanner.string(bytes, at: id.value)
+        else { return nil }
+        guard let status = members.first(where: { $0.name == "status" }), !JSONByteScanner.isNull(bytes, at: status.value) else {
+            return (sampleId, nil)
         }
-        guard let head = try? JSONDecoder().decode(Head.self, from: Data(recordText.utf8)) else { return nil }
-        return (head.sampleId, head.status)
+        guard let text = try? JSONByteScanner.string(bytes, at: status.value) else { return nil }
+        return (sampleId, text)
     }
 
     /// Results order: by input position, and for one position a success before an error, so the
@@ -55,6 +65,9 @@ public struct JournalLine: Sendable, Hashable {
     static func precedes(_ a: JournalLine, _ b: JournalLine) -> Bool {
         a.index != b.index ? a.index < b.index : (!a.isError && b.isError)
     }
+
+    /// The line's text (`{"index":N,"record":…}`).
+    public var text: String { "\(Self.prefix)\(index)\(Self.separator)\(recordText)}" }
 
     /// Decodes the full record.
     public func decodeRecord(decoder: JSONDecoder = JSONCoding.decoder()) throws -> RunRecord {

@@ -20,15 +20,20 @@ public struct ResultsWriteReport: Sendable, Hashable, Codable {
 ///
 /// Memory stays bounded: journal lines are sorted by input position in chunks of `chunkSize`
 /// records, spilled to temporary artifacts under `<output>.sort/`, and merged; only the set of
-/// written ids grows with the run (a few tens of bytes per sample). The output is written through
+/// written ids grows with the run (20 bytes per sample, `IDDigestSet`). The output is written through
 /// the store's journal API (append + fsync) after removing any old file; a crash while writing
 /// leaves the journal intact, so writing again gives the same file.
 public enum ResultsWriter {
     /// Writes the records of `journalKey` to `outputKey` in input order.
+    /// - Parameters:
+    ///   - uniqueIDs: write each id once (the results rule); `false` keeps every line, sorted.
+    ///   - wholeLines: write whole journal lines (`{"index":N,"record":…}`) instead of the records.
+    ///   - onRecord: sees each line written, in output order (after it is appended), so a caller
+    ///     can build what depends on results order (evaluations, reports) in the same pass.
     @discardableResult
     public static func write(
         store: any ArtifactStore, journalKey: String = RunJournal.defaultKey, to outputKey: String = "results.jsonl",
-        chunkSize: Int = 8192
+        chunkSize: Int = 8192, uniqueIDs: Bool = true, wholeLines: Bool = false, onRecord: (JournalLine) async throws -> Void = { _ in }
     ) async throws -> ResultsWriteReport {
         let spillPrefix = "\(outputKey).sort/"
         for key in try await store.list(prefix: spillPrefix) { try await store.delete(key) }
@@ -41,7 +46,8 @@ public enum ResultsWriter {
             chunk.sort(by: JournalLine.precedes)
             var data = Data()
             for line in chunk {
-                data.append(contentsOf: "\(JournalLine.prefix)\(line.index)\(JournalLine.separator)\(line.recordText)}\n".utf8)
+                data.append(contentsOf: line.text.utf8)
+                data.append(0x0A)
             }
             let key = spillPrefix + String(format: "chunk-%06d.jsonl", chunkKeys.count)
             try await store.write(data, to: key)
@@ -62,13 +68,14 @@ public enum ResultsWriter {
         // Pass 2: merge into the output.
         try await store.delete(outputKey)
         let output = try await store.openJournal(outputKey)
-        var written = Set<String>()
+        var written = IDDigestSet()
         func emit(_ line: JournalLine) async throws {
-            guard written.insert(line.sampleId).inserted else {
+            guard !uniqueIDs || written.insert(line.sampleId) else {
                 report.duplicates += 1
                 return
             }
-            try await output.append(Data(line.recordText.utf8))
+            try await output.append(wholeLines ? Data(line.text.utf8) : Data(line.recordText.utf8))
+            try await onRecord(line)
             report.records += 1
             if report.records % 4096 == 0 { try await output.sync() }
         }

@@ -3,8 +3,8 @@ import Foundation
 
 /// What an earlier session left in a journal.
 public struct JournalScan: Sendable {
-    /// Ids of the journaled records.
-    public var completedIDs: Set<String>
+    /// Ids of the journaled records (compact digests: ask `contains`, `count`).
+    public var completedIDs: IDDigestSet
     /// Totals over the journaled records (each id counted once).
     public var statistics: RunStatistics
     /// Journal lines that could not be read and were skipped.
@@ -21,7 +21,7 @@ public struct JournalScan: Sendable {
     public var errorExamples: [String: String]
 
     public init() {
-        completedIDs = []
+        completedIDs = IDDigestSet()
         statistics = RunStatistics()
         malformedCount = 0
         malformedLines = []
@@ -70,10 +70,12 @@ public actor RunJournal {
         var scan = JournalScan()
         guard await store.exists(key) else { return scan }
         let decoder = JSONCoding.decoder()
-        // Pass 1: ids and their best status; totals of the first record per id (exact unless
-        // some id has an error record, which pass 2 then settles).
-        var okIDs = Set<String>()
-        var errorIDs = Set<String>()
+        // Pass 1: each id's best status (bits below, kept as compact digests, not strings); totals
+        // of the first record per id (exact unless some id has an error record, which pass 2 then
+        // settles).
+        let hasOK = 1, hasError = 2, counted = 4
+        var ids = IDDigestSet(values: true)
+        var sawError = false
         var firstStatistics = RunStatistics()
         for try await (number, text) in store.lines(of: key) {
             guard let line = JournalLine.parse(text), let record = try? line.decodeRecord(decoder: decoder) else {
@@ -81,33 +83,38 @@ public actor RunJournal {
                 if scan.malformedLines.count < 20 { scan.malformedLines.append(number) }
                 continue
             }
-            let first = !okIDs.contains(line.sampleId) && !errorIDs.contains(line.sampleId)
-            if record.status == .ok { okIDs.insert(line.sampleId) } else { errorIDs.insert(line.sampleId) }
-            if first { firstStatistics.add(record) } else { scan.duplicateLines += 1 }
+            let bit = record.status == .ok ? hasOK : hasError
+            if bit == hasError { sawError = true }
+            if let seen = ids.insert(line.sampleId, value: bit) {
+                ids.update(line.sampleId, value: seen | bit)
+                scan.duplicateLines += 1
+            } else {
+                firstStatistics.add(record)
+            }
         }
-        let errorOnly = errorIDs.subtracting(okIDs)
-        scan.completedIDs = retryErrors ? okIDs : okIDs.union(errorOnly)
-        if retryErrors { scan.retriedErrors = errorOnly.count } else { scan.keptErrors = errorOnly.count }
-        guard !errorIDs.isEmpty else {
+        let errorOnly = ids.count(values: { $0 & hasOK == 0 })
+        if retryErrors { scan.retriedErrors = errorOnly } else { scan.keptErrors = errorOnly }
+        guard sawError else {
+            scan.completedIDs = ids
             scan.statistics = firstStatistics
             return scan
         }
         // Pass 2: count each completed id once, with its ok record when it has one.
-        var counted = Set<String>()
         for try await (_, text) in store.lines(of: key) {
-            guard let line = JournalLine.parse(text), scan.completedIDs.contains(line.sampleId),
-                !counted.contains(line.sampleId), let record = try? line.decodeRecord(decoder: decoder)
+            guard let line = JournalLine.parse(text), let state = ids.value(of: line.sampleId), state & counted == 0,
+                state & hasOK != 0 || !retryErrors, let record = try? line.decodeRecord(decoder: decoder)
             else { continue }
-            if record.status != .ok && okIDs.contains(line.sampleId) { continue }
-            counted.insert(line.sampleId)
+            if record.status != .ok && state & hasOK != 0 { continue }
+            ids.update(line.sampleId, value: state | counted)
             scan.statistics.add(record)
             if let error = record.error, scan.errorExamples[error.code] == nil { scan.errorExamples[error.code] = error.message }
         }
+        scan.completedIDs = retryErrors ? ids.filter(values: { $0 & hasOK != 0 }) : ids
         return scan
     }
 
     /// The ids already journaled.
-    public nonisolated func completedIDs() async throws -> Set<String> {
+    public nonisolated func completedIDs() async throws -> IDDigestSet {
         try await scan().completedIDs
     }
 

@@ -9,15 +9,15 @@ import DequeModule
 /// once, and `onTerminate` runs (the Runner cancels the run).
 final class RecordChannel: Sendable {
     private struct State {
-        var buffer = Deque<RunRecord>()
+        var buffer = Deque<IndexedRunRecord>()
         var finished = false
         var failure: (any Error)?
         var terminated = false
-        var consumer: CheckedContinuation<RunRecord?, any Error>?
+        var consumer: CheckedContinuation<IndexedRunRecord?, any Error>?
         var producer: CheckedContinuation<Void, Never>?
         var count: Int { buffer.count }
 
-        mutating func pop() -> RunRecord {
+        mutating func pop() -> IndexedRunRecord {
             buffer.removeFirst()
         }
     }
@@ -32,8 +32,8 @@ final class RecordChannel: Sendable {
     }
 
     /// Hands a record to the consumer, waiting while the channel is full.
-    func send(_ record: RunRecord) async {
-        enum Step { case delivered(CheckedContinuation<RunRecord?, any Error>), buffered, dropped }
+    func send(_ record: IndexedRunRecord) async {
+        enum Step { case delivered(CheckedContinuation<IndexedRunRecord?, any Error>), buffered, dropped }
         let step = state.withLock { s -> Step in
             if s.terminated || s.finished { return .dropped }
             if let consumer = s.consumer {
@@ -74,7 +74,7 @@ final class RecordChannel: Sendable {
 
     /// Ends the stream after the buffered records, optionally with an error.
     func finish(throwing error: (any Error)? = nil) {
-        let consumer = state.withLock { s -> CheckedContinuation<RunRecord?, any Error>? in
+        let consumer = state.withLock { s -> CheckedContinuation<IndexedRunRecord?, any Error>? in
             guard !s.finished else { return nil }
             s.finished = true
             s.failure = error
@@ -107,10 +107,10 @@ final class RecordChannel: Sendable {
     }
 
     /// The next record, or `nil` at the end. Throws the run's error once, at the end.
-    func next() async throws -> RunRecord? {
+    func next() async throws -> IndexedRunRecord? {
         try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<RunRecord?, any Error>) in
-                enum Step { case value(RunRecord, CheckedContinuation<Void, Never>?), end, fail(any Error), wait }
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<IndexedRunRecord?, any Error>) in
+                enum Step { case value(IndexedRunRecord, CheckedContinuation<Void, Never>?), end, fail(any Error), wait }
                 let step = state.withLock { s -> Step in
                     if s.count > 0 {
                         let record = s.pop()

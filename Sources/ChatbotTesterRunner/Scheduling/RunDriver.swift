@@ -46,7 +46,7 @@ struct RunDriver: Sendable {
 
         // Read back an earlier session's journal and open it for appending.
         do {
-            var completed: Set<String> = []
+            var completed = IDDigestSet()
             if let journal {
                 if resume {
                     let scan = try await journal.scan(retryErrors: retryErrors)
@@ -153,7 +153,7 @@ struct RunDriver: Sendable {
                         if scheduler.stop(.error) { noteStop(.error) }
                     }
                 case .finished(let seq, let index, let record, let line):
-                    let completion = scheduler.completed(seq: seq, record: record)
+                    let completion = scheduler.completed(seq: seq, index: index, record: record)
                     if completion.journal {
                         do {
                             if let line {
@@ -180,7 +180,7 @@ struct RunDriver: Sendable {
                         }
                         noteStop(reason)
                     }
-                    for record in completion.emit { await channel.send(record) }
+                    for (record, index) in zip(completion.emit, completion.emitIndices) { await channel.send(IndexedRunRecord(index: index, record: record)) }
                 case .tick:
                     try? await journal?.syncIfDue()
                     if !scheduler.isFinished {

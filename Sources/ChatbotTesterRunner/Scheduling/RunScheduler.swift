@@ -42,13 +42,16 @@ struct RunScheduler {
         var journal: Bool
         /// Records to hand to the consumer now, in order.
         var emit: [RunRecord]
+        /// The input position of each record in `emit`.
+        var emitIndices: [Int] = []
         /// Set when this completion stopped the run.
         var stopped: RunStopReason?
     }
 
     let configuration: Configuration
-    private let completedBefore: Set<String>
-    private var seen: Set<String> = []
+    private let completedBefore: IDDigestSet
+    /// Ids started in this session (compact digests: a million ids take about 20 MB).
+    private var seen: IDDigestSet
     private(set) var inFlight = 0
     private(set) var reading = false
     private(set) var inputEnded = false
@@ -58,7 +61,7 @@ struct RunScheduler {
     private var nextSeq = 0
     private var headSeq = 0
     /// Ordered mode: finished records waiting for earlier ones (`nil` marks an abandoned sample).
-    private var reorder: [Int: RunRecord?] = [:]
+    private var reorder: [Int: (index: Int, record: RunRecord)?] = [:]
     private var limits: RunLimits
     var spentUSD: Double { limits.spentUSD }
     var failures: Int { limits.failures }
@@ -72,11 +75,11 @@ struct RunScheduler {
     ///   - spentUSD: what earlier sessions spent (counts against the budget).
     ///   - expectedCount: the input size when known: the id set is sized once instead of regrown
     ///     (regrowing briefly holds the old and the new table).
-    init(configuration: Configuration, completed: Set<String> = [], spentUSD: Double = 0, expectedCount: Int? = nil) {
+    init(configuration: Configuration, completed: IDDigestSet = IDDigestSet(), spentUSD: Double = 0, expectedCount: Int? = nil) {
         self.configuration = configuration
         self.completedBefore = completed
         self.limits = RunLimits(budgetUSD: configuration.budgetUSD, failurePolicy: configuration.failurePolicy, spentUSD: spentUSD)
-        if let expectedCount, expectedCount > completed.count { seen.reserveCapacity(expectedCount - completed.count) }
+        seen = IDDigestSet(expectedCount: max(0, (expectedCount ?? 0) - completed.count))
         stopReason = limits.exhaustedBeforeStart
     }
 
@@ -111,7 +114,7 @@ struct RunScheduler {
             return .skipCompleted
         }
         guard stopReason == nil else { return .notStarted }
-        guard seen.insert(sample.id).inserted else {
+        guard seen.insert(sample.id) else {
             duplicates += 1
             return .skipDuplicate
         }
@@ -127,24 +130,29 @@ struct RunScheduler {
     }
 
     /// A started sample finished.
-    mutating func completed(seq: Int, record: RunRecord) -> Completion {
+    /// - Parameter index: the sample's input position (handed on with the record).
+    mutating func completed(seq: Int, index: Int = 0, record: RunRecord) -> Completion {
         inFlight -= 1
         if hardCancelled, record.status == .error {
             // Failed because the run was torn down: not data. Leave it for a resume.
             abandoned += 1
-            return Completion(journal: false, emit: release(seq: seq, record: nil), stopped: nil)
+            return completion(journal: false, release(seq: seq, entry: nil), stopped: nil)
         }
         if let reason = RunStopReason.stopping(for: record.error) {
             // A backend is down (its breaker refused the call): not data about the bot. Stop and
             // leave the sample for a resume.
             abandoned += 1
-            return Completion(journal: false, emit: release(seq: seq, record: nil), stopped: stop(reason) ? reason : nil)
+            return completion(journal: false, release(seq: seq, entry: nil), stopped: stop(reason) ? reason : nil)
         }
         var stopped: RunStopReason?
         if let reason = limits.recordFinished(failed: record.status == .error, costUSD: record.costUSD), stop(reason) {
             stopped = reason
         }
-        return Completion(journal: true, emit: release(seq: seq, record: record), stopped: stopped)
+        return completion(journal: true, release(seq: seq, entry: (index, record)), stopped: stopped)
+    }
+
+    private func completion(journal: Bool, _ released: [(index: Int, record: RunRecord)], stopped: RunStopReason?) -> Completion {
+        Completion(journal: journal, emit: released.map(\.record), emitIndices: released.map(\.index), stopped: stopped)
     }
 
     /// Stops starting samples; returns whether this call stopped the run (the first reason wins).
@@ -162,13 +170,13 @@ struct RunScheduler {
         return stop(.cancelled)
     }
 
-    private mutating func release(seq: Int, record: RunRecord?) -> [RunRecord] {
-        guard configuration.ordered else { return record.map { [$0] } ?? [] }
-        reorder[seq] = .some(record)
-        var out: [RunRecord] = []
-        while let entry = reorder.removeValue(forKey: headSeq) {
+    private mutating func release(seq: Int, entry: (index: Int, record: RunRecord)?) -> [(index: Int, record: RunRecord)] {
+        guard configuration.ordered else { return entry.map { [$0] } ?? [] }
+        reorder[seq] = .some(entry)
+        var out: [(index: Int, record: RunRecord)] = []
+        while let next = reorder.removeValue(forKey: headSeq) {
             headSeq += 1
-            if let record = entry { out.append(record) }
+            if let next { out.append(next) }
         }
         return out
     }

@@ -1,0 +1,74 @@
+import ChatbotTesterCore
+import Foundation
+
+/// Everything an evaluation writes, fed one sample at a time in results order: `evals.jsonl`, the
+/// aggregate, every report and the baseline comparison — one streaming pass, memory bounded by
+/// the reports' sample caps.
+///
+/// `Evaluator.evaluateFile` feeds it from a `results.jsonl`; `test` feeds it from the Runner's
+/// records as they are merged into dataset order, so results are never read back.
+///
+/// ```swift
+/// let output = try await EvaluationOutput(directory: dir, descriptors: evaluator.descriptors, options: options)
+/// for sample in samples { try output.add(sample) }
+/// let summary = try output.finish()
+/// ```
+public final class EvaluationOutput {
+    /// The `evals.jsonl` being written.
+    public let evalsURL: URL
+    private let writer: JSONLWriter
+    private let reports: EvalReportWriter
+    private var comparison: RunComparison.Builder?
+    private let baselineEvals: URL?
+    private let directory: URL
+    /// What has been counted so far.
+    public private(set) var aggregate: EvalAggregate
+    /// Lines of the input that could not be read (counted in the summary).
+    public var rejectedLines = 0
+
+    /// Opens `evals.jsonl` and the streamed reports in `directory`.
+    /// - Parameters:
+    ///   - descriptors: the metrics (names, thresholds, gates), in config order.
+    ///   - baselineEvals: a baseline run's `evals.jsonl`, compared with in the same pass.
+    public init(
+        directory: URL, descriptors: [MetricCommon], maxErrorRate: Double? = nil, options: ReportOptions = ReportOptions(),
+        baselineEvals: URL? = nil, events: EventBus? = nil
+    ) async throws {
+        self.directory = directory
+        self.baselineEvals = baselineEvals
+        if let baselineEvals { comparison = try await RunComparison.Builder(baseline: baselineEvals, events: events) }
+        evalsURL = directory.appendingPathComponent("evals.jsonl")
+        writer = try JSONLWriter(url: evalsURL)
+        reports = try EvalReportWriter(directory: directory, options: options)
+        aggregate = EvalAggregate(metrics: descriptors)
+        aggregate.maxErrorRate = maxErrorRate
+    }
+
+    /// Adds one sample (its run and its evaluations), in results order.
+    public func add(_ sample: SampleEvaluation) throws {
+        if let run = sample.run { aggregate.add(run, evals: sample.evals) } else { sample.evals.forEach { aggregate.add($0) } }
+        for eval in sample.evals {
+            try writer.write(eval)
+            comparison?.addCandidate(eval)
+        }
+        try reports.add(sample)
+    }
+
+    /// Closes `evals.jsonl` (fsync'd) and writes the remaining reports; returns the summary and
+    /// the comparison, when a baseline was given.
+    public func finish() throws -> (summary: EvalSummary, comparison: RunComparison?) {
+        try writer.close()
+        let compared = comparison.map {
+            var builder = $0
+            return builder.finish(
+                baselineLabel: baselineEvals!.deletingLastPathComponent().lastPathComponent, candidateLabel: directory.lastPathComponent)
+        }
+        let summary = try reports.finish(aggregate: aggregate, rejectedLines: rejectedLines, comparison: compared)
+        return (summary, compared)
+    }
+
+    /// Closes `evals.jsonl` without writing reports (an evaluation abandoned half way).
+    public func abandon() {
+        try? writer.close()
+    }
+}

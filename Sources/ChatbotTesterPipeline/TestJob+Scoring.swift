@@ -1,0 +1,126 @@
+import ChatbotTesterCore
+import ChatbotTesterEvaluator
+import ChatbotTesterRunner
+import Foundation
+
+/// The evaluations of one record, journaled next to the records while `test` plays
+/// (`evals.journal.jsonl`, one `{"index":N,"record":{…this…}}` line per record).
+///
+/// `startedAt` and `latencyMs` tie the evaluations to the exact record they scored: a record
+/// played again (a resume with `--retry-errors`) or journaled by another run never picks up
+/// evaluations that are not its own.
+struct EvalJournalEntry: Codable, Sendable {
+    var sampleId: String
+    var status: RunRecord.Status
+    var startedAt: Date?
+    var latencyMs: Double
+    var evals: [EvalRecord]
+
+    init(run: RunRecord, evals: [EvalRecord]) {
+        sampleId = run.sampleId
+        status = run.status
+        startedAt = run.startedAt
+        latencyMs = run.latencyMs
+        self.evals = evals
+    }
+
+    /// Whether these are the evaluations of `run` (both read back from their journals).
+    func scored(_ run: RunRecord) -> Bool {
+        sampleId == run.sampleId && status == run.status && startedAt == run.startedAt && latencyMs == run.latencyMs
+    }
+}
+
+extension TestJob {
+    /// The journal of evaluations made while `test` plays, next to `results.journal.jsonl`.
+    public static let evalJournalKey = "evals.journal.jsonl"
+
+    /// Consumes a run's records as they finish, evaluates them with the job's metrics (with the
+    /// evaluator's concurrency) and journals the evaluations of each; returns the run's summary.
+    /// Throws what the run throws (unreadable input, a journal that cannot be written); an
+    /// interrupted run returns its summary.
+    func scoreWhilePlaying(_ execution: RunExecution, evalJournal: RunJournal) async throws -> RunSummary {
+        // The evaluator hands samples back in the order it took them: a FIFO of input positions
+        // pairs each with its record's index.
+        let indices = Locked<[Int]>([])
+        let records = execution.indexed.map { @Sendable item -> RunRecord in
+            indices.withLock { $0.append(item.index) }
+            return item.record
+        }
+        let encoder = JSONCoding.encoder()
+        var failure: (any Error)?
+        do {
+            _ = try await evaluator.evaluate(records) { sample in
+                let index = indices.withLock { $0.removeFirst() }
+                guard let run = sample.run else { return }
+                let entry = try encoder.encode(EvalJournalEntry(run: run, evals: sample.evals))
+                try await evalJournal.append(line: JournalLine.line(index: index, json: entry))
+            }
+        } catch {
+            failure = error
+        }
+        let summary = await execution.summary
+        if let failure, !(failure is CancellationError) { throw failure }
+        return summary
+    }
+
+    /// One pass in dataset order: `results.jsonl` from the record journal and, for each record, its
+    /// journaled evaluations into `evals.jsonl` and every report. Returns nil (and writes no report)
+    /// when some record has no journaled evaluation — a run played without scoring, or a session
+    /// stopped between journaling a record and its evaluations — so the caller evaluates
+    /// `results.jsonl` as a whole instead.
+    func writeResultsAndEvaluation() async throws -> EvalSummary? {
+        let store = self.store
+        let sortedKey = Self.evalJournalKey + ".sorted"
+        // Every journaled evaluation group in input order (a record played again has several: the
+        // one that scored the record kept in the results is picked below).
+        try await ResultsWriter.write(store: store, journalKey: Self.evalJournalKey, to: sortedKey, uniqueIDs: false, wholeLines: true)
+        let output = try await EvaluationOutput(
+            directory: outputDirectory, descriptors: evaluator.descriptors, maxErrorRate: evaluator.maxErrorRate,
+            options: ReportOptions(title: config.name ?? "chatbot-tester", htmlSampleCap: evaluation.htmlSampleCap),
+            baselineEvals: evaluation.baseline.map { Self.baselineEvals($0, config: config) }, events: events)
+        var groups = store.lines(of: sortedKey).makeAsyncIterator()
+        var lookahead: JournalLine?
+        let decoder = JSONCoding.decoder()
+        /// The journaled evaluations of `run` (at input position `index`), skipping groups of
+        /// records that were not kept (lost in a crash, replaced by a retry).
+        func group(for run: RunRecord, index: Int) async throws -> EvalJournalEntry? {
+            var found: EvalJournalEntry?
+            while true {
+                if lookahead == nil {
+                    guard let (_, text) = try await groups.next() else { break }
+                    lookahead = JournalLine.parse(text)
+                    if lookahead == nil { continue }
+                }
+                guard let candidate = lookahead, candidate.index <= index else { break }
+                lookahead = nil
+                if found == nil, candidate.index == index,
+                    let entry = try? decoder.decode(EvalJournalEntry.self, from: Data(candidate.recordText.utf8)), entry.scored(run)
+                {
+                    found = entry
+                }
+            }
+            return found
+        }
+        var joined = true
+        do {
+            try await ResultsWriter.write(store: store, to: "results.jsonl") { line in
+                guard joined else { return }
+                guard let run = try? line.decodeRecord(decoder: decoder), let entry = try await group(for: run, index: line.index) else {
+                    joined = false
+                    return
+                }
+                try output.add(SampleEvaluation(run: run, evals: entry.evals))
+            }
+        } catch {
+            output.abandon()
+            try? await store.delete(sortedKey)
+            throw error
+        }
+        try await store.delete(sortedKey)
+        guard joined else {
+            output.abandon()
+            return nil
+        }
+        return try output.finish().summary
+    }
+}
