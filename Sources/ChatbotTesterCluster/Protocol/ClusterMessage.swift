@@ -7,7 +7,9 @@ import Foundation
 /// its queue), `release` / `released` hand back samples a worker holds and has not started, and a
 /// record's `run.sample` may be `null` (the coordinator puts back the bytes of the sample it
 /// assigned).
-public let clusterProtocolVersion = 3
+/// 4: records and samples are schema 2 (tool calls, tool results, retrieved contexts, streaming
+/// timings), which a version-3 peer would refuse as unknown keys.
+public let clusterProtocolVersion = 4
 
 /// A message of the cluster protocol. On the wire: one frame holding `{"type": …, "body": …}` JSON.
 ///
