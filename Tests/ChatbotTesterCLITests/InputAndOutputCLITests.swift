@@ -260,6 +260,7 @@ import Testing
         if skippedVerbs.contains(verb) { return "a server or cluster process" }
         for word in command.arguments {
             if word.contains("…") || word.contains("<") || word.contains("&") || word == "\\" || word.contains("[") { return "placeholder" }
+            if word.contains("$") { return "environment variable" }
             if word.count >= 1, word == word.uppercased(), word.first?.isLetter == true { return "placeholder \(word)" }
         }
         var previous = ""
