@@ -2,8 +2,10 @@
 """The cluster tax: the same job (N cases, latency 0, one `contains` metric, against the mock
 OpenAI-compatible server on loopback) run back to back in one process and with `--workers W`.
 Prints wall time and CPU seconds of the coordinator process itself (its own utime+stime from
-/proc, workers excluded) and of the whole process tree. A benchmark that prints figures; it
-asserts nothing.
+/proc, workers excluded) and of the whole process tree, for the whole command and for its run
+stage alone (from the `job.stage` events in events.jsonl: the evaluation and reports that follow
+are the same work in the same process either way). A benchmark that prints figures; it asserts
+nothing.
 
 usage: ops/bench/sharded-vs-single.py [--cases 20000] [--workers 2] [--concurrency 32] [--rounds 1]
        (builds nothing: uses .build/release/chatbot-tester)
@@ -21,29 +23,44 @@ def free_port():
         return s.getsockname()[1]
 
 
-def own_cpu(pid):
+def cpu_times(pid):
+    """(own, own + reaped children) CPU seconds of a process."""
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / ticks
+    own = (int(fields[11]) + int(fields[12])) / ticks
+    return own, own + (int(fields[13]) + int(fields[14])) / ticks
 
 
-def run(args, cwd):
+def run(args, cwd, events):
+    """Runs the command; returns (wall, own CPU, tree CPU) for the whole command and for its run
+    stage (until the run stage's end event, when the workers have exited and been reaped)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.monotonic()
     process = subprocess.Popen([binary] + args, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     cpu = 0.0
+    run_stage = None
+    offset, pending = 0, b""
     while process.poll() is None:
         try:
-            cpu = own_cpu(process.pid)
+            cpu, tree_now = cpu_times(process.pid)
         except OSError:
             pass
+        if run_stage is None and os.path.exists(events):
+            with open(events, "rb") as f:
+                f.seek(offset)
+                chunk = f.read()
+            offset += len(chunk)
+            pending += chunk
+            if b'"stage":"run","started":false' in pending:
+                run_stage = (time.monotonic() - start, cpu, tree_now)
+            pending = pending[-200:]
         time.sleep(0.05)
     wall = time.monotonic() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     tree = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if process.returncode not in (0, 1):
         sys.exit(f"{args}: exit {process.returncode}: {process.stderr.read().decode()[-2000:]}")
-    return wall, cpu, tree
+    return (wall, cpu, tree), run_stage
 
 
 def main():
@@ -73,9 +90,15 @@ evaluate:
         for round in range(options.rounds):
             for label, extra in (("single", []), (f"--workers {options.workers}", ["--workers", str(options.workers)])):
                 out = os.path.join(work, f"out-{round}-{len(extra)}")
-                wall, cpu, tree = run(["test", "job.yaml", "--out", out, "--no-progress"] + extra, work)
+                (wall, cpu, tree), stage = run(["test", "job.yaml", "--out", out, "--no-progress"] + extra, work,
+                                               os.path.join(out, "events.jsonl"))
                 print(f"{label:>12}: {options.cases} cases in {wall:6.2f} s = {options.cases / wall:7.0f} cases/s; "
                       f"coordinator/process CPU {cpu:5.2f} s ({100 * cpu / max(tree, 1e-9):4.1f}% of the tree's {tree:5.2f} s)")
+                if stage:
+                    swall, scpu, stree = stage
+                    print(f"{'run stage':>12}: {swall:6.2f} s; coordinator/process CPU {scpu:5.2f} s "
+                          f"({100 * scpu / max(stree, 1e-9):4.1f}% of the tree's {stree:5.2f} s)")
+                sys.stdout.flush()
     finally:
         server.terminate()
 
