@@ -74,6 +74,14 @@ import Testing
         #expect(planned.status == 0, "\(planned.stderr)")
     }
 
+    /// `merge --out <directory>/merged`, which must exit `status`; returns the output directory.
+    static func merge(_ directory: URL, _ store: Store, status: Int32 = 0) async throws -> URL {
+        let merged = directory.appendingPathComponent("merged")
+        let merge = try await cli(["merge", "--out", merged.path, "--no-progress"], store)
+        #expect(merge.status == status, "\(merge.stderr)")
+        return merged
+    }
+
     /// Workers started at once, one per entry of `indexes`, each given its index as a Kubernetes Indexed Job does.
     static func workers(_ indexes: [Int], _ store: Store) async throws -> [CLITests.Result] {
         try await withThrowingTaskGroup(of: (Int, CLITests.Result).self) { group in
@@ -172,9 +180,7 @@ import Testing
             let attempts = try await store.attempts(shard: 0).sorted { $0.attempt < $1.attempt }
             #expect(attempts.count == 2)
             #expect(attempts.last?.resumed == before && attempts.last?.played == 60 - before, "\(attempts)")
-            let merged = directory.appendingPathComponent("merged")
-            let merge = try await Self.cli(["merge", "--out", merged.path, "--no-progress"], store)
-            #expect(merge.status == 0, "\(merge.stderr)")
+            let merged = try await Self.merge(directory, store)
             #expect(ParityTests.ids(merged) == (0..<60).map { "c\($0)" })
         }
     }
@@ -195,9 +201,7 @@ import Testing
             #expect(attempts.allSatisfy { $0.played > 0 }, "\(attempts)")
             let journaled = try await store.journalLines(shard: 0).count
             #expect(journaled >= 40)
-            let merged = directory.appendingPathComponent("merged")
-            let merge = try await Self.cli(["merge", "--out", merged.path, "--no-progress"], store)
-            #expect(merge.status == 0, "\(merge.stderr)")
+            let merged = try await Self.merge(directory, store)
             #expect(ParityTests.ids(merged) == (0..<40).map { "c\($0)" })
         }
     }
@@ -263,9 +267,7 @@ extension IndexedRunTests {
             #expect(try await store.attempts(shard: 0).sorted { $0.attempt < $1.attempt }.last?.played == 0)
             let status = try await Self.cli(["status"], store)
             #expect(status.status == 1 && status.stdout.contains("stopped: budgetExceeded"), "\(status.stdout)")
-            let merged = directory.appendingPathComponent("merged")
-            let merge = try await Self.cli(["merge", "--out", merged.path, "--no-progress"], store)
-            #expect(merge.status == 3, "\(merge.stderr)")
+            let merged = try await Self.merge(directory, store, status: 3)
             let summary = ParityTests.json(merged.appendingPathComponent("run-summary.json"))
             #expect(summary?["stopReason"] == .string("budgetExceeded"))
             let ids = ParityTests.ids(merged)
