@@ -275,6 +275,20 @@ extension IndexedRunTests {
         }
     }
 
+    @Test func theWorkersRunningAtOnceShareRunConcurrency() async throws {
+        try await withMockLLMServer(.init(latencyMs: 50)) { server in
+            let directory = try Self.job(server, cases: 48)  // run.concurrency: 4
+            let store = try await Store(.file)
+            try await Self.plan(directory, store, ["--shards", "2", "--parallelism", "2"])
+            for worker in try await Self.workers([0, 1], store) {
+                #expect(worker.status == 0, "\(worker.stderr)")
+            }
+            // Each of the 2 workers holds at most ⌈4 / 2⌉ = 2 cases in flight: 4 at the bot, not 8.
+            #expect(server.stats.maxInFlight <= 4, "\(server.stats)")
+            #expect(server.stats.requests == 48)
+        }
+    }
+
     @Test(arguments: StoreKind.allCases)
     func aDamagedSpoolObjectIsRefusedNamingIt(_ kind: StoreKind) async throws {
         try await withMockLLMServer(.init(latencyMs: 0)) { server in
