@@ -153,7 +153,22 @@ extension IndexedRun {
             var isDirectory: ObjCBool = false
             let url = directory.appendingPathComponent(name)
             guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), !isDirectory.boolValue else { continue }
-            try await store.write(contentsOf: url, to: name)
+            if let files = store as? FileArtifactStore {
+                // Copied, not mapped (the default maps the file: a 700 MB results file is 700 MB of RSS).
+                let target = try files.url(for: name)
+                guard target.standardizedFileURL.path != url.standardizedFileURL.path else { continue }
+                let temp = target.deletingLastPathComponent().appendingPathComponent(".\(name).tmp-\(UUID().uuidString)")
+                do {
+                    try FileManager.default.createDirectory(at: target.deletingLastPathComponent(), withIntermediateDirectories: true)
+                    try FileManager.default.copyItem(at: url, to: temp)
+                    guard rename(temp.path, target.path) == 0 else { throw POSIXError(.init(rawValue: errno) ?? .EIO) }
+                } catch {
+                    try? FileManager.default.removeItem(at: temp)
+                    throw ChatbotTesterError(.io, "cannot write \(target.path)", location: SourceLocation(source: target.path), cause: error)
+                }
+            } else {
+                try await store.write(contentsOf: url, to: name)
+            }
             uploaded.append(name)
         }
         return uploaded

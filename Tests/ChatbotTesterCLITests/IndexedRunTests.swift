@@ -68,6 +68,20 @@ import Testing
         try await CLITests.run(arguments + ["--store", store.url], environment: store.environment.merging(["BOT_KEY": secret]) { _, new in new }.merging(extra) { _, new in new })
     }
 
+    /// `plan` of the job in `directory` into `store`, which must succeed.
+    static func plan(_ directory: URL, _ store: Store, _ arguments: [String], _ extra: [String: String] = [:]) async throws {
+        let planned = try await cli(["plan", directory.appendingPathComponent("job.yaml").path] + arguments, store, extra)
+        #expect(planned.status == 0, "\(planned.stderr)")
+    }
+
+    /// `merge --out <directory>/merged`, which must exit `status`; returns the output directory.
+    static func merge(_ directory: URL, _ store: Store, status: Int32 = 0) async throws -> URL {
+        let merged = directory.appendingPathComponent("merged")
+        let merge = try await cli(["merge", "--out", merged.path, "--no-progress"], store)
+        #expect(merge.status == status, "\(merge.stderr)")
+        return merged
+    }
+
     /// Workers started at once, one per entry of `indexes`, each given its index as a Kubernetes Indexed Job does.
     static func workers(_ indexes: [Int], _ store: Store) async throws -> [CLITests.Result] {
         try await withThrowingTaskGroup(of: (Int, CLITests.Result).self) { group in
@@ -142,8 +156,7 @@ import Testing
         try await withMockLLMServer(.init(latencyMs: 200)) { server in
             let directory = try Self.job(server, cases: 60)
             let store = try await Store(kind)
-            let planned = try await Self.cli(["plan", directory.appendingPathComponent("job.yaml").path, "--shards", "1"], store)
-            #expect(planned.status == 0, "\(planned.stderr)")
+            try await Self.plan(directory, store, ["--shards", "1"])
             // Journal syncs are per second: wait for some, then SIGKILL mid-shard.
             let process = Process()
             process.executableURL = CLITests.binary
@@ -167,9 +180,7 @@ import Testing
             let attempts = try await store.attempts(shard: 0).sorted { $0.attempt < $1.attempt }
             #expect(attempts.count == 2)
             #expect(attempts.last?.resumed == before && attempts.last?.played == 60 - before, "\(attempts)")
-            let merged = directory.appendingPathComponent("merged")
-            let merge = try await Self.cli(["merge", "--out", merged.path, "--no-progress"], store)
-            #expect(merge.status == 0, "\(merge.stderr)")
+            let merged = try await Self.merge(directory, store)
             #expect(ParityTests.ids(merged) == (0..<60).map { "c\($0)" })
         }
     }
@@ -179,8 +190,7 @@ import Testing
         try await withMockLLMServer(.init(latencyMs: 100)) { server in
             let directory = try Self.job(server, cases: 40)
             let store = try await Store(kind)
-            let planned = try await Self.cli(["plan", directory.appendingPathComponent("job.yaml").path, "--shards", "1"], store)
-            #expect(planned.status == 0, "\(planned.stderr)")
+            try await Self.plan(directory, store, ["--shards", "1"])
             for worker in try await Self.workers([0, 0], store) {
                 #expect(worker.status == 0, "\(worker.stderr)")
             }
@@ -191,9 +201,7 @@ import Testing
             #expect(attempts.allSatisfy { $0.played > 0 }, "\(attempts)")
             let journaled = try await store.journalLines(shard: 0).count
             #expect(journaled >= 40)
-            let merged = directory.appendingPathComponent("merged")
-            let merge = try await Self.cli(["merge", "--out", merged.path, "--no-progress"], store)
-            #expect(merge.status == 0, "\(merge.stderr)")
+            let merged = try await Self.merge(directory, store)
             #expect(ParityTests.ids(merged) == (0..<40).map { "c\($0)" })
         }
     }
@@ -223,6 +231,78 @@ import Testing
             }
             let merge = try await Self.cli(["merge", "--no-progress"], store, ["BOT_MODEL": "model-b"])
             #expect(merge.status == 2 && merge.stderr.contains("BOT_MODEL"), "\(merge.stderr)")
+        }
+    }
+}
+
+extension IndexedRunTests {
+    @Test func theSplitRuleSharesRatesByParallelismAndTotalsByCases() {
+        let share = IndexedRunPlan.Share(parallelism: 4, fraction: 0.25)
+        #expect(share.concurrency(32) == 8 && share.concurrency(6) == 2 && share.concurrency(1) == 1)
+        let rate = share.rate(RateLimits(requestsPerMinute: 6000, tokensPerMinute: 400_000))
+        #expect(rate.requestsPerMinute == 1500 && rate.tokensPerMinute == 100_000)
+        #expect(share.budget(10) == 2.5 && share.budget(nil) == nil)
+        let policy = share.failurePolicy(FailurePolicy(maxFailures: 10, maxFailureRate: 0.2, minSamples: 20))
+        #expect(policy.maxFailures == 3 && policy.maxFailureRate == 0.2 && policy.minSamples == 5)
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func eachIndexStopsAtItsShareOfTheBudgetAndTheMergeSaysSo(_ kind: StoreKind) async throws {
+        try await withMockLLMServer(.init(latencyMs: 5)) { server in
+            let directory = try ParityTests.job(
+                """
+                backends:
+                  bot: {type: openai, baseURL: "\(server.openAIBaseURL)", model: m, apiKey: {env: BOT_KEY}, pricing: {inputPerMTok: 1000, outputPerMTok: 1000}}
+                dataset: cases.jsonl
+                run: {concurrency: 2, budgetUSD: 0.2}
+                """, cases: ParityTests.cases(60))
+            let store = try await Store(kind)
+            try await Self.plan(directory, store, ["--shards", "2", "--parallelism", "2"])
+            for worker in try await Self.workers([0, 1], store) {
+                #expect(worker.status == 3 && worker.stderr.contains("budgetExceeded"), "\(worker.stderr)")
+            }
+            // A retry cannot help: what earlier attempts spent counts, so it stops before playing.
+            let again = try await Self.cli(["worker", "--shard", "0"], store)
+            #expect(again.status == 3, "\(again.stderr)")
+            #expect(try await store.attempts(shard: 0).sorted { $0.attempt < $1.attempt }.last?.played == 0)
+            let status = try await Self.cli(["status"], store)
+            #expect(status.status == 1 && status.stdout.contains("stopped: budgetExceeded"), "\(status.stdout)")
+            let merged = try await Self.merge(directory, store, status: 3)
+            let summary = ParityTests.json(merged.appendingPathComponent("run-summary.json"))
+            #expect(summary?["stopReason"] == .string("budgetExceeded"))
+            let ids = ParityTests.ids(merged)
+            #expect(!ids.isEmpty && ids.count < 60 && Set(ids).count == ids.count)
+        }
+    }
+
+    @Test func theWorkersRunningAtOnceShareRunConcurrency() async throws {
+        try await withMockLLMServer(.init(latencyMs: 50)) { server in
+            let directory = try Self.job(server, cases: 48)  // run.concurrency: 4
+            let store = try await Store(.file)
+            try await Self.plan(directory, store, ["--shards", "2", "--parallelism", "2"])
+            for worker in try await Self.workers([0, 1], store) {
+                #expect(worker.status == 0, "\(worker.stderr)")
+            }
+            // Each of the 2 workers holds at most ⌈4 / 2⌉ = 2 cases in flight: 4 at the bot, not 8.
+            #expect(server.stats.maxInFlight <= 4, "\(server.stats)")
+            #expect(server.stats.requests == 48)
+        }
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func aDamagedSpoolObjectIsRefusedNamingIt(_ kind: StoreKind) async throws {
+        try await withMockLLMServer(.init(latencyMs: 0)) { server in
+            let directory = try Self.job(server, cases: 6)
+            let store = try await Store(kind)
+            try await Self.plan(directory, store, ["--shards", "2"])
+            let key = "spool/shards/shard-00001.jsonl"
+            var data = try await store.artifacts.read(key)
+            data[data.startIndex + 10] ^= 0x01
+            try await store.artifacts.write(data, to: key)
+            let refused = try await Self.cli(["worker", "--shard", "1"], store)
+            #expect(refused.status == 2 && refused.stderr.contains(key), "\(refused.stderr)")
+            let fine = try await Self.cli(["worker", "--shard", "0"], store)
+            #expect(fine.status == 0, "\(fine.stderr)")
         }
     }
 }
