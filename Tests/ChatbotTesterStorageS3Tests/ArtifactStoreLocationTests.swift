@@ -33,6 +33,8 @@ struct ArtifactStoreLocationTests {
             } catch let error as ChatbotTesterError {
                 #expect(error.code == .invalidConfig)
                 #expect(text.isEmpty || error.description.contains(text) || error.description.contains("Bad_Bucket"), "\(error)")
+            } catch {
+                Issue.record("'\(text)': \(error)")
             }
         }
         #expect(throws: ChatbotTesterError.self) {
