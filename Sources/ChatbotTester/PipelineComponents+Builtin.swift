@@ -2,6 +2,7 @@ import ChatbotTesterBackends
 import ChatbotTesterCore
 import ChatbotTesterEvaluator
 import ChatbotTesterPipeline
+import ChatbotTesterStorageS3
 
 extension BackendRegistry {
     /// A backend registry with every built-in type and the middleware keys (`retry`, `rateLimit`,
@@ -14,7 +15,8 @@ extension BackendRegistry {
 }
 
 extension PipelineComponents {
-    /// Every built-in backend and metric type with the standard middleware: what the CLI uses.
+    /// Every built-in backend and metric type with the standard middleware, and S3-compatible
+    /// stores for `s3://` outputs and datasets: what the CLI uses.
     ///
     /// ```swift
     /// var components = PipelineComponents.builtin()
@@ -23,6 +25,8 @@ extension PipelineComponents {
     /// }
     /// ```
     public static func builtin() -> PipelineComponents {
-        PipelineComponents(backends: .builtin(), metrics: .builtinMetrics, middleware: BackendMiddleware.standard)
+        PipelineComponents(
+            backends: .builtin(), metrics: .builtinMetrics, middleware: BackendMiddleware.standard,
+            stores: { url in try ArtifactStoreLocation(parsing: url).open() })
     }
 }

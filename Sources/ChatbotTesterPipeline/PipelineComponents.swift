@@ -11,11 +11,18 @@ public struct PipelineComponents: Sendable {
     public var metrics: MetricRegistry
     /// Wraps every built backend in middleware; `BackendMiddleware.standard` by default.
     public var middleware: BackendWrapper?
+    /// Opens remote stores (`s3://…`) named by `output:`/`--out` and dataset paths; `nil` accepts
+    /// local paths only. `PipelineComponents.builtin()` opens S3-compatible stores.
+    public var stores: ArtifactStoreOpener?
 
-    public init(backends: BackendRegistry, metrics: MetricRegistry = .builtinMetrics, middleware: BackendWrapper? = BackendMiddleware.standard) {
+    public init(
+        backends: BackendRegistry, metrics: MetricRegistry = .builtinMetrics, middleware: BackendWrapper? = BackendMiddleware.standard,
+        stores: ArtifactStoreOpener? = nil
+    ) {
         self.backends = backends
         self.metrics = metrics
         self.middleware = middleware
+        self.stores = stores
     }
 }
 

@@ -14,6 +14,14 @@ extension TestJob {
         hasher.update(try JSONCoding.encoder().encode(config.document.asWritten))
         let configDigest = hasher.finalizeHex()
         guard generateSpec == nil, let url = config.datasetURL(), !Self.isStream(url) else { return (configDigest, nil) }
+        if let dataset = config.dataset, RemoteLocation.isRemote(dataset.path) {
+            // The local copy `fetchInputs()` made.
+            let copy = remoteDatasetCopy
+            guard FileManager.default.fileExists(atPath: copy.path) else {
+                throw ChatbotTesterError(.internal, "the remote dataset \(dataset.path) is not fetched yet (call fetchInputs() first)")
+            }
+            return (configDigest, try Self.fileDigest(copy))
+        }
         return (configDigest, try Self.fileDigest(url))
     }
 
@@ -32,7 +40,21 @@ extension TestJob {
     public func claimOutputDirectory(overwrite: Bool) throws {
         guard !overwrite else { return }
         let record = output("job.json")
-        guard let data = try? Data(contentsOf: record), let value = try? JSONCoding.decoder().decode(JSONValue.self, from: data),
+        try checkClaim(recorded: try? Data(contentsOf: record), source: record.path)
+    }
+
+    /// ``claimOutputDirectory(overwrite:)`` for any output: for a remote one (`--out s3://…`) the
+    /// store's `job.json` is compared. Call ``fetchInputs()`` first when the dataset is remote.
+    public func claimOutput(overwrite: Bool) async throws {
+        guard let remote else { return try claimOutputDirectory(overwrite: overwrite) }
+        guard !overwrite else { return }
+        let data = await remote.store.exists("job.json") ? try await remote.store.read("job.json") : nil
+        try checkClaim(recorded: data, source: RemoteLocation.join(remote.url, "job.json"))
+    }
+
+    /// Refuses when `data` (a `job.json`) records another job.
+    private func checkClaim(recorded data: Data?, source recordSource: String) throws {
+        guard let data, let value = try? JSONCoding.decoder().decode(JSONValue.self, from: data),
             let recordedConfig = value["configDigest"]?.stringValue
         else { return }
         let mine = try digests()
@@ -44,6 +66,6 @@ extension TestJob {
         throw ChatbotTesterError(
             .invalidInput,
             "the output directory holds the run of another job\(source), with \(what): choose another --out, or pass --overwrite to replace it",
-            location: SourceLocation(source: record.path))
+            location: SourceLocation(source: recordSource))
     }
 }

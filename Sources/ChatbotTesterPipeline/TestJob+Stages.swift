@@ -11,6 +11,8 @@ public struct JobOutcome: Sendable {
     public var generation: GenerationReport?
     public var run: RunSummary?
     public var evaluation: EvalSummary?
+    /// Where the outputs were published when not in `outputDirectory` (an `s3://` URL).
+    public var location: String?
 
     public init(outputDirectory: URL, generation: GenerationReport? = nil, run: RunSummary? = nil, evaluation: EvalSummary? = nil) {
         self.outputDirectory = outputDirectory
@@ -49,12 +51,13 @@ extension TestJob {
     /// - Parameter stage: where the cases are played: this process (the default) or workers
     ///   (`ShardedRunStage`); outputs, stop rules and the exit status are the same either way.
     public func test(stage: any JobRunStage = LocalRunStage()) async throws -> JobOutcome {
-        try await withOutputLock { try await testHoldingLock(stage: stage) }
+        try await withOutputLock { try await withRemoteOutput { try await testHoldingLock(stage: stage) } }
     }
 
     private func testHoldingLock(stage: any JobRunStage) async throws -> JobOutcome {
         try writeJobRecord()
         var outcome = JobOutcome(outputDirectory: outputDirectory)
+        outcome.location = remote?.url
         let (dataset, generation) = try await datasetToRun()
         outcome.generation = generation
         let played = try await play(dataset: dataset, stage: stage, scoring: true)
@@ -77,12 +80,13 @@ extension TestJob {
     /// `run` alone: the dataset (`dataset`, else the config's or the generated one) played and
     /// written to `results.jsonl` and `run-summary.json`, without evaluation.
     public func runOnly(dataset: URL? = nil, stage: any JobRunStage = LocalRunStage()) async throws -> JobOutcome {
-        try await withOutputLock { try await runOnlyHoldingLock(dataset: dataset, stage: stage) }
+        try await withOutputLock { try await withRemoteOutput { try await runOnlyHoldingLock(dataset: dataset, stage: stage) } }
     }
 
     private func runOnlyHoldingLock(dataset: URL?, stage: any JobRunStage) async throws -> JobOutcome {
         try writeJobRecord()
         var outcome = JobOutcome(outputDirectory: outputDirectory)
+        outcome.location = remote?.url
         let url: URL
         if let dataset {
             url = dataset
@@ -96,9 +100,15 @@ extension TestJob {
     /// The dataset the job plays: the config's `dataset`, or `dataset.jsonl` in the output directory
     /// generated now from the `generate:` section (resumed with `settings.resume`). Standard input
     /// (`dataset: -`) and FIFOs can be read once only, so they are first copied (under the same
-    /// line limit, keeping line numbers) into `dataset.jsonl`.
+    /// line limit, keeping line numbers) into `dataset.jsonl`. A remote dataset (`s3://…`) is
+    /// read from its local copy (``fetchInputs()``); generated cases are published at once to a
+    /// remote output, so a resumed run elsewhere finds them.
     public func datasetToRun() async throws -> (url: URL, generation: GenerationReport?) {
         guard generateSpec != nil else {
+            if let dataset = config.dataset, RemoteLocation.isRemote(dataset.path) {
+                try await fetchInputs()
+                return (remoteDatasetCopy, nil)
+            }
             let url = config.datasetURL()!
             guard Self.isStream(url) else { return (url, nil) }
             let copy = output("dataset.jsonl")
@@ -106,7 +116,9 @@ extension TestJob {
             return (copy, nil)
         }
         let url = output("dataset.jsonl")
-        return (url, try await generate(to: url, resume: settings.resume))
+        let report = try await generate(to: url, resume: settings.resume)
+        try await publishOutputs(only: ["dataset.jsonl"])
+        return (url, report)
     }
 
     /// Whether `url` is a pipe, FIFO or terminal rather than a file that can be read twice.
@@ -159,7 +171,11 @@ extension TestJob {
 
     /// Checks a dataset file and counts the cases that will run; throws listing the bad lines.
     public func scanDataset(_ url: URL) async throws -> Int {
-        try await Self.scanDataset(url, source: config.dataset)
+        do {
+            return try await Self.scanDataset(url, source: config.dataset)
+        } catch {
+            throw relabelInputs(error)
+        }
     }
 
     /// Checks a dataset file with the limits of `source`; throws listing the bad lines.
@@ -186,7 +202,7 @@ extension TestJob {
     /// Plays the dataset against the target in this process: journals every record, then writes
     /// `results.jsonl` (each id once, in dataset order) and `run-summary.json`.
     public func run(dataset: URL) async throws -> RunSummary {
-        try await withOutputLock { try await play(dataset: dataset, stage: LocalRunStage(), scoring: false).summary }
+        try await withOutputLock { try await withRemoteOutput { try await play(dataset: dataset, stage: LocalRunStage(), scoring: false).summary } }
     }
 
     /// Checks and counts the dataset, plays it on `stage`, writes `run-summary.json`.

@@ -28,8 +28,13 @@ public struct TestJob: Sendable {
     public let generateSpec: GenerateSpec?
     /// The job's backends, built lazily and shared by every stage.
     public let backends: BackendSet
-    /// Where every output file goes.
+    /// Where every output file goes: the output directory, or for a remote output (`--out
+    /// s3://…`) the private local staging directory published to it (``remote``).
     public let outputDirectory: URL
+    /// The remote store the outputs are published to (`--out s3://bucket/prefix`), if any.
+    public let remote: RemoteOutput?
+    /// Local copies of remote inputs (local path → the `s3://` URL it came from), for messages.
+    let inputCopies: Locked<[String: String]>
     /// The metrics, built.
     public let evaluator: Evaluator
 
@@ -38,8 +43,22 @@ public struct TestJob: Sendable {
     public static func prepare(
         config: JobConfig, components: PipelineComponents, settings: JobSettings = JobSettings(), events: EventBus = EventBus()
     ) async throws -> TestJob {
+        // A remote output is staged in a fresh private directory, published at the end.
+        var settings = settings
+        var remote: RemoteOutput?
+        if let out = settings.outputDirectory ?? config.output, RemoteLocation.isRemote(out) {
+            do {
+                remote = try RemoteOutput(url: out, opener: components.stores)
+            } catch {
+                throw settings.outputDirectory == nil ? config.document.locate(Self.field(error, "output")) : error
+            }
+            settings.outputDirectory = remote!.staging.path
+        }
         let parts = await assemble(config: config, components: components, settings: settings, events: events, requireSecrets: true)
-        if !parts.problems.isEmpty { throw Self.combine(parts.problems, source: config.document.source) }
+        if !parts.problems.isEmpty {
+            remote?.discardStaging()
+            throw Self.combine(parts.problems, source: config.document.source)
+        }
         let outputDirectory = parts.outputDirectory
         do {
             try FileManager.default.createDirectory(at: outputDirectory, withIntermediateDirectories: true)
@@ -53,7 +72,15 @@ public struct TestJob: Sendable {
         return TestJob(
             config: config, components: components, settings: settings, events: events, runOptions: parts.runOptions,
             targetName: parts.targetName!, evaluation: parts.evaluation, generateSpec: parts.generateSpec, backends: parts.backends,
-            outputDirectory: outputDirectory, evaluator: parts.evaluator!)
+            outputDirectory: outputDirectory, remote: remote, evaluator: parts.evaluator!)
+    }
+
+    /// `error` located at `field` of the config when it names no field yet.
+    static func field(_ error: any Error, _ field: String) -> any Error {
+        guard var tester = error as? ChatbotTesterError else { return error }
+        if tester.location == nil { tester.location = SourceLocation() }
+        if tester.location?.field == nil { tester.location?.field = field }
+        return tester
     }
 
     /// What `check` found: the problems `test` would stop on, and warnings.
@@ -75,7 +102,22 @@ public struct TestJob: Sendable {
         let events = EventBus()
         let parts = await assemble(config: config, components: components, settings: settings, events: events, requireSecrets: requireSecrets)
         var problems = parts.problems
-        if problems.isEmpty, parts.generateSpec == nil, let url = config.datasetURL(), !isStream(url) {
+        if problems.isEmpty, parts.generateSpec == nil, let dataset = config.dataset, RemoteLocation.isRemote(dataset.path) {
+            // A remote dataset is streamed into a private temporary copy, checked and removed.
+            do {
+                let directory = try PrivateDirectory.makeFresh(prefix: "chatbot-tester-check")
+                defer { try? FileManager.default.removeItem(at: directory) }
+                let copy = directory.appendingPathComponent("dataset.jsonl")
+                do {
+                    try await RemoteLocation.download(dataset.path, opener: components.stores, to: copy)
+                    _ = try await scanDataset(copy, source: dataset)
+                } catch {
+                    throw RemoteLocation.relabel(error, local: copy, as: dataset.path)
+                }
+            } catch {
+                problems.append(error)
+            }
+        } else if problems.isEmpty, parts.generateSpec == nil, let url = config.datasetURL(), !isStream(url) {
             do {
                 _ = try await scanDataset(url, source: config.dataset)
             } catch {
@@ -225,7 +267,7 @@ public struct TestJob: Sendable {
     private init(
         config: JobConfig, components: PipelineComponents, settings: JobSettings, events: EventBus, runOptions: RunnerOptions,
         targetName: String, evaluation: EvaluationConfig, generateSpec: GenerateSpec?, backends: BackendSet, outputDirectory: URL,
-        evaluator: Evaluator
+        remote: RemoteOutput?, evaluator: Evaluator
     ) {
         self.config = config
         self.components = components
@@ -237,10 +279,13 @@ public struct TestJob: Sendable {
         self.generateSpec = generateSpec
         self.backends = backends
         self.outputDirectory = outputDirectory
+        self.remote = remote
+        self.inputCopies = Locked([:])
         self.evaluator = evaluator
     }
 
-    /// `--out`, else the config's `output`, else `runs/<name or config file name>`.
+    /// `--out`, else the config's `output`, else `runs/<name or config file name>`. (A remote
+    /// `--out`/`output` is staged: ``prepare`` passes the staging directory here.)
     public static func outputDirectory(config: JobConfig, settings: JobSettings) -> URL {
         let cwd = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
         let path =

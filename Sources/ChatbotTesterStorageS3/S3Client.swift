@@ -35,7 +35,8 @@ public struct S3Client: Sendable {
         /// Whether 409 (a concurrent conditional write) is worth retrying.
         var retryConflict = false
 
-        var object: String { "s3://\(bucket)/\(key ?? "")" }
+        /// The object, or for a listing the prefix, for messages.
+        var object: String { "s3://\(bucket)/\(key ?? query.first { $0.0 == "prefix" }?.1 ?? "")" }
     }
 
     /// Where a request goes: the URL to send, the `Host` header and the encoded path that is signed.

@@ -5,7 +5,8 @@ import Foundation
 /// Flags shared by the commands that take a job config.
 struct JobOptions: ParsableArguments {
     @Argument(help: "The job config (YAML or JSON).") var config: String
-    @Option(name: .long, help: "Output directory (default: the config's `output`, else runs/<name>).") var out: String?
+    @Option(name: .long, help: "Output directory or store URL s3://bucket/prefix (default: the config's `output`, else runs/<name>).")
+    var out: String?
     @Flag(help: "Continue an interrupted run in the same output directory: journaled cases are not played again.")
     var resume = false
     @Flag(help: "With --resume: play again the cases recorded as errors (a success replaces the error).")
@@ -53,13 +54,39 @@ extension JobOptions {
         let events = CommandEvents()
         do {
             let job = try await prepare(events: events.bus)
-            if claim { try job.claimOutputDirectory(overwrite: overwrite) }
-            try events.log(to: job.output("events.jsonl"))
+            do {
+                if claim {
+                    try await job.fetchInputs()
+                    try await job.claimOutput(overwrite: overwrite)
+                }
+                try events.log(to: job.output("events.jsonl"))
+            } catch {
+                job.discardLocalCopies()
+                throw error
+            }
             events.showProgress(!noProgress)
             if workers > 0, !noProgress { events.bus.subscribe(ClusterEventPrinter()) }
             return (job, events)
         } catch {
             await events.finish()
+            throw error
+        }
+    }
+}
+
+extension TestJob {
+    /// Runs a command's `body` with its sinks (`CommandEvents.run`), then publishes `events.jsonl`
+    /// to a remote output and removes the local copies (staging directory, fetched inputs),
+    /// whether `body` threw or not.
+    func closing<T: Sendable>(_ events: CommandEvents, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        do {
+            let value = try await events.run(body)
+            try await publishOutputs(only: ["events.jsonl"])
+            discardLocalCopies()
+            return value
+        } catch {
+            try? await publishOutputs(only: ["events.jsonl"])
+            discardLocalCopies()
             throw error
         }
     }

@@ -48,7 +48,7 @@ enum SummaryTable {
                 lines.append("Run aborted (\(run.stopReason.rawValue)): rerun with --resume to continue.")
             }
         }
-        lines.append("Outputs: \(outcome.outputDirectory.path)/report.html")
+        lines.append("Outputs: \(outcome.location.map { RemoteLocation.join($0, "") } ?? outcome.outputDirectory.path + "/")report.html")
         if let run = outcome.run { lines.append(contentsOf: topErrors(run)) }
         return lines.joined(separator: "\n")
     }

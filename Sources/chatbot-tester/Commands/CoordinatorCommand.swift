@@ -32,7 +32,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
             let stage = ShardedRunStage(
                 workers: 0, socketPath: socket, spool: spool.map { URL(fileURLWithPath: $0) }, samplesPerShard: shardSize,
                 heartbeatTimeout: heartbeatTimeout)
-            let outcome = try await events.run { try await prepared.test(stage: stage) }
+            let outcome = try await prepared.closing(events) { try await prepared.test(stage: stage) }
             print(SummaryTable.render(outcome))
             return outcome.exitStatus
         }

@@ -15,7 +15,7 @@ struct EvaluateCommand: AsyncParsableCommand {
     )
 
     @OptionGroup var job: JobOptions
-    @Option(help: "The results to score (default: results.jsonl in the output directory); the reports go next to them.")
+    @Option(help: "The results to score, a path or s3://bucket/key (default: results.jsonl in the output directory); the reports go next to them.")
     var results: String?
 
     func validate() throws {
@@ -26,17 +26,29 @@ struct EvaluateCommand: AsyncParsableCommand {
         try await withExitCodes {
             // Write next to the results read, never over the config's own run.
             var job = self.job
-            if job.out == nil, let results { job.out = URL(fileURLWithPath: results).deletingLastPathComponent().path }
-            let (prepared, events) = try await job.start(claim: false)
-            let resultsURL = results.map { URL(fileURLWithPath: $0) } ?? prepared.output("results.jsonl")
-            guard FileManager.default.fileExists(atPath: resultsURL.path) else {
-                await events.finish()
-                throw ChatbotTesterError(
-                    .invalidInput, "no results file (run `chatbot-tester run` first, or pass --results)",
-                    location: SourceLocation(source: resultsURL.path))
+            if job.out == nil, let results {
+                job.out = try RemoteLocation.isRemote(results)
+                    ? RemoteLocation.splitObject(results).store : URL(fileURLWithPath: results).deletingLastPathComponent().path
             }
-            let summary = try await events.run { try await prepared.evaluate(results: resultsURL) }
+            let (prepared, events) = try await job.start(claim: false)
+            let given = results
+            let summary = try await prepared.closing(events) {
+                // Remote results (given, or the remote output's own) are scored from a local copy.
+                let remote = given.flatMap { RemoteLocation.isRemote($0) ? $0 : nil }
+                    ?? (given == nil ? prepared.remote.map { RemoteLocation.join($0.url, "results.jsonl") } : nil)
+                var resultsURL = given.map { URL(fileURLWithPath: $0) } ?? prepared.output("results.jsonl")
+                if let remote { resultsURL = try await prepared.fetch(remote, as: "results.jsonl") }
+                guard FileManager.default.fileExists(atPath: resultsURL.path) else {
+                    throw ChatbotTesterError(
+                        .invalidInput, "no results file (run `chatbot-tester run` first, or pass --results)",
+                        location: SourceLocation(source: resultsURL.path))
+                }
+                let summary = try await prepared.evaluate(results: resultsURL)
+                try await prepared.publishOutputs()
+                return summary
+            }
             var outcome = JobOutcome(outputDirectory: prepared.outputDirectory)
+            outcome.location = prepared.remote?.url
             outcome.evaluation = summary
             print(SummaryTable.render(outcome))
             return outcome.exitStatus

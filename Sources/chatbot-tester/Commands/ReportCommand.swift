@@ -17,38 +17,62 @@ struct ReportCommand: AsyncParsableCommand {
             """
     )
 
-    @Argument(help: "The run directory (holding results.jsonl and evals.jsonl).") var directory: String
+    @Argument(help: "The run directory or store URL s3://bucket/prefix (holding results.jsonl and evals.jsonl).") var directory: String
     @Option(help: "The job config, for metric thresholds and gates (default: the run's job.json).") var config: String?
-    @Option(help: "A baseline run directory or evals.jsonl to compare against.") var compare: String?
-    @Option(help: "Where to write the reports (default: the run directory).") var out: String?
+    @Option(help: "A baseline run directory or evals.jsonl (a path or s3:// URL) to compare against.") var compare: String?
+    @Option(help: "Where to write the reports, a directory or s3://bucket/prefix (default: the run directory).") var out: String?
     @Option(help: "Score change that counts as a regression or improvement.") var tolerance: Double = 0.1
     @Flag(help: "Exit 1 when any sample regressed against the baseline.") var failOnRegression = false
 
     func run() async throws {
         try await withExitCodes {
-            let runDirectory = URL(fileURLWithPath: directory)
+            // Remote runs and baselines are read from local copies in a private scratch directory;
+            // reports for a remote --out (or run) are written there and uploaded.
+            let stores = PipelineComponents.builtin().stores
+            let scratch = try PrivateDirectory.makeFresh(prefix: "chatbot-tester-report")
+            defer { try? FileManager.default.removeItem(at: scratch) }
+            var runDirectory = URL(fileURLWithPath: directory)
+            if RemoteLocation.isRemote(directory) {
+                runDirectory = scratch.appendingPathComponent("run")
+                let store = try RemoteLocation.open(directory, opener: stores)
+                for name in ["results.jsonl", "evals.jsonl", "job.json"] {
+                    if name == "job.json", !(await store.exists(name)) { continue }
+                    try await RemoteLocation.download(name, from: store, to: runDirectory.appendingPathComponent(name))
+                }
+            }
             let results = runDirectory.appendingPathComponent("results.jsonl")
             let evals = runDirectory.appendingPathComponent("evals.jsonl")
             for file in [results, evals] where !FileManager.default.fileExists(atPath: file.path) {
                 throw ChatbotTesterError(.invalidInput, "not found (is this a run directory?)", location: SourceLocation(source: file.path))
             }
+            let target = out ?? directory
+            let publish = try RemoteLocation.isRemote(target) ? RemoteOutput(url: target, opener: stores) : nil
+            defer { publish?.discardStaging() }
             let document = try loadConfig(runDirectory)
             let evaluation = try document.flatMap { try JobConfig(document: $0).section("evaluate", as: EvaluationConfig.self) }
             let descriptors = try Evaluator.descriptors(for: evaluation?.metrics ?? [])
-            var options = ReportOptions(title: (document?.value["name"]?.stringValue) ?? runDirectory.lastPathComponent)
+            let title = RemoteLocation.isRemote(directory) ? URL(fileURLWithPath: directory).lastPathComponent : runDirectory.lastPathComponent
+            var options = ReportOptions(title: (document?.value["name"]?.stringValue) ?? title)
             if let compare {
                 var baseline = URL(fileURLWithPath: compare)
                 if baseline.pathExtension != "jsonl" { baseline.appendPathComponent("evals.jsonl") }
+                if RemoteLocation.isRemote(compare) {
+                    let object = compare.hasSuffix(".jsonl") ? compare : RemoteLocation.join(compare, "evals.jsonl")
+                    baseline = scratch.appendingPathComponent("baseline/evals.jsonl")
+                    try await RemoteLocation.download(object, opener: stores, to: baseline)
+                }
                 options.comparison = try await RunComparison.compare(baselineEvals: baseline, candidateEvals: evals, tolerance: tolerance)
             }
-            let outDirectory = out.map { URL(fileURLWithPath: $0) } ?? runDirectory
+            let outDirectory = publish?.staging ?? out.map { URL(fileURLWithPath: $0) } ?? runDirectory
             let summary = try await EvalReports.write(results: results, evals: evals, to: outDirectory, descriptors: descriptors, options: options,
                 maxErrorRate: evaluation?.maxErrorRate)
             if let comparison = options.comparison {
                 try comparison.write(to: outDirectory)
                 print(comparison.markdown())
             }
+            try await publish?.publish()
             var outcome = JobOutcome(outputDirectory: outDirectory)
+            outcome.location = publish?.url
             outcome.evaluation = summary
             print(SummaryTable.render(outcome))
             if failOnRegression, let comparison = options.comparison, comparison.regressions > 0 { return ExitStatus.failed }

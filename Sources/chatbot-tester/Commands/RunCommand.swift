@@ -11,14 +11,18 @@ struct RunCommand: AsyncParsableCommand {
     )
 
     @OptionGroup var job: JobOptions
-    @Option(help: "Play this JSONL dataset instead of the config's.") var dataset: String?
+    @Option(help: "Play this JSONL dataset (a path or s3://bucket/key) instead of the config's.") var dataset: String?
 
     func run() async throws {
         try await withExitCodes {
             let (prepared, events) = try await job.start()
             let stage = job.stage
-            let dataset = dataset.map { URL(fileURLWithPath: $0) }
-            let outcome = try await events.run { try await prepared.runOnly(dataset: dataset, stage: stage) }
+            let given = dataset
+            let outcome = try await prepared.closing(events) {
+                var url = given.map { URL(fileURLWithPath: $0) }
+                if let given, RemoteLocation.isRemote(given) { url = try await prepared.fetch(given, as: "run-dataset.jsonl") }
+                return try await prepared.runOnly(dataset: url, stage: stage)
+            }
             print(SummaryTable.render(outcome).replacingOccurrences(of: "/report.html", with: "/results.jsonl"))
             return outcome.exitStatus
         }

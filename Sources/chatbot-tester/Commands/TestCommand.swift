@@ -21,7 +21,7 @@ struct TestCommand: AsyncParsableCommand {
         try await withExitCodes {
             let (prepared, events) = try await job.start()
             let stage = job.stage
-            let outcome = try await events.run { try await prepared.test(stage: stage) }
+            let outcome = try await prepared.closing(events) { try await prepared.test(stage: stage) }
             print(SummaryTable.render(outcome))
             return outcome.exitStatus
         }

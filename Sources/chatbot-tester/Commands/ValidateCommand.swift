@@ -21,7 +21,7 @@ struct ValidateCommand: AsyncParsableCommand {
         case auto, dataset, results, evals, config
     }
 
-    @Argument(help: "Files to check.") var files: [String]
+    @Argument(help: "Files to check: paths or s3://bucket/key objects.") var files: [String]
     @Option(help: "What the files hold: \(Kind.allCases.map(\.rawValue).joined(separator: ", ")).") var kind: Kind = .auto
     @Option(help: "Stop listing errors after this many per file.") var maxErrors: Int = 50
     @Flag(help: "Print nothing but errors.") var quiet = false
@@ -31,9 +31,18 @@ struct ValidateCommand: AsyncParsableCommand {
         try await withExitCodes {
             var anyBad = false
             for path in files {
-                let url = URL(fileURLWithPath: path)
+                var url = URL(fileURLWithPath: path)
                 let fileKind = kind == .auto ? Self.guess(url) : kind
-                let report: FileValidationReport
+                // A remote file is checked from a private local copy; errors name the s3:// URL.
+                var scratch: URL?
+                defer { if let scratch { try? FileManager.default.removeItem(at: scratch) } }
+                if RemoteLocation.isRemote(path) {
+                    let directory = try PrivateDirectory.makeFresh(prefix: "chatbot-tester-validate")
+                    scratch = directory
+                    url = directory.appendingPathComponent(url.lastPathComponent)
+                    try await RemoteLocation.download(path, opener: PipelineComponents.builtin().stores, to: url)
+                }
+                var report: FileValidationReport
                 switch fileKind {
                 case .config:
                     report = await Self.validateConfig(url, requireSecrets: requireSecrets, quiet: quiet)
@@ -44,6 +53,7 @@ struct ValidateCommand: AsyncParsableCommand {
                 case .dataset, .auto:
                     report = try await FileValidation.validate(TestSample.self, at: url, maxErrors: maxErrors)
                 }
+                if scratch != nil { report.errors = report.errors.map { RemoteLocation.relabel($0, local: url, as: path) as? ChatbotTesterError ?? $0 } }
                 for error in report.errors { printError("error: \(error)") }
                 if report.badLines > report.errors.count {
                     printError("\(path): … and \(report.badLines - report.errors.count) more bad lines")

@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Checks that the Dockerfile's runtime stage holds everything the release binary needs, without a
+# Docker engine: builds a Debian bookworm root with debootstrap (variant minbase — what
+# debian:bookworm-slim is made of — plus the packages the runtime stage installs, read from the
+# Dockerfile), adds the stage's non-root user, copies in the binary as the builder stage makes it
+# (release, Swift runtime linked statically) and runs it under chroot as that user:
+#   chatbot-tester --version / backends list
+#   the quickstart job (built-in scripted backends), in one process and over 2 worker processes
+#   an openai-type job against `chatbot-tester mock-server` running in the same root
+#
+#   sudo bash ops/runtime-check.sh                       # builds the binary (swift build -c release --static-swift-stdlib)
+#   CHATBOT_TESTER_BINARY=path sudo bash ops/runtime-check.sh   # checks that binary instead
+#
+# Needs root (debootstrap, chroot) and a Debian mirror: DEBOOTSTRAP_MIRROR, else the first deb.debian.org-style
+# URI of /etc/apt/sources.list.d/debian.sources, else http://deb.debian.org/debian. The root is
+# cached in .build/runtime-root/<digest of suite and packages>; a rerun takes seconds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo=$(pwd)
+
+if [ "$(id -u)" != 0 ]; then echo "runtime-check: needs root (debootstrap, chroot)" >&2; exit 2; fi
+command -v debootstrap >/dev/null || { apt-get install -y --no-install-recommends debootstrap >/dev/null || { apt-get update >/dev/null && apt-get install -y --no-install-recommends debootstrap >/dev/null; }; }
+
+# The runtime stage: its base image's suite and the packages it installs.
+runtime=$(sed -n '/^FROM debian:/,$p' Dockerfile)
+suite=$(printf '%s\n' "$runtime" | sed -n 's/^FROM debian:\([a-z]*\).*/\1/p' | head -1)
+packages=$(printf '%s\n' "$runtime" | tr -d '\\' | tr '\n' ' ' | grep -o 'install -y --no-install-recommends [^&]*' | head -1 \
+    | sed 's/install -y --no-install-recommends //' | xargs | tr ' ' ',')
+useradd_line=$(printf '%s\n' "$runtime" | grep -o 'useradd [^&\\]*' | head -1 | xargs)
+user=$(printf '%s\n' "$runtime" | sed -n 's/^USER \([0-9]*\):\([0-9]*\).*/\1:\2/p' | head -1)
+[ -n "$suite" ] && [ -n "$packages" ] && [ -n "$useradd_line" ] && [ -n "$user" ] || {
+    echo "runtime-check: cannot read the runtime stage from the Dockerfile (suite '$suite', packages '$packages', user '$user')" >&2; exit 2; }
+
+mirror=${DEBOOTSTRAP_MIRROR:-$(sed -n 's/^URIs: *\(http[^ ]*\/debian\)$/\1/p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -1)}
+mirror=${mirror:-http://deb.debian.org/debian}
+
+digest=$(printf '%s %s %s' "$suite" "$packages" "$useradd_line" | sha256sum | cut -c1-16)
+root="$repo/.build/runtime-root/$digest"
+if [ ! -f "$root/.complete" ]; then
+    rm -rf "$root"
+    mkdir -p "$root"
+    echo "runtime-check: debootstrap --variant=minbase --include=$packages $suite ($mirror)"
+    debootstrap --variant=minbase --include="$packages" "$suite" "$root" "$mirror" >"$repo/.build/runtime-root/$digest.log" 2>&1 || {
+        tail -20 "$repo/.build/runtime-root/$digest.log" >&2; echo "runtime-check: debootstrap failed" >&2; exit 1; }
+    # The stage's user, with the stage's own command.
+    chroot "$root" $useradd_line
+    rm -rf "$root/var/cache/apt/archives/"*.deb "$root/var/lib/apt/lists/"*
+    touch "$root/.complete"
+fi
+
+# The binary as the builder stage makes it.
+binary=${CHATBOT_TESTER_BINARY:-}
+if [ -z "$binary" ]; then
+    swift build -c release --product chatbot-tester --static-swift-stdlib
+    binary="$(swift build -c release --show-bin-path)/chatbot-tester"
+fi
+if ldd "$binary" 2>/dev/null | grep -q 'libswiftCore\|libFoundation'; then
+    echo "runtime-check: $binary links the Swift runtime dynamically; build it as the Dockerfile does (--static-swift-stdlib)" >&2
+    exit 2
+fi
+install -m 0755 "$binary" "$root/usr/local/bin/chatbot-tester"
+
+# A private work directory for the runs, owned by the stage's user.
+work=/home/tester/check
+rm -rf "$root$work"
+mkdir -p "$root$work"
+cp -r examples "$root$work/examples"
+chown -R "$user" "$root$work"
+
+mounted=""
+cleanup() {
+    [ -n "$mounted" ] && umount "$root/proc" 2>/dev/null || true
+    [ -n "${mock_pid:-}" ] && kill "$mock_pid" 2>/dev/null || true
+}
+trap cleanup EXIT
+if mount -t proc proc "$root/proc" 2>/dev/null; then mounted=1; fi
+
+# As the stage's user, in its home, with a clean environment (what the image's ENTRYPOINT gets).
+as_user() {
+    chroot --userspec="$user" "$root" /usr/bin/env -i HOME=/home/tester PATH=/usr/local/bin:/usr/bin:/bin \
+        /bin/sh -c "cd $work && $*"
+}
+
+as_user chatbot-tester --version
+as_user chatbot-tester backends list >/dev/null
+as_user chatbot-tester test examples/quickstart.yaml --out runs/one --no-progress >/dev/null
+as_user chatbot-tester test examples/quickstart.yaml --out runs/two --workers 2 --no-progress >/dev/null
+cmp <(as_user "grep -o '\"passed\":[a-z]*' runs/one/evals.jsonl") <(as_user "grep -o '\"passed\":[a-z]*' runs/two/evals.jsonl")
+
+# An HTTP backend against the mock LLM server, both inside the root.
+port=$(( 20000 + RANDOM % 20000 ))
+chroot --userspec="$user" "$root" /usr/bin/env -i HOME=/home/tester PATH=/usr/local/bin:/usr/bin:/bin \
+    chatbot-tester mock-server --port "$port" >/dev/null 2>&1 &
+mock_pid=$!
+cat >"$root$work/mock.yaml" <<EOF
+name: runtime-check
+backends:
+  bot: {type: openai, baseURL: "http://127.0.0.1:$port/v1", model: mock, apiKey: {env: MOCK_KEY, optional: true}}
+dataset: examples/data/quickstart.jsonl
+evaluate:
+  metrics:
+    - {type: length, name: replied, unit: words, min: 1}
+EOF
+chown "$user" "$root$work/mock.yaml"
+for _ in $(seq 1 50); do
+    as_user "chatbot-tester test mock.yaml --out runs/mock --no-progress >/dev/null 2>&1" && ok=1 && break
+    sleep 0.2
+done
+[ -n "${ok:-}" ] || { as_user chatbot-tester test mock.yaml --out runs/mock --no-progress; exit 1; }
+records=$(as_user "wc -l < runs/mock/results.jsonl")
+[ "$records" -gt 0 ]
+echo "runtime-check: ok ($suite minbase + $packages, user $user: --version, backends list, quickstart in 1 and 2 processes, openai backend against mock-server; $records records)"
