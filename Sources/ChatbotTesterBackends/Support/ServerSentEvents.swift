@@ -1,3 +1,5 @@
+import NIOCore
+
 /// One server-sent event: its `event:` name (nil when the stream names none) and its `data:` lines
 /// joined with `\n`.
 struct ServerSentEvent: Sendable, Hashable {
@@ -131,4 +133,29 @@ struct NDJSONLineSplitter: Sendable {
         guard line[..<end].contains(where: { $0 != UInt8(ascii: " ") && $0 != UInt8(ascii: "\t") }) else { return nil }
         return Array(line[..<end])
     }
+}
+
+/// A stream assembler fed server-sent events: the bytes go through its parser, each event through
+/// `consume`, which returns how many token deltas it carried.
+protocol ServerSentEventAssembler: Sendable {
+    var peer: BackendPeer { get }
+    var events: ServerSentEventParser { get set }
+    mutating func consume(_ event: ServerSentEvent) throws -> Int
+}
+
+extension ServerSentEventAssembler {
+    /// Feeds body bytes, split anywhere; returns how many token deltas they completed.
+    mutating func feed<Bytes: Sequence<UInt8>>(_ bytes: Bytes) throws -> Int {
+        let parsed: [ServerSentEvent]
+        do {
+            parsed = try events.feed(bytes)
+        } catch {
+            throw peer.badResponse("a streamed event is larger than \(error.limit) bytes")
+        }
+        var deltas = 0
+        for event in parsed { deltas += try consume(event) }
+        return deltas
+    }
+
+    mutating func feed(_ buffer: ByteBuffer) throws -> Int { try feed(buffer.readableBytesView) }
 }
