@@ -25,23 +25,12 @@ public enum ArgumentMatch: String, Sendable, Hashable, CaseIterable {
 
 /// JSON comparisons for tool arguments.
 public enum JSONMatch {
-    /// Whether `pattern` is contained in `value`: objects member by member (extra members in
-    /// `value` allowed), arrays element by element with equal length, scalars equal (1 == 1.0).
-    public static func isSubset(_ pattern: JSONValue, of value: JSONValue) -> Bool {
-        switch (pattern, value) {
-        case (.object(let want), .object(let have)):
-            return want.allSatisfy { key, member in have[key].map { isSubset(member, of: $0) } ?? false }
-        case (.array(let want), .array(let have)):
-            return want.count == have.count && zip(want, have).allSatisfy { isSubset($0, of: $1) }
-        default:
-            return JSONSchemaValidator.equal(pattern, value)
-        }
-    }
-
-    /// Whether a made call's arguments satisfy an expected call's.
+    /// Whether a made call's arguments satisfy an expected call's: `subset` is Core's
+    /// `JSONValue.contains(subset:)` (objects member by member, extra members allowed; arrays
+    /// element by element, same length; 1 == 1.0), `exact` is JSON equality.
     public static func matches(_ expected: JSONValue?, _ actual: JSONValue, mode: ArgumentMatch) -> Bool {
         guard let expected, mode != .ignore else { return true }
-        return mode == .exact ? JSONSchemaValidator.equal(expected, actual) : isSubset(expected, of: actual)
+        return mode == .exact ? JSONSchemaValidator.equal(expected, actual) : actual.contains(subset: expected)
     }
 }
 
