@@ -225,13 +225,15 @@ enum ToolMetrics {
     static func trajectoryScore(_ result: TrajectoryMatch, expected: [ToolCallPattern], calls: [ToolCall]) -> MetricScore {
         let figures = "precision \(format(result.precision)), recall \(format(result.recall)), F1 \(format(result.f1))"
         var reason = "\(result.mode.rawValue): \(result.satisfied ? "matches" : "does not match") (\(result.matched) of \(result.expectedCount) expected calls paired; \(figures))"
-        if !result.missing.isEmpty {
+        // Missing calls count against every mode but `subset`.
+        if !result.missing.isEmpty, result.mode != .subset {
             reason += "; missing: " + result.missing.prefix(5).map { index in
                 let call = expected[index]
                 return call.name + (call.arguments.map { " " + excerpt($0.canonicalText, limit: 80) } ?? "")
             }.joined(separator: ", ")
         }
-        if !result.unexpected.isEmpty, result.mode != .inOrder, result.mode != .anyOrder || !result.satisfied {
+        // Extra calls count against `exact` and `subset` only.
+        if !result.unexpected.isEmpty, result.mode == .exact || result.mode == .subset {
             reason += "; unexpected: " + result.unexpected.prefix(5).map { show(calls[$0]) }.joined(separator: ", ")
         }
         reason += "; made: \(names(calls))"
