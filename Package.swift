@@ -108,7 +108,8 @@ let package = Package(
         .testTarget(name: "ChatbotTesterCoreTests", dependencies: ["ChatbotTesterCore", "ChatbotTesterTesting"]),
         .testTarget(
             name: "ChatbotTesterBackendsTests",
-            dependencies: ["ChatbotTesterCore", .product(name: "AsyncHTTPClient", package: "async-http-client"), .product(name: "NIOCore", package: "swift-nio"), "ChatbotTesterBackends", "ChatbotTesterTesting"]
+            dependencies: ["ChatbotTesterCore", .product(name: "AsyncHTTPClient", package: "async-http-client"), .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"), "ChatbotTesterBackends", "ChatbotTesterTesting"],
+            exclude: ["Fixtures"]
         ),
         .testTarget(
             name: "ChatbotTesterGeneratorTests",

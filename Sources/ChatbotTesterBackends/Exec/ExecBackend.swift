@@ -4,10 +4,14 @@ import Foundation
 /// A local program speaking JSON: one process per call, the request JSON on stdin, one reply JSON
 /// on stdout.
 ///
-/// Request: `{"input", "messages": [{role, content}], "session", "sampleId", "model",
-/// "responseFormat": "text"|"json"|"json_schema", "schema", "temperature", "maxTokens", …}`.
+/// Request: `{"input", "messages": [{role, content, toolCalls?, toolCallId?, name?, isError?}],
+/// "session", "sampleId", "model", "responseFormat": "text"|"json"|"json_schema", "schema",
+/// "temperature", "maxTokens", …, "tools": [{name, description, parameters}], "toolChoice",
+/// "parallelToolCalls"}` (the tool fields only when the request offers tools).
 /// Reply: `{"reply": "…"}` plus optional `session`, `finishReason`, `usage: {promptTokens,
-/// completionTokens}`, or `{"error": "…", "retryable": bool}`. When stdout holds more than the
+/// completionTokens}`, `toolCalls: [{id, name, arguments}]` (then `reply` may be absent),
+/// `contexts: ["…"]`, `timeToFirstTokenMs` and `tokensPerSecond` (a program that streams from a model
+/// reports its own timings), or `{"error": "…", "retryable": bool}`. When stdout holds more than the
 /// reply, its last non-empty line is used. A non-zero exit, a signal or the timeout is an error
 /// carrying the end of stderr.
 struct ExecBackend: ChatBackend {
@@ -66,6 +70,11 @@ struct ExecBackend: ChatBackend {
         if let value = request.topP { body["topP"] = .double(value) }
         if let value = request.stop { body["stop"] = .array(value.map(JSONValue.string)) }
         if let value = request.seed { body["seed"] = .int(value) }
+        if !request.tools.isEmpty {
+            body["tools"] = values.tools
+            if request.toolChoice != nil { body["toolChoice"] = values.toolChoice }
+            if let parallel = request.parallelToolCalls { body["parallelToolCalls"] = .bool(parallel) }
+        }
         return .object(body)
     }
 
@@ -85,7 +94,10 @@ struct ExecBackend: ChatBackend {
                 .badResponse, "\(peer.peer) reported: \(error)", location: peer.location,
                 retry: json["retryable"]?.boolValue == true ? .transient : .no, bodyExcerpt: BackendPeer.excerpt(stdout))
         }
-        guard let reply = json["reply"] ?? json["content"], !reply.isNull else {
+        let calls = (json["toolCalls"] ?? json["tool_calls"]).map(ToolWire.calls(from:)) ?? []
+        // (`JSONValue` is nil-literal expressible: an absent reply is spelled `Optional.none`.)
+        let reply: JSONValue? = json["reply"] ?? json["content"] ?? (calls.isEmpty ? Optional.none : .string(""))
+        guard let reply, !reply.isNull else {
             throw peer.badResponse("reply JSON has no 'reply'", body: stdout)
         }
         var usage: Usage?
@@ -96,9 +108,18 @@ struct ExecBackend: ChatBackend {
         }
         // (`JSONValue` is nil-literal expressible: spell out `.none` so a JSON null means "no session".)
         let session: JSONValue? = json["session"] == .null ? .none : json["session"]
-        return ChatResponse(
+        var response = ChatResponse(
             content: reply.stringValue ?? reply.canonicalText, finishReason: json["finishReason"]?.stringValue, usage: usage,
             model: json["model"]?.stringValue, session: session)
+        response.toolCalls = calls
+        if let contexts = json["contexts"] ?? json["retrievedContexts"], !contexts.isNull {
+            response.retrievedContexts = ToolWire.contexts(from: contexts)
+        }
+        if let first = json["timeToFirstTokenMs"]?.doubleValue {
+            response.streaming = StreamTiming(
+                timeToFirstTokenMs: first, tokensPerSecond: json["tokensPerSecond"]?.doubleValue, chunks: json["chunks"]?.intValue ?? 0)
+        }
+        return response
     }
 
     /// The last ~300 characters of stderr.

@@ -6,15 +6,24 @@ import Foundation
 /// Placeholders: `{{input}}` (last user message), `{{messages}}` (the conversation as a JSON array
 /// of `{role, content}`), `{{system}}` (system messages joined), `{{session}}` (the session carried
 /// from the previous reply), `{{sampleId}}` (the request's `sampleId` tag), `{{model}}` and
-/// `{{apiKey}}` (the configured secret, for headers). A string that is exactly `{{messages}}` or
-/// `{{session}}` becomes that JSON value; inside longer strings values are spliced in as text.
+/// `{{apiKey}}` (the configured secret, for headers), `{{tools}}` (the tools offered, a JSON array of
+/// `{name, description, parameters}`) and `{{toolChoice}}` (`"auto"`, `"none"`, `"required"`,
+/// `{"tool": name}` or `null`). Messages carry `toolCalls` / `toolCallId` / `name` / `isError` when
+/// they have them. A string that is exactly `{{messages}}`, `{{session}}`, `{{tools}}` or
+/// `{{toolChoice}}` becomes that JSON value; inside longer strings values are spliced in as text.
 struct RequestTemplate: Sendable, Hashable {
-    static let placeholders: Set<String> = ["input", "messages", "system", "session", "sampleId", "model", "apiKey"]
+    static let placeholders: Set<String> = [
+        "input", "messages", "system", "session", "sampleId", "model", "apiKey", "tools", "toolChoice",
+    ]
+    /// Placeholders that become their JSON value when a string is exactly that placeholder.
+    static let jsonPlaceholders: Set<String> = ["messages", "session", "tools", "toolChoice"]
 
     /// Values a template is filled with.
     struct Values: Sendable {
         var input: String
         var messages: JSONValue
+        var tools: JSONValue
+        var toolChoice: JSONValue
         var system: String
         var session: JSONValue?
         var sampleId: String
@@ -23,7 +32,9 @@ struct RequestTemplate: Sendable, Hashable {
 
         init(_ request: ChatRequest, model: String, apiKey: String) {
             input = request.messages.last(where: { $0.role == .user })?.content ?? ""
-            messages = .array(request.messages.map { ["role": .string($0.role.rawValue), "content": .string($0.content)] })
+            messages = ToolWire.messages(request.messages)
+            tools = ToolWire.tools(request.tools)
+            toolChoice = ToolWire.choice(request.toolChoice)
             system = request.messages.filter { $0.role == .system }.map(\.content).joined(separator: "\n\n")
             session = request.session
             sampleId = request.tags["sampleId"] ?? ""
@@ -34,6 +45,8 @@ struct RequestTemplate: Sendable, Hashable {
         func json(_ name: String) -> JSONValue {
             switch name {
             case "messages": messages
+            case "tools": tools
+            case "toolChoice": toolChoice
             case "session": session ?? .null
             default: .string(text(name))
             }
@@ -43,6 +56,8 @@ struct RequestTemplate: Sendable, Hashable {
             switch name {
             case "input": input
             case "messages": JSONWire.text(messages)
+            case "tools": JSONWire.text(tools)
+            case "toolChoice": toolChoice.isNull ? "" : (toolChoice.stringValue ?? JSONWire.text(toolChoice))
             case "system": system
             case "session":
                 switch session {

@@ -68,7 +68,7 @@ final class MockLLMHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     private func write(_ reply: MockLLMReply, keepAlive: Bool, context: ChannelHandlerContext) {
         guard context.channel.isActive else { return }
         var headers = HTTPHeaders(reply.headers)
-        headers.add(name: "content-length", value: String(reply.body.count))
+        if reply.chunks == nil { headers.add(name: "content-length", value: String(reply.body.count)) }
         headers.add(name: "connection", value: keepAlive ? "keep-alive" : "close")
         let head = HTTPResponseHead(version: .http1_1, status: HTTPResponseStatus(statusCode: reply.status), headers: headers)
         if pending {
@@ -76,7 +76,13 @@ final class MockLLMHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             server.finish(status: reply.status)
         }
         context.write(wrapOutboundOut(.head(head)), promise: nil)
-        context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: reply.body)))), promise: nil)
+        if let chunks = reply.chunks {
+            // Each event its own flushed chunk, as a provider streams them.
+            context.flush()
+            for chunk in chunks { context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: chunk)))), promise: nil) }
+        } else {
+            context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: reply.body)))), promise: nil)
+        }
         let done = context.eventLoop.makePromise(of: Void.self)
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: done)
         if !keepAlive {

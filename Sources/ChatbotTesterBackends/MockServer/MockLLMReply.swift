@@ -10,9 +10,18 @@ struct MockLLMReply: Sendable {
     var delayMs: Double
     /// Never answer (the client's timeout fires).
     var hang: Bool
+    /// A streamed body: written chunk by chunk (flushed each), `transfer-encoding: chunked`.
+    var chunks: [Data]? = nil
 
     static func json(_ value: JSONValue, status: Int = 200, delayMs: Double = 0) -> MockLLMReply {
         MockLLMReply(status: status, headers: [("content-type", "application/json")], body: JSONWire.encode(value), delayMs: delayMs, hang: false)
+    }
+
+    /// A `text/event-stream` reply of these events.
+    static func eventStream(_ chunks: [Data]) -> MockLLMReply {
+        MockLLMReply(
+            status: 200, headers: [("content-type", "text/event-stream"), ("cache-control", "no-cache")], body: Data(), delayMs: 0,
+            hang: false, chunks: chunks)
     }
 
     static func error(_ status: Int, _ message: String, type: String = "mock_error", delayMs: Double = 0) -> MockLLMReply {
@@ -36,8 +45,12 @@ enum MockLLMResponder {
         }
     }
 
+    /// The last user message's text; "" when the conversation ends with tool results (their turn
+    /// carries no prompt, so directives of the original prompt do not fire again).
     static func lastUserMessage(_ body: JSONValue) -> String {
-        messages(body).last { $0.role == "user" }?.content ?? ""
+        let all = messages(body)
+        if all.last?.role == "tool" { return "" }
+        return all.last { $0.role == "user" }?.content ?? ""
     }
 
     /// Truncates to `maxTokens` words; returns the text and whether it was cut.
@@ -53,14 +66,31 @@ enum MockLLMResponder {
             + HashedEmbedding.tokenCount(body["system"]?.stringValue ?? "")
     }
 
+    /// A tool-call id that depends only on the conversation, never on arrival order.
+    static func callID(prefix: String, body: JSONValue, name: String, position: Int) -> String {
+        var hash = FNV1a64()
+        hash.add(JSONWire.encode(body["messages"] ?? .null))
+        hash.combine(name)
+        hash.combine(UInt64(position))
+        return prefix + String(String(hash.value, radix: 16).suffix(12))
+    }
+
     /// `POST /v1/chat/completions`.
     static func openAIChat(_ body: JSONValue, directive: MockDirective, sequence: Int) -> JSONValue {
         let prompt = lastUserMessage(body)
         var text: String
         var cut = false
+        var calls: [MockLLMTools.Call] = []
         if let scripted = directive.reply {
             text = scripted
+        } else if let results = MockLLMTools.openAIResults(body) {
+            text = MockLLMTools.resultAnswer(results)
         } else {
+            if body["messages"]?.arrayValue?.last?["role"] == "user" {
+                calls = MockLLMTools.calls(
+                    offered: MockLLMTools.openAIOffered(body), choice: MockLLMTools.openAIChoice(body), text: prompt,
+                    parallel: body["parallel_tool_calls"]?.boolValue ?? true)
+            }
             var format = ResponseFormat.text
             switch body["response_format"]?["type"]?.stringValue {
             case "json_object": format = .json
@@ -68,15 +98,29 @@ enum MockLLMResponder {
                 format = .jsonSchema(name: "", schema: body["response_format"]?["json_schema"]?["schema"] ?? ["type": "object"])
             default: break
             }
-            text = DeterministicJSON.answer(replyText(for: prompt), format: format)
+            text = calls.isEmpty ? DeterministicJSON.answer(replyText(for: prompt), format: format) : ""
             if format == .text { (text, cut) = limit(text, maxTokens: body["max_tokens"]?.intValue) }
         }
         let prompts = promptTokens(body)
-        let completions = HashedEmbedding.tokenCount(text)
+        var message: [String: JSONValue] = ["role": "assistant", "content": calls.isEmpty ? .string(text) : .null]
+        var completions = HashedEmbedding.tokenCount(text)
+        if !calls.isEmpty {
+            message["tool_calls"] = .array(
+                calls.enumerated().map { position, call in
+                    let arguments = ToolArguments.text(call.arguments)
+                    completions += HashedEmbedding.tokenCount(arguments) + 1
+                    return [
+                        "id": .string(callID(prefix: "call_", body: body, name: call.name, position: position)), "type": "function",
+                        "function": ["name": .string(call.name), "arguments": .string(arguments)],
+                    ]
+                })
+        }
         return [
             "id": .string("chatcmpl-mock-\(sequence)"), "object": "chat.completion", "created": 0,
             "model": body["model"] ?? "mock",
-            "choices": [["index": 0, "message": ["role": "assistant", "content": .string(text)], "finish_reason": cut ? "length" : "stop"]],
+            "choices": [
+                ["index": 0, "message": .object(message), "finish_reason": !calls.isEmpty ? "tool_calls" : (cut ? "length" : "stop")]
+            ],
             "usage": ["prompt_tokens": .int(prompts), "completion_tokens": .int(completions), "total_tokens": .int(prompts + completions)],
         ]
     }
@@ -89,8 +133,11 @@ enum MockLLMResponder {
         let prompt = lastUserMessage(body)
         var text: String
         var cut = false
+        var calls: [MockLLMTools.Call] = []
         if let scripted = directive.reply {
             text = scripted
+        } else if let results = MockLLMTools.anthropicResults(body) {
+            text = MockLLMTools.resultAnswer(results)
         } else if prefill.hasPrefix("{") {
             var format = ResponseFormat.json
             if let system = body["system"]?.stringValue, let marker = system.range(of: AnthropicBackend.schemaInstruction),
@@ -100,14 +147,28 @@ enum MockLLMResponder {
             }
             text = DeterministicJSON.answer(replyText(for: prompt), format: format)
         } else {
-            (text, cut) = limit(replyText(for: prompt), maxTokens: body["max_tokens"]?.intValue)
+            if all.last?.role == "user" {
+                calls = MockLLMTools.calls(
+                    offered: MockLLMTools.anthropicOffered(body), choice: MockLLMTools.anthropicChoice(body), text: prompt,
+                    parallel: body["tool_choice"]?["disable_parallel_tool_use"]?.boolValue != true)
+            }
+            (text, cut) = calls.isEmpty ? limit(replyText(for: prompt), maxTokens: body["max_tokens"]?.intValue) : ("", false)
         }
         if !prefill.isEmpty, text.hasPrefix(prefill) { text.removeFirst(prefill.count) }
+        var content: [JSONValue] = text.isEmpty && !calls.isEmpty ? [] : [["type": "text", "text": .string(text)]]
+        var outputs = HashedEmbedding.tokenCount(text)
+        for (position, call) in calls.enumerated() {
+            outputs += HashedEmbedding.tokenCount(ToolArguments.text(call.arguments)) + 1
+            content.append([
+                "type": "tool_use", "id": .string(callID(prefix: "toolu_", body: body, name: call.name, position: position)),
+                "name": .string(call.name), "input": call.arguments.objectValue != nil ? call.arguments : [:],
+            ])
+        }
         return [
             "id": .string("msg_mock_\(sequence)"), "type": "message", "role": "assistant", "model": body["model"] ?? "mock",
-            "content": [["type": "text", "text": .string(text)]], "stop_reason": cut ? "max_tokens" : "end_turn",
+            "content": .array(content), "stop_reason": !calls.isEmpty ? "tool_use" : (cut ? "max_tokens" : "end_turn"),
             "stop_sequence": nil,
-            "usage": ["input_tokens": .int(promptTokens(body)), "output_tokens": .int(HashedEmbedding.tokenCount(text))],
+            "usage": ["input_tokens": .int(promptTokens(body)), "output_tokens": .int(outputs)],
         ]
     }
 
@@ -126,8 +187,39 @@ enum MockLLMResponder {
     }
 
     /// `POST /chatbot`: `{"message", "session"}` → `{"data": {"reply", "session", "turn"}}`.
-    static func chatbot(message: String, directive: MockDirective, session: String, turn: Int) -> JSONValue {
-        let reply = directive.reply ?? "\(replyText(for: message)) (turn \(turn))"
-        return ["data": ["reply": .string(reply), "session": .string(session), "turn": .int(turn)]]
+    ///
+    /// A RAG bot when the request carries `"documents": ["…"]`: the documents sharing the most words
+    /// (of 4 letters or more) with the message, up to 3, come back as `data.contexts` and the reply
+    /// quotes the best one.
+    static func chatbot(message: String, directive: MockDirective, session: String, turn: Int, documents: [String] = []) -> JSONValue {
+        let contexts = retrieve(message, from: documents)
+        var reply = directive.reply ?? "\(replyText(for: message)) (turn \(turn))"
+        if directive.reply == nil, let best = contexts.first { reply = "According to our documents: \(best)" }
+        var data: [String: JSONValue] = ["reply": .string(reply), "session": .string(session), "turn": .int(turn)]
+        if !documents.isEmpty { data["contexts"] = .array(contexts.map(JSONValue.string)) }
+        return ["data": .object(data)]
+    }
+
+    /// The documents sharing the most words of 4+ letters with `query`, best first, up to 3 (ties in
+    /// document order).
+    static func retrieve(_ query: String, from documents: [String]) -> [String] {
+        func words(_ text: String) -> Set<String> {
+            Set(text.lowercased().split { !$0.isLetter && !$0.isNumber }.filter { $0.count >= 4 }.map(String.init))
+        }
+        let asked = words(query)
+        let scored = documents.enumerated().map { (index: $0.offset, text: $0.element, score: words($0.element).intersection(asked).count) }
+        return scored.filter { $0.score > 0 }.sorted { ($0.score, -$0.index) > ($1.score, -$1.index) }.prefix(3).map(\.text)
+    }
+
+    /// `/chatbot` with `"stream": "sse"` or `"ndjson"`: `{"delta": word}` events, then the whole reply
+    /// object as the last event (and `data: [DONE]` for SSE).
+    static func chatbotStream(_ reply: JSONValue, format: String) -> [Data] {
+        let text = reply["data"]?["reply"]?.stringValue ?? ""
+        var events: [JSONValue] = MockLLMStream.pieces(text).map { ["delta": .string($0)] }
+        events.append(reply)
+        if format == "ndjson" {
+            return events.map { JSONWire.encode($0) + Data("\n".utf8) }
+        }
+        return events.map { MockLLMStream.event($0) } + [Data("data: [DONE]\n\n".utf8)]
     }
 }

@@ -33,15 +33,27 @@ extension MockLLMServer {
         var reply: MockLLMReply
         switch route {
         case "/v1/chat/completions":
-            reply = .json(MockLLMResponder.openAIChat(json, directive: directive, sequence: sequence))
+            let answer = MockLLMResponder.openAIChat(json, directive: directive, sequence: sequence)
+            reply =
+                json["stream"] == true
+                ? .eventStream(MockLLMStream.openAI(answer, includeUsage: json["stream_options"]?["include_usage"] == true))
+                : .json(answer)
         case "/v1/messages":
-            reply = .json(MockLLMResponder.anthropicMessages(json, directive: directive, sequence: sequence))
+            let answer = MockLLMResponder.anthropicMessages(json, directive: directive, sequence: sequence)
+            reply = json["stream"] == true ? .eventStream(MockLLMStream.anthropic(answer)) : .json(answer)
         case "/v1/embeddings":
             reply = .json(MockLLMResponder.embeddings(json, dimensions: configuration.embeddingDimensions))
         default:
             let headerSession = headers.first(where: { $0.0.lowercased() == "x-session-id" })?.1
             let (session, turn) = nextTurn(json["session"]?.stringValue ?? headerSession)
-            reply = .json(MockLLMResponder.chatbot(message: prompt, directive: directive, session: session, turn: turn))
+            let documents = json["documents"]?.arrayValue?.compactMap(\.stringValue) ?? []
+            let answer = MockLLMResponder.chatbot(message: prompt, directive: directive, session: session, turn: turn, documents: documents)
+            if let format = json["stream"]?.stringValue, format == "sse" || format == "ndjson" {
+                reply = .eventStream(MockLLMResponder.chatbotStream(answer, format: format))
+                if format == "ndjson" { reply.headers[0].1 = "application/x-ndjson" }
+            } else {
+                reply = .json(answer)
+            }
             reply.headers.append(("x-session-id", session))
         }
         reply.delayMs = delay

@@ -12,6 +12,9 @@ import NIOPosix
 /// message>`, schema-shaped JSON when JSON is asked for); faults are injected at random
 /// (`errorRate`, seeded) or forced per request (prompt directives such as
 /// `MOCK_FAULT: 429 retry-after=2`, `MOCK_REPLY: text`, or the `x-mock-fault` header).
+/// Offered tools are called deterministically (the first tool named in the user's text, arguments
+/// read from it, or `MOCK_TOOL_CALLS: name {json}; …`), tool results are answered by quoting them, and
+/// `"stream": true` gets the same reply as the provider's server-sent events.
 ///
 /// ```swift
 /// try await withMockLLMServer { server in

@@ -3,6 +3,10 @@ import ChatbotTesterCore
 import Foundation
 
 extension OpenAIBackend {
+    static let streamSpec = OptionSpec(
+        "stream", .bool, default: "false",
+        "stream replies (SSE, stream_options.include_usage) and record time to first token and tokens/s")
+
     static let openAIOptions: [OptionSpec] =
         [
             OptionSpec("baseURL", .string, default: "https://api.openai.com/v1", "API root; /chat/completions and /embeddings are appended"),
@@ -12,6 +16,7 @@ extension OpenAIBackend {
             OptionSpec("organization", .string, "OpenAI-Organization header"),
             HeaderOptions.spec,
             OptionSpec("extraBody", .object, "extra members merged into each chat request body"),
+            streamSpec,
             HeaderOptions.timeoutSpec(),
         ] + SamplingDefaults.optionSpecs()
 
@@ -24,6 +29,7 @@ extension OpenAIBackend {
             OptionSpec("apiKey", .secret, required: true, "api-key header, e.g. {env: AZURE_OPENAI_API_KEY}"),
             HeaderOptions.spec,
             OptionSpec("extraBody", .object, "extra members merged into each chat request body"),
+            streamSpec,
             HeaderOptions.timeoutSpec(),
         ] + SamplingDefaults.optionSpecs()
 
@@ -44,7 +50,8 @@ extension OpenAIBackend {
                     chatURL: base + "/chat/completions", embeddingsURL: base + "/embeddings", headers: headers,
                     sendsModel: true),
                 model: try options.requiredString("model"), embeddingModel: try options.string("embeddingModel"),
-                sampling: try SamplingDefaults(options), extraBody: try options.object("extraBody") ?? [:])
+                sampling: try SamplingDefaults(options), extraBody: try options.object("extraBody") ?? [:],
+                streams: try options.bool("stream") ?? false)
         }
     }
 
@@ -74,7 +81,7 @@ extension OpenAIBackend {
                     chatURL: url(deployment, "chat/completions"), embeddingsURL: url(embeddingDeployment, "embeddings"),
                     headers: [("api-key", key)] + (try HeaderOptions.resolve(options)), sendsModel: false),
                 model: deployment, embeddingModel: embeddingDeployment, sampling: try SamplingDefaults(options),
-                extraBody: try options.object("extraBody") ?? [:])
+                extraBody: try options.object("extraBody") ?? [:], streams: try options.bool("stream") ?? false)
         }
     }
 }

@@ -21,20 +21,32 @@ struct OpenAIBackend: ChatBackend, EmbeddingBackend {
     /// Extra request-body members (provider-specific knobs), merged last.
     let extraBody: [String: JSONValue]
 
+    /// Stream replies (`stream: true` with `stream_options.include_usage`) and measure time to first token.
+    let streams: Bool
+
     func send(_ request: ChatRequest) async throws -> ChatResponse {
         let start = ContinuousClock.now
         let body = requestBody(sampling.apply(to: request))
-        let reply = try await http.sendJSON(url: endpoint.chatURL, headers: endpoint.headers, body: body)
-        var response = try Self.parseChat(reply, peer: BackendPeer(field: http.field, url: endpoint.chatURL))
+        let peer = BackendPeer(field: http.field, url: endpoint.chatURL)
+        var response: ChatResponse
+        if streams {
+            var decoder = OpenAIStreamDecoder(peer: peer)
+            let measurement = try await http.stream(
+                url: endpoint.chatURL, headers: endpoint.headers, body: JSONWire.encode(body), start: start
+            ) { try decoder.feed($0) }
+            response = try decoder.finish()
+            response.streaming = measurement.timing(completionTokens: response.usage?.completionTokens, chunks: measurement.deltas)
+        } else {
+            let reply = try await http.sendJSON(url: endpoint.chatURL, headers: endpoint.headers, body: body)
+            response = try Self.parseChat(reply, peer: peer)
+        }
         response.latencyMs = start.millisecondsSince
         return response
     }
 
     /// The `/chat/completions` body for a request.
     func requestBody(_ request: ChatRequest) -> JSONValue {
-        var body: [String: JSONValue] = [
-            "messages": .array(request.messages.map { ["role": .string($0.role.rawValue), "content": .string($0.content)] })
-        ]
+        var body: [String: JSONValue] = ["messages": .array(request.messages.map(Self.wireMessage))]
         if endpoint.sendsModel, let model = request.model ?? model { body["model"] = .string(model) }
         if let value = request.temperature { body["temperature"] = .double(value) }
         if let value = request.maxTokens { body["max_tokens"] = .int(value) }
@@ -52,8 +64,59 @@ struct OpenAIBackend: ChatBackend, EmbeddingBackend {
                 "json_schema": ["name": .string(Self.schemaName(name)), "schema": schema, "strict": true],
             ]
         }
+        if !request.tools.isEmpty {
+            body["tools"] = .array(request.tools.map(Self.wireTool))
+            if let choice = request.toolChoice { body["tool_choice"] = Self.wireToolChoice(choice) }
+            if let parallel = request.parallelToolCalls { body["parallel_tool_calls"] = .bool(parallel) }
+        }
+        if streams {
+            body["stream"] = true
+            body["stream_options"] = ["include_usage": true]
+        }
         body.merge(extraBody) { _, extra in extra }
         return .object(body)
+    }
+
+    /// A message as the API takes it: assistant tool calls with their arguments as JSON *text*, tool
+    /// results as `role: tool` with the `tool_call_id` they answer.
+    static func wireMessage(_ message: Message) -> JSONValue {
+        var wire: [String: JSONValue] = ["role": .string(message.role.rawValue), "content": .string(message.content)]
+        switch message.role {
+        case .assistant:
+            if let calls = message.toolCalls, !calls.isEmpty {
+                if message.content.isEmpty { wire["content"] = .null }
+                wire["tool_calls"] = .array(
+                    calls.map { call in
+                        [
+                            "id": .string(call.id), "type": "function",
+                            "function": ["name": .string(call.name), "arguments": .string(ToolArguments.text(call.arguments))],
+                        ]
+                    })
+            }
+        case .tool:
+            wire["tool_call_id"] = .string(message.toolCallId ?? "")
+        case .system, .user:
+            break
+        }
+        return .object(wire)
+    }
+
+    /// `{"type": "function", "function": {name, description, parameters}}`.
+    static func wireTool(_ tool: ToolDefinition) -> JSONValue {
+        var function: [String: JSONValue] = ["name": .string(tool.name)]
+        if let description = tool.description { function["description"] = .string(description) }
+        if let parameters = tool.parameters { function["parameters"] = parameters }
+        return ["type": "function", "function": .object(function)]
+    }
+
+    /// `"auto"`, `"none"`, `"required"` or `{"type": "function", "function": {"name": …}}`.
+    static func wireToolChoice(_ choice: ToolChoice) -> JSONValue {
+        switch choice {
+        case .auto: "auto"
+        case .none: "none"
+        case .required: "required"
+        case .tool(let name): ["type": "function", "function": ["name": .string(name)]]
+        }
     }
 
     /// OpenAI accepts `[a-zA-Z0-9_-]{1,64}` as a schema name.
@@ -66,9 +129,22 @@ struct OpenAIBackend: ChatBackend, EmbeddingBackend {
         guard let choice = reply["choices"]?.arrayValue?.first else {
             throw peer.badResponse("reply has no 'choices'", body: JSONWire.encode(reply))
         }
-        guard let message = choice["message"], let content = message["content"] else {
-            throw peer.badResponse("reply has no 'choices[0].message.content'", body: JSONWire.encode(reply))
+        guard let message = choice["message"] else {
+            throw peer.badResponse("reply has no 'choices[0].message'", body: JSONWire.encode(reply))
         }
+        let calls = try (message["tool_calls"]?.arrayValue ?? []).enumerated().map { position, call in
+            guard let function = call["function"], let name = function["name"]?.stringValue else {
+                throw peer.badResponse("'choices[0].message.tool_calls[\(position)]' has no 'function.name'", body: JSONWire.encode(reply))
+            }
+            let arguments: JSONValue
+            switch function["arguments"] {
+            case .string(let text)?: arguments = ToolArguments.parse(text)
+            case nil, .null?: arguments = .object([:])
+            case let value?: arguments = value  // some compatible servers send an object
+            }
+            return ToolCall(id: call["id"]?.stringValue ?? "", name: name, arguments: arguments)
+        }
+        let content = message["content"] ?? .null
         let text: String
         if let string = content.stringValue {
             text = string
@@ -76,12 +152,18 @@ struct OpenAIBackend: ChatBackend, EmbeddingBackend {
             text = parts.compactMap { $0["text"]?.stringValue }.joined()
         } else if content.isNull, let refusal = message["refusal"]?.stringValue {
             text = refusal
+        } else if content.isNull, !calls.isEmpty {
+            text = ""
+        } else if message["content"] == nil {
+            throw peer.badResponse("reply has no 'choices[0].message.content'", body: JSONWire.encode(reply))
         } else {
             throw peer.badResponse("'choices[0].message.content' is not text", body: JSONWire.encode(reply))
         }
-        return ChatResponse(
+        var response = ChatResponse(
             content: text, finishReason: choice["finish_reason"]?.stringValue, usage: parseUsage(reply["usage"]),
             model: reply["model"]?.stringValue)
+        response.toolCalls = calls
+        return response
     }
 
     static func parseUsage(_ usage: JSONValue?) -> Usage? {

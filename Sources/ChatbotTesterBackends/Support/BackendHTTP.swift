@@ -33,15 +33,7 @@ struct BackendHTTP: Sendable {
         _ method: HTTPMethod = .POST, url: String, headers: [(String, String)], body: Data?
     ) async throws -> HTTPReply {
         let peer = BackendPeer(field: field, url: url)
-        var request = HTTPClientRequest(url: url)
-        request.method = method
-        for (name, value) in headers { request.headers.add(name: name, value: value) }
-        if let body {
-            if !request.headers.contains(name: "content-type") {
-                request.headers.add(name: "content-type", value: "application/json")
-            }
-            request.body = .bytes(ByteBuffer(bytes: body))
-        }
+        let request = Self.request(method, url: url, headers: headers, body: body)
         let reply: HTTPReply
         do {
             let response = try await client.execute(request, timeout: timeout)
@@ -54,6 +46,20 @@ struct BackendHTTP: Sendable {
             throw Self.statusError(reply, peer: peer)
         }
         return reply
+    }
+
+    /// The request: the headers as given, `content-type: application/json` unless they name one.
+    static func request(_ method: HTTPMethod, url: String, headers: [(String, String)], body: Data?) -> HTTPClientRequest {
+        var request = HTTPClientRequest(url: url)
+        request.method = method
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        if let body {
+            if !request.headers.contains(name: "content-type") {
+                request.headers.add(name: "content-type", value: "application/json")
+            }
+            request.body = .bytes(ByteBuffer(bytes: body))
+        }
+        return request
     }
 
     /// Sends a JSON body and parses the JSON reply.
