@@ -123,7 +123,7 @@ enum JudgeMetrics {
     static func conversationBlock(_ record: RunRecord, reply: String) -> String {
         var earlier = record.transcript.filter { $0.role != .system }
         if let last = earlier.last, last.role == .assistant, last.content == reply { earlier.removeLast() }
-        let context = earlier.map { "\($0.role.rawValue): \($0.content)" }.joined(separator: "\n")
+        let context = earlier.map(\.judgeText).joined(separator: "\n")
         return "<conversation>\n\(context)\n</conversation>\n\n<final_assistant_reply>\n\(reply)\n</final_assistant_reply>"
     }
 

@@ -27,6 +27,9 @@ public struct JudgeVerdict: Sendable, Hashable {
     public var reason: String
     /// True when the output needed repair (fences, prose, quotes, a score written as text…).
     public var repaired: Bool
+    /// What the verdict found beyond the score (per-item verdicts of the RAG metrics), merged into
+    /// the record's `details`.
+    public var details: [String: JSONValue]? = nil
 }
 
 /// Parses a judge's `{score, reason}` output, repairing what can be repaired.

@@ -71,20 +71,37 @@ public struct LLMJudge: Sendable {
         """
     }
 
+    /// The `{score, reason}` answer on this judge's scale: what `score(system:user:label:)` asks for.
+    public var scoreFormat: JudgeAnswerFormat {
+        let scale = scale
+        return JudgeAnswerFormat(
+            schemaName: "verdict", schema: verdictSchema, instruction: answerInstruction,
+            retryHint: "Reply again with only the JSON object {\"score\": <a number from \(scale.text)>, \"reason\": \"...\"}.",
+            scale: scale
+        ) { JudgeVerdictParser.parse($0, scale: scale) }
+    }
+
     /// Scores with `votes` verdicts; the result is unmeasured when no vote produced a verdict.
     /// - Parameters:
     ///   - system: the judge's task and rubric (the answer instruction is appended).
     ///   - user: the material to judge.
     public func score(system: String, user: String, label: String) async throws -> MetricScore {
+        try await score(system: system, user: user, label: label, format: scoreFormat)
+    }
+
+    /// Scores with `votes` verdicts answered in `format` (a `{score, reason}` verdict, or one verdict
+    /// per item for the RAG metrics); votes, repair, retry, spread and unmeasured work the same for
+    /// every format.
+    public func score(system: String, user: String, label: String, format: JudgeAnswerFormat) async throws -> MetricScore {
         let votes = try await withThrowingTaskGroup(of: (Int, Vote).self) { group in
             for index in 0..<self.votes {
-                group.addTask { (index, try await self.vote(system: system, user: user, label: label, index: index)) }
+                group.addTask { (index, try await self.vote(system: system, user: user, label: label, index: index, format: format)) }
             }
             var all: [(Int, Vote)] = []
             for try await vote in group { all.append(vote) }
             return all.sorted { $0.0 < $1.0 }.map(\.1)
         }
-        return Self.combine(votes, scale: scale, backendName: backendName)
+        return Self.combine(votes, scale: format.scale, backendName: backendName)
     }
 
     /// Why a judge call failed, worded as what it is: an outage when the judge backend could not
@@ -132,14 +149,15 @@ public struct LLMJudge: Sendable {
         if readable.count < votes.count { details["unreadableVotes"] = .int(votes.count - readable.count) }
         // The reason of the vote closest to the mean speaks for the verdict.
         let spokesman = zip(readable, normalised).min { abs($0.1 - mean) < abs($1.1 - mean) }!.0
+        details.merge(spokesman.details ?? [:]) { current, _ in current }
         return MetricScore(
             score: mean, reason: spokesman.reason, votes: votes.count > 1 ? normalised : nil, usage: usage, costUSD: cost,
             details: details)
     }
 
     /// One verdict: ask, parse (with repair), and on failure ask once more with the error as a hint.
-    func vote(system: String, user: String, label: String, index: Int) async throws -> Vote {
-        var messages: [Message] = [.system(system + "\n\n" + answerInstruction), .user(user)]
+    func vote(system: String, user: String, label: String, index: Int, format: JudgeAnswerFormat) async throws -> Vote {
+        var messages: [Message] = [.system(system + "\n\n" + format.instruction), .user(user)]
         var usage = Usage.zero
         var cost: Double?
         var lastFailure = ""
@@ -147,7 +165,7 @@ public struct LLMJudge: Sendable {
         for attempt in 0..<2 {
             let response: ChatResponse
             do {
-                response = try await backend.send(request(messages, label: label, index: index, attempt: attempt))
+                response = try await backend.send(request(messages, label: label, index: index, attempt: attempt, format: format))
             } catch is CancellationError {
                 throw CancellationError()
             } catch {
@@ -159,27 +177,24 @@ public struct LLMJudge: Sendable {
             usage += response.usage ?? .zero
             if let c = response.costUSD { cost = (cost ?? 0) + c }
             lastRaw = excerpt(response.content, limit: 200)
-            switch JudgeVerdictParser.parse(response.content, scale: scale) {
+            switch format.read(response.content) {
             case .success(var verdict):
                 verdict.repaired = verdict.repaired || attempt > 0
                 return Vote(verdict: verdict, failure: nil, rawExcerpt: lastRaw, retried: attempt > 0, usage: usage, costUSD: cost)
             case .failure(let failure):
                 lastFailure = failure.message
                 messages.append(.assistant(response.content))
-                messages.append(
-                    .user(
-                        "Your previous answer could not be used: \(failure.message). Reply again with only the JSON object "
-                            + "{\"score\": <a number from \(scale.text)>, \"reason\": \"...\"}."))
+                messages.append(.user("Your previous answer could not be used: \(failure.message). \(format.retryHint)"))
             }
         }
         return Vote(verdict: nil, failure: lastFailure, rawExcerpt: lastRaw, retried: true, usage: usage, costUSD: cost)
     }
 
-    func request(_ messages: [Message], label: String, index: Int, attempt: Int) -> ChatRequest {
+    func request(_ messages: [Message], label: String, index: Int, attempt: Int, format: JudgeAnswerFormat) -> ChatRequest {
         ChatRequest(
             messages: messages, model: model, temperature: temperature, maxTokens: maxTokens,
             seed: votes > 1 ? index : nil,
-            responseFormat: structuredOutput ? .jsonSchema(name: "verdict", schema: verdictSchema) : .text,
+            responseFormat: structuredOutput ? .jsonSchema(name: format.schemaName, schema: format.schema) : .text,
             tags: ["purpose": "judge", "judge": label, "vote": String(index), "attempt": String(attempt)])
     }
 }

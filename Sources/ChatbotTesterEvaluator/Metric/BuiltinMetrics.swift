@@ -13,14 +13,19 @@ public enum BuiltinMetrics {
         LexicalSimilarity.register(into: &registry)
         EmbeddingSimilarityMetric.register(into: &registry)
         JudgeMetrics.register(into: &registry)
+        ToolMetrics.register(into: &registry)
+        StreamingMetrics.register(into: &registry)
+        RAGMetrics.register(into: &registry)
     }
 
     /// The per-sample threshold a built-in type uses when the config gives none: 1 for checks,
-    /// 0.5 for judges, none (informational) for similarity scores.
+    /// 0.5 for judges (the RAG metrics included), none (informational) for similarity scores.
     public static func defaultThreshold(for type: String) -> Double? {
         switch type {
         case "rouge-l", "bleu", "embedding-similarity": nil
-        case "llm-judge", "correctness", "factuality", "goal-completion", "persona-consistency", "tone": 0.5
+        case "llm-judge", "correctness", "factuality", "goal-completion", "persona-consistency", "tone", "faithfulness",
+            "context-precision", "context-recall", "answer-relevancy":
+            0.5
         default: 1
         }
     }

@@ -5,11 +5,25 @@ extension RunRecord {
     public var reply: String? { output ?? transcript.last(where: { $0.role == .assistant })?.content }
 
     /// The transcript as plain text (`role: content` lines) for judges; the system prompt is left out
-    /// unless `includeSystem`.
+    /// unless `includeSystem`. Tool calls and tool results get lines of their own.
     public func transcriptText(includeSystem: Bool = false) -> String {
-        transcript.filter { includeSystem || $0.role != .system }
-            .map { "\($0.role.rawValue): \($0.content)" }
-            .joined(separator: "\n")
+        transcript.filter { includeSystem || $0.role != .system }.map(\.judgeText).joined(separator: "\n")
+    }
+}
+
+extension Message {
+    /// The message as a judge reads it: `role: content`, a tool result as
+    /// `tool result (name): content` (`ERROR` marked), and a line per tool call
+    /// (`assistant calls name({"arg":1})`).
+    public var judgeText: String {
+        var text: String
+        if role == .tool {
+            text = "tool result (\(name ?? "tool"))\(isError == true ? " ERROR" : ""): \(content)"
+        } else {
+            text = "\(role.rawValue): \(content)"
+        }
+        for call in toolCalls ?? [] { text += "\n\(role.rawValue) calls \(call.name)(\(call.arguments.canonicalText))" }
+        return text
     }
 }
 

@@ -37,6 +37,8 @@ enum HTMLPage {
         .controls{display:flex;gap:8px;align-items:center;margin:8px 0}.controls input{flex:1;max-width:420px;padding:4px 8px}
         details summary{cursor:pointer;color:#0969da}.msg{margin:6px 0;padding:6px 8px;border-radius:6px;background:#f6f8fa}
         .msg.user{background:#ddf4ff}.msg.assistant{background:#f6f8fa}.msg.system{background:#fff8c5}
+        .msg.tool{background:#f3f0ff}.msg.tool-error{background:#ffebe9}.msg.contexts{background:#eefbf1}.msg.expected{background:#fbf7ee}
+        .call{margin:4px 0 0 12px}.call pre{margin:0}.msg ol{margin:4px 0;padding-left:22px}
         .msg pre,.evals pre{white-space:pre-wrap;word-break:break-word;margin:2px 0 0;font:12px/1.4 ui-monospace,Menlo,monospace}
         .evals{margin:6px 0;padding-left:18px}.note{color:var(--mut);font-size:12px}svg{vertical-align:middle}
         """

@@ -2,7 +2,9 @@ import ChatbotTesterCore
 import Foundation
 
 /// Renders `report.html`: verdict and gates, per-metric bars and histograms, a tag table, and a
-/// filterable, sortable sample table whose rows expand to the transcript and every judge reason.
+/// filterable, sortable sample table whose rows expand to the transcript (tool calls with their
+/// arguments, tool results with errors marked, the contexts retrieved for each reply, streaming
+/// timings) and every judge reason.
 ///
 /// Every user-supplied text is HTML-escaped. The page embeds at most `ReportOptions.htmlSampleCap`
 /// samples, failing ones first; the page says how many were left out.
@@ -130,15 +132,20 @@ public enum HTMLReport {
     static func details(_ sample: SampleEvaluation) -> String {
         var html = "<details><summary>show</summary>"
         if let run = sample.run {
-            for message in run.transcript {
-                let text = message.content.count > messageLimit ? String(message.content.prefix(messageLimit)) + "… (cut)" : message.content
-                html += "<div class=\"msg \(message.role.rawValue)\"><b>\(message.role.rawValue)</b><pre>\(ReportText.html(text))</pre></div>"
-            }
+            html += transcript(run)
             if let error = run.error {
                 html += "<div class=\"msg error\"><b>error \(ReportText.html(error.code))</b><pre>\(ReportText.html(error.message))</pre></div>"
             }
             if let expected = run.sample.expected {
                 html += "<div class=\"msg expected\"><b>expected</b><pre>\(ReportText.html(expected))</pre></div>"
+            }
+            if let tools = run.sample.expectedTools, !tools.isEmpty {
+                html += "<div class=\"msg expected\"><b>expected tool calls</b>"
+                    + tools.map { "<div class=\"call\"><code>\(ReportText.html($0.name))</code>\($0.arguments.map { "<pre>\(ReportText.html(cut($0.canonicalText)))</pre>" } ?? "")</div>" }.joined()
+                    + "</div>"
+            }
+            if let references = run.sample.referenceContexts, !references.isEmpty {
+                html += contexts(references, title: "reference contexts", css: "expected")
             }
         }
         html += "<ul class=\"evals\">"
@@ -152,5 +159,69 @@ public enum HTMLReport {
             html += "<li class=\"\(css)\">\(line)<pre>\(ReportText.html(eval.reason ?? ""))</pre></li>"
         }
         return html + "</ul></details>"
+    }
+
+    /// The transcript: messages, the tool calls of assistant messages, tool results (errors
+    /// marked), and after each assistant reply the contexts the bot reported for it and its
+    /// streaming timing.
+    static func transcript(_ run: RunRecord) -> String {
+        var html = ""
+        var assistantIndex = 0
+        for message in run.transcript {
+            let role = message.role.rawValue
+            switch message.role {
+            case .tool:
+                let failed = message.isError == true
+                var header = "<b>tool result</b>"
+                if let name = message.name { header += " <code>\(ReportText.html(name))</code>" }
+                if let id = message.toolCallId { header += " <span class=\"note\">\(ReportText.html(id))</span>" }
+                if failed { header += " <span class=\"fail\">error</span>" }
+                html += "<div class=\"msg tool\(failed ? " tool-error" : "")\">\(header)<pre>\(ReportText.html(cut(message.content)))</pre></div>"
+            case .assistant:
+                let turn = assistantIndex < run.turns.count ? run.turns[assistantIndex] : nil
+                assistantIndex += 1
+                var header = "<b>\(role)</b>"
+                if let ttft = turn?.timeToFirstTokenMs {
+                    header += " <span class=\"note\">first token \(ReportText.number(ttft, digits: 0)) ms"
+                    if let rate = turn?.tokensPerSecond { header += " · \(ReportText.number(rate, digits: 1)) tokens/s" }
+                    header += "</span>"
+                }
+                html += "<div class=\"msg \(role)\">\(header)"
+                let calls = message.toolCalls ?? []
+                if !message.content.isEmpty || calls.isEmpty { html += "<pre>\(ReportText.html(cut(message.content)))</pre>" }
+                for call in calls {
+                    var arguments = call.arguments.canonicalText
+                    var note = ""
+                    if case .string(let raw) = call.arguments {
+                        arguments = raw
+                        note = " <span class=\"fail\">arguments are not JSON</span>"
+                    }
+                    html += "<div class=\"call\">→ <code>\(ReportText.html(call.name))</code> <span class=\"note\">\(ReportText.html(call.id))</span>\(note)"
+                        + "<pre>\(ReportText.html(cut(arguments)))</pre></div>"
+                }
+                html += "</div>"
+                if let retrieved = turn?.retrievedContexts, !retrieved.isEmpty {
+                    html += contexts(retrieved, title: "retrieved contexts", css: "contexts")
+                }
+            default:
+                html += "<div class=\"msg \(role)\"><b>\(role)</b><pre>\(ReportText.html(cut(message.content)))</pre></div>"
+            }
+        }
+        return html
+    }
+
+    /// Contexts shown at most per list.
+    static let contextLimit = 20
+
+    static func contexts(_ texts: [String], title: String, css: String) -> String {
+        var html = "<div class=\"msg \(css)\"><b>\(ReportText.html(title))</b><ol>"
+        for text in texts.prefix(contextLimit) { html += "<li><pre>\(ReportText.html(cut(text)))</pre></li>" }
+        html += "</ol>"
+        if texts.count > contextLimit { html += "<p class=\"note\">and \(texts.count - contextLimit) more</p>" }
+        return html + "</div>"
+    }
+
+    static func cut(_ text: String) -> String {
+        text.count > messageLimit ? String(text.prefix(messageLimit)) + "… (cut)" : text
     }
 }
