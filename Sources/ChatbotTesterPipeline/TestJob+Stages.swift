@@ -216,7 +216,8 @@ extension TestJob {
                         location: document.location(of: "run.simulator"))
                 }
                 return try await backends.chat(name)
-            }, events: events, journal: journal)
+            },
+            toolExecutors: { name in try await backends.chat(name) }, events: events, journal: journal)
     }
 
     /// Scores `results` with the job's metrics: `evals.jsonl` and every report. With

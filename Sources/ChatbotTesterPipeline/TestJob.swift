@@ -152,7 +152,11 @@ public struct TestJob: Sendable {
                         location: config.document.location(of: "run")))
             }
         }
-        for (field, name) in [("run.target", targetName), ("run.simulator", runOptions.simulator)] {
+        var named = [("run.target", targetName), ("run.simulator", runOptions.simulator)]
+        for (index, tool) in (runOptions.tools ?? []).enumerated() {
+            if case .executor(let name) = tool.answer { named.append(("run.tools[\(index)].executor", name)) }
+        }
+        for (field, name) in named {
             if let name, config.backends[name] == nil {
                 problems.append(
                     ChatbotTesterError(

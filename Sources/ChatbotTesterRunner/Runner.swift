@@ -22,18 +22,22 @@ public struct Runner: Sendable {
     public let options: RunnerOptions
     /// Finds the backend that plays simulated users.
     public let simulators: SimulatorResolver?
+    /// Finds the backends that answer calls to `executor:` tools.
+    public let toolExecutors: ToolExecutorResolver?
     public let events: EventBus
     /// Where finished records are journaled; `nil` runs without a journal (no resume).
     public let journal: RunJournal?
 
     public init(
         target: any ChatBackend, targetName: String, options: RunnerOptions = RunnerOptions(),
-        simulators: SimulatorResolver? = nil, events: EventBus = EventBus(), journal: RunJournal? = nil
+        simulators: SimulatorResolver? = nil, toolExecutors: ToolExecutorResolver? = nil, events: EventBus = EventBus(),
+        journal: RunJournal? = nil
     ) {
         self.target = target
         self.targetName = targetName
         self.options = options
         self.simulators = simulators
+        self.toolExecutors = toolExecutors
         self.events = events
         self.journal = journal
     }
@@ -50,7 +54,12 @@ public struct Runner: Sendable {
 
     /// Plays one sample (no scheduling, journal or events).
     public func play(_ sample: TestSample) async -> RunRecord {
-        await ConversationPlayer(target: target, targetName: targetName, options: options, simulators: simulators).play(sample)
+        await player.play(sample)
+    }
+
+    private var player: ConversationPlayer {
+        ConversationPlayer(
+            target: target, targetName: targetName, options: options, simulators: simulators, toolExecutors: toolExecutors)
     }
 
     /// Starts a run over `samples`.
@@ -65,7 +74,7 @@ public struct Runner: Sendable {
         _ samples: S, resume: Bool = false, retryErrors: Bool = false, total: Int? = nil
     ) -> RunExecution where S.Element == TestSample {
         let driver = RunDriver(
-            player: ConversationPlayer(target: target, targetName: targetName, options: options, simulators: simulators),
+            player: player,
             options: options, events: events, journal: journal, resume: resume, retryErrors: retryErrors, total: total)
         let control = RunControl()
         let taskBox = Locked<Task<RunSummary, Never>?>(nil)

@@ -276,4 +276,40 @@ import Testing
             }
         }
     }
+
+    @Test func anAgentJobWithToolsRecordsTheSameCallsEitherWay() async throws {
+        let cases = (0..<8).map { n in
+            #"{"id":"a\#(n)","input":"Two seats to London, case \#(n)","tools":[{"name":"search_flights","results":[{"match":{"to":"LON"},"result":{"flights":["BA303"]}}]}],"expectedTools":[{"name":"search_flights"},{"name":"book_flight"}]}"#
+        }.joined(separator: "\n") + "\n"
+        let directory = try Self.job(
+            """
+            backends:
+              bot:
+                type: scripted
+                rules:
+                  - {match: "to London", toolCalls: [{name: search_flights, arguments: {to: LON}}]}
+                  - {match: "BA303", toolCalls: [{name: book_flight, arguments: {flight: BA303}}, {name: search_flights, arguments: {to: NYC}}]}
+                  - {match: "PNR-", reply: "Booked BA303, PNR-7Q2."}
+            dataset: cases.jsonl
+            run:
+              concurrency: 2
+              maxSteps: 4
+              tools: [{name: book_flight, result: "booked: PNR-7Q2"}]
+            evaluate: {metrics: [{type: contains, value: "PNR-7Q2"}]}
+            """, cases: cases)
+        var results: [Mode: [JSONValue]] = [:]
+        for mode in Mode.allCases {
+            let out = directory.appendingPathComponent("out-\(mode.rawValue)")
+            let result = try await CLITests.run(["test", directory.appendingPathComponent("job.yaml").path, "--out", out.path, "--no-progress"] + mode.flags)
+            #expect(result.status == 0, "\(mode): \(result.stderr)")
+            results[mode] = Self.lines(out.appendingPathComponent("results.jsonl")).map(Self.normalized)
+        }
+        #expect(results[.single]?.count == 8)
+        #expect(results[.single] == results[.sharded])
+        let first = try #require(results[.sharded]?.first)
+        let transcript = first["transcript"]?.arrayValue ?? []
+        #expect(transcript.map { $0["role"]?.stringValue ?? "" } == ["user", "assistant", "tool", "assistant", "tool", "tool", "assistant"])
+        #expect(transcript[5]["isError"] == .bool(true))
+        #expect(first["turns"]?.arrayValue?.count == 3 && first["output"] == .string("Booked BA303, PNR-7Q2."))
+    }
 }

@@ -15,7 +15,7 @@ import Testing
         #expect(error.location?.field == "colour")
         #expect(
             error.message
-                == "unknown field 'colour' (allowed: context, criteria, expected, id, input, metadata, scenario, schemaVersion, system, tags, turns)")
+                == "unknown field 'colour' (allowed: context, criteria, expected, expectedTools, id, input, maxSteps, metadata, referenceContexts, scenario, schemaVersion, system, tags, toolChoice, tools, turns)")
     }
 
     @Test(arguments: [
@@ -33,12 +33,12 @@ import Testing
         let record = RunRecord(sample: TestSample(id: "q1", input: "Hi"), target: "bot", transcript: [.user("Hi"), .assistant("Hello")])
         var object = try JSONValue(encoding: record).objectValue!
         var transcript = object["transcript"]!.arrayValue!
-        transcript[1] = ["role": "assistant", "content": "Hello", "name": "bot"]
+        transcript[1] = ["role": "assistant", "content": "Hello", "author": "bot"]
         object["transcript"] = .array(transcript)
         let error = try #require(failure(RunRecord.self, JSONValue.object(object).canonicalText))
-        #expect(error.location?.field == "transcript[1].name")
-        #expect(error.message == "unknown field 'name' (allowed: content, role)")
-        #expect(error.description.hasPrefix("x.jsonl:3: field 'transcript[1].name'"))
+        #expect(error.location?.field == "transcript[1].author")
+        #expect(error.message == "unknown field 'author' (allowed: content, isError, name, role, toolCallId, toolCalls)")
+        #expect(error.description.hasPrefix("x.jsonl:3: field 'transcript[1].author'"))
     }
 
     @Test func aSetOfNamesWorksToo() throws {

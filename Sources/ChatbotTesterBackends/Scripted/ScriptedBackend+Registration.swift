@@ -5,7 +5,7 @@ extension ScriptedBackend {
     static let options: [OptionSpec] = [
         OptionSpec(
             "rules", .array,
-            "[{match: \"refund\", reply: \"...\"}]; match is a case-insensitive substring, 'regex:…', or a list of them"),
+            "[{match: \"refund\", reply: \"...\", toolCalls: [{name, arguments}]}]; match is a case-insensitive substring, 'regex:…', or a list of them"),
         OptionSpec("faqFile", .string, "JSONL file of {\"question\": …, \"answer\": …} lines"),
         OptionSpec("default", .string, default: "Sorry, I don't know.", "reply when nothing matches; may use {{input}}"),
         OptionSpec("latencyMs", .number, default: "0", "simulated latency per reply"),
@@ -45,10 +45,12 @@ extension ScriptedBackend {
             guard let object = rule.objectValue else {
                 throw ChatbotTesterError(.invalidConfig, "expected {match, reply}", location: SourceLocation(field: field))
             }
-            for key in object.keys.sorted() where key != "match" && key != "reply" {
-                throw ChatbotTesterError(.invalidConfig, "unknown key '\(key)' (expected match, reply)", location: SourceLocation(field: "\(field).\(key)"))
+            for key in object.keys.sorted() where !["match", "reply", "toolCalls"].contains(key) {
+                throw ChatbotTesterError(
+                    .invalidConfig, "unknown key '\(key)' (expected match, reply, toolCalls)", location: SourceLocation(field: "\(field).\(key)"))
             }
-            guard let reply = object["reply"]?.stringValue else {
+            let toolCalls = try parseToolCalls(object["toolCalls"], field: "\(field).toolCalls")
+            guard let reply = object["reply"]?.stringValue ?? (toolCalls.isEmpty || object["reply"] != nil ? nil : "") else {
                 throw ChatbotTesterError(.invalidConfig, "expected a string", location: SourceLocation(field: "\(field).reply"))
             }
             let matches: [String]
@@ -67,7 +69,32 @@ extension ScriptedBackend {
                     throw ChatbotTesterError(.invalidConfig, "invalid regular expression", location: SourceLocation(field: "\(field).match"), cause: error)
                 }
             }
-            return Rule(patterns: patterns, reply: reply)
+            return Rule(patterns: patterns, reply: reply, toolCalls: toolCalls)
+        }
+    }
+
+    /// A rule's `toolCalls`: `[{name, arguments}]` (arguments a JSON object, default `{}`).
+    static func parseToolCalls(_ value: JSONValue?, field: String) throws -> [(name: String, arguments: JSONValue)] {
+        guard let value, !value.isNull else { return [] }
+        guard let list = value.arrayValue, !list.isEmpty else {
+            throw ChatbotTesterError(.invalidConfig, "expected a non-empty list of {name, arguments}", location: SourceLocation(field: field))
+        }
+        return try list.enumerated().map { index, call in
+            let at = "\(field)[\(index)]"
+            guard let object = call.objectValue else {
+                throw ChatbotTesterError(.invalidConfig, "expected {name, arguments}", location: SourceLocation(field: at))
+            }
+            for key in object.keys.sorted() where key != "name" && key != "arguments" {
+                throw ChatbotTesterError(.invalidConfig, "unknown key '\(key)' (expected name, arguments)", location: SourceLocation(field: "\(at).\(key)"))
+            }
+            guard let name = object["name"]?.stringValue, !name.isEmpty else {
+                throw ChatbotTesterError(.invalidConfig, "expected a tool name", location: SourceLocation(field: "\(at).name"))
+            }
+            let arguments = object["arguments"] ?? [:]
+            guard arguments.objectValue != nil else {
+                throw ChatbotTesterError(.invalidConfig, "expected a JSON object", location: SourceLocation(field: "\(at).arguments"))
+            }
+            return (name, arguments)
         }
     }
 

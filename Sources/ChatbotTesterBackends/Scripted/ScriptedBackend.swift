@@ -8,6 +8,11 @@ import Foundation
 /// may use `{{input}}`. As a judge or generator it answers valid JSON when the request asks for
 /// JSON or a JSON schema; as a simulated user it says `stopPhrase` once the conversation holds
 /// `stopAfterTurns` assistant messages. It also embeds texts as hashed bag-of-words vectors.
+///
+/// A rule may call tools (`toolCalls: [{name, arguments}]`, ids `call_<n>` numbered over the
+/// conversation). When the conversation ends with tool results, the rules are tried against those
+/// results (joined by newlines) instead of the last user message, so an agent run can be scripted
+/// step by step.
 struct ScriptedBackend: ChatBackend, EmbeddingBackend {
     struct Rule: Sendable {
         enum Pattern: Sendable {
@@ -17,6 +22,8 @@ struct ScriptedBackend: ChatBackend, EmbeddingBackend {
 
         var patterns: [Pattern]
         var reply: String
+        /// Tools the reply calls: name and arguments.
+        var toolCalls: [(name: String, arguments: JSONValue)] = []
 
         func matches(_ text: String) -> Bool {
             patterns.contains { pattern in
@@ -45,28 +52,47 @@ struct ScriptedBackend: ChatBackend, EmbeddingBackend {
 
     func send(_ request: ChatRequest) async throws -> ChatResponse {
         if latencyMs > 0 { try await Task.sleep(for: .milliseconds(latencyMs)) }
-        let text = DeterministicJSON.answer(reply(to: request), format: request.responseFormat)
+        let (plain, rule) = replyAndRule(to: request)
+        let calls = toolCalls(of: rule, in: request)
+        let text = calls.isEmpty ? DeterministicJSON.answer(plain, format: request.responseFormat) : plain
         let prompt = request.messages.reduce(0) { $0 + HashedEmbedding.tokenCount($1.content) }
         return ChatResponse(
-            content: text, finishReason: "stop",
+            content: text, finishReason: calls.isEmpty ? "stop" : "tool_calls",
             usage: Usage(promptTokens: prompt, completionTokens: HashedEmbedding.tokenCount(text)), latencyMs: latencyMs,
-            model: request.model ?? model, session: request.session)
+            model: request.model ?? model, session: request.session, toolCalls: calls)
+    }
+
+    /// The tool calls of the matched rule, numbered after the calls already in the conversation.
+    func toolCalls(of rule: Rule?, in request: ChatRequest) -> [ToolCall] {
+        guard let rule, !rule.toolCalls.isEmpty else { return [] }
+        let earlier = request.messages.reduce(0) { $0 + ($1.toolCalls?.count ?? 0) }
+        return rule.toolCalls.enumerated().map { ToolCall(id: "call_\(earlier + $0.offset + 1)", name: $0.element.name, arguments: $0.element.arguments) }
+    }
+
+    /// The text the rules are tried against: the trailing tool results, else the last user message.
+    static func input(of request: ChatRequest) -> String {
+        let results = request.messages.reversed().prefix(while: { $0.role == .tool })
+        if !results.isEmpty { return results.reversed().map(\.content).joined(separator: "\n") }
+        return request.messages.last(where: { $0.role == .user })?.content ?? ""
     }
 
     /// The plain-text reply, before any JSON shaping.
-    func reply(to request: ChatRequest) -> String {
+    func reply(to request: ChatRequest) -> String { replyAndRule(to: request).text }
+
+    /// The plain-text reply and the rule that gave it (none: the FAQ, default or stop phrase).
+    func replyAndRule(to request: ChatRequest) -> (text: String, rule: Rule?) {
         if let stopPhrase, let stopAfterTurns, request.messages.count(where: { $0.role == .assistant }) >= stopAfterTurns {
-            return stopPhrase
+            return (stopPhrase, nil)
         }
-        let input = request.messages.last(where: { $0.role == .user })?.content ?? ""
+        let input = Self.input(of: request)
         let values = RequestTemplate.Values(request, model: model, apiKey: "")
         if let rule = rules.first(where: { $0.matches(input) }) {
-            return RequestTemplate.render(rule.reply, values)
+            return (RequestTemplate.render(rule.reply, values), rule)
         }
         if let entry = faqMatch(input) {
-            return RequestTemplate.render(entry.answer, values)
+            return (RequestTemplate.render(entry.answer, values), nil)
         }
-        return RequestTemplate.render(defaultReply, values)
+        return (RequestTemplate.render(defaultReply, values), nil)
     }
 
     /// The FAQ entry whose question the input contains, else the one sharing most words (at least half).

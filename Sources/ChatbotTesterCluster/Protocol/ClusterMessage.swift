@@ -2,7 +2,7 @@ import ChatbotTesterCore
 import Foundation
 
 /// The version of the coordinator ⇄ worker protocol; both sides must speak the same one.
-public let clusterProtocolVersion = 2
+public let clusterProtocolVersion = 3
 
 /// A message of the cluster protocol. On the wire: one frame holding `{"type": …, "body": …}` JSON.
 ///

@@ -5,7 +5,7 @@ import Foundation
 /// A failed case is data: `status == .error` with `error` set; the transcript holds what was said
 /// before the failure.
 public struct RunRecord: Sendable, Hashable, Codable {
-    public static let currentSchemaVersion = 1
+    public static let currentSchemaVersion = 2
 
     /// Whether the conversation completed.
     public enum Status: String, Sendable, Hashable, Codable {
@@ -36,7 +36,8 @@ public struct RunRecord: Sendable, Hashable, Codable {
     public var latencyMs: Double
     /// Total backend attempts (retries included).
     public var attempts: Int
-    /// Why a simulated conversation ended (`goal_reached`, `gave_up`, `max_turns`), or `completed`.
+    /// Why a simulated conversation ended (`goal_reached`, `gave_up`, `max_turns`), `max_steps`
+    /// when an agent loop was cut at the case's `maxSteps`, or `completed`.
     public var stopReason: String?
     public var error: ErrorInfo?
     public var startedAt: Date?
@@ -95,22 +96,87 @@ public struct RunRecord: Sendable, Hashable, Codable {
     }
 }
 
-/// Measurements of one assistant turn.
+extension RunRecord {
+    /// Every tool call the bot made, in order.
+    public var toolCalls: [ToolCall] { transcript.flatMap { $0.toolCalls ?? [] } }
+
+    /// The tool results the runner sent back (the `.tool` messages), in order.
+    public var toolResults: [Message] { transcript.filter { $0.role == .tool } }
+
+    /// The contexts the bot reported retrieving, over all turns in order, duplicates removed.
+    public var retrievedContexts: [String] {
+        var seen = Set<String>()
+        return turns.flatMap { $0.retrievedContexts ?? [] }.filter { seen.insert($0).inserted }
+    }
+}
+
+/// Measurements of one call to the target (one assistant message): latency, usage, cost,
+/// attempts, and what the reply carried besides text.
 public struct TurnRecord: Sendable, Hashable, Codable {
-    /// 0-based index of the assistant turn.
+    /// 0-based index of the call.
     public var index: Int
     public var latencyMs: Double
     public var usage: Usage
     public var costUSD: Double?
     public var attempts: Int
     public var finishReason: String?
+    /// The tools the reply called, in order.
+    public var toolCalls: [ToolCall]?
+    /// The contexts the bot reported using for this reply.
+    public var retrievedContexts: [String]?
+    /// Time to the first streamed token, when the reply was streamed.
+    public var timeToFirstTokenMs: Double?
+    /// Completion tokens per second of a streamed reply, when known.
+    public var tokensPerSecond: Double?
 
-    public init(index: Int, latencyMs: Double, usage: Usage = .zero, costUSD: Double? = nil, attempts: Int = 1, finishReason: String? = nil) {
+    public init(
+        index: Int, latencyMs: Double, usage: Usage = .zero, costUSD: Double? = nil, attempts: Int = 1, finishReason: String? = nil,
+        toolCalls: [ToolCall]? = nil, retrievedContexts: [String]? = nil, timeToFirstTokenMs: Double? = nil,
+        tokensPerSecond: Double? = nil
+    ) {
         self.index = index
         self.latencyMs = latencyMs
         self.usage = usage
         self.costUSD = costUSD
         self.attempts = attempts
         self.finishReason = finishReason
+        self.toolCalls = toolCalls
+        self.retrievedContexts = retrievedContexts
+        self.timeToFirstTokenMs = timeToFirstTokenMs
+        self.tokensPerSecond = tokensPerSecond
+    }
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case index, latencyMs, usage, costUSD, attempts, finishReason, toolCalls, retrievedContexts, timeToFirstTokenMs,
+            tokensPerSecond
+    }
+
+    public init(from decoder: any Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        index = try c.decode(Int.self, forKey: .index)
+        latencyMs = try c.decode(Double.self, forKey: .latencyMs)
+        usage = try c.decode(Usage.self, forKey: .usage)
+        costUSD = try c.decodeIfPresent(Double.self, forKey: .costUSD)
+        attempts = try c.decode(Int.self, forKey: .attempts)
+        finishReason = try c.decodeIfPresent(String.self, forKey: .finishReason)
+        toolCalls = try c.decodeIfPresent([ToolCall].self, forKey: .toolCalls)
+        retrievedContexts = try c.decodeIfPresent([String].self, forKey: .retrievedContexts)
+        timeToFirstTokenMs = try c.decodeIfPresent(Double.self, forKey: .timeToFirstTokenMs)
+        tokensPerSecond = try c.decodeIfPresent(Double.self, forKey: .tokensPerSecond)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(index, forKey: .index)
+        try c.encode(latencyMs, forKey: .latencyMs)
+        try c.encode(usage, forKey: .usage)
+        try c.encodeIfPresent(costUSD, forKey: .costUSD)
+        try c.encode(attempts, forKey: .attempts)
+        try c.encodeIfPresent(finishReason, forKey: .finishReason)
+        if let toolCalls, !toolCalls.isEmpty { try c.encode(toolCalls, forKey: .toolCalls) }
+        try c.encodeIfPresent(retrievedContexts, forKey: .retrievedContexts)
+        try c.encodeIfPresent(timeToFirstTokenMs, forKey: .timeToFirstTokenMs)
+        try c.encodeIfPresent(tokensPerSecond, forKey: .tokensPerSecond)
     }
 }

@@ -4,7 +4,7 @@
 /// and `scenario` must be present. Unknown fields are errors; free-form data goes under `metadata`.
 public struct TestSample: Sendable, Hashable, Codable {
     /// The schema version this record was written with.
-    public static let currentSchemaVersion = 1
+    public static let currentSchemaVersion = 2
 
     public var schemaVersion: Int
     /// A unique, stable id (results are deduplicated and resumed by it).
@@ -27,11 +27,26 @@ public struct TestSample: Sendable, Hashable, Codable {
     public var tags: [String]
     /// Free-form data.
     public var metadata: [String: JSONValue]
+    /// Tools offered to the bot for this case, and how the runner answers calls to them (added to
+    /// the target's default tools from the job config; a case's tool replaces a default of the
+    /// same name).
+    public var tools: [ToolSpec]?
+    /// Whether and which tool the bot must call.
+    public var toolChoice: ToolChoice?
+    /// The most calls to the bot per user turn while it keeps calling tools (the agent loop
+    /// bound; the run's default when absent). A loop cut there stops with `max_steps`.
+    public var maxSteps: Int?
+    /// What retrieval should have found (for context precision and recall); `context` stays the
+    /// reference material.
+    public var referenceContexts: [String]?
+    /// The tool calls a good run makes, in order (for the `trajectory` and `tool-args` metrics).
+    public var expectedTools: [ExpectedToolCall]?
 
     public init(
         id: String, input: String? = nil, system: String? = nil, turns: [String]? = nil, scenario: Scenario? = nil,
         expected: String? = nil, criteria: String? = nil, context: [String]? = nil, tags: [String] = [],
-        metadata: [String: JSONValue] = [:]
+        metadata: [String: JSONValue] = [:], tools: [ToolSpec]? = nil, toolChoice: ToolChoice? = nil, maxSteps: Int? = nil,
+        referenceContexts: [String]? = nil, expectedTools: [ExpectedToolCall]? = nil
     ) {
         self.schemaVersion = Self.currentSchemaVersion
         self.id = id
@@ -44,6 +59,11 @@ public struct TestSample: Sendable, Hashable, Codable {
         self.context = context
         self.tags = tags
         self.metadata = metadata
+        self.tools = tools
+        self.toolChoice = toolChoice
+        self.maxSteps = maxSteps
+        self.referenceContexts = referenceContexts
+        self.expectedTools = expectedTools
     }
 
     /// The kind of conversation this case asks for.
@@ -65,7 +85,8 @@ public struct TestSample: Sendable, Hashable, Codable {
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case schemaVersion, id, input, system, turns, scenario, expected, criteria, context, tags, metadata
+        case schemaVersion, id, input, system, turns, scenario, expected, criteria, context, tags, metadata, tools,
+            toolChoice, maxSteps, referenceContexts, expectedTools
     }
 
     public init(from decoder: any Decoder) throws {
@@ -90,6 +111,18 @@ public struct TestSample: Sendable, Hashable, Codable {
         context = try c.decodeIfPresent([String].self, forKey: .context)
         tags = try c.decodeIfPresent([String].self, forKey: .tags) ?? []
         metadata = try c.decodeIfPresent([String: JSONValue].self, forKey: .metadata) ?? [:]
+        tools = try c.decodeIfPresent([ToolSpec].self, forKey: .tools)
+        toolChoice = try c.decodeIfPresent(ToolChoice.self, forKey: .toolChoice)
+        maxSteps = try c.decodeIfPresent(Int.self, forKey: .maxSteps)
+        referenceContexts = try c.decodeIfPresent([String].self, forKey: .referenceContexts)
+        expectedTools = try c.decodeIfPresent([ExpectedToolCall].self, forKey: .expectedTools)
+        if let maxSteps, maxSteps < 1 {
+            throw DecodingError.dataCorruptedError(forKey: .maxSteps, in: c, debugDescription: "maxSteps must be at least 1")
+        }
+        if let tools, let duplicate = ToolSpec.firstDuplicateName(tools) {
+            throw DecodingError.dataCorruptedError(
+                forKey: .tools, in: c, debugDescription: "tool '\(duplicate)' is declared twice")
+        }
         let present = [input != nil, turns != nil, scenario != nil].filter { $0 }.count
         if present != 1 {
             throw DecodingError.dataCorruptedError(
@@ -116,6 +149,11 @@ public struct TestSample: Sendable, Hashable, Codable {
         try c.encodeIfPresent(context, forKey: .context)
         if !tags.isEmpty { try c.encode(tags, forKey: .tags) }
         if !metadata.isEmpty { try c.encode(metadata, forKey: .metadata) }
+        try c.encodeIfPresent(tools, forKey: .tools)
+        try c.encodeIfPresent(toolChoice, forKey: .toolChoice)
+        try c.encodeIfPresent(maxSteps, forKey: .maxSteps)
+        try c.encodeIfPresent(referenceContexts, forKey: .referenceContexts)
+        try c.encodeIfPresent(expectedTools, forKey: .expectedTools)
     }
 }
 

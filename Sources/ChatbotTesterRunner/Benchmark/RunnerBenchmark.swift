@@ -49,13 +49,16 @@ public enum RunnerBenchmark {
     /// - Parameters:
     ///   - latencyMs: the latency the target adds per request (for the ideal time and added latency).
     ///   - journal: journal results too (measures the journal's cost); `nil` runs without.
+    ///   - tools: tools offered in every sample (`agentTools` with `inProcessAgentTarget` measures
+    ///     agent conversations); none by default.
     public static func measure(
-        target: any ChatBackend, samples: Int, latencyMs: Double, concurrency: Int, journal: RunJournal? = nil
+        target: any ChatBackend, samples: Int, latencyMs: Double, concurrency: Int, journal: RunJournal? = nil,
+        tools: [ToolSpec]? = nil
     ) async throws -> Measurement {
         let histogram = Locked(LatencyHistogram())
         let timed = TimedBackend(base: target, histogram: histogram, latencyMs: latencyMs)
         let runner = Runner(
-            target: timed, targetName: "bench", options: RunnerOptions(concurrency: concurrency), journal: journal)
+            target: timed, targetName: "bench", options: RunnerOptions(concurrency: concurrency, tools: tools), journal: journal)
         let clock = ContinuousClock()
         let start = clock.now
         let summary = try await runner.run(SyntheticSamples(count: samples), total: samples).finish()
@@ -77,6 +80,33 @@ public enum RunnerBenchmark {
             return ChatResponse(
                 content: "ok", finishReason: "stop", usage: Usage(promptTokens: 12, completionTokens: 1),
                 latencyMs: latencyMs)
+        }
+    }
+
+    /// The two tools of the agent benchmark: `search` answered by matching its arguments, `book`
+    /// with a fixed result.
+    public static let agentTools: [ToolSpec] = [
+        ToolSpec(
+            ToolDefinition(name: "search", parameters: ["type": "object", "properties": ["to": ["type": "string"]]]),
+            answer: .match([ToolResultRule(match: ["to": "LON"], outcome: .result(["flights": ["BA303"]]))], default: ["flights": []])),
+        ToolSpec(ToolDefinition(name: "book"), answer: .result("booked")),
+    ]
+
+    /// An agent that answers each user message in three calls: it calls `search`, then `book`,
+    /// then replies with text (its step is the number of tool results since the last user message).
+    public static func inProcessAgentTarget(latencyMs: Double) -> any ChatBackend {
+        ClosureChatBackend { request in
+            if latencyMs > 0 { try await Task.sleep(for: .milliseconds(latencyMs)) }
+            let step = request.messages.reversed().prefix(while: { $0.role != .user }).count(where: { $0.role == .tool })
+            let calls: [ToolCall] =
+                switch step {
+                case 0: [ToolCall(id: "s", name: "search", arguments: ["to": "LON"])]
+                case 1: [ToolCall(id: "b", name: "book", arguments: ["flight": "BA303"])]
+                default: []
+                }
+            return ChatResponse(
+                content: calls.isEmpty ? "Booked." : "", finishReason: calls.isEmpty ? "stop" : "tool_calls",
+                usage: Usage(promptTokens: 12, completionTokens: 1), latencyMs: latencyMs, toolCalls: calls)
         }
     }
 

@@ -20,8 +20,10 @@ struct ConversationLog {
         turns.append(
             TurnRecord(
                 index: turns.count, latencyMs: latency, usage: usage, costUSD: response.costUSD,
-                attempts: response.attempts, finishReason: response.finishReason))
-        transcript.append(.assistant(response.content))
+                attempts: response.attempts, finishReason: response.finishReason,
+                toolCalls: response.toolCalls.isEmpty ? nil : response.toolCalls, retrievedContexts: response.retrievedContexts,
+                timeToFirstTokenMs: response.streaming?.timeToFirstTokenMs, tokensPerSecond: response.streaming?.tokensPerSecond))
+        transcript.append(.assistant(response.content, toolCalls: response.toolCalls))
         self.usage += usage
         addCost(response.costUSD)
         latencyMs += latency
@@ -40,6 +42,11 @@ struct ConversationLog {
         simulatorUsage = (simulatorUsage ?? .zero) + (response.usage ?? .zero)
         addCost(response.costUSD)
         if let session = response.session { simulatorSession = session }
+    }
+
+    /// Adds a tool executor's cost (its result goes in through `transcript`).
+    mutating func recordToolExecutor(_ response: ChatResponse) {
+        addCost(response.costUSD)
     }
 
     private mutating func addCost(_ value: Double?) {

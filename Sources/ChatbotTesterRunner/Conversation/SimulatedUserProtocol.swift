@@ -22,7 +22,8 @@ public struct SimulatorTurn: Sendable, Hashable, Codable {
 /// The simulator gets a system prompt describing the persona, goal and stop condition, then the
 /// conversation so far **with roles flipped**: the chatbot's replies appear as `user` messages and
 /// the simulated user's own earlier messages as `assistant` messages; the chatbot's system prompt is
-/// not shown. Before the first turn it gets one `user` message asking it to open the conversation.
+/// not shown, nor are tool calls and tool results. Before the first turn it gets one `user`
+/// message asking it to open the conversation.
 ///
 /// It is asked (with `responseFormat: .jsonSchema`) to answer
 /// `{"message": "...", "done": false, "reason": null}`; `done: true` with `reason` `goal_reached`
@@ -93,7 +94,10 @@ public enum SimulatedUserProtocol {
         for message in transcript {
             switch message.role {
             case .user: messages.append(.assistant(message.content))
-            case .assistant: messages.append(.user(message.content))
+            case .assistant:
+                // A reply that only calls tools says nothing to the user.
+                if message.content.isEmpty, message.toolCalls != nil { continue }
+                messages.append(.user(message.content))
             case .system, .tool: continue
             }
         }

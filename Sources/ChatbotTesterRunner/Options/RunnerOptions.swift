@@ -16,6 +16,10 @@ import ChatbotTesterCore
 ///   maxTokens: 512
 ///   timeoutSeconds: 60          # applied by the caller to the target's middleware
 ///   retries: 4                  # applied by the caller to the target's middleware
+///   tools:                      # tools offered to the target in every case (a case's own tool of
+///     - {name: lookup, result: {found: true}}   # the same name replaces one of these)
+///   toolChoice: auto            # auto | none | required | {tool: NAME}; a case's own wins
+///   maxSteps: 8                 # calls to the target per user turn while it calls tools (default 8)
 /// ```
 /// Decoding is strict: an unknown key is an error naming it.
 public struct RunnerOptions: Sendable, Hashable, Codable {
@@ -51,12 +55,24 @@ public struct RunnerOptions: Sendable, Hashable, Codable {
     public var syncEvery: Int
     /// …or this many seconds after the oldest unsynced record (default 1).
     public var syncIntervalSeconds: Double
+    /// Tools offered to the target in every case, and how their calls are answered (a case's own
+    /// tool of the same name replaces one of these).
+    public var tools: [ToolSpec]?
+    /// The tool choice sent when a case sets none.
+    public var toolChoice: ToolChoice?
+    /// The agent loop bound when a case sets none: calls to the target per user turn while it
+    /// keeps calling tools (default 8).
+    public var maxSteps: Int?
+
+    /// The agent loop bound when neither the case nor the run sets one.
+    public static let defaultMaxSteps = 8
 
     public init(
         target: String? = nil, concurrency: Int = 8, ordered: Bool = false, reorderWindow: Int? = nil,
         simulator: String? = nil, maxTurns: Int? = nil, budgetUSD: Double? = nil, failurePolicy: FailurePolicy = .never,
         systemPrompt: String? = nil, temperature: Double? = nil, maxTokens: Int? = nil, timeoutSeconds: Double? = nil,
-        retries: Int? = nil, syncEvery: Int = 256, syncIntervalSeconds: Double = 1
+        retries: Int? = nil, syncEvery: Int = 256, syncIntervalSeconds: Double = 1, tools: [ToolSpec]? = nil,
+        toolChoice: ToolChoice? = nil, maxSteps: Int? = nil
     ) {
         self.target = target
         self.concurrency = concurrency
@@ -73,6 +89,9 @@ public struct RunnerOptions: Sendable, Hashable, Codable {
         self.retries = retries
         self.syncEvery = syncEvery
         self.syncIntervalSeconds = syncIntervalSeconds
+        self.tools = tools
+        self.toolChoice = toolChoice
+        self.maxSteps = maxSteps
     }
 
     /// The reorder window in effect when `ordered` is set.
@@ -82,7 +101,7 @@ public struct RunnerOptions: Sendable, Hashable, Codable {
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case target, concurrency, ordered, reorderWindow, simulator, maxTurns, budgetUSD, failurePolicy, systemPrompt,
-            temperature, maxTokens, timeoutSeconds, retries, syncEvery, syncIntervalSeconds
+            temperature, maxTokens, timeoutSeconds, retries, syncEvery, syncIntervalSeconds, tools, toolChoice, maxSteps
     }
 
     public init(from decoder: any Decoder) throws {
@@ -103,7 +122,10 @@ public struct RunnerOptions: Sendable, Hashable, Codable {
             timeoutSeconds: try c.decodeIfPresent(Double.self, forKey: .timeoutSeconds),
             retries: try c.decodeIfPresent(Int.self, forKey: .retries),
             syncEvery: try c.decodeIfPresent(Int.self, forKey: .syncEvery) ?? 256,
-            syncIntervalSeconds: try c.decodeIfPresent(Double.self, forKey: .syncIntervalSeconds) ?? 1)
+            syncIntervalSeconds: try c.decodeIfPresent(Double.self, forKey: .syncIntervalSeconds) ?? 1,
+            tools: try c.decodeIfPresent([ToolSpec].self, forKey: .tools),
+            toolChoice: try c.decodeIfPresent(ToolChoice.self, forKey: .toolChoice),
+            maxSteps: try c.decodeIfPresent(Int.self, forKey: .maxSteps))
         if let problem = firstProblem() {
             throw DecodingError.dataCorruptedError(forKey: problem.key, in: c, debugDescription: problem.message)
         }
@@ -128,6 +150,8 @@ public struct RunnerOptions: Sendable, Hashable, Codable {
         if let retries, retries < 0 { return (.retries, "retries must not be negative") }
         if syncEvery < 1 { return (.syncEvery, "syncEvery must be at least 1") }
         if !(syncIntervalSeconds > 0) { return (.syncIntervalSeconds, "syncIntervalSeconds must be positive") }
+        if let maxSteps, maxSteps < 1 { return (.maxSteps, "maxSteps must be at least 1") }
+        if let tools, let duplicate = ToolSpec.firstDuplicateName(tools) { return (.tools, "tool '\(duplicate)' is declared twice") }
         return nil
     }
 }
