@@ -54,16 +54,14 @@ public final class RunExecution: AsyncSequence, Sendable {
 
     /// Iterates the records. One iterator per execution.
     public struct Iterator: AsyncIteratorProtocol {
-        private let channel: RecordChannel
-        private let token: Token
+        private var indexed: Indexed.Iterator
 
         init(channel: RecordChannel) {
-            self.channel = channel
-            self.token = Token(channel: channel)
+            indexed = Indexed.Iterator(channel: channel)
         }
 
         public mutating func next() async throws -> RunRecord? {
-            try await channel.next()?.record
+            try await indexed.next()?.record
         }
     }
 

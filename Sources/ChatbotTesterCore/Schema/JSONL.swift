@@ -213,7 +213,7 @@ public enum JSONL {
     ) -> Result<Value, ChatbotTesterError> {
         do {
             try StrictJSONSyntax.check(bytes)
-            return .success(try decoder.decode(Value.self, from: bytes))
+            return .success(try JSONCoding.decodeRecord(Value.self, from: bytes, decoder: decoder))
         } catch {
             return .failure(ChatbotTesterError.decoding(error, source: source, line: line))
         }

@@ -71,6 +71,6 @@ public struct JournalLine: Sendable, Hashable {
 
     /// Decodes the full record.
     public func decodeRecord(decoder: JSONDecoder = JSONCoding.decoder()) throws -> RunRecord {
-        try decoder.decode(RunRecord.self, from: Data(recordText.utf8))
+        try JSONCoding.decodeRecord(RunRecord.self, from: Data(recordText.utf8), decoder: decoder)
     }
 }

@@ -41,6 +41,7 @@ public enum ResultsWriter {
 
         // Pass 1: sorted chunks.
         var chunk: [JournalLine] = []
+        var lines = 0
         var chunkKeys: [String] = []
         func spill() async throws {
             chunk.sort(by: JournalLine.precedes)
@@ -61,6 +62,7 @@ public enum ResultsWriter {
                     continue
                 }
                 chunk.append(line)
+                lines += 1
                 if chunk.count >= max(1, chunkSize) { try await spill() }
             }
         }
@@ -68,7 +70,8 @@ public enum ResultsWriter {
         // Pass 2: merge into the output.
         try await store.delete(outputKey)
         let output = try await store.openJournal(outputKey)
-        var written = IDDigestSet()
+        // Sized once from the line count: growing would briefly hold two tables.
+        var written = IDDigestSet(expectedCount: uniqueIDs ? lines : 0)
         func emit(_ line: JournalLine) async throws {
             guard !uniqueIDs || written.insert(line.sampleId) else {
                 report.duplicates += 1
