@@ -19,6 +19,13 @@ enum ClusterBench {
         (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
     }
 
+    /// `worker` under `taskset`, its core picked from the slot in the `--worker-id wK-N` the
+    /// coordinator appends.
+    static var pinnedWorker: ClusterRun.WorkerCommand {
+        let script = #"id="$4"; slot=${id#w}; slot=${slot%%-*}; exec taskset -c $(( (slot - 1) % $(nproc) )) "$0" worker "$@""#
+        return ClusterRun.WorkerCommand(executable: "/bin/sh", arguments: ["-c", script, selfPath])
+    }
+
     /// Frames/s and MB/s from this process to a `sink` child over a Unix socket.
     static func socket(frames: Int, size: Int) async {
         let directory = NSTemporaryDirectory() + "ctbench-\(getpid())"
@@ -92,7 +99,10 @@ enum ClusterBench {
     }
 
     /// Samples/s with 1, 2 and 4 workers on a CPU-heavy evaluation and a latency-bound backend.
-    static func run(samples count: Int, workerCounts: [Int] = [1, 2, 4]) async {
+    ///
+    /// With `pin`, worker `k` (1-based) runs on core `(k - 1) % cores` alone (`taskset -c`), so one
+    /// worker scores on one core and N workers on N: what CPU-bound work gains per worker.
+    static func run(samples count: Int, workerCounts: [Int] = [1, 2, 4], pin: Bool = false) async {
         let samples = (0..<count).map { TestSample(id: "b\($0)", input: "question number \($0) about refunds", expected: "refunds") }
         let scenarios: [(String, JSONValue, JSONValue)] = [
             ("cpu-heavy eval (cpuWork 20000)", ["type": "bench-echo"], ["processor": "chat", "target": "bot", "concurrency": 4, "cpuWork": 20000]),
@@ -111,7 +121,7 @@ enum ClusterBench {
                     let outcome = try await ClusterRun.run(
                         samples: samples, setup: setup,
                         options: .init(
-                            workers: workers, spool: spool, workerCommand: .init(executable: selfPath, arguments: ["worker"]),
+                            workers: workers, spool: spool, workerCommand: pin ? pinnedWorker : .init(executable: selfPath, arguments: ["worker"]),
                             samplesPerShard: 16,
                             // 4 in flight per worker: run.concurrency is the whole run's bound.
                             coordinator: .init(machine: .init(

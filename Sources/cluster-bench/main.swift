@@ -8,7 +8,9 @@ import Foundation
 //
 //   cluster-bench socket [--frames N] [--size BYTES]   frames/s and MB/s to a child over a Unix socket
 //   cluster-bench codec [--records N]                   JSON codec of 64-record `records` frames
-//   cluster-bench run [--samples N] [--workers 1,2,4]   samples/s, CPU-heavy eval and latency-bound backend
+//   cluster-bench run [--samples N] [--workers 1,2,4] [--pin]
+//                                                       samples/s, CPU-heavy eval and latency-bound backend
+//                                                       (--pin: worker k on core k-1 alone, taskset)
 //   cluster-bench coordinator [--samples N] [--workers W] [--concurrency C]
 //                                                       the coordinator alone (in-memory workers): records/s journaled and merged, peak RSS
 //   cluster-bench worker --connect PATH                 (spawned by `run`)
@@ -38,7 +40,8 @@ case "codec":
 case "run":
     await ClusterBench.run(
         samples: option("--samples", arguments).flatMap(Int.init) ?? 400,
-        workerCounts: option("--workers", arguments).map { $0.split(separator: ",").compactMap { Int($0) } } ?? [1, 2, 4])
+        workerCounts: option("--workers", arguments).map { $0.split(separator: ",").compactMap { Int($0) } } ?? [1, 2, 4],
+        pin: arguments.contains("--pin"))
 case "coordinator":
     await CoordinatorBench.run(
         samples: option("--samples", arguments).flatMap(Int.init) ?? 100_000, workers: option("--workers", arguments).flatMap(Int.init) ?? 4,

@@ -86,7 +86,13 @@ import Testing
         let runSummaries = Mode.allCases.map { Self.json(outs[$0]!.appendingPathComponent("run-summary.json")) }
         #expect(runSummaries.map { $0?["stopReason"] } == [.string("completed"), .string("completed")])
         #expect(runSummaries.map { $0?["statistics"].map(Self.stripped) }[0] == runSummaries.map { $0?["statistics"].map(Self.stripped) }[1])
+        for key in Self.summaryCounts {
+            #expect(runSummaries[0]?[key] != nil && runSummaries[0]?[key] == runSummaries[1]?[key], "run-summary.json \(key)")
+        }
     }
+
+    /// The counts of `run-summary.json` both modes must agree on, besides `statistics`.
+    static let summaryCounts = ["resumed", "skipped", "duplicates", "abandoned", "played", "errorExamples", "keptErrors"]
 
     @Test func runAloneWritesResultsAndNoVerdictsEitherWay() async throws {
         var results: [Mode: [JSONValue]] = [:]
@@ -249,6 +255,10 @@ import Testing
     }
 
     @Test func retryErrorsReplaysRecordedErrorsEitherWay() async throws {
+        var keptSummaries: [Mode: [JSONValue?]] = [:]
+        defer {
+            #expect(keptSummaries[.single] != nil && keptSummaries[.single] == keptSummaries[.sharded], "\(keptSummaries[.single] ?? []) vs \(keptSummaries[.sharded] ?? [])")
+        }
         for mode in Mode.allCases {
             // Every fourth case fails once (`times=1`): recorded as an error the first time.
             try await withMockLLMServer(.init(latencyMs: 1)) { server in
@@ -267,6 +277,15 @@ import Testing
                     Self.lines(out.appendingPathComponent("results.jsonl")).compactMap { (try? JSONValue(parsing: $0))?["status"]?.stringValue }
                 }
                 #expect(statuses().filter { $0 == "error" }.count == 3, "\(mode)")
+                // A resume without --retry-errors keeps the errors: the summary says so, the same way.
+                let kept = try await CLITests.run(["test", config, "--out", out.path, "--no-progress", "--resume"] + mode.flags)
+                let summary = Self.json(out.appendingPathComponent("run-summary.json"))
+                // Error examples name the server's port: compare their codes.
+                keptSummaries[mode] = Self.summaryCounts.map { key in
+                    key == "errorExamples" ? summary?[key]?.objectValue.map { .array($0.keys.sorted().map(JSONValue.string)) } : summary?[key]
+                } + [summary?["statistics"].map(Self.stripped), .int(Int(kept.status))]
+                #expect(summary?["keptErrors"] == .int(3) && summary?["resumed"] == .int(12) && summary?["played"] == .int(0), "\(mode)")
+                #expect(summary?["errorExamples"]?.objectValue?.isEmpty == false, "\(mode)")
                 let before = server.stats.requests
                 let retried = try await CLITests.run(["test", config, "--out", out.path, "--no-progress", "--resume", "--retry-errors"] + mode.flags)
                 #expect(retried.status == 0, "\(mode): \(retried.stderr)")

@@ -7,8 +7,8 @@ stage alone (from the `job.stage` events in events.jsonl: the evaluation and rep
 are the same work in the same process either way). A benchmark that prints figures; it asserts
 nothing.
 
-usage: ops/bench/sharded-vs-single.py [--cases 20000] [--workers 2] [--concurrency 32] [--rounds 1]
-       (builds nothing: uses .build/release/chatbot-tester)
+usage: ops/bench/sharded-vs-single.py [--cases 20000] [--workers 2] [--concurrency 32] [--rounds 1] [--binary PATH]
+       (builds nothing: uses .build/release/chatbot-tester unless --binary names another build)
 """
 import argparse, json, os, resource, socket, subprocess, sys, tempfile, time
 
@@ -69,7 +69,9 @@ def main():
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--binary", default=binary)
     options = parser.parse_args()
+    globals()["binary"] = os.path.abspath(options.binary)
     work = tempfile.mkdtemp(prefix="ct-bench-")
     with open(os.path.join(work, "cases.jsonl"), "w") as f:
         for i in range(options.cases):
