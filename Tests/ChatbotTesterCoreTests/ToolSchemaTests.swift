@@ -150,6 +150,38 @@ import Testing
         #expect(sample.toolChoice == .required && sample.maxSteps == 4)
     }
 
+    @Test func theCacheKeyIncludesToolsAndToolChoice() {
+        let plain = ChatRequest(messages: [.user("hi")])
+        var withTools = plain
+        withTools.tools = [Self.weather.definition]
+        var forced = withTools
+        forced.toolChoice = .required
+        var otherTool = withTools
+        otherTool.tools = [ToolDefinition(name: "get_weather", description: "other")]
+        let keys = [plain, withTools, forced, otherTool].map { MiddlewareStack.cacheMaterial($0) }
+        #expect(Set(keys).count == 4)
+    }
+
+    @Test func maskingKeepsToolMembersAndMasksSecretsInThem() {
+        let masker = SecretMasker()
+        masker.register("sk-live-123456", name: "BOT_KEY")
+        let call = ToolCall(id: "c1", name: "lookup", arguments: ["token": "sk-live-123456", "q": "x"])
+        let record = RunRecord(
+            sample: TestSample(id: "m", input: "hi"), target: "bot",
+            transcript: [
+                .user("hi"), .assistant("", toolCalls: [call]),
+                .tool(callId: "c1", name: "lookup", content: "echo sk-live-123456", isError: true), .assistant("done"),
+            ],
+            turns: [TurnRecord(index: 0, latencyMs: 1, toolCalls: [call], retrievedContexts: ["doc sk-live-123456"]), TurnRecord(index: 1, latencyMs: 1)])
+        let masked = record.masked(by: masker)
+        #expect(masked.toolCalls.map(\.id) == ["c1"] && masked.toolCalls[0].arguments["q"] == "x")
+        #expect(masked.toolCalls[0].arguments["token"]?.stringValue?.contains("sk-live") == false)
+        #expect(masked.toolResults.map(\.toolCallId) == ["c1"] && masked.toolResults[0].isError == true)
+        #expect(masked.toolResults[0].name == "lookup" && !masked.toolResults[0].content.contains("sk-live"))
+        #expect(masked.turns[0].toolCalls?[0].arguments["token"] == masked.toolCalls[0].arguments["token"])
+        #expect(masked.retrievedContexts.count == 1 && !masked.retrievedContexts[0].contains("sk-live"))
+    }
+
     // MARK: Subset matching
 
     @Test(arguments: [

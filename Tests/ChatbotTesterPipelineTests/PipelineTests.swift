@@ -136,6 +136,30 @@ import Testing
         }
     }
 
+    @Test func badRunToolsNameFileLineAndField() async throws {
+        let workspace = try Workspace()
+        _ = try workspace.write("cases.jsonl", Self.dataset(replies: ["x"]))
+        for (tools, expected) in [
+            ("[{name: lookup, executor: ghost}]", "job.yaml:6: field 'run.tools[0].executor'"),
+            ("[{name: lookup, result: 1, colour: red}]", "job.yaml:6: field 'run.tools[0].colour'"),
+            ("[{name: lookup, results: [{match: {a: 1}}]}]", "job.yaml:6: field 'run.tools[0].results[0].result'"),
+        ] {
+            let text = """
+                backends:
+                  bot: {type: scripted}
+                dataset: cases.jsonl
+                run:
+                  target: bot
+                  tools: \(tools)
+                """
+            await #expect {
+                _ = try await prepare(workspace, configText: text)
+            } throws: { error in
+                String(describing: error).contains(expected)
+            }
+        }
+    }
+
     @Test func missingBaselineFailsBeforeTheRun() async throws {
         let workspace = try Workspace()
         _ = try workspace.write("cases.jsonl", Self.dataset(replies: ["x"]))

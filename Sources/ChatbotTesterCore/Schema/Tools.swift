@@ -170,7 +170,7 @@ public enum ToolOutcome: Sendable, Hashable {
     /// The text of the `.tool` message.
     public var content: String {
         switch self {
-        case .result(let value): value.stringValue ?? value.canonicalText
+        case .result(let value): value.stringValue ?? value.compactText
         case .error(let text): text
         }
     }
@@ -337,6 +337,10 @@ public struct ToolSpec: Sendable, Hashable, Codable {
 }
 
 extension JSONValue {
+    /// Compact JSON text with sorted keys, written by `JSONByteWriter` (no `JSONEncoder`: tool
+    /// results and executor calls are written on every agent step).
+    public var compactText: String { String(decoding: JSONByteWriter.bytes(self), as: UTF8.self) }
+
     /// Whether `subset` is contained in this value: every member of a `subset` object is present
     /// here with a contained value (other members here are ignored); arrays have the same length
     /// and contain element by element; numbers compare by value (`1` matches `1.0`); anything else

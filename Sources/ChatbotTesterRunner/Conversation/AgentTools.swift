@@ -46,6 +46,6 @@ struct AgentTools {
     static func executorRequest(_ call: ToolCall, sampleId: String) -> ChatRequest {
         let payload: JSONValue = ["id": .string(call.id), "name": .string(call.name), "arguments": call.arguments]
         return ChatRequest(
-            messages: [.user(payload.canonicalText)], tags: ["sampleId": sampleId, "purpose": "tool", "tool": call.name])
+            messages: [.user(payload.compactText)], tags: ["sampleId": sampleId, "purpose": "tool", "tool": call.name])
     }
 }
