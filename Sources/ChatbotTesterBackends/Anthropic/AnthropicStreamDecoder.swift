@@ -11,7 +11,7 @@ import NIOCore
 /// `overloaded_error`) fails the call with the status that error type has over plain HTTP, so retry
 /// middleware treats it the same way. The event type is read from the data's `type` (the `event:`
 /// line says the same). Pure: tests drive it directly.
-struct AnthropicStreamDecoder: Sendable {
+struct AnthropicStreamDecoder: ServerSentEventAssembler {
     /// One content block being assembled.
     enum Block: Sendable, Hashable {
         case text([String])
@@ -22,7 +22,7 @@ struct AnthropicStreamDecoder: Sendable {
     let peer: BackendPeer
     /// Put back in front of the text (the JSON-mode `{` prefill).
     let prefill: String
-    private var events = ServerSentEventParser()
+    var events = ServerSentEventParser()
     private(set) var blocks: [(index: Int, block: Block)] = []
     private(set) var stopReason: String?
     private(set) var model: String?
@@ -34,20 +34,6 @@ struct AnthropicStreamDecoder: Sendable {
         self.peer = peer
         self.prefill = prefill
     }
-
-    mutating func feed<Bytes: Sequence<UInt8>>(_ bytes: Bytes) throws -> Int {
-        let parsed: [ServerSentEvent]
-        do {
-            parsed = try events.feed(bytes)
-        } catch {
-            throw peer.badResponse("a streamed event is larger than \(error.limit) bytes")
-        }
-        var deltas = 0
-        for event in parsed { deltas += try consume(event) }
-        return deltas
-    }
-
-    mutating func feed(_ buffer: ByteBuffer) throws -> Int { try feed(buffer.readableBytesView) }
 
     /// Applies one event; returns the token deltas it carried.
     mutating func consume(_ event: ServerSentEvent) throws -> Int {

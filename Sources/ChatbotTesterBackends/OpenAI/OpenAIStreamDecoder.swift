@@ -10,7 +10,7 @@ import NIOCore
 /// `finish_reason`, with `stream_options.include_usage` a final chunk with empty `choices` carries
 /// `usage`, and `data: [DONE]` ends the stream. A `data: {"error": …}` chunk fails the call.
 /// Fed bytes however they were split; pure (no I/O), so tests drive it directly.
-struct OpenAIStreamDecoder: Sendable {
+struct OpenAIStreamDecoder: ServerSentEventAssembler {
     /// One tool call being assembled.
     struct Slot: Sendable, Hashable {
         var index: Int
@@ -20,7 +20,7 @@ struct OpenAIStreamDecoder: Sendable {
     }
 
     let peer: BackendPeer
-    private var events = ServerSentEventParser()
+    var events = ServerSentEventParser()
     private var content: [String] = []
     private(set) var slots: [Slot] = []
     private(set) var finishReason: String?
@@ -28,27 +28,10 @@ struct OpenAIStreamDecoder: Sendable {
     private(set) var model: String?
     /// `data: [DONE]` arrived.
     private(set) var done = false
-    /// How many chunks carried a choice delta.
-    private(set) var chunks = 0
 
     init(peer: BackendPeer) {
         self.peer = peer
     }
-
-    /// Feeds body bytes; returns how many token deltas (content pieces, tool-call fragments) they completed.
-    mutating func feed<Bytes: Sequence<UInt8>>(_ bytes: Bytes) throws -> Int {
-        let parsed: [ServerSentEvent]
-        do {
-            parsed = try events.feed(bytes)
-        } catch {
-            throw peer.badResponse("a streamed event is larger than \(error.limit) bytes")
-        }
-        var deltas = 0
-        for event in parsed { deltas += try consume(event) }
-        return deltas
-    }
-
-    mutating func feed(_ buffer: ByteBuffer) throws -> Int { try feed(buffer.readableBytesView) }
 
     /// Applies one event.
     mutating func consume(_ event: ServerSentEvent) throws -> Int {
@@ -75,7 +58,6 @@ struct OpenAIStreamDecoder: Sendable {
         if let reported = OpenAIBackend.parseUsage(chunk["usage"]) { usage = reported }
         var deltas = 0
         for choice in chunk["choices"]?.arrayValue ?? [] where (choice["index"]?.intValue ?? 0) == 0 {
-            chunks += 1
             if let reason = choice["finish_reason"]?.stringValue { finishReason = reason }
             guard let delta = choice["delta"] else { continue }
             if let piece = delta["content"]?.stringValue ?? delta["refusal"]?.stringValue, !piece.isEmpty {

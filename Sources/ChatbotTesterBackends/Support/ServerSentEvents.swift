@@ -1,3 +1,5 @@
+import NIOCore
+
 /// One server-sent event: its `event:` name (nil when the stream names none) and its `data:` lines
 /// joined with `\n`.
 struct ServerSentEvent: Sendable, Hashable {
@@ -33,24 +35,32 @@ struct ServerSentEventParser: Sendable {
         var limit: Int
     }
 
-    /// Feeds the next bytes; returns the events they complete, in order.
-    mutating func feed<Bytes: Sequence<UInt8>>(_ bytes: Bytes) throws(TooLarge) -> [ServerSentEvent] {
+    /// Feeds the next bytes; returns the events they complete, in order. Scans for line ends and
+    /// copies whole runs of line bytes at once.
+    mutating func feed<Bytes: Sequence<UInt8>>(_ input: Bytes) throws(TooLarge) -> [ServerSentEvent] {
+        let bytes = input as? [UInt8] ?? Array(input)
+        let lf = UInt8(ascii: "\n")
+        let cr = UInt8(ascii: "\r")
         var events: [ServerSentEvent] = []
-        for byte in bytes {
+        var index = 0
+        while index < bytes.count {
             if pendingCR {
                 pendingCR = false
-                if byte == UInt8(ascii: "\n") { continue }
+                if bytes[index] == lf {
+                    index += 1
+                    continue
+                }
             }
-            switch byte {
-            case UInt8(ascii: "\n"):
-                if let event = endLine() { events.append(event) }
-            case UInt8(ascii: "\r"):
-                pendingCR = true
-                if let event = endLine() { events.append(event) }
-            default:
-                guard line.count + data.count < maxEventBytes else { throw TooLarge(limit: maxEventBytes) }
-                line.append(byte)
+            var end = index
+            while end < bytes.count, bytes[end] != lf, bytes[end] != cr { end += 1 }
+            if end > index {
+                guard line.count + data.count + (end - index) <= maxEventBytes else { throw TooLarge(limit: maxEventBytes) }
+                line.append(contentsOf: bytes[index..<end])
             }
+            guard end < bytes.count else { break }
+            if bytes[end] == cr { pendingCR = true }
+            if let event = endLine() { events.append(event) }
+            index = end + 1
         }
         return events
     }
@@ -106,15 +116,18 @@ struct NDJSONLineSplitter: Sendable {
     }
 
     /// Feeds the next bytes; returns the lines they complete.
-    mutating func feed<Bytes: Sequence<UInt8>>(_ bytes: Bytes) throws(ServerSentEventParser.TooLarge) -> [[UInt8]] {
+    mutating func feed<Bytes: Sequence<UInt8>>(_ input: Bytes) throws(ServerSentEventParser.TooLarge) -> [[UInt8]] {
+        let bytes = input as? [UInt8] ?? Array(input)
         var lines: [[UInt8]] = []
-        for byte in bytes {
-            if byte == UInt8(ascii: "\n") {
-                if let done = take() { lines.append(done) }
-            } else {
-                guard line.count < maxLineBytes else { throw ServerSentEventParser.TooLarge(limit: maxLineBytes) }
-                line.append(byte)
-            }
+        var index = 0
+        while index < bytes.count {
+            var end = index
+            while end < bytes.count, bytes[end] != UInt8(ascii: "\n") { end += 1 }
+            guard line.count + (end - index) <= maxLineBytes else { throw ServerSentEventParser.TooLarge(limit: maxLineBytes) }
+            line.append(contentsOf: bytes[index..<end])
+            guard end < bytes.count else { break }
+            if let done = take() { lines.append(done) }
+            index = end + 1
         }
         return lines
     }
@@ -131,4 +144,29 @@ struct NDJSONLineSplitter: Sendable {
         guard line[..<end].contains(where: { $0 != UInt8(ascii: " ") && $0 != UInt8(ascii: "\t") }) else { return nil }
         return Array(line[..<end])
     }
+}
+
+/// A stream assembler fed server-sent events: the bytes go through its parser, each event through
+/// `consume`, which returns how many token deltas it carried.
+protocol ServerSentEventAssembler: Sendable {
+    var peer: BackendPeer { get }
+    var events: ServerSentEventParser { get set }
+    mutating func consume(_ event: ServerSentEvent) throws -> Int
+}
+
+extension ServerSentEventAssembler {
+    /// Feeds body bytes, split anywhere; returns how many token deltas they completed.
+    mutating func feed<Bytes: Sequence<UInt8>>(_ bytes: Bytes) throws -> Int {
+        let parsed: [ServerSentEvent]
+        do {
+            parsed = try events.feed(bytes)
+        } catch {
+            throw peer.badResponse("a streamed event is larger than \(error.limit) bytes")
+        }
+        var deltas = 0
+        for event in parsed { deltas += try consume(event) }
+        return deltas
+    }
+
+    mutating func feed(_ buffer: ByteBuffer) throws -> Int { try feed(buffer.readableBytesView) }
 }
