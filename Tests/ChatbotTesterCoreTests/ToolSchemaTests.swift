@@ -132,11 +132,16 @@ import Testing
         let line = #"""
             {"id":"t","input":"hi","toolChoice":"required","maxSteps":4,"tools":[
              {"name":"get_weather","parameters":{"type":"object"},"results":[{"match":{"city":"Paris"},"result":{"temp":18}}],"default":"sunny"},
-             {"name":"search","executor":"search-api"},{"name":"fail","error":"down"},{"name":"fixed","result":null}]}
+             {"name":"search","executor":"search-api"},{"name":"fail","error":"down"},{"name":"fixed","result":null},
+             {"name":"strict","results":[{"match":{"a":1},"error":"bad a"}]},{"name":"nullable","results":[],"default":null}]}
             """#.replacingOccurrences(of: "\n", with: "")
         let sample = try JSONL.decode(TestSample.self, from: Data(line.utf8), source: "cases.jsonl", line: 1).get()
         let tools = try #require(sample.tools)
-        #expect(tools.map(\.name) == ["get_weather", "search", "fail", "fixed"])
+        #expect(tools.map(\.name) == ["get_weather", "search", "fail", "fixed", "strict", "nullable"])
+        #expect(tools[4].answer == .match([ToolResultRule(match: ["a": 1], outcome: .error("bad a"))], default: nil))
+        #expect(tools[4].fixedOutcome(for: ["a": 1]) == .error("bad a"))
+        #expect(tools[4].fixedOutcome(for: ["a": 2])?.isError == true)
+        #expect(tools[5].fixedOutcome(for: [:]) == .result(.null))
         #expect(tools[0].fixedOutcome(for: ["city": "Paris", "unit": "C"]) == .result(["temp": 18]))
         #expect(tools[0].fixedOutcome(for: ["city": "Rome"]) == .result("sunny"))
         #expect(tools[1].answer == .executor("search-api") && tools[1].fixedOutcome(for: [:]) == nil)

@@ -292,7 +292,9 @@ public struct ToolSpec: Sendable, Hashable, Codable {
         case .result: answer = .result(try c.decode(JSONValue.self, forKey: .result))
         case .results:
             let rules = try c.decode([ToolResultRule].self, forKey: .results)
-            let fallback = c.contains(.default) ? try c.decode(JSONValue.self, forKey: .default) : nil
+            // Not `cond ? value : nil`: JSONValue is nil-literal expressible, so that `nil` is `.null`.
+            var fallback: JSONValue?
+            if c.contains(.default) { fallback = try c.decode(JSONValue.self, forKey: .default) }
             answer = .match(rules, default: fallback)
         case .executor:
             let name = try c.decode(String.self, forKey: .executor)
