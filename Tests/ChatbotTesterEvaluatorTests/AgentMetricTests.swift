@@ -224,6 +224,28 @@ extension Fixtures {
         #expect(try await Fixtures.evaluate(["type": "tokens-per-second", "min": 1], plain).status == .unmeasured)
     }
 
+    // MARK: Masking
+
+    @Test func maskingKeepsToolCallsResultsAndContexts() async throws {
+        let masker = SecretMasker()
+        masker.register("sk-secret-4242", name: "KEY")
+        let run = Fixtures.agentRun(
+            calls: [("lookup", ["token": "sk-secret-4242", "q": "refunds"])], results: [("echo sk-secret-4242", true)],
+            retrieved: ["passage with sk-secret-4242"])
+        let masked = run.masked(by: masker)
+        let call = try #require(masked.toolCalls.first)
+        #expect(call.name == "lookup" && call.id == "call_1")
+        #expect(call.arguments["q"] == "refunds")
+        #expect(call.arguments["token"]?.stringValue?.contains("sk-secret-4242") == false)
+        let result = try #require(masked.toolResults.first)
+        #expect(result.toolCallId == "call_1" && result.name == "lookup" && result.isError == true)
+        #expect(!result.content.contains("sk-secret-4242"))
+        #expect(masked.turns[0].toolCalls?.first?.arguments["token"]?.stringValue?.contains("sk-secret-4242") == false)
+        #expect(masked.retrievedContexts.count == 1 && !masked.retrievedContexts[0].contains("sk-secret-4242"))
+        // The metrics still see the calls.
+        #expect(try await Fixtures.evaluate(["type": "tool-errors"], masked).passed == false)
+    }
+
     // MARK: Config errors
 
     @Test func configErrorsNameTheField() async throws {
