@@ -213,8 +213,8 @@ import Testing
 /// Every `chatbot-tester …` line in a shell code block of README.md and docs/*.md that can run
 /// offline runs with the built binary and exits as its `# exits N` comment says (0 when silent).
 /// A line is skipped when it has placeholders (`CONFIG`, `DIR`, `…`, `<x>`), environment
-/// variables, background jobs or continuations, starts a server or cluster process, or names an
-/// input file that does not exist. Lines run in order, in a scratch directory where `examples/`
+/// variables, background jobs or continuations, a remote store URL (`s3://…`), starts a server or
+/// cluster process, or names an input file that does not exist. Lines run in order, in a scratch directory where `examples/`
 /// is the repository's, so what one line writes the next can read.
 @Suite struct DocsCommandsTests {
     struct Command: CustomStringConvertible, Sendable {
@@ -261,6 +261,7 @@ import Testing
         for word in command.arguments {
             if word.contains("…") || word.contains("<") || word.contains("&") || word == "\\" || word.contains("[") { return "placeholder" }
             if word.contains("$") { return "environment variable" }
+            if word.contains("://") { return "a remote store" }
             if word.count >= 1, word == word.uppercased(), word.first?.isLetter == true { return "placeholder \(word)" }
         }
         var previous = ""

@@ -12,8 +12,9 @@ import Testing
 
     /// The value of `--name` in a script's command lines.
     static func option(_ name: String, in text: String) -> String? {
-        guard let range = text.range(of: "\(name) ") else { return nil }
-        return text[range.upperBound...].split(whereSeparator: { $0 == " " || $0 == "\n" }).first.map(String.init)
+        let code = text.split(separator: "\n").filter { !$0.trimmingCharacters(in: .whitespaces).hasPrefix("#") }.joined(separator: "\n")
+        guard let range = code.range(of: "\(name) ") else { return nil }
+        return code[range.upperBound...].split(whereSeparator: { $0 == " " || $0 == "\n" }).first.map(String.init)
     }
 
     @Test func slurmStepsParseAndTheArrayMatchesThePlan() throws {
