@@ -6,7 +6,7 @@
 # (release, Swift runtime linked statically) and runs it under chroot as that user:
 #   chatbot-tester --version / backends list
 #   the quickstart job (built-in scripted backends), in one process and over 2 worker processes
-#   an openai-type job against `chatbot-tester mock-server` running in the same root
+#   an openai-type job against `chatbot-tester mock-server` (run outside the root)
 #
 #   sudo bash ops/runtime-check.sh                       # builds the binary (swift build -c release --static-swift-stdlib)
 #   CHATBOT_TESTER_BINARY=path sudo bash ops/runtime-check.sh   # checks that binary instead
@@ -87,26 +87,25 @@ as_user chatbot-tester test examples/quickstart.yaml --out runs/one --no-progres
 as_user chatbot-tester test examples/quickstart.yaml --out runs/two --workers 2 --no-progress >/dev/null
 cmp <(as_user "grep -o '\"passed\":[a-z]*' runs/one/evals.jsonl") <(as_user "grep -o '\"passed\":[a-z]*' runs/two/evals.jsonl")
 
-# An HTTP backend against the mock LLM server, both inside the root.
+# The openai backend (HTTP client, TLS stack, DNS-free loopback) in the root, against the mock LLM
+# server run by the same binary outside it. (Run inside a bare chroot, mock-server accepted
+# connections and closed them unanswered; see the note in docs/storage.md.)
 port=$(( 20000 + RANDOM % 20000 ))
-chroot --userspec="$user" "$root" /usr/bin/env -i HOME=/home/tester PATH=/usr/local/bin:/usr/bin:/bin \
-    chatbot-tester mock-server --port "$port" >/dev/null 2>&1 &
+"$binary" mock-server --port "$port" >/dev/null 2>&1 &
 mock_pid=$!
 cat >"$root$work/mock.yaml" <<EOF
 name: runtime-check
 backends:
   bot: {type: openai, baseURL: "http://127.0.0.1:$port/v1", model: mock, apiKey: {env: MOCK_KEY, optional: true}}
-dataset: examples/data/quickstart.jsonl
+dataset: cases.jsonl
 evaluate:
   metrics:
     - {type: length, name: replied, unit: words, min: 1}
 EOF
-chown "$user" "$root$work/mock.yaml"
-for _ in $(seq 1 50); do
-    as_user "chatbot-tester test mock.yaml --out runs/mock --no-progress >/dev/null 2>&1" && ok=1 && break
-    sleep 0.2
-done
-[ -n "${ok:-}" ] || { as_user chatbot-tester test mock.yaml --out runs/mock --no-progress; exit 1; }
+printf '{"id":"c%d","input":"hello %d"}\n' 1 1 2 2 3 3 4 4 5 5 >"$root$work/cases.jsonl"
+chown "$user" "$root$work/mock.yaml" "$root$work/cases.jsonl"
+for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+as_user chatbot-tester test mock.yaml --out runs/mock --no-progress >/dev/null
 records=$(as_user "wc -l < runs/mock/results.jsonl")
-[ "$records" -gt 0 ]
-echo "runtime-check: ok ($suite minbase + $packages, user $user: --version, backends list, quickstart in 1 and 2 processes, openai backend against mock-server; $records records)"
+[ "$records" -eq 5 ]
+echo "runtime-check: ok ($suite minbase + $packages, user $user: --version, backends list, quickstart in 1 and 2 processes, openai backend against mock-server: $records records)"

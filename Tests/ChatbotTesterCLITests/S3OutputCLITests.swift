@@ -241,8 +241,9 @@ import Testing
         }
         await first.release()
         // Released: the next run takes the next generation, and keeps it by renewing its lease.
-        let second = try await RemoteOutputLock.acquire(store: store, url: "s3://x/first", holder: other, leaseSeconds: 0.4)
-        try await Task.sleep(for: .milliseconds(700))
+        // (Leases are stored with whole seconds: a 2 s lease renewed every 0.5 s, checked after 3 s.)
+        let second = try await RemoteOutputLock.acquire(store: store, url: "s3://x/first", holder: other, leaseSeconds: 2)
+        try await Task.sleep(for: .seconds(3))
         await #expect(throws: ChatbotTesterError.self) { try await RemoteOutputLock.acquire(store: store, url: "s3://x/first") }
         await second.release()
         // A lease its holder stopped renewing (a killed pod) is taken over.

@@ -10,11 +10,13 @@ import Testing
         try String(contentsOf: root.appendingPathComponent(path), encoding: .utf8)
     }
 
-    /// The value of `--name` in a script's command lines.
+    /// The value of `--name` on a script's `chatbot-tester` command line (comments are skipped).
     static func option(_ name: String, in text: String) -> String? {
-        let code = text.split(separator: "\n").filter { !$0.trimmingCharacters(in: .whitespaces).hasPrefix("#") }.joined(separator: "\n")
-        guard let range = code.range(of: "\(name) ") else { return nil }
-        return code[range.upperBound...].split(whereSeparator: { $0 == " " || $0 == "\n" }).first.map(String.init)
+        for line in text.split(separator: "\n") where !line.hasPrefix("#") && line.contains("chatbot-tester ") {
+            let words = line.split(separator: " ")
+            if let index = words.firstIndex(of: Substring(name)), index + 1 < words.count { return String(words[index + 1]) }
+        }
+        return nil
     }
 
     @Test func slurmStepsParseAndTheArrayMatchesThePlan() throws {
