@@ -27,6 +27,7 @@ import Testing
         #"{"id":"q2","turns":["a","b"],"system":"be brief","expected":"x","criteria":"c","context":["d"],"tags":["t"],"metadata":{"k":[1,2.5,null,{"z":true}]}}"#,
         #"{"schemaVersion":1,"id":"q3","input":"é \u00e9 \ud83d\ude00","tags":null,"metadata":null,"system":null}"#,
         #"{"id":"q4","input":"x","expected":null,"context":null}"#,
+        #"{"id":"q5","input":"x","maxSteps":3,"referenceContexts":["a","b"],"schemaVersion":2}"#,
     ]
     static let sampleFallbacks = [
         #"{"id":"s","scenario":{"persona":"p","goal":"g","maxTurns":3}}"#,  // not on the fast path
@@ -39,6 +40,8 @@ import Testing
         #"{"id":"x","input":"a","schemaVersion":99}"#,  // an error: newer schema
         #"{"id":7,"input":"a"}"#,
         #"[1,2]"#,
+        #"{"id":"x","input":"a","maxSteps":0}"#,  // an error: maxSteps below 1
+        #"{"id":"x","input":"a","tools":[{"name":"t","result":"r"}]}"#,  // tools: not on the fast path
     ]
 
     @Test func testSamplesAgree() {
@@ -59,11 +62,22 @@ import Testing
         #expect(agree(RunRecord.self, Self.record))
         #expect(agree(RunRecord.self, #"{"sampleId":"e","target":"bot","status":"error","sample":{"id":"e","input":"x"},"error":{"code":"http_5xx","message":"boom","status":503},"startedAt":"1999-02-28T23:59:59Z"}"#))
         #expect(agree(RunRecord.self, #"{"sampleId":"m","target":"bot","status":"ok","sample":{"id":"m","input":"x"},"transcript":null,"turns":null,"usage":null,"latencyMs":null,"attempts":null}"#))
+        // Agent runs (schema 2): tool calls, tool results, retrieved contexts, streaming timings.
+        #expect(agree(RunRecord.self, #"""
+            {"sampleId":"a","target":"bot","status":"ok","schemaVersion":2,"sample":{"id":"a","input":"weather?"},\#
+            "transcript":[{"role":"user","content":"weather?"},{"role":"assistant","content":"","toolCalls":[{"id":"c1","name":"weather","arguments":{"city":"Oslo","days":[1,2]}},{"id":"c2","name":"time"}]},\#
+            {"role":"tool","content":"t=3","toolCallId":"c1","name":"weather","isError":null},{"role":"tool","content":"boom","toolCallId":"c2","name":"time","isError":true},\#
+            {"role":"assistant","content":"3 degrees"}],\#
+            "turns":[{"index":0,"latencyMs":5,"usage":{"promptTokens":1},"attempts":1,"toolCalls":[{"id":"c1","name":"weather","arguments":"not json"}],"retrievedContexts":["doc 1"],"timeToFirstTokenMs":1.5,"tokensPerSecond":40},\#
+            {"index":1,"latencyMs":6,"usage":{},"attempts":1,"toolCalls":null,"retrievedContexts":null}]}
+            """#))
         for fallback in [
             Self.record.replacingOccurrences(of: "17:00:04Z", with: "17:00:04.250Z"),  // fractional seconds
             Self.record.replacingOccurrences(of: "2026-12-01T17:00:04Z", with: "2026-12-31T17:00:04+01:00"),
-            Self.record.replacingOccurrences(of: #""role":"user""#, with: #""role":"user","name":"x""#),
-            Self.record.replacingOccurrences(of: #""finishReason""#, with: #""toolCalls":[],"finishReason""#),
+            Self.record.replacingOccurrences(of: #""role":"user""#, with: #""role":"user","nickname":"x""#),
+            Self.record.replacingOccurrences(of: #""finishReason""#, with: #""toolCalls":[{"id":"c"}],"finishReason""#),
+            Self.record.replacingOccurrences(of: #""finishReason""#, with: #""toolCalls":[{"id":"c","name":"n","extra":1}],"finishReason""#),
+            Self.record.replacingOccurrences(of: #""finishReason""#, with: #""reasoning":"x","finishReason""#),
             Self.record.replacingOccurrences(of: #""status":"ok""#, with: #""status":"fine""#),
             Self.record.replacingOccurrences(of: #""target":"bot""#, with: #""target":"bot","extra":1"#),
             Self.record.replacingOccurrences(of: #""latencyMs":12.5"#, with: #""latencyMs":"slow""#),
@@ -100,7 +114,7 @@ import Testing
         let sample = TestSample(id: "x", input: "y")
         let record = RunRecord(sample: sample, target: "bot", turns: [TurnRecord(index: 0, latencyMs: 1)], error: ErrorInfo(code: "c", message: "m"))
         let eval = EvalRecord(sampleId: "x", metric: "m", type: "t")
-        #expect(properties(sample).subtracting(FastRecordDecoding.testSampleFields) == ["scenario"])
+        #expect(properties(sample).subtracting(FastRecordDecoding.testSampleFields) == FastRecordDecoding.testSampleFallbackFields)
         #expect(properties(record).subtracting(FastRecordDecoding.runRecordFields).isEmpty)
         #expect(properties(eval).subtracting(FastRecordDecoding.evalRecordFields).isEmpty)
         #expect(properties(Message(role: .user, content: "x")).subtracting(FastRecordDecoding.messageFields).isEmpty)
@@ -108,7 +122,9 @@ import Testing
         #expect(properties(Usage.zero).subtracting(FastRecordDecoding.usageFields).isEmpty)
         #expect(properties(record.error!).subtracting(FastRecordDecoding.errorInfoFields).isEmpty)
         // And the Codable keys of the strict types.
-        #expect(Set(TestSample.CodingKeys.allCases.map(\.stringValue)).subtracting(FastRecordDecoding.testSampleFields) == ["scenario"])
+        #expect(Set(TestSample.CodingKeys.allCases.map(\.stringValue)).subtracting(FastRecordDecoding.testSampleFields) == FastRecordDecoding.testSampleFallbackFields)
+        #expect(Set(TurnRecord.CodingKeys.allCases.map(\.stringValue)) == FastRecordDecoding.turnRecordFields)
+        #expect(properties(ToolCall(id: "c", name: "n", arguments: [:])) == FastRecordDecoding.toolCallFields)
         #expect(Set(RunRecord.CodingKeys.allCases.map(\.stringValue)).subtracting(FastRecordDecoding.runRecordFields).isEmpty)
         #expect(Set(EvalRecord.CodingKeys.allCases.map(\.stringValue)).subtracting(FastRecordDecoding.evalRecordFields).isEmpty)
     }
@@ -116,11 +132,22 @@ import Testing
     /// Values written by the encoders come back equal through the fast path, field by field.
     @Test func encodedRecordsRoundTrip() throws {
         let encoder = JSONCoding.encoder()
-        let sample = TestSample(
+        var sample = TestSample(
             id: "rt", turns: ["a", "b"], expected: "e", criteria: "c", context: ["k"], tags: ["t1", "t2"], metadata: ["n": 1, "s": "v", "l": [true, nil]])
+        sample.maxSteps = 4
+        sample.referenceContexts = ["r1", "r2"]
         let record = RunRecord(
-            sample: sample, target: "bot", status: .error, transcript: [.user("a"), .assistant("b"), .user("c")],
-            turns: [TurnRecord(index: 0, latencyMs: 3.25, usage: Usage(promptTokens: 5, completionTokens: 6), costUSD: 0.5, attempts: 2, finishReason: "length")],
+            sample: sample, target: "bot", status: .error,
+            transcript: [
+                .user("a"), .assistant("", toolCalls: [ToolCall(id: "c1", name: "lookup", arguments: ["q": "x", "n": 2])]),
+                .tool(callId: "c1", name: "lookup", content: "found", isError: true), .assistant("b"), .user("c"),
+            ],
+            turns: [
+                TurnRecord(
+                    index: 0, latencyMs: 3.25, usage: Usage(promptTokens: 5, completionTokens: 6), costUSD: 0.5, attempts: 2, finishReason: "length",
+                    toolCalls: [ToolCall(id: "c1", name: "lookup", arguments: ["q": "x", "n": 2])], retrievedContexts: ["ctx"], timeToFirstTokenMs: 1.25,
+                    tokensPerSecond: 80)
+            ],
             usage: Usage(promptTokens: 5, completionTokens: 6), simulatorUsage: Usage(promptTokens: 1, completionTokens: 1), costUSD: 0.5,
             latencyMs: 3.25, attempts: 2, stopReason: "error", error: ErrorInfo(code: "timeout", message: "slow", status: 504),
             startedAt: Date(timeIntervalSince1970: 1_790_000_000), finishedAt: Date(timeIntervalSince1970: 1_790_000_003))

@@ -119,7 +119,7 @@ let benchmarks: @Sendable () -> Void = {
         let records = fixtures.records
         let count = fixtures.evaluateCount
         for _ in benchmark.scaledIterations {
-            let input = SampleSequence((0..<count).lazy.map { records[$0 % records.count] })
+            let input = RecordSequence(records: records, count: count)
             blackHole(try await evaluator.evaluate(input))
         }
     }
@@ -168,6 +168,27 @@ let benchmarks: @Sendable () -> Void = {
         for (index, record) in fixtures.records.enumerated().reversed() { try await journal.append(record, index: index) }
         try await journal.close()
         for _ in benchmark.scaledIterations { blackHole(try await ResultsWriter.write(store: store)) }
+    }
+}
+
+/// `count` records cycled from `records`, as the evaluator's input stream.
+struct RecordSequence: AsyncSequence, Sendable {
+    typealias Element = RunRecord
+    let records: [RunRecord]
+    let count: Int
+
+    func makeAsyncIterator() -> Iterator { Iterator(records: records, count: count) }
+
+    struct Iterator: AsyncIteratorProtocol {
+        let records: [RunRecord]
+        let count: Int
+        var next = 0
+
+        mutating func next() async -> RunRecord? {
+            guard next < count else { return nil }
+            defer { next += 1 }
+            return records[next % records.count]
+        }
     }
 }
 

@@ -143,10 +143,13 @@ enum FastRecordDecoding {
 
     // MARK: Records
 
-    /// The members `testSample` reads; any other (a `scenario`, a newer schema's field) falls back.
+    /// The members `testSample` reads; any other (a newer schema's field) falls back.
     static let testSampleFields: Set<String> = [
-        "schemaVersion", "id", "input", "system", "turns", "expected", "criteria", "context", "tags", "metadata",
+        "schemaVersion", "id", "input", "system", "turns", "expected", "criteria", "context", "tags", "metadata", "maxSteps",
+        "referenceContexts",
     ]
+    /// Members of `TestSample` left to `JSONDecoder` (cases with a scenario or tools: rarer, and richer).
+    static let testSampleFallbackFields: Set<String> = ["scenario", "tools", "toolChoice", "expectedTools"]
 
     static func testSample(_ object: [String: JSONValue]) -> TestSample? {
         guard case .string(let id)? = object["id"], !id.isEmpty else { return nil }
@@ -165,6 +168,10 @@ enum FastRecordDecoding {
             case "context": guard let list = optionalStrings(value) else { return nil }; sample.context = list
             case "tags": guard let list = optionalStrings(value) else { return nil }; sample.tags = list ?? []
             case "metadata": guard let members = optionalObject(value) else { return nil }; sample.metadata = members ?? [:]
+            case "referenceContexts": guard let list = optionalStrings(value) else { return nil }; sample.referenceContexts = list
+            case "maxSteps":
+                guard let steps = optionalInt(value), (steps ?? 1) >= 1 else { return nil }
+                sample.maxSteps = steps
             default: return nil
             }
         }
@@ -174,18 +181,53 @@ enum FastRecordDecoding {
     }
 
     /// The members `message` reads.
-    static let messageFields: Set<String> = ["role", "content"]
+    static let messageFields: Set<String> = ["role", "content", "toolCalls", "toolCallId", "name", "isError"]
 
     static func message(_ value: JSONValue) -> Message? {
-        guard case .object(let members) = value, members.count == 2, case .string(let role)? = members["role"],
+        guard case .object(let members) = value, case .string(let role)? = members["role"],
             let messageRole = MessageRole(rawValue: role), case .string(let content)? = members["content"]
         else { return nil }
-        return Message(role: messageRole, content: content)
+        var message = Message(role: messageRole, content: content)
+        guard members.count > 2 else { return message }
+        for (name, value) in members {
+            switch name {
+            case "role", "content": break
+            case "toolCalls": guard let calls = toolCalls(value) else { return nil }; message.toolCalls = calls
+            case "toolCallId": guard let text = optionalString(value) else { return nil }; message.toolCallId = text
+            case "name": guard let text = optionalString(value) else { return nil }; message.name = text
+            case "isError": guard let flag = optionalBool(value) else { return nil }; message.isError = flag
+            default: return nil
+            }
+        }
+        return message
+    }
+
+    /// The members of a `ToolCall` (`arguments` absent reads as `{}`).
+    static let toolCallFields: Set<String> = ["id", "name", "arguments"]
+
+    /// A `[ToolCall]?` as `decodeIfPresent` reads it (`.some(nil)` for null).
+    private static func toolCalls(_ value: JSONValue) -> [ToolCall]?? {
+        switch value {
+        case .null: return .some(nil)
+        case .array(let items):
+            var calls: [ToolCall] = []
+            for item in items {
+                guard case .object(let members) = item, members.keys.allSatisfy(toolCallFields.contains),
+                    case .string(let id)? = members["id"], case .string(let name)? = members["name"]
+                else { return nil }
+                calls.append(ToolCall(id: id, name: name, arguments: members["arguments"] ?? .object([:])))
+            }
+            return .some(calls)
+        default: return nil
+        }
     }
 
     /// The members `turnRecord` reads. Its synthesized decoder ignores others, but one this file does
     /// not know (a newer field) falls back, so it is never dropped.
-    static let turnRecordFields: Set<String> = ["index", "latencyMs", "usage", "costUSD", "attempts", "finishReason"]
+    static let turnRecordFields: Set<String> = [
+        "index", "latencyMs", "usage", "costUSD", "attempts", "finishReason", "toolCalls", "retrievedContexts", "timeToFirstTokenMs",
+        "tokensPerSecond",
+    ]
 
     static func turnRecord(_ value: JSONValue) -> TurnRecord? {
         guard case .object(let members) = value, members.keys.allSatisfy(turnRecordFields.contains), case .int(let index)? = members["index"],
@@ -200,6 +242,23 @@ enum FastRecordDecoding {
         if let field = members["finishReason"] {
             guard let reason = optionalString(field) else { return nil }
             turn.finishReason = reason
+        }
+        guard members.count > 4 else { return turn }
+        if let field = members["toolCalls"] {
+            guard let calls = toolCalls(field) else { return nil }
+            turn.toolCalls = calls
+        }
+        if let field = members["retrievedContexts"] {
+            guard let contexts = optionalStrings(field) else { return nil }
+            turn.retrievedContexts = contexts
+        }
+        if let field = members["timeToFirstTokenMs"] {
+            guard let time = optionalDouble(field) else { return nil }
+            turn.timeToFirstTokenMs = time
+        }
+        if let field = members["tokensPerSecond"] {
+            guard let rate = optionalDouble(field) else { return nil }
+            turn.tokensPerSecond = rate
         }
         return turn
     }
