@@ -6,7 +6,7 @@
 # (release, Swift runtime linked statically) and runs it under chroot as that user:
 #   chatbot-tester --version / backends list
 #   the quickstart job (built-in scripted backends), in one process and over 2 worker processes
-#   an openai-type job against `chatbot-tester mock-server` (run outside the root)
+#   an openai-type job against `chatbot-tester mock-server` (both in the root, as that user)
 #
 #   sudo bash ops/runtime-check.sh                       # builds the binary (swift build -c release --static-swift-stdlib)
 #   CHATBOT_TESTER_BINARY=path sudo bash ops/runtime-check.sh   # checks that binary instead
@@ -87,11 +87,12 @@ as_user chatbot-tester test examples/quickstart.yaml --out runs/one --no-progres
 as_user chatbot-tester test examples/quickstart.yaml --out runs/two --workers 2 --no-progress >/dev/null
 cmp <(as_user "grep -o '\"passed\":[a-z]*' runs/one/evals.jsonl") <(as_user "grep -o '\"passed\":[a-z]*' runs/two/evals.jsonl")
 
-# The openai backend (HTTP client, TLS stack, DNS-free loopback) in the root, against the mock LLM
-# server run by the same binary outside it. (Run inside a bare chroot, mock-server accepted
-# connections and closed them unanswered; see the note in docs/storage.md.)
+# The openai backend (HTTP client, loopback) in the root, against the mock LLM server run in the
+# root too, as the stage's user — as docker-compose.yml's mock service runs it. (As a non-root user
+# it once closed every connection: it set TCP_NODELAY at the socket level, which is SO_DEBUG, a
+# privileged option.)
 port=$(( 20000 + RANDOM % 20000 ))
-"$binary" mock-server --port "$port" >/dev/null 2>&1 &
+as_user "exec chatbot-tester mock-server --port $port" >/dev/null 2>&1 &
 mock_pid=$!
 cat >"$root$work/mock.yaml" <<EOF
 name: runtime-check
@@ -108,4 +109,4 @@ for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && br
 as_user chatbot-tester test mock.yaml --out runs/mock --no-progress >/dev/null
 records=$(as_user "wc -l < runs/mock/results.jsonl")
 [ "$records" -eq 5 ]
-echo "runtime-check: ok ($suite minbase + $packages, user $user: --version, backends list, quickstart in 1 and 2 processes, openai backend against mock-server: $records records)"
+echo "runtime-check: ok ($suite minbase + $packages, user $user: --version, backends list, quickstart in 1 and 2 processes, openai backend against mock-server, both in the root: $records records)"
