@@ -5,44 +5,10 @@ import Testing
 /// `s3://` outputs and datasets in the CLI's verbs, against moto's S3 with IAM authentication on
 /// (`ops/s3-test-server.py`, as the store's own tests start it).
 @Suite(.serialized) struct S3OutputCLITests {
-    struct Server: Decodable, Sendable {
-        var endpoint: String
-        var bucket: String
-        var region: String
-        var accessKeyId: String
-        var secretAccessKey: String
-    }
+    typealias Server = MotoServer.Info
 
-    /// One server per test process, alive as long as the process (its stdin stays open).
-    static let server: Task<Server, any Error> = Task {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", CLITests.repository.appendingPathComponent("ops/s3-test-server.py").path]
-        let input = Pipe()
-        let output = Pipe()
-        process.standardInput = input
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        keepAlive.withLock { $0 = input }
-        let reader = output.fileHandleForReading
-        let line: Data = await withCheckedContinuation { continuation in
-            Thread.detachNewThread {
-                var data = Data()
-                while !data.contains(0x0A) {
-                    let chunk = reader.availableData
-                    if chunk.isEmpty { break }
-                    data.append(chunk)
-                }
-                continuation.resume(returning: data)
-            }
-        }
-        guard let server = try? JSONDecoder().decode(Server.self, from: line) else {
-            throw ChatbotTesterError(.internal, "the S3 test server (moto) did not start: pip install 'moto[server]' (ops/setup.sh)")
-        }
-        return server
-    }
-    static let keepAlive = Locked<Pipe?>(nil)
+    /// The test process's one moto server (shared with `IndexedRunTests`).
+    static let server: Task<Server, any Error> = Task { try await MotoServer.shared.start() }
 
     /// The environment a user's shell would have: credentials and a custom endpoint.
     static func environment(_ server: Server, secret: String? = nil) -> [String: String] {
