@@ -139,7 +139,7 @@ let package = Package(
         .testTarget(
             name: "ChatbotTesterStorageS3Tests",
             dependencies: [
-                "ChatbotTesterStorageS3", "ChatbotTesterCore",
+                "ChatbotTesterStorageS3", "ChatbotTesterCore", "ChatbotTesterTesting",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ]

