@@ -1,3 +1,4 @@
+import ChatbotTester
 import ChatbotTesterTesting
 import Foundation
 import Testing
@@ -25,24 +26,13 @@ import Testing
         return root
     }
 
-    static func checkBlocking(_ package: URL) throws -> (status: Int32, stderr: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", CLITests.repository.appendingPathComponent("ops/check-imports.py").path, package.path]
-        let err = Pipe()
-        process.standardError = err
-        process.standardOutput = Pipe()
-        try process.run()
-        let data = err.fileHandleForReading.readDataToEndOfFile()
-        return (ChildExit.wait(for: process), String(decoding: data, as: UTF8.self))
-    }
-
-    /// `checkBlocking` on a thread of its own (the script runs `swift package describe`, seconds):
-    /// a test must not hold one of the few cooperative threads the other tests need.
+    /// Runs the import check on `package` (Core's `ProcessRunner`: reaped with `waitpid`, its
+    /// blocking waits off the cooperative pool while the script runs `swift package describe`).
     static func check(_ package: URL) async throws -> (status: Int32, stderr: String) {
-        try await withCheckedThrowingContinuation { continuation in
-            Thread.detachNewThread { continuation.resume(with: Result { try Self.checkBlocking(package) }) }
-        }
+        let outcome = try await ProcessRunner.run(
+            ["python3", CLITests.repository.appendingPathComponent("ops/check-imports.py").path, package.path], input: Data(),
+            environment: nil, directory: nil, timeoutSeconds: 600)
+        return (outcome.status, String(decoding: outcome.stderr, as: UTF8.self))
     }
 
     @Test func anUndeclaredTransitiveImportFails() async throws {

@@ -37,22 +37,20 @@ import Testing
     }
 
     /// Another process (util-linux `flock`) cannot take the lock we hold, and gets it once we let go.
-    @Test func anotherProcessSeesTheLock() throws {
+    @Test func anotherProcessSeesTheLock() async throws {
         guard FileManager.default.isExecutableFile(atPath: "/usr/bin/flock") else { return }
         let directory = Self.directory()
         defer { try? FileManager.default.removeItem(at: directory) }
-        func otherProcessCanLock() throws -> Bool {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/flock")
-            process.arguments = ["-n", directory.appendingPathComponent(OutputDirectoryLock.fileName).path, "true"]
-            try process.run()
-            process.waitUntilExit()
-            return process.terminationStatus == 0
+        func otherProcessCanLock() async throws -> Bool {
+            let outcome = try await ProcessRunner.run(
+                ["/usr/bin/flock", "-n", directory.appendingPathComponent(OutputDirectoryLock.fileName).path, "true"], input: Data(),
+                environment: nil, directory: nil, timeoutSeconds: 60)
+            return outcome.status == 0 && !outcome.signalled
         }
         let lock = try OutputDirectoryLock.acquire(directory)
-        #expect(try !otherProcessCanLock())
+        #expect(try await !otherProcessCanLock())
         lock.release()
-        #expect(try otherProcessCanLock())
+        #expect(try await otherProcessCanLock())
     }
 
     /// A lock file left by a process that died (here: a holder record naming a pid that does not

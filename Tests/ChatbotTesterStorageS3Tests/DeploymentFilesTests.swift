@@ -10,8 +10,9 @@ import Testing
     static let root = S3TestServer.repositoryRoot
     static let manifests = ["configmap.yaml", "serviceaccount.yaml", "plan-job.yaml", "worker-job.yaml", "merge-job.yaml"]
 
-    /// Runs a tool from PATH in the repository root; exit status and combined output.
-    static func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
+    /// Runs a short tool from PATH in the repository root, blocking (for a test trait, which cannot
+    /// await); exit status and combined output.
+    static func runBlocking(_ arguments: [String]) throws -> (status: Int32, output: String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = arguments
@@ -24,15 +25,11 @@ import Testing
         return (ChildExit.wait(for: process), String(decoding: output, as: UTF8.self))
     }
 
-    /// The same, waited for on a thread of its own: a test blocked on a child process (the runtime
-    /// check runs for tens of seconds) must not hold one of the few cooperative threads every
-    /// other test in this process needs.
+    /// Runs a tool from PATH in the repository root; exit status and output (stdout, then stderr).
+    /// Core's `ProcessRunner` reaps it with `waitpid` and waits off the cooperative pool.
     static func run(_ arguments: [String]) async throws -> (status: Int32, output: String) {
-        try await withCheckedThrowingContinuation { continuation in
-            Thread.detachNewThread {
-                continuation.resume(with: Result { try Self.run(arguments) as (status: Int32, output: String) })
-            }
-        }
+        let outcome = try await ProcessRunner.run(arguments, input: Data(), environment: nil, directory: root, timeoutSeconds: 600)
+        return (outcome.status, String(decoding: outcome.stdout + outcome.stderr, as: UTF8.self))
     }
 
     /// A manifest as JSON (PyYAML comes with moto and kubernetes-validate).

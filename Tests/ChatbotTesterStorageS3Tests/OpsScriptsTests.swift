@@ -46,7 +46,7 @@ import Testing
     static var staticReleaseBinary: URL? {
         let binary = root.appendingPathComponent(".build/release/chatbot-tester")
         guard getuid() == 0, FileManager.default.isExecutableFile(atPath: binary.path),
-            let ldd = try? DeploymentFilesTests.run(["ldd", binary.path]), !ldd.output.contains("libswiftCore")
+            let ldd = try? DeploymentFilesTests.runBlocking(["ldd", binary.path]), !ldd.output.contains("libswiftCore")
         else { return nil }
         return binary
     }

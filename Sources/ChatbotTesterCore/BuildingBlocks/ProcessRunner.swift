@@ -1,13 +1,29 @@
 import Foundation
 
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
 /// Runs a program to completion with bytes on stdin, collecting stdout and stderr, under a
 /// deadline: the one process spawner of the project (the `exec` backend, tools, tests).
 ///
-/// The program is found on `PATH` (through `/usr/bin/env`) and leads its own process group
-/// (`setsid`), so a timeout or a cancelled task kills its children too: SIGTERM, then SIGKILL
-/// half a second later. SIGPIPE is ignored in this process (a child that closes its stdin early
-/// makes the write fail with EPIPE instead of killing us) and pipe reads retry on EINTR. The
-/// blocking pipe I/O runs on Dispatch threads, never on the Swift concurrency pool.
+/// The program is started with `posix_spawn` (looked up on `PATH` through `/usr/bin/env`) and
+/// leads its own session and process group, so a timeout or a cancelled task kills its children
+/// too: SIGTERM, then SIGKILL half a second later. It starts with default signal dispositions and
+/// an empty signal mask, and inherits no descriptor but its three pipes.
+///
+/// The child is reaped with `waitpid` on a thread of its own, never through a SIGCHLD handler: a
+/// process whose libuv loop spawns workers (the coordinator, the cluster tests) has libuv's SIGCHLD
+/// handler installed, and a wait that listens for the signal (Foundation's `Process`) never hears
+/// of the exit and waits forever. `waitpid` on the child's own pid cannot miss it.
+///
+/// SIGPIPE is ignored in this process (a child that closes its stdin early makes the write fail
+/// with EPIPE instead of killing us) and pipe reads retry on EINTR. The blocking pipe I/O runs on
+/// Dispatch threads, never on the Swift concurrency pool.
 ///
 /// ```swift
 /// let outcome = try await ProcessRunner.run(["python3", "bot.py"], input: Data("hi".utf8),
@@ -28,37 +44,83 @@ public enum ProcessRunner {
         public var signalled: Bool
     }
 
+    /// How a child ended: its exit status, or the signal that ended it.
+    public struct Termination: Sendable, Hashable {
+        /// The exit status, or the signal number when `signalled`.
+        public var status: Int32
+        /// True when the process ended by a signal rather than `exit`.
+        public var signalled: Bool
+
+        /// Decodes a `waitpid` status word.
+        public init(waitStatus: Int32) {
+            let signal = waitStatus & 0x7f
+            self.status = signal == 0 ? (waitStatus >> 8) & 0xff : signal
+            self.signalled = signal != 0
+        }
+
+        /// A termination from its parts.
+        public init(status: Int32, signalled: Bool) {
+            self.status = status
+            self.signalled = signalled
+        }
+    }
+
     /// Failing to launch (no such file, not executable).
     public struct LaunchError: Error, CustomStringConvertible {
         /// What failed, naming the program.
         public var description: String
     }
 
-    /// Shared between the Dispatch callbacks; guarded by `lock`.
+    /// Shared between the reaper thread and the Dispatch callbacks; guarded by `lock`.
     private final class State: @unchecked Sendable {
         let lock = NSLock()
+        let pid: pid_t
         var timedOut = false
-        var exited = false
+        var termination: Termination?
         var resumed = false
         var stdout = Data()
         var stderr = Data()
-        var continuation: CheckedContinuation<Outcome, any Error>?
+        var continuation: CheckedContinuation<Outcome, Never>?
+
+        init(pid: pid_t) { self.pid = pid }
 
         /// Resumes once: when the process and both pipes are done, or (`force`) when a timed-out
-        /// process was killed but Foundation has not noticed (it waits for every inheritor of the
-        /// child's descriptors, grandchildren included).
-        func resume(_ process: Process, force: Bool = false) {
+        /// process was killed but a grandchild still holds its pipes open.
+        func resume(force: Bool = false) {
             lock.lock()
-            guard !resumed, exited || force, let continuation else {
+            guard !resumed, termination != nil || force, let continuation else {
                 lock.unlock()
                 return
             }
             resumed = true
-            let outcome = Outcome(
-                status: exited ? process.terminationStatus : SIGKILL, stdout: stdout, stderr: stderr, timedOut: timedOut,
-                signalled: exited ? process.terminationReason == .uncaughtSignal : true)
+            let end = termination ?? Termination(status: SIGKILL, signalled: true)
+            let outcome = Outcome(status: end.status, stdout: stdout, stderr: stderr, timedOut: timedOut, signalled: end.signalled)
             lock.unlock()
             continuation.resume(returning: outcome)
+        }
+
+        /// Sends `signal` to the child's process group and to the child, unless it has been reaped
+        /// (its pid may then belong to another process).
+        func signal(_ signal: Int32) {
+            lock.lock()
+            defer { lock.unlock() }
+            guard termination == nil, pid > 0 else { return }
+            kill(-pid, signal)
+            kill(pid, signal)
+        }
+
+        /// Blocks until the child has exited, then reaps it. The exit is observed without reaping
+        /// first (`WNOWAIT`), so `signal` never aims at a recycled pid.
+        func reap() {
+            while true {
+                var info = siginfo_t()
+                let result = waitid(P_PID, id_t(pid), &info, WEXITED | WNOWAIT)
+                if result == 0 || errno != EINTR { break }
+            }
+            lock.lock()
+            // Someone else's `waitpid(-1)` may have taken it (ECHILD): the status is lost.
+            termination = ProcessRunner.reap(pid) ?? Termination(status: -1, signalled: false)
+            lock.unlock()
         }
     }
 
@@ -83,6 +145,19 @@ public enum ProcessRunner {
         }
     }
 
+    /// Blocks until child `pid` of this process exits and reaps it with `waitpid`, retrying on EINTR.
+    /// `nil` when it is not (or no longer) a child of this process: someone else reaped it.
+    /// Call it off the Swift concurrency pool (a Dispatch or detached thread) when the child may run long.
+    public static func reap(_ pid: pid_t) -> Termination? {
+        var status: Int32 = 0
+        while true {
+            let result = waitpid(pid, &status, 0)
+            if result == pid { return Termination(waitStatus: status) }
+            if result == -1, errno == EINTR { continue }
+            return nil
+        }
+    }
+
     /// Runs `arguments` (program name first, looked up on `PATH`) with `input` on stdin.
     ///
     /// - Parameters:
@@ -94,60 +169,25 @@ public enum ProcessRunner {
         _ arguments: [String], input: Data, environment: [String: String]?, directory: URL?, timeoutSeconds: Double
     ) async throws -> Outcome {
         Self.ignoreBrokenPipes
-        let process = Process()
-        // `setsid` makes the program lead its own process group, so a timeout kills its children too.
-        if FileManager.default.isExecutableFile(atPath: "/usr/bin/setsid") {
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/setsid")
-            process.arguments = ["--wait", "/usr/bin/env"] + arguments
-        } else {
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = arguments
-        }
-        if let environment {
-            process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
-        }
-        if let directory { process.currentDirectoryURL = directory }
-        let stdin = Pipe()
-        let stdout = Pipe()
-        let stderr = Pipe()
-        process.standardInput = stdin
-        process.standardOutput = stdout
-        process.standardError = stderr
-        let state = State()
-        let group = DispatchGroup()
-
-        return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Outcome, any Error>) in
+        let child = try Spawned(arguments, environment: environment, directory: directory)
+        let state = State(pid: child.pid)
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Outcome, Never>) in
+                state.lock.lock()
                 state.continuation = continuation
+                state.lock.unlock()
+                let group = DispatchGroup()
                 group.enter()
-                process.terminationHandler = { process in
-                    state.lock.lock()
-                    state.exited = true
-                    let timedOut = state.timedOut
-                    state.lock.unlock()
-                    if timedOut { state.resume(process) }
+                // A thread of its own: `waitid` blocks for as long as the child runs.
+                Thread.detachNewThread {
+                    state.reap()
                     group.leave()
                 }
-                do {
-                    try process.run()
-                } catch {
-                    state.resumed = true
-                    // Name what failed: the program or its directory, not the `setsid` wrapper.
-                    var isDirectory: ObjCBool = false
-                    let reason =
-                        if let directory, !(FileManager.default.fileExists(atPath: directory.path, isDirectory: &isDirectory) && isDirectory.boolValue) {
-                            "working directory \(directory.path) does not exist"
-                        } else {
-                            ((error as NSError).userInfo[NSFilePathErrorKey] as? String).map { "\(error.localizedDescription) (\($0))" }
-                                ?? error.localizedDescription
-                        }
-                    continuation.resume(throwing: LaunchError(description: "cannot start \(arguments.first ?? "?"): \(reason)"))
-                    return
-                }
-                for (pipe, isError) in [(stdout, false), (stderr, true)] {
+                for (fd, isError) in [(child.stdout, false), (child.stderr, true)] {
                     group.enter()
                     DispatchQueue.global().async {
-                        let data = ProcessRunner.readAll(pipe.fileHandleForReading.fileDescriptor)
+                        let data = ProcessRunner.readAll(fd)
+                        close(fd)
                         state.lock.lock()
                         if isError { state.stderr = data } else { state.stdout = data }
                         state.lock.unlock()
@@ -156,11 +196,10 @@ public enum ProcessRunner {
                 }
                 DispatchQueue.global().async {
                     // A child that exits without reading stdin makes this write fail with EPIPE (SIGPIPE
-                    // is ignored, see `ignoreBrokenPipes`): ignore.
-                    try? stdin.fileHandleForWriting.write(contentsOf: input)
-                    try? stdin.fileHandleForWriting.close()
+                    // is ignored, see `ignoreBrokenPipes`): stop there.
+                    Self.writeAll(input, to: child.stdin)
+                    close(child.stdin)
                 }
-                let pid = process.processIdentifier
                 DispatchQueue.global().asyncAfter(deadline: .now() + timeoutSeconds) {
                     state.lock.lock()
                     guard !state.resumed else {
@@ -168,29 +207,167 @@ public enum ProcessRunner {
                         return
                     }
                     state.timedOut = true
-                    let exited = state.exited
+                    let exited = state.termination != nil
                     state.lock.unlock()
                     if exited {
-                        state.resume(process)
+                        // Exited, but a grandchild holds its pipes open: done waiting for them.
+                        state.resume()
                         return
                     }
-                    // The child may have SIGTERM blocked (it inherits the spawning thread's mask): follow with SIGKILL.
-                    guard pid > 0 else { return }
-                    kill(-pid, SIGTERM)
-                    kill(pid, SIGTERM)
+                    state.signal(SIGTERM)
                     DispatchQueue.global().asyncAfter(deadline: .now() + 0.5) {
-                        kill(-pid, SIGKILL)
-                        if process.isRunning { kill(pid, SIGKILL) }
-                        DispatchQueue.global().asyncAfter(deadline: .now() + 1) { state.resume(process, force: true) }
+                        state.signal(SIGKILL)
+                        DispatchQueue.global().asyncAfter(deadline: .now() + 1) { state.resume(force: true) }
                     }
                 }
-                group.notify(queue: .global()) { state.resume(process) }
+                group.notify(queue: .global()) { state.resume() }
             }
         } onCancel: {
-            if process.isRunning, process.processIdentifier > 0 {
-                kill(-process.processIdentifier, SIGKILL)
-                process.terminate()
+            state.signal(SIGKILL)
+        }
+    }
+
+    /// Writes all of `data` to `fd`, retrying on EINTR; stops at the first other error (EPIPE).
+    private static func writeAll(_ data: Data, to fd: Int32) {
+        data.withUnsafeBytes { (buffer: UnsafeRawBufferPointer) in
+            guard var pointer = buffer.baseAddress else { return }
+            var left = buffer.count
+            while left > 0 {
+                let count = write(fd, pointer, left)
+                if count > 0 {
+                    pointer += count
+                    left -= count
+                } else if count < 0, errno == EINTR {
+                    continue
+                } else {
+                    return
+                }
             }
         }
+    }
+}
+
+/// A child started with `posix_spawn`, with the parent's ends of its stdin, stdout and stderr pipes.
+private struct Spawned {
+    var pid: pid_t
+    var stdin: Int32
+    var stdout: Int32
+    var stderr: Int32
+
+    /// glibc's `POSIX_SPAWN_SETSID` (2.26), which Swift's Glibc module does not import.
+    #if os(Linux)
+        static let setsidFlag: Int32 = 0x80
+    #else
+        static let setsidFlag: Int32 = Int32(POSIX_SPAWN_SETSID)
+    #endif
+
+    init(_ arguments: [String], environment: [String: String]?, directory: URL?) throws {
+        func failure(_ reason: String) -> ProcessRunner.LaunchError {
+            ProcessRunner.LaunchError(description: "cannot start \(arguments.first ?? "?"): \(reason)")
+        }
+        if let directory {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: directory.path, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw failure("working directory \(directory.path) does not exist")
+            }
+        }
+        // Each pair is (read end, write end); every end is close-on-exec in this process, so a
+        // child spawned meanwhile by another thread does not hold them open.
+        var pipes: [[Int32]] = []
+        defer { for pair in pipes { for fd in pair { close(fd) } } }
+        for _ in 0..<3 {
+            var fds: [Int32] = [-1, -1]
+            guard LibC.makePipe(&fds) == 0 else { throw failure("cannot create a pipe: \(String(cString: strerror(errno)))") }
+            pipes.append(fds)
+        }
+
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, pipes[0][0], 0)
+        posix_spawn_file_actions_adddup2(&actions, pipes[1][1], 1)
+        posix_spawn_file_actions_adddup2(&actions, pipes[2][1], 2)
+        LibC.closeFrom(&actions, 3)
+        if let directory, LibC.chdir(&actions, directory.path) != 0 {
+            throw failure("cannot change to working directory \(directory.path)")
+        }
+
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var noSignals = sigset_t()
+        sigemptyset(&noSignals)
+        posix_spawnattr_setsigmask(&attributes, &noSignals)
+        var allSignals = sigset_t()
+        sigfillset(&allSignals)
+        posix_spawnattr_setsigdefault(&attributes, &allSignals)
+        posix_spawnattr_setflags(&attributes, Int16(Int32(POSIX_SPAWN_SETSIGMASK) | Int32(POSIX_SPAWN_SETSIGDEF) | Self.setsidFlag))
+
+        let program = "/usr/bin/env"
+        let argv: [UnsafeMutablePointer<CChar>?] = ([program] + arguments).map { strdup($0) } + [nil]
+        defer { for pointer in argv { free(pointer) } }
+        var variables = ProcessInfo.processInfo.environment
+        if let environment { variables.merge(environment) { _, new in new } }
+        let envp: [UnsafeMutablePointer<CChar>?] = variables.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { for pointer in envp { free(pointer) } }
+
+        var pid: pid_t = 0
+        let result = argv.withUnsafeBufferPointer { argvBuffer in
+            envp.withUnsafeBufferPointer { envBuffer in
+                posix_spawn(&pid, program, &actions, &attributes, argvBuffer.baseAddress!, envBuffer.baseAddress!)
+            }
+        }
+        guard result == 0 else {
+            throw failure("\(String(cString: strerror(result))) (\(program))")
+        }
+        self.pid = pid
+        stdin = pipes[0][1]
+        stdout = pipes[1][0]
+        stderr = pipes[2][0]
+        // Keep the parent's ends; the deferred clean-up closes the child's.
+        pipes = [[pipes[0][0]], [pipes[1][1]], [pipes[2][1]]]
+    }
+}
+
+/// The glibc calls Swift's Glibc module leaves out (they sit behind `_GNU_SOURCE`), looked up once
+/// at run time, with portable fallbacks.
+private enum LibC {
+    private typealias Pipe2 = @convention(c) (UnsafeMutablePointer<Int32>, Int32) -> Int32
+    private typealias AddChdir = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, UnsafePointer<CChar>) -> Int32
+    private typealias AddCloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
+
+    private struct Symbols: @unchecked Sendable {
+        var pipe2: Pipe2?
+        var addChdir: AddChdir?
+        var addCloseFrom: AddCloseFrom?
+    }
+
+    private static let symbols: Symbols = {
+        let handle = dlopen(nil, RTLD_NOW)
+        func find<T>(_ name: String, as type: T.Type) -> T? { dlsym(handle, name).map { unsafeBitCast($0, to: type) } }
+        return Symbols(
+            pipe2: find("pipe2", as: Pipe2.self),
+            addChdir: find("posix_spawn_file_actions_addchdir_np", as: AddChdir.self),
+            addCloseFrom: find("posix_spawn_file_actions_addclosefrom_np", as: AddCloseFrom.self))
+    }()
+
+    /// A close-on-exec pipe (`pipe2(O_CLOEXEC)`, else `pipe` + `FD_CLOEXEC`).
+    static func makePipe(_ fds: UnsafeMutablePointer<Int32>) -> Int32 {
+        if let pipe2 = symbols.pipe2 { return pipe2(fds, O_CLOEXEC) }
+        guard pipe(fds) == 0 else { return -1 }
+        _ = fcntl(fds[0], F_SETFD, FD_CLOEXEC)
+        _ = fcntl(fds[1], F_SETFD, FD_CLOEXEC)
+        return 0
+    }
+
+    /// Closes every descriptor from `lowest` up in the child (where glibc has it; close-on-exec covers the rest).
+    static func closeFrom(_ actions: UnsafeMutablePointer<posix_spawn_file_actions_t>, _ lowest: Int32) {
+        _ = symbols.addCloseFrom?(actions, lowest)
+    }
+
+    /// Changes directory in the child; `-1` where glibc lacks it.
+    static func chdir(_ actions: UnsafeMutablePointer<posix_spawn_file_actions_t>, _ path: String) -> Int32 {
+        guard let addChdir = symbols.addChdir else { return -1 }
+        return addChdir(actions, path)
     }
 }
