@@ -112,15 +112,15 @@ import Testing
             #expect(try encoder.encode(decoded) == envelope.bytes)
         }
         #expect(envelopes[7].stopReason == .targetDown && envelopes[3].stopReason == nil)
-        // The envelope knows every member a full record has.
+        // Every member a full record has is one the envelope accepts (Core's field lists, from the coding keys).
         var full = records[9]
         full.run.output = "o"
         full.run.costUSD = 1
         full.run.error = ErrorInfo(code: "x", message: "m")
         full.evals[1].threshold = 0.5
         let names = { (value: JSONValue) -> Set<String> in if case .object(let members) = value { Set(members.keys) } else { [] } }
-        #expect(names(try JSONValue(encoding: full.run)) == ClusterRecordEnvelope.runFields)
-        #expect(names(try JSONValue(encoding: full.evals[1])) == ClusterRecordEnvelope.evalFields)
+        #expect(names(try JSONValue(encoding: full.run)) == RunRecord.fieldNames)
+        #expect(names(try JSONValue(encoding: full.evals[1])) == EvalRecord.fieldNames)
         // Other messages are decoded as before.
         #expect(try codec.decodeIncoming(try codec.encode(.heartbeat), peer: "w") == .message(.heartbeat))
     }

@@ -139,7 +139,7 @@ public struct ClusterRecordEnvelope: Sendable, Hashable {
                 }
                 code = try Self.field("run.error.code") { try JSONByteScanner.string(bytes, at: codeRange) }
             default:
-                guard Self.runFields.contains(member.name) else { throw ShapeError(field: "run.\(member.name)", message: "unknown field") }
+                guard RunRecord.fieldNames.contains(member.name) else { throw ShapeError(field: "run.\(member.name)", message: "unknown field") }
             }
         }
         guard runMembers.contains(where: { $0.name == "target" }) else { throw ShapeError(field: "run.target", message: "missing") }
@@ -162,7 +162,7 @@ public struct ClusterRecordEnvelope: Sendable, Hashable {
                 throw ShapeError(field: "evals[\(position)]", message: "expected an object")
             }
             let names = try Self.field("evals[\(position)]") { try JSONByteScanner.members(ofObject: bytes, in: element) }.map(\.name)
-            if let unknown = names.first(where: { !Self.evalFields.contains($0) }) {
+            if let unknown = names.first(where: { !EvalRecord.fieldNames.contains($0) }) {
                 throw ShapeError(field: "evals[\(position)].\(unknown)", message: "unknown field")
             }
             for name in ["sampleId", "metric", "type", "status"] where !names.contains(name) {
@@ -201,17 +201,6 @@ public struct ClusterRecordEnvelope: Sendable, Hashable {
         copy.sampleOmitted = false
         return copy
     }
-
-    /// The members a `RunRecord` may have (its decoder refuses others).
-    static let runFields: Set<String> = [
-        "schemaVersion", "sampleId", "target", "status", "sample", "transcript", "output", "turns", "usage", "simulatorUsage", "costUSD",
-        "latencyMs", "attempts", "stopReason", "error", "startedAt", "finishedAt",
-    ]
-    /// The members an `EvalRecord` may have.
-    static let evalFields: Set<String> = [
-        "schemaVersion", "sampleId", "metric", "type", "status", "score", "passed", "threshold", "reason", "votes", "spread",
-        "straddlesThreshold", "usage", "costUSD", "tags", "details",
-    ]
 
     /// A record whose JSON is well-formed but not shaped like a `ClusterRecord`.
     public struct ShapeError: Error, CustomStringConvertible, Sendable {

@@ -67,6 +67,10 @@ public struct EvalRecord: Sendable, Hashable, Codable {
             straddlesThreshold, usage, costUSD, tags, details
     }
 
+    /// The members a `EvalRecord`'s JSON may have (its decoder refuses others), from its coding keys:
+    /// for code that reads the record's bytes without decoding it.
+    public static let fieldNames: Set<String> = Set(CodingKeys.allCases.map(\.stringValue))
+
     public init(from decoder: any Decoder) throws {
         try decoder.rejectUnknownKeys(CodingKeys.self)
         let c = try decoder.container(keyedBy: CodingKeys.self)

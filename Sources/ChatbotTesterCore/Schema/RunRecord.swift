@@ -73,6 +73,10 @@ public struct RunRecord: Sendable, Hashable, Codable {
             latencyMs, attempts, stopReason, error, startedAt, finishedAt
     }
 
+    /// The members a `RunRecord`'s JSON may have (its decoder refuses others), from its coding keys:
+    /// for code that reads the record's bytes without decoding it.
+    public static let fieldNames: Set<String> = Set(CodingKeys.allCases.map(\.stringValue))
+
     public init(from decoder: any Decoder) throws {
         try decoder.rejectUnknownKeys(CodingKeys.self)
         let c = try decoder.container(keyedBy: CodingKeys.self)
