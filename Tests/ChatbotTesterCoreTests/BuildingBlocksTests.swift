@@ -139,6 +139,36 @@ import Testing
         #expect(reference.recorded == 2000)
     }
 
+    /// A decoded record and its facts read another way (as the coordinator scans them from bytes,
+    /// turn latencies in an array) fold through the one `add(_: RunRecordFacts)`: same statistics.
+    @Test func recordsAndTheirFactsGiveTheSameStatistics() throws {
+        var records = Self.records(count: 300, seed: 7)
+        var simulated = records[0]
+        simulated.sample.scenario = Scenario(persona: "p", goal: "g")
+        simulated.stopReason = "gave_up"
+        var scripted = records[1]
+        scripted.stopReason = "max_steps"  // counted only for simulated conversations
+        var noCode = records[2]
+        noCode.status = .error
+        noCode.error = nil
+        records += [simulated, scripted, noCode]
+        var fromRecords = RunStatistics()
+        var fromFacts = RunStatistics()
+        for record in records {
+            fromRecords.add(record)
+            fromFacts.add(
+                RunRecordFacts(
+                    status: record.status, error: record.error, usage: record.usage, simulatorUsage: record.simulatorUsage,
+                    costUSD: record.costUSD, latencyMs: record.latencyMs, attempts: record.attempts,
+                    turnLatencies: record.turns.map(\.latencyMs), stopReason: record.stopReason, simulated: record.sample.scenario != nil))
+        }
+        #expect(fromFacts == fromRecords)
+        #expect(try Self.encoded(fromFacts) == Self.encoded(fromRecords))
+        #expect(fromRecords.stopReasons == ["gave_up": 1])
+        #expect(fromRecords.errorsByCode["unknown"] == 1)
+        #expect(fromRecords.turns == records.reduce(0) { $0 + $1.turns.count })
+    }
+
     @Test func jsonShapeIsStableAndRoundTrips() throws {
         var statistics = RunStatistics()
         for record in Self.records(count: 50, seed: 5) { statistics.add(record) }

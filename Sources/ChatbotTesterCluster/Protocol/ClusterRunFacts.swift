@@ -4,21 +4,11 @@ import Foundation
 /// What `RunStatistics.add(_:)` reads of a run record, scanned from the record's bytes
 /// (`JSONByteScanner`) instead of decoded: the coordinator sums a sharded run's statistics as
 /// records are journaled, as the single-process Runner sums them as records complete, without
-/// decoding `results.jsonl` again.
-public struct ClusterRunFacts: Sendable, Hashable {
-    public var status: RunRecord.Status
-    public var error: ErrorInfo?
-    public var usage: Usage
-    public var simulatorUsage: Usage?
-    public var costUSD: Double?
-    public var latencyMs: Double
-    public var attempts: Int
-    /// Each assistant turn's latency.
-    public var turnLatencies: [Double]
-    public var stopReason: String?
-    /// Whether the sample is a simulated conversation (it has a `scenario`).
-    public var simulated: Bool
+/// decoding `results.jsonl` again. Core's `RunRecordFacts`, so both fold through one
+/// `RunStatistics.add(_:)`.
+public typealias ClusterRunFacts = RunRecordFacts<[Double]>
 
+extension RunRecordFacts where TurnLatencies == [Double] {
     /// Reads the facts of the run value at `run` in `bytes` (a whole `ClusterRecord` line).
     ///
     /// - Throws: `JSONByteScanner.Failure` when a member read is not of its type.
@@ -62,16 +52,9 @@ public struct ClusterRunFacts: Sendable, Hashable {
                 continue
             }
         }
-        self.status = status
-        self.error = error
-        self.usage = facts.usage
-        self.simulatorUsage = facts.simulator
-        self.costUSD = facts.cost
-        self.latencyMs = facts.latency
-        self.attempts = facts.attempts
-        self.turnLatencies = turns
-        self.stopReason = stopReason
-        self.simulated = simulated
+        self.init(
+            status: status, error: error, usage: facts.usage, simulatorUsage: facts.simulator, costUSD: facts.cost, latencyMs: facts.latency,
+            attempts: facts.attempts, turnLatencies: turns, stopReason: stopReason, simulated: simulated)
     }
 
     /// The facts of a journal line (a `ClusterRecord`'s JSON).
@@ -87,30 +70,6 @@ public struct ClusterRunFacts: Sendable, Hashable {
             if member.name == "completionTokens" { usage.completionTokens = try JSONByteScanner.int(bytes, at: member.value) }
         }
         return usage
-    }
-}
-
-extension RunStatistics {
-    /// Adds one record read as `ClusterRunFacts`: the same totals `add(_: RunRecord)` gives for
-    /// the decoded record.
-    public mutating func add(_ facts: ClusterRunFacts) {
-        switch facts.status {
-        case .ok: ok += 1
-        case .error:
-            error += 1
-            errorsByCode[facts.error?.code ?? "unknown", default: 0] += 1
-        }
-        usage += facts.usage
-        if let simulator = facts.simulatorUsage { simulatorUsage += simulator }
-        if let price = facts.costUSD {
-            cost.add(price)
-            priced += 1
-        }
-        turns += facts.turnLatencies.count
-        attempts += facts.attempts
-        latency.record(facts.latencyMs)
-        for turn in facts.turnLatencies { turnLatency.record(turn) }
-        if facts.simulated, let reason = facts.stopReason { stopReasons[reason, default: 0] += 1 }
     }
 }
 

@@ -44,23 +44,31 @@ public struct RunStatistics: Sendable, Hashable, Codable {
 
     /// Adds one record.
     public mutating func add(_ record: RunRecord) {
-        switch record.status {
+        add(record.statisticsFacts)
+    }
+
+    /// Adds one record's facts: the one fold every path shares (a decoded record, the
+    /// coordinator's record read from its bytes), so a sharded and a single summary cannot drift.
+    public mutating func add(_ facts: RunRecordFacts<some Sequence<Double>>) {
+        switch facts.status {
         case .ok: ok += 1
         case .error:
             error += 1
-            errorsByCode[record.error?.code ?? "unknown", default: 0] += 1
+            errorsByCode[facts.error?.code ?? "unknown", default: 0] += 1
         }
-        usage += record.usage
-        if let simulator = record.simulatorUsage { simulatorUsage += simulator }
-        if let price = record.costUSD {
+        usage += facts.usage
+        if let simulator = facts.simulatorUsage { simulatorUsage += simulator }
+        if let price = facts.costUSD {
             cost.add(price)
             priced += 1
         }
-        turns += record.turns.count
-        attempts += record.attempts
-        latency.record(record.latencyMs)
-        for turn in record.turns { turnLatency.record(turn.latencyMs) }
-        if record.sample.kind == .simulated, let reason = record.stopReason { stopReasons[reason, default: 0] += 1 }
+        attempts += facts.attempts
+        latency.record(facts.latencyMs)
+        for turn in facts.turnLatencies {
+            turns += 1
+            turnLatency.record(turn)
+        }
+        if facts.simulated, let reason = facts.stopReason { stopReasons[reason, default: 0] += 1 }
     }
 
     /// Adds another set of totals (exact and order-independent).
@@ -114,5 +122,53 @@ public struct RunStatistics: Sendable, Hashable, Codable {
         try c.encode(turnLatency, forKey: .turnLatency)
         try c.encode(errorsByCode, forKey: .errorsByCode)
         try c.encode(stopReasons, forKey: .stopReasons)
+    }
+}
+
+/// What `RunStatistics` counts of one run record, however the record was read: decoded
+/// (`RunRecord.statisticsFacts`, turn latencies read in place) or scanned from its bytes (the
+/// cluster coordinator's `ClusterRunFacts`).
+public struct RunRecordFacts<TurnLatencies: Sequence<Double>> {
+    public var status: RunRecord.Status
+    /// The error of a failed record (its code is counted, its message kept as an example).
+    public var error: ErrorInfo?
+    public var usage: Usage
+    public var simulatorUsage: Usage?
+    public var costUSD: Double?
+    public var latencyMs: Double
+    public var attempts: Int
+    /// Each assistant turn's latency, in order.
+    public var turnLatencies: TurnLatencies
+    public var stopReason: String?
+    /// Whether the sample is a simulated conversation (only those count their stop reason).
+    public var simulated: Bool
+
+    public init(
+        status: RunRecord.Status, error: ErrorInfo?, usage: Usage, simulatorUsage: Usage?, costUSD: Double?, latencyMs: Double,
+        attempts: Int, turnLatencies: TurnLatencies, stopReason: String?, simulated: Bool
+    ) {
+        self.status = status
+        self.error = error
+        self.usage = usage
+        self.simulatorUsage = simulatorUsage
+        self.costUSD = costUSD
+        self.latencyMs = latencyMs
+        self.attempts = attempts
+        self.turnLatencies = turnLatencies
+        self.stopReason = stopReason
+        self.simulated = simulated
+    }
+}
+
+extension RunRecordFacts: Sendable where TurnLatencies: Sendable {}
+extension RunRecordFacts: Equatable where TurnLatencies: Equatable {}
+extension RunRecordFacts: Hashable where TurnLatencies: Hashable {}
+
+extension RunRecord {
+    /// What `RunStatistics` counts of this record.
+    public var statisticsFacts: RunRecordFacts<LazyMapSequence<[TurnRecord], Double>> {
+        RunRecordFacts(
+            status: status, error: error, usage: usage, simulatorUsage: simulatorUsage, costUSD: costUSD, latencyMs: latencyMs,
+            attempts: attempts, turnLatencies: turns.lazy.map(\.latencyMs), stopReason: stopReason, simulated: sample.kind == .simulated)
     }
 }
