@@ -1,4 +1,5 @@
 import ChatbotTester
+import ChatbotTesterTesting
 import Foundation
 import Testing
 

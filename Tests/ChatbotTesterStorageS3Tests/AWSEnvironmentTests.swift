@@ -1,4 +1,5 @@
 import ChatbotTesterCore
+import ChatbotTesterTesting
 import Foundation
 import Testing
 
@@ -87,7 +88,7 @@ struct AWSEnvironmentTests {
     }
 
     @Test func missingCredentialsNameTheObject() async throws {
-        let info = try await S3TestServer.shared.start()
+        let info = try await MotoServer.shared.start()
         let empty = FileManager.default.temporaryDirectory.appendingPathComponent("aws-empty-\(UUID().uuidString)")
         let store = try S3ArtifactStore(
             url: "s3://\(info.bucket)/nocreds", environment: AWSEnvironment(variables: ["AWS_ENDPOINT_URL_S3": info.endpoint], home: empty.path))
@@ -101,7 +102,7 @@ struct AWSEnvironmentTests {
     }
 
     @Test func environmentAndProfileCredentialsReachTheServer() async throws {
-        let info = try await S3TestServer.shared.start()
+        let info = try await MotoServer.shared.start()
         let home = FileManager.default.temporaryDirectory.appendingPathComponent("aws-home-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: home.appendingPathComponent(".aws"), withIntermediateDirectories: true)
         try "[nightly]\naws_access_key_id = \(info.accessKeyId)\naws_secret_access_key = \(info.secretAccessKey)\n"
@@ -121,7 +122,7 @@ struct AWSEnvironmentTests {
     }
 
     @Test func webIdentityTokenIsExchangedWithSTS() async throws {
-        let info = try await S3TestServer.shared.start()
+        let info = try await MotoServer.shared.start()
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("irsa-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let tokenFile = dir.appendingPathComponent("token")
@@ -132,7 +133,7 @@ struct AWSEnvironmentTests {
         ]
         let store = try S3ArtifactStore(url: "s3://\(info.bucket)/irsa-\(UUID().uuidString)", environment: AWSEnvironment(variables: variables, home: dir.path))
         let credentials = try await store.client.credentials.credentials()
-        let issued = try await S3TestServer.shared.stats().sessionToken
+        let issued = try await MotoServer.shared.stats().sessionToken
         #expect(!issued.isEmpty)
         #expect(credentials.sessionToken == issued)
         #expect(credentials.source.contains(info.roleArn))

@@ -7,7 +7,7 @@ import Testing
 /// `kubernetes-validate --strict` against the Kubernetes schemas, `hadolint`, and the structure
 /// the indexed run relies on. The tools come from PyPI (`ops/setup.sh`); when absent, these fail.
 @Suite struct DeploymentFilesTests {
-    static let root = S3TestServer.repositoryRoot
+    static let root = MotoServer.repositoryRoot
     static let manifests = ["configmap.yaml", "serviceaccount.yaml", "plan-job.yaml", "worker-job.yaml", "merge-job.yaml"]
 
     /// Runs a short tool from PATH in the repository root, blocking (for a test trait, which cannot

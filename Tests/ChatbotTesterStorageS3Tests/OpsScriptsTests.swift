@@ -1,10 +1,11 @@
+import ChatbotTesterTesting
 import Foundation
 import Testing
 
 /// The Slurm array example and the runtime-stage check (`ops/runtime-check.sh`: the release binary
 /// run under chroot in a debootstrap'ed Debian bookworm root, as the image's non-root user).
 @Suite struct OpsScriptsTests {
-    static let root = S3TestServer.repositoryRoot
+    static let root = MotoServer.repositoryRoot
 
     static func text(_ path: String) throws -> String {
         try String(contentsOf: root.appendingPathComponent(path), encoding: .utf8)

@@ -1,4 +1,5 @@
 import ChatbotTesterCore
+import ChatbotTesterTesting
 import Foundation
 import Testing
 
@@ -173,9 +174,9 @@ struct S3ArtifactStoreTests {
 @Suite(.serialized) struct S3ProxyTests {
     @Test func throttlingIsRetried() async throws {
         let (store, _) = try await makeStore(through: true)
-        try await S3TestServer.shared.injectFaults(count: 2)
+        try await MotoServer.shared.injectFaults(count: 2)
         try await store.write(Data("after two 503 SlowDown".utf8), to: "throttled")
-        let stats = try await S3TestServer.shared.stats()
+        let stats = try await MotoServer.shared.stats()
         #expect(stats.faulted == 2)
         #expect(stats.forwarded == 1)
         #expect(try await store.read("throttled") == Data("after two 503 SlowDown".utf8))
@@ -183,7 +184,7 @@ struct S3ArtifactStoreTests {
 
     @Test func persistentThrottlingGivesUpWithAClearError() async throws {
         let (store, info) = try await makeStore(through: true) { $0.maxAttempts = 3 }
-        try await S3TestServer.shared.injectFaults(count: 10)
+        try await MotoServer.shared.injectFaults(count: 10)
         do {
             try await store.write(Data("x".utf8), to: "never")
             Issue.record("the write succeeded through a throttling proxy")
@@ -193,18 +194,18 @@ struct S3ArtifactStoreTests {
             #expect(error.description.contains("s3://\(info.bucket)/\(store.location.prefix)never"))
             #expect(error.description.contains("3 attempts"))
         }
-        #expect(try await S3TestServer.shared.stats().requests == 3)
-        try await S3TestServer.shared.injectFaults(count: 0)
+        #expect(try await MotoServer.shared.stats().requests == 3)
+        try await MotoServer.shared.injectFaults(count: 0)
     }
 
     @Test func serverErrorsAreRetriedButClientErrorsAreNot() async throws {
         let (store, _) = try await makeStore(through: true)
-        try await S3TestServer.shared.injectFaults(count: 1, status: 500, code: "InternalError")
+        try await MotoServer.shared.injectFaults(count: 1, status: 500, code: "InternalError")
         try await store.write(Data("x".utf8), to: "after-500")
-        #expect(try await S3TestServer.shared.stats().requests == 2)
-        try await S3TestServer.shared.injectFaults(count: 1, status: 400, code: "InvalidArgument")
+        #expect(try await MotoServer.shared.stats().requests == 2)
+        try await MotoServer.shared.injectFaults(count: 1, status: 400, code: "InvalidArgument")
         await #expect(throws: ChatbotTesterError.self) { try await store.write(Data("x".utf8), to: "after-400") }
-        #expect(try await S3TestServer.shared.stats().requests == 1)
+        #expect(try await MotoServer.shared.stats().requests == 1)
     }
 
     @Test func multipartSendsOneRequestPerPart() async throws {
@@ -212,9 +213,9 @@ struct S3ArtifactStoreTests {
             configuration.partSize = 5 << 20
             configuration.multipartThreshold = 5 << 20
         }
-        try await S3TestServer.shared.injectFaults(count: 0)
+        try await MotoServer.shared.injectFaults(count: 0)
         try await store.write(patternData(count: 11 << 20), to: "parts.bin")
         // create + 3 parts + complete
-        #expect(try await S3TestServer.shared.stats().forwarded == 5)
+        #expect(try await MotoServer.shared.stats().forwarded == 5)
     }
 }

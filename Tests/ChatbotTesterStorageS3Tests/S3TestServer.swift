@@ -1,76 +1,13 @@
 import AsyncHTTPClient
 import ChatbotTesterCore
 import Foundation
+import ChatbotTesterTesting
 import NIOCore
 
 @testable import ChatbotTesterStorageS3
 
-/// moto's S3 with IAM authentication on, plus a fault-injecting proxy, started once per test
-/// process from `ops/s3-test-server.py`. When it cannot start, tests fail (CI installs moto).
-actor S3TestServer {
-    static let shared = S3TestServer()
-
-    struct Info: Decodable, Sendable {
-        var endpoint: String
-        var proxy: String
-        var bucket: String
-        var region: String
-        var accessKeyId: String
-        var secretAccessKey: String
-        var webIdentityToken: String
-        var roleArn: String
-    }
-
-    /// One start for every caller (the actor is re-entered while the server boots).
-    private var starting: Task<Info, any Error>?
-    private var process: Process?
-    private var stdin: Pipe?
-
-    static var repositoryRoot: URL {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    }
-
-    func start() async throws -> Info {
-        if let starting { return try await starting.value }
-        let task = Task { try await self.launch() }
-        starting = task
-        return try await task.value
-    }
-
-    private func launch() async throws -> Info {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", Self.repositoryRoot.appendingPathComponent("ops/s3-test-server.py").path]
-        let input = Pipe()
-        let output = Pipe()
-        let log = FileManager.default.temporaryDirectory.appendingPathComponent("s3-test-server-\(getpid()).log")
-        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-        process.standardInput = input
-        process.standardOutput = output
-        process.standardError = try FileHandle(forWritingTo: log)
-        try process.run()
-        self.process = process
-        self.stdin = input  // kept open: the server lives as long as this test process
-        let reader = output.fileHandleForReading
-        let line: Data = await withCheckedContinuation { continuation in
-            Thread.detachNewThread {
-                var data = Data()
-                while !data.contains(0x0A) {
-                    let chunk = reader.availableData
-                    if chunk.isEmpty { break }
-                    data.append(chunk)
-                }
-                continuation.resume(returning: data)
-            }
-        }
-        guard let decoded = try? JSONDecoder().decode(Info.self, from: line) else {
-            let stderr = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
-            throw ChatbotTesterError(
-                .internal, "the S3 test server (moto) did not start — install it with pip install 'moto[server]'. Its output: \(stderr.suffix(2000))")
-        }
-        return decoded
-    }
-
+/// The proxy's controls on the one moto launcher (`MotoServer`, ChatbotTesterTesting).
+extension MotoServer {
     /// Makes the proxy answer the next `count` requests with `status`/`code`, and resets its counters.
     func injectFaults(count: Int, status: Int = 503, code: String = "SlowDown") async throws {
         let info = try await start()
@@ -81,7 +18,7 @@ actor S3TestServer {
         _ = try await response.body.collect(upTo: 1 << 16)
     }
 
-    struct Stats: Decodable {
+    struct Stats: Decodable, Sendable {
         var requests: Int
         var faulted: Int
         var forwarded: Int
@@ -101,8 +38,8 @@ actor S3TestServer {
 /// A store on the test server under a fresh prefix.
 func makeStore(
     through proxy: Bool = false, secret: String? = nil, accessKey: String? = nil, configure: (inout S3Configuration) -> Void = { _ in }
-) async throws -> (S3ArtifactStore, S3TestServer.Info) {
-    let info = try await S3TestServer.shared.start()
+) async throws -> (S3ArtifactStore, MotoServer.Info) {
+    let info = try await MotoServer.shared.start()
     var configuration = S3Configuration(region: info.region, endpoint: URL(string: proxy ? info.proxy : info.endpoint)!, addressing: .path)
     configuration.baseRetryDelay = 0.01
     configure(&configuration)
