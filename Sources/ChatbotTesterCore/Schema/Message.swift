@@ -50,8 +50,7 @@ public struct Message: Sendable, Hashable, Codable {
     private enum CodingKeys: String, CodingKey, CaseIterable { case role, content, toolCalls, toolCallId, name, isError }
 
     public init(from decoder: any Decoder) throws {
-        try decoder.rejectUnknownKeys(CodingKeys.self)
-        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let c = try decoder.strictContainer(keyedBy: CodingKeys.self)
         role = try c.decode(MessageRole.self, forKey: .role)
         content = try c.decode(String.self, forKey: .content)
         toolCalls = try c.decodeIfPresent([ToolCall].self, forKey: .toolCalls)

@@ -28,6 +28,12 @@ extension Decoder {
         throw UnknownKeys.error(unknown, in: container, allowed: Key.allCases.map(\.stringValue))
     }
 
+    /// The keyed container of a strict schema: `rejectUnknownKeys(Key.self)`, then the container.
+    public func strictContainer<Key: CodingKey & CaseIterable>(keyedBy type: Key.Type) throws -> KeyedDecodingContainer<Key> {
+        try rejectUnknownKeys(type)
+        return try container(keyedBy: type)
+    }
+
     /// Throws a `DecodingError` naming the first key of the current object that is not in `allowed`.
     public func rejectUnknownKeys(_ allowed: Set<String>) throws {
         let container = try self.container(keyedBy: AnyCodingKey.self)

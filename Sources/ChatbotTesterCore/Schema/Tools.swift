@@ -21,8 +21,7 @@ public struct ToolCall: Sendable, Hashable, Codable {
     enum CodingKeys: String, CodingKey, CaseIterable { case id, name, arguments }
 
     public init(from decoder: any Decoder) throws {
-        try decoder.rejectUnknownKeys(CodingKeys.self)
-        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let c = try decoder.strictContainer(keyedBy: CodingKeys.self)
         id = try c.decode(String.self, forKey: .id)
         name = try c.decode(String.self, forKey: .name)
         arguments = c.contains(.arguments) ? try c.decode(JSONValue.self, forKey: .arguments) : [:]
@@ -45,15 +44,19 @@ public struct ToolDefinition: Sendable, Hashable, Codable {
     enum CodingKeys: String, CodingKey, CaseIterable { case name, description, parameters }
 
     public init(from decoder: any Decoder) throws {
-        try decoder.rejectUnknownKeys(CodingKeys.self)
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        name = try c.decode(String.self, forKey: .name)
-        try ToolDefinition.checkName(name, in: c, key: .name)
-        description = try c.decodeIfPresent(String.self, forKey: .description)
-        parameters = try c.decodeIfPresent(JSONValue.self, forKey: .parameters)
+        self = try Self(decoding: decoder.strictContainer(keyedBy: CodingKeys.self), name: .name, description: .description, parameters: .parameters)
+    }
+
+    /// Decodes the definition's members from `c` (a `ToolDefinition`'s own keys, or a `ToolSpec`'s
+    /// of the same names), checking the name and that `parameters` is an object.
+    init<K: CodingKey>(decoding c: KeyedDecodingContainer<K>, name nameKey: K, description descriptionKey: K, parameters parametersKey: K) throws {
+        name = try c.decode(String.self, forKey: nameKey)
+        try ToolDefinition.checkName(name, in: c, key: nameKey)
+        description = try c.decodeIfPresent(String.self, forKey: descriptionKey)
+        parameters = try c.decodeIfPresent(JSONValue.self, forKey: parametersKey)
         if let parameters, parameters.objectValue == nil {
             throw DecodingError.dataCorruptedError(
-                forKey: .parameters, in: c, debugDescription: "parameters must be a JSON Schema object")
+                forKey: parametersKey, in: c, debugDescription: "parameters must be a JSON Schema object")
         }
     }
 
@@ -94,8 +97,7 @@ public enum ToolChoice: Sendable, Hashable, Codable {
             }
             return
         }
-        try decoder.rejectUnknownKeys(Keys.self)
-        let c = try decoder.container(keyedBy: Keys.self)
+        let c = try decoder.strictContainer(keyedBy: Keys.self)
         let name = try c.decode(String.self, forKey: .tool)
         try ToolDefinition.checkName(name, in: c, key: .tool)
         self = .tool(name)
@@ -131,8 +133,7 @@ public struct StreamTiming: Sendable, Hashable, Codable {
     enum CodingKeys: String, CodingKey, CaseIterable { case timeToFirstTokenMs, tokensPerSecond, chunks }
 
     public init(from decoder: any Decoder) throws {
-        try decoder.rejectUnknownKeys(CodingKeys.self)
-        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let c = try decoder.strictContainer(keyedBy: CodingKeys.self)
         timeToFirstTokenMs = try c.decode(Double.self, forKey: .timeToFirstTokenMs)
         tokensPerSecond = try c.decodeIfPresent(Double.self, forKey: .tokensPerSecond)
         chunks = try c.decodeIfPresent(Int.self, forKey: .chunks) ?? 0
@@ -153,8 +154,7 @@ public struct ExpectedToolCall: Sendable, Hashable, Codable {
     enum CodingKeys: String, CodingKey, CaseIterable { case name, arguments }
 
     public init(from decoder: any Decoder) throws {
-        try decoder.rejectUnknownKeys(CodingKeys.self)
-        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let c = try decoder.strictContainer(keyedBy: CodingKeys.self)
         name = try c.decode(String.self, forKey: .name)
         arguments = try c.decodeIfPresent(JSONValue.self, forKey: .arguments)
     }
@@ -194,8 +194,7 @@ public struct ToolResultRule: Sendable, Hashable, Codable {
     enum CodingKeys: String, CodingKey, CaseIterable { case match, result, error }
 
     public init(from decoder: any Decoder) throws {
-        try decoder.rejectUnknownKeys(CodingKeys.self)
-        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let c = try decoder.strictContainer(keyedBy: CodingKeys.self)
         match = try c.decode(JSONValue.self, forKey: .match)
         switch (c.contains(.result), c.contains(.error)) {
         case (true, false): outcome = .result(try c.decode(JSONValue.self, forKey: .result))
@@ -266,17 +265,8 @@ public struct ToolSpec: Sendable, Hashable, Codable {
     }
 
     public init(from decoder: any Decoder) throws {
-        try decoder.rejectUnknownKeys(CodingKeys.self)
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        let name = try c.decode(String.self, forKey: .name)
-        try ToolDefinition.checkName(name, in: c, key: .name)
-        let parameters = try c.decodeIfPresent(JSONValue.self, forKey: .parameters)
-        if let parameters, parameters.objectValue == nil {
-            throw DecodingError.dataCorruptedError(
-                forKey: .parameters, in: c, debugDescription: "parameters must be a JSON Schema object")
-        }
-        definition = ToolDefinition(
-            name: name, description: try c.decodeIfPresent(String.self, forKey: .description), parameters: parameters)
+        let c = try decoder.strictContainer(keyedBy: CodingKeys.self)
+        definition = try ToolDefinition(decoding: c, name: .name, description: .description, parameters: .parameters)
         let given = [CodingKeys.result, .results, .executor, .error].filter { c.contains($0) }
         guard given.count == 1 else {
             let message =
