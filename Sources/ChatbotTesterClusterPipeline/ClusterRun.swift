@@ -138,11 +138,11 @@ public enum ClusterRun {
             }
             return try result.get()
         }
-        var merged = 0
+        // Without an output the count is the coordinator's: every sample journaled, each once (the
+        // journal is not scanned again just to count it).
+        var merged = stats.journaled
         if let output = options.output {
             merged = try await Task { try spool.merge(into: output) }.value
-        } else {
-            merged = try spool.journalIndex().entries.count
         }
         let elapsed = ContinuousClock.now - started
         return ClusterOutcome(

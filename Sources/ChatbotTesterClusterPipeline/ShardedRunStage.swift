@@ -7,7 +7,8 @@ import Foundation
 
 /// Plays a job's cases sharded over worker processes: the dataset is spooled into `<out>/spool`,
 /// a coordinator serves it over a Unix socket, workers play and score each case
-/// (`PipelineShardProcessor`), and the journal is merged into `results.jsonl` and `evals.jsonl`.
+/// (`PipelineShardProcessor`), and the journal is merged into `results.jsonl` and `evals.jsonl`,
+/// the reports built from the same pass (one process's report code, fed sample by sample).
 ///
 /// Pass it to `TestJob.test(stage:)` / `runOnly(stage:)`: everything else — `job.json`, stop rules,
 /// reports, `run-summary.json`, exit status — is the job's one code path, so a sharded run keeps
@@ -85,9 +86,13 @@ public struct ShardedRunStage: JobRunStage {
             samplesPerShard: samplesPerShard, coordinator: coordinator, maxRestartsPerWorker: maxRestarts)
         let limits = RunLimits(budgetUSD: job.runOptions.budgetUSD, failurePolicy: job.runOptions.failurePolicy)
         let outcome = try await ClusterRun.run(spool: prepared, options: options, limits: limits, events: job.events)
-        // Merge even after a stop: a fresh task does not inherit the cancellation.
-        let output = job.outputDirectory
-        _ = try await Task { try prepared.merge(into: output, evals: scoring) }.value
+        // Merge even after a stop: a fresh task does not inherit the cancellation. A scored run that
+        // was not interrupted gets its reports from the same pass (as one process writes them from
+        // its journals); an interrupted one stops at the merged files, as one process does.
+        let interrupted = outcome.stats.stopReason == .cancelled || Task.isCancelled
+        let evaluation = try await Task {
+            try await Self.merge(prepared, job: job, scoring: scoring, reports: scoring && !interrupted)
+        }.value
         // The statistics were summed at the coordinator as records were journaled (and read from the
         // journal for earlier sessions), as the Runner sums them: results.jsonl is not read again.
         // Duplicate ids are refused before a run starts in every mode, so `duplicates` is 0 here as
@@ -98,7 +103,44 @@ public struct ShardedRunStage: JobRunStage {
             skipped: stats.resumed, duplicates: 0, abandoned: stats.abandoned, played: stats.journaled - stats.resumed,
             durationSeconds: outcome.seconds, budgetUSD: job.runOptions.budgetUSD, errorExamples: stats.totals.errorExamples,
             keptErrors: stats.keptErrors)
-        return JobRunResult(summary: summary, scored: scoring)
+        return JobRunResult(summary: summary, scored: scoring, evaluation: evaluation)
+    }
+
+    /// Merges the journal into `results.jsonl` (and `evals.jsonl` when `scoring`) and, with
+    /// `reports`, feeds each merged sample — its run and evaluations decoded once from the bytes
+    /// just copied — to the job's `evaluationOutput`, the code that writes one process's reports:
+    /// the aggregate, `summary.json` and every report come out of this one pass, and nothing is
+    /// read back. Returns nil (the job then writes the reports from the files, as before) when no
+    /// reports were asked for or a merged line does not decode as a record.
+    static func merge(_ spool: ClusterSpool, job: TestJob, scoring: Bool, reports: Bool) async throws -> EvalSummary? {
+        let output = job.outputDirectory
+        guard reports else {
+            try spool.merge(into: output, evals: scoring)
+            return nil
+        }
+        let evaluation = try await job.evaluationOutput(writesEvals: false)
+        let decoder = JSONCoding.decoder()
+        var decoded = true
+        do {
+            try spool.merge(into: output, evals: true) { run, evals in
+                guard decoded else { return }
+                guard let record = try? JSONCoding.decodeRecord(RunRecord.self, from: run, decoder: decoder),
+                    let verdicts = try? evals.map({ try JSONCoding.decodeRecord(EvalRecord.self, from: $0, decoder: decoder) })
+                else {
+                    decoded = false
+                    return
+                }
+                try evaluation.add(SampleEvaluation(run: record, evals: verdicts))
+            }
+        } catch {
+            evaluation.abandon()
+            throw error
+        }
+        guard decoded else {
+            evaluation.abandon()
+            return nil
+        }
+        return try evaluation.finish().summary
     }
 }
 

@@ -63,6 +63,17 @@ extension TestJob {
         return summary
     }
 
+    /// What writes this job's `evals.jsonl` and every report as samples are added in dataset
+    /// order — the job's metrics, gates, `maxErrorRate`, report options and `evaluate.baseline` —
+    /// for the one pass that ends a scored run (this process's, or a sharded run's merge).
+    /// - Parameter writesEvals: `false` when the caller writes `evals.jsonl` itself.
+    public func evaluationOutput(writesEvals: Bool = true) async throws -> EvaluationOutput {
+        try await EvaluationOutput(
+            directory: outputDirectory, descriptors: evaluator.descriptors, maxErrorRate: evaluator.maxErrorRate,
+            options: ReportOptions(title: config.name ?? "chatbot-tester", htmlSampleCap: evaluation.htmlSampleCap),
+            baselineEvals: evaluation.baseline.map { Self.baselineEvals($0, config: config) }, events: events, writesEvals: writesEvals)
+    }
+
     /// One pass in dataset order: `results.jsonl` from the record journal and, for each record, its
     /// journaled evaluations into `evals.jsonl` and every report. Returns nil (and writes no report)
     /// when some record has no journaled evaluation — a run played without scoring, or a session
@@ -74,10 +85,7 @@ extension TestJob {
         // Every journaled evaluation group in input order (a record played again has several: the
         // one that scored the record kept in the results is picked below).
         try await ResultsWriter.write(store: store, journalKey: Self.evalJournalKey, to: sortedKey, uniqueIDs: false, wholeLines: true)
-        let output = try await EvaluationOutput(
-            directory: outputDirectory, descriptors: evaluator.descriptors, maxErrorRate: evaluator.maxErrorRate,
-            options: ReportOptions(title: config.name ?? "chatbot-tester", htmlSampleCap: evaluation.htmlSampleCap),
-            baselineEvals: evaluation.baseline.map { Self.baselineEvals($0, config: config) }, events: events)
+        let output = try await evaluationOutput()
         var groups = store.lines(of: sortedKey).makeAsyncIterator()
         var lookahead: JournalLine?
         let decoder = JSONCoding.decoder()

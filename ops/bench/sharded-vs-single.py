@@ -3,9 +3,11 @@
 OpenAI-compatible server on loopback) run back to back in one process and with `--workers W`.
 Prints wall time and CPU seconds of the coordinator process itself (its own utime+stime from
 /proc, workers excluded) and of the whole process tree, for the whole command and for its run
-stage alone (from the `job.stage` events in events.jsonl: the evaluation and reports that follow
-are the same work in the same process either way). A benchmark that prints figures; it asserts
-nothing.
+stage alone (from the `job.stage` events in events.jsonl). Both modes write results, evaluations
+and every report inside the run stage (one process from its journals, the coordinator in its
+merge pass), so what follows the run stage is only the command's own start-up and exit. The mock
+server is not part of the tree (it is started once, before the rounds). A benchmark that prints
+figures; it asserts nothing.
 
 usage: ops/bench/sharded-vs-single.py [--cases 20000] [--workers 2] [--concurrency 32] [--rounds 1] [--binary PATH]
        (builds nothing: uses .build/release/chatbot-tester unless --binary names another build)

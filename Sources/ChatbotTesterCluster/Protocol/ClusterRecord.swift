@@ -78,6 +78,8 @@ public struct ClusterRecordEnvelope: Sendable, Hashable {
     public var bytes: Data
     /// Where the `run` value sits in `bytes` (offsets from its start).
     public var runRange: Range<Int>
+    /// Where the `evals` array sits in `bytes`.
+    public var evalsRange: Range<Int>
     /// Where each element of `evals` sits in `bytes`.
     public var evalRanges: [Range<Int>]
     /// Where the value of `run.sample` sits in `bytes`.
@@ -169,6 +171,7 @@ public struct ClusterRecordEnvelope: Sendable, Hashable {
                 throw ShapeError(field: "evals[\(position)].\(name)", message: "missing")
             }
         }
+        self.evalsRange = evals
         self.evalRanges = elements
     }
 
@@ -196,6 +199,7 @@ public struct ClusterRecordEnvelope: Sendable, Hashable {
         var copy = self
         copy.bytes = out
         copy.runRange = moved(runRange)
+        copy.evalsRange = moved(evalsRange)
         copy.evalRanges = evalRanges.map(moved)
         copy.sampleRange = sampleRange.lowerBound..<(sampleRange.lowerBound + sample.count)
         copy.sampleOmitted = false

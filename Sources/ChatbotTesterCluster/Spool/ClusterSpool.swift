@@ -257,7 +257,8 @@ public struct ClusterSpool: Sendable {
                 return
             }
             let entry = JournalIndex.Entry(
-                sampleId: key.sampleId, index: key.index, range: range, line: line, succeeded: key.status == .ok, costUSD: key.costUSD)
+                sampleId: key.sampleId, index: key.index, range: range, line: line, succeeded: key.status == .ok, costUSD: key.costUSD,
+                runSpan: JournalIndex.Entry.span(key.runRange), evalsSpan: JournalIndex.Entry.span(key.evalsRange))
             let position = positions[key.sampleId]
             switch ClusterRecordKeys.admission(existing: position.map { entries[$0].succeeded }, succeeded: entry.succeeded) {
             case .first:
@@ -292,19 +293,26 @@ public struct ClusterSpool: Sendable {
     /// The lines are copied from the journal by byte range — a results line is the bytes of the
     /// record's `run` value, an evals line those of one element of its `evals` — not decoded and
     /// re-encoded: the worker wrote them with `JSONCoding` (sorted keys), so they are the bytes a
-    /// re-encode would give.
+    /// re-encode would give. The journal is scanned once (`journalIndex()`, which keeps where each
+    /// record's `run` and `evals` sit); each kept line is then read once more, by range.
+    ///
+    /// - Parameter each: called with every merged sample in dataset order — the bytes of its
+    ///   `run` (a results line) and of each of its evaluations (evals lines) — so the reports can
+    ///   be built in the same pass (`ShardedRunStage`); the bytes are the lines just written.
     @discardableResult
-    public func merge(into output: URL, evals writeEvals: Bool = true) throws -> Int {
+    public func merge(into output: URL, evals writeEvals: Bool = true, each: ((_ run: Data, _ evals: [Data]) throws -> Void)? = nil) throws -> Int {
         let index = try journalIndex()
         try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
         let results = try LineCopier(url: output.appendingPathComponent("results.jsonl"))
         let evals = writeEvals ? try LineCopier(url: output.appendingPathComponent("evals.jsonl")) : nil
         for entry in index.entries {
-            guard let record = try? ClusterRecordEnvelope(scanning: try index.bytes(of: entry)) else {
+            let line = try index.bytes(of: entry)
+            guard let (run, evalLines) = entry.slices(of: line) else {
                 throw ChatbotTesterError(.invalidInput, "journal line \(entry.line) changed while merging", location: SourceLocation(source: journalURL.path, line: entry.line))
             }
-            try results.write(record.slice(record.runRange))
-            if let evals { for range in record.evalRanges { try evals.write(record.slice(range)) } }
+            try results.write(run)
+            if let evals { for eval in evalLines { try evals.write(eval) } }
+            try each?(run, evalLines)
         }
         try results.close()
         try evals?.close()
@@ -325,6 +333,25 @@ public struct JournalIndex: Sendable {
         public var succeeded: Bool
         /// What the run cost, when known.
         public var costUSD: Double?
+        /// Where the record's `run` value and `evals` array sit in its line (kept from the
+        /// index's scan so the merge does not scan the line again).
+        var runSpan: Range<Int32>
+        var evalsSpan: Range<Int32>
+
+        static func span(_ range: Range<Int>) -> Range<Int32> { Int32(clamping: range.lowerBound)..<Int32(clamping: range.upperBound) }
+
+        /// The bytes of the `run` value and of each element of `evals` in `line` (this entry's
+        /// journal line); nil when the line is not the one indexed.
+        func slices(of line: Data) -> (run: Data, evals: [Data])? {
+            let start = line.startIndex
+            guard Int(runSpan.upperBound) <= line.count, Int(evalsSpan.upperBound) <= line.count,
+                let elements = try? JSONByteScanner.elements(ofArray: line, in: Int(evalsSpan.lowerBound)..<Int(evalsSpan.upperBound))
+            else { return nil }
+            let run = line[(start + Int(runSpan.lowerBound))..<(start + Int(runSpan.upperBound))]
+            guard run.first == UInt8(ascii: "{"), run.last == UInt8(ascii: "}") else { return nil }
+            let evals = elements.map { line[(start + $0.lowerBound)..<(start + $0.upperBound)] }
+            return (run, evals)
+        }
     }
 
     let reader: Reader?

@@ -6,7 +6,9 @@ import Foundation
 /// the reports' sample caps.
 ///
 /// `Evaluator.evaluateFile` feeds it from a `results.jsonl`; `test` feeds it from the Runner's
-/// records as they are merged into dataset order, so results are never read back.
+/// records as they are merged into dataset order, so results are never read back; a sharded run
+/// feeds it from the merge of the workers' records, which writes `evals.jsonl` itself
+/// (`writesEvals: false`).
 ///
 /// ```swift
 /// let output = try await EvaluationOutput(directory: dir, descriptors: evaluator.descriptors, options: options)
@@ -16,7 +18,7 @@ import Foundation
 public final class EvaluationOutput {
     /// The `evals.jsonl` being written.
     public let evalsURL: URL
-    private let writer: JSONLWriter
+    private let writer: JSONLWriter?
     private let reports: EvalReportWriter
     private var comparison: RunComparison.Builder?
     private let baselineEvals: URL?
@@ -30,15 +32,17 @@ public final class EvaluationOutput {
     /// - Parameters:
     ///   - descriptors: the metrics (names, thresholds, gates), in config order.
     ///   - baselineEvals: a baseline run's `evals.jsonl`, compared with in the same pass.
+    ///   - writesEvals: whether to write `evals.jsonl`; `false` when the caller writes the same
+    ///     lines itself (a merge copying them by byte range).
     public init(
         directory: URL, descriptors: [MetricCommon], maxErrorRate: Double? = nil, options: ReportOptions = ReportOptions(),
-        baselineEvals: URL? = nil, events: EventBus? = nil
+        baselineEvals: URL? = nil, events: EventBus? = nil, writesEvals: Bool = true
     ) async throws {
         self.directory = directory
         self.baselineEvals = baselineEvals
         if let baselineEvals { comparison = try await RunComparison.Builder(baseline: baselineEvals, events: events) }
         evalsURL = directory.appendingPathComponent("evals.jsonl")
-        writer = try JSONLWriter(url: evalsURL)
+        writer = writesEvals ? try JSONLWriter(url: evalsURL) : nil
         reports = try EvalReportWriter(directory: directory, options: options)
         aggregate = EvalAggregate(metrics: descriptors)
         aggregate.maxErrorRate = maxErrorRate
@@ -48,7 +52,7 @@ public final class EvaluationOutput {
     public func add(_ sample: SampleEvaluation) throws {
         if let run = sample.run { aggregate.add(run, evals: sample.evals) } else { sample.evals.forEach { aggregate.add($0) } }
         for eval in sample.evals {
-            try writer.write(eval)
+            try writer?.write(eval)
             comparison?.addCandidate(eval)
         }
         try reports.add(sample)
@@ -57,7 +61,7 @@ public final class EvaluationOutput {
     /// Closes `evals.jsonl` (fsync'd) and writes the remaining reports; returns the summary and
     /// the comparison, when a baseline was given.
     public func finish() throws -> (summary: EvalSummary, comparison: RunComparison?) {
-        try writer.close()
+        try writer?.close()
         let compared = comparison.map {
             var builder = $0
             return builder.finish(
@@ -69,6 +73,6 @@ public final class EvaluationOutput {
 
     /// Closes `evals.jsonl` without writing reports (an evaluation abandoned half way).
     public func abandon() {
-        try? writer.close()
+        try? writer?.close()
     }
 }
