@@ -108,7 +108,12 @@ public struct IndexedWorker: Sendable {
         let share = IndexedRunPlan.Share(parallelism: plan.parallelism, fraction: Double(entry.count) / Double(max(1, plan.sampleCount)))
         let state = try PrivateDirectory.verifyOrCreate(scratch.appendingPathComponent("state"))
         let context = ClusterWorkerContext(
-            events: events, makeRateBudget: { _, limits, clock in LocalRateBudget(limits: share.rate(limits), clock: clock) }, stateDirectory: state)
+            events: events,
+            makeRateBudget: { instance, limits, clock in
+                let mine = share.rate(limits)
+                events.emit(LogEvent(.info, Self.describe(share: mine, of: instance, parallelism: share.parallelism), source: "worker"))
+                return LocalRateBudget(limits: mine, clock: clock)
+            }, stateDirectory: state)
         let processor = try await factory(spool.setup, registry, context)
         let options = (processor as? PipelineShardProcessor)?.job.runOptions
         let targetName = (processor as? PipelineShardProcessor)?.job.targetName ?? ""
@@ -236,6 +241,14 @@ public struct IndexedWorker: Sendable {
         let store = store, key = statusKey(attempt)
         try await Task { try await store.write(JSONCoding.encoder(pretty: true).encode(final), to: key) }.value
         return final
+    }
+
+    /// `rate limit of bot for this worker: 15 requests/min, 100000 tokens/min (1/4 of the run's)`:
+    /// what the backend's rate limiter was built with (an info event, in the attempt's event log).
+    static func describe(share limits: RateLimits, of instance: String, parallelism: Int) -> String {
+        func figure(_ value: Double) -> String { value == value.rounded() ? String(Int(value)) : String(format: "%.3f", value) }
+        let parts = [limits.requestsPerMinute.map { "\(figure($0)) requests/min" }, limits.tokensPerMinute.map { "\(figure($0)) tokens/min" }]
+        return "rate limit of \(instance) for this worker: \(parts.compactMap { $0 }.joined(separator: ", ")) (1/\(parallelism) of the run's)"
     }
 
     static func seconds(_ duration: Duration) -> Double {

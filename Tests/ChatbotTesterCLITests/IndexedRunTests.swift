@@ -453,47 +453,60 @@ extension IndexedRunTests {
         }
     }
 
-    @Test func theRequestsPerMinuteSplitReachesEachWorkersRateLimiter() async throws {
-        // 60 requests a minute for the run, 4 workers at once: each may send 15 a minute (one every
-        // 4 s, a burst of 1). Unsplit, one worker would send one a second.
+    /// A worker's request rate at the bot, over a window of at least `seconds` after its first
+    /// request (measured, not assumed: a slow test only widens it); the worker is then stopped.
+    static func requestRate(_ store: Store, _ server: MockLLMServer, seconds: Double) async throws -> (requests: Int, seconds: Double) {
+        let window = Locked<(start: ContinuousClock.Instant?, seconds: Double, requests: Int)>((nil, 0, 0))
+        let worker = try await CLITests.run(
+            ["worker", "--store", store.url, "--shard", "0", "--no-progress"], environment: ["BOT_KEY": Self.secret], signal: SIGTERM
+        ) {
+            let requests = server.stats.requests
+            return window.withLock { w in
+                let now = ContinuousClock.now
+                guard let start = w.start else {
+                    if requests > 0 { w.start = now }
+                    return false
+                }
+                let elapsed = now - start
+                w.seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+                w.requests = requests
+                return w.seconds >= seconds
+            }
+        }
+        #expect(worker.status == 128 + SIGTERM, "\(worker.stderr)")
+        let seen = window.current
+        return (seen.requests, seen.seconds)
+    }
+
+    /// 120 requests a minute for the run (2 a second). With `--parallelism 4` each worker's rate
+    /// limiter gets 30 a minute (one per 2 s) and 1/4 of the tokens; with `--parallelism 1` the
+    /// whole rate: the difference over 8 s is many requests, counted at the bot.
+    @Test(arguments: [4, 1])
+    func theRateLimitSplitReachesEachWorkersRateLimiter(_ parallelism: Int) async throws {
         try await withMockLLMServer(.init(latencyMs: 0)) { server in
             let directory = try ParityTests.job(
                 """
                 backends:
-                  bot: {type: openai, baseURL: "\(server.openAIBaseURL)", model: m, apiKey: {env: BOT_KEY}, rateLimit: {requestsPerMinute: 60, tokensPerMinute: 600000}}
+                  bot: {type: openai, baseURL: "\(server.openAIBaseURL)", model: m, apiKey: {env: BOT_KEY}, rateLimit: {requestsPerMinute: 120, tokensPerMinute: 4000000}}
                 dataset: cases.jsonl
                 run: {concurrency: 8}
-                """, cases: ParityTests.cases(40))
+                """, cases: ParityTests.cases(160))
             let store = try await Store(.file)
-            try await Self.plan(directory, store, ["--shards", "4", "--parallelism", "4"])
-            let plan = try JSONCoding.decoder().decode(IndexedRunPlan.self, from: try await store.artifacts.read(IndexedRun.planKey))
-            #expect(plan.parallelism == 4)
-            // Count the requests the server sees in a window of at least 8 s after the first one,
-            // then stop the worker (the window is measured, not assumed: a slow test only widens it).
-            let window = Locked<(start: ContinuousClock.Instant?, seconds: Double, requests: Int)>((nil, 0, 0))
-            let worker = try await CLITests.run(
-                ["worker", "--store", store.url, "--shard", "0", "--no-progress"], environment: ["BOT_KEY": Self.secret], signal: SIGTERM
-            ) {
-                let requests = server.stats.requests
-                return window.withLock { w in
-                    let now = ContinuousClock.now
-                    guard let start = w.start else {
-                        if requests > 0 { w.start = now }
-                        return false
-                    }
-                    let elapsed = now - start
-                    w.seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-                    w.requests = requests
-                    return w.seconds >= 8
-                }
+            try await Self.plan(directory, store, ["--shards", "4", "--parallelism", String(parallelism)])
+            let seen = try await Self.requestRate(store, server, seconds: 8)
+            let perSecond = 2 / Double(parallelism)
+            if parallelism > 1 {
+                // The first, then one per 2 s of the window (+1 for a request racing the count).
+                let allowed = 1 + Int((seen.seconds * perSecond).rounded(.up)) + 1
+                #expect(seen.requests >= 2 && seen.requests <= allowed, "\(seen.requests) requests in \(seen.seconds) s; at most \(allowed) at 30/min")
+            } else {
+                // Unsplit: at least half the run's rate (the split's would give a quarter).
+                #expect(seen.requests >= Int(seen.seconds), "\(seen.requests) requests in \(seen.seconds) s at 120/min")
             }
-            #expect(worker.status == 128 + SIGTERM, "\(worker.stderr)")
-            let seen = window.current
-            // At 15 a minute: the first, then one per 4 s of the window (+1 for a request racing the count).
-            let allowed = 1 + Int((seen.seconds / 4).rounded(.up)) + 1
-            #expect(seen.requests >= 2 && seen.requests <= allowed, "\(seen.requests) requests in \(seen.seconds) s; at most \(allowed) at 15/min")
-            // Unsplit (60 a minute) the window would hold at least one a second.
-            #expect(seen.requests < Int(seen.seconds), "\(seen.requests) requests in \(seen.seconds) s")
+            // What the worker's rate limiter was built with, in the attempt's event log: rpm/P and tpm/P.
+            let events = try await Self.lines(under: "events/", store)
+            let expected = "rate limit of bot for this worker: \(120 / parallelism) requests/min, \(4_000_000 / parallelism) tokens/min (1/\(parallelism) of the run's)"
+            #expect(events.contains { $0.contains(expected) }, "\(events.filter { $0.contains("rate limit") })")
         }
     }
 
