@@ -31,6 +31,10 @@ public struct IndexedRunStatus: Sendable, Hashable, Codable {
         public var detail: String?
     }
 
+    /// Seconds an attempt may go without updating its state before `status` counts it lost (a
+    /// killed pod, a lost node): 4 heartbeats of 15 s. `status --lost-after` sets it.
+    public static let defaultLostAfterSeconds = 60.0
+
     public var runId: String
     public var shards: [Shard]
     public var sampleCount: Int
@@ -40,7 +44,9 @@ public struct IndexedRunStatus: Sendable, Hashable, Codable {
 
     /// Reads the plan and every attempt's state. An attempt that claims to run but has not updated
     /// its state for `staleSeconds` (killed, its node lost) counts as failed.
-    public static func read(store: any ArtifactStore, name: String, now: Date = Date(), staleSeconds: Double = 60) async throws -> IndexedRunStatus {
+    public static func read(
+        store: any ArtifactStore, name: String, now: Date = Date(), staleSeconds: Double = IndexedRunStatus.defaultLostAfterSeconds
+    ) async throws -> IndexedRunStatus {
         let plan = try await IndexedRun.readPlan(from: store, name: name)
         let attempts = try await IndexedRun.attempts(in: store, name: name)
         var shards: [Shard] = []
@@ -84,8 +90,10 @@ extension IndexedRun {
 
     /// Merges an indexed run: every attempt's journal into `results.jsonl` and `evals.jsonl` (by
     /// byte ranges, each record once by the record key, success over error — the cluster spool's
-    /// merge), then `run-summary.json`, `summary.json` and every report, written by the job's own
-    /// code into `job`'s output directory, with `job.json` as `plan` recorded it. Upload them with
+    /// merge), then `run-summary.json` (with one example message per error code), `summary.json`
+    /// and every report, written by the job's own code into `job`'s output directory, with
+    /// `job.json` as `plan` recorded it. The workers' event logs stay where they wrote them
+    /// (`events/shard-NNNNN/<attempt>.jsonl`); `events.jsonl` is the merge's own. Upload them with
     /// ``uploadOutputs(from:to:)``.
     ///
     /// The run counts as completed when every case is journaled; otherwise its stop reason is the
@@ -97,8 +105,12 @@ extension IndexedRun {
             try await collectJournals(from: store, shards: plan.shards, into: spool.journalURL)
             let merged = try await Task { try spool.merge(into: job.outputDirectory, evals: plan.scoring) }.value
             var statistics = RunStatistics()
+            // One example message per error code, the first in dataset order.
+            var errorExamples: [String: String] = [:]
             for try await entry in JSONL.read(RunRecord.self, from: job.output("results.jsonl")) {
-                if case .success(let record) = entry.result { statistics.add(record) }
+                guard case .success(let record) = entry.result else { continue }
+                statistics.add(record)
+                if let error = record.error, errorExamples[error.code] == nil { errorExamples[error.code] = error.message }
             }
             let attempts = try await attempts(in: store, name: name).values.flatMap { $0 }
             var stopReason = RunStopReason.completed
@@ -109,7 +121,8 @@ extension IndexedRun {
             let finished = attempts.map(\.updatedAt).max() ?? started
             let summary = RunSummary(
                 target: job.targetName, stopReason: stopReason, statistics: statistics, resumed: 0, skipped: 0, duplicates: 0, abandoned: 0,
-                played: merged, durationSeconds: max(0, finished.timeIntervalSince(started)), budgetUSD: job.runOptions.budgetUSD)
+                played: merged, durationSeconds: max(0, finished.timeIntervalSince(started)), budgetUSD: job.runOptions.budgetUSD,
+                errorExamples: errorExamples)
             try FileArtifactStore.atomicWrite(JSONCoding.encoder(pretty: true).encode(summary), to: job.output("run-summary.json"))
             var outcome = JobOutcome(outputDirectory: job.outputDirectory, run: summary)
             if plan.scoring {

@@ -1,6 +1,7 @@
 import ChatbotTesterCluster
 import ChatbotTesterCore
 import ChatbotTesterPipeline
+import ChatbotTesterRunner
 import Foundation
 
 /// One index of an indexed run: plays and scores one shard with no coordinator, journaling to its
@@ -14,6 +15,12 @@ import Foundation
 /// - Journals a record once it is finished; syncs every `syncRecords` records or `syncSeconds`
 ///   seconds (each sync is one part object on S3), so a killed attempt loses at most that much
 ///   work — replayed by the next attempt, never recorded twice by the merge.
+/// - With `retryErrors` (`worker --retry-errors`, as `test --resume --retry-errors`), the cases
+///   earlier attempts recorded only as errors are played again; the merge keeps a success over
+///   an error.
+/// - Emits the Runner's events (`run.started`, `run.sample.completed`/`failed`, `run.completed`,
+///   …) on the bus it is given, and logs every event of the attempt to the store
+///   (`events/shard-NNNNN/<attempt>.jsonl`, masked), as `events.jsonl` of a single-process run.
 public struct IndexedWorker: Sendable {
     public var store: any ArtifactStore
     /// The store's URL, for messages.
@@ -23,8 +30,13 @@ public struct IndexedWorker: Sendable {
     public var scratch: URL
     public var syncRecords = 256
     public var syncSeconds = 1.0
-    /// Seconds between the attempt's state updates (`status` calls an attempt silent for 4× this lost).
+    /// Seconds between the attempt's state updates (`status` calls an attempt lost after
+    /// `--lost-after`, 60 s by default: keep it well above this).
     public var heartbeatSeconds = 15.0
+    /// Play again the cases earlier attempts recorded only as errors.
+    public var retryErrors = false
+    /// Seconds between syncs of the attempt's event log in the store.
+    public var eventSyncSeconds = 5.0
 
     public init(store: any ArtifactStore, name: String, shard: Int, scratch: URL) {
         self.store = store
@@ -40,6 +52,27 @@ public struct IndexedWorker: Sendable {
     ///   outside it, a damaged spool, an environment that expands differently, a bad config);
     ///   other errors (the store unreachable) may pass on a retry.
     public func run(registry: BackendRegistry, factory: ShardProcessorFactory, events: EventBus = EventBus()) async throws -> IndexedAttemptStatus {
+        let attempt = IndexedRun.newAttemptId()
+        // The attempt's own bus: its events reach the caller's bus and the store's event log.
+        let bus = EventBus()
+        bus.subscribe(ForwardingEventSink(target: events))
+        do {
+            let log = try await store.openJournal(IndexedRun.eventsPrefix(shard: shard) + attempt + ".jsonl")
+            bus.subscribe(StoreEventLog(journal: log, syncSeconds: eventSyncSeconds))
+        } catch {
+            events.emit(LogEvent(.warning, "cannot log this attempt's events to the store: \(error)", source: name))
+        }
+        do {
+            let status = try await play(attempt: attempt, registry: registry, factory: factory, events: bus)
+            await bus.shutdown()
+            return status
+        } catch {
+            await bus.shutdown()
+            throw error
+        }
+    }
+
+    private func play(attempt: String, registry: BackendRegistry, factory: ShardProcessorFactory, events: EventBus) async throws -> IndexedAttemptStatus {
         let plan = try await IndexedRun.readPlan(from: store, name: name)
         guard shard < plan.shards else {
             throw ChatbotTesterError(
@@ -51,7 +84,6 @@ public struct IndexedWorker: Sendable {
             from: store, prefix: IndexedRun.spoolPrefix, name: name, into: scratch.appendingPathComponent("spool"), shards: [shard])
         let source = spool.setup.job["source"]?.stringValue ?? name
         try plan.checkExpansions(of: ConfigDocument.recorded(spool.setup.job, source: source))
-        let attempt = IndexedRun.newAttemptId()
         guard let entry = spool.manifest.shards.first(where: { $0.id == shard }) else {
             // Fewer cases than shards: this index has nothing to play.
             var status = IndexedAttemptStatus(shard: shard, attempt: attempt, cases: 0, resumed: 0)
@@ -60,20 +92,42 @@ public struct IndexedWorker: Sendable {
             return status
         }
         let samples = try await spool.samplesOffPool(ofShard: shard)
-        let (done, spent) = try await journaled(ids: Set(entry.sampleIds), events: events)
+        let earlier = try await journaled(ids: Set(entry.sampleIds), events: events)
+        let done = earlier.done, spent = earlier.spentUSD
+        if earlier.errorOnly > 0 {
+            events.emit(RunResumeErrorsEvent(kept: retryErrors ? 0 : earlier.errorOnly, retried: retryErrors ? earlier.errorOnly : 0))
+            if !retryErrors {
+                let plural = earlier.errorOnly == 1 ? "" : "s"
+                events.emit(
+                    LogEvent(
+                        .warning, "resuming: keeping \(earlier.errorOnly) recorded error\(plural); add --retry-errors to play those cases again",
+                        source: "worker"))
+            }
+        }
 
         let share = IndexedRunPlan.Share(parallelism: plan.parallelism, fraction: Double(entry.count) / Double(max(1, plan.sampleCount)))
         let state = try PrivateDirectory.verifyOrCreate(scratch.appendingPathComponent("state"))
         let context = ClusterWorkerContext(
-            events: events, makeRateBudget: { _, limits, clock in LocalRateBudget(limits: share.rate(limits), clock: clock) }, stateDirectory: state)
+            events: events,
+            makeRateBudget: { instance, limits, clock in
+                let mine = share.rate(limits)
+                events.emit(LogEvent(.info, Self.describe(share: mine, of: instance, parallelism: share.parallelism), source: "worker"))
+                return LocalRateBudget(limits: mine, clock: clock)
+            }, stateDirectory: state)
         let processor = try await factory(spool.setup, registry, context)
         let options = (processor as? PipelineShardProcessor)?.job.runOptions
+        let targetName = (processor as? PipelineShardProcessor)?.job.targetName ?? ""
         var limits = RunLimits(
             budgetUSD: share.budget(options?.budgetUSD), failurePolicy: share.failurePolicy(options?.failurePolicy ?? .never), spentUSD: spent)
         let concurrency = share.concurrency(options?.concurrency ?? 8)
 
         let status = Locked(IndexedAttemptStatus(shard: shard, attempt: attempt, cases: entry.count, resumed: done.count))
         try await write(status.current)
+        let started = ContinuousClock.now
+        events.emit(RunStartedEvent(target: targetName, total: entry.count, concurrency: concurrency, resumed: done.count))
+        if !done.isEmpty { events.emit(RunSamplesSkippedEvent(count: done.count, duplicates: 0)) }
+        var statistics = RunStatistics()
+        var errorExamples: [String: String] = [:]
         let heartbeat = Task { [self] in
             while !Task.isCancelled {
                 try? await Task.sleep(nanoseconds: UInt64(heartbeatSeconds * 1e9))
@@ -121,6 +175,13 @@ public struct IndexedWorker: Sendable {
                         } else {
                             try await journal.append(encoder.encode(record))
                             unsynced += 1
+                            statistics.add(record.run)
+                            if let error = record.run.error, errorExamples[error.code] == nil { errorExamples[error.code] = error.message }
+                            if record.run.status == .ok {
+                                events.emit(RunSampleCompletedEvent(record: record.run))
+                            } else {
+                                events.emit(RunSampleFailedEvent(record: record.run))
+                            }
                             status.withLock { value in
                                 value.played += 1
                                 if record.run.status == .error { value.errors += 1 }
@@ -169,10 +230,29 @@ public struct IndexedWorker: Sendable {
             }
             return value
         }
+        events.emit(
+            RunCompletedEvent(
+                summary: RunSummary(
+                    target: targetName, stopReason: final.stopReason ?? .error, error: failure.map(ErrorInfo.init),
+                    statistics: statistics, resumed: done.count, skipped: done.count, duplicates: 0, abandoned: 0, played: final.played,
+                    durationSeconds: Self.seconds(ContinuousClock.now - started), budgetUSD: limits.budgetUSD,
+                    errorExamples: errorExamples, keptErrors: retryErrors ? 0 : earlier.errorOnly)))
         // A fresh task: the final state is written even when this one was cancelled.
         let store = store, key = statusKey(attempt)
         try await Task { try await store.write(JSONCoding.encoder(pretty: true).encode(final), to: key) }.value
         return final
+    }
+
+    /// `rate limit of bot for this worker: 15 requests/min, 100000 tokens/min (1/4 of the run's)`:
+    /// what the backend's rate limiter was built with (an info event, in the attempt's event log).
+    static func describe(share limits: RateLimits, of instance: String, parallelism: Int) -> String {
+        func figure(_ value: Double) -> String { value == value.rounded() ? String(Int(value)) : String(format: "%.3f", value) }
+        let parts = [limits.requestsPerMinute.map { "\(figure($0)) requests/min" }, limits.tokensPerMinute.map { "\(figure($0)) tokens/min" }]
+        return "rate limit of \(instance) for this worker: \(parts.compactMap { $0 }.joined(separator: ", ")) (1/\(parallelism) of the run's)"
+    }
+
+    static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 
     func statusKey(_ attempt: String) -> String { IndexedRun.attemptPrefix(shard: shard) + attempt + ".json" }
@@ -181,11 +261,22 @@ public struct IndexedWorker: Sendable {
         try await store.write(JSONCoding.encoder(pretty: true).encode(status), to: statusKey(status.attempt))
     }
 
+    /// What earlier attempts on this index journaled.
+    struct Journaled {
+        /// Cases not to play again: every journaled case, or with `retryErrors` those with a success.
+        var done = Set<String>()
+        /// Dollars every journaled record cost (they count against this shard's budget).
+        var spentUSD = 0.0
+        /// Cases whose only records are errors (kept, or played again with `retryErrors`).
+        var errorOnly = 0
+    }
+
     /// The cases of this shard that earlier attempts journaled, and what they cost. Damaged lines
     /// (a torn write cannot happen: parts and synced lines are whole) are skipped with a warning.
-    func journaled(ids: Set<String>, events: EventBus) async throws -> (Set<String>, Double) {
-        var done = Set<String>()
-        var spent = 0.0
+    func journaled(ids: Set<String>, events: EventBus) async throws -> Journaled {
+        var succeeded = Set<String>()
+        var failed = Set<String>()
+        var out = Journaled()
         for key in try await store.list(prefix: IndexedRun.journalPrefix(shard: shard)) {
             for try await (line, text) in store.lines(of: key) {
                 guard let envelope = try? ClusterRecordEnvelope(scanning: Data(text.utf8)), envelope.runSampleId == envelope.sampleId,
@@ -194,10 +285,13 @@ public struct IndexedWorker: Sendable {
                     events.emit(LogEvent(.warning, "journal line \(line) is damaged and was skipped; its case runs again", source: "\(name)\(key):\(line)"))
                     continue
                 }
-                done.insert(envelope.sampleId)
-                spent += envelope.costUSD ?? 0
+                if envelope.failed { failed.insert(envelope.sampleId) } else { succeeded.insert(envelope.sampleId) }
+                out.spentUSD += envelope.costUSD ?? 0
             }
         }
-        return (done, spent)
+        failed.subtract(succeeded)
+        out.errorOnly = failed.count
+        out.done = retryErrors ? succeeded : succeeded.union(failed)
+        return out
     }
 }

@@ -35,26 +35,43 @@ public struct RemoteOutput: Sendable {
     /// The run journal in the staging directory and its key in the store.
     public var journalKey: String { RunJournal.defaultKey }
 
-    /// Before a run: with `resume`, copies the store's journal (every part, in order) into the
-    /// staging directory, and `dataset.jsonl` when the store has one (generated cases); without,
-    /// removes the store's journal (a fresh run).
+    /// The journals a run appends to as it plays, as paths under the staging directory and keys in
+    /// the store: the Runner's (one process) and the cluster spool's (`--workers N`, the coordinator
+    /// journals every worker's records to `spool/journal.jsonl`). Each is mirrored while the run
+    /// plays and restored by `--resume`, so either mode resumes on another host.
+    public static let mirroredJournals = [RunJournal.defaultKey, "spool/journal.jsonl"]
+
+    /// Before a run: with `resume`, copies the store's journals (``mirroredJournals``, every part,
+    /// in order) into the staging directory, and `dataset.jsonl` when the store has one (generated
+    /// cases); without, removes the store's journals (a fresh run).
     public func prepareJournal(resume: Bool) async throws {
         guard resume else {
-            try await store.delete(journalKey)
+            for key in Self.mirroredJournals { try await store.delete(key) }
             return
         }
         if await store.exists("dataset.jsonl") {
             try await RemoteLocation.download("dataset.jsonl", from: store, to: staging.appendingPathComponent("dataset.jsonl"))
         }
-        guard await store.exists(journalKey) else { return }
-        let target = staging.appendingPathComponent(journalKey)
-        guard FileManager.default.createFile(atPath: target.path, contents: nil) else {
+        for key in Self.mirroredJournals where await store.exists(key) {
+            try await restore(key)
+        }
+    }
+
+    /// Copies the store's journal `key` (its lines, every part in order) to the same path under
+    /// the staging directory (private: mode 0600 in 0700 directories).
+    private func restore(_ key: String) async throws {
+        let target = staging.appendingPathComponent(key)
+        let directory = target.deletingLastPathComponent()
+        if directory.standardizedFileURL.path != staging.standardizedFileURL.path {
+            _ = try PrivateDirectory.verifyOrCreate(directory)
+        }
+        guard FileManager.default.createFile(atPath: target.path, contents: nil, attributes: [.posixPermissions: 0o600]) else {
             throw ChatbotTesterError(.io, "cannot create \(target.path)", location: SourceLocation(source: target.path))
         }
         let handle = try FileHandle(forWritingTo: target)
         defer { try? handle.close() }
         var buffer = Data()
-        for try await (_, text) in store.lines(of: journalKey) {
+        for try await (_, text) in store.lines(of: key) {
             buffer.append(contentsOf: text.utf8)
             buffer.append(0x0A)
             if buffer.count >= 1 << 20 {
@@ -66,9 +83,9 @@ public struct RemoteOutput: Sendable {
         try handle.synchronize()
     }
 
-    /// A mirror of the staging directory's journal into the store.
-    public func journalMirror(interval: Duration = RemoteOutput.mirrorInterval) -> JournalMirror {
-        JournalMirror(file: staging.appendingPathComponent(journalKey), store: store, key: journalKey, interval: interval)
+    /// Mirrors of the staging directory's journals (``mirroredJournals``) into the store.
+    public func journalMirrors(interval: Duration = RemoteOutput.mirrorInterval) -> [JournalMirror] {
+        Self.mirroredJournals.map { JournalMirror(file: staging.appendingPathComponent($0), store: store, key: $0, interval: interval) }
     }
 
     /// How often the journal is mirrored: `CHATBOT_TESTER_MIRROR_SECONDS` (default 5).

@@ -8,12 +8,20 @@ import Foundation
 /// Leases are numbered: `.chatbot-tester.lock/<generation>` (10 digits). The newest generation is
 /// the lock. A run takes it by creating the next generation, which only one writer can do; it
 /// renews its own object every `leaseSeconds / 4` and marks it released at the end. A lease not
-/// renewed for `leaseSeconds` (its holder crashed, or its pod was killed), or one whose holder was
+/// renewed for `leaseSeconds` (`CHATBOT_TESTER_LEASE_SECONDS`, default 60; its holder crashed, or its pod was killed), or one whose holder was
 /// a process on this host that no longer exists, is stale and taken over by creating the next
 /// generation. Generations below the newest are removed by the winner.
 public final class RemoteOutputLock: Sendable {
     /// The key prefix of the leases.
     public static let prefix = ".chatbot-tester.lock/"
+
+    /// How long a lease holds without renewal: `CHATBOT_TESTER_LEASE_SECONDS` (default 60, at
+    /// least 1). A run records its own lease length in its lease, so a killed pod's lease lapses
+    /// after the length that pod was started with.
+    public static var leaseSeconds: Double {
+        let seconds = ProcessInfo.processInfo.environment["CHATBOT_TESTER_LEASE_SECONDS"].flatMap(Double.init) ?? 60
+        return seconds.isFinite ? max(1, seconds) : 60
+    }
 
     /// What a lease object holds.
     public struct Lease: Codable, Sendable {
@@ -70,7 +78,7 @@ public final class RemoteOutputLock: Sendable {
     ///
     /// - Throws: `.busy` naming the holder (pid, host, command, start) and when its lease expires.
     public static func acquire(
-        store: any ArtifactStore, url: String, holder: OutputDirectoryLock.Holder = .current, leaseSeconds: Double = 60
+        store: any ArtifactStore, url: String, holder: OutputDirectoryLock.Holder = .current, leaseSeconds: Double = RemoteOutputLock.leaseSeconds
     ) async throws -> RemoteOutputLock {
         let encoder = JSONCoding.encoder()
         for _ in 0..<8 {

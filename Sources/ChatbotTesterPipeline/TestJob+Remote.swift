@@ -66,18 +66,18 @@ extension TestJob {
         try writeJobRecord()
         try await remote.publish(only: ["job.json"])
         try await remote.prepareJournal(resume: settings.resume)
-        let mirror = remote.journalMirror()
-        try await mirror.start()
+        let mirrors = remote.journalMirrors()
+        for mirror in mirrors { try await mirror.start() }
         let value: T
         do {
             value = try await body()
         } catch {
-            try? await mirror.stop()
+            for mirror in mirrors { try? await mirror.stop() }
             throw error
         }
         // Publish from a fresh task: an interrupted run's outputs are published too.
         _ = try await Task {
-            try await mirror.stop()
+            for mirror in mirrors { try await mirror.stop() }
             return try await remote.publish()
         }.value
         return value

@@ -84,10 +84,10 @@ import Testing
     }
 
     /// Workers started at once, one per entry of `indexes`, each given its index as a Kubernetes Indexed Job does.
-    static func workers(_ indexes: [Int], _ store: Store) async throws -> [CLITests.Result] {
+    static func workers(_ indexes: [Int], _ store: Store, _ flags: [String] = []) async throws -> [CLITests.Result] {
         try await withThrowingTaskGroup(of: (Int, CLITests.Result).self) { group in
             for (n, index) in indexes.enumerated() {
-                group.addTask { (n, try await cli(["worker"], store, ["JOB_COMPLETION_INDEX": String(index)])) }
+                group.addTask { (n, try await cli(["worker"] + flags, store, ["JOB_COMPLETION_INDEX": String(index)])) }
             }
             var out: [(Int, CLITests.Result)] = []
             for try await result in group { out.append(result) }
@@ -303,6 +303,183 @@ extension IndexedRunTests {
             #expect(refused.status == 2 && refused.stderr.contains(key), "\(refused.stderr)")
             let fine = try await Self.cli(["worker", "--shard", "0"], store)
             #expect(fine.status == 0, "\(fine.stderr)")
+        }
+    }
+}
+
+/// One semantics: what `test` promises, indexed workers keep (retry-errors, progress, event log,
+/// run-summary), and the split of the run's rate limits reaches each worker's rate limiter.
+extension IndexedRunTests {
+    /// The error codes of a run-summary's `errorExamples` (the messages name the server's port).
+    static func errorCodes(_ summary: JSONValue?) -> [String]? {
+        summary?["errorExamples"]?.objectValue.map { $0.keys.sorted() }
+    }
+
+    /// Every line of every object under `prefix`.
+    static func lines(under prefix: String, _ store: Store) async throws -> [String] {
+        var lines: [String] = []
+        for key in try await store.artifacts.list(prefix: prefix) {
+            for try await (_, text) in store.artifacts.lines(of: key) { lines.append(String(text)) }
+        }
+        return lines
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func workersRetryErrorsShowProgressAndLogEventsAsTestDoes(_ kind: StoreKind) async throws {
+        // Every fourth case fails once (`times=1`, no retry): recorded as an error the first time.
+        func job(_ server: MockLLMServer) throws -> URL {
+            try ParityTests.job(
+                """
+                backends:
+                  bot: {type: openai, baseURL: "\(server.openAIBaseURL)", model: m, apiKey: {env: BOT_KEY}, retry: {attempts: 1}}
+                dataset: cases.jsonl
+                run: {concurrency: 2}
+                """, cases: ParityTests.cases(12) { $0 % 4 == 0 ? "MOCK_FAULT: 500 times=1 case \($0)" : "hello \($0)" })
+        }
+        // The single-process run: errors first (exit 1, as with no metric a recorded error fails the
+        // test), then `--resume --retry-errors` fixes them.
+        var single: [JSONValue?] = []
+        try await withMockLLMServer(.init(latencyMs: 1)) { server in
+            let directory = try job(server)
+            let config = directory.appendingPathComponent("job.yaml").path
+            let out = directory.appendingPathComponent("out")
+            let first = try await CLITests.run(["test", config, "--out", out.path, "--no-progress"], environment: ["BOT_KEY": Self.secret])
+            #expect(first.status == 1, "\(first.stderr)")
+            single.append(ParityTests.json(out.appendingPathComponent("run-summary.json")))
+            let retried = try await CLITests.run(
+                ["test", config, "--out", out.path, "--no-progress", "--resume", "--retry-errors"], environment: ["BOT_KEY": Self.secret])
+            #expect(retried.status == 0, "\(retried.stderr)")
+            single.append(ParityTests.json(out.appendingPathComponent("run-summary.json")))
+        }
+        #expect(Self.errorCodes(single[0])?.isEmpty == false, "\(String(describing: single[0]))")
+
+        try await withMockLLMServer(.init(latencyMs: 1)) { server in
+            let directory = try job(server)
+            let store = try await Store(kind)
+            try await Self.plan(directory, store, ["--shards", "2", "--parallelism", "2"])
+            // Progress on (stderr is not a terminal: plain lines, as `test` writes them).
+            for worker in try await Self.workers([0, 1], store) {
+                #expect(worker.status == 0, "\(worker.stderr)")
+                #expect(worker.stderr.contains("run: done 6/6") && worker.stderr.contains("errors"), "\(worker.stderr)")
+            }
+            var merged = try await Self.merge(directory, store, status: 1)
+            let first = ParityTests.json(merged.appendingPathComponent("run-summary.json"))
+            // The same error examples (by code) and statistics as the single-process run.
+            #expect(Self.errorCodes(first) == Self.errorCodes(single[0]), "\(String(describing: first))")
+            #expect(first?["statistics"].map(ParityTests.stripped) == single[0]?["statistics"].map(ParityTests.stripped))
+
+            // Each attempt logged its events to the store: the Runner's, masked.
+            let events = try await Self.lines(under: "events/", store)
+            let kinds = events.compactMap { (try? JSONValue(parsing: $0))?["kind"]?.stringValue }
+            #expect(kinds.filter { $0 == "run.started" }.count == 2 && kinds.filter { $0 == "run.completed" }.count == 2, "\(kinds)")
+            #expect(kinds.filter { $0 == "run.sample.failed" }.count == 3 && kinds.filter { $0 == "run.sample.completed" }.count == 9, "\(kinds)")
+            #expect(events.allSatisfy { !$0.contains(Self.secret) })
+
+            // Run again without --retry-errors: nothing is played, the errors are kept and it says so.
+            let before = server.stats.requests
+            let kept = try await Self.cli(["worker", "--shard", "0"], store)
+            #expect(kept.status == 0 && kept.stderr.contains("--retry-errors"), "\(kept.stderr)")
+            #expect(server.stats.requests == before)
+            // A retry-errors round plays only the errored cases; the merge then equals the single run's retry.
+            for worker in try await Self.workers([0, 1], store, ["--retry-errors", "--no-progress"]) {
+                #expect(worker.status == 0, "\(worker.stderr)")
+            }
+            #expect(server.stats.requests - before == 3, "only the errored cases are played again")
+            try? FileManager.default.removeItem(at: merged)
+            merged = try await Self.merge(directory, store, status: 0)
+            let second = ParityTests.json(merged.appendingPathComponent("run-summary.json"))
+            #expect(Self.errorCodes(second) == [] && Self.errorCodes(single[1]) == [])
+            #expect(second?["statistics"].map(ParityTests.stripped) == single[1]?["statistics"].map(ParityTests.stripped))
+            let statuses = ParityTests.lines(merged.appendingPathComponent("results.jsonl")).compactMap { (try? JSONValue(parsing: $0))?["status"]?.stringValue }
+            #expect(statuses == Array(repeating: "ok", count: 12))
+        }
+    }
+
+    /// A worker's request rate at the bot, over a window of at least `seconds` after its first
+    /// request (measured, not assumed: a slow test only widens it); the worker is then stopped.
+    static func requestRate(_ store: Store, _ server: MockLLMServer, seconds: Double) async throws -> (requests: Int, seconds: Double) {
+        let window = Locked<(start: ContinuousClock.Instant?, seconds: Double, requests: Int)>((nil, 0, 0))
+        let worker = try await CLITests.run(
+            ["worker", "--store", store.url, "--shard", "0", "--no-progress"], environment: ["BOT_KEY": Self.secret], signal: SIGTERM
+        ) {
+            let requests = server.stats.requests
+            return window.withLock { w in
+                let now = ContinuousClock.now
+                guard let start = w.start else {
+                    if requests > 0 { w.start = now }
+                    return false
+                }
+                let elapsed = now - start
+                w.seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+                w.requests = requests
+                return w.seconds >= seconds
+            }
+        }
+        #expect(worker.status == 128 + SIGTERM, "\(worker.stderr)")
+        let seen = window.current
+        return (seen.requests, seen.seconds)
+    }
+
+    /// 120 requests a minute for the run (2 a second). With `--parallelism 4` each worker's rate
+    /// limiter gets 30 a minute (one per 2 s) and 1/4 of the tokens; with `--parallelism 1` the
+    /// whole rate: the difference over 8 s is many requests, counted at the bot.
+    @Test(arguments: [4, 1])
+    func theRateLimitSplitReachesEachWorkersRateLimiter(_ parallelism: Int) async throws {
+        try await withMockLLMServer(.init(latencyMs: 0)) { server in
+            let directory = try ParityTests.job(
+                """
+                backends:
+                  bot: {type: openai, baseURL: "\(server.openAIBaseURL)", model: m, apiKey: {env: BOT_KEY}, rateLimit: {requestsPerMinute: 120, tokensPerMinute: 4000000}}
+                dataset: cases.jsonl
+                run: {concurrency: 8}
+                """, cases: ParityTests.cases(160))
+            let store = try await Store(.file)
+            try await Self.plan(directory, store, ["--shards", "4", "--parallelism", String(parallelism)])
+            let seen = try await Self.requestRate(store, server, seconds: 8)
+            let perSecond = 2 / Double(parallelism)
+            if parallelism > 1 {
+                // The first, then one per 2 s of the window (+1 for a request racing the count).
+                let allowed = 1 + Int((seen.seconds * perSecond).rounded(.up)) + 1
+                #expect(seen.requests >= 2 && seen.requests <= allowed, "\(seen.requests) requests in \(seen.seconds) s; at most \(allowed) at 30/min")
+            } else {
+                // Unsplit: at least half the run's rate (the split's would give a quarter).
+                #expect(seen.requests >= Int(seen.seconds), "\(seen.requests) requests in \(seen.seconds) s at 120/min")
+            }
+            // What the worker's rate limiter was built with, in the attempt's event log: rpm/P and tpm/P.
+            let events = try await Self.lines(under: "events/", store)
+            let expected = "rate limit of bot for this worker: \(120 / parallelism) requests/min, \(4_000_000 / parallelism) tokens/min (1/\(parallelism) of the run's)"
+            #expect(events.contains { $0.contains(expected) }, "\(events.filter { $0.contains("rate limit") })")
+        }
+    }
+
+    @Test func statusLostAfterAndTheWorkersHeartbeatAreSettable() async throws {
+        try await withMockLLMServer(.init(latencyMs: 500)) { server in
+            let directory = try Self.job(server, cases: 60)  // run.concurrency 4: ~7.5 s
+            let store = try await Store(.file)
+            try await Self.plan(directory, store, ["--shards", "1"])
+            // Heartbeats every 0.2 s: the attempt's state changes several times within seconds (at
+            // the default 15 s it would not), then the worker is killed without a word.
+            let updates = Locked(Set<Date>())
+            let artifacts = store
+            let poller = Task {
+                while !Task.isCancelled {
+                    if let attempt = try? await artifacts.attempts(shard: 0).first { _ = updates.withLock { $0.insert(attempt.updatedAt) } }
+                    try? await Task.sleep(for: .milliseconds(50))
+                }
+            }
+            let killed = try await CLITests.run(
+                ["worker", "--store", store.url, "--shard", "0", "--heartbeat", "0.2", "--no-progress"], environment: ["BOT_KEY": Self.secret],
+                signal: SIGKILL
+            ) { updates.withLock { $0.count } >= 3 }
+            poller.cancel()
+            #expect(killed.status == SIGKILL || killed.status == 9, "\(killed.stderr)")
+            let running = try await Self.cli(["status", "--lost-after", "3600"], store)
+            #expect(running.status == 1 && running.stdout.contains("running 1"), "\(running.stdout)")
+            try await Task.sleep(for: .milliseconds(1500))
+            let lost = try await Self.cli(["status", "--lost-after", "1"], store)
+            #expect(lost.status == 1 && lost.stdout.contains("went silent") && lost.stdout.contains("failed 1"), "\(lost.stdout)")
+            let invalid = try await Self.cli(["status", "--lost-after", "0"], store)
+            #expect(invalid.status != 0 && invalid.stderr.contains("--lost-after"), "\(invalid.stderr)")
         }
     }
 }

@@ -137,7 +137,11 @@ import Testing
         #expect(!Self.lines(try await store.read("generated.jsonl")).isEmpty)
     }
 
-    @Test func aKilledRunResumesFromTheStoreWithEveryIdOnceAndNoSecretStored() async throws {
+    /// In one process the Runner's journal is mirrored; with `--workers 2` the cluster spool's.
+    @Test(arguments: [0, 2])
+    func aKilledRunResumesFromTheStoreWithEveryIdOnceAndNoSecretStored(_ workers: Int) async throws {
+        let flags = workers > 0 ? ["--workers", String(workers)] : []
+        let journal = workers > 0 ? "spool/journal.jsonl" : RunJournal.defaultKey
         let server = try await Self.server.value
         try await withMockLLMServer(.init(latencyMs: 40)) { llm in
             let directory = try CLITests.temporaryDirectory()
@@ -159,26 +163,30 @@ import Testing
             let botKey = "bot-key-\(UUID().uuidString)"
             var env = Self.environment(server)
             env["BOT_KEY"] = botKey
+            env["CHATBOT_TESTER_LEASE_SECONDS"] = "7"
             let mirrored = Locked(0)
             // Poll the store from a helper task; the run is SIGKILLed once 20 records are there.
             let poller = Task {
                 while !Task.isCancelled {
-                    let lines = (try? await store.read(RunJournal.defaultKey)).map { Self.lines($0).count } ?? 0
+                    let lines = (try? await store.read(journal)).map { Self.lines($0).count } ?? 0
                     mirrored.withLock { $0 = lines }
                     try? await Task.sleep(for: .milliseconds(50))
                 }
             }
-            let killed = try await CLITests.run(["test", config.path, "--out", remote, "--no-progress"], environment: env, signal: SIGKILL) {
+            let killed = try await CLITests.run(["test", config.path, "--out", remote, "--no-progress"] + flags, environment: env, signal: SIGKILL) {
                 mirrored.withLock { $0 } >= 20
             }
             poller.cancel()
             #expect(killed.status == SIGKILL || killed.status == 9, "\(killed.stderr)")
-            let kept = Self.lines(try await store.read(RunJournal.defaultKey)).count
+            let kept = Set(try Self.ids(try await store.read(journal))).count
             #expect(kept >= 20 && kept < count)
+            // The killed run's lease has the length its environment set (CHATBOT_TESTER_LEASE_SECONDS).
+            let lease = try #require(try await RemoteOutputLock.newest(in: store)?.lease)
+            #expect(lease.leaseSeconds == 7 && !lease.released)
             // Killed: the lease is not released, but its holder is gone; the resume (elsewhere, as a
             // new staging directory) continues from the store.
             let before = llm.stats.byPath["/v1/chat/completions"] ?? 0
-            let resumed = try await CLITests.run(["test", config.path, "--out", remote, "--no-progress", "--resume"], environment: env)
+            let resumed = try await CLITests.run(["test", config.path, "--out", remote, "--no-progress", "--resume"] + flags, environment: env)
             #expect(resumed.status == 0, "\(resumed.stderr)")
             let ids = try Self.ids(try await store.read("results.jsonl"))
             #expect(ids.count == count)

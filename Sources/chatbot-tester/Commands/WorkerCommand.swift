@@ -19,7 +19,9 @@ struct WorkerCommand: AsyncParsableCommand {
             may fix (the store or network), retry; 2 a config error (no plan, an index outside it, a \
             damaged spool, this environment expands the config differently from the plan), do not \
             retry; 3 a stop rule ended it (this index's share of the budget or failure policy, the \
-            target down), do not retry; 143 interrupted (SIGTERM, Ctrl-C), retry: it resumes.
+            target down), do not retry; 143 interrupted (SIGTERM, Ctrl-C), retry: it resumes. \
+            Progress goes to standard error as `test`'s; every event of the attempt is logged to \
+            events/shard-NNNNN/<attempt>.jsonl in the store.
             """)
 
     @Option(help: "The coordinator's Unix socket.") var connect: String?
@@ -27,10 +29,16 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(help: "Seconds to keep retrying while the coordinator is not listening yet.") var connectTimeout = 30.0
     @Option(help: "An indexed run's store (s3://bucket/prefix, file:///path or a directory), as given to `plan`.") var store: String?
     @Option(help: "With --store: the shard index (default: JOB_COMPLETION_INDEX, else SLURM_ARRAY_TASK_ID).") var shard: Int?
+    @Flag(help: "With --store: play again the cases earlier attempts on this index recorded as errors (a success replaces the error).")
+    var retryErrors = false
+    @Option(help: "With --store: seconds between this attempt's state updates in the store (what `status` reads).")
+    var heartbeat = 15.0
+    @Flag(help: "With --store: no progress display on standard error.") var noProgress = false
 
     func validate() throws {
         if (connect == nil) == (store == nil) { throw ValidationError("give either --connect PATH (a coordinator) or --store URL (an indexed run)") }
-        if shard != nil, store == nil { throw ValidationError("--shard needs --store") }
+        if store == nil, shard != nil || retryErrors || noProgress { throw ValidationError("--shard, --retry-errors and --no-progress need --store") }
+        if !(heartbeat > 0 && heartbeat <= 3600) { throw ValidationError("--heartbeat must be more than 0 and at most 3600 seconds") }
     }
 
     func run() async throws {
@@ -61,10 +69,15 @@ struct WorkerCommand: AsyncParsableCommand {
         do {
             let index = try IndexedRun.shardIndex(explicit: shard, environment: ProcessInfo.processInfo.environment)
             let target = try IndexedStore(url)
+            let events = CommandEvents()
+            events.showProgress(!noProgress)
             let status = try await IndexedStore.withScratch { scratch in
-                let worker = IndexedWorker(store: target.store, name: target.name, shard: index, scratch: scratch)
-                return try await withInterruptCancellation {
-                    try await worker.run(registry: .builtin(), factory: ClusterProcessors.factory(metrics: .builtinMetrics))
+                var configured = IndexedWorker(store: target.store, name: target.name, shard: index, scratch: scratch)
+                configured.retryErrors = retryErrors
+                configured.heartbeatSeconds = heartbeat
+                let worker = configured
+                return try await events.run {
+                    try await worker.run(registry: .builtin(), factory: ClusterProcessors.factory(metrics: .builtinMetrics), events: events.bus)
                 }
             }
             let counts = "\(status.resumed + status.played) of \(status.cases) cases recorded (\(status.played) now, \(status.errors) errors)"
