@@ -113,6 +113,9 @@ extension IndexedRun {
                 if let error = record.error, errorExamples[error.code] == nil { errorExamples[error.code] = error.message }
             }
             let attempts = try await attempts(in: store, name: name).values.flatMap { $0 }
+            // Where the workers' events are: this merge's events.jsonl says so.
+            let logs = try await store.list(prefix: "events/").count
+            job.events.emit(LogEvent(.info, "the workers' events: \(logs) attempt logs under \(name)events/shard-NNNNN/<attempt>.jsonl", source: "merge"))
             var stopReason = RunStopReason.completed
             if merged < plan.sampleCount {
                 stopReason = attempts.sorted { $0.attempt < $1.attempt }.compactMap { $0.state == .stopped ? $0.stopReason : nil }.first ?? .stopped

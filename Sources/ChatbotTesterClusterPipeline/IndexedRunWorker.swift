@@ -1,5 +1,6 @@
 import ChatbotTesterCluster
 import ChatbotTesterCore
+import ChatbotTesterEvaluator
 import ChatbotTesterPipeline
 import ChatbotTesterRunner
 import Foundation
@@ -18,8 +19,9 @@ import Foundation
 /// - With `retryErrors` (`worker --retry-errors`, as `test --resume --retry-errors`), the cases
 ///   earlier attempts recorded only as errors are played again; the merge keeps a success over
 ///   an error.
-/// - Emits the Runner's events (`run.started`, `run.sample.completed`/`failed`, `run.completed`,
-///   …) on the bus it is given, and logs every event of the attempt to the store
+/// - Emits the Runner's and the Evaluator's events (`run.started`, `run.sample.started`,
+///   `run.sample.completed`/`failed`, `evaluate.sample.completed`, `run.completed`, …) on the bus
+///   it is given, and logs every event of the attempt to the store
 ///   (`events/shard-NNNNN/<attempt>.jsonl`, masked), as `events.jsonl` of a single-process run.
 public struct IndexedWorker: Sendable {
     public var store: any ArtifactStore
@@ -126,6 +128,8 @@ public struct IndexedWorker: Sendable {
         let started = ContinuousClock.now
         events.emit(RunStartedEvent(target: targetName, total: entry.count, concurrency: concurrency, resumed: done.count))
         if !done.isEmpty { events.emit(RunSamplesSkippedEvent(count: done.count, duplicates: 0)) }
+        let scoring = (processor as? PipelineShardProcessor)?.scoring ?? plan.scoring
+        if scoring { events.emit(EvalStageChanged(started: true, total: entry.count - done.count)) }
         var statistics = RunStatistics()
         var errorExamples: [String: String] = [:]
         let heartbeat = Task { [self] in
@@ -149,6 +153,7 @@ public struct IndexedWorker: Sendable {
         var unsynced = 0
         var lastSync = ContinuousClock.now
         let play: @Sendable (IndexedSample) async -> Result<ClusterRecord?, any Error> = { item in
+            events.emit(RunSampleStartedEvent(sampleId: item.sample.id, index: item.index))
             let box = Locked<ClusterRecord?>(nil)
             do {
                 try await processor.process([item]) { record in box.withLock { $0 = record } }
@@ -181,6 +186,12 @@ public struct IndexedWorker: Sendable {
                                 events.emit(RunSampleCompletedEvent(record: record.run))
                             } else {
                                 events.emit(RunSampleFailedEvent(record: record.run))
+                            }
+                            if scoring {
+                                events.emit(
+                                    EvalSampleCompleted(
+                                        sampleId: record.sampleId, failed: record.evals.filter { $0.passed == false }.map(\.metric),
+                                        unmeasured: record.evals.filter { $0.status == .unmeasured }.map(\.metric)))
                             }
                             status.withLock { value in
                                 value.played += 1
@@ -230,6 +241,7 @@ public struct IndexedWorker: Sendable {
             }
             return value
         }
+        if scoring { events.emit(EvalStageChanged(started: false)) }
         events.emit(
             RunCompletedEvent(
                 summary: RunSummary(

@@ -373,7 +373,11 @@ extension IndexedRunTests {
             let kinds = events.compactMap { (try? JSONValue(parsing: $0))?["kind"]?.stringValue }
             #expect(kinds.filter { $0 == "run.started" }.count == 2 && kinds.filter { $0 == "run.completed" }.count == 2, "\(kinds)")
             #expect(kinds.filter { $0 == "run.sample.failed" }.count == 3 && kinds.filter { $0 == "run.sample.completed" }.count == 9, "\(kinds)")
+            #expect(kinds.filter { $0 == "run.sample.started" }.count == 12 && kinds.filter { $0 == "evaluate.sample.completed" }.count == 12, "\(kinds)")
             #expect(events.allSatisfy { !$0.contains(Self.secret) })
+            // The merge's own events.jsonl says where they are.
+            let mergeEvents = ParityTests.lines(merged.appendingPathComponent("events.jsonl"))
+            #expect(mergeEvents.contains { $0.contains("the workers' events: 2 attempt logs under") }, "\(mergeEvents.filter { $0.contains("workers") })")
 
             // Run again without --retry-errors: nothing is played, the errors are kept and it says so.
             let before = server.stats.requests
