@@ -4,11 +4,11 @@ import Foundation
 /// Waits for a child started with Foundation's `Process` (a test that signals or kills it
 /// mid-run) by reaping it with Core's `ProcessRunner.reap`, which uses `waitpid`.
 ///
-/// `Process.waitUntilExit()` learns of an exit from a SIGCHLD dispatch source. A libuv loop that
-/// spawns processes in the same test process (the cluster tests) installs its own SIGCHLD handler,
-/// and a child that exits meanwhile stays a zombie that Foundation never notices: the wait spins
-/// forever. `waitpid` cannot miss it. A child run to completion needs none of this:
-/// `ProcessRunner.run` spawns and reaps it itself.
+/// `Process.waitUntilExit()` on Linux learns of an exit when a socket the child inherits closes,
+/// and a process spawned meanwhile by a spawner that closes nothing (libuv's `uv_spawn`, as the
+/// cluster tests do) keeps that socket open: the wait spins until that other process exits, and
+/// the exited child stays a zombie. `waitpid` on the child's pid cannot miss the exit. A child run
+/// to completion needs none of this: `ProcessRunner.run` spawns and reaps it itself.
 public enum ChildExit {
     /// Blocks until `process` has exited; its exit status, or the number of the signal that ended it
     /// (as `Process.terminationStatus` reports).
