@@ -79,7 +79,9 @@ public struct ShardedRunStage: JobRunStage {
         let machine = CoordinatorStateMachine.Configuration(
             heartbeatTimeout: heartbeatTimeout, concurrency: concurrency, expectedWorkers: workers, stopGrace: stopGrace,
             prefetch: CoordinatorStateMachine.Configuration.prefetch(concurrency: concurrency, workers: workers))
-        var coordinator = ClusterCoordinator.Options(machine: machine)
+        // The journal is fsync'd as the Runner's is (`run.syncIntervalSeconds`): a crash loses at
+        // most that much, which a resume plays again.
+        var coordinator = ClusterCoordinator.Options(machine: machine, journalSyncInterval: max(0.02, job.runOptions.syncIntervalSeconds))
         coordinator.retryErrors = job.settings.retryErrors
         let options = ClusterRun.Options(
             workers: workers, spool: prepared.directory, socketPath: socketPath, workerCommand: workerCommand,

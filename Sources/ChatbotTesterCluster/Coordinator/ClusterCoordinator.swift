@@ -17,6 +17,10 @@ public enum ClusterCoordinator {
         public var shutdownGrace: Double
         /// Play again the samples whose recorded result is an error (`--resume --retry-errors`).
         public var retryErrors = false
+        /// Seconds between two progress events of one worker: the records a worker returns
+        /// meanwhile are summed into its next one (every record is counted; the last ones are
+        /// reported before the run's end).
+        public var progressInterval: Double = 0.1
 
         public init(
             machine: CoordinatorStateMachine.Configuration = .init(), journalSyncInterval: Double = 0.02, tickInterval: Double = 0.25,
@@ -103,6 +107,10 @@ actor CoordinatorDriver {
     private var waiters: [CheckedContinuation<Void, Never>] = []
     private var stats: ClusterCoordinatorStats
     private let budgets: ClusterBudgetServer
+    /// Per worker id: progress not reported yet (records summed since its last progress event)
+    /// and when its last one went out.
+    private var pendingProgress: [String: ClusterEvent] = [:]
+    private var progressReportedAt: [String: Double] = [:]
 
     /// Shard lines loaded for assignments, by shard id (a few shards at a time).
     private var loadedShards: [Int: [Int: ClusterSpool.SampleLine]] = [:]
@@ -184,6 +192,7 @@ actor CoordinatorDriver {
         for connection in connections.values { connection.close(reason: nil) }
         if let failure { throw failure }
         try closing.get()
+        flushProgress(olderThan: nil)
         stats.journaled = machine.completedCount
         stats.spentUSD = machine.runLimits.spentUSD
         stats.abandoned = machine.abandonedCount
@@ -249,7 +258,18 @@ actor CoordinatorDriver {
     }
 
     private func tick() async {
+        flushProgress(olderThan: options.progressInterval)
         await perform(machine.tick(now: now))
+    }
+
+    /// Reports the progress held back for each worker whose last report is at least `age` seconds
+    /// old (all of it when `age` is nil).
+    private func flushProgress(olderThan age: Double?) {
+        for (workerId, event) in pendingProgress where age.map({ now - (progressReportedAt[workerId] ?? 0) >= $0 }) ?? true {
+            pendingProgress[workerId] = nil
+            progressReportedAt[workerId] = now
+            emit(event)
+        }
     }
 
     private func syncJournal() async {
@@ -364,7 +384,6 @@ actor CoordinatorDriver {
     }
 
     private func record(_ event: ClusterEvent) {
-        var rate: Double?
         switch event {
         case .workerJoined(let workerId, _):
             stats.workersJoined += 1
@@ -372,11 +391,34 @@ actor CoordinatorDriver {
         case .workerLost(_, _, let requeued):
             stats.workersLost += 1
             stats.reassignments += requeued
-        case .progress(let workerId, let added, _, _, let mine):
+        case .progress(let workerId, let added, let completed, let total, let mine):
             stats.samplesByWorker[workerId, default: 0] += added
-            if let start = joinedAt[workerId], now > start { rate = Double(mine) / (now - start) }
+            // At most one progress event per worker per `progressInterval`: records arriving
+            // sooner are summed into the next (a frame of records is one event at most).
+            var summed = added
+            if case .progress(_, let earlier, _, _, _) = pendingProgress[workerId] { summed += earlier }
+            let pending = ClusterEvent.progress(workerId: workerId, added: summed, completed: completed, total: total, workerCompleted: mine)
+            if now - (progressReportedAt[workerId] ?? -.infinity) < options.progressInterval {
+                pendingProgress[workerId] = pending
+                return
+            }
+            pendingProgress[workerId] = nil
+            progressReportedAt[workerId] = now
+            emit(pending)
+            return
+        case .runFinished, .stopping, .abandoned:
+            flushProgress(olderThan: nil)
         default:
             break
+        }
+        events.emit(ClusterTesterEvent(event))
+    }
+
+    /// Emits `event` (a progress event with its worker's rate since it joined).
+    private func emit(_ event: ClusterEvent) {
+        var rate: Double?
+        if case .progress(let workerId, _, _, _, let mine) = event, let start = joinedAt[workerId], now > start {
+            rate = Double(mine) / (now - start)
         }
         events.emit(ClusterTesterEvent(event, workerSamplesPerSecond: rate))
     }
