@@ -11,6 +11,8 @@ import Foundation
 //   cluster-test-host worker --connect PATH [--worker-id ID] [--state-dir DIR]
 //   cluster-test-host coordinator --socket PATH --spool DIR
 //   cluster-test-host connect-as --uid N --connect PATH      exit 0: refused, 1: welcomed, 2: error
+//   cluster-test-host reap-beside-leaks                       exit 0: every ProcessRunner child seen to exit
+//   cluster-test-host exec-beside-libuv --config PATH         prints `ok error attempts exit` of the run
 
 func option(_ name: String, _ arguments: [String]) -> String? {
     guard let index = arguments.firstIndex(of: name), index + 1 < arguments.count else { return nil }
@@ -71,6 +73,17 @@ case "connect-as":
     }
     exit(welcomed ? 1 : 0)
 
+case "reap-beside-leaks":
+    exit(await reapBesideLeaks())
+
+case "exec-beside-libuv":
+    guard let config = option("--config", arguments) else { fail("exec-beside-libuv needs --config PATH") }
+    do {
+        exit(try await execBesideLibuv(config: config))
+    } catch {
+        fail("\(error)")
+    }
+
 default:
-    fail("unknown mode '\(mode)' (worker, coordinator, connect-as)")
+    fail("unknown mode '\(mode)' (worker, coordinator, connect-as, reap-beside-leaks, exec-beside-libuv)")
 }

@@ -1,17 +1,26 @@
-import ChatbotTester
-import ChatbotTesterClusterUV
 import ChatbotTesterCore
 import Foundation
 import Testing
 
-/// An `exec` backend job run in a process whose libuv loop spawns children meanwhile (as the
-/// coordinator's does for its workers): libuv's SIGCHLD handler is installed, and each libuv child
-/// keeps every inheritable descriptor of this process. The `exec` children must still be seen to
-/// exit and their pipes to close: Core's `ProcessRunner` reaps with `waitpid` and keeps its
-/// descriptors close-on-exec (with Foundation's `Process` a leaked descriptor held calls until
-/// their 30 s deadline: the job took 37 s instead of 4).
+/// Children spawned through Core's `ProcessRunner` are seen to exit while another spawner that
+/// closes nothing (libuv's `uv_spawn`, as the coordinator's loop uses for its workers) starts
+/// long-lived processes that keep every inheritable descriptor. Foundation's `Process` learns of an
+/// exit when a socket the child inherited closes, and its pipes were inheritable: with it, a leaked
+/// descriptor held calls until their deadline (CI hung on it; an exec job took 37 s instead of 4).
+/// `ProcessRunner` reaps with `waitpid` and keeps its descriptors close-on-exec.
+///
+/// Both scenarios run in `cluster-test-host`, a process of their own: here the leaked children would
+/// hold the pipes of every other test running at the same time.
 @Suite(.serialized) struct ExecBesideLibuvTests {
-    @Test func execJobCompletesWhileALibuvLoopOwnsSigchld() async throws {
+    @Test func childrenAreSeenToExitWhileAnotherSpawnerLeaksDescriptors() async throws {
+        let outcome = try await ProcessRunner.run(
+            [ClusterTestSupport.hostPath, "reap-beside-leaks"], input: Data(), environment: nil, directory: nil, timeoutSeconds: 120)
+        let report = String(decoding: outcome.stdout, as: UTF8.self)
+        #expect(outcome.status == 0 && !outcome.timedOut, "ProcessRunner did not see its children exit within 20 s: \(report) \(String(decoding: outcome.stderr, as: UTF8.self))")
+        #expect(report == "settled 20 right 20\n")
+    }
+
+    @Test func execJobCompletesWhileALibuvLoopSpawnsChildren() async throws {
         let directory = try ClusterTestSupport.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let bot = directory.appendingPathComponent("bot.sh")
@@ -39,30 +48,11 @@ import Testing
                 - {type: contains, name: says-ok, value: "exec ok"}
             output: \(directory.appendingPathComponent("out").path)
             """.write(to: configURL, atomically: true, encoding: .utf8)
-        let job = try await TestJob.prepare(config: try JobConfig.load(contentsOf: configURL), components: .builtin(), settings: JobSettings())
-
-        let outcome = try await UVLoop.withLoop { loop in
-            // The first spawn installs libuv's SIGCHLD handler.
-            let first = try await UVProcess.spawn(executable: "/bin/sh", arguments: ["-c", "exit 0"], loop: loop)
-            _ = await first.waitForExit()
-            let running = Task { try await withTimeout(90) { try await job.test() } }
-            // Long-lived libuv children started while the exec calls run.
-            var sleepers: [UVProcess] = []
-            for _ in 0..<20 {
-                sleepers.append(try await UVProcess.spawn(executable: "/bin/sleep", arguments: ["120"], loop: loop))
-                try await Task.sleep(nanoseconds: 10_000_000)
-            }
-            let outcome = try await running.value
-            for sleeper in sleepers {
-                sleeper.kill(SIGKILL)
-                _ = await sleeper.waitForExit()
-            }
-            return outcome
-        }
-        #expect(outcome.run?.statistics.error == 0)
-        #expect(outcome.run?.statistics.ok == 12)
-        // One attempt each: no call waited for its deadline and was retried.
-        #expect(outcome.run?.statistics.attempts == 12)
-        #expect(outcome.exitStatus == 0)
+        let outcome = try await ProcessRunner.run(
+            [ClusterTestSupport.hostPath, "exec-beside-libuv", "--config", configURL.path], input: Data(), environment: nil, directory: nil,
+            timeoutSeconds: 120)
+        #expect(outcome.status == 0 && !outcome.timedOut, "\(String(decoding: outcome.stderr, as: UTF8.self))")
+        // ok, error, attempts (one each: no call waited for its deadline and was retried), exit status.
+        #expect(String(decoding: outcome.stdout, as: UTF8.self) == "12 0 12 0\n")
     }
 }
