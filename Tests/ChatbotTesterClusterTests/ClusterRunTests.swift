@@ -16,10 +16,23 @@ import Testing
         let expected = try await ClusterTestSupport.singleProcess(samples, setup: setup)
         let spool = directory.appendingPathComponent("spool")
         let output = directory.appendingPathComponent("out")
+        let sink = RecordingClusterSink()
+        let events = EventBus()
+        events.subscribe(sink)
         let outcome = try await withTimeout(120) {
-            try await ClusterRun.run(samples: samples, setup: setup, options: ClusterTestSupport.options(workers: 4, spool: spool, output: output))
+            try await ClusterRun.run(
+                samples: samples, setup: setup, options: ClusterTestSupport.options(workers: 4, spool: spool, output: output), events: events)
         }
+        await events.shutdown()
         #expect(outcome.mergedSamples == 100)
+        // Progress events are coalesced per worker (at most one per 100 ms), never lost: they
+        // add up to every record, all reported before the run's end.
+        let reported = sink.events.current
+        let added = reported.reduce(0) { if case .progress(_, let added, _, _, _) = $1 { $0 + added } else { $0 } }
+        #expect(added == 100)
+        let finishedAt = reported.firstIndex { if case .runFinished = $0 { true } else { false } }
+        let lastProgress = reported.lastIndex { if case .progress = $0 { true } else { false } }
+        #expect(finishedAt != nil && lastProgress != nil && lastProgress! < finishedAt!)
         #expect(outcome.stats.workersJoined >= 1)  // counted, not timed: late workers may find nothing left
         #expect(try ClusterTestSupport.encoded(outcome.records()) == ClusterTestSupport.encoded(expected))
         // The merged files hold the same runs and evals, in dataset order.
@@ -41,7 +54,9 @@ import Testing
         let expected = try await ClusterTestSupport.singleProcess(samples, setup: setup)
         let spool = directory.appendingPathComponent("spool")
         // Kill the reporting worker when the run passes 15, 35 and 55 of 150 samples (counted, not
-        // timed; the rest leaves room for the event sink's lag on a loaded machine).
+        // timed; the rest leaves room for the event sink's lag on a loaded machine). Progress is
+        // reported up to 100 ms late, so a worker already killed may still report: it is not
+        // killed twice.
         let pids = Locked<[String: Int]>([:])
         let thresholds = Locked<[Int]>([15, 35, 55])
         let kills = Locked(0)
@@ -50,12 +65,13 @@ import Testing
             case .workerJoined(let id, let pid):
                 pids.withLock { $0[id] = pid }
             case .progress(let id, _, let completed, _, _):
+                guard pids.current[id] != nil else { return }
                 let fire = thresholds.withLock { list -> Bool in
                     guard let next = list.first, completed >= next else { return false }
                     list.removeFirst()
                     return true
                 }
-                if fire, let pid = pids.current[id] {
+                if fire, let pid = pids.withLock({ $0.removeValue(forKey: id) }) {
                     kill(pid_t(pid), SIGKILL)
                     kills.withLock { $0 += 1 }
                 }

@@ -388,9 +388,14 @@ actor CoordinatorDriver {
         case .workerJoined(let workerId, _):
             stats.workersJoined += 1
             joinedAt[workerId] = now
-        case .workerLost(_, _, let requeued):
+        case .workerLost(let workerId, _, let requeued):
             stats.workersLost += 1
             stats.reassignments += requeued
+            // Its last records are reported before its loss.
+            if let pending = pendingProgress.removeValue(forKey: workerId) {
+                progressReportedAt[workerId] = now
+                emit(pending)
+            }
         case .progress(let workerId, let added, let completed, let total, let mine):
             stats.samplesByWorker[workerId, default: 0] += added
             // At most one progress event per worker per `progressInterval`: records arriving

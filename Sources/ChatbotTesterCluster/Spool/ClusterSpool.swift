@@ -245,6 +245,7 @@ public struct ClusterSpool: Sendable {
         let reader = try JournalIndex.Reader(url: journalURL)
         var positions: [String: Int] = [:]
         var entries: [JournalIndex.Entry] = []
+        entries.reserveCapacity(manifest.sampleCount)
         var damaged: [Int] = []
         var line = 0
         try reader.forEachLine { bytes, range in
@@ -270,6 +271,7 @@ public struct ClusterSpool: Sendable {
                 break
             }
         }
+        positions = [:]  // before the sort's scratch buffer: a million ids are ~50 MB
         entries.sort { $0.index < $1.index }
         return JournalIndex(reader: reader, entries: entries, damagedLines: damaged)
     }
