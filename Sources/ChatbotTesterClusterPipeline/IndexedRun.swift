@@ -230,6 +230,10 @@ public struct IndexedAttemptStatus: Sendable, Hashable, Codable {
     public var played: Int
     /// Of those, errors.
     public var errors: Int
+    /// Cases earlier attempts recorded only as errors that this one kept (did not play again:
+    /// started without `--retry-errors`), as `keptErrors` of `test --resume`; `nil` in states
+    /// written before it was recorded.
+    public var keptErrors: Int?
     public var stopReason: RunStopReason?
     /// Why it failed (masked: no secret value).
     public var message: String?

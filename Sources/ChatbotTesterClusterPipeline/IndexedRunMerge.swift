@@ -125,7 +125,7 @@ extension IndexedRun {
             let summary = RunSummary(
                 target: job.targetName, stopReason: stopReason, statistics: statistics, resumed: 0, skipped: 0, duplicates: 0, abandoned: 0,
                 played: merged, durationSeconds: max(0, finished.timeIntervalSince(started)), budgetUSD: job.runOptions.budgetUSD,
-                errorExamples: errorExamples)
+                errorExamples: errorExamples, keptErrors: keptErrors(of: attempts))
             try FileArtifactStore.atomicWrite(JSONCoding.encoder(pretty: true).encode(summary), to: job.output("run-summary.json"))
             var outcome = JobOutcome(outputDirectory: job.outputDirectory, run: summary)
             if plan.scoring {
@@ -134,6 +134,15 @@ extension IndexedRun {
                 outcome.evaluation = try await job.evaluate(results: job.output("results.jsonl"))
             }
             return outcome
+        }
+    }
+
+    /// The errors kept from earlier sessions, as `test --resume` counts them: per index, what its
+    /// latest attempt kept (the cases earlier attempts recorded only as errors, when it was started
+    /// without `--retry-errors`; none when it was started with it), summed over the indexes.
+    static func keptErrors(of attempts: [IndexedAttemptStatus]) -> Int {
+        Dictionary(grouping: attempts, by: \.shard).values.reduce(0) { sum, mine in
+            sum + (mine.max { ($0.startedAt, $0.attempt) < ($1.startedAt, $1.attempt) }?.keptErrors ?? 0)
         }
     }
 

@@ -123,7 +123,9 @@ public struct IndexedWorker: Sendable {
             budgetUSD: share.budget(options?.budgetUSD), failurePolicy: share.failurePolicy(options?.failurePolicy ?? .never), spentUSD: spent)
         let concurrency = share.concurrency(options?.concurrency ?? 8)
 
-        let status = Locked(IndexedAttemptStatus(shard: shard, attempt: attempt, cases: entry.count, resumed: done.count))
+        var initial = IndexedAttemptStatus(shard: shard, attempt: attempt, cases: entry.count, resumed: done.count)
+        initial.keptErrors = retryErrors ? 0 : earlier.errorOnly
+        let status = Locked(initial)
         try await write(status.current)
         let started = ContinuousClock.now
         events.emit(RunStartedEvent(target: targetName, total: entry.count, concurrency: concurrency, resumed: done.count))
@@ -248,7 +250,7 @@ public struct IndexedWorker: Sendable {
                     target: targetName, stopReason: final.stopReason ?? .error, error: failure.map(ErrorInfo.init),
                     statistics: statistics, resumed: done.count, skipped: done.count, duplicates: 0, abandoned: 0, played: final.played,
                     durationSeconds: Self.seconds(ContinuousClock.now - started), budgetUSD: limits.budgetUSD,
-                    errorExamples: errorExamples, keptErrors: retryErrors ? 0 : earlier.errorOnly)))
+                    errorExamples: errorExamples, keptErrors: final.keptErrors ?? 0)))
         // A fresh task: the final state is written even when this one was cancelled.
         let store = store, key = statusKey(attempt)
         try await Task { try await store.write(JSONCoding.encoder(pretty: true).encode(final), to: key) }.value

@@ -346,12 +346,17 @@ extension IndexedRunTests {
             let first = try await CLITests.run(["test", config, "--out", out.path, "--no-progress"], environment: ["BOT_KEY": Self.secret])
             #expect(first.status == 1, "\(first.stderr)")
             single.append(ParityTests.json(out.appendingPathComponent("run-summary.json")))
+            // A plain resume keeps the recorded errors: keptErrors 3.
+            let kept = try await CLITests.run(["test", config, "--out", out.path, "--no-progress", "--resume"], environment: ["BOT_KEY": Self.secret])
+            #expect(kept.status == 1, "\(kept.stderr)")
+            single.append(ParityTests.json(out.appendingPathComponent("run-summary.json")))
             let retried = try await CLITests.run(
                 ["test", config, "--out", out.path, "--no-progress", "--resume", "--retry-errors"], environment: ["BOT_KEY": Self.secret])
             #expect(retried.status == 0, "\(retried.stderr)")
             single.append(ParityTests.json(out.appendingPathComponent("run-summary.json")))
         }
         #expect(Self.errorCodes(single[0])?.isEmpty == false, "\(String(describing: single[0]))")
+        #expect(single.map { $0?["keptErrors"] } == [.int(0), .int(3), .int(0)], "\(single.map { $0?["keptErrors"] })")
 
         try await withMockLLMServer(.init(latencyMs: 1)) { server in
             let directory = try job(server)
@@ -367,6 +372,7 @@ extension IndexedRunTests {
             // The same error examples (by code) and statistics as the single-process run.
             #expect(Self.errorCodes(first) == Self.errorCodes(single[0]), "\(String(describing: first))")
             #expect(first?["statistics"].map(ParityTests.stripped) == single[0]?["statistics"].map(ParityTests.stripped))
+            #expect(first?["keptErrors"] == single[0]?["keptErrors"], "\(String(describing: first))")
 
             // Each attempt logged its events to the store: the Runner's, masked.
             let events = try await Self.lines(under: "events/", store)
@@ -384,6 +390,16 @@ extension IndexedRunTests {
             let kept = try await Self.cli(["worker", "--shard", "0"], store)
             #expect(kept.status == 0 && kept.stderr.contains("--retry-errors"), "\(kept.stderr)")
             #expect(server.stats.requests == before)
+            // The other index run again plainly too: the merge keeps the errors as `test --resume` does.
+            let keptToo = try await Self.cli(["worker", "--shard", "1", "--no-progress"], store)
+            #expect(keptToo.status == 0, "\(keptToo.stderr)")
+            #expect(server.stats.requests == before)
+            try? FileManager.default.removeItem(at: merged)
+            merged = try await Self.merge(directory, store, status: 1)
+            let resumed = ParityTests.json(merged.appendingPathComponent("run-summary.json"))
+            #expect(resumed?["keptErrors"] == single[1]?["keptErrors"], "\(String(describing: resumed))")
+            #expect(resumed?["statistics"].map(ParityTests.stripped) == single[1]?["statistics"].map(ParityTests.stripped))
+            #expect(Self.errorCodes(resumed) == Self.errorCodes(single[1]))
             // A retry-errors round plays only the errored cases; the merge then equals the single run's retry.
             for worker in try await Self.workers([0, 1], store, ["--retry-errors", "--no-progress"]) {
                 #expect(worker.status == 0, "\(worker.stderr)")
@@ -392,8 +408,9 @@ extension IndexedRunTests {
             try? FileManager.default.removeItem(at: merged)
             merged = try await Self.merge(directory, store, status: 0)
             let second = ParityTests.json(merged.appendingPathComponent("run-summary.json"))
-            #expect(Self.errorCodes(second) == [] && Self.errorCodes(single[1]) == [])
-            #expect(second?["statistics"].map(ParityTests.stripped) == single[1]?["statistics"].map(ParityTests.stripped))
+            #expect(Self.errorCodes(second) == [] && Self.errorCodes(single[2]) == [])
+            #expect(second?["statistics"].map(ParityTests.stripped) == single[2]?["statistics"].map(ParityTests.stripped))
+            #expect(second?["keptErrors"] == single[2]?["keptErrors"], "\(String(describing: second))")
             let statuses = ParityTests.lines(merged.appendingPathComponent("results.jsonl")).compactMap { (try? JSONValue(parsing: $0))?["status"]?.stringValue }
             #expect(statuses == Array(repeating: "ok", count: 12))
         }
@@ -452,6 +469,48 @@ extension IndexedRunTests {
             // What the worker's rate limiter was built with, in the attempt's event log: rpm/P and tpm/P.
             let events = try await Self.lines(under: "events/", store)
             let expected = "rate limit of bot for this worker: \(120 / parallelism) requests/min, \(4_000_000 / parallelism) tokens/min (1/\(parallelism) of the run's)"
+            #expect(events.contains { $0.contains(expected) }, "\(events.filter { $0.contains("rate limit") })")
+        }
+    }
+
+    /// 24,000 tokens a minute for the run (400 a second) and requests barely limited (6,000 a
+    /// minute). Each call is 100 tokens at the bot (96 one-token words + a reply cut at the bot's
+    /// `maxTokens: 4`), which the limiter estimates at 104 before sending. With `--parallelism 4`
+    /// a worker gets 100 tokens/s: about one call a second, where its rpm/P share (25/s) would
+    /// allow 25; with `--parallelism 1` the whole 400/s. Counted at the bot over 8 s or more.
+    @Test(arguments: [4, 1])
+    func theTokenRateSplitReachesEachWorkersRateLimiter(_ parallelism: Int) async throws {
+        try await withMockLLMServer(.init(latencyMs: 0)) { server in
+            let words = 96, maxTokens = 4
+            let prompt = Array(repeating: "abc", count: words).joined(separator: " ")
+            let directory = try ParityTests.job(
+                """
+                backends:
+                  bot: {type: openai, baseURL: "\(server.openAIBaseURL)", model: m, apiKey: {env: BOT_KEY}, maxTokens: \(maxTokens), rateLimit: {requestsPerMinute: 6000, tokensPerMinute: 24000}}
+                dataset: cases.jsonl
+                run: {concurrency: 8}
+                """, cases: ParityTests.cases(240) { _ in prompt })
+            let store = try await Store(.file)
+            try await Self.plan(directory, store, ["--shards", "4", "--parallelism", String(parallelism)])
+            let seen = try await Self.requestRate(store, server, seconds: 8)
+            // Every call carried the bot's max_tokens, and the bot counted 100 tokens for it.
+            let bodies = server.recordedRequests().compactMap(\.json)
+            #expect(!bodies.isEmpty && bodies.allSatisfy { $0["max_tokens"] == .int(maxTokens) && $0["messages"]?.arrayValue?.count == 1 })
+            let perCall = words + maxTokens
+            // Tokens the worker may send in the window: its burst (1 s of its rate) plus its rate
+            // over the window, + 2 calls (one before the window's start was seen, one racing the count).
+            let perSecond = 24000 / 60 / Double(parallelism)
+            let allowed = Int(((perSecond + seen.seconds * perSecond) / Double(perCall)).rounded(.up)) + 2
+            if parallelism > 1 {
+                // rpm/P alone would allow 25 a second: the token share is what holds it.
+                #expect(seen.requests >= 4 && seen.requests <= allowed, "\(seen.requests) requests in \(seen.seconds) s; at most \(allowed) at \(perSecond) tokens/s")
+            } else {
+                // Unsplit: at least twice what the split's share (100 tokens/s) would allow.
+                let split = Int(((100 + seen.seconds * 100) / Double(perCall)).rounded(.up)) + 2
+                #expect(seen.requests >= 2 * split && seen.requests <= allowed, "\(seen.requests) requests in \(seen.seconds) s at 400 tokens/s")
+            }
+            let events = try await Self.lines(under: "events/", store)
+            let expected = "rate limit of bot for this worker: \(6000 / parallelism) requests/min, \(24000 / parallelism) tokens/min (1/\(parallelism) of the run's)"
             #expect(events.contains { $0.contains(expected) }, "\(events.filter { $0.contains("rate limit") })")
         }
     }

@@ -90,6 +90,42 @@ import Testing
         #expect(budget.settled.current == [7, 7, 7])
     }
 
+    @Test func theEstimateTakesTheRequestsThenTheBackendsMaxTokens() {
+        // "abcd abcd": 9 characters ≈ 3 tokens, + 4 for the message.
+        let request = ChatRequest.user("abcd abcd")
+        #expect(TokenEstimator.estimate(request) == 7 + TokenEstimator.defaultCompletionTokens)
+        #expect(TokenEstimator.estimate(request, backendMaxTokens: 16) == 7 + 16)
+        #expect(TokenEstimator.estimate(.user("abcd abcd", maxTokens: 8), backendMaxTokens: 16) == 7 + 8)
+        #expect(TokenEstimator.estimate(.user("abcd abcd", maxTokens: 8)) == 7 + 8)
+    }
+
+    /// The backend's `maxTokens` option (or its type's documented default) is applied inside the
+    /// backend, after the rate limiter: the limiter's estimate uses it all the same.
+    @Test func theRateLimiterEstimatesWithTheBackendsMaxTokens() async throws {
+        final class RecordingBudget: RateBudget {
+            let estimates = Locked<[Int]>([])
+            func acquire(estimatedTokens: Int) async throws { estimates.withLock { $0.append(estimatedTokens) } }
+            func settle(estimatedTokens: Int, actualTokens: Int) {}
+        }
+        let budget = RecordingBudget()
+        var registry = BackendRegistry(sharedOptions: BackendMiddleware.optionSpecs)
+        let mock = MockChatBackend()
+        registry.register("capped", options: [OptionSpec("maxTokens", .integer, default: "1024", "reply limit")]) { _, _ in mock }
+        registry.register("plain", options: []) { _, _ in mock }
+        let limit: JSONValue = ["tokensPerMinute": 1000]
+        let config = RegistryConfig([
+            "set": ComponentSpec(type: "capped", options: ["rateLimit": limit, "maxTokens": 16]),
+            "typeDefault": ComponentSpec(type: "capped", options: ["rateLimit": limit]),
+            "none": ComponentSpec(type: "plain", options: ["rateLimit": limit]),
+        ])
+        let set = BackendSet(
+            config: config, registry: registry,
+            wrapper: BackendMiddleware.make(environment: MiddlewareEnvironment(clock: VirtualClock(), makeRateBudget: { _, _, _ in budget })))
+        for name in ["set", "typeDefault", "none"] { _ = try await set.chat(name).send(.user("abcd abcd")) }
+        _ = try await set.chat("set").send(.user("abcd abcd", maxTokens: 8))
+        #expect(budget.estimates.current == [7 + 16, 7 + 1024, 7 + TokenEstimator.defaultCompletionTokens, 7 + 8])
+    }
+
     @Test func cancelledWaitReturnsItsReservation() async throws {
         let clock = VirtualClock(autoAdvance: false)
         let budget = LocalRateBudget(limits: RateLimits(requestsPerMinute: 60), clock: clock)

@@ -48,13 +48,17 @@ public enum BackendMiddleware {
             let settings = try MiddlewareOptions(parsing: options)
             let spec = context.backends?.config[context.instanceName]
             let type = spec?.type ?? context.instanceName
-            let secretOptions = Set(
-                context.backends?.registry.type(named: type)?.options.filter { $0.kind == .secret }.map(\.name) ?? [])
+            let specs = context.backends?.registry.type(named: type)?.options ?? []
+            let secretOptions = Set(specs.filter { $0.kind == .secret }.map(\.name))
             let identity = BackendIdentity.make(type: type, options: options.values, secretOptions: secretOptions)
             let cache = try settings.cache.map { try cacheStore($0, context: context) }
+            // The backend fills in its `maxTokens` (or its type's default, e.g. anthropic's 1024)
+            // after the rate limiter has estimated: the estimate uses it too.
+            let maxTokens = options["maxTokens"]?.intValue ?? specs.first { $0.name == "maxTokens" }?.defaultValue.flatMap { Int($0) }
             let stack = MiddlewareStack(
                 name: context.instanceName, options: settings, identity: identity, cache: cache, events: context.events,
-                environment: environment, defaultModel: options["model"]?.stringValue ?? options["deployment"]?.stringValue)
+                environment: environment, defaultModel: options["model"]?.stringValue ?? options["deployment"]?.stringValue,
+                defaultMaxTokens: maxTokens)
             return wrap(backend, in: stack)
         }
     }

@@ -31,10 +31,13 @@ public final class MiddlewareStack: Sendable {
     private let environment: MiddlewareEnvironment
     private let events: EventBus
     private let defaultModel: String?
+    /// The backend's own `maxTokens` (applied inside it, to requests that set none): the rate
+    /// limiter's completion estimate for those requests.
+    public let defaultMaxTokens: Int?
 
     public init(
         name: String, options: MiddlewareOptions, identity: JSONValue, cache: ResponseCache?, events: EventBus,
-        environment: MiddlewareEnvironment, defaultModel: String? = nil
+        environment: MiddlewareEnvironment, defaultModel: String? = nil, defaultMaxTokens: Int? = nil
     ) {
         self.name = name
         self.options = options
@@ -44,6 +47,7 @@ public final class MiddlewareStack: Sendable {
         self.events = events
         self.environment = environment
         self.defaultModel = defaultModel
+        self.defaultMaxTokens = defaultMaxTokens
         budget = options.rateLimit.map { environment.makeRateBudget(name, $0, environment.clock) }
         let poolSize = options.concurrency ?? (options.adaptiveConcurrency ? MiddlewareOptions.defaultAdaptiveMaximum : nil)
         limiter = poolSize.map { ConcurrencyLimiter(limit: $0) }
@@ -73,7 +77,7 @@ public final class MiddlewareStack: Sendable {
         let latency: Double
         do {
             (response, attempts, latency) = try await execute(
-                estimatedTokens: TokenEstimator.estimate(request), actualTokens: { $0.usage?.totalTokens }
+                estimatedTokens: TokenEstimator.estimate(request, backendMaxTokens: defaultMaxTokens), actualTokens: { $0.usage?.totalTokens }
             ) { try await inner.send(request) }
         } catch {
             record { $0.failures += 1 }

@@ -1,10 +1,12 @@
 /// Rough token counts for rate limiting before a provider reports real usage.
 ///
-/// About four characters per token plus a few per message, and the completion budget
-/// (`maxTokens`, or `defaultCompletionTokens`). The rate limiter corrects the estimate with the
-/// real usage afterwards, so it only needs to be in the right range.
+/// About four characters per token plus a few per message, and the completion budget: the
+/// request's `maxTokens`, else the backend's (its `maxTokens` option, filled in when the request
+/// sets none), else `defaultCompletionTokens`. The rate limiter corrects the estimate with the
+/// real usage afterwards, so it only needs to be in the right range — but a reply can be no longer
+/// than `maxTokens`, so with it set the estimate is what a provider's own limiter counts.
 public enum TokenEstimator {
-    /// The completion tokens assumed when a request sets no `maxTokens`.
+    /// The completion tokens assumed when neither the request nor the backend sets `maxTokens`.
     public static let defaultCompletionTokens = 256
 
     /// Tokens of a text.
@@ -13,9 +15,10 @@ public enum TokenEstimator {
     }
 
     /// Prompt plus expected completion tokens of a chat request.
-    public static func estimate(_ request: ChatRequest) -> Int {
+    /// - Parameter backendMaxTokens: the backend's `maxTokens`, used when the request sets none.
+    public static func estimate(_ request: ChatRequest, backendMaxTokens: Int? = nil) -> Int {
         let prompt = request.messages.reduce(0) { $0 + tokens(in: $1.content) + 4 }
-        return prompt + (request.maxTokens ?? defaultCompletionTokens)
+        return prompt + max(0, request.maxTokens ?? backendMaxTokens ?? defaultCompletionTokens)
     }
 
     /// Tokens of an embedding call.
