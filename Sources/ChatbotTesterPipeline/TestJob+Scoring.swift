@@ -9,12 +9,20 @@ import Foundation
 /// `startedAt` and `latencyMs` tie the evaluations to the exact record they scored: a record
 /// played again (a resume with `--retry-errors`) or journaled by another run never picks up
 /// evaluations that are not its own.
-struct EvalJournalEntry: Codable, Sendable {
+struct EvalJournalEntry: Codable, Sendable, Hashable {
     var sampleId: String
     var status: RunRecord.Status
     var startedAt: Date?
     var latencyMs: Double
     var evals: [EvalRecord]
+
+    init(sampleId: String, status: RunRecord.Status, startedAt: Date?, latencyMs: Double, evals: [EvalRecord]) {
+        self.sampleId = sampleId
+        self.status = status
+        self.startedAt = startedAt
+        self.latencyMs = latencyMs
+        self.evals = evals
+    }
 
     init(run: RunRecord, evals: [EvalRecord]) {
         sampleId = run.sampleId
@@ -22,6 +30,47 @@ struct EvalJournalEntry: Codable, Sendable {
         startedAt = run.startedAt
         latencyMs = run.latencyMs
         self.evals = evals
+    }
+
+    /// The members an entry has (any other sends `decode` to `JSONDecoder`).
+    static let fields: Set<String> = ["sampleId", "status", "startedAt", "latencyMs", "evals"]
+
+    /// Decodes an entry journaled by `test`: through the byte parser for the shape `JSONCoding`
+    /// writes (every journal line `test` writes), through `decoder` for anything else (which
+    /// gives the same value, or the error).
+    static func decode(_ bytes: Data, decoder: JSONDecoder) throws -> EvalJournalEntry {
+        if case .iso8601 = decoder.dateDecodingStrategy, let entry = fast(bytes) { return entry }
+        return try decoder.decode(EvalJournalEntry.self, from: bytes)
+    }
+
+    /// The entry `JSONDecoder` would decode from `bytes`, or nil when it is not the plain shape.
+    static func fast(_ bytes: Data) -> EvalJournalEntry? {
+        guard let value = try? JSONByteParser.parse(bytes), case .object(let object) = value,
+            object.keys.allSatisfy(fields.contains), case .string(let sampleId)? = object["sampleId"],
+            case .string(let statusText)? = object["status"], let status = RunRecord.Status(rawValue: statusText),
+            case .array(let items)? = object["evals"]
+        else { return nil }
+        let latencyMs: Double
+        switch object["latencyMs"] {
+        case .double(let number)?: latencyMs = number
+        case .int(let number)?: latencyMs = Double(number)
+        default: return nil
+        }
+        var startedAt: Date?
+        switch object["startedAt"] {
+        case nil, .null?: startedAt = nil
+        case .string(let text)?:
+            guard let date = JSONCoding.fastDate(text) else { return nil }
+            startedAt = date
+        default: return nil
+        }
+        var evals: [EvalRecord] = []
+        evals.reserveCapacity(items.count)
+        for item in items {
+            guard let eval = JSONCoding.fastEvalRecord(item) else { return nil }
+            evals.append(eval)
+        }
+        return EvalJournalEntry(sampleId: sampleId, status: status, startedAt: startedAt, latencyMs: latencyMs, evals: evals)
     }
 
     /// Whether these are the evaluations of `run` (both read back from their journals).
@@ -94,7 +143,7 @@ extension TestJob {
                 guard let candidate = lookahead, candidate.index <= index else { break }
                 lookahead = nil
                 if found == nil, candidate.index == index,
-                    let entry = try? decoder.decode(EvalJournalEntry.self, from: Data(candidate.recordText.utf8)), entry.scored(run)
+                    let entry = try? EvalJournalEntry.decode(Data(candidate.recordText.utf8), decoder: decoder), entry.scored(run)
                 {
                     found = entry
                 }
