@@ -1,6 +1,6 @@
-import AsyncHTTPClient
 import ChatbotTesterCore
 import Foundation
+import NIOCore
 import Testing
 
 @testable import ChatbotTesterBackends
@@ -133,7 +133,7 @@ struct BackendErrorTests {
     @Test("a reply larger than the limit is a final bad response")
     func tooLarge() {
         let peer = BackendPeer(field: "backends.bot", url: "http://127.0.0.1:9/v1")
-        let error = BackendHTTP.transportError(ResponseAccumulator.ResponseTooBigError(maxBodySize: 1), peer: peer, timeout: .seconds(1))
+        let error = BackendHTTP.transportError(NIOTooManyBytesError(maxBytes: 1), peer: peer, timeout: .seconds(1))
         #expect((error as? ChatbotTesterError)?.code == .badResponse)
         #expect((error as? ChatbotTesterError)?.retry == .no)
     }

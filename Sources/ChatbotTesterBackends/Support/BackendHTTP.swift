@@ -29,28 +29,16 @@ struct BackendHTTP: Sendable {
     }
 
     /// Sends a request and returns a 2xx reply; any other status throws.
-    ///
-    /// The whole reply is gathered on the connection's event loop (`ResponseAccumulator`) and
-    /// handed over once: one hop from the event loop back to the task, where the streamed API
-    /// hops for the head and again for each piece of the body (measured: the hops were most of
-    /// the latency the stack added per request, see docs/performance.md).
     func send(
         _ method: HTTPMethod = .POST, url: String, headers: [(String, String)], body: Data?
     ) async throws -> HTTPReply {
         let peer = BackendPeer(field: field, url: url)
+        let request = Self.request(method, url: url, headers: headers, body: body)
         let reply: HTTPReply
         do {
-            let request = try Self.wholeRequest(method, url: url, headers: headers, body: body)
-            let task = client.execute(
-                request: request, delegate: ResponseAccumulator(request: request, maxBodySize: Self.maxReplyBytes),
-                deadline: .now() + timeout)
-            let response = try await withTaskCancellationHandler {
-                try await task.futureResult.get()
-            } onCancel: {
-                task.cancel()
-            }
-            let bytes = response.body.map { Data($0.readableBytesView) } ?? Data()
-            reply = HTTPReply(status: Int(response.status.code), headers: response.headers, body: bytes)
+            let response = try await client.execute(request, timeout: timeout)
+            let buffer = try await response.body.collect(upTo: Self.maxReplyBytes)
+            reply = HTTPReply(status: Int(response.status.code), headers: response.headers, body: Data(buffer.readableBytesView))
         } catch {
             throw Self.transportError(error, peer: peer, timeout: timeout)
         }
@@ -74,14 +62,6 @@ struct BackendHTTP: Sendable {
         return request
     }
 
-    /// `request(…)` for the event-loop API: the same headers and body.
-    static func wholeRequest(_ method: HTTPMethod, url: String, headers: [(String, String)], body: Data?) throws -> HTTPClient.Request {
-        var fields = HTTPHeaders()
-        for (name, value) in headers { fields.add(name: name, value: value) }
-        if body != nil, !fields.contains(name: "content-type") { fields.add(name: "content-type", value: "application/json") }
-        return try HTTPClient.Request(url: url, method: method, headers: fields, body: body.map { .byteBuffer(ByteBuffer(bytes: $0)) })
-    }
-
     /// Sends a JSON body and parses the JSON reply.
     func sendJSON(url: String, headers: [(String, String)], body: JSONValue) async throws -> JSONValue {
         let reply = try await send(url: url, headers: headers, body: JSONWire.encode(body))
@@ -95,7 +75,7 @@ struct BackendHTTP: Sendable {
     static func transportError(_ error: any Error, peer: BackendPeer, timeout: TimeAmount) -> any Error {
         if error is CancellationError { return error }
         if let error = error as? ChatbotTesterError { return error }
-        if error is NIOTooManyBytesError || error is ResponseAccumulator.ResponseTooBigError {
+        if error is NIOTooManyBytesError {
             return ChatbotTesterError(
                 .badResponse, "\(peer.peer): reply larger than \(maxReplyBytes) bytes", location: peer.location, retry: .no)
         }
