@@ -3,6 +3,10 @@ import ChatbotTesterEvaluator
 import ChatbotTesterRunner
 import Foundation
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The evaluations of one record, journaled next to the records while `test` plays
 /// (`evals.journal.jsonl`, one `{"index":N,"record":{…this…}}` line per record).
 ///
@@ -112,6 +116,21 @@ extension TestJob {
         return summary
     }
 
+    /// Hands the pages of freed memory back to the system (glibc keeps freed heap pages resident):
+    /// the run's and the sort's per-case tables are gone by the final pass, which then peaks with
+    /// its own (the written-id set, the merge's readers) instead of on top of theirs.
+    static func releaseFreedMemory() {
+        #if canImport(Glibc)
+        // `malloc_trim` is glibc's (<malloc.h>, outside the Glibc module): looked up once.
+        typealias Trim = @convention(c) (Int) -> Int32
+        if let trim = mallocTrim { _ = unsafeBitCast(trim, to: Trim.self)(0) }
+        #endif
+    }
+
+    #if canImport(Glibc)
+    nonisolated(unsafe) private static let mallocTrim: UnsafeMutableRawPointer? = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "malloc_trim")
+    #endif
+
     /// One pass in dataset order: `results.jsonl` from the record journal and, for each record, its
     /// journaled evaluations into `evals.jsonl` and every report. Returns nil (and writes no report)
     /// when some record has no journaled evaluation — a run played without scoring, or a session
@@ -120,9 +139,11 @@ extension TestJob {
     func writeResultsAndEvaluation() async throws -> EvalSummary? {
         let store = self.store
         let sortedKey = Self.evalJournalKey + ".sorted"
+        Self.releaseFreedMemory()
         // Every journaled evaluation group in input order (a record played again has several: the
         // one that scored the record kept in the results is picked below).
         try await ResultsWriter.write(store: store, journalKey: Self.evalJournalKey, to: sortedKey, uniqueIDs: false, wholeLines: true)
+        Self.releaseFreedMemory()
         let output = try await EvaluationOutput(
             directory: outputDirectory, descriptors: evaluator.descriptors, maxErrorRate: evaluator.maxErrorRate,
             options: ReportOptions(title: config.name ?? "chatbot-tester", htmlSampleCap: evaluation.htmlSampleCap),

@@ -83,9 +83,9 @@ evaluate:
             if result.returncode not in (0, 1):
                 sys.exit(f"test: exit {result.returncode}: {result.stderr[-2000:]}")
             with open(os.path.join(work, f"out-{round}", "run-summary.json")) as f:
-                statistics = json.load(f)["statistics"]
-            if statistics["ok"] != options.cases:
-                sys.exit(f"test: {statistics['ok']} of {options.cases} cases ok ({statistics['error']} errors): not a throughput figure")
+                counts = json.load(f)["statistics"]
+            if counts["ok"] != options.cases:
+                sys.exit(f"test: {counts['ok']} of {options.cases} cases ok ({counts['error']} errors): not a throughput figure")
             shutil.rmtree(os.path.join(work, f"out-{round}"))
             rate = options.cases / wall
             rates.append(rate)
