@@ -11,7 +11,7 @@ import Testing
     /// replaced by successes, an error journaled twice, an id that moved to another position.
     static func journal(count: Int) -> [Data] {
         var lines: [Data] = []
-        var generator = SplitMix(seed: 7)
+        var generator = SeededGenerator(seed: 7)
         var order = Array(0..<count)
         order.shuffle(using: &generator)
         for (step, index) in order.enumerated() {
@@ -73,18 +73,5 @@ extension ResultsWriteReport {
         var copy = self
         copy.spilledChunks = spilledChunks
         return copy
-    }
-}
-
-/// A small seeded generator, so the shuffled journal is the same on every run.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
