@@ -3,18 +3,30 @@ import ChatbotTesterEvaluator
 import ChatbotTesterRunner
 import Foundation
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The evaluations of one record, journaled next to the records while `test` plays
 /// (`evals.journal.jsonl`, one `{"index":N,"record":{…this…}}` line per record).
 ///
 /// `startedAt` and `latencyMs` tie the evaluations to the exact record they scored: a record
 /// played again (a resume with `--retry-errors`) or journaled by another run never picks up
 /// evaluations that are not its own.
-struct EvalJournalEntry: Codable, Sendable {
+struct EvalJournalEntry: Codable, Sendable, Hashable {
     var sampleId: String
     var status: RunRecord.Status
     var startedAt: Date?
     var latencyMs: Double
     var evals: [EvalRecord]
+
+    init(sampleId: String, status: RunRecord.Status, startedAt: Date?, latencyMs: Double, evals: [EvalRecord]) {
+        self.sampleId = sampleId
+        self.status = status
+        self.startedAt = startedAt
+        self.latencyMs = latencyMs
+        self.evals = evals
+    }
 
     init(run: RunRecord, evals: [EvalRecord]) {
         sampleId = run.sampleId
@@ -22,6 +34,47 @@ struct EvalJournalEntry: Codable, Sendable {
         startedAt = run.startedAt
         latencyMs = run.latencyMs
         self.evals = evals
+    }
+
+    /// The members an entry has (any other sends `decode` to `JSONDecoder`).
+    static let fields: Set<String> = ["sampleId", "status", "startedAt", "latencyMs", "evals"]
+
+    /// Decodes an entry journaled by `test`: through the byte parser for the shape `JSONCoding`
+    /// writes (every journal line `test` writes), through `decoder` for anything else (which
+    /// gives the same value, or the error).
+    static func decode(_ bytes: Data, decoder: JSONDecoder) throws -> EvalJournalEntry {
+        if case .iso8601 = decoder.dateDecodingStrategy, let entry = fast(bytes) { return entry }
+        return try decoder.decode(EvalJournalEntry.self, from: bytes)
+    }
+
+    /// The entry `JSONDecoder` would decode from `bytes`, or nil when it is not the plain shape.
+    static func fast(_ bytes: Data) -> EvalJournalEntry? {
+        guard let value = try? JSONByteParser.parse(bytes), case .object(let object) = value,
+            object.keys.allSatisfy(fields.contains), case .string(let sampleId)? = object["sampleId"],
+            case .string(let statusText)? = object["status"], let status = RunRecord.Status(rawValue: statusText),
+            case .array(let items)? = object["evals"]
+        else { return nil }
+        let latencyMs: Double
+        switch object["latencyMs"] {
+        case .double(let number)?: latencyMs = number
+        case .int(let number)?: latencyMs = Double(number)
+        default: return nil
+        }
+        var startedAt: Date?
+        switch object["startedAt"] {
+        case nil, .null?: startedAt = nil
+        case .string(let text)?:
+            guard let date = JSONCoding.fastDate(text) else { return nil }
+            startedAt = date
+        default: return nil
+        }
+        var evals: [EvalRecord] = []
+        evals.reserveCapacity(items.count)
+        for item in items {
+            guard let eval = JSONCoding.fastEvalRecord(item) else { return nil }
+            evals.append(eval)
+        }
+        return EvalJournalEntry(sampleId: sampleId, status: status, startedAt: startedAt, latencyMs: latencyMs, evals: evals)
     }
 
     /// Whether these are the evaluations of `run` (both read back from their journals).
@@ -74,6 +127,21 @@ extension TestJob {
             baselineEvals: evaluation.baseline.map { Self.baselineEvals($0, config: config) }, events: events, writesEvals: writesEvals)
     }
 
+    /// Hands the pages of freed memory back to the system (glibc keeps freed heap pages resident):
+    /// the run's and the sort's per-case tables are gone by the final pass, which then peaks with
+    /// its own (the written-id set, the merge's readers) instead of on top of theirs.
+    static func releaseFreedMemory() {
+        #if canImport(Glibc)
+        // `malloc_trim` is glibc's (<malloc.h>, outside the Glibc module): looked up once.
+        typealias Trim = @convention(c) (Int) -> Int32
+        if let trim = mallocTrim { _ = unsafeBitCast(trim, to: Trim.self)(0) }
+        #endif
+    }
+
+    #if canImport(Glibc)
+    nonisolated(unsafe) private static let mallocTrim: UnsafeMutableRawPointer? = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "malloc_trim")
+    #endif
+
     /// One pass in dataset order: `results.jsonl` from the record journal and, for each record, its
     /// journaled evaluations into `evals.jsonl` and every report. Returns nil (and writes no report)
     /// when some record has no journaled evaluation — a run played without scoring, or a session
@@ -82,9 +150,11 @@ extension TestJob {
     func writeResultsAndEvaluation() async throws -> EvalSummary? {
         let store = self.store
         let sortedKey = Self.evalJournalKey + ".sorted"
+        Self.releaseFreedMemory()
         // Every journaled evaluation group in input order (a record played again has several: the
         // one that scored the record kept in the results is picked below).
         try await ResultsWriter.write(store: store, journalKey: Self.evalJournalKey, to: sortedKey, uniqueIDs: false, wholeLines: true)
+        Self.releaseFreedMemory()
         let output = try await evaluationOutput()
         var groups = store.lines(of: sortedKey).makeAsyncIterator()
         var lookahead: JournalLine?
@@ -102,7 +172,7 @@ extension TestJob {
                 guard let candidate = lookahead, candidate.index <= index else { break }
                 lookahead = nil
                 if found == nil, candidate.index == index,
-                    let entry = try? decoder.decode(EvalJournalEntry.self, from: Data(candidate.recordText.utf8)), entry.scored(run)
+                    let entry = try? EvalJournalEntry.decode(Data(candidate.recordText.utf8), decoder: decoder), entry.scored(run)
                 {
                     found = entry
                 }

@@ -1,7 +1,9 @@
-import ChatbotTesterBackends
 import ChatbotTesterCore
 import Foundation
+import NIOCore
 import Testing
+
+@testable import ChatbotTesterBackends
 
 @Suite("Backend errors: codes, retry dispositions, excerpts, peers")
 struct BackendErrorTests {
@@ -104,6 +106,36 @@ struct BackendErrorTests {
             #expect(error?.code == .timeout)
             #expect(error?.retry == .transient)
         }
+    }
+
+    @Test("cancelling the task waiting for a reply ends the request at once", arguments: ["openai", "http"])
+    func cancelled(type: String) async throws {
+        try await withMockLLMServer { server in
+            var options: [String: JSONValue] = ["model": "m", "requestTimeoutSeconds": 60]
+            if type == "http" {
+                options["url"] = .string(server.openAIBaseURL + "/chat/completions")
+                options["body"] = ["messages": [["role": "user", "content": "{{input}}"]]]
+                options["replyPath"] = "$.choices[0].message.content"
+            } else {
+                options["baseURL"] = .string(server.openAIBaseURL)
+            }
+            let bot = try await makeChat(type, options)
+            let started = ContinuousClock.now
+            let request = Task { try await bot.send(ChatRequest(messages: [.user("MOCK_FAULT: hang")])) }
+            try await Task.sleep(for: .milliseconds(200))
+            request.cancel()
+            let result = await request.result
+            #expect(throws: CancellationError.self) { try result.get() }
+            #expect(ContinuousClock.now - started < .seconds(30), "cancelled, not timed out")
+        }
+    }
+
+    @Test("a reply larger than the limit is a final bad response")
+    func tooLarge() {
+        let peer = BackendPeer(field: "backends.bot", url: "http://127.0.0.1:9/v1")
+        let error = BackendHTTP.transportError(NIOTooManyBytesError(maxBytes: 1), peer: peer, timeout: .seconds(1))
+        #expect((error as? ChatbotTesterError)?.code == .badResponse)
+        #expect((error as? ChatbotTesterError)?.retry == .no)
     }
 
     @Test("a refused connection is a transient connection_refused error with one clean message")

@@ -8,13 +8,17 @@ concurrency --concurrency and one `contains` metric. Prints each round and the m
 requests/s and their ratio (the goal: >= 0.4). A benchmark that prints figures; it asserts nothing.
 
 usage: ops/bench/test-vs-wrk.py [--cases 20000] [--concurrency 32] [--rounds 5] [--seconds 10]
-                                [--server 'CMD with {port}'] [--model m]
+                                [--server 'CMD with {port}'] [--model m] [--binary PATH]
+       another implementation: pip install mockllm, a responses file whose default reply holds
+       "30 days" (`defaults: {unknown_response: "refunds take 30 days"}`), then
+       --server 'mockllm start -p {port} -r responses.yml'. A round whose cases are not all `ok`
+       stops the script (errors are not throughput).
        (builds nothing: uses .build/release/chatbot-tester; `apt-get install wrk`)
 """
-import argparse, json, os, shlex, socket, statistics, subprocess, sys, tempfile, time
+import argparse, json, os, shlex, shutil, socket, statistics, subprocess, sys, tempfile, time
 
 root = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-binary = os.path.join(root, ".build/release/chatbot-tester")
+default_binary = os.path.join(root, ".build/release/chatbot-tester")
 
 
 def free_port():
@@ -42,7 +46,9 @@ def main():
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--server", help="a command starting another server; {port} is replaced")
     parser.add_argument("--model", default="m")
+    parser.add_argument("--binary", default=default_binary, help="the chatbot-tester to measure")
     options = parser.parse_args()
+    binary = options.binary
     work = tempfile.mkdtemp(prefix="ct-wrk-")
     with open(os.path.join(work, "cases.jsonl"), "w") as f:
         for i in range(options.cases):
@@ -76,14 +82,21 @@ evaluate:
             wall = time.monotonic() - start
             if result.returncode not in (0, 1):
                 sys.exit(f"test: exit {result.returncode}: {result.stderr[-2000:]}")
+            with open(os.path.join(work, f"out-{round}", "run-summary.json")) as f:
+                counts = json.load(f)["statistics"]
+            if counts["ok"] != options.cases:
+                sys.exit(f"test: {counts['ok']} of {options.cases} cases ok ({counts['error']} errors): not a throughput figure")
+            shutil.rmtree(os.path.join(work, f"out-{round}"))
             rate = options.cases / wall
             rates.append(rate)
             capacities.append(capacity)
-            print(f"round {round + 1}: wrk {capacity:8.0f} requests/s; test {rate:7.0f} cases/s ({wall:5.2f} s) = {rate / capacity:4.2f}")
+            print(f"round {round + 1}: wrk {capacity:8.0f} requests/s; test {rate:7.0f} cases/s ({wall:5.2f} s) = {rate / capacity:4.2f}",
+                  flush=True)
         rate, capacity = statistics.median(rates), statistics.median(capacities)
         print(f"median: wrk {capacity:.0f} requests/s; test {rate:.0f} cases/s; ratio {rate / capacity:.2f}")
     finally:
         server.terminate()
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -20,12 +20,16 @@ public struct ResultsWriteReport: Sendable, Hashable, Codable {
 ///
 /// Memory stays bounded: journal lines are sorted by input position in chunks of `chunkSize`
 /// records, spilled to temporary artifacts under `<output>.sort/`, and merged; only the set of
-/// written ids grows with the run (20 bytes per sample, `IDDigestSet`). The output is written through
+/// written ids grows with the run (20 bytes per sample, `IDDigestSet`). No merge reads more than
+/// `mergeWidth` sorted runs at once (each reader holds a read buffer): every `mergeWidth` runs of
+/// one level are merged into one run of the next, so the final merge of a million records reads a
+/// few dozen runs instead of 123 chunks. The output is written through
 /// the store's journal API (append + fsync) after removing any old file; a crash while writing
 /// leaves the journal intact, so writing again gives the same file.
 public enum ResultsWriter {
     /// Writes the records of `journalKey` to `outputKey` in input order.
     /// - Parameters:
+    ///   - mergeWidth: the most sorted runs read at once (at least 2).
     ///   - uniqueIDs: write each id once (the results rule); `false` keeps every line, sorted.
     ///   - wholeLines: write whole journal lines (`{"index":N,"record":…}`) instead of the records.
     ///   - onRecord: sees each line written, in output order (after it is appended), so a caller
@@ -33,16 +37,38 @@ public enum ResultsWriter {
     @discardableResult
     public static func write(
         store: any ArtifactStore, journalKey: String = RunJournal.defaultKey, to outputKey: String = "results.jsonl",
-        chunkSize: Int = 8192, uniqueIDs: Bool = true, wholeLines: Bool = false, onRecord: (JournalLine) async throws -> Void = { _ in }
+        chunkSize: Int = 8192, mergeWidth: Int = 32, uniqueIDs: Bool = true, wholeLines: Bool = false,
+        onRecord: (JournalLine) async throws -> Void = { _ in }
     ) async throws -> ResultsWriteReport {
         let spillPrefix = "\(outputKey).sort/"
         for key in try await store.list(prefix: spillPrefix) { try await store.delete(key) }
         var report = ResultsWriteReport(records: 0, duplicates: 0, malformed: 0, spilledChunks: 0)
 
-        // Pass 1: sorted chunks.
+        // Pass 1: sorted chunks, merged level by level so that no level holds `mergeWidth` runs.
         var chunk: [JournalLine] = []
         var lines = 0
-        var chunkKeys: [String] = []
+        let width = max(2, mergeWidth)
+        // `levels[n]`: runs made of `width^n` chunks each, in journal order; every run of a higher
+        // level holds earlier lines than any run of a lower one (ties keep journal order).
+        var levels: [[String]] = []
+        var spills = 0
+        func nextKey() -> String {
+            defer { spills += 1 }
+            return spillPrefix + String(format: "chunk-%06d.jsonl", spills)
+        }
+        func add(_ key: String, level: Int) async throws {
+            if levels.count == level { levels.append([]) }
+            levels[level].append(key)
+            guard levels[level].count >= width else { return }
+            let runs = levels[level]
+            levels[level] = []
+            let merged = nextKey()
+            let journal = try await store.openJournal(merged)
+            try await merge(runs, store: store) { line in try await journal.append(Data(line.text.utf8)) }
+            try await journal.close()
+            for run in runs { try await store.delete(run) }
+            try await add(merged, level: level + 1)
+        }
         func spill() async throws {
             chunk.sort(by: JournalLine.precedes)
             var data = Data()
@@ -50,10 +76,11 @@ public enum ResultsWriter {
                 data.append(contentsOf: line.text.utf8)
                 data.append(0x0A)
             }
-            let key = spillPrefix + String(format: "chunk-%06d.jsonl", chunkKeys.count)
+            let key = nextKey()
             try await store.write(data, to: key)
-            chunkKeys.append(key)
+            report.spilledChunks += 1
             chunk.removeAll(keepingCapacity: true)
+            try await add(key, level: 0)
         }
         if await store.exists(journalKey) {
             for try await (_, text) in store.lines(of: journalKey) {
@@ -82,29 +109,35 @@ public enum ResultsWriter {
             report.records += 1
             if report.records % 4096 == 0 { try await output.sync() }
         }
-        if chunkKeys.isEmpty {
+        if levels.isEmpty {
             chunk.sort(by: JournalLine.precedes)
             for line in chunk { try await emit(line) }
         } else {
             if !chunk.isEmpty { try await spill() }
-            report.spilledChunks = chunkKeys.count
-            var iterators = chunkKeys.map { store.lines(of: $0).makeAsyncIterator() }
-            var heads: [JournalLine?] = []
-            for i in iterators.indices { heads.append(try await nextLine(&iterators[i])) }
-            while true {
-                var best: Int?
-                for i in heads.indices {
-                    guard let head = heads[i] else { continue }
-                    if best == nil || JournalLine.precedes(head, heads[best!]!) { best = i }
-                }
-                guard let best, let line = heads[best] else { break }
-                try await emit(line)
-                heads[best] = try await nextLine(&iterators[best])
-            }
-            for key in chunkKeys { try await store.delete(key) }
+            // Earlier lines first: the highest level's runs, then each lower level's.
+            let runs = levels.reversed().flatMap { $0 }
+            try await merge(runs, store: store, emit)
+            for key in runs { try await store.delete(key) }
         }
         try await output.close()
         return report
+    }
+
+    /// Merges sorted runs in results order; of equal lines, the one of the earlier run first.
+    private static func merge(_ keys: [String], store: any ArtifactStore, _ body: (JournalLine) async throws -> Void) async throws {
+        var iterators = keys.map { store.lines(of: $0).makeAsyncIterator() }
+        var heads: [JournalLine?] = []
+        for i in iterators.indices { heads.append(try await nextLine(&iterators[i])) }
+        while true {
+            var best: Int?
+            for i in heads.indices {
+                guard let head = heads[i] else { continue }
+                if best == nil || JournalLine.precedes(head, heads[best!]!) { best = i }
+            }
+            guard let best, let line = heads[best] else { break }
+            try await body(line)
+            heads[best] = try await nextLine(&iterators[best])
+        }
     }
 
     private static func nextLine(
