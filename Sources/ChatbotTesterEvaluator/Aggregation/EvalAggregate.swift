@@ -82,7 +82,8 @@ public struct EvalAggregate: Sendable, Hashable, Codable {
 
     /// The weighted mean of the metric means (metrics with nothing scored are left out).
     public var overallScore: Double? {
-        let parts = metrics.values.compactMap { stats in stats.mean.map { ($0 * stats.weight, stats.weight) } }
+        // In name order: a sum in dictionary order differs in its last bits from one run to the next.
+        let parts = metrics.keys.sorted().compactMap { name in metrics[name].flatMap { stats in stats.mean.map { ($0 * stats.weight, stats.weight) } } }
         let weights = parts.reduce(0) { $0 + $1.1 }
         return weights > 0 ? parts.reduce(0) { $0 + $1.0 } / weights : nil
     }
