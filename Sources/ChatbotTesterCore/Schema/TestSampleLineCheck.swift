@@ -88,15 +88,8 @@ enum TestSampleLineCheck {
                 default:
                     return nil
                 }
-                skipSpace()
-                guard index < bytes.count else { return nil }
-                if bytes[index] == UInt8(ascii: ",") {
-                    index += 1
-                    continue
-                }
-                guard bytes[index] == UInt8(ascii: "}") else { return nil }
-                index += 1
-                break
+                guard let closed = endOfElement(UInt8(ascii: "}")) else { return nil }
+                if closed { break }
             }
             skipSpace()
             guard index == bytes.count, let id, hasInput != hasTurns else { return nil }
@@ -120,6 +113,20 @@ enum TestSampleLineCheck {
                 if same { return bit }
             }
             return 0
+        }
+
+        /// After an element or member: past a comma (false) or the closing bracket (true); nil for
+        /// anything else (a trailing comma shows up at the next element).
+        mutating func endOfElement(_ closing: UInt8) -> Bool? {
+            skipSpace()
+            guard index < bytes.count else { return nil }
+            if bytes[index] == UInt8(ascii: ",") {
+                index += 1
+                return false
+            }
+            guard bytes[index] == closing else { return nil }
+            index += 1
+            return true
         }
 
         /// A string without escapes, control characters or invalid UTF-8 at `index` (on the quote):
@@ -220,15 +227,8 @@ enum TestSampleLineCheck {
                 skipSpace()
                 guard at(UInt8(ascii: "\"")), string() else { return nil }
                 count += 1
-                skipSpace()
-                guard index < bytes.count else { return nil }
-                if bytes[index] == UInt8(ascii: ",") {
-                    index += 1
-                    continue
-                }
-                guard bytes[index] == UInt8(ascii: "]") else { return nil }
-                index += 1
-                return count
+                guard let closed = endOfElement(UInt8(ascii: "]")) else { return nil }
+                if closed { return count }
             }
         }
 
@@ -289,15 +289,8 @@ enum TestSampleLineCheck {
                 while true {
                     skipSpace()
                     guard value(depth: depth + 1) else { return false }
-                    skipSpace()
-                    guard index < bytes.count else { return false }
-                    if bytes[index] == UInt8(ascii: ",") {
-                        index += 1
-                        continue
-                    }
-                    guard bytes[index] == UInt8(ascii: "]") else { return false }
-                    index += 1
-                    return true
+                    guard let closed = endOfElement(UInt8(ascii: "]")) else { return false }
+                    if closed { return true }
                 }
             case UInt8(ascii: "{"):
                 index += 1
@@ -321,15 +314,8 @@ enum TestSampleLineCheck {
                     index += 1
                     skipSpace()
                     guard value(depth: depth + 1) else { return false }
-                    skipSpace()
-                    guard index < bytes.count else { return false }
-                    if bytes[index] == UInt8(ascii: ",") {
-                        index += 1
-                        continue
-                    }
-                    guard bytes[index] == UInt8(ascii: "}") else { return false }
-                    index += 1
-                    return true
+                    guard let closed = endOfElement(UInt8(ascii: "}")) else { return false }
+                    if closed { return true }
                 }
             default:
                 return false

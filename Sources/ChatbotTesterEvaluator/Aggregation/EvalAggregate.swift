@@ -34,7 +34,8 @@ public struct EvalAggregate: Sendable, Hashable, Codable {
     /// Counts one evaluation.
     public mutating func add(_ eval: EvalRecord) {
         metrics[eval.metric, default: Self.stats(for: eval)].add(eval)
-        for tag in Set(eval.tags) {
+        // Each tag once (a set only when there are several: most records have one tag or none).
+        for tag in eval.tags.count < 2 ? eval.tags : Array(Set(eval.tags)) {
             byTag[tag, default: [:]][eval.metric, default: MetricStats(type: eval.type, threshold: eval.threshold)].add(eval)
         }
     }

@@ -29,32 +29,24 @@ extension Evaluator {
             events: events)
         let rejected = Locked<[ChatbotTesterError]>([])
         let events = self.events
-        if isSynchronous {
-            do {
-                try await evaluateInBatches(results: results, output: output) { error in
-                    rejected.withLock { $0.append(error) }
-                    events.emit(EvalInputRejected(error))
-                }
-            } catch {
-                output.abandon()
-                throw error
-            }
-            let bad = rejected.current
-            output.rejectedLines = bad.count
-            let (summary, compared) = try output.finish()
-            return FileOutcome(summary: summary, evals: output.evalsURL, rejected: bad, comparison: compared)
-        }
-        let runs = JSONL.read(RunRecord.self, from: results).compactMap { entry -> RunRecord? in
-            switch entry.result {
-            case .success(let run): return run
-            case .failure(let error):
-                rejected.withLock { $0.append(error) }
-                events.emit(EvalInputRejected(error))
-                return nil
-            }
+        let reject: @Sendable (ChatbotTesterError) -> Void = { error in
+            rejected.withLock { $0.append(error) }
+            events.emit(EvalInputRejected(error))
         }
         do {
-            _ = try await evaluate(runs) { sample in try output.add(sample) }
+            if isSynchronous {
+                try await evaluateInBatches(results: results, output: output, reject: reject)
+            } else {
+                let runs = JSONL.read(RunRecord.self, from: results).compactMap { entry -> RunRecord? in
+                    switch entry.result {
+                    case .success(let run): return run
+                    case .failure(let error):
+                        reject(error)
+                        return nil
+                    }
+                }
+                _ = try await evaluate(runs) { sample in try output.add(sample) }
+            }
         } catch {
             output.abandon()
             throw error
