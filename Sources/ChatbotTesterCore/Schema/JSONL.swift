@@ -308,6 +308,22 @@ public final class JSONLWriter: @unchecked Sendable {
         }
     }
 
+    /// Appends lines already encoded (each with its newline), such as `FastRecordEncoding.line`s.
+    public func write(lines: [UInt8]) throws {
+        if let masker {
+            let masked = masker.mask(Data(lines))
+            try lock.withLock {
+                buffer.append(masked)
+                if buffer.count >= bufferLimit { try flushLocked() }
+            }
+            return
+        }
+        try lock.withLock {
+            buffer.append(contentsOf: lines)
+            if buffer.count >= bufferLimit { try flushLocked() }
+        }
+    }
+
     /// Writes buffered lines to the file.
     public func flush() throws {
         try lock.withLock { try flushLocked() }

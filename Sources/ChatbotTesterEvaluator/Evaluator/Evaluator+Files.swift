@@ -59,7 +59,7 @@ extension Evaluator {
 
     /// One line of a batch: its sample scored, or why it could not be read.
     private enum BatchItem: Sendable {
-        case sample(SampleEvaluation)
+        case sample(SampleEvaluation, EvaluationOutput.Prepared)
         case rejected(ChatbotTesterError)
     }
 
@@ -72,6 +72,7 @@ extension Evaluator {
     ) async throws {
         events.emit(EvalStageChanged(started: true))
         let source = results.path
+        let csv = output.writesCSV
         let window = 2 * max(2, ProcessInfo.processInfo.activeProcessorCount)
         try await withThrowingTaskGroup(of: (Int, [BatchItem]).self) { group in
             var batches = JSONL.lineBatches(of: results, maxLineBytes: JSONL.maxRecordLineBytes).makeAsyncIterator()
@@ -86,7 +87,7 @@ extension Evaluator {
                         break
                     }
                     let index = submitted
-                    group.addTask { (index, self.scoreBatch(batch, source: source)) }
+                    group.addTask { (index, self.scoreBatch(batch, source: source, csv: csv)) }
                     submitted += 1
                 }
                 guard let (index, items) = try await group.next() else { break }
@@ -96,9 +97,9 @@ extension Evaluator {
                     for item in items {
                         switch item {
                         case .rejected(let error): reject(error)
-                        case .sample(let sample):
+                        case .sample(let sample, let prepared):
                             emitCompleted(sample)
-                            try output.add(sample)
+                            try output.add(sample, prepared: prepared)
                         }
                     }
                     emitted += 1
@@ -108,14 +109,17 @@ extension Evaluator {
         events.emit(EvalStageChanged(started: false))
     }
 
-    /// Decodes and scores one batch of result lines (synchronous metrics only).
-    private func scoreBatch(_ batch: [(line: Int, bytes: Data)], source: String) -> [BatchItem] {
+    /// Decodes and scores one batch of result lines (synchronous metrics only), and encodes what
+    /// the output writes for each.
+    private func scoreBatch(_ batch: [(line: Int, bytes: Data)], source: String, csv: Bool) -> [BatchItem] {
         let decoder = JSONCoding.decoder()
         var items: [BatchItem] = []
         items.reserveCapacity(batch.count)
         for (line, bytes) in batch {
             switch JSONL.decode(RunRecord.self, from: bytes, source: source, line: line, decoder: decoder) {
-            case .success(let run): items.append(.sample(SampleEvaluation(run: run, evals: evaluateNow(run) ?? [])))
+            case .success(let run):
+                let sample = SampleEvaluation(run: run, evals: evaluateNow(run) ?? [])
+                items.append(.sample(sample, EvaluationOutput.prepare(sample, csv: csv)))
             case .failure(let error): items.append(.rejected(error))
             }
         }
