@@ -11,6 +11,13 @@
 # Release-mode figures and medians: `swift package benchmark` (see docs/performance.md).
 set -euo pipefail
 cd "$(dirname "$0")/../Benchmarks"
+if ! ls Thresholds/short-debug/*.json > /dev/null 2>&1; then
+    # No thresholds recorded yet: only check that the suite compiles and runs.
+    swift build --product ChatbotTesterBenchmarks
+    BENCHMARK_SHORT=1 .build/debug/ChatbotTesterBenchmarks --quiet true > /dev/null
+    echo "benchmarks (short mode): ok (no thresholds recorded in Thresholds/short-debug: allocation counts not checked)"
+    exit 0
+fi
 status=0
 BENCHMARK_SHORT=1 swift package benchmark --benchmark-build-configuration debug --metric mallocCountTotal \
     --path Thresholds/short-debug --no-progress thresholds check > .build-bench-short.log 2>&1 || status=$?
