@@ -41,6 +41,9 @@ let benchmarks: @Sendable () -> Void = {
             blackHole(count)
         }
     }
+    Benchmark("Validate/dataset of \(fixtures.datasetLines) cases") { benchmark in
+        for _ in benchmark.scaledIterations { blackHole(try await FileValidation.validate(TestSample.self, at: fixtures.dataset)) }
+    }
     Benchmark("JSONL/write RunRecord x\(fixtures.records.count)") { benchmark in
         let url = fixtures.scratch("write.jsonl")
         for _ in benchmark.scaledIterations {
@@ -71,6 +74,9 @@ let benchmarks: @Sendable () -> Void = {
     }
     Benchmark("Schema/encode EvalRecord") { benchmark in
         for _ in benchmark.scaledIterations { blackHole(try encoder.encode(fixtures.evals[0])) }
+    }
+    Benchmark("Schema/encode EvalRecord, byte writer") { benchmark in
+        for _ in benchmark.scaledIterations { blackHole(FastRecordEncoding.line(fixtures.evals[0])) }
     }
     Benchmark("Schema/byte parser RunRecord") { benchmark in
         for _ in benchmark.scaledIterations { blackHole(try JSONByteParser.parse(fixtures.recordBytes)) }
@@ -112,7 +118,25 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
+    for (name, spec) in Fixtures.deterministicMetrics {
+        Benchmark("Metric/\(name), inline x1000") { benchmark in
+            let evaluator = try await Evaluator(specs: [spec])
+            let record = fixtures.records[1]
+            for _ in benchmark.scaledIterations {
+                for _ in 0..<1000 { blackHole(evaluator.evaluateNow(record)) }
+            }
+        }
+    }
+
     // MARK: The evaluator over many records, and report writing
+
+    Benchmark("Evaluator/evaluate a file of \(fixtures.resultLines) records, 6 deterministic metrics, every report") { benchmark in
+        let evaluator = try await Evaluator(specs: Fixtures.deterministicMetrics.map(\.1))
+        let directory = fixtures.scratch("evaluate-out", directory: true)
+        for _ in benchmark.scaledIterations {
+            blackHole(try await evaluator.evaluateFile(results: fixtures.results, outputDirectory: directory))
+        }
+    }
 
     Benchmark("Evaluator/\(fixtures.evaluateCount) records, 6 deterministic metrics") { benchmark in
         let evaluator = try await Evaluator(specs: Fixtures.deterministicMetrics.map(\.1))
@@ -197,6 +221,9 @@ final class Fixtures: Sendable {
     let directory: URL
     let dataset: URL
     let datasetLines: Int
+    /// A `results.jsonl` of `resultLines` records (the played records, cycled).
+    let results: URL
+    let resultLines: Int
     let runCount: Int
     let evaluateCount: Int
     let records: [RunRecord]
@@ -242,6 +269,11 @@ final class Fixtures: Sendable {
             EvalRecord(sampleId: $0.sampleId, metric: "contains", type: "contains", status: .scored, score: 1, passed: true, threshold: nil)
         }
         let encoder = JSONCoding.encoder()
+        resultLines = short ? 500 : 20_000
+        results = directory.appendingPathComponent("results.jsonl")
+        var lines = Data()
+        for n in 0..<resultLines { lines.append(try! JSONL.encodeLine(records[n % records.count], encoder: encoder)) }
+        try! lines.write(to: results)
         sampleBytes = try! encoder.encode(records[0].sample)
         recordBytes = try! encoder.encode(records[0])
         evalBytes = try! encoder.encode(evals[0])

@@ -111,6 +111,16 @@ public enum JSONL {
         return AsyncThrowingStream(unfolding: { try reader.next() })
     }
 
+    /// Streams raw lines of a file in batches (the complete lines of each chunk read), with their
+    /// numbers: for consumers that hand many lines at once to another task, such as `evaluate`
+    /// decoding and scoring a batch per task. Errors and limits as `lines(of:)`.
+    public static func lineBatches(
+        of url: URL, chunkSize: Int = 1 << 18, includeUnterminated: Bool = true, maxLineBytes: Int? = defaultMaxLineBytes
+    ) -> AsyncThrowingStream<[(line: Int, bytes: Data)], any Error> {
+        let reader = LineReader(url: url, chunkSize: chunkSize, includeUnterminated: includeUnterminated, maxLineBytes: maxLineBytes)
+        return AsyncThrowingStream(unfolding: { try reader.nextBatch() })
+    }
+
     /// Reads lines on demand. Used by one consumer at a time (the stream's iterator).
     ///
     /// Regular files, FIFOs and standard input (`/dev/stdin`) are read; other device files
@@ -134,6 +144,17 @@ public enum JSONL {
         }
 
         deinit { try? handle?.close() }
+
+        /// The next line and every line already split after it (at least one; nil at the end).
+        func nextBatch() throws -> [(line: Int, bytes: Data)]? {
+            guard let first = try next() else { return nil }
+            var batch = [first]
+            if readyIndex < ready.count {
+                batch.append(contentsOf: ready[readyIndex...])
+                readyIndex = ready.count
+            }
+            return batch
+        }
 
         func next() throws -> (line: Int, bytes: Data)? {
             while true {
@@ -271,10 +292,34 @@ public final class JSONLWriter: @unchecked Sendable {
 
     /// Appends one value as a line.
     public func write<Value: Encodable>(_ value: Value) throws {
+        // Evaluation records (millions per run) skip JSONEncoder: the same bytes, written directly.
+        if masker == nil, let eval = value as? EvalRecord, let bytes = FastRecordEncoding.line(eval) {
+            try lock.withLock {
+                buffer.append(contentsOf: bytes)
+                if buffer.count >= bufferLimit { try flushLocked() }
+            }
+            return
+        }
         var line = try JSONL.encodeLine(value, encoder: encoder)
         if let masker { line = masker.mask(line) }
         try lock.withLock {
             buffer.append(line)
+            if buffer.count >= bufferLimit { try flushLocked() }
+        }
+    }
+
+    /// Appends lines already encoded (each with its newline), such as `FastRecordEncoding.line`s.
+    public func write(lines: [UInt8]) throws {
+        if let masker {
+            let masked = masker.mask(Data(lines))
+            try lock.withLock {
+                buffer.append(masked)
+                if buffer.count >= bufferLimit { try flushLocked() }
+            }
+            return
+        }
+        try lock.withLock {
+            buffer.append(contentsOf: lines)
             if buffer.count >= bufferLimit { try flushLocked() }
         }
     }

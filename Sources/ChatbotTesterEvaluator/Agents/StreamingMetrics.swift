@@ -4,7 +4,7 @@ import ChatbotTesterCore
 /// Unmeasured when no reply of the run was streamed (no timing recorded).
 enum StreamingMetrics {
     static func register(into registry: inout MetricRegistry) {
-        registry.registerScoring(
+        registry.registerSynchronousScoring(
             "ttft", summary: "time to first token at most `max` milliseconds (the slowest streamed reply)",
             options: [
                 OptionSpec("max", .number, required: true, "maximum milliseconds to the first token"),
@@ -23,7 +23,7 @@ enum StreamingMetrics {
                 return score
             }
         }
-        registry.registerScoring(
+        registry.registerSynchronousScoring(
             "tokens-per-second", summary: "streaming speed at least `min` completion tokens per second (the slowest streamed reply)",
             options: [
                 OptionSpec("min", .number, required: true, "minimum completion tokens per second"),

@@ -10,7 +10,7 @@ enum ToolMetrics {
     ]
 
     static func register(into registry: inout MetricRegistry) {
-        registry.registerScoring(
+        registry.registerSynchronousScoring(
             "tool-called", summary: "the bot called a tool (by name, optionally with matching arguments)",
             options: [
                 OptionSpec("tool", .string, required: true, "the tool's name"),
@@ -35,7 +35,7 @@ enum ToolMetrics {
                 return .bool(ok, reason: reason, details: ["calls": .int(matching.count)])
             }
         }
-        registry.registerScoring(
+        registry.registerSynchronousScoring(
             "tool-not-called", summary: "the bot did not call a tool (by name, optionally only with matching arguments)",
             options: [OptionSpec("tool", .string, required: true, "the tool's name")] + argumentsOptions
         ) { options, _ in
@@ -50,7 +50,7 @@ enum ToolMetrics {
                     details: ["calls": .int(matching.count)])
             }
         }
-        registry.registerScoring(
+        registry.registerSynchronousScoring(
             "tool-args", summary: "tool-call arguments valid against a JSON schema (default: the tool's declared parameters) or equal/contain expected ones",
             options: [
                 OptionSpec("tool", .string, "check only calls of this tool (default: every call)"),
@@ -92,7 +92,7 @@ enum ToolMetrics {
                     details: ["checked": .int(calls.count), "problems": .array(problems.map { .string($0) })])
             }
         }
-        registry.registerScoring(
+        registry.registerSynchronousScoring(
             "trajectory", summary: "the sequence of tool calls against the expected one (exact, in-order, any-order, subset); F1 with precision/recall",
             options: [
                 OptionSpec("expected", .array, "expected calls: tool names or {name, arguments} (default: the case's expectedTools)"),
@@ -119,7 +119,7 @@ enum ToolMetrics {
                 return trajectoryScore(result, expected: expected, calls: calls)
             }
         }
-        registry.registerScoring(
+        registry.registerSynchronousScoring(
             "tool-errors", summary: "no tool result was an error and every tool call's arguments parsed as JSON",
             options: [OptionSpec("parseErrors", .bool, default: "true", "also fail on tool calls whose arguments are not valid JSON")]
         ) { options, _ in

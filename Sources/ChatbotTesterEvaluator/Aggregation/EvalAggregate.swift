@@ -34,7 +34,8 @@ public struct EvalAggregate: Sendable, Hashable, Codable {
     /// Counts one evaluation.
     public mutating func add(_ eval: EvalRecord) {
         metrics[eval.metric, default: Self.stats(for: eval)].add(eval)
-        for tag in Set(eval.tags) {
+        // Each tag once (a set only when there are several: most records have one tag or none).
+        for tag in eval.tags.count < 2 ? eval.tags : Array(Set(eval.tags)) {
             byTag[tag, default: [:]][eval.metric, default: MetricStats(type: eval.type, threshold: eval.threshold)].add(eval)
         }
     }
@@ -82,7 +83,8 @@ public struct EvalAggregate: Sendable, Hashable, Codable {
 
     /// The weighted mean of the metric means (metrics with nothing scored are left out).
     public var overallScore: Double? {
-        let parts = metrics.values.compactMap { stats in stats.mean.map { ($0 * stats.weight, stats.weight) } }
+        // In name order: a sum in dictionary order differs in its last bits from one run to the next.
+        let parts = metrics.keys.sorted().compactMap { name in metrics[name].flatMap { stats in stats.mean.map { ($0 * stats.weight, stats.weight) } } }
         let weights = parts.reduce(0) { $0 + $1.1 }
         return weights > 0 ? parts.reduce(0) { $0 + $1.0 } / weights : nil
     }

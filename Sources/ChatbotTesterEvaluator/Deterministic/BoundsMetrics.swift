@@ -3,7 +3,7 @@ import ChatbotTesterCore
 /// `length`, `latency` and `cost`: a measured quantity checked against `min`/`max`.
 enum BoundsMetrics {
     static func register(into registry: inout MetricRegistry) {
-        registry.registerScoring(
+        registry.registerSynchronousScoring(
             "length", summary: "reply length within min/max (characters or words)",
             options: [
                 OptionSpec("unit", .string, default: "chars", "chars or words"),
@@ -15,11 +15,11 @@ enum BoundsMetrics {
             let bounds = try Bounds(options)
             return { record in
                 let reply = try requireReply(record)
-                let count = unit == "words" ? reply.split(whereSeparator: { $0.isWhitespace || $0.isNewline }).count : reply.count
+                let count = unit == "words" ? reply.split(whereSeparator: { $0.isWhitespace || $0.isNewline }).count : (ASCIIText.characterCount(reply) ?? reply.count)
                 return bounds.score(Double(count), unit: unit)
             }
         }
-        registry.registerScoring(
+        registry.registerSynchronousScoring(
             "latency", summary: "latency at most `max` milliseconds (total, or slowest turn with perTurn)",
             options: [
                 OptionSpec("max", .number, required: true, "maximum milliseconds"),
@@ -33,7 +33,7 @@ enum BoundsMetrics {
                 return bounds.score(value, unit: "ms")
             }
         }
-        registry.registerScoring(
+        registry.registerSynchronousScoring(
             "cost", summary: "cost at most `max` US dollars",
             options: [OptionSpec("max", .number, required: true, "maximum US dollars")]
         ) { options, _ in

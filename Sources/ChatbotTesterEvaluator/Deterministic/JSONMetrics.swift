@@ -6,7 +6,7 @@ enum JSONMetrics {
     static func register(into registry: inout MetricRegistry) {
         let extract = OptionSpec(
             "extract", .bool, default: "false", "accept JSON wrapped in a ```json code fence or surrounded by text")
-        registry.registerScoring("json-valid", summary: "reply is valid JSON", options: [extract]) { options, _ in
+        registry.registerSynchronousScoring("json-valid", summary: "reply is valid JSON", options: [extract]) { options, _ in
             let lenient = try options.bool("extract") ?? false
             return { record in
                 switch parse(try requireReply(record), lenient: lenient) {
@@ -15,7 +15,7 @@ enum JSONMetrics {
                 }
             }
         }
-        registry.registerScoring(
+        registry.registerSynchronousScoring(
             "json-schema", summary: "reply is JSON valid against a schema (draft 2020-12 subset)",
             options: [OptionSpec("schema", .object, required: true, "the JSON Schema"), extract]
         ) { options, _ in

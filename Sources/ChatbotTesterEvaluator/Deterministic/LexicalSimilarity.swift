@@ -69,7 +69,7 @@ public enum LexicalSimilarity {
     static func register(into registry: inout MetricRegistry) {
         let options = [OptionSpec("value", .string, "the reference text (default: the sample's expected)")]
         for (type, summary) in [("rouge-l", "ROUGE-L F1 against the reference"), ("bleu", "smoothed sentence BLEU-4 against the reference")] {
-            registry.registerScoring(type, summary: summary, options: options, defaultThreshold: BuiltinMetrics.defaultThreshold(for: type)) { options, _ in
+            registry.registerSynchronousScoring(type, summary: summary, options: options, defaultThreshold: BuiltinMetrics.defaultThreshold(for: type)) { options, _ in
                 { record in
                     let reference = try options.reference(record)
                     let reply = try requireReply(record)

@@ -22,7 +22,7 @@ public enum RefusalDetector {
     }
 
     static func register(into registry: inout MetricRegistry) {
-        registry.registerScoring(
+        registry.registerSynchronousScoring(
             "refusal", summary: "detects refusals (fails on refusal by default; expect: refusal for safety probes)",
             options: [
                 OptionSpec("expect", .string, default: "answer", "answer: a refusal fails; refusal: only a refusal passes"),

@@ -50,12 +50,44 @@ public final class EvaluationOutput {
 
     /// Adds one sample (its run and its evaluations), in results order.
     public func add(_ sample: SampleEvaluation) throws {
-        if let run = sample.run { aggregate.add(run, evals: sample.evals) } else { sample.evals.forEach { aggregate.add($0) } }
-        for eval in sample.evals {
-            try writer?.write(eval)
-            comparison?.addCandidate(eval)
+        try add(sample, prepared: nil)
+    }
+
+    /// The bytes of one sample's outputs, made off the writing task (`prepare`), so that many
+    /// samples are encoded at once while `add(_:prepared:)` only appends.
+    public struct Prepared: Sendable {
+        /// The `evals.jsonl` lines (`nil`: a record needs `JSONEncoder`, written by `add`).
+        public var evalLines: [UInt8]?
+        /// The `results.csv` rows (`nil`: made by `add`, or no CSV is written).
+        public var csvRows: String?
+    }
+
+    /// Whether `prepare` should make CSV rows for this output.
+    public var writesCSV: Bool { reports.writesCSV }
+
+    /// Encodes one sample's `evals.jsonl` lines and CSV rows; safe on any task.
+    public static func prepare(_ sample: SampleEvaluation, csv: Bool) -> Prepared {
+        var lines: [UInt8]? = []
+        lines!.reserveCapacity(sample.evals.count * 320)
+        for eval in sample.evals where lines != nil {
+            if !FastRecordEncoding.append(eval, to: &lines!) { lines = nil } else { lines!.append(0x0A) }
         }
-        try reports.add(sample)
+        return Prepared(evalLines: lines, csvRows: csv ? CSVReportWriter.rows(for: sample) : nil)
+    }
+
+    /// Adds one sample with outputs made by `prepare` (`nil`: made here), in results order.
+    public func add(_ sample: SampleEvaluation, prepared: Prepared?) throws {
+        if let run = sample.run { aggregate.add(run, evals: sample.evals) } else { sample.evals.forEach { aggregate.add($0) } }
+        if let lines = prepared?.evalLines {
+            try writer?.write(lines: lines)
+            if comparison != nil { for eval in sample.evals { comparison?.addCandidate(eval) } }
+        } else {
+            for eval in sample.evals {
+                try writer?.write(eval)
+                comparison?.addCandidate(eval)
+            }
+        }
+        try reports.add(sample, csvRows: prepared?.csvRows)
     }
 
     /// Closes `evals.jsonl` (fsync'd) and writes the remaining reports; returns the summary and

@@ -29,17 +29,24 @@ extension Evaluator {
             events: events)
         let rejected = Locked<[ChatbotTesterError]>([])
         let events = self.events
-        let runs = JSONL.read(RunRecord.self, from: results).compactMap { entry -> RunRecord? in
-            switch entry.result {
-            case .success(let run): return run
-            case .failure(let error):
-                rejected.withLock { $0.append(error) }
-                events.emit(EvalInputRejected(error))
-                return nil
-            }
+        let reject: @Sendable (ChatbotTesterError) -> Void = { error in
+            rejected.withLock { $0.append(error) }
+            events.emit(EvalInputRejected(error))
         }
         do {
-            _ = try await evaluate(runs) { sample in try output.add(sample) }
+            if isSynchronous {
+                try await evaluateInBatches(results: results, output: output, reject: reject)
+            } else {
+                let runs = JSONL.read(RunRecord.self, from: results).compactMap { entry -> RunRecord? in
+                    switch entry.result {
+                    case .success(let run): return run
+                    case .failure(let error):
+                        reject(error)
+                        return nil
+                    }
+                }
+                _ = try await evaluate(runs) { sample in try output.add(sample) }
+            }
         } catch {
             output.abandon()
             throw error
@@ -48,6 +55,75 @@ extension Evaluator {
         output.rejectedLines = bad.count
         let (summary, compared) = try output.finish()
         return FileOutcome(summary: summary, evals: output.evalsURL, rejected: bad, comparison: compared)
+    }
+
+    /// One line of a batch: its sample scored, or why it could not be read.
+    private enum BatchItem: Sendable {
+        case sample(SampleEvaluation, EvaluationOutput.Prepared)
+        case rejected(ChatbotTesterError)
+    }
+
+    /// Deterministic metrics over a results file: lines are read in batches (the lines of each
+    /// 256 KiB chunk), each batch decoded and scored by one task — a few in flight, so decoding
+    /// and scoring use every core — and the samples go to `output` in file order, with the same
+    /// events as `evaluate(_:onSample:)`.
+    private func evaluateInBatches(
+        results: URL, output: EvaluationOutput, reject: (ChatbotTesterError) -> Void
+    ) async throws {
+        events.emit(EvalStageChanged(started: true))
+        let source = results.path
+        let csv = output.writesCSV
+        let window = 2 * max(2, ProcessInfo.processInfo.activeProcessorCount)
+        try await withThrowingTaskGroup(of: (Int, [BatchItem]).self) { group in
+            var batches = JSONL.lineBatches(of: results, maxLineBytes: JSONL.maxRecordLineBytes).makeAsyncIterator()
+            var submitted = 0
+            var emitted = 0
+            var exhausted = false
+            var ready: [Int: [BatchItem]] = [:]
+            while true {
+                while !exhausted, submitted - emitted < window {
+                    guard let batch = try await batches.next() else {
+                        exhausted = true
+                        break
+                    }
+                    let index = submitted
+                    group.addTask { (index, self.scoreBatch(batch, source: source, csv: csv)) }
+                    submitted += 1
+                }
+                guard let (index, items) = try await group.next() else { break }
+                ready[index] = items
+                try Task.checkCancellation()
+                while let items = ready.removeValue(forKey: emitted) {
+                    for item in items {
+                        switch item {
+                        case .rejected(let error): reject(error)
+                        case .sample(let sample, let prepared):
+                            emitCompleted(sample)
+                            try output.add(sample, prepared: prepared)
+                        }
+                    }
+                    emitted += 1
+                }
+            }
+        }
+        events.emit(EvalStageChanged(started: false))
+    }
+
+    /// Decodes and scores one batch of result lines (synchronous metrics only), and encodes what
+    /// the output writes for each.
+    private func scoreBatch(_ batch: [(line: Int, bytes: Data)], source: String, csv: Bool) -> [BatchItem] {
+        let decoder = JSONCoding.decoder()
+        var items: [BatchItem] = []
+        items.reserveCapacity(batch.count)
+        for (line, bytes) in batch {
+            switch JSONL.decode(RunRecord.self, from: bytes, source: source, line: line, decoder: decoder) {
+            case .success(let run):
+                let sample = SampleEvaluation(run: run, evals: evaluateNow(run) ?? [])
+                items.append(.sample(sample, EvaluationOutput.prepare(sample, csv: csv)))
+            case .failure(let error): items.append(.rejected(error))
+            }
+        }
+        return items
     }
 
     /// The shared options (names, thresholds, gates) of metric specs, without building the metrics

@@ -19,6 +19,9 @@ public struct Evaluator: Sendable {
     /// Run-level gate: the largest fraction of runs that may have errored (`nil`: no limit).
     public var maxErrorRate: Double?
     public let events: EventBus
+    /// The metrics as synchronous scorers, when every one of them is (deterministic checks):
+    /// then a record is scored in one call, without a task per metric.
+    let synchronousMetrics: [ScoringMetric]?
 
     /// Uses ready-made metrics. `descriptors` default to each metric's name/type with no threshold.
     public init(metrics: [any EvaluationMetric], descriptors: [MetricCommon]? = nil, concurrency: Int = 8, events: EventBus = EventBus()) {
@@ -27,6 +30,24 @@ public struct Evaluator: Sendable {
             descriptors ?? metrics.map { ($0 as? ScoringMetric)?.common ?? MetricCommon(name: $0.name, type: $0.type, threshold: nil) }
         self.concurrency = max(1, concurrency)
         self.events = events
+        let scorers = metrics.compactMap { $0 as? ScoringMetric }.filter(\.isSynchronous)
+        self.synchronousMetrics = scorers.count == metrics.count ? scorers : nil
+    }
+
+    /// Whether every metric scores without suspending (deterministic checks): `evaluateNow` works
+    /// and files are evaluated many records per task.
+    public var isSynchronous: Bool { synchronousMetrics != nil }
+
+    /// Every metric's records for one run, scored without suspending, in metric order — what
+    /// `evaluate(_:)` returns; `nil` when a metric needs the asynchronous path (a judge, an
+    /// embedding backend).
+    public func evaluateNow(_ record: RunRecord) -> [EvalRecord]? {
+        guard let synchronousMetrics else { return nil }
+        var records: [EvalRecord] = []
+        records.reserveCapacity(synchronousMetrics.count)
+        for metric in synchronousMetrics { records.append(contentsOf: metric.evaluateNow(record)) }
+        let masker = SecretMasker.shared
+        return masker.isEmpty ? records : records.map { $0.masked(by: masker) }
     }
 
     /// Builds the metrics of a job from their specs (the `evaluate.metrics` list of a job config).
@@ -104,7 +125,8 @@ public struct Evaluator: Sendable {
     /// concurrently (so a sample with three judges waits for the slowest, not the sum). Never throws
     /// for a metric failure: it becomes an unmeasured record.
     public func evaluate(_ record: RunRecord) async -> [EvalRecord] {
-        await withTaskGroup(of: (Int, [EvalRecord]).self) { group in
+        if let records = evaluateNow(record) { return records }
+        return await withTaskGroup(of: (Int, [EvalRecord]).self) { group in
             for index in metrics.indices {
                 let metric = metrics[index]
                 let common = descriptors[index]
@@ -134,6 +156,18 @@ public struct Evaluator: Sendable {
     ) async throws -> EvalAggregate where Records.Element == RunRecord {
         var aggregate = emptyAggregate()
         events.emit(EvalStageChanged(started: true))
+        if isSynchronous {
+            // Deterministic metrics: scored inline, in order, without a task per record.
+            for try await record in records {
+                try Task.checkCancellation()
+                let sample = SampleEvaluation(run: record, evals: evaluateNow(record) ?? [])
+                aggregate.add(record, evals: sample.evals)
+                emitCompleted(sample)
+                try await onSample(sample)
+            }
+            events.emit(EvalStageChanged(started: false))
+            return aggregate
+        }
         let window = concurrency * 2
         try await withThrowingTaskGroup(of: (Int, SampleEvaluation).self) { group in
             var iterator = records.makeAsyncIterator()
@@ -157,10 +191,7 @@ public struct Evaluator: Sendable {
                 try Task.checkCancellation()
                 while let next = ready.removeValue(forKey: emitted) {
                     if let run = next.run { aggregate.add(run, evals: next.evals) }
-                    events.emit(
-                        EvalSampleCompleted(
-                            sampleId: next.sampleId, failed: next.evals.filter { $0.passed == false }.map(\.metric),
-                            unmeasured: next.evals.filter { $0.status == .unmeasured }.map(\.metric)))
+                    emitCompleted(next)
                     try await onSample(next)
                     emitted += 1
                 }
@@ -168,5 +199,13 @@ public struct Evaluator: Sendable {
         }
         events.emit(EvalStageChanged(started: false))
         return aggregate
+    }
+
+    /// The progress event of one evaluated sample.
+    func emitCompleted(_ sample: SampleEvaluation) {
+        events.emit(
+            EvalSampleCompleted(
+                sampleId: sample.sampleId, failed: sample.evals.filter { $0.passed == false }.map(\.metric),
+                unmeasured: sample.evals.filter { $0.status == .unmeasured }.map(\.metric)))
     }
 }

@@ -52,4 +52,24 @@ extension ComponentRegistry where Component == any EvaluationMetric {
             return ScoringMetric(common: common, body: body)
         }
     }
+
+    /// Registers a deterministic metric type: like `registerScoring`, but the body never suspends,
+    /// so the `Evaluator` scores such metrics inline, many records per task (see
+    /// `ScoringMetric.evaluateNow`). Use it for checks that need no network and no judge.
+    ///
+    /// ```swift
+    /// registry.registerSynchronousScoring("polite", summary: "says please") { options, _ in
+    ///     { record in MetricScore.bool(record.output?.contains("please") == true, reason: "looked for 'please'") }
+    /// }
+    /// ```
+    public mutating func registerSynchronousScoring(
+        _ name: String, summary: String = "", options: [OptionSpec] = [], defaultThreshold: Double? = 1,
+        factory: @escaping @Sendable (ComponentOptions, ComponentContext) async throws -> @Sendable (RunRecord) throws -> MetricScore
+    ) {
+        register(name, summary: summary, options: options) { opts, context in
+            let common = try MetricCommon(type: name, options: opts, context: context, defaultThreshold: defaultThreshold)
+            let body = try await factory(opts, context)
+            return ScoringMetric(common: common, synchronousBody: body)
+        }
+    }
 }

@@ -17,6 +17,17 @@ public final class CSVReportWriter {
     }
 
     public func add(_ sample: SampleEvaluation) throws {
+        try add(rows: Self.rows(for: sample))
+    }
+
+    /// Appends rows made by `rows(for:)` (which may run on another task).
+    public func add(rows: String) throws {
+        buffer += rows
+        if buffer.utf8.count > 1 << 16 { try flush() }
+    }
+
+    /// The CSV rows of one sample, with their line ends.
+    public static func rows(for sample: SampleEvaluation) -> String {
         let run = sample.run
         let runFields = [
             run?.status.rawValue ?? "", run.map { ReportText.number($0.latencyMs, digits: 1) } ?? "",
@@ -33,8 +44,9 @@ public final class CSVReportWriter {
                     eval.straddlesThreshold.map { $0 ? "true" : "false" } ?? "", eval.costUSD.map { String($0) } ?? "",
                 ] + runFields
             }
-        for row in rows { buffer += row.map(ReportText.csv).joined(separator: ",") + "\r\n" }
-        if buffer.utf8.count > 1 << 16 { try flush() }
+        var text = ""
+        for row in rows { text += row.map(ReportText.csv).joined(separator: ",") + "\r\n" }
+        return text
     }
 
     private func flush() throws {

@@ -29,8 +29,17 @@ public final class EvalReportWriter {
 
     /// Adds one sample.
     public func add(_ sample: SampleEvaluation) throws {
+        try add(sample, csvRows: nil)
+    }
+
+    /// Whether `results.csv` is written (then `add(_:csvRows:)` wants its rows).
+    public var writesCSV: Bool { csv != nil }
+
+    /// Adds one sample whose CSV rows were made already (`CSVReportWriter.rows(for:)`, on another
+    /// task); `nil` makes them here.
+    public func add(_ sample: SampleEvaluation, csvRows: String?) throws {
         count += 1
-        try csv?.add(sample)
+        if let csv { try csv.add(rows: csvRows ?? CSVReportWriter.rows(for: sample)) }
         try junit?.add(sample)
         let isPassing = sample.outcome == .passed
         if !isPassing, mdFailing.count < MarkdownReport.failureLimit { mdFailing.append(sample) }

@@ -33,15 +33,17 @@ public final class JUnitReportWriter {
     /// Adds the test cases of one sample.
     public func add(_ sample: SampleEvaluation) throws {
         let seconds = (sample.run?.latencyMs ?? 0) / 1000
+        let time = String(format: "%.3f", seconds)
+        let sampleName = ReportText.xml(sample.evals.first?.sampleId ?? "")
         for eval in sample.evals {
             if suites[eval.metric] == nil {
                 let file = scratch.appendingPathComponent("\(order.count).xml")
                 suites[eval.metric] = Suite(file: file, handle: try FileHandle.create(file))
                 order.append(eval.metric)
             }
-            var xml = "    <testcase name=\"\(ReportText.xml(eval.sampleId))\" classname=\"\(ReportText.xml(eval.metric))\" time=\"\(String(format: "%.3f", seconds))\">"
+            let name = eval.sampleId == sample.evals.first?.sampleId ? sampleName : ReportText.xml(eval.sampleId)
+            var xml = "    <testcase name=\"\(name)\" classname=\"\(ReportText.xml(eval.metric))\" time=\"\(time)\">"
             let reason = ReportText.xml(eval.reason ?? "")
-            let scoreText = eval.score.map { "score \(ReportText.number($0))" + (eval.threshold.map { " < threshold \(ReportText.number($0))" } ?? "") } ?? ""
             if sample.run?.status == .error {
                 suites[eval.metric]!.errors += 1
                 xml += "\n      <error message=\"\(reason)\" type=\"run-error\">\(reason)</error>\n    "
@@ -49,6 +51,7 @@ public final class JUnitReportWriter {
                 suites[eval.metric]!.skipped += 1
                 xml += "\n      <skipped message=\"unmeasured: \(reason)\"/>\n    "
             } else if eval.passed == false {
+                let scoreText = eval.score.map { "score \(ReportText.number($0))" + (eval.threshold.map { " < threshold \(ReportText.number($0))" } ?? "") } ?? ""
                 suites[eval.metric]!.failures += 1
                 xml += "\n      <failure message=\"\(ReportText.xml(scoreText)): \(reason)\" type=\"\(ReportText.xml(eval.type))\">\(reason)</failure>\n    "
             }

@@ -6,7 +6,13 @@ public enum ReportText {
     /// XML 1.0 text/attribute escaping; characters XML cannot carry (most C0 controls, C1
     /// controls, U+FFFE/U+FFFF) become U+FFFD.
     public static func xml(_ text: String) -> String {
-        replacing(text) { scalar in
+        // Printable ASCII without markup characters (ids, metric names, most reasons) is returned as is.
+        let plain = text.utf8.allSatisfy { byte in
+            byte >= 0x20 && byte < 0x7F && byte != UInt8(ascii: "&") && byte != UInt8(ascii: "<") && byte != UInt8(ascii: ">")
+                && byte != UInt8(ascii: "\"") && byte != UInt8(ascii: "'")
+        }
+        if plain { return text }
+        return replacing(text) { scalar in
             switch scalar {
             case "&": "&amp;"
             case "<": "&lt;"

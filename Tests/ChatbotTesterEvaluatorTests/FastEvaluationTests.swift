@@ -1,0 +1,131 @@
+import ChatbotTesterCore
+import Foundation
+import Testing
+
+@testable import ChatbotTesterEvaluator
+
+/// The fast paths of evaluation against the code they skip: the text metrics on ASCII bytes
+/// against their `String` versions, and `evaluateFile`'s batched scoring of deterministic metrics
+/// against the one-task-per-metric path (byte-identical outputs).
+@Suite struct FastEvaluationTests {
+    static let replies = [
+        "Refunds take 30 days.", "refunds TAKE 30 DAYS", "  \t\n Refunds take 30 days \r\n", "Refunds\r\ntake 30 days", "30 days\r",
+        "a\r", "\r\nRefunds", "café", "cafe\u{301} refunds", "Re\u{301}funds take 30 days", "RÉFUNDS", "", " ", "30", "30 day",
+        "K is \u{212A}elvin", "ß straße STRASSE", "refunds take 30 days\u{0}", "e\u{301}", "\u{FEFF}Refunds",
+    ]
+    static let needles = ["30 days", "Refunds", "refunds take", "e", "days\r", "\r\n", "é", "\u{212A}", "ss", " ", "RE", "\n"]
+
+    static func metric(_ type: String, _ options: [String: JSONValue]) async throws -> ScoringMetric {
+        let evaluator = try await Evaluator(specs: [ComponentSpec(type: type, options: options)])
+        let metric = try #require(evaluator.metrics.first as? ScoringMetric)
+        #expect(metric.isSynchronous)
+        return metric
+    }
+
+    func scored(_ metric: ScoringMetric, _ reply: String, expected: String? = nil) throws -> EvalRecord {
+        let records = metric.evaluateNow(Fixtures.run("s", reply: reply, expected: expected))
+        return try #require(records.first)
+    }
+
+    @Test func containsMatchesTheStringVersion() async throws {
+        for (type, negate, caseless) in [("contains", false, false), ("icontains", false, true), ("not-contains", true, false)] {
+            for needleSet in [[Self.needles[0]], [Self.needles[0], Self.needles[1]], Self.needles, ["Refunds", "take", "30", "days"]] {
+                for mode in ["all", "any"] {
+                    let metric = try await Self.metric(type, ["values": .array(needleSet.map { .string($0) }), "mode": .string(mode)])
+                    for reply in Self.replies {
+                        let record = try scored(metric, reply)
+                        let reference = TextMatchMetrics.containment(reply, needleSet, all: mode == "all", negate: negate, ignoreCase: caseless)
+                        #expect(record.score == reference.score, "\(type) \(needleSet) in \(reply.debugDescription)")
+                        #expect(record.reason == reference.reason, "\(type) \(needleSet) in \(reply.debugDescription)")
+                        #expect(record.details == reference.details, "\(type) \(needleSet) in \(reply.debugDescription)")
+                    }
+                }
+            }
+        }
+    }
+
+    @Test func equalsAndStartsWithMatchTheStringVersion() async throws {
+        for trim in [true, false] {
+            for ignoreCase in [true, false] {
+                let equals = try await Self.metric("equals", ["trim": .bool(trim), "ignoreCase": .bool(ignoreCase)])
+                for reply in Self.replies {
+                    for expected in Self.replies + Self.needles {
+                        let a = TextMatchMetrics.normalise(reply, trim: trim, ignoreCase: ignoreCase)
+                        let b = TextMatchMetrics.normalise(expected, trim: trim, ignoreCase: ignoreCase)
+                        let record = try scored(equals, reply, expected: expected)
+                        #expect(record.score == (a == b ? 1 : 0), "\(reply.debugDescription) equals \(expected.debugDescription)")
+                    }
+                }
+                for prefix in Self.needles + ["Refunds", " Refunds", "refunds take 30"] {
+                    let startsWith = try await Self.metric("starts-with", ["value": .string(prefix), "trim": .bool(trim), "ignoreCase": .bool(ignoreCase)])
+                    for reply in Self.replies {
+                        let wanted = TextMatchMetrics.normalise(prefix, trim: false, ignoreCase: ignoreCase)
+                        var text = TextMatchMetrics.normalise(reply, trim: false, ignoreCase: ignoreCase)
+                        if trim { text = String(text.drop(while: \.isWhitespace)) }
+                        let record = try scored(startsWith, reply)
+                        #expect(record.score == (text.hasPrefix(wanted) ? 1 : 0), "\(reply.debugDescription) starts with \(prefix.debugDescription)")
+                        if text.hasPrefix(wanted) { #expect(record.reason == "reply starts with '\(excerpt(wanted))'") }
+                    }
+                }
+            }
+        }
+    }
+
+    @Test func lengthCountsCharacters() async throws {
+        let metric = try await Self.metric("length", ["max": .int(1000)])
+        for reply in Self.replies {
+            let record = try scored(metric, reply)
+            #expect(record.details?["value"] == .double(Double(reply.count)), "\(reply.debugDescription)")
+        }
+    }
+
+    /// Wraps a deterministic metric so the evaluator takes its general path (a task per metric and record).
+    struct Suspending: EvaluationMetric {
+        let inner: ScoringMetric
+        var name: String { inner.name }
+        var type: String { inner.type }
+        func evaluate(_ record: RunRecord) async throws -> [EvalRecord] {
+            await Task.yield()
+            return inner.evaluateNow(record)
+        }
+    }
+
+    @Test func batchedFileEvaluationWritesWhatTheGeneralPathWrites() async throws {
+        let specs = [
+            ComponentSpec(type: "contains", options: ["value": "30 days"]), ComponentSpec(type: "equals"),
+            ComponentSpec(type: "regex", options: ["pattern": "[Rr]efunds? take [0-9]+ days"]), ComponentSpec(type: "starts-with", options: ["value": "Refunds"]),
+            ComponentSpec(type: "length", options: ["max": 30]), ComponentSpec(type: "latency", options: ["max": 150]),
+            ComponentSpec(type: "icontains", options: ["values": ["REFUNDS", "café"], "tags": ["t1"]]),
+        ]
+        let fast = try await Evaluator(specs: specs)
+        #expect(fast.isSynchronous)
+        let general = Evaluator(metrics: fast.metrics.map { Suspending(inner: $0 as! ScoringMetric) }, descriptors: fast.descriptors)
+        #expect(!general.isSynchronous)
+
+        let directory = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        var lines: [String] = []
+        let encoder = JSONCoding.encoder()
+        for index in 0..<3_000 {
+            let reply = Self.replies[index % Self.replies.count]
+            let run = Fixtures.run(
+                "s\(index)", reply: index % 97 == 0 ? nil : reply, expected: index % 3 == 0 ? reply : "Refunds take 14 days.",
+                tags: index % 2 == 0 ? ["t1"] : ["t2", "t\"<&>"], latencyMs: Double(index % 300) + 0.25, status: index % 101 == 0 ? .error : .ok)
+            lines.append(String(decoding: try encoder.encode(run), as: UTF8.self))
+            if index % 500 == 7 { lines.append(#"{"sampleId": "broken"#) }
+        }
+        let results = directory.appendingPathComponent("results.jsonl")
+        try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: results)
+
+        let a = try await fast.evaluateFile(results: results, outputDirectory: directory.appendingPathComponent("fast"))
+        let b = try await general.evaluateFile(results: results, outputDirectory: directory.appendingPathComponent("general"))
+        #expect(a.rejected.map(\.description) == b.rejected.map(\.description))
+        #expect(a.rejected.count == 6)
+        #expect(a.summary.aggregate == b.summary.aggregate)
+        for name in ["evals.jsonl", "results.csv", "junit.xml", "summary.json", "report.md"] {
+            let left = try Data(contentsOf: directory.appendingPathComponent("fast/\(name)"))
+            let right = try Data(contentsOf: directory.appendingPathComponent("general/\(name)"))
+            #expect(left == right, "\(name) differs")
+        }
+    }
+}
