@@ -123,7 +123,9 @@ let package = Package(
             name: "ChatbotTesterEvaluatorTests",
             dependencies: ["ChatbotTesterCore", "ChatbotTesterEvaluator", "ChatbotTesterBackends", "ChatbotTesterTesting"]
         ),
-        .testTarget(name: "ChatbotTesterPipelineTests", dependencies: ["ChatbotTester", "ChatbotTesterTesting"]),
+        .testTarget(
+            name: "ChatbotTesterPipelineTests",
+            dependencies: ["ChatbotTester", "ChatbotTesterCore", "ChatbotTesterRunner", "ChatbotTesterPipeline", "ChatbotTesterTesting"]),
         .testTarget(
             name: "ChatbotTesterClusterTests",
             dependencies: ["ChatbotTesterCore", "ChatbotTesterCluster", "ChatbotTesterClusterUV", "ChatbotTesterClusterPipeline", "ChatbotTesterPipeline", "CLibUV", "ChatbotTester", "ChatbotTesterTesting", "ClusterTestProcessors", "cluster-test-host"]
