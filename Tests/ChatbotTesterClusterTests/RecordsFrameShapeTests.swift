@@ -29,4 +29,22 @@ import Testing
         #expect(ClusterMessageCodec.recordsShape(of: Data(#"{"body":,"type":"records"}"#.utf8)) == nil)
         #expect(ClusterMessageCodec.recordsShape(of: try codec.encode(.heartbeat)) == nil)
     }
+
+    /// The statistics read from an envelope use the run members its scan kept (moved by the
+    /// sample's splice): the same facts as scanning the journal line afresh.
+    @Test func factsFromTheKeptMembersEqualAFreshScan() throws {
+        for record in LeanDataPathTests.records() {
+            let wire = try ClusterRecordEnvelope(scanning: record.wireBytes(omittingSample: true))
+            let full = wire.sampleOmitted ? wire.splicingSample(try JSONCoding.encoder().encode(record.run.sample)) : wire
+            let fresh = try ClusterRecordEnvelope(scanning: full.bytes)
+            #expect(full.runMembers == fresh.runMembers, "\(record.sampleId)")
+            var kept = RunStatistics(), scanned = RunStatistics(), decoded = RunStatistics()
+            kept.add(try ClusterRunFacts(scanning: full))
+            scanned.add(try ClusterRunFacts(scanning: full.bytes, run: full.runRange))
+            decoded.add(record.run)
+            #expect(kept == scanned, "\(record.sampleId)")
+            #expect(kept == decoded, "\(record.sampleId)")
+        }
+    }
 }
+
