@@ -90,8 +90,9 @@ extension IndexedRun {
 
     /// Merges an indexed run: every attempt's journal into `results.jsonl` and `evals.jsonl` (by
     /// byte ranges, each record once by the record key, success over error — the cluster spool's
-    /// merge), then `run-summary.json` (with one example message per error code), `summary.json`
-    /// and every report, written by the job's own code into `job`'s output directory, with
+    /// merge), `run-summary.json` (with one example message per error code), `summary.json` and
+    /// every report, built in the same pass as a sharded `test` builds them (``MergePass``:
+    /// `results.jsonl` is not read back) by the job's own code into `job`'s output directory, with
     /// `job.json` as `plan` recorded it. The workers' event logs stay where they wrote them
     /// (`events/shard-NNNNN/<attempt>.jsonl`); `events.jsonl` is the merge's own. Upload them with
     /// ``uploadOutputs(from:to:)``.
@@ -103,15 +104,9 @@ extension IndexedRun {
         try await job.withOutputLock {
             try FileArtifactStore.atomicWrite(try await store.read(jobRecordKey), to: job.output(jobRecordKey))
             try await collectJournals(from: store, shards: plan.shards, into: spool.journalURL)
-            let merged = try await Task { try spool.merge(into: job.outputDirectory, evals: plan.scoring) }.value
-            var statistics = RunStatistics()
-            // One example message per error code, the first in dataset order.
-            var errorExamples: [String: String] = [:]
-            for try await entry in JSONL.read(RunRecord.self, from: job.output("results.jsonl")) {
-                guard case .success(let record) = entry.result else { continue }
-                statistics.add(record)
-                if let error = record.error, errorExamples[error.code] == nil { errorExamples[error.code] = error.message }
-            }
+            // One pass: the merged files, the statistics, the error examples and (scored) every report.
+            let pass = try await MergePass.run(spool, job: job, scoring: plan.scoring, reports: plan.scoring, tallies: true)
+            let (merged, statistics, errorExamples) = (pass.merged, pass.statistics, pass.errorExamples)
             let attempts = try await attempts(in: store, name: name).values.flatMap { $0 }
             // Where the workers' events are: this merge's events.jsonl says so.
             let logs = try await store.list(prefix: "events/").count
@@ -128,7 +123,9 @@ extension IndexedRun {
                 errorExamples: errorExamples, keptErrors: keptErrors(of: attempts))
             try FileArtifactStore.atomicWrite(JSONCoding.encoder(pretty: true).encode(summary), to: job.output("run-summary.json"))
             var outcome = JobOutcome(outputDirectory: job.outputDirectory, run: summary)
-            if plan.scoring {
+            if let evaluation = pass.evaluation {
+                outcome.evaluation = evaluation
+            } else if plan.scoring {
                 outcome.evaluation = try await job.writeReports(results: job.output("results.jsonl"), evals: job.output("evals.jsonl"))
             } else {
                 outcome.evaluation = try await job.evaluate(results: job.output("results.jsonl"))

@@ -109,25 +109,49 @@ public struct ShardedRunStage: JobRunStage {
     }
 
     /// Merges the journal into `results.jsonl` (and `evals.jsonl` when `scoring`) and, with
-    /// `reports`, feeds each merged sample — its run and evaluations decoded once from the bytes
-    /// just copied — to the job's `evaluationOutput`, the code that writes one process's reports:
-    /// the aggregate, `summary.json` and every report come out of this one pass, and nothing is
-    /// read back. Returns nil (the job then writes the reports from the files, as before) when no
-    /// reports were asked for or a merged line does not decode as a record.
+    /// `reports`, feeds each merged sample to the job's `evaluationOutput` (see ``MergePass``).
     static func merge(_ spool: ClusterSpool, job: TestJob, scoring: Bool, reports: Bool) async throws -> EvalSummary? {
+        try await MergePass.run(spool, job: job, scoring: scoring, reports: reports, tallies: false).evaluation
+    }
+}
+
+/// The one pass that ends a sharded `test` and an indexed run's `merge`: the journal is merged
+/// into `results.jsonl` (and `evals.jsonl`) by byte ranges and each merged sample — its run and
+/// evaluations decoded once from the bytes just copied — feeds the job's `evaluationOutput`, the
+/// code that writes one process's reports, and (with `tallies`) the run statistics and one
+/// example message per error code. The aggregate, `summary.json`, every report and the run's
+/// totals come out of this one pass: nothing is read back.
+struct MergePass {
+    /// Samples merged.
+    var merged = 0
+    /// The reports' summary; nil when no reports were asked for or a merged line does not decode
+    /// as a record (the caller then writes the reports from the files).
+    var evaluation: EvalSummary?
+    /// With `tallies`: the merged records' statistics (records whose run does not decode are
+    /// left out, as a reader of `results.jsonl` skips them).
+    var statistics = RunStatistics()
+    /// With `tallies`: one example message per error code, the first in dataset order.
+    var errorExamples: [String: String] = [:]
+
+    static func run(_ spool: ClusterSpool, job: TestJob, scoring: Bool, reports: Bool, tallies: Bool) async throws -> MergePass {
         let output = job.outputDirectory
-        guard reports else {
-            try spool.merge(into: output, evals: scoring)
-            return nil
+        var pass = MergePass()
+        guard reports || tallies else {
+            pass.merged = try spool.merge(into: output, evals: scoring)
+            return pass
         }
-        let evaluation = try await job.evaluationOutput(writesEvals: false)
+        let evaluation = reports ? try await job.evaluationOutput(writesEvals: false) : nil
         let decoder = JSONCoding.decoder()
         var decoded = true
         do {
-            try spool.merge(into: output, evals: true) { run, evals in
-                guard decoded else { return }
-                guard let record = try? JSONCoding.decodeRecord(RunRecord.self, from: run, decoder: decoder),
-                    let verdicts = try? evals.map({ try JSONCoding.decodeRecord(EvalRecord.self, from: $0, decoder: decoder) })
+            pass.merged = try spool.merge(into: output, evals: scoring || reports) { run, evals in
+                let record = try? JSONCoding.decodeRecord(RunRecord.self, from: run, decoder: decoder)
+                if tallies, let record {
+                    pass.statistics.add(record)
+                    if let error = record.error, pass.errorExamples[error.code] == nil { pass.errorExamples[error.code] = error.message }
+                }
+                guard let evaluation, decoded else { return }
+                guard let record, let verdicts = try? evals.map({ try JSONCoding.decodeRecord(EvalRecord.self, from: $0, decoder: decoder) })
                 else {
                     decoded = false
                     return
@@ -135,14 +159,16 @@ public struct ShardedRunStage: JobRunStage {
                 try evaluation.add(SampleEvaluation(run: record, evals: verdicts))
             }
         } catch {
-            evaluation.abandon()
+            evaluation?.abandon()
             throw error
         }
+        guard let evaluation else { return pass }
         guard decoded else {
             evaluation.abandon()
-            return nil
+            return pass
         }
-        return try evaluation.finish().summary
+        pass.evaluation = try evaluation.finish().summary
+        return pass
     }
 }
 

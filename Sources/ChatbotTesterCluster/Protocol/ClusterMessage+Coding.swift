@@ -113,28 +113,17 @@ extension ClusterMessageCodec {
     /// - Throws: `ChatbotTesterError(.proto)` naming `peer` and the field (`body[3].run.status`)
     ///   when the frame is not JSON or a record is not shaped like a `ClusterRecord`.
     public func decodeIncoming(_ payload: Data, peer: String) throws -> ClusterIncoming {
-        let members: [JSONByteScanner.Member]
-        do {
-            members = try JSONByteScanner.members(ofObject: payload)
-        } catch {
-            throw ChatbotTesterError(.proto, "malformed frame (\(error))", location: SourceLocation(source: peer))
-        }
-        guard let type = members.first(where: { $0.name == "type" }),
-            (try? JSONByteScanner.string(payload, at: type.value)) == "records"
-        else {
-            return .message(try decode(payload, peer: peer))
-        }
-        for member in members where member.name != "type" && member.name != "body" {
-            throw ChatbotTesterError(.proto, "malformed frame: unknown field", location: SourceLocation(source: peer, field: member.name))
-        }
-        guard let body = members.first(where: { $0.name == "body" })?.value else {
-            throw ChatbotTesterError(.proto, "malformed frame: missing", location: SourceLocation(source: peer, field: "body"))
-        }
         let elements: [Range<Int>]
-        do {
-            elements = try JSONByteScanner.elements(ofArray: payload, in: body)
-        } catch {
-            throw ChatbotTesterError(.proto, "malformed frame: \(error.message)", location: SourceLocation(source: peer, field: "body"))
+        if let body = Self.recordsShape(of: payload), let scanned = try? JSONByteScanner.elements(ofArray: payload, in: body) {
+            elements = scanned
+        } else {
+            // Any other shape, or a damaged frame: read as a whole (which names the fault).
+            guard let body = try recordsBody(payload, peer: peer) else { return .message(try decode(payload, peer: peer)) }
+            do {
+                elements = try JSONByteScanner.elements(ofArray: payload, in: body)
+            } catch {
+                throw ChatbotTesterError(.proto, "malformed frame: \(error.message)", location: SourceLocation(source: peer, field: "body"))
+            }
         }
         var records: [ClusterRecordEnvelope] = []
         records.reserveCapacity(elements.count)
@@ -150,6 +139,40 @@ extension ClusterMessageCodec {
             }
         }
         return .records(records)
+    }
+
+    /// Where the body of `payload` sits when it is a records frame as workers write it (sorted
+    /// keys, compact): `{"body":[…],"type":"records"}`. The body is then scanned once (by the
+    /// caller), not once for the frame and again for the body. Nil for any other shape.
+    static func recordsShape(of payload: Data) -> Range<Int>? {
+        let head = recordsHead, tail = recordsTail
+        guard payload.count > head.count + tail.count,
+            payload.prefix(head.count).elementsEqual(head), payload.suffix(tail.count).elementsEqual(tail)
+        else { return nil }
+        return head.count..<(payload.count - tail.count)
+    }
+
+    private static let recordsHead = Array(#"{"body":"#.utf8)
+    private static let recordsTail = Array(#","type":"records"}"#.utf8)
+
+    /// Where the body of a records frame sits (any member order and spacing); nil for another message.
+    private func recordsBody(_ payload: Data, peer: String) throws -> Range<Int>? {
+        let members: [JSONByteScanner.Member]
+        do {
+            members = try JSONByteScanner.members(ofObject: payload)
+        } catch {
+            throw ChatbotTesterError(.proto, "malformed frame (\(error))", location: SourceLocation(source: peer))
+        }
+        guard let type = members.first(where: { $0.name == "type" }),
+            (try? JSONByteScanner.string(payload, at: type.value)) == "records"
+        else { return nil }
+        for member in members where member.name != "type" && member.name != "body" {
+            throw ChatbotTesterError(.proto, "malformed frame: unknown field", location: SourceLocation(source: peer, field: member.name))
+        }
+        guard let body = members.first(where: { $0.name == "body" })?.value else {
+            throw ChatbotTesterError(.proto, "malformed frame: missing", location: SourceLocation(source: peer, field: "body"))
+        }
+        return body
     }
 }
 

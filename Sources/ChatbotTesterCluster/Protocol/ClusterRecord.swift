@@ -84,6 +84,9 @@ public struct ClusterRecordEnvelope: Sendable, Hashable {
     public var evalRanges: [Range<Int>]
     /// Where the value of `run.sample` sits in `bytes`.
     public var sampleRange: Range<Int>
+    /// The members of `run` (names and where their values sit in `bytes`), kept from the scan so
+    /// the statistics (`ClusterRunFacts(scanning:)`) do not scan the run again.
+    public var runMembers: [JSONByteScanner.Member]
     /// Whether `run.sample` is `null`: the worker left it out, the coordinator puts back the bytes
     /// of the sample it assigned (`splicingSample(_:)`) before the record is journaled.
     public var sampleOmitted: Bool
@@ -145,6 +148,7 @@ public struct ClusterRecordEnvelope: Sendable, Hashable {
             }
         }
         guard runMembers.contains(where: { $0.name == "target" }) else { throw ShapeError(field: "run.target", message: "missing") }
+        self.runMembers = runMembers
         guard let sample else { throw ShapeError(field: "run.sample", message: "missing") }
         let omitted = JSONByteScanner.isNull(bytes, at: sample)
         guard omitted || bytes[bytes.startIndex + sample.lowerBound] == UInt8(ascii: "{") else {
@@ -201,6 +205,11 @@ public struct ClusterRecordEnvelope: Sendable, Hashable {
         copy.runRange = moved(runRange)
         copy.evalsRange = moved(evalsRange)
         copy.evalRanges = evalRanges.map(moved)
+        copy.runMembers = runMembers.map { member in
+            var member = member
+            member.value = moved(member.value)
+            return member
+        }
         copy.sampleRange = sampleRange.lowerBound..<(sampleRange.lowerBound + sample.count)
         copy.sampleOmitted = false
         return copy

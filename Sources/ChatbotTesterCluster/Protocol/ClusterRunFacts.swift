@@ -13,13 +13,18 @@ extension RunRecordFacts where TurnLatencies == [Double] {
     ///
     /// - Throws: `JSONByteScanner.Failure` when a member read is not of its type.
     public init(scanning bytes: Data, run: Range<Int>) throws {
+        try self.init(bytes, members: JSONByteScanner.members(ofObject: bytes, in: run))
+    }
+
+    /// Reads the facts from the run's `members` (their values' ranges in `bytes`).
+    private init(_ bytes: Data, members: [JSONByteScanner.Member]) throws {
         var status = RunRecord.Status.ok
         var facts = (usage: Usage.zero, simulator: Usage?.none, cost: Double?.none, latency: 0.0, attempts: 0)
         var turns: [Double] = []
         var stopReason: String?
         var error: ErrorInfo?
         var simulated = false
-        for member in try JSONByteScanner.members(ofObject: bytes, in: run) {
+        for member in members {
             let value = member.value
             switch member.name {
             case "status": status = RunRecord.Status(rawValue: try JSONByteScanner.string(bytes, at: value)) ?? .error
@@ -59,7 +64,8 @@ extension RunRecordFacts where TurnLatencies == [Double] {
 
     /// The facts of a journal line (a `ClusterRecord`'s JSON).
     public init(scanning envelope: ClusterRecordEnvelope) throws {
-        try self.init(scanning: envelope.bytes, run: envelope.runRange)
+        // The run's members as the envelope's scan found them: the run is not scanned again.
+        try self.init(envelope.bytes, members: envelope.runMembers)
     }
 
     private static func usage(_ bytes: Data, _ range: Range<Int>) throws -> Usage? {

@@ -29,24 +29,40 @@ public final class CSVReportWriter {
     /// The CSV rows of one sample, with their line ends.
     public static func rows(for sample: SampleEvaluation) -> String {
         let run = sample.run
-        let runFields = [
+        // The run's columns, escaped once for every row of the sample.
+        var runColumns = ""
+        for field in [
             run?.status.rawValue ?? "", run.map { ReportText.number($0.latencyMs, digits: 1) } ?? "",
             run?.costUSD.map { String($0) } ?? "", (run?.sample.tags ?? sample.evals.first?.tags ?? []).joined(separator: ";"),
-        ]
-        let rows: [[String]] =
-            sample.evals.isEmpty
-            ? [[sample.sampleId, "", "", "", "", "", "", run?.error?.message ?? "", "", "", "", ""] + runFields]
-            : sample.evals.map { eval in
-                [
-                    eval.sampleId, eval.metric, eval.type, eval.status.rawValue, eval.score.map { String($0) } ?? "",
-                    eval.passed.map { $0 ? "true" : "false" } ?? "", eval.threshold.map { String($0) } ?? "", eval.reason ?? "",
-                    eval.votes.map { $0.map { String($0) }.joined(separator: ";") } ?? "", eval.spread.map { String($0) } ?? "",
-                    eval.straddlesThreshold.map { $0 ? "true" : "false" } ?? "", eval.costUSD.map { String($0) } ?? "",
-                ] + runFields
-            }
+        ] {
+            runColumns.append(",")
+            runColumns.append(ReportText.csv(field))
+        }
         var text = ""
-        for row in rows { text += row.map(ReportText.csv).joined(separator: ",") + "\r\n" }
+        if sample.evals.isEmpty {
+            appendRow([sample.sampleId, "", "", "", "", "", "", run?.error?.message ?? "", "", "", "", ""], runColumns, to: &text)
+        } else {
+            for eval in sample.evals {
+                appendRow(
+                    [
+                        eval.sampleId, eval.metric, eval.type, eval.status.rawValue, eval.score.map { String($0) } ?? "",
+                        eval.passed.map { $0 ? "true" : "false" } ?? "", eval.threshold.map { String($0) } ?? "", eval.reason ?? "",
+                        eval.votes.map { $0.map { String($0) }.joined(separator: ";") } ?? "", eval.spread.map { String($0) } ?? "",
+                        eval.straddlesThreshold.map { $0 ? "true" : "false" } ?? "", eval.costUSD.map { String($0) } ?? "",
+                    ], runColumns, to: &text)
+            }
+        }
         return text
+    }
+
+    /// Appends one row: `fields` escaped, then the run's columns (already escaped, each with its comma).
+    private static func appendRow(_ fields: [String], _ runColumns: String, to text: inout String) {
+        for (position, field) in fields.enumerated() {
+            if position > 0 { text.append(",") }
+            text.append(ReportText.csv(field))
+        }
+        text.append(runColumns)
+        text.append("\r\n")
     }
 
     private func flush() throws {

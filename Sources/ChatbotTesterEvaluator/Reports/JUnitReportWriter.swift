@@ -33,7 +33,7 @@ public final class JUnitReportWriter {
     /// Adds the test cases of one sample.
     public func add(_ sample: SampleEvaluation) throws {
         let seconds = (sample.run?.latencyMs ?? 0) / 1000
-        let time = String(format: "%.3f", seconds)
+        let time = ReportText.fixed(seconds, digits: 3)
         let sampleName = ReportText.xml(sample.evals.first?.sampleId ?? "")
         for eval in sample.evals {
             if suites[eval.metric] == nil {
@@ -44,23 +44,33 @@ public final class JUnitReportWriter {
             let name = eval.sampleId == sample.evals.first?.sampleId ? sampleName : ReportText.xml(eval.sampleId)
             var xml = "    <testcase name=\"\(name)\" classname=\"\(ReportText.xml(eval.metric))\" time=\"\(time)\">"
             let reason = ReportText.xml(eval.reason ?? "")
+            var counter: WritableKeyPath<Suite, Int>?
             if sample.run?.status == .error {
-                suites[eval.metric]!.errors += 1
+                counter = \.errors
                 xml += "\n      <error message=\"\(reason)\" type=\"run-error\">\(reason)</error>\n    "
             } else if eval.status == .unmeasured {
-                suites[eval.metric]!.skipped += 1
+                counter = \.skipped
                 xml += "\n      <skipped message=\"unmeasured: \(reason)\"/>\n    "
             } else if eval.passed == false {
-                let scoreText = eval.score.map { "score \(ReportText.number($0))" + (eval.threshold.map { " < threshold \(ReportText.number($0))" } ?? "") } ?? ""
-                suites[eval.metric]!.failures += 1
+                counter = \.failures
+                let scoreText =
+                    eval.score.map { "score \(ReportText.number($0))" + (eval.threshold.map { " < threshold \(ReportText.number($0))" } ?? "") } ?? ""
                 xml += "\n      <failure message=\"\(ReportText.xml(scoreText)): \(reason)\" type=\"\(ReportText.xml(eval.type))\">\(reason)</failure>\n    "
             }
             xml += "</testcase>\n"
-            suites[eval.metric]!.tests += 1
-            suites[eval.metric]!.time += seconds
-            suites[eval.metric]!.buffer.append(contentsOf: xml.utf8)
-            if suites[eval.metric]!.buffer.count >= 1 << 16 { try flush(eval.metric) }
+            // The suite is updated in place (one lookup) and flushed when its buffer is full.
+            if Self.append(xml, counting: counter, seconds: seconds, to: &suites[eval.metric]!) { try flush(eval.metric) }
         }
+    }
+
+    /// Counts one test case in `suite` (and in `counter`, its outcome's count) and buffers its XML;
+    /// returns whether the buffer is due for a flush.
+    private static func append(_ xml: String, counting counter: WritableKeyPath<Suite, Int>?, seconds: Double, to suite: inout Suite) -> Bool {
+        if let counter { suite[keyPath: counter] += 1 }
+        suite.tests += 1
+        suite.time += seconds
+        suite.buffer.append(contentsOf: xml.utf8)
+        return suite.buffer.count >= 1 << 16
     }
 
     private func flush(_ metric: String) throws {
@@ -86,7 +96,7 @@ public final class JUnitReportWriter {
         for (index, name) in order.enumerated() {
             let suite = suites[name]!
             try out.write(contentsOf: Data("""
-                  <testsuite name="\(ReportText.xml(name))" id="\(index)" tests="\(suite.tests)" failures="\(suite.failures)" errors="\(suite.errors)" skipped="\(suite.skipped)" time="\(String(format: "%.3f", suite.time))">
+                  <testsuite name="\(ReportText.xml(name))" id="\(index)" tests="\(suite.tests)" failures="\(suite.failures)" errors="\(suite.errors)" skipped="\(suite.skipped)" time="\(ReportText.fixed(suite.time, digits: 3))">
 
                 """.utf8))
             let reader = try FileHandle(forReadingFrom: suite.file)
