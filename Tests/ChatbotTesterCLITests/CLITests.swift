@@ -46,7 +46,7 @@ import Testing
         process.standardOutput = out
         process.standardError = err
         try process.run()
-        // Blocking reads run on Dispatch threads: on a 2-core machine two blocked cooperative
+        // Blocking reads run on threads of their own: on a 2-core machine two blocked cooperative
         // threads would stall every other task of the test process.
         let outData = Self.readToEnd(out.fileHandleForReading)
         let errData = Self.readToEnd(err.fileHandleForReading)
@@ -74,7 +74,9 @@ import Testing
     static func readToEnd(_ handle: FileHandle) -> Task<Data, Never> {
         Task {
             await withCheckedContinuation { continuation in
-                DispatchQueue.global().async { continuation.resume(returning: ProcessRunner.readAll(handle.fileDescriptor)) }
+                // A thread of its own: Dispatch's few pool threads, all blocked in reads of long runs,
+                // would starve the Dispatch work of every other test (ProcessRunner's timers).
+                Thread.detachNewThread { continuation.resume(returning: ProcessRunner.readAll(handle.fileDescriptor)) }
             }
         }
     }

@@ -22,8 +22,8 @@ import Foundation
 /// of the exit and waits forever. `waitpid` on the child's own pid cannot miss it.
 ///
 /// SIGPIPE is ignored in this process (a child that closes its stdin early makes the write fail
-/// with EPIPE instead of killing us) and pipe reads retry on EINTR. The blocking pipe I/O runs on
-/// Dispatch threads, never on the Swift concurrency pool.
+/// with EPIPE instead of killing us) and pipe I/O retries on EINTR. The pipes are served by one
+/// `poll` loop on a thread of its own, never on the Swift concurrency pool nor on Dispatch's.
 ///
 /// ```swift
 /// let outcome = try await ProcessRunner.run(["python3", "bot.py"], input: Data("hi".utf8),
@@ -183,22 +183,16 @@ public enum ProcessRunner {
                     state.reap()
                     group.leave()
                 }
-                for (fd, isError) in [(child.stdout, false), (child.stderr, true)] {
-                    group.enter()
-                    DispatchQueue.global().async {
-                        let data = ProcessRunner.readAll(fd)
-                        close(fd)
-                        state.lock.lock()
-                        if isError { state.stderr = data } else { state.stdout = data }
-                        state.lock.unlock()
-                        group.leave()
-                    }
-                }
-                DispatchQueue.global().async {
-                    // A child that exits without reading stdin makes this write fail with EPIPE (SIGPIPE
-                    // is ignored, see `ignoreBrokenPipes`): stop there.
-                    Self.writeAll(input, to: child.stdin)
-                    close(child.stdin)
+                // The pipes on a thread of their own too (never Dispatch's pool: its few threads, all
+                // blocked in reads of long-running children, would leave this child's stdin unwritten).
+                group.enter()
+                Thread.detachNewThread {
+                    let (stdout, stderr) = ProcessRunner.exchange(input, stdin: child.stdin, stdout: child.stdout, stderr: child.stderr)
+                    state.lock.lock()
+                    state.stdout = stdout
+                    state.stderr = stderr
+                    state.lock.unlock()
+                    group.leave()
                 }
                 DispatchQueue.global().asyncAfter(deadline: .now() + timeoutSeconds) {
                     state.lock.lock()
@@ -227,23 +221,53 @@ public enum ProcessRunner {
         }
     }
 
-    /// Writes all of `data` to `fd`, retrying on EINTR; stops at the first other error (EPIPE).
-    private static func writeAll(_ data: Data, to fd: Int32) {
-        data.withUnsafeBytes { (buffer: UnsafeRawBufferPointer) in
-            guard var pointer = buffer.baseAddress else { return }
-            var left = buffer.count
-            while left > 0 {
-                let count = write(fd, pointer, left)
+    /// Writes `input` to the child's stdin and reads its stdout and stderr to their ends, all with
+    /// one `poll` loop on the calling thread; closes the three descriptors. A child that exits
+    /// without reading stdin ends the writing (EPIPE; SIGPIPE is ignored), not the reading.
+    static func exchange(_ input: Data, stdin: Int32, stdout: Int32, stderr: Int32) -> (stdout: Data, stderr: Data) {
+        var inFD = stdin
+        var outFDs = [stdout, stderr]
+        var collected = [Data(), Data()]
+        var written = 0
+        _ = fcntl(inFD, F_SETFL, fcntl(inFD, F_GETFL) | O_NONBLOCK)
+        if input.isEmpty {
+            close(inFD)
+            inFD = -1
+        }
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while outFDs[0] >= 0 || outFDs[1] >= 0 {
+            // `poll` skips negative descriptors.
+            var fds = [
+                pollfd(fd: inFD, events: Int16(POLLOUT), revents: 0), pollfd(fd: outFDs[0], events: Int16(POLLIN), revents: 0),
+                pollfd(fd: outFDs[1], events: Int16(POLLIN), revents: 0),
+            ]
+            if poll(&fds, 3, -1) < 0 {
+                if errno == EINTR { continue }
+                break
+            }
+            if inFD >= 0, fds[0].revents != 0 {
+                let count = input.withUnsafeBytes { bytes in write(inFD, bytes.baseAddress! + written, min(65536, bytes.count - written)) }
                 if count > 0 {
-                    pointer += count
-                    left -= count
-                } else if count < 0, errno == EINTR {
-                    continue
-                } else {
-                    return
+                    written += count
+                }
+                if (count > 0 && written == input.count) || (count < 0 && errno != EINTR && errno != EAGAIN) || count == 0 {
+                    close(inFD)
+                    inFD = -1
+                }
+            }
+            for index in 0..<2 where outFDs[index] >= 0 && fds[index + 1].revents != 0 {
+                let count = buffer.withUnsafeMutableBytes { read(outFDs[index], $0.baseAddress, $0.count) }
+                if count > 0 {
+                    collected[index].append(contentsOf: buffer[0..<count])
+                } else if count == 0 || (errno != EINTR && errno != EAGAIN) {
+                    close(outFDs[index])
+                    outFDs[index] = -1
                 }
             }
         }
+        for fd in outFDs where fd >= 0 { close(fd) }
+        if inFD >= 0 { close(inFD) }
+        return (collected[0], collected[1])
     }
 }
 
