@@ -87,3 +87,30 @@ func execBesideLibuv(config: String) async throws -> Int32 {
     print("\(statistics?.ok ?? -1) \(statistics?.error ?? -1) \(statistics?.attempts ?? -1) \(outcome.exitStatus)")
     return 0
 }
+
+/// `reap-beside-swallowed-sigchld`: 4 runs through `ProcessRunner` while a SIGCHLD handler that
+/// swallows the signal is installed (as libuv's handles only its own children); prints their exit
+/// statuses in order once all settled within 20 s. Exit 0 when they did. (In the test process the
+/// swap would take libuv's own handler away from the cluster tests running meanwhile.)
+func reapBesideSwallowedSigchld() async -> Int32 {
+    var swallow = sigaction()
+    swallow.__sigaction_handler = .init(sa_handler: { _ in })
+    sigemptyset(&swallow.sa_mask)
+    swallow.sa_flags = SA_RESTART
+    sigaction(SIGCHLD, &swallow, nil)
+    let finished = Locked<[Int32]>([])
+    for index in 0..<4 {
+        Task.detached {
+            guard let outcome = try? await ProcessRunner.run(
+                ["sh", "-c", "cat; exit \(index + 3)"], input: Data("run \(index)".utf8), environment: nil, directory: nil,
+                timeoutSeconds: 3600),
+                !outcome.timedOut, !outcome.signalled, String(decoding: outcome.stdout, as: UTF8.self) == "run \(index)"
+            else { return }
+            finished.withLock { $0.append(outcome.status) }
+        }
+    }
+    for _ in 0..<200 where finished.current.count < 4 { try? await Task.sleep(nanoseconds: 100_000_000) }
+    let statuses = finished.current.sorted()
+    print("statuses \(statuses.map(String.init).joined(separator: " "))")
+    return statuses == [3, 4, 5, 6] ? 0 : 1
+}

@@ -12,6 +12,7 @@ import Foundation
 //   cluster-test-host coordinator --socket PATH --spool DIR
 //   cluster-test-host connect-as --uid N --connect PATH      exit 0: refused, 1: welcomed, 2: error
 //   cluster-test-host reap-beside-leaks                       exit 0: every ProcessRunner child seen to exit
+//   cluster-test-host reap-beside-swallowed-sigchld          exit 0: likewise, with SIGCHLD swallowed
 //   cluster-test-host exec-beside-libuv --config PATH         prints `ok error attempts exit` of the run
 
 func option(_ name: String, _ arguments: [String]) -> String? {
@@ -76,6 +77,9 @@ case "connect-as":
 case "reap-beside-leaks":
     exit(await reapBesideLeaks())
 
+case "reap-beside-swallowed-sigchld":
+    exit(await reapBesideSwallowedSigchld())
+
 case "exec-beside-libuv":
     guard let config = option("--config", arguments) else { fail("exec-beside-libuv needs --config PATH") }
     do {
@@ -85,5 +89,5 @@ case "exec-beside-libuv":
     }
 
 default:
-    fail("unknown mode '\(mode)' (worker, coordinator, connect-as, reap-beside-leaks, exec-beside-libuv)")
+    fail("unknown mode '\(mode)' (worker, coordinator, connect-as, reap-beside-leaks, reap-beside-swallowed-sigchld, exec-beside-libuv)")
 }

@@ -20,6 +20,16 @@ import Testing
         #expect(report == "settled 20 right 20\n")
     }
 
+    /// A SIGCHLD handler that swallows the signal does not hide the exit either: nothing in
+    /// `ProcessRunner` listens for SIGCHLD. (Swapping the handler in the test process would take
+    /// libuv's away from the cluster tests running meanwhile: their workers' exits went unseen.)
+    @Test func childrenAreSeenToExitWhileASigchldHandlerSwallowsTheSignal() async throws {
+        let outcome = try await ProcessRunner.run(
+            [ClusterTestSupport.hostPath, "reap-beside-swallowed-sigchld"], input: Data(), environment: nil, directory: nil, timeoutSeconds: 120)
+        #expect(outcome.status == 0 && !outcome.timedOut, "\(String(decoding: outcome.stdout, as: UTF8.self)) \(String(decoding: outcome.stderr, as: UTF8.self))")
+        #expect(String(decoding: outcome.stdout, as: UTF8.self) == "statuses 3 4 5 6\n")
+    }
+
     @Test func execJobCompletesWhileALibuvLoopSpawnsChildren() async throws {
         let directory = try ClusterTestSupport.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
