@@ -16,10 +16,11 @@ import Foundation
 /// too: SIGTERM, then SIGKILL half a second later. It starts with default signal dispositions and
 /// an empty signal mask, and inherits no descriptor but its three pipes.
 ///
-/// The child is reaped with `waitpid` on a thread of its own, never through a SIGCHLD handler: a
-/// process whose libuv loop spawns workers (the coordinator, the cluster tests) has libuv's SIGCHLD
-/// handler installed, and a wait that listens for the signal (Foundation's `Process`) never hears
-/// of the exit and waits forever. `waitpid` on the child's own pid cannot miss it.
+/// The child is reaped with `waitid`/`waitpid` on its own pid, on a thread of its own, never
+/// through a SIGCHLD handler or a descriptor's close: Foundation's `Process` learns of an exit when
+/// a descriptor the child inherited closes, so any process started meanwhile by a spawner that
+/// closes nothing (libuv's `uv_spawn`, as the coordinator uses for its workers) held the wait for
+/// as long as it lived. Our descriptors are close-on-exec.
 ///
 /// SIGPIPE is ignored in this process (a child that closes its stdin early makes the write fail
 /// with EPIPE instead of killing us) and pipe I/O retries on EINTR. The pipes are served by one
