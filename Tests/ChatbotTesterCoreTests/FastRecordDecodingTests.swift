@@ -14,6 +14,9 @@ import Testing
     func agree<Value: Decodable & Equatable>(_ type: Value.Type, _ text: String, sourceLocation: Testing.SourceLocation = #_sourceLocation) -> Bool {
         let bytes = Data(text.utf8)
         let reference = Result { try Self.decoder.decode(type, from: bytes) }
+        // The one-pass byte reader and the tree reader take the same inputs, to the same values.
+        let tree = FastRecordDecoding.decodeViaTree(type, from: bytes)
+        #expect(FastRecordDecoding.decode(type, from: bytes) == tree, "byte and tree readers differ for \(text)", sourceLocation: sourceLocation)
         guard let fast = FastRecordDecoding.decode(type, from: bytes) else { return false }
         switch reference {
         case .success(let value): #expect(value == fast, "fast path differs for \(text)", sourceLocation: sourceLocation)
@@ -93,6 +96,59 @@ import Testing
         #expect(!agree(EvalRecord.self, #"{"sampleId":"q1","metric":"m","type":"t","status":"odd"}"#))
         #expect(!agree(EvalRecord.self, #"{"sampleId":"q1","metric":"m","type":"t","status":"scored","score":"1"}"#))
         #expect(!agree(EvalRecord.self, #"{"sampleId":"q1","metric":"m","status":"scored"}"#))
+    }
+
+    /// A member given twice: `JSONDecoder` decides (the byte reader gives up), whatever it keeps.
+    @Test func duplicatedMembersFallBack() {
+        let texts: [(any Decodable.Type, String)] = [
+            (TestSample.self, #"{"id":"q","input":"a","input":"b"}"#),
+            (RunRecord.self, #"{"sampleId":"e","target":"bot","target":"x","status":"ok","sample":{"id":"e","input":"x"}}"#),
+            (RunRecord.self, #"{"sampleId":"e","target":"bot","status":"ok","sample":{"id":"e","input":"x"},"usage":{"promptTokens":1,"promptTokens":2}}"#),
+            (EvalRecord.self, #"{"sampleId":"q1","metric":"m","type":"t","status":"scored","score":1,"score":0}"#),
+        ]
+        for (type, text) in texts {
+            #expect(FastRecordDecoding.decodeBytes(type, from: Data(text.utf8)) == nil, "should fall back: \(text)")
+        }
+    }
+
+    /// Every one-byte change, insertion and deletion of a full run record and of an evaluation:
+    /// whatever the byte reader accepts, `JSONDecoder` decodes to an equal value (and the tree
+    /// reader agrees); the rest falls back.
+    @Test func mutatedRecordsAgreeOrFallBack() {
+        func check<Value: Decodable & Equatable>(_ type: Value.Type, _ text: String) -> (taken: Int, total: Int) {
+            let original = Array(text.utf8)
+            var variants: [[UInt8]] = []
+            for position in original.indices {
+                for byte in [UInt8(ascii: "\""), UInt8(ascii: "}"), UInt8(ascii: "]"), UInt8(ascii: ","), UInt8(ascii: ":"), UInt8(ascii: "1"),
+                    UInt8(ascii: "x"), UInt8(ascii: " "), UInt8(ascii: "\\"), UInt8(ascii: "n"), 0x80, 0x0A] where original[position] != byte {
+                    var changed = original
+                    changed[position] = byte
+                    variants.append(changed)
+                }
+                var removed = original
+                removed.remove(at: position)
+                variants.append(removed)
+                var inserted = original
+                inserted.insert(UInt8(ascii: " "), at: position)
+                variants.append(inserted)
+            }
+            var taken = 0
+            for variant in variants {
+                let bytes = Data(variant)
+                let fast = FastRecordDecoding.decode(type, from: bytes)
+                #expect(fast == FastRecordDecoding.decodeViaTree(type, from: bytes) || fast == nil, "byte and tree readers differ: \(String(decoding: variant, as: UTF8.self))")
+                guard let fast else { continue }
+                taken += 1
+                let reference = try? Self.decoder.decode(type, from: bytes)
+                #expect(reference == fast, "the byte reader took \(String(decoding: variant, as: UTF8.self))")
+            }
+            return (taken, variants.count)
+        }
+        let run = check(RunRecord.self, Self.record.replacingOccurrences(of: "\n", with: ""))
+        let eval = check(EvalRecord.self, #"{"sampleId":"q1","metric":"judge","type":"llm-judge","status":"scored","score":0.75,"passed":false,"votes":[0.5,1],"details":{"k":"v"},"usage":{"promptTokens":10}}"#)
+        // Most variants are refused, but not all (a changed digit, an added space are still records).
+        #expect(run.taken > 100 && run.taken < run.total)
+        #expect(eval.taken > 50 && eval.taken < eval.total)
     }
 
     @Test func datesMatchFoundationsISO8601() {

@@ -97,6 +97,11 @@ import Testing
         #expect(TokenEstimator.estimate(request, backendMaxTokens: 16) == 7 + 16)
         #expect(TokenEstimator.estimate(.user("abcd abcd", maxTokens: 8), backendMaxTokens: 16) == 7 + 8)
         #expect(TokenEstimator.estimate(.user("abcd abcd", maxTokens: 8)) == 7 + 8)
+        #expect(TokenEstimator.estimate(.user("abcd abcd", maxTokens: 8), backendMaxTokens: 16, forcedMaxTokens: 40) == 7 + 40)
+        #expect(TokenEstimator.forcedMaxTokens(extraBody: ["max_tokens": 40, "max_completion_tokens": 30]) == 40)
+        #expect(TokenEstimator.forcedMaxTokens(extraBody: ["max_output_tokens": 12]) == 12)
+        #expect(TokenEstimator.forcedMaxTokens(extraBody: ["temperature": 0]) == nil)
+        #expect(TokenEstimator.forcedMaxTokens(extraBody: nil) == nil)
     }
 
     /// The backend's `maxTokens` option (or its type's documented default) is applied inside the
@@ -112,18 +117,24 @@ import Testing
         let mock = MockChatBackend()
         registry.register("capped", options: [OptionSpec("maxTokens", .integer, default: "1024", "reply limit")]) { _, _ in mock }
         registry.register("plain", options: []) { _, _ in mock }
+        registry.register("extra", options: [OptionSpec("extraBody", .object, "merged over every body")]) { _, _ in mock }
         let limit: JSONValue = ["tokensPerMinute": 1000]
         let config = RegistryConfig([
             "set": ComponentSpec(type: "capped", options: ["rateLimit": limit, "maxTokens": 16]),
             "typeDefault": ComponentSpec(type: "capped", options: ["rateLimit": limit]),
             "none": ComponentSpec(type: "plain", options: ["rateLimit": limit]),
+            "extraBody": ComponentSpec(type: "extra", options: ["rateLimit": limit, "extraBody": ["max_tokens": 40]]),
+            "extraCompletion": ComponentSpec(type: "extra", options: ["rateLimit": limit, "extraBody": ["max_completion_tokens": 30]]),
         ])
         let set = BackendSet(
             config: config, registry: registry,
             wrapper: BackendMiddleware.make(environment: MiddlewareEnvironment(clock: VirtualClock(), makeRateBudget: { _, _, _ in budget })))
         for name in ["set", "typeDefault", "none"] { _ = try await set.chat(name).send(.user("abcd abcd")) }
         _ = try await set.chat("set").send(.user("abcd abcd", maxTokens: 8))
-        #expect(budget.estimates.current == [7 + 16, 7 + 1024, 7 + TokenEstimator.defaultCompletionTokens, 7 + 8])
+        // An `extraBody` limit is merged over every body, the request's `maxTokens` included.
+        _ = try await set.chat("extraBody").send(.user("abcd abcd", maxTokens: 8))
+        _ = try await set.chat("extraCompletion").send(.user("abcd abcd"))
+        #expect(budget.estimates.current == [7 + 16, 7 + 1024, 7 + TokenEstimator.defaultCompletionTokens, 7 + 8, 7 + 40, 7 + 30])
     }
 
     @Test func cancelledWaitReturnsItsReservation() async throws {

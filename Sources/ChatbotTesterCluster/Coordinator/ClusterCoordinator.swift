@@ -48,7 +48,10 @@ public enum ClusterCoordinator {
         let journal = try FileJournal(url: spool.journalURL, mode: 0o600)
         let limits = RunLimits(budgetUSD: limits.budgetUSD, failurePolicy: limits.failurePolicy, spentUSD: resume.spentUSD)
         let driver = CoordinatorDriver(spool: spool, journal: journal, resume: resume, limits: limits, events: events, options: options)
-        return try await driver.run(listener: listener)
+        let stats = try await driver.run(listener: listener)
+        // The journal is closed: the index kept while appending serves the merge.
+        spool.journalLog.seal(spool.journalURL)
+        return stats
     }
 }
 
@@ -318,8 +321,11 @@ actor CoordinatorDriver {
                         let full = record.sampleOmitted ? held.map(record.splicingSample) ?? record : record
                         stats.totals.add(try ClusterRunFacts(scanning: full))
                         try journal.appendNow(full.bytes)
+                        // Where the line went, so the merge need not scan the journal for it.
+                        spool.journalLog.appended(full)
                     }
                 } catch {
+                    spool.journalLog.invalidate()
                     fail(error)
                 }
             case .close(let id, let reason):

@@ -18,6 +18,10 @@ public struct ClusterSpool: Sendable {
     public let directory: URL
     public let manifest: ClusterManifest
     public let setup: ClusterJobSetup
+    /// The journal's index as this process last read it, kept up to date by the coordinator as it
+    /// appends (shared by copies of this value): the merge uses it instead of scanning the
+    /// journal again when it covers the whole file.
+    let journalLog = JournalLog()
 
     public var journalURL: URL { directory.appendingPathComponent("journal.jsonl") }
     public var manifestURL: URL { directory.appendingPathComponent("manifest.json") }
@@ -240,15 +244,25 @@ public struct ClusterSpool: Sendable {
     /// elsewhere (not JSON, not shaped like a record, or a record whose envelope id differs from its own) is
     /// skipped and reported on `events` with its file:line: its sample is not journaled, so it
     /// runs again.
+    ///
+    /// When this process journaled every line since it last read the journal (the coordinator
+    /// that ran the session, `JournalLog`), the index is taken from what it kept and the file is
+    /// not read again (its size, inode and modification time must be those it left).
     public func journalIndex(events: EventBus? = nil) throws -> JournalIndex {
-        guard FileManager.default.fileExists(atPath: journalURL.path) else { return JournalIndex(reader: nil, entries: [], damagedLines: []) }
+        guard FileManager.default.fileExists(atPath: journalURL.path) else {
+            journalLog.seed(entries: [], lines: 0, length: 0, damaged: [])
+            return JournalIndex(reader: nil, entries: [], damagedLines: [])
+        }
         let reader = try JournalIndex.Reader(url: journalURL)
+        if let kept = journalLog.index(of: try reader.stamp()) {
+            return JournalIndex(reader: reader, entries: kept.entries, damagedLines: kept.damaged)
+        }
         var positions: [String: Int] = [:]
         var entries: [JournalIndex.Entry] = []
         entries.reserveCapacity(manifest.sampleCount)
         var damaged: [Int] = []
         var line = 0
-        try reader.forEachLine { bytes, range in
+        let length = try reader.forEachLine { bytes, range in
             line += 1
             guard !range.isEmpty else { return }
             guard let key = try? ClusterRecordEnvelope(scanning: bytes), key.runSampleId == key.sampleId, key.index >= 0 else {
@@ -273,6 +287,7 @@ public struct ClusterSpool: Sendable {
         }
         positions = [:]  // before the sort's scratch buffer: a million ids are ~50 MB
         entries.sort { $0.index < $1.index }
+        journalLog.seed(entries: entries, lines: line, length: length, damaged: damaged)
         return JournalIndex(reader: reader, entries: entries, damagedLines: damaged)
     }
 
@@ -397,8 +412,17 @@ public struct JournalIndex: Sendable {
             ChatbotTesterError(.io, "cannot read \(url.path)", location: SourceLocation(source: url.path, line: line), cause: POSIXError(.init(rawValue: errno) ?? .EIO))
         }
 
-        /// Calls `body` with each complete line (a torn last line is left out) and its byte range.
-        func forEachLine(_ body: (Data, Range<Int>) throws -> Void) throws {
+        /// The file's size, inode and modification time.
+        func stamp() throws -> JournalLog.Stamp {
+            var info = stat()
+            guard fstat(fd, &info) == 0 else { throw failure(nil) }
+            return JournalLog.Stamp(info)
+        }
+
+        /// Calls `body` with each complete line (a torn last line is left out) and its byte range;
+        /// returns the length of the complete lines (where a torn last line starts).
+        @discardableResult
+        func forEachLine(_ body: (Data, Range<Int>) throws -> Void) throws -> Int {
             var buffer = [UInt8](repeating: 0, count: 1 << 20)
             var filled = 0
             var bufferOffset = 0
@@ -408,7 +432,7 @@ public struct JournalIndex: Sendable {
                 let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + filled, $0.count - filled, position) }
                 if n < 0 && errno == EINTR { continue }
                 guard n >= 0 else { throw failure(nil) }
-                if n == 0 { return }
+                if n == 0 { return bufferOffset }
                 position += off_t(n)
                 filled += n
                 var start = 0
@@ -441,6 +465,112 @@ public struct JournalIndex: Sendable {
                 }
             }
             return out
+        }
+    }
+}
+
+/// The journal's index kept in memory: seeded by a scan of the journal (`journalIndex()`, which
+/// a coordinator's resume does before it appends anything) and extended by the coordinator with
+/// each line it appends, so the merge that follows does not scan the journal again. It is used
+/// only once the coordinator has closed the journal and sealed the log (`seal(_:)`: the file's
+/// size is the length the log covers), and only while the file is as it was sealed (size, inode,
+/// modification time); anything else — an edit, another writer, a failed append — leaves the
+/// merge to scan.
+final class JournalLog: @unchecked Sendable {
+    /// What identifies a file's state: size, inode, modification time.
+    struct Stamp: Equatable {
+        var size: Int
+        var inode: UInt64
+        var seconds: Int
+        var nanoseconds: Int
+
+        init(_ info: stat) {
+            size = Int(info.st_size)
+            inode = UInt64(info.st_ino)
+            seconds = Int(info.st_mtim.tv_sec)
+            nanoseconds = Int(info.st_mtim.tv_nsec)
+        }
+    }
+
+    private let lock = NSLock()
+    /// Entries in journal order: the scan's (deduplicated, sorted), then those appended since.
+    private var entries: [JournalIndex.Entry] = []
+    /// How many of `entries` came from the scan (already deduplicated and in dataset order).
+    private var seeded = 0
+    private var damaged: [Int] = []
+    private var lines = 0
+    /// Bytes of the journal covered; nil before a scan (or after a failed append).
+    private var length: Int?
+    /// The journal as the coordinator left it: the log is used only for that file.
+    private var sealed: Stamp?
+
+    func seed(entries: [JournalIndex.Entry], lines: Int, length: Int, damaged: [Int]) {
+        lock.withLock {
+            self.entries = entries
+            self.seeded = entries.count
+            self.lines = lines
+            self.length = length
+            self.damaged = damaged
+            sealed = nil
+        }
+    }
+
+    /// Marks the log complete for the journal at `url` as it is now (closed by the coordinator),
+    /// when the file's size is the length the log covers.
+    func seal(_ url: URL) {
+        var info = stat()
+        guard stat(url.path, &info) == 0 else { return }
+        let stamp = Stamp(info)
+        lock.withLock { sealed = length == stamp.size ? stamp : nil }
+    }
+
+    /// Records a line just appended to the journal: `envelope`'s bytes and a newline.
+    func appended(_ envelope: ClusterRecordEnvelope) {
+        lock.withLock {
+            guard let start = length else { return }
+            sealed = nil
+            lines += 1
+            entries.append(JournalIndex.Entry(
+                sampleId: envelope.sampleId, index: envelope.index, range: start..<(start + envelope.bytes.count), line: lines,
+                succeeded: envelope.status == .ok, costUSD: envelope.costUSD, runSpan: JournalIndex.Entry.span(envelope.runRange),
+                evalsSpan: JournalIndex.Entry.span(envelope.evalsRange)))
+            length = start + envelope.bytes.count + 1
+        }
+    }
+
+    /// Forgets what was kept (an append failed: the file may not be what the log says).
+    func invalidate() {
+        lock.withLock {
+            length = nil
+            sealed = nil
+        }
+    }
+
+    /// The index of the journal whose state is `stamp`, when the log was sealed on exactly that:
+    /// each sample once by the record-key rule (`ClusterRecordKeys`), in dataset order. A sample's
+    /// records are weighed in journal order, as the scan weighs them.
+    func index(of stamp: Stamp) -> (entries: [JournalIndex.Entry], damaged: [Int])? {
+        lock.withLock {
+            guard let sealed, sealed == stamp else { return nil }
+            guard entries.count > seeded else { return (entries, damaged) }
+            // Records of one sample share its dataset index: sort by index, then journal line, and
+            // keep per index what the rule keeps.
+            var all = entries
+            all.sort { ($0.index, $0.line) < ($1.index, $1.line) }
+            var kept: [JournalIndex.Entry] = []
+            kept.reserveCapacity(all.count)
+            for entry in all {
+                if let last = kept.last, last.index == entry.index, last.sampleId == entry.sampleId {
+                    switch ClusterRecordKeys.admission(existing: last.succeeded, succeeded: entry.succeeded) {
+                    case .first: kept.append(entry)
+                    case .replacesError: kept[kept.count - 1] = entry
+                    case .duplicate: break
+                    }
+                } else {
+                    kept.append(entry)
+                }
+            }
+            return (kept, damaged)
         }
     }
 }

@@ -58,7 +58,7 @@ public enum BackendMiddleware {
             let stack = MiddlewareStack(
                 name: context.instanceName, options: settings, identity: identity, cache: cache, events: context.events,
                 environment: environment, defaultModel: options["model"]?.stringValue ?? options["deployment"]?.stringValue,
-                defaultMaxTokens: maxTokens)
+                defaultMaxTokens: maxTokens, forcedMaxTokens: TokenEstimator.forcedMaxTokens(extraBody: options["extraBody"]))
             return wrap(backend, in: stack)
         }
     }

@@ -34,10 +34,13 @@ public final class MiddlewareStack: Sendable {
     /// The backend's own `maxTokens` (applied inside it, to requests that set none): the rate
     /// limiter's completion estimate for those requests.
     public let defaultMaxTokens: Int?
+    /// A completion limit the backend sends in every request whatever the request says (its
+    /// `extraBody`'s `max_tokens`): the estimate for every request.
+    public let forcedMaxTokens: Int?
 
     public init(
         name: String, options: MiddlewareOptions, identity: JSONValue, cache: ResponseCache?, events: EventBus,
-        environment: MiddlewareEnvironment, defaultModel: String? = nil, defaultMaxTokens: Int? = nil
+        environment: MiddlewareEnvironment, defaultModel: String? = nil, defaultMaxTokens: Int? = nil, forcedMaxTokens: Int? = nil
     ) {
         self.name = name
         self.options = options
@@ -48,6 +51,7 @@ public final class MiddlewareStack: Sendable {
         self.environment = environment
         self.defaultModel = defaultModel
         self.defaultMaxTokens = defaultMaxTokens
+        self.forcedMaxTokens = forcedMaxTokens
         budget = options.rateLimit.map { environment.makeRateBudget(name, $0, environment.clock) }
         let poolSize = options.concurrency ?? (options.adaptiveConcurrency ? MiddlewareOptions.defaultAdaptiveMaximum : nil)
         limiter = poolSize.map { ConcurrencyLimiter(limit: $0) }
@@ -77,7 +81,8 @@ public final class MiddlewareStack: Sendable {
         let latency: Double
         do {
             (response, attempts, latency) = try await execute(
-                estimatedTokens: TokenEstimator.estimate(request, backendMaxTokens: defaultMaxTokens), actualTokens: { $0.usage?.totalTokens }
+                estimatedTokens: TokenEstimator.estimate(
+                    request, backendMaxTokens: defaultMaxTokens, forcedMaxTokens: forcedMaxTokens), actualTokens: { $0.usage?.totalTokens }
             ) { try await inner.send(request) }
         } catch {
             record { $0.failures += 1 }

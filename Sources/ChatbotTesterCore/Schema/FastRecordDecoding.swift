@@ -11,8 +11,15 @@ import Foundation
 /// a field this file does not know).
 enum FastRecordDecoding {
     /// The value `JSONDecoder` (with `JSONCoding`'s settings) would give for `bytes`, or `nil`
-    /// when it cannot tell without it. The bytes have passed `StrictJSONSyntax.check`.
+    /// when it cannot tell without it (malformed JSON included: the decoder then gives the error).
+    /// Read straight from the bytes in one pass (`decodeBytes`).
     static func decode<Value>(_ type: Value.Type, from bytes: Data) -> Value? {
+        decodeBytes(type, from: bytes)
+    }
+
+    /// The same through a `JSONValue` tree (the first fast path; `decode` reads the bytes in one
+    /// pass instead): the differential tests hold the two to the same values.
+    static func decodeViaTree<Value>(_ type: Value.Type, from bytes: Data) -> Value? {
         guard type == TestSample.self || type == RunRecord.self || type == EvalRecord.self,
             let value = try? JSONByteParser.parse(bytes), case .object(let object) = value
         else { return nil }
@@ -206,7 +213,7 @@ enum FastRecordDecoding {
     static let toolCallFields: Set<String> = ["id", "name", "arguments"]
 
     /// A `[ToolCall]?` as `decodeIfPresent` reads it (`.some(nil)` for null).
-    private static func toolCalls(_ value: JSONValue) -> [ToolCall]?? {
+    static func toolCalls(_ value: JSONValue) -> [ToolCall]?? {
         switch value {
         case .null: return .some(nil)
         case .array(let items):
@@ -265,6 +272,19 @@ enum FastRecordDecoding {
 
     /// The members of an `error` the fast path reads; any other falls back.
     static let errorInfoFields: Set<String> = ["code", "message", "status"]
+
+    /// An `ErrorInfo` object.
+    static func errorInfo(_ value: JSONValue) -> ErrorInfo? {
+        guard case .object(let members) = value, members.keys.allSatisfy(errorInfoFields.contains), case .string(let code)? = members["code"],
+            case .string(let message)? = members["message"]
+        else { return nil }
+        var info = ErrorInfo(code: code, message: message)
+        if let field = members["status"] {
+            guard let status = optionalInt(field) else { return nil }
+            info.status = status
+        }
+        return info
+    }
 
     /// The members `runRecord` reads; any other falls back.
     static let runRecordFields: Set<String> = [
@@ -327,17 +347,9 @@ enum FastRecordDecoding {
             case "latencyMs": guard let latency = optionalDouble(value) else { return nil }; record.latencyMs = latency ?? 0
             case "attempts": guard let attempts = optionalInt(value) else { return nil }; record.attempts = attempts ?? 0
             case "error":
-                switch value {
-                case .null: record.error = nil
-                case .object(let members):
-                    guard members.keys.allSatisfy(errorInfoFields.contains), case .string(let code)? = members["code"], case .string(let message)? = members["message"] else { return nil }
-                    var info = ErrorInfo(code: code, message: message)
-                    if let field = members["status"] {
-                        guard let status = optionalInt(field) else { return nil }
-                        info.status = status
-                    }
+                if case .null = value { record.error = nil } else {
+                    guard let info = errorInfo(value) else { return nil }
                     record.error = info
-                default: return nil
                 }
             case "startedAt", "finishedAt":
                 var date: Date?

@@ -26,10 +26,10 @@ public struct JSONByteParser {
     /// The deepest nesting of arrays and objects accepted.
     public static let maxDepth = 512
 
-    private let bytes: UnsafeBufferPointer<UInt8>
-    private var index = 0
+    let bytes: UnsafeBufferPointer<UInt8>
+    var index = 0
 
-    private init(_ bytes: UnsafeBufferPointer<UInt8>) {
+    init(_ bytes: UnsafeBufferPointer<UInt8>) {
         self.bytes = bytes
     }
 
@@ -78,11 +78,11 @@ public struct JSONByteParser {
         }
     }
 
-    private func failure(_ message: String) -> Failure {
+    func failure(_ message: String) -> Failure {
         Failure(offset: index, message: message)
     }
 
-    private mutating func skipWhitespace() {
+    mutating func skipWhitespace() {
         while index < bytes.count {
             switch bytes[index] {
             case 0x20, 0x09, 0x0A, 0x0D: index += 1
@@ -91,7 +91,7 @@ public struct JSONByteParser {
         }
     }
 
-    private mutating func value(depth: Int) throws(Failure) -> JSONValue {
+    mutating func value(depth: Int) throws(Failure) -> JSONValue {
         guard depth < Self.maxDepth else { throw failure("nested too deeply") }
         guard index < bytes.count else { throw failure("unexpected end") }
         switch bytes[index] {
@@ -117,7 +117,7 @@ public struct JSONByteParser {
         }
     }
 
-    private mutating func literal(_ word: StaticString) throws(Failure) {
+    mutating func literal(_ word: StaticString) throws(Failure) {
         let count = word.utf8CodeUnitCount
         guard index + count <= bytes.count else { throw failure("unexpected end") }
         for offset in 0..<count where bytes[index + offset] != word.utf8Start[offset] {
@@ -166,7 +166,7 @@ public struct JSONByteParser {
     }
 
     /// Skips whitespace and, when the next byte is `close`, moves past it: `true`.
-    private mutating func closes(_ close: UInt8) -> Bool {
+    mutating func closes(_ close: UInt8) -> Bool {
         skipWhitespace()
         guard index < bytes.count, bytes[index] == close else { return false }
         index += 1
@@ -175,7 +175,7 @@ public struct JSONByteParser {
 
     /// After an item: `,` (then more items, or `close` after one trailing comma, as `JSONDecoder`
     /// accepts) or `close`. `true` when the container ended.
-    private mutating func endsAfterItem(_ close: UInt8) throws(Failure) -> Bool {
+    mutating func endsAfterItem(_ close: UInt8) throws(Failure) -> Bool {
         skipWhitespace()
         guard index < bytes.count else { throw failure("unexpected end") }
         if bytes[index] == UInt8(ascii: ",") {
@@ -187,7 +187,7 @@ public struct JSONByteParser {
         return true
     }
 
-    private mutating func string() throws(Failure) -> String {
+    mutating func string() throws(Failure) -> String {
         index += 1
         let start = index
         var nonASCII = false
@@ -279,7 +279,7 @@ public struct JSONByteParser {
         return code
     }
 
-    private mutating func number() throws(Failure) -> JSONValue {
+    mutating func number() throws(Failure) -> JSONValue {
         let start = index
         var integral = true
         if bytes[index] == UInt8(ascii: "-") { index += 1 }

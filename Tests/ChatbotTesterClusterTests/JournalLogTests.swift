@@ -1,0 +1,117 @@
+import ChatbotTesterClusterPipeline
+import ChatbotTesterCore
+import Foundation
+import Testing
+
+@testable import ChatbotTesterCluster
+
+/// The journal index a coordinator keeps while it appends (`JournalLog`): the merge that follows
+/// takes it instead of scanning the journal again, it is exactly the index a scan gives, and it is
+/// never used for a journal changed since.
+@Suite(.serialized) struct JournalLogTests {
+    /// A scan of the journal by a spool opened afresh (no kept index).
+    static func scanned(_ spool: ClusterSpool) throws -> JournalIndex {
+        try ClusterSpool.open(at: spool.directory).journalIndex()
+    }
+
+    static func kept(_ spool: ClusterSpool) throws -> [JournalIndex.Entry]? {
+        spool.journalLog.index(of: try JournalIndex.Reader(url: spool.journalURL).stamp())?.entries
+    }
+
+    /// An earlier session's lines (scanned when the coordinator starts), then lines appended the
+    /// coordinator's way: a success replacing an earlier error, a second success (dropped), a
+    /// later error (dropped), out of order. The kept index is the scanned one, entry for entry.
+    @Test func lineByLineTheKeptIndexIsTheScannedOne() throws {
+        let directory = try ClusterTestSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let records = LeanDataPathTests.records()
+        let spool = try LeanDataPathTests.spool(directory, records)
+        var failed = records[2]
+        failed.run.status = .error
+        failed.run.error = ErrorInfo(code: "timeout", message: "slow")
+        let earlier = try FileJournal(url: spool.journalURL)
+        for record in [records[11], failed, records[0], records[6]] { try earlier.appendNow(try ClusterRecordEnvelope(encoding: record).bytes) }
+        try earlier.appendNow(Data("not a record".utf8))
+        try earlier.closeNow()
+        // The coordinator's start: the resume scan seeds the log.
+        #expect(try spool.journalIndex().entries.count == 4)
+        let journal = try FileJournal(url: spool.journalURL)
+        var laterError = records[6]
+        laterError.run.status = .error
+        for record in [records[2], records[5], laterError, records[0], records[1]] + records[7...10].reversed() + [records[3], records[4]] {
+            let envelope = try ClusterRecordEnvelope(encoding: record)
+            try journal.appendNow(envelope.bytes)
+            spool.journalLog.appended(envelope)
+        }
+        try journal.closeNow()
+        #expect(try Self.kept(spool) == nil, "used before the coordinator sealed it")
+        spool.journalLog.seal(spool.journalURL)
+        let kept = try #require(try Self.kept(spool))
+        let scan = try Self.scanned(spool)
+        #expect(kept == scan.entries)
+        #expect(kept.map(\.index) == Array(0..<12))
+        #expect(kept[2].succeeded && kept[6].succeeded)
+        #expect(try spool.journalIndex().damagedLines == scan.damagedLines)
+        // Both merges write the same bytes.
+        let fromLog = directory.appendingPathComponent("log"), fromScan = directory.appendingPathComponent("scan")
+        #expect(try spool.merge(into: fromLog) == 12)
+        #expect(try ClusterSpool.open(at: spool.directory).merge(into: fromScan) == 12)
+        for file in ["results.jsonl", "evals.jsonl"] {
+            #expect(try Data(contentsOf: fromLog.appendingPathComponent(file)) == Data(contentsOf: fromScan.appendingPathComponent(file)))
+        }
+    }
+
+    /// A journal edited after the coordinator closed it (the same length: only its bytes and its
+    /// modification time differ) is scanned again, and so is one that grew.
+    @Test func aJournalChangedSinceIsScannedAgain() throws {
+        let directory = try ClusterTestSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let records = LeanDataPathTests.records()
+        let spool = try LeanDataPathTests.spool(directory, records)
+        _ = try spool.journalIndex()
+        let journal = try FileJournal(url: spool.journalURL)
+        for record in records {
+            let envelope = try ClusterRecordEnvelope(encoding: record)
+            try journal.appendNow(envelope.bytes)
+            spool.journalLog.appended(envelope)
+        }
+        try journal.closeNow()
+        spool.journalLog.seal(spool.journalURL)
+        #expect(try Self.kept(spool) != nil)
+        Thread.sleep(forTimeInterval: 0.05)  // past the file system's clock tick
+        var lines = try Data(contentsOf: spool.journalURL).split(separator: 0x0A, omittingEmptySubsequences: false)
+        lines[4] = Data(repeating: UInt8(ascii: "#"), count: lines[4].count)[...]
+        try Data(lines.joined(separator: [0x0A])).write(to: spool.journalURL)
+        #expect(try Self.kept(spool) == nil)
+        #expect(try spool.journalIndex().damagedLines == [5])
+        #expect(try spool.journalIndex().entries.count == 11)
+    }
+
+    /// A whole run over worker processes, then a resume of a journal cut short: each time the
+    /// merge's index is the one the coordinator kept, and it is what a scan gives.
+    @Test func aRunAndAResumeMergeFromTheKeptIndex() async throws {
+        let directory = try ClusterTestSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let spoolURL = directory.appendingPathComponent("spool")
+        let spool = try ClusterSpool.prepare(at: spoolURL, samples: ClusterTestSupport.samples(40), setup: ClusterTestSupport.setup(), samplesPerShard: 4)
+        let output = directory.appendingPathComponent("out")
+        let outcome = try await withTimeout(120) {
+            try await ClusterRun.run(spool: spool, options: ClusterTestSupport.options(workers: 2, spool: spoolURL, output: output))
+        }
+        #expect(outcome.mergedSamples == 40)
+        let kept = try #require(try Self.kept(spool))
+        #expect(kept == (try Self.scanned(spool).entries))
+        // Cut the journal to its first 15 lines (a coordinator killed), then resume.
+        let lines = try Data(contentsOf: spoolURL.appendingPathComponent("journal.jsonl")).split(separator: 0x0A)
+        try Data((lines.prefix(15).map { Data($0) + [0x0A] }).joined()).write(to: spool.journalURL)
+        let reopened = try ClusterSpool.open(at: spoolURL)
+        let resumed = try await withTimeout(120) {
+            try await ClusterRun.run(spool: reopened, options: ClusterTestSupport.options(workers: 2, spool: spoolURL, output: output))
+        }
+        #expect(resumed.stats.resumed == 15)
+        #expect(resumed.mergedSamples == 40)
+        let keptAfterResume = try #require(try Self.kept(reopened))
+        #expect(keptAfterResume == (try Self.scanned(reopened).entries))
+        #expect(keptAfterResume.map(\.index) == Array(0..<40))
+    }
+}
