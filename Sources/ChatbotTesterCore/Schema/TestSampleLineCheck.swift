@@ -155,24 +155,38 @@ enum TestSampleLineCheck {
         mutating func string() -> Bool {
             var i = index + 1
             var runStart = i
-            while i < bytes.count {
+            // The bytes of the run since `runStart` ORed together: a set top bit means non-ASCII
+            // bytes, whose UTF-8 is then checked.
+            var seen: UInt64 = 0
+            let end = bytes.count
+            guard let base = bytes.baseAddress else { return false }
+            while i < end {
+                // Eight bytes at a time while none is a quote, a backslash or a control byte.
+                if i + 8 <= end {
+                    let word = UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self)
+                    if !Self.mayEndRun(word) {
+                        seen |= word
+                        i += 8
+                        continue
+                    }
+                }
                 let byte = bytes[i]
                 if byte == UInt8(ascii: "\"") {
-                    if !validUTF8(runStart..<i) { return false }
+                    if !validUTF8(runStart..<i, seen) { return false }
                     index = i + 1
                     return true
                 }
                 if byte < 0x20 { return false }
                 if byte == UInt8(ascii: "\\") {
-                    if !validUTF8(runStart..<i) { return false }
-                    guard i + 1 < bytes.count else { return false }
+                    if !validUTF8(runStart..<i, seen) { return false }
+                    guard i + 1 < end else { return false }
                     switch bytes[i + 1] {
                     case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"), UInt8(ascii: "f"), UInt8(ascii: "n"),
                         UInt8(ascii: "r"), UInt8(ascii: "t"):
                         i += 2
                     case UInt8(ascii: "u"):
                         var at = i + 2
-                        guard let code = try? JSONByteParser.hex4(bytes, at: &at, end: bytes.count), !(0xD800...0xDFFF).contains(code) else {
+                        guard let code = try? JSONByteParser.hex4(bytes, at: &at, end: end), !(0xD800...0xDFFF).contains(code) else {
                             return false
                         }
                         i = at
@@ -180,20 +194,32 @@ enum TestSampleLineCheck {
                         return false
                     }
                     runStart = i
+                    seen = 0
                     continue
                 }
+                seen |= UInt64(byte)
                 i += 1
             }
             return false
         }
 
-        func validUTF8(_ range: Range<Int>) -> Bool {
-            var ascii = true
-            for i in range where bytes[i] >= 0x80 {
-                ascii = false
-                break
-            }
-            return ascii || JSONByteParser.invalidUTF8Offset(UnsafeBufferPointer(rebasing: bytes[range])) == nil
+        /// Whether some byte of `word` may be a quote, a backslash or below 0x20 (never a false
+        /// "no"; bytes of 0x80 and above are not flagged).
+        @inline(__always)
+        static func mayEndRun(_ word: UInt64) -> Bool {
+            let ones: UInt64 = 0x0101_0101_0101_0101
+            let highs: UInt64 = 0x8080_8080_8080_8080
+            let quote = word ^ (ones &* 0x22)
+            let backslash = word ^ (ones &* 0x5C)
+            let zeroQuote = (quote &- ones) & ~quote
+            let zeroBackslash = (backslash &- ones) & ~backslash
+            let control = (word &- ones &* 0x20) & ~word
+            return (zeroQuote | zeroBackslash | control) & highs != 0
+        }
+
+        /// Whether `range` is valid UTF-8; `seen` is its bytes ORed (ASCII when no top bit is set).
+        func validUTF8(_ range: Range<Int>, _ seen: UInt64) -> Bool {
+            seen & 0x8080_8080_8080_8080 == 0 || JSONByteParser.invalidUTF8Offset(UnsafeBufferPointer(rebasing: bytes[range])) == nil
         }
 
         /// The literal `word` at `index` (moved past it when there).

@@ -59,20 +59,34 @@ public final class EvaluationOutput {
         /// The `evals.jsonl` lines (`nil`: a record needs `JSONEncoder`, written by `add`).
         public var evalLines: [UInt8]?
         /// The `results.csv` rows (`nil`: made by `add`, or no CSV is written).
-        public var csvRows: String?
+        public var csvRows: [UInt8]?
+        /// The `junit.xml` test cases (`nil`: made by `add`, or no `junit.xml` is written).
+        public var junit: JUnitReportWriter.Prepared?
     }
 
-    /// Whether `prepare` should make CSV rows for this output.
-    public var writesCSV: Bool { reports.writesCSV }
+    /// What `prepare` should make for this output.
+    public var preparing: Preparing { Preparing(csv: reports.writesCSV, junit: reports.writesJUnit) }
 
-    /// Encodes one sample's `evals.jsonl` lines and CSV rows; safe on any task.
-    public static func prepare(_ sample: SampleEvaluation, csv: Bool) -> Prepared {
+    /// Which reports `prepare` makes bytes for.
+    public struct Preparing: Sendable {
+        public var csv: Bool
+        public var junit: Bool
+    }
+
+    /// Encodes one sample's `evals.jsonl` lines, CSV rows and JUnit test cases; safe on any task.
+    public static func prepare(_ sample: SampleEvaluation, for preparing: Preparing) -> Prepared {
         var lines: [UInt8]? = []
         lines!.reserveCapacity(sample.evals.count * 320)
         for eval in sample.evals where lines != nil {
             if !FastRecordEncoding.append(eval, to: &lines!) { lines = nil } else { lines!.append(0x0A) }
         }
-        return Prepared(evalLines: lines, csvRows: csv ? CSVReportWriter.rows(for: sample) : nil)
+        var rows: [UInt8]?
+        if preparing.csv {
+            rows = []
+            rows!.reserveCapacity(sample.evals.count * 160)
+            CSVReportWriter.appendRows(for: sample, to: &rows!)
+        }
+        return Prepared(evalLines: lines, csvRows: rows, junit: preparing.junit ? JUnitReportWriter.prepare(sample) : nil)
     }
 
     /// Adds one sample with outputs made by `prepare` (`nil`: made here), in results order.
@@ -87,7 +101,7 @@ public final class EvaluationOutput {
                 comparison?.addCandidate(eval)
             }
         }
-        try reports.add(sample, csvRows: prepared?.csvRows)
+        try reports.add(sample, csvRows: prepared?.csvRows, junit: prepared?.junit)
     }
 
     /// Closes `evals.jsonl` (fsync'd) and writes the remaining reports; returns the summary and

@@ -59,7 +59,7 @@ extension Evaluator {
 
     /// One line of a batch: its sample scored, or why it could not be read.
     private enum BatchItem: Sendable {
-        case sample(SampleEvaluation, EvaluationOutput.Prepared)
+        case sample(SampleEvaluation, EvaluationOutput.Prepared, EvalSampleCompleted)
         case rejected(ChatbotTesterError)
     }
 
@@ -72,7 +72,7 @@ extension Evaluator {
     ) async throws {
         events.emit(EvalStageChanged(started: true))
         let source = results.path
-        let csv = output.writesCSV
+        let preparing = output.preparing
         let window = 2 * max(2, ProcessInfo.processInfo.activeProcessorCount)
         try await withThrowingTaskGroup(of: (Int, [BatchItem]).self) { group in
             var batches = JSONL.lineBatches(of: results, maxLineBytes: JSONL.maxRecordLineBytes).makeAsyncIterator()
@@ -87,7 +87,7 @@ extension Evaluator {
                         break
                     }
                     let index = submitted
-                    group.addTask { (index, self.scoreBatch(batch, source: source, csv: csv)) }
+                    group.addTask { (index, self.scoreBatch(batch, source: source, preparing: preparing)) }
                     submitted += 1
                 }
                 guard let (index, items) = try await group.next() else { break }
@@ -97,8 +97,8 @@ extension Evaluator {
                     for item in items {
                         switch item {
                         case .rejected(let error): reject(error)
-                        case .sample(let sample, let prepared):
-                            emitCompleted(sample)
+                        case .sample(let sample, let prepared, let completed):
+                            events.emit(completed)
                             try output.add(sample, prepared: prepared)
                         }
                     }
@@ -110,8 +110,8 @@ extension Evaluator {
     }
 
     /// Decodes and scores one batch of result lines (synchronous metrics only), and encodes what
-    /// the output writes for each.
-    private func scoreBatch(_ batch: [(line: Int, bytes: Data)], source: String, csv: Bool) -> [BatchItem] {
+    /// the output writes for each (and its progress event).
+    private func scoreBatch(_ batch: [(line: Int, bytes: Data)], source: String, preparing: EvaluationOutput.Preparing) -> [BatchItem] {
         let decoder = JSONCoding.decoder()
         var items: [BatchItem] = []
         items.reserveCapacity(batch.count)
@@ -119,7 +119,7 @@ extension Evaluator {
             switch JSONL.decode(RunRecord.self, from: bytes, source: source, line: line, decoder: decoder) {
             case .success(let run):
                 let sample = SampleEvaluation(run: run, evals: evaluateNow(run) ?? [])
-                items.append(.sample(sample, EvaluationOutput.prepare(sample, csv: csv)))
+                items.append(.sample(sample, EvaluationOutput.prepare(sample, for: preparing), Self.completed(sample)))
             case .failure(let error): items.append(.rejected(error))
             }
         }

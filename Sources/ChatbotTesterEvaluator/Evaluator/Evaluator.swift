@@ -203,9 +203,17 @@ public struct Evaluator: Sendable {
 
     /// The progress event of one evaluated sample.
     func emitCompleted(_ sample: SampleEvaluation) {
-        events.emit(
-            EvalSampleCompleted(
-                sampleId: sample.sampleId, failed: sample.evals.filter { $0.passed == false }.map(\.metric),
-                unmeasured: sample.evals.filter { $0.status == .unmeasured }.map(\.metric)))
+        events.emit(Self.completed(sample))
+    }
+
+    /// The progress event of one evaluated sample (made on any task).
+    static func completed(_ sample: SampleEvaluation) -> EvalSampleCompleted {
+        var failed: [String] = []
+        var unmeasured: [String] = []
+        for eval in sample.evals {
+            if eval.passed == false { failed.append(eval.metric) }
+            if eval.status == .unmeasured { unmeasured.append(eval.metric) }
+        }
+        return EvalSampleCompleted(sampleId: sample.sampleId, failed: failed, unmeasured: unmeasured)
     }
 }

@@ -9,11 +9,12 @@ public final class CSVReportWriter {
         "straddles_threshold", "judge_cost_usd", "run_status", "latency_ms", "run_cost_usd", "tags",
     ]
     private let handle: FileHandle
-    private var buffer = ""
+    private var buffer: [UInt8] = []
 
     public init(url: URL) throws {
         handle = try FileHandle.create(url)
-        buffer = Self.columns.joined(separator: ",") + "\r\n"
+        buffer.reserveCapacity(1 << 17)
+        buffer.append(contentsOf: (Self.columns.joined(separator: ",") + "\r\n").utf8)
     }
 
     public func add(_ sample: SampleEvaluation) throws {
@@ -22,8 +23,73 @@ public final class CSVReportWriter {
 
     /// Appends rows made by `rows(for:)` (which may run on another task).
     public func add(rows: String) throws {
-        buffer += rows
-        if buffer.utf8.count > 1 << 16 { try flush() }
+        try add(rowBytes: Array(rows.utf8))
+    }
+
+    /// Appends rows made by `appendRows(for:to:)` (which may run on another task).
+    public func add(rowBytes: [UInt8]) throws {
+        buffer.append(contentsOf: rowBytes)
+        if buffer.count > 1 << 16 { try flush() }
+    }
+
+    /// The bytes of `rows(for:)`, appended to `out` without a `String` per field or row (what
+    /// `evaluateFile`'s batches make; `rows(for:)` stays the reference).
+    public static func appendRows(for sample: SampleEvaluation, to out: inout [UInt8]) {
+        let run = sample.run
+        // The run's columns, escaped once for every row of the sample.
+        var runColumns: [UInt8] = []
+        runColumns.reserveCapacity(48)
+        runColumns.append(UInt8(ascii: ","))
+        if let run { ReportText.appendCSV(run.status.rawValue, to: &runColumns) }
+        runColumns.append(UInt8(ascii: ","))
+        if let run { ReportText.appendCSV(ReportText.number(run.latencyMs, digits: 1), to: &runColumns) }
+        runColumns.append(UInt8(ascii: ","))
+        if let cost = run?.costUSD { ReportText.appendCSV(String(cost), to: &runColumns) }
+        runColumns.append(UInt8(ascii: ","))
+        let tags = run?.sample.tags ?? sample.evals.first?.tags ?? []
+        if tags.count == 1 {
+            ReportText.appendCSV(tags[0], to: &runColumns)
+        } else if !tags.isEmpty {
+            ReportText.appendCSV(tags.joined(separator: ";"), to: &runColumns)
+        }
+        func field(_ text: String) {
+            out.append(UInt8(ascii: ","))
+            ReportText.appendCSV(text, to: &out)
+        }
+        func flag(_ value: Bool?) {
+            out.append(UInt8(ascii: ","))
+            if let value { out.append(contentsOf: value ? "true".utf8 : "false".utf8) }
+        }
+        func number(_ value: Double?) {
+            out.append(UInt8(ascii: ","))
+            if let value { ReportText.appendCSV(String(value), to: &out) }
+        }
+        if sample.evals.isEmpty {
+            ReportText.appendCSV(sample.sampleId, to: &out)
+            out.append(contentsOf: ",,,,,,".utf8)
+            field(run?.error?.message ?? "")
+            out.append(contentsOf: ",,,,".utf8)
+            out.append(contentsOf: runColumns)
+            out.append(contentsOf: [0x0D, 0x0A])
+            return
+        }
+        for eval in sample.evals {
+            ReportText.appendCSV(eval.sampleId, to: &out)
+            field(eval.metric)
+            field(eval.type)
+            field(eval.status.rawValue)
+            number(eval.score)
+            flag(eval.passed)
+            number(eval.threshold)
+            field(eval.reason ?? "")
+            out.append(UInt8(ascii: ","))
+            if let votes = eval.votes { ReportText.appendCSV(votes.map { String($0) }.joined(separator: ";"), to: &out) }
+            number(eval.spread)
+            flag(eval.straddlesThreshold)
+            number(eval.costUSD)
+            out.append(contentsOf: runColumns)
+            out.append(contentsOf: [0x0D, 0x0A])
+        }
     }
 
     /// The CSV rows of one sample, with their line ends.
@@ -66,8 +132,8 @@ public final class CSVReportWriter {
     }
 
     private func flush() throws {
-        try handle.write(contentsOf: Data(buffer.utf8))
-        buffer = ""
+        try handle.write(contentsOf: buffer)
+        buffer.removeAll(keepingCapacity: true)
     }
 
     public func finish() throws {

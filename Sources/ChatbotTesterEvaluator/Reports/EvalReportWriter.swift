@@ -29,18 +29,25 @@ public final class EvalReportWriter {
 
     /// Adds one sample.
     public func add(_ sample: SampleEvaluation) throws {
-        try add(sample, csvRows: nil)
+        try add(sample, csvRows: nil, junit: nil)
     }
 
-    /// Whether `results.csv` is written (then `add(_:csvRows:)` wants its rows).
+    /// Whether `results.csv` is written (then `add(_:csvRows:junit:)` wants its rows).
     public var writesCSV: Bool { csv != nil }
 
-    /// Adds one sample whose CSV rows were made already (`CSVReportWriter.rows(for:)`, on another
-    /// task); `nil` makes them here.
-    public func add(_ sample: SampleEvaluation, csvRows: String?) throws {
+    /// Whether `junit.xml` is written (then `add(_:csvRows:junit:)` wants its test cases).
+    public var writesJUnit: Bool { junit != nil }
+
+    /// Adds one sample whose CSV rows (`CSVReportWriter.appendRows(for:to:)`) and JUnit test cases
+    /// (`JUnitReportWriter.prepare`) were made already, on another task; `nil` makes them here.
+    public func add(_ sample: SampleEvaluation, csvRows: [UInt8]?, junit prepared: JUnitReportWriter.Prepared?) throws {
         count += 1
-        if let csv { try csv.add(rows: csvRows ?? CSVReportWriter.rows(for: sample)) }
-        try junit?.add(sample)
+        if let csv {
+            if let csvRows { try csv.add(rowBytes: csvRows) } else { try csv.add(rows: CSVReportWriter.rows(for: sample)) }
+        }
+        if let junit {
+            if let prepared { try junit.add(sample, prepared: prepared) } else { try junit.add(sample) }
+        }
         let isPassing = sample.outcome == .passed
         if !isPassing, mdFailing.count < MarkdownReport.failureLimit { mdFailing.append(sample) }
         guard options.formats.contains(.html) else { return }

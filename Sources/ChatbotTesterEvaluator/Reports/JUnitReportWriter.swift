@@ -11,15 +11,35 @@ public final class JUnitReportWriter {
     private struct Suite {
         var file: URL
         var handle: FileHandle
-        var buffer = Data()
+        var buffer: [UInt8] = []
         var tests = 0, failures = 0, errors = 0, skipped = 0
         var time = 0.0
     }
 
+    /// How a test case ended, which decides the suite count it adds to.
+    public enum Outcome: UInt8, Sendable {
+        case passed, error, skipped, failure
+    }
+
+    /// One sample's test cases as bytes, made off the writing task (`prepare`), so that many
+    /// samples are formatted at once while `add(_:prepared:)` only appends.
+    public struct Prepared: Sendable {
+        /// Every test case of the sample, in evaluation order.
+        var xml: [UInt8] = []
+        /// Where each evaluation's test case ends in `xml`.
+        var ends: [Int] = []
+        var outcomes: [Outcome] = []
+        /// The run's latency, in seconds (every test case's time).
+        var seconds = 0.0
+    }
+
     private let output: URL
     private let scratch: URL
-    private var suites: [String: Suite] = [:]
-    private var order: [String] = []
+    private var suites: [Suite] = []
+    /// The suite of each metric (suites are in first-seen order).
+    private var suiteIndex: [String: Int] = [:]
+    /// The metric of each suite.
+    private var names: [String] = []
     private let name: String
 
     /// - Parameter name: the `<testsuites name>` (the job or run name).
@@ -30,62 +50,138 @@ public final class JUnitReportWriter {
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
     }
 
-    /// Adds the test cases of one sample.
+    /// Adds the test cases of one sample. (The reference for `prepare`, which writes the same bytes.)
     public func add(_ sample: SampleEvaluation) throws {
         let seconds = (sample.run?.latencyMs ?? 0) / 1000
         let time = ReportText.fixed(seconds, digits: 3)
         let sampleName = ReportText.xml(sample.evals.first?.sampleId ?? "")
-        for eval in sample.evals {
-            if suites[eval.metric] == nil {
-                let file = scratch.appendingPathComponent("\(order.count).xml")
-                suites[eval.metric] = Suite(file: file, handle: try FileHandle.create(file))
-                order.append(eval.metric)
-            }
+        for (position, eval) in sample.evals.enumerated() {
             let name = eval.sampleId == sample.evals.first?.sampleId ? sampleName : ReportText.xml(eval.sampleId)
             var xml = "    <testcase name=\"\(name)\" classname=\"\(ReportText.xml(eval.metric))\" time=\"\(time)\">"
             let reason = ReportText.xml(eval.reason ?? "")
-            var counter: WritableKeyPath<Suite, Int>?
+            var outcome = Outcome.passed
             if sample.run?.status == .error {
-                counter = \.errors
+                outcome = .error
                 xml += "\n      <error message=\"\(reason)\" type=\"run-error\">\(reason)</error>\n    "
             } else if eval.status == .unmeasured {
-                counter = \.skipped
+                outcome = .skipped
                 xml += "\n      <skipped message=\"unmeasured: \(reason)\"/>\n    "
             } else if eval.passed == false {
-                counter = \.failures
-                let scoreText =
-                    eval.score.map { "score \(ReportText.number($0))" + (eval.threshold.map { " < threshold \(ReportText.number($0))" } ?? "") } ?? ""
-                xml += "\n      <failure message=\"\(ReportText.xml(scoreText)): \(reason)\" type=\"\(ReportText.xml(eval.type))\">\(reason)</failure>\n    "
+                outcome = .failure
+                xml += "\n      <failure message=\"\(ReportText.xml(Self.scoreText(eval))): \(reason)\" type=\"\(ReportText.xml(eval.type))\">\(reason)</failure>\n    "
             }
             xml += "</testcase>\n"
-            // The suite is updated in place (one lookup) and flushed when its buffer is full.
-            if Self.append(xml, counting: counter, seconds: seconds, to: &suites[eval.metric]!) { try flush(eval.metric) }
+            try append(Array(xml.utf8)[...], metric: eval.metric, position: position, outcome: outcome, seconds: seconds)
         }
     }
 
-    /// Counts one test case in `suite` (and in `counter`, its outcome's count) and buffers its XML;
-    /// returns whether the buffer is due for a flush.
-    private static func append(_ xml: String, counting counter: WritableKeyPath<Suite, Int>?, seconds: Double, to suite: inout Suite) -> Bool {
-        if let counter { suite[keyPath: counter] += 1 }
-        suite.tests += 1
-        suite.time += seconds
-        suite.buffer.append(contentsOf: xml.utf8)
-        return suite.buffer.count >= 1 << 16
+    /// The text before a failure's reason: `score 0.2 < threshold 0.5`.
+    private static func scoreText(_ eval: EvalRecord) -> String {
+        eval.score.map { "score \(ReportText.number($0))" + (eval.threshold.map { " < threshold \(ReportText.number($0))" } ?? "") } ?? ""
     }
 
-    private func flush(_ metric: String) throws {
-        try suites[metric]!.handle.write(contentsOf: suites[metric]!.buffer)
-        suites[metric]!.buffer.removeAll(keepingCapacity: true)
+    /// The test cases `add(_:)` writes for `sample`, as bytes; safe on any task.
+    public static func prepare(_ sample: SampleEvaluation) -> Prepared {
+        var prepared = Prepared()
+        prepared.seconds = (sample.run?.latencyMs ?? 0) / 1000
+        prepared.ends.reserveCapacity(sample.evals.count)
+        prepared.outcomes.reserveCapacity(sample.evals.count)
+        prepared.xml.reserveCapacity(sample.evals.count * 96)
+        let time = ReportText.fixed(prepared.seconds, digits: 3)
+        let isError = sample.run?.status == .error
+        var out = prepared.xml
+        prepared.xml = []
+        for eval in sample.evals {
+            out.append(contentsOf: #"    <testcase name=""#.utf8)
+            ReportText.appendXML(eval.sampleId, to: &out)
+            out.append(contentsOf: #"" classname=""#.utf8)
+            ReportText.appendXML(eval.metric, to: &out)
+            out.append(contentsOf: #"" time=""#.utf8)
+            out.append(contentsOf: time.utf8)
+            out.append(contentsOf: #"">"#.utf8)
+            var outcome = Outcome.passed
+            if isError {
+                outcome = .error
+                out.append(contentsOf: "\n      <error message=\"".utf8)
+                ReportText.appendXML(eval.reason ?? "", to: &out)
+                out.append(contentsOf: #"" type="run-error">"#.utf8)
+                ReportText.appendXML(eval.reason ?? "", to: &out)
+                out.append(contentsOf: "</error>\n    ".utf8)
+            } else if eval.status == .unmeasured {
+                outcome = .skipped
+                out.append(contentsOf: "\n      <skipped message=\"unmeasured: ".utf8)
+                ReportText.appendXML(eval.reason ?? "", to: &out)
+                out.append(contentsOf: "\"/>\n    ".utf8)
+            } else if eval.passed == false {
+                outcome = .failure
+                out.append(contentsOf: "\n      <failure message=\"".utf8)
+                ReportText.appendXML(scoreText(eval), to: &out)
+                out.append(contentsOf: ": ".utf8)
+                ReportText.appendXML(eval.reason ?? "", to: &out)
+                out.append(contentsOf: #"" type=""#.utf8)
+                ReportText.appendXML(eval.type, to: &out)
+                out.append(contentsOf: #"">"#.utf8)
+                ReportText.appendXML(eval.reason ?? "", to: &out)
+                out.append(contentsOf: "</failure>\n    ".utf8)
+            }
+            out.append(contentsOf: "</testcase>\n".utf8)
+            prepared.ends.append(out.count)
+            prepared.outcomes.append(outcome)
+        }
+        prepared.xml = out
+        return prepared
+    }
+
+    /// Adds the test cases of one sample made by `prepare` (in the order samples are added).
+    public func add(_ sample: SampleEvaluation, prepared: Prepared) throws {
+        var start = 0
+        for (position, eval) in sample.evals.enumerated() {
+            let end = prepared.ends[position]
+            try append(prepared.xml[start..<end], metric: eval.metric, position: position, outcome: prepared.outcomes[position], seconds: prepared.seconds)
+            start = end
+        }
+    }
+
+    /// Counts one test case in its metric's suite and buffers its XML (flushed when the buffer is full).
+    private func append(_ xml: ArraySlice<UInt8>, metric: String, position: Int, outcome: Outcome, seconds: Double) throws {
+        // Metrics come in the same order for every sample: the suite at `position` is usually it.
+        let index: Int
+        if position < names.count, names[position] == metric {
+            index = position
+        } else if let known = suiteIndex[metric] {
+            index = known
+        } else {
+            index = suites.count
+            let file = scratch.appendingPathComponent("\(index).xml")
+            suites.append(Suite(file: file, handle: try FileHandle.create(file)))
+            suiteIndex[metric] = index
+            names.append(metric)
+        }
+        switch outcome {
+        case .passed: break
+        case .error: suites[index].errors += 1
+        case .skipped: suites[index].skipped += 1
+        case .failure: suites[index].failures += 1
+        }
+        suites[index].tests += 1
+        suites[index].time += seconds
+        suites[index].buffer.append(contentsOf: xml)
+        if suites[index].buffer.count >= 1 << 16 { try flush(index) }
+    }
+
+    private func flush(_ index: Int) throws {
+        try suites[index].handle.write(contentsOf: suites[index].buffer)
+        suites[index].buffer.removeAll(keepingCapacity: true)
     }
 
     /// Writes the file and removes the temporaries.
     public func finish() throws {
         defer { try? FileManager.default.removeItem(at: scratch) }
-        for name in order {
-            try flush(name)
-            try suites[name]!.handle.close()
+        for index in suites.indices {
+            try flush(index)
+            try suites[index].handle.close()
         }
-        let totals = suites.values.reduce(into: (0, 0, 0, 0)) { $0.0 += $1.tests; $0.1 += $1.failures; $0.2 += $1.errors; $0.3 += $1.skipped }
+        let totals = suites.reduce(into: (0, 0, 0, 0)) { $0.0 += $1.tests; $0.1 += $1.failures; $0.2 += $1.errors; $0.3 += $1.skipped }
         let out = try FileHandle.create(output)
         defer { try? out.close() }
         try out.write(contentsOf: Data("""
@@ -93,8 +189,8 @@ public final class JUnitReportWriter {
             <testsuites name="\(ReportText.xml(name))" tests="\(totals.0)" failures="\(totals.1)" errors="\(totals.2)">
 
             """.utf8))
-        for (index, name) in order.enumerated() {
-            let suite = suites[name]!
+        for (index, name) in names.enumerated() {
+            let suite = suites[index]
             try out.write(contentsOf: Data("""
                   <testsuite name="\(ReportText.xml(name))" id="\(index)" tests="\(suite.tests)" failures="\(suite.failures)" errors="\(suite.errors)" skipped="\(suite.skipped)" time="\(ReportText.fixed(suite.time, digits: 3))">
 

@@ -113,6 +113,40 @@ public enum ReportText {
         return out
     }
 
+    /// Appends `xml(text)`'s bytes to `out`: plain text as it is, without building a `String`.
+    static func appendXML(_ text: String, to out: inout [UInt8]) {
+        var text = text
+        let done = text.withUTF8 { bytes -> Bool in
+            for byte in bytes
+            where byte < 0x20 || byte >= 0x7F || byte == UInt8(ascii: "&") || byte == UInt8(ascii: "<") || byte == UInt8(ascii: ">")
+                || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "'")
+            {
+                return false
+            }
+            out.append(contentsOf: bytes)
+            return true
+        }
+        if !done { out.append(contentsOf: xml(text).utf8) }
+    }
+
+    /// Appends `csv(text)`'s bytes to `out`: a field that needs neither quotes nor the formula
+    /// prefix as it is, without building a `String`.
+    static func appendCSV(_ text: String, to out: inout [UInt8]) {
+        var text = text
+        let done = text.withUTF8 { bytes -> Bool in
+            if let first = bytes.first,
+                first == UInt8(ascii: "=") || first == UInt8(ascii: "+") || first == UInt8(ascii: "-") || first == UInt8(ascii: "@")
+                    || first == 0x09 || first == 0x0D
+            {
+                return false
+            }
+            for byte in bytes where byte == UInt8(ascii: ",") || byte == UInt8(ascii: "\"") || byte == 0x0A || byte == 0x0D { return false }
+            out.append(contentsOf: bytes)
+            return true
+        }
+        if !done { out.append(contentsOf: csv(text).utf8) }
+    }
+
     /// A percentage, or "–".
     public static func percent(_ value: Double?) -> String {
         guard let value, value.isFinite else { return "–" }
