@@ -82,15 +82,8 @@ public enum FastRecordEncoding {
         key("type")
         appendString(record.type, to: &out)
         if let usage = record.usage {
-            // Usage writes its three counts (totalTokens derived), sorted.
             key("usage")
-            out.append(contentsOf: #"{"completionTokens":"#.utf8)
-            appendInt(usage.completionTokens, to: &out)
-            out.append(contentsOf: #","promptTokens":"#.utf8)
-            appendInt(usage.promptTokens, to: &out)
-            out.append(contentsOf: #","totalTokens":"#.utf8)
-            appendInt(usage.totalTokens, to: &out)
-            out.append(UInt8(ascii: "}"))
+            appendUsage(usage, to: &out)
         }
         if let votes = record.votes {
             key("votes")
