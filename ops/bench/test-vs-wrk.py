@@ -8,7 +8,7 @@ concurrency --concurrency and one `contains` metric. Prints each round and the m
 requests/s and their ratio (the goal: >= 0.4). A benchmark that prints figures; it asserts nothing.
 
 usage: ops/bench/test-vs-wrk.py [--cases 20000] [--concurrency 32] [--rounds 5] [--seconds 10]
-                                [--server 'CMD with {port}'] [--model m] [--binary PATH]
+                                [--server 'CMD with {port}'] [--model m] [--binary PATH] [--mock-binary PATH]
        another implementation: pip install mockllm, a responses file whose default reply holds
        "30 days" (`defaults: {unknown_response: "refunds take 30 days"}`), then
        --server 'mockllm start -p {port} -r responses.yml'. A round whose cases are not all `ok`
@@ -47,6 +47,8 @@ def main():
     parser.add_argument("--server", help="a command starting another server; {port} is replaced")
     parser.add_argument("--model", default="m")
     parser.add_argument("--binary", default=default_binary, help="the chatbot-tester to measure")
+    parser.add_argument("--mock-binary", help="the chatbot-tester whose mock-server serves (default: --binary), "
+                                             "to compare two builds against the same server")
     options = parser.parse_args()
     binary = options.binary
     work = tempfile.mkdtemp(prefix="ct-wrk-")
@@ -58,7 +60,7 @@ def main():
         f.write(f'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = {json.dumps(body)}\n')
     port = free_port()
     command = shlex.split(options.server.format(port=port)) if options.server else \
-        [binary, "mock-server", "--port", str(port), "--latency-ms", "0"]
+        [options.mock_binary or binary, "mock-server", "--port", str(port), "--latency-ms", "0"]
     server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_for(port)
     with open(os.path.join(work, "job.yaml"), "w") as f:
@@ -90,8 +92,9 @@ evaluate:
             rate = options.cases / wall
             rates.append(rate)
             capacities.append(capacity)
-            print(f"round {round + 1}: wrk {capacity:8.0f} requests/s; test {rate:7.0f} cases/s ({wall:5.2f} s) = {rate / capacity:4.2f}",
-                  flush=True)
+            load = os.getloadavg()[0]
+            print(f"round {round + 1}: wrk {capacity:8.0f} requests/s; test {rate:7.0f} cases/s ({wall:5.2f} s) = {rate / capacity:4.2f}"
+                  f" (load {load:.1f})", flush=True)
         rate, capacity = statistics.median(rates), statistics.median(capacities)
         print(f"median: wrk {capacity:.0f} requests/s; test {rate:.0f} cases/s; ratio {rate / capacity:.2f}")
     finally:

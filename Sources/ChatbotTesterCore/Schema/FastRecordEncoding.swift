@@ -22,53 +22,45 @@ public enum FastRecordEncoding {
     public static func append(_ record: EvalRecord, to out: inout [UInt8]) -> Bool {
         // Members in sorted order: costUSD, details, metric, passed, reason, sampleId, schemaVersion,
         // score, spread, status, straddlesThreshold, tags, threshold, type, usage, votes.
-        var first = true
-        func key(_ name: StaticString) {
-            if !first { out.append(UInt8(ascii: ",")) }
-            first = false
-            out.append(UInt8(ascii: "\""))
-            name.withUTF8Buffer { out.append(contentsOf: $0) }
-            out.append(UInt8(ascii: "\""))
-            out.append(UInt8(ascii: ":"))
-        }
+        var members = MemberWriter()
         out.append(UInt8(ascii: "{"))
         if let cost = record.costUSD {
-            key("costUSD")
+            members.key("costUSD", &out)
             guard appendNumber(cost, to: &out) else { return false }
         }
         if let details = record.details {
-            key("details")
+            members.key("details", &out)
             guard appendObject(details, to: &out, depth: 0) else { return false }
         }
-        key("metric")
+        members.key("metric", &out)
         appendString(record.metric, to: &out)
         if let passed = record.passed {
-            key("passed")
+            members.key("passed", &out)
             appendBool(passed, to: &out)
         }
         if let reason = record.reason {
-            key("reason")
+            members.key("reason", &out)
             appendString(reason, to: &out)
         }
-        key("sampleId")
+        members.key("sampleId", &out)
         appendString(record.sampleId, to: &out)
-        key("schemaVersion")
+        members.key("schemaVersion", &out)
         appendInt(record.schemaVersion, to: &out)
         if let score = record.score {
-            key("score")
+            members.key("score", &out)
             guard appendNumber(score, to: &out) else { return false }
         }
         if let spread = record.spread {
-            key("spread")
+            members.key("spread", &out)
             guard appendNumber(spread, to: &out) else { return false }
         }
-        key("status")
+        members.key("status", &out)
         appendString(record.status.rawValue, to: &out)
         if let straddles = record.straddlesThreshold {
-            key("straddlesThreshold")
+            members.key("straddlesThreshold", &out)
             appendBool(straddles, to: &out)
         }
-        key("tags")
+        members.key("tags", &out)
         out.append(UInt8(ascii: "["))
         for (index, tag) in record.tags.enumerated() {
             if index > 0 { out.append(UInt8(ascii: ",")) }
@@ -76,24 +68,17 @@ public enum FastRecordEncoding {
         }
         out.append(UInt8(ascii: "]"))
         if let threshold = record.threshold {
-            key("threshold")
+            members.key("threshold", &out)
             guard appendNumber(threshold, to: &out) else { return false }
         }
-        key("type")
+        members.key("type", &out)
         appendString(record.type, to: &out)
         if let usage = record.usage {
-            // Usage writes its three counts (totalTokens derived), sorted.
-            key("usage")
-            out.append(contentsOf: #"{"completionTokens":"#.utf8)
-            appendInt(usage.completionTokens, to: &out)
-            out.append(contentsOf: #","promptTokens":"#.utf8)
-            appendInt(usage.promptTokens, to: &out)
-            out.append(contentsOf: #","totalTokens":"#.utf8)
-            appendInt(usage.totalTokens, to: &out)
-            out.append(UInt8(ascii: "}"))
+            members.key("usage", &out)
+            appendUsage(usage, to: &out)
         }
         if let votes = record.votes {
-            key("votes")
+            members.key("votes", &out)
             out.append(UInt8(ascii: "["))
             for (index, vote) in votes.enumerated() {
                 if index > 0 { out.append(UInt8(ascii: ",")) }

@@ -15,6 +15,8 @@ public struct JournalLine: Sendable, Hashable {
     public var recordText: Substring
     /// Whether the record says `status: error` (a success replaces it in `results.jsonl`).
     public var isError: Bool = false
+    /// Where the `sampleId` string is in `recordText` (UTF-8 byte offsets), when the line was parsed.
+    var idRange: Range<Int>?
 
     static let prefix = #"{"index":"#
     static let separator = #","record":"#
@@ -58,21 +60,50 @@ public struct JournalLine: Sendable, Hashable {
         else { return nil }
         let recordText = text[separatorRange.upperBound..<text.index(before: text.endIndex)]
         guard let head = head(of: recordText) else { return nil }
-        return JournalLine(index: index, sampleId: head.sampleId, recordText: recordText, isError: head.status == "error")
+        return JournalLine(index: index, sampleId: head.sampleId, recordText: recordText, isError: head.status == "error", idRange: head.idRange)
     }
 
     /// The `sampleId` and `status` of a record's JSON text (checks the JSON is complete). The
     /// byte scanner reads the two members and only checks the rest: no value is built.
-    private static func head(of recordText: Substring) -> (sampleId: String, status: String?)? {
+    private static func head(of recordText: Substring) -> (sampleId: String, status: String?, idRange: Range<Int>)? {
         let bytes = Data(recordText.utf8)
         guard let members = try? JSONByteScanner.members(ofObject: bytes),
             let id = members.first(where: { $0.name == "sampleId" }), let sampleId = try? JSONByteScanner.string(bytes, at: id.value)
         else { return nil }
         guard let status = members.first(where: { $0.name == "status" }), !JSONByteScanner.isNull(bytes, at: status.value) else {
-            return (sampleId, nil)
+            return (sampleId, nil, id.value)
         }
         guard let text = try? JSONByteScanner.string(bytes, at: status.value) else { return nil }
-        return (sampleId, text)
+        return (sampleId, text, id.value)
+    }
+
+    // MARK: Sort runs
+
+    /// The line as `ResultsWriter` keeps it in its sorted runs (files of this process only):
+    /// `index,E|O,lower,upper,` then the record text, `lower..<upper` being where the `sampleId`
+    /// string is in it, so reading a run back takes no scan of the record. A line without that
+    /// range (never parsed) is kept as its journal text.
+    var runText: String {
+        guard let idRange else { return text }
+        return "\(index),\(isError ? "E" : "O"),\(idRange.lowerBound),\(idRange.upperBound),\(recordText)"
+    }
+
+    /// Reads a line of a sorted run (`runText`, or a journal line); `nil` when it is malformed.
+    static func parseRun(_ text: Substring) -> JournalLine? {
+        guard let first = text.utf8.first, first != UInt8(ascii: "{") else { return parse(text) }
+        var fields: [Substring] = []
+        var rest = text[...]
+        for _ in 0..<4 {
+            guard let comma = rest.firstIndex(of: ",") else { return nil }
+            fields.append(rest[..<comma])
+            rest = rest[rest.index(after: comma)...]
+        }
+        guard let index = Int(fields[0]), fields[1] == "E" || fields[1] == "O", let lower = Int(fields[2]), let upper = Int(fields[3]),
+            lower >= 0, lower <= upper, upper <= rest.utf8.count
+        else { return nil }
+        let bytes = Data(rest.utf8)
+        guard let sampleId = try? JSONByteScanner.string(bytes, at: lower..<upper) else { return nil }
+        return JournalLine(index: index, sampleId: sampleId, recordText: rest, isError: fields[1] == "E", idRange: lower..<upper)
     }
 
     /// Results order: by input position, and for one position a success before an error, so the

@@ -64,7 +64,7 @@ public enum ResultsWriter {
             levels[level] = []
             let merged = nextKey()
             let journal = try await store.openJournal(merged)
-            try await merge(runs, store: store) { line in try await journal.append(Data(line.text.utf8)) }
+            try await merge(runs, store: store) { line in try await journal.append(Data(line.runText.utf8)) }
             try await journal.close()
             for run in runs { try await store.delete(run) }
             try await add(merged, level: level + 1)
@@ -73,7 +73,7 @@ public enum ResultsWriter {
             chunk.sort(by: JournalLine.precedes)
             var data = Data()
             for line in chunk {
-                data.append(contentsOf: line.text.utf8)
+                data.append(contentsOf: line.runText.utf8)
                 data.append(0x0A)
             }
             let key = nextKey()
@@ -144,7 +144,7 @@ public enum ResultsWriter {
         _ iterator: inout AsyncThrowingStream<(line: Int, text: Substring), any Error>.Iterator
     ) async throws -> JournalLine? {
         while let (_, text) = try await iterator.next() {
-            if let line = JournalLine.parse(text) { return line }
+            if let line = JournalLine.parseRun(text) { return line }
         }
         return nil
     }
