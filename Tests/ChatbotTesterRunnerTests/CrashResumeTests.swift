@@ -22,9 +22,10 @@ import Testing
     func crashChildJournalsUntilKilled() async throws {
         let root = URL(fileURLWithPath: ProcessInfo.processInfo.environment[Self.childEnvironmentKey]!)
         let runner = Runner(
-            // Slow enough (about 10 s for the whole input) that a parent starved by a busy test run
-            // still sees it mid-run.
-            target: Self.slowBackend(delayMs: 20), targetName: "bot", options: RunnerOptions(concurrency: 4, syncEvery: 1),
+            // Slow enough (about 50 s for the whole input; the parent kills it after ~2.5 s) that a
+            // parent starved by a busy test run still sees it mid-run (at 10 s a full run under
+            // load once saw it finish first).
+            target: Self.slowBackend(delayMs: 100), targetName: "bot", options: RunnerOptions(concurrency: 4, syncEvery: 1),
             journal: RunJournal(store: FileArtifactStore(root: root)))
         _ = try await runner.run(SampleSequence(Self.input)).finish()
     }

@@ -79,7 +79,7 @@ public final class OutputDirectoryLock: @unchecked Sendable {
             }
             if flock(fd, LOCK_EX | LOCK_NB) != 0 {
                 let failure = errno
-                let other = readHolder(fd)
+                let other = failure == EWOULDBLOCK ? waitForHolder(fd) : nil
                 close(fd)
                 guard failure == EWOULDBLOCK else {
                     throw ChatbotTesterError(
@@ -115,7 +115,17 @@ public final class OutputDirectoryLock: @unchecked Sendable {
             flock(fd, LOCK_UN)
             return nil
         }
-        return readHolder(fd) ?? Holder(pid: 0, host: "?", command: "?", startedAt: Date(timeIntervalSince1970: 0))
+        return waitForHolder(fd) ?? Holder(pid: 0, host: "?", command: "?", startedAt: Date(timeIntervalSince1970: 0))
+    }
+
+    /// The holder's details, giving a process that has just taken the lock up to 200 ms to write
+    /// them (it locks the file, then writes).
+    private static func waitForHolder(_ fd: Int32) -> Holder? {
+        for attempt in 0..<40 {
+            if let holder = readHolder(fd) { return holder }
+            if attempt < 39 { usleep(5_000) }
+        }
+        return nil
     }
 
     /// Removes the lock file and drops the lock (idempotent).
