@@ -28,6 +28,10 @@ public struct JSONByteParser {
 
     let bytes: UnsafeBufferPointer<UInt8>
     var index = 0
+    /// Refuses what `StrictJSONSyntax` refuses besides what `JSONDecoder` does: a duplicated
+    /// member name, a trailing comma, nesting deeper than `StrictJSONSyntax.maxDepth`. For the
+    /// record readers that stand in for the strict check and the decoder together.
+    var strict = false
 
     init(_ bytes: UnsafeBufferPointer<UInt8>) {
         self.bytes = bytes
@@ -92,7 +96,7 @@ public struct JSONByteParser {
     }
 
     mutating func value(depth: Int) throws(Failure) -> JSONValue {
-        guard depth < Self.maxDepth else { throw failure("nested too deeply") }
+        guard depth < (strict ? StrictJSONSyntax.maxDepth - 1 : Self.maxDepth) else { throw failure("nested too deeply") }
         guard index < bytes.count else { throw failure("unexpected end") }
         switch bytes[index] {
         case UInt8(ascii: "{"): return try object(depth: depth)
@@ -141,7 +145,11 @@ public struct JSONByteParser {
             skipWhitespace()
             if keeping?.contains(key) ?? true {
                 let member = try value(depth: depth + 1)
-                if members[key] == nil { members[key] = member }
+                if members[key] == nil {
+                    members[key] = member
+                } else if strict {
+                    throw failure("duplicate member name")
+                }
             } else {
                 try skipValue(depth: depth + 1)
             }
@@ -180,7 +188,9 @@ public struct JSONByteParser {
         guard index < bytes.count else { throw failure("unexpected end") }
         if bytes[index] == UInt8(ascii: ",") {
             index += 1
-            return closes(close)
+            guard closes(close) else { return false }
+            if strict { throw failure("trailing comma") }
+            return true
         }
         guard bytes[index] == close else { throw failure("expected ',' or '\(Character(Unicode.Scalar(close)))'") }
         index += 1
