@@ -157,39 +157,6 @@ extension JSONByteParser {
         return members
     }
 
-    /// An object at `depth`: `body` gets each member's name with the reader at its value, and
-    /// must read exactly that value.
-    mutating func readObject(depth: Int, _ body: (inout JSONByteParser, String) throws(Failure) -> Void) throws(Failure) {
-        guard depth < (strict ? StrictJSONSyntax.maxDepth - 1 : Self.maxDepth) else { throw failure("nested too deeply") }
-        guard index < bytes.count, bytes[index] == UInt8(ascii: "{") else { throw Fast.giveUp }
-        index += 1
-        if closes(UInt8(ascii: "}")) { return }
-        while true {
-            skipWhitespace()
-            guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw failure("expected a member name") }
-            let key = try string()
-            skipWhitespace()
-            guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw failure("expected ':'") }
-            index += 1
-            skipWhitespace()
-            try body(&self, key)
-            if try endsAfterItem(UInt8(ascii: "}")) { return }
-        }
-    }
-
-    /// An array at `depth`: `body` is called with the reader at each item and must read it.
-    mutating func readArray(depth: Int, _ body: (inout JSONByteParser) throws(Failure) -> Void) throws(Failure) {
-        guard depth < (strict ? StrictJSONSyntax.maxDepth - 1 : Self.maxDepth) else { throw failure("nested too deeply") }
-        guard index < bytes.count, bytes[index] == UInt8(ascii: "[") else { throw Fast.giveUp }
-        index += 1
-        if closes(UInt8(ascii: "]")) { return }
-        while true {
-            skipWhitespace()
-            try body(&self)
-            if try endsAfterItem(UInt8(ascii: "]")) { return }
-        }
-    }
-
     // MARK: Records
 
     /// `Usage` (`promptTokens`, `completionTokens`; `totalTokens` is read and ignored).

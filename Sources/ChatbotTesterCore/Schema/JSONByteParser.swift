@@ -132,9 +132,42 @@ public struct JSONByteParser {
 
     /// An object; with `keeping`, only those members are built (the others are checked and skipped).
     private mutating func object(depth: Int, keeping: Set<String>? = nil) throws(Failure) -> JSONValue {
-        index += 1
         var members: [String: JSONValue] = [:]
-        if closes(UInt8(ascii: "}")) { return .object(members) }
+        try readObject(depth: depth) { (parser: inout JSONByteParser, key: String) throws(Failure) in
+            if keeping?.contains(key) ?? true {
+                let member = try parser.value(depth: depth + 1)
+                if members[key] == nil {
+                    members[key] = member
+                } else if parser.strict {
+                    throw parser.failure("duplicate member name")
+                }
+            } else {
+                try parser.skipValue(depth: depth + 1)
+            }
+        }
+        return .object(members)
+    }
+
+    /// An array; with `keeping: false` its items are checked and skipped (an empty array is returned).
+    private mutating func array(depth: Int, keeping: Bool = true) throws(Failure) -> JSONValue {
+        var items: [JSONValue] = []
+        try readArray(depth: depth) { (parser: inout JSONByteParser) throws(Failure) in
+            if keeping {
+                items.append(try parser.value(depth: depth + 1))
+            } else {
+                try parser.skipValue(depth: depth + 1)
+            }
+        }
+        return .array(items)
+    }
+
+    /// An object at `depth`: `body` gets each member's name with the reader at its value, and
+    /// must read exactly that value.
+    mutating func readObject(depth: Int, _ body: (inout JSONByteParser, String) throws(Failure) -> Void) throws(Failure) {
+        guard depth < (strict ? StrictJSONSyntax.maxDepth - 1 : Self.maxDepth) else { throw failure("nested too deeply") }
+        guard index < bytes.count, bytes[index] == UInt8(ascii: "{") else { throw failure("expected an object") }
+        index += 1
+        if closes(UInt8(ascii: "}")) { return }
         while true {
             skipWhitespace()
             guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw failure("expected a member name") }
@@ -143,33 +176,21 @@ public struct JSONByteParser {
             guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw failure("expected ':'") }
             index += 1
             skipWhitespace()
-            if keeping?.contains(key) ?? true {
-                let member = try value(depth: depth + 1)
-                if members[key] == nil {
-                    members[key] = member
-                } else if strict {
-                    throw failure("duplicate member name")
-                }
-            } else {
-                try skipValue(depth: depth + 1)
-            }
-            if try endsAfterItem(UInt8(ascii: "}")) { return .object(members) }
+            try body(&self, key)
+            if try endsAfterItem(UInt8(ascii: "}")) { return }
         }
     }
 
-    /// An array; with `keeping: false` its items are checked and skipped (an empty array is returned).
-    private mutating func array(depth: Int, keeping: Bool = true) throws(Failure) -> JSONValue {
+    /// An array at `depth`: `body` is called with the reader at each item and must read it.
+    mutating func readArray(depth: Int, _ body: (inout JSONByteParser) throws(Failure) -> Void) throws(Failure) {
+        guard depth < (strict ? StrictJSONSyntax.maxDepth - 1 : Self.maxDepth) else { throw failure("nested too deeply") }
+        guard index < bytes.count, bytes[index] == UInt8(ascii: "[") else { throw failure("expected an array") }
         index += 1
-        var items: [JSONValue] = []
-        if closes(UInt8(ascii: "]")) { return .array(items) }
+        if closes(UInt8(ascii: "]")) { return }
         while true {
             skipWhitespace()
-            if keeping {
-                items.append(try value(depth: depth + 1))
-            } else {
-                try skipValue(depth: depth + 1)
-            }
-            if try endsAfterItem(UInt8(ascii: "]")) { return .array(items) }
+            try body(&self)
+            if try endsAfterItem(UInt8(ascii: "]")) { return }
         }
     }
 

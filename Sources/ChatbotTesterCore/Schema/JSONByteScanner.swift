@@ -147,27 +147,19 @@ public enum JSONByteScanner {
         /// Returns the object's range.
         @discardableResult
         public mutating func object(_ visit: (inout Walker, String) throws -> Void) throws -> Range<Int> {
-            let start = cursor.index
-            guard depth < maxDepth else { throw cursor.failure("nested too deeply") }
-            guard cursor.index < cursor.end, cursor.bytes[cursor.index] == UInt8(ascii: "{") else { throw cursor.failure("expected an object") }
-            cursor.index += 1
-            cursor.skipWhitespace()
-            if cursor.index < cursor.end, cursor.bytes[cursor.index] == UInt8(ascii: "}") {
-                cursor.index += 1
-                return start..<cursor.index
-            }
-            while true {
-                cursor.skipWhitespace()
+            try container(UInt8(ascii: "{"), UInt8(ascii: "}"), "expected an object") { walker in
+                let cursor = walker.cursor
                 guard cursor.index < cursor.end, cursor.bytes[cursor.index] == UInt8(ascii: "\"") else { throw cursor.failure("expected a member name") }
                 let nameStart = cursor.index
-                let escaped = try cursor.skipString()
-                let name = cursor.name(nameStart..<cursor.index, escaped: escaped)
-                cursor.skipWhitespace()
-                guard cursor.index < cursor.end, cursor.bytes[cursor.index] == UInt8(ascii: ":") else { throw cursor.failure("expected ':'") }
-                cursor.index += 1
-                cursor.skipWhitespace()
-                try member(named: name, visit)
-                if try endsAfterItem(UInt8(ascii: "}")) { return start..<cursor.index }
+                let escaped = try walker.cursor.skipString()
+                let name = walker.cursor.name(nameStart..<walker.cursor.index, escaped: escaped)
+                walker.cursor.skipWhitespace()
+                guard walker.cursor.index < walker.cursor.end, walker.cursor.bytes[walker.cursor.index] == UInt8(ascii: ":") else {
+                    throw walker.cursor.failure("expected ':'")
+                }
+                walker.cursor.index += 1
+                walker.cursor.skipWhitespace()
+                try walker.member(named: name, visit)
             }
         }
 
@@ -175,19 +167,27 @@ public enum JSONByteScanner {
         /// read; an element it leaves is skipped. Returns the array's range.
         @discardableResult
         public mutating func array(_ visit: (inout Walker) throws -> Void) throws -> Range<Int> {
+            try container(UInt8(ascii: "["), UInt8(ascii: "]"), "expected an array") { walker in
+                try walker.member(named: nil) { (walker: inout Walker, _: String) in try visit(&walker) }
+            }
+        }
+
+        /// An object or array opened by `open`: `item` reads each member or element (the walker
+        /// at it, whitespace skipped); returns the container's range.
+        private mutating func container(_ open: UInt8, _ close: UInt8, _ expected: String, _ item: (inout Walker) throws -> Void) throws -> Range<Int> {
             let start = cursor.index
             guard depth < maxDepth else { throw cursor.failure("nested too deeply") }
-            guard cursor.index < cursor.end, cursor.bytes[cursor.index] == UInt8(ascii: "[") else { throw cursor.failure("expected an array") }
+            guard cursor.index < cursor.end, cursor.bytes[cursor.index] == open else { throw cursor.failure(expected) }
             cursor.index += 1
             cursor.skipWhitespace()
-            if cursor.index < cursor.end, cursor.bytes[cursor.index] == UInt8(ascii: "]") {
+            if cursor.index < cursor.end, cursor.bytes[cursor.index] == close {
                 cursor.index += 1
                 return start..<cursor.index
             }
             while true {
                 cursor.skipWhitespace()
-                try member(named: nil) { (walker: inout Walker, _: String) in try visit(&walker) }
-                if try endsAfterItem(UInt8(ascii: "]")) { return start..<cursor.index }
+                try item(&self)
+                if try endsAfterItem(close) { return start..<cursor.index }
             }
         }
 
