@@ -46,5 +46,49 @@ import Testing
             #expect(kept == decoded, "\(record.sampleId)")
         }
     }
+    /// A records frame in the workers' shape is walked once (`decodeIncoming`), record by record:
+    /// the same envelopes as scanning each record on its own (`scanIncoming`), and for every
+    /// one-byte change, deletion or duplicated member the same envelopes or the same error.
+    @Test func theOneWalkReadsWhatTheRecordByRecordScanReads() throws {
+        let codec = ClusterMessageCodec()
+        let records = LeanDataPathTests.records()
+        let full = try codec.encode(.records(records))
+        let body = try #require(ClusterMessageCodec.recordsShape(of: full))
+        #expect(try ClusterMessageCodec.walkRecords(full, body: body) == {
+            guard case .records(let scanned) = try codec.scanIncoming(full, peer: "w") else { return [] }
+            return scanned
+        }())
+        func agree(_ payload: Data) {
+            switch (Result { try codec.decodeIncoming(payload, peer: "w") }, Result { try codec.scanIncoming(payload, peer: "w") }) {
+            case (.success(let walked), .success(let scanned)): #expect(walked == scanned, "\(String(decoding: payload, as: UTF8.self))")
+            case (.failure(let walked), .failure(let scanned)): #expect("\(walked)" == "\(scanned)")
+            default: Issue.record("one read failed, the other did not: \(String(decoding: payload, as: UTF8.self))")
+            }
+        }
+        // Mutations of a frame of two records (one failed, one with evaluations and escapes).
+        let small = try codec.encode(.records([records[3], records[5]]))
+        let original = Array(small)
+        var variants: [[UInt8]] = []
+        for position in original.indices {
+            for byte in [UInt8(ascii: "\""), UInt8(ascii: "}"), UInt8(ascii: "1"), UInt8(ascii: "x")] where original[position] != byte {
+                var changed = original
+                changed[position] = byte
+                variants.append(changed)
+            }
+            var removed = original
+            removed.remove(at: position)
+            variants.append(removed)
+        }
+        let text = String(decoding: small, as: UTF8.self)
+        for duplicate in [#""index":3,"#, #""sampleId":"case-3","#, #""status":"error","#] {
+            variants.append(Array(text.replacingOccurrences(of: duplicate, with: duplicate + duplicate).utf8))
+        }
+        var walked = 0
+        for variant in variants {
+            let payload = Data(variant)
+            if let shape = ClusterMessageCodec.recordsShape(of: payload), (try? ClusterMessageCodec.walkRecords(payload, body: shape)) != nil { walked += 1 }
+            agree(payload)
+        }
+        #expect(walked > 100 && walked < variants.count)
+    }
 }
-

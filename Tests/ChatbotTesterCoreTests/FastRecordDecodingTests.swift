@@ -137,6 +137,12 @@ import Testing
                 let bytes = Data(variant)
                 let fast = FastRecordDecoding.decode(type, from: bytes)
                 #expect(fast == FastRecordDecoding.decodeViaTree(type, from: bytes) || fast == nil, "byte and tree readers differ: \(String(decoding: variant, as: UTF8.self))")
+                // The strict reader takes a subset, each one the strict check passes too.
+                let strict = FastRecordDecoding.decodeBytes(type, from: bytes, strict: true)
+                #expect(strict == nil || strict == fast, "strict and lenient readers differ: \(String(decoding: variant, as: UTF8.self))")
+                if strict != nil {
+                    #expect((try? StrictJSONSyntax.check(bytes)) != nil, "the strict reader took what the check refuses: \(String(decoding: variant, as: UTF8.self))")
+                }
                 guard let fast else { continue }
                 taken += 1
                 let reference = try? Self.decoder.decode(type, from: bytes)
@@ -149,6 +155,39 @@ import Testing
         // Most variants are refused, but not all (a changed digit, an added space are still records).
         #expect(run.taken > 100 && run.taken < run.total)
         #expect(eval.taken > 50 && eval.taken < eval.total)
+    }
+
+    func refusedByBoth<Value: Decodable & Equatable>(_ type: Value.Type, _ text: String) {
+        let bytes = Data(text.utf8)
+        #expect(FastRecordDecoding.decodeBytes(type, from: bytes, strict: true) == nil, "strict reader took \(text.prefix(80))")
+        #expect((try? StrictJSONSyntax.check(bytes)) == nil, "the check passes \(text.prefix(80))")
+        if case .failure(let error) = JSONL.decode(type, from: bytes, source: "d.jsonl", line: 3) {
+            #expect(error.location?.line == 3)
+        } else {
+            Issue.record("JSONL.decode took \(text.prefix(80))")
+        }
+    }
+
+    /// What `StrictJSONSyntax` refuses and `JSONDecoder` takes, the strict reader leaves to the
+    /// check (so `JSONL.decode` still refuses it with its message), at every depth.
+    @Test func theStrictReaderLeavesWhatTheCheckRefuses() {
+        let deep = String(repeating: "[", count: 300) + String(repeating: "]", count: 300)
+        for text in [
+            #"{"id":"q","input":"a",}"#, #"{"id":"q","input":"a","tags":["x",]}"#, #"{"id":"q","input":"a","metadata":{"k":1,"k":2}}"#,
+            #"{"id":"q","input":"a","metadata":{"k":[{"z":1,}]}}"#, "\u{FEFF}" + #"{"id":"q","input":"a"}"#,
+            #"{"id":"q","input":"a","metadata":{"k":"# + deep + "}}",
+        ] {
+            refusedByBoth(TestSample.self, text)
+        }
+        refusedByBoth(EvalRecord.self, #"{"sampleId":"q1","metric":"m","type":"t","status":"scored","details":{"a":{"b":true,"b":false}}}"#)
+        refusedByBoth(RunRecord.self, Self.record.replacingOccurrences(of: #""totalTokens":7}"#, with: #""totalTokens":7,}"#))
+        // The lenient reader (for bytes already checked) takes the comma and the mark.
+        #expect(FastRecordDecoding.decodeBytes(TestSample.self, from: Data(#"{"id":"q","input":"a",}"#.utf8)) != nil)
+        #expect(FastRecordDecoding.decodeBytes(TestSample.self, from: Data(("\u{FEFF}" + #"{"id":"q","input":"a"}"#).utf8)) != nil)
+        for text in Self.samples {
+            let bytes = Data(text.utf8)
+            #expect(FastRecordDecoding.decodeBytes(TestSample.self, from: bytes, strict: true) == FastRecordDecoding.decode(TestSample.self, from: bytes))
+        }
     }
 
     @Test func datesMatchFoundationsISO8601() {

@@ -113,6 +113,24 @@ extension ClusterMessageCodec {
     /// - Throws: `ChatbotTesterError(.proto)` naming `peer` and the field (`body[3].run.status`)
     ///   when the frame is not JSON or a record is not shaped like a `ClusterRecord`.
     public func decodeIncoming(_ payload: Data, peer: String) throws -> ClusterIncoming {
+        // A records frame in the workers' shape is walked once, record by record; any fault (or
+        // an unusual record) is read again below, which names it.
+        if let body = Self.recordsShape(of: payload), let records = try? Self.walkRecords(payload, body: body) { return .records(records) }
+        return try scanIncoming(payload, peer: peer)
+    }
+
+    /// The records of a body in one walk (see `ClusterRecordEnvelope.init(walking:in:)`).
+    static func walkRecords(_ payload: Data, body: Range<Int>) throws -> [ClusterRecordEnvelope] {
+        var records: [ClusterRecordEnvelope] = []
+        try JSONByteScanner.walk(payload, in: body) { walker in
+            try walker.array { walker in records.append(try ClusterRecordEnvelope(walking: &walker, in: payload)) }
+        }
+        return records
+    }
+
+    /// `decodeIncoming` with each record scanned on its own (`ClusterRecordEnvelope(scanning:)`):
+    /// what reads a frame the walk refused, with the fault's field.
+    func scanIncoming(_ payload: Data, peer: String) throws -> ClusterIncoming {
         let elements: [Range<Int>]
         if let body = Self.recordsShape(of: payload), let scanned = try? JSONByteScanner.elements(ofArray: payload, in: body) {
             elements = scanned

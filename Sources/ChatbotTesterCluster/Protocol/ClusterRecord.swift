@@ -104,9 +104,72 @@ public struct ClusterRecordEnvelope: Sendable, Hashable {
     /// - Throws: `JSONByteScanner.Failure` (not JSON), or `ClusterRecordEnvelope.ShapeError` naming
     ///   the field that is missing or of the wrong type.
     public init(scanning bytes: Data) throws {
-        self.bytes = bytes
+        let head = try Self.head(bytes, JSONByteScanner.members(ofObject: bytes))
+        let runMembers = try Self.field("run") { try JSONByteScanner.members(ofObject: bytes, in: head.run) }
+        let run = try Self.run(bytes, runMembers)
+        let elements = try Self.field("evals") { try JSONByteScanner.elements(ofArray: bytes, in: head.evals) }
+        for (position, element) in elements.enumerated() {
+            guard bytes[bytes.startIndex + element.lowerBound] == UInt8(ascii: "{") else {
+                throw ShapeError(field: "evals[\(position)]", message: "expected an object")
+            }
+            let names = try Self.field("evals[\(position)]") { try JSONByteScanner.members(ofObject: bytes, in: element) }.map(\.name)
+            try Self.checkEval(names, at: position)
+        }
+        self.init(bytes: bytes, head: head, runMembers: runMembers, run: run, elements: elements)
+    }
+
+    /// Reads the envelope of the record at `walker`'s position in `data` in the walk that checks
+    /// its bytes: the record, its run and its evaluations are each read once (a records frame's
+    /// body is walked record by record this way), with the checks of `init(scanning:)`. Any
+    /// fault — or a top-level member given twice, which `init(scanning:)` reads as the first one —
+    /// throws; the caller then reads the record with `init(scanning:)`, which names the fault.
+    init(walking walker: inout JSONByteScanner.Walker, in data: Data) throws {
+        var top: [JSONByteScanner.Member] = []
+        var runMembers: [JSONByteScanner.Member] = []
+        var elements: [Range<Int>] = []
+        var evalNames: [[String]] = []
+        let record = try walker.object { walker, name in
+            guard !top.contains(where: { $0.name == name }) else { throw ShapeError(field: name, message: "given twice") }
+            let range: Range<Int>
+            switch name {
+            case "run":
+                range = try walker.object { walker, name in runMembers.append(JSONByteScanner.Member(name: name, value: try walker.skip())) }
+            case "evals":
+                range = try walker.array { walker in
+                    var names: [String] = []
+                    elements.append(try walker.object { _, name in names.append(name) })
+                    evalNames.append(names)
+                }
+            default:
+                range = try walker.skip()
+            }
+            top.append(JSONByteScanner.Member(name: name, value: range))
+        }
+        // Offsets from the record's first byte, as `init(scanning:)` gives them.
+        let base = record.lowerBound
+        func rebased(_ range: Range<Int>) -> Range<Int> { (range.lowerBound - base)..<(range.upperBound - base) }
+        func rebased(_ members: [JSONByteScanner.Member]) -> [JSONByteScanner.Member] {
+            members.map { JSONByteScanner.Member(name: $0.name, value: rebased($0.value)) }
+        }
+        let bytes = data[(data.startIndex + record.lowerBound)..<(data.startIndex + record.upperBound)]
+        let head = try Self.head(bytes, rebased(top))
+        let members = rebased(runMembers)
+        let run = try Self.run(bytes, members)
+        for (position, names) in evalNames.enumerated() { try Self.checkEval(names, at: position) }
+        self.init(bytes: bytes, head: head, runMembers: members, run: run, elements: elements.map(rebased))
+    }
+
+    /// A record's top-level members, read and checked.
+    private struct Head {
+        var sampleId: String
+        var index: Int
+        var run: Range<Int>
+        var evals: Range<Int>
+    }
+
+    private static func head(_ bytes: Data, _ members: [JSONByteScanner.Member]) throws -> Head {
         var sampleId: String?, index: Int?, run: Range<Int>?, evals: Range<Int>?
-        for member in try JSONByteScanner.members(ofObject: bytes) {
+        for member in members {
             switch member.name {
             case "sampleId": if sampleId == nil { sampleId = try Self.field("sampleId") { try JSONByteScanner.string(bytes, at: member.value) } }
             case "index": if index == nil { index = try Self.field("index") { try JSONByteScanner.int(bytes, at: member.value) } }
@@ -119,11 +182,21 @@ public struct ClusterRecordEnvelope: Sendable, Hashable {
         guard let index else { throw ShapeError(field: "index", message: "missing") }
         guard let run else { throw ShapeError(field: "run", message: "missing") }
         guard let evals else { throw ShapeError(field: "evals", message: "missing") }
-        self.sampleId = sampleId
-        self.index = index
-        self.runRange = run
+        return Head(sampleId: sampleId, index: index, run: run, evals: evals)
+    }
+
+    /// What the coordinator reads of a record's run, from the run's members.
+    private struct Run {
+        var sampleId: String
+        var status: RunRecord.Status
+        var costUSD: Double?
+        var errorCode: String?
+        var sample: Range<Int>
+        var sampleOmitted: Bool
+    }
+
+    private static func run(_ bytes: Data, _ runMembers: [JSONByteScanner.Member]) throws -> Run {
         var runSampleId: String?, status: RunRecord.Status?, cost: Double?, code: String?, sample: Range<Int>?
-        let runMembers = try Self.field("run") { try JSONByteScanner.members(ofObject: bytes, in: run) }
         for member in runMembers {
             switch member.name {
             case "sampleId" where runSampleId == nil:
@@ -148,35 +221,40 @@ public struct ClusterRecordEnvelope: Sendable, Hashable {
             }
         }
         guard runMembers.contains(where: { $0.name == "target" }) else { throw ShapeError(field: "run.target", message: "missing") }
-        self.runMembers = runMembers
         guard let sample else { throw ShapeError(field: "run.sample", message: "missing") }
         let omitted = JSONByteScanner.isNull(bytes, at: sample)
         guard omitted || bytes[bytes.startIndex + sample.lowerBound] == UInt8(ascii: "{") else {
             throw ShapeError(field: "run.sample", message: "expected an object or null")
         }
-        self.sampleRange = sample
-        self.sampleOmitted = omitted
         guard let runSampleId else { throw ShapeError(field: "run.sampleId", message: "missing") }
         guard let status else { throw ShapeError(field: "run.status", message: "missing") }
-        self.runSampleId = runSampleId
-        self.status = status
-        self.costUSD = cost
-        self.errorCode = code
-        let elements = try Self.field("evals") { try JSONByteScanner.elements(ofArray: bytes, in: evals) }
-        for (position, element) in elements.enumerated() {
-            guard bytes[bytes.startIndex + element.lowerBound] == UInt8(ascii: "{") else {
-                throw ShapeError(field: "evals[\(position)]", message: "expected an object")
-            }
-            let names = try Self.field("evals[\(position)]") { try JSONByteScanner.members(ofObject: bytes, in: element) }.map(\.name)
-            if let unknown = names.first(where: { !EvalRecord.fieldNames.contains($0) }) {
-                throw ShapeError(field: "evals[\(position)].\(unknown)", message: "unknown field")
-            }
-            for name in ["sampleId", "metric", "type", "status"] where !names.contains(name) {
-                throw ShapeError(field: "evals[\(position)].\(name)", message: "missing")
-            }
+        return Run(sampleId: runSampleId, status: status, costUSD: cost, errorCode: code, sample: sample, sampleOmitted: omitted)
+    }
+
+    /// An evaluation's member names: only `EvalRecord`'s, its required ones among them.
+    private static func checkEval(_ names: [String], at position: Int) throws {
+        if let unknown = names.first(where: { !EvalRecord.fieldNames.contains($0) }) {
+            throw ShapeError(field: "evals[\(position)].\(unknown)", message: "unknown field")
         }
-        self.evalsRange = evals
-        self.evalRanges = elements
+        for name in ["sampleId", "metric", "type", "status"] where !names.contains(name) {
+            throw ShapeError(field: "evals[\(position)].\(name)", message: "missing")
+        }
+    }
+
+    private init(bytes: Data, head: Head, runMembers: [JSONByteScanner.Member], run: Run, elements: [Range<Int>]) {
+        self.bytes = bytes
+        sampleId = head.sampleId
+        index = head.index
+        runRange = head.run
+        evalsRange = head.evals
+        evalRanges = elements
+        self.runMembers = runMembers
+        runSampleId = run.sampleId
+        status = run.status
+        costUSD = run.costUSD
+        errorCode = run.errorCode
+        sampleRange = run.sample
+        sampleOmitted = run.sampleOmitted
     }
 
     /// The envelope of `record` as a worker encodes it (`JSONCoding`, sorted keys).

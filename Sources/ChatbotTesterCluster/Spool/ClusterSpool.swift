@@ -548,29 +548,34 @@ final class JournalLog: @unchecked Sendable {
 
     /// The index of the journal whose state is `stamp`, when the log was sealed on exactly that:
     /// each sample once by the record-key rule (`ClusterRecordKeys`), in dataset order. A sample's
-    /// records are weighed in journal order, as the scan weighs them.
+    /// records are weighed in journal order, as the scan weighs them. The log's own entries are
+    /// sorted and folded in place (no second copy of a million entries).
     func index(of stamp: Stamp) -> (entries: [JournalIndex.Entry], damaged: [Int])? {
         lock.withLock {
             guard let sealed, sealed == stamp else { return nil }
             guard entries.count > seeded else { return (entries, damaged) }
             // Records of one sample share its dataset index: sort by index, then journal line, and
             // keep per index what the rule keeps.
-            var all = entries
-            all.sort { ($0.index, $0.line) < ($1.index, $1.line) }
-            var kept: [JournalIndex.Entry] = []
-            kept.reserveCapacity(all.count)
-            for entry in all {
-                if let last = kept.last, last.index == entry.index, last.sampleId == entry.sampleId {
-                    switch ClusterRecordKeys.admission(existing: last.succeeded, succeeded: entry.succeeded) {
-                    case .first: kept.append(entry)
-                    case .replacesError: kept[kept.count - 1] = entry
+            entries.sort { ($0.index, $0.line) < ($1.index, $1.line) }
+            var kept = 0
+            for position in entries.indices {
+                let entry = entries[position]
+                if kept > 0, entries[kept - 1].index == entry.index, entries[kept - 1].sampleId == entry.sampleId {
+                    switch ClusterRecordKeys.admission(existing: entries[kept - 1].succeeded, succeeded: entry.succeeded) {
+                    case .first:
+                        entries[kept] = entry
+                        kept += 1
+                    case .replacesError: entries[kept - 1] = entry
                     case .duplicate: break
                     }
                 } else {
-                    kept.append(entry)
+                    entries[kept] = entry
+                    kept += 1
                 }
             }
-            return (kept, damaged)
+            entries.removeLast(entries.count - kept)
+            seeded = entries.count
+            return (entries, damaged)
         }
     }
 }

@@ -19,11 +19,17 @@ extension FastRecordDecoding {
     static let giveUp = Failure(offset: -1, message: "not the plain shape of a record")
 
     /// The record of `type` read from `bytes` in one pass, or `nil` (see above).
-    static func decodeBytes<Value>(_ type: Value.Type, from bytes: Data) -> Value? {
+    ///
+    /// With `strict`, also `nil` for what `StrictJSONSyntax.check` refuses (a duplicated member
+    /// name anywhere, a trailing comma, a byte order mark, nesting deeper than its limit): a
+    /// record it returns is one the check passes, so a reader of lines (`JSONL.decode`) can take
+    /// it without running the check.
+    static func decodeBytes<Value>(_ type: Value.Type, from bytes: Data, strict: Bool = false) -> Value? {
         let decoded: Any? = bytes.withUnsafeBytes { raw -> Any? in
             var reader = Reader(raw.bindMemory(to: UInt8.self))
+            reader.strict = strict
             do throws(Failure) {
-                reader.skipByteOrderMark()
+                if !strict { reader.skipByteOrderMark() }
                 reader.skipWhitespace()
                 let value: Any
                 if type == RunRecord.self {
@@ -149,39 +155,6 @@ extension JSONByteParser {
         if try readNull() { return nil }
         guard index < bytes.count, bytes[index] == UInt8(ascii: "{"), case .object(let members) = try value(depth: depth) else { throw Fast.giveUp }
         return members
-    }
-
-    /// An object at `depth`: `body` gets each member's name with the reader at its value, and
-    /// must read exactly that value.
-    mutating func readObject(depth: Int, _ body: (inout JSONByteParser, String) throws(Failure) -> Void) throws(Failure) {
-        guard depth < Self.maxDepth else { throw failure("nested too deeply") }
-        guard index < bytes.count, bytes[index] == UInt8(ascii: "{") else { throw Fast.giveUp }
-        index += 1
-        if closes(UInt8(ascii: "}")) { return }
-        while true {
-            skipWhitespace()
-            guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw failure("expected a member name") }
-            let key = try string()
-            skipWhitespace()
-            guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw failure("expected ':'") }
-            index += 1
-            skipWhitespace()
-            try body(&self, key)
-            if try endsAfterItem(UInt8(ascii: "}")) { return }
-        }
-    }
-
-    /// An array at `depth`: `body` is called with the reader at each item and must read it.
-    mutating func readArray(depth: Int, _ body: (inout JSONByteParser) throws(Failure) -> Void) throws(Failure) {
-        guard depth < Self.maxDepth else { throw failure("nested too deeply") }
-        guard index < bytes.count, bytes[index] == UInt8(ascii: "[") else { throw Fast.giveUp }
-        index += 1
-        if closes(UInt8(ascii: "]")) { return }
-        while true {
-            skipWhitespace()
-            try body(&self)
-            if try endsAfterItem(UInt8(ascii: "]")) { return }
-        }
     }
 
     // MARK: Records

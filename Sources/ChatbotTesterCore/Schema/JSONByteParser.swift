@@ -28,6 +28,10 @@ public struct JSONByteParser {
 
     let bytes: UnsafeBufferPointer<UInt8>
     var index = 0
+    /// Refuses what `StrictJSONSyntax` refuses besides what `JSONDecoder` does: a duplicated
+    /// member name, a trailing comma, nesting deeper than `StrictJSONSyntax.maxDepth`. For the
+    /// record readers that stand in for the strict check and the decoder together.
+    var strict = false
 
     init(_ bytes: UnsafeBufferPointer<UInt8>) {
         self.bytes = bytes
@@ -92,7 +96,7 @@ public struct JSONByteParser {
     }
 
     mutating func value(depth: Int) throws(Failure) -> JSONValue {
-        guard depth < Self.maxDepth else { throw failure("nested too deeply") }
+        guard depth < (strict ? StrictJSONSyntax.maxDepth - 1 : Self.maxDepth) else { throw failure("nested too deeply") }
         guard index < bytes.count else { throw failure("unexpected end") }
         switch bytes[index] {
         case UInt8(ascii: "{"): return try object(depth: depth)
@@ -128,9 +132,42 @@ public struct JSONByteParser {
 
     /// An object; with `keeping`, only those members are built (the others are checked and skipped).
     private mutating func object(depth: Int, keeping: Set<String>? = nil) throws(Failure) -> JSONValue {
-        index += 1
         var members: [String: JSONValue] = [:]
-        if closes(UInt8(ascii: "}")) { return .object(members) }
+        try readObject(depth: depth) { (parser: inout JSONByteParser, key: String) throws(Failure) in
+            if keeping?.contains(key) ?? true {
+                let member = try parser.value(depth: depth + 1)
+                if members[key] == nil {
+                    members[key] = member
+                } else if parser.strict {
+                    throw parser.failure("duplicate member name")
+                }
+            } else {
+                try parser.skipValue(depth: depth + 1)
+            }
+        }
+        return .object(members)
+    }
+
+    /// An array; with `keeping: false` its items are checked and skipped (an empty array is returned).
+    private mutating func array(depth: Int, keeping: Bool = true) throws(Failure) -> JSONValue {
+        var items: [JSONValue] = []
+        try readArray(depth: depth) { (parser: inout JSONByteParser) throws(Failure) in
+            if keeping {
+                items.append(try parser.value(depth: depth + 1))
+            } else {
+                try parser.skipValue(depth: depth + 1)
+            }
+        }
+        return .array(items)
+    }
+
+    /// An object at `depth`: `body` gets each member's name with the reader at its value, and
+    /// must read exactly that value.
+    mutating func readObject(depth: Int, _ body: (inout JSONByteParser, String) throws(Failure) -> Void) throws(Failure) {
+        guard depth < (strict ? StrictJSONSyntax.maxDepth - 1 : Self.maxDepth) else { throw failure("nested too deeply") }
+        guard index < bytes.count, bytes[index] == UInt8(ascii: "{") else { throw failure("expected an object") }
+        index += 1
+        if closes(UInt8(ascii: "}")) { return }
         while true {
             skipWhitespace()
             guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw failure("expected a member name") }
@@ -139,29 +176,21 @@ public struct JSONByteParser {
             guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw failure("expected ':'") }
             index += 1
             skipWhitespace()
-            if keeping?.contains(key) ?? true {
-                let member = try value(depth: depth + 1)
-                if members[key] == nil { members[key] = member }
-            } else {
-                try skipValue(depth: depth + 1)
-            }
-            if try endsAfterItem(UInt8(ascii: "}")) { return .object(members) }
+            try body(&self, key)
+            if try endsAfterItem(UInt8(ascii: "}")) { return }
         }
     }
 
-    /// An array; with `keeping: false` its items are checked and skipped (an empty array is returned).
-    private mutating func array(depth: Int, keeping: Bool = true) throws(Failure) -> JSONValue {
+    /// An array at `depth`: `body` is called with the reader at each item and must read it.
+    mutating func readArray(depth: Int, _ body: (inout JSONByteParser) throws(Failure) -> Void) throws(Failure) {
+        guard depth < (strict ? StrictJSONSyntax.maxDepth - 1 : Self.maxDepth) else { throw failure("nested too deeply") }
+        guard index < bytes.count, bytes[index] == UInt8(ascii: "[") else { throw failure("expected an array") }
         index += 1
-        var items: [JSONValue] = []
-        if closes(UInt8(ascii: "]")) { return .array(items) }
+        if closes(UInt8(ascii: "]")) { return }
         while true {
             skipWhitespace()
-            if keeping {
-                items.append(try value(depth: depth + 1))
-            } else {
-                try skipValue(depth: depth + 1)
-            }
-            if try endsAfterItem(UInt8(ascii: "]")) { return .array(items) }
+            try body(&self)
+            if try endsAfterItem(UInt8(ascii: "]")) { return }
         }
     }
 
@@ -180,7 +209,9 @@ public struct JSONByteParser {
         guard index < bytes.count else { throw failure("unexpected end") }
         if bytes[index] == UInt8(ascii: ",") {
             index += 1
-            return closes(close)
+            guard closes(close) else { return false }
+            if strict { throw failure("trailing comma") }
+            return true
         }
         guard bytes[index] == close else { throw failure("expected ',' or '\(Character(Unicode.Scalar(close)))'") }
         index += 1

@@ -25,6 +25,11 @@ public enum JSONByteScanner {
     public struct Member: Sendable, Hashable {
         public var name: String
         public var value: Range<Int>
+
+        public init(name: String, value: Range<Int>) {
+            self.name = name
+            self.value = value
+        }
     }
 
     /// The deepest nesting of arrays and objects accepted (as `JSONByteParser.maxDepth`).
@@ -90,6 +95,126 @@ public enum JSONByteScanner {
     public static func isNull(_ data: Data, at range: Range<Int>) -> Bool {
         range.count == 4 && data.withUnsafeBytes { raw in
             range.upperBound <= raw.count && raw[range.lowerBound] == UInt8(ascii: "n")
+        }
+    }
+
+    /// Walks the value filling `range` of `data` (all of it when `nil`) once: `body` gets a
+    /// `Walker` at the value and descends into the objects and arrays it wants (`object`,
+    /// `array`); whatever it leaves is checked and skipped. For code that needs the members of
+    /// nested objects — a record's, its run's, each evaluation's — without scanning the same bytes
+    /// once per level. Ranges are offsets from the start of `data`.
+    @discardableResult
+    public static func walk<T>(_ data: Data, in range: Range<Int>? = nil, _ body: (inout Walker) throws -> T) throws -> T {
+        try data.withUnsafeBytes { raw in
+            let bytes = raw.bindMemory(to: UInt8.self)
+            let range = range ?? 0..<bytes.count
+            guard range.lowerBound >= 0, range.upperBound <= bytes.count else { throw Failure(offset: range.lowerBound, message: "range outside the input") }
+            var walker = Walker(cursor: Cursor(bytes: bytes, index: range.lowerBound, end: range.upperBound), depth: 0)
+            if range.lowerBound == 0, range.count >= 3, bytes[0] == 0xEF, bytes[1] == 0xBB, bytes[2] == 0xBF { walker.cursor.index = 3 }
+            walker.cursor.skipWhitespace()
+            let start = walker.cursor.index
+            let value = try body(&walker)
+            if walker.cursor.index == start { try walker.cursor.skipValue(depth: 0) }
+            walker.cursor.skipWhitespace()
+            guard walker.cursor.index == walker.cursor.end else { throw walker.cursor.failure("unexpected data after the value") }
+            return value
+        }
+    }
+
+    /// A position inside `walk(_:in:_:)`: each call reads the one value at the position, checking
+    /// every byte as the scanner does, and leaves the walker just past it. Valid only inside the
+    /// `walk` that made it.
+    public struct Walker {
+        var cursor: Cursor
+        var depth: Int
+
+        /// The offset of the walker's position from the start of the walked data.
+        public var position: Int { cursor.index }
+
+        /// The first byte of the value here (`{`, `[`, `"`, a digit…), or nil at the end.
+        public var next: UInt8? { cursor.index < cursor.end ? cursor.bytes[cursor.index] : nil }
+
+        /// Checks the value here and moves past it; returns its range.
+        @discardableResult
+        public mutating func skip() throws -> Range<Int> {
+            let start = cursor.index
+            try cursor.skipValue(depth: depth)
+            return start..<cursor.index
+        }
+
+        /// Reads the object here: `visit` gets each member's (unescaped) name with the walker at
+        /// its value, which it may read (at most that one value); a value it leaves is skipped.
+        /// Returns the object's range.
+        @discardableResult
+        public mutating func object(_ visit: (inout Walker, String) throws -> Void) throws -> Range<Int> {
+            try container(UInt8(ascii: "{"), UInt8(ascii: "}"), "expected an object") { walker in
+                let cursor = walker.cursor
+                guard cursor.index < cursor.end, cursor.bytes[cursor.index] == UInt8(ascii: "\"") else { throw cursor.failure("expected a member name") }
+                let nameStart = cursor.index
+                let escaped = try walker.cursor.skipString()
+                let name = walker.cursor.name(nameStart..<walker.cursor.index, escaped: escaped)
+                walker.cursor.skipWhitespace()
+                guard walker.cursor.index < walker.cursor.end, walker.cursor.bytes[walker.cursor.index] == UInt8(ascii: ":") else {
+                    throw walker.cursor.failure("expected ':'")
+                }
+                walker.cursor.index += 1
+                walker.cursor.skipWhitespace()
+                try walker.member(named: name, visit)
+            }
+        }
+
+        /// Reads the array here: `visit` is called with the walker at each element, which it may
+        /// read; an element it leaves is skipped. Returns the array's range.
+        @discardableResult
+        public mutating func array(_ visit: (inout Walker) throws -> Void) throws -> Range<Int> {
+            try container(UInt8(ascii: "["), UInt8(ascii: "]"), "expected an array") { walker in
+                try walker.member(named: nil) { (walker: inout Walker, _: String) in try visit(&walker) }
+            }
+        }
+
+        /// An object or array opened by `open`: `item` reads each member or element (the walker
+        /// at it, whitespace skipped); returns the container's range.
+        private mutating func container(_ open: UInt8, _ close: UInt8, _ expected: String, _ item: (inout Walker) throws -> Void) throws -> Range<Int> {
+            let start = cursor.index
+            guard depth < maxDepth else { throw cursor.failure("nested too deeply") }
+            guard cursor.index < cursor.end, cursor.bytes[cursor.index] == open else { throw cursor.failure(expected) }
+            cursor.index += 1
+            cursor.skipWhitespace()
+            if cursor.index < cursor.end, cursor.bytes[cursor.index] == close {
+                cursor.index += 1
+                return start..<cursor.index
+            }
+            while true {
+                cursor.skipWhitespace()
+                try item(&self)
+                if try endsAfterItem(close) { return start..<cursor.index }
+            }
+        }
+
+        /// One level down: `visit` at the value, then the value skipped if `visit` left it.
+        private mutating func member(named name: String?, _ visit: (inout Walker, String) throws -> Void) throws {
+            let valueStart = cursor.index
+            depth += 1
+            defer { depth -= 1 }
+            try visit(&self, name ?? "")
+            if cursor.index == valueStart { try cursor.skipValue(depth: depth) }
+        }
+
+        /// After an item: `,` then more (or the close after one trailing comma, as the parser
+        /// accepts), or the close. `true` when the container ended.
+        private mutating func endsAfterItem(_ close: UInt8) throws -> Bool {
+            cursor.skipWhitespace()
+            guard cursor.index < cursor.end else { throw cursor.failure("unexpected end") }
+            if cursor.bytes[cursor.index] == UInt8(ascii: ",") {
+                cursor.index += 1
+                cursor.skipWhitespace()
+                guard cursor.index < cursor.end, cursor.bytes[cursor.index] == close else { return false }
+                cursor.index += 1
+                return true
+            }
+            guard cursor.bytes[cursor.index] == close else { throw cursor.failure("expected ',' or '\(Character(Unicode.Scalar(close)))'") }
+            cursor.index += 1
+            return true
         }
     }
 
@@ -210,7 +335,7 @@ public enum JSONByteScanner {
             }
         }
 
-        private func name(_ range: Range<Int>, escaped: Bool) -> String {
+        func name(_ range: Range<Int>, escaped: Bool) -> String {
             let inner = UnsafeBufferPointer(rebasing: bytes[(range.lowerBound + 1)..<(range.upperBound - 1)])
             guard escaped else { return String(decoding: inner, as: UTF8.self) }
             // Already checked: the parser reads it.
@@ -249,7 +374,7 @@ public enum JSONByteScanner {
         }
 
         /// Skips a string; returns whether it held escapes.
-        private mutating func skipString() throws(Failure) -> Bool {
+        mutating func skipString() throws(Failure) -> Bool {
             index += 1
             let start = index
             var nonASCII = false

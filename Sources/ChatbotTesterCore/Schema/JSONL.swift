@@ -233,6 +233,11 @@ public enum JSONL {
         _ type: Value.Type, from bytes: Data, source: String?, line: Int, decoder: JSONDecoder = JSONCoding.decoder()
     ) -> Result<Value, ChatbotTesterError> {
         do {
+            // A record in its usual shape is checked and read in one pass (the strict byte reader
+            // refuses what the check refuses); anything else gets the check, then the decoder.
+            if case .iso8601 = decoder.dateDecodingStrategy, let fast = FastRecordDecoding.decodeBytes(Value.self, from: bytes, strict: true) {
+                return .success(fast)
+            }
             try StrictJSONSyntax.check(bytes)
             return .success(try JSONCoding.decodeRecord(Value.self, from: bytes, decoder: decoder))
         } catch {
