@@ -105,7 +105,7 @@ extension TestJob {
             _ = try await evaluator.evaluate(records) { sample in
                 let index = indices.withLock { $0.removeFirst() }
                 guard let run = sample.run else { return }
-                let entry = try encoder.encode(EvalJournalEntry(run: run, evals: sample.evals))
+                let entry = try EvalJournalEntry(run: run, evals: sample.evals).encoded(with: encoder)
                 try await evalJournal.append(line: JournalLine.line(index: index, json: entry))
             }
         } catch {

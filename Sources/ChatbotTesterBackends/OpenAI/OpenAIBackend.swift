@@ -26,19 +26,23 @@ struct OpenAIBackend: ChatBackend, EmbeddingBackend {
 
     func send(_ request: ChatRequest) async throws -> ChatResponse {
         let start = ContinuousClock.now
-        let body = requestBody(sampling.apply(to: request))
+        let body = requestBytes(sampling.apply(to: request))
         let peer = BackendPeer(field: http.field, url: endpoint.chatURL)
         var response: ChatResponse
         if streams {
             var decoder = OpenAIStreamDecoder(peer: peer)
             let measurement = try await http.stream(
-                url: endpoint.chatURL, headers: endpoint.headers, body: JSONWire.encode(body), start: start
+                url: endpoint.chatURL, headers: endpoint.headers, body: body, start: start
             ) { try decoder.feed($0) }
             response = try decoder.finish()
             response.streaming = measurement.timing(completionTokens: response.usage?.completionTokens, chunks: measurement.deltas)
         } else {
-            let reply = try await http.sendJSON(url: endpoint.chatURL, headers: endpoint.headers, body: body)
-            response = try Self.parseChat(reply, peer: peer)
+            let reply = try await http.send(url: endpoint.chatURL, headers: endpoint.headers, body: body)
+            if let plain = Self.parsePlainChat(reply.body) {
+                response = plain
+            } else {
+                response = try Self.parseChat(JSONWire.decode(reply.body, peer: peer), peer: peer)
+            }
         }
         response.latencyMs = start.millisecondsSince
         return response

@@ -6,6 +6,17 @@ import Foundation
 public protocol TesterEvent: Sendable, Encodable {
     /// A stable, dotted name for the event type.
     static var kind: String { get }
+
+    /// Appends the event's own fields for its `events.jsonl` line, each as `,"name":value`, in
+    /// sorted order — the bytes `JSONCoding.encoder()` writes for them — and returns true; or
+    /// returns false (leaving `out` for the caller to restore) to have `JSONEncoder` write them.
+    /// The default returns false; events emitted per case write themselves, so the log costs no
+    /// `JSONEncoder` per case (a differential test compares both).
+    func appendJSONFields(to out: inout [UInt8]) -> Bool
+}
+
+extension TesterEvent {
+    public func appendJSONFields(to out: inout [UInt8]) -> Bool { false }
 }
 
 /// An event with the time it was emitted.

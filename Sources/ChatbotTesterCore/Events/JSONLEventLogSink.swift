@@ -8,7 +8,7 @@ import Foundation
 /// never a crash.
 public final class JSONLEventLogSink: EventSink {
     private struct State {
-        var buffer = Data()
+        var bytes: [UInt8] = []
         var lastFlush: Double
         var failed = false
         let encoder = JSONCoding.encoder()
@@ -48,8 +48,34 @@ public final class JSONLEventLogSink: EventSink {
 
     /// The line written for `envelope`: `{"kind":…,"time":…,` then the event's own fields (sorted).
     /// Fields named `kind` or `time` are reserved; an event that has them is merged the slow way,
-    /// with the envelope's values winning.
+    /// with the envelope's values winning. An event that writes its own fields
+    /// (`TesterEvent.appendJSONFields`) skips `JSONEncoder`: the same bytes.
     public static func line(for envelope: EventEnvelope, encoder: JSONEncoder = JSONCoding.encoder()) -> Data {
+        var bytes: [UInt8] = []
+        guard appendLine(for: envelope, to: &bytes) else { return referenceLine(for: envelope, encoder: encoder) }
+        return Data(bytes)
+    }
+
+    /// Appends the line of `envelope` (with its newline) when the event writes its own fields;
+    /// false, with `out` as it was, when `JSONEncoder` must write it (`referenceLine`).
+    public static func appendLine(for envelope: EventEnvelope, to out: inout [UInt8]) -> Bool {
+        let start = out.count
+        out.append(contentsOf: #"{"kind":"#.utf8)
+        FastRecordEncoding.appendString(envelope.kind, to: &out)
+        out.append(contentsOf: #","time":""#.utf8)
+        appendTimestamp(envelope.time, to: &out)
+        out.append(0x22)
+        guard envelope.event.appendJSONFields(to: &out) else {
+            out.removeSubrange(start...)
+            return false
+        }
+        out.append(UInt8(ascii: "}"))
+        out.append(0x0A)
+        return true
+    }
+
+    /// The line of `envelope` through `JSONEncoder`: the reference the byte path is tested against.
+    public static func referenceLine(for envelope: EventEnvelope, encoder: JSONEncoder = JSONCoding.encoder()) -> Data {
         let kind = (try? encoder.encode(envelope.kind)) ?? Data(#""?""#.utf8)
         var line = Data(#"{"kind":"#.utf8)
         line.append(kind)
@@ -86,25 +112,40 @@ public final class JSONLEventLogSink: EventSink {
 
     /// `2026-11-25T16:59:01.123Z`: UTC, milliseconds.
     public static func timestamp(_ date: Date) -> String {
+        var bytes: [UInt8] = []
+        appendTimestamp(date, to: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Appends `timestamp(date)`'s bytes.
+    static func appendTimestamp(_ date: Date, to out: inout [UInt8]) {
         let millisecondsTotal = Int64((date.timeIntervalSince1970 * 1000).rounded(.down))
         var seconds = time_t(millisecondsTotal / 1000)
         let milliseconds = Int(millisecondsTotal % 1000)
         var parts = tm()
         gmtime_r(&seconds, &parts)
-        func pad(_ value: Int32, _ width: Int) -> String {
-            let text = String(value)
-            return String(repeating: "0", count: max(0, width - text.count)) + text
-        }
-        return "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))T"
-            + "\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2)).\(pad(Int32(milliseconds), 3))Z"
+        FastRecordEncoding.appendDigits(Int(parts.tm_year) + 1900, width: 4, to: &out)
+        out.append(UInt8(ascii: "-"))
+        FastRecordEncoding.appendDigits(Int(parts.tm_mon) + 1, width: 2, to: &out)
+        out.append(UInt8(ascii: "-"))
+        FastRecordEncoding.appendDigits(Int(parts.tm_mday), width: 2, to: &out)
+        out.append(UInt8(ascii: "T"))
+        FastRecordEncoding.appendDigits(Int(parts.tm_hour), width: 2, to: &out)
+        out.append(UInt8(ascii: ":"))
+        FastRecordEncoding.appendDigits(Int(parts.tm_min), width: 2, to: &out)
+        out.append(UInt8(ascii: ":"))
+        FastRecordEncoding.appendDigits(Int(parts.tm_sec), width: 2, to: &out)
+        out.append(UInt8(ascii: "."))
+        FastRecordEncoding.appendDigits(milliseconds, width: 3, to: &out)
+        out.append(UInt8(ascii: "Z"))
     }
 
     public func receive(_ envelope: EventEnvelope) async {
         if let include, !include(envelope.kind) { return }
         let now = clock.now()
         state.withLock { s in
-            s.buffer.append(Self.line(for: envelope, encoder: s.encoder))
-            if s.buffer.count >= 1 << 16 || now - s.lastFlush >= flushIntervalSeconds {
+            if !Self.appendLine(for: envelope, to: &s.bytes) { s.bytes.append(contentsOf: Self.referenceLine(for: envelope, encoder: s.encoder)) }
+            if s.bytes.count >= 1 << 16 || now - s.lastFlush >= flushIntervalSeconds {
                 flushLocked(&s)
                 s.lastFlush = now
             }
@@ -120,13 +161,13 @@ public final class JSONLEventLogSink: EventSink {
     }
 
     private func flushLocked(_ s: inout State) {
-        guard !s.buffer.isEmpty, !s.failed else { return }
+        guard !s.bytes.isEmpty, !s.failed else { return }
         do {
             // Events carry error messages and replies; whole lines are buffered, so no secret straddles a flush.
-            try handle.write(contentsOf: SecretMasker.shared.mask(s.buffer))
+            try handle.write(contentsOf: SecretMasker.shared.mask(Data(s.bytes)))
         } catch {
             s.failed = true
         }
-        s.buffer.removeAll(keepingCapacity: true)
+        s.bytes.removeAll(keepingCapacity: true)
     }
 }

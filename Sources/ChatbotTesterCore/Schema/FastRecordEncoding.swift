@@ -1,6 +1,6 @@
 import Foundation
 
-/// Encoding of `EvalRecord` lines straight to bytes, without `JSONEncoder`: `evaluate` writes
+/// Encoding of `EvalRecord` lines (and `RunRecord`s, events, `FastRecordEncoding+Run.swift`) straight to bytes, without `JSONEncoder`: `evaluate` writes
 /// millions of them (one per sample × metric).
 ///
 /// The bytes are those `JSONCoding.encoder()` writes (sorted keys, no escaped slashes, absent
@@ -107,11 +107,13 @@ public enum FastRecordEncoding {
 
     // MARK: Values, as JSONEncoder writes them
 
-    static func appendBool(_ flag: Bool, to out: inout [UInt8]) {
+    /// `true` or `false`.
+    public static func appendBool(_ flag: Bool, to out: inout [UInt8]) {
         out.append(contentsOf: (flag ? "true" : "false").utf8)
     }
 
-    static func appendInt(_ number: Int, to out: inout [UInt8]) {
+    /// An integer in decimal.
+    public static func appendInt(_ number: Int, to out: inout [UInt8]) {
         if number >= 0, number < 10 {
             out.append(UInt8(ascii: "0") + UInt8(number))
             return
@@ -120,7 +122,8 @@ public enum FastRecordEncoding {
     }
 
     /// A finite `Double` as `JSONEncoder` writes it: its description without a trailing `.0`.
-    static func appendNumber(_ number: Double, to out: inout [UInt8]) -> Bool {
+    /// Returns false (writing nothing) for a non-finite number, which `JSONEncoder` refuses.
+    public static func appendNumber(_ number: Double, to out: inout [UInt8]) -> Bool {
         guard number.isFinite else { return false }
         if number == 0 {
             if number.sign == .minus { out.append(UInt8(ascii: "-")) }

@@ -292,8 +292,8 @@ public final class JSONLWriter: @unchecked Sendable {
 
     /// Appends one value as a line.
     public func write<Value: Encodable>(_ value: Value) throws {
-        // Evaluation records (millions per run) skip JSONEncoder: the same bytes, written directly.
-        if masker == nil, let eval = value as? EvalRecord, let bytes = FastRecordEncoding.line(eval) {
+        // Evaluation and run records (millions per run) skip JSONEncoder: the same bytes, written directly.
+        if masker == nil, let bytes = FastRecordEncoding.anyLine(value) {
             try lock.withLock {
                 buffer.append(contentsOf: bytes)
                 if buffer.count >= bufferLimit { try flushLocked() }

@@ -19,7 +19,22 @@ public struct JournalLine: Sendable, Hashable {
     static let prefix = #"{"index":"#
     static let separator = #","record":"#
 
-    /// Encodes a record as a journal line (without newline).
+    /// Encodes a record as a journal line (without newline): written as bytes by
+    /// `FastRecordEncoding`, or by `JSONCoding.encoder()` for what it cannot vouch for (the same bytes).
+    public static func encode(_ record: RunRecord, index: Int) throws -> Data {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(1024)
+        bytes.append(contentsOf: prefix.utf8)
+        bytes.append(contentsOf: String(index).utf8)
+        bytes.append(contentsOf: separator.utf8)
+        guard FastRecordEncoding.append(record, to: &bytes) else {
+            return try encode(record, index: index, encoder: JSONCoding.encoder())
+        }
+        bytes.append(UInt8(ascii: "}"))
+        return Data(bytes)
+    }
+
+    /// Encodes a record as a journal line (without newline) with `encoder`.
     public static func encode(_ record: RunRecord, index: Int, encoder: JSONEncoder) throws -> Data {
         line(index: index, json: try encoder.encode(record))
     }

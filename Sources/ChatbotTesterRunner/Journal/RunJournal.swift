@@ -45,13 +45,16 @@ public actor RunJournal {
     public nonisolated let store: any ArtifactStore
     public nonisolated let key: String
     private var handle: (any ArtifactJournal)?
-    private let encoder = JSONCoding.encoder()
     private var syncEvery = 256
     private var syncInterval = Duration.seconds(1)
     private var unsynced = 0
     private var oldestUnsynced: ContinuousClock.Instant?
     private let clock = ContinuousClock()
     private var appended = 0
+    /// The fsync running in the background, if any (at most one at a time).
+    private var syncInFlight: Task<Void, Never>?
+    /// What a background fsync threw, reported by the next append, sync or close.
+    private var syncFailure: (any Error)?
 
     /// A journal at `key` in `store` (nothing is opened until `open`).
     public init(store: any ArtifactStore, key: String = RunJournal.defaultKey) {
@@ -130,31 +133,73 @@ public actor RunJournal {
 
     /// Appends a finished sample's record; syncs when the batch is full.
     public func append(_ record: RunRecord, index: Int) async throws {
-        try await append(line: JournalLine.encode(record, index: index, encoder: encoder))
+        try await append(line: JournalLine.encode(record, index: index))
     }
 
-    /// Appends a line made by `JournalLine.encode` (callers encode off the actor, in parallel).
+    /// Appends one line. Every `syncEvery` lines (and, through `syncIfDue`, at least every
+    /// `syncInterval`) an fsync starts in the background: the caller does not wait for the disk,
+    /// and an fsync that fails is thrown by the next `append`, `sync` or `close`.
     public func append(line: Data) async throws {
         guard let handle else { throw ChatbotTesterError(.io, "journal \(key) is not open") }
+        try throwSyncFailure()
         try await handle.append(line)
         appended += 1
         unsynced += 1
         if oldestUnsynced == nil { oldestUnsynced = clock.now }
-        if unsynced >= syncEvery { try await sync() }
+        if unsynced >= syncEvery { startSync(handle) }
     }
 
-    /// Syncs when the oldest unsynced record has waited `syncInterval`.
+    /// Starts an fsync when the oldest line not yet synced is `syncInterval` old (the Runner calls
+    /// this on a timer); does not wait for it.
     public func syncIfDue() async throws {
-        guard let oldestUnsynced, clock.now - oldestUnsynced >= syncInterval else { return }
-        try await sync()
+        try throwSyncFailure()
+        guard let handle, let oldestUnsynced, clock.now - oldestUnsynced >= syncInterval else { return }
+        startSync(handle)
     }
 
-    /// Makes every appended record durable.
+    /// Makes every line appended so far durable, and waits for it.
     public func sync() async throws {
+        await waitForSync()
+        try throwSyncFailure()
         guard let handle, unsynced > 0 else { return }
+        let covered = unsynced
         try await handle.sync()
+        unsynced -= min(covered, unsynced)
+        if unsynced == 0 { oldestUnsynced = nil }
+    }
+
+    /// Starts a background fsync of what is appended, unless one is running (the lines appended
+    /// meanwhile stay counted, so the next due point syncs them).
+    private func startSync(_ handle: any ArtifactJournal) {
+        guard syncInFlight == nil else { return }
         unsynced = 0
         oldestUnsynced = nil
+        syncInFlight = Task {
+            let failure: (any Error)?
+            do {
+                try await handle.sync()
+                failure = nil
+            } catch {
+                failure = error
+            }
+            self.syncFinished(failure)
+        }
+    }
+
+    private func syncFinished(_ failure: (any Error)?) {
+        syncInFlight = nil
+        if let failure, syncFailure == nil { syncFailure = failure }
+    }
+
+    private func waitForSync() async {
+        while let running = syncInFlight { await running.value }
+    }
+
+    private func throwSyncFailure() throws {
+        if let failure = syncFailure {
+            syncFailure = nil
+            throw failure
+        }
     }
 
     /// Records appended by this session.
@@ -163,9 +208,11 @@ public actor RunJournal {
     /// Syncs and closes.
     public func close() async throws {
         guard let handle else { return }
+        await waitForSync()
         self.handle = nil
         unsynced = 0
         oldestUnsynced = nil
         try await handle.close()
+        try throwSyncFailure()
     }
 }

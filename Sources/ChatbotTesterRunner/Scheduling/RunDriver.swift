@@ -130,7 +130,7 @@ struct RunDriver: Sendable {
                         let journaling = journal != nil
                         group.addTask {
                             let record = await player.play(sample)
-                            let line = journaling ? try? JournalLine.encode(record, index: index, encoder: JSONCoding.encoder()) : nil
+                            let line = journaling ? try? JournalLine.encode(record, index: index) : nil
                             return .finished(seq: seq, index: index, record: record, line: line)
                         }
                     case .skipCompleted:
