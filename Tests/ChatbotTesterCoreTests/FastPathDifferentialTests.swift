@@ -191,7 +191,10 @@ import Testing
     @Test func validateTakesTheFastPathWithTheSameVerdicts() async throws {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("validate-\(UUID().uuidString).jsonl")
         defer { try? FileManager.default.removeItem(at: url) }
-        let lines = Self.validLines + Self.otherLines + [Self.validLines[0], Self.validLines[5]]
+        // Four rounds, so that the batch is checked in two halves at once (64 lines or more) and
+        // the later rounds' lines are duplicates, reported in file order.
+        let round = Self.validLines + Self.otherLines + [Self.validLines[0], Self.validLines[5]]
+        let lines = round + round + round + round
         try Data(lines.joined(separator: "\n").utf8).write(to: url)
         let report = try await FileValidation.validate(TestSample.self, at: url)
         // The reference: decode every line.
@@ -215,6 +218,7 @@ import Testing
         }
         #expect(report.goodLines == good)
         #expect(report.badLines == expected.count)
-        #expect(report.errors.map(\.description) == expected)
+        #expect(report.errors.map(\.description) == Array(expected.prefix(50)))
+        #expect(lines.count >= 64)
     }
 }

@@ -128,4 +128,44 @@ import Testing
             #expect(left == right, "\(name) differs")
         }
     }
+
+    /// CSV rows and JUnit test cases made as bytes in the batch tasks against the `String` code
+    /// they skip (`CSVReportWriter.rows(for:)`, `JUnitReportWriter.add(_:)`), on awkward text.
+    @Test func reportBytesMatchTheStringVersions() throws {
+        let texts = [
+            "plain", "", "a,b", "say \"hi\"", "line\nbreak", "cr\rhere", "=1+1", "+5", "-5", "-x", "@home", "\tlead", "\rlead", "café",
+            "<b>&amp;</b>", "it's", "\u{1}ctl", "\u{85}nel", "\u{FFFE}", "e\u{301}", "1e5", "-1.5", "🙂 emoji",
+        ]
+        let directory = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let reference = try JUnitReportWriter(url: directory.appendingPathComponent("a.xml"))
+        let prepared = try JUnitReportWriter(url: directory.appendingPathComponent("b.xml"))
+        for (index, text) in texts.enumerated() {
+            let other = texts[(index + 5) % texts.count]
+            for status in [RunRecord.Status.ok, .error] {
+                var run = Fixtures.run(text, reply: other, tags: index % 3 == 0 ? [] : [text, other], latencyMs: Double(index) * 12.3456, status: status)
+                run.costUSD = index % 2 == 0 ? nil : Double(index) / 7
+                let evals = [
+                    EvalRecord(sampleId: text, metric: other, type: text, score: 0.25, passed: false, threshold: 0.5, reason: other, tags: [text]),
+                    EvalRecord(sampleId: text, metric: "m2", type: "t", status: .unmeasured, reason: text),
+                    EvalRecord(
+                        sampleId: other, metric: text.isEmpty ? "m3" : text, type: other, score: -1.5, passed: true, reason: nil, votes: [1, 0.5],
+                        spread: 0.125, straddlesThreshold: true, costUSD: 0.001),
+                    EvalRecord(sampleId: text, metric: "m4", type: "t", score: .infinity, passed: false, threshold: nil, reason: "\(other)\n\(text)"),
+                ]
+                for sample in [SampleEvaluation(run: run, evals: evals), SampleEvaluation(run: run, evals: []), SampleEvaluation(run: nil, evals: evals)] {
+                    var bytes: [UInt8] = []
+                    CSVReportWriter.appendRows(for: sample, to: &bytes)
+                    #expect(String(decoding: bytes, as: UTF8.self) == CSVReportWriter.rows(for: sample), "CSV of \(text.debugDescription)")
+                    try reference.add(sample)
+                    try prepared.add(sample, prepared: JUnitReportWriter.prepare(sample))
+                }
+            }
+        }
+        try reference.finish()
+        try prepared.finish()
+        let left = try Data(contentsOf: directory.appendingPathComponent("a.xml"))
+        #expect(left == (try Data(contentsOf: directory.appendingPathComponent("b.xml"))))
+        #expect(left.count > 10_000)
+    }
 }

@@ -56,14 +56,18 @@ public enum FileValidation {
     /// Test cases at disk speed: each line is checked in the read buffer (`TestSampleLineCheck`);
     /// only a line the check does not vouch for is decoded, which gives its error or accepts it.
     /// Same verdicts and messages as decoding every line.
+    ///
+    /// Lines are gathered into batches of about 1 MiB whose halves are checked on two threads at
+    /// once; ids are then counted in file order, so duplicates and messages are as in one pass.
     static func validateTestSamples(
         at url: URL, maxErrors: Int, maxLineBytes: Int, into report: inout FileValidationReport, seenIDs: inout IDDigestSet
     ) throws {
         let decoder = JSONCoding.decoder()
         let source = url.path
-        try JSONL.forEachLine(of: url, maxLineBytes: maxLineBytes) { line, bytes in
+        var batch = LineBatch()
+        func count(_ line: Int, _ bytes: UnsafeBufferPointer<UInt8>, id range: Range<Int>?) {
             let id: String
-            if let range = TestSampleLineCheck.idRange(bytes) {
+            if let range {
                 id = String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self)
             } else {
                 switch JSONL.decode(TestSample.self, from: Data(bytes), source: source, line: line, decoder: decoder) {
@@ -83,6 +87,73 @@ public enum FileValidation {
                         ChatbotTesterError(.invalidInput, "duplicate id '\(id)'", location: SourceLocation(source: source, line: line, field: "id")))
                 }
             }
+        }
+        func flush() {
+            let ids = batch.checkInParallel()
+            batch.bytes.withUnsafeBufferPointer { all in
+                for index in batch.lines.indices {
+                    count(batch.lines[index], UnsafeBufferPointer(rebasing: all[batch.starts[index]..<batch.starts[index + 1]]), id: ids[index])
+                }
+            }
+            batch.removeAll()
+        }
+        try JSONL.forEachLine(of: url, maxLineBytes: maxLineBytes) { line, bytes in
+            batch.append(line: line, bytes)
+            if batch.bytes.count >= 1 << 20 { flush() }
+        }
+        flush()
+    }
+
+    /// Dataset lines copied side by side, with their line numbers.
+    private struct LineBatch {
+        var bytes: [UInt8] = []
+        /// Where each line starts in `bytes`, and one past the last line's end.
+        var starts: [Int] = [0]
+        var lines: [Int] = []
+
+        mutating func append(line: Int, _ text: UnsafeBufferPointer<UInt8>) {
+            bytes.append(contentsOf: text)
+            starts.append(bytes.count)
+            lines.append(line)
+        }
+
+        mutating func removeAll() {
+            bytes.removeAll(keepingCapacity: true)
+            starts.removeAll(keepingCapacity: true)
+            starts.append(0)
+            lines.removeAll(keepingCapacity: true)
+        }
+
+        /// Each line's id range (relative to the line) when `TestSampleLineCheck` vouches for it;
+        /// the two halves of the batch are checked at once.
+        func checkInParallel() -> [Range<Int>?] {
+            let count = lines.count
+            var ids = [Range<Int>?](repeating: nil, count: count)
+            guard count > 0 else { return ids }
+            let parts = count >= 64 ? 2 : 1
+            bytes.withUnsafeBufferPointer { all in
+                starts.withUnsafeBufferPointer { starts in
+                    ids.withUnsafeMutableBufferPointer { ids in
+                        let shared = Shared(all: all, starts: starts, ids: ids)
+                        DispatchQueue.concurrentPerform(iterations: parts) { part in
+                            for index in (part * count / parts)..<((part + 1) * count / parts) {
+                                shared.ids[index] = TestSampleLineCheck.idRange(
+                                    UnsafeBufferPointer(rebasing: shared.all[shared.starts[index]..<shared.starts[index + 1]]))
+                            }
+                        }
+                    }
+                }
+            }
+            return ids
+        }
+
+        /// The batch's buffers for the checking threads: both only read `all` and `starts`, each
+        /// writes its own half of `ids`, and `concurrentPerform` returns when both are done, while
+        /// the buffers are still borrowed.
+        private struct Shared: @unchecked Sendable {
+            let all: UnsafeBufferPointer<UInt8>
+            let starts: UnsafeBufferPointer<Int>
+            let ids: UnsafeMutableBufferPointer<Range<Int>?>
         }
     }
 }
