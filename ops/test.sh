@@ -12,6 +12,7 @@ bash ops/release-smoke.sh
 # The image's runtime stage holds what the release binary needs (debootstrap + chroot; needs root).
 if [ "$(id -u)" = 0 ]; then bash ops/runtime-check.sh; else echo "ops/test.sh: not root: skipping ops/runtime-check.sh" >&2; fi
 # The benchmark suite (Benchmarks/, its own package) builds and runs each benchmark twice on small
-# inputs, so it cannot rot; thresholds are checked on demand (docs/performance.md).
+# inputs, so it cannot rot, and fails when a benchmark allocates more than its recorded threshold
+# (Benchmarks/Thresholds/short-debug; docs/performance.md).
 bash ops/bench-short.sh
 swift test --skip-build "$@"

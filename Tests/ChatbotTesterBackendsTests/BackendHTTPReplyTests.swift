@@ -4,10 +4,9 @@ import Testing
 
 @testable import ChatbotTesterBackends
 
-/// The non-streaming reply path (`BackendHTTP.send`): a reply arriving in many pieces is gathered
-/// whole, and a gzip'd reply is decoded (the client's decompressor stays: it costs nothing
-/// measurable on plain replies, docs/performance.md).
-@Suite("BackendHTTP: whole replies, gzip")
+/// The non-streaming reply path (`BackendHTTP.send`): a gzip'd reply is decoded (the client's
+/// decompressor stays: it costs nothing measurable on plain replies, docs/performance.md).
+@Suite("BackendHTTP: gzip'd replies")
 struct BackendHTTPReplyTests {
     /// `{"reply": "gzipped hello gzipped hello … "}` (40 times), gzip'd (573 bytes → 52).
     static let gzipped: [UInt8] = [
@@ -15,27 +14,6 @@ struct BackendHTTPReplyTests {
         0x50, 0x4a, 0xaf, 0xca, 0x2c, 0x28, 0x48, 0x4d, 0x51, 0xc8, 0x48, 0xcd, 0xc9, 0xc9, 0x57, 0x18, 0xe5, 0x8d, 0xf2, 0xf0,
         0xf3, 0x94, 0x6a, 0x01, 0x57, 0xfb, 0x96, 0xf1, 0x3d, 0x02, 0x00, 0x00,
     ]
-
-    @Test("a reply in many pieces arrives whole, byte for byte, with its status and headers")
-    func pieces() async throws {
-        let body = Array("{\"text\": \"\(String(repeating: "abcdefghij", count: 50))\"}".utf8)
-        let script = ReplayServer.Script(
-            contentType: "application/json", extraHeaders: [("x-trace", "t1")], pieces: WireFixtures.awkwardPieces(body, stride: 37),
-            gapMs: 0)
-        try await ReplayServer.with(script) { server in
-            let http = BackendHTTP(client: BuiltinBackends.sharedHTTPClient, field: "backends.bot", timeoutSeconds: 10)
-            let reply = try await http.send(url: server.baseURL + "/bot", headers: [("x-key", "k")], body: Data("{}".utf8))
-            #expect(reply.status == 200)
-            #expect(Array(reply.body) == body)
-            #expect(reply.headers.first(name: "x-trace") == "t1")
-            let received = try #require(server.requests.first)
-            #expect(received.head.hasPrefix("POST /bot HTTP/1.1\r\n"))
-            #expect(received.header("x-key") == "k")
-            #expect(received.header("content-type") == "application/json")
-            #expect(received.header("content-length") == "2")
-            #expect(received.body == Array("{}".utf8))
-        }
-    }
 
     @Test("a gzip'd reply is decoded")
     func gzip() async throws {
