@@ -67,6 +67,79 @@ import Testing
         lock.release()
     }
 
+    /// The holder's details are in the file before the file is at the lock path: a reader racing
+    /// a holder that takes and drops the lock over and over sees either no holder or the whole
+    /// holder, never an empty or partial file (readers no longer wait for the details).
+    @Test func aReaderNeverSeesAHolderWithoutItsDetails() async throws {
+        let directory = Self.directory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let holder = OutputDirectoryLock.Holder(pid: getpid(), host: "host-a", command: "chatbot-tester test", startedAt: Date())
+        let rounds = 2_000
+        let churn = Task.detached {
+            for _ in 0..<rounds {
+                if let lock = try? OutputDirectoryLock.acquire(directory, holder: holder) { lock.release() }
+            }
+        }
+        let seen = await Task.detached { () -> (held: Int, placeholders: Int, busyWithout: Int) in
+            var held = 0, placeholders = 0, busyWithout = 0
+            for _ in 0..<rounds {
+                if let named = OutputDirectoryLock.holder(of: directory) {
+                    held += 1
+                    if named.pid != holder.pid || named.host != holder.host || named.command != holder.command { placeholders += 1 }
+                }
+                do {
+                    try OutputDirectoryLock.acquire(directory).release()
+                } catch let error as ChatbotTesterError where error.code == .busy {
+                    if !error.message.contains("pid \(getpid()) on host-a") { busyWithout += 1 }
+                } catch {}
+            }
+            return (held, placeholders, busyWithout)
+        }.value
+        await churn.value
+        #expect(seen.placeholders == 0, "a reader saw a holder without its details")
+        #expect(seen.busyWithout == 0, "a busy error did not name the holder")
+        // Nothing left behind: no lock file, no temp file.
+        #expect((try? FileManager.default.contentsOfDirectory(atPath: directory.path))?.isEmpty ?? true)
+    }
+
+    /// A stale file of a dead holder that another process is taking over (it holds the stale file's
+    /// lock for a moment before its own file replaces it) is not reported as held by the dead one.
+    @Test func aTakeoverInProgressIsNotReportedAsTheDeadHolder() async throws {
+        let directory = Self.directory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let lockPath = directory.appendingPathComponent(OutputDirectoryLock.fileName).path
+        let dead = OutputDirectoryLock.Holder(
+            pid: 999_999, host: ProcessInfo.processInfo.hostName, command: "chatbot-tester test", startedAt: Date(timeIntervalSince1970: 0))
+        try JSONCoding.encoder().encode(dead).write(to: URL(fileURLWithPath: lockPath))
+        // Play the taker by hand: lock the stale file, and 30 ms later put a live holder's file over it.
+        let staleFD = open(lockPath, O_RDONLY)
+        #expect(staleFD >= 0 && flock(staleFD, LOCK_EX | LOCK_NB) == 0)
+        let live = OutputDirectoryLock.Holder(pid: getpid(), host: "host-b", command: "chatbot-tester run", startedAt: Date())
+        // On a thread of its own: `acquire` blocks its caller while it looks again.
+        let swapped = Locked<Int32>(-1)
+        let done = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            usleep(30_000)
+            let temp = lockPath + ".taker"
+            try? JSONCoding.encoder().encode(live).write(to: URL(fileURLWithPath: temp))
+            let fd = open(temp, O_RDONLY)
+            flock(fd, LOCK_EX | LOCK_NB)
+            rename(temp, lockPath)
+            close(staleFD)
+            swapped.withLock { $0 = fd }
+            done.signal()
+        }
+        let refused = Self.busyError { _ = try OutputDirectoryLock.acquire(directory) }
+        done.wait()
+        let liveFD = swapped.withLock { $0 }
+        #expect(refused?.code == .busy)
+        #expect(refused?.message.contains("pid \(getpid()) on host-b (chatbot-tester run") == true, "\(refused?.message ?? "")")
+        #expect(OutputDirectoryLock.holder(of: directory).map { [$0.host, $0.command] } == [live.host, live.command])
+        close(liveFD)
+        #expect(OutputDirectoryLock.holder(of: directory) == nil)
+    }
+
     @Test func withLockIsReentrantInOneTaskTreeAndRefusesOtherTasks() async throws {
         let directory = Self.directory()
         defer { try? FileManager.default.removeItem(at: directory) }

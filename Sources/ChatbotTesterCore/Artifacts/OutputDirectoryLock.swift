@@ -35,6 +35,12 @@ public final class OutputDirectoryLock: @unchecked Sendable {
 
         public var description: String { "pid \(pid) on \(host) (\(command), since \(ISO8601DateFormatter().string(from: startedAt)))" }
 
+        /// Whether this names a process of this host that no longer runs.
+        var isDeadHereAndNow: Bool {
+            guard pid > 0, host == ProcessInfo.processInfo.hostName else { return false }
+            return kill(pid, 0) != 0 && errno == ESRCH
+        }
+
         /// This process.
         public static var current: Holder {
             let arguments = CommandLine.arguments
@@ -70,60 +76,127 @@ public final class OutputDirectoryLock: @unchecked Sendable {
             throw ChatbotTesterError(.io, "cannot create the output directory", location: SourceLocation(source: directory.path), cause: error)
         }
         let lockFile = directory.appendingPathComponent(fileName)
-        // A releasing holder unlinks the file: retry when we locked a file no longer at the path.
+        let details = (try? JSONCoding.encoder().encode(holder)).map { $0 + Data([0x0A]) } ?? Data()
+        // The holder's details are written to a private file, locked, and only then put at the lock
+        // path (link when the path is free, rename over a dead holder's file): a reader that finds
+        // the lock held always finds its holder's details, never an empty file.
         for _ in 0..<16 {
-            let fd = open(lockFile.path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o644)
-            guard fd >= 0 else {
+            let (temp, fd) = try lockedTempFile(beside: lockFile, details: details)
+            if link(temp, lockFile.path) == 0 {
+                unlink(temp)
+                return OutputDirectoryLock(directory: directory, lockFile: lockFile, fd: fd)
+            }
+            let failure = errno
+            guard failure == EEXIST else {
+                unlink(temp)
+                close(fd)
+                if failure == ENOENT { continue }  // the temp file went (a fresh run cleared the directory)
                 throw ChatbotTesterError(
-                    .io, "cannot open the lock file: \(String(cString: strerror(errno)))", location: SourceLocation(source: lockFile.path))
+                    .io, "cannot create the lock file: \(String(cString: strerror(failure)))", location: SourceLocation(source: lockFile.path))
             }
-            if flock(fd, LOCK_EX | LOCK_NB) != 0 {
-                let failure = errno
-                let other = failure == EWOULDBLOCK ? waitForHolder(fd) : nil
+            switch inspect(lockFile) {
+            case .held(let other):
+                unlink(temp)
                 close(fd)
-                guard failure == EWOULDBLOCK else {
-                    throw ChatbotTesterError(
-                        .io, "cannot lock the output directory: \(String(cString: strerror(failure)))", location: SourceLocation(source: lockFile.path))
-                }
                 throw busy(directory: directory, lockFile: lockFile, holder: other)
-            }
-            var opened = stat()
-            var atPath = stat()
-            guard fstat(fd, &opened) == 0, lstat(lockFile.path, &atPath) == 0, opened.st_ino == atPath.st_ino, opened.st_dev == atPath.st_dev else {
+            case .gone:
+                unlink(temp)
                 close(fd)
-                continue
-            }
-            let text = (try? JSONCoding.encoder().encode(holder)).map { $0 + Data([0x0A]) } ?? Data()
-            let written = ftruncate(fd, 0) == 0 && text.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) == $0.count }
-            guard written else {
+            case .stale(let oldFD):
+                // A dead holder's file, locked by us so nobody else takes it over meanwhile: ours
+                // replaces it in one step.
+                let renamed = rename(temp, lockFile.path) == 0
+                let renameError = errno
+                close(oldFD)
+                if renamed { return OutputDirectoryLock(directory: directory, lockFile: lockFile, fd: fd) }
+                unlink(temp)
                 close(fd)
-                throw ChatbotTesterError(.io, "cannot write the lock file", location: SourceLocation(source: lockFile.path))
+                throw ChatbotTesterError(
+                    .io, "cannot replace a stale lock file: \(String(cString: strerror(renameError)))", location: SourceLocation(source: lockFile.path))
             }
-            return OutputDirectoryLock(directory: directory, lockFile: lockFile, fd: fd)
         }
         throw ChatbotTesterError(.busy, "the output directory's lock keeps changing hands", location: SourceLocation(source: lockFile.path))
+    }
+
+    /// A new file beside the lock file holding `details`, exclusively locked (uncontended: nobody
+    /// else knows its name).
+    private static func lockedTempFile(beside lockFile: URL, details: Data) throws -> (String, Int32) {
+        let temp = lockFile.path + ".\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
+        let fd = open(temp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o644)
+        guard fd >= 0 else {
+            throw ChatbotTesterError(
+                .io, "cannot create the lock file: \(String(cString: strerror(errno)))", location: SourceLocation(source: lockFile.path))
+        }
+        let written = details.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) == $0.count }
+        guard written, flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            unlink(temp)
+            close(fd)
+            throw ChatbotTesterError(.io, "cannot write the lock file", location: SourceLocation(source: lockFile.path))
+        }
+        return (temp, fd)
+    }
+
+    /// What is at the lock path.
+    private enum Found {
+        /// A live holder (its details when they can be read).
+        case held(Holder?)
+        /// A file nobody holds (its holder died), now locked by us through this descriptor.
+        case stale(Int32)
+        /// Nothing, or the file changed under us: look again.
+        case gone
+    }
+
+    private static func inspect(_ lockFile: URL) -> Found {
+        // A held file names a dead process only while another process replaces that stale file
+        // (it locks it first, then renames its own over it): look again until the swap is done.
+        for attempt in 0..<200 {
+            let fd = open(lockFile.path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+            guard fd >= 0 else { return .gone }
+            if flock(fd, LOCK_EX | LOCK_NB) == 0 {
+                guard isAtPath(fd, lockFile) else {
+                    close(fd)
+                    return .gone
+                }
+                return .stale(fd)
+            }
+            let holder = readHolder(fd)
+            let current = isAtPath(fd, lockFile)
+            close(fd)
+            guard current else { return .gone }
+            if let holder, holder.isDeadHereAndNow, attempt < 199 {
+                usleep(1_000)
+                continue
+            }
+            return .held(holder)
+        }
+        return .held(nil)
+    }
+
+    /// Whether `fd` is the file at `lockFile` (a releasing holder unlinks it; a replaced one is gone).
+    private static func isAtPath(_ fd: Int32, _ lockFile: URL) -> Bool {
+        var opened = stat()
+        var atPath = stat()
+        return fstat(fd, &opened) == 0 && lstat(lockFile.path, &atPath) == 0 && opened.st_ino == atPath.st_ino
+            && opened.st_dev == atPath.st_dev
     }
 
     /// The holder named in `directory`'s lock file while a process holds it; `nil` when free.
     public static func holder(of directory: URL) -> Holder? {
         let lockFile = directory.appendingPathComponent(fileName)
-        let fd = open(lockFile.path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        // A shared lock is granted only when nobody holds the exclusive one.
-        if flock(fd, LOCK_SH | LOCK_NB) == 0 {
-            flock(fd, LOCK_UN)
-            return nil
-        }
-        return waitForHolder(fd) ?? Holder(pid: 0, host: "?", command: "?", startedAt: Date(timeIntervalSince1970: 0))
-    }
-
-    /// The holder's details, giving a process that has just taken the lock up to 200 ms to write
-    /// them (it locks the file, then writes).
-    private static func waitForHolder(_ fd: Int32) -> Holder? {
-        for attempt in 0..<40 {
-            if let holder = readHolder(fd) { return holder }
-            if attempt < 39 { usleep(5_000) }
+        for _ in 0..<16 {
+            let fd = open(lockFile.path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+            guard fd >= 0 else { return nil }
+            // A shared lock is granted only when nobody holds the exclusive one.
+            let free = flock(fd, LOCK_SH | LOCK_NB) == 0
+            close(fd)
+            if free { return nil }
+            switch inspect(lockFile) {
+            case .held(let holder): return holder ?? Holder(pid: 0, host: "?", command: "?", startedAt: Date(timeIntervalSince1970: 0))
+            case .stale(let fd):
+                close(fd)
+                return nil
+            case .gone: continue
+            }
         }
         return nil
     }
