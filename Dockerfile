@@ -16,6 +16,7 @@ COPY Package.swift Package.resolved* ./
 RUN swift package resolve
 COPY Sources ./Sources
 COPY Tests ./Tests
+COPY Benchmarks ./Benchmarks
 RUN swift build -c release --product chatbot-tester --static-swift-stdlib \
     && install -D -m 0755 "$(swift build -c release --show-bin-path)/chatbot-tester" /out/chatbot-tester
 

@@ -18,6 +18,9 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+        // The benchmark suite only (Benchmarks/): no product of this package depends on it, so
+        // packages using the library never fetch it.
+        .package(url: "https://github.com/ordo-one/benchmark.git", from: "1.38.1", traits: ["MallocInterposer"]),
     ],
     targets: [
         // The Common layer: schemas, registry, backend protocols, middleware, events, artifacts.
@@ -132,6 +135,18 @@ let package = Package(
         ),
         // Hosts cluster workers/coordinators with its own backend type ("test-echo"), for the cluster tests.
         .executableTarget(name: "cluster-test-host", dependencies: ["ChatbotTesterCluster", "ChatbotTesterClusterUV", "ChatbotTester", "ClusterTestProcessors", "CLibUV"]),
+        // The benchmark suite (ordo-one/benchmark; docs/performance.md). In this package, not one of its
+        // own, so its build shares every module the tests build (CI builds it once, not twice).
+        .executableTarget(
+            name: "ChatbotTesterBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                "ChatbotTester",
+                "ChatbotTesterTesting",
+            ],
+            path: "Benchmarks/ChatbotTesterBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
         // Cluster benchmarks (socket frames/s, codec, samples/s with 1/2/4 workers); no HTTP stack.
         .executableTarget(
             name: "cluster-bench",

@@ -53,7 +53,7 @@ def measure(binary, filters):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("action", choices=["record", "check"])
-    parser.add_argument("--binary", default=os.path.join(here, ".build/debug/ChatbotTesterBenchmarks"))
+    parser.add_argument("--binary", default=os.path.join(here, "..", ".build/debug/ChatbotTesterBenchmarks"))
     parser.add_argument("--thresholds", default=os.path.join(here, "Thresholds/short-debug/mallocCountTotal.json"))
     parser.add_argument("--filter", action="append", default=[])
     o = parser.parse_args()

@@ -6,8 +6,8 @@ import Foundation
 /// The hot paths of chatbot-tester, measured with ordo-one/benchmark (see docs/performance.md).
 ///
 /// Allocation counts (`mallocCountTotal`) are the stable signal on virtual machines without
-/// hardware counters; wall-clock medians come second. Thresholds live in `Thresholds/`
-/// (`swift package benchmark thresholds update|check`). `BENCHMARK_SHORT=1` runs every benchmark a
+/// hardware counters; wall-clock medians come second. Allocation thresholds live in
+/// `Benchmarks/Thresholds/` (`Benchmarks/allocations.py record|check`). `BENCHMARK_SHORT=1` runs every benchmark a
 /// few times on small inputs (CI: the suite compiles and runs, so it cannot rot).
 let benchmarks: @Sendable () -> Void = {
     let short = ProcessInfo.processInfo.environment["BENCHMARK_SHORT"] != nil
