@@ -22,9 +22,8 @@ import Testing
     func crashChildJournalsUntilKilled() async throws {
         let root = URL(fileURLWithPath: ProcessInfo.processInfo.environment[Self.childEnvironmentKey]!)
         let runner = Runner(
-            // Slow enough (about 50 s for the whole input; the parent kills it after ~2.5 s) that a
-            // parent starved by a busy test run still sees it mid-run (at 10 s a full run under
-            // load once saw it finish first).
+            // Slow enough (about 50 s for the whole input; the parent kills it after ~2.5 s) that
+            // the parent sees it mid-run even on a loaded machine (its wait has a thread of its own).
             target: Self.slowBackend(delayMs: 100), targetName: "bot", options: RunnerOptions(concurrency: 4, syncEvery: 1),
             journal: RunJournal(store: FileArtifactStore(root: root)))
         _ = try await runner.run(SampleSequence(Self.input)).finish()
@@ -43,16 +42,23 @@ import Testing
         child.standardError = FileHandle.nullDevice
         try child.run()
 
-        // Wait until the child has journaled a good part of the run, then kill it hard.
-        var lines = 0
-        let deadline = Date().addingTimeInterval(180)
-        while child.isRunning, Date() < deadline {
-            lines = (try? Data(contentsOf: journalURL))?.reduce(0) { $1 == 0x0A ? $0 + 1 : $0 } ?? 0
-            if lines >= 100 { break }
-            try await Task.sleep(for: .milliseconds(10))
+        // Wait until the child has journaled a good part of the run, then kill it hard. The wait
+        // runs on a thread of its own: a busy cooperative pool (a full test run) must not starve
+        // it while the child plays on.
+        let (lines, killedMidRun) = await withCheckedContinuation { (continuation: CheckedContinuation<(Int, Bool), Never>) in
+            Thread.detachNewThread {
+                var lines = 0
+                let deadline = Date().addingTimeInterval(180)
+                while child.isRunning, Date() < deadline {
+                    lines = (try? Data(contentsOf: journalURL))?.reduce(0) { $1 == 0x0A ? $0 + 1 : $0 } ?? 0
+                    if lines >= 100 { break }
+                    usleep(10_000)
+                }
+                let running = child.isRunning
+                kill(child.processIdentifier, SIGKILL)
+                continuation.resume(returning: (lines, running))
+            }
         }
-        let killedMidRun = child.isRunning
-        kill(child.processIdentifier, SIGKILL)
         _ = ChildExit.wait(for: child)
         #expect(killedMidRun, "the child finished before it could be killed")
         #expect(lines >= 100)
