@@ -143,8 +143,11 @@ final class HTTP1Client: Sendable {
             failure = HTTPClientError.connectTimeout
         case .closed(let code?, _):
             failure = IOError(errnoCode: code, reason: "socket")
-        case .closed(nil, _), .reply:
+        case .closed(nil, 0), .reply:
             failure = HTTPClientError.remoteConnectionClosed
+        case .closed(nil, _):
+            // Closed part-way through the reply: AsyncHTTPClient's parser reports this one.
+            failure = HTTPParserError.invalidEOFState
         }
         return BackendHTTP.transportError(failure, peer: peer, timeout: timeout)
     }

@@ -112,9 +112,12 @@ final class HTTP1Loop: @unchecked Sendable {
     /// that came first ends it at once.
     func register(_ exchange: HTTP1Exchange) {
         // Armed under the lock, so the sweep cannot end (and close) the exchange before its socket is armed.
+        var wake = false
         let failure: HTTP1Outcome? = lock.withLock {
             if exchange.cancelRequested { return .cancelled }
             exchange.registered = true
+            // An idle loop waits without a timeout: wake it so it sweeps this exchange's deadline.
+            wake = exchanges.isEmpty
             exchanges[exchange.id] = exchange
             var event = Self.event(for: exchange)
             if epoll_ctl(epollFD, exchange.inEpoll ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, exchange.fd, &event) != 0 {
@@ -127,7 +130,14 @@ final class HTTP1Loop: @unchecked Sendable {
             close(exchange.fd)
             exchange.continuation?.resume(returning: failure)
             exchange.continuation = nil
+        } else if wake {
+            self.wake()
         }
+    }
+
+    private func wake() {
+        var one: UInt64 = 1
+        _ = Glibc.write(wakeFD, &one, 8)
     }
 
     private static func event(for exchange: HTTP1Exchange) -> epoll_event {
@@ -148,10 +158,7 @@ final class HTTP1Loop: @unchecked Sendable {
             exchange.cancelRequested = true
             return false
         }
-        if wake {
-            var one: UInt64 = 1
-            _ = Glibc.write(wakeFD, &one, 8)
-        }
+        if wake { self.wake() }
     }
 
     /// Re-arms the socket of an exchange the loop thread holds.
