@@ -41,8 +41,11 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOHTTPCompression", package: "swift-nio-extras"),
+                "CEpoll",
             ]
         ),
+        // epoll and eventfd (Linux) for the Backends' own HTTP/1.1 client.
+        .systemLibrary(name: "CEpoll"),
         .target(
             name: "ChatbotTesterGenerator",
             dependencies: ["ChatbotTesterCore", .product(name: "DequeModule", package: "swift-collections")]
@@ -111,7 +114,7 @@ let package = Package(
         .testTarget(name: "ChatbotTesterCoreTests", dependencies: ["ChatbotTesterCore", "ChatbotTesterTesting"]),
         .testTarget(
             name: "ChatbotTesterBackendsTests",
-            dependencies: ["ChatbotTesterCore", .product(name: "AsyncHTTPClient", package: "async-http-client"), .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"), "ChatbotTesterBackends", "ChatbotTesterTesting"],
+            dependencies: ["ChatbotTesterCore", .product(name: "AsyncHTTPClient", package: "async-http-client"), .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"), "ChatbotTesterBackends", "ChatbotTesterTesting"],
             exclude: ["Fixtures"]
         ),
         .testTarget(

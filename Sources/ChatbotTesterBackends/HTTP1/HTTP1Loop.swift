@@ -1,6 +1,6 @@
 #if os(Linux)
 import Foundation
-import CNIOLinux
+import CEpoll
 import Glibc
 
 /// How one exchange (a request written, its reply read) ended, as the loop thread reports it.
