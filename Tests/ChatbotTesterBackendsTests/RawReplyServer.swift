@@ -52,31 +52,9 @@ final class RawReplyServer: Sendable {
     /// Runs `body` with the server listening; always closes it.
     static func with<T: Sendable>(_ answer: @escaping @Sendable (Int) -> Answer, _ body: (RawReplyServer) async throws -> T) async throws -> T {
         let server = RawReplyServer(answer)
-        let listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
-            .bind(host: "127.0.0.1", port: 0) { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
-                }
-            }
-        server.channel.withLock { $0 = listener.channel }
-        let accepting = Task {
-            try await listener.executeThenClose { inbound in
-                try await withThrowingDiscardingTaskGroup { group in
-                    for try await connection in inbound {
-                        group.addTask { try? await server.serve(connection) }
-                    }
-                }
-            }
-        }
-        defer { accepting.cancel() }
-        do {
-            let result = try await body(server)
-            try? await listener.channel.close()
-            return result
-        } catch {
-            try? await listener.channel.close()
-            throw error
+        return try await LoopbackListener.with(serve: { try await server.serve($0) }) { channel in
+            server.channel.withLock { $0 = channel }
+            return try await body(server)
         }
     }
 
@@ -88,7 +66,7 @@ final class RawReplyServer: Sendable {
             for try await chunk in inbound {
                 if hanging { continue }
                 buffer += chunk.readableBytesView
-                while let consumed = Self.requestLength(buffer) {
+                while let consumed = ReplayServer.complete(buffer)?.consumed {
                     buffer.removeFirst(consumed)
                     let index = state.withLock { state -> Int in
                         defer { state.requests += 1 }
@@ -107,19 +85,5 @@ final class RawReplyServer: Sendable {
             // The client closed the connection.
             state.withLock { $0.closedByClient += 1 }
         }
-    }
-
-    /// The length of a whole request (head and `content-length` body) at the start of `bytes`.
-    private static func requestLength(_ bytes: [UInt8]) -> Int? {
-        let separator: [UInt8] = Array("\r\n\r\n".utf8)
-        guard bytes.count >= 4, let end = (0...(bytes.count - 4)).first(where: { bytes[$0..<($0 + 4)].elementsEqual(separator) }) else {
-            return nil
-        }
-        let head = String(decoding: bytes[..<end], as: UTF8.self)
-        var length = 0
-        for line in head.split(separator: "\r\n") where line.lowercased().hasPrefix("content-length:") {
-            length = Int(line.split(separator: ":")[1].trimmingCharacters(in: .whitespaces)) ?? 0
-        }
-        return bytes.count >= end + 4 + length ? end + 4 + length : nil
     }
 }
