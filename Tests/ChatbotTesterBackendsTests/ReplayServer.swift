@@ -54,32 +54,9 @@ final class ReplayServer: Sendable {
     /// Runs `body` with the server listening; always closes it.
     static func with<T: Sendable>(_ script: Script, _ body: (ReplayServer) async throws -> T) async throws -> T {
         let server = ReplayServer(script)
-        let listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(ChannelOptions.tcpOption(.tcp_nodelay), value: 1)
-            .bind(host: "127.0.0.1", port: 0) { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
-                }
-            }
-        server.channel.withLock { $0 = listener.channel }
-        let accepting = Task {
-            try await listener.executeThenClose { inbound in
-                try await withThrowingDiscardingTaskGroup { group in
-                    for try await connection in inbound {
-                        group.addTask { try? await server.serve(connection) }
-                    }
-                }
-            }
-        }
-        defer { accepting.cancel() }
-        do {
-            let result = try await body(server)
-            try? await listener.channel.close()
-            return result
-        } catch {
-            try? await listener.channel.close()
-            throw error
+        return try await LoopbackListener.with(serve: { try await server.serve($0) }) { channel in
+            server.channel.withLock { $0 = channel }
+            return try await body(server)
         }
     }
 
@@ -117,7 +94,7 @@ final class ReplayServer: Sendable {
     }
 
     /// A whole request (head and `content-length` body) at the start of `bytes`.
-    private static func complete(_ bytes: [UInt8]) -> (received: Received, consumed: Int)? {
+    static func complete(_ bytes: [UInt8]) -> (received: Received, consumed: Int)? {
         let separator: [UInt8] = Array("\r\n\r\n".utf8)
         guard bytes.count >= 4, let end = (0...(bytes.count - 4)).first(where: { bytes[$0..<($0 + 4)].elementsEqual(separator) }) else {
             return nil
@@ -130,6 +107,42 @@ final class ReplayServer: Sendable {
         let bodyStart = end + 4
         guard bytes.count >= bodyStart + length else { return nil }
         return (Received(head: head, body: Array(bytes[bodyStart..<(bodyStart + length)])), bodyStart + length)
+    }
+}
+
+/// A loopback listener on 127.0.0.1 (any free port, `TCP_NODELAY` on accepted connections) serving each
+/// connection with `serve` while `body` runs; closed afterwards whatever happens.
+enum LoopbackListener {
+    static func with<T: Sendable>(
+        serve: @escaping @Sendable (NIOAsyncChannel<ByteBuffer, ByteBuffer>) async throws -> Void,
+        _ body: (any Channel) async throws -> T
+    ) async throws -> T {
+        let listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(ChannelOptions.tcpOption(.tcp_nodelay), value: 1)
+            .bind(host: "127.0.0.1", port: 0) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                }
+            }
+        let accepting = Task {
+            try await listener.executeThenClose { inbound in
+                try await withThrowingDiscardingTaskGroup { group in
+                    for try await connection in inbound {
+                        group.addTask { try? await serve(connection) }
+                    }
+                }
+            }
+        }
+        defer { accepting.cancel() }
+        do {
+            let result = try await body(listener.channel)
+            try? await listener.channel.close()
+            return result
+        } catch {
+            try? await listener.channel.close()
+            throw error
+        }
     }
 }
 

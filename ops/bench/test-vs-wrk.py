@@ -9,10 +9,13 @@ requests/s and their ratio (the goal: >= 0.4). A benchmark that prints figures; 
 
 usage: ops/bench/test-vs-wrk.py [--cases 20000] [--concurrency 32] [--rounds 5] [--seconds 10]
                                 [--server 'CMD with {port}'] [--model m] [--binary PATH] [--mock-binary PATH]
+                                [--http-client own|asynchttpclient]
        another implementation: pip install mockllm, a responses file whose default reply holds
        "30 days" (`defaults: {unknown_response: "refunds take 30 days"}`), then
        --server 'mockllm start -p {port} -r responses.yml'. A round whose cases are not all `ok`
        stops the script (errors are not throughput).
+       --http-client asynchttpclient runs `test` with CHATBOT_TESTER_HTTP_CLIENT=asynchttpclient (plain
+       http targets otherwise take the own HTTP/1.1 client; docs/backends.md).
        (builds nothing: uses .build/release/chatbot-tester; `apt-get install wrk`)
 """
 import argparse, json, os, shlex, shutil, socket, statistics, subprocess, sys, tempfile, time
@@ -49,7 +52,12 @@ def main():
     parser.add_argument("--binary", default=default_binary, help="the chatbot-tester to measure")
     parser.add_argument("--mock-binary", help="the chatbot-tester whose mock-server serves (default: --binary), "
                                              "to compare two builds against the same server")
+    parser.add_argument("--http-client", choices=["own", "asynchttpclient"], default="own",
+                        help="the HTTP client of `test` (CHATBOT_TESTER_HTTP_CLIENT)")
     options = parser.parse_args()
+    test_env = dict(os.environ)
+    if options.http_client == "asynchttpclient":
+        test_env["CHATBOT_TESTER_HTTP_CLIENT"] = "asynchttpclient"
     binary = options.binary
     work = tempfile.mkdtemp(prefix="ct-wrk-")
     with open(os.path.join(work, "cases.jsonl"), "w") as f:
@@ -80,7 +88,7 @@ evaluate:
             capacity = float(next(l for l in out.splitlines() if l.startswith("Requests/sec:")).split()[1])
             start = time.monotonic()
             result = subprocess.run([binary, "test", "job.yaml", "--out", os.path.join(work, f"out-{round}"), "--no-progress"],
-                                    cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                                    cwd=work, env=test_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
             wall = time.monotonic() - start
             if result.returncode not in (0, 1):
                 sys.exit(f"test: exit {result.returncode}: {result.stderr[-2000:]}")

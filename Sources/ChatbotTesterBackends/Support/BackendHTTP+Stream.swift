@@ -86,10 +86,7 @@ extension BackendHTTP {
             for try await chunk in response.body {
                 let now = ContinuousClock.now
                 total += chunk.readableBytes
-                guard total <= Self.maxReplyBytes else {
-                    throw ChatbotTesterError(
-                        .badResponse, "\(peer.peer): reply larger than \(Self.maxReplyBytes) bytes", location: peer.location, retry: .no)
-                }
+                guard total <= Self.maxReplyBytes else { throw Self.tooLargeError(peer: peer) }
                 measurement.record(deltas: try consume(chunk), at: now)
             }
         } catch let error as ChatbotTesterError {

@@ -19,20 +19,39 @@ struct BackendHTTP: Sendable {
     let field: String
     /// The per-request deadline the backend applies itself (middleware may apply a shorter one).
     let timeout: TimeAmount
+    /// The own HTTP/1.1 path for plain `http://` targets (``HTTP1Client``), when the backend uses the
+    /// shared client and the own path is not switched off; `nil` sends everything through `client`.
+    let own: HTTP1Client?
     /// Replies larger than this are an error rather than a memory spike.
     static let maxReplyBytes = 64 << 20
 
-    init(client: HTTPClient, field: String, timeoutSeconds: Double) {
+    /// - Parameter ownPath: `false` sends every request through `client` (tests compare the two paths).
+    init(client: HTTPClient, field: String, timeoutSeconds: Double, ownPath: Bool = true) {
         self.client = client
         self.field = field
         self.timeout = .milliseconds(Int64((timeoutSeconds * 1000).rounded()))
+        self.own = ownPath && client === BuiltinBackends.sharedHTTPClient ? HTTP1Client.shared : nil
     }
 
-    /// Sends a request and returns a 2xx reply; any other status throws.
+    /// Sends a request and returns a 2xx reply; any other status throws. Plain `http://` targets take
+    /// the own HTTP/1.1 path when it is on (``own``), everything else AsyncHTTPClient.
     func send(
         _ method: HTTPMethod = .POST, url: String, headers: [(String, String)], body: Data?
     ) async throws -> HTTPReply {
         let peer = BackendPeer(field: field, url: url)
+        if let own, let request = HTTP1Request(method, url: url, headers: Self.requestHeaders(headers, body: body), body: body),
+            case .reply(let reply) = try await own.send(request, peer: peer, timeout: timeout)
+        {
+            guard (200..<300).contains(reply.status) else { throw Self.statusError(reply, peer: peer) }
+            return reply
+        }
+        return try await sendThroughClient(method, url: url, headers: headers, body: body, peer: peer)
+    }
+
+    /// `send` through AsyncHTTPClient.
+    func sendThroughClient(
+        _ method: HTTPMethod = .POST, url: String, headers: [(String, String)], body: Data?, peer: BackendPeer
+    ) async throws -> HTTPReply {
         let request = Self.request(method, url: url, headers: headers, body: body)
         let reply: HTTPReply
         do {
@@ -52,14 +71,20 @@ struct BackendHTTP: Sendable {
     static func request(_ method: HTTPMethod, url: String, headers: [(String, String)], body: Data?) -> HTTPClientRequest {
         var request = HTTPClientRequest(url: url)
         request.method = method
-        for (name, value) in headers { request.headers.add(name: name, value: value) }
-        if let body {
-            if !request.headers.contains(name: "content-type") {
-                request.headers.add(name: "content-type", value: "application/json")
-            }
-            request.body = .bytes(ByteBuffer(bytes: body))
-        }
+        for (name, value) in requestHeaders(headers, body: body) { request.headers.add(name: name, value: value) }
+        if let body { request.body = .bytes(ByteBuffer(bytes: body)) }
         return request
+    }
+
+    /// The headers as given, then `content-type: application/json` when there is a body and they name none.
+    static func requestHeaders(_ headers: [(String, String)], body: Data?) -> [(String, String)] {
+        guard body != nil, !headers.contains(where: { HTTP1Request.equalsIgnoringCase($0.0, "content-type") }) else { return headers }
+        return headers + [("content-type", "application/json")]
+    }
+
+    /// The error for a reply over ``maxReplyBytes``.
+    static func tooLargeError(peer: BackendPeer) -> ChatbotTesterError {
+        ChatbotTesterError(.badResponse, "\(peer.peer): reply larger than \(maxReplyBytes) bytes", location: peer.location, retry: .no)
     }
 
     /// Sends a JSON body and parses the JSON reply.
@@ -75,10 +100,7 @@ struct BackendHTTP: Sendable {
     static func transportError(_ error: any Error, peer: BackendPeer, timeout: TimeAmount) -> any Error {
         if error is CancellationError { return error }
         if let error = error as? ChatbotTesterError { return error }
-        if error is NIOTooManyBytesError {
-            return ChatbotTesterError(
-                .badResponse, "\(peer.peer): reply larger than \(maxReplyBytes) bytes", location: peer.location, retry: .no)
-        }
+        if error is NIOTooManyBytesError { return tooLargeError(peer: peer) }
         if let client = error as? HTTPClientError, client == .cancelled { return CancellationError() }
         let (code, what) = TransportFailure.classify(error, timeout: timeout)
         return ChatbotTesterError(code, "\(peer.peer): \(what)", location: peer.location, retry: .transient)
