@@ -165,16 +165,50 @@ public struct ClusterSpool: Sendable {
         guard let shard = manifest.shards.first(where: { $0.id == id }) else {
             throw ChatbotTesterError(.internal, "no shard \(id) in \(directory.path)")
         }
-        let url = directory.appendingPathComponent(shard.file)
-        let data = try Self.read(url)
-        guard data.count == shard.bytes else {
-            throw Self.damaged(url, "was changed after the spool was written: \(data.count) bytes, \(Self.manifestFile) recorded \(shard.bytes)")
-        }
+        let path = directory.path + "/" + shard.file
+        let url = URL(fileURLWithPath: path)
+        let data = try Self.readShard(path, url: url, bytes: shard.bytes)
         let digest = SpoolDigest.sha256(data)
         guard digest == shard.sha256 else {
             throw Self.damaged(url, "was changed after the spool was written: its SHA-256 is \(digest), \(Self.manifestFile) recorded \(shard.sha256)")
         }
         return (shard, url, data)
+    }
+
+    /// A shard file in one read of the size the manifest recorded (a file of another size is
+    /// damaged; a missing one too).
+    private static func readShard(_ path: String, url: URL, bytes: Int) throws -> Data {
+        let fd = Foundation.open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            if errno == ENOENT { throw damaged(url, "is missing") }
+            throw ChatbotTesterError(.io, "cannot read \(path): \(String(cString: strerror(errno)))", location: SourceLocation(source: path))
+        }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else {
+            throw ChatbotTesterError(.io, "cannot read \(path): \(String(cString: strerror(errno)))", location: SourceLocation(source: path))
+        }
+        guard Int(info.st_size) == bytes else {
+            throw damaged(url, "was changed after the spool was written: \(info.st_size) bytes, \(manifestFile) recorded \(bytes)")
+        }
+        var data = Data(count: bytes)
+        let got = data.withUnsafeMutableBytes { raw -> Int in
+            var done = 0
+            while done < raw.count {
+                let count = Foundation.read(fd, raw.baseAddress! + done, raw.count - done)
+                if count < 0 && errno == EINTR { continue }
+                if count <= 0 { return count < 0 ? -1 : done }
+                done += count
+            }
+            return done
+        }
+        guard got >= 0 else {
+            throw ChatbotTesterError(.io, "cannot read \(path): \(String(cString: strerror(errno)))", location: SourceLocation(source: path))
+        }
+        guard got == bytes else {
+            throw damaged(url, "was changed while it was read: \(got) bytes, \(manifestFile) recorded \(bytes)")
+        }
+        return data
     }
 
     /// One line of a shard as bytes: what a coordinator hands out (an `assign` splices the lines,
