@@ -14,19 +14,24 @@ extension ClusterManifest {
         guard !shards.isEmpty, let marker = head.range(of: Data(#""shards" : ["#.utf8), options: .backwards) else {
             return try encoder.encode(self)
         }
-        var out = [UInt8](head[..<marker.upperBound])
+        var out = Data(head[..<marker.upperBound])
         let indent = Array("\n    ".utf8)
+        // One shard at a time into a reused buffer, then onto the document (one copy of it in memory).
+        var piece: [UInt8] = []
         for (position, shard) in shards.enumerated() {
-            if position > 0 { out.append(UInt8(ascii: ",")) }
-            out.append(contentsOf: indent)
-            if Self.appendPretty(shard, to: &out) { continue }
-            for (part, line) in try encoder.encode(shard).split(separator: 0x0A, omittingEmptySubsequences: false).enumerated() {
-                if part > 0 { out.append(contentsOf: indent) }
-                out.append(contentsOf: line)
+            piece.removeAll(keepingCapacity: true)
+            if position > 0 { piece.append(UInt8(ascii: ",")) }
+            piece.append(contentsOf: indent)
+            if !Self.appendPretty(shard, to: &piece) {
+                for (part, line) in try encoder.encode(shard).split(separator: 0x0A, omittingEmptySubsequences: false).enumerated() {
+                    if part > 0 { piece.append(contentsOf: indent) }
+                    piece.append(contentsOf: line)
+                }
             }
+            out.append(contentsOf: piece)
         }
         out.append(contentsOf: Array("\n  ]\n}".utf8))
-        return Data(out)
+        return out
     }
 
     /// Appends a shard as the pretty encoder writes it at the depth of the manifest's `shards`
