@@ -22,6 +22,15 @@ public struct ClusterSpool: Sendable {
     /// appends (shared by copies of this value): the merge uses it instead of scanning the
     /// journal again when it covers the whole file.
     let journalLog = JournalLog()
+    /// `directory.path`, kept: a shard read per assign would otherwise build it (and a URL) again.
+    private let directoryPath: String
+
+    init(directory: URL, manifest: ClusterManifest, setup: ClusterJobSetup) {
+        self.directory = directory
+        self.manifest = manifest
+        self.setup = setup
+        self.directoryPath = directory.path
+    }
 
     public var journalURL: URL { directory.appendingPathComponent("journal.jsonl") }
     public var manifestURL: URL { directory.appendingPathComponent("manifest.json") }
@@ -141,7 +150,8 @@ public struct ClusterSpool: Sendable {
     /// - Throws: `.invalidInput` naming the shard file when it is missing, truncated or edited (a
     ///   damaged spool ends the run; it is never handed out again), `.io` when it cannot be read.
     public func samples(ofShard id: Int) throws -> [IndexedSample] {
-        let (shard, url, data) = try verifiedShard(id)
+        let (shard, path, data) = try verifiedShard(id)
+        let url = URL(fileURLWithPath: path)
         let decoder = JSONCoding.decoder()
         var out: [IndexedSample] = []
         out.reserveCapacity(shard.count)
@@ -161,23 +171,24 @@ public struct ClusterSpool: Sendable {
     }
 
     /// The file of shard `id`, checked against the manifest (size, SHA-256).
-    private func verifiedShard(_ id: Int) throws -> (ClusterManifest.Shard, URL, Data) {
+    private func verifiedShard(_ id: Int) throws -> (ClusterManifest.Shard, String, Data) {
         guard let shard = manifest.shards.first(where: { $0.id == id }) else {
             throw ChatbotTesterError(.internal, "no shard \(id) in \(directory.path)")
         }
-        let path = directory.path + "/" + shard.file
-        let url = URL(fileURLWithPath: path)
-        let data = try Self.readShard(path, url: url, bytes: shard.bytes)
+        let path = directoryPath + "/" + shard.file
+        let data = try Self.readShard(path, bytes: shard.bytes)
         let digest = SpoolDigest.sha256(data)
         guard digest == shard.sha256 else {
-            throw Self.damaged(url, "was changed after the spool was written: its SHA-256 is \(digest), \(Self.manifestFile) recorded \(shard.sha256)")
+            throw Self.damaged(
+                URL(fileURLWithPath: path), "was changed after the spool was written: its SHA-256 is \(digest), \(Self.manifestFile) recorded \(shard.sha256)")
         }
-        return (shard, url, data)
+        return (shard, path, data)
     }
 
     /// A shard file in one read of the size the manifest recorded (a file of another size is
     /// damaged; a missing one too).
-    private static func readShard(_ path: String, url: URL, bytes: Int) throws -> Data {
+    private static func readShard(_ path: String, bytes: Int) throws -> Data {
+        var url: URL { URL(fileURLWithPath: path) }  // for errors only
         let fd = Foundation.open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
             if errno == ENOENT { throw damaged(url, "is missing") }
@@ -227,8 +238,8 @@ public struct ClusterSpool: Sendable {
     /// for its index and sample id, not decoded. The lines (and their `sample` bytes) are slices of
     /// the one buffer the file was read into, not copies.
     public func sampleLines(ofShard id: Int) throws -> [SampleLine] {
-        let (shard, url, data) = try verifiedShard(id)
-        return try Self.writtenLines(data, shard: shard) ?? Self.scannedLines(data, shard: shard, url: url)
+        let (shard, path, data) = try verifiedShard(id)
+        return try Self.writtenLines(data, shard: shard) ?? Self.scannedLines(data, shard: shard, url: URL(fileURLWithPath: path))
     }
 
     /// The lines of a shard file, each scanned as JSON (the reference for `writtenLines`, and what
