@@ -41,7 +41,8 @@ public final class UVPipeConnection: UVHandleOwner, ClusterConnection, @unchecke
     private var pipe: UnsafeMutablePointer<uv_pipe_t>?
     private var closing = false
     private let readBuffer: UnsafeMutableRawPointer
-    private static let readBufferSize = 1 << 16
+    /// One read takes up to this much: a worker's records frame (tens of KiB) or several at once.
+    private static let readBufferSize = 1 << 18
 
     init(loop: UVLoop, pipe: UnsafeMutablePointer<uv_pipe_t>, options: Options, peer: String, peerPid: Int32?) {
         self.loop = loop

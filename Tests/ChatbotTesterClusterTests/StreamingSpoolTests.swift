@@ -122,9 +122,10 @@ import Testing
         let root = try ClusterTestSupport.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: root) }
         let encoder = JSONCoding.encoder(pretty: true)
-        for (name, count, perShard) in [("many", 40, 7), ("one", 3, 64), ("escaped", 2, 1)] {
+        for (name, count, perShard) in [("many", 40, 7), ("one", 3, 64), ("escaped", 2, 1), ("awkward", 7, 3)] {
             var samples = Self.samples(count)
             if name == "escaped" { samples[1].id = "line\nbreak \"quoted\" / slash" }
+            if name == "awkward" { samples = ["é", "💥\u{0}", "\\", "\u{7f}\u{2028}", "tab\t", "a b", "}"].map { TestSample(id: $0, input: "x") } }
             let spool = try ClusterSpool.prepare(at: root.appendingPathComponent(name), samples: samples, setup: ClusterTestSupport.setup(), samplesPerShard: perShard)
             let expected = try encoder.encode(spool.manifest)
             #expect(try spool.manifest.prettyJSON() == expected, "\(name)")

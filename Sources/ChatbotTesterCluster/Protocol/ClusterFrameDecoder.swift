@@ -24,8 +24,33 @@ public struct ClusterFrameDecoder: Sendable {
     /// Appends bytes and returns every complete payload in them, in order.
     /// - Throws: `ChatbotTesterError(.proto)` when a frame announces more than `maxFrameSize` bytes.
     public mutating func feed(_ bytes: UnsafeRawBufferPointer) throws -> [Data] {
-        buffer.append(contentsOf: bytes)
-        return try drain()
+        guard start == buffer.count, let base = bytes.baseAddress else {
+            buffer.append(contentsOf: bytes)
+            return try drain()
+        }
+        // Nothing held: the frames wholly inside `bytes` are copied out of them once, and only
+        // the rest is kept.
+        buffer.removeAll(keepingCapacity: true)
+        start = 0
+        var frames: [Data] = []
+        var offset = 0
+        while bytes.count - offset >= 4 {
+            let length = Self.length(at: base + offset)
+            guard length <= maxFrameSize else {
+                throw ChatbotTesterError(.proto, "frame of \(length) bytes exceeds the maximum of \(maxFrameSize)")
+            }
+            guard bytes.count - offset - 4 >= length else { break }
+            frames.append(Data(bytes: base + offset + 4, count: length))
+            offset += 4 + length
+        }
+        if offset < bytes.count { buffer.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[offset...])) }
+        return frames
+    }
+
+    /// The big-endian length prefix at `pointer`.
+    private static func length(at pointer: UnsafeRawPointer) -> Int {
+        Int(pointer.load(fromByteOffset: 0, as: UInt8.self)) << 24 | Int(pointer.load(fromByteOffset: 1, as: UInt8.self)) << 16
+            | Int(pointer.load(fromByteOffset: 2, as: UInt8.self)) << 8 | Int(pointer.load(fromByteOffset: 3, as: UInt8.self))
     }
 
     /// Appends bytes and returns every complete payload in them, in order.

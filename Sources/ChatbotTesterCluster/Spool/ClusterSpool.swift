@@ -22,6 +22,15 @@ public struct ClusterSpool: Sendable {
     /// appends (shared by copies of this value): the merge uses it instead of scanning the
     /// journal again when it covers the whole file.
     let journalLog = JournalLog()
+    /// `directory.path`, kept: a shard read per assign would otherwise build it (and a URL) again.
+    private let directoryPath: String
+
+    init(directory: URL, manifest: ClusterManifest, setup: ClusterJobSetup) {
+        self.directory = directory
+        self.manifest = manifest
+        self.setup = setup
+        self.directoryPath = directory.path
+    }
 
     public var journalURL: URL { directory.appendingPathComponent("journal.jsonl") }
     public var manifestURL: URL { directory.appendingPathComponent("manifest.json") }
@@ -141,7 +150,8 @@ public struct ClusterSpool: Sendable {
     /// - Throws: `.invalidInput` naming the shard file when it is missing, truncated or edited (a
     ///   damaged spool ends the run; it is never handed out again), `.io` when it cannot be read.
     public func samples(ofShard id: Int) throws -> [IndexedSample] {
-        let (shard, url, data) = try verifiedShard(id)
+        let (shard, path, data) = try verifiedShard(id)
+        let url = URL(fileURLWithPath: path)
         let decoder = JSONCoding.decoder()
         var out: [IndexedSample] = []
         out.reserveCapacity(shard.count)
@@ -161,20 +171,55 @@ public struct ClusterSpool: Sendable {
     }
 
     /// The file of shard `id`, checked against the manifest (size, SHA-256).
-    private func verifiedShard(_ id: Int) throws -> (ClusterManifest.Shard, URL, Data) {
+    private func verifiedShard(_ id: Int) throws -> (ClusterManifest.Shard, String, Data) {
         guard let shard = manifest.shards.first(where: { $0.id == id }) else {
             throw ChatbotTesterError(.internal, "no shard \(id) in \(directory.path)")
         }
-        let url = directory.appendingPathComponent(shard.file)
-        let data = try Self.read(url)
-        guard data.count == shard.bytes else {
-            throw Self.damaged(url, "was changed after the spool was written: \(data.count) bytes, \(Self.manifestFile) recorded \(shard.bytes)")
-        }
+        let path = directoryPath + "/" + shard.file
+        let data = try Self.readShard(path, bytes: shard.bytes)
         let digest = SpoolDigest.sha256(data)
         guard digest == shard.sha256 else {
-            throw Self.damaged(url, "was changed after the spool was written: its SHA-256 is \(digest), \(Self.manifestFile) recorded \(shard.sha256)")
+            throw Self.damaged(
+                URL(fileURLWithPath: path), "was changed after the spool was written: its SHA-256 is \(digest), \(Self.manifestFile) recorded \(shard.sha256)")
         }
-        return (shard, url, data)
+        return (shard, path, data)
+    }
+
+    /// A shard file in one read of the size the manifest recorded (a file of another size is
+    /// damaged; a missing one too).
+    private static func readShard(_ path: String, bytes: Int) throws -> Data {
+        var url: URL { URL(fileURLWithPath: path) }  // for errors only
+        let fd = Foundation.open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            if errno == ENOENT { throw damaged(url, "is missing") }
+            throw ChatbotTesterError(.io, "cannot read \(path): \(String(cString: strerror(errno)))", location: SourceLocation(source: path))
+        }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else {
+            throw ChatbotTesterError(.io, "cannot read \(path): \(String(cString: strerror(errno)))", location: SourceLocation(source: path))
+        }
+        guard Int(info.st_size) == bytes else {
+            throw damaged(url, "was changed after the spool was written: \(info.st_size) bytes, \(manifestFile) recorded \(bytes)")
+        }
+        var data = Data(count: bytes)
+        let got = data.withUnsafeMutableBytes { raw -> Int in
+            var done = 0
+            while done < raw.count {
+                let count = Foundation.read(fd, raw.baseAddress! + done, raw.count - done)
+                if count < 0 && errno == EINTR { continue }
+                if count <= 0 { return count < 0 ? -1 : done }
+                done += count
+            }
+            return done
+        }
+        guard got >= 0 else {
+            throw ChatbotTesterError(.io, "cannot read \(path): \(String(cString: strerror(errno)))", location: SourceLocation(source: path))
+        }
+        guard got == bytes else {
+            throw damaged(url, "was changed while it was read: \(got) bytes, \(manifestFile) recorded \(bytes)")
+        }
+        return data
     }
 
     /// One line of a shard as bytes: what a coordinator hands out (an `assign` splices the lines,
@@ -190,9 +235,16 @@ public struct ClusterSpool: Sendable {
     }
 
     /// The lines of shard `id`, after the same checks as `samples(ofShard:)`; each line is scanned
-    /// for its index and sample id, not decoded.
+    /// for its index and sample id, not decoded. The lines (and their `sample` bytes) are slices of
+    /// the one buffer the file was read into, not copies.
     public func sampleLines(ofShard id: Int) throws -> [SampleLine] {
-        let (shard, url, data) = try verifiedShard(id)
+        let (shard, path, data) = try verifiedShard(id)
+        return try Self.writtenLines(data, shard: shard) ?? Self.scannedLines(data, shard: shard, url: URL(fileURLWithPath: path))
+    }
+
+    /// The lines of a shard file, each scanned as JSON (the reference for `writtenLines`, and what
+    /// names the line or the mismatch when a file is not as written).
+    static func scannedLines(_ data: Data, shard: ClusterManifest.Shard, url: URL) throws -> [SampleLine] {
         var out: [SampleLine] = []
         out.reserveCapacity(shard.count)
         var splitter = JSONL.LineSplitter()
@@ -212,9 +264,61 @@ public struct ClusterSpool: Sendable {
         }
         let expected = shard.sampleIds.enumerated().map { (shard.firstIndex + $0.offset, $0.element) }
         guard out.count == expected.count, zip(out, expected).allSatisfy({ $0.index == $1.0 && $0.id == $1.1 }) else {
-            throw Self.damaged(url, "does not hold the samples \(Self.manifestFile) lists for shard \(id)")
+            throw Self.damaged(url, "does not hold the samples \(Self.manifestFile) lists for shard \(shard.id)")
         }
         return out
+    }
+
+    /// The lines of a shard file whose SHA-256 matched the manifest, read as `ClusterSpoolWriter`
+    /// writes them — `{"index":N,"sample":{…}}` and a newline each, N counting up from the shard's
+    /// first index, each sample holding `"id":` and the id the manifest lists for it — without a
+    /// scan of the JSON (the digest vouches for the bytes). `nil` at the first difference: the
+    /// full scan then reads the file and names what is wrong.
+    static func writtenLines(_ data: Data, shard: ClusterManifest.Shard) -> [SampleLine]? {
+        var out: [SampleLine] = []
+        out.reserveCapacity(shard.sampleIds.count)
+        var prefix: [UInt8] = []
+        var idMember: [UInt8] = []
+        let ok = data.withUnsafeBytes { raw -> Bool in
+            guard let base = raw.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return shard.sampleIds.isEmpty }
+            let count = raw.count
+            var start = 0
+            for (offset, id) in shard.sampleIds.enumerated() {
+                guard start < count, let hit = memchr(base + start, 0x0A, count - start) else { return false }
+                let end = UnsafeRawPointer(base).distance(to: UnsafeRawPointer(hit))
+                prefix.removeAll(keepingCapacity: true)
+                prefix.append(contentsOf: #"{"index":"#.utf8)
+                FastRecordEncoding.appendInt(shard.firstIndex + offset, to: &prefix)
+                prefix.append(contentsOf: #","sample":{"#.utf8)
+                // The sample's own id member, as the writer (or JSONEncoder) writes it.
+                idMember.removeAll(keepingCapacity: true)
+                idMember.append(contentsOf: #""id":"#.utf8)
+                FastRecordEncoding.appendString(id, to: &idMember)
+                let sampleStart = start + prefix.count - 1
+                guard end - start >= prefix.count + idMember.count + 2, base[end - 1] == UInt8(ascii: "}"),
+                    memcmp(base + start, prefix, prefix.count) == 0,
+                    Self.contains(base + sampleStart, count: end - 1 - sampleStart, idMember)
+                else { return false }
+                out.append(SampleLine(
+                    index: shard.firstIndex + offset, id: id, line: data[(data.startIndex + start)..<(data.startIndex + end)],
+                    sample: data[(data.startIndex + sampleStart)..<(data.startIndex + end - 1)]))
+                start = end + 1
+            }
+            return start == count
+        }
+        return ok ? out : nil
+    }
+
+    /// Whether `count` bytes at `start` hold `needle` (which starts with a quote) somewhere.
+    private static func contains(_ start: UnsafePointer<UInt8>, count: Int, _ needle: [UInt8]) -> Bool {
+        guard let first = needle.first, needle.count <= count else { return false }
+        var position = 0
+        while position <= count - needle.count, let hit = memchr(start + position, Int32(first), count - needle.count + 1 - position) {
+            let at = UnsafeRawPointer(start).distance(to: UnsafeRawPointer(hit))
+            if memcmp(start + at, needle, needle.count) == 0 { return true }
+            position = at + 1
+        }
+        return false
     }
 
     /// `sampleLines(ofShard:)` on a dispatch queue, off Swift's cooperative thread pool.

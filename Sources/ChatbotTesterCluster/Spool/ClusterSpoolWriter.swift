@@ -3,7 +3,8 @@ import Foundation
 
 /// Writes a spool from samples handed over one at a time, in one pass over the source.
 ///
-/// Each sample is encoded once, checked for a duplicate id and appended to a scratch file
+/// Each sample is encoded once (straight to bytes by `FastRecordEncoding.appendIndexed`, with
+/// `JSONEncoder` for the shapes it leaves), checked for a duplicate id and appended to a scratch file
 /// (`lines.tmp` in the spool directory); only its encoded size (4 bytes), its id and the set of
 /// ids seen stay in memory. `finish()` plans the shards from the sizes (`ShardPlanner`), then
 /// copies each shard's bytes — contiguous in the scratch file — into its shard file, one shard at
@@ -35,7 +36,7 @@ public final class ClusterSpoolWriter {
     private var sizes: [Int32] = []
     private var ids: [String] = []
     private var seen = Set<String>()
-    private var buffer = Data()
+    private var buffer: [UInt8] = []
     private var scratch: FileHandle?
     private var finished = false
 
@@ -92,15 +93,21 @@ public final class ClusterSpoolWriter {
             throw ChatbotTesterError(
                 .invalidInput, "duplicate sample id '\(sample.id)'", location: SourceLocation(source: "dataset", line: count, field: "id"))
         }
-        let line = try encoder.encode(IndexedSample(index: count - 1, sample: sample))
-        guard line.count < Int(Int32.max) else {
+        // The line is written into the buffer in place; the encoder writes the shapes the byte writer leaves.
+        let start = buffer.count
+        if !FastRecordEncoding.appendIndexed(sample, index: count - 1, to: &buffer) {
+            buffer.removeSubrange(start...)
+            buffer.append(contentsOf: try encoder.encode(IndexedSample(index: count - 1, sample: sample)))
+        }
+        let length = buffer.count - start
+        guard length < Int(Int32.max) else {
+            buffer.removeSubrange(start...)
             throw ChatbotTesterError(
-                .invalidInput, "sample '\(sample.id)' encodes to \(line.count) bytes, too large to spool",
+                .invalidInput, "sample '\(sample.id)' encodes to \(length) bytes, too large to spool",
                 location: SourceLocation(source: "dataset", line: count))
         }
-        sizes.append(Int32(line.count))
+        sizes.append(Int32(length))
         ids.append(sample.id)
-        buffer.append(line)
         buffer.append(0x0A)
         if buffer.count >= Self.flushBytes { try flush() }
     }
