@@ -49,7 +49,9 @@ extension RunRecordFacts where TurnLatencies == [Double] {
                     turns.append(try latency.flatMap { try JSONByteScanner.optionalDouble(bytes, at: $0) } ?? 0)
                 }
             case "sample":
-                guard !JSONByteScanner.isNull(bytes, at: value) else { continue }
+                // Most samples are not conversations: a sample with no `"scenario"` in its bytes (and
+                // no escape, which could spell the name otherwise) is not scanned.
+                guard !JSONByteScanner.isNull(bytes, at: value), Self.mayContain(bytes, value, Self.quotedScenario) else { continue }
                 simulated = try JSONByteScanner.members(ofObject: bytes, in: value).contains {
                     $0.name == "scenario" && !JSONByteScanner.isNull(bytes, at: $0.value)
                 }
@@ -66,6 +68,29 @@ extension RunRecordFacts where TurnLatencies == [Double] {
     public init(scanning envelope: ClusterRecordEnvelope) throws {
         // The run's members as the envelope's scan found them: the run is not scanned again.
         try self.init(envelope.bytes, members: envelope.runMembers)
+    }
+
+    private static let quotedScenario = Array(#""scenario""#.utf8)
+
+    /// Whether `range` of `bytes` may hold a member named by `quoted` (the name with its quotes):
+    /// its bytes occur there, or a backslash does (a name can be written with escapes).
+    static func mayContain(_ bytes: Data, _ range: Range<Int>, _ quoted: [UInt8]) -> Bool {
+        bytes.withUnsafeBytes { raw in
+            guard let base = raw.baseAddress, range.lowerBound >= 0, range.upperBound <= raw.count else { return true }
+            let start = base + range.lowerBound
+            if memchr(start, Int32(UInt8(ascii: "\\")), range.count) != nil { return true }
+            return quoted.withUnsafeBytes { pattern in
+                guard let needle = pattern.baseAddress, pattern.count > 0 else { return true }
+                var at = UnsafeRawPointer(start), left = range.count
+                while left >= pattern.count, let hit = memchr(at, Int32(pattern[0]), left - pattern.count + 1) {
+                    if memcmp(hit, needle, pattern.count) == 0 { return true }
+                    let next = UnsafeRawPointer(hit) + 1
+                    left -= at.distance(to: next)
+                    at = next
+                }
+                return false
+            }
+        }
     }
 
     private static func usage(_ bytes: Data, _ range: Range<Int>) throws -> Usage? {
