@@ -1,3 +1,4 @@
+import ChatbotTesterCluster
 import ChatbotTesterCore
 import Foundation
 
@@ -23,38 +24,35 @@ enum ReportRunReader {
         }
     }
 
+    /// Members are found with `ClusterCheckedJSON` (the journal line was checked when the record
+    /// arrived; the merge reads it back only while the journal is the file the coordinator left),
+    /// values read with `JSONByteScanner`'s checked readers.
     private static func scan(_ bytes: Data) throws -> RunRecord? {
         var sampleId: String?, target: String?, status: RunRecord.Status?, tags: [String] = []
         var usage = Usage.zero, cost: Double?, latency = 0.0, error: ErrorInfo?
-        for member in try JSONByteScanner.members(ofObject: bytes) {
-            let value = member.value
-            switch member.name {
+        var known = true
+        let whole = try ClusterCheckedJSON.forEachMember(of: bytes, in: 0..<bytes.count) { name, value in
+            guard known else { return }
+            switch name {
             case "sampleId": sampleId = try JSONByteScanner.string(bytes, at: value)
             case "target": target = try JSONByteScanner.string(bytes, at: value)
-            case "status":
-                guard let known = RunRecord.Status(rawValue: try JSONByteScanner.string(bytes, at: value)) else { return nil }
-                status = known
-            case "schemaVersion":
-                guard try JSONByteScanner.int(bytes, at: value) <= RunRecord.currentSchemaVersion else { return nil }
+            case "status": status = RunRecord.Status(rawValue: try JSONByteScanner.string(bytes, at: value))
+            case "schemaVersion": known = try JSONByteScanner.int(bytes, at: value) <= RunRecord.currentSchemaVersion
             case "costUSD": cost = try JSONByteScanner.optionalDouble(bytes, at: value)
             case "latencyMs":
-                guard let number = try JSONByteScanner.optionalDouble(bytes, at: value) else { return nil }
-                latency = number
+                if let number = try JSONByteScanner.optionalDouble(bytes, at: value) { latency = number } else { known = false }
             case "usage":
-                guard let read = try Self.usage(bytes, value) else { return nil }
-                usage = read
+                if let read = try Self.usage(bytes, value) { usage = read } else { known = false }
             case "error":
-                guard !JSONByteScanner.isNull(bytes, at: value) else { continue }
-                guard let read = try Self.error(bytes, value) else { return nil }
-                error = read
+                guard !JSONByteScanner.isNull(bytes, at: value) else { return }
+                if let read = try Self.error(bytes, value) { error = read } else { known = false }
             case "sample":
-                guard let read = try Self.tags(bytes, value) else { return nil }
-                tags = read
+                if let read = try Self.tags(bytes, value) { tags = read } else { known = false }
             default:
-                guard RunRecord.fieldNames.contains(member.name) else { return nil }
+                known = RunRecord.fieldNames.contains(name)
             }
         }
-        guard let sampleId, let target, let status else { return nil }
+        guard whole, known, let sampleId, let target, let status else { return nil }
         return RunRecord(
             sample: TestSample(id: sampleId, tags: tags), target: target, status: status, usage: usage, costUSD: cost, latencyMs: latency,
             error: error)
@@ -62,35 +60,41 @@ enum ReportRunReader {
 
     private static func usage(_ bytes: Data, _ range: Range<Int>) throws -> Usage? {
         var usage = Usage.zero
-        for member in try JSONByteScanner.members(ofObject: bytes, in: range) {
-            switch member.name {
-            case "promptTokens": usage.promptTokens = try JSONByteScanner.int(bytes, at: member.value)
-            case "completionTokens": usage.completionTokens = try JSONByteScanner.int(bytes, at: member.value)
-            case "totalTokens": _ = try JSONByteScanner.int(bytes, at: member.value)
-            default: return nil
+        var known = true
+        let whole = try ClusterCheckedJSON.forEachMember(of: bytes, in: range) { name, value in
+            switch name {
+            case "promptTokens": usage.promptTokens = try JSONByteScanner.int(bytes, at: value)
+            case "completionTokens": usage.completionTokens = try JSONByteScanner.int(bytes, at: value)
+            case "totalTokens": _ = try JSONByteScanner.int(bytes, at: value)
+            default: known = false
             }
         }
-        return usage
+        return whole && known ? usage : nil
     }
 
     private static func error(_ bytes: Data, _ range: Range<Int>) throws -> ErrorInfo? {
         var code: String?, message: String?, status: Int?
-        for member in try JSONByteScanner.members(ofObject: bytes, in: range) {
-            switch member.name {
-            case "code": code = try JSONByteScanner.string(bytes, at: member.value)
-            case "message": message = try JSONByteScanner.string(bytes, at: member.value)
-            case "status": status = JSONByteScanner.isNull(bytes, at: member.value) ? nil : try JSONByteScanner.int(bytes, at: member.value)
-            default: return nil
+        var known = true
+        let whole = try ClusterCheckedJSON.forEachMember(of: bytes, in: range) { name, value in
+            switch name {
+            case "code": code = try JSONByteScanner.string(bytes, at: value)
+            case "message": message = try JSONByteScanner.string(bytes, at: value)
+            case "status": status = JSONByteScanner.isNull(bytes, at: value) ? nil : try JSONByteScanner.int(bytes, at: value)
+            default: known = false
             }
         }
-        guard let code, let message else { return nil }
+        guard whole, known, let code, let message else { return nil }
         return ErrorInfo(code: code, message: message, status: status)
     }
 
     /// The sample's tags (an object with a `tags` array of strings, or none).
     private static func tags(_ bytes: Data, _ range: Range<Int>) throws -> [String]? {
-        guard bytes[bytes.startIndex + range.lowerBound] == UInt8(ascii: "{") else { return nil }
-        guard let tags = try JSONByteScanner.members(ofObject: bytes, in: range).first(where: { $0.name == "tags" })?.value else { return [] }
-        return try JSONByteScanner.elements(ofArray: bytes, in: tags).map { try JSONByteScanner.string(bytes, at: $0) }
+        var tags: [String] = []
+        var known = true
+        let whole = try ClusterCheckedJSON.forEachMember(of: bytes, in: range) { name, value in
+            guard name == "tags" else { return }
+            known = try ClusterCheckedJSON.forEachElement(of: bytes, in: value) { tags.append(try JSONByteScanner.string(bytes, at: $0)) }
+        }
+        return whole && known ? tags : nil
     }
 }

@@ -36,18 +36,10 @@ extension RunRecordFacts where TurnLatencies == [Double] {
             case "stopReason": stopReason = JSONByteScanner.isNull(bytes, at: value) ? nil : try JSONByteScanner.string(bytes, at: value)
             case "error":
                 guard !JSONByteScanner.isNull(bytes, at: value) else { continue }
-                var code = "unknown", message = ""
-                for field in try JSONByteScanner.members(ofObject: bytes, in: value) {
-                    if field.name == "code" { code = try JSONByteScanner.string(bytes, at: field.value) }
-                    if field.name == "message" { message = try JSONByteScanner.string(bytes, at: field.value) }
-                }
-                error = ErrorInfo(code: code, message: message)
+                error = try Self.error(bytes, value)
             case "turns":
                 guard !JSONByteScanner.isNull(bytes, at: value) else { continue }
-                for turn in try JSONByteScanner.elements(ofArray: bytes, in: value) {
-                    let latency = try JSONByteScanner.members(ofObject: bytes, in: turn).first { $0.name == "latencyMs" }?.value
-                    turns.append(try latency.flatMap { try JSONByteScanner.optionalDouble(bytes, at: $0) } ?? 0)
-                }
+                turns = try Self.turnLatencies(bytes, value)
             case "sample":
                 // Most samples are not conversations: a sample with no `"scenario"` in its bytes (and
                 // no escape, which could spell the name otherwise) is not scanned.
@@ -93,9 +85,56 @@ extension RunRecordFacts where TurnLatencies == [Double] {
         }
     }
 
+    // The nested objects below are read from bytes the envelope's walk or the run's scan checked
+    // already: their members are found with `ClusterCheckedJSON`, not checked a second time. A
+    // name written with an escape (or bytes that are not well-formed) sends them to the checked
+    // scanner, which reads them exactly as before.
+
+    private static func error(_ bytes: Data, _ range: Range<Int>) throws -> ErrorInfo {
+        var code = "unknown", message = ""
+        let found = try ClusterCheckedJSON.forEachMember(of: bytes, in: range) { name, value in
+            if name == "code" { code = try JSONByteScanner.string(bytes, at: value) }
+            if name == "message" { message = try JSONByteScanner.string(bytes, at: value) }
+        }
+        if found { return ErrorInfo(code: code, message: message) }
+        code = "unknown"
+        message = ""
+        for field in try JSONByteScanner.members(ofObject: bytes, in: range) {
+            if field.name == "code" { code = try JSONByteScanner.string(bytes, at: field.value) }
+            if field.name == "message" { message = try JSONByteScanner.string(bytes, at: field.value) }
+        }
+        return ErrorInfo(code: code, message: message)
+    }
+
+    private static func turnLatencies(_ bytes: Data, _ range: Range<Int>) throws -> [Double] {
+        var turns: [Double] = []
+        var found = true
+        let elements = try ClusterCheckedJSON.forEachElement(of: bytes, in: range) { turn in
+            var latency: Range<Int>?
+            let whole = ClusterCheckedJSON.forEachMember(of: bytes, in: turn) { name, value in
+                if name == "latencyMs", latency == nil { latency = value }
+            }
+            found = found && whole
+            turns.append(try latency.flatMap { try JSONByteScanner.optionalDouble(bytes, at: $0) } ?? 0)
+        }
+        if elements, found { return turns }
+        turns = []
+        for turn in try JSONByteScanner.elements(ofArray: bytes, in: range) {
+            let latency = try JSONByteScanner.members(ofObject: bytes, in: turn).first { $0.name == "latencyMs" }?.value
+            turns.append(try latency.flatMap { try JSONByteScanner.optionalDouble(bytes, at: $0) } ?? 0)
+        }
+        return turns
+    }
+
     private static func usage(_ bytes: Data, _ range: Range<Int>) throws -> Usage? {
         guard !JSONByteScanner.isNull(bytes, at: range) else { return nil }
         var usage = Usage.zero
+        let found = try ClusterCheckedJSON.forEachMember(of: bytes, in: range) { name, value in
+            if name == "promptTokens" { usage.promptTokens = try JSONByteScanner.int(bytes, at: value) }
+            if name == "completionTokens" { usage.completionTokens = try JSONByteScanner.int(bytes, at: value) }
+        }
+        if found { return usage }
+        usage = .zero
         for member in try JSONByteScanner.members(ofObject: bytes, in: range) {
             if member.name == "promptTokens" { usage.promptTokens = try JSONByteScanner.int(bytes, at: member.value) }
             if member.name == "completionTokens" { usage.completionTokens = try JSONByteScanner.int(bytes, at: member.value) }
