@@ -32,10 +32,22 @@ import Testing
         try String(contentsOf: url, encoding: .utf8).split(separator: "\n").map(normalized)
     }
 
-    @Test func clusterTestMatchesSingleProcessTest() async throws {
+    /// With `htmlSampleCap: 1` the reports keep one passing sample whole: the merge pass reads
+    /// only a few members of the others' runs (`ReportRunReader`), and the reports must not change.
+    @Test(arguments: [nil, 1]) func clusterTestMatchesSingleProcessTest(htmlSampleCap: Int?) async throws {
         let directory = try ClusterTestSupport.temporaryDirectory()
         defer { if ProcessInfo.processInfo.environment["CT_KEEP"] == nil { try? FileManager.default.removeItem(at: directory) } }
-        let config = try JobConfig.load(contentsOf: Self.quickstart)
+        var configURL = Self.quickstart
+        if let htmlSampleCap {
+            let dataset = Self.quickstart.deletingLastPathComponent().appendingPathComponent("data/quickstart.jsonl").path
+            let text = try String(contentsOf: Self.quickstart, encoding: .utf8)
+                .replacingOccurrences(of: "dataset: data/quickstart.jsonl", with: "dataset: \(dataset)")
+                .replacingOccurrences(of: "evaluate:\n", with: "evaluate:\n  htmlSampleCap: \(htmlSampleCap)\n")
+            configURL = directory.appendingPathComponent("quickstart.yaml")
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            try text.write(to: configURL, atomically: true, encoding: .utf8)
+        }
+        let config = try JobConfig.load(contentsOf: configURL)
         let single = try await TestJob.prepare(
             config: config, components: .builtin(), settings: JobSettings(outputDirectory: directory.appendingPathComponent("single").path))
         let singleOutcome = try await withTimeout(120) { try await single.test() }

@@ -72,6 +72,27 @@ import Testing
         #expect(scanned.errorExamples == ["http": "HTTP 500: \"oops\" ✗", "target_down": "HTTP 500: \"oops\" ✗"])
     }
 
+    /// A sample is scanned for its `scenario` only when its bytes may name one: the name written
+    /// with an escape still counts, the word in a text does not.
+    @Test func aScenarioIsFoundHoweverItsNameIsWritten() throws {
+        var record = LeanDataPathTests.records()[0]
+        record.run.sample.scenario = Scenario(persona: "p", goal: "g")
+        record.run.stopReason = "goal_reached"
+        let line = try String(decoding: JSONCoding.encoder().encode(record), as: UTF8.self)
+        let escaped = line.replacingOccurrences(of: #""scenario":"#, with: #""scen\u0061rio":"#)
+        #expect(escaped != line)
+        for text in [line, escaped] {
+            let facts = try ClusterRunFacts(scanning: ClusterRecordEnvelope(scanning: Data(text.utf8)))
+            #expect(facts.simulated && facts.stopReason == "goal_reached")
+        }
+        var plain = LeanDataPathTests.records()[0]
+        plain.run.sample.input = "scenario \"scenario\": none"
+        plain.run.sample.scenario = nil
+        #expect(try !ClusterRunFacts(scanning: ClusterRecordEnvelope(encoding: plain)).simulated)
+        #expect(ClusterRunFacts.mayContain(Data(#"{"a":"scenario"}"#.utf8), 0..<16, Array(#""scenario""#.utf8)))
+        #expect(!ClusterRunFacts.mayContain(Data(#"{"a":"scenari"}"#.utf8), 0..<15, Array(#""scenario""#.utf8)))
+    }
+
     @Test func theRecordKeyRuleKeepsTheFirstSuccessAndLetsASuccessReplaceAnError() {
         var keys = ClusterRecordKeys()
         #expect(keys.admit("a", succeeded: false) == .first)

@@ -36,20 +36,14 @@ extension RunRecordFacts where TurnLatencies == [Double] {
             case "stopReason": stopReason = JSONByteScanner.isNull(bytes, at: value) ? nil : try JSONByteScanner.string(bytes, at: value)
             case "error":
                 guard !JSONByteScanner.isNull(bytes, at: value) else { continue }
-                var code = "unknown", message = ""
-                for field in try JSONByteScanner.members(ofObject: bytes, in: value) {
-                    if field.name == "code" { code = try JSONByteScanner.string(bytes, at: field.value) }
-                    if field.name == "message" { message = try JSONByteScanner.string(bytes, at: field.value) }
-                }
-                error = ErrorInfo(code: code, message: message)
+                error = try Self.error(bytes, value)
             case "turns":
                 guard !JSONByteScanner.isNull(bytes, at: value) else { continue }
-                for turn in try JSONByteScanner.elements(ofArray: bytes, in: value) {
-                    let latency = try JSONByteScanner.members(ofObject: bytes, in: turn).first { $0.name == "latencyMs" }?.value
-                    turns.append(try latency.flatMap { try JSONByteScanner.optionalDouble(bytes, at: $0) } ?? 0)
-                }
+                turns = try Self.turnLatencies(bytes, value)
             case "sample":
-                guard !JSONByteScanner.isNull(bytes, at: value) else { continue }
+                // Most samples are not conversations: a sample with no `"scenario"` in its bytes (and
+                // no escape, which could spell the name otherwise) is not scanned.
+                guard !JSONByteScanner.isNull(bytes, at: value), Self.mayContain(bytes, value, Self.quotedScenario) else { continue }
                 simulated = try JSONByteScanner.members(ofObject: bytes, in: value).contains {
                     $0.name == "scenario" && !JSONByteScanner.isNull(bytes, at: $0.value)
                 }
@@ -68,9 +62,79 @@ extension RunRecordFacts where TurnLatencies == [Double] {
         try self.init(envelope.bytes, members: envelope.runMembers)
     }
 
+    private static let quotedScenario = Array(#""scenario""#.utf8)
+
+    /// Whether `range` of `bytes` may hold a member named by `quoted` (the name with its quotes):
+    /// its bytes occur there, or a backslash does (a name can be written with escapes).
+    static func mayContain(_ bytes: Data, _ range: Range<Int>, _ quoted: [UInt8]) -> Bool {
+        bytes.withUnsafeBytes { raw in
+            guard let base = raw.baseAddress, range.lowerBound >= 0, range.upperBound <= raw.count else { return true }
+            let start = base + range.lowerBound
+            if memchr(start, Int32(UInt8(ascii: "\\")), range.count) != nil { return true }
+            return quoted.withUnsafeBytes { pattern in
+                guard let needle = pattern.baseAddress, pattern.count > 0 else { return true }
+                var at = UnsafeRawPointer(start), left = range.count
+                while left >= pattern.count, let hit = memchr(at, Int32(pattern[0]), left - pattern.count + 1) {
+                    if memcmp(hit, needle, pattern.count) == 0 { return true }
+                    let next = UnsafeRawPointer(hit) + 1
+                    left -= at.distance(to: next)
+                    at = next
+                }
+                return false
+            }
+        }
+    }
+
+    // The nested objects below are read from bytes the envelope's walk or the run's scan checked
+    // already: their members are found with `ClusterCheckedJSON`, not checked a second time. A
+    // name written with an escape (or bytes that are not well-formed) sends them to the checked
+    // scanner, which reads them exactly as before.
+
+    private static func error(_ bytes: Data, _ range: Range<Int>) throws -> ErrorInfo {
+        var code = "unknown", message = ""
+        let found = try ClusterCheckedJSON.forEachMember(of: bytes, in: range) { name, value in
+            if name == "code" { code = try JSONByteScanner.string(bytes, at: value) }
+            if name == "message" { message = try JSONByteScanner.string(bytes, at: value) }
+        }
+        if found { return ErrorInfo(code: code, message: message) }
+        code = "unknown"
+        message = ""
+        for field in try JSONByteScanner.members(ofObject: bytes, in: range) {
+            if field.name == "code" { code = try JSONByteScanner.string(bytes, at: field.value) }
+            if field.name == "message" { message = try JSONByteScanner.string(bytes, at: field.value) }
+        }
+        return ErrorInfo(code: code, message: message)
+    }
+
+    private static func turnLatencies(_ bytes: Data, _ range: Range<Int>) throws -> [Double] {
+        var turns: [Double] = []
+        var found = true
+        let elements = try ClusterCheckedJSON.forEachElement(of: bytes, in: range) { turn in
+            var latency: Range<Int>?
+            let whole = ClusterCheckedJSON.forEachMember(of: bytes, in: turn) { name, value in
+                if name == "latencyMs", latency == nil { latency = value }
+            }
+            found = found && whole
+            turns.append(try latency.flatMap { try JSONByteScanner.optionalDouble(bytes, at: $0) } ?? 0)
+        }
+        if elements, found { return turns }
+        turns = []
+        for turn in try JSONByteScanner.elements(ofArray: bytes, in: range) {
+            let latency = try JSONByteScanner.members(ofObject: bytes, in: turn).first { $0.name == "latencyMs" }?.value
+            turns.append(try latency.flatMap { try JSONByteScanner.optionalDouble(bytes, at: $0) } ?? 0)
+        }
+        return turns
+    }
+
     private static func usage(_ bytes: Data, _ range: Range<Int>) throws -> Usage? {
         guard !JSONByteScanner.isNull(bytes, at: range) else { return nil }
         var usage = Usage.zero
+        let found = try ClusterCheckedJSON.forEachMember(of: bytes, in: range) { name, value in
+            if name == "promptTokens" { usage.promptTokens = try JSONByteScanner.int(bytes, at: value) }
+            if name == "completionTokens" { usage.completionTokens = try JSONByteScanner.int(bytes, at: value) }
+        }
+        if found { return usage }
+        usage = .zero
         for member in try JSONByteScanner.members(ofObject: bytes, in: range) {
             if member.name == "promptTokens" { usage.promptTokens = try JSONByteScanner.int(bytes, at: member.value) }
             if member.name == "completionTokens" { usage.completionTokens = try JSONByteScanner.int(bytes, at: member.value) }

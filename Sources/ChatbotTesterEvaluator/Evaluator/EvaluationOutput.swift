@@ -64,19 +64,27 @@ public final class EvaluationOutput {
         public var junit: JUnitReportWriter.Prepared?
     }
 
-    /// What `prepare` should make for this output.
-    public var preparing: Preparing { Preparing(csv: reports.writesCSV, junit: reports.writesJUnit) }
+    /// What `prepare` should make for this output (no `evals.jsonl` lines when it writes none).
+    public var preparing: Preparing { Preparing(csv: reports.writesCSV, junit: reports.writesJUnit, evalLines: writer != nil) }
 
     /// Which reports `prepare` makes bytes for.
     public struct Preparing: Sendable {
         public var csv: Bool
         public var junit: Bool
+        /// Whether to encode the `evals.jsonl` lines.
+        public var evalLines = true
     }
+
+    /// Whether `add` keeps a sample that passes (or not) whole, for `report.md` or `report.html`.
+    /// When it does not, a sample whose run carries only its status, latency, usage, cost, error
+    /// and sample tags gives the same files: the aggregate, `results.csv` and `junit.xml` read no
+    /// more of the run (a merge then skips decoding the rest).
+    public func keepsWholeRun(passing: Bool) -> Bool { reports.keepsWhole(passing: passing) }
 
     /// Encodes one sample's `evals.jsonl` lines, CSV rows and JUnit test cases; safe on any task.
     public static func prepare(_ sample: SampleEvaluation, for preparing: Preparing) -> Prepared {
-        var lines: [UInt8]? = []
-        lines!.reserveCapacity(sample.evals.count * 320)
+        var lines: [UInt8]? = preparing.evalLines ? [] : nil
+        lines?.reserveCapacity(sample.evals.count * 320)
         for eval in sample.evals where lines != nil {
             if !FastRecordEncoding.append(eval, to: &lines!) { lines = nil } else { lines!.append(0x0A) }
         }
