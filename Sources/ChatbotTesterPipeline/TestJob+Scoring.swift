@@ -158,11 +158,11 @@ extension TestJob {
         let output = try await evaluationOutput()
         var groups = store.lines(of: sortedKey).makeAsyncIterator()
         var lookahead: JournalLine?
-        let decoder = JSONCoding.decoder()
-        /// The journaled evaluations of `run` (at input position `index`), skipping groups of
-        /// records that were not kept (lost in a crash, replaced by a retry).
-        func group(for run: RunRecord, index: Int) async throws -> EvalJournalEntry? {
-            var found: EvalJournalEntry?
+        /// The journaled evaluation groups at input position `index` (the one that scored the
+        /// record is picked when the batch is decoded), skipping groups of records that were not
+        /// kept (lost in a crash, replaced by a retry).
+        func journaledGroups(at index: Int) async throws -> [Substring] {
+            var found: [Substring] = []
             while true {
                 if lookahead == nil {
                     guard let (_, text) = try await groups.next() else { break }
@@ -171,25 +171,43 @@ extension TestJob {
                 }
                 guard let candidate = lookahead, candidate.index <= index else { break }
                 lookahead = nil
-                if found == nil, candidate.index == index,
-                    let entry = try? EvalJournalEntry.decode(Data(candidate.recordText.utf8), decoder: decoder), entry.scored(run)
-                {
-                    found = entry
-                }
+                if candidate.index == index { found.append(candidate.recordText) }
             }
             return found
         }
+        // Records and their groups are decoded and their report bytes made in batches, a few at
+        // once on other tasks (every core), and added to the output in results order here.
+        let preparing = output.preparing
+        var batch: [FinalPassItem] = []
+        var inFlight: [Task<[FinalPassSample?], Never>] = []
         var joined = true
-        do {
-            try await ResultsWriter.write(store: store, to: "results.jsonl") { line in
-                guard joined else { return }
-                guard let run = try? line.decodeRecord(decoder: decoder), let entry = try await group(for: run, index: line.index) else {
+        func addOldest() async throws {
+            let samples = await inFlight.removeFirst().value
+            for sample in samples {
+                guard joined, let sample else {
                     joined = false
                     return
                 }
-                try output.add(SampleEvaluation(run: run, evals: entry.evals))
+                try output.add(sample.evaluation, prepared: sample.prepared)
             }
+        }
+        func submit() async throws {
+            let items = batch
+            batch = []
+            batch.reserveCapacity(Self.finalPassBatch)
+            inFlight.append(Task { Self.decodeFinalPass(items, preparing: preparing) })
+            if inFlight.count > Self.finalPassWindow { try await addOldest() }
+        }
+        do {
+            try await ResultsWriter.write(store: store, to: "results.jsonl") { line in
+                guard joined else { return }
+                batch.append(FinalPassItem(record: line.recordText, groups: try await journaledGroups(at: line.index)))
+                if batch.count >= Self.finalPassBatch { try await submit() }
+            }
+            if !batch.isEmpty { try await submit() }
+            while !inFlight.isEmpty { try await addOldest() }
         } catch {
+            for task in inFlight { _ = await task.value }
             output.abandon()
             try? await store.delete(sortedKey)
             throw error
@@ -200,5 +218,41 @@ extension TestJob {
             return nil
         }
         return try output.finish().summary
+    }
+
+    /// Records decoded by one task of the final pass, and batches in flight beyond the one being added.
+    static let finalPassBatch = 256
+    static let finalPassWindow = 3
+
+    /// One record of the final pass: its JSON text and the journaled evaluation groups at its position.
+    struct FinalPassItem: Sendable {
+        var record: Substring
+        var groups: [Substring]
+    }
+
+    /// A record with its evaluations and their report bytes.
+    struct FinalPassSample: Sendable {
+        var evaluation: SampleEvaluation
+        var prepared: EvaluationOutput.Prepared
+    }
+
+    /// Decodes a batch of the final pass (each record and group once) and makes its output bytes;
+    /// `nil` for a record that cannot be read or has no group that scored it (then the whole
+    /// `results.jsonl` is evaluated instead).
+    static func decodeFinalPass(_ items: [FinalPassItem], preparing: EvaluationOutput.Preparing) -> [FinalPassSample?] {
+        let decoder = JSONCoding.decoder()
+        var samples: [FinalPassSample?] = []
+        samples.reserveCapacity(items.count)
+        for item in items {
+            guard let run = try? JSONCoding.decodeRecord(RunRecord.self, from: Data(item.record.utf8), decoder: decoder),
+                let entry = item.groups.lazy.compactMap({ try? EvalJournalEntry.decode(Data($0.utf8), decoder: decoder) }).first(where: { $0.scored(run) })
+            else {
+                samples.append(nil)
+                continue
+            }
+            let evaluation = SampleEvaluation(run: run, evals: entry.evals)
+            samples.append(FinalPassSample(evaluation: evaluation, prepared: EvaluationOutput.prepare(evaluation, for: preparing)))
+        }
+        return samples
     }
 }

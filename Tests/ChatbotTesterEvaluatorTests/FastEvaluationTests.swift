@@ -168,4 +168,50 @@ import Testing
         #expect(left == (try Data(contentsOf: directory.appendingPathComponent("b.xml"))))
         #expect(left.count > 10_000)
     }
+
+    /// The index loops of `outcome`, the progress event and the metric-by-metric `appendNow`
+    /// against what they replaced (`contains(where:)`, a filter, one array per metric).
+    @Test func copyFreeLoopsMatchTheirReferences() async throws {
+        let kinds: [(Bool?, EvalRecord.Status)] = [(true, .scored), (false, .scored), (nil, .unmeasured), (nil, .scored), (false, .unmeasured)]
+        var checked = 0
+        for first in kinds.indices {
+            for second in kinds.indices {
+                for third in [nil] + kinds.indices.map(Optional.some) {
+                    let picks = [first, second] + (third.map { [$0] } ?? [])
+                    let evals = picks.enumerated().map { position, kind in
+                        EvalRecord(sampleId: "s", metric: "m\(position)", type: "t", status: kinds[kind].1, passed: kinds[kind].0, reason: nil)
+                    }
+                    for status in [RunRecord.Status.ok, .error] {
+                        let sample = SampleEvaluation(run: Fixtures.run("s", status: status), evals: evals)
+                        let expected: SampleEvaluation.Outcome =
+                            status == .error ? .error
+                            : evals.contains(where: { $0.passed == false }) ? .failed
+                            : evals.contains(where: { $0.status == .unmeasured }) ? .unmeasured : .passed
+                        #expect(sample.outcome == expected, "\(picks) \(status)")
+                        let event = Evaluator.completed(sample)
+                        #expect(event.failed == evals.filter { $0.passed == false }.map(\.metric))
+                        #expect(event.unmeasured == evals.filter { $0.status == .unmeasured }.map(\.metric))
+                        checked += 1
+                    }
+                }
+            }
+        }
+        #expect(checked == 5 * 5 * 6 * 2)
+        let evaluator = try await Evaluator(specs: [
+            ComponentSpec(type: "contains", options: ["value": "30 days", "tags": .array([.string("refunds")])]),
+            ComponentSpec(type: "equals", options: [:]),
+            ComponentSpec(type: "regex", options: ["pattern": "[0-9]+ days"]),
+            ComponentSpec(type: "length", options: ["max": 10]),
+        ])
+        let metrics = evaluator.metrics.compactMap { $0 as? ScoringMetric }
+        #expect(metrics.count == 4)
+        for reply in Self.replies {
+            for (tags, status) in [([String](), RunRecord.Status.ok), (["refunds"], .ok), (["refunds"], .error)] {
+                let run = Fixtures.run("s", reply: reply, expected: "Refunds take 30 days.", tags: tags, status: status)
+                var oneByOne: [EvalRecord] = []
+                for metric in metrics { oneByOne.append(contentsOf: try await metric.evaluate(run)) }
+                #expect(evaluator.evaluateNow(run) == oneByOne, "\(reply.debugDescription) \(tags) \(status)")
+            }
+        }
+    }
 }

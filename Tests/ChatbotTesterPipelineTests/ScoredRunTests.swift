@@ -76,4 +76,38 @@ import Testing
             #expect(stats.passed == 3 && stats.failed == 3)
         }
     }
+
+    /// The final pass decodes records in batches on other tasks (several batches in flight): with
+    /// more records than the batches in flight hold, `test` writes what evaluating its
+    /// `results.jsonl` writes, byte for byte; and a group missing in a later batch still sends the
+    /// whole file to `evaluate`.
+    @Test func theBatchedFinalPassWritesWhatEvaluatingTheResultsWrites() async throws {
+        // More than the batches in flight hold (5 batches of 256 and part of one; 3 in flight).
+        let count = 1_317
+        let replies = (0..<count).map { Self.replies[$0 % Self.replies.count] + " #\($0)" }
+        try await withMockLLMServer { server in
+            let workspace = try Workspace()
+            _ = try workspace.write("cases.jsonl", PipelineTests.dataset(replies: replies))
+            let job = try await prepare(workspace, baseURL: server.openAIBaseURL)
+            let outcome = try await job.test()
+            let files = ["evals.jsonl", "results.csv", "junit.xml"]
+            let written = try files.map { try read(workspace, $0) }
+            #expect(written[0].split(separator: "\n").count == count)
+            let again = try await job.evaluate(results: workspace.out.appendingPathComponent("results.jsonl"))
+            #expect(try files.map { try read(workspace, $0) } == written)
+            #expect(again.aggregate == outcome.evaluation?.aggregate)
+
+            // One record's group lost from the journal, far into the file: the final pass cannot
+            // join it and evaluates the results file instead, with the same outputs.
+            let journal = workspace.out.appendingPathComponent(TestJob.evalJournalKey)
+            let groups = try String(contentsOf: journal, encoding: .utf8).split(separator: "\n")
+            let lost = count - 20
+            let kept = groups.filter { !$0.hasPrefix("{\"index\":\(lost),") }
+            #expect(kept.count == groups.count - 1)
+            try (kept.joined(separator: "\n") + "\n").write(to: journal, atomically: true, encoding: .utf8)
+            let resumed = try await prepare(workspace, baseURL: server.openAIBaseURL, resume: true).test()
+            #expect(try files.map { try read(workspace, $0) } == written)
+            #expect(resumed.evaluation?.aggregate == outcome.evaluation?.aggregate)
+        }
+    }
 }

@@ -48,7 +48,7 @@ public struct EvalAggregate: Sendable, Hashable, Codable {
     /// Counts a run and its evaluations.
     public mutating func add(_ run: RunRecord, evals: [EvalRecord]) {
         add(run)
-        for eval in evals { add(eval) }
+        for index in evals.indices { add(evals[index]) }
     }
 
     /// Adds another aggregate (a shard's) into this one.

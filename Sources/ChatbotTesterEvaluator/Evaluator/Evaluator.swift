@@ -45,9 +45,12 @@ public struct Evaluator: Sendable {
         guard let synchronousMetrics else { return nil }
         var records: [EvalRecord] = []
         records.reserveCapacity(synchronousMetrics.count)
-        for metric in synchronousMetrics { records.append(contentsOf: metric.evaluateNow(record)) }
+        for index in synchronousMetrics.indices { synchronousMetrics[index].appendNow(record, to: &records) }
         let masker = SecretMasker.shared
-        return masker.isEmpty ? records : records.map { $0.masked(by: masker) }
+        if !masker.isEmpty {
+            for index in records.indices { records[index] = records[index].masked(by: masker) }
+        }
+        return records
     }
 
     /// Builds the metrics of a job from their specs (the `evaluate.metrics` list of a job config).
@@ -210,9 +213,11 @@ public struct Evaluator: Sendable {
     static func completed(_ sample: SampleEvaluation) -> EvalSampleCompleted {
         var failed: [String] = []
         var unmeasured: [String] = []
-        for eval in sample.evals {
-            if eval.passed == false { failed.append(eval.metric) }
-            if eval.status == .unmeasured { unmeasured.append(eval.metric) }
+        // By index: no copy of each record (its strings retained and released) just to read two fields.
+        let evals = sample.evals
+        for index in evals.indices {
+            if evals[index].passed == false { failed.append(evals[index].metric) }
+            if evals[index].status == .unmeasured { unmeasured.append(evals[index].metric) }
         }
         return EvalSampleCompleted(sampleId: sample.sampleId, failed: failed, unmeasured: unmeasured)
     }

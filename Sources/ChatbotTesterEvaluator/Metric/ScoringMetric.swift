@@ -49,13 +49,27 @@ public struct ScoringMetric: EvaluationMetric {
     /// Scores a record without suspending; what `evaluate` returns. Needs a synchronous body
     /// (`isSynchronous`); without one every record is unmeasured.
     public func evaluateNow(_ record: RunRecord) -> [EvalRecord] {
-        guard common.applies(to: record) else { return [] }
-        if let errored = common.erroredRun(record) { return [errored] }
-        guard let synchronousBody else { return [common.unmeasured(record, "evaluation failed: the metric needs the asynchronous path")] }
+        var records: [EvalRecord] = []
+        appendNow(record, to: &records)
+        return records
+    }
+
+    /// What `evaluateNow` returns, appended to `records` (no array per metric and record: the
+    /// `Evaluator` collects a record's metrics in one).
+    public func appendNow(_ record: RunRecord, to records: inout [EvalRecord]) {
+        guard common.applies(to: record) else { return }
+        if let errored = common.erroredRun(record) {
+            records.append(errored)
+            return
+        }
+        guard let synchronousBody else {
+            records.append(common.unmeasured(record, "evaluation failed: the metric needs the asynchronous path"))
+            return
+        }
         do {
-            return [common.record(for: record, try synchronousBody(record))]
+            records.append(common.record(for: record, try synchronousBody(record)))
         } catch {
-            return [unmeasured(record, error)]
+            records.append(unmeasured(record, error))
         }
     }
 

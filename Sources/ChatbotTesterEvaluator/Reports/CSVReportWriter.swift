@@ -52,44 +52,52 @@ public final class CSVReportWriter {
         } else if !tags.isEmpty {
             ReportText.appendCSV(tags.joined(separator: ";"), to: &runColumns)
         }
-        func field(_ text: String) {
-            out.append(UInt8(ascii: ","))
-            ReportText.appendCSV(text, to: &out)
-        }
-        func flag(_ value: Bool?) {
-            out.append(UInt8(ascii: ","))
-            if let value { out.append(contentsOf: value ? "true".utf8 : "false".utf8) }
-        }
-        func number(_ value: Double?) {
-            out.append(UInt8(ascii: ","))
-            if let value { ReportText.appendCSV(String(value), to: &out) }
-        }
         if sample.evals.isEmpty {
             ReportText.appendCSV(sample.sampleId, to: &out)
             out.append(contentsOf: ",,,,,,".utf8)
-            field(run?.error?.message ?? "")
+            appendField(run?.error?.message ?? "", to: &out)
             out.append(contentsOf: ",,,,".utf8)
             out.append(contentsOf: runColumns)
             out.append(contentsOf: [0x0D, 0x0A])
             return
         }
-        for eval in sample.evals {
-            ReportText.appendCSV(eval.sampleId, to: &out)
-            field(eval.metric)
-            field(eval.type)
-            field(eval.status.rawValue)
-            number(eval.score)
-            flag(eval.passed)
-            number(eval.threshold)
-            field(eval.reason ?? "")
-            out.append(UInt8(ascii: ","))
-            if let votes = eval.votes { ReportText.appendCSV(votes.map { String($0) }.joined(separator: ";"), to: &out) }
-            number(eval.spread)
-            flag(eval.straddlesThreshold)
-            number(eval.costUSD)
-            out.append(contentsOf: runColumns)
-            out.append(contentsOf: [0x0D, 0x0A])
-        }
+        // By index, each record passed borrowed: no copy of it (and of its strings) per row.
+        let evals = sample.evals
+        for index in evals.indices { appendRow(evals[index], runColumns: runColumns, to: &out) }
+    }
+
+    /// One evaluation's row of `appendRows`, ended by the run's columns and the line end.
+    private static func appendRow(_ eval: EvalRecord, runColumns: [UInt8], to out: inout [UInt8]) {
+        ReportText.appendCSV(eval.sampleId, to: &out)
+        appendField(eval.metric, to: &out)
+        appendField(eval.type, to: &out)
+        appendField(eval.status.rawValue, to: &out)
+        appendNumber(eval.score, to: &out)
+        appendFlag(eval.passed, to: &out)
+        appendNumber(eval.threshold, to: &out)
+        appendField(eval.reason ?? "", to: &out)
+        out.append(UInt8(ascii: ","))
+        if let votes = eval.votes { ReportText.appendCSV(votes.map { String($0) }.joined(separator: ";"), to: &out) }
+        appendNumber(eval.spread, to: &out)
+        appendFlag(eval.straddlesThreshold, to: &out)
+        appendNumber(eval.costUSD, to: &out)
+        out.append(contentsOf: runColumns)
+        out.append(contentsOf: [0x0D, 0x0A])
+    }
+
+    private static func appendField(_ text: String, to out: inout [UInt8]) {
+        out.append(UInt8(ascii: ","))
+        ReportText.appendCSV(text, to: &out)
+    }
+
+    private static func appendFlag(_ value: Bool?, to out: inout [UInt8]) {
+        out.append(UInt8(ascii: ","))
+        if let value { out.append(contentsOf: value ? "true".utf8 : "false".utf8) }
+    }
+
+    private static func appendNumber(_ value: Double?, to out: inout [UInt8]) {
+        out.append(UInt8(ascii: ","))
+        if let value { ReportText.appendCSV(String(value), to: &out) }
     }
 
     /// The CSV rows of one sample, with their line ends.

@@ -91,40 +91,10 @@ public final class JUnitReportWriter {
         let isError = sample.run?.status == .error
         var out = prepared.xml
         prepared.xml = []
-        for eval in sample.evals {
-            out.append(contentsOf: #"    <testcase name=""#.utf8)
-            ReportText.appendXML(eval.sampleId, to: &out)
-            out.append(contentsOf: #"" classname=""#.utf8)
-            ReportText.appendXML(eval.metric, to: &out)
-            out.append(contentsOf: #"" time=""#.utf8)
-            out.append(contentsOf: time.utf8)
-            out.append(contentsOf: #"">"#.utf8)
-            var outcome = Outcome.passed
-            if isError {
-                outcome = .error
-                out.append(contentsOf: "\n      <error message=\"".utf8)
-                ReportText.appendXML(eval.reason ?? "", to: &out)
-                out.append(contentsOf: #"" type="run-error">"#.utf8)
-                ReportText.appendXML(eval.reason ?? "", to: &out)
-                out.append(contentsOf: "</error>\n    ".utf8)
-            } else if eval.status == .unmeasured {
-                outcome = .skipped
-                out.append(contentsOf: "\n      <skipped message=\"unmeasured: ".utf8)
-                ReportText.appendXML(eval.reason ?? "", to: &out)
-                out.append(contentsOf: "\"/>\n    ".utf8)
-            } else if eval.passed == false {
-                outcome = .failure
-                out.append(contentsOf: "\n      <failure message=\"".utf8)
-                ReportText.appendXML(scoreText(eval), to: &out)
-                out.append(contentsOf: ": ".utf8)
-                ReportText.appendXML(eval.reason ?? "", to: &out)
-                out.append(contentsOf: #"" type=""#.utf8)
-                ReportText.appendXML(eval.type, to: &out)
-                out.append(contentsOf: #"">"#.utf8)
-                ReportText.appendXML(eval.reason ?? "", to: &out)
-                out.append(contentsOf: "</failure>\n    ".utf8)
-            }
-            out.append(contentsOf: "</testcase>\n".utf8)
+        // By index, each record passed borrowed: no copy of it (and of its strings) per test case.
+        let evals = sample.evals
+        for index in evals.indices {
+            let outcome = appendTestCase(evals[index], time: time, isError: isError, to: &out)
             prepared.ends.append(out.count)
             prepared.outcomes.append(outcome)
         }
@@ -132,12 +102,53 @@ public final class JUnitReportWriter {
         return prepared
     }
 
+    /// One evaluation's test case of `prepare`, appended to `out`; returns how it ended.
+    private static func appendTestCase(_ eval: EvalRecord, time: String, isError: Bool, to out: inout [UInt8]) -> Outcome {
+        out.append(contentsOf: #"    <testcase name=""#.utf8)
+        ReportText.appendXML(eval.sampleId, to: &out)
+        out.append(contentsOf: #"" classname=""#.utf8)
+        ReportText.appendXML(eval.metric, to: &out)
+        out.append(contentsOf: #"" time=""#.utf8)
+        out.append(contentsOf: time.utf8)
+        out.append(contentsOf: #"">"#.utf8)
+        var outcome = Outcome.passed
+        if isError {
+            outcome = .error
+            out.append(contentsOf: "\n      <error message=\"".utf8)
+            ReportText.appendXML(eval.reason ?? "", to: &out)
+            out.append(contentsOf: #"" type="run-error">"#.utf8)
+            ReportText.appendXML(eval.reason ?? "", to: &out)
+            out.append(contentsOf: "</error>\n    ".utf8)
+        } else if eval.status == .unmeasured {
+            outcome = .skipped
+            out.append(contentsOf: "\n      <skipped message=\"unmeasured: ".utf8)
+            ReportText.appendXML(eval.reason ?? "", to: &out)
+            out.append(contentsOf: "\"/>\n    ".utf8)
+        } else if eval.passed == false {
+            outcome = .failure
+            out.append(contentsOf: "\n      <failure message=\"".utf8)
+            ReportText.appendXML(scoreText(eval), to: &out)
+            out.append(contentsOf: ": ".utf8)
+            ReportText.appendXML(eval.reason ?? "", to: &out)
+            out.append(contentsOf: #"" type=""#.utf8)
+            ReportText.appendXML(eval.type, to: &out)
+            out.append(contentsOf: #"">"#.utf8)
+            ReportText.appendXML(eval.reason ?? "", to: &out)
+            out.append(contentsOf: "</failure>\n    ".utf8)
+        }
+        out.append(contentsOf: "</testcase>\n".utf8)
+        return outcome
+    }
+
     /// Adds the test cases of one sample made by `prepare` (in the order samples are added).
     public func add(_ sample: SampleEvaluation, prepared: Prepared) throws {
         var start = 0
-        for (position, eval) in sample.evals.enumerated() {
+        let evals = sample.evals
+        for position in evals.indices {
             let end = prepared.ends[position]
-            try append(prepared.xml[start..<end], metric: eval.metric, position: position, outcome: prepared.outcomes[position], seconds: prepared.seconds)
+            try append(
+                prepared.xml[start..<end], metric: evals[position].metric, position: position, outcome: prepared.outcomes[position],
+                seconds: prepared.seconds)
             start = end
         }
     }
