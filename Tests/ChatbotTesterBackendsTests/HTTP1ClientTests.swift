@@ -269,6 +269,21 @@ struct HTTP1ClientTests {
             #expect(server.requests == 5)
             #expect(server.connections == 5)
         }
+        // Two pooled connections, both closed by the server: the one retry goes out on a fresh
+        // connection, not on the other closed one.
+        try await RawReplyServer.with({ _ in .init("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok", then: .close) }) { server in
+            let http = Self.http(ownPath: true)
+            let url = server.baseURL + "/v1"
+            async let first = http.send(url: url, headers: [], body: Data("{}".utf8))
+            async let second = http.send(url: url, headers: [], body: Data("{}".utf8))
+            _ = try await (first, second)
+            #expect(server.connections == 2)
+            try await Task.sleep(for: .milliseconds(50))
+            let reply = try await http.send(url: url, headers: [], body: Data("{}".utf8))
+            #expect(reply.body == Data("ok".utf8))
+            #expect(server.requests == 3)
+            #expect(server.connections == 3)
+        }
         // A reused connection that fails after part of the reply arrived is not retried.
         try await RawReplyServer.with({ index in
             index == 0 ? .init("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok") : .init("HTTP/1.1 200 OK\r\ncontent-length: 9\r\n\r\npart", then: .close)
