@@ -17,6 +17,11 @@ import NIOCore
 /// 1024-connection pool per host instead of 8). Pass your own client to `register(into:httpClient:)`
 /// to control its configuration; you then own it and shut it down after the last backend call
 /// (`try await client.shutdown()`).
+///
+/// With ``sharedHTTPClient``, non-streaming requests to plain `http://` targets on an IPv4 address
+/// or `localhost` take the package's own HTTP/1.1 client instead (same bytes, replies and errors, a
+/// fraction of the CPU; `CHATBOT_TESTER_HTTP_CLIENT=asynchttpclient` turns it off). A client you
+/// pass yourself takes every request. See docs/backends.md, "Which HTTP client a request takes".
 public enum BuiltinBackends {
     /// The names of the built-in types.
     public static let typeNames = ["anthropic", "azure-openai", "exec", "http", "openai", "scripted"]

@@ -244,6 +244,25 @@ struct HTTP1ClientTests {
             refused.append(error.message)
         }
         #expect(refused[0] == refused[1])
+        // `localhost` refused on 127.0.0.1 is handed to AsyncHTTPClient (which also tries `::1` where
+        // the resolver gives it): still the same error.
+        let error = try #require(await Self.failure(Self.http(ownPath: true), "http://localhost:\(port)/v1") as? ChatbotTesterError)
+        #expect(error.code == .connectionRefused)
+    }
+
+    @Test("a redirect is handed to AsyncHTTPClient, which follows it")
+    func redirect() async throws {
+        try await RawReplyServer.with({ index in
+            index < 2
+                ? .init("HTTP/1.1 302 Found\r\nlocation: /final\r\ncontent-length: 0\r\n\r\n")
+                : .init("HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nfinal")
+        }) { server in
+            let reply = try await Self.http(ownPath: true).send(.GET, url: server.baseURL + "/start", headers: [], body: nil)
+            #expect(reply.status == 200)
+            #expect(reply.body == Data("final".utf8))
+            // The own path's request, AsyncHTTPClient's repeat of it, and the redirected one.
+            #expect(server.requests == 3)
+        }
     }
 
     @Test("keep-alive: one connection carries sequential requests; a connection the server closed is replaced, the request sent once")
@@ -268,6 +287,21 @@ struct HTTP1ClientTests {
             }
             #expect(server.requests == 5)
             #expect(server.connections == 5)
+        }
+        // Two pooled connections, both closed by the server: the one retry goes out on a fresh
+        // connection, not on the other closed one.
+        try await RawReplyServer.with({ _ in .init("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok", then: .close) }) { server in
+            let http = Self.http(ownPath: true)
+            let url = server.baseURL + "/v1"
+            async let first = http.send(url: url, headers: [], body: Data("{}".utf8))
+            async let second = http.send(url: url, headers: [], body: Data("{}".utf8))
+            _ = try await (first, second)
+            #expect(server.connections == 2)
+            try await Task.sleep(for: .milliseconds(50))
+            let reply = try await http.send(url: url, headers: [], body: Data("{}".utf8))
+            #expect(reply.body == Data("ok".utf8))
+            #expect(server.requests == 3)
+            #expect(server.connections == 3)
         }
         // A reused connection that fails after part of the reply arrived is not retried.
         try await RawReplyServer.with({ index in

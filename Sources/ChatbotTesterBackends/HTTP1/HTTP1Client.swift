@@ -69,12 +69,14 @@ final class HTTP1Client: Sendable {
     /// `ChatbotTesterError` naming `peer` (or `CancellationError`) as `BackendHTTP.transportError` would.
     func send(_ request: HTTP1Request, peer: BackendPeer, timeout: TimeAmount) async throws -> Answer {
         #if os(Linux)
+        try Task.checkCancellation()
         let start = HTTP1Loop.now()
         let deadline = start + UInt64(max(timeout.nanoseconds, 0))
         let connectDeadline = start + UInt64(Self.connectTimeout.nanoseconds)
         var retried = false
         while true {
-            let idle = take(request.endpoint)
+            // The one retry goes out on a fresh connection, never on another pooled one.
+            let idle = retried ? nil : take(request.endpoint)
             let (outcome, fd) = await exchange(request, idle: idle, deadline: deadline, connectDeadline: connectDeadline)
             switch outcome {
             case .reply(let status, let fields, let body, let reusable):
