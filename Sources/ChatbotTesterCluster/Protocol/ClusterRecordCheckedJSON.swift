@@ -2,10 +2,9 @@ import Foundation
 
 /// Finds the members of a JSON object, or the elements of an array, in bytes that were checked
 /// already — a record the envelope's walk accepted (`ClusterRecordEnvelope`: every byte of it is
-/// checked to be well-formed JSON), a journal line the coordinator wrote after that check — without
-/// checking them again: `JSONByteScanner` checks every byte of a value it skips, which the
-/// coordinator's per-record reads (`ClusterRunFacts`, the merge pass's reports) would pay a second
-/// time.
+/// checked to be well-formed JSON) — without checking them again: `JSONByteScanner` checks every
+/// byte of a value it skips, which the coordinator's per-record read of the statistics
+/// (`ClusterRunFacts`) would pay a second time.
 ///
 /// It only finds where things are; values are still read with `JSONByteScanner`'s checked readers
 /// (`string`, `int`, `optionalDouble`). On bytes that are not well-formed the ranges it gives stay
