@@ -116,9 +116,8 @@ public struct ShardedRunStage: JobRunStage {
 }
 
 /// The one pass that ends a sharded `test` and an indexed run's `merge`: the journal is merged
-/// into `results.jsonl` (and `evals.jsonl`) by byte ranges and each merged sample — its
-/// evaluations decoded from the bytes just copied, its run too when a report keeps the sample
-/// whole, else only the run's few members the other reports read — feeds the job's `evaluationOutput`, the
+/// into `results.jsonl` (and `evals.jsonl`) by byte ranges and each merged sample — its run and
+/// evaluations decoded once from the bytes just copied — feeds the job's `evaluationOutput`, the
 /// code that writes one process's reports, and (with `tallies`) the run statistics and one
 /// example message per error code. The aggregate, `summary.json`, every report and the run's
 /// totals come out of this one pass: nothing is read back.
@@ -148,18 +147,18 @@ struct MergePass {
         var decoded = true
         do {
             pass.merged = try spool.merge(into: output, evals: scoring || reports) { run, evals in
-                // The statistics want the whole run (turns, attempts, the sample's kind): decoded once.
-                let record = tallies ? try? JSONCoding.decodeRecord(RunRecord.self, from: run, decoder: decoder) : nil
-                if let record {
+                let record = try? JSONCoding.decodeRecord(RunRecord.self, from: run, decoder: decoder)
+                if tallies, let record {
                     pass.statistics.add(record)
                     if let error = record.error, pass.errorExamples[error.code] == nil { pass.errorExamples[error.code] = error.message }
                 }
                 guard let evaluation, let preparing, decoded else { return }
-                guard let sample = Self.sample(run: run, evals: evals, for: evaluation, decoder: decoder, decoded: tallies ? .some(record) : nil)
+                guard let record, let verdicts = try? evals.map({ try JSONCoding.decodeRecord(EvalRecord.self, from: $0, decoder: decoder) })
                 else {
                     decoded = false
                     return
                 }
+                let sample = SampleEvaluation(run: record, evals: verdicts)
                 try evaluation.add(sample, prepared: EvaluationOutput.prepare(sample, for: preparing))
             }
         } catch {
@@ -173,21 +172,6 @@ struct MergePass {
         }
         pass.evaluation = try evaluation.finish().summary
         return pass
-    }
-
-    /// One merged sample for the reports: its evaluations decoded, its run decoded in full only when
-    /// the report writer keeps the sample whole (`report.md`, `report.html`), else read for the
-    /// few members the other reports use (`ReportRunReader`). Nil when a line does not decode.
-    /// - Parameter decoded: the run decoded already (`.some(nil)`: it did not decode), or nil.
-    static func sample(run: Data, evals: [Data], for output: EvaluationOutput, decoder: JSONDecoder, decoded: RunRecord?? = nil) -> SampleEvaluation? {
-        guard let verdicts = try? evals.map({ try JSONCoding.decodeRecord(EvalRecord.self, from: $0, decoder: decoder) }) else { return nil }
-        if let decoded { return decoded.map { SampleEvaluation(run: $0, evals: verdicts) } }
-        if let light = ReportRunReader.read(run) {
-            let sample = SampleEvaluation(run: light, evals: verdicts)
-            if !output.keepsWholeRun(passing: sample.outcome == .passed) { return sample }
-        }
-        guard let record = try? JSONCoding.decodeRecord(RunRecord.self, from: run, decoder: decoder) else { return nil }
-        return SampleEvaluation(run: record, evals: verdicts)
     }
 }
 

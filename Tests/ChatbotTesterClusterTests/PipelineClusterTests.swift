@@ -32,8 +32,8 @@ import Testing
         try String(contentsOf: url, encoding: .utf8).split(separator: "\n").map(normalized)
     }
 
-    /// With `htmlSampleCap: 1` the reports keep one passing sample whole: the merge pass reads
-    /// only a few members of the others' runs (`ReportRunReader`), and the reports must not change.
+    /// Also with `htmlSampleCap: 1`, where `report.html` keeps one passing sample and the other
+    /// samples only pass through the aggregate, `results.csv` and `junit.xml`.
     @Test(arguments: [nil, 1]) func clusterTestMatchesSingleProcessTest(htmlSampleCap: Int?) async throws {
         let directory = try ClusterTestSupport.temporaryDirectory()
         defer { if ProcessInfo.processInfo.environment["CT_KEEP"] == nil { try? FileManager.default.removeItem(at: directory) } }

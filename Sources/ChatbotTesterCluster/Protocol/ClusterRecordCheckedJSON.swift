@@ -2,10 +2,9 @@ import Foundation
 
 /// Finds the members of a JSON object, or the elements of an array, in bytes that were checked
 /// already — a record the envelope's walk accepted (`ClusterRecordEnvelope`: every byte of it is
-/// checked to be well-formed JSON), a journal line the coordinator wrote after that check — without
-/// checking them again: `JSONByteScanner` checks every byte of a value it skips, which the
-/// coordinator's per-record reads (`ClusterRunFacts`, the merge pass's reports) would pay a second
-/// time.
+/// checked to be well-formed JSON) — without checking them again: `JSONByteScanner` checks every
+/// byte of a value it skips, which the coordinator's per-record read of the statistics
+/// (`ClusterRunFacts`) would pay a second time.
 ///
 /// It only finds where things are; values are still read with `JSONByteScanner`'s checked readers
 /// (`string`, `int`, `optionalDouble`). On bytes that are not well-formed the ranges it gives stay
@@ -17,45 +16,45 @@ public enum ClusterCheckedJSON {
     /// `data.startIndex`): its name and where its value is. Returns false (having visited some
     /// members perhaps) when the object is not well-formed or a name has an escape.
     public static func forEachMember(of data: Data, in range: Range<Int>, _ visit: (String, Range<Int>) throws -> Void) rethrows -> Bool {
-        try data.withUnsafeBytes { raw in
-            let bytes = raw.bindMemory(to: UInt8.self)
-            guard range.lowerBound >= 0, range.upperBound <= bytes.count else { return false }
-            var cursor = Cursor(bytes: bytes, at: range.lowerBound, end: range.upperBound)
-            guard cursor.take(UInt8(ascii: "{")) else { return false }
+        try container(data, range, open: UInt8(ascii: "{"), close: UInt8(ascii: "}")) { cursor in
+            guard let name = cursor.plainString() else { return false }
             cursor.skipSpace()
-            if cursor.take(UInt8(ascii: "}")) { return true }
-            while true {
-                cursor.skipSpace()
-                guard let name = cursor.plainString() else { return false }
-                cursor.skipSpace()
-                guard cursor.take(UInt8(ascii: ":")) else { return false }
-                cursor.skipSpace()
-                guard let value = cursor.value() else { return false }
-                try visit(String(decoding: UnsafeBufferPointer(rebasing: bytes[name]), as: UTF8.self), value)
-                cursor.skipSpace()
-                if cursor.take(UInt8(ascii: ",")) { continue }
-                return cursor.take(UInt8(ascii: "}"))
-            }
+            guard cursor.take(UInt8(ascii: ":")) else { return false }
+            cursor.skipSpace()
+            guard let value = cursor.value() else { return false }
+            try visit(String(decoding: UnsafeBufferPointer(rebasing: cursor.bytes[name]), as: UTF8.self), value)
+            return true
         }
     }
 
     /// Calls `visit` with where each element of the array filling `range` of `data` is. Returns
     /// false when the array is not well-formed.
     public static func forEachElement(of data: Data, in range: Range<Int>, _ visit: (Range<Int>) throws -> Void) rethrows -> Bool {
+        try container(data, range, open: UInt8(ascii: "["), close: UInt8(ascii: "]")) { cursor in
+            guard let value = cursor.value() else { return false }
+            try visit(value)
+            return true
+        }
+    }
+
+    /// The object or array filling `range`, opened by `open`: `item` reads each member or element
+    /// (false: not well-formed).
+    private static func container(
+        _ data: Data, _ range: Range<Int>, open: UInt8, close: UInt8, _ item: (inout Cursor) throws -> Bool
+    ) rethrows -> Bool {
         try data.withUnsafeBytes { raw in
             let bytes = raw.bindMemory(to: UInt8.self)
             guard range.lowerBound >= 0, range.upperBound <= bytes.count else { return false }
             var cursor = Cursor(bytes: bytes, at: range.lowerBound, end: range.upperBound)
-            guard cursor.take(UInt8(ascii: "[")) else { return false }
+            guard cursor.take(open) else { return false }
             cursor.skipSpace()
-            if cursor.take(UInt8(ascii: "]")) { return true }
+            if cursor.take(close) { return true }
             while true {
                 cursor.skipSpace()
-                guard let value = cursor.value() else { return false }
-                try visit(value)
+                guard try item(&cursor) else { return false }
                 cursor.skipSpace()
                 if cursor.take(UInt8(ascii: ",")) { continue }
-                return cursor.take(UInt8(ascii: "]"))
+                return cursor.take(close)
             }
         }
     }

@@ -75,12 +75,6 @@ public final class EvaluationOutput {
         public var evalLines = true
     }
 
-    /// Whether `add` keeps a sample that passes (or not) whole, for `report.md` or `report.html`.
-    /// When it does not, a sample whose run carries only its status, latency, usage, cost, error
-    /// and sample tags gives the same files: the aggregate, `results.csv` and `junit.xml` read no
-    /// more of the run (a merge then skips decoding the rest).
-    public func keepsWholeRun(passing: Bool) -> Bool { reports.keepsWhole(passing: passing) }
-
     /// Encodes one sample's `evals.jsonl` lines, CSV rows and JUnit test cases; safe on any task.
     public static func prepare(_ sample: SampleEvaluation, for preparing: Preparing) -> Prepared {
         var lines: [UInt8]? = preparing.evalLines ? [] : nil

@@ -38,15 +38,6 @@ public final class EvalReportWriter {
     /// Whether `junit.xml` is written (then `add(_:csvRows:junit:)` wants its test cases).
     public var writesJUnit: Bool { junit != nil }
 
-    /// Whether `add` keeps a sample that passes (or not) whole: for `report.md` (the first failing
-    /// samples) or `report.html` (up to `htmlSampleCap` of each kind). Other samples are only
-    /// counted and written to `results.csv` and `junit.xml`.
-    public func keepsWhole(passing: Bool) -> Bool {
-        if !passing, mdFailing.count < MarkdownReport.failureLimit { return true }
-        guard options.formats.contains(.html) else { return false }
-        return passing ? self.passing.count < options.htmlSampleCap : failing.count < options.htmlSampleCap
-    }
-
     /// Adds one sample whose CSV rows (`CSVReportWriter.appendRows(for:to:)`) and JUnit test cases
     /// (`JUnitReportWriter.prepare`) were made already, on another task; `nil` makes them here.
     public func add(_ sample: SampleEvaluation, csvRows: [UInt8]?, junit prepared: JUnitReportWriter.Prepared?) throws {
