@@ -32,6 +32,9 @@ struct BenchCommand: AsyncParsableCommand {
     @Flag(name: .customLong("in-process"), help: "Skip HTTP: measure the Runner alone against an in-process target.")
     var inProcess = false
 
+    @Flag(help: "With --in-process: each case is a 3-step tool conversation (search, book, then text) instead of one call.")
+    var agent = false
+
     @Option(help: "Samples run first and not measured, to open the connection pool (default: 4 × concurrency).")
     var warmup: Int?
 
@@ -47,6 +50,7 @@ struct BenchCommand: AsyncParsableCommand {
         guard latencyMs >= 0 else { throw ValidationError("--latency-ms must not be negative") }
         guard scaleSamples >= 1 else { throw ValidationError("--scale-samples must be at least 1") }
         guard (warmup ?? 0) >= 0 else { throw ValidationError("--warmup must not be negative") }
+        guard !agent || inProcess else { throw ValidationError("--agent needs --in-process (the mock server plays no tools)") }
     }
 
     func run() async throws {
@@ -63,9 +67,10 @@ struct BenchCommand: AsyncParsableCommand {
         let runJournal = journal ? RunJournal(store: FileArtifactStore(root: directory)) : nil
         let measurement: RunnerBenchmark.Measurement
         if inProcess {
+            let target = agent ? RunnerBenchmark.inProcessAgentTarget(latencyMs: latencyMs) : RunnerBenchmark.inProcessTarget(latencyMs: latencyMs)
             measurement = try await RunnerBenchmark.measure(
-                target: RunnerBenchmark.inProcessTarget(latencyMs: latencyMs), samples: samples, latencyMs: latencyMs,
-                concurrency: concurrency, journal: runJournal)
+                target: target, samples: samples, latencyMs: latencyMs, concurrency: concurrency, journal: runJournal,
+                tools: agent ? RunnerBenchmark.agentTools : nil)
         } else {
             measurement = try await withMockLLMServer(.init(latencyMs: latencyMs, recordCapacity: 16)) { server in
                 let spec = ComponentSpec(
