@@ -221,8 +221,8 @@ extension TestJob {
     }
 
     /// Records decoded by one task of the final pass, and batches in flight beyond the one being added.
-    static let finalPassBatch = 256
-    static let finalPassWindow = 3
+    static let finalPassBatch = 128
+    static let finalPassWindow = 2
 
     /// One record of the final pass: its JSON text and the journaled evaluation groups at its position.
     struct FinalPassItem: Sendable {

@@ -82,7 +82,7 @@ import Testing
     /// `results.jsonl` writes, byte for byte; and a group missing in a later batch still sends the
     /// whole file to `evaluate`.
     @Test func theBatchedFinalPassWritesWhatEvaluatingTheResultsWrites() async throws {
-        // More than the batches in flight hold (5 batches of 256 and part of one; 3 in flight).
+        // More than the batches in flight hold (10 batches of 128 and part of one; 2 in flight).
         let count = 1_317
         let replies = (0..<count).map { Self.replies[$0 % Self.replies.count] + " #\($0)" }
         try await withMockLLMServer { server in
