@@ -157,7 +157,8 @@ let package = Package(
         .executableTarget(
             name: "cluster-bench",
             dependencies: [
-                "ChatbotTesterClusterUV", "ChatbotTesterCluster", "ChatbotTesterClusterPipeline", "ChatbotTesterCore", "ClusterTestProcessors",
+                "ChatbotTesterClusterUV", "ChatbotTesterCluster", "ChatbotTesterClusterPipeline", "ChatbotTesterCore", "ChatbotTesterPipeline",
+                "ClusterTestProcessors",
             ]),
         .testTarget(
             name: "ChatbotTesterStorageS3Tests",

@@ -159,6 +159,15 @@ enum Memory {
         return -1
     }
 
+    /// Resident memory of this process now (`VmRSS`).
+    static func residentMB() -> Double {
+        let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+        for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
+            return Double(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "").map { $0 / 1024 } ?? -1
+        }
+        return -1
+    }
+
     /// Resets the peak to the current RSS (Linux ≥ 4.0).
     static func resetPeak() {
         try? "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .utf8)

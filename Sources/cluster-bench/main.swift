@@ -13,6 +13,8 @@ import Foundation
 //                                                       (--pin: worker k on core k-1 alone, taskset)
 //   cluster-bench coordinator [--samples N] [--workers W] [--concurrency C]
 //                                                       the coordinator alone (in-memory workers): records/s journaled and merged, peak RSS
+//   cluster-bench spool [--samples N] [--source file|stream|array]
+//                                                       spooling a dataset: time, peak RSS, digests checked on use
 //   cluster-bench worker --connect PATH                 (spawned by `run`)
 //   cluster-bench sink --connect PATH --frames N        (spawned by `socket`)
 
@@ -46,7 +48,13 @@ case "coordinator":
     await CoordinatorBench.run(
         samples: option("--samples", arguments).flatMap(Int.init) ?? 100_000, workers: option("--workers", arguments).flatMap(Int.init) ?? 4,
         concurrency: option("--concurrency", arguments).flatMap(Int.init) ?? 64)
+case "spool":
+    guard let source = SpoolBench.Source(rawValue: option("--source", arguments) ?? "file") else {
+        FileHandle.standardError.write(Data("cluster-bench spool: --source is file, stream or array\n".utf8))
+        exit(2)
+    }
+    await SpoolBench.run(samples: option("--samples", arguments).flatMap(Int.init) ?? 200_000, source: source)
 default:
-    FileHandle.standardError.write(Data("usage: cluster-bench socket|codec|run|coordinator [options]\n".utf8))
+    FileHandle.standardError.write(Data("usage: cluster-bench socket|codec|run|coordinator|spool [options]\n".utf8))
     exit(2)
 }
