@@ -80,10 +80,13 @@ public final class MiddlewareStack: Sendable {
         let attempts: Int
         let latency: Double
         do {
-            (response, attempts, latency) = try await execute(
-                estimatedTokens: TokenEstimator.estimate(
-                    request, backendMaxTokens: defaultMaxTokens, forcedMaxTokens: forcedMaxTokens), actualTokens: { $0.usage?.totalTokens }
-            ) { try await inner.send(request) }
+            // Only the rate budget reads the estimate.
+            let estimate =
+                budget == nil
+                ? 0 : TokenEstimator.estimate(request, backendMaxTokens: defaultMaxTokens, forcedMaxTokens: forcedMaxTokens)
+            (response, attempts, latency) = try await execute(estimatedTokens: estimate, actualTokens: { $0.usage?.totalTokens }) {
+                try await inner.send(request)
+            }
         } catch {
             record { $0.failures += 1 }
             throw error
