@@ -29,6 +29,10 @@ public final class MiddlewareStack: Sendable {
     private let adaptive: Locked<AdaptiveConcurrency>?
     private let breaker: Locked<(state: CircuitBreaker, error: ChatbotTesterError?)>?
     private let environment: MiddlewareEnvironment
+    /// The retry layer, built once (its policy, clock and notice handler are the stack's).
+    private let retryExecutor: RetryExecutor?
+    /// Prices already looked up by model name (the table is fixed; a run sees a handful of names).
+    private let prices = Locked<[String: Pricing?]>([:])
     private let events: EventBus
     private let defaultModel: String?
     /// The backend's own `maxTokens` (applied inside it, to requests that set none): the rate
@@ -57,6 +61,16 @@ public final class MiddlewareStack: Sendable {
         limiter = poolSize.map { ConcurrencyLimiter(limit: $0) }
         adaptive = options.adaptiveConcurrency ? Locked(AdaptiveConcurrency(maximum: poolSize ?? 1)) : nil
         breaker = options.circuitBreaker.map { Locked((CircuitBreaker(settings: $0), nil)) }
+        retryExecutor = options.retry.map { policy in
+            RetryExecutor(policy: policy, clock: environment.clock, random: environment.random) { [name, events] notice in
+                var retryAfter: Double?
+                if case .rateLimited(let seconds) = notice.error.retry { retryAfter = seconds }
+                events.emit(
+                    BackendRetryEvent(
+                        backend: name, attempt: notice.attempt, delaySeconds: notice.delaySeconds, code: notice.error.code.rawValue,
+                        status: notice.error.status, retryAfterSeconds: retryAfter, message: notice.error.message))
+            }
+        }
     }
 
     /// The `target_down` error once the circuit breaker has opened; `nil` while calls go through.
@@ -167,19 +181,9 @@ public final class MiddlewareStack: Sendable {
                 }
             }
         }
-        guard let policy = options.retry else {
+        guard let executor = retryExecutor else {
             let (value, latency) = try await attempt(1)
             return (value, 1, latency)
-        }
-        let name = name
-        let events = events
-        let executor = RetryExecutor(policy: policy, clock: environment.clock, random: environment.random) { notice in
-            var retryAfter: Double?
-            if case .rateLimited(let seconds) = notice.error.retry { retryAfter = seconds }
-            events.emit(
-                BackendRetryEvent(
-                    backend: name, attempt: notice.attempt, delaySeconds: notice.delaySeconds, code: notice.error.code.rawValue,
-                    status: notice.error.status, retryAfterSeconds: retryAfter, message: notice.error.message))
         }
         let (result, attempts) = try await executor.run(attempt)
         return (result.0, attempts, result.1)
@@ -260,7 +264,13 @@ public final class MiddlewareStack: Sendable {
     private func priceFor(model: String?) -> Pricing? {
         if let pricing = options.pricing { return pricing }
         guard let model else { return nil }
-        return environment.priceTable.price(for: model)
+        if let known = prices.withLock({ $0[model] }) { return known }
+        let price = environment.priceTable.price(for: model)
+        prices.withLock { memo in
+            if memo.count >= 256 { memo.removeAll() }
+            memo[model] = price
+        }
+        return price
     }
 
     private func record(_ update: (inout UsageLedger.Totals) -> Void) {
