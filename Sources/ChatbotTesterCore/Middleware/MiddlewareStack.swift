@@ -31,8 +31,6 @@ public final class MiddlewareStack: Sendable {
     private let environment: MiddlewareEnvironment
     /// The retry layer, built once (its policy, clock and notice handler are the stack's).
     private let retryExecutor: RetryExecutor?
-    /// Prices already looked up by model name (the table is fixed; a run sees a handful of names).
-    private let prices = Locked<[String: Pricing?]>([:])
     private let events: EventBus
     private let defaultModel: String?
     /// The backend's own `maxTokens` (applied inside it, to requests that set none): the rate
@@ -264,13 +262,7 @@ public final class MiddlewareStack: Sendable {
     private func priceFor(model: String?) -> Pricing? {
         if let pricing = options.pricing { return pricing }
         guard let model else { return nil }
-        if let known = prices.withLock({ $0[model] }) { return known }
-        let price = environment.priceTable.price(for: model)
-        prices.withLock { memo in
-            if memo.count >= 256 { memo.removeAll() }
-            memo[model] = price
-        }
-        return price
+        return environment.priceTable.price(for: model)
     }
 
     private func record(_ update: (inout UsageLedger.Totals) -> Void) {
