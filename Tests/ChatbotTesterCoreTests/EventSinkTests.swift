@@ -49,6 +49,35 @@ struct StageEvent: ProgressEvent {
         #expect(lines[0].hasSuffix(#"Z","level":"warning","message":"careful","source":"backends.bot"}"#))
     }
 
+    /// The bus hands an `InlineEventSink` every event in emission order without its `receive`, and
+    /// runs `drain()` on the sink's task when `accept` asks for it (here every 10th event).
+    @Test func inlineSinksTakeEventsInOrderAndDrainWhenAsked() async throws {
+        final class Recorder: InlineEventSink {
+            let state = Locked((accepted: [String](), drained: [Int](), received: 0, finishedAfter: -1))
+            func accept(_ envelope: EventEnvelope) -> Bool {
+                state.withLock { s in
+                    s.accepted.append((envelope.event as? SampleDoneEvent)?.sampleId ?? "?")
+                    return s.accepted.count % 10 == 0
+                }
+            }
+            func drain() async { state.withLock { $0.drained.append($0.accepted.count) } }
+            func receive(_ envelope: EventEnvelope) async { state.withLock { $0.received += 1 } }
+            func finish() async { state.withLock { $0.finishedAfter = $0.accepted.count } }
+        }
+        let bus = EventBus()
+        let sink = Recorder()
+        bus.subscribe(sink)
+        for i in 0..<1000 { bus.emit(SampleDoneEvent(sampleId: "s\(i)", ok: true)) }
+        await bus.shutdown()
+        let state = sink.state.current
+        #expect(state.accepted == (0..<1000).map { "s\($0)" })
+        #expect(state.received == 0)
+        #expect(!state.drained.isEmpty)
+        #expect(state.drained == state.drained.sorted())
+        #expect(state.drained.allSatisfy { $0 >= 10 })
+        #expect(state.finishedAfter == 1000)
+    }
+
     @Test func jsonlLogFiltersByKindAndAppends() async throws {
         let url = try makeTemporaryDirectory().appendingPathComponent("events.jsonl")
         for _ in 0..<2 {

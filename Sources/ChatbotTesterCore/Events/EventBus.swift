@@ -45,14 +45,34 @@ extension EventSink {
     public func finish() async {}
 }
 
+/// A sink whose per-event work is cheap, non-blocking bookkeeping (appending to a buffer): the bus
+/// hands it each event on the emitting thread, in emission order, instead of waking the sink's task
+/// once per event. Anything slow (writing a file) goes in `drain()`, which runs on the sink's own
+/// task when `accept` asks for it. `receive` is not called for a sink subscribed this way.
+public protocol InlineEventSink: EventSink {
+    /// Takes one event; returns true when `drain()` should run soon (a buffer is due to be written).
+    /// Called with the bus's lock held: it must not block or emit.
+    func accept(_ envelope: EventEnvelope) -> Bool
+    /// Does the deferred work (called on the sink's task, never concurrently with `finish()`).
+    func drain() async
+}
+
 /// Fans typed events out to async subscribers. Library code emits; only sinks decide what to show.
 ///
 /// `emit` never blocks and never waits for a sink. Call `shutdown()` to deliver what is queued and
 /// finish every sink.
 public final class EventBus: Sendable {
     private struct Subscriber {
-        var continuation: AsyncStream<EventEnvelope>.Continuation
+        var continuation: AsyncStream<EventEnvelope>.Continuation?
+        /// Set for an `InlineEventSink`: it takes events in `emit`; the stream only wakes `drain()`.
+        var inline: (any InlineEventSink)?
+        var wake: AsyncStream<Void>.Continuation?
         var task: Task<Void, Never>
+
+        func finish() {
+            continuation?.finish()
+            wake?.finish()
+        }
     }
 
     private let subscribers = Locked<[Subscriber]>([])
@@ -61,6 +81,16 @@ public final class EventBus: Sendable {
 
     /// Adds a sink; it receives every event emitted from now on, in order.
     public func subscribe(_ sink: any EventSink) {
+        if let inline = sink as? any InlineEventSink {
+            // One pending wake is enough: `drain` handles everything accepted before it runs.
+            let (wakes, wake) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+            let task = Task {
+                for await _ in wakes { await inline.drain() }
+                await inline.finish()
+            }
+            subscribers.withLock { $0.append(Subscriber(continuation: nil, inline: inline, wake: wake, task: task)) }
+            return
+        }
         let (stream, continuation) = AsyncStream<EventEnvelope>.makeStream()
         let task = Task {
             for await envelope in stream {
@@ -68,14 +98,20 @@ public final class EventBus: Sendable {
             }
             await sink.finish()
         }
-        subscribers.withLock { $0.append(Subscriber(continuation: continuation, task: task)) }
+        subscribers.withLock { $0.append(Subscriber(continuation: continuation, inline: nil, wake: nil, task: task)) }
     }
 
     /// Publishes an event to every sink.
     public func emit(_ event: some TesterEvent) {
         let envelope = EventEnvelope(event: event)
         subscribers.withLock { list in
-            for subscriber in list { subscriber.continuation.yield(envelope) }
+            for subscriber in list {
+                if let inline = subscriber.inline {
+                    if inline.accept(envelope) { subscriber.wake?.yield() }
+                } else {
+                    subscriber.continuation?.yield(envelope)
+                }
+            }
         }
     }
 
@@ -88,7 +124,7 @@ public final class EventBus: Sendable {
             defer { list.removeAll() }
             return list
         }
-        for subscriber in list { subscriber.continuation.finish() }
+        for subscriber in list { subscriber.finish() }
         for subscriber in list { await subscriber.task.value }
     }
 }

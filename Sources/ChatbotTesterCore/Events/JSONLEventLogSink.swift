@@ -6,11 +6,10 @@ import Foundation
 /// written at least every `flushIntervalSeconds` and on `finish()`; keys are sorted, times are
 /// ISO-8601 with milliseconds. An event that cannot be encoded becomes a line with `encodeError`,
 /// never a crash.
-public final class JSONLEventLogSink: EventSink {
+public final class JSONLEventLogSink: InlineEventSink {
     private struct State {
         var bytes: [UInt8] = []
         var lastFlush: Double
-        var failed = false
         let encoder = JSONCoding.encoder()
     }
 
@@ -20,6 +19,8 @@ public final class JSONLEventLogSink: EventSink {
     private let clock: any TesterClock
     private let flushIntervalSeconds: Double
     private let state: Locked<State>
+    /// Held while a buffer is written (one writer at a time, in order); `true` once a write failed.
+    private let writing = Locked(false)
 
     /// Opens `url` for appending (creating it and its directory).
     /// - Parameters:
@@ -141,33 +142,51 @@ public final class JSONLEventLogSink: EventSink {
     }
 
     public func receive(_ envelope: EventEnvelope) async {
-        if let include, !include(envelope.kind) { return }
+        if accept(envelope) { await drain() }
+    }
+
+    /// Appends the event's line to the buffer (no I/O); true when the buffer is due to be written.
+    /// The `EventBus` calls this on the emitting thread, so the log costs no task wake per event.
+    public func accept(_ envelope: EventEnvelope) -> Bool {
+        if let include, !include(envelope.kind) { return false }
         let now = clock.now()
-        state.withLock { s in
+        return state.withLock { s in
             if !Self.appendLine(for: envelope, to: &s.bytes) { s.bytes.append(contentsOf: Self.referenceLine(for: envelope, encoder: s.encoder)) }
-            if s.bytes.count >= 1 << 16 || now - s.lastFlush >= flushIntervalSeconds {
-                flushLocked(&s)
-                s.lastFlush = now
-            }
+            return s.bytes.count >= 1 << 16 || now - s.lastFlush >= flushIntervalSeconds
         }
+    }
+
+    /// Writes the buffered lines. The buffer is taken under the state lock and written outside it,
+    /// so an emitter appending a line never waits for the file.
+    public func drain() async {
+        flush(closing: false)
     }
 
     public func finish() async {
-        state.withLock { s in
-            flushLocked(&s)
-            try? handle.synchronize()
-            try? handle.close()
-        }
+        flush(closing: true)
     }
 
-    private func flushLocked(_ s: inout State) {
-        guard !s.bytes.isEmpty, !s.failed else { return }
-        do {
-            // Events carry error messages and replies; whole lines are buffered, so no secret straddles a flush.
-            try handle.write(contentsOf: SecretMasker.shared.mask(Data(s.bytes)))
-        } catch {
-            s.failed = true
+    private func flush(closing: Bool) {
+        writing.withLock { failed in
+            let bytes = state.withLock { s -> [UInt8] in
+                s.lastFlush = clock.now()
+                var taken: [UInt8] = []
+                taken.reserveCapacity(s.bytes.capacity)
+                swap(&taken, &s.bytes)
+                return taken
+            }
+            if !bytes.isEmpty, !failed {
+                do {
+                    // Events carry error messages and replies; whole lines are buffered, so no secret straddles a flush.
+                    try handle.write(contentsOf: SecretMasker.shared.mask(Data(bytes)))
+                } catch {
+                    failed = true
+                }
+            }
+            if closing {
+                try? handle.synchronize()
+                try? handle.close()
+            }
         }
-        s.bytes.removeAll(keepingCapacity: true)
     }
 }

@@ -29,6 +29,8 @@ public final class MiddlewareStack: Sendable {
     private let adaptive: Locked<AdaptiveConcurrency>?
     private let breaker: Locked<(state: CircuitBreaker, error: ChatbotTesterError?)>?
     private let environment: MiddlewareEnvironment
+    /// The retry layer, built once (its policy, clock and notice handler are the stack's).
+    private let retryExecutor: RetryExecutor?
     private let events: EventBus
     private let defaultModel: String?
     /// The backend's own `maxTokens` (applied inside it, to requests that set none): the rate
@@ -57,6 +59,16 @@ public final class MiddlewareStack: Sendable {
         limiter = poolSize.map { ConcurrencyLimiter(limit: $0) }
         adaptive = options.adaptiveConcurrency ? Locked(AdaptiveConcurrency(maximum: poolSize ?? 1)) : nil
         breaker = options.circuitBreaker.map { Locked((CircuitBreaker(settings: $0), nil)) }
+        retryExecutor = options.retry.map { policy in
+            RetryExecutor(policy: policy, clock: environment.clock, random: environment.random) { [name, events] notice in
+                var retryAfter: Double?
+                if case .rateLimited(let seconds) = notice.error.retry { retryAfter = seconds }
+                events.emit(
+                    BackendRetryEvent(
+                        backend: name, attempt: notice.attempt, delaySeconds: notice.delaySeconds, code: notice.error.code.rawValue,
+                        status: notice.error.status, retryAfterSeconds: retryAfter, message: notice.error.message))
+            }
+        }
     }
 
     /// The `target_down` error once the circuit breaker has opened; `nil` while calls go through.
@@ -80,10 +92,13 @@ public final class MiddlewareStack: Sendable {
         let attempts: Int
         let latency: Double
         do {
-            (response, attempts, latency) = try await execute(
-                estimatedTokens: TokenEstimator.estimate(
-                    request, backendMaxTokens: defaultMaxTokens, forcedMaxTokens: forcedMaxTokens), actualTokens: { $0.usage?.totalTokens }
-            ) { try await inner.send(request) }
+            // Only the rate budget reads the estimate.
+            let estimate =
+                budget == nil
+                ? 0 : TokenEstimator.estimate(request, backendMaxTokens: defaultMaxTokens, forcedMaxTokens: forcedMaxTokens)
+            (response, attempts, latency) = try await execute(estimatedTokens: estimate, actualTokens: { $0.usage?.totalTokens }) {
+                try await inner.send(request)
+            }
         } catch {
             record { $0.failures += 1 }
             throw error
@@ -164,19 +179,9 @@ public final class MiddlewareStack: Sendable {
                 }
             }
         }
-        guard let policy = options.retry else {
+        guard let executor = retryExecutor else {
             let (value, latency) = try await attempt(1)
             return (value, 1, latency)
-        }
-        let name = name
-        let events = events
-        let executor = RetryExecutor(policy: policy, clock: environment.clock, random: environment.random) { notice in
-            var retryAfter: Double?
-            if case .rateLimited(let seconds) = notice.error.retry { retryAfter = seconds }
-            events.emit(
-                BackendRetryEvent(
-                    backend: name, attempt: notice.attempt, delaySeconds: notice.delaySeconds, code: notice.error.code.rawValue,
-                    status: notice.error.status, retryAfterSeconds: retryAfter, message: notice.error.message))
         }
         let (result, attempts) = try await executor.run(attempt)
         return (result.0, attempts, result.1)

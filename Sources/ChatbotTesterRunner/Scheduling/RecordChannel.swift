@@ -108,7 +108,24 @@ final class RecordChannel: Sendable {
 
     /// The next record, or `nil` at the end. Throws the run's error once, at the end.
     func next() async throws -> IndexedRunRecord? {
-        try await withTaskCancellationHandler {
+        // A buffered record is taken without a continuation (the common case while the run is ahead).
+        if !Task.isCancelled {
+            let ready = state.withLock { s -> (IndexedRunRecord, CheckedContinuation<Void, Never>?)? in
+                guard !s.terminated, s.count > 0 else { return nil }
+                let record = s.pop()
+                var producer: CheckedContinuation<Void, Never>?
+                if s.count < capacity {
+                    producer = s.producer
+                    s.producer = nil
+                }
+                return (record, producer)
+            }
+            if let (record, producer) = ready {
+                producer?.resume()
+                return record
+            }
+        }
+        return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<IndexedRunRecord?, any Error>) in
                 enum Step { case value(IndexedRunRecord, CheckedContinuation<Void, Never>?), end, fail(any Error), wait }
                 let step = state.withLock { s -> Step in
