@@ -112,6 +112,39 @@ final class ReplayServer: Sendable {
 
 /// A loopback listener on 127.0.0.1 (any free port, `TCP_NODELAY` on accepted connections) serving each
 /// connection with `serve` while `body` runs; closed afterwards whatever happens.
+/// Runs jobs on one dedicated thread, in order: the test servers' executor (not the cooperative pool).
+final class ServerThreadExecutor: TaskExecutor, @unchecked Sendable {
+    static let shared = ServerThreadExecutor()
+
+    private let condition = NSCondition()
+    private var jobs: [UnownedJob] = []
+
+    private init() {
+        let thread = Thread { [self] in run() }
+        thread.name = "test-servers"
+        thread.start()
+    }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        condition.lock()
+        jobs.append(job)
+        condition.signal()
+        condition.unlock()
+    }
+
+    private func run() {
+        while true {
+            condition.lock()
+            while jobs.isEmpty { condition.wait() }
+            let batch = jobs
+            jobs.removeAll(keepingCapacity: true)
+            condition.unlock()
+            for job in batch { job.runSynchronously(on: asUnownedTaskExecutor()) }
+        }
+    }
+}
+
 enum LoopbackListener {
     static func with<T: Sendable>(
         serve: @escaping @Sendable (NIOAsyncChannel<ByteBuffer, ByteBuffer>) async throws -> Void,
@@ -125,7 +158,11 @@ enum LoopbackListener {
                     try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
                 }
             }
-        let accepting = Task {
+        // The server's tasks run on a thread of their own: on the cooperative pool a full test run
+        // (2 threads on this machine, often blocked by other suites) could starve the server for
+        // longer than a client's 10 s deadline, and the test would see a time-out the client
+        // never caused.
+        let accepting = Task(executorPreference: ServerThreadExecutor.shared) {
             try await listener.executeThenClose { inbound in
                 try await withThrowingDiscardingTaskGroup { group in
                     for try await connection in inbound {
