@@ -17,6 +17,25 @@ struct HTTP1ClientTests {
     }
 
     /// The error `send` throws (nil when it returns).
+    /// A TCP socket bound to 127.0.0.1 on a free port and not listening: connections to the port
+    /// are refused for as long as it stays open.
+    static func boundNotListening() throws -> (Int32, Int) {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        guard fd >= 0, bound else {
+            close(fd)
+            throw ChatbotTesterError(.io, "cannot bind a loopback port")
+        }
+        return (fd, Int(UInt16(bigEndian: address.sin_port)))
+    }
+
     static func failure(_ http: BackendHTTP, _ url: String) async -> (any Error)? {
         do {
             _ = try await http.send(url: url, headers: [("authorization", "Bearer sk-secret-1")], body: Data("{}".utf8))
@@ -235,8 +254,11 @@ struct HTTP1ClientTests {
             #expect(seen[0].1 == seen[1].1, "\(name)")
             #expect(seen[0].2 == seen[1].2, "\(name)")
         }
-        // Nothing listening.
-        let port = try await RawReplyServer.with({ _ in .init("") }) { $0.port }
+        // Nothing listening: a port held by a socket that is bound but not listening (a port freed
+        // by closing a server could be taken by another test's server meanwhile; a full CI run
+        // once connected to one and got "connection reset" instead of "refused").
+        let (holder, port) = try Self.boundNotListening()
+        defer { close(holder) }
         var refused: [String] = []
         for ownPath in [false, true] {
             let error = try #require(await Self.failure(Self.http(ownPath: ownPath), "http://127.0.0.1:\(port)/v1") as? ChatbotTesterError)
