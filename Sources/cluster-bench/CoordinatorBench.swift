@@ -151,18 +151,15 @@ struct RecordTemplate: Sendable {
 
 /// Peak resident memory of this process (Linux `/proc/self/status`).
 enum Memory {
-    static func peakMB() -> Double {
-        let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
-        for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
-            return Double(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "").map { $0 / 1024 } ?? -1
-        }
-        return -1
-    }
+    static func peakMB() -> Double { statusMB("VmHWM") }
 
     /// Resident memory of this process now (`VmRSS`).
-    static func residentMB() -> Double {
+    static func residentMB() -> Double { statusMB("VmRSS") }
+
+    /// A `/proc/self/status` figure in MB (`VmHWM`, `VmRSS`), or -1.
+    private static func statusMB(_ field: String) -> Double {
         let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
-        for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
+        for line in status.split(separator: "\n") where line.hasPrefix(field + ":") {
             return Double(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "").map { $0 / 1024 } ?? -1
         }
         return -1

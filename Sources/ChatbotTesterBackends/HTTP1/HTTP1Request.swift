@@ -62,10 +62,12 @@ struct HTTP1Request: Sendable {
         bytes = out
     }
 
+    private static let scheme = Array("http://".utf8)
+
     /// The endpoint, the `host` header and the request target of a plain `http://` URL the own path takes.
     static func target(_ url: String) -> (endpoint: Endpoint, hostHeader: String, uri: String)? {
         let utf8 = Array(url.utf8)
-        let scheme = Array("http://".utf8)
+        let scheme = Self.scheme
         guard utf8.count > scheme.count, zip(utf8, scheme).allSatisfy({ ($0 | 0x20) == $1 || $0 == $1 }) else { return nil }
         // Only printable ASCII without spaces, quotes, angle brackets, backslashes (what a request line carries as is).
         for byte in utf8 where byte <= 0x20 || byte >= 0x7F || byte == 0x22 || byte == 0x3C || byte == 0x3E || byte == 0x5C {
