@@ -80,7 +80,13 @@ public final class OutputDirectoryLock: @unchecked Sendable {
         // The holder's details are written to a private file, locked, and only then put at the lock
         // path (link when the path is free, rename over a dead holder's file): a reader that finds
         // the lock held always finds its holder's details, never an empty file.
-        for _ in 0..<16 {
+        //
+        // A holder that takes and drops the lock in a tight loop can make the path present at
+        // `link` and absent at `inspect` several times running (16 in a row happened once on a
+        // loaded CI machine): look again, yielding the processor after the first few tries, for a
+        // bounded number of rounds (about a second at most).
+        for attempt in 0..<1_000 {
+            if attempt >= 16 { usleep(1_000) }
             let (temp, fd) = try lockedTempFile(beside: lockFile, details: details)
             if link(temp, lockFile.path) == 0 {
                 unlink(temp)
