@@ -7,7 +7,9 @@ import Foundation
 
 /// The real job on a worker: the pipeline's Runner plays each case against the target, the
 /// Evaluator scores it with the job's metrics — exactly what a single-process `run` + `evaluate`
-/// does per sample, so merged results and summaries match it.
+/// does per sample, so merged results and summaries match it. A scored record carries its report
+/// part (`ClusterReportPart`, `EvaluationOutput.reportPart(for:)`): the rows and numbers the
+/// reports read, so the coordinator's merge does not decode it.
 ///
 /// The worker rebuilds the `TestJob` from the job config it receives in `welcome` (secrets stay
 /// `{env: NAME}` references, resolved in the worker's own environment) with the registry of the
@@ -57,7 +59,12 @@ public struct PipelineShardProcessor: ShardProcessor {
         await Self.emitConcurrently(samples, limit: samples.count, emit: emit) { item in
             let run = await runner.play(item.sample)
             let evals = scoring ? await job.evaluator.evaluate(run) : []
-            return ClusterRecord(sampleId: item.sample.id, index: item.index, run: run, evals: evals)
+            var record = ClusterRecord(sampleId: item.sample.id, index: item.index, run: run, evals: evals)
+            // What the reports read of it, made here so the coordinator's merge need not decode it.
+            if scoring, let body = EvaluationOutput.reportPart(for: SampleEvaluation(run: run, evals: evals)) {
+                record.reportPart = ClusterReportPart.make(sampleId: item.sample.id, index: item.index, body: body)
+            }
+            return record
         }
     }
 }

@@ -116,8 +116,9 @@ public struct ShardedRunStage: JobRunStage {
 }
 
 /// The one pass that ends a sharded `test` and an indexed run's `merge`: the journal is merged
-/// into `results.jsonl` (and `evals.jsonl`) by byte ranges and each merged sample — its run and
-/// evaluations decoded once from the bytes just copied — feeds the job's `evaluationOutput`, the
+/// into `results.jsonl` (and `evals.jsonl`) by byte ranges and each merged sample — from the report
+/// part its worker sent (kept in `journal.parts`), else its run and evaluations decoded once from
+/// the bytes just copied — feeds the job's `evaluationOutput`, the
 /// code that writes one process's reports, and (with `tallies`) the run statistics and one
 /// example message per error code. The aggregate, `summary.json`, every report and the run's
 /// totals come out of this one pass: nothing is read back.
@@ -132,6 +133,8 @@ struct MergePass {
     var statistics = RunStatistics()
     /// With `tallies`: one example message per error code, the first in dataset order.
     var errorExamples: [String: String] = [:]
+    /// Samples fed to the reports from their report parts (`ClusterReportParts`), not decoded.
+    var partsUsed = 0
 
     static func run(_ spool: ClusterSpool, job: TestJob, scoring: Bool, reports: Bool, tallies: Bool) async throws -> MergePass {
         let output = job.outputDirectory
@@ -145,8 +148,21 @@ struct MergePass {
         let preparing = evaluation?.preparing
         let decoder = JSONCoding.decoder()
         var decoded = true
+        // The report parts the workers sent with their records: a sample with one feeds the
+        // reports without a decode (only the samples report.md / report.html keep are decoded).
+        let parts = reports && !tallies ? ClusterReportParts(spool: spool.directory) : nil
         do {
-            pass.merged = try spool.merge(into: output, evals: scoring || reports) { run, evals in
+            pass.merged = try spool.merge(into: output, evals: scoring || reports) { entry, run, evals in
+                if let evaluation, decoded, let part = parts?.body(line: entry.range, sampleId: entry.sampleId, index: entry.index),
+                    try evaluation.add(reportPart: part, evalCount: evals.count, sample: {
+                        SampleEvaluation(
+                            run: try JSONCoding.decodeRecord(RunRecord.self, from: run, decoder: decoder),
+                            evals: try evals.map { try JSONCoding.decodeRecord(EvalRecord.self, from: $0, decoder: decoder) })
+                    })
+                {
+                    pass.partsUsed += 1
+                    return
+                }
                 let record = try? JSONCoding.decodeRecord(RunRecord.self, from: run, decoder: decoder)
                 if tallies, let record {
                     pass.statistics.add(record)

@@ -46,6 +46,8 @@ public enum ClusterCoordinator {
     ) async throws -> ClusterCoordinatorStats {
         let resume = try spool.resumeState(spending: limits.budgetUSD != nil, retryErrors: options.retryErrors, events: events)
         let journal = try FileJournal(url: spool.journalURL, mode: 0o600)
+        spool.reportPartsLog.open(spool: spool.directory, journal: spool.journalURL)
+        defer { spool.reportPartsLog.close() }
         let limits = RunLimits(budgetUSD: limits.budgetUSD, failurePolicy: limits.failurePolicy, spentUSD: resume.spentUSD)
         let driver = CoordinatorDriver(spool: spool, journal: journal, resume: resume, limits: limits, events: events, options: options)
         let stats = try await driver.run(listener: listener)
@@ -323,9 +325,11 @@ actor CoordinatorDriver {
                         try journal.appendNow(full.bytes)
                         // Where the line went, so the merge need not scan the journal for it.
                         spool.journalLog.appended(full)
+                        spool.reportPartsLog.appended(full)
                     }
                 } catch {
                     spool.journalLog.invalidate()
+                    spool.reportPartsLog.invalidate()
                     fail(error)
                 }
             case .close(let id, let reason):

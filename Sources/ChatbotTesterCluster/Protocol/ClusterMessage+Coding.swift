@@ -85,8 +85,47 @@ extension ClusterMessageCodec {
     }
 
     /// The payload of a `records` frame of records already encoded (see
-    /// `ClusterRecord.wireBytes(omittingSample:)`), spliced into one frame.
+    /// `ClusterRecord.wireUnit(omittingSample:)` and `wireBytes(omittingSample:)`), spliced into
+    /// one frame. Records without report parts give the JSON frame `encode(.records(…))` writes;
+    /// when any has one, the frame is `[0]["P"][u32 JSON length][that JSON]` followed by each
+    /// record's part as `[u32 length][bytes]`, in body order (length 0: none; lengths big-endian).
     public func encodeRecords(_ records: [Data]) -> Data {
+        guard records.contains(where: { $0.first == 0 }) else { return recordsJSON(records) }
+        var jsons: [Data] = [], parts: [Data] = []
+        jsons.reserveCapacity(records.count)
+        parts.reserveCapacity(records.count)
+        for unit in records {
+            let start = unit.startIndex
+            guard unit.first == 0, unit.count >= 5 else {
+                jsons.append(unit)
+                parts.append(Data())
+                continue
+            }
+            let length = unit[(start + 1)..<(start + 5)].reduce(0) { $0 << 8 | Int($1) }
+            parts.append(unit[(start + 5)..<(start + 5 + length)])
+            jsons.append(unit[(start + 5 + length)...])
+        }
+        let json = recordsJSON(jsons)
+        var out = Data(capacity: json.count + parts.reduce(6) { $0 + $1.count + 4 })
+        out.append(contentsOf: Self.partsMagic)
+        Self.appendBigEndian(UInt32(json.count), to: &out)
+        out.append(json)
+        for part in parts {
+            Self.appendBigEndian(UInt32(part.count), to: &out)
+            out.append(part)
+        }
+        return out
+    }
+
+    /// The first bytes of a records frame with report parts (never the start of JSON).
+    static let partsMagic: [UInt8] = [0, UInt8(ascii: "P")]
+
+    /// Appends `value` big-endian (the lengths of a records frame's parts).
+    static func appendBigEndian(_ value: UInt32, to out: inout Data) {
+        withUnsafeBytes(of: value.bigEndian) { out.append(contentsOf: $0) }
+    }
+
+    private func recordsJSON(_ records: [Data]) -> Data {
         var out = Data(#"{"body":["#.utf8)
         out.reserveCapacity(records.reduce(32) { $0 + $1.count + 1 })
         for (position, record) in records.enumerated() {
@@ -113,10 +152,53 @@ extension ClusterMessageCodec {
     /// - Throws: `ChatbotTesterError(.proto)` naming `peer` and the field (`body[3].run.status`)
     ///   when the frame is not JSON or a record is not shaped like a `ClusterRecord`.
     public func decodeIncoming(_ payload: Data, peer: String) throws -> ClusterIncoming {
+        if payload.first == 0 { return try decodeWithParts(payload, peer: peer) }
         // A records frame in the workers' shape is walked once, record by record; any fault (or
         // an unusual record) is read again below, which names it.
         if let body = Self.recordsShape(of: payload), let records = try? Self.walkRecords(payload, body: body) { return .records(records) }
         return try scanIncoming(payload, peer: peer)
+    }
+
+    /// A records frame with report parts (`encodeRecords(_:)`): its JSON read as any records
+    /// frame, then one part per record, each checked against its record
+    /// (`ClusterReportPart.mismatch`: sample id, index, size).
+    ///
+    /// - Throws: `ChatbotTesterError(.proto)` naming `peer` and the field (`parts[2]`) when the
+    ///   parts are cut short, more or fewer than the records, or do not belong to their record.
+    func decodeWithParts(_ payload: Data, peer: String) throws -> ClusterIncoming {
+        func malformed(_ message: String, _ field: String? = nil) -> ChatbotTesterError {
+            ChatbotTesterError(.proto, "malformed frame: \(message)", location: SourceLocation(source: peer, field: field))
+        }
+        var offset = payload.startIndex
+        func length() -> Int? {
+            guard payload.endIndex - offset >= 4 else { return nil }
+            defer { offset += 4 }
+            return payload[offset..<(offset + 4)].reduce(0) { $0 << 8 | Int($1) }
+        }
+        guard payload.starts(with: Self.partsMagic) else { throw malformed("not JSON and not a records frame with report parts") }
+        offset += Self.partsMagic.count
+        guard let jsonLength = length(), payload.endIndex - offset >= jsonLength else { throw malformed("report parts: cut short") }
+        let json = Data(payload[offset..<(offset + jsonLength)])
+        offset += jsonLength
+        // Never nested: the JSON must be a records frame as JSON.
+        guard json.first == UInt8(ascii: "{"), case .records(var records) = try decodeIncoming(json, peer: peer) else {
+            throw malformed("report parts come only with a records frame")
+        }
+        for position in records.indices {
+            guard let count = length(), payload.endIndex - offset >= count else {
+                throw malformed("report parts: cut short (\(position) of \(records.count))", "parts[\(position)]")
+            }
+            defer { offset += count }
+            guard count > 0 else { continue }
+            let part = payload[offset..<(offset + count)]
+            let record = records[position]
+            if let mismatch = ClusterReportPart.mismatch(part, sampleId: record.sampleId, index: record.index, recordBytes: record.bytes.count) {
+                throw ChatbotTesterError(.proto, "refused record: \(mismatch)", location: SourceLocation(source: peer, field: "parts[\(position)]"))
+            }
+            records[position].reportPart = part
+        }
+        guard offset == payload.endIndex else { throw malformed("report parts: \(payload.endIndex - offset) bytes after the last of \(records.count)", "parts") }
+        return .records(records)
     }
 
     /// The records of a body in one walk (see `ClusterRecordEnvelope.init(walking:in:)`).

@@ -9,7 +9,10 @@ import Foundation
 /// assigned).
 /// 4: records and samples are schema 2 (tool calls, tool results, retrieved contexts, streaming
 /// timings), which a version-3 peer would refuse as unknown keys.
-public let clusterProtocolVersion = 4
+/// 5: a `records` frame may carry each record's report part (`ClusterReportPart`: what the
+/// reports read of it, made by the worker) after its JSON; a version-4 coordinator could not read
+/// such a frame, and a version-4 worker sends none (its records would be decoded for the reports).
+public let clusterProtocolVersion = 5
 
 /// A message of the cluster protocol. On the wire: one frame holding `{"type": …, "body": …}` JSON.
 ///

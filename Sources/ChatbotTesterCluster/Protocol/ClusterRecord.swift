@@ -11,12 +11,33 @@ public struct ClusterRecord: Sendable, Hashable, Codable {
     public var run: RunRecord
     /// The metric verdicts on the run, in metric order.
     public var evals: [EvalRecord]
+    /// What the reports read of this record (`ClusterReportPart`), made by the worker that scored
+    /// it; it travels next to the record's JSON (`wireUnit(omittingSample:)`), never inside it.
+    public var reportPart: Data?
 
-    public init(sampleId: String, index: Int, run: RunRecord, evals: [EvalRecord]) {
+    private enum CodingKeys: String, CodingKey { case sampleId, index, run, evals }
+
+    public init(sampleId: String, index: Int, run: RunRecord, evals: [EvalRecord], reportPart: Data? = nil) {
         self.sampleId = sampleId
         self.index = index
         self.run = run
         self.evals = evals
+        self.reportPart = reportPart
+    }
+
+    /// What a worker queues for a `records` frame: the record's JSON (`wireBytes(omittingSample:)`)
+    /// and, when it has one, its report part — `[0][u32 part length, big-endian][part][JSON]`;
+    /// `ClusterMessageCodec.encodeRecords(_:)` puts the JSON in the frame's body and the part in
+    /// its list of parts.
+    public func wireUnit(omittingSample: Bool) throws -> Data {
+        let json = try wireBytes(omittingSample: omittingSample)
+        guard let reportPart else { return json }
+        var out = Data(capacity: 5 + reportPart.count + json.count)
+        out.append(0)
+        ClusterMessageCodec.appendBigEndian(UInt32(reportPart.count), to: &out)
+        out.append(reportPart)
+        out.append(json)
+        return out
     }
 
     /// The record's JSON as a worker sends it (`JSONCoding`, sorted keys). With `omittingSample`
@@ -90,6 +111,9 @@ public struct ClusterRecordEnvelope: Sendable, Hashable {
     /// Whether `run.sample` is `null`: the worker left it out, the coordinator puts back the bytes
     /// of the sample it assigned (`splicingSample(_:)`) before the record is journaled.
     public var sampleOmitted: Bool
+    /// The record's report part (`ClusterReportPart`), checked against the record when the frame
+    /// was read; kept in the side file next to the journal.
+    public var reportPart: Data?
 
     /// Whether the run failed.
     public var failed: Bool { status == .error }

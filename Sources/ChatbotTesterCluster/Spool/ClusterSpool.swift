@@ -22,6 +22,8 @@ public struct ClusterSpool: Sendable {
     /// appends (shared by copies of this value): the merge uses it instead of scanning the
     /// journal again when it covers the whole file.
     let journalLog = JournalLog()
+    /// The side file of the journaled records' report parts (`ClusterReportPartsLog`).
+    let reportPartsLog = ClusterReportPartsLog()
     /// `directory.path`, kept: a shard read per assign would otherwise build it (and a URL) again.
     private let directoryPath: String
 
@@ -417,11 +419,13 @@ public struct ClusterSpool: Sendable {
     /// re-encode would give. The journal is scanned once (`journalIndex()`, which keeps where each
     /// record's `run` and `evals` sit); each kept line is then read once more, by range.
     ///
-    /// - Parameter each: called with every merged sample in dataset order — the bytes of its
-    ///   `run` (a results line) and of each of its evaluations (evals lines) — so the reports can
+    /// - Parameter each: called with every merged sample in dataset order — its journal entry, the
+    ///   bytes of its `run` (a results line) and of each of its evaluations (evals lines) — so the reports can
     ///   be built in the same pass (`ShardedRunStage`); the bytes are the lines just written.
     @discardableResult
-    public func merge(into output: URL, evals writeEvals: Bool = true, each: ((_ run: Data, _ evals: [Data]) throws -> Void)? = nil) throws -> Int {
+    public func merge(
+        into output: URL, evals writeEvals: Bool = true, each: ((_ entry: JournalIndex.Entry, _ run: Data, _ evals: [Data]) throws -> Void)? = nil
+    ) throws -> Int {
         let index = try journalIndex()
         try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
         let results = try LineCopier(url: output.appendingPathComponent("results.jsonl"))
@@ -433,7 +437,7 @@ public struct ClusterSpool: Sendable {
             }
             try results.write(run)
             if let evals { for eval in evalLines { try evals.write(eval) } }
-            try each?(run, evalLines)
+            try each?(entry, run, evalLines)
         }
         try results.close()
         try evals?.close()

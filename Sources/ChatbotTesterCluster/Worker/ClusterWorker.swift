@@ -230,7 +230,7 @@ actor WorkerDriver {
                 // Encoded here, in the sample's own task; the sample stays out when it is the one
                 // assigned (the coordinator has its bytes).
                 do {
-                    let bytes = try record.wireBytes(omittingSample: record.run.sample == item.sample)
+                    let bytes = try record.wireUnit(omittingSample: record.run.sample == item.sample)
                     await self.collect(record.sampleId, bytes)
                 } catch {
                     await self.fail(ChatbotTesterError(.internal, "cannot encode the record of '\(record.sampleId)': \(error)"))

@@ -18,13 +18,13 @@ import Foundation
 public final class EvaluationOutput {
     /// The `evals.jsonl` being written.
     public let evalsURL: URL
-    private let writer: JSONLWriter?
-    private let reports: EvalReportWriter
-    private var comparison: RunComparison.Builder?
+    let writer: JSONLWriter?
+    let reports: EvalReportWriter
+    var comparison: RunComparison.Builder?
     private let baselineEvals: URL?
     private let directory: URL
     /// What has been counted so far.
-    public private(set) var aggregate: EvalAggregate
+    public internal(set) var aggregate: EvalAggregate
     /// Lines of the input that could not be read (counted in the summary).
     public var rejectedLines = 0
 

@@ -58,6 +58,28 @@ public final class EvalReportWriter {
         }
     }
 
+    /// Adds one sample by its outcome, its evaluations (only their metrics are read) and its CSV rows
+    /// and JUnit test cases made already (`EvaluationOutput.add(reportPart:evalCount:sample:)`);
+    /// `sample` gives the whole sample, asked for only when `report.md` or `report.html` keeps it.
+    /// The same bytes as `add(_:csvRows:junit:)`.
+    func add(
+        outcome: SampleEvaluation.Outcome, evals: [EvalRecord], csvRows: [UInt8], junit prepared: JUnitReportWriter.Prepared,
+        sample: () throws -> SampleEvaluation
+    ) throws {
+        count += 1
+        try csv?.add(rowBytes: csvRows)
+        try junit?.add(SampleEvaluation(run: nil, evals: evals), prepared: prepared)
+        let isPassing = outcome == .passed
+        let forMarkdown = !isPassing && mdFailing.count < MarkdownReport.failureLimit
+        let forHTML = options.formats.contains(.html) && (isPassing ? passing.count : failing.count) < options.htmlSampleCap
+        guard forMarkdown || forHTML else { return }
+        let whole = try sample()
+        if forMarkdown { mdFailing.append(whole) }
+        if forHTML {
+            if isPassing { passing.append(whole) } else { failing.append(whole) }
+        }
+    }
+
     /// Writes the remaining files and returns the summary.
     /// - Parameter comparison: overrides `options.comparison` (for a comparison built while streaming).
     @discardableResult

@@ -1,0 +1,274 @@
+import ChatbotTester
+import ChatbotTesterTesting
+import Foundation
+import Testing
+
+@testable import ChatbotTesterCluster
+@testable import ChatbotTesterClusterPipeline
+@testable import ChatbotTesterEvaluator
+
+/// Protocol 5: each scored record travels with its report part (`ClusterReportPart`, made by the
+/// worker: what the reports read of it, as raw bytes after the frame's JSON); the coordinator checks
+/// it against its record, keeps it in `journal.parts` and the merge feeds it to the reports
+/// without decoding the record.
+@Suite(.serialized) struct ReportPartTests {
+    /// The records of `LeanDataPathTests` plus ones whose texts every report escapes.
+    static func samples() -> [SampleEvaluation] {
+        var samples = LeanDataPathTests.records().map { SampleEvaluation(run: $0.run, evals: $0.evals) }
+        for index in 0..<4 {
+            let id = ["=formula", "comma,id", "quote\"id", "<tag & 'x'>"][index]
+            let sample = TestSample(id: id, input: "q", tags: index % 2 == 0 ? ["x,y", "z"] : ["one"])
+            let run = RunRecord(
+                sample: sample, target: "bot", status: index == 3 ? .error : .ok, usage: Usage(promptTokens: 7, completionTokens: index),
+                costUSD: index == 1 ? 0.1 + 0.2 : nil, latencyMs: 0.1 * Double(index + 1),
+                error: index == 3 ? ErrorInfo(code: "timeout", message: "took\r\ntoo long, \"really\"") : nil)
+            let evals = [
+                EvalRecord(
+                    sampleId: id, metric: "exact", type: "exact-match", status: index == 2 ? .unmeasured : .scored, score: index == 2 ? nil : 0,
+                    passed: index == 2 ? nil : false, threshold: 0.5, reason: "a,b \"c\"\r\nd <e> & f", tags: sample.tags),
+                EvalRecord(
+                    sampleId: id, metric: "judge", type: "llm-judge", score: 1, passed: true, reason: "-minus", straddlesThreshold: true,
+                    usage: Usage(promptTokens: 3, completionTokens: 1), costUSD: 1e-7, tags: sample.tags),
+            ]
+            samples.append(SampleEvaluation(run: run, evals: evals))
+        }
+        return samples
+    }
+
+    static let descriptors = [
+        MetricCommon(name: "exact", type: "exact-match", threshold: 0.5), MetricCommon(name: "judge", type: "llm-judge", threshold: nil),
+    ]
+
+    /// Every report written from report parts is the one written from the decoded samples, byte
+    /// for byte; only the samples report.md / report.html keep are asked for whole.
+    @Test(arguments: [1000, 1]) func reportsFedFromPartsAreThoseOfDecodedSamples(htmlSampleCap: Int) async throws {
+        let directory = try ClusterTestSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let options = ReportOptions(htmlSampleCap: htmlSampleCap)
+        func output(_ name: String) async throws -> EvaluationOutput {
+            try await EvaluationOutput(
+                directory: directory.appendingPathComponent(name), descriptors: Self.descriptors, maxErrorRate: 0.5, options: options, writesEvals: false)
+        }
+        let decoded = try await output("decoded"), fromParts = try await output("parts")
+        var asked = 0
+        for sample in Self.samples() {
+            try decoded.add(sample, prepared: EvaluationOutput.prepare(sample, for: decoded.preparing))
+            let part = try #require(EvaluationOutput.reportPart(for: sample))
+            // A part for another number of evaluations is not used.
+            #expect(try !fromParts.add(reportPart: Data(part), evalCount: sample.evals.count + 1) { sample })
+            #expect(try fromParts.add(reportPart: Data(part), evalCount: sample.evals.count) {
+                asked += 1
+                return sample
+            })
+        }
+        #expect(fromParts.aggregate == decoded.aggregate)
+        #expect(try decoded.finish().summary == fromParts.finish().summary)
+        for name in ["summary.json", "results.csv", "junit.xml", "report.md", "report.html"] {
+            let expected = try PipelineClusterTests.report(directory.appendingPathComponent("decoded/\(name)"))
+            let actual = try PipelineClusterTests.report(directory.appendingPathComponent("parts/\(name)"))
+            #expect(!expected.isEmpty && expected == actual, "\(name) differs")
+        }
+        #expect(htmlSampleCap > 1 || asked < Self.samples().count, "\(asked)")
+    }
+
+    /// A part cut short, with a byte changed in its framing, or with bytes after it is not used.
+    @Test func aDamagedPartIsNotUsed() async throws {
+        let sample = Self.samples()[1]
+        let part = try #require(EvaluationOutput.reportPart(for: sample))
+        #expect(EvaluationOutput.ReportPart(Data(part)) != nil)
+        for cut in [0, 1, 20, part.count / 2, part.count - 1] { #expect(EvaluationOutput.ReportPart(Data(part.prefix(cut))) == nil) }
+        #expect(EvaluationOutput.ReportPart(Data(part + [0])) == nil)
+        var version = part
+        version[0] = 9
+        #expect(EvaluationOutput.ReportPart(Data(version)) == nil)
+        // An output that writes evals.jsonl itself reads whole records: it takes no part.
+        let directory = try ClusterTestSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let writing = try await EvaluationOutput(directory: directory, descriptors: Self.descriptors)
+        #expect(try !writing.add(reportPart: Data(part), evalCount: sample.evals.count) { sample })
+        writing.abandon()
+    }
+
+    static func withPart(_ record: ClusterRecord, index: Int? = nil, id: String? = nil) throws -> ClusterRecord {
+        var record = record
+        let body = try #require(EvaluationOutput.reportPart(for: SampleEvaluation(run: record.run, evals: record.evals)))
+        record.reportPart = ClusterReportPart.make(sampleId: id ?? record.sampleId, index: index ?? record.index, body: body)
+        return record
+    }
+
+    /// Parts travel after the frame's JSON, each attached to its record's envelope; the JSON and
+    /// the envelopes are those of the same records without parts.
+    @Test func partsTravelWithTheirRecords() throws {
+        let codec = ClusterMessageCodec()
+        let plain = LeanDataPathTests.records()
+        // Every other record with a part.
+        let records = try plain.enumerated().map { $0.offset % 2 == 0 ? try Self.withPart($0.element) : $0.element }
+        for omitting in [false, true] {
+            let frame = codec.encodeRecords(try records.map { try $0.wireUnit(omittingSample: omitting) })
+            #expect(frame.starts(with: ClusterMessageCodec.partsMagic))
+            guard case .records(let read) = try codec.decodeIncoming(frame, peer: "w"),
+                case .records(let without) = try codec.decodeIncoming(codec.encodeRecords(try plain.map { try $0.wireBytes(omittingSample: omitting) }), peer: "w")
+            else {
+                Issue.record("not a records frame")
+                continue
+            }
+            #expect(read.map(\.reportPart) == records.map(\.reportPart))
+            #expect(read.map { var copy = $0; copy.reportPart = nil; return copy } == without)
+        }
+        // Records without parts: the JSON frame of protocol 4's shape.
+        let units = try plain.map { try $0.wireUnit(omittingSample: false) }
+        #expect(codec.encodeRecords(units) == (try codec.encode(.records(plain))))
+    }
+
+    /// The field a records frame is refused for, and the message (nil: accepted).
+    static func refusal(_ frame: Data) -> (field: String, message: String)? {
+        do {
+            _ = try ClusterMessageCodec().decodeIncoming(frame, peer: "worker w1")
+            return nil
+        } catch let error as ChatbotTesterError {
+            #expect(error.code == .proto && error.location?.source == "worker w1")
+            return (error.location?.field ?? "", error.message)
+        } catch {
+            return ("?", "\(error)")
+        }
+    }
+
+    /// A part naming another sample or index, larger than its bound, or parts that do not add up
+    /// to the frame's records are refused, naming the peer and the part.
+    @Test func forgedOrMismatchedPartsAreRefused() throws {
+        let codec = ClusterMessageCodec()
+        let records = LeanDataPathTests.records()
+        func frame(_ record: ClusterRecord) throws -> Data { codec.encodeRecords([try record.wireUnit(omittingSample: false)]) }
+        #expect(Self.refusal(try frame(Self.withPart(records[0]))) == nil)
+        // Another sample's part on this record.
+        var forged = records[0]
+        forged.reportPart = try Self.withPart(records[1]).reportPart
+        let other = try #require(Self.refusal(try frame(forged)))
+        #expect(other.field == "parts[0]" && other.message.contains("'case-1'") && other.message.contains("'case-0'"), "\(other)")
+        // This sample's id at another index.
+        #expect(Self.refusal(try frame(Self.withPart(records[0], index: 7)))?.field == "parts[0]")
+        // Larger than 8x the record + 64 KiB.
+        var large = records[0]
+        large.reportPart = ClusterReportPart.make(sampleId: "case-0", index: 0, body: [UInt8](repeating: 1, count: 1 << 20))
+        let tooLarge = try #require(Self.refusal(try frame(large)))
+        #expect(tooLarge.field == "parts[0]" && tooLarge.message.contains("larger"), "\(tooLarge)")
+        // Not a part.
+        var garbage = records[0]
+        garbage.reportPart = Data([7, 7, 7])
+        #expect(Self.refusal(try frame(garbage))?.field == "parts[0]")
+        // Cut short, a part too many, a nested frame, a frame with parts that is not a records frame.
+        let good = try frame(Self.withPart(records[0]))
+        #expect(Self.refusal(good.dropLast(3))?.field == "parts[0]")
+        #expect(Self.refusal(good + Data([0, 0, 0, 0]))?.field == "parts")
+        var nested = Data(ClusterMessageCodec.partsMagic)
+        ClusterMessageCodec.appendBigEndian(UInt32(good.count), to: &nested)
+        nested.append(good)
+        #expect(Self.refusal(nested) != nil)
+        var heartbeat = Data(ClusterMessageCodec.partsMagic)
+        let json = try codec.encode(.heartbeat)
+        ClusterMessageCodec.appendBigEndian(UInt32(json.count), to: &heartbeat)
+        heartbeat.append(json)
+        #expect(Self.refusal(heartbeat) != nil)
+    }
+
+    /// The side file: parts are found by their line's journal offset and length, sample and index;
+    /// a torn tail loses only its entry; a coordinator reopening it keeps only the entries of lines
+    /// the journal still holds.
+    @Test func theSideFileKeepsPartsByJournalLine() throws {
+        let directory = try ClusterTestSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let journal = directory.appendingPathComponent("journal.jsonl")
+        try Data().write(to: journal)
+        let records = try LeanDataPathTests.records().map { try Self.withPart($0) }
+        let envelopes = try records.map { record in
+            var envelope = try ClusterRecordEnvelope(scanning: record.wireBytes(omittingSample: false))
+            envelope.reportPart = record.reportPart
+            return envelope
+        }
+        let log = ClusterReportPartsLog()
+        log.open(spool: directory, journal: journal)
+        var lines: [Range<Int>] = []
+        var offset = 0
+        for envelope in envelopes {
+            lines.append(offset..<(offset + envelope.bytes.count))
+            offset += envelope.bytes.count + 1
+            log.appended(envelope)
+        }
+        log.close()
+        let parts = ClusterReportParts(spool: directory)
+        #expect(parts.count == records.count)
+        for (position, record) in records.enumerated() {
+            let part = try #require(record.reportPart)
+            let head = try #require(ClusterReportPart.head(part))
+            let body = try #require(parts.body(line: lines[position], sampleId: record.sampleId, index: record.index))
+            #expect(body == part.dropFirst(head.body.lowerBound))
+            #expect(parts.body(line: lines[position].lowerBound..<(lines[position].upperBound + 1), sampleId: record.sampleId, index: record.index) == nil)
+            #expect(parts.body(line: lines[position], sampleId: "other", index: record.index) == nil)
+            #expect(parts.body(line: lines[position], sampleId: record.sampleId, index: record.index + 1) == nil)
+        }
+        // A torn tail: the last entry is lost, the others stay.
+        let side = directory.appendingPathComponent(ClusterReportPartsLog.fileName)
+        let whole = try Data(contentsOf: side)
+        try whole.dropLast(5).write(to: side)
+        #expect(ClusterReportParts(spool: directory).count == records.count - 1)
+        // A coordinator reopening after a crash that cut the journal after 5 lines keeps 5 entries.
+        try Data(repeating: 0x20, count: lines[5].lowerBound).write(to: journal)
+        log.open(spool: directory, journal: journal)
+        log.close()
+        #expect(ClusterReportParts(spool: directory).count == 5)
+        // Not a side file: no parts (the merge decodes).
+        try Data("garbage".utf8).write(to: side)
+        #expect(ClusterReportParts(spool: directory).count == 0)
+    }
+
+    /// End to end with real workers: every record's part reaches the side file and the merge uses
+    /// it. Then a crash mid-run (the journal cut after 3 of its 8 lines, plus a torn line; the side
+    /// file ahead of it) and `--resume`: the reports made from the parts are byte for byte those
+    /// the same journal gives without a side file (an older journal), where every record is decoded.
+    @Test func resumeAfterACrashAndAJournalWithoutSideFileGiveTheSameReports() async throws {
+        let directory = try ClusterTestSupport.temporaryDirectory()
+        defer { if ProcessInfo.processInfo.environment["CT_KEEP"] == nil { try? FileManager.default.removeItem(at: directory) } }
+        let config = try JobConfig.load(contentsOf: PipelineClusterTests.quickstart)
+        let out = directory.appendingPathComponent("cluster")
+        let stage = ShardedRunStage(workers: 2, workerCommand: .init(executable: ClusterTestSupport.hostPath, arguments: ["worker"]), samplesPerShard: 2)
+        let first = try await TestJob.prepare(config: config, components: .builtin(), settings: JobSettings(outputDirectory: out.path))
+        let firstOutcome = try await withTimeout(180) { try await first.test(stage: stage) }
+        let spoolURL = first.output("spool")
+        let journalURL = spoolURL.appendingPathComponent("journal.jsonl")
+        #expect(ClusterReportParts(spool: spoolURL).count == 8)
+        // The crash: 3 lines kept and a torn fourth; the side file still lists all 8.
+        let lines = try Data(contentsOf: journalURL).split(separator: 0x0A)
+        #expect(lines.count == 8)
+        var cut = Data()
+        for line in lines.prefix(3) { cut.append(line); cut.append(0x0A) }
+        cut.append(lines[3].prefix(10))
+        try cut.write(to: journalURL)
+        var settings = JobSettings(outputDirectory: out.path)
+        settings.resume = true
+        let resumed = try await TestJob.prepare(config: config, components: .builtin(), settings: settings)
+        let outcome = try await withTimeout(180) { try await resumed.test(stage: stage) }
+        #expect(outcome.run?.resumed == 3 && outcome.exitStatus == firstOutcome.exitStatus)
+        // The stale entries of the lines the crash lost were cut: 3 kept + 5 new.
+        #expect(ClusterReportParts(spool: spoolURL).count == 8)
+        let names = ["summary.json", "results.csv", "junit.xml", "report.md", "report.html"]
+        func reports() throws -> [Data] { try names.map { try Data(contentsOf: resumed.output($0)) } }
+        let spool = try ClusterSpool.open(at: spoolURL)
+        let fromParts = try await MergePass.run(spool, job: resumed, scoring: true, reports: true, tallies: false)
+        #expect(fromParts.partsUsed == 8 && fromParts.merged == 8)
+        let partsReports = try reports()
+        try FileManager.default.removeItem(at: spoolURL.appendingPathComponent(ClusterReportPartsLog.fileName))
+        let decoded = try await MergePass.run(try ClusterSpool.open(at: spoolURL), job: resumed, scoring: true, reports: true, tallies: false)
+        #expect(decoded.partsUsed == 0 && decoded.merged == 8 && decoded.evaluation == fromParts.evaluation)
+        for (position, bytes) in try reports().enumerated() {
+            if names[position] == "report.html" {
+                // Its generation time differs.
+                let one = try PipelineClusterTests.report(resumed.output(names[position]))
+                try partsReports[position].write(to: directory.appendingPathComponent("parts.html"))
+                #expect(one == (try PipelineClusterTests.report(directory.appendingPathComponent("parts.html"))))
+            } else {
+                #expect(!bytes.isEmpty && bytes == partsReports[position], "\(names[position]) differs")
+            }
+        }
+    }
+}
