@@ -134,12 +134,13 @@ public final class ClusterReportPartsLog: @unchecked Sendable {
     @discardableResult
     static func forEachEntry(_ data: Data, _ body: (Entry) -> Bool) -> Bool {
         guard data.starts(with: magic) else { return false }
-        var reader = ByteCoding.Reader(data, offset: magic.count)
-        while reader.remaining >= entryHead {
-            guard let length = reader.u32(), let offset = reader.u64(), let line = reader.u32(), let part = reader.skip(Int(length)),
-                offset < UInt64(Int.max)
-            else { break }
-            guard body(Entry(journalOffset: Int(offset), lineLength: Int(line), part: part)) else { break }
+        ByteCoding.read(data, from: magic.count) { reader in
+            while reader.remaining >= entryHead {
+                guard let length = reader.u32(), let offset = reader.u64(), let line = reader.u32(), let part = reader.skip(Int(length)),
+                    offset < UInt64(Int.max)
+                else { break }
+                guard body(Entry(journalOffset: Int(offset), lineLength: Int(line), part: part)) else { break }
+            }
         }
         return true
     }
@@ -178,7 +179,7 @@ public struct ClusterReportParts: Sendable {
     public func body(line range: Range<Int>, sampleId: String, index: Int) -> Data? {
         guard let entry = entries[range.lowerBound], entry.lineLength == range.count else { return nil }
         let part = data[(data.startIndex + entry.part.lowerBound)..<(data.startIndex + entry.part.upperBound)]
-        guard let head = ClusterReportPart.head(part), head.sampleId == sampleId, head.index == index else { return nil }
-        return part[(part.startIndex + head.body.lowerBound)..<(part.startIndex + head.body.upperBound)]
+        guard let body = ClusterReportPart.body(of: part, sampleId: sampleId, index: index) else { return nil }
+        return part[(part.startIndex + body.lowerBound)..<(part.startIndex + body.upperBound)]
     }
 }

@@ -178,7 +178,7 @@ extension ClusterMessageCodec {
         guard payload.starts(with: Self.partsMagic) else { throw malformed("not JSON and not a records frame with report parts") }
         offset += Self.partsMagic.count
         guard let jsonLength = length(), payload.endIndex - offset >= jsonLength else { throw malformed("report parts: cut short") }
-        let json = Data(payload[offset..<(offset + jsonLength)])
+        let json = payload[offset..<(offset + jsonLength)]
         offset += jsonLength
         // Never nested: the JSON must be a records frame as JSON.
         guard json.first == UInt8(ascii: "{"), case .records(var records) = try decodeIncoming(json, peer: peer) else {

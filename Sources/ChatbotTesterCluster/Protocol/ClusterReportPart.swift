@@ -36,11 +36,21 @@ public enum ClusterReportPart {
     /// The head of `part`: the sample id and index it names, and where its body is (offsets from
     /// `part.startIndex`); nil when it is not a part of this format.
     public static func head(_ part: Data) -> (sampleId: String, index: Int, body: Range<Int>)? {
-        var reader = ByteCoding.Reader(part)
-        guard reader.byte() == version, let length = reader.u32(), let id = reader.bytes(Int(length)), let index = reader.u64(),
-            let sampleId = String(validating: id, as: UTF8.self)
-        else { return nil }
-        return (sampleId, Int(Int64(bitPattern: index)), reader.offset..<part.count)
+        ByteCoding.read(part) { reader in
+            guard reader.byte() == version, let sampleId = reader.string(), let index = reader.u64() else { return nil }
+            return (sampleId, Int(Int64(bitPattern: index)), reader.offset..<part.count)
+        }
+    }
+
+    /// Where the body of `part` is (offsets from `part.startIndex`) when its head names exactly
+    /// `sampleId` at `index` (compared as bytes: no string is made); nil otherwise.
+    public static func body(of part: Data, sampleId: String, index: Int) -> Range<Int>? {
+        ByteCoding.read(part) { reader in
+            guard reader.byte() == version, let length = reader.u32(), let id = reader.bytes(Int(length)), reader.u64() == UInt64(bitPattern: Int64(index)),
+                id.elementsEqual(sampleId.utf8)
+            else { return nil }
+            return reader.offset..<part.count
+        }
     }
 
     /// Why a part does not belong to its record (`nil`: it does): another sample or index, an

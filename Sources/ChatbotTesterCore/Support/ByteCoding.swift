@@ -4,22 +4,12 @@ import Foundation
 /// and their side file).
 public enum ByteCoding {
     /// Appends `value`, little-endian.
-    public static func append(_ value: UInt32, to out: inout Data) {
+    public static func append<T: FixedWidthInteger>(_ value: T, to out: inout Data) {
         withUnsafeBytes(of: value.littleEndian) { out.append(contentsOf: $0) }
     }
 
     /// Appends `value`, little-endian.
-    public static func append(_ value: UInt64, to out: inout Data) {
-        withUnsafeBytes(of: value.littleEndian) { out.append(contentsOf: $0) }
-    }
-
-    /// Appends `value`, little-endian.
-    public static func append(_ value: UInt32, to out: inout [UInt8]) {
-        withUnsafeBytes(of: value.littleEndian) { out.append(contentsOf: $0) }
-    }
-
-    /// Appends `value`, little-endian.
-    public static func append(_ value: UInt64, to out: inout [UInt8]) {
+    public static func append<T: FixedWidthInteger>(_ value: T, to out: inout [UInt8]) {
         withUnsafeBytes(of: value.littleEndian) { out.append(contentsOf: $0) }
     }
 
@@ -34,50 +24,51 @@ public enum ByteCoding {
         }
     }
 
+    /// Calls `body` with a reader over `data`'s bytes (valid only inside `body`).
+    public static func read<Result>(_ data: Data, from offset: Int = 0, _ body: (inout Reader) throws -> Result) rethrows -> Result {
+        try data.withUnsafeBytes { raw in
+            var reader = Reader(raw, offset: offset)
+            return try body(&reader)
+        }
+    }
+
     /// Reads a buffer front to back; every read returns nil past its end (and stays there).
     public struct Reader {
-        let data: Data
-        /// Offset of the next byte to read, from `data.startIndex`.
-        public private(set) var offset = 0
+        let raw: UnsafeRawBufferPointer
+        /// Offset of the next byte to read.
+        public private(set) var offset: Int
 
-        public init(_ data: Data, offset: Int = 0) {
-            self.data = data
+        /// A reader over `raw`, which must stay valid while it is used (see `ByteCoding.read`).
+        public init(_ raw: UnsafeRawBufferPointer, offset: Int = 0) {
+            self.raw = raw
             self.offset = offset
         }
 
         /// Bytes left.
-        public var remaining: Int { data.count - offset }
+        public var remaining: Int { raw.count - offset }
 
         public mutating func byte() -> UInt8? {
             guard remaining >= 1 else { return nil }
             defer { offset += 1 }
-            return data[data.startIndex + offset]
+            return raw[offset]
         }
 
-        public mutating func u32() -> UInt32? {
-            guard remaining >= 4 else { return nil }
-            var value: UInt32 = 0
-            let start = data.startIndex + offset
-            for position in 0..<4 { value |= UInt32(data[start + position]) << (8 * position) }
-            offset += 4
-            return value
+        public mutating func u32() -> UInt32? { integer() }
+
+        public mutating func u64() -> UInt64? { integer() }
+
+        /// The next `T`, little-endian.
+        private mutating func integer<T: FixedWidthInteger>() -> T? {
+            let size = MemoryLayout<T>.size
+            guard remaining >= size else { return nil }
+            defer { offset += size }
+            return T(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: T.self))
         }
 
-        public mutating func u64() -> UInt64? {
-            guard remaining >= 8 else { return nil }
-            var value: UInt64 = 0
-            let start = data.startIndex + offset
-            for position in 0..<8 { value |= UInt64(data[start + position]) << (8 * position) }
-            offset += 8
-            return value
-        }
-
-        /// The next `count` bytes, as a slice of the buffer.
-        public mutating func bytes(_ count: Int) -> Data? {
-            guard count >= 0, remaining >= count else { return nil }
-            let start = data.startIndex + offset
-            offset += count
-            return data[start..<(start + count)]
+        /// The next `count` bytes (valid as long as the buffer is).
+        public mutating func bytes(_ count: Int) -> UnsafeRawBufferPointer? {
+            guard let range = skip(count) else { return nil }
+            return UnsafeRawBufferPointer(rebasing: raw[range])
         }
 
         /// A string written by `ByteCoding.append(_:to:)` (nil when it is not valid UTF-8).
@@ -86,7 +77,7 @@ public enum ByteCoding {
             return String(validating: bytes, as: UTF8.self)
         }
 
-        /// Where the next `count` bytes are (offsets from `data.startIndex`), skipping them.
+        /// Where the next `count` bytes are, skipping them.
         public mutating func skip(_ count: Int) -> Range<Int>? {
             guard count >= 0, remaining >= count else { return nil }
             defer { offset += count }

@@ -75,10 +75,21 @@ extension EvaluationOutput {
         var csvRows: [UInt8]
         var junit: JUnitReportWriter.Prepared
 
+        init(run: RunRecord, evals: [EvalRecord], csvRows: [UInt8], junit: JUnitReportWriter.Prepared) {
+            self.run = run
+            self.evals = evals
+            self.csvRows = csvRows
+            self.junit = junit
+        }
+
         /// Reads a part; nil when its bytes are not one (cut short, a bad flag, ends out of order,
         /// bytes left over).
         init?(_ data: Data) {
-            var reader = ByteCoding.Reader(data)
+            guard let part = ByteCoding.read(data, Self.read) else { return nil }
+            self = part
+        }
+
+        private static func read(_ reader: inout ByteCoding.Reader) -> ReportPart? {
             func double() -> Double?? {
                 switch reader.byte() {
                 case 0: return .some(nil)
@@ -109,10 +120,10 @@ extension EvaluationOutput {
             else { return nil }
             let latencyMs = Double(bitPattern: latency)
             guard latencyMs.isFinite, (cost ?? 0).isFinite else { return nil }
-            run = RunRecord(
+            let run = RunRecord(
                 sample: TestSample(id: ""), target: "", status: status == 1 ? .error : .ok, usage: runUsage, costUSD: cost, latencyMs: latencyMs,
                 error: errorCode.map { ErrorInfo(code: $0, message: "") })
-            evals = []
+            var evals: [EvalRecord] = []
             evals.reserveCapacity(Int(count))
             for _ in 0..<count {
                 guard let sampleId = reader.string(), let metric = reader.string(), let type = reader.string(), let evalStatus = reader.byte(),
@@ -137,10 +148,11 @@ extension EvaluationOutput {
             guard let rowsLength = reader.u32(), let rows = reader.bytes(Int(rowsLength)), let xmlLength = reader.u32(),
                 let xml = reader.bytes(Int(xmlLength))
             else { return nil }
-            csvRows = [UInt8](rows)
-            junit = JUnitReportWriter.Prepared()
+            var junit = JUnitReportWriter.Prepared()
             junit.xml = [UInt8](xml)
             junit.seconds = latencyMs / 1000
+            junit.ends.reserveCapacity(Int(count))
+            junit.outcomes.reserveCapacity(Int(count))
             var last = 0
             for _ in 0..<count {
                 guard let end = reader.u32(), Int(end) >= last, Int(end) <= junit.xml.count, let raw = reader.byte(),
@@ -151,6 +163,7 @@ extension EvaluationOutput {
                 junit.outcomes.append(outcome)
             }
             guard last == junit.xml.count, reader.remaining == 0 else { return nil }
+            return ReportPart(run: run, evals: evals, csvRows: [UInt8](rows), junit: junit)
         }
     }
 
