@@ -62,7 +62,7 @@ public struct PipelineShardProcessor: ShardProcessor {
             var record = ClusterRecord(sampleId: item.sample.id, index: item.index, run: run, evals: evals)
             // What the reports read of it, made here so the coordinator's merge need not decode it.
             if scoring, let body = EvaluationOutput.reportPart(for: SampleEvaluation(run: run, evals: evals)) {
-                record.reportPart = ClusterReportPart.make(sampleId: item.sample.id, index: item.index, body: body)
+                record.reportPart = ClusterReportPart.make(sampleId: item.sample.id, index: item.index, run: run, body: body)
             }
             return record
         }

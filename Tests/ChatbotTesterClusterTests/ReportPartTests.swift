@@ -92,7 +92,7 @@ import Testing
     static func withPart(_ record: ClusterRecord, index: Int? = nil, id: String? = nil) throws -> ClusterRecord {
         var record = record
         let body = try #require(EvaluationOutput.reportPart(for: SampleEvaluation(run: record.run, evals: record.evals)))
-        record.reportPart = ClusterReportPart.make(sampleId: id ?? record.sampleId, index: index ?? record.index, body: body)
+        record.reportPart = ClusterReportPart.make(sampleId: id ?? record.sampleId, index: index ?? record.index, run: record.run, body: body)
         return record
     }
 
@@ -118,6 +118,28 @@ import Testing
         // Records without parts: the JSON frame of protocol 4's shape.
         let units = try plain.map { try $0.wireUnit(omittingSample: false) }
         #expect(codec.encodeRecords(units) == (try codec.encode(.records(plain))))
+    }
+
+    /// The statistics facts a part carries are those scanned from its record; a part whose facts
+    /// disagree with the record's status, error code or cost is not used for them.
+    @Test func factsFromThePartAreThoseScannedFromTheRecord() throws {
+        let records = LeanDataPathTests.records()
+        for plain in records {
+            let record = try Self.withPart(plain)
+            let part = try #require(record.reportPart)
+            var envelope = try ClusterRecordEnvelope(scanning: record.wireBytes(omittingSample: false))
+            let scanned = try ClusterRunFacts(scanning: envelope)
+            envelope.reportPart = part
+            #expect(ClusterReportPart.facts(part) == scanned, "\(record.sampleId)")
+            #expect(try ClusterRunFacts(scanning: envelope) == scanned)
+            #expect(ClusterReportPart.facts(part.dropLast(1)) == nil || ClusterReportPart.head(part) != nil)
+        }
+        // Record 0 succeeded, record 3 failed: facts of the failure on the success are not used.
+        var envelope = try ClusterRecordEnvelope(scanning: records[0].wireBytes(omittingSample: false))
+        let scanned = try ClusterRunFacts(scanning: envelope)
+        envelope.reportPart = ClusterReportPart.make(sampleId: records[0].sampleId, index: 0, run: records[3].run, body: [])
+        #expect(ClusterReportPart.facts(try #require(envelope.reportPart))?.status == .error)
+        #expect(try ClusterRunFacts(scanning: envelope) == scanned)
     }
 
     /// The field a records frame is refused for, and the message (nil: accepted).
@@ -149,7 +171,7 @@ import Testing
         #expect(Self.refusal(try frame(Self.withPart(records[0], index: 7)))?.field == "parts[0]")
         // Larger than 8x the record + 64 KiB.
         var large = records[0]
-        large.reportPart = ClusterReportPart.make(sampleId: "case-0", index: 0, body: [UInt8](repeating: 1, count: 1 << 20))
+        large.reportPart = ClusterReportPart.make(sampleId: "case-0", index: 0, run: records[0].run, body: [UInt8](repeating: 1, count: 1 << 20))
         let tooLarge = try #require(Self.refusal(try frame(large)))
         #expect(tooLarge.field == "parts[0]" && tooLarge.message.contains("larger"), "\(tooLarge)")
         // Not a part.

@@ -56,8 +56,16 @@ extension RunRecordFacts where TurnLatencies == [Double] {
             attempts: facts.attempts, turnLatencies: turns, stopReason: stopReason, simulated: simulated)
     }
 
-    /// The facts of a journal line (a `ClusterRecord`'s JSON).
+    /// The facts of a journal line (a `ClusterRecord`'s JSON): those its report part carries
+    /// (`ClusterReportPart.facts`) when they agree with the record's status, error code and cost,
+    /// else scanned from the run.
     public init(scanning envelope: ClusterRecordEnvelope) throws {
+        if let part = envelope.reportPart, let facts = ClusterReportPart.facts(part), facts.status == envelope.status,
+            facts.error?.code == envelope.errorCode, facts.costUSD?.bitPattern == envelope.costUSD?.bitPattern
+        {
+            self = facts
+            return
+        }
         // The run's members as the envelope's scan found them: the run is not scanned again.
         try self.init(envelope.bytes, members: envelope.runMembers)
     }

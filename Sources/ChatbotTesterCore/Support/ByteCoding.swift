@@ -34,7 +34,8 @@ public enum ByteCoding {
 
     /// Reads a buffer front to back; every read returns nil past its end (and stays there).
     public struct Reader {
-        let raw: UnsafeRawBufferPointer
+        /// The bytes read.
+        public let raw: UnsafeRawBufferPointer
         /// Offset of the next byte to read.
         public private(set) var offset: Int
 
