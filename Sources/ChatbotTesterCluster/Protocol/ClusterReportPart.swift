@@ -150,6 +150,8 @@ public enum ClusterReportPart {
         guard part.count <= maxBytes(recordBytes: recordBytes) else {
             return "report part of \(part.count) bytes is larger than \(maxBytes(recordBytes: recordBytes)) for a record of \(recordBytes)"
         }
+        // The usual case without making a string: the head names this record.
+        if body(of: part, sampleId: sampleId, index: index) != nil { return nil }
         guard let head = head(part) else { return "report part is not readable" }
         guard head.sampleId == sampleId, head.index == index else {
             return "report part names sample '\(head.sampleId)' at index \(head.index), its record '\(sampleId)' at index \(index)"
