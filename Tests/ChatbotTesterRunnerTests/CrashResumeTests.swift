@@ -18,21 +18,11 @@ import Testing
         }
     }
 
-    /// The `cluster-test-host` executable built beside the test bundle (it hosts the child).
-    static var hostPath: String {
-        let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        var directory = URL(fileURLWithPath: me).deletingLastPathComponent()
-        while !FileManager.default.fileExists(atPath: directory.appendingPathComponent("cluster-test-host").path) && directory.path != "/" {
-            directory.deleteLastPathComponent()
-        }
-        return directory.appendingPathComponent("cluster-test-host").path
-    }
-
     @Test func sigkilledRunResumesWithEveryIdExactlyOnce() async throws {
         let store = try temporaryStore()
         let journalURL = try store.url(for: RunJournal.defaultKey)
         let child = Process()
-        child.executableURL = URL(fileURLWithPath: Self.hostPath)
+        child.executableURL = URL(fileURLWithPath: BuiltExecutable.path("cluster-test-host"))
         child.arguments = ["runner-crash-child", "--store", store.root.path]
         child.standardOutput = FileHandle.nullDevice
         child.standardError = FileHandle.nullDevice
