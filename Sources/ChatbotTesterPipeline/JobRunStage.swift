@@ -60,6 +60,8 @@ public struct LocalRunStage: JobRunStage {
         let streamed =
             resume || job.evaluation.baseline != nil
             ? nil : try await StreamedTestOutput(job: job, limit: StreamedTestOutput.waitingLimit(concurrency: job.runOptions.concurrency))
+        // What a crashed session left of its streamed output is never used (the journals hold the records).
+        if streamed == nil { StreamedTestOutput.removeLeftover(in: job.outputDirectory) }
         let summary: RunSummary
         do {
             summary = try await job.scoreWhilePlaying(

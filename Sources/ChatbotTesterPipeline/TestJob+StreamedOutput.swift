@@ -144,4 +144,9 @@ extension StreamedTestOutput {
     static func waitingLimit(concurrency: Int) -> Int {
         1024 + 32 * max(1, concurrency)
     }
+
+    /// Removes the private directory a crashed session may have left in `outputDirectory`.
+    static func removeLeftover(in outputDirectory: URL) {
+        try? FileManager.default.removeItem(at: outputDirectory.appendingPathComponent(directoryName, isDirectory: true))
+    }
 }
