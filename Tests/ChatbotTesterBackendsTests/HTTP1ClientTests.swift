@@ -45,6 +45,25 @@ struct HTTP1ClientTests {
         }
     }
 
+    /// A URL's target is parsed once and then taken from the cache: the same as parsing it, also
+    /// after the cache was emptied on reaching its limit; a URL the own path refuses stays refused.
+    @Test func targetsComeFromTheCacheAsParsed() {
+        for round in 0..<2 {
+            for i in 0..<(HTTP1Request.targetCacheLimit + 5) {
+                let url = "http://127.0.0.1:\(1000 + i)/v1/chat/completions?r=\(round)"
+                let parsed = HTTP1Request.parseTarget(url)
+                for _ in 0..<2 {
+                    let target = HTTP1Request.target(url)
+                    #expect(target?.endpoint == parsed?.endpoint && target?.uri == parsed?.uri && target?.hostHeader == parsed?.hostHeader)
+                }
+            }
+        }
+        for url in ["https://127.0.0.1/v1", "http://example.com/v1", "http://[::1]:80/"] {
+            #expect(HTTP1Request.target(url) == nil)
+            #expect(HTTP1Request.target(url) == nil)
+        }
+    }
+
     @Test("plain http targets on IPv4 literals and localhost take the own path; others do not")
     func routing() throws {
         #expect(HTTP1Client.shared != nil)
