@@ -50,21 +50,23 @@ extension EvaluationOutput {
         /// Counts `sample` and appends its bytes; safe on any task.
         public mutating func append(_ sample: SampleEvaluation) {
             count += 1
-            let evals = sample.evals
-            if let run = sample.run { aggregate.add(run, evals: evals) } else { for index in evals.indices { aggregate.add(evals[index]) } }
+            if let run = sample.run { aggregate.add(run, evals: sample.evals) } else { sample.evals.forEach { aggregate.add($0) } }
             if preparing.preparing.evalLines {
-                for index in evals.indices {
-                    let mark = evalLines.count
-                    if FastRecordEncoding.append(evals[index], to: &evalLines) {
-                        evalLines.append(0x0A)
-                        continue
-                    }
-                    // What `JSONLWriter.write` writes for a record the byte writer does not vouch for.
-                    evalLines.removeSubrange(mark...)
-                    do {
-                        evalLines.append(contentsOf: try JSONL.encodeLine(evals[index], encoder: JSONCoding.encoder()))
-                    } catch {
-                        if failure == nil { failure = error }
+                // Through a buffer pointer: each record borrowed, not copied (and its strings retained).
+                sample.evals.withUnsafeBufferPointer { evals in
+                    for index in evals.indices {
+                        let mark = evalLines.count
+                        if FastRecordEncoding.append(evals[index], to: &evalLines) {
+                            evalLines.append(0x0A)
+                            continue
+                        }
+                        // What `JSONLWriter.write` writes for a record the byte writer does not vouch for.
+                        evalLines.removeSubrange(mark...)
+                        do {
+                            evalLines.append(contentsOf: try JSONL.encodeLine(evals[index], encoder: JSONCoding.encoder()))
+                        } catch {
+                            if failure == nil { failure = error }
+                        }
                     }
                 }
             }

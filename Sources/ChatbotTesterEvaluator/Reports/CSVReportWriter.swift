@@ -61,9 +61,10 @@ public final class CSVReportWriter {
             out.append(contentsOf: [0x0D, 0x0A])
             return
         }
-        // By index, each record passed borrowed: no copy of it (and of its strings) per row.
-        let evals = sample.evals
-        for index in evals.indices { appendRow(evals[index], runColumns: runColumns, to: &out) }
+        // Through a buffer pointer, each record passed borrowed: no copy of it (and of its strings) per row.
+        sample.evals.withUnsafeBufferPointer { evals in
+            for index in evals.indices { appendRow(evals[index], runColumns: runColumns, to: &out) }
+        }
     }
 
     /// One evaluation's row of `appendRows`, ended by the run's columns and the line end.
@@ -97,7 +98,19 @@ public final class CSVReportWriter {
 
     private static func appendNumber(_ value: Double?, to out: inout [UInt8]) {
         out.append(UInt8(ascii: ","))
-        if let value { ReportText.appendCSV(String(value), to: &out) }
+        guard let value else { return }
+        // The scores of most checks: `String(value)` without formatting it each time.
+        if value == 1 {
+            out.append(UInt8(ascii: "1"))
+            out.append(UInt8(ascii: "."))
+            out.append(UInt8(ascii: "0"))
+        } else if value == 0, value.sign == .plus {
+            out.append(UInt8(ascii: "0"))
+            out.append(UInt8(ascii: "."))
+            out.append(UInt8(ascii: "0"))
+        } else {
+            ReportText.appendCSV(String(value), to: &out)
+        }
     }
 
     /// The CSV rows of one sample, with their line ends.

@@ -175,27 +175,34 @@ public final class JUnitReportWriter {
         let seconds = (sample.run?.latencyMs ?? 0) / 1000
         let time = ReportText.fixed(seconds, digits: 3)
         let isError = sample.run?.status == .error
-        let evals = sample.evals
-        for position in evals.indices {
-            let group: Int
-            if position < cases.groups.count, cases.groups[position].metric == evals[position].metric {
-                group = position
-            } else if let known = cases.groups.firstIndex(where: { $0.metric == evals[position].metric }) {
-                group = known
-            } else {
-                group = cases.groups.count
-                cases.groups.append(PreparedCases.Group(metric: evals[position].metric))
-                cases.groups[group].xml.reserveCapacity(1 << 15)
-            }
-            switch appendTestCase(evals[position], time: time, isError: isError, to: &cases.groups[group].xml) {
-            case .passed: break
-            case .error: cases.groups[group].errors += 1
-            case .skipped: cases.groups[group].skipped += 1
-            case .failure: cases.groups[group].failures += 1
-            }
-            cases.groups[group].tests += 1
-            cases.groups[group].seconds.append(seconds)
+        // Through a buffer pointer: each record borrowed, not copied (and its strings retained).
+        sample.evals.withUnsafeBufferPointer { evals in
+            for position in evals.indices { prepare(evals[position], position: position, seconds: seconds, time: time, isError: isError, into: &cases) }
         }
+    }
+
+    /// One evaluation's test case of `prepare(_:into:)`, in its metric's group.
+    private static func prepare(
+        _ eval: EvalRecord, position: Int, seconds: Double, time: String, isError: Bool, into cases: inout PreparedCases
+    ) {
+        let group: Int
+        if position < cases.groups.count, cases.groups[position].metric == eval.metric {
+            group = position
+        } else if let known = cases.groups.firstIndex(where: { $0.metric == eval.metric }) {
+            group = known
+        } else {
+            group = cases.groups.count
+            cases.groups.append(PreparedCases.Group(metric: eval.metric))
+            cases.groups[group].xml.reserveCapacity(1 << 15)
+        }
+        switch appendTestCase(eval, time: time, isError: isError, to: &cases.groups[group].xml) {
+        case .passed: break
+        case .error: cases.groups[group].errors += 1
+        case .skipped: cases.groups[group].skipped += 1
+        case .failure: cases.groups[group].failures += 1
+        }
+        cases.groups[group].tests += 1
+        cases.groups[group].seconds.append(seconds)
     }
 
     /// Adds test cases made by `prepare(_:into:)` (batches in the order of their samples).
