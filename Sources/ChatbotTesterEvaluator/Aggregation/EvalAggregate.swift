@@ -48,10 +48,7 @@ public struct EvalAggregate: Sendable, Hashable, Codable {
     /// Counts a run and its evaluations.
     public mutating func add(_ run: RunRecord, evals: [EvalRecord]) {
         add(run)
-        // Through a buffer pointer: each record borrowed, not copied.
-        evals.withUnsafeBufferPointer { evals in
-            for index in evals.indices { add(evals[index]) }
-        }
+        for index in evals.indices { add(evals[index]) }
     }
 
     /// Adds another aggregate (a shard's) into this one.

@@ -52,21 +52,19 @@ extension EvaluationOutput {
             count += 1
             if let run = sample.run { aggregate.add(run, evals: sample.evals) } else { sample.evals.forEach { aggregate.add($0) } }
             if preparing.preparing.evalLines {
-                // Through a buffer pointer: each record borrowed, not copied (and its strings retained).
-                sample.evals.withUnsafeBufferPointer { evals in
-                    for index in evals.indices {
-                        let mark = evalLines.count
-                        if FastRecordEncoding.append(evals[index], to: &evalLines) {
-                            evalLines.append(0x0A)
-                            continue
-                        }
-                        // What `JSONLWriter.write` writes for a record the byte writer does not vouch for.
-                        evalLines.removeSubrange(mark...)
-                        do {
-                            evalLines.append(contentsOf: try JSONL.encodeLine(evals[index], encoder: JSONCoding.encoder()))
-                        } catch {
-                            if failure == nil { failure = error }
-                        }
+                let evals = sample.evals
+                for index in evals.indices {
+                    let mark = evalLines.count
+                    if FastRecordEncoding.append(evals[index], to: &evalLines) {
+                        evalLines.append(0x0A)
+                        continue
+                    }
+                    // What `JSONLWriter.write` writes for a record the byte writer does not vouch for.
+                    evalLines.removeSubrange(mark...)
+                    do {
+                        evalLines.append(contentsOf: try JSONL.encodeLine(evals[index], encoder: JSONCoding.encoder()))
+                    } catch {
+                        if failure == nil { failure = error }
                     }
                 }
             }

@@ -45,11 +45,7 @@ public struct Evaluator: Sendable {
         guard let synchronousMetrics else { return nil }
         var records: [EvalRecord] = []
         records.reserveCapacity(synchronousMetrics.count)
-        // Through a buffer pointer: each metric borrowed, not copied (its closures and strings
-        // retained and released) for every record.
-        synchronousMetrics.withUnsafeBufferPointer { metrics in
-            for index in metrics.indices { metrics[index].appendNow(record, to: &records) }
-        }
+        for index in synchronousMetrics.indices { synchronousMetrics[index].appendNow(record, to: &records) }
         let masker = SecretMasker.shared
         if !masker.isEmpty {
             for index in records.indices { records[index] = records[index].masked(by: masker) }

@@ -61,10 +61,9 @@ public final class CSVReportWriter {
             out.append(contentsOf: [0x0D, 0x0A])
             return
         }
-        // Through a buffer pointer, each record passed borrowed: no copy of it (and of its strings) per row.
-        sample.evals.withUnsafeBufferPointer { evals in
-            for index in evals.indices { appendRow(evals[index], runColumns: runColumns, to: &out) }
-        }
+        // By index, each record passed borrowed: no copy of it (and of its strings) per row.
+        let evals = sample.evals
+        for index in evals.indices { appendRow(evals[index], runColumns: runColumns, to: &out) }
     }
 
     /// One evaluation's row of `appendRows`, ended by the run's columns and the line end.

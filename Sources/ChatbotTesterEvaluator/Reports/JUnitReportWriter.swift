@@ -175,9 +175,9 @@ public final class JUnitReportWriter {
         let seconds = (sample.run?.latencyMs ?? 0) / 1000
         let time = ReportText.fixed(seconds, digits: 3)
         let isError = sample.run?.status == .error
-        // Through a buffer pointer: each record borrowed, not copied (and its strings retained).
-        sample.evals.withUnsafeBufferPointer { evals in
-            for position in evals.indices { prepare(evals[position], position: position, seconds: seconds, time: time, isError: isError, into: &cases) }
+        let evals = sample.evals
+        for position in evals.indices {
+            prepare(evals[position], position: position, seconds: seconds, time: time, isError: isError, into: &cases)
         }
     }
 
