@@ -42,6 +42,7 @@ extension EvaluationOutput {
         /// An evaluation `JSONEncoder` refused (`add` throws it, as writing the record would).
         var failure: (any Error)?
 
+        /// An empty batch for an output's `batchPreparing`, taken on the writing task.
         public init(_ preparing: BatchPreparing) {
             self.preparing = preparing
             aggregate = preparing.aggregate

@@ -167,6 +167,7 @@ public final class JUnitReportWriter {
         /// In the order the metrics were first seen.
         var groups: [Group] = []
 
+        /// No test cases yet.
         public init() {}
     }
 
