@@ -140,6 +140,10 @@ import Testing
         defer { try? FileManager.default.removeItem(at: directory) }
         let reference = try JUnitReportWriter(url: directory.appendingPathComponent("a.xml"))
         let prepared = try JUnitReportWriter(url: directory.appendingPathComponent("b.xml"))
+        // Test cases of many samples grouped by metric (`prepare(_:into:)`), a few samples a batch.
+        let batched = try JUnitReportWriter(url: directory.appendingPathComponent("c.xml"))
+        var cases = JUnitReportWriter.PreparedCases()
+        var casesSamples = 0
         for (index, text) in texts.enumerated() {
             let other = texts[(index + 5) % texts.count]
             for status in [RunRecord.Status.ok, .error] {
@@ -152,6 +156,8 @@ import Testing
                         sampleId: other, metric: text.isEmpty ? "m3" : text, type: other, score: -1.5, passed: true, reason: nil, votes: [1, 0.5],
                         spread: 0.125, straddlesThreshold: true, costUSD: 0.001),
                     EvalRecord(sampleId: text, metric: "m4", type: "t", score: .infinity, passed: false, threshold: nil, reason: "\(other)\n\(text)"),
+                    EvalRecord(sampleId: text, metric: "m5", type: "t", score: index % 2 == 0 ? 1 : -0.0, passed: true, threshold: 0, reason: nil),
+                    EvalRecord(sampleId: text, metric: "m6", type: "t", score: 0, passed: false, threshold: 1, reason: other),
                 ]
                 for sample in [SampleEvaluation(run: run, evals: evals), SampleEvaluation(run: run, evals: []), SampleEvaluation(run: nil, evals: evals)] {
                     var bytes: [UInt8] = []
@@ -159,13 +165,22 @@ import Testing
                     #expect(String(decoding: bytes, as: UTF8.self) == CSVReportWriter.rows(for: sample), "CSV of \(text.debugDescription)")
                     try reference.add(sample)
                     try prepared.add(sample, prepared: JUnitReportWriter.prepare(sample))
+                    JUnitReportWriter.prepare(sample, into: &cases)
+                    casesSamples += 1
+                    if casesSamples % 4 == 0 {
+                        try batched.add(cases: cases)
+                        cases = JUnitReportWriter.PreparedCases()
+                    }
                 }
             }
         }
+        try batched.add(cases: cases)
         try reference.finish()
         try prepared.finish()
+        try batched.finish()
         let left = try Data(contentsOf: directory.appendingPathComponent("a.xml"))
         #expect(left == (try Data(contentsOf: directory.appendingPathComponent("b.xml"))))
+        #expect(left == (try Data(contentsOf: directory.appendingPathComponent("c.xml"))))
         #expect(left.count > 10_000)
     }
 

@@ -10,6 +10,10 @@ records/s, MB/s and peak RSS. A benchmark that prints figures; it asserts nothin
 
 usage: ops/bench/evaluate-validate.py [--records 1000000] [--dataset-mb 1024] [--long-line-mb 16]
                                       [--work /tmp/ct-evalspeed] [--binary .build/release/chatbot-tester]
+                                      [--only evaluate|validate|long] [--rounds N]
+
+`--binary` may be given more than once (say, main's build and yours): each measurement then runs
+every binary in turn, `--rounds` times (alternating, so a change in the machine's load hits all).
 """
 import argparse, json, os, re, shutil, subprocess, sys, time
 
@@ -67,15 +71,35 @@ def timed(args, cwd):
     return p.returncode, wall, cpu, rss, p.stdout + p.stderr
 
 
+def measure(o, binary, only, results, dataset, long_line, label):
+    if "evaluate" in only:
+        out = os.path.join(o.work, "eval-out")
+        shutil.rmtree(out, ignore_errors=True)
+        code, wall, cpu, rss, text = timed([binary, "evaluate", "job6.yaml", "--results", results, "--out", out, "--no-progress"], o.work)
+        print(f"{label}evaluate {o.records} records x 6 metrics: exit {code}, {wall:.1f} s, {o.records / wall:,.0f} records/s, CPU {cpu:.1f} s, peak RSS {rss:.1f} MB")
+        if code not in (0, 1):
+            print(text[-2000:])
+    if "validate" in only:
+        size = os.path.getsize(dataset) / 1e6
+        code, wall, cpu, rss, text = timed([binary, "validate", dataset, "--kind", "dataset"], o.work)
+        print(f"{label}validate {size:,.0f} MB dataset: exit {code}, {wall:.1f} s, {size / wall:,.1f} MB/s, CPU {cpu:.1f} s, peak RSS {rss:.1f} MB; {text.strip().splitlines()[0]}")
+    if "long" in only:
+        code, wall, cpu, rss, text = timed([binary, "validate", long_line, "--kind", "dataset"], o.work)
+        print(f"{label}validate one {o.long_line_mb} MB line: exit {code}, {wall:.2f} s, peak RSS {rss:.1f} MB")
+    print(f"{label}load: {os.getloadavg()}")
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--dataset-mb", type=int, default=1024)
     parser.add_argument("--long-line-mb", type=int, default=16)
     parser.add_argument("--work", default="/tmp/ct-evalspeed")
-    parser.add_argument("--binary", default=os.path.join(root, ".build/release/chatbot-tester"))
+    parser.add_argument("--binary", action="append")
+    parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--only", choices=["evaluate", "validate", "long"], action="append")
     o = parser.parse_args()
+    binaries = o.binary or [os.path.join(root, ".build/release/chatbot-tester")]
     os.makedirs(o.work, exist_ok=True)
     results = os.path.join(o.work, f"results-{o.records}.jsonl")
     dataset = os.path.join(o.work, f"cases-{o.dataset_mb}mb.jsonl")
@@ -96,20 +120,10 @@ def main():
     ensure(long_line, lambda f: f.write(json.dumps({"id": "long", "input": "x" * ((o.long_line_mb << 20) - 40)}) + "\n"))
     print(f"load: {os.getloadavg()}")
     only = o.only or ["evaluate", "validate", "long"]
-    if "evaluate" in only:
-        out = os.path.join(o.work, "eval-out")
-        shutil.rmtree(out, ignore_errors=True)
-        code, wall, cpu, rss, text = timed([o.binary, "evaluate", "job6.yaml", "--results", results, "--out", out, "--no-progress"], o.work)
-        print(f"evaluate {o.records} records x 6 metrics: exit {code}, {wall:.1f} s, {o.records / wall:,.0f} records/s, CPU {cpu:.1f} s, peak RSS {rss:.1f} MB")
-        if code not in (0, 1):
-            print(text[-2000:])
-    if "validate" in only:
-        size = os.path.getsize(dataset) / 1e6
-        code, wall, cpu, rss, text = timed([o.binary, "validate", dataset, "--kind", "dataset"], o.work)
-        print(f"validate {size:,.0f} MB dataset: exit {code}, {wall:.1f} s, {size / wall:,.1f} MB/s, CPU {cpu:.1f} s, peak RSS {rss:.1f} MB; {text.strip().splitlines()[0]}")
-    if "long" in only:
-        code, wall, cpu, rss, text = timed([o.binary, "validate", long_line, "--kind", "dataset"], o.work)
-        print(f"validate one {o.long_line_mb} MB line: exit {code}, {wall:.2f} s, peak RSS {rss:.1f} MB")
+    for round in range(o.rounds):
+        for binary in binaries:
+            label = f"[{os.path.basename(binary)} round {round + 1}] " if len(binaries) > 1 or o.rounds > 1 else ""
+            measure(o, binary, only, results, dataset, long_line, label)
     print(f"load: {os.getloadavg()}")
 
 

@@ -25,6 +25,8 @@ public final class EvaluationOutput {
     private let directory: URL
     /// What has been counted so far.
     public internal(set) var aggregate: EvalAggregate
+    /// The aggregate before any sample (each batch counts into a copy, merged by `add(_:)`).
+    private let emptyAggregate: EvalAggregate
     /// Lines of the input that could not be read (counted in the summary).
     public var rejectedLines = 0
 
@@ -46,6 +48,7 @@ public final class EvaluationOutput {
         reports = try EvalReportWriter(directory: directory, options: options)
         aggregate = EvalAggregate(metrics: descriptors)
         aggregate.maxErrorRate = maxErrorRate
+        emptyAggregate = aggregate
     }
 
     /// Adds one sample (its run and its evaluations), in results order.
@@ -104,6 +107,27 @@ public final class EvaluationOutput {
             }
         }
         try reports.add(sample, csvRows: prepared?.csvRows, junit: prepared?.junit)
+    }
+
+    /// What `PreparedBatch` should make for this output now: `preparing`, the empty aggregate
+    /// (the metrics listed) and how many samples the reports still keep. Taken when a batch is
+    /// handed to its task; the reports only ever want fewer later, so the batch keeps enough.
+    public var batchPreparing: BatchPreparing {
+        let wanted = reports.wanted
+        return BatchPreparing(
+            preparing: preparing, aggregate: emptyAggregate, keepFailing: wanted.failing, keepPassing: wanted.passing,
+            keepsEvery: comparison != nil)
+    }
+
+    /// Adds a batch of samples made by `PreparedBatch.append` (batches in results order): the same
+    /// files as `add(_:)` of each of its samples in order.
+    public func add(_ batch: PreparedBatch) throws {
+        if let failure = batch.failure { throw failure }
+        aggregate.merge(batch.aggregate)
+        // `batchPreparing` asks for the lines exactly when there is a writer.
+        try writer?.write(lines: batch.evalLines)
+        if comparison != nil { for sample in batch.kept { for eval in sample.evals { comparison?.addCandidate(eval) } } }
+        try reports.add(count: batch.count, csvRows: batch.csvRows, junit: batch.junit, kept: batch.kept)
     }
 
     /// Closes `evals.jsonl` (fsync'd) and writes the remaining reports; returns the summary and

@@ -24,6 +24,19 @@ extension Evaluator {
     public func evaluateFile(
         results: URL, outputDirectory: URL, options: ReportOptions = ReportOptions(), baselineEvals: URL? = nil
     ) async throws -> FileOutcome {
+        try await evaluateFile(
+            results: results, outputDirectory: outputDirectory, options: options, baselineEvals: baselineEvals,
+            chunkBytes: Self.chunkBytes)
+    }
+
+    /// The bytes read for each batch of `evaluateFile` with deterministic metrics (its lines are
+    /// decoded and scored by one task): 512 KiB, about 500 records of a single-turn run.
+    static let chunkBytes = 1 << 19
+
+    /// `evaluateFile` with the size of its read chunks (tests use small ones: many batches).
+    func evaluateFile(
+        results: URL, outputDirectory: URL, options: ReportOptions, baselineEvals: URL?, chunkBytes: Int
+    ) async throws -> FileOutcome {
         let output = try await EvaluationOutput(
             directory: outputDirectory, descriptors: descriptors, maxErrorRate: maxErrorRate, options: options, baselineEvals: baselineEvals,
             events: events)
@@ -35,7 +48,7 @@ extension Evaluator {
         }
         do {
             if isSynchronous {
-                try await evaluateInBatches(results: results, output: output, reject: reject)
+                try await evaluateInBatches(results: results, output: output, chunkBytes: chunkBytes, reject: reject)
             } else {
                 let runs = JSONL.read(RunRecord.self, from: results).compactMap { entry -> RunRecord? in
                     switch entry.result {
@@ -57,29 +70,35 @@ extension Evaluator {
         return FileOutcome(summary: summary, evals: output.evalsURL, rejected: bad, comparison: compared)
     }
 
-    /// One line of a batch: its sample scored, or why it could not be read.
-    private enum BatchItem: Sendable {
-        case sample(SampleEvaluation, EvaluationOutput.Prepared, EvalSampleCompleted)
+    /// One batch of lines decoded and scored: its outputs, and its events in line order.
+    private struct ScoredBatch: Sendable {
+        var prepared: EvaluationOutput.PreparedBatch
+        var notices: [Notice] = []
+    }
+
+    /// An event of a batch: a sample's progress, or a line that could not be read.
+    private enum Notice: Sendable {
+        case completed(EvalSampleCompleted)
         case rejected(ChatbotTesterError)
     }
 
     /// Deterministic metrics over a results file: lines are read in batches (the lines of each
-    /// 256 KiB chunk), each batch decoded and scored by one task — a few in flight, so decoding
-    /// and scoring use every core — and the samples go to `output` in file order, with the same
-    /// events as `evaluate(_:onSample:)`.
+    /// `chunkBytes` read), each batch decoded, scored and turned into output bytes by one task —
+    /// a few in flight, so decoding and scoring use every core — and the batches go to `output`
+    /// strictly in file order (so every file is what one pass in order writes, and rejected lines
+    /// are reported in line order), with the same events as `evaluate(_:onSample:)`.
     private func evaluateInBatches(
-        results: URL, output: EvaluationOutput, reject: (ChatbotTesterError) -> Void
+        results: URL, output: EvaluationOutput, chunkBytes: Int, reject: (ChatbotTesterError) -> Void
     ) async throws {
         events.emit(EvalStageChanged(started: true))
         let source = results.path
-        let preparing = output.preparing
         let window = 2 * max(2, ProcessInfo.processInfo.activeProcessorCount)
-        try await withThrowingTaskGroup(of: (Int, [BatchItem]).self) { group in
-            var batches = JSONL.lineBatches(of: results, maxLineBytes: JSONL.maxRecordLineBytes).makeAsyncIterator()
+        try await withThrowingTaskGroup(of: (Int, ScoredBatch).self) { group in
+            var batches = JSONL.lineBatches(of: results, chunkSize: chunkBytes, maxLineBytes: JSONL.maxRecordLineBytes).makeAsyncIterator()
             var submitted = 0
             var emitted = 0
             var exhausted = false
-            var ready: [Int: [BatchItem]] = [:]
+            var ready: [Int: ScoredBatch] = [:]
             while true {
                 while !exhausted, submitted - emitted < window {
                     guard let batch = try await batches.next() else {
@@ -87,21 +106,24 @@ extension Evaluator {
                         break
                     }
                     let index = submitted
-                    group.addTask { (index, self.scoreBatch(batch, source: source, preparing: preparing)) }
+                    // Taken now: what the reports still keep only shrinks while this batch is scored.
+                    let preparing = output.batchPreparing
+                    // Progress events are made only when a sink listens.
+                    let progress = events.hasSubscribers
+                    group.addTask { (index, self.scoreBatch(batch, source: source, preparing: preparing, progress: progress)) }
                     submitted += 1
                 }
-                guard let (index, items) = try await group.next() else { break }
-                ready[index] = items
+                guard let (index, scored) = try await group.next() else { break }
+                ready[index] = scored
                 try Task.checkCancellation()
-                while let items = ready.removeValue(forKey: emitted) {
-                    for item in items {
-                        switch item {
+                while let scored = ready.removeValue(forKey: emitted) {
+                    for notice in scored.notices {
+                        switch notice {
                         case .rejected(let error): reject(error)
-                        case .sample(let sample, let prepared, let completed):
-                            events.emit(completed)
-                            try output.add(sample, prepared: prepared)
+                        case .completed(let completed): events.emit(completed)
                         }
                     }
+                    try output.add(scored.prepared)
                     emitted += 1
                 }
             }
@@ -109,21 +131,23 @@ extension Evaluator {
         events.emit(EvalStageChanged(started: false))
     }
 
-    /// Decodes and scores one batch of result lines (synchronous metrics only), and encodes what
-    /// the output writes for each (and its progress event).
-    private func scoreBatch(_ batch: [(line: Int, bytes: Data)], source: String, preparing: EvaluationOutput.Preparing) -> [BatchItem] {
+    /// Decodes and scores one batch of result lines (synchronous metrics only) into one
+    /// `PreparedBatch`, with its progress events (`progress`) and rejected lines in line order.
+    private func scoreBatch(
+        _ batch: [(line: Int, bytes: Data)], source: String, preparing: EvaluationOutput.BatchPreparing, progress: Bool
+    ) -> ScoredBatch {
         let decoder = JSONCoding.decoder()
-        var items: [BatchItem] = []
-        items.reserveCapacity(batch.count)
+        var scored = ScoredBatch(prepared: EvaluationOutput.PreparedBatch(preparing))
         for (line, bytes) in batch {
             switch JSONL.decode(RunRecord.self, from: bytes, source: source, line: line, decoder: decoder) {
             case .success(let run):
                 let sample = SampleEvaluation(run: run, evals: evaluateNow(run) ?? [])
-                items.append(.sample(sample, EvaluationOutput.prepare(sample, for: preparing), Self.completed(sample)))
-            case .failure(let error): items.append(.rejected(error))
+                if progress { scored.notices.append(.completed(Self.completed(sample))) }
+                scored.prepared.append(sample)
+            case .failure(let error): scored.notices.append(.rejected(error))
             }
         }
-        return items
+        return scored
     }
 
     /// The shared options (names, thresholds, gates) of metric specs, without building the metrics

@@ -97,7 +97,19 @@ public final class CSVReportWriter {
 
     private static func appendNumber(_ value: Double?, to out: inout [UInt8]) {
         out.append(UInt8(ascii: ","))
-        if let value { ReportText.appendCSV(String(value), to: &out) }
+        guard let value else { return }
+        // The scores of most checks: `String(value)` without formatting it each time.
+        if value == 1 {
+            out.append(UInt8(ascii: "1"))
+            out.append(UInt8(ascii: "."))
+            out.append(UInt8(ascii: "0"))
+        } else if value == 0, value.sign == .plus {
+            out.append(UInt8(ascii: "0"))
+            out.append(UInt8(ascii: "."))
+            out.append(UInt8(ascii: "0"))
+        } else {
+            ReportText.appendCSV(String(value), to: &out)
+        }
     }
 
     /// The CSV rows of one sample, with their line ends.

@@ -48,6 +48,29 @@ public final class EvalReportWriter {
         if let junit {
             if let prepared { try junit.add(sample, prepared: prepared) } else { try junit.add(sample) }
         }
+        keep(sample)
+    }
+
+    /// Adds a batch of `count` samples whose CSV rows and JUnit test cases were made already
+    /// (`CSVReportWriter.appendRows(for:to:)`, `JUnitReportWriter.prepare(_:into:)`), and of which
+    /// `kept` holds, in order, at least the first `wanted.failing` not passing and the first
+    /// `wanted.passing` passing ones (what `report.md` and `report.html` may still show).
+    public func add(count: Int, csvRows: [UInt8], junit cases: JUnitReportWriter.PreparedCases, kept: [SampleEvaluation]) throws {
+        self.count += count
+        if let csv { try csv.add(rowBytes: csvRows) }
+        if let junit { try junit.add(cases: cases) }
+        for index in kept.indices { keep(kept[index]) }
+    }
+
+    /// How many more samples `report.md`/`report.html` keep: those not passing, and passing ones.
+    public var wanted: (failing: Int, passing: Int) {
+        let html = options.formats.contains(.html)
+        let failing = max(MarkdownReport.failureLimit - mdFailing.count, html ? options.htmlSampleCap - failing.count : 0)
+        return (max(0, failing), html ? max(0, options.htmlSampleCap - passing.count) : 0)
+    }
+
+    /// Keeps `sample` for `report.md`/`report.html` while they want more.
+    private func keep(_ sample: SampleEvaluation) {
         let isPassing = sample.outcome == .passed
         if !isPassing, mdFailing.count < MarkdownReport.failureLimit { mdFailing.append(sample) }
         guard options.formats.contains(.html) else { return }

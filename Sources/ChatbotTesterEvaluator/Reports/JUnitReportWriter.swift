@@ -153,21 +153,89 @@ public final class JUnitReportWriter {
         }
     }
 
+    /// The test cases of many samples as bytes, grouped by metric: what `add(_:)` of each sample,
+    /// in order, would add to each suite. Made off the writing task (`prepare(_:into:)`) with one
+    /// buffer per metric instead of three per sample; `add(cases:)` appends them.
+    public struct PreparedCases: Sendable {
+        struct Group: Sendable {
+            var metric: String
+            var xml: [UInt8] = []
+            var tests = 0, failures = 0, errors = 0, skipped = 0
+            /// Each test case's time, in order (the suite's total is summed in file order).
+            var seconds: [Double] = []
+        }
+        /// In the order the metrics were first seen.
+        var groups: [Group] = []
+
+        /// No test cases yet.
+        public init() {}
+    }
+
+    /// Appends the test cases `add(_:)` writes for `sample` to `cases`; safe on any task.
+    public static func prepare(_ sample: SampleEvaluation, into cases: inout PreparedCases) {
+        let seconds = (sample.run?.latencyMs ?? 0) / 1000
+        let time = ReportText.fixed(seconds, digits: 3)
+        let isError = sample.run?.status == .error
+        let evals = sample.evals
+        for position in evals.indices {
+            prepare(evals[position], position: position, seconds: seconds, time: time, isError: isError, into: &cases)
+        }
+    }
+
+    /// One evaluation's test case of `prepare(_:into:)`, in its metric's group.
+    private static func prepare(
+        _ eval: EvalRecord, position: Int, seconds: Double, time: String, isError: Bool, into cases: inout PreparedCases
+    ) {
+        let group: Int
+        if position < cases.groups.count, cases.groups[position].metric == eval.metric {
+            group = position
+        } else if let known = cases.groups.firstIndex(where: { $0.metric == eval.metric }) {
+            group = known
+        } else {
+            group = cases.groups.count
+            cases.groups.append(PreparedCases.Group(metric: eval.metric))
+            cases.groups[group].xml.reserveCapacity(1 << 15)
+        }
+        switch appendTestCase(eval, time: time, isError: isError, to: &cases.groups[group].xml) {
+        case .passed: break
+        case .error: cases.groups[group].errors += 1
+        case .skipped: cases.groups[group].skipped += 1
+        case .failure: cases.groups[group].failures += 1
+        }
+        cases.groups[group].tests += 1
+        cases.groups[group].seconds.append(seconds)
+    }
+
+    /// Adds test cases made by `prepare(_:into:)` (batches in the order of their samples).
+    public func add(cases: PreparedCases) throws {
+        for group in cases.groups {
+            let index = try suite(for: group.metric, position: -1)
+            suites[index].tests += group.tests
+            suites[index].failures += group.failures
+            suites[index].errors += group.errors
+            suites[index].skipped += group.skipped
+            for seconds in group.seconds { suites[index].time += seconds }
+            suites[index].buffer.append(contentsOf: group.xml)
+            if suites[index].buffer.count >= 1 << 16 { try flush(index) }
+        }
+    }
+
+    /// The suite of `metric`, made (with its scratch file) when first seen.
+    private func suite(for metric: String, position: Int) throws -> Int {
+        // Metrics come in the same order for every sample: the suite at `position` is usually it.
+        if position >= 0, position < names.count, names[position] == metric { return position }
+        if let known = suiteIndex[metric] { return known }
+        let index = suites.count
+        let file = scratch.appendingPathComponent("\(index).xml")
+        suites.append(Suite(file: file, handle: try FileHandle.create(file)))
+        suiteIndex[metric] = index
+        names.append(metric)
+        return index
+    }
+
     /// Counts one test case in its metric's suite and buffers its XML (flushed when the buffer is full).
     private func append(_ xml: ArraySlice<UInt8>, metric: String, position: Int, outcome: Outcome, seconds: Double) throws {
-        // Metrics come in the same order for every sample: the suite at `position` is usually it.
-        let index: Int
-        if position < names.count, names[position] == metric {
-            index = position
-        } else if let known = suiteIndex[metric] {
-            index = known
-        } else {
-            index = suites.count
-            let file = scratch.appendingPathComponent("\(index).xml")
-            suites.append(Suite(file: file, handle: try FileHandle.create(file)))
-            suiteIndex[metric] = index
-            names.append(metric)
-        }
+        let index = try suite(for: metric, position: position)
         switch outcome {
         case .passed: break
         case .error: suites[index].errors += 1
