@@ -138,7 +138,7 @@ let package = Package(
             dependencies: ["ChatbotTester", "ChatbotTesterCore", "ChatbotTesterRunner", "ChatbotTesterPipeline", "ChatbotTesterTesting"]),
         .testTarget(
             name: "ChatbotTesterClusterTests",
-            dependencies: ["ChatbotTesterCore", "ChatbotTesterCluster", "ChatbotTesterClusterUV", "ChatbotTesterClusterPipeline", "ChatbotTesterPipeline", "CLibUV", "ChatbotTester", "ChatbotTesterTesting", "ClusterTestProcessors", "cluster-test-host"]
+            dependencies: ["ChatbotTesterCore", "ChatbotTesterCluster", "ChatbotTesterClusterUV", "ChatbotTesterClusterPipeline", "ChatbotTesterPipeline", "ChatbotTesterEvaluator", "CLibUV", "ChatbotTester", "ChatbotTesterTesting", "ClusterTestProcessors", "cluster-test-host"]
         ),
         // Hosts cluster workers/coordinators with its own backend type ("test-echo"), for the cluster tests.
         .executableTarget(name: "cluster-test-host", dependencies: ["ChatbotTesterCluster", "ChatbotTesterClusterUV", "ChatbotTester", "ClusterTestProcessors", "CLibUV"]),
