@@ -101,7 +101,7 @@ actor WorkerDriver {
         perform(machine.start())
         for await payload in connection.frames {
             do {
-                let message = try codec.decode(payload, peer: connection.peerDescription)
+                let message = try codec.decodeAtWorker(payload, peer: connection.peerDescription)
                 perform(machine.received(message))
             } catch {
                 perform(machine.failed(ChatbotTesterError.wrap(error, code: .proto)))
