@@ -126,7 +126,8 @@ let package = Package(
         ),
         .testTarget(
             name: "ChatbotTesterRunnerTests",
-            dependencies: ["ChatbotTesterCore", "ChatbotTesterRunner", "ChatbotTesterBackends", "ChatbotTesterTesting"]
+            // cluster-test-host: built for the crash test's child process (runner-crash-child).
+            dependencies: ["ChatbotTesterCore", "ChatbotTesterRunner", "ChatbotTesterBackends", "ChatbotTesterTesting", "cluster-test-host"]
         ),
         .testTarget(
             name: "ChatbotTesterEvaluatorTests",

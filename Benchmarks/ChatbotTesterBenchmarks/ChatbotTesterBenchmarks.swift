@@ -107,6 +107,23 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
+    // A streamed reply of 200 content chunks (`stream: true`): the SSE scan, one JSON parse per
+    // chunk and the reply's assembly, against one unstreamed round trip above.
+    Benchmark("HTTP/streamed round trip, 200 chunks, openai backend + middleware, mock server") { benchmark in
+        try await withMockLLMServer { server in
+            let job = try await fixtures.httpJob(baseURL: server.openAIBaseURL, stream: true)
+            let bot = try await job.backends.chat("bot")
+            let words = (0..<200).map { "tok\($0)" }.joined(separator: " ")
+            let request = ChatRequest(messages: [Message(role: .user, content: "MOCK_REPLY: \(words)")])
+            let first = try await bot.send(request)  // the connection is open before measuring
+            precondition(first.content == words && first.streaming != nil, "the mock server did not stream the reply")
+            benchmark.startMeasurement()
+            for _ in benchmark.scaledIterations { blackHole(try await bot.send(request)) }
+            benchmark.stopMeasurement()
+            await job.events.shutdown()
+        }
+    }
+
     // MARK: Each deterministic metric
 
     for (name, spec) in Fixtures.deterministicMetrics {
@@ -288,17 +305,17 @@ final class Fixtures: Sendable {
 
     /// A job whose `bot` is the openai backend at `baseURL` with the default middleware (retry,
     /// timeout, breaker, accounting), built as `test` builds it.
-    func httpJob(baseURL: String) async throws -> TestJob {
-        let config = scratch("http-job.yaml")
+    func httpJob(baseURL: String, stream: Bool = false) async throws -> TestJob {
+        let config = scratch(stream ? "http-stream-job.yaml" : "http-job.yaml")
         try """
         backends:
-          bot: {type: openai, baseURL: "\(baseURL)", model: m}
+          bot: {type: openai, baseURL: "\(baseURL)", model: m, stream: \(stream)}
         dataset: cases.jsonl
         evaluate:
           metrics: [{type: contains, value: "30 days"}]
         """.write(to: config, atomically: true, encoding: .utf8)
         return try await TestJob.prepare(
             config: JobConfig.load(contentsOf: config), components: .builtin(),
-            settings: JobSettings(outputDirectory: scratch("http-out", directory: true).path))
+            settings: JobSettings(outputDirectory: scratch(stream ? "http-stream-out" : "http-out", directory: true).path))
     }
 }

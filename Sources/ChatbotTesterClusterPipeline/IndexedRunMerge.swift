@@ -44,11 +44,22 @@ public struct IndexedRunStatus: Sendable, Hashable, Codable {
 
     /// Reads the plan and every attempt's state. An attempt that claims to run but has not updated
     /// its state for `staleSeconds` (killed, its node lost) counts as failed.
+    ///
+    /// How long an attempt has been silent is the age of its state object by the store's own
+    /// clock (`ArtifactStore.age(of:)`), so workers' and the reader's clocks need not agree; only a
+    /// store that cannot say falls back to `now` against the `updatedAt` the worker wrote.
     public static func read(
         store: any ArtifactStore, name: String, now: Date = Date(), staleSeconds: Double = IndexedRunStatus.defaultLostAfterSeconds
     ) async throws -> IndexedRunStatus {
         let plan = try await IndexedRun.readPlan(from: store, name: name)
-        let attempts = try await IndexedRun.attempts(in: store, name: name)
+        var attempts: [Int: [IndexedAttemptStatus]] = [:]
+        var silence: [String: Double] = [:]
+        for (key, status) in try await IndexedRun.attemptObjects(in: store, name: name) {
+            attempts[status.shard, default: []].append(status)
+            guard status.state == .running else { continue }
+            let age = (try? await store.age(of: key)) ?? nil
+            silence["\(status.shard)/\(status.attempt)"] = age ?? now.timeIntervalSince(status.updatedAt)
+        }
         var shards: [Shard] = []
         for index in 0..<plan.shards {
             let mine = (attempts[index] ?? []).sorted { $0.attempt < $1.attempt }
@@ -58,7 +69,7 @@ public struct IndexedRunStatus: Sendable, Hashable, Codable {
                 errors: best?.errors ?? 0, attempts: mine.count)
             if mine.contains(where: { $0.state == .done }) {
                 shard.state = .done
-            } else if mine.contains(where: { $0.state == .running && now.timeIntervalSince($0.updatedAt) < staleSeconds }) {
+            } else if mine.contains(where: { $0.state == .running && (silence["\($0.shard)/\($0.attempt)"] ?? .infinity) < staleSeconds }) {
                 shard.state = .running
             } else if let last = mine.last {
                 shard.state = .failed
@@ -80,10 +91,17 @@ extension IndexedRun {
     /// Every attempt's state object, by shard index (unreadable ones are skipped).
     static func attempts(in store: any ArtifactStore, name: String) async throws -> [Int: [IndexedAttemptStatus]] {
         var out: [Int: [IndexedAttemptStatus]] = [:]
+        for (_, status) in try await attemptObjects(in: store, name: name) { out[status.shard, default: []].append(status) }
+        return out
+    }
+
+    /// Every attempt's state object with its key (unreadable ones are skipped).
+    static func attemptObjects(in store: any ArtifactStore, name: String) async throws -> [(key: String, status: IndexedAttemptStatus)] {
+        var out: [(key: String, status: IndexedAttemptStatus)] = []
         let decoder = JSONCoding.decoder()
         for key in try await store.list(prefix: "attempts/") where key.hasSuffix(".json") {
             guard let data = try? await store.read(key), let status = try? decoder.decode(IndexedAttemptStatus.self, from: data) else { continue }
-            out[status.shard, default: []].append(status)
+            out.append((key, status))
         }
         return out
     }

@@ -55,18 +55,31 @@ public struct LocalRunStage: JobRunStage {
         }
         let evalJournal = RunJournal(store: store, key: TestJob.evalJournalKey)
         try await evalJournal.open(resume: resume, syncEvery: job.runOptions.syncEvery, syncInterval: .seconds(job.runOptions.syncIntervalSeconds))
+        // A fresh run writes its outputs as records are scored (a resumed one has records in the
+        // journals from earlier sessions; a baseline comparison is labelled with the directory).
+        let streamed =
+            resume || job.evaluation.baseline != nil
+            ? nil : try await StreamedTestOutput(job: job, limit: StreamedTestOutput.waitingLimit(concurrency: job.runOptions.concurrency))
+        // What a crashed session left of its streamed output is never used (the journals hold the records).
+        if streamed == nil { StreamedTestOutput.removeLeftover(in: job.outputDirectory) }
         let summary: RunSummary
         do {
             summary = try await job.scoreWhilePlaying(
-                runner.run(reader.samples(), resume: resume, retryErrors: job.settings.retryErrors, total: total), evalJournal: evalJournal)
+                runner.run(reader.samples(), resume: resume, retryErrors: job.settings.retryErrors, total: total), evalJournal: evalJournal,
+                streamed: streamed)
             try await evalJournal.close()
         } catch {
+            streamed?.abandon()
             try? await evalJournal.close()
             throw error
         }
         if summary.stopReason == .cancelled || Task.isCancelled {
+            streamed?.abandon()
             _ = try await Task { try await ResultsWriter.write(store: store, to: "results.jsonl") }.value
             return JobRunResult(summary: summary, scored: false)
+        }
+        if let streamed, let evaluation = try streamed.finish(expected: summary.statistics.recorded) {
+            return JobRunResult(summary: summary, scored: true, evaluation: evaluation)
         }
         let evaluation = try await Task { try await job.writeResultsAndEvaluation() }.value
         return JobRunResult(summary: summary, scored: evaluation != nil, evaluation: evaluation)

@@ -91,22 +91,24 @@ extension TestJob {
     /// evaluator's concurrency) and journals the evaluations of each; returns the run's summary.
     /// Throws what the run throws (unreadable input, a journal that cannot be written); an
     /// interrupted run returns its summary.
-    func scoreWhilePlaying(_ execution: RunExecution, evalJournal: RunJournal) async throws -> RunSummary {
+    /// - Parameter streamed: also writes the results, evaluations and reports as records are scored.
+    func scoreWhilePlaying(_ execution: RunExecution, evalJournal: RunJournal, streamed: StreamedTestOutput? = nil) async throws -> RunSummary {
         // The evaluator hands samples back in the order it took them: a FIFO of input positions
-        // pairs each with its record's index.
-        let indices = Locked<[Int]>([])
+        // (and journal lines) pairs each with its record's.
+        let taken = Locked<[(index: Int, line: Data?)]>([])
         let records = execution.indexed.map { @Sendable item -> RunRecord in
-            indices.withLock { $0.append(item.index) }
+            taken.withLock { $0.append((item.index, item.journalLine)) }
             return item.record
         }
         let encoder = JSONCoding.encoder()
         var failure: (any Error)?
         do {
             _ = try await evaluator.evaluate(records) { sample in
-                let index = indices.withLock { $0.removeFirst() }
+                let (index, line) = taken.withLock { $0.removeFirst() }
                 guard let run = sample.run else { return }
                 let entry = try EvalJournalEntry(run: run, evals: sample.evals).encoded(with: encoder)
                 try await evalJournal.append(line: JournalLine.line(index: index, json: entry))
+                streamed?.add(index: index, journalLine: line, sample: sample)
             }
         } catch {
             failure = error
@@ -121,8 +123,13 @@ extension TestJob {
     /// for the one pass that ends a scored run (this process's, or a sharded run's merge).
     /// - Parameter writesEvals: `false` when the caller writes `evals.jsonl` itself.
     public func evaluationOutput(writesEvals: Bool = true) async throws -> EvaluationOutput {
+        try await evaluationOutput(in: outputDirectory, writesEvals: writesEvals)
+    }
+
+    /// The same output, written into `directory` (`test`'s streamed output writes a private one).
+    func evaluationOutput(in directory: URL, writesEvals: Bool = true) async throws -> EvaluationOutput {
         try await EvaluationOutput(
-            directory: outputDirectory, descriptors: evaluator.descriptors, maxErrorRate: evaluator.maxErrorRate,
+            directory: directory, descriptors: evaluator.descriptors, maxErrorRate: evaluator.maxErrorRate,
             options: ReportOptions(title: config.name ?? "chatbot-tester", htmlSampleCap: evaluation.htmlSampleCap),
             baselineEvals: evaluation.baseline.map { Self.baselineEvals($0, config: config) }, events: events, writesEvals: writesEvals)
     }

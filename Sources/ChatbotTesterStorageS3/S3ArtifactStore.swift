@@ -118,6 +118,11 @@ public struct S3ArtifactStore: ArtifactStore {
         return data
     }
 
+    /// The object's `Last-Modified` against the server's `Date` in the same reply (whole seconds).
+    public func age(of key: String) async throws -> Double? {
+        try await client.objectAge(bucket: bucket, key: objectKey(key))
+    }
+
     public func exists(_ key: String) async -> Bool {
         guard let object = try? objectKey(key) else { return false }
         if (try? await client.headObject(bucket: bucket, key: object)) ?? nil != nil { return true }

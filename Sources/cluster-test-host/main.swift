@@ -14,6 +14,7 @@ import Foundation
 //   cluster-test-host reap-beside-leaks                       exit 0: every ProcessRunner child seen to exit
 //   cluster-test-host reap-beside-swallowed-sigchld          exit 0: likewise, with SIGCHLD swallowed
 //   cluster-test-host exec-beside-libuv --config PATH         prints `ok error attempts exit` of the run
+//   cluster-test-host runner-crash-child --store DIR          journals 2,000 slow cases until killed (CrashResumeTests)
 
 func option(_ name: String, _ arguments: [String]) -> String? {
     guard let index = arguments.firstIndex(of: name), index + 1 < arguments.count else { return nil }
@@ -88,6 +89,21 @@ case "exec-beside-libuv":
         fail("\(error)")
     }
 
+case "runner-crash-child":
+    // The child the Runner's crash test kills with SIGKILL mid-run: 2,000 cases ("k0"…"k1999", as
+    // the test's own `samples(2000, prefix: "k")`), 100 ms each, 4 in flight, every record synced
+    // (about 50 s in all; the parent kills it after ~100 records).
+    guard let store = option("--store", arguments) else { fail("runner-crash-child needs --store DIR") }
+    let samples = (0..<2_000).map { TestSample(id: "k\($0)", input: "question \($0)") }
+    do {
+        let runner = Runner(
+            target: TestEchoBackend(prefix: "answer to ", delayMs: 100), targetName: "bot", options: RunnerOptions(concurrency: 4, syncEvery: 1),
+            journal: RunJournal(store: FileArtifactStore(root: URL(fileURLWithPath: store))))
+        _ = try await runner.run(SampleSequence(samples)).finish()
+    } catch {
+        fail("\(error)")
+    }
+
 default:
-    fail("unknown mode '\(mode)' (worker, coordinator, connect-as, reap-beside-leaks, reap-beside-swallowed-sigchld, exec-beside-libuv)")
+    fail("unknown mode '\(mode)' (worker, coordinator, connect-as, reap-beside-leaks, reap-beside-swallowed-sigchld, exec-beside-libuv, runner-crash-child)")
 }

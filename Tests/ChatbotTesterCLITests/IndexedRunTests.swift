@@ -515,6 +515,49 @@ extension IndexedRunTests {
         }
     }
 
+    /// Silence is the age of an attempt's state object by the store's own clock (file system or S3
+    /// server), so a worker whose clock is an hour off is judged right: one an hour behind that
+    /// just wrote its state plays on; one an hour ahead that has been silent longer than
+    /// `--lost-after` is lost. Judged by the `updatedAt` each wrote, it would be the other way round.
+    @Test(arguments: StoreKind.allCases) func silenceIsJudgedByTheStoresClockNotTheWorkers(_ kind: StoreKind) async throws {
+        try await withMockLLMServer { server in
+            let directory = try Self.job(server, cases: 4)
+            let store = try await Store(kind)
+            try await Self.plan(directory, store, ["--shards", "2"])
+            let now = Date()
+            var ahead = IndexedAttemptStatus(shard: 1, attempt: "ahead", cases: 2, resumed: 0)
+            ahead.host = "clock-ahead"
+            ahead.updatedAt = now.addingTimeInterval(3600)
+            try await store.artifacts.write(JSONCoding.encoder().encode(ahead), to: IndexedRun.attemptPrefix(shard: 1) + "ahead.json")
+            // S3's Last-Modified and Date have whole seconds: wait past two of them.
+            try await Task.sleep(for: .milliseconds(3100))
+            var behind = IndexedAttemptStatus(shard: 0, attempt: "behind", cases: 2, resumed: 0)
+            behind.host = "clock-behind"
+            behind.updatedAt = now.addingTimeInterval(-3600)
+            try await store.artifacts.write(JSONCoding.encoder().encode(behind), to: IndexedRun.attemptPrefix(shard: 0) + "behind.json")
+            let result = try await Self.cli(["status", "--lost-after", "2", "--json"], store)
+            let status = try JSONCoding.decoder().decode(IndexedRunStatus.self, from: Data(result.stdout.utf8))
+            #expect(status.shards.map(\.state) == [.running, .failed], "\(result.stdout)")
+            #expect(status.shards[1].detail?.contains("attempt ahead on clock-ahead went silent") == true, "\(result.stdout)")
+            // Where the store cannot say (a store of the SDK without `age(of:)`), the worker's own
+            // `updatedAt` is what there is.
+            let fallback = try await IndexedRunStatus.read(store: AgelessStore(base: store.artifacts), name: store.url, staleSeconds: 2)
+            #expect(fallback.shards.map(\.state) == [.failed, .running])
+        }
+    }
+
+    /// A store that cannot tell an artifact's age (the protocol's default).
+    struct AgelessStore: ArtifactStore {
+        let base: any ArtifactStore
+        func write(_ data: Data, to key: String) async throws { try await base.write(data, to: key) }
+        func read(_ key: String) async throws -> Data { try await base.read(key) }
+        func exists(_ key: String) async -> Bool { await base.exists(key) }
+        func list(prefix: String) async throws -> [String] { try await base.list(prefix: prefix) }
+        func delete(_ key: String) async throws { try await base.delete(key) }
+        func openJournal(_ key: String) async throws -> any ArtifactJournal { try await base.openJournal(key) }
+        func lines(of key: String) -> AsyncThrowingStream<(line: Int, text: Substring), any Error> { base.lines(of: key) }
+    }
+
     @Test func statusLostAfterAndTheWorkersHeartbeatAreSettable() async throws {
         try await withMockLLMServer(.init(latencyMs: 500)) { server in
             let directory = try Self.job(server, cases: 60)  // run.concurrency 4: ~7.5 s

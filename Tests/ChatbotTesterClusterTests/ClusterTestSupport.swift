@@ -2,6 +2,7 @@ import ChatbotTester
 import ChatbotTesterCluster
 import ChatbotTesterClusterUV
 import ChatbotTesterCore
+import ChatbotTesterTesting
 import ClusterTestProcessors
 import Foundation
 import Testing
@@ -11,15 +12,7 @@ import Testing
 /// Shared helpers for the socket-level cluster tests.
 enum ClusterTestSupport {
     /// The `cluster-test-host` executable built beside the test bundle.
-    static var hostPath: String {
-        let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        var directory = URL(fileURLWithPath: me).deletingLastPathComponent()
-        // The test bundle may sit inside a `.xctest` directory.
-        while !FileManager.default.fileExists(atPath: directory.appendingPathComponent("cluster-test-host").path) && directory.path != "/" {
-            directory.deleteLastPathComponent()
-        }
-        return directory.appendingPathComponent("cluster-test-host").path
-    }
+    static var hostPath: String { BuiltExecutable.path("cluster-test-host") }
 
     /// A fresh private (0700) directory with a short path (socket paths must fit sun_path).
     static func temporaryDirectory() throws -> URL {

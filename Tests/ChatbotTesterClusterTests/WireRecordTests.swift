@@ -38,6 +38,48 @@ import Testing
         }
     }
 
+    /// A worker writes its records with Core's byte writers: the bytes `JSONEncoder` writes, with
+    /// and without the sample, for records of every shape (and records whose sample only the
+    /// encoder can write still go the fast way when the sample is left out).
+    @Test func theWorkersByteWriterWritesWhatTheEncoderWrites() throws {
+        var records = LeanDataPathTests.records()
+        var simulated = records[2]
+        simulated.run.sample.scenario = Scenario(persona: "p \"q\"", goal: "g")
+        simulated.run.stopReason = "goal_reached"
+        records.append(simulated)
+        // The same records with evaluation details the byte writer can write (a details key
+        // outside printable ASCII, as in the judge's `é`, is left to the encoder).
+        records += records.map { record in
+            var record = record
+            record.evals = record.evals.map { eval in
+                var eval = eval
+                if eval.details != nil { eval.details = ["raw": .string("{\"score\": 1}"), "list": [1, 2.5, true, nil]] }
+                return eval
+            }
+            return record
+        }
+        var fast = 0
+        for record in records {
+            let full = try JSONCoding.encoder().encode(record)
+            let envelope = try ClusterRecordEnvelope(scanning: full)
+            var omitted = Data(full[full.startIndex..<(full.startIndex + envelope.sampleRange.lowerBound)])
+            omitted.append(contentsOf: Array("null".utf8))
+            omitted.append(full[(full.startIndex + envelope.sampleRange.upperBound)...])
+            if let bytes = record.fastWireBytes(omittingSample: true) {
+                fast += 1
+                #expect(Data(bytes) == omitted, "\(record.sampleId)")
+            }
+            if let bytes = record.fastWireBytes(omittingSample: false) { #expect(Data(bytes) == full, "\(record.sampleId)") }
+            #expect(try record.wireBytes(omittingSample: true) == omitted)
+            #expect(try record.wireBytes(omittingSample: false) == full)
+        }
+        // Every record whose evaluations the byte writer vouches for, the simulated one included,
+        // went the fast way with its sample left out.
+        #expect(fast == records.filter { $0.evals.allSatisfy { FastRecordEncoding.line($0) != nil } }.count)
+        #expect(fast > records.count / 2)
+        #expect(simulated.fastWireBytes(omittingSample: false) == nil)
+    }
+
     @Test func anAssignSplicedFromShardLinesIsTheFrameTheEncoderWrites() throws {
         let directory = try ClusterTestSupport.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }

@@ -4,10 +4,11 @@ import ChatbotTesterTesting
 import Foundation
 import Testing
 
-/// A real crash: the test binary re-runs itself as a child that journals a run, the parent kills it
-/// with SIGKILL mid-run, then resumes in-process and checks every id is recorded exactly once.
+/// A real crash: a child process (`cluster-test-host runner-crash-child`) journals a run, the
+/// parent kills it with SIGKILL mid-run, then resumes in-process and checks every id is recorded
+/// exactly once.
 @Suite struct CrashResumeTests {
-    static let childEnvironmentKey = "CHATBOT_TESTER_RUNNER_CRASH_CHILD_STORE"
+    /// The child's cases: `samples(2000, prefix: "k")`, as the child makes them.
     static let input = samples(2000, prefix: "k")
 
     static func slowBackend(delayMs: Int = 5) -> RecordingBackend {
@@ -17,27 +18,12 @@ import Testing
         }
     }
 
-    /// The child's body: only runs when the parent starts it.
-    @Test(.enabled(if: ProcessInfo.processInfo.environment[childEnvironmentKey] != nil))
-    func crashChildJournalsUntilKilled() async throws {
-        let root = URL(fileURLWithPath: ProcessInfo.processInfo.environment[Self.childEnvironmentKey]!)
-        let runner = Runner(
-            // Slow enough (about 50 s for the whole input; the parent kills it after ~2.5 s) that
-            // the parent sees it mid-run even on a loaded machine (its wait has a thread of its own).
-            target: Self.slowBackend(delayMs: 100), targetName: "bot", options: RunnerOptions(concurrency: 4, syncEvery: 1),
-            journal: RunJournal(store: FileArtifactStore(root: root)))
-        _ = try await runner.run(SampleSequence(Self.input)).finish()
-    }
-
     @Test func sigkilledRunResumesWithEveryIdExactlyOnce() async throws {
         let store = try temporaryStore()
         let journalURL = try store.url(for: RunJournal.defaultKey)
         let child = Process()
-        child.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-        child.arguments = ["--testing-library", "swift-testing", "--filter", "crashChildJournalsUntilKilled"]
-        var environment = ProcessInfo.processInfo.environment
-        environment[Self.childEnvironmentKey] = store.root.path
-        child.environment = environment
+        child.executableURL = URL(fileURLWithPath: BuiltExecutable.path("cluster-test-host"))
+        child.arguments = ["runner-crash-child", "--store", store.root.path]
         child.standardOutput = FileHandle.nullDevice
         child.standardError = FileHandle.nullDevice
         try child.run()

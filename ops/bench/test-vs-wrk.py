@@ -5,7 +5,8 @@ Starts an OpenAI-compatible server on loopback (our mock server at latency 0, or
 with --server), then, round by round, back to back: wrk (Debian's `wrk`) posting a chat completion
 at the same concurrency for --seconds, and `chatbot-tester test` with --cases single-turn cases,
 concurrency --concurrency and one `contains` metric. Prints each round and the medians: cases/s,
-requests/s and their ratio (the goal: >= 0.4). A benchmark that prints figures; it asserts nothing.
+requests/s and their ratio (the goal: >= 0.4), and the CPU time (user + system) of `test` per
+case. A benchmark that prints figures; it asserts nothing.
 
 usage: ops/bench/test-vs-wrk.py [--cases 20000] [--concurrency 32] [--rounds 5] [--seconds 10]
                                 [--server 'CMD with {port}'] [--model m] [--binary PATH] [--mock-binary PATH]
@@ -18,7 +19,7 @@ usage: ops/bench/test-vs-wrk.py [--cases 20000] [--concurrency 32] [--rounds 5] 
        http targets otherwise take the own HTTP/1.1 client; docs/backends.md).
        (builds nothing: uses .build/release/chatbot-tester; `apt-get install wrk`)
 """
-import argparse, json, os, shlex, shutil, socket, statistics, subprocess, sys, tempfile, time
+import argparse, json, os, resource, shlex, shutil, socket, statistics, subprocess, sys, tempfile, time
 
 root = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 default_binary = os.path.join(root, ".build/release/chatbot-tester")
@@ -80,16 +81,19 @@ evaluate:
   metrics: [{{type: contains, value: "30 days"}}]
 """)
     url = f"http://127.0.0.1:{port}/v1/chat/completions"
-    rates, capacities = [], []
+    rates, capacities, cpus = [], [], []
     try:
         for round in range(options.rounds):
             out = subprocess.run(["wrk", "-t2", f"-c{options.concurrency}", f"-d{options.seconds}s", "-s",
                                   os.path.join(work, "post.lua"), url], capture_output=True, text=True, check=True).stdout
             capacity = float(next(l for l in out.splitlines() if l.startswith("Requests/sec:")).split()[1])
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
             start = time.monotonic()
             result = subprocess.run([binary, "test", "job.yaml", "--out", os.path.join(work, f"out-{round}"), "--no-progress"],
                                     cwd=work, env=test_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
             wall = time.monotonic() - start
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
             if result.returncode not in (0, 1):
                 sys.exit(f"test: exit {result.returncode}: {result.stderr[-2000:]}")
             with open(os.path.join(work, f"out-{round}", "run-summary.json")) as f:
@@ -101,10 +105,12 @@ evaluate:
             rates.append(rate)
             capacities.append(capacity)
             load = os.getloadavg()[0]
-            print(f"round {round + 1}: wrk {capacity:8.0f} requests/s; test {rate:7.0f} cases/s ({wall:5.2f} s) = {rate / capacity:4.2f}"
-                  f" (load {load:.1f})", flush=True)
+            cpus.append(cpu)
+            print(f"round {round + 1}: wrk {capacity:8.0f} requests/s; test {rate:7.0f} cases/s ({wall:5.2f} s, CPU {cpu:5.2f} s ="
+                  f" {cpu / options.cases * 1e6:4.0f} us/case) = {rate / capacity:4.2f} (load {load:.1f})", flush=True)
         rate, capacity = statistics.median(rates), statistics.median(capacities)
-        print(f"median: wrk {capacity:.0f} requests/s; test {rate:.0f} cases/s; ratio {rate / capacity:.2f}")
+        print(f"median: wrk {capacity:.0f} requests/s; test {rate:.0f} cases/s; ratio {rate / capacity:.2f};"
+              f" test CPU {statistics.median(cpus) / options.cases * 1e6:.0f} us/case")
     finally:
         server.terminate()
         shutil.rmtree(work, ignore_errors=True)

@@ -1,3 +1,4 @@
+import ChatbotTesterCore
 import Foundation
 import NIOHTTP1
 
@@ -64,8 +65,28 @@ struct HTTP1Request: Sendable {
 
     private static let scheme = Array("http://".utf8)
 
-    /// The endpoint, the `host` header and the request target of a plain `http://` URL the own path takes.
-    static func target(_ url: String) -> (endpoint: Endpoint, hostHeader: String, uri: String)? {
+    /// Where a request goes and what its head names.
+    typealias Target = (endpoint: Endpoint, hostHeader: String, uri: String)
+
+    /// The targets of the URLs seen last (a run sends every request to one or a few URLs): each is
+    /// parsed once, not per request. Emptied when it reaches `targetCacheLimit` entries.
+    private static let targets = Locked<[String: Target]>([:])
+    static let targetCacheLimit = 64
+
+    /// The endpoint, the `host` header and the request target of a plain `http://` URL the own path
+    /// takes (`nil`: it goes through AsyncHTTPClient); remembered per URL.
+    static func target(_ url: String) -> Target? {
+        if let known = targets.withLock({ $0[url] }) { return known }
+        guard let parsed = parseTarget(url) else { return nil }
+        targets.withLock { cache in
+            if cache.count >= targetCacheLimit { cache.removeAll(keepingCapacity: true) }
+            cache[url] = parsed
+        }
+        return parsed
+    }
+
+    /// `target` without the cache.
+    static func parseTarget(_ url: String) -> Target? {
         let utf8 = Array(url.utf8)
         let scheme = Self.scheme
         guard utf8.count > scheme.count, zip(utf8, scheme).allSatisfy({ ($0 | 0x20) == $1 || $0 == $1 }) else { return nil }

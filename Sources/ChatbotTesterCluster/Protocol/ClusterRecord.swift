@@ -24,7 +24,12 @@ public struct ClusterRecord: Sendable, Hashable, Codable {
     /// assigned and puts them back (`ClusterRecordEnvelope.splicingSample(_:)`), so the journal line
     /// is the bytes a full encode gives. A worker omits the sample only when the record's is the
     /// one it was assigned (masking may have changed it; then it travels whole).
+    ///
+    /// Written by Core's byte writers (`FastRecordEncoding`), which give `JSONEncoder`'s bytes; a
+    /// record they cannot vouch for (a non-finite number, a key outside printable ASCII…) goes
+    /// through `encoder`, the reference.
     public func wireBytes(omittingSample: Bool, encoder: JSONEncoder = JSONCoding.encoder()) throws -> Data {
+        if let bytes = fastWireBytes(omittingSample: omittingSample) { return Data(bytes) }
         guard omittingSample else { return try encoder.encode(self) }
         var stub = self
         stub.run.sample = TestSample(id: sampleId)
@@ -36,6 +41,26 @@ public struct ClusterRecord: Sendable, Hashable, Codable {
         out.append(bytes[bytes.startIndex..<(bytes.startIndex + sample.lowerBound)])
         out.append(contentsOf: Array("null".utf8))
         out.append(bytes[(bytes.startIndex + sample.upperBound)...])
+        return out
+    }
+
+    /// `{"evals":[…],"index":N,"run":{…},"sampleId":"…"}` (sorted keys, as `JSONCoding` writes),
+    /// or `nil` when a byte writer cannot vouch for a part.
+    func fastWireBytes(omittingSample: Bool) -> [UInt8]? {
+        var out: [UInt8] = []
+        out.reserveCapacity(768 + (run.output?.utf8.count ?? 0) * 2 + evals.count * 192)
+        out.append(contentsOf: #"{"evals":["#.utf8)
+        for (position, eval) in evals.enumerated() {
+            if position > 0 { out.append(UInt8(ascii: ",")) }
+            guard FastRecordEncoding.append(eval, to: &out) else { return nil }
+        }
+        out.append(contentsOf: #"],"index":"#.utf8)
+        FastRecordEncoding.appendInt(index, to: &out)
+        out.append(contentsOf: #","run":"#.utf8)
+        guard FastRecordEncoding.append(run, omittingSample: omittingSample, to: &out) else { return nil }
+        out.append(contentsOf: #","sampleId":"#.utf8)
+        FastRecordEncoding.appendString(sampleId, to: &out)
+        out.append(UInt8(ascii: "}"))
         return out
     }
 }

@@ -30,6 +30,11 @@ public protocol ArtifactStore: Sendable {
     /// Reads `range` (byte offsets, clamped to the artifact's size) of the artifact. Defaulted:
     /// reads the whole artifact and slices it; remote stores fetch only the range.
     func read(_ key: String, range: Range<Int>) async throws -> Data
+    /// How many seconds ago the artifact under `key` was last written, by the store's own clock
+    /// alone (a file's modification time against a file the store writes now; an object's
+    /// `Last-Modified` against the server's `Date`), so the clocks of the host that wrote it and of
+    /// the host asking do not enter. `nil` when it is absent or the store cannot say. Defaulted: `nil`.
+    func age(of key: String) async throws -> Double?
 }
 
 extension ArtifactStore {
@@ -48,6 +53,8 @@ extension ArtifactStore {
         }
         try await write(data, to: key)
     }
+
+    public func age(of key: String) async throws -> Double? { nil }
 
     public func read(_ key: String, range: Range<Int>) async throws -> Data {
         let data = try await read(key)

@@ -26,6 +26,25 @@ public struct FileArtifactStore: ArtifactStore {
         try FileArtifactStore.atomicWrite(data, to: target)
     }
 
+    /// The file's modification time against that of a probe file created beside it now: both are
+    /// set by the file system (on a network file system, by its server), not by this host's clock.
+    /// `nil` when the file is absent or no probe can be written there (a read-only mount).
+    public func age(of key: String) async throws -> Double? {
+        let target = try url(for: key)
+        var file = stat()
+        guard lstat(target.path, &file) == 0 else { return nil }
+        let probe = target.deletingLastPathComponent().appendingPathComponent(".age-probe-\(getpid())-\(UInt64.random(in: 0...UInt64.max))").path
+        let fd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard fd >= 0 else { return nil }
+        var now = stat()
+        let stated = fstat(fd, &now) == 0
+        close(fd)
+        unlink(probe)
+        guard stated else { return nil }
+        func seconds(_ time: timespec) -> Double { Double(time.tv_sec) + Double(time.tv_nsec) / 1e9 }
+        return max(0, seconds(now.st_mtim) - seconds(file.st_mtim))
+    }
+
     /// Writes `data` to `target` atomically: a temp file in the same directory, fsync, rename,
     /// fsync of the directory. A reader sees the old or the new content, never a mix.
     /// - Parameter durable: `false` skips the fsyncs (still atomic, not crash-durable) — for caches.

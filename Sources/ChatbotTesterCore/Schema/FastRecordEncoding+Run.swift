@@ -24,7 +24,9 @@ extension FastRecordEncoding {
     }
 
     /// Appends the JSON object of `record`; false (with `out` partly written) when it cannot.
-    public static func append(_ record: RunRecord, to out: inout [UInt8]) -> Bool {
+    /// With `omittingSample`, `sample` is written as `null` (a cluster worker leaves out the
+    /// sample it was assigned: the coordinator puts the spool's bytes back).
+    public static func append(_ record: RunRecord, omittingSample: Bool = false, to out: inout [UInt8]) -> Bool {
         // Sorted: attempts, costUSD, error, finishedAt, latencyMs, output, sample, sampleId,
         // schemaVersion, simulatorUsage, startedAt, status, stopReason, target, transcript, turns, usage.
         var members = MemberWriter()
@@ -50,7 +52,11 @@ extension FastRecordEncoding {
             appendString(output, to: &out)
         }
         members.key("sample", &out)
-        guard append(record.sample, to: &out) else { return false }
+        if omittingSample {
+            out.append(contentsOf: "null".utf8)
+        } else {
+            guard append(record.sample, to: &out) else { return false }
+        }
         members.key("sampleId", &out)
         appendString(record.sampleId, to: &out)
         members.key("schemaVersion", &out)

@@ -180,7 +180,11 @@ struct RunDriver: Sendable {
                         }
                         noteStop(reason)
                     }
-                    for (record, index) in zip(completion.emit, completion.emitIndices) { await channel.send(IndexedRunRecord(index: index, record: record)) }
+                    for (emitted, emittedIndex) in zip(completion.emit, completion.emitIndices) {
+                        // The line encoded in the sample's task goes along with its own record.
+                        let journalLine = emittedIndex == index && completion.emit.count == 1 ? line : nil
+                        await channel.send(IndexedRunRecord(index: emittedIndex, record: emitted, journalLine: journalLine))
+                    }
                 case .tick:
                     try? await journal?.syncIfDue()
                     if !scheduler.isFinished {

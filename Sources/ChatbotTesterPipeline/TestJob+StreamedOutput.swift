@@ -1,0 +1,152 @@
+import ChatbotTesterCore
+import ChatbotTesterEvaluator
+import ChatbotTesterRunner
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `results.jsonl`, `evals.jsonl` and every report of a fresh scored `test` run, written while the
+/// run plays, from the Runner's records as they are scored: nothing is read back at the end.
+///
+/// A record is added as soon as every record before it in dataset order has been. Records finish
+/// nearly in order (at most `concurrency` are in flight), so the few that overtake wait in a
+/// buffer of at most `limit` records. The files are written into a private directory inside the
+/// output directory and moved into place when the run ends. When that cannot give the files the
+/// journals would (the buffer would outgrow its bound because one case is far slower than those
+/// after it, a write fails, the run is interrupted or fails), the directory is dropped
+/// (`abandon`) and the final pass writes everything from the journals, as before.
+final class StreamedTestOutput {
+    /// The private directory's name inside the output directory.
+    static let directoryName = ".streamed-output"
+
+    private let directory: URL
+    private let target: URL
+    private let output: EvaluationOutput
+    private let results: JSONLWriter
+    private let preparing: EvaluationOutput.Preparing
+    private let limit: Int
+    /// The input position the next record written must have.
+    private var next = 0
+    /// Records that finished before one at an earlier position.
+    private var waiting: [Int: Waiting] = [:]
+    /// Records written so far.
+    private(set) var added = 0
+    /// Set once this output cannot be used (the journals are then read instead).
+    private(set) var isAbandoned = false
+
+    private struct Waiting {
+        var record: [UInt8]
+        var sample: SampleEvaluation
+    }
+
+    /// Opens the files in `<output>/.streamed-output/` (a leftover one is removed first).
+    /// - Parameter limit: the most records waiting for an earlier one before giving up.
+    init(job: TestJob, limit: Int) async throws {
+        target = job.outputDirectory
+        directory = job.outputDirectory.appendingPathComponent(Self.directoryName, isDirectory: true)
+        try? FileManager.default.removeItem(at: directory)
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        self.limit = max(1, limit)
+        results = try JSONLWriter(url: directory.appendingPathComponent("results.jsonl"), bufferLimit: 1 << 18)
+        output = try await job.evaluationOutput(in: directory)
+        preparing = output.preparing
+    }
+
+    /// Adds a scored record at input position `index`; `journalLine` is its journal line when known
+    /// (its record bytes are what `results.jsonl` holds).
+    func add(index: Int, journalLine: Data?, sample: SampleEvaluation) {
+        guard !isAbandoned else { return }
+        guard let run = sample.run, index >= next, waiting[index] == nil, let record = Self.recordBytes(journalLine, run: run, index: index)
+        else { return abandon() }
+        if index == next {
+            write(record, sample)
+            next += 1
+            while let ready = waiting.removeValue(forKey: next) {
+                write(ready.record, ready.sample)
+                next += 1
+            }
+        } else {
+            waiting[index] = Waiting(record: record, sample: sample)
+            if waiting.count > limit { abandon() }
+        }
+    }
+
+    private func write(_ record: [UInt8], _ sample: SampleEvaluation) {
+        guard !isAbandoned else { return }
+        do {
+            var line = record
+            line.append(0x0A)
+            try results.write(lines: line)
+            try output.add(sample, prepared: EvaluationOutput.prepare(sample, for: preparing))
+            added += 1
+        } catch {
+            abandon()
+        }
+    }
+
+    /// The record's JSON as the journal holds it: sliced from its journal line, or encoded again.
+    static func recordBytes(_ journalLine: Data?, run: RunRecord, index: Int) -> [UInt8]? {
+        guard let line = journalLine ?? (try? JournalLine.encode(run, index: index)) else { return nil }
+        let head = #"{"index":"#.utf8.count + String(index).utf8.count + #","record":"#.utf8.count
+        guard line.count > head + 1, line.last == UInt8(ascii: "}") else { return nil }
+        return [UInt8](line[line.startIndex + head..<line.endIndex - 1])
+    }
+
+    /// Writes what still waits (a run that stopped early leaves gaps), closes every file and moves
+    /// them into the output directory. Returns nil, moving nothing, when this output was abandoned
+    /// or does not hold exactly `expected` records (the run's recorded count).
+    func finish(expected: Int) throws -> EvalSummary? {
+        guard !isAbandoned else { return nil }
+        for index in waiting.keys.sorted() {
+            let entry = waiting.removeValue(forKey: index)!
+            write(entry.record, entry.sample)
+        }
+        guard !isAbandoned, added == expected else {
+            abandon()
+            return nil
+        }
+        let summary: EvalSummary
+        do {
+            try results.close()
+            summary = try output.finish().summary
+        } catch {
+            abandon()
+            return nil
+        }
+        let manager = FileManager.default
+        for name in try manager.contentsOfDirectory(atPath: directory.path) {
+            let from = directory.appendingPathComponent(name).path
+            let to = target.appendingPathComponent(name).path
+            guard rename(from, to) == 0 else {
+                throw ChatbotTesterError(.io, "cannot move \(from) to \(to): \(String(cString: strerror(errno)))", location: SourceLocation(source: to))
+            }
+        }
+        try? manager.removeItem(at: directory)
+        return summary
+    }
+
+    /// Gives up: closes and removes the private directory (the final pass writes everything).
+    func abandon() {
+        guard !isAbandoned else { return }
+        isAbandoned = true
+        waiting = [:]
+        try? results.close()
+        output.abandon()
+        try? FileManager.default.removeItem(at: directory)
+    }
+}
+
+extension StreamedTestOutput {
+    /// The waiting bound for a run of `concurrency`: a record may be overtaken by many times the
+    /// records in flight before the streamed output gives up (a few MB at most).
+    static func waitingLimit(concurrency: Int) -> Int {
+        1024 + 32 * max(1, concurrency)
+    }
+
+    /// Removes the private directory a crashed session may have left in `outputDirectory`.
+    static func removeLeftover(in outputDirectory: URL) {
+        try? FileManager.default.removeItem(at: outputDirectory.appendingPathComponent(directoryName, isDirectory: true))
+    }
+}
