@@ -35,7 +35,12 @@ public struct ShardedRunStage: JobRunStage {
     public var socketPath: String?
     /// The spool directory (default `<out>/spool`).
     public var spool: URL?
+    /// Samples per shard file at most (default `ClusterSpoolWriter.defaultSamplesPerShard`, 1,024).
     public var samplesPerShard: Int
+    /// About the most bytes a shard file holds (default `ClusterSpoolWriter.defaultMaxShardBytes`,
+    /// 1 MiB; `nil`: no limit). Shards are spool files only: the coordinator hands out samples one
+    /// slot at a time from any shard, so their size never holds a worker's samples back.
+    public var maxShardBytes: Int?
     /// Times a dead worker is started again, per worker slot; when every slot has used them up the
     /// run stops with exit 3 (what was recorded is kept).
     public var maxRestarts: Int
@@ -46,13 +51,15 @@ public struct ShardedRunStage: JobRunStage {
 
     public init(
         workers: Int, workerCommand: ClusterRun.WorkerCommand = .currentExecutable, socketPath: String? = nil, spool: URL? = nil,
-        samplesPerShard: Int = 64, maxRestarts: Int = 3, heartbeatTimeout: Double = 15, stopGrace: Double = 10
+        samplesPerShard: Int = ClusterSpoolWriter.defaultSamplesPerShard, maxShardBytes: Int? = ClusterSpoolWriter.defaultMaxShardBytes,
+        maxRestarts: Int = 3, heartbeatTimeout: Double = 15, stopGrace: Double = 10
     ) {
         self.workers = max(0, workers)
         self.workerCommand = workerCommand
         self.socketPath = socketPath
         self.spool = spool
         self.samplesPerShard = max(1, samplesPerShard)
+        self.maxShardBytes = maxShardBytes.map { max(1, $0) }
         self.maxRestarts = max(0, maxRestarts)
         self.heartbeatTimeout = heartbeatTimeout
         self.stopGrace = stopGrace
@@ -74,7 +81,8 @@ public struct ShardedRunStage: JobRunStage {
             }
         }
         let prepared = try await ClusterRun.prepareSpool(
-            job: job, dataset: dataset, at: spoolURL, samplesPerShard: samplesPerShard, minShards: max(1, workers), scoring: scoring)
+            job: job, dataset: dataset, at: spoolURL, samplesPerShard: samplesPerShard, maxShardBytes: maxShardBytes, minShards: max(1, workers),
+            scoring: scoring)
         let concurrency = job.runOptions.concurrency
         let machine = CoordinatorStateMachine.Configuration(
             heartbeatTimeout: heartbeatTimeout, concurrency: concurrency, expectedWorkers: workers, stopGrace: stopGrace,
@@ -197,7 +205,8 @@ extension ClusterRun {
     /// are read, encoded and written one at a time (`ClusterSpoolWriter`), never all in memory.
     /// Without `scoring` workers only play (`run`).
     public static func prepareSpool(
-        job: TestJob, dataset: URL, at directory: URL, samplesPerShard: Int = 64, minShards: Int = 1, scoring: Bool = true
+        job: TestJob, dataset: URL, at directory: URL, samplesPerShard: Int = ClusterSpoolWriter.defaultSamplesPerShard,
+        maxShardBytes: Int? = ClusterSpoolWriter.defaultMaxShardBytes, minShards: Int = 1, scoring: Bool = true
     ) async throws -> ClusterSpool {
         let reader = DatasetReader(url: dataset, source: job.config.dataset)
         var setup = try ClusterJobSetup.pipeline(config: job.config, concurrency: job.settings.concurrency)
@@ -207,6 +216,7 @@ extension ClusterRun {
             setup.job = .object(spec)
         }
         return try await ClusterSpool.prepare(
-            at: directory, samples: reader.samples(), setup: setup, samplesPerShard: samplesPerShard, minShards: minShards)
+            at: directory, samples: reader.samples(), setup: setup, samplesPerShard: samplesPerShard, minShards: minShards,
+            maxShardBytes: maxShardBytes)
     }
 }

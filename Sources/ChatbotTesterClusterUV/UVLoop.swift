@@ -17,7 +17,7 @@ import Foundation
 public final class UVLoop: @unchecked Sendable {
     let loop: UnsafeMutablePointer<uv_loop_t>
     private let wakeup: UnsafeMutablePointer<uv_async_t>
-    private let state = Locked<(jobs: [@Sendable () -> Void], closed: Bool)>(([], false))
+    private let state = Locked<(jobs: [@Sendable () -> Void], closed: Bool, run: Int)>(([], false, 0))
     private let stopped = DispatchSemaphore(value: 0)
     private let threadId = Locked<pthread_t?>(nil)
     private let shutDown = Locked(false)
@@ -86,9 +86,14 @@ public final class UVLoop: @unchecked Sendable {
         }
     }
 
+    /// Closures handed to the loop thread so far (`execute`): each one a hand-over from another
+    /// thread, most of them a wake-up of the loop. For tests and diagnostics.
+    public var executedJobCount: Int { state.withLock { $0.run } }
+
     fileprivate func drainJobs() {
         let jobs = state.withLock { state -> [@Sendable () -> Void] in
             defer { state.jobs.removeAll() }
+            state.run += state.jobs.count
             return state.jobs
         }
         for job in jobs { job() }

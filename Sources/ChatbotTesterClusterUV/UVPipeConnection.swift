@@ -11,7 +11,10 @@ import Foundation
 /// handed to `receive()`; when more than `highWatermark` frames wait unread, reading pauses until
 /// the consumer is down to `lowWatermark`. Writes are coalesced: `enqueue` appends framed bytes to
 /// an outbox that goes out as one write whenever none is in flight; `waitUntilWritable()` suspends
-/// while more than `writeHighWatermark` bytes are unsent. A malformed or oversized frame closes
+/// while more than `writeHighWatermark` bytes are unsent. A write asked for off the loop thread (a
+/// frame enqueued by a task) is made there and then with `write(2)` on the non-blocking socket,
+/// without waking the loop; only what the socket does not take at once goes to the loop
+/// (`uv_write`), which also reports any error. A malformed or oversized frame closes
 /// this connection with a reason (see `closeReason`), never the process.
 public final class UVPipeConnection: UVHandleOwner, ClusterConnection, @unchecked Sendable {
     /// Tunables (the machine's configuration).
@@ -37,6 +40,10 @@ public final class UVPipeConnection: UVHandleOwner, ClusterConnection, @unchecke
     /// The peer's process id, when the kernel told us (SO_PEERCRED).
     public let peerPid: Int32?
     private let shared: Locked<Shared>
+    /// The socket's descriptor while the handle is open: writes from other threads use it under
+    /// this lock, and the loop thread clears it under the lock before closing the handle, so a
+    /// descriptor is never written after it is closed (and maybe reused).
+    private let directDescriptor: Locked<Int32?>
     // Loop-thread state: the handle and its read buffer.
     private var pipe: UnsafeMutablePointer<uv_pipe_t>?
     private var closing = false
@@ -52,6 +59,8 @@ public final class UVPipeConnection: UVHandleOwner, ClusterConnection, @unchecke
         self.pipe = pipe
         self.shared = Locked(Shared(machine: FramedConnectionMachine(configuration: options, peerDescription: peer)))
         self.readBuffer = .allocate(byteCount: Self.readBufferSize, alignment: 16)
+        let fd = cbt_stream_fd(UnsafeMutableRawPointer(pipe).assumingMemoryBound(to: uv_stream_t.self))
+        self.directDescriptor = Locked(fd >= 0 ? fd : nil)
         super.init()
         adopt(UnsafeMutableRawPointer(pipe))
     }
@@ -143,6 +152,7 @@ public final class UVPipeConnection: UVHandleOwner, ClusterConnection, @unchecke
 
     override func closeForShutdown(_ handle: UnsafeMutablePointer<uv_handle_t>) {
         closing = true
+        directDescriptor.withLock { $0 = nil }
         uv_close(handle, uvCloseReleasingOwner)
     }
 
@@ -198,6 +208,8 @@ public final class UVPipeConnection: UVHandleOwner, ClusterConnection, @unchecke
                 continuation.resume(returning: frame)
             case .resumeWriters(let writers):
                 for writer in writers { writer.resume() }
+            case .io(.write(let bytes)) where !onLoop:
+                pending.append(contentsOf: writeDirectly(bytes))
             case .io(let action):
                 if onLoop {
                     // A synchronous completion (a write done at once, a failed call) feeds the machine again.
@@ -229,12 +241,42 @@ public final class UVPipeConnection: UVHandleOwner, ClusterConnection, @unchecke
             return apply { $0.writeCompleted(outcome) }
         case .closeHandle:
             closing = true
+            directDescriptor.withLock { $0 = nil }
             uv_read_stop(stream)
             uv_close(UnsafeMutableRawPointer(pipe).assumingMemoryBound(to: uv_handle_t.self), uvCloseReleasingOwner)
             return []
         case .deliver, .resumeWriters, .finish:
             return []
         }
+    }
+
+    /// A write asked for off the loop thread: what the socket takes at once is written here (no
+    /// wake-up of the loop thread, no copy); the rest, or the whole write when the socket is full,
+    /// closing or failing, goes to the loop thread, which writes it or reports the error.
+    private func writeDirectly(_ bytes: Data) -> [Effect] {
+        let written = directDescriptor.withLock { descriptor -> Int in
+            guard let descriptor else { return 0 }
+            return bytes.withUnsafeBytes { raw -> Int in
+                guard let base = raw.baseAddress else { return 0 }
+                var done = 0
+                while done < raw.count {
+                    let count = Foundation.write(descriptor, base + done, raw.count - done)
+                    if count > 0 {
+                        done += count
+                    } else if count < 0 && errno == EINTR {
+                        continue
+                    } else {
+                        break  // EAGAIN, or an error the loop's write reports
+                    }
+                }
+                return done
+            }
+        }
+        if written == bytes.count { return apply { $0.writeCompleted(.written) } }
+        let rest = bytes.dropFirst(written)
+        if loop.execute({ [self] in carryOut([.io(.write(rest))], onLoop: true) }) { return [] }
+        // The loop is shut down: its handles are closed; end the stream.
+        return apply { $0.handleClosed() }
     }
 
     /// Writes what the socket takes at once (`uv_try_write`, no copy) and hands the rest to

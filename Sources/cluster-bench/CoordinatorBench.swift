@@ -13,14 +13,18 @@ enum CoordinatorBench {
         do {
             var start = ContinuousClock.now
             let writer = try ClusterSpoolWriter(
-                at: directory.appendingPathComponent("spool"), setup: ClusterJobSetup(registry: RegistryConfig(), job: nil), samplesPerShard: 64)
+                at: directory.appendingPathComponent("spool"), setup: ClusterJobSetup(registry: RegistryConfig(), job: nil),
+                // The shard sizes `test --workers` uses.
+                samplesPerShard: ClusterSpoolWriter.defaultSamplesPerShard, maxShardBytes: ClusterSpoolWriter.defaultMaxShardBytes)
             for index in 0..<count {
                 try writer.add(TestSample(
                     id: "case-\(index)", input: "Customer \(index) asks: where is my order? It has been three weeks.",
                     expected: "apologise and check tracking", tags: ["shipping"]))
             }
             let spool = try writer.finish()
-            ClusterBench.print(String(format: "coordinator: spooled %d cases in %.2f s (peak RSS %.0f MB)", count, ClusterBench.seconds(since: start), Memory.peakMB()))
+            ClusterBench.print(String(
+                format: "coordinator: spooled %d cases into %d shards in %.2f s (peak RSS %.0f MB)", count, spool.manifest.shards.count,
+                ClusterBench.seconds(since: start), Memory.peakMB()))
 
             Memory.resetPeak()
             let listener = MemoryListener()

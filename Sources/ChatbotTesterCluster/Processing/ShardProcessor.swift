@@ -49,6 +49,12 @@ extension ShardProcessor {
         _ samples: [IndexedSample], limit: Int, emit: @escaping @Sendable (ClusterRecord) async -> Void,
         _ body: @escaping @Sendable (IndexedSample) async -> ClusterRecord
     ) async {
+        // One sample (what a worker hands over, one task per sample): played in the caller's task,
+        // without a task group and a child task per sample.
+        if samples.count == 1 {
+            await emit(await body(samples[0]))
+            return
+        }
         await withTaskGroup(of: ClusterRecord.self) { group in
             var next = 0
             func addNext() {

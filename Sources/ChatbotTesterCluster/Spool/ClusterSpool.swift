@@ -49,9 +49,10 @@ public struct ClusterSpool: Sendable {
     ///   on duplicate sample ids, `.io` when files cannot be written.
     public static func prepare(
         at directory: URL, samples: [TestSample], setup: ClusterJobSetup, samplesPerShard: Int = 64, minShards: Int = 1,
-        runId: String = UUID().uuidString.lowercased()
+        maxShardBytes: Int? = nil, runId: String = UUID().uuidString.lowercased()
     ) throws -> ClusterSpool {
-        let writer = try ClusterSpoolWriter(at: directory, setup: setup, samplesPerShard: samplesPerShard, minShards: minShards, runId: runId)
+        let writer = try ClusterSpoolWriter(
+            at: directory, setup: setup, samplesPerShard: samplesPerShard, minShards: minShards, maxShardBytes: maxShardBytes, runId: runId)
         for sample in samples { try writer.add(sample) }
         return try writer.finish()
     }
@@ -63,12 +64,13 @@ public struct ClusterSpool: Sendable {
     /// ```swift
     /// let spool = try await ClusterSpool.prepare(at: spoolURL, samples: DatasetReader(url: dataset).samples(), setup: setup)
     /// ```
-    /// - Throws: as `prepare(at:samples:setup:samplesPerShard:minShards:runId:)`, and what the stream throws.
+    /// - Throws: as `prepare(at:samples:setup:samplesPerShard:minShards:maxShardBytes:runId:)`, and what the stream throws.
     public static func prepare<Samples: AsyncSequence>(
         at directory: URL, samples: Samples, setup: ClusterJobSetup, samplesPerShard: Int = 64, minShards: Int = 1,
-        runId: String = UUID().uuidString.lowercased()
+        maxShardBytes: Int? = nil, runId: String = UUID().uuidString.lowercased()
     ) async throws -> ClusterSpool where Samples.Element == TestSample {
-        let writer = try ClusterSpoolWriter(at: directory, setup: setup, samplesPerShard: samplesPerShard, minShards: minShards, runId: runId)
+        let writer = try ClusterSpoolWriter(
+            at: directory, setup: setup, samplesPerShard: samplesPerShard, minShards: minShards, maxShardBytes: maxShardBytes, runId: runId)
         for try await sample in samples { try writer.add(sample) }
         return try writer.finish()
     }

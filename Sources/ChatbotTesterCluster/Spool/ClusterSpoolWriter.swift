@@ -26,6 +26,8 @@ public final class ClusterSpoolWriter {
     public let setup: ClusterJobSetup
     public let samplesPerShard: Int
     public let minShards: Int
+    /// About the most bytes a shard holds (`nil`: no limit; see `ShardPlanner`).
+    public let maxShardBytes: Int?
     public let runId: String
     /// Samples added so far.
     public private(set) var count = 0
@@ -40,6 +42,16 @@ public final class ClusterSpoolWriter {
     private var scratch: FileHandle?
     private var finished = false
 
+    /// Samples per shard at most in a run of `test --workers` and `coordinator` (with
+    /// `defaultMaxShardBytes`): 20,000 small cases make 20 shard files, not 313 of 64 (each file
+    /// is created, hashed, fsync'd and read back once). Shard size does not hold samples back: the
+    /// coordinator hands out samples one slot at a time from any shard, so a slow case holds its
+    /// slot only.
+    public static let defaultSamplesPerShard = 1024
+    /// About the most bytes a shard holds in a run of `test --workers` and `coordinator`: what the
+    /// coordinator reads at once for an assignment (it keeps the last four shards read).
+    public static let defaultMaxShardBytes = 1 << 20
+
     /// Bytes buffered before they are appended to the scratch file.
     static let flushBytes = 1 << 20
 
@@ -47,16 +59,20 @@ public final class ClusterSpoolWriter {
 
     /// Starts a spool in `directory`, or prepares to reopen the one already there.
     ///
+    /// - Parameter maxShardBytes: about the most bytes a shard holds (`nil`: `samplesPerShard` alone
+    ///   sizes them); see `ShardPlanner`.
+    ///
     /// - Throws: `.invalidConfig` when an existing spool was made for another setup, `.io` when the
     ///   directory or scratch file cannot be created.
     public init(
-        at directory: URL, setup: ClusterJobSetup, samplesPerShard: Int = 64, minShards: Int = 1,
+        at directory: URL, setup: ClusterJobSetup, samplesPerShard: Int = 64, minShards: Int = 1, maxShardBytes: Int? = nil,
         runId: String = UUID().uuidString.lowercased()
     ) throws {
         self.directory = directory
         self.setup = setup
         self.samplesPerShard = samplesPerShard
         self.minShards = minShards
+        self.maxShardBytes = maxShardBytes
         self.runId = runId
         setupDigest = try ClusterSpool.digest(of: setup)
         if ClusterSpool.exists(at: directory) {
@@ -128,7 +144,7 @@ public final class ClusterSpoolWriter {
         let scratchURL = scratchURL
         try Self.io("cannot write \(scratchURL.path)", scratchURL) { try scratch?.close() }
         scratch = nil
-        let ranges = ShardPlanner.plan(sizes: sizes, maxSamples: samplesPerShard, minShards: minShards)
+        let ranges = ShardPlanner.plan(sizes: sizes, maxSamples: samplesPerShard, minShards: minShards, maxBytes: maxShardBytes)
         let reader = try Self.io("cannot read \(scratchURL.path)", scratchURL) { try FileHandle(forReadingFrom: scratchURL) }
         defer { try? reader.close() }
         var shards: [ClusterManifest.Shard] = []

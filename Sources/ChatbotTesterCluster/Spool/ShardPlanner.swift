@@ -5,14 +5,20 @@
 /// are enough samples, so every worker gets something), and cuts fall where the running byte total
 /// crosses each shard's equal share, so a shard of long conversations holds fewer of them.
 /// Sizes may be any integer type: the spool keeps them as `[Int32]` (4 bytes per case).
+///
+/// With `maxBytes`, there are also at least `ceil(total bytes / maxBytes)` shards, so a shard holds
+/// about `maxBytes` at most (one sample more at worst): large shards of small cases, smaller
+/// ones of long conversations. Without it (`nil`), the count depends on the sample count alone —
+/// what the indexed split rule relies on (see `IndexedRun`).
 public enum ShardPlanner {
-    public static func plan<Sizes: RandomAccessCollection>(sizes: Sizes, maxSamples: Int, minShards: Int = 1) -> [Range<Int>]
+    public static func plan<Sizes: RandomAccessCollection>(sizes: Sizes, maxSamples: Int, minShards: Int = 1, maxBytes: Int? = nil) -> [Range<Int>]
     where Sizes.Element: BinaryInteger {
         let n = sizes.count
         guard n > 0 else { return [] }
         let perShard = max(1, maxSamples)
-        let count = min(n, max((n + perShard - 1) / perShard, minShards))
         let total = sizes.reduce(0) { $0 + max(1, Int($1)) }
+        let byBytes = maxBytes.map { (total + max(1, $0) - 1) / max(1, $0) } ?? 0
+        let count = min(n, max((n + perShard - 1) / perShard, minShards, byBytes))
         var ranges: [Range<Int>] = []
         var start = 0
         var running = 0

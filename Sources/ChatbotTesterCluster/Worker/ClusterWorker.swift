@@ -101,7 +101,7 @@ actor WorkerDriver {
         perform(machine.start())
         for await payload in connection.frames {
             do {
-                let message = try codec.decode(payload, peer: connection.peerDescription)
+                let message = try codec.decodeAtWorker(payload, peer: connection.peerDescription)
                 perform(machine.received(message))
             } catch {
                 perform(machine.failed(ChatbotTesterError.wrap(error, code: .proto)))
@@ -225,21 +225,25 @@ actor WorkerDriver {
     }
 
     private func process(_ item: IndexedSample, with processor: any ShardProcessor) async {
+        // The sample's records, encoded in its own task and collected once it is back on this
+        // actor: one hop per sample, not one more per record.
+        let encoded = Locked<[(id: String, bytes: Data)]>([])
+        var failure: (any Error)?
         do {
             try await processor.process([item]) { record in
-                // Encoded here, in the sample's own task; the sample stays out when it is the one
-                // assigned (the coordinator has its bytes).
+                // The sample stays out when it is the one assigned (the coordinator has its bytes).
                 do {
                     let bytes = try record.wireUnit(omittingSample: record.run.sample == item.sample)
-                    await self.collect(record.sampleId, bytes)
+                    encoded.withLock { $0.append((record.sampleId, bytes)) }
                 } catch {
                     await self.fail(ChatbotTesterError(.internal, "cannot encode the record of '\(record.sampleId)': \(error)"))
                 }
             }
         } catch {
-            guard !Task.isCancelled else { return }
-            perform(machine.failed(ChatbotTesterError.wrap(error)))
+            failure = error
         }
+        for record in encoded.current { await collect(record.id, record.bytes) }
+        if let failure, !Task.isCancelled { perform(machine.failed(ChatbotTesterError.wrap(failure))) }
     }
 
     private func fail(_ error: ChatbotTesterError) {

@@ -17,7 +17,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
     @OptionGroup var job: JobOptions
     @Option(help: "The Unix socket workers connect to (at most \(UVSocketPath.maxLength) bytes).") var socket: String
     @Option(help: "The spool directory (default: <out>/spool); an existing spool is resumed.") var spool: String?
-    @Option(help: "Samples per shard.") var shardSize = 64
+    @Option(help: "Samples per shard file at most (shards also stay near 1 MiB).") var shardSize = ClusterSpoolWriter.defaultSamplesPerShard
     @Option(help: "Seconds without a heartbeat before a worker counts as lost.") var heartbeatTimeout = 15.0
 
     func validate() throws {

@@ -1,0 +1,78 @@
+import ChatbotTesterCore
+import Foundation
+
+extension ClusterMessageCodec {
+    /// Reads a frame the worker's way: an `assign` in the shape the coordinator writes
+    /// (`encodeAssign(lines:slots:)`: the spool's `{"index":N,"sample":{…}}` lines spliced into
+    /// `{"body":{"samples":[…],"slots":N},"type":"assign"}`) is split into its lines, and each
+    /// sample is read by Core's byte reader (`JSONL.decode`, which checks the line as strictly as
+    /// a dataset line) instead of `JSONDecoder`; any other message, or an assignment with a line
+    /// it does not vouch for, is decoded as `decode(_:peer:)` does (which names any fault).
+    public func decodeAtWorker(_ payload: Data, peer: String) throws -> ClusterMessage {
+        if let assignment = Self.assignment(inCoordinatorShape: payload) { return .assign(assignment) }
+        return try decode(payload, peer: peer)
+    }
+
+    /// The assignment of a payload in `encodeAssign`'s shape, or nil (another message, another
+    /// shape, or a line the byte reader gives up on).
+    static func assignment(inCoordinatorShape payload: Data) -> ClusterMessage.Assignment? {
+        let head = assignHead, tail = assignTail
+        guard payload.count >= head.count + tail.count + 2,
+            payload.prefix(head.count).elementsEqual(head), payload.suffix(tail.count).elementsEqual(tail)
+        else { return nil }
+        let start = payload.startIndex
+        // Before the tail: `]` or `],"slots":N`.
+        var close = payload.count - tail.count - 1
+        var slots: Int?
+        if payload[start + close] != UInt8(ascii: "]") {
+            var digitsStart = close
+            while digitsStart > head.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(payload[start + digitsStart]) { digitsStart -= 1 }
+            let digits = close - digitsStart
+            let key = slotsKey
+            guard digits > 0, digits <= 9, digits == 1 || payload[start + digitsStart + 1] != UInt8(ascii: "0"),
+                digitsStart + 1 - key.count > head.count,
+                payload[(start + digitsStart + 1 - key.count)..<(start + digitsStart + 1)].elementsEqual(key),
+                let value = Int(String(decoding: payload[(start + digitsStart + 1)...(start + close)], as: UTF8.self))
+            else { return nil }
+            slots = value
+            close = digitsStart - key.count
+            guard payload[start + close] == UInt8(ascii: "]") else { return nil }
+        }
+        let array = (head.count - 1)..<(close + 1)
+        guard let elements = try? JSONByteScanner.elements(ofArray: payload, in: array) else { return nil }
+        let decoder = JSONCoding.decoder()
+        var samples: [IndexedSample] = []
+        samples.reserveCapacity(elements.count)
+        let indexKey = indexHead, sampleKey = sampleHead
+        for element in elements {
+            let line = payload[(start + element.lowerBound)..<(start + element.upperBound)]
+            // `{"index":N,"sample":{…}}`, as the spool writes it.
+            guard line.count > indexKey.count + sampleKey.count + 3, line.prefix(indexKey.count).elementsEqual(indexKey),
+                line.last == UInt8(ascii: "}")
+            else { return nil }
+            var cursor = line.startIndex + indexKey.count
+            var index = 0
+            var digits = 0
+            while cursor < line.endIndex, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(line[cursor]), digits < 18 {
+                index = index * 10 + Int(line[cursor] - UInt8(ascii: "0"))
+                cursor += 1
+                digits += 1
+            }
+            guard digits > 0, digits == 1 || line[line.startIndex + indexKey.count] != UInt8(ascii: "0"),
+                line.endIndex - cursor > sampleKey.count, line[cursor..<(cursor + sampleKey.count)].elementsEqual(sampleKey)
+            else { return nil }
+            let sampleBytes = line[(cursor + sampleKey.count)..<(line.endIndex - 1)]
+            guard sampleBytes.first == UInt8(ascii: "{"),
+                case .success(let sample) = JSONL.decode(TestSample.self, from: sampleBytes, source: nil, line: 0, decoder: decoder)
+            else { return nil }
+            samples.append(IndexedSample(index: index, sample: sample))
+        }
+        return ClusterMessage.Assignment(samples: samples, slots: slots)
+    }
+
+    private static let assignHead = Array(#"{"body":{"samples":["#.utf8)
+    private static let assignTail = Array(#"},"type":"assign"}"#.utf8)
+    private static let slotsKey = Array(#","slots":"#.utf8)
+    private static let indexHead = Array(#"{"index":"#.utf8)
+    private static let sampleHead = Array(#","sample":"#.utf8)
+}
