@@ -38,15 +38,23 @@ import Testing
         }
     }
 
+    /// The lean data path's records plus a simulated conversation's (a scenario, a stop reason).
+    static func recordsWithASimulatedOne(persona: String = "p") -> (records: [ClusterRecord], simulated: ClusterRecord) {
+        var records = LeanDataPathTests.records()
+        var simulated = records[2]
+        simulated.run.sample.scenario = Scenario(persona: persona, goal: "g")
+        simulated.run.stopReason = "goal_reached"
+        records.append(simulated)
+        return (records, simulated)
+    }
+
     /// A worker writes its records with Core's byte writers: the bytes `JSONEncoder` writes, with
     /// and without the sample, for records of every shape (and records whose sample only the
     /// encoder can write still go the fast way when the sample is left out).
     @Test func theWorkersByteWriterWritesWhatTheEncoderWrites() throws {
-        var records = LeanDataPathTests.records()
-        var simulated = records[2]
-        simulated.run.sample.scenario = Scenario(persona: "p \"q\"", goal: "g")
-        simulated.run.stopReason = "goal_reached"
-        records.append(simulated)
+        let made = Self.recordsWithASimulatedOne(persona: "p \"q\"")
+        var records = made.records
+        let simulated = made.simulated
         // The same records with evaluation details the byte writer can write (a details key
         // outside printable ASCII, as in the judge's `é`, is left to the encoder).
         records += records.map { record in
@@ -98,11 +106,7 @@ import Testing
     }
 
     @Test func statisticsSummedFromScannedRecordsEqualThoseOfDecodedRecords() throws {
-        var records = LeanDataPathTests.records()
-        var simulated = records[2]
-        simulated.run.sample.scenario = Scenario(persona: "p", goal: "g")
-        simulated.run.stopReason = "goal_reached"
-        records.append(simulated)
+        let records = Self.recordsWithASimulatedOne().records
         var decoded = RunStatistics()
         var scanned = ClusterRunTotals()
         for record in records {
