@@ -83,12 +83,32 @@ import Testing
             #expect(Self.lines(single.appendingPathComponent(name)).map(Self.normalized) == Self.lines(sharded.appendingPathComponent(name)).map(Self.normalized), "\(name)")
         }
         #expect(Self.json(single.appendingPathComponent("summary.json")).map(Self.stripped) == Self.json(sharded.appendingPathComponent("summary.json")).map(Self.stripped))
+        // The row reports: one process writes them while the run plays, the coordinator from the
+        // workers' report parts; both must give the same rows (timings aside).
+        for name in ["results.csv", "junit.xml"] {
+            let rows = Self.untimed(single.appendingPathComponent(name))
+            #expect(rows != nil && rows == Self.untimed(sharded.appendingPathComponent(name)), "\(name)")
+        }
         let runSummaries = Mode.allCases.map { Self.json(outs[$0]!.appendingPathComponent("run-summary.json")) }
         #expect(runSummaries.map { $0?["stopReason"] } == [.string("completed"), .string("completed")])
         #expect(runSummaries.map { $0?["statistics"].map(Self.stripped) }[0] == runSummaries.map { $0?["statistics"].map(Self.stripped) }[1])
         for key in Self.summaryCounts {
             #expect(runSummaries[0]?[key] != nil && runSummaries[0]?[key] == runSummaries[1]?[key], "run-summary.json \(key)")
         }
+    }
+
+    /// A row report's text without its timings: `results.csv`'s `latency_ms` column and
+    /// `junit.xml`'s `time` attributes (nil when the file is missing or empty).
+    static func untimed(_ url: URL) -> String? {
+        guard let text = try? String(contentsOf: url, encoding: .utf8), !text.isEmpty else { return nil }
+        if url.pathExtension == "xml" { return text.replacingOccurrences(of: #"time="[^"]*""#, with: "time=\"\"", options: .regularExpression) }
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        guard let column = lines.first?.split(separator: ",").firstIndex(of: "latency_ms") else { return nil }
+        return lines.map { line in
+            var fields = line.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+            if fields.count > column, line != lines[0] { fields[column] = "" }
+            return fields.joined(separator: ",")
+        }.joined(separator: "\n")
     }
 
     /// The counts of `run-summary.json` both modes must agree on, besides `statistics`.
