@@ -54,11 +54,12 @@ public struct IndexedRunStatus: Sendable, Hashable, Codable {
         let plan = try await IndexedRun.readPlan(from: store, name: name)
         var attempts: [Int: [IndexedAttemptStatus]] = [:]
         var silence: [String: Double] = [:]
-        for (key, status) in try await IndexedRun.attemptObjects(in: store, name: name) {
+        let objects = try await IndexedRun.attemptObjects(in: store, name: name)
+        let ages = (try? await store.ages(of: objects.filter { $0.status.state == .running }.map(\.key))) ?? [:]
+        for (key, status) in objects {
             attempts[status.shard, default: []].append(status)
             guard status.state == .running else { continue }
-            let age = (try? await store.age(of: key)) ?? nil
-            silence["\(status.shard)/\(status.attempt)"] = age ?? now.timeIntervalSince(status.updatedAt)
+            silence["\(status.shard)/\(status.attempt)"] = ages[key] ?? now.timeIntervalSince(status.updatedAt)
         }
         var shards: [Shard] = []
         for index in 0..<plan.shards {

@@ -257,19 +257,10 @@ extension S3Client {
     /// server's clock, whole seconds), `nil` when absent or when either header is missing.
     public func objectAge(bucket: String, key: String) async throws -> Double? {
         let response = try await send(Call(method: .HEAD, bucket: bucket, key: key, handled: [404]))
-        guard response.status.code != 404, let modified = response.headers.first(name: "last-modified").flatMap(Self.httpDate),
-            let now = response.headers.first(name: "date").flatMap(Self.httpDate)
+        guard response.status.code != 404, let modified = response.headers.first(name: "last-modified").flatMap({ HTTPDate.parse($0) }),
+            let now = response.headers.first(name: "date").flatMap({ HTTPDate.parse($0) })
         else { return nil }
         return max(0, now.timeIntervalSince(modified))
-    }
-
-    /// An HTTP date (RFC 9110's IMF-fixdate, `Sun, 06 Nov 1994 08:49:37 GMT`).
-    static func httpDate(_ text: String) -> Date? {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "GMT")
-        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
-        return formatter.date(from: text)
     }
 
     /// ListObjectsV2 over every page: the keys under `prefix`, in S3's (binary) order.

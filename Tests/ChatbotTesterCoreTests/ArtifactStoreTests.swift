@@ -35,6 +35,35 @@ import Testing
         #expect(try FileManager.default.contentsOfDirectory(atPath: root.appendingPathComponent("claims").path).sorted() == ["0", "1"])
     }
 
+    /// Ages by the file system's clock, many keys at once (one probe per directory), absent keys
+    /// left out, no probe file left behind.
+    @Test func agesOfManyKeysAtOnce() async throws {
+        let root = try makeTemporaryDirectory()
+        let store = FileArtifactStore(root: root)
+        let keys = ["a/one.json", "a/two.json", "b/three.json"]
+        for key in keys { try await store.write(Data("{}".utf8), to: key) }
+        let backdated: [String: Int] = ["a/one.json": 100, "a/two.json": 3600, "b/three.json": 7200]
+        for (key, seconds) in backdated {
+            var now = timespec()
+            clock_gettime(CLOCK_REALTIME, &now)
+            let then = timespec(tv_sec: now.tv_sec - seconds, tv_nsec: 0)
+            let times = [then, then]
+            #expect(utimensat(AT_FDCWD, root.appendingPathComponent(key).path, times, 0) == 0)
+        }
+        let ages = try await store.ages(of: keys + ["a/absent.json", "c/absent.json"])
+        #expect(Set(ages.keys) == Set(keys))
+        for (key, seconds) in backdated {
+            let age = try #require(ages[key])
+            #expect(abs(age - Double(seconds)) < 5, "\(key): \(age)")
+            #expect(abs((try await store.age(of: key) ?? -1) - Double(seconds)) < 5)
+        }
+        #expect(try await store.age(of: "a/absent.json") == nil)
+        for directory in ["a", "b"] {
+            let names = try FileManager.default.contentsOfDirectory(atPath: root.appendingPathComponent(directory).path)
+            #expect(!names.contains { $0.hasPrefix(".age-probe") }, "\(names)")
+        }
+    }
+
     @Test func defaultRangedReadAndFileWriteOnAnyStore() async throws {
         let store = InMemoryArtifactStore()
         try await store.write(Data("0123456789".utf8), to: "k")

@@ -35,6 +35,10 @@ public protocol ArtifactStore: Sendable {
     /// `Last-Modified` against the server's `Date`), so the clocks of the host that wrote it and of
     /// the host asking do not enter. `nil` when it is absent or the store cannot say. Defaulted: `nil`.
     func age(of key: String) async throws -> Double?
+    /// `age(of:)` of each key, for stores that can answer many at once more cheaply (a file store
+    /// writes one probe file per directory instead of one per key). Keys whose age is unknown are
+    /// left out. Defaulted: `age(of:)` per key.
+    func ages(of keys: [String]) async throws -> [String: Double]
 }
 
 extension ArtifactStore {
@@ -55,6 +59,14 @@ extension ArtifactStore {
     }
 
     public func age(of key: String) async throws -> Double? { nil }
+
+    public func ages(of keys: [String]) async throws -> [String: Double] {
+        var ages: [String: Double] = [:]
+        for key in keys {
+            if let age = try await age(of: key) { ages[key] = age }
+        }
+        return ages
+    }
 
     public func read(_ key: String, range: Range<Int>) async throws -> Data {
         let data = try await read(key)

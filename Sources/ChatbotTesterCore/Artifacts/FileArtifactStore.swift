@@ -30,19 +30,39 @@ public struct FileArtifactStore: ArtifactStore {
     /// set by the file system (on a network file system, by its server), not by this host's clock.
     /// `nil` when the file is absent or no probe can be written there (a read-only mount).
     public func age(of key: String) async throws -> Double? {
-        let target = try url(for: key)
-        var file = stat()
-        guard lstat(target.path, &file) == 0 else { return nil }
-        let probe = target.deletingLastPathComponent().appendingPathComponent(".age-probe-\(getpid())-\(UInt64.random(in: 0...UInt64.max))").path
+        try await ages(of: [key])[key]
+    }
+
+    /// `age(of:)` of each key with one probe file per directory (a status read asks for every
+    /// attempt of a run at once).
+    public func ages(of keys: [String]) async throws -> [String: Double] {
+        var byDirectory: [String: [(key: String, modified: timespec)]] = [:]
+        for key in keys {
+            let target = try url(for: key)
+            var file = stat()
+            guard lstat(target.path, &file) == 0 else { continue }
+            byDirectory[target.deletingLastPathComponent().path, default: []].append((key, file.st_mtim))
+        }
+        func seconds(_ time: timespec) -> Double { Double(time.tv_sec) + Double(time.tv_nsec) / 1e9 }
+        var ages: [String: Double] = [:]
+        for (directory, files) in byDirectory {
+            guard let now = Self.fileSystemNow(in: directory) else { continue }
+            for file in files { ages[file.key] = max(0, seconds(now) - seconds(file.modified)) }
+        }
+        return ages
+    }
+
+    /// The modification time the file system gives a probe file created in `directory` now;
+    /// `nil` when none can be written there (a read-only mount).
+    private static func fileSystemNow(in directory: String) -> timespec? {
+        let probe = directory + "/.age-probe-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
         let fd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard fd >= 0 else { return nil }
         var now = stat()
         let stated = fstat(fd, &now) == 0
         close(fd)
         unlink(probe)
-        guard stated else { return nil }
-        func seconds(_ time: timespec) -> Double { Double(time.tv_sec) + Double(time.tv_nsec) / 1e9 }
-        return max(0, seconds(now.st_mtim) - seconds(file.st_mtim))
+        return stated ? now.st_mtim : nil
     }
 
     /// Writes `data` to `target` atomically: a temp file in the same directory, fsync, rename,
