@@ -21,6 +21,9 @@ public enum ClusterCoordinator {
         /// meanwhile are summed into its next one (every record is counted; the last ones are
         /// reported before the run's end).
         public var progressInterval: Double = 0.1
+        /// Sees each record as it is journaled (a sharded `test` writing its outputs while the run
+        /// plays); nil: none.
+        public var journalSink: (any ClusterJournalSink)?
 
         public init(
             machine: CoordinatorStateMachine.Configuration = .init(), journalSyncInterval: Double = 0.02, tickInterval: Double = 0.25,
@@ -326,6 +329,7 @@ actor CoordinatorDriver {
                         // Where the line went, so the merge need not scan the journal for it.
                         spool.journalLog.appended(full)
                         spool.reportPartsLog.appended(full)
+                        options.journalSink?.journaled(line: full.bytes, index: full.index, run: full.runRange, evals: full.evalsRange, reportPart: full.reportPart)
                     }
                 } catch {
                     spool.journalLog.invalidate()
