@@ -92,6 +92,12 @@ public enum ClusterRun {
             throw ChatbotTesterError(.invalidConfig, "a run without spawned workers needs a socket path for workers to connect to")
         }
         let (socketPath, privateDirectory) = try socketPath(for: options)
+        // Only the workers started here know a socket chosen here: nobody else can arrive late.
+        let coordinatorOptions = {
+            var coordinator = options.coordinator
+            if options.workers > 0 && options.socketPath == nil { coordinator.lateWorkerWindow = 0 }
+            return coordinator
+        }()
         defer { if let privateDirectory { try? FileManager.default.removeItem(atPath: privateDirectory) } }
         let started = ContinuousClock.now
         let stats: ClusterCoordinatorStats = try await UVLoop.withLoop { loop in
@@ -101,7 +107,7 @@ public enum ClusterRun {
             let done = Locked(false)
             let gaveUp = Locked(false)
             let coordinator = Task {
-                try await ClusterCoordinator.run(spool: spool, listener: listener, events: events, options: options.coordinator, limits: limits)
+                try await ClusterCoordinator.run(spool: spool, listener: listener, events: events, options: coordinatorOptions, limits: limits)
             }
             let supervisor = Task {
                 guard options.workers > 0 else { return }
