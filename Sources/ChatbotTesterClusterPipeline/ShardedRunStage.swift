@@ -87,9 +87,12 @@ public struct ShardedRunStage: JobRunStage {
                 }
             }
         }
-        let prepared = try await ClusterRun.prepareSpool(
-            job: job, dataset: dataset, at: spoolURL, samplesPerShard: samplesPerShard, maxShardBytes: maxShardBytes, minShards: max(1, workers),
-            scoring: scoring)
+        // The spool is written while the workers start (`ClusterRun.run(preparing:)`).
+        let prepare: @Sendable () async throws -> ClusterSpool = { [samplesPerShard, maxShardBytes, workers] in
+            try await ClusterRun.prepareSpool(
+                job: job, dataset: dataset, at: spoolURL, samplesPerShard: samplesPerShard, maxShardBytes: maxShardBytes,
+                minShards: max(1, workers), scoring: scoring)
+        }
         let concurrency = job.runOptions.concurrency
         let machine = CoordinatorStateMachine.Configuration(
             heartbeatTimeout: heartbeatTimeout, concurrency: concurrency, expectedWorkers: workers, stopGrace: stopGrace,
@@ -107,12 +110,12 @@ public struct ShardedRunStage: JobRunStage {
         if streamed == nil { StreamedClusterOutput.removeLeftover(in: job.outputDirectory) }
         coordinator.journalSink = streamed
         let options = ClusterRun.Options(
-            workers: workers, spool: prepared.directory, socketPath: socketPath, workerCommand: workerCommand,
+            workers: workers, spool: spoolURL, socketPath: socketPath, workerCommand: workerCommand,
             samplesPerShard: samplesPerShard, coordinator: coordinator, maxRestartsPerWorker: maxRestarts)
         let limits = RunLimits(budgetUSD: job.runOptions.budgetUSD, failurePolicy: job.runOptions.failurePolicy)
         let outcome: ClusterOutcome
         do {
-            outcome = try await ClusterRun.run(spool: prepared, options: options, limits: limits, events: job.events)
+            outcome = try await ClusterRun.run(preparing: prepare, options: options, limits: limits, events: job.events)
         } catch {
             await streamed?.abandon("the run failed")
             throw error
@@ -131,7 +134,7 @@ public struct ShardedRunStage: JobRunStage {
                 }
                 job.events.emit(LogEvent(.debug, "\(Self.mergedMessage): \(streamed.abandonReason ?? "?")", source: Self.outputSource))
             }
-            return try await Self.merge(prepared, job: job, scoring: scoring, reports: scoring && !interrupted)
+            return try await Self.merge(outcome.spool, job: job, scoring: scoring, reports: scoring && !interrupted)
         }.value
         // The statistics were summed at the coordinator as records were journaled (and read from the
         // journal for earlier sessions), as the Runner sums them: results.jsonl is not read again.

@@ -172,6 +172,28 @@ import Testing
         try await Self.expectMergeGivesTheSameOutputs(resumed, "after a resume")
     }
 
+    /// The workers start while the spool is written: when it cannot be written (a duplicate id),
+    /// the run ends with the spool's error and the workers started meanwhile are stopped.
+    @Test func aSpoolThatCannotBeWrittenStopsTheWorkersStartedMeanwhile() async throws {
+        let directory = try ClusterTestSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let samples = {
+            var samples = ClusterTestSupport.samples(40)
+            samples[30].id = samples[3].id
+            return samples
+        }()
+        let options = ClusterTestSupport.options(workers: 2, spool: directory.appendingPathComponent("spool"))
+        let failure = try await withTimeout(60) { () -> ChatbotTesterError? in
+            do {
+                _ = try await ClusterRun.run(samples: samples, setup: ClusterTestSupport.setup(), options: options)
+                return nil
+            } catch {
+                return error as? ChatbotTesterError
+            }
+        }
+        #expect(failure?.code == .invalidInput && failure?.message.contains("case-3") == true, "\(String(describing: failure))")
+    }
+
     // MARK: The output alone, fed journal lines
 
     /// Journal lines of `LeanDataPathTests.records()` with their report parts.
