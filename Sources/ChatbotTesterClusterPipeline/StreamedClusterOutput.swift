@@ -36,8 +36,8 @@ final class StreamedClusterOutput: ClusterJournalSink, @unchecked Sendable {
     private struct Journaled {
         var line: Data
         var index: Int
-        var run: Range<Int>
-        var evals: Range<Int>
+        var run: Range<Int>?
+        var evals: Range<Int>?
         var part: Data?
     }
 
@@ -94,7 +94,7 @@ final class StreamedClusterOutput: ClusterJournalSink, @unchecked Sendable {
 
     // MARK: The coordinator's side
 
-    func journaled(line: Data, index: Int, run: Range<Int>, evals: Range<Int>, reportPart: Data?) {
+    func journaled(line: Data, index: Int, run: Range<Int>?, evals: Range<Int>?, reportPart: Data?) {
         let batch: [Journaled]? = lock.withLock {
             guard !stopped else { return nil }
             pending.append(Journaled(line: line, index: index, run: run, evals: evals, part: reportPart))
@@ -136,10 +136,10 @@ final class StreamedClusterOutput: ClusterJournalSink, @unchecked Sendable {
         guard reason == nil else { return }
         let line = record.line
         let start = line.startIndex
-        guard record.run.upperBound <= line.count, record.evals.upperBound <= line.count,
-            let elements = try? JSONByteScanner.elements(ofArray: line, in: record.evals)
+        guard let (runRange, evalsRange) = Self.ranges(record), runRange.upperBound <= line.count, evalsRange.upperBound <= line.count,
+            let elements = try? JSONByteScanner.elements(ofArray: line, in: evalsRange)
         else { return giveUp("journal line of index \(record.index) is not shaped as indexed") }
-        let run = line[(start + record.run.lowerBound)..<(start + record.run.upperBound)]
+        let run = line[(start + runRange.lowerBound)..<(start + runRange.upperBound)]
         guard run.first == UInt8(ascii: "{"), run.last == UInt8(ascii: "}") else {
             return giveUp("journal line of index \(record.index) is not shaped as indexed")
         }
@@ -172,6 +172,16 @@ final class StreamedClusterOutput: ClusterJournalSink, @unchecked Sendable {
         }
         written += 1
         if resultBytes.count >= 1 << 18 || evalBytes.count >= 1 << 18 { flushChunks() }
+    }
+
+    /// Where the record's `run` value and `evals` array are in its line: as the coordinator gave
+    /// them, else found from the line's members.
+    private static func ranges(_ record: Journaled) -> (run: Range<Int>, evals: Range<Int>)? {
+        if let run = record.run, let evals = record.evals { return (run, evals) }
+        guard let members = try? JSONByteScanner.members(ofObject: record.line),
+            let run = members.first(where: { $0.name == "run" })?.value, let evals = members.first(where: { $0.name == "evals" })?.value
+        else { return nil }
+        return (run, evals)
     }
 
     private func flushChunks() {

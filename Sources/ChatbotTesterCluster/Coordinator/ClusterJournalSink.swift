@@ -13,9 +13,11 @@ public protocol ClusterJournalSink: AnyObject, Sendable {
     /// - Parameters:
     ///   - line: the journal line's bytes (the record's JSON, its sample in place; no newline).
     ///   - index: the sample's dataset index.
-    ///   - run: where the record's `run` value is in `line` (offsets from `line.startIndex`).
-    ///   - evals: where the record's `evals` array is in `line` (offsets from `line.startIndex`).
+    ///   - run: where the record's `run` value is in `line` (offsets from `line.startIndex`), when
+    ///     the coordinator knows it (nil: the sink finds it, off the coordinator's actor).
+    ///   - evals: where the record's `evals` array is in `line` (offsets from `line.startIndex`),
+    ///     when known.
     ///   - reportPart: the report part its worker sent (`ClusterReportPart`, checked against the
     ///     record), when there is one.
-    func journaled(line: Data, index: Int, run: Range<Int>, evals: Range<Int>, reportPart: Data?)
+    func journaled(line: Data, index: Int, run: Range<Int>?, evals: Range<Int>?, reportPart: Data?)
 }
