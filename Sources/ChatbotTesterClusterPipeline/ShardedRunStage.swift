@@ -53,7 +53,7 @@ public struct ShardedRunStage: JobRunStage {
     /// journal after the run. Either way the files are the same, byte for byte; `false` is for
     /// comparing the two.
     public var streamsOutputs = true
-    /// The streamed output's waiting bound (tests); nil: `StreamedClusterOutput.waitingLimit`.
+    /// The streamed output's waiting bound (tests); nil: `StreamedOutputDirectory.waitingLimit`.
     var streamedWaitingLimit: Int?
 
     public init(
@@ -105,9 +105,9 @@ public struct ShardedRunStage: JobRunStage {
         // journal from earlier sessions; a baseline comparison is labelled with the directory).
         let streamed =
             job.settings.resume || job.evaluation.baseline != nil || !streamsOutputs
-            ? nil : try await StreamedClusterOutput(job: job, scoring: scoring, limit: streamedWaitingLimit ?? StreamedClusterOutput.waitingLimit(concurrency: concurrency))
+            ? nil : try await StreamedClusterOutput(job: job, scoring: scoring, limit: streamedWaitingLimit ?? StreamedOutputDirectory.waitingLimit(concurrency: concurrency))
         // What a crashed session left of its streamed output is never used (the journal holds the records).
-        if streamed == nil { StreamedClusterOutput.removeLeftover(in: job.outputDirectory) }
+        if streamed == nil { StreamedOutputDirectory.removeLeftover(in: job.outputDirectory) }
         coordinator.journalSink = streamed
         let options = ClusterRun.Options(
             workers: workers, spool: spoolURL, socketPath: socketPath, workerCommand: workerCommand,

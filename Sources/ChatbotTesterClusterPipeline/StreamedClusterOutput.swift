@@ -4,10 +4,6 @@ import ChatbotTesterEvaluator
 import ChatbotTesterPipeline
 import Foundation
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// `results.jsonl`, `evals.jsonl` and every report of a fresh sharded `test`, written by the
 /// coordinator while the run plays, from each record as it is journaled (`ClusterJournalSink`):
 /// the files `MergePass` would write from the journal at the end, byte for byte, with no pass
@@ -28,7 +24,7 @@ import Glibc
 final class StreamedClusterOutput: ClusterJournalSink, @unchecked Sendable {
     /// The private directory's name inside the output directory (the one a single process's
     /// streamed output uses: either mode clears what a crash of the other left).
-    static let directoryName = ".streamed-output"
+    static let directoryName = StreamedOutputDirectory.name
     /// Records queued before a batch goes to the writing queue.
     static let batchSize = 128
 
@@ -73,23 +69,11 @@ final class StreamedClusterOutput: ClusterJournalSink, @unchecked Sendable {
     ///   - limit: the most records waiting for an earlier one before giving up.
     init(job: TestJob, scoring: Bool, limit: Int) async throws {
         target = job.outputDirectory
-        directory = job.outputDirectory.appendingPathComponent(Self.directoryName, isDirectory: true)
-        try? FileManager.default.removeItem(at: directory)
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        directory = try StreamedOutputDirectory.create(in: job.outputDirectory)
         self.limit = max(1, limit)
         results = try JSONLWriter(url: directory.appendingPathComponent("results.jsonl"), bufferLimit: 1 << 18)
         evals = scoring ? try JSONLWriter(url: directory.appendingPathComponent("evals.jsonl"), bufferLimit: 1 << 18) : nil
         evaluation = scoring ? try await job.evaluationOutput(in: directory, writesEvals: false) : nil
-    }
-
-    /// The waiting bound for a run of `concurrency` (that of a single process's streamed output).
-    static func waitingLimit(concurrency: Int) -> Int {
-        1024 + 32 * max(1, concurrency)
-    }
-
-    /// Removes the private directory a crashed session may have left in `outputDirectory`.
-    static func removeLeftover(in outputDirectory: URL) {
-        try? FileManager.default.removeItem(at: outputDirectory.appendingPathComponent(directoryName, isDirectory: true))
     }
 
     // MARK: The coordinator's side
@@ -259,15 +243,7 @@ final class StreamedClusterOutput: ClusterJournalSink, @unchecked Sendable {
             giveUp("cannot finish: \(error)")
             return nil
         }
-        let manager = FileManager.default
-        for name in try manager.contentsOfDirectory(atPath: directory.path) {
-            let from = directory.appendingPathComponent(name).path
-            let to = target.appendingPathComponent(name).path
-            guard rename(from, to) == 0 else {
-                throw ChatbotTesterError(.io, "cannot move \(from) to \(to): \(String(cString: strerror(errno)))", location: SourceLocation(source: to))
-            }
-        }
-        try? manager.removeItem(at: directory)
+        try StreamedOutputDirectory.moveFiles(of: directory, into: target)
         return Written(evaluation: summary)
     }
 
