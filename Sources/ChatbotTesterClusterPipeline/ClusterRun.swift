@@ -73,9 +73,11 @@ public enum ClusterRun {
     public static func run(
         samples: [TestSample], setup: ClusterJobSetup, options: Options, limits: RunLimits = RunLimits(), events: EventBus = EventBus()
     ) async throws -> ClusterOutcome {
-        let spool = try ClusterSpool.prepare(
-            at: options.spool, samples: samples, setup: setup, samplesPerShard: options.samplesPerShard, minShards: max(1, options.workers))
-        return try await run(spool: spool, options: options, limits: limits, events: events)
+        try await run(
+            preparing: {
+                try ClusterSpool.prepare(
+                    at: options.spool, samples: samples, setup: setup, samplesPerShard: options.samplesPerShard, minShards: max(1, options.workers))
+            }, options: options, limits: limits, events: events)
     }
 
     /// Runs (or resumes) an already prepared spool. Cancelling the task stops the run (no new
@@ -88,27 +90,62 @@ public enum ClusterRun {
     public static func run(
         spool: ClusterSpool, options: Options, limits: RunLimits = RunLimits(), events: EventBus = EventBus()
     ) async throws -> ClusterOutcome {
+        try await run(preparing: { spool }, options: options, limits: limits, events: events)
+    }
+
+    /// Runs (or resumes) the spool `prepare` writes (or reopens) at `options.spool`, as
+    /// `run(spool:options:limits:events:)` does; the workers are started and connect while it is
+    /// being written (a worker that connects early waits for its `welcome` until the spool is
+    /// ready), so their start-up overlaps the spooling instead of following it.
+    ///
+    /// - Throws: what `prepare` throws (the workers started meanwhile are stopped at once), and as
+    ///   `run(spool:options:limits:events:)`.
+    public static func run(
+        preparing prepare: @escaping @Sendable () async throws -> ClusterSpool, options: Options, limits: RunLimits = RunLimits(),
+        events: EventBus = EventBus()
+    ) async throws -> ClusterOutcome {
         if options.workers == 0 && options.socketPath == nil {
             throw ChatbotTesterError(.invalidConfig, "a run without spawned workers needs a socket path for workers to connect to")
         }
         let (socketPath, privateDirectory) = try socketPath(for: options)
+        // Only the workers started here know a socket chosen here: nobody else can arrive late.
+        let coordinatorOptions = {
+            var coordinator = options.coordinator
+            if options.workers > 0 && options.socketPath == nil { coordinator.lateWorkerWindow = 0 }
+            return coordinator
+        }()
         defer { if let privateDirectory { try? FileManager.default.removeItem(atPath: privateDirectory) } }
         let started = ContinuousClock.now
-        let stats: ClusterCoordinatorStats = try await UVLoop.withLoop { loop in
+        let (spool, stats): (ClusterSpool, ClusterCoordinatorStats) = try await UVLoop.withLoop { loop in
             let listener = try await UVPipeListener.listen(path: socketPath, loop: loop) { reason in
                 events.emit(ClusterTesterEvent(.connectionClosed(peer: socketPath, reason: reason)))
             }
             let done = Locked(false)
             let gaveUp = Locked(false)
+            // Set when the spool could not be made: the workers are stopped without a grace.
+            let unprepared = Locked(false)
             let coordinator = Task {
-                try await ClusterCoordinator.run(spool: spool, listener: listener, events: events, options: options.coordinator, limits: limits)
+                // The spool is written whatever happens meanwhile (a cancel of the run reaches the
+                // coordinator, which then stops at once): the workers connect to the listener
+                // and wait for their welcome until it is done.
+                let spool: ClusterSpool
+                do {
+                    spool = try await Task { try await prepare() }.value
+                } catch {
+                    unprepared.withLock { $0 = true }
+                    throw error
+                }
+                let stats = try await ClusterCoordinator.run(
+                    spool: spool, listener: listener, events: events, options: coordinatorOptions, limits: limits)
+                return (spool, stats)
             }
             let supervisor = Task {
                 guard options.workers > 0 else { return }
                 let exhausted = await withTaskGroup(of: Bool.self) { group in
                     for slot in 0..<options.workers {
                         group.addTask {
-                            await superviseWorker(slot: slot, socketPath: socketPath, options: options, loop: loop, done: done, events: events)
+                            await superviseWorker(
+                                slot: slot, socketPath: socketPath, options: options, loop: loop, done: done, unprepared: unprepared, events: events)
                         }
                     }
                     return await group.allSatisfy { $0 }
@@ -129,12 +166,12 @@ public enum ClusterRun {
             done.withLock { $0 = true }
             listener.close()
             await supervisor.value
-            if gaveUp.current, case .success(let stats) = result, stats.stopReason == .cancelled {
+            if gaveUp.current, case .success(let (_, stats)) = result, stats.stopReason == .cancelled {
                 throw ChatbotTesterError(
                     .aborted,
                     "every worker stopped \(options.maxRestartsPerWorker + 1) times before the run completed (see their errors above); "
                         + "\(stats.journaled) of \(stats.total) samples are journaled: rerun with --resume to continue",
-                    location: SourceLocation(source: spool.directory.path))
+                    location: SourceLocation(source: options.spool.path))
             }
             return try result.get()
         }
@@ -153,7 +190,9 @@ public enum ClusterRun {
     /// Starts a worker, and again when it dies before the run is done (up to the restart limit).
     /// Returns whether the slot gave up (its restarts used up, or it could not be started) before
     /// the run was done.
-    private static func superviseWorker(slot: Int, socketPath: String, options: Options, loop: UVLoop, done: Locked<Bool>, events: EventBus) async -> Bool {
+    private static func superviseWorker(
+        slot: Int, socketPath: String, options: Options, loop: UVLoop, done: Locked<Bool>, unprepared: Locked<Bool>, events: EventBus
+    ) async -> Bool {
         var starts = 0
         while !done.current && starts <= options.maxRestartsPerWorker {
             starts += 1
@@ -173,7 +212,9 @@ public enum ClusterRun {
             let watchdog = Task {
                 do {
                     while !done.current { try await Task.sleep(nanoseconds: 50_000_000) }
-                    try await Task.sleep(nanoseconds: UInt64(max(1, options.coordinator.shutdownGrace + 1) * 1e9))
+                    // No spool: the worker has nothing to finish (it may still be retrying to connect).
+                    let grace = unprepared.current ? 0.1 : max(1, options.coordinator.shutdownGrace + 1)
+                    try await Task.sleep(nanoseconds: UInt64(grace * 1e9))
                     process.kill(SIGKILL)
                 } catch {
                     // Cancelled: the worker ended by itself.
@@ -198,6 +239,8 @@ public enum ClusterRun {
         let directory = options.spool.appendingPathComponent("socket").path
         let candidate = directory + "/coordinator.sock"
         if candidate.utf8.count <= UVSocketPath.maxLength {
+            // The spool may not be written yet (its workers start meanwhile).
+            try FileManager.default.createDirectory(at: options.spool, withIntermediateDirectories: true)
             if !FileManager.default.fileExists(atPath: directory) { mkdir(directory, 0o700) }
             chmod(directory, 0o700)
             return (candidate, nil)

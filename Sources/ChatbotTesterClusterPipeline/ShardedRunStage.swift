@@ -48,6 +48,13 @@ public struct ShardedRunStage: JobRunStage {
     public var heartbeatTimeout: Double
     /// After an interrupt, seconds the samples in flight may take to finish.
     public var stopGrace: Double
+    /// Whether a fresh run writes `results.jsonl`, `evals.jsonl` and its reports while it plays,
+    /// from each record as the coordinator journals it (the default), instead of merging the
+    /// journal after the run. Either way the files are the same, byte for byte; `false` is for
+    /// comparing the two.
+    public var streamsOutputs = true
+    /// The streamed output's waiting bound (tests); nil: `StreamedOutputDirectory.waitingLimit`.
+    var streamedWaitingLimit: Int?
 
     public init(
         workers: Int, workerCommand: ClusterRun.WorkerCommand = .currentExecutable, socketPath: String? = nil, spool: URL? = nil,
@@ -80,9 +87,12 @@ public struct ShardedRunStage: JobRunStage {
                 }
             }
         }
-        let prepared = try await ClusterRun.prepareSpool(
-            job: job, dataset: dataset, at: spoolURL, samplesPerShard: samplesPerShard, maxShardBytes: maxShardBytes, minShards: max(1, workers),
-            scoring: scoring)
+        // The spool is written while the workers start (`ClusterRun.run(preparing:)`).
+        let prepare: @Sendable () async throws -> ClusterSpool = { [samplesPerShard, maxShardBytes, workers] in
+            try await ClusterRun.prepareSpool(
+                job: job, dataset: dataset, at: spoolURL, samplesPerShard: samplesPerShard, maxShardBytes: maxShardBytes,
+                minShards: max(1, workers), scoring: scoring)
+        }
         let concurrency = job.runOptions.concurrency
         let machine = CoordinatorStateMachine.Configuration(
             heartbeatTimeout: heartbeatTimeout, concurrency: concurrency, expectedWorkers: workers, stopGrace: stopGrace,
@@ -91,17 +101,40 @@ public struct ShardedRunStage: JobRunStage {
         // most that much, which a resume plays again.
         var coordinator = ClusterCoordinator.Options(machine: machine, journalSyncInterval: max(0.02, job.runOptions.syncIntervalSeconds))
         coordinator.retryErrors = job.settings.retryErrors
+        // A fresh run writes its outputs as records are journaled (a resumed one has records in the
+        // journal from earlier sessions; a baseline comparison is labelled with the directory).
+        let streamed =
+            job.settings.resume || job.evaluation.baseline != nil || !streamsOutputs
+            ? nil : try await StreamedClusterOutput(job: job, scoring: scoring, limit: streamedWaitingLimit ?? StreamedOutputDirectory.waitingLimit(concurrency: concurrency))
+        // What a crashed session left of its streamed output is never used (the journal holds the records).
+        if streamed == nil { StreamedOutputDirectory.removeLeftover(in: job.outputDirectory) }
+        coordinator.journalSink = streamed
         let options = ClusterRun.Options(
-            workers: workers, spool: prepared.directory, socketPath: socketPath, workerCommand: workerCommand,
+            workers: workers, spool: spoolURL, socketPath: socketPath, workerCommand: workerCommand,
             samplesPerShard: samplesPerShard, coordinator: coordinator, maxRestartsPerWorker: maxRestarts)
         let limits = RunLimits(budgetUSD: job.runOptions.budgetUSD, failurePolicy: job.runOptions.failurePolicy)
-        let outcome = try await ClusterRun.run(spool: prepared, options: options, limits: limits, events: job.events)
+        let outcome: ClusterOutcome
+        do {
+            outcome = try await ClusterRun.run(preparing: prepare, options: options, limits: limits, events: job.events)
+        } catch {
+            await streamed?.abandon("the run failed")
+            throw error
+        }
         // Merge even after a stop: a fresh task does not inherit the cancellation. A scored run that
         // was not interrupted gets its reports from the same pass (as one process writes them from
         // its journals); an interrupted one stops at the merged files, as one process does.
         let interrupted = outcome.stats.stopReason == .cancelled || Task.isCancelled
         let evaluation = try await Task {
-            try await Self.merge(prepared, job: job, scoring: scoring, reports: scoring && !interrupted)
+            if let streamed {
+                if interrupted {
+                    await streamed.abandon("the run was interrupted")
+                } else if let written = try await streamed.finish(expected: outcome.stats.journaled) {
+                    job.events.emit(LogEvent(.debug, Self.streamedMessage, source: Self.outputSource))
+                    return written.evaluation
+                }
+                job.events.emit(LogEvent(.debug, "\(Self.mergedMessage): \(streamed.abandonReason ?? "?")", source: Self.outputSource))
+            }
+            return try await Self.merge(outcome.spool, job: job, scoring: scoring, reports: scoring && !interrupted)
         }.value
         // The statistics were summed at the coordinator as records were journaled (and read from the
         // journal for earlier sessions), as the Runner sums them: results.jsonl is not read again.
@@ -115,6 +148,13 @@ public struct ShardedRunStage: JobRunStage {
             keptErrors: stats.keptErrors)
         return JobRunResult(summary: summary, scored: scoring, evaluation: evaluation)
     }
+
+    /// The source of the debug event that says how the outputs were written.
+    static let outputSource = "cluster.output"
+    /// The event's message when the outputs were written while the run played.
+    static let streamedMessage = "results, evaluations and reports were written while the run played"
+    /// The start of its message when they were merged from the journal, followed by why.
+    static let mergedMessage = "the outputs are merged from the journal"
 
     /// Merges the journal into `results.jsonl` (and `evals.jsonl` when `scoring`) and, with
     /// `reports`, feeds each merged sample to the job's `evaluationOutput` (see ``MergePass``).

@@ -126,8 +126,9 @@ extension TestJob {
         try await evaluationOutput(in: outputDirectory, writesEvals: writesEvals)
     }
 
-    /// The same output, written into `directory` (`test`'s streamed output writes a private one).
-    func evaluationOutput(in directory: URL, writesEvals: Bool = true) async throws -> EvaluationOutput {
+    /// The same output, written into `directory` (`test`'s streamed output writes a private one,
+    /// as does a sharded `test`'s).
+    public func evaluationOutput(in directory: URL, writesEvals: Bool = true) async throws -> EvaluationOutput {
         try await EvaluationOutput(
             directory: directory, descriptors: evaluator.descriptors, maxErrorRate: evaluator.maxErrorRate,
             options: ReportOptions(title: config.name ?? "chatbot-tester", htmlSampleCap: evaluation.htmlSampleCap),

@@ -19,7 +19,7 @@ import Glibc
 /// (`abandon`) and the final pass writes everything from the journals, as before.
 final class StreamedTestOutput {
     /// The private directory's name inside the output directory.
-    static let directoryName = ".streamed-output"
+    static let directoryName = StreamedOutputDirectory.name
 
     private let directory: URL
     private let target: URL
@@ -45,9 +45,7 @@ final class StreamedTestOutput {
     /// - Parameter limit: the most records waiting for an earlier one before giving up.
     init(job: TestJob, limit: Int) async throws {
         target = job.outputDirectory
-        directory = job.outputDirectory.appendingPathComponent(Self.directoryName, isDirectory: true)
-        try? FileManager.default.removeItem(at: directory)
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        directory = try StreamedOutputDirectory.create(in: job.outputDirectory)
         self.limit = max(1, limit)
         results = try JSONLWriter(url: directory.appendingPathComponent("results.jsonl"), bufferLimit: 1 << 18)
         output = try await job.evaluationOutput(in: directory)
@@ -115,15 +113,7 @@ final class StreamedTestOutput {
             abandon()
             return nil
         }
-        let manager = FileManager.default
-        for name in try manager.contentsOfDirectory(atPath: directory.path) {
-            let from = directory.appendingPathComponent(name).path
-            let to = target.appendingPathComponent(name).path
-            guard rename(from, to) == 0 else {
-                throw ChatbotTesterError(.io, "cannot move \(from) to \(to): \(String(cString: strerror(errno)))", location: SourceLocation(source: to))
-            }
-        }
-        try? manager.removeItem(at: directory)
+        try StreamedOutputDirectory.moveFiles(of: directory, into: target)
         return summary
     }
 
@@ -142,11 +132,11 @@ extension StreamedTestOutput {
     /// The waiting bound for a run of `concurrency`: a record may be overtaken by many times the
     /// records in flight before the streamed output gives up (a few MB at most).
     static func waitingLimit(concurrency: Int) -> Int {
-        1024 + 32 * max(1, concurrency)
+        StreamedOutputDirectory.waitingLimit(concurrency: concurrency)
     }
 
     /// Removes the private directory a crashed session may have left in `outputDirectory`.
     static func removeLeftover(in outputDirectory: URL) {
-        try? FileManager.default.removeItem(at: outputDirectory.appendingPathComponent(directoryName, isDirectory: true))
+        StreamedOutputDirectory.removeLeftover(in: outputDirectory)
     }
 }

@@ -21,6 +21,14 @@ public enum ClusterCoordinator {
         /// meanwhile are summed into its next one (every record is counted; the last ones are
         /// reported before the run's end).
         public var progressInterval: Double = 0.1
+        /// Seconds the listener stays open after the run (at most `shutdownGrace`), so that a worker
+        /// arriving just then is told to shut down instead of retrying. 0 when every worker is one
+        /// this process started on a private socket (`ClusterRun`): those that are late are stopped
+        /// by their supervisor, and the run does not wait for nobody.
+        public var lateWorkerWindow: Double = 0.5
+        /// Sees each record as it is journaled (a sharded `test` writing its outputs while the run
+        /// plays); nil: none.
+        public var journalSink: (any ClusterJournalSink)?
 
         public init(
             machine: CoordinatorStateMachine.Configuration = .init(), journalSyncInterval: Double = 0.02, tickInterval: Double = 0.25,
@@ -189,7 +197,7 @@ actor CoordinatorDriver {
         // open a moment, so a worker arriving just now is told to shut down instead of retrying.
         let finishedAt = now
         let deadline = finishedAt + options.shutdownGrace
-        while (!connections.isEmpty || now < finishedAt + min(0.5, options.shutdownGrace)) && now < deadline {
+        while (!connections.isEmpty || now < finishedAt + min(options.lateWorkerWindow, options.shutdownGrace)) && now < deadline {
             do { try await Task.sleep(nanoseconds: 20_000_000) } catch { break }
         }
         listener.close()
@@ -326,6 +334,7 @@ actor CoordinatorDriver {
                         // Where the line went, so the merge need not scan the journal for it.
                         spool.journalLog.appended(full)
                         spool.reportPartsLog.appended(full)
+                        options.journalSink?.journaled(line: full.bytes, index: full.index, run: full.runRange, evals: full.evalsRange, reportPart: full.reportPart)
                     }
                 } catch {
                     spool.journalLog.invalidate()

@@ -1,0 +1,268 @@
+import ChatbotTesterCluster
+import ChatbotTesterCore
+import ChatbotTesterEvaluator
+import ChatbotTesterPipeline
+import Foundation
+
+/// `results.jsonl`, `evals.jsonl` and every report of a fresh sharded `test`, written by the
+/// coordinator while the run plays, from each record as it is journaled (`ClusterJournalSink`):
+/// the files `MergePass` would write from the journal at the end, byte for byte, with no pass
+/// after the run.
+///
+/// The coordinator's actor only queues each journaled line (its bytes are shared, not copied);
+/// batches are handed to a serial queue of this output, which puts the records in dataset order
+/// (the few that overtake an earlier one wait in a buffer of at most `limit` records), copies the
+/// `run` value and the evaluations by byte range into `results.jsonl` and `evals.jsonl`, and feeds
+/// each record's report part to the job's `EvaluationOutput` (decoding only the samples
+/// report.md / report.html keep). Everything is written into `<out>/.streamed-output/` and moved
+/// into place only when the run ends with every journaled record written.
+///
+/// The journal stays the truth: whenever this output cannot give exactly what the merge would —
+/// a record without a report part, more than `limit` records waiting, a sample seen twice, a
+/// write that fails, a run that was interrupted or failed — it is dropped (`abandon`) and the
+/// merge pass writes everything from the journal, as before.
+final class StreamedClusterOutput: ClusterJournalSink, @unchecked Sendable {
+    /// The private directory's name inside the output directory (the one a single process's
+    /// streamed output uses: either mode clears what a crash of the other left).
+    static let directoryName = StreamedOutputDirectory.name
+    /// Records queued before a batch goes to the writing queue.
+    static let batchSize = 128
+
+    /// One journaled record.
+    private struct Journaled {
+        var line: Data
+        var index: Int
+        var run: Range<Int>?
+        var evals: Range<Int>?
+        var part: Data?
+    }
+
+    private let directory: URL
+    private let target: URL
+    private let limit: Int
+    private let queue = DispatchQueue(label: "chatbot-tester.streamed-cluster-output")
+
+    // Under `lock` (the coordinator's side).
+    private let lock = NSLock()
+    private var pending: [Journaled] = []
+    private var given = 0
+    private var stopped = false
+
+    // On `queue` only.
+    private let results: JSONLWriter
+    private let evals: JSONLWriter?
+    private let evaluation: EvaluationOutput?
+    private let decoder = JSONCoding.decoder()
+    private var next = 0
+    private var waiting: [Int: Journaled] = [:]
+    private var written = 0
+    private var resultBytes: [UInt8] = []
+    private var evalBytes: [UInt8] = []
+    private var closed = false
+    /// Why this output was given up (nil while it is in use).
+    private var reason: String?
+
+    /// Opens the files in `<output>/.streamed-output/` (a leftover one is removed first).
+    /// - Parameters:
+    ///   - scoring: whether the run is scored: `evals.jsonl` and the reports are written too, from
+    ///     the records' report parts.
+    ///   - limit: the most records waiting for an earlier one before giving up.
+    init(job: TestJob, scoring: Bool, limit: Int) async throws {
+        target = job.outputDirectory
+        directory = try StreamedOutputDirectory.create(in: job.outputDirectory)
+        self.limit = max(1, limit)
+        results = try JSONLWriter(url: directory.appendingPathComponent("results.jsonl"), bufferLimit: 1 << 18)
+        evals = scoring ? try JSONLWriter(url: directory.appendingPathComponent("evals.jsonl"), bufferLimit: 1 << 18) : nil
+        evaluation = scoring ? try await job.evaluationOutput(in: directory, writesEvals: false) : nil
+    }
+
+    // MARK: The coordinator's side
+
+    func journaled(line: Data, index: Int, run: Range<Int>?, evals: Range<Int>?, reportPart: Data?) {
+        let batch: [Journaled]? = lock.withLock {
+            guard !stopped else { return nil }
+            pending.append(Journaled(line: line, index: index, run: run, evals: evals, part: reportPart))
+            given += 1
+            guard pending.count >= Self.batchSize else { return nil }
+            defer { pending = [] }
+            return pending
+        }
+        if let batch { queue.async { self.write(batch) } }
+    }
+
+    // MARK: The writing queue
+
+    private func write(_ batch: [Journaled]) {
+        guard reason == nil else { return }
+        for record in batch {
+            guard record.index >= next, waiting[record.index] == nil else {
+                return giveUp("sample at index \(record.index) journaled twice")
+            }
+            if record.index == next {
+                add(record)
+                next += 1
+                while reason == nil, let ready = waiting.removeValue(forKey: next) {
+                    add(ready)
+                    next += 1
+                }
+            } else {
+                waiting[record.index] = record
+                if waiting.count > limit { return giveUp("more than \(limit) records waited for an earlier one") }
+            }
+            if reason != nil { return }
+        }
+        flushChunks()
+    }
+
+    /// Writes one record: its `run` value to `results.jsonl`, its evaluations to `evals.jsonl`
+    /// (the bytes the merge copies by range) and its report part to the reports.
+    private func add(_ record: Journaled) {
+        guard reason == nil else { return }
+        let line = record.line
+        let start = line.startIndex
+        guard let (runRange, evalsRange) = Self.ranges(record), runRange.upperBound <= line.count, evalsRange.upperBound <= line.count,
+            let elements = try? JSONByteScanner.elements(ofArray: line, in: evalsRange)
+        else { return giveUp("journal line of index \(record.index) is not shaped as indexed") }
+        let run = line[(start + runRange.lowerBound)..<(start + runRange.upperBound)]
+        guard run.first == UInt8(ascii: "{"), run.last == UInt8(ascii: "}") else {
+            return giveUp("journal line of index \(record.index) is not shaped as indexed")
+        }
+        resultBytes.append(contentsOf: run)
+        resultBytes.append(0x0A)
+        if evals != nil {
+            for element in elements {
+                evalBytes.append(contentsOf: line[(start + element.lowerBound)..<(start + element.upperBound)])
+                evalBytes.append(0x0A)
+            }
+        }
+        if let evaluation {
+            guard let part = record.part, let head = ClusterReportPart.head(part), head.index == record.index else {
+                return giveUp("the record at index \(record.index) came without a report part")
+            }
+            let body = part[(part.startIndex + head.body.lowerBound)..<(part.startIndex + head.body.upperBound)]
+            let decoder = decoder
+            do {
+                let used = try evaluation.add(reportPart: body, evalCount: elements.count) {
+                    SampleEvaluation(
+                        run: try JSONCoding.decodeRecord(RunRecord.self, from: run, decoder: decoder),
+                        evals: try elements.map {
+                            try JSONCoding.decodeRecord(EvalRecord.self, from: line[(start + $0.lowerBound)..<(start + $0.upperBound)], decoder: decoder)
+                        })
+                }
+                guard used else { return giveUp("the report part of index \(record.index) does not fit its record") }
+            } catch {
+                return giveUp("the reports could not take index \(record.index): \(error)")
+            }
+        }
+        written += 1
+        if resultBytes.count >= 1 << 18 || evalBytes.count >= 1 << 18 { flushChunks() }
+    }
+
+    /// Where the record's `run` value and `evals` array are in its line: as the coordinator gave
+    /// them, else found from the line's members.
+    private static func ranges(_ record: Journaled) -> (run: Range<Int>, evals: Range<Int>)? {
+        if let run = record.run, let evals = record.evals { return (run, evals) }
+        guard let members = try? JSONByteScanner.members(ofObject: record.line),
+            let run = members.first(where: { $0.name == "run" })?.value, let evals = members.first(where: { $0.name == "evals" })?.value
+        else { return nil }
+        return (run, evals)
+    }
+
+    private func flushChunks() {
+        guard reason == nil else { return }
+        do {
+            if !resultBytes.isEmpty { try results.write(lines: resultBytes) }
+            if !evalBytes.isEmpty { try evals?.write(lines: evalBytes) }
+            resultBytes.removeAll(keepingCapacity: true)
+            evalBytes.removeAll(keepingCapacity: true)
+        } catch {
+            giveUp("cannot write: \(error)")
+        }
+    }
+
+    /// Stops taking records and removes the private directory (on the queue).
+    private func giveUp(_ why: String) {
+        lock.withLock {
+            stopped = true
+            pending = []
+        }
+        if reason == nil { reason = why }
+        waiting = [:]
+        resultBytes = []
+        evalBytes = []
+        guard !closed else { return }
+        closed = true
+        try? results.close()
+        try? evals?.close()
+        evaluation?.abandon()
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    // MARK: The end of the run
+
+    /// What a finished streamed output wrote.
+    struct Written {
+        /// The reports' summary (nil for a run that is not scored).
+        var evaluation: EvalSummary?
+    }
+
+    /// Writes what is still queued or waiting (a run stopped by its budget or failure policy
+    /// leaves gaps), closes every file and moves them into the output directory. Returns nil,
+    /// moving nothing, when this output was given up or does not hold exactly `expected` records
+    /// (what the run journaled); `reason` then says why.
+    func finish(expected: Int) async throws -> Written? {
+        let result: Result<Written?, any Error> = await withCheckedContinuation { continuation in
+            let rest: [Journaled] = lock.withLock {
+                defer { pending = [] }
+                return pending
+            }
+            queue.async { continuation.resume(returning: Result { try self.finishOnQueue(rest, expected: expected) }) }
+        }
+        return try result.get()
+    }
+
+    private func finishOnQueue(_ rest: [Journaled], expected: Int) throws -> Written? {
+        write(rest)
+        for index in waiting.keys.sorted() where reason == nil {
+            add(waiting.removeValue(forKey: index)!)
+        }
+        flushChunks()
+        guard reason == nil else { return nil }
+        guard written == expected else {
+            giveUp("\(written) records written, \(expected) journaled")
+            return nil
+        }
+        let summary: EvalSummary?
+        do {
+            closed = true
+            try results.close()
+            try evals?.close()
+            summary = try evaluation?.finish().summary
+        } catch {
+            closed = false
+            giveUp("cannot finish: \(error)")
+            return nil
+        }
+        try StreamedOutputDirectory.moveFiles(of: directory, into: target)
+        return Written(evaluation: summary)
+    }
+
+    /// Gives up (the run was interrupted or failed): the merge pass writes everything.
+    func abandon(_ why: String) async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            lock.withLock {
+                stopped = true
+                pending = []
+            }
+            queue.async {
+                self.giveUp(why)
+                continuation.resume()
+            }
+        }
+    }
+
+    /// Why this output was given up; nil when it was not (read after `finish` or `abandon`).
+    var abandonReason: String? {
+        queue.sync { reason }
+    }
+}
