@@ -5,10 +5,12 @@ import ChatbotTesterPipeline
 import ChatbotTesterRunner
 import Foundation
 
-/// Plays a job's cases sharded over worker processes: the dataset is spooled into `<out>/spool`,
-/// a coordinator serves it over a Unix socket, workers play and score each case
-/// (`PipelineShardProcessor`), and the journal is merged into `results.jsonl` and `evals.jsonl`,
-/// the reports built from the same pass (one process's report code, fed sample by sample).
+/// Plays a job's cases sharded over worker processes: the dataset is spooled into `<out>/spool`
+/// (the workers start meanwhile), a coordinator serves it over a Unix socket, workers play and
+/// score each case (`PipelineShardProcessor`), and `results.jsonl`, `evals.jsonl` and the reports
+/// (one process's report code, fed sample by sample) are written as the coordinator journals the
+/// records (`StreamedClusterOutput`) — or, on a resume and the other cases that output cannot
+/// give exactly, merged from the journal at the end (`MergePass`).
 ///
 /// Pass it to `TestJob.test(stage:)` / `runOnly(stage:)`: everything else — `job.json`, stop rules,
 /// reports, `run-summary.json`, exit status — is the job's one code path, so a sharded run keeps

@@ -27,6 +27,10 @@ final class StreamedClusterOutput: ClusterJournalSink, @unchecked Sendable {
     static let directoryName = StreamedOutputDirectory.name
     /// Records queued before a batch goes to the writing queue.
     static let batchSize = 128
+    /// The most records handed to the writing queue and not taken by it yet, by default: should it
+    /// fall that far behind (a stalled disk), the output is given up rather than holding the run
+    /// in memory.
+    static let defaultBacklogLimit = 1 << 16
 
     /// One journaled record.
     private struct Journaled {
@@ -40,12 +44,14 @@ final class StreamedClusterOutput: ClusterJournalSink, @unchecked Sendable {
     private let directory: URL
     private let target: URL
     private let limit: Int
+    private let backlogLimit: Int
     private let queue = DispatchQueue(label: "chatbot-tester.streamed-cluster-output")
 
     // Under `lock` (the coordinator's side).
     private let lock = NSLock()
     private var pending: [Journaled] = []
-    private var given = 0
+    /// Records handed to the queue and not taken by it yet (bounded: see `backlogLimit`).
+    private var backlog = 0
     private var stopped = false
 
     // On `queue` only.
@@ -67,10 +73,12 @@ final class StreamedClusterOutput: ClusterJournalSink, @unchecked Sendable {
     ///   - scoring: whether the run is scored: `evals.jsonl` and the reports are written too, from
     ///     the records' report parts.
     ///   - limit: the most records waiting for an earlier one before giving up.
-    init(job: TestJob, scoring: Bool, limit: Int) async throws {
+    ///   - backlogLimit: the most records handed to the writing queue and not taken by it yet.
+    init(job: TestJob, scoring: Bool, limit: Int, backlogLimit: Int = defaultBacklogLimit) async throws {
         target = job.outputDirectory
         directory = try StreamedOutputDirectory.create(in: job.outputDirectory)
         self.limit = max(1, limit)
+        self.backlogLimit = max(1, backlogLimit)
         results = try JSONLWriter(url: directory.appendingPathComponent("results.jsonl"), bufferLimit: 1 << 18)
         evals = scoring ? try JSONLWriter(url: directory.appendingPathComponent("evals.jsonl"), bufferLimit: 1 << 18) : nil
         evaluation = scoring ? try await job.evaluationOutput(in: directory, writesEvals: false) : nil
@@ -82,12 +90,28 @@ final class StreamedClusterOutput: ClusterJournalSink, @unchecked Sendable {
         let batch: [Journaled]? = lock.withLock {
             guard !stopped else { return nil }
             pending.append(Journaled(line: line, index: index, run: run, evals: evals, part: reportPart))
-            given += 1
             guard pending.count >= Self.batchSize else { return nil }
+            backlog += pending.count
+            if backlog > backlogLimit {
+                stopped = true
+                pending = []
+                return []
+            }
             defer { pending = [] }
             return pending
         }
-        if let batch { queue.async { self.write(batch) } }
+        guard let batch else { return }
+        if batch.isEmpty {
+            queue.async { self.giveUp("more than \(self.backlogLimit) records waited to be written") }
+        } else {
+            queue.async { self.take(batch) }
+        }
+    }
+
+    /// A batch reaches the queue.
+    private func take(_ batch: [Journaled]) {
+        lock.withLock { backlog -= batch.count }
+        write(batch)
     }
 
     // MARK: The writing queue

@@ -269,6 +269,10 @@ import Testing
         let short = try await StreamedClusterOutput(job: job, scoring: true, limit: 100)
         for position in 0..<5 { Self.feed(short, journaled[position].envelope) }
         try await expectGivenUp(short, expected: 6, "5 records written, 6 journaled")
+        // The writing queue too far behind: 128 records handed over at once, with room for 100.
+        let behind = try await StreamedClusterOutput(job: job, scoring: true, limit: 1000, backlogLimit: 100)
+        for position in 0..<StreamedClusterOutput.batchSize { Self.feed(behind, journaled[position % journaled.count].envelope) }
+        try await expectGivenUp(behind, expected: StreamedClusterOutput.batchSize, "waited to be written")
         // Abandoned (an interrupt): nothing is moved; records fed later are ignored.
         let interrupted = try await StreamedClusterOutput(job: job, scoring: true, limit: 100)
         Self.feed(interrupted, journaled[0].envelope)

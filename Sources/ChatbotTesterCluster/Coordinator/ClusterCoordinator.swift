@@ -24,7 +24,7 @@ public enum ClusterCoordinator {
         /// Seconds the listener stays open after the run (at most `shutdownGrace`), so that a worker
         /// arriving just then is told to shut down instead of retrying. 0 when every worker is one
         /// this process started on a private socket (`ClusterRun`): those that are late are stopped
-        /// by their supervisor, and the run does not wait for nobody.
+        /// by their supervisor, so the run waits for no one.
         public var lateWorkerWindow: Double = 0.5
         /// Sees each record as it is journaled (a sharded `test` writing its outputs while the run
         /// plays); nil: none.
