@@ -122,9 +122,9 @@ actor CoordinatorDriver {
     private var loadOrder: [Int] = []
     /// Shard reads under way, by shard id.
     private var loadingShards: [Int: Task<[ClusterSpool.SampleLine], any Error>] = [:]
-    /// The bytes of every sample handed out and not journaled yet, by id: put back into records
-    /// that travel without their sample.
-    private var heldSamples: [String: Data] = [:]
+    /// The bytes of every sample handed out and not journaled yet, by dataset index: put back into
+    /// records that travel without their sample.
+    private var heldSamples: [Int: Data] = [:]
 
     init(spool: ClusterSpool, journal: FileJournal, resume: ClusterSpool.ResumeState, limits: RunLimits, events: EventBus, options: ClusterCoordinator.Options) {
         let journaled = resume.journaledIds
@@ -241,7 +241,7 @@ actor CoordinatorDriver {
             // Records are scanned, not decoded: their bytes go to the journal as received.
             switch try codec.decodeIncoming(payload, peer: connection.peerDescription) {
             case .records(let records):
-                if let missing = records.first(where: { $0.sampleOmitted && heldSamples[$0.sampleId] == nil }) {
+                if let missing = records.first(where: { $0.sampleOmitted && heldSamples[$0.index] == nil }) {
                     await perform(machine.violation(id, reason: "record for sample '\(missing.sampleId)' leaves its sample out, and no such sample is held"))
                     return
                 }
@@ -306,7 +306,7 @@ actor CoordinatorDriver {
                     lines.reserveCapacity(refs.count)
                     for ref in refs {
                         let line = try await sample(ref)
-                        heldSamples[ref.id] = line.sample
+                        heldSamples[ref.index] = line.sample
                         lines.append(line.line)
                     }
                     // The shard may have been read off the actor meanwhile: look again.
@@ -319,7 +319,7 @@ actor CoordinatorDriver {
                 do {
                     for record in records {
                         // The sample travels one way only: its bytes go back into the record here.
-                        let held = heldSamples.removeValue(forKey: record.sampleId)
+                        let held = heldSamples.removeValue(forKey: record.index)
                         let full = record.sampleOmitted ? held.map(record.splicingSample) ?? record : record
                         stats.totals.add(try ClusterRunFacts(scanning: full))
                         try journal.appendNow(full.bytes)
