@@ -62,12 +62,16 @@ public struct CoordinatorStateMachine: Sendable {
             self.prefetch = max(0, prefetch)
         }
 
-        /// The prefetch window a run of `concurrency` over `workers` workers uses: each worker's
-        /// share, when that is at least 4 (below, samples go out one slot at a time, so a stop
-        /// rule's count is never overrun by samples a worker started before `release` reached it).
+        /// The prefetch window a run of `concurrency` over `workers` workers uses: twice each
+        /// worker's share, when that is at least 4 (below, samples go out one slot at a time, so a
+        /// stop rule's count is never overrun by samples a worker started before `release` reached
+        /// it). What a worker queues never runs beyond its share (`slots`), so the window's depth
+        /// changes only how many samples and records share a frame: twice the share halves the
+        /// frames both ways (each frame costs the coordinator a wake-up, a read or write, an actor
+        /// turn), and a worker still has a share queued when it sends its records.
         public static func prefetch(concurrency: Int, workers: Int) -> Int {
             let share = concurrency / max(1, workers)
-            return share >= 4 ? share : 0
+            return share >= 4 ? 2 * share : 0
         }
     }
 

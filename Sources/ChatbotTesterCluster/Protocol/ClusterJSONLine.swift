@@ -368,13 +368,18 @@ struct JSONLineCursor {
             cursor += 1
         }
         guard cursor < end - 1, bytes[cursor + 1] == Self.colon else { return nil }
-        let name = UnsafeBufferPointer(rebasing: bytes[start..<cursor])
+        let length = cursor - start
         at = cursor + 2
+        let name = bytes.baseAddress! + start
         while next < names.count {
-            let candidate = names[next]
+            let order = names[next].withUnsafeBufferPointer { candidate in
+                let common = memcmp(candidate.baseAddress!, name, min(candidate.count, length))
+                return common != 0 ? Int(common) : candidate.count - length
+            }
             next += 1
-            if candidate.elementsEqual(name) { return next - 1 }
-            if !candidate.lexicographicallyPrecedes(name) { return nil }
+            if order == 0 { return next - 1 }
+            // Past where the name would be: not a member name, or out of order.
+            if order > 0 { return nil }
         }
         return nil
     }
