@@ -46,18 +46,7 @@ import Testing
             do {
                 let original = try record.wireBytes(omittingSample: omitting)
                 #expect(ClusterJSONLine.isObject(original) && Self.readsFast(original))
-                var variants: [Data] = []
-                for position in original.indices {
-                    for byte in replacements where byte != original[position] {
-                        var changed = original
-                        changed[position] = byte
-                        variants.append(changed)
-                    }
-                    var deleted = original
-                    deleted.remove(at: position)
-                    variants.append(deleted)
-                }
-                for variant in variants {
+                for variant in ClusterTestSupport.oneByteChanges(of: Array(original), replacing: replacements).map({ Data($0) }) {
                     let line = ClusterJSONLine.isObject(variant)
                     if let expected = Self.strictLine(variant) {
                         #expect(line == expected, "\(String(decoding: variant, as: UTF8.self))")

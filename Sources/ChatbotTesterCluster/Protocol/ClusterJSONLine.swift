@@ -171,21 +171,7 @@ struct JSONLineCursor {
     }
 
     private mutating func hex4() -> UInt32? {
-        guard end - at >= 4 else { return nil }
-        var code: UInt32 = 0
-        for _ in 0..<4 {
-            let byte = bytes[at]
-            let digit: UInt8
-            switch byte {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = byte - UInt8(ascii: "0")
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = byte - UInt8(ascii: "a") + 10
-            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = byte - UInt8(ascii: "A") + 10
-            default: return nil
-            }
-            code = code << 4 | UInt32(digit)
-            at += 1
-        }
-        return code
+        try? JSONByteParser.hex4(bytes, at: &at, end: end)
     }
 
     /// One well-formed UTF-8 sequence of two or more bytes here (no overlong form, surrogate or

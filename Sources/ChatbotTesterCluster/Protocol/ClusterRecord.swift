@@ -379,11 +379,18 @@ public struct ClusterRecordEnvelope: Sendable, Hashable {
     /// `run.sample`, in place of what is there: the other bytes stay as they are, whatever other
     /// members the record has.
     public func splicingSample(_ sample: Data) -> ClusterRecordEnvelope {
-        let start = bytes.startIndex
-        var out = Data(capacity: bytes.count - sampleRange.count + sample.count)
-        out.append(bytes[start..<(start + sampleRange.lowerBound)])
-        out.append(sample)
-        out.append(bytes[(start + sampleRange.upperBound)...])
+        // One buffer of the final size, filled by three copies.
+        let head = sampleRange.lowerBound, tail = bytes.count - sampleRange.upperBound
+        var out = Data(count: head + sample.count + tail)
+        out.withUnsafeMutableBytes { target in
+            bytes.withUnsafeBytes { source in
+                target.baseAddress!.copyMemory(from: source.baseAddress!, byteCount: head)
+                (target.baseAddress! + head + sample.count).copyMemory(from: source.baseAddress! + sampleRange.upperBound, byteCount: tail)
+            }
+            sample.withUnsafeBytes { source in
+                if let base = source.baseAddress { (target.baseAddress! + head).copyMemory(from: base, byteCount: sample.count) }
+            }
+        }
         let delta = sample.count - sampleRange.count
         let cut = sampleRange.upperBound
         func moved(_ range: Range<Int>) -> Range<Int> {
