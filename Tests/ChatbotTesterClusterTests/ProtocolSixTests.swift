@@ -210,3 +210,26 @@ import Testing
         #expect(actions.contains(.exit(reason: "coordinator speaks protocol 5, this worker 6")), "\(actions)")
     }
 }
+
+/// The coordinator's events write their own `events.jsonl` lines: the bytes `JSONEncoder` writes.
+@Suite struct ClusterEventLineTests {
+    @Test func everyClusterEventWritesTheLineTheEncoderWrites() {
+        let events: [ClusterEvent] = [
+            .runStarted(total: 10, resumed: 2), .runFinished(total: 10, journaled: 10, reason: "completed"),
+            .runFinished(total: 10, journaled: 4, reason: "budgetExceeded"), .workerJoined(workerId: "host-1 \"é\"", pid: 42),
+            .workerLost(workerId: "w", reason: "no heartbeat\nfor 15s", requeuedSamples: 3), .stopping(reason: "cancelled", inFlight: 7),
+            .abandoned(samples: 2), .progress(workerId: "w1", added: 5, completed: 105, total: 20000, workerCompleted: 55),
+            .connectionClosed(peer: "pid 1 uid 0", reason: "malformed frame"),
+        ]
+        for event in events {
+            for rate in [nil, 0, 1234.5678, 1e-7] as [Double?] {
+                let envelope = EventEnvelope(event: ClusterTesterEvent(event, workerSamplesPerSecond: rate), time: Date(timeIntervalSince1970: 1_700_000_000.123))
+                var fields: [UInt8] = []
+                #expect(ClusterTesterEvent(event, workerSamplesPerSecond: rate).appendJSONFields(to: &fields))
+                #expect(JSONLEventLogSink.line(for: envelope) == JSONLEventLogSink.referenceLine(for: envelope), "\(event)")
+                // The type is the case's name, as the encoding wrote it from the case's description.
+                #expect(ClusterTesterEvent(event).typeName == String(String(describing: event).prefix(while: { $0 != "(" })))
+            }
+        }
+    }
+}

@@ -141,6 +141,9 @@ public struct CoordinatorStateMachine: Sendable {
     /// Samples to play again (a lost worker's), ahead of the shards.
     private var retry: Deque<SampleRef> = []
     private var workers: [ConnectionID: Worker] = [:]
+    /// `shares()` while the ready workers stay the same (every frame of records dispatches); reset
+    /// when a worker joins or leaves.
+    private var shareCache: [ConnectionID: Int]?
     /// Per dataset index, what is recorded of the sample (the record-key rule, `ClusterRecordKeys`,
     /// kept by index: ids and indices are one to one in a spool): nothing, an error, a success.
     private var recorded: [Recorded]
@@ -235,6 +238,7 @@ public struct CoordinatorStateMachine: Sendable {
     public mutating func connected(_ id: ConnectionID, now: Double) -> [Action] {
         self.now = max(self.now, now)
         workers[id] = Worker(phase: .awaitingHello, lastSeen: now, connectedAt: now)
+        shareCache = nil
         return []
     }
 
@@ -251,6 +255,7 @@ public struct CoordinatorStateMachine: Sendable {
 
     private mutating func lost(_ id: ConnectionID, reason: String) -> [Action] {
         guard let worker = workers.removeValue(forKey: id) else { return [] }
+        shareCache = nil
         let name = worker.workerId ?? "connection \(id)"
         var requeued = 0
         // Back to the front, in dataset order.
@@ -279,6 +284,7 @@ public struct CoordinatorStateMachine: Sendable {
             }
             worker.workerId = hello.workerId
             worker.phase = .ready
+            shareCache = nil
             workers[id] = worker
             var actions: [Action] = [.send(id, .welcome(welcome)), .report(.workerJoined(workerId: hello.workerId, pid: hello.pid))]
             if finishedReported {
@@ -450,7 +456,8 @@ public struct CoordinatorStateMachine: Sendable {
     private mutating func dispatch() -> [Action] {
         guard stopReason == nil, !finishedReported else { return [] }
         var actions: [Action] = []
-        let shares = shares()
+        let shares = shareCache ?? shares()
+        shareCache = shares
         let prefetch = configuration.prefetch
         let capacity = configuration.concurrency + prefetch * shares.count
         let order = shares.keys.sorted { (workers[$0]!.inFlight.count, $0) < (workers[$1]!.inFlight.count, $1) }
