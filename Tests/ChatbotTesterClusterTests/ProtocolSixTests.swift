@@ -40,7 +40,7 @@ import Testing
     /// reader accepts, and the workers'-shape reader reads nothing the line check refuses.
     @Test func theLineCheckAcceptsWhatAStrictReaderAcceptsOnEveryOneByteChange() throws {
         let records = LeanDataPathTests.records()
-        let replacements: [UInt8] = Array(#"{}[]",:\0 1-.eEtfnu"#.utf8) + [0x09, 0x0A, 0x0D, 0x00, 0x1F, 0x7F, 0x80, 0xBF, 0xC3, 0xE2, 0xED, 0xF0, 0xF4, 0xFF]
+        let replacements: [UInt8] = Array(#"{}[]",:\0 1-.eu"#.utf8) + [0x0A, 0x00, 0x80, 0xED, 0xF4, 0xFF]
         var accepted = 0, refused = 0, fast = 0
         for (record, omitting) in [(records[0], true), (records[3], false), (records[5], true)] {
             do {
