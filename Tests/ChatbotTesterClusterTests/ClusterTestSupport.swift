@@ -47,23 +47,6 @@ enum ClusterTestSupport {
         return collected.current.sorted { $0.index < $1.index }
     }
 
-    /// Every one-byte change of `original`: each byte replaced by each of `replacements` that
-    /// differs from it, and each byte deleted (for differential tests of byte readers).
-    static func oneByteChanges(of original: [UInt8], replacing replacements: [UInt8]) -> [[UInt8]] {
-        var variants: [[UInt8]] = []
-        for position in original.indices {
-            for byte in replacements where original[position] != byte {
-                var changed = original
-                changed[position] = byte
-                variants.append(changed)
-            }
-            var removed = original
-            removed.remove(at: position)
-            variants.append(removed)
-        }
-        return variants
-    }
-
     /// Records as the bytes written to results files, for exact comparison.
     static func encoded(_ records: [ClusterRecord]) throws -> [String] {
         let encoder = JSONCoding.encoder()

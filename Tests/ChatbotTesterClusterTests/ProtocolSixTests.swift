@@ -1,4 +1,5 @@
 import ChatbotTesterCore
+import ChatbotTesterTesting
 import Foundation
 import Testing
 
@@ -46,7 +47,7 @@ import Testing
             do {
                 let original = try record.wireBytes(omittingSample: omitting)
                 #expect(ClusterJSONLine.isObject(original) && Self.readsFast(original))
-                for variant in ClusterTestSupport.oneByteChanges(of: Array(original), replacing: replacements).map({ Data($0) }) {
+                for variant in ByteMutations.oneByteChanges(of: Array(original), replacing: replacements).map({ Data($0) }) {
                     let line = ClusterJSONLine.isObject(variant)
                     if let expected = Self.strictLine(variant) {
                         #expect(line == expected, "\(String(decoding: variant, as: UTF8.self))")

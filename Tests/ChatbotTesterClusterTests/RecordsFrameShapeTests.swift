@@ -1,4 +1,5 @@
 import ChatbotTesterCore
+import ChatbotTesterTesting
 import Foundation
 import Testing
 
@@ -67,7 +68,7 @@ import Testing
         }
         // Mutations of a frame of two records (one failed, one with evaluations and escapes).
         let small = try codec.encode(.records([records[3], records[5]]))
-        var variants = ClusterTestSupport.oneByteChanges(of: Array(small), replacing: Array(#""}1x"#.utf8))
+        var variants = ByteMutations.oneByteChanges(of: Array(small), replacing: Array(#""}1x"#.utf8))
         let text = String(decoding: small, as: UTF8.self)
         for duplicate in [#""index":3,"#, #""sampleId":"case-3","#, #""status":"error","#] {
             variants.append(Array(text.replacingOccurrences(of: duplicate, with: duplicate + duplicate).utf8))
