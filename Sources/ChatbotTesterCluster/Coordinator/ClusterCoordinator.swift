@@ -117,8 +117,8 @@ actor CoordinatorDriver {
     private var pendingProgress: [String: ClusterEvent] = [:]
     private var progressReportedAt: [String: Double] = [:]
 
-    /// Shard lines loaded for assignments, by shard id (a few shards at a time).
-    private var loadedShards: [Int: [Int: ClusterSpool.SampleLine]] = [:]
+    /// Shard lines loaded for assignments, by shard id (a few shards at a time), in dataset order.
+    private var loadedShards: [Int: [ClusterSpool.SampleLine]] = [:]
     private var loadOrder: [Int] = []
     /// Shard reads under way, by shard id.
     private var loadingShards: [Int: Task<[ClusterSpool.SampleLine], any Error>] = [:]
@@ -364,7 +364,7 @@ actor CoordinatorDriver {
     /// The shard file is read, hashed and scanned off the cooperative pool; one read per shard
     /// even when several assignments wait for it.
     private func sample(_ ref: CoordinatorStateMachine.SampleRef) async throws -> ClusterSpool.SampleLine {
-        let shard: [Int: ClusterSpool.SampleLine]
+        let shard: [ClusterSpool.SampleLine]
         if let cached = loadedShards[ref.shardId] {
             shard = cached
         } else {
@@ -378,14 +378,16 @@ actor CoordinatorDriver {
             }
             let result = await load.result
             loadingShards[ref.shardId] = nil
-            shard = Dictionary(try result.get().map { ($0.index, $0) }, uniquingKeysWith: { first, _ in first })
+            shard = try result.get()
             if loadedShards[ref.shardId] == nil {
                 loadedShards[ref.shardId] = shard
                 loadOrder.append(ref.shardId)
                 if loadOrder.count > 4 { loadedShards[loadOrder.removeFirst()] = nil }
             }
         }
-        guard let found = shard[ref.index], found.id == ref.id else {
+        // A shard's lines are its samples in dataset order, one per index from its first.
+        let position = ref.index - (shard.first?.index ?? 0)
+        guard shard.indices.contains(position), case let found = shard[position], found.index == ref.index, found.id == ref.id else {
             throw ChatbotTesterError(
                 .invalidInput, "shard \(ref.shardId) has no sample '\(ref.id)' at index \(ref.index): the spool was changed after it was planned",
                 location: SourceLocation(source: spool.directory.path))

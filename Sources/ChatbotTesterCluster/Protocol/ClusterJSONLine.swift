@@ -124,10 +124,14 @@ struct JSONLineCursor {
         }
     }
 
-    /// Moves past the string whose opening quote is here.
+    /// Moves past the string whose opening quote is here. Runs of eight plain bytes (printable
+    /// ASCII, neither a quote nor a backslash) are skipped a word at a time.
     mutating func skipString() -> Bool {
         at += 1
-        while at < end {
+        guard let base = bytes.baseAddress else { return false }
+        while true {
+            while end - at >= 8, Self.isPlain(UnsafeRawPointer(base + at).loadUnaligned(as: UInt64.self)) { at += 8 }
+            guard at < end else { return false }
             let byte = bytes[at]
             if byte == Self.quote {
                 at += 1
@@ -143,7 +147,18 @@ struct JSONLineCursor {
                 guard utf8() else { return false }
             }
         }
-        return false
+    }
+
+    /// Whether none of the eight bytes of `word` is a control byte (below 0x20), a quote, a
+    /// backslash or above 0x7F (exact as a whole: the classic "has a zero byte" / "has a byte less
+    /// than n" word tests).
+    @inline(__always) private static func isPlain(_ word: UInt64) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+        let control = (word &- ones &* 0x20) & ~word & highs
+        let quoted = word ^ (ones &* 0x22), escaped = word ^ (ones &* 0x5C)
+        let quote = (quoted &- ones) & ~quoted & highs
+        let backslash = (escaped &- ones) & ~escaped & highs
+        return (control | quote | backslash | (word & highs)) == 0
     }
 
     /// The escape whose backslash is here.
