@@ -127,16 +127,17 @@ struct RecordTemplate: Sendable {
         self.order = order
     }
 
-    /// The `records` frame answering the `assign` frame `frame` whose body is at `body`.
+    /// The `records` frame answering the `assign` frame `frame` whose body is at `body` (protocol
+    /// 6: a binary head per record, `ClusterMessageCodec.encodeRecordsFrame(_:)`).
     func records(answering frame: Data, body: Range<Int>) throws -> Data {
         let samplesRange = try JSONByteScanner.members(ofObject: frame, in: body).first { $0.name == "samples" }!.value
-        var out = Array(#"{"body":["#.utf8)
-        for (position, element) in try JSONByteScanner.elements(ofArray: frame, in: samplesRange).enumerated() {
+        var units: [Data] = []
+        for element in try JSONByteScanner.elements(ofArray: frame, in: samplesRange) {
             let members = try JSONByteScanner.members(ofObject: frame, in: element)
             let index = members.first { $0.name == "index" }!.value
             let sample = members.first { $0.name == "sample" }!.value
             let idRange = try JSONByteScanner.members(ofObject: frame, in: sample).first { $0.name == "id" }!.value
-            if position > 0 { out.append(UInt8(ascii: ",")) }
+            var out: [UInt8] = []
             out.append(contentsOf: pieces[0])
             for (slot, piece) in zip(order, pieces.dropFirst()) {
                 switch slot {
@@ -147,9 +148,14 @@ struct RecordTemplate: Sendable {
                 }
                 out.append(contentsOf: piece)
             }
+            var unit = Data()
+            ByteCoding.append(UInt32(try JSONByteScanner.int(frame, at: index)), to: &unit)
+            ByteCoding.append(UInt32(out.count), to: &unit)
+            ByteCoding.append(UInt32(0), to: &unit)
+            unit.append(contentsOf: out)
+            units.append(unit)
         }
-        out.append(contentsOf: Array(#"],"type":"records"}"#.utf8))
-        return Data(out)
+        return ClusterMessageCodec().encodeRecordsFrame(units)
     }
 }
 

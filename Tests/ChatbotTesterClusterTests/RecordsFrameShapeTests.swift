@@ -1,4 +1,5 @@
 import ChatbotTesterCore
+import ChatbotTesterTesting
 import Foundation
 import Testing
 
@@ -67,18 +68,7 @@ import Testing
         }
         // Mutations of a frame of two records (one failed, one with evaluations and escapes).
         let small = try codec.encode(.records([records[3], records[5]]))
-        let original = Array(small)
-        var variants: [[UInt8]] = []
-        for position in original.indices {
-            for byte in [UInt8(ascii: "\""), UInt8(ascii: "}"), UInt8(ascii: "1"), UInt8(ascii: "x")] where original[position] != byte {
-                var changed = original
-                changed[position] = byte
-                variants.append(changed)
-            }
-            var removed = original
-            removed.remove(at: position)
-            variants.append(removed)
-        }
+        var variants = ByteMutations.oneByteChanges(of: Array(small), replacing: Array(#""}1x"#.utf8))
         let text = String(decoding: small, as: UTF8.self)
         for duplicate in [#""index":3,"#, #""sampleId":"case-3","#, #""status":"error","#] {
             variants.append(Array(text.replacingOccurrences(of: duplicate, with: duplicate + duplicate).utf8))

@@ -107,6 +107,17 @@ import Testing
                 let rude = try await UVPipeConnection.connect(path: path, loop: loop)
                 rude.enqueue([try ClusterMessageCodec().encode(.records([]))])
                 #expect(await rude.receive() == nil)
+                // A protocol-6 records frame whose record runs past the frame's end, from a
+                // worker past its hello (the samples it was given go to the next worker).
+                let forger = try await UVPipeConnection.connect(path: path, loop: loop)
+                forger.enqueue([try ClusterMessageCodec().encode(.hello(.init(workerId: "forger", pid: 1)))])
+                var broken = Data([0, UInt8(ascii: "R")])
+                for value: UInt32 in [1, 0, 1000, 0] { ByteCoding.append(value, to: &broken) }
+                broken.append(contentsOf: Array(#"{"evals":[]"#.utf8))
+                forger.enqueue([broken])
+                var received = 0
+                while await forger.receive() != nil, received < 100 { received += 1 }
+                #expect(received >= 1 && received < 100)
                 // The coordinator lives on: a real worker completes the run.
                 let worker = try await UVProcess.spawn(executable: host, arguments: ["worker", "--connect", path], loop: loop)
                 let stats = try await coordinator.value
@@ -119,8 +130,9 @@ import Testing
         #expect(stats.total == 20)
         #expect(try spool.mergedRecords().count == 20)
         let reasons = sink.events.current.compactMap { if case .connectionClosed(_, let reason) = $0 { reason } else { nil } }
-        #expect(reasons.count == 3, "\(reasons)")
+        #expect(reasons.count == 4, "\(reasons)")
         #expect(reasons.contains { $0.contains("malformed frame") })
+        #expect(reasons.contains { $0.contains("runs past the frame's end") })
         #expect(reasons.contains { $0.contains("exceeds the maximum") })
         #expect(reasons.contains { $0.contains("expected hello") })
     }

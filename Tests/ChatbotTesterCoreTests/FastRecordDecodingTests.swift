@@ -1,3 +1,4 @@
+import ChatbotTesterTesting
 import Foundation
 import Testing
 
@@ -116,22 +117,8 @@ import Testing
     /// reader agrees); the rest falls back.
     @Test func mutatedRecordsAgreeOrFallBack() {
         func check<Value: Decodable & Equatable>(_ type: Value.Type, _ text: String) -> (taken: Int, total: Int) {
-            let original = Array(text.utf8)
-            var variants: [[UInt8]] = []
-            for position in original.indices {
-                for byte in [UInt8(ascii: "\""), UInt8(ascii: "}"), UInt8(ascii: "]"), UInt8(ascii: ","), UInt8(ascii: ":"), UInt8(ascii: "1"),
-                    UInt8(ascii: "x"), UInt8(ascii: " "), UInt8(ascii: "\\"), UInt8(ascii: "n"), 0x80, 0x0A] where original[position] != byte {
-                    var changed = original
-                    changed[position] = byte
-                    variants.append(changed)
-                }
-                var removed = original
-                removed.remove(at: position)
-                variants.append(removed)
-                var inserted = original
-                inserted.insert(UInt8(ascii: " "), at: position)
-                variants.append(inserted)
-            }
+            let variants = ByteMutations.oneByteChanges(
+                of: Array(text.utf8), replacing: Array(#""}],:1x \n"#.utf8) + [0x80, 0x0A], inserting: UInt8(ascii: " "))
             var taken = 0
             for variant in variants {
                 let bytes = Data(variant)

@@ -125,14 +125,14 @@ actor CoordinatorDriver {
     private var pendingProgress: [String: ClusterEvent] = [:]
     private var progressReportedAt: [String: Double] = [:]
 
-    /// Shard lines loaded for assignments, by shard id (a few shards at a time).
-    private var loadedShards: [Int: [Int: ClusterSpool.SampleLine]] = [:]
+    /// Shard lines loaded for assignments, by shard id (a few shards at a time), in dataset order.
+    private var loadedShards: [Int: [ClusterSpool.SampleLine]] = [:]
     private var loadOrder: [Int] = []
     /// Shard reads under way, by shard id.
     private var loadingShards: [Int: Task<[ClusterSpool.SampleLine], any Error>] = [:]
-    /// The bytes of every sample handed out and not journaled yet, by id: put back into records
-    /// that travel without their sample.
-    private var heldSamples: [String: Data] = [:]
+    /// The bytes of every sample handed out and not journaled yet, by dataset index: put back into
+    /// records that travel without their sample.
+    private var heldSamples: [Int: Data] = [:]
 
     init(spool: ClusterSpool, journal: FileJournal, resume: ClusterSpool.ResumeState, limits: RunLimits, events: EventBus, options: ClusterCoordinator.Options) {
         let journaled = resume.journaledIds
@@ -249,7 +249,7 @@ actor CoordinatorDriver {
             // Records are scanned, not decoded: their bytes go to the journal as received.
             switch try codec.decodeIncoming(payload, peer: connection.peerDescription) {
             case .records(let records):
-                if let missing = records.first(where: { $0.sampleOmitted && heldSamples[$0.sampleId] == nil }) {
+                if let missing = records.first(where: { $0.sampleOmitted && heldSamples[$0.index] == nil }) {
                     await perform(machine.violation(id, reason: "record for sample '\(missing.sampleId)' leaves its sample out, and no such sample is held"))
                     return
                 }
@@ -314,7 +314,7 @@ actor CoordinatorDriver {
                     lines.reserveCapacity(refs.count)
                     for ref in refs {
                         let line = try await sample(ref)
-                        heldSamples[ref.id] = line.sample
+                        heldSamples[ref.index] = line.sample
                         lines.append(line.line)
                     }
                     // The shard may have been read off the actor meanwhile: look again.
@@ -327,7 +327,7 @@ actor CoordinatorDriver {
                 do {
                     for record in records {
                         // The sample travels one way only: its bytes go back into the record here.
-                        let held = heldSamples.removeValue(forKey: record.sampleId)
+                        let held = heldSamples.removeValue(forKey: record.index)
                         let full = record.sampleOmitted ? held.map(record.splicingSample) ?? record : record
                         stats.totals.add(try ClusterRunFacts(scanning: full))
                         try journal.appendNow(full.bytes)
@@ -373,7 +373,7 @@ actor CoordinatorDriver {
     /// The shard file is read, hashed and scanned off the cooperative pool; one read per shard
     /// even when several assignments wait for it.
     private func sample(_ ref: CoordinatorStateMachine.SampleRef) async throws -> ClusterSpool.SampleLine {
-        let shard: [Int: ClusterSpool.SampleLine]
+        let shard: [ClusterSpool.SampleLine]
         if let cached = loadedShards[ref.shardId] {
             shard = cached
         } else {
@@ -387,14 +387,16 @@ actor CoordinatorDriver {
             }
             let result = await load.result
             loadingShards[ref.shardId] = nil
-            shard = Dictionary(try result.get().map { ($0.index, $0) }, uniquingKeysWith: { first, _ in first })
+            shard = try result.get()
             if loadedShards[ref.shardId] == nil {
                 loadedShards[ref.shardId] = shard
                 loadOrder.append(ref.shardId)
                 if loadOrder.count > 4 { loadedShards[loadOrder.removeFirst()] = nil }
             }
         }
-        guard let found = shard[ref.index], found.id == ref.id else {
+        // A shard's lines are its samples in dataset order, one per index from its first.
+        let position = ref.index - (shard.first?.index ?? 0)
+        guard shard.indices.contains(position), case let found = shard[position], found.index == ref.index, found.id == ref.id else {
             throw ChatbotTesterError(
                 .invalidInput, "shard \(ref.shardId) has no sample '\(ref.id)' at index \(ref.index): the spool was changed after it was planned",
                 location: SourceLocation(source: spool.directory.path))

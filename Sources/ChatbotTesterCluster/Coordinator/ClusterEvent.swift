@@ -58,12 +58,40 @@ public struct ClusterTesterEvent: TesterEvent, ProgressEvent {
         }
     }
 
+    /// The case's name (`progress`), as the log's `type` field.
+    public var typeName: String {
+        switch event {
+        case .runStarted: "runStarted"
+        case .runFinished: "runFinished"
+        case .workerJoined: "workerJoined"
+        case .workerLost: "workerLost"
+        case .stopping: "stopping"
+        case .abandoned: "abandoned"
+        case .progress: "progress"
+        case .connectionClosed: "connectionClosed"
+        }
+    }
+
     private enum CodingKeys: String, CodingKey { case type, summary, workerSamplesPerSecond }
 
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(String(String(describing: event).prefix(while: { $0 != "(" })), forKey: .type)
+        try c.encode(typeName, forKey: .type)
         try c.encode(summary, forKey: .summary)
         try c.encodeIfPresent(workerSamplesPerSecond, forKey: .workerSamplesPerSecond)
+    }
+
+    /// Its `events.jsonl` fields as `encode(to:)` gives them (sorted), without `JSONEncoder`: the
+    /// coordinator reports progress as records arrive.
+    public func appendJSONFields(to out: inout [UInt8]) -> Bool {
+        out.append(contentsOf: #","summary":"#.utf8)
+        FastRecordEncoding.appendString(summary, to: &out)
+        out.append(contentsOf: #","type":"#.utf8)
+        FastRecordEncoding.appendString(typeName, to: &out)
+        if let workerSamplesPerSecond {
+            out.append(contentsOf: #","workerSamplesPerSecond":"#.utf8)
+            guard FastRecordEncoding.appendNumber(workerSamplesPerSecond, to: &out) else { return false }
+        }
+        return true
     }
 }

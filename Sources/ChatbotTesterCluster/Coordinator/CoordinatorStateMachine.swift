@@ -62,12 +62,16 @@ public struct CoordinatorStateMachine: Sendable {
             self.prefetch = max(0, prefetch)
         }
 
-        /// The prefetch window a run of `concurrency` over `workers` workers uses: each worker's
-        /// share, when that is at least 4 (below, samples go out one slot at a time, so a stop
-        /// rule's count is never overrun by samples a worker started before `release` reached it).
+        /// The prefetch window a run of `concurrency` over `workers` workers uses: twice each
+        /// worker's share, when that is at least 4 (below, samples go out one slot at a time, so a
+        /// stop rule's count is never overrun by samples a worker started before `release` reached
+        /// it). What a worker queues never runs beyond its share (`slots`), so the window's depth
+        /// changes only how many samples and records share a frame: twice the share halves the
+        /// frames both ways (each frame costs the coordinator a wake-up, a read or write, an actor
+        /// turn), and a worker still has a share queued when it sends its records.
         public static func prefetch(concurrency: Int, workers: Int) -> Int {
             let share = concurrency / max(1, workers)
-            return share >= 4 ? share : 0
+            return share >= 4 ? 2 * share : 0
         }
     }
 
@@ -113,10 +117,13 @@ public struct CoordinatorStateMachine: Sendable {
         var workerId: String?
         var lastSeen: Double
         var connectedAt: Double
-        /// Samples handed to this worker and not returned: id → dataset index.
-        var inFlight: [String: Int] = [:]
-        var refs: [String: SampleRef] = [:]
+        /// Samples handed to this worker and not returned, by dataset index.
+        var inFlight: [Int: SampleRef] = [:]
         var completedSamples = 0
+    }
+
+    private enum Recorded: UInt8, Sendable {
+        case none, error, success
     }
 
     private struct Shard: Sendable {
@@ -134,7 +141,13 @@ public struct CoordinatorStateMachine: Sendable {
     /// Samples to play again (a lost worker's), ahead of the shards.
     private var retry: Deque<SampleRef> = []
     private var workers: [ConnectionID: Worker] = [:]
-    private var done = ClusterRecordKeys()
+    /// `shares()` while the ready workers stay the same (every frame of records dispatches); reset
+    /// when a worker joins or leaves.
+    private var shareCache: [ConnectionID: Int]?
+    /// Per dataset index, what is recorded of the sample (the record-key rule, `ClusterRecordKeys`,
+    /// kept by index: ids and indices are one to one in a spool): nothing, an error, a success.
+    private var recorded: [Recorded]
+    private var recordedCount = 0
     private let total: Int
     private var inFlight = 0
     private var limits: RunLimits
@@ -158,16 +171,27 @@ public struct CoordinatorStateMachine: Sendable {
     ) {
         self.configuration = configuration
         self.welcome = welcome
-        var done = ClusterRecordKeys()
-        for id in journaled { done.insert(id) }
-        self.done = done
         self.limits = limits
+        let size = shards.lazy.flatMap { $0.members.lazy.map { $0.index + 1 } }.max() ?? 0
+        var recorded = [Recorded](repeating: .none, count: max(0, size))
+        var recordedCount = 0
         var total = 0
         for shard in shards {
             total += shard.members.count
-            if shard.members.contains(where: { !done.contains($0.id) }) { shardQueue.append(self.shards.count) }
+            var open = false
+            for member in shard.members {
+                if journaled.contains(member.id), recorded[member.index] == .none {
+                    recorded[member.index] = .success
+                    recordedCount += 1
+                } else if !journaled.contains(member.id) {
+                    open = true
+                }
+            }
+            if open { shardQueue.append(self.shards.count) }
             self.shards.append(Shard(id: shard.id, members: shard.members))
         }
+        self.recorded = recorded
+        self.recordedCount = recordedCount
         self.total = total
     }
 
@@ -186,13 +210,13 @@ public struct CoordinatorStateMachine: Sendable {
     }
 
     /// Samples journaled so far.
-    public var completedCount: Int { done.count }
+    public var completedCount: Int { recordedCount }
     /// Samples in the run.
     public var totalCount: Int { total }
     /// Samples handed to workers and not yet returned.
     public var inFlightCount: Int { inFlight }
     /// Whether every sample is journaled.
-    public var isComplete: Bool { done.count >= total }
+    public var isComplete: Bool { recordedCount >= total }
     /// Why the run stops, once it does.
     public var stoppingReason: RunStopReason? { stopReason }
     /// The run's budget and failure counts.
@@ -214,6 +238,7 @@ public struct CoordinatorStateMachine: Sendable {
     public mutating func connected(_ id: ConnectionID, now: Double) -> [Action] {
         self.now = max(self.now, now)
         workers[id] = Worker(phase: .awaitingHello, lastSeen: now, connectedAt: now)
+        shareCache = nil
         return []
     }
 
@@ -230,10 +255,11 @@ public struct CoordinatorStateMachine: Sendable {
 
     private mutating func lost(_ id: ConnectionID, reason: String) -> [Action] {
         guard let worker = workers.removeValue(forKey: id) else { return [] }
+        shareCache = nil
         let name = worker.workerId ?? "connection \(id)"
         var requeued = 0
         // Back to the front, in dataset order.
-        for ref in worker.refs.values.sorted(by: { $0.index > $1.index }) where !done.contains(ref.id) {
+        for ref in worker.inFlight.values.sorted(by: { $0.index > $1.index }) where !isRecorded(ref.index) {
             retry.prepend(ref)
             requeued += 1
         }
@@ -250,7 +276,7 @@ public struct CoordinatorStateMachine: Sendable {
         self.now = max(self.now, now)
         guard var worker = workers[id] else { return [] }
         worker.lastSeen = now
-        workers[id] = worker
+        workers[id]?.lastSeen = now
         switch (worker.phase, message) {
         case (.awaitingHello, .hello(let hello)):
             guard hello.protocolVersion == clusterProtocolVersion else {
@@ -258,6 +284,7 @@ public struct CoordinatorStateMachine: Sendable {
             }
             worker.workerId = hello.workerId
             worker.phase = .ready
+            shareCache = nil
             workers[id] = worker
             var actions: [Action] = [.send(id, .welcome(welcome)), .report(.workerJoined(workerId: hello.workerId, pid: hello.pid))]
             if finishedReported {
@@ -291,42 +318,41 @@ public struct CoordinatorStateMachine: Sendable {
     /// records' bytes are journaled as received). Same checks as `received(.records(_:))`.
     public mutating func received(records: [ClusterRecordEnvelope], from id: ConnectionID, now: Double) -> [Action] {
         self.now = max(self.now, now)
-        guard var worker = workers[id] else { return [] }
-        worker.lastSeen = now
-        workers[id] = worker
-        guard worker.phase == .ready else { return violation(id, reason: "expected hello, got records") }
+        guard let phase = workers[id]?.phase else { return [] }
+        workers[id]?.lastSeen = now
+        guard phase == .ready else { return violation(id, reason: "expected hello, got records") }
         return accept(records, from: id)
     }
 
     private mutating func accept(_ records: [ClusterRecordEnvelope], from id: ConnectionID) -> [Action] {
-        guard var worker = workers[id] else { return [] }
+        // Taken out while it changes (put back below), so its table of samples is not copied.
+        guard var worker = workers.removeValue(forKey: id) else { return [] }
         var fresh: [ClusterRecordEnvelope] = []
+        fresh.reserveCapacity(records.count)
         var stopped: RunStopReason?
         for record in records {
             guard record.runSampleId == record.sampleId else {
                 workers[id] = worker
                 return violation(id, reason: "record envelope says sample '\(record.sampleId)' but holds the result of '\(record.runSampleId)'")
             }
-            guard let index = worker.inFlight[record.sampleId] else {
+            guard let ref = worker.inFlight[record.index], ref.id == record.sampleId else {
                 workers[id] = worker
+                if let given = worker.inFlight.values.first(where: { $0.id == record.sampleId }) {
+                    return violation(id, reason: "record for sample '\(record.sampleId)' says index \(record.index), it was given as \(given.index)")
+                }
                 return violation(id, reason: "record for sample '\(record.sampleId)', which this worker was not given (or already returned)")
             }
-            guard index == record.index else {
-                workers[id] = worker
-                return violation(id, reason: "record for sample '\(record.sampleId)' says index \(record.index), it was given as \(index)")
-            }
-            worker.inFlight[record.sampleId] = nil
-            let ref = worker.refs.removeValue(forKey: record.sampleId)
+            worker.inFlight[record.index] = nil
             inFlight -= 1
             if let reason = record.stopReason {
                 // A backend is down (its breaker refused the call): not data about the bot. The
                 // sample stays for a resume, and the run stops as a single process would.
-                if let ref { retry.prepend(ref) }
+                retry.prepend(ref)
                 abandonedCount += 1
                 if stopped == nil { stopped = reason }
                 continue
             }
-            guard done.admit(record.sampleId, succeeded: !record.failed) != .duplicate else {
+            guard admit(record.index, succeeded: !record.failed) != .duplicate else {
                 duplicateCount += 1
                 continue
             }
@@ -341,10 +367,25 @@ public struct CoordinatorStateMachine: Sendable {
         if !fresh.isEmpty {
             actions.append(.journal(fresh))
             actions.append(.report(.progress(
-                workerId: worker.workerId ?? "?", added: fresh.count, completed: done.count, total: total, workerCompleted: worker.completedSamples)))
+                workerId: worker.workerId ?? "?", added: fresh.count, completed: recordedCount, total: total, workerCompleted: worker.completedSamples)))
         }
         if let stopped { actions += stop(stopped) }
         return actions + settle()
+    }
+
+    /// Applies the record-key rule to a record of the sample at `index` and remembers the outcome.
+    private mutating func admit(_ index: Int, succeeded ok: Bool) -> ClusterRecordKeys.Admission {
+        let existing: Bool? = recorded[index] == .none ? nil : recorded[index] == .success
+        let admission = ClusterRecordKeys.admission(existing: existing, succeeded: ok)
+        guard admission != .duplicate else { return admission }
+        if existing == nil { recordedCount += 1 }
+        recorded[index] = ok ? .success : .error
+        return admission
+    }
+
+    /// Whether the sample at `index` has a record.
+    private func isRecorded(_ index: Int) -> Bool {
+        index < recorded.count && recorded[index] != .none
     }
 
     /// Stops starting samples (an interrupt, or a stop rule). Samples in flight finish; after an
@@ -370,11 +411,12 @@ public struct CoordinatorStateMachine: Sendable {
         guard var worker = workers[id] else { return [] }
         var refs: [SampleRef] = []
         for sampleId in ids {
-            guard worker.inFlight.removeValue(forKey: sampleId) != nil else {
+            guard let ref = worker.inFlight.values.first(where: { $0.id == sampleId }) else {
                 workers[id] = worker
                 return violation(id, reason: "handed back sample '\(sampleId)', which this worker does not hold")
             }
-            if let ref = worker.refs.removeValue(forKey: sampleId) { refs.append(ref) }
+            worker.inFlight[ref.index] = nil
+            refs.append(ref)
             inFlight -= 1
         }
         workers[id] = worker
@@ -414,7 +456,8 @@ public struct CoordinatorStateMachine: Sendable {
     private mutating func dispatch() -> [Action] {
         guard stopReason == nil, !finishedReported else { return [] }
         var actions: [Action] = []
-        let shares = shares()
+        let shares = shareCache ?? shares()
+        shareCache = shares
         let prefetch = configuration.prefetch
         let capacity = configuration.concurrency + prefetch * shares.count
         let order = shares.keys.sorted { (workers[$0]!.inFlight.count, $0) < (workers[$1]!.inFlight.count, $1) }
@@ -430,10 +473,7 @@ public struct CoordinatorStateMachine: Sendable {
                 spare -= 1
             }
             guard !batch.isEmpty else { break }
-            for ref in batch {
-                workers[id]!.inFlight[ref.id] = ref.index
-                workers[id]!.refs[ref.id] = ref
-            }
+            for ref in batch { workers[id]!.inFlight[ref.index] = ref }
             inFlight += batch.count
             actions.append(.assign(id, batch))
         }
@@ -442,7 +482,7 @@ public struct CoordinatorStateMachine: Sendable {
 
     private mutating func nextSample() -> SampleRef? {
         while let ref = retry.popFirst() {
-            if !done.contains(ref.id) && !isHeld(ref.id) { return ref }
+            if !isRecorded(ref.index) && !isHeld(ref.index) { return ref }
         }
         while let position = shardQueue.first {
             let shard = shards[position]
@@ -450,7 +490,7 @@ public struct CoordinatorStateMachine: Sendable {
             while cursor < shard.members.count {
                 let member = shard.members[cursor]
                 cursor += 1
-                if !done.contains(member.id) {
+                if !isRecorded(member.index) {
                     shards[position].cursor = cursor
                     if cursor == shard.members.count { shardQueue.removeFirst() }
                     return SampleRef(shardId: shard.id, index: member.index, id: member.id)
@@ -462,8 +502,8 @@ public struct CoordinatorStateMachine: Sendable {
         return nil
     }
 
-    private func isHeld(_ id: String) -> Bool {
-        workers.values.contains { $0.inFlight[id] != nil }
+    private func isHeld(_ index: Int) -> Bool {
+        workers.values.contains { $0.inFlight[index] != nil }
     }
 
     /// The clock advanced: send heartbeats, drop silent workers, end a stop whose grace ran out.

@@ -152,6 +152,9 @@ extension ClusterMessageCodec {
     /// - Throws: `ChatbotTesterError(.proto)` naming `peer` and the field (`body[3].run.status`)
     ///   when the frame is not JSON or a record is not shaped like a `ClusterRecord`.
     public func decodeIncoming(_ payload: Data, peer: String) throws -> ClusterIncoming {
+        if payload.count >= 2, payload[payload.startIndex] == 0, payload[payload.startIndex + 1] == Self.recordsFrameMagic[1] {
+            return .records(try decodeRecordsFrame(payload, peer: peer))
+        }
         if payload.first == 0 { return try decodeWithParts(payload, peer: peer) }
         // A records frame in the workers' shape is walked once, record by record; any fault (or
         // an unusual record) is read again below, which names it.
@@ -273,6 +276,153 @@ extension ClusterMessageCodec {
             throw ChatbotTesterError(.proto, "malformed frame: missing", location: SourceLocation(source: peer, field: "body"))
         }
         return body
+    }
+}
+
+extension ClusterMessageCodec {
+    /// The first bytes of a protocol-6 `records` frame (never the start of JSON, nor of a frame
+    /// with report parts).
+    static let recordsFrameMagic: [UInt8] = [0, UInt8(ascii: "R")]
+    /// The bytes of a record's head in a protocol-6 `records` frame: index, JSON length, part length.
+    public static let recordHeadBytes = 12
+
+    /// The payload of a protocol-6 `records` frame: `[0]["R"][u32 count]` (little-endian) then each
+    /// record's unit as the worker made it (`ClusterRecord.recordsFrameUnit(omittingSample:)`:
+    /// `[u32 index][u32 JSON length][u32 part length][JSON][part]`). The coordinator reads the
+    /// heads without walking any JSON and checks each record's bytes in one pass.
+    public func encodeRecordsFrame(_ units: [Data]) -> Data {
+        var out = Data(capacity: units.reduce(6) { $0 + $1.count })
+        out.append(contentsOf: Self.recordsFrameMagic)
+        ByteCoding.append(UInt32(units.count), to: &out)
+        for unit in units { out.append(unit) }
+        return out
+    }
+
+    /// The records of a protocol-6 `records` frame (`encodeRecordsFrame(_:)`), each checked: its
+    /// head's lengths within the frame, its JSON one well-formed object on one line
+    /// (`ClusterJSONLine`) shaped like a `ClusterRecord`, with the index its head gives, and its
+    /// report part naming that record (`ClusterReportPart.mismatch`). A record in the workers'
+    /// shape is read in that one checking pass (`JSONLineCursor.record()`); any other is read
+    /// member by member (`ClusterRecordEnvelope(scanning:)`), which names a fault's field.
+    ///
+    /// - Throws: `ChatbotTesterError(.proto)` naming `peer` and the field (`records[2].run.status`,
+    ///   `records[0].part`).
+    func decodeRecordsFrame(_ payload: Data, peer: String) throws -> [ClusterRecordEnvelope] {
+        func refused(_ message: String, _ field: String?) -> ChatbotTesterError {
+            ChatbotTesterError(.proto, "malformed frame: \(message)", location: SourceLocation(source: peer, field: field))
+        }
+        return try payload.withUnsafeBytes { raw throws -> [ClusterRecordEnvelope] in
+            let bytes = raw.bindMemory(to: UInt8.self)
+            func u32(_ at: Int) -> Int { Int(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: at, as: UInt32.self))) }
+            let head = Self.recordHeadBytes
+            guard bytes.count >= 6 else { throw refused("records frame: cut short", "records") }
+            let count = u32(2)
+            // Each record takes at least its head and `{}`.
+            guard count <= (bytes.count - 6) / (head + 2) else {
+                throw refused("records frame: \(count) records do not fit in \(bytes.count) bytes", "records")
+            }
+            var records: [ClusterRecordEnvelope] = []
+            records.reserveCapacity(count)
+            var offset = 6
+            for position in 0..<count {
+                guard bytes.count - offset >= head else { throw refused("records frame: cut short (\(position) of \(count))", "records[\(position)]") }
+                let index = u32(offset), jsonLength = u32(offset + 4), partLength = u32(offset + 8)
+                let json = (offset + head)..<(offset + head + jsonLength)
+                guard jsonLength > 0, bytes.count - json.lowerBound >= jsonLength, bytes.count - json.upperBound >= partLength else {
+                    throw refused(
+                        "record of \(jsonLength) bytes with a part of \(partLength) runs past the frame's end (\(bytes.count - json.lowerBound) bytes left)",
+                        "records[\(position)]")
+                }
+                offset = json.upperBound + partLength
+                var envelope = try Self.readRecord(payload, bytes, json, peer: peer, position: position)
+                guard envelope.index == index else {
+                    throw refused("record says index \(envelope.index), its head \(index)", "records[\(position)].index")
+                }
+                if partLength > 0 {
+                    let part = payload[(payload.startIndex + json.upperBound)..<(payload.startIndex + offset)]
+                    if let mismatch = ClusterReportPart.mismatch(part, sampleId: envelope.sampleId, index: index, recordBytes: jsonLength) {
+                        throw ChatbotTesterError(.proto, "refused record: \(mismatch)", location: SourceLocation(source: peer, field: "records[\(position)].part"))
+                    }
+                    envelope.reportPart = part
+                }
+                records.append(envelope)
+            }
+            guard offset == bytes.count else { throw refused("\(bytes.count - offset) bytes after the last of \(count) records", "records") }
+            return records
+        }
+    }
+
+    /// The record at `range` of `bytes` (`payload`'s), read and checked (see `decodeRecordsFrame`).
+    private static func readRecord(_ payload: Data, _ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, peer: String, position: Int) throws
+        -> ClusterRecordEnvelope
+    {
+        let record = payload[(payload.startIndex + range.lowerBound)..<(payload.startIndex + range.upperBound)]
+        var cursor = JSONLineCursor(bytes: bytes, at: range.lowerBound, end: range.upperBound)
+        if let layout = cursor.record(), let envelope = envelope(layout, bytes, record, base: range.lowerBound) { return envelope }
+        // Another shape, or a fault: read member by member, which names the fault's field.
+        let envelope: ClusterRecordEnvelope
+        do {
+            envelope = try ClusterRecordEnvelope(scanning: record)
+        } catch let error as ClusterRecordEnvelope.ShapeError {
+            throw ChatbotTesterError(.proto, "malformed frame: \(error.message)", location: SourceLocation(source: peer, field: "records[\(position)].\(error.field)"))
+        } catch {
+            throw ChatbotTesterError(.proto, "malformed frame: \(error)", location: SourceLocation(source: peer, field: "records[\(position)]"))
+        }
+        guard ClusterJSONLine.isObject(record) else {
+            throw ChatbotTesterError(
+                .proto, "malformed frame: a record must be one JSON object on one line (no line break, trailing comma or byte-order mark)",
+                location: SourceLocation(source: peer, field: "records[\(position)]"))
+        }
+        return envelope
+    }
+
+    /// The envelope of a record the layout read; nil when a field is not what the lean read
+    /// handles (another status, a run of another sample, an escaped id…): the caller reads the
+    /// record member by member then.
+    private static func envelope(_ layout: ClusterRecordLayout, _ bytes: UnsafeBufferPointer<UInt8>, _ record: Data, base: Int) -> ClusterRecordEnvelope? {
+        guard let start = bytes.baseAddress else { return nil }
+        func equal(_ range: Range<Int>, _ text: StaticString) -> Bool {
+            range.count == text.utf8CodeUnitCount && memcmp(start + range.lowerBound, text.utf8Start, range.count) == 0
+        }
+        func isNull(_ range: Range<Int>) -> Bool { equal(range, "null") }
+        let id = layout.sampleId, runId = layout.runSampleId
+        // The run's own id must be the record's (else the member-by-member read gives both, and the
+        // state machine refuses the record naming them).
+        guard id.count == runId.count, memcmp(start + id.lowerBound, start + runId.lowerBound, id.count) == 0 else { return nil }
+        let status: RunRecord.Status
+        if equal(layout.status, #""ok""#) {
+            status = .ok
+        } else if equal(layout.status, #""error""#) {
+            status = .error
+        } else {
+            return nil
+        }
+        guard bytes[layout.sample.lowerBound] == UInt8(ascii: "{") || isNull(layout.sample) else { return nil }
+        let inner = UnsafeBufferPointer(rebasing: bytes[(id.lowerBound + 1)..<(id.upperBound - 1)])
+        guard !inner.contains(UInt8(ascii: "\\")) else { return nil }
+        let sampleId = String(decoding: inner, as: UTF8.self)
+        var cost: Double?
+        if let range = layout.cost, !isNull(range) {
+            let first = bytes[range.lowerBound]
+            guard range.count <= 64, first == UInt8(ascii: "-") || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(first) else { return nil }
+            let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self)
+            // As `JSONByteScanner.optionalDouble` reads it: an integer as an `Int` first.
+            guard let value = Int(text).map(Double.init) ?? Double(text) else { return nil }
+            cost = value
+        }
+        func relative(_ range: Range<Int>) -> Range<Int> { (range.lowerBound - base)..<(range.upperBound - base) }
+        var errorCode: String?
+        if let range = layout.error, !isNull(range) {
+            // A failed run (rare): its error's code read by the checked scanner.
+            guard bytes[range.lowerBound] == UInt8(ascii: "{"),
+                let code = try? JSONByteScanner.members(ofObject: record, in: relative(range)).first(where: { $0.name == "code" }),
+                let text = try? JSONByteScanner.string(record, at: code.value)
+            else { return nil }
+            errorCode = text
+        }
+        return ClusterRecordEnvelope(
+            bytes: record, sampleId: sampleId, index: layout.index, status: status, costUSD: cost, errorCode: errorCode, run: relative(layout.run),
+            evals: relative(layout.evals), sample: relative(layout.sample), reportPart: nil)
     }
 }
 

@@ -12,7 +12,11 @@ import Foundation
 /// 5: a `records` frame may carry each record's report part (`ClusterReportPart`: what the
 /// reports read of it, made by the worker) after its JSON; a version-4 coordinator could not read
 /// such a frame, and a version-4 worker sends none (its records would be decoded for the reports).
-public let clusterProtocolVersion = 5
+/// 6: workers send `records` frames with a binary head per record
+/// (`ClusterMessageCodec.encodeRecordsFrame(_:)`: index, JSON length, part length, then the
+/// record's JSON and its report part), which the coordinator reads without walking the JSON; a
+/// version-5 coordinator could not read them.
+public let clusterProtocolVersion = 6
 
 /// A message of the cluster protocol. On the wire: one frame holding `{"type": …, "body": …}` JSON.
 ///

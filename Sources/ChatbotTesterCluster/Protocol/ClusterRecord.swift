@@ -70,19 +70,59 @@ public struct ClusterRecord: Sendable, Hashable, Codable {
     func fastWireBytes(omittingSample: Bool) -> [UInt8]? {
         var out: [UInt8] = []
         out.reserveCapacity(768 + (run.output?.utf8.count ?? 0) * 2 + evals.count * 192)
+        return appendFastWire(omittingSample: omittingSample, to: &out) ? out : nil
+    }
+
+    /// Appends what `fastWireBytes(omittingSample:)` gives; false (with `out` as it was) when a byte
+    /// writer cannot vouch for a part.
+    private func appendFastWire(omittingSample: Bool, to out: inout [UInt8]) -> Bool {
+        let start = out.count
         out.append(contentsOf: #"{"evals":["#.utf8)
         for (position, eval) in evals.enumerated() {
             if position > 0 { out.append(UInt8(ascii: ",")) }
-            guard FastRecordEncoding.append(eval, to: &out) else { return nil }
+            guard FastRecordEncoding.append(eval, to: &out) else {
+                out.removeSubrange(start...)
+                return false
+            }
         }
         out.append(contentsOf: #"],"index":"#.utf8)
         FastRecordEncoding.appendInt(index, to: &out)
         out.append(contentsOf: #","run":"#.utf8)
-        guard FastRecordEncoding.append(run, omittingSample: omittingSample, to: &out) else { return nil }
+        guard FastRecordEncoding.append(run, omittingSample: omittingSample, to: &out) else {
+            out.removeSubrange(start...)
+            return false
+        }
         out.append(contentsOf: #","sampleId":"#.utf8)
         FastRecordEncoding.appendString(sampleId, to: &out)
         out.append(UInt8(ascii: "}"))
-        return out
+        return true
+    }
+
+    /// What a worker queues for a protocol-6 `records` frame (`ClusterMessageCodec.encodeRecordsFrame(_:)`):
+    /// `[u32 index][u32 JSON length][u32 part length]` (little-endian), the record's JSON
+    /// (`wireBytes(omittingSample:)`), then its report part (length 0: none). Written in one
+    /// buffer: the JSON is not copied out and back.
+    ///
+    /// - Throws: when the record cannot be encoded, or its index or a length does not fit 32 bits.
+    public func recordsFrameUnit(omittingSample: Bool) throws -> Data {
+        var out: [UInt8] = []
+        out.reserveCapacity(ClusterMessageCodec.recordHeadBytes + 768 + (run.output?.utf8.count ?? 0) * 2 + evals.count * 192 + (reportPart?.count ?? 0))
+        out.append(contentsOf: repeatElement(0, count: ClusterMessageCodec.recordHeadBytes))
+        if !appendFastWire(omittingSample: omittingSample, to: &out) {
+            out.append(contentsOf: try wireBytes(omittingSample: omittingSample))
+        }
+        let json = out.count - ClusterMessageCodec.recordHeadBytes
+        let part = reportPart?.count ?? 0
+        guard let index32 = UInt32(exactly: index), let json32 = UInt32(exactly: json), let part32 = UInt32(exactly: part) else {
+            throw ChatbotTesterError(.internal, "record '\(sampleId)' at index \(index) does not fit a records frame")
+        }
+        for (position, value) in [index32, json32, part32].enumerated() {
+            withUnsafeBytes(of: value.littleEndian) { bytes in
+                for offset in 0..<4 { out[position * 4 + offset] = bytes[offset] }
+            }
+        }
+        if let reportPart { out.append(contentsOf: reportPart) }
+        return Data(out)
     }
 }
 
@@ -311,15 +351,46 @@ public struct ClusterRecordEnvelope: Sendable, Hashable {
         try self.init(scanning: JSONCoding.encoder().encode(record))
     }
 
+    /// An envelope read from a record of a protocol-6 `records` frame in the workers' shape (see
+    /// `ClusterMessageCodec.decodeIncoming(_:peer:)`): the fields the one checking pass found.
+    /// `runMembers` and `evalRanges` stay empty — nothing on the coordinator's path reads them, and
+    /// `ClusterRunFacts(scanning:)` scans the run when it has to. Ranges are offsets from `bytes`'s start.
+    init(
+        bytes: Data, sampleId: String, index: Int, status: RunRecord.Status, costUSD: Double?, errorCode: String?, run: Range<Int>,
+        evals: Range<Int>, sample: Range<Int>, reportPart: Data?
+    ) {
+        self.bytes = bytes
+        self.sampleId = sampleId
+        self.index = index
+        runSampleId = sampleId
+        self.status = status
+        self.costUSD = costUSD
+        self.errorCode = errorCode
+        runRange = run
+        evalsRange = evals
+        evalRanges = []
+        sampleRange = sample
+        runMembers = []
+        sampleOmitted = sample.count == 4 && bytes[bytes.startIndex + sample.lowerBound] == UInt8(ascii: "n")
+        self.reportPart = reportPart
+    }
+
     /// This record with `sample` (a sample's JSON, as the spool holds it) as the value of
     /// `run.sample`, in place of what is there: the other bytes stay as they are, whatever other
     /// members the record has.
     public func splicingSample(_ sample: Data) -> ClusterRecordEnvelope {
-        let start = bytes.startIndex
-        var out = Data(capacity: bytes.count - sampleRange.count + sample.count)
-        out.append(bytes[start..<(start + sampleRange.lowerBound)])
-        out.append(sample)
-        out.append(bytes[(start + sampleRange.upperBound)...])
+        // One buffer of the final size, filled by three copies.
+        let head = sampleRange.lowerBound, tail = bytes.count - sampleRange.upperBound
+        var out = Data(count: head + sample.count + tail)
+        out.withUnsafeMutableBytes { target in
+            bytes.withUnsafeBytes { source in
+                target.baseAddress!.copyMemory(from: source.baseAddress!, byteCount: head)
+                (target.baseAddress! + head + sample.count).copyMemory(from: source.baseAddress! + sampleRange.upperBound, byteCount: tail)
+            }
+            sample.withUnsafeBytes { source in
+                if let base = source.baseAddress { (target.baseAddress! + head).copyMemory(from: base, byteCount: sample.count) }
+            }
+        }
         let delta = sample.count - sampleRange.count
         let cut = sampleRange.upperBound
         func moved(_ range: Range<Int>) -> Range<Int> {

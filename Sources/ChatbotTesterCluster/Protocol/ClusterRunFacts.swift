@@ -66,8 +66,10 @@ extension RunRecordFacts where TurnLatencies == [Double] {
             self = facts
             return
         }
-        // The run's members as the envelope's scan found them: the run is not scanned again.
-        try self.init(envelope.bytes, members: envelope.runMembers)
+        // The run's members as the envelope's scan found them: the run is not scanned again
+        // (a protocol-6 read keeps none: the run is scanned now).
+        let members = envelope.runMembers.isEmpty ? try JSONByteScanner.members(ofObject: envelope.bytes, in: envelope.runRange) : envelope.runMembers
+        try self.init(envelope.bytes, members: members)
     }
 
     private static let quotedScenario = Array(#""scenario""#.utf8)

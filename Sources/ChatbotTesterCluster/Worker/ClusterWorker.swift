@@ -163,7 +163,7 @@ actor WorkerDriver {
                 queue.removeAll()
                 perform(machine.released(ids))
             case .sendRecords(let records):
-                connection.enqueue([codec.encodeRecords(records)])
+                connection.enqueue([codec.encodeRecordsFrame(records)])
             case .granted(let grant):
                 budgets.granted(grant)
             case .exit(let reason):
@@ -233,7 +233,7 @@ actor WorkerDriver {
             try await processor.process([item]) { record in
                 // The sample stays out when it is the one assigned (the coordinator has its bytes).
                 do {
-                    let bytes = try record.wireUnit(omittingSample: record.run.sample == item.sample)
+                    let bytes = try record.recordsFrameUnit(omittingSample: record.run.sample == item.sample)
                     encoded.withLock { $0.append((record.sampleId, bytes)) }
                 } catch {
                     await self.fail(ChatbotTesterError(.internal, "cannot encode the record of '\(record.sampleId)': \(error)"))

@@ -16,7 +16,8 @@ public struct WorkerStateMachine: Sendable {
         case process(ClusterMessage.Assignment)
         /// Start nothing more of what is queued: hand it back (`released(_:)`).
         case release
-        /// Send these encoded records as one `records` frame.
+        /// Send these encoded records as one `records` frame (each a
+        /// `ClusterRecord.recordsFrameUnit(omittingSample:)`).
         case sendRecords([Data])
         /// The coordinator granted a budget request.
         case granted(ClusterMessage.BudgetGrant)
@@ -92,7 +93,7 @@ public struct WorkerStateMachine: Sendable {
     }
 
     /// The processor finished these samples, their records already encoded
-    /// (`ClusterRecord.wireBytes(omittingSample:)`): send them as one frame.
+    /// (`ClusterRecord.recordsFrameUnit(omittingSample:)`): send them as one frame.
     public mutating func produced(sampleIds: [String], records: [Data]) -> [Action] {
         guard phase == .ready, !records.isEmpty else { return [] }
         for id in sampleIds { held.remove(id) }

@@ -291,8 +291,8 @@ public struct JSONByteParser {
     }
 
     /// The four hex digits of a `\\u` escape at `index` (advanced past them; to the bad digit on
-    /// failure), for the parser and `JSONByteScanner`.
-    static func hex4(_ bytes: UnsafeBufferPointer<UInt8>, at index: inout Int, end: Int) throws(Failure) -> UInt32 {
+    /// failure), for the parser, `JSONByteScanner` and other byte readers (the cluster's line check).
+    public static func hex4(_ bytes: UnsafeBufferPointer<UInt8>, at index: inout Int, end: Int) throws(Failure) -> UInt32 {
         guard index + 4 <= end else { throw Failure(offset: index, message: "unexpected end") }
         var code: UInt32 = 0
         for _ in 0..<4 {
