@@ -149,9 +149,18 @@ public final class JSONLEventLogSink: InlineEventSink {
     /// The `EventBus` calls this on the emitting thread, so the log costs no task wake per event.
     public func accept(_ envelope: EventEnvelope) -> Bool {
         if let include, !include(envelope.kind) { return false }
+        // The line is made before taking the lock (emitters on other threads append meanwhile);
+        // only the copy into the buffer is done under it.
+        var line: [UInt8] = []
+        line.reserveCapacity(256)
+        let encoded = Self.appendLine(for: envelope, to: &line)
         let now = clock.now()
         return state.withLock { s in
-            if !Self.appendLine(for: envelope, to: &s.bytes) { s.bytes.append(contentsOf: Self.referenceLine(for: envelope, encoder: s.encoder)) }
+            if encoded {
+                s.bytes.append(contentsOf: line)
+            } else {
+                s.bytes.append(contentsOf: Self.referenceLine(for: envelope, encoder: s.encoder))
+            }
             return s.bytes.count >= 1 << 16 || now - s.lastFlush >= flushIntervalSeconds
         }
     }
