@@ -43,8 +43,9 @@ public final class RunExecution: AsyncSequence, Sendable {
     }
 
     /// Consumes (and drops) any remaining records and returns the summary; rethrows the run's error.
+    /// The records are dropped as the run hands them on, without waking this task for each.
     public func finish() async throws -> RunSummary {
-        for try await _ in self {}
+        try await channel.discardAll()
         return await summary
     }
 

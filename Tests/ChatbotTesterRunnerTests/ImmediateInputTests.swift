@@ -100,3 +100,28 @@ struct ImmediateCountingSamples: ImmediateSampleSequence {
         #expect(try [arrayReader.next(), arrayReader.next(), arrayReader.next(), arrayReader.next()] == samples(3) + [nil])
     }
 }
+
+/// `finish()` drops the records as the run hands them on.
+@Suite struct RunFinishTests {
+    @Test func finishDropsTheRecordsAndReturnsTheSummary() async throws {
+        let backend = RecordingBackend { _, _ in ChatResponse(content: "ok") }
+        let runner = Runner(target: backend, targetName: "bot", options: RunnerOptions(concurrency: 3))
+        let execution = runner.run(CountingSamples(samples: samples(200)))
+        let summary = try await execution.finish()
+        #expect(summary.ok == 200 && summary.stopReason == .completed)
+        #expect(backend.requests.count == 200)
+        // The stream is over: nothing is left to iterate.
+        var left = 0
+        for try await _ in execution { left += 1 }
+        #expect(left == 0)
+    }
+
+    @Test func finishRethrowsTheRunsError() async throws {
+        let input = ImmediateCountingSamples(samples: samples(30), failAt: 10)
+        let runner = Runner(target: RecordingBackend { _, _ in ChatResponse(content: "ok") }, targetName: "bot", options: RunnerOptions(concurrency: 2))
+        let execution = runner.run(input)
+        await #expect(throws: ChatbotTesterError.self) { _ = try await execution.finish() }
+        let summary = await execution.summary
+        #expect(summary.ok == 10 && summary.stopReason == .error)
+    }
+}
