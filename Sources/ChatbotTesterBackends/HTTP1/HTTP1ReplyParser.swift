@@ -230,61 +230,19 @@ struct HTTP1ReplyParser {
         return nil
     }
 
-    /// What the head's fields said about the body, read as they are parsed (on their bytes).
-    private var contentLength: Int?
-    /// The first problem with a `content-length` field, thrown when the body is framed.
-    private var contentLengthProblem: String?
-    /// Every `transfer-encoding` value, joined with commas (nil: none).
-    private var transferEncoding: String?
-
-    /// Reads the status line and the header fields: one pass over the head's bytes, the fields that
-    /// frame the body (`content-length`, `transfer-encoding`, `connection`) read as bytes.
+    /// Reads the status line and the header fields.
     private mutating func parseHead(_ head: ArraySlice<UInt8>) throws(Failure) {
-        var lineStart = head.startIndex
-        var statusRead = false
-        var fields: [(String, String)] = []
-        contentLength = nil
-        contentLengthProblem = nil
-        transferEncoding = nil
-        while true {
-            let newline = head[lineStart...].firstIndex(of: 0x0A) ?? head.endIndex
-            let line = Self.trimCR(head[lineStart..<newline])
-            if !statusRead {
-                try parseStatusLine(line)
-                statusRead = true
-            } else {
-                guard let colon = line.firstIndex(of: 0x3A), colon > line.startIndex else { throw .invalid("invalid header line") }
-                let name = line[line.startIndex..<colon]
-                guard name.allSatisfy(Self.isTokenByte) else { throw .invalid("invalid header name") }
-                let value = Self.trimSpaces(line[(colon + 1)...])
-                guard value.allSatisfy({ $0 == 0x09 || ($0 >= 0x20 && $0 != 0x7F) }) else { throw .invalid("invalid header value") }
-                fields.append((String(decoding: name, as: UTF8.self), String(decoding: value, as: UTF8.self)))
-                if Self.equalsLowercase(name, "connection") {
-                    for token in value.split(separator: 0x2C, omittingEmptySubsequences: false) {
-                        let token = Self.trimSpaces(token)
-                        if Self.equalsLowercase(token, "close") { keepAlive = false }
-                        if Self.equalsLowercase(token, "keep-alive"), !http11 { keepAlive = true }
-                    }
-                } else if Self.equalsLowercase(name, "content-length") {
-                    readContentLength(value)
-                } else if Self.equalsLowercase(name, "transfer-encoding") {
-                    let text = String(decoding: value, as: UTF8.self)
-                    transferEncoding = transferEncoding.map { $0 + "," + text } ?? text
-                }
-            }
-            guard newline < head.endIndex else { break }
-            lineStart = newline + 1
+        var lines: [ArraySlice<UInt8>] = []
+        var start = head.startIndex
+        for index in head.indices where head[index] == 0x0A {
+            lines.append(Self.trimCR(head[start..<index]))
+            start = index + 1
         }
-        headers = fields
-    }
-
-    /// Whether the status line said HTTP/1.1 (else 1.0).
-    private var http11 = true
-
-    /// `HTTP/1.x SP 3DIGIT [SP reason]`.
-    private mutating func parseStatusLine(_ statusLine: ArraySlice<UInt8>) throws(Failure) {
-        let prefix: StaticString = "HTTP/1."
-        guard statusLine.count >= 12, Self.equalsLowercase(statusLine.prefix(7), prefix, exactCase: true) else { throw .invalid("invalid status line") }
+        lines.append(Self.trimCR(head[start..<head.endIndex]))
+        guard let statusLine = lines.first else { throw .invalid("empty reply head") }
+        // HTTP/1.x SP 3DIGIT [SP reason]
+        let prefix = Array("HTTP/1.".utf8)
+        guard statusLine.count >= 12, statusLine.prefix(7).elementsEqual(prefix) else { throw .invalid("invalid status line") }
         let base = statusLine.startIndex
         let minor = statusLine[base + 7]
         guard minor == 0x30 || minor == 0x31, statusLine[base + 8] == 0x20 else { throw .invalid("invalid status line") }
@@ -296,69 +254,61 @@ struct HTTP1ReplyParser {
         }
         guard code >= 100, statusLine.count == 12 || statusLine[base + 12] == 0x20 else { throw .invalid("invalid status line") }
         status = code
-        http11 = minor == 0x31
-        keepAlive = http11
-    }
-
-    /// One `content-length` field: comma-separated items, each digits (at most 18), all equal.
-    private mutating func readContentLength(_ value: ArraySlice<UInt8>) {
-        guard contentLengthProblem == nil else { return }
-        for item in value.split(separator: 0x2C, omittingEmptySubsequences: false) {
-            let digits = Self.trimSpaces(item)
-            guard !digits.isEmpty, digits.count <= 18, digits.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else {
-                contentLengthProblem = "invalid content-length"
-                return
+        keepAlive = minor == 0x31
+        var fields: [(String, String)] = []
+        for line in lines.dropFirst() {
+            guard let colon = line.firstIndex(of: 0x3A), colon > line.startIndex else { throw .invalid("invalid header line") }
+            let name = line[line.startIndex..<colon]
+            guard name.allSatisfy(Self.isTokenByte) else { throw .invalid("invalid header name") }
+            var value = line[(colon + 1)...]
+            while let first = value.first, first == 0x20 || first == 0x09 { value = value.dropFirst() }
+            while let last = value.last, last == 0x20 || last == 0x09 { value = value.dropLast() }
+            guard value.allSatisfy({ $0 == 0x09 || ($0 >= 0x20 && $0 != 0x7F) }) else { throw .invalid("invalid header value") }
+            fields.append((String(decoding: name, as: UTF8.self), String(decoding: value, as: UTF8.self)))
+        }
+        headers = fields
+        for (name, value) in fields where HTTP1Request.equalsIgnoringCase(name, "connection") {
+            for token in value.split(separator: ",") {
+                let token = token.trimmingSpaces.lowercased()
+                if token == "close" { keepAlive = false }
+                if token == "keep-alive", minor == 0x30 { keepAlive = true }
             }
-            let parsed = digits.reduce(0) { $0 * 10 + Int($1 - 0x30) }
-            guard contentLength == nil || contentLength == parsed else {
-                contentLengthProblem = "conflicting content-length values"
-                return
-            }
-            contentLength = parsed
         }
     }
 
-    /// Decides how the body is framed, from the status and the fields read with the head.
+    /// Decides how the body is framed, from the status and the headers.
     private mutating func frame() throws(Failure) {
         bodyStart = position
         if headRequest || status == 204 || status == 304 {
             state = .done
             return
         }
-        if let contentLengthProblem { throw .invalid(contentLengthProblem) }
+        var transferEncoding: String?
+        var length: Int?
+        for (name, value) in headers {
+            if HTTP1Request.equalsIgnoringCase(name, "transfer-encoding") {
+                transferEncoding = transferEncoding.map { $0 + "," + value } ?? value
+            } else if HTTP1Request.equalsIgnoringCase(name, "content-length") {
+                for item in value.split(separator: ",", omittingEmptySubsequences: false) {
+                    let digits = item.trimmingSpaces
+                    guard !digits.isEmpty, digits.count <= 18, digits.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), let parsed = Int(digits)
+                    else { throw .invalid("invalid content-length") }
+                    guard length == nil || length == parsed else { throw .invalid("conflicting content-length values") }
+                    length = parsed
+                }
+            }
+        }
         if let transferEncoding {
-            let last = transferEncoding.split(separator: ",").last.map { Self.trimSpaces(Array($0.utf8)[...]) }
-            guard let last, Self.equalsLowercase(last, "chunked") else { throw .invalid("unsupported transfer-encoding") }
+            let last = transferEncoding.split(separator: ",").last.map { $0.trimmingSpaces.lowercased() }
+            guard last == "chunked" else { throw .invalid("unsupported transfer-encoding") }
             state = .chunkSize
-        } else if let length = contentLength {
+        } else if let length {
             guard length <= maxBodyBytes else { throw .tooLarge }
             state = .fixed(end: position + length)
         } else {
             keepAlive = false
             state = .untilClose
         }
-    }
-
-    /// Whether `bytes` spell `text` ignoring ASCII case (`text` is lowercase), or exactly with `exactCase`.
-    private static func equalsLowercase(_ bytes: ArraySlice<UInt8>, _ text: StaticString, exactCase: Bool = false) -> Bool {
-        guard bytes.count == text.utf8CodeUnitCount else { return false }
-        let expected = UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount)
-        var index = bytes.startIndex
-        for byte in expected {
-            var actual = bytes[index]
-            if !exactCase, actual >= 0x41, actual <= 0x5A { actual |= 0x20 }
-            guard actual == byte else { return false }
-            index += 1
-        }
-        return true
-    }
-
-    /// `bytes` without leading and trailing spaces and tabs.
-    private static func trimSpaces(_ bytes: ArraySlice<UInt8>) -> ArraySlice<UInt8> {
-        var bytes = bytes
-        while let first = bytes.first, first == 0x20 || first == 0x09 { bytes = bytes.dropFirst() }
-        while let last = bytes.last, last == 0x20 || last == 0x09 { bytes = bytes.dropLast() }
-        return bytes
     }
 
     private static func trimCR(_ line: ArraySlice<UInt8>) -> ArraySlice<UInt8> {
@@ -371,5 +321,14 @@ struct HTTP1ReplyParser {
         case 0x21, 0x23, 0x24, 0x25, 0x26, 0x27, 0x2A, 0x2B, 0x2D, 0x2E, 0x5E, 0x5F, 0x60, 0x7C, 0x7E: return true
         default: return false
         }
+    }
+}
+
+extension Substring {
+    fileprivate var trimmingSpaces: String {
+        var text = self[...]
+        while let first = text.first, first == " " || first == "\t" { text = text.dropFirst() }
+        while let last = text.last, last == " " || last == "\t" { text = text.dropLast() }
+        return String(text)
     }
 }

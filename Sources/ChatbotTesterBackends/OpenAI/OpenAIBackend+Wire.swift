@@ -82,79 +82,34 @@ extension OpenAIBackend {
     /// shape, which `parseChat` reads (and explains, when it is wrong). The same response as
     /// `parseChat(JSONWire.decode(body))` (a test compares both).
     static func parsePlainChat(_ body: Data) -> ChatResponse? {
-        // One walk over the bytes (each checked once), descending only into the members read; of a
-        // repeated name the first counts, as `JSONDecoder` keeps it.
         typealias Scanner = JSONByteScanner
-        let quote = UInt8(ascii: "\""), brace = UInt8(ascii: "{")
-        var seen = (choices: false, usage: false, model: false)
-        var choiceRead = false, messageRead = false, finishSeen = false, contentSeen = false, toolCalls = false
-        var content: Range<Int>?, finishReason: Range<Int>?, model: Range<Int>?
-        var usage: (prompt: Range<Int>?, completion: Range<Int>?)?
-        do {
-            try Scanner.walk(body) { top in
-                try top.object { value, name in
-                    switch name {
-                    case "choices" where !seen.choices:
-                        seen.choices = true
-                        guard value.next == UInt8(ascii: "[") else { return }
-                        try value.array { element in
-                            guard !choiceRead else { return }
-                            choiceRead = true
-                            guard element.next == brace else { return }
-                            try element.object { member, name in
-                                switch name {
-                                case "message" where !messageRead:
-                                    messageRead = true
-                                    guard member.next == brace else { return }
-                                    try member.object { field, name in
-                                        if name == "tool_calls" { toolCalls = true }
-                                        if name == "content", !contentSeen {
-                                            contentSeen = true
-                                            if field.next == quote { content = try field.skip() }
-                                        }
-                                    }
-                                case "finish_reason" where !finishSeen:
-                                    finishSeen = true
-                                    if member.next == quote { finishReason = try member.skip() }
-                                default: break
-                                }
-                            }
-                        }
-                    case "usage" where !seen.usage:
-                        seen.usage = true
-                        guard value.next == brace else { return }
-                        var counts: (prompt: Range<Int>?, completion: Range<Int>?) = (nil, nil)
-                        var promptSeen = false, completionSeen = false
-                        try value.object { count, name in
-                            if name == "prompt_tokens", !promptSeen {
-                                promptSeen = true
-                                counts.prompt = try count.skip()
-                            } else if name == "completion_tokens", !completionSeen {
-                                completionSeen = true
-                                counts.completion = try count.skip()
-                            }
-                        }
-                        usage = counts
-                    case "model" where !seen.model:
-                        seen.model = true
-                        if value.next == quote { model = try value.skip() }
-                    default: break
-                    }
-                }
-            }
-        } catch {
-            return nil
+        func member(_ members: [Scanner.Member], _ name: String) -> Range<Int>? {
+            members.first(where: { $0.name == name })?.value
+        }
+        func starts(_ range: Range<Int>, with byte: UInt8) -> Bool {
+            !range.isEmpty && body[body.startIndex + range.lowerBound] == byte
         }
         func text(_ range: Range<Int>?) -> String? {
-            range.flatMap { try? Scanner.string(body, at: $0) }
+            guard let range, starts(range, with: UInt8(ascii: "\"")) else { return nil }
+            return try? Scanner.string(body, at: range)
         }
-        func count(_ range: Range<Int>?) -> Int {
-            range.flatMap { try? Scanner.value(body, at: $0) }?.intValue ?? 0
+        guard let top = try? Scanner.members(ofObject: body), let choices = member(top, "choices"),
+            starts(choices, with: UInt8(ascii: "[")), let first = (try? Scanner.elements(ofArray: body, in: choices))?.first,
+            starts(first, with: UInt8(ascii: "{")), let choice = try? Scanner.members(ofObject: body, in: first),
+            let messageRange = member(choice, "message"), starts(messageRange, with: UInt8(ascii: "{")),
+            let message = try? Scanner.members(ofObject: body, in: messageRange), member(message, "tool_calls") == nil,
+            let content = text(member(message, "content"))
+        else { return nil }
+        var usage: Usage?
+        if let range = member(top, "usage"), starts(range, with: UInt8(ascii: "{")) {
+            guard let counts = try? Scanner.members(ofObject: body, in: range) else { return nil }
+            func count(_ name: String) -> Int {
+                member(counts, name).flatMap { try? Scanner.value(body, at: $0) }?.intValue ?? 0
+            }
+            usage = Usage(promptTokens: count("prompt_tokens"), completionTokens: count("completion_tokens"))
         }
-        guard messageRead, !toolCalls, let content = text(content) else { return nil }
         var response = ChatResponse(
-            content: content, finishReason: text(finishReason), usage: usage.map { Usage(promptTokens: count($0.prompt), completionTokens: count($0.completion)) },
-            model: text(model))
+            content: content, finishReason: text(member(choice, "finish_reason")), usage: usage, model: text(member(top, "model")))
         response.toolCalls = []
         return response
     }
