@@ -125,3 +125,48 @@ struct ImmediateCountingSamples: ImmediateSampleSequence {
         #expect(summary.ok == 10 && summary.stopReason == .error)
     }
 }
+
+/// A graceful stop is seen while an immediate input is read without waiting (here every sample
+/// after the first is a skipped duplicate, so the driver never waits for its task group).
+@Suite struct ImmediateInputStopTests {
+    @Test func aStopIsSeenWhileSkippedSamplesAreReadWithoutWaiting() async throws {
+        let execution = Locked<RunExecution?>(nil)
+        let reads = Locked(0)
+        let started = Locked(false)
+        struct DuplicateSamples: ImmediateSampleSequence {
+            typealias Element = TestSample
+            let reads: Locked<Int>
+            let onRead: @Sendable (Int) -> Void
+            func makeAsyncIterator() -> CountingSamples.Iterator { CountingSamples(samples: []).makeAsyncIterator() }
+            func makeImmediateReader() -> ImmediateSampleReader? {
+                ImmediateSampleReader { [reads, onRead] in
+                    let count = reads.withLock { $0 += 1; return $0 }
+                    guard count <= 100_000 else { return nil }
+                    onRead(count)
+                    return TestSample(id: "same", input: "q")
+                }
+            }
+        }
+        let input = DuplicateSamples(reads: reads) { count in
+            guard count == 50 else { return }
+            // The run's handle is set just after `run` returns; the driver may get here first.
+            while execution.current == nil { usleep(100) }
+            execution.withLock { $0?.stop() }
+        }
+        // The one sample played waits until the run has been told to stop.
+        let backend = RecordingBackend { _, _ in
+            started.withLock { $0 = true }
+            while reads.current < 50 { try await Task.sleep(for: .milliseconds(1)) }
+            return ChatResponse(content: "ok")
+        }
+        let runner = Runner(target: backend, targetName: "bot", options: RunnerOptions(concurrency: 2))
+        let running = runner.run(input)
+        execution.withLock { $0 = running }
+        let summary = try await running.finish()
+        #expect(summary.stopReason == .stopped)
+        #expect(summary.ok == 1 && summary.duplicates == 49)
+        // Read up to the stop, not through the 100,000 samples.
+        #expect(reads.current == 50, "reads: \(reads.current)")
+        #expect(started.current)
+    }
+}

@@ -113,6 +113,9 @@ struct RunDriver: Sendable {
 
             while true {
                 if Task.isCancelled, scheduler.cancel() { noteStop(.cancelled) }
+                // Skipped samples read without waiting never pass through `group.next()`, where the
+                // stop signal arrives: the flag is checked here too.
+                if immediate != nil, control.isStopRequested, scheduler.stop(.stopped) { noteStop(.stopped) }
                 var read: Signal?
                 if scheduler.wantsInput {
                     scheduler.beginRead()
