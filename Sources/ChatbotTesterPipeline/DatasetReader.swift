@@ -1,4 +1,5 @@
 import ChatbotTesterCore
+import ChatbotTesterRunner
 import Foundation
 
 /// Reads a dataset file as a stream of test cases, applying the config's `limit` and `tags`.
@@ -31,7 +32,7 @@ public struct DatasetReader: Sendable {
         public var errors: [ChatbotTesterError]
     }
 
-    private func selects(_ sample: TestSample) -> Bool {
+    func selects(_ sample: TestSample) -> Bool {
         guard let tags else { return true }
         return !tags.isDisjoint(with: sample.tags)
     }
@@ -98,12 +99,47 @@ public struct DatasetReader: Sendable {
         })
     }
 
+    /// The cases of `samples()`, which the Runner reads without a task per case when the dataset
+    /// is a regular file (a pipe or standard input is read as `samples()`).
+    public func runnerSamples() -> DatasetSamples {
+        DatasetSamples(reader: self)
+    }
+
     /// Iterator state, used by one consumer at a time.
     private final class ReadState: @unchecked Sendable {
         var entries: AsyncThrowingStream<JSONLEntry<TestSample>, any Error>.AsyncIterator
         var yielded = 0
         init(entries: AsyncThrowingStream<JSONLEntry<TestSample>, any Error>.AsyncIterator) {
             self.entries = entries
+        }
+    }
+}
+
+/// A dataset's selected cases (`DatasetReader.samples()`), also readable without suspending.
+public struct DatasetSamples: ImmediateSampleSequence {
+    public typealias Element = TestSample
+    let reader: DatasetReader
+
+    public func makeAsyncIterator() -> AsyncThrowingStream<TestSample, any Error>.AsyncIterator {
+        reader.samples().makeAsyncIterator()
+    }
+
+    /// Reads a regular file in the Runner's loop; `nil` for anything else (a pipe may wait).
+    public func makeImmediateReader() -> ImmediateSampleReader? {
+        var info = stat()
+        guard stat(reader.url.path, &info) == 0, info.st_mode & S_IFMT == S_IFREG else { return nil }
+        let entries = JSONL.EntryReader(TestSample.self, from: reader.url, maxLineBytes: reader.maxLineBytes)
+        let limit = reader.limit
+        let reader = reader
+        var yielded = 0
+        return ImmediateSampleReader {
+            if let limit, yielded >= limit { return nil }
+            while let entry = try entries.next() {
+                guard case .success(let sample) = entry.result, reader.selects(sample) else { continue }
+                yielded += 1
+                return sample
+            }
+            return nil
         }
     }
 }

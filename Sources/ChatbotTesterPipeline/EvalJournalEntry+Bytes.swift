@@ -1,4 +1,5 @@
 import ChatbotTesterCore
+import ChatbotTesterRunner
 import Foundation
 
 extension EvalJournalEntry {
@@ -10,6 +11,13 @@ extension EvalJournalEntry {
         out.reserveCapacity(64 + 256 * evals.count)
         if appendJSON(to: &out) { return Data(out) }
         return try encoder.encode(self)
+    }
+
+    /// The entry's journal line for input position `index` (`{"index":N,"record":{…}}`), the entry
+    /// written straight into the line's bytes; through `encoder` for what the bytes cannot vouch for.
+    func journalLine(index: Int, encoder: JSONEncoder) throws -> Data {
+        if let line = JournalLine.line(index: index, writeRecord: { appendJSON(to: &$0) }) { return line }
+        return JournalLine.line(index: index, json: try encoder.encode(self))
     }
 
     /// Appends the entry's members in sorted order (evals, latencyMs, sampleId, startedAt, status);

@@ -47,7 +47,7 @@ public struct LocalRunStage: JobRunStage {
         guard scoring else {
             // A fresh run that is not scored: evaluations journaled by an earlier run describe other records.
             if !resume { try await store.delete(TestJob.evalJournalKey) }
-            let summary = try await runner.runAll(reader.samples(), resume: resume, retryErrors: job.settings.retryErrors, total: total)
+            let summary = try await runner.runAll(reader.runnerSamples(), resume: resume, retryErrors: job.settings.retryErrors, total: total)
             // Finish the file even when the run was interrupted: a fresh task does not inherit the
             // cancellation, so the journal is read to the end.
             _ = try await Task { try await ResultsWriter.write(store: store, to: "results.jsonl") }.value
@@ -65,7 +65,7 @@ public struct LocalRunStage: JobRunStage {
         let summary: RunSummary
         do {
             summary = try await job.scoreWhilePlaying(
-                runner.run(reader.samples(), resume: resume, retryErrors: job.settings.retryErrors, total: total), evalJournal: evalJournal,
+                runner.run(reader.runnerSamples(), resume: resume, retryErrors: job.settings.retryErrors, total: total), evalJournal: evalJournal,
                 streamed: streamed)
             try await evalJournal.close()
         } catch {

@@ -106,8 +106,7 @@ extension TestJob {
             _ = try await evaluator.evaluate(records) { sample in
                 let (index, line) = taken.withLock { $0.removeFirst() }
                 guard let run = sample.run else { return }
-                let entry = try EvalJournalEntry(run: run, evals: sample.evals).encoded(with: encoder)
-                try await evalJournal.append(line: JournalLine.line(index: index, json: entry))
+                try await evalJournal.append(line: EvalJournalEntry(run: run, evals: sample.evals).journalLine(index: index, encoder: encoder))
                 streamed?.add(index: index, journalLine: line, sample: sample)
             }
         } catch {

@@ -87,9 +87,7 @@ final class StreamedTestOutput {
     /// The record's JSON as the journal holds it: sliced from its journal line, or encoded again.
     static func recordBytes(_ journalLine: Data?, run: RunRecord, index: Int) -> [UInt8]? {
         guard let line = journalLine ?? (try? JournalLine.encode(run, index: index)) else { return nil }
-        let head = #"{"index":"#.utf8.count + String(index).utf8.count + #","record":"#.utf8.count
-        guard line.count > head + 1, line.last == UInt8(ascii: "}") else { return nil }
-        return [UInt8](line[line.startIndex + head..<line.endIndex - 1])
+        return JournalLine.recordBytes(of: line, index: index)
     }
 
     /// Writes what still waits (a run that stopped early leaves gaps), closes every file and moves

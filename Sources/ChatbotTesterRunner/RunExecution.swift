@@ -43,8 +43,9 @@ public final class RunExecution: AsyncSequence, Sendable {
     }
 
     /// Consumes (and drops) any remaining records and returns the summary; rethrows the run's error.
+    /// The records are dropped as the run hands them on, without waking this task for each.
     public func finish() async throws -> RunSummary {
-        for try await _ in self {}
+        try await channel.discardAll()
         return await summary
     }
 
@@ -103,14 +104,20 @@ public final class RunExecution: AsyncSequence, Sendable {
 final class RunControl: Sendable {
     private let stream: AsyncStream<Void>
     private let continuation: AsyncStream<Void>.Continuation
+    private let requested = Locked(false)
 
     init() {
         (stream, continuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
     }
 
     func requestStop() {
+        requested.withLock { $0 = true }
         continuation.yield()
     }
+
+    /// Whether a stop was requested (read by a driver that reads its input without waiting, which
+    /// may not wait for its task group's signals for many samples in a row).
+    var isStopRequested: Bool { requested.current }
 
     /// Returns when a stop is requested (or the waiting task is cancelled).
     func waitForStop() async -> Bool {

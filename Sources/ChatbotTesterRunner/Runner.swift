@@ -121,5 +121,8 @@ public struct SampleSequence<Base: Sequence & Sendable>: AsyncSequence, Sendable
     public struct Iterator: AsyncIteratorProtocol {
         var base: Base.Iterator
         public mutating func next() async -> TestSample? { base.next() }
+
+        /// `next()` without suspending.
+        mutating func nextNow() -> TestSample? { base.next() }
     }
 }

@@ -1,4 +1,5 @@
 import ChatbotTesterCore
+import ChatbotTesterRunner
 import Foundation
 import Testing
 
@@ -17,6 +18,11 @@ import Testing
             let reference = try encoder.encode(entry)
             #expect(Data(bytes) == reference, "\(String(decoding: bytes, as: UTF8.self)) != \(String(decoding: reference, as: UTF8.self))")
             #expect(try entry.encoded(with: encoder) == reference)
+            // Its journal line, written in one buffer, is the line of the encoder's bytes.
+            #expect(try entry.journalLine(index: 417, encoder: encoder) == JournalLine.line(index: 417, json: reference))
+            let line = try entry.journalLine(index: 417, encoder: encoder)
+            #expect(JournalLine.recordBytes(of: line, index: 417) == [UInt8](reference))
+            #expect(JournalLine.recordBytes(of: line, index: 41) == nil || JournalLine.recordBytes(of: line, index: 41) != [UInt8](reference))
         }
     }
 
@@ -31,7 +37,10 @@ import Testing
         for entry in odd {
             var bytes: [UInt8] = []
             #expect(!entry.appendJSON(to: &bytes))
-            if entry.latencyMs.isFinite { #expect(try entry.encoded(with: encoder) == (try encoder.encode(entry))) }
+            if entry.latencyMs.isFinite {
+                #expect(try entry.encoded(with: encoder) == (try encoder.encode(entry)))
+                #expect(try entry.journalLine(index: 3, encoder: encoder) == JournalLine.line(index: 3, json: try encoder.encode(entry)))
+            }
         }
     }
 }

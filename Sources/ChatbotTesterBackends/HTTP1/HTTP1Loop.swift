@@ -2,6 +2,7 @@
 import Foundation
 import CEpoll
 import Glibc
+import Synchronization
 
 /// How one exchange (a request written, its reply read) ended, as the loop thread reports it.
 enum HTTP1Outcome: Sendable {
@@ -67,7 +68,8 @@ final class HTTP1Loop: @unchecked Sendable {
     /// Guarded by `lock`.
     private var exchanges: [UInt64: HTTP1Exchange] = [:]
     private var cancels: [UInt64] = []
-    private var nextID: UInt64 = 1
+    /// The next exchange's id (taken without the lock the loop thread holds).
+    private let nextID = Atomic<UInt64>(1)
 
     /// The process's loop, or `nil` when epoll is unavailable (then every request goes through AsyncHTTPClient).
     static let shared: HTTP1Loop? = HTTP1Loop()
@@ -96,10 +98,7 @@ final class HTTP1Loop: @unchecked Sendable {
     }
 
     func makeID() -> UInt64 {
-        lock.withLock {
-            defer { nextID += 1 }
-            return nextID
-        }
+        nextID.wrappingAdd(1, ordering: .relaxed).oldValue
     }
 
     static func now() -> UInt64 {
@@ -177,8 +176,10 @@ final class HTTP1Loop: @unchecked Sendable {
         let scratch = UnsafeMutableRawPointer.allocate(byteCount: scratchSize, alignment: 16)
         var lastSweep = Self.now()
         var active: [HTTP1Exchange] = []
+        // Whether exchanges are in flight (then the wait times out for the deadline sweep): read
+        // with the last lock of each round. One registered after it wakes the loop (`register`).
+        var busy = lock.withLock { !exchanges.isEmpty }
         while true {
-            let busy = lock.withLock { !exchanges.isEmpty }
             let count = epoll_wait(epollFD, events, Int32(capacity), busy ? 50 : -1)
             if count < 0, errno != EINTR { continue }
             active.removeAll(keepingCapacity: true)
@@ -219,6 +220,7 @@ final class HTTP1Loop: @unchecked Sendable {
                     }
                 }
                 for (exchange, _) in ended { exchanges[exchange.id] = nil }
+                busy = !exchanges.isEmpty
             }
             finish(ended, removed: true)
         }

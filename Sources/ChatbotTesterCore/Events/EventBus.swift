@@ -51,7 +51,8 @@ extension EventSink {
 /// task when `accept` asks for it. `receive` is not called for a sink subscribed this way.
 public protocol InlineEventSink: EventSink {
     /// Takes one event; returns true when `drain()` should run soon (a buffer is due to be written).
-    /// Called with the bus's lock held: it must not block or emit.
+    /// Called on the emitting thread, possibly on several threads at once: it must be thread-safe,
+    /// must not block and must not emit.
     func accept(_ envelope: EventEnvelope) -> Bool
     /// Does the deferred work (called on the sink's task, never concurrently with `finish()`).
     func drain() async
@@ -102,15 +103,21 @@ public final class EventBus: Sendable {
     }
 
     /// Publishes an event to every sink.
+    ///
+    /// The sinks are handed the event outside the bus's lock (on a snapshot of the list), so
+    /// emitters on other threads never wait for a sink's bookkeeping: each sink keeps the order of
+    /// its own calls, which is emission order for events emitted one after another (on one task,
+    /// or handed on from one task to the next). An event emitted while `shutdown()` runs may miss
+    /// a sink that is finishing, as it may miss one being removed.
     public func emit(_ event: some TesterEvent) {
+        let list = subscribers.withLock { $0 }
+        guard !list.isEmpty else { return }
         let envelope = EventEnvelope(event: event)
-        subscribers.withLock { list in
-            for subscriber in list {
-                if let inline = subscriber.inline {
-                    if inline.accept(envelope) { subscriber.wake?.yield() }
-                } else {
-                    subscriber.continuation?.yield(envelope)
-                }
+        for subscriber in list {
+            if let inline = subscriber.inline {
+                if inline.accept(envelope) { subscriber.wake?.yield() }
+            } else {
+                subscriber.continuation?.yield(envelope)
             }
         }
     }

@@ -118,24 +118,59 @@ public final class JSONLEventLogSink: InlineEventSink {
         return String(decoding: bytes, as: UTF8.self)
     }
 
-    /// Appends `timestamp(date)`'s bytes.
+    /// Appends `timestamp(date)`'s bytes. The calendar date is computed from the day number
+    /// (proleptic Gregorian, as `gmtime_r` gives it) without `gmtime_r`, whose time-zone lock every
+    /// emitting thread would take per event; dates before 1970 or after 9999 take `gmtime_r`.
     static func appendTimestamp(_ date: Date, to out: inout [UInt8]) {
         let millisecondsTotal = Int64((date.timeIntervalSince1970 * 1000).rounded(.down))
+        guard millisecondsTotal >= 0, millisecondsTotal < 253_402_300_800_000 else { return appendTimestampByGmtime(date, to: &out) }
+        let seconds = Int(millisecondsTotal / 1000)
+        let (year, month, day) = civilDate(daysSince1970: seconds / 86400)
+        let secondOfDay = seconds % 86400
+        appendTimestamp(
+            year: year, month: month, day: day, hour: secondOfDay / 3600, minute: secondOfDay / 60 % 60, second: secondOfDay % 60,
+            milliseconds: Int(millisecondsTotal % 1000), to: &out)
+    }
+
+    /// Year, month (1…12) and day (1…31) of a day number (days since 1970-01-01, not negative).
+    static func civilDate(daysSince1970 days: Int) -> (year: Int, month: Int, day: Int) {
+        // Counted in 400-year eras from 0000-03-01, so the leap day ends each counted year.
+        let shifted = days + 719_468
+        let era = shifted / 146_097
+        let dayOfEra = shifted - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let monthFromMarch = (5 * dayOfYear + 2) / 153
+        let day = dayOfYear - (153 * monthFromMarch + 2) / 5 + 1
+        let month = monthFromMarch < 10 ? monthFromMarch + 3 : monthFromMarch - 9
+        return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
+    }
+
+    /// `appendTimestamp` through `gmtime_r` (the reference the arithmetic is tested against).
+    static func appendTimestampByGmtime(_ date: Date, to out: inout [UInt8]) {
+        let millisecondsTotal = Int64((date.timeIntervalSince1970 * 1000).rounded(.down))
         var seconds = time_t(millisecondsTotal / 1000)
-        let milliseconds = Int(millisecondsTotal % 1000)
         var parts = tm()
         gmtime_r(&seconds, &parts)
-        FastRecordEncoding.appendDigits(Int(parts.tm_year) + 1900, width: 4, to: &out)
+        appendTimestamp(
+            year: Int(parts.tm_year) + 1900, month: Int(parts.tm_mon) + 1, day: Int(parts.tm_mday), hour: Int(parts.tm_hour),
+            minute: Int(parts.tm_min), second: Int(parts.tm_sec), milliseconds: Int(millisecondsTotal % 1000), to: &out)
+    }
+
+    private static func appendTimestamp(
+        year: Int, month: Int, day: Int, hour: Int, minute: Int, second: Int, milliseconds: Int, to out: inout [UInt8]
+    ) {
+        FastRecordEncoding.appendDigits(year, width: 4, to: &out)
         out.append(UInt8(ascii: "-"))
-        FastRecordEncoding.appendDigits(Int(parts.tm_mon) + 1, width: 2, to: &out)
+        FastRecordEncoding.appendDigits(month, width: 2, to: &out)
         out.append(UInt8(ascii: "-"))
-        FastRecordEncoding.appendDigits(Int(parts.tm_mday), width: 2, to: &out)
+        FastRecordEncoding.appendDigits(day, width: 2, to: &out)
         out.append(UInt8(ascii: "T"))
-        FastRecordEncoding.appendDigits(Int(parts.tm_hour), width: 2, to: &out)
+        FastRecordEncoding.appendDigits(hour, width: 2, to: &out)
         out.append(UInt8(ascii: ":"))
-        FastRecordEncoding.appendDigits(Int(parts.tm_min), width: 2, to: &out)
+        FastRecordEncoding.appendDigits(minute, width: 2, to: &out)
         out.append(UInt8(ascii: ":"))
-        FastRecordEncoding.appendDigits(Int(parts.tm_sec), width: 2, to: &out)
+        FastRecordEncoding.appendDigits(second, width: 2, to: &out)
         out.append(UInt8(ascii: "."))
         FastRecordEncoding.appendDigits(milliseconds, width: 3, to: &out)
         out.append(UInt8(ascii: "Z"))
@@ -149,9 +184,18 @@ public final class JSONLEventLogSink: InlineEventSink {
     /// The `EventBus` calls this on the emitting thread, so the log costs no task wake per event.
     public func accept(_ envelope: EventEnvelope) -> Bool {
         if let include, !include(envelope.kind) { return false }
+        // The line is made before taking the lock (emitters on other threads append meanwhile);
+        // only the copy into the buffer is done under it.
+        var line: [UInt8] = []
+        line.reserveCapacity(256)
+        let encoded = Self.appendLine(for: envelope, to: &line)
         let now = clock.now()
         return state.withLock { s in
-            if !Self.appendLine(for: envelope, to: &s.bytes) { s.bytes.append(contentsOf: Self.referenceLine(for: envelope, encoder: s.encoder)) }
+            if encoded {
+                s.bytes.append(contentsOf: line)
+            } else {
+                s.bytes.append(contentsOf: Self.referenceLine(for: envelope, encoder: s.encoder))
+            }
             return s.bytes.count >= 1 << 16 || now - s.lastFlush >= flushIntervalSeconds
         }
     }

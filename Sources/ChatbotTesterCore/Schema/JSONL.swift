@@ -251,13 +251,28 @@ public enum JSONL {
     public static func read<Value: Decodable & Sendable>(
         _ type: Value.Type, from url: URL, maxLineBytes: Int? = maxRecordLineBytes
     ) -> AsyncThrowingStream<JSONLEntry<Value>, any Error> {
-        let reader = LineReader(url: url, chunkSize: 1 << 16, includeUnterminated: true, maxLineBytes: maxLineBytes)
-        let decoder = JSONCoding.decoder()
-        let source = url.path
-        return AsyncThrowingStream(unfolding: {
+        let entries = EntryReader(Value.self, from: url, maxLineBytes: maxLineBytes)
+        return AsyncThrowingStream(unfolding: { try entries.next() })
+    }
+
+    /// `read(_:from:maxLineBytes:)`'s entries, taken one at a time without suspending (a call may
+    /// block on a read of the file): for a consumer that cannot afford a task hop per line, such as
+    /// the Runner reading a dataset. Used by one consumer at a time.
+    public final class EntryReader<Value: Decodable & Sendable>: @unchecked Sendable {
+        private let reader: LineReader
+        private let decoder = JSONCoding.decoder()
+        private let source: String
+
+        public init(_ type: Value.Type, from url: URL, maxLineBytes: Int? = maxRecordLineBytes) {
+            reader = LineReader(url: url, chunkSize: 1 << 16, includeUnterminated: true, maxLineBytes: maxLineBytes)
+            source = url.path
+        }
+
+        /// The next entry (a good line or the error of a bad one), or nil at the end. Throws as `read`.
+        public func next() throws -> JSONLEntry<Value>? {
             guard let (line, bytes) = try reader.next() else { return nil }
             return JSONLEntry(line: line, result: decode(Value.self, from: bytes, source: source, line: line, decoder: decoder))
-        })
+        }
     }
 
     /// Encodes a value as one JSONL line (with trailing newline), sorted keys.

@@ -20,6 +20,12 @@ public enum RunnerBenchmark {
         /// Per request: wall time seen by the Runner minus the configured latency.
         public var addedLatencyP50Ms: Double?
         public var addedLatencyP99Ms: Double?
+        /// Wall time from the process's start (exec, loading, everything before the run) to the
+        /// end of this run (`ProcessStart`; `nil` where unknown). For the first run of a process
+        /// this is `seconds` plus the start-up.
+        public var processSeconds: Double?
+        /// `processSeconds / idealSeconds` (`nil` at latency 0).
+        public var processRatioToIdeal: Double?
         /// `VmHWM` after the run (peak over the whole process so far).
         public var peakRSSBytes: Int?
         /// `VmRSS` after the run.
@@ -63,13 +69,15 @@ public enum RunnerBenchmark {
         let start = clock.now
         let summary = try await runner.run(SyntheticSamples(count: samples), total: samples).finish()
         let seconds = (clock.now - start).milliseconds / 1000
+        let processSeconds = ProcessStart.elapsedSeconds
         let ideal = Double(samples) * latencyMs / 1000 / Double(concurrency)
         let added = histogram.current
         return Measurement(
             samples: samples, concurrency: concurrency, latencyMs: latencyMs, seconds: seconds,
             samplesPerSecond: seconds > 0 ? Double(samples) / seconds : 0, idealSeconds: ideal,
             ratioToIdeal: ideal > 0 ? seconds / ideal : nil, addedLatencyP50Ms: added.percentile(0.5),
-            addedLatencyP99Ms: added.percentile(0.99), peakRSSBytes: ProcessMemory.peakResidentBytes,
+            addedLatencyP99Ms: added.percentile(0.99), processSeconds: processSeconds,
+            processRatioToIdeal: ideal > 0 ? processSeconds.map { $0 / ideal } : nil, peakRSSBytes: ProcessMemory.peakResidentBytes,
             rssBytes: ProcessMemory.residentBytes, ok: summary.ok, failed: summary.failed)
     }
 
@@ -118,6 +126,10 @@ public enum RunnerBenchmark {
             format: "%d samples, latency %.0f ms, concurrency %d: %.2f s, %.0f samples/s", m.samples, m.latencyMs,
             m.concurrency, m.seconds, m.samplesPerSecond)
         if let ratio = m.ratioToIdeal { text += String(format: ", %.3f× ideal (%.2f s)", ratio, m.idealSeconds) }
+        if let process = m.processSeconds {
+            text += String(format: "; from process start %.2f s", process)
+            if let ratio = m.processRatioToIdeal { text += String(format: " = %.3f× ideal", ratio) }
+        }
         text += ", added latency p50 \(ms(m.addedLatencyP50Ms)) p99 \(ms(m.addedLatencyP99Ms))"
         text += ", peak RSS \(mb(m.peakRSSBytes)), RSS \(mb(m.rssBytes))"
         if m.failed > 0 { text += ", \(m.failed) failed" }

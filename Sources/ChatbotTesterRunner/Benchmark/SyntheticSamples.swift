@@ -22,6 +22,11 @@ public struct SyntheticSamples: AsyncSequence, Sendable {
         var next = 0
 
         public mutating func next() async -> TestSample? {
+            nextNow()
+        }
+
+        /// `next()` without suspending.
+        mutating func nextNow() -> TestSample? {
             guard next < count else { return nil }
             defer { next += 1 }
             return TestSample(id: prefix + String(next), input: "Benchmark question number \(next)?")

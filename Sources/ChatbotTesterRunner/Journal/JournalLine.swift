@@ -41,6 +41,27 @@ public struct JournalLine: Sendable, Hashable {
         line(index: index, json: try encoder.encode(record))
     }
 
+    /// A journal line whose record JSON `writeRecord` appends to the line's bytes (one buffer, no
+    /// copy of the record); `nil` when `writeRecord` returns false (it cannot write the record).
+    public static func line(index: Int, writeRecord: (inout [UInt8]) -> Bool) -> Data? {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(512)
+        bytes.append(contentsOf: prefix.utf8)
+        bytes.append(contentsOf: String(index).utf8)
+        bytes.append(contentsOf: separator.utf8)
+        guard writeRecord(&bytes) else { return nil }
+        bytes.append(UInt8(ascii: "}"))
+        return Data(bytes)
+    }
+
+    /// The record's JSON bytes in a line written for input position `index` (by `encode` or
+    /// `line`), cut out without parsing; `nil` when `line` does not have that layout.
+    public static func recordBytes(of line: Data, index: Int) -> [UInt8]? {
+        let head = prefix.utf8.count + String(index).utf8.count + separator.utf8.count
+        guard line.count > head + 1, line.last == UInt8(ascii: "}") else { return nil }
+        return [UInt8](line[line.startIndex + head..<line.endIndex - 1])
+    }
+
     /// A journal line for JSON already encoded: an object with at least `sampleId` (and `status`
     /// when it can be an error), such as the evaluations `test` journals next to the records.
     public static func line(index: Int, json: Data) -> Data {

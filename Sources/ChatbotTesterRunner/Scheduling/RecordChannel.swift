@@ -13,6 +13,8 @@ final class RecordChannel: Sendable {
         var finished = false
         var failure: (any Error)?
         var terminated = false
+        /// The consumer drops every record (`discardAll`): sends return at once, nothing is buffered.
+        var discarding = false
         var consumer: CheckedContinuation<IndexedRunRecord?, any Error>?
         var producer: CheckedContinuation<Void, Never>?
         var count: Int { buffer.count }
@@ -35,7 +37,7 @@ final class RecordChannel: Sendable {
     func send(_ record: IndexedRunRecord) async {
         enum Step { case delivered(CheckedContinuation<IndexedRunRecord?, any Error>), buffered, dropped }
         let step = state.withLock { s -> Step in
-            if s.terminated || s.finished { return .dropped }
+            if s.terminated || s.finished || s.discarding { return .dropped }
             if let consumer = s.consumer {
                 s.consumer = nil
                 return .delivered(consumer)
@@ -104,6 +106,19 @@ final class RecordChannel: Sendable {
         consumer?.resume(returning: nil)
         producer?.resume()
         if first { onTerminate() }
+    }
+
+    /// Drops every record, buffered and to come, without waking this task per record, and returns
+    /// at the end of the stream; throws the run's error, as iterating to the end would.
+    func discardAll() async throws {
+        let producer = state.withLock { s -> CheckedContinuation<Void, Never>? in
+            s.discarding = true
+            s.buffer.removeAll()
+            defer { s.producer = nil }
+            return s.producer
+        }
+        producer?.resume()
+        while try await next() != nil {}
     }
 
     /// The next record, or `nil` at the end. Throws the run's error once, at the end.

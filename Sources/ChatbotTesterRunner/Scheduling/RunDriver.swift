@@ -88,7 +88,10 @@ struct RunDriver: Sendable {
             events.emit(RunStoppingEvent(reason: .budgetExceeded, inFlight: 0))
         }
 
-        let input = InputBox(samples.makeAsyncIterator())
+        // An input read without suspending is read in this loop; any other through its async
+        // iterator in a child task per read (so a read that waits never holds up the bookkeeping).
+        let immediate = (samples as? any ImmediateSampleSequence)?.makeImmediateReader()
+        let input = immediate == nil ? InputBox(samples.makeAsyncIterator()) : nil
         var pendingSkips = (completed: 0, duplicates: 0)
         let tickInterval = Duration.seconds(max(0.05, options.syncIntervalSeconds / 2))
 
@@ -110,14 +113,28 @@ struct RunDriver: Sendable {
 
             while true {
                 if Task.isCancelled, scheduler.cancel() { noteStop(.cancelled) }
+                // Skipped samples read without waiting never pass through `group.next()`, where the
+                // stop signal arrives: the flag is checked here too.
+                if immediate != nil, control.isStopRequested, scheduler.stop(.stopped) { noteStop(.stopped) }
+                var read: Signal?
                 if scheduler.wantsInput {
                     scheduler.beginRead()
-                    group.addTask {
-                        do { return .sample(try await input.next()) } catch { return .inputFailed(error) }
+                    if let immediate {
+                        do { read = .sample(try immediate.next()) } catch { read = .inputFailed(error) }
+                    } else if let input {
+                        group.addTask {
+                            do { return .sample(try await input.next()) } catch { return .inputFailed(error) }
+                        }
                     }
                 }
                 if scheduler.isFinished { break }
-                guard let signal = await group.next() else { break }
+                let signal: Signal
+                if let read {
+                    signal = read
+                } else {
+                    guard let next = await group.next() else { break }
+                    signal = next
+                }
                 // Checked before handling: a sample that failed because of the cancel is abandoned.
                 if Task.isCancelled, scheduler.cancel() { noteStop(.cancelled) }
                 switch signal {

@@ -9,8 +9,9 @@ struct BenchCommand: AsyncParsableCommand {
         commandName: "bench",
         abstract: "Measure Runner throughput and memory against the in-process mock LLM server.",
         discussion: """
-            Prints samples/s, the ratio to the ideal time N × latency / concurrency, the latency the \
-            stack adds per request (p50/p99) and peak RSS. With --scale, also runs 10,000 and then \
+            Prints samples/s, the ratio to the ideal time N × latency / concurrency (in the measured \
+            window, and from the process's start, start-up included), the latency the stack adds per \
+            request (p50/p99) and peak RSS. With --scale, also runs 10,000 and then \
             --scale-samples samples at latency 0 to show memory does not grow with N.
             """)
 
