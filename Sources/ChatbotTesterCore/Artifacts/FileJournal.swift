@@ -120,6 +120,23 @@ public final class FileJournal: ArtifactJournal, @unchecked Sendable {
         try writePending()
     }
 
+    /// Appends one line given in three pieces, copied one after the other into the write buffer
+    /// (a newline is added): a line assembled from parts of other buffers is copied once, not
+    /// built first. Otherwise as `appendNow(_:)`.
+    public func appendNow(_ head: Data, _ middle: Data, _ tail: Data) throws {
+        let full = try lock.withLock {
+            guard !closed else { throw ChatbotTesterError(.io, "journal \(url.path) is closed") }
+            pending.append(head)
+            pending.append(middle)
+            pending.append(tail)
+            pending.append(0x0A)
+            return pending.count >= flushThreshold
+        }
+        guard full, writeLock.try() else { return }
+        defer { writeLock.unlock() }
+        try writePending()
+    }
+
     /// Writes the buffered lines and fsyncs: everything appended so far is durable.
     public func syncNow() throws {
         try writeLock.withLock {
