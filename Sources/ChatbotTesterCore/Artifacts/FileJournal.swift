@@ -185,9 +185,7 @@ public final class FileJournal: ArtifactJournal, @unchecked Sendable {
     private func writePending() throws {
         let chunk: Data = lock.withLock {
             let taken = pending
-            // Room for as much as was just taken (up to the threshold): the buffer does not grow
-            // again from nothing, copying itself at each doubling, between two writes.
-            pending = Data(capacity: min(taken.count, flushThreshold) + 4096)
+            pending = Data()
             return taken
         }
         guard !chunk.isEmpty else { return }
