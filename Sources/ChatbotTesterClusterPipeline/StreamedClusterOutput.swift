@@ -34,7 +34,11 @@ final class StreamedClusterOutput: ClusterJournalSink, @unchecked Sendable {
 
     /// One journaled record.
     private struct Journaled {
+        /// The record as its worker sent it: the journal line once `sample` is put back.
         var line: Data
+        /// The sample's JSON that replaces `line[sampleRange]` (nil: `line` is the journal line).
+        var sample: Data?
+        var sampleRange: Range<Int>
         var index: Int
         var run: Range<Int>?
         var evals: Range<Int>?
@@ -86,10 +90,10 @@ final class StreamedClusterOutput: ClusterJournalSink, @unchecked Sendable {
 
     // MARK: The coordinator's side
 
-    func journaled(line: Data, index: Int, run: Range<Int>?, evals: Range<Int>?, reportPart: Data?) {
+    func journaled(line: Data, sample: Data?, sampleRange: Range<Int>, index: Int, run: Range<Int>?, evals: Range<Int>?, reportPart: Data?) {
         let batch: [Journaled]? = lock.withLock {
             guard !stopped else { return nil }
-            pending.append(Journaled(line: line, index: index, run: run, evals: evals, part: reportPart))
+            pending.append(Journaled(line: line, sample: sample, sampleRange: sampleRange, index: index, run: run, evals: evals, part: reportPart))
             guard pending.count >= Self.batchSize else { return nil }
             backlog += pending.count
             if backlog > backlogLimit {
@@ -147,11 +151,25 @@ final class StreamedClusterOutput: ClusterJournalSink, @unchecked Sendable {
         guard let (runRange, evalsRange) = Self.ranges(record), runRange.upperBound <= line.count, evalsRange.upperBound <= line.count,
             let elements = try? JSONByteScanner.elements(ofArray: line, in: evalsRange)
         else { return giveUp("journal line of index \(record.index) is not shaped as indexed") }
-        let run = line[(start + runRange.lowerBound)..<(start + runRange.upperBound)]
-        guard run.first == UInt8(ascii: "{"), run.last == UInt8(ascii: "}") else {
+        let runBytes = line[(start + runRange.lowerBound)..<(start + runRange.upperBound)]
+        guard runBytes.first == UInt8(ascii: "{"), runBytes.last == UInt8(ascii: "}") else {
             return giveUp("journal line of index \(record.index) is not shaped as indexed")
         }
-        resultBytes.append(contentsOf: run)
+        // The sample put back goes inside the run (it is `run.sample`): the run is copied in three
+        // pieces, and built whole only when a report decodes it.
+        let cut = record.sampleRange
+        if record.sample != nil {
+            guard runRange.lowerBound < cut.lowerBound, cut.upperBound < runRange.upperBound,
+                evalsRange.upperBound <= cut.lowerBound || evalsRange.lowerBound >= cut.upperBound
+            else { return giveUp("journal line of index \(record.index) is not shaped as indexed") }
+        }
+        if let sample = record.sample {
+            resultBytes.append(contentsOf: line[(start + runRange.lowerBound)..<(start + cut.lowerBound)])
+            resultBytes.append(contentsOf: sample)
+            resultBytes.append(contentsOf: line[(start + cut.upperBound)..<(start + runRange.upperBound)])
+        } else {
+            resultBytes.append(contentsOf: runBytes)
+        }
         resultBytes.append(0x0A)
         if evals != nil {
             for element in elements {
@@ -167,7 +185,13 @@ final class StreamedClusterOutput: ClusterJournalSink, @unchecked Sendable {
             let decoder = decoder
             do {
                 let used = try evaluation.add(reportPart: body, evalCount: elements.count) {
-                    SampleEvaluation(
+                    var run = runBytes
+                    if let sample = record.sample {
+                        run = line[(start + runRange.lowerBound)..<(start + cut.lowerBound)]
+                        run.append(sample)
+                        run.append(line[(start + cut.upperBound)..<(start + runRange.upperBound)])
+                    }
+                    return SampleEvaluation(
                         run: try JSONCoding.decodeRecord(RunRecord.self, from: run, decoder: decoder),
                         evals: try elements.map {
                             try JSONCoding.decodeRecord(EvalRecord.self, from: line[(start + $0.lowerBound)..<(start + $0.upperBound)], decoder: decoder)

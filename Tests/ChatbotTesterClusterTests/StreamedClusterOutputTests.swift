@@ -206,10 +206,23 @@ import Testing
         }
     }
 
-    static func feed(_ output: StreamedClusterOutput, _ envelope: ClusterRecordEnvelope, part: Bool = true, ranges: Bool = true) {
+    /// Feeds `envelope` as the coordinator does; with `pieces`, as a record whose sample was left
+    /// out (`null`) and the sample put back by the sink (the coordinator never builds the line).
+    static func feed(_ output: StreamedClusterOutput, _ envelope: ClusterRecordEnvelope, part: Bool = true, ranges: Bool = true, pieces: Bool = false) {
+        var record = envelope, sample: Data?
+        if pieces {
+            let bytes = envelope.bytes, start = bytes.startIndex, cut = envelope.sampleRange
+            sample = Data(bytes[(start + cut.lowerBound)..<(start + cut.upperBound)])
+            var omitted = Data(bytes[start..<(start + cut.lowerBound)])
+            omitted.append(contentsOf: Array("null".utf8))
+            omitted.append(bytes[(start + cut.upperBound)...])
+            record = try! ClusterRecordEnvelope(scanning: omitted)
+            #expect(record.sampleOmitted)
+            #expect(record.splicingSample(sample!).bytes == bytes)
+        }
         output.journaled(
-            line: envelope.bytes, index: envelope.index, run: ranges ? envelope.runRange : nil, evals: ranges ? envelope.evalsRange : nil,
-            reportPart: part ? envelope.reportPart : nil)
+            line: record.bytes, sample: sample, sampleRange: record.sampleRange, index: record.index, run: ranges ? record.runRange : nil,
+            evals: ranges ? record.evalsRange : nil, reportPart: part ? envelope.reportPart : nil)
     }
 
     static func job(_ directory: URL) async throws -> TestJob {
@@ -226,8 +239,11 @@ import Testing
         let job = try await Self.job(directory)
         let output = try await StreamedClusterOutput(job: job, scoring: true, limit: 100)
         let journaled = try Self.journaled()
-        // Some with where their `run` and `evals` are, some without (found from the line).
-        for position in [3, 1, 0, 2, 11, 4, 5, 6, 10, 7, 9, 8] { Self.feed(output, journaled[position].envelope, ranges: position % 2 == 0) }
+        // Some with where their `run` and `evals` are, some without (found from the line); most
+        // in pieces (the sample put back by the sink), some whole.
+        for position in [3, 1, 0, 2, 11, 4, 5, 6, 10, 7, 9, 8] {
+            Self.feed(output, journaled[position].envelope, ranges: position % 2 == 0, pieces: position % 3 != 0)
+        }
         let written = try await output.finish(expected: journaled.count)
         #expect(written?.evaluation != nil && output.abandonReason == nil)
         let encoder = JSONCoding.encoder()

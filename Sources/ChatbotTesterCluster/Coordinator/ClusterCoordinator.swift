@@ -328,13 +328,28 @@ actor CoordinatorDriver {
                     for record in records {
                         // The sample travels one way only: its bytes go back into the record here.
                         let held = heldSamples.removeValue(forKey: record.index)
-                        let full = record.sampleOmitted ? held.map(record.splicingSample) ?? record : record
-                        stats.totals.add(try ClusterRunFacts(scanning: full))
-                        try journal.appendNow(full.bytes)
-                        // Where the line went, so the merge need not scan the journal for it.
-                        spool.journalLog.appended(full)
-                        spool.reportPartsLog.appended(full)
-                        options.journalSink?.journaled(line: full.bytes, index: full.index, run: full.runRange, evals: full.evalsRange, reportPart: full.reportPart)
+                        guard record.sampleOmitted, let held else {
+                            stats.totals.add(try ClusterRunFacts(scanning: record))
+                            try journal.appendNow(record.bytes)
+                            // Where the line went, so the merge need not scan the journal for it.
+                            spool.journalLog.appended(record)
+                            spool.reportPartsLog.appended(record)
+                            options.journalSink?.journaled(
+                                line: record.bytes, sample: nil, sampleRange: record.sampleRange, index: record.index, run: record.runRange,
+                                evals: record.evalsRange, reportPart: record.reportPart)
+                            continue
+                        }
+                        // The line is never built: its pieces (the record around the sample, and the
+                        // sample) are copied once, into the journal's buffer; the sink gets them too.
+                        let shape = record.splicedShape(sampleCount: held.count)
+                        stats.totals.add(try ClusterRunFacts.reported(by: record) ?? ClusterRunFacts(scanning: record.splicingSample(held)))
+                        let bytes = record.bytes, start = bytes.startIndex, cut = record.sampleRange
+                        try journal.appendNow(bytes[start..<(start + cut.lowerBound)], held, bytes[(start + cut.upperBound)...])
+                        spool.journalLog.appended(record, count: shape.count, run: shape.run, evals: shape.evals)
+                        spool.reportPartsLog.appended(record, count: shape.count)
+                        options.journalSink?.journaled(
+                            line: bytes, sample: held, sampleRange: cut, index: record.index, run: record.runRange, evals: record.evalsRange,
+                            reportPart: record.reportPart)
                     }
                 } catch {
                     spool.journalLog.invalidate()

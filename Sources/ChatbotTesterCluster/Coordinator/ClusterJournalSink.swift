@@ -11,13 +11,18 @@ import Foundation
 public protocol ClusterJournalSink: AnyObject, Sendable {
     /// A record was journaled.
     /// - Parameters:
-    ///   - line: the journal line's bytes (the record's JSON, its sample in place; no newline).
+    ///   - line: the record's bytes as its worker sent them (no newline). When `sample` is given,
+    ///     the journal line is `line` with `line[sampleRange]` (offsets from `line.startIndex`)
+    ///     replaced by `sample`: the coordinator does not build that line, a sink copies the pieces.
+    ///   - sample: the sample's JSON the coordinator put back in place of `line[sampleRange]`
+    ///     (the value of `run.sample`), or nil when `line` is the journal line as it is.
+    ///   - sampleRange: where `run.sample`'s value is in `line`.
     ///   - index: the sample's dataset index.
-    ///   - run: where the record's `run` value is in `line` (offsets from `line.startIndex`), when
-    ///     the coordinator knows it (nil: the sink finds it, off the coordinator's actor).
-    ///   - evals: where the record's `evals` array is in `line` (offsets from `line.startIndex`),
-    ///     when known.
+    ///   - run: where the record's `run` value is in `line` (offsets from `line.startIndex`, before
+    ///     the sample is put back), when the coordinator knows it (nil: the sink finds it, off the
+    ///     coordinator's actor).
+    ///   - evals: where the record's `evals` array is in `line` (as `run`), when known.
     ///   - reportPart: the report part its worker sent (`ClusterReportPart`, checked against the
     ///     record), when there is one.
-    func journaled(line: Data, index: Int, run: Range<Int>?, evals: Range<Int>?, reportPart: Data?)
+    func journaled(line: Data, sample: Data?, sampleRange: Range<Int>, index: Int, run: Range<Int>?, evals: Range<Int>?, reportPart: Data?)
 }

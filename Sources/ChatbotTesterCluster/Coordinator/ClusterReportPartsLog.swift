@@ -57,13 +57,19 @@ public final class ClusterReportPartsLog: @unchecked Sendable {
     /// Records a line just appended to the journal (`envelope`'s bytes and a newline), with its
     /// report part when it has one.
     public func appended(_ envelope: ClusterRecordEnvelope) {
+        appended(envelope, count: envelope.bytes.count)
+    }
+
+    /// Records a line of `count` bytes and a newline just appended to the journal for `envelope`
+    /// (its sample put back: `ClusterRecordEnvelope.splicedShape(sampleCount:)`).
+    public func appended(_ envelope: ClusterRecordEnvelope, count: Int) {
         lock.withLock {
             guard let offset = next else { return }
-            next = offset + envelope.bytes.count + 1
+            next = offset + count + 1
             guard let part = envelope.reportPart else { return }
             ByteCoding.append(UInt32(part.count), to: &buffer)
             ByteCoding.append(UInt64(offset), to: &buffer)
-            ByteCoding.append(UInt32(envelope.bytes.count), to: &buffer)
+            ByteCoding.append(UInt32(count), to: &buffer)
             buffer.append(contentsOf: part)
             if buffer.count >= 1 << 18 { flush() }
         }

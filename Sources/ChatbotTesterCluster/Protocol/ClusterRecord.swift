@@ -391,13 +391,7 @@ public struct ClusterRecordEnvelope: Sendable, Hashable {
                 if let base = source.baseAddress { (target.baseAddress! + head).copyMemory(from: base, byteCount: sample.count) }
             }
         }
-        let delta = sample.count - sampleRange.count
-        let cut = sampleRange.upperBound
-        func moved(_ range: Range<Int>) -> Range<Int> {
-            if range.lowerBound >= cut { return (range.lowerBound + delta)..<(range.upperBound + delta) }
-            if range.upperBound >= cut { return range.lowerBound..<(range.upperBound + delta) }
-            return range
-        }
+        let moved = { (range: Range<Int>) in self.movedBySplice(range, sampleCount: sample.count) }
         var copy = self
         copy.bytes = out
         copy.runRange = moved(runRange)
@@ -411,6 +405,21 @@ public struct ClusterRecordEnvelope: Sendable, Hashable {
         copy.sampleRange = sampleRange.lowerBound..<(sampleRange.lowerBound + sample.count)
         copy.sampleOmitted = false
         return copy
+    }
+
+    /// Where `range` of `bytes` lands in `splicingSample(s)`'s bytes for a sample `s` of
+    /// `sampleCount` bytes.
+    func movedBySplice(_ range: Range<Int>, sampleCount: Int) -> Range<Int> {
+        let delta = sampleCount - sampleRange.count, cut = sampleRange.upperBound
+        if range.lowerBound >= cut { return (range.lowerBound + delta)..<(range.upperBound + delta) }
+        if range.upperBound >= cut { return range.lowerBound..<(range.upperBound + delta) }
+        return range
+    }
+
+    /// The shape of `splicingSample(s)` for a sample `s` of `sampleCount` bytes, without building
+    /// it: its length and where its `run` value and `evals` array are.
+    public func splicedShape(sampleCount: Int) -> (count: Int, run: Range<Int>, evals: Range<Int>) {
+        (bytes.count - sampleRange.count + sampleCount, movedBySplice(runRange, sampleCount: sampleCount), movedBySplice(evalsRange, sampleCount: sampleCount))
     }
 
     /// A record whose JSON is well-formed but not shaped like a `ClusterRecord`.

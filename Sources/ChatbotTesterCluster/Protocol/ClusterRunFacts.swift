@@ -60,9 +60,7 @@ extension RunRecordFacts where TurnLatencies == [Double] {
     /// (`ClusterReportPart.facts`) when they agree with the record's status, error code and cost,
     /// else scanned from the run.
     public init(scanning envelope: ClusterRecordEnvelope) throws {
-        if let part = envelope.reportPart, let facts = ClusterReportPart.facts(part), facts.status == envelope.status,
-            facts.error?.code == envelope.errorCode, facts.costUSD?.bitPattern == envelope.costUSD?.bitPattern
-        {
+        if let facts = Self.reported(by: envelope) {
             self = facts
             return
         }
@@ -70,6 +68,15 @@ extension RunRecordFacts where TurnLatencies == [Double] {
         // (a protocol-6 read keeps none: the run is scanned now).
         let members = envelope.runMembers.isEmpty ? try JSONByteScanner.members(ofObject: envelope.bytes, in: envelope.runRange) : envelope.runMembers
         try self.init(envelope.bytes, members: members)
+    }
+
+    /// The facts `envelope`'s report part carries (`ClusterReportPart.facts`), when they agree
+    /// with the record's status, error code and cost; nil otherwise (the run must be scanned).
+    public static func reported(by envelope: ClusterRecordEnvelope) -> ClusterRunFacts? {
+        guard let part = envelope.reportPart, let facts = ClusterReportPart.facts(part), facts.status == envelope.status,
+            facts.error?.code == envelope.errorCode, facts.costUSD?.bitPattern == envelope.costUSD?.bitPattern
+        else { return nil }
+        return facts
     }
 
     private static let quotedScenario = Array(#""scenario""#.utf8)

@@ -636,15 +636,22 @@ final class JournalLog: @unchecked Sendable {
 
     /// Records a line just appended to the journal: `envelope`'s bytes and a newline.
     func appended(_ envelope: ClusterRecordEnvelope) {
+        appended(envelope, count: envelope.bytes.count, run: envelope.runRange, evals: envelope.evalsRange)
+    }
+
+    /// Records a line of `count` bytes and a newline just appended to the journal: `envelope`
+    /// with its sample put back (`ClusterRecordEnvelope.splicedShape(sampleCount:)` gives the
+    /// line's length and its `run` and `evals` ranges).
+    func appended(_ envelope: ClusterRecordEnvelope, count: Int, run: Range<Int>, evals: Range<Int>) {
         lock.withLock {
             guard let start = length else { return }
             sealed = nil
             lines += 1
             entries.append(JournalIndex.Entry(
-                sampleId: envelope.sampleId, index: envelope.index, range: start..<(start + envelope.bytes.count), line: lines,
-                succeeded: envelope.status == .ok, costUSD: envelope.costUSD, runSpan: JournalIndex.Entry.span(envelope.runRange),
-                evalsSpan: JournalIndex.Entry.span(envelope.evalsRange)))
-            length = start + envelope.bytes.count + 1
+                sampleId: envelope.sampleId, index: envelope.index, range: start..<(start + count), line: lines,
+                succeeded: envelope.status == .ok, costUSD: envelope.costUSD, runSpan: JournalIndex.Entry.span(run),
+                evalsSpan: JournalIndex.Entry.span(evals)))
+            length = start + count + 1
         }
     }
 

@@ -109,9 +109,25 @@ public final class FileJournal: ArtifactJournal, @unchecked Sendable {
     /// Appends one line (a newline is added); buffered until a sync or the flush threshold. Never
     /// waits for a sync under way: past the threshold it writes only when no sync is writing.
     public func appendNow(_ line: Data) throws {
+        try appendLine { $0.append(line) }
+    }
+
+    /// Appends one line given in three pieces, copied one after the other into the write buffer
+    /// (a newline is added): a line assembled from parts of other buffers is copied once, not
+    /// built first. Otherwise as `appendNow(_:)`.
+    public func appendNow(_ head: Data, _ middle: Data, _ tail: Data) throws {
+        try appendLine {
+            $0.append(head)
+            $0.append(middle)
+            $0.append(tail)
+        }
+    }
+
+    /// Puts a line's bytes in the buffer with `fill`, then its newline; writes past the threshold.
+    private func appendLine(_ fill: (inout Data) -> Void) throws {
         let full = try lock.withLock {
             guard !closed else { throw ChatbotTesterError(.io, "journal \(url.path) is closed") }
-            pending.append(line)
+            fill(&pending)
             pending.append(0x0A)
             return pending.count >= flushThreshold
         }

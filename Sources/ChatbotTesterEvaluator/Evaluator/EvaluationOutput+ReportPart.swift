@@ -72,10 +72,11 @@ extension EvaluationOutput {
     struct ReportPart {
         var run: RunRecord
         var evals: [EvalRecord]
-        var csvRows: [UInt8]
+        /// Where the CSV rows are in the part's bytes (they are copied from there, once).
+        var csvRows: Range<Int>
         var junit: JUnitReportWriter.Prepared
 
-        init(run: RunRecord, evals: [EvalRecord], csvRows: [UInt8], junit: JUnitReportWriter.Prepared) {
+        init(run: RunRecord, evals: [EvalRecord], csvRows: Range<Int>, junit: JUnitReportWriter.Prepared) {
             self.run = run
             self.evals = evals
             self.csvRows = csvRows
@@ -145,7 +146,7 @@ extension EvaluationOutput {
                     sampleId: sampleId, metric: metric, type: type, status: evalStatus == 0 ? .scored : .unmeasured, score: score, passed: passed,
                     threshold: threshold, straddlesThreshold: straddles, usage: judge, costUSD: judgeCost, tags: tags))
             }
-            guard let rowsLength = reader.u32(), let rows = reader.bytes(Int(rowsLength)), let xmlLength = reader.u32(),
+            guard let rowsLength = reader.u32(), let rows = reader.skip(Int(rowsLength)), let xmlLength = reader.u32(),
                 let xml = reader.bytes(Int(xmlLength))
             else { return nil }
             var junit = JUnitReportWriter.Prepared()
@@ -163,7 +164,7 @@ extension EvaluationOutput {
                 junit.outcomes.append(outcome)
             }
             guard last == junit.xml.count, reader.remaining == 0 else { return nil }
-            return ReportPart(run: run, evals: evals, csvRows: [UInt8](rows), junit: junit)
+            return ReportPart(run: run, evals: evals, csvRows: rows, junit: junit)
         }
     }
 
@@ -180,7 +181,11 @@ extension EvaluationOutput {
         guard writer == nil, comparison == nil, let part = ReportPart(bytes), part.evals.count == evalCount else { return false }
         aggregate.add(part.run, evals: part.evals)
         let counted = SampleEvaluation(run: part.run, evals: part.evals)
-        try reports.add(outcome: counted.outcome, evals: part.evals, csvRows: part.csvRows, junit: part.junit, sample: sample)
+        try bytes.withUnsafeBytes { raw in
+            try reports.add(
+                outcome: counted.outcome, evals: part.evals, csvRows: UnsafeRawBufferPointer(rebasing: raw[part.csvRows]), junit: part.junit,
+                sample: sample)
+        }
         return true
     }
 }

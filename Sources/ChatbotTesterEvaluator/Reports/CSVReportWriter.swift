@@ -32,6 +32,12 @@ public final class CSVReportWriter {
         if buffer.count > 1 << 16 { try flush() }
     }
 
+    /// Appends rows made by `appendRows(for:to:)`, read where they are (a report part's bytes).
+    public func add(rowBytes: UnsafeRawBufferPointer) throws {
+        buffer.append(contentsOf: rowBytes)
+        if buffer.count > 1 << 16 { try flush() }
+    }
+
     /// The bytes of `rows(for:)`, appended to `out` without a `String` per field or row (what
     /// `evaluateFile`'s batches make; `rows(for:)` stays the reference).
     public static func appendRows(for sample: SampleEvaluation, to out: inout [UInt8]) {

@@ -86,7 +86,7 @@ public final class EvalReportWriter {
     /// `sample` gives the whole sample, asked for only when `report.md` or `report.html` keeps it.
     /// The same bytes as `add(_:csvRows:junit:)`.
     func add(
-        outcome: SampleEvaluation.Outcome, evals: [EvalRecord], csvRows: [UInt8], junit prepared: JUnitReportWriter.Prepared,
+        outcome: SampleEvaluation.Outcome, evals: [EvalRecord], csvRows: UnsafeRawBufferPointer, junit prepared: JUnitReportWriter.Prepared,
         sample: () throws -> SampleEvaluation
     ) throws {
         count += 1
