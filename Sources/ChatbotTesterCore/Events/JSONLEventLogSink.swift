@@ -125,25 +125,11 @@ public final class JSONLEventLogSink: InlineEventSink {
         let millisecondsTotal = Int64((date.timeIntervalSince1970 * 1000).rounded(.down))
         guard millisecondsTotal >= 0, millisecondsTotal < 253_402_300_800_000 else { return appendTimestampByGmtime(date, to: &out) }
         let seconds = Int(millisecondsTotal / 1000)
-        let (year, month, day) = civilDate(daysSince1970: seconds / 86400)
+        let (year, month, day) = CivilDate.date(daysSince1970: seconds / 86400)
         let secondOfDay = seconds % 86400
         appendTimestamp(
             year: year, month: month, day: day, hour: secondOfDay / 3600, minute: secondOfDay / 60 % 60, second: secondOfDay % 60,
             milliseconds: Int(millisecondsTotal % 1000), to: &out)
-    }
-
-    /// Year, month (1…12) and day (1…31) of a day number (days since 1970-01-01, not negative).
-    static func civilDate(daysSince1970 days: Int) -> (year: Int, month: Int, day: Int) {
-        // Counted in 400-year eras from 0000-03-01, so the leap day ends each counted year.
-        let shifted = days + 719_468
-        let era = shifted / 146_097
-        let dayOfEra = shifted - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let monthFromMarch = (5 * dayOfYear + 2) / 153
-        let day = dayOfYear - (153 * monthFromMarch + 2) / 5 + 1
-        let month = monthFromMarch < 10 ? monthFromMarch + 3 : monthFromMarch - 9
-        return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
     }
 
     /// `appendTimestamp` through `gmtime_r` (the reference the arithmetic is tested against).

@@ -136,13 +136,7 @@ enum FastRecordDecoding {
                 let minute = number(14, 2), let second = number(17, 2), year >= 1971, (1...12).contains(month), (1...28).contains(day),
                 hour < 24, minute < 60, second < 60
             else { return nil }
-            // Days from the civil date (proleptic Gregorian), Howard Hinnant's algorithm.
-            let y = month <= 2 ? year - 1 : year
-            let era = y / 400
-            let yearOfEra = y - era * 400
-            let dayOfYear = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
-            let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
-            let days = era * 146_097 + dayOfEra - 719_468
+            let days = CivilDate.days(year: year, month: month, day: day)
             return Date(timeIntervalSince1970: TimeInterval(days * 86_400 + hour * 3_600 + minute * 60 + second))
         }
         return parsed ?? nil

@@ -30,7 +30,7 @@ public enum HTTPDate {
         let seconds = Int64(date.timeIntervalSince1970.rounded(.down))
         let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
         let inDay = Int(seconds - days * 86_400)
-        let (year, month, day) = civil(fromDays: days)
+        let (year, month, day) = CivilDate.date(daysSince1970: Int(days))
         let weekday = Int(((days % 7) + 7 + 4) % 7)  // 1970-01-01 was a Thursday (4).
         var text = weekdays[weekday] + ", " + two(day) + " " + months[month - 1] + " "
         text += year >= 0 && year < 10_000 ? String(repeating: "0", count: 4 - String(year).count) + String(year) : String(year)
@@ -43,30 +43,6 @@ public enum HTTPDate {
     private static let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 
     private static func two(_ value: Int) -> String { value < 10 ? "0" + String(value) : String(value) }
-
-    /// Days since 1970-01-01 of a proleptic Gregorian date (the civil-from-days algorithm's inverse).
-    static func days(year: Int, month: Int, day: Int) -> Int64 {
-        let y = Int64(month <= 2 ? year - 1 : year)
-        let era = (y >= 0 ? y : y - 399) / 400
-        let yearOfEra = y - era * 400
-        let m = Int64(month)
-        let dayOfYear = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + Int64(day) - 1
-        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
-        return era * 146_097 + dayOfEra - 719_468
-    }
-
-    /// The proleptic Gregorian date `days` after 1970-01-01.
-    static func civil(fromDays days: Int64) -> (year: Int, month: Int, day: Int) {
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let dayOfEra = z - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let mp = (5 * dayOfYear + 2) / 153
-        let day = Int(dayOfYear - (153 * mp + 2) / 5 + 1)
-        let month = Int(mp < 10 ? mp + 3 : mp - 9)
-        return (Int(yearOfEra + era * 400) + (month <= 2 ? 1 : 0), month, day)
-    }
 
     private static func isLeap(_ year: Int) -> Bool { year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) }
 
@@ -82,7 +58,7 @@ public enum HTTPDate {
     fileprivate static func date(year: Int, month: Int, day: Int, hour: Int, minute: Int, second: Int) -> Date? {
         guard (1...12).contains(month), day >= 1, day <= daysIn(month: month, year: year), hour < 24, minute < 60, second <= 60
         else { return nil }
-        let total = days(year: year, month: month, day: day) * 86_400 + Int64(hour * 3600 + minute * 60 + second)
+        let total = Int64(CivilDate.days(year: year, month: month, day: day)) * 86_400 + Int64(hour * 3600 + minute * 60 + second)
         return Date(timeIntervalSince1970: Double(total))
     }
 
@@ -144,7 +120,7 @@ public enum HTTPDate {
                 let month = name(in: HTTPDate.months), literal("-"), let short = digits(2), literal(" "),
                 let (hour, minute, second) = time(), literal(" GMT"), atEnd
             else { return nil }
-            let current = HTTPDate.civil(fromDays: Int64((now.timeIntervalSince1970 / 86_400).rounded(.down))).year
+            let current = CivilDate.date(daysSince1970: Int((now.timeIntervalSince1970 / 86_400).rounded(.down))).year
             var year = current - current % 100 + short
             if year > current + 50 { year -= 100 }
             return HTTPDate.date(year: year, month: month + 1, day: day, hour: hour, minute: minute, second: second)
