@@ -148,8 +148,7 @@ final class StreamedClusterOutput: ClusterJournalSink, @unchecked Sendable {
         guard reason == nil else { return }
         let line = record.line
         let start = line.startIndex
-        guard let (runRange, evalsRange) = Self.ranges(record), runRange.upperBound <= line.count, evalsRange.upperBound <= line.count,
-            let elements = try? JSONByteScanner.elements(ofArray: line, in: evalsRange)
+        guard let (runRange, evalsRange) = Self.ranges(record), runRange.upperBound <= line.count, evalsRange.upperBound <= line.count
         else { return giveUp("journal line of index \(record.index) is not shaped as indexed") }
         let runBytes = line[(start + runRange.lowerBound)..<(start + runRange.upperBound)]
         guard runBytes.first == UInt8(ascii: "{"), runBytes.last == UInt8(ascii: "}") else {
@@ -163,28 +162,36 @@ final class StreamedClusterOutput: ClusterJournalSink, @unchecked Sendable {
                 evalsRange.upperBound <= cut.lowerBound || evalsRange.lowerBound >= cut.upperBound
             else { return giveUp("journal line of index \(record.index) is not shaped as indexed") }
         }
-        if let sample = record.sample {
-            resultBytes.append(contentsOf: line[(start + runRange.lowerBound)..<(start + cut.lowerBound)])
-            resultBytes.append(contentsOf: sample)
-            resultBytes.append(contentsOf: line[(start + cut.upperBound)..<(start + runRange.upperBound)])
-        } else {
-            resultBytes.append(contentsOf: runBytes)
+        line.withUnsafeBytes { raw in
+            if let sample = record.sample {
+                resultBytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[runRange.lowerBound..<cut.lowerBound]))
+                sample.withUnsafeBytes { resultBytes.append(contentsOf: $0) }
+                resultBytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[cut.upperBound..<runRange.upperBound]))
+            } else {
+                resultBytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[runRange]))
+            }
         }
         resultBytes.append(0x0A)
-        if evals != nil {
-            for element in elements {
-                evalBytes.append(contentsOf: line[(start + element.lowerBound)..<(start + element.upperBound)])
+        // The line was checked when it was journaled: its evaluations are found, not checked again
+        // (`ClusterCheckedJSON`), and copied straight into the chunk.
+        var evalCount = 0
+        let copyEvals = evals != nil
+        let shaped = line.withUnsafeBytes { raw in
+            ClusterCheckedJSON.forEachElement(of: line, in: evalsRange) { element in
+                evalCount += 1
+                guard copyEvals else { return }
+                evalBytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[element]))
                 evalBytes.append(0x0A)
             }
         }
+        guard shaped else { return giveUp("journal line of index \(record.index) is not shaped as indexed") }
         if let evaluation {
-            guard let part = record.part, let head = ClusterReportPart.head(part), head.index == record.index else {
+            guard let part = record.part, let body = ClusterReportPart.body(of: part, index: record.index) else {
                 return giveUp("the record at index \(record.index) came without a report part")
             }
-            let body = part[(part.startIndex + head.body.lowerBound)..<(part.startIndex + head.body.upperBound)]
             let decoder = decoder
             do {
-                let used = try evaluation.add(reportPart: body, evalCount: elements.count) {
+                let used = try evaluation.add(reportPart: part[(part.startIndex + body.lowerBound)..<(part.startIndex + body.upperBound)], evalCount: evalCount) {
                     var run = runBytes
                     if let sample = record.sample {
                         run = line[(start + runRange.lowerBound)..<(start + cut.lowerBound)]
@@ -193,7 +200,7 @@ final class StreamedClusterOutput: ClusterJournalSink, @unchecked Sendable {
                     }
                     return SampleEvaluation(
                         run: try JSONCoding.decodeRecord(RunRecord.self, from: run, decoder: decoder),
-                        evals: try elements.map {
+                        evals: try JSONByteScanner.elements(ofArray: line, in: evalsRange).map {
                             try JSONCoding.decodeRecord(EvalRecord.self, from: line[(start + $0.lowerBound)..<(start + $0.upperBound)], decoder: decoder)
                         })
                 }

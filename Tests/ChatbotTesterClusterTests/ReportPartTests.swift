@@ -133,6 +133,17 @@ import Testing
             #expect(ClusterReportPart.facts(part) == scanned, "\(record.sampleId)")
             #expect(try ClusterRunFacts(scanning: envelope) == scanned)
             #expect(ClusterReportPart.facts(part.dropLast(1)) == nil || ClusterReportPart.head(part) != nil)
+            // The coordinator's totals read the part's facts in place (no array of turns): the
+            // same statistics as the scanned record's.
+            var lean = ClusterRunTotals(), reference = ClusterRunTotals()
+            let added = lean.add(reportedBy: envelope)
+            #expect(added)
+            reference.add(scanned)
+            #expect(lean == reference, "\(record.sampleId)")
+            #expect(Array(try #require(ClusterReportPart.leanFacts(part)).turnLatencies) == scanned.turnLatencies)
+            // The body found by index alone is the one the head gives; another index finds none.
+            #expect(ClusterReportPart.body(of: part, index: record.index) == ClusterReportPart.head(part)?.body)
+            #expect(ClusterReportPart.body(of: part, index: record.index + 1) == nil)
         }
         // Record 0 succeeded, record 3 failed: facts of the failure on the success are not used.
         var envelope = try ClusterRecordEnvelope(scanning: records[0].wireBytes(omittingSample: false))
@@ -140,6 +151,10 @@ import Testing
         envelope.reportPart = ClusterReportPart.make(sampleId: records[0].sampleId, index: 0, run: records[3].run, body: [])
         #expect(ClusterReportPart.facts(try #require(envelope.reportPart))?.status == .error)
         #expect(try ClusterRunFacts(scanning: envelope) == scanned)
+        var totals = ClusterRunTotals()
+        let added = totals.add(reportedBy: envelope)
+        #expect(!added)
+        #expect(totals == ClusterRunTotals())
     }
 
     /// The field a records frame is refused for, and the message (nil: accepted).

@@ -70,7 +70,7 @@ public final class ClusterReportPartsLog: @unchecked Sendable {
             ByteCoding.append(UInt32(part.count), to: &buffer)
             ByteCoding.append(UInt64(offset), to: &buffer)
             ByteCoding.append(UInt32(count), to: &buffer)
-            buffer.append(contentsOf: part)
+            part.withUnsafeBytes { buffer.append(contentsOf: $0) }
             if buffer.count >= 1 << 18 { flush() }
         }
     }

@@ -69,16 +69,53 @@ public enum ClusterReportPart {
 
     /// The statistics facts `part` carries; nil when it is not readable.
     public static func facts(_ part: Data) -> ClusterRunFacts? {
+        guard let facts = leanFacts(part) else { return nil }
+        return ClusterRunFacts(
+            status: facts.status, error: facts.error, usage: facts.usage, simulatorUsage: facts.simulatorUsage, costUSD: facts.costUSD,
+            latencyMs: facts.latencyMs, attempts: facts.attempts, turnLatencies: Array(facts.turnLatencies), stopReason: facts.stopReason,
+            simulated: facts.simulated)
+    }
+
+    /// The statistics facts `part` carries, its turn latencies read from its bytes as they are
+    /// counted (no array per record: what the coordinator adds to its totals); nil when it is not
+    /// readable.
+    public static func leanFacts(_ part: Data) -> RunRecordFacts<TurnLatencies>? {
         ByteCoding.read(part) { reader in
             guard reader.byte() == version, let length = reader.u32(), reader.skip(Int(length)) != nil, reader.u64() != nil,
                 let factsLength = reader.u32(), let range = reader.skip(Int(factsLength))
             else { return nil }
             var facts = ByteCoding.Reader(UnsafeRawBufferPointer(rebasing: reader.raw[range]))
-            return readFacts(&facts)
+            return readFacts(&facts, part: part, base: range.lowerBound)
         }
     }
 
-    private static func readFacts(_ reader: inout ByteCoding.Reader) -> ClusterRunFacts? {
+    /// The turn latencies of a part's facts (`leanFacts`), read from the part's bytes as they are
+    /// iterated.
+    public struct TurnLatencies: Sequence, Sendable {
+        let part: Data
+        /// Where the latencies are (8 bytes each), offsets from `part.startIndex`.
+        let range: Range<Int>
+
+        public var underestimatedCount: Int { range.count / 8 }
+
+        public func makeIterator() -> Iterator { Iterator(part: part, offset: range.lowerBound, end: range.upperBound) }
+
+        public struct Iterator: IteratorProtocol {
+            let part: Data
+            var offset: Int
+            let end: Int
+
+            public mutating func next() -> Double? {
+                guard offset + 8 <= end else { return nil }
+                let at = offset
+                offset += 8
+                return part.withUnsafeBytes { Double(bitPattern: UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: at, as: UInt64.self))) }
+            }
+        }
+    }
+
+    /// Reads the facts at `reader` (a reader over the facts of `part`, which start at `base`).
+    private static func readFacts(_ reader: inout ByteCoding.Reader, part: Data, base: Int) -> RunRecordFacts<TurnLatencies>? {
         func int() -> Int? { reader.u64().map { Int(Int64(bitPattern: $0)) } }
         func usage() -> Usage? {
             guard let prompt = int(), let completion = int() else { return nil }
@@ -103,13 +140,9 @@ public enum ClusterReportPart {
             guard let bits = reader.u64() else { return nil }
             cost = Double(bitPattern: bits)
         }
-        guard let latency = reader.u64(), let attempts = int(), let turnCount = reader.u32(), Int(turnCount) <= reader.remaining / 8 else { return nil }
-        var turns: [Double] = []
-        turns.reserveCapacity(Int(turnCount))
-        for _ in 0..<turnCount {
-            guard let bits = reader.u64() else { return nil }
-            turns.append(Double(bitPattern: bits))
-        }
+        guard let latency = reader.u64(), let attempts = int(), let turnCount = reader.u32(), Int(turnCount) <= reader.remaining / 8,
+            let turns = reader.skip(Int(turnCount) * 8)
+        else { return nil }
         guard let hasStop = reader.byte(), hasStop <= 1 else { return nil }
         var stopReason: String?
         if hasStop == 1 {
@@ -117,9 +150,11 @@ public enum ClusterReportPart {
             stopReason = reason
         }
         guard let simulated = reader.byte(), simulated <= 1, reader.remaining == 0 else { return nil }
-        return ClusterRunFacts(
+        return RunRecordFacts(
             status: status == 1 ? .error : .ok, error: error, usage: runUsage, simulatorUsage: simulator, costUSD: cost,
-            latencyMs: Double(bitPattern: latency), attempts: attempts, turnLatencies: turns, stopReason: stopReason, simulated: simulated == 1)
+            latencyMs: Double(bitPattern: latency), attempts: attempts,
+            turnLatencies: TurnLatencies(part: part, range: (base + turns.lowerBound)..<(base + turns.upperBound)), stopReason: stopReason,
+            simulated: simulated == 1)
     }
 
     /// The head of `part`: the sample id and index it names, and where its body is (offsets from
@@ -130,6 +165,17 @@ public enum ClusterReportPart {
                 reader.skip(Int(facts)) != nil
             else { return nil }
             return (sampleId, Int(Int64(bitPattern: index)), reader.offset..<part.count)
+        }
+    }
+
+    /// Where the body of `part` is (offsets from `part.startIndex`) when its head names dataset
+    /// index `index` (its sample id is skipped, not made into a string); nil otherwise.
+    public static func body(of part: Data, index: Int) -> Range<Int>? {
+        ByteCoding.read(part) { reader in
+            guard reader.byte() == version, let length = reader.u32(), reader.skip(Int(length)) != nil,
+                reader.u64() == UInt64(bitPattern: Int64(index)), let facts = reader.u32(), reader.skip(Int(facts)) != nil
+            else { return nil }
+            return reader.offset..<part.count
         }
     }
 

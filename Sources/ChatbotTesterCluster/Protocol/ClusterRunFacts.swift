@@ -73,9 +73,7 @@ extension RunRecordFacts where TurnLatencies == [Double] {
     /// The facts `envelope`'s report part carries (`ClusterReportPart.facts`), when they agree
     /// with the record's status, error code and cost; nil otherwise (the run must be scanned).
     public static func reported(by envelope: ClusterRecordEnvelope) -> ClusterRunFacts? {
-        guard let part = envelope.reportPart, let facts = ClusterReportPart.facts(part), facts.status == envelope.status,
-            facts.error?.code == envelope.errorCode, facts.costUSD?.bitPattern == envelope.costUSD?.bitPattern
-        else { return nil }
+        guard let part = envelope.reportPart, let facts = ClusterReportPart.facts(part), facts.agrees(with: envelope) else { return nil }
         return facts
     }
 
@@ -170,9 +168,19 @@ public struct ClusterRunTotals: Sendable, Hashable {
     public init() {}
 
     /// Adds a record's facts.
-    public mutating func add(_ facts: ClusterRunFacts) {
+    public mutating func add(_ facts: RunRecordFacts<some Sequence<Double>>) {
         statistics.add(facts)
         if let error = facts.error, errorExamples[error.code] == nil { errorExamples[error.code] = error.message }
+    }
+
+    /// Adds the facts `envelope`'s report part carries (`ClusterReportPart.leanFacts`: read from
+    /// the part's bytes, no array made) when they agree with the record's status, error code and
+    /// cost, as `ClusterRunFacts.reported(by:)`; false, having added nothing, otherwise (the run
+    /// must be scanned).
+    public mutating func add(reportedBy envelope: ClusterRecordEnvelope) -> Bool {
+        guard let part = envelope.reportPart, let facts = ClusterReportPart.leanFacts(part), facts.agrees(with: envelope) else { return false }
+        add(facts)
+        return true
     }
 }
 
@@ -224,5 +232,13 @@ public struct ClusterRecordKeys: Sendable {
     /// Remembers `id` as recorded (a resumed run's journal), as a success unless `succeeded` is false.
     public mutating func insert(_ id: String, succeeded ok: Bool = true) {
         succeeded[id] = ok
+    }
+}
+
+extension RunRecordFacts {
+    /// Whether these facts (a report part's) say what `envelope`'s record says of its status,
+    /// error code and cost.
+    func agrees(with envelope: ClusterRecordEnvelope) -> Bool {
+        status == envelope.status && error?.code == envelope.errorCode && costUSD?.bitPattern == envelope.costUSD?.bitPattern
     }
 }

@@ -22,12 +22,15 @@ import Foundation
 /// ```
 public final class FileJournal: ArtifactJournal, @unchecked Sendable {
     private let fd: Int32
-    /// Guards `pending` and `closed` (held briefly: appends never wait for a write).
+    /// Guards `pending`, `spare` and `closed` (held briefly: appends never wait for a write).
     private let lock = NSLock()
     /// Serializes writes and fsyncs of the file, in append order.
     private let writeLock = NSLock()
     private let queue = DispatchQueue(label: "chatbot-tester.journal-sync")
-    private var pending = Data()
+    private var pending: [UInt8] = []
+    /// The buffer last written out, emptied with its capacity kept: the next lines go into it, so
+    /// a busy journal reuses two buffers instead of growing (and faulting in) a fresh one per write.
+    private var spare: [UInt8] = []
     private var closed = false
     private let flushThreshold: Int
     public let url: URL
@@ -109,7 +112,7 @@ public final class FileJournal: ArtifactJournal, @unchecked Sendable {
     /// Appends one line (a newline is added); buffered until a sync or the flush threshold. Never
     /// waits for a sync under way: past the threshold it writes only when no sync is writing.
     public func appendNow(_ line: Data) throws {
-        try appendLine { $0.append(line) }
+        try appendLine { Self.append(line, to: &$0) }
     }
 
     /// Appends one line given in three pieces, copied one after the other into the write buffer
@@ -117,14 +120,19 @@ public final class FileJournal: ArtifactJournal, @unchecked Sendable {
     /// built first. Otherwise as `appendNow(_:)`.
     public func appendNow(_ head: Data, _ middle: Data, _ tail: Data) throws {
         try appendLine {
-            $0.append(head)
-            $0.append(middle)
-            $0.append(tail)
+            Self.append(head, to: &$0)
+            Self.append(middle, to: &$0)
+            Self.append(tail, to: &$0)
         }
     }
 
+    /// Copies `data`'s bytes to the end of `buffer`.
+    private static func append(_ data: Data, to buffer: inout [UInt8]) {
+        data.withUnsafeBytes { buffer.append(contentsOf: $0.bindMemory(to: UInt8.self)) }
+    }
+
     /// Puts a line's bytes in the buffer with `fill`, then its newline; writes past the threshold.
-    private func appendLine(_ fill: (inout Data) -> Void) throws {
+    private func appendLine(_ fill: (inout [UInt8]) -> Void) throws {
         let full = try lock.withLock {
             guard !closed else { throw ChatbotTesterError(.io, "journal \(url.path) is closed") }
             fill(&pending)
@@ -183,20 +191,26 @@ public final class FileJournal: ArtifactJournal, @unchecked Sendable {
     /// Writes out what is buffered (under `writeLock`); a failed write is rolled back and its
     /// lines stay buffered, ahead of any appended since.
     private func writePending() throws {
-        let chunk: Data = lock.withLock {
-            let taken = pending
-            pending = Data()
+        var chunk: [UInt8] = lock.withLock {
+            var taken = spare
+            swap(&taken, &pending)
+            spare = []
             return taken
         }
-        guard !chunk.isEmpty else { return }
-        let before = lseek(fd, 0, SEEK_END)
-        let ok = chunk.withUnsafeBytes { FileJournal.writeAll(fd, $0) }
-        guard ok else {
-            // Roll back a partial write so the file still ends at a complete line.
-            if before >= 0 { ftruncate(fd, before) }
-            lock.withLock { pending = chunk + pending }
-            throw ChatbotTesterError(.io, "cannot append to \(url.path)", location: SourceLocation(source: url.path))
+        if !chunk.isEmpty {
+            let before = lseek(fd, 0, SEEK_END)
+            let ok = chunk.withUnsafeBytes { FileJournal.writeAll(fd, $0) }
+            guard ok else {
+                // Roll back a partial write so the file still ends at a complete line.
+                if before >= 0 { ftruncate(fd, before) }
+                lock.withLock { pending = chunk + pending }
+                throw ChatbotTesterError(.io, "cannot append to \(url.path)", location: SourceLocation(source: url.path))
+            }
         }
+        // Kept for the next lines, unless a stall made it much larger than a write's worth.
+        guard chunk.capacity <= 4 * max(flushThreshold, 1 << 16) else { return }
+        chunk.removeAll(keepingCapacity: true)
+        lock.withLock { if spare.capacity < chunk.capacity { spare = chunk } }
     }
 
     private func fsyncFile() throws {

@@ -21,15 +21,20 @@ public struct RunStats: Sendable, Hashable, Codable {
     public init() {}
 
     public mutating func add(_ run: RunRecord) {
+        add(status: run.status, errorCode: run.error?.code, latencyMs: run.latencyMs, usage: run.usage, costUSD: run.costUSD)
+    }
+
+    /// Counts a run by what these statistics read of it (a report part's numbers, with no record).
+    public mutating func add(status: RunRecord.Status, errorCode: String?, latencyMs latency: Double, usage runUsage: Usage, costUSD cost: Double?) {
         samples += 1
-        if run.status == .error {
+        if status == .error {
             errored += 1
-            errorsByCode[run.error?.code ?? "unknown", default: 0] += 1
+            errorsByCode[errorCode ?? "unknown", default: 0] += 1
         }
-        latencySeconds.add(run.latencyMs / 1000)
-        latencyMs.add(run.latencyMs)
-        usage += run.usage
-        if let cost = run.costUSD {
+        latencySeconds.add(latency / 1000)
+        latencyMs.add(latency)
+        usage += runUsage
+        if let cost {
             costUSD.add(cost)
             pricedSamples = (pricedSamples ?? 0) + 1
         }

@@ -67,30 +67,48 @@ extension EvaluationOutput {
         return out
     }
 
-    /// What `add(reportPart:…)` reads of a part: the run and evaluations as the aggregate and the
-    /// outcome read them (the rest of each record left empty), the CSV rows, the test cases.
+    /// What `add(reportPart:…)` reads of a part: the run's numbers the aggregate and the outcome
+    /// read, the evaluations (into a buffer given by the caller; `metric`, `type`, the numbers and
+    /// tags, the rest of each record left empty), and where the CSV rows, the test cases and their
+    /// ends are in the part's bytes (they are copied from there, once).
     struct ReportPart {
-        var run: RunRecord
-        var evals: [EvalRecord]
-        /// Where the CSV rows are in the part's bytes (they are copied from there, once).
+        var status: RunRecord.Status
+        var errorCode: String?
+        var latencyMs: Double
+        var usage: Usage
+        var costUSD: Double?
         var csvRows: Range<Int>
-        var junit: JUnitReportWriter.Prepared
+        /// The test cases' XML.
+        var testCases: Range<Int>
+        /// Per evaluation `[u32 end][u8 outcome]` (checked: in order, within the XML, known outcomes).
+        var caseEnds: Range<Int>
 
-        init(run: RunRecord, evals: [EvalRecord], csvRows: Range<Int>, junit: JUnitReportWriter.Prepared) {
-            self.run = run
-            self.evals = evals
+        init(
+            status: RunRecord.Status, errorCode: String?, latencyMs: Double, usage: Usage, costUSD: Double?, csvRows: Range<Int>, testCases: Range<Int>,
+            caseEnds: Range<Int>
+        ) {
+            self.status = status
+            self.errorCode = errorCode
+            self.latencyMs = latencyMs
+            self.usage = usage
+            self.costUSD = costUSD
             self.csvRows = csvRows
-            self.junit = junit
+            self.testCases = testCases
+            self.caseEnds = caseEnds
         }
 
         /// Reads a part; nil when its bytes are not one (cut short, a bad flag, ends out of order,
         /// bytes left over).
         init?(_ data: Data) {
-            guard let part = ByteCoding.read(data, Self.read) else { return nil }
+            var names = ReportPartNames()
+            var evals: [EvalRecord] = []
+            guard let part = ByteCoding.read(data, { Self.read(&$0, names: &names, evals: &evals) }) else { return nil }
             self = part
         }
 
-        private static func read(_ reader: inout ByteCoding.Reader) -> ReportPart? {
+        /// Reads the part at `reader` (its evaluations into `evals`, emptied first; their names from
+        /// `names` when they are the names read last at their position).
+        static func read(_ reader: inout ByteCoding.Reader, names: inout ReportPartNames, evals: inout [EvalRecord]) -> ReportPart? {
             func double() -> Double?? {
                 switch reader.byte() {
                 case 0: return .some(nil)
@@ -110,6 +128,11 @@ extension EvaluationOutput {
                 guard let prompt = reader.u64(), let completion = reader.u64() else { return nil }
                 return Usage(promptTokens: Int(Int64(bitPattern: prompt)), completionTokens: Int(Int64(bitPattern: completion)))
             }
+            func text() -> UnsafeRawBufferPointer? {
+                guard let length = reader.u32() else { return nil }
+                return reader.bytes(Int(length))
+            }
+            evals.removeAll(keepingCapacity: true)
             guard reader.byte() == EvaluationOutput.reportPartVersion, let status = reader.byte(), status <= 1, let hasError = reader.byte(), hasError <= 1
             else { return nil }
             var errorCode: String?
@@ -121,15 +144,13 @@ extension EvaluationOutput {
             else { return nil }
             let latencyMs = Double(bitPattern: latency)
             guard latencyMs.isFinite, (cost ?? 0).isFinite else { return nil }
-            let run = RunRecord(
-                sample: TestSample(id: ""), target: "", status: status == 1 ? .error : .ok, usage: runUsage, costUSD: cost, latencyMs: latencyMs,
-                error: errorCode.map { ErrorInfo(code: $0, message: "") })
-            var evals: [EvalRecord] = []
             evals.reserveCapacity(Int(count))
-            for _ in 0..<count {
-                guard let sampleId = reader.string(), let metric = reader.string(), let type = reader.string(), let evalStatus = reader.byte(),
-                    evalStatus <= 1, let score = double(), let passed = flag(), let threshold = double(), let straddles = flag(),
-                    let hasUsage = reader.byte(), hasUsage <= 1
+            for position in 0..<Int(count) {
+                // The sample id is skipped: nothing counted from a part reads it (a report keeping
+                // the sample decodes the whole record).
+                guard text() != nil, let metricBytes = text(), let typeBytes = text(), let evalStatus = reader.byte(), evalStatus <= 1,
+                    let score = double(), let passed = flag(), let threshold = double(), let straddles = flag(), let hasUsage = reader.byte(),
+                    hasUsage <= 1
                 else { return nil }
                 var judge: Usage?
                 if hasUsage == 1 {
@@ -143,28 +164,24 @@ extension EvaluationOutput {
                     tags.append(tag)
                 }
                 evals.append(EvalRecord(
-                    sampleId: sampleId, metric: metric, type: type, status: evalStatus == 0 ? .scored : .unmeasured, score: score, passed: passed,
-                    threshold: threshold, straddlesThreshold: straddles, usage: judge, costUSD: judgeCost, tags: tags))
+                    sampleId: "", metric: names.name(metricBytes, slot: 2 * position), type: names.name(typeBytes, slot: 2 * position + 1),
+                    status: evalStatus == 0 ? .scored : .unmeasured, score: score, passed: passed, threshold: threshold,
+                    straddlesThreshold: straddles, usage: judge, costUSD: judgeCost, tags: tags))
             }
             guard let rowsLength = reader.u32(), let rows = reader.skip(Int(rowsLength)), let xmlLength = reader.u32(),
-                let xml = reader.bytes(Int(xmlLength))
+                let xml = reader.skip(Int(xmlLength)), let ends = reader.skip(Int(count) * 5)
             else { return nil }
-            var junit = JUnitReportWriter.Prepared()
-            junit.xml = [UInt8](xml)
-            junit.seconds = latencyMs / 1000
-            junit.ends.reserveCapacity(Int(count))
-            junit.outcomes.reserveCapacity(Int(count))
             var last = 0
-            for _ in 0..<count {
-                guard let end = reader.u32(), Int(end) >= last, Int(end) <= junit.xml.count, let raw = reader.byte(),
-                    let outcome = JUnitReportWriter.Outcome(rawValue: raw)
-                else { return nil }
-                last = Int(end)
-                junit.ends.append(last)
-                junit.outcomes.append(outcome)
+            for position in 0..<Int(count) {
+                let at = ends.lowerBound + position * 5
+                let end = Int(UInt32(littleEndian: reader.raw.loadUnaligned(fromByteOffset: at, as: UInt32.self)))
+                guard end >= last, end <= xml.count, JUnitReportWriter.Outcome(rawValue: reader.raw[at + 4]) != nil else { return nil }
+                last = end
             }
-            guard last == junit.xml.count, reader.remaining == 0 else { return nil }
-            return ReportPart(run: run, evals: evals, csvRows: rows, junit: junit)
+            guard last == xml.count, reader.remaining == 0 else { return nil }
+            return ReportPart(
+                status: status == 1 ? .error : .ok, errorCode: errorCode, latencyMs: latencyMs, usage: runUsage, costUSD: cost, csvRows: rows,
+                testCases: xml, caseEnds: ends)
         }
     }
 
@@ -178,14 +195,37 @@ extension EvaluationOutput {
     /// writes `evals.jsonl` or compares with a baseline (both read whole records) — and the
     /// caller adds the sample decoded.
     public func add(reportPart bytes: Data, evalCount: Int, sample: () throws -> SampleEvaluation) throws -> Bool {
-        guard writer == nil, comparison == nil, let part = ReportPart(bytes), part.evals.count == evalCount else { return false }
-        aggregate.add(part.run, evals: part.evals)
-        let counted = SampleEvaluation(run: part.run, evals: part.evals)
-        try bytes.withUnsafeBytes { raw in
+        guard writer == nil, comparison == nil else { return false }
+        return try bytes.withUnsafeBytes { raw in
+            var reader = ByteCoding.Reader(raw)
+            guard let part = ReportPart.read(&reader, names: &partNames, evals: &partEvals), partEvals.count == evalCount else { return false }
+            aggregate.runs.add(status: part.status, errorCode: part.errorCode, latencyMs: part.latencyMs, usage: part.usage, costUSD: part.costUSD)
+            for index in partEvals.indices { aggregate.add(partEvals[index]) }
             try reports.add(
-                outcome: counted.outcome, evals: part.evals, csvRows: UnsafeRawBufferPointer(rebasing: raw[part.csvRows]), junit: part.junit,
-                sample: sample)
+                outcome: SampleEvaluation.outcome(failedRun: part.status == .error, evals: partEvals), evals: partEvals,
+                csvRows: UnsafeRawBufferPointer(rebasing: raw[part.csvRows]), testCases: UnsafeRawBufferPointer(rebasing: raw[part.testCases]),
+                caseEnds: UnsafeRawBufferPointer(rebasing: raw[part.caseEnds]), seconds: part.latencyMs / 1000, sample: sample)
+            return true
         }
-        return true
+    }
+}
+
+/// The names report parts give, per slot (an evaluation's metric or type at its position), as
+/// bytes and as the `String` made of them: a part naming what the last one named there makes no
+/// string (one job's metrics come in the same order in every part).
+struct ReportPartNames {
+    private var known: [(bytes: [UInt8], text: String)] = []
+
+    /// The name `bytes` spell (UTF-8), for slot `slot`.
+    mutating func name(_ bytes: UnsafeRawBufferPointer, slot: Int) -> String {
+        if slot < known.count, known[slot].bytes.count == bytes.count,
+            known[slot].bytes.withUnsafeBytes({ bytes.count == 0 || memcmp($0.baseAddress!, bytes.baseAddress!, bytes.count) == 0 })
+        {
+            return known[slot].text
+        }
+        let text = String(decoding: bytes, as: UTF8.self)
+        while known.count <= slot { known.append(([], "")) }
+        known[slot] = (Array(bytes), text)
+        return text
     }
 }

@@ -29,6 +29,10 @@ public final class EvaluationOutput {
     private let emptyAggregate: EvalAggregate
     /// Lines of the input that could not be read (counted in the summary).
     public var rejectedLines = 0
+    /// The metric and type names report parts gave last, per evaluation position, and the
+    /// evaluations read from the last part (`add(reportPart:…)`: reused, not made per sample).
+    var partNames = ReportPartNames()
+    var partEvals: [EvalRecord] = []
 
     /// Opens `evals.jsonl` and the streamed reports in `directory`.
     /// - Parameters:

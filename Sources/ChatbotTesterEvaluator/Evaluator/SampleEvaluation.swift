@@ -23,7 +23,12 @@ public struct SampleEvaluation: Sendable, Hashable {
     }
 
     public var outcome: Outcome {
-        if run?.status == .error { return .error }
+        Self.outcome(failedRun: run?.status == .error, evals: evals)
+    }
+
+    /// The outcome of a sample whose run failed or not, with these evaluations.
+    static func outcome(failedRun: Bool, evals: [EvalRecord]) -> Outcome {
+        if failedRun { return .error }
         // By index: reading two fields copies no record.
         var unmeasured = false
         for index in evals.indices {

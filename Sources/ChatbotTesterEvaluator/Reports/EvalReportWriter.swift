@@ -82,16 +82,17 @@ public final class EvalReportWriter {
     }
 
     /// Adds one sample by its outcome, its evaluations (only their metrics are read) and its CSV rows
-    /// and JUnit test cases made already (`EvaluationOutput.add(reportPart:evalCount:sample:)`);
+    /// and JUnit test cases made already (`EvaluationOutput.add(reportPart:evalCount:sample:)`:
+    /// `testCases` the XML, `caseEnds` per evaluation `[u32 end][u8 outcome]`, checked already);
     /// `sample` gives the whole sample, asked for only when `report.md` or `report.html` keeps it.
     /// The same bytes as `add(_:csvRows:junit:)`.
     func add(
-        outcome: SampleEvaluation.Outcome, evals: [EvalRecord], csvRows: UnsafeRawBufferPointer, junit prepared: JUnitReportWriter.Prepared,
-        sample: () throws -> SampleEvaluation
+        outcome: SampleEvaluation.Outcome, evals: [EvalRecord], csvRows: UnsafeRawBufferPointer, testCases: UnsafeRawBufferPointer,
+        caseEnds: UnsafeRawBufferPointer, seconds: Double, sample: () throws -> SampleEvaluation
     ) throws {
         count += 1
         try csv?.add(rowBytes: csvRows)
-        try junit?.add(SampleEvaluation(run: nil, evals: evals), prepared: prepared)
+        try junit?.add(evals, testCases: testCases, caseEnds: caseEnds, seconds: seconds)
         let isPassing = outcome == .passed
         let forMarkdown = !isPassing && mdFailing.count < MarkdownReport.failureLimit
         let forHTML = options.formats.contains(.html) && (isPassing ? passing.count : failing.count) < options.htmlSampleCap

@@ -71,7 +71,7 @@ public final class JUnitReportWriter {
                 xml += "\n      <failure message=\"\(ReportText.xml(Self.scoreText(eval))): \(reason)\" type=\"\(ReportText.xml(eval.type))\">\(reason)</failure>\n    "
             }
             xml += "</testcase>\n"
-            try append(Array(xml.utf8)[...], metric: eval.metric, position: position, outcome: outcome, seconds: seconds)
+            try Array(xml.utf8).withUnsafeBytes { try append($0, metric: eval.metric, position: position, outcome: outcome, seconds: seconds) }
         }
     }
 
@@ -144,11 +144,27 @@ public final class JUnitReportWriter {
     public func add(_ sample: SampleEvaluation, prepared: Prepared) throws {
         var start = 0
         let evals = sample.evals
+        try prepared.xml.withUnsafeBytes { xml in
+            for position in evals.indices {
+                let end = prepared.ends[position]
+                try append(
+                    UnsafeRawBufferPointer(rebasing: xml[start..<end]), metric: evals[position].metric, position: position,
+                    outcome: prepared.outcomes[position], seconds: prepared.seconds)
+                start = end
+            }
+        }
+    }
+
+    /// Adds the test cases of one sample as a report part holds them (`EvaluationOutput.reportPart(for:)`):
+    /// `testCases` the XML `prepare` writes, `caseEnds` per evaluation of `evals` `[u32 end][u8
+    /// outcome]` (little-endian; checked by the caller: in order, within the XML, known outcomes).
+    func add(_ evals: [EvalRecord], testCases: UnsafeRawBufferPointer, caseEnds: UnsafeRawBufferPointer, seconds: Double) throws {
+        var start = 0
         for position in evals.indices {
-            let end = prepared.ends[position]
+            let end = Int(UInt32(littleEndian: caseEnds.loadUnaligned(fromByteOffset: position * 5, as: UInt32.self)))
             try append(
-                prepared.xml[start..<end], metric: evals[position].metric, position: position, outcome: prepared.outcomes[position],
-                seconds: prepared.seconds)
+                UnsafeRawBufferPointer(rebasing: testCases[start..<end]), metric: evals[position].metric, position: position,
+                outcome: Outcome(rawValue: caseEnds[position * 5 + 4]) ?? .passed, seconds: seconds)
             start = end
         }
     }
@@ -234,7 +250,7 @@ public final class JUnitReportWriter {
     }
 
     /// Counts one test case in its metric's suite and buffers its XML (flushed when the buffer is full).
-    private func append(_ xml: ArraySlice<UInt8>, metric: String, position: Int, outcome: Outcome, seconds: Double) throws {
+    private func append(_ xml: UnsafeRawBufferPointer, metric: String, position: Int, outcome: Outcome, seconds: Double) throws {
         let index = try suite(for: metric, position: position)
         switch outcome {
         case .passed: break
