@@ -59,7 +59,14 @@ public final class MockLLMServer: Sendable {
                     }
                 }
             }
-        let bound = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
+        // A numeric address is bound as it is: naming it by host goes through the resolver
+        // (`getaddrinfo`: NSS modules loaded, a netlink query) before the first request can arrive.
+        let bound: any Channel
+        if let address = try? SocketAddress(ipAddress: configuration.host, port: configuration.port) {
+            bound = try await bootstrap.bind(to: address).get()
+        } else {
+            bound = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
+        }
         channel.withLock { $0 = bound }
     }
 

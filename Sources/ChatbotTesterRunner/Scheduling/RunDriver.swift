@@ -3,6 +3,11 @@ import Foundation
 
 /// The I/O shell around `RunScheduler`: reads input, plays samples in a task group, journals,
 /// emits events and hands records to the consumer, doing exactly what the scheduler decides.
+///
+/// The scheduler lives in a `RunFlow` that the sample tasks share: a task whose sample finished
+/// counts it out there and, when the input is read without suspending, starts the next sample
+/// itself. Every decision also queues a note (started, finished, stopping, …) that this driver
+/// carries out in order: events, the journal, then the hand-on.
 struct RunDriver: Sendable {
     let player: ConversationPlayer
     let options: RunnerOptions
@@ -12,17 +17,6 @@ struct RunDriver: Sendable {
     /// With `resume`: play again the ids whose journaled records are all errors.
     var retryErrors = false
     let total: Int?
-
-    /// What the task group's children report.
-    private enum Signal: Sendable {
-        case sample(TestSample?)
-        case inputFailed(any Error)
-        /// `line` is the journal line, encoded in the sample's own task.
-        case finished(seq: Int, index: Int, record: RunRecord, line: Data?)
-        case tick
-        case stopRequested
-        case idle
-    }
 
     /// Owns the input iterator; only one read is ever outstanding (the scheduler guarantees it).
     private final class InputBox<Iterator: AsyncIteratorProtocol>: @unchecked Sendable where Iterator.Element == TestSample {
@@ -88,21 +82,42 @@ struct RunDriver: Sendable {
             events.emit(RunStoppingEvent(reason: .budgetExceeded, inFlight: 0))
         }
 
-        // An input read without suspending is read in this loop; any other through its async
-        // iterator in a child task per read (so a read that waits never holds up the bookkeeping).
+        // An input read without suspending is read under the flow's lock, by this loop and by the
+        // sample tasks; any other through its async iterator in a child task per read (so a read
+        // that waits never holds up the bookkeeping).
         let immediate = (samples as? any ImmediateSampleSequence)?.makeImmediateReader()
         let input = immediate == nil ? InputBox(samples.makeAsyncIterator()) : nil
+        let flow = RunFlow(scheduler: scheduler, reader: immediate, control: control, chainLimit: options.concurrency)
         var pendingSkips = (completed: 0, duplicates: 0)
         let tickInterval = Duration.seconds(max(0.05, options.syncIntervalSeconds / 2))
+        let player = player
+        let journaling = journal != nil
 
-        await withTaskGroup(of: Signal.self) { group in
-            group.addTask { await control.waitForStop() ? .stopRequested : .idle }
-            if journal != nil {
-                group.addTask { (try? await Task.sleep(for: tickInterval)) == nil ? .idle : .tick }
+        /// Plays `start`, then each sample its finish admits, until none may start now.
+        @Sendable func play(_ start: RunStart) async {
+            var current = start
+            while true {
+                let record = await player.play(current.sample)
+                let line = journaling ? try? JournalLine.encode(record, index: current.index) : nil
+                guard let next = flow.finished(current, record: record, line: line, cancelled: Task.isCancelled) else { return }
+                current = next
+            }
+        }
+
+        await withDiscardingTaskGroup { group in
+            group.addTask {
+                if await control.waitForStop() { flow.push(.stopRequested) }
+            }
+            if journaling {
+                group.addTask {
+                    while (try? await Task.sleep(for: tickInterval)) != nil { flow.push(.tick) }
+                }
             }
 
-            func noteStop(_ reason: RunStopReason) {
-                events.emit(RunStoppingEvent(reason: reason, inFlight: scheduler.inFlight))
+            func noteStop(_ note: RunNote?) {
+                if case .stopping(let reason, let inFlight)? = note {
+                    events.emit(RunStoppingEvent(reason: reason, inFlight: inFlight))
+                }
             }
 
             func flushSkips() {
@@ -112,110 +127,87 @@ struct RunDriver: Sendable {
             }
 
             while true {
-                if Task.isCancelled, scheduler.cancel() { noteStop(.cancelled) }
-                // Skipped samples read without waiting never pass through `group.next()`, where the
-                // stop signal arrives: the flag is checked here too.
-                if immediate != nil, control.isStopRequested, scheduler.stop(.stopped) { noteStop(.stopped) }
-                var read: Signal?
-                if scheduler.wantsInput {
-                    scheduler.beginRead()
-                    if let immediate {
-                        do { read = .sample(try immediate.next()) } catch { read = .inputFailed(error) }
-                    } else if let input {
-                        group.addTask {
-                            do { return .sample(try await input.next()) } catch { return .inputFailed(error) }
-                        }
+                if Task.isCancelled { noteStop(flow.cancel()) }
+                // Start what the scheduler wants now (the sample tasks start most samples themselves).
+                if immediate != nil {
+                    while let start = flow.admit() {
+                        group.addTask { await play(start) }
+                    }
+                } else if let input, flow.beginAsyncRead() {
+                    group.addTask {
+                        do { flow.push(.read(try await input.next())) } catch { flow.push(.readFailed(error)) }
                     }
                 }
-                if scheduler.isFinished { break }
-                let signal: Signal
-                if let read {
-                    signal = read
-                } else {
-                    guard let next = await group.next() else { break }
-                    signal = next
-                }
-                // Checked before handling: a sample that failed because of the cancel is abandoned.
-                if Task.isCancelled, scheduler.cancel() { noteStop(.cancelled) }
-                switch signal {
-                case .sample(let sample?):
-                    switch scheduler.received(sample) {
-                    case .start(let seq, let index):
+                guard let notes = await flow.next() else { break }
+                var finishedCount = 0
+                for note in notes {
+                    switch note {
+                    case .started(let id, let index):
                         flushSkips()
-                        events.emit(RunSampleStartedEvent(sampleId: sample.id, index: index))
-                        let player = player
-                        let journaling = journal != nil
-                        group.addTask {
-                            let record = await player.play(sample)
-                            let line = journaling ? try? JournalLine.encode(record, index: index) : nil
-                            return .finished(seq: seq, index: index, record: record, line: line)
-                        }
-                    case .skipCompleted:
-                        pendingSkips.completed += 1
+                        events.emit(RunSampleStartedEvent(sampleId: id, index: index))
+                    case .skippedCompleted(let count):
+                        pendingSkips.completed += count
                         if pendingSkips.completed >= 1000 { flushSkips() }
-                    case .skipDuplicate:
+                    case .skippedDuplicate(let id):
                         pendingSkips.duplicates += 1
-                        events.emit(LogEvent(.warning, "duplicate sample id '\(sample.id)' skipped", source: "runner"))
-                    case .notStarted:
-                        break
-                    }
-                case .sample(nil):
-                    scheduler.endOfInput()
-                case .inputFailed(let error):
-                    scheduler.endOfInput()
-                    if Task.isCancelled || error is CancellationError {
-                        if scheduler.cancel() { noteStop(.cancelled) }
-                    } else {
+                        events.emit(LogEvent(.warning, "duplicate sample id '\(id)' skipped", source: "runner"))
+                    case .stopping(let reason, let inFlight):
+                        events.emit(RunStoppingEvent(reason: reason, inFlight: inFlight))
+                    case .inputFailed(let error):
                         failure = failure ?? error
-                        if scheduler.stop(.error) { noteStop(.error) }
-                    }
-                case .finished(let seq, let index, let record, let line):
-                    let completion = scheduler.completed(seq: seq, index: index, record: record)
-                    if completion.journal {
-                        do {
-                            if let line {
-                                try await journal?.append(line: line)
-                            } else {
-                                try await journal?.append(record, index: index)
+                    case .read(let sample):
+                        if let start = flow.received(sample) {
+                            group.addTask { await play(start) }
+                        }
+                    case .readFailed(let error):
+                        flow.readFailed(error, cancelled: Task.isCancelled)
+                    case .finished(let finished):
+                        finishedCount += 1
+                        let record = finished.record
+                        let completion = finished.completion
+                        if completion.journal {
+                            do {
+                                if let line = finished.line {
+                                    try await journal?.append(line: line)
+                                } else {
+                                    try await journal?.append(record, index: finished.index)
+                                }
+                            } catch {
+                                failure = failure ?? error
+                                noteStop(flow.stop(.error))
                             }
-                        } catch {
-                            failure = failure ?? error
-                            if scheduler.stop(.error) { noteStop(.error) }
+                            statistics.add(record)
+                            if let error = record.error, errorExamples[error.code] == nil { errorExamples[error.code] = error.message }
+                            if record.status == .ok {
+                                events.emit(RunSampleCompletedEvent(record: record))
+                            } else {
+                                events.emit(RunSampleFailedEvent(record: record))
+                            }
                         }
-                        statistics.add(record)
-                        if let error = record.error, errorExamples[error.code] == nil { errorExamples[error.code] = error.message }
-                        if record.status == .ok {
-                            events.emit(RunSampleCompletedEvent(record: record))
-                        } else {
-                            events.emit(RunSampleFailedEvent(record: record))
+                        if let reason = completion.stopped {
+                            if reason == .targetDown {
+                                stopError = record.error
+                                events.emit(LogEvent(.error, "\(record.error?.message ?? "target down"): stopping the run", source: "runner"))
+                            }
+                            events.emit(RunStoppingEvent(reason: reason, inFlight: finished.inFlight))
                         }
-                    }
-                    if let reason = completion.stopped {
-                        if reason == .targetDown {
-                            stopError = record.error
-                            events.emit(LogEvent(.error, "\(record.error?.message ?? "target down"): stopping the run", source: "runner"))
+                        for (emitted, emittedIndex) in zip(completion.emit, completion.emitIndices) {
+                            // The line encoded in the sample's task goes along with its own record.
+                            let journalLine = emittedIndex == finished.index && completion.emit.count == 1 ? finished.line : nil
+                            await channel.send(IndexedRunRecord(index: emittedIndex, record: emitted, journalLine: journalLine))
                         }
-                        noteStop(reason)
+                    case .tick:
+                        try? await journal?.syncIfDue()
+                    case .stopRequested:
+                        noteStop(flow.stop(.stopped))
                     }
-                    for (emitted, emittedIndex) in zip(completion.emit, completion.emitIndices) {
-                        // The line encoded in the sample's task goes along with its own record.
-                        let journalLine = emittedIndex == index && completion.emit.count == 1 ? line : nil
-                        await channel.send(IndexedRunRecord(index: emittedIndex, record: emitted, journalLine: journalLine))
-                    }
-                case .tick:
-                    try? await journal?.syncIfDue()
-                    if !scheduler.isFinished {
-                        group.addTask { (try? await Task.sleep(for: tickInterval)) == nil ? .idle : .tick }
-                    }
-                case .stopRequested:
-                    if scheduler.stop(.stopped) { noteStop(.stopped) }
-                case .idle:
-                    break
                 }
+                flow.carriedOut(finished: finishedCount)
             }
             flushSkips()
             group.cancelAll()
         }
+        scheduler = flow.scheduler
 
         do {
             try await journal?.close()
