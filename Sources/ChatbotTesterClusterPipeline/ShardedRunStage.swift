@@ -104,8 +104,10 @@ public struct ShardedRunStage: JobRunStage {
         }
         if !job.settings.resume { try clearSpool() }
         // A spool this run starts and cannot finish (a dataset refused by the pass that writes it,
-        // say) is removed: a refused dataset leaves nothing, as in one process.
-        let spoolWasThere = ClusterSpool.exists(at: spoolURL)
+        // say) is removed: a refused dataset leaves nothing, as in one process. A journal to
+        // resume (a remote output's, restored) is kept.
+        let spoolWasThere =
+            ClusterSpool.exists(at: spoolURL) || FileManager.default.fileExists(atPath: spoolURL.appendingPathComponent("journal.jsonl").path)
         // The spool is written while the workers start and play its first shards
         // (`ClusterRun.run(streaming:)`).
         let announce: @Sendable (Int) -> Void = { total in job.announceRun(total: total) }

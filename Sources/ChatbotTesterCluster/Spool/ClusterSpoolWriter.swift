@@ -21,9 +21,9 @@ import Foundation
 /// smaller, so the first exists early) and written at once — file and SHA-256 — and listed in
 /// `partialSpool`, whose shards a coordinator hands out while the rest is written (`ClusterRun`);
 /// `finish()` fsyncs them all and writes `setup.json` and the manifest, as above. Until the
-/// manifest exists the directory is no spool: a run that stops before it is complete leaves
-/// nothing a resume uses (the next run writes the spool again, and what the coordinator
-/// journaled meanwhile is dropped with it — see `init`).
+/// manifest exists the directory is no spool: the next run writes it again from the dataset,
+/// keeping the journal (what the coordinator journaled meanwhile is resumed); a spool written
+/// beside a journal is planned at the end, not streamed.
 ///
 /// ```swift
 /// let writer = try ClusterSpoolWriter(at: spoolURL, setup: setup, samplesPerShard: 64, minShards: 4)
@@ -81,7 +81,8 @@ public final class ClusterSpoolWriter {
     ///
     /// - Parameter streamingShards: cut and write shards as samples come, for a dataset of about
     ///   this many bytes (its file's size; shards are then sized to make about `minShards` of them
-    ///   at least), instead of planning them at the end; `nil`: planned (`ShardPlanner`).
+    ///   at least), instead of planning them at the end; `nil`, or a journal in `directory` to
+    ///   resume: planned (`ShardPlanner`).
     /// - Throws: `.invalidConfig` when an existing spool was made for another setup, `.io` when the
     ///   directory or scratch file cannot be created.
     public init(
@@ -105,10 +106,12 @@ public final class ClusterSpoolWriter {
             return
         }
         existing = nil
-        // No manifest: whatever is here is what a run that stopped while writing the spool left —
-        // shards, and the records its coordinator journaled meanwhile (of samples the new spool
-        // may not hold the same way): none of it is used.
-        for leftover in ["shards", "journal.jsonl", ClusterReportPartsLog.fileName, "lines.tmp"] {
+        // No manifest: the spool is written again from the source (the same dataset, by the resume
+        // contract). A journal here — a run stopped while it wrote its spool, or one restored from
+        // a remote output by `--resume` — is kept and resumed; the shards of the unfinished spool
+        // are not.
+        let journaled = (try? FileManager.default.attributesOfItem(atPath: directory.appendingPathComponent("journal.jsonl").path)[.size] as? Int) ?? 0
+        for leftover in ["shards", "lines.tmp"] {
             let url = directory.appendingPathComponent(leftover)
             if FileManager.default.fileExists(atPath: url.path) {
                 try ClusterSpoolWriter.io("cannot remove \(url.path)", url) { try FileManager.default.removeItem(at: url) }
@@ -117,7 +120,9 @@ public final class ClusterSpoolWriter {
         try ClusterSpoolWriter.io("cannot create \(directory.path)", directory) {
             try FileManager.default.createDirectory(at: directory.appendingPathComponent("shards"), withIntermediateDirectories: true)
         }
-        if let expectedBytes {
+        // With a journal to resume, the shards are planned at the end (the coordinator then starts
+        // on the complete spool, with every journaled sample known).
+        if let expectedBytes, journaled == 0 {
             cut = StreamingCut(expectedBytes: expectedBytes, maxSamples: samplesPerShard, minShards: minShards, maxBytes: maxShardBytes)
             let feed = SpoolShardFeed()
             self.feed = feed
