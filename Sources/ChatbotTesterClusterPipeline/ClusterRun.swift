@@ -104,6 +104,25 @@ public enum ClusterRun {
         preparing prepare: @escaping @Sendable () async throws -> ClusterSpool, options: Options, limits: RunLimits = RunLimits(),
         events: EventBus = EventBus()
     ) async throws -> ClusterOutcome {
+        try await run(streaming: { _ in try await prepare() }, options: options, limits: limits, events: events)
+    }
+
+    /// Runs the spool `prepare` writes shard by shard, as `run(preparing:options:limits:events:)`
+    /// does, but without waiting for it to be complete: `prepare` hands the spool it is writing
+    /// (`ClusterSpoolWriter.partialSpool`, made with `streamingShards`) to `started` as soon as it
+    /// has one, and the coordinator welcomes the workers and hands out each shard's samples as
+    /// that shard is committed, while the rest is written. `prepare` returns the complete spool
+    /// (or, resuming, the one already there: the run then starts once it is open). The run ends
+    /// once the spool is complete and every sample journaled; an interrupt meanwhile lets the
+    /// spool be completed first (so a resume finds it).
+    ///
+    /// - Throws: what `prepare` throws (the coordinator and the workers are stopped at once; what
+    ///   was journaled belongs to a spool that was never completed, which the next run writes
+    ///   again), and as `run(spool:options:limits:events:)`.
+    public static func run(
+        streaming prepare: @escaping @Sendable (_ started: @escaping @Sendable (ClusterSpool) -> Void) async throws -> ClusterSpool,
+        options: Options, limits: RunLimits = RunLimits(), events: EventBus = EventBus()
+    ) async throws -> ClusterOutcome {
         if options.workers == 0 && options.socketPath == nil {
             throw ChatbotTesterError(.invalidConfig, "a run without spawned workers needs a socket path for workers to connect to")
         }
@@ -126,18 +145,37 @@ public enum ClusterRun {
             let unprepared = Locked(false)
             let coordinator = Task {
                 // The spool is written whatever happens meanwhile (a cancel of the run reaches the
-                // coordinator, which then stops at once): the workers connect to the listener
-                // and wait for their welcome until it is done.
-                let spool: ClusterSpool
+                // coordinator, which then stops at once): the workers connect to the listener and
+                // wait for their welcome until the coordinator has a spool to serve — the one
+                // being written, as soon as `prepare` hands it over, else the finished one.
+                let first = SpoolHandoff()
+                let preparing = Task { try await prepare { first.offer(.success($0)) } }
+                let settled = Task {
+                    let result = await preparing.result
+                    first.offer(result)
+                    return result
+                }
+                let served: ClusterSpool
                 do {
-                    spool = try await Task { try await prepare() }.value
+                    served = try await first.value()
                 } catch {
                     unprepared.withLock { $0 = true }
                     throw error
                 }
-                let stats = try await ClusterCoordinator.run(
-                    spool: spool, listener: listener, events: events, options: coordinatorOptions, limits: limits)
-                return (spool, stats)
+                let stats: ClusterCoordinatorStats
+                do {
+                    stats = try await ClusterCoordinator.run(
+                        spool: served, listener: listener, events: events, options: coordinatorOptions, limits: limits)
+                } catch {
+                    // A spool that could not be completed stopped the coordinator: its error is the cause.
+                    if case .failure(let cause) = await settled.value {
+                        unprepared.withLock { $0 = true }
+                        throw cause
+                    }
+                    throw error
+                }
+                // The complete spool (sharing the journal's logs the coordinator kept while serving it).
+                return (try await settled.value.get(), stats)
             }
             let supervisor = Task {
                 guard options.workers > 0 else { return }
@@ -251,6 +289,34 @@ public enum ClusterRun {
         }
         let privateDirectory = String(cString: made)
         return (privateDirectory + "/coordinator.sock", privateDirectory)
+    }
+}
+
+/// The first spool a run can serve: one being written, handed over early, or `prepare`'s result.
+private final class SpoolHandoff: @unchecked Sendable {
+    private let lock = NSLock()
+    private var result: Result<ClusterSpool, any Error>?
+    private var waiter: CheckedContinuation<ClusterSpool, any Error>?
+
+    /// The first offer wins; later ones are ignored.
+    func offer(_ offered: Result<ClusterSpool, any Error>) {
+        let waiting: CheckedContinuation<ClusterSpool, any Error>? = lock.withLock {
+            guard result == nil else { return nil }
+            result = offered
+            defer { waiter = nil }
+            return waiter
+        }
+        waiting?.resume(with: offered)
+    }
+
+    func value() async throws -> ClusterSpool {
+        try await withCheckedThrowingContinuation { continuation in
+            let ready: Result<ClusterSpool, any Error>? = lock.withLock {
+                if result == nil { waiter = continuation }
+                return result
+            }
+            if let ready { continuation.resume(with: ready) }
+        }
     }
 }
 

@@ -55,6 +55,12 @@ public struct ShardedRunStage: JobRunStage {
     /// journal after the run. Either way the files are the same, byte for byte; `false` is for
     /// comparing the two.
     public var streamsOutputs = true
+    /// Whether samples are handed out while the dataset is still being read and spooled (each
+    /// shard as it is committed), instead of once the whole dataset is checked and spooled (the
+    /// default). Earlier first results, but a bad line late in the file is found after the
+    /// shards before it were played — unlike one process, which refuses a dataset before playing
+    /// any of it; so it is opt-in (the default keeps the one-semantics rule).
+    public var playsWhileSpooling = false
     /// The streamed output's waiting bound (tests); nil: `StreamedOutputDirectory.waitingLimit`.
     var streamedWaitingLimit: Int?
 
@@ -75,12 +81,25 @@ public struct ShardedRunStage: JobRunStage {
     }
 
     public func play(job: TestJob, dataset: URL, total: Int, scoring: Bool) async throws -> JobRunResult {
+        try await run(job: job, dataset: dataset, scoring: scoring, announces: false)
+    }
+
+    /// Checks the dataset in the pass that writes the spool (one read of the file, while the
+    /// workers start), refusing what `TestJob.scanDataset(_:)` refuses, with the same message;
+    /// the run is announced once the pass has counted the cases.
+    public func checkAndPlay(job: TestJob, dataset: URL, scoring: Bool) async throws -> JobRunResult {
+        try await run(job: job, dataset: dataset, scoring: scoring, announces: true)
+    }
+
+    private func run(job: TestJob, dataset: URL, scoring: Bool, announces: Bool) async throws -> JobRunResult {
         let spoolURL = spool ?? job.output("spool")
         // A spool outside the output directory is locked too (the output directory's lock is held
         // by the job); its lock file stays when a fresh run clears the spool.
         let spoolLock = try spool.map { try OutputDirectoryLock.acquire($0) }
         defer { spoolLock?.release() }
-        if !job.settings.resume, FileManager.default.fileExists(atPath: spoolURL.path) {
+        // Removes the spool (but the lock file of one outside the output directory).
+        let clearSpool = { [spoolLock] in
+            guard FileManager.default.fileExists(atPath: spoolURL.path) else { return }
             if spoolLock == nil {
                 try FileManager.default.removeItem(at: spoolURL)
             } else {
@@ -89,11 +108,22 @@ public struct ShardedRunStage: JobRunStage {
                 }
             }
         }
-        // The spool is written while the workers start (`ClusterRun.run(preparing:)`).
-        let prepare: @Sendable () async throws -> ClusterSpool = { [samplesPerShard, maxShardBytes, workers] in
+        if !job.settings.resume { try clearSpool() }
+        // A spool this run starts and cannot finish (a dataset refused by the pass that writes it,
+        // say) is removed: a refused dataset leaves nothing, as in one process. A journal to
+        // resume (a remote output's, restored) is kept.
+        let spoolWasThere =
+            ClusterSpool.exists(at: spoolURL) || FileManager.default.fileExists(atPath: spoolURL.appendingPathComponent("journal.jsonl").path)
+        // The spool is written while the workers start (`ClusterRun.run(streaming:)`); they play
+        // its first shards meanwhile only with `playsWhileSpooling`.
+        let announce: @Sendable (Int) -> Void = { total in job.announceRun(total: total) }
+        let checked = announces ? announce : nil
+        let samplesPerShard = samplesPerShard, maxShardBytes = maxShardBytes, minShards = max(1, workers)
+        let streams = playsWhileSpooling
+        let prepare: @Sendable (@escaping @Sendable (ClusterSpool) -> Void) async throws -> ClusterSpool = { started in
             try await ClusterRun.prepareSpool(
                 job: job, dataset: dataset, at: spoolURL, samplesPerShard: samplesPerShard, maxShardBytes: maxShardBytes,
-                minShards: max(1, workers), scoring: scoring)
+                minShards: minShards, scoring: scoring, checked: checked, started: streams ? started : nil)
         }
         let concurrency = job.runOptions.concurrency
         let machine = CoordinatorStateMachine.Configuration(
@@ -117,9 +147,10 @@ public struct ShardedRunStage: JobRunStage {
         let limits = RunLimits(budgetUSD: job.runOptions.budgetUSD, failurePolicy: job.runOptions.failurePolicy)
         let outcome: ClusterOutcome
         do {
-            outcome = try await ClusterRun.run(preparing: prepare, options: options, limits: limits, events: job.events)
+            outcome = try await ClusterRun.run(streaming: prepare, options: options, limits: limits, events: job.events)
         } catch {
             await streamed?.abandon("the run failed")
+            if !spoolWasThere && !ClusterSpool.exists(at: spoolURL) { try? clearSpool() }
             throw error
         }
         // Merge even after a stop: a fresh task does not inherit the cancellation. A scored run that
@@ -243,22 +274,41 @@ struct MergePass {
 
 extension ClusterRun {
     /// Spools the job's dataset (its `limit` and `tags` applied) with the job config as the
-    /// workers' setup, or reopens the spool already there (resume). The dataset is streamed: cases
-    /// are read, encoded and written one at a time (`ClusterSpoolWriter`), never all in memory.
-    /// Without `scoring` workers only play (`run`).
+    /// workers' setup, or reopens the spool already there (resume). The dataset is read once:
+    /// the pass that checks it as a single-process run does (`TestJob.checkDataset(_:each:)`: bad
+    /// lines and duplicate ids refused with file:line, the same message) hands each case to the
+    /// spool writer (`ClusterSpoolWriter`), which encodes and writes it at once, never holding the
+    /// cases in memory. `checked` is called with the count of cases once the pass has checked
+    /// them all. Without `scoring` workers only play (`run`).
+    ///
+    /// With `started`, a fresh spool is written shard by shard (`streamingShards`) and handed to
+    /// `started` before the pass begins (`ClusterSpoolWriter.partialSpool`), so a coordinator
+    /// serves each shard as it is committed (`ClusterRun.run(streaming:)`); a bad line found
+    /// later makes the writer fail the run with the same error.
     public static func prepareSpool(
         job: TestJob, dataset: URL, at directory: URL, samplesPerShard: Int = ClusterSpoolWriter.defaultSamplesPerShard,
-        maxShardBytes: Int? = ClusterSpoolWriter.defaultMaxShardBytes, minShards: Int = 1, scoring: Bool = true
+        maxShardBytes: Int? = ClusterSpoolWriter.defaultMaxShardBytes, minShards: Int = 1, scoring: Bool = true,
+        checked: (@Sendable (Int) -> Void)? = nil, started: (@Sendable (ClusterSpool) -> Void)? = nil
     ) async throws -> ClusterSpool {
-        let reader = DatasetReader(url: dataset, source: job.config.dataset)
         var setup = try ClusterJobSetup.pipeline(config: job.config, concurrency: job.settings.concurrency)
         if case .object(var spec) = setup.job {
             spec["score"] = .bool(scoring)
             spec["stateDirectory"] = .string(job.output(".state").path)  // made private by TestJob.prepare
             setup.job = .object(spec)
         }
-        return try await ClusterSpool.prepare(
-            at: directory, samples: reader.samples(), setup: setup, samplesPerShard: samplesPerShard, minShards: minShards,
-            maxShardBytes: maxShardBytes)
+        // The file's size sizes the shards (about `minShards` of them at least).
+        let expectedBytes = started == nil ? nil : ((try? FileManager.default.attributesOfItem(atPath: dataset.path)[.size] as? Int) ?? 0)
+        let writer = try ClusterSpoolWriter(
+            at: directory, setup: setup, samplesPerShard: samplesPerShard, minShards: minShards, maxShardBytes: maxShardBytes,
+            streamingShards: expectedBytes)
+        if let partial = writer.partialSpool { started?(partial) }
+        do {
+            let total = try await job.checkDataset(dataset) { try writer.add($0) }
+            checked?(total)
+            return try writer.finish()
+        } catch {
+            writer.abandon(error)
+            throw error
+        }
     }
 }

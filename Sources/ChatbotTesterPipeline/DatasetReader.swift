@@ -41,13 +41,20 @@ public struct DatasetReader: Sendable {
     /// A case id seen before anywhere in the file is a bad line (`.invalidInput` naming file:line of
     /// the repeat and the line of the first): ids are unique in every mode. Memory holds a 128-bit
     /// digest per id (`IDDigestSet`: about 20 MB for a million cases).
-    public func scan(maxErrors: Int = 20) async throws -> Scan {
+    ///
+    /// - Parameter each: called with every selected case, in order, as long as no bad line was
+    ///   found before it: a caller that stores the cases (the sharded run's spool) does it in this
+    ///   same pass. What it throws ends the scan.
+    public func scan(maxErrors: Int = 20, each: ((TestSample) throws -> Void)? = nil) async throws -> Scan {
         var scan = Scan(selected: 0, invalid: 0, errors: [])
         // Ids only (16 bytes each); the first line of a repeated id is found by a second pass, which
         // only a file with duplicates (an error) needs.
         var ids = IDDigestSet()
         var repeats: [(id: String, line: Int, error: Int)] = []
-        for try await entry in JSONL.read(TestSample.self, from: url, maxLineBytes: maxLineBytes) {
+        // Lines are taken without a suspension each (the pass blocks on reads of the file, as the
+        // Runner's reader does).
+        let entries = JSONL.EntryReader(TestSample.self, from: url, maxLineBytes: maxLineBytes)
+        while let entry = try entries.next() {
             switch entry.result {
             case .success(let sample):
                 if !ids.insert(sample.id) {
@@ -59,7 +66,10 @@ public struct DatasetReader: Sendable {
                     }
                     continue
                 }
-                if selects(sample), limit.map({ scan.selected < $0 }) ?? true { scan.selected += 1 }
+                if selects(sample), limit.map({ scan.selected < $0 }) ?? true {
+                    scan.selected += 1
+                    if scan.invalid == 0 { try each?(sample) }
+                }
             case .failure(let error):
                 scan.invalid += 1
                 if scan.errors.count < maxErrors { scan.errors.append(error) }
@@ -68,7 +78,8 @@ public struct DatasetReader: Sendable {
         guard !repeats.isEmpty else { return scan }
         var firstLines = IDDigestSet(expectedCount: repeats.count, values: true)
         for repeated in repeats { _ = firstLines.insert(repeated.id, value: 0) }
-        for try await entry in JSONL.read(TestSample.self, from: url, maxLineBytes: maxLineBytes) {
+        let again = JSONL.EntryReader(TestSample.self, from: url, maxLineBytes: maxLineBytes)
+        while let entry = try again.next() {
             guard case .success(let sample) = entry.result, firstLines.value(of: sample.id) == 0 else { continue }
             firstLines.update(sample.id, value: entry.line)
         }

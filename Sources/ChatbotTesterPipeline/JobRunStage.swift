@@ -13,6 +13,21 @@ public protocol JobRunStage: Sendable {
     /// dataset order). When `scoring` and the stage scores as it plays, it writes `evals.jsonl` too
     /// and says so in the result; otherwise the job evaluates `results.jsonl` afterwards.
     func play(job: TestJob, dataset: URL, total: Int, scoring: Bool) async throws -> JobRunResult
+
+    /// Checks and counts `dataset`, announces the run (`TestJob.announceRun(total:)`) and plays it:
+    /// what `TestJob` calls. The default scans the dataset first (`TestJob.scanDataset(_:)`), then
+    /// calls `play(job:dataset:total:scoring:)`; a stage that reads the whole dataset before it
+    /// plays may check it in that same pass instead (`TestJob.checkDataset(_:each:)`), refusing
+    /// exactly what the scan refuses — `ShardedRunStage` does so while it writes its spool.
+    func checkAndPlay(job: TestJob, dataset: URL, scoring: Bool) async throws -> JobRunResult
+}
+
+extension JobRunStage {
+    public func checkAndPlay(job: TestJob, dataset: URL, scoring: Bool) async throws -> JobRunResult {
+        let total = try await job.scanDataset(dataset)
+        job.announceRun(total: total)
+        return try await play(job: job, dataset: dataset, total: total, scoring: scoring)
+    }
 }
 
 /// What a run stage did.

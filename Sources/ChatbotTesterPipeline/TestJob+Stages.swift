@@ -171,19 +171,33 @@ extension TestJob {
 
     /// Checks a dataset file and counts the cases that will run; throws listing the bad lines.
     public func scanDataset(_ url: URL) async throws -> Int {
+        try await checkDataset(url, each: nil)
+    }
+
+    /// Checks a dataset file and counts the cases that will run, as `scanDataset(_:)` does, calling
+    /// `each` with every case that will run, in order, in the same pass (while no bad line was
+    /// found before it): a stage that stores the cases — the sharded run's spool — reads the
+    /// file once. Throws listing the bad lines, or what `each` throws.
+    public func checkDataset(_ url: URL, each: ((TestSample) throws -> Void)?) async throws -> Int {
         do {
-            return try await Self.scanDataset(url, source: config.dataset)
+            return try await Self.scanDataset(url, source: config.dataset, each: each)
         } catch {
             throw relabelInputs(error)
         }
     }
 
+    /// Emits the run stage's start event for `total` cases (what `JobRunStage.checkAndPlay`
+    /// announces once the dataset is checked).
+    public func announceRun(total: Int) {
+        events.emit(JobStageEvent(stage: "run", started: true, detail: "\(total) cases against \(targetName)"))
+    }
+
     /// Checks a dataset file with the limits of `source`; throws listing the bad lines.
-    static func scanDataset(_ url: URL, source: DatasetSource?) async throws -> Int {
+    static func scanDataset(_ url: URL, source: DatasetSource?, each: ((TestSample) throws -> Void)? = nil) async throws -> Int {
         let reader = DatasetReader(url: url, source: source)
         let scan: DatasetReader.Scan
         do {
-            scan = try await reader.scan()
+            scan = try await reader.scan(each: each)
         } catch let error as ChatbotTesterError {
             throw error
         } catch {
@@ -207,9 +221,7 @@ extension TestJob {
 
     /// Checks and counts the dataset, plays it on `stage`, writes `run-summary.json`.
     func play(dataset: URL, stage: any JobRunStage, scoring: Bool) async throws -> JobRunResult {
-        let total = try await scanDataset(dataset)
-        events.emit(JobStageEvent(stage: "run", started: true, detail: "\(total) cases against \(targetName)"))
-        let played = try await stage.play(job: self, dataset: dataset, total: total, scoring: scoring)
+        let played = try await stage.checkAndPlay(job: self, dataset: dataset, scoring: scoring)
         let store = self.store
         let summary = played.summary
         try await Task { try await store.write(JSONCoding.encoder(pretty: true).encode(summary), to: "run-summary.json") }.value

@@ -68,6 +68,28 @@ import Testing
         try! ClusterRecordEnvelope(encoding: record)
     }
 
+    /// A spool still being written: workers are welcomed before any shard exists, each shard's
+    /// samples go out as it is added, and the run completes only once the spool is complete.
+    @Test func shardsOfASpoolBeingWrittenAreHandedOutAsTheyComeAndTheRunWaitsForTheLast() {
+        var machine = Machine(
+            shards: [], journaled: [], welcome: Self.welcome,
+            configuration: .init(heartbeatInterval: 1, heartbeatTimeout: 5, helloTimeout: 3, concurrency: 4, stopGrace: 2), spoolComplete: false)
+        #expect(machine.start().isEmpty && !machine.isComplete && !machine.isSpoolComplete)
+        let hello = Self.join(&machine, 1)
+        #expect(hello.first == .send(1, .welcome(Self.welcome)) && Self.assigned(hello).isEmpty)
+        let first = machine.spooled([(id: 0, members: [(0, "s0"), (1, "s1")])], complete: false)
+        #expect(Self.assigned(first) == [1: [0, 1]] && machine.totalCount == 2)
+        // Every sample known so far is recorded, but the spool is not complete: the run goes on.
+        let replied = Self.reply(&machine, 1, [0, 1])
+        #expect(Self.journaled(replied) == ["s0", "s1"] && Self.finished(replied) == nil && !machine.isComplete)
+        let second = machine.spooled([(id: 1, members: [(2, "s2")])], complete: false)
+        #expect(Self.assigned(second) == [1: [2]] && machine.totalCount == 3)
+        #expect(Self.finished(Self.reply(&machine, 1, [2])) == nil)
+        // The last shard is empty-handed (the spool ends on a full shard): completing ends the run.
+        let done = machine.spooled([], complete: true)
+        #expect(Self.finished(done) == .completed && machine.isComplete && machine.completedCount == 3)
+    }
+
     @Test func concurrencyIsTheWholeRunsBoundSplitAcrossWorkers() {
         var machine = Self.machine(shards: 3, per: 4, concurrency: 3, expectedWorkers: 2)
         let first = Self.join(&machine, 1)

@@ -63,6 +63,38 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: clustered.output("spool").path))
     }
 
+    /// A repeated id on the very last line — after many shards' worth of cases, which a sharded
+    /// run spools in the pass that checks the dataset — is refused with file:line in one process,
+    /// with workers and by an indexed plan: nothing is played, no spool or plan is left.
+    @Test func aDuplicateIdOnTheLastLineIsRefusedWithFileAndLineInEveryMode() async throws {
+        let directory = try ClusterTestSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let lines = Self.cases(3_000) + [#"{"id":"c7","input":"again"}"#]
+        let dataset = directory.appendingPathComponent("cases.jsonl")
+        let expected = "\(dataset.path):3001: field 'id': duplicate case id 'c7' (first on line 8)"
+        let single = try await Self.job(directory, cases: lines, out: "single")
+        let inOneProcess = await Self.error { _ = try await single.test() }
+        #expect(inOneProcess?.code == .invalidInput && inOneProcess?.message.contains(expected) == true, "\(String(describing: inOneProcess))")
+        for resume in [false, true] {
+            let clustered = try await TestJob.prepare(
+                config: JobConfig.load(contentsOf: directory.appendingPathComponent("job.yaml")), components: .builtin(),
+                settings: JobSettings(outputDirectory: directory.appendingPathComponent("cluster").path, resume: resume))
+            let withWorkers = await Self.error {
+                _ = try await clustered.test(stage: ShardedRunStage(workers: 2, workerCommand: Self.workerCommand, samplesPerShard: 64))
+            }
+            #expect(withWorkers?.code == .invalidInput && withWorkers?.message.contains(expected) == true, "\(String(describing: withWorkers))")
+            #expect(!FileManager.default.fileExists(atPath: clustered.output("spool").path), "resume: \(resume)")
+            #expect(!FileManager.default.fileExists(atPath: clustered.output("results.jsonl").path))
+        }
+        let store = FileArtifactStore(root: directory.appendingPathComponent("store"))
+        let planned = await Self.error {
+            _ = try await IndexedRun.plan(
+                job: single, store: store, name: "store/", shards: 4, parallelism: 2, scratch: directory.appendingPathComponent("scratch"))
+        }
+        #expect(planned?.code == .invalidInput && planned?.message.contains(expected) == true, "\(String(describing: planned))")
+        #expect(await !store.exists(IndexedRun.planKey))
+    }
+
     @Test func aBusyOutputDirectoryIsRefusedNamingTheHolderAndItsSpoolIsKept() async throws {
         let directory = try ClusterTestSupport.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }

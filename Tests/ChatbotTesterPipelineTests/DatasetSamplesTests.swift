@@ -32,6 +32,30 @@ import Testing
         #expect(viaIterator == expected)
     }
 
+    /// The scan hands each case that will run to `each` in the pass that checks the file (what
+    /// the sharded run spools from): the cases `samples()` gives, in order, while no bad line came
+    /// before them.
+    @Test(arguments: [(nil, nil), (5, nil), (nil, ["t1"]), (4, ["t2"])] as [(Int?, [String]?)])
+    func theScanHandsOverTheCasesSamplesGivesInTheSamePass(limit: Int?, tags: [String]?) async throws {
+        let clean = (0..<40).map { #"{"id":"c\#($0)","input":"q\#($0)","tags":["t\#($0 % 3)"]}"# }.joined(separator: "\n")
+        let url = try Self.write(clean)
+        defer { try? FileManager.default.removeItem(at: url) }
+        let reader = DatasetReader(url: url, limit: limit, tags: tags)
+        var expected: [TestSample] = []
+        for try await sample in reader.samples() { expected.append(sample) }
+        var handed: [TestSample] = []
+        let scan = try await reader.scan { handed.append($0) }
+        #expect(scan.invalid == 0 && scan.selected == expected.count)
+        #expect(handed == expected)
+        // With a bad line, nothing after it is handed over (the scan still counts and reports it all).
+        let damaged = try Self.write(Self.lines)
+        defer { try? FileManager.default.removeItem(at: damaged) }
+        var before: [String] = []
+        let refused = try await DatasetReader(url: damaged, limit: limit, tags: tags).scan { before.append($0.id) }
+        #expect(refused.invalid == 1 && refused.errors.first?.location?.line == 8)
+        #expect(before.allSatisfy { Int($0.dropFirst())! < 7 })
+    }
+
     @Test func aPipeIsNotReadImmediately() throws {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("fifo-\(UUID().uuidString)")
         #expect(mkfifo(url.path, 0o600) == 0)

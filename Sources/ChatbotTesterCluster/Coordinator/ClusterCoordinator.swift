@@ -44,6 +44,11 @@ public enum ClusterCoordinator {
     /// Serves `listener` until the spool's run is complete or stopped (budget, failure policy, or
     /// this task cancelled: an interrupt); returns what happened, with the stop reason.
     ///
+    /// A spool still being written (`ClusterSpoolWriter.partialSpool`) is served as its shards are
+    /// committed: workers are welcomed at once and handed samples from the first shard on; the
+    /// run completes once the spool is complete and every sample journaled, and stops with the
+    /// writer's error when the spool cannot be completed.
+    ///
     /// - Parameter limits: the run's cost budget and failure policy (`run.budgetUSD`,
     ///   `run.failurePolicy`); what earlier sessions of this spool spent counts against the budget.
     /// - Throws: `.io` when the journal cannot be written or a spool file cannot be read (the run
@@ -143,7 +148,8 @@ actor CoordinatorDriver {
         self.origin = clock.now
         self.budgets = ClusterBudgetServer(registry: spool.setup.registry)
         self.machine = CoordinatorStateMachine(
-            manifest: spool.manifest, journaled: journaled, setup: spool.setup, limits: limits, configuration: options.machine)
+            manifest: spool.manifest, journaled: journaled, setup: spool.setup, limits: limits, configuration: options.machine,
+            spoolComplete: !spool.isPartial)
         self.stats = ClusterCoordinatorStats(
             total: spool.manifest.sampleCount, resumed: journaled.count, workersJoined: 0, workersLost: 0, reassignments: 0, samplesByWorker: [:])
         stats.totals = resume.totals
@@ -177,6 +183,8 @@ actor CoordinatorDriver {
                 await self.syncJournal()
             }
         }
+        // A spool being written: its shards join the run as they are committed.
+        let follower = spool.feed.map { feed in Task { await self.follow(feed) } }
         await withTaskCancellationHandler {
             await waitUntilFinished()
         } onCancel: {
@@ -185,6 +193,7 @@ actor CoordinatorDriver {
         }
         ticker.cancel()
         syncer.cancel()
+        follower?.cancel()
         // Everything journaled must be durable before the run counts as done.
         let closing: Result<Void, any Error>
         do {
@@ -212,6 +221,24 @@ actor CoordinatorDriver {
         stats.duplicateRecords = machine.duplicateCount
         events.emit(ClusterTesterEvent(.runFinished(total: stats.total, journaled: stats.journaled, reason: stats.stopReason.rawValue)))
         return stats
+    }
+
+    /// Takes the shards of a spool being written as they are committed, until it is complete (or
+    /// fails: the run then fails with the writer's error).
+    private func follow(_ feed: SpoolShardFeed) async {
+        do {
+            while let update = try await feed.next() {
+                if let total = update.total { stats.total = total }
+                await perform(machine.spooled(update.shards.map { CoordinatorStateMachine.members(of: $0) }, complete: update.total != nil))
+                if update.total != nil { return }
+            }
+        } catch is CancellationError {
+            // The run is over.
+        } catch {
+            fail(error)
+            // Nothing more is handed out: the workers need not finish what they hold.
+            for connection in connections.values { connection.close(reason: nil) }
+        }
     }
 
     /// Stops starting samples (an interrupt, or a caller's decision).

@@ -148,7 +148,10 @@ public struct CoordinatorStateMachine: Sendable {
     /// kept by index: ids and indices are one to one in a spool): nothing, an error, a success.
     private var recorded: [Recorded]
     private var recordedCount = 0
-    private let total: Int
+    private var total: Int
+    /// Whether every shard of the run is known; false while the spool is still written (shards
+    /// then arrive through `spooled(_:complete:)`).
+    private var spoolComplete: Bool
     private var inFlight = 0
     private var limits: RunLimits
     private var stopReason: RunStopReason?
@@ -165,11 +168,14 @@ public struct CoordinatorStateMachine: Sendable {
     ///   - shards: every shard of the run: id → (index, sample id) members, in dataset order.
     ///   - journaled: sample ids already in the journal (a resumed run).
     ///   - limits: the run's budget and failure policy, with what earlier sessions spent.
+    ///   - spoolComplete: false when the spool is still being written: the run is not complete
+    ///     before `spooled(_:complete:)` says it is.
     public init(
         shards: [(id: Int, members: [(index: Int, id: String)])], journaled: Set<String>, welcome: ClusterMessage.Welcome,
-        limits: RunLimits = RunLimits(), configuration: Configuration = Configuration()
+        limits: RunLimits = RunLimits(), configuration: Configuration = Configuration(), spoolComplete: Bool = true
     ) {
         self.configuration = configuration
+        self.spoolComplete = spoolComplete
         self.welcome = welcome
         self.limits = limits
         let size = shards.lazy.flatMap { $0.members.lazy.map { $0.index + 1 } }.max() ?? 0
@@ -196,17 +202,38 @@ public struct CoordinatorStateMachine: Sendable {
     }
 
     /// Creates the machine for a spool, skipping journaled samples.
+    /// With `spoolComplete: false`, `manifest` is that of a spool still being written (no shards
+    /// yet: they come through `spooled(_:complete:)`).
     public init(
         manifest: ClusterManifest, journaled: Set<String>, setup: ClusterJobSetup, limits: RunLimits = RunLimits(),
-        configuration: Configuration = Configuration()
+        configuration: Configuration = Configuration(), spoolComplete: Bool = true
     ) {
         self.init(
-            shards: manifest.shards.map { shard in
-                (shard.id, shard.sampleIds.enumerated().map { (shard.firstIndex + $0.offset, $0.element) })
-            },
+            shards: manifest.shards.map { Self.members(of: $0) },
             journaled: journaled,
             welcome: ClusterMessage.Welcome(runId: manifest.runId, setup: setup, heartbeatSeconds: configuration.heartbeatInterval),
-            limits: limits, configuration: configuration)
+            limits: limits, configuration: configuration, spoolComplete: spoolComplete)
+    }
+
+    /// A manifest shard as the machine takes it: its id and its (dataset index, sample id) members.
+    public static func members(of shard: ClusterManifest.Shard) -> (id: Int, members: [(index: Int, id: String)]) {
+        (shard.id, shard.sampleIds.enumerated().map { (shard.firstIndex + $0.offset, $0.element) })
+    }
+
+    /// Shards of a spool still being written, as they are committed (after those already known, in
+    /// dataset order); `complete` once the last one is (the run can then complete). Their samples
+    /// are handed out at once to workers with spare slots. A spool written while the run plays is
+    /// a fresh one: none of its samples is journaled yet.
+    public mutating func spooled(_ shards: [(id: Int, members: [(index: Int, id: String)])], complete: Bool) -> [Action] {
+        for shard in shards {
+            let end = (shard.members.map(\.index).max() ?? -1) + 1
+            if end > recorded.count { recorded.append(contentsOf: repeatElement(.none, count: end - recorded.count)) }
+            total += shard.members.count
+            if !shard.members.isEmpty { shardQueue.append(self.shards.count) }
+            self.shards.append(Shard(id: shard.id, members: shard.members))
+        }
+        if complete { spoolComplete = true }
+        return settle()
     }
 
     /// Samples journaled so far.
@@ -216,7 +243,9 @@ public struct CoordinatorStateMachine: Sendable {
     /// Samples handed to workers and not yet returned.
     public var inFlightCount: Int { inFlight }
     /// Whether every sample is journaled.
-    public var isComplete: Bool { recordedCount >= total }
+    public var isComplete: Bool { spoolComplete && recordedCount >= total }
+    /// Whether every shard of the run is known (false while the spool is being written).
+    public var isSpoolComplete: Bool { spoolComplete }
     /// Why the run stops, once it does.
     public var stoppingReason: RunStopReason? { stopReason }
     /// The run's budget and failure counts.

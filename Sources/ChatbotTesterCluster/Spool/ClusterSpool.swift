@@ -21,18 +21,41 @@ public struct ClusterSpool: Sendable {
     /// The journal's index as this process last read it, kept up to date by the coordinator as it
     /// appends (shared by copies of this value): the merge uses it instead of scanning the
     /// journal again when it covers the whole file.
-    let journalLog = JournalLog()
+    let journalLog: JournalLog
     /// The side file of the journaled records' report parts (`ClusterReportPartsLog`).
-    let reportPartsLog = ClusterReportPartsLog()
+    let reportPartsLog: ClusterReportPartsLog
+    /// The shards committed so far of a spool still being written (`ClusterSpoolWriter.partialSpool`),
+    /// which a coordinator hands out before the manifest exists; nil for a spool opened or
+    /// written whole.
+    let feed: SpoolShardFeed?
     /// `directory.path`, kept: a shard read per assign would otherwise build it (and a URL) again.
     private let directoryPath: String
 
-    init(directory: URL, manifest: ClusterManifest, setup: ClusterJobSetup) {
+    init(directory: URL, manifest: ClusterManifest, setup: ClusterJobSetup, feed: SpoolShardFeed? = nil) {
         self.directory = directory
         self.manifest = manifest
         self.setup = setup
         self.directoryPath = directory.path
+        self.feed = feed
+        journalLog = JournalLog()
+        reportPartsLog = ClusterReportPartsLog()
     }
+
+    /// The complete spool that `partial` (a spool being written) became: its manifest, and the
+    /// journal's logs the coordinator kept while serving `partial` (so the merge uses them).
+    init(completing partial: ClusterSpool, manifest: ClusterManifest) {
+        directory = partial.directory
+        self.manifest = manifest
+        setup = partial.setup
+        directoryPath = partial.directoryPath
+        feed = nil
+        journalLog = partial.journalLog
+        reportPartsLog = partial.reportPartsLog
+    }
+
+    /// Whether the spool is still being written: its shards arrive through `feed` (see
+    /// `ClusterSpoolWriter.partialSpool`) and it has no manifest yet.
+    public var isPartial: Bool { feed != nil }
 
     public var journalURL: URL { directory.appendingPathComponent("journal.jsonl") }
     public var manifestURL: URL { directory.appendingPathComponent("manifest.json") }
@@ -176,7 +199,7 @@ public struct ClusterSpool: Sendable {
 
     /// The file of shard `id`, checked against the manifest (size, SHA-256).
     private func verifiedShard(_ id: Int) throws -> (ClusterManifest.Shard, String, Data) {
-        guard let shard = manifest.shards.first(where: { $0.id == id }) else {
+        guard let shard = manifest.shards.first(where: { $0.id == id }) ?? feed?.shard(id) else {
             throw ChatbotTesterError(.internal, "no shard \(id) in \(directory.path)")
         }
         let path = directoryPath + "/" + shard.file

@@ -16,6 +16,15 @@ import Foundation
 /// When `directory` already holds a spool, the writer only counts: `finish()` returns that spool
 /// when it was made for the same setup and number of samples (resume) and throws otherwise.
 ///
+/// With `streamingShards`, shards are not planned at the end: each is cut as the samples come
+/// (`StreamingCut`: at most `samplesPerShard` samples and about `maxShardBytes`, the first ones
+/// smaller, so the first exists early) and written at once — file and SHA-256 — and listed in
+/// `partialSpool`, whose shards a coordinator hands out while the rest is written (`ClusterRun`);
+/// `finish()` fsyncs them all and writes `setup.json` and the manifest, as above. Until the
+/// manifest exists the directory is no spool: the next run writes it again from the dataset,
+/// keeping the journal (what the coordinator journaled meanwhile is resumed); a spool written
+/// beside a journal is planned at the end, not streamed.
+///
 /// ```swift
 /// let writer = try ClusterSpoolWriter(at: spoolURL, setup: setup, samplesPerShard: 64, minShards: 4)
 /// for try await sample in reader.samples() { try writer.add(sample) }
@@ -41,6 +50,14 @@ public final class ClusterSpoolWriter {
     private var buffer: [UInt8] = []
     private var scratch: FileHandle?
     private var finished = false
+    /// Streaming: how shards are cut, the shards written so far and where the current one starts.
+    private let cut: StreamingCut?
+    private var written: [ClusterManifest.Shard] = []
+    private var shardStart = 0
+    private let feed: SpoolShardFeed?
+    /// The spool being written, while it is (`streamingShards` on a fresh spool): a coordinator
+    /// serves its shards as they are committed; `finish()` returns it complete.
+    public let partialSpool: ClusterSpool?
 
     /// Samples per shard at most in a run of `test --workers` and `coordinator` (with
     /// `defaultMaxShardBytes`): 20,000 small cases make 20 shard files, not 313 of 64 (each file
@@ -62,11 +79,15 @@ public final class ClusterSpoolWriter {
     /// - Parameter maxShardBytes: about the most bytes a shard holds (`nil`: `samplesPerShard` alone
     ///   sizes them); see `ShardPlanner`.
     ///
+    /// - Parameter streamingShards: cut and write shards as samples come, for a dataset of about
+    ///   this many bytes (its file's size; shards are then sized to make about `minShards` of them
+    ///   at least), instead of planning them at the end; `nil`, or a journal in `directory` to
+    ///   resume: planned (`ShardPlanner`).
     /// - Throws: `.invalidConfig` when an existing spool was made for another setup, `.io` when the
     ///   directory or scratch file cannot be created.
     public init(
         at directory: URL, setup: ClusterJobSetup, samplesPerShard: Int = 64, minShards: Int = 1, maxShardBytes: Int? = nil,
-        runId: String = UUID().uuidString.lowercased()
+        runId: String = UUID().uuidString.lowercased(), streamingShards expectedBytes: Int? = nil
     ) throws {
         self.directory = directory
         self.setup = setup
@@ -79,12 +100,43 @@ public final class ClusterSpoolWriter {
             let spool = try ClusterSpool.open(at: directory)
             guard spool.manifest.setupDigest == setupDigest else { throw Self.anotherRun(directory) }
             existing = spool
+            cut = nil
+            feed = nil
+            partialSpool = nil
             return
         }
         existing = nil
+        // No manifest: the spool is written again from the source (the same dataset, by the resume
+        // contract). A journal here — a run stopped while it wrote its spool, or one restored from
+        // a remote output by `--resume` — is kept and resumed; the shards of the unfinished spool
+        // are not.
+        let journaled = (try? FileManager.default.attributesOfItem(atPath: directory.appendingPathComponent("journal.jsonl").path)[.size] as? Int) ?? 0
+        for leftover in ["shards", "lines.tmp"] {
+            let url = directory.appendingPathComponent(leftover)
+            if FileManager.default.fileExists(atPath: url.path) {
+                try ClusterSpoolWriter.io("cannot remove \(url.path)", url) { try FileManager.default.removeItem(at: url) }
+            }
+        }
+        try ClusterSpoolWriter.io("cannot create \(directory.path)", directory) {
+            try FileManager.default.createDirectory(at: directory.appendingPathComponent("shards"), withIntermediateDirectories: true)
+        }
+        // With a journal to resume, the shards are planned at the end (the coordinator then starts
+        // on the complete spool, with every journaled sample known).
+        if let expectedBytes, journaled == 0 {
+            cut = StreamingCut(expectedBytes: expectedBytes, maxSamples: samplesPerShard, minShards: minShards, maxBytes: maxShardBytes)
+            let feed = SpoolShardFeed()
+            self.feed = feed
+            partialSpool = ClusterSpool(
+                directory: directory,
+                manifest: ClusterManifest(runId: runId, sampleCount: 0, setupDigest: setupDigest, setupSHA256: "", shards: []),
+                setup: setup, feed: feed)
+            return
+        }
+        cut = nil
+        feed = nil
+        partialSpool = nil
         let scratchURL = directory.appendingPathComponent("lines.tmp")
         scratch = try Self.io("cannot create \(scratchURL.path)", scratchURL) {
-            try FileManager.default.createDirectory(at: directory.appendingPathComponent("shards"), withIntermediateDirectories: true)
             guard FileManager.default.createFile(atPath: scratchURL.path, contents: nil) else {
                 throw CocoaError(.fileWriteUnknown)
             }
@@ -94,7 +146,15 @@ public final class ClusterSpoolWriter {
 
     deinit {
         try? scratch?.close()
-        if existing == nil && !finished { try? FileManager.default.removeItem(at: scratchURL) }
+        if existing == nil && !finished {
+            try? FileManager.default.removeItem(at: scratchURL)
+            feed?.fail(ChatbotTesterError(.aborted, "the spool was not completed", location: SourceLocation(source: directory.path)))
+        }
+    }
+
+    /// Gives up a spool being written: a coordinator serving `partialSpool` stops with `error`.
+    public func abandon(_ error: any Error) {
+        feed?.fail(error)
     }
 
     /// Adds the next sample (dataset index `count`).
@@ -125,7 +185,28 @@ public final class ClusterSpoolWriter {
         sizes.append(Int32(length))
         ids.append(sample.id)
         buffer.append(0x0A)
-        if buffer.count >= Self.flushBytes { try flush() }
+        if let cut {
+            if cut.closes(samples: count - shardStart, bytes: buffer.count, shard: written.count) { try commitShard() }
+        } else if buffer.count >= Self.flushBytes {
+            try flush()
+        }
+    }
+
+    /// Streaming: writes the samples since the last shard as the next shard file (not fsync'd yet:
+    /// `finish()` syncs them all) and lists it in `partialSpool`.
+    private func commitShard() throws {
+        guard count > shardStart else { return }
+        let id = written.count
+        let file = String(format: "shards/shard-%05d.jsonl", id)
+        let data = Data(buffer)
+        try FileArtifactStore.atomicWrite(data, to: directory.appendingPathComponent(file), durable: false)
+        let shard = ClusterManifest.Shard(
+            id: id, file: file, count: count - shardStart, bytes: data.count, sha256: SpoolDigest.sha256(data), firstIndex: shardStart,
+            sampleIds: Array(ids[shardStart..<count]))
+        written.append(shard)
+        shardStart = count
+        buffer.removeAll(keepingCapacity: true)
+        feed?.add(shard)
     }
 
     /// Plans and writes the shards, `setup.json` and `manifest.json` (last: its presence marks a
@@ -140,6 +221,15 @@ public final class ClusterSpoolWriter {
             return existing
         }
         guard !finished else { throw ChatbotTesterError(.internal, "spool finished twice") }
+        if cut != nil {
+            do {
+                try commitShard()
+                return try writeManifest(shards: written)
+            } catch {
+                feed?.fail(error)
+                throw error
+            }
+        }
         try flush()
         let scratchURL = scratchURL
         try Self.io("cannot write \(scratchURL.path)", scratchURL) { try scratch?.close() }
@@ -163,9 +253,15 @@ public final class ClusterSpoolWriter {
                 id: id, file: file, count: range.count, bytes: bytes, sha256: SpoolDigest.sha256(data), firstIndex: range.lowerBound,
                 sampleIds: Array(ids[range])))
         }
+        try? FileManager.default.removeItem(at: scratchURL)
+        return try writeManifest(shards: shards)
+    }
+
+    /// Makes the shards durable, then writes `setup.json`, `manifest.sha256` and last
+    /// `manifest.json`; returns the complete spool.
+    private func writeManifest(shards: [ClusterManifest.Shard]) throws -> ClusterSpool {
         try Self.sync(shards.map { directory.appendingPathComponent($0.file) } + [directory.appendingPathComponent("shards")])
         finished = true
-        try? FileManager.default.removeItem(at: scratchURL)
         let setupJSON = try JSONCoding.encoder(pretty: true).encode(setup)
         try FileArtifactStore.atomicWrite(setupJSON, to: directory.appendingPathComponent(ClusterSpool.setupFile))
         let manifest = ClusterManifest(
@@ -176,6 +272,8 @@ public final class ClusterSpoolWriter {
             Data("\(SpoolDigest.sha256(manifestJSON))  \(ClusterSpool.manifestFile)\n".utf8),
             to: directory.appendingPathComponent(ClusterSpool.manifestDigestFile))
         try FileArtifactStore.atomicWrite(manifestJSON, to: directory.appendingPathComponent(ClusterSpool.manifestFile))
+        feed?.finish(total: count)
+        if let partialSpool { return ClusterSpool(completing: partialSpool, manifest: manifest) }
         return ClusterSpool(directory: directory, manifest: manifest, setup: setup)
     }
 

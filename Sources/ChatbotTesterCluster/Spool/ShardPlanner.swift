@@ -38,3 +38,31 @@ public enum ShardPlanner {
         return ranges
     }
 }
+
+/// How a spool written as its samples come (`ClusterSpoolWriter` with `streamingShards`) cuts its
+/// shards without knowing every size in advance: a shard closes at `maxSamples` samples or once it
+/// holds `maxBytes` — the spool's own bound, and the expected total's share that makes about
+/// `minShards` shards at least — whichever comes first. The first shards are smaller
+/// (`firstShardSamples`, then twice as many each, up to `maxSamples`), so the first exists after
+/// a few dozen cases and a run can start on it while the rest is written. Unlike `ShardPlanner`
+/// it cannot balance the shards' sizes (the last one may be small); the coordinator hands out
+/// samples one slot at a time from any shard, so shard sizes never hold a worker back.
+public struct StreamingCut: Sendable, Hashable {
+    /// Samples in the first shard.
+    public static let firstShardSamples = 64
+    public var maxSamples: Int
+    public var maxBytes: Int
+
+    /// - Parameter expectedBytes: about the bytes of the whole dataset (its file's size).
+    public init(expectedBytes: Int, maxSamples: Int, minShards: Int = 1, maxBytes: Int? = nil) {
+        self.maxSamples = max(1, maxSamples)
+        let share = minShards > 1 ? max(1, expectedBytes / minShards) : Int.max
+        self.maxBytes = min(max(1, maxBytes ?? Int.max), share)
+    }
+
+    /// Whether shard number `shard` (0 first), now holding `samples` samples of `bytes` bytes, is full.
+    public func closes(samples: Int, bytes: Int, shard: Int) -> Bool {
+        let ramp = shard < 16 ? min(maxSamples, Self.firstShardSamples << shard) : maxSamples
+        return samples >= ramp || bytes >= maxBytes
+    }
+}

@@ -1,0 +1,97 @@
+import ChatbotTesterCore
+import Foundation
+
+/// The shards of a spool being written, as they are committed (`ClusterSpoolWriter` with
+/// `streamingShards`): the writer adds each one, then says the spool is complete (or failed);
+/// one coordinator takes them as they come (`next()`) and looks shards up by id meanwhile.
+final class SpoolShardFeed: @unchecked Sendable {
+    /// What `next()` gives: shards committed since the last call, and the run's sample count once
+    /// the spool is complete.
+    struct Update: Sendable {
+        var shards: [ClusterManifest.Shard]
+        var total: Int?
+    }
+
+    private let lock = NSLock()
+    private var shards: [ClusterManifest.Shard] = []
+    private var taken = 0
+    private var end: Result<Int, any Error>?
+    private var endTaken = false
+    private var waiter: CheckedContinuation<Void, Never>?
+
+    /// A committed shard (its file written and its digest known).
+    func add(_ shard: ClusterManifest.Shard) {
+        resume(lock.withLock {
+            shards.append(shard)
+            return takeWaiter()
+        })
+    }
+
+    /// The spool is complete: `total` samples, every shard added.
+    func finish(total: Int) {
+        resume(lock.withLock {
+            if end == nil { end = .success(total) }
+            return takeWaiter()
+        })
+    }
+
+    /// The spool will not be completed (the dataset was refused, a file could not be written).
+    func fail(_ error: any Error) {
+        resume(lock.withLock {
+            if end == nil { end = .failure(error) }
+            return takeWaiter()
+        })
+    }
+
+    /// Shard `id`, once added.
+    func shard(_ id: Int) -> ClusterManifest.Shard? {
+        lock.withLock { shards.indices.contains(id) && shards[id].id == id ? shards[id] : shards.first { $0.id == id } }
+    }
+
+    /// The shards added since the last call (waiting for one when there is none) and, once the
+    /// spool is complete, its sample count; nil after that was given. Throws the writer's failure.
+    func next() async throws -> Update? {
+        while true {
+            let taking: Result<Update?, any Error>? = lock.withLock {
+                if taken < shards.count || (end != nil && !endTaken) {
+                    let fresh = Array(shards[taken...])
+                    taken = shards.count
+                    switch end {
+                    case .failure(let error)?:
+                        endTaken = true
+                        return .failure(error)
+                    case .success(let total)?:
+                        endTaken = true
+                        return .success(Update(shards: fresh, total: total))
+                    case nil:
+                        return .success(Update(shards: fresh, total: nil))
+                    }
+                }
+                return endTaken ? .success(nil) : nil
+            }
+            if let taking { return try taking.get() }
+            await withTaskCancellationHandler {
+                await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                    let ready = lock.withLock {
+                        if taken < shards.count || end != nil || Task.isCancelled { return true }
+                        waiter = continuation
+                        return false
+                    }
+                    if ready { continuation.resume() }
+                }
+            } onCancel: {
+                resume(lock.withLock { takeWaiter() })
+            }
+            if Task.isCancelled { throw CancellationError() }
+        }
+    }
+
+    private func takeWaiter() -> CheckedContinuation<Void, Never>? {
+        defer { waiter = nil }
+        return waiter
+    }
+
+    private func resume(_ waiter: CheckedContinuation<Void, Never>?) {
+        waiter?.resume()
+    }
+}
