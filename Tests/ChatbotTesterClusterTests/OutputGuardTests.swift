@@ -95,6 +95,34 @@ import Testing
         #expect(await !store.exists(IndexedRun.planKey))
     }
 
+    /// A sharded run plays nothing of a dataset it refuses, however late the bad line: shards are
+    /// handed out only once the pass that spools the dataset has checked every line, as one process
+    /// refuses before its first request (`ShardedRunStage.playsWhileSpooling` is the SDK's opt-in to
+    /// play shards as they are committed, which played 550 of these cases before the refusal when
+    /// the lead tried it).
+    @Test func aShardedRunPlaysNothingOfADatasetRefusedOnItsLastLine() async throws {
+        try await withMockLLMServer(.init()) { server in
+            let directory = try ClusterTestSupport.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(at: directory) }
+            let lines = Self.cases(40_000) + [#"{"id":"c7","input":"again"}"#]
+            try (lines.joined(separator: "\n") + "\n").write(to: directory.appendingPathComponent("cases.jsonl"), atomically: true, encoding: .utf8)
+            let configURL = directory.appendingPathComponent("job.yaml")
+            try """
+                backends:
+                  bot: {type: openai, baseURL: "\(server.openAIBaseURL)", model: m}
+                dataset: cases.jsonl
+                run: {target: bot, concurrency: 4}
+                """.write(to: configURL, atomically: true, encoding: .utf8)
+            let job = try await TestJob.prepare(
+                config: JobConfig.load(contentsOf: configURL), components: .builtin(),
+                settings: JobSettings(outputDirectory: directory.appendingPathComponent("out").path))
+            let stage = ShardedRunStage(workers: 2, workerCommand: Self.workerCommand, samplesPerShard: 64)
+            let refused = await Self.error { _ = try await job.test(stage: stage) }
+            #expect(refused?.code == .invalidInput && refused?.message.contains(":40001: field 'id': duplicate case id 'c7'") == true)
+            #expect(server.stats.requests == 0, "\(server.stats.requests) requests for a refused dataset")
+        }
+    }
+
     @Test func aBusyOutputDirectoryIsRefusedNamingTheHolderAndItsSpoolIsKept() async throws {
         let directory = try ClusterTestSupport.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
