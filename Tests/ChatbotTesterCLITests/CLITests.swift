@@ -34,7 +34,7 @@ import Testing
     /// with `toGroup`, to its whole process group (as a terminal's Ctrl-C does: workers included).
     static func run(
         _ arguments: [String], environment: [String: String] = [:], signal: Int32 = SIGINT, toGroup: Bool = false,
-        executable: URL? = nil, directory: URL? = nil, interruptWhen ready: (() -> Bool)? = nil
+        executable: URL? = nil, directory: URL? = nil, interruptWhen ready: (@Sendable () -> Bool)? = nil
     ) async throws -> Result {
         let process = Process()
         process.executableURL = executable ?? binary
@@ -51,19 +51,28 @@ import Testing
         let outData = Self.readToEnd(out.fileHandleForReading)
         let errData = Self.readToEnd(err.fileHandleForReading)
         if let ready {
-            let deadline = Date().addingTimeInterval(120)
-            var sent = false
-            while !sent, Date() < deadline {
-                if ready() {
-                    // Foundation starts the child as the leader of a process group of its own; never
-                    // signal our own group.
-                    let group = getpgid(process.processIdentifier)
-                    #expect(!toGroup || group != getpgrp(), "the child shares the test runner's process group")
-                    sent = kill(toGroup && group != getpgrp() ? -group : process.processIdentifier, signal) == 0
-                    break
+            // Watched on a thread of its own: with the whole suite running, the cooperative pool can
+            // be busy with other tests for seconds, and a sleeping task would look only after the
+            // child had finished.
+            let pid = process.processIdentifier
+            let (sent, sharedGroup) = await withCheckedContinuation { (continuation: CheckedContinuation<(Bool, Bool), Never>) in
+                Thread.detachNewThread {
+                    let deadline = Date().addingTimeInterval(120)
+                    while Date() < deadline {
+                        if ready() {
+                            // Foundation starts the child as the leader of a process group of its
+                            // own; never signal our own group.
+                            let group = getpgid(pid)
+                            let shared = group == getpgrp()
+                            let sent = kill(toGroup && !shared ? -group : pid, signal) == 0
+                            return continuation.resume(returning: (sent, shared))
+                        }
+                        usleep(20_000)
+                    }
+                    continuation.resume(returning: (false, false))
                 }
-                try await Task.sleep(for: .milliseconds(20))
             }
+            #expect(!toGroup || !sharedGroup, "the child shares the test runner's process group")
             #expect(sent, "the run ended before it could be interrupted")
         }
         let stdout = String(decoding: await outData.value, as: UTF8.self)

@@ -356,7 +356,7 @@ actor CoordinatorDriver {
                         // The sample travels one way only: its bytes go back into the record here.
                         let held = heldSamples.removeValue(forKey: record.index)
                         guard record.sampleOmitted, let held else {
-                            if !stats.totals.add(reportedBy: record) { stats.totals.add(try ClusterRunFacts(scanning: record)) }
+                            if !stats.totals.add(reportedBy: record) { stats.totals.add(try ClusterRunFacts(scanningRunOf: record)) }
                             try journal.appendNow(record.bytes)
                             // Where the line went, so the merge need not scan the journal for it.
                             spool.journalLog.appended(record)
@@ -369,7 +369,7 @@ actor CoordinatorDriver {
                         // The line is never built: its pieces (the record around the sample, and the
                         // sample) are copied once, into the journal's buffer; the sink gets them too.
                         let shape = record.splicedShape(sampleCount: held.count)
-                        if !stats.totals.add(reportedBy: record) { stats.totals.add(try ClusterRunFacts(scanning: record.splicingSample(held))) }
+                        if !stats.totals.add(reportedBy: record) { stats.totals.add(try ClusterRunFacts(scanningRunOf: record.splicingSample(held))) }
                         let bytes = record.bytes, start = bytes.startIndex, cut = record.sampleRange
                         try journal.appendNow(bytes[start..<(start + cut.lowerBound)], held, bytes[(start + cut.upperBound)...])
                         spool.journalLog.appended(record, count: shape.count, run: shape.run, evals: shape.evals)

@@ -64,6 +64,12 @@ extension RunRecordFacts where TurnLatencies == [Double] {
             self = facts
             return
         }
+        try self.init(scanningRunOf: envelope)
+    }
+
+    /// The facts scanned from `envelope`'s run alone (its report part is not read: for a caller
+    /// that found the part's facts unusable already, as `ClusterRunTotals.add(reportedBy:)` does).
+    public init(scanningRunOf envelope: ClusterRecordEnvelope) throws {
         // The run's members as the envelope's scan found them: the run is not scanned again
         // (a protocol-6 read keeps none: the run is scanned now).
         let members = envelope.runMembers.isEmpty ? try JSONByteScanner.members(ofObject: envelope.bytes, in: envelope.runRange) : envelope.runMembers

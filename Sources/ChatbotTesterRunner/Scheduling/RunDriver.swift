@@ -151,8 +151,8 @@ struct RunDriver: Sendable {
                     case .skippedDuplicate(let id):
                         pendingSkips.duplicates += 1
                         events.emit(LogEvent(.warning, "duplicate sample id '\(id)' skipped", source: "runner"))
-                    case .stopping(let reason, let inFlight):
-                        events.emit(RunStoppingEvent(reason: reason, inFlight: inFlight))
+                    case .stopping:
+                        noteStop(note)
                     case .inputFailed(let error):
                         failure = failure ?? error
                     case .read(let sample):
