@@ -1,5 +1,4 @@
 import ChatbotTesterCore
-import DequeModule
 import Foundation
 
 /// Runs a worker over a connected `ClusterConnection`: hello, rebuild the job from `welcome`
@@ -57,26 +56,21 @@ public enum ClusterWorker {
     }
 }
 
-/// The worker's I/O shell around `WorkerStateMachine`.
+/// The worker's I/O shell around `WorkerStateMachine` (the protocol) and `WorkerLaneMachine` (the
+/// per-sample path: lanes, batches, the flusher; see `WorkerDriver+Lanes.swift`).
 actor WorkerDriver {
-    private let connection: any ClusterConnection
+    let connection: any ClusterConnection
     private let registry: BackendRegistry
     private let factory: ShardProcessorFactory
     private let events: EventBus
     private let options: ClusterWorker.Options
     private let codec = ClusterMessageCodec()
     private var machine: WorkerStateMachine
-    private var processor: (any ShardProcessor)?
     private var building: Task<(any ShardProcessor)?, Never>?
-    private var processing: [Int: Task<Void, Never>] = [:]
-    private var nextProcessing = 0
-    /// Samples held and not started (played as slots free).
-    private var queue: Deque<IndexedSample> = []
-    /// How many samples may play at once (the latest `assign`'s `slots`; `nil`: all held).
-    private var slots: Int?
+    /// What the lanes share, under one lock (they run off this actor).
+    let lanes: Locked<WorkerLanes>
+    private var flusher: Task<Void, Never>?
     private var heartbeat: Task<Void, Never>?
-    private var batch: [(id: String, bytes: Data)] = []
-    private var flushScheduled = false
     private var assignments = 0
     private var records = 0
     private var failure: String?
@@ -91,6 +85,7 @@ actor WorkerDriver {
         self.events = events
         self.options = options
         self.machine = WorkerStateMachine(hello: ClusterMessage.Hello(workerId: options.workerId, pid: Int(getpid())))
+        self.lanes = Locked(WorkerLanes(machine: WorkerLaneMachine(batchSize: options.batchSize, flushDelay: options.flushDelay)))
         let codec = codec
         budgets = ClusterBudgetClient { [connection] message in
             if let payload = try? codec.encode(message) { connection.enqueue([payload]) }
@@ -112,8 +107,9 @@ actor WorkerDriver {
             failure = connection.closeReason ?? "the coordinator closed the connection"
         }
         budgets.close()
-        for task in processing.values { task.cancel() }
+        stopLanes(cancelling: true)
         building?.cancel()
+        flusher?.cancel()
         heartbeat?.cancel()
         connection.close(reason: nil)
         if let freshStateDirectory { try? FileManager.default.removeItem(at: freshStateDirectory) }
@@ -143,24 +139,23 @@ actor WorkerDriver {
                 let context = ClusterWorkerContext(
                     events: events, makeRateBudget: { instance, _, _ in ClusterRateBudget(instance: instance, client: budgets) },
                     stateDirectory: stateDirectory)
-                building = Task { () -> (any ShardProcessor)? in
+                let building = Task { () -> (any ShardProcessor)? in
                     do {
-                        let built = try await factory(welcome.setup, registry, context)
-                        self.built(built)
-                        return built
+                        return try await factory(welcome.setup, registry, context)
                     } catch {
                         self.buildFailed(error)
                         return nil
                     }
                 }
+                self.building = building
+                lanes.withLock { $0.building = building }
+                if flusher == nil { flusher = Self.startFlusher(self) }
             case .process(let assignment):
                 assignments += 1
-                if let given = assignment.slots { slots = max(1, given) }
-                queue.append(contentsOf: assignment.samples)
-                pump()
+                let starts = lanes.withLock { $0.machine.assigned(assignment.samples, slots: assignment.slots) }
+                for item in starts { startLane(with: item) }
             case .release:
-                let ids = queue.map(\.sample.id)
-                queue.removeAll()
+                let ids = lanes.withLock { $0.machine.release() }
                 perform(machine.released(ids))
             case .sendRecords(let records):
                 connection.enqueue([codec.encodeRecordsFrame(records)])
@@ -169,6 +164,7 @@ actor WorkerDriver {
             case .exit(let reason):
                 exited = true
                 if let reason { failure = reason }
+                stopLanes(cancelling: false)
                 connection.close(reason: nil)
             }
         }
@@ -181,10 +177,6 @@ actor WorkerDriver {
         let made = try PrivateDirectory.makeFresh(prefix: "chatbot-tester-worker")
         freshStateDirectory = made
         return made
-    }
-
-    private func built(_ processor: any ShardProcessor) {
-        self.processor = processor
     }
 
     private func buildFailed(_ error: any Error) {
@@ -204,81 +196,32 @@ actor WorkerDriver {
         }
     }
 
-    /// Starts queued samples while slots are free, each in its own task.
-    private func pump() {
-        while !exited, processing.count < (slots ?? Int.max), let item = queue.popFirst() {
-            let building = building
-            let key = nextProcessing
-            nextProcessing += 1
-            processing[key] = Task {
-                if let processor = await building?.value {
-                    await self.process(item, with: processor)
-                }
-                self.processed(key)
-            }
+    /// Starts a lane playing `item` (and then whatever it takes next).
+    private func startLane(with item: IndexedSample) {
+        let key = lanes.withLock { $0.nextLane() }
+        let task = Self.makeLane(self, key: key, first: item)
+        lanes.withLock { $0.started(key, task) }
+    }
+
+    /// Nothing more starts; `cancelling` also cancels the samples playing and the flusher.
+    private func stopLanes(cancelling: Bool) {
+        let (waiter, tasks) = lanes.withLock { lanes in
+            lanes.machine.stop()
+            return (lanes.takeFlusherWaiter(), cancelling ? lanes.takeTasks() : [])
         }
+        waiter?.resume()
+        for task in tasks { task.cancel() }
     }
 
-    private func processed(_ key: Int) {
-        processing[key] = nil
-        pump()
-    }
-
-    private func process(_ item: IndexedSample, with processor: any ShardProcessor) async {
-        // The sample's records, encoded in its own task and collected once it is back on this
-        // actor: one hop per sample, not one more per record.
-        let encoded = Locked<[(id: String, bytes: Data)]>([])
-        var failure: (any Error)?
-        do {
-            try await processor.process([item]) { record in
-                // The sample stays out when it is the one assigned (the coordinator has its bytes).
-                do {
-                    let bytes = try record.recordsFrameUnit(omittingSample: record.run.sample == item.sample)
-                    encoded.withLock { $0.append((record.sampleId, bytes)) }
-                } catch {
-                    await self.fail(ChatbotTesterError(.internal, "cannot encode the record of '\(record.sampleId)': \(error)"))
-                }
-            }
-        } catch {
-            failure = error
-        }
-        for record in encoded.current { await collect(record.id, record.bytes) }
-        if let failure, !Task.isCancelled { perform(machine.failed(ChatbotTesterError.wrap(failure))) }
-    }
-
-    private func fail(_ error: ChatbotTesterError) {
+    /// A sample's processing failed beyond a per-sample error.
+    func fail(_ error: ChatbotTesterError) {
         perform(machine.failed(error))
     }
 
-    /// Queues a finished record; records finished while a send is pending share its frame (and,
-    /// while samples wait in the queue, those finished within `flushDelay`). A frame goes at once
-    /// when the samples still queued are fewer than the records it holds: the run's concurrency is
-    /// counted at the coordinator, which assigns more only once it has the records, so holding
-    /// them longer would leave this worker idle (at latency 0 and `run.concurrency` 32 over two
-    /// workers, the full 20 ms halved the run's throughput).
-    private func collect(_ id: String, _ bytes: Data) async {
-        batch.append((id, bytes))
-        if batch.count >= options.batchSize {
-            flush()
-            await connection.waitUntilWritable()
-        } else if flushScheduled, queue.count < batch.count {
-            flush()
-        } else if !flushScheduled {
-            flushScheduled = true
-            let delay = queue.isEmpty ? 0 : options.flushDelay
-            Task {
-                if delay > 0 { try? await Task.sleep(nanoseconds: UInt64(delay * 1e9)) }
-                self.flush()
-            }
-        }
-    }
-
-    private func flush() {
-        flushScheduled = false
-        guard !batch.isEmpty, !exited else { return }
-        let out = batch
-        batch = []
-        records += out.count
-        perform(machine.produced(sampleIds: out.map(\.id), records: out.map(\.bytes)))
+    /// Sends finished records as one frame.
+    func send(_ frame: [WorkerEncodedRecord]) {
+        guard !frame.isEmpty, !exited else { return }
+        records += frame.count
+        perform(machine.produced(sampleIds: frame.map(\.sampleId), records: frame.map(\.bytes)))
     }
 }

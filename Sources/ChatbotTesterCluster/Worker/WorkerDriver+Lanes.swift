@@ -1,0 +1,133 @@
+import ChatbotTesterCore
+import Foundation
+
+/// What a worker's lanes and flusher share with its driver, under one lock: the lane machine, the
+/// processor, the lanes' tasks (to cancel them on exit) and the parked flusher.
+struct WorkerLanes: Sendable {
+    var machine: WorkerLaneMachine
+    /// Building the processor (set at `welcome`).
+    var building: Task<(any ShardProcessor)?, Never>?
+    /// The processor, once built and seen by a lane.
+    var processor: (any ShardProcessor)?
+    private var tasks: [Int: Task<Void, Never>] = [:]
+    /// Lanes that ended before their task was stored.
+    private var ended: Set<Int> = []
+    private var lastLane = 0
+    private var flusherWaiter: CheckedContinuation<Void, Never>?
+
+    init(machine: WorkerLaneMachine) {
+        self.machine = machine
+    }
+
+    mutating func nextLane() -> Int {
+        lastLane += 1
+        return lastLane
+    }
+
+    mutating func started(_ key: Int, _ task: Task<Void, Never>) {
+        if ended.remove(key) == nil { tasks[key] = task }
+    }
+
+    mutating func ended(_ key: Int) {
+        if tasks.removeValue(forKey: key) == nil { ended.insert(key) }
+    }
+
+    mutating func takeTasks() -> [Task<Void, Never>] {
+        defer { tasks = [:] }
+        return Array(tasks.values)
+    }
+
+    mutating func takeFlusherWaiter() -> CheckedContinuation<Void, Never>? {
+        defer { flusherWaiter = nil }
+        return flusherWaiter
+    }
+
+    /// Parks the flusher unless a record waits already or the worker stopped; returns whether to
+    /// resume it at once.
+    mutating func park(_ waiter: CheckedContinuation<Void, Never>) -> Bool {
+        if machine.stopped || machine.waitingRecords > 0 { return true }
+        flusherWaiter = waiter
+        return false
+    }
+}
+
+extension WorkerDriver {
+    /// A lane: plays `first`, then each sample the lane machine hands it, off the actor. Per sample
+    /// it takes the lock twice (its record, its finish) and visits the actor only to send a frame.
+    nonisolated static func makeLane(_ driver: WorkerDriver, key: Int, first: IndexedSample) -> Task<Void, Never> {
+        Task { await driver.lane(key: key, first: first) }
+    }
+
+    /// The flusher: sends records that waited `flushDelay`, parked while none wait.
+    nonisolated static func startFlusher(_ driver: WorkerDriver) -> Task<Void, Never> {
+        Task { await driver.flushWhileRunning() }
+    }
+
+    private nonisolated func lane(key: Int, first: IndexedSample) async {
+        let processor = await readyProcessor()
+        var item: IndexedSample? = first
+        while let current = item {
+            var failure: (any Error)?
+            if let processor, !Task.isCancelled {
+                failure = await play(current, with: processor)
+            }
+            let finish = lanes.withLock { $0.machine.finished() }
+            if let frame = finish.frame {
+                await send(frame)
+                if finish.full { await connection.waitUntilWritable() }
+            }
+            if let failure, !Task.isCancelled { await fail(ChatbotTesterError.wrap(failure)) }
+            item = finish.next
+        }
+        lanes.withLock { $0.ended(key) }
+    }
+
+    /// Plays one sample, collecting its records as they come; returns what the processor threw.
+    private nonisolated func play(_ item: IndexedSample, with processor: any ShardProcessor) async -> (any Error)? {
+        do {
+            try await processor.process([item]) { record in
+                // The sample stays out when it is the one assigned (the coordinator has its bytes).
+                do {
+                    let bytes = try record.recordsFrameUnit(omittingSample: record.run.sample == item.sample)
+                    let now = DispatchTime.now().uptimeNanoseconds
+                    let waiter = self.lanes.withLock { lanes in
+                        lanes.machine.collect(WorkerEncodedRecord(sampleId: record.sampleId, bytes: bytes), now: now) ? lanes.takeFlusherWaiter() : nil
+                    }
+                    waiter?.resume()
+                } catch {
+                    await self.fail(ChatbotTesterError(.internal, "cannot encode the record of '\(record.sampleId)': \(error)"))
+                }
+            }
+            return nil
+        } catch {
+            return error
+        }
+    }
+
+    /// The processor, waiting for it to be built; `nil` when building failed.
+    private nonisolated func readyProcessor() async -> (any ShardProcessor)? {
+        let (ready, building) = lanes.withLock { ($0.processor, $0.building) }
+        if let ready { return ready }
+        let built = await building?.value
+        if let built { lanes.withLock { $0.processor = built } }
+        return built
+    }
+
+    private nonisolated func flushWhileRunning() async {
+        while !Task.isCancelled {
+            let now = DispatchTime.now().uptimeNanoseconds
+            switch lanes.withLock({ $0.machine.flusherStep(now: now) }) {
+            case .stop:
+                return
+            case .send(let frame):
+                await send(frame)
+            case .sleep(let until):
+                try? await Task.sleep(nanoseconds: until - now)
+            case .park:
+                await withCheckedContinuation { (waiter: CheckedContinuation<Void, Never>) in
+                    if lanes.withLock({ $0.park(waiter) }) { waiter.resume() }
+                }
+            }
+        }
+    }
+}
