@@ -35,6 +35,9 @@ final class MockLLMHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
                 body.writeBuffer(&chunk)
             }
         case .end:
+            // The hold starts here, once the request has been read whole: the reply's delay counts
+            // from this moment, so the time spent building the reply is part of it, not added to it.
+            let received = NIODeadline.now()
             guard let head else { return }
             self.head = nil
             if tooLarge {
@@ -54,10 +57,14 @@ final class MockLLMHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             if reply.hang { return }
             let keepAlive = head.isKeepAlive
             if reply.delayMs > 0 {
+                // NIO runs a scheduled task only once its deadline has passed (never early); the
+                // deadline is rounded up to the nanosecond so the hold is never shorter than asked.
+                let deadline = received + .nanoseconds(Int64((reply.delayMs * 1_000_000).rounded(.up)))
                 let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-                context.eventLoop.scheduleTask(in: .microseconds(Int64(reply.delayMs * 1000))) {
+                context.eventLoop.scheduleTask(deadline: deadline) {
+                    let fired = NIODeadline.now()
                     let (handler, context) = loopBound.value
-                    handler.write(reply, keepAlive: keepAlive, context: context)
+                    handler.write(reply, keepAlive: keepAlive, context: context, held: (received, fired - deadline))
                 }
             } else {
                 write(reply, keepAlive: keepAlive, context: context)
@@ -65,7 +72,10 @@ final class MockLLMHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
-    private func write(_ reply: MockLLMReply, keepAlive: Bool, context: ChannelHandlerContext) {
+    private func write(
+        _ reply: MockLLMReply, keepAlive: Bool, context: ChannelHandlerContext,
+        held: (since: NIODeadline, timerLateness: TimeAmount)? = nil
+    ) {
         guard context.channel.isActive else { return }
         var headers = HTTPHeaders(reply.headers)
         if reply.chunks == nil { headers.add(name: "content-length", value: String(reply.body.count)) }
@@ -84,6 +94,16 @@ final class MockLLMHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: reply.body)))), promise: nil)
         }
         let done = context.eventLoop.makePromise(of: Void.self)
+        if let held {
+            let server = self.server
+            let asked = reply.delayMs
+            // Completed once the last byte is in the socket (at once for a small reply: the flush writes it).
+            done.futureResult.whenSuccess { _ in
+                server.recordHold(
+                    nanoseconds: (NIODeadline.now() - held.since).nanoseconds, askedMs: asked,
+                    timerLatenessNanoseconds: held.timerLateness.nanoseconds)
+            }
+        }
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: done)
         if !keepAlive {
             let channel = context.channel
