@@ -26,6 +26,12 @@ struct MockServerHoldTests {
                 // starts after it has read the request, so this is at least its hold.
                 #expect(seen >= asked, "reply after \(seen) ms for \(asked) ms asked")
             }
+            // A hold is noted once the write's promise completes, which may be just after the client
+            // has read the reply: wait (briefly) for the last one.
+            let deadline = ContinuousClock.now + .seconds(5)
+            while (server.stats.holds?.count ?? 0) < Self.asked.count, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(5))
+            }
             let holds = try #require(server.stats.holds)
             #expect(holds.count == Self.asked.count)
             #expect(holds.minOvershootMs >= 0)
