@@ -156,6 +156,24 @@ import Testing
         #expect(badValue.stderr.contains("--concurrency must be at least 1"))
     }
 
+    @Test func benchShowsTheServersHoldNextToTheAskedLatency() async throws {
+        let result = try await Self.run([
+            "bench", "--samples", "40", "--latency-ms", "5", "--concurrency", "8", "--warmup", "8", "--json",
+        ])
+        #expect(result.status == 0, "\(result.stderr)")
+        let measured = try JSONValue(parsing: result.stdout)
+        #expect(measured["ok"]?.intValue == 40)
+        // The server's own measure of its holds, reset after the warm-up: never shorter than asked,
+        // and the ratios stay against the nominal latency.
+        let hold = try #require(measured["serverHoldMeanMs"]?.doubleValue)
+        #expect(hold >= 5)
+        #expect(try #require(measured["serverHoldOvershootMinMs"]?.doubleValue) >= 0)
+        #expect(try #require(measured["serverHoldOvershootP50Ms"]?.doubleValue) >= 0)
+        #expect(measured["latencyMs"]?.doubleValue == 5)
+        let ideal: Double = 40 * 5 / 1000 / 8
+        #expect(measured["idealSeconds"]?.doubleValue == ideal)
+    }
+
     @Test func backendsListShowsTypesAndMiddleware() async throws {
         let result = try await Self.run(["backends", "list", "--json"])
         #expect(result.status == 0)

@@ -48,8 +48,43 @@ extension MockLLMServer {
         public var byPath: [String: Int] = [:]
         /// Replies per status code.
         public var byStatus: [String: Int] = [:]
+        /// How long delayed replies were held: from the request's last byte read to the reply's
+        /// last byte written (`nil` until a delayed reply has been written).
+        public var holds: Holds?
 
         public init() {}
+    }
+
+    /// How long the server held its delayed replies, as it measured them (monotonic clock): from the
+    /// moment the request's last part was read to the moment the reply's last byte was written to
+    /// the socket. A reply is never written before its latency has passed, so `minOvershootMs` is
+    /// never negative; the overshoot is the lateness of the timer's wake-up and the write.
+    public struct Holds: Sendable, Hashable, Codable {
+        /// Delayed replies written.
+        public var count: Int
+        /// The mean hold.
+        public var meanMs: Double
+        /// Hold minus the asked latency, per reply: the smallest, median, mean and largest.
+        public var minOvershootMs: Double
+        public var medianOvershootMs: Double
+        public var meanOvershootMs: Double
+        public var maxOvershootMs: Double
+        /// The median of how late the delay's timer fired past its deadline (the event loop's
+        /// wake-up); the rest of the overshoot is writing the reply.
+        public var medianTimerLatenessMs: Double
+
+        public init(
+            count: Int, meanMs: Double, minOvershootMs: Double, medianOvershootMs: Double, meanOvershootMs: Double,
+            maxOvershootMs: Double, medianTimerLatenessMs: Double
+        ) {
+            self.count = count
+            self.meanMs = meanMs
+            self.minOvershootMs = minOvershootMs
+            self.medianOvershootMs = medianOvershootMs
+            self.meanOvershootMs = meanOvershootMs
+            self.maxOvershootMs = maxOvershootMs
+            self.medianTimerLatenessMs = medianTimerLatenessMs
+        }
     }
 
     /// One received request, as recorded.

@@ -36,6 +36,15 @@ public final class MockLLMServer: Sendable {
         var faultCounts: [String: Int] = [:]
         var sessions: [String: Int] = [:]
         var nextSession = 0
+        /// Delayed replies' holds (ms) and their overshoots past the asked latency (ms; exact sums,
+        /// so a negative overshoot would show in `minOvershootMs` rather than be clamped away).
+        var holdCount = 0
+        var holdSumMs = 0.0
+        var overshoots = LatencyHistogram()
+        var minOvershootMs = Double.infinity
+        var overshootSumMs = 0.0
+        /// How late the timers fired (ms past their deadlines): the part of the overshoot that is the wake-up's.
+        var timerLateness = LatencyHistogram()
     }
 
     public init(_ configuration: Configuration = Configuration()) {
@@ -90,7 +99,35 @@ public final class MockLLMServer: Sendable {
     public var openAIBaseURL: String { baseURL + "/v1" }
 
     /// The counters.
-    public var stats: Stats { state.withLock { $0.stats } }
+    public var stats: Stats {
+        state.withLock { state in
+            var stats = state.stats
+            if state.holdCount > 0, let median = state.overshoots.percentile(0.5), let max = state.overshoots.maxMs {
+                let count = Double(state.holdCount)
+                stats.holds = Holds(
+                    count: state.holdCount, meanMs: state.holdSumMs / count,
+                    minOvershootMs: state.minOvershootMs,
+                    medianOvershootMs: median, meanOvershootMs: state.overshootSumMs / count, maxOvershootMs: max,
+                    medianTimerLatenessMs: state.timerLateness.percentile(0.5) ?? 0)
+            }
+            return stats
+        }
+    }
+
+    /// Notes a delayed reply's hold (request read → reply written) against the latency it was asked
+    /// for, and how late its timer fired.
+    func recordHold(nanoseconds: Int64, askedMs: Double, timerLatenessNanoseconds: Int64) {
+        let holdMs = Double(nanoseconds) / 1_000_000
+        let overshoot = holdMs - askedMs
+        state.withLock { state in
+            state.holdCount += 1
+            state.holdSumMs += holdMs
+            state.overshoots.record(overshoot)
+            state.minOvershootMs = min(state.minOvershootMs, overshoot)
+            state.overshootSumMs += overshoot
+            state.timerLateness.record(Double(timerLatenessNanoseconds) / 1_000_000)
+        }
+    }
 
     /// The most recent requests, oldest first (up to `recordCapacity`), credentials included.
     public func recordedRequests() -> [RecordedRequest] {

@@ -32,6 +32,12 @@ public enum RunnerBenchmark {
         public var rssBytes: Int?
         public var ok: Int
         public var failed: Int
+        /// The server's own measure of how long it held each reply (request read → reply written),
+        /// when the server reports it (the mock server does): the mean hold, and the median and
+        /// smallest overshoot past `latencyMs`. The ratios stay against the nominal `latencyMs`.
+        public var serverHoldMeanMs: Double?
+        public var serverHoldOvershootP50Ms: Double?
+        public var serverHoldOvershootMinMs: Double?
     }
 
     /// Wraps the target to time each call as the Runner sees it.
@@ -132,6 +138,11 @@ public enum RunnerBenchmark {
         }
         text += ", added latency p50 \(ms(m.addedLatencyP50Ms)) p99 \(ms(m.addedLatencyP99Ms))"
         text += ", peak RSS \(mb(m.peakRSSBytes)), RSS \(mb(m.rssBytes))"
+        if let hold = m.serverHoldMeanMs {
+            text += String(format: "; server's mean hold %.3f ms for %.0f ms asked", hold, m.latencyMs)
+            if let p50 = m.serverHoldOvershootP50Ms { text += String(format: " (overshoot p50 %.3f ms", p50) }
+            if let least = m.serverHoldOvershootMinMs { text += String(format: ", min %.3f ms)", least) } else { text += ")" }
+        }
         if m.failed > 0 { text += ", \(m.failed) failed" }
         return text
     }

@@ -84,9 +84,17 @@ struct BenchCommand: AsyncParsableCommand {
                 if warmupSamples > 0 {
                     _ = try await RunnerBenchmark.measure(
                         target: target, samples: warmupSamples, latencyMs: latencyMs, concurrency: concurrency)
+                    server.reset()
                 }
-                return try await RunnerBenchmark.measure(
+                var measured = try await RunnerBenchmark.measure(
                     target: target, samples: samples, latencyMs: latencyMs, concurrency: concurrency, journal: runJournal)
+                // The server's own measure of its holds, next to the nominal latency the ratios use.
+                if let holds = server.stats.holds {
+                    measured.serverHoldMeanMs = holds.meanMs
+                    measured.serverHoldOvershootP50Ms = holds.medianOvershootMs
+                    measured.serverHoldOvershootMinMs = holds.minOvershootMs
+                }
+                return measured
             }
         }
         if json {

@@ -48,7 +48,14 @@ struct MockServerCommand: AsyncParsableCommand {
         await Self.waitForTermination()
         try await server.shutdown()
         let stats = server.stats
-        print("served \(stats.requests) requests (max \(stats.maxInFlight) in flight, \(stats.faults) faults)")
+        var summary = "served \(stats.requests) requests (max \(stats.maxInFlight) in flight, \(stats.faults) faults)"
+        if let holds = stats.holds {
+            // What the latency really was, as the server measured it (request read → reply written).
+            summary += String(
+                format: "; %d delayed replies held %.3f ms on average (%.3f ms past the asked latency at the median, %.3f ms at the least)",
+                holds.count, holds.meanMs, holds.medianOvershootMs, holds.minOvershootMs)
+        }
+        print(summary)
     }
 
     /// Returns when SIGINT or SIGTERM arrives.
