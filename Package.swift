@@ -112,11 +112,7 @@ let package = Package(
             dependencies: [
                 "ChatbotTester",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ],
-            // Release builds link the Swift runtime and Foundation statically, as the image and
-            // ops/release-smoke.sh always have (`--static-swift-stdlib`): no dynamic symbol lookups
-            // into a dozen Swift libraries at every start (docs/performance.md, session 10).
-            linkerSettings: [.unsafeFlags(["-static-stdlib", "-Xlinker", "--start-group", "-lFoundation", "-lCoreFoundation", "-l_FoundationICU", "-l_FoundationCShims", "-l_FoundationCollections", "-lFoundationEssentials", "-lFoundationInternationalization", "-lswiftDispatch", "-ldispatch", "-lBlocksRuntime", "-Xlinker", "--end-group"], .when(platforms: [.linux], configuration: .release))]
+            ]
         ),
         .testTarget(name: "ChatbotTesterCoreTests", dependencies: ["ChatbotTesterCore", "ChatbotTesterTesting"]),
         .testTarget(
