@@ -1,133 +1,64 @@
-import CLibUV
 import ChatbotTesterCore
 import Foundation
 
-/// A child process started with `uv_spawn` (stdin ignored, stdout and stderr inherited).
-public final class UVProcess: UVHandleOwner, @unchecked Sendable {
+/// A child process of a cluster run (a worker, or in tests a coordinator): stdin `/dev/null`, stdout
+/// and stderr inherited, no other descriptor (``ChildProcess``, Core's spawner).
+///
+/// It is no longer started with libuv's `uv_spawn`, which closes nothing in the child: each worker
+/// kept every descriptor a library had opened without close-on-exec (SwiftNIO's sockets among
+/// them) for its whole life, so a server in this process that closed a connection sent its peer no
+/// end of file while a worker lived. The type keeps its name and its loop so callers stay as they were.
+public final class UVProcess: Sendable {
     /// How a process ended.
     public struct Termination: Sendable, Hashable {
+        /// The exit status (0 when a signal ended it).
         public var status: Int64
         /// The signal that ended it, or 0.
         public var signal: Int32
+
+        /// A termination by exit `status` or by `signal`.
+        public init(status: Int64, signal: Int32) {
+            self.status = status
+            self.signal = signal
+        }
     }
 
-    private struct Shared {
-        var termination: Termination?
-        var waiters: [CheckedContinuation<Termination, Never>] = []
-    }
-
+    /// The loop the process was started for.
     public let loop: UVLoop
-    public private(set) var pid: Int32 = 0
-    private let shared = Locked(Shared())
-    private var handle: UnsafeMutablePointer<uv_process_t>?
+    private let child: ChildProcess
 
-    private init(loop: UVLoop) {
+    private init(loop: UVLoop, child: ChildProcess) {
         self.loop = loop
+        self.child = child
     }
 
-    /// Starts `executable` with `arguments` (not including argv[0]).
+    /// The child's process id.
+    public var pid: Int32 { child.pid }
+
+    /// Starts `executable` (looked up on `PATH` when it holds no `/`) with `arguments` (not including argv[0]).
     /// - Parameter environment: the child's environment; the parent's when `nil`.
     public static func spawn(executable: String, arguments: [String], environment: [String: String]? = nil, loop: UVLoop) async throws -> UVProcess {
-        let process = UVProcess(loop: loop)
-        try await loop.run { try process.start(executable: executable, arguments: arguments, environment: environment) }
-        return process
-    }
-
-    private func start(executable: String, arguments: [String], environment: [String: String]?) throws {
-        let process = UVHandleMemory.allocate(UV_PROCESS).assumingMemoryBound(to: uv_process_t.self)
-        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
-        let envp = environment.map { $0.sorted { $0.key < $1.key }.map { strdup("\($0.key)=\($0.value)") } + [nil] }
-        defer {
-            for pointer in argv { free(pointer) }
-            for pointer in envp ?? [] { free(pointer) }
+        do {
+            return UVProcess(loop: loop, child: try ChildProcess.spawn(executable: executable, arguments: arguments, environment: environment))
+        } catch let error as ProcessRunner.LaunchError {
+            throw ChatbotTesterError(.io, error.description, location: SourceLocation(source: executable))
         }
-        var stdio = [uv_stdio_container_t](repeating: uv_stdio_container_t(), count: 3)
-        stdio[0].flags = UV_IGNORE
-        stdio[1].flags = UV_INHERIT_FD
-        stdio[1].data.fd = 1
-        stdio[2].flags = UV_INHERIT_FD
-        stdio[2].data.fd = 2
-        var argvCopy = argv
-        var envCopy = envp
-        let rc: Int32 = argvCopy.withUnsafeMutableBufferPointer { argvBuffer in
-            stdio.withUnsafeMutableBufferPointer { stdioBuffer in
-                var options = uv_process_options_t()
-                options.exit_cb = uvProcessExited
-                options.file = UnsafePointer(argvBuffer[0])
-                options.args = argvBuffer.baseAddress
-                options.stdio_count = 3
-                options.stdio = stdioBuffer.baseAddress
-                if envCopy != nil {
-                    return envCopy!.withUnsafeMutableBufferPointer { envBuffer in
-                        options.env = envBuffer.baseAddress
-                        return uv_spawn(loop.loop, process, &options)
-                    }
-                }
-                return uv_spawn(loop.loop, process, &options)
-            }
-        }
-        adopt(UnsafeMutableRawPointer(process))
-        handle = process
-        guard rc == 0 else {
-            // A failed spawn still initialised the handle: close it.
-            uv_close(UnsafeMutableRawPointer(process).assumingMemoryBound(to: uv_handle_t.self), uvCloseReleasingOwner)
-            handle = nil
-            throw ChatbotTesterError(.io, "cannot start \(executable): \(uvErrorText(rc))", location: SourceLocation(source: executable))
-        }
-        pid = process.pointee.pid
-    }
-
-    fileprivate func exited(status: Int64, signal: Int32) {
-        let waiters = shared.withLock { state -> [CheckedContinuation<Termination, Never>] in
-            state.termination = Termination(status: status, signal: signal)
-            defer { state.waiters.removeAll() }
-            return state.waiters
-        }
-        for waiter in waiters { waiter.resume(returning: Termination(status: status, signal: signal)) }
-        if let handle {
-            self.handle = nil
-            uv_close(UnsafeMutableRawPointer(handle).assumingMemoryBound(to: uv_handle_t.self), uvCloseReleasingOwner)
-        }
-    }
-
-    override func closeForShutdown(_ handle: UnsafeMutablePointer<uv_handle_t>) {
-        self.handle = nil
-        uv_close(handle, uvCloseReleasingOwner)
-    }
-
-    override func handleClosed() {
-        // Shut down before the child exited: nobody will learn its status from libuv.
-        let waiters = shared.withLock { state -> [CheckedContinuation<Termination, Never>] in
-            if state.termination == nil { state.termination = Termination(status: -1, signal: 0) }
-            defer { state.waiters.removeAll() }
-            return state.waiters
-        }
-        for waiter in waiters { waiter.resume(returning: Termination(status: -1, signal: 0)) }
     }
 
     /// Waits for the process to end.
     public func waitForExit() async -> Termination {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Termination, Never>) in
-            let done = shared.withLock { state -> Termination? in
-                if let termination = state.termination { return termination }
-                state.waiters.append(continuation)
-                return nil
-            }
-            if let done { continuation.resume(returning: done) }
-        }
+        Self.termination(await child.waitForExit())
     }
 
     /// Whether the process has ended.
-    public var hasExited: Bool { shared.withLock { $0.termination != nil } }
+    public var hasExited: Bool { child.hasExited }
 
-    /// Sends a signal (SIGTERM, SIGKILL…).
+    /// Sends a signal (SIGTERM, SIGKILL…), unless the process has been reaped.
     public func kill(_ signal: Int32 = SIGTERM) {
-        guard pid > 0, !hasExited else { return }
-        _ = Foundation.kill(pid, signal)
+        child.kill(signal)
     }
-}
 
-private let uvProcessExited: uv_exit_cb = { process, status, signal in
-    guard let process, let data = process.pointee.data else { return }
-    (Unmanaged<UVHandleOwner>.fromOpaque(data).takeUnretainedValue() as? UVProcess)?.exited(status: status, signal: signal)
+    private static func termination(_ end: ProcessRunner.Termination) -> Termination {
+        end.signalled ? Termination(status: 0, signal: end.status) : Termination(status: Int64(end.status), signal: 0)
+    }
 }

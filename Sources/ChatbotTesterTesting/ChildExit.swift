@@ -6,7 +6,7 @@ import Foundation
 ///
 /// `Process.waitUntilExit()` on Linux learns of an exit when a socket the child inherits closes,
 /// and a process spawned meanwhile by a spawner that closes nothing (libuv's `uv_spawn`, as the
-/// cluster tests do) keeps that socket open: the wait spins until that other process exits, and
+/// coordinator once did) keeps that socket open: the wait spins until that other process exits, and
 /// the exited child stays a zombie. `waitpid` on the child's pid cannot miss the exit. A child run
 /// to completion needs none of this: `ProcessRunner.run` spawns and reaps it itself.
 public enum ChildExit {

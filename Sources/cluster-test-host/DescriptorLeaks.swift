@@ -5,7 +5,8 @@ import Foundation
     import Glibc
 #endif
 
-// Scenarios with a spawner that closes nothing (as libuv's `uv_spawn`): each child it starts keeps
+// Scenarios with a spawner that closes nothing (as libuv's `uv_spawn`, which started the
+// coordinator's workers until they moved to Core's `ChildProcess`): each child it starts keeps
 // every inheritable descriptor of the process. They run here, in a process of their own, because
 // in the test process they would hold the pipes of every other test running at the same time.
 
@@ -66,7 +67,8 @@ func execBesideLibuv(config: String) async throws -> Int32 {
     let job = try await TestJob.prepare(
         config: try JobConfig.load(contentsOf: URL(fileURLWithPath: config)), components: .builtin(), settings: JobSettings())
     let outcome = try await UVLoop.withLoop { loop in
-        // The first spawn installs libuv's SIGCHLD handler.
+        // A worker started and ended before the run (the coordinator's spawner once installed
+        // libuv's SIGCHLD handler here; `ChildProcess` reaps on a thread of its own).
         let first = try await UVProcess.spawn(executable: "/bin/sh", arguments: ["-c", "exit 0"], loop: loop)
         _ = await first.waitForExit()
         let running = Task { try await job.test() }

@@ -3,7 +3,8 @@ import Foundation
 import Testing
 
 /// Children spawned through Core's `ProcessRunner` are seen to exit while another spawner that
-/// closes nothing (libuv's `uv_spawn`, as the coordinator's loop uses for its workers) starts
+/// closes nothing (libuv's `uv_spawn`, which started the coordinator's workers until they moved to
+/// Core's `ChildProcess`, or any library's `posix_spawn` without file actions) starts
 /// long-lived processes that keep every inheritable descriptor. Foundation's `Process` learns of an
 /// exit when a socket the child inherited closes, and its pipes were inheritable: with it, a leaked
 /// descriptor held calls until their deadline (CI hung on it; an exec job took 37 s instead of 4).

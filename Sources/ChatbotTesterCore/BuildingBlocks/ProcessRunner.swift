@@ -19,7 +19,7 @@ import Foundation
 /// The child is reaped with `waitid`/`waitpid` on its own pid, on a thread of its own, never
 /// through a SIGCHLD handler or a descriptor's close: Foundation's `Process` learns of an exit when
 /// a descriptor the child inherited closes, so any process started meanwhile by a spawner that
-/// closes nothing (libuv's `uv_spawn`, as the coordinator uses for its workers) held the wait for
+/// closes nothing (libuv's `uv_spawn`, as the coordinator once used for its workers) held the wait for
 /// as long as it lived. Our descriptors are close-on-exec.
 ///
 /// SIGPIPE is ignored in this process (a child that closes its stdin early makes the write fail
@@ -279,22 +279,9 @@ private struct Spawned {
     var stdout: Int32
     var stderr: Int32
 
-    /// glibc's `POSIX_SPAWN_SETSID` (2.26), which Swift's Glibc module does not import.
-    #if os(Linux)
-        static let setsidFlag: Int32 = 0x80
-    #else
-        static let setsidFlag: Int32 = Int32(POSIX_SPAWN_SETSID)
-    #endif
-
     init(_ arguments: [String], environment: [String: String]?, directory: URL?) throws {
         func failure(_ reason: String) -> ProcessRunner.LaunchError {
             ProcessRunner.LaunchError(description: "cannot start \(arguments.first ?? "?"): \(reason)")
-        }
-        if let directory {
-            var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: directory.path, isDirectory: &isDirectory), isDirectory.boolValue else {
-                throw failure("working directory \(directory.path) does not exist")
-            }
         }
         // Each pair is (read end, write end); every end is close-on-exec in this process, so a
         // child spawned meanwhile by another thread does not hold them open.
@@ -306,12 +293,59 @@ private struct Spawned {
             pipes.append(fds)
         }
 
+        var variables = ProcessInfo.processInfo.environment
+        if let environment { variables.merge(environment) { _, new in new } }
+        let pid = try PosixSpawn.spawn(
+            "/usr/bin/env", arguments: arguments, environment: variables, searchPath: false, newSession: true, directory: directory
+        ) { actions in
+            posix_spawn_file_actions_adddup2(&actions, pipes[0][0], 0)
+            posix_spawn_file_actions_adddup2(&actions, pipes[1][1], 1)
+            posix_spawn_file_actions_adddup2(&actions, pipes[2][1], 2)
+        }
+        self.pid = pid
+        stdin = pipes[0][1]
+        stdout = pipes[1][0]
+        stderr = pipes[2][0]
+        // Keep the parent's ends; the deferred clean-up closes the child's.
+        pipes = [[pipes[0][0]], [pipes[1][1]], [pipes[2][1]]]
+    }
+}
+
+/// The one `posix_spawn` of the project (``ProcessRunner`` and ``ChildProcess``): the child gets
+/// the descriptors `stdio` sets up and no other (every descriptor from 3 up is closed in the child,
+/// where glibc can; this process's own descriptors are close-on-exec besides), default signal
+/// dispositions and an empty signal mask.
+enum PosixSpawn {
+    /// glibc's `POSIX_SPAWN_SETSID` (2.26), which Swift's Glibc module does not import.
+    #if os(Linux)
+        static let setsidFlag: Int32 = 0x80
+    #else
+        static let setsidFlag: Int32 = Int32(POSIX_SPAWN_SETSID)
+    #endif
+
+    /// Starts `program` with `arguments` (not including argv[0]) and exactly `environment`.
+    /// - Parameters:
+    ///   - searchPath: look `program` up on `PATH` when it holds no `/` (`posix_spawnp`).
+    ///   - newSession: the child leads a session and process group of its own.
+    ///   - stdio: adds the file actions that give the child its descriptors 0, 1 and 2.
+    /// - Throws: ``ProcessRunner/LaunchError`` naming the program.
+    static func spawn(
+        _ program: String, arguments: [String], environment: [String: String], searchPath: Bool, newSession: Bool, directory: URL?,
+        stdio: (inout posix_spawn_file_actions_t) -> Void
+    ) throws -> pid_t {
+        func failure(_ reason: String) -> ProcessRunner.LaunchError {
+            ProcessRunner.LaunchError(description: "cannot start \(program == "/usr/bin/env" ? arguments.first ?? "?" : program): \(reason)")
+        }
+        if let directory {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: directory.path, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw failure("working directory \(directory.path) does not exist")
+            }
+        }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_adddup2(&actions, pipes[0][0], 0)
-        posix_spawn_file_actions_adddup2(&actions, pipes[1][1], 1)
-        posix_spawn_file_actions_adddup2(&actions, pipes[2][1], 2)
+        stdio(&actions)
         LibC.closeFrom(&actions, 3)
         if let directory, LibC.chdir(&actions, directory.path) != 0 {
             throw failure("cannot change to working directory \(directory.path)")
@@ -326,31 +360,26 @@ private struct Spawned {
         var allSignals = sigset_t()
         sigfillset(&allSignals)
         posix_spawnattr_setsigdefault(&attributes, &allSignals)
-        posix_spawnattr_setflags(&attributes, Int16(Int32(POSIX_SPAWN_SETSIGMASK) | Int32(POSIX_SPAWN_SETSIGDEF) | Self.setsidFlag))
+        posix_spawnattr_setflags(
+            &attributes, Int16(Int32(POSIX_SPAWN_SETSIGMASK) | Int32(POSIX_SPAWN_SETSIGDEF) | (newSession ? setsidFlag : 0)))
 
-        let program = "/usr/bin/env"
         let argv: [UnsafeMutablePointer<CChar>?] = ([program] + arguments).map { strdup($0) } + [nil]
         defer { for pointer in argv { free(pointer) } }
-        var variables = ProcessInfo.processInfo.environment
-        if let environment { variables.merge(environment) { _, new in new } }
-        let envp: [UnsafeMutablePointer<CChar>?] = variables.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        let envp: [UnsafeMutablePointer<CChar>?] = environment.sorted { $0.key < $1.key }.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer { for pointer in envp { free(pointer) } }
 
         var pid: pid_t = 0
         let result = argv.withUnsafeBufferPointer { argvBuffer in
             envp.withUnsafeBufferPointer { envBuffer in
-                posix_spawn(&pid, program, &actions, &attributes, argvBuffer.baseAddress!, envBuffer.baseAddress!)
+                searchPath
+                    ? posix_spawnp(&pid, program, &actions, &attributes, argvBuffer.baseAddress!, envBuffer.baseAddress!)
+                    : posix_spawn(&pid, program, &actions, &attributes, argvBuffer.baseAddress!, envBuffer.baseAddress!)
             }
         }
         guard result == 0 else {
             throw failure("\(String(cString: strerror(result))) (\(program))")
         }
-        self.pid = pid
-        stdin = pipes[0][1]
-        stdout = pipes[1][0]
-        stderr = pipes[2][0]
-        // Keep the parent's ends; the deferred clean-up closes the child's.
-        pipes = [[pipes[0][0]], [pipes[1][1]], [pipes[2][1]]]
+        return pid
     }
 }
 
