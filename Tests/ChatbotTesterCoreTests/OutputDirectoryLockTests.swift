@@ -137,7 +137,17 @@ import Testing
         #expect(refused?.message.contains("pid \(getpid()) on host-b (chatbot-tester run") == true, "\(refused?.message ?? "")")
         #expect(OutputDirectoryLock.holder(of: directory).map { [$0.host, $0.command] } == [live.host, live.command])
         close(liveFD)
-        #expect(OutputDirectoryLock.holder(of: directory) == nil)
+        // A process another test spawns at this moment holds a copy of every descriptor of ours
+        // (close-on-exec or not) from its clone to its exec: on a loaded machine that is
+        // milliseconds, and the flock lives as long as any copy. So: not held once that ends (a
+        // child that kept the descriptor past its exec would fail this after 10 s).
+        var holder = OutputDirectoryLock.holder(of: directory)
+        let deadline = Date().addingTimeInterval(10)
+        while holder != nil && Date() < deadline {
+            try await Task.sleep(nanoseconds: 5_000_000)
+            holder = OutputDirectoryLock.holder(of: directory)
+        }
+        #expect(holder == nil)
     }
 
     @Test func withLockIsReentrantInOneTaskTreeAndRefusesOtherTasks() async throws {
