@@ -30,11 +30,14 @@ import Testing
 
     @Test func agentToolsExampleRunsAgainstTheMockServer() async throws {
         try await withMockLLMServer { server in
-            let job = try await ExamplesTests.prepare("agent-tools.yaml", environment: ["OPENAI_BASE_URL": server.openAIBaseURL])
-            let outcome = try await job.test()
-            #expect(outcome.exitStatus == 0, "\(ExamplesTests.failedGates(outcome))")
-            #expect(outcome.run?.statistics.ok == 4)
-            let evals = try await ExamplesTests.evals(outcome)
+            let run = try await ExamplesTests.runCLI("agent-tools.yaml", environment: ["OPENAI_BASE_URL": server.openAIBaseURL])
+            #expect(run.status == 0, "\(run.failedGates) \(run.stderr)")
+            var ok = 0
+            for try await entry in JSONL.read(RunRecord.self, from: run.outputDirectory.appendingPathComponent("results.jsonl")) {
+                if try entry.result.get().status == .ok { ok += 1 }
+            }
+            #expect(ok == 4)
+            let evals = try await ExamplesTests.evals(in: run.outputDirectory)
             let trajectory = evals.filter { $0.metric == "trajectory" }
             #expect(trajectory.count == 4)
             #expect(trajectory.allSatisfy { $0.passed == true }, "\(trajectory.map(\.reason))")
@@ -46,7 +49,7 @@ import Testing
             // Streamed: every case has a time to first token.
             let ttft = evals.filter { $0.metric == "ttft" }
             #expect(ttft.count == 4 && ttft.allSatisfy { $0.status == .scored }, "\(ttft.map(\.reason))")
-            let html = try String(contentsOf: outcome.outputDirectory.appendingPathComponent("report.html"), encoding: .utf8)
+            let html = try String(contentsOf: run.outputDirectory.appendingPathComponent("report.html"), encoding: .utf8)
             #expect(html.contains("→ <code>book_flight</code>"))
             #expect(html.contains("<div class=\"msg tool tool-error\">"))
         }
