@@ -148,11 +148,12 @@ public enum ClusterRun {
                 // coordinator, which then stops at once): the workers connect to the listener and
                 // wait for their welcome until the coordinator has a spool to serve — the one
                 // being written, as soon as `prepare` hands it over, else the finished one.
-                let first = SpoolHandoff()
-                let preparing = Task { try await prepare { first.offer(.success($0)) } }
+                // The first offer wins: the spool being written, else `prepare`'s result.
+                let first = OneShot<ClusterSpool, any Error>()
+                let preparing = Task { try await prepare { first.set(.success($0)) } }
                 let settled = Task {
                     let result = await preparing.result
-                    first.offer(result)
+                    first.set(result)
                     return result
                 }
                 let served: ClusterSpool
@@ -289,34 +290,6 @@ public enum ClusterRun {
         }
         let privateDirectory = String(cString: made)
         return (privateDirectory + "/coordinator.sock", privateDirectory)
-    }
-}
-
-/// The first spool a run can serve: one being written, handed over early, or `prepare`'s result.
-private final class SpoolHandoff: @unchecked Sendable {
-    private let lock = NSLock()
-    private var result: Result<ClusterSpool, any Error>?
-    private var waiter: CheckedContinuation<ClusterSpool, any Error>?
-
-    /// The first offer wins; later ones are ignored.
-    func offer(_ offered: Result<ClusterSpool, any Error>) {
-        let waiting: CheckedContinuation<ClusterSpool, any Error>? = lock.withLock {
-            guard result == nil else { return nil }
-            result = offered
-            defer { waiter = nil }
-            return waiter
-        }
-        waiting?.resume(with: offered)
-    }
-
-    func value() async throws -> ClusterSpool {
-        try await withCheckedThrowingContinuation { continuation in
-            let ready: Result<ClusterSpool, any Error>? = lock.withLock {
-                if result == nil { waiter = continuation }
-                return result
-            }
-            if let ready { continuation.resume(with: ready) }
-        }
     }
 }
 

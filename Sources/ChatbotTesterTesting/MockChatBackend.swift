@@ -154,21 +154,14 @@ public final class MockChatBackend: ChatBackend {
     }
 
     private static func suspendUntilCancelled() async {
-        let parked = Locked<CheckedContinuation<Void, Never>?>(nil)
+        // A cancel before the park is a pending wake: the park then returns at once.
+        let parked = Locked(ParkingSlot())
         await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                let cancelled = parked.withLock { slot -> Bool in
-                    if Task.isCancelled { return true }
-                    slot = continuation
-                    return false
-                }
-                if cancelled { continuation.resume() }
+            await withCheckedContinuation { (waiter: ParkingSlot.Waiter) in
+                parked.withLock { $0.park(waiter) }?.resume()
             }
         } onCancel: {
-            parked.withLock { slot -> CheckedContinuation<Void, Never>? in
-                defer { slot = nil }
-                return slot
-            }?.resume()
+            parked.withLock { $0.wake() }?.resume()
         }
     }
 

@@ -121,8 +121,9 @@ actor CoordinatorDriver {
     /// Connections we closed with a reported reason.
     private var reported: Set<Int> = []
     private var failure: (any Error)?
-    private var finished = false
-    private var waiters: [CheckedContinuation<Void, Never>] = []
+    /// Set once the run is over; `run` waits for it.
+    private var finish = OneShotSlot<Void, Never>()
+    private var finished: Bool { finish.isSet }
     private var stats: ClusterCoordinatorStats
     private let budgets: ClusterBudgetServer
     /// Per worker id: progress not reported yet (records summed since its last progress event)
@@ -248,13 +249,13 @@ actor CoordinatorDriver {
 
     private func waitUntilFinished() async {
         if finished { return }
-        await withCheckedContinuation { waiters.append($0) }
+        _ = await withCheckedContinuation { (waiter: OneShotSlot<Void, Never>.Waiter) in
+            if let outcome = finish.wait(waiter) { waiter.resume(returning: outcome) }
+        }
     }
 
     private func markFinished() {
-        finished = true
-        for waiter in waiters { waiter.resume() }
-        waiters.removeAll()
+        finish.set(.success(()))?.resume()
     }
 
     private func add(_ connection: any ClusterConnection) async {

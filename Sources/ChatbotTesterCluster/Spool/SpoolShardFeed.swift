@@ -17,13 +17,14 @@ final class SpoolShardFeed: @unchecked Sendable {
     private var taken = 0
     private var end: Result<Int, any Error>?
     private var endTaken = false
-    private var waiter: CheckedContinuation<Void, Never>?
+    /// The coordinator's task, parked in `next()` until a shard or the end comes.
+    private var reader = ParkingSlot()
 
     /// A committed shard (its file written and its digest known).
     func add(_ shard: ClusterManifest.Shard) {
         resume(lock.withLock {
             shards.append(shard)
-            return takeWaiter()
+            return reader.wake()
         })
     }
 
@@ -31,7 +32,7 @@ final class SpoolShardFeed: @unchecked Sendable {
     func finish(total: Int) {
         resume(lock.withLock {
             if end == nil { end = .success(total) }
-            return takeWaiter()
+            return reader.wake()
         })
     }
 
@@ -39,7 +40,7 @@ final class SpoolShardFeed: @unchecked Sendable {
     func fail(_ error: any Error) {
         resume(lock.withLock {
             if end == nil { end = .failure(error) }
-            return takeWaiter()
+            return reader.wake()
         })
     }
 
@@ -53,6 +54,8 @@ final class SpoolShardFeed: @unchecked Sendable {
     func next() async throws -> Update? {
         while true {
             let taking: Result<Update?, any Error>? = lock.withLock {
+                // Whatever woke the reader is seen now.
+                reader.consumeWake()
                 if taken < shards.count || (end != nil && !endTaken) {
                     let fresh = Array(shards[taken...])
                     taken = shards.count
@@ -72,26 +75,19 @@ final class SpoolShardFeed: @unchecked Sendable {
             if let taking { return try taking.get() }
             await withTaskCancellationHandler {
                 await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                    let ready = lock.withLock {
-                        if taken < shards.count || end != nil || Task.isCancelled { return true }
-                        waiter = continuation
-                        return false
-                    }
-                    if ready { continuation.resume() }
+                    resume(lock.withLock {
+                        if taken < shards.count || end != nil || Task.isCancelled { return continuation }
+                        return reader.park(continuation)
+                    })
                 }
             } onCancel: {
-                resume(lock.withLock { takeWaiter() })
+                resume(lock.withLock { reader.wake() })
             }
             if Task.isCancelled { throw CancellationError() }
         }
     }
 
-    private func takeWaiter() -> CheckedContinuation<Void, Never>? {
-        defer { waiter = nil }
-        return waiter
-    }
-
-    private func resume(_ waiter: CheckedContinuation<Void, Never>?) {
+    private func resume(_ waiter: ParkingSlot.Waiter?) {
         waiter?.resume()
     }
 }

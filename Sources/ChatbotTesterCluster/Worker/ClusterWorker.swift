@@ -207,7 +207,7 @@ actor WorkerDriver {
     private func stopLanes(cancelling: Bool) {
         let (waiter, tasks) = lanes.withLock { lanes in
             lanes.machine.stop()
-            return (lanes.takeFlusherWaiter(), cancelling ? lanes.takeTasks() : [])
+            return (lanes.wakeFlusher(), cancelling ? lanes.takeTasks() : [])
         }
         waiter?.resume()
         for task in tasks { task.cancel() }

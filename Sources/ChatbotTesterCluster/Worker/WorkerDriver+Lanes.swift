@@ -13,7 +13,8 @@ struct WorkerLanes: Sendable {
     /// Lanes that ended before their task was stored.
     private var ended: Set<Int> = []
     private var lastLane = 0
-    private var flusherWaiter: CheckedContinuation<Void, Never>?
+    /// The flusher, parked while no record waits.
+    private var flusher = ParkingSlot()
 
     init(machine: WorkerLaneMachine) {
         self.machine = machine
@@ -37,17 +38,22 @@ struct WorkerLanes: Sendable {
         return Array(tasks.values)
     }
 
-    mutating func takeFlusherWaiter() -> CheckedContinuation<Void, Never>? {
-        defer { flusherWaiter = nil }
-        return flusherWaiter
+    /// Wakes the parked flusher: the continuation to resume once the lock is let go.
+    mutating func wakeFlusher() -> ParkingSlot.Waiter? {
+        flusher.wake()
     }
 
-    /// Parks the flusher unless a record waits already or the worker stopped; returns whether to
-    /// resume it at once.
-    mutating func park(_ waiter: CheckedContinuation<Void, Never>) -> Bool {
-        if machine.stopped || machine.waitingRecords > 0 { return true }
-        flusherWaiter = waiter
-        return false
+    /// The flusher's next step at `now` (which sees whatever woke it).
+    mutating func flusherStep(now: UInt64) -> WorkerLaneMachine.FlusherStep {
+        flusher.consumeWake()
+        return machine.flusherStep(now: now)
+    }
+
+    /// Parks the flusher unless a record waits already or the worker stopped; returns the
+    /// continuation to resume at once when it is not parked.
+    mutating func parkFlusher(_ waiter: ParkingSlot.Waiter) -> ParkingSlot.Waiter? {
+        if machine.stopped || machine.waitingRecords > 0 { return waiter }
+        return flusher.park(waiter)
     }
 }
 
@@ -91,7 +97,7 @@ extension WorkerDriver {
                     let bytes = try record.recordsFrameUnit(omittingSample: record.run.sample == item.sample)
                     let now = DispatchTime.now().uptimeNanoseconds
                     let waiter = self.lanes.withLock { lanes in
-                        lanes.machine.collect(WorkerEncodedRecord(sampleId: record.sampleId, bytes: bytes), now: now) ? lanes.takeFlusherWaiter() : nil
+                        lanes.machine.collect(WorkerEncodedRecord(sampleId: record.sampleId, bytes: bytes), now: now) ? lanes.wakeFlusher() : nil
                     }
                     waiter?.resume()
                 } catch {
@@ -116,7 +122,7 @@ extension WorkerDriver {
     private nonisolated func flushWhileRunning() async {
         while !Task.isCancelled {
             let now = DispatchTime.now().uptimeNanoseconds
-            switch lanes.withLock({ $0.machine.flusherStep(now: now) }) {
+            switch lanes.withLock({ $0.flusherStep(now: now) }) {
             case .stop:
                 return
             case .send(let frame):
@@ -124,8 +130,8 @@ extension WorkerDriver {
             case .sleep(let until):
                 try? await Task.sleep(nanoseconds: until - now)
             case .park:
-                await withCheckedContinuation { (waiter: CheckedContinuation<Void, Never>) in
-                    if lanes.withLock({ $0.park(waiter) }) { waiter.resume() }
+                await withCheckedContinuation { (waiter: ParkingSlot.Waiter) in
+                    lanes.withLock { $0.parkFlusher(waiter) }?.resume()
                 }
             }
         }

@@ -25,8 +25,8 @@ public final class ChildProcess: Sendable {
     private let state = Locked<State>(State())
 
     private struct State {
-        var termination: ProcessRunner.Termination?
-        var waiters: [CheckedContinuation<ProcessRunner.Termination, Never>] = []
+        /// Set when the child is reaped (under the lock ``kill(_:)`` takes).
+        var exit = OneShotSlot<ProcessRunner.Termination, Never>()
     }
 
     private init(pid: pid_t) {
@@ -53,18 +53,13 @@ public final class ChildProcess: Sendable {
 
     /// Waits for the child to end.
     public func waitForExit() async -> ProcessRunner.Termination {
-        await withCheckedContinuation { (continuation: CheckedContinuation<ProcessRunner.Termination, Never>) in
-            let ended = state.withLock { state -> ProcessRunner.Termination? in
-                if let termination = state.termination { return termination }
-                state.waiters.append(continuation)
-                return nil
-            }
-            if let ended { continuation.resume(returning: ended) }
-        }
+        await withCheckedContinuation { (waiter: OneShotSlot<ProcessRunner.Termination, Never>.Waiter) in
+            if let ended = state.withLock({ $0.exit.wait(waiter) }) { waiter.resume(returning: ended) }
+        }.get()
     }
 
     /// How the child ended, or `nil` while it runs.
-    public var termination: ProcessRunner.Termination? { state.withLock { $0.termination } }
+    public var termination: ProcessRunner.Termination? { state.withLock { $0.exit.value } }
 
     /// Whether the child has ended.
     public var hasExited: Bool { termination != nil }
@@ -72,7 +67,7 @@ public final class ChildProcess: Sendable {
     /// Sends `signal` to the child, unless it has been reaped (its pid may belong to another process by then).
     public func kill(_ signal: Int32 = SIGTERM) {
         state.withLock { state in
-            guard state.termination == nil else { return }
+            guard !state.exit.isSet else { return }
             _ = Foundation.kill(pid, signal)
         }
     }
@@ -83,13 +78,9 @@ public final class ChildProcess: Sendable {
             var info = siginfo_t()
             if waitid(P_PID, id_t(pid), &info, WEXITED | WNOWAIT) == 0 || errno != EINTR { break }
         }
-        let waiters = state.withLock { state -> [CheckedContinuation<ProcessRunner.Termination, Never>] in
+        state.withLock { state in
             // Someone else's `waitpid(-1)` may have taken it (ECHILD): the status is lost.
-            state.termination = ProcessRunner.reap(pid) ?? ProcessRunner.Termination(status: -1, signalled: false)
-            defer { state.waiters.removeAll() }
-            return state.waiters
-        }
-        let end = termination ?? ProcessRunner.Termination(status: -1, signalled: false)
-        for waiter in waiters { waiter.resume(returning: end) }
+            state.exit.set(.success(ProcessRunner.reap(pid) ?? ProcessRunner.Termination(status: -1, signalled: false)))
+        }?.resume()
     }
 }

@@ -16,7 +16,8 @@ final class RecordChannel: Sendable {
         /// The consumer drops every record (`discardAll`): sends return at once, nothing is buffered.
         var discarding = false
         var consumer: CheckedContinuation<IndexedRunRecord?, any Error>?
-        var producer: CheckedContinuation<Void, Never>?
+        /// The producer, parked in `send` while the channel is full.
+        var producer = ParkingSlot()
         var count: Int { buffer.count }
 
         mutating func pop() -> IndexedRunRecord {
@@ -43,6 +44,8 @@ final class RecordChannel: Sendable {
                 return .delivered(consumer)
             }
             s.buffer.append(record)
+            // A wake from a record taken earlier is not room for this one.
+            s.producer.consumeWake()
             return .buffered
         }
         switch step {
@@ -58,19 +61,13 @@ final class RecordChannel: Sendable {
         // only grow by the samples that were in flight.
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                let resumeNow = state.withLock { s -> Bool in
-                    if s.terminated || s.count < capacity || Task.isCancelled { return true }
-                    s.producer = continuation
-                    return false
-                }
-                if resumeNow { continuation.resume() }
+                state.withLock { s -> ParkingSlot.Waiter? in
+                    if s.terminated || s.count < capacity || Task.isCancelled { return continuation }
+                    return s.producer.park(continuation)
+                }?.resume()
             }
         } onCancel: {
-            let producer = state.withLock { s -> CheckedContinuation<Void, Never>? in
-                defer { s.producer = nil }
-                return s.producer
-            }
-            producer?.resume()
+            state.withLock { $0.producer.wake() }?.resume()
         }
     }
 
@@ -99,9 +96,8 @@ final class RecordChannel: Sendable {
                 s.terminated = true
                 s.buffer.removeAll()
                 s.consumer = nil
-                s.producer = nil
             }
-            return (s.consumer, s.producer, !s.terminated && !s.finished)
+            return (s.consumer, s.producer.wake(), !s.terminated && !s.finished)
         }
         consumer?.resume(returning: nil)
         producer?.resume()
@@ -111,11 +107,10 @@ final class RecordChannel: Sendable {
     /// Drops every record, buffered and to come, without waking this task per record, and returns
     /// at the end of the stream; throws the run's error, as iterating to the end would.
     func discardAll() async throws {
-        let producer = state.withLock { s -> CheckedContinuation<Void, Never>? in
+        let producer = state.withLock { s -> ParkingSlot.Waiter? in
             s.discarding = true
             s.buffer.removeAll()
-            defer { s.producer = nil }
-            return s.producer
+            return s.producer.wake()
         }
         producer?.resume()
         while try await next() != nil {}
@@ -125,15 +120,10 @@ final class RecordChannel: Sendable {
     func next() async throws -> IndexedRunRecord? {
         // A buffered record is taken without a continuation (the common case while the run is ahead).
         if !Task.isCancelled {
-            let ready = state.withLock { s -> (IndexedRunRecord, CheckedContinuation<Void, Never>?)? in
+            let ready = state.withLock { s -> (IndexedRunRecord, ParkingSlot.Waiter?)? in
                 guard !s.terminated, s.count > 0 else { return nil }
                 let record = s.pop()
-                var producer: CheckedContinuation<Void, Never>?
-                if s.count < capacity {
-                    producer = s.producer
-                    s.producer = nil
-                }
-                return (record, producer)
+                return (record, s.count < capacity ? s.producer.wake() : nil)
             }
             if let (record, producer) = ready {
                 producer?.resume()
@@ -142,16 +132,11 @@ final class RecordChannel: Sendable {
         }
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<IndexedRunRecord?, any Error>) in
-                enum Step { case value(IndexedRunRecord, CheckedContinuation<Void, Never>?), end, fail(any Error), wait }
+                enum Step { case value(IndexedRunRecord, ParkingSlot.Waiter?), end, fail(any Error), wait }
                 let step = state.withLock { s -> Step in
                     if s.count > 0 {
                         let record = s.pop()
-                        var producer: CheckedContinuation<Void, Never>?
-                        if s.count < capacity {
-                            producer = s.producer
-                            s.producer = nil
-                        }
-                        return .value(record, producer)
+                        return .value(record, s.count < capacity ? s.producer.wake() : nil)
                     }
                     if s.terminated { return .end }
                     if s.finished {

@@ -58,7 +58,8 @@ final class RunFlow: @unchecked Sendable {
         var scheduler: RunScheduler
         var reader: ImmediateSampleReader?
         var notes: [RunNote] = []
-        var waiter: CheckedContinuation<Void, Never>?
+        /// The driver, parked in `next()` until a note comes.
+        var driver = ParkingSlot()
         /// Wake the waiting driver without notes (its task was cancelled).
         var woken = false
         /// The driver was woken for its cancel already (it is woken once; then the cancelled
@@ -105,13 +106,13 @@ final class RunFlow: @unchecked Sendable {
 
     /// Queues a note for the driver and wakes it.
     func push(_ note: RunNote) {
-        let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
+        let waiter = state.withLock { s -> ParkingSlot.Waiter? in
             if case .tick = note {
                 if s.tickPending { return nil }
                 s.tickPending = true
             }
             s.notes.append(note)
-            return Self.takeWaiter(&s)
+            return s.driver.wake()
         }
         waiter?.resume()
     }
@@ -127,6 +128,8 @@ final class RunFlow: @unchecked Sendable {
                 case wait
             }
             let step = state.withLock { s -> Step in
+                // Whatever woke the driver is seen now.
+                s.driver.consumeWake()
                 if !s.notes.isEmpty {
                     defer {
                         s.notes.removeAll(keepingCapacity: true)
@@ -147,19 +150,18 @@ final class RunFlow: @unchecked Sendable {
             }
             await withTaskCancellationHandler {
                 await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                    let resumeNow = self.state.withLock { s -> Bool in
-                        if !s.notes.isEmpty || s.woken || s.scheduler.isFinished { return true }
-                        s.waiter = continuation
-                        return false
+                    let resumeNow = self.state.withLock { s -> ParkingSlot.Waiter? in
+                        if !s.notes.isEmpty || s.woken || s.scheduler.isFinished { return continuation }
+                        return s.driver.park(continuation)
                     }
-                    if resumeNow { continuation.resume() }
+                    resumeNow?.resume()
                 }
             } onCancel: {
-                let waiter = self.state.withLock { s -> CheckedContinuation<Void, Never>? in
+                let waiter = self.state.withLock { s -> ParkingSlot.Waiter? in
                     guard !s.cancelSeen else { return nil }
                     s.cancelSeen = true
                     s.woken = true
-                    return Self.takeWaiter(&s)
+                    return s.driver.wake()
                 }
                 waiter?.resume()
             }
@@ -208,7 +210,7 @@ final class RunFlow: @unchecked Sendable {
     /// returns the next sample for this task to play, when one may start now.
     func finished(_ start: RunStart, record: RunRecord, line: Data?, cancelled: Bool) -> RunStart? {
         let stopRequested = control.isStopRequested
-        let (next, waiter) = state.withLock { s -> (RunStart?, CheckedContinuation<Void, Never>?) in
+        let (next, waiter) = state.withLock { s -> (RunStart?, ParkingSlot.Waiter?) in
             // Checked before counting: a sample that failed because of the cancel is abandoned.
             if cancelled, s.scheduler.cancel() {
                 s.notes.append(.stopping(.cancelled, inFlight: s.scheduler.inFlight))
@@ -222,15 +224,10 @@ final class RunFlow: @unchecked Sendable {
             if s.backlog <= chainLimit, s.reader != nil {
                 next = Self.admit(&s, stopRequested: stopRequested, control: control)
             }
-            return (next, Self.takeWaiter(&s))
+            return (next, s.driver.wake())
         }
         waiter?.resume()
         return next
-    }
-
-    private static func takeWaiter(_ s: inout State) -> CheckedContinuation<Void, Never>? {
-        defer { s.waiter = nil }
-        return s.waiter
     }
 
     private static func admit(_ s: inout State, stopRequested: Bool, control: RunControl) -> RunStart? {
