@@ -63,8 +63,8 @@ final class StreamedClusterOutput: ClusterJournalSink, @unchecked Sendable {
     private let evals: JSONLWriter?
     private let evaluation: EvaluationOutput?
     private let decoder = JSONCoding.decoder()
-    private var next = 0
-    private var waiting: [Int: Journaled] = [:]
+    /// Records that overtook one at an earlier index (at most `limit` of them).
+    private var waiting: ReorderBuffer<Journaled>
     private var written = 0
     private var resultBytes: [UInt8] = []
     private var evalBytes: [UInt8] = []
@@ -82,6 +82,7 @@ final class StreamedClusterOutput: ClusterJournalSink, @unchecked Sendable {
         target = job.outputDirectory
         directory = try StreamedOutputDirectory.create(in: job.outputDirectory)
         self.limit = max(1, limit)
+        waiting = ReorderBuffer(limit: limit)
         self.backlogLimit = max(1, backlogLimit)
         results = try JSONLWriter(url: directory.appendingPathComponent("results.jsonl"), bufferLimit: 1 << 18)
         evals = scoring ? try JSONLWriter(url: directory.appendingPathComponent("evals.jsonl"), bufferLimit: 1 << 18) : nil
@@ -123,19 +124,15 @@ final class StreamedClusterOutput: ClusterJournalSink, @unchecked Sendable {
     private func write(_ batch: [Journaled]) {
         guard reason == nil else { return }
         for record in batch {
-            guard record.index >= next, waiting[record.index] == nil else {
+            switch waiting.insert(record, at: record.index) {
+            case .accepted:
+                while reason == nil, let ready = waiting.popNext() { add(ready) }
+            case .duplicate:
                 return giveUp("sample at index \(record.index) journaled twice")
-            }
-            if record.index == next {
-                add(record)
-                next += 1
-                while reason == nil, let ready = waiting.removeValue(forKey: next) {
-                    add(ready)
-                    next += 1
-                }
-            } else {
-                waiting[record.index] = record
-                if waiting.count > limit { return giveUp("more than \(limit) records waited for an earlier one") }
+            case .overLimit:
+                return giveUp("more than \(limit) records waited for an earlier one")
+            case .tooFarAhead:
+                return giveUp("sample at index \(record.index) came \(waiting.maxSpan) or more records ahead of index \(waiting.next)")
             }
             if reason != nil { return }
         }
@@ -242,7 +239,7 @@ final class StreamedClusterOutput: ClusterJournalSink, @unchecked Sendable {
             pending = []
         }
         if reason == nil { reason = why }
-        waiting = [:]
+        waiting.removeAll()
         resultBytes = []
         evalBytes = []
         guard !closed else { return }
@@ -278,9 +275,7 @@ final class StreamedClusterOutput: ClusterJournalSink, @unchecked Sendable {
 
     private func finishOnQueue(_ rest: [Journaled], expected: Int) throws -> Written? {
         write(rest)
-        for index in waiting.keys.sorted() where reason == nil {
-            add(waiting.removeValue(forKey: index)!)
-        }
+        while reason == nil, let (_, record) = waiting.popFirstWaiting() { add(record) }
         flushChunks()
         guard reason == nil else { return nil }
         guard written == expected else {

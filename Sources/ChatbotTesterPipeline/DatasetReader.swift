@@ -42,6 +42,11 @@ public struct DatasetReader: Sendable {
     /// the repeat and the line of the first): ids are unique in every mode. Memory holds a 128-bit
     /// digest per id (`IDDigestSet`: about 20 MB for a million cases).
     ///
+    /// The file is read a chunk (64 KiB) at a time on `BlockingIO`'s queue, off Swift's cooperative
+    /// pool: a dataset on a FIFO or a slow disk suspends the scan instead of holding a thread of the
+    /// pool. Lines are decoded and `each` is called on the caller's task. A cancelled task stops
+    /// the scan between chunks (`CancellationError`).
+    ///
     /// - Parameter each: called with every selected case, in order, as long as no bad line was
     ///   found before it: a caller that stores the cases (the sharded run's spool) does it in this
     ///   same pass. What it throws ends the scan.
@@ -51,37 +56,42 @@ public struct DatasetReader: Sendable {
         // only a file with duplicates (an error) needs.
         var ids = IDDigestSet()
         var repeats: [(id: String, line: Int, error: Int)] = []
-        // Lines are taken without a suspension each (the pass blocks on reads of the file, as the
-        // Runner's reader does).
+        // A chunk's lines at a time: one suspension per chunk read, none per line.
         let entries = JSONL.EntryReader(TestSample.self, from: url, maxLineBytes: maxLineBytes)
-        while let entry = try entries.next() {
-            switch entry.result {
-            case .success(let sample):
-                if !ids.insert(sample.id) {
-                    scan.invalid += 1
-                    if scan.errors.count < maxErrors {
-                        // Filled in below, once the first line of the id is known.
-                        repeats.append((sample.id, entry.line, scan.errors.count))
-                        scan.errors.append(ChatbotTesterError(.invalidInput, "duplicate case id '\(sample.id)'"))
+        while let batch = try await entries.nextBatch() {
+            try Task.checkCancellation()
+            for entry in batch {
+                switch entry.result {
+                case .success(let sample):
+                    if !ids.insert(sample.id) {
+                        scan.invalid += 1
+                        if scan.errors.count < maxErrors {
+                            // Filled in below, once the first line of the id is known.
+                            repeats.append((sample.id, entry.line, scan.errors.count))
+                            scan.errors.append(ChatbotTesterError(.invalidInput, "duplicate case id '\(sample.id)'"))
+                        }
+                        continue
                     }
-                    continue
+                    if selects(sample), limit.map({ scan.selected < $0 }) ?? true {
+                        scan.selected += 1
+                        if scan.invalid == 0 { try each?(sample) }
+                    }
+                case .failure(let error):
+                    scan.invalid += 1
+                    if scan.errors.count < maxErrors { scan.errors.append(error) }
                 }
-                if selects(sample), limit.map({ scan.selected < $0 }) ?? true {
-                    scan.selected += 1
-                    if scan.invalid == 0 { try each?(sample) }
-                }
-            case .failure(let error):
-                scan.invalid += 1
-                if scan.errors.count < maxErrors { scan.errors.append(error) }
             }
         }
         guard !repeats.isEmpty else { return scan }
         var firstLines = IDDigestSet(expectedCount: repeats.count, values: true)
         for repeated in repeats { _ = firstLines.insert(repeated.id, value: 0) }
         let again = JSONL.EntryReader(TestSample.self, from: url, maxLineBytes: maxLineBytes)
-        while let entry = try again.next() {
-            guard case .success(let sample) = entry.result, firstLines.value(of: sample.id) == 0 else { continue }
-            firstLines.update(sample.id, value: entry.line)
+        while let batch = try await again.nextBatch() {
+            try Task.checkCancellation()
+            for entry in batch {
+                guard case .success(let sample) = entry.result, firstLines.value(of: sample.id) == 0 else { continue }
+                firstLines.update(sample.id, value: entry.line)
+            }
         }
         for (id, line, index) in repeats {
             scan.errors[index] = ChatbotTesterError(

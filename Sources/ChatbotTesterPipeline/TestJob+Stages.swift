@@ -200,6 +200,8 @@ extension TestJob {
             scan = try await reader.scan(each: each)
         } catch let error as ChatbotTesterError {
             throw error
+        } catch let error as CancellationError {
+            throw error
         } catch {
             throw ChatbotTesterError(.invalidInput, "cannot read the dataset", location: SourceLocation(source: url.path), cause: error)
         }

@@ -26,11 +26,8 @@ final class StreamedTestOutput {
     private let output: EvaluationOutput
     private let results: JSONLWriter
     private let preparing: EvaluationOutput.Preparing
-    private let limit: Int
-    /// The input position the next record written must have.
-    private var next = 0
-    /// Records that finished before one at an earlier position.
-    private var waiting: [Int: Waiting] = [:]
+    /// Records that finished before one at an earlier position (by input position).
+    private var waiting: ReorderBuffer<Waiting>
     /// Records written so far.
     private(set) var added = 0
     /// Set once this output cannot be used (the journals are then read instead).
@@ -46,7 +43,7 @@ final class StreamedTestOutput {
     init(job: TestJob, limit: Int) async throws {
         target = job.outputDirectory
         directory = try StreamedOutputDirectory.create(in: job.outputDirectory)
-        self.limit = max(1, limit)
+        waiting = ReorderBuffer(limit: limit)
         results = try JSONLWriter(url: directory.appendingPathComponent("results.jsonl"), bufferLimit: 1 << 18)
         output = try await job.evaluationOutput(in: directory)
         preparing = output.preparing
@@ -56,19 +53,10 @@ final class StreamedTestOutput {
     /// (its record bytes are what `results.jsonl` holds).
     func add(index: Int, journalLine: Data?, sample: SampleEvaluation) {
         guard !isAbandoned else { return }
-        guard let run = sample.run, index >= next, waiting[index] == nil, let record = Self.recordBytes(journalLine, run: run, index: index)
+        guard let run = sample.run, let record = Self.recordBytes(journalLine, run: run, index: index),
+            waiting.insert(Waiting(record: record, sample: sample), at: index) == .accepted
         else { return abandon() }
-        if index == next {
-            write(record, sample)
-            next += 1
-            while let ready = waiting.removeValue(forKey: next) {
-                write(ready.record, ready.sample)
-                next += 1
-            }
-        } else {
-            waiting[index] = Waiting(record: record, sample: sample)
-            if waiting.count > limit { abandon() }
-        }
+        while let ready = waiting.popNext() { write(ready.record, ready.sample) }
     }
 
     private func write(_ record: [UInt8], _ sample: SampleEvaluation) {
@@ -95,10 +83,7 @@ final class StreamedTestOutput {
     /// or does not hold exactly `expected` records (the run's recorded count).
     func finish(expected: Int) throws -> EvalSummary? {
         guard !isAbandoned else { return nil }
-        for index in waiting.keys.sorted() {
-            let entry = waiting.removeValue(forKey: index)!
-            write(entry.record, entry.sample)
-        }
+        while let (_, entry) = waiting.popFirstWaiting() { write(entry.record, entry.sample) }
         guard !isAbandoned, added == expected else {
             abandon()
             return nil
@@ -119,7 +104,7 @@ final class StreamedTestOutput {
     func abandon() {
         guard !isAbandoned else { return }
         isAbandoned = true
-        waiting = [:]
+        waiting.removeAll()
         try? results.close()
         output.abandon()
         try? FileManager.default.removeItem(at: directory)

@@ -348,22 +348,16 @@ public struct ClusterSpool: Sendable {
         return false
     }
 
-    /// `sampleLines(ofShard:)` on a dispatch queue, off Swift's cooperative thread pool.
+    /// `sampleLines(ofShard:)` on `BlockingIO`'s queue, off Swift's cooperative thread pool.
     public func sampleLinesOffPool(ofShard id: Int) async throws -> [SampleLine] {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<[SampleLine], any Error>) in
-            Self.readQueue.async { continuation.resume(with: Result { try self.sampleLines(ofShard: id) }) }
-        }
+        try await BlockingIO.run { try self.sampleLines(ofShard: id) }
     }
 
-    /// `samples(ofShard:)` on a dispatch queue, off Swift's cooperative thread pool (reading,
+    /// `samples(ofShard:)` on `BlockingIO`'s queue, off Swift's cooperative thread pool (reading,
     /// hashing and decoding a shard file blocks).
     public func samplesOffPool(ofShard id: Int) async throws -> [IndexedSample] {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<[IndexedSample], any Error>) in
-            Self.readQueue.async { continuation.resume(with: Result { try self.samples(ofShard: id) }) }
-        }
+        try await BlockingIO.run { try self.samples(ofShard: id) }
     }
-
-    private static let readQueue = DispatchQueue(label: "chatbot-tester.spool-read", attributes: .concurrent)
 
     /// Where each journaled sample's record sits in the journal, sorted by dataset index. The
     /// journal is read in chunks of 1 MiB and each line is scanned, not decoded (`ClusterRecordEnvelope`:

@@ -165,7 +165,7 @@ public struct FileArtifactStore: ArtifactStore {
         }
         let reader = JSONL.LineReader(url: target, chunkSize: 1 << 16, includeUnterminated: false)
         return AsyncThrowingStream(unfolding: {
-            guard let (line, bytes) = try reader.next() else { return nil }
+            guard let (line, bytes) = try await reader.nextOffPool() else { return nil }
             return (line, Substring(String(decoding: bytes, as: UTF8.self)))
         })
     }

@@ -183,9 +183,7 @@ public final class FileJournal: ArtifactJournal, @unchecked Sendable {
     }
 
     private func offPool(_ body: @escaping @Sendable () throws -> Void) async throws {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            queue.async { continuation.resume(with: Result { try body() }) }
-        }
+        try await BlockingIO.run(on: queue, body)
     }
 
     /// Writes out what is buffered (under `writeLock`); a failed write is rolled back and its

@@ -21,6 +21,7 @@ public enum FileValidation {
     /// Decodes every line of `url` as `Value`, collecting bad lines. Also reports duplicate ids
     /// for test cases. Throws when the file cannot be read or has a line longer than
     /// `maxLineBytes` (default: 16 MiB for test cases, `JSONL.maxRecordLineBytes` for records).
+    /// The file is read off Swift's cooperative pool (`BlockingIO`).
     public static func validate<Value: Decodable & Sendable>(
         _ type: Value.Type, at url: URL, maxErrors: Int = 50, maxLineBytes: Int? = nil
     ) async throws -> FileValidationReport {
@@ -28,8 +29,13 @@ public enum FileValidation {
         var seenIDs = IDDigestSet()
         let limit = maxLineBytes ?? (Value.self == TestSample.self ? JSONL.defaultMaxLineBytes : JSONL.maxRecordLineBytes)
         if Value.self == TestSample.self {
-            try validateTestSamples(at: url, maxErrors: maxErrors, maxLineBytes: limit, into: &report, seenIDs: &seenIDs)
-            return report
+            // Reads, checks and counts in one blocking pass: on `BlockingIO`'s queue, off the pool.
+            return try await BlockingIO.run {
+                var report = FileValidationReport(goodLines: 0, badLines: 0, errors: [])
+                var seenIDs = IDDigestSet()
+                try validateTestSamples(at: url, maxErrors: maxErrors, maxLineBytes: limit, into: &report, seenIDs: &seenIDs)
+                return report
+            }
         }
         for try await entry in JSONL.read(Value.self, from: url, maxLineBytes: limit) {
             switch entry.result {

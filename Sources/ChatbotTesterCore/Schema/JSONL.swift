@@ -100,7 +100,8 @@ public enum JSONL {
     /// line longer than `maxLineBytes`.
     ///
     /// Pull-based: a chunk is read only when the consumer asks for the next line, so a slow
-    /// consumer never makes lines pile up in memory.
+    /// consumer never makes lines pile up in memory. Reads run on `BlockingIO`'s queue, off Swift's
+    /// cooperative pool (a FIFO may wait for its writer); lines are handed out on the consumer's task.
     /// - Parameter includeUnterminated: yield a last line that has no newline (true for datasets;
     ///   false for journals, where it is a torn write).
     /// - Parameter maxLineBytes: the longest line accepted (`nil`: no limit).
@@ -108,7 +109,7 @@ public enum JSONL {
         of url: URL, chunkSize: Int = 1 << 16, includeUnterminated: Bool = true, maxLineBytes: Int? = defaultMaxLineBytes
     ) -> AsyncThrowingStream<(line: Int, bytes: Data), any Error> {
         let reader = LineReader(url: url, chunkSize: chunkSize, includeUnterminated: includeUnterminated, maxLineBytes: maxLineBytes)
-        return AsyncThrowingStream(unfolding: { try reader.next() })
+        return AsyncThrowingStream(unfolding: { try await reader.nextOffPool() })
     }
 
     /// Streams raw lines of a file in batches (the complete lines of each chunk read), with their
@@ -118,13 +119,14 @@ public enum JSONL {
         of url: URL, chunkSize: Int = 1 << 18, includeUnterminated: Bool = true, maxLineBytes: Int? = defaultMaxLineBytes
     ) -> AsyncThrowingStream<[(line: Int, bytes: Data)], any Error> {
         let reader = LineReader(url: url, chunkSize: chunkSize, includeUnterminated: includeUnterminated, maxLineBytes: maxLineBytes)
-        return AsyncThrowingStream(unfolding: { try reader.nextBatch() })
+        return AsyncThrowingStream(unfolding: { try await reader.nextBatchOffPool() })
     }
 
     /// Reads lines on demand. Used by one consumer at a time (the stream's iterator).
     ///
     /// Regular files, FIFOs and standard input (`/dev/stdin`) are read; other device files
-    /// (`/dev/zero`, `/dev/urandom`) are refused, as are directories.
+    /// (`/dev/zero`, `/dev/urandom`) are refused, as are directories. A chunk is what one read
+    /// gives (up to `chunkSize`), so lines written to a pipe come through as they are written.
     final class LineReader: @unchecked Sendable {
         private let url: URL
         private let chunkSize: Int
@@ -156,6 +158,38 @@ public enum JSONL {
             return batch
         }
 
+        /// `next()`, with the read of a chunk (when none is left) on `BlockingIO`'s queue.
+        func nextOffPool() async throws -> (line: Int, bytes: Data)? {
+            if readyIndex < ready.count {
+                defer { readyIndex += 1 }
+                return ready[readyIndex]
+            }
+            return try await BlockingIO.run { try self.next() }
+        }
+
+        /// `nextBatch()` on `BlockingIO`'s queue (one hop per chunk read).
+        func nextBatchOffPool() async throws -> [(line: Int, bytes: Data)]? {
+            try await BlockingIO.run { try self.nextBatch() }
+        }
+
+        /// What one `read(2)` gives, up to `count` bytes (empty at the end of the file): a pipe
+        /// hands over the lines written so far instead of waiting for a whole chunk.
+        static func readSome(_ fd: Int32, upTo count: Int) throws -> Data {
+            var chunk = Data(count: count)
+            var failure: Int32 = 0
+            let got = chunk.withUnsafeMutableBytes { raw -> Int in
+                while true {
+                    let result = Foundation.read(fd, raw.baseAddress, count)
+                    if result >= 0 { return result }
+                    failure = errno
+                    if failure != EINTR { return result }
+                }
+            }
+            guard got >= 0 else { throw POSIXError(.init(rawValue: failure) ?? .EIO) }
+            chunk.count = got
+            return chunk
+        }
+
         func next() throws -> (line: Int, bytes: Data)? {
             while true {
                 if readyIndex < ready.count {
@@ -172,7 +206,7 @@ public enum JSONL {
                 readyIndex = 0
                 do {
                     if handle == nil { handle = try JSONL.openInput(url) }
-                    if let chunk = try handle?.read(upToCount: chunkSize), !chunk.isEmpty {
+                    if let handle, case let chunk = try Self.readSome(handle.fileDescriptor, upTo: chunkSize), !chunk.isEmpty {
                         ready = splitter.feed(chunk)
                     } else {
                         done = true
@@ -246,18 +280,20 @@ public enum JSONL {
     }
 
     /// Streams decoded entries of a JSONL file; bad lines come through as failures, good lines keep
-    /// streaming. Throws when the file cannot be read, is a device, or has a line longer than
+    /// streaming. The file is read off the cooperative pool (`lines(of:)`), lines decoded on the
+    /// consumer's task. Throws when the file cannot be read, is a device, or has a line longer than
     /// `maxLineBytes` (by default `maxRecordLineBytes`; datasets pass their own, 16 MiB unless set).
     public static func read<Value: Decodable & Sendable>(
         _ type: Value.Type, from url: URL, maxLineBytes: Int? = maxRecordLineBytes
     ) -> AsyncThrowingStream<JSONLEntry<Value>, any Error> {
         let entries = EntryReader(Value.self, from: url, maxLineBytes: maxLineBytes)
-        return AsyncThrowingStream(unfolding: { try entries.next() })
+        return AsyncThrowingStream(unfolding: { try await entries.nextOffPool() })
     }
 
     /// `read(_:from:maxLineBytes:)`'s entries, taken one at a time without suspending (a call may
     /// block on a read of the file): for a consumer that cannot afford a task hop per line, such as
-    /// the Runner reading a dataset. Used by one consumer at a time.
+    /// the Runner reading a dataset. Used by one consumer at a time. The async `nextOffPool()` and
+    /// `nextBatch()` read on `BlockingIO`'s queue instead and decode on the caller's task.
     public final class EntryReader<Value: Decodable & Sendable>: @unchecked Sendable {
         private let reader: LineReader
         private let decoder = JSONCoding.decoder()
@@ -272,6 +308,22 @@ public enum JSONL {
         public func next() throws -> JSONLEntry<Value>? {
             guard let (line, bytes) = try reader.next() else { return nil }
             return JSONLEntry(line: line, result: decode(Value.self, from: bytes, source: source, line: line, decoder: decoder))
+        }
+
+        /// `next()`, with any read of the file on `BlockingIO`'s queue, off Swift's cooperative pool.
+        public func nextOffPool() async throws -> JSONLEntry<Value>? {
+            guard let (line, bytes) = try await reader.nextOffPool() else { return nil }
+            return JSONLEntry(line: line, result: decode(Value.self, from: bytes, source: source, line: line, decoder: decoder))
+        }
+
+        /// The entries of the next lines (those of one chunk read, at least one; nil at the end),
+        /// in file order: the file is read on `BlockingIO`'s queue, off Swift's cooperative pool,
+        /// and the lines are decoded on the caller's task. Throws as `read`.
+        public func nextBatch() async throws -> [JSONLEntry<Value>]? {
+            guard let lines = try await reader.nextBatchOffPool() else { return nil }
+            return lines.map { line, bytes in
+                JSONLEntry(line: line, result: decode(Value.self, from: bytes, source: source, line: line, decoder: decoder))
+            }
         }
     }
 

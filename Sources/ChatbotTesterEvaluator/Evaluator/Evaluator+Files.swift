@@ -98,7 +98,8 @@ extension Evaluator {
             var submitted = 0
             var emitted = 0
             var exhausted = false
-            var ready: [Int: ScoredBatch] = [:]
+            // Scored batches by submission order, until every earlier one is emitted.
+            var ready = ReorderBuffer<ScoredBatch>(limit: window, maxSpan: window)
             while true {
                 while !exhausted, submitted - emitted < window {
                     guard let batch = try await batches.next() else {
@@ -114,9 +115,9 @@ extension Evaluator {
                     submitted += 1
                 }
                 guard let (index, scored) = try await group.next() else { break }
-                ready[index] = scored
+                _ = ready.insert(scored, at: index)  // never refused: fewer than `window` are submitted and not emitted
                 try Task.checkCancellation()
-                while let scored = ready.removeValue(forKey: emitted) {
+                while let scored = ready.popNext() {
                     for notice in scored.notices {
                         switch notice {
                         case .rejected(let error): reject(error)

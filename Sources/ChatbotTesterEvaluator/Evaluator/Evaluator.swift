@@ -177,7 +177,8 @@ public struct Evaluator: Sendable {
             var submitted = 0
             var emitted = 0
             var exhausted = false
-            var ready: [Int: SampleEvaluation] = [:]
+            // Scored samples by submission order, until every earlier one is emitted.
+            var ready = ReorderBuffer<SampleEvaluation>(limit: window, maxSpan: window)
             while true {
                 while !exhausted, submitted - emitted < window, submitted - emitted - ready.count < concurrency {
                     guard let record = try await iterator.next() else {
@@ -189,10 +190,10 @@ public struct Evaluator: Sendable {
                     submitted += 1
                 }
                 guard let (index, sample) = try await group.next() else { break }
-                ready[index] = sample
+                _ = ready.insert(sample, at: index)  // never refused: fewer than `window` are submitted and not emitted
                 // A cancelled evaluation stops here: its half-made (unmeasured) records are not emitted.
                 try Task.checkCancellation()
-                while let next = ready.removeValue(forKey: emitted) {
+                while let next = ready.popNext() {
                     if let run = next.run { aggregate.add(run, evals: next.evals) }
                     emitCompleted(next)
                     try await onSample(next)

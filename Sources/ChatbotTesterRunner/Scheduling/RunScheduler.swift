@@ -59,9 +59,9 @@ struct RunScheduler {
     private(set) var hardCancelled = false
     private var nextIndex = 0
     private var nextSeq = 0
-    private var headSeq = 0
-    /// Ordered mode: finished records waiting for earlier ones (`nil` marks an abandoned sample).
-    private var reorder: [Int: (index: Int, record: RunRecord)?] = [:]
+    /// Ordered mode: finished records waiting for earlier ones by start order (`nil` marks an
+    /// abandoned sample); its `next` is the oldest unemitted sample's.
+    private var reorder: ReorderBuffer<(index: Int, record: RunRecord)?>
     private var limits: RunLimits
     var spentUSD: Double { limits.spentUSD }
     var failures: Int { limits.failures }
@@ -77,6 +77,7 @@ struct RunScheduler {
     ///     (regrowing briefly holds the old and the new table).
     init(configuration: Configuration, completed: IDDigestSet = IDDigestSet(), spentUSD: Double = 0, expectedCount: Int? = nil) {
         self.configuration = configuration
+        reorder = ReorderBuffer(limit: configuration.window, maxSpan: configuration.window)
         self.completedBefore = completed
         self.limits = RunLimits(budgetUSD: configuration.budgetUSD, failurePolicy: configuration.failurePolicy, spentUSD: spentUSD)
         seen = IDDigestSet(expectedCount: max(0, (expectedCount ?? 0) - completed.count))
@@ -92,7 +93,7 @@ struct RunScheduler {
     /// Whether the driver should read another sample now.
     var wantsInput: Bool {
         guard !reading, !inputEnded, stopReason == nil, inFlight < configuration.concurrency else { return false }
-        return !configuration.ordered || nextSeq - headSeq < configuration.window
+        return !configuration.ordered || nextSeq - reorder.next < configuration.window
     }
 
     /// Whether the run is over: nothing in flight and no more samples will start.
@@ -172,10 +173,10 @@ struct RunScheduler {
 
     private mutating func release(seq: Int, entry: (index: Int, record: RunRecord)?) -> [(index: Int, record: RunRecord)] {
         guard configuration.ordered else { return entry.map { [$0] } ?? [] }
-        reorder[seq] = .some(entry)
+        // Never refused: no sample starts `window` or more after the oldest unemitted one.
+        _ = reorder.insert(entry, at: seq)
         var out: [(index: Int, record: RunRecord)] = []
-        while let next = reorder.removeValue(forKey: headSeq) {
-            headSeq += 1
+        while let next = reorder.popNext() {
             if let next { out.append(next) }
         }
         return out
