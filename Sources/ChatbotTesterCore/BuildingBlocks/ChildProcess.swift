@@ -22,12 +22,8 @@ import Glibc
 public final class ChildProcess: Sendable {
     /// The child's process id.
     public let pid: pid_t
-    private let state = Locked<State>(State())
-
-    private struct State {
-        /// Set when the child is reaped (under the lock ``kill(_:)`` takes).
-        var exit = OneShotSlot<ProcessRunner.Termination, Never>()
-    }
+    /// Set when the child is reaped, under the lock ``kill(_:)`` takes.
+    private let exit = Locked(OneShotSlot<ProcessRunner.Termination, Never>())
 
     private init(pid: pid_t) {
         self.pid = pid
@@ -40,7 +36,7 @@ public final class ChildProcess: Sendable {
     public static func spawn(executable: String, arguments: [String], environment: [String: String]? = nil) throws -> ChildProcess {
         let pid = try PosixSpawn.spawn(
             executable, arguments: arguments, environment: environment ?? ProcessInfo.processInfo.environment,
-            searchPath: !executable.contains("/"), newSession: false, directory: nil
+            searchPath: !executable.contains("/"), newSession: false, directory: nil, name: executable
         ) { actions in
             posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
             // Descriptors 1 and 2 are this process's, kept as they are.
@@ -53,21 +49,19 @@ public final class ChildProcess: Sendable {
 
     /// Waits for the child to end.
     public func waitForExit() async -> ProcessRunner.Termination {
-        await withCheckedContinuation { (waiter: OneShotSlot<ProcessRunner.Termination, Never>.Waiter) in
-            if let ended = state.withLock({ $0.exit.wait(waiter) }) { waiter.resume(returning: ended) }
-        }.get()
+        await exit.outcome().get()
     }
 
     /// How the child ended, or `nil` while it runs.
-    public var termination: ProcessRunner.Termination? { state.withLock { $0.exit.value } }
+    public var termination: ProcessRunner.Termination? { exit.withLock { $0.value } }
 
     /// Whether the child has ended.
     public var hasExited: Bool { termination != nil }
 
     /// Sends `signal` to the child, unless it has been reaped (its pid may belong to another process by then).
     public func kill(_ signal: Int32 = SIGTERM) {
-        state.withLock { state in
-            guard !state.exit.isSet else { return }
+        exit.withLock { slot in
+            guard !slot.isSet else { return }
             _ = Foundation.kill(pid, signal)
         }
     }
@@ -78,9 +72,9 @@ public final class ChildProcess: Sendable {
             var info = siginfo_t()
             if waitid(P_PID, id_t(pid), &info, WEXITED | WNOWAIT) == 0 || errno != EINTR { break }
         }
-        state.withLock { state in
+        exit.withLock { slot in
             // Someone else's `waitpid(-1)` may have taken it (ECHILD): the status is lost.
-            state.exit.set(.success(ProcessRunner.reap(pid) ?? ProcessRunner.Termination(status: -1, signalled: false)))
+            slot.set(.success(ProcessRunner.reap(pid) ?? ProcessRunner.Termination(status: -1, signalled: false)))
         }?.resume()
     }
 }

@@ -31,13 +31,22 @@ public final class OneShot<Success: Sendable, Failure: Error>: Sendable {
 
     /// Waits for the outcome.
     public func result() async -> Result<Success, Failure> {
-        await withCheckedContinuation { (waiter: OneShotSlot<Success, Failure>.Waiter) in
-            if let outcome = slot.withLock({ $0.wait(waiter) }) { waiter.resume(returning: outcome) }
-        }
+        await slot.outcome()
     }
 
     /// Waits for the outcome: its value, or its error thrown.
     public func value() async throws(Failure) -> Success {
         try await result().get()
+    }
+}
+
+extension Locked {
+    /// Waits for the outcome of the ``OneShotSlot`` this lock guards: at once when it is set, else
+    /// once ``OneShotSlot/set(_:)`` hands this waiter over.
+    public func outcome<Success: Sendable, Failure: Error>() async -> Result<Success, Failure>
+    where Value == OneShotSlot<Success, Failure> {
+        await withCheckedContinuation { (waiter: OneShotSlot<Success, Failure>.Waiter) in
+            if let outcome = withLock({ $0.wait(waiter) }) { waiter.resume(returning: outcome) }
+        }
     }
 }

@@ -296,7 +296,8 @@ private struct Spawned {
         var variables = ProcessInfo.processInfo.environment
         if let environment { variables.merge(environment) { _, new in new } }
         let pid = try PosixSpawn.spawn(
-            "/usr/bin/env", arguments: arguments, environment: variables, searchPath: false, newSession: true, directory: directory
+            "/usr/bin/env", arguments: arguments, environment: variables, searchPath: false, newSession: true, directory: directory,
+            name: arguments.first ?? "?"
         ) { actions in
             posix_spawn_file_actions_adddup2(&actions, pipes[0][0], 0)
             posix_spawn_file_actions_adddup2(&actions, pipes[1][1], 1)
@@ -327,14 +328,15 @@ enum PosixSpawn {
     /// - Parameters:
     ///   - searchPath: look `program` up on `PATH` when it holds no `/` (`posix_spawnp`).
     ///   - newSession: the child leads a session and process group of its own.
+    ///   - name: the program as the user named it, for errors.
     ///   - stdio: adds the file actions that give the child its descriptors 0, 1 and 2.
     /// - Throws: ``ProcessRunner/LaunchError`` naming the program.
     static func spawn(
         _ program: String, arguments: [String], environment: [String: String], searchPath: Bool, newSession: Bool, directory: URL?,
-        stdio: (inout posix_spawn_file_actions_t) -> Void
+        name: String, stdio: (inout posix_spawn_file_actions_t) -> Void
     ) throws -> pid_t {
         func failure(_ reason: String) -> ProcessRunner.LaunchError {
-            ProcessRunner.LaunchError(description: "cannot start \(program == "/usr/bin/env" ? arguments.first ?? "?" : program): \(reason)")
+            ProcessRunner.LaunchError(description: "cannot start \(name): \(reason)")
         }
         if let directory {
             var isDirectory: ObjCBool = false

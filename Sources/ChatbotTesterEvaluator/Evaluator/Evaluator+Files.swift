@@ -96,12 +96,11 @@ extension Evaluator {
         try await withThrowingTaskGroup(of: (Int, ScoredBatch).self) { group in
             var batches = JSONL.lineBatches(of: results, chunkSize: chunkBytes, maxLineBytes: JSONL.maxRecordLineBytes).makeAsyncIterator()
             var submitted = 0
-            var emitted = 0
             var exhausted = false
             // Scored batches by submission order, until every earlier one is emitted.
             var ready = ReorderBuffer<ScoredBatch>(limit: window, maxSpan: window)
             while true {
-                while !exhausted, submitted - emitted < window {
+                while !exhausted, submitted - ready.next < window {
                     guard let batch = try await batches.next() else {
                         exhausted = true
                         break
@@ -115,7 +114,8 @@ extension Evaluator {
                     submitted += 1
                 }
                 guard let (index, scored) = try await group.next() else { break }
-                _ = ready.insert(scored, at: index)  // never refused: fewer than `window` are submitted and not emitted
+                let inserted = ready.insert(scored, at: index)
+                assert(inserted == .accepted, "fewer than `window` are submitted and not emitted")
                 try Task.checkCancellation()
                 while let scored = ready.popNext() {
                     for notice in scored.notices {
@@ -125,7 +125,6 @@ extension Evaluator {
                         }
                     }
                     try output.add(scored.prepared)
-                    emitted += 1
                 }
             }
         }

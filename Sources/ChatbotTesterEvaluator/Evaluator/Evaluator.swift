@@ -175,12 +175,11 @@ public struct Evaluator: Sendable {
         try await withThrowingTaskGroup(of: (Int, SampleEvaluation).self) { group in
             var iterator = records.makeAsyncIterator()
             var submitted = 0
-            var emitted = 0
             var exhausted = false
             // Scored samples by submission order, until every earlier one is emitted.
             var ready = ReorderBuffer<SampleEvaluation>(limit: window, maxSpan: window)
             while true {
-                while !exhausted, submitted - emitted < window, submitted - emitted - ready.count < concurrency {
+                while !exhausted, submitted - ready.next < window, submitted - ready.next - ready.count < concurrency {
                     guard let record = try await iterator.next() else {
                         exhausted = true
                         break
@@ -190,14 +189,14 @@ public struct Evaluator: Sendable {
                     submitted += 1
                 }
                 guard let (index, sample) = try await group.next() else { break }
-                _ = ready.insert(sample, at: index)  // never refused: fewer than `window` are submitted and not emitted
+                let inserted = ready.insert(sample, at: index)
+                assert(inserted == .accepted, "fewer than `window` are submitted and not emitted")
                 // A cancelled evaluation stops here: its half-made (unmeasured) records are not emitted.
                 try Task.checkCancellation()
                 while let next = ready.popNext() {
                     if let run = next.run { aggregate.add(run, evals: next.evals) }
                     emitCompleted(next)
                     try await onSample(next)
-                    emitted += 1
                 }
             }
         }
