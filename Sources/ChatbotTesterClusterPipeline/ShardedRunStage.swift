@@ -141,6 +141,9 @@ public struct ShardedRunStage: JobRunStage {
         // What a crashed session left of its streamed output is never used (the journal holds the records).
         if streamed == nil { StreamedOutputDirectory.removeLeftover(in: job.outputDirectory) }
         coordinator.journalSink = streamed
+        // The outputs come from the sink: no index of the whole journal is held for a merge that
+        // is then rare (an interrupt, a sink that gave up) and scans instead.
+        coordinator.keepsJournalIndex = streamed == nil
         let options = ClusterRun.Options(
             workers: workers, spool: spoolURL, socketPath: socketPath, workerCommand: workerCommand,
             samplesPerShard: samplesPerShard, coordinator: coordinator, maxRestartsPerWorker: maxRestarts)
@@ -298,9 +301,11 @@ extension ClusterRun {
         }
         // The file's size sizes the shards (about `minShards` of them at least).
         let expectedBytes = started == nil ? nil : ((try? FileManager.default.attributesOfItem(atPath: dataset.path)[.size] as? Int) ?? 0)
+        // The pass refuses duplicate ids (file:line) before a case reaches the writer: it keeps no
+        // second set of them.
         let writer = try ClusterSpoolWriter(
             at: directory, setup: setup, samplesPerShard: samplesPerShard, minShards: minShards, maxShardBytes: maxShardBytes,
-            streamingShards: expectedBytes)
+            streamingShards: expectedBytes, checksIds: false)
         if let partial = writer.partialSpool { started?(partial) }
         do {
             let total = try await job.checkDataset(dataset) { try writer.add($0) }

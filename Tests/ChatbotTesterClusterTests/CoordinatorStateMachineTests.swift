@@ -68,6 +68,40 @@ import Testing
         try! ClusterRecordEnvelope(encoding: record)
     }
 
+    /// Shards whose members are not contiguous (a listed plan) and manifest shards (contiguous
+    /// from `firstIndex`, their id lists shared with the manifest) hand out the same samples, in
+    /// order, with their ids; journaled ones are skipped either way.
+    @Test func listedAndManifestShardsHandOutTheirMembersInOrder() {
+        let configuration = Machine.Configuration(heartbeatInterval: 1, heartbeatTimeout: 5, helloTimeout: 3, concurrency: 8, stopGrace: 2)
+        var listed = Machine(
+            shards: [(id: 0, members: [(5, "s5"), (2, "s2"), (9, "s9")]), (id: 1, members: [(3, "s3")])], journaled: ["s2"],
+            welcome: Self.welcome, configuration: configuration)
+        let hello = Self.join(&listed, 1)
+        let refs = hello.flatMap { action -> [Machine.SampleRef] in if case .assign(_, let refs) = action { refs } else { [] } }
+        #expect(refs.map(\.index) == [5, 9, 3] && refs.map(\.id) == ["s5", "s9", "s3"] && refs.map(\.shardId) == [0, 0, 1])
+        #expect(listed.totalCount == 4 && listed.completedCount == 1)
+        #expect(Self.finished(Self.reply(&listed, 1, [5, 9, 3])) == .completed)
+
+        let manifest = ClusterManifest(
+            runId: "r", sampleCount: 5, setupDigest: "", setupSHA256: "",
+            shards: [
+                ClusterManifest.Shard(id: 0, file: "a", count: 3, bytes: 1, sha256: "", firstIndex: 0, sampleIds: ["s0", "s1", "s2"]),
+                ClusterManifest.Shard(id: 1, file: "b", count: 2, bytes: 1, sha256: "", firstIndex: 3, sampleIds: ["s3", "s4"]),
+            ])
+        var fromManifest = Machine(
+            manifest: manifest, journaled: ["s1", "s3"], setup: ClusterJobSetup(registry: RegistryConfig(), job: nil), configuration: configuration)
+        let handed = Self.join(&fromManifest, 1).flatMap { action -> [Machine.SampleRef] in if case .assign(_, let refs) = action { refs } else { [] } }
+        #expect(handed.map(\.index) == [0, 2, 4] && handed.map(\.id) == ["s0", "s2", "s4"])
+        #expect(Self.finished(Self.reply(&fromManifest, 1, [0, 2, 4])) == .completed)
+
+        // A spool being written: manifest shards arrive as they are committed.
+        var streamed = Machine(shards: [], journaled: [], welcome: Self.welcome, configuration: configuration, spoolComplete: false)
+        _ = Self.join(&streamed, 1)
+        let first = streamed.spooled(manifestShards: [manifest.shards[1]], complete: true)
+        #expect(Self.assigned(first) == [1: [3, 4]])
+        #expect(Self.finished(Self.reply(&streamed, 1, [3, 4])) == .completed)
+    }
+
     /// A spool still being written: workers are welcomed before any shard exists, each shard's
     /// samples go out as it is added, and the run completes only once the spool is complete.
     @Test func shardsOfASpoolBeingWrittenAreHandedOutAsTheyComeAndTheRunWaitsForTheLast() {

@@ -114,4 +114,32 @@ import Testing
         #expect(keptAfterResume == (try Self.scanned(reopened).entries))
         #expect(keptAfterResume.map(\.index) == Array(0..<40))
     }
+
+    /// A coordinator that keeps no index (a sharded `test`, whose outputs its journal sink writes
+    /// as the run plays) holds none once the run is over, so its memory does not grow with the
+    /// journal; the merge that follows scans the journal and writes what a spool opened afresh
+    /// merges, byte for byte.
+    @Test func aCoordinatorKeepingNoIndexHoldsNoneAndTheMergeScans() async throws {
+        let directory = try ClusterTestSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let spoolURL = directory.appendingPathComponent("spool")
+        let spool = try ClusterSpool.prepare(at: spoolURL, samples: ClusterTestSupport.samples(40), setup: ClusterTestSupport.setup(), samplesPerShard: 4)
+        let output = directory.appendingPathComponent("out")
+        var options = ClusterTestSupport.options(workers: 2, spool: spoolURL, output: output)
+        options.coordinator.keepsJournalIndex = false
+        let keepingNone = options
+        let outcome = try await withTimeout(120) { try await ClusterRun.run(spool: spool, options: keepingNone) }
+        #expect(outcome.mergedSamples == 40)
+        #expect(try Self.kept(spool) == nil)
+        let again = directory.appendingPathComponent("again")
+        #expect(try ClusterSpool.open(at: spoolURL).merge(into: again) == 40)
+        for name in ["results.jsonl", "evals.jsonl"] {
+            let merged = try Data(contentsOf: output.appendingPathComponent(name))
+            #expect(!merged.isEmpty)
+            #expect(merged == (try Data(contentsOf: again.appendingPathComponent(name))), "\(name)")
+        }
+        let ids = try String(decoding: Data(contentsOf: output.appendingPathComponent("results.jsonl")), as: UTF8.self)
+            .split(separator: "\n").map { try JSONCoding.decoder().decode(RunRecord.self, from: Data($0.utf8)).sampleId }
+        #expect(ids == ClusterTestSupport.samples(40).map(\.id))
+    }
 }

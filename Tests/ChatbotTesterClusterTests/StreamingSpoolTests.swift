@@ -68,6 +68,42 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: directory.appendingPathComponent("lines.tmp").path))
     }
 
+    /// A spool cut as samples come: each committed shard takes its own ids (the writer keeps no
+    /// second list of all of them), the manifest is streamed to its file with the digest its
+    /// sidecar names (the spool opens: every digest checked), and it lists every id in dataset
+    /// order. A writer told its caller refused duplicates already (`checksIds: false`) takes a
+    /// repeated id without a check of its own; by default the same id is refused, naming its line.
+    @Test func aStreamedSpoolsShardsHoldTheirIdsAndItsManifestIsDigested() throws {
+        let root = try ClusterTestSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let samples = Self.samples(700)
+        let directory = root.appendingPathComponent("spool")
+        let writer = try ClusterSpoolWriter(
+            at: directory, setup: ClusterTestSupport.setup(), samplesPerShard: 64, minShards: 2, maxShardBytes: 1 << 20, streamingShards: 1 << 16,
+            checksIds: false)
+        for sample in samples { try writer.add(sample) }
+        let spool = try writer.finish()
+        #expect(spool.manifest.shards.count > 2)
+        #expect(spool.manifest.shards.flatMap(\.sampleIds) == samples.map(\.id))
+        #expect(spool.manifest.shards.allSatisfy { $0.sampleIds.count == $0.count })
+        let reopened = try ClusterSpool.open(at: directory)
+        #expect(reopened.manifest == spool.manifest)
+        let sidecar = try String(contentsOf: directory.appendingPathComponent(ClusterSpool.manifestDigestFile), encoding: .utf8)
+        #expect(sidecar == "\(SpoolDigest.sha256(try Data(contentsOf: directory.appendingPathComponent(ClusterSpool.manifestFile))))  \(ClusterSpool.manifestFile)\n")
+        #expect(try Data(contentsOf: directory.appendingPathComponent(ClusterSpool.manifestFile)) == spool.manifest.prettyJSON())
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.contains(".tmp-") }
+        #expect(leftovers.isEmpty)
+
+        let unchecked = try ClusterSpoolWriter(
+            at: root.appendingPathComponent("unchecked"), setup: ClusterTestSupport.setup(), streamingShards: 1 << 16, checksIds: false)
+        try unchecked.add(samples[0])
+        try unchecked.add(samples[0])
+        #expect(unchecked.count == 2)
+        let checked = try ClusterSpoolWriter(at: root.appendingPathComponent("checked"), setup: ClusterTestSupport.setup(), streamingShards: 1 << 16)
+        try checked.add(samples[0])
+        #expect { try checked.add(samples[0]) } throws: { ($0 as? ChatbotTesterError)?.location?.line == 2 }
+    }
+
     @Test func reopeningFromAStreamChecksSetupAndSampleCount() async throws {
         let root = try ClusterTestSupport.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: root) }

@@ -29,6 +29,12 @@ public enum ClusterCoordinator {
         /// Sees each record as it is journaled (a sharded `test` writing its outputs while the run
         /// plays); nil: none.
         public var journalSink: (any ClusterJournalSink)?
+        /// Keep the journal's index in memory as lines are appended (about 100 bytes per record),
+        /// so that a merge right after the run takes it instead of scanning the journal (the SDK's
+        /// `ClusterRun`). Off when the outputs are written as the run plays (`journalSink`: a
+        /// sharded `test`): a merge then runs only after an interrupt or when that output gave
+        /// up, and scans; the coordinator's memory then does not grow with the run.
+        public var keepsJournalIndex = true
 
         public init(
             machine: CoordinatorStateMachine.Configuration = .init(), journalSyncInterval: Double = 0.02, tickInterval: Double = 0.25,
@@ -59,6 +65,8 @@ public enum ClusterCoordinator {
     ) async throws -> ClusterCoordinatorStats {
         let resume = try spool.resumeState(spending: limits.budgetUSD != nil, retryErrors: options.retryErrors, events: events)
         let journal = try FileJournal(url: spool.journalURL, mode: 0o600)
+        // What the resume's scan seeded is dropped with it: the merge scans.
+        if !options.keepsJournalIndex { spool.journalLog.invalidate() }
         spool.reportPartsLog.open(spool: spool.directory, journal: spool.journalURL)
         defer { spool.reportPartsLog.close() }
         let limits = RunLimits(budgetUSD: limits.budgetUSD, failurePolicy: limits.failurePolicy, spentUSD: resume.spentUSD)
@@ -139,6 +147,8 @@ actor CoordinatorDriver {
     /// The bytes of every sample handed out and not journaled yet, by dataset index: put back into
     /// records that travel without their sample.
     private var heldSamples: [Int: Data] = [:]
+    /// `options.keepsJournalIndex`.
+    private let keepsIndex: Bool
 
     init(spool: ClusterSpool, journal: FileJournal, resume: ClusterSpool.ResumeState, limits: RunLimits, events: EventBus, options: ClusterCoordinator.Options) {
         let journaled = resume.journaledIds
@@ -146,6 +156,7 @@ actor CoordinatorDriver {
         self.journal = journal
         self.events = events
         self.options = options
+        self.keepsIndex = options.keepsJournalIndex
         self.origin = clock.now
         self.budgets = ClusterBudgetServer(registry: spool.setup.registry)
         self.machine = CoordinatorStateMachine(
@@ -230,7 +241,7 @@ actor CoordinatorDriver {
         do {
             while let update = try await feed.next() {
                 if let total = update.total { stats.total = total }
-                await perform(machine.spooled(update.shards.map { CoordinatorStateMachine.members(of: $0) }, complete: update.total != nil))
+                await perform(machine.spooled(manifestShards: update.shards, complete: update.total != nil))
                 if update.total != nil { return }
             }
         } catch is CancellationError {
@@ -360,7 +371,7 @@ actor CoordinatorDriver {
                             if !stats.totals.add(reportedBy: record) { stats.totals.add(try ClusterRunFacts(scanningRunOf: record)) }
                             try journal.appendNow(record.bytes)
                             // Where the line went, so the merge need not scan the journal for it.
-                            spool.journalLog.appended(record)
+                            if keepsIndex { spool.journalLog.appended(record) }
                             spool.reportPartsLog.appended(record)
                             options.journalSink?.journaled(
                                 line: record.bytes, sample: nil, sampleRange: record.sampleRange, index: record.index, run: record.runRange,
@@ -373,7 +384,7 @@ actor CoordinatorDriver {
                         if !stats.totals.add(reportedBy: record) { stats.totals.add(try ClusterRunFacts(scanningRunOf: record.splicingSample(held))) }
                         let bytes = record.bytes, start = bytes.startIndex, cut = record.sampleRange
                         try journal.appendNow(bytes[start..<(start + cut.lowerBound)], held, bytes[(start + cut.upperBound)...])
-                        spool.journalLog.appended(record, count: shape.count, run: shape.run, evals: shape.evals)
+                        if keepsIndex { spool.journalLog.appended(record, count: shape.count, run: shape.run, evals: shape.evals) }
                         spool.reportPartsLog.appended(record, count: shape.count)
                         options.journalSink?.journaled(
                             line: bytes, sample: held, sampleRange: cut, index: record.index, run: record.runRange, evals: record.evalsRange,

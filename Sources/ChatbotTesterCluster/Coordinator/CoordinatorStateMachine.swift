@@ -126,11 +126,35 @@ public struct CoordinatorStateMachine: Sendable {
         case none, error, success
     }
 
+    /// A shard's members. Those of a manifest's shard are contiguous (`firstIndex + position`) and
+    /// share the manifest's id list instead of copying it: a million-case run keeps its ids once.
     private struct Shard: Sendable {
         var id: Int
-        var members: [(index: Int, id: String)]
+        var firstIndex: Int
+        var ids: [String]
+        /// The members' dataset indexes when they are not contiguous (nil: `firstIndex + position`).
+        var indexes: [Int]?
         /// The next member not yet considered for dispatch.
         var cursor = 0
+
+        init(id: Int, firstIndex: Int, ids: [String]) {
+            self.id = id
+            self.firstIndex = firstIndex
+            self.ids = ids
+        }
+
+        init(id: Int, members: [(index: Int, id: String)]) {
+            self.id = id
+            firstIndex = members.first?.index ?? 0
+            ids = members.map(\.id)
+            let first = firstIndex
+            if !members.enumerated().allSatisfy({ $0.element.index == first + $0.offset }) { indexes = members.map(\.index) }
+        }
+
+        var count: Int { ids.count }
+        /// One past the largest dataset index of a member (0 when empty).
+        var end: Int { indexes.map { ($0.max() ?? -1) + 1 } ?? (ids.isEmpty ? 0 : firstIndex + ids.count) }
+        func index(at position: Int) -> Int { indexes?[position] ?? firstIndex + position }
     }
 
     public let configuration: Configuration
@@ -174,27 +198,36 @@ public struct CoordinatorStateMachine: Sendable {
         shards: [(id: Int, members: [(index: Int, id: String)])], journaled: Set<String>, welcome: ClusterMessage.Welcome,
         limits: RunLimits = RunLimits(), configuration: Configuration = Configuration(), spoolComplete: Bool = true
     ) {
+        self.init(
+            shards: shards.map { Shard(id: $0.id, members: $0.members) }, journaled: journaled, welcome: welcome, limits: limits,
+            configuration: configuration, spoolComplete: spoolComplete)
+    }
+
+    private init(
+        shards: [Shard], journaled: Set<String>, welcome: ClusterMessage.Welcome, limits: RunLimits, configuration: Configuration,
+        spoolComplete: Bool
+    ) {
         self.configuration = configuration
         self.spoolComplete = spoolComplete
         self.welcome = welcome
         self.limits = limits
-        let size = shards.lazy.flatMap { $0.members.lazy.map { $0.index + 1 } }.max() ?? 0
-        var recorded = [Recorded](repeating: .none, count: max(0, size))
+        var recorded = [Recorded](repeating: .none, count: shards.lazy.map(\.end).max() ?? 0)
         var recordedCount = 0
         var total = 0
         for shard in shards {
-            total += shard.members.count
+            total += shard.count
             var open = false
-            for member in shard.members {
-                if journaled.contains(member.id), recorded[member.index] == .none {
-                    recorded[member.index] = .success
-                    recordedCount += 1
-                } else if !journaled.contains(member.id) {
+            for position in 0..<shard.count {
+                let index = shard.index(at: position)
+                if !journaled.contains(shard.ids[position]) {
                     open = true
+                } else if recorded[index] == .none {
+                    recorded[index] = .success
+                    recordedCount += 1
                 }
             }
             if open { shardQueue.append(self.shards.count) }
-            self.shards.append(Shard(id: shard.id, members: shard.members))
+            self.shards.append(shard)
         }
         self.recorded = recorded
         self.recordedCount = recordedCount
@@ -209,7 +242,7 @@ public struct CoordinatorStateMachine: Sendable {
         configuration: Configuration = Configuration(), spoolComplete: Bool = true
     ) {
         self.init(
-            shards: manifest.shards.map { Self.members(of: $0) },
+            shards: manifest.shards.map { Shard(id: $0.id, firstIndex: $0.firstIndex, ids: $0.sampleIds) },
             journaled: journaled,
             welcome: ClusterMessage.Welcome(runId: manifest.runId, setup: setup, heartbeatSeconds: configuration.heartbeatInterval),
             limits: limits, configuration: configuration, spoolComplete: spoolComplete)
@@ -225,12 +258,22 @@ public struct CoordinatorStateMachine: Sendable {
     /// are handed out at once to workers with spare slots. A spool written while the run plays is
     /// a fresh one: none of its samples is journaled yet.
     public mutating func spooled(_ shards: [(id: Int, members: [(index: Int, id: String)])], complete: Bool) -> [Action] {
+        spooled(shards.map { Shard(id: $0.id, members: $0.members) }, complete: complete)
+    }
+
+    /// Manifest shards of a spool still being written, as they are committed (see
+    /// `spooled(_:complete:)`); their id lists are shared, not copied.
+    public mutating func spooled(manifestShards shards: [ClusterManifest.Shard], complete: Bool) -> [Action] {
+        spooled(shards.map { Shard(id: $0.id, firstIndex: $0.firstIndex, ids: $0.sampleIds) }, complete: complete)
+    }
+
+    private mutating func spooled(_ shards: [Shard], complete: Bool) -> [Action] {
         for shard in shards {
-            let end = (shard.members.map(\.index).max() ?? -1) + 1
+            let end = shard.end
             if end > recorded.count { recorded.append(contentsOf: repeatElement(.none, count: end - recorded.count)) }
-            total += shard.members.count
-            if !shard.members.isEmpty { shardQueue.append(self.shards.count) }
-            self.shards.append(Shard(id: shard.id, members: shard.members))
+            total += shard.count
+            if shard.count > 0 { shardQueue.append(self.shards.count) }
+            self.shards.append(shard)
         }
         if complete { spoolComplete = true }
         return settle()
@@ -516,13 +559,14 @@ public struct CoordinatorStateMachine: Sendable {
         while let position = shardQueue.first {
             let shard = shards[position]
             var cursor = shard.cursor
-            while cursor < shard.members.count {
-                let member = shard.members[cursor]
+            while cursor < shard.count {
+                let index = shard.index(at: cursor)
+                let id = shard.ids[cursor]
                 cursor += 1
-                if !isRecorded(member.index) {
+                if !isRecorded(index) {
                     shards[position].cursor = cursor
-                    if cursor == shard.members.count { shardQueue.removeFirst() }
-                    return SampleRef(shardId: shard.id, index: member.index, id: member.id)
+                    if cursor == shard.count { shardQueue.removeFirst() }
+                    return SampleRef(shardId: shard.id, index: index, id: id)
                 }
             }
             shards[position].cursor = cursor

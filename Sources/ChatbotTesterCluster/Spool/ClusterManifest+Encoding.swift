@@ -6,20 +6,28 @@ extension ClusterManifest {
     /// shard at a time: encoding a million-id manifest in one go builds the whole tree in memory
     /// first (about 90 bytes per case), this keeps only the output.
     public func prettyJSON() throws -> Data {
+        var out = Data()
+        try writePrettyJSON { out.append(contentsOf: $0) }
+        return out
+    }
+
+    /// Hands `prettyJSON()`'s bytes to `write` in pieces of about 64 KiB, in order, without
+    /// holding the document: how the spool writes a million-id manifest to its file (with its
+    /// digest taken as it goes) without a copy of it in memory.
+    public func writePrettyJSON(_ write: (UnsafeRawBufferPointer) throws -> Void) throws {
         let encoder = JSONCoding.encoder(pretty: true)
         var header = self
         header.shards = []
         let head = try encoder.encode(header)
         // Keys are sorted and "shards" sorts last, so the shards array closes the document.
         guard !shards.isEmpty, let marker = head.range(of: Data(#""shards" : ["#.utf8), options: .backwards) else {
-            return try encoder.encode(self)
+            try encoder.encode(self).withUnsafeBytes(write)
+            return
         }
-        var out = Data(head[..<marker.upperBound])
+        var piece = [UInt8](head[..<marker.upperBound])
         let indent = Array("\n    ".utf8)
-        // One shard at a time into a reused buffer, then onto the document (one copy of it in memory).
-        var piece: [UInt8] = []
+        // One shard at a time into a reused buffer, handed on once it holds 64 KiB.
         for (position, shard) in shards.enumerated() {
-            piece.removeAll(keepingCapacity: true)
             if position > 0 { piece.append(UInt8(ascii: ",")) }
             piece.append(contentsOf: indent)
             if !Self.appendPretty(shard, to: &piece) {
@@ -28,10 +36,13 @@ extension ClusterManifest {
                     piece.append(contentsOf: line)
                 }
             }
-            out.append(contentsOf: piece)
+            if piece.count >= 1 << 16 {
+                try piece.withUnsafeBytes(write)
+                piece.removeAll(keepingCapacity: true)
+            }
         }
-        out.append(contentsOf: Array("\n  ]\n}".utf8))
-        return out
+        piece.append(contentsOf: Array("\n  ]\n}".utf8))
+        try piece.withUnsafeBytes(write)
     }
 
     /// Appends a shard as the pretty encoder writes it at the depth of the manifest's `shards`

@@ -672,11 +672,14 @@ final class JournalLog: @unchecked Sendable {
         }
     }
 
-    /// Forgets what was kept (an append failed: the file may not be what the log says).
+    /// Forgets what was kept and keeps nothing more until the next scan seeds it again (an append
+    /// failed: the file may not be what the log says; or the coordinator keeps no index).
     func invalidate() {
         lock.withLock {
             length = nil
             sealed = nil
+            entries = []
+            seeded = 0
         }
     }
 

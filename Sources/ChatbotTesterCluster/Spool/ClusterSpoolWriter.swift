@@ -10,8 +10,9 @@ import Foundation
 /// copies each shard's bytes — contiguous in the scratch file — into its shard file, one shard at
 /// a time and atomically (recording each one's SHA-256), fsyncs them together, writes
 /// `setup.json`, `manifest.sha256` and finally `manifest.json`. Memory is
-/// O(samples × (4 bytes + id)) for the sizes and ids (the manifest lists every id anyway) plus one
-/// shard, whatever the size of the cases.
+/// O(samples × (4 bytes + id)) for the sizes and ids (the manifest lists every id anyway, each
+/// once) and a 16-byte digest per id for the duplicate check, plus one shard, whatever the size
+/// of the cases; streaming keeps no sizes.
 ///
 /// When `directory` already holds a spool, the writer only counts: `finish()` returns that spool
 /// when it was made for the same setup and number of samples (resume) and throws otherwise.
@@ -44,9 +45,14 @@ public final class ClusterSpoolWriter {
     private let setupDigest: String
     private let existing: ClusterSpool?
     private let encoder = JSONCoding.encoder()
+    /// Each sample's line length, for the planner (not kept when streaming: shards are cut as they go).
     private var sizes: [Int32] = []
+    /// The sample ids not in a written shard yet: every one for a spool planned at the end, the
+    /// current shard's when streaming (a committed shard takes them).
     private var ids: [String] = []
-    private var seen = Set<String>()
+    /// Every id so far, for the duplicate check (a digest each, not the string).
+    private var seen = IDDigestSet()
+    private let checksIds: Bool
     private var buffer: [UInt8] = []
     private var scratch: FileHandle?
     private var finished = false
@@ -83,12 +89,16 @@ public final class ClusterSpoolWriter {
     ///   this many bytes (its file's size; shards are then sized to make about `minShards` of them
     ///   at least), instead of planning them at the end; `nil`, or a journal in `directory` to
     ///   resume: planned (`ShardPlanner`).
+    /// - Parameter checksIds: refuse a sample whose id was added before (`add(_:)` throws). Off
+    ///   only for a caller whose samples come from a pass that refused duplicates already (a
+    ///   dataset scan, which names their file:line): the writer then keeps no digest per id.
     /// - Throws: `.invalidConfig` when an existing spool was made for another setup, `.io` when the
     ///   directory or scratch file cannot be created.
     public init(
         at directory: URL, setup: ClusterJobSetup, samplesPerShard: Int = 64, minShards: Int = 1, maxShardBytes: Int? = nil,
-        runId: String = UUID().uuidString.lowercased(), streamingShards expectedBytes: Int? = nil
+        runId: String = UUID().uuidString.lowercased(), streamingShards expectedBytes: Int? = nil, checksIds: Bool = true
     ) throws {
+        self.checksIds = checksIds
         self.directory = directory
         self.setup = setup
         self.samplesPerShard = samplesPerShard
@@ -165,7 +175,7 @@ public final class ClusterSpoolWriter {
         count += 1
         guard existing == nil else { return }
         guard !finished else { throw ChatbotTesterError(.internal, "sample added to a finished spool") }
-        guard seen.insert(sample.id).inserted else {
+        guard !checksIds || seen.insert(sample.id) else {
             throw ChatbotTesterError(
                 .invalidInput, "duplicate sample id '\(sample.id)'", location: SourceLocation(source: "dataset", line: count, field: "id"))
         }
@@ -182,7 +192,7 @@ public final class ClusterSpoolWriter {
                 .invalidInput, "sample '\(sample.id)' encodes to \(length) bytes, too large to spool",
                 location: SourceLocation(source: "dataset", line: count))
         }
-        sizes.append(Int32(length))
+        if cut == nil { sizes.append(Int32(length)) }
         ids.append(sample.id)
         buffer.append(0x0A)
         if let cut {
@@ -202,10 +212,11 @@ public final class ClusterSpoolWriter {
         try FileArtifactStore.atomicWrite(data, to: directory.appendingPathComponent(file), durable: false)
         let shard = ClusterManifest.Shard(
             id: id, file: file, count: count - shardStart, bytes: data.count, sha256: SpoolDigest.sha256(data), firstIndex: shardStart,
-            sampleIds: Array(ids[shardStart..<count]))
+            sampleIds: ids)
         written.append(shard)
         shardStart = count
         buffer.removeAll(keepingCapacity: true)
+        ids = []
         feed?.add(shard)
     }
 
@@ -266,12 +277,22 @@ public final class ClusterSpoolWriter {
         try FileArtifactStore.atomicWrite(setupJSON, to: directory.appendingPathComponent(ClusterSpool.setupFile))
         let manifest = ClusterManifest(
             runId: runId, sampleCount: count, setupDigest: setupDigest, setupSHA256: SpoolDigest.sha256(setupJSON), shards: shards)
-        let manifestJSON = try manifest.prettyJSON()
-        // The sidecar first: the manifest's presence marks a complete spool.
+        // Streamed to the file, its digest taken as it goes (a million ids are ~30 MB of JSON,
+        // never held whole). The sidecar first: the manifest's presence marks a complete spool.
+        var hasher = SHA256Hasher()
         try FileArtifactStore.atomicWrite(
-            Data("\(SpoolDigest.sha256(manifestJSON))  \(ClusterSpool.manifestFile)\n".utf8),
-            to: directory.appendingPathComponent(ClusterSpool.manifestDigestFile))
-        try FileArtifactStore.atomicWrite(manifestJSON, to: directory.appendingPathComponent(ClusterSpool.manifestFile))
+            to: directory.appendingPathComponent(ClusterSpool.manifestFile),
+            fill: { write in
+                try manifest.writePrettyJSON { bytes in
+                    hasher.update(bytes)
+                    try write(bytes)
+                }
+            },
+            beforeRename: {
+                try FileArtifactStore.atomicWrite(
+                    Data("\(hasher.finalizeHex())  \(ClusterSpool.manifestFile)\n".utf8),
+                    to: directory.appendingPathComponent(ClusterSpool.manifestDigestFile))
+            })
         feed?.finish(total: count)
         if let partialSpool { return ClusterSpool(completing: partialSpool, manifest: manifest) }
         return ClusterSpool(directory: directory, manifest: manifest, setup: setup)

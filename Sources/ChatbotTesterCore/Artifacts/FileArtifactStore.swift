@@ -69,25 +69,36 @@ public struct FileArtifactStore: ArtifactStore {
     /// fsync of the directory. A reader sees the old or the new content, never a mix.
     /// - Parameter durable: `false` skips the fsyncs (still atomic, not crash-durable) — for caches.
     public static func atomicWrite(_ data: Data, to target: URL, durable: Bool = true) throws {
+        try atomicWrite(to: target, durable: durable) { write in try data.withUnsafeBytes(write) }
+    }
+
+    /// Writes `target` atomically as `atomicWrite(_:to:durable:)` does, its bytes handed over by
+    /// `fill` in pieces (each call of the function it is given writes one), so a large file is
+    /// never held whole. `beforeRename` runs once the temporary file is complete (and durable),
+    /// just before it takes `target`'s name: what must exist before the file does (a digest
+    /// sidecar) is written there. The temporary file is removed when anything throws.
+    public static func atomicWrite(
+        to target: URL, durable: Bool = true, fill: ((UnsafeRawBufferPointer) throws -> Void) throws -> Void,
+        beforeRename: () throws -> Void = {}
+    ) throws {
         let directory = target.deletingLastPathComponent()
         do {
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
             let temp = directory.appendingPathComponent(".\(target.lastPathComponent).tmp-\(UUID().uuidString)")
             let fd = open(temp.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
             guard fd >= 0 else { throw POSIXError(.init(rawValue: errno) ?? .EIO) }
-            let written = data.withUnsafeBytes { FileJournal.writeAll(fd, $0) }
-            let synced = !durable || fsync(fd) == 0
-            let failure = errno
-            close(fd)
-            guard written, synced else {
-                unlink(temp.path)
-                throw POSIXError(.init(rawValue: failure) ?? .EIO)
+            var renamed = false
+            defer { if !renamed { unlink(temp.path) } }
+            do {
+                defer { close(fd) }
+                try fill { bytes in
+                    guard FileJournal.writeAll(fd, bytes) else { throw POSIXError(.init(rawValue: errno) ?? .EIO) }
+                }
+                guard !durable || fsync(fd) == 0 else { throw POSIXError(.init(rawValue: errno) ?? .EIO) }
             }
-            guard rename(temp.path, target.path) == 0 else {
-                let failure = errno
-                unlink(temp.path)
-                throw POSIXError(.init(rawValue: failure) ?? .EIO)
-            }
+            try beforeRename()
+            guard rename(temp.path, target.path) == 0 else { throw POSIXError(.init(rawValue: errno) ?? .EIO) }
+            renamed = true
             if durable {
                 let dirfd = open(directory.path, O_RDONLY | O_CLOEXEC)
                 if dirfd >= 0 {
@@ -95,6 +106,8 @@ public struct FileArtifactStore: ArtifactStore {
                     close(dirfd)
                 }
             }
+        } catch let error as ChatbotTesterError {
+            throw error
         } catch {
             throw ChatbotTesterError(.io, "cannot write \(target.path)", location: SourceLocation(source: target.path), cause: error)
         }
