@@ -259,6 +259,53 @@ import Testing
         #expect(ClusterReportParts(spool: directory).count == 0)
     }
 
+    /// A side file larger than the reader's 1 MiB chunk (entries and parts cross its edges) is
+    /// read whole, each part found by its line; entries written out of journal order (never by a
+    /// coordinator, which only appends) are still found, the last one for an offset winning.
+    @Test func aLargeOrShuffledSideFileIsReadByItsLines() throws {
+        let directory = try ClusterTestSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        func part(_ index: Int, body: String) -> Data {
+            ClusterReportPart.make(
+                sampleId: "s\(index)", index: index, run: RunRecord(sample: TestSample(id: "s\(index)", input: "q"), target: "bot"),
+                body: Array(body.utf8))
+        }
+        func write(_ entries: [(offset: Int, line: Int, part: Data)]) throws {
+            var file = Data(ClusterReportPartsLog.magic)
+            for entry in entries {
+                var head: [UInt8] = []
+                ByteCoding.append(UInt32(entry.part.count), to: &head)
+                ByteCoding.append(UInt64(entry.offset), to: &head)
+                ByteCoding.append(UInt32(entry.line), to: &head)
+                file.append(contentsOf: head)
+                file.append(entry.part)
+            }
+            try file.write(to: directory.appendingPathComponent(ClusterReportPartsLog.fileName))
+        }
+        // 400 parts of ~9 KB: 3.6 MB.
+        let large = (0..<400).map { (offset: $0 * 1000, line: 999, part: part($0, body: String(repeating: "\($0 % 10)", count: 9000 + $0))) }
+        try write(large)
+        let parts = ClusterReportParts(spool: directory)
+        #expect(parts.count == 400)
+        for index in [0, 1, 116, 117, 233, 399] {
+            let body = try #require(parts.body(line: (index * 1000)..<(index * 1000 + 999), sampleId: "s\(index)", index: index))
+            #expect(body == Data(String(repeating: "\(index % 10)", count: 9000 + index).utf8))
+        }
+        #expect(parts.body(line: 500..<1499, sampleId: "s0", index: 0) == nil)
+        // Out of order, and offset 2000 twice (the later entry wins).
+        try write([
+            (2000, 10, part(2, body: "old")), (0, 10, part(0, body: "zero")), (4000, 10, part(4, body: "four")),
+            (2000, 10, part(2, body: "new")),
+        ])
+        let shuffled = ClusterReportParts(spool: directory)
+        #expect(shuffled.count == 3)
+        #expect(shuffled.body(line: 0..<10, sampleId: "s0", index: 0) == Data("zero".utf8))
+        #expect(shuffled.body(line: 2000..<2010, sampleId: "s2", index: 2) == Data("new".utf8))
+        #expect(shuffled.body(line: 4000..<4010, sampleId: "s4", index: 4) == Data("four".utf8))
+        #expect(shuffled.body(line: 3000..<3010, sampleId: "s4", index: 4) == nil)
+    }
+
     /// End to end with real workers: every record's part reaches the side file and the merge uses
     /// it. Then a crash mid-run (the journal cut after 3 of its 8 lines, plus a torn line; the side
     /// file ahead of it) and `--resume`: the reports made from the parts are byte for byte those

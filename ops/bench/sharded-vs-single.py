@@ -9,7 +9,7 @@ merge pass), so what follows the run stage is only the command's own start-up an
 server is not part of the tree (it is started once, before the rounds). A benchmark that prints
 figures; it asserts nothing.
 
-usage: ops/bench/sharded-vs-single.py [--cases 20000] [--workers 2] [--concurrency 32] [--rounds 1] [--binary PATH]
+usage: ops/bench/sharded-vs-single.py [--cases 20000] [--workers 2] [--concurrency 32] [--rounds 1] [--binary PATH] [--memory]
        (builds nothing: uses .build/release/chatbot-tester unless --binary names another build)
 """
 import argparse, json, os, resource, socket, subprocess, sys, tempfile, time
@@ -33,9 +33,37 @@ def cpu_times(pid):
     return own, own + (int(fields[13]) + int(fields[14])) / ticks
 
 
-def run(args, cwd, events):
+def peak_mb(pid):
+    """The process's peak resident set (VmHWM) in MB, 0 once it is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0
+
+
+def children(pid):
+    """The pids whose parent is `pid` (a scan of /proc: not every kernel has .../children)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                    found.append(int(entry))
+        except (OSError, ValueError, IndexError):
+            pass
+    return found
+
+
+def run(args, cwd, events, peaks=None):
     """Runs the command; returns (wall, own CPU, tree CPU) for the whole command and for its run
-    stage (until the run stage's end event, when the workers have exited and been reaped)."""
+    stage (until the run stage's end event, when the workers have exited and been reaped). With
+    `peaks` (a dict), fills in the process's peak RSS under "process" and each child's by pid."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.monotonic()
     process = subprocess.Popen([binary] + args, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -47,6 +75,10 @@ def run(args, cwd, events):
             cpu, tree_now = cpu_times(process.pid)
         except OSError:
             pass
+        if peaks is not None:
+            peaks["process"] = max(peaks.get("process", 0), peak_mb(process.pid))
+            for child in children(process.pid):
+                peaks[child] = max(peaks.get(child, 0), peak_mb(child))
         if run_stage is None and os.path.exists(events):
             with open(events, "rb") as f:
                 f.seek(offset)
@@ -72,6 +104,8 @@ def main():
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--binary", default=binary)
+    parser.add_argument("--memory", action="store_true",
+                        help="also print each process's peak RSS (VmHWM, sampled every 50 ms)")
     options = parser.parse_args()
     globals()["binary"] = os.path.abspath(options.binary)
     work = tempfile.mkdtemp(prefix="ct-bench-")
@@ -94,10 +128,15 @@ evaluate:
         for round in range(options.rounds):
             for label, extra in (("single", []), (f"--workers {options.workers}", ["--workers", str(options.workers)])):
                 out = os.path.join(work, f"out-{round}-{len(extra)}")
+                peaks = {} if options.memory else None
                 (wall, cpu, tree), stage = run(["test", "job.yaml", "--out", out, "--no-progress"] + extra, work,
-                                               os.path.join(out, "events.jsonl"))
+                                               os.path.join(out, "events.jsonl"), peaks)
                 print(f"{label:>12}: {options.cases} cases in {wall:6.2f} s = {options.cases / wall:7.0f} cases/s; "
                       f"coordinator/process CPU {cpu:5.2f} s ({100 * cpu / max(tree, 1e-9):4.1f}% of the tree's {tree:5.2f} s)")
+                if peaks is not None:
+                    workers = [f"{mb:.0f}" for pid, mb in peaks.items() if pid != "process" and mb > 0]
+                    print(f"{'peak RSS':>12}: coordinator/process {peaks.get('process', 0):.0f} MB"
+                          + (f", workers {', '.join(workers)} MB" if workers else ""))
                 if stage:
                     swall, scpu, stree = stage
                     print(f"{'run stage':>12}: {swall:6.2f} s; coordinator/process CPU {scpu:5.2f} s "

@@ -115,9 +115,8 @@ public final class ClusterReportPartsLog: @unchecked Sendable {
     /// The length of the side file's leading entries whose lines lie within a journal of
     /// `journalLength` bytes (0 when the file is not a side file).
     static func validLength(_ url: URL, journalLength: Int) -> Int {
-        guard let data = try? Data(contentsOf: url, options: .alwaysMapped) else { return 0 }
         var valid = 0
-        _ = forEachEntry(data) { entry in
+        _ = forEachEntry(of: url) { entry in
             guard entry.journalOffset + entry.lineLength < journalLength else { return false }
             valid = entry.end
             return true
@@ -126,7 +125,7 @@ public final class ClusterReportPartsLog: @unchecked Sendable {
     }
 
     /// One entry of a side file.
-    struct Entry {
+    struct Entry: Sendable {
         var journalOffset: Int
         var lineLength: Int
         /// Where the part is in the file.
@@ -135,57 +134,128 @@ public final class ClusterReportPartsLog: @unchecked Sendable {
         var end: Int { part.upperBound }
     }
 
-    /// Calls `body` with each complete entry of `data` (a side file) until it returns false;
-    /// returns false when `data` is not a side file.
+    /// Calls `body` with each complete entry of the side file at `url`, in file order, until it
+    /// returns false; returns false when the file cannot be read or is not a side file. The file
+    /// is read by chunks and only the entries' heads are looked at (parts are skipped): a
+    /// million-record side file is never in memory, mapped or not.
     @discardableResult
-    static func forEachEntry(_ data: Data, _ body: (Entry) -> Bool) -> Bool {
-        guard data.starts(with: magic) else { return false }
-        ByteCoding.read(data, from: magic.count) { reader in
-            while reader.remaining >= entryHead {
-                guard let length = reader.u32(), let offset = reader.u64(), let line = reader.u32(), let part = reader.skip(Int(length)),
-                    offset < UInt64(Int.max)
-                else { break }
-                guard body(Entry(journalOffset: Int(offset), lineLength: Int(line), part: part)) else { break }
+    static func forEachEntry(of url: URL, _ body: (Entry) -> Bool) -> Bool {
+        let fd = Foundation.open(url.path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return false }
+        defer { Foundation.close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { return false }
+        let size = Int(info.st_size)
+        let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 8)
+        defer { chunk.deallocate() }
+        var chunkStart = 0, chunkCount = 0
+        /// The `count` bytes at `offset` (within the file), reading a new chunk from there when
+        /// the current one does not hold them; nil past the end of what can be read.
+        func bytes(at offset: Int, count: Int) -> UnsafeRawBufferPointer? {
+            if offset < chunkStart || offset + count > chunkStart + chunkCount {
+                let read = pread(fd, chunk.baseAddress, chunk.count, off_t(offset))
+                guard read >= 0 else { return nil }
+                chunkStart = offset
+                chunkCount = read
+                guard count <= read else { return nil }
             }
+            return UnsafeRawBufferPointer(rebasing: chunk[(offset - chunkStart)..<(offset - chunkStart + count)])
+        }
+        guard let head = bytes(at: 0, count: magic.count), head.elementsEqual(magic) else { return false }
+        var offset = magic.count
+        while offset + entryHead <= size, let raw = bytes(at: offset, count: entryHead) {
+            let length = Int(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 0, as: UInt32.self)))
+            let journalOffset = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 4, as: UInt64.self))
+            let line = Int(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 12, as: UInt32.self)))
+            let part = (offset + entryHead)..<(offset + entryHead + length)
+            guard part.upperBound <= size, journalOffset < UInt64(Int.max) else { break }
+            guard body(Entry(journalOffset: Int(journalOffset), lineLength: line, part: part)) else { break }
+            offset = part.upperBound
         }
         return true
     }
 }
 
-/// The report parts of a spool's journal as the merge reads them: the side file mapped, and
-/// where each journal line's part is (see `ClusterReportPartsLog`).
+/// The report parts of a spool's journal as the merge reads them: where each journal line's part
+/// is in the side file (see `ClusterReportPartsLog`), 24 bytes per part sorted by journal
+/// offset, and the part itself read from the file (`pread`) when the merge asks for it — neither
+/// the file nor a table of its entries keyed by hash is held.
 public struct ClusterReportParts: Sendable {
-    private let data: Data
-    private let entries: [Int: ClusterReportPartsLog.Entry]
+    /// One entry, compact: the journal line it belongs to and where its part is in the side file.
+    private struct Slot: Sendable {
+        var journalOffset: UInt64
+        var partOffset: UInt64
+        var partLength: UInt32
+        var lineLength: UInt32
+    }
+
+    /// The open side file (closed with the last copy of this value).
+    private final class File: Sendable {
+        let fd: Int32
+        init(fd: Int32) { self.fd = fd }
+        deinit { Foundation.close(fd) }
+
+        func read(_ range: Range<Int>) -> Data? {
+            var out = Data(count: range.count)
+            let read = out.withUnsafeMutableBytes { pread(fd, $0.baseAddress, range.count, off_t(range.lowerBound)) }
+            return read == range.count ? out : nil
+        }
+    }
+
+    private let file: File?
+    private let slots: [Slot]
 
     /// The parts of the spool in `directory`; empty when it has no side file (an older journal,
     /// or an indexed run's merge) or the file is not one.
     public init(spool directory: URL) {
         let url = directory.appendingPathComponent(ClusterReportPartsLog.fileName)
-        guard let data = try? Data(contentsOf: url, options: .alwaysMapped) else {
-            self.data = Data()
-            entries = [:]
-            return
-        }
-        var entries: [Int: ClusterReportPartsLog.Entry] = [:]
-        ClusterReportPartsLog.forEachEntry(data) { entry in
-            entries[entry.journalOffset] = entry
+        var slots: [Slot] = []
+        var sorted = true
+        let readable = ClusterReportPartsLog.forEachEntry(of: url) { entry in
+            guard let partLength = UInt32(exactly: entry.part.count), let lineLength = UInt32(exactly: entry.lineLength) else { return false }
+            let slot = Slot(journalOffset: UInt64(entry.journalOffset), partOffset: UInt64(entry.part.lowerBound), partLength: partLength, lineLength: lineLength)
+            if let last = slots.last, last.journalOffset >= slot.journalOffset { sorted = false }
+            slots.append(slot)
             return true
         }
-        self.data = data
-        self.entries = entries
+        let fd = readable ? Foundation.open(url.path, O_RDONLY | O_CLOEXEC) : -1
+        guard fd >= 0 else {
+            file = nil
+            self.slots = []
+            return
+        }
+        // A journal is only appended to, so its offsets come in order; should they not, the
+        // last entry for an offset wins, as a table keyed by it would keep.
+        if !sorted {
+            slots = slots.enumerated().sorted { ($0.element.journalOffset, $0.offset) < ($1.element.journalOffset, $1.offset) }.map(\.element)
+            var kept: [Slot] = []
+            for slot in slots {
+                if let last = kept.last, last.journalOffset == slot.journalOffset { kept[kept.count - 1] = slot } else { kept.append(slot) }
+            }
+            slots = kept
+        }
+        file = File(fd: fd)
+        self.slots = slots
     }
 
     /// How many parts the side file holds.
-    public var count: Int { entries.count }
+    public var count: Int { slots.count }
 
     /// The body of the part kept for the journal line at `range` (`JournalIndex.Entry.range`),
     /// when there is one and it names `sampleId` at `index` (see `ClusterReportPart`); nil
     /// otherwise (the caller decodes the record).
     public func body(line range: Range<Int>, sampleId: String, index: Int) -> Data? {
-        guard let entry = entries[range.lowerBound], entry.lineLength == range.count else { return nil }
-        let part = data[(data.startIndex + entry.part.lowerBound)..<(data.startIndex + entry.part.upperBound)]
-        guard let body = ClusterReportPart.body(of: part, sampleId: sampleId, index: index) else { return nil }
+        guard let file, range.lowerBound >= 0 else { return nil }
+        let target = UInt64(range.lowerBound)
+        var low = 0, high = slots.count
+        while low < high {
+            let middle = (low + high) / 2
+            if slots[middle].journalOffset < target { low = middle + 1 } else { high = middle }
+        }
+        guard low < slots.count, case let slot = slots[low], slot.journalOffset == target, Int(slot.lineLength) == range.count,
+            let part = file.read(Int(slot.partOffset)..<(Int(slot.partOffset) + Int(slot.partLength))),
+            let body = ClusterReportPart.body(of: part, sampleId: sampleId, index: index)
+        else { return nil }
         return part[(part.startIndex + body.lowerBound)..<(part.startIndex + body.upperBound)]
     }
 }
