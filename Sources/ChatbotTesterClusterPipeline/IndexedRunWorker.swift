@@ -184,17 +184,7 @@ public struct IndexedWorker: Sendable {
                             unsynced += 1
                             statistics.add(record.run)
                             if let error = record.run.error, errorExamples[error.code] == nil { errorExamples[error.code] = error.message }
-                            if record.run.status == .ok {
-                                events.emit(RunSampleCompletedEvent(record: record.run))
-                            } else {
-                                events.emit(RunSampleFailedEvent(record: record.run))
-                            }
-                            if scoring {
-                                events.emit(
-                                    EvalSampleCompleted(
-                                        sampleId: record.sampleId, failed: record.evals.filter { $0.passed == false }.map(\.metric),
-                                        unmeasured: record.evals.filter { $0.status == .unmeasured }.map(\.metric)))
-                            }
+                            PipelineShardProcessor.emitFinished(run: record.run, evals: record.evals, scoring: scoring, on: events)
                             status.withLock { value in
                                 value.played += 1
                                 if record.run.status == .error { value.errors += 1 }

@@ -19,11 +19,17 @@ public struct PipelineShardProcessor: ShardProcessor {
     public let runner: Runner
     /// Whether each record is scored with the job's metrics (`test`), or only played (`run`).
     public let scoring: Bool
+    /// Whether each case's events (`run.sample.started`, `.completed`/`.failed`,
+    /// `evaluate.sample.completed`) are emitted on the job's bus as cases finish, as one process's
+    /// Runner and Evaluator emit them: a coordinated worker logging its events does; an indexed
+    /// worker emits them itself, once it has journaled each record.
+    public let emitsCaseEvents: Bool
 
-    public init(job: TestJob, runner: Runner, scoring: Bool = true) {
+    public init(job: TestJob, runner: Runner, scoring: Bool = true, emitsCaseEvents: Bool = false) {
         self.job = job
         self.runner = runner
         self.scoring = scoring
+        self.emitsCaseEvents = emitsCaseEvents
     }
 
     /// The factory workers use: rebuilds the job with `registry` (the host's backend types) and
@@ -47,18 +53,28 @@ public struct PipelineShardProcessor: ShardProcessor {
             if let shared = setup.job["stateDirectory"]?.stringValue, let usable = Self.usableSharedState(shared) {
                 settings.stateDirectory = usable
             }
+            // Each case's events, as one process writes them to its events.jsonl: into this
+            // worker's own log in the run's `events/` (same host), flushed when the worker exits.
+            let eventsDirectory = setup.job["eventsDirectory"]?.stringValue
+            if let eventsDirectory { Self.logEvents(of: context, in: URL(fileURLWithPath: eventsDirectory, isDirectory: true)) }
             let job = try await TestJob.prepare(config: config, components: components, settings: settings, events: context.events)
             let scoring = setup.job["score"]?.boolValue ?? true
-            return PipelineShardProcessor(job: job, runner: try await job.makeRunner(journal: nil), scoring: scoring)
+            return PipelineShardProcessor(
+                job: job, runner: try await job.makeRunner(journal: nil), scoring: scoring, emitsCaseEvents: eventsDirectory != nil)
         }
     }
 
     public func process(_ samples: [IndexedSample], emit: @escaping @Sendable (ClusterRecord) async -> Void) async throws {
-        let runner = runner, job = job, scoring = scoring
+        let runner = runner, job = job, scoring = scoring, emitsCaseEvents = emitsCaseEvents
         // The coordinator bounds what this worker holds (its share of run.concurrency): play it all.
         await Self.emitConcurrently(samples, limit: samples.count, emit: emit) { item in
+            // Each case's events, as one process's Runner and Evaluator emit them (no cost when
+            // nothing listens: no event log, no display).
+            let logging = emitsCaseEvents && job.events.hasSubscribers
+            if logging { job.events.emit(RunSampleStartedEvent(sampleId: item.sample.id, index: item.index)) }
             let run = await runner.play(item.sample)
             let evals = scoring ? await job.evaluator.evaluate(run) : []
+            if logging { Self.emitFinished(run: run, evals: evals, scoring: scoring, on: job.events) }
             var record = ClusterRecord(sampleId: item.sample.id, index: item.index, run: run, evals: evals)
             // What the reports read of it, made here so the coordinator's merge need not decode it.
             if scoring, let body = EvaluationOutput.reportPart(for: SampleEvaluation(run: run, evals: evals)) {
@@ -70,6 +86,45 @@ public struct PipelineShardProcessor: ShardProcessor {
 }
 
 extension PipelineShardProcessor {
+    /// Emits what one process emits when a case is recorded: `run.sample.completed` or
+    /// `run.sample.failed`, then `evaluate.sample.completed` when it was scored. Nothing for a case
+    /// a backend that is down refused (not data about the bot: it is played again, as one process
+    /// does not record it either).
+    static func emitFinished(run: RunRecord, evals: [EvalRecord], scoring: Bool, on events: EventBus) {
+        guard RunStopReason.stopping(for: run.error) == nil else { return }
+        if run.status == .ok {
+            events.emit(RunSampleCompletedEvent(record: run))
+        } else {
+            events.emit(RunSampleFailedEvent(record: run))
+        }
+        if scoring { events.emit(Evaluator.completed(SampleEvaluation(run: run, evals: evals))) }
+    }
+
+    /// The file a worker logs its events to in a run's `events/` directory: its id (characters
+    /// other than letters, digits, `.`, `_` and `-` as `_`), then its pid unless the id ends with
+    /// it, so two workers never write one file.
+    static func eventLogName(workerId: String, pid: Int32 = getpid()) -> String {
+        let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+        var name = String(workerId.prefix(100).map { allowed.contains($0) ? $0 : "_" })
+        if name.isEmpty || name.hasPrefix(".") { name = "worker" + name }
+        if !name.hasSuffix("-\(pid)") { name += "-\(pid)" }
+        return name + ".jsonl"
+    }
+
+    /// Subscribes a log of every event of `context`'s bus (`JSONLEventLogSink`: masked, as
+    /// `events.jsonl` is) to `directory/<eventLogName>` when `directory`'s parent (the run's
+    /// output directory) exists here; a worker on another host, or one that cannot write there,
+    /// logs nothing and says so on its bus. The run goes on either way.
+    static func logEvents(of context: ClusterWorkerContext, in directory: URL) {
+        guard FileManager.default.fileExists(atPath: directory.deletingLastPathComponent().path) else { return }
+        let url = directory.appendingPathComponent(eventLogName(workerId: context.workerId))
+        do {
+            context.events.subscribe(try JSONLEventLogSink(url: url))
+        } catch {
+            context.events.emit(LogEvent(.warning, "this worker's events are not logged: \(error)", source: url.path))
+        }
+    }
+
     /// The coordinator's shared state directory when this worker can use it: its parent exists
     /// here (same host) and it is a private directory of this user (`PrivateDirectory`, Core).
     static func usableSharedState(_ path: String) -> URL? {

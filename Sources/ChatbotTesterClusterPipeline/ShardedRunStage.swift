@@ -149,6 +149,9 @@ public struct ShardedRunStage: JobRunStage {
             samplesPerShard: samplesPerShard, coordinator: coordinator, maxRestartsPerWorker: maxRestarts)
         let limits = RunLimits(budgetUSD: job.runOptions.budgetUSD, failurePolicy: job.runOptions.failurePolicy)
         let outcome: ClusterOutcome
+        job.events.emit(LogEvent(
+            .debug, "each worker logs its cases' events (run.sample.*, evaluate.sample.*) to \(Self.eventsDirectoryName)/<worker>.jsonl",
+            source: job.output(Self.eventsDirectoryName).path))
         do {
             outcome = try await ClusterRun.run(streaming: prepare, options: options, limits: limits, events: job.events)
         } catch {
@@ -184,6 +187,10 @@ public struct ShardedRunStage: JobRunStage {
             keptErrors: stats.keptErrors)
         return JobRunResult(summary: summary, scored: scoring, evaluation: evaluation)
     }
+
+    /// Where in the output directory each worker logs its cases' events
+    /// (`events/<worker id>-<pid>.jsonl`; one process writes them to `events.jsonl`).
+    public static let eventsDirectoryName = "events"
 
     /// The source of the debug event that says how the outputs were written.
     static let outputSource = "cluster.output"
@@ -297,6 +304,9 @@ extension ClusterRun {
         if case .object(var spec) = setup.job {
             spec["score"] = .bool(scoring)
             spec["stateDirectory"] = .string(job.output(".state").path)  // made private by TestJob.prepare
+            // Each worker logs its cases' events there (`run.sample.*`, `evaluate.sample.*`: what
+            // one process writes to events.jsonl), one file per worker process.
+            spec["eventsDirectory"] = .string(job.output(ShardedRunStage.eventsDirectoryName).path)
             setup.job = .object(spec)
         }
         // The file's size sizes the shards (about `minShards` of them at least).

@@ -19,15 +19,28 @@ public enum ClusterWorkerHost {
     public static let coordinatorPIDVariable = "CHATBOT_TESTER_COORDINATOR_PID"
 
     /// Connects (retrying for `connectTimeout` seconds while nothing listens yet) and runs.
+    ///
+    /// - Parameter events: the bus the worker and its processor emit on (the pipeline's processor
+    ///   subscribes its event log there: see `PipelineShardProcessor`). Without one, the host makes
+    ///   a bus and shuts it down before returning, so every sink on it is flushed; a caller that
+    ///   passes its own calls `shutdown()` on it when done.
     public static func run(
-        connect path: String, registry: BackendRegistry, factory: @escaping ShardProcessorFactory, events: EventBus = EventBus(),
+        connect path: String, registry: BackendRegistry, factory: @escaping ShardProcessorFactory, events: EventBus? = nil,
         options: ClusterWorker.Options = .init(), connectTimeout: Double = 30
     ) async throws -> ClusterWorker.Exit {
         if ProcessInfo.processInfo.environment[coordinatorPIDVariable] != nil { signal(SIGINT, SIG_IGN) }
-        return try await UVLoop.withLoop { loop in
-            let connection = try await connectRetrying(path: path, loop: loop, timeout: connectTimeout)
-            return await ClusterWorker.run(connection: connection, registry: registry, factory: factory, events: events, options: options)
+        let bus = events ?? EventBus()
+        let result: Result<ClusterWorker.Exit, any Error>
+        do {
+            result = .success(try await UVLoop.withLoop { loop in
+                let connection = try await connectRetrying(path: path, loop: loop, timeout: connectTimeout)
+                return await ClusterWorker.run(connection: connection, registry: registry, factory: factory, events: bus, options: options)
+            })
+        } catch {
+            result = .failure(error)
         }
+        if events == nil { await bus.shutdown() }
+        return try result.get()
     }
 
     static func connectRetrying(path: String, loop: UVLoop, timeout: Double) async throws -> UVPipeConnection {

@@ -95,6 +95,35 @@ import Testing
         for key in Self.summaryCounts {
             #expect(runSummaries[0]?[key] != nil && runSummaries[0]?[key] == runSummaries[1]?[key], "run-summary.json \(key)")
         }
+        // Each case's events: one process writes them to events.jsonl, each worker to its own log
+        // in events/; the same events either way, each case once.
+        let singleEvents = Self.caseEvents(in: [single.appendingPathComponent("events.jsonl")])
+        let logs = try FileManager.default.contentsOfDirectory(at: sharded.appendingPathComponent("events"), includingPropertiesForKeys: nil)
+        #expect(logs.count == 2 && logs.allSatisfy { $0.pathExtension == "jsonl" }, "\(logs)")
+        let shardedEvents = Self.caseEvents(in: logs)
+        #expect(!singleEvents.isEmpty && singleEvents == shardedEvents)
+        #expect(Set(singleEvents.keys.map(\.kind)) == ["run.sample.started", "run.sample.completed", "evaluate.sample.completed"])
+        #expect(singleEvents.values.allSatisfy { $0 == 1 })
+    }
+
+    /// How many times each (kind, sampleId) of a case's events (`run.sample.*`,
+    /// `evaluate.sample.*`) appears in the event logs at `urls`.
+    static func caseEvents(in urls: [URL]) -> [CaseEvent: Int] {
+        var counts: [CaseEvent: Int] = [:]
+        for url in urls {
+            for line in lines(url) {
+                guard case .object(let event)? = try? JSONValue(parsing: line), let kind = event["kind"]?.stringValue,
+                    kind.hasPrefix("run.sample.") || kind.hasPrefix("evaluate.sample."), let id = event["sampleId"]?.stringValue
+                else { continue }
+                counts[CaseEvent(kind: kind, sampleId: id), default: 0] += 1
+            }
+        }
+        return counts
+    }
+
+    struct CaseEvent: Hashable {
+        var kind: String
+        var sampleId: String
     }
 
     /// A row report's text without its timings: `results.csv`'s `latency_ms` column and

@@ -28,17 +28,21 @@ public struct ClusterWorkerContext: Sendable {
     /// one (0700, owned by the user: see `ClusterWorker.Options.stateDirectory`); the default is
     /// an unpredictable path under the temporary directory, created by whoever first writes there.
     public var stateDirectory: URL
+    /// The worker's id (its `hello`): names what it writes for the run (its event log).
+    public var workerId: String
 
     public init(
         events: EventBus = EventBus(),
         makeRateBudget: @escaping @Sendable (_ instance: String, _ limits: RateLimits, _ clock: any TesterClock) -> any RateBudget = {
             LocalRateBudget(limits: $1, clock: $2)
         },
-        stateDirectory: URL = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("chatbot-tester-worker-\(UUID().uuidString.lowercased())")
+        stateDirectory: URL = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("chatbot-tester-worker-\(UUID().uuidString.lowercased())"),
+        workerId: String = "worker-\(getpid())"
     ) {
         self.events = events
         self.makeRateBudget = makeRateBudget
         self.stateDirectory = stateDirectory
+        self.workerId = workerId
     }
 }
 

@@ -138,7 +138,7 @@ actor WorkerDriver {
                 let budgets = budgets
                 let context = ClusterWorkerContext(
                     events: events, makeRateBudget: { instance, _, _ in ClusterRateBudget(instance: instance, client: budgets) },
-                    stateDirectory: stateDirectory)
+                    stateDirectory: stateDirectory, workerId: options.workerId)
                 let building = Task { () -> (any ShardProcessor)? in
                     do {
                         return try await factory(welcome.setup, registry, context)

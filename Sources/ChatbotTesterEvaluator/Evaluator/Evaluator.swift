@@ -209,8 +209,9 @@ public struct Evaluator: Sendable {
         events.emit(Self.completed(sample))
     }
 
-    /// The progress event of one evaluated sample (made on any task).
-    static func completed(_ sample: SampleEvaluation) -> EvalSampleCompleted {
+    /// The progress event of one evaluated sample (made on any task): what a worker that scores
+    /// samples one at a time emits for each.
+    public static func completed(_ sample: SampleEvaluation) -> EvalSampleCompleted {
         var failed: [String] = []
         var unmeasured: [String] = []
         // By index: no copy of each record (its strings retained and released) just to read two fields.
