@@ -55,8 +55,8 @@ public struct PipelineShardProcessor: ShardProcessor {
             }
             // Each case's events, as one process writes them to its events.jsonl: into this
             // worker's own log in the run's `events/` (same host), flushed when the worker exits.
-            let eventsDirectory = setup.job["eventsDirectory"]?.stringValue
-            if let eventsDirectory { Self.logEvents(of: context, in: URL(fileURLWithPath: eventsDirectory, isDirectory: true)) }
+            let eventsDirectory = Self.eventsDirectory(of: setup)
+            if let eventsDirectory { Self.logEvents(of: context, in: eventsDirectory) }
             let job = try await TestJob.prepare(config: config, components: components, settings: settings, events: context.events)
             let scoring = setup.job["score"]?.boolValue ?? true
             return PipelineShardProcessor(
@@ -98,6 +98,17 @@ extension PipelineShardProcessor {
             events.emit(RunSampleFailedEvent(record: run))
         }
         if scoring { events.emit(Evaluator.completed(SampleEvaluation(run: run, evals: evals))) }
+    }
+
+    /// Where the workers of a sharded `test` log their cases' events: `events/` in the run's output
+    /// directory, the parent of the shared state directory the setup names (`stateDirectory`,
+    /// `<out>/.state`); nil for a setup without one (an SDK run, an indexed run). Derived rather
+    /// than sent, so a spool written before workers logged events still resumes (its setup, and
+    /// so its digest, is unchanged).
+    static func eventsDirectory(of setup: ClusterJobSetup) -> URL? {
+        guard let state = setup.job["stateDirectory"]?.stringValue, !state.isEmpty else { return nil }
+        return URL(fileURLWithPath: state, isDirectory: true).deletingLastPathComponent()
+            .appendingPathComponent(ShardedRunStage.eventsDirectoryName, isDirectory: true)
     }
 
     /// The file a worker logs its events to in a run's `events/` directory: its id (characters

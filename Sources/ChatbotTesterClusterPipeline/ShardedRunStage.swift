@@ -303,10 +303,9 @@ extension ClusterRun {
         var setup = try ClusterJobSetup.pipeline(config: job.config, concurrency: job.settings.concurrency)
         if case .object(var spec) = setup.job {
             spec["score"] = .bool(scoring)
-            spec["stateDirectory"] = .string(job.output(".state").path)  // made private by TestJob.prepare
-            // Each worker logs its cases' events there (`run.sample.*`, `evaluate.sample.*`: what
-            // one process writes to events.jsonl), one file per worker process.
-            spec["eventsDirectory"] = .string(job.output(ShardedRunStage.eventsDirectoryName).path)
+            // Made private by TestJob.prepare. A worker on this host also logs its cases' events
+            // next to it, in `events/` (see `PipelineShardProcessor.eventsDirectory(of:)`).
+            spec["stateDirectory"] = .string(job.output(".state").path)
             setup.job = .object(spec)
         }
         // The file's size sizes the shards (about `minShards` of them at least).

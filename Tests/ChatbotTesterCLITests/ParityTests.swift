@@ -99,7 +99,8 @@ import Testing
         // in events/; the same events either way, each case once.
         let singleEvents = Self.caseEvents(in: [single.appendingPathComponent("events.jsonl")])
         let logs = try FileManager.default.contentsOfDirectory(at: sharded.appendingPathComponent("events"), includingPropertiesForKeys: nil)
-        #expect(logs.count == 2 && logs.allSatisfy { $0.pathExtension == "jsonl" }, "\(logs)")
+        // One log per worker process that joined in time (a worker may join after a small run ended).
+        #expect((1...2).contains(logs.count) && logs.allSatisfy { $0.pathExtension == "jsonl" }, "\(logs)")
         let shardedEvents = Self.caseEvents(in: logs)
         #expect(!singleEvents.isEmpty && singleEvents == shardedEvents)
         #expect(Set(singleEvents.keys.map(\.kind)) == ["run.sample.started", "run.sample.completed", "evaluate.sample.completed"])
