@@ -142,4 +142,22 @@ import Testing
             .split(separator: "\n").map { try JSONCoding.decoder().decode(RunRecord.self, from: Data($0.utf8)).sampleId }
         #expect(ids == ClusterTestSupport.samples(40).map(\.id))
     }
+
+    /// The merge's in-place sort (positions sorted, then each entry moved once along its cycle)
+    /// orders entries as the standard sort by (dataset index, journal line) does, whatever the
+    /// order they come in: shuffled, reversed, already sorted, with an index journaled twice.
+    @Test func theInPlaceSortOrdersEntriesAsTheStandardSort() {
+        func entry(_ index: Int, line: Int) -> JournalIndex.Entry {
+            JournalIndex.Entry(
+                sampleId: "s\(index)", index: index, range: (line * 10)..<(line * 10 + 9), line: line, succeeded: line % 3 != 0, costUSD: nil,
+                runSpan: 0..<1, evalsSpan: 1..<2)
+        }
+        var generator = SeededGenerator(seed: 13)
+        let shuffled = (0..<5000).map { entry(Int(generator.next() % 3000), line: $0 + 1) }
+        for input in [shuffled, Array(shuffled.reversed()), shuffled.sorted { ($0.index, $0.line) < ($1.index, $1.line) }, [entry(4, line: 1)], []] {
+            var sorted = input
+            JournalIndex.sortInPlace(&sorted)
+            #expect(sorted == input.sorted { ($0.index, $0.line) < ($1.index, $1.line) })
+        }
+    }
 }
