@@ -382,7 +382,9 @@ public struct ClusterSpool: Sendable {
         if let kept = journalLog.index(of: try reader.stamp()) {
             return JournalIndex(reader: reader, entries: kept.entries, damagedLines: kept.damaged)
         }
-        var positions: [String: Int] = [:]
+        // Where each sample's entry is, by id (a 16-byte digest and a position each: a million
+        // ids take ~28 MB, where a `[String: Int]` takes twice that and more for long ids).
+        var positions = IDDigestSet(expectedCount: manifest.sampleCount, values: true)
         var entries: [JournalIndex.Entry] = []
         entries.reserveCapacity(manifest.sampleCount)
         var damaged: [Int] = []
@@ -399,10 +401,10 @@ public struct ClusterSpool: Sendable {
             let entry = JournalIndex.Entry(
                 sampleId: key.sampleId, index: key.index, range: range, line: line, succeeded: key.status == .ok, costUSD: key.costUSD,
                 runSpan: JournalIndex.Entry.span(key.runRange), evalsSpan: JournalIndex.Entry.span(key.evalsRange))
-            let position = positions[key.sampleId]
+            // Stored at the next position when new (then the rule admits it as the first).
+            let position = positions.insert(key.sampleId, value: entries.count)
             switch ClusterRecordKeys.admission(existing: position.map { entries[$0].succeeded }, succeeded: entry.succeeded) {
             case .first:
-                positions[key.sampleId] = entries.count
                 entries.append(entry)
             case .replacesError:
                 entries[position!] = entry
@@ -410,7 +412,7 @@ public struct ClusterSpool: Sendable {
                 break
             }
         }
-        positions = [:]  // before the sort's scratch buffer: a million ids are ~50 MB
+        positions = IDDigestSet()  // freed before the sort
         JournalIndex.sortInPlace(&entries)
         journalLog.seed(entries: entries, lines: line, length: length, damaged: damaged)
         return JournalIndex(reader: reader, entries: entries, damagedLines: damaged)
