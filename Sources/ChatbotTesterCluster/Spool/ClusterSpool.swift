@@ -383,8 +383,9 @@ public struct ClusterSpool: Sendable {
             return JournalIndex(reader: reader, entries: kept.entries, damagedLines: kept.damaged)
         }
         // Where each sample's entry is, by id (a 16-byte digest and a position each: a million
-        // ids take ~28 MB, where a `[String: Int]` takes twice that and more for long ids).
-        var positions = IDDigestSet(expectedCount: manifest.sampleCount, values: true)
+        // ids take ~28 MB, where a `[String: Int]` takes twice that and more for long ids). Grown
+        // with the journal, not sized for the spool: a resume early in a big run reads few lines.
+        var positions = IDDigestSet(values: true)
         var entries: [JournalIndex.Entry] = []
         entries.reserveCapacity(manifest.sampleCount)
         var damaged: [Int] = []
