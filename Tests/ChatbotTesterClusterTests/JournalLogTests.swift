@@ -14,6 +14,13 @@ import Testing
         try ClusterSpool.open(at: spool.directory).journalIndex()
     }
 
+    /// A spool of 40 cases in shards of 4 under `directory`, and where a run's outputs go.
+    static func fortyCaseSpool(in directory: URL) throws -> (spool: ClusterSpool, url: URL, output: URL) {
+        let url = directory.appendingPathComponent("spool")
+        let spool = try ClusterSpool.prepare(at: url, samples: ClusterTestSupport.samples(40), setup: ClusterTestSupport.setup(), samplesPerShard: 4)
+        return (spool, url, directory.appendingPathComponent("out"))
+    }
+
     static func kept(_ spool: ClusterSpool) throws -> [JournalIndex.Entry]? {
         spool.journalLog.index(of: try JournalIndex.Reader(url: spool.journalURL).stamp())?.entries
     }
@@ -92,9 +99,7 @@ import Testing
     @Test func aRunAndAResumeMergeFromTheKeptIndex() async throws {
         let directory = try ClusterTestSupport.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
-        let spoolURL = directory.appendingPathComponent("spool")
-        let spool = try ClusterSpool.prepare(at: spoolURL, samples: ClusterTestSupport.samples(40), setup: ClusterTestSupport.setup(), samplesPerShard: 4)
-        let output = directory.appendingPathComponent("out")
+        let (spool, spoolURL, output) = try Self.fortyCaseSpool(in: directory)
         let outcome = try await withTimeout(120) {
             try await ClusterRun.run(spool: spool, options: ClusterTestSupport.options(workers: 2, spool: spoolURL, output: output))
         }
@@ -122,9 +127,7 @@ import Testing
     @Test func aCoordinatorKeepingNoIndexHoldsNoneAndTheMergeScans() async throws {
         let directory = try ClusterTestSupport.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
-        let spoolURL = directory.appendingPathComponent("spool")
-        let spool = try ClusterSpool.prepare(at: spoolURL, samples: ClusterTestSupport.samples(40), setup: ClusterTestSupport.setup(), samplesPerShard: 4)
-        let output = directory.appendingPathComponent("out")
+        let (spool, spoolURL, output) = try Self.fortyCaseSpool(in: directory)
         var options = ClusterTestSupport.options(workers: 2, spool: spoolURL, output: output)
         options.coordinator.keepsJournalIndex = false
         let keepingNone = options

@@ -18,13 +18,14 @@ public enum BlockingIO {
     /// its own, and returns what it returns or throws. The calling task is suspended meanwhile,
     /// holding no thread of the pool.
     ///
-    /// Why a queue of its own: Swift's cooperative pool and libdispatch's concurrent queues share
-    /// the same width-limited threads (the default-QoS root queue), to which libdispatch adds a
-    /// thread about once a second while others block; a serial queue runs on the overcommit root
-    /// queue, which gives each item a thread at once. On a concurrent queue, blocking work waits
-    /// behind the very tasks it was moved away from: `DatasetScanPoolTests` with eight busy tasks
-    /// beside its FIFO scans took 1.1–2.1 s that way and 0.12–0.14 s this way, and the full suite
-    /// once saw its scans stand still for 30 s.
+    /// Why a queue of its own: Swift's cooperative pool and libdispatch's concurrent queues run on
+    /// the same width-limited threads (the default-QoS root queue), which libdispatch widens only
+    /// after a while when threads block; a serial queue runs on the overcommit root queue, which
+    /// gives each item a thread at once. On a concurrent queue, blocking work waits behind the
+    /// very tasks it was moved away from: `DatasetScanPoolTests` with eight busy tasks beside its
+    /// FIFO scans took 1.1–2.1 s that way and 0.12–0.14 s this way. (A full-suite run once saw
+    /// those scans stand still for 30 s on the concurrent queue; this is the likely cause, not a
+    /// proven one: that stall was not reproduced on demand.)
     public static func run<Value: Sendable>(
         on queue: DispatchQueue? = nil, _ body: @escaping @Sendable () throws -> Value
     ) async throws -> Value {
