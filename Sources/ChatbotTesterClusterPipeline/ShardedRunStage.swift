@@ -121,9 +121,13 @@ public struct ShardedRunStage: JobRunStage {
         let samplesPerShard = samplesPerShard, maxShardBytes = maxShardBytes, minShards = max(1, workers)
         let streams = playsWhileSpooling
         let prepare: @Sendable (@escaping @Sendable (ClusterSpool) -> Void) async throws -> ClusterSpool = { started in
-            try await ClusterRun.prepareSpool(
+            let spool = try await ClusterRun.prepareSpool(
                 job: job, dataset: dataset, at: spoolURL, samplesPerShard: samplesPerShard, maxShardBytes: maxShardBytes,
                 minShards: minShards, scoring: scoring, checked: checked, started: streams ? started : nil)
+            // The dataset pass's id set (~28 bytes a case) is freed: its pages go back before the
+            // run (and a resume's merge) would peak on top of them.
+            FreedMemory.release()
+            return spool
         }
         let concurrency = job.runOptions.concurrency
         let machine = CoordinatorStateMachine.Configuration(
@@ -228,6 +232,8 @@ struct MergePass {
     var partsUsed = 0
 
     static func run(_ spool: ClusterSpool, job: TestJob, scoring: Bool, reports: Bool, tallies: Bool) async throws -> MergePass {
+        // What the run freed goes back first: the pass then peaks with its own tables.
+        FreedMemory.release()
         let output = job.outputDirectory
         var pass = MergePass()
         guard reports || tallies else {

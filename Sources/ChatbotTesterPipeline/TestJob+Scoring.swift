@@ -134,20 +134,12 @@ extension TestJob {
             baselineEvals: evaluation.baseline.map { Self.baselineEvals($0, config: config) }, events: events, writesEvals: writesEvals)
     }
 
-    /// Hands the pages of freed memory back to the system (glibc keeps freed heap pages resident):
-    /// the run's and the sort's per-case tables are gone by the final pass, which then peaks with
-    /// its own (the written-id set, the merge's readers) instead of on top of theirs.
+    /// Hands the pages of freed memory back to the system (`FreedMemory`): the run's and the
+    /// sort's per-case tables are gone by the final pass, which then peaks with its own (the
+    /// written-id set, the merge's readers) instead of on top of theirs.
     static func releaseFreedMemory() {
-        #if canImport(Glibc)
-        // `malloc_trim` is glibc's (<malloc.h>, outside the Glibc module): looked up once.
-        typealias Trim = @convention(c) (Int) -> Int32
-        if let trim = mallocTrim { _ = unsafeBitCast(trim, to: Trim.self)(0) }
-        #endif
+        FreedMemory.release()
     }
-
-    #if canImport(Glibc)
-    nonisolated(unsafe) private static let mallocTrim: UnsafeMutableRawPointer? = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "malloc_trim")
-    #endif
 
     /// One pass in dataset order: `results.jsonl` from the record journal and, for each record, its
     /// journaled evaluations into `evals.jsonl` and every report. Returns nil (and writes no report)

@@ -22,7 +22,9 @@ import Testing
     }
 
     static func kept(_ spool: ClusterSpool) throws -> [JournalIndex.Entry]? {
-        spool.journalLog.index(of: try JournalIndex.Reader(url: spool.journalURL).stamp())?.entries
+        let reader = try JournalIndex.Reader(url: spool.journalURL)
+        guard let kept = spool.journalLog.index(of: try reader.stamp()) else { return nil }
+        return Array(JournalIndex(reader: reader, slots: kept.slots, ids: ManifestSampleIds(spool.manifest), damagedLines: kept.damaged).entries)
     }
 
     /// An earlier session's lines (scanned when the coordinator starts), then lines appended the
@@ -55,7 +57,7 @@ import Testing
         spool.journalLog.seal(spool.journalURL)
         let kept = try #require(try Self.kept(spool))
         let scan = try Self.scanned(spool)
-        #expect(kept == scan.entries)
+        #expect(kept == Array(scan.entries))
         #expect(kept.map(\.index) == Array(0..<12))
         #expect(kept[2].succeeded && kept[6].succeeded)
         #expect(try spool.journalIndex().damagedLines == scan.damagedLines)
@@ -105,7 +107,7 @@ import Testing
         }
         #expect(outcome.mergedSamples == 40)
         let kept = try #require(try Self.kept(spool))
-        #expect(kept == (try Self.scanned(spool).entries))
+        #expect(kept == Array(try Self.scanned(spool).entries))
         // Cut the journal to its first 15 lines (a coordinator killed), then resume.
         let lines = try Data(contentsOf: spoolURL.appendingPathComponent("journal.jsonl")).split(separator: 0x0A)
         try Data((lines.prefix(15).map { Data($0) + [0x0A] }).joined()).write(to: spool.journalURL)
@@ -116,7 +118,7 @@ import Testing
         #expect(resumed.stats.resumed == 15)
         #expect(resumed.mergedSamples == 40)
         let keptAfterResume = try #require(try Self.kept(reopened))
-        #expect(keptAfterResume == (try Self.scanned(reopened).entries))
+        #expect(keptAfterResume == Array(try Self.scanned(reopened).entries))
         #expect(keptAfterResume.map(\.index) == Array(0..<40))
     }
 
@@ -146,21 +148,68 @@ import Testing
         #expect(ids == ClusterTestSupport.samples(40).map(\.id))
     }
 
-    /// The merge's in-place sort (positions sorted, then each entry moved once along its cycle)
-    /// orders entries as the standard sort by (dataset index, journal line) does, whatever the
-    /// order they come in: shuffled, reversed, already sorted, with an index journaled twice.
-    @Test func theInPlaceSortOrdersEntriesAsTheStandardSort() {
-        func entry(_ index: Int, line: Int) -> JournalIndex.Entry {
-            JournalIndex.Entry(
-                sampleId: "s\(index)", index: index, range: (line * 10)..<(line * 10 + 9), line: line, succeeded: line % 3 != 0, costUSD: nil,
-                runSpan: 0..<1, evalsSpan: 1..<2)
-        }
+    /// Lines weighed one by one into the slots (`JournalSlots`, by dataset index) keep what the
+    /// record-key rule keeps when each index's lines are weighed in journal order: shuffled
+    /// indexes, several lines each, successes and errors mixed.
+    @Test func theSlotsKeepWhatTheRecordKeyRuleKeeps() {
         var generator = SeededGenerator(seed: 13)
-        let shuffled = (0..<5000).map { entry(Int(generator.next() % 3000), line: $0 + 1) }
-        for input in [shuffled, Array(shuffled.reversed()), shuffled.sorted { ($0.index, $0.line) < ($1.index, $1.line) }, [entry(4, line: 1)], []] {
-            var sorted = input
-            JournalIndex.sortInPlace(&sorted)
-            #expect(sorted == input.sorted { ($0.index, $0.line) < ($1.index, $1.line) })
+        var slots = JournalSlots(capacity: 1000)
+        var expected: [Int: (line: Int, succeeded: Bool)] = [:]
+        for line in 1...5000 {
+            let index = Int(generator.next() % 3000), succeeded = generator.next() % 3 != 0
+            let admitted = slots.admit(index: index, range: (line * 100)..<(line * 100 + 50 + line % 7), line: line, succeeded: succeeded)
+            #expect(admitted)
+            switch ClusterRecordKeys.admission(existing: expected[index]?.succeeded, succeeded: succeeded) {
+            case .first, .replacesError: expected[index] = (line, succeeded)
+            case .duplicate: break
+            }
         }
+        #expect(slots.kept == expected.count)
+        #expect(slots.slots.count == (expected.keys.max() ?? -1) + 1)
+        for (index, slot) in slots.slots.enumerated() {
+            guard let want = expected[index] else {
+                #expect(slot.isEmpty)
+                continue
+            }
+            #expect(slot.line == want.line && slot.succeeded == want.succeeded)
+            #expect(slot.range == (want.line * 100)..<(want.line * 100 + 50 + want.line % 7))
+        }
+        // Nothing is kept for a negative index or a line no slot can hold.
+        let negative = slots.admit(index: -1, range: 0..<10, line: 5001, succeeded: true)
+        let tooLong = slots.admit(index: 3, range: 0..<(Int(UInt32.max) + 1), line: 5002, succeeded: true)
+        #expect(!negative && !tooLong)
+    }
+
+    /// A journal line whose index is not one the manifest lists, or whose id is not the one
+    /// listed at its index, is damaged: skipped, named, and its sample runs again.
+    @Test func aLineAtAnIndexTheManifestDoesNotListForItsIdIsDamaged() throws {
+        let directory = try ClusterTestSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let records = LeanDataPathTests.records()
+        let spool = try LeanDataPathTests.spool(directory, records)
+        var moved = records[3]
+        moved.index = 4  // record 3's id at index 4
+        var beyond = records[5]
+        beyond.index = 1_000_000_000
+        var negative = records[6]
+        negative.index = -2
+        let journal = try FileJournal(url: spool.journalURL)
+        for record in [records[0], moved, beyond, negative, records[1]] { try journal.appendNow(try ClusterRecordEnvelope(encoding: record).bytes) }
+        try journal.closeNow()
+        let index = try Self.scanned(spool)
+        #expect(index.damagedLines == [2, 3, 4])
+        #expect(index.entries.map(\.index) == [0, 1])
+        #expect(index.entries.map(\.sampleId) == [records[0].sampleId, records[1].sampleId])
+        let resume = try ClusterSpool.open(at: spool.directory).resumeState(spending: false)
+        #expect(resume.journaled.count == 2 && resume.journaled.contains(0) && resume.journaled.contains(1) && !resume.journaled.contains(4))
+    }
+
+    /// The resume's set of journaled indexes, a bit each.
+    @Test func journaledSamplesHoldEachIndexOnce() {
+        var set = JournaledSamples()
+        for index in [0, 63, 64, 1_000_003, 64, 0] { set.insert(index) }
+        #expect(set.count == 4)
+        #expect([0, 63, 64, 1_000_003].allSatisfy(set.contains))
+        #expect(![1, 62, 65, 1_000_002, 1_000_004, -1, 5_000_000].contains(where: set.contains))
     }
 }

@@ -151,7 +151,7 @@ actor CoordinatorDriver {
     private let keepsIndex: Bool
 
     init(spool: ClusterSpool, journal: FileJournal, resume: ClusterSpool.ResumeState, limits: RunLimits, events: EventBus, options: ClusterCoordinator.Options) {
-        let journaled = resume.journaledIds
+        let journaled = resume.journaled
         self.spool = spool
         self.journal = journal
         self.events = events
@@ -384,7 +384,7 @@ actor CoordinatorDriver {
                         if !stats.totals.add(reportedBy: record) { stats.totals.add(try ClusterRunFacts(scanningRunOf: record.splicingSample(held))) }
                         let bytes = record.bytes, start = bytes.startIndex, cut = record.sampleRange
                         try journal.appendNow(bytes[start..<(start + cut.lowerBound)], held, bytes[(start + cut.upperBound)...])
-                        if keepsIndex { spool.journalLog.appended(record, count: shape.count, run: shape.run, evals: shape.evals) }
+                        if keepsIndex { spool.journalLog.appended(record, count: shape.count) }
                         spool.reportPartsLog.appended(record, count: shape.count)
                         options.journalSink?.journaled(
                             line: bytes, sample: held, sampleRange: cut, index: record.index, run: record.runRange, evals: record.evalsRange,

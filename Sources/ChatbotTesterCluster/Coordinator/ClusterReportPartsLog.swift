@@ -211,8 +211,16 @@ public struct ClusterReportParts: Sendable {
         let url = directory.appendingPathComponent(ClusterReportPartsLog.fileName)
         var slots: [Slot] = []
         var sorted = true
+        var info = stat()
+        let fileSize = stat(url.path, &info) == 0 ? Int(info.st_size) : 0
         let readable = ClusterReportPartsLog.forEachEntry(of: url) { entry in
             guard let partLength = UInt32(exactly: entry.part.count), let lineLength = UInt32(exactly: entry.lineLength) else { return false }
+            if slots.isEmpty {
+                // Sized from the first entry (parts of one run are about the same size), with an
+                // eighth to spare: the array is not regrown (and briefly held twice) a dozen times.
+                let estimate = fileSize / max(1, ClusterReportPartsLog.entryHead + entry.part.count)
+                slots.reserveCapacity(estimate + estimate / 8 + 16)
+            }
             let slot = Slot(journalOffset: UInt64(entry.journalOffset), partOffset: UInt64(entry.part.lowerBound), partLength: partLength, lineLength: lineLength)
             if let last = slots.last, last.journalOffset >= slot.journalOffset { sorted = false }
             slots.append(slot)

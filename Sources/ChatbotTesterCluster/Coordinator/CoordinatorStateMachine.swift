@@ -199,12 +199,13 @@ public struct CoordinatorStateMachine: Sendable {
         limits: RunLimits = RunLimits(), configuration: Configuration = Configuration(), spoolComplete: Bool = true
     ) {
         self.init(
-            shards: shards.map { Shard(id: $0.id, members: $0.members) }, journaled: journaled, welcome: welcome, limits: limits,
-            configuration: configuration, spoolComplete: spoolComplete)
+            shards: shards.map { Shard(id: $0.id, members: $0.members) }, journaled: { journaled.contains($1) }, welcome: welcome,
+            limits: limits, configuration: configuration, spoolComplete: spoolComplete)
     }
 
+    /// `journaled(index, id)`: whether the sample at dataset index `index`, with id `id`, is in the journal.
     private init(
-        shards: [Shard], journaled: Set<String>, welcome: ClusterMessage.Welcome, limits: RunLimits, configuration: Configuration,
+        shards: [Shard], journaled: (Int, String) -> Bool, welcome: ClusterMessage.Welcome, limits: RunLimits, configuration: Configuration,
         spoolComplete: Bool
     ) {
         self.configuration = configuration
@@ -219,7 +220,7 @@ public struct CoordinatorStateMachine: Sendable {
             var open = false
             for position in 0..<shard.count {
                 let index = shard.index(at: position)
-                if !journaled.contains(shard.ids[position]) {
+                if !journaled(index, shard.ids[position]) {
                     open = true
                 } else if recorded[index] == .none {
                     recorded[index] = .success
@@ -240,6 +241,26 @@ public struct CoordinatorStateMachine: Sendable {
     public init(
         manifest: ClusterManifest, journaled: Set<String>, setup: ClusterJobSetup, limits: RunLimits = RunLimits(),
         configuration: Configuration = Configuration(), spoolComplete: Bool = true
+    ) {
+        self.init(
+            manifest: manifest, journaledWhere: { journaled.contains($1) }, setup: setup, limits: limits, configuration: configuration,
+            spoolComplete: spoolComplete)
+    }
+
+    /// Creates the machine for a spool, skipping the samples whose dataset indexes `journaled`
+    /// holds (a resume's `ClusterSpool.ResumeState.journaled`).
+    public init(
+        manifest: ClusterManifest, journaled: JournaledSamples, setup: ClusterJobSetup, limits: RunLimits = RunLimits(),
+        configuration: Configuration = Configuration(), spoolComplete: Bool = true
+    ) {
+        self.init(
+            manifest: manifest, journaledWhere: { index, _ in journaled.contains(index) }, setup: setup, limits: limits,
+            configuration: configuration, spoolComplete: spoolComplete)
+    }
+
+    private init(
+        manifest: ClusterManifest, journaledWhere journaled: (Int, String) -> Bool, setup: ClusterJobSetup, limits: RunLimits,
+        configuration: Configuration, spoolComplete: Bool
     ) {
         self.init(
             shards: manifest.shards.map { Shard(id: $0.id, firstIndex: $0.firstIndex, ids: $0.sampleIds) },

@@ -2,11 +2,11 @@ import ChatbotTesterCore
 import Foundation
 
 extension ClusterSpool {
-    /// What earlier sessions of this spool left: the journaled sample ids and the dollars they
+    /// What earlier sessions of this spool left: the journaled samples and the dollars they
     /// spent (which count against `run.budgetUSD`, as a single-process resume counts them).
     public struct ResumeState: Sendable {
-        /// Samples a resumed run does not play again.
-        public var journaledIds: Set<String>
+        /// Samples a resumed run does not play again, by dataset index (a bit each).
+        public var journaled: JournaledSamples
         public var spentUSD: Double
         /// Samples whose only records are errors: kept (not played) unless `retryErrors`.
         public var errors: Int
@@ -18,7 +18,7 @@ extension ClusterSpool {
     }
 
     /// Reads the journal once for a (re)started coordinator; the dollars spent are summed only
-    /// when `spending` (a budget is set), from each record's `run.costUSD` read by the index. With
+    /// when `spending` (a budget is set), from each kept record's `run.costUSD`. With
     /// `retryErrors` (`--resume --retry-errors`) a sample whose recorded result is an error is
     /// played again; by the record-key rule a success then replaces the error in the merge, and
     /// nothing replaces a success.
@@ -26,22 +26,48 @@ extension ClusterSpool {
         let index = try journalIndex(events: events)
         var spent = 0.0
         var errors = 0
-        var ids = Set<String>()
-        ids.reserveCapacity(index.entries.count)
+        var journaled = JournaledSamples()
         var totals = ClusterRunTotals()
         for entry in index.entries {
             if !entry.succeeded { errors += 1 }
             guard entry.succeeded || !retryErrors else { continue }
-            ids.insert(entry.sampleId)
-            if spending { spent += entry.costUSD ?? 0 }
+            journaled.insert(entry.index)
             do {
-                totals.add(try ClusterRunFacts(scanning: ClusterRecordEnvelope(scanning: index.bytes(of: entry))))
+                let envelope = try ClusterRecordEnvelope(scanning: index.bytes(of: entry))
+                if spending { spent += envelope.costUSD ?? 0 }
+                totals.add(try ClusterRunFacts(scanning: envelope))
             } catch let error as ChatbotTesterError {
                 throw error
             } catch {
                 throw ChatbotTesterError(.invalidInput, "journal line \(entry.line) changed while it was read: \(error)", location: SourceLocation(source: journalURL.path, line: entry.line))
             }
         }
-        return ResumeState(journaledIds: ids, spentUSD: spent, errors: errors, totals: totals, keptErrors: retryErrors ? 0 : errors)
+        return ResumeState(journaled: journaled, spentUSD: spent, errors: errors, totals: totals, keptErrors: retryErrors ? 0 : errors)
+    }
+}
+
+/// A set of dataset indexes, a bit each: the samples a resumed run finds journaled (a million
+/// take 125 KB, where a set of their ids takes tens of MB).
+public struct JournaledSamples: Sendable, Equatable {
+    private var words: [UInt64] = []
+    /// How many indexes are in the set.
+    public private(set) var count = 0
+
+    public init() {}
+
+    /// Whether dataset index `index` is in the set.
+    public func contains(_ index: Int) -> Bool {
+        guard index >= 0, index >> 6 < words.count else { return false }
+        return words[index >> 6] & (1 << UInt64(index & 63)) != 0
+    }
+
+    /// Adds dataset index `index` (not negative).
+    public mutating func insert(_ index: Int) {
+        precondition(index >= 0, "a dataset index is never negative")
+        if index >> 6 >= words.count { words.append(contentsOf: repeatElement(0, count: (index >> 6) + 1 - words.count)) }
+        let bit: UInt64 = 1 << UInt64(index & 63)
+        guard words[index >> 6] & bit == 0 else { return }
+        words[index >> 6] |= bit
+        count += 1
     }
 }

@@ -359,64 +359,49 @@ public struct ClusterSpool: Sendable {
         try await BlockingIO.run { try self.samples(ofShard: id) }
     }
 
-    /// Where each journaled sample's record sits in the journal, sorted by dataset index. The
-    /// journal is read in chunks of 1 MiB and each line is scanned, not decoded (`ClusterRecordEnvelope`:
-    /// well-formed JSON shaped like a record; only its id, index and status are read), so a
-    /// journal of any size indexes in little memory.
+    /// Where each journaled sample's record sits in the journal, in dataset order. The journal is
+    /// read in chunks of 1 MiB and each line is scanned, not decoded (`ClusterRecordEnvelope`:
+    /// well-formed JSON shaped like a record; only its id, index and status are read), and its
+    /// place kept by dataset index (`JournalSlots`, 16 bytes per sample of the spool): a journal
+    /// of any size indexes in little memory, with no table of ids and no sort.
     ///
-    /// Per sample id the record key rule holds: the first success wins, a later success replaces
+    /// Per sample the record key rule holds: the first success wins, a later success replaces
     /// an earlier error, nothing replaces a success. A torn last line is ignored. A damaged line
-    /// elsewhere (not JSON, not shaped like a record, or a record whose envelope id differs from its own) is
-    /// skipped and reported on `events` with its file:line: its sample is not journaled, so it
-    /// runs again.
+    /// elsewhere (not JSON, not shaped like a record, a record whose envelope id differs from its
+    /// own, or one whose id is not the one the manifest lists at its index) is skipped and
+    /// reported on `events` with its file:line: its sample is not journaled, so it runs again.
     ///
     /// When this process journaled every line since it last read the journal (the coordinator
     /// that ran the session, `JournalLog`), the index is taken from what it kept and the file is
     /// not read again (its size, inode and modification time must be those it left).
     public func journalIndex(events: EventBus? = nil) throws -> JournalIndex {
+        // A spool still being written has no manifest yet: its committed shards list the ids.
+        let ids = feed.map { ManifestSampleIds(shards: $0.committed) } ?? ManifestSampleIds(manifest)
         guard FileManager.default.fileExists(atPath: journalURL.path) else {
-            journalLog.seed(entries: [], lines: 0, length: 0, damaged: [])
-            return JournalIndex(reader: nil, entries: [], damagedLines: [])
+            journalLog.seed(slots: JournalSlots(), lines: 0, length: 0, damaged: [])
+            return JournalIndex(reader: nil, slots: JournalSlots(), ids: ids, damagedLines: [])
         }
         let reader = try JournalIndex.Reader(url: journalURL)
         if let kept = journalLog.index(of: try reader.stamp()) {
-            return JournalIndex(reader: reader, entries: kept.entries, damagedLines: kept.damaged)
+            return JournalIndex(reader: reader, slots: kept.slots, ids: ids, damagedLines: kept.damaged)
         }
-        // Where each sample's entry is, by id (a 16-byte digest and a position each: a million
-        // ids take ~28 MB, where a `[String: Int]` takes twice that and more for long ids). Grown
-        // with the journal, not sized for the spool: a resume early in a big run reads few lines.
-        var positions = IDDigestSet(values: true)
-        var entries: [JournalIndex.Entry] = []
-        entries.reserveCapacity(manifest.sampleCount)
+        var slots = JournalSlots(capacity: ids.end)
         var damaged: [Int] = []
         var line = 0
         let length = try reader.forEachLine { bytes, range in
             line += 1
             guard !range.isEmpty else { return }
-            guard let key = try? ClusterRecordEnvelope(scanning: bytes), key.runSampleId == key.sampleId, key.index >= 0 else {
+            guard let key = try? ClusterRecordEnvelope(scanning: bytes), key.runSampleId == key.sampleId, ids[key.index] == key.sampleId,
+                slots.admit(index: key.index, range: range, line: line, succeeded: key.status == .ok)
+            else {
                 damaged.append(line)
                 events?.emit(LogEvent(
                     .warning, "journal line \(line) is damaged and was skipped; its case runs again", source: "\(journalURL.path):\(line)"))
                 return
             }
-            let entry = JournalIndex.Entry(
-                sampleId: key.sampleId, index: key.index, range: range, line: line, succeeded: key.status == .ok, costUSD: key.costUSD,
-                runSpan: JournalIndex.Entry.span(key.runRange), evalsSpan: JournalIndex.Entry.span(key.evalsRange))
-            // Stored at the next position when new (then the rule admits it as the first).
-            let position = positions.insert(key.sampleId, value: entries.count)
-            switch ClusterRecordKeys.admission(existing: position.map { entries[$0].succeeded }, succeeded: entry.succeeded) {
-            case .first:
-                entries.append(entry)
-            case .replacesError:
-                entries[position!] = entry
-            case .duplicate:
-                break
-            }
         }
-        positions = IDDigestSet()  // freed before the sort
-        JournalIndex.sortInPlace(&entries)
-        journalLog.seed(entries: entries, lines: line, length: length, damaged: damaged)
-        return JournalIndex(reader: reader, entries: entries, damagedLines: damaged)
+        journalLog.seed(slots: slots, lines: line, length: length, damaged: damaged)
+        return JournalIndex(reader: reader, slots: slots, ids: ids, damagedLines: damaged)
     }
 
     /// The sample ids already journaled (what a resumed run skips).
@@ -439,7 +424,8 @@ public struct ClusterSpool: Sendable {
     /// record's `run` value, an evals line those of one element of its `evals` — not decoded and
     /// re-encoded: the worker wrote them with `JSONCoding` (sorted keys), so they are the bytes a
     /// re-encode would give. The journal is scanned once (`journalIndex()`, which keeps where each
-    /// record's `run` and `evals` sit); each kept line is then read once more, by range.
+    /// sample's line is); each kept line is then read once more, by range, and scanned for where
+    /// its `run` and `evals` sit.
     ///
     /// - Parameter each: called with every merged sample in dataset order — its journal entry, the
     ///   bytes of its `run` (a results line) and of each of its evaluations (evals lines) — so the reports can
@@ -464,290 +450,6 @@ public struct ClusterSpool: Sendable {
         try results.close()
         try evals?.close()
         return index.entries.count
-    }
-}
-
-/// The journal's lines by sample, in dataset order (see `ClusterSpool.journalIndex()`).
-public struct JournalIndex: Sendable {
-    /// One journaled sample: its id, dataset index and where its line is.
-    public struct Entry: Sendable, Hashable {
-        public var sampleId: String
-        public var index: Int
-        /// The line's byte range in the journal file (without its newline).
-        public var range: Range<Int>
-        public var line: Int
-        /// Whether the record is a success (`run.status == .ok`).
-        public var succeeded: Bool
-        /// What the run cost, when known.
-        public var costUSD: Double?
-        /// Where the record's `run` value and `evals` array sit in its line (kept from the
-        /// index's scan so the merge does not scan the line again).
-        var runSpan: Range<Int32>
-        var evalsSpan: Range<Int32>
-
-        static func span(_ range: Range<Int>) -> Range<Int32> { Int32(clamping: range.lowerBound)..<Int32(clamping: range.upperBound) }
-
-        /// The bytes of the `run` value and of each element of `evals` in `line` (this entry's
-        /// journal line); nil when the line is not the one indexed.
-        func slices(of line: Data) -> (run: Data, evals: [Data])? {
-            let start = line.startIndex
-            guard Int(runSpan.upperBound) <= line.count, Int(evalsSpan.upperBound) <= line.count,
-                let elements = try? JSONByteScanner.elements(ofArray: line, in: Int(evalsSpan.lowerBound)..<Int(evalsSpan.upperBound))
-            else { return nil }
-            let run = line[(start + Int(runSpan.lowerBound))..<(start + Int(runSpan.upperBound))]
-            guard run.first == UInt8(ascii: "{"), run.last == UInt8(ascii: "}") else { return nil }
-            let evals = elements.map { line[(start + $0.lowerBound)..<(start + $0.upperBound)] }
-            return (run, evals)
-        }
-    }
-
-    /// Sorts `entries` by dataset index, then journal line (a key no two entries share), without
-    /// a second array of entries: a sort of 4-byte positions, then each entry moved once into
-    /// place (following the permutation's cycles). A million entries of ~90 bytes would otherwise
-    /// need a scratch buffer of up to as many again at the merge's peak.
-    static func sortInPlace(_ entries: inout [Entry]) {
-        guard entries.count > 1, entries.count <= Int(UInt32.max) else {
-            entries.sort { ($0.index, $0.line) < ($1.index, $1.line) }
-            return
-        }
-        var order = (0..<entries.count).map { UInt32($0) }
-        entries.withUnsafeBufferPointer { all in
-            order.sort { (all[Int($0)].index, all[Int($0)].line) < (all[Int($1)].index, all[Int($1)].line) }
-        }
-        // order[target] is the position of the entry that belongs at target: walk each cycle once.
-        var placed = [Bool](repeating: false, count: entries.count)
-        for start in 0..<entries.count where !placed[start] {
-            let held = entries[start]
-            var target = start
-            while true {
-                placed[target] = true
-                let source = Int(order[target])
-                if source == start {
-                    entries[target] = held
-                    break
-                }
-                entries[target] = entries[source]
-                target = source
-            }
-        }
-    }
-
-    let reader: Reader?
-    public let entries: [Entry]
-    /// Journal lines skipped as damaged (1-based); their samples count as not journaled.
-    public let damagedLines: [Int]
-
-    /// The bytes of `entry`'s journal line, read from the file (nothing is kept in memory).
-    public func bytes(of entry: Entry) throws -> Data {
-        guard let reader else { throw ChatbotTesterError(.internal, "no journal to read line \(entry.line) from") }
-        return try reader.read(entry.range, line: entry.line)
-    }
-
-    /// Decodes the full record of `entry`.
-    public func record(_ entry: Entry, source: String) throws -> ClusterRecord {
-        let bytes = try bytes(of: entry)
-        do {
-            return try JSONCoding.decoder().decode(ClusterRecord.self, from: bytes)
-        } catch {
-            throw ChatbotTesterError.decoding(error, source: source, line: entry.line)
-        }
-    }
-
-    /// The open journal file, read by chunks (indexing) and by line range (`pread`, safe from
-    /// any thread).
-    final class Reader: @unchecked Sendable {
-        let url: URL
-        private let fd: Int32
-
-        init(url: URL) throws {
-            self.url = url
-            fd = open(url.path, O_RDONLY | O_CLOEXEC)
-            guard fd >= 0 else {
-                throw ChatbotTesterError(.io, "cannot read \(url.path)", location: SourceLocation(source: url.path), cause: POSIXError(.init(rawValue: errno) ?? .EIO))
-            }
-        }
-
-        deinit { close(fd) }
-
-        private func failure(_ line: Int?) -> ChatbotTesterError {
-            ChatbotTesterError(.io, "cannot read \(url.path)", location: SourceLocation(source: url.path, line: line), cause: POSIXError(.init(rawValue: errno) ?? .EIO))
-        }
-
-        /// The file's size, inode and modification time.
-        func stamp() throws -> JournalLog.Stamp {
-            var info = stat()
-            guard fstat(fd, &info) == 0 else { throw failure(nil) }
-            return JournalLog.Stamp(info)
-        }
-
-        /// Calls `body` with each complete line (a torn last line is left out) and its byte range;
-        /// returns the length of the complete lines (where a torn last line starts).
-        @discardableResult
-        func forEachLine(_ body: (Data, Range<Int>) throws -> Void) throws -> Int {
-            var buffer = [UInt8](repeating: 0, count: 1 << 20)
-            var filled = 0
-            var bufferOffset = 0
-            var position: off_t = 0
-            while true {
-                if filled == buffer.count { buffer += [UInt8](repeating: 0, count: buffer.count) }  // a line longer than the buffer
-                let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + filled, $0.count - filled, position) }
-                if n < 0 && errno == EINTR { continue }
-                guard n >= 0 else { throw failure(nil) }
-                if n == 0 { return bufferOffset }
-                position += off_t(n)
-                filled += n
-                var start = 0
-                try buffer.withUnsafeBytes { raw in
-                    let base = raw.baseAddress!
-                    while start < filled, let hit = memchr(base + start, 0x0A, filled - start) {
-                        let newline = base.distance(to: UnsafeRawPointer(hit))
-                        try body(Data(bytes: base + start, count: newline - start), (bufferOffset + start)..<(bufferOffset + newline))
-                        start = newline + 1
-                    }
-                }
-                if start > 0 {
-                    buffer.withUnsafeMutableBytes { raw in _ = memmove(raw.baseAddress!, raw.baseAddress! + start, filled - start) }
-                    filled -= start
-                    bufferOffset += start
-                }
-            }
-        }
-
-        /// The bytes at `range` of the file.
-        func read(_ range: Range<Int>, line: Int) throws -> Data {
-            var out = Data(count: range.count)
-            var done = 0
-            try out.withUnsafeMutableBytes { raw in
-                while done < range.count {
-                    let n = pread(fd, raw.baseAddress! + done, range.count - done, off_t(range.lowerBound + done))
-                    if n < 0 && errno == EINTR { continue }
-                    guard n > 0 else { throw failure(line) }
-                    done += n
-                }
-            }
-            return out
-        }
-    }
-}
-
-/// The journal's index kept in memory: seeded by a scan of the journal (`journalIndex()`, which
-/// a coordinator's resume does before it appends anything) and extended by the coordinator with
-/// each line it appends, so the merge that follows does not scan the journal again. It is used
-/// only once the coordinator has closed the journal and sealed the log (`seal(_:)`: the file's
-/// size is the length the log covers), and only while the file is as it was sealed (size, inode,
-/// modification time); anything else — an edit, another writer, a failed append — leaves the
-/// merge to scan.
-final class JournalLog: @unchecked Sendable {
-    /// What identifies a file's state: size, inode, modification time.
-    struct Stamp: Equatable {
-        var size: Int
-        var inode: UInt64
-        var seconds: Int
-        var nanoseconds: Int
-
-        init(_ info: stat) {
-            size = Int(info.st_size)
-            inode = UInt64(info.st_ino)
-            seconds = Int(info.st_mtim.tv_sec)
-            nanoseconds = Int(info.st_mtim.tv_nsec)
-        }
-    }
-
-    private let lock = NSLock()
-    /// Entries in journal order: the scan's (deduplicated, sorted), then those appended since.
-    private var entries: [JournalIndex.Entry] = []
-    /// How many of `entries` came from the scan (already deduplicated and in dataset order).
-    private var seeded = 0
-    private var damaged: [Int] = []
-    private var lines = 0
-    /// Bytes of the journal covered; nil before a scan (or after a failed append).
-    private var length: Int?
-    /// The journal as the coordinator left it: the log is used only for that file.
-    private var sealed: Stamp?
-
-    func seed(entries: [JournalIndex.Entry], lines: Int, length: Int, damaged: [Int]) {
-        lock.withLock {
-            self.entries = entries
-            self.seeded = entries.count
-            self.lines = lines
-            self.length = length
-            self.damaged = damaged
-            sealed = nil
-        }
-    }
-
-    /// Marks the log complete for the journal at `url` as it is now (closed by the coordinator),
-    /// when the file's size is the length the log covers.
-    func seal(_ url: URL) {
-        var info = stat()
-        guard stat(url.path, &info) == 0 else { return }
-        let stamp = Stamp(info)
-        lock.withLock { sealed = length == stamp.size ? stamp : nil }
-    }
-
-    /// Records a line just appended to the journal: `envelope`'s bytes and a newline.
-    func appended(_ envelope: ClusterRecordEnvelope) {
-        appended(envelope, count: envelope.bytes.count, run: envelope.runRange, evals: envelope.evalsRange)
-    }
-
-    /// Records a line of `count` bytes and a newline just appended to the journal: `envelope`
-    /// with its sample put back (`ClusterRecordEnvelope.splicedShape(sampleCount:)` gives the
-    /// line's length and its `run` and `evals` ranges).
-    func appended(_ envelope: ClusterRecordEnvelope, count: Int, run: Range<Int>, evals: Range<Int>) {
-        lock.withLock {
-            guard let start = length else { return }
-            sealed = nil
-            lines += 1
-            entries.append(JournalIndex.Entry(
-                sampleId: envelope.sampleId, index: envelope.index, range: start..<(start + count), line: lines,
-                succeeded: envelope.status == .ok, costUSD: envelope.costUSD, runSpan: JournalIndex.Entry.span(run),
-                evalsSpan: JournalIndex.Entry.span(evals)))
-            length = start + count + 1
-        }
-    }
-
-    /// Forgets what was kept and keeps nothing more until the next scan seeds it again (an append
-    /// failed: the file may not be what the log says; or the coordinator keeps no index).
-    func invalidate() {
-        lock.withLock {
-            length = nil
-            sealed = nil
-            entries = []
-            seeded = 0
-        }
-    }
-
-    /// The index of the journal whose state is `stamp`, when the log was sealed on exactly that:
-    /// each sample once by the record-key rule (`ClusterRecordKeys`), in dataset order. A sample's
-    /// records are weighed in journal order, as the scan weighs them. The log's own entries are
-    /// sorted and folded in place (no second copy of a million entries).
-    func index(of stamp: Stamp) -> (entries: [JournalIndex.Entry], damaged: [Int])? {
-        lock.withLock {
-            guard let sealed, sealed == stamp else { return nil }
-            guard entries.count > seeded else { return (entries, damaged) }
-            // Records of one sample share its dataset index: sort by index, then journal line, and
-            // keep per index what the rule keeps.
-            JournalIndex.sortInPlace(&entries)
-            var kept = 0
-            for position in entries.indices {
-                let entry = entries[position]
-                if kept > 0, entries[kept - 1].index == entry.index, entries[kept - 1].sampleId == entry.sampleId {
-                    switch ClusterRecordKeys.admission(existing: entries[kept - 1].succeeded, succeeded: entry.succeeded) {
-                    case .first:
-                        entries[kept] = entry
-                        kept += 1
-                    case .replacesError: entries[kept - 1] = entry
-                    case .duplicate: break
-                    }
-                } else {
-                    entries[kept] = entry
-                    kept += 1
-                }
-            }
-            entries.removeLast(entries.count - kept)
-            seeded = entries.count
-            return (entries, damaged)
-        }
     }
 }
 

@@ -44,6 +44,9 @@ final class SpoolShardFeed: @unchecked Sendable {
         })
     }
 
+    /// The shards committed so far, in dataset order.
+    var committed: [ClusterManifest.Shard] { lock.withLock { shards } }
+
     /// Shard `id`, once added.
     func shard(_ id: Int) -> ClusterManifest.Shard? {
         lock.withLock { shards.indices.contains(id) && shards[id].id == id ? shards[id] : shards.first { $0.id == id } }
