@@ -204,6 +204,31 @@ import Testing
         #expect(resume.journaled.count == 2 && resume.journaled.contains(0) && resume.journaled.contains(1) && !resume.journaled.contains(4))
     }
 
+    /// The merge reads each kept line again for where its `run` and `evals` are: the journal's
+    /// own shape in one pass, any other well-formed record (spaces, say) through the checked
+    /// scan; both merge to the bytes of the record's `run` and evaluations.
+    @Test func aLineOfAnotherShapeMergesAsTheJournalsOwn() throws {
+        let directory = try ClusterTestSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let records = LeanDataPathTests.records()
+        let spool = try LeanDataPathTests.spool(directory, records)
+        let journal = try FileJournal(url: spool.journalURL)
+        for (position, record) in records.enumerated() {
+            var bytes = try ClusterRecordEnvelope(encoding: record).bytes
+            if position % 3 == 1 { bytes = Data(" ".utf8) + bytes.prefix(1) + Data(" \t".utf8) + bytes.dropFirst() + Data("  ".utf8) }
+            try journal.appendNow(bytes)
+        }
+        try journal.closeNow()
+        let output = directory.appendingPathComponent("out")
+        #expect(try Self.scanned(spool).damagedLines.isEmpty)
+        #expect(try ClusterSpool.open(at: spool.directory).merge(into: output) == records.count)
+        let reference = directory.appendingPathComponent("reference")
+        try LeanDataPathTests.referenceMerge(spool, into: reference)
+        for file in ["results.jsonl", "evals.jsonl"] {
+            #expect(try Data(contentsOf: output.appendingPathComponent(file)) == Data(contentsOf: reference.appendingPathComponent(file)), "\(file)")
+        }
+    }
+
     /// The resume's set of journaled indexes, a bit each.
     @Test func journaledSamplesHoldEachIndexOnce() {
         var set = JournaledSamples()
