@@ -240,6 +240,7 @@ struct MergePass {
             pass.merged = try spool.merge(into: output, evals: scoring)
             return pass
         }
+        let index = try spool.journalIndex()
         let evaluation = reports ? try await job.evaluationOutput(writesEvals: false) : nil
         // Rows are made as `evaluate` makes them (bytes, not strings); `evals.jsonl` is the merge's.
         let preparing = evaluation?.preparing
@@ -247,9 +248,10 @@ struct MergePass {
         var decoded = true
         // The report parts the workers sent with their records: a sample with one feeds the
         // reports without a decode (only the samples report.md / report.html keep are decoded).
-        let parts = reports && !tallies ? ClusterReportParts(spool: spool.directory) : nil
+        // Matched with the lines the index keeps, by dataset index (12 bytes a sample).
+        let parts = reports && !tallies ? ClusterReportParts(spool: spool.directory, keeping: index) : nil
         do {
-            pass.merged = try spool.merge(into: output, evals: scoring || reports) { entry, run, evals in
+            pass.merged = try spool.merge(index: index, into: output, evals: scoring || reports) { entry, run, evals in
                 if let evaluation, decoded, let part = parts?.body(line: entry.range, sampleId: entry.sampleId, index: entry.index),
                     try evaluation.add(reportPart: part, evalCount: evals.count, sample: {
                         SampleEvaluation(

@@ -259,6 +259,53 @@ import Testing
         #expect(ClusterReportParts(spool: directory).count == 0)
     }
 
+    /// The merge's table of parts matched with the lines a journal index keeps, by dataset index:
+    /// a sample journaled twice (an error, then the success that replaces it) gets the success's
+    /// part, never the error's; each kept line's part is the one the keyed table finds for it; a
+    /// line the index keeps with no part has none.
+    @Test func thePartsOfTheKeptLinesAreFoundByDatasetIndex() throws {
+        let directory = try ClusterTestSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let records = try LeanDataPathTests.records().map { try Self.withPart($0) }
+        let spool = try LeanDataPathTests.spool(directory, records)
+        var failed = records[4]
+        failed.run.status = .error
+        failed.run.error = ErrorInfo(code: "timeout", message: "slow")
+        failed = try Self.withPart(failed)
+        var noPart = records[9]
+        noPart.reportPart = nil
+        // Journal order: the error first, then everything; record 9 without a part.
+        let order = [failed] + records.enumerated().map { $0.offset == 9 ? noPart : $0.element }.reversed()
+        let journal = try FileJournal(url: spool.journalURL)
+        let log = ClusterReportPartsLog()
+        log.open(spool: spool.directory, journal: spool.journalURL)
+        for record in order {
+            var envelope = try ClusterRecordEnvelope(scanning: record.wireBytes(omittingSample: false))
+            envelope.reportPart = record.reportPart
+            try journal.appendNow(envelope.bytes)
+            log.appended(envelope)
+        }
+        try journal.closeNow()
+        log.close()
+        let index = try ClusterSpool.open(at: spool.directory).journalIndex()
+        let keyed = ClusterReportParts(spool: spool.directory)
+        let matched = ClusterReportParts(spool: spool.directory, keeping: index)
+        #expect(keyed.count == 12 && matched.count == 11)
+        for entry in index.entries {
+            let body = matched.body(line: entry.range, sampleId: entry.sampleId, index: entry.index)
+            #expect(body == keyed.body(line: entry.range, sampleId: entry.sampleId, index: entry.index), "\(entry.index)")
+            #expect((body == nil) == (entry.index == 9), "\(entry.index)")
+            // Another line's range, or another sample, finds nothing.
+            #expect(matched.body(line: entry.range.lowerBound..<(entry.range.upperBound + 1), sampleId: entry.sampleId, index: entry.index) == nil)
+            #expect(matched.body(line: entry.range, sampleId: "other", index: entry.index) == nil)
+        }
+        let kept = try #require(index.entries.first { $0.index == 4 })
+        #expect(kept.succeeded && kept.line > 1)
+        let errorPart = try #require(failed.reportPart)
+        let errorBody = errorPart.dropFirst(try #require(ClusterReportPart.head(errorPart)).body.lowerBound)
+        #expect(matched.body(line: kept.range, sampleId: kept.sampleId, index: 4) != Data(errorBody))
+    }
+
     /// A side file larger than the reader's 1 MiB chunk (entries and parts cross its edges) is
     /// read whole, each part found by its line; entries written out of journal order (never by a
     /// coordinator, which only appends) are still found, the last one for an offset winning.

@@ -204,6 +204,11 @@ public struct ClusterReportParts: Sendable {
 
     private let file: File?
     private let slots: [Slot]
+    /// With an index (`init(spool:keeping:)`): where each dataset index's part is in the side
+    /// file (0: none) and its length, and the journal's slots the parts were matched with.
+    private let partOffsets: [UInt64]
+    private let partLengths: [UInt32]
+    private let kept: JournalSlots?
 
     /// The parts of the spool in `directory`; empty when it has no side file (an older journal,
     /// or an indexed run's merge) or the file is not one.
@@ -226,6 +231,9 @@ public struct ClusterReportParts: Sendable {
             slots.append(slot)
             return true
         }
+        partOffsets = []
+        partLengths = []
+        kept = nil
         let fd = readable ? Foundation.open(url.path, O_RDONLY | O_CLOEXEC) : -1
         guard fd >= 0 else {
             file = nil
@@ -246,14 +254,70 @@ public struct ClusterReportParts: Sendable {
         self.slots = slots
     }
 
-    /// How many parts the side file holds.
-    public var count: Int { slots.count }
+    /// The parts of the lines `index` keeps, and only those: 12 bytes per sample of the spool,
+    /// addressed by dataset index (a table keyed by journal offset takes 24 bytes per part of every
+    /// line, kept or not). The side file's entries, in journal order, are matched with the kept
+    /// lines sorted by offset (4 bytes a line while it is built); an entry whose offset or line
+    /// length is not a kept line's is left out. Entries out of journal order (never written by a
+    /// coordinator, which only appends) give the keyed table of `init(spool:)` instead.
+    public init(spool directory: URL, keeping index: JournalIndex) {
+        let url = directory.appendingPathComponent(ClusterReportPartsLog.fileName)
+        let all = index.slots.slots
+        guard all.count <= Int(UInt32.max) else {
+            self = ClusterReportParts(spool: directory)
+            return
+        }
+        var order = all.indices.filter { !all[$0].isEmpty }.map { UInt32(truncatingIfNeeded: $0) }
+        order.sort { all[Int($0)].offset < all[Int($1)].offset }
+        var offsets = [UInt64](repeating: 0, count: all.count)
+        var lengths = [UInt32](repeating: 0, count: all.count)
+        var next = 0
+        var lastOffset = -1
+        var sorted = true
+        let readable = ClusterReportPartsLog.forEachEntry(of: url) { entry in
+            guard entry.journalOffset >= lastOffset, let length = UInt32(exactly: entry.part.count) else {
+                sorted = false
+                return false
+            }
+            lastOffset = entry.journalOffset
+            while next < order.count, all[Int(order[next])].offset < Int64(entry.journalOffset) { next += 1 }
+            // Equal offsets: the later entry wins, as in a table keyed by offset.
+            if next < order.count, case let position = Int(order[next]), all[position].offset == Int64(entry.journalOffset),
+                Int(all[position].length) == entry.lineLength
+            {
+                offsets[position] = UInt64(entry.part.lowerBound)
+                lengths[position] = length
+            }
+            return true
+        }
+        order = []
+        guard sorted else {
+            self = ClusterReportParts(spool: directory)
+            return
+        }
+        let fd = readable ? Foundation.open(url.path, O_RDONLY | O_CLOEXEC) : -1
+        file = fd >= 0 ? File(fd: fd) : nil
+        slots = []
+        partOffsets = fd >= 0 ? offsets : []
+        partLengths = fd >= 0 ? lengths : []
+        kept = fd >= 0 ? index.slots : nil
+    }
+
+    /// How many parts the side file holds (with an index: how many of its kept lines have one).
+    public var count: Int { kept == nil ? slots.count : partOffsets.lazy.filter { $0 != 0 }.count }
 
     /// The body of the part kept for the journal line at `range` (`JournalIndex.Entry.range`),
     /// when there is one and it names `sampleId` at `index` (see `ClusterReportPart`); nil
     /// otherwise (the caller decodes the record).
     public func body(line range: Range<Int>, sampleId: String, index: Int) -> Data? {
         guard let file, range.lowerBound >= 0 else { return nil }
+        if let kept {
+            guard partOffsets.indices.contains(index), partOffsets[index] != 0, kept.slots[index].range == range,
+                case let start = Int(partOffsets[index]), let part = file.read(start..<(start + Int(partLengths[index]))),
+                let body = ClusterReportPart.body(of: part, sampleId: sampleId, index: index)
+            else { return nil }
+            return part[(part.startIndex + body.lowerBound)..<(part.startIndex + body.upperBound)]
+        }
         let target = UInt64(range.lowerBound)
         var low = 0, high = slots.count
         while low < high {

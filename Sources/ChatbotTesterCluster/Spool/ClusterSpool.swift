@@ -434,7 +434,16 @@ public struct ClusterSpool: Sendable {
     public func merge(
         into output: URL, evals writeEvals: Bool = true, each: ((_ entry: JournalIndex.Entry, _ run: Data, _ evals: [Data]) throws -> Void)? = nil
     ) throws -> Int {
-        let index = try journalIndex()
+        try merge(index: try journalIndex(), into: output, evals: writeEvals, each: each)
+    }
+
+    /// `merge(into:evals:each:)` with the journal's index already read (`journalIndex()`), which
+    /// the caller also used for something else (the report parts of the lines it keeps).
+    @discardableResult
+    public func merge(
+        index: JournalIndex, into output: URL, evals writeEvals: Bool = true,
+        each: ((_ entry: JournalIndex.Entry, _ run: Data, _ evals: [Data]) throws -> Void)? = nil
+    ) throws -> Int {
         try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
         let results = try LineCopier(url: output.appendingPathComponent("results.jsonl"))
         let evals = writeEvals ? try LineCopier(url: output.appendingPathComponent("evals.jsonl")) : nil
