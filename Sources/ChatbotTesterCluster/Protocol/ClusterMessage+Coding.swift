@@ -379,7 +379,7 @@ extension ClusterMessageCodec {
     /// The envelope of a record the layout read; nil when a field is not what the lean read
     /// handles (another status, a run of another sample, an escaped id…): the caller reads the
     /// record member by member then.
-    private static func envelope(_ layout: ClusterRecordLayout, _ bytes: UnsafeBufferPointer<UInt8>, _ record: Data, base: Int) -> ClusterRecordEnvelope? {
+    static func envelope(_ layout: ClusterRecordLayout, _ bytes: UnsafeBufferPointer<UInt8>, _ record: Data, base: Int) -> ClusterRecordEnvelope? {
         guard let start = bytes.baseAddress else { return nil }
         func equal(_ range: Range<Int>, _ text: StaticString) -> Bool {
             range.count == text.utf8CodeUnitCount && memcmp(start + range.lowerBound, text.utf8Start, range.count) == 0
@@ -433,5 +433,21 @@ public enum ClusterDigest {
         var hash = FNV1a64()
         hash.add(text)
         return hash.hex
+    }
+}
+
+extension ClusterRecordEnvelope {
+    /// The envelope of a record as the coordinator journals it (`{"evals":…,"index":…,"run":…,
+    /// "sampleId":…}`, compact), read in one pass (`JSONLineCursor.record()`, the read a records
+    /// frame gets); `init(scanning:)` for any other shape, which names a fault's field. Either
+    /// way the bytes are checked to be well-formed JSON shaped like a record.
+    static func reading(_ record: Data) throws -> ClusterRecordEnvelope {
+        let lean: ClusterRecordEnvelope? = record.withUnsafeBytes { raw in
+            let bytes = raw.bindMemory(to: UInt8.self)
+            var cursor = JSONLineCursor(bytes: bytes, at: 0, end: bytes.count)
+            guard let layout = cursor.record() else { return nil }
+            return ClusterMessageCodec.envelope(layout, bytes, record, base: 0)
+        }
+        return try lean ?? ClusterRecordEnvelope(scanning: record)
     }
 }

@@ -33,7 +33,7 @@ extension ClusterSpool {
             guard entry.succeeded || !retryErrors else { continue }
             journaled.insert(entry.index)
             do {
-                let envelope = try ClusterRecordEnvelope(scanning: index.bytes(of: entry))
+                let envelope = try ClusterRecordEnvelope.reading(index.bytes(of: entry))
                 if spending { spent += envelope.costUSD ?? 0 }
                 totals.add(try ClusterRunFacts(scanning: envelope))
             } catch let error as ChatbotTesterError {

@@ -391,7 +391,7 @@ public struct ClusterSpool: Sendable {
         let length = try reader.forEachLine { bytes, range in
             line += 1
             guard !range.isEmpty else { return }
-            guard let key = try? ClusterRecordEnvelope(scanning: bytes), key.runSampleId == key.sampleId, ids[key.index] == key.sampleId,
+            guard let key = try? ClusterRecordEnvelope.reading(bytes), key.runSampleId == key.sampleId, ids[key.index] == key.sampleId,
                 slots.admit(index: key.index, range: range, line: line, succeeded: key.status == .ok)
             else {
                 damaged.append(line)
