@@ -304,6 +304,14 @@ import Testing
         let errorPart = try #require(failed.reportPart)
         let errorBody = errorPart.dropFirst(try #require(ClusterReportPart.head(errorPart)).body.lowerBound)
         #expect(matched.body(line: kept.range, sampleId: kept.sampleId, index: 4) != Data(errorBody))
+        // A resume's totals, counted from the kept lines' parts, are those scanned from the runs
+        // when there is no side file (an older journal); its ids and dollars too.
+        let fromParts = try ClusterSpool.open(at: spool.directory).resumeState(spending: true)
+        try FileManager.default.removeItem(at: spool.directory.appendingPathComponent(ClusterReportPartsLog.fileName))
+        let scanned = try ClusterSpool.open(at: spool.directory).resumeState(spending: true)
+        #expect(fromParts.totals == scanned.totals)
+        #expect(fromParts.totals.statistics.ok + fromParts.totals.statistics.error == 12)
+        #expect(fromParts.journaled == scanned.journaled && fromParts.spentUSD == scanned.spentUSD && fromParts.errors == scanned.errors)
     }
 
     /// A side file larger than the reader's 1 MiB chunk (entries and parts cross its edges) is

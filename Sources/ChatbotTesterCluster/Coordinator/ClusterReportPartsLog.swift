@@ -310,13 +310,25 @@ public struct ClusterReportParts: Sendable {
     /// when there is one and it names `sampleId` at `index` (see `ClusterReportPart`); nil
     /// otherwise (the caller decodes the record).
     public func body(line range: Range<Int>, sampleId: String, index: Int) -> Data? {
+        guard let (part, body) = located(line: range, sampleId: sampleId, index: index) else { return nil }
+        return part[(part.startIndex + body.lowerBound)..<(part.startIndex + body.upperBound)]
+    }
+
+    /// The whole part (head, facts and body: what `ClusterRecordEnvelope.reportPart` holds) kept
+    /// for the journal line at `range`, when there is one and it names `sampleId` at `index`.
+    public func part(line range: Range<Int>, sampleId: String, index: Int) -> Data? {
+        located(line: range, sampleId: sampleId, index: index)?.part
+    }
+
+    /// The part and where its body is in it.
+    private func located(line range: Range<Int>, sampleId: String, index: Int) -> (part: Data, body: Range<Int>)? {
         guard let file, range.lowerBound >= 0 else { return nil }
         if let kept {
             guard partOffsets.indices.contains(index), partOffsets[index] != 0, kept.slots[index].range == range,
                 case let start = Int(partOffsets[index]), let part = file.read(start..<(start + Int(partLengths[index]))),
                 let body = ClusterReportPart.body(of: part, sampleId: sampleId, index: index)
             else { return nil }
-            return part[(part.startIndex + body.lowerBound)..<(part.startIndex + body.upperBound)]
+            return (part, body)
         }
         let target = UInt64(range.lowerBound)
         var low = 0, high = slots.count
@@ -328,6 +340,6 @@ public struct ClusterReportParts: Sendable {
             let part = file.read(Int(slot.partOffset)..<(Int(slot.partOffset) + Int(slot.partLength))),
             let body = ClusterReportPart.body(of: part, sampleId: sampleId, index: index)
         else { return nil }
-        return part[(part.startIndex + body.lowerBound)..<(part.startIndex + body.upperBound)]
+        return (part, body)
     }
 }

@@ -18,7 +18,8 @@ extension ClusterSpool {
     }
 
     /// Reads the journal once for a (re)started coordinator; the dollars spent are summed only
-    /// when `spending` (a budget is set), from each kept record's `run.costUSD`. With
+    /// when `spending` (a budget is set), from each kept record's `run.costUSD`; the totals from
+    /// each kept record's report part (`journal.parts`) when it has one. With
     /// `retryErrors` (`--resume --retry-errors`) a sample whose recorded result is an error is
     /// played again; by the record-key rule a success then replaces the error in the merge, and
     /// nothing replaces a success.
@@ -28,12 +29,16 @@ extension ClusterSpool {
         var errors = 0
         var journaled = JournaledSamples()
         var totals = ClusterRunTotals()
+        // Each kept line's report part carries what the totals count (as the coordinator counted
+        // it live): the run is scanned only for a line without one, or whose part disagrees.
+        let parts = ClusterReportParts(spool: directory, keeping: index)
         for entry in index.entries {
             if !entry.succeeded { errors += 1 }
             guard entry.succeeded || !retryErrors else { continue }
             journaled.insert(entry.index)
             do {
-                let envelope = try ClusterRecordEnvelope.reading(index.bytes(of: entry))
+                var envelope = try ClusterRecordEnvelope.reading(index.bytes(of: entry))
+                envelope.reportPart = parts.part(line: entry.range, sampleId: entry.sampleId, index: entry.index)
                 if spending { spent += envelope.costUSD ?? 0 }
                 totals.add(try ClusterRunFacts(scanning: envelope))
             } catch let error as ChatbotTesterError {

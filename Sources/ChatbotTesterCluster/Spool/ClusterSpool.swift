@@ -480,7 +480,7 @@ private final class LineCopier {
     }
 
     func write(_ line: Data) throws {
-        buffer.append(contentsOf: line)
+        line.withUnsafeBytes { buffer.append(contentsOf: $0) }
         buffer.append(0x0A)
         if buffer.count >= 1 << 16 { try flush() }
     }
