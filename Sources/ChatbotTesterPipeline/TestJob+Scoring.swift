@@ -134,13 +134,6 @@ extension TestJob {
             baselineEvals: evaluation.baseline.map { Self.baselineEvals($0, config: config) }, events: events, writesEvals: writesEvals)
     }
 
-    /// Hands the pages of freed memory back to the system (`FreedMemory`): the run's and the
-    /// sort's per-case tables are gone by the final pass, which then peaks with its own (the
-    /// written-id set, the merge's readers) instead of on top of theirs.
-    static func releaseFreedMemory() {
-        FreedMemory.release()
-    }
-
     /// One pass in dataset order: `results.jsonl` from the record journal and, for each record, its
     /// journaled evaluations into `evals.jsonl` and every report. Returns nil (and writes no report)
     /// when some record has no journaled evaluation — a run played without scoring, or a session
@@ -149,11 +142,13 @@ extension TestJob {
     func writeResultsAndEvaluation() async throws -> EvalSummary? {
         let store = self.store
         let sortedKey = Self.evalJournalKey + ".sorted"
-        Self.releaseFreedMemory()
+        // The run's per-case tables are gone by now: their pages go back, so this pass peaks with
+        // its own (the written-id set, the merge's readers) instead of on top of theirs.
+        FreedMemory.release()
         // Every journaled evaluation group in input order (a record played again has several: the
         // one that scored the record kept in the results is picked below).
         try await ResultsWriter.write(store: store, journalKey: Self.evalJournalKey, to: sortedKey, uniqueIDs: false, wholeLines: true)
-        Self.releaseFreedMemory()
+        FreedMemory.release()
         let output = try await evaluationOutput()
         var groups = store.lines(of: sortedKey).makeAsyncIterator()
         var lookahead: JournalLine?

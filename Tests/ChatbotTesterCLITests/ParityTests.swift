@@ -159,6 +159,7 @@ import Testing
 
     @Test func theBudgetStopsBothWithExitThreeAndResumeFinishesEveryIdOnce() async throws {
         try await withMockLLMServer(.init(latencyMs: 5)) { server in
+            var finished: [Mode: [JSONValue]] = [:]
             for mode in Mode.allCases {
                 let directory = try Self.job(
                     """
@@ -181,8 +182,18 @@ import Testing
                 #expect(resumed.status == 0, "\(mode): \(resumed.stderr)")
                 let all = Self.ids(out)
                 #expect(all.count == 60 && Set(all).count == 60, "\(mode): \(all.count) results")
+                finished[mode] = Self.resumedOutcome(out)
             }
+            // What the resumed run leaves is the same either way, wherever each mode stopped.
+            #expect(finished[.single] != nil && finished[.single] == finished[.sharded])
         }
+    }
+
+    /// A resumed run's results (normalized) and its run summary's statistics (without timings):
+    /// the same whichever session played which case.
+    static func resumedOutcome(_ out: URL) -> [JSONValue] {
+        lines(out.appendingPathComponent("results.jsonl")).map(normalized)
+            + [json(out.appendingPathComponent("run-summary.json"))?["statistics"].map(stripped) ?? .null]
     }
 
     @Test func theFailurePolicyStopsBothWithExitThree() async throws {
@@ -255,6 +266,7 @@ import Testing
     @Test(arguments: [("INT", true), ("TERM", false)])
     func anInterruptStopsBothWithExitThreeAndResumeFinishesEveryIdOnce(signal: String, toGroup: Bool) async throws {
         try await withMockLLMServer(.init(latencyMs: 100)) { server in
+            var finished: [Mode: [JSONValue]] = [:]
             for mode in Mode.allCases {
                 let directory = try Self.job(
                     """
@@ -277,7 +289,9 @@ import Testing
                 #expect(resumed.status == 0, "\(mode) SIG\(signal): \(resumed.stderr)")
                 let all = Self.ids(out)
                 #expect(all.count == 120 && Set(all).count == 120, "\(mode) SIG\(signal): \(all.count) results")
+                finished[mode] = Self.resumedOutcome(out)
             }
+            #expect(finished[.single] != nil && finished[.single] == finished[.sharded], "SIG\(signal)")
         }
     }
 

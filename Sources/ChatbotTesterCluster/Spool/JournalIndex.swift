@@ -113,38 +113,15 @@ public struct JournalIndex: Sendable {
         /// journal line, scanned again: the index keeps only where lines are); nil when the line
         /// is not shaped like a record of this sample.
         func slices(of line: Data) -> (run: Data, evals: [Data])? {
-            // The shape the coordinator journals, read in one pass (`JSONLineCursor.record()`);
-            // any other shape through the checked scan of `ClusterRecordEnvelope(scanning:)`.
-            var id: [UInt8] = []
-            FastRecordEncoding.appendString(sampleId, to: &id)
-            let fast: (run: Range<Int>, evals: Range<Int>)?? = line.withUnsafeBytes { raw in
-                let bytes = raw.bindMemory(to: UInt8.self)
-                var cursor = JSONLineCursor(bytes: bytes, at: 0, end: bytes.count)
-                guard let layout = cursor.record() else { return .none }
-                guard layout.index == index, layout.sampleId.count == id.count,
-                    memcmp(bytes.baseAddress! + layout.sampleId.lowerBound, id, id.count) == 0
-                else { return .some(nil) }
-                return .some((layout.run, layout.evals))
-            }
-            let run: Range<Int>, evals: [Range<Int>]
-            switch fast {
-            case .some(.some(let layout)):
-                guard let elements = try? JSONByteScanner.elements(ofArray: line, in: layout.evals) else { return nil }
-                run = layout.run
-                evals = elements
-            case .some(.none):
-                return nil
-            case .none:
-                guard let envelope = try? ClusterRecordEnvelope(scanning: line), envelope.sampleId == sampleId, envelope.index == index else {
-                    return nil
-                }
-                run = envelope.runRange
-                evals = envelope.evalRanges
-            }
+            // The journal's own shape in one pass, any other through the checked scan
+            // (`ClusterRecordEnvelope.reading`); the lean read keeps no element ranges.
+            guard let envelope = try? ClusterRecordEnvelope.reading(line), envelope.sampleId == sampleId, envelope.index == index,
+                let evals = envelope.evalRanges.isEmpty ? try? JSONByteScanner.elements(ofArray: line, in: envelope.evalsRange) : envelope.evalRanges
+            else { return nil }
             let start = line.startIndex
-            let runBytes = line[(start + run.lowerBound)..<(start + run.upperBound)]
-            guard runBytes.first == UInt8(ascii: "{"), runBytes.last == UInt8(ascii: "}") else { return nil }
-            return (runBytes, evals.map { line[(start + $0.lowerBound)..<(start + $0.upperBound)] })
+            let run = line[(start + envelope.runRange.lowerBound)..<(start + envelope.runRange.upperBound)]
+            guard run.first == UInt8(ascii: "{"), run.last == UInt8(ascii: "}") else { return nil }
+            return (run, evals.map { line[(start + $0.lowerBound)..<(start + $0.upperBound)] })
         }
     }
 
