@@ -189,6 +189,45 @@ import Testing
         }
     }
 
+    /// A budget stop with a prefetch window (concurrency 32 over two workers: a share of 16, and
+    /// samples queued beyond it): once what the run may hold could spend the rest, the window
+    /// closes and queues are handed back, so the stop finds no more samples started than one
+    /// process can have — the record that reached the budget and the others in flight then. Every
+    /// case costs the same here, so that bound is exact for both modes.
+    @Test func aBudgetStopWithAPrefetchWindowStartsNoMoreThanOneProcessCan() async throws {
+        try await withMockLLMServer(.init(latencyMs: 0)) { server in
+            var counts: [Mode: Int] = [:]
+            for mode in Mode.allCases {
+                let directory = try Self.job(
+                    """
+                    backends:
+                      bot: {type: openai, baseURL: "\(server.openAIBaseURL)", model: m, pricing: {inputPerMTok: 1000, outputPerMTok: 1000}}
+                    dataset: cases.jsonl
+                    run:
+                      concurrency: 32
+                      budgetUSD: 12
+                    """, cases: Self.cases(3000, prompt: { "MOCK_REPLY: refunds take \($0 % 10) days" }))
+                let out = directory.appendingPathComponent("out")
+                let config = directory.appendingPathComponent("job.yaml").path
+                let stopped = try await CLITests.run(["test", config, "--out", out.path, "--no-progress"] + mode.flags)
+                #expect(stopped.status == 3, "\(mode): \(stopped.stderr)")
+                let costs = Self.lines(out.appendingPathComponent("results.jsonl")).compactMap { (try? JSONValue(parsing: $0))?["costUSD"]?.doubleValue }
+                let cost = try #require(costs.first, "\(mode): no costed result")
+                #expect(costs.allSatisfy { abs($0 - cost) < 1e-12 }, "\(mode): costs differ")
+                // The record that reached 12 USD (summed as the run sums), and at most 31 others in flight.
+                var spent = 0.0
+                var reaching = 0
+                while spent < 12 {
+                    spent += cost
+                    reaching += 1
+                }
+                #expect(costs.count >= reaching && costs.count <= reaching + 31, "\(mode): \(costs.count) results, \(reaching) reach the budget")
+                counts[mode] = costs.count
+            }
+            #expect(counts.count == 2)
+        }
+    }
+
     /// A resumed run's results (normalized) and its run summary's statistics (without timings):
     /// the same whichever session played which case.
     static func resumedOutcome(_ out: URL) -> [JSONValue] {

@@ -173,11 +173,70 @@ import Testing
         #expect(resume.totals.statistics.ok == 1 && resume.totals.statistics.error == 0 && resume.keptErrors == 0)
     }
 
-    static func machine(concurrency: Int, prefetch: Int, samples: Int) -> Machine {
+    static func machine(concurrency: Int, prefetch: Int, samples: Int, workers: Int = 1, limits: RunLimits = RunLimits()) -> Machine {
         Machine(
             shards: [(id: 0, members: (0..<samples).map { (index: $0, id: "s\($0)") })], journaled: [],
-            welcome: CoordinatorStateMachineTests.welcome,
-            configuration: .init(heartbeatInterval: 1, heartbeatTimeout: 5, helloTimeout: 3, concurrency: concurrency, expectedWorkers: 1, stopGrace: 2, prefetch: prefetch))
+            welcome: CoordinatorStateMachineTests.welcome, limits: limits,
+            configuration: .init(
+                heartbeatInterval: 1, heartbeatTimeout: 5, helloTimeout: 3, concurrency: concurrency, expectedWorkers: workers, stopGrace: 2,
+                prefetch: prefetch))
+    }
+
+    static func releases(_ actions: [Machine.Action]) -> [Int] {
+        actions.compactMap { if case .send(let id, .release) = $0 { id } else { nil } }
+    }
+
+    /// The tail: once nothing is left to hand out, a worker with a free slot takes what another
+    /// queued and has not started (asked back with `release`), handed out at most a share at a
+    /// time; before the tail, and once asked, no release goes out.
+    @Test func atTheTailAFreeSlotTakesWhatAnotherWorkerQueued() {
+        var machine = Self.machine(concurrency: 4, prefetch: 4, samples: 14, workers: 2)
+        typealias T = CoordinatorStateMachineTests
+        #expect(T.assigned(T.join(&machine, 1)) == [1: Array(0..<6)])
+        #expect(T.assigned(T.join(&machine, 2)) == [2: Array(6..<12)])
+        // Worker 2 empties while samples are left to hand out: it is topped up, nobody is asked.
+        let midRun = T.reply(&machine, 2, [6, 7, 8, 9])
+        #expect(T.assigned(midRun) == [2: [12, 13]] && Self.releases(midRun).isEmpty)
+        // Now the queue is empty; worker 2 finishes all it holds while worker 1 still queues four.
+        let tail = T.reply(&machine, 2, [10, 11, 12, 13])
+        #expect(Self.releases(tail) == [1] && T.assigned(tail).isEmpty)
+        // Asked once: a record of worker 1 meanwhile asks nothing more.
+        #expect(Self.releases(T.reply(&machine, 1, [0])).isEmpty)
+        // Worker 1 hands back what it had not started; each worker gets at most its share again,
+        // the one holding fewest first, and the rest waits for a free slot.
+        let back = machine.received(.released(.init(sampleIds: ["s2", "s3", "s4", "s5"])), from: 1, now: 0)
+        #expect(T.assigned(back) == [2: [2, 3], 1: [4]])
+        #expect(Self.releases(back).isEmpty)
+        #expect(T.assigned(T.reply(&machine, 2, [2])) == [2: [5]])
+        _ = T.reply(&machine, 1, [1, 4])
+        let done = T.reply(&machine, 2, [3, 5])
+        #expect(T.finished(done) == .completed)
+        #expect(machine.completedCount == 14 && machine.duplicateCount == 0)
+    }
+
+    /// Once what the run may hold could spend the rest of the budget, queues are handed back and no
+    /// window is held: a stop then finds only the samples playing, as in one process.
+    @Test func aBudgetInReachClosesTheWindowAndTakesQueuesBack() {
+        typealias T = CoordinatorStateMachineTests
+        var machine = Self.machine(concurrency: 4, prefetch: 4, samples: 40, limits: RunLimits(budgetUSD: 3))
+        #expect(T.assigned(T.join(&machine, 1)) == [1: Array(0..<8)])
+        // Cheap records: 0.2 spent, 8 × 0.1 more cannot reach 3; half the window is topped up.
+        let cheap = machine.received(records: [0, 1].map { T.envelope(T.record($0, cost: 0.1)) }, from: 1, now: 0)
+        #expect(T.assigned(cheap) == [1: [8, 9]] && Self.releases(cheap).isEmpty)
+        // A costly one: 1.1 spent, 8 × 0.9 more could pass 3. The queue is asked back, nothing is added.
+        let costly = machine.received(records: [T.envelope(T.record(2, cost: 0.9))], from: 1, now: 0)
+        #expect(Self.releases(costly) == [1] && T.assigned(costly).isEmpty)
+        #expect(machine.inFlightCount == 7)
+        // What comes back goes out again only as slots free, at most the share (4) held.
+        let back = machine.received(.released(.init(sampleIds: ["s8", "s9"])), from: 1, now: 0)
+        #expect(T.assigned(back).isEmpty && Self.releases(back).isEmpty && machine.inFlightCount == 5)
+        let next = machine.received(records: [3, 4].map { T.envelope(T.record($0, cost: 0.1)) }, from: 1, now: 0)
+        #expect(T.assigned(next) == [1: [8]])
+        // Without limits the same records keep the window open.
+        var free = Self.machine(concurrency: 4, prefetch: 4, samples: 40)
+        _ = T.join(&free, 1)
+        _ = free.received(records: [0, 1].map { T.envelope(T.record($0, cost: 0.1)) }, from: 1, now: 0)
+        #expect(Self.releases(free.received(records: [T.envelope(T.record(2, cost: 0.9))], from: 1, now: 0)).isEmpty)
     }
 
     @Test func aPrefetchWindowHandsOutBatchesAndTheWorkersShareAsSlots() {

@@ -9,7 +9,12 @@ merge pass), so what follows the run stage is only the command's own start-up an
 server is not part of the tree (it is started once, before the rounds). A benchmark that prints
 figures; it asserts nothing.
 
+With `--latency-ms L` the server holds each reply L ms; with `--slow P:MS` every case whose
+position is a multiple of 100/P (P percent of them, spread evenly) asks the server for MS ms instead
+(`MOCK_LATENCY_MS`), e.g. `--slow 2:1000`: how much a few slow cases stretch each mode's tail.
+
 usage: ops/bench/sharded-vs-single.py [--cases 20000] [--workers 2] [--concurrency 32] [--rounds 1] [--binary PATH] [--memory]
+                                      [--latency-ms 0] [--slow P:MS]
        (builds nothing: uses .build/release/chatbot-tester unless --binary names another build)
 """
 import argparse, json, os, resource, socket, subprocess, sys, tempfile, time
@@ -104,16 +109,23 @@ def main():
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--binary", default=binary)
+    parser.add_argument("--latency-ms", type=float, default=0)
+    parser.add_argument("--slow", default=None, help="P:MS: P percent of the cases take MS ms")
     parser.add_argument("--memory", action="store_true",
                         help="also print each process's peak RSS (VmHWM, sampled every 50 ms)")
     options = parser.parse_args()
     globals()["binary"] = os.path.abspath(options.binary)
     work = tempfile.mkdtemp(prefix="ct-bench-")
+    every, slow_ms = 0, 0
+    if options.slow:
+        percent, slow_ms = (float(part) for part in options.slow.split(":"))
+        every = max(1, round(100 / percent))
     with open(os.path.join(work, "cases.jsonl"), "w") as f:
         for i in range(options.cases):
-            f.write(json.dumps({"id": f"c{i}", "input": f"MOCK_REPLY: refunds take 30 days ({i})"}) + "\n")
+            slow = f"MOCK_LATENCY_MS: {slow_ms:g}\n" if every and i % every == every - 1 else ""
+            f.write(json.dumps({"id": f"c{i}", "input": f"{slow}MOCK_REPLY: refunds take 30 days ({i})"}) + "\n")
     port = free_port()
-    server = subprocess.Popen([binary, "mock-server", "--port", str(port), "--latency-ms", "0"],
+    server = subprocess.Popen([binary, "mock-server", "--port", str(port), "--latency-ms", f"{options.latency_ms:g}"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(1.0)
     with open(os.path.join(work, "job.yaml"), "w") as f:
@@ -125,9 +137,9 @@ evaluate:
   metrics: [{{type: contains, value: "30 days"}}]
 """)
     try:
-        for round in range(options.rounds):
+        for index in range(options.rounds):
             for label, extra in (("single", []), (f"--workers {options.workers}", ["--workers", str(options.workers)])):
-                out = os.path.join(work, f"out-{round}-{len(extra)}")
+                out = os.path.join(work, f"out-{index}-{len(extra)}")
                 peaks = {} if options.memory else None
                 (wall, cpu, tree), stage = run(["test", "job.yaml", "--out", out, "--no-progress"] + extra, work,
                                                os.path.join(out, "events.jsonl"), peaks)

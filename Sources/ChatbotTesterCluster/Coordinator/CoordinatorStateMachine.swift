@@ -14,6 +14,14 @@ import DequeModule
 ///   up to that many samples more, queued on its side and started as its slots free (its share is
 ///   sent as `slots` with each `assign`): what is in flight to the target stays within the share,
 ///   and samples go out and come back several to a frame instead of one slot at a time.
+/// - **The tail, and a stop rule in reach.** Once nothing is left to hand out (the spool
+///   complete), a worker with a free slot does not idle while another worker queues samples it has
+///   not started: that worker is asked to hand its queue back (`release`, as for a stop), and what
+///   comes back goes out again one slot at a time, fewest held first, with no window beyond a
+///   worker's share (so it does not bounce back and forth). A slow case at the end holds one slot,
+///   never the queue behind it. The same happens once the samples the run may hold could trip the
+///   budget or the failure policy (`RunLimits.mayStop(within:)`): queues are handed back and no
+///   window is held from then on, so a stop finds no more samples started than one process would.
 /// - **Stop rules.** Every record is counted in one `RunLimits` (cost budget, failure policy) for the
 ///   whole run; when it says stop, or the shell calls `stop(_:)` (interrupt), no sample starts any
 ///   more (workers hand back what they queued and have not started: `release` / `released`), the
@@ -62,17 +70,23 @@ public struct CoordinatorStateMachine: Sendable {
             self.prefetch = max(0, prefetch)
         }
 
-        /// The prefetch window a run of `concurrency` over `workers` workers uses: twice each
-        /// worker's share, when that is at least 4 (below, samples go out one slot at a time, so a
-        /// stop rule's count is never overrun by samples a worker started before `release` reached
-        /// it). What a worker queues never runs beyond its share (`slots`), so the window's depth
-        /// changes only how many samples and records share a frame: twice the share halves the
-        /// frames both ways (each frame costs the coordinator a wake-up, a read or write, an actor
-        /// turn), and a worker still has a share queued when it sends its records.
+        /// The prefetch window a run of `concurrency` over `workers` workers uses:
+        /// `prefetchShares` times each worker's share, when that is at least 4 (below, samples go
+        /// out one slot at a time, so a stop rule's count is never overrun by samples a worker
+        /// started before `release` reached it). What a worker queues never runs beyond its share
+        /// (`slots`), so the window's depth changes only how many samples and records share a
+        /// frame (each frame costs the coordinator a wake-up, a read or write, an actor turn) — and
+        /// how much one worker may queue while another idles at the run's end, which the tail rule
+        /// takes back (`release`; see the type's notes).
         public static func prefetch(concurrency: Int, workers: Int) -> Int {
             let share = concurrency / max(1, workers)
-            return share >= 4 ? 2 * share : 0
+            return share >= 4 ? prefetchShares * share : 0
         }
+
+        /// The prefetch window's depth in shares: at 2 (sessions 8–14) a worker sent its records
+        /// about every 16 cases at `concurrency: 32` over two workers; at 4 the frames both ways
+        /// halve again and the coordinator's CPU drops by a fifth (docs/cluster.md, session 15).
+        public static let prefetchShares = 8
     }
 
     /// A sample of the spool: its shard, dataset index and id.
@@ -120,6 +134,9 @@ public struct CoordinatorStateMachine: Sendable {
         /// Samples handed to this worker and not returned, by dataset index.
         var inFlight: [Int: SampleRef] = [:]
         var completedSamples = 0
+        /// Asked to hand back its queue (the window closed), and handed nothing since: what it
+        /// holds beyond its share then is only records not sent yet, never a queue to ask for.
+        var queueReleaseAsked = false
     }
 
     private enum Recorded: UInt8, Sendable {
@@ -165,6 +182,9 @@ public struct CoordinatorStateMachine: Sendable {
     /// Samples to play again (a lost worker's), ahead of the shards.
     private var retry: Deque<SampleRef> = []
     private var workers: [ConnectionID: Worker] = [:]
+    /// Set once the run's tail was reached (nothing left to hand out while a worker had a free
+    /// slot): from then on no worker is handed more than its share.
+    private var atTail = false
     /// `shares()` while the ready workers stay the same (every frame of records dispatches); reset
     /// when a worker joins or leaves.
     private var shareCache: [ConnectionID: Int]?
@@ -553,13 +573,16 @@ public struct CoordinatorStateMachine: Sendable {
         shareCache = shares
         let prefetch = configuration.prefetch
         let capacity = configuration.concurrency + prefetch * shares.count
+        // No window at the tail, nor while what the run may hold could trip a stop rule.
+        let windowClosed = prefetch > 0 && (atTail || limits.mayStop(within: capacity))
         let order = shares.keys.sorted { (workers[$0]!.inFlight.count, $0) < (workers[$1]!.inFlight.count, $1) }
         for id in order {
             let held = workers[id]!.inFlight.count
-            var spare = min(shares[id]! + prefetch - held, capacity - inFlight)
+            // With the window closed a worker is handed no more than it plays at once.
+            var spare = min(shares[id]! + (windowClosed ? 0 : prefetch) - held, capacity - inFlight)
             guard spare > 0 else { continue }
             // Every slot busy: top the queue up in batches, not one sample per returned record.
-            if prefetch > 1 && held >= shares[id]! && spare < (prefetch + 1) / 2 { continue }
+            if !windowClosed && prefetch > 1 && held >= shares[id]! && spare < (prefetch + 1) / 2 { continue }
             var batch: [SampleRef] = []
             while spare > 0, let ref = nextSample() {
                 batch.append(ref)
@@ -567,8 +590,31 @@ public struct CoordinatorStateMachine: Sendable {
             }
             guard !batch.isEmpty else { break }
             for ref in batch { workers[id]!.inFlight[ref.index] = ref }
+            workers[id]!.queueReleaseAsked = false
             inFlight += batch.count
             actions.append(.assign(id, batch))
+        }
+        return actions + takeQueuesBack(shares, windowClosed: windowClosed)
+    }
+
+    /// Once the prefetch window is closed — a stop rule in reach of what the run may hold
+    /// (`RunLimits.mayStop(within:)`), or the run's tail, reached here when nothing is left to hand
+    /// out (the spool complete) while a worker has a free slot — asks each worker that queues
+    /// samples beyond its share to hand them back (`release`, once until it is handed more); they come
+    /// back through `handBack` and go out again, at most a share per worker, to whoever has room.
+    private mutating func takeQueuesBack(_ shares: [ConnectionID: Int], windowClosed: Bool) -> [Action] {
+        guard configuration.prefetch > 0 else { return [] }
+        if !windowClosed {
+            let tail = spoolComplete && retry.isEmpty && shardQueue.isEmpty
+                && shares.contains { id, share in workers[id].map { $0.inFlight.count < share } ?? false }
+            guard tail else { return [] }
+            atTail = true
+        }
+        var actions: [Action] = []
+        for (id, share) in shares.sorted(by: { $0.key < $1.key }) {
+            guard let worker = workers[id], !worker.queueReleaseAsked, worker.inFlight.count > share else { continue }
+            workers[id]?.queueReleaseAsked = true
+            actions.append(.send(id, .release))
         }
         return actions
     }

@@ -19,6 +19,8 @@ public struct RunLimits: Sendable, Hashable {
     public private(set) var failures = 0
     /// Samples finished in this session.
     public private(set) var finished = 0
+    /// The most one finished sample has cost so far (0 before any cost is seen).
+    public private(set) var largestCostUSD = 0.0
 
     public init(budgetUSD: Double? = nil, failurePolicy: FailurePolicy = .never, spentUSD: Double = 0) {
         self.budgetUSD = budgetUSD
@@ -36,9 +38,20 @@ public struct RunLimits: Sendable, Hashable {
     public mutating func recordFinished(failed: Bool, costUSD: Double?) -> RunStopReason? {
         finished += 1
         spentUSD += costUSD ?? 0
+        largestCostUSD = max(largestCostUSD, costUSD ?? 0)
         if failed { failures += 1 }
         if let budgetUSD, spentUSD >= budgetUSD { return .budgetExceeded }
         if failurePolicy.shouldAbort(failures: failures, finished: finished) { return .failurePolicy }
         return nil
+    }
+
+    /// Whether `samples` more finished samples could make a rule stop the run, judged by what
+    /// was seen so far: each costing as much as the costliest one yet, each failing. A scheduler
+    /// that holds samples ahead of its slots (a sharded run's prefetch window) stops holding any
+    /// once this is true, so that a stop finds no more started than one process would have.
+    public func mayStop(within samples: Int) -> Bool {
+        let samples = max(0, samples)
+        if let budgetUSD, spentUSD + largestCostUSD * Double(samples) >= budgetUSD { return true }
+        return failurePolicy.shouldAbort(failures: failures + samples, finished: finished + samples)
     }
 }
