@@ -232,6 +232,13 @@ import Testing
         #expect(T.assigned(back).isEmpty && Self.releases(back).isEmpty && machine.inFlightCount == 5)
         let next = machine.received(records: [3, 4].map { T.envelope(T.record($0, cost: 0.1)) }, from: 1, now: 0)
         #expect(T.assigned(next) == [1: [8]])
+        // A failure policy: the window stays open until a failure is seen, then closes.
+        var policed = Self.machine(concurrency: 4, prefetch: 4, samples: 40, limits: RunLimits(failurePolicy: FailurePolicy(maxFailures: 5)))
+        _ = T.join(&policed, 1)
+        let fine = policed.received(records: [0, 1].map { T.envelope(T.record($0)) }, from: 1, now: 0)
+        #expect(T.assigned(fine) == [1: [8, 9]] && Self.releases(fine).isEmpty)
+        let failed = policed.received(records: [T.envelope(T.record(2, status: .error))], from: 1, now: 0)
+        #expect(Self.releases(failed) == [1] && T.assigned(failed).isEmpty)
         // Without limits the same records keep the window open.
         var free = Self.machine(concurrency: 4, prefetch: 4, samples: 40)
         _ = T.join(&free, 1)

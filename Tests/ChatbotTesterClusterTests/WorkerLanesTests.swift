@@ -51,6 +51,21 @@ import Testing
         #expect(lanes.running == 0)
     }
 
+    /// A failed case's record does not wait for others to share its frame: the coordinator counts
+    /// failures for the failure policy and closes its window once it sees one.
+    @Test func aFailedCasesRecordGoesAtOnceEvenWithAQueue() {
+        var lanes = WorkerLaneMachine(batchSize: 64, flushDelay: 0.02)
+        _ = lanes.assigned(Self.items(0..<10), slots: 1)
+        _ = lanes.collect(Self.record("case-0"), now: 1_000)
+        #expect(lanes.finished().frame == nil)
+        _ = lanes.collect(WorkerEncodedRecord(sampleId: "case-1", bytes: Data("x".utf8), failed: true), now: 2_000)
+        let sent = lanes.finished()
+        #expect(sent.frame?.map(\.sampleId) == ["case-0", "case-1"])
+        // The next batch waits again.
+        _ = lanes.collect(Self.record("case-2"), now: 3_000)
+        #expect(lanes.finished().frame == nil && lanes.waitingRecords == 1)
+    }
+
     @Test func recordsGoAtOnceWhenFewerAreQueuedElseWaitForTheFlusher() {
         var lanes = WorkerLaneMachine(batchSize: 64, flushDelay: 0.02)
         _ = lanes.assigned(Self.items(0..<4), slots: 1)

@@ -18,16 +18,21 @@ import Testing
         #expect(!RunLimits().mayStop(within: 1_000_000))
     }
 
-    @Test func theFailurePolicyIsInReachWhenTheHeldSamplesFailingWouldTripIt() {
+    @Test func theFailurePolicyIsInReachOnceAFailureWasSeenAndTheHeldSamplesFailingWouldTripIt() {
         var counted = RunLimits(failurePolicy: FailurePolicy(maxFailures: 5))
-        #expect(!counted.mayStop(within: 4) && counted.mayStop(within: 5))
+        // No failure seen: none is expected of the held samples.
+        #expect(!counted.mayStop(within: 100))
+        _ = counted.recordFinished(failed: false, costUSD: nil)
+        #expect(!counted.mayStop(within: 100))
         _ = counted.recordFinished(failed: true, costUSD: nil)
         #expect(counted.mayStop(within: 4) && !counted.mayStop(within: 3))
-        // A rate: 10 % over at least 20. Early on any held sample failing could trip it; after
-        // enough successes the held ones cannot.
+        // A rate: 10 % over at least 20. After a failure early on, any held sample failing could
+        // trip it; after enough successes the held ones cannot.
         var rate = RunLimits(failurePolicy: FailurePolicy(maxFailureRate: 0.1, minSamples: 20))
-        #expect(rate.mayStop(within: 20) && !rate.mayStop(within: 19))
+        _ = rate.recordFinished(failed: true, costUSD: nil)
+        #expect(rate.mayStop(within: 19) && !rate.mayStop(within: 18))
         for _ in 0..<500 { _ = rate.recordFinished(failed: false, costUSD: nil) }
-        #expect(!rate.mayStop(within: 50) && rate.mayStop(within: 56))
+        // 1 + k failures of 501 + k finished reach 10 % from k = 55.
+        #expect(!rate.mayStop(within: 54) && rate.mayStop(within: 55))
     }
 }

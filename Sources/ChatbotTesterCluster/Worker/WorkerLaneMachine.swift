@@ -7,10 +7,14 @@ struct WorkerEncodedRecord: Sendable, Hashable {
     var sampleId: String
     /// Its bytes in the frame.
     var bytes: Data
+    /// Whether its case failed: it leaves at once (the coordinator counts failures for the run's
+    /// failure policy, and closes its prefetch window once one is seen).
+    var failed: Bool
 
-    init(sampleId: String, bytes: Data) {
+    init(sampleId: String, bytes: Data, failed: Bool = false) {
         self.sampleId = sampleId
         self.bytes = bytes
+        self.failed = failed
     }
 }
 
@@ -62,6 +66,8 @@ struct WorkerLaneMachine: Sendable {
     /// Whether nothing more starts (the worker is leaving).
     private(set) var stopped = false
     private var batch: [WorkerEncodedRecord] = []
+    /// Whether `batch` holds a failed case's record (sent without waiting).
+    private var batchHasFailure = false
     /// When the first record of `batch` was collected.
     private var batchStarted: UInt64 = 0
 
@@ -91,6 +97,7 @@ struct WorkerLaneMachine: Sendable {
     /// (wake the flusher).
     mutating func collect(_ record: WorkerEncodedRecord, now: UInt64) -> Bool {
         batch.append(record)
+        if record.failed { batchHasFailure = true }
         guard batch.count == 1 else { return false }
         batchStarted = now
         return true
@@ -104,7 +111,7 @@ struct WorkerLaneMachine: Sendable {
             if batch.count >= batchSize {
                 finish.frame = takeBatch()
                 finish.full = true
-            } else if flushDelay == 0 || queue.count < batch.count {
+            } else if flushDelay == 0 || queue.count < batch.count || batchHasFailure {
                 finish.frame = takeBatch()
             }
         }
@@ -136,6 +143,7 @@ struct WorkerLaneMachine: Sendable {
     }
 
     private mutating func takeBatch() -> [WorkerEncodedRecord] {
+        batchHasFailure = false
         defer { batch = [] }
         return batch
     }

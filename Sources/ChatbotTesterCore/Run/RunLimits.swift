@@ -46,12 +46,14 @@ public struct RunLimits: Sendable, Hashable {
     }
 
     /// Whether `samples` more finished samples could make a rule stop the run, judged by what
-    /// was seen so far: each costing as much as the costliest one yet, each failing. A scheduler
-    /// that holds samples ahead of its slots (a sharded run's prefetch window) stops holding any
-    /// once this is true, so that a stop finds no more started than one process would have.
+    /// was seen so far: each costing as much as the costliest one yet (nothing, before any cost),
+    /// and each failing once any has failed (none, before). A scheduler that holds samples ahead
+    /// of its slots (a sharded run's prefetch window) stops holding any while this is true, so that
+    /// a stop finds no more started than one process would have.
     public func mayStop(within samples: Int) -> Bool {
         let samples = max(0, samples)
         if let budgetUSD, spentUSD + largestCostUSD * Double(samples) >= budgetUSD { return true }
+        guard failures > 0 else { return false }
         return failurePolicy.shouldAbort(failures: failures + samples, finished: finished + samples)
     }
 }
