@@ -157,19 +157,25 @@ import Testing
         #expect(results[.single] == results[.sharded])
     }
 
+    /// A job whose every token costs a thousandth of a dollar, stopping at `budget` (written into
+    /// the YAML as given: a number or a `${VAR}`).
+    static func budgetJob(_ server: MockLLMServer, concurrency: Int, budget: String, cases: String) throws -> URL {
+        try job(
+            """
+            backends:
+              bot: {type: openai, baseURL: "\(server.openAIBaseURL)", model: m, pricing: {inputPerMTok: 1000, outputPerMTok: 1000}}
+            dataset: cases.jsonl
+            run:
+              concurrency: \(concurrency)
+              budgetUSD: \(budget)
+            """, cases: cases)
+    }
+
     @Test func theBudgetStopsBothWithExitThreeAndResumeFinishesEveryIdOnce() async throws {
         try await withMockLLMServer(.init(latencyMs: 5)) { server in
             var finished: [Mode: [JSONValue]] = [:]
             for mode in Mode.allCases {
-                let directory = try Self.job(
-                    """
-                    backends:
-                      bot: {type: openai, baseURL: "\(server.openAIBaseURL)", model: m, pricing: {inputPerMTok: 1000, outputPerMTok: 1000}}
-                    dataset: cases.jsonl
-                    run:
-                      concurrency: 2
-                      budgetUSD: ${BUDGET}
-                    """, cases: Self.cases(60))
+                let directory = try Self.budgetJob(server, concurrency: 2, budget: "${BUDGET}", cases: Self.cases(60))
                 let out = directory.appendingPathComponent("out")
                 let config = directory.appendingPathComponent("job.yaml").path
                 let stopped = try await CLITests.run(["test", config, "--out", out.path, "--no-progress"] + mode.flags, environment: ["BUDGET": "0.2"])
@@ -198,15 +204,8 @@ import Testing
         try await withMockLLMServer(.init(latencyMs: 0)) { server in
             var counts: [Mode: Int] = [:]
             for mode in Mode.allCases {
-                let directory = try Self.job(
-                    """
-                    backends:
-                      bot: {type: openai, baseURL: "\(server.openAIBaseURL)", model: m, pricing: {inputPerMTok: 1000, outputPerMTok: 1000}}
-                    dataset: cases.jsonl
-                    run:
-                      concurrency: 32
-                      budgetUSD: 12
-                    """, cases: Self.cases(3000, prompt: { "MOCK_REPLY: refunds take \($0 % 10) days" }))
+                let directory = try Self.budgetJob(
+                    server, concurrency: 32, budget: "12", cases: Self.cases(3000, prompt: { "MOCK_REPLY: refunds take \($0 % 10) days" }))
                 let out = directory.appendingPathComponent("out")
                 let config = directory.appendingPathComponent("job.yaml").path
                 let stopped = try await CLITests.run(["test", config, "--out", out.path, "--no-progress"] + mode.flags)
