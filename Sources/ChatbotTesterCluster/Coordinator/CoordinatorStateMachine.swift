@@ -19,9 +19,9 @@ import DequeModule
 ///   not started: that worker is asked to hand its queue back (`release`, as for a stop), and what
 ///   comes back goes out again one slot at a time, fewest held first, with no window beyond a
 ///   worker's share (so it does not bounce back and forth). A slow case at the end holds one slot,
-///   never the queue behind it. The same happens once the samples the run may hold could trip the
+///   never the queue behind it. The same happens while the samples the run may hold could trip the
 ///   budget or the failure policy (`RunLimits.mayStop(within:)`): queues are handed back and no
-///   window is held from then on, so a stop finds no more samples started than one process would.
+///   window is held, so a stop finds no more samples started than one process would.
 /// - **Stop rules.** Every record is counted in one `RunLimits` (cost budget, failure policy) for the
 ///   whole run; when it says stop, or the shell calls `stop(_:)` (interrupt), no sample starts any
 ///   more (workers hand back what they queued and have not started: `release` / `released`), the
@@ -84,8 +84,9 @@ public struct CoordinatorStateMachine: Sendable {
         }
 
         /// The prefetch window's depth in shares: at 2 (sessions 8–14) a worker sent its records
-        /// about every 16 cases at `concurrency: 32` over two workers; at 4 the frames both ways
-        /// halve again and the coordinator's CPU drops by a fifth (docs/cluster.md, session 15).
+        /// about every 16 cases at `concurrency: 32` over two workers; at 8 (session 15) a frame
+        /// carries up to 64 both ways and the coordinator's CPU is about a quarter lower
+        /// (docs/cluster.md, "Session 15").
         public static let prefetchShares = 8
     }
 
