@@ -97,7 +97,7 @@ extension WorkerDriver {
                     let bytes = try record.recordsFrameUnit(omittingSample: record.run.sample == item.sample)
                     let now = DispatchTime.now().uptimeNanoseconds
                     let waiter = self.lanes.withLock { lanes in
-                        lanes.machine.collect(WorkerEncodedRecord(sampleId: record.sampleId, bytes: bytes, failed: record.run.status != .ok), now: now) ? lanes.wakeFlusher() : nil
+                        lanes.machine.collect(WorkerEncodedRecord(sampleId: record.sampleId, bytes: bytes, failed: record.run.status == .error), now: now) ? lanes.wakeFlusher() : nil
                     }
                     waiter?.resume()
                 } catch {
