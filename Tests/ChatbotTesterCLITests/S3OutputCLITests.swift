@@ -145,7 +145,10 @@ import Testing
         let server = try await Self.server.value
         try await withMockLLMServer(.init(latencyMs: 40)) { llm in
             let directory = try CLITests.temporaryDirectory()
-            let count = 150
+            // 400 cases at 40 ms and concurrency 4 take 4 s: the kill (at 20 mirrored records) lands long
+            // before the end even when the store is slow to list and read the journal's parts under load
+            // (with 150 cases a loaded CI machine once saw the run finish first).
+            let count = 400
             try (0..<count).map { #"{"id":"c\#($0)","input":"hello \#($0)"}"# }.joined(separator: "\n")
                 .write(to: directory.appendingPathComponent("cases.jsonl"), atomically: true, encoding: .utf8)
             let config = directory.appendingPathComponent("job.yaml")
