@@ -240,14 +240,16 @@ import Testing
     }
 
     /// The failure policy with a prefetch window (concurrency 32 over two workers) against a target
-    /// failing every request: the window closes once a failure is seen and failed records leave
-    /// their workers at once, so both modes stop near 50 failures — what was in flight when the
-    /// policy tripped, plus at most one more round of the run's concurrency started before the first
-    /// failure was reported (with the window kept open and records batched, 140–159 were seen).
-    @Test func theFailurePolicyWithAPrefetchWindowStopsBothNearTheLimit() async throws {
+    /// failing every request: no more results than one process can have — the 50 failures and at
+    /// most what was in flight when the 50th was counted (31). A worker's first failed record leaves
+    /// at once and stops its queue, which it hands back right after (`welcome`'s
+    /// `handBackQueueAtFirstFailure`), and the window closes once a failure is counted. Without the
+    /// hand-back queued samples kept starting until a `release` arrived: 81–93 results, 84 and 86
+    /// under load; with the window kept open and records batched, 140–159.
+    @Test func theFailurePolicyWithAPrefetchWindowStopsWhereOneProcessCan() async throws {
         try await withMockLLMServer(.init(latencyMs: 0)) { server in
             let counts = try await Self.failingRuns(server, concurrency: 32, maxFailures: 50, cases: 3000)
-            for mode in Mode.allCases { #expect((50...(50 + 31 + 32)).contains(counts[mode] ?? 0), "\(mode): \(counts[mode] ?? 0) results") }
+            for mode in Mode.allCases { #expect((50...(50 + 31)).contains(counts[mode] ?? 0), "\(mode): \(counts[mode] ?? 0) results") }
         }
     }
 

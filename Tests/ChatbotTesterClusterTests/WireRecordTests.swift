@@ -246,6 +246,32 @@ import Testing
         #expect(Self.releases(free.received(records: [T.envelope(T.record(2, cost: 0.9))], from: 1, now: 0)).isEmpty)
     }
 
+    /// With a failure policy and a window, `welcome` asks workers to hand their queue back at their
+    /// first failure; the unasked `released` after the failed record's frame is taken like an asked
+    /// one, and what comes back goes out only within the share (the window closed on the failure).
+    @Test func aFailurePolicyAsksWorkersToHandTheirQueueBackAtTheirFirstFailure() {
+        typealias T = CoordinatorStateMachineTests
+        func welcome(_ actions: [Machine.Action]) -> ClusterMessage.Welcome? {
+            actions.lazy.compactMap { if case .send(_, .welcome(let welcome)) = $0 { welcome } else { nil } }.first
+        }
+        var policed = Self.machine(concurrency: 4, prefetch: 4, samples: 40, limits: RunLimits(failurePolicy: FailurePolicy(maxFailures: 5)))
+        let joined = T.join(&policed, 1)
+        #expect(welcome(joined)?.handBackQueueAtFirstFailure == true)
+        #expect(T.assigned(joined) == [1: Array(0..<8)])
+        // The worker's first failure, then its queue (4...7) handed back unasked.
+        let failed = policed.received(records: [T.envelope(T.record(0, status: .error))], from: 1, now: 0)
+        #expect(T.assigned(failed).isEmpty)
+        let back = policed.received(.released(.init(sampleIds: ["s4", "s5", "s6", "s7"])), from: 1, now: 0)
+        // One slot is free (three play): one sample, the first handed back, and no window on top.
+        #expect(T.assigned(back) == [1: [4]])
+        #expect(policed.inFlightCount == 4)
+        // No policy, or no window: nothing to ask.
+        var free = Self.machine(concurrency: 4, prefetch: 4, samples: 40)
+        #expect(welcome(T.join(&free, 1))?.handBackQueueAtFirstFailure == nil)
+        var windowless = Self.machine(concurrency: 4, prefetch: 0, samples: 40, limits: RunLimits(failurePolicy: FailurePolicy(maxFailures: 5)))
+        #expect(welcome(T.join(&windowless, 1))?.handBackQueueAtFirstFailure == nil)
+    }
+
     @Test func aPrefetchWindowHandsOutBatchesAndTheWorkersShareAsSlots() {
         var machine = Self.machine(concurrency: 4, prefetch: 4, samples: 40)
         let joined = CoordinatorStateMachineTests.join(&machine, 1)

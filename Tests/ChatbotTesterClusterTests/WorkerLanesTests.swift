@@ -61,9 +61,47 @@ import Testing
         _ = lanes.collect(WorkerEncodedRecord(sampleId: "case-1", bytes: Data("x".utf8), failed: true), now: 2_000)
         let sent = lanes.finished()
         #expect(sent.frame?.map(\.sampleId) == ["case-0", "case-1"])
+        // Without a failure policy the queue goes on.
+        #expect(sent.next?.index == 2 && sent.handBack == nil)
         // The next batch waits again.
         _ = lanes.collect(Self.record("case-2"), now: 3_000)
         #expect(lanes.finished().frame == nil && lanes.waitingRecords == 1)
+    }
+
+    /// With a failure policy, the worker's first failed case stops its queue: nothing more starts
+    /// from it, and the queue is handed back right after the frame carrying that failure, so the
+    /// coordinator counts it before those samples start anywhere. Once only.
+    @Test func theFirstFailureStopsTheQueueAndHandsItBackAfterItsFrame() {
+        var lanes = WorkerLaneMachine(batchSize: 64, flushDelay: 0.02)
+        lanes.handBackAtFirstFailure = true
+        #expect(lanes.assigned(Self.items(0..<6), slots: 2).map(\.index) == [0, 1])
+        _ = lanes.collect(WorkerEncodedRecord(sampleId: "case-0", bytes: Data("x".utf8), failed: true), now: 1_000)
+        #expect(lanes.queueStopped)
+        // An assignment crossing the failure is queued, not started.
+        #expect(lanes.assigned(Self.items(6..<7), slots: 2).isEmpty)
+        let failed = lanes.finished()
+        #expect(failed.frame?.map(\.sampleId) == ["case-0"])
+        #expect(failed.handBack == ["case-2", "case-3", "case-4", "case-5", "case-6"])
+        #expect(failed.next == nil && lanes.queue.isEmpty && !lanes.queueStopped)
+        // Handed back once: a later failure leaves at once but stops nothing.
+        #expect(lanes.assigned(Self.items(7..<9), slots: 2).map(\.index) == [7])
+        _ = lanes.collect(WorkerEncodedRecord(sampleId: "case-1", bytes: Data("x".utf8), failed: true), now: 2_000)
+        let second = lanes.finished()
+        #expect(second.frame?.map(\.sampleId) == ["case-1"] && second.handBack == nil)
+        #expect(second.next?.index == 8)
+    }
+
+    /// The flusher can take the frame with the first failure (it waited `flushDelay`): it hands
+    /// the queue back then, and the lane that finishes later starts nothing from it.
+    @Test func theFlusherHandsTheQueueBackWhenItSendsTheFirstFailure() {
+        var lanes = WorkerLaneMachine(batchSize: 64, flushDelay: 0.02)
+        lanes.handBackAtFirstFailure = true
+        _ = lanes.assigned(Self.items(0..<4), slots: 1)
+        _ = lanes.collect(WorkerEncodedRecord(sampleId: "case-0", bytes: Data("x".utf8), failed: true), now: 1_000)
+        let due = lanes.flusherStep(now: 20_001_001)
+        #expect(due == .send([WorkerEncodedRecord(sampleId: "case-0", bytes: Data("x".utf8), failed: true)], handBack: ["case-1", "case-2", "case-3"]))
+        let finish = lanes.finished()
+        #expect(finish.frame == nil && finish.next == nil && lanes.running == 0)
     }
 
     @Test func recordsGoAtOnceWhenFewerAreQueuedElseWaitForTheFlusher() {
@@ -137,6 +175,22 @@ import Testing
         #expect(exit.records == 2 && exit.failure == nil)
     }
 
+    /// Over a connection: the frame with the first failure, then `released` with the queue, unasked.
+    @Test func aWorkerHandsItsQueueBackAfterItsFirstFailureWhenWelcomedSo() async throws {
+        let probe = LaneProbe(gated: true, ungated: ["case-0"], failing: ["case-0"])
+        let worker = try await LaneWorker.start(probe: probe, handBackQueueAtFirstFailure: true)
+        worker.connection.deliver(.assign(.init(samples: Self.items(0..<6), slots: 2)))
+        guard case .records(let records) = try await worker.connection.next() else { throw ChatbotTesterError(.proto, "expected records") }
+        #expect(records.map(\.sampleId) == ["case-0"] && records.first?.failed == true)
+        let released = try await worker.connection.nextMessage()
+        #expect(released == .released(.init(sampleIds: ["case-2", "case-3", "case-4", "case-5"])))
+        probe.open()
+        #expect(try await worker.connection.records(1) == ["case-1"])
+        #expect(Set(probe.startedIds) == ["case-0", "case-1"] && probe.startedIds.count == 2)
+        let exit = try await worker.shutdown()
+        #expect(exit.records == 2 && exit.failure == nil)
+    }
+
     @Test func playsAtMostSlotsAtOnceAsSlotsChange() async throws {
         let probe = LaneProbe(gated: false)
         let worker = try await LaneWorker.start(probe: probe)
@@ -198,10 +252,12 @@ final class LaneProbe: ShardProcessor, @unchecked Sendable {
 
     private let state: Locked<State>
     private let ungated: Set<String>
+    private let failing: Set<String>
 
-    init(gated: Bool, ungated: Set<String> = []) {
+    init(gated: Bool, ungated: Set<String> = [], failing: Set<String> = []) {
         state = Locked(State(gated: gated))
         self.ungated = ungated
+        self.failing = failing
     }
 
     var maxInFlight: Int { state.withLock { $0.maxInFlight } }
@@ -244,7 +300,10 @@ final class LaneProbe: ShardProcessor, @unchecked Sendable {
                 await Task.yield()
             }
             state.withLock { $0.inFlight -= 1 }
-            let run = RunRecord(sample: item.sample, target: "bot", transcript: [Message(role: .assistant, content: "ok")])
+            let failed = failing.contains(item.sample.id)
+            let run = RunRecord(
+                sample: item.sample, target: "bot", status: failed ? .error : .ok, transcript: failed ? [] : [Message(role: .assistant, content: "ok")],
+                error: failed ? ErrorInfo(code: "http_500", message: "failed") : nil)
             await emit(ClusterRecord(sampleId: item.sample.id, index: item.index, run: run, evals: []))
         }
     }
@@ -255,7 +314,7 @@ struct LaneWorker {
     let connection: LaneConnection
     let run: Task<ClusterWorker.Exit, Never>
 
-    static func start(probe: LaneProbe, flushDelay: Double = 0.02) async throws -> LaneWorker {
+    static func start(probe: LaneProbe, flushDelay: Double = 0.02, handBackQueueAtFirstFailure: Bool? = nil) async throws -> LaneWorker {
         let connection = LaneConnection()
         let options = ClusterWorker.Options(workerId: "lanes", flushDelay: flushDelay)
         let run = Task {
@@ -263,7 +322,11 @@ struct LaneWorker {
                 connection: connection, registry: BackendRegistry(), factory: { _, _, _ in probe }, options: options)
         }
         guard case .hello = try await connection.nextMessage() else { throw ChatbotTesterError(.proto, "expected hello") }
-        connection.deliver(.welcome(.init(runId: "r", setup: ClusterJobSetup(registry: RegistryConfig(), job: nil), heartbeatSeconds: 600)))
+        connection.deliver(
+            .welcome(
+                .init(
+                    runId: "r", setup: ClusterJobSetup(registry: RegistryConfig(), job: nil), heartbeatSeconds: 600,
+                    handBackQueueAtFirstFailure: handBackQueueAtFirstFailure)))
         return LaneWorker(connection: connection, run: run)
     }
 

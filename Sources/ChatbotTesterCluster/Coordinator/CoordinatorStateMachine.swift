@@ -231,6 +231,10 @@ public struct CoordinatorStateMachine: Sendable {
     ) {
         self.configuration = configuration
         self.spoolComplete = spoolComplete
+        var welcome = welcome
+        // Only a queue (a prefetch window) can start samples the coordinator has not counted a
+        // failure for; see `Welcome.handBackQueueAtFirstFailure`.
+        if configuration.prefetch > 0 && !limits.failurePolicy.isNever { welcome.handBackQueueAtFirstFailure = true }
         self.welcome = welcome
         self.limits = limits
         var recorded = [Recorded](repeating: .none, count: shards.lazy.map(\.end).max() ?? 0)

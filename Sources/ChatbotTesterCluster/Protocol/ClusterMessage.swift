@@ -16,7 +16,10 @@ import Foundation
 /// (`ClusterMessageCodec.encodeRecordsFrame(_:)`: index, JSON length, part length, then the
 /// record's JSON and its report part), which the coordinator reads without walking the JSON; a
 /// version-5 coordinator could not read them.
-public let clusterProtocolVersion = 6
+/// 7: `welcome` may ask a worker to hand back its queue, unasked, once its first failed record has
+/// left (`handBackQueueAtFirstFailure`: the run has a failure policy), which a version-6 worker
+/// would not do.
+public let clusterProtocolVersion = 7
 
 /// A message of the cluster protocol. On the wire: one frame holding `{"type": …, "body": …}` JSON.
 ///
@@ -27,7 +30,8 @@ public let clusterProtocolVersion = 6
 /// hold, take no more, then leave) and `shutdown` (leave now) from the coordinator; `error` either
 /// way before closing; `budgetRequest` / `budgetGrant` share rate limits across workers; `release`
 /// (from the coordinator, when the run stops) asks a worker to start nothing more of what it holds
-/// and hand the samples it has not started back in `released`.
+/// and hand the samples it has not started back in `released` (which a worker also sends unasked
+/// after its first failed record when `welcome` says the run has a failure policy).
 public enum ClusterMessage: Sendable, Hashable {
     case hello(Hello)
     case welcome(Welcome)
@@ -64,12 +68,24 @@ public enum ClusterMessage: Sendable, Hashable {
         public var setup: ClusterJobSetup
         /// How often the worker should send a heartbeat.
         public var heartbeatSeconds: Double
+        /// Whether the run has a failure policy: the worker then starts nothing more from its queue
+        /// once a sample of it has failed, and hands the queue back (`released`, unasked) right
+        /// after the frame carrying that first failure. The coordinator counts the failure before
+        /// it hands those samples out again (its prefetch window closes once a failure is seen and
+        /// the policy is in reach), as one process counts each failure before it starts its next
+        /// sample; without it, a worker's queued samples kept starting until a `release` reached
+        /// it. `nil`: no.
+        public var handBackQueueAtFirstFailure: Bool?
 
-        public init(protocolVersion: Int = clusterProtocolVersion, runId: String, setup: ClusterJobSetup, heartbeatSeconds: Double) {
+        public init(
+            protocolVersion: Int = clusterProtocolVersion, runId: String, setup: ClusterJobSetup, heartbeatSeconds: Double,
+            handBackQueueAtFirstFailure: Bool? = nil
+        ) {
             self.protocolVersion = protocolVersion
             self.runId = runId
             self.setup = setup
             self.heartbeatSeconds = heartbeatSeconds
+            self.handBackQueueAtFirstFailure = handBackQueueAtFirstFailure
         }
     }
 

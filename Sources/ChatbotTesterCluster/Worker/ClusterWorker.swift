@@ -148,7 +148,10 @@ actor WorkerDriver {
                     }
                 }
                 self.building = building
-                lanes.withLock { $0.building = building }
+                lanes.withLock {
+                    $0.building = building
+                    $0.machine.handBackAtFirstFailure = welcome.handBackQueueAtFirstFailure ?? false
+                }
                 if flusher == nil { flusher = Self.startFlusher(self) }
             case .process(let assignment):
                 assignments += 1
@@ -216,6 +219,12 @@ actor WorkerDriver {
     /// A sample's processing failed beyond a per-sample error.
     func fail(_ error: ChatbotTesterError) {
         perform(machine.failed(error))
+    }
+
+    /// Hands back queued samples, unasked (after the frame carrying the worker's first failure).
+    func handBackQueue(_ ids: [String]) {
+        guard !exited else { return }
+        perform(machine.released(ids))
     }
 
     /// Sends finished records as one frame.

@@ -80,6 +80,7 @@ extension WorkerDriver {
             let finish = lanes.withLock { $0.machine.finished() }
             if let frame = finish.frame {
                 await send(frame)
+                if let handBack = finish.handBack { await handBackQueue(handBack) }
                 if finish.full { await connection.waitUntilWritable() }
             }
             if let failure, !Task.isCancelled { await fail(ChatbotTesterError.wrap(failure)) }
@@ -125,8 +126,9 @@ extension WorkerDriver {
             switch lanes.withLock({ $0.flusherStep(now: now) }) {
             case .stop:
                 return
-            case .send(let frame):
+            case .send(let frame, let handBack):
                 await send(frame)
+                if let handBack { await handBackQueue(handBack) }
             case .sleep(let until):
                 try? await Task.sleep(nanoseconds: until - now)
             case .park:

@@ -30,6 +30,11 @@ struct WorkerEncodedRecord: Sendable, Hashable {
 /// worker idle; with nothing queued they go at once). Otherwise they wait for later finishes, at
 /// most `flushDelay` after the first of them: one long-lived flusher sends what is due
 /// (`flusherStep(now:)`), sleeping only while records wait.
+///
+/// With `handBackAtFirstFailure` (the run has a failure policy), the first failed record stops
+/// the queue: nothing more starts from it, and whoever sends the frame carrying that record also
+/// hands the queue back (`Finish.handBack`, `FlusherStep.send`'s), after the frame. The
+/// coordinator has then counted the failure before any of those samples start.
 struct WorkerLaneMachine: Sendable {
     /// What a lane does after finishing a sample.
     struct Finish: Sendable, Hashable {
@@ -39,12 +44,15 @@ struct WorkerLaneMachine: Sendable {
         var full: Bool
         /// Play this sample next (`nil`: the lane ends).
         var next: IndexedSample?
+        /// After the frame, hand these queued samples back (`released`): the frame carries the
+        /// worker's first failed record (see `handBackAtFirstFailure`).
+        var handBack: [String]? = nil
     }
 
     /// What the flusher does next.
     enum FlusherStep: Sendable, Hashable {
-        /// Send these records (they waited `flushDelay`).
-        case send([WorkerEncodedRecord])
+        /// Send these records (they waited `flushDelay`), then hand back `handBack` as `Finish.handBack`.
+        case send([WorkerEncodedRecord], handBack: [String]? = nil)
         /// Sleep until this time (nanoseconds on the caller's clock): the oldest waiting record is due then.
         case sleep(until: UInt64)
         /// Nothing waits: park until a record does (`collect` says so with `true`).
@@ -65,6 +73,12 @@ struct WorkerLaneMachine: Sendable {
     private(set) var running = 0
     /// Whether nothing more starts (the worker is leaving).
     private(set) var stopped = false
+    /// Whether the first failed record stops the queue and hands it back (set from `welcome`).
+    var handBackAtFirstFailure = false
+    /// A failed record was collected and the queue waits for its frame to leave (then it is handed back).
+    private(set) var queueStopped = false
+    /// Whether the queue was handed back at the first failure already (it happens once).
+    private var handedBackAtFailure = false
     private var batch: [WorkerEncodedRecord] = []
     /// Whether `batch` holds a failed case's record (sent without waiting).
     private var batchHasFailure = false
@@ -86,7 +100,7 @@ struct WorkerLaneMachine: Sendable {
         if let given { slots = max(1, given) }
         queue.append(contentsOf: samples)
         var starts: [IndexedSample] = []
-        while running < (slots ?? Int.max), let item = queue.popFirst() {
+        while !queueStopped, running < (slots ?? Int.max), let item = queue.popFirst() {
             running += 1
             starts.append(item)
         }
@@ -97,7 +111,10 @@ struct WorkerLaneMachine: Sendable {
     /// (wake the flusher).
     mutating func collect(_ record: WorkerEncodedRecord, now: UInt64) -> Bool {
         batch.append(record)
-        if record.failed { batchHasFailure = true }
+        if record.failed {
+            batchHasFailure = true
+            if handBackAtFirstFailure && !handedBackAtFailure { queueStopped = true }
+        }
         guard batch.count == 1 else { return false }
         batchStarted = now
         return true
@@ -109,13 +126,13 @@ struct WorkerLaneMachine: Sendable {
         var finish = Finish(frame: nil, full: false, next: nil)
         if !batch.isEmpty {
             if batch.count >= batchSize {
-                finish.frame = takeBatch()
+                (finish.frame, finish.handBack) = takeBatch()
                 finish.full = true
             } else if flushDelay == 0 || queue.count < batch.count || batchHasFailure {
-                finish.frame = takeBatch()
+                (finish.frame, finish.handBack) = takeBatch()
             }
         }
-        if !stopped, running < (slots ?? Int.max), let item = queue.popFirst() {
+        if !stopped, !queueStopped, running < (slots ?? Int.max), let item = queue.popFirst() {
             running += 1
             finish.next = item
         }
@@ -134,7 +151,9 @@ struct WorkerLaneMachine: Sendable {
         if stopped { return .stop }
         if batch.isEmpty { return .park }
         let due = batchStarted &+ flushDelay
-        return now >= due ? .send(takeBatch()) : .sleep(until: due)
+        guard now >= due else { return .sleep(until: due) }
+        let (records, handBack) = takeBatch()
+        return .send(records, handBack: handBack)
     }
 
     /// The worker is leaving: nothing more starts.
@@ -142,9 +161,17 @@ struct WorkerLaneMachine: Sendable {
         stopped = true
     }
 
-    private mutating func takeBatch() -> [WorkerEncodedRecord] {
+    /// The batch, and the queue to hand back after it when it carries the first failure.
+    private mutating func takeBatch() -> ([WorkerEncodedRecord], [String]?) {
+        var handBack: [String]?
+        if batchHasFailure && queueStopped {
+            queueStopped = false
+            handedBackAtFailure = true
+            let ids = release()
+            if !ids.isEmpty { handBack = ids }
+        }
         batchHasFailure = false
         defer { batch = [] }
-        return batch
+        return (batch, handBack)
     }
 }
