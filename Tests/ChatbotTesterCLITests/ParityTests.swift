@@ -132,13 +132,33 @@ import Testing
     static func untimed(_ url: URL) -> String? {
         guard let text = try? String(contentsOf: url, encoding: .utf8), !text.isEmpty else { return nil }
         if url.pathExtension == "xml" { return text.replacingOccurrences(of: #"time="[^"]*""#, with: "time=\"\"", options: .regularExpression) }
-        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-        guard let column = lines.first?.split(separator: ",").firstIndex(of: "latency_ms") else { return nil }
+        // RFC 4180 lines end in CR LF, which a Swift `String` holds as one `Character`.
+        let lines = text.replacingOccurrences(of: "\r\n", with: "\n").split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        guard lines.count > 1, let column = lines.first.map(csvFields)?.firstIndex(of: "latency_ms") else { return nil }
         return lines.map { line in
-            var fields = line.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+            var fields = csvFields(line)
             if fields.count > column, line != lines[0] { fields[column] = "" }
             return fields.joined(separator: ",")
         }.joined(separator: "\n")
+    }
+
+    /// The fields of one CSV line as written (quotes kept): a comma inside a quoted field (a
+    /// reason naming several values) does not split it.
+    static func csvFields(_ line: String) -> [String] {
+        var fields: [String] = []
+        var field = ""
+        var quoted = false
+        for character in line {
+            if character == "\"" { quoted.toggle() }
+            if character == "," && !quoted {
+                fields.append(field)
+                field = ""
+            } else {
+                field.append(character)
+            }
+        }
+        fields.append(field)
+        return fields
     }
 
     /// The counts of `run-summary.json` both modes must agree on, besides `statistics`.
