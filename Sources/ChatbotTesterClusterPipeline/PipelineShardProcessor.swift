@@ -46,7 +46,7 @@ public struct PipelineShardProcessor: ShardProcessor {
             let config = try JobConfig(document: document, baseDirectory: base)
             let components = PipelineComponents(
                 backends: registry, metrics: metrics,
-                middleware: BackendMiddleware.make(environment: MiddlewareEnvironment(makeRateBudget: context.makeRateBudget)))
+                middleware: BackendMiddleware.make(environment: MiddlewareEnvironment(makeRateBudget: context.makeRateBudget, makeCircuitBreaker: context.makeCircuitBreaker)))
             var settings = JobSettings(outputDirectory: context.stateDirectory.path, concurrency: setup.job["concurrency"]?.intValue)
             // One response cache per job, shared by its workers: the coordinator's `.state` when this
             // worker can use it (same host, same user), else the worker's own.

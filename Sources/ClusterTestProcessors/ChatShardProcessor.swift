@@ -29,7 +29,7 @@ public struct ChatShardProcessor: ShardProcessor {
             cpuWork: max(0, try options.int("cpuWork") ?? 0),
             backends: BackendSet(
                 config: setup.registry, registry: registry, events: events,
-                wrapper: BackendMiddleware.make(environment: MiddlewareEnvironment(makeRateBudget: context.makeRateBudget))))
+                wrapper: BackendMiddleware.make(environment: MiddlewareEnvironment(makeRateBudget: context.makeRateBudget, makeCircuitBreaker: context.makeCircuitBreaker))))
     }
 
     public init(target: String, concurrency: Int, cpuWork: Int, backends: BackendSet) {

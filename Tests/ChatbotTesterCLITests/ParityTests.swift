@@ -302,6 +302,34 @@ import Testing
         }
     }
 
+    /// A target that is down (nothing listens; `circuitBreaker: {consecutiveFailures: 5}`, one
+    /// attempt, c2): one breaker for the whole run, so both modes record the same four connection
+    /// failures before the fifth opens it, stop with `targetDown` and exit 3. With a breaker per
+    /// worker process, `--workers 2` recorded 5–8.
+    @Test func aTargetDownStopsBothAfterTheSameFailures() async throws {
+        // Port 9 (discard): nothing listens on loopback there.
+        let port = 9
+        var counts: [Mode: Int] = [:]
+        for mode in Mode.allCases {
+            let directory = try Self.job(
+                """
+                backends:
+                  bot: {type: openai, baseURL: "http://127.0.0.1:\(port)/v1", model: m, retry: {attempts: 1}, circuitBreaker: {consecutiveFailures: 5}}
+                dataset: cases.jsonl
+                run: {concurrency: 2}
+                """, cases: Self.cases(200))
+            let out = directory.appendingPathComponent("out")
+            let result = try await CLITests.run(["test", directory.appendingPathComponent("job.yaml").path, "--out", out.path, "--no-progress"] + mode.flags)
+            #expect(result.status == 3, "\(mode): \(result.stderr)")
+            let summary = Self.json(out.appendingPathComponent("run-summary.json"))
+            #expect(summary?["stopReason"] == .string("targetDown"), "\(mode)")
+            let records = Self.lines(out.appendingPathComponent("results.jsonl")).compactMap { try? JSONValue(parsing: $0) }
+            #expect(records.allSatisfy { $0["error"]?["code"] == .string("connection_refused") }, "\(mode)")
+            counts[mode] = records.count
+        }
+        #expect(counts[.single] == 4 && counts[.sharded] == 4, "\(counts)")
+    }
+
     @Test func concurrencyBoundsWhatIsInFlightToTheTargetForTheWholeRun() async throws {
         for mode in Mode.allCases {
             try await withMockLLMServer(.init(latencyMs: 40)) { server in

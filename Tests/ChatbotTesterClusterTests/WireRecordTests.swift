@@ -272,6 +272,49 @@ import Testing
         #expect(welcome(T.join(&windowless, 1))?.handBackQueueAtFirstFailure == nil)
     }
 
+    /// One circuit breaker per backend instance for the whole run: connection failures reported by
+    /// two workers count together, the report that reaches the threshold is answered "down" and
+    /// the other worker is told; an answered attempt starts the count over; a worker joining later
+    /// learns that the backend is down.
+    @Test func oneCircuitBreakerCountsEveryWorkersAttempts() {
+        typealias T = CoordinatorStateMachineTests
+        var machine = Self.machine(concurrency: 4, prefetch: 0, samples: 40, workers: 2)
+        _ = T.join(&machine, 1)
+        _ = T.join(&machine, 2)
+        func failure(_ requestId: Int) -> ClusterMessage {
+            .breakerReport(.init(requestId: requestId, backend: "bot", consecutiveFailures: 3, failure: .init(code: "connection_refused", message: "connection refused", peer: "http://127.0.0.1:9/v1")))
+        }
+        func states(_ actions: [Machine.Action]) -> [(Int, ClusterMessage.BreakerState)] {
+            actions.compactMap { if case .send(let id, .breakerState(let state)) = $0 { (id, state) } else { nil } }
+        }
+        let first = states(machine.received(failure(1), from: 1, now: 0))
+        #expect(first.count == 1 && first[0].0 == 1 && first[0].1.requestId == 1 && first[0].1.down == nil)
+        // An answered attempt (no answer is sent) starts the count over.
+        #expect(states(machine.received(.breakerReport(.init(requestId: nil, backend: "bot", consecutiveFailures: 3, failure: nil)), from: 2, now: 0)).isEmpty)
+        _ = machine.received(failure(2), from: 1, now: 0)
+        _ = machine.received(failure(1), from: 2, now: 0)
+        let opening = states(machine.received(failure(3), from: 1, now: 0))
+        let down = ClusterMessage.BreakerState.Down(failures: 3, last: .init(code: "connection_refused", message: "connection refused", peer: "http://127.0.0.1:9/v1"))
+        #expect(opening.map(\.0) == [1, 2])
+        #expect(opening.first?.1 == .init(requestId: 3, backend: "bot", down: down, opened: true))
+        #expect(opening.last?.1 == .init(requestId: nil, backend: "bot", down: down))
+        // Open for good: a later failure is answered "down", and opens nothing again.
+        let later = states(machine.received(failure(2), from: 2, now: 0))
+        #expect(later.count == 1 && later[0].1 == .init(requestId: 2, backend: "bot", down: down))
+        // A late worker hears of it with its welcome.
+        let late = states(T.join(&machine, 3))
+        #expect(late.count == 1 && late[0].0 == 3 && late[0].1.down == down)
+        // Another backend has a breaker of its own; names beyond the bound are refused.
+        #expect(states(machine.received(.breakerReport(.init(requestId: 9, backend: "judge", consecutiveFailures: 3, failure: .init(code: "dns", message: "no such host"))), from: 1, now: 0)).first?.1.down == nil)
+        var flooded = Self.machine(concurrency: 4, prefetch: 0, samples: 40)
+        _ = T.join(&flooded, 1)
+        for index in 0..<CoordinatorStateMachine.maxBreakers {
+            _ = flooded.received(.breakerReport(.init(requestId: nil, backend: "b\(index)", consecutiveFailures: 3, failure: nil)), from: 1, now: 0)
+        }
+        let refused = flooded.received(.breakerReport(.init(requestId: nil, backend: "one-more", consecutiveFailures: 3, failure: nil)), from: 1, now: 0)
+        #expect(T.closes(refused).first?.1?.contains("more than 256 backends") == true)
+    }
+
     @Test func aPrefetchWindowHandsOutBatchesAndTheWorkersShareAsSlots() {
         var machine = Self.machine(concurrency: 4, prefetch: 4, samples: 40)
         let joined = CoordinatorStateMachineTests.join(&machine, 1)

@@ -186,6 +186,11 @@ public struct CoordinatorStateMachine: Sendable {
     /// Set once the run's tail was reached (nothing left to hand out while a worker had a free
     /// slot): from then on no worker is handed more than its share.
     private var atTail = false
+    /// The run's circuit breakers, one per backend instance a worker reported a connection failure
+    /// of, and why each is down once open (`breakerReport` / `breakerState`).
+    private var breakers: [String: (breaker: CircuitBreaker, down: ClusterMessage.BreakerState.Down?)] = [:]
+    /// The most instances with a breaker: a run has a handful; a worker naming more is refused.
+    static let maxBreakers = 256
     /// `shares()` while the ready workers stay the same (every frame of records dispatches); reset
     /// when a worker joins or leaves.
     private var shareCache: [ConnectionID: Int]?
@@ -405,6 +410,10 @@ public struct CoordinatorStateMachine: Sendable {
             shareCache = nil
             workers[id] = worker
             var actions: [Action] = [.send(id, .welcome(welcome)), .report(.workerJoined(workerId: hello.workerId, pid: hello.pid))]
+            // A worker joining late learns which backends are down already.
+            for (backend, entry) in breakers.sorted(by: { $0.key < $1.key }) {
+                if let down = entry.down { actions.append(.send(id, .breakerState(.init(requestId: nil, backend: backend, down: down)))) }
+            }
             if finishedReported {
                 actions.append(.send(id, .shutdown))
             } else {
@@ -425,11 +434,46 @@ public struct CoordinatorStateMachine: Sendable {
             return [.close(id, reason: "worker reported \(info.code): \(info.message)")] + lost(id, reason: "worker error: \(info.message)")
         case (.ready, .budgetRequest(let request)):
             return [.grantBudget(id, request)]
+        case (.ready, .breakerReport(let report)):
+            return breakerReported(report, from: id)
         case (.ready, .released(let released)):
             return handBack(released.sampleIds, from: id)
         default:
             return violation(id, reason: "unexpected \(message.typeName) from \(worker.workerId ?? "worker")")
         }
+    }
+
+    /// A worker's attempt failed at the connection level, or was answered after reported failures:
+    /// the instance's one breaker records it as one process's breaker records its own attempts.
+    /// A failure is answered (with why it is down when it is open); the report that opens it is
+    /// also told to every other worker, so their calls fail at once with `target_down`.
+    private mutating func breakerReported(_ report: ClusterMessage.BreakerReport, from id: ConnectionID) -> [Action] {
+        guard breakers[report.backend] != nil || breakers.count < Self.maxBreakers else {
+            return violation(id, reason: "breaker reports name more than \(Self.maxBreakers) backends")
+        }
+        var entry =
+            breakers[report.backend] ?? (CircuitBreaker(settings: CircuitBreaker.Settings(consecutiveFailures: report.consecutiveFailures)), nil)
+        guard let failure = report.failure else {
+            _ = entry.breaker.record(.answered)
+            breakers[report.backend] = entry
+            return []
+        }
+        var opened = false
+        if case .open(let failures, let code, let message) = entry.breaker.record(.connectionFailure(code: failure.code, message: failure.message)) {
+            entry.down = .init(failures: failures, last: .init(code: code, message: message, peer: failure.peer))
+            opened = true
+        }
+        breakers[report.backend] = entry
+        var actions: [Action] = []
+        if let requestId = report.requestId {
+            actions.append(.send(id, .breakerState(.init(requestId: requestId, backend: report.backend, down: entry.down, opened: opened ? true : nil))))
+        }
+        if opened, let down = entry.down {
+            for other in workers.keys.sorted() where other != id && workers[other]?.phase == .ready {
+                actions.append(.send(other, .breakerState(.init(requestId: nil, backend: report.backend, down: down))))
+            }
+        }
+        return actions
     }
 
     /// A `records` frame arrived on `id` at `now`, read as envelopes (the shell's lean path: the

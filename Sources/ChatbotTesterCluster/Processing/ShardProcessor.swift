@@ -24,6 +24,10 @@ public struct ClusterWorkerContext: Sendable {
     /// Rate budgets granted by the coordinator, shared by every worker of the run. Pass it to
     /// `MiddlewareEnvironment(makeRateBudget:)` so configured `rateLimit`s hold cluster-wide.
     public var makeRateBudget: @Sendable (_ instance: String, _ limits: RateLimits, _ clock: any TesterClock) -> any RateBudget
+    /// Circuit breakers kept by the coordinator, one per backend instance for the whole run. Pass it
+    /// to `MiddlewareEnvironment(makeCircuitBreaker:)` so `circuitBreaker` thresholds count every
+    /// worker's attempts, as one process's breaker counts its own.
+    public var makeCircuitBreaker: @Sendable (_ instance: String, _ settings: CircuitBreaker.Settings) -> any CircuitBreakerGate
     /// A directory for the worker's on-disk state (response cache…). A worker passes a private
     /// one (0700, owned by the user: see `ClusterWorker.Options.stateDirectory`); the default is
     /// an unpredictable path under the temporary directory, created by whoever first writes there.
@@ -36,11 +40,15 @@ public struct ClusterWorkerContext: Sendable {
         makeRateBudget: @escaping @Sendable (_ instance: String, _ limits: RateLimits, _ clock: any TesterClock) -> any RateBudget = {
             LocalRateBudget(limits: $1, clock: $2)
         },
+        makeCircuitBreaker: @escaping @Sendable (_ instance: String, _ settings: CircuitBreaker.Settings) -> any CircuitBreakerGate = {
+            LocalCircuitBreaker(instance: $0, settings: $1)
+        },
         stateDirectory: URL = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("chatbot-tester-worker-\(UUID().uuidString.lowercased())"),
         workerId: String = "worker-\(getpid())"
     ) {
         self.events = events
         self.makeRateBudget = makeRateBudget
+        self.makeCircuitBreaker = makeCircuitBreaker
         self.stateDirectory = stateDirectory
         self.workerId = workerId
     }

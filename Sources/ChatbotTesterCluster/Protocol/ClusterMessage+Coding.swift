@@ -19,6 +19,8 @@ extension ClusterMessage: Codable {
         case "error": self = .error(try c.decode(ErrorInfo.self, forKey: .body))
         case "budgetRequest": self = .budgetRequest(try c.decode(BudgetRequest.self, forKey: .body))
         case "budgetGrant": self = .budgetGrant(try c.decode(BudgetGrant.self, forKey: .body))
+        case "breakerReport": self = .breakerReport(try c.decode(BreakerReport.self, forKey: .body))
+        case "breakerState": self = .breakerState(try c.decode(BreakerState.self, forKey: .body))
         case "release": self = .release
         case "released": self = .released(try c.decode(Released.self, forKey: .body))
         default:
@@ -38,6 +40,8 @@ extension ClusterMessage: Codable {
         case .error(let body): try c.encode(body, forKey: .body)
         case .budgetRequest(let body): try c.encode(body, forKey: .body)
         case .budgetGrant(let body): try c.encode(body, forKey: .body)
+        case .breakerReport(let body): try c.encode(body, forKey: .body)
+        case .breakerState(let body): try c.encode(body, forKey: .body)
         case .released(let body): try c.encode(body, forKey: .body)
         }
     }

@@ -18,7 +18,8 @@ import Foundation
 /// version-5 coordinator could not read them.
 /// 7: `welcome` may ask a worker to hand back its queue, unasked, once its first failed record has
 /// left (`handBackQueueAtFirstFailure`: the run has a failure policy), which a version-6 worker
-/// would not do.
+/// would not do; workers report connection failures (`breakerReport`) to the coordinator's one
+/// circuit breaker per backend instance and hear from it when it opens (`breakerState`).
 public let clusterProtocolVersion = 7
 
 /// A message of the cluster protocol. On the wire: one frame holding `{"type": …, "body": …}` JSON.
@@ -28,7 +29,8 @@ public let clusterProtocolVersion = 7
 /// coordinator keeps each worker supplied up to its share of `run.concurrency`, and every record
 /// returns a slot. `heartbeat` both ways at any time after the handshake; `drain` (finish what you
 /// hold, take no more, then leave) and `shutdown` (leave now) from the coordinator; `error` either
-/// way before closing; `budgetRequest` / `budgetGrant` share rate limits across workers; `release`
+/// way before closing; `budgetRequest` / `budgetGrant` share rate limits across workers, and
+/// `breakerReport` / `breakerState` one circuit breaker per backend instance; `release`
 /// (from the coordinator, when the run stops) asks a worker to start nothing more of what it holds
 /// and hand the samples it has not started back in `released` (which a worker also sends unasked
 /// after its first failed record when `welcome` says the run has a failure policy).
@@ -45,6 +47,8 @@ public enum ClusterMessage: Sendable, Hashable {
     case budgetGrant(BudgetGrant)
     case release
     case released(Released)
+    case breakerReport(BreakerReport)
+    case breakerState(BreakerState)
 
     /// A worker introduces itself.
     public struct Hello: Sendable, Hashable, Codable {
@@ -135,6 +139,70 @@ public enum ClusterMessage: Sendable, Hashable {
         }
     }
 
+    /// A worker's attempt at backend instance `backend` failed at the connection level (`failure`
+    /// set: the coordinator answers with a `breakerState` carrying `requestId`), or was answered
+    /// after the worker had reported failures (`failure` nil, no answer: the count starts over).
+    /// The coordinator keeps one `CircuitBreaker` per instance for the whole run, so its threshold
+    /// counts every worker's attempts as one process's breaker counts its own.
+    public struct BreakerReport: Sendable, Hashable, Codable {
+        /// A connection-level failure: its error code, its message without the peer, and the peer.
+        public struct Failure: Sendable, Hashable, Codable {
+            public var code: String
+            public var message: String
+            public var peer: String?
+
+            public init(code: String, message: String, peer: String? = nil) {
+                self.code = code
+                self.message = message
+                self.peer = peer
+            }
+        }
+
+        /// Matches the answer to the report (nil for an answered attempt, which gets none).
+        public var requestId: Int?
+        public var backend: String
+        /// The instance's threshold (`circuitBreaker.consecutiveFailures`).
+        public var consecutiveFailures: Int
+        public var failure: Failure?
+
+        public init(requestId: Int?, backend: String, consecutiveFailures: Int, failure: Failure?) {
+            self.requestId = requestId
+            self.backend = backend
+            self.consecutiveFailures = consecutiveFailures
+            self.failure = failure
+        }
+    }
+
+    /// The coordinator's breaker of instance `backend`: the answer to report `requestId`, or — with
+    /// no `requestId` — word to every other worker that it opened.
+    public struct BreakerState: Sendable, Hashable, Codable {
+        /// Why the breaker is open: the consecutive failures that opened it and the last of them
+        /// (the `target_down` error is made of them).
+        public struct Down: Sendable, Hashable, Codable {
+            public var failures: Int
+            public var last: BreakerReport.Failure
+
+            public init(failures: Int, last: BreakerReport.Failure) {
+                self.failures = failures
+                self.last = last
+            }
+        }
+
+        public var requestId: Int?
+        public var backend: String
+        /// Set once the breaker is open.
+        public var down: Down?
+        /// Whether the report answered is the one that opened it.
+        public var opened: Bool?
+
+        public init(requestId: Int?, backend: String, down: Down?, opened: Bool? = nil) {
+            self.requestId = requestId
+            self.backend = backend
+            self.down = down
+            self.opened = opened
+        }
+    }
+
     /// The message's type name on the wire.
     public var typeName: String {
         switch self {
@@ -150,6 +218,8 @@ public enum ClusterMessage: Sendable, Hashable {
         case .budgetGrant: "budgetGrant"
         case .release: "release"
         case .released: "released"
+        case .breakerReport: "breakerReport"
+        case .breakerState: "breakerState"
         }
     }
 }

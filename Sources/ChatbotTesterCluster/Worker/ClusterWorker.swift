@@ -76,6 +76,7 @@ actor WorkerDriver {
     private var failure: String?
     private var exited = false
     private let budgets: ClusterBudgetClient
+    private let breakers: ClusterBreakerClient
     private var freshStateDirectory: URL?
 
     init(connection: any ClusterConnection, registry: BackendRegistry, factory: @escaping ShardProcessorFactory, events: EventBus, options: ClusterWorker.Options) {
@@ -88,6 +89,9 @@ actor WorkerDriver {
         self.lanes = Locked(WorkerLanes(machine: WorkerLaneMachine(batchSize: options.batchSize, flushDelay: options.flushDelay)))
         let codec = codec
         budgets = ClusterBudgetClient { [connection] message in
+            if let payload = try? codec.encode(message) { connection.enqueue([payload]) }
+        }
+        breakers = ClusterBreakerClient { [connection] message in
             if let payload = try? codec.encode(message) { connection.enqueue([payload]) }
         }
     }
@@ -107,6 +111,7 @@ actor WorkerDriver {
             failure = connection.closeReason ?? "the coordinator closed the connection"
         }
         budgets.close()
+        breakers.close()
         stopLanes(cancelling: true)
         building?.cancel()
         flusher?.cancel()
@@ -135,9 +140,10 @@ actor WorkerDriver {
                     continue
                 }
                 let factory = factory, registry = registry
-                let budgets = budgets
+                let budgets = budgets, breakers = breakers
                 let context = ClusterWorkerContext(
                     events: events, makeRateBudget: { instance, _, _ in ClusterRateBudget(instance: instance, client: budgets) },
+                    makeCircuitBreaker: { instance, settings in ClusterCircuitBreaker(instance: instance, settings: settings, client: breakers) },
                     stateDirectory: stateDirectory, workerId: options.workerId)
                 let building = Task { () -> (any ShardProcessor)? in
                     do {
@@ -164,6 +170,8 @@ actor WorkerDriver {
                 connection.enqueue([codec.encodeRecordsFrame(records)])
             case .granted(let grant):
                 budgets.granted(grant)
+            case .breaker(let breaker):
+                breakers.received(breaker)
             case .exit(let reason):
                 exited = true
                 if let reason { failure = reason }

@@ -21,6 +21,8 @@ public struct WorkerStateMachine: Sendable {
         case sendRecords([Data])
         /// The coordinator granted a budget request.
         case granted(ClusterMessage.BudgetGrant)
+        /// The coordinator's circuit breaker answered a report, or opened.
+        case breaker(ClusterMessage.BreakerState)
         /// Leave: `reason` nil for an orderly shutdown, else a protocol failure to report.
         case exit(reason: String?)
     }
@@ -60,6 +62,8 @@ public struct WorkerStateMachine: Sendable {
             return []
         case (_, .budgetGrant(let grant)):
             return [.granted(grant)]
+        case (_, .breakerState(let breaker)):
+            return [.breaker(breaker)]
         case (_, .shutdown):
             phase = .exited
             return [.exit(reason: nil)]

@@ -11,6 +11,9 @@ public struct MiddlewareEnvironment: Sendable {
     /// Builds the rate budget of an instance. The default is a `LocalRateBudget`; a cluster worker
     /// passes one that draws on a budget its coordinator grants.
     public var makeRateBudget: @Sendable (_ instance: String, _ limits: RateLimits, _ clock: any TesterClock) -> any RateBudget
+    /// Builds the circuit breaker of an instance. The default is a `LocalCircuitBreaker`; a cluster
+    /// worker passes one its coordinator keeps, counting every worker's attempts.
+    public var makeCircuitBreaker: @Sendable (_ instance: String, _ settings: CircuitBreaker.Settings) -> any CircuitBreakerGate
 
     public init(
         clock: any TesterClock = SystemTesterClock(),
@@ -18,6 +21,9 @@ public struct MiddlewareEnvironment: Sendable {
         priceTable: PriceTable = .builtIn, ledger: UsageLedger? = nil,
         makeRateBudget: @escaping @Sendable (_ instance: String, _ limits: RateLimits, _ clock: any TesterClock) -> any RateBudget = {
             LocalRateBudget(limits: $1, clock: $2)
+        },
+        makeCircuitBreaker: @escaping @Sendable (_ instance: String, _ settings: CircuitBreaker.Settings) -> any CircuitBreakerGate = {
+            LocalCircuitBreaker(instance: $0, settings: $1)
         }
     ) {
         self.clock = clock
@@ -25,6 +31,7 @@ public struct MiddlewareEnvironment: Sendable {
         self.priceTable = priceTable
         self.ledger = ledger
         self.makeRateBudget = makeRateBudget
+        self.makeCircuitBreaker = makeCircuitBreaker
     }
 
     /// The real clock, random jitter, the built-in price table, local rate budgets.

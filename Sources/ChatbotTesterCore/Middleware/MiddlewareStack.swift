@@ -27,7 +27,7 @@ public final class MiddlewareStack: Sendable {
     public let limiter: ConcurrencyLimiter?
     private let identityText: String
     private let adaptive: Locked<AdaptiveConcurrency>?
-    private let breaker: Locked<(state: CircuitBreaker, error: ChatbotTesterError?)>?
+    private let breaker: (any CircuitBreakerGate)?
     private let environment: MiddlewareEnvironment
     /// The retry layer, built once (its policy, clock and notice handler are the stack's).
     private let retryExecutor: RetryExecutor?
@@ -58,7 +58,7 @@ public final class MiddlewareStack: Sendable {
         let poolSize = options.concurrency ?? (options.adaptiveConcurrency ? MiddlewareOptions.defaultAdaptiveMaximum : nil)
         limiter = poolSize.map { ConcurrencyLimiter(limit: $0) }
         adaptive = options.adaptiveConcurrency ? Locked(AdaptiveConcurrency(maximum: poolSize ?? 1)) : nil
-        breaker = options.circuitBreaker.map { Locked((CircuitBreaker(settings: $0), nil)) }
+        breaker = options.circuitBreaker.map { environment.makeCircuitBreaker(name, $0) }
         retryExecutor = options.retry.map { policy in
             RetryExecutor(policy: policy, clock: environment.clock, random: environment.random) { [name, events] notice in
                 var retryAfter: Double?
@@ -72,7 +72,7 @@ public final class MiddlewareStack: Sendable {
     }
 
     /// The `target_down` error once the circuit breaker has opened; `nil` while calls go through.
-    public var targetDownError: ChatbotTesterError? { breaker?.withLock { $0.error } }
+    public var targetDownError: ChatbotTesterError? { breaker?.openError }
 
     // MARK: Chat
 
@@ -191,28 +191,20 @@ public final class MiddlewareStack: Sendable {
     /// attempt opens the breaker, emits `backend.circuit_open` and throws `target_down` instead.
     private func withBreaker<T: Sendable>(_ body: () async throws -> T) async throws -> T {
         guard let breaker else { return try await body() }
-        if let open = breaker.withLock({ $0.error }) { throw open }
+        if let open = breaker.openError { throw open }
         do {
             let value = try await body()
-            _ = breaker.withLock { $0.state.record(.answered) }
+            _ = await breaker.record(.answered, peer: nil)
             return value
         } catch {
             let outcome = CircuitBreaker.outcome(of: error)
-            let name = name
-            let (action, open) = breaker.withLock { entry -> (CircuitBreaker.Action, ChatbotTesterError?) in
-                let action = entry.state.record(outcome)
-                if case .open(let failures, _, let last) = action {
-                    let peer = (error as? ChatbotTesterError)?.location?.source
-                    entry.error = CircuitBreaker.targetDownError(instance: name, peer: peer, failures: failures, lastMessage: last)
-                }
-                return (action, entry.error)
+            if case .neutral = outcome { throw error }
+            let verdict = await breaker.record(outcome, peer: (error as? ChatbotTesterError)?.location?.source)
+            if let opened = verdict.opened, let open = verdict.targetDown {
+                events.emit(BackendCircuitOpenEvent(backend: name, failures: opened.failures, code: opened.code, message: open.message))
             }
-            if case .open(let failures, let code, _) = action, let open {
-                events.emit(BackendCircuitOpenEvent(backend: name, failures: failures, code: code, message: open.message))
-                throw open
-            }
-            // Calls that were in flight when the breaker opened stop here too, rather than retry.
-            if let open, case .connectionFailure = outcome { throw open }
+            // The attempt that opened the breaker, and those in flight then, stop here rather than retry.
+            if let open = verdict.targetDown { throw open }
             throw error
         }
     }
