@@ -196,6 +196,9 @@ public struct ShardedRunStage: JobRunStage {
     /// (`events/<worker id>-<pid>.jsonl`; one process writes them to `events.jsonl`).
     public static let eventsDirectoryName = "events"
 
+    /// Over workers: a resume continues the spool's journal (see `JobRunStage.playsInThisProcess`).
+    public var playsInThisProcess: Bool { false }
+
     /// The source of the debug event that says how the outputs were written.
     static let outputSource = "cluster.output"
     /// The event's message when the outputs were written while the run played.

@@ -20,9 +20,17 @@ public protocol JobRunStage: Sendable {
     /// plays may check it in that same pass instead (`TestJob.checkDataset(_:each:)`), refusing
     /// exactly what the scan refuses — `ShardedRunStage` does so while it writes its spool.
     func checkAndPlay(job: TestJob, dataset: URL, scoring: Bool) async throws -> JobRunResult
+
+    /// Whether the stage plays the cases in this process, journaling them in `results.journal.jsonl`
+    /// and `evals.journal.jsonl` (the default), or over workers, journaling them in the output
+    /// directory's `spool/` (`ShardedRunStage`). A `--resume` continues only a run played the same
+    /// way; a fresh run clears what a run of either way left (see `TestJob.prepareRunState(for:)`).
+    var playsInThisProcess: Bool { get }
 }
 
 extension JobRunStage {
+    public var playsInThisProcess: Bool { true }
+
     public func checkAndPlay(job: TestJob, dataset: URL, scoring: Bool) async throws -> JobRunResult {
         let total = try await job.scanDataset(dataset)
         job.announceRun(total: total)

@@ -223,12 +223,48 @@ extension TestJob {
 
     /// Checks and counts the dataset, plays it on `stage`, writes `run-summary.json`.
     func play(dataset: URL, stage: any JobRunStage, scoring: Bool) async throws -> JobRunResult {
+        try prepareRunState(for: stage)
         let played = try await stage.checkAndPlay(job: self, dataset: dataset, scoring: scoring)
         let store = self.store
         let summary = played.summary
         try await Task { try await store.write(JSONCoding.encoder(pretty: true).encode(summary), to: "run-summary.json") }.value
         events.emit(JobStageEvent(stage: "run", started: false, detail: summary.stopReason.rawValue))
         return played
+    }
+
+    /// What a run played in one process leaves in the output directory for a resume: its journals.
+    public static let inProcessRunState = [RunJournal.defaultKey, evalJournalKey]
+    /// What a run played over workers leaves there: its spool (journal included) and the workers'
+    /// event logs.
+    public static let shardedRunState = ["spool", "events"]
+
+    /// Before a run plays: a fresh run removes what an earlier run left for a resume, whichever way
+    /// it was played (else a later `--resume` in the other way would find the earlier run's
+    /// journal: records of another job after `--overwrite`, stale worker logs beside new ones). A
+    /// resume must continue a run played the same way: a run journaled over workers is not
+    /// continued in one process, nor the other way round — that is refused, naming the journal,
+    /// before anything is played or removed.
+    func prepareRunState(for stage: any JobRunStage) throws {
+        let manager = FileManager.default
+        func exists(_ name: String) -> Bool { manager.fileExists(atPath: output(name).path) }
+        guard settings.resume else {
+            for name in Self.inProcessRunState + Self.shardedRunState where exists(name) { try manager.removeItem(at: output(name)) }
+            return
+        }
+        let inProcess = exists(RunJournal.defaultKey)
+        let sharded = exists("spool/journal.jsonl") || exists("spool/manifest.json")
+        if stage.playsInThisProcess, sharded, !inProcess {
+            throw ChatbotTesterError(
+                .invalidInput,
+                "the run in the output directory was played with --workers (its records are in spool/journal.jsonl): resume it with --workers, or run it again without --resume",
+                location: SourceLocation(source: output("spool").path))
+        }
+        if !stage.playsInThisProcess, inProcess, !sharded {
+            throw ChatbotTesterError(
+                .invalidInput,
+                "the run in the output directory was played in one process (its records are in \(RunJournal.defaultKey)): resume it without --workers, or run it again without --resume",
+                location: SourceLocation(source: output(RunJournal.defaultKey).path))
+        }
     }
 
     /// A runner for this job's target (used by `run` and by cluster workers).

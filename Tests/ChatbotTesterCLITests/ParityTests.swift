@@ -330,6 +330,49 @@ import Testing
         #expect(counts[.single] == 4 && counts[.sharded] == 4, "\(counts)")
     }
 
+    /// Switching between one process and `--workers` on one output directory: a fresh run clears
+    /// what a run of either way left for a resume (after `--overwrite`, another job's journal would
+    /// otherwise be "resumed" into this job's results), and a `--resume` continues only a run
+    /// played the same way — the other way is refused (exit 2) before anything is touched.
+    @Test func aRunIsResumedOnlyTheWayItWasPlayedAndAFreshRunClearsTheOtherWaysState() async throws {
+        let directory = try Self.job(
+            """
+            backends:
+              bot: {type: scripted, default: "fine"}
+            dataset: cases.jsonl
+            evaluate: {metrics: [{type: contains, value: fine}]}
+            """, cases: Self.cases(5))
+        let job = directory.appendingPathComponent("job.yaml").path
+        let out = directory.appendingPathComponent("out")
+        func run(_ arguments: [String]) async throws -> CLITests.Result {
+            try await CLITests.run(["test"] + arguments + ["--out", out.path, "--no-progress"])
+        }
+        func exists(_ name: String) -> Bool { FileManager.default.fileExists(atPath: out.appendingPathComponent(name).path) }
+        // Another job's run in one process, then this job over workers in its place.
+        #expect(try await run(["examples/quickstart.yaml"]).status == 0)
+        #expect(exists("results.journal.jsonl") && exists("evals.journal.jsonl"))
+        let sharded = try await run([job, "--overwrite", "--workers", "2"])
+        #expect(sharded.status == 0, "\(sharded.stderr)")
+        #expect(!exists("results.journal.jsonl") && !exists("evals.journal.jsonl") && exists("spool/journal.jsonl"))
+        // Resumed in one process: refused, naming the spool; nothing changed.
+        let before = try Data(contentsOf: out.appendingPathComponent("results.jsonl"))
+        let refused = try await run([job, "--resume"])
+        #expect(refused.status == 2)
+        #expect(refused.stderr.contains("was played with --workers") && refused.stderr.contains("out/spool"), "\(refused.stderr)")
+        #expect(try Data(contentsOf: out.appendingPathComponent("results.jsonl")) == before)
+        // Resumed over workers: fine, this job's ids only.
+        #expect(try await run([job, "--resume", "--workers", "2"]).status == 0)
+        #expect(Self.ids(out) == (0..<5).map { "c\($0)" })
+        // A fresh run in one process clears the spool and the workers' logs; over workers, its
+        // journal is not resumed.
+        #expect(try await run([job]).status == 0)
+        #expect(!exists("spool") && !exists("events") && exists("results.journal.jsonl"))
+        let other = try await run([job, "--resume", "--workers", "2"])
+        #expect(other.status == 2)
+        #expect(other.stderr.contains("was played in one process") && other.stderr.contains("results.journal.jsonl"), "\(other.stderr)")
+        #expect(Self.ids(out) == (0..<5).map { "c\($0)" })
+    }
+
     @Test func concurrencyBoundsWhatIsInFlightToTheTargetForTheWholeRun() async throws {
         for mode in Mode.allCases {
             try await withMockLLMServer(.init(latencyMs: 40)) { server in
