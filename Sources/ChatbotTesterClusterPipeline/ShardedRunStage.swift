@@ -194,7 +194,7 @@ public struct ShardedRunStage: JobRunStage {
 
     /// Where in the output directory each worker logs its cases' events
     /// (`events/<worker id>-<pid>.jsonl`; one process writes them to `events.jsonl`).
-    public static let eventsDirectoryName = "events"
+    public static let eventsDirectoryName = TestJob.workerEventsDirectoryName
 
     /// Over workers: a resume continues the spool's journal (see `JobRunStage.playsInThisProcess`).
     public var playsInThisProcess: Bool { false }

@@ -39,7 +39,7 @@ public struct RemoteOutput: Sendable {
     /// the store: the Runner's (one process) and the cluster spool's (`--workers N`, the coordinator
     /// journals every worker's records to `spool/journal.jsonl`). Each is mirrored while the run
     /// plays and restored by `--resume`, so either mode resumes on another host.
-    public static let mirroredJournals = [RunJournal.defaultKey, "spool/journal.jsonl"]
+    public static let mirroredJournals = [RunJournal.defaultKey, TestJob.shardedJournalKey]
 
     /// Before a run: with `resume`, copies the store's journals (``mirroredJournals``, every part,
     /// in order) into the staging directory, and `dataset.jsonl` when the store has one (generated

@@ -234,9 +234,13 @@ extension TestJob {
 
     /// What a run played in one process leaves in the output directory for a resume: its journals.
     public static let inProcessRunState = [RunJournal.defaultKey, evalJournalKey]
+    /// Where a run played over workers journals its records (in its spool).
+    public static let shardedJournalKey = "spool/journal.jsonl"
+    /// Where the workers of a run played over workers log their cases' events, one file each.
+    public static let workerEventsDirectoryName = "events"
     /// What a run played over workers leaves there: its spool (journal included) and the workers'
     /// event logs.
-    public static let shardedRunState = ["spool", "events"]
+    public static let shardedRunState = ["spool", workerEventsDirectoryName]
 
     /// Before a run plays: a fresh run removes what an earlier run left for a resume, whichever way
     /// it was played (else a later `--resume` in the other way would find the earlier run's
@@ -252,7 +256,7 @@ extension TestJob {
             return
         }
         let inProcess = exists(RunJournal.defaultKey)
-        let sharded = exists("spool/journal.jsonl") || exists("spool/manifest.json")
+        let sharded = exists(Self.shardedJournalKey) || exists("spool/manifest.json")
         if stage.playsInThisProcess, sharded, !inProcess {
             throw ChatbotTesterError(
                 .invalidInput,

@@ -45,16 +45,14 @@ public final class ClusterCircuitBreaker: CircuitBreakerGate {
 /// coordinator said is open.
 final class ClusterBreakerClient: Sendable {
     private struct State {
-        var nextId = 1
-        var waiting: [Int: CheckedContinuation<ClusterMessage.BreakerState?, Never>] = [:]
         /// Instances the coordinator said are down.
         var open: [String: ChatbotTesterError] = [:]
         /// Instances with a failure reported since their last answered attempt.
         var reported: Set<String> = []
-        var closed = false
     }
 
     private let state = Locked(State())
+    private let waiters = ClusterReplyWaiters<ClusterMessage.BreakerState>()
     private let send: @Sendable (ClusterMessage) -> Void
 
     init(send: @escaping @Sendable (ClusterMessage) -> Void) {
@@ -73,45 +71,30 @@ final class ClusterBreakerClient: Sendable {
     /// Reports a connection failure and waits for the coordinator's answer (nil once the
     /// connection is closed).
     func report(_ instance: String, consecutiveFailures: Int, failure: ClusterMessage.BreakerReport.Failure) async -> ClusterMessage.BreakerState? {
-        await withCheckedContinuation { (continuation: CheckedContinuation<ClusterMessage.BreakerState?, Never>) in
-            let id = state.withLock { state -> Int? in
-                guard !state.closed else { return nil }
-                let id = state.nextId
-                state.nextId += 1
-                state.waiting[id] = continuation
-                state.reported.insert(instance)
-                return id
-            }
-            guard let id else { return continuation.resume(returning: nil) }
+        _ = state.withLock { $0.reported.insert(instance) }
+        return await waiters.request { id in
             send(.breakerReport(.init(requestId: id, backend: instance, consecutiveFailures: consecutiveFailures, failure: failure)))
         }
     }
 
     /// An attempt was answered: after reported failures, the coordinator's count starts over.
     func answered(_ instance: String, consecutiveFailures: Int) {
-        let tell = state.withLock { state in !state.closed && state.reported.remove(instance) != nil }
-        guard tell else { return }
+        guard state.withLock({ $0.reported.remove(instance) != nil }), !waiters.isClosed else { return }
         send(.breakerReport(.init(requestId: nil, backend: instance, consecutiveFailures: consecutiveFailures, failure: nil)))
     }
 
     /// The coordinator's word: an answer to a report, or that an instance is down.
     func received(_ breaker: ClusterMessage.BreakerState) {
-        let waiter = state.withLock { state -> CheckedContinuation<ClusterMessage.BreakerState?, Never>? in
-            if let down = breaker.down, state.open[breaker.backend] == nil {
-                state.open[breaker.backend] = Self.targetDown(breaker.backend, down)
+        if let down = breaker.down {
+            state.withLock { state in
+                if state.open[breaker.backend] == nil { state.open[breaker.backend] = Self.targetDown(breaker.backend, down) }
             }
-            return breaker.requestId.flatMap { state.waiting.removeValue(forKey: $0) }
         }
-        waiter?.resume(returning: breaker)
+        if let id = breaker.requestId { waiters.reply(id, breaker) }
     }
 
     /// Answers every waiting report with nil (the connection is gone).
     func close() {
-        let waiting = state.withLock { state -> [CheckedContinuation<ClusterMessage.BreakerState?, Never>] in
-            state.closed = true
-            defer { state.waiting.removeAll() }
-            return Array(state.waiting.values)
-        }
-        for continuation in waiting { continuation.resume(returning: nil) }
+        waiters.close()
     }
 }

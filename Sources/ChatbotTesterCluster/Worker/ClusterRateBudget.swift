@@ -24,13 +24,7 @@ public final class ClusterRateBudget: RateBudget {
 
 /// Matches budget grants to waiting requests on one worker connection.
 final class ClusterBudgetClient: Sendable {
-    private struct State {
-        var nextId = 1
-        var waiting: [Int: CheckedContinuation<Void, any Error>] = [:]
-        var closed = false
-    }
-
-    private let state = Locked(State())
+    private let waiters = ClusterReplyWaiters<Bool>()
     private let send: @Sendable (ClusterMessage) -> Void
 
     init(send: @escaping @Sendable (ClusterMessage) -> Void) {
@@ -39,33 +33,16 @@ final class ClusterBudgetClient: Sendable {
 
     func acquire(backend: String, tokens: Int) async throws {
         try Task.checkCancellation()
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            let id = state.withLock { state -> Int? in
-                guard !state.closed else { return nil }
-                let id = state.nextId
-                state.nextId += 1
-                state.waiting[id] = continuation
-                return id
-            }
-            guard let id else {
-                continuation.resume(throwing: ChatbotTesterError(.cancelled, "the coordinator connection is closed"))
-                return
-            }
-            send(.budgetRequest(.init(requestId: id, backend: backend, tokens: tokens)))
-        }
+        let granted = await waiters.request { id in send(.budgetRequest(.init(requestId: id, backend: backend, tokens: tokens))) }
+        guard granted == true else { throw ChatbotTesterError(.cancelled, "the coordinator connection is closed") }
     }
 
     func granted(_ grant: ClusterMessage.BudgetGrant) {
-        state.withLock { $0.waiting.removeValue(forKey: grant.requestId) }?.resume()
+        waiters.reply(grant.requestId, true)
     }
 
     /// Fails every waiting request (the connection is gone).
     func close() {
-        let waiting = state.withLock { state -> [CheckedContinuation<Void, any Error>] in
-            state.closed = true
-            defer { state.waiting.removeAll() }
-            return Array(state.waiting.values)
-        }
-        for continuation in waiting { continuation.resume(throwing: ChatbotTesterError(.cancelled, "the coordinator connection is closed")) }
+        waiters.close()
     }
 }

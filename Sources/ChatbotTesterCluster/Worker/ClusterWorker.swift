@@ -88,12 +88,11 @@ actor WorkerDriver {
         self.machine = WorkerStateMachine(hello: ClusterMessage.Hello(workerId: options.workerId, pid: Int(getpid())))
         self.lanes = Locked(WorkerLanes(machine: WorkerLaneMachine(batchSize: options.batchSize, flushDelay: options.flushDelay)))
         let codec = codec
-        budgets = ClusterBudgetClient { [connection] message in
+        let send: @Sendable (ClusterMessage) -> Void = { [connection] message in
             if let payload = try? codec.encode(message) { connection.enqueue([payload]) }
         }
-        breakers = ClusterBreakerClient { [connection] message in
-            if let payload = try? codec.encode(message) { connection.enqueue([payload]) }
-        }
+        budgets = ClusterBudgetClient(send: send)
+        breakers = ClusterBreakerClient(send: send)
     }
 
     func run() async -> ClusterWorker.Exit {

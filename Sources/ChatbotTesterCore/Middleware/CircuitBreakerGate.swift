@@ -36,18 +36,6 @@ public struct CircuitBreakerVerdict: Sendable, Hashable {
         hasher.combine(opened?.failures)
         hasher.combine(opened?.code)
     }
-
-    /// The verdict `breaker` gives after recording `outcome` for instance `instance` (`action` is
-    /// what `record` returned; `openError` the error it keeps once open).
-    public static func of(
-        _ action: CircuitBreaker.Action, outcome: CircuitBreaker.Outcome, openError: ChatbotTesterError?
-    ) -> CircuitBreakerVerdict {
-        var verdict = CircuitBreakerVerdict()
-        if case .open(let failures, let code, _) = action { verdict.opened = (failures, code) }
-        // Calls in flight when the breaker opened stop too, rather than retry.
-        if let openError, case .connectionFailure = outcome { verdict.targetDown = openError }
-        return verdict
-    }
 }
 
 /// The breaker of one backend instance in this process.
@@ -65,11 +53,14 @@ public final class LocalCircuitBreaker: CircuitBreakerGate {
     public func record(_ outcome: CircuitBreaker.Outcome, peer: String?) async -> CircuitBreakerVerdict {
         let instance = instance
         return state.withLock { entry in
-            let action = entry.breaker.record(outcome)
-            if case .open(let failures, _, let last) = action {
+            var verdict = CircuitBreakerVerdict()
+            if case .open(let failures, let code, let last) = entry.breaker.record(outcome) {
                 entry.error = CircuitBreaker.targetDownError(instance: instance, peer: peer, failures: failures, lastMessage: last)
+                verdict.opened = (failures, code)
             }
-            return CircuitBreakerVerdict.of(action, outcome: outcome, openError: entry.error)
+            // Calls in flight when the breaker opened stop too, rather than retry.
+            if let open = entry.error, case .connectionFailure = outcome { verdict.targetDown = open }
+            return verdict
         }
     }
 }
