@@ -59,11 +59,34 @@ public struct JobRunResult: Sendable {
 /// scores, each record is evaluated as it finishes (the Runner's records feed the Evaluator; nothing
 /// is read back) and its evaluations are journaled next to it (`evals.journal.jsonl`); at the end
 /// one pass writes `results.jsonl`, `evals.jsonl` and every report in dataset order.
+///
+/// A resume checks the journal against the dataset: the pass that checks the dataset before the
+/// run keeps each case's id by position (`IDsByPosition`, 8 bytes a case), and a journal line
+/// whose record is not the dataset's case at its position — left by another dataset, or edited —
+/// is skipped with a warning naming its line, and that case runs again, as a sharded run skips a
+/// journal line its spool's manifest does not list.
 public struct LocalRunStage: JobRunStage {
     public init() {}
 
+    public func checkAndPlay(job: TestJob, dataset: URL, scoring: Bool) async throws -> JobRunResult {
+        guard job.settings.resume else {
+            let total = try await job.scanDataset(dataset)
+            job.announceRun(total: total)
+            return try await play(job: job, dataset: dataset, total: total, scoring: scoring, input: nil)
+        }
+        var input = IDsByPosition()
+        let total = try await job.checkDataset(dataset) { input.append($0.id) }
+        job.announceRun(total: total)
+        return try await play(job: job, dataset: dataset, total: total, scoring: scoring, input: input)
+    }
+
     public func play(job: TestJob, dataset: URL, total: Int, scoring: Bool) async throws -> JobRunResult {
-        let runner = try await job.makeRunner(journal: RunJournal(store: job.store))
+        try await play(job: job, dataset: dataset, total: total, scoring: scoring, input: nil)
+    }
+
+    /// Plays the dataset; with `input` (a resume), the journal is checked against it.
+    func play(job: TestJob, dataset: URL, total: Int, scoring: Bool, input: IDsByPosition?) async throws -> JobRunResult {
+        let runner = try await job.makeRunner(journal: RunJournal(store: job.store, input: input))
         let reader = DatasetReader(url: dataset, source: job.config.dataset)
         let store = job.store
         let resume = job.settings.resume
@@ -73,7 +96,7 @@ public struct LocalRunStage: JobRunStage {
             let summary = try await runner.runAll(reader.runnerSamples(), resume: resume, retryErrors: job.settings.retryErrors, total: total)
             // Finish the file even when the run was interrupted: a fresh task does not inherit the
             // cancellation, so the journal is read to the end.
-            _ = try await Task { try await ResultsWriter.write(store: store, to: "results.jsonl") }.value
+            _ = try await Task { try await ResultsWriter.write(store: store, to: "results.jsonl", input: input) }.value
             return JobRunResult(summary: summary, scored: false)
         }
         let evalJournal = RunJournal(store: store, key: TestJob.evalJournalKey)
@@ -98,13 +121,13 @@ public struct LocalRunStage: JobRunStage {
         }
         if summary.stopReason == .cancelled || Task.isCancelled {
             streamed?.abandon()
-            _ = try await Task { try await ResultsWriter.write(store: store, to: "results.jsonl") }.value
+            _ = try await Task { try await ResultsWriter.write(store: store, to: "results.jsonl", input: input) }.value
             return JobRunResult(summary: summary, scored: false)
         }
         if let streamed, let evaluation = try streamed.finish(expected: summary.statistics.recorded) {
             return JobRunResult(summary: summary, scored: true, evaluation: evaluation)
         }
-        let evaluation = try await Task { try await job.writeResultsAndEvaluation() }.value
+        let evaluation = try await Task { try await job.writeResultsAndEvaluation(input: input) }.value
         return JobRunResult(summary: summary, scored: evaluation != nil, evaluation: evaluation)
     }
 }

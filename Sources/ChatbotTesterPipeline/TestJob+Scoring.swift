@@ -139,7 +139,7 @@ extension TestJob {
     /// when some record has no journaled evaluation — a run played without scoring, or a session
     /// stopped between journaling a record and its evaluations — so the caller evaluates
     /// `results.jsonl` as a whole instead.
-    func writeResultsAndEvaluation() async throws -> EvalSummary? {
+    func writeResultsAndEvaluation(input: IDsByPosition? = nil) async throws -> EvalSummary? {
         let store = self.store
         let sortedKey = Self.evalJournalKey + ".sorted"
         // The run's per-case tables are gone by now: their pages go back, so this pass peaks with
@@ -193,7 +193,7 @@ extension TestJob {
             if inFlight.count > Self.finalPassWindow { try await addOldest() }
         }
         do {
-            try await ResultsWriter.write(store: store, to: "results.jsonl") { line in
+            try await ResultsWriter.write(store: store, to: "results.jsonl", input: input) { line in
                 guard joined else { return }
                 batch.append(FinalPassItem(record: line.recordText, groups: try await journaledGroups(at: line.index)))
                 if batch.count >= Self.finalPassBatch { try await submit() }

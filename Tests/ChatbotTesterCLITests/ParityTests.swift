@@ -373,6 +373,61 @@ import Testing
         #expect(Self.ids(out) == (0..<5).map { "c\($0)" })
     }
 
+    /// A resume keeps only journal lines whose record is the dataset's case at the line's position:
+    /// a line whose id was edited, or one moved to another position, is skipped with a warning
+    /// naming its line, and the cases it claimed run again — in one process as over workers (whose
+    /// spool journal is checked against its manifest).
+    @Test func aResumeSkipsJournalLinesThatAreNotTheDatasetsCaseAtTheirPosition() async throws {
+        var outcomes: [Mode: [JSONValue]] = [:]
+        for mode in Mode.allCases {
+            try await withMockLLMServer(.init(latencyMs: 1)) { server in
+                let directory = try Self.job(
+                    """
+                    backends:
+                      bot: {type: openai, baseURL: "\(server.openAIBaseURL)", model: m}
+                    dataset: cases.jsonl
+                    run: {concurrency: 2}
+                    evaluate: {metrics: [{type: contains, value: hello}]}
+                    """, cases: Self.cases(6))
+                let out = directory.appendingPathComponent("out")
+                let config = directory.appendingPathComponent("job.yaml").path
+                let first = try await CLITests.run(["test", config, "--out", out.path, "--no-progress"] + mode.flags)
+                #expect(first.status == 0, "\(mode): \(first.stderr)")
+                // Line 1 gets another id (same length); line 2 is copied to the end at position 5.
+                let journal = mode.journal(out)
+                var lines = Self.lines(journal)
+                #expect(lines.count == 6, "\(mode)")
+                let firstId = try #require(Self.journaledId(lines[0]), "\(mode): \(lines[0].prefix(200))")
+                let secondIndex = try #require(Self.journaledIndex(lines[1]))
+                #expect(secondIndex != 5)
+                lines[0] = lines[0].replacingOccurrences(of: "\"\(firstId)\"", with: "\"x\(firstId.dropFirst())\"")
+                lines.append(lines[1].replacingOccurrences(of: "\"index\":\(secondIndex),", with: "\"index\":5,"))
+                try (lines.joined(separator: "\n") + "\n").write(to: journal, atomically: true, encoding: .utf8)
+                let played = server.stats.requests
+                let resumed = try await CLITests.run(["test", config, "--out", out.path, "--no-progress", "--resume"] + mode.flags)
+                #expect(resumed.status == 0, "\(mode): \(resumed.stderr)")
+                #expect(Self.ids(out) == (0..<6).map { "c\($0)" }, "\(mode): \(Self.ids(out))")
+                #expect(server.stats.requests - played == 1, "\(mode): only the case whose line was edited plays again")
+                let events = (try? String(contentsOf: out.appendingPathComponent("events.jsonl"), encoding: .utf8)) ?? ""
+                #expect(events.contains("journal line 1 ") && events.contains("journal line 7 ") && events.contains("runs again"), "\(mode): \(events.suffix(3000))")
+                outcomes[mode] = Self.resumedOutcome(out)
+            }
+        }
+        #expect(outcomes[.single] != nil && outcomes[.single] == outcomes[.sharded])
+    }
+
+    /// The sample id of a journal line, in either mode's shape.
+    static func journaledId(_ line: String) -> String? {
+        guard let value = try? JSONValue(parsing: line) else { return nil }
+        return value["record"]?["sampleId"]?.stringValue ?? value["sampleId"]?.stringValue ?? value["id"]?.stringValue
+    }
+
+    /// The dataset index of a journal line, in either mode's shape.
+    static func journaledIndex(_ line: String) -> Int? {
+        guard let value = try? JSONValue(parsing: line), case .int(let index)? = value["index"] else { return nil }
+        return index
+    }
+
     @Test func concurrencyBoundsWhatIsInFlightToTheTargetForTheWholeRun() async throws {
         for mode in Mode.allCases {
             try await withMockLLMServer(.init(latencyMs: 40)) { server in

@@ -37,7 +37,8 @@ import Testing
         let reported = try Self.report(try await Self.message(sent, 1))
         #expect(reported.backend == "bot" && reported.consecutiveFailures == 2)
         #expect(reported.failure == .init(code: "connection_refused", message: "connection refused", peer: "http://h:1/v1"))
-        client.received(.init(requestId: try #require(reported.requestId), backend: "bot", down: nil))
+        let reportedId: Int = try #require(reported.requestId)
+        client.received(.init(requestId: reportedId, backend: "bot", down: nil))
         #expect(await first.value == CircuitBreakerVerdict())
 
         // Answered after a reported failure: the coordinator hears it once (no answer is awaited).
@@ -50,7 +51,8 @@ import Testing
         // The answer that says this failure opened the breaker: `target_down`, as one process throws.
         let second = Task { await breaker.record(Self.refused, peer: "http://h:1/v1") }
         let opening = try Self.report(try await Self.message(sent, 3))
-        client.received(.init(requestId: try #require(opening.requestId), backend: "bot", down: Self.down, opened: true))
+        let openingId: Int = try #require(opening.requestId)
+        client.received(.init(requestId: openingId, backend: "bot", down: Self.down, opened: true))
         let verdict = await second.value
         let expected = CircuitBreaker.targetDownError(instance: "bot", peer: "http://h:1/v1", failures: 2, lastMessage: "connection refused")
         #expect(verdict.targetDown == expected && verdict.opened?.failures == 2 && verdict.opened?.code == "connection_refused")

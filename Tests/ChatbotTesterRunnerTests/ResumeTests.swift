@@ -174,4 +174,46 @@ import Testing
         #expect(second.played == 0)
         #expect(backend.requests.count == 4)
     }
+    /// A journal checked against its input (`RunJournal.input`): a line whose id is not the input's
+    /// case at its position — edited by hand, moved, or past the input's end — counts as not
+    /// journaled (a warning names its line), its case plays again, and `ResultsWriter` given the
+    /// same ids leaves it out; without the input both would take it.
+    @Test func aResumeCheckedAgainstItsInputSkipsLinesOfOtherCases() async throws {
+        let store = try temporaryStore()
+        let input = samples(6)
+        _ = try await Runner(target: RecordingBackend(), targetName: "bot", journal: RunJournal(store: store)).run(SampleSequence(input)).finish()
+        let url = try store.url(for: RunJournal.defaultKey)
+        var lines = try String(contentsOf: url, encoding: .utf8).split(separator: "\n").map(String.init)
+        let s0 = try #require(lines.firstIndex { $0.hasPrefix(#"{"index":0,"#) })
+        let s1 = try #require(lines.firstIndex { $0.hasPrefix(#"{"index":1,"#) })
+        lines[s0] = lines[s0].replacingOccurrences(of: #""s0""#, with: #""z0""#)
+        lines.append(lines[s1].replacingOccurrences(of: #"{"index":1,"#, with: #"{"index":4,"#))
+        lines.append(lines[s1].replacingOccurrences(of: #"{"index":1,"#, with: #"{"index":9,"#))
+        try (lines.joined(separator: "\n") + "\n").write(to: url, atomically: true, encoding: .utf8)
+
+        var ids = IDsByPosition()
+        for sample in input { ids.append(sample.id) }
+        let unchecked = try await RunJournal(store: store).scan()
+        #expect(unchecked.completedIDs.contains("z0") && unchecked.foreignCount == 0)
+        let scan = try await RunJournal(store: store, input: ids).scan()
+        #expect(scan.foreignCount == 3)
+        #expect(scan.foreignLines.map(\.line) == [s0 + 1, 7, 8])
+        #expect(scan.foreignLines.map(\.sampleId) == ["z0", "s1", "s1"] && scan.foreignLines.map(\.index) == [0, 4, 9])
+        #expect(!scan.completedIDs.contains("z0") && !scan.completedIDs.contains("s0") && scan.statistics.recorded == 5)
+
+        let bus = EventBus()
+        let recorder = EventRecorder()
+        bus.subscribe(recorder)
+        let backend = RecordingBackend()
+        let resumed = try await Runner(target: backend, targetName: "bot", events: bus, journal: RunJournal(store: store, input: ids))
+            .run(SampleSequence(input), resume: true).finish()
+        await bus.shutdown()
+        #expect(resumed.played == 1 && backend.requests.count == 1 && resumed.resumed == 5)
+        let warnings = recorder.events(LogEvent.self).filter { $0.level == .warning }.map { "\($0.source ?? ""): \($0.message)" }
+        #expect(warnings.count == 3)
+        #expect(warnings.first?.hasPrefix("\(RunJournal.defaultKey):\(s0 + 1): journal line \(s0 + 1) holds case 'z0'") == true, "\(warnings)")
+        let report = try await ResultsWriter.write(store: store, input: ids)
+        #expect(report.foreign == 3 && report.records == 6)
+        #expect(try await resultRecords(store).map(\.sampleId) == input.map(\.id))
+    }
 }

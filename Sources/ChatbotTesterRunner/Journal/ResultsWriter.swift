@@ -11,6 +11,8 @@ public struct ResultsWriteReport: Sendable, Hashable, Codable {
     public var malformed: Int
     /// Sorted runs spilled to temporary artifacts (0 when everything fit in one chunk).
     public var spilledChunks: Int
+    /// Journal lines skipped because their record is not the input's case at their position.
+    public var foreign: Int = 0
 }
 
 /// Turns a run journal (completion order, possibly over several resumed sessions) into
@@ -32,12 +34,15 @@ public enum ResultsWriter {
     ///   - mergeWidth: the most sorted runs read at once (at least 2).
     ///   - uniqueIDs: write each id once (the results rule); `false` keeps every line, sorted.
     ///   - wholeLines: write whole journal lines (`{"index":N,"record":…}`) instead of the records.
+    ///   - input: the ids of the run's input by position: a line whose record is not the input's
+    ///     case at its position is skipped (`foreign`), as a resume's scan skips it
+    ///     (`RunJournal.input`); nil keeps every line.
     ///   - onRecord: sees each line written, in output order (after it is appended), so a caller
     ///     can build what depends on results order (evaluations, reports) in the same pass.
     @discardableResult
     public static func write(
         store: any ArtifactStore, journalKey: String = RunJournal.defaultKey, to outputKey: String = "results.jsonl",
-        chunkSize: Int = 8192, mergeWidth: Int = 32, uniqueIDs: Bool = true, wholeLines: Bool = false,
+        chunkSize: Int = 8192, mergeWidth: Int = 32, uniqueIDs: Bool = true, wholeLines: Bool = false, input: IDsByPosition? = nil,
         onRecord: (JournalLine) async throws -> Void = { _ in }
     ) async throws -> ResultsWriteReport {
         let spillPrefix = "\(outputKey).sort/"
@@ -86,6 +91,10 @@ public enum ResultsWriter {
             for try await (_, text) in store.lines(of: journalKey) {
                 guard let line = JournalLine.parse(text) else {
                     report.malformed += 1
+                    continue
+                }
+                guard input.map({ $0.holds(line.sampleId, at: line.index) }) ?? true else {
+                    report.foreign += 1
                     continue
                 }
                 chunk.append(line)

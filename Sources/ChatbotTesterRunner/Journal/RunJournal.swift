@@ -19,6 +19,11 @@ public struct JournalScan: Sendable {
     public var retriedErrors: Int
     /// One message per error code among the counted records (the first seen), for summaries.
     public var errorExamples: [String: String]
+    /// Lines whose record is not the input's case at their position (`RunJournal.input`): skipped,
+    /// so their cases run again.
+    public var foreignCount = 0
+    /// The first of those (at most 20): line number, sample id and position.
+    public var foreignLines: [(line: Int, sampleId: String, index: Int)] = []
 
     public init() {
         completedIDs = IDDigestSet()
@@ -44,6 +49,11 @@ public actor RunJournal {
 
     public nonisolated let store: any ArtifactStore
     public nonisolated let key: String
+    /// The ids of the run's input by position, when known: a resume then keeps only the lines whose
+    /// record is the input's case at the line's position (`scan`), as `ResultsWriter` does when it
+    /// is given them — a line left by another input, or edited by hand, is skipped and its case
+    /// runs again, as a sharded run skips a journal line its spool's manifest does not list.
+    public nonisolated let input: IDsByPosition?
     private var handle: (any ArtifactJournal)?
     private var syncEvery = 256
     private var syncInterval = Duration.seconds(1)
@@ -56,10 +66,12 @@ public actor RunJournal {
     /// What a background fsync threw, reported by the next append, sync or close.
     private var syncFailure: (any Error)?
 
-    /// A journal at `key` in `store` (nothing is opened until `open`).
-    public init(store: any ArtifactStore, key: String = RunJournal.defaultKey) {
+    /// A journal at `key` in `store` (nothing is opened until `open`), checked on resume against
+    /// `input` (the ids of the run's input by position) when given.
+    public init(store: any ArtifactStore, key: String = RunJournal.defaultKey, input: IDsByPosition? = nil) {
         self.store = store
         self.key = key
+        self.input = input
     }
 
     /// Reads back the journal: ids, totals and malformed lines (a torn last line is not counted:
@@ -68,7 +80,8 @@ public actor RunJournal {
     /// Per the record-key contract a success is final and an error can be replaced: an id with an
     /// `ok` record counts with it (never with an error journaled before or after it); an id with
     /// only errors counts with its first error, or — with `retryErrors` — is not completed at all,
-    /// so a resumed run plays it again.
+    /// so a resumed run plays it again. With `input`, a line whose sample id is not the input's at
+    /// its position counts as not journaled (`foreignCount`, `foreignLines`).
     public nonisolated func scan(retryErrors: Bool = false) async throws -> JournalScan {
         var scan = JournalScan()
         guard await store.exists(key) else { return scan }
@@ -84,6 +97,11 @@ public actor RunJournal {
             guard let line = JournalLine.parse(text), let record = try? line.decodeRecord(decoder: decoder) else {
                 scan.malformedCount += 1
                 if scan.malformedLines.count < 20 { scan.malformedLines.append(number) }
+                continue
+            }
+            guard input.map({ $0.holds(line.sampleId, at: line.index) }) ?? true else {
+                scan.foreignCount += 1
+                if scan.foreignLines.count < 20 { scan.foreignLines.append((number, line.sampleId, line.index)) }
                 continue
             }
             let bit = record.status == .ok ? hasOK : hasError
@@ -104,7 +122,8 @@ public actor RunJournal {
         }
         // Pass 2: count each completed id once, with its ok record when it has one.
         for try await (_, text) in store.lines(of: key) {
-            guard let line = JournalLine.parse(text), let state = ids.value(of: line.sampleId), state & counted == 0,
+            guard let line = JournalLine.parse(text), input.map({ $0.holds(line.sampleId, at: line.index) }) ?? true,
+                let state = ids.value(of: line.sampleId), state & counted == 0,
                 state & hasOK != 0 || !retryErrors, let record = try? line.decodeRecord(decoder: decoder)
             else { continue }
             if record.status != .ok && state & hasOK != 0 { continue }

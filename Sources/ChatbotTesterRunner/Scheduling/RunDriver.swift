@@ -47,6 +47,20 @@ struct RunDriver: Sendable {
                     if scan.malformedCount > 0 {
                         events.emit(RunJournalMalformedEvent(key: journal.key, lines: scan.malformedLines, count: scan.malformedCount))
                     }
+                    for foreign in scan.foreignLines {
+                        events.emit(
+                            LogEvent(
+                                .warning,
+                                "journal line \(foreign.line) holds case '\(foreign.sampleId)' at input position \(foreign.index), "
+                                    + "which is not the input's case there, and was skipped; the case at that position runs again",
+                                source: "\(journal.key):\(foreign.line)"))
+                    }
+                    if scan.foreignCount > scan.foreignLines.count {
+                        events.emit(
+                            LogEvent(
+                                .warning, "\(scan.foreignCount - scan.foreignLines.count) more journal lines of other cases were skipped",
+                                source: journal.key))
+                    }
                     if scan.keptErrors + scan.retriedErrors > 0 {
                         events.emit(RunResumeErrorsEvent(kept: scan.keptErrors, retried: scan.retriedErrors))
                         if scan.keptErrors > 0 {
