@@ -23,13 +23,23 @@ public protocol JobRunStage: Sendable {
 
     /// Whether the stage plays the cases in this process, journaling them in `results.journal.jsonl`
     /// and `evals.journal.jsonl` (the default), or over workers, journaling them in the output
-    /// directory's `spool/` (`ShardedRunStage`). A `--resume` continues only a run played the same
-    /// way; a fresh run clears what a run of either way left (see `TestJob.prepareRunState(for:)`).
+    /// directory's `spool/` (`ShardedRunStage`). A `--resume` of a run played the other way is
+    /// handed to `adoptRunState(playedTheOtherWay:)`; a fresh run clears what a run of either way
+    /// left (see `TestJob.prepareRunState(for:)`).
     var playsInThisProcess: Bool { get }
+
+    /// For a `--resume` of a run played the other way (`playsInThisProcess` differs): takes that
+    /// run's records into this stage's journal — each case journaled once, as `inProcessRecords`
+    /// or the spool's journal hands them over — and removes what the other way left, so the
+    /// resume continues the run. Returns false when this stage cannot (the resume is then
+    /// refused, naming the other way's journal). The default cannot.
+    func adoptRunState(playedTheOtherWay job: TestJob) async throws -> Bool
 }
 
 extension JobRunStage {
     public var playsInThisProcess: Bool { true }
+
+    public func adoptRunState(playedTheOtherWay job: TestJob) async throws -> Bool { false }
 
     public func checkAndPlay(job: TestJob, dataset: URL, scoring: Bool) async throws -> JobRunResult {
         let total = try await job.scanDataset(dataset)
@@ -65,8 +75,28 @@ public struct JobRunResult: Sendable {
 /// whose record is not the dataset's case at its position — left by another dataset, or edited —
 /// is skipped with a warning naming its line, and that case runs again, as a sharded run skips a
 /// journal line its spool's manifest does not list.
+///
+/// A run journaled over workers is continued in this process when the stage is given a way to read
+/// its spool (`adoptingShardedRun`, which the `ChatbotTesterClusterPipeline` module provides as
+/// `ShardedRunStage.adoptIntoThisProcess`; the CLI passes it).
 public struct LocalRunStage: JobRunStage {
+    /// Takes the records of a run journaled over workers into this process's journals (see
+    /// `adoptRunState(playedTheOtherWay:)`); nil: such a resume is refused.
+    public var adoptingShardedRun: (@Sendable (TestJob) async throws -> Void)?
+
+    /// A stage that refuses to resume a run journaled over workers.
     public init() {}
+
+    /// A stage that resumes a run journaled over workers by taking its records with `adoptingShardedRun`.
+    public init(adoptingShardedRun: (@Sendable (TestJob) async throws -> Void)?) {
+        self.adoptingShardedRun = adoptingShardedRun
+    }
+
+    public func adoptRunState(playedTheOtherWay job: TestJob) async throws -> Bool {
+        guard let adoptingShardedRun else { return false }
+        try await adoptingShardedRun(job)
+        return true
+    }
 
     public func checkAndPlay(job: TestJob, dataset: URL, scoring: Bool) async throws -> JobRunResult {
         guard job.settings.resume else {

@@ -223,7 +223,7 @@ extension TestJob {
 
     /// Checks and counts the dataset, plays it on `stage`, writes `run-summary.json`.
     func play(dataset: URL, stage: any JobRunStage, scoring: Bool) async throws -> JobRunResult {
-        try prepareRunState(for: stage)
+        try await prepareRunState(for: stage)
         let played = try await stage.checkAndPlay(job: self, dataset: dataset, scoring: scoring)
         let store = self.store
         let summary = played.summary
@@ -245,10 +245,12 @@ extension TestJob {
     /// Before a run plays: a fresh run removes what an earlier run left for a resume, whichever way
     /// it was played (else a later `--resume` in the other way would find the earlier run's
     /// journal: records of another job after `--overwrite`, stale worker logs beside new ones). A
-    /// resume must continue a run played the same way: a run journaled over workers is not
-    /// continued in one process, nor the other way round — that is refused, naming the journal,
-    /// before anything is played or removed.
-    func prepareRunState(for stage: any JobRunStage) throws {
+    /// resume of a run played the other way — journaled over workers and resumed in one process,
+    /// or the other way round — is handed to the stage (`JobRunStage.adoptRunState(playedTheOtherWay:)`),
+    /// which takes the other way's records into its own journal; a stage that cannot is refused,
+    /// naming the journal, before anything is played or removed. Both ways' journals at once (only
+    /// a crash in the middle of such a hand-over leaves that) are refused too, naming both.
+    func prepareRunState(for stage: any JobRunStage) async throws {
         let manager = FileManager.default
         func exists(_ name: String) -> Bool { manager.fileExists(atPath: output(name).path) }
         guard settings.resume else {
@@ -257,18 +259,30 @@ extension TestJob {
         }
         let inProcess = exists(RunJournal.defaultKey)
         let sharded = exists(Self.shardedJournalKey) || exists("spool/manifest.json")
-        if stage.playsInThisProcess, sharded, !inProcess {
+        if inProcess, sharded {
+            throw ChatbotTesterError(
+                .invalidInput,
+                "the output directory holds the records of a run played in one process (\(RunJournal.defaultKey)) and of one played with --workers (spool/journal.jsonl): run it again without --resume, or remove the one not to continue",
+                location: SourceLocation(source: outputDirectory.path))
+        }
+        guard stage.playsInThisProcess ? sharded : inProcess else { return }
+        if try await stage.adoptRunState(playedTheOtherWay: self) {
+            events.emit(
+                LogEvent(
+                    .info, "resuming a run played \(stage.playsInThisProcess ? "with --workers" : "in one process"): its records were taken over",
+                    source: outputDirectory.path))
+            return
+        }
+        if stage.playsInThisProcess {
             throw ChatbotTesterError(
                 .invalidInput,
                 "the run in the output directory was played with --workers (its records are in spool/journal.jsonl): resume it with --workers, or run it again without --resume",
                 location: SourceLocation(source: output("spool").path))
         }
-        if !stage.playsInThisProcess, inProcess, !sharded {
-            throw ChatbotTesterError(
-                .invalidInput,
-                "the run in the output directory was played in one process (its records are in \(RunJournal.defaultKey)): resume it without --workers, or run it again without --resume",
-                location: SourceLocation(source: output(RunJournal.defaultKey).path))
-        }
+        throw ChatbotTesterError(
+            .invalidInput,
+            "the run in the output directory was played in one process (its records are in \(RunJournal.defaultKey)): resume it without --workers, or run it again without --resume",
+            location: SourceLocation(source: output(RunJournal.defaultKey).path))
     }
 
     /// A runner for this job's target (used by `run` and by cluster workers).

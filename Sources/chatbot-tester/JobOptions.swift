@@ -29,7 +29,7 @@ struct JobOptions: ParsableArguments {
 
     /// Where the cases are played: this process, or `--workers N` local worker processes.
     var stage: any JobRunStage {
-        workers > 0 ? ShardedRunStage(workers: workers, maxRestarts: maxRestarts) : LocalRunStage()
+        workers > 0 ? ShardedRunStage(workers: workers, maxRestarts: maxRestarts) : LocalRunStage(adoptingShardedRun: ShardedRunStage.adoptIntoThisProcess)
     }
 
     var settings: JobSettings {

@@ -61,6 +61,11 @@ import Testing
         (try? String(contentsOf: url, encoding: .utf8)).flatMap { try? JSONValue(parsing: $0) }
     }
 
+    /// The `status` of each line of `results.jsonl`.
+    static func statuses(_ out: URL) -> [String] {
+        lines(out.appendingPathComponent("results.jsonl")).compactMap { (try? JSONValue(parsing: $0))?["status"]?.stringValue }
+    }
+
     static func ids(_ out: URL) -> [String] {
         lines(out.appendingPathComponent("results.jsonl")).compactMap { (try? JSONValue(parsing: $0))?["sampleId"]?.stringValue }
     }
@@ -332,9 +337,9 @@ import Testing
 
     /// Switching between one process and `--workers` on one output directory: a fresh run clears
     /// what a run of either way left for a resume (after `--overwrite`, another job's journal would
-    /// otherwise be "resumed" into this job's results), and a `--resume` continues only a run
-    /// played the same way — the other way is refused (exit 2) before anything is touched.
-    @Test func aRunIsResumedOnlyTheWayItWasPlayedAndAFreshRunClearsTheOtherWaysState() async throws {
+    /// otherwise be "resumed" into this job's results), and a `--resume` played the other way takes
+    /// the run's records into its own journal and continues it (the other way's state removed).
+    @Test func aFreshRunClearsTheOtherWaysStateAndAResumeTakesOverTheOtherWaysJournal() async throws {
         let directory = try Self.job(
             """
             backends:
@@ -354,23 +359,62 @@ import Testing
         let sharded = try await run([job, "--overwrite", "--workers", "2"])
         #expect(sharded.status == 0, "\(sharded.stderr)")
         #expect(!exists("results.journal.jsonl") && !exists("evals.journal.jsonl") && exists("spool/journal.jsonl"))
-        // Resumed in one process: refused, naming the spool; nothing changed.
-        let before = try Data(contentsOf: out.appendingPathComponent("results.jsonl"))
-        let refused = try await run([job, "--resume"])
-        #expect(refused.status == 2)
-        #expect(refused.stderr.contains("was played with --workers") && refused.stderr.contains("out/spool"), "\(refused.stderr)")
-        #expect(try Data(contentsOf: out.appendingPathComponent("results.jsonl")) == before)
-        // Resumed over workers: fine, this job's ids only.
-        #expect(try await run([job, "--resume", "--workers", "2"]).status == 0)
+        let verdicts = Self.lines(out.appendingPathComponent("evals.jsonl")).map(Self.normalized)
+        // Resumed in one process: the spool's records are taken over, nothing is played again.
+        let single = try await run([job, "--resume"])
+        #expect(single.status == 0, "\(single.stderr)")
+        #expect(!exists("spool") && !exists("events") && exists("results.journal.jsonl") && exists("evals.journal.jsonl"))
         #expect(Self.ids(out) == (0..<5).map { "c\($0)" })
-        // A fresh run in one process clears the spool and the workers' logs; over workers, its
-        // journal is not resumed.
+        #expect(Self.json(out.appendingPathComponent("run-summary.json"))?["resumed"] == .int(5))
+        #expect(Self.lines(out.appendingPathComponent("evals.jsonl")).map(Self.normalized) == verdicts)
+        // And back over workers.
+        let back = try await run([job, "--resume", "--workers", "2"])
+        #expect(back.status == 0, "\(back.stderr)")
+        #expect(!exists("results.journal.jsonl") && !exists("evals.journal.jsonl") && exists("spool/journal.jsonl"))
+        #expect(Self.ids(out) == (0..<5).map { "c\($0)" })
+        #expect(Self.json(out.appendingPathComponent("run-summary.json"))?["resumed"] == .int(5))
+        #expect(Self.lines(out.appendingPathComponent("evals.jsonl")).map(Self.normalized) == verdicts)
+        // A fresh run in one process clears the spool and the workers' logs.
         #expect(try await run([job]).status == 0)
         #expect(!exists("spool") && !exists("events") && exists("results.journal.jsonl"))
-        let other = try await run([job, "--resume", "--workers", "2"])
-        #expect(other.status == 2)
-        #expect(other.stderr.contains("was played in one process") && other.stderr.contains("results.journal.jsonl"), "\(other.stderr)")
-        #expect(Self.ids(out) == (0..<5).map { "c\($0)" })
+        // Both ways' journals at once (a crash while one was taken over) are refused, naming both.
+        try FileManager.default.createDirectory(at: out.appendingPathComponent("spool"), withIntermediateDirectories: true)
+        try Data("{}\n".utf8).write(to: out.appendingPathComponent("spool/journal.jsonl"))
+        let both = try await run([job, "--resume", "--workers", "2"])
+        #expect(both.status == 2)
+        #expect(both.stderr.contains("results.journal.jsonl") && both.stderr.contains("spool/journal.jsonl"), "\(both.stderr)")
+    }
+
+    /// A run that recorded errors in one way, resumed with `--retry-errors` the other way: only the
+    /// errored cases are played again, and the outcome is the one either order gives.
+    @Test(arguments: [Mode.single, Mode.sharded])
+    func aRunIsResumedTheOtherWayWithOnlyItsErrorsPlayedAgain(first: Mode) async throws {
+        let second: Mode = first == .single ? .sharded : .single
+        try await withMockLLMServer(.init(latencyMs: 1)) { server in
+            let directory = try Self.job(
+                """
+                backends:
+                  bot: {type: openai, baseURL: "\(server.openAIBaseURL)", model: m, retry: {attempts: 1}}
+                dataset: cases.jsonl
+                run: {concurrency: 2}
+                evaluate: {metrics: [{type: contains, value: hello}]}
+                """, cases: Self.cases(12) { $0 % 4 == 0 ? #"MOCK_FAULT: 500 times=1\nMOCK_REPLY: hello \#($0)"# : "MOCK_REPLY: hello \($0)" })
+            let out = directory.appendingPathComponent("out")
+            let config = directory.appendingPathComponent("job.yaml").path
+            let played = try await CLITests.run(["test", config, "--out", out.path, "--no-progress"] + first.flags)
+            #expect(Self.statuses(out).filter { $0 == "error" }.count == 3, "\(first): \(played.stderr)")
+            let before = server.stats.requests
+            let resumed = try await CLITests.run(["test", config, "--out", out.path, "--no-progress", "--resume", "--retry-errors"] + second.flags)
+            #expect(resumed.status == 0, "\(first) then \(second): \(resumed.stderr)")
+            #expect(server.stats.requests - before == 3, "\(first) then \(second): only the errored cases are played again")
+            #expect(Self.ids(out) == (0..<12).map { "c\($0)" })
+            #expect(Self.statuses(out) == Array(repeating: "ok", count: 12))
+            #expect(Self.lines(out.appendingPathComponent("evals.jsonl")).count == 12)
+            let summary = Self.json(out.appendingPathComponent("run-summary.json"))
+            #expect(summary?["resumed"] == .int(9) && summary?["played"] == .int(3), "\(String(describing: summary))")
+            let events = (try? String(contentsOf: out.appendingPathComponent("events.jsonl"), encoding: .utf8)) ?? ""
+            #expect(events.contains("its records were taken over"))
+        }
     }
 
     /// A resume keeps only journal lines whose record is the dataset's case at the line's position:
@@ -547,10 +591,7 @@ import Testing
                 let config = directory.appendingPathComponent("job.yaml").path
                 let first = try await CLITests.run(["test", config, "--out", out.path, "--no-progress"] + mode.flags)
                 #expect(first.status == 1, "\(mode): \(first.stderr)")
-                func statuses() -> [String] {
-                    Self.lines(out.appendingPathComponent("results.jsonl")).compactMap { (try? JSONValue(parsing: $0))?["status"]?.stringValue }
-                }
-                #expect(statuses().filter { $0 == "error" }.count == 3, "\(mode)")
+                #expect(Self.statuses(out).filter { $0 == "error" }.count == 3, "\(mode)")
                 // A resume without --retry-errors keeps the errors: the summary says so, the same way.
                 let kept = try await CLITests.run(["test", config, "--out", out.path, "--no-progress", "--resume"] + mode.flags)
                 let summary = Self.json(out.appendingPathComponent("run-summary.json"))
@@ -564,7 +605,7 @@ import Testing
                 let retried = try await CLITests.run(["test", config, "--out", out.path, "--no-progress", "--resume", "--retry-errors"] + mode.flags)
                 #expect(retried.status == 0, "\(mode): \(retried.stderr)")
                 #expect(server.stats.requests - before == 3, "\(mode): only the errored cases are played again")
-                #expect(statuses() == Array(repeating: "ok", count: 12), "\(mode)")
+                #expect(Self.statuses(out) == Array(repeating: "ok", count: 12), "\(mode)")
                 #expect(Set(Self.ids(out)).count == 12)
             }
         }
