@@ -83,6 +83,20 @@ public struct RemoteOutput: Sendable {
         try handle.synchronize()
     }
 
+    /// After a resume took over the records of the run played the other way (`other`, one of
+    /// ``mirroredJournals``, restored from the store) into the other mirrored journal: stores that
+    /// journal whole under its key (replacing any), then drops `other` from the store, so a later
+    /// resume, anywhere, finds only the journal the run goes on with. (A crash between the two
+    /// leaves both, which a resume refuses, naming them.)
+    public func storeJournalTakenOver(from other: String) async throws {
+        guard let key = Self.mirroredJournals.first(where: { $0 != other }) else { return }
+        try await store.delete(key)
+        let mirror = JournalMirror(file: staging.appendingPathComponent(key), store: store, key: key, interval: Self.mirrorInterval)
+        try await mirror.start(copyingWhatIsThere: true)
+        try await mirror.stop()
+        try await store.delete(other)
+    }
+
     /// Mirrors of the staging directory's journals (``mirroredJournals``) into the store.
     public func journalMirrors(interval: Duration = RemoteOutput.mirrorInterval) -> [JournalMirror] {
         Self.mirroredJournals.map { JournalMirror(file: staging.appendingPathComponent($0), store: store, key: $0, interval: interval) }
@@ -161,10 +175,11 @@ public actor JournalMirror {
         self.interval = interval
     }
 
-    /// Starts copying: what the file already holds (restored from the store) is not copied again.
-    public func start() async throws {
+    /// Starts copying: what the file already holds (restored from the store) is not copied again,
+    /// unless `copyingWhatIsThere`.
+    public func start(copyingWhatIsThere: Bool = false) async throws {
         guard loop == nil else { return }
-        offset = Self.size(of: file)
+        offset = copyingWhatIsThere ? 0 : Self.size(of: file)
         journal = try await store.openJournal(key)
         let interval = self.interval
         loop = Task { [weak self] in

@@ -60,12 +60,21 @@ extension TestJob {
     /// Runs `body` (a run that writes outputs) with a remote output kept up to date: `job.json`
     /// uploaded first, the journal restored from the store (`resume`) or cleared there, mirrored
     /// while `body` runs, and every output published when it returns.
-    func withRemoteOutput<T>(_ body: () async throws -> T) async throws -> T {
+    ///
+    /// What an earlier run left for a resume is settled first (`prepareRunState(for:)`: cleared for
+    /// a fresh run, taken over from the other way for a resume played the other way) — for a
+    /// remote output once its journals are restored and before they are mirrored: a journal taken
+    /// over is stored whole under its new key, and the other way's is then dropped from the store.
+    func withRemoteOutput<T>(stage: any JobRunStage, _ body: () async throws -> T) async throws -> T {
         try await fetchInputs()
-        guard let remote else { return try await body() }
+        guard let remote else {
+            try await prepareRunState(for: stage)
+            return try await body()
+        }
         try writeJobRecord()
         try await remote.publish(only: ["job.json"])
         try await remote.prepareJournal(resume: settings.resume)
+        if let other = try await prepareRunState(for: stage) { try await remote.storeJournalTakenOver(from: other) }
         let mirrors = remote.journalMirrors()
         for mirror in mirrors { try await mirror.start() }
         let value: T

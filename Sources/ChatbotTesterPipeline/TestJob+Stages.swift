@@ -51,7 +51,7 @@ extension TestJob {
     /// - Parameter stage: where the cases are played: this process (the default) or workers
     ///   (`ShardedRunStage`); outputs, stop rules and the exit status are the same either way.
     public func test(stage: any JobRunStage = LocalRunStage()) async throws -> JobOutcome {
-        try await withOutputLock { try await withRemoteOutput { try await testHoldingLock(stage: stage) } }
+        try await withOutputLock { try await withRemoteOutput(stage: stage) { try await testHoldingLock(stage: stage) } }
     }
 
     private func testHoldingLock(stage: any JobRunStage) async throws -> JobOutcome {
@@ -80,7 +80,7 @@ extension TestJob {
     /// `run` alone: the dataset (`dataset`, else the config's or the generated one) played and
     /// written to `results.jsonl` and `run-summary.json`, without evaluation.
     public func runOnly(dataset: URL? = nil, stage: any JobRunStage = LocalRunStage()) async throws -> JobOutcome {
-        try await withOutputLock { try await withRemoteOutput { try await runOnlyHoldingLock(dataset: dataset, stage: stage) } }
+        try await withOutputLock { try await withRemoteOutput(stage: stage) { try await runOnlyHoldingLock(dataset: dataset, stage: stage) } }
     }
 
     private func runOnlyHoldingLock(dataset: URL?, stage: any JobRunStage) async throws -> JobOutcome {
@@ -218,12 +218,12 @@ extension TestJob {
     /// Plays the dataset against the target in this process: journals every record, then writes
     /// `results.jsonl` (each id once, in dataset order) and `run-summary.json`.
     public func run(dataset: URL) async throws -> RunSummary {
-        try await withOutputLock { try await withRemoteOutput { try await play(dataset: dataset, stage: LocalRunStage(), scoring: false).summary } }
+        let stage = LocalRunStage()
+        return try await withOutputLock { try await withRemoteOutput(stage: stage) { try await play(dataset: dataset, stage: stage, scoring: false).summary } }
     }
 
     /// Checks and counts the dataset, plays it on `stage`, writes `run-summary.json`.
     func play(dataset: URL, stage: any JobRunStage, scoring: Bool) async throws -> JobRunResult {
-        try await prepareRunState(for: stage)
         let played = try await stage.checkAndPlay(job: self, dataset: dataset, scoring: scoring)
         let store = self.store
         let summary = played.summary
@@ -250,12 +250,16 @@ extension TestJob {
     /// which takes the other way's records into its own journal; a stage that cannot is refused,
     /// naming the journal, before anything is played or removed. Both ways' journals at once (only
     /// a crash in the middle of such a hand-over leaves that) are refused too, naming both.
-    func prepareRunState(for stage: any JobRunStage) async throws {
+    ///
+    /// Returns the journal key of the way whose records were taken over (nil when none were): a
+    /// remote output drops it from the store once the taken-over journal is there.
+    @discardableResult
+    func prepareRunState(for stage: any JobRunStage) async throws -> String? {
         let manager = FileManager.default
         func exists(_ name: String) -> Bool { manager.fileExists(atPath: output(name).path) }
         guard settings.resume else {
             for name in Self.inProcessRunState + Self.shardedRunState where exists(name) { try manager.removeItem(at: output(name)) }
-            return
+            return nil
         }
         let inProcess = exists(RunJournal.defaultKey)
         let sharded = exists(Self.shardedJournalKey) || exists("spool/manifest.json")
@@ -265,13 +269,13 @@ extension TestJob {
                 "the output directory holds the records of a run played in one process (\(RunJournal.defaultKey)) and of one played with --workers (spool/journal.jsonl): run it again without --resume, or remove the one not to continue",
                 location: SourceLocation(source: outputDirectory.path))
         }
-        guard stage.playsInThisProcess ? sharded : inProcess else { return }
+        guard stage.playsInThisProcess ? sharded : inProcess else { return nil }
         if try await stage.adoptRunState(playedTheOtherWay: self) {
             events.emit(
                 LogEvent(
                     .info, "resuming a run played \(stage.playsInThisProcess ? "with --workers" : "in one process"): its records were taken over",
                     source: outputDirectory.path))
-            return
+            return stage.playsInThisProcess ? Self.shardedJournalKey : RunJournal.defaultKey
         }
         if stage.playsInThisProcess {
             throw ChatbotTesterError(

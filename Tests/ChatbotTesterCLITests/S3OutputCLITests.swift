@@ -205,6 +205,52 @@ import Testing
         }
     }
 
+    /// A run played one way to an `s3://` output and resumed the other way: the resume takes over
+    /// the journal it restored from the store, stores it under the other way's key and drops the
+    /// first way's, so the store holds one journal and a later resume finds nothing left to play.
+    @Test(arguments: [0, 2])
+    func aRunResumedTheOtherWayLeavesOneJournalInTheStore(_ firstWorkers: Int) async throws {
+        let server = try await Self.server.value
+        let first = firstWorkers > 0 ? ["--workers", "2"] : [], second = firstWorkers > 0 ? [] : ["--workers", "2"]
+        let firstJournal = firstWorkers > 0 ? "spool/journal.jsonl" : RunJournal.defaultKey
+        let secondJournal = firstWorkers > 0 ? RunJournal.defaultKey : "spool/journal.jsonl"
+        try await withMockLLMServer(.init(latencyMs: 1)) { llm in
+            let directory = try CLITests.temporaryDirectory()
+            try (0..<12).map { n in
+                n % 4 == 0 ? #"{"id":"c\#(n)","input":"MOCK_FAULT: 500 times=1\nMOCK_REPLY: hello \#(n)"}"# : #"{"id":"c\#(n)","input":"MOCK_REPLY: hello \#(n)"}"#
+            }.joined(separator: "\n").write(to: directory.appendingPathComponent("cases.jsonl"), atomically: true, encoding: .utf8)
+            let config = directory.appendingPathComponent("job.yaml")
+            try """
+                backends:
+                  bot: {type: openai, baseURL: "\(llm.openAIBaseURL)", model: m, retry: {attempts: 1}}
+                dataset: cases.jsonl
+                run: {concurrency: 2}
+                evaluate: {metrics: [{type: contains, value: hello}]}
+                """.write(to: config, atomically: true, encoding: .utf8)
+            let remote = Self.freshPrefix(server)
+            let store = try Self.store(server, remote)
+            let env = Self.environment(server)
+            let played = try await CLITests.run(["test", config.path, "--out", remote, "--no-progress"] + first, environment: env)
+            #expect(played.status == 0, "\(played.stderr)")
+            let firstStored = await store.exists(firstJournal), secondStored = await store.exists(secondJournal)
+            #expect(firstStored && !secondStored)
+            let before = llm.stats.byPath["/v1/chat/completions"] ?? 0
+            let resumed = try await CLITests.run(
+                ["test", config.path, "--out", remote, "--no-progress", "--resume", "--retry-errors"] + second, environment: env)
+            #expect(resumed.status == 0, "\(resumed.stderr)")
+            #expect((llm.stats.byPath["/v1/chat/completions"] ?? 0) - before == 3, "only the errored cases are played again")
+            #expect(try Self.ids(try await store.read("results.jsonl")) == (0..<12).map { "c\($0)" })
+            let takenOverStays = await store.exists(firstJournal)
+            #expect(!takenOverStays, "the taken-over journal stays in the store")
+            #expect(Set(try Self.ids(try await store.read(secondJournal))) == Set((0..<12).map { "c\($0)" }))
+            // Resumed again the second way, from the store: nothing is left to play.
+            let again = try await CLITests.run(["test", config.path, "--out", remote, "--no-progress", "--resume"] + second, environment: env)
+            #expect(again.status == 0, "\(again.stderr)")
+            #expect((llm.stats.byPath["/v1/chat/completions"] ?? 0) - before == 3)
+            #expect(try Self.ids(try await store.read("results.jsonl")) == (0..<12).map { "c\($0)" })
+        }
+    }
+
     @Test func oneRunAtATimePerRemoteOutput() async throws {
         let server = try await Self.server.value
         let store = try Self.store(server, Self.freshPrefix(server))
