@@ -89,6 +89,21 @@ import Testing
         writing.abandon()
     }
 
+    /// Journals `records` in `spool` with their parts in the side file, as a coordinator does.
+    static func journal(_ records: [ClusterRecord], in spool: ClusterSpool) throws {
+        let journal = try FileJournal(url: spool.journalURL)
+        let log = ClusterReportPartsLog()
+        log.open(spool: spool.directory, journal: spool.journalURL)
+        for record in records {
+            var envelope = try ClusterRecordEnvelope(scanning: record.wireBytes(omittingSample: false))
+            envelope.reportPart = record.reportPart
+            try journal.appendNow(envelope.bytes)
+            log.appended(envelope)
+        }
+        try journal.closeNow()
+        log.close()
+    }
+
     static func withPart(_ record: ClusterRecord, index: Int? = nil, id: String? = nil) throws -> ClusterRecord {
         var record = record
         let body = try #require(EvaluationOutput.reportPart(for: SampleEvaluation(run: record.run, evals: record.evals)))
@@ -276,17 +291,7 @@ import Testing
         noPart.reportPart = nil
         // Journal order: the error first, then everything; record 9 without a part.
         let order = [failed] + records.enumerated().map { $0.offset == 9 ? noPart : $0.element }.reversed()
-        let journal = try FileJournal(url: spool.journalURL)
-        let log = ClusterReportPartsLog()
-        log.open(spool: spool.directory, journal: spool.journalURL)
-        for record in order {
-            var envelope = try ClusterRecordEnvelope(scanning: record.wireBytes(omittingSample: false))
-            envelope.reportPart = record.reportPart
-            try journal.appendNow(envelope.bytes)
-            log.appended(envelope)
-        }
-        try journal.closeNow()
-        log.close()
+        try Self.journal(order, in: spool)
         let index = try ClusterSpool.open(at: spool.directory).journalIndex()
         let keyed = ClusterReportParts(spool: spool.directory)
         let matched = ClusterReportParts(spool: spool.directory, keeping: index)
@@ -312,6 +317,80 @@ import Testing
         #expect(fromParts.totals == scanned.totals)
         #expect(fromParts.totals.statistics.ok + fromParts.totals.statistics.error == 12)
         #expect(fromParts.journaled == scanned.journaled && fromParts.spentUSD == scanned.spentUSD && fromParts.errors == scanned.errors)
+    }
+
+    /// A resume reads the journal once: what the indexing scan sums (each admitted line's run) is
+    /// what summing each kept record gives — errors, a success journaled twice (the second
+    /// dropped), a line without a part, with and without `retryErrors` — and a journal where a
+    /// success replaced an error (summed by the scan already) is summed again from the kept lines,
+    /// giving what the kept records alone give.
+    @Test func aResumeSumsTheKeptRecordsInTheScanThatIndexesTheJournal() throws {
+        let directory = try ClusterTestSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        var records = try LeanDataPathTests.records().map { try Self.withPart($0) }
+        for position in [2, 7] {
+            records[position].run.status = .error
+            records[position].run.error = ErrorInfo(code: "timeout", message: "slow \(position)")
+            records[position].run.costUSD = nil
+            records[position] = try Self.withPart(records[position])
+        }
+        records[5].reportPart = nil
+        let spool = try LeanDataPathTests.spool(directory, records)
+        // The journal and its side file of parts (record 5 has none), as a coordinator writes them.
+        func journal(_ lines: [ClusterRecord]) throws {
+            try? FileManager.default.removeItem(at: spool.journalURL)
+            try? FileManager.default.removeItem(at: spool.directory.appendingPathComponent(ClusterReportPartsLog.fileName))
+            try Self.journal(lines, in: spool)
+        }
+        func expected(_ kept: [ClusterRecord], retryErrors: Bool) throws -> (ClusterRunTotals, Double) {
+            var totals = ClusterRunTotals(), spent = 0.0
+            for record in kept where record.run.status == .ok || !retryErrors {
+                totals.add(try ClusterRunFacts(scanning: ClusterRecordEnvelope(scanning: record.wireBytes(omittingSample: false))))
+                spent += record.run.costUSD ?? 0
+            }
+            return (totals, spent)
+        }
+        // Reversed journal order, record 3 journaled twice.
+        try journal(records.reversed() + [records[3]])
+        for retryErrors in [false, true] {
+            let resume = try ClusterSpool.open(at: spool.directory).resumeState(spending: true, retryErrors: retryErrors)
+            let (totals, spent) = try expected(records.reversed(), retryErrors: retryErrors)
+            #expect(resume.totals == totals && abs(resume.spentUSD - spent) < 1e-12, "retryErrors \(retryErrors)")
+            // Records 3 and 11 fail in the shared set, 2 and 7 here.
+            #expect(resume.errors == 4 && resume.keptErrors == (retryErrors ? 0 : 4))
+            #expect(resume.journaled.count == (retryErrors ? records.count - 4 : records.count))
+            #expect(resume.totals.errorExamples["timeout"] == (retryErrors ? nil : "slow 7"), "the first error in journal order")
+        }
+        // The side file read forward beside the journal finds each line's part (not record 5's,
+        // which has none), and nothing for a line it has passed or a sample it does not hold.
+        let cursor = try #require(ClusterReportPartsCursor(spool: spool.directory))
+        let index = try ClusterSpool.open(at: spool.directory).journalIndex()
+        var found = 0
+        for entry in index.entries.sorted(by: { $0.range.lowerBound < $1.range.lowerBound }) {
+            let part = cursor.part(journalOffset: entry.range.lowerBound, lineLength: entry.range.count, sampleId: entry.sampleId, index: entry.index)
+            #expect((part == nil) == (entry.index == 5), "\(entry.index)")
+            #expect(part == nil || part == records[entry.index].reportPart)
+            if part != nil { found += 1 }
+        }
+        #expect(found == records.count - 1)
+        let first = try #require(index.entries.min { $0.range.lowerBound < $1.range.lowerBound })
+        #expect(cursor.part(journalOffset: first.range.lowerBound, lineLength: first.range.count, sampleId: first.sampleId, index: first.index) == nil)
+        let again = try #require(ClusterReportPartsCursor(spool: spool.directory))
+        #expect(again.part(journalOffset: first.range.lowerBound, lineLength: first.range.count, sampleId: "other", index: first.index) == nil)
+        // Without the side file every run is read: the same totals.
+        try FileManager.default.removeItem(at: spool.directory.appendingPathComponent(ClusterReportPartsLog.fileName))
+        let unparted = try ClusterSpool.open(at: spool.directory).resumeState(spending: true)
+        #expect(unparted.totals == (try expected(records.reversed(), retryErrors: false)).0)
+        // Record 2's error replaced by a later success: the kept success is summed, not the error.
+        var success = try Self.withPart(LeanDataPathTests.records()[2])
+        success.run.costUSD = 0.5
+        success = try Self.withPart(success)
+        try journal(records + [success])
+        let replaced = try ClusterSpool.open(at: spool.directory).resumeState(spending: true)
+        let kept = records.enumerated().map { $0.offset == 2 ? success : $0.element }
+        let (totals, spent) = try expected(kept, retryErrors: false)
+        #expect(replaced.totals.statistics == totals.statistics && abs(replaced.spentUSD - spent) < 1e-12)
+        #expect(replaced.errors == 3 && replaced.journaled.count == records.count)
     }
 
     /// A side file larger than the reader's 1 MiB chunk (entries and parts cross its edges) is

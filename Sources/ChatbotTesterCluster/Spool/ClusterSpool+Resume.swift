@@ -23,11 +23,41 @@ extension ClusterSpool {
     /// `retryErrors` (`--resume --retry-errors`) a sample whose recorded result is an error is
     /// played again; by the record-key rule a success then replaces the error in the merge, and
     /// nothing replaces a success.
+    ///
+    /// The journal is read once: the scan that indexes it sums what each admitted line says while
+    /// its bytes are at hand. Only when a later success replaced an error already summed (a
+    /// journal that went through `--retry-errors`), or when the index came from what this process
+    /// kept, are the kept lines read again for their totals.
     public func resumeState(spending: Bool, retryErrors: Bool = false, events: EventBus? = nil) throws -> ResumeState {
-        let index = try journalIndex(events: events)
-        var spent = 0.0
+        var summed = (totals: ClusterRunTotals(), spent: 0.0, exact: true)
+        // Each line's facts from its report part, read forward beside the journal; from its run
+        // when it has none.
+        let sideParts = ClusterReportPartsCursor(spool: directory)
+        let (index, scanned) = try journalIndex(events: events) { envelope, range, admission in
+            guard summed.exact, admission != .duplicate else { return }
+            // A success replacing an error summed already: the kept lines are read again below.
+            guard admission == .first else { return summed.exact = false }
+            guard envelope.status == .ok || !retryErrors else { return }
+            var envelope = envelope
+            envelope.reportPart = sideParts?.part(journalOffset: range.lowerBound, lineLength: range.count, sampleId: envelope.sampleId, index: envelope.index)
+            if !summed.totals.add(reportedBy: envelope) {
+                guard let facts = try? ClusterRunFacts(scanningRunOf: envelope) else { return summed.exact = false }
+                summed.totals.add(facts)
+            }
+            if spending { summed.spent += envelope.costUSD ?? 0 }
+        }
         var errors = 0
         var journaled = JournaledSamples()
+        if scanned, summed.exact {
+            for entry in index.entries {
+                if !entry.succeeded { errors += 1 }
+                guard entry.succeeded || !retryErrors else { continue }
+                journaled.insert(entry.index)
+            }
+            return ResumeState(
+                journaled: journaled, spentUSD: summed.spent, errors: errors, totals: summed.totals, keptErrors: retryErrors ? 0 : errors)
+        }
+        var spent = 0.0
         var totals = ClusterRunTotals()
         // Each kept line's report part carries what the totals count (as the coordinator counted
         // it live): the run is scanned only for a line without one, or whose part disagrees.

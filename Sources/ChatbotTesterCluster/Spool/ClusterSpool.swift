@@ -375,15 +375,25 @@ public struct ClusterSpool: Sendable {
     /// that ran the session, `JournalLog`), the index is taken from what it kept and the file is
     /// not read again (its size, inode and modification time must be those it left).
     public func journalIndex(events: EventBus? = nil) throws -> JournalIndex {
+        try journalIndex(events: events, weighed: nil).index
+    }
+
+    /// `journalIndex(events:)`, calling `weighed` with each line the scan admits — its envelope as
+    /// read, its byte range in the journal and what the record-key rule made of it — while the
+    /// line's bytes are at hand (the resume's totals in the same pass). `scanned` is false when the index was taken from what
+    /// this process kept (`JournalLog`): nothing was read, and `weighed` was not called.
+    func journalIndex(
+        events: EventBus?, weighed: ((ClusterRecordEnvelope, Range<Int>, ClusterRecordKeys.Admission) -> Void)?
+    ) throws -> (index: JournalIndex, scanned: Bool) {
         // A spool still being written has no manifest yet: its committed shards list the ids.
         let ids = feed.map { ManifestSampleIds(shards: $0.committed) } ?? ManifestSampleIds(manifest)
         guard FileManager.default.fileExists(atPath: journalURL.path) else {
             journalLog.seed(slots: JournalSlots(), lines: 0, length: 0, damaged: [])
-            return JournalIndex(reader: nil, slots: JournalSlots(), ids: ids, damagedLines: [])
+            return (JournalIndex(reader: nil, slots: JournalSlots(), ids: ids, damagedLines: []), true)
         }
         let reader = try JournalIndex.Reader(url: journalURL)
         if let kept = journalLog.index(of: try reader.stamp()) {
-            return JournalIndex(reader: reader, slots: kept.slots, ids: ids, damagedLines: kept.damaged)
+            return (JournalIndex(reader: reader, slots: kept.slots, ids: ids, damagedLines: kept.damaged), false)
         }
         var slots = JournalSlots(capacity: ids.end)
         var damaged: [Int] = []
@@ -392,16 +402,17 @@ public struct ClusterSpool: Sendable {
             line += 1
             guard !range.isEmpty else { return }
             guard let key = try? ClusterRecordEnvelope.reading(bytes), key.runSampleId == key.sampleId, ids[key.index] == key.sampleId,
-                slots.admit(index: key.index, range: range, line: line, succeeded: key.status == .ok)
+                let admission = slots.weigh(index: key.index, range: range, line: line, succeeded: key.status == .ok)
             else {
                 damaged.append(line)
                 events?.emit(LogEvent(
                     .warning, "journal line \(line) is damaged and was skipped; its case runs again", source: "\(journalURL.path):\(line)"))
                 return
             }
+            weighed?(key, range, admission)
         }
         journalLog.seed(slots: slots, lines: line, length: length, damaged: damaged)
-        return JournalIndex(reader: reader, slots: slots, ids: ids, damagedLines: damaged)
+        return (JournalIndex(reader: reader, slots: slots, ids: ids, damagedLines: damaged), true)
     }
 
     /// The sample ids already journaled (what a resumed run skips).

@@ -38,7 +38,12 @@ struct JournalSlots: Sendable, Equatable {
     /// or more, which no frame carries).
     @discardableResult
     mutating func admit(index: Int, range: Range<Int>, line: Int, succeeded: Bool) -> Bool {
-        guard index >= 0, range.lowerBound >= 0, let length = UInt32(exactly: range.count) else { return false }
+        weigh(index: index, range: range, line: line, succeeded: succeeded) != nil
+    }
+
+    /// `admit`, saying what the record-key rule made of the line (nil: refused, as `admit`'s false).
+    mutating func weigh(index: Int, range: Range<Int>, line: Int, succeeded: Bool) -> ClusterRecordKeys.Admission? {
+        guard index >= 0, range.lowerBound >= 0, let length = UInt32(exactly: range.count) else { return nil }
         if index >= slots.count {
             slots.append(contentsOf: repeatElement(Slot(), count: index + 1 - slots.count))
         }
@@ -46,7 +51,8 @@ struct JournalSlots: Sendable, Equatable {
         let slot = Slot(
             offset: Int64(range.lowerBound), length: length,
             lineAndStatus: UInt32(clamping: min(line, 0x7FFF_FFFF)) | (succeeded ? 0x8000_0000 : 0))
-        switch ClusterRecordKeys.admission(existing: existing.isEmpty ? nil : existing.succeeded, succeeded: succeeded) {
+        let admission = ClusterRecordKeys.admission(existing: existing.isEmpty ? nil : existing.succeeded, succeeded: succeeded)
+        switch admission {
         case .first:
             kept += 1
             slots[index] = slot
@@ -55,7 +61,7 @@ struct JournalSlots: Sendable, Equatable {
         case .duplicate:
             break
         }
-        return true
+        return admission
     }
 }
 
