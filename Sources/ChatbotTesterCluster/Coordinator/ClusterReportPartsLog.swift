@@ -249,13 +249,16 @@ public struct ClusterReportParts: Sendable {
     /// The open side file (closed with the last copy of this value).
     private final class File: Sendable {
         let fd: Int32
-        init(fd: Int32) { self.fd = fd }
+        /// Parts read by range a few windows ahead: the merge asks in dataset order.
+        private let windows: ReadWindows
+        init(fd: Int32) {
+            self.fd = fd
+            windows = ReadWindows(fd: fd)
+        }
         deinit { Foundation.close(fd) }
 
         func read(_ range: Range<Int>) -> Data? {
-            var out = Data(count: range.count)
-            let read = out.withUnsafeMutableBytes { pread(fd, $0.baseAddress, range.count, off_t(range.lowerBound)) }
-            return read == range.count ? out : nil
+            windows.read(range)
         }
     }
 

@@ -199,12 +199,16 @@ public struct JournalIndex: Sendable {
         let url: URL
         private let fd: Int32
 
+        /// Line reads by range (`read`), a few windows ahead: a merge reads in dataset order.
+        private let windows: ReadWindows
+
         init(url: URL) throws {
             self.url = url
             fd = open(url.path, O_RDONLY | O_CLOEXEC)
             guard fd >= 0 else {
                 throw ChatbotTesterError(.io, "cannot read \(url.path)", location: SourceLocation(source: url.path), cause: POSIXError(.init(rawValue: errno) ?? .EIO))
             }
+            windows = ReadWindows(fd: fd)
         }
 
         deinit { close(fd) }
@@ -253,19 +257,11 @@ public struct JournalIndex: Sendable {
             }
         }
 
-        /// The bytes at `range` of the file.
+        /// The bytes at `range` of the file (through `ReadWindows`: the file is only appended to,
+        /// and a reader is made for each index, so what a window holds stays what the file holds).
         func read(_ range: Range<Int>, line: Int) throws -> Data {
-            var out = Data(count: range.count)
-            var done = 0
-            try out.withUnsafeMutableBytes { raw in
-                while done < range.count {
-                    let n = pread(fd, raw.baseAddress! + done, range.count - done, off_t(range.lowerBound + done))
-                    if n < 0 && errno == EINTR { continue }
-                    guard n > 0 else { throw failure(line) }
-                    done += n
-                }
-            }
-            return out
+            guard let bytes = windows.read(range) else { throw failure(line) }
+            return bytes
         }
     }
 }
