@@ -99,15 +99,12 @@ public struct LocalRunStage: JobRunStage {
     }
 
     public func checkAndPlay(job: TestJob, dataset: URL, scoring: Bool) async throws -> JobRunResult {
-        guard job.settings.resume else {
-            let total = try await job.scanDataset(dataset)
-            job.announceRun(total: total)
-            return try await play(job: job, dataset: dataset, total: total, scoring: scoring, input: nil)
-        }
+        // A resume keeps each case's id by position from the pass that checks the dataset.
+        let resume = job.settings.resume
         var input = IDsByPosition()
-        let total = try await job.checkDataset(dataset) { input.append($0.id) }
+        let total = try await job.checkDataset(dataset, each: resume ? { input.append($0.id) } : nil)
         job.announceRun(total: total)
-        return try await play(job: job, dataset: dataset, total: total, scoring: scoring, input: input)
+        return try await play(job: job, dataset: dataset, total: total, scoring: scoring, input: resume ? input : nil)
     }
 
     public func play(job: TestJob, dataset: URL, total: Int, scoring: Bool) async throws -> JobRunResult {

@@ -25,38 +25,20 @@ extension TestJob {
     /// and read side by side. Lines that cannot be read are skipped (their cases play again).
     public func inProcessRecords(_ body: (JournaledRecord) async throws -> Void) async throws {
         let store = self.store
-        let results = RunJournal.defaultKey + ".sorted", groups = Self.evalJournalKey + ".sorted"
+        let resultsKey = RunJournal.defaultKey + ".sorted", groupsKey = Self.evalJournalKey + ".sorted"
         func removeSorted() async {
-            try? await store.delete(results)
-            try? await store.delete(groups)
+            try? await store.delete(resultsKey)
+            try? await store.delete(groupsKey)
         }
         do {
-            try await ResultsWriter.write(store: store, to: results, wholeLines: true)
+            try await ResultsWriter.write(store: store, to: resultsKey, wholeLines: true)
             let scored = await store.exists(Self.evalJournalKey)
-            if scored { try await ResultsWriter.write(store: store, journalKey: Self.evalJournalKey, to: groups, uniqueIDs: false, wholeLines: true) }
+            if scored { try await ResultsWriter.write(store: store, journalKey: Self.evalJournalKey, to: groupsKey, uniqueIDs: false, wholeLines: true) }
             let decoder = JSONCoding.decoder()
-            var pending = scored ? store.lines(of: groups).makeAsyncIterator() : nil
-            var lookahead: JournalLine?
-            for try await (_, text) in store.lines(of: results) {
+            var groups = EvalGroupCursor(scored ? store.lines(of: groupsKey) : nil)
+            for try await (_, text) in store.lines(of: resultsKey) {
                 guard let line = JournalLine.parse(text), let run = try? line.decodeRecord(decoder: decoder) else { continue }
-                var evals: [EvalRecord]?
-                while pending != nil {
-                    if lookahead == nil {
-                        guard let (_, next) = try await pending?.next() else {
-                            pending = nil
-                            break
-                        }
-                        lookahead = JournalLine.parse(next)
-                        if lookahead == nil { continue }
-                    }
-                    guard let candidate = lookahead, candidate.index <= line.index else { break }
-                    lookahead = nil
-                    if candidate.index == line.index, evals == nil,
-                        let entry = try? EvalJournalEntry.decode(Data(candidate.recordText.utf8), decoder: decoder), entry.scored(run)
-                    {
-                        evals = entry.evals
-                    }
-                }
+                let evals = try await groups.evaluations(at: line.index, of: run, decoder: decoder)
                 try await body(JournaledRecord(index: line.index, run: run, evals: evals))
             }
         } catch {

@@ -83,6 +83,45 @@ struct EvalJournalEntry: Codable, Sendable, Hashable {
     }
 }
 
+/// The evaluation groups of a sorted evaluation journal (`ResultsWriter` with `wholeLines`), read
+/// forward by input position beside the records they may belong to: groups of positions asked
+/// past (records that were not kept: lost in a crash, replaced by a retry) are skipped.
+struct EvalGroupCursor {
+    private var lines: AsyncThrowingStream<(line: Int, text: Substring), any Error>.AsyncIterator?
+    private var lookahead: JournalLine?
+
+    /// Over `lines`; nil reads none (no evaluation journal).
+    init(_ lines: AsyncThrowingStream<(line: Int, text: Substring), any Error>?) {
+        self.lines = lines?.makeAsyncIterator()
+    }
+
+    /// The groups journaled at input position `index` (positions asked in increasing order).
+    mutating func groups(at index: Int) async throws -> [Substring] {
+        var found: [Substring] = []
+        while true {
+            if lookahead == nil {
+                guard let (_, text) = try await lines?.next() else { break }
+                lookahead = JournalLine.parse(text)
+                if lookahead == nil { continue }
+            }
+            guard let candidate = lookahead, candidate.index <= index else { break }
+            lookahead = nil
+            if candidate.index == index { found.append(candidate.recordText) }
+        }
+        return found
+    }
+
+    /// The evaluations of the group at `index` that scored `run`, when one was journaled.
+    mutating func evaluations(at index: Int, of run: RunRecord, decoder: JSONDecoder) async throws -> [EvalRecord]? {
+        Self.entry(scoring: run, among: try await groups(at: index), decoder: decoder)?.evals
+    }
+
+    /// The entry among `groups` (one input position's) that scored `run`.
+    static func entry(scoring run: RunRecord, among groups: [Substring], decoder: JSONDecoder) -> EvalJournalEntry? {
+        groups.lazy.compactMap { try? EvalJournalEntry.decode(Data($0.utf8), decoder: decoder) }.first { $0.scored(run) }
+    }
+}
+
 extension TestJob {
     /// The journal of evaluations made while `test` plays, next to `results.journal.jsonl`.
     public static let evalJournalKey = "evals.journal.jsonl"
@@ -150,24 +189,11 @@ extension TestJob {
         try await ResultsWriter.write(store: store, journalKey: Self.evalJournalKey, to: sortedKey, uniqueIDs: false, wholeLines: true)
         FreedMemory.release()
         let output = try await evaluationOutput()
-        var groups = store.lines(of: sortedKey).makeAsyncIterator()
-        var lookahead: JournalLine?
+        var groups = EvalGroupCursor(store.lines(of: sortedKey))
         /// The journaled evaluation groups at input position `index` (the one that scored the
-        /// record is picked when the batch is decoded), skipping groups of records that were not
-        /// kept (lost in a crash, replaced by a retry).
+        /// record is picked when the batch is decoded).
         func journaledGroups(at index: Int) async throws -> [Substring] {
-            var found: [Substring] = []
-            while true {
-                if lookahead == nil {
-                    guard let (_, text) = try await groups.next() else { break }
-                    lookahead = JournalLine.parse(text)
-                    if lookahead == nil { continue }
-                }
-                guard let candidate = lookahead, candidate.index <= index else { break }
-                lookahead = nil
-                if candidate.index == index { found.append(candidate.recordText) }
-            }
-            return found
+            try await groups.groups(at: index)
         }
         // Records and their groups are decoded and their report bytes made in batches, a few at
         // once on other tasks (every core), and added to the output in results order here.
@@ -239,7 +265,7 @@ extension TestJob {
         samples.reserveCapacity(items.count)
         for item in items {
             guard let run = try? JSONCoding.decodeRecord(RunRecord.self, from: Data(item.record.utf8), decoder: decoder),
-                let entry = item.groups.lazy.compactMap({ try? EvalJournalEntry.decode(Data($0.utf8), decoder: decoder) }).first(where: { $0.scored(run) })
+                let entry = EvalGroupCursor.entry(scoring: run, among: item.groups, decoder: decoder)
             else {
                 samples.append(nil)
                 continue

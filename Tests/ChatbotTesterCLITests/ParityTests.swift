@@ -386,35 +386,48 @@ import Testing
     }
 
     /// A run that recorded errors in one way, resumed with `--retry-errors` the other way: only the
-    /// errored cases are played again, and the outcome is the one either order gives.
-    @Test(arguments: [Mode.single, Mode.sharded])
-    func aRunIsResumedTheOtherWayWithOnlyItsErrorsPlayedAgain(first: Mode) async throws {
-        let second: Mode = first == .single ? .sharded : .single
-        try await withMockLLMServer(.init(latencyMs: 1)) { server in
-            let directory = try Self.job(
-                """
-                backends:
-                  bot: {type: openai, baseURL: "\(server.openAIBaseURL)", model: m, retry: {attempts: 1}}
-                dataset: cases.jsonl
-                run: {concurrency: 2}
-                evaluate: {metrics: [{type: contains, value: hello}]}
-                """, cases: Self.cases(12) { $0 % 4 == 0 ? #"MOCK_FAULT: 500 times=1\nMOCK_REPLY: hello \#($0)"# : "MOCK_REPLY: hello \($0)" })
-            let out = directory.appendingPathComponent("out")
-            let config = directory.appendingPathComponent("job.yaml").path
-            let played = try await CLITests.run(["test", config, "--out", out.path, "--no-progress"] + first.flags)
-            #expect(Self.statuses(out).filter { $0 == "error" }.count == 3, "\(first): \(played.stderr)")
-            let before = server.stats.requests
-            let resumed = try await CLITests.run(["test", config, "--out", out.path, "--no-progress", "--resume", "--retry-errors"] + second.flags)
-            #expect(resumed.status == 0, "\(first) then \(second): \(resumed.stderr)")
-            #expect(server.stats.requests - before == 3, "\(first) then \(second): only the errored cases are played again")
-            #expect(Self.ids(out) == (0..<12).map { "c\($0)" })
-            #expect(Self.statuses(out) == Array(repeating: "ok", count: 12))
-            #expect(Self.lines(out.appendingPathComponent("evals.jsonl")).count == 12)
-            let summary = Self.json(out.appendingPathComponent("run-summary.json"))
-            #expect(summary?["resumed"] == .int(9) && summary?["played"] == .int(3), "\(String(describing: summary))")
-            let events = (try? String(contentsOf: out.appendingPathComponent("events.jsonl"), encoding: .utf8)) ?? ""
-            #expect(events.contains("its records were taken over"))
+    /// errored cases are played again, and both orders end with the same results, verdicts,
+    /// statistics and exit status.
+    @Test func aRunIsResumedTheOtherWayWithOnlyItsErrorsPlayedAgain() async throws {
+        var outcomes: [Mode: [JSONValue]] = [:]
+        for first in Mode.allCases {
+            let second: Mode = first == .single ? .sharded : .single
+            try await withMockLLMServer(.init(latencyMs: 1)) { server in
+                let directory = try Self.mockJob(
+                    server, backend: "retry: {attempts: 1}", evaluate: "hello",
+                    cases: Self.cases(12) { $0 % 4 == 0 ? #"MOCK_FAULT: 500 times=1\nMOCK_REPLY: hello \#($0)"# : "MOCK_REPLY: hello \($0)" })
+                let out = directory.appendingPathComponent("out")
+                let config = directory.appendingPathComponent("job.yaml").path
+                let played = try await CLITests.run(["test", config, "--out", out.path, "--no-progress"] + first.flags)
+                #expect(Self.statuses(out).filter { $0 == "error" }.count == 3, "\(first): \(played.stderr)")
+                let before = server.stats.requests
+                let resumed = try await CLITests.run(["test", config, "--out", out.path, "--no-progress", "--resume", "--retry-errors"] + second.flags)
+                #expect(resumed.status == 0, "\(first) then \(second): \(resumed.stderr)")
+                #expect(server.stats.requests - before == 3, "\(first) then \(second): only the errored cases are played again")
+                #expect(Self.ids(out) == (0..<12).map { "c\($0)" })
+                #expect(Self.statuses(out) == Array(repeating: "ok", count: 12))
+                let summary = Self.json(out.appendingPathComponent("run-summary.json"))
+                #expect(summary?["resumed"] == .int(9) && summary?["played"] == .int(3), "\(String(describing: summary))")
+                let events = (try? String(contentsOf: out.appendingPathComponent("events.jsonl"), encoding: .utf8)) ?? ""
+                #expect(events.contains("its records were taken over"))
+                outcomes[first] = Self.resumedOutcome(out) + Self.lines(out.appendingPathComponent("evals.jsonl")).map(Self.normalized) + [.int(Int(resumed.status))]
+            }
         }
+        #expect(outcomes[.single] != nil && outcomes[.single] == outcomes[.sharded])
+    }
+
+    /// A job directory whose bot is the mock server's OpenAI-compatible endpoint (`backend`: more
+    /// of the bot's options), run at concurrency 2, scored by one `contains` metric when
+    /// `evaluate` names its text.
+    static func mockJob(_ server: MockLLMServer, backend: String? = nil, evaluate: String? = nil, cases: String) throws -> URL {
+        try job(
+            """
+            backends:
+              bot: {type: openai, baseURL: "\(server.openAIBaseURL)", model: m\(backend.map { ", " + $0 } ?? "")}
+            dataset: cases.jsonl
+            run: {concurrency: 2}
+            \(evaluate.map { "evaluate: {metrics: [{type: contains, value: \($0)}]}" } ?? "")
+            """, cases: cases)
     }
 
     /// A resume keeps only journal lines whose record is the dataset's case at the line's position:
@@ -425,14 +438,7 @@ import Testing
         var outcomes: [Mode: [JSONValue]] = [:]
         for mode in Mode.allCases {
             try await withMockLLMServer(.init(latencyMs: 1)) { server in
-                let directory = try Self.job(
-                    """
-                    backends:
-                      bot: {type: openai, baseURL: "\(server.openAIBaseURL)", model: m}
-                    dataset: cases.jsonl
-                    run: {concurrency: 2}
-                    evaluate: {metrics: [{type: contains, value: hello}]}
-                    """, cases: Self.cases(6))
+                let directory = try Self.mockJob(server, evaluate: "hello", cases: Self.cases(6))
                 let out = directory.appendingPathComponent("out")
                 let config = directory.appendingPathComponent("job.yaml").path
                 let first = try await CLITests.run(["test", config, "--out", out.path, "--no-progress"] + mode.flags)

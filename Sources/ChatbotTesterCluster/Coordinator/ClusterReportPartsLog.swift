@@ -134,6 +134,15 @@ public final class ClusterReportPartsLog: @unchecked Sendable {
         var end: Int { part.upperBound }
     }
 
+    /// An entry's head (`entryHead` bytes): its part's length, its line's journal offset and length.
+    static func readHead(_ raw: UnsafeRawBufferPointer) -> (partLength: Int, journalOffset: UInt64, lineLength: Int) {
+        (
+            Int(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 0, as: UInt32.self))),
+            UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 4, as: UInt64.self)),
+            Int(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 12, as: UInt32.self)))
+        )
+    }
+
     /// Calls `body` with each complete entry of the side file at `url`, in file order, until it
     /// returns false; returns false when the file cannot be read or is not a side file. The file
     /// is read by chunks and only the entries' heads are looked at (parts are skipped): a
@@ -164,9 +173,7 @@ public final class ClusterReportPartsLog: @unchecked Sendable {
         guard let head = bytes(at: 0, count: magic.count), head.elementsEqual(magic) else { return false }
         var offset = magic.count
         while offset + entryHead <= size, let raw = bytes(at: offset, count: entryHead) {
-            let length = Int(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 0, as: UInt32.self)))
-            let journalOffset = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 4, as: UInt64.self))
-            let line = Int(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 12, as: UInt32.self)))
+            let (length, journalOffset, line) = readHead(raw)
             let part = (offset + entryHead)..<(offset + entryHead + length)
             guard part.upperBound <= size, journalOffset < UInt64(Int.max) else { break }
             guard body(Entry(journalOffset: Int(journalOffset), lineLength: line, part: part)) else { break }
@@ -178,56 +185,39 @@ public final class ClusterReportPartsLog: @unchecked Sendable {
 
 /// The side file's parts read forward, in journal order, alongside a scan of the journal (a
 /// resume's one pass: `ClusterSpool.resumeState`): each line asks for the part of its offset, and
-/// the file is read by chunks, never an entry twice. An entry out of journal order (never written
-/// by a coordinator, which only appends) is not found; the caller then reads the line's run.
+/// the file is read through windows ahead (`ReadWindows`), never an entry twice. An entry out of
+/// journal order (never written by a coordinator, which only appends) is not found; the caller
+/// then reads the line's run.
 final class ClusterReportPartsCursor {
     private let fd: Int32
-    private let size: Int
-    private var chunk = [UInt8](repeating: 0, count: 1 << 20)
-    private var chunkStart = 0, chunkCount = 0
+    private let windows: ReadWindows
     private var offset = ClusterReportPartsLog.magic.count
 
     /// The side file of the spool in `directory`; nil when there is none or it is not one.
     init?(spool directory: URL) {
         let fd = Foundation.open(directory.appendingPathComponent(ClusterReportPartsLog.fileName).path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
-        var info = stat()
         self.fd = fd
-        size = fstat(fd, &info) == 0 ? Int(info.st_size) : 0
-        guard let head = bytes(at: 0, count: ClusterReportPartsLog.magic.count), head.elementsEqual(ClusterReportPartsLog.magic) else { return nil }
+        windows = ReadWindows(fd: fd)
+        guard windows.read(0..<ClusterReportPartsLog.magic.count) == Data(ClusterReportPartsLog.magic) else { return nil }
     }
 
     deinit { Foundation.close(fd) }
-
-    /// The `count` bytes at `offset`, reading a chunk from there when the current one does not
-    /// hold them; nil past what can be read.
-    private func bytes(at offset: Int, count: Int) -> ArraySlice<UInt8>? {
-        guard offset >= 0, count >= 0, offset + count <= size else { return nil }
-        if offset < chunkStart || offset + count > chunkStart + chunkCount {
-            if count > chunk.count { chunk = [UInt8](repeating: 0, count: count) }
-            let read = chunk.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off_t(offset)) }
-            guard read >= count else { return nil }
-            chunkStart = offset
-            chunkCount = read
-        }
-        return chunk[(offset - chunkStart)..<(offset - chunkStart + count)]
-    }
 
     /// The part of the journal line at `journalOffset` of `lineLength` bytes recording sample
     /// `sampleId` at `index`, when the next entries hold it; entries of earlier lines are passed.
     func part(journalOffset: Int, lineLength: Int, sampleId: String, index: Int) -> Data? {
         let head = ClusterReportPartsLog.entryHead
-        while let raw = bytes(at: offset, count: head) {
-            let length = Int(UInt32(littleEndian: raw.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 0, as: UInt32.self) }))
-            let entryOffset = UInt64(littleEndian: raw.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 4, as: UInt64.self) })
-            let line = Int(UInt32(littleEndian: raw.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 12, as: UInt32.self) }))
+        while let raw = windows.read(offset..<(offset + head)) {
+            let (length, entryOffset, line) = raw.withUnsafeBytes { ClusterReportPartsLog.readHead($0) }
             guard entryOffset <= UInt64(journalOffset) else { return nil }
-            let start = offset + head
-            offset = start + length
+            let part = (offset + head)..<(offset + head + length)
+            offset = part.upperBound
             guard entryOffset == UInt64(journalOffset) else { continue }
-            guard line == lineLength, let bytes = self.bytes(at: start, count: length) else { return nil }
-            let part = Data(bytes)
-            return ClusterReportPart.body(of: part, sampleId: sampleId, index: index) == nil ? nil : part
+            guard line == lineLength, let bytes = windows.read(part), ClusterReportPart.body(of: bytes, sampleId: sampleId, index: index) != nil else {
+                return nil
+            }
+            return bytes
         }
         return nil
     }

@@ -29,52 +29,45 @@ extension ClusterSpool {
     /// journal that went through `--retry-errors`), or when the index came from what this process
     /// kept, are the kept lines read again for their totals.
     public func resumeState(spending: Bool, retryErrors: Bool = false, events: EventBus? = nil) throws -> ResumeState {
-        var summed = (totals: ClusterRunTotals(), spent: 0.0, exact: true)
-        // Each line's facts from its report part, read forward beside the journal; from its run
-        // when it has none.
+        /// Adds what `envelope` counts: its report part's facts when they agree with it, else its run's.
+        func sum(_ envelope: ClusterRecordEnvelope, into totals: inout ClusterRunTotals, spent: inout Double) throws {
+            if !totals.add(reportedBy: envelope) { totals.add(try ClusterRunFacts(scanningRunOf: envelope)) }
+            if spending { spent += envelope.costUSD ?? 0 }
+        }
+        var totals = ClusterRunTotals(), spent = 0.0, summedInScan = true
+        // Each line's part read forward beside the journal as the scan goes.
         let sideParts = ClusterReportPartsCursor(spool: directory)
         let (index, scanned) = try journalIndex(events: events) { envelope, range, admission in
-            guard summed.exact, admission != .duplicate else { return }
+            guard summedInScan, admission != .duplicate else { return }
             // A success replacing an error summed already: the kept lines are read again below.
-            guard admission == .first else { return summed.exact = false }
+            guard admission == .first else { return summedInScan = false }
             guard envelope.status == .ok || !retryErrors else { return }
             var envelope = envelope
             envelope.reportPart = sideParts?.part(journalOffset: range.lowerBound, lineLength: range.count, sampleId: envelope.sampleId, index: envelope.index)
-            if !summed.totals.add(reportedBy: envelope) {
-                guard let facts = try? ClusterRunFacts(scanningRunOf: envelope) else { return summed.exact = false }
-                summed.totals.add(facts)
-            }
-            if spending { summed.spent += envelope.costUSD ?? 0 }
+            do { try sum(envelope, into: &totals, spent: &spent) } catch { summedInScan = false }
         }
         var errors = 0
         var journaled = JournaledSamples()
-        if scanned, summed.exact {
-            for entry in index.entries {
-                if !entry.succeeded { errors += 1 }
-                guard entry.succeeded || !retryErrors else { continue }
-                journaled.insert(entry.index)
-            }
-            return ResumeState(
-                journaled: journaled, spentUSD: summed.spent, errors: errors, totals: summed.totals, keptErrors: retryErrors ? 0 : errors)
-        }
-        var spent = 0.0
-        var totals = ClusterRunTotals()
-        // Each kept line's report part carries what the totals count (as the coordinator counted
-        // it live): the run is scanned only for a line without one, or whose part disagrees.
-        let parts = ClusterReportParts(spool: directory, keeping: index)
         for entry in index.entries {
             if !entry.succeeded { errors += 1 }
-            guard entry.succeeded || !retryErrors else { continue }
-            journaled.insert(entry.index)
-            do {
-                var envelope = try ClusterRecordEnvelope.reading(index.bytes(of: entry))
-                envelope.reportPart = parts.part(line: entry.range, sampleId: entry.sampleId, index: entry.index)
-                if spending { spent += envelope.costUSD ?? 0 }
-                totals.add(try ClusterRunFacts(scanning: envelope))
-            } catch let error as ChatbotTesterError {
-                throw error
-            } catch {
-                throw ChatbotTesterError(.invalidInput, "journal line \(entry.line) changed while it was read: \(error)", location: SourceLocation(source: journalURL.path, line: entry.line))
+            if entry.succeeded || !retryErrors { journaled.insert(entry.index) }
+        }
+        if !(scanned && summedInScan) {
+            totals = ClusterRunTotals()
+            spent = 0
+            // Each kept line's report part carries what the totals count (as the coordinator counted
+            // it live): the run is scanned only for a line without one, or whose part disagrees.
+            let parts = ClusterReportParts(spool: directory, keeping: index)
+            for entry in index.entries where entry.succeeded || !retryErrors {
+                do {
+                    var envelope = try ClusterRecordEnvelope.reading(index.bytes(of: entry))
+                    envelope.reportPart = parts.part(line: entry.range, sampleId: entry.sampleId, index: entry.index)
+                    try sum(envelope, into: &totals, spent: &spent)
+                } catch let error as ChatbotTesterError {
+                    throw error
+                } catch {
+                    throw ChatbotTesterError(.invalidInput, "journal line \(entry.line) changed while it was read: \(error)", location: SourceLocation(source: journalURL.path, line: entry.line))
+                }
             }
         }
         return ResumeState(journaled: journaled, spentUSD: spent, errors: errors, totals: totals, keptErrors: retryErrors ? 0 : errors)

@@ -73,6 +73,12 @@ public struct JournalLine: Sendable, Hashable {
         return line
     }
 
+    /// Whether the line's record is `input`'s case at the line's position (true without an input:
+    /// nothing to check against).
+    public func belongs(to input: IDsByPosition?) -> Bool {
+        input?.holds(sampleId, at: index) ?? true
+    }
+
     /// Reads the index and id from a line and slices out the record; `nil` when the line is malformed.
     public static func parse(_ text: Substring) -> JournalLine? {
         guard text.hasPrefix(prefix), text.hasSuffix("}") else { return nil }

@@ -93,7 +93,7 @@ public enum ResultsWriter {
                     report.malformed += 1
                     continue
                 }
-                guard input.map({ $0.holds(line.sampleId, at: line.index) }) ?? true else {
+                guard line.belongs(to: input) else {
                     report.foreign += 1
                     continue
                 }

@@ -99,7 +99,7 @@ public actor RunJournal {
                 if scan.malformedLines.count < 20 { scan.malformedLines.append(number) }
                 continue
             }
-            guard input.map({ $0.holds(line.sampleId, at: line.index) }) ?? true else {
+            guard line.belongs(to: input) else {
                 scan.foreignCount += 1
                 if scan.foreignLines.count < 20 { scan.foreignLines.append((number, line.sampleId, line.index)) }
                 continue
@@ -122,7 +122,7 @@ public actor RunJournal {
         }
         // Pass 2: count each completed id once, with its ok record when it has one.
         for try await (_, text) in store.lines(of: key) {
-            guard let line = JournalLine.parse(text), input.map({ $0.holds(line.sampleId, at: line.index) }) ?? true,
+            guard let line = JournalLine.parse(text), line.belongs(to: input),
                 let state = ids.value(of: line.sampleId), state & counted == 0,
                 state & hasOK != 0 || !retryErrors, let record = try? line.decodeRecord(decoder: decoder)
             else { continue }
