@@ -166,9 +166,7 @@ extension IndexedRun {
     /// last line of a file-store journal is left out, as the store's `lines` does).
     static func collectJournals(from store: any ArtifactStore, shards: Int, into url: URL) async throws {
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-        guard FileManager.default.createFile(atPath: url.path, contents: nil), let handle = FileHandle(forWritingAtPath: url.path) else {
-            throw ChatbotTesterError(.io, "cannot create \(url.path)", location: SourceLocation(source: url.path))
-        }
+        let handle = try FileHandle.opening(url, for: .truncating)
         defer { try? handle.close() }
         var buffer = Data()
         for shard in 0..<shards {

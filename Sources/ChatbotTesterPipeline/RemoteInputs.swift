@@ -45,12 +45,9 @@ public enum RemoteLocation {
     public static func download(_ key: String, from store: any ArtifactStore, to target: URL, chunkBytes: Int = 8 << 20) async throws -> Int {
         try FileManager.default.createDirectory(at: target.deletingLastPathComponent(), withIntermediateDirectories: true)
         let partial = target.deletingLastPathComponent().appendingPathComponent(".\(target.lastPathComponent).download")
-        guard FileManager.default.createFile(atPath: partial.path, contents: nil) else {
-            throw ChatbotTesterError(.io, "cannot create \(partial.path)", location: SourceLocation(source: partial.path))
-        }
+        let handle = try FileHandle.opening(partial, for: .truncating)
         var total = 0
         do {
-            let handle = try FileHandle(forWritingTo: partial)
             defer { try? handle.close() }
             while true {
                 let chunk = try await store.read(key, range: total..<(total + chunkBytes))

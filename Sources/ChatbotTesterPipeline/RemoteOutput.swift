@@ -65,10 +65,7 @@ public struct RemoteOutput: Sendable {
         if directory.standardizedFileURL.path != staging.standardizedFileURL.path {
             _ = try PrivateDirectory.verifyOrCreate(directory)
         }
-        guard FileManager.default.createFile(atPath: target.path, contents: nil, attributes: [.posixPermissions: 0o600]) else {
-            throw ChatbotTesterError(.io, "cannot create \(target.path)", location: SourceLocation(source: target.path))
-        }
-        let handle = try FileHandle(forWritingTo: target)
+        let handle = try FileHandle.opening(target, for: .truncating, mode: 0o600, exactMode: true)
         defer { try? handle.close() }
         var buffer = Data()
         for try await (_, text) in store.lines(of: key) {

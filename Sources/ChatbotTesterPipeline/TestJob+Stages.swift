@@ -132,10 +132,7 @@ extension TestJob {
     /// Copies the lines of a stream into `target`, blank lines kept so line numbers stay the same.
     static func copyLines(from url: URL, to target: URL, maxLineBytes: Int) async throws {
         try FileManager.default.createDirectory(at: target.deletingLastPathComponent(), withIntermediateDirectories: true)
-        guard FileManager.default.createFile(atPath: target.path, contents: nil) else {
-            throw ChatbotTesterError(.io, "cannot create \(target.path)", location: SourceLocation(source: target.path))
-        }
-        let handle = try FileHandle(forWritingTo: target)
+        let handle = try FileHandle.opening(target, for: .truncating)
         defer { try? handle.close() }
         var buffer = Data()
         var written = 0

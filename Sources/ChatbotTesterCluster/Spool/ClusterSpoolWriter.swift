@@ -146,12 +146,7 @@ public final class ClusterSpoolWriter {
         feed = nil
         partialSpool = nil
         let scratchURL = directory.appendingPathComponent("lines.tmp")
-        scratch = try Self.io("cannot create \(scratchURL.path)", scratchURL) {
-            guard FileManager.default.createFile(atPath: scratchURL.path, contents: nil) else {
-                throw CocoaError(.fileWriteUnknown)
-            }
-            return try FileHandle(forWritingTo: scratchURL)
-        }
+        scratch = try FileHandle.opening(scratchURL, for: .truncating)
     }
 
     deinit {

@@ -36,11 +36,7 @@ public final class JSONLEventLogSink: InlineEventSink {
         self.flushIntervalSeconds = flushIntervalSeconds
         do {
             try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-            if !FileManager.default.fileExists(atPath: url.path) {
-                _ = FileManager.default.createFile(atPath: url.path, contents: nil)
-            }
-            handle = try FileHandle(forWritingTo: url)
-            try handle.seekToEnd()
+            handle = try FileHandle.opening(url, for: .appending)
         } catch {
             throw ChatbotTesterError(.io, "cannot open event log \(url.path)", location: SourceLocation(source: url.path), cause: error)
         }

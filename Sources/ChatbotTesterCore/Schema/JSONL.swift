@@ -353,13 +353,7 @@ public final class JSONLWriter: @unchecked Sendable {
         self.masker = masker
         let manager = FileManager.default
         try manager.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-        if !append || !manager.fileExists(atPath: url.path) {
-            guard manager.createFile(atPath: url.path, contents: nil) else {
-                throw ChatbotTesterError(.io, "cannot create \(url.path)", location: SourceLocation(source: url.path))
-            }
-        }
-        handle = try FileHandle(forWritingTo: url)
-        try handle.seekToEnd()
+        handle = try FileHandle.opening(url, for: append ? .appending : .truncating)
     }
 
     /// Appends one value as a line.

@@ -1,0 +1,42 @@
+import Foundation
+
+extension FileHandle {
+    /// How `FileHandle.opening(_:for:)` treats what a file already holds.
+    public enum WriteStart: Sendable {
+        /// Empties the file (a new file otherwise).
+        case truncating
+        /// Writes after what it holds: every write lands at its end (`O_APPEND`).
+        case appending
+    }
+
+    /// Opens `url` for writing, creating it (and never anything else) when it is not there.
+    ///
+    /// One `open(2)`: no temporary file beside it, unlike `FileManager.createFile`, which writes
+    /// `.dat.nosync…` and renames it in. A process killed in between left that temporary file in
+    /// the output directory, and a directory listed meanwhile showed it.
+    /// - Parameters:
+    ///   - start: whether what the file holds is emptied or appended to.
+    ///   - mode: the permissions of a new file (less the umask); when `exactMode`, set on an
+    ///     existing file too, umask aside (for private files).
+    /// - Throws: `ChatbotTesterError(.io)` naming the path and the system's reason.
+    public static func opening(
+        _ url: URL, for start: WriteStart, mode: mode_t = 0o644, exactMode: Bool = false
+    ) throws -> FileHandle {
+        let flags = O_WRONLY | O_CREAT | O_CLOEXEC | (start == .appending ? O_APPEND : O_TRUNC)
+        let fd = Foundation.open(url.path, flags, mode)
+        guard fd >= 0 else {
+            let code = errno
+            throw ChatbotTesterError(
+                .io, "cannot create \(url.path): \(String(cString: strerror(code)))",
+                location: SourceLocation(source: url.path), cause: POSIXError(.init(rawValue: code) ?? .EIO))
+        }
+        if exactMode, fchmod(fd, mode) != 0 {
+            let code = errno
+            Foundation.close(fd)
+            throw ChatbotTesterError(
+                .io, "cannot set the permissions of \(url.path): \(String(cString: strerror(code)))",
+                location: SourceLocation(source: url.path), cause: POSIXError(.init(rawValue: code) ?? .EIO))
+        }
+        return FileHandle(fileDescriptor: fd, closeOnDealloc: true)
+    }
+}

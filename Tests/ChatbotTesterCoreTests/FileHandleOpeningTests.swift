@@ -1,0 +1,72 @@
+import ChatbotTesterCore
+import Foundation
+import Testing
+
+/// `FileHandle.opening` writes the file in place: one `open(2)`, never a temporary file renamed
+/// in (a worker killed while `FileManager.createFile` ran left `.dat.nosync…` in `events/`).
+@Suite struct FileHandleOpeningTests {
+    static func directory() throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("opening-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+
+    static func inode(_ url: URL) -> ino_t? {
+        var info = stat()
+        return stat(url.path, &info) == 0 ? info.st_ino : nil
+    }
+
+    static func mode(_ url: URL) -> mode_t? {
+        var info = stat()
+        return stat(url.path, &info) == 0 ? info.st_mode & 0o777 : nil
+    }
+
+    @Test func appendingKeepsWhatTheFileHoldsAndTruncatingEmptiesItInPlace() throws {
+        let directory = try Self.directory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let url = directory.appendingPathComponent("log.jsonl")
+        try Data("one\n".utf8).write(to: url)
+        let before = try #require(Self.inode(url))
+
+        let appending = try FileHandle.opening(url, for: .appending)
+        try appending.write(contentsOf: Data("two\n".utf8))
+        try appending.close()
+        #expect(try String(contentsOf: url, encoding: .utf8) == "one\ntwo\n")
+
+        let truncating = try FileHandle.opening(url, for: .truncating)
+        try truncating.write(contentsOf: Data("three\n".utf8))
+        try truncating.close()
+        #expect(try String(contentsOf: url, encoding: .utf8) == "three\n")
+        // The same file throughout: nothing was written beside it and renamed over it.
+        #expect(Self.inode(url) == before)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path) == ["log.jsonl"])
+    }
+
+    @Test func aNewFileIsCreatedAndAnExactModeIsSetOnAnExistingOne() throws {
+        let directory = try Self.directory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let fresh = directory.appendingPathComponent("fresh")
+        try FileHandle.opening(fresh, for: .appending).close()
+        #expect(FileManager.default.fileExists(atPath: fresh.path))
+
+        let shared = directory.appendingPathComponent("shared")
+        try Data("x".utf8).write(to: shared)
+        chmod(shared.path, 0o666)
+        try FileHandle.opening(shared, for: .truncating, mode: 0o600, exactMode: true).close()
+        #expect(Self.mode(shared) == 0o600)
+        // Without exactMode an existing file's permissions are the user's.
+        chmod(shared.path, 0o640)
+        try FileHandle.opening(shared, for: .appending, mode: 0o600).close()
+        #expect(Self.mode(shared) == 0o640)
+    }
+
+    @Test func aFileThatCannotBeCreatedIsAnIOErrorNamingItsPath() throws {
+        let directory = try Self.directory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let url = directory.appendingPathComponent("missing/dir/log.jsonl")
+        let error = #expect(throws: ChatbotTesterError.self) { try FileHandle.opening(url, for: .appending) }
+        #expect(error?.code == .io)
+        #expect(error?.location?.source == url.path)
+        #expect(error?.message.contains("No such file or directory") == true)
+    }
+}
