@@ -171,7 +171,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ChatbotTesterCLITests",
-            dependencies: ["ChatbotTester", "ChatbotTesterTesting", "chatbot-tester"]
+            dependencies: ["ChatbotTester", "ChatbotTesterTesting", "chatbot-tester", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
     ]
 )

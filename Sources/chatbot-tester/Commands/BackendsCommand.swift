@@ -9,7 +9,7 @@ struct BackendsCommand: AsyncParsableCommand {
 
     /// `chatbot-tester backends list [--json]`.
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List registered backend types and their options.")
+        static let configuration = CommandConfiguration(commandName: "list", abstract: "List registered backend types and their options.")
 
         @Flag(name: .long, help: "Print JSON instead of text.")
         var json = false
@@ -27,7 +27,7 @@ struct MetricsCommand: AsyncParsableCommand {
 
     /// `chatbot-tester metrics list [--json]`.
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List registered metric types and their options.")
+        static let configuration = CommandConfiguration(commandName: "list", abstract: "List registered metric types and their options.")
 
         @Flag(name: .long, help: "Print JSON instead of text.")
         var json = false
