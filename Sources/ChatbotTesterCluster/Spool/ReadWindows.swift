@@ -40,8 +40,10 @@ final class ReadWindows: @unchecked Sendable {
     /// The bytes at `range`; nil when the file holds fewer bytes there or cannot be read (`errno`).
     func read(_ range: Range<Int>) -> Data? {
         guard range.lowerBound >= 0 else { return nil }
-        guard range.count <= Self.windowSize / 2, !lock.withLock({ direct }) else { return readAlone(range) }
-        return lock.withLock {
+        guard range.count <= Self.windowSize / 2 else { return readAlone(range) }
+        // One lock per read: `.none` asks for a read of its own (windows were given up).
+        let served: Data?? = lock.withLock {
+            if direct { return .none }
             clock += 1
             if let found = windows.firstIndex(where: { $0.holds(range) }) {
                 hits += 1
@@ -68,7 +70,7 @@ final class ReadWindows: @unchecked Sendable {
                 filled += n
                 if filled >= range.count { break }
             }
-            guard filled >= range.count else { return nil }
+            guard filled >= range.count else { return .some(nil) }
             window.bytes.removeSubrange(filled...)
             if direct {
                 // Windows do not pay here: this one is not kept.
@@ -79,6 +81,8 @@ final class ReadWindows: @unchecked Sendable {
             }
             return Data(window.bytes[0..<range.count])
         }
+        guard let served else { return readAlone(range) }
+        return served
     }
 
     private func readAlone(_ range: Range<Int>) -> Data? {
