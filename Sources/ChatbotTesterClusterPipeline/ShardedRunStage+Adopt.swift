@@ -62,7 +62,7 @@ extension ShardedRunStage {
             guard FileManager.default.fileExists(atPath: journal.path) else { return }
             let decoder = JSONCoding.decoder()
             for try await (_, bytes) in JSONL.lines(of: journal, includeUnterminated: false, maxLineBytes: nil) {
-                guard let record = try? JSONCoding.decodeRecord(ClusterRecord.self, from: bytes, decoder: decoder), record.run.sampleId == record.sampleId
+                guard let record = try? ClusterRecord.decode(journalLine: bytes, decoder: decoder), record.run.sampleId == record.sampleId
                 else { continue }
                 try await add(JournaledRecord(index: record.index, run: record.run, evals: record.evals))
             }

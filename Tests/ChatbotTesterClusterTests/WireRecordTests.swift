@@ -375,3 +375,58 @@ import Testing
         #expect(machine.heldCount == 0)
     }
 }
+
+/// A journal line decoded by the byte parser (`ClusterRecord.decode(journalLine:)`, what a resume
+/// the other way and the spool's merged records read) is the record `JSONDecoder` decodes, and
+/// a line the reference refuses is refused with the reference's error.
+@Suite struct JournalLineDecodingTests {
+    @Test func theByteParserDecodesWhatTheReferenceDecodes() throws {
+        var lines = try LeanDataPathTests.records().map { try JSONCoding.encoder().encode($0) }
+        // Another key order, spaces, and escapes the writers never produce: still the same record.
+        lines.append(Data(#"{ "sampleId" : "s\u0031", "index" : 7, "evals" : [], "run" : "#.utf8) + (try lines[0].sliceOfMember("run")) + Data("}".utf8))
+        for line in lines {
+            let reference = try JSONCoding.decoder().decode(ClusterRecord.self, from: line)
+            #expect(try ClusterRecord.decode(journalLine: line) == reference)
+            // A slice of a larger buffer (a line read from a window) decodes the same.
+            let padded = Data("xx".utf8) + line + Data("yy".utf8)
+            #expect(try ClusterRecord.decode(journalLine: padded[2..<(2 + line.count)]) == reference)
+        }
+    }
+
+    /// Lines off the writers' shape: the byte parser gives them to the reference, so each ends as
+    /// the reference ends it — the same record, or the same error.
+    @Test func linesOffTheWritersShapeEndAsTheReferenceEndsThem() throws {
+        let line = try JSONCoding.encoder().encode(LeanDataPathTests.records()[0])
+        let text = String(decoding: line, as: UTF8.self)
+        let variants = [
+            text.replacingOccurrences(of: #""index":"#, with: #""extra":1,"index":"#),  // an unknown member
+            text.replacingOccurrences(of: #""sampleId":"#, with: #""sampleId":"a","sampleId":"#),  // a repeated one
+            text.replacingOccurrences(of: #""index":0,"#, with: ""),  // a missing one
+            String(text.dropLast()),  // torn
+            text.replacingOccurrences(of: #""index":0"#, with: #""index":"0""#),  // a string for a number
+            text.replacingOccurrences(of: #""status":"ok""#, with: #""status":"fine""#),  // a value out of its set
+        ]
+        var refused = 0
+        for variant in variants {
+            #expect(variant != text)
+            let data = Data(variant.utf8)
+            let reference = Result { try JSONCoding.decoder().decode(ClusterRecord.self, from: data) }
+            let fast = Result { try ClusterRecord.decode(journalLine: data) }
+            switch (reference, fast) {
+            case (.success(let expected), .success(let got)): #expect(got == expected, "\(variant)")
+            case (.failure(let expected), .failure(let got)): #expect("\(got)" == "\(expected)", "\(variant)")
+            default: Issue.record("\(variant): the reference gave \(reference), the byte parser \(fast)")
+            }
+            if case .failure = reference { refused += 1 }
+        }
+        #expect(refused >= 4)
+    }
+}
+
+extension Data {
+    /// The bytes of the top-level member `name`'s value.
+    fileprivate func sliceOfMember(_ name: String) throws -> Data {
+        let range = try #require(try JSONByteScanner.members(ofObject: self).first(where: { $0.name == name })?.value)
+        return self[(startIndex + range.lowerBound)..<(startIndex + range.upperBound)]
+    }
+}

@@ -65,6 +65,40 @@ public struct ClusterRecord: Sendable, Hashable, Codable {
         return out
     }
 
+    /// The record of a journal line (`spool/journal.jsonl`): its members found by the byte
+    /// scanner, the run and each evaluation decoded by Core's byte parser (`JSONCoding.decodeRecord`),
+    /// with `decoder` — the reference, which gives every error message — for anything else: a
+    /// member missing, repeated or unknown, or a value the byte parser does not vouch for. The same
+    /// record either way; a resume the other way decoded each line through `JSONDecoder` at about
+    /// 40 µs a line.
+    public static func decode(journalLine bytes: Data, decoder: JSONDecoder = JSONCoding.decoder()) throws -> ClusterRecord {
+        if let fast = try? fastDecode(journalLine: bytes, decoder: decoder) { return fast }
+        return try decoder.decode(ClusterRecord.self, from: bytes)
+    }
+
+    private static func fastDecode(journalLine bytes: Data, decoder: JSONDecoder) throws -> ClusterRecord? {
+        let members = try JSONByteScanner.members(ofObject: bytes)
+        guard members.count == 4 else { return nil }
+        var sampleId: String?, index: Int?, run: Range<Int>?, evals: Range<Int>?
+        for member in members {
+            switch member.name {
+            case "sampleId" where sampleId == nil: sampleId = try JSONByteScanner.string(bytes, at: member.value)
+            case "index" where index == nil: index = try JSONByteScanner.int(bytes, at: member.value)
+            case "run" where run == nil: run = member.value
+            case "evals" where evals == nil: evals = member.value
+            default: return nil
+            }
+        }
+        guard let sampleId, let index, let run, let evals else { return nil }
+        let start = bytes.startIndex
+        func slice(_ range: Range<Int>) -> Data { bytes[(start + range.lowerBound)..<(start + range.upperBound)] }
+        return ClusterRecord(
+            sampleId: sampleId, index: index, run: try JSONCoding.decodeRecord(RunRecord.self, from: slice(run), decoder: decoder),
+            evals: try JSONByteScanner.elements(ofArray: bytes, in: evals).map {
+                try JSONCoding.decodeRecord(EvalRecord.self, from: slice($0), decoder: decoder)
+            })
+    }
+
     /// `{"evals":[…],"index":N,"run":{…},"sampleId":"…"}` (sorted keys, as `JSONCoding` writes),
     /// or `nil` when a byte writer cannot vouch for a part.
     func fastWireBytes(omittingSample: Bool) -> [UInt8]? {

@@ -187,7 +187,7 @@ public struct JournalIndex: Sendable {
     public func record(_ entry: Entry, source: String) throws -> ClusterRecord {
         let bytes = try bytes(of: entry)
         do {
-            return try JSONCoding.decoder().decode(ClusterRecord.self, from: bytes)
+            return try ClusterRecord.decode(journalLine: bytes)
         } catch {
             throw ChatbotTesterError.decoding(error, source: source, line: entry.line)
         }
