@@ -75,7 +75,7 @@ public struct IndexedRunStatus: Sendable, Hashable, Codable {
             } else if let last = mine.last {
                 shard.state = .failed
                 switch last.state {
-                case .running: shard.detail = "attempt \(last.attempt) on \(last.host) went silent at \(ISO8601DateFormatter().string(from: last.updatedAt))"
+                case .running: shard.detail = "attempt \(last.attempt) on \(last.host) went silent at \(last.updatedAt.iso8601String)"
                 case .stopped: shard.detail = "stopped: \(last.stopReason?.rawValue ?? "stopped")"
                 case .interrupted: shard.detail = "interrupted"
                 case .failed: shard.detail = last.message ?? "failed"

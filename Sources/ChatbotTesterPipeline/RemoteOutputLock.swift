@@ -84,7 +84,7 @@ public final class RemoteOutputLock: Sendable {
         for _ in 0..<8 {
             let newest = try await newest(in: store)
             if let newest, let lease = newest.lease, !lease.isStale() {
-                let expires = ISO8601DateFormatter().string(from: lease.renewedAt.addingTimeInterval(lease.leaseSeconds))
+                let expires = lease.renewedAt.addingTimeInterval(lease.leaseSeconds).iso8601String
                 throw ChatbotTesterError(
                     .busy,
                     "another run is using this output: \(lease.holder); wait for it to finish (its lease runs to \(expires) unless renewed) or choose another --out",

@@ -33,7 +33,7 @@ public final class OutputDirectoryLock: @unchecked Sendable {
             self.startedAt = startedAt
         }
 
-        public var description: String { "pid \(pid) on \(host) (\(command), since \(ISO8601DateFormatter().string(from: startedAt)))" }
+        public var description: String { "pid \(pid) on \(host) (\(command), since \(startedAt.iso8601String))" }
 
         /// Whether this names a process of this host that no longer runs.
         var isDeadHereAndNow: Bool {

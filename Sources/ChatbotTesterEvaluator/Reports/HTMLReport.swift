@@ -20,7 +20,7 @@ public enum HTMLReport {
         let names = aggregate.metricNames
         var body = "<header><h1>\(ReportText.html(title))</h1>"
         body += "<span id=\"verdict\" class=\"badge \(summary.passed ? "pass" : "fail")\">\(summary.passed ? "PASS" : "FAIL")</span>"
-        body += "<p class=\"note\">Generated \(ReportText.html(ISO8601DateFormatter().string(from: generatedAt))) by chatbot-tester \(ChatbotTesterCoreInfo.version)</p></header>"
+        body += "<p class=\"note\">Generated \(ReportText.html(generatedAt.iso8601String)) by chatbot-tester \(ChatbotTesterCoreInfo.version)</p></header>"
         body += overview(summary)
         body += gates(summary)
         body += metricsTable(aggregate, names)
