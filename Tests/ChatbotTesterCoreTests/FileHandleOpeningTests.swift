@@ -69,4 +69,35 @@ import Testing
         #expect(error?.location?.source == url.path)
         #expect(error?.message.contains("No such file or directory") == true)
     }
+
+    @Test func aFileIsAppendedWholeAfterWhatWasWritten() throws {
+        let directory = try Self.directory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let source = directory.appendingPathComponent("body")
+        // Larger than one read of the fallback and not a multiple of a page.
+        var body = Data(count: 3 << 20)
+        for index in body.indices { body[index] = UInt8(truncatingIfNeeded: index &* 31 &+ index >> 9) }
+        body.append(Data("tail".utf8))
+        try body.write(to: source)
+        let empty = directory.appendingPathComponent("empty")
+        try Data().write(to: empty)
+
+        let url = directory.appendingPathComponent("out")
+        let out = try FileHandle.opening(url, for: .truncating)
+        try out.write(contentsOf: Data("head\n".utf8))
+        try out.append(contentsOf: source)
+        try out.append(contentsOf: empty)
+        try out.write(contentsOf: Data("\nend".utf8))
+        try out.close()
+        #expect(try Data(contentsOf: url) == Data("head\n".utf8) + body + Data("\nend".utf8))
+        // The source is read from its start each time, whatever was read of it before.
+        let again = try FileHandle.opening(url, for: .appending)
+        try again.append(contentsOf: source)
+        try again.close()
+        #expect(try Data(contentsOf: url).count == 5 + body.count + 4 + body.count)
+
+        let missing = directory.appendingPathComponent("missing")
+        let error = #expect(throws: ChatbotTesterError.self) { try FileHandle.opening(url, for: .appending).append(contentsOf: missing) }
+        #expect(error?.code == .io && error?.location?.source == missing.path)
+    }
 }

@@ -40,3 +40,43 @@ extension FileHandle {
         return FileHandle(fileDescriptor: fd, closeOnDealloc: true)
     }
 }
+
+extension FileHandle {
+    /// Appends the whole file at `source` where this handle writes, the kernel copying it
+    /// (`sendfile(2)` between the two files: no trip through this process's memory), or by 64 KiB
+    /// reads and writes where the kernel cannot.
+    /// - Throws: `ChatbotTesterError(.io)` naming `source`.
+    public func append(contentsOf source: URL) throws {
+        let input = Foundation.open(source.path, O_RDONLY | O_CLOEXEC)
+        guard input >= 0 else {
+            let code = errno
+            throw ChatbotTesterError(
+                .io, "cannot read \(source.path): \(String(cString: strerror(code)))", location: SourceLocation(source: source.path),
+                cause: POSIXError(.init(rawValue: code) ?? .EIO))
+        }
+        defer { Foundation.close(input) }
+        let output = fileDescriptor
+        var copied = 0
+        while true {
+            let n = sendfile(output, input, nil, 1 << 30)
+            if n > 0 {
+                copied += n
+                continue
+            }
+            if n == 0 { return }
+            let code = errno
+            if code == EINTR { continue }
+            // Nothing copied yet and the kernel cannot copy between these two: copy by hand.
+            if copied == 0, [ENOSYS, EINVAL, EOPNOTSUPP].contains(code) { break }
+            throw ChatbotTesterError(
+                .io, "cannot copy \(source.path): \(String(cString: strerror(code)))", location: SourceLocation(source: source.path),
+                cause: POSIXError(.init(rawValue: code) ?? .EIO))
+        }
+        let reader = FileHandle(fileDescriptor: input, closeOnDealloc: false)
+        do {
+            while let chunk = try reader.read(upToCount: 1 << 16), !chunk.isEmpty { try write(contentsOf: chunk) }
+        } catch {
+            throw ChatbotTesterError(.io, "cannot copy \(source.path)", location: SourceLocation(source: source.path), cause: error)
+        }
+    }
+}

@@ -290,9 +290,7 @@ public final class JUnitReportWriter {
                   <testsuite name="\(ReportText.xml(name))" id="\(index)" tests="\(suite.tests)" failures="\(suite.failures)" errors="\(suite.errors)" skipped="\(suite.skipped)" time="\(ReportText.fixed(suite.time, digits: 3))">
 
                 """.utf8))
-            let reader = try FileHandle(forReadingFrom: suite.file)
-            while let chunk = try reader.read(upToCount: 1 << 16), !chunk.isEmpty { try out.write(contentsOf: chunk) }
-            try reader.close()
+            try out.append(contentsOf: suite.file)
             try out.write(contentsOf: Data("  </testsuite>\n".utf8))
         }
         try out.write(contentsOf: Data("</testsuites>\n".utf8))
