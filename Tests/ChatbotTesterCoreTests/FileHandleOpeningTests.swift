@@ -70,6 +70,31 @@ import Testing
         #expect(error?.message.contains("No such file or directory") == true)
     }
 
+    /// A link at the path is replaced when truncating (what the rename of `createFile` did: a link
+    /// planted in a shared directory never redirects the write) and followed when appending.
+    @Test func aLinkIsReplacedWhenTruncatingAndFollowedWhenAppending() throws {
+        let directory = try Self.directory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let victim = directory.appendingPathComponent("victim")
+        try Data("keep".utf8).write(to: victim)
+        let link = directory.appendingPathComponent("results.csv")
+        try FileManager.default.createSymbolicLink(at: link, withDestinationURL: victim)
+
+        let truncating = try FileHandle.opening(link, for: .truncating)
+        try truncating.write(contentsOf: Data("new".utf8))
+        try truncating.close()
+        #expect(try String(contentsOf: victim, encoding: .utf8) == "keep")
+        #expect((try? FileManager.default.destinationOfSymbolicLink(atPath: link.path)) == nil)
+        #expect(try String(contentsOf: link, encoding: .utf8) == "new")
+
+        let log = directory.appendingPathComponent("events.jsonl")
+        try FileManager.default.createSymbolicLink(at: log, withDestinationURL: victim)
+        let appending = try FileHandle.opening(log, for: .appending)
+        try appending.write(contentsOf: Data("+".utf8))
+        try appending.close()
+        #expect(try String(contentsOf: victim, encoding: .utf8) == "keep+")
+    }
+
     @Test func aFileIsAppendedWholeAfterWhatWasWritten() throws {
         let directory = try Self.directory()
         defer { try? FileManager.default.removeItem(at: directory) }

@@ -13,7 +13,9 @@ extension FileHandle {
     ///
     /// One `open(2)`: no temporary file beside it, unlike `FileManager.createFile`, which writes
     /// `.dat.nosync…` and renames it in. A process killed in between left that temporary file in
-    /// the output directory, and a directory listed meanwhile showed it.
+    /// the output directory, and a directory listed meanwhile showed it. A symbolic link at `url`
+    /// is replaced by the new file when truncating (as the rename replaced it: a link planted in a
+    /// shared output directory never redirects the write) and followed when appending.
     /// - Parameters:
     ///   - start: whether what the file holds is emptied or appended to.
     ///   - mode: the permissions of a new file (less the umask); when `exactMode`, set on an
@@ -22,8 +24,11 @@ extension FileHandle {
     public static func opening(
         _ url: URL, for start: WriteStart, mode: mode_t = 0o644, exactMode: Bool = false
     ) throws -> FileHandle {
-        let flags = O_WRONLY | O_CREAT | O_CLOEXEC | (start == .appending ? O_APPEND : O_TRUNC)
-        let fd = Foundation.open(url.path, flags, mode)
+        let flags = O_WRONLY | O_CREAT | O_CLOEXEC | (start == .appending ? O_APPEND : O_TRUNC | O_NOFOLLOW)
+        var fd = Foundation.open(url.path, flags, mode)
+        if fd < 0, errno == ELOOP, start == .truncating, unlink(url.path) == 0 {
+            fd = Foundation.open(url.path, flags | O_EXCL, mode)
+        }
         guard fd >= 0 else {
             let code = errno
             throw ChatbotTesterError(
