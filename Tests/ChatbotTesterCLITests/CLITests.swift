@@ -157,9 +157,11 @@ import Testing
     }
 
     @Test func benchShowsTheServersHoldNextToTheAskedLatency() async throws {
+        let before = Self.monotonicNow()
         let result = try await Self.run([
             "bench", "--samples", "40", "--latency-ms", "5", "--concurrency", "8", "--warmup", "8", "--json",
         ])
+        let after = Self.monotonicNow()
         #expect(result.status == 0, "\(result.stderr)")
         let measured = try JSONValue(parsing: result.stdout)
         #expect(measured["ok"]?.intValue == 40)
@@ -172,6 +174,20 @@ import Testing
         #expect(measured["latencyMs"]?.doubleValue == 5)
         let ideal: Double = 40 * 5 / 1000 / 8
         #expect(measured["idealSeconds"]?.doubleValue == ideal)
+        // The window's ends on CLOCK_MONOTONIC, which this test reads around the process: inside
+        // it, in order, and as long as the window bench reports.
+        let start = try #require(measured["monotonicWindowStart"]?.doubleValue)
+        let end = try #require(measured["monotonicWindowEnd"]?.doubleValue)
+        #expect(before < start && start < end && end < after)
+        let seconds = try #require(measured["seconds"]?.doubleValue)
+        #expect(abs((end - start) - seconds) < 0.005)
+    }
+
+    /// `CLOCK_MONOTONIC` in seconds (what bench reports its window's ends on).
+    static func monotonicNow() -> Double {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
     }
 
     @Test func backendsListShowsTypesAndMiddleware() async throws {

@@ -29,6 +29,18 @@ public enum ProcessStart {
         return max(0, bootSeconds - ticks / ticksPerSecond)
     }
 
+    /// `CLOCK_MONOTONIC` now, in seconds (the clock Python's `time.monotonic()` reads on Linux);
+    /// `nil` elsewhere.
+    public static var monotonicSeconds: Double? {
+        #if os(Linux)
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
+        #else
+        return nil
+        #endif
+    }
+
     #if os(Linux)
     private static func bootSeconds() -> Double {
         var now = timespec()

@@ -38,6 +38,12 @@ public enum RunnerBenchmark {
         public var serverHoldMeanMs: Double?
         public var serverHoldOvershootP50Ms: Double?
         public var serverHoldOvershootMinMs: Double?
+        /// `CLOCK_MONOTONIC` (seconds) when the measured window started and ended (`nil` where that
+        /// clock is not read): a parent that reads the same clock around the process (Python's
+        /// `time.monotonic()`) gets the start-up before the window and the teardown after it
+        /// exactly, without `processSeconds`' clock-tick rounding.
+        public var monotonicWindowStart: Double?
+        public var monotonicWindowEnd: Double?
     }
 
     /// Wraps the target to time each call as the Runner sees it.
@@ -72,9 +78,11 @@ public enum RunnerBenchmark {
         let runner = Runner(
             target: timed, targetName: "bench", options: RunnerOptions(concurrency: concurrency, tools: tools), journal: journal)
         let clock = ContinuousClock()
+        let monotonicStart = ProcessStart.monotonicSeconds
         let start = clock.now
         let summary = try await runner.run(SyntheticSamples(count: samples), total: samples).finish()
         let seconds = (clock.now - start).milliseconds / 1000
+        let monotonicEnd = ProcessStart.monotonicSeconds
         let processSeconds = ProcessStart.elapsedSeconds
         let ideal = Double(samples) * latencyMs / 1000 / Double(concurrency)
         let added = histogram.current
@@ -84,7 +92,8 @@ public enum RunnerBenchmark {
             ratioToIdeal: ideal > 0 ? seconds / ideal : nil, addedLatencyP50Ms: added.percentile(0.5),
             addedLatencyP99Ms: added.percentile(0.99), processSeconds: processSeconds,
             processRatioToIdeal: ideal > 0 ? processSeconds.map { $0 / ideal } : nil, peakRSSBytes: ProcessMemory.peakResidentBytes,
-            rssBytes: ProcessMemory.residentBytes, ok: summary.ok, failed: summary.failed)
+            rssBytes: ProcessMemory.residentBytes, ok: summary.ok, failed: summary.failed,
+            monotonicWindowStart: monotonicStart, monotonicWindowEnd: monotonicEnd)
     }
 
     /// A target that answers after `latencyMs` without any I/O: measures the Runner alone.

@@ -55,52 +55,71 @@ struct BenchCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        try await measure(samples: samples, latencyMs: latencyMs, label: "run")
+        try await measure(samples: samples, latencyMs: latencyMs, label: "run", last: !scale)
         if scale {
-            try await measure(samples: 10_000, latencyMs: 0, label: "scale 10k")
-            try await measure(samples: scaleSamples, latencyMs: 0, label: "scale \(scaleSamples)")
+            try await measure(samples: 10_000, latencyMs: 0, label: "scale 10k", last: false)
+            try await measure(samples: scaleSamples, latencyMs: 0, label: "scale \(scaleSamples)", last: true)
         }
     }
 
-    private func measure(samples: Int, latencyMs: Double, label: String) async throws {
+    /// One measurement, printed. With `last`, the process exits as soon as it is printed: the
+    /// in-process server and the client's connections are left to the kernel to close at exit,
+    /// which takes no time a user waits for, where closing them one by one first (64 connections:
+    /// about 2.5 ms) would add to the wall time `time chatbot-tester bench` shows.
+    private func measure(samples: Int, latencyMs: Double, label: String, last: Bool) async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("chatbot-tester-bench-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: directory) }
         let runJournal = journal ? RunJournal(store: FileArtifactStore(root: directory)) : nil
         let measurement: RunnerBenchmark.Measurement
-        if inProcess {
-            let target = agent ? RunnerBenchmark.inProcessAgentTarget(latencyMs: latencyMs) : RunnerBenchmark.inProcessTarget(latencyMs: latencyMs)
-            measurement = try await RunnerBenchmark.measure(
-                target: target, samples: samples, latencyMs: latencyMs, concurrency: concurrency, journal: runJournal,
-                tools: agent ? RunnerBenchmark.agentTools : nil)
-        } else {
-            measurement = try await withMockLLMServer(.init(latencyMs: latencyMs, recordCapacity: 16)) { server in
-                let spec = ComponentSpec(
-                    type: "openai", options: ["baseURL": .string(server.openAIBaseURL), "model": "bench"])
-                let backend = try await BuiltinBackends.registry().make(spec, context: ComponentContext(instanceName: "bench"))
-                guard let target = backend as? any ChatBackend else {
-                    throw ChatbotTesterError(.internal, "the openai backend cannot chat")
-                }
-                let warmupSamples = warmup ?? concurrency * 4
-                if warmupSamples > 0 {
-                    _ = try await RunnerBenchmark.measure(
-                        target: target, samples: warmupSamples, latencyMs: latencyMs, concurrency: concurrency)
-                    server.reset()
-                }
-                var measured = try await RunnerBenchmark.measure(
-                    target: target, samples: samples, latencyMs: latencyMs, concurrency: concurrency, journal: runJournal)
-                // The server's own measure of its holds, next to the nominal latency the ratios use.
-                if let holds = server.stats.holds {
-                    measured.serverHoldMeanMs = holds.meanMs
-                    measured.serverHoldOvershootP50Ms = holds.medianOvershootMs
-                    measured.serverHoldOvershootMinMs = holds.minOvershootMs
-                }
-                return measured
+        var server: MockLLMServer?
+        do {
+            if inProcess {
+                let target = agent ? RunnerBenchmark.inProcessAgentTarget(latencyMs: latencyMs) : RunnerBenchmark.inProcessTarget(latencyMs: latencyMs)
+                measurement = try await RunnerBenchmark.measure(
+                    target: target, samples: samples, latencyMs: latencyMs, concurrency: concurrency, journal: runJournal,
+                    tools: agent ? RunnerBenchmark.agentTools : nil)
+            } else {
+                let started = MockLLMServer(.init(latencyMs: latencyMs, recordCapacity: 16))
+                server = started
+                try await started.start()
+                measurement = try await measureOverHTTP(server: started, samples: samples, latencyMs: latencyMs, journal: runJournal)
             }
+        } catch {
+            try? await server?.shutdown()
+            try? FileManager.default.removeItem(at: directory)
+            throw error
         }
+        try? FileManager.default.removeItem(at: directory)
         if json {
             print(String(decoding: try JSONCoding.encoder().encode(measurement), as: UTF8.self))
         } else {
             print("\(label): \(RunnerBenchmark.describe(measurement))")
         }
+        if last { Foundation.exit(0) }  // exit(3) flushes what was printed
+        try await server?.shutdown()
+    }
+
+    /// Runs the warm-up and the measured run through the `openai` backend against `server`.
+    private func measureOverHTTP(
+        server: MockLLMServer, samples: Int, latencyMs: Double, journal: RunJournal?
+    ) async throws -> RunnerBenchmark.Measurement {
+        let spec = ComponentSpec(type: "openai", options: ["baseURL": .string(server.openAIBaseURL), "model": "bench"])
+        let backend = try await BuiltinBackends.registry().make(spec, context: ComponentContext(instanceName: "bench"))
+        guard let target = backend as? any ChatBackend else {
+            throw ChatbotTesterError(.internal, "the openai backend cannot chat")
+        }
+        let warmupSamples = warmup ?? concurrency * 4
+        if warmupSamples > 0 {
+            _ = try await RunnerBenchmark.measure(target: target, samples: warmupSamples, latencyMs: latencyMs, concurrency: concurrency)
+            server.reset()
+        }
+        var measured = try await RunnerBenchmark.measure(
+            target: target, samples: samples, latencyMs: latencyMs, concurrency: concurrency, journal: journal)
+        // The server's own measure of its holds, next to the nominal latency the ratios use.
+        if let holds = server.stats.holds {
+            measured.serverHoldMeanMs = holds.meanMs
+            measured.serverHoldOvershootP50Ms = holds.medianOvershootMs
+            measured.serverHoldOvershootMinMs = holds.minOvershootMs
+        }
+        return measured
     }
 }
