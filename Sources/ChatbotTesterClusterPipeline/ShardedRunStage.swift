@@ -148,6 +148,8 @@ public struct ShardedRunStage: JobRunStage {
         // The outputs come from the sink: no index of the whole journal is held for a merge that
         // is then rare (an interrupt, a sink that gave up) and scans instead.
         coordinator.keepsJournalIndex = streamed == nil
+        // Nor a side file of the records' report parts: the sink takes them as the run plays.
+        coordinator.keepsReportParts = streamed == nil
         let options = ClusterRun.Options(
             workers: workers, spool: spoolURL, socketPath: socketPath, workerCommand: workerCommand,
             samplesPerShard: samplesPerShard, coordinator: coordinator, maxRestartsPerWorker: maxRestarts)

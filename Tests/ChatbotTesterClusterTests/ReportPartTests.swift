@@ -440,10 +440,12 @@ import Testing
         #expect(shuffled.body(line: 3000..<3010, sampleId: "s4", index: 4) == nil)
     }
 
-    /// End to end with real workers: every record's part reaches the side file and the merge uses
-    /// it. Then a crash mid-run (the journal cut after 3 of its 8 lines, plus a torn line; the side
-    /// file ahead of it) and `--resume`: the reports made from the parts are byte for byte those
-    /// the same journal gives without a side file (an older journal), where every record is decoded.
+    /// End to end with real workers. A fresh `test` writes its outputs as the run plays, from the
+    /// records' parts: the side file gets none (`keepsReportParts` off). Then a crash mid-run (the
+    /// journal cut after 3 of its 8 lines, plus a torn line) and `--resume`, whose merge takes the
+    /// parts of the 5 lines it journaled and decodes the 3 the first session left: its reports
+    /// are byte for byte those the same journal gives without a side file (an older journal),
+    /// where every record is decoded.
     @Test func resumeAfterACrashAndAJournalWithoutSideFileGiveTheSameReports() async throws {
         let directory = try ClusterTestSupport.temporaryDirectory()
         defer { if ProcessInfo.processInfo.environment["CT_KEEP"] == nil { try? FileManager.default.removeItem(at: directory) } }
@@ -454,8 +456,9 @@ import Testing
         let firstOutcome = try await withTimeout(180) { try await first.test(stage: stage) }
         let spoolURL = first.output("spool")
         let journalURL = spoolURL.appendingPathComponent("journal.jsonl")
-        #expect(ClusterReportParts(spool: spoolURL).count == 8)
-        // The crash: 3 lines kept and a torn fourth; the side file still lists all 8.
+        #expect(ClusterReportParts(spool: spoolURL).count == 0)
+        #expect(FileManager.default.fileExists(atPath: first.output("results.csv").path))
+        // The crash: 3 lines kept and a torn fourth.
         let lines = try Data(contentsOf: journalURL).split(separator: 0x0A)
         #expect(lines.count == 8)
         var cut = Data()
@@ -467,13 +470,13 @@ import Testing
         let resumed = try await TestJob.prepare(config: config, components: .builtin(), settings: settings)
         let outcome = try await withTimeout(180) { try await resumed.test(stage: stage) }
         #expect(outcome.run?.resumed == 3 && outcome.exitStatus == firstOutcome.exitStatus)
-        // The stale entries of the lines the crash lost were cut: 3 kept + 5 new.
-        #expect(ClusterReportParts(spool: spoolURL).count == 8)
+        // The resumed session merges at its end: it keeps the parts of the 5 lines it journaled.
+        #expect(ClusterReportParts(spool: spoolURL).count == 5)
         let names = ["summary.json", "results.csv", "junit.xml", "report.md", "report.html"]
         func reports() throws -> [Data] { try names.map { try Data(contentsOf: resumed.output($0)) } }
         let spool = try ClusterSpool.open(at: spoolURL)
         let fromParts = try await MergePass.run(spool, job: resumed, scoring: true, reports: true, tallies: false)
-        #expect(fromParts.partsUsed == 8 && fromParts.merged == 8)
+        #expect(fromParts.partsUsed == 5 && fromParts.merged == 8)
         let partsReports = try reports()
         try FileManager.default.removeItem(at: spoolURL.appendingPathComponent(ClusterReportPartsLog.fileName))
         let decoded = try await MergePass.run(try ClusterSpool.open(at: spoolURL), job: resumed, scoring: true, reports: true, tallies: false)

@@ -35,6 +35,13 @@ public enum ClusterCoordinator {
         /// sharded `test`): a merge then runs only after an interrupt or when that output gave
         /// up, and scans; the coordinator's memory then does not grow with the run.
         public var keepsJournalIndex = true
+        /// Keep each journaled record's report part in the spool's side file (`journal.parts`), so
+        /// that a merge feeds the parts to the reports instead of decoding the records (the SDK's
+        /// `ClusterRun`, a resumed `test`). Off when the outputs are written as the run plays
+        /// (`journalSink`): the sink takes the parts, and a merge, rare then, decodes the lines the
+        /// side file has no part for (the side file is still cut to the journal, so what earlier
+        /// sessions kept stays usable). Saves writing about a third of the journal's bytes again.
+        public var keepsReportParts = true
 
         public init(
             machine: CoordinatorStateMachine.Configuration = .init(), journalSyncInterval: Double = 0.02, tickInterval: Double = 0.25,
@@ -68,6 +75,8 @@ public enum ClusterCoordinator {
         // What the resume's scan seeded is dropped with it: the merge scans.
         if !options.keepsJournalIndex { spool.journalLog.invalidate() }
         spool.reportPartsLog.open(spool: spool.directory, journal: spool.journalURL)
+        // Cut to the journal either way; closed at once, nothing more is appended to it.
+        if !options.keepsReportParts { spool.reportPartsLog.close() }
         defer { spool.reportPartsLog.close() }
         let limits = RunLimits(budgetUSD: limits.budgetUSD, failurePolicy: limits.failurePolicy, spentUSD: resume.spentUSD)
         let driver = CoordinatorDriver(spool: spool, journal: journal, resume: resume, limits: limits, events: events, options: options)
