@@ -67,8 +67,9 @@ struct BenchCommand: AsyncParsableCommand {
     /// which takes no time a user waits for, where closing them one by one first (64 connections:
     /// about 2.5 ms) would add to the wall time `time chatbot-tester bench` shows.
     private func measure(samples: Int, latencyMs: Double, label: String, last: Bool) async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("chatbot-tester-bench-\(UUID().uuidString)")
-        let runJournal = journal ? RunJournal(store: FileArtifactStore(root: directory)) : nil
+        // Only a journaled bench has a directory (none to make, or to fail to remove, otherwise).
+        let directory = journal ? FileManager.default.temporaryDirectory.appendingPathComponent("chatbot-tester-bench-\(UUID().uuidString)") : nil
+        let runJournal = directory.map { RunJournal(store: FileArtifactStore(root: $0)) }
         let measurement: RunnerBenchmark.Measurement
         var server: MockLLMServer?
         do {
@@ -85,10 +86,10 @@ struct BenchCommand: AsyncParsableCommand {
             }
         } catch {
             try? await server?.shutdown()
-            try? FileManager.default.removeItem(at: directory)
+            if let directory { try? FileManager.default.removeItem(at: directory) }
             throw error
         }
-        try? FileManager.default.removeItem(at: directory)
+        if let directory { try? FileManager.default.removeItem(at: directory) }
         if json {
             print(String(decoding: try JSONCoding.encoder().encode(measurement), as: UTF8.self))
         } else {
