@@ -81,8 +81,11 @@ struct BenchCommand: AsyncParsableCommand {
             } else {
                 let started = MockLLMServer(.init(latencyMs: latencyMs, recordCapacity: 16))
                 server = started
+                // The registry is built while the server binds (it needs no address).
+                async let registry = BuiltinBackends.registry()
                 try await started.start()
-                measurement = try await measureOverHTTP(server: started, samples: samples, latencyMs: latencyMs, journal: runJournal)
+                measurement = try await measureOverHTTP(
+                    server: started, registry: await registry, samples: samples, latencyMs: latencyMs, journal: runJournal)
             }
         } catch {
             try? await server?.shutdown()
@@ -101,10 +104,10 @@ struct BenchCommand: AsyncParsableCommand {
 
     /// Runs the warm-up and the measured run through the `openai` backend against `server`.
     private func measureOverHTTP(
-        server: MockLLMServer, samples: Int, latencyMs: Double, journal: RunJournal?
+        server: MockLLMServer, registry: BackendRegistry, samples: Int, latencyMs: Double, journal: RunJournal?
     ) async throws -> RunnerBenchmark.Measurement {
         let spec = ComponentSpec(type: "openai", options: ["baseURL": .string(server.openAIBaseURL), "model": "bench"])
-        let backend = try await BuiltinBackends.registry().make(spec, context: ComponentContext(instanceName: "bench"))
+        let backend = try await registry.make(spec, context: ComponentContext(instanceName: "bench"))
         guard let target = backend as? any ChatBackend else {
             throw ChatbotTesterError(.internal, "the openai backend cannot chat")
         }
