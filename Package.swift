@@ -107,6 +107,9 @@ let package = Package(
             ]
         ),
         .target(name: "ChatbotTesterTesting", dependencies: ["ChatbotTesterCore"]),
+        // Checks of the hand-written parsers for any input bytes (libFuzzer: ops/fuzz.sh; the corpus: the tests).
+        .target(name: "ChatbotTesterFuzzing", dependencies: ["ChatbotTesterCore", "ChatbotTesterCluster"]),
+        .executableTarget(name: "chatbot-tester-fuzz", dependencies: ["ChatbotTesterFuzzing"]),
         .executableTarget(
             name: "chatbot-tester",
             dependencies: [
@@ -115,6 +118,9 @@ let package = Package(
             ]
         ),
         .testTarget(name: "ChatbotTesterCoreTests", dependencies: ["ChatbotTesterCore", "ChatbotTesterTesting"]),
+        .testTarget(
+            name: "ChatbotTesterFuzzingTests", dependencies: ["ChatbotTesterFuzzing", "ChatbotTesterCore", "ChatbotTesterCluster"],
+            exclude: ["Corpus"]),
         .testTarget(
             name: "ChatbotTesterBackendsTests",
             dependencies: ["ChatbotTesterCore", .product(name: "AsyncHTTPClient", package: "async-http-client"), .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"), "ChatbotTesterBackends", "ChatbotTesterTesting"],

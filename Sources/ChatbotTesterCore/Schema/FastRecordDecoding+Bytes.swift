@@ -111,12 +111,19 @@ extension JSONByteParser {
         return try readInt()
     }
 
+    /// A number as JSONDecoder reads a `Double`: from its text (an integer it would read as `Int`
+    /// rounds the same way; one with a fraction or exponent is not read through `Int`).
     mutating func readDouble() throws(Failure) -> Double {
-        switch try readNumber() {
-        case .int(let number): return Double(number)
-        case .double(let number): return number
-        default: throw Fast.giveUp
+        guard index < bytes.count, bytes[index] == UInt8(ascii: "-") || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[index]) else {
+            throw Fast.giveUp
         }
+        let start = index
+        let text = try numberText().text
+        guard let value = Double(text) else { throw failure("invalid number") }
+        guard value.isFinite else { throw Failure(offset: start, message: "number out of range") }
+        // JSONDecoder refuses a number too small for a `Double`: let it say so.
+        if Self.underflows(text, to: value) { throw Fast.giveUp }
+        return value
     }
 
     mutating func readOptionalDouble() throws(Failure) -> Double? {

@@ -1,3 +1,5 @@
+import Foundation
+
 /// A small, fast JSON parser straight from UTF-8 bytes to `JSONValue` (RFC 8259).
 ///
 /// Every HTTP reply, every mock-server request and the byte-level paths of journals and spools go
@@ -312,6 +314,36 @@ public struct JSONByteParser {
 
     mutating func number() throws(Failure) -> JSONValue {
         let start = index
+        let (text, integral) = try numberText()
+        if integral, let value = Int(text) { return .int(value) }
+        guard let value = Double(text) else { throw failure("invalid number") }
+        guard value.isFinite else { throw Failure(offset: start, message: "number out of range") }
+        // As JSONDecoder's `JSONValue` decoding: digits beyond `Int` are a double; a fraction or
+        // exponent whose value is integral and fits `Int` is an integer.
+        if !integral, let exact = Int(exactly: value) {
+            // Below 2^53 the double is the number's integer exactly, as JSONDecoder takes it.
+            if value.magnitude < Self.exactDoubleLimit { return .int(exact) }
+            // Above, the double may have rounded a fraction away ("777777777777777777.7") or an
+            // integer to its neighbour; JSONDecoder decides those through `Decimal`, with rules of
+            // its own: it is asked (rare: a fraction or exponent on a number this large).
+            if let decided = try? JSONDecoder().decode(Int.self, from: Data(text.utf8)) { return .int(decided) }
+        }
+        return .double(value)
+    }
+
+    /// Whether `text` (a number) is not zero but reads as `Double` zero (`1e-400`): `JSONDecoder`
+    /// refuses it as a `Double` (a `JSONValue` takes it as the integer 0).
+    static func underflows(_ text: String, to value: Double) -> Bool {
+        value == 0 && text.utf8.prefix { $0 != UInt8(ascii: "e") && $0 != UInt8(ascii: "E") }.contains { $0 >= UInt8(ascii: "1") && $0 <= UInt8(ascii: "9") }
+    }
+
+    /// 2^53: every integer of smaller magnitude is exactly a `Double`.
+    static let exactDoubleLimit = 9_007_199_254_740_992.0
+
+    /// The text of the number here (checked against JSON's grammar) and whether it is written as
+    /// an integer (no fraction, no exponent).
+    mutating func numberText() throws(Failure) -> (text: String, integral: Bool) {
+        let start = index
         var integral = true
         if bytes[index] == UInt8(ascii: "-") { index += 1 }
         guard index < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[index]) else {
@@ -337,14 +369,7 @@ public struct JSONByteParser {
             while index < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[index]) { index += 1 }
             guard index > digits else { throw failure("invalid number") }
         }
-        let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
-        if integral, let value = Int(text) { return .int(value) }
-        guard let value = Double(text) else { throw failure("invalid number") }
-        guard value.isFinite else { throw Failure(offset: start, message: "number out of range") }
-        // Like JSONDecoder's `JSONValue` decoding: digits beyond `Int` are a double; a fraction or
-        // exponent whose value is integral and fits `Int` is an integer.
-        if !integral, let exact = Int(exactly: value) { return .int(exact) }
-        return .double(value)
+        return (String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self), integral)
     }
 
     /// The offset of the first byte that is not well-formed UTF-8 (overlong forms, surrogates and

@@ -85,8 +85,19 @@ public enum JSONByteScanner {
     public static func optionalDouble(_ data: Data, at range: Range<Int>) throws(Failure) -> Double? {
         switch try value(data, at: range) {
         case .null: return nil
-        case .int(let number): return Double(number)
-        case .double(let number): return number
+        case .int, .double:
+            // From the text, as JSONDecoder reads a `Double` (a large number with a fraction can be
+            // `.int` in a `JSONValue`, truncated as JSONDecoder truncates it for an `Int`).
+            let lower = data.startIndex + range.lowerBound
+            let isSpace: (UInt8) -> Bool = { $0 == 0x20 || $0 == 0x09 || $0 == 0x0A || $0 == 0x0D }
+            var bytes = data[lower..<(lower + range.count)]
+            while let first = bytes.first, isSpace(first) { bytes = bytes.dropFirst() }
+            while let last = bytes.last, isSpace(last) { bytes = bytes.dropLast() }
+            let text = String(decoding: bytes, as: UTF8.self)
+            guard let number = Double(text) else { throw Failure(offset: range.lowerBound, message: "expected a number") }
+            // As JSONDecoder: a number too small for a `Double` is refused, not read as zero.
+            guard !JSONByteParser.underflows(text, to: number) else { throw Failure(offset: range.lowerBound, message: "number out of range") }
+            return number
         default: throw Failure(offset: range.lowerBound, message: "expected a number")
         }
     }

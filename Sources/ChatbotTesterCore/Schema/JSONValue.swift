@@ -83,7 +83,7 @@ extension JSONValue {
     /// Decodes this value as `T` (through JSON).
     public func decode<T: Decodable>(_ type: T.Type = T.self) throws -> T {
         let data = try JSONEncoder().encode(self)
-        return try JSONDecoder().decode(T.self, from: data)
+        return try NestingCheckedJSONDecoder().decode(T.self, from: data)
     }
 
     /// Encodes any `Encodable` value as a `JSONValue`.

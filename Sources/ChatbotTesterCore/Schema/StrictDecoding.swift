@@ -155,9 +155,10 @@ public enum JSONCoding {
         return encoder
     }
 
-    /// A decoder with ISO-8601 dates.
+    /// A decoder with ISO-8601 dates, which refuses nesting too deep for `JSONDecoder` before it
+    /// sees it (`NestingCheckedJSONDecoder`).
     public static func decoder() -> JSONDecoder {
-        let decoder = JSONDecoder()
+        let decoder = NestingCheckedJSONDecoder()
         decoder.dateDecodingStrategy = .iso8601
         return decoder
     }

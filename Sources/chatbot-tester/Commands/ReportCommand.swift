@@ -84,7 +84,7 @@ struct ReportCommand: AsyncParsableCommand {
     func loadConfig(_ runDirectory: URL) throws -> ConfigDocument? {
         if let config { return try ConfigDocument.load(contentsOf: URL(fileURLWithPath: config), environment: ProcessInfo.processInfo.environment) }
         let record = runDirectory.appendingPathComponent("job.json")
-        guard let data = try? Data(contentsOf: record), let value = try? JSONDecoder().decode(JSONValue.self, from: data),
+        guard let data = try? Data(contentsOf: record), let value = try? JSONCoding.decoder().decode(JSONValue.self, from: data),
             let config = value["config"]
         else { return nil }
         // `${VAR}` expansions are recorded unexpanded: expand them here, or keep them as written.

@@ -1,0 +1,163 @@
+import ChatbotTesterCluster
+import ChatbotTesterCore
+import Foundation
+
+/// Checks that hold for any input bytes, one per parser the project wrote itself: a hand-written
+/// byte path must give what its reference gives (the same value, or an error where the reference
+/// refuses), and no input may crash, hang or grow without bound. Driven by libFuzzer
+/// (`ops/fuzz.sh`) and, over the saved corpus, by the test suite.
+public enum FuzzHarness: String, CaseIterable, Sendable {
+    /// `JSONByteParser.parse` against `JSONDecoder` into `JSONValue`.
+    case json
+    /// `JSONCoding.decodeRecord` (the byte path first) against `JSONDecoder` for the record types.
+    case records
+    /// `JSONL.decode` of a dataset or record line (the strict byte reader first) against
+    /// `StrictJSONSyntax.check` and `JSONDecoder`.
+    case line
+    /// `ClusterRecord.decode(journalLine:)` against `JSONDecoder`.
+    case journalLine
+    /// A worker's and a coordinator's view of one frame payload: `decodeAtWorker` against
+    /// `decode`, and `decodeIncoming` (records frames read by bytes).
+    case frame
+    /// `ClusterFrameDecoder` fed the input in pieces: the same payloads as fed whole.
+    case framing
+
+    /// Runs the check on `input`; the returned text says what went wrong (nil: it held).
+    public func check(_ input: Data) -> String? {
+        switch self {
+        case .json: return Self.checkJSON(input)
+        case .records: return Self.checkRecords(input)
+        case .line: return Self.checkLine(input)
+        case .journalLine: return Self.checkJournalLine(input)
+        case .frame: return Self.checkFrame(input)
+        case .framing: return Self.checkFraming(input)
+        }
+    }
+
+    /// The regular files at `url` (a file, or a directory's files, sorted by name).
+    public static func files(at url: URL) -> [URL] {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else { return [] }
+        guard isDirectory.boolValue else { return [url] }
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: url.path)) ?? []
+        return names.filter { !$0.hasPrefix(".") }.sorted().map { url.appendingPathComponent($0) }
+    }
+
+    /// The input as text (bytes outside printable ASCII as `\xNN`), cut at 600 bytes.
+    public static func describe(_ input: Data) -> String {
+        var text = ""
+        for byte in input.prefix(600) {
+            if byte >= 0x20 && byte < 0x7F && byte != UInt8(ascii: "\\") {
+                text.unicodeScalars.append(Unicode.Scalar(byte))
+            } else {
+                text += "\\x" + String(byte, radix: 16, uppercase: true).leftPadded(to: 2)
+            }
+        }
+        return input.count > 600 ? text + "… (\(input.count) bytes)" : text
+    }
+
+    /// What differs between a byte path's outcome and its reference's: a value against another,
+    /// or one side accepting what the other refuses (both refusing is agreement).
+    static func disagreement<Value: Equatable>(_ label: String, fast: Result<Value, any Error>, reference: Result<Value, any Error>) -> String? {
+        switch (fast, reference) {
+        case (.success(let a), .success(let b)):
+            return a == b ? nil : "\(label): the byte path gave \(a), the reference \(b)"
+        case (.success(let a), .failure(let error)):
+            return "\(label): the byte path accepted \(a), the reference refused: \(error)"
+        case (.failure(let error), .success(let b)):
+            return "\(label): the byte path refused (\(error)), the reference gave \(b)"
+        case (.failure, .failure):
+            return nil
+        }
+    }
+
+    static func checkJSON(_ input: Data) -> String? {
+        let fast = Result { () throws -> JSONValue in try JSONByteParser.parse(input) }
+        // Refusing what JSONDecoder takes is the parser's right where `StrictJSONSyntax` refuses
+        // it too (a NUL byte JSONDecoder skips, a byte order mark inside the text).
+        if case .failure = fast, (try? StrictJSONSyntax.check(input)) == nil { return nil }
+        return disagreement("JSON", fast: fast, reference: Result { try JSONCoding.decoder().decode(JSONValue.self, from: input) })
+    }
+
+    static func checkRecords(_ input: Data) -> String? {
+        checkRecord(TestSample.self, input) ?? checkRecord(RunRecord.self, input) ?? checkRecord(EvalRecord.self, input)
+    }
+
+    private static func checkRecord<Value: Codable & Equatable>(_ type: Value.Type, _ input: Data) -> String? {
+        let decoder = JSONCoding.decoder()
+        return disagreement(
+            "\(type)", fast: Result { try JSONCoding.decodeRecord(type, from: input, decoder: decoder) },
+            reference: Result { try decoder.decode(type, from: input) })
+    }
+
+    static func checkLine(_ input: Data) -> String? {
+        checkLine(TestSample.self, input) ?? checkLine(RunRecord.self, input) ?? checkLine(EvalRecord.self, input)
+    }
+
+    private static func checkLine<Value: Codable & Equatable>(_ type: Value.Type, _ input: Data) -> String? {
+        let decoder = JSONCoding.decoder()
+        return disagreement(
+            "\(type) line", fast: JSONL.decode(type, from: input, source: "fuzz", line: 1, decoder: decoder).mapError { $0 as any Error },
+            reference: Result {
+                try StrictJSONSyntax.check(input)
+                return try decoder.decode(type, from: input)
+            })
+    }
+
+    static func checkJournalLine(_ input: Data) -> String? {
+        let decoder = JSONCoding.decoder()
+        return disagreement(
+            "journal line", fast: Result { try ClusterRecord.decode(journalLine: input, decoder: decoder) },
+            reference: Result { try decoder.decode(ClusterRecord.self, from: input) })
+    }
+
+    static func checkFrame(_ input: Data) -> String? {
+        let codec = ClusterMessageCodec()
+        if let failure = disagreement(
+            "frame at a worker", fast: Result { try codec.decodeAtWorker(input, peer: "fuzz") },
+            reference: Result { try codec.decode(input, peer: "fuzz") })
+        {
+            return failure
+        }
+        _ = try? codec.decodeIncoming(input, peer: "fuzz")
+        return nil
+    }
+
+    static func checkFraming(_ input: Data) -> String? {
+        guard input.count >= 1 else { return nil }
+        // The first byte picks the cut points; the rest is the stream.
+        let step = Int(input[input.startIndex] % 13) + 1
+        let stream = input.dropFirst()
+        var whole = ClusterFrameDecoder(maxFrameSize: 1 << 16)
+        let all = Result { try stream.withUnsafeBytes { try whole.feed($0) } }
+        var pieces = ClusterFrameDecoder(maxFrameSize: 1 << 16)
+        var fed: [Data] = []
+        var failed = false
+        var offset = stream.startIndex
+        while offset < stream.endIndex {
+            let end = min(stream.endIndex, offset + step)
+            do {
+                fed += try stream[offset..<end].withUnsafeBytes { try pieces.feed($0) }
+            } catch {
+                failed = true
+                break
+            }
+            offset = end
+        }
+        switch all {
+        case .success(let frames):
+            if failed { return "fed in pieces of \(step) the stream failed; whole it gave \(frames.count) frames" }
+            if frames != fed { return "fed in pieces of \(step): \(fed.count) frames, whole \(frames.count)" }
+            if whole.bufferedByteCount != pieces.bufferedByteCount { return "held bytes differ: \(whole.bufferedByteCount) vs \(pieces.bufferedByteCount)" }
+        case .failure:
+            if !failed { return "whole the stream failed; fed in pieces of \(step) it did not" }
+        }
+        return nil
+    }
+}
+
+extension String {
+    fileprivate func leftPadded(to width: Int) -> String {
+        count >= width ? self : String(repeating: "0", count: width - count) + self
+    }
+}
