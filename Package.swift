@@ -108,7 +108,8 @@ let package = Package(
         ),
         .target(name: "ChatbotTesterTesting", dependencies: ["ChatbotTesterCore"]),
         // Checks of the hand-written parsers for any input bytes (libFuzzer: ops/fuzz.sh; the corpus: the tests).
-        .target(name: "ChatbotTesterFuzzing", dependencies: ["ChatbotTesterCore", "ChatbotTesterCluster"]),
+        .target(
+            name: "ChatbotTesterFuzzing", dependencies: ["ChatbotTesterCore", "ChatbotTesterCluster", "ChatbotTesterBackends", "ChatbotTesterPipeline"]),
         .executableTarget(name: "chatbot-tester-fuzz", dependencies: ["ChatbotTesterFuzzing"]),
         .executableTarget(
             name: "chatbot-tester",

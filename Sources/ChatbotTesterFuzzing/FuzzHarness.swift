@@ -1,5 +1,7 @@
+@_spi(Fuzzing) import ChatbotTesterBackends
 import ChatbotTesterCluster
 import ChatbotTesterCore
+import ChatbotTesterPipeline
 import Foundation
 
 /// Checks that hold for any input bytes, one per parser the project wrote itself: a hand-written
@@ -21,6 +23,14 @@ public enum FuzzHarness: String, CaseIterable, Sendable {
     case frame
     /// `ClusterFrameDecoder` fed the input in pieces: the same payloads as fed whole.
     case framing
+    /// The own HTTP/1.1 client's reply parser fed the input in pieces: the same reply (or the
+    /// same refusal) as fed whole, the body within its limit.
+    case httpReply
+    /// The server-sent events parser of streamed replies, fed in pieces: the same events.
+    case serverSentEvents
+    /// A job config (YAML or JSON) read and checked as `test` reads it: an error or a config, never
+    /// a crash or a hang (aliases, deep nesting, `${VAR}` expansions included).
+    case config
 
     /// Runs the check on `input`; the returned text says what went wrong (nil: it held).
     public func check(_ input: Data) -> String? {
@@ -31,6 +41,13 @@ public enum FuzzHarness: String, CaseIterable, Sendable {
         case .journalLine: return Self.checkJournalLine(input)
         case .frame: return Self.checkFrame(input)
         case .framing: return Self.checkFraming(input)
+        case .httpReply: return Self.checkPieces(input) { bytes, piece in
+                ParsersForFuzzing.httpReply(bytes, piece: piece, maxBodyBytes: 4096, headRequest: false)
+            }
+        case .serverSentEvents: return Self.checkPieces(input) { bytes, piece in
+                ParsersForFuzzing.serverSentEvents(bytes, piece: piece, maxEventBytes: 4096)
+            }
+        case .config: return Self.checkConfig(input)
         }
     }
 
@@ -120,6 +137,28 @@ public enum FuzzHarness: String, CaseIterable, Sendable {
             return failure
         }
         _ = try? codec.decodeIncoming(input, peer: "fuzz")
+        return nil
+    }
+
+    /// The outcome of `parse` fed the input (after its first byte, which picks the piece size)
+    /// whole and in pieces must be the same, and within the parser's limits.
+    static func checkPieces(_ input: Data, _ parse: ([UInt8], Int) -> ParsersForFuzzing.Outcome) -> String? {
+        guard let first = input.first else { return nil }
+        let piece = Int(first % 17) + 1
+        let bytes = [UInt8](input.dropFirst())
+        let whole = parse(bytes, 0)
+        if let violation = whole.violation { return "fed whole: \(violation)" }
+        let pieces = parse(bytes, piece)
+        if let violation = pieces.violation { return "in pieces of \(piece): \(violation)" }
+        return whole == pieces ? nil : "fed whole: \(whole.description.prefix(300))\nin pieces of \(piece): \(pieces.description.prefix(300))"
+    }
+
+    static func checkConfig(_ input: Data) -> String? {
+        // The directory the config's relative paths resolve against: one that holds nothing.
+        let base = URL(fileURLWithPath: "/nonexistent-chatbot-tester-fuzz", isDirectory: true)
+        let text = String(decoding: input, as: UTF8.self)
+        guard let document = try? ConfigDocument.parse(text, source: "fuzz.yaml", environment: ["HOME": "/root", "WORKERS": "4"]) else { return nil }
+        _ = try? JobConfig(document: document, baseDirectory: base)
         return nil
     }
 
