@@ -28,6 +28,9 @@ public enum FuzzHarness: String, CaseIterable, Sendable {
     case httpReply
     /// The server-sent events parser of streamed replies, fed in pieces: the same events.
     case serverSentEvents
+    /// `JSONRepair.parse` of a model's reply: valid JSON comes back as it is with no repair, and a
+    /// repaired value, written back as JSON, parses to itself with no repair.
+    case jsonRepair
     /// A job config (YAML or JSON) read and checked as `test` reads it: an error or a config, never
     /// a crash or a hang (aliases, deep nesting, `${VAR}` expansions included).
     case config
@@ -48,6 +51,7 @@ public enum FuzzHarness: String, CaseIterable, Sendable {
                 ParsersForFuzzing.serverSentEvents(bytes, piece: piece, maxEventBytes: 4096)
             }
         case .config: return Self.checkConfig(input)
+        case .jsonRepair: return Self.checkJSONRepair(input)
         }
     }
 
@@ -151,6 +155,24 @@ public enum FuzzHarness: String, CaseIterable, Sendable {
         let pieces = parse(bytes, piece)
         if let violation = pieces.violation { return "in pieces of \(piece): \(violation)" }
         return whole == pieces ? nil : "fed whole: \(whole.description.prefix(300))\nin pieces of \(piece): \(pieces.description.prefix(300))"
+    }
+
+    static func checkJSONRepair(_ input: Data) -> String? {
+        let text = String(decoding: input, as: UTF8.self)
+        let repaired = JSONRepair.parse(text)
+        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        if let value = try? JSONByteParser.parse(Array(trimmed.utf8)), value.objectValue != nil || value.arrayValue != nil {
+            guard case .success(let outcome) = repaired, outcome.value == value, outcome.repairs.isEmpty else {
+                return "valid JSON came back as \(repaired), not as itself"
+            }
+            return nil
+        }
+        guard case .success(let outcome) = repaired else { return nil }
+        let written = String(decoding: JSONByteWriter.bytes(outcome.value), as: UTF8.self)
+        guard case .success(let again) = JSONRepair.parse(written), again.value == outcome.value, again.repairs.isEmpty else {
+            return "the repaired value \(written.prefix(300)) does not parse back to itself: \(JSONRepair.parse(written))"
+        }
+        return nil
     }
 
     static func checkConfig(_ input: Data) -> String? {
