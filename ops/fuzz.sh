@@ -15,12 +15,16 @@ cd "$(dirname "$0")/.."
 harnesses=${1:?usage: bash ops/fuzz.sh HARNESS|all [SECONDS]}
 seconds=${2:-60}
 [ "$harnesses" = all ] && harnesses="json records line journalLine frame framing httpReply serverSentEvents jsonRepair config"
-# Swift's linker of choice (gold) crashes reporting libFuzzer's undefined symbols in the plugin
-# tools SwiftPM links beside the product; lld reports them and the product itself links.
-swift build --build-path .build-fuzz -Xswiftc -sanitize=fuzzer -Xswiftc -DFUZZING -Xswiftc -use-ld=lld \
-    --product chatbot-tester-fuzz 2>&1 | grep -v "ld.lld: error\|>>> \|linker command failed\|link command failed" || true
+# lld, not gold: gold crashes reporting libFuzzer's undefined symbols in the plugin tools SwiftPM
+# links beside the product (lld prints those errors, which do not fail the build, and links it).
+mkdir -p .build-fuzz
+if ! swift build --build-path .build-fuzz -Xswiftc -sanitize=fuzzer -Xswiftc -DFUZZING -Xswiftc -use-ld=lld \
+    --product chatbot-tester-fuzz > .build-fuzz/build.log 2>&1; then
+    grep -v "ld.lld: error\|>>> \|linker command failed\|link command failed" .build-fuzz/build.log >&2
+    echo "ops/fuzz.sh: the build failed (.build-fuzz/build.log)" >&2
+    exit 2
+fi
 binary=.build-fuzz/debug/chatbot-tester-fuzz
-[ -x "$binary" ] || { echo "ops/fuzz.sh: $binary was not built" >&2; exit 2; }
 status=0
 for harness in $harnesses; do
     corpus=.build-fuzz/corpus/$harness

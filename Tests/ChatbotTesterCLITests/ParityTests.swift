@@ -169,6 +169,50 @@ import Testing
     /// The counts of `run-summary.json` both modes must agree on, besides `statistics`.
     static let summaryCounts = ["resumed", "skipped", "duplicates", "abandoned", "played", "errorExamples", "keptErrors"]
 
+    /// The `metadata` member of a `results.jsonl` line, as written (no nested object in these cases).
+    static func metadataText(_ line: String) -> String? {
+        guard let start = line.range(of: #""metadata":{"#), let end = line[start.upperBound...].firstIndex(of: "}") else { return nil }
+        return String(line[start.lowerBound...end])
+    }
+
+    /// Numbers at the byte parser's edges (a fraction or exponent on a number of 2^53 or more, one
+    /// too small for a `Double`, the largest and smallest doubles) and a value nested 250 deep (datasets allow 256)
+    /// travel from the dataset to `results.jsonl` byte for byte the same in one process and through
+    /// the spool and the workers, with the same summary and exit status.
+    @Test func edgeNumbersAndDeepValuesReachTheResultsTheSameEitherWay() async throws {
+        let numbers = [
+            "777777777777777777.7", "6666666266666666666.5", "7777777777755555.55e2", "9007199254740993.0", "12345678901234567890",
+            "1e-400", "1.7976931348623157e308", "4.9e-324", "-0.0", "0.1",
+        ]
+        let deep = String(repeating: "[", count: 250) + "1" + String(repeating: "]", count: 250)
+        let cases = numbers.enumerated().map { #"{"id":"n\#($0.offset)","input":"refund","metadata":{"n":\#($0.element)}}"# }.joined(separator: "\n")
+            + "\n" + #"{"id":"deep","input":"refund","metadata":{"deep":\#(deep)}}"# + "\n"
+        let directory = try Self.job(
+            """
+            backends:
+              bot: {type: scripted, default: "You can return any item within 30 days."}
+            dataset: cases.jsonl
+            evaluate:
+              metrics: [{type: contains, value: "30 days"}]
+            """, cases: cases)
+        var outs: [Mode: URL] = [:]
+        for mode in Mode.allCases {
+            let out = try CLITests.temporaryDirectory()
+            let result = try await CLITests.run(["test", directory.appendingPathComponent("job.yaml").path, "--out", out.path, "--no-progress"] + mode.flags)
+            #expect(result.status == 0, "\(mode): \(result.stderr)")
+            outs[mode] = out
+        }
+        let single = Self.lines(outs[.single]!.appendingPathComponent("results.jsonl"))
+        let sharded = Self.lines(outs[.sharded]!.appendingPathComponent("results.jsonl"))
+        #expect(single.count == numbers.count + 1)
+        #expect(single.map(Self.normalized) == sharded.map(Self.normalized))
+        let written = single.prefix(numbers.count).map(Self.metadataText)
+        #expect(written.allSatisfy { $0 != nil }, "\(written)")
+        #expect(written == sharded.prefix(numbers.count).map(Self.metadataText), "single \(written), sharded \(sharded.prefix(numbers.count).map(Self.metadataText))")
+        #expect(Self.json(outs[.single]!.appendingPathComponent("summary.json")).map(Self.stripped)
+            == Self.json(outs[.sharded]!.appendingPathComponent("summary.json")).map(Self.stripped))
+    }
+
     @Test func runAloneWritesResultsAndNoVerdictsEitherWay() async throws {
         var results: [Mode: [JSONValue]] = [:]
         for mode in Mode.allCases {
