@@ -150,6 +150,9 @@ public struct ShardedRunStage: JobRunStage {
         coordinator.keepsJournalIndex = streamed == nil
         // Nor a side file of the records' report parts: the sink takes them as the run plays.
         coordinator.keepsReportParts = streamed == nil
+        // Workers that can open the journal append their records to it themselves: the coordinator
+        // reads the lines back for the sink instead of receiving, checking and appending them.
+        coordinator.recordsJournaledByWorkers = streamed != nil
         let options = ClusterRun.Options(
             workers: workers, spool: spoolURL, socketPath: socketPath, workerCommand: workerCommand,
             samplesPerShard: samplesPerShard, coordinator: coordinator, maxRestartsPerWorker: maxRestarts)
@@ -169,6 +172,11 @@ public struct ShardedRunStage: JobRunStage {
         // was not interrupted gets its reports from the same pass (as one process writes them from
         // its journals); an interrupted one stops at the merged files, as one process does.
         let interrupted = outcome.stats.stopReason == .cancelled || Task.isCancelled
+        if coordinator.recordsJournaledByWorkers {
+            job.events.emit(LogEvent(
+                .debug, "the workers appended \(outcome.stats.journaledByWorkers) of the \(outcome.stats.journaled - outcome.stats.resumed) records journaled to the journal themselves",
+                source: "cluster.journal"))
+        }
         let evaluation = try await Task {
             if let streamed {
                 if interrupted {

@@ -113,6 +113,15 @@ final class StreamedClusterOutput: ClusterJournalSink, @unchecked Sendable {
         }
     }
 
+    func discard(_ reason: String) {
+        let first: Bool = lock.withLock {
+            defer { stopped = true; pending = [] }
+            return !stopped
+        }
+        guard first else { return }
+        queue.async { self.giveUp(reason) }
+    }
+
     /// A batch reaches the queue.
     private func take(_ batch: [Journaled]) {
         lock.withLock { backlog -= batch.count }

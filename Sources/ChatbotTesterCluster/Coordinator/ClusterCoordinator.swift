@@ -42,6 +42,14 @@ public enum ClusterCoordinator {
         /// side file has no part for (the side file is still cut to the journal, so what earlier
         /// sessions kept stays usable). Saves writing about a third of the journal's bytes again.
         public var keepsReportParts = true
+        /// Offer the spool's journal to the workers (protocol 8): a worker that can open that very
+        /// file (the same host and mount, the same user) appends its records' lines to it itself
+        /// and sends only where they went, each record's index and its report part (a `journaled`
+        /// frame); the coordinator reads the lines back to check them and feed `journalSink`, and
+        /// never carries or appends their bytes. Only with a `journalSink` and neither index nor
+        /// side file kept (a fresh sharded `test`): those record where the coordinator appended each
+        /// line. A worker that cannot open the file sends its records as before.
+        public var recordsJournaledByWorkers = false
 
         public init(
             machine: CoordinatorStateMachine.Configuration = .init(), journalSyncInterval: Double = 0.02, tickInterval: Double = 0.25,
@@ -72,6 +80,13 @@ public enum ClusterCoordinator {
     ) async throws -> ClusterCoordinatorStats {
         let resume = try spool.resumeState(spending: limits.budgetUSD != nil, retryErrors: options.retryErrors, events: events)
         let journal = try FileJournal(url: spool.journalURL, mode: 0o600)
+        var options = options
+        if options.recordsJournaledByWorkers, options.journalSink != nil, !options.keepsJournalIndex, !options.keepsReportParts {
+            let identity = try journal.fileIdentity()
+            options.machine.recordJournal = ClusterMessage.RecordJournal(path: spool.journalURL.path, device: identity.device, inode: identity.inode)
+        } else {
+            options.machine.recordJournal = nil
+        }
         // What the resume's scan seeded is dropped with it: the merge scans.
         if !options.keepsJournalIndex { spool.journalLog.invalidate() }
         spool.reportPartsLog.open(spool: spool.directory, journal: spool.journalURL)
@@ -120,6 +135,9 @@ public struct ClusterCoordinatorStats: Sendable, Hashable {
     public var abandoned: Int = 0
     /// Records dropped because their sample was already recorded (at-least-once execution).
     public var duplicateRecords: Int = 0
+    /// Records whose line a worker appended to the journal itself (`journaled` frames): the
+    /// coordinator read them back rather than receiving and appending them.
+    public var journaledByWorkers: Int = 0
 }
 
 /// The coordinator's I/O shell around `CoordinatorStateMachine`.
@@ -158,6 +176,10 @@ actor CoordinatorDriver {
     private var heldSamples: [Int: Data] = [:]
     /// `options.keepsJournalIndex`.
     private let keepsIndex: Bool
+    /// Whether workers were offered the journal (`journaled` frames).
+    private let workersJournal: Bool
+    /// Lines workers appended since the last sync (the next tick fsyncs the file for them).
+    private var workerLinesPending = false
 
     init(spool: ClusterSpool, journal: FileJournal, resume: ClusterSpool.ResumeState, limits: RunLimits, events: EventBus, options: ClusterCoordinator.Options) {
         let journaled = resume.journaled
@@ -166,6 +188,7 @@ actor CoordinatorDriver {
         self.events = events
         self.options = options
         self.keepsIndex = options.keepsJournalIndex
+        self.workersJournal = options.machine.recordJournal != nil
         self.origin = clock.now
         self.budgets = ClusterBudgetServer(registry: spool.setup.registry)
         self.machine = CoordinatorStateMachine(
@@ -302,11 +325,55 @@ actor CoordinatorDriver {
                     return
                 }
                 await perform(machine.received(records: records, from: id, now: now))
+            case .journaled(let batch):
+                let records = try readBack(batch, peer: connection.peerDescription)
+                let actions = machine.received(records: records, from: id, now: now)
+                let kept = actions.reduce(0) { count, action in
+                    if case .journal(let journaled) = action { return count + journaled.count }
+                    return count
+                }
+                if kept < records.count {
+                    discardSink("\(records.count - kept) of the records \(connection.peerDescription) journaled were refused or dropped")
+                }
+                await perform(actions)
             case .message(let message): await perform(machine.received(message, from: id, now: now))
             }
         } catch {
+            // A refused `journaled` frame leaves its lines in the journal.
+            if workersJournal { discardSink("a frame of \(connection.peerDescription) was refused") }
             await perform(machine.violation(id, reason: ChatbotTesterError.wrap(error, code: .proto).description))
         }
+    }
+
+    /// The records of a `journaled` frame, their lines read back from the journal (one read for the
+    /// frame) and each checked against what the frame says of it.
+    private func readBack(_ batch: ClusterJournaledRecords, peer: String) throws -> [ClusterRecordEnvelope] {
+        guard workersJournal else {
+            throw ChatbotTesterError(.proto, "a journaled frame, but this run offered no journal", location: SourceLocation(source: peer, field: "journaled"))
+        }
+        let span = batch.span
+        let bytes: Data
+        do {
+            bytes = try journal.read(span)
+        } catch {
+            throw ChatbotTesterError(.proto, "journaled frame names bytes \(span) of the journal: \(error)", location: SourceLocation(source: peer, field: "journaled"))
+        }
+        let start = bytes.startIndex - span.lowerBound
+        return try batch.items.enumerated().map { position, item in
+            do {
+                return try ClusterRecordEnvelope(journaledLine: bytes[(start + item.line.lowerBound)..<(start + item.line.upperBound)], item: item)
+            } catch let error as ClusterRecordEnvelope.ShapeError {
+                throw ChatbotTesterError(
+                    .proto, "refused journaled record at \(item.line.lowerBound) of the journal: \(error.message)",
+                    location: SourceLocation(source: peer, field: "journaled[\(position)].\(error.field)"))
+            }
+        }
+    }
+
+    /// Tells the sink the journal holds lines it will not see (see `ClusterJournalSink.discard`).
+    private func discardSink(_ reason: String) {
+        guard workersJournal else { return }
+        options.journalSink?.discard(reason)
     }
 
     private func closed(_ id: Int) async {
@@ -334,7 +401,9 @@ actor CoordinatorDriver {
     }
 
     private func syncJournal() async {
-        guard journal.hasPendingLines else { return }
+        guard journal.hasPendingLines || workerLinesPending else { return }
+        // Whatever workers appended so far is in the file: this fsync covers it.
+        workerLinesPending = false
         do {
             try await journal.sync()
         } catch {
@@ -376,6 +445,16 @@ actor CoordinatorDriver {
                     for record in records {
                         // The sample travels one way only: its bytes go back into the record here.
                         let held = heldSamples.removeValue(forKey: record.index)
+                        if record.journaledByWorker {
+                            // Its line is in the journal already (the worker appended it).
+                            if !stats.totals.add(reportedBy: record) { stats.totals.add(try ClusterRunFacts(scanningRunOf: record)) }
+                            workerLinesPending = true
+                            stats.journaledByWorkers += 1
+                            options.journalSink?.journaled(
+                                line: record.bytes, sample: nil, sampleRange: record.sampleRange, index: record.index, run: record.runRange,
+                                evals: record.evalsRange, reportPart: record.reportPart)
+                            continue
+                        }
                         guard record.sampleOmitted, let held else {
                             if !stats.totals.add(reportedBy: record) { stats.totals.add(try ClusterRunFacts(scanningRunOf: record)) }
                             try journal.appendNow(record.bytes)
@@ -407,6 +486,8 @@ actor CoordinatorDriver {
             case .close(let id, let reason):
                 guard let connection = connections[id] else { continue }
                 if let reason {
+                    // A worker closed for a fault may have journaled lines it did not report.
+                    discardSink("\(connection.peerDescription) was closed: \(reason)")
                     reported.insert(id)
                     events.emit(ClusterTesterEvent(.connectionClosed(peer: connection.peerDescription, reason: reason)))
                 }
@@ -473,6 +554,8 @@ actor CoordinatorDriver {
             stats.workersJoined += 1
             joinedAt[workerId] = now
         case .workerLost(let workerId, _, let requeued):
+            // It may have journaled lines it did not report.
+            discardSink("worker \(workerId) was lost")
             stats.workersLost += 1
             stats.reassignments += requeued
             // Its last records are reported before its loss.

@@ -25,4 +25,11 @@ public protocol ClusterJournalSink: AnyObject, Sendable {
     ///   - reportPart: the report part its worker sent (`ClusterReportPart`, checked against the
     ///     record), when there is one.
     func journaled(line: Data, sample: Data?, sampleRange: Range<Int>, index: Int, run: Range<Int>?, evals: Range<Int>?, reportPart: Data?)
+
+    /// The journal holds, or may hold, a line this sink will not see: a worker that appends its
+    /// records itself (`ClusterCoordinator.Options.recordsJournaledByWorkers`) wrote one the
+    /// coordinator refused or dropped as a duplicate, or was lost with lines it may have written
+    /// and not reported. The sink must give up (what it writes would differ from a merge of the
+    /// journal); the merge writes everything. Called on the coordinator's actor; must not block.
+    func discard(_ reason: String)
 }

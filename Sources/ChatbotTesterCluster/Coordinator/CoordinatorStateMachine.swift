@@ -56,6 +56,9 @@ public struct CoordinatorStateMachine: Sendable {
         /// handed out as a slot frees). With a window, samples are handed out in batches of at least
         /// half of it once the worker's slots are busy.
         public var prefetch: Int
+        /// The spool's journal, offered in `welcome` to workers that can append their records to it
+        /// themselves (`journaled` frames, protocol 8); nil: records travel in `records` frames.
+        public var recordJournal: ClusterMessage.RecordJournal?
 
         public init(
             heartbeatInterval: Double = 2, heartbeatTimeout: Double = 15, helloTimeout: Double = 10, concurrency: Int = 8,
@@ -240,6 +243,7 @@ public struct CoordinatorStateMachine: Sendable {
         // Only a queue (a prefetch window) can start samples the coordinator has not counted a
         // failure for; see `Welcome.handBackQueueAtFirstFailure`.
         if configuration.prefetch > 0 && !limits.failurePolicy.isNever { welcome.handBackQueueAtFirstFailure = true }
+        welcome.recordJournal = configuration.recordJournal
         self.welcome = welcome
         self.limits = limits
         var recorded = [Recorded](repeating: .none, count: shards.lazy.map(\.end).max() ?? 0)

@@ -65,7 +65,7 @@ extension ClusterMessageCodec {
             guard sampleBytes.first == UInt8(ascii: "{"),
                 case .success(let sample) = JSONL.decode(TestSample.self, from: sampleBytes, source: nil, line: 0, decoder: decoder)
             else { return nil }
-            samples.append(IndexedSample(index: index, sample: sample))
+            samples.append(IndexedSample(index: index, sample: sample, encodedSample: sampleBytes))
         }
         return ClusterMessage.Assignment(samples: samples, slots: slots)
     }

@@ -145,6 +145,8 @@ extension ClusterMessageCodec {
 /// (see `ClusterRecordEnvelope`), any other message decoded.
 public enum ClusterIncoming: Sendable, Hashable {
     case records([ClusterRecordEnvelope])
+    /// Records a worker appended to the journal itself (protocol 8): where their lines went.
+    case journaled(ClusterJournaledRecords)
     case message(ClusterMessage)
 }
 
@@ -158,6 +160,9 @@ extension ClusterMessageCodec {
     public func decodeIncoming(_ payload: Data, peer: String) throws -> ClusterIncoming {
         if payload.count >= 2, payload[payload.startIndex] == 0, payload[payload.startIndex + 1] == Self.recordsFrameMagic[1] {
             return .records(try decodeRecordsFrame(payload, peer: peer))
+        }
+        if payload.count >= 2, payload[payload.startIndex] == 0, payload[payload.startIndex + 1] == Self.journaledFrameMagic[1] {
+            return .journaled(try decodeJournaledFrame(payload, peer: peer))
         }
         if payload.first == 0 { return try decodeWithParts(payload, peer: peer) }
         // A records frame in the workers' shape is walked once, record by record; any fault (or

@@ -20,7 +20,12 @@ import Foundation
 /// left (`handBackQueueAtFirstFailure`: the run has a failure policy), which a version-6 worker
 /// would not do; workers report connection failures (`breakerReport`) to the coordinator's one
 /// circuit breaker per backend instance and hear from it when it opens (`breakerState`).
-public let clusterProtocolVersion = 7
+/// 8: `welcome` may offer the spool's journal (`recordJournal`): a worker that can open that very
+/// file appends its records' lines to it itself and sends a `journaled` frame
+/// (`ClusterMessageCodec.encodeJournaledFrame(base:units:)`: where the lines went, each record's
+/// index, ranges and report part) instead of the records' bytes; a version-7 coordinator could
+/// not read it.
+public let clusterProtocolVersion = 8
 
 /// A message of the cluster protocol. On the wire: one frame holding `{"type": …, "body": …}` JSON.
 ///
@@ -80,16 +85,37 @@ public enum ClusterMessage: Sendable, Hashable {
         /// sample; without it, a worker's queued samples kept starting until a `release` reached
         /// it. `nil`: no.
         public var handBackQueueAtFirstFailure: Bool?
+        /// The spool's journal, offered to a worker that can open that very file (protocol 8): it
+        /// then appends its records' lines itself and tells the coordinator where they went
+        /// (`journaled` frames). `nil`: records travel in `records` frames.
+        public var recordJournal: RecordJournal?
 
         public init(
             protocolVersion: Int = clusterProtocolVersion, runId: String, setup: ClusterJobSetup, heartbeatSeconds: Double,
-            handBackQueueAtFirstFailure: Bool? = nil
+            handBackQueueAtFirstFailure: Bool? = nil, recordJournal: RecordJournal? = nil
         ) {
             self.protocolVersion = protocolVersion
             self.runId = runId
             self.setup = setup
             self.heartbeatSeconds = heartbeatSeconds
             self.handBackQueueAtFirstFailure = handBackQueueAtFirstFailure
+            self.recordJournal = recordJournal
+        }
+    }
+
+    /// The journal a coordinator offers its workers (`Welcome.recordJournal`): its path and the
+    /// identity of the file (device and inode, as `fstat` gives them). A worker uses it only when
+    /// the path opens, without following a symbolic link, to that same regular file, owned by the
+    /// worker's own user and writable by nobody else; otherwise its records travel in frames.
+    public struct RecordJournal: Sendable, Hashable, Codable {
+        public var path: String
+        public var device: UInt64
+        public var inode: UInt64
+
+        public init(path: String, device: UInt64, inode: UInt64) {
+            self.path = path
+            self.device = device
+            self.inode = inode
         }
     }
 

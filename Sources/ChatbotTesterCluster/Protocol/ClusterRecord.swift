@@ -104,32 +104,42 @@ public struct ClusterRecord: Sendable, Hashable, Codable {
     func fastWireBytes(omittingSample: Bool) -> [UInt8]? {
         var out: [UInt8] = []
         out.reserveCapacity(768 + (run.output?.utf8.count ?? 0) * 2 + evals.count * 192)
-        return appendFastWire(omittingSample: omittingSample, to: &out) ? out : nil
+        return appendFastWire(omittingSample: omittingSample, to: &out) != nil ? out : nil
     }
 
-    /// Appends what `fastWireBytes(omittingSample:)` gives; false (with `out` as it was) when a byte
+    /// Appends what `fastWireBytes(omittingSample:)` gives and returns where its `run` value and
+    /// `evals` array are (offsets from where it started); nil (with `out` as it was) when a byte
     /// writer cannot vouch for a part.
-    private func appendFastWire(omittingSample: Bool, to out: inout [UInt8]) -> Bool {
+    func appendFastWire(omittingSample: Bool, to out: inout [UInt8]) -> (run: Range<Int>, evals: Range<Int>)? {
+        appendFastWire(sample: omittingSample ? .null : .encoded, to: &out)
+    }
+
+    /// `appendFastWire(omittingSample:to:)` with the run's sample written as `sample` says.
+    func appendFastWire(sample: FastRecordEncoding.SampleValue, to out: inout [UInt8]) -> (run: Range<Int>, evals: Range<Int>)? {
         let start = out.count
         out.append(contentsOf: #"{"evals":["#.utf8)
         for (position, eval) in evals.enumerated() {
             if position > 0 { out.append(UInt8(ascii: ",")) }
             guard FastRecordEncoding.append(eval, to: &out) else {
                 out.removeSubrange(start...)
-                return false
+                return nil
             }
         }
-        out.append(contentsOf: #"],"index":"#.utf8)
+        out.append(UInt8(ascii: "]"))
+        let evalsRange = 9..<(out.count - start)
+        out.append(contentsOf: #","index":"#.utf8)
         FastRecordEncoding.appendInt(index, to: &out)
         out.append(contentsOf: #","run":"#.utf8)
-        guard FastRecordEncoding.append(run, omittingSample: omittingSample, to: &out) else {
+        let runStart = out.count - start
+        guard FastRecordEncoding.append(run, sample: sample, to: &out) else {
             out.removeSubrange(start...)
-            return false
+            return nil
         }
+        let runRange = runStart..<(out.count - start)
         out.append(contentsOf: #","sampleId":"#.utf8)
         FastRecordEncoding.appendString(sampleId, to: &out)
         out.append(UInt8(ascii: "}"))
-        return true
+        return (runRange, evalsRange)
     }
 
     /// What a worker queues for a protocol-6 `records` frame (`ClusterMessageCodec.encodeRecordsFrame(_:)`):
@@ -142,7 +152,7 @@ public struct ClusterRecord: Sendable, Hashable, Codable {
         var out: [UInt8] = []
         out.reserveCapacity(ClusterMessageCodec.recordHeadBytes + 768 + (run.output?.utf8.count ?? 0) * 2 + evals.count * 192 + (reportPart?.count ?? 0))
         out.append(contentsOf: repeatElement(0, count: ClusterMessageCodec.recordHeadBytes))
-        if !appendFastWire(omittingSample: omittingSample, to: &out) {
+        if appendFastWire(omittingSample: omittingSample, to: &out) == nil {
             out.append(contentsOf: try wireBytes(omittingSample: omittingSample))
         }
         let json = out.count - ClusterMessageCodec.recordHeadBytes
@@ -164,10 +174,26 @@ public struct ClusterRecord: Sendable, Hashable, Codable {
 public struct IndexedSample: Sendable, Hashable, Codable {
     public var index: Int
     public var sample: TestSample
+    /// The sample's JSON as the coordinator sent it (the spool's bytes), when the worker read its
+    /// assignment by bytes: a worker that journals its records itself writes these bytes back as
+    /// the record's sample, as the coordinator would. Not encoded, not compared.
+    public var encodedSample: Data?
 
-    public init(index: Int, sample: TestSample) {
+    private enum CodingKeys: String, CodingKey { case index, sample }
+
+    public init(index: Int, sample: TestSample, encodedSample: Data? = nil) {
         self.index = index
         self.sample = sample
+        self.encodedSample = encodedSample
+    }
+
+    public static func == (lhs: IndexedSample, rhs: IndexedSample) -> Bool {
+        lhs.index == rhs.index && lhs.sample == rhs.sample
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(index)
+        hasher.combine(sample)
     }
 }
 
@@ -213,6 +239,9 @@ public struct ClusterRecordEnvelope: Sendable, Hashable {
     /// The record's report part (`ClusterReportPart`), checked against the record when the frame
     /// was read; kept in the side file next to the journal.
     public var reportPart: Data?
+    /// Whether the worker appended this record's line to the journal itself (protocol 8, a
+    /// `journaled` frame): the coordinator counts it but does not append it again.
+    public var journaledByWorker = false
 
     /// Whether the run failed.
     public var failed: Bool { status == .error }

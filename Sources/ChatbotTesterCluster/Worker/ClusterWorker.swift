@@ -26,6 +26,10 @@ public enum ClusterWorker {
         /// or, when it exists, must be owned by this user and closed to others — else the worker
         /// refuses to start (see `PrivateDirectory.verifyOrCreate`).
         public var stateDirectory: URL?
+        /// Append records to the journal the coordinator offers (protocol 8) when this worker can
+        /// open that very file (see `ClusterMessage.RecordJournal`): the coordinator then reads the
+        /// lines back instead of receiving their bytes. `false`: always send records in frames.
+        public var appendsToOfferedJournal = true
 
         public init(workerId: String? = nil, batchSize: Int = 64, stateDirectory: URL? = nil, flushDelay: Double = 0.02) {
             let workerId = workerId ?? "\(ProcessInfo.processInfo.hostName)-\(getpid())"
@@ -78,6 +82,8 @@ actor WorkerDriver {
     private let budgets: ClusterBudgetClient
     private let breakers: ClusterBreakerClient
     private var freshStateDirectory: URL?
+    /// The journal this worker appends its records to (protocol 8), when offered and usable.
+    private var recordJournal: WorkerRecordJournal?
 
     init(connection: any ClusterConnection, registry: BackendRegistry, factory: @escaping ShardProcessorFactory, events: EventBus, options: ClusterWorker.Options) {
         self.connection = connection
@@ -153,9 +159,17 @@ actor WorkerDriver {
                     }
                 }
                 self.building = building
+                if options.appendsToOfferedJournal, let offer = welcome.recordJournal {
+                    switch WorkerRecordJournal.open(offer) {
+                    case .success(let journal): recordJournal = journal
+                    case .failure(let why): events.emit(LogEvent(.info, "records travel in frames: \(why.message)", source: offer.path))
+                    }
+                }
+                let journals = recordJournal != nil
                 lanes.withLock {
                     $0.building = building
                     $0.machine.handBackAtFirstFailure = welcome.handBackQueueAtFirstFailure ?? false
+                    $0.journalsRecords = journals
                 }
                 if flusher == nil { flusher = Self.startFlusher(self) }
             case .process(let assignment):
@@ -167,6 +181,8 @@ actor WorkerDriver {
                 perform(machine.released(ids))
             case .sendRecords(let records):
                 connection.enqueue([codec.encodeRecordsFrame(records)])
+            case .sendFrame(let frame):
+                connection.enqueue([frame])
             case .granted(let grant):
                 budgets.granted(grant)
             case .breaker(let breaker):
@@ -238,6 +254,19 @@ actor WorkerDriver {
     func send(_ frame: [WorkerEncodedRecord]) {
         guard !frame.isEmpty, !exited else { return }
         records += frame.count
-        perform(machine.produced(sampleIds: frame.map(\.sampleId), records: frame.map(\.bytes)))
+        // Records whose lines this worker appends itself, and the others (all of them when it does
+        // not journal; a backend-down record otherwise), each kind in its own frame.
+        let journaled = frame.filter { $0.line != nil }
+        let sent = journaled.isEmpty ? frame : frame.filter { $0.line == nil }
+        if !journaled.isEmpty {
+            guard let recordJournal else { return fail(ChatbotTesterError(.internal, "records encoded for a journal this worker does not hold")) }
+            do {
+                let base = try recordJournal.append(journaled.map { $0.line ?? Data() })
+                perform(machine.produced(sampleIds: journaled.map(\.sampleId), frame: codec.encodeJournaledFrame(base: base, units: journaled.map(\.bytes))))
+            } catch {
+                return fail(ChatbotTesterError.wrap(error, code: .io))
+            }
+        }
+        if !sent.isEmpty { perform(machine.produced(sampleIds: sent.map(\.sampleId), records: sent.map(\.bytes))) }
     }
 }

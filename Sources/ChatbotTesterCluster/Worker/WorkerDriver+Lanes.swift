@@ -9,6 +9,8 @@ struct WorkerLanes: Sendable {
     var building: Task<(any ShardProcessor)?, Never>?
     /// The processor, once built and seen by a lane.
     var processor: (any ShardProcessor)?
+    /// Whether records go to the journal from this worker (set at `welcome`, before any lane).
+    var journalsRecords = false
     private var tasks: [Int: Task<Void, Never>] = [:]
     /// Lanes that ended before their task was stored.
     private var ended: Set<Int> = []
@@ -71,11 +73,12 @@ extension WorkerDriver {
 
     private nonisolated func lane(key: Int, first: IndexedSample) async {
         let processor = await readyProcessor()
+        let journals = lanes.withLock { $0.journalsRecords }
         var item: IndexedSample? = first
         while let current = item {
             var failure: (any Error)?
             if let processor, !Task.isCancelled {
-                failure = await play(current, with: processor)
+                failure = await play(current, with: processor, journals: journals)
             }
             let finish = lanes.withLock { $0.machine.finished() }
             if let frame = finish.frame {
@@ -90,15 +93,31 @@ extension WorkerDriver {
     }
 
     /// Plays one sample, collecting its records as they come; returns what the processor threw.
-    private nonisolated func play(_ item: IndexedSample, with processor: any ShardProcessor) async -> (any Error)? {
+    private nonisolated func play(_ item: IndexedSample, with processor: any ShardProcessor, journals: Bool) async -> (any Error)? {
         do {
             try await processor.process([item]) { record in
-                // The sample stays out when it is the one assigned (the coordinator has its bytes).
                 do {
-                    let bytes = try record.recordsFrameUnit(omittingSample: record.run.sample == item.sample)
+                    let encoded: WorkerEncodedRecord
+                    if journals, !record.reportsATargetDown {
+                        // The line goes to the journal from here: the coordinator reads back only
+                        // what the frame says of it, so the ids are held to the sample's here.
+                        guard record.sampleId == item.sample.id, record.run.sampleId == record.sampleId, record.index == item.index else {
+                            throw ChatbotTesterError(
+                                .internal, "the record of '\(item.sample.id)' at index \(item.index) names '\(record.sampleId)' at \(record.index), its run '\(record.run.sampleId)'")
+                        }
+                        // The sample as the spool holds it when it is the one assigned (masking may
+                        // have changed it: then it is encoded), as the coordinator would put it back.
+                        let assigned = record.run.sample == item.sample ? item.encodedSample : nil
+                        let (unit, line) = try record.journaledUnit(sampleJSON: assigned)
+                        encoded = WorkerEncodedRecord(sampleId: record.sampleId, bytes: unit, failed: record.run.status == .error, line: line)
+                    } else {
+                        // The sample stays out when it is the one assigned (the coordinator has its bytes).
+                        let bytes = try record.recordsFrameUnit(omittingSample: record.run.sample == item.sample)
+                        encoded = WorkerEncodedRecord(sampleId: record.sampleId, bytes: bytes, failed: record.run.status == .error)
+                    }
                     let now = DispatchTime.now().uptimeNanoseconds
                     let waiter = self.lanes.withLock { lanes in
-                        lanes.machine.collect(WorkerEncodedRecord(sampleId: record.sampleId, bytes: bytes, failed: record.run.status == .error), now: now) ? lanes.wakeFlusher() : nil
+                        lanes.machine.collect(encoded, now: now) ? lanes.wakeFlusher() : nil
                     }
                     waiter?.resume()
                 } catch {

@@ -10,11 +10,15 @@ struct WorkerEncodedRecord: Sendable, Hashable {
     /// Whether its case failed: it leaves at once (the coordinator counts failures for the run's
     /// failure policy, and closes its prefetch window once one is seen).
     var failed: Bool
+    /// Its journal line, when the worker appends its records to the journal itself (then `bytes`
+    /// is its unit of a `journaled` frame: `ClusterRecord.journaledUnit()`).
+    var line: Data?
 
-    init(sampleId: String, bytes: Data, failed: Bool = false) {
+    init(sampleId: String, bytes: Data, failed: Bool = false, line: Data? = nil) {
         self.sampleId = sampleId
         self.bytes = bytes
         self.failed = failed
+        self.line = line
     }
 }
 

@@ -19,6 +19,8 @@ public struct WorkerStateMachine: Sendable {
         /// Send these encoded records as one `records` frame (each a
         /// `ClusterRecord.recordsFrameUnit(omittingSample:)`).
         case sendRecords([Data])
+        /// Send this frame as it is (a `journaled` frame: the records' lines are in the journal).
+        case sendFrame(Data)
         /// The coordinator granted a budget request.
         case granted(ClusterMessage.BudgetGrant)
         /// The coordinator's circuit breaker answered a report, or opened.
@@ -102,6 +104,14 @@ public struct WorkerStateMachine: Sendable {
         guard phase == .ready, !records.isEmpty else { return [] }
         for id in sampleIds { held.remove(id) }
         return [.sendRecords(records)] + leaveIfDrained()
+    }
+
+    /// The processor finished these samples and the shell appended their lines to the journal:
+    /// send `frame` (`ClusterMessageCodec.encodeJournaledFrame(base:units:)`).
+    public mutating func produced(sampleIds: [String], frame: Data) -> [Action] {
+        guard phase == .ready, !sampleIds.isEmpty else { return [] }
+        for id in sampleIds { held.remove(id) }
+        return [.sendFrame(frame)] + leaveIfDrained()
     }
 
     /// The shell dropped these queued samples after a `release`: tell the coordinator.

@@ -104,6 +104,39 @@ public final class FileJournal: ArtifactJournal, @unchecked Sendable {
         return true
     }
 
+    /// The bytes at `range` of the file (file offsets), read with `pread`: lines another process
+    /// appended to the same file (a cluster worker writing its records itself) are read back this
+    /// way. Lines still buffered here are not in the file yet.
+    /// - Throws: `.io` when the file is shorter than `range` or cannot be read.
+    public func read(_ range: Range<Int>) throws -> Data {
+        guard range.lowerBound >= 0 else { throw ChatbotTesterError(.io, "cannot read \(url.path) at \(range)") }
+        var data = Data(count: range.count)
+        let read = data.withUnsafeMutableBytes { buffer -> Int in
+            var done = 0
+            while done < range.count {
+                let n = pread(fd, buffer.baseAddress! + done, range.count - done, off_t(range.lowerBound + done))
+                if n < 0, errno == EINTR { continue }
+                if n <= 0 { break }
+                done += n
+            }
+            return done
+        }
+        guard read == range.count else {
+            throw ChatbotTesterError(
+                .io, "\(url.path) holds \(range.lowerBound + read) bytes, fewer than the \(range.upperBound) asked for",
+                location: SourceLocation(source: url.path))
+        }
+        return data
+    }
+
+    /// The file's device and inode numbers (`fstat`): what tells another process that a path it
+    /// opened is this very file.
+    public func fileIdentity() throws -> (device: UInt64, inode: UInt64) {
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw ChatbotTesterError(.io, "cannot stat \(url.path)", location: SourceLocation(source: url.path)) }
+        return (UInt64(info.st_dev), UInt64(info.st_ino))
+    }
+
     /// Whether appended lines wait for a sync.
     public var hasPendingLines: Bool {
         lock.withLock { !pending.isEmpty }

@@ -27,6 +27,23 @@ extension FastRecordEncoding {
     /// With `omittingSample`, `sample` is written as `null` (a cluster worker leaves out the
     /// sample it was assigned: the coordinator puts the spool's bytes back).
     public static func append(_ record: RunRecord, omittingSample: Bool = false, to out: inout [UInt8]) -> Bool {
+        append(record, sample: omittingSample ? .null : .encoded, to: &out)
+    }
+
+    /// How `append(_:sample:to:)` writes a run's `sample`.
+    public enum SampleValue {
+        /// Encoded from the record.
+        case encoded
+        /// As `null` (a cluster worker leaves out the sample it was assigned).
+        case null
+        /// As these bytes, the sample's JSON as the spool holds it (a cluster worker writing the
+        /// journal line the coordinator would write: the sample it was assigned, byte for byte).
+        case bytes(Data)
+    }
+
+    /// Appends the JSON object of `record` with its `sample` written as `sample` says; false (with
+    /// `out` partly written) when it cannot.
+    public static func append(_ record: RunRecord, sample: SampleValue, to out: inout [UInt8]) -> Bool {
         // Sorted: attempts, costUSD, error, finishedAt, latencyMs, output, sample, sampleId,
         // schemaVersion, simulatorUsage, startedAt, status, stopReason, target, transcript, turns, usage.
         var members = MemberWriter()
@@ -52,10 +69,10 @@ extension FastRecordEncoding {
             appendString(output, to: &out)
         }
         members.key("sample", &out)
-        if omittingSample {
-            out.append(contentsOf: "null".utf8)
-        } else {
-            guard append(record.sample, to: &out) else { return false }
+        switch sample {
+        case .null: out.append(contentsOf: "null".utf8)
+        case .bytes(let bytes): bytes.withUnsafeBytes { out.append(contentsOf: $0.bindMemory(to: UInt8.self)) }
+        case .encoded: guard append(record.sample, to: &out) else { return false }
         }
         members.key("sampleId", &out)
         appendString(record.sampleId, to: &out)

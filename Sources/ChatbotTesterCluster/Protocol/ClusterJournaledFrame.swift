@@ -1,0 +1,213 @@
+import ChatbotTesterCore
+import Foundation
+
+/// What a `journaled` frame (protocol 8) says: a worker appended these records' lines to the
+/// spool's journal itself (one `write(2)`, so the lines lie one after the other from `base`), and
+/// sends the coordinator only where they went, each record's index, where its `run` and `evals`
+/// are in its line, and its report part. The coordinator reads the lines back from the journal
+/// (`ClusterRecordEnvelope(journaledLine:item:)` checks each against what the frame says) and
+/// counts them as it counts records it journals itself; it never appends them again.
+public struct ClusterJournaledRecords: Sendable, Hashable {
+    /// One record of the frame.
+    public struct Item: Sendable, Hashable {
+        /// The sample's dataset index.
+        public var index: Int
+        /// Where the record's line is in the journal, its newline included (file offsets).
+        public var line: Range<Int>
+        /// Where the record's `run` value is in its line (offsets from the line's start).
+        public var run: Range<Int>
+        /// Where the record's `evals` array is in its line.
+        public var evals: Range<Int>
+        /// The record's report part (`ClusterReportPart`: its statistics facts, and what the reports
+        /// read of it when the run is scored).
+        public var reportPart: Data
+    }
+
+    /// The records, in the order their lines were written.
+    public var items: [Item]
+
+    /// The journal's bytes every line of the frame covers (file offsets).
+    public var span: Range<Int> {
+        guard let first = items.first, let last = items.last else { return 0..<0 }
+        return first.line.lowerBound..<last.line.upperBound
+    }
+}
+
+extension ClusterMessageCodec {
+    /// The first bytes of a `journaled` frame.
+    static let journaledFrameMagic: [UInt8] = [0, UInt8(ascii: "J")]
+    /// The bytes of a record's head in a `journaled` frame: index, line length, part length, and
+    /// the `run` and `evals` ranges in the line.
+    public static let journaledHeadBytes = 28
+    /// The most bytes of lines one `journaled` frame may name (a `records` frame carrying them would
+    /// be refused long before: frames are capped at 16 MiB by default).
+    public static let maxJournaledBytes = 64 << 20
+
+    /// The payload of a `journaled` frame: `[0]["J"][u32 count][u64 base]` (little-endian), then
+    /// each record's unit as the worker made it (`ClusterRecord.journaledUnit()`), whose lines it
+    /// appended to the journal from file offset `base` on, in this order.
+    public func encodeJournaledFrame(base: UInt64, units: [Data]) -> Data {
+        var out = Data(capacity: units.reduce(14) { $0 + $1.count })
+        out.append(contentsOf: Self.journaledFrameMagic)
+        ByteCoding.append(UInt32(units.count), to: &out)
+        ByteCoding.append(base, to: &out)
+        for unit in units { out.append(unit) }
+        return out
+    }
+
+    /// Reads a `journaled` frame (`encodeJournaledFrame(base:units:)`): every length and range
+    /// within bounds (a line of at least `{}` and its newline, `run` and `evals` inside it, at most
+    /// `maxJournaledBytes` of lines), a report part with every record. The lines themselves are
+    /// checked when they are read back from the journal.
+    ///
+    /// - Throws: `ChatbotTesterError(.proto)` naming `peer` and the field (`journaled[2].run`).
+    func decodeJournaledFrame(_ payload: Data, peer: String) throws -> ClusterJournaledRecords {
+        func refused(_ message: String, _ field: String) -> ChatbotTesterError {
+            ChatbotTesterError(.proto, "malformed frame: \(message)", location: SourceLocation(source: peer, field: field))
+        }
+        return try payload.withUnsafeBytes { raw throws -> ClusterJournaledRecords in
+            func u32(_ at: Int) -> Int { Int(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: at, as: UInt32.self))) }
+            let head = Self.journaledHeadBytes
+            guard raw.count >= 14 else { throw refused("journaled frame: cut short", "journaled") }
+            let count = u32(2)
+            let base = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 6, as: UInt64.self))
+            // Each record takes at least its head and a part's first byte.
+            guard count > 0, count <= (raw.count - 14) / (head + 1) else {
+                throw refused("journaled frame: \(count) records do not fit in \(raw.count) bytes", "journaled")
+            }
+            guard base <= UInt64(Int.max - Self.maxJournaledBytes) else { throw refused("journaled frame: base offset \(base) is out of range", "journaled") }
+            var items: [ClusterJournaledRecords.Item] = []
+            items.reserveCapacity(count)
+            var offset = 14
+            var at = Int(base)
+            for position in 0..<count {
+                let field = "journaled[\(position)]"
+                guard raw.count - offset >= head else { throw refused("journaled frame: cut short (\(position) of \(count))", field) }
+                let index = u32(offset), lineLength = u32(offset + 4), partLength = u32(offset + 8)
+                let run = u32(offset + 12)..<max(u32(offset + 12), u32(offset + 16))
+                let evals = u32(offset + 20)..<max(u32(offset + 20), u32(offset + 24))
+                guard lineLength >= 3, lineLength <= Self.maxJournaledBytes - (at - Int(base)) else {
+                    throw refused("a line of \(lineLength) bytes (\(at - Int(base)) named before it; at most \(Self.maxJournaledBytes) a frame)", "\(field).line")
+                }
+                guard u32(offset + 16) > u32(offset + 12), run.upperBound < lineLength else { throw refused("run \(run) is not inside a line of \(lineLength) bytes", "\(field).run") }
+                guard u32(offset + 24) > u32(offset + 20), evals.upperBound < lineLength else {
+                    throw refused("evals \(evals) is not inside a line of \(lineLength) bytes", "\(field).evals")
+                }
+                let part = (offset + head)..<(offset + head + partLength)
+                guard partLength > 0, raw.count - (offset + head) >= partLength else {
+                    throw refused("a report part of \(partLength) bytes (\(raw.count - offset - head) left in the frame)", "\(field).part")
+                }
+                items.append(
+                    ClusterJournaledRecords.Item(
+                        index: index, line: at..<(at + lineLength), run: run, evals: evals,
+                        reportPart: payload[(payload.startIndex + part.lowerBound)..<(payload.startIndex + part.upperBound)]))
+                at += lineLength
+                offset = part.upperBound
+            }
+            guard offset == raw.count else { throw refused("\(raw.count - offset) bytes after the last of \(count) records", "journaled") }
+            return ClusterJournaledRecords(items: items)
+        }
+    }
+}
+
+extension ClusterRecord {
+    /// What a worker that appends its records to the journal itself (protocol 8) makes of this
+    /// record: its journal line — the record's JSON with `sampleJSON` as its sample (the bytes of
+    /// the sample it was assigned, as the spool holds them: the line a coordinator splicing them
+    /// back would journal, byte for byte) or, without them, its sample encoded — then a newline;
+    /// and its unit for a `journaled` frame: `[u32 index][u32 line length][u32 part length][u32 run
+    /// start][u32 run end][u32 evals start][u32 evals end]` (little-endian; ranges in the line),
+    /// then its report part — or, when it has none (a run that is not scored), a part carrying its
+    /// statistics facts alone.
+    ///
+    /// - Throws: when the record cannot be encoded, or a length does not fit 32 bits.
+    public func journaledUnit(sampleJSON: Data? = nil) throws -> (unit: Data, line: Data) {
+        var line: [UInt8] = []
+        line.reserveCapacity(768 + (run.output?.utf8.count ?? 0) * 2 + evals.count * 192 + (sampleJSON?.count ?? 0))
+        var ranges: (run: Range<Int>, evals: Range<Int>)
+        if let found = appendFastWire(sample: sampleJSON.map { .bytes($0) } ?? .encoded, to: &line) {
+            ranges = found
+        } else {
+            // The reference encoder, and the sample's bytes put where it wrote `null`.
+            var bytes = try wireBytes(omittingSample: sampleJSON != nil)
+            if let sampleJSON { bytes = try ClusterRecordEnvelope(scanning: bytes).splicingSample(sampleJSON).bytes }
+            line = Array(bytes)
+            let members = try JSONByteScanner.members(ofObject: bytes)
+            guard let run = members.first(where: { $0.name == "run" })?.value, let evals = members.first(where: { $0.name == "evals" })?.value else {
+                throw ChatbotTesterError(.internal, "record '\(sampleId)' at index \(index) has no run or evals")
+            }
+            ranges = (run, evals)
+        }
+        line.append(0x0A)
+        let part = reportPart ?? ClusterReportPart.make(sampleId: sampleId, index: index, run: run, body: [])
+        let values = [index, line.count, part.count, ranges.run.lowerBound, ranges.run.upperBound, ranges.evals.lowerBound, ranges.evals.upperBound]
+        guard values.allSatisfy({ UInt32(exactly: $0) != nil }) else {
+            throw ChatbotTesterError(.internal, "record '\(sampleId)' at index \(index) does not fit a journaled frame")
+        }
+        var unit = Data(capacity: ClusterMessageCodec.journaledHeadBytes + part.count)
+        for value in values { ByteCoding.append(UInt32(value), to: &unit) }
+        unit.append(part)
+        return (unit, Data(line))
+    }
+
+    /// Whether the coordinator takes this record as a backend down (its breaker refused the call)
+    /// rather than as a result: it is not journaled, and the run stops
+    /// (`ClusterRecordEnvelope.stopReason`). A worker journaling its records itself sends such a
+    /// record in a `records` frame instead.
+    public var reportsATargetDown: Bool {
+        RunStopReason.stopping(for: run.error) != nil
+    }
+}
+
+extension ClusterRecordEnvelope {
+    /// The envelope of a record a worker appended to the journal itself, from its line as read back
+    /// (`line`: the bytes `item.line` names, newline included) and what its `journaled` frame says
+    /// of it. The line must be the workers' shape — `{"evals":[…],"index":N,"run":{…},"sampleId":"…"}`
+    /// with `evals` and `run` where the frame says, `N` the frame's index, no line break inside —
+    /// and the report part must name its sample and index and carry the run's facts (its status,
+    /// error code and cost are read from there: the run itself is not scanned).
+    ///
+    /// - Throws: `ClusterRecordEnvelope.ShapeError` naming the field that does not fit.
+    public init(journaledLine line: Data, item: ClusterJournaledRecords.Item) throws {
+        let body = line.prefix(max(0, line.count - 1))
+        let shape: Result<String, ShapeError> = line.withUnsafeBytes { raw in
+            let bytes = raw.bindMemory(to: UInt8.self)
+            let end = bytes.count - 1
+            guard end >= 2, bytes[end] == 0x0A, memchr(bytes.baseAddress!, 0x0A, end) == nil else {
+                return .failure(ShapeError(field: "line", message: "not one line ending in a newline"))
+            }
+            func equal(_ at: Int, _ text: String) -> Bool {
+                var text = text
+                return text.withUTF8 { utf8 in at >= 0 && at + utf8.count <= end && memcmp(bytes.baseAddress! + at, utf8.baseAddress!, utf8.count) == 0 }
+            }
+            let run = item.run, evals = item.evals
+            guard evals.lowerBound == 9, equal(0, #"{"evals":"#), bytes[evals.lowerBound] == UInt8(ascii: "["), bytes[evals.upperBound - 1] == UInt8(ascii: "]")
+            else { return .failure(ShapeError(field: "evals", message: "not where the frame says")) }
+            guard equal(evals.upperBound, #","index":\#(item.index),"run":"#), run.lowerBound == evals.upperBound + 16 + String(item.index).utf8.count
+            else { return .failure(ShapeError(field: "index", message: "is not \(item.index)")) }
+            guard run.upperBound <= end, bytes[run.lowerBound] == UInt8(ascii: "{"), bytes[run.upperBound - 1] == UInt8(ascii: "}") else {
+                return .failure(ShapeError(field: "run", message: "not where the frame says"))
+            }
+            guard equal(run.upperBound, #","sampleId":"#), bytes[end - 1] == UInt8(ascii: "}") else {
+                return .failure(ShapeError(field: "sampleId", message: "missing after run"))
+            }
+            return .success("")
+        }
+        _ = try shape.get()
+        let idRange = (item.run.upperBound + 12)..<(body.count - 1)
+        let sampleId: String
+        do {
+            sampleId = try JSONByteScanner.string(body, at: idRange)
+        } catch {
+            throw ShapeError(field: "sampleId", message: "not a string: \(error)")
+        }
+        if let mismatch = ClusterReportPart.mismatch(item.reportPart, sampleId: sampleId, index: item.index, recordBytes: body.count) {
+            throw ShapeError(field: "part", message: mismatch)
+        }
+        guard let facts = ClusterReportPart.leanFacts(item.reportPart) else { throw ShapeError(field: "part", message: "carries no readable facts") }
+        self.init(
+            bytes: body, sampleId: sampleId, index: item.index, status: facts.status, costUSD: facts.costUSD, errorCode: facts.error?.code,
+            run: item.run, evals: item.evals, sample: 0..<0, reportPart: item.reportPart)
+        journaledByWorker = true
+    }
+}
