@@ -42,6 +42,8 @@ final class StreamedClusterOutput: ClusterJournalSink, @unchecked Sendable {
         var index: Int
         var run: Range<Int>?
         var evals: Range<Int>?
+        /// Where each evaluation is in `line`, when the coordinator knows it.
+        var evalElements: [Range<Int>]?
         var part: Data?
     }
 
@@ -91,10 +93,14 @@ final class StreamedClusterOutput: ClusterJournalSink, @unchecked Sendable {
 
     // MARK: The coordinator's side
 
-    func journaled(line: Data, sample: Data?, sampleRange: Range<Int>, index: Int, run: Range<Int>?, evals: Range<Int>?, reportPart: Data?) {
+    func journaled(
+        line: Data, sample: Data?, sampleRange: Range<Int>, index: Int, run: Range<Int>?, evals: Range<Int>?, evalElements: [Range<Int>]?,
+        reportPart: Data?
+    ) {
         let batch: [Journaled]? = lock.withLock {
             guard !stopped else { return nil }
-            pending.append(Journaled(line: line, sample: sample, sampleRange: sampleRange, index: index, run: run, evals: evals, part: reportPart))
+            pending.append(
+                Journaled(line: line, sample: sample, sampleRange: sampleRange, index: index, run: run, evals: evals, evalElements: evalElements, part: reportPart))
             guard pending.count >= Self.batchSize else { return nil }
             backlog += pending.count
             if backlog > backlogLimit {
@@ -157,7 +163,7 @@ final class StreamedClusterOutput: ClusterJournalSink, @unchecked Sendable {
         guard let (runRange, evalsRange) = Self.ranges(record), runRange.upperBound <= line.count, evalsRange.upperBound <= line.count
         else { return giveUp("journal line of index \(record.index) is not shaped as indexed") }
         let runBytes = line[(start + runRange.lowerBound)..<(start + runRange.upperBound)]
-        guard runBytes.first == UInt8(ascii: "{"), runBytes.last == UInt8(ascii: "}") else {
+        guard runRange.count >= 2, line[start + runRange.lowerBound] == UInt8(ascii: "{"), line[start + runRange.upperBound - 1] == UInt8(ascii: "}") else {
             return giveUp("journal line of index \(record.index) is not shaped as indexed")
         }
         // The sample put back goes inside the run (it is `run.sample`): the run is copied in three
@@ -183,12 +189,18 @@ final class StreamedClusterOutput: ClusterJournalSink, @unchecked Sendable {
         var evalCount = 0
         let copyEvals = evals != nil
         let shaped = line.withUnsafeBytes { raw in
-            ClusterCheckedJSON.forEachElement(of: line, in: evalsRange) { element in
+            func copy(_ element: Range<Int>) {
                 evalCount += 1
                 guard copyEvals else { return }
                 evalBytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[element]))
                 evalBytes.append(0x0A)
             }
+            // Where the coordinator checked them to be (a worker's frame said), else found here.
+            if let elements = record.evalElements, elements.allSatisfy({ $0.lowerBound >= evalsRange.lowerBound && $0.upperBound <= evalsRange.upperBound }) {
+                elements.forEach(copy)
+                return true
+            }
+            return ClusterCheckedJSON.forEachElement(of: line, in: evalsRange, copy)
         }
         guard shaped else { return giveUp("journal line of index \(record.index) is not shaped as indexed") }
         if let evaluation {

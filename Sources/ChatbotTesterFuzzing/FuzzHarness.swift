@@ -21,6 +21,10 @@ public enum FuzzHarness: String, CaseIterable, Sendable {
     /// A worker's and a coordinator's view of one frame payload: `decodeAtWorker` against
     /// `decode`, and `decodeIncoming` (records frames read by bytes).
     case frame
+    /// A `journaled` frame and the journal it names (`[u32 frame length][frame][journal]`): the
+    /// coordinator's read of each line it names, which checks only the line's frame (the worker
+    /// wrote it), must read what the checked scan of the line reads whenever that scan accepts it.
+    case journaled
     /// `ClusterFrameDecoder` fed the input in pieces: the same payloads as fed whole.
     case framing
     /// The own HTTP/1.1 client's reply parser fed the input in pieces: the same reply (or the
@@ -43,6 +47,7 @@ public enum FuzzHarness: String, CaseIterable, Sendable {
         case .line: return Self.checkLine(input)
         case .journalLine: return Self.checkJournalLine(input)
         case .frame: return Self.checkFrame(input)
+        case .journaled: return Self.checkJournaled(input)
         case .framing: return Self.checkFraming(input)
         case .httpReply: return Self.checkPieces(input) { bytes, piece in
                 ParsersForFuzzing.httpReply(bytes, piece: piece, maxBodyBytes: 4096, headRequest: false)
@@ -141,6 +146,23 @@ public enum FuzzHarness: String, CaseIterable, Sendable {
             return failure
         }
         _ = try? codec.decodeIncoming(input, peer: "fuzz")
+        return nil
+    }
+
+    static func checkJournaled(_ input: Data) -> String? {
+        let bytes = [UInt8](input)
+        guard bytes.count >= 4 else { return nil }
+        let length = Int(bytes[0]) | Int(bytes[1]) << 8 | Int(bytes[2]) << 16 | Int(bytes[3]) << 24
+        guard length <= bytes.count - 4 else { return nil }
+        let frame = Data(bytes[4..<(4 + length)]), journal = Data(bytes[(4 + length)...])
+        guard case .journaled(let batch)? = try? ClusterMessageCodec().decodeIncoming(frame, peer: "fuzz") else { return nil }
+        for item in batch.items where item.line.upperBound <= journal.count {
+            guard let read = try? ClusterRecordEnvelope(journaledLine: journal[item.line], item: item) else { continue }
+            guard read.bytes.count == item.line.count - 1, let checked = try? ClusterRecordEnvelope(scanning: read.bytes) else { continue }
+            if checked.sampleId != read.sampleId || checked.index != read.index || checked.runRange != read.runRange || checked.evalsRange != read.evalsRange {
+                return "journaled line \(item.line) read as \(read.sampleId)@\(read.index) run \(read.runRange) evals \(read.evalsRange); checked: \(checked.sampleId)@\(checked.index) run \(checked.runRange) evals \(checked.evalsRange)"
+            }
+        }
         return nil
     }
 

@@ -8,7 +8,7 @@ import Foundation
 // A worker/coordinator host for the cluster tests. It registers its own backend
 // type ("test-echo"), like an SDK user's executable would.
 //
-//   cluster-test-host worker --connect PATH [--worker-id ID] [--state-dir DIR]
+//   cluster-test-host worker --connect PATH [--worker-id ID] [--state-dir DIR] [--frames-only]
 //   cluster-test-host coordinator --socket PATH --spool DIR
 //   cluster-test-host connect-as --uid N --connect PATH      exit 0: refused, 1: welcomed, 2: error
 //   cluster-test-host reap-beside-leaks                       exit 0: every ProcessRunner child seen to exit
@@ -38,8 +38,13 @@ case "worker":
     do {
         let exit = try await ClusterWorkerHost.run(
             connect: path, registry: registry, factory: ClusterProcessors.factory(others: ["chat": ChatShardProcessor.factory]),
-            options: ClusterWorker.Options(
-                workerId: option("--worker-id", arguments), stateDirectory: option("--state-dir", arguments).map { URL(fileURLWithPath: $0) }))
+            options: {
+                var options = ClusterWorker.Options(
+                    workerId: option("--worker-id", arguments), stateDirectory: option("--state-dir", arguments).map { URL(fileURLWithPath: $0) })
+                // Records in frames even when the coordinator offers its journal.
+                options.appendsToOfferedJournal = !arguments.contains("--frames-only")
+                return options
+            }())
         if let failure = exit.failure { fail("worker stopped: \(failure)") }
     } catch {
         fail("\(error)")

@@ -62,6 +62,7 @@ import Testing
             #expect(read.sampleId == record.sampleId && read.index == record.index)
             #expect(read.status == checked.status && read.costUSD == checked.costUSD && read.errorCode == checked.errorCode)
             #expect(read.runRange == checked.runRange && read.evalsRange == checked.evalsRange)
+            #expect(read.evalRanges == checked.evalRanges && read.evalRanges.count == record.evals.count)
             // The part is the record's own, or one carrying its facts alone.
             #expect(ClusterReportPart.facts(read.reportPart!) == (try ClusterRunFacts(scanning: checked)))
             if let part = record.reportPart { #expect(read.reportPart == part) }
@@ -100,6 +101,16 @@ import Testing
         other = item
         other.evals = item.evals.lowerBound..<(item.evals.upperBound - 1)
         #expect(field(line, other) == "evals")
+        // The evaluations' ranges: one moved, one left out.
+        let scored = try #require(items.first { $0.evalElements.count >= 1 })
+        let scoredLine = journal[scored.line]
+        #expect(field(scoredLine, scored) == nil)
+        other = scored
+        other.evalElements[0] = (scored.evalElements[0].lowerBound + 1)..<scored.evalElements[0].upperBound
+        #expect(field(scoredLine, other) == "evals[0]")
+        other = scored
+        other.evalElements.removeLast()
+        #expect(field(scoredLine, other) == "evals")
         // A neighbour's bytes (the frame named the wrong place in the journal).
         #expect(field(journal[items[0].line], item) != nil)
         // A line break inside, or none at the end.
@@ -153,6 +164,8 @@ import Testing
         #expect(refusal(patched(30, 0)) == "journaled[0].run")
         #expect(refusal(patched(30, 1 << 30)) == "journaled[0].run")
         #expect(refusal(patched(38, 0)) == "journaled[0].evals")
+        // Then the evaluations' count: more than the frame holds.
+        #expect(refusal(patched(42, 1_000_000)) == "journaled[0].evals")
         var base = frame
         for offset in 6..<14 { base[offset] = 0xFF }
         #expect(refusal(base) == "journaled")

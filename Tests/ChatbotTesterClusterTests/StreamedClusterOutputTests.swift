@@ -222,7 +222,7 @@ import Testing
         }
         output.journaled(
             line: record.bytes, sample: sample, sampleRange: record.sampleRange, index: record.index, run: ranges ? record.runRange : nil,
-            evals: ranges ? record.evalsRange : nil, reportPart: part ? envelope.reportPart : nil)
+            evals: ranges ? record.evalsRange : nil, evalElements: ranges && sample == nil ? record.evalRanges : nil, reportPart: part ? envelope.reportPart : nil)
     }
 
     static func job(_ directory: URL) async throws -> TestJob {

@@ -452,7 +452,7 @@ actor CoordinatorDriver {
                             stats.journaledByWorkers += 1
                             options.journalSink?.journaled(
                                 line: record.bytes, sample: nil, sampleRange: record.sampleRange, index: record.index, run: record.runRange,
-                                evals: record.evalsRange, reportPart: record.reportPart)
+                                evals: record.evalsRange, evalElements: record.evalRanges, reportPart: record.reportPart)
                             continue
                         }
                         guard record.sampleOmitted, let held else {
@@ -463,7 +463,7 @@ actor CoordinatorDriver {
                             spool.reportPartsLog.appended(record)
                             options.journalSink?.journaled(
                                 line: record.bytes, sample: nil, sampleRange: record.sampleRange, index: record.index, run: record.runRange,
-                                evals: record.evalsRange, reportPart: record.reportPart)
+                                evals: record.evalsRange, evalElements: record.evalRanges.isEmpty ? nil : record.evalRanges, reportPart: record.reportPart)
                             continue
                         }
                         // The line is never built: its pieces (the record around the sample, and the
@@ -476,7 +476,7 @@ actor CoordinatorDriver {
                         spool.reportPartsLog.appended(record, count: shape.count)
                         options.journalSink?.journaled(
                             line: bytes, sample: held, sampleRange: cut, index: record.index, run: record.runRange, evals: record.evalsRange,
-                            reportPart: record.reportPart)
+                            evalElements: nil, reportPart: record.reportPart)
                     }
                 } catch {
                     spool.journalLog.invalidate()

@@ -22,9 +22,13 @@ public protocol ClusterJournalSink: AnyObject, Sendable {
     ///     the sample is put back), when the coordinator knows it (nil: the sink finds it, off the
     ///     coordinator's actor).
     ///   - evals: where the record's `evals` array is in `line` (as `run`), when known.
+    ///   - evalElements: where each evaluation of `evals` is in `line` (as `run`), when known
+    ///     (checked: they fill the array); nil: the sink finds them.
     ///   - reportPart: the report part its worker sent (`ClusterReportPart`, checked against the
     ///     record), when there is one.
-    func journaled(line: Data, sample: Data?, sampleRange: Range<Int>, index: Int, run: Range<Int>?, evals: Range<Int>?, reportPart: Data?)
+    func journaled(
+        line: Data, sample: Data?, sampleRange: Range<Int>, index: Int, run: Range<Int>?, evals: Range<Int>?, evalElements: [Range<Int>]?,
+        reportPart: Data?)
 
     /// The journal holds, or may hold, a line this sink will not see: a worker that appends its
     /// records itself (`ClusterCoordinator.Options.recordsJournaledByWorkers`) wrote one the

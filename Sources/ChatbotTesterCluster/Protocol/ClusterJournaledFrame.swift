@@ -18,6 +18,9 @@ public struct ClusterJournaledRecords: Sendable, Hashable {
         public var run: Range<Int>
         /// Where the record's `evals` array is in its line.
         public var evals: Range<Int>
+        /// Where each evaluation of `evals` is in the line (checked against the line's bytes when it
+        /// is read back: they fill the array, separated by single commas).
+        public var evalElements: [Range<Int>]
         /// The record's report part (`ClusterReportPart`: its statistics facts, and what the reports
         /// read of it when the run is scored).
         public var reportPart: Data
@@ -36,8 +39,8 @@ public struct ClusterJournaledRecords: Sendable, Hashable {
 extension ClusterMessageCodec {
     /// The first bytes of a `journaled` frame.
     static let journaledFrameMagic: [UInt8] = [0, UInt8(ascii: "J")]
-    /// The bytes of a record's head in a `journaled` frame: index, line length, part length, and
-    /// the `run` and `evals` ranges in the line.
+    /// The bytes of a record's fixed head in a `journaled` frame: index, line length, part length,
+    /// and the `run` and `evals` ranges in the line (the evaluations' ranges follow).
     public static let journaledHeadBytes = 28
     /// The most bytes of lines one `journaled` frame may name (a `records` frame carrying them would
     /// be refused long before: frames are capped at 16 MiB by default).
@@ -93,13 +96,30 @@ extension ClusterMessageCodec {
                 guard u32(offset + 24) > u32(offset + 20), evals.upperBound < lineLength else {
                     throw refused("evals \(evals) is not inside a line of \(lineLength) bytes", "\(field).evals")
                 }
-                let part = (offset + head)..<(offset + head + partLength)
-                guard partLength > 0, raw.count - (offset + head) >= partLength else {
-                    throw refused("a report part of \(partLength) bytes (\(raw.count - offset - head) left in the frame)", "\(field).part")
+                // The evaluations' ranges: a count, then a start and an end each, inside `evals`.
+                guard raw.count - (offset + head) >= 4 else { throw refused("journaled frame: cut short (\(position) of \(count))", "\(field).evals") }
+                let elementCount = u32(offset + head)
+                var cursor = offset + head + 4
+                guard elementCount <= (raw.count - cursor) / 8 else {
+                    throw refused("\(elementCount) evaluations do not fit in the frame", "\(field).evals")
+                }
+                var elements: [Range<Int>] = []
+                elements.reserveCapacity(elementCount)
+                for element in 0..<elementCount {
+                    let start = u32(cursor), end = u32(cursor + 4)
+                    cursor += 8
+                    guard start < end, start > evals.lowerBound, end < evals.upperBound, start >= (elements.last?.upperBound ?? 0) else {
+                        throw refused("evaluation \(element) at \(start)..<\(end) is not inside evals \(evals) after the one before", "\(field).evals[\(element)]")
+                    }
+                    elements.append(start..<end)
+                }
+                let part = cursor..<(cursor + partLength)
+                guard partLength > 0, raw.count - cursor >= partLength else {
+                    throw refused("a report part of \(partLength) bytes (\(raw.count - cursor) left in the frame)", "\(field).part")
                 }
                 items.append(
                     ClusterJournaledRecords.Item(
-                        index: index, line: at..<(at + lineLength), run: run, evals: evals,
+                        index: index, line: at..<(at + lineLength), run: run, evals: evals, evalElements: elements,
                         reportPart: payload[(payload.startIndex + part.lowerBound)..<(payload.startIndex + part.upperBound)]))
                 at += lineLength
                 offset = part.upperBound
@@ -116,8 +136,8 @@ extension ClusterRecord {
     /// the sample it was assigned, as the spool holds them: the line a coordinator splicing them
     /// back would journal, byte for byte) or, without them, its sample encoded — then a newline;
     /// and its unit for a `journaled` frame: `[u32 index][u32 line length][u32 part length][u32 run
-    /// start][u32 run end][u32 evals start][u32 evals end]` (little-endian; ranges in the line),
-    /// then its report part — or, when it has none (a run that is not scored), a part carrying its
+    /// start][u32 run end][u32 evals start][u32 evals end][u32 evaluations]`, each evaluation's
+    /// `[u32 start][u32 end]` (little-endian; ranges in the line), then its report part — or, when it has none (a run that is not scored), a part carrying its
     /// statistics facts alone.
     ///
     /// - Throws: when the record cannot be encoded, or a length does not fit 32 bits.
@@ -125,7 +145,8 @@ extension ClusterRecord {
         var line: [UInt8] = []
         line.reserveCapacity(768 + (run.output?.utf8.count ?? 0) * 2 + evals.count * 192 + (sampleJSON?.count ?? 0))
         var ranges: (run: Range<Int>, evals: Range<Int>)
-        if let found = appendFastWire(sample: sampleJSON.map { .bytes($0) } ?? .encoded, to: &line) {
+        var elements: [Range<Int>] = []
+        if let found = appendFastWire(sample: sampleJSON.map { .bytes($0) } ?? .encoded, to: &line, evalElements: &elements) {
             ranges = found
         } else {
             // The reference encoder, and the sample's bytes put where it wrote `null`.
@@ -137,6 +158,7 @@ extension ClusterRecord {
                 throw ChatbotTesterError(.internal, "record '\(sampleId)' at index \(index) has no run or evals")
             }
             ranges = (run, evals)
+            elements = try JSONByteScanner.elements(ofArray: bytes, in: evals)
         }
         line.append(0x0A)
         let part = reportPart ?? ClusterReportPart.make(sampleId: sampleId, index: index, run: run, body: [])
@@ -144,8 +166,13 @@ extension ClusterRecord {
         guard values.allSatisfy({ UInt32(exactly: $0) != nil }) else {
             throw ChatbotTesterError(.internal, "record '\(sampleId)' at index \(index) does not fit a journaled frame")
         }
-        var unit = Data(capacity: ClusterMessageCodec.journaledHeadBytes + part.count)
+        var unit = Data(capacity: ClusterMessageCodec.journaledHeadBytes + 4 + elements.count * 8 + part.count)
         for value in values { ByteCoding.append(UInt32(value), to: &unit) }
+        ByteCoding.append(UInt32(elements.count), to: &unit)
+        for element in elements {
+            ByteCoding.append(UInt32(element.lowerBound), to: &unit)
+            ByteCoding.append(UInt32(element.upperBound), to: &unit)
+        }
         unit.append(part)
         return (unit, Data(line))
     }
@@ -169,45 +196,70 @@ extension ClusterRecordEnvelope {
     ///
     /// - Throws: `ClusterRecordEnvelope.ShapeError` naming the field that does not fit.
     public init(journaledLine line: Data, item: ClusterJournaledRecords.Item) throws {
-        let body = line.prefix(max(0, line.count - 1))
-        let shape: Result<String, ShapeError> = line.withUnsafeBytes { raw in
+        let run = item.run, evals = item.evals
+        let shape: ShapeError? = line.withUnsafeBytes { raw in
             let bytes = raw.bindMemory(to: UInt8.self)
             let end = bytes.count - 1
-            guard end >= 2, bytes[end] == 0x0A, memchr(bytes.baseAddress!, 0x0A, end) == nil else {
-                return .failure(ShapeError(field: "line", message: "not one line ending in a newline"))
+            guard end >= 2, let base = bytes.baseAddress, bytes[end] == 0x0A, memchr(base, 0x0A, end) == nil else {
+                return ShapeError(field: "line", message: "not one line ending in a newline")
             }
-            func equal(_ at: Int, _ text: String) -> Bool {
-                var text = text
-                return text.withUTF8 { utf8 in at >= 0 && at + utf8.count <= end && memcmp(bytes.baseAddress! + at, utf8.baseAddress!, utf8.count) == 0 }
+            func equal(_ at: Int, _ text: StaticString) -> Bool {
+                at >= 0 && at + text.utf8CodeUnitCount <= end && memcmp(base + at, text.utf8Start, text.utf8CodeUnitCount) == 0
             }
-            let run = item.run, evals = item.evals
-            guard evals.lowerBound == 9, equal(0, #"{"evals":"#), bytes[evals.lowerBound] == UInt8(ascii: "["), bytes[evals.upperBound - 1] == UInt8(ascii: "]")
-            else { return .failure(ShapeError(field: "evals", message: "not where the frame says")) }
-            guard equal(evals.upperBound, #","index":\#(item.index),"run":"#), run.lowerBound == evals.upperBound + 16 + String(item.index).utf8.count
-            else { return .failure(ShapeError(field: "index", message: "is not \(item.index)")) }
-            guard run.upperBound <= end, bytes[run.lowerBound] == UInt8(ascii: "{"), bytes[run.upperBound - 1] == UInt8(ascii: "}") else {
-                return .failure(ShapeError(field: "run", message: "not where the frame says"))
+            guard evals.lowerBound == 9, evals.upperBound <= end, equal(0, #"{"evals":"#), bytes[evals.lowerBound] == UInt8(ascii: "["),
+                bytes[evals.upperBound - 1] == UInt8(ascii: "]")
+            else { return ShapeError(field: "evals", message: "not where the frame says") }
+            // `,"index":N,"run":` with N the frame's index, written as the encoder writes it.
+            var at = evals.upperBound + 9
+            guard equal(evals.upperBound, #","index":"#) else { return ShapeError(field: "index", message: "missing after evals") }
+            var value = 0, digits = 0
+            while at < end, digits < 12, bytes[at] >= UInt8(ascii: "0"), bytes[at] <= UInt8(ascii: "9") {
+                value = value * 10 + Int(bytes[at] - UInt8(ascii: "0"))
+                at += 1
+                digits += 1
             }
-            guard equal(run.upperBound, #","sampleId":"#), bytes[end - 1] == UInt8(ascii: "}") else {
-                return .failure(ShapeError(field: "sampleId", message: "missing after run"))
+            guard digits > 0, digits == 1 || bytes[evals.upperBound + 9] != UInt8(ascii: "0"), value == item.index else {
+                return ShapeError(field: "index", message: "is not \(item.index)")
             }
-            return .success("")
+            guard equal(at, #","run":"#), run.lowerBound == at + 7, run.upperBound <= end, bytes[run.lowerBound] == UInt8(ascii: "{"),
+                bytes[run.upperBound - 1] == UInt8(ascii: "}")
+            else { return ShapeError(field: "run", message: "not where the frame says") }
+            guard equal(run.upperBound, #","sampleId":""#), bytes[end - 1] == UInt8(ascii: "}") else {
+                return ShapeError(field: "sampleId", message: "missing after run")
+            }
+            // The evaluations fill the array: objects separated by single commas.
+            var next = evals.lowerBound + 1
+            for (position, element) in item.evalElements.enumerated() {
+                guard element.lowerBound == next, element.upperBound < evals.upperBound, bytes[element.lowerBound] == UInt8(ascii: "{"),
+                    bytes[element.upperBound - 1] == UInt8(ascii: "}")
+                else { return ShapeError(field: "evals[\(position)]", message: "not where the frame says") }
+                next = element.upperBound + 1
+                guard next == evals.upperBound || bytes[element.upperBound] == UInt8(ascii: ",") else {
+                    return ShapeError(field: "evals[\(position)]", message: "not followed by a comma")
+                }
+            }
+            guard next == evals.upperBound || (item.evalElements.isEmpty && evals.count == 2) else {
+                return ShapeError(field: "evals", message: "holds more than the frame's \(item.evalElements.count) evaluations")
+            }
+            return nil
         }
-        _ = try shape.get()
-        let idRange = (item.run.upperBound + 12)..<(body.count - 1)
+        if let shape { throw shape }
+        let body = line.prefix(line.count - 1)
         let sampleId: String
         do {
-            sampleId = try JSONByteScanner.string(body, at: idRange)
+            sampleId = try JSONByteScanner.string(body, at: (run.upperBound + 12)..<(body.count - 1))
         } catch {
             throw ShapeError(field: "sampleId", message: "not a string: \(error)")
         }
-        if let mismatch = ClusterReportPart.mismatch(item.reportPart, sampleId: sampleId, index: item.index, recordBytes: body.count) {
-            throw ShapeError(field: "part", message: mismatch)
+        guard let facts = ClusterReportPart.leanFacts(item.reportPart, sampleId: sampleId, index: item.index, recordBytes: body.count) else {
+            throw ShapeError(
+                field: "part",
+                message: ClusterReportPart.mismatch(item.reportPart, sampleId: sampleId, index: item.index, recordBytes: body.count) ?? "carries no readable facts")
         }
-        guard let facts = ClusterReportPart.leanFacts(item.reportPart) else { throw ShapeError(field: "part", message: "carries no readable facts") }
         self.init(
             bytes: body, sampleId: sampleId, index: item.index, status: facts.status, costUSD: facts.costUSD, errorCode: facts.error?.code,
-            run: item.run, evals: item.evals, sample: 0..<0, reportPart: item.reportPart)
+            run: run, evals: evals, sample: 0..<0, reportPart: item.reportPart)
+        evalRanges = item.evalElements
         journaledByWorker = true
     }
 }

@@ -116,14 +116,23 @@ public struct ClusterRecord: Sendable, Hashable, Codable {
 
     /// `appendFastWire(omittingSample:to:)` with the run's sample written as `sample` says.
     func appendFastWire(sample: FastRecordEncoding.SampleValue, to out: inout [UInt8]) -> (run: Range<Int>, evals: Range<Int>)? {
+        var elements: [Range<Int>] = []
+        return appendFastWire(sample: sample, to: &out, evalElements: &elements)
+    }
+
+    /// `appendFastWire(sample:to:)`, noting where each evaluation went in `evalElements`.
+    func appendFastWire(sample: FastRecordEncoding.SampleValue, to out: inout [UInt8], evalElements: inout [Range<Int>]) -> (run: Range<Int>, evals: Range<Int>)? {
         let start = out.count
         out.append(contentsOf: #"{"evals":["#.utf8)
+        evalElements.removeAll(keepingCapacity: true)
         for (position, eval) in evals.enumerated() {
             if position > 0 { out.append(UInt8(ascii: ",")) }
+            let from = out.count - start
             guard FastRecordEncoding.append(eval, to: &out) else {
                 out.removeSubrange(start...)
                 return nil
             }
+            evalElements.append(from..<(out.count - start))
         }
         out.append(UInt8(ascii: "]"))
         let evalsRange = 9..<(out.count - start)

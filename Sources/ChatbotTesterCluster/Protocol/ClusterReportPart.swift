@@ -89,6 +89,24 @@ public enum ClusterReportPart {
         }
     }
 
+    /// The statistics facts `part` carries when its head names exactly `sampleId` at `index` (the
+    /// id compared as bytes) and it is at most `maxBytes(recordBytes:)`: the head and the facts read
+    /// in one pass. Nil otherwise (`mismatch` then says why).
+    public static func leanFacts(_ part: Data, sampleId: String, index: Int, recordBytes: Int) -> RunRecordFacts<TurnLatencies>? {
+        guard part.count <= maxBytes(recordBytes: recordBytes) else { return nil }
+        var id = sampleId
+        return id.withUTF8 { expected in
+            ByteCoding.read(part) { reader in
+                guard reader.byte() == version, let length = reader.u32(), Int(length) == expected.count, let bytes = reader.bytes(Int(length)),
+                    expected.isEmpty || memcmp(bytes.baseAddress!, expected.baseAddress!, expected.count) == 0,
+                    reader.u64() == UInt64(bitPattern: Int64(index)), let factsLength = reader.u32(), let range = reader.skip(Int(factsLength))
+                else { return nil }
+                var facts = ByteCoding.Reader(UnsafeRawBufferPointer(rebasing: reader.raw[range]))
+                return readFacts(&facts, part: part, base: range.lowerBound)
+            }
+        }
+    }
+
     /// The turn latencies of a part's facts (`leanFacts`), read from the part's bytes as they are
     /// iterated.
     public struct TurnLatencies: Sequence, Sendable {

@@ -109,24 +109,21 @@ public final class FileJournal: ArtifactJournal, @unchecked Sendable {
     /// way. Lines still buffered here are not in the file yet.
     /// - Throws: `.io` when the file is shorter than `range` or cannot be read.
     public func read(_ range: Range<Int>) throws -> Data {
-        guard range.lowerBound >= 0 else { throw ChatbotTesterError(.io, "cannot read \(url.path) at \(range)") }
-        var data = Data(count: range.count)
-        let read = data.withUnsafeMutableBytes { buffer -> Int in
-            var done = 0
-            while done < range.count {
-                let n = pread(fd, buffer.baseAddress! + done, range.count - done, off_t(range.lowerBound + done))
-                if n < 0, errno == EINTR { continue }
-                if n <= 0 { break }
-                done += n
-            }
-            return done
+        guard range.lowerBound >= 0, !range.isEmpty else { throw ChatbotTesterError(.io, "cannot read \(url.path) at \(range)") }
+        // Not zeroed first: every byte is read into it, or the buffer is dropped.
+        guard let buffer = malloc(range.count) else { throw ChatbotTesterError(.io, "cannot allocate \(range.count) bytes to read \(url.path)") }
+        var read = 0
+        while read < range.count {
+            let n = pread(fd, buffer + read, range.count - read, off_t(range.lowerBound + read))
+            if n < 0, errno == EINTR { continue }
+            if n <= 0 { break }
+            read += n
         }
-        guard read == range.count else {
-            throw ChatbotTesterError(
-                .io, "\(url.path) holds \(range.lowerBound + read) bytes, fewer than the \(range.upperBound) asked for",
-                location: SourceLocation(source: url.path))
-        }
-        return data
+        if read == range.count { return Data(bytesNoCopy: buffer, count: read, deallocator: .free) }
+        free(buffer)
+        throw ChatbotTesterError(
+            .io, "\(url.path) holds \(range.lowerBound + read) bytes, fewer than the \(range.upperBound) asked for",
+            location: SourceLocation(source: url.path))
     }
 
     /// The file's device and inode numbers (`fstat`): what tells another process that a path it

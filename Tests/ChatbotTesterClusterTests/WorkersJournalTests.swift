@@ -1,0 +1,131 @@
+import ChatbotTesterCluster
+import ChatbotTesterClusterUV
+import ChatbotTesterCore
+import Foundation
+import Testing
+
+/// Protocol 8 over real sockets and processes: workers that can open the spool's journal append
+/// their records to it, others send them in frames, and the coordinator keeps one journal either
+/// way; a frame naming lines that are not there is refused and the streamed outputs are given up.
+@Suite(.serialized) struct WorkersJournalTests {
+    /// A sink that keeps what the coordinator hands it.
+    final class Sink: ClusterJournalSink, @unchecked Sendable {
+        let lines = Locked<[Int: [Data]]>([:])
+        let discarded = Locked<[String]>([])
+
+        func journaled(
+            line: Data, sample: Data?, sampleRange: Range<Int>, index: Int, run: Range<Int>?, evals: Range<Int>?, evalElements: [Range<Int>]?,
+            reportPart: Data?
+        ) {
+            var whole = line
+            if let sample {
+                whole = line[line.startIndex..<(line.startIndex + sampleRange.lowerBound)] + sample + line[(line.startIndex + sampleRange.upperBound)...]
+            }
+            lines.withLock { $0[index, default: []].append(whole) }
+        }
+
+        func discard(_ reason: String) {
+            discarded.withLock { $0.append(reason) }
+        }
+    }
+
+    static func options(_ sink: Sink) -> ClusterCoordinator.Options {
+        var options = ClusterCoordinator.Options(machine: .init(concurrency: 4, expectedWorkers: 2, prefetch: 8))
+        options.journalSink = sink
+        options.keepsJournalIndex = false
+        options.keepsReportParts = false
+        options.recordsJournaledByWorkers = true
+        return options
+    }
+
+    /// One worker appends to the journal, the other (`--frames-only`) sends its records: every
+    /// sample is journaled once, the lines the sink saw are the journal's, byte for byte, and the
+    /// coordinator counted the lines the workers wrote.
+    @Test func aWorkerThatAppendsAndOneThatSendsKeepOneJournal() async throws {
+        let directory = try ClusterTestSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("c.sock").path
+        let samples = ClusterTestSupport.samples(60)
+        let spool = try ClusterSpool.prepare(at: directory.appendingPathComponent("spool"), samples: samples, setup: ClusterTestSupport.setup(delayMs: 2), samplesPerShard: 10)
+        let sink = Sink()
+        let host = ClusterTestSupport.hostPath
+        let stats = try await withTimeout(90) {
+            try await UVLoop.withLoop { loop in
+                let listener = try await UVPipeListener.listen(path: path, loop: loop)
+                let coordinator = Task { try await ClusterCoordinator.run(spool: spool, listener: listener, options: Self.options(sink)) }
+                let appending = try await UVProcess.spawn(executable: host, arguments: ["worker", "--connect", path, "--worker-id", "appends"], loop: loop)
+                let sending = try await UVProcess.spawn(
+                    executable: host, arguments: ["worker", "--connect", path, "--worker-id", "sends", "--frames-only"], loop: loop)
+                let stats = try await coordinator.value
+                _ = await appending.waitForExit()
+                _ = await sending.waitForExit()
+                listener.close()
+                return stats
+            }
+        }
+        #expect(stats.journaled == 60)
+        #expect(sink.discarded.withLock { $0 }.isEmpty)
+        let journal = try Data(contentsOf: spool.journalURL).split(separator: 0x0A).map { Data($0) }
+        #expect(journal.count == 60)
+        let seen = sink.lines.withLock { $0 }
+        #expect(seen.count == 60 && seen.values.allSatisfy { $0.count == 1 })
+        #expect(Set(seen.values.map { $0[0] }) == Set(journal))
+        // Both ways were taken (each worker has a share of the concurrency), and the count is exact.
+        let byAppending = stats.samplesByWorker["appends"] ?? -1
+        #expect(stats.journaledByWorkers == byAppending && byAppending > 0 && byAppending < 60, "\(stats.samplesByWorker), \(stats.journaledByWorkers)")
+        // Each line is a record of the sample at its index, its sample the spool's bytes.
+        let spooled = try spool.manifest.shards.flatMap { try spool.sampleLines(ofShard: $0.id) }
+        #expect(spooled.count == 60)
+        for line in journal {
+            let record = try ClusterRecord.decode(journalLine: line)
+            #expect(record.sampleId == samples[record.index].id)
+            #expect(line.range(of: spooled[record.index].sample) != nil, "sample \(record.index) written as the spool holds it")
+        }
+    }
+
+    /// A worker past its hello that sends a `journaled` frame naming bytes the journal does not
+    /// hold is closed with a reason naming the frame; the sink is told to give up, and a real
+    /// worker completes the run with every sample once.
+    @Test func aFrameNamingLinesThatAreNotThereIsRefusedAndTheOutputsGoToTheMerge() async throws {
+        let directory = try ClusterTestSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("c.sock").path
+        let samples = ClusterTestSupport.samples(20)
+        let spool = try ClusterSpool.prepare(at: directory.appendingPathComponent("spool"), samples: samples, setup: ClusterTestSupport.setup(), samplesPerShard: 5)
+        let sink = Sink()
+        let recording = RecordingClusterSink()
+        let events = EventBus()
+        events.subscribe(recording)
+        let host = ClusterTestSupport.hostPath
+        let stats = try await withTimeout(90) {
+            try await UVLoop.withLoop { loop in
+                let listener = try await UVPipeListener.listen(path: path, loop: loop)
+                let coordinator = Task { try await ClusterCoordinator.run(spool: spool, listener: listener, events: events, options: Self.options(sink)) }
+                let forger = try await UVPipeConnection.connect(path: path, loop: loop)
+                forger.enqueue([try ClusterMessageCodec().encode(.hello(.init(workerId: "forger", pid: 1)))])
+                // The welcome offers the journal.
+                guard let payload = await forger.receive(), case .welcome(let welcome) = try ClusterMessageCodec().decode(payload, peer: "c") else {
+                    throw ChatbotTesterError(.proto, "expected welcome")
+                }
+                #expect(welcome.recordJournal?.path == spool.journalURL.path)
+                let record = ClusterRecord(sampleId: samples[0].id, index: 0, run: RunRecord(sample: samples[0], target: "bot"), evals: [])
+                let (unit, _) = try record.journaledUnit()
+                forger.enqueue([ClusterMessageCodec().encodeJournaledFrame(base: 1 << 20, units: [unit])])
+                var received = 0
+                while await forger.receive() != nil, received < 100 { received += 1 }
+                let worker = try await UVProcess.spawn(executable: host, arguments: ["worker", "--connect", path], loop: loop)
+                let stats = try await coordinator.value
+                _ = await worker.waitForExit()
+                listener.close()
+                return stats
+            }
+        }
+        await events.shutdown()
+        #expect(stats.journaled == 20)
+        let reasons = recording.events.current.compactMap { if case .connectionClosed(_, let reason) = $0 { reason } else { nil } }
+        #expect(reasons.contains { $0.contains("journaled frame names bytes") }, "\(reasons)")
+        #expect(sink.discarded.withLock { $0 }.contains { $0.contains("refused") })
+        let journal = try Data(contentsOf: spool.journalURL).split(separator: 0x0A)
+        #expect(journal.count == 20)
+    }
+}
