@@ -62,6 +62,9 @@ import Testing
         let resultsVolume = try #require(mounts(coordinator).first { out == $0.path || out.hasPrefix($0.path + "/") })
         let volumes = try #require(compose["volumes"]?.objectValue)
         #expect(volumes[socketVolume.volume] != nil && volumes[resultsVolume.volume] != nil)
+        // Workers see the spool where the coordinator keeps it, so they append their records to its
+        // journal themselves (protocol 8) instead of sending them over the socket.
+        #expect(mounts(worker).contains { $0.volume == resultsVolume.volume && $0.path == resultsVolume.path })
         #expect(worker["deploy"]?["replicas"]?.intValue ?? 0 >= 2)
         // Same uid in every container (SO_PEERCRED), and the mock's loopback is reachable.
         #expect(coordinator["user"] == worker["user"])

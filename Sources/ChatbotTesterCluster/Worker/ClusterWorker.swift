@@ -150,21 +150,27 @@ actor WorkerDriver {
                     events: events, makeRateBudget: { instance, _, _ in ClusterRateBudget(instance: instance, client: budgets) },
                     makeCircuitBreaker: { instance, settings in ClusterCircuitBreaker(instance: instance, settings: settings, client: breakers) },
                     stateDirectory: stateDirectory, workerId: options.workerId)
+                // The offered journal, opened before any lane starts; why it is not used goes to the
+                // worker's log once the processor (which may subscribe that log) is built.
+                var notUsed: LogEvent?
+                if options.appendsToOfferedJournal, let offer = welcome.recordJournal {
+                    switch WorkerRecordJournal.open(offer) {
+                    case .success(let journal): recordJournal = journal
+                    case .failure(let why): notUsed = LogEvent(.info, "records travel in frames: \(why.message)", source: offer.path)
+                    }
+                }
+                let events = events, journalNotUsed = notUsed
                 let building = Task { () -> (any ShardProcessor)? in
                     do {
-                        return try await factory(welcome.setup, registry, context)
+                        let processor = try await factory(welcome.setup, registry, context)
+                        if let journalNotUsed { events.emit(journalNotUsed) }
+                        return processor
                     } catch {
                         self.buildFailed(error)
                         return nil
                     }
                 }
                 self.building = building
-                if options.appendsToOfferedJournal, let offer = welcome.recordJournal {
-                    switch WorkerRecordJournal.open(offer) {
-                    case .success(let journal): recordJournal = journal
-                    case .failure(let why): events.emit(LogEvent(.info, "records travel in frames: \(why.message)", source: offer.path))
-                    }
-                }
                 let journals = recordJournal != nil
                 lanes.withLock {
                     $0.building = building
