@@ -46,6 +46,22 @@ def _canonical_query_request(self):
 
 access_control.IAMRequestBase._create_aws_request = _canonical_query_request
 
+# moto checks a PutObject's If-None-Match and stores the object in two steps, on the server's
+# threads: two conditional creates of one key arriving together could both succeed. S3 makes the
+# check and the write one step (one winner, the others 412), and so does this lock.
+from moto.s3.responses import S3Response  # noqa: E402
+
+_put_object = S3Response.put_object
+_put_object_lock = threading.Lock()
+
+
+def _atomic_put_object(self, *args, **kwargs):
+    with _put_object_lock:
+        return _put_object(self, *args, **kwargs)
+
+
+S3Response.put_object = _atomic_put_object
+
 BUCKET = "chatbot-tester-test"
 WEB_IDENTITY_TOKEN = "test-web-identity-token"
 ROLE_NAME = "chatbot-tester-pod"
