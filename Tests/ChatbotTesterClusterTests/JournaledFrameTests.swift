@@ -217,8 +217,10 @@ import Testing
         let written = try Data(contentsOf: url)
         let appends = told.withLock { $0 }
         #expect(appends.count == 400)
-        #expect(written.count == appends.reduce(0) { $0 + $1.1.count })
+        // Each append is its lines after a newline of its own, where its writer was told.
+        #expect(written.count == appends.reduce(0) { $0 + 1 + $1.1.count })
         for (base, bytes) in appends {
+            #expect(written[Int(base) - 1] == 0x0A)
             #expect(written[Int(base)..<(Int(base) + bytes.count)] == bytes)
         }
     }

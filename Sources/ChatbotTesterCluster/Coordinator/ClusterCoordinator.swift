@@ -84,6 +84,9 @@ public enum ClusterCoordinator {
         if options.recordsJournaledByWorkers, options.journalSink != nil, !options.keepsJournalIndex, !options.keepsReportParts {
             let identity = try journal.fileIdentity()
             options.machine.recordJournal = ClusterMessage.RecordJournal(path: spool.journalURL.path, device: identity.device, inode: identity.inode)
+            // Workers append to it too: a piece one of them left when killed mid-write must not
+            // swallow the first line of what is appended next.
+            journal.separatesWrites = true
         } else {
             options.machine.recordJournal = nil
         }

@@ -51,11 +51,17 @@ final class WorkerRecordJournal: @unchecked Sendable {
         return .success(WorkerRecordJournal(fd: fd, path: offer.path))
     }
 
-    /// Appends `lines` (each ending in its newline) in one write; returns the file offset of the
-    /// first. A short write is an error: the rest could land after another writer's lines.
+    /// Appends `lines` (each ending in its newline) in one write, after a newline of its own;
+    /// returns the file offset of the first line. A short write is an error: the rest could land
+    /// after another writer's lines.
+    ///
+    /// The leading newline ends whatever a writer killed in the middle of its write left (a
+    /// `write(2)` interrupted by `SIGKILL` keeps the pages it copied): that piece becomes a line of
+    /// its own, which readers skip as damaged (its case was never reported, so it runs again),
+    /// instead of swallowing this write's first line. Readers skip the empty lines this leaves.
     func append(_ lines: [Data]) throws -> UInt64 {
-        var buffer: [UInt8] = []
-        buffer.reserveCapacity(lines.reduce(0) { $0 + $1.count })
+        var buffer: [UInt8] = [0x0A]
+        buffer.reserveCapacity(1 + lines.reduce(0) { $0 + $1.count })
         for line in lines { line.withUnsafeBytes { buffer.append(contentsOf: $0.bindMemory(to: UInt8.self)) } }
         return try lock.withLock {
             var written = -1
@@ -70,7 +76,7 @@ final class WorkerRecordJournal: @unchecked Sendable {
             // With O_APPEND the file offset is the end of what this write put there.
             let end = lseek(fd, 0, SEEK_CUR)
             guard end >= off_t(buffer.count) else { throw ChatbotTesterError(.io, "cannot tell where the lines went", location: SourceLocation(source: path)) }
-            return UInt64(end) - UInt64(buffer.count)
+            return UInt64(end) - UInt64(buffer.count) + 1
         }
     }
 }

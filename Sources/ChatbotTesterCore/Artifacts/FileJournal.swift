@@ -34,6 +34,15 @@ public final class FileJournal: ArtifactJournal, @unchecked Sendable {
     private var closed = false
     private let flushThreshold: Int
     public let url: URL
+    /// Start each write with a newline: set when other processes append to the same file (a
+    /// cluster's workers writing their records themselves), so that a piece a writer killed in
+    /// the middle of its write left ends there instead of swallowing this write's first line.
+    /// Readers skip the empty lines this leaves.
+    public var separatesWrites: Bool {
+        get { lock.withLock { separating } }
+        set { lock.withLock { separating = newValue } }
+    }
+    private var separating = false
 
     /// Opens (creating when needed) the journal and cuts a torn last line.
     /// - Parameters:
@@ -219,19 +228,21 @@ public final class FileJournal: ArtifactJournal, @unchecked Sendable {
     /// Writes out what is buffered (under `writeLock`); a failed write is rolled back and its
     /// lines stay buffered, ahead of any appended since.
     private func writePending() throws {
-        var chunk: [UInt8] = lock.withLock {
+        let taken: (chunk: [UInt8], separated: Bool) = lock.withLock {
             var taken = spare
             swap(&taken, &pending)
             spare = []
-            return taken
+            return (taken, separating)
         }
+        var chunk = taken.chunk
+        if taken.separated, !chunk.isEmpty { chunk.insert(0x0A, at: 0) }
         if !chunk.isEmpty {
             let before = lseek(fd, 0, SEEK_END)
             let ok = chunk.withUnsafeBytes { FileJournal.writeAll(fd, $0) }
             guard ok else {
                 // Roll back a partial write so the file still ends at a complete line.
                 if before >= 0 { ftruncate(fd, before) }
-                lock.withLock { pending = chunk + pending }
+                lock.withLock { pending = Array(chunk.dropFirst(taken.separated ? 1 : 0)) + pending }
                 throw ChatbotTesterError(.io, "cannot append to \(url.path)", location: SourceLocation(source: url.path))
             }
         }
