@@ -108,6 +108,13 @@ import Testing
         #expect((1...2).contains(logs.count) && logs.allSatisfy { $0.pathExtension == "jsonl" }, "\(logs)")
         let shardedEvents = Self.caseEvents(in: logs)
         #expect(!singleEvents.isEmpty && singleEvents == shardedEvents)
+        // The sharded run took the workers' own journal appends (protocol 8), not the socket path.
+        let appended = Self.lines(sharded.appendingPathComponent("events.jsonl")).compactMap { line -> String? in
+            guard case .object(let event)? = try? JSONValue(parsing: line), event["source"]?.stringValue == "cluster.journal" else { return nil }
+            return event["message"]?.stringValue
+        }
+        let cases = Self.lines(single.appendingPathComponent("results.jsonl")).count
+        #expect(appended == ["the workers appended \(cases) of the \(cases) records journaled to the journal themselves"], "\(appended)")
         #expect(Set(singleEvents.keys.map(\.kind)) == ["run.sample.started", "run.sample.completed", "evaluate.sample.completed"])
         #expect(singleEvents.values.allSatisfy { $0 == 1 })
     }

@@ -343,7 +343,7 @@ actor CoordinatorDriver {
             }
         } catch {
             // A refused `journaled` frame leaves its lines in the journal.
-            if workersJournal { discardSink("a frame of \(connection.peerDescription) was refused") }
+            discardSink("a frame of \(connection.peerDescription) was refused")
             await perform(machine.violation(id, reason: ChatbotTesterError.wrap(error, code: .proto).description))
         }
     }

@@ -261,5 +261,6 @@ extension ClusterRecordEnvelope {
             run: run, evals: evals, sample: 0..<0, reportPart: item.reportPart)
         evalRanges = item.evalElements
         journaledByWorker = true
+        partFacts = facts
     }
 }

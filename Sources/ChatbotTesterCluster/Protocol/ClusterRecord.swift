@@ -251,6 +251,9 @@ public struct ClusterRecordEnvelope: Sendable, Hashable {
     /// Whether the worker appended this record's line to the journal itself (protocol 8, a
     /// `journaled` frame): the coordinator counts it but does not append it again.
     public var journaledByWorker = false
+    /// The run's statistics facts, when they were read from the report part already (a record of a
+    /// `journaled` frame: its status, error code and cost come from them).
+    public var partFacts: RunRecordFacts<ClusterReportPart.TurnLatencies>?
 
     /// Whether the run failed.
     public var failed: Bool { status == .error }

@@ -80,8 +80,14 @@ public enum ClusterReportPart {
     /// counted (no array per record: what the coordinator adds to its totals); nil when it is not
     /// readable.
     public static func leanFacts(_ part: Data) -> RunRecordFacts<TurnLatencies>? {
+        leanFacts(part) { _, _ in true }
+    }
+
+    /// The facts of `part` when `accepts` takes its head (the sample id's bytes, the index); read in
+    /// one pass.
+    private static func leanFacts(_ part: Data, accepts: (UnsafeRawBufferPointer, UInt64) -> Bool) -> RunRecordFacts<TurnLatencies>? {
         ByteCoding.read(part) { reader in
-            guard reader.byte() == version, let length = reader.u32(), reader.skip(Int(length)) != nil, reader.u64() != nil,
+            guard reader.byte() == version, let length = reader.u32(), let id = reader.bytes(Int(length)), let index = reader.u64(), accepts(id, index),
                 let factsLength = reader.u32(), let range = reader.skip(Int(factsLength))
             else { return nil }
             var facts = ByteCoding.Reader(UnsafeRawBufferPointer(rebasing: reader.raw[range]))
@@ -96,20 +102,16 @@ public enum ClusterReportPart {
         guard part.count <= maxBytes(recordBytes: recordBytes) else { return nil }
         var id = sampleId
         return id.withUTF8 { expected in
-            ByteCoding.read(part) { reader in
-                guard reader.byte() == version, let length = reader.u32(), Int(length) == expected.count, let bytes = reader.bytes(Int(length)),
-                    expected.isEmpty || memcmp(bytes.baseAddress!, expected.baseAddress!, expected.count) == 0,
-                    reader.u64() == UInt64(bitPattern: Int64(index)), let factsLength = reader.u32(), let range = reader.skip(Int(factsLength))
-                else { return nil }
-                var facts = ByteCoding.Reader(UnsafeRawBufferPointer(rebasing: reader.raw[range]))
-                return readFacts(&facts, part: part, base: range.lowerBound)
+            leanFacts(part) { bytes, named in
+                named == UInt64(bitPattern: Int64(index)) && bytes.count == expected.count
+                    && (expected.isEmpty || memcmp(bytes.baseAddress!, expected.baseAddress!, expected.count) == 0)
             }
         }
     }
 
     /// The turn latencies of a part's facts (`leanFacts`), read from the part's bytes as they are
     /// iterated.
-    public struct TurnLatencies: Sequence, Sendable {
+    public struct TurnLatencies: Sequence, Sendable, Hashable {
         let part: Data
         /// Where the latencies are (8 bytes each), offsets from `part.startIndex`.
         let range: Range<Int>

@@ -184,6 +184,10 @@ public struct ClusterRunTotals: Sendable, Hashable {
     /// cost, as `ClusterRunFacts.reported(by:)`; false, having added nothing, otherwise (the run
     /// must be scanned).
     public mutating func add(reportedBy envelope: ClusterRecordEnvelope) -> Bool {
+        if let facts = envelope.partFacts {
+            add(facts)
+            return true
+        }
         guard let part = envelope.reportPart, let facts = ClusterReportPart.leanFacts(part), facts.agrees(with: envelope) else { return false }
         add(facts)
         return true

@@ -174,6 +174,8 @@ public final class FileJournal: ArtifactJournal, @unchecked Sendable {
     private func appendLine(_ fill: (inout [UInt8]) -> Void) throws {
         let full = try lock.withLock {
             guard !closed else { throw ChatbotTesterError(.io, "journal \(url.path) is closed") }
+            // The buffer goes out whole in one write: its first byte starts that write.
+            if separating && pending.isEmpty { pending.append(0x0A) }
             fill(&pending)
             pending.append(0x0A)
             return pending.count >= flushThreshold
@@ -228,21 +230,19 @@ public final class FileJournal: ArtifactJournal, @unchecked Sendable {
     /// Writes out what is buffered (under `writeLock`); a failed write is rolled back and its
     /// lines stay buffered, ahead of any appended since.
     private func writePending() throws {
-        let taken: (chunk: [UInt8], separated: Bool) = lock.withLock {
+        var chunk: [UInt8] = lock.withLock {
             var taken = spare
             swap(&taken, &pending)
             spare = []
-            return (taken, separating)
+            return taken
         }
-        var chunk = taken.chunk
-        if taken.separated, !chunk.isEmpty { chunk.insert(0x0A, at: 0) }
         if !chunk.isEmpty {
             let before = lseek(fd, 0, SEEK_END)
             let ok = chunk.withUnsafeBytes { FileJournal.writeAll(fd, $0) }
             guard ok else {
                 // Roll back a partial write so the file still ends at a complete line.
                 if before >= 0 { ftruncate(fd, before) }
-                lock.withLock { pending = Array(chunk.dropFirst(taken.separated ? 1 : 0)) + pending }
+                lock.withLock { pending = chunk + pending }
                 throw ChatbotTesterError(.io, "cannot append to \(url.path)", location: SourceLocation(source: url.path))
             }
         }
