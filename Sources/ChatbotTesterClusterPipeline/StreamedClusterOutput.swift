@@ -68,8 +68,10 @@ final class StreamedClusterOutput: ClusterJournalSink, @unchecked Sendable {
     /// Records that overtook one at an earlier index (at most `limit` of them).
     private var waiting: ReorderBuffer<Journaled>
     private var written = 0
-    private var resultBytes: [UInt8] = []
-    private var evalBytes: [UInt8] = []
+    /// What is gathered for `results.jsonl` and `evals.jsonl` before a write; taken out of the
+    /// instance while a batch is written (`withChunks`), so appending to it is not an access of a
+    /// class property checked at run time per record.
+    private var chunks = Chunks()
     private var closed = false
     /// Why this output was given up (nil while it is in use).
     private var reason: String?
@@ -138,34 +140,48 @@ final class StreamedClusterOutput: ClusterJournalSink, @unchecked Sendable {
 
     private func write(_ batch: [Journaled]) {
         guard reason == nil else { return }
-        for record in batch {
-            switch waiting.insert(record, at: record.index) {
-            case .accepted:
-                while reason == nil, let ready = waiting.popNext() { add(ready) }
-            case .duplicate:
-                return giveUp("sample at index \(record.index) journaled twice")
-            case .overLimit:
-                return giveUp("more than \(limit) records waited for an earlier one")
-            case .tooFarAhead:
-                return giveUp("sample at index \(record.index) came \(waiting.maxSpan) or more records ahead of index \(waiting.next)")
+        withChunks { chunks in
+            for record in batch {
+                switch waiting.insert(record, at: record.index) {
+                case .accepted:
+                    while reason == nil, let ready = waiting.popNext() { add(ready, to: &chunks) }
+                case .duplicate:
+                    return giveUp("sample at index \(record.index) journaled twice")
+                case .overLimit:
+                    return giveUp("more than \(limit) records waited for an earlier one")
+                case .tooFarAhead:
+                    return giveUp("sample at index \(record.index) came \(waiting.maxSpan) or more records ahead of index \(waiting.next)")
+                }
+                if reason != nil { return }
             }
-            if reason != nil { return }
+            flush(&chunks)
         }
-        flushChunks()
+    }
+
+    /// The bytes of `results.jsonl` and `evals.jsonl` not written yet.
+    private struct Chunks {
+        var results: [UInt8] = []
+        var evals: [UInt8] = []
+    }
+
+    /// Runs `body` with the chunks taken out of the instance, then puts them back (emptied when
+    /// the output was given up meanwhile).
+    private func withChunks(_ body: (inout Chunks) -> Void) {
+        var taken = Chunks()
+        swap(&taken, &chunks)
+        body(&taken)
+        if reason != nil { taken = Chunks() }
+        swap(&taken, &chunks)
     }
 
     /// Writes one record: its `run` value to `results.jsonl`, its evaluations to `evals.jsonl`
     /// (the bytes the merge copies by range) and its report part to the reports.
-    private func add(_ record: Journaled) {
-        guard reason == nil else { return }
+    private func add(_ record: Journaled, to chunks: inout Chunks) {
         let line = record.line
         let start = line.startIndex
-        guard let (runRange, evalsRange) = Self.ranges(record), runRange.upperBound <= line.count, evalsRange.upperBound <= line.count
+        guard let (runRange, evalsRange) = Self.ranges(record), runRange.count >= 2, runRange.upperBound <= line.count,
+            evalsRange.upperBound <= line.count
         else { return giveUp("journal line of index \(record.index) is not shaped as indexed") }
-        let runBytes = line[(start + runRange.lowerBound)..<(start + runRange.upperBound)]
-        guard runRange.count >= 2, line[start + runRange.lowerBound] == UInt8(ascii: "{"), line[start + runRange.upperBound - 1] == UInt8(ascii: "}") else {
-            return giveUp("journal line of index \(record.index) is not shaped as indexed")
-        }
         // The sample put back goes inside the run (it is `run.sample`): the run is copied in three
         // pieces, and built whole only when a report decodes it.
         let cut = record.sampleRange
@@ -174,35 +190,35 @@ final class StreamedClusterOutput: ClusterJournalSink, @unchecked Sendable {
                 evalsRange.upperBound <= cut.lowerBound || evalsRange.lowerBound >= cut.upperBound
             else { return giveUp("journal line of index \(record.index) is not shaped as indexed") }
         }
-        line.withUnsafeBytes { raw in
-            if let sample = record.sample {
-                resultBytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[runRange.lowerBound..<cut.lowerBound]))
-                sample.withUnsafeBytes { resultBytes.append(contentsOf: $0) }
-                resultBytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[cut.upperBound..<runRange.upperBound]))
-            } else {
-                resultBytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[runRange]))
-            }
-        }
-        resultBytes.append(0x0A)
         // The line was checked when it was journaled: its evaluations are found, not checked again
         // (`ClusterCheckedJSON`), and copied straight into the chunk.
-        var evalCount = 0
         let copyEvals = evals != nil
-        let shaped = line.withUnsafeBytes { raw in
+        let counted = line.withUnsafeBytes { raw -> Int? in
+            guard raw[runRange.lowerBound] == UInt8(ascii: "{"), raw[runRange.upperBound - 1] == UInt8(ascii: "}") else { return nil }
+            if let sample = record.sample {
+                chunks.results.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[runRange.lowerBound..<cut.lowerBound]))
+                sample.withUnsafeBytes { chunks.results.append(contentsOf: $0) }
+                chunks.results.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[cut.upperBound..<runRange.upperBound]))
+            } else {
+                chunks.results.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[runRange]))
+            }
+            chunks.results.append(0x0A)
+            var evalCount = 0
             func copy(_ element: Range<Int>) {
                 evalCount += 1
                 guard copyEvals else { return }
-                evalBytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[element]))
-                evalBytes.append(0x0A)
+                chunks.evals.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[element]))
+                chunks.evals.append(0x0A)
             }
             // Where the coordinator checked them to be (a worker's frame said), else found here.
             if let elements = record.evalElements, elements.allSatisfy({ $0.lowerBound >= evalsRange.lowerBound && $0.upperBound <= evalsRange.upperBound }) {
                 elements.forEach(copy)
-                return true
+            } else if !ClusterCheckedJSON.forEachElement(of: line, in: evalsRange, copy) {
+                return nil
             }
-            return ClusterCheckedJSON.forEachElement(of: line, in: evalsRange, copy)
+            return evalCount
         }
-        guard shaped else { return giveUp("journal line of index \(record.index) is not shaped as indexed") }
+        guard let evalCount = counted else { return giveUp("journal line of index \(record.index) is not shaped as indexed") }
         if let evaluation {
             guard let part = record.part, let body = ClusterReportPart.body(of: part, index: record.index) else {
                 return giveUp("the record at index \(record.index) came without a report part")
@@ -210,7 +226,7 @@ final class StreamedClusterOutput: ClusterJournalSink, @unchecked Sendable {
             let decoder = decoder
             do {
                 let used = try evaluation.add(reportPart: part[(part.startIndex + body.lowerBound)..<(part.startIndex + body.upperBound)], evalCount: evalCount) {
-                    var run = runBytes
+                    var run = line[(start + runRange.lowerBound)..<(start + runRange.upperBound)]
                     if let sample = record.sample {
                         run = line[(start + runRange.lowerBound)..<(start + cut.lowerBound)]
                         run.append(sample)
@@ -228,7 +244,7 @@ final class StreamedClusterOutput: ClusterJournalSink, @unchecked Sendable {
             }
         }
         written += 1
-        if resultBytes.count >= 1 << 18 || evalBytes.count >= 1 << 18 { flushChunks() }
+        if chunks.results.count >= 1 << 18 || chunks.evals.count >= 1 << 18 { flush(&chunks) }
     }
 
     /// Where the record's `run` value and `evals` array are in its line: as the coordinator gave
@@ -241,13 +257,13 @@ final class StreamedClusterOutput: ClusterJournalSink, @unchecked Sendable {
         return (run, evals)
     }
 
-    private func flushChunks() {
+    private func flush(_ chunks: inout Chunks) {
         guard reason == nil else { return }
         do {
-            if !resultBytes.isEmpty { try results.write(lines: resultBytes) }
-            if !evalBytes.isEmpty { try evals?.write(lines: evalBytes) }
-            resultBytes.removeAll(keepingCapacity: true)
-            evalBytes.removeAll(keepingCapacity: true)
+            if !chunks.results.isEmpty { try results.write(lines: chunks.results) }
+            if !chunks.evals.isEmpty { try evals?.write(lines: chunks.evals) }
+            chunks.results.removeAll(keepingCapacity: true)
+            chunks.evals.removeAll(keepingCapacity: true)
         } catch {
             giveUp("cannot write: \(error)")
         }
@@ -261,8 +277,7 @@ final class StreamedClusterOutput: ClusterJournalSink, @unchecked Sendable {
         }
         if reason == nil { reason = why }
         waiting.removeAll()
-        resultBytes = []
-        evalBytes = []
+        chunks = Chunks()
         guard !closed else { return }
         closed = true
         try? results.close()
@@ -296,8 +311,10 @@ final class StreamedClusterOutput: ClusterJournalSink, @unchecked Sendable {
 
     private func finishOnQueue(_ rest: [Journaled], expected: Int) throws -> Written? {
         write(rest)
-        while reason == nil, let (_, record) = waiting.popFirstWaiting() { add(record) }
-        flushChunks()
+        withChunks { chunks in
+            while reason == nil, let (_, record) = waiting.popFirstWaiting() { add(record, to: &chunks) }
+            flush(&chunks)
+        }
         guard reason == nil else { return nil }
         guard written == expected else {
             giveUp("\(written) records written, \(expected) journaled")

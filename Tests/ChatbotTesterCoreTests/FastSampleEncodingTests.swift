@@ -31,6 +31,22 @@ import Testing
         return sample
     }
 
+    /// Integers are written digit by digit, no `String` made: the same text as `String(number)`,
+    /// at the edges and at random, appended after what the buffer holds.
+    @Test func integersAreWrittenAsTheirDescription() {
+        var g = Generator(seed: 31)
+        var edges = [0, 1, 9, 10, 11, 99, 100, -1, -9, -10, -11, Int.max, Int.min, Int.max - 1, Int.min + 1]
+        for power in 1...18 {
+            let ten = (0..<power).reduce(1) { n, _ in n * 10 }
+            edges += [ten - 1, ten, ten + 1, -ten + 1, -ten, -ten - 1]
+        }
+        for number in edges + (0..<5000).map({ _ in Int.random(in: Int.min...Int.max, using: &g) >> Int.random(in: 0..<63, using: &g) }) {
+            var out: [UInt8] = [0x2A]
+            FastRecordEncoding.appendInt(number, to: &out)
+            #expect(out == [0x2A] + Array(String(number).utf8), "\(number)")
+        }
+    }
+
     @Test func generatedSamplesMatchJSONEncoder() throws {
         var g = Generator(seed: 29)
         var fast = 0

@@ -25,22 +25,28 @@ extension FastRecordDecoding {
     /// record it returns is one the check passes, so a reader of lines (`JSONL.decode`) can take
     /// it without running the check.
     static func decodeBytes<Value>(_ type: Value.Type, from bytes: Data, strict: Bool = false) -> Value? {
-        let decoded: Any? = bytes.withUnsafeBytes { raw -> Any? in
+        // Each record type is read by its own reader and handed back as itself: no `Any` box and no
+        // dynamic cast per record (`Value` is checked to be the type first).
+        if Value.self == TestSample.self {
+            return read(bytes, strict: strict) { reader throws(Failure) in try reader.testSample(depth: 0) }.map { unsafeBitCast($0, to: Value.self) }
+        } else if Value.self == RunRecord.self {
+            return read(bytes, strict: strict) { reader throws(Failure) in try reader.runRecord() }.map { unsafeBitCast($0, to: Value.self) }
+        } else if Value.self == EvalRecord.self {
+            return read(bytes, strict: strict) { reader throws(Failure) in try reader.evalRecord(depth: 0) }.map { unsafeBitCast($0, to: Value.self) }
+        }
+        return nil
+    }
+
+    /// One record read by `body` from the whole of `bytes` (whitespace around it allowed), or nil.
+    @inline(__always)
+    private static func read<Record>(_ bytes: Data, strict: Bool, _ body: (inout Reader) throws(Failure) -> Record) -> Record? {
+        bytes.withUnsafeBytes { raw -> Record? in
             var reader = Reader(raw.bindMemory(to: UInt8.self))
             reader.strict = strict
             do throws(Failure) {
                 if !strict { reader.skipByteOrderMark() }
                 reader.skipWhitespace()
-                let value: Any
-                if type == RunRecord.self {
-                    value = try reader.runRecord()
-                } else if type == EvalRecord.self {
-                    value = try reader.evalRecord(depth: 0)
-                } else if type == TestSample.self {
-                    value = try reader.testSample(depth: 0)
-                } else {
-                    return nil
-                }
+                let value = try body(&reader)
                 reader.skipWhitespace()
                 guard reader.atEnd else { return nil }
                 return value
@@ -48,7 +54,6 @@ extension FastRecordDecoding {
                 return nil
             }
         }
-        return decoded as? Value
     }
 
     /// The members an object has shown so far, by number: a second one of a name gives up.

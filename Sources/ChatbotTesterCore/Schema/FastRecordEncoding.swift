@@ -103,7 +103,22 @@ public enum FastRecordEncoding {
             out.append(UInt8(ascii: "0") + UInt8(number))
             return
         }
-        out.append(contentsOf: String(number).utf8)
+        // Digits written backwards into a small buffer, no `String` made.
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)
+        var magnitude = number.magnitude
+        withUnsafeMutableBytes(of: &digits) { buffer in
+            var at = buffer.count
+            repeat {
+                at -= 1
+                buffer[at] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+                magnitude /= 10
+            } while magnitude > 0
+            if number < 0 {
+                at -= 1
+                buffer[at] = UInt8(ascii: "-")
+            }
+            out.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[at...]))
+        }
     }
 
     /// A finite `Double` as `JSONEncoder` writes it: its description without a trailing `.0`.
