@@ -306,10 +306,10 @@ struct MergePass {
 extension ClusterRun {
     /// Spools the job's dataset (its `limit` and `tags` applied) with the job config as the
     /// workers' setup, or reopens the spool already there (resume). The dataset is read once:
-    /// the pass that checks it as a single-process run does (`TestJob.checkDataset(_:each:)`: bad
-    /// lines and duplicate ids refused with file:line, the same message) hands each case to the
-    /// spool writer (`ClusterSpoolWriter`), which encodes and writes it at once, never holding the
-    /// cases in memory. `checked` is called with the count of cases once the pass has checked
+    /// the pass that checks it as a single-process run does (`TestJob.checkDatasetLines(_:each:)`:
+    /// bad lines and duplicate ids refused with file:line, the same message) hands each case's line
+    /// to the spool writer (`ClusterSpoolWriter`), which writes it as written at once
+    /// (`ClusterManifest.samplesAsWritten`), never holding the cases in memory. `checked` is called with the count of cases once the pass has checked
     /// them all. Without `scoring` workers only play (`run`).
     ///
     /// With `started`, a fresh spool is written shard by shard (`streamingShards`) and handed to
@@ -335,10 +335,15 @@ extension ClusterRun {
         // second set of them.
         let writer = try ClusterSpoolWriter(
             at: directory, setup: setup, samplesPerShard: samplesPerShard, minShards: minShards, maxShardBytes: maxShardBytes,
-            streamingShards: expectedBytes, checksIds: false)
+            streamingShards: expectedBytes, checksIds: false, samplesAsWritten: true)
         if let partial = writer.partialSpool { started?(partial) }
         do {
-            let total = try await job.checkDataset(dataset) { try writer.add($0) }
+            // Each case is spooled as its line wrote it; most lines are checked at the byte level,
+            // not decoded (the workers decode them).
+            let total = try await job.checkDatasetLines(dataset) { line in
+                guard case .success(let found) = line.result else { return }
+                try writer.add(caseJSON: line.bytes, id: found.id)
+            }
             checked?(total)
             return try writer.finish()
         } catch {

@@ -44,37 +44,53 @@ public struct DatasetReader: Sendable {
     ///
     /// The file is read a chunk (64 KiB) at a time on `BlockingIO`'s queue, off Swift's cooperative
     /// pool: a dataset on a FIFO or a slow disk suspends the scan instead of holding a thread of the
-    /// pool. Lines are decoded and `each` is called on the caller's task. A cancelled task stops
-    /// the scan between chunks (`CancellationError`).
+    /// pool. Lines are checked and `each` is called on the caller's task; without `each` (and
+    /// without a `tags` filter) a line is decoded only when the byte check cannot vouch for it
+    /// (`JSONL.CaseReader`). A cancelled task stops the scan between chunks (`CancellationError`).
     ///
-    /// - Parameter each: called with every selected case, in order, as long as no bad line was
-    ///   found before it: a caller that stores the cases (the sharded run's spool) does it in this
-    ///   same pass. What it throws ends the scan.
+    /// - Parameter each: called with every selected case, decoded, in order, as long as no bad line
+    ///   was found before it: a caller that keeps the cases does it in this same pass. What it
+    ///   throws ends the scan.
     public func scan(maxErrors: Int = 20, each: ((TestSample) throws -> Void)? = nil) async throws -> Scan {
+        try await scan(maxErrors: maxErrors, decodesAll: each != nil) { line in
+            // Every line is decoded when a caller takes the cases.
+            if let each, case .success(let found) = line.result, let sample = found.sample { try each(sample) }
+        }
+    }
+
+    /// `scan(maxErrors:each:)` for a caller that keeps each case as written (the sharded run's
+    /// spool): `each` gets the selected cases' lines — the JSON as written and the id — and a
+    /// line is decoded only when the byte check cannot vouch for it (`JSONL.CaseReader`) or the
+    /// `tags` filter reads it. Same verdicts, messages and selection as `scan(maxErrors:each:)`.
+    public func scanLines(maxErrors: Int = 20, each: (JSONL.CaseLine) throws -> Void) async throws -> Scan {
+        try await scan(maxErrors: maxErrors, decodesAll: false, each: each)
+    }
+
+    private func scan(maxErrors: Int, decodesAll: Bool, each: (JSONL.CaseLine) throws -> Void) async throws -> Scan {
         var scan = Scan(selected: 0, invalid: 0, errors: [])
         // Ids only (16 bytes each); the first line of a repeated id is found by a second pass, which
         // only a file with duplicates (an error) needs.
         var ids = IDDigestSet()
         var repeats: [(id: String, line: Int, error: Int)] = []
         // A chunk's lines at a time: one suspension per chunk read, none per line.
-        let entries = JSONL.EntryReader(TestSample.self, from: url, maxLineBytes: maxLineBytes)
+        let entries = JSONL.CaseReader(from: url, maxLineBytes: maxLineBytes, decodesAll: decodesAll || tags != nil)
         while let batch = try await entries.nextBatch() {
             try Task.checkCancellation()
             for entry in batch {
                 switch entry.result {
-                case .success(let sample):
-                    if !ids.insert(sample.id) {
+                case .success(let found):
+                    if !ids.insert(found.id) {
                         scan.invalid += 1
                         if scan.errors.count < maxErrors {
                             // Filled in below, once the first line of the id is known.
-                            repeats.append((sample.id, entry.line, scan.errors.count))
-                            scan.errors.append(ChatbotTesterError(.invalidInput, "duplicate case id '\(sample.id)'"))
+                            repeats.append((found.id, entry.line, scan.errors.count))
+                            scan.errors.append(ChatbotTesterError(.invalidInput, "duplicate case id '\(found.id)'"))
                         }
                         continue
                     }
-                    if selects(sample), limit.map({ scan.selected < $0 }) ?? true {
+                    if found.sample.map(selects) ?? true, limit.map({ scan.selected < $0 }) ?? true {
                         scan.selected += 1
-                        if scan.invalid == 0 { try each?(sample) }
+                        if scan.invalid == 0 { try each(entry) }
                     }
                 case .failure(let error):
                     scan.invalid += 1
@@ -85,12 +101,12 @@ public struct DatasetReader: Sendable {
         guard !repeats.isEmpty else { return scan }
         var firstLines = IDDigestSet(expectedCount: repeats.count, values: true)
         for repeated in repeats { _ = firstLines.insert(repeated.id, value: 0) }
-        let again = JSONL.EntryReader(TestSample.self, from: url, maxLineBytes: maxLineBytes)
+        let again = JSONL.CaseReader(from: url, maxLineBytes: maxLineBytes)
         while let batch = try await again.nextBatch() {
             try Task.checkCancellation()
             for entry in batch {
-                guard case .success(let sample) = entry.result, firstLines.value(of: sample.id) == 0 else { continue }
-                firstLines.update(sample.id, value: entry.line)
+                guard case .success(let found) = entry.result, firstLines.value(of: found.id) == 0 else { continue }
+                firstLines.update(found.id, value: entry.line)
             }
         }
         for (id, line, index) in repeats {

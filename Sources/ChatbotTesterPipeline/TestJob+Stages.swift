@@ -177,7 +177,18 @@ extension TestJob {
     /// file once. Throws listing the bad lines, or what `each` throws.
     public func checkDataset(_ url: URL, each: ((TestSample) throws -> Void)?) async throws -> Int {
         do {
-            return try await Self.scanDataset(url, source: config.dataset, each: each)
+            return try await Self.scanDataset(url, source: config.dataset, pass: { reader in try await reader.scan(each: each) })
+        } catch {
+            throw relabelInputs(error)
+        }
+    }
+
+    /// `checkDataset(_:each:)` for a stage that keeps each case as written (the sharded run's
+    /// spool): `each` gets the selected cases' lines (`DatasetReader.scanLines`), most of them
+    /// checked at the byte level and not decoded. Same verdicts and messages.
+    public func checkDatasetLines(_ url: URL, each: (JSONL.CaseLine) throws -> Void) async throws -> Int {
+        do {
+            return try await Self.scanDataset(url, source: config.dataset, pass: { reader in try await reader.scanLines(each: each) })
         } catch {
             throw relabelInputs(error)
         }
@@ -191,10 +202,17 @@ extension TestJob {
 
     /// Checks a dataset file with the limits of `source`; throws listing the bad lines.
     static func scanDataset(_ url: URL, source: DatasetSource?, each: ((TestSample) throws -> Void)? = nil) async throws -> Int {
+        try await scanDataset(url, source: source, pass: { reader in try await reader.scan(each: each) })
+    }
+
+    /// Runs `pass` over the dataset's reader; throws listing the bad lines it found.
+    private static func scanDataset(
+        _ url: URL, source: DatasetSource?, pass: (DatasetReader) async throws -> DatasetReader.Scan
+    ) async throws -> Int {
         let reader = DatasetReader(url: url, source: source)
         let scan: DatasetReader.Scan
         do {
-            scan = try await reader.scan(each: each)
+            scan = try await pass(reader)
         } catch let error as ChatbotTesterError {
             throw error
         } catch let error as CancellationError {

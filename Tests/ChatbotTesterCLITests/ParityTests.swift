@@ -182,6 +182,15 @@ import Testing
         return String(line[start.lowerBound...end])
     }
 
+    /// A job against a scripted bot that always answers the refund policy, scored on it.
+    static let scriptedRefundJob = """
+        backends:
+          bot: {type: scripted, default: "You can return any item within 30 days."}
+        dataset: cases.jsonl
+        evaluate:
+          metrics: [{type: contains, value: "30 days"}]
+        """
+
     /// Numbers at the byte parser's edges (a fraction or exponent on a number of 2^53 or more, one
     /// too small for a `Double`, the largest and smallest doubles) and a value nested 250 deep (datasets allow 256)
     /// travel from the dataset to `results.jsonl` byte for byte the same in one process and through
@@ -194,14 +203,7 @@ import Testing
         let deep = String(repeating: "[", count: 250) + "1" + String(repeating: "]", count: 250)
         let cases = numbers.enumerated().map { #"{"id":"n\#($0.offset)","input":"refund","metadata":{"n":\#($0.element)}}"# }.joined(separator: "\n")
             + "\n" + #"{"id":"deep","input":"refund","metadata":{"deep":\#(deep)}}"# + "\n"
-        let directory = try Self.job(
-            """
-            backends:
-              bot: {type: scripted, default: "You can return any item within 30 days."}
-            dataset: cases.jsonl
-            evaluate:
-              metrics: [{type: contains, value: "30 days"}]
-            """, cases: cases)
+        let directory = try Self.job(Self.scriptedRefundJob, cases: cases)
         var outs: [Mode: URL] = [:]
         for mode in Mode.allCases {
             let out = try CLITests.temporaryDirectory()
@@ -218,6 +220,63 @@ import Testing
         #expect(written == sharded.prefix(numbers.count).map(Self.metadataText), "single \(written), sharded \(sharded.prefix(numbers.count).map(Self.metadataText))")
         #expect(Self.json(outs[.single]!.appendingPathComponent("summary.json")).map(Self.stripped)
             == Self.json(outs[.sharded]!.appendingPathComponent("summary.json")).map(Self.stripped))
+    }
+
+    /// The `sample` member of a results line, as its bytes (the test's cases hold no braces in strings).
+    static func sampleText(_ line: String) -> String? {
+        guard let start = line.range(of: #""sample":{"#) else { return nil }
+        var depth = 0
+        for index in line[line.index(before: start.upperBound)...].indices {
+            if line[index] == "{" { depth += 1 }
+            if line[index] == "}" {
+                depth -= 1
+                if depth == 0 { return String(line[start.lowerBound...index]) }
+            }
+        }
+        return nil
+    }
+
+    /// Cases written as people and scripts write them — spaces after colons and commas, members in
+    /// another order, an escaped id, CRLF line ends, whitespace around a line, numbers with
+    /// exponents, a multi-turn case — are spooled byte for byte as written (the shards hold the
+    /// dataset's JSON, not an encoding of it), and `results.jsonl` holds each case the same bytes in
+    /// one process and through the workers, for `test` (workers append to the journal) and `run`
+    /// (records travel in frames and the coordinator puts the case back).
+    @Test func casesAsWrittenAreSpooledAsWrittenAndRecordedTheSameEitherWay() async throws {
+        let written = [
+            #"{"input": "refund please", "id": "a1"}"#,
+            #"  {"id":"a\u0032","input":"refund"}"# + "\t",
+            #"{"id": "a3", "input": "refund", "metadata": {"n": 6.666666266666667e+18, "m": 1E2, "list": [1, 2.50, -0.0]}}"#,
+            #"{"tags": ["x", "y"], "id":"a4","input":"tab\there"}"#,
+            #"{"id": "é5", "turns": ["hi", "refund?"], "schemaVersion": 1}"#,
+        ]
+        let cases = written.enumerated().map { $0.element + ($0.offset % 2 == 0 ? "\r\n" : "\n") }.joined()
+        let directory = try Self.job(Self.scriptedRefundJob, cases: cases)
+        for verb in ["test", "run"] {
+            var samples: [Mode: [String?]] = [:]
+            var records: [Mode: [JSONValue]] = [:]
+            for mode in Mode.allCases {
+                let out = try CLITests.temporaryDirectory()
+                let result = try await CLITests.run([verb, directory.appendingPathComponent("job.yaml").path, "--out", out.path, "--no-progress"] + mode.flags)
+                #expect(result.status == 0, "\(verb) \(mode): \(result.stderr)")
+                let lines = Self.lines(out.appendingPathComponent("results.jsonl"))
+                samples[mode] = lines.map(Self.sampleText)
+                records[mode] = lines.map(Self.normalized)
+                guard mode == .sharded else { continue }
+                // The spool holds each case as its line wrote it, without the whitespace around it.
+                let shards = try FileManager.default.contentsOfDirectory(atPath: out.appendingPathComponent("spool/shards").path).sorted()
+                let spooled = try shards.flatMap { Self.lines(out.appendingPathComponent("spool/shards").appendingPathComponent($0)) }
+                #expect(spooled == written.enumerated().map { #"{"index":\#($0.offset),"sample":\#($0.element.trimmingCharacters(in: .whitespaces))}"# })
+                let manifest = try JSONValue(parsing: String(contentsOf: out.appendingPathComponent("spool/manifest.json"), encoding: .utf8))
+                #expect(manifest["samplesAsWritten"] == .bool(true))
+            }
+            #expect(samples[.single]?.count == written.count)
+            #expect(samples[.single]?.allSatisfy { $0 != nil } == true, "\(samples[.single] ?? [])")
+            #expect(samples[.single] == samples[.sharded], "\(verb): single \(samples[.single] ?? []), sharded \(samples[.sharded] ?? [])")
+            #expect(records[.single] == records[.sharded], "\(verb)")
+            // The case is written back encoded, not as the dataset wrote it.
+            #expect(samples[.sharded]?.first == #""sample":{"id":"a1","input":"refund please","schemaVersion":\#(TestSample.currentSchemaVersion)}"#, "\(samples[.sharded] ?? [])")
+        }
     }
 
     @Test func runAloneWritesResultsAndNoVerdictsEitherWay() async throws {

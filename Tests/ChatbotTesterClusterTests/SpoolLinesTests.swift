@@ -38,6 +38,66 @@ import Testing
         #expect(try spool.manifest.shards.flatMap { try spool.samples(ofShard: $0.id) } == samples.enumerated().map { IndexedSample(index: $0.offset, sample: $0.element) })
     }
 
+    /// A spool of cases as the dataset wrote them (`add(caseJSON:id:)`): each line holds the JSON
+    /// byte for byte, the manifest says so, the reader without a JSON scan still finds every line
+    /// (whitespace around the id's colon allowed) as the scan does, and `encodedSample(asWritten:)`
+    /// gives the bytes the encoder writes for the decoded case.
+    @Test func casesAsWrittenAreSpooledByteForByte() throws {
+        let directory = try ClusterTestSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let cases: [(json: String, id: String)] = [
+            (#"{"input": "refund", "id": "a1"}"#, "a1"),
+            ("{\"id\"\t:\t\"a2\" ,\"input\":\"x\"}", "a2"),
+            (#"{"id":"a\u0033","input":"x"}"#, "a3"),
+            (#"{"id": "é4", "turns": ["hi"], "metadata": {"n": 6.666666266666667e+18, "id": "nested"}}"#, "é4"),
+            (#"{"input": "\"id\": \"a5\"", "id": "a5"}"#, "a5"),
+        ]
+        let writer = try ClusterSpoolWriter(at: directory, setup: ClusterTestSupport.setup(), samplesPerShard: 2, samplesAsWritten: true)
+        for entry in cases { try writer.add(caseJSON: Data(entry.json.utf8), id: entry.id) }
+        #expect(throws: ChatbotTesterError.self) { try writer.add(TestSample(id: "encoded", input: "x")) }
+        let spool = try writer.finish()
+        #expect(spool.manifest.samplesAsWritten == true && spool.manifest.schemaVersion == 3)
+        #expect(try ClusterSpool.open(at: directory).manifest.samplesAsWritten == true)
+        var lines: [String] = []
+        for shard in spool.manifest.shards {
+            let url = directory.appendingPathComponent(shard.file)
+            let data = try Data(contentsOf: url)
+            lines += String(decoding: data, as: UTF8.self).split(separator: "\n").map(String.init)
+            let scanned = try ClusterSpool.scannedLines(data, shard: shard, url: url)
+            let read = try spool.sampleLines(ofShard: shard.id)
+            #expect(read.map(\.id) == scanned.map(\.id) && read.map(\.line) == scanned.map(\.line) && read.map(\.sample) == scanned.map(\.sample))
+        }
+        #expect(lines == cases.enumerated().map { #"{"index":\#($0.offset),"sample":\#($0.element.json)}"# })
+        let decoded = try spool.manifest.shards.flatMap { try spool.samples(ofShard: $0.id) }
+        #expect(decoded.map(\.sample.id) == cases.map(\.id))
+        for (entry, item) in zip(cases, decoded) {
+            let encoded = try ClusterSpool.encodedSample(asWritten: Data(entry.json.utf8))
+            let reference = try FastRecordEncoding.bytes(item.sample).map { Data($0) } ?? JSONCoding.encoder().encode(item.sample)
+            #expect(encoded == reference)
+            #expect(String(decoding: encoded, as: UTF8.self) != entry.json)
+        }
+        #expect(throws: ChatbotTesterError.self) { try ClusterSpool.encodedSample(asWritten: Data(#"{"id":1}"#.utf8)) }
+    }
+
+    /// A spool written before cases were spooled as written (format 2, no `samplesAsWritten`) still
+    /// opens, its samples encoded.
+    @Test func aFormatTwoSpoolStillOpens() throws {
+        let directory = try ClusterTestSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        _ = try ClusterSpool.prepare(at: directory, samples: Self.samples(), setup: ClusterTestSupport.setup(), samplesPerShard: 4)
+        let manifestURL = directory.appendingPathComponent(ClusterSpool.manifestFile)
+        let old = try String(contentsOf: manifestURL, encoding: .utf8).replacingOccurrences(of: #""schemaVersion" : 3"#, with: #""schemaVersion" : 2"#)
+        #expect(old.contains(#""schemaVersion" : 2"#) && !old.contains("samplesAsWritten"))
+        try Data(old.utf8).write(to: manifestURL)
+        try Data("\(SpoolDigest.sha256(Data(old.utf8)))  \(ClusterSpool.manifestFile)\n".utf8).write(to: directory.appendingPathComponent(ClusterSpool.manifestDigestFile))
+        let reopened = try ClusterSpool.open(at: directory)
+        #expect(reopened.manifest.schemaVersion == 2 && reopened.manifest.samplesAsWritten == nil)
+        let future = old.replacingOccurrences(of: #""schemaVersion" : 2"#, with: #""schemaVersion" : 4"#)
+        try Data(future.utf8).write(to: manifestURL)
+        try Data("\(SpoolDigest.sha256(Data(future.utf8)))  \(ClusterSpool.manifestFile)\n".utf8).write(to: directory.appendingPathComponent(ClusterSpool.manifestDigestFile))
+        #expect(throws: ChatbotTesterError.self) { try ClusterSpool.open(at: directory) }
+    }
+
     @Test func writtenLinesGiveWhatTheScanGives() throws {
         let directory = try ClusterTestSupport.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }

@@ -56,6 +56,42 @@ import Testing
         #expect(before.allSatisfy { Int($0.dropFirst())! < 7 })
     }
 
+    /// `scanLines` (the sharded run's spool pass: most lines checked at the byte level, not decoded)
+    /// gives the verdicts, messages, counts and selection of `scan`, and hands over each selected
+    /// case's JSON as written (without the whitespace around it) with the id the decoder reads.
+    @Test(arguments: [(nil, nil), (5, nil), (nil, ["t1"]), (4, ["t2"])] as [(Int?, [String]?)])
+    func theLinesScanGivesWhatTheDecodingScanGives(limit: Int?, tags: [String]?) async throws {
+        var lines = (0..<30).map { #"{"id": "c\#($0)", "input":"q\#($0)","tags":["t\#($0 % 3)"]}"# }
+        lines[3] = #"  {"input":"q3","id":"c\u0033","tags":["t0"]}"# + "\r"  // escaped id: decoded
+        lines[5] = #"{"id":"c5","input":"q5","tags":["t2"],"metadata":{"n":1.5e300}}"#  // an exponent: decoded
+        let clean = lines.joined(separator: "\n")
+        let url = try Self.write(clean)
+        defer { try? FileManager.default.removeItem(at: url) }
+        let reader = DatasetReader(url: url, limit: limit, tags: tags)
+        var decoded: [TestSample] = []
+        let scan = try await reader.scan { decoded.append($0) }
+        var handed: [JSONL.CaseLine] = []
+        let lineScan = try await reader.scanLines { handed.append($0) }
+        #expect(lineScan.selected == scan.selected)
+        #expect(lineScan.invalid == 0 && scan.invalid == 0, "\(scan.errors) \(lineScan.errors)")
+        #expect(handed.map { try? $0.result.get().id } == decoded.map(\.id))
+        for (line, sample) in zip(handed, decoded) {
+            let text = String(decoding: line.bytes, as: UTF8.self)
+            #expect(text == lines[line.line - 1].trimmingCharacters(in: .whitespacesAndNewlines))
+            #expect(try JSONCoding.decoder().decode(TestSample.self, from: line.bytes) == sample)
+        }
+        // Bad lines and a repeated id: the same errors, in the same words, at the same lines.
+        let damaged = try Self.write(Self.lines + "\n" + #"{"id": "c2", "input": "again"}"# + "\n" + #"{"id":"x","input":"y","extra":1}"#)
+        defer { try? FileManager.default.removeItem(at: damaged) }
+        let refusedReader = DatasetReader(url: damaged, limit: limit, tags: tags)
+        let refused = try await refusedReader.scan(each: nil)
+        var handedBeforeRefusal: [String] = []
+        let refusedLines = try await refusedReader.scanLines { handedBeforeRefusal.append((try? $0.result.get().id) ?? "?") }
+        #expect(refused.invalid == 3 && refusedLines.invalid == 3)
+        #expect(refusedLines.errors.map(\.description) == refused.errors.map(\.description))
+        #expect(handedBeforeRefusal.allSatisfy { Int($0.dropFirst())! < 7 })
+    }
+
     @Test func aPipeIsNotReadImmediately() throws {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("fifo-\(UUID().uuidString)")
         #expect(mkfifo(url.path, 0o600) == 0)

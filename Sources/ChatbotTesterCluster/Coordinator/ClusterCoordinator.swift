@@ -458,7 +458,7 @@ actor CoordinatorDriver {
                                 evals: record.evalsRange, evalElements: record.evalRanges, reportPart: record.reportPart)
                             continue
                         }
-                        guard record.sampleOmitted, let held else {
+                        guard record.sampleOmitted, var held else {
                             if !stats.totals.add(reportedBy: record) { stats.totals.add(try ClusterRunFacts(scanningRunOf: record)) }
                             try journal.appendNow(record.bytes)
                             // Where the line went, so the merge need not scan the journal for it.
@@ -469,6 +469,9 @@ actor CoordinatorDriver {
                                 evals: record.evalsRange, evalElements: record.evalRanges.isEmpty ? nil : record.evalRanges, reportPart: record.reportPart)
                             continue
                         }
+                        // A case the spool holds as the dataset wrote it goes back encoded, as one
+                        // process writes it (a worker journaling its lines encodes it itself).
+                        if spool.manifest.samplesAsWritten == true { held = try ClusterSpool.encodedSample(asWritten: held) }
                         // The line is never built: its pieces (the record around the sample, and the
                         // sample) are copied once, into the journal's buffer; the sink gets them too.
                         let shape = record.splicedShape(sampleCount: held.count)

@@ -299,7 +299,8 @@ public struct CoordinatorStateMachine: Sendable {
         self.init(
             shards: manifest.shards.map { Shard(id: $0.id, firstIndex: $0.firstIndex, ids: $0.sampleIds) },
             journaled: journaled,
-            welcome: ClusterMessage.Welcome(runId: manifest.runId, setup: setup, heartbeatSeconds: configuration.heartbeatInterval),
+            welcome: ClusterMessage.Welcome(
+                runId: manifest.runId, setup: setup, heartbeatSeconds: configuration.heartbeatInterval, samplesAsWritten: manifest.samplesAsWritten),
             limits: limits, configuration: configuration, spoolComplete: spoolComplete)
     }
 

@@ -25,7 +25,10 @@ import Foundation
 /// (`ClusterMessageCodec.encodeJournaledFrame(base:units:)`: where the lines went, each record's
 /// index, ranges and report part) instead of the records' bytes; a version-7 coordinator could
 /// not read it.
-public let clusterProtocolVersion = 8
+/// 9: `welcome` says whether the spool's samples are as the dataset wrote them
+/// (`samplesAsWritten`): a worker then writes each case back into its records encoded from what
+/// it decoded, not the spool's bytes, which a version-8 worker would copy.
+public let clusterProtocolVersion = 9
 
 /// A message of the cluster protocol. On the wire: one frame holding `{"type": …, "body": …}` JSON.
 ///
@@ -89,10 +92,15 @@ public enum ClusterMessage: Sendable, Hashable {
         /// then appends its records' lines itself and tells the coordinator where they went
         /// (`journaled` frames). `nil`: records travel in `records` frames.
         public var recordJournal: RecordJournal?
+        /// Whether the samples of `assign` frames are the cases as the dataset wrote them
+        /// (`ClusterManifest.samplesAsWritten`, protocol 9): a worker writing a record's line then
+        /// encodes the case it decoded, as one process does, instead of copying those bytes.
+        /// `nil`: no, they are encoded already.
+        public var samplesAsWritten: Bool?
 
         public init(
             protocolVersion: Int = clusterProtocolVersion, runId: String, setup: ClusterJobSetup, heartbeatSeconds: Double,
-            handBackQueueAtFirstFailure: Bool? = nil, recordJournal: RecordJournal? = nil
+            handBackQueueAtFirstFailure: Bool? = nil, recordJournal: RecordJournal? = nil, samplesAsWritten: Bool? = nil
         ) {
             self.protocolVersion = protocolVersion
             self.runId = runId
@@ -100,6 +108,7 @@ public enum ClusterMessage: Sendable, Hashable {
             self.heartbeatSeconds = heartbeatSeconds
             self.handBackQueueAtFirstFailure = handBackQueueAtFirstFailure
             self.recordJournal = recordJournal
+            self.samplesAsWritten = samplesAsWritten
         }
     }
 

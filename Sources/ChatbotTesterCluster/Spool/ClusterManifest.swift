@@ -5,7 +5,10 @@ import ChatbotTesterCore
 /// is handed out). Its own SHA-256 is in `manifest.sha256` beside it.
 public struct ClusterManifest: Sendable, Hashable, Codable {
     /// 2: file digests (`sha256` per shard, `setupSHA256`) and the `manifest.sha256` sidecar.
-    public static let currentSchemaVersion = 2
+    /// 3: `samplesAsWritten` (shards may hold the cases as the dataset wrote them).
+    public static let currentSchemaVersion = 3
+    /// The formats this version reads (a format-2 spool holds its cases encoded).
+    public static let readableSchemaVersions = 2...3
 
     /// One shard file.
     public struct Shard: Sendable, Hashable, Codable {
@@ -40,13 +43,19 @@ public struct ClusterManifest: Sendable, Hashable, Codable {
     /// SHA-256 of the `setup.json` file as written.
     public var setupSHA256: String
     public var shards: [Shard]
+    /// Whether each shard line's `sample` is the case as the dataset's line wrote it (whitespace,
+    /// member order and numbers as written) rather than its encoding (`nil`: encoded). A worker
+    /// then writes the case back into its records encoded from what it decoded, as one process
+    /// does; the spool's bytes themselves are the dataset's, exactly.
+    public var samplesAsWritten: Bool?
 
-    public init(runId: String, sampleCount: Int, setupDigest: String, setupSHA256: String, shards: [Shard]) {
+    public init(runId: String, sampleCount: Int, setupDigest: String, setupSHA256: String, shards: [Shard], samplesAsWritten: Bool? = nil) {
         self.schemaVersion = Self.currentSchemaVersion
         self.runId = runId
         self.sampleCount = sampleCount
         self.setupDigest = setupDigest
         self.setupSHA256 = setupSHA256
         self.shards = shards
+        self.samplesAsWritten = samplesAsWritten
     }
 }

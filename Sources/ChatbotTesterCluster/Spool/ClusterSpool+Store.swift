@@ -50,8 +50,8 @@ extension ClusterSpool {
         struct Header: Decodable { var schemaVersion: Int }
         let manifestURL = directory.appendingPathComponent(manifestFile)
         let version = try decode(Header.self, manifestData, manifestFile).schemaVersion
-        guard version == ClusterManifest.currentSchemaVersion else {
-            throw damagedObject(name + prefix + manifestFile, "has spool format \(version); this version reads format \(ClusterManifest.currentSchemaVersion) (plan the run again)")
+        guard ClusterManifest.readableSchemaVersions.contains(version) else {
+            throw damagedObject(name + prefix + manifestFile, "has spool format \(version); this version reads formats \(ClusterManifest.readableSchemaVersions.map(String.init).joined(separator: ", ")) (plan the run again)")
         }
         let manifest = try decode(ClusterManifest.self, manifestData, manifestFile)
         let setupData = try await fetch(setupFile)

@@ -119,8 +119,8 @@ public struct ClusterSpool: Sendable {
         }
         struct Header: Decodable { var schemaVersion: Int }
         let version = try decode(Header.self, manifestData, manifestURL).schemaVersion
-        guard version == ClusterManifest.currentSchemaVersion else {
-            throw damaged(manifestURL, "has spool format \(version); this version reads format \(ClusterManifest.currentSchemaVersion) (start a new run without --resume)")
+        guard ClusterManifest.readableSchemaVersions.contains(version) else {
+            throw damaged(manifestURL, "has spool format \(version); this version reads formats \(ClusterManifest.readableSchemaVersions.map(String.init).joined(separator: ", ")) (start a new run without --resume)")
         }
         let manifest = try decode(ClusterManifest.self, manifestData, manifestURL)
         let setupURL = directory.appendingPathComponent(setupFile)
@@ -317,14 +317,14 @@ public struct ClusterSpool: Sendable {
                 prefix.append(contentsOf: #"{"index":"#.utf8)
                 FastRecordEncoding.appendInt(shard.firstIndex + offset, to: &prefix)
                 prefix.append(contentsOf: #","sample":{"#.utf8)
-                // The sample's own id member, as the writer (or JSONEncoder) writes it.
+                // The sample's own id member, as the writer (or JSONEncoder) writes its value; a
+                // case spooled as written may have whitespace around the colon.
                 idMember.removeAll(keepingCapacity: true)
-                idMember.append(contentsOf: #""id":"#.utf8)
                 FastRecordEncoding.appendString(id, to: &idMember)
                 let sampleStart = start + prefix.count - 1
-                guard end - start >= prefix.count + idMember.count + 2, base[end - 1] == UInt8(ascii: "}"),
+                guard end - start >= prefix.count + idMember.count + 7, base[end - 1] == UInt8(ascii: "}"),
                     memcmp(base + start, prefix, prefix.count) == 0,
-                    Self.contains(base + sampleStart, count: end - 1 - sampleStart, idMember)
+                    Self.containsIdMember(base + sampleStart, count: end - 1 - sampleStart, value: idMember)
                 else { return false }
                 out.append(SampleLine(
                     index: shard.firstIndex + offset, id: id, line: data[(data.startIndex + start)..<(data.startIndex + end)],
@@ -336,16 +336,37 @@ public struct ClusterSpool: Sendable {
         return ok ? out : nil
     }
 
-    /// Whether `count` bytes at `start` hold `needle` (which starts with a quote) somewhere.
-    private static func contains(_ start: UnsafePointer<UInt8>, count: Int, _ needle: [UInt8]) -> Bool {
-        guard let first = needle.first, needle.count <= count else { return false }
+    /// Whether `count` bytes at `start` hold `"id"`, then a colon (JSON whitespace around it
+    /// allowed), then `value` (a JSON string) somewhere.
+    private static func containsIdMember(_ start: UnsafePointer<UInt8>, count: Int, value: [UInt8]) -> Bool {
+        let key = Array(#""id""#.utf8)
         var position = 0
-        while position <= count - needle.count, let hit = memchr(start + position, Int32(first), count - needle.count + 1 - position) {
+        func isSpace(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D }
+        while position <= count - key.count, let hit = memchr(start + position, Int32(key[0]), count - key.count + 1 - position) {
             let at = UnsafeRawPointer(start).distance(to: UnsafeRawPointer(hit))
-            if memcmp(start + at, needle, needle.count) == 0 { return true }
             position = at + 1
+            guard memcmp(start + at, key, key.count) == 0 else { continue }
+            var cursor = at + key.count
+            while cursor < count, isSpace(start[cursor]) { cursor += 1 }
+            guard cursor < count, start[cursor] == UInt8(ascii: ":") else { continue }
+            cursor += 1
+            while cursor < count, isSpace(start[cursor]) { cursor += 1 }
+            if count - cursor >= value.count, memcmp(start + cursor, value, value.count) == 0 { return true }
         }
         return false
+    }
+
+    /// A case as a dataset line wrote it (a spool's sample when `ClusterManifest.samplesAsWritten`)
+    /// as records hold it: decoded, then encoded (`FastRecordEncoding`, else `JSONEncoder`), the
+    /// bytes one process writes for it.
+    public static func encodedSample(asWritten json: Data) throws -> Data {
+        switch JSONL.decode(TestSample.self, from: json, source: nil, line: 0) {
+        case .success(let sample):
+            if let bytes = FastRecordEncoding.bytes(sample) { return Data(bytes) }
+            return try JSONCoding.encoder().encode(sample)
+        case .failure(let error):
+            throw ChatbotTesterError(.invalidInput, "a spooled case does not decode: \(error)")
+        }
     }
 
     /// `sampleLines(ofShard:)` on `BlockingIO`'s queue, off Swift's cooperative thread pool.

@@ -53,6 +53,8 @@ public final class ClusterSpoolWriter {
     /// Every id so far, for the duplicate check (a digest each, not the string).
     private var seen = IDDigestSet()
     private let checksIds: Bool
+    /// Whether the cases are spooled as the dataset wrote them (see `init`).
+    public let samplesAsWritten: Bool
     private var buffer: [UInt8] = []
     private var scratch: FileHandle?
     private var finished = false
@@ -92,13 +94,18 @@ public final class ClusterSpoolWriter {
     /// - Parameter checksIds: refuse a sample whose id was added before (`add(_:)` throws). Off
     ///   only for a caller whose samples come from a pass that refused duplicates already (a
     ///   dataset scan, which names their file:line): the writer then keeps no digest per id.
+    /// - Parameter samplesAsWritten: the cases come as the dataset's lines wrote them
+    ///   (`add(caseJSON:id:)`) and are spooled as they are (`ClusterManifest.samplesAsWritten`);
+    ///   otherwise as samples (`add(_:)`), encoded.
     /// - Throws: `.invalidConfig` when an existing spool was made for another setup, `.io` when the
     ///   directory or scratch file cannot be created.
     public init(
         at directory: URL, setup: ClusterJobSetup, samplesPerShard: Int = 64, minShards: Int = 1, maxShardBytes: Int? = nil,
-        runId: String = UUID().uuidString.lowercased(), streamingShards expectedBytes: Int? = nil, checksIds: Bool = true
+        runId: String = UUID().uuidString.lowercased(), streamingShards expectedBytes: Int? = nil, checksIds: Bool = true,
+        samplesAsWritten: Bool = false
     ) throws {
         self.checksIds = checksIds
+        self.samplesAsWritten = samplesAsWritten
         self.directory = directory
         self.setup = setup
         self.samplesPerShard = samplesPerShard
@@ -138,7 +145,8 @@ public final class ClusterSpoolWriter {
             self.feed = feed
             partialSpool = ClusterSpool(
                 directory: directory,
-                manifest: ClusterManifest(runId: runId, sampleCount: 0, setupDigest: setupDigest, setupSHA256: "", shards: []),
+                manifest: ClusterManifest(
+                    runId: runId, sampleCount: 0, setupDigest: setupDigest, setupSHA256: "", shards: [], samplesAsWritten: samplesAsWritten ? true : nil),
                 setup: setup, feed: feed)
             return
         }
@@ -167,28 +175,55 @@ public final class ClusterSpoolWriter {
     /// - Throws: `.invalidInput` naming the dataset line on a duplicate sample id, `.io` when the
     ///   scratch file cannot be written.
     public func add(_ sample: TestSample) throws {
+        guard !samplesAsWritten || existing != nil else {
+            throw ChatbotTesterError(.internal, "a sample added to a spool of cases as written (add(caseJSON:id:))")
+        }
+        try add(id: sample.id) { buffer in
+            // The line is written into the buffer in place; the encoder writes the shapes the byte writer leaves.
+            let start = buffer.count
+            if !FastRecordEncoding.appendIndexed(sample, index: count - 1, to: &buffer) {
+                buffer.removeSubrange(start...)
+                buffer.append(contentsOf: try encoder.encode(IndexedSample(index: count - 1, sample: sample)))
+            }
+        }
+    }
+
+    /// Adds the next case (dataset index `count`) as its dataset line wrote it: `json` is the
+    /// line's JSON object without the whitespace around it, checked to be a valid case with this
+    /// `id` (a dataset scan, `DatasetReader.scanLines`); it is spooled byte for byte, inside
+    /// `{"index":N,"sample":…}`. Needs `samplesAsWritten`. Throws as `add(_:)`.
+    public func add(caseJSON json: Data, id: String) throws {
+        guard samplesAsWritten || existing != nil else {
+            throw ChatbotTesterError(.internal, "a case as written added to a spool of encoded samples (add(_:))")
+        }
+        try add(id: id) { buffer in
+            buffer.append(contentsOf: #"{"index":"#.utf8)
+            FastRecordEncoding.appendInt(count - 1, to: &buffer)
+            buffer.append(contentsOf: #","sample":"#.utf8)
+            json.withUnsafeBytes { buffer.append(contentsOf: $0) }
+            buffer.append(UInt8(ascii: "}"))
+        }
+    }
+
+    /// Adds the line `write` appends to the buffer for the sample `id` (dataset index `count`).
+    private func add(id: String, _ write: (inout [UInt8]) throws -> Void) throws {
         count += 1
         guard existing == nil else { return }
         guard !finished else { throw ChatbotTesterError(.internal, "sample added to a finished spool") }
-        guard !checksIds || seen.insert(sample.id) else {
+        guard !checksIds || seen.insert(id) else {
             throw ChatbotTesterError(
-                .invalidInput, "duplicate sample id '\(sample.id)'", location: SourceLocation(source: "dataset", line: count, field: "id"))
+                .invalidInput, "duplicate sample id '\(id)'", location: SourceLocation(source: "dataset", line: count, field: "id"))
         }
-        // The line is written into the buffer in place; the encoder writes the shapes the byte writer leaves.
         let start = buffer.count
-        if !FastRecordEncoding.appendIndexed(sample, index: count - 1, to: &buffer) {
-            buffer.removeSubrange(start...)
-            buffer.append(contentsOf: try encoder.encode(IndexedSample(index: count - 1, sample: sample)))
-        }
+        try write(&buffer)
         let length = buffer.count - start
         guard length < Int(Int32.max) else {
             buffer.removeSubrange(start...)
             throw ChatbotTesterError(
-                .invalidInput, "sample '\(sample.id)' encodes to \(length) bytes, too large to spool",
-                location: SourceLocation(source: "dataset", line: count))
+                .invalidInput, "sample '\(id)' encodes to \(length) bytes, too large to spool", location: SourceLocation(source: "dataset", line: count))
         }
         if cut == nil { sizes.append(Int32(length)) }
-        ids.append(sample.id)
+        ids.append(id)
         buffer.append(0x0A)
         if let cut {
             if cut.closes(samples: count - shardStart, bytes: buffer.count, shard: written.count) { try commitShard() }
@@ -271,7 +306,8 @@ public final class ClusterSpoolWriter {
         let setupJSON = try JSONCoding.encoder(pretty: true).encode(setup)
         try FileArtifactStore.atomicWrite(setupJSON, to: directory.appendingPathComponent(ClusterSpool.setupFile))
         let manifest = ClusterManifest(
-            runId: runId, sampleCount: count, setupDigest: setupDigest, setupSHA256: SpoolDigest.sha256(setupJSON), shards: shards)
+            runId: runId, sampleCount: count, setupDigest: setupDigest, setupSHA256: SpoolDigest.sha256(setupJSON), shards: shards,
+            samplesAsWritten: samplesAsWritten ? true : nil)
         // Streamed to the file, its digest taken as it goes (a million ids are ~30 MB of JSON,
         // never held whole). The sidecar first: the manifest's presence marks a complete spool.
         var hasher = SHA256Hasher()

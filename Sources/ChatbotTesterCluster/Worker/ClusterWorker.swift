@@ -176,6 +176,7 @@ actor WorkerDriver {
                     $0.building = building
                     $0.machine.handBackAtFirstFailure = welcome.handBackQueueAtFirstFailure ?? false
                     $0.journalsRecords = journals
+                    $0.samplesAsWritten = welcome.samplesAsWritten ?? false
                 }
                 if flusher == nil { flusher = Self.startFlusher(self) }
             case .process(let assignment):

@@ -11,6 +11,9 @@ struct WorkerLanes: Sendable {
     var processor: (any ShardProcessor)?
     /// Whether records go to the journal from this worker (set at `welcome`, before any lane).
     var journalsRecords = false
+    /// Whether the spool's samples are the cases as written (`Welcome.samplesAsWritten`): a
+    /// record's line then holds the case encoded here, not the spool's bytes.
+    var samplesAsWritten = false
     private var tasks: [Int: Task<Void, Never>] = [:]
     /// Lanes that ended before their task was stored.
     private var ended: Set<Int> = []
@@ -73,12 +76,12 @@ extension WorkerDriver {
 
     private nonisolated func lane(key: Int, first: IndexedSample) async {
         let processor = await readyProcessor()
-        let journals = lanes.withLock { $0.journalsRecords }
+        let (journals, asWritten) = lanes.withLock { ($0.journalsRecords, $0.samplesAsWritten) }
         var item: IndexedSample? = first
         while let current = item {
             var failure: (any Error)?
             if let processor, !Task.isCancelled {
-                failure = await play(current, with: processor, journals: journals)
+                failure = await play(current, with: processor, journals: journals, samplesAsWritten: asWritten)
             }
             let finish = lanes.withLock { $0.machine.finished() }
             if let frame = finish.frame {
@@ -93,7 +96,7 @@ extension WorkerDriver {
     }
 
     /// Plays one sample, collecting its records as they come; returns what the processor threw.
-    private nonisolated func play(_ item: IndexedSample, with processor: any ShardProcessor, journals: Bool) async -> (any Error)? {
+    private nonisolated func play(_ item: IndexedSample, with processor: any ShardProcessor, journals: Bool, samplesAsWritten: Bool) async -> (any Error)? {
         do {
             try await processor.process([item]) { record in
                 do {
@@ -105,9 +108,11 @@ extension WorkerDriver {
                             throw ChatbotTesterError(
                                 .internal, "the record of '\(item.sample.id)' at index \(item.index) names '\(record.sampleId)' at \(record.index), its run '\(record.run.sampleId)'")
                         }
-                        // The sample as the spool holds it when it is the one assigned (masking may
-                        // have changed it: then it is encoded), as the coordinator would put it back.
-                        let assigned = record.run.sample == item.sample ? item.encodedSample : nil
+                        // The sample as the spool holds it when it is the one assigned and the spool
+                        // holds it encoded (masking may have changed it: then it is encoded), as the
+                        // coordinator would put it back. A case as the dataset wrote it is encoded
+                        // here from what was decoded, as one process writes it.
+                        let assigned = !samplesAsWritten && record.run.sample == item.sample ? item.encodedSample : nil
                         let (unit, line) = try record.journaledUnit(sampleJSON: assigned)
                         encoded = WorkerEncodedRecord(sampleId: record.sampleId, bytes: unit, failed: record.run.status == .error, line: line)
                     } else {
