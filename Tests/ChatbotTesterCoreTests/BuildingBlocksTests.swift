@@ -190,4 +190,45 @@ import Testing
         #expect(back == statistics)
         #expect(try Self.encoded(back) == data)
     }
+    /// The histogram counts most buckets in an array and the rest (zero, far out, decoded indexes)
+    /// in a dictionary: what it reports — counts, sorted counts, quantiles, equality and hash — is
+    /// that of a plain bucket → count map, whichever way the counts came in.
+    @Test func histogramCountsAreThoseOfABucketMap() {
+        var generator = SeededGenerator(seed: 41)
+        for layout in [MergeableHistogram.Layout.unitInterval(steps: 1000), .logarithmic(stepsPerOctave: 70), .logarithmic(stepsPerOctave: 32)] {
+            var histogram = MergeableHistogram(layout)
+            var reference: [Int: Int] = [:]
+            for _ in 0..<3000 {
+                let value: Double
+                switch Int.random(in: 0..<6, using: &generator) {
+                case 0: value = 0
+                case 1: value = Double.random(in: 1e-9...1e-3, using: &generator)
+                case 2: value = Double.random(in: 1e7...1e12, using: &generator)
+                case 3: value = -Double.random(in: 0...5, using: &generator)
+                default: value = Double.random(in: 0...2000, using: &generator)
+                }
+                histogram.add(value)
+                reference[histogram.bucket(of: value), default: 0] += 1
+            }
+            // Stored histograms come back bucket by bucket, any index.
+            for bucket in [-5_000_000, MergeableHistogram.zeroBucket, -1, 0, 1, 2_000_000] {
+                histogram.add(bucket: bucket, count: 3)
+                reference[bucket, default: 0] += 3
+            }
+            #expect(histogram.counts == reference)
+            #expect(histogram.total == reference.values.reduce(0, +))
+            #expect(histogram.sortedCounts.map(\.bucket) == reference.keys.sorted())
+            var rebuilt = MergeableHistogram(layout)
+            for (bucket, count) in reference.sorted(by: { $0.key > $1.key }) { rebuilt.add(bucket: bucket, count: count) }
+            #expect(rebuilt == histogram && rebuilt.hashValue == histogram.hashValue)
+            for q in [0.0, 0.01, 0.5, 0.9, 0.99, 1] {
+                let rank = histogram.rank(ofQuantile: q)
+                var seen = 0
+                let expected = reference.keys.sorted().first { seen += reference[$0]!; return seen >= rank }
+                #expect(histogram.bucket(ofQuantile: q) == expected)
+            }
+            rebuilt.add(bucket: 5, count: 1)
+            #expect(rebuilt != histogram)
+        }
+    }
 }

@@ -21,13 +21,42 @@ public struct MergeableHistogram: Sendable, Hashable {
 
     /// How values map to buckets.
     public let layout: Layout
-    /// Bucket index → count (sparse).
-    public private(set) var counts: [Int: Int] = [:]
+    /// Counts of the buckets in `denseRange`, at `index - denseRange.lowerBound` (allocated at the
+    /// first observation): counting one costs no hashing. Buckets outside it are in `sparse`.
+    private var dense: [Int] = []
+    private var sparse: [Int: Int] = [:]
     /// Observations counted.
     public private(set) var total = 0
 
     public init(_ layout: Layout) {
         self.layout = layout
+    }
+
+    /// Bucket index → count, for the non-empty buckets.
+    public var counts: [Int: Int] {
+        var all = sparse
+        let base = denseRange.lowerBound
+        for (offset, count) in dense.enumerated() where count > 0 { all[base + offset] = count }
+        return all
+    }
+
+    /// The buckets counted in `dense`: every one of a unit interval; for a logarithmic layout,
+    /// values from 0.001 to 2^24 (a latency from a microsecond to four and a half hours in ms).
+    private var denseRange: Range<Int> {
+        switch layout {
+        case .unitInterval(let steps): return 0..<(max(0, steps) + 1)
+        case .logarithmic(let steps): return (-10 * steps)..<(24 * steps + 1)
+        }
+    }
+
+    public static func == (lhs: Self, rhs: Self) -> Bool {
+        lhs.layout == rhs.layout && lhs.total == rhs.total && lhs.counts == rhs.counts
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(layout)
+        hasher.combine(total)
+        hasher.combine(counts)
     }
 
     /// The bucket a value falls in.
@@ -57,15 +86,20 @@ public struct MergeableHistogram: Sendable, Hashable {
     /// Counts `count` observations in a bucket (for decoders of stored histograms).
     public mutating func add(bucket index: Int, count: Int) {
         guard count > 0 else { return }
-        counts[index, default: 0] += count
+        let range = denseRange
+        if range.contains(index) {
+            if dense.isEmpty { dense = [Int](repeating: 0, count: range.count) }
+            dense[index - range.lowerBound] += count
+        } else {
+            sparse[index, default: 0] += count
+        }
         total += count
     }
 
     /// Adds another histogram's counts (exact; layouts must match).
     public mutating func merge(_ other: MergeableHistogram) {
         precondition(layout == other.layout, "cannot merge \(layout) and \(other.layout) histograms")
-        for (index, count) in other.counts { counts[index, default: 0] += count }
-        total += other.total
+        for (index, count) in other.counts { add(bucket: index, count: count) }
     }
 
     /// The rank (1-based) of the `q`-quantile among `total` observations: ⌈q·n⌉, at least 1.
@@ -78,8 +112,8 @@ public struct MergeableHistogram: Sendable, Hashable {
         guard total > 0 else { return nil }
         let rank = rank(ofQuantile: q)
         var seen = 0
-        for index in counts.keys.sorted() {
-            seen += counts[index]!
+        for (index, count) in sortedCounts {
+            seen += count
             if seen >= rank { return index }
         }
         return nil
@@ -92,6 +126,7 @@ public struct MergeableHistogram: Sendable, Hashable {
 
     /// The non-empty buckets in ascending order.
     public var sortedCounts: [(bucket: Int, count: Int)] {
-        counts.keys.sorted().map { ($0, counts[$0]!) }
+        let counts = counts
+        return counts.keys.sorted().map { ($0, counts[$0]!) }
     }
 }
