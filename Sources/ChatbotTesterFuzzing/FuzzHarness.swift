@@ -38,6 +38,11 @@ public enum FuzzHarness: String, CaseIterable, Sendable {
     /// A job config (YAML or JSON) read and checked as `test` reads it: an error or a config, never
     /// a crash or a hang (aliases, deep nesting, `${VAR}` expansions included).
     case config
+    /// A dataset line as the sharded run's spool pass reads it (`JSONL.CaseReader.caseLine`: the
+    /// byte check, decoding only what it cannot vouch for) against `JSONL.decode`: the same
+    /// verdict, id and error; the bytes it spools are the line without the whitespace around it,
+    /// decode to the same case, and make a shard line that reads back as that case.
+    case caseLine
 
     /// Runs the check on `input`; the returned text says what went wrong (nil: it held).
     public func check(_ input: Data) -> String? {
@@ -57,6 +62,7 @@ public enum FuzzHarness: String, CaseIterable, Sendable {
             }
         case .config: return Self.checkConfig(input)
         case .jsonRepair: return Self.checkJSONRepair(input)
+        case .caseLine: return Self.checkCaseLine(input)
         }
     }
 
@@ -128,6 +134,37 @@ public enum FuzzHarness: String, CaseIterable, Sendable {
                 try StrictJSONSyntax.check(input)
                 return try decoder.decode(type, from: input)
             })
+    }
+
+    static func checkCaseLine(_ input: Data) -> String? {
+        // One line, as the line reader hands it over (no newline in it).
+        let line = input.firstIndex(of: 0x0A).map { input[input.startIndex..<$0] } ?? input[...]
+        let bytes = Data(line)
+        let decoder = JSONCoding.decoder()
+        let read = JSONL.CaseReader.caseLine(1, bytes, source: "fuzz", decoder: decoder)
+        let reference = JSONL.decode(TestSample.self, from: bytes, source: "fuzz", line: 1, decoder: decoder)
+        switch (read.result, reference) {
+        case (.failure(let error), .failure(let expected)):
+            return error.description == expected.description ? nil : "case line refused as \(error), the decoder says \(expected)"
+        case (.success(let found), .success(let sample)):
+            guard found.id == sample.id else { return "case line read with id \(found.id), the decoder reads \(sample.id)" }
+            let space: Set<UInt8> = [0x20, 0x09, 0x0A, 0x0D]
+            let trimmed = Data(bytes.drop { space.contains($0) }.reversed().drop { space.contains($0) }.reversed())
+            guard read.bytes == trimmed else { return "case line spools \(read.bytes.count) bytes, not the line's \(trimmed.count) without its whitespace" }
+            guard case .success(let spooled) = JSONL.decode(TestSample.self, from: read.bytes, source: "fuzz", line: 1, decoder: decoder), spooled == sample
+            else { return "the spooled bytes do not decode to the line's case" }
+            var shardLine = Data(#"{"index":0,"sample":"#.utf8)
+            shardLine.append(read.bytes)
+            shardLine.append(UInt8(ascii: "}"))
+            guard let indexed = try? decoder.decode(IndexedSample.self, from: shardLine), indexed.sample == sample, indexed.index == 0 else {
+                return "the shard line of the case does not read back as it"
+            }
+            return nil
+        case (.success(let found), .failure(let expected)):
+            return "case line accepted (id \(found.id)), the decoder refuses it: \(expected)"
+        case (.failure(let error), .success):
+            return "case line refused (\(error)), the decoder accepts it"
+        }
     }
 
     static func checkJournalLine(_ input: Data) -> String? {

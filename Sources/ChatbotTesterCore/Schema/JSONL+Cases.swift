@@ -53,10 +53,12 @@ extension JSONL {
         /// file order. Throws when the file cannot be read, or on a line longer than the limit.
         public func nextBatch() async throws -> [CaseLine]? {
             guard let lines = try await reader.nextBatchOffPool() else { return nil }
-            return lines.map { line, bytes in caseLine(line, bytes) }
+            return lines.map { line, bytes in Self.caseLine(line, bytes, source: source, decoder: decoder, decodesAll: decodesAll) }
         }
 
-        private func caseLine(_ line: Int, _ bytes: Data) -> CaseLine {
+        /// One line's case as `nextBatch()` reads it (`bytes`: the line without its newline, from
+        /// a file named `source`), for a caller that reads the lines itself.
+        public static func caseLine(_ line: Int, _ bytes: Data, source: String, decoder: JSONDecoder, decodesAll: Bool = false) -> CaseLine {
             let (trimmed, id) = bytes.withUnsafeBytes { raw -> (Range<Int>, String?) in
                 let bytes = raw.bindMemory(to: UInt8.self)
                 var start = 0, end = bytes.count
