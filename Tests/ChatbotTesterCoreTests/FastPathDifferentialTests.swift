@@ -110,6 +110,9 @@ import Testing
         #"{"id":"x\u0041","input":"a"}"#, #"{"i\u0064":"x","input":"a"}"#, #"{"id":"x","input":"a","metadata":{"k":tru}}"#,
         #"{"id":"x","input":"a","metadata":{"k":nullx}}"#, #"{"id":"x","input":"a","metadata":[]}"#, #"{"id":"x","input":"a","tags":"t"}"#,
         "{\"id\":\"x\",\"input\":\"a\u{0}b\"}", "{\"id\":\"x\",\"input\":\"tab\there\"}",
+        // Integers too long for the check (it once overflowed on them: found by the `caseLine` fuzz harness).
+        #"{"maxSteps":2888888888888888888888888888888888888888888888888888888,"id":"x","input":"a"}"#,
+        #"{"id":"x","input":"a","schemaVersion":99999999999999999999999}"#, #"{"id":"x","input":"a","maxSteps":1000000000}"#,
     ]
 
     @Test func lineCheckVouchesForCommonCasesOnly() {

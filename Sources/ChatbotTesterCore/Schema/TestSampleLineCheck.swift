@@ -263,6 +263,8 @@ enum TestSampleLineCheck {
             let start = index
             var value = 0
             while index < bytes.count, bytes[index] >= UInt8(ascii: "0"), bytes[index] <= UInt8(ascii: "9") {
+                // More than 9 digits is left to the decoder: stop before the value can overflow.
+                guard index - start < 9 else { return nil }
                 value = value * 10 + Int(bytes[index] - UInt8(ascii: "0"))
                 index += 1
             }
