@@ -309,8 +309,9 @@ extension ClusterRun {
     /// the pass that checks it as a single-process run does (`TestJob.checkDatasetLines(_:each:)`:
     /// bad lines and duplicate ids refused with file:line, the same message) hands each case's line
     /// to the spool writer (`ClusterSpoolWriter`), which writes it as written at once
-    /// (`ClusterManifest.samplesAsWritten`), never holding the cases in memory. `checked` is called with the count of cases once the pass has checked
-    /// them all. Without `scoring` workers only play (`run`).
+    /// (`ClusterManifest.samplesAsWritten`), never holding the cases in memory. `checked` is called
+    /// with the count of cases once the pass has checked them all. Without `scoring` workers only
+    /// play (`run`).
     ///
     /// With `started`, a fresh spool is written shard by shard (`streamingShards`) and handed to
     /// `started` before the pass begins (`ClusterSpoolWriter.partialSpool`), so a coordinator

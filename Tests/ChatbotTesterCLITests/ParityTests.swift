@@ -255,6 +255,7 @@ import Testing
         for verb in ["test", "run"] {
             var samples: [Mode: [String?]] = [:]
             var records: [Mode: [JSONValue]] = [:]
+            var summaries: [Mode: JSONValue?] = [:]
             for mode in Mode.allCases {
                 let out = try CLITests.temporaryDirectory()
                 let result = try await CLITests.run([verb, directory.appendingPathComponent("job.yaml").path, "--out", out.path, "--no-progress"] + mode.flags)
@@ -262,6 +263,7 @@ import Testing
                 let lines = Self.lines(out.appendingPathComponent("results.jsonl"))
                 samples[mode] = lines.map(Self.sampleText)
                 records[mode] = lines.map(Self.normalized)
+                summaries[mode] = Self.json(out.appendingPathComponent(verb == "test" ? "summary.json" : "run-summary.json")).map(Self.stripped)
                 guard mode == .sharded else { continue }
                 // The spool holds each case as its line wrote it, without the whitespace around it.
                 let shards = try FileManager.default.contentsOfDirectory(atPath: out.appendingPathComponent("spool/shards").path).sorted()
@@ -274,6 +276,7 @@ import Testing
             #expect(samples[.single]?.allSatisfy { $0 != nil } == true, "\(samples[.single] ?? [])")
             #expect(samples[.single] == samples[.sharded], "\(verb): single \(samples[.single] ?? []), sharded \(samples[.sharded] ?? [])")
             #expect(records[.single] == records[.sharded], "\(verb)")
+            #expect(summaries[.single] != nil && summaries[.single] == summaries[.sharded], "\(verb): summaries differ")
             // The case is written back encoded, not as the dataset wrote it.
             #expect(samples[.sharded]?.first == #""sample":{"id":"a1","input":"refund please","schemaVersion":\#(TestSample.currentSchemaVersion)}"#, "\(samples[.sharded] ?? [])")
         }

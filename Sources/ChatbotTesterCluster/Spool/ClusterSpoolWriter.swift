@@ -55,6 +55,8 @@ public final class ClusterSpoolWriter {
     private let checksIds: Bool
     /// Whether the cases are spooled as the dataset wrote them (see `init`).
     public let samplesAsWritten: Bool
+    /// The manifest's `samplesAsWritten`: absent for encoded samples, as format 2 wrote them.
+    private static func manifestFlag(_ samplesAsWritten: Bool) -> Bool? { samplesAsWritten ? true : nil }
     private var buffer: [UInt8] = []
     private var scratch: FileHandle?
     private var finished = false
@@ -146,7 +148,7 @@ public final class ClusterSpoolWriter {
             partialSpool = ClusterSpool(
                 directory: directory,
                 manifest: ClusterManifest(
-                    runId: runId, sampleCount: 0, setupDigest: setupDigest, setupSHA256: "", shards: [], samplesAsWritten: samplesAsWritten ? true : nil),
+                    runId: runId, sampleCount: 0, setupDigest: setupDigest, setupSHA256: "", shards: [], samplesAsWritten: Self.manifestFlag(samplesAsWritten)),
                 setup: setup, feed: feed)
             return
         }
@@ -307,7 +309,7 @@ public final class ClusterSpoolWriter {
         try FileArtifactStore.atomicWrite(setupJSON, to: directory.appendingPathComponent(ClusterSpool.setupFile))
         let manifest = ClusterManifest(
             runId: runId, sampleCount: count, setupDigest: setupDigest, setupSHA256: SpoolDigest.sha256(setupJSON), shards: shards,
-            samplesAsWritten: samplesAsWritten ? true : nil)
+            samplesAsWritten: Self.manifestFlag(samplesAsWritten))
         // Streamed to the file, its digest taken as it goes (a million ids are ~30 MB of JSON,
         // never held whole). The sidecar first: the manifest's presence marks a complete spool.
         var hasher = SHA256Hasher()

@@ -22,7 +22,8 @@ public struct MergeableHistogram: Sendable, Hashable {
     /// How values map to buckets.
     public let layout: Layout
     /// Counts of the buckets in `denseRange`, at `index - denseRange.lowerBound` (allocated at the
-    /// first observation in it): counting one costs no hashing. Other buckets are in `sparse`.
+    /// first observation in it, so empty exactly when no such bucket was counted): counting one
+    /// costs no hashing. Other buckets are in `sparse`.
     private var dense: [Int] = []
     private var sparse: [Int: Int] = [:]
     /// Observations counted.
@@ -55,9 +56,7 @@ public struct MergeableHistogram: Sendable, Hashable {
 
     /// Equal when their layouts and bucket counts are (however the counts are stored).
     public static func == (lhs: Self, rhs: Self) -> Bool {
-        guard lhs.layout == rhs.layout, lhs.total == rhs.total, lhs.sparse == rhs.sparse else { return false }
-        if lhs.dense.isEmpty || rhs.dense.isEmpty { return lhs.dense.allSatisfy { $0 == 0 } && rhs.dense.allSatisfy { $0 == 0 } }
-        return lhs.dense == rhs.dense
+        lhs.layout == rhs.layout && lhs.total == rhs.total && lhs.sparse == rhs.sparse && lhs.dense == rhs.dense
     }
 
     public func hash(into hasher: inout Hasher) {

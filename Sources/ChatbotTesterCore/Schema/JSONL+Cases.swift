@@ -42,7 +42,7 @@ extension JSONL {
         private let decodesAll: Bool
 
         /// - Parameter decodesAll: decode every line (for a caller that reads the cases' fields,
-        ///   such as their tags); the check then only finds where the JSON ends.
+        ///   such as their tags); the byte check is then not run.
         public init(from url: URL, maxLineBytes: Int? = defaultMaxLineBytes, decodesAll: Bool = false) {
             reader = LineReader(url: url, chunkSize: 1 << 16, includeUnterminated: true, maxLineBytes: maxLineBytes)
             source = url.path
