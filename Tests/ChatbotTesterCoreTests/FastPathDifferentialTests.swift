@@ -72,6 +72,23 @@ import Testing
         #expect(try Data(contentsOf: url) == expected)
     }
 
+    /// Lines handed over already encoded keep their order whether they are buffered or, as large
+    /// as the buffer, written straight to the file after what the buffer holds.
+    @Test func writerKeepsTheOrderOfBufferedAndLargeChunks() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("fastenc-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let url = directory.appendingPathComponent("results.jsonl")
+        let writer = try JSONLWriter(url: url, bufferLimit: 64)
+        var expected: [UInt8] = []
+        for (position, size) in [3, 10, 200, 1, 64, 63, 5, 1000, 2, 2].enumerated() {
+            let chunk = (0..<size).flatMap { Array("{\"n\":\(position)-\($0)}\n".utf8) }
+            try writer.write(lines: chunk)
+            expected += chunk
+        }
+        try writer.close()
+        #expect(try Array(Data(contentsOf: url)) == expected)
+    }
+
     // MARK: Dataset line check
 
     /// The check's verdict on `text`, and the decoder's. Whatever the check vouches for, the

@@ -306,4 +306,36 @@ import Testing
         #expect(ReportText.csv("-0.5") == "-0.5")
         #expect(ReportText.markdownCell("a|b\nc") == "a\\|b c")
     }
+
+    /// `html` returns plain text as it is and escapes the rest scalar by scalar: both against a
+    /// reference written from the escaping table, over strings drawn from markup characters,
+    /// controls, line breaks and non-ASCII.
+    @Test func htmlEscapingMatchesItsTableForAnyText() {
+        func reference(_ text: String) -> String {
+            var out = ""
+            for scalar in text.unicodeScalars {
+                switch scalar {
+                case "&": out += "&amp;"
+                case "<": out += "&lt;"
+                case ">": out += "&gt;"
+                case "\"": out += "&quot;"
+                case "'": out += "&#39;"
+                case "`": out += "&#96;"
+                case "\n", "\t": out.unicodeScalars.append(scalar)
+                default: if scalar.value < 0x20 { out += "\u{FFFD}" } else { out.unicodeScalars.append(scalar) }
+                }
+            }
+            return out
+        }
+        let alphabet: [Unicode.Scalar] = ["a", "Z", " ", "0", "&", "<", ">", "\"", "'", "`", "\n", "\t", "\r", "\u{0}", "\u{1F}", "\u{7F}", "é", "…", "😀", ";", "#"]
+        var generator = SeededGenerator(seed: 13)
+        for length in 0..<40 {
+            for _ in 0..<50 {
+                var text = ""
+                for _ in 0..<length { text.unicodeScalars.append(alphabet[Int(generator.next() % UInt64(alphabet.count))]) }
+                #expect(ReportText.html(text) == reference(text), "\(text.debugDescription)")
+            }
+        }
+        #expect(ReportText.html("plain reply, 30 days.\n\tnext") == "plain reply, 30 days.\n\tnext")
+    }
 }

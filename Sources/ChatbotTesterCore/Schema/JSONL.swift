@@ -395,6 +395,13 @@ public final class JSONLWriter: @unchecked Sendable {
             return
         }
         try lock.withLock {
+            // A chunk as large as the buffer goes to the file as it is (not copied into the buffer
+            // first) once what the buffer holds, which comes before it, is written.
+            if lines.count >= bufferLimit {
+                try flushLocked()
+                try handle.write(contentsOf: lines)
+                return
+            }
             buffer.append(contentsOf: lines)
             if buffer.count >= bufferLimit { try flushLocked() }
         }

@@ -25,6 +25,7 @@ public enum ByteCoding {
     }
 
     /// Calls `body` with a reader over `data`'s bytes (valid only inside `body`).
+    @inlinable
     public static func read<Result>(_ data: Data, from offset: Int = 0, _ body: (inout Reader) throws -> Result) rethrows -> Result {
         try data.withUnsafeBytes { raw in
             var reader = Reader(raw, offset: offset)
@@ -33,40 +34,50 @@ public enum ByteCoding {
     }
 
     /// Reads a buffer front to back; every read returns nil past its end (and stays there).
+    ///
+    /// Its reads are inlinable: the cluster's modules read a report part's few fields per record
+    /// with them, and a call into this module for each field cost more than the read.
+    @frozen
     public struct Reader {
         /// The bytes read.
         public let raw: UnsafeRawBufferPointer
+        @usableFromInline var next: Int
+
         /// Offset of the next byte to read.
-        public private(set) var offset: Int
+        @inlinable public var offset: Int { next }
 
         /// A reader over `raw`, which must stay valid while it is used (see `ByteCoding.read`).
+        @inlinable
         public init(_ raw: UnsafeRawBufferPointer, offset: Int = 0) {
             self.raw = raw
-            self.offset = offset
+            self.next = offset
         }
 
         /// Bytes left.
-        public var remaining: Int { raw.count - offset }
+        @inlinable public var remaining: Int { raw.count - next }
 
+        @inlinable
         public mutating func byte() -> UInt8? {
             guard remaining >= 1 else { return nil }
-            defer { offset += 1 }
-            return raw[offset]
+            defer { next += 1 }
+            return raw[next]
         }
 
-        public mutating func u32() -> UInt32? { integer() }
+        @inlinable public mutating func u32() -> UInt32? { integer() }
 
-        public mutating func u64() -> UInt64? { integer() }
+        @inlinable public mutating func u64() -> UInt64? { integer() }
 
         /// The next `T`, little-endian.
-        private mutating func integer<T: FixedWidthInteger>() -> T? {
+        @inlinable
+        mutating func integer<T: FixedWidthInteger>() -> T? {
             let size = MemoryLayout<T>.size
             guard remaining >= size else { return nil }
-            defer { offset += size }
-            return T(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: T.self))
+            defer { next += size }
+            return T(littleEndian: raw.loadUnaligned(fromByteOffset: next, as: T.self))
         }
 
         /// The next `count` bytes (valid as long as the buffer is).
+        @inlinable
         public mutating func bytes(_ count: Int) -> UnsafeRawBufferPointer? {
             guard let range = skip(count) else { return nil }
             return UnsafeRawBufferPointer(rebasing: raw[range])
@@ -79,10 +90,11 @@ public enum ByteCoding {
         }
 
         /// Where the next `count` bytes are, skipping them.
+        @inlinable
         public mutating func skip(_ count: Int) -> Range<Int>? {
             guard count >= 0, remaining >= count else { return nil }
-            defer { offset += count }
-            return offset..<(offset + count)
+            defer { next += count }
+            return next..<(next + count)
         }
     }
 }

@@ -31,7 +31,14 @@ public enum ReportText {
 
     /// HTML escaping for text and double- or single-quoted attribute values.
     public static func html(_ text: String) -> String {
-        replacing(text) { scalar in
+        // Text with no markup character and no control but a line break or tab (ids, tags, most
+        // replies) is returned as is: `report.html` escapes several strings per sample it shows.
+        let plain = text.utf8.allSatisfy { byte in
+            (byte >= 0x20 || byte == 0x0A || byte == 0x09) && byte != UInt8(ascii: "&") && byte != UInt8(ascii: "<")
+                && byte != UInt8(ascii: ">") && byte != UInt8(ascii: "\"") && byte != UInt8(ascii: "'") && byte != UInt8(ascii: "`")
+        }
+        if plain { return text }
+        return replacing(text) { scalar in
             switch scalar {
             case "&": "&amp;"
             case "<": "&lt;"
