@@ -90,6 +90,9 @@ import Testing
         // Both ways were taken (each worker has a share of the concurrency), and the count is exact.
         let byAppending = stats.samplesByWorker["appends"] ?? -1
         #expect(stats.journaledByWorkers == byAppending && byAppending > 0 && byAppending < 60, "\(stats.samplesByWorker), \(stats.journaledByWorkers)")
+        // Once its first frame showed it journals, the appending worker was handed samples by
+        // reference (protocol 10); its first ones, and all of the other's, as bytes.
+        #expect(stats.assignedByReference > 0 && stats.assignedByReference < byAppending, "\(stats.assignedByReference) of \(byAppending)")
         // Each line is a record of the sample at its index, its sample the spool's bytes.
         let spooled = try spool.manifest.shards.flatMap { try spool.sampleLines(ofShard: $0.id) }
         #expect(spooled.count == 60)
@@ -144,5 +147,52 @@ import Testing
         #expect(sink.discarded.withLock { $0 }.contains { $0.contains("refused") })
         let journal = try Data(contentsOf: spool.journalURL).split(separator: 0x0A)
         #expect(journal.count == 20)
+    }
+
+    /// Log events, as they are emitted.
+    final class LogSink: EventSink, @unchecked Sendable {
+        let messages = Locked<[String]>([])
+        func receive(_ envelope: EventEnvelope) async {
+            guard let log = envelope.event as? LogEvent else { return }
+            messages.withLock { $0.append(log.message) }
+        }
+    }
+
+    /// A shard damaged before the run: the worker that journals is handed its samples by reference,
+    /// cannot read them (the digest differs) and hands them back; the coordinator, sending it their
+    /// bytes from then on, reads the shard itself and ends the run naming the file, as a run
+    /// without references does.
+    @Test func aShardAWorkerCannotReadByReferenceEndsTheRunNamingIt() async throws {
+        let directory = try ClusterTestSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("c.sock").path
+        let samples = ClusterTestSupport.samples(60)
+        let spool = try ClusterSpool.prepare(at: directory.appendingPathComponent("spool"), samples: samples, setup: ClusterTestSupport.setup(), samplesPerShard: 10)
+        let shard = spool.directory.appendingPathComponent(spool.manifest.shards[4].file)
+        var data = try Data(contentsOf: shard)
+        let at = data.range(of: Data("question".utf8))!
+        data.replaceSubrange(at, with: Data("QUESTION".utf8))
+        try data.write(to: shard)
+        let logs = LogSink()
+        let events = EventBus()
+        events.subscribe(logs)
+        let host = ClusterTestSupport.hostPath
+        let failure: ChatbotTesterError? = try await withTimeout(90) {
+            try await UVLoop.withLoop { loop in
+                let listener = try await UVPipeListener.listen(path: path, loop: loop)
+                let coordinator = Task { try await ClusterCoordinator.run(spool: spool, listener: listener, events: events, options: Self.options(Sink())) }
+                let worker = try await UVProcess.spawn(executable: host, arguments: ["worker", "--connect", path, "--worker-id", "w"], loop: loop)
+                let result = await coordinator.result
+                _ = await worker.waitForExit()
+                listener.close()
+                if case .failure(let error) = result { return error as? ChatbotTesterError }
+                return nil
+            }
+        }
+        await events.shutdown()
+        #expect(failure?.code == .invalidInput)
+        #expect(failure?.location?.source == shard.path)
+        let messages = logs.messages.withLock { $0 }
+        #expect(messages.contains { $0.contains("could not read samples by reference") && $0.contains(shard.path) }, "\(messages)")
     }
 }

@@ -50,6 +50,13 @@ public enum ClusterCoordinator {
         /// side file kept (a fresh sharded `test`): those record where the coordinator appended each
         /// line. A worker that cannot open the file sends its records as before.
         public var recordsJournaledByWorkers = false
+        /// Name samples by their shard and index (`assignByReference`, protocol 10) to a worker
+        /// that journals its records itself (its first `journaled` frame shows it opened the
+        /// spool's journal: the same host, mount and user), which reads them from the spool's
+        /// shards; the coordinator then neither reads the shards for it nor carries their bytes.
+        /// Its first samples, and every sample of a worker that does not journal or handed some
+        /// back unreadable, travel as bytes (`assign`).
+        public var assignsByReference = true
 
         public init(
             machine: CoordinatorStateMachine.Configuration = .init(), journalSyncInterval: Double = 0.02, tickInterval: Double = 0.25,
@@ -141,6 +148,9 @@ public struct ClusterCoordinatorStats: Sendable, Hashable {
     /// Records whose line a worker appended to the journal itself (`journaled` frames): the
     /// coordinator read them back rather than receiving and appending them.
     public var journaledByWorkers: Int = 0
+    /// Samples handed out by reference (`assignByReference`): their workers read them from the
+    /// spool's shards.
+    public var assignedByReference: Int = 0
 }
 
 /// The coordinator's I/O shell around `CoordinatorStateMachine`.
@@ -183,6 +193,10 @@ actor CoordinatorDriver {
     private let workersJournal: Bool
     /// Lines workers appended since the last sync (the next tick fsyncs the file for them).
     private var workerLinesPending = false
+    /// Connections whose worker journals its records itself: handed samples by reference.
+    private var readsShards: Set<Int> = []
+    /// Connections whose worker could not read samples by reference: handed their bytes.
+    private var linesOnly: Set<Int> = []
 
     init(spool: ClusterSpool, journal: FileJournal, resume: ClusterSpool.ResumeState, limits: RunLimits, events: EventBus, options: ClusterCoordinator.Options) {
         let journaled = resume.journaled
@@ -338,8 +352,16 @@ actor CoordinatorDriver {
                 if kept < records.count {
                     discardSink("\(records.count - kept) of the records \(connection.peerDescription) journaled were refused or dropped")
                 }
+                if options.assignsByReference && workersJournal { readsShards.insert(id) }
                 await perform(actions)
-            case .message(let message): await perform(machine.received(message, from: id, now: now))
+            case .message(let message):
+                if case .released(let released) = message, let why = released.unreadable, linesOnly.insert(id).inserted {
+                    events.emit(
+                        LogEvent(
+                            .warning, "\(connection.peerDescription) could not read samples by reference (\(why)); it is sent their bytes from now on",
+                            source: spool.directory.path))
+                }
+                await perform(machine.received(message, from: id, now: now))
             }
         } catch {
             // A refused `journaled` frame leaves its lines in the journal.
@@ -428,7 +450,12 @@ actor CoordinatorDriver {
                 connection.enqueue([payload])
             case .assign(let id, let refs):
                 // After a failure (a damaged shard, say) nothing more is handed out.
-                guard !finished, connections[id] != nil else { continue }
+                guard !finished, let connection = connections[id] else { continue }
+                if readsShards.contains(id), !linesOnly.contains(id), let assignment = byReference(refs, slots: machine.slots(for: id)) {
+                    stats.assignedByReference += refs.count
+                    connection.enqueue([codec.encodeAssignByReference(assignment)])
+                    continue
+                }
                 do {
                     var lines: [Data] = []
                     lines.reserveCapacity(refs.count)
@@ -517,6 +544,19 @@ actor CoordinatorDriver {
                 markFinished()
             }
         }
+    }
+
+    /// `refs` named by shard and index, with each shard they are in as the manifest records it;
+    /// nil when a shard is not known (then the samples travel as bytes, and loading the shard names
+    /// the fault).
+    private func byReference(_ refs: [CoordinatorStateMachine.SampleRef], slots: Int?) -> ClusterMessage.AssignmentByReference? {
+        var shards: [ClusterMessage.ShardReference] = []
+        for ref in refs where shards.last?.id != ref.shardId && !shards.contains(where: { $0.id == ref.shardId }) {
+            guard let shard = spool.shard(ref.shardId) else { return nil }
+            shards.append(ClusterMessage.ShardReference(shard))
+        }
+        return ClusterMessage.AssignmentByReference(
+            shards: shards, samples: refs.map { ClusterMessage.SampleReference(index: $0.index, id: $0.id) }, slots: slots)
     }
 
     /// One sample of the spool, loading its shard when it is not loaded yet (the last few stay).

@@ -43,31 +43,37 @@ extension ClusterMessageCodec {
         let decoder = JSONCoding.decoder()
         var samples: [IndexedSample] = []
         samples.reserveCapacity(elements.count)
-        let indexKey = indexHead, sampleKey = sampleHead
         for element in elements {
-            let line = payload[(start + element.lowerBound)..<(start + element.upperBound)]
-            // `{"index":N,"sample":{…}}`, as the spool writes it.
-            guard line.count > indexKey.count + sampleKey.count + 3, line.prefix(indexKey.count).elementsEqual(indexKey),
-                line.last == UInt8(ascii: "}")
-            else { return nil }
-            var cursor = line.startIndex + indexKey.count
-            var index = 0
-            var digits = 0
-            while cursor < line.endIndex, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(line[cursor]), digits < 18 {
-                index = index * 10 + Int(line[cursor] - UInt8(ascii: "0"))
-                cursor += 1
-                digits += 1
-            }
-            guard digits > 0, digits == 1 || line[line.startIndex + indexKey.count] != UInt8(ascii: "0"),
-                line.endIndex - cursor > sampleKey.count, line[cursor..<(cursor + sampleKey.count)].elementsEqual(sampleKey)
-            else { return nil }
-            let sampleBytes = line[(cursor + sampleKey.count)..<(line.endIndex - 1)]
-            guard sampleBytes.first == UInt8(ascii: "{"),
+            guard let (index, sampleBytes) = indexedLine(payload[(start + element.lowerBound)..<(start + element.upperBound)]),
                 case .success(let sample) = JSONL.decode(TestSample.self, from: sampleBytes, source: nil, line: 0, decoder: decoder)
             else { return nil }
             samples.append(IndexedSample(index: index, sample: sample, encodedSample: sampleBytes))
         }
         return ClusterMessage.Assignment(samples: samples, slots: slots)
+    }
+
+    /// The index and the sample's bytes of a line shaped as the spool writes it,
+    /// `{"index":N,"sample":{…}}` (no whitespace outside the sample, N in decimal without a
+    /// leading zero); nil for any other shape. The sample is not checked.
+    static func indexedLine(_ line: Data) -> (index: Int, sample: Data)? {
+        let indexKey = indexHead, sampleKey = sampleHead
+        guard line.count > indexKey.count + sampleKey.count + 3, line.prefix(indexKey.count).elementsEqual(indexKey),
+            line.last == UInt8(ascii: "}")
+        else { return nil }
+        var cursor = line.startIndex + indexKey.count
+        var index = 0
+        var digits = 0
+        while cursor < line.endIndex, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(line[cursor]), digits < 18 {
+            index = index * 10 + Int(line[cursor] - UInt8(ascii: "0"))
+            cursor += 1
+            digits += 1
+        }
+        guard digits > 0, digits == 1 || line[line.startIndex + indexKey.count] != UInt8(ascii: "0"),
+            line.endIndex - cursor > sampleKey.count, line[cursor..<(cursor + sampleKey.count)].elementsEqual(sampleKey)
+        else { return nil }
+        let sample = line[(cursor + sampleKey.count)..<(line.endIndex - 1)]
+        guard sample.first == UInt8(ascii: "{") else { return nil }
+        return (index, sample)
     }
 
     private static let assignHead = Array(#"{"body":{"samples":["#.utf8)

@@ -12,6 +12,7 @@ extension ClusterMessage: Codable {
         case "hello": self = .hello(try c.decode(Hello.self, forKey: .body))
         case "welcome": self = .welcome(try c.decode(Welcome.self, forKey: .body))
         case "assign": self = .assign(try c.decode(Assignment.self, forKey: .body))
+        case "assignByReference": self = .assignByReference(try c.decode(AssignmentByReference.self, forKey: .body))
         case "records": self = .records(try c.decode([ClusterRecord].self, forKey: .body))
         case "heartbeat": self = .heartbeat
         case "drain": self = .drain
@@ -35,6 +36,7 @@ extension ClusterMessage: Codable {
         case .hello(let body): try c.encode(body, forKey: .body)
         case .welcome(let body): try c.encode(body, forKey: .body)
         case .assign(let body): try c.encode(body, forKey: .body)
+        case .assignByReference(let body): try c.encode(body, forKey: .body)
         case .records(let body): try c.encode(body, forKey: .body)
         case .heartbeat, .drain, .shutdown, .release: break
         case .error(let body): try c.encode(body, forKey: .body)

@@ -28,11 +28,16 @@ import Foundation
 /// 9: `welcome` says whether the spool's samples are as the dataset wrote them
 /// (`samplesAsWritten`): a worker then writes each case back into its records encoded from what
 /// it decoded, not the spool's bytes, which a version-8 worker would copy.
-public let clusterProtocolVersion = 9
+/// 10: `assignByReference` names samples by their shard and index instead of carrying them
+/// (`AssignmentByReference`, sent to a worker that journals its records itself: it reads the
+/// shard from the spool), and `released` may say the worker could not read them (`unreadable`),
+/// which a version-9 peer could not read.
+public let clusterProtocolVersion = 10
 
 /// A message of the cluster protocol. On the wire: one frame holding `{"type": …, "body": …}` JSON.
 ///
-/// Order: worker `hello` → coordinator `welcome` → any number of `assign` (a few samples each) and
+/// Order: worker `hello` → coordinator `welcome` → any number of `assign` (a few samples each, or
+/// `assignByReference` naming them in the spool) and
 /// worker `records` (one per finished sample, batched when several are ready), interleaved: the
 /// coordinator keeps each worker supplied up to its share of `run.concurrency`, and every record
 /// returns a slot. `heartbeat` both ways at any time after the handshake; `drain` (finish what you
@@ -46,6 +51,7 @@ public enum ClusterMessage: Sendable, Hashable {
     case hello(Hello)
     case welcome(Welcome)
     case assign(Assignment)
+    case assignByReference(AssignmentByReference)
     case records([ClusterRecord])
     case heartbeat
     case drain
@@ -141,12 +147,17 @@ public enum ClusterMessage: Sendable, Hashable {
         }
     }
 
-    /// The samples a worker held without starting them, handed back after a `release`.
+    /// The samples a worker held without starting them, handed back after a `release`; or the
+    /// samples of an `assignByReference` it could not read (`unreadable` says why: the coordinator
+    /// then sends this worker the samples' bytes).
     public struct Released: Sendable, Hashable, Codable {
         public var sampleIds: [String]
+        /// Why the samples of an `assignByReference` could not be read (nil: handed back unread).
+        public var unreadable: String?
 
-        public init(sampleIds: [String]) {
+        public init(sampleIds: [String], unreadable: String? = nil) {
             self.sampleIds = sampleIds
+            self.unreadable = unreadable
         }
     }
 
@@ -244,6 +255,7 @@ public enum ClusterMessage: Sendable, Hashable {
         case .hello: "hello"
         case .welcome: "welcome"
         case .assign: "assign"
+        case .assignByReference: "assignByReference"
         case .records: "records"
         case .heartbeat: "heartbeat"
         case .drain: "drain"

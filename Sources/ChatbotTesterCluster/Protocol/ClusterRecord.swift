@@ -187,13 +187,18 @@ public struct IndexedSample: Sendable, Hashable, Codable {
     /// assignment by bytes: a worker that journals its records itself writes these bytes back as
     /// the record's sample, as the coordinator would. Not encoded, not compared.
     public var encodedSample: Data?
+    /// Whether the worker read the sample from the spool itself (an `assignByReference`): the
+    /// coordinator then holds no bytes of it to put back, so a record of it that travels in a
+    /// `records` frame carries its sample. Not encoded, not compared.
+    public var byReference = false
 
     private enum CodingKeys: String, CodingKey { case index, sample }
 
-    public init(index: Int, sample: TestSample, encodedSample: Data? = nil) {
+    public init(index: Int, sample: TestSample, encodedSample: Data? = nil, byReference: Bool = false) {
         self.index = index
         self.sample = sample
         self.encodedSample = encodedSample
+        self.byReference = byReference
     }
 
     public static func == (lhs: IndexedSample, rhs: IndexedSample) -> Bool {

@@ -198,8 +198,16 @@ public struct ClusterSpool: Sendable {
     }
 
     /// The file of shard `id`, checked against the manifest (size, SHA-256).
+    /// Shard `id` as the manifest records it (or, for a spool still being written, as it was
+    /// committed); nil when there is none yet.
+    public func shard(_ id: Int) -> ClusterManifest.Shard? {
+        // The writer numbers shards from 0 in order.
+        if manifest.shards.indices.contains(id), manifest.shards[id].id == id { return manifest.shards[id] }
+        return manifest.shards.first(where: { $0.id == id }) ?? feed?.shard(id)
+    }
+
     private func verifiedShard(_ id: Int) throws -> (ClusterManifest.Shard, String, Data) {
-        guard let shard = manifest.shards.first(where: { $0.id == id }) ?? feed?.shard(id) else {
+        guard let shard = shard(id) else {
             throw ChatbotTesterError(.internal, "no shard \(id) in \(directory.path)")
         }
         let path = directoryPath + "/" + shard.file
@@ -214,7 +222,7 @@ public struct ClusterSpool: Sendable {
 
     /// A shard file in one read of the size the manifest recorded (a file of another size is
     /// damaged; a missing one too).
-    private static func readShard(_ path: String, bytes: Int) throws -> Data {
+    static func readShard(_ path: String, bytes: Int) throws -> Data {
         var url: URL { URL(fileURLWithPath: path) }  // for errors only
         let fd = Foundation.open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {

@@ -84,6 +84,9 @@ actor WorkerDriver {
     private var freshStateDirectory: URL?
     /// The journal this worker appends its records to (protocol 8), when offered and usable.
     private var recordJournal: WorkerRecordJournal?
+    /// Reads the samples of `assignByReference` frames from the spool beside that journal
+    /// (protocol 10); nil while this worker does not journal.
+    private var shardReader: WorkerShardReader?
 
     init(connection: any ClusterConnection, registry: BackendRegistry, factory: @escaping ShardProcessorFactory, events: EventBus, options: ClusterWorker.Options) {
         self.connection = connection
@@ -105,7 +108,13 @@ actor WorkerDriver {
         perform(machine.start())
         for await payload in connection.frames {
             do {
-                let message = try codec.decodeAtWorker(payload, peer: connection.peerDescription)
+                var message = try codec.decodeAtWorker(payload, peer: connection.peerDescription)
+                if case .assignByReference(let assignment) = message {
+                    // Read from the spool here; what cannot be read goes back to the coordinator,
+                    // which then sends this worker the samples' bytes.
+                    guard let samples = readByReference(assignment) else { continue }
+                    message = .assign(ClusterMessage.Assignment(samples: samples, slots: assignment.slots))
+                }
                 perform(machine.received(message))
             } catch {
                 perform(machine.failed(ChatbotTesterError.wrap(error, code: .proto)))
@@ -155,7 +164,9 @@ actor WorkerDriver {
                 var notUsed: LogEvent?
                 if options.appendsToOfferedJournal, let offer = welcome.recordJournal {
                     switch WorkerRecordJournal.open(offer) {
-                    case .success(let journal): recordJournal = journal
+                    case .success(let journal):
+                        recordJournal = journal
+                        shardReader = WorkerShardReader(journalPath: offer.path)
                     case .failure(let why): notUsed = LogEvent(.info, "records travel in frames: \(why.message)", source: offer.path)
                     }
                 }
@@ -201,6 +212,27 @@ actor WorkerDriver {
                 connection.close(reason: nil)
             }
         }
+    }
+
+    /// The samples of `assignment`, read from the spool's shards; nil when they cannot be read (they
+    /// are handed back, saying why, and the reason goes to this worker's log).
+    private func readByReference(_ assignment: ClusterMessage.AssignmentByReference) -> [IndexedSample]? {
+        let why: String
+        if var reader = shardReader {
+            do {
+                let samples = try reader.samples(of: assignment)
+                shardReader = reader
+                return samples
+            } catch {
+                shardReader = reader
+                why = error.description
+            }
+        } else {
+            why = "this worker does not read the spool (it was not offered the journal, or could not open it)"
+        }
+        events.emit(LogEvent(.warning, "samples assigned by reference could not be read; they go back to the coordinator: \(why)", source: "spool"))
+        perform(machine.released(assignment.samples.map(\.id), unreadable: why))
+        return nil
     }
 
     /// The configured state directory, verified private, or a fresh one.

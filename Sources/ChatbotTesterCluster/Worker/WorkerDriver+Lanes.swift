@@ -116,8 +116,9 @@ extension WorkerDriver {
                         let (unit, line) = try record.journaledUnit(sampleJSON: assigned)
                         encoded = WorkerEncodedRecord(sampleId: record.sampleId, bytes: unit, failed: record.run.status == .error, line: line)
                     } else {
-                        // The sample stays out when it is the one assigned (the coordinator has its bytes).
-                        let bytes = try record.recordsFrameUnit(omittingSample: record.run.sample == item.sample)
+                        // The sample stays out when it is the one assigned and the coordinator has its
+                        // bytes (not when this worker read it from the spool).
+                        let bytes = try record.recordsFrameUnit(omittingSample: !item.byReference && record.run.sample == item.sample)
                         encoded = WorkerEncodedRecord(sampleId: record.sampleId, bytes: bytes, failed: record.run.status == .error)
                     }
                     let now = DispatchTime.now().uptimeNanoseconds

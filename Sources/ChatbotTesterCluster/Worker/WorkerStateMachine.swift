@@ -114,11 +114,12 @@ public struct WorkerStateMachine: Sendable {
         return [.sendFrame(frame)] + leaveIfDrained()
     }
 
-    /// The shell dropped these queued samples after a `release`: tell the coordinator.
-    public mutating func released(_ sampleIds: [String]) -> [Action] {
+    /// The shell dropped these queued samples after a `release`, or could not read the samples of
+    /// an `assignByReference` (`unreadable` says why; they were never held): tell the coordinator.
+    public mutating func released(_ sampleIds: [String], unreadable: String? = nil) -> [Action] {
         guard phase == .ready else { return [] }
         for id in sampleIds { held.remove(id) }
-        return [.send(.released(.init(sampleIds: sampleIds)))] + leaveIfDrained()
+        return [.send(.released(.init(sampleIds: sampleIds, unreadable: unreadable)))] + leaveIfDrained()
     }
 
     private mutating func leaveIfDrained() -> [Action] {
