@@ -41,6 +41,38 @@ import Testing
             let fast = codec.encodeAssignByReference(assignment)
             #expect(fast == (try codec.encode(.assignByReference(assignment))))
             #expect(try codec.decodeAtWorker(fast, peer: "test") == .assignByReference(assignment))
+            // Read over its bytes unless an id needs unescaping (then decoded whole, as above).
+            #expect(ClusterMessageCodec.assignmentByReference(inCoordinatorShape: fast) == nil)
+            var plain = assignment
+            plain.samples[1].id = "é 😀 plain"
+            let plainFrame = codec.encodeAssignByReference(plain)
+            #expect(ClusterMessageCodec.assignmentByReference(inCoordinatorShape: plainFrame) == plain)
+            #expect(try codec.decodeAtWorker(plainFrame, peer: "test") == .assignByReference(plain))
+            // Every cut of the frame is refused by the byte reader (and by the decoder).
+            for cut in 0..<plainFrame.count {
+                #expect(ClusterMessageCodec.assignmentByReference(inCoordinatorShape: plainFrame.prefix(cut)) == nil)
+            }
+        }
+        let empty = ClusterMessage.AssignmentByReference(shards: [], samples: [], slots: 0)
+        #expect(ClusterMessageCodec.assignmentByReference(inCoordinatorShape: codec.encodeAssignByReference(empty)) == empty)
+        #expect(try codec.decode(codec.encodeAssignByReference(empty), peer: "test") == .assignByReference(empty))
+    }
+
+    /// A spool line's index and sample bytes, read over its raw bytes; any other shape is nil.
+    @Test func anIndexedLineIsReadOnlyInTheSpoolsShape() {
+        func read(_ text: String) -> (Int, String)? {
+            let data = Data(("xx" + text).utf8).dropFirst(2)  // a slice, as the reader's lines are
+            return ClusterMessageCodec.indexedLine(data).map { ($0.index, String(decoding: $0.sample, as: UTF8.self)) }
+        }
+        #expect(read(#"{"index":0,"sample":{"id":"a"}}"#)! == (0, #"{"id":"a"}"#))
+        #expect(read(#"{"index":907,"sample":{"input":"}","id":"b"}}"#)! == (907, #"{"input":"}","id":"b"}"#))
+        #expect(read(#"{"index":123456789012345678,"sample":{}}"#)! == (123_456_789_012_345_678, "{}"))
+        for bad in [
+            #"{"index":01,"sample":{"id":"a"}}"#, #"{"index":,"sample":{"id":"a"}}"#, #"{"index":1,"sampl":{"id":"a"}}"#,
+            #"{"index":1,"sample":["a"]}"#, #"{"index":1,"sample":}"#, #"{"index": 1,"sample":{}}"#, #"{"index":1,"sample":{}"#,
+            #"{"sample":{},"index":1}"#, #"{"index":1234567890123456789,"sample":{}}"#, "", "}",
+        ] {
+            #expect(read(bad) == nil, "\(bad)")
         }
     }
 

@@ -2,7 +2,8 @@ import ChatbotTesterCore
 import Foundation
 
 extension ClusterMessageCodec {
-    /// Reads a frame the worker's way: an `assign` in the shape the coordinator writes
+    /// Reads a frame the worker's way: an `assignByReference` in the shape the coordinator writes
+    /// (`encodeAssignByReference`) is read over its bytes; an `assign` in the shape the coordinator writes
     /// (`encodeAssign(lines:slots:)`: the spool's `{"index":N,"sample":{…}}` lines spliced into
     /// `{"body":{"samples":[…],"slots":N},"type":"assign"}`) is split into its lines, and each
     /// sample is read by Core's byte reader (`JSONL.decode`, which checks the line as strictly as
@@ -10,6 +11,7 @@ extension ClusterMessageCodec {
     /// it does not vouch for, is decoded as `decode(_:peer:)` does (which names any fault).
     public func decodeAtWorker(_ payload: Data, peer: String) throws -> ClusterMessage {
         if let assignment = Self.assignment(inCoordinatorShape: payload) { return .assign(assignment) }
+        if let assignment = Self.assignmentByReference(inCoordinatorShape: payload) { return .assignByReference(assignment) }
         return try decode(payload, peer: peer)
     }
 
@@ -56,24 +58,28 @@ extension ClusterMessageCodec {
     /// `{"index":N,"sample":{…}}` (no whitespace outside the sample, N in decimal without a
     /// leading zero); nil for any other shape. The sample is not checked.
     static func indexedLine(_ line: Data) -> (index: Int, sample: Data)? {
-        let indexKey = indexHead, sampleKey = sampleHead
-        guard line.count > indexKey.count + sampleKey.count + 3, line.prefix(indexKey.count).elementsEqual(indexKey),
-            line.last == UInt8(ascii: "}")
-        else { return nil }
-        var cursor = line.startIndex + indexKey.count
-        var index = 0
-        var digits = 0
-        while cursor < line.endIndex, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(line[cursor]), digits < 18 {
-            index = index * 10 + Int(line[cursor] - UInt8(ascii: "0"))
-            cursor += 1
-            digits += 1
+        // Read over the raw bytes: a worker reads every sample it plays this way.
+        let found: (index: Int, sample: Range<Int>)? = line.withUnsafeBytes { raw in
+            let bytes = raw.bindMemory(to: UInt8.self)
+            let indexKey = indexHead, sampleKey = sampleHead
+            let count = bytes.count
+            guard count > indexKey.count + sampleKey.count + 3, let base = bytes.baseAddress, bytes[count - 1] == UInt8(ascii: "}"),
+                memcmp(base, indexKey, indexKey.count) == 0
+            else { return nil }
+            var cursor = indexKey.count
+            var index = 0
+            while cursor < count, bytes[cursor] >= UInt8(ascii: "0"), bytes[cursor] <= UInt8(ascii: "9"), cursor - indexKey.count < 18 {
+                index = index * 10 + Int(bytes[cursor] - UInt8(ascii: "0"))
+                cursor += 1
+            }
+            let digits = cursor - indexKey.count
+            guard digits > 0, digits == 1 || bytes[indexKey.count] != UInt8(ascii: "0"), count - cursor > sampleKey.count,
+                memcmp(base + cursor, sampleKey, sampleKey.count) == 0, bytes[cursor + sampleKey.count] == UInt8(ascii: "{")
+            else { return nil }
+            return (index, (cursor + sampleKey.count)..<(count - 1))
         }
-        guard digits > 0, digits == 1 || line[line.startIndex + indexKey.count] != UInt8(ascii: "0"),
-            line.endIndex - cursor > sampleKey.count, line[cursor..<(cursor + sampleKey.count)].elementsEqual(sampleKey)
-        else { return nil }
-        let sample = line[(cursor + sampleKey.count)..<(line.endIndex - 1)]
-        guard sample.first == UInt8(ascii: "{") else { return nil }
-        return (index, sample)
+        guard let found else { return nil }
+        return (found.index, line[(line.startIndex + found.sample.lowerBound)..<(line.startIndex + found.sample.upperBound)])
     }
 
     private static let assignHead = Array(#"{"body":{"samples":["#.utf8)

@@ -111,3 +111,93 @@ extension ClusterMessageCodec {
         return Data(out)
     }
 }
+
+extension ClusterMessageCodec {
+    /// The assignment of a payload in `encodeAssignByReference`'s shape, read over its bytes (a
+    /// worker reads one per batch of samples; `JSONDecoder` cost it more than the samples); nil for
+    /// any other message or shape — an id with an escape, say — which `decode(_:peer:)` then reads.
+    static func assignmentByReference(inCoordinatorShape payload: Data) -> ClusterMessage.AssignmentByReference? {
+        payload.withUnsafeBytes { raw -> ClusterMessage.AssignmentByReference? in
+            var cursor = ByteCursor(raw.bindMemory(to: UInt8.self))
+            guard cursor.skip(#"{"body":{"samples":["#) else { return nil }
+            var samples: [ClusterMessage.SampleReference] = []
+            if !cursor.skip("]") {
+                repeat {
+                    guard cursor.skip(#"{"id":"#), let id = cursor.plainString(), cursor.skip(#","index":"#), let index = cursor.integer(),
+                        cursor.skip("}")
+                    else { return nil }
+                    samples.append(ClusterMessage.SampleReference(index: index, id: id))
+                } while cursor.skip(",")
+                guard cursor.skip("]") else { return nil }
+            }
+            guard cursor.skip(#","shards":["#) else { return nil }
+            var shards: [ClusterMessage.ShardReference] = []
+            if !cursor.skip("]") {
+                repeat {
+                    guard cursor.skip(#"{"bytes":"#), let bytes = cursor.integer(), cursor.skip(#","count":"#), let count = cursor.integer(),
+                        cursor.skip(#","file":"#), let file = cursor.plainString(), cursor.skip(#","firstIndex":"#), let firstIndex = cursor.integer(),
+                        cursor.skip(#","id":"#), let id = cursor.integer(), cursor.skip(#","sha256":"#), let sha256 = cursor.plainString(),
+                        cursor.skip("}")
+                    else { return nil }
+                    shards.append(ClusterMessage.ShardReference(id: id, file: file, bytes: bytes, sha256: sha256, firstIndex: firstIndex, count: count))
+                } while cursor.skip(",")
+                guard cursor.skip("]") else { return nil }
+            }
+            var slots: Int?
+            if cursor.skip(#","slots":"#) {
+                guard let value = cursor.integer() else { return nil }
+                slots = value
+            }
+            guard cursor.skip(#"},"type":"assignByReference"}"#), cursor.atEnd else { return nil }
+            return ClusterMessage.AssignmentByReference(shards: shards, samples: samples, slots: slots)
+        }
+    }
+
+    /// Reads a payload front to back: literals, integers and strings as the frame's writer writes them.
+    private struct ByteCursor {
+        let bytes: UnsafeBufferPointer<UInt8>
+        var at = 0
+
+        init(_ bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
+
+        var atEnd: Bool { at == bytes.count }
+
+        /// Steps over `literal` when it comes next.
+        mutating func skip(_ literal: StaticString) -> Bool {
+            let count = literal.utf8CodeUnitCount
+            guard bytes.count - at >= count, let base = bytes.baseAddress, memcmp(base + at, literal.utf8Start, count) == 0 else { return false }
+            at += count
+            return true
+        }
+
+        /// A non-negative decimal integer without a leading zero, of at most 18 digits.
+        mutating func integer() -> Int? {
+            var value = 0
+            let start = at
+            while at < bytes.count, at - start < 18, bytes[at] >= UInt8(ascii: "0"), bytes[at] <= UInt8(ascii: "9") {
+                value = value * 10 + Int(bytes[at] - UInt8(ascii: "0"))
+                at += 1
+            }
+            let digits = at - start
+            guard digits > 0, digits == 1 || bytes[start] != UInt8(ascii: "0"),
+                at == bytes.count || bytes[at] < UInt8(ascii: "0") || bytes[at] > UInt8(ascii: "9")
+            else { return nil }
+            return value
+        }
+
+        /// A JSON string without escapes or control characters, valid UTF-8 (nil otherwise: the
+        /// frame is then decoded whole).
+        mutating func plainString() -> String? {
+            guard at < bytes.count, bytes[at] == UInt8(ascii: "\"") else { return nil }
+            let start = at + 1
+            var end = start
+            while end < bytes.count, bytes[end] != UInt8(ascii: "\"") {
+                if bytes[end] == UInt8(ascii: "\\") || bytes[end] < 0x20 { return nil }
+                end += 1
+            }
+            guard end < bytes.count, let text = String(validating: UnsafeBufferPointer(rebasing: bytes[start..<end]), as: UTF8.self) else { return nil }
+            at = end + 1
+            return text
+        }
+    }
+}
