@@ -166,13 +166,17 @@ extension ClusterRecord {
         guard values.allSatisfy({ UInt32(exactly: $0) != nil }) else {
             throw ChatbotTesterError(.internal, "record '\(sampleId)' at index \(index) does not fit a journaled frame")
         }
-        var unit = Data(capacity: ClusterMessageCodec.journaledHeadBytes + 4 + elements.count * 8 + part.count)
-        for value in values { ByteCoding.append(UInt32(value), to: &unit) }
-        ByteCoding.append(UInt32(elements.count), to: &unit)
+        // The head's integers go into an array first: a `Data` append per integer cost more than the record's encoding.
+        var head: [UInt8] = []
+        head.reserveCapacity(ClusterMessageCodec.journaledHeadBytes + 4 + elements.count * 8)
+        for value in values { ByteCoding.append(UInt32(value), to: &head) }
+        ByteCoding.append(UInt32(elements.count), to: &head)
         for element in elements {
-            ByteCoding.append(UInt32(element.lowerBound), to: &unit)
-            ByteCoding.append(UInt32(element.upperBound), to: &unit)
+            ByteCoding.append(UInt32(element.lowerBound), to: &head)
+            ByteCoding.append(UInt32(element.upperBound), to: &head)
         }
+        var unit = Data(capacity: head.count + part.count)
+        unit.append(contentsOf: head)
         unit.append(part)
         return (unit, Data(line))
     }

@@ -3,17 +3,22 @@ import Foundation
 /// Little-endian integers and length-prefixed strings in byte buffers (the cluster's report parts
 /// and their side file).
 public enum ByteCoding {
-    /// Appends `value`, little-endian.
+    /// Appends `value`, little-endian. (Inlinable, as the appends below: the cluster's modules write
+    /// a few integers per record with them, and an unspecialized call reached each integer's
+    /// conformance at run time.)
+    @inlinable
     public static func append<T: FixedWidthInteger>(_ value: T, to out: inout Data) {
         withUnsafeBytes(of: value.littleEndian) { out.append(contentsOf: $0) }
     }
 
     /// Appends `value`, little-endian.
+    @inlinable
     public static func append<T: FixedWidthInteger>(_ value: T, to out: inout [UInt8]) {
         withUnsafeBytes(of: value.littleEndian) { out.append(contentsOf: $0) }
     }
 
     /// Appends `text` as its UTF-8 length (`UInt32`) and bytes.
+    @inlinable
     public static func append(_ text: String, to out: inout [UInt8]) {
         let start = out.count
         append(UInt32(0), to: &out)
