@@ -94,7 +94,7 @@ import Testing
         #expect(try reader.samples(of: Self.assignment(spool, indexes: [12])) == [expected[12]])
     }
 
-    @Test(arguments: ["edited", "truncated", "missing", "name", "outside", "id", "index"])
+    @Test(arguments: ["edited", "truncated", "missing", "name", "outside", "id", "index", "count", "first", "negative"])
     func aShardThatIsNotTheOneNamedIsUnreadableNamingWhy(_ fault: String) throws {
         let (directory, spool) = try Self.spool()
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -110,6 +110,10 @@ import Testing
         case "name": assignment.shards[0].file = "../spool/manifest.json"
         case "outside": assignment.shards[0].file = "shards/shard-1/../../setup.json"
         case "id": assignment.samples[1].id = "someone-else"
+        // Numbers no shard has (a frame the decoder read: the byte reader takes at most 18 digits).
+        case "count": assignment.shards[0].count = Int.max - 20
+        case "first": assignment.shards[0].firstIndex = Int.max - 1
+        case "negative": assignment.shards[0].firstIndex = -5
         default: assignment.samples[1].index = 25
         }
         var reader = WorkerShardReader(journalPath: spool.journalURL.path)
@@ -123,7 +127,8 @@ import Testing
         }
         switch fault {
         case "name", "outside": #expect(why.contains("is not a shard of the spool"), "\(why)")
-        case "index": #expect(why.contains("in none of the shards named"), "\(why)")
+        case "index", "first", "negative": #expect(why.contains("in none of the shards named"), "\(why)")
+        case "count": #expect(why.contains("named with \(Int.max - 20) lines"), "\(why)")
         case "id": #expect(why.contains(file.path) && why.contains("'someone-else'"), "\(why)")
         default: #expect(why.contains(file.path), "\(fault): \(why)")
         }

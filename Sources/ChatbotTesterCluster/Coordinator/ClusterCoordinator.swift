@@ -358,7 +358,8 @@ actor CoordinatorDriver {
                 if case .released(let released) = message, let why = released.unreadable, linesOnly.insert(id).inserted {
                     events.emit(
                         LogEvent(
-                            .warning, "\(connection.peerDescription) could not read samples by reference (\(why)); it is sent their bytes from now on",
+                            .warning,
+                            "\(connection.peerDescription) could not read samples by reference (\(why.prefix(2000))); it is sent their bytes from now on",
                             source: spool.directory.path))
                 }
                 await perform(machine.received(message, from: id, now: now))

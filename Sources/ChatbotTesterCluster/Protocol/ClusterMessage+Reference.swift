@@ -54,8 +54,12 @@ extension ClusterMessage {
             self.init(id: shard.id, file: shard.file, bytes: shard.bytes, sha256: shard.sha256, firstIndex: shard.firstIndex, count: shard.count)
         }
 
-        /// The indexes of its lines.
-        public var indexes: Range<Int> { firstIndex..<(firstIndex + max(0, count)) }
+        /// The indexes of its lines (empty for a reference whose numbers cannot be a shard's:
+        /// negative, or past the largest index).
+        public var indexes: Range<Int> {
+            guard firstIndex >= 0, count > 0, count <= Int.max - firstIndex else { return 0..<0 }
+            return firstIndex..<(firstIndex + count)
+        }
     }
 
     /// One sample of an `AssignmentByReference`: its dataset index and id.

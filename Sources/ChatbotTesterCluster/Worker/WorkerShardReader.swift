@@ -80,8 +80,11 @@ struct WorkerShardReader {
     /// The shard read and checked, from those kept or from its file.
     private mutating func load(_ shard: ClusterMessage.ShardReference) throws(Unreadable) -> Loaded {
         if let kept = loaded.first(where: { $0.reference == shard }) { return kept }
-        guard Self.isShardFile(shard.file), shard.count > 0, shard.bytes > 0 else {
-            throw Unreadable(description: "'\(shard.file)' is not a shard of the spool")
+        guard Self.isShardFile(shard.file) else { throw Unreadable(description: "'\(shard.file)' is not a shard of the spool") }
+        // A line is at least `{"index":N,"sample":{}}` and its newline: a count the size cannot hold
+        // is refused before anything is read or reserved.
+        guard !shard.indexes.isEmpty, shard.bytes > 0, shard.count <= shard.bytes / 24 + 1 else {
+            throw Unreadable(description: "shard \(shard.id) named with \(shard.count) lines from index \(shard.firstIndex) in \(shard.bytes) bytes")
         }
         let path = directory + shard.file
         let data: Data
