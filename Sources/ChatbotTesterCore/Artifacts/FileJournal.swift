@@ -43,6 +43,8 @@ public final class FileJournal: ArtifactJournal, @unchecked Sendable {
         set { lock.withLock { separating = newValue } }
     }
     private var separating = false
+    /// Writes a buffer whole (`writeAll`); tests put a failing writer here.
+    var writeBuffer: @Sendable (Int32, UnsafeRawBufferPointer) -> Bool = { FileJournal.writeAll($0, $1) }
 
     /// Opens (creating when needed) the journal and cuts a torn last line.
     /// - Parameters:
@@ -237,11 +239,16 @@ public final class FileJournal: ArtifactJournal, @unchecked Sendable {
             return taken
         }
         if !chunk.isEmpty {
-            let before = lseek(fd, 0, SEEK_END)
-            let ok = chunk.withUnsafeBytes { FileJournal.writeAll(fd, $0) }
+            let (before, shared) = (lseek(fd, 0, SEEK_END), lock.withLock { separating })
+            let write = writeBuffer
+            let ok = chunk.withUnsafeBytes { write(fd, $0) }
             guard ok else {
-                // Roll back a partial write so the file still ends at a complete line.
-                if before >= 0 { ftruncate(fd, before) }
+                // Roll back a partial write so the file still ends at a complete line — unless
+                // other processes append to it too: what they appended since `before` would go
+                // with it. There the piece stays, ended by the newline the next write starts with
+                // (a damaged line readers skip), and the lines written whole before the failure
+                // are written again, duplicates the record-key rule reads as one.
+                if before >= 0 && !shared { ftruncate(fd, before) }
                 lock.withLock { pending = chunk + pending }
                 throw ChatbotTesterError(.io, "cannot append to \(url.path)", location: SourceLocation(source: url.path))
             }
