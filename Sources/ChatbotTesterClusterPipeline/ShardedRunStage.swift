@@ -176,6 +176,9 @@ public struct ShardedRunStage: JobRunStage {
             job.events.emit(LogEvent(
                 .debug, "the workers appended \(outcome.stats.journaledByWorkers) of the \(outcome.stats.journaled - outcome.stats.resumed) records journaled to the journal themselves",
                 source: "cluster.journal"))
+            job.events.emit(LogEvent(
+                .debug, "the workers read \(outcome.stats.assignedByReference) of the samples handed out from the spool's shards themselves (assigned by reference)",
+                source: "cluster.assign"))
         }
         let evaluation = try await Task {
             if let streamed {

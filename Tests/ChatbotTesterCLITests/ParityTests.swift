@@ -115,6 +115,14 @@ import Testing
         }
         let cases = Self.lines(single.appendingPathComponent("results.jsonl")).count
         #expect(appended == ["the workers appended \(cases) of the \(cases) records journaled to the journal themselves"], "\(appended)")
+        // And how many samples they read from the spool themselves (protocol 10): at most every one.
+        let byReference = Self.lines(sharded.appendingPathComponent("events.jsonl")).compactMap { line -> Int? in
+            guard case .object(let event)? = try? JSONValue(parsing: line), event["source"]?.stringValue == "cluster.assign",
+                let message = event["message"]?.stringValue, message.hasPrefix("the workers read ")
+            else { return nil }
+            return Int(message.dropFirst("the workers read ".count).prefix { $0.isNumber })
+        }
+        #expect(byReference.count == 1 && (0...cases).contains(byReference[0]), "\(byReference)")
         #expect(Set(singleEvents.keys.map(\.kind)) == ["run.sample.started", "run.sample.completed", "evaluate.sample.completed"])
         #expect(singleEvents.values.allSatisfy { $0 == 1 })
     }
