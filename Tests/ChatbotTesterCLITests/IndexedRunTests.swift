@@ -187,7 +187,10 @@ import Testing
 
     @Test(arguments: StoreKind.allCases)
     func twoWorkersOnOneIndexAtOnceRecordEachCaseOnce(_ kind: StoreKind) async throws {
-        try await withMockLLMServer(.init(latencyMs: 100)) { server in
+        // 40 cases of 300 ms at concurrency 4: about 3 s of play each, so the two overlap even when
+        // a loaded machine starts the second process a second late (at 100 ms CI once saw the first
+        // finish before the second started).
+        try await withMockLLMServer(.init(latencyMs: 300)) { server in
             let directory = try Self.job(server, cases: 40)
             let store = try await Store(kind)
             try await Self.plan(directory, store, ["--shards", "1"])
