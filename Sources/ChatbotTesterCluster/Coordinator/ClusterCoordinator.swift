@@ -552,7 +552,7 @@ actor CoordinatorDriver {
     /// the fault).
     private func byReference(_ refs: [CoordinatorStateMachine.SampleRef], slots: Int?) -> ClusterMessage.AssignmentByReference? {
         var shards: [ClusterMessage.ShardReference] = []
-        for ref in refs where shards.last?.id != ref.shardId && !shards.contains(where: { $0.id == ref.shardId }) {
+        for ref in refs where !shards.contains(where: { $0.id == ref.shardId }) {
             guard let shard = spool.shard(ref.shardId) else { return nil }
             shards.append(ClusterMessage.ShardReference(shard))
         }

@@ -61,22 +61,13 @@ extension ClusterMessageCodec {
         // Read over the raw bytes: a worker reads every sample it plays this way.
         let found: (index: Int, sample: Range<Int>)? = line.withUnsafeBytes { raw in
             let bytes = raw.bindMemory(to: UInt8.self)
-            let indexKey = indexHead, sampleKey = sampleHead
-            let count = bytes.count
-            guard count > indexKey.count + sampleKey.count + 3, let base = bytes.baseAddress, bytes[count - 1] == UInt8(ascii: "}"),
-                memcmp(base, indexKey, indexKey.count) == 0
+            // The shortest such line is `{"index":N,"sample":{}}`.
+            guard bytes.count >= 23, bytes[bytes.count - 1] == UInt8(ascii: "}") else { return nil }
+            var cursor = ByteCursor(bytes)
+            guard cursor.skip(#"{"index":"#), let index = cursor.integer(), cursor.skip(#","sample":"#), cursor.at < bytes.count - 1,
+                bytes[cursor.at] == UInt8(ascii: "{")
             else { return nil }
-            var cursor = indexKey.count
-            var index = 0
-            while cursor < count, bytes[cursor] >= UInt8(ascii: "0"), bytes[cursor] <= UInt8(ascii: "9"), cursor - indexKey.count < 18 {
-                index = index * 10 + Int(bytes[cursor] - UInt8(ascii: "0"))
-                cursor += 1
-            }
-            let digits = cursor - indexKey.count
-            guard digits > 0, digits == 1 || bytes[indexKey.count] != UInt8(ascii: "0"), count - cursor > sampleKey.count,
-                memcmp(base + cursor, sampleKey, sampleKey.count) == 0, bytes[cursor + sampleKey.count] == UInt8(ascii: "{")
-            else { return nil }
-            return (index, (cursor + sampleKey.count)..<(count - 1))
+            return (index, cursor.at..<(bytes.count - 1))
         }
         guard let found else { return nil }
         return (found.index, line[(line.startIndex + found.sample.lowerBound)..<(line.startIndex + found.sample.upperBound)])
@@ -85,6 +76,4 @@ extension ClusterMessageCodec {
     private static let assignHead = Array(#"{"body":{"samples":["#.utf8)
     private static let assignTail = Array(#"},"type":"assign"}"#.utf8)
     private static let slotsKey = Array(#","slots":"#.utf8)
-    private static let indexHead = Array(#"{"index":"#.utf8)
-    private static let sampleHead = Array(#","sample":"#.utf8)
 }

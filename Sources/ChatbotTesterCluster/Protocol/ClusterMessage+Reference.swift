@@ -156,52 +156,53 @@ extension ClusterMessageCodec {
             return ClusterMessage.AssignmentByReference(shards: shards, samples: samples, slots: slots)
         }
     }
+}
 
-    /// Reads a payload front to back: literals, integers and strings as the frame's writer writes them.
-    private struct ByteCursor {
-        let bytes: UnsafeBufferPointer<UInt8>
-        var at = 0
+/// Reads bytes front to back: literals, integers and strings as the cluster's frame and spool
+/// writers write them (an assignment by reference, a shard line).
+struct ByteCursor {
+    let bytes: UnsafeBufferPointer<UInt8>
+    var at = 0
 
-        init(_ bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
+    init(_ bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
 
-        var atEnd: Bool { at == bytes.count }
+    var atEnd: Bool { at == bytes.count }
 
-        /// Steps over `literal` when it comes next.
-        mutating func skip(_ literal: StaticString) -> Bool {
-            let count = literal.utf8CodeUnitCount
-            guard bytes.count - at >= count, let base = bytes.baseAddress, memcmp(base + at, literal.utf8Start, count) == 0 else { return false }
-            at += count
-            return true
+    /// Steps over `literal` when it comes next.
+    mutating func skip(_ literal: StaticString) -> Bool {
+        let count = literal.utf8CodeUnitCount
+        guard bytes.count - at >= count, let base = bytes.baseAddress, memcmp(base + at, literal.utf8Start, count) == 0 else { return false }
+        at += count
+        return true
+    }
+
+    /// A non-negative decimal integer without a leading zero, of at most 18 digits.
+    mutating func integer() -> Int? {
+        var value = 0
+        let start = at
+        while at < bytes.count, at - start < 18, bytes[at] >= UInt8(ascii: "0"), bytes[at] <= UInt8(ascii: "9") {
+            value = value * 10 + Int(bytes[at] - UInt8(ascii: "0"))
+            at += 1
         }
+        let digits = at - start
+        guard digits > 0, digits == 1 || bytes[start] != UInt8(ascii: "0"),
+            at == bytes.count || bytes[at] < UInt8(ascii: "0") || bytes[at] > UInt8(ascii: "9")
+        else { return nil }
+        return value
+    }
 
-        /// A non-negative decimal integer without a leading zero, of at most 18 digits.
-        mutating func integer() -> Int? {
-            var value = 0
-            let start = at
-            while at < bytes.count, at - start < 18, bytes[at] >= UInt8(ascii: "0"), bytes[at] <= UInt8(ascii: "9") {
-                value = value * 10 + Int(bytes[at] - UInt8(ascii: "0"))
-                at += 1
-            }
-            let digits = at - start
-            guard digits > 0, digits == 1 || bytes[start] != UInt8(ascii: "0"),
-                at == bytes.count || bytes[at] < UInt8(ascii: "0") || bytes[at] > UInt8(ascii: "9")
-            else { return nil }
-            return value
+    /// A JSON string without escapes or control characters, valid UTF-8 (nil otherwise: the
+    /// frame is then decoded whole).
+    mutating func plainString() -> String? {
+        guard at < bytes.count, bytes[at] == UInt8(ascii: "\"") else { return nil }
+        let start = at + 1
+        var end = start
+        while end < bytes.count, bytes[end] != UInt8(ascii: "\"") {
+            if bytes[end] == UInt8(ascii: "\\") || bytes[end] < 0x20 { return nil }
+            end += 1
         }
-
-        /// A JSON string without escapes or control characters, valid UTF-8 (nil otherwise: the
-        /// frame is then decoded whole).
-        mutating func plainString() -> String? {
-            guard at < bytes.count, bytes[at] == UInt8(ascii: "\"") else { return nil }
-            let start = at + 1
-            var end = start
-            while end < bytes.count, bytes[end] != UInt8(ascii: "\"") {
-                if bytes[end] == UInt8(ascii: "\\") || bytes[end] < 0x20 { return nil }
-                end += 1
-            }
-            guard end < bytes.count, let text = String(validating: UnsafeBufferPointer(rebasing: bytes[start..<end]), as: UTF8.self) else { return nil }
-            at = end + 1
-            return text
-        }
+        guard end < bytes.count, let text = String(validating: UnsafeBufferPointer(rebasing: bytes[start..<end]), as: UTF8.self) else { return nil }
+        at = end + 1
+        return text
     }
 }

@@ -197,7 +197,6 @@ public struct ClusterSpool: Sendable {
         return out
     }
 
-    /// The file of shard `id`, checked against the manifest (size, SHA-256).
     /// Shard `id` as the manifest records it (or, for a spool still being written, as it was
     /// committed); nil when there is none yet.
     public func shard(_ id: Int) -> ClusterManifest.Shard? {
@@ -206,6 +205,7 @@ public struct ClusterSpool: Sendable {
         return manifest.shards.first(where: { $0.id == id }) ?? feed?.shard(id)
     }
 
+    /// The file of shard `id`, checked against the manifest (size, SHA-256).
     private func verifiedShard(_ id: Int) throws -> (ClusterManifest.Shard, String, Data) {
         guard let shard = shard(id) else {
             throw ChatbotTesterError(.internal, "no shard \(id) in \(directory.path)")

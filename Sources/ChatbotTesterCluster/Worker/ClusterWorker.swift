@@ -217,18 +217,11 @@ actor WorkerDriver {
     /// The samples of `assignment`, read from the spool's shards; nil when they cannot be read (they
     /// are handed back, saying why, and the reason goes to this worker's log).
     private func readByReference(_ assignment: ClusterMessage.AssignmentByReference) -> [IndexedSample]? {
-        let why: String
-        if var reader = shardReader {
-            do {
-                let samples = try reader.samples(of: assignment)
-                shardReader = reader
-                return samples
-            } catch {
-                shardReader = reader
-                why = error.description
-            }
-        } else {
-            why = "this worker does not read the spool (it was not offered the journal, or could not open it)"
+        var why = "this worker does not read the spool (it was not offered the journal, or could not open it)"
+        do {
+            if let samples = try shardReader?.samples(of: assignment) { return samples }
+        } catch {
+            why = error.description
         }
         events.emit(LogEvent(.warning, "samples assigned by reference could not be read; they go back to the coordinator: \(why)", source: "spool"))
         perform(machine.released(assignment.samples.map(\.id), unreadable: why))

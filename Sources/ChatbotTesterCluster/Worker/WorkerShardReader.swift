@@ -20,6 +20,8 @@ struct WorkerShardReader {
 
     private struct Loaded {
         var reference: ClusterMessage.ShardReference
+        /// The file's path (for what names it).
+        var path: String
         var data: Data
         /// Where each line starts, and one past the last line's newline.
         var lineStarts: [Int]
@@ -44,36 +46,39 @@ struct WorkerShardReader {
         self.init(directory: (journalPath as NSString).deletingLastPathComponent)
     }
 
-    /// The samples `assignment` names, in its order, each read from its shard.
+    /// The samples `assignment` names, in its order, each read from its shard (looked up again
+    /// only when a sample is not in the last one's: they come in dataset order).
     mutating func samples(of assignment: ClusterMessage.AssignmentByReference) throws(Unreadable) -> [IndexedSample] {
         var out: [IndexedSample] = []
         out.reserveCapacity(assignment.samples.count)
+        var current: Loaded?
         for reference in assignment.samples {
-            guard let shard = assignment.shards.first(where: { $0.indexes.contains(reference.index) }) else {
-                throw Unreadable(description: "sample '\(reference.id)' at index \(reference.index) is in none of the shards named")
+            if current?.reference.indexes.contains(reference.index) != true {
+                guard let shard = assignment.shards.first(where: { $0.indexes.contains(reference.index) }) else {
+                    throw Unreadable(description: "sample '\(reference.id)' at index \(reference.index) is in none of the shards named")
+                }
+                current = try load(shard)
             }
-            out.append(try sample(reference, in: shard))
+            out.append(try sample(reference, in: current!))
         }
         return out
     }
 
-    private mutating func sample(_ reference: ClusterMessage.SampleReference, in shard: ClusterMessage.ShardReference) throws(Unreadable) -> IndexedSample {
-        let loaded = try load(shard)
-        let path = directory + shard.file
-        let position = reference.index - shard.firstIndex
+    private func sample(_ reference: ClusterMessage.SampleReference, in loaded: Loaded) throws(Unreadable) -> IndexedSample {
+        let position = reference.index - loaded.reference.firstIndex
         let start = loaded.lineStarts[position], end = loaded.lineStarts[position + 1] - 1
         let line = loaded.data[(loaded.data.startIndex + start)..<(loaded.data.startIndex + end)]
         guard let (index, bytes) = ClusterMessageCodec.indexedLine(line), index == reference.index else {
-            throw Unreadable(description: "spool file \(path) line \(position + 1) is not the indexed sample at index \(reference.index)")
+            throw Unreadable(description: "spool file \(loaded.path) line \(position + 1) is not the indexed sample at index \(reference.index)")
         }
-        switch JSONL.decode(TestSample.self, from: bytes, source: path, line: position + 1, decoder: decoder) {
+        switch JSONL.decode(TestSample.self, from: bytes, source: loaded.path, line: position + 1, decoder: decoder) {
         case .success(let sample):
             guard sample.id == reference.id else {
-                throw Unreadable(description: "spool file \(path) line \(position + 1) holds sample '\(sample.id)', not '\(reference.id)'")
+                throw Unreadable(description: "spool file \(loaded.path) line \(position + 1) holds sample '\(sample.id)', not '\(reference.id)'")
             }
             return IndexedSample(index: index, sample: sample, encodedSample: bytes, byReference: true)
         case .failure(let error):
-            throw Unreadable(description: "spool file \(path) line \(position + 1): \(error)")
+            throw Unreadable(description: "spool file \(loaded.path) line \(position + 1): \(error)")
         }
     }
 
@@ -110,7 +115,7 @@ struct WorkerShardReader {
         guard starts.count == shard.count + 1, starts.last == data.count else {
             throw Unreadable(description: "spool file \(path) holds \(starts.count - 1) whole lines, the coordinator named \(shard.count)")
         }
-        let read = Loaded(reference: shard, data: data, lineStarts: starts)
+        let read = Loaded(reference: shard, path: path, data: data, lineStarts: starts)
         loaded.append(read)
         if loaded.count > keeps { loaded.removeFirst() }
         return read
