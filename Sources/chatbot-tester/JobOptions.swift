@@ -106,8 +106,10 @@ struct CommandEvents {
         bus.subscribe(try JSONLEventLogSink(url: url))
     }
 
-    /// Delivers what is queued and closes every sink.
+    /// Delivers what is queued and closes every sink; `events.jsonl`'s last line says how much CPU
+    /// the command used (`ProcessCPU`).
     func finish() async {
+        bus.emit(ProcessCPU.now().event)
         await bus.shutdown()
     }
 
@@ -155,4 +157,33 @@ func withInterruptCancellation<T: Sendable>(_ body: @escaping @Sendable () async
     }
     defer { sources.forEach { $0.cancel() } }
     return try await task.value
+}
+
+/// The CPU time this process and the child processes it has waited for (the workers of
+/// `--workers N`) used so far, from `getrusage`. `test`, `run` and the other job commands log it as
+/// the last debug event of `events.jsonl` (`source: process.cpu`): what `ops/bench/sharded-vs-single.py`
+/// reads for the coordinator's own share of a run's CPU.
+struct ProcessCPU {
+    var userSeconds: Double
+    var systemSeconds: Double
+    var childrenSeconds: Double
+
+    static func now() -> ProcessCPU {
+        func seconds(_ time: timeval) -> Double { Double(time.tv_sec) + Double(time.tv_usec) / 1_000_000 }
+        var own = rusage(), children = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &own)
+        getrusage(RUSAGE_CHILDREN.rawValue, &children)
+        return ProcessCPU(
+            userSeconds: seconds(own.ru_utime), systemSeconds: seconds(own.ru_stime),
+            childrenSeconds: seconds(children.ru_utime) + seconds(children.ru_stime))
+    }
+
+    var event: LogEvent {
+        let text = { (value: Double) in String(format: "%.6f", value) }
+        return LogEvent(
+            .debug,
+            "CPU: this process \(text(userSeconds + systemSeconds)) s (user \(text(userSeconds)) s, system \(text(systemSeconds)) s); "
+                + "the processes it started and waited for \(text(childrenSeconds)) s",
+            source: "process.cpu")
+    }
 }

@@ -123,6 +123,33 @@ import Testing
         #expect(FileManager.default.fileExists(atPath: sharded.appendingPathComponent("spool/manifest.json").path))
     }
 
+    /// `events.jsonl` ends with what the command used of the CPU, its own and its workers' (what
+    /// `ops/bench/sharded-vs-single.py` reads for the coordinator's share of a run).
+    @Test func theLastEventSaysHowMuchCPUTheProcessAndItsWorkersUsed() async throws {
+        func cpu(_ flags: [String]) async throws -> (own: Double, user: Double, system: Double, children: Double) {
+            let out = try Self.temporaryDirectory()
+            let result = try await Self.run(["test", "examples/quickstart.yaml", "--out", out.path, "--no-progress"] + flags)
+            #expect(result.status == 0, "\(result.stderr)")
+            let lines = try String(contentsOf: out.appendingPathComponent("events.jsonl"), encoding: .utf8).split(separator: "\n")
+            let last = try #require(lines.last.map { Data($0.utf8) })
+            let event = try #require(try JSONSerialization.jsonObject(with: last) as? [String: Any])
+            #expect(event["source"] as? String == "process.cpu")
+            #expect(event["level"] as? String == "debug")
+            let message = try #require(event["message"] as? String)
+            let numbers = message.split(whereSeparator: { !"0123456789.".contains($0) }).compactMap { Double($0) }
+            try #require(numbers.count == 4, "\(message)")
+            return (numbers[0], numbers[1], numbers[2], numbers[3])
+        }
+        let single = try await cpu([])
+        #expect(single.own > 0)
+        #expect(abs(single.own - single.user - single.system) < 0.000_002)
+        let sharded = try await cpu(["--workers", "2"])
+        #expect(sharded.own > 0)
+        // Two workers were started, did the run's work and were waited for before the event.
+        #expect(sharded.children > single.children)
+        #expect(sharded.children > 0.01, "workers' CPU: \(sharded.children) s")
+    }
+
     @Test func failingThresholdExitsOne() async throws {
         let directory = try Self.temporaryDirectory()
         let config = directory.appendingPathComponent("job.yaml")

@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """The cluster tax: the same job (N cases, latency 0, one `contains` metric, against the mock
 OpenAI-compatible server on loopback) run back to back in one process and with `--workers W`.
-Prints wall time and CPU seconds of the coordinator process itself (its own utime+stime from
-/proc, workers excluded) and of the whole process tree, for the whole command and for its run
-stage alone (from the `job.stage` events in events.jsonl). Both modes write results, evaluations
+Prints wall time and CPU seconds of the coordinator process itself (workers excluded: the tree's
+CPU at its exit less what its workers used, which it logs as its last event, `source:
+process.cpu`; builds that do not log it are read from /proc, polled every 50 ms in 10 ms ticks,
+which misses their last moments) and of the whole process tree, for the whole command and for
+its run stage alone (from the `job.stage` events in events.jsonl). Both modes write results, evaluations
 and every report inside the run stage (one process from its journals, the coordinator in its
 merge pass), so what follows the run stage is only the command's own start-up and exit. The mock
 server is not part of the tree (it is started once, before the rounds). A benchmark that prints
@@ -17,7 +19,7 @@ usage: ops/bench/sharded-vs-single.py [--cases 20000] [--workers 2] [--concurren
                                       [--latency-ms 0] [--slow P:MS]
        (builds nothing: uses .build/release/chatbot-tester unless --binary names another build)
 """
-import argparse, json, os, resource, socket, subprocess, sys, tempfile, time
+import argparse, json, os, re, resource, socket, subprocess, sys, tempfile, time
 
 root = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 binary = os.path.join(root, ".build/release/chatbot-tester")
@@ -99,7 +101,29 @@ def run(args, cwd, events, peaks=None):
     tree = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if process.returncode not in (0, 1):
         sys.exit(f"{args}: exit {process.returncode}: {process.stderr.read().decode()[-2000:]}")
+    # The process's own CPU exactly: the tree's (measured here at its exit) less what its workers
+    # used, which it logs as its last event (`source: process.cpu`, from getrusage once they were
+    # reaped). The polled figure misses what it does after the last poll and is read in 10 ms ticks.
+    workers_cpu = workers_cpu_logged(events)
+    if workers_cpu is not None:
+        cpu = tree - workers_cpu
     return (wall, cpu, tree), run_stage
+
+
+def workers_cpu_logged(events):
+    """The CPU seconds of the processes the command started and waited for, from its last
+    `process.cpu` event (None when it logged none)."""
+    found = None
+    try:
+        with open(events, "rb") as f:
+            for line in f:
+                if b'"process.cpu"' in line:
+                    match = re.search(r"started and waited for ([0-9.]+) s", json.loads(line)["message"])
+                    if match:
+                        found = float(match.group(1))
+    except (OSError, ValueError):
+        return None
+    return found
 
 
 def main():
