@@ -254,8 +254,8 @@ public struct IndexedAttemptStatus: Sendable, Hashable, Codable {
 }
 
 extension IndexedRun {
-    /// Plans `job` into `store`: checks and spools its dataset (or generates it) in `scratch`, in
-    /// `shards` shards balanced by size (fewer when there are fewer cases), and writes the spool,
+    /// Plans `job` into `store`: checks and spools its dataset (or generates it) in `scratch` in one
+    /// pass, in `shards` shards balanced by size (fewer when there are fewer cases), and writes the spool,
     /// `job.json` and last `plan.json` to the store. A store that already holds the same job's
     /// plan (same config and dataset digests, shards and parallelism) is left as it is (a retried
     /// plan pod is harmless); another plan is refused unless `overwrite`, which first deletes
@@ -285,15 +285,18 @@ extension IndexedRun {
             for key in try await store.list(prefix: "") { try await store.delete(key) }
         }
         let (dataset, _) = try await job.datasetToRun()
-        let total = try await job.scanDataset(dataset)
         var setup = try ClusterJobSetup.pipeline(config: job.config, concurrency: job.settings.concurrency)
         if case .object(var spec) = setup.job {
             spec["score"] = .bool(true)
             setup.job = .object(spec)
         }
-        let spool = try await ClusterSpool.prepare(
-            at: scratch.appendingPathComponent("spool"), samples: DatasetReader(url: dataset, source: job.config.dataset).samples(), setup: setup,
-            samplesPerShard: max(1, (total + shards - 1) / shards), minShards: shards)
+        // One pass: the dataset checked as `test` checks it and each case spooled as written
+        // (`ClusterManifest.samplesAsWritten`). `shards` shards (fewer when there are fewer cases),
+        // cut where the running size crosses each one's equal share: the count depends on the
+        // sample count alone, as the split rule needs (no byte bound per shard).
+        let spool = try await ClusterRun.spool(
+            job: job, dataset: dataset, at: scratch.appendingPathComponent("spool"), setup: setup, samplesPerShard: Int(Int32.max),
+            maxShardBytes: nil, minShards: shards, checked: nil, started: nil)
         try job.writeJobRecord()
         try await store.write(contentsOf: job.output(jobRecordKey), to: jobRecordKey)
         try await spool.upload(to: store, prefix: spoolPrefix)

@@ -333,6 +333,17 @@ extension ClusterRun {
             spec["stateDirectory"] = .string(job.output(".state").path)
             setup.job = .object(spec)
         }
+        return try await spool(
+            job: job, dataset: dataset, at: directory, setup: setup, samplesPerShard: samplesPerShard, maxShardBytes: maxShardBytes,
+            minShards: minShards, checked: checked, started: started)
+    }
+
+    /// `prepareSpool` with the workers' setup given (an indexed run's plan writes its own): the
+    /// dataset checked and spooled as written in one pass.
+    static func spool(
+        job: TestJob, dataset: URL, at directory: URL, setup: ClusterJobSetup, samplesPerShard: Int, maxShardBytes: Int?, minShards: Int,
+        checked: (@Sendable (Int) -> Void)?, started: (@Sendable (ClusterSpool) -> Void)?
+    ) async throws -> ClusterSpool {
         // The file's size sizes the shards (about `minShards` of them at least).
         let expectedBytes = started == nil ? nil : ((try? FileManager.default.attributesOfItem(atPath: dataset.path)[.size] as? Int) ?? 0)
         // The pass refuses duplicate ids (file:line) before a case reaches the writer: it keeps no

@@ -152,6 +152,50 @@ import Testing
         }
     }
 
+    /// `plan` reads the dataset once and spools each case as its line wrote it (`samplesAsWritten`,
+    /// as `test --workers` does); the indexed workers record the cases as one process records them
+    /// — in the awkward shapes of the parity rows: spaces, escapes, numbers at the parser's edges,
+    /// an id that must be escaped, turns.
+    @Test func aPlanSpoolsTheCasesAsWrittenAndTheMergedRunRecordsThemAsOneProcess() async throws {
+        let shapes = ParityTests.awkwardShapes
+        let count = 50
+        let lines = (0..<count).map { shapes[$0 % shapes.count]($0) }
+        let directory = try ParityTests.job(ParityTests.scriptedRefundJob, cases: lines.map { $0 + "\n" }.joined())
+        let config = directory.appendingPathComponent("job.yaml").path
+        let single = directory.appendingPathComponent("single")
+        let alone = try await CLITests.run(["test", config, "--out", single.path, "--no-progress"])
+        #expect(alone.status == 0, "\(alone.stderr)")
+
+        let store = try await Store(.file)
+        try await Self.plan(directory, store, ["--shards", "3", "--parallelism", "3"])
+        let manifest = try JSONValue(parsing: String(decoding: try await store.artifacts.read(IndexedRun.spoolPrefix + "manifest.json"), as: UTF8.self))
+        #expect(manifest["samplesAsWritten"] == .bool(true))
+        guard case .array(let shards)? = manifest["shards"] else { Issue.record("no shards in the manifest"); return }
+        #expect(shards.count == 3)
+        var spooled: [String] = []
+        for shard in shards {
+            guard let file = shard["file"]?.stringValue else { continue }
+            for try await (_, text) in store.artifacts.lines(of: IndexedRun.spoolPrefix + file) { spooled.append(String(text)) }
+        }
+        // Each case's line as the dataset wrote it (the whitespace around it aside), in order.
+        #expect(spooled.count == count)
+        for (index, line) in spooled.enumerated() where index < count {
+            let written = lines[index].trimmingCharacters(in: .whitespaces)
+            #expect(line == #"{"index":\#(index),"sample":\#(written)}"#, "shard line \(index)")
+        }
+        for (index, worker) in try await Self.workers([0, 1, 2], store).enumerated() {
+            #expect(worker.status == 0, "worker \(index): \(worker.stderr)")
+        }
+        let merged = try await Self.merge(directory, store)
+        let results = [single, merged].map { ParityTests.lines($0.appendingPathComponent("results.jsonl")) }
+        #expect(results[0].count == count)
+        #expect(results[0].map(ParityTests.sampleText) == results[1].map(ParityTests.sampleText))
+        #expect(results[0].map(ParityTests.normalized) == results[1].map(ParityTests.normalized))
+        #expect(
+            ParityTests.lines(single.appendingPathComponent("evals.jsonl")).map(ParityTests.normalized)
+                == ParityTests.lines(merged.appendingPathComponent("evals.jsonl")).map(ParityTests.normalized))
+    }
+
     @Test(arguments: StoreKind.allCases)
     func aWorkerKilledMidShardResumesWithNothingLostOrDoubled(_ kind: StoreKind) async throws {
         try await withMockLLMServer(.init(latencyMs: 200)) { server in

@@ -300,19 +300,24 @@ import Testing
         return counts.count == 1 ? counts[0] : nil
     }
 
+    /// Case lines in shapes a spool keeps as written: spaces and a tab around them, a `\u` escape in
+    /// an id, numbers at the byte parser's edges, an id that must be escaped, turns, members in any
+    /// order. Case `n` takes shape `n % count`.
+    static let awkwardShapes: [@Sendable (Int) -> String] = [
+        { #"{"input": "refund please", "id": "a\#($0)"}"# },
+        { #"  {"id":"b\u0032-\#($0)","input":"refund"}"# + "\t" },
+        { #"{"id": "c\#($0)", "input": "refund", "metadata": {"n": 6.666666266666667e+18, "m": 1E2, "list": [1, 2.50, -0.0]}}"# },
+        { #"{"tags": ["x", "y"], "id":"q\"\#($0)","input":"tab\there"}"# },
+        { #"{"id": "é\#($0)", "turns": ["hi", "refund?"], "schemaVersion": 1}"# },
+    ]
+
     /// Cases the workers read from the spool's shards themselves (protocol 10: handed out by
     /// reference once a worker's first `journaled` frame shows it journals) — in the shapes of the
     /// row above, an id that must be escaped among them, so the worker reads some frames with the
     /// decoder — are recorded as one process records them: the same bytes of each case, records,
     /// evaluations, summaries and exit status. Most of them went by reference.
     @Test func casesReadByReferenceAreRecordedTheSameEitherWay() async throws {
-        let shapes: [(Int) -> String] = [
-            { #"{"input": "refund please", "id": "a\#($0)"}"# },
-            { #"  {"id":"b\u0032-\#($0)","input":"refund"}"# + "\t" },
-            { #"{"id": "c\#($0)", "input": "refund", "metadata": {"n": 6.666666266666667e+18, "m": 1E2, "list": [1, 2.50, -0.0]}}"# },
-            { #"{"tags": ["x", "y"], "id":"q\"\#($0)","input":"tab\there"}"# },
-            { #"{"id": "é\#($0)", "turns": ["hi", "refund?"], "schemaVersion": 1}"# },
-        ]
+        let shapes = Self.awkwardShapes
         let count = 600
         let outs = try await Self.testBothWays(try Self.job(Self.scriptedRefundJob, cases: (0..<count).map { shapes[$0 % shapes.count]($0) + "\n" }.joined()))
         let single = outs[.single]!, sharded = outs[.sharded]!
