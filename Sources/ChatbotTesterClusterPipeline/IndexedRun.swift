@@ -296,7 +296,7 @@ extension IndexedRun {
         // sample count alone, as the split rule needs (no byte bound per shard).
         let spool = try await ClusterRun.spool(
             job: job, dataset: dataset, at: scratch.appendingPathComponent("spool"), setup: setup, samplesPerShard: Int(Int32.max),
-            maxShardBytes: nil, minShards: shards, checked: nil, started: nil)
+            maxShardBytes: nil, minShards: shards, cutsAsItGoes: false, checked: nil, started: nil)
         try job.writeJobRecord()
         try await store.write(contentsOf: job.output(jobRecordKey), to: jobRecordKey)
         try await spool.upload(to: store, prefix: spoolPrefix)

@@ -121,9 +121,11 @@ public struct ShardedRunStage: JobRunStage {
         let samplesPerShard = samplesPerShard, maxShardBytes = maxShardBytes, minShards = max(1, workers)
         let streams = playsWhileSpooling
         let prepare: @Sendable (@escaping @Sendable (ClusterSpool) -> Void) async throws -> ClusterSpool = { started in
-            let spool = try await ClusterRun.prepareSpool(
-                job: job, dataset: dataset, at: spoolURL, samplesPerShard: samplesPerShard, maxShardBytes: maxShardBytes,
-                minShards: minShards, scoring: scoring, checked: checked, started: streams ? started : nil)
+            // Shards are written as they fill, whether or not they are played meanwhile.
+            let spool = try await ClusterRun.spool(
+                job: job, dataset: dataset, at: spoolURL, setup: try ClusterRun.workersSetup(job: job, scoring: scoring),
+                samplesPerShard: samplesPerShard, maxShardBytes: maxShardBytes, minShards: minShards, cutsAsItGoes: true, checked: checked,
+                started: streams ? started : nil)
             // The dataset pass's id set (~28 bytes a case) is freed: its pages go back before the
             // run (and a resume's merge) would peak on top of them.
             FreedMemory.release()
@@ -325,6 +327,14 @@ extension ClusterRun {
         maxShardBytes: Int? = ClusterSpoolWriter.defaultMaxShardBytes, minShards: Int = 1, scoring: Bool = true,
         checked: (@Sendable (Int) -> Void)? = nil, started: (@Sendable (ClusterSpool) -> Void)? = nil
     ) async throws -> ClusterSpool {
+        try await spool(
+            job: job, dataset: dataset, at: directory, setup: try workersSetup(job: job, scoring: scoring), samplesPerShard: samplesPerShard,
+            maxShardBytes: maxShardBytes, minShards: minShards, cutsAsItGoes: started != nil, checked: checked, started: started)
+    }
+
+    /// The setup a sharded run's workers rebuild the job from: the config as written, whether they
+    /// score, and where a worker on this host keeps its state.
+    static func workersSetup(job: TestJob, scoring: Bool) throws -> ClusterJobSetup {
         var setup = try ClusterJobSetup.pipeline(config: job.config, concurrency: job.settings.concurrency)
         if case .object(var spec) = setup.job {
             spec["score"] = .bool(scoring)
@@ -333,19 +343,21 @@ extension ClusterRun {
             spec["stateDirectory"] = .string(job.output(".state").path)
             setup.job = .object(spec)
         }
-        return try await spool(
-            job: job, dataset: dataset, at: directory, setup: setup, samplesPerShard: samplesPerShard, maxShardBytes: maxShardBytes,
-            minShards: minShards, checked: checked, started: started)
+        return setup
     }
 
     /// `prepareSpool` with the workers' setup given (an indexed run's plan writes its own): the
-    /// dataset checked and spooled as written in one pass.
+    /// dataset checked and spooled as written in one pass. With `cutsAsItGoes` each shard is
+    /// written as soon as it is full (`StreamingCut`: no scratch file written and read back; a
+    /// fresh spool only), else all are planned at the end (`ShardPlanner`: balanced, their count
+    /// set by the sample count alone when `maxShardBytes` is nil, as an indexed plan needs);
+    /// `started` (which needs `cutsAsItGoes`) gets the spool while it is written.
     static func spool(
         job: TestJob, dataset: URL, at directory: URL, setup: ClusterJobSetup, samplesPerShard: Int, maxShardBytes: Int?, minShards: Int,
-        checked: (@Sendable (Int) -> Void)?, started: (@Sendable (ClusterSpool) -> Void)?
+        cutsAsItGoes: Bool, checked: (@Sendable (Int) -> Void)?, started: (@Sendable (ClusterSpool) -> Void)?
     ) async throws -> ClusterSpool {
         // The file's size sizes the shards (about `minShards` of them at least).
-        let expectedBytes = started == nil ? nil : ((try? FileManager.default.attributesOfItem(atPath: dataset.path)[.size] as? Int) ?? 0)
+        let expectedBytes = !cutsAsItGoes ? nil : ((try? FileManager.default.attributesOfItem(atPath: dataset.path)[.size] as? Int) ?? 0)
         // The pass refuses duplicate ids (file:line) before a case reaches the writer: it keeps no
         // second set of them.
         let writer = try ClusterSpoolWriter(
