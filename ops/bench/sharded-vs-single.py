@@ -19,7 +19,7 @@ usage: ops/bench/sharded-vs-single.py [--cases 20000] [--workers 2] [--concurren
                                       [--latency-ms 0] [--slow P:MS]
        (builds nothing: uses .build/release/chatbot-tester unless --binary names another build)
 """
-import argparse, json, os, re, resource, socket, subprocess, sys, tempfile, time
+import argparse, json, os, re, resource, socket, statistics, subprocess, sys, tempfile, time
 
 root = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 binary = os.path.join(root, ".build/release/chatbot-tester")
@@ -161,7 +161,9 @@ evaluate:
   metrics: [{{type: contains, value: "30 days"}}]
 """)
     try:
+        ratios, shares = [], []
         for index in range(options.rounds):
+            single_wall = None
             for label, extra in (("single", []), (f"--workers {options.workers}", ["--workers", str(options.workers)])):
                 out = os.path.join(work, f"out-{index}-{len(extra)}")
                 peaks = {} if options.memory else None
@@ -177,7 +179,17 @@ evaluate:
                     swall, scpu, stree = stage
                     print(f"{'run stage':>12}: {swall:6.2f} s; coordinator/process CPU {scpu:5.2f} s "
                           f"({100 * scpu / max(stree, 1e-9):4.1f}% of the tree's {stree:5.2f} s)")
+                if not extra:
+                    single_wall = wall
+                else:
+                    ratios.append(wall / single_wall)
+                    shares.append(100 * cpu / max(tree, 1e-9))
                 sys.stdout.flush()
+        # The issue's two goals, per round and at the median: the sharded wall time over one
+        # process's in the same round (<= 1.10), the coordinator's share of the tree (<= 10 %).
+        print(f"--workers {options.workers} / one process, per round: {', '.join(f'{r:.2f}' for r in ratios)} "
+              f"(median {statistics.median(ratios):.2f}); the coordinator's share: {', '.join(f'{x:.1f}' for x in shares)} % "
+              f"(median {statistics.median(shares):.1f} %)")
     finally:
         server.terminate()
 
