@@ -349,16 +349,15 @@ public struct ClusterSpool: Sendable {
     private static func containsIdMember(_ start: UnsafePointer<UInt8>, count: Int, value: [UInt8]) -> Bool {
         let key = Array(#""id""#.utf8)
         var position = 0
-        func isSpace(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D }
         while position <= count - key.count, let hit = memchr(start + position, Int32(key[0]), count - key.count + 1 - position) {
             let at = UnsafeRawPointer(start).distance(to: UnsafeRawPointer(hit))
             position = at + 1
             guard memcmp(start + at, key, key.count) == 0 else { continue }
             var cursor = at + key.count
-            while cursor < count, isSpace(start[cursor]) { cursor += 1 }
+            while cursor < count, JSONByteScanner.isWhitespace(start[cursor]) { cursor += 1 }
             guard cursor < count, start[cursor] == UInt8(ascii: ":") else { continue }
             cursor += 1
-            while cursor < count, isSpace(start[cursor]) { cursor += 1 }
+            while cursor < count, JSONByteScanner.isWhitespace(start[cursor]) { cursor += 1 }
             if count - cursor >= value.count, memcmp(start + cursor, value, value.count) == 0 { return true }
         }
         return false

@@ -21,6 +21,13 @@ public enum JSONByteScanner {
     /// Why bytes were refused, and at which byte offset.
     public typealias Failure = JSONByteParser.Failure
 
+    /// Whether `byte` is JSON's insignificant whitespace (RFC 8259: space, tab, line feed,
+    /// carriage return) — the one test every byte-level reader of the package trims with.
+    @inlinable @inline(__always)
+    public static func isWhitespace(_ byte: UInt8) -> Bool {
+        byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D
+    }
+
     /// One member of an object: its (unescaped) name and the byte range of its value.
     public struct Member: Sendable, Hashable {
         public var name: String
@@ -89,10 +96,9 @@ public enum JSONByteScanner {
             // From the text, as JSONDecoder reads a `Double` (a large number with a fraction can be
             // `.int` in a `JSONValue`, truncated as JSONDecoder truncates it for an `Int`).
             let lower = data.startIndex + range.lowerBound
-            let isSpace: (UInt8) -> Bool = { $0 == 0x20 || $0 == 0x09 || $0 == 0x0A || $0 == 0x0D }
             var bytes = data[lower..<(lower + range.count)]
-            while let first = bytes.first, isSpace(first) { bytes = bytes.dropFirst() }
-            while let last = bytes.last, isSpace(last) { bytes = bytes.dropLast() }
+            while let first = bytes.first, isWhitespace(first) { bytes = bytes.dropFirst() }
+            while let last = bytes.last, isWhitespace(last) { bytes = bytes.dropLast() }
             let text = String(decoding: bytes, as: UTF8.self)
             guard let number = Double(text) else { throw Failure(offset: range.lowerBound, message: "expected a number") }
             // As JSONDecoder: a number too small for a `Double` is refused, not read as zero.

@@ -62,8 +62,8 @@ extension JSONL {
             let (trimmed, id) = bytes.withUnsafeBytes { raw -> (Range<Int>, String?) in
                 let bytes = raw.bindMemory(to: UInt8.self)
                 var start = 0, end = bytes.count
-                while start < end, Self.isSpace(bytes[start]) { start += 1 }
-                while end > start, Self.isSpace(bytes[end - 1]) { end -= 1 }
+                while start < end, JSONByteScanner.isWhitespace(bytes[start]) { start += 1 }
+                while end > start, JSONByteScanner.isWhitespace(bytes[end - 1]) { end -= 1 }
                 guard !decodesAll, let range = TestSampleLineCheck.idRange(bytes) else { return (start..<end, nil) }
                 return (start..<end, String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self))
             }
@@ -71,11 +71,6 @@ extension JSONL {
             if let id { return CaseLine(line: line, bytes: json, result: .success(DatasetCase(id: id, sample: nil))) }
             let result = JSONL.decode(TestSample.self, from: bytes, source: source, line: line, decoder: decoder)
             return CaseLine(line: line, bytes: json, result: result.map { DatasetCase(id: $0.id, sample: $0) })
-        }
-
-        @inline(__always)
-        private static func isSpace(_ byte: UInt8) -> Bool {
-            byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D
         }
     }
 }

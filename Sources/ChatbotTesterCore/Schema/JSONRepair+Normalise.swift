@@ -9,7 +9,7 @@ extension JSONRepair {
         var i = 0
         while i < bytes.count {
             let byte = bytes[i]
-            let previous = out.last(where: { !isSpace($0) }) ?? 0
+            let previous = out.last(where: { !JSONByteScanner.isWhitespace($0) }) ?? 0
             if byte == UInt8(ascii: "\"") || (byte == UInt8(ascii: "'") && opensSingleQuote(after: previous)) {
                 let end = stringEnd(bytes, from: i).end ?? bytes.count
                 if byte == UInt8(ascii: "'") { applied.insert(.singleQuotes) }
@@ -30,7 +30,7 @@ extension JSONRepair {
             }
             if byte == UInt8(ascii: "]") || byte == UInt8(ascii: "}") {
                 var j = out.count - 1
-                while j >= 0, isSpace(out[j]) { j -= 1 }
+                while j >= 0, JSONByteScanner.isWhitespace(out[j]) { j -= 1 }
                 if j >= 0, out[j] == UInt8(ascii: ",") {
                     out.remove(at: j)
                     applied.insert(.trailingComma)
@@ -97,7 +97,7 @@ extension JSONRepair {
             // A bare value runs to the next `,`, `}`, `]` or line end: `{reason: too vague, score: 2}`.
             var stop = end
             while stop < bytes.count, ![UInt8(ascii: ","), UInt8(ascii: "}"), UInt8(ascii: "]"), 0x0A, 0x0D].contains(bytes[stop]) { stop += 1 }
-            while stop > end, isSpace(bytes[stop - 1]) { stop -= 1 }
+            while stop > end, JSONByteScanner.isWhitespace(bytes[stop - 1]) { stop -= 1 }
             appendQuoted(bytes[start..<stop], to: &out)
             applied.insert(.bareWords)
             return stop

@@ -49,7 +49,7 @@ extension JSONRepair {
             default:
                 break
             }
-            if !isSpace(byte) { previous = byte }
+            if !JSONByteScanner.isWhitespace(byte) { previous = byte }
             i += 1
         }
         return result
@@ -85,7 +85,7 @@ extension JSONRepair {
 
     static func closesSingleQuote(_ bytes: [UInt8], at index: Int) -> Bool {
         var k = index + 1
-        while k < bytes.count, isSpace(bytes[k]) { k += 1 }
+        while k < bytes.count, JSONByteScanner.isWhitespace(bytes[k]) { k += 1 }
         guard k < bytes.count else { return true }
         let next = bytes[k]
         return next == UInt8(ascii: ",") || next == UInt8(ascii: ":") || next == UInt8(ascii: "}") || next == UInt8(ascii: "]")

@@ -116,10 +116,10 @@ public enum JSONRepair {
     /// Repairs the candidate starting at `start`; also returns where a balanced candidate ends.
     static func repair(_ body: [UInt8], start: Int, leading: [Kind]) -> (Result<Outcome, Failure>, end: Int?) {
         var repairs = leading
-        if body[..<start].contains(where: { !isSpace($0) }) { repairs.append(.surroundingProse) }
+        if body[..<start].contains(where: { !JSONByteScanner.isWhitespace($0) }) { repairs.append(.surroundingProse) }
         let scan = scan(body, from: start)
         if let end = scan.end {
-            if body[(end + 1)...].contains(where: { !isSpace($0) }) && !repairs.contains(.surroundingProse) {
+            if body[(end + 1)...].contains(where: { !JSONByteScanner.isWhitespace($0) }) && !repairs.contains(.surroundingProse) {
                 repairs.append(.surroundingProse)
             }
             return (finish(Array(body[start...end]), repairs: repairs), end)
@@ -142,7 +142,7 @@ public enum JSONRepair {
                 if scan.danglingEscape { closed.removeLast() }
                 closed.append(quote)
             }
-            while let last = closed.last, isSpace(last) || last == UInt8(ascii: ",") { closed.removeLast() }
+            while let last = closed.last, JSONByteScanner.isWhitespace(last) || last == UInt8(ascii: ",") { closed.removeLast() }
             candidates.append(closed + closers(scan.stack[...]))
             // … or, when cut inside a key or a number or before a value, drop the incomplete member.
             if let cut = scan.cuts.last ?? nil { candidates.append(Array(body[start..<cut]) + closers(scan.stack[...])) }
@@ -190,9 +190,5 @@ public enum JSONRepair {
 
     static func isOpener(_ byte: UInt8) -> Bool {
         byte == UInt8(ascii: "{") || byte == UInt8(ascii: "[")
-    }
-
-    static func isSpace(_ byte: UInt8) -> Bool {
-        byte == 0x20 || byte == 0x0A || byte == 0x0D || byte == 0x09
     }
 }
