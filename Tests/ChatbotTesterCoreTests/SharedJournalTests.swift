@@ -36,19 +36,26 @@ import Testing
         try String(contentsOf: url, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: true).map(String.init)
     }
 
-    @Test func aSharedJournalKeepsWhatOthersAppendedWhenAWriteFails() throws {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("shared-journal-\(UUID().uuidString).jsonl")
-        defer { try? FileManager.default.removeItem(at: url) }
+    /// A journal holding the line "a", then "b-line" and "c-line" whose write fails as `failing`
+    /// says (made for the journal's file); `shared` as a cluster's spool journal is.
+    static func journalWithAFailedWrite(shared: Bool, _ failing: (URL) -> FailingOnce) throws -> (URL, FileJournal) {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("journal-\(UUID().uuidString).jsonl")
         let journal = try FileJournal(url: url, mode: 0o600)
-        journal.separatesWrites = true
+        journal.separatesWrites = shared
         try journal.appendNow(Data("a".utf8))
         try journal.syncNow()
-        // "\nb-line\nc-line\n": the failing write leaves "\nb-line\nc" behind the worker's line.
-        let failing = FailingOnce(url: url, interloper: "\nworker-1\n", keep: { $0 / 2 + 2 })
-        journal.writeBuffer = { failing.write($0, $1) }
+        let writer = failing(url)
+        journal.writeBuffer = { writer.write($0, $1) }
         try journal.appendNow(Data("b-line".utf8))
         try journal.appendNow(Data("c-line".utf8))
         #expect(throws: ChatbotTesterError.self) { try journal.syncNow() }
+        return (url, journal)
+    }
+
+    @Test func aSharedJournalKeepsWhatOthersAppendedWhenAWriteFails() throws {
+        // "\nb-line\nc-line\n": the failing write leaves "\nb-line\nc" behind the worker's line.
+        let (url, journal) = try Self.journalWithAFailedWrite(shared: true) { FailingOnce(url: $0, interloper: "\nworker-1\n", keep: { $0 / 2 + 2 }) }
+        defer { try? FileManager.default.removeItem(at: url) }
         Self.appendAsAnotherProcess("\nworker-2\n", to: url)
         try journal.appendNow(Data("d-line".utf8))
         try journal.syncNow()
@@ -58,16 +65,8 @@ import Testing
     }
 
     @Test func aJournalOfItsOwnIsCutBackToItsLastWholeLine() throws {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("own-journal-\(UUID().uuidString).jsonl")
+        let (url, journal) = try Self.journalWithAFailedWrite(shared: false) { FailingOnce(url: $0, interloper: "", keep: { $0 / 2 + 1 }) }
         defer { try? FileManager.default.removeItem(at: url) }
-        let journal = try FileJournal(url: url, mode: 0o600)
-        try journal.appendNow(Data("a".utf8))
-        try journal.syncNow()
-        let failing = FailingOnce(url: url, interloper: "", keep: { $0 / 2 + 1 })
-        journal.writeBuffer = { failing.write($0, $1) }
-        try journal.appendNow(Data("b-line".utf8))
-        try journal.appendNow(Data("c-line".utf8))
-        #expect(throws: ChatbotTesterError.self) { try journal.syncNow() }
         #expect(try String(contentsOf: url, encoding: .utf8) == "a\n")
         try journal.syncNow()
         try journal.closeNow()

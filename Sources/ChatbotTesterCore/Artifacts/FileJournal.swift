@@ -239,7 +239,9 @@ public final class FileJournal: ArtifactJournal, @unchecked Sendable {
             return taken
         }
         if !chunk.isEmpty {
-            let (before, shared) = (lseek(fd, 0, SEEK_END), lock.withLock { separating })
+            // Where the file ended, for a roll-back: only a journal of its own is rolled back.
+            let shared = lock.withLock { separating }
+            let before = shared ? -1 : lseek(fd, 0, SEEK_END)
             let write = writeBuffer
             let ok = chunk.withUnsafeBytes { write(fd, $0) }
             guard ok else {
@@ -248,7 +250,7 @@ public final class FileJournal: ArtifactJournal, @unchecked Sendable {
                 // with it. There the piece stays, ended by the newline the next write starts with
                 // (a damaged line readers skip), and the lines written whole before the failure
                 // are written again, duplicates the record-key rule reads as one.
-                if before >= 0 && !shared { ftruncate(fd, before) }
+                if before >= 0 { ftruncate(fd, before) }
                 lock.withLock { pending = chunk + pending }
                 throw ChatbotTesterError(.io, "cannot append to \(url.path)", location: SourceLocation(source: url.path))
             }
