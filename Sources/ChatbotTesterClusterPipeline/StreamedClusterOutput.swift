@@ -154,7 +154,8 @@ final class StreamedClusterOutput: ClusterJournalSink, @unchecked Sendable {
                 }
                 if reason != nil { return }
             }
-            flush(&chunks)
+            // The chunks are written once one holds 256 KiB (`add`) or at the end (`finish`): a chunk
+            // that large goes to its file as it is, not copied into the writer's buffer first.
         }
     }
 

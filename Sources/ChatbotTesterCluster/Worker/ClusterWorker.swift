@@ -31,7 +31,7 @@ public enum ClusterWorker {
         /// lines back instead of receiving their bytes. `false`: always send records in frames.
         public var appendsToOfferedJournal = true
 
-        public init(workerId: String? = nil, batchSize: Int = 64, stateDirectory: URL? = nil, flushDelay: Double = 0.02) {
+        public init(workerId: String? = nil, batchSize: Int = 128, stateDirectory: URL? = nil, flushDelay: Double = 0.02) {
             let workerId = workerId ?? "\(ProcessInfo.processInfo.hostName)-\(getpid())"
             self.workerId = workerId
             self.batchSize = max(1, batchSize)

@@ -91,6 +91,9 @@ public enum ByteCoding {
         /// A string written by `ByteCoding.append(_:to:)` (nil when it is not valid UTF-8).
         public mutating func string() -> String? {
             guard let length = u32(), let bytes = bytes(Int(length)) else { return nil }
+            // ASCII (the usual stop reasons, error codes and ids) needs no validation: the
+            // decoding initializer takes it on its fast path.
+            if bytes.allSatisfy({ $0 < 0x80 }) { return String(decoding: bytes, as: UTF8.self) }
             return String(validating: bytes, as: UTF8.self)
         }
 
