@@ -18,7 +18,11 @@ public enum HTMLReport {
     ) -> String {
         let aggregate = summary.aggregate
         let names = aggregate.metricNames
-        var body = "<header><h1>\(ReportText.html(title))</h1>"
+        var body = ""
+        // The sample table is most of the page: room for it up front, so the text is not copied
+        // each time it outgrows its buffer (fresh pages each time) as a thousand samples go in.
+        body.reserveCapacity(16_384 + samples.count * 2_048)
+        body += "<header><h1>\(ReportText.html(title))</h1>"
         body += "<span id=\"verdict\" class=\"badge \(summary.passed ? "pass" : "fail")\">\(summary.passed ? "PASS" : "FAIL")</span>"
         body += "<p class=\"note\">Generated \(ReportText.html(generatedAt.iso8601String)) by chatbot-tester \(ChatbotTesterCoreInfo.version)</p></header>"
         body += overview(summary)
@@ -26,7 +30,7 @@ public enum HTMLReport {
         body += metricsTable(aggregate, names)
         body += tagsTable(aggregate, names)
         if let comparison { body += comparison.htmlSection() }
-        body += sampleTable(samples, names: names, total: totalSamples)
+        appendSampleTable(samples, names: names, total: totalSamples, to: &body)
         return HTMLPage.wrap(title: title, body: body)
     }
 
@@ -97,8 +101,8 @@ public enum HTMLReport {
         return html + "</tbody></table>"
     }
 
-    static func sampleTable(_ samples: [SampleEvaluation], names: [String], total: Int) -> String {
-        var html = "<h2>Samples</h2><div class=\"controls\"><input id=\"filter\" type=\"search\" placeholder=\"Filter by id, tag or text…\">"
+    static func appendSampleTable(_ samples: [SampleEvaluation], names: [String], total: Int, to html: inout String) {
+        html += "<h2>Samples</h2><div class=\"controls\"><input id=\"filter\" type=\"search\" placeholder=\"Filter by id, tag or text…\">"
         html += "<select id=\"outcome\"><option value=\"\">all outcomes</option>"
         for outcome in ["failed", "unmeasured", "error", "passed"] { html += "<option value=\"\(outcome)\">\(outcome)</option>" }
         html += "</select><span id=\"shown\" class=\"note\"></span></div>"
@@ -126,7 +130,6 @@ public enum HTMLReport {
         if samples.count < total {
             html += "<p class=\"note\" id=\"cap-note\">Showing \(samples.count) of \(total) samples (failing, errored and unmeasured first). Every sample is in results.csv and junit.xml.</p>"
         }
-        return html
     }
 
     static func details(_ sample: SampleEvaluation) -> String {
