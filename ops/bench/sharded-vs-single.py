@@ -9,14 +9,17 @@ its run stage alone (from the `job.stage` events in events.jsonl). Both modes wr
 and every report inside the run stage (one process from its journals, the coordinator in its
 merge pass), so what follows the run stage is only the command's own start-up and exit. The mock
 server is not part of the tree (it is started once, before the rounds). A benchmark that prints
-figures; it asserts nothing.
+figures; it asserts nothing. With `--against B2` each round runs both builds (alternating, on the
+same server and dataset) and the end compares their medians: a change of a point or less in the
+coordinator's share is within one build's round-to-round spread here, so builds are compared in the
+same rounds, not across runs.
 
 With `--latency-ms L` the server holds each reply L ms; with `--slow P:MS` every case whose
 position is a multiple of 100/P (P percent of them, spread evenly) asks the server for MS ms instead
 (`MOCK_LATENCY_MS`), e.g. `--slow 2:1000`: how much a few slow cases stretch each mode's tail.
 
 usage: ops/bench/sharded-vs-single.py [--cases 20000] [--workers 2] [--concurrency 32] [--rounds 1] [--binary PATH] [--memory]
-                                      [--latency-ms 0] [--slow P:MS]
+                                      [--latency-ms 0] [--slow P:MS] [--against PATH]
        (builds nothing: uses .build/release/chatbot-tester unless --binary names another build)
 """
 import argparse, json, os, re, resource, socket, statistics, subprocess, sys, tempfile, time
@@ -67,13 +70,13 @@ def children(pid):
     return found
 
 
-def run(args, cwd, events, peaks=None):
+def run(args, cwd, events, peaks=None, program=None):
     """Runs the command; returns (wall, own CPU, tree CPU) for the whole command and for its run
     stage (until the run stage's end event, when the workers have exited and been reaped). With
     `peaks` (a dict), fills in the process's peak RSS under "process" and each child's by pid."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.monotonic()
-    process = subprocess.Popen([binary] + args, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen([program or binary] + args, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     cpu = 0.0
     run_stage = None
     offset, pending = 0, b""
@@ -133,6 +136,8 @@ def main():
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--binary", default=binary)
+    parser.add_argument("--against", default=None,
+                        help="a second build: each round runs both, alternating, and the end compares their medians")
     parser.add_argument("--latency-ms", type=float, default=0)
     parser.add_argument("--slow", default=None, help="P:MS: P percent of the cases take MS ms")
     parser.add_argument("--memory", action="store_true",
@@ -161,35 +166,51 @@ evaluate:
   metrics: [{{type: contains, value: "30 days"}}]
 """)
     try:
-        ratios, shares = [], []
+        builds = [os.path.abspath(options.binary)] + ([os.path.abspath(options.against)] if options.against else [])
+        ratios = {build: [] for build in builds}
+        shares = {build: [] for build in builds}
+        coordinator = {build: [] for build in builds}
         for index in range(options.rounds):
-            single_wall = None
-            for label, extra in (("single", []), (f"--workers {options.workers}", ["--workers", str(options.workers)])):
-                out = os.path.join(work, f"out-{index}-{len(extra)}")
-                peaks = {} if options.memory else None
-                (wall, cpu, tree), stage = run(["test", "job.yaml", "--out", out, "--no-progress"] + extra, work,
-                                               os.path.join(out, "events.jsonl"), peaks)
-                print(f"{label:>12}: {options.cases} cases in {wall:6.2f} s = {options.cases / wall:7.0f} cases/s; "
-                      f"coordinator/process CPU {cpu:5.2f} s ({100 * cpu / max(tree, 1e-9):4.1f}% of the tree's {tree:5.2f} s)")
-                if peaks is not None:
-                    workers = [f"{mb:.0f}" for pid, mb in peaks.items() if pid != "process" and mb > 0]
-                    print(f"{'peak RSS':>12}: coordinator/process {peaks.get('process', 0):.0f} MB"
-                          + (f", workers {', '.join(workers)} MB" if workers else ""))
-                if stage:
-                    swall, scpu, stree = stage
-                    print(f"{'run stage':>12}: {swall:6.2f} s; coordinator/process CPU {scpu:5.2f} s "
-                          f"({100 * scpu / max(stree, 1e-9):4.1f}% of the tree's {stree:5.2f} s)")
-                if not extra:
-                    single_wall = wall
-                else:
-                    ratios.append(wall / single_wall)
-                    shares.append(100 * cpu / max(tree, 1e-9))
-                sys.stdout.flush()
+            for number, build in enumerate(builds):
+                if len(builds) > 1:
+                    print(f"round {index + 1}, {build}:")
+                single_wall = None
+                for label, extra in (("single", []), (f"--workers {options.workers}", ["--workers", str(options.workers)])):
+                    out = os.path.join(work, f"out-{index}-{number}-{len(extra)}")
+                    peaks = {} if options.memory else None
+                    (wall, cpu, tree), stage = run(["test", "job.yaml", "--out", out, "--no-progress"] + extra, work,
+                                                   os.path.join(out, "events.jsonl"), peaks, program=build)
+                    print(f"{label:>12}: {options.cases} cases in {wall:6.2f} s = {options.cases / wall:7.0f} cases/s; "
+                          f"coordinator/process CPU {cpu:5.2f} s ({100 * cpu / max(tree, 1e-9):4.1f}% of the tree's {tree:5.2f} s)")
+                    if peaks is not None:
+                        workers = [f"{mb:.0f}" for pid, mb in peaks.items() if pid != "process" and mb > 0]
+                        print(f"{'peak RSS':>12}: coordinator/process {peaks.get('process', 0):.0f} MB"
+                              + (f", workers {', '.join(workers)} MB" if workers else ""))
+                    if stage:
+                        swall, scpu, stree = stage
+                        print(f"{'run stage':>12}: {swall:6.2f} s; coordinator/process CPU {scpu:5.2f} s "
+                              f"({100 * scpu / max(stree, 1e-9):4.1f}% of the tree's {stree:5.2f} s)")
+                    if not extra:
+                        single_wall = wall
+                    else:
+                        ratios[build].append(wall / single_wall)
+                        shares[build].append(100 * cpu / max(tree, 1e-9))
+                        coordinator[build].append(cpu)
+                    sys.stdout.flush()
         # The issue's two goals, per round and at the median: the sharded wall time over one
         # process's in the same round (<= 1.10), the coordinator's share of the tree (<= 10 %).
-        print(f"--workers {options.workers} / one process, per round: {', '.join(f'{r:.2f}' for r in ratios)} "
-              f"(median {statistics.median(ratios):.2f}); the coordinator's share: {', '.join(f'{x:.1f}' for x in shares)} % "
-              f"(median {statistics.median(shares):.1f} %)")
+        for build in builds:
+            prefix = f"{build}: " if len(builds) > 1 else ""
+            print(f"{prefix}--workers {options.workers} / one process, per round: {', '.join(f'{r:.2f}' for r in ratios[build])} "
+                  f"(median {statistics.median(ratios[build]):.2f}); the coordinator's share: "
+                  f"{', '.join(f'{x:.1f}' for x in shares[build])} % (median {statistics.median(shares[build]):.1f} %)")
+        if len(builds) > 1:
+            # Builds compared round by round on the same machine state: the medians' differences.
+            first, second = builds
+            print(f"{second} against {first}: the coordinator's CPU median "
+                  f"{statistics.median(coordinator[second]):.3f} s against {statistics.median(coordinator[first]):.3f} s, "
+                  f"its share {statistics.median(shares[second]):.1f} % against {statistics.median(shares[first]):.1f} %, "
+                  f"the wall ratio {statistics.median(ratios[second]):.2f} against {statistics.median(ratios[first]):.2f}")
     finally:
         server.terminate()
 
