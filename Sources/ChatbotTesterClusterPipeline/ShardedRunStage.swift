@@ -182,27 +182,42 @@ public struct ShardedRunStage: JobRunStage {
                 .debug, "the workers read \(outcome.stats.assignedByReference) of the samples handed out from the spool's shards themselves (assigned by reference)",
                 source: "cluster.assign"))
         }
-        let evaluation = try await Task {
+        let (evaluation, merged) = try await Task { () -> (EvalSummary?, MergePass?) in
             if let streamed {
                 if interrupted {
                     await streamed.abandon("the run was interrupted")
                 } else if let written = try await streamed.finish(expected: outcome.stats.journaled) {
                     job.events.emit(LogEvent(.debug, Self.streamedMessage, source: Self.outputSource))
-                    return written.evaluation
+                    return (written.evaluation, nil)
                 }
                 job.events.emit(LogEvent(.debug, "\(Self.mergedMessage): \(streamed.abandonReason ?? "?")", source: Self.outputSource))
             }
-            return try await Self.merge(outcome.spool, job: job, scoring: scoring, reports: scoring && !interrupted)
+            let pass = try await Self.merge(
+                outcome.spool, job: job, scoring: scoring, reports: scoring && !interrupted, counted: outcome.stats.recordedIndexes)
+            return (pass.evaluation, pass)
         }.value
         // The statistics were summed at the coordinator as records were journaled (and read from the
         // journal for earlier sessions), as the Runner sums them: results.jsonl is not read again.
         // Duplicate ids are refused before a run starts in every mode, so `duplicates` is 0 here as
         // in one process.
         let stats = outcome.stats
+        var totals = stats.totals
+        var played = stats.journaled - stats.resumed
+        if let merged, merged.uncountedRecords > 0 {
+            // Lines the journal holds and the coordinator did not count (a worker's, appended as the
+            // run stopped or the worker was lost): merged into results.jsonl, so counted here too.
+            totals.statistics.merge(merged.uncounted.statistics)
+            for (code, message) in merged.uncounted.errorExamples where totals.errorExamples[code] == nil { totals.errorExamples[code] = message }
+            played += merged.uncountedRecords
+            job.events.emit(LogEvent(
+                .warning,
+                "\(merged.uncountedRecords) record(s) a worker appended to the journal were not counted when the run ended; they are merged and counted",
+                source: Self.outputSource))
+        }
         let summary = RunSummary(
-            target: job.targetName, stopReason: stats.stopReason, statistics: stats.totals.statistics, resumed: stats.resumed,
-            skipped: stats.resumed, duplicates: 0, abandoned: stats.abandoned, played: stats.journaled - stats.resumed,
-            durationSeconds: outcome.seconds, budgetUSD: job.runOptions.budgetUSD, errorExamples: stats.totals.errorExamples,
+            target: job.targetName, stopReason: stats.stopReason, statistics: totals.statistics, resumed: stats.resumed,
+            skipped: stats.resumed, duplicates: 0, abandoned: stats.abandoned, played: played,
+            durationSeconds: outcome.seconds, budgetUSD: job.runOptions.budgetUSD, errorExamples: totals.errorExamples,
             keptErrors: stats.keptErrors)
         return JobRunResult(summary: summary, scored: scoring, evaluation: evaluation)
     }
@@ -223,8 +238,8 @@ public struct ShardedRunStage: JobRunStage {
 
     /// Merges the journal into `results.jsonl` (and `evals.jsonl` when `scoring`) and, with
     /// `reports`, feeds each merged sample to the job's `evaluationOutput` (see ``MergePass``).
-    static func merge(_ spool: ClusterSpool, job: TestJob, scoring: Bool, reports: Bool) async throws -> EvalSummary? {
-        try await MergePass.run(spool, job: job, scoring: scoring, reports: reports, tallies: false).evaluation
+    static func merge(_ spool: ClusterSpool, job: TestJob, scoring: Bool, reports: Bool, counted: IndexSet) async throws -> MergePass {
+        try await MergePass.run(spool, job: job, scoring: scoring, reports: reports, tallies: false, counted: counted)
     }
 }
 
@@ -248,14 +263,29 @@ struct MergePass {
     var errorExamples: [String: String] = [:]
     /// Samples fed to the reports from their report parts (`ClusterReportParts`), not decoded.
     var partsUsed = 0
+    /// With `counted`: the merged records whose index it does not hold (lines the coordinator did
+    /// not count: see `uncounted(_:run:)`), their statistics and one example message per error code.
+    var uncounted = ClusterRunTotals()
+    /// How many they are.
+    var uncountedRecords = 0
 
-    static func run(_ spool: ClusterSpool, job: TestJob, scoring: Bool, reports: Bool, tallies: Bool) async throws -> MergePass {
+    /// - Parameter counted: the indexes the coordinator counted (`ClusterCoordinatorStats.recordedIndexes`);
+    ///   a merged record at another index is tallied in `uncounted`.
+    static func run(
+        _ spool: ClusterSpool, job: TestJob, scoring: Bool, reports: Bool, tallies: Bool, counted: IndexSet? = nil
+    ) async throws -> MergePass {
         // What the run freed goes back first: the pass then peaks with its own tables.
         FreedMemory.release()
         let output = job.outputDirectory
         var pass = MergePass()
         guard reports || tallies else {
-            pass.merged = try spool.merge(into: output, evals: scoring)
+            guard let counted else {
+                pass.merged = try spool.merge(into: output, evals: scoring)
+                return pass
+            }
+            pass.merged = try spool.merge(into: output, evals: scoring) { entry, run, _ in
+                if !counted.contains(entry.index) { pass.uncounted(entry, run: run) }
+            }
             return pass
         }
         let index = try spool.journalIndex()
@@ -270,6 +300,7 @@ struct MergePass {
         let parts = reports && !tallies ? ClusterReportParts(spool: spool.directory, keeping: index) : nil
         do {
             pass.merged = try spool.merge(index: index, into: output, evals: scoring || reports) { entry, run, evals in
+                if let counted, !counted.contains(entry.index) { pass.uncounted(entry, run: run) }
                 if let evaluation, decoded, let part = parts?.body(line: entry.range, sampleId: entry.sampleId, index: entry.index),
                     try evaluation.add(reportPart: part, evalCount: evals.count, sample: {
                         SampleEvaluation(
@@ -305,6 +336,18 @@ struct MergePass {
         }
         pass.evaluation = try evaluation.finish().summary
         return pass
+    }
+
+    /// Tallies a merged record the coordinator did not count: a worker appended its line to the
+    /// journal and was lost, or the run stopped, before its frame was taken. The journal is the
+    /// truth (a resume counts the line as done), so the run's summary counts it with what it merged.
+    /// A run that does not decode is counted without statistics, as a reader of `results.jsonl`
+    /// skips it.
+    private mutating func uncounted(_ entry: JournalIndex.Entry, run: Data) {
+        uncountedRecords += 1
+        guard let record = try? JSONCoding.decodeRecord(RunRecord.self, from: run, decoder: JSONCoding.decoder()) else { return }
+        uncounted.statistics.add(record)
+        if let error = record.error, uncounted.errorExamples[error.code] == nil { uncounted.errorExamples[error.code] = error.message }
     }
 }
 

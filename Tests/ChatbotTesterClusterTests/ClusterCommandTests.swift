@@ -1,5 +1,7 @@
 import ChatbotTester
+import ChatbotTesterCluster
 import ChatbotTesterClusterUV
+import ChatbotTesterCore
 import Foundation
 import Testing
 
@@ -16,13 +18,20 @@ import Testing
         return cli
     }
 
+    /// A fresh directory for a coordinator run of the quickstart: the directory (remove it after),
+    /// the socket's path, the output directory and the config's path.
+    static func quickstartPlaces() throws -> (directory: URL, socket: String, out: URL, config: String) {
+        let directory = try ClusterTestSupport.temporaryDirectory()
+        return (
+            directory, directory.appendingPathComponent("sock/c.sock").path, directory.appendingPathComponent("out"),
+            OpsFilesTests.root.appendingPathComponent("examples/quickstart.yaml").path
+        )
+    }
+
     @Test func coordinatorAndWorkerCommandsRunTheQuickstart() async throws {
         guard let cli = Self.cli() else { return }
-        let directory = try ClusterTestSupport.temporaryDirectory()
+        let (directory, socket, out, config) = try Self.quickstartPlaces()
         defer { try? FileManager.default.removeItem(at: directory) }
-        let socket = directory.appendingPathComponent("sock/c.sock").path
-        let out = directory.appendingPathComponent("out")
-        let config = OpsFilesTests.root.appendingPathComponent("examples/quickstart.yaml").path
         let (coordinatorEnd, workerEnds) = try await withTimeout(180) {
             try await UVLoop.withLoop { loop in
                 let coordinator = try await UVProcess.spawn(
@@ -51,6 +60,64 @@ import Testing
         #expect(results.count == 8)
         // The socket is gone after the run.
         #expect(!FileManager.default.fileExists(atPath: socket))
+    }
+
+    /// A worker appends its record to the journal itself and sends the frame saying so after; one
+    /// that is lost, or stopped, in between leaves a line the coordinator never counted. Here a
+    /// worker of the test's own appends a valid record for its first sample and never sends it; the
+    /// coordinator is then stopped (SIGTERM) and the worker leaves. The interrupted run's merge
+    /// takes the line into `results.jsonl` (the journal is the truth: a resume counts it as done),
+    /// and `run-summary.json` counts it with what was merged instead of saying nothing was played.
+    @Test func aRecordAWorkerJournaledButNeverSentIsCountedWithTheMergedResults() async throws {
+        guard let cli = Self.cli() else { return }
+        let (directory, socket, out, config) = try Self.quickstartPlaces()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let (end, lateId) = try await withTimeout(120) {
+            try await UVLoop.withLoop { loop in
+                let coordinator = try await UVProcess.spawn(
+                    executable: cli, arguments: ["coordinator", "--socket", socket, "--out", out.path, "--no-progress", config], loop: loop)
+                var connected: UVPipeConnection?
+                for _ in 0..<600 where connected == nil {
+                    connected = try? await UVPipeConnection.connect(path: socket, loop: loop)
+                    if connected == nil { try await Task.sleep(nanoseconds: 50_000_000) }
+                }
+                guard let worker = connected else { throw ChatbotTesterError(.io, "the coordinator never listened on \(socket)") }
+                let codec = ClusterMessageCodec()
+                worker.enqueue([try codec.encode(.hello(.init(workerId: "late", pid: Int(getpid()))))])
+                var journal: String?
+                var first: IndexedSample?
+                while first == nil, let payload = await worker.receive() {
+                    switch try codec.decodeAtWorker(payload, peer: "coordinator") {
+                    case .welcome(let welcome): journal = welcome.recordJournal?.path
+                    case .assign(let assignment): first = assignment.samples.first
+                    default: break
+                    }
+                }
+                guard let journal, let first else { throw ChatbotTesterError(.proto, "no journal offered, or no sample assigned") }
+                // The line as a worker appends it (`WorkerRecordJournal`): a newline of its own first.
+                let record = ClusterRecord(sampleId: first.sample.id, index: first.index, run: RunRecord(sample: first.sample, target: "bot"), evals: [])
+                let (_, line) = try record.journaledUnit()
+                let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: journal))
+                try handle.seekToEnd()
+                try handle.write(contentsOf: Data([0x0A]) + line)
+                try handle.close()
+                // The run stops before the frame is sent; then the worker is gone.
+                coordinator.kill(SIGTERM)
+                try await Task.sleep(nanoseconds: 300_000_000)
+                worker.close(reason: nil)
+                return (await coordinator.waitForExit(), first.sample.id)
+            }
+        }
+        #expect(end.status == 3 && end.signal == 0, "\(end)")
+        let results = try String(contentsOf: out.appendingPathComponent("results.jsonl"), encoding: .utf8).split(separator: "\n")
+        #expect(results.count == 1 && results.first?.contains("\"sampleId\":\"\(lateId)\"") == true, "\(results)")
+        let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("run-summary.json"))) as? [String: Any]
+        let statistics = summary?["statistics"] as? [String: Any]
+        #expect(summary?["stopReason"] as? String == "cancelled")
+        #expect(summary?["played"] as? Int == 1, "\(summary ?? [:])")
+        #expect(statistics?["ok"] as? Int == 1 && statistics?["error"] as? Int == 0, "\(statistics ?? [:])")
+        let events = try String(contentsOf: out.appendingPathComponent("events.jsonl"), encoding: .utf8)
+        #expect(events.contains("1 record(s) a worker appended to the journal were not counted"))
     }
 
     /// A running `coordinator` holds its output directory: a `test` there is refused naming the

@@ -148,6 +148,23 @@ import Testing
         next = Self.assigned(Self.reply(&machine, 1, [3]))
         #expect(next == [1: [4]])
         #expect(machine.completedCount == 3 && machine.inFlightCount == 2)
+        // What the run counted, by dataset index (the summary's merge checks the journal's lines
+        // against it): 1–3, not the slow 0 nor 4 in flight.
+        #expect(machine.recordedRanges == [1..<4])
+        _ = Self.reply(&machine, 1, [4])
+        #expect(machine.recordedRanges == [1..<5])
+        _ = Self.reply(&machine, 1, [0])
+        #expect(machine.recordedRanges == [0..<5])
+    }
+
+    /// Indexes recorded with gaps between them come out as one range per run of them, the last one
+    /// included.
+    @Test func theRecordedIndexesAreOneRangePerRunOfThem() {
+        var machine = Self.machine(shards: 2, per: 4, concurrency: 8)
+        #expect(machine.recordedRanges.isEmpty)
+        _ = Self.join(&machine, 1)
+        _ = Self.reply(&machine, 1, [0, 2, 3, 7])
+        #expect(machine.recordedRanges == [0..<1, 2..<4, 7..<8])
     }
 
     @Test func theRunFinishesWhenEverySampleIsJournaled() {

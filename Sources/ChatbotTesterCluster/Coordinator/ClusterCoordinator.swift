@@ -151,6 +151,11 @@ public struct ClusterCoordinatorStats: Sendable, Hashable {
     /// Samples handed out by reference (`assignByReference`): their workers read them from the
     /// spool's shards.
     public var assignedByReference: Int = 0
+    /// The dataset indexes of the samples the run counted as journaled (`journaled` of them,
+    /// earlier sessions included). The journal may hold a line more: a worker that appended its
+    /// record itself and was lost, or stopped, before the coordinator counted it — a merge from the
+    /// journal finds it there (see `ShardedRunStage`).
+    public var recordedIndexes = IndexSet()
 }
 
 /// The coordinator's I/O shell around `CoordinatorStateMachine`.
@@ -277,6 +282,8 @@ actor CoordinatorDriver {
         try closing.get()
         flushProgress(olderThan: nil)
         stats.journaled = machine.completedCount
+        stats.recordedIndexes = IndexSet()
+        for range in machine.recordedRanges { stats.recordedIndexes.insert(integersIn: range) }
         stats.spentUSD = machine.runLimits.spentUSD
         stats.abandoned = machine.abandonedCount
         stats.duplicateRecords = machine.duplicateCount

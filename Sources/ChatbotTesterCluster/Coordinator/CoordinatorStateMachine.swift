@@ -339,6 +339,22 @@ public struct CoordinatorStateMachine: Sendable {
 
     /// Samples journaled so far.
     public var completedCount: Int { recordedCount }
+    /// The dataset indexes of the samples journaled so far (earlier sessions included), as ranges
+    /// in increasing order.
+    public var recordedRanges: [Range<Int>] {
+        var ranges: [Range<Int>] = []
+        var start: Int?
+        for index in recorded.indices {
+            if recorded[index] != .none {
+                if start == nil { start = index }
+            } else if let first = start {
+                ranges.append(first..<index)
+                start = nil
+            }
+        }
+        if let first = start { ranges.append(first..<recorded.count) }
+        return ranges
+    }
     /// Samples in the run.
     public var totalCount: Int { total }
     /// Samples handed to workers and not yet returned.
