@@ -27,7 +27,26 @@ public enum BuiltinBackends {
     public static let typeNames = ["anthropic", "azure-openai", "exec", "http", "openai", "scripted"]
 
     /// The process-wide client the built-in HTTP backends use unless given another. Never shut down.
-    public static let sharedHTTPClient: HTTPClient = makeHTTPClient()
+    /// Made on first use: registering the built-in types does not make it, nor does building a
+    /// backend; the first request that needs AsyncHTTPClient does (a streamed reply, `https://`, a
+    /// host name other than `localhost`). A process whose requests all take the own HTTP/1.1 path
+    /// never starts its event loop threads.
+    public static let sharedHTTPClient: HTTPClient = {
+        let client = makeHTTPClient()
+        sharedHTTPClientIdentity.withLock { $0 = ObjectIdentifier(client) }
+        return client
+    }()
+
+    /// The shared client's identity once it is made (read without making it).
+    private static let sharedHTTPClientIdentity = Locked<ObjectIdentifier?>(nil)
+
+    /// Whether `client` is ``sharedHTTPClient``, asked without making it.
+    static func isSharedHTTPClient(_ client: HTTPClient) -> Bool {
+        sharedHTTPClientIdentity.withLock { $0 == ObjectIdentifier(client) }
+    }
+
+    /// Whether ``sharedHTTPClient`` has been made in this process.
+    static var sharedHTTPClientIsMade: Bool { sharedHTTPClientIdentity.withLock { $0 != nil } }
 
     /// A client configured for backends: no redirects across hosts, a large per-host pool,
     /// timeouts left to each request's deadline, and no connection-establishment retries of its
@@ -48,20 +67,23 @@ public enum BuiltinBackends {
     }
 
     /// Registers every built-in type.
-    /// - Parameter httpClient: the client the HTTP backends share (``sharedHTTPClient`` by default).
-    public static func register(into registry: inout BackendRegistry, httpClient: HTTPClient = sharedHTTPClient) {
+    /// - Parameter httpClient: the client the HTTP backends share; nil (the default) for
+    ///   ``sharedHTTPClient``, made when a request first needs it.
+    public static func register(into registry: inout BackendRegistry, httpClient: HTTPClient? = nil) {
         for type in types(httpClient: httpClient) { registry.register(type) }
     }
 
     /// A registry holding only the built-in types.
-    public static func registry(httpClient: HTTPClient = sharedHTTPClient) -> BackendRegistry {
+    /// - Parameter httpClient: as for ``register(into:httpClient:)``.
+    public static func registry(httpClient: HTTPClient? = nil) -> BackendRegistry {
         var registry = BackendRegistry()
         register(into: &registry, httpClient: httpClient)
         return registry
     }
 
     /// The built-in types, for listing or selective registration.
-    public static func types(httpClient: HTTPClient = sharedHTTPClient) -> [ComponentType<any ModelBackend>] {
+    /// - Parameter httpClient: as for ``register(into:httpClient:)``.
+    public static func types(httpClient: HTTPClient? = nil) -> [ComponentType<any ModelBackend>] {
         [
             OpenAIBackend.openAIType(client: httpClient), OpenAIBackend.azureType(client: httpClient),
             AnthropicBackend.registration(client: httpClient), HTTPChatbotBackend.registration(client: httpClient),

@@ -71,7 +71,15 @@ struct HTTP1ClientTests {
         #expect(Self.http(ownPath: false).own == nil)
         let other = BackendHTTP(client: BuiltinBackends.makeHTTPClient(), field: "backends.bot", timeoutSeconds: 1)
         #expect(other.own == nil)
+        // A client of one's own is never taken for the shared one (asked without making it).
+        #expect(!BuiltinBackends.isSharedHTTPClient(other.client))
         try other.client.syncShutdown()
+        // No client given: the shared one, made only when a request needs it, and the own path.
+        let lazy = BackendHTTP(client: nil, field: "backends.bot", timeoutSeconds: 1)
+        #expect(lazy.own != nil)
+        #expect(lazy.client === BuiltinBackends.sharedHTTPClient && BuiltinBackends.isSharedHTTPClient(lazy.client))
+        #expect(BuiltinBackends.sharedHTTPClientIsMade)
+        #expect(BackendHTTP(client: BuiltinBackends.sharedHTTPClient, field: "backends.bot", timeoutSeconds: 1).own != nil)
         let target = try #require(HTTP1Request.target("http://127.0.0.1:8080/v1/chat?x=1#frag"))
         #expect(target.endpoint == HTTP1Request.Endpoint(host: "127.0.0.1", port: 8080))
         #expect(target.hostHeader == "127.0.0.1:8080")

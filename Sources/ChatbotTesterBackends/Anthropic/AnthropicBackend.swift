@@ -193,7 +193,7 @@ extension AnthropicBackend {
             HeaderOptions.timeoutSpec(),
         ] + SamplingDefaults.optionSpecs(maxTokensDefault: "1024")
 
-    static func registration(client: HTTPClient) -> ComponentType<any ModelBackend> {
+    static func registration(client: HTTPClient?) -> ComponentType<any ModelBackend> {
         ComponentType(name: "anthropic", summary: "Anthropic Messages API (/v1/messages)", options: options) { options, _ in
             var base = try options.string("baseURL") ?? "https://api.anthropic.com"
             while base.hasSuffix("/") { base.removeLast() }

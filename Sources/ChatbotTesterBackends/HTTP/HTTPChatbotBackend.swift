@@ -203,7 +203,7 @@ extension HTTPChatbotBackend {
 
     static let defaultBody: JSONValue = ["message": "{{input}}", "session": "{{session}}"]
 
-    static func registration(client: HTTPClient) -> ComponentType<any ModelBackend> {
+    static func registration(client: HTTPClient?) -> ComponentType<any ModelBackend> {
         ComponentType(name: "http", summary: "any chatbot with a JSON HTTP API (templated request, reply by JSON path)", options: options) {
             options, context in
             let url = try options.requiredString("url")

@@ -33,7 +33,7 @@ extension OpenAIBackend {
             HeaderOptions.timeoutSpec(),
         ] + SamplingDefaults.optionSpecs()
 
-    static func openAIType(client: HTTPClient) -> ComponentType<any ModelBackend> {
+    static func openAIType(client: HTTPClient?) -> ComponentType<any ModelBackend> {
         ComponentType(
             name: "openai", summary: "OpenAI-compatible chat completions + embeddings (OpenAI, llama.cpp, Ollama, vLLM)",
             options: openAIOptions
@@ -55,7 +55,7 @@ extension OpenAIBackend {
         }
     }
 
-    static func azureType(client: HTTPClient) -> ComponentType<any ModelBackend> {
+    static func azureType(client: HTTPClient?) -> ComponentType<any ModelBackend> {
         ComponentType(
             name: "azure-openai", summary: "Azure OpenAI deployments (chat completions + embeddings, api-key header)",
             options: azureOptions
@@ -88,7 +88,7 @@ extension OpenAIBackend {
 
 extension BackendHTTP {
     /// The HTTP layer for a backend instance, with its `requestTimeoutSeconds`.
-    init(options: ComponentOptions, client: HTTPClient, defaultTimeout: Double = 600) throws {
+    init(options: ComponentOptions, client: HTTPClient?, defaultTimeout: Double = 600) throws {
         let seconds = try options.double("requestTimeoutSeconds") ?? defaultTimeout
         guard seconds > 0 else {
             throw ChatbotTesterError(

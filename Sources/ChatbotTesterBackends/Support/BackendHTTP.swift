@@ -14,7 +14,12 @@ struct HTTPReply: Sendable {
 /// The HTTP plumbing every HTTP backend shares: one request out, one reply in, and every failure
 /// turned into a `ChatbotTesterError` with a retry disposition, naming the peer, never the request.
 struct BackendHTTP: Sendable {
-    let client: HTTPClient
+    /// The client given, or nil for the process-wide shared one (``BuiltinBackends/sharedHTTPClient``),
+    /// which is made only when a request first needs it: a process whose requests all take the own
+    /// HTTP/1.1 path (a worker against a plain `http://` target) never starts its event loops.
+    private let given: HTTPClient?
+    /// The AsyncHTTPClient requests that do not take the own path go through.
+    var client: HTTPClient { given ?? BuiltinBackends.sharedHTTPClient }
     /// `backends.<instance>`, named in errors.
     let field: String
     /// The per-request deadline the backend applies itself (middleware may apply a shorter one).
@@ -25,12 +30,15 @@ struct BackendHTTP: Sendable {
     /// Replies larger than this are an error rather than a memory spike.
     static let maxReplyBytes = 64 << 20
 
-    /// - Parameter ownPath: `false` sends every request through `client` (tests compare the two paths).
-    init(client: HTTPClient, field: String, timeoutSeconds: Double, ownPath: Bool = true) {
-        self.client = client
+    /// - Parameters:
+    ///   - client: the client to use; nil for the shared one, made on first use.
+    ///   - ownPath: `false` sends every request through `client` (tests compare the two paths).
+    init(client: HTTPClient?, field: String, timeoutSeconds: Double, ownPath: Bool = true) {
+        given = client
         self.field = field
         self.timeout = .milliseconds(Int64((timeoutSeconds * 1000).rounded()))
-        self.own = ownPath && client === BuiltinBackends.sharedHTTPClient ? HTTP1Client.shared : nil
+        let shared = client.map(BuiltinBackends.isSharedHTTPClient) ?? true
+        self.own = ownPath && shared ? HTTP1Client.shared : nil
     }
 
     /// Sends a request and returns a 2xx reply; any other status throws. Plain `http://` targets take
