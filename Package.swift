@@ -142,7 +142,10 @@ let package = Package(
         ),
         .testTarget(
             name: "ChatbotTesterPipelineTests",
-            dependencies: ["ChatbotTester", "ChatbotTesterCore", "ChatbotTesterRunner", "ChatbotTesterPipeline", "ChatbotTesterTesting"]),
+            dependencies: [
+                "ChatbotTester", "ChatbotTesterCore", "ChatbotTesterRunner", "ChatbotTesterPipeline", "ChatbotTesterTesting",
+                .product(name: "Yams", package: "Yams"),
+            ]),
         .testTarget(
             name: "ChatbotTesterClusterTests",
             dependencies: ["ChatbotTesterCore", "ChatbotTesterCluster", "ChatbotTesterClusterUV", "ChatbotTesterClusterPipeline", "ChatbotTesterPipeline", "ChatbotTesterEvaluator", "CLibUV", "ChatbotTester", "ChatbotTesterTesting", "ClusterTestProcessors", "cluster-test-host"]

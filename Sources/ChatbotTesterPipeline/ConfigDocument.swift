@@ -182,8 +182,12 @@ public struct ConfigDocument: Sendable {
     ) throws -> ConfigDocument {
         if text.utf8.count > maxDocumentBytes { throw tooLarge(source: source) }
         let node: Node?
+        // Without a tag (`!`) every plain scalar is typed by `YAMLPlainScalar`, which gives what
+        // `Resolver.default` gives without compiling its regular expressions; a tagged document is
+        // resolved by Yams (an explicit `!!str yes` must stay a string).
+        let typesPlainScalars = !text.utf8.contains(UInt8(ascii: "!"))
         do {
-            node = try Yams.compose(yaml: text)
+            node = try Yams.compose(yaml: text, typesPlainScalars ? .basic : .default)
         } catch let error as YamlError {
             throw ChatbotTesterError(.invalidConfig, "not valid YAML: \(Self.yamlProblem(error))", location: SourceLocation(source: source, line: Self.yamlLine(error)))
         } catch {
@@ -194,7 +198,7 @@ public struct ConfigDocument: Sendable {
         }
         var budget = maxExpandedNodes
         try checkExpansion(node, budget: &budget, source: source)
-        var parse = ParseState()
+        var parse = ParseState(typesPlainScalars: typesPlainScalars)
         let value = try convert(node, path: "", components: [], state: &parse, source: source, environment: environment)
         var document = ConfigDocument(value: value, source: source, lines: parse.lines, expansions: parse.expansions)
         document.expandedVariables = parse.looked
@@ -280,6 +284,8 @@ public struct ConfigDocument: Sendable {
 
     /// What parsing collects besides the value.
     private struct ParseState {
+        /// The document was composed with `Resolver.basic`: plain scalars are typed by `YAMLPlainScalar`.
+        var typesPlainScalars = false
         var lines: [String: Int] = [:]
         var expansions: [Expansion] = []
         var looked: [String: String] = [:]
@@ -291,11 +297,19 @@ public struct ConfigDocument: Sendable {
         if let mark = node.mark { state.lines[path] = mark.line }
         switch node {
         case .scalar(let scalar):
-            switch Tag.Name(rawValue: node.tag.rawValue) {
+            var tag = Tag.Name(rawValue: node.tag.rawValue)
+            var typed = node
+            if state.typesPlainScalars, scalar.style == .plain, tag == .str {
+                tag = YAMLPlainScalar.tag(of: scalar.string)
+                // Yams reads a scalar's value by its tag (a `str` is never a bool): retagged as typed,
+                // with the basic resolver (naming the default one would compile its expressions).
+                if tag != .str { typed = .scalar(Node.Scalar(scalar.string, Tag(tag, .basic, .default), scalar.style, scalar.mark)) }
+            }
+            switch tag {
             case .null: return .null
-            case .bool: return node.bool.map(JSONValue.bool) ?? .string(scalar.string)
-            case .int: return node.int.map(JSONValue.int) ?? .string(scalar.string)
-            case .float: return node.float.map(JSONValue.double) ?? .string(scalar.string)
+            case .bool: return typed.bool.map(JSONValue.bool) ?? .string(scalar.string)
+            case .int: return typed.int.map(JSONValue.int) ?? .string(scalar.string)
+            case .float: return typed.float.map(JSONValue.double) ?? .string(scalar.string)
             default:
                 guard let environment, scalar.string.contains("$") else { return .string(scalar.string) }
                 var looked: [String: String] = [:]
