@@ -47,6 +47,14 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: fromStream.directory.appendingPathComponent("lines.tmp").path))
     }
 
+    /// Shard file names are the ones `String(format: "shards/shard-%05d.jsonl", id)` wrote (spools
+    /// written before session 25 are read by the same names).
+    @Test func shardFileNamesAreTheFormattedOnes() {
+        for id in [0, 1, 9, 10, 42, 999, 1_000, 9_999, 12_345, 99_999, 100_000, 1_234_567] {
+            #expect(ClusterSpoolWriter.shardFile(id) == String(format: "shards/shard-%05d.jsonl", id), "\(id)")
+        }
+    }
+
     @Test func plannerGivesTheSameCutsForInt32Sizes() {
         let sizes = (0..<500).map { ($0 * 7919) % 300 + 1 }
         #expect(ShardPlanner.plan(sizes: sizes.map(Int32.init), maxSamples: 32, minShards: 5) == ShardPlanner.plan(sizes: sizes, maxSamples: 32, minShards: 5))

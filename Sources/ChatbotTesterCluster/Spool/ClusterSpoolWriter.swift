@@ -236,12 +236,20 @@ public final class ClusterSpoolWriter {
 
     /// Streaming: writes the samples since the last shard as the next shard file (not fsync'd yet:
     /// `finish()` syncs them all) and lists it in `partialSpool`.
+    /// Shard `id`'s file in the spool: `shards/shard-00042.jsonl` (five digits at least), as
+    /// `String(format: "shards/shard-%05d.jsonl", id)` writes it, without Foundation's formatter.
+    static func shardFile(_ id: Int) -> String {
+        let digits = String(id)
+        return "shards/shard-" + String(repeating: "0", count: max(0, 5 - digits.count)) + digits + ".jsonl"
+    }
+
     private func commitShard() throws {
         guard count > shardStart else { return }
         let id = written.count
-        let file = String(format: "shards/shard-%05d.jsonl", id)
+        let file = Self.shardFile(id)
         let data = Data(buffer)
-        try FileArtifactStore.atomicWrite(data, to: directory.appendingPathComponent(file), durable: false)
+        // A file, said so: `appendingPathComponent` without the hint asks the file system.
+        try FileArtifactStore.atomicWrite(data, to: directory.appendingPathComponent(file, isDirectory: false), durable: false)
         let shard = ClusterManifest.Shard(
             id: id, file: file, count: count - shardStart, bytes: data.count, sha256: SpoolDigest.sha256(data), firstIndex: shardStart,
             sampleIds: ids)
@@ -283,7 +291,7 @@ public final class ClusterSpoolWriter {
         var shards: [ClusterManifest.Shard] = []
         shards.reserveCapacity(ranges.count)
         for (id, range) in ranges.enumerated() {
-            let file = String(format: "shards/shard-%05d.jsonl", id)
+            let file = Self.shardFile(id)
             let bytes = sizes[range].reduce(0) { $0 + Int($1) + 1 }
             let data = try Self.io("cannot read \(scratchURL.path)", scratchURL) { try reader.read(upToCount: bytes) ?? Data() }
             guard data.count == bytes else {
@@ -291,7 +299,7 @@ public final class ClusterSpoolWriter {
             }
             // Made durable all at once below: one fsync each after all are written (and one of
             // the directory) costs a fraction of an fsync of file and directory per shard.
-            try FileArtifactStore.atomicWrite(data, to: directory.appendingPathComponent(file), durable: false)
+            try FileArtifactStore.atomicWrite(data, to: directory.appendingPathComponent(file, isDirectory: false), durable: false)
             shards.append(ClusterManifest.Shard(
                 id: id, file: file, count: range.count, bytes: bytes, sha256: SpoolDigest.sha256(data), firstIndex: range.lowerBound,
                 sampleIds: Array(ids[range])))
@@ -303,7 +311,7 @@ public final class ClusterSpoolWriter {
     /// Makes the shards durable, then writes `setup.json`, `manifest.sha256` and last
     /// `manifest.json`; returns the complete spool.
     private func writeManifest(shards: [ClusterManifest.Shard]) throws -> ClusterSpool {
-        try Self.sync(shards.map { directory.appendingPathComponent($0.file) } + [directory.appendingPathComponent("shards")])
+        try Self.sync(shards.map { directory.appendingPathComponent($0.file, isDirectory: false) } + [directory.appendingPathComponent("shards")])
         finished = true
         let setupJSON = try JSONCoding.encoder(pretty: true).encode(setup)
         try FileArtifactStore.atomicWrite(setupJSON, to: directory.appendingPathComponent(ClusterSpool.setupFile))
