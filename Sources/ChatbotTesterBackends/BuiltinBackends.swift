@@ -45,9 +45,6 @@ public enum BuiltinBackends {
         sharedHTTPClientIdentity.withLock { $0 == ObjectIdentifier(client) }
     }
 
-    /// Whether ``sharedHTTPClient`` has been made in this process.
-    static var sharedHTTPClientIsMade: Bool { sharedHTTPClientIdentity.withLock { $0 != nil } }
-
     /// A client configured for backends: no redirects across hosts, a large per-host pool,
     /// timeouts left to each request's deadline, and no connection-establishment retries of its
     /// own: a refused connection, a DNS or a TLS failure ends that attempt at once, and the retry

@@ -125,7 +125,7 @@ extension IndexedRun {
             try await collectJournals(from: store, shards: plan.shards, into: spool.journalURL)
             // One pass: the merged files, the statistics, the error examples and (scored) every report.
             let pass = try await MergePass.run(spool, job: job, scoring: plan.scoring, reports: plan.scoring, tallies: true)
-            let (merged, statistics, errorExamples) = (pass.merged, pass.statistics, pass.errorExamples)
+            let (merged, statistics, errorExamples) = (pass.merged, pass.tallied.statistics, pass.tallied.errorExamples)
             let attempts = try await attempts(in: store, name: name).values.flatMap { $0 }
             // Where the workers' events are: this merge's events.jsonl says so.
             let logs = try await store.list(prefix: "events/").count

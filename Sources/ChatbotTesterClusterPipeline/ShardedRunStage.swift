@@ -206,8 +206,7 @@ public struct ShardedRunStage: JobRunStage {
         if let merged, merged.uncountedRecords > 0 {
             // Lines the journal holds and the coordinator did not count (a worker's, appended as the
             // run stopped or the worker was lost): merged into results.jsonl, so counted here too.
-            totals.statistics.merge(merged.uncounted.statistics)
-            for (code, message) in merged.uncounted.errorExamples where totals.errorExamples[code] == nil { totals.errorExamples[code] = message }
+            totals.merge(merged.uncounted)
             played += merged.uncountedRecords
             job.events.emit(LogEvent(
                 .warning,
@@ -256,15 +255,14 @@ struct MergePass {
     /// The reports' summary; nil when no reports were asked for or a merged line does not decode
     /// as a record (the caller then writes the reports from the files).
     var evaluation: EvalSummary?
-    /// With `tallies`: the merged records' statistics (records whose run does not decode are
-    /// left out, as a reader of `results.jsonl` skips them).
-    var statistics = RunStatistics()
-    /// With `tallies`: one example message per error code, the first in dataset order.
-    var errorExamples: [String: String] = [:]
+    /// With `tallies`: the merged records' statistics and one example message per error code, the
+    /// first in dataset order (records whose run does not decode are left out, as a reader of
+    /// `results.jsonl` skips them).
+    var tallied = ClusterRunTotals()
     /// Samples fed to the reports from their report parts (`ClusterReportParts`), not decoded.
     var partsUsed = 0
     /// With `counted`: the merged records whose index it does not hold (lines the coordinator did
-    /// not count: see `uncounted(_:run:)`), their statistics and one example message per error code.
+    /// not count: see `uncounted(_:)`), their statistics and one example message per error code.
     var uncounted = ClusterRunTotals()
     /// How many they are.
     var uncountedRecords = 0
@@ -279,13 +277,9 @@ struct MergePass {
         let output = job.outputDirectory
         var pass = MergePass()
         guard reports || tallies else {
-            guard let counted else {
-                pass.merged = try spool.merge(into: output, evals: scoring)
-                return pass
-            }
-            pass.merged = try spool.merge(into: output, evals: scoring) { entry, run, _ in
-                if !counted.contains(entry.index) { pass.uncounted(entry, run: run) }
-            }
+            pass.merged = try spool.merge(into: output, evals: scoring, each: counted.map { counted in
+                { entry, run, _ in if !counted.contains(entry.index) { pass.uncounted(run) } }
+            })
             return pass
         }
         let index = try spool.journalIndex()
@@ -300,7 +294,7 @@ struct MergePass {
         let parts = reports && !tallies ? ClusterReportParts(spool: spool.directory, keeping: index) : nil
         do {
             pass.merged = try spool.merge(index: index, into: output, evals: scoring || reports) { entry, run, evals in
-                if let counted, !counted.contains(entry.index) { pass.uncounted(entry, run: run) }
+                if let counted, !counted.contains(entry.index) { pass.uncounted(run) }
                 if let evaluation, decoded, let part = parts?.body(line: entry.range, sampleId: entry.sampleId, index: entry.index),
                     try evaluation.add(reportPart: part, evalCount: evals.count, sample: {
                         SampleEvaluation(
@@ -312,10 +306,7 @@ struct MergePass {
                     return
                 }
                 let record = try? JSONCoding.decodeRecord(RunRecord.self, from: run, decoder: decoder)
-                if tallies, let record {
-                    pass.statistics.add(record)
-                    if let error = record.error, pass.errorExamples[error.code] == nil { pass.errorExamples[error.code] = error.message }
-                }
+                if tallies, let record { pass.tallied.add(record.statisticsFacts) }
                 guard let evaluation, let preparing, decoded else { return }
                 guard let record, let verdicts = try? evals.map({ try JSONCoding.decodeRecord(EvalRecord.self, from: $0, decoder: decoder) })
                 else {
@@ -343,11 +334,10 @@ struct MergePass {
     /// truth (a resume counts the line as done), so the run's summary counts it with what it merged.
     /// A run that does not decode is counted without statistics, as a reader of `results.jsonl`
     /// skips it.
-    private mutating func uncounted(_ entry: JournalIndex.Entry, run: Data) {
+    private mutating func uncounted(_ run: Data) {
         uncountedRecords += 1
         guard let record = try? JSONCoding.decodeRecord(RunRecord.self, from: run, decoder: JSONCoding.decoder()) else { return }
-        uncounted.statistics.add(record)
-        if let error = record.error, uncounted.errorExamples[error.code] == nil { uncounted.errorExamples[error.code] = error.message }
+        uncounted.add(record.statisticsFacts)
     }
 }
 

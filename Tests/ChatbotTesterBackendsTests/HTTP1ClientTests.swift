@@ -78,7 +78,6 @@ struct HTTP1ClientTests {
         let lazy = BackendHTTP(client: nil, field: "backends.bot", timeoutSeconds: 1)
         #expect(lazy.own != nil)
         #expect(lazy.client === BuiltinBackends.sharedHTTPClient && BuiltinBackends.isSharedHTTPClient(lazy.client))
-        #expect(BuiltinBackends.sharedHTTPClientIsMade)
         #expect(BackendHTTP(client: BuiltinBackends.sharedHTTPClient, field: "backends.bot", timeoutSeconds: 1).own != nil)
         let target = try #require(HTTP1Request.target("http://127.0.0.1:8080/v1/chat?x=1#frag"))
         #expect(target.endpoint == HTTP1Request.Endpoint(host: "127.0.0.1", port: 8080))

@@ -179,6 +179,12 @@ public struct ClusterRunTotals: Sendable, Hashable {
         if let error = facts.error, errorExamples[error.code] == nil { errorExamples[error.code] = error.message }
     }
 
+    /// Adds the totals of other records (the examples this one has first stay).
+    public mutating func merge(_ other: ClusterRunTotals) {
+        statistics.merge(other.statistics)
+        errorExamples.merge(other.errorExamples) { mine, _ in mine }
+    }
+
     /// Adds the facts `envelope`'s report part carries (`ClusterReportPart.leanFacts`: read from
     /// the part's bytes, no array made) when they agree with the record's status, error code and
     /// cost, as `ClusterRunFacts.reported(by:)`; false, having added nothing, otherwise (the run

@@ -234,8 +234,6 @@ public final class ClusterSpoolWriter {
         }
     }
 
-    /// Streaming: writes the samples since the last shard as the next shard file (not fsync'd yet:
-    /// `finish()` syncs them all) and lists it in `partialSpool`.
     /// Shard `id`'s file in the spool: `shards/shard-00042.jsonl` (five digits at least), as
     /// `String(format: "shards/shard-%05d.jsonl", id)` writes it, without Foundation's formatter.
     static func shardFile(_ id: Int) -> String {
@@ -243,6 +241,8 @@ public final class ClusterSpoolWriter {
         return "shards/shard-" + String(repeating: "0", count: max(0, 5 - digits.count)) + digits + ".jsonl"
     }
 
+    /// Streaming: writes the samples since the last shard as the next shard file (not fsync'd yet:
+    /// `finish()` syncs them all) and lists it in `partialSpool`.
     private func commitShard() throws {
         guard count > shardStart else { return }
         let id = written.count
