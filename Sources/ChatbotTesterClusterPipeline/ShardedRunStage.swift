@@ -63,6 +63,9 @@ public struct ShardedRunStage: JobRunStage {
     public var playsWhileSpooling = false
     /// The streamed output's waiting bound (tests); nil: `StreamedOutputDirectory.waitingLimit`.
     var streamedWaitingLimit: Int?
+    /// Whether the workers write `results.jsonl` and `evals.jsonl` at the end of a run whose outputs
+    /// stream (protocol 11), instead of the coordinator copying every line as it is journaled.
+    var workersWriteLines = true
 
     public init(
         workers: Int, workerCommand: ClusterRun.WorkerCommand = .currentExecutable, socketPath: String? = nil, spool: URL? = nil,
@@ -143,7 +146,10 @@ public struct ShardedRunStage: JobRunStage {
         // journal from earlier sessions; a baseline comparison is labelled with the directory).
         let streamed =
             job.settings.resume || job.evaluation.baseline != nil || !streamsOutputs
-            ? nil : try await StreamedClusterOutput(job: job, scoring: scoring, limit: streamedWaitingLimit ?? StreamedOutputDirectory.waitingLimit(concurrency: concurrency))
+            ? nil
+            : try await StreamedClusterOutput(
+                job: job, scoring: scoring, limit: streamedWaitingLimit ?? StreamedOutputDirectory.waitingLimit(concurrency: concurrency),
+                workersWriteLines: workersWriteLines)
         // What a crashed session left of its streamed output is never used (the journal holds the records).
         if streamed == nil { StreamedOutputDirectory.removeLeftover(in: job.outputDirectory) }
         coordinator.journalSink = streamed

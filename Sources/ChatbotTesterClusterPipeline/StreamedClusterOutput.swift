@@ -21,7 +21,7 @@ import Foundation
 /// a record without a report part, more than `limit` records waiting, a sample seen twice, a
 /// write that fails, a run that was interrupted or failed — it is dropped (`abandon`) and the
 /// merge pass writes everything from the journal, as before.
-final class StreamedClusterOutput: ClusterJournalSink, @unchecked Sendable {
+final class StreamedClusterOutput: ClusterWorkerWrittenLines, @unchecked Sendable {
     /// The private directory's name inside the output directory (the one a single process's
     /// streamed output uses: either mode clears what a crash of the other left).
     static let directoryName = StreamedOutputDirectory.name
@@ -59,9 +59,17 @@ final class StreamedClusterOutput: ClusterJournalSink, @unchecked Sendable {
     /// Records handed to the queue and not taken by it yet (bounded: see `backlogLimit`).
     private var backlog = 0
     private var stopped = false
+    /// With `workersWriteLines`: how the workers' writing of the lines went (nil: not told yet;
+    /// `.some(nil)`: every line written).
+    private var linesOutcome: String??
+
+    /// Whether the workers write `results.jsonl` and `evals.jsonl` at the end of the run (protocol
+    /// 11): this output then writes only the reports, and copies no line.
+    let workersWriteLines: Bool
+    let lineFiles: (results: URL, evals: URL?)
 
     // On `queue` only.
-    private let results: JSONLWriter
+    private let results: JSONLWriter?
     private let evals: JSONLWriter?
     private let evaluation: EvaluationOutput?
     private let decoder = JSONCoding.decoder()
@@ -82,14 +90,23 @@ final class StreamedClusterOutput: ClusterJournalSink, @unchecked Sendable {
     ///     the records' report parts.
     ///   - limit: the most records waiting for an earlier one before giving up.
     ///   - backlogLimit: the most records handed to the writing queue and not taken by it yet.
-    init(job: TestJob, scoring: Bool, limit: Int, backlogLimit: Int = defaultBacklogLimit) async throws {
+    ///   - workersWriteLines: the workers write `results.jsonl` and `evals.jsonl` at the end of the
+    ///     run (`ClusterWorkerWrittenLines`); this output writes the reports only.
+    init(job: TestJob, scoring: Bool, limit: Int, backlogLimit: Int = defaultBacklogLimit, workersWriteLines: Bool = false) async throws {
         target = job.outputDirectory
         directory = try StreamedOutputDirectory.create(in: job.outputDirectory)
         self.limit = max(1, limit)
         waiting = ReorderBuffer(limit: limit)
         self.backlogLimit = max(1, backlogLimit)
-        results = try JSONLWriter(url: directory.appendingPathComponent("results.jsonl"), bufferLimit: 1 << 18)
-        evals = scoring ? try JSONLWriter(url: directory.appendingPathComponent("evals.jsonl"), bufferLimit: 1 << 18) : nil
+        self.workersWriteLines = workersWriteLines
+        lineFiles = (directory.appendingPathComponent("results.jsonl"), scoring ? directory.appendingPathComponent("evals.jsonl") : nil)
+        if workersWriteLines {
+            results = nil
+            evals = nil
+        } else {
+            results = try JSONLWriter(url: lineFiles.results, bufferLimit: 1 << 18)
+            evals = try lineFiles.evals.map { try JSONLWriter(url: $0, bufferLimit: 1 << 18) }
+        }
         evaluation = scoring ? try await job.evaluationOutput(in: directory, writesEvals: false) : nil
     }
 
@@ -128,6 +145,10 @@ final class StreamedClusterOutput: ClusterJournalSink, @unchecked Sendable {
         }
         guard first else { return }
         queue.async { self.giveUp(reason) }
+    }
+
+    func linesWritten(failure: String?) {
+        lock.withLock { linesOutcome = .some(failure) }
     }
 
     /// A batch reaches the queue.
@@ -194,8 +215,15 @@ final class StreamedClusterOutput: ClusterJournalSink, @unchecked Sendable {
         // The line was checked when it was journaled: its evaluations are found, not checked again
         // (`ClusterCheckedJSON`), and copied straight into the chunk.
         let copyEvals = evals != nil
+        let copiesLines = !workersWriteLines
         let counted = line.withUnsafeBytes { raw -> Int? in
             guard raw[runRange.lowerBound] == UInt8(ascii: "{"), raw[runRange.upperBound - 1] == UInt8(ascii: "}") else { return nil }
+            if !copiesLines {
+                // The workers write the lines: only the evaluations are counted, for the reports.
+                if let elements = record.evalElements { return elements.count }
+                var count = 0
+                return ClusterCheckedJSON.forEachElement(of: line, in: evalsRange, { _ in count += 1 }) ? count : nil
+            }
             if let sample = record.sample {
                 chunks.results.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[runRange.lowerBound..<cut.lowerBound]))
                 sample.withUnsafeBytes { chunks.results.append(contentsOf: $0) }
@@ -261,7 +289,7 @@ final class StreamedClusterOutput: ClusterJournalSink, @unchecked Sendable {
     private func flush(_ chunks: inout Chunks) {
         guard reason == nil else { return }
         do {
-            if !chunks.results.isEmpty { try results.write(lines: chunks.results) }
+            if !chunks.results.isEmpty { try results?.write(lines: chunks.results) }
             if !chunks.evals.isEmpty { try evals?.write(lines: chunks.evals) }
             chunks.results.removeAll(keepingCapacity: true)
             chunks.evals.removeAll(keepingCapacity: true)
@@ -281,7 +309,7 @@ final class StreamedClusterOutput: ClusterJournalSink, @unchecked Sendable {
         chunks = Chunks()
         guard !closed else { return }
         closed = true
-        try? results.close()
+        try? results?.close()
         try? evals?.close()
         evaluation?.abandon()
         try? FileManager.default.removeItem(at: directory)
@@ -321,10 +349,21 @@ final class StreamedClusterOutput: ClusterJournalSink, @unchecked Sendable {
             giveUp("\(written) records written, \(expected) journaled")
             return nil
         }
+        if workersWriteLines {
+            switch lock.withLock({ linesOutcome }) {
+            case .some(nil): break
+            case .some(.some(let why)):
+                giveUp(why)
+                return nil
+            case nil:
+                giveUp("the workers were not asked to write the lines")
+                return nil
+            }
+        }
         let summary: EvalSummary?
         do {
             closed = true
-            try results.close()
+            try results?.close()
             try evals?.close()
             summary = try evaluation?.finish().summary
         } catch {

@@ -202,6 +202,30 @@ actor CoordinatorDriver {
     private var readsShards: Set<Int> = []
     /// Connections whose worker could not read samples by reference: handed their bytes.
     private var linesOnly: Set<Int> = []
+    /// The sink whose `results.jsonl` and `evals.jsonl` lines the workers write at the end
+    /// (protocol 11), when the workers journal their records.
+    private let lineSink: (any ClusterWorkerWrittenLines)?
+    /// Where each journaled record's lines go (with a `lineSink`).
+    private var places = ClusterLinePlaces()
+    /// The workers writing their lines at the end of the run (see `startLinePhase`).
+    private var linePhase: LinePhase?
+    private var linePhaseStarted = false
+
+    /// The end of a run whose workers write their lines: what each worker's answers must add up
+    /// to, the files being written, and until when the coordinator waits.
+    private struct LinePhase {
+        struct Worker {
+            var orders: Int
+            var expected: ClusterMessage.LinesWritten
+            var answered = 0
+            var got = ClusterMessage.LinesWritten(records: 0, resultsBytes: 0, evalsBytes: 0)
+        }
+        var pending: [Int: Worker]
+        var files: [FileHandle]
+        var started: Double
+        var deadline: Double
+        var plan: ClusterLinePlaces.Plan
+    }
 
     init(spool: ClusterSpool, journal: FileJournal, resume: ClusterSpool.ResumeState, limits: RunLimits, events: EventBus, options: ClusterCoordinator.Options) {
         let journaled = resume.journaled
@@ -211,6 +235,7 @@ actor CoordinatorDriver {
         self.options = options
         self.keepsIndex = options.keepsJournalIndex
         self.workersJournal = options.machine.recordJournal != nil
+        self.lineSink = options.machine.recordJournal != nil ? options.journalSink as? any ClusterWorkerWrittenLines : nil
         self.origin = clock.now
         self.budgets = ClusterBudgetServer(registry: spool.setup.registry)
         self.machine = CoordinatorStateMachine(
@@ -350,7 +375,7 @@ actor CoordinatorDriver {
                 }
                 await perform(machine.received(records: records, from: id, now: now))
             case .journaled(let batch):
-                let records = try readBack(batch, peer: connection.peerDescription)
+                let records = try readBack(batch, from: id, peer: connection.peerDescription)
                 let actions = machine.received(records: records, from: id, now: now)
                 let kept = actions.reduce(0) { count, action in
                     if case .journal(let journaled) = action { return count + journaled.count }
@@ -362,6 +387,10 @@ actor CoordinatorDriver {
                 if options.assignsByReference && workersJournal { readsShards.insert(id) }
                 await perform(actions)
             case .message(let message):
+                if case .linesWritten(let answer) = message {
+                    await linesAnswered(answer, from: id, peer: connection.peerDescription)
+                    return
+                }
                 if case .released(let released) = message, let why = released.unreadable, linesOnly.insert(id).inserted {
                     events.emit(
                         LogEvent(
@@ -378,9 +407,113 @@ actor CoordinatorDriver {
         }
     }
 
+    // MARK: The workers write their lines (protocol 11)
+
+    /// Notes where a journaled record's lines go: its worker writes them at the end, unless the
+    /// coordinator appended it (then no worker can, and the merge writes the files).
+    private func place(_ record: ClusterRecordEnvelope) {
+        guard record.journaledByWorker, let worker = record.journaledBy else { return places.unplace() }
+        var evals = 0
+        for element in record.evalRanges { evals += element.count + 1 }
+        places.place(index: record.index, worker: worker, resultsBytes: record.runRange.count + 1, evalsBytes: evals)
+    }
+
+    /// The run's end, when the workers write their lines: makes the files at their final size and
+    /// sends each worker that journaled records its `writeLines` orders (the workers it sends
+    /// none are told to leave as usual). Tells the sink why not when they cannot write every line:
+    /// a run interrupted or with samples abandoned in flight, a record the coordinator journaled,
+    /// a worker gone. Does nothing after a failure (the run fails; the sink is never called).
+    private func startLinePhase(_ reason: RunStopReason) {
+        guard let sink = lineSink, !linePhaseStarted else { return }
+        linePhaseStarted = true
+        guard failure == nil else { return }
+        guard reason != .cancelled else { return sink.linesWritten(failure: "the run was interrupted") }
+        guard machine.abandonedCount == 0 else { return sink.linesWritten(failure: "\(machine.abandonedCount) samples were abandoned in flight") }
+        let files = sink.lineFiles
+        guard let plan = places.plan(results: files.results.path, evals: files.evals?.path) else {
+            return sink.linesWritten(failure: "\(places.unplaced) records were journaled without a worker that can write their lines")
+        }
+        if let gone = plan.orders.keys.first(where: { connections[$0] == nil }) {
+            return sink.linesWritten(failure: "the worker of connection \(gone), which journaled records, has left")
+        }
+        var handles: [FileHandle] = []
+        do {
+            for (url, size) in [(files.results, plan.resultsBytes)] + (files.evals.map { [($0, plan.evalsBytes)] } ?? []) {
+                let handle = try FileHandle.opening(url, for: .truncating)
+                handles.append(handle)
+                try handle.truncate(atOffset: UInt64(size))
+            }
+        } catch {
+            for handle in handles { try? handle.close() }
+            return sink.linesWritten(failure: "cannot make the files: \(error)")
+        }
+        // A worker copies its part at page-cache speed; the bound only catches one that hangs.
+        let seconds = 30 + Double(plan.resultsBytes + plan.evalsBytes) / 20e6
+        linePhase = LinePhase(
+            pending: plan.orders.mapValues { LinePhase.Worker(orders: $0.count, expected: .init(records: 0, resultsBytes: 0, evalsBytes: 0)) },
+            files: handles, started: now, deadline: now + seconds, plan: plan)
+        for (worker, expected) in plan.expected { linePhase?.pending[worker]?.expected = expected }
+        for (worker, orders) in plan.orders.sorted(by: { $0.key < $1.key }) {
+            connections[worker]?.enqueue(orders.compactMap { try? codec.encode(.writeLines($0)) })
+        }
+        if plan.orders.isEmpty { endLinePhase(failure: nil) }
+    }
+
+    /// A worker's `linesWritten`: once every order of every worker is answered with what it was
+    /// asked to write, the files are synced and the run ends.
+    private func linesAnswered(_ answer: ClusterMessage.LinesWritten, from id: Int, peer: String) async {
+        guard var worker = linePhase?.pending[id] else {
+            return await perform(machine.violation(id, reason: "linesWritten without a writeLines to answer"))
+        }
+        if let why = answer.failure { return endLinePhase(failure: "\(peer) could not write its lines: \(why.prefix(2000))") }
+        worker.answered += 1
+        worker.got.records += answer.records
+        worker.got.resultsBytes += answer.resultsBytes
+        worker.got.evalsBytes += answer.evalsBytes
+        guard worker.answered == worker.orders else {
+            linePhase?.pending[id] = worker
+            return
+        }
+        guard worker.got == worker.expected else {
+            return endLinePhase(
+                failure: "\(peer) wrote \(worker.got.records) records (\(worker.got.resultsBytes) + \(worker.got.evalsBytes) bytes), not \(worker.expected.records) (\(worker.expected.resultsBytes) + \(worker.expected.evalsBytes))")
+        }
+        linePhase?.pending[id] = nil
+        if let payload = try? codec.encode(.shutdown) { connections[id]?.enqueue([payload]) }
+        if linePhase?.pending.isEmpty == true { endLinePhase(failure: nil) }
+    }
+
+    /// Ends the write phase: syncs and closes the files, tells the sink how it went, tells the
+    /// workers still writing to leave, and ends the run.
+    private func endLinePhase(failure: String?) {
+        guard let phase = linePhase else { return }
+        linePhase = nil
+        var why = failure
+        for handle in phase.files {
+            do {
+                if why == nil { try handle.synchronize() }
+                try handle.close()
+            } catch {
+                if why == nil { why = "cannot sync the lines: \(error)" }
+            }
+        }
+        if why == nil {
+            events.emit(
+                LogEvent(
+                    .debug,
+                    "the workers wrote the lines of \(phase.plan.records) records (\(phase.plan.resultsBytes) bytes of results, \(phase.plan.evalsBytes) of evaluations)",
+                    source: "cluster.output"))
+        }
+        lineSink?.linesWritten(failure: why)
+        if let payload = try? codec.encode(.shutdown) {
+            for id in phase.pending.keys { connections[id]?.enqueue([payload]) }
+        }
+        markFinished()
+    }
+
     /// The records of a `journaled` frame, their lines read back from the journal (one read for the
     /// frame) and each checked against what the frame says of it.
-    private func readBack(_ batch: ClusterJournaledRecords, peer: String) throws -> [ClusterRecordEnvelope] {
+    private func readBack(_ batch: ClusterJournaledRecords, from id: Int, peer: String) throws -> [ClusterRecordEnvelope] {
         guard workersJournal else {
             throw ChatbotTesterError(.proto, "a journaled frame, but this run offered no journal", location: SourceLocation(source: peer, field: "journaled"))
         }
@@ -394,7 +527,9 @@ actor CoordinatorDriver {
         let start = bytes.startIndex - span.lowerBound
         return try batch.items.enumerated().map { position, item in
             do {
-                return try ClusterRecordEnvelope(journaledLine: bytes[(start + item.line.lowerBound)..<(start + item.line.upperBound)], item: item)
+                var record = try ClusterRecordEnvelope(journaledLine: bytes[(start + item.line.lowerBound)..<(start + item.line.upperBound)], item: item)
+                record.journaledBy = id
+                return record
             } catch let error as ClusterRecordEnvelope.ShapeError {
                 throw ChatbotTesterError(
                     .proto, "refused journaled record at \(item.line.lowerBound) of the journal: \(error.message)",
@@ -411,6 +546,7 @@ actor CoordinatorDriver {
 
     private func closed(_ id: Int) async {
         guard let connection = connections.removeValue(forKey: id) else { return }
+        if linePhase?.pending[id] != nil { endLinePhase(failure: "\(connection.peerDescription) left before it wrote its lines") }
         if reported.remove(id) == nil, connection.closedForViolation, let reason = connection.closeReason {
             // Closed by the transport itself (oversized frame); EOF and I/O errors are reported as lost workers.
             events.emit(ClusterTesterEvent(.connectionClosed(peer: connection.peerDescription, reason: reason)))
@@ -420,6 +556,9 @@ actor CoordinatorDriver {
 
     private func tick() async {
         flushProgress(olderThan: options.progressInterval)
+        if let phase = linePhase, now >= phase.deadline {
+            endLinePhase(failure: "the workers did not write their lines within \(Int(phase.deadline - phase.started)) s")
+        }
         await perform(machine.tick(now: now))
     }
 
@@ -451,9 +590,20 @@ actor CoordinatorDriver {
     }
 
     private func perform(_ actions: [CoordinatorStateMachine.Action]) async {
+        // The run's last batch: workers that write their lines are told to leave once they have.
+        let finishing: RunStopReason? =
+            lineSink != nil && !linePhaseStarted
+            ? actions.lazy.compactMap { action -> RunStopReason? in
+                if case .finished(let reason) = action { return reason }
+                return nil
+            }.first : nil
         for action in actions {
             switch action {
             case .send(let id, let message):
+                if case .shutdown = message, let finishing {
+                    startLinePhase(finishing)
+                    if linePhase?.pending[id] != nil { continue }
+                }
                 guard let connection = connections[id], let payload = try? codec.encode(message) else { continue }
                 connection.enqueue([payload])
             case .assign(let id, let refs):
@@ -483,6 +633,7 @@ actor CoordinatorDriver {
                     for record in records {
                         // The sample travels one way only: its bytes go back into the record here.
                         let held = heldSamples.removeValue(forKey: record.index)
+                        if lineSink != nil { place(record) }
                         if record.journaledByWorker {
                             // Its line is in the journal already (the worker appended it).
                             if !stats.totals.add(reportedBy: record) { stats.totals.add(try ClusterRunFacts(scanningRunOf: record)) }
@@ -549,7 +700,9 @@ actor CoordinatorDriver {
                 record(event)
             case .finished(let reason):
                 stats.stopReason = reason
-                markFinished()
+                startLinePhase(reason)
+                // With workers writing their lines, the run ends once they have.
+                if linePhase == nil { markFinished() }
             }
         }
     }

@@ -37,3 +37,22 @@ public protocol ClusterJournalSink: AnyObject, Sendable {
     /// journal); the merge writes everything. Called on the coordinator's actor; must not block.
     func discard(_ reason: String)
 }
+
+/// A journal sink whose `results.jsonl` and `evals.jsonl` lines the workers write at the end of
+/// the run (protocol 11), so that the coordinator never copies them: it keeps only where each
+/// record's lines go (`ClusterLinePlaces`), makes the files at their final size and asks each
+/// worker to write its records' lines there from the journal lines it appended (`writeLines`),
+/// then syncs the files and says how it went (`linesWritten(failure:)`) before the run returns.
+///
+/// The sink then writes neither file itself; it writes the rest (the reports) as records are
+/// journaled. Whenever the workers cannot write every line — a record the coordinator journaled
+/// itself, a worker lost or failing, a run interrupted or stopped with samples in flight — the
+/// sink is told why and gives up, and the merge writes the files from the journal.
+public protocol ClusterWorkerWrittenLines: ClusterJournalSink {
+    /// Where the lines go: `results.jsonl`, and `evals.jsonl` when the run is scored (nil: none).
+    var lineFiles: (results: URL, evals: URL?) { get }
+    /// The end of the coordinator's write phase: nil when every line was written and synced,
+    /// else why not. Called once, on the coordinator's actor, before its run returns; a run that
+    /// fails before its end does not call it.
+    func linesWritten(failure: String?)
+}

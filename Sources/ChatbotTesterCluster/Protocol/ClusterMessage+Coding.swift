@@ -24,6 +24,8 @@ extension ClusterMessage: Codable {
         case "breakerState": self = .breakerState(try c.decode(BreakerState.self, forKey: .body))
         case "release": self = .release
         case "released": self = .released(try c.decode(Released.self, forKey: .body))
+        case "writeLines": self = .writeLines(try c.decode(WriteLines.self, forKey: .body))
+        case "linesWritten": self = .linesWritten(try c.decode(LinesWritten.self, forKey: .body))
         default:
             throw DecodingError.dataCorruptedError(forKey: .type, in: c, debugDescription: "unknown message type '\(type)'")
         }
@@ -45,6 +47,8 @@ extension ClusterMessage: Codable {
         case .breakerReport(let body): try c.encode(body, forKey: .body)
         case .breakerState(let body): try c.encode(body, forKey: .body)
         case .released(let body): try c.encode(body, forKey: .body)
+        case .writeLines(let body): try c.encode(body, forKey: .body)
+        case .linesWritten(let body): try c.encode(body, forKey: .body)
         }
     }
 }

@@ -32,7 +32,11 @@ import Foundation
 /// (`AssignmentByReference`, sent to a worker that journals its records itself: it reads the
 /// shard from the spool), and `released` may say the worker could not read them (`unreadable`),
 /// which a version-9 peer could not read.
-public let clusterProtocolVersion = 10
+/// 11: at the end of a run whose outputs stream, the coordinator may ask each worker to write its
+/// records' `results.jsonl` and `evals.jsonl` lines itself (`writeLines`: where, in dataset order,
+/// from the journal lines it appended) and waits for its `linesWritten` before `shutdown`; a
+/// version-10 worker would refuse the message.
+public let clusterProtocolVersion = 11
 
 /// A message of the cluster protocol. On the wire: one frame holding `{"type": …, "body": …}` JSON.
 ///
@@ -63,6 +67,10 @@ public enum ClusterMessage: Sendable, Hashable {
     case released(Released)
     case breakerReport(BreakerReport)
     case breakerState(BreakerState)
+    /// The end of a run whose outputs stream (protocol 11): write these records' lines.
+    case writeLines(WriteLines)
+    /// A worker's answer to `writeLines`.
+    case linesWritten(LinesWritten)
 
     /// A worker introduces itself.
     public struct Hello: Sendable, Hashable, Codable {
@@ -267,6 +275,8 @@ public enum ClusterMessage: Sendable, Hashable {
         case .released: "released"
         case .breakerReport: "breakerReport"
         case .breakerState: "breakerState"
+        case .writeLines: "writeLines"
+        case .linesWritten: "linesWritten"
         }
     }
 }

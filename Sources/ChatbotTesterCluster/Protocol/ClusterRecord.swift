@@ -256,6 +256,9 @@ public struct ClusterRecordEnvelope: Sendable, Hashable {
     /// Whether the worker appended this record's line to the journal itself (protocol 8, a
     /// `journaled` frame): the coordinator counts it but does not append it again.
     public var journaledByWorker = false
+    /// The coordinator's connection whose worker appended the line (set by the coordinator when it
+    /// reads a `journaled` frame): the worker that can write the record's output lines (protocol 11).
+    public var journaledBy: Int?
     /// The run's statistics facts, when they were read from the report part already (a record of a
     /// `journaled` frame: its status, error code and cost come from them).
     public var partFacts: RunRecordFacts<ClusterReportPart.TurnLatencies>?

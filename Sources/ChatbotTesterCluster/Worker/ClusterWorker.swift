@@ -87,6 +87,9 @@ actor WorkerDriver {
     /// Reads the samples of `assignByReference` frames from the spool beside that journal
     /// (protocol 10); nil while this worker does not journal.
     private var shardReader: WorkerShardReader?
+    /// Where the lines this worker appended to the journal are (protocol 11: it may be asked to
+    /// write them into the run's outputs at the end).
+    private var linePlaces = WorkerLinePlaces()
 
     init(connection: any ClusterConnection, registry: BackendRegistry, factory: @escaping ShardProcessorFactory, events: EventBus, options: ClusterWorker.Options) {
         self.connection = connection
@@ -205,6 +208,12 @@ actor WorkerDriver {
                 budgets.granted(grant)
             case .breaker(let breaker):
                 breakers.received(breaker)
+            case .writeLines(let order):
+                let written = linePlaces.write(order, journal: recordJournal?.path)
+                if let failure = written.failure {
+                    events.emit(LogEvent(.warning, "could not write the lines asked for (the coordinator merges them from the journal): \(failure)", source: "cluster.output"))
+                }
+                if let payload = try? codec.encode(.linesWritten(written)) { connection.enqueue([payload]) }
             case .exit(let reason):
                 exited = true
                 if let reason { failure = reason }
@@ -294,6 +303,7 @@ actor WorkerDriver {
             guard let recordJournal else { return fail(ChatbotTesterError(.internal, "records encoded for a journal this worker does not hold")) }
             do {
                 let base = try recordJournal.append(journaled.map { $0.line ?? Data() })
+                linePlaces.add(base: base, units: journaled.map(\.bytes))
                 perform(machine.produced(sampleIds: journaled.map(\.sampleId), frame: codec.encodeJournaledFrame(base: base, units: journaled.map(\.bytes))))
             } catch {
                 return fail(ChatbotTesterError.wrap(error, code: .io))

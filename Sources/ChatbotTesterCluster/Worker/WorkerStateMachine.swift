@@ -25,6 +25,9 @@ public struct WorkerStateMachine: Sendable {
         case granted(ClusterMessage.BudgetGrant)
         /// The coordinator's circuit breaker answered a report, or opened.
         case breaker(ClusterMessage.BreakerState)
+        /// Write these records' lines into the run's outputs, then answer `linesWritten`
+        /// (protocol 11).
+        case writeLines(ClusterMessage.WriteLines)
         /// Leave: `reason` nil for an orderly shutdown, else a protocol failure to report.
         case exit(reason: String?)
     }
@@ -83,6 +86,8 @@ public struct WorkerStateMachine: Sendable {
             return [.process(assignment)]
         case (.ready, .release):
             return [.release]
+        case (.ready, .writeLines(let order)):
+            return [.writeLines(order)]
         case (.ready, .drain):
             draining = true
             return leaveIfDrained()

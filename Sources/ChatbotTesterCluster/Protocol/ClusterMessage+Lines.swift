@@ -1,0 +1,101 @@
+import ChatbotTesterCore
+import Foundation
+
+extension ClusterMessage {
+    /// One run of records a worker writes at the end of the run (protocol 11): the records at
+    /// dataset indexes `first ..< first + count`, every one of them journaled by that worker, whose
+    /// `results.jsonl` lines go from `resultsOffset` on and whose `evals.jsonl` lines from
+    /// `evalsOffset` on, one after the other in dataset order.
+    public struct LineRun: Sendable, Hashable {
+        public var first: Int
+        public var count: Int
+        public var resultsOffset: Int
+        public var evalsOffset: Int
+
+        public init(first: Int, count: Int, resultsOffset: Int, evalsOffset: Int) {
+            self.first = first
+            self.count = count
+            self.resultsOffset = resultsOffset
+            self.evalsOffset = evalsOffset
+        }
+    }
+
+    /// The coordinator asks a worker to write its records' lines into the run's outputs (protocol
+    /// 11): each record's `run` value and its evaluations, copied from the line the worker
+    /// appended to the journal, to the places the coordinator computed from every worker's frames
+    /// (a prefix sum in dataset order). The files exist, at their final size; the worker writes
+    /// with `pwrite`, so workers write their runs at once. It answers `linesWritten`.
+    public struct WriteLines: Sendable, Hashable, Codable {
+        /// The `results.jsonl` being made (the coordinator's private directory in the output).
+        public var results: String
+        /// The `evals.jsonl` being made; nil when the run is not scored.
+        public var evals: String?
+        /// The runs, in dataset order.
+        public var runs: [LineRun]
+
+        public init(results: String, evals: String?, runs: [LineRun]) {
+            self.results = results
+            self.evals = evals
+            self.runs = runs
+        }
+
+        private enum CodingKeys: String, CodingKey, CaseIterable { case results, evals, runs }
+
+        /// The runs travel as one flat array of four integers each (`[first, count, results
+        /// offset, evals offset, …]`); a run with a negative number, no record, or one that does not
+        /// come after the one before it is refused.
+        public init(from decoder: any Decoder) throws {
+            try decoder.rejectUnknownKeys(CodingKeys.self)
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            results = try c.decode(String.self, forKey: .results)
+            evals = try c.decodeIfPresent(String.self, forKey: .evals)
+            let flat = try c.decode([Int].self, forKey: .runs)
+            guard flat.count % 4 == 0 else {
+                throw DecodingError.dataCorruptedError(forKey: .runs, in: c, debugDescription: "\(flat.count) numbers are not runs of four")
+            }
+            var runs: [LineRun] = []
+            runs.reserveCapacity(flat.count / 4)
+            var next = 0
+            for at in stride(from: 0, to: flat.count, by: 4) {
+                let run = LineRun(first: flat[at], count: flat[at + 1], resultsOffset: flat[at + 2], evalsOffset: flat[at + 3])
+                guard run.first >= next, run.count > 0, run.count <= Int(Int32.max), run.resultsOffset >= 0, run.evalsOffset >= 0,
+                    run.first <= Int.max - run.count
+                else {
+                    throw DecodingError.dataCorruptedError(
+                        forKey: .runs, in: c, debugDescription: "run \(at / 4) (\(flat[at..<(at + 4)].map(String.init).joined(separator: ", "))) is not a run after index \(next)")
+                }
+                next = run.first + run.count
+                runs.append(run)
+            }
+            self.runs = runs
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(results, forKey: .results)
+            try c.encodeIfPresent(evals, forKey: .evals)
+            var flat: [Int] = []
+            flat.reserveCapacity(runs.count * 4)
+            for run in runs { flat += [run.first, run.count, run.resultsOffset, run.evalsOffset] }
+            try c.encode(flat, forKey: .runs)
+        }
+    }
+
+    /// A worker's answer to `writeLines`: how many records and bytes it wrote, or why it could not
+    /// (the coordinator then gives its streamed output up and the merge writes the files from the
+    /// journal).
+    public struct LinesWritten: Sendable, Hashable, Codable {
+        public var records: Int
+        public var resultsBytes: Int
+        public var evalsBytes: Int
+        /// Why not every line was written; nil when every one was.
+        public var failure: String?
+
+        public init(records: Int, resultsBytes: Int, evalsBytes: Int, failure: String? = nil) {
+            self.records = records
+            self.resultsBytes = resultsBytes
+            self.evalsBytes = evalsBytes
+            self.failure = failure
+        }
+    }
+}

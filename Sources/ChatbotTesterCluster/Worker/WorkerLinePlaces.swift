@@ -1,0 +1,177 @@
+import ChatbotTesterCore
+import Foundation
+
+/// Where the lines this worker appended to the journal are (protocol 11), by dataset index: the
+/// line's file offset and length, and where its `run` value and its evaluations are in it, read
+/// from the `journaled` frame's units as they are sent (about 40 bytes a record). At the end of the
+/// run the coordinator asks for some of them (`writeLines`) and this worker copies each record's
+/// `run` value and evaluations, each followed by a newline, from the journal to the places given,
+/// in dataset order, with `pwrite`: the coordinator copies none of those bytes.
+struct WorkerLinePlaces: Sendable {
+    private struct Place: Sendable {
+        var line: UInt64
+        var length: UInt32
+        var runStart: UInt32
+        var runEnd: UInt32
+        /// Where the evaluations' ranges are in `elements` (two numbers each).
+        var elementsStart: UInt32
+        var elementCount: UInt32
+    }
+
+    private var indexes: [Int] = []
+    private var places: [Place] = []
+    private var elements: [UInt32] = []
+
+    /// Records journaled.
+    var count: Int { places.count }
+
+    /// Notes the records of a `journaled` frame whose lines were appended from file offset `base`
+    /// on, in order: `units` as `ClusterRecord.journaledUnit` makes them (`[u32 index][u32 line
+    /// length][u32 part length][u32 run start][u32 run end][u32 evals start][u32 evals end][u32
+    /// count][start, end]…[part]`). A unit too short to read is skipped: the coordinator refuses
+    /// its frame, and the lines are then not asked for.
+    mutating func add(base: UInt64, units: [Data]) {
+        var at = base
+        for unit in units {
+            unit.withUnsafeBytes { raw in
+                func u32(_ offset: Int) -> UInt32 { UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt32.self)) }
+                guard raw.count >= ClusterMessageCodec.journaledHeadBytes + 4 else { return }
+                let count = Int(u32(ClusterMessageCodec.journaledHeadBytes))
+                guard count <= (raw.count - ClusterMessageCodec.journaledHeadBytes - 4) / 8 else { return }
+                let length = u32(4)
+                indexes.append(Int(u32(0)))
+                places.append(
+                    Place(line: at, length: length, runStart: u32(12), runEnd: u32(16), elementsStart: UInt32(elements.count), elementCount: UInt32(count)))
+                for element in 0..<count {
+                    let offset = ClusterMessageCodec.journaledHeadBytes + 4 + element * 8
+                    elements.append(u32(offset))
+                    elements.append(u32(offset + 4))
+                }
+                at += UInt64(length)
+            }
+        }
+    }
+
+    /// A fault that stops the writing, said to the coordinator.
+    private struct Fault: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    /// Writes the lines `order` asks for from the journal at `journal`; what was written, or why
+    /// not (`failure`).
+    func write(_ order: ClusterMessage.WriteLines, journal: String?) -> ClusterMessage.LinesWritten {
+        var written = ClusterMessage.LinesWritten(records: 0, resultsBytes: 0, evalsBytes: 0)
+        do {
+            guard let journal else { throw Fault(description: "this worker did not append to the journal") }
+            try write(order, journal: journal, into: &written)
+        } catch {
+            written.failure = "\(error)"
+        }
+        return written
+    }
+
+    private func write(_ order: ClusterMessage.WriteLines, journal: String, into written: inout ClusterMessage.LinesWritten) throws {
+        let source = try Self.open(journal, O_RDONLY)
+        defer { close(source) }
+        var info = stat()
+        guard fstat(source, &info) == 0 else { throw Fault(description: "cannot stat \(journal)") }
+        let size = Int(info.st_size)
+        let results = try Self.open(order.results, O_WRONLY)
+        defer { close(results) }
+        let evals = try order.evals.map { try Self.open($0, O_WRONLY) }
+        defer { if let evals { close(evals) } }
+        guard size > 0, let mapped = mmap(nil, size, PROT_READ, MAP_PRIVATE, source, 0), mapped != MAP_FAILED else {
+            throw Fault(description: "cannot map \(journal) (\(size) bytes)")
+        }
+        defer { munmap(mapped, size) }
+        let bytes = UnsafeRawBufferPointer(start: mapped, count: size)
+        // Positions in dataset order: each run is found once, then walked.
+        let sorted = indexes.indices.sorted { indexes[$0] < indexes[$1] }
+        var resultsOut = Output(fd: results, path: order.results)
+        var evalsOut = evals.map { Output(fd: $0, path: order.evals ?? "") }
+        for run in order.runs {
+            var low = 0, high = sorted.count
+            while low < high {
+                let middle = (low + high) / 2
+                if indexes[sorted[middle]] < run.first { low = middle + 1 } else { high = middle }
+            }
+            resultsOut.start(at: run.resultsOffset)
+            evalsOut?.start(at: run.evalsOffset)
+            for step in 0..<run.count {
+                let index = run.first + step
+                let position = low + step
+                guard position < sorted.count, indexes[sorted[position]] == index else {
+                    throw Fault(description: "the record at index \(index) is not one this worker journaled")
+                }
+                guard position + 1 == sorted.count || indexes[sorted[position + 1]] != index else {
+                    throw Fault(description: "this worker journaled the record at index \(index) twice")
+                }
+                let place = places[sorted[position]]
+                let line = Int(place.line), length = Int(place.length)
+                guard line <= size, length <= size - line, length >= 3, bytes[line + length - 1] == 0x0A,
+                    place.runStart < place.runEnd, Int(place.runEnd) < length, bytes[line + Int(place.runStart)] == UInt8(ascii: "{"),
+                    bytes[line + Int(place.runEnd) - 1] == UInt8(ascii: "}")
+                else { throw Fault(description: "the journal line of index \(index) at \(line) is not the one this worker appended") }
+                try resultsOut.append(UnsafeRawBufferPointer(rebasing: bytes[(line + Int(place.runStart))..<(line + Int(place.runEnd))]))
+                if evalsOut != nil {
+                    for element in 0..<Int(place.elementCount) {
+                        let at = Int(place.elementsStart) + element * 2
+                        let start = Int(elements[at]), end = Int(elements[at + 1])
+                        guard start < end, end < length else { throw Fault(description: "evaluation \(element) of index \(index) is not inside its line") }
+                        try evalsOut?.append(UnsafeRawBufferPointer(rebasing: bytes[(line + start)..<(line + end)]))
+                    }
+                }
+                written.records += 1
+            }
+            try resultsOut.flush()
+            try evalsOut?.flush()
+        }
+        written.resultsBytes = resultsOut.total
+        written.evalsBytes = evalsOut?.total ?? 0
+    }
+
+    private static func open(_ path: String, _ flags: Int32) throws -> Int32 {
+        let fd = Foundation.open(path, flags | O_CLOEXEC | O_NOFOLLOW)
+        guard fd >= 0 else { throw Fault(description: "cannot open \(path): \(String(cString: strerror(errno)))") }
+        return fd
+    }
+
+    /// Lines gathered for one file and written with `pwrite` once a megabyte is gathered or a run
+    /// ends.
+    private struct Output {
+        let fd: Int32
+        let path: String
+        var buffer: [UInt8] = []
+        var offset = 0
+        var total = 0
+
+        init(fd: Int32, path: String) {
+            self.fd = fd
+            self.path = path
+            buffer.reserveCapacity(1 << 20)
+        }
+
+        mutating func start(at offset: Int) {
+            self.offset = offset
+        }
+
+        mutating func append(_ line: UnsafeRawBufferPointer) throws {
+            buffer.append(contentsOf: line)
+            buffer.append(0x0A)
+            if buffer.count >= 1 << 20 { try flush() }
+        }
+
+        mutating func flush() throws {
+            var done = 0
+            while done < buffer.count {
+                let wrote = buffer.withUnsafeBytes { pwrite(fd, $0.baseAddress! + done, $0.count - done, off_t(offset + done)) }
+                if wrote < 0, errno == EINTR { continue }
+                guard wrote > 0 else { throw Fault(description: "cannot write \(path): \(String(cString: strerror(errno)))") }
+                done += wrote
+            }
+            offset += buffer.count
+            total += buffer.count
+            buffer.removeAll(keepingCapacity: true)
+        }
+    }
+}

@@ -1,0 +1,421 @@
+import ChatbotTesterCluster
+import ChatbotTesterClusterUV
+import ChatbotTesterCore
+import ChatbotTesterTesting
+import Foundation
+import Testing
+
+@testable import ChatbotTesterCluster
+
+/// Protocol 11: at the end of a run whose outputs stream, the workers write their records'
+/// `results.jsonl` and `evals.jsonl` lines themselves, where the coordinator's prefix sum over
+/// every frame says, and the coordinator copies none. Real workers over real sockets write
+/// exactly the lines of the journal in dataset order; a worker that fails, lies about what it
+/// wrote, or leaves, makes the sink give up (the merge then writes the files from the journal),
+/// naming it, within bounded time.
+@Suite(.serialized) struct WorkerWrittenLinesTests {
+    /// A sink whose lines the workers write; it keeps each journaled line and its ranges, to say
+    /// what the files must hold, and how the coordinator's phase ended.
+    final class LineSink: ClusterWorkerWrittenLines, @unchecked Sendable {
+        let lineFiles: (results: URL, evals: URL?)
+        let lines = Locked<[Int: (line: Data, run: Range<Int>, evals: [Range<Int>])]>([:])
+        let outcomes = Locked<[String?]>([])
+        let discarded = Locked<[String]>([])
+
+        init(directory: URL) {
+            lineFiles = (directory.appendingPathComponent("results.jsonl"), directory.appendingPathComponent("evals.jsonl"))
+        }
+
+        func journaled(
+            line: Data, sample: Data?, sampleRange: Range<Int>, index: Int, run: Range<Int>?, evals: Range<Int>?, evalElements: [Range<Int>]?,
+            reportPart: Data?
+        ) {
+            guard let run else { return }
+            lines.withLock { $0[index] = (line, run, evalElements ?? []) }
+        }
+
+        func discard(_ reason: String) {
+            discarded.withLock { $0.append(reason) }
+        }
+
+        func linesWritten(failure: String?) {
+            outcomes.withLock { $0.append(failure) }
+        }
+
+        /// What `results.jsonl` and `evals.jsonl` must hold: each journaled record's `run` value and
+        /// evaluations, a line each, in dataset order.
+        func expected() -> (results: Data, evals: Data) {
+            var results = Data(), evals = Data()
+            for (_, entry) in lines.current.sorted(by: { $0.key < $1.key }) {
+                let start = entry.line.startIndex
+                results.append(entry.line[(start + entry.run.lowerBound)..<(start + entry.run.upperBound)])
+                results.append(0x0A)
+                for element in entry.evals {
+                    evals.append(entry.line[(start + element.lowerBound)..<(start + element.upperBound)])
+                    evals.append(0x0A)
+                }
+            }
+            return (results, evals)
+        }
+    }
+
+    static func options(_ sink: LineSink, workers: Int) -> ClusterCoordinator.Options {
+        var options = ClusterCoordinator.Options(machine: .init(heartbeatTimeout: 5, concurrency: 4, expectedWorkers: workers, prefetch: 8), shutdownGrace: 2)
+        options.journalSink = sink
+        options.keepsJournalIndex = false
+        options.keepsReportParts = false
+        options.recordsJournaledByWorkers = true
+        return options
+    }
+
+    /// Two real workers: each writes the lines of the records it journaled, and the files hold
+    /// every record's lines in dataset order, exactly the journal's bytes.
+    @Test func realWorkersWriteEveryLineInDatasetOrder() async throws {
+        let directory = try ClusterTestSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("c.sock").path
+        let spool = try ClusterSpool.prepare(
+            at: directory.appendingPathComponent("spool"), samples: ClusterTestSupport.samples(90), setup: ClusterTestSupport.setup(delayMs: 1),
+            samplesPerShard: 10)
+        let sink = LineSink(directory: directory)
+        let events = EventBus()
+        let recorder = RecordingEventSink()
+        events.subscribe(recorder)
+        let stats = try await withTimeout(90) {
+            try await UVLoop.withLoop { loop in
+                let listener = try await UVPipeListener.listen(path: path, loop: loop)
+                let coordinator = Task { try await ClusterCoordinator.run(spool: spool, listener: listener, events: events, options: Self.options(sink, workers: 2)) }
+                var workers: [UVProcess] = []
+                for _ in 0..<2 { workers.append(try await UVProcess.spawn(executable: ClusterTestSupport.hostPath, arguments: ["worker", "--connect", path], loop: loop)) }
+                let stats = try await withTaskCancellationHandler { try await coordinator.value } onCancel: { coordinator.cancel() }
+                for worker in workers { _ = await worker.waitForExit() }
+                return stats
+            }
+        }
+        await events.shutdown()
+        #expect(stats.journaled == 90 && stats.journaledByWorkers == 90)
+        #expect(sink.outcomes.current.count == 1 && sink.outcomes.current.first == .some(nil), "\(sink.outcomes.current)")
+        let expected = sink.expected()
+        #expect(sink.lines.current.count == 90)
+        #expect(try Data(contentsOf: sink.lineFiles.results) == expected.results)
+        #expect(try Data(contentsOf: sink.lineFiles.evals!) == expected.evals)
+        #expect(!expected.evals.isEmpty)
+        let said = recorder.events(of: LogEvent.self).filter { $0.source == "cluster.output" }.map(\.message)
+        #expect(said == ["the workers wrote the lines of 90 records (\(expected.results.count) bytes of results, \(expected.evals.count) of evaluations)"])
+    }
+
+    /// How the test's own worker answers `writeLines`.
+    enum Answer {
+        /// Writes the lines, as a worker does.
+        case writes
+        /// Says it could not.
+        case fails
+        /// Says it wrote one record fewer than asked.
+        case miscounts
+        /// Leaves without answering.
+        case leaves
+    }
+
+    /// A worker played by the test over a real socket: it journals every sample it is given, as
+    /// a worker does (its own newline first, then the lines, then a `journaled` frame), and
+    /// answers `writeLines` as `answer` says. Returns the orders it got.
+    static func playWorker(socket: String, loop: UVLoop, answer: Answer) async throws -> [ClusterMessage.WriteLines] {
+        var connected: UVPipeConnection?
+        for _ in 0..<600 where connected == nil {
+            connected = try? await UVPipeConnection.connect(path: socket, loop: loop)
+            if connected == nil { try await Task.sleep(nanoseconds: 20_000_000) }
+        }
+        guard let worker = connected else { throw ChatbotTesterError(.io, "the coordinator never listened on \(socket)") }
+        let codec = ClusterMessageCodec()
+        worker.enqueue([try codec.encode(.hello(.init(workerId: "played", pid: Int(getpid()))))])
+        var journal: String?
+        var places = WorkerLinePlaces()
+        var orders: [ClusterMessage.WriteLines] = []
+        while let payload = await worker.receive() {
+            switch try codec.decodeAtWorker(payload, peer: "coordinator") {
+            case .welcome(let welcome):
+                journal = welcome.recordJournal?.path
+            case .assign(let assignment):
+                guard let journal else { throw ChatbotTesterError(.proto, "no journal offered") }
+                var units: [Data] = [], lines = Data([0x0A])
+                for item in assignment.samples {
+                    var run = RunRecord(sample: item.sample, target: "bot")
+                    run.output = "answer to \(item.sample.id)"
+                    let evals = [EvalRecord(sampleId: item.sample.id, metric: "contains", type: "contains", status: .scored, score: 1, passed: true)]
+                    let (unit, line) = try ClusterRecord(sampleId: item.sample.id, index: item.index, run: run, evals: evals).journaledUnit()
+                    units.append(unit)
+                    lines.append(line)
+                }
+                let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: journal))
+                let end = try handle.seekToEnd()
+                try handle.write(contentsOf: lines)
+                try handle.close()
+                places.add(base: end + 1, units: units)
+                worker.enqueue([codec.encodeJournaledFrame(base: end + 1, units: units)])
+            case .writeLines(let order):
+                orders.append(order)
+                var written = places.write(order, journal: journal)
+                switch answer {
+                case .writes: break
+                case .fails: written = .init(records: 0, resultsBytes: 0, evalsBytes: 0, failure: "the disk is full")
+                case .miscounts: written.records -= 1
+                case .leaves:
+                    worker.close(reason: nil)
+                    return orders
+                }
+                worker.enqueue([try codec.encode(.linesWritten(written))])
+            case .shutdown:
+                worker.close(reason: nil)
+                return orders
+            default:
+                break
+            }
+        }
+        return orders
+    }
+
+    /// One worker played by the test, answering `writeLines` each way: a worker that writes gets
+    /// one order covering every sample, and the files hold the journal's lines; one that fails,
+    /// miscounts or leaves makes the sink give up naming why, and the run still completes.
+    @Test(arguments: [Answer.writes, .fails, .miscounts, .leaves])
+    func aWorkersAnswerDecidesWhetherItsLinesAreUsed(_ answer: Answer) async throws {
+        let directory = try ClusterTestSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("c.sock").path
+        let spool = try ClusterSpool.prepare(
+            at: directory.appendingPathComponent("spool"), samples: ClusterTestSupport.samples(24), setup: ClusterTestSupport.setup(), samplesPerShard: 5)
+        let sink = LineSink(directory: directory)
+        let options = {
+            var options = Self.options(sink, workers: 1)
+            options.assignsByReference = false
+            return options
+        }()
+        let (stats, orders) = try await withTimeout(60) {
+            try await UVLoop.withLoop { loop in
+                let listener = try await UVPipeListener.listen(path: path, loop: loop)
+                let coordinator = Task { try await ClusterCoordinator.run(spool: spool, listener: listener, options: options) }
+                let orders = try await Self.playWorker(socket: path, loop: loop, answer: answer)
+                return (try await withTaskCancellationHandler { try await coordinator.value } onCancel: { coordinator.cancel() }, orders)
+            }
+        }
+        #expect(stats.stopReason == .completed && stats.journaled == 24)
+        #expect(orders.count == 1 && orders.first?.runs == [ClusterMessage.LineRun(first: 0, count: 24, resultsOffset: 0, evalsOffset: 0)])
+        let outcomes = sink.outcomes.current
+        #expect(outcomes.count == 1, "\(outcomes)")
+        switch answer {
+        case .writes:
+            #expect(outcomes.first == .some(nil))
+            let expected = sink.expected()
+            #expect(try Data(contentsOf: sink.lineFiles.results) == expected.results)
+            #expect(try Data(contentsOf: sink.lineFiles.evals!) == expected.evals)
+        case .fails:
+            #expect(outcomes.first??.contains("could not write its lines: the disk is full") == true, "\(outcomes)")
+        case .miscounts:
+            #expect(outcomes.first??.contains("wrote 23 records") == true && outcomes.first??.contains("not 24") == true, "\(outcomes)")
+        case .leaves:
+            #expect(outcomes.first??.contains("left before it wrote its lines") == true, "\(outcomes)")
+        }
+    }
+
+    /// One worker appends to the journal and one sends its records' bytes (`--frames-only`): the
+    /// coordinator journaled some records itself, which no worker can write, so the sink is told
+    /// and gives up; nothing is asked of the workers.
+    @Test func recordsTheCoordinatorJournaledLeaveTheLinesToTheMerge() async throws {
+        let directory = try ClusterTestSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("c.sock").path
+        let spool = try ClusterSpool.prepare(
+            at: directory.appendingPathComponent("spool"), samples: ClusterTestSupport.samples(60), setup: ClusterTestSupport.setup(delayMs: 2),
+            samplesPerShard: 10)
+        let sink = LineSink(directory: directory)
+        let stats = try await withTimeout(90) {
+            try await UVLoop.withLoop { loop in
+                let listener = try await UVPipeListener.listen(path: path, loop: loop)
+                let coordinator = Task { try await ClusterCoordinator.run(spool: spool, listener: listener, options: Self.options(sink, workers: 2)) }
+                let workers = [
+                    try await UVProcess.spawn(executable: ClusterTestSupport.hostPath, arguments: ["worker", "--connect", path], loop: loop),
+                    try await UVProcess.spawn(executable: ClusterTestSupport.hostPath, arguments: ["worker", "--connect", path, "--frames-only"], loop: loop),
+                ]
+                let stats = try await withTaskCancellationHandler { try await coordinator.value } onCancel: { coordinator.cancel() }
+                for worker in workers { _ = await worker.waitForExit() }
+                return stats
+            }
+        }
+        #expect(stats.journaled == 60 && stats.journaledByWorkers < 60)
+        let outcomes = sink.outcomes.current
+        #expect(outcomes.count == 1 && outcomes.first??.contains("journaled without a worker that can write their lines") == true, "\(outcomes)")
+        #expect(!FileManager.default.fileExists(atPath: sink.lineFiles.results.path))
+    }
+}
+
+/// `ClusterLinePlaces`: the coordinator's table of where each record's lines go, and the orders
+/// it makes of it.
+@Suite struct ClusterLinePlacesTests {
+    @Test func runsFollowTheWorkersAndTheGapsAndOffsetsArePrefixSums() throws {
+        var places = ClusterLinePlaces()
+        // Index 3 is never journaled (a run stopped by its budget leaves gaps).
+        let table: [(index: Int, worker: Int, results: Int, evals: Int)] = [
+            (0, 1, 10, 5), (1, 1, 11, 0), (2, 2, 12, 7), (4, 2, 13, 8), (5, 2, 14, 9), (6, 1, 15, 1),
+        ]
+        for row in table.shuffled() { places.place(index: row.index, worker: row.worker, resultsBytes: row.results, evalsBytes: row.evals) }
+        let plan = try #require(places.plan(results: "/r", evals: "/e"))
+        #expect(plan.records == 6 && plan.resultsBytes == 75 && plan.evalsBytes == 30)
+        #expect(
+            plan.orders[1] == [
+                .init(results: "/r", evals: "/e", runs: [.init(first: 0, count: 2, resultsOffset: 0, evalsOffset: 0), .init(first: 6, count: 1, resultsOffset: 60, evalsOffset: 29)])
+            ])
+        #expect(
+            plan.orders[2] == [
+                .init(results: "/r", evals: "/e", runs: [.init(first: 2, count: 1, resultsOffset: 21, evalsOffset: 5), .init(first: 4, count: 2, resultsOffset: 33, evalsOffset: 12)])
+            ])
+        #expect(plan.expected[1] == .init(records: 3, resultsBytes: 36, evalsBytes: 6))
+        #expect(plan.expected[2] == .init(records: 3, resultsBytes: 39, evalsBytes: 24))
+        // Not scored: no evaluations are written, their offsets stay 0.
+        let unscored = try #require(places.plan(results: "/r", evals: nil))
+        #expect(unscored.evalsBytes == 0 && unscored.orders[2]?.first?.runs.last?.evalsOffset == 0 && unscored.orders[2]?.first?.evals == nil)
+        // Many runs go in several orders.
+        let chunked = try #require(places.plan(results: "/r", evals: "/e", maxRunsPerOrder: 1))
+        #expect(chunked.orders[1]?.count == 2 && chunked.orders[2]?.count == 2)
+    }
+
+    @Test func aRecordNoWorkerCanWriteOrOnePlacedTwiceLeavesNoPlan() {
+        var places = ClusterLinePlaces()
+        places.place(index: 0, worker: 1, resultsBytes: 10, evalsBytes: 0)
+        #expect(places.plan(results: "/r", evals: nil) != nil)
+        places.place(index: 0, worker: 2, resultsBytes: 10, evalsBytes: 0)
+        #expect(places.unplaced == 1 && places.plan(results: "/r", evals: nil) == nil)
+        var other = ClusterLinePlaces()
+        other.unplace()
+        #expect(other.plan(results: "/r", evals: nil) == nil)
+        var bad = ClusterLinePlaces()
+        bad.place(index: -1, worker: 1, resultsBytes: 10, evalsBytes: 0)
+        bad.place(index: 1, worker: 0, resultsBytes: 10, evalsBytes: 0)
+        #expect(bad.unplaced == 2 && bad.placed == 0)
+    }
+
+    /// `writeLines` travels as four numbers a run; a run that is not after the one before, is
+    /// empty or negative is refused naming the field.
+    @Test func writeLinesRoundTripsAndAMalformedRunIsRefused() throws {
+        let codec = ClusterMessageCodec()
+        let order = ClusterMessage.WriteLines(
+            results: "/out/.streamed-output/results.jsonl", evals: nil,
+            runs: [.init(first: 0, count: 3, resultsOffset: 0, evalsOffset: 0), .init(first: 7, count: 1, resultsOffset: 300, evalsOffset: 0)])
+        for message in [ClusterMessage.writeLines(order), .linesWritten(.init(records: 4, resultsBytes: 400, evalsBytes: 0, failure: "x"))] {
+            #expect(try codec.decode(codec.encode(message), peer: "p") == message)
+        }
+        let text = String(decoding: try codec.encode(.writeLines(order)), as: UTF8.self)
+        #expect(text.contains(#""runs":[0,3,0,0,7,1,300,0]"#))
+        for runs in ["[0,3,0,0,2,1,0,0]", "[0,0,0,0]", "[0,1,-5,0]", "[0,1,0]", "[-1,1,0,0]"] {
+            let payload = Data(#"{"body":{"results":"/r","runs":\#(runs)},"type":"writeLines"}"#.utf8)
+            #expect(throws: ChatbotTesterError.self, "\(runs)") { try codec.decode(payload, peer: "p") }
+        }
+    }
+}
+
+/// `WorkerLinePlaces`: a worker copies exactly its lines' `run` values and evaluations from the
+/// journal, and refuses an index it did not journal or a line that is not the one it appended.
+@Suite struct WorkerLinePlacesTests {
+    /// A journal holding `count` records appended as a worker appends them, two frames, and the
+    /// places the worker noted.
+    static func journal(in directory: URL, count: Int) throws -> (url: URL, places: WorkerLinePlaces, lines: [Data], units: [Data]) {
+        let url = directory.appendingPathComponent("journal.jsonl")
+        var file = Data("{\"torn\n".utf8)
+        var places = WorkerLinePlaces()
+        var lines: [Data] = [], units: [Data] = []
+        for frame in [0..<(count / 2), (count / 2)..<count] {
+            file.append(0x0A)
+            let base = UInt64(file.count)
+            var frameUnits: [Data] = []
+            for index in frame.reversed() {
+                var run = RunRecord(sample: TestSample(id: "s\(index)", input: "q \(index) \u{e9}"), target: "bot")
+                run.output = "a \"quoted\" answer \(index)"
+                let evals = (0..<(index % 3)).map { EvalRecord(sampleId: "s\(index)", metric: "m\($0)", type: "contains", status: .scored, score: 1, passed: true) }
+                let (unit, line) = try ClusterRecord(sampleId: "s\(index)", index: index, run: run, evals: evals).journaledUnit()
+                frameUnits.append(unit)
+                file.append(line)
+                lines.append(line)
+                units.append(unit)
+            }
+            places.add(base: base, units: frameUnits)
+        }
+        try file.write(to: url)
+        return (url, places, lines, units)
+    }
+
+    @Test func aWorkerWritesItsRunsValuesAndEvaluationsAtTheirOffsets() throws {
+        let directory = try ClusterTestSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let (journal, places, _, _) = try Self.journal(in: directory, count: 10)
+        // The whole files, each record's lines in dataset order, from the decoded records.
+        let records = try String(contentsOf: journal, encoding: .utf8).split(separator: "\n").dropFirst().map { text in
+            let line = Data(text.utf8)
+            return try JSONByteScanner.members(ofObject: line).reduce(into: [String: Data]()) { map, member in
+                map[member.name] = line[member.value]
+            }
+        }
+        let ordered = records.sorted { Int(String(decoding: $0["index"]!, as: UTF8.self))! < Int(String(decoding: $1["index"]!, as: UTF8.self))! }
+        var results = Data(), evals = Data()
+        for record in ordered {
+            results.append(record["run"]!)
+            results.append(0x0A)
+            let array = record["evals"]!
+            for element in try JSONByteScanner.elements(ofArray: array) {
+                evals.append(array[(array.startIndex + element.lowerBound)..<(array.startIndex + element.upperBound)])
+                evals.append(0x0A)
+            }
+        }
+        // This worker journaled 2..<5 and 7..<10 of them (the rest belong to another): it writes
+        // only those, at the offsets given, into files of their final size.
+        var offsets: [(Int, Int)] = [(0, 0)]
+        for record in ordered {
+            let last = offsets.last!
+            let evalCount = try JSONByteScanner.elements(ofArray: record["evals"]!).reduce(0) { $0 + $1.count + 1 }
+            offsets.append((last.0 + record["run"]!.count + 1, last.1 + evalCount))
+        }
+        let resultsURL = directory.appendingPathComponent("results.jsonl"), evalsURL = directory.appendingPathComponent("evals.jsonl")
+        try Data(repeating: 0x2A, count: results.count).write(to: resultsURL)
+        try Data(repeating: 0x2A, count: evals.count).write(to: evalsURL)
+        let order = ClusterMessage.WriteLines(
+            results: resultsURL.path, evals: evalsURL.path,
+            runs: [
+                .init(first: 2, count: 3, resultsOffset: offsets[2].0, evalsOffset: offsets[2].1),
+                .init(first: 7, count: 3, resultsOffset: offsets[7].0, evalsOffset: offsets[7].1),
+            ])
+        let written = places.write(order, journal: journal.path)
+        #expect(written.failure == nil, "\(written)")
+        #expect(written.records == 6)
+        let gotResults = try Data(contentsOf: resultsURL), gotEvals = try Data(contentsOf: evalsURL)
+        #expect(written.resultsBytes == (offsets[5].0 - offsets[2].0) + (offsets[10].0 - offsets[7].0))
+        #expect(gotResults[offsets[2].0..<offsets[5].0] == results[offsets[2].0..<offsets[5].0])
+        #expect(gotResults[offsets[7].0..<offsets[10].0] == results[offsets[7].0..<offsets[10].0])
+        #expect(gotResults[0..<offsets[2].0].allSatisfy { $0 == 0x2A } && gotResults[offsets[5].0..<offsets[7].0].allSatisfy { $0 == 0x2A })
+        #expect(gotEvals[offsets[2].1..<offsets[5].1] == evals[offsets[2].1..<offsets[5].1])
+        #expect(gotEvals[offsets[7].1..<offsets[10].1] == evals[offsets[7].1..<offsets[10].1])
+        // Not scored: no evaluations file, none written.
+        let unscored = places.write(.init(results: resultsURL.path, evals: nil, runs: [.init(first: 0, count: 1, resultsOffset: 0, evalsOffset: 0)]), journal: journal.path)
+        #expect(unscored.failure == nil && unscored.evalsBytes == 0 && unscored.records == 1)
+    }
+
+    @Test func anIndexItDidNotJournalOrALineThatChangedIsRefused() throws {
+        let directory = try ClusterTestSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let (journal, places, _, _) = try Self.journal(in: directory, count: 6)
+        let results = directory.appendingPathComponent("results.jsonl")
+        try Data().write(to: results)
+        let missing = places.write(.init(results: results.path, evals: nil, runs: [.init(first: 4, count: 3, resultsOffset: 0, evalsOffset: 0)]), journal: journal.path)
+        #expect(missing.failure?.contains("index 6 is not one this worker journaled") == true, "\(missing)")
+        let noJournal = places.write(.init(results: results.path, evals: nil, runs: [.init(first: 0, count: 1, resultsOffset: 0, evalsOffset: 0)]), journal: nil)
+        #expect(noJournal.failure?.contains("did not append to the journal") == true)
+        // The journal cut short: the lines are no longer where they were appended.
+        let handle = try FileHandle(forWritingTo: journal)
+        try handle.truncate(atOffset: 40)
+        try handle.close()
+        let cut = places.write(.init(results: results.path, evals: nil, runs: [.init(first: 0, count: 6, resultsOffset: 0, evalsOffset: 0)]), journal: journal.path)
+        #expect(cut.failure?.contains("is not the one this worker appended") == true, "\(cut)")
+        // A file that is a symbolic link is not followed.
+        let link = directory.appendingPathComponent("link.jsonl")
+        try FileManager.default.createSymbolicLink(at: link, withDestinationURL: results)
+        let linked = places.write(.init(results: link.path, evals: nil, runs: [.init(first: 0, count: 1, resultsOffset: 0, evalsOffset: 0)]), journal: journal.path)
+        #expect(linked.failure?.contains("cannot open") == true, "\(linked)")
+    }
+}
