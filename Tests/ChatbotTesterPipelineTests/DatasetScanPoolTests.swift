@@ -23,8 +23,10 @@ import Testing
         func stop() { lock.withLock { stopped = true } }
     }
 
-    /// Waits until `condition` holds; false after `seconds` (a fail-safe: progress is what counts).
-    static func wait(seconds: Double = 30, until condition: () -> Bool) -> Bool {
+    /// Waits until `condition` holds; false after `seconds` (a fail-safe: progress is what counts;
+    /// the whole suite, played at once on a slow two-core machine, has held both threads of the
+    /// pool for over 30 s).
+    static func wait(seconds: Double = 120, until condition: () -> Bool) -> Bool {
         let deadline = Date().addingTimeInterval(seconds)
         while !condition() {
             if Date() > deadline { return false }
@@ -81,6 +83,7 @@ import Testing
         let scanning = pipes.enumerated().map { index, pipe in
             Task.detached { try await DatasetReader(url: pipe).scan { _ in counts.handedOver(by: index) } }
         }
+        let feeding = Date()
         let starved = await withCheckedContinuation { (continuation: CheckedContinuation<Int, Never>) in
             Thread.detachNewThread { continuation.resume(returning: Self.feed(fds, pipes: pipes, rounds: rounds, counts: counts)) }
         }
@@ -88,7 +91,9 @@ import Testing
         for scan in scanning { selected.append((try? await scan.value.selected) ?? -1) }
         counts.stop()
         await ticker.value
-        #expect(starved == 0, "scans waiting for their pipes held the pool: the ticking task or a scan stood still")
+        #expect(
+            starved == 0,
+            "scans waiting for their pipes held the pool: the ticking task or a scan stood still (fed for \(Int(Date().timeIntervalSince(feeding))) s)")
         #expect(selected == Array(repeating: rounds, count: scans))
     }
 }
