@@ -345,7 +345,7 @@ import Testing
     @Test func aWorkerWritesItsRunsValuesAndEvaluationsAtTheirOffsets() throws {
         let directory = try ClusterTestSupport.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
-        let (journal, places, _, _) = try Self.journal(in: directory, count: 10)
+        var (journal, places, _, _) = try Self.journal(in: directory, count: 10)
         // The whole files, each record's lines in dataset order, from the decoded records.
         let records = try String(contentsOf: journal, encoding: .utf8).split(separator: "\n").dropFirst().map { text in
             let line = Data(text.utf8)
@@ -396,22 +396,66 @@ import Testing
         #expect(unscored.failure == nil && unscored.evalsBytes == 0 && unscored.records == 1)
     }
 
+    /// The journal is read through a bounded window: a window far smaller than a line, or than the
+    /// journal, and lines that come back out of journal order give the same bytes.
+    @Test func aSmallWindowOnTheJournalWritesTheSameBytes() throws {
+        let directory = try ClusterTestSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        var (journal, places, _, _) = try Self.journal(in: directory, count: 40)
+        let order = { (results: URL, evals: URL) in
+            ClusterMessage.WriteLines(
+                results: results.path, evals: evals.path,
+                runs: [.init(first: 0, count: 40, resultsOffset: 0, evalsOffset: 0)])
+        }
+        var outputs: [Data] = []
+        for span in [4 << 20, 700, 64, 1] {
+            let results = directory.appendingPathComponent("results-\(span).jsonl"), evals = directory.appendingPathComponent("evals-\(span).jsonl")
+            try Data().write(to: results)
+            try Data().write(to: evals)
+            places.windowSpan = span
+            let written = places.write(order(results, evals), journal: journal.path)
+            #expect(written.failure == nil && written.records == 40, "span \(span): \(written)")
+            outputs.append(try Data(contentsOf: results) + Data([0]) + Data(contentsOf: evals))
+        }
+        #expect(outputs[0].count > 40 * 100)
+        #expect(Set(outputs).count == 1)
+        // The window itself: any range, in any order, is the file's bytes; past the end is refused.
+        let bytes = try Data(contentsOf: journal)
+        let fd = open(journal.path, O_RDONLY)
+        defer { close(fd) }
+        let window = WorkerLinePlaces.JournalWindow(fd: fd, path: journal.path, size: bytes.count, span: 100, behind: 10)
+        var random = SeededGenerator(seed: 9)
+        for _ in 0..<300 {
+            let start = Int(random.next() % UInt64(bytes.count)), length = Int(random.next() % UInt64(min(400, bytes.count - start) + 1))
+            let got = try window.line(at: UInt64(start), length: length)
+            #expect(Data(got) == bytes[start..<(start + length)])
+        }
+        #expect(throws: (any Error).self) { try window.line(at: UInt64(bytes.count - 2), length: 3) }
+        #expect(throws: (any Error).self) { try window.line(at: UInt64(bytes.count + 1), length: 0) }
+    }
+
     @Test func anIndexItDidNotJournalOrALineThatChangedIsRefused() throws {
         let directory = try ClusterTestSupport.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
-        let (journal, places, _, _) = try Self.journal(in: directory, count: 6)
+        var (journal, places, _, _) = try Self.journal(in: directory, count: 6)
         let results = directory.appendingPathComponent("results.jsonl")
         try Data().write(to: results)
         let missing = places.write(.init(results: results.path, evals: nil, runs: [.init(first: 4, count: 3, resultsOffset: 0, evalsOffset: 0)]), journal: journal.path)
         #expect(missing.failure?.contains("index 6 is not one this worker journaled") == true, "\(missing)")
         let noJournal = places.write(.init(results: results.path, evals: nil, runs: [.init(first: 0, count: 1, resultsOffset: 0, evalsOffset: 0)]), journal: nil)
         #expect(noJournal.failure?.contains("did not append to the journal") == true)
+        // A line rewritten in place (same size, other bytes): not the line this worker appended.
+        var changed = try Data(contentsOf: journal)
+        changed[changed.count - 1] = UInt8(ascii: " ")
+        try changed.write(to: journal)
+        let rewritten = places.write(.init(results: results.path, evals: nil, runs: [.init(first: 3, count: 3, resultsOffset: 0, evalsOffset: 0)]), journal: journal.path)
+        #expect(rewritten.failure?.contains("is not the one this worker appended") == true, "\(rewritten)")
         // The journal cut short: the lines are no longer where they were appended.
         let handle = try FileHandle(forWritingTo: journal)
         try handle.truncate(atOffset: 40)
         try handle.close()
         let cut = places.write(.init(results: results.path, evals: nil, runs: [.init(first: 0, count: 6, resultsOffset: 0, evalsOffset: 0)]), journal: journal.path)
-        #expect(cut.failure?.contains("is not the one this worker appended") == true, "\(cut)")
+        #expect(cut.failure?.contains("is past the end of \(journal.path) (40 bytes)") == true, "\(cut)")
         // A file that is a symbolic link is not followed.
         let link = directory.appendingPathComponent("link.jsonl")
         try FileManager.default.createSymbolicLink(at: link, withDestinationURL: results)

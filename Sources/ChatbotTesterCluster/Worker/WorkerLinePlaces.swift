@@ -6,7 +6,9 @@ import Foundation
 /// from the `journaled` frame's units as they are sent (about 40 bytes a record). At the end of the
 /// run the coordinator asks for some of them (`writeLines`) and this worker copies each record's
 /// `run` value and evaluations, each followed by a newline, from the journal to the places given,
-/// in dataset order, with `pwrite`: the coordinator copies none of those bytes.
+/// in dataset order, with `pwrite`: the coordinator copies none of those bytes. The journal is read
+/// through a window of a few megabytes (`JournalWindow`), so the worker's memory does not grow with
+/// the run.
 struct WorkerLinePlaces: Sendable {
     private struct Place: Sendable {
         var line: UInt64
@@ -21,6 +23,10 @@ struct WorkerLinePlaces: Sendable {
     private var indexes: [Int] = []
     private var places: [Place] = []
     private var elements: [UInt32] = []
+    /// Positions in `places` in dataset order, made when the first `writeLines` order comes.
+    private var sorted: [Int] = []
+    /// Bytes of the journal read at a time when writing (4 MiB; tests make it small).
+    var windowSpan = 4 << 20
 
     /// Records journaled.
     var count: Int { places.count }
@@ -59,7 +65,7 @@ struct WorkerLinePlaces: Sendable {
 
     /// Writes the lines `order` asks for from the journal at `journal`; what was written, or why
     /// not (`failure`).
-    func write(_ order: ClusterMessage.WriteLines, journal: String?) -> ClusterMessage.LinesWritten {
+    mutating func write(_ order: ClusterMessage.WriteLines, journal: String?) -> ClusterMessage.LinesWritten {
         var written = ClusterMessage.LinesWritten(records: 0, resultsBytes: 0, evalsBytes: 0)
         do {
             guard let journal else { throw Fault(description: "this worker did not append to the journal") }
@@ -70,23 +76,21 @@ struct WorkerLinePlaces: Sendable {
         return written
     }
 
-    private func write(_ order: ClusterMessage.WriteLines, journal: String, into written: inout ClusterMessage.LinesWritten) throws {
+    private mutating func write(_ order: ClusterMessage.WriteLines, journal: String, into written: inout ClusterMessage.LinesWritten) throws {
         let source = try Self.open(journal, O_RDONLY)
         defer { close(source) }
         var info = stat()
         guard fstat(source, &info) == 0 else { throw Fault(description: "cannot stat \(journal)") }
-        let size = Int(info.st_size)
         let results = try Self.open(order.results, O_WRONLY)
         defer { close(results) }
         let evals = try order.evals.map { try Self.open($0, O_WRONLY) }
         defer { if let evals { close(evals) } }
-        guard size > 0, let mapped = mmap(nil, size, PROT_READ, MAP_PRIVATE, source, 0), mapped != MAP_FAILED else {
-            throw Fault(description: "cannot map \(journal) (\(size) bytes)")
+        let window = JournalWindow(fd: source, path: journal, size: Int(info.st_size), span: windowSpan, behind: windowSpan / 16)
+        // Positions in dataset order, sorted once for every order: each run is found once, then
+        // walked.
+        if sorted.count != indexes.count {
+            sorted = indexes.indices.sorted { indexes[$0] < indexes[$1] }
         }
-        defer { munmap(mapped, size) }
-        let bytes = UnsafeRawBufferPointer(start: mapped, count: size)
-        // Positions in dataset order: each run is found once, then walked.
-        let sorted = indexes.indices.sorted { indexes[$0] < indexes[$1] }
         var resultsOut = Output(fd: results, path: order.results)
         var evalsOut = evals.map { Output(fd: $0, path: order.evals ?? "") }
         for run in order.runs {
@@ -107,18 +111,18 @@ struct WorkerLinePlaces: Sendable {
                     throw Fault(description: "this worker journaled the record at index \(index) twice")
                 }
                 let place = places[sorted[position]]
-                let line = Int(place.line), length = Int(place.length)
-                guard line <= size, length <= size - line, length >= 3, bytes[line + length - 1] == 0x0A,
-                    place.runStart < place.runEnd, Int(place.runEnd) < length, bytes[line + Int(place.runStart)] == UInt8(ascii: "{"),
-                    bytes[line + Int(place.runEnd) - 1] == UInt8(ascii: "}")
-                else { throw Fault(description: "the journal line of index \(index) at \(line) is not the one this worker appended") }
-                try resultsOut.append(UnsafeRawBufferPointer(rebasing: bytes[(line + Int(place.runStart))..<(line + Int(place.runEnd))]))
+                let length = Int(place.length)
+                let bytes = try window.line(at: place.line, length: length)
+                guard length >= 3, bytes[length - 1] == 0x0A, place.runStart < place.runEnd, Int(place.runEnd) < length,
+                    bytes[Int(place.runStart)] == UInt8(ascii: "{"), bytes[Int(place.runEnd) - 1] == UInt8(ascii: "}")
+                else { throw Fault(description: "the journal line of index \(index) at \(place.line) is not the one this worker appended") }
+                try resultsOut.append(UnsafeRawBufferPointer(rebasing: bytes[Int(place.runStart)..<Int(place.runEnd)]))
                 if evalsOut != nil {
                     for element in 0..<Int(place.elementCount) {
                         let at = Int(place.elementsStart) + element * 2
                         let start = Int(elements[at]), end = Int(elements[at + 1])
                         guard start < end, end < length else { throw Fault(description: "evaluation \(element) of index \(index) is not inside its line") }
-                        try evalsOut?.append(UnsafeRawBufferPointer(rebasing: bytes[(line + start)..<(line + end)]))
+                        try evalsOut?.append(UnsafeRawBufferPointer(rebasing: bytes[start..<end]))
                     }
                 }
                 written.records += 1
@@ -134,6 +138,68 @@ struct WorkerLinePlaces: Sendable {
         let fd = Foundation.open(path, flags | O_CLOEXEC | O_NOFOLLOW)
         guard fd >= 0 else { throw Fault(description: "cannot open \(path): \(String(cString: strerror(errno)))") }
         return fd
+    }
+
+    /// A bounded window on the journal, read with `pread` (at most `span` bytes, more
+    /// only for a longer line): the worker's memory stays flat however large the journal is, where a
+    /// map of the whole file would count every page it touched in the worker's resident set. A
+    /// window starts a little before the line asked for, since lines journaled close together
+    /// come back a little out of dataset order.
+    final class JournalWindow {
+        let fd: Int32
+        let path: String
+        let size: Int
+        /// Bytes read at a time (4 MiB unless a test says otherwise).
+        let span: Int
+        /// Bytes read before the line asked for.
+        let behind: Int
+        private var buffer = UnsafeMutableRawBufferPointer(start: nil, count: 0)
+        private var start = 0
+        private var count = 0
+        /// Reads of the journal so far.
+        private(set) var reads = 0
+
+        init(fd: Int32, path: String, size: Int, span: Int, behind: Int) {
+            self.fd = fd
+            self.path = path
+            self.size = size
+            self.span = max(1, span)
+            self.behind = max(0, behind)
+        }
+
+        deinit { buffer.deallocate() }
+
+        /// The `length` bytes of the journal at `line`; valid until the next call.
+        func line(at line: UInt64, length: Int) throws -> UnsafeRawBufferPointer {
+            guard line <= UInt64(size), length <= size - Int(line) else {
+                throw Fault(description: "the journal line at \(line) (\(length) bytes) is past the end of \(path) (\(size) bytes)")
+            }
+            let at = Int(line)
+            if at < start || at + length > start + count {
+                try fill(from: max(0, at - behind), covering: at + length)
+            }
+            return UnsafeRawBufferPointer(rebasing: buffer[(at - start)..<(at - start + length)])
+        }
+
+        private func fill(from first: Int, covering end: Int) throws {
+            let wanted = min(size - first, max(span, end - first))
+            if buffer.count < wanted {
+                buffer.deallocate()
+                buffer = .allocate(byteCount: wanted, alignment: 16)
+            }
+            var done = 0
+            while done < wanted {
+                let got = pread(fd, buffer.baseAddress! + done, wanted - done, off_t(first + done))
+                if got < 0, errno == EINTR { continue }
+                guard got > 0 else {
+                    throw Fault(description: got == 0 ? "\(path) ended at \(first + done) while reading" : "cannot read \(path): \(String(cString: strerror(errno)))")
+                }
+                done += got
+            }
+            start = first
+            count = wanted
+            reads += 1
+        }
     }
 
     /// Lines gathered for one file and written with `pwrite` once a megabyte is gathered or a run
