@@ -293,6 +293,43 @@ import Testing
         #expect(bad.unplaced == 2 && bad.placed == 0)
     }
 
+    /// The coordinator's end phase on its own: files made at their size, answers added up per
+    /// worker across its orders, every way it gives up named.
+    @Test func theLinePhaseAddsUpAnswersAndNamesWhyItGivesUp() throws {
+        let directory = try ClusterTestSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        var places = ClusterLinePlaces()
+        for (index, worker) in [(0, 1), (1, 2), (2, 1), (3, 2)] { places.place(index: index, worker: worker, resultsBytes: 10 + index, evalsBytes: index) }
+        let results = directory.appendingPathComponent("results.jsonl"), evals = directory.appendingPathComponent("evals.jsonl")
+        let plan = try #require(places.plan(results: results.path, evals: evals.path, maxRunsPerOrder: 1))
+        var phase = try ClusterLinePhase(plan: plan, results: results, evals: evals, now: 100)
+        #expect(try FileManager.default.attributesOfItem(atPath: results.path)[.size] as? Int == 46)
+        #expect(try FileManager.default.attributesOfItem(atPath: evals.path)[.size] as? Int == 6)
+        #expect(phase.orders.map(\.worker) == [1, 2] && phase.orders.map(\.orders.count) == [2, 2])
+        #expect(phase.awaits(1) && phase.awaits(2) && !phase.awaits(3) && phase.stillWriting == [1, 2])
+        #expect(phase.expired(now: 129.9) == nil && phase.expired(now: 130.1)?.contains("within 30 s") == true)
+        #expect(phase.left(3, peer: "w3") == nil && phase.left(1, peer: "w1") == "w1 left before it wrote its lines")
+        // Worker 1 answers its two orders (index 0, then 2): done after the second.
+        #expect(phase.answered(.init(records: 1, resultsBytes: 10, evalsBytes: 0), from: 1, peer: "w1") == .wait)
+        #expect(phase.answered(.init(records: 1, resultsBytes: 12, evalsBytes: 2), from: 1, peer: "w1") == .workerDone(1))
+        #expect(!phase.complete && phase.stillWriting == [2] && phase.left(1, peer: "w1") == nil)
+        // Worker 2 miscounts, or fails: the phase gives up, naming it and the figures.
+        var miscounted = phase
+        #expect(miscounted.answered(.init(records: 1, resultsBytes: 11, evalsBytes: 1), from: 2, peer: "w2") == .wait)
+        #expect(miscounted.answered(.init(records: 1, resultsBytes: 13, evalsBytes: 2), from: 2, peer: "w2") == .fail("w2 wrote 2 records (24 + 3 bytes), not 2 (24 + 4)"))
+        var failed = phase
+        #expect(failed.answered(.init(records: 0, resultsBytes: 0, evalsBytes: 0, failure: "disk full"), from: 2, peer: "w2") == .fail("w2 could not write its lines: disk full"))
+        #expect(phase.answered(.init(records: 1, resultsBytes: 11, evalsBytes: 1), from: 2, peer: "w2") == .wait)
+        #expect(phase.answered(.init(records: 1, resultsBytes: 13, evalsBytes: 3), from: 2, peer: "w2") == .workerDone(2))
+        #expect(phase.complete && phase.finish(failure: nil) == nil)
+        // A phase that gave up keeps the reason; the files cannot be made in a missing directory.
+        var other = try ClusterLinePhase(plan: plan, results: results, evals: nil, now: 0)
+        #expect(other.finish(failure: "why") == "why")
+        #expect(throws: (any Error).self) {
+            try ClusterLinePhase(plan: plan, results: directory.appendingPathComponent("no/results.jsonl"), evals: nil, now: 0)
+        }
+    }
+
     /// `writeLines` travels as four numbers a run; a run that is not after the one before, is
     /// empty or negative is refused naming the field.
     @Test func writeLinesRoundTripsAndAMalformedRunIsRefused() throws {

@@ -208,24 +208,8 @@ actor CoordinatorDriver {
     /// Where each journaled record's lines go (with a `lineSink`).
     private var places = ClusterLinePlaces()
     /// The workers writing their lines at the end of the run (see `startLinePhase`).
-    private var linePhase: LinePhase?
+    private var linePhase: ClusterLinePhase?
     private var linePhaseStarted = false
-
-    /// The end of a run whose workers write their lines: what each worker's answers must add up
-    /// to, the files being written, and until when the coordinator waits.
-    private struct LinePhase {
-        struct Worker {
-            var orders: Int
-            var expected: ClusterMessage.LinesWritten
-            var answered = 0
-            var got = ClusterMessage.LinesWritten(records: 0, resultsBytes: 0, evalsBytes: 0)
-        }
-        var pending: [Int: Worker]
-        var files: [FileHandle]
-        var started: Double
-        var deadline: Double
-        var plan: ClusterLinePlaces.Plan
-    }
 
     init(spool: ClusterSpool, journal: FileJournal, resume: ClusterSpool.ResumeState, limits: RunLimits, events: EventBus, options: ClusterCoordinator.Options) {
         let journaled = resume.journaled
@@ -436,24 +420,12 @@ actor CoordinatorDriver {
         if let gone = plan.orders.keys.first(where: { connections[$0] == nil }) {
             return sink.linesWritten(failure: "the worker of connection \(gone), which journaled records, has left")
         }
-        var handles: [FileHandle] = []
         do {
-            for (url, size) in [(files.results, plan.resultsBytes)] + (files.evals.map { [($0, plan.evalsBytes)] } ?? []) {
-                let handle = try FileHandle.opening(url, for: .truncating)
-                handles.append(handle)
-                try handle.truncate(atOffset: UInt64(size))
-            }
+            linePhase = try ClusterLinePhase(plan: plan, results: files.results, evals: files.evals, now: now)
         } catch {
-            for handle in handles { try? handle.close() }
             return sink.linesWritten(failure: "cannot make the files: \(error)")
         }
-        // A worker copies its part at page-cache speed; the bound only catches one that hangs.
-        let seconds = 30 + Double(plan.resultsBytes + plan.evalsBytes) / 20e6
-        linePhase = LinePhase(
-            pending: plan.orders.mapValues { LinePhase.Worker(orders: $0.count, expected: .init(records: 0, resultsBytes: 0, evalsBytes: 0)) },
-            files: handles, started: now, deadline: now + seconds, plan: plan)
-        for (worker, expected) in plan.expected { linePhase?.pending[worker]?.expected = expected }
-        for (worker, orders) in plan.orders.sorted(by: { $0.key < $1.key }) {
+        for (worker, orders) in linePhase?.orders ?? [] {
             connections[worker]?.enqueue(orders.compactMap { try? codec.encode(.writeLines($0)) })
         }
         if plan.orders.isEmpty { endLinePhase(failure: nil) }
@@ -462,41 +434,26 @@ actor CoordinatorDriver {
     /// A worker's `linesWritten`: once every order of every worker is answered with what it was
     /// asked to write, the files are synced and the run ends.
     private func linesAnswered(_ answer: ClusterMessage.LinesWritten, from id: Int, peer: String) async {
-        guard var worker = linePhase?.pending[id] else {
+        guard linePhase?.awaits(id) == true else {
             return await perform(machine.violation(id, reason: "linesWritten without a writeLines to answer"))
         }
-        if let why = answer.failure { return endLinePhase(failure: "\(peer) could not write its lines: \(why.prefix(2000))") }
-        worker.answered += 1
-        worker.got.records += answer.records
-        worker.got.resultsBytes += answer.resultsBytes
-        worker.got.evalsBytes += answer.evalsBytes
-        guard worker.answered == worker.orders else {
-            linePhase?.pending[id] = worker
-            return
+        switch linePhase?.answered(answer, from: id, peer: peer) {
+        case .workerDone(let id):
+            if let payload = try? codec.encode(.shutdown) { connections[id]?.enqueue([payload]) }
+            if linePhase?.complete == true { endLinePhase(failure: nil) }
+        case .fail(let why):
+            endLinePhase(failure: why)
+        case .wait, nil:
+            break
         }
-        guard worker.got == worker.expected else {
-            return endLinePhase(
-                failure: "\(peer) wrote \(worker.got.records) records (\(worker.got.resultsBytes) + \(worker.got.evalsBytes) bytes), not \(worker.expected.records) (\(worker.expected.resultsBytes) + \(worker.expected.evalsBytes))")
-        }
-        linePhase?.pending[id] = nil
-        if let payload = try? codec.encode(.shutdown) { connections[id]?.enqueue([payload]) }
-        if linePhase?.pending.isEmpty == true { endLinePhase(failure: nil) }
     }
 
     /// Ends the write phase: syncs and closes the files, tells the sink how it went, tells the
-    /// workers still writing to leave, and ends the run.
+    /// workers (those still writing too) to leave, and ends the run.
     private func endLinePhase(failure: String?) {
-        guard let phase = linePhase else { return }
+        guard var phase = linePhase else { return }
         linePhase = nil
-        var why = failure
-        for handle in phase.files {
-            do {
-                if why == nil { try handle.synchronize() }
-                try handle.close()
-            } catch {
-                if why == nil { why = "cannot sync the lines: \(error)" }
-            }
-        }
+        let why = phase.finish(failure: failure)
         if why == nil {
             events.emit(
                 LogEvent(
@@ -506,7 +463,7 @@ actor CoordinatorDriver {
         }
         lineSink?.linesWritten(failure: why)
         if let payload = try? codec.encode(.shutdown) {
-            for id in phase.pending.keys { connections[id]?.enqueue([payload]) }
+            for id in phase.stillWriting { connections[id]?.enqueue([payload]) }
         }
         markFinished()
     }
@@ -546,7 +503,7 @@ actor CoordinatorDriver {
 
     private func closed(_ id: Int) async {
         guard let connection = connections.removeValue(forKey: id) else { return }
-        if linePhase?.pending[id] != nil { endLinePhase(failure: "\(connection.peerDescription) left before it wrote its lines") }
+        if let why = linePhase?.left(id, peer: connection.peerDescription) { endLinePhase(failure: why) }
         if reported.remove(id) == nil, connection.closedForViolation, let reason = connection.closeReason {
             // Closed by the transport itself (oversized frame); EOF and I/O errors are reported as lost workers.
             events.emit(ClusterTesterEvent(.connectionClosed(peer: connection.peerDescription, reason: reason)))
@@ -556,9 +513,7 @@ actor CoordinatorDriver {
 
     private func tick() async {
         flushProgress(olderThan: options.progressInterval)
-        if let phase = linePhase, now >= phase.deadline {
-            endLinePhase(failure: "the workers did not write their lines within \(Int(phase.deadline - phase.started)) s")
-        }
+        if let why = linePhase?.expired(now: now) { endLinePhase(failure: why) }
         await perform(machine.tick(now: now))
     }
 
@@ -602,7 +557,7 @@ actor CoordinatorDriver {
             case .send(let id, let message):
                 if case .shutdown = message, let finishing {
                     startLinePhase(finishing)
-                    if linePhase?.pending[id] != nil { continue }
+                    if linePhase?.awaits(id) == true { continue }
                 }
                 guard let connection = connections[id], let payload = try? codec.encode(message) else { continue }
                 connection.enqueue([payload])
