@@ -224,4 +224,18 @@ import Testing
             #expect(refusal(foreign)?.contains("owned by uid 65534") == true)
         }
     }
+
+    /// The holder is written as the ISO-8601 strategy wrote it (lock files of earlier builds, and
+    /// of other pods on shared storage, read the same), without that strategy's formatter.
+    @Test func theHolderReadsAndWritesAsTheISO8601StrategyDid() throws {
+        let holder = OutputDirectoryLock.Holder(pid: 42, host: "pod-a", command: "chatbot-tester test", startedAt: Date(timeIntervalSince1970: 1_796_463_000))
+        let text = #"{"command":"chatbot-tester test","host":"pod-a","pid":42,"startedAt":"2026-12-05T09:30:00Z"}"#
+        #expect(String(decoding: try JSONCoding.encoder().encode(holder), as: UTF8.self) == text)
+        #expect(try JSONCoding.decoder().decode(OutputDirectoryLock.Holder.self, from: Data(text.utf8)) == holder)
+        // What the strategy's formatter reads and this fast path does not: still read.
+        let offset = #"{"command":"c","host":"h","pid":1,"startedAt":"2026-12-05T10:30:00+01:00"}"#
+        #expect(try JSONCoding.decoder().decode(OutputDirectoryLock.Holder.self, from: Data(offset.utf8)).startedAt == holder.startedAt)
+        let bad = #"{"command":"c","host":"h","pid":1,"startedAt":"yesterday"}"#
+        #expect(throws: DecodingError.self) { try JSONCoding.decoder().decode(OutputDirectoryLock.Holder.self, from: Data(bad.utf8)) }
+    }
 }
