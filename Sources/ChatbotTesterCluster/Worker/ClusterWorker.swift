@@ -90,6 +90,8 @@ actor WorkerDriver {
     /// Where the lines this worker appended to the journal are (protocol 11: it may be asked to
     /// write them into the run's outputs at the end).
     private var linePlaces = WorkerLinePlaces()
+    /// Where `writeLines` orders are carried out, in the order they came.
+    private let lineWriter = DispatchQueue(label: "chatbot-tester.worker-lines")
 
     init(connection: any ClusterConnection, registry: BackendRegistry, factory: @escaping ShardProcessorFactory, events: EventBus, options: ClusterWorker.Options) {
         self.connection = connection
@@ -209,11 +211,20 @@ actor WorkerDriver {
             case .breaker(let breaker):
                 breakers.received(breaker)
             case .writeLines(let order):
-                let written = linePlaces.write(order, journal: recordJournal?.path)
-                if let failure = written.failure {
-                    events.emit(LogEvent(.warning, "could not write the lines asked for (the coordinator merges them from the journal): \(failure)", source: "cluster.output"))
+                // Copying the lines reads and writes files for seconds on a large run: done on a
+                // queue of this worker's (one order after another), off the pool and off this actor.
+                linePlaces.sortForWriting()
+                let places = linePlaces, journal = recordJournal?.path, codec = codec, connection = connection, events = events
+                let queue = lineWriter
+                Task {
+                    // `write` throws nothing: a failure is in its answer.
+                    let written = (try? await BlockingIO.run(on: queue) { places.write(order, journal: journal) }) ?? ClusterMessage.LinesWritten(records: 0, resultsBytes: 0, evalsBytes: 0)
+                    if let failure = written.failure {
+                        events.emit(
+                            LogEvent(.warning, "could not write the lines asked for (the coordinator merges them from the journal): \(failure)", source: "cluster.output"))
+                    }
+                    if let payload = try? codec.encode(.linesWritten(written)) { connection.enqueue([payload]) }
                 }
-                if let payload = try? codec.encode(.linesWritten(written)) { connection.enqueue([payload]) }
             case .exit(let reason):
                 exited = true
                 if let reason { failure = reason }

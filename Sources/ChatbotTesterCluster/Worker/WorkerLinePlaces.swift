@@ -23,7 +23,7 @@ struct WorkerLinePlaces: Sendable {
     private var indexes: [Int] = []
     private var places: [Place] = []
     private var elements: [UInt32] = []
-    /// Positions in `places` in dataset order, made when the first `writeLines` order comes.
+    /// Positions in `places` in dataset order (`sortForWriting`).
     private var sorted: [Int] = []
     /// Bytes of the journal read at a time when writing (4 MiB; tests make it small).
     var windowSpan = 4 << 20
@@ -65,7 +65,14 @@ struct WorkerLinePlaces: Sendable {
 
     /// Writes the lines `order` asks for from the journal at `journal`; what was written, or why
     /// not (`failure`).
-    mutating func write(_ order: ClusterMessage.WriteLines, journal: String?) -> ClusterMessage.LinesWritten {
+    /// Puts the records in dataset order once, for every `writeLines` order to come (`write` sorts
+    /// a copy of its own otherwise).
+    mutating func sortForWriting() {
+        guard sorted.count != indexes.count else { return }
+        sorted = indexes.indices.sorted { indexes[$0] < indexes[$1] }
+    }
+
+    func write(_ order: ClusterMessage.WriteLines, journal: String?) -> ClusterMessage.LinesWritten {
         var written = ClusterMessage.LinesWritten(records: 0, resultsBytes: 0, evalsBytes: 0)
         do {
             guard let journal else { throw Fault(description: "this worker did not append to the journal") }
@@ -76,7 +83,7 @@ struct WorkerLinePlaces: Sendable {
         return written
     }
 
-    private mutating func write(_ order: ClusterMessage.WriteLines, journal: String, into written: inout ClusterMessage.LinesWritten) throws {
+    private func write(_ order: ClusterMessage.WriteLines, journal: String, into written: inout ClusterMessage.LinesWritten) throws {
         let source = try Self.open(journal, O_RDONLY)
         defer { close(source) }
         var info = stat()
@@ -86,11 +93,8 @@ struct WorkerLinePlaces: Sendable {
         let evals = try order.evals.map { try Self.open($0, O_WRONLY) }
         defer { if let evals { close(evals) } }
         let window = JournalWindow(fd: source, path: journal, size: Int(info.st_size), span: windowSpan, behind: windowSpan / 16)
-        // Positions in dataset order, sorted once for every order: each run is found once, then
-        // walked.
-        if sorted.count != indexes.count {
-            sorted = indexes.indices.sorted { indexes[$0] < indexes[$1] }
-        }
+        // Positions in dataset order: each run is found once, then walked.
+        let sorted = sorted.count == indexes.count ? sorted : indexes.indices.sorted { indexes[$0] < indexes[$1] }
         var resultsOut = Output(fd: results, path: order.results)
         var evalsOut = evals.map { Output(fd: $0, path: order.evals ?? "") }
         for run in order.runs {
