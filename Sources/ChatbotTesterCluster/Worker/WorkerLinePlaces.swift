@@ -63,8 +63,6 @@ struct WorkerLinePlaces: Sendable {
         var description: String
     }
 
-    /// Writes the lines `order` asks for from the journal at `journal`; what was written, or why
-    /// not (`failure`).
     /// Puts the records in dataset order once, for every `writeLines` order to come (`write` sorts
     /// a copy of its own otherwise).
     mutating func sortForWriting() {
@@ -72,6 +70,8 @@ struct WorkerLinePlaces: Sendable {
         sorted = indexes.indices.sorted { indexes[$0] < indexes[$1] }
     }
 
+    /// Writes the lines `order` asks for from the journal at `journal`; what was written, or why
+    /// not (`failure`). Blocks for as long as the copy takes: call it off Swift's pool.
     func write(_ order: ClusterMessage.WriteLines, journal: String?) -> ClusterMessage.LinesWritten {
         var written = ClusterMessage.LinesWritten(records: 0, resultsBytes: 0, evalsBytes: 0)
         do {
