@@ -1,4 +1,5 @@
 import ChatbotTesterCore
+import ChatbotTesterTesting
 import Foundation
 import NIOCore
 import NIOPosix
@@ -112,39 +113,6 @@ final class ReplayServer: Sendable {
 
 /// A loopback listener on 127.0.0.1 (any free port, `TCP_NODELAY` on accepted connections) serving each
 /// connection with `serve` while `body` runs; closed afterwards whatever happens.
-/// Runs jobs on one dedicated thread, in order: the test servers' executor (not the cooperative pool).
-final class ServerThreadExecutor: TaskExecutor, @unchecked Sendable {
-    static let shared = ServerThreadExecutor()
-
-    private let condition = NSCondition()
-    private var jobs: [UnownedJob] = []
-
-    private init() {
-        let thread = Thread { [self] in run() }
-        thread.name = "test-servers"
-        thread.start()
-    }
-
-    func enqueue(_ job: consuming ExecutorJob) {
-        let job = UnownedJob(job)
-        condition.lock()
-        jobs.append(job)
-        condition.signal()
-        condition.unlock()
-    }
-
-    private func run() {
-        while true {
-            condition.lock()
-            while jobs.isEmpty { condition.wait() }
-            let batch = jobs
-            jobs.removeAll(keepingCapacity: true)
-            condition.unlock()
-            for job in batch { job.runSynchronously(on: asUnownedTaskExecutor()) }
-        }
-    }
-}
-
 enum LoopbackListener {
     static func with<T: Sendable>(
         serve: @escaping @Sendable (NIOAsyncChannel<ByteBuffer, ByteBuffer>) async throws -> Void,
@@ -162,7 +130,7 @@ enum LoopbackListener {
         // (2 threads on this machine, often blocked by other suites) could starve the server for
         // longer than a client's 10 s deadline, and the test would see a time-out the client
         // never caused.
-        let accepting = Task(executorPreference: ServerThreadExecutor.shared) {
+        let accepting = Task(executorPreference: DedicatedThreadExecutor.servers) {
             try await listener.executeThenClose { inbound in
                 try await withThrowingDiscardingTaskGroup { group in
                     for try await connection in inbound {

@@ -614,7 +614,9 @@ extension IndexedRunTests {
             // the default 15 s it would not), then the worker is killed without a word.
             let updates = Locked(Set<Date>())
             let artifacts = store
-            let poller = Task {
+            // On a thread of its own: a poller on the pool, which the whole suite can hold for seconds,
+            // would look only after the run had finished.
+            let poller = Task(executorPreference: DedicatedThreadExecutor.watchers) {
                 while !Task.isCancelled {
                     if let attempt = try? await artifacts.attempts(shard: 0).first { _ = updates.withLock { $0.insert(attempt.updatedAt) } }
                     try? await Task.sleep(for: .milliseconds(50))

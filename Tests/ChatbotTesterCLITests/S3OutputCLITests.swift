@@ -169,7 +169,9 @@ import Testing
             env["CHATBOT_TESTER_LEASE_SECONDS"] = "7"
             let mirrored = Locked(0)
             // Poll the store from a helper task; the run is SIGKILLed once 20 records are there.
-            let poller = Task {
+            // On a thread of its own: a poller on the pool, which the whole suite can hold for seconds,
+            // would look only after the run had finished.
+            let poller = Task(executorPreference: DedicatedThreadExecutor.watchers) {
                 while !Task.isCancelled {
                     let lines = (try? await store.read(journal)).map { Self.lines($0).count } ?? 0
                     mirrored.withLock { $0 = lines }
