@@ -120,7 +120,7 @@ let package = Package(
         ),
         .testTarget(name: "ChatbotTesterCoreTests", dependencies: ["ChatbotTesterCore", "ChatbotTesterTesting"]),
         .testTarget(
-            name: "ChatbotTesterFuzzingTests", dependencies: ["ChatbotTesterFuzzing", "ChatbotTesterCore", "ChatbotTesterCluster"],
+            name: "ChatbotTesterFuzzingTests", dependencies: ["ChatbotTesterFuzzing", "ChatbotTesterCore", "ChatbotTesterCluster", "ChatbotTesterTesting"],
             exclude: ["Corpus"]),
         .testTarget(
             name: "ChatbotTesterBackendsTests",

@@ -1,5 +1,6 @@
 @testable import ChatbotTesterBackends
 import ChatbotTesterCore
+import ChatbotTesterTesting
 import Foundation
 import Testing
 
@@ -56,8 +57,7 @@ struct StreamDecoderTests {
     func openAIToolCalls() async throws {
         let bytes = try WireFixtures.bytes("openai-tool-calls.stream.txt")
         for (position, pieces) in Self.splits(bytes).enumerated() {
-            // A loop this long holds a thread of Swift's pool (two on a small machine) for seconds: it yields now and then, so the suite's other tests go on meanwhile.
-            if position % 100 == 99 { await Task.yield() }
+            await PoolCourtesy.yield(at: position)
             var decoder = OpenAIStreamDecoder(peer: peer)
             var deltas = 0
             for piece in pieces { deltas += try decoder.feed(piece) }
@@ -78,8 +78,7 @@ struct StreamDecoderTests {
     func openAIText() async throws {
         let bytes = try WireFixtures.bytes("openai-text.stream.txt")
         for (position, pieces) in Self.splits(bytes).enumerated() {
-            // A loop this long holds a thread of Swift's pool (two on a small machine) for seconds: it yields now and then, so the suite's other tests go on meanwhile.
-            if position % 100 == 99 { await Task.yield() }
+            await PoolCourtesy.yield(at: position)
             var decoder = OpenAIStreamDecoder(peer: peer)
             for piece in pieces { _ = try decoder.feed(piece) }
             let response = try decoder.finish()
@@ -128,8 +127,7 @@ struct StreamDecoderTests {
     func anthropicToolUse() async throws {
         let bytes = try WireFixtures.bytes("anthropic-tool-use.stream.txt")
         for (position, pieces) in Self.splits(bytes).enumerated() {
-            // A loop this long holds a thread of Swift's pool (two on a small machine) for seconds: it yields now and then, so the suite's other tests go on meanwhile.
-            if position % 100 == 99 { await Task.yield() }
+            await PoolCourtesy.yield(at: position)
             var decoder = AnthropicStreamDecoder(peer: peer)
             var deltas = 0
             for piece in pieces { deltas += try decoder.feed(piece) }

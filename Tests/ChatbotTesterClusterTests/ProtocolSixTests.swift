@@ -48,8 +48,7 @@ import Testing
                 let original = try record.wireBytes(omittingSample: omitting)
                 #expect(ClusterJSONLine.isObject(original) && Self.readsFast(original))
                 for (position, variant) in ByteMutations.oneByteChanges(of: Array(original), replacing: replacements).map({ Data($0) }).enumerated() {
-                    // A loop this long holds a thread of Swift's pool (two on a small machine) for seconds: it yields now and then, so the suite's other tests go on meanwhile.
-                    if position % 100 == 99 { await Task.yield() }
+                    await PoolCourtesy.yield(at: position)
                     let line = ClusterJSONLine.isObject(variant)
                     if let expected = Self.strictLine(variant) {
                         #expect(line == expected, "\(String(decoding: variant, as: UTF8.self))")

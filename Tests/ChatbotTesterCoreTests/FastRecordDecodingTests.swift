@@ -121,8 +121,7 @@ import Testing
                 of: Array(text.utf8), replacing: Array(#""}],:1x \n"#.utf8) + [0x80, 0x0A], inserting: UInt8(ascii: " "))
             var taken = 0
             for (position, variant) in variants.enumerated() {
-                // A loop this long holds a thread of Swift's pool (two on a small machine) for seconds: it yields now and then, so the suite's other tests go on meanwhile.
-                if position % 100 == 99 { await Task.yield() }
+                await PoolCourtesy.yield(at: position)
                 let bytes = Data(variant)
                 let fast = FastRecordDecoding.decode(type, from: bytes)
                 #expect(fast == FastRecordDecoding.decodeViaTree(type, from: bytes) || fast == nil, "byte and tree readers differ: \(String(decoding: variant, as: UTF8.self))")

@@ -1,3 +1,4 @@
+import ChatbotTesterTesting
 import Foundation
 import Testing
 
@@ -89,8 +90,7 @@ import Testing
         var g = Generator(seed: 13)
         var fast = 0
         for number in 0..<3000 {
-            // A loop this long holds a thread of Swift's pool (two on a small machine) for seconds: it yields now and then, so the suite's other tests go on meanwhile.
-            if number % 100 == 99 { await Task.yield() }
+            await PoolCourtesy.yield(at: number)
             let record = Self.record(&g)
             guard let bytes = FastRecordEncoding.bytes(record) else { continue }
             fast += 1

@@ -1,4 +1,5 @@
 import ChatbotTesterCore
+import ChatbotTesterTesting
 import Foundation
 import Testing
 
@@ -199,8 +200,7 @@ struct JSONByteParserDifferentialTests {
     @Test func mutatedDocumentsAgree() async {
         var random = SeededGenerator(seed: 77)
         for round in 0..<1500 {
-            // A loop this long holds a thread of Swift's pool (two on a small machine) for seconds: it yields now and then, so the suite's other tests go on meanwhile.
-            if round % 100 == 99 { await Task.yield() }
+            await PoolCourtesy.yield(at: round)
             var bytes = JSONByteWriter.bytes(Self.randomValue(&random))
             Self.mutate(&bytes, &random)
             Self.checkAgreement(bytes, "mutation round \(round)")
@@ -225,7 +225,7 @@ struct JSONByteParserDifferentialTests {
         var random = SeededGenerator(seed: 31)
         let alphabet = Array("{}[]\":,\\ 0123456789-+.eEtrufalsn\u{0001}\n".utf8) + [0x80, 0xC3, 0xFF]
         for round in 0..<1500 {
-            if round % 100 == 99 { await Task.yield() }
+            await PoolCourtesy.yield(at: round)
             var object: [String: JSONValue] = ["sampleId": .string("s\(round)"), "index": .int(round)]
             for key in ["run", "evals", "sample", "x"] where random.chance(0.7) { object[key] = Self.randomValue(&random) }
             var bytes = JSONByteWriter.bytes(.object(object))

@@ -1,4 +1,5 @@
 import ChatbotTesterCore
+import ChatbotTesterTesting
 import Foundation
 import Testing
 
@@ -60,8 +61,7 @@ struct JSONByteScannerTests {
             Self.check(Array(try JSONEncoder().encode(Differential.randomValue(&random))), "JSONEncoder round \(round)")
         }
         for round in 0..<2000 {
-            // A loop this long holds a thread of Swift's pool (two on a small machine) for seconds: it yields now and then, so the suite's other tests go on meanwhile.
-            if round % 100 == 99 { await Task.yield() }
+            await PoolCourtesy.yield(at: round)
             var bytes = JSONByteWriter.bytes(.object(["v": Differential.randomValue(&random), "w": Differential.randomValue(&random)]))
             Differential.mutate(&bytes, &random)
             Self.check(bytes, "mutation round \(round)")

@@ -1,6 +1,7 @@
 import ChatbotTesterCluster
 import ChatbotTesterCore
 import ChatbotTesterFuzzing
+import ChatbotTesterTesting
 import Foundation
 import Testing
 
@@ -33,8 +34,7 @@ struct FuzzCorpusTests {
         var mutator = FuzzMutator(seed: 0x5EED_0000 + UInt64(FuzzHarness.allCases.firstIndex(of: harness) ?? 0))
         var failures: [String] = []
         for round in 0..<3_000 {
-            // A loop this long holds a thread of Swift's pool (two on a small machine) for seconds: it yields now and then, so the suite's other tests go on meanwhile.
-            if round % 100 == 99 { await Task.yield() }
+            await PoolCourtesy.yield(at: round)
             let input = mutator.mutate(seeds[round % seeds.count], other: seeds[(round * 7 + 3) % seeds.count])
             if let failure = harness.check(input), failures.count < 5 {
                 failures.append("\(failure) — input: \(FuzzHarness.describe(input))")
