@@ -161,8 +161,10 @@ let package = Package(
                 "ChatbotTester",
                 "ChatbotTesterTesting",
             ],
-            path: "Benchmarks/ChatbotTesterBenchmarks",
-            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+            // No BenchmarkPlugin: its only output is the suite's entry point, which
+            // Benchmarks/ChatbotTesterBenchmarks/Main.swift declares itself, so no build (debug or
+            // release, of any product) compiles the plugin's tool and its own argument-parser.
+            path: "Benchmarks/ChatbotTesterBenchmarks"
         ),
         // Cluster benchmarks (socket frames/s, codec, samples/s with 1/2/4 workers); no HTTP stack.
         .executableTarget(

@@ -13,7 +13,7 @@ trap 'rm -rf "$work"' EXIT
 swift build -c release --product chatbot-tester --static-swift-stdlib
 debug=.build/debug/chatbot-tester
 release=.build/release/chatbot-tester
-[ -x "$debug" ] || swift build --product chatbot-tester
+[ -x "$debug" ] || swift build --product chatbot-tester --disable-index-store
 
 verdicts() { python3 -c '
 import json, sys
