@@ -5,14 +5,14 @@
 # against the counts recorded in this same mode, Benchmarks/Thresholds/short-debug/mallocCountTotal.json
 # (tolerance 5 % or 50 allocations, whichever is larger). More allocations than recorded: exit 2.
 # Clearly fewer: reported, and the thresholds should be recorded again:
-#   swift build --product ChatbotTesterBenchmarks --disable-index-store && Benchmarks/allocations.py record
+#   swift build --product ChatbotTesterBenchmarks && Benchmarks/allocations.py record
 # The suite's executable is run directly (Benchmarks/allocations.py reads its output): the benchmark
 # plugin's `thresholds check` crashes here (Swift 6.3 on Linux: the plugin preloads a runtime
 # interposer it did not build, ordo-one/benchmark issue 349). Release-mode figures and medians:
 # `swift package benchmark` (see docs/performance.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-swift build --product ChatbotTesterBenchmarks --disable-index-store
+swift build --product ChatbotTesterBenchmarks
 cd Benchmarks
 if [ ! -f Thresholds/short-debug/mallocCountTotal.json ]; then
     # No thresholds recorded: only check that the suite compiles and runs.

@@ -4,6 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CHATBOT_TESTER_SKIP_TEST_TOOLS=1 bash ops/setup.sh
-# --disable-index-store: as ops/test.sh builds, so the two scripts share one debug build.
-swift build --product chatbot-tester --disable-index-store
+swift build --product chatbot-tester
 exec .build/debug/chatbot-tester test examples/quickstart.yaml --out runs/quickstart "$@"

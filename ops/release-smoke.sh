@@ -20,7 +20,7 @@ cxx=(-Xcxx -O0)
 swift build -c release --product chatbot-tester --static-swift-stdlib "${cxx[@]}"
 debug=.build/debug/chatbot-tester
 release=.build/release/chatbot-tester
-[ -x "$debug" ] || swift build --product chatbot-tester --disable-index-store
+[ -x "$debug" ] || swift build --product chatbot-tester
 
 verdicts() { python3 -c '
 import json, sys

@@ -3,10 +3,9 @@
 # (ops/release-smoke.sh) and the image's runtime stage (ops/runtime-check.sh), build and run the
 # benchmark suite in its short mode, then run every test suite.
 #
-# Every debug build of the ops scripts passes --disable-index-store: indexing while building (on by
-# default in debug) only serves an editor and costs a few per cent of the build. Pass the same flag
-# to your own `swift build` / `swift test` to reuse this build (without it SwiftPM rebuilds every
-# module). Where CI's time goes: docs/performance.md, "CI's build time".
+# The debug builds keep SwiftPM's index store: on Linux, test discovery reads it (a build with
+# --disable-index-store fails on a fresh clone: "index store path does not exist"). Where CI's time
+# goes: docs/performance.md, "CI's build time".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Each step says how long it took (CI's budget is 30 minutes; the builds take most of it).
@@ -18,7 +17,7 @@ step() {
 step bash ops/setup.sh
 # Every target imports only what its Package.swift entry declares (SwiftPM follows transitive deps).
 step python3 ops/check-imports.py
-step swift build --build-tests --disable-index-store
+step swift build --build-tests
 step bash ops/release-smoke.sh
 # The image's runtime stage holds what the release binary needs (debootstrap + chroot; needs root).
 # It checks the binary ops/release-smoke.sh built (built again, it would take the C++ at -O2).
@@ -27,4 +26,4 @@ if [ "$(id -u)" = 0 ]; then step env CHATBOT_TESTER_BINARY="$(pwd)/.build/releas
 # benchmark twice on small inputs, so it cannot rot, and fails when a benchmark allocates more
 # than its recorded threshold (Benchmarks/Thresholds/short-debug; docs/performance.md).
 step bash ops/bench-short.sh
-step swift test --skip-build --disable-index-store "$@"
+step swift test --skip-build "$@"
