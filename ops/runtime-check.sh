@@ -10,6 +10,7 @@
 #
 #   sudo bash ops/runtime-check.sh                       # builds the binary (swift build -c release --static-swift-stdlib)
 #   CHATBOT_TESTER_BINARY=path sudo bash ops/runtime-check.sh   # checks that binary instead
+#   sudo bash ops/runtime-check.sh --root-only           # only builds (or finds) the root, for a later check
 #
 # Needs root (debootstrap, chroot) and a Debian mirror: DEBOOTSTRAP_MIRROR, else the first deb.debian.org-style
 # URI of /etc/apt/sources.list.d/debian.sources, else http://deb.debian.org/debian. The root is
@@ -47,6 +48,7 @@ if [ ! -f "$root/.complete" ]; then
     rm -rf "$root/var/cache/apt/archives/"*.deb "$root/var/lib/apt/lists/"*
     touch "$root/.complete"
 fi
+if [ "${1:-}" = --root-only ]; then echo "runtime-check: root ready ($root)"; exit 0; fi
 
 # The binary as the builder stage makes it.
 binary=${CHATBOT_TESTER_BINARY:-}

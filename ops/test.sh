@@ -14,10 +14,27 @@ step() {
     "$@"
     echo "ops/test.sh: $* took $((SECONDS - started)) s" >&2
 }
-step bash ops/setup.sh
+# What the build needs first; what only the tests and the runtime check need (Chromium, the PyPI
+# tools, the runtime stage's Debian root) is fetched and unpacked while the debug build runs: that
+# work waits on the network, the build on the two cores.
+step env CHATBOT_TESTER_SKIP_TEST_TOOLS=1 bash ops/setup.sh
+mkdir -p .build
+background_log=.build/ops-test-background.log
+(
+    step bash ops/setup.sh
+    if [ "$(id -u)" = 0 ]; then step bash ops/runtime-check.sh --root-only; fi
+) >"$background_log" 2>&1 &
+background=$!
+trap 'kill "$background" 2>/dev/null || true' EXIT
+step swift build --build-tests
+if ! wait "$background"; then
+    cat "$background_log" >&2
+    echo "ops/test.sh: installing the test tools or building the runtime root failed (above)" >&2
+    exit 1
+fi
+cat "$background_log" >&2
 # Every target imports only what its Package.swift entry declares (SwiftPM follows transitive deps).
 step python3 ops/check-imports.py
-step swift build --build-tests
 step bash ops/release-smoke.sh
 # The image's runtime stage holds what the release binary needs (debootstrap + chroot; needs root).
 # It checks the binary ops/release-smoke.sh built (built again, it would take the C++ at -O2).

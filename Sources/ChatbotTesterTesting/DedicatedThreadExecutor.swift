@@ -20,8 +20,13 @@ public final class DedicatedThreadExecutor: TaskExecutor, @unchecked Sendable {
 
     /// Starts the thread, named `name`; it lives as long as the process.
     public init(name: String) {
-        let thread = Thread { [self] in run() }
-        thread.name = name
+        // Named from the thread itself: Foundation on Linux hands a name set before `start()` to
+        // `Thread.name` only, and the kernel's name (what `perf`, `eu-stack` and `top` show) would
+        // be the creating thread's.
+        let thread = Thread { [self] in
+            Thread.current.name = name
+            run()
+        }
         thread.start()
     }
 

@@ -53,11 +53,10 @@ struct StreamDecoderTests {
         }
     }
 
-    @Test("OpenAI: tool_calls deltas assembled by index, the usage chunk with empty choices, [DONE]")
+    @Test("OpenAI: tool_calls deltas assembled by index, the usage chunk with empty choices, [DONE]", .cpuBound)
     func openAIToolCalls() async throws {
         let bytes = try WireFixtures.bytes("openai-tool-calls.stream.txt")
-        for (position, pieces) in Self.splits(bytes).enumerated() {
-            await PoolCourtesy.yield(at: position)
+        for pieces in Self.splits(bytes) {
             var decoder = OpenAIStreamDecoder(peer: peer)
             var deltas = 0
             for piece in pieces { deltas += try decoder.feed(piece) }
@@ -74,11 +73,10 @@ struct StreamDecoderTests {
         }
     }
 
-    @Test("OpenAI: content deltas with multi-byte characters cut mid-sequence")
+    @Test("OpenAI: content deltas with multi-byte characters cut mid-sequence", .cpuBound)
     func openAIText() async throws {
         let bytes = try WireFixtures.bytes("openai-text.stream.txt")
-        for (position, pieces) in Self.splits(bytes).enumerated() {
-            await PoolCourtesy.yield(at: position)
+        for pieces in Self.splits(bytes) {
             var decoder = OpenAIStreamDecoder(peer: peer)
             for piece in pieces { _ = try decoder.feed(piece) }
             let response = try decoder.finish()
@@ -123,11 +121,10 @@ struct StreamDecoderTests {
         #expect(streamed?.message.contains("model overloaded") == true)
     }
 
-    @Test("Anthropic: text_delta and input_json_delta assembled, ping ignored, usage from message_start and message_delta")
+    @Test("Anthropic: text_delta and input_json_delta assembled, ping ignored, usage from message_start and message_delta", .cpuBound)
     func anthropicToolUse() async throws {
         let bytes = try WireFixtures.bytes("anthropic-tool-use.stream.txt")
-        for (position, pieces) in Self.splits(bytes).enumerated() {
-            await PoolCourtesy.yield(at: position)
+        for pieces in Self.splits(bytes) {
             var decoder = AnthropicStreamDecoder(peer: peer)
             var deltas = 0
             for piece in pieces { deltas += try decoder.feed(piece) }

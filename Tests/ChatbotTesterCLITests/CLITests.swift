@@ -24,11 +24,25 @@ import Testing
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     }
 
+    /// A fresh directory under the temporary directory, removed when the test process exits
+    /// (`atexit`): a test may hand it to a child that outlives the test's own scope, so no test
+    /// removes it itself.
     static func temporaryDirectory() throws -> URL {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("cli-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        _ = removeAtExit
+        madeDirectories.withLock { $0.append(url) }
         return url
     }
+
+    /// The directories ``temporaryDirectory()`` made.
+    static let madeDirectories = Locked<[URL]>([])
+    /// Registers, once, the removal of ``madeDirectories`` at exit.
+    static let removeAtExit: Void = {
+        atexit {
+            for url in CLITests.madeDirectories.withLock({ $0 }) { try? FileManager.default.removeItem(at: url) }
+        }
+    }()
 
     /// Starts the binary; with `ready`, sends `signal` once `ready()` is true — to the process, or,
     /// with `toGroup`, to its whole process group (as a terminal's Ctrl-C does: workers included).

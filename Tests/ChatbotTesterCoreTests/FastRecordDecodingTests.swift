@@ -115,13 +115,12 @@ import Testing
     /// Every one-byte change, insertion and deletion of a full run record and of an evaluation:
     /// whatever the byte reader accepts, `JSONDecoder` decodes to an equal value (and the tree
     /// reader agrees); the rest falls back.
-    @Test func mutatedRecordsAgreeOrFallBack() async {
+    @Test(.cpuBound) func mutatedRecordsAgreeOrFallBack() async {
         func check<Value: Decodable & Equatable>(_ type: Value.Type, _ text: String) async -> (taken: Int, total: Int) {
             let variants = ByteMutations.oneByteChanges(
                 of: Array(text.utf8), replacing: Array(#""}],:1x \n"#.utf8) + [0x80, 0x0A], inserting: UInt8(ascii: " "))
             var taken = 0
-            for (position, variant) in variants.enumerated() {
-                await PoolCourtesy.yield(at: position)
+            for variant in variants {
                 let bytes = Data(variant)
                 let fast = FastRecordDecoding.decode(type, from: bytes)
                 #expect(fast == FastRecordDecoding.decodeViaTree(type, from: bytes) || fast == nil, "byte and tree readers differ: \(String(decoding: variant, as: UTF8.self))")

@@ -86,11 +86,10 @@ import Testing
         [UInt8](try JSONCoding.encoder().encode(record))
     }
 
-    @Test func generatedRecordsMatchJSONEncoder() async throws {
+    @Test(.cpuBound) func generatedRecordsMatchJSONEncoder() async throws {
         var g = Generator(seed: 13)
         var fast = 0
         for number in 0..<3000 {
-            await PoolCourtesy.yield(at: number)
             let record = Self.record(&g)
             guard let bytes = FastRecordEncoding.bytes(record) else { continue }
             fast += 1

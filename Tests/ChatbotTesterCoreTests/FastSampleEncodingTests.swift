@@ -48,11 +48,10 @@ import Testing
         }
     }
 
-    @Test func generatedSamplesMatchJSONEncoder() async throws {
+    @Test(.cpuBound) func generatedSamplesMatchJSONEncoder() async throws {
         var g = Generator(seed: 29)
         var fast = 0
         for number in 0..<3000 {
-            await PoolCourtesy.yield(at: number)
             let sample = Self.sample(&g)
             let index = [0, 7, 10, 99_999, 1_234_567, Int.max].randomElement(using: &g)!
             var bytes: [UInt8] = [0x2A]  // appended after what is there

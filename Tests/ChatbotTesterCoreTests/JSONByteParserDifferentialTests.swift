@@ -197,10 +197,9 @@ struct JSONByteParserDifferentialTests {
         }
     }
 
-    @Test func mutatedDocumentsAgree() async {
+    @Test(.cpuBound) func mutatedDocumentsAgree() async {
         var random = SeededGenerator(seed: 77)
         for round in 0..<1500 {
-            await PoolCourtesy.yield(at: round)
             var bytes = JSONByteWriter.bytes(Self.randomValue(&random))
             Self.mutate(&bytes, &random)
             Self.checkAgreement(bytes, "mutation round \(round)")
@@ -221,11 +220,10 @@ struct JSONByteParserDifferentialTests {
         }
     }
 
-    @Test func membersAgreeWithTheFullParse() async throws {
+    @Test(.cpuBound) func membersAgreeWithTheFullParse() async throws {
         var random = SeededGenerator(seed: 31)
         let alphabet = Array("{}[]\":,\\ 0123456789-+.eEtrufalsn\u{0001}\n".utf8) + [0x80, 0xC3, 0xFF]
         for round in 0..<1500 {
-            await PoolCourtesy.yield(at: round)
             var object: [String: JSONValue] = ["sampleId": .string("s\(round)"), "index": .int(round)]
             for key in ["run", "evals", "sample", "x"] where random.chance(0.7) { object[key] = Self.randomValue(&random) }
             var bytes = JSONByteWriter.bytes(.object(object))

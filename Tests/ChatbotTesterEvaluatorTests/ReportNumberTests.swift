@@ -26,11 +26,10 @@ import Testing
         #expect(ReportText.number(nil) == "–")
     }
 
-    @Test func latenciesScoresAndSecondsMatchPrintf() async {
+    @Test(.cpuBound) func latenciesScoresAndSecondsMatchPrintf() async {
         var generator = SystemRandomNumberGenerator()
         var mismatches: [String] = []
         for step in 0..<200_000 {
-            await PoolCourtesy.yield(at: step, every: 2000)
             // Latencies in ms (0.1 ms steps and arbitrary), scores in [0, 1], seconds.
             let value: Double =
                 switch step % 4 {

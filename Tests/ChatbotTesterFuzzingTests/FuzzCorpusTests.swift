@@ -27,14 +27,13 @@ struct FuzzCorpusTests {
         }
     }
 
-    @Test("seeded mutations of the corpus", arguments: FuzzHarness.allCases)
+    @Test("seeded mutations of the corpus", .cpuBound, arguments: FuzzHarness.allCases)
     func seededMutations(harness: FuzzHarness) async {
         let seeds = Self.inputs(harness).map(\.bytes)
         guard !seeds.isEmpty else { return }
         var mutator = FuzzMutator(seed: 0x5EED_0000 + UInt64(FuzzHarness.allCases.firstIndex(of: harness) ?? 0))
         var failures: [String] = []
         for round in 0..<3_000 {
-            await PoolCourtesy.yield(at: round)
             let input = mutator.mutate(seeds[round % seeds.count], other: seeds[(round * 7 + 3) % seeds.count])
             if let failure = harness.check(input), failures.count < 5 {
                 failures.append("\(failure) — input: \(FuzzHarness.describe(input))")

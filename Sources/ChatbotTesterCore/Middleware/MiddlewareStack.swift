@@ -81,7 +81,7 @@ public final class MiddlewareStack: Sendable {
         let key = cache.map { _ in
             ResponseCache.key(identityText: identityText, kind: "chat", canonicalRequest: Self.cacheMaterial(request))
         }
-        if let cache, let key, var hit = cache.load(ChatResponse.self, key: key) {
+        if let cache, let key, var hit = await cache.read(ChatResponse.self, key: key) {
             hit.cached = true
             hit.attempts = 0
             if hit.costUSD != nil { hit.costUSD = 0 }
@@ -114,7 +114,7 @@ public final class MiddlewareStack: Sendable {
             totals.usage += response.usage ?? .zero
             if let cost = response.costUSD { totals.costUSD += cost } else { totals.unpricedCalls += 1 }
         }
-        if let cache, let key { storeQuietly(response, in: cache, key: key) }
+        if let cache, let key { await storeQuietly(response, in: cache, key: key) }
         return response
     }
 
@@ -135,7 +135,7 @@ public final class MiddlewareStack: Sendable {
             ResponseCache.key(
                 identityText: identityText, kind: "embedding", canonicalRequest: (try? JSONCoding.encoder().encode(inputs)) ?? Data())
         }
-        if let cache, let key, let hit = cache.load(EmbeddingResponse.self, key: key) {
+        if let cache, let key, let hit = await cache.read(EmbeddingResponse.self, key: key) {
             record { $0.calls += 1; $0.cacheHits += 1; $0.usage += hit.usage ?? .zero }
             return hit
         }
@@ -156,7 +156,7 @@ public final class MiddlewareStack: Sendable {
             totals.usage += response.usage ?? .zero
             if let price, let usage = response.usage { totals.costUSD += price.cost(of: usage) } else { totals.unpricedCalls += 1 }
         }
-        if let cache, let key { storeQuietly(response, in: cache, key: key) }
+        if let cache, let key { await storeQuietly(response, in: cache, key: key) }
         return response
     }
 
@@ -261,9 +261,9 @@ public final class MiddlewareStack: Sendable {
         environment.ledger?.record(name, update)
     }
 
-    private func storeQuietly<T: Encodable>(_ value: T, in cache: ResponseCache, key: String) {
+    private func storeQuietly<T: Encodable>(_ value: T, in cache: ResponseCache, key: String) async {
         do {
-            try cache.store(value, key: key)
+            try await cache.write(value, key: key)
         } catch {
             events.emit(LogEvent(.warning, "response cache write failed: \(error)", source: "backends.\(name).cache"))
         }

@@ -46,17 +46,42 @@ public struct ResponseCache: Sendable {
         directory.appendingPathComponent(String(key.prefix(2)), isDirectory: true).appendingPathComponent("\(key).json")
     }
 
-    /// The stored value, or `nil` on a miss, a corrupt entry or in `refresh` mode.
+    /// The stored value, or `nil` on a miss, a corrupt entry or in `refresh` mode. Blocks its
+    /// caller while it reads the file: from async code use ``read(_:key:)``.
     public func load<T: Decodable>(_ type: T.Type, key: String) -> T? {
         guard mode != .refresh, let data = try? Data(contentsOf: url(forKey: key)) else { return nil }
         return try? JSONCoding.decoder().decode(T.self, from: data)
     }
 
-    /// Stores a value atomically (no-op in `readOnly` mode).
+    /// ``load(_:key:)`` with the file read on ``BlockingIO``'s queue, off Swift's cooperative pool
+    /// (a cache on slow or shared storage would otherwise hold a pool thread per lookup), and the
+    /// decoding on the caller's task.
+    public func read<T: Decodable>(_ type: T.Type, key: String) async -> T? {
+        guard mode != .refresh else { return nil }
+        let file = url(forKey: key)
+        guard let data = try? await BlockingIO.run({ try Data(contentsOf: file) }) else { return nil }
+        return try? JSONCoding.decoder().decode(T.self, from: data)
+    }
+
+    /// Stores a value atomically (no-op in `readOnly` mode). Blocks its caller while it writes:
+    /// from async code use ``write(_:key:)``.
     public func store<T: Encodable>(_ value: T, key: String) throws {
-        guard mode != .readOnly else { return }
-        // A reply that echoes a key is cached masked, like everything else written.
-        let data = SecretMasker.shared.mask(try JSONCoding.encoder().encode(value))
+        guard let data = try entry(value) else { return }
         try FileArtifactStore.atomicWrite(data, to: url(forKey: key), durable: false)
+    }
+
+    /// ``store(_:key:)`` with the encoding on the caller's task and the write on ``BlockingIO``'s
+    /// queue, off Swift's cooperative pool.
+    public func write<T: Encodable>(_ value: T, key: String) async throws {
+        guard let data = try entry(value) else { return }
+        let file = url(forKey: key)
+        try await BlockingIO.run { try FileArtifactStore.atomicWrite(data, to: file, durable: false) }
+    }
+
+    /// The bytes stored for `value`, or `nil` in `readOnly` mode.
+    private func entry<T: Encodable>(_ value: T) throws -> Data? {
+        guard mode != .readOnly else { return nil }
+        // A reply that echoes a key is cached masked, like everything else written.
+        return SecretMasker.shared.mask(try JSONCoding.encoder().encode(value))
     }
 }
