@@ -1,4 +1,5 @@
 import ChatbotTesterCore
+import ChatbotTesterTesting
 import Foundation
 import Testing
 
@@ -159,7 +160,7 @@ import Testing
 
     // MARK: A worker over an in-memory connection
 
-    @Test func releaseDuringPlayHandsBackExactlyTheUnstartedSamples() async throws {
+    @Test(.timeBound) func releaseDuringPlayHandsBackExactlyTheUnstartedSamples() async throws {
         let probe = LaneProbe(gated: true)
         let worker = try await LaneWorker.start(probe: probe)
         worker.connection.deliver(.assign(.init(samples: Self.items(0..<5), slots: 2)))
@@ -176,7 +177,7 @@ import Testing
     }
 
     /// Over a connection: the frame with the first failure, then `released` with the queue, unasked.
-    @Test func aWorkerHandsItsQueueBackAfterItsFirstFailureWhenWelcomedSo() async throws {
+    @Test(.timeBound) func aWorkerHandsItsQueueBackAfterItsFirstFailureWhenWelcomedSo() async throws {
         let probe = LaneProbe(gated: true, ungated: ["case-0"], failing: ["case-0"])
         let worker = try await LaneWorker.start(probe: probe, handBackQueueAtFirstFailure: true)
         worker.connection.deliver(.assign(.init(samples: Self.items(0..<6), slots: 2)))
@@ -191,7 +192,7 @@ import Testing
         #expect(exit.records == 2 && exit.failure == nil)
     }
 
-    @Test func playsAtMostSlotsAtOnceAsSlotsChange() async throws {
+    @Test(.timeBound) func playsAtMostSlotsAtOnceAsSlotsChange() async throws {
         let probe = LaneProbe(gated: false)
         let worker = try await LaneWorker.start(probe: probe)
         worker.connection.deliver(.assign(.init(samples: Self.items(0..<40), slots: 3)))
@@ -205,7 +206,7 @@ import Testing
         _ = try await worker.shutdown()
     }
 
-    @Test func recordsGoWithoutWaitingWhenNothingElsePlays() async throws {
+    @Test(.timeBound) func recordsGoWithoutWaitingWhenNothingElsePlays() async throws {
         // A flush delay far beyond the test's timeout: nothing may wait for it.
         let probe = LaneProbe(gated: false)
         let worker = try await LaneWorker.start(probe: probe, flushDelay: 60)
@@ -215,7 +216,7 @@ import Testing
         _ = try await worker.shutdown()
     }
 
-    @Test func aWaitingRecordGoesAfterTheFlushDelay() async throws {
+    @Test(.timeBound) func aWaitingRecordGoesAfterTheFlushDelay() async throws {
         let probe = LaneProbe(gated: true, ungated: ["case-0"])
         let worker = try await LaneWorker.start(probe: probe, flushDelay: 0.05)
         worker.connection.deliver(.assign(.init(samples: Self.items(0..<3), slots: 1)))
@@ -226,7 +227,17 @@ import Testing
         _ = try await worker.shutdown()
     }
 
-    @Test func drainSendsEveryRecordBeforeLeaving() async throws {
+    /// `Options.taskExecutor`: the worker's lanes play on the executor it is given.
+    @Test(.timeBound) func theLanesPlayOnTheExecutorTheWorkerIsGiven() async throws {
+        let probe = LaneProbe(gated: false)
+        let worker = try await LaneWorker.start(probe: probe)
+        worker.connection.deliver(.assign(.init(samples: Self.items(0..<4), slots: 2)))
+        #expect(Set(try await worker.connection.records(4)).count == 4)
+        #expect(probe.threadNames == ["test-timed"])
+        _ = try await worker.shutdown()
+    }
+
+    @Test(.timeBound) func drainSendsEveryRecordBeforeLeaving() async throws {
         let probe = LaneProbe(gated: true)
         let worker = try await LaneWorker.start(probe: probe)
         worker.connection.deliver(.assign(.init(samples: Self.items(0..<6), slots: 2)))
@@ -248,6 +259,7 @@ final class LaneProbe: ShardProcessor, @unchecked Sendable {
         var inFlight = 0
         var maxInFlight = 0
         var started: [String] = []
+        var threadNames: Set<String> = []
     }
 
     private let state: Locked<State>
@@ -262,6 +274,8 @@ final class LaneProbe: ShardProcessor, @unchecked Sendable {
 
     var maxInFlight: Int { state.withLock { $0.maxInFlight } }
     var startedIds: [String] { state.withLock { $0.started } }
+    /// The names of the threads samples played on (Linux: `/proc/thread-self/comm`).
+    var threadNames: Set<String> { state.withLock { $0.threadNames } }
     func resetMax() { state.withLock { $0.maxInFlight = $0.inFlight } }
 
     func open() {
@@ -281,7 +295,9 @@ final class LaneProbe: ShardProcessor, @unchecked Sendable {
 
     func process(_ samples: [IndexedSample], emit: @escaping @Sendable (ClusterRecord) async -> Void) async throws {
         for item in samples {
+            let thread = ((try? String(contentsOfFile: "/proc/thread-self/comm", encoding: .utf8)) ?? "").trimmingCharacters(in: .newlines)
             let gated = state.withLock { s -> Bool in
+                s.threadNames.insert(thread)
                 s.inFlight += 1
                 s.maxInFlight = max(s.maxInFlight, s.inFlight)
                 s.started.append(item.sample.id)
@@ -309,15 +325,19 @@ final class LaneProbe: ShardProcessor, @unchecked Sendable {
     }
 }
 
-/// A worker run over a `LaneConnection` with a `LaneProbe`, welcomed and ready for assigns.
+/// A worker run over a `LaneConnection` with a `LaneProbe`, welcomed and ready for assigns. Its
+/// tests are `.timeBound`.
 struct LaneWorker {
     let connection: LaneConnection
     let run: Task<ClusterWorker.Exit, Never>
 
     static func start(probe: LaneProbe, flushDelay: Double = 0.02, handBackQueueAtFirstFailure: Bool? = nil) async throws -> LaneWorker {
         let connection = LaneConnection()
-        let options = ClusterWorker.Options(workerId: "lanes", flushDelay: flushDelay)
-        let run = Task {
+        // The worker's tasks, like the test's own steps (`.timeBound`), on the time-bound tests'
+        // thread: the rest of the suite cannot hold them back past their 10-second bounds.
+        var options = ClusterWorker.Options(workerId: "lanes", flushDelay: flushDelay)
+        options.taskExecutor = DedicatedThreadExecutor.timeBoundTests
+        let run = Task(executorPreference: DedicatedThreadExecutor.timeBoundTests) {
             await ClusterWorker.run(
                 connection: connection, registry: BackendRegistry(), factory: { _, _, _ in probe }, options: options)
         }

@@ -65,12 +65,15 @@ import Testing
         options.keepsJournalIndex = false
         options.keepsReportParts = false
         options.recordsJournaledByWorkers = true
+        // The coordinator's tasks, like the tests' own steps (`.timeBound`), on the time-bound
+        // tests' thread: the rest of the suite cannot hold them back past their bounds.
+        options.taskExecutor = DedicatedThreadExecutor.timeBoundTests
         return options
     }
 
     /// Two real workers: each writes the lines of the records it journaled, and the files hold
     /// every record's lines in dataset order, exactly the journal's bytes.
-    @Test func realWorkersWriteEveryLineInDatasetOrder() async throws {
+    @Test(.timeBound) func realWorkersWriteEveryLineInDatasetOrder() async throws {
         let directory = try ClusterTestSupport.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let path = directory.appendingPathComponent("c.sock").path
@@ -84,7 +87,7 @@ import Testing
         let stats = try await withTimeout(90) {
             try await UVLoop.withLoop { loop in
                 let listener = try await UVPipeListener.listen(path: path, loop: loop)
-                let coordinator = Task { try await ClusterCoordinator.run(spool: spool, listener: listener, events: events, options: Self.options(sink, workers: 2)) }
+                let coordinator = Task(executorPreference: DedicatedThreadExecutor.timeBoundTests) { try await ClusterCoordinator.run(spool: spool, listener: listener, events: events, options: Self.options(sink, workers: 2)) }
                 var workers: [UVProcess] = []
                 for _ in 0..<2 { workers.append(try await UVProcess.spawn(executable: ClusterTestSupport.hostPath, arguments: ["worker", "--connect", path], loop: loop)) }
                 let stats = try await withTaskCancellationHandler { try await coordinator.value } onCancel: { coordinator.cancel() }
@@ -177,7 +180,7 @@ import Testing
     /// One worker played by the test, answering `writeLines` each way: a worker that writes gets
     /// one order covering every sample, and the files hold the journal's lines; one that fails,
     /// miscounts or leaves makes the sink give up naming why, and the run still completes.
-    @Test(arguments: [Answer.writes, .fails, .miscounts, .leaves])
+    @Test(.timeBound, arguments: [Answer.writes, .fails, .miscounts, .leaves])
     func aWorkersAnswerDecidesWhetherItsLinesAreUsed(_ answer: Answer) async throws {
         let directory = try ClusterTestSupport.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -193,7 +196,7 @@ import Testing
         let (stats, orders) = try await withTimeout(60) {
             try await UVLoop.withLoop { loop in
                 let listener = try await UVPipeListener.listen(path: path, loop: loop)
-                let coordinator = Task { try await ClusterCoordinator.run(spool: spool, listener: listener, options: options) }
+                let coordinator = Task(executorPreference: DedicatedThreadExecutor.timeBoundTests) { try await ClusterCoordinator.run(spool: spool, listener: listener, options: options) }
                 let orders = try await Self.playWorker(socket: path, loop: loop, answer: answer)
                 return (try await withTaskCancellationHandler { try await coordinator.value } onCancel: { coordinator.cancel() }, orders)
             }
@@ -220,7 +223,7 @@ import Testing
     /// One worker appends to the journal and one sends its records' bytes (`--frames-only`): the
     /// coordinator journaled some records itself, which no worker can write, so the sink is told
     /// and gives up; nothing is asked of the workers.
-    @Test func recordsTheCoordinatorJournaledLeaveTheLinesToTheMerge() async throws {
+    @Test(.timeBound) func recordsTheCoordinatorJournaledLeaveTheLinesToTheMerge() async throws {
         let directory = try ClusterTestSupport.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let path = directory.appendingPathComponent("c.sock").path
@@ -231,7 +234,7 @@ import Testing
         let stats = try await withTimeout(90) {
             try await UVLoop.withLoop { loop in
                 let listener = try await UVPipeListener.listen(path: path, loop: loop)
-                let coordinator = Task { try await ClusterCoordinator.run(spool: spool, listener: listener, options: Self.options(sink, workers: 2)) }
+                let coordinator = Task(executorPreference: DedicatedThreadExecutor.timeBoundTests) { try await ClusterCoordinator.run(spool: spool, listener: listener, options: Self.options(sink, workers: 2)) }
                 let workers = [
                     try await UVProcess.spawn(executable: ClusterTestSupport.hostPath, arguments: ["worker", "--connect", path], loop: loop),
                     try await UVProcess.spawn(executable: ClusterTestSupport.hostPath, arguments: ["worker", "--connect", path, "--frames-only"], loop: loop),

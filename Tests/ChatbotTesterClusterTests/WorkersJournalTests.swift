@@ -1,6 +1,7 @@
 import ChatbotTesterCluster
 import ChatbotTesterClusterUV
 import ChatbotTesterCore
+import ChatbotTesterTesting
 import Foundation
 import Testing
 
@@ -12,6 +13,8 @@ import Testing
     final class Sink: ClusterJournalSink, @unchecked Sendable {
         let lines = Locked<[Int: [Data]]>([:])
         let discarded = Locked<[String]>([])
+        /// The threads the coordinator handed lines on (Linux: `/proc/thread-self/comm`).
+        let threads = Locked<Set<String>>([])
 
         func journaled(
             line: Data, sample: Data?, sampleRange: Range<Int>, index: Int, run: Range<Int>?, evals: Range<Int>?, evalElements: [Range<Int>]?,
@@ -22,6 +25,8 @@ import Testing
                 whole = line[line.startIndex..<(line.startIndex + sampleRange.lowerBound)] + sample + line[(line.startIndex + sampleRange.upperBound)...]
             }
             lines.withLock { $0[index, default: []].append(whole) }
+            let thread = ((try? String(contentsOfFile: "/proc/thread-self/comm", encoding: .utf8)) ?? "").trimmingCharacters(in: .newlines)
+            threads.withLock { _ = $0.insert(thread) }
         }
 
         func discard(_ reason: String) {
@@ -35,13 +40,16 @@ import Testing
         options.keepsJournalIndex = false
         options.keepsReportParts = false
         options.recordsJournaledByWorkers = true
+        // The coordinator's tasks, like the tests' own steps (`.timeBound`), on the time-bound
+        // tests' thread: the rest of the suite cannot hold them back past their bounds.
+        options.taskExecutor = DedicatedThreadExecutor.timeBoundTests
         return options
     }
 
     /// One worker appends to the journal, the other (`--frames-only`) sends its records: every
     /// sample is journaled once, the lines the sink saw are the journal's, byte for byte, and the
     /// coordinator counted the lines the workers wrote.
-    @Test func aWorkerThatAppendsAndOneThatSendsKeepOneJournal() async throws {
+    @Test(.timeBound) func aWorkerThatAppendsAndOneThatSendsKeepOneJournal() async throws {
         let directory = try ClusterTestSupport.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let path = directory.appendingPathComponent("c.sock").path
@@ -52,7 +60,7 @@ import Testing
         let stats = try await withTimeout(90) {
             try await UVLoop.withLoop { loop in
                 let listener = try await UVPipeListener.listen(path: path, loop: loop)
-                let coordinator = Task { try await ClusterCoordinator.run(spool: spool, listener: listener, options: Self.options(sink)) }
+                let coordinator = Task(executorPreference: DedicatedThreadExecutor.timeBoundTests) { try await ClusterCoordinator.run(spool: spool, listener: listener, options: Self.options(sink)) }
                 // What a worker killed in the middle of its write leaves: part of a line, no newline.
                 // The coordinator has opened the journal (cutting a torn tail) once the spool is served.
                 var waited = 0
@@ -77,6 +85,8 @@ import Testing
         }
         #expect(stats.journaled == 60)
         #expect(sink.discarded.withLock { $0 }.isEmpty)
+        // `Options.taskExecutor`: the coordinator ran on the executor it was given.
+        #expect(sink.threads.withLock { $0 } == ["test-timed"])
         // The torn piece is a line of its own (each write starts on a new line), skipped as damaged;
         // every record is whole, and a merge of the journal gives each sample once.
         let all = try Data(contentsOf: spool.journalURL).split(separator: 0x0A).map { Data($0) }
@@ -106,7 +116,7 @@ import Testing
     /// A worker past its hello that sends a `journaled` frame naming bytes the journal does not
     /// hold is closed with a reason naming the frame; the sink is told to give up, and a real
     /// worker completes the run with every sample once.
-    @Test func aFrameNamingLinesThatAreNotThereIsRefusedAndTheOutputsGoToTheMerge() async throws {
+    @Test(.timeBound) func aFrameNamingLinesThatAreNotThereIsRefusedAndTheOutputsGoToTheMerge() async throws {
         let directory = try ClusterTestSupport.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let path = directory.appendingPathComponent("c.sock").path
@@ -120,7 +130,7 @@ import Testing
         let stats = try await withTimeout(90) {
             try await UVLoop.withLoop { loop in
                 let listener = try await UVPipeListener.listen(path: path, loop: loop)
-                let coordinator = Task { try await ClusterCoordinator.run(spool: spool, listener: listener, events: events, options: Self.options(sink)) }
+                let coordinator = Task(executorPreference: DedicatedThreadExecutor.timeBoundTests) { try await ClusterCoordinator.run(spool: spool, listener: listener, events: events, options: Self.options(sink)) }
                 let forger = try await UVPipeConnection.connect(path: path, loop: loop)
                 forger.enqueue([try ClusterMessageCodec().encode(.hello(.init(workerId: "forger", pid: 1)))])
                 // The welcome offers the journal.
@@ -162,7 +172,7 @@ import Testing
     /// cannot read them (the digest differs) and hands them back; the coordinator, sending it their
     /// bytes from then on, reads the shard itself and ends the run naming the file, as a run
     /// without references does.
-    @Test func aShardAWorkerCannotReadByReferenceEndsTheRunNamingIt() async throws {
+    @Test(.timeBound) func aShardAWorkerCannotReadByReferenceEndsTheRunNamingIt() async throws {
         let directory = try ClusterTestSupport.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let path = directory.appendingPathComponent("c.sock").path
@@ -180,7 +190,7 @@ import Testing
         let failure: ChatbotTesterError? = try await withTimeout(90) {
             try await UVLoop.withLoop { loop in
                 let listener = try await UVPipeListener.listen(path: path, loop: loop)
-                let coordinator = Task { try await ClusterCoordinator.run(spool: spool, listener: listener, events: events, options: Self.options(Sink())) }
+                let coordinator = Task(executorPreference: DedicatedThreadExecutor.timeBoundTests) { try await ClusterCoordinator.run(spool: spool, listener: listener, events: events, options: Self.options(Sink())) }
                 let worker = try await UVProcess.spawn(executable: host, arguments: ["worker", "--connect", path, "--worker-id", "w"], loop: loop)
                 let result = await coordinator.result
                 _ = await worker.waitForExit()

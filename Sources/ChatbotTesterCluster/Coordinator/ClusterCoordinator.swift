@@ -57,6 +57,11 @@ public enum ClusterCoordinator {
         /// Its first samples, and every sample of a worker that does not journal or handed some
         /// back unreadable, travel as bytes (`assign`).
         public var assignsByReference = true
+        /// The executor the coordinator's own tasks prefer — accepting workers, reading their frames,
+        /// the clock, the journal's syncs, budget grants, shard reads; `nil` (the default): Swift's
+        /// global concurrent pool. A process that runs a coordinator beside other busy work (a test
+        /// host) can give it a thread of its own; call `run` from a task with the same preference.
+        public var taskExecutor: (any TaskExecutor)?
 
         public init(
             machine: CoordinatorStateMachine.Configuration = .init(), journalSyncInterval: Double = 0.02, tickInterval: Double = 0.25,
@@ -239,12 +244,12 @@ actor CoordinatorDriver {
     func run(listener: any ClusterListener) async throws -> ClusterCoordinatorStats {
         events.emit(ClusterTesterEvent(.runStarted(total: stats.total, resumed: stats.resumed)))
         await perform(machine.start())
-        let acceptor = Task {
+        let acceptor = Task(executorPreference: options.taskExecutor) {
             while let connection = await listener.accept() {
                 await self.add(connection)
             }
         }
-        let ticker = Task {
+        let ticker = Task(executorPreference: options.taskExecutor) {
             while !Task.isCancelled {
                 try? await Task.sleep(nanoseconds: UInt64(self.options.tickInterval * 1e9))
                 await self.tick()
@@ -252,19 +257,19 @@ actor CoordinatorDriver {
         }
         // The fsync runs on the journal's own queue, off the cooperative pool; appends go on
         // meanwhile into its buffer, in order.
-        let syncer = Task {
+        let syncer = Task(executorPreference: options.taskExecutor) {
             while !Task.isCancelled {
                 try? await Task.sleep(nanoseconds: UInt64(self.options.journalSyncInterval * 1e9))
                 await self.syncJournal()
             }
         }
         // A spool being written: its shards join the run as they are committed.
-        let follower = spool.feed.map { feed in Task { await self.follow(feed) } }
+        let follower = spool.feed.map { feed in Task(executorPreference: options.taskExecutor) { await self.follow(feed) } }
         await withTaskCancellationHandler {
             await waitUntilFinished()
         } onCancel: {
             // An interrupt: stop starting samples, let those in flight finish (within the grace).
-            Task { await self.stop(.cancelled) }
+            Task(executorPreference: options.taskExecutor) { await self.stop(.cancelled) }
         }
         ticker.cancel()
         syncer.cancel()
@@ -339,12 +344,16 @@ actor CoordinatorDriver {
         nextId += 1
         connections[id] = connection
         await perform(machine.connected(id, now: now))
-        Task {
-            for await payload in connection.frames {
-                await self.frame(payload, from: id)
-            }
-            await self.closed(id)
+        Task(executorPreference: options.taskExecutor) { await self.read(connection, id: id) }
+    }
+
+    /// Hands each frame of `connection` to `frame`, on this actor: the loop is isolated to it, so
+    /// a frame costs no hop off and back.
+    private func read(_ connection: any ClusterConnection, id: Int) async {
+        for await payload in connection.frames {
+            await frame(payload, from: id)
         }
+        await closed(id)
     }
 
     private func frame(_ payload: Data, from id: Int) async {
@@ -643,7 +652,7 @@ actor CoordinatorDriver {
                 guard let connection = connections[id] else { continue }
                 let budgets = budgets, codec = codec
                 stats.budgetGrants += 1
-                Task {
+                Task(executorPreference: options.taskExecutor) {
                     do {
                         try await budgets.acquire(request)
                         connection.enqueue([try codec.encode(.budgetGrant(.init(requestId: request.requestId, backend: request.backend)))])
@@ -688,7 +697,7 @@ actor CoordinatorDriver {
                 load = pending
             } else {
                 let spool = spool, shardId = ref.shardId
-                load = Task { try await spool.sampleLinesOffPool(ofShard: shardId) }
+                load = Task(executorPreference: options.taskExecutor) { try await spool.sampleLinesOffPool(ofShard: shardId) }
                 loadingShards[ref.shardId] = load
             }
             let result = await load.result

@@ -30,6 +30,11 @@ public enum ClusterWorker {
         /// open that very file (see `ClusterMessage.RecordJournal`): the coordinator then reads the
         /// lines back instead of receiving their bytes. `false`: always send records in frames.
         public var appendsToOfferedJournal = true
+        /// The executor the worker's own tasks prefer — its lanes, its flusher, its heartbeat, the
+        /// processor's build, its line writes; `nil` (the default): Swift's global concurrent pool.
+        /// A process that runs a worker beside other busy work (a test host) can give it a thread of
+        /// its own; call `run` from a task with the same preference (`Task(executorPreference:)`).
+        public var taskExecutor: (any TaskExecutor)?
 
         public init(workerId: String? = nil, batchSize: Int = 128, stateDirectory: URL? = nil, flushDelay: Double = 0.02) {
             let workerId = workerId ?? "\(ProcessInfo.processInfo.hostName)-\(getpid())"
@@ -68,6 +73,8 @@ actor WorkerDriver {
     private let factory: ShardProcessorFactory
     private let events: EventBus
     private let options: ClusterWorker.Options
+    /// `options.taskExecutor`: what the worker's own tasks prefer.
+    nonisolated let executor: (any TaskExecutor)?
     private let codec = ClusterMessageCodec()
     private var machine: WorkerStateMachine
     private var building: Task<(any ShardProcessor)?, Never>?
@@ -99,6 +106,7 @@ actor WorkerDriver {
         self.factory = factory
         self.events = events
         self.options = options
+        self.executor = options.taskExecutor
         self.machine = WorkerStateMachine(hello: ClusterMessage.Hello(workerId: options.workerId, pid: Int(getpid())))
         self.lanes = Locked(WorkerLanes(machine: WorkerLaneMachine(batchSize: options.batchSize, flushDelay: options.flushDelay)))
         let codec = codec
@@ -176,13 +184,13 @@ actor WorkerDriver {
                     }
                 }
                 let events = events, journalNotUsed = notUsed
-                let building = Task { () -> (any ShardProcessor)? in
+                let building = Task(executorPreference: executor) { () -> (any ShardProcessor)? in
                     do {
                         let processor = try await factory(welcome.setup, registry, context)
                         if let journalNotUsed { events.emit(journalNotUsed) }
                         return processor
                     } catch {
-                        self.buildFailed(error)
+                        await self.buildFailed(error)
                         return nil
                     }
                 }
@@ -216,7 +224,7 @@ actor WorkerDriver {
                 linePlaces.sortForWriting()
                 let places = linePlaces, journal = recordJournal?.path, codec = codec, connection = connection, events = events
                 let queue = lineWriter
-                Task {
+                Task(executorPreference: executor) {
                     // `write` throws nothing: a failure is in its answer.
                     let written = (try? await BlockingIO.run(on: queue) { places.write(order, journal: journal) }) ?? ClusterMessage.LinesWritten(records: 0, resultsBytes: 0, evalsBytes: 0)
                     if let failure = written.failure {
@@ -265,7 +273,7 @@ actor WorkerDriver {
         let connection = connection
         let codec = codec
         let interval = max(0.05, seconds)
-        heartbeat = Task {
+        heartbeat = Task(executorPreference: executor) {
             guard let beat = try? codec.encode(.heartbeat) else { return }
             while !Task.isCancelled {
                 try? await Task.sleep(nanoseconds: UInt64(interval * 1e9))

@@ -66,12 +66,12 @@ extension WorkerDriver {
     /// A lane: plays `first`, then each sample the lane machine hands it, off the actor. Per sample
     /// it takes the lock twice (its record, its finish) and visits the actor only to send a frame.
     nonisolated static func makeLane(_ driver: WorkerDriver, key: Int, first: IndexedSample) -> Task<Void, Never> {
-        Task { await driver.lane(key: key, first: first) }
+        Task(executorPreference: driver.executor) { await driver.lane(key: key, first: first) }
     }
 
     /// The flusher: sends records that waited `flushDelay`, parked while none wait.
     nonisolated static func startFlusher(_ driver: WorkerDriver) -> Task<Void, Never> {
-        Task { await driver.flushWhileRunning() }
+        Task(executorPreference: driver.executor) { await driver.flushWhileRunning() }
     }
 
     private nonisolated func lane(key: Int, first: IndexedSample) async {
