@@ -94,7 +94,10 @@ cmp <(as_user "grep -o '\"passed\":[a-z]*' runs/one/evals.jsonl") <(as_user "gre
 # it once closed every connection: it set TCP_NODELAY at the socket level, which is SO_DEBUG, a
 # privileged option.)
 port=$(( 20000 + RANDOM % 20000 ))
-as_user "exec chatbot-tester mock-server --port $port" >/dev/null 2>&1 &
+# Started without a subshell between (not through as_user): $! is then the server itself (chroot,
+# env and sh each exec the next), and the kill below reaches it.
+chroot --userspec="$user" "$root" /usr/bin/env -i HOME=/home/tester PATH=/usr/local/bin:/usr/bin:/bin \
+    /bin/sh -c "cd $work && exec chatbot-tester mock-server --port $port" >/dev/null 2>&1 &
 mock_pid=$!
 cat >"$root$work/mock.yaml" <<EOF
 name: runtime-check
@@ -111,4 +114,12 @@ for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && br
 as_user chatbot-tester test mock.yaml --out runs/mock --no-progress >/dev/null
 records=$(as_user "wc -l < runs/mock/results.jsonl")
 [ "$records" -eq 5 ]
+kill "$mock_pid"
+wait "$mock_pid" 2>/dev/null || true
+mock_pid=""
+# (Read from /proc: a fresh machine may have no pgrep.)
+if grep -lsxz -e "--port" /proc/[0-9]*/cmdline | xargs -r grep -lsz -e "^$port\$" | xargs -r grep -lsz -e "^mock-server\$" | grep -q .; then
+    echo "runtime-check: the mock server on port $port is still running after the check" >&2
+    exit 1
+fi
 echo "runtime-check: ok ($suite minbase + $packages, user $user: --version, backends list, quickstart in 1 and 2 processes, openai backend against mock-server, both in the root: $records records)"
