@@ -1,5 +1,6 @@
 import ChatbotTesterCluster
 import ChatbotTesterCore
+import ChatbotTesterTesting
 import Foundation
 import Testing
 
@@ -44,7 +45,7 @@ import Testing
 
     /// Every one-byte change and cut of well-formed objects: what the checked scanner accepts gives
     /// its members (or a refusal); the rest never traps and gives ranges inside the input.
-    @Test func damagedBytesStayInBounds() throws {
+    @Test(.cpuBound) func damagedBytesStayInBounds() throws {
         for text in Self.objects {
             let original = Array(text.utf8)
             var variants: [[UInt8]] = (0..<original.count).map { Array(original[..<$0]) }

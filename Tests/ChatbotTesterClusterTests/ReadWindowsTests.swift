@@ -1,3 +1,4 @@
+import ChatbotTesterTesting
 import Foundation
 import Testing
 
@@ -7,7 +8,7 @@ import Testing
 /// costs one `pread` per window, a far range takes a window of its own without evicting the
 /// walk's, and a range past the end is nil.
 @Suite struct ReadWindowsTests {
-    @Test func readsTheFilesBytesWithOnePreadPerWindowWhenWalkingForward() throws {
+    @Test(.cpuBound) func readsTheFilesBytesWithOnePreadPerWindowWhenWalkingForward() throws {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("windows-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: url) }
         var generator = SystemRandomNumberGenerator()

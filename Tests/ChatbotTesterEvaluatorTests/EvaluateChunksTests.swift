@@ -42,7 +42,7 @@ import Testing
         return text.replacingOccurrences(of: #"Generated [0-9T:Z-]+ by"#, with: "Generated - by", options: .regularExpression)
     }
 
-    @Test func manyChunksWriteWhatOneChunkWrites() async throws {
+    @Test(.cpuBound) func manyChunksWriteWhatOneChunkWrites() async throws {
         let directory = try Fixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let results = try Self.results(in: directory, count: 2_500)
