@@ -93,7 +93,7 @@ struct JSONByteParserDifferentialTests {
         for text in Self.invalid { #expect(Self.byteParser(Array(text.utf8)) == .rejected, "\(text)") }
     }
 
-    @Test func nesting() {
+    @Test(.cpuBound) func nesting() {
         for depth in [1, 100, 400, 511] {
             let text = String(repeating: "[", count: depth) + String(repeating: "]", count: depth)
             Self.checkAgreement(Array(text.utf8), "depth \(depth)")

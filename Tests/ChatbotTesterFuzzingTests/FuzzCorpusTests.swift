@@ -44,7 +44,7 @@ struct FuzzCorpusTests {
 
     /// swift-foundation's `JSONDecoder` crashes on a document whose 513th opening bracket is its
     /// last byte; every decoder the project makes refuses it first.
-    @Test func nestingThatCrashesJSONDecoderIsRefused() throws {
+    @Test(.cpuBound) func nestingThatCrashesJSONDecoderIsRefused() throws {
         let documents = [
             String(repeating: "[", count: 513), #"{"a":"# + String(repeating: "[", count: 512), #"{"body":{"samples":"# + String(repeating: "{\"a\":", count: 511),
         ].map { Data($0.utf8) }
