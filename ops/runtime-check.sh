@@ -78,9 +78,9 @@ trap cleanup EXIT
 if mount -t proc proc "$root/proc" 2>/dev/null; then mounted=1; fi
 
 # As the stage's user, in its home, with a clean environment (what the image's ENTRYPOINT gets).
+in_root=(chroot --userspec="$user" "$root" /usr/bin/env -i HOME=/home/tester PATH=/usr/local/bin:/usr/bin:/bin)
 as_user() {
-    chroot --userspec="$user" "$root" /usr/bin/env -i HOME=/home/tester PATH=/usr/local/bin:/usr/bin:/bin \
-        /bin/sh -c "cd $work && $*"
+    "${in_root[@]}" /bin/sh -c "cd $work && $*"
 }
 
 as_user chatbot-tester --version
@@ -96,8 +96,7 @@ cmp <(as_user "grep -o '\"passed\":[a-z]*' runs/one/evals.jsonl") <(as_user "gre
 port=$(( 20000 + RANDOM % 20000 ))
 # Started without a subshell between (not through as_user): $! is then the server itself (chroot,
 # env and sh each exec the next), and the kill below reaches it.
-chroot --userspec="$user" "$root" /usr/bin/env -i HOME=/home/tester PATH=/usr/local/bin:/usr/bin:/bin \
-    /bin/sh -c "cd $work && exec chatbot-tester mock-server --port $port" >/dev/null 2>&1 &
+"${in_root[@]}" /bin/sh -c "cd $work && exec chatbot-tester mock-server --port $port" >/dev/null 2>&1 &
 mock_pid=$!
 cat >"$root$work/mock.yaml" <<EOF
 name: runtime-check

@@ -49,3 +49,11 @@ public final class DedicatedThreadExecutor: TaskExecutor, @unchecked Sendable {
         }
     }
 }
+
+extension DedicatedThreadExecutor {
+    /// The calling thread's name as the kernel knows it (Linux: `/proc/thread-self/comm`; empty
+    /// where that file is missing): a test checks with it which executor ran its code.
+    public static var currentThreadName: String {
+        ((try? String(contentsOfFile: "/proc/thread-self/comm", encoding: .utf8)) ?? "").trimmingCharacters(in: .newlines)
+    }
+}

@@ -295,7 +295,7 @@ final class LaneProbe: ShardProcessor, @unchecked Sendable {
 
     func process(_ samples: [IndexedSample], emit: @escaping @Sendable (ClusterRecord) async -> Void) async throws {
         for item in samples {
-            let thread = ((try? String(contentsOfFile: "/proc/thread-self/comm", encoding: .utf8)) ?? "").trimmingCharacters(in: .newlines)
+            let thread = DedicatedThreadExecutor.currentThreadName
             let gated = state.withLock { s -> Bool in
                 s.threadNames.insert(thread)
                 s.inFlight += 1

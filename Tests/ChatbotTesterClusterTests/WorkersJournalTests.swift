@@ -25,7 +25,7 @@ import Testing
                 whole = line[line.startIndex..<(line.startIndex + sampleRange.lowerBound)] + sample + line[(line.startIndex + sampleRange.upperBound)...]
             }
             lines.withLock { $0[index, default: []].append(whole) }
-            let thread = ((try? String(contentsOfFile: "/proc/thread-self/comm", encoding: .utf8)) ?? "").trimmingCharacters(in: .newlines)
+            let thread = DedicatedThreadExecutor.currentThreadName
             threads.withLock { _ = $0.insert(thread) }
         }
 

@@ -98,18 +98,13 @@ import Testing
 
 /// `.cpuBound` runs a test on a thread of its own, never on Swift's cooperative pool.
 @Suite struct CPUBoundTraitTests {
-    /// The calling thread's name, as the kernel knows it (Linux).
-    static func threadName() -> String {
-        ((try? String(contentsOfFile: "/proc/thread-self/comm", encoding: .utf8)) ?? "").trimmingCharacters(in: .newlines)
-    }
-
     @Test(.cpuBound) func aCPUBoundTestRunsOnATestCPUThread() async {
-        #expect(Self.threadName().hasPrefix("test-cpu-"))
+        #expect(DedicatedThreadExecutor.currentThreadName.hasPrefix("test-cpu-"))
         await Task.yield()
-        #expect(Self.threadName().hasPrefix("test-cpu-"), "a yield brought the test back to its own thread")
+        #expect(DedicatedThreadExecutor.currentThreadName.hasPrefix("test-cpu-"), "a yield brought the test back to its own thread")
     }
 
     @Test func anyOtherTestRunsOnThePool() async {
-        #expect(!Self.threadName().hasPrefix("test-cpu-"))
+        #expect(!DedicatedThreadExecutor.currentThreadName.hasPrefix("test-cpu-"))
     }
 }
