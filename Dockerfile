@@ -1,5 +1,6 @@
 # chatbot-tester container image: a Swift toolchain stage builds the release binary (Swift runtime
-# linked statically), a Debian bookworm-slim stage runs it as a non-root user with libuv1.
+# linked statically), a Debian bookworm-slim stage runs it as a non-root user with libuv1 and
+# libcurl4 (https goes through FoundationNetworking's URLSession, over the system's OpenSSL and CA store).
 #
 #   docker build -t chatbot-tester:latest .
 #   docker run --rm chatbot-tester:latest test /config/job.yaml --out /results
@@ -8,7 +9,7 @@
 
 FROM swift:6.2-bookworm AS builder
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends libuv1-dev pkg-config \
+    && apt-get install -y --no-install-recommends libuv1-dev pkg-config libcurl4-openssl-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # Dependencies first, so source edits reuse the resolved packages layer.
@@ -22,7 +23,7 @@ RUN swift build -c release --product chatbot-tester --static-swift-stdlib \
 
 FROM debian:bookworm-slim
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends libuv1 ca-certificates tzdata \
+    && apt-get install -y --no-install-recommends libuv1 libcurl4 ca-certificates tzdata \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --user-group --create-home --home-dir /home/tester tester
 COPY --from=builder /out/chatbot-tester /usr/local/bin/chatbot-tester

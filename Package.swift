@@ -14,7 +14,6 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
-        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.26.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
@@ -33,22 +32,32 @@ let package = Package(
                 .product(name: "DequeModule", package: "swift-collections"),
             ]
         ),
-        // Built-in backends over HTTP / exec, and the mock LLM server.
+        // The HTTP client every backend and the S3 store send through: the own HTTP/1.1 path for
+        // plain http (epoll), URLSession (FoundationNetworking, libcurl) for https.
         .target(
-            name: "ChatbotTesterBackends",
+            name: "ChatbotTesterHTTP",
             dependencies: [
                 "ChatbotTesterCore",
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOHTTPCompression", package: "swift-nio-extras"),
                 "CEpoll",
             ]
         ),
-        // epoll and eventfd (Linux) for the Backends' own HTTP/1.1 client.
+        // epoll and eventfd (Linux) for the own HTTP/1.1 client.
         .systemLibrary(name: "CEpoll"),
+        // Built-in backends over HTTP / exec, and the mock LLM server.
+        .target(
+            name: "ChatbotTesterBackends",
+            dependencies: [
+                "ChatbotTesterCore",
+                "ChatbotTesterHTTP",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
         .target(
             name: "ChatbotTesterGenerator",
             dependencies: ["ChatbotTesterCore", .product(name: "DequeModule", package: "swift-collections")]
@@ -91,8 +100,7 @@ let package = Package(
             name: "ChatbotTesterStorageS3",
             dependencies: [
                 "ChatbotTesterCore",
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "NIOCore", package: "swift-nio"),
+                "ChatbotTesterHTTP",
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
@@ -101,7 +109,7 @@ let package = Package(
         .target(
             name: "ChatbotTester",
             dependencies: [
-                "ChatbotTesterCore", "ChatbotTesterBackends", "ChatbotTesterGenerator", "ChatbotTesterRunner",
+                "ChatbotTesterCore", "ChatbotTesterHTTP", "ChatbotTesterBackends", "ChatbotTesterGenerator", "ChatbotTesterRunner",
                 "ChatbotTesterEvaluator", "ChatbotTesterPipeline", "ChatbotTesterCluster", "ChatbotTesterClusterUV",
                 "ChatbotTesterClusterPipeline", "ChatbotTesterStorageS3",
             ]
@@ -124,7 +132,7 @@ let package = Package(
             exclude: ["Corpus"]),
         .testTarget(
             name: "ChatbotTesterBackendsTests",
-            dependencies: ["ChatbotTesterCore", .product(name: "AsyncHTTPClient", package: "async-http-client"), .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"), "ChatbotTesterBackends", "ChatbotTesterTesting"],
+            dependencies: ["ChatbotTesterCore", "ChatbotTesterHTTP", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"), "ChatbotTesterBackends", "ChatbotTesterTesting"],
             exclude: ["Fixtures"]
         ),
         .testTarget(
@@ -176,9 +184,7 @@ let package = Package(
         .testTarget(
             name: "ChatbotTesterStorageS3Tests",
             dependencies: [
-                "ChatbotTesterStorageS3", "ChatbotTesterCore", "ChatbotTesterTesting",
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "NIOCore", package: "swift-nio"),
+                "ChatbotTesterStorageS3", "ChatbotTesterCore", "ChatbotTesterHTTP", "ChatbotTesterTesting",
             ]
         ),
         .testTarget(

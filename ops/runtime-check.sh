@@ -73,6 +73,7 @@ mounted=""
 cleanup() {
     [ -n "$mounted" ] && umount "$root/proc" 2>/dev/null || true
     [ -n "${mock_pid:-}" ] && kill "$mock_pid" 2>/dev/null || true
+    [ -n "${tls_pid:-}" ] && kill "$tls_pid" 2>/dev/null || true
 }
 trap cleanup EXIT
 if mount -t proc proc "$root/proc" 2>/dev/null; then mounted=1; fi
@@ -116,9 +117,27 @@ records=$(as_user "wc -l < runs/mock/results.jsonl")
 kill "$mock_pid"
 wait "$mock_pid" 2>/dev/null || true
 mock_pid=""
+
+# https in the root: libcurl4 and the CA store of the stage, through URLSession. The test
+# server's self-signed certificate (CN localhost) joins the root's CA bundle, as an operator adds
+# a private CA; the server runs outside the root, on loopback.
+tls="$repo/Tests/ChatbotTesterBackendsTests/Fixtures/tls"
+bundle="$root/etc/ssl/certs/ca-certificates.crt"
+[ -f "$bundle" ] || { echo "runtime-check: the runtime stage has no CA bundle ($bundle)" >&2; exit 1; }
+grep -q "$(sed -n 2p "$tls/test-only-cert.pem")" "$bundle" || cat "$tls/test-only-cert.pem" >>"$bundle"
+exec 4< <(exec python3 "$tls/server.py" "$tls/test-only-cert.pem" "$tls/test-only-key.pem")
+tls_pid=$!
+read -r -t 20 tls_port <&4 || { echo "runtime-check: the TLS test server did not start" >&2; exit 1; }
+sed "s|http://127.0.0.1:$port/v1|https://localhost:$tls_port/v1|" "$root$work/mock.yaml" >"$root$work/tls.yaml"
+chown "$user" "$root$work/tls.yaml"
+as_user chatbot-tester test tls.yaml --out runs/tls --no-progress >/dev/null || {
+    kill "$tls_pid" 2>/dev/null; echo "runtime-check: the https run failed" >&2; as_user "cat runs/tls/results.jsonl | head -c 600" >&2; exit 1; }
+kill "$tls_pid" 2>/dev/null || true
+tls_records=$(as_user "grep -c '\"status\":\"ok\"' runs/tls/results.jsonl")
+[ "$tls_records" -eq 5 ] || { echo "runtime-check: $tls_records of 5 https cases ok" >&2; exit 1; }
 # (Read from /proc: a fresh machine may have no pgrep.)
 if grep -lsxz -e "--port" /proc/[0-9]*/cmdline | xargs -r grep -lsz -e "^$port\$" | xargs -r grep -lsz -e "^mock-server\$" | grep -q .; then
     echo "runtime-check: the mock server on port $port is still running after the check" >&2
     exit 1
 fi
-echo "runtime-check: ok ($suite minbase + $packages, user $user: --version, backends list, quickstart in 1 and 2 processes, openai backend against mock-server, both in the root: $records records)"
+echo "runtime-check: ok ($suite minbase + $packages, user $user: --version, backends list, quickstart in 1 and 2 processes, openai backend against mock-server, both in the root: $records records; over https with the root's CA store: $tls_records ok)"

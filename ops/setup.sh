@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what chatbot-tester needs on a fresh Debian/Ubuntu machine: libuv (cluster transport)
-# and pkg-config; and, for the test suite, the tools some tests check real output with: Chromium
+# Installs what chatbot-tester needs on a fresh Debian/Ubuntu machine: libuv (cluster transport),
+# pkg-config and libcurl's development files (https goes through FoundationNetworking's URLSession,
+# which a static release build links against libcurl); and, for the test suite, the tools some tests check real output with: Chromium
 # (opens report.html headless), xmllint (junit.xml against the JUnit schema), docker-compose (the
 # compose file against the compose schema), systemd-analyze (the systemd units), debootstrap (the
 # image's runtime stage, ops/runtime-check.sh), and from PyPI
@@ -12,6 +13,7 @@ set -euo pipefail
 need=()
 dpkg -s libuv1-dev >/dev/null 2>&1 || need+=(libuv1-dev)
 command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
+dpkg -s libcurl4-openssl-dev >/dev/null 2>&1 || need+=(libcurl4-openssl-dev)
 if [ "${CHATBOT_TESTER_SKIP_TEST_TOOLS:-0}" != 1 ]; then
   command -v chromium >/dev/null 2>&1 || need+=(chromium)
   command -v xmllint >/dev/null 2>&1 || need+=(libxml2-utils)

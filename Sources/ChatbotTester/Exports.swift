@@ -5,6 +5,7 @@
 @_exported import ChatbotTesterCore
 @_exported import ChatbotTesterEvaluator
 @_exported import ChatbotTesterGenerator
+@_exported import ChatbotTesterHTTP
 @_exported import ChatbotTesterPipeline
 @_exported import ChatbotTesterRunner
 @_exported import ChatbotTesterStorageS3

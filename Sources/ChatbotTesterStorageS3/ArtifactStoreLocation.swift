@@ -1,5 +1,5 @@
-import AsyncHTTPClient
 import ChatbotTesterCore
+import ChatbotTesterHTTP
 import Foundation
 
 /// Where a store lives, as a user writes it on a command line or in a config: `s3://bucket/prefix`,

@@ -1,7 +1,6 @@
-import AsyncHTTPClient
 import ChatbotTesterCore
+import ChatbotTesterHTTP
 import Foundation
-import NIOCore
 
 /// An `ArtifactStore` in an S3-compatible bucket (AWS S3, MinIO, Ceph, R2), under a key prefix.
 ///
@@ -86,12 +85,12 @@ public struct S3ArtifactStore: ArtifactStore {
         var found = false
         if let response = try await client.getObject(bucket: bucket, key: object) {
             found = true
-            for try await buffer in response.body { data.append(contentsOf: buffer.readableBytesView) }
+            for try await piece in response.body { data.append(contentsOf: piece) }
         }
         for part in try await client.listObjects(bucket: bucket, prefix: partsPrefix(object)) {
             found = true
             if let response = try await client.getObject(bucket: bucket, key: part) {
-                for try await buffer in response.body { data.append(contentsOf: buffer.readableBytesView) }
+                for try await piece in response.body { data.append(contentsOf: piece) }
             }
         }
         guard found else {
@@ -109,9 +108,9 @@ public struct S3ArtifactStore: ArtifactStore {
             throw ChatbotTesterError(.io, "no object \(location.url(ofObject: object))", location: SourceLocation(source: location.url(ofObject: object)), status: 404)
         }
         var data = Data()
-        for try await buffer in response.body { data.append(contentsOf: buffer.readableBytesView) }
+        for try await piece in response.body { data.append(contentsOf: piece) }
         // A server that ignores Range answers 200 with everything.
-        if response.status.code == 200, data.count > range.count {
+        if response.status == 200, data.count > range.count {
             let lower = min(range.lowerBound, data.count)
             return data.subdata(in: lower..<min(data.count, range.upperBound))
         }
@@ -172,8 +171,8 @@ public struct S3ArtifactStore: ArtifactStore {
                 for source in try await sources(of: key) {
                     guard let response = try await client.getObject(bucket: bucket, key: source) else { continue }
                     var pending: [UInt8] = []
-                    for try await buffer in response.body {
-                        var view = buffer.readableBytesView[...]
+                    for try await piece in response.body {
+                        var view = piece[...]
                         while let newline = view.firstIndex(of: 0x0A) {
                             pending += view[view.startIndex..<newline]
                             number += 1

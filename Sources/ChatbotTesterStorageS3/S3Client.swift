@@ -1,7 +1,6 @@
-import AsyncHTTPClient
 import ChatbotTesterCore
+import ChatbotTesterHTTP
 import Foundation
-import NIOCore
 import NIOHTTP1
 
 /// The S3 REST calls the store needs, signed with SigV4 and retried with backoff on 5xx,
@@ -14,7 +13,7 @@ public struct S3Client: Sendable {
     public let credentials: any AWSCredentialsProvider
     let http: HTTPClient
 
-    /// - Parameter httpClient: the client to use (kept alive by the caller; `HTTPClient.shared` by default).
+    /// - Parameter httpClient: the client to use (`HTTPClient.shared` by default).
     public init(configuration: S3Configuration, credentials: any AWSCredentialsProvider, httpClient: HTTPClient = .shared) {
         self.configuration = configuration
         self.credentials = credentials
@@ -72,15 +71,39 @@ public struct S3Client: Sendable {
         return Target(url: "\(scheme)://\(host)\(path)" + (queryText.isEmpty ? "" : "?" + queryText), host: host, path: path, query: queryText)
     }
 
-    /// Sends a call, retrying what a retry can fix; returns the response for 2xx and `handled` statuses.
-    func send(_ call: Call) async throws -> HTTPClientResponse {
+    /// Replies (other than a streamed GetObject's) larger than this are an error.
+    static let maxReplyBytes = 64 << 20
+
+    /// Sends a call, retrying what a retry can fix; returns the whole reply for 2xx and `handled` statuses.
+    func send(_ call: Call) async throws -> HTTPResponse {
+        try await perform(call) { request, timeout in
+            let response = try await http.send(request, timeout: timeout, maxBodyBytes: Self.maxReplyBytes)
+            return (response, response.status, response.headers, { response.body })
+        }
+    }
+
+    /// `send` with the reply's body still arriving (GetObject).
+    func sendStreamed(_ call: Call) async throws -> HTTPStreamedResponse {
+        try await perform(call) { request, timeout in
+            let response = try await http.stream(request, timeout: timeout, maxBodyBytes: Int.max)
+            return (response, response.status, response.headers, { (try? await response.collect(upTo: 64 << 10)) ?? Data() })
+        }
+    }
+
+    /// The retry loop of `send` and `sendStreamed`: `exchange` sends one signed request and returns
+    /// the reply, its status and headers, and a way to read its body for an error.
+    private func perform<Reply>(
+        _ call: Call,
+        _ exchange: (HTTPRequest, Duration) async throws -> (Reply, Int, HTTPHeaders, () async -> Data)
+    ) async throws -> Reply {
         var attempt = 0
+        let timeout = Duration.milliseconds(Int64(configuration.requestTimeout * 1000))
         while true {
             attempt += 1
             let signed = try await signedRequest(call)
-            let outcome: Result<HTTPClientResponse, any Error>
+            let outcome: Result<(Reply, Int, HTTPHeaders, () async -> Data), any Error>
             do {
-                outcome = .success(try await http.execute(signed.request, timeout: .milliseconds(Int64(configuration.requestTimeout * 1000))))
+                outcome = .success(try await exchange(signed.request, timeout))
             } catch {
                 outcome = .failure(error)
             }
@@ -93,21 +116,19 @@ public struct S3Client: Sendable {
                         location: SourceLocation(source: call.object), retry: .transient, cause: error)
                 }
                 try await pause(attempt: attempt, retryAfter: nil)
-            case .success(let response):
-                let status = Int(response.status.code)
-                if (200..<300).contains(status) || call.handled.contains(status) { return response }
-                let failure = await S3Client.failure(of: response, call: call, credentials: signed.credentials)
+            case .success(let (reply, status, headers, body)):
+                if (200..<300).contains(status) || call.handled.contains(status) { return reply }
+                let failure = S3Client.failure(status: status, body: call.method == .HEAD ? Data() : await body(), call: call, credentials: signed.credentials)
                 let retryable = S3Client.isRetryable(status: status, code: failure.code) || (call.retryConflict && status == 409)
                 guard retryable, attempt < configuration.maxAttempts else {
                     throw failure.error(attempts: attempt, retryable: retryable)
                 }
-                try await pause(attempt: attempt, retryAfter: response.headers.first(name: "retry-after").flatMap { Double($0) })
+                try await pause(attempt: attempt, retryAfter: headers.first(name: "retry-after").flatMap { Double($0) })
             }
         }
     }
 
-    private func signedRequest(_ call: Call) async throws -> (request: HTTPClientRequest, credentials: AWSCredentials) {
-        let current: AWSCredentials
+    private func signedRequest(_ call: Call) async throws -> (request: HTTPRequest, credentials: AWSCredentials) {        let current: AWSCredentials
         do {
             current = try await credentials.credentials()
         } catch {
@@ -129,14 +150,12 @@ public struct S3Client: Sendable {
         let signer = SigV4Signer(credentials: current, region: configuration.region)
         let signature = signer.sign(
             method: call.method.rawValue, path: target.path, query: call.query, headers: headers, payloadHash: payloadHash, date: Date())
-        var request = HTTPClientRequest(url: target.url)
-        request.method = call.method
-        for (name, value) in headers { request.headers.add(name: name, value: value) }
-        for header in signature.addedHeaders { request.headers.add(name: header.name, value: header.value) }
+        var request = HTTPRequest(call.method, url: target.url, headers: headers)
+        for header in signature.addedHeaders { request.headers.append((header.name, header.value)) }
         if let body = call.body {
-            request.body = .bytes(ByteBuffer(bytes: body))
+            request.body = body
         } else if call.method == .PUT || call.method == .POST {
-            request.body = .bytes(ByteBuffer())
+            request.body = Data()
         }
         return (request, current)
     }
@@ -186,25 +205,22 @@ public struct S3Client: Sendable {
         }
     }
 
-    static func failure(of response: HTTPClientResponse, call: Call, credentials: AWSCredentials) async -> Failure {
-        var xml = ""
-        if call.method != .HEAD, let buffer = try? await response.body.collect(upTo: 64 << 10) {
-            xml = String(decoding: buffer.readableBytesView, as: UTF8.self)
-        }
+    static func failure(status: Int, body: Data, call: Call, credentials: AWSCredentials) -> Failure {
+        let xml = String(decoding: body.prefix(64 << 10), as: UTF8.self)
         var message = S3XML.value(of: "Message", in: xml).map { String($0.prefix(300)) }
         // S3 never echoes the secret, but a proxy might: mask by value.
         for secret in credentials.secretValues where secret.count >= 6 {
             message = message?.replacingOccurrences(of: secret, with: "***")
         }
         return Failure(
-            call: call, status: Int(response.status.code), code: S3XML.value(of: "Code", in: xml), message: message,
+            call: call, status: status, code: S3XML.value(of: "Code", in: xml), message: message,
             credentialSource: credentials.source)
     }
 
     /// The error for a status the caller handled itself (404 on GET, for instance).
-    func error(for response: HTTPClientResponse, call: Call) async -> ChatbotTesterError {
+    func error(status: Int, body: Data, call: Call) async -> ChatbotTesterError {
         let current = (try? await credentials.credentials()) ?? AWSCredentials(accessKeyId: "", secretAccessKey: "", source: "unknown")
-        return await S3Client.failure(of: response, call: call, credentials: current).error(attempts: 1, retryable: false)
+        return S3Client.failure(status: status, body: body, call: call, credentials: current).error(attempts: 1, retryable: false)
     }
 }
 
@@ -221,25 +237,23 @@ extension S3Client {
             call.retryConflict = true
         }
         let response = try await send(call)
-        _ = try? await response.body.collect(upTo: 1 << 20)
-        return response.status.code != 412
+        return response.status != 412
     }
 
     /// GetObject, streamed; `range` is a byte range (`Range: bytes=a-b`). `nil` when absent.
-    public func getObject(bucket: String, key: String, range: Range<Int>? = nil) async throws -> HTTPClientResponse? {
+    public func getObject(bucket: String, key: String, range: Range<Int>? = nil) async throws -> HTTPStreamedResponse? {
         var call = Call(method: .GET, bucket: bucket, key: key, handled: [404, 416])
         if let range {
             guard !range.isEmpty else { return nil }
             call.headers.append(("range", "bytes=\(range.lowerBound)-\(range.upperBound - 1)"))
         }
-        let response = try await send(call)
-        switch response.status.code {
+        let response = try await sendStreamed(call)
+        switch response.status {
         case 404:
-            let error = await error(for: response, call: call)
+            let error = await error(status: 404, body: (try? await response.collect(upTo: 64 << 10)) ?? Data(), call: call)
             if error.message.contains("NoSuchBucket") { throw error }
             return nil
         case 416:
-            _ = try? await response.body.collect(upTo: 1 << 16)
             return nil
         default:
             return response
@@ -249,7 +263,7 @@ extension S3Client {
     /// HeadObject: the object's size, `nil` when absent.
     public func headObject(bucket: String, key: String) async throws -> Int? {
         let response = try await send(Call(method: .HEAD, bucket: bucket, key: key, handled: [404]))
-        guard response.status.code != 404 else { return nil }
+        guard response.status != 404 else { return nil }
         return response.headers.first(name: "content-length").flatMap { Int($0) } ?? 0
     }
 
@@ -257,7 +271,7 @@ extension S3Client {
     /// server's clock, whole seconds), `nil` when absent or when either header is missing.
     public func objectAge(bucket: String, key: String) async throws -> Double? {
         let response = try await send(Call(method: .HEAD, bucket: bucket, key: key, handled: [404]))
-        guard response.status.code != 404, let modified = response.headers.first(name: "last-modified").flatMap({ HTTPDate.parse($0) }),
+        guard response.status != 404, let modified = response.headers.first(name: "last-modified").flatMap({ HTTPDate.parse($0) }),
             let now = response.headers.first(name: "date").flatMap({ HTTPDate.parse($0) })
         else { return nil }
         return max(0, now.timeIntervalSince(modified))
@@ -272,8 +286,7 @@ extension S3Client {
             if let limit { query.append(("max-keys", String(min(1000, limit)))) }
             if let token { query.append(("continuation-token", token)) }
             let response = try await send(Call(method: .GET, bucket: bucket, key: nil, query: query))
-            let buffer = try await response.body.collect(upTo: 64 << 20)
-            let xml = String(decoding: buffer.readableBytesView, as: UTF8.self)
+            let xml = String(decoding: response.body, as: UTF8.self)
             keys += S3XML.values(of: "Key", in: xml)
             token = S3XML.value(of: "IsTruncated", in: xml) == "true" ? S3XML.value(of: "NextContinuationToken", in: xml) : nil
             if let limit, keys.count >= limit { break }
@@ -283,8 +296,7 @@ extension S3Client {
 
     /// DeleteObject (no error when absent).
     public func deleteObject(bucket: String, key: String) async throws {
-        let response = try await send(Call(method: .DELETE, bucket: bucket, key: key, handled: [404]))
-        _ = try? await response.body.collect(upTo: 1 << 16)
+        _ = try await send(Call(method: .DELETE, bucket: bucket, key: key, handled: [404]))
     }
 
     /// Uploads `size` bytes in parts read by `part(offset, length)`, at most `partConcurrency` at
@@ -294,7 +306,7 @@ extension S3Client {
     ) async throws {
         let object = "s3://\(bucket)/\(key)"
         let created = try await send(Call(method: .POST, bucket: bucket, key: key, query: [("uploads", "")]))
-        let createdXML = String(decoding: try await created.body.collect(upTo: 1 << 20).readableBytesView, as: UTF8.self)
+        let createdXML = String(decoding: created.body, as: UTF8.self)
         guard let uploadId = S3XML.value(of: "UploadId", in: createdXML) else {
             throw ChatbotTesterError(.badResponse, "S3 started no multipart upload for \(object)", location: SourceLocation(source: object))
         }
@@ -314,7 +326,6 @@ extension S3Client {
                             Call(
                                 method: .PUT, bucket: bucket, key: key,
                                 query: [("partNumber", String(number + 1)), ("uploadId", uploadId)], body: data))
-                        _ = try? await response.body.collect(upTo: 1 << 16)
                         guard let etag = response.headers.first(name: "etag") else {
                             throw ChatbotTesterError(.badResponse, "S3 returned no ETag for part \(number + 1) of \(object)", location: SourceLocation(source: object))
                         }
@@ -335,17 +346,14 @@ extension S3Client {
             let completed = try await send(
                 Call(method: .POST, bucket: bucket, key: key, query: [("uploadId", uploadId)], body: Data(xml.utf8)))
             // CompleteMultipartUpload can fail with 200 and an <Error> body.
-            let reply = String(decoding: try await completed.body.collect(upTo: 1 << 20).readableBytesView, as: UTF8.self)
+            let reply = String(decoding: completed.body, as: UTF8.self)
             if reply.contains("<Error>") {
                 throw ChatbotTesterError(
                     .io, "S3 could not complete the upload of \(object): \(S3XML.value(of: "Code", in: reply) ?? "error") — \(S3XML.value(of: "Message", in: reply) ?? "")",
                     location: SourceLocation(source: object))
             }
         } catch {
-            if let aborted = try? await send(
-                Call(method: .DELETE, bucket: bucket, key: key, query: [("uploadId", uploadId)], handled: [404])) {
-                _ = try? await aborted.body.collect(upTo: 1 << 16)
-            }
+            _ = try? await send(Call(method: .DELETE, bucket: bucket, key: key, query: [("uploadId", uploadId)], handled: [404]))
             throw error
         }
     }

@@ -1,7 +1,6 @@
-import AsyncHTTPClient
 import ChatbotTesterCore
+import ChatbotTesterHTTP
 import Foundation
-import NIOCore
 import NIOHTTP1
 
 /// Exchanges a web identity token (an EKS service-account token: IRSA) for temporary credentials
@@ -31,16 +30,14 @@ public struct WebIdentityExchange: Sendable {
             ("Action", "AssumeRoleWithWebIdentity"), ("Version", "2011-06-15"), ("RoleArn", roleArn), ("RoleSessionName", sessionName),
             ("WebIdentityToken", token),
         ].map { "\($0.0)=\(SigV4Signer.uriEncode($0.1, keepSlash: false))" }.joined(separator: "&")
-        var request = HTTPClientRequest(url: endpoint.absoluteString)
-        request.method = .POST
-        request.headers.add(name: "content-type", value: "application/x-www-form-urlencoded")
-        request.body = .bytes(ByteBuffer(string: form))
+        let request = HTTPRequest(
+            .POST, url: endpoint.absoluteString, headers: [("content-type", "application/x-www-form-urlencoded")], body: Data(form.utf8))
         let reply: String
         let status: Int
         do {
-            let response = try await http.execute(request, timeout: .seconds(30))
-            status = Int(response.status.code)
-            reply = String(decoding: try await response.body.collect(upTo: 1 << 20).readableBytesView, as: UTF8.self)
+            let response = try await http.send(request, timeout: .seconds(30), maxBodyBytes: 1 << 20)
+            status = response.status
+            reply = String(decoding: response.body, as: UTF8.self)
         } catch {
             throw ChatbotTesterError(.transport, "cannot reach STS at \(endpoint.absoluteString) to assume \(roleArn)", location: SourceLocation(source: roleArn), cause: error)
         }

@@ -1,4 +1,5 @@
 import ChatbotTesterCore
+import ChatbotTesterHTTP
 import Foundation
 import NIOCore
 import Testing
@@ -133,9 +134,20 @@ struct BackendErrorTests {
     @Test("a reply larger than the limit is a final bad response")
     func tooLarge() {
         let peer = BackendPeer(field: "backends.bot", url: "http://127.0.0.1:9/v1")
-        let error = BackendHTTP.transportError(NIOTooManyBytesError(maxBytes: 1), peer: peer, timeout: .seconds(1))
+        let error = BackendHTTP.transportError(HTTPClientError(.tooLarge, "reply larger than 1 bytes"), peer: peer)
         #expect((error as? ChatbotTesterError)?.code == .badResponse)
         #expect((error as? ChatbotTesterError)?.retry == .no)
+        // Every other kind is transient, named with its own code, and names the peer.
+        let kinds: [(HTTPClientError.Kind, ChatbotTesterError.Code)] = [
+            (.timeout, .timeout), (.connectTimeout, .timeout), (.connectionRefused, .connectionRefused), (.connectionClosed, .connectionClosed),
+            (.dns, .dns), (.tls, .tls), (.invalidReply, .transport), (.transport, .transport),
+        ]
+        for (kind, code) in kinds {
+            let mapped = BackendHTTP.transportError(HTTPClientError(kind, "phrase"), peer: peer) as? ChatbotTesterError
+            #expect(mapped?.code == code, "\(kind)")
+            #expect(mapped?.retry == .transient, "\(kind)")
+            #expect(mapped?.message.hasPrefix("http://127.0.0.1:9/v1: ") == true, "\(kind)")
+        }
     }
 
     @Test("a refused connection is a transient connection_refused error with one clean message")
@@ -147,7 +159,6 @@ struct BackendErrorTests {
         let set = makeBackends(RegistryConfig(["bot": ComponentSpec(type: "openai", options: ["baseURL": "http://127.0.0.1:1/v1", "model": "m"])]), registry: registry)
         let bot = try await set.chat("bot")
         let error = await backendError { _ = try await bot.send(ChatRequest(messages: [.user("hi")])) }
-        try await client.shutdown()
         #expect(error?.code == .connectionRefused)
         #expect(error?.retry == .transient)
         #expect(error?.location?.source == "http://127.0.0.1:1/v1/chat/completions")

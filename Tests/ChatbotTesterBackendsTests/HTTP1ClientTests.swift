@@ -5,15 +5,25 @@ import NIOHTTP1
 import Testing
 
 @testable import ChatbotTesterBackends
+@testable import ChatbotTesterHTTP
 
-/// The own HTTP/1.1 path of `BackendHTTP.send` (plain `http://` targets), against real loopback
-/// servers: the same bytes on the wire and the same replies and errors as AsyncHTTPClient, replies in
-/// any number of pieces, keep-alive reuse, a server closing a pooled connection, hostile replies,
-/// timeouts and cancellation.
-@Suite("BackendHTTP: the own HTTP/1.1 path")
+/// The project's HTTP client through `BackendHTTP.send`, against real loopback servers: the own
+/// HTTP/1.1 path's exact bytes on the wire, the same replies and errors through `URLSession`,
+/// replies in any number of pieces, keep-alive reuse, a server closing a pooled connection,
+/// hostile replies, redirects, timeouts, cancellation, host names, and TLS.
+@Suite("HTTPClient: the own HTTP/1.1 path and URLSession")
 struct HTTP1ClientTests {
-    static func http(ownPath: Bool, timeout: Double = 10) -> BackendHTTP {
-        BackendHTTP(client: BuiltinBackends.sharedHTTPClient, field: "backends.bot", timeoutSeconds: timeout, ownPath: ownPath)
+    /// Which transport a test sends through.
+    enum Path: CaseIterable {
+        case own
+        case foundation
+    }
+
+    /// Every request through `URLSession`, plain http included.
+    static let foundationClient = HTTPClient(route: .foundation)
+
+    static func http(_ path: Path, timeout: Double = 10) -> BackendHTTP {
+        BackendHTTP(client: path == .own ? HTTPClient.shared : foundationClient, field: "backends.bot", timeoutSeconds: timeout)
     }
 
     /// The error `send` throws (nil when it returns).
@@ -58,42 +68,43 @@ struct HTTP1ClientTests {
                 }
             }
         }
-        for url in ["https://127.0.0.1/v1", "http://example.com/v1", "http://[::1]:80/"] {
+        for url in ["https://127.0.0.1/v1", "http://user:pw@example.com/v1", "http://[::1/"] {
             #expect(HTTP1Request.target(url) == nil)
             #expect(HTTP1Request.target(url) == nil)
         }
     }
 
-    @Test("plain http targets on IPv4 literals and localhost take the own path; others do not")
+    @Test("plain http takes the own path (IP literals and host names); https, user info and the foundation route do not")
     func routing() throws {
-        #expect(HTTP1Client.shared != nil)
-        #expect(Self.http(ownPath: true).own != nil)
-        #expect(Self.http(ownPath: false).own == nil)
-        let other = BackendHTTP(client: BuiltinBackends.makeHTTPClient(), field: "backends.bot", timeoutSeconds: 1)
-        #expect(other.own == nil)
-        // A client of one's own is never taken for the shared one (asked without making it).
-        #expect(!BuiltinBackends.isSharedHTTPClient(other.client))
-        try other.client.syncShutdown()
-        // No client given: the shared one, made only when a request needs it, and the own path.
-        let lazy = BackendHTTP(client: nil, field: "backends.bot", timeoutSeconds: 1)
-        #expect(lazy.own != nil)
-        #expect(lazy.client === BuiltinBackends.sharedHTTPClient && BuiltinBackends.isSharedHTTPClient(lazy.client))
-        #expect(BackendHTTP(client: BuiltinBackends.sharedHTTPClient, field: "backends.bot", timeoutSeconds: 1).own != nil)
+        #expect(HTTPClient.shared.own != nil)
+        #expect(Self.foundationClient.own == nil)
+        #expect(HTTPClient(environment: [HTTPClient.environmentVariable: "foundation"]).route == .foundation)
+        #expect(HTTPClient(environment: [HTTPClient.environmentVariable: "asynchttpclient"]).own == nil)
+        #expect(HTTPClient(environment: [:]).own != nil)
+        #expect(BackendHTTP(client: nil, field: "backends.bot", timeoutSeconds: 1).client === HTTPClient.shared)
         let target = try #require(HTTP1Request.target("http://127.0.0.1:8080/v1/chat?x=1#frag"))
         #expect(target.endpoint == HTTP1Request.Endpoint(host: "127.0.0.1", port: 8080))
         #expect(target.hostHeader == "127.0.0.1:8080")
         #expect(target.uri == "/v1/chat?x=1")
         #expect(HTTP1Request.target("http://localhost")?.uri == "/")
         #expect(HTTP1Request.target("http://localhost")?.hostHeader == "localhost")
+        let named = try #require(HTTP1Request.target("http://API.Example.com:8443/v1"))
+        #expect(named.endpoint == HTTP1Request.Endpoint(host: "api.example.com", port: 8443))
+        #expect(named.hostHeader == "API.Example.com:8443")
+        let v6 = try #require(HTTP1Request.target("http://[::1]:9000/x"))
+        #expect(v6.endpoint == HTTP1Request.Endpoint(host: "::1", port: 9000))
+        #expect(v6.hostHeader == "[::1]:9000")
+        #expect(HTTP1Request.target("http://[::1]/")?.hostHeader == "[::1]")
         for url in [
-            "https://127.0.0.1/v1", "http://api.example.com/v1", "http://user:pw@127.0.0.1/", "http://[::1]:80/",
+            "https://127.0.0.1/v1", "http://user:pw@127.0.0.1/", "http://[::1", "http://[::g]/", "http://[::1]x/",
             "http://127.0.0.1:99999/", "http://127.0.0.1/a b", "http://256.1.1.1/", "http://01.1.1.1/", "http://127.0.0.1:/",
+            "http://-bad.example/", "http://a..b/", "http://exa\u{e9}mple.com/", "http://\(String(repeating: "a", count: 64)).com/",
         ] {
             #expect(HTTP1Request.target(url) == nil, "\(url)")
         }
     }
 
-    @Test("the own path writes the bytes AsyncHTTPClient writes and reads the same reply")
+    @Test("the own path writes exactly these bytes; both paths read the same reply")
     func sameBytesAndReplies() async throws {
         let body = Array("{\"text\": \"\(String(repeating: "abcdefghij", count: 50))\"}".utf8)
         let script = ReplayServer.Script(
@@ -103,36 +114,44 @@ struct HTTP1ClientTests {
             var path: String
             var headers: [(String, String)]
             var body: Data?
+            /// The head the own path writes (these bytes were AsyncHTTPClient's for the same
+            /// request, compared byte for byte while both were in the package).
+            var head: String
         }
         let json = Data("{}".utf8)
         let cases: [Case] = [
-            Case(method: .POST, path: "/bot", headers: [("x-key", "k")], body: json),
+            Case(
+                method: .POST, path: "/bot", headers: [("x-key", "k")], body: json,
+                head: "POST /bot HTTP/1.1\r\nx-key: k\r\ncontent-type: application/json\r\nhost: 127.0.0.1:PORT\r\nContent-Length: 2\r\nAccept-Encoding: deflate, gzip\r\n\r\n"),
             Case(
                 method: .POST, path: "/v1/chat/completions?a=1&b=%20",
-                headers: [("Content-Type", "application/json; charset=utf-8"), ("Authorization", "Bearer x")], body: json),
-            Case(method: .POST, path: "/empty", headers: [("Content-Length", "99"), ("Transfer-Encoding", "chunked")], body: Data()),
-            Case(method: .GET, path: "/get", headers: [("accept", "application/json")], body: nil),
-            Case(method: .PUT, path: "/put", headers: [("Host", "example.test"), ("accept-encoding", "identity")], body: Data("x".utf8)),
-            Case(method: .DELETE, path: "", headers: [], body: nil),
+                headers: [("Content-Type", "application/json; charset=utf-8"), ("Authorization", "Bearer x")], body: json,
+                head: "POST /v1/chat/completions?a=1&b=%20 HTTP/1.1\r\nContent-Type: application/json; charset=utf-8\r\nAuthorization: Bearer x\r\nhost: 127.0.0.1:PORT\r\nContent-Length: 2\r\nAccept-Encoding: deflate, gzip\r\n\r\n"),
+            Case(
+                method: .POST, path: "/empty", headers: [("Content-Length", "99"), ("Transfer-Encoding", "chunked")], body: Data(),
+                head: "POST /empty HTTP/1.1\r\ncontent-type: application/json\r\nhost: 127.0.0.1:PORT\r\nContent-Length: 0\r\nAccept-Encoding: deflate, gzip\r\n\r\n"),
+            Case(
+                method: .GET, path: "/get", headers: [("accept", "application/json")], body: nil,
+                head: "GET /get HTTP/1.1\r\naccept: application/json\r\nhost: 127.0.0.1:PORT\r\nAccept-Encoding: deflate, gzip\r\n\r\n"),
+            Case(
+                method: .PUT, path: "/put", headers: [("Host", "example.test"), ("accept-encoding", "identity")], body: Data("x".utf8),
+                head: "PUT /put HTTP/1.1\r\nHost: example.test\r\naccept-encoding: identity\r\ncontent-type: application/json\r\nContent-Length: 1\r\n\r\n"),
+            Case(method: .DELETE, path: "", headers: [], body: nil, head: "DELETE / HTTP/1.1\r\nhost: 127.0.0.1:PORT\r\nAccept-Encoding: deflate, gzip\r\n\r\n"),
         ]
         for item in cases {
-            let (method, path, headers, requestBody) = (item.method, item.path, item.headers, item.body)
-            var heads: [String] = []
-            var bodies: [[UInt8]] = []
-            for ownPath in [false, true] {
+            for path in Path.allCases {
                 try await ReplayServer.with(script) { server in
-                    let reply = try await Self.http(ownPath: ownPath).send(method, url: server.baseURL + path, headers: headers, body: requestBody)
+                    let reply = try await Self.http(path).send(item.method, url: server.baseURL + item.path, headers: item.headers, body: item.body)
                     #expect(reply.status == 200)
                     #expect(Array(reply.body) == body)
                     #expect(reply.headers.first(name: "x-trace") == "t1")
-                    #expect(reply.headers.first(name: "transfer-encoding") == "chunked")
                     let received = try #require(server.requests.first)
-                    heads.append(received.head.replacingOccurrences(of: ":\(server.port)", with: ":PORT"))
-                    bodies.append(received.body)
+                    #expect(received.body == Array(item.body ?? Data()), "\(path) \(item.method) \(item.path)")
+                    if path == .own {
+                        #expect(received.head.replacingOccurrences(of: ":\(server.port)", with: ":PORT") + "\r\n\r\n" == item.head)
+                    }
                 }
             }
-            #expect(heads[0] == heads[1], "\(method) \(path)")
-            #expect(bodies[0] == bodies[1])
         }
     }
 
@@ -141,9 +160,9 @@ struct HTTP1ClientTests {
         let body = Array("{\"text\": \"\(String(repeating: "abcdefghij", count: 50))\"}".utf8)
         let pieces = WireFixtures.awkwardPieces(body, stride: 37)
         let script = ReplayServer.Script(contentType: "application/json", extraHeaders: [("x-trace", "t1")], pieces: pieces, gapMs: 0)
-        for ownPath in [true, false] {
+        for path in Path.allCases {
             try await ReplayServer.with(script) { server in
-                let http = Self.http(ownPath: ownPath)
+                let http = Self.http(path)
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     for _ in 0..<8 {
                         group.addTask {
@@ -183,10 +202,15 @@ struct HTTP1ClientTests {
                         pieces.append(Array(bytes[index..<min(index + step, bytes.count)]))
                         index += step
                     }
+                    var streamed = HTTP1ReplyParser(maxBodyBytes: 1 << 20)
+                    var streamedBody: [UInt8] = []
                     for piece in pieces where progress == .needMore {
                         progress = try piece.withUnsafeBytes { try parser.feed($0) }
+                        _ = try piece.withUnsafeBytes { try streamed.feed($0) }
+                        streamedBody += streamed.takeBody()
                     }
                     #expect(progress == .complete, "\(text.debugDescription) split at \(split)")
+                    #expect(streamedBody == Array(body.utf8), "streamed: \(text.debugDescription) split at \(split)")
                     #expect(parser.status == status)
                     #expect(parser.body == Array(body.utf8))
                     #expect(parser.keepAlive == keepAlive)
@@ -242,7 +266,7 @@ struct HTTP1ClientTests {
     @Test("hostile replies over the wire: the error names the peer, never the secret")
     func hostileOverTheWire() async throws {
         try await RawReplyServer.with({ _ in .init("HELLO WORLD\r\n\r\n", then: .close) }) { server in
-            let error = try #require(await Self.failure(Self.http(ownPath: true), server.baseURL + "/v1") as? ChatbotTesterError)
+            let error = try #require(await Self.failure(Self.http(.own), server.baseURL + "/v1") as? ChatbotTesterError)
             #expect(error.code == .transport)
             #expect(error.message.hasPrefix(server.baseURL + "/v1: "))
             #expect(error.location?.field == "backends.bot")
@@ -250,8 +274,8 @@ struct HTTP1ClientTests {
             #expect(!error.message.contains("sk-secret-1"))
         }
         try await RawReplyServer.with({ _ in .init("HTTP/1.1 200 OK\r\ncontent-length: 100000000\r\n\r\n", then: .close) }) { server in
-            for ownPath in [true, false] {
-                let error = try #require(await Self.failure(Self.http(ownPath: ownPath), server.baseURL + "/v1") as? ChatbotTesterError)
+            for path in Path.allCases {
+                let error = try #require(await Self.failure(Self.http(path), server.baseURL + "/v1") as? ChatbotTesterError)
                 #expect(error.code == .badResponse)
                 #expect(error.message.contains("reply larger than \(BackendHTTP.maxReplyBytes) bytes"))
             }
@@ -269,10 +293,10 @@ struct HTTP1ClientTests {
         ]
         for (name, answer, timeout) in answers {
             var seen: [(ChatbotTesterError.Code, String, RetryDisposition)] = []
-            for ownPath in [false, true] {
+            for path in Path.allCases {
                 try await RawReplyServer.with({ _ in answer }) { server in
                     let error = try #require(
-                        await Self.failure(Self.http(ownPath: ownPath, timeout: timeout), server.baseURL + "/v1") as? ChatbotTesterError, "\(name)")
+                        await Self.failure(Self.http(path, timeout: timeout), server.baseURL + "/v1") as? ChatbotTesterError, "\(name)")
                     seen.append((error.code, error.message.replacingOccurrences(of: "\(server.port)", with: "PORT"), error.retry))
                 }
             }
@@ -286,37 +310,157 @@ struct HTTP1ClientTests {
         let (holder, port) = try Self.boundNotListening()
         defer { close(holder) }
         var refused: [String] = []
-        for ownPath in [false, true] {
-            let error = try #require(await Self.failure(Self.http(ownPath: ownPath), "http://127.0.0.1:\(port)/v1") as? ChatbotTesterError)
+        for path in Path.allCases {
+            let error = try #require(await Self.failure(Self.http(path), "http://127.0.0.1:\(port)/v1") as? ChatbotTesterError)
             #expect(error.code == .connectionRefused)
             refused.append(error.message)
         }
         #expect(refused[0] == refused[1])
-        // `localhost` refused on 127.0.0.1 is handed to AsyncHTTPClient (which also tries `::1` where
-        // the resolver gives it): still the same error.
-        let error = try #require(await Self.failure(Self.http(ownPath: true), "http://localhost:\(port)/v1") as? ChatbotTesterError)
+        // `localhost`: 127.0.0.1 refused, then ::1 tried (nothing listens there either): the same error.
+        let error = try #require(await Self.failure(Self.http(.own), "http://localhost:\(port)/v1") as? ChatbotTesterError)
         #expect(error.code == .connectionRefused)
     }
 
-    @Test("a redirect is handed to AsyncHTTPClient, which follows it")
-    func redirect() async throws {
-        try await RawReplyServer.with({ index in
-            index < 2
-                ? .init("HTTP/1.1 302 Found\r\nlocation: /final\r\ncontent-length: 0\r\n\r\n")
-                : .init("HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nfinal")
-        }) { server in
-            let reply = try await Self.http(ownPath: true).send(.GET, url: server.baseURL + "/start", headers: [], body: nil)
-            #expect(reply.status == 200)
-            #expect(reply.body == Data("final".utf8))
-            // The own path's request, AsyncHTTPClient's repeat of it, and the redirected one.
-            #expect(server.requests == 3)
+    @Test("redirects are followed the same way on both paths: 303 becomes a GET, credentials stay with their origin, at most five")
+    func redirects() async throws {
+        // Same origin: the redirecting request, then the redirected one, with the headers as given.
+        for path in Path.allCases {
+            try await RawReplyServer.with({ index in
+                index == 0
+                    ? .init("HTTP/1.1 307 Temporary Redirect\r\nlocation: /final\r\ncontent-length: 0\r\n\r\n")
+                    : .init("HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nfinal")
+            }) { server in
+                let reply = try await Self.http(path).send(.GET, url: server.baseURL + "/start", headers: [], body: nil)
+                #expect(reply.status == 200)
+                #expect(reply.body == Data("final".utf8))
+                #expect(server.requests == 2, "\(path)")
+            }
+        }
+        // Another origin (another port): a 303 turns the POST into a GET without its body, and the
+        // credential headers are not sent there; the others are.
+        let script = ReplayServer.Script(contentType: "application/json", pieces: [Array("{}".utf8)], gapMs: 0)
+        for path in Path.allCases {
+            try await ReplayServer.with(script) { target in
+                try await RawReplyServer.with({ _ in
+                    .init("HTTP/1.1 303 See Other\r\nlocation: \(target.baseURL)/landing?x=1\r\ncontent-length: 0\r\n\r\n")
+                }) { server in
+                    let reply = try await Self.http(path).send(
+                        .POST, url: server.baseURL + "/start",
+                        headers: [("authorization", "Bearer sk-secret-1"), ("x-api-key", "k2"), ("x-trace", "kept")], body: Data("{}".utf8))
+                    #expect(reply.status == 200)
+                    let received = try #require(target.requests.first)
+                    let head = received.head.lowercased()
+                    #expect(head.hasPrefix("get /landing?x=1 http/1.1"), "\(path): \(received.head)")
+                    #expect(!head.contains("sk-secret-1") && !head.contains("authorization") && !head.contains("x-api-key"), "\(path)")
+                    #expect(head.contains("x-trace: kept"), "\(path)")
+                    #expect(received.body.isEmpty)
+                }
+            }
+        }
+        // A redirect loop ends after five redirects with a final error naming the peer.
+        for path in Path.allCases {
+            try await RawReplyServer.with({ index in
+                .init("HTTP/1.1 302 Found\r\nlocation: /hop\(index + 1)\r\ncontent-length: 0\r\n\r\n")
+            }) { server in
+                let error = try #require(await Self.failure(Self.http(path), server.baseURL + "/hop0") as? ChatbotTesterError)
+                #expect(error.message.hasSuffix("request refused: more than 5 redirects"), "\(path): \(error.message)")
+                #expect(error.retry == .no)
+                #expect(server.requests == 6)
+            }
+        }
+    }
+
+    @Test("a header value with CR or LF is refused before anything is sent, on both paths")
+    func headerInjection() async throws {
+        try await RawReplyServer.with({ _ in .init("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok") }) { server in
+            for path in Path.allCases {
+                for headers in [[("x-a", "1\r\nx-injected: 2")], [("x a", "1")], [("x-a", "1\n")]] {
+                    await #expect(throws: ChatbotTesterError.self) {
+                        _ = try await Self.http(path).send(url: server.baseURL + "/v1", headers: headers, body: Data("{}".utf8))
+                    }
+                }
+            }
+            #expect(server.requests == 0)
+        }
+    }
+
+    @Test("host names resolve (localhost: 127.0.0.1, then ::1); a name that does not is a dns error naming it")
+    func hostNames() async throws {
+        try await RawReplyServer.with({ _ in .init("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok") }) { server in
+            for path in Path.allCases {
+                let reply = try await Self.http(path).send(url: "http://localhost:\(server.port)/v1", headers: [], body: Data("{}".utf8))
+                #expect(reply.body == Data("ok".utf8))
+            }
+        }
+        for path in Path.allCases {
+            let error = try #require(await Self.failure(Self.http(path), "http://no-such-host.invalid/v1") as? ChatbotTesterError)
+            #expect(error.code == .dns, "\(path): \(error.message)")
+            #expect(error.retry == .transient)
+            if path == .own { #expect(error.message == "http://no-such-host.invalid/v1: DNS lookup of no-such-host.invalid failed") }
+        }
+    }
+
+    @Test("https goes through URLSession: a server whose certificate the system does not trust is a tls error")
+    func untrustedCertificate() async throws {
+        let directory = WireFixtures.directory.appendingPathComponent("tls")
+        let server = Process()
+        server.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        server.arguments = [
+            "python3", directory.appendingPathComponent("server.py").path, directory.appendingPathComponent("test-only-cert.pem").path,
+            directory.appendingPathComponent("test-only-key.pem").path,
+        ]
+        let output = Pipe()
+        server.standardOutput = output
+        try server.run()
+        defer {
+            // SIGKILL: a child of a test thread may inherit a mask that blocks SIGTERM.
+            kill(server.processIdentifier, SIGKILL)
+            server.waitUntilExit()
+        }
+        let line = try #require(output.fileHandleForReading.readLine(), "the TLS server printed no port")
+        let port = try #require(Int(line))
+        for host in ["127.0.0.1", "localhost"] {
+            let error = try #require(await Self.failure(Self.http(.own), "https://\(host):\(port)/v1") as? ChatbotTesterError)
+            #expect(error.code == .tls, "\(error.message)")
+            #expect(error.message.hasPrefix("https://\(host):\(port)/v1: TLS failed: "), "\(error.message)")
+            #expect(error.message.contains("certificate"), "\(error.message)")
+            #expect(!error.message.contains("sk-secret-1"))
+        }
+    }
+
+    @Test("a streamed reply's first piece arrives while the server still holds the rest, on both paths")
+    func streamedPieces() async throws {
+        // The server sends the head and one chunk, then nothing more and keeps the connection open:
+        // a client that waited for the end of the body would time out instead.
+        let piece = "data: {\"n\": 1}\n\n"
+        let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
+        let answer = RawReplyServer.Answer(head + String(piece.utf8.count, radix: 16) + "\r\n" + piece + "\r\n", then: .hang)
+        for path in Path.allCases {
+            try await RawReplyServer.with({ _ in answer }) { server in
+                let client = path == .own ? HTTPClient.shared : Self.foundationClient
+                do {
+                    let response = try await client.stream(
+                        HTTPRequest(.POST, url: server.baseURL + "/v1", headers: [("accept", "text/event-stream")], body: Data("{}".utf8)),
+                        timeout: .seconds(60))
+                    #expect(response.status == 200)
+                    #expect(response.headers.first(name: "content-type") == "text/event-stream")
+                    var received: [UInt8] = []
+                    for try await bytes in response.body {
+                        received += bytes
+                        if received.count >= piece.utf8.count { break }
+                    }
+                    #expect(received == Array(piece.utf8), "\(path)")
+                }
+                // Dropping the reply (its body stream) closed the connection.
+                while server.closedByClient == 0 { try await Task.sleep(for: .milliseconds(5)) }
+            }
         }
     }
 
     @Test("keep-alive: one connection carries sequential requests; a connection the server closed is replaced, the request sent once")
     func reuse() async throws {
         try await RawReplyServer.with({ _ in .init("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok") }) { server in
-            let http = Self.http(ownPath: true)
+            let http = Self.http(.own)
             for _ in 0..<5 {
                 let reply = try await http.send(url: server.baseURL + "/v1", headers: [], body: Data("{}".utf8))
                 #expect(reply.body == Data("ok".utf8))
@@ -327,7 +471,7 @@ struct HTTP1ClientTests {
         // The server closes each connection right after its reply, without saying so: the next request
         // finds the pooled connection closed and goes out once on a fresh one.
         try await RawReplyServer.with({ _ in .init("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok", then: .close) }) { server in
-            let http = Self.http(ownPath: true)
+            let http = Self.http(.own)
             for _ in 0..<5 {
                 let reply = try await http.send(url: server.baseURL + "/v1", headers: [], body: Data("{}".utf8))
                 #expect(reply.body == Data("ok".utf8))
@@ -339,7 +483,7 @@ struct HTTP1ClientTests {
         // Two pooled connections, both closed by the server: the one retry goes out on a fresh
         // connection, not on the other closed one.
         try await RawReplyServer.with({ _ in .init("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok", then: .close) }) { server in
-            let http = Self.http(ownPath: true)
+            let http = Self.http(.own)
             let url = server.baseURL + "/v1"
             async let first = http.send(url: url, headers: [], body: Data("{}".utf8))
             async let second = http.send(url: url, headers: [], body: Data("{}".utf8))
@@ -355,11 +499,11 @@ struct HTTP1ClientTests {
         try await RawReplyServer.with({ index in
             index == 0 ? .init("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok") : .init("HTTP/1.1 200 OK\r\ncontent-length: 9\r\n\r\npart", then: .close)
         }) { server in
-            let http = Self.http(ownPath: true)
+            let http = Self.http(.own)
             _ = try await http.send(url: server.baseURL + "/v1", headers: [], body: Data("{}".utf8))
             let error = try #require(await Self.failure(http, server.baseURL + "/v1") as? ChatbotTesterError)
-            #expect(error.code == .transport)
-            #expect(error.message.hasSuffix("request failed: stream ended at an unexpected time"))
+            #expect(error.code == .connectionClosed)
+            #expect(error.message.hasSuffix("connection closed before the reply was complete"))
             #expect(server.requests == 2)
         }
     }
@@ -370,7 +514,7 @@ struct HTTP1ClientTests {
             // The request's timeout is far beyond the bound below, so a cancellation that waited for
             // the timeout fails; the bound itself leaves room for a starved cooperative pool in a full
             // run (5.7 s once, at load 14, against a 5 s bound).
-            let http = Self.http(ownPath: true, timeout: 300)
+            let http = Self.http(.own, timeout: 300)
             let task = Task { try await http.send(url: server.baseURL + "/v1", headers: [], body: Data("{}".utf8)) }
             while server.requests == 0 { try await Task.sleep(for: .milliseconds(5)) }
             let start = ContinuousClock.now
@@ -382,14 +526,28 @@ struct HTTP1ClientTests {
         }
     }
 
-    @Test("a gzip'd Content-Length reply decodes on the own path")
+    @Test("a gzip'd Content-Length reply decodes on both paths")
     func gzipFixedLength() async throws {
         let gzipped = BackendHTTPReplyTests.gzipped
         let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-encoding: gzip\r\ncontent-length: \(gzipped.count)\r\n\r\n"
-        try await RawReplyServer.with({ _ in .init(pieces: [Array(head.utf8), gzipped]) }) { server in
-            let reply = try await Self.http(ownPath: true).send(url: server.baseURL + "/v1", headers: [], body: Data("{}".utf8))
-            let json = try JSONByteParser.parse(Array(reply.body))
-            #expect(json["reply"]?.stringValue == String(repeating: "gzipped hello ", count: 40))
+        for path in Path.allCases {
+            try await RawReplyServer.with({ _ in .init(pieces: [Array(head.utf8), gzipped]) }) { server in
+                let reply = try await Self.http(path).send(url: server.baseURL + "/v1", headers: [], body: Data("{}".utf8))
+                let json = try JSONByteParser.parse(Array(reply.body))
+                #expect(json["reply"]?.stringValue == String(repeating: "gzipped hello ", count: 40))
+            }
+        }
+    }
+}
+
+extension FileHandle {
+    /// The next line (without its newline), or nil at the end; reads a byte at a time (a child's first line).
+    func readLine() -> String? {
+        var bytes: [UInt8] = []
+        while true {
+            guard let byte = try? read(upToCount: 1), let first = byte.first else { return bytes.isEmpty ? nil : String(decoding: bytes, as: UTF8.self) }
+            if first == 0x0A { return String(decoding: bytes, as: UTF8.self) }
+            bytes.append(first)
         }
     }
 }

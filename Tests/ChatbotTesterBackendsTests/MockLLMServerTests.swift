@@ -1,6 +1,6 @@
-import AsyncHTTPClient
 import ChatbotTesterBackends
 import ChatbotTesterCore
+import ChatbotTesterHTTP
 import Foundation
 import NIOCore
 import Testing
@@ -37,18 +37,15 @@ struct MockLLMServerTests {
             let bot = try await openAI(server, ["apiKey": ["env": "TEST_API_KEY"]])
             _ = try await bot.send(ChatRequest(messages: [.user("hi")]))
             let client = BuiltinBackends.sharedHTTPClient
-            let stats = try await client.execute(HTTPClientRequest(url: server.baseURL + "/stats"), timeout: .seconds(10))
-            let statsBody = try await stats.body.collect(upTo: 1 << 20)
-            let decoded = try JSONDecoder().decode(MockLLMServer.Stats.self, from: Data(statsBody.readableBytesView))
+            let stats = try await client.send(HTTPRequest(url: server.baseURL + "/stats"), timeout: .seconds(10))
+            let decoded = try JSONDecoder().decode(MockLLMServer.Stats.self, from: stats.body)
             #expect(decoded.requests == 1)
-            let requests = try await client.execute(HTTPClientRequest(url: server.baseURL + "/requests"), timeout: .seconds(10))
-            let text = String(decoding: Data(try await requests.body.collect(upTo: 1 << 20).readableBytesView), as: UTF8.self)
+            let requests = try await client.send(HTTPRequest(url: server.baseURL + "/requests"), timeout: .seconds(10))
+            let text = String(decoding: requests.body, as: UTF8.self)
             #expect(text.contains("[redacted]"))
             #expect(!text.contains(fakeKey))
             #expect(server.stats.requests == 1, "control endpoints are not counted")
-            var reset = HTTPClientRequest(url: server.baseURL + "/reset")
-            reset.method = .POST
-            _ = try await client.execute(reset, timeout: .seconds(10))
+            _ = try await client.send(HTTPRequest(.POST, url: server.baseURL + "/reset"), timeout: .seconds(10))
             #expect(server.stats.requests == 0)
             #expect(server.recordedRequests().isEmpty)
         }
@@ -123,11 +120,9 @@ struct MockLLMServerTests {
     @Test("oversized request bodies are refused with 413, not buffered")
     func oversized() async throws {
         try await withMockLLMServer { server in
-            var request = HTTPClientRequest(url: server.openAIBaseURL + "/chat/completions")
-            request.method = .POST
-            request.body = .bytes(ByteBuffer(repeating: UInt8(ascii: "x"), count: (32 << 20) + 1))
-            let response = try await BuiltinBackends.sharedHTTPClient.execute(request, timeout: .seconds(60))
-            #expect(response.status.code == 413)
+            let request = HTTPRequest(.POST, url: server.openAIBaseURL + "/chat/completions", body: Data(repeating: UInt8(ascii: "x"), count: (32 << 20) + 1))
+            let response = try await BuiltinBackends.sharedHTTPClient.send(request, timeout: .seconds(60))
+            #expect(response.status == 413)
             #expect(server.stats.requests == 0)
         }
     }

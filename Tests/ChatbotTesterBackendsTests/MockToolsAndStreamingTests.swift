@@ -1,6 +1,6 @@
-import AsyncHTTPClient
 import ChatbotTesterBackends
 import ChatbotTesterCore
+import ChatbotTesterHTTP
 import Foundation
 import NIOCore
 import Testing
@@ -116,13 +116,10 @@ struct MockToolsAndStreamingTests {
                 ("/v1/chat/completions", "{\"model\":\"m\",\"stream\":true,\"stream_options\":{\"include_usage\":true},\"messages\":[{\"role\":\"user\",\"content\":\"hi there\"}]}"),
                 ("/v1/messages", "{\"model\":\"m\",\"max_tokens\":10,\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"hi there\"}]}"),
             ] {
-                var request = HTTPClientRequest(url: server.baseURL + path)
-                request.method = .POST
-                request.body = .bytes(ByteBuffer(string: body))
-                request.headers.add(name: "content-type", value: "application/json")
-                let response = try await client.execute(request, timeout: .seconds(10))
+                let request = HTTPRequest(.POST, url: server.baseURL + path, headers: [("content-type", "application/json")], body: Data(body.utf8))
+                let response = try await client.stream(request, timeout: .seconds(10))
                 #expect(response.headers.first(name: "content-type") == "text/event-stream")
-                let text = String(decoding: Data(try await response.body.collect(upTo: 1 << 20).readableBytesView), as: UTF8.self)
+                let text = String(decoding: try await response.collect(upTo: 1 << 20), as: UTF8.self)
                 if path.hasSuffix("completions") {
                     #expect(text.hasSuffix("data: [DONE]\n\n"))
                     #expect(text.contains("\"choices\":[]"))

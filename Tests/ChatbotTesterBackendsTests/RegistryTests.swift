@@ -1,5 +1,6 @@
 import ChatbotTesterBackends
 import ChatbotTesterCore
+import ChatbotTesterHTTP
 import Foundation
 import Testing
 
@@ -80,21 +81,20 @@ struct RegistryTests {
         }
     }
 
-    @Test("a user-supplied HTTP client is used and can be shut down by its owner")
+    @Test("a user-supplied HTTP client is used")
     func ownClient() async throws {
-        let client = BuiltinBackends.makeHTTPClient(connectionsPerHost: 4)
-        do {
-            try await withMockLLMServer { server in
-                var registry = BackendRegistry()
-                BuiltinBackends.register(into: &registry, httpClient: client)
-                let set = makeBackends(RegistryConfig(["bot": ComponentSpec(type: "openai", options: ["baseURL": .string(server.openAIBaseURL), "model": "m"])]), registry: registry)
-                let reply = try await set.chat("bot").send(ChatRequest(messages: [.user("x")]))
-                #expect(reply.content == "Echo: x")
-            }
-        } catch {
-            try await client.shutdown()
-            throw error
+        // Through URLSession (libcurl names itself in user-agent); the shared client's own path sends none.
+        let client = HTTPClient(connectionsPerHost: 4, route: .foundation)
+        try await withMockLLMServer { server in
+            var registry = BackendRegistry()
+            BuiltinBackends.register(into: &registry, httpClient: client)
+            let set = makeBackends(RegistryConfig(["bot": ComponentSpec(type: "openai", options: ["baseURL": .string(server.openAIBaseURL), "model": "m"])]), registry: registry)
+            let reply = try await set.chat("bot").send(ChatRequest(messages: [.user("x")]))
+            #expect(reply.content == "Echo: x")
+            #expect(server.recordedRequests().last?.headers["user-agent"]?.contains("curl/") == true)
+            let shared = makeBackends(RegistryConfig(["bot": ComponentSpec(type: "openai", options: ["baseURL": .string(server.openAIBaseURL), "model": "m"])]))
+            _ = try await shared.chat("bot").send(ChatRequest(messages: [.user("y")]))
+            #expect(server.recordedRequests().last?.headers["user-agent"] == nil)
         }
-        try await client.shutdown()
     }
 }

@@ -162,8 +162,7 @@ struct S3ArtifactStoreTests {
         try await store.writeJSON(["k": "v"], to: "two.json")
         for key in try await store.client.listObjects(bucket: info.bucket, prefix: store.location.prefix) {
             guard let response = try await store.client.getObject(bucket: info.bucket, key: key) else { continue }
-            let body = try await response.body.collect(upTo: 1 << 20)
-            let text = String(decoding: body.readableBytesView, as: UTF8.self)
+            let text = String(decoding: try await response.collect(upTo: 1 << 20), as: UTF8.self)
             #expect(!text.contains(info.secretAccessKey))
             #expect(!key.contains(info.secretAccessKey))
         }

@@ -1,8 +1,7 @@
-import AsyncHTTPClient
 import ChatbotTesterCore
+import ChatbotTesterHTTP
 import Foundation
 import ChatbotTesterTesting
-import NIOCore
 
 @testable import ChatbotTesterStorageS3
 
@@ -11,11 +10,9 @@ extension MotoServer {
     /// Makes the proxy answer the next `count` requests with `status`/`code`, and resets its counters.
     func injectFaults(count: Int, status: Int = 503, code: String = "SlowDown") async throws {
         let info = try await start()
-        var request = HTTPClientRequest(url: info.proxy + "/__fault")
-        request.method = .POST
-        request.body = .bytes(ByteBuffer(string: "{\"count\": \(count), \"status\": \(status), \"code\": \"\(code)\"}"))
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
-        _ = try await response.body.collect(upTo: 1 << 16)
+        let request = HTTPRequest(
+            .POST, url: info.proxy + "/__fault", body: Data("{\"count\": \(count), \"status\": \(status), \"code\": \"\(code)\"}".utf8))
+        _ = try await HTTPClient.shared.send(request, timeout: .seconds(30))
     }
 
     struct Stats: Decodable, Sendable {
@@ -29,9 +26,8 @@ extension MotoServer {
 
     func stats() async throws -> Stats {
         let info = try await start()
-        let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: info.proxy + "/__stats"), timeout: .seconds(30))
-        let body = try await response.body.collect(upTo: 1 << 16)
-        return try JSONDecoder().decode(Stats.self, from: Data(body.readableBytesView))
+        let response = try await HTTPClient.shared.send(HTTPRequest(url: info.proxy + "/__stats"), timeout: .seconds(30))
+        return try JSONDecoder().decode(Stats.self, from: response.body)
     }
 }
 

@@ -10,13 +10,13 @@ case. A benchmark that prints figures; it asserts nothing.
 
 usage: ops/bench/test-vs-wrk.py [--cases 20000] [--concurrency 32] [--rounds 5] [--seconds 10]
                                 [--server 'CMD with {port}'] [--model m] [--binary PATH] [--mock-binary PATH]
-                                [--http-client own|asynchttpclient]
+                                [--http-client own|foundation]
        another implementation: pip install mockllm, a responses file whose default reply holds
        "30 days" (`defaults: {unknown_response: "refunds take 30 days"}`), then
        --server 'mockllm start -p {port} -r responses.yml'. A round whose cases are not all `ok`
        stops the script (errors are not throughput).
-       --http-client asynchttpclient runs `test` with CHATBOT_TESTER_HTTP_CLIENT=asynchttpclient (plain
-       http targets otherwise take the own HTTP/1.1 client; docs/backends.md).
+       --http-client foundation runs `test` with CHATBOT_TESTER_HTTP_CLIENT=foundation (URLSession;
+       plain http targets otherwise take the own HTTP/1.1 client; docs/backends.md).
        (builds nothing: uses .build/release/chatbot-tester; `apt-get install wrk`)
 """
 import argparse, json, os, resource, shlex, shutil, socket, statistics, subprocess, sys, tempfile, time
@@ -53,12 +53,12 @@ def main():
     parser.add_argument("--binary", default=default_binary, help="the chatbot-tester to measure")
     parser.add_argument("--mock-binary", help="the chatbot-tester whose mock-server serves (default: --binary), "
                                              "to compare two builds against the same server")
-    parser.add_argument("--http-client", choices=["own", "asynchttpclient"], default="own",
+    parser.add_argument("--http-client", choices=["own", "foundation"], default="own",
                         help="the HTTP client of `test` (CHATBOT_TESTER_HTTP_CLIENT)")
     options = parser.parse_args()
     test_env = dict(os.environ)
-    if options.http_client == "asynchttpclient":
-        test_env["CHATBOT_TESTER_HTTP_CLIENT"] = "asynchttpclient"
+    if options.http_client == "foundation":
+        test_env["CHATBOT_TESTER_HTTP_CLIENT"] = "foundation"
     binary = options.binary
     work = tempfile.mkdtemp(prefix="ct-wrk-")
     with open(os.path.join(work, "cases.jsonl"), "w") as f:

@@ -1,4 +1,4 @@
-import AsyncHTTPClient
+import ChatbotTesterHTTP
 import ChatbotTesterCore
 import Foundation
 

@@ -1,4 +1,4 @@
-import AsyncHTTPClient
+import ChatbotTesterHTTP
 import ChatbotTesterCore
 import Foundation
 import NIOCore
@@ -110,12 +110,12 @@ struct HTTPStreamDecoder: Sendable {
         self.peer = peer
     }
 
-    mutating func feed(_ buffer: ByteBuffer) throws -> Int {
+    mutating func feed(_ bytes: [UInt8]) throws -> Int {
         var texts: [String]
         do {
             switch format {
-            case .sse: texts = try events.feed(buffer.readableBytesView).map(\.data)
-            case .ndjson: texts = try lines.feed(buffer.readableBytesView).map { String(decoding: $0, as: UTF8.self) }
+            case .sse: texts = try events.feed(bytes).map(\.data)
+            case .ndjson: texts = try lines.feed(bytes).map { String(decoding: $0, as: UTF8.self) }
             }
         } catch {
             throw peer.badResponse("a streamed event is larger than \(error.limit) bytes")

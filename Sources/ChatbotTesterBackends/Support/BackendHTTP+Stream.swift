@@ -1,7 +1,6 @@
-import AsyncHTTPClient
 import ChatbotTesterCore
+import ChatbotTesterHTTP
 import Foundation
-import NIOCore
 import NIOHTTP1
 
 /// When the tokens of a streamed reply arrived, for time to first token and tokens per second.
@@ -57,42 +56,37 @@ extension BackendHTTP {
     /// is a `connection_closed`/`timeout`/… error like any other.
     func stream(
         _ method: HTTPMethod = .POST, url: String, headers: [(String, String)], body: Data?, start: ContinuousClock.Instant,
-        consume: (ByteBuffer) throws -> Int
+        consume: ([UInt8]) throws -> Int
     ) async throws -> StreamMeasurement {
         let peer = BackendPeer(field: field, url: url)
-        var request = Self.request(method, url: url, headers: headers, body: body)
-        if !request.headers.contains(name: "accept") { request.headers.add(name: "accept", value: "text/event-stream") }
+        var sent = Self.requestHeaders(headers, body: body)
+        if !sent.contains(where: { $0.0.lowercased() == "accept" }) { sent.append(("accept", "text/event-stream")) }
         var measurement = StreamMeasurement(start: start)
-        let response: HTTPClientResponse
+        let response: HTTPStreamedResponse
         do {
-            response = try await client.execute(request, timeout: timeout)
+            response = try await client.stream(HTTPRequest(method, url: url, headers: sent, body: body), timeout: timeout, maxBodyBytes: Self.maxReplyBytes)
         } catch {
-            throw Self.transportError(error, peer: peer, timeout: timeout)
+            throw Self.transportError(error, peer: peer)
         }
         measurement.headers = response.headers
-        let status = Int(response.status.code)
-        guard (200..<300).contains(status) else {
-            let buffer: ByteBuffer
+        guard (200..<300).contains(response.status) else {
+            let whole: Data
             do {
-                buffer = try await response.body.collect(upTo: Self.maxReplyBytes)
+                whole = try await response.collect(upTo: Self.maxReplyBytes)
             } catch {
-                throw Self.transportError(error, peer: peer, timeout: timeout)
+                throw Self.transportError(error, peer: peer)
             }
-            throw Self.statusError(
-                HTTPReply(status: status, headers: response.headers, body: Data(buffer.readableBytesView)), peer: peer)
+            throw Self.statusError(HTTPReply(status: response.status, headers: response.headers, body: whole), peer: peer)
         }
-        var total = 0
         do {
             for try await chunk in response.body {
                 let now = ContinuousClock.now
-                total += chunk.readableBytes
-                guard total <= Self.maxReplyBytes else { throw Self.tooLargeError(peer: peer) }
                 measurement.record(deltas: try consume(chunk), at: now)
             }
         } catch let error as ChatbotTesterError {
             throw error
         } catch {
-            throw Self.transportError(error, peer: peer, timeout: timeout)
+            throw Self.transportError(error, peer: peer)
         }
         return measurement
     }

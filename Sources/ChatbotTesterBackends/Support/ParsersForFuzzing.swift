@@ -1,3 +1,4 @@
+@_spi(Fuzzing) import ChatbotTesterHTTP
 import Foundation
 
 /// The reply and event-stream parsers of the backends, fed one input whole or in pieces, for the
@@ -13,28 +14,12 @@ import Foundation
         public var violation: String?
     }
 
-    /// What `HTTP1ReplyParser` makes of `bytes` fed in pieces of `piece` bytes (all at once for 0),
+    /// What the own HTTP client's reply parser (`ChatbotTesterHTTP`) makes of `bytes` fed in pieces of `piece` bytes (all at once for 0),
     /// then the peer's close: the error, or the status, headers, body, keep-alive and whether it
     /// was complete.
     public static func httpReply(_ bytes: [UInt8], piece: Int, maxBodyBytes: Int, headRequest: Bool) -> Outcome {
-        var parser = HTTP1ReplyParser(maxBodyBytes: maxBodyBytes, headRequest: headRequest)
-        var progress = HTTP1ReplyParser.Progress.needMore
-        do {
-            var offset = 0
-            let step = piece > 0 ? piece : max(1, bytes.count)
-            while offset < bytes.count, progress == .needMore {
-                let end = min(bytes.count, offset + step)
-                progress = try bytes[offset..<end].withUnsafeBytes { try parser.feed($0) }
-                offset = end
-            }
-            if progress == .needMore { progress = try parser.finish() }
-        } catch {
-            return Outcome(description: "refused: \(error)")
-        }
-        let headers = parser.headers.map { "\($0.0): \($0.1)" }.joined(separator: "\n")
-        return Outcome(
-            description: "\(progress) \(parser.status) keepAlive=\(parser.keepAlive)\n\(headers)\nbody \(parser.body.count): \(parser.body.prefix(64))",
-            violation: parser.body.count > maxBodyBytes ? "a body of \(parser.body.count) bytes over the limit of \(maxBodyBytes)" : nil)
+        let (description, violation) = HTTPReplyForFuzzing.parse(bytes, piece: piece, maxBodyBytes: maxBodyBytes, headRequest: headRequest)
+        return Outcome(description: description, violation: violation)
     }
 
     /// The events `ServerSentEventParser` makes of `bytes` fed in pieces of `piece` bytes (all at

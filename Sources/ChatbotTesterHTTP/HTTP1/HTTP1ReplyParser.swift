@@ -49,6 +49,8 @@ struct HTTP1ReplyParser {
     private var bodyStart = 0
     private var chunked: [UInt8] = []
     private var scanned = 0
+    /// Body bytes already handed out by ``takeBody()`` (a streamed reply), counted against the limit.
+    private var taken = 0
 
     init(maxBodyBytes: Int, headRequest: Bool = false) {
         self.maxBodyBytes = maxBodyBytes
@@ -62,6 +64,49 @@ struct HTTP1ReplyParser {
         case .done: return Array(buffer[bodyStart..<position])
         default: return []
         }
+    }
+
+    /// Whether the head (status and headers, after any interim replies) has been read.
+    var headComplete: Bool {
+        if case .head = state { return false }
+        return true
+    }
+
+    /// The body bytes that arrived since the last call, handed out and dropped (a streamed reply):
+    /// the parser then holds only what it has not framed yet. Call it after each `feed` and `finish`.
+    mutating func takeBody() -> [UInt8] {
+        var out: [UInt8] = []
+        switch state {
+        case .head, .trailers:
+            break
+        case .fixed(let end):
+            let upper = min(end, buffer.count)
+            out = Array(buffer[bodyStart..<upper])
+            buffer.removeSubrange(0..<upper)
+            state = .fixed(end: end - upper)
+            bodyStart = 0
+            position = 0
+            scanned = 0
+        case .untilClose:
+            out = Array(buffer[bodyStart...])
+            buffer.removeAll(keepingCapacity: true)
+            bodyStart = 0
+            position = 0
+            scanned = 0
+        case .chunkSize, .chunkData, .chunkDataEnd:
+            out = chunked
+            chunked.removeAll(keepingCapacity: true)
+        case .done:
+            if !chunked.isEmpty {
+                out = chunked
+                chunked.removeAll()
+            } else {
+                out = Array(buffer[bodyStart..<position])
+                bodyStart = position
+            }
+        }
+        taken += out.count
+        return out
     }
 
     /// Whether bytes arrived after the end of the reply (then the connection is not reused).
@@ -112,7 +157,7 @@ struct HTTP1ReplyParser {
                 position = end
                 state = .done
             case .untilClose:
-                guard buffer.count - bodyStart <= maxBodyBytes else { throw .tooLarge }
+                guard taken + buffer.count - bodyStart <= maxBodyBytes else { throw .tooLarge }
                 return .needMore
             case .chunkSize:
                 guard let newline = firstNewline(from: position) else {
@@ -139,7 +184,7 @@ struct HTTP1ReplyParser {
                     state = .trailers
                     scanned = position
                 } else {
-                    guard chunked.count + size <= maxBodyBytes else { throw .tooLarge }
+                    guard taken + chunked.count + size <= maxBodyBytes else { throw .tooLarge }
                     state = .chunkData(remaining: size)
                 }
             case .chunkData(let remaining):

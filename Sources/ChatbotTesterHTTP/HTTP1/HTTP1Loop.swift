@@ -2,6 +2,7 @@
 import Foundation
 import CEpoll
 import Glibc
+import NIOHTTP1
 import Synchronization
 
 /// How one exchange (a request written, its reply read) ended, as the loop thread reports it.
@@ -41,11 +42,18 @@ final class HTTP1Exchange: @unchecked Sendable {
     /// Monotonic nanoseconds.
     let deadline: UInt64
     let connectDeadline: UInt64
+    /// The task waiting for the whole reply (a plain exchange).
     var continuation: CheckedContinuation<HTTP1Outcome, Never>?
+    /// Where a streamed reply's head and body go as they arrive (a streamed exchange, never reused).
+    let sink: HTTP1StreamSink?
     var registered = false
     var cancelRequested = false
 
-    init(id: UInt64, fd: Int32, inEpoll: Bool, phase: Phase, out: [UInt8], parser: HTTP1ReplyParser, deadline: UInt64, connectDeadline: UInt64) {
+    init(
+        id: UInt64, fd: Int32, inEpoll: Bool, phase: Phase, out: [UInt8], parser: HTTP1ReplyParser, deadline: UInt64, connectDeadline: UInt64,
+        sink: HTTP1StreamSink? = nil
+    ) {
+        self.sink = sink
         self.id = id
         self.fd = fd
         self.inEpoll = inEpoll
@@ -54,6 +62,81 @@ final class HTTP1Exchange: @unchecked Sendable {
         self.parser = parser
         self.deadline = deadline
         self.connectDeadline = connectDeadline
+    }
+
+    /// Hands the outcome to whoever waits for it (once).
+    func complete(_ outcome: HTTP1Outcome) {
+        if let sink {
+            sink.end(outcome)
+        } else {
+            continuation?.resume(returning: outcome)
+            continuation = nil
+        }
+    }
+}
+
+/// The receiving end of a streamed exchange: the head resumes the sending task, the body's pieces
+/// go into the stream the caller iterates. Touched by the loop thread only once registered.
+final class HTTP1StreamSink: @unchecked Sendable {
+    /// The head, or the outcome when the exchange ended before one arrived.
+    enum Start: Sendable {
+        case head(status: Int, headers: [(String, String)])
+        case ended(HTTP1Outcome)
+    }
+
+    var start: CheckedContinuation<Start, Never>?
+    let body: AsyncThrowingStream<[UInt8], any Error>.Continuation
+    /// Turns a failed outcome into the error the body throws.
+    let failure: @Sendable (HTTP1Outcome) -> any Error
+    private(set) var headSent = false
+    private var decoder: HTTPBodyDecoder?
+    private var ended = false
+
+    init(body: AsyncThrowingStream<[UInt8], any Error>.Continuation, failure: @escaping @Sendable (HTTP1Outcome) -> any Error) {
+        self.body = body
+        self.failure = failure
+    }
+
+    func head(status: Int, headers: [(String, String)]) {
+        headSent = true
+        var fields = HTTPHeaders()
+        for (name, value) in headers { fields.add(name: name, value: value) }
+        decoder = HTTPBodyDecoder(status: status, headers: fields)
+        start?.resume(returning: .head(status: status, headers: headers))
+        start = nil
+    }
+
+    /// Passes body bytes on (decoded); a body that does not decode ends the exchange.
+    func pass(_ bytes: [UInt8]) -> HTTP1Outcome? {
+        guard !bytes.isEmpty else { return nil }
+        do {
+            let decoded = try decoder.map { decoder throws(HTTPClientError) in try decoder.feed(bytes) } ?? bytes
+            if !decoded.isEmpty { body.yield(decoded) }
+            return nil
+        } catch {
+            return .invalid(.invalid("invalid compressed body"))
+        }
+    }
+
+    func end(_ outcome: HTTP1Outcome) {
+        guard !ended else { return }
+        ended = true
+        guard headSent else {
+            start?.resume(returning: .ended(outcome))
+            start = nil
+            body.finish()
+            return
+        }
+        if case .reply = outcome {
+            do {
+                if let rest = try decoder?.finish(), !rest.isEmpty { body.yield(rest) }
+                body.finish()
+            } catch {
+                body.finish(throwing: error)
+            }
+        } else {
+            body.finish(throwing: failure(outcome))
+        }
     }
 }
 
@@ -71,7 +154,7 @@ final class HTTP1Loop: @unchecked Sendable {
     /// The next exchange's id (taken without the lock the loop thread holds).
     private let nextID = Atomic<UInt64>(1)
 
-    /// The process's loop, or `nil` when epoll is unavailable (then every request goes through AsyncHTTPClient).
+    /// The process's loop, or `nil` when epoll is unavailable (then every request goes through `URLSession`).
     static let shared: HTTP1Loop? = HTTP1Loop()
 
     private init?() {
@@ -102,9 +185,7 @@ final class HTTP1Loop: @unchecked Sendable {
     }
 
     static func now() -> UInt64 {
-        var time = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &time)
-        return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
+        HTTPClock.now()
     }
 
     /// Takes over `exchange` (its first I/O already done by the caller) and arms its socket; a cancel
@@ -127,8 +208,7 @@ final class HTTP1Loop: @unchecked Sendable {
         }
         if let failure {
             close(exchange.fd)
-            exchange.continuation?.resume(returning: failure)
-            exchange.continuation = nil
+            exchange.complete(failure)
         } else if wake {
             self.wake()
         }
@@ -233,8 +313,7 @@ final class HTTP1Loop: @unchecked Sendable {
         }
         for (exchange, outcome) in ended {
             if case .reply(_, _, _, true) = outcome {} else { close(exchange.fd) }
-            exchange.continuation?.resume(returning: outcome)
-            exchange.continuation = nil
+            exchange.complete(outcome)
         }
     }
 
@@ -264,9 +343,9 @@ final class HTTP1Loop: @unchecked Sendable {
             let count = recv(exchange.fd, scratch, size, 0)
             if count > 0 {
                 do {
-                    if try exchange.parser.feed(UnsafeRawBufferPointer(start: scratch, count: count)) == .complete {
-                        return Self.reply(exchange.parser)
-                    }
+                    let progress = try exchange.parser.feed(UnsafeRawBufferPointer(start: scratch, count: count))
+                    if let failure = Self.pass(exchange) { return failure }
+                    if progress == .complete { return Self.reply(exchange) }
                 } catch {
                     return .invalid(error)
                 }
@@ -276,7 +355,9 @@ final class HTTP1Loop: @unchecked Sendable {
                 }
             } else if count == 0 {
                 do {
-                    if try exchange.parser.finish() == .complete { return Self.reply(exchange.parser) }
+                    let progress = try exchange.parser.finish()
+                    if let failure = Self.pass(exchange) { return failure }
+                    if progress == .complete { return Self.reply(exchange) }
                 } catch {
                     return .invalid(error)
                 }
@@ -293,8 +374,18 @@ final class HTTP1Loop: @unchecked Sendable {
         }
     }
 
-    private static func reply(_ parser: HTTP1ReplyParser) -> HTTP1Outcome {
-        .reply(status: parser.status, headers: parser.headers, body: parser.body, reusable: parser.keepAlive && !parser.hasTrailingBytes)
+    /// A streamed exchange's head (once) and the body bytes that arrived, passed to its sink.
+    private static func pass(_ exchange: HTTP1Exchange) -> HTTP1Outcome? {
+        guard let sink = exchange.sink, exchange.parser.headComplete else { return nil }
+        if !sink.headSent { sink.head(status: exchange.parser.status, headers: exchange.parser.headers) }
+        return sink.pass(exchange.parser.takeBody())
+    }
+
+    private static func reply(_ exchange: HTTP1Exchange) -> HTTP1Outcome {
+        let parser = exchange.parser
+        // A streamed exchange's body went to its sink, and its connection is not reused.
+        guard exchange.sink == nil else { return .reply(status: parser.status, headers: parser.headers, body: [], reusable: false) }
+        return .reply(status: parser.status, headers: parser.headers, body: parser.body, reusable: parser.keepAlive && !parser.hasTrailingBytes)
     }
 
     enum WriteResult {

@@ -4,20 +4,16 @@ import NIOHTTP1
 
 /// One request as the own HTTP/1.1 path sends it: where to connect and the exact bytes to write.
 ///
-/// The bytes are those AsyncHTTPClient writes for the same request (the wire-parity tests compare
-/// them): the request line, the caller's headers in order (without `content-length` and
+/// The bytes (the wire tests pin them): the request line, the caller's headers in order (without `content-length` and
 /// `transfer-encoding`, which the client sets), `host` unless given, `Content-Length` when there is
 /// a body (or `0` for a body-less method that defines one), and `Accept-Encoding: deflate, gzip`
-/// unless given (the replies are decompressed, as AsyncHTTPClient's decompressor does).
+/// unless given (the replies are decompressed, ``HTTPBodyDecoder``).
 struct HTTP1Request: Sendable {
     /// Where to connect.
     struct Endpoint: Hashable, Sendable {
-        /// An IPv4 literal, or `localhost` (connected on 127.0.0.1).
+        /// A host name (lower case), an IPv4 literal or an IPv6 literal (without its brackets).
         var host: String
         var port: Int
-        /// `localhost`: a refused fresh connection is retried through AsyncHTTPClient, which also
-        /// tries `::1` (nothing was sent, so nothing is sent twice).
-        var isLocalhost: Bool { host == "localhost" }
     }
 
     var endpoint: Endpoint
@@ -25,9 +21,9 @@ struct HTTP1Request: Sendable {
     /// The whole request: head and body.
     var bytes: [UInt8]
 
-    /// The request for `url`, or `nil` when the own path does not take it (not `http://`, a host
-    /// name other than `localhost`, user info, an IPv6 host, characters a request line cannot carry,
-    /// a header name or value AsyncHTTPClient would refuse): that request goes through AsyncHTTPClient.
+    /// The request for `url`, or `nil` when the own path does not take it (not `http://`, user info,
+    /// characters a request line cannot carry, a header name or value HTTP cannot carry): that
+    /// request goes through `URLSession`.
     init?(_ method: HTTPMethod, url: String, headers: [(String, String)], body: Data?) {
         guard let target = Self.target(url) else { return nil }
         endpoint = target.endpoint
@@ -74,7 +70,7 @@ struct HTTP1Request: Sendable {
     static let targetCacheLimit = 64
 
     /// The endpoint, the `host` header and the request target of a plain `http://` URL the own path
-    /// takes (`nil`: it goes through AsyncHTTPClient); remembered per URL.
+    /// takes (`nil`: it goes through `URLSession`); remembered per URL.
     static func target(_ url: String) -> Target? {
         if let known = targets.withLock({ $0[url] }) { return known }
         guard let parsed = parseTarget(url) else { return nil }
@@ -98,19 +94,31 @@ struct HTTP1Request: Sendable {
         let authorityStart = index
         while index < utf8.count, utf8[index] != 0x2F, utf8[index] != 0x3F, utf8[index] != 0x23 { index += 1 }
         let authority = utf8[authorityStart..<index]
-        guard !authority.isEmpty, !authority.contains(0x40), !authority.contains(0x5B) else { return nil }  // no user info, no IPv6
+        guard !authority.isEmpty, !authority.contains(0x40) else { return nil }  // no user info
         var hostBytes = authority[...]
-        var port = 80
-        if let colon = authority.firstIndex(of: 0x3A) {
+        var portBytes: ArraySlice<UInt8>?
+        if authority.first == 0x5B {
+            // An IPv6 literal: [address] or [address]:port.
+            guard let close = authority.firstIndex(of: 0x5D) else { return nil }
+            hostBytes = authority[(authorityStart + 1)..<close]
+            if close + 1 < authority.endIndex {
+                guard authority[close + 1] == 0x3A else { return nil }
+                portBytes = authority[(close + 2)...]
+            }
+        } else if let colon = authority.firstIndex(of: 0x3A) {
             hostBytes = authority[authorityStart..<colon]
-            let digits = authority[(colon + 1)...]
+            portBytes = authority[(colon + 1)...]
+        }
+        var port = 80
+        if let digits = portBytes {
             guard !digits.isEmpty, digits.count <= 5, digits.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return nil }
             port = digits.reduce(0) { $0 * 10 + Int($1 - 0x30) }
             guard port > 0, port <= 65535 else { return nil }
         }
-        let given = String(decoding: hostBytes, as: UTF8.self)
-        let host = given.lowercased()
-        guard host == "localhost" || isIPv4(host) else { return nil }
+        let host = String(decoding: hostBytes, as: UTF8.self).lowercased()
+        let bracketed = authority.first == 0x5B
+        guard bracketed ? isIPv6(host) : isIPv4(host) || isHostName(host) else { return nil }
+        let given = String(decoding: authority.prefix(upTo: portBytes.map { $0.startIndex - 1 } ?? authority.endIndex), as: UTF8.self)
         // The path and query, without the fragment; an empty path is "/".
         var end = index
         while end < utf8.count, utf8[end] != 0x23 { end += 1 }
@@ -118,6 +126,26 @@ struct HTTP1Request: Sendable {
         if uri.isEmpty || uri.first == "?" { uri = "/" + uri }
         let hostHeader = port == 80 ? given : "\(given):\(port)"
         return (Endpoint(host: host, port: port), hostHeader, uri)
+    }
+
+    /// A DNS name: labels of letters, digits, `-` and `_` (1–63 bytes, not starting or ending with `-`),
+    /// at most 253 bytes, optionally ending in a dot; not all digits and dots (that is an IPv4 literal or nothing).
+    static func isHostName(_ host: String) -> Bool {
+        var name = Substring(host)
+        if name.hasSuffix(".") { name = name.dropLast() }
+        guard !name.isEmpty, name.utf8.count <= 253, !name.utf8.allSatisfy({ $0 == 0x2E || ($0 >= 0x30 && $0 <= 0x39) }) else { return false }
+        return name.split(separator: ".", omittingEmptySubsequences: false).allSatisfy { label in
+            !label.isEmpty && label.utf8.count <= 63 && label.first != "-" && label.last != "-"
+                && label.utf8.allSatisfy { ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2D || $0 == 0x5F }
+        }
+    }
+
+    /// An IPv6 literal `inet_pton` takes (no zone index).
+    static func isIPv6(_ host: String) -> Bool {
+        guard !host.isEmpty, host.utf8.count <= 45, host.utf8.allSatisfy({ $0 == 0x3A || $0 == 0x2E || ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) })
+        else { return false }
+        var address = in6_addr()
+        return inet_pton(AF_INET6, host, &address) == 1
     }
 
     static func isIPv4(_ host: String) -> Bool {
