@@ -149,8 +149,7 @@ public final class HTTPClient: Sendable {
     public func stream(_ request: HTTPRequest, timeout: Duration, maxBodyBytes: Int = HTTPClient.defaultMaxBodyBytes) async throws
         -> HTTPStreamedResponse
     {
-        // A redirecting reply's body is not wanted: its stream, dropped, closes its connection.
-        try await following(request, timeout: timeout) { current, deadline in
+        try await following(request, timeout: timeout, discard: Self.discard) { current, deadline in
             let response: HTTPStreamedResponse
             if let own, let wire = HTTP1Request(current.method, url: current.url, headers: current.headers, body: current.body) {
                 response = try await own.stream(wire, deadline: deadline, timeout: timeout, maxBodyBytes: maxBodyBytes)
@@ -164,7 +163,8 @@ public final class HTTPClient: Sendable {
     /// Checks `request`, then sends it with `once` (given the request and the shared deadline) and
     /// again for each redirect its replies ask for.
     private func following<Reply>(
-        _ request: HTTPRequest, timeout: Duration, _ once: (HTTPRequest, UInt64) async throws -> (Reply, Int, HTTPHeaders)
+        _ request: HTTPRequest, timeout: Duration, discard: (Reply) -> Void = { _ in },
+        _ once: (HTTPRequest, UInt64) async throws -> (Reply, Int, HTTPHeaders)
     ) async throws -> Reply {
         try Self.validate(request)
         let deadline = HTTPClock.deadline(after: timeout)
@@ -173,8 +173,16 @@ public final class HTTPClient: Sendable {
         while true {
             let (reply, status, headers) = try await once(current, deadline)
             guard let next = try Self.redirect(current, status: status, headers: headers, seen: &seen) else { return reply }
+            discard(reply)
             current = next
         }
+    }
+
+    /// Ends a redirecting reply's body unread: an iterator made and dropped cancels its stream,
+    /// which closes the connection (a stream that is merely dropped stays open while its producer
+    /// holds it).
+    private static func discard(_ response: HTTPStreamedResponse) {
+        _ = response.body.makeAsyncIterator()
     }
 
     /// Refuses what HTTP cannot carry as given: a header name that is not a token, a value with a

@@ -157,6 +157,10 @@ final class HTTP1Client: Sendable {
         }
         try Task.checkCancellation()
         let connectDeadline = min(deadline, HTTPClock.now() + connectTimeout)
+        // When every address fails at once, the first one's reason is reported (127.0.0.1 refused
+        // says more than "address family not supported" for ::1 on a host without IPv6).
+        var firstFailure: HTTPClientError?
+        var failedAsync: Value?
         var index = 0
         while true {
             let address = addresses[index]
@@ -164,8 +168,10 @@ final class HTTP1Client: Sendable {
             index += 1
             let fd = socket(address.family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
             guard fd >= 0 else {
-                let code = errno
-                if isLast { throw HTTPClientError.socket(errno: code) }
+                let failure = HTTPClientError.socket(errno: errno)
+                if isLast, let failedAsync { return failedAsync }
+                if isLast { throw firstFailure ?? failure }
+                firstFailure = firstFailure ?? failure
                 continue
             }
             var one: Int32 = 1
@@ -177,11 +183,18 @@ final class HTTP1Client: Sendable {
             let code = errno
             if result != 0, code != EINPROGRESS {
                 close(fd)
-                if HTTPClientError.isConnectFailure(errno: code), !isLast { continue }
-                throw HTTPClientError.socket(errno: code)
+                let failure = HTTPClientError.socket(errno: code)
+                guard HTTPClientError.isConnectFailure(errno: code) else { throw failure }
+                if isLast, let failedAsync { return failedAsync }
+                if isLast { throw firstFailure ?? failure }
+                firstFailure = firstFailure ?? failure
+                continue
             }
             let (value, failedToConnect) = try await body(Fresh(fd: fd, connecting: result != 0, connectDeadline: connectDeadline))
-            if failedToConnect, !isLast { continue }
+            if failedToConnect, !isLast {
+                if firstFailure == nil { failedAsync = failedAsync ?? value }
+                continue
+            }
             return value
         }
     }
