@@ -11,7 +11,7 @@ trap 'rm -rf "$work"' EXIT
 # Our Swift is built as the Dockerfile builds it (-c release: whole-module optimisation; Swift
 # runtime linked statically), so ops/runtime-check.sh checks this binary without a second release
 # build (ops/test.sh hands it over). One difference, for CI's 30-minute budget: the vendored C++ —
-# the two BoringSSL copies swift-crypto and swift-nio-ssl bring, ~530 files — is compiled at -O0
+# swift-crypto's BoringSSL copy, ~250 files (swift-nio-ssl's went with async-http-client) — is compiled at -O0
 # (`-Xcxx` reaches only C++ compiles; no Swift command changes). The optimiser this smoke watches is
 # Swift's, and what the binary links against is the same. CHATBOT_TESTER_SMOKE_AS_SHIPPED=1 builds
 # the C++ at -O2 too, exactly as the image does.

@@ -7,13 +7,15 @@ import NIOHTTPCompression
 /// (at most 50 times the compressed size so far): a hostile peer's small reply cannot become a
 /// huge one. One decoder per reply, used by one thread at a time.
 final class HTTPBodyDecoder {
-    private let channel = EmbeddedChannel()
+    private let channel: EmbeddedChannel
 
-    /// A decoder for a reply with `headers`, or `nil` when its body is not encoded.
+    /// A decoder for a reply with `headers`, or `nil` when its body is not encoded (then nothing
+    /// is made: most replies pay one header lookup).
     init?(status: Int, headers: HTTPHeaders) {
         guard let encoding = headers.first(name: "content-encoding")?.lowercased(),
             encoding.contains("gzip") || encoding.contains("deflate")
         else { return nil }
+        channel = EmbeddedChannel()
         do {
             try channel.pipeline.syncOperations.addHandler(NIOHTTPResponseDecompressor(limit: .ratio(50)))
             let head = HTTPResponseHead(version: .http1_1, status: HTTPResponseStatus(statusCode: status), headers: headers)

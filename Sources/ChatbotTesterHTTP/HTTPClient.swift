@@ -169,7 +169,7 @@ public final class HTTPClient: Sendable {
         try Self.validate(request)
         let deadline = HTTPClock.deadline(after: timeout)
         var current = request
-        var seen: Set<String> = [request.url]
+        var seen: Set<String> = []  // the URLs requested, once a redirect came
         while true {
             let (reply, status, headers) = try await once(current, deadline)
             guard let next = try Self.redirect(current, status: status, headers: headers, seen: &seen) else { return reply }
@@ -204,6 +204,7 @@ public final class HTTPClient: Sendable {
             let base = URL(string: request.url), let target = URL(string: location, relativeTo: base)?.absoluteURL,
             let scheme = target.scheme?.lowercased(), scheme == "http" || scheme == "https", target.host != nil
         else { return nil }
+        if seen.isEmpty { seen.insert(request.url) }
         guard seen.count <= maxRedirects else { throw HTTPClientError(.invalidRequest, "more than \(maxRedirects) redirects") }
         let url = target.absoluteString
         guard seen.insert(url).inserted else { throw HTTPClientError(.invalidRequest, "redirect cycle") }
