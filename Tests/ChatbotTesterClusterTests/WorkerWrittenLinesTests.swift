@@ -324,10 +324,11 @@ import Testing
         #expect(failed.answered(.init(records: 0, resultsBytes: 0, evalsBytes: 0, failure: "disk full"), from: 2, peer: "w2") == .fail("w2 could not write its lines: disk full"))
         #expect(phase.answered(.init(records: 1, resultsBytes: 11, evalsBytes: 1), from: 2, peer: "w2") == .wait)
         #expect(phase.answered(.init(records: 1, resultsBytes: 13, evalsBytes: 3), from: 2, peer: "w2") == .workerDone(2))
-        #expect(phase.complete && phase.finish(failure: nil) == nil)
+        #expect(phase.complete && ClusterLinePhase.finish(phase.takeFiles(), failure: nil) == nil)
+        #expect(phase.takeFiles().isEmpty, "the files are handed over once")
         // A phase that gave up keeps the reason; the files cannot be made in a missing directory.
         var other = try ClusterLinePhase(plan: plan, results: results, evals: nil, now: 0)
-        #expect(other.finish(failure: "why") == "why")
+        #expect(ClusterLinePhase.finish(other.takeFiles(), failure: "why") == "why")
         #expect(throws: (any Error).self) {
             try ClusterLinePhase(plan: plan, results: directory.appendingPathComponent("no/results.jsonl"), evals: nil, now: 0)
         }

@@ -457,12 +457,21 @@ actor CoordinatorDriver {
         }
     }
 
-    /// Ends the write phase: syncs and closes the files, tells the sink how it went, tells the
-    /// workers (those still writing too) to leave, and ends the run.
+    /// Ends the write phase: syncs and closes the files (on `BlockingIO`'s queue: an fsync of
+    /// gigabytes of lines must not hold one of the cooperative pool's threads), then tells the
+    /// sink how it went, tells the workers (those still writing too) to leave, and ends the run.
     private func endLinePhase(failure: String?) {
         guard var phase = linePhase else { return }
         linePhase = nil
-        let why = phase.finish(failure: failure)
+        let files = phase.takeFiles()
+        Task(executorPreference: options.taskExecutor) {
+            let why = (try? await BlockingIO.run { ClusterLinePhase.finish(files, failure: failure) }) ?? failure
+            await self.linesEnded(phase, why: why)
+        }
+    }
+
+    /// The rest of `endLinePhase`, once the files are synced and closed.
+    private func linesEnded(_ phase: ClusterLinePhase, why: String?) {
         if why == nil {
             events.emit(
                 LogEvent(

@@ -107,9 +107,16 @@ struct ClusterLinePhase {
         now >= deadline ? "the workers did not write their lines within \(Int(deadline - started)) s" : nil
     }
 
-    /// Ends the phase: with no `failure`, syncs both files; closes them. Why the lines are not all
-    /// written (`failure`, or a sync that failed), or nil when they are.
-    mutating func finish(failure: String?) -> String? {
+    /// Hands the files over to be finished (``finish(_:failure:)``); the phase holds none after.
+    mutating func takeFiles() -> [FileHandle] {
+        defer { files = [] }
+        return files
+    }
+
+    /// Ends the phase's files: with no `failure`, syncs them; closes them. Why the lines are not
+    /// all written (`failure`, or a sync that failed), or nil when they are. Blocking: the
+    /// coordinator runs it on `BlockingIO`'s queue, off the cooperative pool.
+    static func finish(_ files: [FileHandle], failure: String?) -> String? {
         var why = failure
         for handle in files {
             do {
@@ -119,7 +126,6 @@ struct ClusterLinePhase {
                 if why == nil { why = "cannot sync the lines: \(error)" }
             }
         }
-        files = []
         return why
     }
 }
