@@ -66,7 +66,8 @@ final class FoundationTransport: Sendable {
         continuation.onTermination = { reason in
             if case .cancelled = reason { exchange.cancel(because: nil) }
         }
-        let remaining = deadline > HTTPClock.now() ? deadline - HTTPClock.now() : 0
+        // Read once: two readings could straddle the deadline and underflow.
+        let remaining = HTTPClock.remaining(until: deadline)
         let head = await withTaskCancellationHandler {
             await withCheckedContinuation { (waiting: CheckedContinuation<Result<(Int, HTTPHeaders), any Error>, Never>) in
                 exchange.setHead(waiting)
@@ -132,7 +133,7 @@ final class FoundationExchange: Sendable {
         guard let http = response as? HTTPURLResponse else { return }
         // A declared length over the limit is refused before a byte of the body is read.
         if http.expectedContentLength > Int64(maxBodyBytes) {
-            cancel(because: HTTPClientError(.tooLarge, "reply larger than \(maxBodyBytes) bytes"))
+            cancel(because: HTTPClientError.tooLarge(maxBodyBytes))
             return
         }
         var headers = HTTPHeaders()
@@ -152,7 +153,7 @@ final class FoundationExchange: Sendable {
             return state.received > maxBodyBytes
         }
         if over {
-            cancel(because: HTTPClientError(.tooLarge, "reply larger than \(maxBodyBytes) bytes"))
+            cancel(because: HTTPClientError.tooLarge(maxBodyBytes))
         } else {
             body.yield([UInt8](data))
         }

@@ -32,34 +32,26 @@ final class HTTPBodyDecoder {
 
     /// The decoded bytes of the next piece of the body.
     func feed(_ bytes: some Collection<UInt8>) throws(HTTPClientError) -> [UInt8] {
-        do {
-            try channel.writeInbound(HTTPClientResponsePart.body(ByteBuffer(bytes: bytes)))
-            return try drain()
-        } catch let error as HTTPClientError {
-            throw error
-        } catch {
-            throw HTTPClientError(.invalidReply, "invalid compressed body")
-        }
+        try pass(.body(ByteBuffer(bytes: bytes)))
     }
 
     /// The last decoded bytes, once the body has ended.
     func finish() throws(HTTPClientError) -> [UInt8] {
+        try pass(.end(nil))
+    }
+
+    /// Writes `part` through the decompressor and returns the body bytes that came out.
+    private func pass(_ part: HTTPClientResponsePart) throws(HTTPClientError) -> [UInt8] {
         do {
-            try channel.writeInbound(HTTPClientResponsePart.end(nil))
-            return try drain()
-        } catch let error as HTTPClientError {
-            throw error
+            try channel.writeInbound(part)
+            var out: [UInt8] = []
+            while let decoded = try channel.readInbound(as: HTTPClientResponsePart.self) {
+                if case .body(let buffer) = decoded { out.append(contentsOf: buffer.readableBytesView) }
+            }
+            return out
         } catch {
             throw HTTPClientError(.invalidReply, "invalid compressed body")
         }
-    }
-
-    private func drain() throws -> [UInt8] {
-        var out: [UInt8] = []
-        while let part = try channel.readInbound(as: HTTPClientResponsePart.self) {
-            if case .body(let buffer) = part { out.append(contentsOf: buffer.readableBytesView) }
-        }
-        return out
     }
 
     /// A whole body decoded (`body` as it is when it is not encoded).

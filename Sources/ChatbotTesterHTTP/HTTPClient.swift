@@ -47,7 +47,7 @@ public struct HTTPStreamedResponse: Sendable {
     public func collect(upTo limit: Int) async throws -> Data {
         var data = Data()
         for try await piece in body {
-            guard data.count + piece.count <= limit else { throw HTTPClientError(.tooLarge, "reply larger than \(limit) bytes") }
+            guard data.count + piece.count <= limit else { throw HTTPClientError.tooLarge(limit) }
             data.append(contentsOf: piece)
         }
         return data
@@ -242,7 +242,17 @@ enum HTTPClock {
     }
 
     static func deadline(after timeout: Duration) -> UInt64 {
-        let nanoseconds = timeout.components.seconds * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000
-        return now() + UInt64(max(nanoseconds, 0))
+        now() + nanoseconds(timeout)
+    }
+
+    /// A duration in whole nanoseconds (0 for a negative one).
+    static func nanoseconds(_ duration: Duration) -> UInt64 {
+        UInt64(max(duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000, 0))
+    }
+
+    /// Nanoseconds from now to `deadline` (0 once it has passed).
+    static func remaining(until deadline: UInt64) -> UInt64 {
+        let now = now()
+        return deadline > now ? deadline - now : 0
     }
 }

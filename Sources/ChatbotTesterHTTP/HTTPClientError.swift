@@ -51,6 +51,11 @@ public struct HTTPClientError: Error, Sendable, Equatable, CustomStringConvertib
         HTTPClientError(.timeout, "no reply within \(format(timeout))")
     }
 
+    /// A reply body over `limit` bytes.
+    static func tooLarge(_ limit: Int) -> HTTPClientError {
+        HTTPClientError(.tooLarge, "reply larger than \(limit) bytes")
+    }
+
     static let connectTimeout = HTTPClientError(.connectTimeout, "could not connect in time")
     static let closedBeforeReply = HTTPClientError(.connectionClosed, "connection closed before the reply was complete")
 

@@ -34,8 +34,7 @@ final class HTTP1Client: Sendable {
     init?(connectTimeout: Duration, maxIdlePerEndpoint: Int) {
         guard let loop = HTTP1Loop.shared else { return nil }
         self.loop = loop
-        let nanoseconds = connectTimeout.components.seconds * 1_000_000_000 + connectTimeout.components.attoseconds / 1_000_000_000
-        self.connectTimeout = UInt64(max(nanoseconds, 0))
+        self.connectTimeout = HTTPClock.nanoseconds(connectTimeout)
         self.maxIdlePerEndpoint = maxIdlePerEndpoint
     }
 
@@ -83,7 +82,7 @@ final class HTTP1Client: Sendable {
             case .closed(let code, 0) where idle != nil && !retried && (code == nil || code == ECONNRESET || code == EPIPE):
                 retried = true
             default:
-                throw Self.error(outcome, timeout: timeout)
+                throw Self.error(outcome, timeout: timeout, maxBodyBytes: maxBodyBytes)
             }
         }
     }
@@ -96,7 +95,7 @@ final class HTTP1Client: Sendable {
         let body: AsyncThrowingStream<[UInt8], any Error>
         (start, body) = try await connected(request, deadline: deadline) { fresh in
             let (body, continuation) = AsyncThrowingStream<[UInt8], any Error>.makeStream()
-            let sink = HTTP1StreamSink(body: continuation) { Self.error($0, timeout: timeout) }
+            let sink = HTTP1StreamSink(body: continuation) { Self.error($0, timeout: timeout, maxBodyBytes: maxBodyBytes) }
             let exchange = self.makeExchange(
                 request, fd: fresh.fd, phase: fresh.connecting ? .connecting : .writing, inEpoll: false,
                 connectDeadline: fresh.connectDeadline, deadline: deadline, maxBodyBytes: maxBodyBytes, sink: sink)
@@ -120,15 +119,15 @@ final class HTTP1Client: Sendable {
             for (name, value) in fields { headers.add(name: name, value: value) }
             return HTTPStreamedResponse(status: status, headers: headers, body: body)
         case .ended(let outcome):
-            throw Self.error(outcome, timeout: timeout)
+            throw Self.error(outcome, timeout: timeout, maxBodyBytes: maxBodyBytes)
         }
     }
 
     /// The error for an outcome that is not a reply.
-    static func error(_ outcome: HTTP1Outcome, timeout: Duration) -> any Error {
+    static func error(_ outcome: HTTP1Outcome, timeout: Duration, maxBodyBytes: Int) -> any Error {
         switch outcome {
         case .cancelled: return CancellationError()
-        case .invalid(.tooLarge): return HTTPClientError(.tooLarge, "reply larger than the limit")
+        case .invalid(.tooLarge): return HTTPClientError.tooLarge(maxBodyBytes)
         case .invalid(.invalid(let reason)): return HTTPClientError(.invalidReply, "invalid HTTP reply (\(reason))")
         case .deadline: return HTTPClientError.timeout(timeout)
         case .connectTimeout: return HTTPClientError.connectTimeout

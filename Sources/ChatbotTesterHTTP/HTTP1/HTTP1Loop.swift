@@ -110,7 +110,7 @@ final class HTTP1StreamSink: @unchecked Sendable {
     func pass(_ bytes: [UInt8]) -> HTTP1Outcome? {
         guard !bytes.isEmpty else { return nil }
         do {
-            let decoded = try decoder.map { decoder throws(HTTPClientError) in try decoder.feed(bytes) } ?? bytes
+            let decoded = try decoder?.feed(bytes) ?? bytes
             if !decoded.isEmpty { body.yield(decoded) }
             return nil
         } catch {
@@ -184,10 +184,6 @@ final class HTTP1Loop: @unchecked Sendable {
         nextID.wrappingAdd(1, ordering: .relaxed).oldValue
     }
 
-    static func now() -> UInt64 {
-        HTTPClock.now()
-    }
-
     /// Takes over `exchange` (its first I/O already done by the caller) and arms its socket; a cancel
     /// that came first ends it at once.
     func register(_ exchange: HTTP1Exchange) {
@@ -254,7 +250,7 @@ final class HTTP1Loop: @unchecked Sendable {
         let events = UnsafeMutablePointer<epoll_event>.allocate(capacity: capacity)
         let scratchSize = 64 << 10
         let scratch = UnsafeMutableRawPointer.allocate(byteCount: scratchSize, alignment: 16)
-        var lastSweep = Self.now()
+        var lastSweep = HTTPClock.now()
         var active: [HTTP1Exchange] = []
         // Whether exchanges are in flight (then the wait times out for the deadline sweep): read
         // with the last lock of each round. One registered after it wakes the loop (`register`).
@@ -280,7 +276,7 @@ final class HTTP1Loop: @unchecked Sendable {
                     ended.append((exchange, outcome))
                 }
             }
-            let now = Self.now()
+            let now = HTTPClock.now()
             let sweep = now &- lastSweep >= 50_000_000
             if sweep { lastSweep = now }
             lock.withLock {

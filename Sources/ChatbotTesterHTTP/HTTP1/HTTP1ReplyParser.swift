@@ -304,7 +304,7 @@ struct HTTP1ReplyParser {
         for line in lines.dropFirst() {
             guard let colon = line.firstIndex(of: 0x3A), colon > line.startIndex else { throw .invalid("invalid header line") }
             let name = line[line.startIndex..<colon]
-            guard name.allSatisfy(Self.isTokenByte) else { throw .invalid("invalid header name") }
+            guard name.allSatisfy(HTTP1Request.isTokenByte) else { throw .invalid("invalid header name") }
             var value = line[(colon + 1)...]
             while let first = value.first, first == 0x20 || first == 0x09 { value = value.dropFirst() }
             while let last = value.last, last == 0x20 || last == 0x09 { value = value.dropLast() }
@@ -358,14 +358,6 @@ struct HTTP1ReplyParser {
 
     private static func trimCR(_ line: ArraySlice<UInt8>) -> ArraySlice<UInt8> {
         line.last == 0x0D ? line.dropLast() : line
-    }
-
-    private static func isTokenByte(_ byte: UInt8) -> Bool {
-        switch byte {
-        case 0x30...0x39, 0x41...0x5A, 0x61...0x7A: return true
-        case 0x21, 0x23, 0x24, 0x25, 0x26, 0x27, 0x2A, 0x2B, 0x2D, 0x2E, 0x5E, 0x5F, 0x60, 0x7C, 0x7E: return true
-        default: return false
-        }
     }
 }
 

@@ -22,8 +22,9 @@ struct HTTP1Request: Sendable {
     var bytes: [UInt8]
 
     /// The request for `url`, or `nil` when the own path does not take it (not `http://`, user info,
-    /// characters a request line cannot carry, a header name or value HTTP cannot carry): that
-    /// request goes through `URLSession`.
+    /// characters a request line cannot carry): that request goes through `URLSession`. The headers
+    /// are taken as they are: ``HTTPClient`` refuses a name or value HTTP cannot carry before it
+    /// makes a request (`validate`), once for both paths.
     init?(_ method: HTTPMethod, url: String, headers: [(String, String)], body: Data?) {
         guard let target = Self.target(url) else { return nil }
         endpoint = target.endpoint
@@ -37,7 +38,6 @@ struct HTTP1Request: Sendable {
         var hasHost = false
         var hasAcceptEncoding = false
         for (name, value) in headers {
-            guard Self.isToken(name), Self.isFieldValue(value) else { return nil }
             if Self.equalsIgnoringCase(name, "content-length") || Self.equalsIgnoringCase(name, "transfer-encoding") { continue }
             if Self.equalsIgnoringCase(name, "host") { hasHost = true }
             if Self.equalsIgnoringCase(name, "accept-encoding") { hasAcceptEncoding = true }
@@ -97,7 +97,8 @@ struct HTTP1Request: Sendable {
         guard !authority.isEmpty, !authority.contains(0x40) else { return nil }  // no user info
         var hostBytes = authority[...]
         var portBytes: ArraySlice<UInt8>?
-        if authority.first == 0x5B {
+        let bracketed = authority.first == 0x5B
+        if bracketed {
             // An IPv6 literal: [address] or [address]:port.
             guard let close = authority.firstIndex(of: 0x5D) else { return nil }
             hostBytes = authority[(authorityStart + 1)..<close]
@@ -116,7 +117,6 @@ struct HTTP1Request: Sendable {
             guard port > 0, port <= 65535 else { return nil }
         }
         let host = String(decoding: hostBytes, as: UTF8.self).lowercased()
-        let bracketed = authority.first == 0x5B
         guard bracketed ? isIPv6(host) : isIPv4(host) || isHostName(host) else { return nil }
         let given = String(decoding: authority.prefix(upTo: portBytes.map { $0.startIndex - 1 } ?? authority.endIndex), as: UTF8.self)
         // The path and query, without the fragment; an empty path is "/".
@@ -166,14 +166,16 @@ struct HTTP1Request: Sendable {
 
     /// An RFC 9110 token (a header name).
     static func isToken(_ name: String) -> Bool {
-        !name.isEmpty
-            && name.utf8.allSatisfy { byte in
-                switch byte {
-                case 0x30...0x39, 0x41...0x5A, 0x61...0x7A: return true
-                case 0x21, 0x23, 0x24, 0x25, 0x26, 0x27, 0x2A, 0x2B, 0x2D, 0x2E, 0x5E, 0x5F, 0x60, 0x7C, 0x7E: return true
-                default: return false
-                }
-            }
+        !name.isEmpty && name.utf8.allSatisfy(isTokenByte)
+    }
+
+    /// A byte a token may hold (the reply parser checks header names with it too).
+    static func isTokenByte(_ byte: UInt8) -> Bool {
+        switch byte {
+        case 0x30...0x39, 0x41...0x5A, 0x61...0x7A: return true
+        case 0x21, 0x23, 0x24, 0x25, 0x26, 0x27, 0x2A, 0x2B, 0x2D, 0x2E, 0x5E, 0x5F, 0x60, 0x7C, 0x7E: return true
+        default: return false
+        }
     }
 
     /// A field value: visible characters, spaces, tabs and obs-text; no CR, LF or other controls.
