@@ -238,6 +238,10 @@ public enum ClusterRun {
             let command = options.workerCommand
             var environment = command.environment ?? ProcessInfo.processInfo.environment
             environment[ClusterWorkerHost.coordinatorPIDVariable] = String(getpid())
+            // Each worker runs on its share of the cores (unless the environment says otherwise).
+            if environment[ClusterWorkerHost.threadsVariable] == nil, let share = ClusterWorkerHost.threadsShare(workers: options.workers) {
+                environment[ClusterWorkerHost.threadsVariable] = String(share)
+            }
             let process: UVProcess
             do {
                 process = try await UVProcess.spawn(

@@ -17,6 +17,11 @@ public enum ClusterWorkerHost {
     /// ignores SIGINT, so a Ctrl-C in the terminal reaches the coordinator, which stops the run and
     /// lets its workers finish the samples they hold.
     public static let coordinatorPIDVariable = "CHATBOT_TESTER_COORDINATOR_PID"
+    /// How many threads a worker runs its tasks on (`ClusterWorker.Options.threads`) when its
+    /// options do not say: set by a coordinator that starts several workers on its host
+    /// (`ClusterRun`) to each one's share of the cores, so the workers do not each keep a thread
+    /// per core waking the others'.
+    public static let threadsVariable = "CHATBOT_TESTER_WORKER_THREADS"
 
     /// Connects (retrying for `connectTimeout` seconds while nothing listens yet) and runs.
     ///
@@ -28,7 +33,10 @@ public enum ClusterWorkerHost {
         connect path: String, registry: BackendRegistry, factory: @escaping ShardProcessorFactory, events: EventBus? = nil,
         options: ClusterWorker.Options = .init(), connectTimeout: Double = 30
     ) async throws -> ClusterWorker.Exit {
-        if ProcessInfo.processInfo.environment[coordinatorPIDVariable] != nil { signal(SIGINT, SIG_IGN) }
+        let environment = ProcessInfo.processInfo.environment
+        if environment[coordinatorPIDVariable] != nil { signal(SIGINT, SIG_IGN) }
+        var options = options
+        if options.threads == nil && options.taskExecutor == nil { options.threads = try threads(environment: environment) }
         let bus = events ?? EventBus()
         let result: Result<ClusterWorker.Exit, any Error>
         do {
@@ -41,6 +49,27 @@ public enum ClusterWorkerHost {
         }
         if events == nil { await bus.shutdown() }
         return try result.get()
+    }
+
+    /// The threads `threadsVariable` asks for; nil when it is not set.
+    ///
+    /// - Throws: `invalidConfig` naming the variable when it is not a whole number from 1 to 1024.
+    public static func threads(environment: [String: String]) throws -> Int? {
+        guard let text = environment[threadsVariable] else { return nil }
+        guard let value = Int(text.trimmingCharacters(in: .whitespaces)), (1...1024).contains(value) else {
+            throw ChatbotTesterError(
+                .invalidConfig, "\(threadsVariable) must be a whole number from 1 to 1024, not '\(text.prefix(40))'",
+                location: SourceLocation(field: threadsVariable))
+        }
+        return value
+    }
+
+    /// The `threadsVariable` a coordinator gives each of `workers` workers it starts on a host
+    /// with `cores` cores: their share (at least one), or nil — Swift's pool, a thread per
+    /// core — for a single worker.
+    public static func threadsShare(workers: Int, cores: Int = ProcessInfo.processInfo.activeProcessorCount) -> Int? {
+        guard workers > 1 else { return nil }
+        return max(1, cores / workers)
     }
 
     static func connectRetrying(path: String, loop: UVLoop, timeout: Double) async throws -> UVPipeConnection {

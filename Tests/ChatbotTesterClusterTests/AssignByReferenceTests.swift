@@ -1,5 +1,6 @@
 import ChatbotTesterClusterUV
 import ChatbotTesterCore
+import ChatbotTesterTesting
 import Foundation
 import Testing
 

@@ -2,6 +2,7 @@ import ChatbotTester
 import ChatbotTesterCluster
 import ChatbotTesterClusterUV
 import ChatbotTesterCore
+import ChatbotTesterTesting
 import Foundation
 import Testing
 

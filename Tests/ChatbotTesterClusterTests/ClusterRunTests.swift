@@ -2,6 +2,7 @@ import ChatbotTester
 import ChatbotTesterCluster
 import ChatbotTesterClusterUV
 import ChatbotTesterCore
+import ChatbotTesterTesting
 import Foundation
 import Testing
 
@@ -44,6 +45,34 @@ import Testing
         #expect(try ClusterTestSupport.journalIds(spool).count == 100)
         // The echo came from the custom backend type built inside the workers.
         #expect(try outcome.records()[0].run.output == "bot says: question 0 about refunds")
+    }
+
+    /// Several workers on one host each run their cases on their share of its cores, on threads of
+    /// their own (`CHATBOT_TESTER_WORKER_THREADS`, set by the coordinator); a lone worker keeps
+    /// Swift's pool, a thread per core. The test backend ends each reply with the answering
+    /// thread's name.
+    @Test func workersStartedTogetherRunOnTheirShareOfTheCores() async throws {
+        let directory = try ClusterTestSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let samples = ClusterTestSupport.samples(40)
+        let setup = ClusterTestSupport.setup(delayMs: 1, reportsThread: true)
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        for workers in [1, 2] {
+            let outcome = try await withTimeout(120) {
+                try await ClusterRun.run(
+                    samples: samples, setup: setup,
+                    options: ClusterTestSupport.options(workers: workers, spool: directory.appendingPathComponent("spool-\(workers)")), events: EventBus())
+            }
+            let threads = Set(try outcome.records().map { String($0.run.output?.split(separator: "@").last ?? "") })
+            #expect(outcome.mergedSamples == 40)
+            let share = ClusterWorkerHost.threadsShare(workers: workers, cores: cores)
+            if let share {
+                let names: Set<String> = share == 1 ? ["worker"] : Set((0..<share).map { "worker-\($0)" })
+                #expect(!threads.isEmpty && threads.isSubset(of: names), "\(workers) workers: \(threads)")
+            } else {
+                #expect(!threads.contains { $0.hasPrefix("worker") }, "1 worker: \(threads)")
+            }
+        }
     }
 
     @Test func killingWorkersMidShardLosesAndDuplicatesNothing() async throws {
@@ -169,5 +198,27 @@ import Testing
         #expect(throws: ChatbotTesterError.self) {
             _ = try ClusterSpool.prepare(at: directory.appendingPathComponent("x"), samples: samples + samples, setup: ClusterTestSupport.setup())
         }
+    }
+}
+
+/// `CHATBOT_TESTER_WORKER_THREADS`: what a worker reads of it, and what a coordinator sets.
+@Suite struct WorkerThreadsTests {
+    @Test func theVariableIsAWholeNumberFromOneTo1024() throws {
+        #expect(try ClusterWorkerHost.threads(environment: [:]) == nil)
+        #expect(try ClusterWorkerHost.threads(environment: [ClusterWorkerHost.threadsVariable: "1"]) == 1)
+        #expect(try ClusterWorkerHost.threads(environment: [ClusterWorkerHost.threadsVariable: " 8 "]) == 8)
+        for bad in ["0", "-1", "two", "", "1025", "1.5"] {
+            let error = #expect(throws: ChatbotTesterError.self) { try ClusterWorkerHost.threads(environment: [ClusterWorkerHost.threadsVariable: bad]) }
+            #expect(error?.code == .invalidConfig)
+            #expect(error?.message.contains(ClusterWorkerHost.threadsVariable) == true)
+        }
+    }
+
+    @Test func aCoordinatorSharesTheCoresAmongSeveralWorkers() {
+        #expect(ClusterWorkerHost.threadsShare(workers: 1, cores: 2) == nil)
+        #expect(ClusterWorkerHost.threadsShare(workers: 2, cores: 2) == 1)
+        #expect(ClusterWorkerHost.threadsShare(workers: 3, cores: 2) == 1)
+        #expect(ClusterWorkerHost.threadsShare(workers: 2, cores: 8) == 4)
+        #expect(ClusterWorkerHost.threadsShare(workers: 3, cores: 8) == 2)
     }
 }

@@ -27,8 +27,9 @@ enum ClusterTestSupport {
         }
     }
 
-    static func setup(delayMs: Int = 0, concurrency: Int = 4, requestsPerMinute: Int? = nil) -> ClusterJobSetup {
+    static func setup(delayMs: Int = 0, concurrency: Int = 4, requestsPerMinute: Int? = nil, reportsThread: Bool = false) -> ClusterJobSetup {
         var options: [String: JSONValue] = ["delayMs": .int(delayMs), "prefix": "bot says: "]
+        if reportsThread { options["reportsThread"] = true }
         if let requestsPerMinute { options["rateLimit"] = ["requestsPerMinute": .int(requestsPerMinute), "burstSeconds": 60] }
         return ClusterJobSetup(
             registry: RegistryConfig(["bot": ComponentSpec(type: "test-echo", options: options)]),
@@ -67,23 +68,6 @@ enum ClusterTestSupport {
             workers: workers, spool: spool, output: output,
             workerCommand: .init(executable: hostPath, arguments: ["worker"]), samplesPerShard: 8,
             coordinator: .init(machine: .init(heartbeatInterval: 1, heartbeatTimeout: 30, helloTimeout: 30)))
-    }
-}
-
-/// Fails the test instead of hanging when `body` takes longer than `seconds`.
-func withTimeout<T: Sendable>(_ seconds: Double, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-    try await withThrowingTaskGroup(of: T?.self) { group in
-        group.addTask { try await body() }
-        group.addTask {
-            try await Task.sleep(nanoseconds: UInt64(seconds * 1e9))
-            return nil
-        }
-        guard let first = try await group.next(), let value = first else {
-            group.cancelAll()
-            throw ChatbotTesterError(.timeout, "test step did not finish within \(seconds) s")
-        }
-        group.cancelAll()
-        return value
     }
 }
 

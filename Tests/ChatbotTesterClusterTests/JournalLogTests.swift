@@ -1,5 +1,6 @@
 import ChatbotTesterClusterPipeline
 import ChatbotTesterCore
+import ChatbotTesterTesting
 import Foundation
 import Testing
 

@@ -1,5 +1,6 @@
 import ChatbotTester
 import ChatbotTesterClusterUV
+import ChatbotTesterTesting
 import Foundation
 import Testing
 

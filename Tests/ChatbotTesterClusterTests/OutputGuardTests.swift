@@ -1,6 +1,7 @@
 import ChatbotTester
 import ChatbotTesterCluster
 import ChatbotTesterClusterUV
+import ChatbotTesterTesting
 import Foundation
 import Testing
 

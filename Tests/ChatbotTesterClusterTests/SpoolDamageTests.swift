@@ -1,6 +1,7 @@
 import ChatbotTesterCluster
 import ChatbotTesterClusterPipeline
 import ChatbotTesterCore
+import ChatbotTesterTesting
 import Foundation
 import Testing
 

@@ -237,6 +237,18 @@ import Testing
         _ = try await worker.shutdown()
     }
 
+    /// `Options.threads`: with no executor given, the lanes play on threads the worker makes.
+    @Test(.timeBound) func theLanesPlayOnThreadsOfTheWorkersOwnWhenToldHowMany() async throws {
+        for (threads, names) in [(1, Set(["worker"])), (2, Set(["worker-0", "worker-1"]))] {
+            let probe = LaneProbe(gated: false)
+            let worker = try await LaneWorker.start(probe: probe, threads: threads)
+            worker.connection.deliver(.assign(.init(samples: Self.items(0..<8), slots: 4)))
+            #expect(Set(try await worker.connection.records(8)).count == 8)
+            #expect(!probe.threadNames.isEmpty && probe.threadNames.isSubset(of: names), "\(probe.threadNames)")
+            _ = try await worker.shutdown()
+        }
+    }
+
     @Test(.timeBound) func drainSendsEveryRecordBeforeLeaving() async throws {
         let probe = LaneProbe(gated: true)
         let worker = try await LaneWorker.start(probe: probe)
@@ -331,12 +343,18 @@ struct LaneWorker {
     let connection: LaneConnection
     let run: Task<ClusterWorker.Exit, Never>
 
-    static func start(probe: LaneProbe, flushDelay: Double = 0.02, handBackQueueAtFirstFailure: Bool? = nil) async throws -> LaneWorker {
+    /// With `threads`, the worker makes its own executor (`Options.threads`); else it runs on the
+    /// time-bound tests' thread.
+    static func start(probe: LaneProbe, flushDelay: Double = 0.02, handBackQueueAtFirstFailure: Bool? = nil, threads: Int? = nil) async throws -> LaneWorker {
         let connection = LaneConnection()
         // The worker's tasks, like the test's own steps (`.timeBound`), on the time-bound tests'
-        // thread: the rest of the suite cannot hold them back past their 10-second bounds.
+        // thread (or its own): the rest of the suite cannot hold them back past their 10-second bounds.
         var options = ClusterWorker.Options(workerId: "lanes", flushDelay: flushDelay)
-        options.taskExecutor = DedicatedThreadExecutor.timeBoundTests
+        if let threads {
+            options.threads = threads
+        } else {
+            options.taskExecutor = DedicatedThreadExecutor.timeBoundTests
+        }
         let run = Task(executorPreference: DedicatedThreadExecutor.timeBoundTests) {
             await ClusterWorker.run(
                 connection: connection, registry: BackendRegistry(), factory: { _, _, _ in probe }, options: options)

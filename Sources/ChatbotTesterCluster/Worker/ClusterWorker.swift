@@ -35,6 +35,12 @@ public enum ClusterWorker {
         /// A process that runs a worker beside other busy work (a test host) can give it a thread of
         /// its own; call `run` from a task with the same preference (`Task(executorPreference:)`).
         public var taskExecutor: (any TaskExecutor)?
+        /// Run the worker's tasks on this many threads of its own (a `ThreadTaskExecutor` made for
+        /// the run, stopped when it returns) instead of Swift's pool, which has one thread per
+        /// core: a worker started beside others on one host takes its share of the cores (its
+        /// coordinator says how many in `CHATBOT_TESTER_WORKER_THREADS`, which
+        /// `ClusterWorkerHost.run` reads). Ignored when `taskExecutor` is set; `nil`: the pool.
+        public var threads: Int?
 
         public init(workerId: String? = nil, batchSize: Int = 128, stateDirectory: URL? = nil, flushDelay: Double = 0.02) {
             let workerId = workerId ?? "\(ProcessInfo.processInfo.hostName)-\(getpid())"
@@ -60,8 +66,17 @@ public enum ClusterWorker {
         connection: any ClusterConnection, registry: BackendRegistry, factory: @escaping ShardProcessorFactory,
         events: EventBus = EventBus(), options: Options = Options()
     ) async -> Exit {
+        var options = options
+        var own: ThreadTaskExecutor?
+        if options.taskExecutor == nil, let threads = options.threads {
+            own = ThreadTaskExecutor(name: "worker", threads: threads)
+            options.taskExecutor = own
+        }
+        defer { own?.shutdown() }
         let driver = WorkerDriver(connection: connection, registry: registry, factory: factory, events: events, options: options)
-        return await driver.run()
+        // The driver's own hops (an actor's jobs go where the running task prefers) on the same
+        // executor as its lanes.
+        return await withTaskExecutorPreference(options.taskExecutor) { await driver.run() }
     }
 }
 

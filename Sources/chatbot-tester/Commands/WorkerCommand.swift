@@ -27,6 +27,12 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(help: "The coordinator's Unix socket.") var connect: String?
     @Option(help: "The name shown in the coordinator's progress (default: host-pid).") var workerId: String?
     @Option(help: "Seconds to keep retrying while the coordinator is not listening yet.") var connectTimeout = 30.0
+    @Option(
+        help: """
+            With --connect: run this worker's cases on N threads of its own (default: \(ClusterWorkerHost.threadsVariable), which a \
+            coordinator starting several workers sets to each one's share of the cores; else one per core).
+            """)
+    var threads: Int?
     @Option(help: "An indexed run's store (s3://bucket/prefix, file:///path or a directory), as given to `plan`.") var store: String?
     @Option(help: "With --store: the shard index (default: JOB_COMPLETION_INDEX, else SLURM_ARRAY_TASK_ID).") var shard: Int?
     @Flag(help: "With --store: play again the cases earlier attempts on this index recorded as errors (a success replaces the error).")
@@ -37,6 +43,8 @@ struct WorkerCommand: AsyncParsableCommand {
 
     func validate() throws {
         if (connect == nil) == (store == nil) { throw ValidationError("give either --connect PATH (a coordinator) or --store URL (an indexed run)") }
+        if let threads, !(1...1024).contains(threads) { throw ValidationError("--threads must be from 1 to 1024") }
+        if store != nil, threads != nil { throw ValidationError("--threads needs --connect") }
         if store == nil, shard != nil || retryErrors || noProgress { throw ValidationError("--shard, --retry-errors and --no-progress need --store") }
         if !(heartbeat > 0 && heartbeat <= 3600) { throw ValidationError("--heartbeat must be more than 0 and at most 3600 seconds") }
     }
@@ -48,9 +56,11 @@ struct WorkerCommand: AsyncParsableCommand {
         try await withExitCodes {
             let exit: ClusterWorker.Exit
             do {
+                var options = ClusterWorker.Options(workerId: workerId)
+                options.threads = threads
                 exit = try await ClusterWorkerHost.run(
                     connect: connect ?? "", registry: .builtin(), factory: ClusterProcessors.factory(metrics: .builtinMetrics),
-                    options: ClusterWorker.Options(workerId: workerId), connectTimeout: connectTimeout)
+                    options: options, connectTimeout: connectTimeout)
             } catch let error as ChatbotTesterError where error.code == .transport {
                 // No coordinator (not started, or the run is over): aborted, not a usage error.
                 printError("worker: \(error)")
