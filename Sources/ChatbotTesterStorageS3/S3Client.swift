@@ -86,8 +86,14 @@ public struct S3Client: Sendable {
     func sendStreamed(_ call: Call) async throws -> HTTPStreamedResponse {
         try await perform(call) { request, timeout in
             let response = try await http.stream(request, timeout: timeout, maxBodyBytes: Int.max)
-            return (response, response.status, response.headers, { (try? await response.collect(upTo: 64 << 10)) ?? Data() })
+            return (response, response.status, response.headers, { await Self.errorBody(of: response) })
         }
+    }
+
+    /// What an error message quotes of a streamed reply's body: its first 64 KiB, or nothing when
+    /// it cannot be read.
+    static func errorBody(of response: HTTPStreamedResponse) async -> Data {
+        (try? await response.collect(upTo: 64 << 10)) ?? Data()
     }
 
     /// The retry loop of `send` and `sendStreamed`: `exchange` sends one signed request and returns
@@ -250,7 +256,7 @@ extension S3Client {
         let response = try await sendStreamed(call)
         switch response.status {
         case 404:
-            let error = await error(status: 404, body: (try? await response.collect(upTo: 64 << 10)) ?? Data(), call: call)
+            let error = await error(status: 404, body: Self.errorBody(of: response), call: call)
             if error.message.contains("NoSuchBucket") { throw error }
             return nil
         case 416:

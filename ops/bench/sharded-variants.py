@@ -1,0 +1,120 @@
+#!/usr/bin/env python3
+"""The same `test` job run several ways in each round, rounds interleaved: one process and any
+number of sharded variants (other worker counts, other builds, other environments), so a change is
+read against the same machine state. Prints, per variant, the median wall time, the CPU of the
+whole process tree, the coordinator's own CPU and its share of the tree, and per round the wall
+and CPU ratio of each variant to the first. A benchmark that prints figures; it asserts nothing.
+
+The job is `ops/bench/sharded-vs-single.py`'s: N single-turn cases, concurrency 32, one `contains`
+metric, against the mock OpenAI-compatible server on loopback at latency 0 (started once).
+
+usage: ops/bench/sharded-variants.py [--cases 20000] [--rounds 10] [--binary PATH] VARIANT...
+       VARIANT is NAME=SPEC, SPEC a comma-separated list of: wN (--workers N), bin:PATH (another
+       build), env:NAME:VALUE (an environment variable); an empty SPEC is one process with --binary.
+       e.g.  single=  w2=w2  old=w2,bin:/tmp/old-build  one-thread=w2,env:CHATBOT_TESTER_WORKER_THREADS:1
+       The first variant is the reference of the ratios.
+       (builds nothing: uses .build/release/chatbot-tester unless --binary names another build)
+"""
+import argparse, json, os, re, resource, shutil, socket, statistics, subprocess, sys, tempfile, time
+
+root = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def parse(variant, binary):
+    name, _, spec = variant.partition("=")
+    args, env, program = [], {}, binary
+    for part in filter(None, spec.split(",")):
+        if part.startswith("w") and part[1:].isdigit():
+            args += ["--workers", part[1:]]
+        elif part.startswith("bin:"):
+            program = os.path.abspath(part[4:])
+        elif part.startswith("env:") and part.count(":") >= 2:
+            key, value = part[4:].split(":", 1)
+            env[key] = value
+        else:
+            sys.exit(f"{variant}: cannot read '{part}' (wN, bin:PATH, env:NAME:VALUE)")
+    return name or variant, args, env, program
+
+
+def workers_cpu(events):
+    """The CPU seconds of the processes the command waited for, from its `process.cpu` event."""
+    try:
+        with open(events, "rb") as f:
+            for line in f:
+                if b'"process.cpu"' in line:
+                    found = re.search(r"started and waited for ([0-9.]+) s", json.loads(line)["message"])
+                    if found:
+                        return float(found.group(1))
+    except (OSError, ValueError):
+        pass
+    return 0.0
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--cases", type=int, default=20000)
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--binary", default=os.path.join(root, ".build/release/chatbot-tester"))
+    parser.add_argument("variants", nargs="+")
+    options = parser.parse_args()
+    binary = os.path.abspath(options.binary)
+    variants = [parse(v, binary) for v in options.variants]
+    work = tempfile.mkdtemp(prefix="ct-variants-")
+    with open(os.path.join(work, "cases.jsonl"), "w") as f:
+        for i in range(options.cases):
+            f.write(json.dumps({"id": f"c{i}", "input": f"MOCK_REPLY: refunds take 30 days ({i})"}) + "\n")
+    port = free_port()
+    server = subprocess.Popen([binary, "mock-server", "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.0)
+    with open(os.path.join(work, "job.yaml"), "w") as f:
+        f.write(f"""backends:
+  bot: {{type: openai, baseURL: "http://127.0.0.1:{port}/v1", model: m}}
+dataset: cases.jsonl
+run: {{concurrency: 32}}
+evaluate:
+  metrics: [{{type: contains, value: "30 days"}}]
+""")
+    results = {name: [] for name, _, _, _ in variants}
+    try:
+        for round_index in range(options.rounds):
+            for name, args, env, program in variants:
+                out = os.path.join(work, "out")
+                shutil.rmtree(out, ignore_errors=True)
+                before = resource.getrusage(resource.RUSAGE_CHILDREN)
+                start = time.monotonic()
+                done = subprocess.run([program, "test", "job.yaml", "--out", out, "--no-progress"] + args, cwd=work,
+                                      env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                wall = time.monotonic() - start
+                after = resource.getrusage(resource.RUSAGE_CHILDREN)
+                if done.returncode not in (0, 1):
+                    sys.exit(f"{name}: exit {done.returncode}: {done.stderr.decode()[-2000:]}")
+                tree = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+                coordinator = tree - workers_cpu(os.path.join(out, "events.jsonl"))
+                results[name].append((wall, tree, coordinator))
+            print(f"round {round_index + 1}: " + ", ".join(f"{n} {results[n][-1][0]:.2f} s" for n, _, _, _ in variants))
+            sys.stdout.flush()
+    finally:
+        server.terminate()
+        shutil.rmtree(work, ignore_errors=True)
+    reference = variants[0][0]
+    for name, _, _, _ in variants:
+        rows = results[name]
+        wall, tree, own = ([row[i] for row in rows] for i in range(3))
+        share = [100 * row[2] / max(row[1], 1e-9) for row in rows]
+        print(f"{name:>16}: wall median {statistics.median(wall):.2f} s (min {min(wall):.2f}), tree CPU {statistics.median(tree):.2f} s, "
+              f"coordinator/process CPU {statistics.median(own):.3f} s ({statistics.median(share):.1f} % of the tree)")
+        if name != reference:
+            ratios = [a[0] / b[0] for a, b in zip(rows, results[reference])]
+            cpu = [a[1] / b[1] for a, b in zip(rows, results[reference])]
+            print(f"{'':>16}  / {reference}: wall ratio median {statistics.median(ratios):.3f} "
+                  f"(rounds {', '.join(f'{r:.2f}' for r in ratios)}), CPU ratio median {statistics.median(cpu):.3f}")
+
+
+if __name__ == "__main__":
+    main()
