@@ -15,15 +15,15 @@ usage: ops/bench/sharded-variants.py [--cases 20000] [--rounds 10] [--binary PAT
        The first variant is the reference of the ratios.
        (builds nothing: uses .build/release/chatbot-tester unless --binary names another build)
 """
-import argparse, json, os, re, resource, shutil, socket, statistics, subprocess, sys, tempfile, time
+import argparse, importlib.util, json, os, resource, shutil, statistics, subprocess, sys, tempfile, time
 
 root = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+# The job's helpers are sharded-vs-single.py's (one of each).
+_spec = importlib.util.spec_from_file_location("sharded_vs_single", os.path.join(os.path.dirname(os.path.abspath(__file__)), "sharded-vs-single.py"))
+single_bench = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(single_bench)
 
 
 def parse(variant, binary):
@@ -42,20 +42,6 @@ def parse(variant, binary):
     return name or variant, args, env, program
 
 
-def workers_cpu(events):
-    """The CPU seconds of the processes the command waited for, from its `process.cpu` event."""
-    try:
-        with open(events, "rb") as f:
-            for line in f:
-                if b'"process.cpu"' in line:
-                    found = re.search(r"started and waited for ([0-9.]+) s", json.loads(line)["message"])
-                    if found:
-                        return float(found.group(1))
-    except (OSError, ValueError):
-        pass
-    return 0.0
-
-
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--cases", type=int, default=20000)
@@ -69,7 +55,7 @@ def main():
     with open(os.path.join(work, "cases.jsonl"), "w") as f:
         for i in range(options.cases):
             f.write(json.dumps({"id": f"c{i}", "input": f"MOCK_REPLY: refunds take 30 days ({i})"}) + "\n")
-    port = free_port()
+    port = single_bench.free_port()
     server = subprocess.Popen([binary, "mock-server", "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(1.0)
     with open(os.path.join(work, "job.yaml"), "w") as f:
@@ -95,7 +81,7 @@ evaluate:
                 if done.returncode not in (0, 1):
                     sys.exit(f"{name}: exit {done.returncode}: {done.stderr.decode()[-2000:]}")
                 tree = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-                coordinator = tree - workers_cpu(os.path.join(out, "events.jsonl"))
+                coordinator = tree - (single_bench.workers_cpu_logged(os.path.join(out, "events.jsonl")) or 0.0)
                 results[name].append((wall, tree, coordinator))
             print(f"round {round_index + 1}: " + ", ".join(f"{n} {results[n][-1][0]:.2f} s" for n, _, _, _ in variants))
             sys.stdout.flush()
