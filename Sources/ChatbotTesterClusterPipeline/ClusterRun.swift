@@ -126,6 +126,8 @@ public enum ClusterRun {
         if options.workers == 0 && options.socketPath == nil {
             throw ChatbotTesterError(.invalidConfig, "a run without spawned workers needs a socket path for workers to connect to")
         }
+        // A thread count the workers would refuse stops the run here, not worker after worker.
+        if options.workers > 0 { _ = try ClusterWorkerHost.threads(environment: options.workerCommand.environment ?? ProcessInfo.processInfo.environment) }
         let (socketPath, privateDirectory) = try socketPath(for: options)
         // Only the workers started here know a socket chosen here: nobody else can arrive late.
         let coordinatorOptions = {

@@ -214,6 +214,22 @@ import Testing
         }
     }
 
+    /// A value the workers would refuse stops the run before any worker starts: a config error
+    /// naming the variable, not worker after worker failing until the restarts are used up.
+    @Test func aRunWhoseWorkersWouldRefuseTheirThreadCountStopsAtOnce() async throws {
+        let directory = try ClusterTestSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        var options = ClusterTestSupport.options(workers: 2, spool: directory.appendingPathComponent("spool"))
+        options.workerCommand.environment = ProcessInfo.processInfo.environment.merging([ClusterWorkerHost.threadsVariable: "many"]) { $1 }
+        let run = options
+        let error = await #expect(throws: ChatbotTesterError.self) {
+            try await withTimeout(30) { try await ClusterRun.run(samples: ClusterTestSupport.samples(4), setup: ClusterTestSupport.setup(), options: run) }
+        }
+        #expect(error?.code == .invalidConfig)
+        #expect(error?.message.contains("'many'") == true)
+        #expect(!FileManager.default.fileExists(atPath: directory.appendingPathComponent("spool").path))
+    }
+
     @Test func aCoordinatorSharesTheCoresAmongSeveralWorkers() {
         #expect(ClusterWorkerHost.threadsShare(workers: 1, cores: 2) == nil)
         #expect(ClusterWorkerHost.threadsShare(workers: 2, cores: 2) == 1)
