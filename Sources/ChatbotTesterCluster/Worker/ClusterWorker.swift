@@ -33,13 +33,14 @@ public enum ClusterWorker {
         /// The executor the worker's own tasks prefer — its lanes, its flusher, its heartbeat, the
         /// processor's build, its line writes; `nil` (the default): Swift's global concurrent pool.
         /// A process that runs a worker beside other busy work (a test host) can give it a thread of
-        /// its own; call `run` from a task with the same preference (`Task(executorPreference:)`).
+        /// its own; `run` runs the worker under this preference.
         public var taskExecutor: (any TaskExecutor)?
         /// Run the worker's tasks on this many threads of its own (a `ThreadTaskExecutor` made for
         /// the run, stopped when it returns) instead of Swift's pool, which has one thread per
         /// core: a worker started beside others on one host takes its share of the cores (its
         /// coordinator says how many in `CHATBOT_TESTER_WORKER_THREADS`, which
         /// `ClusterWorkerHost.run` reads). Ignored when `taskExecutor` is set; `nil`: the pool.
+        /// Taken between 1 and 1,024.
         public var threads: Int?
 
         public init(workerId: String? = nil, batchSize: Int = 128, stateDirectory: URL? = nil, flushDelay: Double = 0.02) {
@@ -69,7 +70,7 @@ public enum ClusterWorker {
         var options = options
         var own: ThreadTaskExecutor?
         if options.taskExecutor == nil, let threads = options.threads {
-            own = ThreadTaskExecutor(name: "worker", threads: threads)
+            own = ThreadTaskExecutor(name: "worker", threads: min(1024, max(1, threads)))
             options.taskExecutor = own
         }
         defer { own?.shutdown() }
