@@ -117,6 +117,10 @@ import Testing
         case miscounts
         /// Leaves without answering.
         case leaves
+        /// Journals its first assignment, sends the frame and leaves before the run ends.
+        case leavesAfterItsFirstRecords
+        /// Appends its first assignment's lines to the journal and leaves without sending the frame.
+        case leavesWithoutReportingItsLines
     }
 
     /// A worker played by the test over a real socket: it journals every sample it is given, as
@@ -154,7 +158,16 @@ import Testing
                 try handle.write(contentsOf: lines)
                 try handle.close()
                 places.add(base: end + 1, units: units)
+                if case .leavesWithoutReportingItsLines = answer {
+                    worker.close(reason: nil)
+                    return orders
+                }
                 worker.enqueue([codec.encodeJournaledFrame(base: end + 1, units: units)])
+                if case .leavesAfterItsFirstRecords = answer {
+                    // Closed once the frame is written (no reason given).
+                    worker.close(reason: nil)
+                    return orders
+                }
             case .writeLines(let order):
                 orders.append(order)
                 var written = places.write(order, journal: journal)
@@ -162,7 +175,7 @@ import Testing
                 case .writes: break
                 case .fails: written = .init(records: 0, resultsBytes: 0, evalsBytes: 0, failure: "the disk is full")
                 case .miscounts: written.records -= 1
-                case .leaves:
+                case .leaves, .leavesAfterItsFirstRecords, .leavesWithoutReportingItsLines:
                     worker.close(reason: nil)
                     return orders
                 }
@@ -177,6 +190,14 @@ import Testing
         return orders
     }
 
+    /// A run for a played worker in `directory`: its socket's path, a spool of `samples` cases in
+    /// shards of 5, and the sink.
+    static func playedRun(in directory: URL, samples: Int) throws -> (path: String, spool: ClusterSpool, sink: LineSink) {
+        let spool = try ClusterSpool.prepare(
+            at: directory.appendingPathComponent("spool"), samples: ClusterTestSupport.samples(samples), setup: ClusterTestSupport.setup(), samplesPerShard: 5)
+        return (directory.appendingPathComponent("c.sock").path, spool, LineSink(directory: directory))
+    }
+
     /// One worker played by the test, answering `writeLines` each way: a worker that writes gets
     /// one order covering every sample, and the files hold the journal's lines; one that fails,
     /// miscounts or leaves makes the sink give up naming why, and the run still completes.
@@ -184,10 +205,7 @@ import Testing
     func aWorkersAnswerDecidesWhetherItsLinesAreUsed(_ answer: Answer) async throws {
         let directory = try ClusterTestSupport.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
-        let path = directory.appendingPathComponent("c.sock").path
-        let spool = try ClusterSpool.prepare(
-            at: directory.appendingPathComponent("spool"), samples: ClusterTestSupport.samples(24), setup: ClusterTestSupport.setup(), samplesPerShard: 5)
-        let sink = LineSink(directory: directory)
+        let (path, spool, sink) = try Self.playedRun(in: directory, samples: 24)
         let options = {
             var options = Self.options(sink, workers: 1)
             options.assignsByReference = false
@@ -217,7 +235,64 @@ import Testing
             #expect(outcomes.first??.contains("wrote 23 records") == true && outcomes.first??.contains("not 24") == true, "\(outcomes)")
         case .leaves:
             #expect(outcomes.first??.contains("left before it wrote its lines") == true, "\(outcomes)")
+        case .leavesAfterItsFirstRecords, .leavesWithoutReportingItsLines:
+            Issue.record("not an argument of this test")
         }
+    }
+
+    /// A worker lost mid-run after it journaled records: the other worker writes its own lines,
+    /// and the coordinator writes the lost one's from the journal — the files hold every record's
+    /// lines in dataset order, and no merge pass is needed.
+    @Test(.timeBound, arguments: [Answer.leavesAfterItsFirstRecords, .leavesWithoutReportingItsLines])
+    func theLinesOfAWorkerThatLeftAreWrittenByTheCoordinator(_ answer: Answer) async throws {
+        let directory = try ClusterTestSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let (path, spool, sink) = try Self.playedRun(in: directory, samples: 40)
+        let events = EventBus()
+        let recorder = RecordingEventSink()
+        events.subscribe(recorder)
+        let options = {
+            var options = Self.options(sink, workers: 1)
+            options.assignsByReference = false
+            return options
+        }()
+        let stats = try await withTimeout(90) {
+            try await UVLoop.withLoop { loop in
+                let listener = try await UVPipeListener.listen(path: path, loop: loop)
+                let coordinator = Task(executorPreference: DedicatedThreadExecutor.timeBoundTests) {
+                    try await ClusterCoordinator.run(spool: spool, listener: listener, events: events, options: options)
+                }
+                // The played worker journals its first assignment and leaves; a real one plays the rest.
+                _ = try await Self.playWorker(socket: path, loop: loop, answer: answer)
+                let real = try await UVProcess.spawn(executable: ClusterTestSupport.hostPath, arguments: ["worker", "--connect", path], loop: loop)
+                let stats = try await withTaskCancellationHandler { try await coordinator.value } onCancel: { coordinator.cancel() }
+                _ = await real.waitForExit()
+                return stats
+            }
+        }
+        await events.shutdown()
+        #expect(stats.journaled == 40 && stats.workersLost >= 1)
+        if case .leavesWithoutReportingItsLines = answer {
+            // Lines in the journal that no frame reported: the streamed output is told and gives up
+            // (the merge writes the files from the journal, the truth), naming where they are.
+            let outcomes = sink.outcomes.current
+            #expect(outcomes.count == 1 && outcomes.first??.contains("worker played") == true, "\(outcomes)")
+            #expect(outcomes.first??.contains("bytes no frame reported (from offset 0)") == true, "\(outcomes)")
+            #expect(sink.discarded.current.count == 1 && sink.discarded.current.first == outcomes.first ?? nil)
+            return
+        }
+        #expect(sink.outcomes.current.count == 1 && sink.outcomes.current.first == .some(nil), "\(sink.outcomes.current)")
+        #expect(sink.discarded.current.isEmpty, "\(sink.discarded.current)")
+        let expected = sink.expected()
+        #expect(sink.lines.current.count == 40)
+        #expect(try Data(contentsOf: sink.lineFiles.results) == expected.results)
+        #expect(try Data(contentsOf: sink.lineFiles.evals!) == expected.evals)
+        let said = recorder.events(of: LogEvent.self).filter { $0.source == "cluster.output" }.map(\.message)
+        #expect(said.count == 1 && said.first?.contains("the workers wrote the lines of 40 records") == true, "\(said)")
+        // The played worker's records are those answered "answer to …" (the real worker echoes).
+        let played = sink.lines.current.values.filter { String(decoding: $0.line, as: UTF8.self).contains("\"answer to case-") }.count
+        #expect(played > 0 && played < 40)
+        #expect(said.first?.hasSuffix("the coordinator wrote those of \(played) records of workers that had left") == true, "\(said)")
     }
 
     /// One worker appends to the journal and one sends its records' bytes (`--frames-only`): the
@@ -298,6 +373,76 @@ import Testing
 
     /// The coordinator's end phase on its own: files made at their size, answers added up per
     /// worker across its orders, every way it gives up named.
+    /// The records of workers that left go to the coordinator's own part, in dataset order with
+    /// their journal places; the others' orders and every offset stay a prefix sum over all.
+    @Test func theRecordsOfWorkersThatLeftAreWrittenHere() throws {
+        var places = ClusterLinePlaces()
+        // Worker 2 left; its records at 1, 2 and 4.
+        let table: [(index: Int, worker: Int, results: Int, evals: Int)] = [(0, 1, 10, 3), (1, 2, 11, 4), (2, 2, 12, 5), (3, 1, 13, 6), (4, 2, 14, 7)]
+        for row in table {
+            places.place(index: row.index, worker: row.worker, resultsBytes: row.results, evalsBytes: row.evals, line: (1000 * row.index)..<(1000 * row.index + 200))
+        }
+        #expect(places.workers == [1, 2])
+        let plan = try #require(places.plan(results: "/r", evals: "/e", writtenHere: [2]))
+        #expect(plan.orders.keys.sorted() == [1])
+        #expect(plan.orders[1]?.first?.runs == [.init(first: 0, count: 1, resultsOffset: 0, evalsOffset: 0), .init(first: 3, count: 1, resultsOffset: 33, evalsOffset: 12)])
+        #expect(plan.here == [.init(first: 1, count: 2, resultsOffset: 10, evalsOffset: 3), .init(first: 4, count: 1, resultsOffset: 46, evalsOffset: 18)])
+        #expect(plan.hereLines == [1000..<1200, 2000..<2200, 4000..<4200])
+        #expect(plan.hereExpected == .init(records: 3, resultsBytes: 37, evalsBytes: 16))
+        #expect(plan.expected[1] == .init(records: 2, resultsBytes: 23, evalsBytes: 9))
+        #expect(plan.resultsBytes == 60 && plan.evalsBytes == 25 && plan.records == 5)
+        // A record of a worker that left whose line is not known cannot be written here.
+        var unknown = ClusterLinePlaces()
+        unknown.place(index: 0, worker: 3, resultsBytes: 10, evalsBytes: 0)
+        #expect(unknown.plan(results: "/r", evals: nil, writtenHere: [3]) == nil)
+        #expect(unknown.plan(results: "/r", evals: nil) != nil)
+    }
+
+    /// `writeHere` copies each line's `run` value and evaluations from the journal to their
+    /// offsets; a line that is not where the plan says is refused, naming its place.
+    @Test func theCoordinatorsPartIsCopiedFromTheJournal() throws {
+        let directory = try ClusterTestSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        var journal = Data("\n".utf8)
+        var places = ClusterLinePlaces()
+        var expectedResults = Data(), expectedEvals = Data()
+        for index in 0..<3 {
+            var run = RunRecord(sample: TestSample(id: "c\(index)", input: "q\(index)"), target: "bot")
+            run.output = "answer \(index)"
+            let evals = (0..<index).map { EvalRecord(sampleId: "c\(index)", metric: "m\($0)", type: "contains", status: .scored, score: 1, passed: true) }
+            let (_, line) = try ClusterRecord(sampleId: "c\(index)", index: index, run: run, evals: evals).journaledUnit()
+            let start = journal.count
+            journal.append(line)
+            places.place(
+                index: index, worker: 7, resultsBytes: try JSONCoding.encoder().encode(run).count + 1,
+                evalsBytes: try evals.reduce(0) { $0 + (try JSONCoding.encoder().encode($1).count + 1) }, line: start..<journal.count)
+            expectedResults.append(try JSONCoding.encoder().encode(run))
+            expectedResults.append(0x0A)
+            for eval in evals {
+                expectedEvals.append(try JSONCoding.encoder().encode(eval))
+                expectedEvals.append(0x0A)
+            }
+        }
+        let journalURL = directory.appendingPathComponent("journal.jsonl")
+        try journal.write(to: journalURL)
+        let results = directory.appendingPathComponent("results.jsonl"), evals = directory.appendingPathComponent("evals.jsonl")
+        let plan = try #require(places.plan(results: results.path, evals: evals.path, writtenHere: [7]))
+        #expect(plan.orders.isEmpty && plan.here.count == 1)
+        var phase = try ClusterLinePhase(plan: plan, results: results, evals: evals, now: 0)
+        #expect(phase.awaits(ClusterLinePhase.here) && phase.stillWriting.isEmpty)
+        let written = ClusterLinePhase.writeHere(plan, journal: journalURL, results: results, evals: evals)
+        #expect(written == plan.hereExpected)
+        #expect(phase.answered(written, from: ClusterLinePhase.here, peer: "the coordinator") == .workerDone(ClusterLinePhase.here))
+        #expect(phase.complete && ClusterLinePhase.finish(phase.takeFiles(), failure: nil) == nil)
+        #expect(try Data(contentsOf: results) == expectedResults)
+        #expect(try Data(contentsOf: evals) == expectedEvals)
+        // A plan pointing one byte off: refused, naming the place.
+        var shifted = plan
+        shifted.hereLines[1] = (shifted.hereLines[1].lowerBound + 1)..<(shifted.hereLines[1].upperBound + 1)
+        let refused = ClusterLinePhase.writeHere(shifted, journal: journalURL, results: results, evals: evals)
+        #expect(refused.failure?.contains("at \(shifted.hereLines[1].lowerBound)") == true, "\(refused)")
+    }
+
     @Test func theLinePhaseAddsUpAnswersAndNamesWhyItGivesUp() throws {
         let directory = try ClusterTestSupport.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }

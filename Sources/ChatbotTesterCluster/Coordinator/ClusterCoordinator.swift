@@ -212,6 +212,13 @@ actor CoordinatorDriver {
     private let lineSink: (any ClusterWorkerWrittenLines)?
     /// Where each journaled record's lines go (with a `lineSink`).
     private var places = ClusterLinePlaces()
+    /// The journal's bytes the workers' `journaled` frames covered (each write: its leading newline
+    /// and its lines), and the workers lost meanwhile: at the end, a lost worker's loss matters to
+    /// the streamed output only when the journal holds bytes no frame reported (with a `lineSink`).
+    private var reportedJournal = IndexSet()
+    private var lostWorkers: [String] = []
+    /// Where the coordinator writes its own part of the lines and then syncs the files, in order.
+    private nonisolated let lineQueue = DispatchQueue(label: "chatbot-tester.coordinator-lines")
     /// The workers writing their lines at the end of the run (see `startLinePhase`).
     private var linePhase: ClusterLinePhase?
     private var linePhaseStarted = false
@@ -402,20 +409,22 @@ actor CoordinatorDriver {
 
     // MARK: The workers write their lines (protocol 11)
 
-    /// Notes where a journaled record's lines go: its worker writes them at the end, unless the
-    /// coordinator appended it (then no worker can, and the merge writes the files).
+    /// Notes where a journaled record's lines go: its worker writes them at the end (or the
+    /// coordinator, from the journal, when that worker has left), unless the coordinator appended
+    /// it (then no worker can, and the merge writes the files).
     private func place(_ record: ClusterRecordEnvelope) {
         guard record.journaledByWorker, let worker = record.journaledBy else { return places.unplace() }
         var evals = 0
         for element in record.evalRanges { evals += element.count + 1 }
-        places.place(index: record.index, worker: worker, resultsBytes: record.runRange.count + 1, evalsBytes: evals)
+        places.place(index: record.index, worker: worker, resultsBytes: record.runRange.count + 1, evalsBytes: evals, line: record.journalLine)
     }
 
     /// The run's end, when the workers write their lines: makes the files at their final size and
     /// sends each worker that journaled records its `writeLines` orders (the workers it sends
-    /// none are told to leave as usual). Tells the sink why not when they cannot write every line:
-    /// a run interrupted or with samples abandoned in flight, a record the coordinator journaled,
-    /// a worker gone. Does nothing after a failure (the run fails; the sink is never called).
+    /// none are told to leave as usual); the lines of workers that have left it writes itself, from
+    /// the journal. Tells the sink why not when the lines cannot all be written: a run interrupted
+    /// or with samples abandoned in flight, a record the coordinator journaled. Does nothing after
+    /// a failure (the run fails; the sink is never called).
     private func startLinePhase(_ reason: RunStopReason) {
         guard let sink = lineSink, !linePhaseStarted else { return }
         linePhaseStarted = true
@@ -423,11 +432,18 @@ actor CoordinatorDriver {
         guard reason != .cancelled else { return sink.linesWritten(failure: "the run was interrupted") }
         guard machine.abandonedCount == 0 else { return sink.linesWritten(failure: "\(machine.abandonedCount) samples were abandoned in flight") }
         let files = sink.lineFiles
-        guard let plan = places.plan(results: files.results.path, evals: files.evals?.path) else {
+        // The lines of workers that have left (lost mid-run) are written here, from the journal.
+        let gone = places.workers.filter { connections[$0] == nil }
+        guard places.unplaced == 0 else {
             return sink.linesWritten(failure: "\(places.unplaced) records were journaled without a worker that can write their lines")
         }
-        if let gone = plan.orders.keys.first(where: { connections[$0] == nil }) {
-            return sink.linesWritten(failure: "the worker of connection \(gone), which journaled records, has left")
+        if let first = lostWorkers.first, let why = unreportedJournal() {
+            let reason = "worker \(first) was lost\(lostWorkers.count > 1 ? " (and \(lostWorkers.count - 1) more)" : ""), and \(why)"
+            discardSink(reason)
+            return sink.linesWritten(failure: reason)
+        }
+        guard let plan = places.plan(results: files.results.path, evals: files.evals?.path, writtenHere: gone) else {
+            return sink.linesWritten(failure: "records of a worker that has left have no known place in the journal")
         }
         do {
             linePhase = try ClusterLinePhase(plan: plan, results: files.results, evals: files.evals, now: now)
@@ -437,7 +453,41 @@ actor CoordinatorDriver {
         for (worker, orders) in linePhase?.orders ?? [] {
             connections[worker]?.enqueue(orders.compactMap { try? codec.encode(.writeLines($0)) })
         }
-        if plan.orders.isEmpty { endLinePhase(failure: nil) }
+        if !plan.here.isEmpty {
+            let journal = spool.journalURL, queue = lineQueue
+            Task(executorPreference: options.taskExecutor) {
+                let written = (try? await BlockingIO.run(on: queue) { ClusterLinePhase.writeHere(plan, journal: journal, results: files.results, evals: files.evals) })
+                    ?? ClusterMessage.LinesWritten(records: 0, resultsBytes: 0, evalsBytes: 0, failure: "the write did not run")
+                await self.hereWritten(written)
+            }
+        }
+        if plan.orders.isEmpty && plan.here.isEmpty { endLinePhase(failure: nil) }
+    }
+
+    /// Why the journal holds lines no `journaled` frame reported (a worker lost in the middle of a
+    /// write, or before it sent the frame of what it wrote); nil when every byte of it is inside a
+    /// reported write.
+    private func unreportedJournal() -> String? {
+        guard let size = (try? FileManager.default.attributesOfItem(atPath: spool.journalURL.path)[.size] as? NSNumber)?.intValue else {
+            return "the journal's size cannot be read"
+        }
+        guard size > 0 else { return nil }
+        if reportedJournal.contains(integersIn: 0..<size) { return nil }
+        let gaps = IndexSet(integersIn: 0..<size).subtracting(reportedJournal)
+        return "the journal holds \(gaps.count) bytes no frame reported (from offset \(gaps.first ?? 0))"
+    }
+
+    /// The coordinator's own part of the line phase is written (or why not).
+    private func hereWritten(_ answer: ClusterMessage.LinesWritten) {
+        guard linePhase?.awaits(ClusterLinePhase.here) == true else { return }
+        switch linePhase?.answered(answer, from: ClusterLinePhase.here, peer: "the coordinator") {
+        case .workerDone:
+            if linePhase?.complete == true { endLinePhase(failure: nil) }
+        case .fail(let why):
+            endLinePhase(failure: why)
+        case .wait, nil:
+            break
+        }
     }
 
     /// A worker's `linesWritten`: once every order of every worker is answered with what it was
@@ -465,7 +515,8 @@ actor CoordinatorDriver {
         linePhase = nil
         let files = phase.takeFiles()
         Task(executorPreference: options.taskExecutor) {
-            let why = (try? await BlockingIO.run { ClusterLinePhase.finish(files, failure: failure) }) ?? failure
+            // On the queue the coordinator's own part of the lines is written on: after it.
+            let why = (try? await BlockingIO.run(on: self.lineQueue) { ClusterLinePhase.finish(files, failure: failure) }) ?? failure
             await self.linesEnded(phase, why: why)
         }
     }
@@ -473,10 +524,12 @@ actor CoordinatorDriver {
     /// The rest of `endLinePhase`, once the files are synced and closed.
     private func linesEnded(_ phase: ClusterLinePhase, why: String?) {
         if why == nil {
+            let here = phase.plan.hereExpected.records
+            let adopted = here == 0 ? "" : "; the coordinator wrote those of \(here) records of workers that had left"
             events.emit(
                 LogEvent(
                     .debug,
-                    "the workers wrote the lines of \(phase.plan.records) records (\(phase.plan.resultsBytes) bytes of results, \(phase.plan.evalsBytes) of evaluations)",
+                    "the workers wrote the lines of \(phase.plan.records) records (\(phase.plan.resultsBytes) bytes of results, \(phase.plan.evalsBytes) of evaluations)\(adopted)",
                     source: "cluster.output"))
         }
         lineSink?.linesWritten(failure: why)
@@ -500,10 +553,13 @@ actor CoordinatorDriver {
             throw ChatbotTesterError(.proto, "journaled frame names bytes \(span) of the journal: \(error)", location: SourceLocation(source: peer, field: "journaled"))
         }
         let start = bytes.startIndex - span.lowerBound
+        // The worker wrote a newline of its own before the frame's lines.
+        if span.lowerBound > 0 { reportedJournal.insert(integersIn: (span.lowerBound - 1)..<span.upperBound) }
         return try batch.items.enumerated().map { position, item in
             do {
                 var record = try ClusterRecordEnvelope(journaledLine: bytes[(start + item.line.lowerBound)..<(start + item.line.upperBound)], item: item)
                 record.journaledBy = id
+                record.journalLine = item.line
                 return record
             } catch let error as ClusterRecordEnvelope.ShapeError {
                 throw ChatbotTesterError(
@@ -734,8 +790,13 @@ actor CoordinatorDriver {
             stats.workersJoined += 1
             joinedAt[workerId] = now
         case .workerLost(let workerId, _, let requeued):
-            // It may have journaled lines it did not report.
-            discardSink("worker \(workerId) was lost")
+            // It may have journaled lines it did not report: with workers writing the lines, the
+            // journal is checked at the end (`unreportedJournal`); else the streamed output gives up.
+            if lineSink == nil {
+                discardSink("worker \(workerId) was lost")
+            } else {
+                lostWorkers.append(workerId)
+            }
             stats.workersLost += 1
             stats.reassignments += requeued
             // Its last records are reported before its loss.

@@ -1,3 +1,4 @@
+import ChatbotTesterCore
 import Foundation
 
 /// The end of a run whose workers write their own `results.jsonl` and `evals.jsonl` lines
@@ -53,7 +54,12 @@ struct ClusterLinePhase {
         deadline = now + 30 + Double(plan.resultsBytes + plan.evalsBytes) / 20e6
         pending = plan.orders.mapValues { Worker(orders: $0.count, expected: .init(records: 0, resultsBytes: 0, evalsBytes: 0)) }
         for (worker, expected) in plan.expected { pending[worker]?.expected = expected }
+        // The coordinator's own part (the lines of workers that left) answers as connection 0.
+        if !plan.here.isEmpty { pending[Self.here] = Worker(orders: 1, expected: plan.hereExpected) }
     }
+
+    /// The connection id the coordinator's own part answers as (connections count from 1).
+    static let here = 0
 
     /// Each worker's orders, by connection, in connection order.
     var orders: [(worker: Int, orders: [ClusterMessage.WriteLines])] {
@@ -72,7 +78,7 @@ struct ClusterLinePhase {
 
     /// The workers that have not answered every order.
     var stillWriting: [Int] {
-        pending.keys.sorted()
+        pending.keys.filter { $0 != Self.here }.sorted()
     }
 
     /// An answer from the worker of connection `id` (called `peer` in messages); the caller makes
@@ -111,6 +117,94 @@ struct ClusterLinePhase {
     mutating func takeFiles() -> [FileHandle] {
         defer { files = [] }
         return files
+    }
+
+    /// Writes the lines of `plan.here` (the records of workers that left) from the journal at
+    /// `journal` into `results` and `evals` (nil: not scored), through handles of its own: each
+    /// line's `run` value and its evaluations, found by the byte scanner (the lines were checked
+    /// when their frames were read). What it wrote, with why it stopped when it could not write
+    /// everything. Blocking: the coordinator runs it on `BlockingIO`'s queue, the one that then
+    /// syncs and closes the files (``finish(_:failure:)``), so nothing writes after that.
+    static func writeHere(_ plan: ClusterLinePlaces.Plan, journal: URL, results: URL, evals: URL?) -> ClusterMessage.LinesWritten {
+        var written = ClusterMessage.LinesWritten(records: 0, resultsBytes: 0, evalsBytes: 0)
+        func failed(_ why: String) -> ClusterMessage.LinesWritten {
+            var answer = written
+            answer.failure = why
+            return answer
+        }
+        let source = open(journal.path, O_RDONLY | O_CLOEXEC)
+        guard source >= 0 else { return failed("cannot open the journal: \(String(cString: strerror(errno)))") }
+        defer { close(source) }
+        let resultsFile = open(results.path, O_WRONLY | O_CLOEXEC)
+        guard resultsFile >= 0 else { return failed("cannot open \(results.lastPathComponent): \(String(cString: strerror(errno)))") }
+        defer { close(resultsFile) }
+        let evalsFile = evals.map { open($0.path, O_WRONLY | O_CLOEXEC) } ?? -1
+        if let evals, evalsFile < 0 { return failed("cannot open \(evals.lastPathComponent): \(String(cString: strerror(errno)))") }
+        defer { if evalsFile >= 0 { close(evalsFile) } }
+        /// Writes `bytes` at `offset` of `fd` whole; false when it cannot.
+        func put(_ bytes: [UInt8], at offset: Int, to fd: Int32) -> Bool {
+            var done = 0
+            while done < bytes.count {
+                let n = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress! + done, $0.count - done, off_t(offset + done)) }
+                if n < 0 && errno == EINTR { continue }
+                guard n > 0 else { return false }
+                done += n
+            }
+            return true
+        }
+        var next = 0
+        var line = [UInt8]()
+        for run in plan.here {
+            var resultsAt = run.resultsOffset, evalsAt = run.evalsOffset
+            var resultsOut: [UInt8] = [], evalsOut: [UInt8] = []
+            for _ in 0..<run.count {
+                guard next < plan.hereLines.count else { return failed("the plan names fewer lines than records") }
+                let place = plan.hereLines[next]
+                next += 1
+                let length = Int(place.upperBound - place.lowerBound)
+                line = [UInt8](repeating: 0, count: length)
+                var got = 0
+                while got < length {
+                    let n = line.withUnsafeMutableBytes { pread(source, $0.baseAddress! + got, length - got, off_t(Int(place.lowerBound) + got)) }
+                    if n < 0 && errno == EINTR { continue }
+                    guard n > 0 else { return failed("cannot read the journal at \(place.lowerBound)") }
+                    got += n
+                }
+                guard line.last == 0x0A else { return failed("the journal's line at \(place.lowerBound) does not end there") }
+                let body = Data(line.dropLast())
+                guard let members = try? JSONByteScanner.members(ofObject: body), let runValue = members.first(where: { $0.name == "run" })?.value,
+                    let evalsValue = members.first(where: { $0.name == "evals" })?.value,
+                    let elements = try? JSONByteScanner.elements(ofArray: body, in: evalsValue)
+                else { return failed("the journal's line at \(place.lowerBound) is not a record") }
+                resultsOut.append(contentsOf: line[runValue])
+                resultsOut.append(0x0A)
+                if evalsFile >= 0 {
+                    for element in elements {
+                        evalsOut.append(contentsOf: line[element])
+                        evalsOut.append(0x0A)
+                    }
+                }
+                written.records += 1
+                // A long run goes out a few megabytes at a time.
+                if resultsOut.count + evalsOut.count >= 4 << 20 {
+                    guard put(resultsOut, at: resultsAt, to: resultsFile), evalsFile < 0 || put(evalsOut, at: evalsAt, to: evalsFile) else {
+                        return failed("cannot write the lines: \(String(cString: strerror(errno)))")
+                    }
+                    written.resultsBytes += resultsOut.count
+                    written.evalsBytes += evalsOut.count
+                    resultsAt += resultsOut.count
+                    evalsAt += evalsOut.count
+                    resultsOut.removeAll(keepingCapacity: true)
+                    evalsOut.removeAll(keepingCapacity: true)
+                }
+            }
+            guard put(resultsOut, at: resultsAt, to: resultsFile), evalsFile < 0 || put(evalsOut, at: evalsAt, to: evalsFile) else {
+                return failed("cannot write the lines: \(String(cString: strerror(errno)))")
+            }
+            written.resultsBytes += resultsOut.count
+            written.evalsBytes += evalsOut.count
+        }
+        return written
     }
 
     /// Ends the phase's files: with no `failure`, syncs them; closes them. Why the lines are not

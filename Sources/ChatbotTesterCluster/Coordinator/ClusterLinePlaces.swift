@@ -7,7 +7,10 @@ import Foundation
 /// same worker journaled, with their offsets in the two files (a prefix sum in dataset order) — so
 /// the workers write every line at once and the coordinator copies none.
 ///
-/// A record the coordinator appended itself (a worker that sends its records' bytes) has no
+/// The coordinator also keeps where each record's line is in the journal (12 bytes more a
+/// sample): the lines of a worker that has left by the end (lost mid-run) are written by the
+/// coordinator itself (`Plan.here`), so the other workers still write theirs and no merge pass
+/// runs. A record the coordinator appended itself (a worker that sends its records' bytes) has no
 /// worker to write it: it is counted in `unplaced`, and then there is no plan (the merge writes
 /// the files from the journal).
 public struct ClusterLinePlaces: Sendable, Hashable {
@@ -16,6 +19,12 @@ public struct ClusterLinePlaces: Sendable, Hashable {
     /// By dataset index: the bytes of its `results.jsonl` line and of its `evals.jsonl` lines.
     private var resultsBytes: [UInt32] = []
     private var evalsBytes: [UInt32] = []
+    /// By dataset index: where its line starts in the journal, and its length (newline included;
+    /// 0: not known).
+    private var lineStarts: [UInt64] = []
+    private var lineLengths: [UInt32] = []
+    /// The worker connections that placed records.
+    public private(set) var workers: Set<Int> = []
     /// Records placed.
     public private(set) var placed = 0
     /// Records journaled that no worker can write (or placed twice).
@@ -25,8 +34,9 @@ public struct ClusterLinePlaces: Sendable, Hashable {
 
     /// Records that worker connection `worker` journaled the record at `index`, whose `results.jsonl`
     /// line is `resultsBytes` long and whose evaluation lines together `evalsBytes` (newlines
-    /// included).
-    public mutating func place(index: Int, worker: Int, resultsBytes: Int, evalsBytes: Int) {
+    /// included), its line at `line` in the journal (offsets, newline included; nil: not known,
+    /// then only its worker can write it).
+    public mutating func place(index: Int, worker: Int, resultsBytes: Int, evalsBytes: Int, line: Range<Int>? = nil) {
         guard index >= 0, worker > 0, worker <= Int(UInt32.max), resultsBytes > 0, resultsBytes <= Int(UInt32.max), evalsBytes >= 0,
             evalsBytes <= Int(UInt32.max)
         else { return unplace() }
@@ -35,11 +45,18 @@ public struct ClusterLinePlaces: Sendable, Hashable {
             owners.append(contentsOf: repeatElement(0, count: grown - owners.count))
             self.resultsBytes.append(contentsOf: repeatElement(0, count: grown - self.resultsBytes.count))
             self.evalsBytes.append(contentsOf: repeatElement(0, count: grown - self.evalsBytes.count))
+            lineStarts.append(contentsOf: repeatElement(0, count: grown - lineStarts.count))
+            lineLengths.append(contentsOf: repeatElement(0, count: grown - lineLengths.count))
         }
         guard owners[index] == 0 else { return unplace() }
         owners[index] = UInt32(worker)
         self.resultsBytes[index] = UInt32(resultsBytes)
         self.evalsBytes[index] = UInt32(evalsBytes)
+        if let line, line.lowerBound >= 0, line.count > 1, line.count <= Int(UInt32.max) {
+            lineStarts[index] = UInt64(line.lowerBound)
+            lineLengths[index] = UInt32(line.count)
+        }
+        workers.insert(worker)
         placed += 1
     }
 
@@ -59,12 +76,22 @@ public struct ClusterLinePlaces: Sendable, Hashable {
         public var evalsBytes: Int
         /// Records placed.
         public var records: Int
+        /// The runs the coordinator writes itself (the records of workers that left), and where
+        /// each of their lines is in the journal, in the same order (`writeHere`).
+        public var here: [ClusterMessage.LineRun] = []
+        public var hereLines: [Range<UInt64>] = []
+        /// What writing `here` must add up to.
+        public var hereExpected = ClusterMessage.LinesWritten(records: 0, resultsBytes: 0, evalsBytes: 0)
     }
 
     /// The orders for the files at `results` and `evals` (nil: the run is not scored, no
-    /// evaluations are written); nil when a journaled record has no worker to write it.
-    public func plan(results: String, evals: String?, maxRunsPerOrder: Int = 100_000) -> Plan? {
+    /// evaluations are written), the records of the worker connections in `writtenHere` (workers
+    /// that left) in `Plan.here`; nil when a journaled record has no worker to write it, or one
+    /// to be written here has no known line.
+    public func plan(results: String, evals: String?, maxRunsPerOrder: Int = 100_000, writtenHere: Set<Int> = []) -> Plan? {
         guard unplaced == 0 else { return nil }
+        var here: [ClusterMessage.LineRun] = [], hereLines: [Range<UInt64>] = []
+        var hereExpected = ClusterMessage.LinesWritten(records: 0, resultsBytes: 0, evalsBytes: 0)
         var runs: [Int: [ClusterMessage.LineRun]] = [:]
         var expected: [Int: ClusterMessage.LinesWritten] = [:]
         var resultsAt = 0, evalsAt = 0
@@ -81,6 +108,22 @@ public struct ClusterLinePlaces: Sendable, Hashable {
                 continue
             }
             let results = Int(resultsBytes[index]), evals = evals == nil ? 0 : Int(evalsBytes[index])
+            if writtenHere.contains(owner) {
+                close()
+                guard lineLengths[index] > 0 else { return nil }
+                if let last = here.last, last.first + last.count == index {
+                    here[here.count - 1].count += 1
+                } else {
+                    here.append(ClusterMessage.LineRun(first: index, count: 1, resultsOffset: resultsAt, evalsOffset: evalsAt))
+                }
+                hereLines.append(lineStarts[index]..<(lineStarts[index] + UInt64(lineLengths[index])))
+                hereExpected.records += 1
+                hereExpected.resultsBytes += results
+                hereExpected.evalsBytes += evals
+                resultsAt += results
+                evalsAt += evals
+                continue
+            }
             if let open = current, open.worker == owner, open.run.first + open.run.count == index {
                 current?.run.count += 1
             } else {
@@ -100,6 +143,8 @@ public struct ClusterLinePlaces: Sendable, Hashable {
                 ClusterMessage.WriteLines(results: results, evals: evals, runs: Array(runs[$0..<min(runs.count, $0 + chunk)]))
             }
         }
-        return Plan(orders: orders, expected: expected, resultsBytes: resultsAt, evalsBytes: evalsAt, records: placed)
+        return Plan(
+            orders: orders, expected: expected, resultsBytes: resultsAt, evalsBytes: evalsAt, records: placed, here: here, hereLines: hereLines,
+            hereExpected: hereExpected)
     }
 }

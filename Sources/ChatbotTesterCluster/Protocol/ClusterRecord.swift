@@ -259,6 +259,10 @@ public struct ClusterRecordEnvelope: Sendable, Hashable {
     /// The coordinator's connection whose worker appended the line (set by the coordinator when it
     /// reads a `journaled` frame): the worker that can write the record's output lines (protocol 11).
     public var journaledBy: Int?
+    /// Where the worker appended the record's line in the journal (offsets, newline included; set
+    /// by the coordinator with `journaledBy`): the coordinator writes the output lines of a worker
+    /// that has left from there (protocol 11).
+    public var journalLine: Range<Int>?
     /// The run's statistics facts, when they were read from the report part already (a record of a
     /// `journaled` frame: its status, error code and cost come from them).
     public var partFacts: RunRecordFacts<ClusterReportPart.TurnLatencies>?
