@@ -53,12 +53,14 @@ public enum ClusterWorkerHost {
 
     /// The threads `threadsVariable` asks for; nil when it is not set.
     ///
-    /// - Throws: `invalidConfig` naming the variable when it is not a whole number from 1 to 1024.
+    /// - Throws: `invalidConfig` naming the variable when it is not a whole number in
+    ///   `ClusterWorker.Options.threadsRange`.
     public static func threads(environment: [String: String]) throws -> Int? {
         guard let text = environment[threadsVariable] else { return nil }
-        guard let value = Int(text.trimmingCharacters(in: .whitespaces)), (1...1024).contains(value) else {
+        let range = ClusterWorker.Options.threadsRange
+        guard let value = Int(text.trimmingCharacters(in: .whitespaces)), ClusterWorker.Options.threadsRange.contains(value) else {
             throw ChatbotTesterError(
-                .invalidConfig, "\(threadsVariable) must be a whole number from 1 to 1024, not '\(text.prefix(40))'",
+                .invalidConfig, "\(threadsVariable) must be a whole number from \(range.lowerBound) to \(range.upperBound), not '\(text.prefix(40))'",
                 location: SourceLocation(field: threadsVariable))
         }
         return value

@@ -40,8 +40,10 @@ public enum ClusterWorker {
         /// core: a worker started beside others on one host takes its share of the cores (its
         /// coordinator says how many in `CHATBOT_TESTER_WORKER_THREADS`, which
         /// `ClusterWorkerHost.run` reads). Ignored when `taskExecutor` is set; `nil`: the pool.
-        /// Taken between 1 and 1,024.
+        /// Taken within `threadsRange`.
         public var threads: Int?
+        /// The thread counts a worker takes (`threads`, `CHATBOT_TESTER_WORKER_THREADS`, `worker --threads`).
+        public static let threadsRange = 1...1024
 
         public init(workerId: String? = nil, batchSize: Int = 128, stateDirectory: URL? = nil, flushDelay: Double = 0.02) {
             let workerId = workerId ?? "\(ProcessInfo.processInfo.hostName)-\(getpid())"
@@ -70,7 +72,7 @@ public enum ClusterWorker {
         var options = options
         var own: ThreadTaskExecutor?
         if options.taskExecutor == nil, let threads = options.threads {
-            own = ThreadTaskExecutor(name: "worker", threads: min(1024, max(1, threads)))
+            own = ThreadTaskExecutor(name: "worker", threads: min(Options.threadsRange.upperBound, max(Options.threadsRange.lowerBound, threads)))
             options.taskExecutor = own
         }
         defer { own?.shutdown() }

@@ -8,8 +8,9 @@ import Foundation
 /// - **A process that shares the machine's cores with its siblings** (a cluster worker started
 ///   beside others by its coordinator) runs on as many threads as its share of the cores. The
 ///   pool always has one thread per core: two workers on two cores each kept two threads that
-///   woke each other for every reply, and the sharded run used 6 % more CPU than with one thread
-///   each (`ops/bench/sharded-vs-single.py`, session 31).
+///   woke each other for every reply; with one thread each the sharded run's CPU ratio to one
+///   process fell from 1.24 to 1.18 (medians of 16 interleaved rounds, tree CPU 4.12 → 4.04 s;
+///   `ops/bench/sharded-variants.py`, session 31).
 /// - **Work that must keep moving while the pool is busy** (a test's loopback server, a watcher
 ///   of a child process), on a thread of its own that the kernel time-slices beside the pool.
 ///

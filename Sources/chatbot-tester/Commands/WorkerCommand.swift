@@ -43,7 +43,8 @@ struct WorkerCommand: AsyncParsableCommand {
 
     func validate() throws {
         if (connect == nil) == (store == nil) { throw ValidationError("give either --connect PATH (a coordinator) or --store URL (an indexed run)") }
-        if let threads, !(1...1024).contains(threads) { throw ValidationError("--threads must be from 1 to 1024") }
+        let range = ClusterWorker.Options.threadsRange
+        if let threads, !range.contains(threads) { throw ValidationError("--threads must be from \(range.lowerBound) to \(range.upperBound)") }
         if store != nil, threads != nil { throw ValidationError("--threads needs --connect") }
         if store == nil, shard != nil || retryErrors || noProgress { throw ValidationError("--shard, --retry-errors and --no-progress need --store") }
         if !(heartbeat > 0 && heartbeat <= 3600) { throw ValidationError("--heartbeat must be more than 0 and at most 3600 seconds") }
