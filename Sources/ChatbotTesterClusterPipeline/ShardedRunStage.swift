@@ -117,8 +117,10 @@ public struct ShardedRunStage: JobRunStage {
         // resume (a remote output's, restored) is kept.
         let spoolWasThere =
             ClusterSpool.exists(at: spoolURL) || FileManager.default.fileExists(atPath: spoolURL.appendingPathComponent("journal.jsonl").path)
-        // The spool is written while the workers start (`ClusterRun.run(streaming:)`); they play
-        // its first shards meanwhile only with `playsWhileSpooling`.
+        // The spool is written while the workers start (`ClusterRun.run(streaming:)`): they are
+        // welcomed and build their jobs meanwhile, and play its first shards meanwhile only with
+        // `playsWhileSpooling`; otherwise the shards are handed out once every line is checked,
+        // while the spool's files are made durable.
         let announce: @Sendable (Int) -> Void = { total in job.announceRun(total: total) }
         let checked = announces ? announce : nil
         let samplesPerShard = samplesPerShard, maxShardBytes = maxShardBytes, minShards = max(1, workers)
@@ -128,7 +130,7 @@ public struct ShardedRunStage: JobRunStage {
             let spool = try await ClusterRun.spool(
                 job: job, dataset: dataset, at: spoolURL, setup: try ClusterRun.workersSetup(job: job, scoring: scoring),
                 samplesPerShard: samplesPerShard, maxShardBytes: maxShardBytes, minShards: minShards, cutsAsItGoes: true, checked: checked,
-                started: streams ? started : nil)
+                started: started, holdsShards: !streams)
             // The dataset pass's id set (~28 bytes a case) is freed: its pages go back before the
             // run (and a resume's merge) would peak on top of them.
             FreedMemory.release()
@@ -360,15 +362,18 @@ extension ClusterRun {
     /// With `started`, a fresh spool is written shard by shard (`streamingShards`) and handed to
     /// `started` before the pass begins (`ClusterSpoolWriter.partialSpool`), so a coordinator
     /// serves each shard as it is committed (`ClusterRun.run(streaming:)`); a bad line found
-    /// later makes the writer fail the run with the same error.
+    /// later makes the writer fail the run with the same error. With `holdsShards` too, that
+    /// coordinator welcomes its workers at once but hands out no shard before every line is
+    /// checked (see `ClusterSpoolWriter.releaseShards()`).
     public static func prepareSpool(
         job: TestJob, dataset: URL, at directory: URL, samplesPerShard: Int = ClusterSpoolWriter.defaultSamplesPerShard,
         maxShardBytes: Int? = ClusterSpoolWriter.defaultMaxShardBytes, minShards: Int = 1, scoring: Bool = true,
-        checked: (@Sendable (Int) -> Void)? = nil, started: (@Sendable (ClusterSpool) -> Void)? = nil
+        checked: (@Sendable (Int) -> Void)? = nil, started: (@Sendable (ClusterSpool) -> Void)? = nil, holdsShards: Bool = false
     ) async throws -> ClusterSpool {
         try await spool(
             job: job, dataset: dataset, at: directory, setup: try workersSetup(job: job, scoring: scoring), samplesPerShard: samplesPerShard,
-            maxShardBytes: maxShardBytes, minShards: minShards, cutsAsItGoes: started != nil, checked: checked, started: started)
+            maxShardBytes: maxShardBytes, minShards: minShards, cutsAsItGoes: started != nil, checked: checked, started: started,
+            holdsShards: holdsShards)
     }
 
     /// The setup a sharded run's workers rebuild the job from: the config as written, whether they
@@ -390,10 +395,11 @@ extension ClusterRun {
     /// written as soon as it is full (`StreamingCut`: no scratch file written and read back; a
     /// fresh spool only), else all are planned at the end (`ShardPlanner`: balanced, their count
     /// set by the sample count alone when `maxShardBytes` is nil, as an indexed plan needs);
-    /// `started` (which needs `cutsAsItGoes`) gets the spool while it is written.
+    /// `started` (which needs `cutsAsItGoes`) gets the spool while it is written, with its shards
+    /// held until every line is checked when `holdsShards`.
     static func spool(
         job: TestJob, dataset: URL, at directory: URL, setup: ClusterJobSetup, samplesPerShard: Int, maxShardBytes: Int?, minShards: Int,
-        cutsAsItGoes: Bool, checked: (@Sendable (Int) -> Void)?, started: (@Sendable (ClusterSpool) -> Void)?
+        cutsAsItGoes: Bool, checked: (@Sendable (Int) -> Void)?, started: (@Sendable (ClusterSpool) -> Void)?, holdsShards: Bool = false
     ) async throws -> ClusterSpool {
         // The file's size sizes the shards (about `minShards` of them at least).
         let expectedBytes = !cutsAsItGoes ? nil : ((try? FileManager.default.attributesOfItem(atPath: dataset.path)[.size] as? Int) ?? 0)
@@ -401,7 +407,7 @@ extension ClusterRun {
         // second set of them.
         let writer = try ClusterSpoolWriter(
             at: directory, setup: setup, samplesPerShard: samplesPerShard, minShards: minShards, maxShardBytes: maxShardBytes,
-            streamingShards: expectedBytes, checksIds: false, samplesAsWritten: true)
+            streamingShards: expectedBytes, checksIds: false, samplesAsWritten: true, holdsShards: holdsShards)
         if let partial = writer.partialSpool { started?(partial) }
         do {
             // Each case is spooled as its line wrote it; most lines are checked at the byte level,
@@ -411,7 +417,12 @@ extension ClusterRun {
                 try writer.add(caseJSON: line.bytes, id: found.id)
             }
             checked?(total)
-            return try writer.finish()
+            // Every line is checked: the coordinator hands the shards out while they are made
+            // durable, off the cooperative pool (its fsyncs and manifest would hold a thread the
+            // coordinator needs).
+            try writer.releaseShards()
+            nonisolated(unsafe) let finishing = writer
+            return try await BlockingIO.run { try finishing.finish() }
         } catch {
             writer.abandon(error)
             throw error

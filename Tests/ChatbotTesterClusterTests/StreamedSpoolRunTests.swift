@@ -10,6 +10,21 @@ import Testing
 /// `streamingShards`, `ClusterRun.run(streaming:)`): shards are served as they are committed, the
 /// run completes once the spool does, and a spool that was never completed is written again.
 @Suite(.serialized) struct StreamedSpoolRunTests {
+    /// 300 samples, their records played by one process, and where a run of them keeps its spool and output.
+    struct Run {
+        let directory: URL
+        let samples = ClusterTestSupport.samples(300)
+        let setup = ClusterTestSupport.setup()
+        let expected: [ClusterRecord]
+        var spool: URL { directory.appendingPathComponent("spool") }
+        var output: URL { directory.appendingPathComponent("out") }
+
+        init() async throws {
+            directory = try ClusterTestSupport.temporaryDirectory()
+            expected = try await ClusterTestSupport.singleProcess(samples, setup: setup)
+        }
+    }
+
     /// Waits (up to `seconds`) until the journal holds a line.
     static func waitForARecord(in spool: URL, seconds: Double = 60) async throws -> Bool {
         let journal = spool.appendingPathComponent("journal.jsonl")
@@ -49,13 +64,9 @@ import Testing
     /// The coordinator hands out the first shard while the rest of the dataset is still unread:
     /// here the source waits for a journaled record before it gives the other samples.
     @Test func theFirstShardIsPlayedBeforeTheDatasetIsFullyRead() async throws {
-        let directory = try ClusterTestSupport.temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let samples = ClusterTestSupport.samples(300)
-        let setup = ClusterTestSupport.setup()
-        let expected = try await ClusterTestSupport.singleProcess(samples, setup: setup)
-        let spool = directory.appendingPathComponent("spool")
-        let output = directory.appendingPathComponent("out")
+        let run = try await Run()
+        defer { try? FileManager.default.removeItem(at: run.directory) }
+        let (samples, setup, expected, spool, output) = (run.samples, run.setup, run.expected, run.spool, run.output)
         let sawRecordWhileSpooling = Locked(false)
         let outcome = try await withTimeout(120) {
             try await ClusterRun.run(
@@ -70,6 +81,54 @@ import Testing
                 }, options: ClusterTestSupport.options(workers: 2, spool: spool, output: output))
         }
         #expect(sawRecordWhileSpooling.current)
+        #expect(outcome.stats.stopReason == .completed && outcome.stats.total == 300 && outcome.mergedSamples == 300)
+        #expect(try ClusterTestSupport.encoded(outcome.records()) == ClusterTestSupport.encoded(expected))
+        #expect(try ClusterTestSupport.journalIds(spool).sorted() == samples.map(\.id).sorted())
+    }
+
+    /// A spool that holds its shards (`holdsShards`, what `test --workers` writes): the workers
+    /// are welcomed while the dataset is read — they join, and nothing is played nor announced —
+    /// and the shards are handed out the moment the writer releases them, before `finish()` makes
+    /// them durable and writes the manifest.
+    @Test func heldShardsWaitForTheirReleaseWhileTheWorkersJoinAndPlayBeforeTheManifest() async throws {
+        let run = try await Run()
+        defer { try? FileManager.default.removeItem(at: run.directory) }
+        let (samples, setup, expected, spool, output) = (run.samples, run.setup, run.expected, run.spool, run.output)
+        let sink = RecordingClusterSink()
+        let events = EventBus()
+        events.subscribe(sink)
+        let joined: @Sendable () -> Int = { sink.events.current.filter { if case .workerJoined = $0 { return true } else { return false } }.count }
+        let announced: @Sendable () -> [Int] = { sink.events.current.compactMap { event -> Int? in if case .runStarted(let total, _) = event { return total } else { return nil } } }
+        // What the source saw: workers joined before the release, no record or announcement
+        // before it, a record before the manifest.
+        let beforeRelease = Locked<(joined: Int, recorded: Bool, announced: [Int])>((0, true, [1]))
+        let playedBeforeManifest = Locked(false)
+        let outcome = try await withTimeout(120) {
+            try await ClusterRun.run(
+                streaming: { started in
+                    let writer = try ClusterSpoolWriter(
+                        at: spool, setup: setup, samplesPerShard: 64, minShards: 2, streamingShards: 1 << 20, holdsShards: true)
+                    started(try #require(writer.partialSpool))
+                    for sample in samples { try writer.add(sample) }
+                    let deadline = Date().addingTimeInterval(60)
+                    while joined() < 2 && Date() < deadline { try await Task.sleep(nanoseconds: 20_000_000) }
+                    // A moment for an assignment that should not come.
+                    try await Task.sleep(nanoseconds: 200_000_000)
+                    let journal = spool.appendingPathComponent("journal.jsonl")
+                    beforeRelease.withLock {
+                        $0 = (joined(), (try? Data(contentsOf: journal))?.contains(0x0A) ?? false, announced())
+                    }
+                    try writer.releaseShards()
+                    #expect(throws: ChatbotTesterError.self) { try writer.add(samples[0]) }
+                    let played = try await Self.waitForARecord(in: spool)
+                    playedBeforeManifest.withLock { $0 = played && !ClusterSpool.exists(at: spool) }
+                    return try writer.finish()
+                }, options: ClusterTestSupport.options(workers: 2, spool: spool, output: output), events: events)
+        }
+        let seen = beforeRelease.current
+        #expect(seen.joined == 2 && !seen.recorded && seen.announced.isEmpty, "\(seen)")
+        #expect(playedBeforeManifest.current)
+        #expect(announced() == [300])
         #expect(outcome.stats.stopReason == .completed && outcome.stats.total == 300 && outcome.mergedSamples == 300)
         #expect(try ClusterTestSupport.encoded(outcome.records()) == ClusterTestSupport.encoded(expected))
         #expect(try ClusterTestSupport.journalIds(spool).sorted() == samples.map(\.id).sorted())

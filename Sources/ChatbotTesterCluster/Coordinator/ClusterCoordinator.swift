@@ -78,9 +78,10 @@ public enum ClusterCoordinator {
     /// this task cancelled: an interrupt); returns what happened, with the stop reason.
     ///
     /// A spool still being written (`ClusterSpoolWriter.partialSpool`) is served as its shards are
-    /// committed: workers are welcomed at once and handed samples from the first shard on; the
-    /// run completes once the spool is complete and every sample journaled, and stops with the
-    /// writer's error when the spool cannot be completed.
+    /// committed: workers are welcomed at once and handed samples from the first shard on (with
+    /// `holdsShards`, from the moment the writer released them all); the run completes once the
+    /// spool is complete and every sample journaled, and stops with the writer's error when the
+    /// spool cannot be completed.
     ///
     /// - Parameter limits: the run's cost budget and failure policy (`run.budgetUSD`,
     ///   `run.failurePolicy`); what earlier sessions of this spool spent counts against the budget.
@@ -249,7 +250,9 @@ actor CoordinatorDriver {
     }
 
     func run(listener: any ClusterListener) async throws -> ClusterCoordinatorStats {
-        events.emit(ClusterTesterEvent(.runStarted(total: stats.total, resumed: stats.resumed)))
+        // A spool whose shards are held until its source is checked says how many samples it
+        // serves once it knows (`follow`).
+        if spool.feed?.holds != true { events.emit(ClusterTesterEvent(.runStarted(total: stats.total, resumed: stats.resumed))) }
         await perform(machine.start())
         let acceptor = Task(executorPreference: options.taskExecutor) {
             while let connection = await listener.accept() {
@@ -317,7 +320,10 @@ actor CoordinatorDriver {
     private func follow(_ feed: SpoolShardFeed) async {
         do {
             while let update = try await feed.next() {
-                if let total = update.total { stats.total = total }
+                if let total = update.total {
+                    stats.total = total
+                    if feed.holds { events.emit(ClusterTesterEvent(.runStarted(total: total, resumed: stats.resumed))) }
+                }
                 await perform(machine.spooled(manifestShards: update.shards, complete: update.total != nil))
                 if update.total != nil { return }
             }

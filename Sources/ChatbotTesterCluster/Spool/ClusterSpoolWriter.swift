@@ -24,7 +24,9 @@ import Foundation
 /// `finish()` fsyncs them all and writes `setup.json` and the manifest, as above. Until the
 /// manifest exists the directory is no spool: the next run writes it again from the dataset,
 /// keeping the journal (what the coordinator journaled meanwhile is resumed); a spool written
-/// beside a journal is planned at the end, not streamed.
+/// beside a journal is planned at the end, not streamed. With `holdsShards` the coordinator
+/// gets no shard before `releaseShards()` (the source checked whole) but welcomes its workers
+/// meanwhile, and hands the shards out while `finish()` makes them durable.
 ///
 /// ```swift
 /// let writer = try ClusterSpoolWriter(at: spoolURL, setup: setup, samplesPerShard: 64, minShards: 4)
@@ -60,6 +62,8 @@ public final class ClusterSpoolWriter {
     private var buffer: [UInt8] = []
     private var scratch: FileHandle?
     private var finished = false
+    /// Streaming: every shard was handed to the coordinator (`releaseShards()`).
+    private var released = false
     /// Streaming: how shards are cut, the shards written so far and where the current one starts.
     private let cut: StreamingCut?
     private var written: [ClusterManifest.Shard] = []
@@ -99,12 +103,14 @@ public final class ClusterSpoolWriter {
     /// - Parameter samplesAsWritten: the cases come as the dataset's lines wrote them
     ///   (`add(caseJSON:id:)`) and are spooled as they are (`ClusterManifest.samplesAsWritten`);
     ///   otherwise as samples (`add(_:)`), encoded.
+    /// - Parameter holdsShards: streaming, `partialSpool` gives its coordinator no shard before
+    ///   `releaseShards()` (or `finish()`).
     /// - Throws: `.invalidConfig` when an existing spool was made for another setup, `.io` when the
     ///   directory or scratch file cannot be created.
     public init(
         at directory: URL, setup: ClusterJobSetup, samplesPerShard: Int = 64, minShards: Int = 1, maxShardBytes: Int? = nil,
         runId: String = UUID().uuidString.lowercased(), streamingShards expectedBytes: Int? = nil, checksIds: Bool = true,
-        samplesAsWritten: Bool = false
+        samplesAsWritten: Bool = false, holdsShards: Bool = false
     ) throws {
         self.checksIds = checksIds
         self.samplesAsWritten = samplesAsWritten
@@ -143,7 +149,7 @@ public final class ClusterSpoolWriter {
         // on the complete spool, with every journaled sample known).
         if let expectedBytes, journaled == 0 {
             cut = StreamingCut(expectedBytes: expectedBytes, maxSamples: samplesPerShard, minShards: minShards, maxBytes: maxShardBytes)
-            let feed = SpoolShardFeed()
+            let feed = SpoolShardFeed(holds: holdsShards)
             self.feed = feed
             partialSpool = ClusterSpool(
                 directory: directory,
@@ -211,7 +217,7 @@ public final class ClusterSpoolWriter {
     private func add(id: String, _ write: (inout [UInt8]) throws -> Void) throws {
         count += 1
         guard existing == nil else { return }
-        guard !finished else { throw ChatbotTesterError(.internal, "sample added to a finished spool") }
+        guard !finished && !released else { throw ChatbotTesterError(.internal, "sample added to a finished spool") }
         guard !checksIds || seen.insert(id) else {
             throw ChatbotTesterError(
                 .invalidInput, "duplicate sample id '\(id)'", location: SourceLocation(source: "dataset", line: count, field: "id"))
@@ -258,6 +264,23 @@ public final class ClusterSpoolWriter {
         buffer.removeAll(keepingCapacity: true)
         ids = []
         feed?.add(shard)
+    }
+
+    /// Streaming: the source was checked whole, every sample added. Writes the last shard and hands
+    /// every shard to the coordinator serving `partialSpool` (with `holdsShards`, its first), before
+    /// `finish()` makes them durable and writes the manifest — play starts without waiting for the
+    /// fsyncs. A crash meanwhile leaves no manifest: the next run writes the spool again and
+    /// resumes the journal. Does nothing on a spool that is not streamed.
+    public func releaseShards() throws {
+        guard existing == nil, cut != nil, !finished else { return }
+        do {
+            try commitShard()
+        } catch {
+            feed?.fail(error)
+            throw error
+        }
+        released = true
+        feed?.finish(total: count)
     }
 
     /// Plans and writes the shards, `setup.json` and `manifest.json` (last: its presence marks a
@@ -339,19 +362,35 @@ public final class ClusterSpoolWriter {
         return ClusterSpool(directory: directory, manifest: manifest, setup: setup)
     }
 
-    /// fsyncs every file (or directory) of `urls`, several at once; the manifest, written after,
-    /// marks a spool complete only when its shards are on disk.
+    /// fsyncs every file (or directory) of `urls`, `syncLanes` at once; the manifest, written
+    /// after, marks a spool complete only when its shards are on disk.
+    ///
+    /// Each lane is a serial queue of its own (libdispatch's overcommit threads), not
+    /// `concurrentPerform`: that borrows the width-limited threads Swift's cooperative pool runs
+    /// on, and on two cores it held both while a large spool's shards were synced — the
+    /// coordinator, whose run had started, could not take a frame for that long (about 130 ms
+    /// for 300,000 cases).
     static func sync(_ urls: [URL]) throws {
         let failed = Locked<URL?>(nil)
-        DispatchQueue.concurrentPerform(iterations: urls.count) { position in
-            let fd = open(urls[position].path, O_RDONLY | O_CLOEXEC)
-            if fd < 0 || fsync(fd) != 0 { failed.withLock { $0 = $0 ?? urls[position] } }
-            if fd >= 0 { close(fd) }
+        let group = DispatchGroup()
+        let lanes = min(syncLanes, urls.count)
+        for lane in 0..<lanes {
+            DispatchQueue(label: "chatbot-tester.spool-sync").async(group: group) {
+                for position in stride(from: lane, to: urls.count, by: lanes) {
+                    let fd = open(urls[position].path, O_RDONLY | O_CLOEXEC)
+                    if fd < 0 || fsync(fd) != 0 { failed.withLock { $0 = $0 ?? urls[position] } }
+                    if fd >= 0 { close(fd) }
+                }
+            }
         }
+        group.wait()
         if let url = failed.current {
             throw ChatbotTesterError(.io, "fsync failed for \(url.path)", location: SourceLocation(source: url.path))
         }
     }
+
+    /// fsyncs `sync(_:)` runs at once.
+    static let syncLanes = 4
 
     private func flush() throws {
         guard !buffer.isEmpty, let scratch else { return }

@@ -4,7 +4,14 @@ import Foundation
 /// The shards of a spool being written, as they are committed (`ClusterSpoolWriter` with
 /// `streamingShards`): the writer adds each one, then says the spool is complete (or failed);
 /// one coordinator takes them as they come (`next()`) and looks shards up by id meanwhile.
+///
+/// A feed that `holds` its shards gives none before `finish(total:)` (the source was checked
+/// whole): a coordinator serving it welcomes its workers while the spool is written, and hands
+/// out the first sample only once every line was checked, as one process refuses a dataset
+/// before its first request.
 final class SpoolShardFeed: @unchecked Sendable {
+    /// Whether shards wait for `finish(total:)`.
+    let holds: Bool
     /// What `next()` gives: shards committed since the last call, and the run's sample count once
     /// the spool is complete.
     struct Update: Sendable {
@@ -20,6 +27,13 @@ final class SpoolShardFeed: @unchecked Sendable {
     /// The coordinator's task, parked in `next()` until a shard or the end comes.
     private var reader = ParkingSlot()
 
+    init(holds: Bool = false) {
+        self.holds = holds
+    }
+
+    /// Whether `next()` may give shards now.
+    private var open: Bool { !holds || end != nil }
+
     /// A committed shard (its file written and its digest known).
     func add(_ shard: ClusterManifest.Shard) {
         resume(lock.withLock {
@@ -28,7 +42,9 @@ final class SpoolShardFeed: @unchecked Sendable {
         })
     }
 
-    /// The spool is complete: `total` samples, every shard added.
+    /// Every shard is added: `total` samples. Said when the spool is complete, or earlier, once
+    /// the source was checked whole (`ClusterSpoolWriter.releaseShards()`: the files are not
+    /// durable yet, and a failure to make them so is the writer's to throw, not the feed's).
     func finish(total: Int) {
         resume(lock.withLock {
             if end == nil { end = .success(total) }
@@ -59,7 +75,7 @@ final class SpoolShardFeed: @unchecked Sendable {
             let taking: Result<Update?, any Error>? = lock.withLock {
                 // Whatever woke the reader is seen now.
                 reader.consumeWake()
-                if taken < shards.count || (end != nil && !endTaken) {
+                if (open && taken < shards.count) || (end != nil && !endTaken) {
                     let fresh = Array(shards[taken...])
                     taken = shards.count
                     switch end {
@@ -79,7 +95,7 @@ final class SpoolShardFeed: @unchecked Sendable {
             await withTaskCancellationHandler {
                 await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                     resume(lock.withLock {
-                        if taken < shards.count || end != nil || Task.isCancelled { return continuation }
+                        if (open && taken < shards.count) || end != nil || Task.isCancelled { return continuation }
                         return reader.park(continuation)
                     })
                 }
