@@ -81,6 +81,9 @@ final class StreamedClusterOutput: ClusterWorkerWrittenLines, @unchecked Sendabl
     /// class property checked at run time per record.
     private var chunks = Chunks()
     private var closed = false
+    /// The reports, finished for this many records once the coordinator ordered the lines
+    /// (`linesOrdered`) or at `finish`.
+    private var reportsFinished: (records: Int, summary: EvalSummary?)?
     /// Why this output was given up (nil while it is in use).
     private var reason: String?
 
@@ -151,6 +154,16 @@ final class StreamedClusterOutput: ClusterWorkerWrittenLines, @unchecked Sendabl
         lock.withLock { linesOutcome = .some(failure) }
     }
 
+    /// Every record is in: the reports are written now, on the queue, while the workers write the
+    /// lines (`finish` then only checks how that went and moves the files).
+    func linesOrdered(records: Int) {
+        let rest: [Journaled] = lock.withLock {
+            defer { pending = [] }
+            return pending
+        }
+        queue.async { self.finishReports(rest, expected: records) }
+    }
+
     /// A batch reaches the queue.
     private func take(_ batch: [Journaled]) {
         lock.withLock { backlog -= batch.count }
@@ -161,6 +174,7 @@ final class StreamedClusterOutput: ClusterWorkerWrittenLines, @unchecked Sendabl
 
     private func write(_ batch: [Journaled]) {
         guard reason == nil else { return }
+        if reportsFinished != nil && !batch.isEmpty { return giveUp("a record came after the run's lines were ordered") }
         withChunks { chunks in
             for record in batch {
                 switch waiting.insert(record, at: record.index) {
@@ -307,11 +321,14 @@ final class StreamedClusterOutput: ClusterWorkerWrittenLines, @unchecked Sendabl
         if reason == nil { reason = why }
         waiting.removeAll()
         chunks = Chunks()
-        guard !closed else { return }
-        closed = true
-        try? results?.close()
-        try? evals?.close()
-        evaluation?.abandon()
+        // Files closed already (the reports finished while the workers wrote the lines) are
+        // removed all the same.
+        if !closed {
+            closed = true
+            try? results?.close()
+            try? evals?.close()
+            evaluation?.abandon()
+        }
         try? FileManager.default.removeItem(at: directory)
     }
 
@@ -339,14 +356,10 @@ final class StreamedClusterOutput: ClusterWorkerWrittenLines, @unchecked Sendabl
     }
 
     private func finishOnQueue(_ rest: [Journaled], expected: Int) throws -> Written? {
-        write(rest)
-        withChunks { chunks in
-            while reason == nil, let (_, record) = waiting.popFirstWaiting() { add(record, to: &chunks) }
-            flush(&chunks)
-        }
-        guard reason == nil else { return nil }
-        guard written == expected else {
-            giveUp("\(written) records written, \(expected) journaled")
+        if reportsFinished == nil { finishReports(rest, expected: expected) } else { write(rest) }
+        guard reason == nil, let finished = reportsFinished else { return nil }
+        guard finished.records == expected else {
+            giveUp("\(finished.records) records written, \(expected) journaled")
             return nil
         }
         if workersWriteLines {
@@ -360,19 +373,30 @@ final class StreamedClusterOutput: ClusterWorkerWrittenLines, @unchecked Sendabl
                 return nil
             }
         }
-        let summary: EvalSummary?
+        try StreamedOutputDirectory.moveFiles(of: directory, into: target)
+        return Written(evaluation: finished.summary)
+    }
+
+    /// Writes what is still queued or waiting, then closes the line files and finishes the
+    /// reports (once), when exactly `expected` records were written; gives up otherwise.
+    private func finishReports(_ rest: [Journaled], expected: Int) {
+        guard reportsFinished == nil else { return }
+        write(rest)
+        withChunks { chunks in
+            while reason == nil, let (_, record) = waiting.popFirstWaiting() { add(record, to: &chunks) }
+            flush(&chunks)
+        }
+        guard reason == nil else { return }
+        guard written == expected else { return giveUp("\(written) records written, \(expected) journaled") }
         do {
             closed = true
             try results?.close()
             try evals?.close()
-            summary = try evaluation?.finish().summary
+            reportsFinished = (expected, try evaluation?.finish().summary)
         } catch {
             closed = false
             giveUp("cannot finish: \(error)")
-            return nil
         }
-        try StreamedOutputDirectory.moveFiles(of: directory, into: target)
-        return Written(evaluation: summary)
     }
 
     /// Gives up (the run was interrupted or failed): the merge pass writes everything.

@@ -264,6 +264,50 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: job.output(StreamedClusterOutput.directoryName).path))
     }
 
+    /// With the workers writing the lines, the reports are finished as soon as the coordinator
+    /// has ordered the lines (`linesOrdered`), while they are written: they are in the private
+    /// directory before `linesWritten`, and `finish` moves them once the lines went well. A record
+    /// that comes after the order, or lines that failed, give the output up.
+    @Test func theReportsAreWrittenWhileTheWorkersWriteTheLines() async throws {
+        let directory = try ClusterTestSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let job = try await Self.job(directory)
+        let journaled = try Self.journaled()
+        let privateDirectory = job.output(StreamedClusterOutput.directoryName)
+        let output = try await StreamedClusterOutput(job: job, scoring: true, limit: 100, workersWriteLines: true)
+        for position in journaled.indices.reversed() { Self.feed(output, journaled[position].envelope) }
+        output.linesOrdered(records: journaled.count)
+        // `abandonReason` waits for the output's queue: the reports were finished by then.
+        #expect(output.abandonReason == nil)
+        for name in Self.reportNames {
+            #expect(FileManager.default.fileExists(atPath: privateDirectory.appendingPathComponent(name).path), "\(name)")
+            #expect(!FileManager.default.fileExists(atPath: job.output(name).path), "\(name)")
+        }
+        output.linesWritten(failure: nil)
+        let written = try await output.finish(expected: journaled.count)
+        #expect(written?.evaluation?.aggregate.runs.samples == journaled.count)
+        for name in Self.reportNames { #expect(FileManager.default.fileExists(atPath: job.output(name).path), "\(name)") }
+        #expect(!FileManager.default.fileExists(atPath: privateDirectory.path))
+        for name in Self.reportNames { try FileManager.default.removeItem(at: job.output(name)) }
+
+        let late = try await StreamedClusterOutput(job: job, scoring: true, limit: 100, workersWriteLines: true)
+        for position in 0..<(journaled.count - 1) { Self.feed(late, journaled[position].envelope) }
+        late.linesOrdered(records: journaled.count - 1)
+        Self.feed(late, journaled[journaled.count - 1].envelope)
+        late.linesWritten(failure: nil)
+        #expect(try await late.finish(expected: journaled.count - 1) == nil)
+        #expect(late.abandonReason?.contains("after the run's lines were ordered") == true, "\(late.abandonReason ?? "nil")")
+
+        let failed = try await StreamedClusterOutput(job: job, scoring: true, limit: 100, workersWriteLines: true)
+        for position in journaled.indices { Self.feed(failed, journaled[position].envelope) }
+        failed.linesOrdered(records: journaled.count)
+        failed.linesWritten(failure: "worker w1 could not write")
+        #expect(try await failed.finish(expected: journaled.count) == nil)
+        #expect(failed.abandonReason == "worker w1 could not write")
+        for name in Self.reportNames { #expect(!FileManager.default.fileExists(atPath: job.output(name).path), "\(name)") }
+        #expect(!FileManager.default.fileExists(atPath: privateDirectory.path))
+    }
+
     /// Each case it cannot write exactly gives the output up, moving nothing into the output
     /// directory: more records waiting than its bound, a sample twice, a record without its
     /// report part, fewer records than the run journaled.

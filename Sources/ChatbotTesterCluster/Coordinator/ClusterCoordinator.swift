@@ -459,6 +459,8 @@ actor CoordinatorDriver {
         for (worker, orders) in linePhase?.orders ?? [] {
             connections[worker]?.enqueue(orders.compactMap { try? codec.encode(.writeLines($0)) })
         }
+        // The sink writes its reports while the lines are written.
+        sink.linesOrdered(records: machine.completedCount)
         if !plan.here.isEmpty {
             let journal = spool.journalURL, queue = lineQueue
             Task(executorPreference: options.taskExecutor) {

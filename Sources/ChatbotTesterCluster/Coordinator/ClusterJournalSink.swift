@@ -55,4 +55,14 @@ public protocol ClusterWorkerWrittenLines: ClusterJournalSink {
     /// else why not. Called once, on the coordinator's actor, before its run returns; a run that
     /// fails before its end does not call it.
     func linesWritten(failure: String?)
+    /// The coordinator has asked the workers for the lines of the run's `records` records (its
+    /// write phase started): no record comes after this, and `linesWritten(failure:)` follows once
+    /// they are written. The sink may finish meanwhile what does not read those files (the
+    /// reports). Called at most once, on the coordinator's actor; must not block.
+    func linesOrdered(records: Int)
+}
+
+extension ClusterWorkerWrittenLines {
+    /// Does nothing: a sink that finishes everything at the end needs no notice.
+    public func linesOrdered(records: Int) {}
 }

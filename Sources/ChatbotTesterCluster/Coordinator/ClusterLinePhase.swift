@@ -207,14 +207,29 @@ struct ClusterLinePhase {
         return written
     }
 
-    /// Ends the phase's files: with no `failure`, syncs them; closes them. Why the lines are not
-    /// all written (`failure`, or a sync that failed), or nil when they are. Blocking: the
-    /// coordinator runs it on `BlockingIO`'s queue, off the cooperative pool.
+    /// Ends the phase's files: with no `failure`, syncs them (at once, each on a thread of its
+    /// own: `results.jsonl` and `evals.jsonl` were just written whole, and their write-backs
+    /// overlap); closes them. Why the lines are not all written (`failure`, or a sync that
+    /// failed), or nil when they are. Blocking: the coordinator runs it on `BlockingIO`'s queue,
+    /// off the cooperative pool.
     static func finish(_ files: [FileHandle], failure: String?) -> String? {
-        var why = failure
+        let errors = Locked<[Int: String]>([:])
+        if failure == nil {
+            let group = DispatchGroup()
+            for (position, handle) in files.enumerated() {
+                DispatchQueue(label: "chatbot-tester.line-sync").async(group: group) {
+                    do {
+                        try handle.synchronize()
+                    } catch {
+                        errors.withLock { $0[position] = "cannot sync the lines: \(error)" }
+                    }
+                }
+            }
+            group.wait()
+        }
+        var why = failure ?? errors.current.sorted { $0.key < $1.key }.first?.value
         for handle in files {
             do {
-                if why == nil { try handle.synchronize() }
                 try handle.close()
             } catch {
                 if why == nil { why = "cannot sync the lines: \(error)" }
