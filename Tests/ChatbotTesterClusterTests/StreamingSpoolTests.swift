@@ -112,6 +112,47 @@ import Testing
         #expect { try checked.add(samples[0]) } throws: { ($0 as? ChatbotTesterError)?.location?.line == 2 }
     }
 
+    /// A spool that holds its shards writes them in the background, in order: the same shards,
+    /// digests and manifest as one that writes each at once; a shard that cannot be written there
+    /// fails the pass (at a later shard or at the release), naming the file, and leaves no spool.
+    @Test func heldShardsWrittenInTheBackgroundAreTheSameAndTheirFailureStopsThePass() throws {
+        let root = try ClusterTestSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let samples = Self.samples(1_500)
+        func spool(_ name: String, holds: Bool) throws -> ClusterSpool {
+            let writer = try ClusterSpoolWriter(
+                at: root.appendingPathComponent(name), setup: ClusterTestSupport.setup(), samplesPerShard: 64, minShards: 2,
+                maxShardBytes: 1 << 20, runId: "run", streamingShards: 1 << 16, checksIds: false, holdsShards: holds)
+            for sample in samples { try writer.add(sample) }
+            try writer.releaseShards()
+            return try writer.finish()
+        }
+        let background = try spool("held", holds: true), atOnce = try spool("direct", holds: false)
+        #expect(background.manifest.shards.count > 10)
+        #expect(background.manifest == atOnce.manifest)
+        for shard in background.manifest.shards {
+            let file = "held/" + shard.file, other = "direct/" + shard.file
+            #expect(try Data(contentsOf: root.appendingPathComponent(file)) == Data(contentsOf: root.appendingPathComponent(other)))
+        }
+
+        let broken = root.appendingPathComponent("broken")
+        let writer = try ClusterSpoolWriter(
+            at: broken, setup: ClusterTestSupport.setup(), samplesPerShard: 64, streamingShards: 1 << 16, checksIds: false, holdsShards: true)
+        // A file where the shards' directory was: no shard file can be made in it.
+        try FileManager.default.removeItem(at: broken.appendingPathComponent("shards"))
+        try Data("not a directory".utf8).write(to: broken.appendingPathComponent("shards"))
+        var failure: (any Error)?
+        do {
+            for sample in samples { try writer.add(sample) }
+            try writer.releaseShards()
+        } catch {
+            failure = error
+        }
+        #expect("\(failure.map { String(describing: $0) } ?? "no error")".contains("shard-00000.jsonl"), "\(String(describing: failure))")
+        #expect((try? writer.finish()) == nil)
+        #expect(!ClusterSpool.exists(at: broken))
+    }
+
     @Test func reopeningFromAStreamChecksSetupAndSampleCount() async throws {
         let root = try ClusterTestSupport.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: root) }

@@ -68,6 +68,13 @@ public final class ClusterSpoolWriter {
     private let cut: StreamingCut?
     private var written: [ClusterManifest.Shard] = []
     private var shardStart = 0
+    /// Streaming: shards cut so far (their files may still be being written: `committer`).
+    private var cutShards = 0
+    /// With `holdsShards` (nobody reads a shard before `releaseShards()`), each shard's file and
+    /// SHA-256 are made on this queue, in order, while the pass reads on: the pass is a third
+    /// shorter where a core is free. What it made, or the first failure, is read once it drains.
+    private let committer: DispatchQueue?
+    private let commits = Locked<(shards: [ClusterManifest.Shard], failure: (any Error)?)>(([], nil))
     private let feed: SpoolShardFeed?
     /// The spool being written, while it is (`streamingShards` on a fresh spool): a coordinator
     /// serves its shards as they are committed; `finish()` returns it complete.
@@ -126,6 +133,7 @@ public final class ClusterSpoolWriter {
             guard spool.manifest.setupDigest == setupDigest else { throw Self.anotherRun(directory) }
             existing = spool
             cut = nil
+            committer = nil
             feed = nil
             partialSpool = nil
             return
@@ -149,6 +157,7 @@ public final class ClusterSpoolWriter {
         // on the complete spool, with every journaled sample known).
         if let expectedBytes, journaled == 0 {
             cut = StreamingCut(expectedBytes: expectedBytes, maxSamples: samplesPerShard, minShards: minShards, maxBytes: maxShardBytes)
+            committer = holdsShards ? DispatchQueue(label: "chatbot-tester.spool-commit") : nil
             let feed = SpoolShardFeed(holds: holdsShards)
             self.feed = feed
             partialSpool = ClusterSpool(
@@ -159,6 +168,7 @@ public final class ClusterSpoolWriter {
             return
         }
         cut = nil
+        committer = nil
         feed = nil
         partialSpool = nil
         let scratchURL = directory.appendingPathComponent("lines.tmp")
@@ -234,7 +244,7 @@ public final class ClusterSpoolWriter {
         ids.append(id)
         buffer.append(0x0A)
         if let cut {
-            if cut.closes(samples: count - shardStart, bytes: buffer.count, shard: written.count) { try commitShard() }
+            if cut.closes(samples: count - shardStart, bytes: buffer.count, shard: cutShards) { try commitShard() }
         } else if buffer.count >= Self.flushBytes {
             try flush()
         }
@@ -248,22 +258,56 @@ public final class ClusterSpoolWriter {
     }
 
     /// Streaming: writes the samples since the last shard as the next shard file (not fsync'd yet:
-    /// `finish()` syncs them all) and lists it in `partialSpool`.
+    /// `finish()` syncs them all) and lists it in `partialSpool` — at once, or on `committer`.
     private func commitShard() throws {
         guard count > shardStart else { return }
-        let id = written.count
+        let id = cutShards
+        cutShards += 1
         let file = Self.shardFile(id)
-        let data = Data(buffer)
         // A file, said so: `appendingPathComponent` without the hint asks the file system.
-        try FileArtifactStore.atomicWrite(data, to: directory.appendingPathComponent(file, isDirectory: false), durable: false)
-        let shard = ClusterManifest.Shard(
-            id: id, file: file, count: count - shardStart, bytes: data.count, sha256: SpoolDigest.sha256(data), firstIndex: shardStart,
-            sampleIds: ids)
-        written.append(shard)
+        let url = directory.appendingPathComponent(file, isDirectory: false)
+        let first = shardStart, samples = count - shardStart, shardIds = ids
         shardStart = count
-        buffer.removeAll(keepingCapacity: true)
         ids = []
-        feed?.add(shard)
+        let feed = feed
+        @Sendable func write(_ data: Data) throws -> ClusterManifest.Shard {
+            try FileArtifactStore.atomicWrite(data, to: url, durable: false)
+            let shard = ClusterManifest.Shard(
+                id: id, file: file, count: samples, bytes: data.count, sha256: SpoolDigest.sha256(data), firstIndex: first, sampleIds: shardIds)
+            feed?.add(shard)
+            return shard
+        }
+        guard let committer else {
+            let data = Data(buffer)
+            buffer.removeAll(keepingCapacity: true)
+            written.append(try write(data))
+            return
+        }
+        // A write that failed stops the pass at the next shard.
+        if let failure = commits.current.failure { throw failure }
+        var next: [UInt8] = []
+        next.reserveCapacity(buffer.count)
+        swap(&next, &buffer)
+        let taken = next, commits = commits
+        committer.async {
+            guard commits.current.failure == nil else { return }
+            do {
+                let shard = try write(Data(taken))
+                commits.withLock { $0.shards.append(shard) }
+            } catch {
+                commits.withLock { $0.failure = $0.failure ?? error }
+            }
+        }
+    }
+
+    /// Waits for the shards `committer` is writing, then takes them into `written` (throws the
+    /// first failure).
+    private func drainCommits() throws {
+        guard let committer else { return }
+        committer.sync {}
+        let (shards, failure) = commits.current
+        if let failure { throw failure }
+        written = shards
     }
 
     /// Streaming: the source was checked whole, every sample added. Writes the last shard and hands
@@ -275,6 +319,7 @@ public final class ClusterSpoolWriter {
         guard existing == nil, cut != nil, !finished else { return }
         do {
             try commitShard()
+            try drainCommits()
         } catch {
             feed?.fail(error)
             throw error
@@ -298,6 +343,7 @@ public final class ClusterSpoolWriter {
         if cut != nil {
             do {
                 try commitShard()
+                try drainCommits()
                 return try writeManifest(shards: written)
             } catch {
                 feed?.fail(error)
