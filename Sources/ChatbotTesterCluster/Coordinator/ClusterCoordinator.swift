@@ -563,18 +563,19 @@ actor CoordinatorDriver {
         let start = bytes.startIndex - span.lowerBound
         // The worker wrote a newline of its own before the frame's lines.
         if span.lowerBound > 0 { reportedJournal.insert(integersIn: (span.lowerBound - 1)..<span.upperBound) }
-        return try batch.items.enumerated().map { position, item in
+        var records: [ClusterRecordEnvelope] = []
+        records.reserveCapacity(batch.items.count)
+        for position in batch.items.indices {
+            let line = batch.items[position].line
             do {
-                var record = try ClusterRecordEnvelope(journaledLine: bytes[(start + item.line.lowerBound)..<(start + item.line.upperBound)], item: item)
-                record.journaledBy = id
-                record.journalLine = item.line
-                return record
+                records.append(try ClusterRecordEnvelope(journaledLine: bytes[(start + line.lowerBound)..<(start + line.upperBound)], item: batch.items[position], by: id))
             } catch let error as ClusterRecordEnvelope.ShapeError {
                 throw ChatbotTesterError(
-                    .proto, "refused journaled record at \(item.line.lowerBound) of the journal: \(error.message)",
+                    .proto, "refused journaled record at \(line.lowerBound) of the journal: \(error.message)",
                     location: SourceLocation(source: peer, field: "journaled[\(position)].\(error.field)"))
             }
         }
+        return records
     }
 
     /// Tells the sink the journal holds lines it will not see (see `ClusterJournalSink.discard`).

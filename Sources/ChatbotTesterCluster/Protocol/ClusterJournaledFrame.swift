@@ -200,6 +200,12 @@ extension ClusterRecordEnvelope {
     ///
     /// - Throws: `ClusterRecordEnvelope.ShapeError` naming the field that does not fit.
     public init(journaledLine line: Data, item: ClusterJournaledRecords.Item) throws {
+        try self.init(journaledLine: line, item: item, by: nil)
+    }
+
+    /// `init(journaledLine:item:)` for the coordinator, which also notes the connection `by` whose
+    /// worker appended the line (`journaledBy`, with `journalLine` the item's offsets).
+    init(journaledLine line: Data, item: ClusterJournaledRecords.Item, by connection: Int?) throws {
         let run = item.run, evals = item.evals
         let shape: ShapeError? = line.withUnsafeBytes { raw in
             let bytes = raw.bindMemory(to: UInt8.self)
@@ -262,9 +268,7 @@ extension ClusterRecordEnvelope {
         }
         self.init(
             bytes: body, sampleId: sampleId, index: item.index, status: facts.status, costUSD: facts.costUSD, errorCode: facts.error?.code,
-            run: run, evals: evals, sample: 0..<0, reportPart: item.reportPart)
-        evalRanges = item.evalElements
-        journaledByWorker = true
-        partFacts = facts
+            run: run, evals: evals, sample: 0..<0, reportPart: item.reportPart, evalRanges: item.evalElements, partFacts: facts,
+            journaledByWorker: true, journaledBy: connection, journalLine: connection == nil ? nil : item.line)
     }
 }

@@ -442,9 +442,15 @@ public struct ClusterRecordEnvelope: Sendable, Hashable {
     /// `ClusterMessageCodec.decodeIncoming(_:peer:)`): the fields the one checking pass found.
     /// `runMembers` and `evalRanges` stay empty — nothing on the coordinator's path reads them, and
     /// `ClusterRunFacts(scanning:)` scans the run when it has to. Ranges are offsets from `bytes`'s start.
+    ///
+    /// A record of a `journaled` frame gives its evaluations' ranges, the facts read from its report
+    /// part, and the connection and journal offsets its worker appended it at, all at once: the
+    /// envelope is built whole, never copied to be completed.
     init(
         bytes: Data, sampleId: String, index: Int, status: RunRecord.Status, costUSD: Double?, errorCode: String?, run: Range<Int>,
-        evals: Range<Int>, sample: Range<Int>, reportPart: Data?
+        evals: Range<Int>, sample: Range<Int>, reportPart: Data?, evalRanges: [Range<Int>] = [],
+        partFacts: RunRecordFacts<ClusterReportPart.TurnLatencies>? = nil, journaledByWorker: Bool = false, journaledBy: Int? = nil,
+        journalLine: Range<Int>? = nil
     ) {
         self.bytes = bytes
         self.sampleId = sampleId
@@ -455,11 +461,15 @@ public struct ClusterRecordEnvelope: Sendable, Hashable {
         self.errorCode = errorCode
         runRange = run
         evalsRange = evals
-        evalRanges = []
+        self.evalRanges = evalRanges
         sampleRange = sample
         runMembers = []
         sampleOmitted = sample.count == 4 && bytes[bytes.startIndex + sample.lowerBound] == UInt8(ascii: "n")
         self.reportPart = reportPart
+        self.partFacts = partFacts
+        self.journaledByWorker = journaledByWorker
+        self.journaledBy = journaledBy
+        self.journalLine = journalLine
     }
 
     /// This record with `sample` (a sample's JSON, as the spool holds it) as the value of

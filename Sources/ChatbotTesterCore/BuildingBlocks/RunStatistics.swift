@@ -49,6 +49,9 @@ public struct RunStatistics: Sendable, Hashable, Codable {
 
     /// Adds one record's facts: the one fold every path shares (a decoded record, the
     /// coordinator's record read from its bytes), so a sharded and a single summary cannot drift.
+    /// Inlinable, so a caller in another module gets it specialized for its turn latencies'
+    /// sequence: unspecialized, the coordinator instantiated generic metadata for every record.
+    @inlinable
     public mutating func add(_ facts: RunRecordFacts<some Sequence<Double>>) {
         switch facts.status {
         case .ok: ok += 1
