@@ -38,7 +38,8 @@ final class SpoolShardFeed: @unchecked Sendable {
     func add(_ shard: ClusterManifest.Shard) {
         resume(lock.withLock {
             shards.append(shard)
-            return reader.wake()
+            // A held shard wakes nobody: the reader could not take it.
+            return open ? reader.wake() : nil
         })
     }
 
