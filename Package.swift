@@ -132,7 +132,7 @@ let package = Package(
             exclude: ["Corpus"]),
         .testTarget(
             name: "ChatbotTesterBackendsTests",
-            dependencies: ["ChatbotTesterCore", "ChatbotTesterHTTP", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"), "ChatbotTesterBackends", "ChatbotTesterTesting"],
+            dependencies: ["ChatbotTesterCore", "ChatbotTesterHTTP", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"), "ChatbotTesterBackends", "ChatbotTesterTesting"],
             exclude: ["Fixtures"]
         ),
         .testTarget(

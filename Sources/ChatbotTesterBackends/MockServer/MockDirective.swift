@@ -4,6 +4,9 @@
 /// - `MOCK_FAULT: 429|500|503|hang|malformed [retry-after=S] [retry-after-date=S] [times=N]` —
 ///   fail this way; with `times=N` only the first N requests carrying the same prompt fail.
 /// - `MOCK_LATENCY_MS: <ms>` — answer after this delay instead of the configured latency.
+/// - `MOCK_STREAM: one-write` — a streamed reply's events leave in one write instead of one flushed
+///   write each, so the client reads them in as many reads as its buffers ask for, whatever the
+///   timing (a benchmark counting the client's allocations needs the same reads every time).
 struct MockDirective: Sendable, Hashable {
     enum Fault: Sendable, Hashable {
         case status(Int)
@@ -19,6 +22,8 @@ struct MockDirective: Sendable, Hashable {
     var retryAfterDate: Double?
     var times: Int?
     var latencyMs: Double?
+    /// A streamed reply's events go out in one write (`MOCK_STREAM: one-write`).
+    var streamInOneWrite = false
 
     /// Reads directives from a prompt.
     init(prompt: String) {
@@ -27,6 +32,7 @@ struct MockDirective: Sendable, Hashable {
         if let ms = Self.value(after: "MOCK_LATENCY_MS:", in: prompt, toEnd: false).flatMap({ Double($0.split(separator: " ").first ?? "") }) {
             latencyMs = ms
         }
+        streamInOneWrite = Self.value(after: "MOCK_STREAM:", in: prompt, toEnd: false)?.lowercased() == "one-write"
     }
 
     /// Reads a fault from the `x-mock-fault` header value (same syntax as the directive).
@@ -34,7 +40,7 @@ struct MockDirective: Sendable, Hashable {
         parseFault(header)
     }
 
-    var isEmpty: Bool { reply == nil && fault == nil && latencyMs == nil }
+    var isEmpty: Bool { reply == nil && fault == nil && latencyMs == nil && !streamInOneWrite }
 
     private mutating func parseFault(_ spec: String) {
         let words = spec.split { $0 == " " || $0 == ";" || $0 == "," }

@@ -79,6 +79,8 @@ final class MockLLMHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         var body: ByteBuffer
         /// Server-sent events, each written as a flushed chunk of its own (instead of `body`).
         var chunks: [ByteBuffer]?
+        /// The chunks go out with the head and the end in one flush instead of one flush each.
+        var chunksInOneWrite: Bool
         var status: Int
         var delayMs: Double
         var keepAlive: Bool
@@ -90,6 +92,7 @@ final class MockLLMHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             head = HTTPResponseHead(version: .http1_1, status: HTTPResponseStatus(statusCode: reply.status), headers: headers)
             body = reply.chunks == nil ? ByteBuffer(bytes: reply.body) : ByteBuffer()
             chunks = reply.chunks.map { $0.map { ByteBuffer(bytes: $0) } }
+            chunksInOneWrite = reply.chunksInOneWrite
             status = reply.status
             delayMs = reply.delayMs
             self.keepAlive = keepAlive
@@ -106,7 +109,9 @@ final class MockLLMHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             server.finish(status: reply.status)
         }
         context.write(wrapOutboundOut(.head(reply.head)), promise: nil)
-        if let chunks = reply.chunks {
+        if let chunks = reply.chunks, reply.chunksInOneWrite {
+            for chunk in chunks { context.write(wrapOutboundOut(.body(.byteBuffer(chunk))), promise: nil) }
+        } else if let chunks = reply.chunks {
             // Each event its own flushed chunk, as a provider streams them.
             context.flush()
             for chunk in chunks { context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(chunk))), promise: nil) }

@@ -12,6 +12,8 @@ struct MockLLMReply: Sendable {
     var hang: Bool
     /// A streamed body: written chunk by chunk (flushed each), `transfer-encoding: chunked`.
     var chunks: [Data]? = nil
+    /// The chunks leave in one write rather than flushed one by one (`MOCK_STREAM: one-write`).
+    var chunksInOneWrite = false
 
     static func json(_ value: JSONValue, status: Int = 200, delayMs: Double = 0) -> MockLLMReply {
         MockLLMReply(status: status, headers: [("content-type", "application/json")], body: JSONWire.encode(value), delayMs: delayMs, hang: false)

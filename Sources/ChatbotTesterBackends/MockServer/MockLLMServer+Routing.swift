@@ -57,6 +57,7 @@ extension MockLLMServer {
             reply.headers.append(("x-session-id", session))
         }
         reply.delayMs = delay
+        reply.chunksInOneWrite = directive.streamInOneWrite
         return reply
     }
 

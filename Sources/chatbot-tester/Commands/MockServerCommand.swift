@@ -9,7 +9,8 @@ struct MockServerCommand: AsyncParsableCommand {
         discussion: """
             Serves POST /v1/chat/completions, /v1/embeddings, /v1/messages and /chatbot on 127.0.0.1, plus
             GET /stats and GET /requests. Prompts may script it: 'MOCK_REPLY: text', 'MOCK_FAULT: 429 retry-after=2',
-            'MOCK_FAULT: 500 times=1', 'MOCK_FAULT: hang', 'MOCK_FAULT: malformed', 'MOCK_LATENCY_MS: 50'
+            'MOCK_FAULT: 500 times=1', 'MOCK_FAULT: hang', 'MOCK_FAULT: malformed', 'MOCK_LATENCY_MS: 50',
+            'MOCK_STREAM: one-write'
             (or the x-mock-fault header). Stops on Ctrl-C or SIGTERM.
             """)
 
