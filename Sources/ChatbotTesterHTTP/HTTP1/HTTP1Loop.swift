@@ -121,6 +121,9 @@ final class HTTP1StreamSink: @unchecked Sendable {
     func end(_ outcome: HTTP1Outcome) {
         guard !ended else { return }
         ended = true
+        // The decoder goes here, on the loop's thread: NIO's embedded channel inside it must be
+        // finished on the thread that made it, not wherever this sink is released.
+        defer { decoder = nil }
         guard headSent else {
             start?.resume(returning: .ended(outcome))
             start = nil
