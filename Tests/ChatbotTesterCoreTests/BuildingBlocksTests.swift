@@ -78,6 +78,24 @@ import Testing
         }
     }
 
+    @Test("BlockingIO.inLanes runs every index once, in order within a lane, the lanes at once")
+    func blockingLanes() {
+        let seen = Locked<[Int: [Int]]>([:])
+        BlockingIO.inLanes(10, lanes: 3, label: "test.lanes") { index in
+            seen.withLock { $0[index % 3, default: []].append(index) }
+        }
+        #expect(seen.current == [0: [0, 3, 6, 9], 1: [1, 4, 7], 2: [2, 5, 8]])
+        // Two lanes that each wait for the other: they finish only if they run at the same time.
+        let arrived = (DispatchSemaphore(value: 0), DispatchSemaphore(value: 0))
+        let met = Locked(0)
+        BlockingIO.inLanes(2, lanes: 2, label: "test.lanes") { index in
+            (index == 0 ? arrived.0 : arrived.1).signal()
+            if (index == 0 ? arrived.1 : arrived.0).wait(timeout: .now() + 10) == .success { met.withLock { $0 += 1 } }
+        }
+        #expect(met.current == 2)
+        BlockingIO.inLanes(0, lanes: 4, label: "test.lanes") { _ in Issue.record("no index to run") }
+    }
+
     @Test func histogramQuantiles() {
         var scores = MergeableHistogram(.unitInterval(steps: 1000))
         for i in 1...100 { scores.add(Double(i) / 100) }

@@ -215,17 +215,13 @@ struct ClusterLinePhase {
     static func finish(_ files: [FileHandle], failure: String?) -> String? {
         let errors = Locked<[Int: String]>([:])
         if failure == nil {
-            let group = DispatchGroup()
-            for (position, handle) in files.enumerated() {
-                DispatchQueue(label: "chatbot-tester.line-sync").async(group: group) {
-                    do {
-                        try handle.synchronize()
-                    } catch {
-                        errors.withLock { $0[position] = "cannot sync the lines: \(error)" }
-                    }
+            BlockingIO.inLanes(files.count, lanes: files.count, label: "chatbot-tester.line-sync") { position in
+                do {
+                    try files[position].synchronize()
+                } catch {
+                    errors.withLock { $0[position] = "cannot sync the lines: \(error)" }
                 }
             }
-            group.wait()
         }
         var why = failure ?? errors.current.sorted { $0.key < $1.key }.first?.value
         for handle in files {

@@ -408,28 +408,16 @@ public final class ClusterSpoolWriter {
         return ClusterSpool(directory: directory, manifest: manifest, setup: setup)
     }
 
-    /// fsyncs every file (or directory) of `urls`, `syncLanes` at once; the manifest, written
-    /// after, marks a spool complete only when its shards are on disk.
-    ///
-    /// Each lane is a serial queue of its own (libdispatch's overcommit threads), not
-    /// `concurrentPerform`: that borrows the width-limited threads Swift's cooperative pool runs
-    /// on, and on two cores it held both while a large spool's shards were synced — the
-    /// coordinator, whose run had started, could not take a frame for that long (about 130 ms
-    /// for 300,000 cases).
+    /// fsyncs every file (or directory) of `urls`, `syncLanes` at once (`BlockingIO.inLanes`, on
+    /// serial queues, off the cooperative pool); the manifest, written after, marks a spool
+    /// complete only when its shards are on disk.
     static func sync(_ urls: [URL]) throws {
         let failed = Locked<URL?>(nil)
-        let group = DispatchGroup()
-        let lanes = min(syncLanes, urls.count)
-        for lane in 0..<lanes {
-            DispatchQueue(label: "chatbot-tester.spool-sync").async(group: group) {
-                for position in stride(from: lane, to: urls.count, by: lanes) {
-                    let fd = open(urls[position].path, O_RDONLY | O_CLOEXEC)
-                    if fd < 0 || fsync(fd) != 0 { failed.withLock { $0 = $0 ?? urls[position] } }
-                    if fd >= 0 { close(fd) }
-                }
-            }
+        BlockingIO.inLanes(urls.count, lanes: syncLanes, label: "chatbot-tester.spool-sync") { position in
+            let fd = open(urls[position].path, O_RDONLY | O_CLOEXEC)
+            if fd < 0 || fsync(fd) != 0 { failed.withLock { $0 = $0 ?? urls[position] } }
+            if fd >= 0 { close(fd) }
         }
-        group.wait()
         if let url = failed.current {
             throw ChatbotTesterError(.io, "fsync failed for \(url.path)", location: SourceLocation(source: url.path))
         }
