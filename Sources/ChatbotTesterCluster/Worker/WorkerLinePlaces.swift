@@ -134,6 +134,12 @@ struct WorkerLinePlaces: Sendable {
             try resultsOut.flush()
             try evalsOut?.flush()
         }
+        // What this worker wrote is on disk before it answers: on shared storage (NFS) another
+        // host's sync would not reach this host's dirty pages, and here the write-back's CPU is
+        // spent where the bytes were written instead of in the coordinator (its `finish` then
+        // syncs clean files).
+        try resultsOut.sync()
+        try evalsOut?.sync()
         written.resultsBytes = resultsOut.total
         written.evalsBytes = evalsOut?.total ?? 0
     }
@@ -242,6 +248,13 @@ struct WorkerLinePlaces: Sendable {
             offset += buffer.count
             total += buffer.count
             buffer.removeAll(keepingCapacity: true)
+        }
+
+        /// Makes the file's written data durable (`fdatasync`).
+        func sync() throws {
+            while fdatasync(fd) != 0 {
+                guard errno == EINTR else { throw Fault(description: "cannot sync \(path): \(String(cString: strerror(errno)))") }
+            }
         }
     }
 }

@@ -106,8 +106,8 @@ extension ThreadTaskExecutor {
         let fd = open("/proc/thread-self/comm", O_WRONLY | O_CLOEXEC)
         guard fd >= 0 else { return }
         defer { close(fd) }
-        var bytes = Array(label.utf8)
-        bytes.append(0x0A)
+        // Written as is: the kernel keeps a trailing newline as part of the name.
+        let bytes = Array(label.utf8)
         _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
     }
 
