@@ -73,7 +73,8 @@ import Testing
 
     /// Two real workers: each writes the lines of the records it journaled, and the files hold
     /// every record's lines in dataset order, exactly the journal's bytes.
-    @Test(.timeBound) func realWorkersWriteEveryLineInDatasetOrder() async throws {
+    @Test(.timeBound, arguments: [0, 10])
+    func realWorkersWriteEveryLineInDatasetOrder(earlyLineRecords: Int) async throws {
         let directory = try ClusterTestSupport.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let path = directory.appendingPathComponent("c.sock").path
@@ -87,7 +88,11 @@ import Testing
         let stats = try await withTimeout(90) {
             try await UVLoop.withLoop { loop in
                 let listener = try await UVPipeListener.listen(path: path, loop: loop)
-                let coordinator = Task(executorPreference: DedicatedThreadExecutor.timeBoundTests) { try await ClusterCoordinator.run(spool: spool, listener: listener, events: events, options: Self.options(sink, workers: 2)) }
+                var options = Self.options(sink, workers: 2)
+                options.earlyLineRecords = earlyLineRecords
+                let coordinator = Task(executorPreference: DedicatedThreadExecutor.timeBoundTests) { [options] in
+                    try await ClusterCoordinator.run(spool: spool, listener: listener, events: events, options: options)
+                }
                 var workers: [UVProcess] = []
                 for _ in 0..<2 { workers.append(try await UVProcess.spawn(executable: ClusterTestSupport.hostPath, arguments: ["worker", "--connect", path], loop: loop)) }
                 let stats = try await withTaskCancellationHandler { try await coordinator.value } onCancel: { coordinator.cancel() }
@@ -104,7 +109,15 @@ import Testing
         #expect(try Data(contentsOf: sink.lineFiles.evals!) == expected.evals)
         #expect(!expected.evals.isEmpty)
         let said = recorder.events(of: LogEvent.self).filter { $0.source == "cluster.output" }.map(\.message)
-        #expect(said == ["the workers wrote the lines of 90 records (\(expected.results.count) bytes of results, \(expected.evals.count) of evaluations)"])
+        let start = "the workers wrote the lines of 90 records (\(expected.results.count) bytes of results, \(expected.evals.count) of evaluations)"
+        if earlyLineRecords == 0 {
+            #expect(stats.earlyLinePlans == 0 && said == [start])
+        } else {
+            // Orders for the complete prefix went out while the run played (10, then at least
+            // half of what was ordered), and the end ordered the rest.
+            #expect(stats.earlyLinePlans >= 2, "\(stats.earlyLinePlans)")
+            #expect(said == [start + " (\(stats.earlyLinePlans) of \(stats.earlyLinePlans + 1) orders sent while the run played)"], "\(said)")
+        }
     }
 
     /// How the test's own worker answers `writeLines`.
@@ -198,20 +211,17 @@ import Testing
         return (directory.appendingPathComponent("c.sock").path, spool, LineSink(directory: directory))
     }
 
-    /// One worker played by the test, answering `writeLines` each way: a worker that writes gets
-    /// one order covering every sample, and the files hold the journal's lines; one that fails,
-    /// miscounts or leaves makes the sink give up naming why, and the run still completes.
-    @Test(.timeBound, arguments: [Answer.writes, .fails, .miscounts, .leaves])
-    func aWorkersAnswerDecidesWhetherItsLinesAreUsed(_ answer: Answer) async throws {
-        let directory = try ClusterTestSupport.temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let (path, spool, sink) = try Self.playedRun(in: directory, samples: 24)
-        let options = {
-            var options = Self.options(sink, workers: 1)
-            options.assignsByReference = false
-            return options
-        }()
-        let (stats, orders) = try await withTimeout(60) {
+    /// A run of `samples` cases (handed out by value) with one worker, played by the test and
+    /// answering `writeLines` as `answer` says: the coordinator's figures, the orders the worker
+    /// got, and the sink.
+    static func runAlone(in directory: URL, samples: Int, earlyLineRecords: Int = 0, answer: Answer) async throws
+        -> (stats: ClusterCoordinatorStats, orders: [ClusterMessage.WriteLines], sink: LineSink)
+    {
+        let (path, spool, sink) = try Self.playedRun(in: directory, samples: samples)
+        var options = Self.options(sink, workers: 1)
+        options.assignsByReference = false
+        options.earlyLineRecords = earlyLineRecords
+        let (stats, orders) = try await withTimeout(60) { [options] in
             try await UVLoop.withLoop { loop in
                 let listener = try await UVPipeListener.listen(path: path, loop: loop)
                 let coordinator = Task(executorPreference: DedicatedThreadExecutor.timeBoundTests) { try await ClusterCoordinator.run(spool: spool, listener: listener, options: options) }
@@ -219,20 +229,44 @@ import Testing
                 return (try await withTaskCancellationHandler { try await coordinator.value } onCancel: { coordinator.cancel() }, orders)
             }
         }
-        #expect(stats.stopReason == .completed && stats.journaled == 24)
-        #expect(orders.count == 1 && orders.first?.runs == [ClusterMessage.LineRun(first: 0, count: 24, resultsOffset: 0, evalsOffset: 0)])
+        return (stats, orders, sink)
+    }
+
+    /// One worker played by the test, answering `writeLines` each way: a worker that writes gets
+    /// one order covering every sample, and the files hold the journal's lines; one that fails,
+    /// miscounts or leaves makes the sink give up naming why, and the run still completes. With
+    /// orders sent while the run plays (`earlyLineRecords` 8), the first covers a prefix only, the
+    /// orders together cover every index once, and a failed or miscounted one lets the run go on
+    /// and end before the sink gives up.
+    @Test(
+        .timeBound,
+        arguments: zip([Answer.writes, .fails, .miscounts, .leaves, .writes, .fails, .miscounts], [0, 0, 0, 0, 8, 8, 8]))
+    func aWorkersAnswerDecidesWhetherItsLinesAreUsed(_ answer: Answer, earlyLineRecords: Int) async throws {
+        let directory = try ClusterTestSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let samples = earlyLineRecords == 0 ? 24 : 40
+        let (stats, orders, sink) = try await Self.runAlone(in: directory, samples: samples, earlyLineRecords: earlyLineRecords, answer: answer)
+        #expect(stats.stopReason == .completed && stats.journaled == samples)
+        if earlyLineRecords == 0 {
+            #expect(orders.count == 1 && orders.first?.runs == [ClusterMessage.LineRun(first: 0, count: 24, resultsOffset: 0, evalsOffset: 0)])
+        } else {
+            // The first order covers a prefix: it went out before the run ended.
+            #expect(stats.earlyLinePlans >= 1 && (orders.first?.runs.last).map { $0.first + $0.count < samples } == true, "\(orders)")
+        }
+        let first = orders.first?.runs.reduce(0) { $0 + $1.count } ?? 0
         let outcomes = sink.outcomes.current
         #expect(outcomes.count == 1, "\(outcomes)")
         switch answer {
         case .writes:
             #expect(outcomes.first == .some(nil))
+            #expect(orders.count == stats.earlyLinePlans + 1 && orders.flatMap(\.runs).reduce(0) { $0 + $1.count } == samples)
             let expected = sink.expected()
             #expect(try Data(contentsOf: sink.lineFiles.results) == expected.results)
             #expect(try Data(contentsOf: sink.lineFiles.evals!) == expected.evals)
         case .fails:
             #expect(outcomes.first??.contains("could not write its lines: the disk is full") == true, "\(outcomes)")
         case .miscounts:
-            #expect(outcomes.first??.contains("wrote 23 records") == true && outcomes.first??.contains("not 24") == true, "\(outcomes)")
+            #expect(outcomes.first??.contains("wrote \(first - 1) records") == true && outcomes.first??.contains("not \(first) (") == true, "\(outcomes)")
         case .leaves:
             #expect(outcomes.first??.contains("left before it wrote its lines") == true, "\(outcomes)")
         case .leavesAfterItsFirstRecords, .leavesWithoutReportingItsLines:
@@ -242,8 +276,10 @@ import Testing
 
     /// A worker lost mid-run after it journaled records: the other worker writes its own lines,
     /// and the coordinator writes the lost one's from the journal — the files hold every record's
-    /// lines in dataset order, and no merge pass is needed.
-    @Test(.timeBound, arguments: [Answer.leavesAfterItsFirstRecords, .leavesWithoutReportingItsLines])
+    /// lines in dataset order, and no merge pass is needed. `.leaves`: with orders sent while the
+    /// run plays, the played worker leaves at its first one, unanswered; the coordinator writes its
+    /// records of that prefix again, with its later ones.
+    @Test(.timeBound, arguments: [Answer.leavesAfterItsFirstRecords, .leavesWithoutReportingItsLines, .leaves])
     func theLinesOfAWorkerThatLeftAreWrittenByTheCoordinator(_ answer: Answer) async throws {
         let directory = try ClusterTestSupport.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -254,24 +290,29 @@ import Testing
         let options = {
             var options = Self.options(sink, workers: 1)
             options.assignsByReference = false
+            if case .leaves = answer { options.earlyLineRecords = 8 }
             return options
         }()
-        let stats = try await withTimeout(90) {
+        let (stats, orders) = try await withTimeout(90) {
             try await UVLoop.withLoop { loop in
                 let listener = try await UVPipeListener.listen(path: path, loop: loop)
                 let coordinator = Task(executorPreference: DedicatedThreadExecutor.timeBoundTests) {
                     try await ClusterCoordinator.run(spool: spool, listener: listener, events: events, options: options)
                 }
-                // The played worker journals its first assignment and leaves; a real one plays the rest.
-                _ = try await Self.playWorker(socket: path, loop: loop, answer: answer)
+                // The played worker journals its first assignment (or more) and leaves; a real one plays the rest.
+                let orders = try await Self.playWorker(socket: path, loop: loop, answer: answer)
                 let real = try await UVProcess.spawn(executable: ClusterTestSupport.hostPath, arguments: ["worker", "--connect", path], loop: loop)
                 let stats = try await withTaskCancellationHandler { try await coordinator.value } onCancel: { coordinator.cancel() }
                 _ = await real.waitForExit()
-                return stats
+                return (stats, orders)
             }
         }
         await events.shutdown()
         #expect(stats.journaled == 40 && stats.workersLost >= 1)
+        if case .leaves = answer {
+            // It got an order for a prefix while the run played, and left without answering it.
+            #expect(stats.earlyLinePlans >= 1 && orders.count == 1 && (orders.first?.runs.last).map { $0.first + $0.count < 40 } == true, "\(orders)")
+        }
         if case .leavesWithoutReportingItsLines = answer {
             // Lines in the journal that no frame reported: the streamed output is told and gives up
             // (the merge writes the files from the journal, the truth), naming where they are.
@@ -303,9 +344,12 @@ import Testing
         defer { try? FileManager.default.removeItem(at: directory) }
         let path = directory.appendingPathComponent("c.sock").path
         let spool = try ClusterSpool.prepare(
-            at: directory.appendingPathComponent("spool"), samples: ClusterTestSupport.samples(60), setup: ClusterTestSupport.setup(delayMs: 2),
+            at: directory.appendingPathComponent("spool"), samples: ClusterTestSupport.samples(60), setup: ClusterTestSupport.setup(delayMs: 20),
             samplesPerShard: 10)
         let sink = LineSink(directory: directory)
+        // 20 ms a sample: the first worker alone needs about 0.6 s for all 60, time for the second
+        // to start and take some even on a loaded machine (at 2 ms a sample, under a parallel test
+        // run and a CI build, the first once played them all before the second had joined).
         let stats = try await withTimeout(90) {
             try await UVLoop.withLoop { loop in
                 let listener = try await UVPipeListener.listen(path: path, loop: loop)
@@ -453,7 +497,7 @@ import Testing
         var phase = try ClusterLinePhase(plan: plan, results: results, evals: evals, now: 100)
         #expect(try FileManager.default.attributesOfItem(atPath: results.path)[.size] as? Int == 46)
         #expect(try FileManager.default.attributesOfItem(atPath: evals.path)[.size] as? Int == 6)
-        #expect(phase.orders.map(\.worker) == [1, 2] && phase.orders.map(\.orders.count) == [2, 2])
+        #expect(plan.orders.mapValues(\.count) == [1: 2, 2: 2] && phase.records == 4 && phase.isFinal)
         #expect(phase.awaits(1) && phase.awaits(2) && !phase.awaits(3) && phase.stillWriting == [1, 2])
         #expect(phase.expired(now: 129.9) == nil && phase.expired(now: 130.1)?.contains("within 30 s") == true)
         #expect(phase.left(3, peer: "w3") == nil && phase.left(1, peer: "w1") == "w1 left before it wrote its lines")
@@ -477,6 +521,61 @@ import Testing
         #expect(throws: (any Error).self) {
             try ClusterLinePhase(plan: plan, results: directory.appendingPathComponent("no/results.jsonl"), evals: nil, now: 0)
         }
+    }
+
+    /// Orders sent while the run plays: the prefix's plan, then the last plan for the rest with
+    /// offsets that go on from it; answers count across both, a worker is done only once the last
+    /// plan is in, nothing expires before it, and a worker that left with orders unanswered has its
+    /// records of that prefix written again by the coordinator.
+    @Test func ordersWhileTheRunPlaysAddUpWithTheLastPlan() throws {
+        let directory = try ClusterTestSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        var places = ClusterLinePlaces()
+        // Indexes 0-3 arrive first (prefix 4); 5 before 4 (prefix stays 4 until 4 comes).
+        for (index, worker) in [(0, 1), (1, 2), (2, 1), (3, 2), (5, 1)] {
+            places.place(index: index, worker: worker, resultsBytes: 10 + index, evalsBytes: index, line: (100 * index)..<(100 * index + 50))
+        }
+        #expect(places.prefix == 4)
+        let results = directory.appendingPathComponent("results.jsonl"), evals = directory.appendingPathComponent("evals.jsonl")
+        let early = try #require(places.plan(results: results.path, evals: evals.path, from: 0, upTo: places.prefix))
+        #expect(early.records == 4 && early.resultsBytes == 46 && early.evalsBytes == 6)
+        #expect(early.orders[1]?.first?.runs.map(\.first) == [0, 2] && early.orders[2]?.first?.runs.map(\.first) == [1, 3])
+        var phase = try ClusterLinePhase(results: results, evals: evals)
+        phase.add(early)
+        #expect(!phase.isFinal && phase.expired(now: 1e9) == nil && phase.earlyPlans == 1)
+        // Worker 1 answers its early order: it goes on playing (not done).
+        #expect(phase.answered(.init(records: 2, resultsBytes: 22, evalsBytes: 2), from: 1, peer: "w1") == .wait)
+        #expect(!phase.awaits(1) && phase.awaits(2))
+        places.place(index: 4, worker: 2, resultsBytes: 14, evalsBytes: 4, line: 400..<450)
+        #expect(places.prefix == 6)
+        // The last plan starts where the early one ended: offsets go on from 46 and 6.
+        let last = try #require(places.plan(results: results.path, evals: evals.path, from: 4))
+        #expect(last.records == 2 && last.resultsBytes == 46 + 14 + 15 && last.evalsBytes == 6 + 4 + 5)
+        #expect(last.orders[2]?.first?.runs == [ClusterMessage.LineRun(first: 4, count: 1, resultsOffset: 46, evalsOffset: 6)])
+        #expect(last.orders[1]?.first?.runs == [ClusterMessage.LineRun(first: 5, count: 1, resultsOffset: 60, evalsOffset: 10)])
+        try FileManager.default.removeItem(at: results)
+        try phase.finish(with: last, now: 100)
+        #expect(phase.isFinal && phase.expired(now: 131) != nil && phase.records == 6)
+        // Worker 2 owes its early order and its last one; worker 1 its last one.
+        #expect(phase.answered(.init(records: 1, resultsBytes: 15, evalsBytes: 5), from: 1, peer: "w1") == .workerDone(1))
+        #expect(phase.answered(.init(records: 2, resultsBytes: 24, evalsBytes: 4), from: 2, peer: "w2") == .wait)
+        #expect(phase.answered(.init(records: 1, resultsBytes: 14, evalsBytes: 4), from: 2, peer: "w2") == .workerDone(2))
+        #expect(phase.complete)
+        _ = ClusterLinePhase.finish(phase.takeFiles(), failure: "test")
+        // Worker 2 leaves with its early order unanswered: the last plan writes its records of the
+        // prefix again, here, and its later ones too; worker 1's early records are not ordered again.
+        var left = try ClusterLinePhase(results: results, evals: evals)
+        left.add(early)
+        #expect(left.forget(2) && !left.forget(3))
+        let rewritten = try #require(places.plan(results: results.path, evals: evals.path, writtenHere: [2], from: 4, rewrittenHere: [2]))
+        #expect(
+            rewritten.here == [
+                ClusterMessage.LineRun(first: 1, count: 1, resultsOffset: 10, evalsOffset: 0),
+                ClusterMessage.LineRun(first: 3, count: 2, resultsOffset: 33, evalsOffset: 3),
+            ] && rewritten.hereExpected.records == 3)
+        #expect(rewritten.hereLines == [100..<150, 300..<350, 400..<450])
+        #expect(rewritten.orders.keys.sorted() == [1] && rewritten.orders[1]?.first?.runs.map(\.first) == [5])
+        _ = ClusterLinePhase.finish(left.takeFiles(), failure: "test")
     }
 
     /// `writeLines` travels as four numbers a run; a run that is not after the one before, is

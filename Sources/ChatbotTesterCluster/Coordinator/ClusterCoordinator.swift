@@ -57,6 +57,12 @@ public enum ClusterCoordinator {
         /// Its first samples, and every sample of a worker that does not journal or handed some
         /// back unreadable, travel as bytes (`assign`).
         public var assignsByReference = true
+        /// With workers writing their lines (protocol 11): `writeLines` orders for the complete
+        /// prefix of the dataset go out while the run plays, once that prefix holds this many
+        /// records not yet ordered and at least half as many as were ordered before (so a run of
+        /// a million cases sends about ten); the end of the run then writes only the rest. 0:
+        /// every order at the end.
+        public var earlyLineRecords = 16_384
         /// The executor the coordinator's own tasks prefer — accepting workers, reading their frames,
         /// the clock, the journal's syncs, budget grants, shard reads; `nil` (the default): Swift's
         /// global concurrent pool. A process that runs a coordinator beside other busy work (a test
@@ -154,6 +160,8 @@ public struct ClusterCoordinatorStats: Sendable, Hashable {
     /// Records whose line a worker appended to the journal itself (`journaled` frames): the
     /// coordinator read them back rather than receiving and appending them.
     public var journaledByWorkers: Int = 0
+    /// `writeLines` plans sent while the run played (protocol 11, `Options.earlyLineRecords`).
+    public var earlyLinePlans: Int = 0
     /// Samples handed out by reference (`assignByReference`): their workers read them from the
     /// spool's shards.
     public var assignedByReference: Int = 0
@@ -220,9 +228,20 @@ actor CoordinatorDriver {
     private var lostWorkers: [String] = []
     /// Where the coordinator writes its own part of the lines and then syncs the files, in order.
     private nonisolated let lineQueue = DispatchQueue(label: "chatbot-tester.coordinator-lines")
-    /// The workers writing their lines at the end of the run (see `startLinePhase`).
+    /// The workers writing their lines, from the first order sent while the run plays
+    /// (`orderEarlyLines`) or from the end of the run (`startLinePhase`).
     private var linePhase: ClusterLinePhase?
     private var linePhaseStarted = false
+    /// The indexes below this were ordered while the run played.
+    private var orderedThrough = 0
+    /// Why the lines cannot be written as the workers were asked while the run played (the sink is
+    /// told at the end); its answers are then ignored.
+    private var earlyLinesFailure: String?
+    /// No more orders go out before the end (a worker of the prefix had left).
+    private var earlyLinesStopped = false
+    /// Workers that left before they answered an order sent while the run played: the end has the
+    /// coordinator write their records again, from the journal.
+    private var leftWithEarlyOrders: Set<Int> = []
 
     init(spool: ClusterSpool, journal: FileJournal, resume: ClusterSpool.ResumeState, limits: RunLimits, events: EventBus, options: ClusterCoordinator.Options) {
         let journaled = resume.journaled
@@ -434,29 +453,46 @@ actor CoordinatorDriver {
     private func startLinePhase(_ reason: RunStopReason) {
         guard let sink = lineSink, !linePhaseStarted else { return }
         linePhaseStarted = true
-        guard failure == nil else { return }
-        guard reason != .cancelled else { return sink.linesWritten(failure: "the run was interrupted") }
-        guard machine.abandonedCount == 0 else { return sink.linesWritten(failure: "\(machine.abandonedCount) samples were abandoned in flight") }
+        func giveUp(_ why: String?) {
+            // Orders sent while the run played: their files are closed, their answers ignored.
+            if linePhase != nil {
+                earlyLinesFailure = earlyLinesFailure ?? why ?? "the run failed"
+                closeEarlyFiles()
+            }
+            if let why { sink.linesWritten(failure: why) }
+        }
+        guard failure == nil else { return giveUp(nil) }
+        if let why = earlyLinesFailure { return sink.linesWritten(failure: why) }
+        guard reason != .cancelled else { return giveUp("the run was interrupted") }
+        guard machine.abandonedCount == 0 else { return giveUp("\(machine.abandonedCount) samples were abandoned in flight") }
         let files = sink.lineFiles
         // The lines of workers that have left (lost mid-run) are written here, from the journal.
         let gone = places.workers.filter { connections[$0] == nil }
         guard places.unplaced == 0 else {
-            return sink.linesWritten(failure: "\(places.unplaced) records were journaled without a worker that can write their lines")
+            return giveUp("\(places.unplaced) records were journaled without a worker that can write their lines")
         }
         if let first = lostWorkers.first, let why = unreportedJournal() {
             let reason = "worker \(first) was lost\(lostWorkers.count > 1 ? " (and \(lostWorkers.count - 1) more)" : ""), and \(why)"
             discardSink(reason)
-            return sink.linesWritten(failure: reason)
+            return giveUp(reason)
         }
-        guard let plan = places.plan(results: files.results.path, evals: files.evals?.path, writtenHere: gone) else {
-            return sink.linesWritten(failure: "records of a worker that has left have no known place in the journal")
+        guard
+            let plan = places.plan(
+                results: files.results.path, evals: files.evals?.path, writtenHere: gone, from: orderedThrough, rewrittenHere: leftWithEarlyOrders)
+        else {
+            return giveUp("records of a worker that has left have no known place in the journal")
         }
         do {
-            linePhase = try ClusterLinePhase(plan: plan, results: files.results, evals: files.evals, now: now)
+            if var phase = linePhase {
+                try phase.finish(with: plan, now: now)
+                linePhase = phase
+            } else {
+                linePhase = try ClusterLinePhase(plan: plan, results: files.results, evals: files.evals, now: now)
+            }
         } catch {
-            return sink.linesWritten(failure: "cannot make the files: \(error)")
+            return giveUp("cannot make the files: \(error)")
         }
-        for (worker, orders) in linePhase?.orders ?? [] {
+        for (worker, orders) in plan.orders.sorted(by: { $0.key < $1.key }) {
             connections[worker]?.enqueue(orders.compactMap { try? codec.encode(.writeLines($0)) })
         }
         // The sink writes its reports while the lines are written.
@@ -469,7 +505,48 @@ actor CoordinatorDriver {
                 await self.hereWritten(written)
             }
         }
-        if plan.orders.isEmpty && plan.here.isEmpty { endLinePhase(failure: nil) }
+        if linePhase?.complete == true { endLinePhase(failure: nil) }
+    }
+
+    /// While the run plays: once the complete prefix of the dataset holds enough records not yet
+    /// ordered (`Options.earlyLineRecords`), sends their workers `writeLines` orders for them, so
+    /// the end of the run has only the rest to write. Stops for good (the end then orders the rest)
+    /// when a worker of that prefix has left; does nothing when the lines go to the merge anyway.
+    private func orderEarlyLines() {
+        guard let sink = lineSink, !linePhaseStarted, !earlyLinesStopped, earlyLinesFailure == nil, failure == nil, options.earlyLineRecords > 0,
+            places.unplaced == 0
+        else { return }
+        let ready = places.prefix - orderedThrough
+        guard ready >= max(options.earlyLineRecords, orderedThrough / 2) else { return }
+        let files = sink.lineFiles
+        guard let plan = places.plan(results: files.results.path, evals: files.evals?.path, from: orderedThrough, upTo: places.prefix),
+            plan.orders.keys.allSatisfy({ connections[$0] != nil })
+        else {
+            earlyLinesStopped = true
+            return
+        }
+        do {
+            var phase = try linePhase ?? ClusterLinePhase(results: files.results, evals: files.evals)
+            phase.add(plan)
+            linePhase = phase
+        } catch {
+            earlyLinesFailure = "cannot make the files: \(error)"
+            return
+        }
+        orderedThrough = places.prefix
+        stats.earlyLinePlans += 1
+        for (worker, orders) in plan.orders.sorted(by: { $0.key < $1.key }) {
+            connections[worker]?.enqueue(orders.compactMap { try? codec.encode(.writeLines($0)) })
+        }
+    }
+
+    /// Gives up the orders sent while the run played: closes their files (nothing is synced; the
+    /// merge writes the outputs) and ignores their answers.
+    private func closeEarlyFiles() {
+        guard var phase = linePhase, !phase.isFinal else { return }
+        linePhase = nil
+        let files = phase.takeFiles()
+        lineQueue.async { for handle in files { try? handle.close() } }
     }
 
     /// Why the journal holds lines no `journaled` frame reported (a worker lost in the middle of a
@@ -501,6 +578,8 @@ actor CoordinatorDriver {
     /// A worker's `linesWritten`: once every order of every worker is answered with what it was
     /// asked to write, the files are synced and the run ends.
     private func linesAnswered(_ answer: ClusterMessage.LinesWritten, from id: Int, peer: String) async {
+        // Answers to orders given up while the run played.
+        if earlyLinesFailure != nil && linePhase == nil { return }
         guard linePhase?.awaits(id) == true else {
             return await perform(machine.violation(id, reason: "linesWritten without a writeLines to answer"))
         }
@@ -509,7 +588,13 @@ actor CoordinatorDriver {
             if let payload = try? codec.encode(.shutdown) { connections[id]?.enqueue([payload]) }
             if linePhase?.complete == true { endLinePhase(failure: nil) }
         case .fail(let why):
-            endLinePhase(failure: why)
+            if linePhase?.isFinal == false {
+                // While the run plays: it goes on, and the merge writes the outputs at the end.
+                earlyLinesFailure = why
+                closeEarlyFiles()
+            } else {
+                endLinePhase(failure: why)
+            }
         case .wait, nil:
             break
         }
@@ -531,13 +616,14 @@ actor CoordinatorDriver {
 
     /// The rest of `endLinePhase`, once the files are synced and closed.
     private func linesEnded(_ phase: ClusterLinePhase, why: String?) {
-        if why == nil {
-            let here = phase.plan.hereExpected.records
+        if why == nil, let plan = phase.plan {
+            let here = phase.recordsHere
             let adopted = here == 0 ? "" : "; the coordinator wrote those of \(here) records of workers that had left"
+            let early = phase.earlyPlans == 0 ? "" : " (\(phase.earlyPlans) of \(phase.earlyPlans + 1) orders sent while the run played)"
             events.emit(
                 LogEvent(
                     .debug,
-                    "the workers wrote the lines of \(phase.plan.records) records (\(phase.plan.resultsBytes) bytes of results, \(phase.plan.evalsBytes) of evaluations)\(adopted)",
+                    "the workers wrote the lines of \(places.placed) records (\(plan.resultsBytes) bytes of results, \(plan.evalsBytes) of evaluations)\(early)\(adopted)",
                     source: "cluster.output"))
         }
         lineSink?.linesWritten(failure: why)
@@ -586,7 +672,12 @@ actor CoordinatorDriver {
 
     private func closed(_ id: Int) async {
         guard let connection = connections.removeValue(forKey: id) else { return }
-        if let why = linePhase?.left(id, peer: connection.peerDescription) { endLinePhase(failure: why) }
+        if linePhase?.isFinal == false {
+            // Its orders of the run so far are written again at the end, by the coordinator.
+            if linePhase?.forget(id) == true { leftWithEarlyOrders.insert(id) }
+        } else if let why = linePhase?.left(id, peer: connection.peerDescription) {
+            endLinePhase(failure: why)
+        }
         if reported.remove(id) == nil, connection.closedForViolation, let reason = connection.closeReason {
             // Closed by the transport itself (oversized frame); EOF and I/O errors are reported as lost workers.
             events.emit(ClusterTesterEvent(.connectionClosed(peer: connection.peerDescription, reason: reason)))
@@ -708,6 +799,7 @@ actor CoordinatorDriver {
                             line: bytes, sample: held, sampleRange: cut, index: record.index, run: record.runRange, evals: record.evalsRange,
                             evalElements: nil, reportPart: record.reportPart)
                     }
+                    if lineSink != nil { orderEarlyLines() }
                 } catch {
                     spool.journalLog.invalidate()
                     spool.reportPartsLog.invalidate()

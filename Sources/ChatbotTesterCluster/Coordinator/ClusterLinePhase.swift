@@ -1,18 +1,20 @@
 import ChatbotTesterCore
 import Foundation
 
-/// The end of a run whose workers write their own `results.jsonl` and `evals.jsonl` lines
-/// (protocol 11), as the coordinator sees it: the files made at their final size, each worker's
-/// `writeLines` orders, what its `linesWritten` answers must add up to, and until when to wait.
-/// The coordinator only forwards it answers, departures and ticks, and acts on the steps it
-/// returns; no sockets here, so every way the phase ends is tested on its own.
+/// The line phase of a run whose workers write their own `results.jsonl` and `evals.jsonl` lines
+/// (protocol 11), as the coordinator sees it: the files, each worker's `writeLines` orders, what
+/// its `linesWritten` answers must add up to, and until when to wait. Orders for the complete
+/// prefix of the dataset may go out while the run plays (`add`); the last plan (`finish(with:)`)
+/// gives the files their final size and starts the wait. The coordinator only forwards it
+/// answers, departures and ticks, and acts on the steps it returns; no sockets here, so every
+/// way the phase ends is tested on its own.
 struct ClusterLinePhase {
     /// What the coordinator does after an answer.
     enum Step: Equatable {
         /// Other answers are awaited.
         case wait
-        /// This worker wrote everything it was asked: it may leave. Once every worker has, the phase
-        /// is `complete`.
+        /// This worker wrote everything it was asked, the last plan included: it may leave. Once
+        /// every worker has, the phase is `complete`.
         case workerDone(Int)
         /// Why the phase gives up (the merge writes the files instead).
         case fail(String)
@@ -25,46 +27,92 @@ struct ClusterLinePhase {
         var got = ClusterMessage.LinesWritten(records: 0, resultsBytes: 0, evalsBytes: 0)
     }
 
-    private var pending: [Int: Worker]
+    private var pending: [Int: Worker] = [:]
     private var files: [FileHandle]
-    /// When the phase started and until when answers are awaited (seconds on the coordinator's clock).
-    let started: Double
-    let deadline: Double
-    /// What the workers were asked to write.
-    let plan: ClusterLinePlaces.Plan
+    /// When the phase's wait started and until when answers are awaited (seconds on the
+    /// coordinator's clock); nil until the last plan.
+    private(set) var started: Double?
+    private(set) var deadline: Double?
+    /// The last plan (`finish(with:)`); nil while the run plays.
+    private(set) var plan: ClusterLinePlaces.Plan?
+    /// Records all the plans write, and how many of them the coordinator writes itself.
+    private(set) var records = 0
+    private(set) var recordsHere = 0
+    /// Plans added while the run played.
+    private(set) var earlyPlans = 0
 
-    /// Makes `results` (and `evals`, for a scored run) at the sizes `plan` gives; throws when a file
-    /// cannot be made. Answers are awaited for 30 s plus a second per 20 MB: a worker copies its
-    /// part at page-cache speed, so the bound only catches one that hangs.
-    init(plan: ClusterLinePlaces.Plan, results: URL, evals: URL?, now: Double) throws {
+    /// Makes `results` (and `evals`, for a scored run), empty; throws when a file cannot be made.
+    init(results: URL, evals: URL?) throws {
         var handles: [FileHandle] = []
         do {
-            for (url, size) in [(results, plan.resultsBytes)] + (evals.map { [($0, plan.evalsBytes)] } ?? []) {
+            for url in [results] + (evals.map { [$0] } ?? []) {
                 let handle = try FileHandle.opening(url, for: .truncating)
                 handles.append(handle)
-                try handle.truncate(atOffset: UInt64(size))
             }
         } catch {
             for handle in handles { try? handle.close() }
             throw error
         }
         files = handles
+    }
+
+    /// The whole phase at the run's end: the files made at the sizes `plan` gives, the wait started.
+    init(plan: ClusterLinePlaces.Plan, results: URL, evals: URL?, now: Double) throws {
+        try self.init(results: results, evals: evals)
+        do {
+            try finish(with: plan, now: now)
+        } catch {
+            for handle in takeFiles() { try? handle.close() }
+            throw error
+        }
+    }
+
+    /// Adds the orders of `plan` (for indexes whose offsets are final) while the run plays.
+    mutating func add(_ plan: ClusterLinePlaces.Plan) {
+        merge(plan)
+        earlyPlans += 1
+    }
+
+    /// Adds the last plan: gives the files their final size (what earlier orders wrote stays) and
+    /// starts the wait — 30 s plus a second per 20 MB: a worker copies its part at page-cache
+    /// speed, so the bound only catches one that hangs.
+    mutating func finish(with plan: ClusterLinePlaces.Plan, now: Double) throws {
+        merge(plan)
+        for (handle, size) in zip(files, [plan.resultsBytes, plan.evalsBytes]) { try handle.truncate(atOffset: UInt64(size)) }
         self.plan = plan
         started = now
         deadline = now + 30 + Double(plan.resultsBytes + plan.evalsBytes) / 20e6
-        pending = plan.orders.mapValues { Worker(orders: $0.count, expected: .init(records: 0, resultsBytes: 0, evalsBytes: 0)) }
-        for (worker, expected) in plan.expected { pending[worker]?.expected = expected }
+    }
+
+    private mutating func merge(_ plan: ClusterLinePlaces.Plan) {
+        for (worker, orders) in plan.orders {
+            var entry = pending[worker] ?? Worker(orders: 0, expected: .init(records: 0, resultsBytes: 0, evalsBytes: 0))
+            entry.orders += orders.count
+            if let expected = plan.expected[worker] {
+                entry.expected.records += expected.records
+                entry.expected.resultsBytes += expected.resultsBytes
+                entry.expected.evalsBytes += expected.evalsBytes
+            }
+            pending[worker] = entry
+        }
         // The coordinator's own part (the lines of workers that left) answers as connection 0.
-        if !plan.here.isEmpty { pending[Self.here] = Worker(orders: 1, expected: plan.hereExpected) }
+        if !plan.here.isEmpty {
+            var entry = pending[Self.here] ?? Worker(orders: 0, expected: .init(records: 0, resultsBytes: 0, evalsBytes: 0))
+            entry.orders += 1
+            entry.expected.records += plan.hereExpected.records
+            entry.expected.resultsBytes += plan.hereExpected.resultsBytes
+            entry.expected.evalsBytes += plan.hereExpected.evalsBytes
+            pending[Self.here] = entry
+        }
+        records += plan.records
+        recordsHere += plan.hereExpected.records
     }
 
     /// The connection id the coordinator's own part answers as (connections count from 1).
     static let here = 0
 
-    /// Each worker's orders, by connection, in connection order.
-    var orders: [(worker: Int, orders: [ClusterMessage.WriteLines])] {
-        plan.orders.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
-    }
+    /// Whether the last plan is in (the run has ended).
+    var isFinal: Bool { plan != nil }
 
     /// Whether the worker of connection `id` has yet to answer every order.
     func awaits(_ id: Int) -> Bool {
@@ -100,17 +148,26 @@ struct ClusterLinePhase {
                 "\(peer) wrote \(got.records) records (\(got.resultsBytes) + \(got.evalsBytes) bytes), not \(expected.records) (\(expected.resultsBytes) + \(expected.evalsBytes))")
         }
         pending[id] = nil
-        return .workerDone(id)
+        // While the run plays, a worker that answered every order so far goes on playing.
+        return isFinal ? .workerDone(id) : .wait
     }
 
-    /// Why the phase gives up when the worker of connection `id` leaves (nil: it had nothing left to write).
+    /// Why the phase gives up when the worker of connection `id` leaves after the run's end (nil:
+    /// it had nothing left to write).
     func left(_ id: Int, peer: String) -> String? {
         awaits(id) ? "\(peer) left before it wrote its lines" : nil
     }
 
-    /// Why the phase gives up at `now` (nil: there is still time).
+    /// A worker that left while the run played: its unanswered orders are no longer awaited (the
+    /// last plan has the coordinator write its records again). Whether it had any.
+    mutating func forget(_ id: Int) -> Bool {
+        pending.removeValue(forKey: id) != nil
+    }
+
+    /// Why the phase gives up at `now` (nil: there is still time, or the run still plays).
     func expired(now: Double) -> String? {
-        now >= deadline ? "the workers did not write their lines within \(Int(deadline - started)) s" : nil
+        guard let deadline, let started else { return nil }
+        return now >= deadline ? "the workers did not write their lines within \(Int(deadline - started)) s" : nil
     }
 
     /// Hands the files over to be finished (``finish(_:failure:)``); the phase holds none after.

@@ -29,6 +29,9 @@ public struct ClusterLinePlaces: Sendable, Hashable {
     public private(set) var placed = 0
     /// Records journaled that no worker can write (or placed twice).
     public private(set) var unplaced = 0
+    /// How many indexes from 0 on are all placed: the records whose lines may be written before
+    /// the run ends (their offsets no longer change).
+    public private(set) var prefix = 0
 
     public init() {}
 
@@ -58,6 +61,7 @@ public struct ClusterLinePlaces: Sendable, Hashable {
         }
         workers.insert(worker)
         placed += 1
+        while prefix < owners.count, owners[prefix] != 0 { prefix += 1 }
     }
 
     /// Records a journaled record no worker can write.
@@ -74,7 +78,7 @@ public struct ClusterLinePlaces: Sendable, Hashable {
         /// The files' sizes.
         public var resultsBytes: Int
         public var evalsBytes: Int
-        /// Records placed.
+        /// Records the plan writes (its orders' and `here`'s).
         public var records: Int
         /// The runs the coordinator writes itself (the records of workers that left), and where
         /// each of their lines is in the journal, in the same order (`writeHere`).
@@ -88,7 +92,15 @@ public struct ClusterLinePlaces: Sendable, Hashable {
     /// evaluations are written), the records of the worker connections in `writtenHere` (workers
     /// that left) in `Plan.here`; nil when a journaled record has no worker to write it, or one
     /// to be written here has no known line.
-    public func plan(results: String, evals: String?, maxRunsPerOrder: Int = 100_000, writtenHere: Set<Int> = []) -> Plan? {
+    ///
+    /// Orders sent earlier in the run covered the indexes below `from` (``prefix`` then): those are
+    /// left out, except the records of the connections in `rewrittenHere` (workers that left
+    /// before they answered an earlier order), which go to `Plan.here`. `upTo` ends the plan
+    /// before the end of the table (an earlier order: ``prefix``); offsets always count from 0.
+    public func plan(
+        results: String, evals: String?, maxRunsPerOrder: Int = 100_000, writtenHere: Set<Int> = [], from: Int = 0, upTo: Int? = nil,
+        rewrittenHere: Set<Int> = []
+    ) -> Plan? {
         guard unplaced == 0 else { return nil }
         var here: [ClusterMessage.LineRun] = [], hereLines: [Range<UInt64>] = []
         var hereExpected = ClusterMessage.LinesWritten(records: 0, resultsBytes: 0, evalsBytes: 0)
@@ -101,14 +113,22 @@ public struct ClusterLinePlaces: Sendable, Hashable {
             runs[worker, default: []].append(run)
             current = nil
         }
-        for index in owners.indices {
+        var records = 0
+        for index in 0..<min(owners.count, upTo ?? owners.count) {
             let owner = Int(owners[index])
             guard owner != 0 else {
                 close()
                 continue
             }
             let results = Int(resultsBytes[index]), evals = evals == nil ? 0 : Int(evalsBytes[index])
-            if writtenHere.contains(owner) {
+            if index < from && !rewrittenHere.contains(owner) {
+                // Ordered earlier in the run.
+                resultsAt += results
+                evalsAt += evals
+                continue
+            }
+            records += 1
+            if writtenHere.contains(owner) || index < from {
                 close()
                 guard lineLengths[index] > 0 else { return nil }
                 if let last = here.last, last.first + last.count == index {
@@ -144,7 +164,7 @@ public struct ClusterLinePlaces: Sendable, Hashable {
             }
         }
         return Plan(
-            orders: orders, expected: expected, resultsBytes: resultsAt, evalsBytes: evalsAt, records: placed, here: here, hereLines: hereLines,
+            orders: orders, expected: expected, resultsBytes: resultsAt, evalsBytes: evalsAt, records: records, here: here, hereLines: hereLines,
             hereExpected: hereExpected)
     }
 }
