@@ -681,6 +681,52 @@ import Testing
         #expect(unscored.failure == nil && unscored.evalsBytes == 0 && unscored.records == 1)
     }
 
+    /// Orders that come while the run plays sort only the records added since the last order and
+    /// merge them with the sorted ones: frames whose indexes interleave, sorted after each frame,
+    /// write the same bytes as all of them sorted at once, and as an unsorted copy.
+    @Test func sortingAsFramesComeWritesTheSameBytesAsSortingOnce() throws {
+        let directory = try ClusterTestSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let frames = [[5, 1, 9], [0, 8, 2], [7, 3, 6, 4], [11, 10]]
+        var file = Data(), once = WorkerLinePlaces(), asTheyCome = WorkerLinePlaces(), unsorted = WorkerLinePlaces()
+        for frame in frames {
+            file.append(0x0A)
+            let base = UInt64(file.count)
+            var units: [Data] = []
+            for index in frame {
+                var run = RunRecord(sample: TestSample(id: "s\(index)", input: "q \(index)"), target: "bot")
+                run.output = "answer \(index)"
+                let evals = (0..<(index % 3)).map { EvalRecord(sampleId: "s\(index)", metric: "m\($0)", type: "contains", status: .scored, score: 1, passed: true) }
+                let (unit, line) = try ClusterRecord(sampleId: "s\(index)", index: index, run: run, evals: evals).journaledUnit()
+                units.append(unit)
+                file.append(line)
+            }
+            once.add(base: base, units: units)
+            unsorted.add(base: base, units: units)
+            asTheyCome.add(base: base, units: units)
+            asTheyCome.sortForWriting()
+        }
+        once.sortForWriting()
+        let journal = directory.appendingPathComponent("journal.jsonl")
+        try file.write(to: journal)
+        var outputs: [Data] = []
+        // Never sorted: `write` sorts a copy of its own.
+        for (name, places) in [("once", once), ("as-they-come", asTheyCome), ("unsorted", unsorted)] {
+            let results = directory.appendingPathComponent("results-\(name).jsonl"), evals = directory.appendingPathComponent("evals-\(name).jsonl")
+            try Data().write(to: results)
+            try Data().write(to: evals)
+            let written = places.write(
+                .init(results: results.path, evals: evals.path, runs: [.init(first: 0, count: 12, resultsOffset: 0, evalsOffset: 0)]), journal: journal.path)
+            #expect(written.failure == nil && written.records == 12, "\(name): \(written)")
+            outputs.append(try Data(contentsOf: results) + Data([0]) + Data(contentsOf: evals))
+        }
+        #expect(Set(outputs).count == 1)
+        // Dataset order: s0's line first, s11's last.
+        let text = String(decoding: outputs[0], as: UTF8.self)
+        #expect(text.hasPrefix(#"{"#) && text.range(of: "answer 0")!.lowerBound < text.range(of: "answer 1\"")!.lowerBound)
+        #expect(text.range(of: "answer 10")!.lowerBound < text.range(of: "answer 11")!.lowerBound)
+    }
+
     /// The journal is read through a bounded window: a window far smaller than a line, or than the
     /// journal, and lines that come back out of journal order give the same bytes.
     @Test func aSmallWindowOnTheJournalWritesTheSameBytes() throws {
