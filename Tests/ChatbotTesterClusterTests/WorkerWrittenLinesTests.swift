@@ -600,6 +600,14 @@ import Testing
 /// `WorkerLinePlaces`: a worker copies exactly its lines' `run` values and evaluations from the
 /// journal, and refuses an index it did not journal or a line that is not the one it appended.
 @Suite struct WorkerLinePlacesTests {
+    /// The record of index `index` as a worker journals it (`index % 3` evaluations): its unit and its line.
+    static func journaled(_ index: Int, input: String, output: String) throws -> (unit: Data, line: Data) {
+        var run = RunRecord(sample: TestSample(id: "s\(index)", input: input), target: "bot")
+        run.output = output
+        let evals = (0..<(index % 3)).map { EvalRecord(sampleId: "s\(index)", metric: "m\($0)", type: "contains", status: .scored, score: 1, passed: true) }
+        return try ClusterRecord(sampleId: "s\(index)", index: index, run: run, evals: evals).journaledUnit()
+    }
+
     /// A journal holding `count` records appended as a worker appends them, two frames, and the
     /// places the worker noted.
     static func journal(in directory: URL, count: Int) throws -> (url: URL, places: WorkerLinePlaces, lines: [Data], units: [Data]) {
@@ -612,10 +620,7 @@ import Testing
             let base = UInt64(file.count)
             var frameUnits: [Data] = []
             for index in frame.reversed() {
-                var run = RunRecord(sample: TestSample(id: "s\(index)", input: "q \(index) \u{e9}"), target: "bot")
-                run.output = "a \"quoted\" answer \(index)"
-                let evals = (0..<(index % 3)).map { EvalRecord(sampleId: "s\(index)", metric: "m\($0)", type: "contains", status: .scored, score: 1, passed: true) }
-                let (unit, line) = try ClusterRecord(sampleId: "s\(index)", index: index, run: run, evals: evals).journaledUnit()
+                let (unit, line) = try Self.journaled(index, input: "q \(index) \u{e9}", output: "a \"quoted\" answer \(index)")
                 frameUnits.append(unit)
                 file.append(line)
                 lines.append(line)
@@ -694,10 +699,7 @@ import Testing
             let base = UInt64(file.count)
             var units: [Data] = []
             for index in frame {
-                var run = RunRecord(sample: TestSample(id: "s\(index)", input: "q \(index)"), target: "bot")
-                run.output = "answer \(index)"
-                let evals = (0..<(index % 3)).map { EvalRecord(sampleId: "s\(index)", metric: "m\($0)", type: "contains", status: .scored, score: 1, passed: true) }
-                let (unit, line) = try ClusterRecord(sampleId: "s\(index)", index: index, run: run, evals: evals).journaledUnit()
+                let (unit, line) = try Self.journaled(index, input: "q \(index)", output: "answer \(index)")
                 units.append(unit)
                 file.append(line)
             }
