@@ -296,6 +296,14 @@ import Testing
         #expect(html.contains("id=\"compare\""))
     }
 
+    /// A number in a report: printf's digits (`DecimalText.fixed`, tested in Core), a dash for none.
+    @Test func numbersInReports() {
+        #expect(ReportText.number(0.12345) == "0.123" && ReportText.number(2.5, digits: 0) == String(format: "%.0f", 2.5))
+        #expect(ReportText.number(.nan) == "–")
+        #expect(ReportText.number(.infinity) == "–")
+        #expect(ReportText.number(nil) == "–")
+    }
+
     @Test func escapingHelpers() {
         #expect(ReportText.xml("a<b>&\"'\u{0}\u{1F}\n") == "a&lt;b&gt;&amp;&quot;&apos;\u{FFFD}\u{FFFD}&#10;")
         #expect(ReportText.html("<img src=x onerror='1'>") == "&lt;img src=x onerror=&#39;1&#39;&gt;")

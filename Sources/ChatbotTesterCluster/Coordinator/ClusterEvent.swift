@@ -53,7 +53,7 @@ public struct ClusterTesterEvent: TesterEvent, ProgressEvent {
         case .stopping(let reason, let inFlight): "stopping (\(reason)): no new samples; \(inFlight) in flight finish"
         case .abandoned(let samples): "\(samples) samples in flight abandoned (a resume plays them)"
         case .progress(let id, _, let completed, let total, let mine):
-            "\(completed)/\(total) samples; \(id) has done \(mine)" + (workerSamplesPerSecond.map { String(format: " (%.1f/s)", $0) } ?? "")
+            "\(completed)/\(total) samples; \(id) has done \(mine)" + (workerSamplesPerSecond.map { " (\(DecimalText.fixed($0, digits: 1))/s)" } ?? "")
         case .connectionClosed(let peer, let reason): "closed \(peer): \(reason)"
         }
     }

@@ -23,7 +23,7 @@ enum EmbeddingSimilarityMetric {
                 }
                 let cosine = cosineSimilarity(response.vectors[0], response.vectors[1])
                 return MetricScore(
-                    score: max(0, cosine), reason: String(format: "cosine %.3f to the reference", cosine), usage: response.usage,
+                    score: max(0, cosine), reason: "cosine \(DecimalText.fixed(cosine, digits: 3)) to the reference", usage: response.usage,
                     details: ["cosine": .double(cosine)])
             }
         }

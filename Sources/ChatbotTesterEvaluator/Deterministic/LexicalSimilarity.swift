@@ -74,7 +74,7 @@ public enum LexicalSimilarity {
                     let reference = try options.reference(record)
                     let reply = try requireReply(record)
                     let score = type == "bleu" ? bleu(candidate: reply, reference: reference) : rougeL(candidate: reply, reference: reference)
-                    return MetricScore(score: score, reason: "\(type) \(String(format: "%.3f", score)) against the reference")
+                    return MetricScore(score: score, reason: "\(type) \(DecimalText.fixed(score, digits: 3)) against the reference")
                 }
             }
         }

@@ -53,7 +53,7 @@ public final class JUnitReportWriter {
     /// Adds the test cases of one sample. (The reference for `prepare`, which writes the same bytes.)
     public func add(_ sample: SampleEvaluation) throws {
         let seconds = (sample.run?.latencyMs ?? 0) / 1000
-        let time = ReportText.fixed(seconds, digits: 3)
+        let time = DecimalText.fixed(seconds, digits: 3)
         let sampleName = ReportText.xml(sample.evals.first?.sampleId ?? "")
         for (position, eval) in sample.evals.enumerated() {
             let name = eval.sampleId == sample.evals.first?.sampleId ? sampleName : ReportText.xml(eval.sampleId)
@@ -87,7 +87,7 @@ public final class JUnitReportWriter {
         prepared.ends.reserveCapacity(sample.evals.count)
         prepared.outcomes.reserveCapacity(sample.evals.count)
         prepared.xml.reserveCapacity(sample.evals.count * 96)
-        let time = ReportText.fixed(prepared.seconds, digits: 3)
+        let time = DecimalText.fixed(prepared.seconds, digits: 3)
         let isError = sample.run?.status == .error
         var out = prepared.xml
         prepared.xml = []
@@ -190,7 +190,7 @@ public final class JUnitReportWriter {
     /// Appends the test cases `add(_:)` writes for `sample` to `cases`; safe on any task.
     public static func prepare(_ sample: SampleEvaluation, into cases: inout PreparedCases) {
         let seconds = (sample.run?.latencyMs ?? 0) / 1000
-        let time = ReportText.fixed(seconds, digits: 3)
+        let time = DecimalText.fixed(seconds, digits: 3)
         let isError = sample.run?.status == .error
         let evals = sample.evals
         for position in evals.indices {
@@ -287,7 +287,7 @@ public final class JUnitReportWriter {
         for (index, name) in names.enumerated() {
             let suite = suites[index]
             try out.write(contentsOf: Data("""
-                  <testsuite name="\(ReportText.xml(name))" id="\(index)" tests="\(suite.tests)" failures="\(suite.failures)" errors="\(suite.errors)" skipped="\(suite.skipped)" time="\(ReportText.fixed(suite.time, digits: 3))">
+                  <testsuite name="\(ReportText.xml(name))" id="\(index)" tests="\(suite.tests)" failures="\(suite.failures)" errors="\(suite.errors)" skipped="\(suite.skipped)" time="\(DecimalText.fixed(suite.time, digits: 3))">
 
                 """.utf8))
             try out.append(contentsOf: suite.file)

@@ -57,7 +57,7 @@ struct ClusterEventPrinter: EventSink {
                 return true
             }
             if due {
-                printError(String(format: "cluster: %@ %.1f samples/s (%d done by it; %d/%d overall)", workerId, rate, workerCompleted, completed, total))
+                printError("cluster: \(workerId) \(DecimalText.fixed(rate, digits: 1)) samples/s (\(workerCompleted) done by it; \(completed)/\(total) overall)")
             }
         default: printError("cluster: \(event.summary)")
         }

@@ -1,12 +1,12 @@
-import ChatbotTesterEvaluator
+import ChatbotTesterCore
 import ChatbotTesterTesting
 import Foundation
 import Testing
 
-/// `ReportText.number` formats without `String(format:)` on the common path: its output must be
-/// `printf`'s, byte for byte, ties and edges included (the reports are compared byte for byte
-/// across modes).
-@Suite struct ReportNumberTests {
+/// `DecimalText.fixed` formats without `String(format:)` on the common path: its output must be
+/// `printf`'s, byte for byte, ties and edges included (the reports, which format every row with
+/// it, are compared byte for byte across modes; metrics' reasons and progress lines use it too).
+@Suite struct DecimalTextTests {
     static func printf(_ value: Double, _ digits: Int) -> String { String(format: "%.\(digits)f", value) }
 
     @Test func edgesAndTiesMatchPrintf() {
@@ -18,12 +18,11 @@ import Testing
         ]
         for value in values {
             for digits in 0...9 {
-                #expect(ReportText.number(value, digits: digits) == Self.printf(value, digits), "\(value) with \(digits) digits")
+                #expect(DecimalText.fixed(value, digits: digits) == Self.printf(value, digits), "\(value) with \(digits) digits")
             }
         }
-        #expect(ReportText.number(.nan) == "–")
-        #expect(ReportText.number(.infinity) == "–")
-        #expect(ReportText.number(nil) == "–")
+        #expect(DecimalText.fixed(.nan, digits: 3) == Self.printf(.nan, 3))
+        #expect(DecimalText.fixed(.infinity, digits: 1) == Self.printf(.infinity, 1))
     }
 
     @Test(.cpuBound) func latenciesScoresAndSecondsMatchPrintf() async {
@@ -38,7 +37,7 @@ import Testing
                 case 2: Double.random(in: 0...1, using: &generator)
                 default: Double.random(in: 0...100_000, using: &generator)
                 }
-            for digits in [1, 3] where ReportText.number(value, digits: digits) != Self.printf(value, digits) {
+            for digits in [1, 3] where DecimalText.fixed(value, digits: digits) != Self.printf(value, digits) {
                 mismatches.append("\(value) with \(digits) digits")
             }
         }
