@@ -153,10 +153,10 @@ struct WorkerLinePlaces: Sendable {
             try resultsOut.flush()
             try evalsOut?.flush()
         }
-        // What this worker wrote is on disk before it answers: on shared storage (NFS) another
-        // host's sync would not reach this host's dirty pages, and here the write-back's CPU is
-        // spent where the bytes were written instead of in the coordinator (its `finish` then
-        // syncs clean files).
+        // What this worker wrote is on disk before it answers: the write-back's CPU is spent where
+        // the bytes were written, in parallel with the other workers' and while the run may still
+        // play (orders come during the run), instead of in the coordinator, whose `finish` then
+        // syncs clean files.
         try resultsOut.sync()
         try evalsOut?.sync()
         written.resultsBytes = resultsOut.total
