@@ -38,11 +38,12 @@ public protocol ClusterJournalSink: AnyObject, Sendable {
     func discard(_ reason: String)
 }
 
-/// A journal sink whose `results.jsonl` and `evals.jsonl` lines the workers write at the end of
-/// the run (protocol 11), so that the coordinator never copies them: it keeps only where each
-/// record's lines go (`ClusterLinePlaces`), makes the files at their final size and asks each
-/// worker to write its records' lines there from the journal lines it appended (`writeLines`),
-/// then syncs the files and says how it went (`linesWritten(failure:)`) before the run returns.
+/// A journal sink whose `results.jsonl` and `evals.jsonl` lines the workers write (protocol 11),
+/// so that the coordinator never copies them: it keeps only where each record's lines go
+/// (`ClusterLinePlaces`) and asks each worker to write its records' lines there from the journal
+/// lines it appended (`writeLines`: the dataset's complete prefix while the run plays, the rest at
+/// its end, when the files take their final size), then syncs the files and says how it went
+/// (`linesWritten(failure:)`) before the run returns.
 ///
 /// The sink then writes neither file itself; it writes the rest (the reports) as records are
 /// journaled. Whenever the workers cannot write every line — a record the coordinator journaled

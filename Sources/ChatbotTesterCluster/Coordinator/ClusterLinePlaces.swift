@@ -2,10 +2,11 @@ import Foundation
 
 /// Where each journaled record's `results.jsonl` and `evals.jsonl` lines go, kept by the
 /// coordinator while the run plays (protocol 11): per dataset index, the connection of the worker
-/// that appended the record's journal line and the sizes of its lines, 12 bytes a sample. At the
-/// end, `plan` turns them into each worker's `writeLines` orders — runs of consecutive indexes the
-/// same worker journaled, with their offsets in the two files (a prefix sum in dataset order) — so
-/// the workers write every line at once and the coordinator copies none.
+/// that appended the record's journal line and the sizes of its lines, 12 bytes a sample. `plan`
+/// turns them into each worker's `writeLines` orders — runs of consecutive indexes the same worker
+/// journaled, with their offsets in the two files (a prefix sum in dataset order) — for the
+/// complete ``prefix`` while the run plays and for the rest at its end, so the workers write every
+/// line and the coordinator copies none.
 ///
 /// The coordinator also keeps where each record's line is in the journal (12 bytes more a
 /// sample): the lines of a worker that has left by the end (lost mid-run) are written by the

@@ -2,7 +2,8 @@ import ChatbotTesterCore
 import Foundation
 
 extension ClusterMessage {
-    /// One run of records a worker writes at the end of the run (protocol 11): the records at
+    /// One run of records a worker writes (protocol 11; for the dataset's complete prefix while the
+    /// run plays, for the rest at its end): the records at
     /// dataset indexes `first ..< first + count`, every one of them journaled by that worker, whose
     /// `results.jsonl` lines go from `resultsOffset` on and whose `evals.jsonl` lines from
     /// `evalsOffset` on, one after the other in dataset order.

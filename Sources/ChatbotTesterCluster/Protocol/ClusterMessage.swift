@@ -32,10 +32,11 @@ import Foundation
 /// (`AssignmentByReference`, sent to a worker that journals its records itself: it reads the
 /// shard from the spool), and `released` may say the worker could not read them (`unreadable`),
 /// which a version-9 peer could not read.
-/// 11: at the end of a run whose outputs stream, the coordinator may ask each worker to write its
-/// records' `results.jsonl` and `evals.jsonl` lines itself (`writeLines`: where, in dataset order,
-/// from the journal lines it appended) and waits for its `linesWritten` before `shutdown`; a
-/// version-10 worker would refuse the message.
+/// 11: in a run whose outputs stream, the coordinator may ask each worker to write its records'
+/// `results.jsonl` and `evals.jsonl` lines itself (`writeLines`: where, in dataset order, from the
+/// journal lines it appended) — for the dataset's complete prefix while the run plays, for the
+/// rest at its end — and waits for every `linesWritten` before `shutdown`; a version-10 worker
+/// would refuse the message.
 public let clusterProtocolVersion = 11
 
 /// A message of the cluster protocol. On the wire: one frame holding `{"type": …, "body": …}` JSON.

@@ -3,8 +3,8 @@ import Foundation
 
 /// Where the lines this worker appended to the journal are (protocol 11), by dataset index: the
 /// line's file offset and length, and where its `run` value and its evaluations are in it, read
-/// from the `journaled` frame's units as they are sent (about 40 bytes a record). At the end of the
-/// run the coordinator asks for some of them (`writeLines`) and this worker copies each record's
+/// from the `journaled` frame's units as they are sent (about 40 bytes a record). While the run plays
+/// and at its end the coordinator asks for some of them (`writeLines`) and this worker copies each record's
 /// `run` value and evaluations, each followed by a newline, from the journal to the places given,
 /// in dataset order, with `pwrite`: the coordinator copies none of those bytes. The journal is read
 /// through a window of a few megabytes (`JournalWindow`), so the worker's memory does not grow with
