@@ -113,9 +113,10 @@ import Testing
         if earlyLineRecords == 0 {
             #expect(stats.earlyLinePlans == 0 && said == [start])
         } else {
-            // Orders for the complete prefix went out while the run played (10, then at least
-            // half of what was ordered), and the end ordered the rest.
-            #expect(stats.earlyLinePlans >= 2, "\(stats.earlyLinePlans)")
+            // Orders for the complete prefix went out while the run played (once it held 10, then
+            // at least half of what was ordered: how many depends on how the frames came), and
+            // the end ordered the rest.
+            #expect(stats.earlyLinePlans >= 1, "\(stats.earlyLinePlans)")
             #expect(said == [start + " (\(stats.earlyLinePlans) of \(stats.earlyLinePlans + 1) orders sent while the run played)"], "\(said)")
         }
     }
