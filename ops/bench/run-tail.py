@@ -11,9 +11,8 @@ usage: ops/bench/run-tail.py [--cases 20000] [--rounds 5] [--binary PATH] VARIAN
        VARIANT is NAME=SPEC as in ops/bench/sharded-variants.py (wN, bin:PATH, env:NAME:VALUE),
        e.g.  single=  w2=w2  old=w2,bin:/tmp/old-build
 """
-import argparse, datetime, glob, importlib.util, json, os, shutil, statistics, subprocess, tempfile, time
+import datetime, glob, importlib.util, json, os, shutil, statistics, subprocess, tempfile
 
-root = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 _spec = importlib.util.spec_from_file_location("sharded_variants", os.path.join(os.path.dirname(os.path.abspath(__file__)), "sharded-variants.py"))
 variants_bench = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(variants_bench)
@@ -42,29 +41,9 @@ def tail(out):
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--cases", type=int, default=20000)
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--binary", default=os.path.join(root, ".build/release/chatbot-tester"))
-    parser.add_argument("variants", nargs="+")
-    options = parser.parse_args()
-    binary = os.path.abspath(options.binary)
-    variants = [variants_bench.parse(v, binary) for v in options.variants]
+    options, binary, variants = variants_bench.parse_options(5)
     work = tempfile.mkdtemp(prefix="ct-tail-")
-    with open(os.path.join(work, "cases.jsonl"), "w") as f:
-        for i in range(options.cases):
-            f.write(json.dumps({"id": f"c{i}", "input": f"MOCK_REPLY: refunds take 30 days ({i})"}) + "\n")
-    port = variants_bench.single_bench.free_port()
-    server = subprocess.Popen([binary, "mock-server", "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(1.0)
-    with open(os.path.join(work, "job.yaml"), "w") as f:
-        f.write(f"""backends:
-  bot: {{type: openai, baseURL: "http://127.0.0.1:{port}/v1", model: m}}
-dataset: cases.jsonl
-run: {{concurrency: 32}}
-evaluate:
-  metrics: [{{type: contains, value: "30 days"}}]
-""")
+    server = variants_bench.prepare_job(work, options.cases, binary)
     tails = {name: [] for name, _, _, _ in variants}
     try:
         for index in range(options.rounds):

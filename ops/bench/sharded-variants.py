@@ -42,18 +42,11 @@ def parse(variant, binary):
     return name or variant, args, env, program
 
 
-def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--cases", type=int, default=20000)
-    parser.add_argument("--rounds", type=int, default=10)
-    parser.add_argument("--binary", default=os.path.join(root, ".build/release/chatbot-tester"))
-    parser.add_argument("variants", nargs="+")
-    options = parser.parse_args()
-    binary = os.path.abspath(options.binary)
-    variants = [parse(v, binary) for v in options.variants]
-    work = tempfile.mkdtemp(prefix="ct-variants-")
+def prepare_job(work, cases, binary):
+    """Writes the job into `work` (`cases.jsonl` of `cases` single-turn cases, `job.yaml`: concurrency
+    32, one `contains` metric) and starts the mock server it calls (latency 0); returns the server."""
     with open(os.path.join(work, "cases.jsonl"), "w") as f:
-        for i in range(options.cases):
+        for i in range(cases):
             f.write(json.dumps({"id": f"c{i}", "input": f"MOCK_REPLY: refunds take 30 days ({i})"}) + "\n")
     port = single_bench.free_port()
     server = subprocess.Popen([binary, "mock-server", "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -66,6 +59,25 @@ run: {{concurrency: 32}}
 evaluate:
   metrics: [{{type: contains, value: "30 days"}}]
 """)
+    return server
+
+
+def parse_options(rounds):
+    """The command line both variant benchmarks take: its options, the binary and the variants."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--cases", type=int, default=20000)
+    parser.add_argument("--rounds", type=int, default=rounds)
+    parser.add_argument("--binary", default=os.path.join(root, ".build/release/chatbot-tester"))
+    parser.add_argument("variants", nargs="+")
+    options = parser.parse_args()
+    binary = os.path.abspath(options.binary)
+    return options, binary, [parse(v, binary) for v in options.variants]
+
+
+def main():
+    options, binary, variants = parse_options(10)
+    work = tempfile.mkdtemp(prefix="ct-variants-")
+    server = prepare_job(work, options.cases, binary)
     results = {name: [] for name, _, _, _ in variants}
     try:
         for round_index in range(options.rounds):
