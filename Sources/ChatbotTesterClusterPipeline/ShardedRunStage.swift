@@ -63,6 +63,24 @@ public struct ShardedRunStage: JobRunStage {
     public var playsWhileSpooling = false
     /// The streamed output's waiting bound (tests); nil: `StreamedOutputDirectory.waitingLimit`.
     var streamedWaitingLimit: Int?
+    /// `ClusterCoordinator.Options.earlyLineRecords`: the workers write the lines of the dataset's
+    /// complete prefix while the run plays once it holds this many records not yet ordered; nil:
+    /// `earlyLineRecordsVariable` when set, else the coordinator's default (16,384).
+    public var earlyLineRecords: Int?
+    /// The environment variable that sets `earlyLineRecords` (a whole number, 0: only at the end).
+    public static let earlyLineRecordsVariable = "CHATBOT_TESTER_EARLY_LINE_RECORDS"
+
+    /// `earlyLineRecordsVariable` in `environment`; nil when unset. A value that is not a whole
+    /// number from 0 on is a config error naming the variable.
+    static func earlyLineRecords(environment: [String: String]) throws -> Int? {
+        guard let text = environment[earlyLineRecordsVariable] else { return nil }
+        guard let value = Int(text.trimmingCharacters(in: .whitespaces)), value >= 0 else {
+            throw ChatbotTesterError(
+                .invalidConfig, "\(earlyLineRecordsVariable) must be a whole number from 0 on, not '\(text.prefix(40))'",
+                location: SourceLocation(field: earlyLineRecordsVariable))
+        }
+        return value
+    }
     /// Whether the workers write `results.jsonl` and `evals.jsonl` at the end of a run whose outputs
     /// stream (protocol 11), instead of the coordinator copying every line as it is journaled.
     var workersWriteLines = true
@@ -144,6 +162,9 @@ public struct ShardedRunStage: JobRunStage {
         // most that much, which a resume plays again.
         var coordinator = ClusterCoordinator.Options(machine: machine, journalSyncInterval: max(0.02, job.runOptions.syncIntervalSeconds))
         coordinator.retryErrors = job.settings.retryErrors
+        if let early = try earlyLineRecords ?? Self.earlyLineRecords(environment: ProcessInfo.processInfo.environment) {
+            coordinator.earlyLineRecords = early
+        }
         // A fresh run writes its outputs as records are journaled (a resumed one has records in the
         // journal from earlier sessions; a baseline comparison is labelled with the directory).
         let streamed =

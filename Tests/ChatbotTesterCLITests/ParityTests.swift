@@ -72,11 +72,16 @@ import Testing
 
     static let outputs = ["results.jsonl", "evals.jsonl", "summary.json", "report.html", "report.md", "junit.xml", "results.csv", "run-summary.json", "job.json", "events.jsonl"]
 
-    @Test func aPlainJobWritesTheSameFilesResultsVerdictsAndSummaries() async throws {
+    /// `earlyLineRecords`: with 2, the workers write the lines of the dataset's complete prefix
+    /// while the run plays (`CHATBOT_TESTER_EARLY_LINE_RECORDS`); without, at its end only.
+    @Test(arguments: [nil, 2] as [Int?])
+    func aPlainJobWritesTheSameFilesResultsVerdictsAndSummaries(earlyLineRecords: Int?) async throws {
         var outs: [Mode: URL] = [:]
+        let environment = earlyLineRecords.map { ["CHATBOT_TESTER_EARLY_LINE_RECORDS": String($0)] } ?? [:]
         for mode in Mode.allCases {
             let out = try CLITests.temporaryDirectory()
-            let result = try await CLITests.run(["test", "examples/quickstart.yaml", "--out", out.path, "--no-progress"] + mode.flags)
+            let result = try await CLITests.run(
+                ["test", "examples/quickstart.yaml", "--out", out.path, "--no-progress"] + mode.flags, environment: environment)
             #expect(result.status == 0, "\(mode): \(result.stderr)")
             for name in Self.outputs {
                 #expect(FileManager.default.fileExists(atPath: out.appendingPathComponent(name).path), "\(mode) misses \(name)")
@@ -115,6 +120,14 @@ import Testing
         }
         let cases = Self.lines(single.appendingPathComponent("results.jsonl")).count
         #expect(appended == ["the workers appended \(cases) of the \(cases) records journaled to the journal themselves"], "\(appended)")
+        // The workers wrote the lines; with early orders, some of them while the run played.
+        let written = Self.lines(sharded.appendingPathComponent("events.jsonl")).compactMap { line -> String? in
+            guard case .object(let event)? = try? JSONValue(parsing: line), event["source"]?.stringValue == "cluster.output",
+                let message = event["message"]?.stringValue, message.hasPrefix("the workers wrote")
+            else { return nil }
+            return message
+        }
+        #expect(written.count == 1 && written.first?.contains("orders sent while the run played") == (earlyLineRecords != nil), "\(written)")
         #expect(Set(singleEvents.keys.map(\.kind)) == ["run.sample.started", "run.sample.completed", "evaluate.sample.completed"])
         #expect(singleEvents.values.allSatisfy { $0 == 1 })
     }
