@@ -68,6 +68,22 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: job.output(StreamedClusterOutput.directoryName).path))
     }
 
+    /// `CHATBOT_TESTER_EARLY_LINE_RECORDS`: a whole number from 0 on, else a config error naming it.
+    @Test func theEarlyLineRecordsVariableIsAWholeNumberOrAConfigError() throws {
+        let name = ShardedRunStage.earlyLineRecordsVariable
+        #expect(try ShardedRunStage.earlyLineRecords(environment: [:]) == nil)
+        #expect(try ShardedRunStage.earlyLineRecords(environment: [name: " 0 "]) == 0)
+        #expect(try ShardedRunStage.earlyLineRecords(environment: [name: "2048"]) == 2048)
+        for bad in ["-1", "many", "1.5", ""] {
+            #expect(throws: ChatbotTesterError.self, "\(bad)") { try ShardedRunStage.earlyLineRecords(environment: [name: bad]) }
+            do {
+                _ = try ShardedRunStage.earlyLineRecords(environment: [name: bad])
+            } catch let error as ChatbotTesterError {
+                #expect(error.code == .invalidConfig && error.message.contains(name), "\(error)")
+            }
+        }
+    }
+
     @Test func aFreshShardedTestWritesItsOutputsWhileItPlays() async throws {
         let directory = try ClusterTestSupport.temporaryDirectory()
         defer { if ProcessInfo.processInfo.environment["CT_KEEP"] == nil { try? FileManager.default.removeItem(at: directory) } }
