@@ -70,6 +70,9 @@ public struct HTTPStreamedResponse: Sendable {
 ///   was not written for.
 /// - Header names and values are checked before anything is sent: a value with CR, LF or another
 ///   control character is refused (``HTTPClientError/Kind/invalidRequest``), never sent.
+/// - Proxies: the own path sends plain `http://` through the proxy `http_proxy` (`HTTP_PROXY`,
+///   `all_proxy`) names, except the hosts `no_proxy` lists and loopback hosts
+///   (``HTTPProxySettings``); `URLSession` reads the variables itself for `https://`.
 ///
 /// Creating a client is cheap (no thread, no socket): the epoll thread starts with the process's
 /// first plain `http://` request and the `URLSession` with the client's first `https://` one.
@@ -102,12 +105,14 @@ public final class HTTPClient: Sendable {
 
     let own: HTTP1Client?
     let foundation: FoundationTransport
+    /// The proxy the own path's requests go through (read from the environment given to `init`).
+    let proxies: HTTPProxySettings
 
     /// - Parameters:
     ///   - connectionsPerHost: idle connections kept per host and port (and the `URLSession` bound).
     ///   - connectTimeout: how long one connection attempt may take.
     ///   - route: ``Route/foundation`` sends everything through `URLSession`.
-    ///   - environment: read for ``environmentVariable``.
+    ///   - environment: read for ``environmentVariable`` and the proxy variables (``HTTPProxySettings``).
     public init(
         connectionsPerHost: Int = 1024, connectTimeout: Duration = .seconds(10), route: Route = .automatic,
         environment: [String: String] = ProcessInfo.processInfo.environment
@@ -119,6 +124,25 @@ public final class HTTPClient: Sendable {
         self.connectionsPerHost = max(1, connectionsPerHost)
         own = self.route == .automatic ? HTTP1Client(connectTimeout: connectTimeout, maxIdlePerEndpoint: self.connectionsPerHost) : nil
         foundation = FoundationTransport(connectionsPerHost: self.connectionsPerHost)
+        proxies = HTTPProxySettings(environment: environment)
+    }
+
+    /// `request` as the own path sends it (through the proxy its host takes, if any); nil when it
+    /// goes through `URLSession` (not plain `http://`, the own path is not in use, a proxy the own
+    /// path does not speak).
+    /// - Throws: ``HTTPClientError/Kind/invalidRequest`` when the proxy variable that applies is
+    ///   no proxy URL (named; its value is not: it may hold a password).
+    func ownRequest(_ request: HTTPRequest) throws -> HTTP1Request? {
+        guard own != nil, let target = HTTP1Request.target(request.url) else { return nil }
+        let proxy: HTTPProxySettings.Proxy?
+        switch proxies.route(host: target.endpoint.host, port: target.endpoint.port) {
+        case .direct: proxy = nil
+        case .proxy(let through): proxy = through
+        case .foundation: return nil
+        case .invalid(let variable):
+            throw HTTPClientError(.invalidRequest, "\(variable) is not a proxy URL (http://[user:password@]host[:port])")
+        }
+        return HTTP1Request(request.method, target: target, headers: request.headers, body: request.body, proxy: proxy)
     }
 
     /// Sends `request` (following redirects) and returns the reply, whatever its status.
@@ -131,7 +155,7 @@ public final class HTTPClient: Sendable {
     {
         try await following(request, timeout: timeout) { current, deadline in
             let response: HTTPResponse
-            if let own, let wire = HTTP1Request(current.method, url: current.url, headers: current.headers, body: current.body) {
+            if let own, let wire = try ownRequest(current) {
                 response = try await own.send(wire, deadline: deadline, timeout: timeout, maxBodyBytes: maxBodyBytes)
             } else {
                 let streamed = try await foundation.start(current, deadline: deadline, timeout: timeout, maxBodyBytes: maxBodyBytes)
@@ -151,7 +175,7 @@ public final class HTTPClient: Sendable {
     {
         try await following(request, timeout: timeout, discard: Self.discard) { current, deadline in
             let response: HTTPStreamedResponse
-            if let own, let wire = HTTP1Request(current.method, url: current.url, headers: current.headers, body: current.body) {
+            if let own, let wire = try ownRequest(current) {
                 response = try await own.stream(wire, deadline: deadline, timeout: timeout, maxBodyBytes: maxBodyBytes)
             } else {
                 response = try await foundation.start(current, deadline: deadline, timeout: timeout, maxBodyBytes: maxBodyBytes)

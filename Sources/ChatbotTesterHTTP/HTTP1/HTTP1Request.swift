@@ -27,23 +27,38 @@ struct HTTP1Request: Sendable {
     /// makes a request (`validate`), once for both paths.
     init?(_ method: HTTPMethod, url: String, headers: [(String, String)], body: Data?) {
         guard let target = Self.target(url) else { return nil }
-        endpoint = target.endpoint
+        self.init(method, target: target, headers: headers, body: body, proxy: nil)
+    }
+
+    /// The request for `target` (``target(_:)``); through `proxy` when one is given: then the
+    /// connection goes to the proxy, the request line names the absolute URL (`GET
+    /// http://host:port/path HTTP/1.1`) and the proxy's credentials go in `Proxy-Authorization`
+    /// (unless the caller gave that header).
+    init(_ method: HTTPMethod, target: Target, headers: [(String, String)], body: Data?, proxy: HTTPProxySettings.Proxy?) {
+        endpoint = proxy.map { Endpoint(host: $0.host, port: $0.port) } ?? target.endpoint
         self.method = method
         var out: [UInt8] = []
         out.reserveCapacity(256 + (body?.count ?? 0))
         out.append(contentsOf: method.rawValue.utf8)
         out.append(0x20)
+        if proxy != nil {
+            out.append(contentsOf: Self.scheme)
+            out.append(contentsOf: target.hostHeader.utf8)
+        }
         out.append(contentsOf: target.uri.utf8)
         out.append(contentsOf: " HTTP/1.1\r\n".utf8)
         var hasHost = false
         var hasAcceptEncoding = false
+        var hasProxyAuthorization = false
         for (name, value) in headers {
             if Self.equalsIgnoringCase(name, "content-length") || Self.equalsIgnoringCase(name, "transfer-encoding") { continue }
             if Self.equalsIgnoringCase(name, "host") { hasHost = true }
             if Self.equalsIgnoringCase(name, "accept-encoding") { hasAcceptEncoding = true }
+            if Self.equalsIgnoringCase(name, "proxy-authorization") { hasProxyAuthorization = true }
             Self.appendHeader(&out, name, value)
         }
         if !hasHost { Self.appendHeader(&out, "host", target.hostHeader) }
+        if let authorization = proxy?.authorization, !hasProxyAuthorization { Self.appendHeader(&out, "Proxy-Authorization", authorization) }
         let length = body?.count ?? 0
         if length > 0 {
             Self.appendHeader(&out, "Content-Length", String(length))
