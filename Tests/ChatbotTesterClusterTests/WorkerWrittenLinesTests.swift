@@ -552,6 +552,12 @@ import Testing
         // The last plan starts where the early one ended: offsets go on from 46 and 6.
         let last = try #require(places.plan(results: results.path, evals: evals.path, from: 4))
         #expect(last.records == 2 && last.resultsBytes == 46 + 14 + 15 && last.evalsBytes == 6 + 4 + 5)
+        // Started where the early plan left the files, the walk skips the indexes below 4: the same plan.
+        let start = ClusterLinePlaces.Start(after: early, index: 4)
+        #expect(places.plan(results: results.path, evals: evals.path, from: 4, start: start) == last)
+        #expect(places.plan(results: results.path, evals: nil, from: 4, start: start) == places.plan(results: results.path, evals: nil, from: 4))
+        // A start at another index is not used.
+        #expect(places.plan(results: results.path, evals: evals.path, from: 4, start: .init(index: 3, resultsOffset: 0, evalsOffset: 0)) == last)
         #expect(last.orders[2]?.first?.runs == [ClusterMessage.LineRun(first: 4, count: 1, resultsOffset: 46, evalsOffset: 6)])
         #expect(last.orders[1]?.first?.runs == [ClusterMessage.LineRun(first: 5, count: 1, resultsOffset: 60, evalsOffset: 10)])
         try FileManager.default.removeItem(at: results)
@@ -569,6 +575,8 @@ import Testing
         left.add(early)
         #expect(left.forget(2) && !left.forget(3))
         let rewritten = try #require(places.plan(results: results.path, evals: evals.path, writtenHere: [2], from: 4, rewrittenHere: [2]))
+        // Records below `from` written again here need the walk from 0: the start is not used.
+        #expect(places.plan(results: results.path, evals: evals.path, writtenHere: [2], from: 4, rewrittenHere: [2], start: start) == rewritten)
         #expect(
             rewritten.here == [
                 ClusterMessage.LineRun(first: 1, count: 1, resultsOffset: 10, evalsOffset: 0),

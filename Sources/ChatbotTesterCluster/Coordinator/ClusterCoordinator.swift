@@ -234,6 +234,8 @@ actor CoordinatorDriver {
     private var linePhaseStarted = false
     /// The indexes below this were ordered while the run played.
     private var orderedThrough = 0
+    /// Where the orders sent while the run played left the files (at `orderedThrough`).
+    private var orderedStart: ClusterLinePlaces.Start?
     /// Why the lines cannot be written as the workers were asked while the run played (the sink is
     /// told at the end); its answers are then ignored.
     private var earlyLinesFailure: String?
@@ -478,7 +480,8 @@ actor CoordinatorDriver {
         }
         guard
             let plan = places.plan(
-                results: files.results.path, evals: files.evals?.path, writtenHere: gone, from: orderedThrough, rewrittenHere: leftWithEarlyOrders)
+                results: files.results.path, evals: files.evals?.path, writtenHere: gone, from: orderedThrough, rewrittenHere: leftWithEarlyOrders,
+                start: orderedStart)
         else {
             return giveUp("records of a worker that has left have no known place in the journal")
         }
@@ -519,7 +522,9 @@ actor CoordinatorDriver {
         let ready = places.prefix - orderedThrough
         guard ready >= max(options.earlyLineRecords, orderedThrough / 2) else { return }
         let files = sink.lineFiles
-        guard let plan = places.plan(results: files.results.path, evals: files.evals?.path, from: orderedThrough, upTo: places.prefix),
+        guard
+            let plan = places.plan(
+                results: files.results.path, evals: files.evals?.path, from: orderedThrough, upTo: places.prefix, start: orderedStart),
             plan.orders.keys.allSatisfy({ connections[$0] != nil })
         else {
             earlyLinesStopped = true
@@ -534,6 +539,7 @@ actor CoordinatorDriver {
             return
         }
         orderedThrough = places.prefix
+        orderedStart = ClusterLinePlaces.Start(after: plan, index: places.prefix)
         stats.earlyLinePlans += 1
         for (worker, orders) in plan.orders.sorted(by: { $0.key < $1.key }) {
             connections[worker]?.enqueue(orders.compactMap { try? codec.encode(.writeLines($0)) })

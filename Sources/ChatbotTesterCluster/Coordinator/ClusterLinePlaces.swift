@@ -89,6 +89,26 @@ public struct ClusterLinePlaces: Sendable, Hashable {
         public var hereExpected = ClusterMessage.LinesWritten(records: 0, resultsBytes: 0, evalsBytes: 0)
     }
 
+    /// Where the lines of the indexes from `index` on start in the two files: the sizes a plan that
+    /// ended at `index` gave them (``Plan/resultsBytes``, ``Plan/evalsBytes``). A plan given it
+    /// starts its walk at `index` instead of summing the table from 0.
+    public struct Start: Sendable, Hashable {
+        public var index: Int
+        public var resultsOffset: Int
+        public var evalsOffset: Int
+
+        public init(index: Int, resultsOffset: Int, evalsOffset: Int) {
+            self.index = index
+            self.resultsOffset = resultsOffset
+            self.evalsOffset = evalsOffset
+        }
+
+        /// Where the plan `plan`, which ended at `index`, leaves the files.
+        public init(after plan: Plan, index: Int) {
+            self.init(index: index, resultsOffset: plan.resultsBytes, evalsOffset: plan.evalsBytes)
+        }
+    }
+
     /// The orders for the files at `results` and `evals` (nil: the run is not scored, no
     /// evaluations are written), the records of the worker connections in `writtenHere` (workers
     /// that left) in `Plan.here`; nil when a journaled record has no worker to write it, or one
@@ -98,9 +118,11 @@ public struct ClusterLinePlaces: Sendable, Hashable {
     /// left out, except the records of the connections in `rewrittenHere` (workers that left
     /// before they answered an earlier order), which go to `Plan.here`. `upTo` ends the plan
     /// before the end of the table (an earlier order: ``prefix``); offsets always count from 0.
+    /// `start`, where the earlier orders left the files at `from`, spares the walk over the indexes
+    /// below it (unless records there are written again here, `rewrittenHere`).
     public func plan(
         results: String, evals: String?, maxRunsPerOrder: Int = 100_000, writtenHere: Set<Int> = [], from: Int = 0, upTo: Int? = nil,
-        rewrittenHere: Set<Int> = []
+        rewrittenHere: Set<Int> = [], start: Start? = nil
     ) -> Plan? {
         guard unplaced == 0 else { return nil }
         var here: [ClusterMessage.LineRun] = [], hereLines: [Range<UInt64>] = []
@@ -115,7 +137,13 @@ public struct ClusterLinePlaces: Sendable, Hashable {
             current = nil
         }
         var records = 0
-        for index in 0..<min(owners.count, upTo ?? owners.count) {
+        var first = 0
+        if let start, start.index == from, rewrittenHere.isEmpty, from <= owners.count {
+            first = from
+            resultsAt = start.resultsOffset
+            evalsAt = evals == nil ? 0 : start.evalsOffset
+        }
+        for index in first..<max(first, min(owners.count, upTo ?? owners.count)) {
             let owner = Int(owners[index])
             guard owner != 0 else {
                 close()
