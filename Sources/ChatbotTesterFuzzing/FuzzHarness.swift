@@ -1,6 +1,7 @@
 @_spi(Fuzzing) import ChatbotTesterBackends
 import ChatbotTesterCluster
 import ChatbotTesterCore
+@_spi(Fuzzing) import ChatbotTesterHTTP
 import ChatbotTesterPipeline
 import Foundation
 
@@ -43,6 +44,11 @@ public enum FuzzHarness: String, CaseIterable, Sendable {
     /// verdict, id and file:line of a refusal; the bytes it spools are the line without the whitespace around it,
     /// decode to the same case, and make a shard line that reads back as that case.
     case caseLine
+    /// The proxy variables (`[http_proxy] 0x00 [no_proxy] 0x00 [host of a plain http URL]`) as the
+    /// own HTTP path reads them: a route never names the credentials (`host:port` only), the head it
+    /// writes is one request line and whole header lines (a `Proxy-Authorization` of base64 only),
+    /// and the same input routes the same way twice.
+    case proxy
 
     /// Runs the check on `input`; the returned text says what went wrong (nil: it held).
     public func check(_ input: Data) -> String? {
@@ -63,6 +69,7 @@ public enum FuzzHarness: String, CaseIterable, Sendable {
         case .config: return Self.checkConfig(input)
         case .jsonRepair: return Self.checkJSONRepair(input)
         case .caseLine: return Self.checkCaseLine(input)
+        case .proxy: return Self.checkProxy(input)
         }
     }
 
@@ -251,6 +258,42 @@ public enum FuzzHarness: String, CaseIterable, Sendable {
         _ = try? JobConfig(document: document, baseDirectory: base)
         return nil
     }
+
+    static func checkProxy(_ input: Data) -> String? {
+        let parts = input.split(separator: 0, maxSplits: 2, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
+        let proxyText = parts.first ?? "", noProxy = parts.count > 1 ? parts[1] : "", host = parts.count > 2 ? parts[2] : "example.com"
+        let settings = HTTPProxySettings(environment: ["http_proxy": proxyText, "no_proxy": noProxy])
+        let url = "http://\(host)/path"
+        let head = ProxyHeadsForFuzzing.head(url: url, settings: settings)
+        guard case .success(let text) = head else { return nil }
+        guard text == (try? ProxyHeadsForFuzzing.head(url: url, settings: settings).get()) else { return "the same request was routed two ways" }
+        guard let text else { return nil }
+        let lines = text.components(separatedBy: "\r\n")
+        guard lines.count >= 3, lines[lines.count - 1].isEmpty, lines[lines.count - 2].isEmpty else { return "the head does not end in one blank line" }
+        guard lines[0].hasPrefix("GET "), lines[0].hasSuffix(" HTTP/1.1"), !lines[0].contains("\n") else { return "the request line is broken: \(lines[0])" }
+        for line in lines.dropFirst().dropLast(2) {
+            guard let colon = line.firstIndex(of: ":"), !line.contains("\n"), !line.contains("\r") else { return "a header line is broken" }
+            if line[..<colon].lowercased() == "proxy-authorization" {
+                let value = line[line.index(colon, offsetBy: 2)...]
+                guard value.hasPrefix("Basic "), value.dropFirst(6).allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "+/=".contains($0)) }) else {
+                    return "Proxy-Authorization is not Basic base64"
+                }
+            }
+        }
+        // Through a proxy, the description names host and port only: no credentials.
+        if let target = lines[0].split(separator: " ").dropFirst().first, target.hasPrefix("http://") {
+            guard case .proxy(let proxy) = settings.route(host: Self.routedHost(url), port: Self.routedPort(url)) else {
+                return "an absolute request line without a proxy"
+            }
+            let allowed = proxy.description.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || ".-_:[]".contains($0)) }
+            guard allowed, !proxy.description.contains("@") else { return "the proxy's description holds more than host and port" }
+        }
+        return nil
+    }
+
+    /// The host and port the own path reads from a plain `http://` URL (for `checkProxy`).
+    private static func routedHost(_ url: String) -> String { ProxyHeadsForFuzzing.endpoint(url)?.host ?? "" }
+    private static func routedPort(_ url: String) -> Int { ProxyHeadsForFuzzing.endpoint(url)?.port ?? 80 }
 
     static func checkFraming(_ input: Data) -> String? {
         guard input.count >= 1 else { return nil }

@@ -225,3 +225,28 @@ public struct HTTPProxySettings: Sendable {
         return bytes == Array(repeating: 0, count: 15) + [1] || (Array(bytes.prefix(12)) == mapped && bytes[12] == 127)
     }
 }
+
+/// What the fuzz harness reads of the proxy settings: the head the own path writes for a request
+/// under them.
+@_spi(Fuzzing) public enum ProxyHeadsForFuzzing {
+    /// The head (request line and headers) the own path writes for a `GET` of `url` under
+    /// `settings`: `.success(nil)` when the own path does not take it (not plain `http://`, or a
+    /// proxy `URLSession` speaks), `.failure` with the client's refusal.
+    public static func head(url: String, settings: HTTPProxySettings) -> Result<String?, HTTPClientError> {
+        guard let target = HTTP1Request.target(url) else { return .success(nil) }
+        let proxy: HTTPProxySettings.Proxy?
+        switch settings.route(host: target.endpoint.host, port: target.endpoint.port) {
+        case .direct: proxy = nil
+        case .proxy(let through): proxy = through
+        case .foundation: return .success(nil)
+        case .invalid(let variable): return .failure(HTTPClientError(.invalidRequest, "\(variable) is not a proxy URL"))
+        }
+        let request = HTTP1Request(.GET, target: target, headers: [], body: nil, proxy: proxy)
+        return .success(String(decoding: request.bytes, as: UTF8.self))
+    }
+
+    /// The host and port the own path connects to for `url` without a proxy; nil when it does not take it.
+    public static func endpoint(_ url: String) -> (host: String, port: Int)? {
+        HTTP1Request.target(url).map { ($0.endpoint.host, $0.endpoint.port) }
+    }
+}
