@@ -67,9 +67,9 @@ public enum ClusterWorkerHost {
     }
 
     /// The `threadsVariable` a coordinator gives each of `workers` workers it starts on a host
-    /// with `cores` cores: their share (at least one), or nil — Swift's pool, a thread per
-    /// core — for a single worker.
-    public static func threadsShare(workers: Int, cores: Int = ProcessInfo.processInfo.activeProcessorCount) -> Int? {
+    /// with `cores` cores (by default the cores this process may use, `AvailableCores.count`):
+    /// their share (at least one), or nil — Swift's pool, a thread per core — for a single worker.
+    public static func threadsShare(workers: Int, cores: Int = AvailableCores.count) -> Int? {
         guard workers > 1 else { return nil }
         return max(1, cores / workers)
     }

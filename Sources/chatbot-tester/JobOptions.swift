@@ -2,6 +2,27 @@ import ArgumentParser
 import ChatbotTester
 import Foundation
 
+/// `--workers`: a number of local worker processes, or `auto` — one per core this process may use
+/// (`AvailableCores.count`: its CPU affinity and its cgroup's CPU quota).
+struct WorkerCount: ExpressibleByArgument, Equatable {
+    var count: Int
+
+    init(_ count: Int) { self.count = count }
+
+    init?(argument: String) {
+        let text = argument.trimmingCharacters(in: .whitespaces)
+        if text.lowercased() == "auto" {
+            count = AvailableCores.count
+        } else if let value = Int(text) {
+            count = value
+        } else {
+            return nil
+        }
+    }
+
+    var defaultValueDescription: String { String(count) }
+}
+
 /// Flags shared by the commands that take a job config.
 struct JobOptions: ParsableArguments {
     @Argument(help: "The job config (YAML or JSON).") var config: String
@@ -12,8 +33,12 @@ struct JobOptions: ParsableArguments {
     @Flag(help: "With --resume: play again the cases recorded as errors (a success replaces the error).")
     var retryErrors = false
     @Option(help: "Cases played at once (overrides run.concurrency).") var concurrency: Int?
-    @Option(help: "Shard the run over this many local worker processes (Unix-domain sockets); 0 runs in this process.")
-    var workers: Int = 0
+    @Option(
+        name: .customLong("workers"),
+        help: "Shard the run over this many local worker processes (Unix-domain sockets), or `auto`: one per core; 0 runs in this process.")
+    var workerCount = WorkerCount(0)
+    /// Local worker processes (`--workers`; 0: this process).
+    var workers: Int { workerCount.count }
     @Option(help: "With --workers: times a worker that died is started again (per worker); when all are used up the run stops (exit 3).")
     var maxRestarts = 3
     @Flag(help: "No progress display on standard error.") var noProgress = false

@@ -137,6 +137,28 @@ import Testing
         #expect(FileManager.default.fileExists(atPath: sharded.appendingPathComponent("spool/manifest.json").path))
     }
 
+    /// `--workers auto` starts one worker per core the process may use, and says so; a value that is
+    /// neither a number nor `auto` is a usage error naming the option.
+    @Test func workersAutoStartsOnePerCore() async throws {
+        let out = try Self.temporaryDirectory()
+        let result = try await Self.run(["test", "examples/quickstart.yaml", "--out", out.path, "--no-progress", "--workers", "auto"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let events = try String(contentsOf: out.appendingPathComponent("events.jsonl"), encoding: .utf8)
+        let joined = events.split(separator: "\n").filter { $0.contains(#""type":"workerJoined""#) }.count
+        #expect(joined == AvailableCores.count)
+        // Pinned to one CPU (`taskset`, as a container's cpuset pins it), `auto` is one worker.
+        let pinnedOut = try Self.temporaryDirectory()
+        let pinned = try await Self.run(
+            ["-c", "0", Self.binary.path, "test", "examples/quickstart.yaml", "--out", pinnedOut.path, "--no-progress", "--workers", "auto"],
+            executable: URL(fileURLWithPath: "/usr/bin/taskset"))
+        #expect(pinned.status == 0, "\(pinned.stderr)")
+        let pinnedEvents = try String(contentsOf: pinnedOut.appendingPathComponent("events.jsonl"), encoding: .utf8)
+        #expect(pinnedEvents.split(separator: "\n").filter { $0.contains(#""type":"workerJoined""#) }.count == 1)
+        let bad = try await Self.run(["test", "examples/quickstart.yaml", "--out", out.path, "--no-progress", "--workers", "many"])
+        #expect(bad.status == 2)
+        #expect(bad.stderr.contains("--workers"), "\(bad.stderr)")
+    }
+
     /// `events.jsonl` ends with what the command used of the CPU, its own and its workers' (what
     /// `ops/bench/sharded-vs-single.py` reads for the coordinator's share of a run).
     @Test func theLastEventSaysHowMuchCPUTheProcessAndItsWorkersUsed() async throws {
