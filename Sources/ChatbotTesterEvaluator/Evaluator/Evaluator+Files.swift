@@ -92,7 +92,7 @@ extension Evaluator {
     ) async throws {
         events.emit(EvalStageChanged(started: true))
         let source = results.path
-        let window = 2 * max(2, ProcessInfo.processInfo.activeProcessorCount)
+        let window = 2 * max(2, AvailableCores.count)
         try await withThrowingTaskGroup(of: (Int, ScoredBatch).self) { group in
             var batches = JSONL.lineBatches(of: results, chunkSize: chunkBytes, maxLineBytes: JSONL.maxRecordLineBytes).makeAsyncIterator()
             var submitted = 0
