@@ -131,9 +131,16 @@ public struct ClusterLinePlaces: Sendable, Hashable {
         var expected: [Int: ClusterMessage.LinesWritten] = [:]
         var resultsAt = 0, evalsAt = 0
         var current: (worker: Int, run: ClusterMessage.LineRun)?
+        // A run's totals are added to its worker's when it closes (its bytes are where the files
+        // stand then, less where it began): one dictionary update a run, not three a record.
         func close() {
             guard let (worker, run) = current else { return }
             runs[worker, default: []].append(run)
+            var totals = expected[worker] ?? ClusterMessage.LinesWritten(records: 0, resultsBytes: 0, evalsBytes: 0)
+            totals.records += run.count
+            totals.resultsBytes += resultsAt - run.resultsOffset
+            totals.evalsBytes += evalsAt - run.evalsOffset
+            expected[worker] = totals
             current = nil
         }
         var records = 0
@@ -179,9 +186,6 @@ public struct ClusterLinePlaces: Sendable, Hashable {
                 close()
                 current = (owner, ClusterMessage.LineRun(first: index, count: 1, resultsOffset: resultsAt, evalsOffset: evalsAt))
             }
-            expected[owner, default: ClusterMessage.LinesWritten(records: 0, resultsBytes: 0, evalsBytes: 0)].records += 1
-            expected[owner]?.resultsBytes += results
-            expected[owner]?.evalsBytes += evals
             resultsAt += results
             evalsAt += evals
         }
