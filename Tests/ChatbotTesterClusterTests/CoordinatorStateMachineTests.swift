@@ -228,6 +228,20 @@ import Testing
         #expect(machine.completedCount == 1)
     }
 
+    /// A frame whose middle record is set aside (its backend was down: the sample waits for a
+    /// resume) journals the records before and after it, and only those.
+    @Test func aRecordSetAsideMidFrameLeavesTheOthersJournaled() {
+        var machine = Self.machine(shards: 1, per: 4, concurrency: 4)
+        _ = Self.join(&machine, 1)
+        var down = Self.record(1, status: .error)
+        down.run.error = ErrorInfo(code: ChatbotTesterError.Code.targetDown.rawValue, message: "bot is down")
+        let actions = machine.received(records: [Self.envelope(Self.record(0)), Self.envelope(down), Self.envelope(Self.record(2))], from: 1, now: 0)
+        #expect(Self.journaled(actions) == ["s0", "s2"])
+        #expect(machine.completedCount == 2)
+        // A frame where nothing is set aside journals all of it.
+        #expect(Self.journaled(Self.reply(&machine, 1, [3])) == ["s3"])
+    }
+
     @Test func silentWorkersAreLostOnTicks() {
         var machine = Self.machine(shards: 1, per: 2)
         _ = Self.join(&machine, 1, now: 0)

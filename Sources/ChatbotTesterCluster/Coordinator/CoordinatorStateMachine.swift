@@ -512,40 +512,59 @@ public struct CoordinatorStateMachine: Sendable {
     private mutating func accept(_ records: [ClusterRecordEnvelope], from id: ConnectionID) -> [Action] {
         // Taken out while it changes (put back below), so its table of samples is not copied.
         guard var worker = workers.removeValue(forKey: id) else { return [] }
-        var fresh: [ClusterRecordEnvelope] = []
-        fresh.reserveCapacity(records.count)
+        // The records kept: `records` itself unless one is dropped (no envelope copied then; an
+        // envelope holds a dozen references).
+        var kept: [ClusterRecordEnvelope]?
         var stopped: RunStopReason?
-        for record in records {
-            guard record.runSampleId == record.sampleId else {
-                workers[id] = worker
-                return violation(id, reason: "record envelope says sample '\(record.sampleId)' but holds the result of '\(record.runSampleId)'")
+        func drop(_ position: Int) {
+            if kept == nil { kept = Array(records[..<position]) }
+        }
+        // What is read of each record, read in place (an element taken out of the array is a copy).
+        var read: [(index: Int, sampleId: String, runSampleId: String, stopReason: RunStopReason?, failed: Bool, costUSD: Double?)] = []
+        read.reserveCapacity(records.count)
+        records.withUnsafeBufferPointer { buffer in
+            for position in buffer.indices {
+                read.append((
+                    buffer[position].index, buffer[position].sampleId, buffer[position].runSampleId, buffer[position].stopReason,
+                    buffer[position].failed, buffer[position].costUSD
+                ))
             }
-            guard let ref = worker.inFlight[record.index], ref.id == record.sampleId else {
+        }
+        for position in records.indices {
+            let (index, sampleId, runSampleId, stopReason, failed, costUSD) = read[position]
+            guard runSampleId == sampleId else {
                 workers[id] = worker
-                if let given = worker.inFlight.values.first(where: { $0.id == record.sampleId }) {
-                    return violation(id, reason: "record for sample '\(record.sampleId)' says index \(record.index), it was given as \(given.index)")
+                return violation(id, reason: "record envelope says sample '\(sampleId)' but holds the result of '\(runSampleId)'")
+            }
+            guard let ref = worker.inFlight[index], ref.id == sampleId else {
+                workers[id] = worker
+                if let given = worker.inFlight.values.first(where: { $0.id == sampleId }) {
+                    return violation(id, reason: "record for sample '\(sampleId)' says index \(index), it was given as \(given.index)")
                 }
-                return violation(id, reason: "record for sample '\(record.sampleId)', which this worker was not given (or already returned)")
+                return violation(id, reason: "record for sample '\(sampleId)', which this worker was not given (or already returned)")
             }
-            worker.inFlight[record.index] = nil
+            worker.inFlight[index] = nil
             inFlight -= 1
-            if let reason = record.stopReason {
+            if let reason = stopReason {
                 // A backend is down (its breaker refused the call): not data about the bot. The
                 // sample stays for a resume, and the run stops as a single process would.
                 retry.prepend(ref)
                 abandonedCount += 1
                 if stopped == nil { stopped = reason }
+                drop(position)
                 continue
             }
-            guard admit(record.index, succeeded: !record.failed) != .duplicate else {
+            guard admit(index, succeeded: !failed) != .duplicate else {
                 duplicateCount += 1
+                drop(position)
                 continue
             }
-            fresh.append(record)
-            if let reason = limits.recordFinished(failed: record.failed, costUSD: record.costUSD), stopped == nil {
+            kept?.append(records[position])
+            if let reason = limits.recordFinished(failed: failed, costUSD: costUSD), stopped == nil {
                 stopped = reason
             }
         }
+        let fresh = kept ?? records
         worker.completedSamples += fresh.count
         workers[id] = worker
         var actions: [Action] = []
