@@ -282,7 +282,8 @@ public enum FuzzHarness: String, CaseIterable, Sendable {
         }
         // Through a proxy, the description names host and port only: no credentials.
         if let target = lines[0].split(separator: " ").dropFirst().first, target.hasPrefix("http://") {
-            guard case .proxy(let proxy) = settings.route(host: Self.routedHost(url), port: Self.routedPort(url)) else {
+            let endpoint = ProxyHeadsForFuzzing.endpoint(url)
+            guard case .proxy(let proxy) = settings.route(host: endpoint?.host ?? "", port: endpoint?.port ?? 80) else {
                 return "an absolute request line without a proxy"
             }
             let allowed = proxy.description.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || ".-_:[]".contains($0)) }
@@ -290,10 +291,6 @@ public enum FuzzHarness: String, CaseIterable, Sendable {
         }
         return nil
     }
-
-    /// The host and port the own path reads from a plain `http://` URL (for `checkProxy`).
-    private static func routedHost(_ url: String) -> String { ProxyHeadsForFuzzing.endpoint(url)?.host ?? "" }
-    private static func routedPort(_ url: String) -> Int { ProxyHeadsForFuzzing.endpoint(url)?.port ?? 80 }
 
     static func checkFraming(_ input: Data) -> String? {
         guard input.count >= 1 else { return nil }

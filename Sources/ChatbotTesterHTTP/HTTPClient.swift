@@ -133,7 +133,13 @@ public final class HTTPClient: Sendable {
     /// - Throws: ``HTTPClientError/Kind/invalidRequest`` when the proxy variable that applies is
     ///   no proxy URL (named; its value is not: it may hold a password).
     func ownRequest(_ request: HTTPRequest) throws -> HTTP1Request? {
-        guard own != nil, let target = HTTP1Request.target(request.url) else { return nil }
+        guard own != nil else { return nil }
+        return try Self.ownRequest(request, proxies: proxies)
+    }
+
+    /// `ownRequest(_:)` under `proxies`, whether or not a client takes the own path.
+    static func ownRequest(_ request: HTTPRequest, proxies: HTTPProxySettings) throws -> HTTP1Request? {
+        guard let target = HTTP1Request.target(request.url) else { return nil }
         let proxy: HTTPProxySettings.Proxy?
         switch proxies.route(host: target.endpoint.host, port: target.endpoint.port) {
         case .direct: proxy = nil

@@ -86,8 +86,8 @@ public struct HTTPProxySettings: Sendable {
     public func route(host: String, port: Int) -> Route {
         guard let proxy else { return .direct }
         let name = host.hasSuffix(".") ? String(host.dropLast()) : host
-        if Self.isLoopback(name) { return .direct }
         let address = Self.addressBytes(name)
+        if Self.isLoopback(name, address: address) { return .direct }
         for exception in exceptions {
             switch exception {
             case .everything:
@@ -134,36 +134,10 @@ public struct HTTPProxySettings: Sendable {
         return .proxy(Proxy(host: host, port: port ?? 1080, authorization: authorization))
     }
 
-    /// A host (lower case, an IPv6 literal unbracketed) and port from `host`, `host:port`,
-    /// `[v6]` or `[v6]:port`; nil when it is none of them.
+    /// A host (lower case, an IPv6 literal unbracketed) and port from `host`, `host:port`, `[v6]` or
+    /// `[v6]:port`, read as a URL's authority is (`HTTP1Request.authority`); nil when it is none of them.
     private static func hostAndPort(_ text: Substring) -> (String, Int?)? {
-        var host = text
-        var portText: Substring?
-        if text.first == "[" {
-            guard let close = text.firstIndex(of: "]") else { return nil }
-            host = text[text.index(after: text.startIndex)..<close]
-            let after = text[text.index(after: close)...]
-            if !after.isEmpty {
-                guard after.first == ":" else { return nil }
-                portText = after.dropFirst()
-            }
-            guard HTTP1Request.isIPv6(host.lowercased()) else { return nil }
-        } else {
-            if let colon = text.lastIndex(of: ":") {
-                host = text[..<colon]
-                portText = text[text.index(after: colon)...]
-            }
-            let lower = host.lowercased()
-            guard HTTP1Request.isIPv4(lower) || HTTP1Request.isHostName(lower) else { return nil }
-        }
-        var port: Int?
-        if let portText {
-            guard !portText.isEmpty, portText.count <= 5, portText.allSatisfy(\.isASCII), let value = Int(portText), value > 0, value <= 65535 else {
-                return nil
-            }
-            port = value
-        }
-        return (host.lowercased(), port)
+        HTTP1Request.authority(Array(text.utf8)[...]).map { ($0.host, $0.port) }
     }
 
     /// The entries of a `no_proxy` list; an entry that is none of the forms is skipped.
@@ -216,10 +190,11 @@ public struct HTTPProxySettings: Sendable {
         return true
     }
 
-    /// `localhost`, a name under `.localhost`, `127.0.0.0/8`, `::1` (and `::ffff:127.0.0.0/104`).
-    static func isLoopback(_ host: String) -> Bool {
+    /// `localhost`, a name under `.localhost`, `127.0.0.0/8`, `::1` (and `::ffff:127.0.0.0/104`);
+    /// `address` is the host's bytes when it is an address literal (`addressBytes`).
+    static func isLoopback(_ host: String, address: [UInt8]?) -> Bool {
         if host == "localhost" || host.hasSuffix(".localhost") { return true }
-        guard let bytes = addressBytes(host) else { return false }
+        guard let bytes = address else { return false }
         if bytes.count == 4 { return bytes[0] == 127 }
         let mapped: [UInt8] = Array(repeating: 0, count: 10) + [0xFF, 0xFF]
         return bytes == Array(repeating: 0, count: 15) + [1] || (Array(bytes.prefix(12)) == mapped && bytes[12] == 127)
@@ -233,16 +208,13 @@ public struct HTTPProxySettings: Sendable {
     /// `settings`: `.success(nil)` when the own path does not take it (not plain `http://`, or a
     /// proxy `URLSession` speaks), `.failure` with the client's refusal.
     public static func head(url: String, settings: HTTPProxySettings) -> Result<String?, HTTPClientError> {
-        guard let target = HTTP1Request.target(url) else { return .success(nil) }
-        let proxy: HTTPProxySettings.Proxy?
-        switch settings.route(host: target.endpoint.host, port: target.endpoint.port) {
-        case .direct: proxy = nil
-        case .proxy(let through): proxy = through
-        case .foundation: return .success(nil)
-        case .invalid(let variable): return .failure(HTTPClientError(.invalidRequest, "\(variable) is not a proxy URL"))
+        do {
+            return .success(try HTTPClient.ownRequest(HTTPRequest(.GET, url: url), proxies: settings).map { String(decoding: $0.bytes, as: UTF8.self) })
+        } catch let error as HTTPClientError {
+            return .failure(error)
+        } catch {
+            return .failure(HTTPClientError(.transport, "\(error)"))
         }
-        let request = HTTP1Request(.GET, target: target, headers: [], body: nil, proxy: proxy)
-        return .success(String(decoding: request.bytes, as: UTF8.self))
     }
 
     /// The host and port the own path connects to for `url` without a proxy; nil when it does not take it.

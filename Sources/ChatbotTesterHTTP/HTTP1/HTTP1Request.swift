@@ -110,30 +110,8 @@ struct HTTP1Request: Sendable {
         while index < utf8.count, utf8[index] != 0x2F, utf8[index] != 0x3F, utf8[index] != 0x23 { index += 1 }
         let authority = utf8[authorityStart..<index]
         guard !authority.isEmpty, !authority.contains(0x40) else { return nil }  // no user info
-        var hostBytes = authority[...]
-        var portBytes: ArraySlice<UInt8>?
-        let bracketed = authority.first == 0x5B
-        if bracketed {
-            // An IPv6 literal: [address] or [address]:port.
-            guard let close = authority.firstIndex(of: 0x5D) else { return nil }
-            hostBytes = authority[(authorityStart + 1)..<close]
-            if close + 1 < authority.endIndex {
-                guard authority[close + 1] == 0x3A else { return nil }
-                portBytes = authority[(close + 2)...]
-            }
-        } else if let colon = authority.firstIndex(of: 0x3A) {
-            hostBytes = authority[authorityStart..<colon]
-            portBytes = authority[(colon + 1)...]
-        }
-        var port = 80
-        if let digits = portBytes {
-            guard !digits.isEmpty, digits.count <= 5, digits.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return nil }
-            port = digits.reduce(0) { $0 * 10 + Int($1 - 0x30) }
-            guard port > 0, port <= 65535 else { return nil }
-        }
-        let host = String(decoding: hostBytes, as: UTF8.self).lowercased()
-        guard bracketed ? isIPv6(host) : isIPv4(host) || isHostName(host) else { return nil }
-        let given = String(decoding: authority.prefix(upTo: portBytes.map { $0.startIndex - 1 } ?? authority.endIndex), as: UTF8.self)
+        guard let (host, given, explicitPort) = Self.authority(authority) else { return nil }
+        let port = explicitPort ?? 80
         // The path and query, without the fragment; an empty path is "/".
         var end = index
         while end < utf8.count, utf8[end] != 0x23 { end += 1 }
@@ -141,6 +119,41 @@ struct HTTP1Request: Sendable {
         if uri.isEmpty || uri.first == "?" { uri = "/" + uri }
         let hostHeader = port == 80 ? given : "\(given):\(port)"
         return (Endpoint(host: host, port: port), hostHeader, uri)
+    }
+
+    /// The host of an authority (`host`, `host:port`, `[v6]`, `[v6]:port`, without user info): the
+    /// host in lower case (an IPv6 literal without its brackets), the host part as written
+    /// (brackets kept) and the port when one is given; nil when it is none of these (a host that is
+    /// no DNS name, IPv4 or IPv6 literal, a port outside 1–65535). The proxy variables' hosts are
+    /// read with it too (`HTTPProxySettings`).
+    static func authority(_ authority: ArraySlice<UInt8>) -> (host: String, given: String, port: Int?)? {
+        guard !authority.isEmpty else { return nil }
+        var hostBytes = authority[...]
+        var portBytes: ArraySlice<UInt8>?
+        let bracketed = authority.first == 0x5B
+        if bracketed {
+            // An IPv6 literal: [address] or [address]:port.
+            guard let close = authority.firstIndex(of: 0x5D) else { return nil }
+            hostBytes = authority[(authority.startIndex + 1)..<close]
+            if close + 1 < authority.endIndex {
+                guard authority[close + 1] == 0x3A else { return nil }
+                portBytes = authority[(close + 2)...]
+            }
+        } else if let colon = authority.firstIndex(of: 0x3A) {
+            hostBytes = authority[authority.startIndex..<colon]
+            portBytes = authority[(colon + 1)...]
+        }
+        var port: Int?
+        if let digits = portBytes {
+            guard !digits.isEmpty, digits.count <= 5, digits.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return nil }
+            let value = digits.reduce(0) { $0 * 10 + Int($1 - 0x30) }
+            guard value > 0, value <= 65535 else { return nil }
+            port = value
+        }
+        let host = String(decoding: hostBytes, as: UTF8.self).lowercased()
+        guard bracketed ? isIPv6(host) : isIPv4(host) || isHostName(host) else { return nil }
+        let given = String(decoding: authority.prefix(upTo: portBytes.map { $0.startIndex - 1 } ?? authority.endIndex), as: UTF8.self)
+        return (host, given, port)
     }
 
     /// A DNS name: labels of letters, digits, `-` and `_` (1–63 bytes, not starting or ending with `-`),
