@@ -84,6 +84,9 @@ public struct ShardedRunStage: JobRunStage {
     /// Whether the workers write `results.jsonl` and `evals.jsonl` at the end of a run whose outputs
     /// stream (protocol 11), instead of the coordinator copying every line as it is journaled.
     var workersWriteLines = true
+    /// Whether, with `workersWriteLines`, the workers also make the reports' pieces of a scored run
+    /// (protocol 12), instead of the coordinator reading every record's report part.
+    var workersMakeReports = true
 
     public init(
         workers: Int, workerCommand: ClusterRun.WorkerCommand = .currentExecutable, socketPath: String? = nil, spool: URL? = nil,
@@ -172,7 +175,7 @@ public struct ShardedRunStage: JobRunStage {
             ? nil
             : try await StreamedClusterOutput(
                 job: job, scoring: scoring, limit: streamedWaitingLimit ?? StreamedOutputDirectory.waitingLimit(concurrency: concurrency),
-                workersWriteLines: workersWriteLines)
+                workersWriteLines: workersWriteLines, workersMakeReports: workersMakeReports)
         // What a crashed session left of its streamed output is never used (the journal holds the records).
         if streamed == nil { StreamedOutputDirectory.removeLeftover(in: job.outputDirectory) }
         coordinator.journalSink = streamed
@@ -216,6 +219,11 @@ public struct ShardedRunStage: JobRunStage {
                 if interrupted {
                     await streamed.abandon("the run was interrupted")
                 } else if let written = try await streamed.finish(expected: outcome.stats.journaled) {
+                    if let pieces = written.pieces {
+                        let here = pieces.recordsMadeHere == 0 ? "" : "; the coordinator made those of \(pieces.recordsMadeHere) records itself"
+                        job.events.emit(LogEvent(
+                            .debug, "\(Self.piecesMessage) (\(pieces.summaries) summaries)\(here)", source: Self.reportsSource))
+                    }
                     job.events.emit(LogEvent(.debug, Self.streamedMessage, source: Self.outputSource))
                     return (written.evaluation, nil)
                 }
@@ -259,6 +267,10 @@ public struct ShardedRunStage: JobRunStage {
 
     /// The source of the debug event that says how the outputs were written.
     static let outputSource = "cluster.output"
+    /// The source of the debug event that says the workers made the reports' pieces.
+    static let reportsSource = "cluster.reports"
+    /// The start of its message.
+    static let piecesMessage = "the workers made the reports' pieces of their records"
     /// The event's message when the outputs were written while the run played.
     static let streamedMessage = "results, evaluations and reports were written while the run played"
     /// The start of its message when they were merged from the journal, followed by why.

@@ -17,6 +17,13 @@ import Foundation
 /// report.md / report.html keep). Everything is written into `<out>/.streamed-output/` and moved
 /// into place only when the run ends with every journaled record written.
 ///
+/// With `workersMakeReports` (protocol 12) the coordinator reads no record's report part at all:
+/// every `writeLines` order names a pieces file of this output's (`piecesFile()`), the worker
+/// writes its records' `results.csv` rows and `junit.xml` test cases there and answers with a
+/// summary (`ReportPieceSummary`: where they are, each record's outcome, its partial aggregate),
+/// and `finish` puts the summaries together (`ReportPieceAssembly`), reading from the journal only
+/// the samples `report.md` and `report.html` keep.
+///
 /// The journal stays the truth: whenever this output cannot give exactly what the merge would —
 /// a record without a report part, more than `limit` records waiting, a sample seen twice, a
 /// write that fails, a run that was interrupted or failed — it is dropped (`abandon`) and the
@@ -62,11 +69,21 @@ final class StreamedClusterOutput: ClusterWorkerWrittenLines, @unchecked Sendabl
     /// With `workersWriteLines`: how the workers' writing of the lines went (nil: not told yet;
     /// `.some(nil)`: every line written).
     private var linesOutcome: String??
+    /// With `workersMakeReports`: the pieces files handed out, the workers' summaries of them, and
+    /// where each record's line is in the journal (told when the lines are ordered).
+    private var piecesMade = 0
+    private var summaries: [(summary: Data, path: String)] = []
+    private var journalLines: (places: ClusterLinePlaces, journal: URL)?
+    /// With `workersMakeReports`, on the queue: the records whose pieces `finish` made itself.
+    private var madeHere = 0
 
     /// Whether the workers write `results.jsonl` and `evals.jsonl` at the end of the run (protocol
     /// 11): this output then writes only the reports, and copies no line.
     let workersWriteLines: Bool
     let lineFiles: (results: URL, evals: URL?)
+    /// Whether the workers make the reports' pieces (protocol 12): this output then reads no
+    /// record's report part (see the type's description).
+    let workersMakeReports: Bool
 
     // On `queue` only.
     private let results: JSONLWriter?
@@ -95,13 +112,19 @@ final class StreamedClusterOutput: ClusterWorkerWrittenLines, @unchecked Sendabl
     ///   - backlogLimit: the most records handed to the writing queue and not taken by it yet.
     ///   - workersWriteLines: the workers write `results.jsonl` and `evals.jsonl` at the end of the
     ///     run (`ClusterWorkerWrittenLines`); this output writes the reports only.
-    init(job: TestJob, scoring: Bool, limit: Int, backlogLimit: Int = defaultBacklogLimit, workersWriteLines: Bool = false) async throws {
+    ///   - workersMakeReports: with `workersWriteLines` and `scoring`, the workers also make the
+    ///     reports' pieces (protocol 12); this output puts them together at the end.
+    init(
+        job: TestJob, scoring: Bool, limit: Int, backlogLimit: Int = defaultBacklogLimit, workersWriteLines: Bool = false,
+        workersMakeReports: Bool = false
+    ) async throws {
         target = job.outputDirectory
         directory = try StreamedOutputDirectory.create(in: job.outputDirectory)
         self.limit = max(1, limit)
         waiting = ReorderBuffer(limit: limit)
         self.backlogLimit = max(1, backlogLimit)
         self.workersWriteLines = workersWriteLines
+        self.workersMakeReports = workersMakeReports && workersWriteLines && scoring
         lineFiles = (directory.appendingPathComponent("results.jsonl"), scoring ? directory.appendingPathComponent("evals.jsonl") : nil)
         if workersWriteLines {
             results = nil
@@ -110,7 +133,7 @@ final class StreamedClusterOutput: ClusterWorkerWrittenLines, @unchecked Sendabl
             results = try JSONLWriter(url: lineFiles.results, bufferLimit: 1 << 18)
             evals = try lineFiles.evals.map { try JSONLWriter(url: $0, bufferLimit: 1 << 18) }
         }
-        evaluation = scoring ? try await job.evaluationOutput(in: directory, writesEvals: false) : nil
+        evaluation = scoring ? try await job.evaluationOutput(in: directory, writesEvals: false, assemblesRows: self.workersMakeReports) : nil
     }
 
     // MARK: The coordinator's side
@@ -119,6 +142,8 @@ final class StreamedClusterOutput: ClusterWorkerWrittenLines, @unchecked Sendabl
         line: Data, sample: Data?, sampleRange: Range<Int>, index: Int, run: Range<Int>?, evals: Range<Int>?, evalElements: [Range<Int>]?,
         reportPart: Data?
     ) {
+        // The workers make the reports' pieces: nothing to do per record.
+        if workersMakeReports { return }
         let batch: [Journaled]? = lock.withLock {
             guard !stopped else { return nil }
             pending.append(
@@ -152,6 +177,35 @@ final class StreamedClusterOutput: ClusterWorkerWrittenLines, @unchecked Sendabl
 
     func linesWritten(failure: String?) {
         lock.withLock { linesOutcome = .some(failure) }
+    }
+
+    var wantsReportPieces: Bool { workersMakeReports }
+
+    func piecesFile() -> String? {
+        guard workersMakeReports else { return nil }
+        let path: String? = lock.withLock {
+            guard !stopped else { return nil }
+            piecesMade += 1
+            return directory.appendingPathComponent("pieces-\(piecesMade)").path
+        }
+        guard let path else { return nil }
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard fd >= 0 else {
+            discard("cannot make the pieces file \(path): \(String(cString: strerror(errno)))")
+            return nil
+        }
+        close(fd)
+        return path
+    }
+
+    func piecesWritten(_ summary: Data, path: String) {
+        lock.withLock { summaries.append((summary, path)) }
+    }
+
+    func linesOrdered(records: Int, places: ClusterLinePlaces, journal: URL) {
+        guard workersMakeReports else { return linesOrdered(records: records) }
+        // The reports are put together from the pieces once every worker has answered (`finish`).
+        lock.withLock { journalLines = (places, journal) }
     }
 
     /// Every record is in: the reports are written now, on the queue, while the workers write the
@@ -275,11 +329,7 @@ final class StreamedClusterOutput: ClusterWorkerWrittenLines, @unchecked Sendabl
                         run.append(sample)
                         run.append(line[(start + cut.upperBound)..<(start + runRange.upperBound)])
                     }
-                    return SampleEvaluation(
-                        run: try JSONCoding.decodeRecord(RunRecord.self, from: run, decoder: decoder),
-                        evals: try JSONByteScanner.elements(ofArray: line, in: evalsRange).map {
-                            try JSONCoding.decodeRecord(EvalRecord.self, from: line[(start + $0.lowerBound)..<(start + $0.upperBound)], decoder: decoder)
-                        })
+                    return try Self.sample(run: run, line: line, evals: evalsRange, decoder: decoder)
                 }
                 guard used else { return giveUp("the report part of index \(record.index) does not fit its record") }
             } catch {
@@ -338,6 +388,9 @@ final class StreamedClusterOutput: ClusterWorkerWrittenLines, @unchecked Sendabl
     struct Written {
         /// The reports' summary (nil for a run that is not scored).
         var evaluation: EvalSummary?
+        /// With `workersMakeReports`: how many of the workers' summaries were put together, and of
+        /// how many records this output made the pieces itself.
+        var pieces: (summaries: Int, recordsMadeHere: Int)?
     }
 
     /// Writes what is still queued or waiting (a run stopped by its budget or failure policy
@@ -356,25 +409,106 @@ final class StreamedClusterOutput: ClusterWorkerWrittenLines, @unchecked Sendabl
     }
 
     private func finishOnQueue(_ rest: [Journaled], expected: Int) throws -> Written? {
+        if workersMakeReports { return assemble(expected: expected) }
         if reportsFinished == nil { finishReports(rest, expected: expected) } else { write(rest) }
         guard reason == nil, let finished = reportsFinished else { return nil }
         guard finished.records == expected else {
             giveUp("\(finished.records) records written, \(expected) journaled")
             return nil
         }
-        if workersWriteLines {
-            switch lock.withLock({ linesOutcome }) {
-            case .some(nil): break
-            case .some(.some(let why)):
-                giveUp(why)
-                return nil
-            case nil:
-                giveUp("the workers were not asked to write the lines")
-                return nil
-            }
-        }
+        if workersWriteLines, !linesWentWell() { return nil }
         try StreamedOutputDirectory.moveFiles(of: directory, into: target)
         return Written(evaluation: finished.summary)
+    }
+
+    /// Whether the workers wrote every line; gives up, saying why, when they did not.
+    private func linesWentWell() -> Bool {
+        switch lock.withLock({ linesOutcome }) {
+        case .some(nil):
+            return true
+        case .some(.some(let why)):
+            giveUp(why)
+        case nil:
+            giveUp("the workers were not asked to write the lines")
+        }
+        return false
+    }
+
+    /// With `workersMakeReports`: once every line is written, puts the workers' pieces of the
+    /// `expected` records together into the reports and moves every file into place; gives up
+    /// (nil) when a line or a piece is missing or does not fit.
+    private func assemble(expected: Int) -> Written? {
+        guard reason == nil else { return nil }
+        let (pieces, lines) = lock.withLock { (summaries, journalLines) }
+        guard linesWentWell() else { return nil }
+        guard let evaluation, let lines else {
+            giveUp("the run's lines were not ordered")
+            return nil
+        }
+        do {
+            let journal = FileHandle(forReadingAtPath: lines.journal.path)
+            defer { try? journal?.close() }
+            func sample(at index: Int) throws -> SampleEvaluation {
+                guard let place = lines.places.journalLine(of: index), let journal else {
+                    throw ChatbotTesterError(.internal, "the journal line of index \(index) is not known")
+                }
+                try journal.seek(toOffset: place.lowerBound)
+                guard let line = try journal.read(upToCount: Int(place.upperBound - place.lowerBound)), line.last == 0x0A else {
+                    throw ChatbotTesterError(.internal, "the journal line of index \(index) at \(place.lowerBound) is cut short")
+                }
+                return try Self.sample(journalLine: line.dropLast(), decoder: decoder)
+            }
+            var parts = try pieces.map { (summary: try ReportPieceSummary.decode($0.summary), file: URL(fileURLWithPath: $0.path)) }
+            // The records no worker made pieces of (those of a worker that left, whose lines the
+            // coordinator wrote from the journal): made here, from their journal lines.
+            var covered = IndexSet()
+            for part in parts { for block in part.summary.blocks where block.count > 0 { covered.insert(integersIn: block.first..<(block.first + block.count)) } }
+            let missing = IndexSet(integersIn: 0..<expected).subtracting(covered)
+            if !missing.isEmpty {
+                guard let path = piecesFile() else { throw ChatbotTesterError(.io, "no pieces file for the records made here") }
+                let writer = try ReportPieceWriter(path: path, aggregate: evaluation.startingAggregate, csv: true, junit: true)
+                for index in missing {
+                    let whole = try sample(at: index)
+                    guard let part = EvaluationOutput.reportPart(for: whole) else {
+                        throw ChatbotTesterError(.internal, "the record at index \(index) has no run")
+                    }
+                    try part.withUnsafeBytes { try writer.add(index: index, evalCount: whole.evals.count, part: $0) }
+                }
+                parts.append((try writer.finish(), URL(fileURLWithPath: path)))
+            }
+            madeHere = missing.count
+            let assembly = try ReportPieceAssembly(parts, records: expected)
+            try evaluation.add(assembly, sample: sample(at:))
+            closed = true
+            let summary = try evaluation.finish().summary
+            for made in 1...max(1, lock.withLock { piecesMade }) { unlink(directory.appendingPathComponent("pieces-\(made)").path) }
+            try StreamedOutputDirectory.moveFiles(of: directory, into: target)
+            return Written(evaluation: summary, pieces: (pieces.count, madeHere))
+        } catch {
+            closed = false
+            giveUp("the reports' pieces cannot be put together: \(error)")
+            return nil
+        }
+    }
+
+    /// The sample of a journal line (without its newline): its `run` and `evals` decoded.
+    static func sample(journalLine line: Data, decoder: JSONDecoder) throws -> SampleEvaluation {
+        let members = try JSONByteScanner.members(ofObject: line)
+        guard let run = members.first(where: { $0.name == "run" })?.value, let evals = members.first(where: { $0.name == "evals" })?.value else {
+            throw ChatbotTesterError(.internal, "a journal line without its run or evaluations")
+        }
+        let start = line.startIndex
+        return try sample(run: line[(start + run.lowerBound)..<(start + run.upperBound)], line: line, evals: evals, decoder: decoder)
+    }
+
+    /// A sample from its `run` value's bytes and the evaluations at `evals` in `line`.
+    private static func sample(run: Data, line: Data, evals: Range<Int>, decoder: JSONDecoder) throws -> SampleEvaluation {
+        let start = line.startIndex
+        return SampleEvaluation(
+            run: try JSONCoding.decodeRecord(RunRecord.self, from: run, decoder: decoder),
+            evals: try JSONByteScanner.elements(ofArray: line, in: evals).map {
+                try JSONCoding.decodeRecord(EvalRecord.self, from: line[(start + $0.lowerBound)..<(start + $0.upperBound)], decoder: decoder)
+            })
     }
 
     /// Writes what is still queued or waiting, then closes the line files and finishes the

@@ -165,12 +165,14 @@ extension TestJob {
     }
 
     /// The same output, written into `directory` (`test`'s streamed output writes a private one,
-    /// as does a sharded `test`'s).
-    public func evaluationOutput(in directory: URL, writesEvals: Bool = true) async throws -> EvaluationOutput {
+    /// as does a sharded `test`'s); with `assemblesRows`, `results.csv` and `junit.xml` come from
+    /// a sharded run's workers' pieces (`EvaluationOutput.add(_:sample:)`).
+    public func evaluationOutput(in directory: URL, writesEvals: Bool = true, assemblesRows: Bool = false) async throws -> EvaluationOutput {
         try await EvaluationOutput(
             directory: directory, descriptors: evaluator.descriptors, maxErrorRate: evaluator.maxErrorRate,
             options: ReportOptions(title: config.name ?? "chatbot-tester", htmlSampleCap: evaluation.htmlSampleCap),
-            baselineEvals: evaluation.baseline.map { Self.baselineEvals($0, config: config) }, events: events, writesEvals: writesEvals)
+            baselineEvals: evaluation.baseline.map { Self.baselineEvals($0, config: config) }, events: events, writesEvals: writesEvals,
+            assemblesRows: assemblesRows)
     }
 
     /// One pass in dataset order: `results.jsonl` from the record journal and, for each record, its

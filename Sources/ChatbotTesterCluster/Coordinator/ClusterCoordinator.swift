@@ -219,6 +219,11 @@ actor CoordinatorDriver {
     /// The sink whose `results.jsonl` and `evals.jsonl` lines the workers write at the end
     /// (protocol 11), when the workers journal their records.
     private let lineSink: (any ClusterWorkerWrittenLines)?
+    /// Whether the workers make the reports' pieces (protocol 12: the sink wants them).
+    private let reportPieces: Bool
+    /// Per worker connection: the pieces files of its orders not answered yet, in the order sent
+    /// (a worker answers its orders one after another).
+    private var piecesFiles: [Int: [String]] = [:]
     /// Where each journaled record's lines go (with a `lineSink`).
     private var places = ClusterLinePlaces()
     /// The journal's bytes the workers' `journaled` frames covered (each write: its leading newline
@@ -253,11 +258,15 @@ actor CoordinatorDriver {
         self.options = options
         self.keepsIndex = options.keepsJournalIndex
         self.workersJournal = options.machine.recordJournal != nil
-        self.lineSink = options.machine.recordJournal != nil ? options.journalSink as? any ClusterWorkerWrittenLines : nil
+        let lineSink = options.machine.recordJournal != nil ? options.journalSink as? any ClusterWorkerWrittenLines : nil
+        self.lineSink = lineSink
+        self.reportPieces = lineSink?.wantsReportPieces ?? false
         self.origin = clock.now
         self.budgets = ClusterBudgetServer(registry: spool.setup.registry)
+        var configuration = options.machine
+        configuration.reportPieces = reportPieces
         self.machine = CoordinatorStateMachine(
-            manifest: spool.manifest, journaled: journaled, setup: spool.setup, limits: limits, configuration: options.machine,
+            manifest: spool.manifest, journaled: journaled, setup: spool.setup, limits: limits, configuration: configuration,
             spoolComplete: !spool.isPartial)
         self.stats = ClusterCoordinatorStats(
             total: spool.manifest.sampleCount, resumed: journaled.count, workersJoined: 0, workersLost: 0, reassignments: 0, samplesByWorker: [:])
@@ -495,11 +504,9 @@ actor CoordinatorDriver {
         } catch {
             return giveUp("cannot make the files: \(error)")
         }
-        for (worker, orders) in plan.orders.sorted(by: { $0.key < $1.key }) {
-            connections[worker]?.enqueue(orders.compactMap { try? codec.encode(.writeLines($0)) })
-        }
+        sendOrders(plan, sink: sink)
         // The sink writes its reports while the lines are written.
-        sink.linesOrdered(records: machine.completedCount)
+        sink.linesOrdered(records: machine.completedCount, places: places, journal: spool.journalURL)
         if !plan.here.isEmpty {
             let journal = spool.journalURL, queue = lineQueue
             Task(executorPreference: options.taskExecutor) {
@@ -541,8 +548,23 @@ actor CoordinatorDriver {
         orderedThrough = places.prefix
         orderedStart = ClusterLinePlaces.Start(after: plan, index: places.prefix)
         stats.earlyLinePlans += 1
+        sendOrders(plan, sink: sink)
+    }
+
+    /// Sends each worker its orders of `plan`, each naming a fresh pieces file when the workers
+    /// make the reports' pieces.
+    private func sendOrders(_ plan: ClusterLinePlaces.Plan, sink: any ClusterWorkerWrittenLines) {
         for (worker, orders) in plan.orders.sorted(by: { $0.key < $1.key }) {
-            connections[worker]?.enqueue(orders.compactMap { try? codec.encode(.writeLines($0)) })
+            guard let connection = connections[worker] else { continue }
+            var frames: [Data] = []
+            for var order in orders {
+                if reportPieces, let path = sink.piecesFile() {
+                    order.pieces = path
+                    piecesFiles[worker, default: []].append(path)
+                }
+                if let frame = try? codec.encode(.writeLines(order)) { frames.append(frame) }
+            }
+            connection.enqueue(frames)
         }
     }
 
@@ -588,6 +610,11 @@ actor CoordinatorDriver {
         if earlyLinesFailure != nil && linePhase == nil { return }
         guard linePhase?.awaits(id) == true else {
             return await perform(machine.violation(id, reason: "linesWritten without a writeLines to answer"))
+        }
+        if reportPieces, var files = piecesFiles[id], !files.isEmpty {
+            let path = files.removeFirst()
+            piecesFiles[id] = files
+            if let summary = answer.pieces, answer.failure == nil { lineSink?.piecesWritten(summary, path: path) }
         }
         switch linePhase?.answered(answer, from: id, peer: peer) {
         case .workerDone(let id):

@@ -61,9 +61,29 @@ public protocol ClusterWorkerWrittenLines: ClusterJournalSink {
     /// they are written. The sink may finish meanwhile what does not read those files (the
     /// reports). Called at most once, on the coordinator's actor; must not block.
     func linesOrdered(records: Int)
+
+    /// Whether the workers make the reports' pieces of the records they write (protocol 12): the
+    /// coordinator then asks for them with every `writeLines` order (`piecesFile()`) and hands each
+    /// answer's summary to `piecesWritten(_:path:)`. Read once, when the coordinator starts.
+    var wantsReportPieces: Bool { get }
+    /// A fresh, empty file for one order's pieces, which a worker writes (nil: the order asks
+    /// for none). Called on the coordinator's actor; must not block for long.
+    func piecesFile() -> String?
+    /// A worker's summary of the pieces it wrote into `path` (its answer to one order). Called on
+    /// the coordinator's actor; must not block.
+    func piecesWritten(_ summary: Data, path: String)
+    /// As `linesOrdered(records:)`, with where each record's line is in the journal at `journal`
+    /// (`places`), for a sink that reads some of them back (the samples the reports keep).
+    func linesOrdered(records: Int, places: ClusterLinePlaces, journal: URL)
 }
 
 extension ClusterWorkerWrittenLines {
     /// Does nothing: a sink that finishes everything at the end needs no notice.
     public func linesOrdered(records: Int) {}
+    /// No pieces: the sink reads each record's report part.
+    public var wantsReportPieces: Bool { false }
+    public func piecesFile() -> String? { nil }
+    public func piecesWritten(_ summary: Data, path: String) {}
+    /// `linesOrdered(records:)`.
+    public func linesOrdered(records: Int, places: ClusterLinePlaces, journal: URL) { linesOrdered(records: records) }
 }

@@ -65,6 +65,13 @@ public struct ClusterLinePlaces: Sendable, Hashable {
         while prefix < owners.count, owners[prefix] != 0 { prefix += 1 }
     }
 
+    /// Where the line of the record at `index` is in the journal (newline included); nil when it
+    /// is not known.
+    public func journalLine(of index: Int) -> Range<UInt64>? {
+        guard index >= 0, index < lineLengths.count, lineLengths[index] > 0 else { return nil }
+        return lineStarts[index]..<(lineStarts[index] + UInt64(lineLengths[index]))
+    }
+
     /// Records a journaled record no worker can write.
     public mutating func unplace() {
         unplaced += 1

@@ -59,6 +59,9 @@ public struct CoordinatorStateMachine: Sendable {
         /// The spool's journal, offered in `welcome` to workers that can append their records to it
         /// themselves (`journaled` frames, protocol 8); nil: records travel in `records` frames.
         public var recordJournal: ClusterMessage.RecordJournal?
+        /// Whether `welcome` asks the workers that journal to keep their records' report parts for
+        /// the reports' pieces (protocol 12, `Welcome.reportPieces`).
+        public var reportPieces = false
 
         public init(
             heartbeatInterval: Double = 2, heartbeatTimeout: Double = 15, helloTimeout: Double = 10, concurrency: Int = 8,
@@ -246,6 +249,7 @@ public struct CoordinatorStateMachine: Sendable {
         // failure for; see `Welcome.handBackQueueAtFirstFailure`.
         if configuration.prefetch > 0 && !limits.failurePolicy.isNever { welcome.handBackQueueAtFirstFailure = true }
         welcome.recordJournal = configuration.recordJournal
+        welcome.reportPieces = configuration.reportPieces && configuration.recordJournal != nil ? true : nil
         self.welcome = welcome
         self.limits = limits
         var recorded = [Recorded](repeating: .none, count: shards.lazy.map(\.end).max() ?? 0)

@@ -11,6 +11,34 @@ public protocol ShardProcessor: Sendable {
     /// Processes `samples`, calling `emit` once per sample as each finishes.
     /// Throwing means the worker cannot go on (it reports the error and exits).
     func process(_ samples: [IndexedSample], emit: @escaping @Sendable (ClusterRecord) async -> Void) async throws
+
+    /// What makes the reports' pieces of the records this worker writes (protocol 12), or nil when
+    /// this processor makes no report parts (the default).
+    var reportPieceMaker: (any ClusterReportPieceMaker)? { get }
+}
+
+extension ShardProcessor {
+    /// None: the coordinator reads each record's report part itself.
+    public var reportPieceMaker: (any ClusterReportPieceMaker)? { nil }
+}
+
+/// Turns the report parts of the records a worker writes into the reports' pieces (protocol 12):
+/// a sharded run whose workers write their own lines (`writeLines`) may also ask each of them for
+/// its records' share of the reports, so the coordinator never reads a record's part. Implemented
+/// where the reports are known (the pipeline); the worker only hands it each record's part body
+/// (`ClusterReportPart.body(of:index:)`) in dataset order.
+public protocol ClusterReportPieceMaker: Sendable {
+    /// A batch writing its pieces into the file at `path` (made empty by the coordinator).
+    func begin(path: String) throws -> any ClusterReportPieceBatch
+}
+
+/// One `writeLines` order's pieces (see `ClusterReportPieceMaker`).
+public protocol ClusterReportPieceBatch: AnyObject {
+    /// The record at dataset index `index` (after every one added before it), whose line holds
+    /// `evalCount` evaluations, from its report part's body.
+    func add(index: Int, evalCount: Int, part: UnsafeRawBufferPointer) throws
+    /// Ends the batch: the bytes the worker's answer carries to the coordinator (opaque here).
+    func finish() throws -> Data
 }
 
 /// Builds a worker's `ShardProcessor` from what the coordinator sent in `welcome`, with the registry

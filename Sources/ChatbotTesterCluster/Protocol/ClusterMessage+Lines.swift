@@ -33,14 +33,19 @@ extension ClusterMessage {
         public var evals: String?
         /// The runs, in dataset order.
         public var runs: [LineRun]
+        /// A file (made empty by the coordinator) to write these records' share of the reports
+        /// into, with the run's `ClusterReportPieceMaker` (protocol 12); the answer then carries the
+        /// maker's summary. `nil`: lines only.
+        public var pieces: String?
 
-        public init(results: String, evals: String?, runs: [LineRun]) {
+        public init(results: String, evals: String?, runs: [LineRun], pieces: String? = nil) {
             self.results = results
             self.evals = evals
             self.runs = runs
+            self.pieces = pieces
         }
 
-        private enum CodingKeys: String, CodingKey, CaseIterable { case results, evals, runs }
+        private enum CodingKeys: String, CodingKey, CaseIterable { case results, evals, runs, pieces }
 
         /// The runs travel as one flat array of four integers each (`[first, count, results
         /// offset, evals offset, …]`); a run with a negative number, no record, or one that does not
@@ -50,6 +55,7 @@ extension ClusterMessage {
             let c = try decoder.container(keyedBy: CodingKeys.self)
             results = try c.decode(String.self, forKey: .results)
             evals = try c.decodeIfPresent(String.self, forKey: .evals)
+            pieces = try c.decodeIfPresent(String.self, forKey: .pieces)
             let flat = try c.decode([Int].self, forKey: .runs)
             guard flat.count % 4 == 0 else {
                 throw DecodingError.dataCorruptedError(forKey: .runs, in: c, debugDescription: "\(flat.count) numbers are not runs of four")
@@ -75,6 +81,7 @@ extension ClusterMessage {
             var c = encoder.container(keyedBy: CodingKeys.self)
             try c.encode(results, forKey: .results)
             try c.encodeIfPresent(evals, forKey: .evals)
+            try c.encodeIfPresent(pieces, forKey: .pieces)
             var flat: [Int] = []
             flat.reserveCapacity(runs.count * 4)
             for run in runs { flat += [run.first, run.count, run.resultsOffset, run.evalsOffset] }
@@ -91,12 +98,21 @@ extension ClusterMessage {
         public var evalsBytes: Int
         /// Why not every line was written; nil when every one was.
         public var failure: String?
+        /// The report pieces' summary, when the order named a `pieces` file (opaque to the
+        /// protocol: the `ClusterReportPieceBatch`'s bytes).
+        public var pieces: Data?
 
-        public init(records: Int, resultsBytes: Int, evalsBytes: Int, failure: String? = nil) {
+        public init(records: Int, resultsBytes: Int, evalsBytes: Int, failure: String? = nil, pieces: Data? = nil) {
             self.records = records
             self.resultsBytes = resultsBytes
             self.evalsBytes = evalsBytes
             self.failure = failure
+            self.pieces = pieces
+        }
+
+        /// The counts alone (what the orders' answers must add up to), without a summary.
+        public var counts: LinesWritten {
+            LinesWritten(records: records, resultsBytes: resultsBytes, evalsBytes: evalsBytes, failure: failure)
         }
     }
 }

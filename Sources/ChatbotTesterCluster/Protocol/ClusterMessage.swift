@@ -37,7 +37,11 @@ import Foundation
 /// journal lines it appended) — for the dataset's complete prefix while the run plays, for the
 /// rest at its end — and waits for every `linesWritten` before `shutdown`; a version-10 worker
 /// would refuse the message.
-public let clusterProtocolVersion = 11
+/// 12: `welcome` may ask for the reports' pieces (`reportPieces`): a worker then keeps each
+/// record's report part, and a `writeLines` order naming a `pieces` file has it write its records'
+/// share of the reports there and answer with a summary of it (`LinesWritten.pieces`), so the
+/// coordinator reads no record's part; a version-11 worker would refuse the keys.
+public let clusterProtocolVersion = 12
 
 /// A message of the cluster protocol. On the wire: one frame holding `{"type": …, "body": …}` JSON.
 ///
@@ -112,10 +116,13 @@ public enum ClusterMessage: Sendable, Hashable {
         /// encodes the case it decoded, as one process does, instead of copying those bytes.
         /// `nil`: no, they are encoded already.
         public var samplesAsWritten: Bool?
+        /// Whether `writeLines` orders may ask for the reports' pieces (protocol 12): a worker that
+        /// journals its records then keeps each one's report part until the run ends. `nil`: no.
+        public var reportPieces: Bool?
 
         public init(
             protocolVersion: Int = clusterProtocolVersion, runId: String, setup: ClusterJobSetup, heartbeatSeconds: Double,
-            handBackQueueAtFirstFailure: Bool? = nil, recordJournal: RecordJournal? = nil, samplesAsWritten: Bool? = nil
+            handBackQueueAtFirstFailure: Bool? = nil, recordJournal: RecordJournal? = nil, samplesAsWritten: Bool? = nil, reportPieces: Bool? = nil
         ) {
             self.protocolVersion = protocolVersion
             self.runId = runId
@@ -124,6 +131,7 @@ public enum ClusterMessage: Sendable, Hashable {
             self.handBackQueueAtFirstFailure = handBackQueueAtFirstFailure
             self.recordJournal = recordJournal
             self.samplesAsWritten = samplesAsWritten
+            self.reportPieces = reportPieces
         }
     }
 

@@ -115,6 +115,9 @@ actor WorkerDriver {
     /// Where the lines this worker appended to the journal are (protocol 11: it may be asked to
     /// write them into the run's outputs at the end).
     private var linePlaces = WorkerLinePlaces()
+    /// Where this worker keeps its records' report parts when the coordinator may ask for the
+    /// reports' pieces (protocol 12, `Welcome.reportPieces`); nil otherwise.
+    private var partSpill: WorkerPartSpill?
     /// Where `writeLines` orders are carried out, in the order they came.
     private let lineWriter = DispatchQueue(label: "chatbot-tester.worker-lines")
 
@@ -201,6 +204,14 @@ actor WorkerDriver {
                     case .failure(let why): notUsed = LogEvent(.info, "records travel in frames: \(why.message)", source: offer.path)
                     }
                 }
+                if recordJournal != nil, welcome.reportPieces == true {
+                    do {
+                        partSpill = try WorkerPartSpill(in: stateDirectory)
+                    } catch {
+                        // Orders asking for pieces are then answered with why not (the merge writes the reports).
+                        events.emit(LogEvent(.warning, "report parts are not kept: \(error)", source: "cluster.output"))
+                    }
+                }
                 let events = events, journalNotUsed = notUsed
                 let building = Task(executorPreference: executor) { () -> (any ShardProcessor)? in
                     do {
@@ -241,10 +252,12 @@ actor WorkerDriver {
                 // queue of this worker's (one order after another), off the pool and off this actor.
                 linePlaces.sortForWriting()
                 let places = linePlaces, journal = recordJournal?.path, codec = codec, connection = connection, events = events
-                let queue = lineWriter
+                let queue = lineWriter, spill = partSpill, building = building
                 Task(executorPreference: executor) {
+                    let maker = order.pieces == nil ? nil : await building?.value?.reportPieceMaker
+                    let pieces = maker.flatMap { maker in spill.map { WorkerLinePlaces.Pieces(maker: maker, spill: $0) } }
                     // `write` throws nothing: a failure is in its answer.
-                    let written = (try? await BlockingIO.run(on: queue) { places.write(order, journal: journal) }) ?? ClusterMessage.LinesWritten(records: 0, resultsBytes: 0, evalsBytes: 0)
+                    let written = (try? await BlockingIO.run(on: queue) { places.write(order, journal: journal, pieces: pieces) }) ?? ClusterMessage.LinesWritten(records: 0, resultsBytes: 0, evalsBytes: 0)
                     if let failure = written.failure {
                         events.emit(
                             LogEvent(.warning, "could not write the lines asked for (the coordinator merges them from the journal): \(failure)", source: "cluster.output"))
@@ -340,7 +353,7 @@ actor WorkerDriver {
             guard let recordJournal else { return fail(ChatbotTesterError(.internal, "records encoded for a journal this worker does not hold")) }
             do {
                 let base = try recordJournal.append(journaled.map { $0.line ?? Data() })
-                linePlaces.add(base: base, units: journaled.map(\.bytes))
+                linePlaces.add(base: base, units: journaled.map(\.bytes), spill: partSpill)
                 perform(machine.produced(sampleIds: journaled.map(\.sampleId), frame: codec.encodeJournaledFrame(base: base, units: journaled.map(\.bytes))))
             } catch {
                 return fail(ChatbotTesterError.wrap(error, code: .io))

@@ -18,6 +18,10 @@ struct WorkerLinePlaces: Sendable {
         /// Where the evaluations' ranges are in `elements` (two numbers each).
         var elementsStart: UInt32
         var elementCount: UInt32
+        /// Where the record's report part body is in the worker's spill (protocol 12; length 0:
+        /// not kept).
+        var partAt: UInt64 = 0
+        var partLength: UInt32 = 0
     }
 
     private var indexes: [Int] = []
@@ -35,8 +39,9 @@ struct WorkerLinePlaces: Sendable {
     /// on, in order: `units` as `ClusterRecord.journaledUnit` makes them (`[u32 index][u32 line
     /// length][u32 part length][u32 run start][u32 run end][u32 evals start][u32 evals end][u32
     /// count][start, end]…[part]`). A unit too short to read is skipped: the coordinator refuses
-    /// its frame, and the lines are then not asked for.
-    mutating func add(base: UInt64, units: [Data]) {
+    /// its frame, and the lines are then not asked for. With a `spill`, each record's report part
+    /// body goes there (protocol 12: for the reports' pieces).
+    mutating func add(base: UInt64, units: [Data], spill: WorkerPartSpill? = nil) {
         var at = base
         for unit in units {
             unit.withUnsafeBytes { raw in
@@ -45,9 +50,18 @@ struct WorkerLinePlaces: Sendable {
                 let count = Int(u32(ClusterMessageCodec.journaledHeadBytes))
                 guard count <= (raw.count - ClusterMessageCodec.journaledHeadBytes - 4) / 8 else { return }
                 let length = u32(4)
-                indexes.append(Int(u32(0)))
-                places.append(
-                    Place(line: at, length: length, runStart: u32(12), runEnd: u32(16), elementsStart: UInt32(elements.count), elementCount: UInt32(count)))
+                let index = Int(u32(0))
+                var place = Place(line: at, length: length, runStart: u32(12), runEnd: u32(16), elementsStart: UInt32(elements.count), elementCount: UInt32(count))
+                let partStart = ClusterMessageCodec.journaledHeadBytes + 4 + count * 8, partLength = Int(u32(8))
+                if let spill, partLength <= raw.count - partStart {
+                    let part = unit[(unit.startIndex + partStart)..<(unit.startIndex + partStart + partLength)]
+                    if let body = ClusterReportPart.body(of: part, index: index), !body.isEmpty {
+                        place.partAt = spill.append(UnsafeRawBufferPointer(rebasing: raw[(partStart + body.lowerBound)..<(partStart + body.upperBound)]))
+                        place.partLength = UInt32(body.count)
+                    }
+                }
+                indexes.append(index)
+                places.append(place)
                 for element in 0..<count {
                     let offset = ClusterMessageCodec.journaledHeadBytes + 4 + element * 8
                     elements.append(u32(offset))
@@ -89,20 +103,28 @@ struct WorkerLinePlaces: Sendable {
         sorted = merged
     }
 
-    /// Writes the lines `order` asks for from the journal at `journal`; what was written, or why
-    /// not (`failure`). Blocks for as long as the copy takes: call it off Swift's pool.
-    func write(_ order: ClusterMessage.WriteLines, journal: String?) -> ClusterMessage.LinesWritten {
+    /// What makes the reports' pieces when an order asks for them: the run's maker and the spill
+    /// the parts were kept in.
+    struct Pieces: Sendable {
+        var maker: any ClusterReportPieceMaker
+        var spill: WorkerPartSpill
+    }
+
+    /// Writes the lines `order` asks for from the journal at `journal` (and, when it names a
+    /// pieces file, the records' report pieces with `pieces`); what was written, or why not
+    /// (`failure`). Blocks for as long as the copy takes: call it off Swift's pool.
+    func write(_ order: ClusterMessage.WriteLines, journal: String?, pieces: Pieces? = nil) -> ClusterMessage.LinesWritten {
         var written = ClusterMessage.LinesWritten(records: 0, resultsBytes: 0, evalsBytes: 0)
         do {
             guard let journal else { throw Fault(description: "this worker did not append to the journal") }
-            try write(order, journal: journal, into: &written)
+            try write(order, journal: journal, pieces: pieces, into: &written)
         } catch {
             written.failure = "\(error)"
         }
         return written
     }
 
-    private func write(_ order: ClusterMessage.WriteLines, journal: String, into written: inout ClusterMessage.LinesWritten) throws {
+    private func write(_ order: ClusterMessage.WriteLines, journal: String, pieces: Pieces?, into written: inout ClusterMessage.LinesWritten) throws {
         let source = try Self.open(journal, O_RDONLY)
         defer { close(source) }
         var info = stat()
@@ -112,6 +134,19 @@ struct WorkerLinePlaces: Sendable {
         let evals = try order.evals.map { try Self.open($0, O_WRONLY) }
         defer { if let evals { close(evals) } }
         let window = JournalWindow(fd: source, path: journal, size: Int(info.st_size), span: windowSpan, behind: windowSpan / 16)
+        // The report parts, read back from the spill as the lines are from the journal.
+        var parts: (batch: any ClusterReportPieceBatch, window: JournalWindow, fd: Int32)?
+        defer { if let parts { close(parts.fd) } }
+        if let path = order.pieces {
+            guard let pieces else { throw Fault(description: "this worker kept no report parts for the pieces asked for") }
+            let size: Int
+            switch pieces.spill.flush() {
+            case .success(let bytes): size = bytes
+            case .failure(let why): throw Fault(description: why.description)
+            }
+            let fd = try Self.open(pieces.spill.path, O_RDONLY)
+            parts = (try pieces.maker.begin(path: path), JournalWindow(fd: fd, path: pieces.spill.path, size: size, span: windowSpan, behind: windowSpan / 16), fd)
+        }
         // Positions in dataset order: each run is found once, then walked.
         let sorted = sorted.count == indexes.count ? sorted : indexes.indices.sorted { indexes[$0] < indexes[$1] }
         var resultsOut = Output(fd: results, path: order.results)
@@ -148,6 +183,11 @@ struct WorkerLinePlaces: Sendable {
                         try evalsOut?.append(UnsafeRawBufferPointer(rebasing: bytes[start..<end]))
                     }
                 }
+                if let parts {
+                    guard place.partLength > 0 else { throw Fault(description: "the record at index \(index) came without a report part") }
+                    let part = try parts.window.line(at: place.partAt, length: Int(place.partLength))
+                    try parts.batch.add(index: index, evalCount: Int(place.elementCount), part: part)
+                }
                 written.records += 1
             }
             try resultsOut.flush()
@@ -161,6 +201,7 @@ struct WorkerLinePlaces: Sendable {
         try evalsOut?.sync()
         written.resultsBytes = resultsOut.total
         written.evalsBytes = evalsOut?.total ?? 0
+        written.pieces = try parts?.batch.finish()
     }
 
     private static func open(_ path: String, _ flags: Int32) throws -> Int32 {

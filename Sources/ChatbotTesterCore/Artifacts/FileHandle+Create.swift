@@ -60,28 +60,54 @@ extension FileHandle {
                 cause: POSIXError(.init(rawValue: code) ?? .EIO))
         }
         defer { Foundation.close(input) }
+        try append(from: input, path: source.path, range: nil)
+    }
+
+    /// Appends bytes `range` of the open file `input` (all of it from its start when nil; `path`
+    /// names it in errors) where this handle writes, as `append(contentsOf:)` does.
+    /// - Throws: `ChatbotTesterError(.io)` naming `path`, also when the file ends before the range does.
+    public func append(from input: Int32, path: String, range: Range<Int>?) throws {
         let output = fileDescriptor
+        var offset = off_t(range?.lowerBound ?? 0)
+        var left = range?.count ?? Int.max
         var copied = 0
-        while true {
-            let n = sendfile(output, input, nil, 1 << 30)
+        func failure(_ code: Int32) -> ChatbotTesterError {
+            ChatbotTesterError(
+                .io, "cannot copy \(path): \(String(cString: strerror(code)))", location: SourceLocation(source: path),
+                cause: POSIXError(.init(rawValue: code) ?? .EIO))
+        }
+        while left > 0 {
+            let n = sendfile(output, input, &offset, min(left, 1 << 30))
             if n > 0 {
                 copied += n
+                left -= n
                 continue
             }
-            if n == 0 { return }
+            if n == 0 { break }
             let code = errno
             if code == EINTR { continue }
             // Nothing copied yet and the kernel cannot copy between these two: copy by hand.
-            if copied == 0, [ENOSYS, EINVAL, EOPNOTSUPP].contains(code) { break }
-            throw ChatbotTesterError(
-                .io, "cannot copy \(source.path): \(String(cString: strerror(code)))", location: SourceLocation(source: source.path),
-                cause: POSIXError(.init(rawValue: code) ?? .EIO))
+            if copied == 0, [ENOSYS, EINVAL, EOPNOTSUPP].contains(code) {
+                var chunk = [UInt8](repeating: 0, count: 1 << 16)
+                while left > 0 {
+                    let got = chunk.withUnsafeMutableBytes { pread(input, $0.baseAddress!, min(left, $0.count), offset) }
+                    if got < 0, errno == EINTR { continue }
+                    guard got >= 0 else { throw failure(errno) }
+                    if got == 0 { break }
+                    do {
+                        try write(contentsOf: chunk[0..<got])
+                    } catch {
+                        throw ChatbotTesterError(.io, "cannot copy \(path)", location: SourceLocation(source: path), cause: error)
+                    }
+                    offset += off_t(got)
+                    left -= got
+                }
+                break
+            }
+            throw failure(code)
         }
-        let reader = FileHandle(fileDescriptor: input, closeOnDealloc: false)
-        do {
-            while let chunk = try reader.read(upToCount: 1 << 16), !chunk.isEmpty { try write(contentsOf: chunk) }
-        } catch {
-            throw ChatbotTesterError(.io, "cannot copy \(source.path)", location: SourceLocation(source: source.path), cause: error)
+        if range != nil, left > 0 {
+            throw ChatbotTesterError(.io, "cannot copy \(path): it ends before byte \(range!.upperBound)", location: SourceLocation(source: path))
         }
     }
 }

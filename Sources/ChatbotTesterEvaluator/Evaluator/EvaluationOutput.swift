@@ -40,16 +40,18 @@ public final class EvaluationOutput {
     ///   - baselineEvals: a baseline run's `evals.jsonl`, compared with in the same pass.
     ///   - writesEvals: whether to write `evals.jsonl`; `false` when the caller writes the same
     ///     lines itself (a merge copying them by byte range).
+    ///   - assemblesRows: `results.csv` and `junit.xml` come from a sharded run's workers
+    ///     (`add(_:sample:)` with their pieces) instead of being streamed sample by sample.
     public init(
         directory: URL, descriptors: [MetricCommon], maxErrorRate: Double? = nil, options: ReportOptions = ReportOptions(),
-        baselineEvals: URL? = nil, events: EventBus? = nil, writesEvals: Bool = true
+        baselineEvals: URL? = nil, events: EventBus? = nil, writesEvals: Bool = true, assemblesRows: Bool = false
     ) async throws {
         self.directory = directory
         self.baselineEvals = baselineEvals
         if let baselineEvals { comparison = try await RunComparison.Builder(baseline: baselineEvals, events: events) }
         evalsURL = directory.appendingPathComponent("evals.jsonl")
         writer = writesEvals ? try JSONLWriter(url: evalsURL) : nil
-        reports = try EvalReportWriter(directory: directory, options: options)
+        reports = try EvalReportWriter(directory: directory, options: options, assemblesRows: assemblesRows)
         aggregate = EvalAggregate(metrics: descriptors)
         aggregate.maxErrorRate = maxErrorRate
         emptyAggregate = aggregate
@@ -132,6 +134,28 @@ public final class EvaluationOutput {
         try writer?.write(lines: batch.evalLines)
         if comparison != nil { for sample in batch.kept { for eval in sample.evals { comparison?.addCandidate(eval) } } }
         try reports.add(count: batch.count, csvRows: batch.csvRows, junit: batch.junit, kept: batch.kept)
+    }
+
+    /// The aggregate before any sample: the job's metrics listed, its run gate (where a sharded
+    /// run's workers start theirs, `ReportPieceWriter`).
+    public var startingAggregate: EvalAggregate { emptyAggregate }
+
+    /// Adds every sample of a sharded run from its workers' pieces, put together (`assembly`):
+    /// merges their aggregate, writes `results.csv` and `junit.xml` from their bytes, and counts
+    /// each sample's outcome for `report.md` and `report.html`, asking `sample` for the whole
+    /// sample at a dataset index only when one of them keeps it. The same files as `add(_:)` of
+    /// each sample in order. For an output made with `assemblesRows`, writing no `evals.jsonl` and
+    /// comparing with no baseline, to which nothing was added yet.
+    public func add(_ assembly: ReportPieceAssembly, sample: (Int) throws -> SampleEvaluation) throws {
+        guard writer == nil, comparison == nil, reports.assemblesRows, reports.count == 0 else {
+            throw ChatbotTesterError(.internal, "report pieces go to a fresh output that assembles its rows and writes no evaluations")
+        }
+        aggregate.merge(assembly.aggregate)
+        if reports.options.formats.contains(.csv) { try assembly.writeCSV(to: directory.appendingPathComponent(ReportOptions.Format.csv.fileName)) }
+        if reports.options.formats.contains(.junit) {
+            try assembly.writeJUnit(to: directory.appendingPathComponent(ReportOptions.Format.junit.fileName), name: reports.options.title)
+        }
+        try assembly.forEachOutcome { index, outcome in try reports.add(outcome: outcome) { try sample(index) } }
     }
 
     /// Closes `evals.jsonl` (fsync'd) and writes the remaining reports; returns the summary and

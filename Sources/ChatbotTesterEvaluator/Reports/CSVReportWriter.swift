@@ -14,8 +14,11 @@ public final class CSVReportWriter {
     public init(url: URL) throws {
         handle = try FileHandle.create(url)
         buffer.reserveCapacity(1 << 17)
-        buffer.append(contentsOf: (Self.columns.joined(separator: ",") + "\r\n").utf8)
+        buffer.append(contentsOf: Self.headerBytes)
     }
+
+    /// The header row's bytes (the columns and a line end).
+    public static var headerBytes: [UInt8] { Array((columns.joined(separator: ",") + "\r\n").utf8) }
 
     public func add(_ sample: SampleEvaluation) throws {
         try add(rows: Self.rows(for: sample))

@@ -17,13 +17,20 @@ public final class EvalReportWriter {
     /// Samples added so far.
     public private(set) var count = 0
 
-    public init(directory: URL, options: ReportOptions = ReportOptions()) throws {
+    /// Whether `results.csv` and `junit.xml` are written by the caller (`ReportPieceAssembly`)
+    /// rather than streamed here: `finish` then writes neither.
+    public let assemblesRows: Bool
+
+    /// - Parameter assemblesRows: the caller writes `results.csv` and `junit.xml` (a sharded run
+    ///   puts its workers' pieces together); this writer then makes neither.
+    public init(directory: URL, options: ReportOptions = ReportOptions(), assemblesRows: Bool = false) throws {
         self.directory = directory
         self.options = options
+        self.assemblesRows = assemblesRows
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        csv = options.formats.contains(.csv) ? try CSVReportWriter(url: directory.appendingPathComponent(ReportOptions.Format.csv.fileName)) : nil
+        csv = options.formats.contains(.csv) && !assemblesRows ? try CSVReportWriter(url: directory.appendingPathComponent(ReportOptions.Format.csv.fileName)) : nil
         junit =
-            options.formats.contains(.junit)
+            options.formats.contains(.junit) && !assemblesRows
             ? try JUnitReportWriter(url: directory.appendingPathComponent(ReportOptions.Format.junit.fileName), name: options.title) : nil
     }
 
@@ -90,9 +97,16 @@ public final class EvalReportWriter {
         outcome: SampleEvaluation.Outcome, evals: [EvalRecord], csvRows: UnsafeRawBufferPointer, testCases: UnsafeRawBufferPointer,
         caseEnds: UnsafeRawBufferPointer, seconds: Double, sample: () throws -> SampleEvaluation
     ) throws {
-        count += 1
         try csv?.add(rowBytes: csvRows)
         try junit?.add(evals, testCases: testCases, caseEnds: caseEnds, seconds: seconds)
+        try add(outcome: outcome, sample: sample)
+    }
+
+    /// Counts one sample whose `results.csv` rows and `junit.xml` test cases are written elsewhere
+    /// (`assemblesRows`), by its outcome; `sample` gives the whole sample, asked for only when
+    /// `report.md` or `report.html` keeps it.
+    func add(outcome: SampleEvaluation.Outcome, sample: () throws -> SampleEvaluation) throws {
+        count += 1
         let isPassing = outcome == .passed
         let forMarkdown = !isPassing && mdFailing.count < MarkdownReport.failureLimit
         let forHTML = options.formats.contains(.html) && (isPassing ? passing.count : failing.count) < options.htmlSampleCap

@@ -12,8 +12,38 @@ public final class JUnitReportWriter {
         var file: URL
         var handle: FileHandle
         var buffer: [UInt8] = []
-        var tests = 0, failures = 0, errors = 0, skipped = 0
-        var time = 0.0
+        var counts = SuiteCounts()
+    }
+
+    /// What a suite's head says: its test cases, how many of them failed, errored or were skipped,
+    /// and their time — an exact sum of each test case's seconds, so the same test cases give the
+    /// same figure whatever order or split they were counted in (a sharded run's pieces).
+    public struct SuiteCounts: Sendable, Hashable, Codable {
+        public var tests = 0, failures = 0, errors = 0, skipped = 0
+        public var time = ExactSum()
+
+        public init() {}
+
+        /// Counts one test case that ended as `outcome` and took `seconds`.
+        public mutating func add(_ outcome: Outcome, seconds: Double) {
+            switch outcome {
+            case .passed: break
+            case .error: errors += 1
+            case .skipped: skipped += 1
+            case .failure: failures += 1
+            }
+            tests += 1
+            time.add(seconds)
+        }
+
+        /// Adds another count of the same suite.
+        public mutating func merge(_ other: SuiteCounts) {
+            tests += other.tests
+            failures += other.failures
+            errors += other.errors
+            skipped += other.skipped
+            time.merge(other.time)
+        }
     }
 
     /// How a test case ended, which decides the suite count it adds to.
@@ -176,9 +206,7 @@ public final class JUnitReportWriter {
         struct Group: Sendable {
             var metric: String
             var xml: [UInt8] = []
-            var tests = 0, failures = 0, errors = 0, skipped = 0
-            /// Each test case's time, in order (the suite's total is summed in file order).
-            var seconds: [Double] = []
+            var counts = SuiteCounts()
         }
         /// In the order the metrics were first seen.
         var groups: [Group] = []
@@ -212,25 +240,15 @@ public final class JUnitReportWriter {
             cases.groups.append(PreparedCases.Group(metric: eval.metric))
             cases.groups[group].xml.reserveCapacity(1 << 15)
         }
-        switch appendTestCase(eval, time: time, isError: isError, to: &cases.groups[group].xml) {
-        case .passed: break
-        case .error: cases.groups[group].errors += 1
-        case .skipped: cases.groups[group].skipped += 1
-        case .failure: cases.groups[group].failures += 1
-        }
-        cases.groups[group].tests += 1
-        cases.groups[group].seconds.append(seconds)
+        let outcome = appendTestCase(eval, time: time, isError: isError, to: &cases.groups[group].xml)
+        cases.groups[group].counts.add(outcome, seconds: seconds)
     }
 
     /// Adds test cases made by `prepare(_:into:)` (batches in the order of their samples).
     public func add(cases: PreparedCases) throws {
         for group in cases.groups {
             let index = try suite(for: group.metric, position: -1)
-            suites[index].tests += group.tests
-            suites[index].failures += group.failures
-            suites[index].errors += group.errors
-            suites[index].skipped += group.skipped
-            for seconds in group.seconds { suites[index].time += seconds }
+            suites[index].counts.merge(group.counts)
             suites[index].buffer.append(contentsOf: group.xml)
             if suites[index].buffer.count >= 1 << 16 { try flush(index) }
         }
@@ -252,14 +270,7 @@ public final class JUnitReportWriter {
     /// Counts one test case in its metric's suite and buffers its XML (flushed when the buffer is full).
     private func append(_ xml: UnsafeRawBufferPointer, metric: String, position: Int, outcome: Outcome, seconds: Double) throws {
         let index = try suite(for: metric, position: position)
-        switch outcome {
-        case .passed: break
-        case .error: suites[index].errors += 1
-        case .skipped: suites[index].skipped += 1
-        case .failure: suites[index].failures += 1
-        }
-        suites[index].tests += 1
-        suites[index].time += seconds
+        suites[index].counts.add(outcome, seconds: seconds)
         suites[index].buffer.append(contentsOf: xml)
         if suites[index].buffer.count >= 1 << 16 { try flush(index) }
     }
@@ -276,23 +287,39 @@ public final class JUnitReportWriter {
             try flush(index)
             try suites[index].handle.close()
         }
-        let totals = suites.reduce(into: (0, 0, 0, 0)) { $0.0 += $1.tests; $0.1 += $1.failures; $0.2 += $1.errors; $0.3 += $1.skipped }
         let out = try FileHandle.create(output)
         defer { try? out.close() }
-        try out.write(contentsOf: Data("""
+        try out.write(contentsOf: Self.documentHead(name: name, suites: suites.map(\.counts)))
+        for (index, name) in names.enumerated() {
+            try out.write(contentsOf: Self.suiteHead(name: name, id: index, counts: suites[index].counts))
+            try out.append(contentsOf: suites[index].file)
+            try out.write(contentsOf: Self.suiteTail)
+        }
+        try out.write(contentsOf: Self.documentTail)
+    }
+
+    // MARK: The file's frame (shared with the assembly of a sharded run's pieces)
+
+    /// The document's first bytes: the XML declaration and `<testsuites>` with the totals of `suites`.
+    public static func documentHead(name: String, suites: [SuiteCounts]) -> Data {
+        let totals = suites.reduce(into: (0, 0, 0)) { $0.0 += $1.tests; $0.1 += $1.failures; $0.2 += $1.errors }
+        return Data("""
             <?xml version="1.0" encoding="UTF-8"?>
             <testsuites name="\(ReportText.xml(name))" tests="\(totals.0)" failures="\(totals.1)" errors="\(totals.2)">
 
-            """.utf8))
-        for (index, name) in names.enumerated() {
-            let suite = suites[index]
-            try out.write(contentsOf: Data("""
-                  <testsuite name="\(ReportText.xml(name))" id="\(index)" tests="\(suite.tests)" failures="\(suite.failures)" errors="\(suite.errors)" skipped="\(suite.skipped)" time="\(DecimalText.fixed(suite.time, digits: 3))">
-
-                """.utf8))
-            try out.append(contentsOf: suite.file)
-            try out.write(contentsOf: Data("  </testsuite>\n".utf8))
-        }
-        try out.write(contentsOf: Data("</testsuites>\n".utf8))
+            """.utf8)
     }
+
+    /// A suite's opening tag (its test cases follow, then `suiteTail`).
+    public static func suiteHead(name: String, id: Int, counts: SuiteCounts) -> Data {
+        Data("""
+              <testsuite name="\(ReportText.xml(name))" id="\(id)" tests="\(counts.tests)" failures="\(counts.failures)" errors="\(counts.errors)" skipped="\(counts.skipped)" time="\(DecimalText.fixed(counts.time.value, digits: 3))">
+
+            """.utf8)
+    }
+
+    /// A suite's closing tag.
+    public static let suiteTail = Data("  </testsuite>\n".utf8)
+    /// The document's last bytes.
+    public static let documentTail = Data("</testsuites>\n".utf8)
 }

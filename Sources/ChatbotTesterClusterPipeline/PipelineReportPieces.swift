@@ -1,0 +1,50 @@
+import ChatbotTesterCluster
+import ChatbotTesterCore
+import ChatbotTesterEvaluator
+import Foundation
+
+/// The reports' pieces a pipeline worker makes of the records it writes (protocol 12): each
+/// record's report part (`EvaluationOutput.reportPart(for:)`, kept by the worker since it scored
+/// the record) counted into a partial aggregate, its `results.csv` rows and `junit.xml` test cases
+/// written into the order's pieces file (`ReportPieceWriter`); the answer carries the summary
+/// (`ReportPieceSummary`) the coordinator's streamed output puts together.
+struct PipelineReportPieceMaker: ClusterReportPieceMaker {
+    /// The aggregate before any record: the job's metrics listed, its run gate (as the
+    /// coordinator's output starts it).
+    let aggregate: EvalAggregate
+
+    init(evaluator: Evaluator) {
+        var aggregate = EvalAggregate(metrics: evaluator.descriptors)
+        aggregate.maxErrorRate = evaluator.maxErrorRate
+        self.aggregate = aggregate
+    }
+
+    func begin(path: String) throws -> any ClusterReportPieceBatch {
+        Batch(writer: try ReportPieceWriter(path: path, aggregate: aggregate, csv: true, junit: true))
+    }
+
+    /// One order's pieces.
+    final class Batch: ClusterReportPieceBatch {
+        let writer: ReportPieceWriter
+
+        init(writer: ReportPieceWriter) {
+            self.writer = writer
+        }
+
+        func add(index: Int, evalCount: Int, part: UnsafeRawBufferPointer) throws {
+            try writer.add(index: index, evalCount: evalCount, part: part)
+        }
+
+        func finish() throws -> Data {
+            try writer.finish().encoded()
+        }
+    }
+}
+
+extension PipelineShardProcessor {
+    /// A scoring worker makes the reports' pieces of the records it writes; one that only plays
+    /// its cases (`run`) makes none.
+    public var reportPieceMaker: (any ClusterReportPieceMaker)? {
+        scoring ? PipelineReportPieceMaker(evaluator: job.evaluator) : nil
+    }
+}

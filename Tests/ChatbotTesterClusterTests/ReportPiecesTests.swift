@@ -1,0 +1,213 @@
+import ChatbotTester
+import ChatbotTesterTesting
+import Foundation
+import Testing
+
+@testable import ChatbotTesterCluster
+@testable import ChatbotTesterClusterPipeline
+@testable import ChatbotTesterEvaluator
+
+/// Protocol 12: the workers make the reports' pieces of the records they write
+/// (`ReportPieceWriter`), the coordinator puts them together (`ReportPieceAssembly`) and reads no
+/// record's report part; the reports are those of the decoded samples, byte for byte.
+@Suite struct ReportPiecesTests {
+    /// `ReportPartTests.samples()` repeated `rounds` times with fresh ids, so blocks cross every kind
+    /// of sample (failing, erroring, unmeasured, escaped texts).
+    static func samples(rounds: Int = 4) -> [SampleEvaluation] {
+        var out: [SampleEvaluation] = []
+        for round in 0..<rounds {
+            for sample in ReportPartTests.samples() {
+                var copy = sample
+                let id = "\(sample.sampleId)#\(round)"
+                if var run = copy.run {
+                    run.sample.id = id
+                    copy.run = run
+                }
+                copy.evals = copy.evals.map { eval in
+                    var eval = eval
+                    eval.sampleId = id
+                    return eval
+                }
+                out.append(copy)
+            }
+        }
+        return out
+    }
+
+    static func output(_ directory: URL, htmlSampleCap: Int, assemblesRows: Bool) async throws -> EvaluationOutput {
+        try await EvaluationOutput(
+            directory: directory, descriptors: ReportPartTests.descriptors, maxErrorRate: 0.5, options: ReportOptions(htmlSampleCap: htmlSampleCap),
+            writesEvals: false, assemblesRows: assemblesRows)
+    }
+
+    /// Writes the pieces of `samples` at `indexes` (ascending) with one writer into `path`.
+    static func pieces(of samples: [SampleEvaluation], at indexes: [Int], path: URL, start: EvalAggregate) throws -> ReportPieceSummary {
+        #expect(FileManager.default.createFile(atPath: path.path, contents: nil))
+        let writer = try ReportPieceWriter(path: path.path, aggregate: start, csv: true, junit: true)
+        for index in indexes {
+            let part = try #require(EvaluationOutput.reportPart(for: samples[index]))
+            try part.withUnsafeBytes { try writer.add(index: index, evalCount: samples[index].evals.count, part: $0) }
+        }
+        return try writer.finish()
+    }
+
+    static let reportNames = ["summary.json", "results.csv", "junit.xml", "report.md", "report.html"]
+
+    /// The decoded samples' reports and those put together from three workers' pieces (runs of
+    /// indexes dealt round the workers, each worker's records in one file, the summaries in any
+    /// order): the same files, the same aggregate, and only the samples report.md / report.html
+    /// keep read whole.
+    @Test(arguments: [1000, 3]) func piecesPutTogetherGiveTheReportsOfTheDecodedSamples(htmlSampleCap: Int) async throws {
+        let directory = try ClusterTestSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let samples = Self.samples()
+        let decoded = try await Self.output(directory.appendingPathComponent("decoded"), htmlSampleCap: htmlSampleCap, assemblesRows: false)
+        for sample in samples { try decoded.add(sample) }
+        let assembled = try await Self.output(directory.appendingPathComponent("assembled"), htmlSampleCap: htmlSampleCap, assemblesRows: true)
+        // Runs of 1 to 5 indexes, dealt round three workers.
+        var owned: [[Int]] = [[], [], []]
+        var next = 0, worker = 0, length = 1
+        while next < samples.count {
+            owned[worker] += Array(next..<min(samples.count, next + length))
+            next += length
+            worker = (worker + 1) % 3
+            length = length % 5 + 1
+        }
+        let scratch = directory.appendingPathComponent("pieces")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        var parts: [(summary: ReportPieceSummary, file: URL)] = []
+        for (worker, indexes) in owned.enumerated() {
+            let file = scratch.appendingPathComponent("pieces-\(worker)")
+            parts.append((try Self.pieces(of: samples, at: indexes, path: file, start: assembled.startingAggregate), file))
+        }
+        #expect(parts.allSatisfy { $0.summary.blocks.count > 1 })
+        // The summaries travel as bytes.
+        parts = try parts.reversed().map { (try ReportPieceSummary.decode(try $0.summary.encoded()), $0.file) }
+        let assembly = try ReportPieceAssembly(parts, records: samples.count)
+        var asked: [Int] = []
+        try assembled.add(assembly) { index in
+            asked.append(index)
+            return samples[index]
+        }
+        #expect(assembled.aggregate == decoded.aggregate)
+        #expect(try decoded.finish().summary == assembled.finish().summary)
+        for name in Self.reportNames {
+            let expected = try PipelineClusterTests.report(directory.appendingPathComponent("decoded/\(name)"))
+            let actual = try PipelineClusterTests.report(directory.appendingPathComponent("assembled/\(name)"))
+            #expect(!expected.isEmpty && expected == actual, "\(name) differs")
+        }
+        // The CSV and JUnit files byte for byte (times and latencies included).
+        for name in ["results.csv", "junit.xml"] {
+            #expect(
+                try Data(contentsOf: directory.appendingPathComponent("decoded/\(name)")) == Data(contentsOf: directory.appendingPathComponent("assembled/\(name)")),
+                "\(name)")
+        }
+        #expect(asked == asked.sorted() && Set(asked).count == asked.count)
+        #expect(htmlSampleCap > 3 || asked.count < samples.count, "\(asked.count) of \(samples.count) asked for")
+    }
+
+    /// Summaries that do not cover the run exactly, or do not fit their files, are refused with a
+    /// message naming the fault: a gap, an overlap, outcomes of another length or an unknown one,
+    /// ranges out of order, past the file's end or not in pairs.
+    @Test func piecesThatDoNotFitTheRunAreRefused() async throws {
+        let directory = try ClusterTestSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let samples = Array(Self.samples(rounds: 1).prefix(8))
+        let start = EvalAggregate(metrics: ReportPartTests.descriptors)
+        let first = directory.appendingPathComponent("first"), second = directory.appendingPathComponent("second")
+        let low = try Self.pieces(of: samples, at: [0, 1, 2, 3], path: first, start: start)
+        let high = try Self.pieces(of: samples, at: [4, 5, 6, 7], path: second, start: start)
+        #expect(throws: Never.self) { try ReportPieceAssembly([(low, first), (high, second)], records: 8) }
+        func refused(_ pieces: [(ReportPieceSummary, URL)], records: Int = 8, _ words: String) {
+            do {
+                _ = try ReportPieceAssembly(pieces, records: records)
+                Issue.record("accepted: \(words)")
+            } catch {
+                #expect("\(error)".contains(words), "\(error)")
+            }
+        }
+        refused([(low, first)], "cover 4 of 8")
+        refused([(low, first), (high, second)], records: 9, "cover 8 of 9")
+        refused([(low, first), (high, second), (high, second)], "where index 8 of 8 was next")
+        refused([(low, first), (low, first), (high, second)], "where index 4 of 8 was next")
+        var short = high
+        short.blocks[0].outcomes.removeLast()
+        refused([(low, first), (short, second)], "outcomes of the block at index 4")
+        var unknown = high
+        unknown.blocks[0].outcomes[0] = 9
+        refused([(low, first), (unknown, second)], "outcomes of the block at index 4")
+        var past = high
+        past.blocks[0].csv[past.blocks[0].csv.count - 1] += 1
+        refused([(low, first), (past, second)], "within its")
+        var backwards = high
+        backwards.blocks[0].suites[0].ranges = [10, 20, 0, 5]
+        refused([(low, first), (backwards, second)], "are not after 20")
+        var odd = high
+        odd.blocks[0].csv.append(3)
+        refused([(low, first), (odd, second)], "are not ranges")
+    }
+
+    /// A sharded run's streamed output with the workers making the pieces: the records of a worker
+    /// that left (no pieces of theirs came) are made by the output itself from their journal
+    /// lines, and the reports are those of every record decoded; a summary that does not fit gives
+    /// the output up (the merge writes the files).
+    @Test func theOutputMakesThePiecesNoWorkerMade() async throws {
+        let directory = try ClusterTestSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let journaled = try StreamedClusterOutputTests.journaled()
+        // The reference: every record's part read by the coordinator, in order.
+        let reference = try await StreamedClusterOutputTests.job(directory.appendingPathComponent("reference"))
+        let plain = try await StreamedClusterOutput(job: reference, scoring: true, limit: 100)
+        for entry in journaled { StreamedClusterOutputTests.feed(plain, entry.envelope) }
+        #expect(try await plain.finish(expected: journaled.count) != nil)
+        // The journal as the workers appended it, and where each line went.
+        let journal = directory.appendingPathComponent("journal.jsonl")
+        var bytes = Data(), places = ClusterLinePlaces()
+        for entry in journaled {
+            let line = try entry.record.journaledUnit().line
+            places.place(index: entry.record.index, worker: 1, resultsBytes: 1, evalsBytes: 0, line: bytes.count..<(bytes.count + line.count))
+            bytes.append(line)
+        }
+        try bytes.write(to: journal)
+
+        func run(_ summary: (ReportPieceSummary) -> ReportPieceSummary) async throws -> (StreamedClusterOutput, StreamedClusterOutput.Written?, TestJob) {
+            let job = try await StreamedClusterOutputTests.job(directory.appendingPathComponent("pieces-\(UUID().uuidString)"))
+            let output = try await StreamedClusterOutput(job: job, scoring: true, limit: 100, workersWriteLines: true, workersMakeReports: true)
+            #expect(output.wantsReportPieces)
+            // Records arriving make no work for the output.
+            for entry in journaled { StreamedClusterOutputTests.feed(output, entry.envelope) }
+            // One worker made the pieces of the first four records and of two later ones.
+            let path = try #require(output.piecesFile())
+            let samples = journaled.map { SampleEvaluation(run: $0.record.run, evals: $0.record.evals) }
+            let made = try Self.pieces(of: samples, at: [0, 1, 2, 3, 8, 9], path: URL(fileURLWithPath: path), start: {
+                var start = EvalAggregate(metrics: job.evaluator.descriptors)
+                start.maxErrorRate = job.evaluator.maxErrorRate
+                return start
+            }())
+            output.piecesWritten(try summary(made).encoded(), path: path)
+            output.linesOrdered(records: journaled.count, places: places, journal: journal)
+            output.linesWritten(failure: nil)
+            return (output, try await output.finish(expected: journaled.count), job)
+        }
+
+        let (_, written, job) = try await run { $0 }
+        let pieces = try #require(written?.pieces)
+        #expect(pieces.summaries == 1 && pieces.recordsMadeHere == journaled.count - 6)
+        for name in Self.reportNames {
+            #expect(
+                try PipelineClusterTests.report(reference.output(name)) == PipelineClusterTests.report(job.output(name)), "\(name) differs")
+        }
+        #expect(try Data(contentsOf: reference.output("junit.xml")) == Data(contentsOf: job.output("junit.xml")))
+        #expect(!FileManager.default.fileExists(atPath: job.output(StreamedClusterOutput.directoryName).path))
+
+        // A summary claiming a record twice gives the output up, moving nothing.
+        let (forged, none, other) = try await run { summary in
+            var summary = summary
+            summary.blocks[1].first = 2
+            return summary
+        }
+        #expect(none == nil)
+        #expect(forged.abandonReason?.contains("pieces cannot be put together") == true, "\(forged.abandonReason ?? "nil")")
+        #expect(!FileManager.default.fileExists(atPath: other.output("results.csv").path))
+    }
+}
