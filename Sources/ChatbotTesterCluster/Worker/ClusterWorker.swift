@@ -353,8 +353,10 @@ actor WorkerDriver {
             guard let recordJournal else { return fail(ChatbotTesterError(.internal, "records encoded for a journal this worker does not hold")) }
             do {
                 let base = try recordJournal.append(journaled.map { $0.line ?? Data() })
-                linePlaces.add(base: base, units: journaled.map(\.bytes), spill: partSpill)
-                perform(machine.produced(sampleIds: journaled.map(\.sampleId), frame: codec.encodeJournaledFrame(base: base, units: journaled.map(\.bytes))))
+                // With the reports' pieces asked for, each part's body stays here (spilled) and the
+                // frame carries the facts alone.
+                let units = linePlaces.add(base: base, units: journaled.map(\.bytes), spill: partSpill)
+                perform(machine.produced(sampleIds: journaled.map(\.sampleId), frame: codec.encodeJournaledFrame(base: base, units: units)))
             } catch {
                 return fail(ChatbotTesterError.wrap(error, code: .io))
             }

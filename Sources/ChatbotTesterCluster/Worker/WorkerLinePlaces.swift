@@ -40,10 +40,14 @@ struct WorkerLinePlaces: Sendable {
     /// length][u32 part length][u32 run start][u32 run end][u32 evals start][u32 evals end][u32
     /// count][start, end]…[part]`). A unit too short to read is skipped: the coordinator refuses
     /// its frame, and the lines are then not asked for. With a `spill`, each record's report part
-    /// body goes there (protocol 12: for the reports' pieces).
-    mutating func add(base: UInt64, units: [Data], spill: WorkerPartSpill? = nil) {
+    /// body goes there (protocol 12: for the reports' pieces) and leaves the unit: returns the
+    /// units to send, each without the body it spilled (its part then carries the record's
+    /// statistics facts alone, all the coordinator reads of it).
+    @discardableResult
+    mutating func add(base: UInt64, units: [Data], spill: WorkerPartSpill? = nil) -> [Data] {
         var at = base
-        for unit in units {
+        var sent = units
+        for (position, unit) in units.enumerated() {
             unit.withUnsafeBytes { raw in
                 func u32(_ offset: Int) -> UInt32 { UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt32.self)) }
                 guard raw.count >= ClusterMessageCodec.journaledHeadBytes + 4 else { return }
@@ -55,9 +59,15 @@ struct WorkerLinePlaces: Sendable {
                 let partStart = ClusterMessageCodec.journaledHeadBytes + 4 + count * 8, partLength = Int(u32(8))
                 if let spill, partLength <= raw.count - partStart {
                     let part = unit[(unit.startIndex + partStart)..<(unit.startIndex + partStart + partLength)]
-                    if let body = ClusterReportPart.body(of: part, index: index), !body.isEmpty {
+                    if let body = ClusterReportPart.body(of: part, index: index), !body.isEmpty, body.upperBound == partLength {
                         place.partAt = spill.append(UnsafeRawBufferPointer(rebasing: raw[(partStart + body.lowerBound)..<(partStart + body.upperBound)]))
                         place.partLength = UInt32(body.count)
+                        // The unit without the body: its part's length is where the body began.
+                        var stripped = Data(capacity: partStart + body.lowerBound)
+                        stripped.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[0..<8]))
+                        ByteCoding.append(UInt32(body.lowerBound), to: &stripped)
+                        stripped.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[12..<(partStart + body.lowerBound)]))
+                        sent[position] = stripped
                     }
                 }
                 indexes.append(index)
@@ -70,6 +80,7 @@ struct WorkerLinePlaces: Sendable {
                 at += UInt64(length)
             }
         }
+        return sent
     }
 
     /// A fault that stops the writing, said to the coordinator.

@@ -69,12 +69,14 @@ public final class ReportPieceWriter {
     private let writesJUnit: Bool
     private var aggregate: EvalAggregate
     private var blocks: [ReportPieceSummary.Block] = []
-    /// The bytes not written yet, and where they start in the file.
-    private var buffer: [UInt8] = []
-    private var bufferStart = 0
-    /// The open block's pieces, as ranges of the file (and of `buffer`).
+    /// The file's size so far.
+    private var fileEnd = 0
+    /// The open block's pieces: the ranges of the file written so far, and the bytes not written
+    /// yet (each piece's bytes are gathered apart, so a block's rows are one range, not one a record).
     private var csv: [Int] = []
+    private var csvBuffer: [UInt8] = []
     private var suites: [ReportPieceSummary.Suite] = []
+    private var suiteBuffers: [[UInt8]] = []
     private var suiteOf: [String: Int] = [:]
     private var names = ReportPartNames()
     private var evals: [EvalRecord] = []
@@ -94,7 +96,7 @@ public final class ReportPieceWriter {
         self.aggregate = aggregate
         writesCSV = csv
         writesJUnit = junit
-        buffer.reserveCapacity(1 << 20)
+        csvBuffer.reserveCapacity(1 << 16)
     }
 
     deinit {
@@ -122,7 +124,10 @@ public final class ReportPieceWriter {
         for position in evals.indices { aggregate.add(evals[position]) }
         let outcome = SampleEvaluation.outcome(failedRun: read.status == .error, evals: evals)
         blocks[blocks.count - 1].outcomes.append(ReportPieceSummary.outcomeCode(outcome))
-        if writesCSV { append(UnsafeRawBufferPointer(rebasing: part[read.csvRows]), to: &csv) }
+        if writesCSV {
+            csvBuffer.append(contentsOf: UnsafeRawBufferPointer(rebasing: part[read.csvRows]))
+            if csvBuffer.count >= Self.pieceLimit { try write(&csvBuffer, ranges: &csv) }
+        }
         if writesJUnit {
             let xml = UnsafeRawBufferPointer(rebasing: part[read.testCases])
             var start = 0
@@ -131,63 +136,64 @@ public final class ReportPieceWriter {
                 let end = Int(UInt32(littleEndian: part.loadUnaligned(fromByteOffset: at, as: UInt32.self)))
                 let suite = self.suite(evals[position].metric, position: position)
                 suites[suite].counts.add(JUnitReportWriter.Outcome(rawValue: part[at + 4]) ?? .passed, seconds: read.latencyMs / 1000)
-                append(UnsafeRawBufferPointer(rebasing: xml[start..<end]), to: &suites[suite].ranges)
+                suiteBuffers[suite].append(contentsOf: UnsafeRawBufferPointer(rebasing: xml[start..<end]))
+                if suiteBuffers[suite].count >= Self.pieceLimit { try write(&suiteBuffers[suite], ranges: &suites[suite].ranges) }
                 start = end
             }
         }
-        if buffer.count >= 1 << 20 { try flush() }
     }
+
+    /// The bytes a piece gathers before they are written (a range of their own).
+    static let pieceLimit = 1 << 20
 
     /// The open block's suite of `metric` (made when first named).
     private func suite(_ metric: String, position: Int) -> Int {
         if position < suites.count, suites[position].metric == metric { return position }
         if let known = suiteOf[metric] { return known }
         suites.append(ReportPieceSummary.Suite(metric: metric, ranges: [], counts: JUnitReportWriter.SuiteCounts()))
+        suiteBuffers.append([])
         suiteOf[metric] = suites.count - 1
         return suites.count - 1
     }
 
-    /// Appends `bytes` to the file's buffer and their range to `ranges` (joined to the last range
-    /// when they follow it).
-    private func append(_ bytes: UnsafeRawBufferPointer, to ranges: inout [Int]) {
-        guard !bytes.isEmpty else { return }
-        let start = bufferStart + buffer.count
-        buffer.append(contentsOf: bytes)
-        if let last = ranges.last, last == start {
-            ranges[ranges.count - 1] = start + bytes.count
-        } else {
-            ranges.append(start)
-            ranges.append(start + bytes.count)
-        }
-    }
-
     private func closeBlock() throws {
         guard !blocks.isEmpty else { return }
+        try write(&csvBuffer, ranges: &csv)
+        for suite in suites.indices { try write(&suiteBuffers[suite], ranges: &suites[suite].ranges) }
         blocks[blocks.count - 1].csv = csv
         blocks[blocks.count - 1].suites = suites
         csv = []
         suites = []
+        suiteBuffers = []
         suiteOf = [:]
     }
 
-    private func flush() throws {
+    /// Writes `bytes` at the file's end and notes their range in `ranges` (joined to the last one
+    /// when they follow it); empties `bytes`.
+    private func write(_ bytes: inout [UInt8], ranges: inout [Int]) throws {
+        guard !bytes.isEmpty else { return }
         var done = 0
-        while done < buffer.count {
-            let wrote = buffer.withUnsafeBytes { pwrite(fd, $0.baseAddress! + done, $0.count - done, off_t(bufferStart + done)) }
+        while done < bytes.count {
+            let wrote = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress! + done, $0.count - done, off_t(fileEnd + done)) }
             if wrote < 0, errno == EINTR { continue }
             guard wrote > 0 else {
                 throw ChatbotTesterError(.io, "cannot write \(path): \(String(cString: strerror(errno)))", location: SourceLocation(source: path))
             }
             done += wrote
         }
-        bufferStart += buffer.count
-        buffer.removeAll(keepingCapacity: true)
+        if let last = ranges.last, last == fileEnd {
+            ranges[ranges.count - 1] = fileEnd + bytes.count
+        } else {
+            ranges.append(fileEnd)
+            ranges.append(fileEnd + bytes.count)
+        }
+        fileEnd += bytes.count
+        bytes.removeAll(keepingCapacity: true)
     }
 
     /// Writes what is buffered, closes the file and returns the summary of every record added.
     public func finish() throws -> ReportPieceSummary {
         try closeBlock()
-        try flush()
         closed = true
         close(fd)
         return ReportPieceSummary(aggregate: aggregate, blocks: blocks)
