@@ -145,6 +145,13 @@ import Testing
         var odd = high
         odd.blocks[0].csv.append(3)
         refused([(low, first), (odd, second)], "are not ranges")
+        // The summary's bytes: cut anywhere, or followed by more, they are refused.
+        let bytes = try high.encoded()
+        #expect(try ReportPieceSummary.decode(bytes) == high)
+        for cut in [0, 1, 5, bytes.count / 2, bytes.count - 1] {
+            #expect(throws: (any Error).self, "\(cut)") { try ReportPieceSummary.decode(bytes.prefix(cut)) }
+        }
+        #expect(throws: (any Error).self) { try ReportPieceSummary.decode(bytes + [0]) }
     }
 
     /// A sharded run's streamed output with the workers making the pieces: the records of a worker

@@ -9,11 +9,11 @@ import Foundation
 /// aggregate of those records. The coordinator puts every worker's summaries together
 /// (`ReportPieceAssembly`) instead of reading each record's part itself.
 ///
-/// Travels as JSON (`encoded()`, `decode(_:)`) inside the worker's answer; the coordinator checks
+/// Travels as bytes (`encoded()`, `decode(_:)`) inside the worker's answer; the coordinator checks
 /// it against the run before it uses a byte of it.
-public struct ReportPieceSummary: Sendable, Hashable, Codable {
+public struct ReportPieceSummary: Sendable, Hashable {
     /// One run of consecutive dataset indexes.
-    public struct Block: Sendable, Hashable, Codable {
+    public struct Block: Sendable, Hashable {
         /// The first dataset index and how many records follow it.
         public var first: Int
         public var count: Int
@@ -27,7 +27,7 @@ public struct ReportPieceSummary: Sendable, Hashable, Codable {
     }
 
     /// One suite's test cases in a block.
-    public struct Suite: Sendable, Hashable, Codable {
+    public struct Suite: Sendable, Hashable {
         public var metric: String
         /// Flat `[start, end, …]` ranges of the pieces file, in order.
         public var ranges: [Int]
@@ -47,14 +47,87 @@ public struct ReportPieceSummary: Sendable, Hashable, Codable {
         UInt8(outcomes.firstIndex(of: outcome)!)
     }
 
-    /// The summary's bytes.
+    /// The version byte of `encoded()`.
+    static let version: UInt8 = 1
+
+    /// The summary's bytes: `[1][u32 length][the aggregate's JSON][u32 blocks]`, then per block
+    /// `[u64 first][u32 count][outcomes][ranges: csv][u32 suites]` and per suite `[metric][ranges]
+    /// [u64 tests][u64 failures][u64 errors][u64 skipped][i64 time units][i64 units per one]`
+    /// (integers little-endian, strings and ranges as `[u32 count]` and their bytes or `u64`s): the
+    /// outcomes travel as bytes, not as base64 in JSON.
     public func encoded() throws -> Data {
-        try JSONEncoder().encode(self)
+        var out: [UInt8] = [Self.version]
+        let aggregate = try JSONEncoder().encode(self.aggregate)
+        ByteCoding.append(UInt32(aggregate.count), to: &out)
+        out.append(contentsOf: aggregate)
+        ByteCoding.append(UInt32(blocks.count), to: &out)
+        func ranges(_ ranges: [Int]) {
+            ByteCoding.append(UInt32(ranges.count), to: &out)
+            for value in ranges { ByteCoding.append(UInt64(value), to: &out) }
+        }
+        for block in blocks {
+            ByteCoding.append(UInt64(block.first), to: &out)
+            ByteCoding.append(UInt32(block.count), to: &out)
+            out.append(contentsOf: block.outcomes)
+            ranges(block.csv)
+            ByteCoding.append(UInt32(block.suites.count), to: &out)
+            for suite in block.suites {
+                ByteCoding.append(suite.metric, to: &out)
+                ranges(suite.ranges)
+                for count in [suite.counts.tests, suite.counts.failures, suite.counts.errors, suite.counts.skipped] {
+                    ByteCoding.append(UInt64(count), to: &out)
+                }
+                ByteCoding.append(suite.counts.time.units, to: &out)
+                ByteCoding.append(suite.counts.time.unitsPerOne, to: &out)
+            }
+        }
+        return Data(out)
     }
 
-    /// A summary from its bytes.
+    /// A summary from its bytes (`encoded()`).
+    /// - Throws: when they are cut short, hold bytes after the summary, or a count, index or range
+    ///   is out of bounds.
     public static func decode(_ bytes: Data) throws -> ReportPieceSummary {
-        try JSONCoding.decoder().decode(ReportPieceSummary.self, from: bytes)
+        struct Malformed: Error, CustomStringConvertible {
+            var description: String
+        }
+        func malformed(_ what: String) -> Malformed { Malformed(description: "malformed report pieces summary: \(what)") }
+        return try ByteCoding.read(bytes) { reader in
+            guard reader.byte() == version, let length = reader.u32(), let json = reader.bytes(Int(length)) else { throw malformed("its head") }
+            let aggregate = try JSONCoding.decoder().decode(EvalAggregate.self, from: Data(json))
+            guard let count = reader.u32(), Int(count) <= reader.remaining / 16 else { throw malformed("its block count") }
+            func number(_ limit: UInt64 = UInt64(Int32.max) << 16) throws -> Int {
+                guard let value = reader.u64(), value <= limit else { throw malformed("a number out of range") }
+                return Int(value)
+            }
+            func ranges() throws -> [Int] {
+                guard let count = reader.u32(), Int(count) <= reader.remaining / 8 else { throw malformed("a range count") }
+                return try (0..<Int(count)).map { _ in try number() }
+            }
+            var blocks: [Block] = []
+            for _ in 0..<count {
+                let first = try number()
+                guard let records = reader.u32(), let outcomes = reader.bytes(Int(records)) else { throw malformed("a block's head") }
+                var block = Block(first: first, count: Int(records), outcomes: Data(outcomes), csv: [], suites: [])
+                block.csv = try ranges()
+                guard let suites = reader.u32(), Int(suites) <= reader.remaining / 40 else { throw malformed("a suite count") }
+                for _ in 0..<suites {
+                    guard let metric = reader.string() else { throw malformed("a suite's metric") }
+                    let pieces = try ranges()
+                    var counts = JUnitReportWriter.SuiteCounts()
+                    counts.tests = try number()
+                    counts.failures = try number()
+                    counts.errors = try number()
+                    counts.skipped = try number()
+                    guard let units = reader.u64(), let perOne = reader.u64(), Int64(bitPattern: perOne) > 0 else { throw malformed("a suite's time") }
+                    counts.time = ExactSum(units: Int64(bitPattern: units), unitsPerOne: Int64(bitPattern: perOne))
+                    block.suites.append(Suite(metric: metric, ranges: pieces, counts: counts))
+                }
+                blocks.append(block)
+            }
+            guard reader.remaining == 0 else { throw malformed("\(reader.remaining) bytes after it") }
+            return ReportPieceSummary(aggregate: aggregate, blocks: blocks)
+        }
     }
 }
 
