@@ -218,3 +218,86 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: other.output("results.csv").path))
     }
 }
+
+/// The worker's side of protocol 12: each journaled unit's report part body goes to the spill and
+/// leaves the unit (the frame carries the part's head and facts), and an order naming a pieces
+/// file hands the maker each record's body in dataset order.
+@Suite struct WorkerPartSpillTests {
+    /// A maker that notes what it is handed.
+    final class Recording: ClusterReportPieceMaker, ClusterReportPieceBatch, @unchecked Sendable {
+        let seen = Locked<[(index: Int, evalCount: Int, part: Data)]>([])
+        let began = Locked<[String]>([])
+        func begin(path: String) throws -> any ClusterReportPieceBatch {
+            began.withLock { $0.append(path) }
+            return self
+        }
+        func add(index: Int, evalCount: Int, part: UnsafeRawBufferPointer) throws {
+            seen.withLock { $0.append((index, evalCount, Data(part))) }
+        }
+        func finish() throws -> Data { Data("summary of \(seen.current.count)".utf8) }
+    }
+
+    @Test func partsAreSpilledAndHandedBackInDatasetOrder() throws {
+        let directory = try ClusterTestSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let spill = try WorkerPartSpill(in: directory)
+        // The spill has no name: nothing is left in the directory.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path).isEmpty)
+        var places = WorkerLinePlaces()
+        var journal = Data("\n".utf8)
+        var bodies: [Int: Data] = [:], evalCounts: [Int: Int] = [:]
+        // Two frames, each journaled out of order.
+        for frame in [[3, 1, 0, 2], [5, 4]] {
+            let base = UInt64(journal.count)
+            var units: [Data] = []
+            for index in frame {
+                var run = RunRecord(sample: TestSample(id: "s\(index)", input: "q"), target: "bot")
+                run.output = "answer \(index)"
+                let evals = (0..<(index % 3)).map { EvalRecord(sampleId: "s\(index)", metric: "m\($0)", type: "contains", status: .scored, score: 1, passed: true) }
+                var record = ClusterRecord(sampleId: "s\(index)", index: index, run: run, evals: evals)
+                let body = Array("body of \(index) ".utf8) + [UInt8](repeating: UInt8(index), count: index * 7)
+                record.reportPart = ClusterReportPart.make(sampleId: record.sampleId, index: index, run: run, body: body)
+                bodies[index] = Data(body)
+                evalCounts[index] = evals.count
+                let (unit, line) = try record.journaledUnit()
+                units.append(unit)
+                journal.append(line)
+            }
+            let sent = places.add(base: base, units: units, spill: spill)
+            // Each sent unit is its unit without the body: the same head and ranges, a part that
+            // ends where the body began (its facts still read), 4 bytes of length changed.
+            for (unit, stripped) in zip(units, sent) {
+                let partLength = Int(unit.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 8, as: UInt32.self) })
+                let strippedLength = Int(stripped.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 8, as: UInt32.self) })
+                let index = Int(unit.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 0, as: UInt32.self) })
+                #expect(partLength - strippedLength == bodies[index]!.count)
+                #expect(stripped.count == unit.count - bodies[index]!.count)
+                #expect(stripped.prefix(8) == unit.prefix(8) && stripped.dropFirst(12) == unit.prefix(stripped.count).dropFirst(12))
+                let part = stripped.suffix(strippedLength)
+                #expect(ClusterReportPart.body(of: Data(part), index: index)?.isEmpty == true)
+                #expect(ClusterReportPart.leanFacts(Data(part)) != nil)
+            }
+        }
+        let journalURL = directory.appendingPathComponent("journal.jsonl")
+        try journal.write(to: journalURL)
+        let results = directory.appendingPathComponent("results.jsonl"), pieces = directory.appendingPathComponent("pieces")
+        for url in [results, pieces] { #expect(FileManager.default.createFile(atPath: url.path, contents: nil)) }
+        places.sortForWriting()
+        // Records 1..<3 and 4..<6 are this worker's to write (offsets do not matter here).
+        let order = ClusterMessage.WriteLines(
+            results: results.path, evals: nil, runs: [.init(first: 1, count: 2, resultsOffset: 0, evalsOffset: 0), .init(first: 4, count: 2, resultsOffset: 0, evalsOffset: 0)],
+            pieces: pieces.path)
+        let maker = Recording()
+        let written = places.write(order, journal: journalURL.path, pieces: WorkerLinePlaces.Pieces(maker: maker, spill: spill))
+        #expect(written.failure == nil && written.records == 4, "\(written.failure ?? "")")
+        #expect(written.pieces == Data("summary of 4".utf8))
+        #expect(maker.began.current == [pieces.path])
+        #expect(maker.seen.current.map(\.index) == [1, 2, 4, 5])
+        for entry in maker.seen.current {
+            #expect(entry.part == bodies[entry.index] && entry.evalCount == evalCounts[entry.index])
+        }
+        // Without a spill, an order asking for pieces is answered with why not.
+        let unkept = places.write(order, journal: journalURL.path, pieces: nil)
+        #expect(unkept.failure?.contains("kept no report parts") == true, "\(unkept.failure ?? "nil")")
+    }
+}

@@ -204,9 +204,11 @@ actor WorkerDriver {
                     case .failure(let why): notUsed = LogEvent(.info, "records travel in frames: \(why.message)", source: offer.path)
                     }
                 }
-                if recordJournal != nil, welcome.reportPieces == true {
+                if let journal = recordJournal, welcome.reportPieces == true {
                     do {
-                        partSpill = try WorkerPartSpill(in: stateDirectory)
+                        // Beside the journal (the run's storage), else in the private state directory.
+                        partSpill = try (try? WorkerPartSpill(in: URL(fileURLWithPath: journal.path).deletingLastPathComponent()))
+                            ?? WorkerPartSpill(in: stateDirectory)
                     } catch {
                         // Orders asking for pieces are then answered with why not (the merge writes the reports).
                         events.emit(LogEvent(.warning, "report parts are not kept: \(error)", source: "cluster.output"))

@@ -146,8 +146,7 @@ struct WorkerLinePlaces: Sendable {
         defer { if let evals { close(evals) } }
         let window = JournalWindow(fd: source, path: journal, size: Int(info.st_size), span: windowSpan, behind: windowSpan / 16)
         // The report parts, read back from the spill as the lines are from the journal.
-        var parts: (batch: any ClusterReportPieceBatch, window: JournalWindow, fd: Int32)?
-        defer { if let parts { close(parts.fd) } }
+        var parts: (batch: any ClusterReportPieceBatch, window: JournalWindow)?
         if let path = order.pieces {
             guard let pieces else { throw Fault(description: "this worker kept no report parts for the pieces asked for") }
             let size: Int
@@ -155,8 +154,7 @@ struct WorkerLinePlaces: Sendable {
             case .success(let bytes): size = bytes
             case .failure(let why): throw Fault(description: why.description)
             }
-            let fd = try Self.open(pieces.spill.path, O_RDONLY)
-            parts = (try pieces.maker.begin(path: path), JournalWindow(fd: fd, path: pieces.spill.path, size: size, span: windowSpan, behind: windowSpan / 16), fd)
+            parts = (try pieces.maker.begin(path: path), JournalWindow(fd: pieces.spill.fd, path: pieces.spill.path, size: size, span: windowSpan, behind: windowSpan / 16))
         }
         // Positions in dataset order: each run is found once, then walked.
         let sorted = sorted.count == indexes.count ? sorted : indexes.indices.sorted { indexes[$0] < indexes[$1] }

@@ -1,13 +1,17 @@
 import ChatbotTesterCore
 import Foundation
 
-/// The report parts of the records a worker journaled, kept in a file of its private state
-/// directory until the run's end (protocol 12): a `writeLines` order that asks for the reports'
-/// pieces reads them back in dataset order (`WorkerLinePlaces`), so the parts never wait in memory
-/// and the coordinator reads none. Appended through a buffer of a megabyte; the file is made
-/// fresh (`O_EXCL`, 0600) and removed when the spill ends.
+/// The report parts of the records a worker journaled, kept in a file of their own until the
+/// run's end (protocol 12): a `writeLines` order that asks for the reports' pieces reads them back
+/// in dataset order (`WorkerLinePlaces`), so the parts never wait in memory and the coordinator
+/// reads none. The file lies beside the spool's journal (on the storage sized for the run, not a
+/// temporary directory that may be memory) and has no name: made with `O_TMPFILE` (or made and
+/// unlinked at once where the file system cannot), so even a worker killed mid-run leaves nothing
+/// behind. Appended through a buffer of a megabyte.
 final class WorkerPartSpill: @unchecked Sendable {
-    private let fd: Int32
+    /// The open file (read with `pread` through it).
+    let fd: Int32
+    /// The directory it is in, for messages.
     let path: String
     private let lock = NSLock()
     private var buffer: [UInt8] = []
@@ -18,22 +22,32 @@ final class WorkerPartSpill: @unchecked Sendable {
     /// Why the spill stopped keeping parts (a write that failed); nil while it keeps them.
     private var failure: String?
 
-    /// Makes the spill's file in `directory` (the worker's private state directory).
+    /// Makes the spill's file in `directory`, readable and writable by this user alone.
     init(in directory: URL) throws {
-        let path = directory.appendingPathComponent("report-parts-\(UUID().uuidString.lowercased())").path
-        let fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        var fd = open(directory.path, Self.unnamed | O_RDWR | O_CLOEXEC, 0o600)
+        if fd < 0 {
+            // A file system without unnamed files: a fresh name, removed at once.
+            let named = directory.appendingPathComponent(".report-parts-\(UUID().uuidString.lowercased())").path
+            fd = open(named, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+            if fd >= 0 { unlink(named) }
+        }
         guard fd >= 0 else {
-            throw ChatbotTesterError(.io, "cannot make \(path): \(String(cString: strerror(errno)))", location: SourceLocation(source: path))
+            throw ChatbotTesterError(
+                .io, "cannot make a file for the report parts in \(directory.path): \(String(cString: strerror(errno)))",
+                location: SourceLocation(source: directory.path))
         }
         self.fd = fd
-        self.path = path
+        self.path = "the report parts kept in \(directory.path)"
         buffer.reserveCapacity(1 << 20)
     }
 
     deinit {
         close(fd)
-        unlink(path)
     }
+
+    /// Linux's `O_TMPFILE` (`__O_TMPFILE | O_DIRECTORY`), which Swift does not import (a macro
+    /// built of others).
+    static let unnamed: Int32 = 0o20000000 | O_DIRECTORY
 
     /// Appends `part`; where it starts in the file.
     func append(_ part: UnsafeRawBufferPointer) -> UInt64 {
