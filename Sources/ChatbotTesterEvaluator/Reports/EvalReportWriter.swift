@@ -20,6 +20,8 @@ public final class EvalReportWriter {
     /// Whether `results.csv` and `junit.xml` are written by the caller (`ReportPieceAssembly`)
     /// rather than streamed here: `finish` then writes neither.
     public let assemblesRows: Bool
+    /// Whether `report.html` is written (read for every sample: kept here, not looked up in a set).
+    private let writesHTML: Bool
 
     /// - Parameter assemblesRows: the caller writes `results.csv` and `junit.xml` (a sharded run
     ///   puts its workers' pieces together); this writer then makes neither.
@@ -27,6 +29,7 @@ public final class EvalReportWriter {
         self.directory = directory
         self.options = options
         self.assemblesRows = assemblesRows
+        writesHTML = options.formats.contains(.html)
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         csv = options.formats.contains(.csv) && !assemblesRows ? try CSVReportWriter(url: directory.appendingPathComponent(ReportOptions.Format.csv.fileName)) : nil
         junit =
@@ -71,7 +74,7 @@ public final class EvalReportWriter {
 
     /// How many more samples `report.md`/`report.html` keep: those not passing, and passing ones.
     public var wanted: (failing: Int, passing: Int) {
-        let html = options.formats.contains(.html)
+        let html = writesHTML
         let failing = max(MarkdownReport.failureLimit - mdFailing.count, html ? options.htmlSampleCap - failing.count : 0)
         return (max(0, failing), html ? max(0, options.htmlSampleCap - passing.count) : 0)
     }
@@ -80,7 +83,7 @@ public final class EvalReportWriter {
     private func keep(_ sample: SampleEvaluation) {
         let isPassing = sample.outcome == .passed
         if !isPassing, mdFailing.count < MarkdownReport.failureLimit { mdFailing.append(sample) }
-        guard options.formats.contains(.html) else { return }
+        guard writesHTML else { return }
         if isPassing {
             if passing.count < options.htmlSampleCap { passing.append(sample) }
         } else if failing.count < options.htmlSampleCap {
@@ -109,7 +112,7 @@ public final class EvalReportWriter {
         count += 1
         let isPassing = outcome == .passed
         let forMarkdown = !isPassing && mdFailing.count < MarkdownReport.failureLimit
-        let forHTML = options.formats.contains(.html) && (isPassing ? passing.count : failing.count) < options.htmlSampleCap
+        let forHTML = writesHTML && (isPassing ? passing.count : failing.count) < options.htmlSampleCap
         guard forMarkdown || forHTML else { return }
         let whole = try sample()
         if forMarkdown { mdFailing.append(whole) }
