@@ -844,6 +844,8 @@ actor CoordinatorDriver {
             if !stats.totals.add(reportedBy: record) { stats.totals.add(try ClusterRunFacts(scanningRunOf: copy record)) }
             workerLinesPending = true
             stats.journaledByWorkers += 1
+            // A sink whose workers make the reports' pieces reads nothing of a record as it comes.
+            if reportPieces { return }
             options.journalSink?.journaled(
                 line: record.bytes, sample: nil, sampleRange: record.sampleRange, index: record.index, run: record.runRange,
                 evals: record.evalsRange, evalElements: record.evalRanges, reportPart: record.reportPart)
