@@ -102,8 +102,14 @@ import Testing
                 try Data(contentsOf: directory.appendingPathComponent("decoded/\(name)")) == Data(contentsOf: directory.appendingPathComponent("assembled/\(name)")),
                 "\(name)")
         }
-        #expect(asked == asked.sorted() && Set(asked).count == asked.count)
-        #expect(htmlSampleCap > 3 || asked.count < samples.count, "\(asked.count) of \(samples.count) asked for")
+        // Only the samples a report shows are read: the first not passing ones report.md and
+        // report.html show, and the passing ones report.html has room for after all of those.
+        let notPassing = samples.indices.filter { samples[$0].outcome != .passed }
+        let passing = samples.indices.filter { samples[$0].outcome == .passed }
+        let shown = Set(notPassing.prefix(max(MarkdownReport.failureLimit, htmlSampleCap)))
+            .union(passing.prefix(max(0, htmlSampleCap - notPassing.count)))
+        #expect(asked == shown.sorted(), "\(asked.count) of \(samples.count) asked for")
+        #expect(htmlSampleCap > 3 || asked.count < samples.count)
     }
 
     /// Summaries that do not cover the run exactly, or do not fit their files, are refused with a

@@ -143,7 +143,7 @@ public final class EvaluationOutput {
     /// Adds every sample of a sharded run from its workers' pieces, put together (`assembly`):
     /// merges their aggregate, writes `results.csv` and `junit.xml` from their bytes, and counts
     /// each sample's outcome for `report.md` and `report.html`, asking `sample` for the whole
-    /// sample at a dataset index only when one of them keeps it. The same files as `add(_:)` of
+    /// sample at a dataset index only when one of them shows it. The same files as `add(_:)` of
     /// each sample in order. For an output made with `assemblesRows`, writing no `evals.jsonl` and
     /// comparing with no baseline, to which nothing was added yet.
     public func add(_ assembly: ReportPieceAssembly, sample: (Int) throws -> SampleEvaluation) throws {
@@ -155,7 +155,12 @@ public final class EvaluationOutput {
         if reports.options.formats.contains(.junit) {
             try assembly.writeJUnit(to: directory.appendingPathComponent(ReportOptions.Format.junit.fileName), name: reports.options.title)
         }
-        try assembly.forEachOutcome { index, outcome in try reports.add(outcome: outcome) { try sample(index) } }
+        // Every outcome is known: report.html shows the samples not passing first, so of the passing
+        // ones only those it has room for after them are read.
+        var notPassing = 0
+        assembly.forEachOutcome { _, outcome in if outcome != .passed { notPassing += 1 } }
+        let shownPassing = max(0, reports.options.htmlSampleCap - notPassing)
+        try assembly.forEachOutcome { index, outcome in try reports.add(outcome: outcome, shownPassing: shownPassing) { try sample(index) } }
     }
 
     /// Closes `evals.jsonl` (fsync'd) and writes the remaining reports; returns the summary and

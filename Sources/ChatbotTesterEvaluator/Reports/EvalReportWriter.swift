@@ -108,11 +108,14 @@ public final class EvalReportWriter {
     /// Counts one sample whose `results.csv` rows and `junit.xml` test cases are written elsewhere
     /// (`assemblesRows`), by its outcome; `sample` gives the whole sample, asked for only when
     /// `report.md` or `report.html` keeps it.
-    func add(outcome: SampleEvaluation.Outcome, sample: () throws -> SampleEvaluation) throws {
+    /// `shownPassing`, when the caller knows how many samples are not passing in all, is how many
+    /// passing ones `report.html` shows after them (it shows at most `htmlSampleCap`, those not
+    /// passing first): no more are asked for.
+    func add(outcome: SampleEvaluation.Outcome, shownPassing: Int? = nil, sample: () throws -> SampleEvaluation) throws {
         count += 1
         let isPassing = outcome == .passed
         let forMarkdown = !isPassing && mdFailing.count < MarkdownReport.failureLimit
-        let forHTML = writesHTML && (isPassing ? passing.count : failing.count) < options.htmlSampleCap
+        let forHTML = writesHTML && (isPassing ? passing.count : failing.count) < (isPassing ? shownPassing ?? options.htmlSampleCap : options.htmlSampleCap)
         guard forMarkdown || forHTML else { return }
         let whole = try sample()
         if forMarkdown { mdFailing.append(whole) }
