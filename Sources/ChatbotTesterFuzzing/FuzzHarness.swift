@@ -1,6 +1,7 @@
 @_spi(Fuzzing) import ChatbotTesterBackends
 import ChatbotTesterCluster
 import ChatbotTesterCore
+import ChatbotTesterEvaluator
 @_spi(Fuzzing) import ChatbotTesterHTTP
 import ChatbotTesterPipeline
 import Foundation
@@ -49,6 +50,11 @@ public enum FuzzHarness: String, CaseIterable, Sendable {
     /// writes is one request line and whole header lines (a `Proxy-Authorization` of base64 only),
     /// and the same input routes the same way twice.
     case proxy
+    /// A worker's summary of its report pieces (protocol 12, `ReportPieceSummary.decode`), then put
+    /// together over a pieces file of 256 bytes (`ReportPieceAssembly`): a refusal, or a summary that
+    /// writes back to bytes reading as itself, and an assembly that refuses it or writes a
+    /// `results.csv` of exactly the header and the bytes its ranges name — never a crash.
+    case reportPieces
 
     /// Runs the check on `input`; the returned text says what went wrong (nil: it held).
     public func check(_ input: Data) -> String? {
@@ -70,6 +76,7 @@ public enum FuzzHarness: String, CaseIterable, Sendable {
         case .jsonRepair: return Self.checkJSONRepair(input)
         case .caseLine: return Self.checkCaseLine(input)
         case .proxy: return Self.checkProxy(input)
+        case .reportPieces: return Self.checkReportPieces(input)
         }
     }
 
@@ -290,6 +297,25 @@ public enum FuzzHarness: String, CaseIterable, Sendable {
             guard allowed, !proxy.description.contains("@") else { return "the proxy's description holds more than host and port" }
         }
         return nil
+    }
+
+    static func checkReportPieces(_ input: Data) -> String? {
+        guard let summary = try? ReportPieceSummary.decode(input) else { return nil }
+        guard let bytes = try? summary.encoded(), let again = try? ReportPieceSummary.decode(bytes), again == summary else {
+            return "a summary does not read back as itself"
+        }
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ct-fuzz-pieces-\(getpid())")
+        try? FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let file = directory.appendingPathComponent("pieces"), csv = directory.appendingPathComponent("results.csv")
+        guard (try? Data((0..<256).map { UInt8($0) }).write(to: file)) != nil else { return nil }
+        let records = summary.blocks.reduce(0) { $0 + min($1.count, 1 << 20) }
+        guard let assembly = try? ReportPieceAssembly([(summary, file)], records: records) else { return nil }
+        guard (try? assembly.writeCSV(to: csv)) != nil, let written = try? Data(contentsOf: csv) else { return "an assembly that was accepted cannot write results.csv" }
+        var expected = Data(CSVReportWriter.headerBytes)
+        for block in summary.blocks {
+            for at in stride(from: 0, to: block.csv.count, by: 2) { expected.append(contentsOf: (block.csv[at]..<block.csv[at + 1]).map { UInt8($0) }) }
+        }
+        return written == expected ? nil : "results.csv holds \(written.count) bytes, not the header and the \(expected.count - CSVReportWriter.headerBytes.count) its ranges name"
     }
 
     static func checkFraming(_ input: Data) -> String? {
