@@ -87,6 +87,18 @@ public final class HTTPClient: Sendable {
 
     /// The process-wide client: made on first use, never shut down.
     public static let shared = HTTPClient()
+
+    /// The own HTTP/1.1 path's I/O thread as a `TaskExecutor` (nil where it is not available): a
+    /// process whose tasks mostly wait for replies (a cluster worker on one thread) can run them
+    /// there, so a reply resumes its task on the thread that read it instead of waking another.
+    /// Its tasks must not block the thread (they would hold every reply up).
+    public static var loopExecutor: (any TaskExecutor)? {
+        #if os(Linux)
+            HTTP1Loop.shared
+        #else
+            nil
+        #endif
+    }
     /// Set to `foundation` to send every request of the process's clients through `URLSession`
     /// (`asynchttpclient`, the value of earlier versions, means the same).
     public static let environmentVariable = "CHATBOT_TESTER_HTTP_CLIENT"

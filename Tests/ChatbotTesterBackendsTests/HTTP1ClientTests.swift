@@ -540,6 +540,37 @@ struct HTTP1ClientTests {
         }
     }
 
+    /// Whether the caller runs on the own path's loop thread.
+    static func onLoop() -> Bool { HTTP1Loop.shared?.isLoopThread == true }
+
+    @Test("tasks preferring the loop's executor run on its thread, their requests complete there (32 at once), a sleep resumes there")
+    func loopExecutor() async throws {
+        let executor = try #require(HTTPClient.loopExecutor)
+        try await RawReplyServer.with({ _ in .init("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok") }) { server in
+            let http = Self.http(.own)
+            let outcomes = try await withThrowingTaskGroup(of: (before: Bool, after: Bool, body: Data).self) { group in
+                for _ in 0..<32 {
+                    group.addTask(executorPreference: executor) {
+                        let before = Self.onLoop()
+                        let reply = try await http.send(url: server.baseURL + "/v1", headers: [], body: Data("{}".utf8))
+                        try await Task.sleep(for: .milliseconds(1))
+                        return (before, Self.onLoop(), reply.body)
+                    }
+                }
+                var all: [(before: Bool, after: Bool, body: Data)] = []
+                for try await outcome in group { all.append(outcome) }
+                return all
+            }
+            #expect(outcomes.count == 32)
+            // Not on the loop's thread elsewhere.
+            #expect(!Self.onLoop())
+            for outcome in outcomes {
+                #expect(outcome.before && outcome.after)
+                #expect(outcome.body == Data("ok".utf8))
+            }
+        }
+    }
+
     @Test("a cancelled request closes its connection and throws CancellationError")
     func cancellation() async throws {
         try await RawReplyServer.with({ _ in .init(pieces: [], then: .hang) }) { server in

@@ -1,4 +1,5 @@
 import ArgumentParser
+import ChatbotTester
 import Testing
 
 @testable import chatbot_tester
@@ -26,3 +27,28 @@ import Testing
         #expect(MetricsCommand.List.configuration.commandName == "list")
     }
 }
+
+/// Which workers run their tasks on the HTTP client's loop: those with one thread, unless the
+/// variable says 0; another value is a config error naming it.
+@Suite struct WorkerExecutorTests {
+    @Test func oneThreadWorkersRunOnTheHTTPLoop() throws {
+        let threads = ClusterWorkerHost.threadsVariable, loop = WorkerCommand.httpLoopVariable
+        #expect(try WorkerCommand.runsOnHTTPLoop(threads: nil, environment: [threads: "1"]))
+        #expect(try WorkerCommand.runsOnHTTPLoop(threads: 1, environment: [:]))
+        #expect(try WorkerCommand.runsOnHTTPLoop(threads: 1, environment: [loop: " 1 "]))
+        #expect(try !WorkerCommand.runsOnHTTPLoop(threads: 2, environment: [:]))
+        #expect(try !WorkerCommand.runsOnHTTPLoop(threads: nil, environment: [threads: "2"]))
+        // A worker started by hand with no thread count runs on Swift's pool.
+        #expect(try !WorkerCommand.runsOnHTTPLoop(threads: nil, environment: [:]))
+        #expect(try !WorkerCommand.runsOnHTTPLoop(threads: 1, environment: [loop: "0"]))
+        for bad in ["yes", "2", ""] {
+            do {
+                _ = try WorkerCommand.runsOnHTTPLoop(threads: 1, environment: [loop: bad])
+                Issue.record("accepted \(loop)=\(bad)")
+            } catch let error as ChatbotTesterError {
+                #expect(error.code == .invalidConfig && error.message.contains(loop), "\(error)")
+            }
+        }
+    }
+}
+

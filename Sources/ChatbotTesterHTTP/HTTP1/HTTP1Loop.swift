@@ -147,13 +147,22 @@ final class HTTP1StreamSink: @unchecked Sendable {
 /// A sending task writes its request itself (most requests fit the socket buffer at once) and hands
 /// the exchange over; the loop reads the reply as it arrives, resumes the task with the outcome, and
 /// sweeps deadlines every 50 ms. Nothing here allocates per event beyond the reply itself.
-final class HTTP1Loop: @unchecked Sendable {
+///
+/// The loop is also a `TaskExecutor`: tasks that prefer it run on its thread between its waits, so
+/// a task resumed by a reply runs at once, on the thread that read it, and its next request is
+/// written from there — no hand-over to another thread and back per exchange.
+final class HTTP1Loop: TaskExecutor, @unchecked Sendable {
     private let epollFD: Int32
     private let wakeFD: Int32
     private let lock = NSLock()
     /// Guarded by `lock`.
     private var exchanges: [UInt64: HTTP1Exchange] = [:]
     private var cancels: [UInt64] = []
+    /// Jobs of tasks that prefer this loop, run between waits (guarded by `lock`).
+    private var jobs: [UnownedJob] = []
+    /// Whether the loop waits (or is about to) with no job queued: an enqueued job then wakes it
+    /// (guarded by `lock`).
+    private var waiting = false
     /// The next exchange's id (taken without the lock the loop thread holds).
     private let nextID = Atomic<UInt64>(1)
 
@@ -218,6 +227,29 @@ final class HTTP1Loop: @unchecked Sendable {
         _ = Glibc.write(wakeFD, &one, 8)
     }
 
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        let wake: Bool = lock.withLock {
+            jobs.append(job)
+            defer { waiting = false }
+            return waiting
+        }
+        if wake { self.wake() }
+    }
+
+    /// Runs the jobs queued, and those they queue, for a few rounds (then the loop looks at its
+    /// sockets again; what is left runs after).
+    private func runJobs() {
+        for _ in 0..<8 {
+            let taken: [UnownedJob] = lock.withLock {
+                defer { jobs.removeAll(keepingCapacity: true) }
+                return jobs
+            }
+            if taken.isEmpty { return }
+            for job in taken { job.runSynchronously(on: asUnownedTaskExecutor()) }
+        }
+    }
+
     private static func event(for exchange: HTTP1Exchange) -> epoll_event {
         var event = epoll_event()
         event.events = (exchange.phase == .reading ? EPOLLIN.rawValue : EPOLLOUT.rawValue) | EPOLLONESHOT.rawValue
@@ -248,7 +280,16 @@ final class HTTP1Loop: @unchecked Sendable {
         }
     }
 
+    /// The loop's thread (set as it starts).
+    private let loopThread = Mutex<pthread_t?>(nil)
+
+    /// Whether the caller runs on the loop's thread.
+    var isLoopThread: Bool {
+        loopThread.withLock { thread in thread.map { pthread_equal($0, pthread_self()) != 0 } ?? false }
+    }
+
     private func run() {
+        loopThread.withLock { $0 = pthread_self() }
         let capacity = 256
         let events = UnsafeMutablePointer<epoll_event>.allocate(capacity: capacity)
         let scratchSize = 64 << 10
@@ -259,7 +300,14 @@ final class HTTP1Loop: @unchecked Sendable {
         // with the last lock of each round. One registered after it wakes the loop (`register`).
         var busy = lock.withLock { !exchanges.isEmpty }
         while true {
-            let count = epoll_wait(epollFD, events, Int32(capacity), busy ? 50 : -1)
+            // No wait while jobs are queued; otherwise an enqueued job wakes the wait.
+            let timeout: Int32 = lock.withLock {
+                if !jobs.isEmpty { return 0 }
+                waiting = true
+                return busy ? 50 : -1
+            }
+            let count = epoll_wait(epollFD, events, Int32(capacity), timeout)
+            if timeout != 0 { lock.withLock { waiting = false } }
             if count < 0, errno != EINTR { continue }
             active.removeAll(keepingCapacity: true)
             lock.withLock {
@@ -302,6 +350,8 @@ final class HTTP1Loop: @unchecked Sendable {
                 busy = !exchanges.isEmpty
             }
             finish(ended, removed: true)
+            runJobs()
+            busy = lock.withLock { !exchanges.isEmpty }
         }
     }
 

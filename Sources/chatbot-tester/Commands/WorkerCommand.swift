@@ -59,6 +59,9 @@ struct WorkerCommand: AsyncParsableCommand {
             do {
                 var options = ClusterWorker.Options(workerId: workerId)
                 options.threads = threads
+                if try Self.runsOnHTTPLoop(threads: threads, environment: ProcessInfo.processInfo.environment) {
+                    options.taskExecutor = HTTPClient.loopExecutor
+                }
                 exit = try await ClusterWorkerHost.run(
                     connect: connect ?? "", registry: .builtin(), factory: ClusterProcessors.factory(metrics: .builtinMetrics),
                     options: options, connectTimeout: connectTimeout)
@@ -116,5 +119,28 @@ struct WorkerCommand: AsyncParsableCommand {
             printError("worker: \(error)")
             return ExitStatus.failed
         }
+    }
+}
+
+extension WorkerCommand {
+    /// The environment variable that keeps a one-thread worker's tasks off the HTTP client's loop
+    /// (`0`); `1`, or unset, runs them there.
+    static let httpLoopVariable = "CHATBOT_TESTER_WORKER_ON_HTTP_LOOP"
+
+    /// Whether a worker runs its tasks on the own HTTP client's I/O thread (`HTTPClient.loopExecutor`):
+    /// when it has one thread (`--threads 1`, or `CHATBOT_TESTER_WORKER_THREADS=1`, which a
+    /// coordinator sets for one worker per core) and `httpLoopVariable` is not `0`. A reply then
+    /// resumes its task on the thread that read it, and the task's next request goes out from
+    /// there: no hand-over between two threads per exchange (the worker's tasks take one thread
+    /// either way). A value other than `0` or `1` is a config error naming the variable.
+    static func runsOnHTTPLoop(threads: Int?, environment: [String: String]) throws -> Bool {
+        switch environment[httpLoopVariable]?.trimmingCharacters(in: .whitespaces) {
+        case nil, "1": break
+        case "0": return false
+        case let other?:
+            throw ChatbotTesterError(
+                .invalidConfig, "\(httpLoopVariable) must be 0 or 1, not '\(other.prefix(40))'", location: SourceLocation(field: httpLoopVariable))
+        }
+        return try (threads ?? ClusterWorkerHost.threads(environment: environment)) == 1 && HTTPClient.loopExecutor != nil
     }
 }
