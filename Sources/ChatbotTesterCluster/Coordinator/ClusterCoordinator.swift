@@ -504,7 +504,7 @@ actor CoordinatorDriver {
         } catch {
             return giveUp("cannot make the files: \(error)")
         }
-        sendOrders(plan, sink: sink)
+        if let why = sendOrders(plan, sink: sink) { return endLinePhase(failure: why) }
         // The sink writes its reports while the lines are written.
         sink.linesOrdered(records: machine.completedCount, places: places, journal: spool.journalURL)
         if !plan.here.isEmpty {
@@ -548,24 +548,36 @@ actor CoordinatorDriver {
         orderedThrough = places.prefix
         orderedStart = ClusterLinePlaces.Start(after: plan, index: places.prefix)
         stats.earlyLinePlans += 1
-        sendOrders(plan, sink: sink)
+        if let why = sendOrders(plan, sink: sink) {
+            // The run goes on; the merge writes the outputs at the end.
+            earlyLinesFailure = why
+            closeEarlyFiles()
+        }
     }
 
     /// Sends each worker its orders of `plan`, each naming a fresh pieces file when the workers
-    /// make the reports' pieces.
-    private func sendOrders(_ plan: ClusterLinePlaces.Plan, sink: any ClusterWorkerWrittenLines) {
+    /// make the reports' pieces. Why not, when an order cannot be encoded (none is sent then: an
+    /// order never sent would be waited for until the phase's deadline).
+    private func sendOrders(_ plan: ClusterLinePlaces.Plan, sink: any ClusterWorkerWrittenLines) -> String? {
+        var frames: [(Int, [Data])] = []
         for (worker, orders) in plan.orders.sorted(by: { $0.key < $1.key }) {
-            guard let connection = connections[worker] else { continue }
-            var frames: [Data] = []
+            guard connections[worker] != nil else { continue }
+            var encoded: [Data] = []
             for var order in orders {
                 if reportPieces, let path = sink.piecesFile() {
                     order.pieces = path
                     piecesFiles[worker, default: []].append(path)
                 }
-                if let frame = try? codec.encode(.writeLines(order)) { frames.append(frame) }
+                do {
+                    encoded.append(try codec.encode(.writeLines(order)))
+                } catch {
+                    return "cannot encode the writeLines order of worker connection \(worker): \(error)"
+                }
             }
-            connection.enqueue(frames)
+            frames.append((worker, encoded))
         }
+        for (worker, encoded) in frames { connections[worker]?.enqueue(encoded) }
+        return nil
     }
 
     /// Gives up the orders sent while the run played: closes their files (nothing is synced; the
