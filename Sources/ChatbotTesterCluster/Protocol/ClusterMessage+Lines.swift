@@ -109,10 +109,5 @@ extension ClusterMessage {
             self.failure = failure
             self.pieces = pieces
         }
-
-        /// The counts alone (what the orders' answers must add up to), without a summary.
-        public var counts: LinesWritten {
-            LinesWritten(records: records, resultsBytes: resultsBytes, evalsBytes: evalsBytes, failure: failure)
-        }
     }
 }
