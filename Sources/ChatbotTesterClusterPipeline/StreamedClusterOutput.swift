@@ -446,26 +446,20 @@ final class StreamedClusterOutput: ClusterWorkerWrittenLines, @unchecked Sendabl
             return nil
         }
         do {
-            let journal = FileHandle(forReadingAtPath: lines.journal.path)
-            defer { try? journal?.close() }
+            let fd = open(lines.journal.path, O_RDONLY | O_CLOEXEC)
+            defer { if fd >= 0 { close(fd) } }
             // The kept samples' lines lie close together in the journal (early indexes, journaled
-            // early): read through a window of a megabyte, not a read each.
-            var window = (start: UInt64(0), bytes: Data())
+            // early, by two workers or more): read through the merge's windows, not a read each.
+            let windows = ReadWindows(fd: fd)
             func sample(at index: Int) throws -> SampleEvaluation {
-                guard let place = lines.places.journalLine(of: index), let journal else {
-                    throw ChatbotTesterError(.internal, "the journal line of index \(index) is not known")
+                guard fd >= 0, let place = lines.places.journalLine(of: index),
+                    let line = windows.read(Int(place.lowerBound)..<Int(place.upperBound)), line.last == 0x0A
+                else { throw ChatbotTesterError(.internal, "the journal line of index \(index) cannot be read") }
+                let record = try ClusterRecord.decode(journalLine: line.dropLast(), decoder: decoder)
+                guard record.index == index else {
+                    throw ChatbotTesterError(.internal, "the journal line at \(place.lowerBound) holds index \(record.index), not \(index)")
                 }
-                let length = Int(place.upperBound - place.lowerBound)
-                if place.lowerBound < window.start || place.upperBound > window.start + UInt64(window.bytes.count) {
-                    let start = place.lowerBound - min(place.lowerBound, 1 << 16)
-                    try journal.seek(toOffset: start)
-                    window = (start, try journal.read(upToCount: max(1 << 20, Int(place.lowerBound - start) + length)) ?? Data())
-                }
-                let at = window.bytes.startIndex + Int(place.lowerBound - window.start)
-                guard place.upperBound <= window.start + UInt64(window.bytes.count), window.bytes[at + length - 1] == 0x0A else {
-                    throw ChatbotTesterError(.internal, "the journal line of index \(index) at \(place.lowerBound) is cut short")
-                }
-                return try Self.sample(journalLine: window.bytes[at..<(at + length - 1)], decoder: decoder)
+                return SampleEvaluation(run: record.run, evals: record.evals)
             }
             var parts = try pieces.map { (summary: try ReportPieceSummary.decode($0.summary), file: URL(fileURLWithPath: $0.path)) }
             // The records no worker made pieces of (those of a worker that left, whose lines the
@@ -490,7 +484,7 @@ final class StreamedClusterOutput: ClusterWorkerWrittenLines, @unchecked Sendabl
             try evaluation.add(assembly, sample: sample(at:))
             closed = true
             let summary = try evaluation.finish().summary
-            for made in 1...max(1, lock.withLock { piecesMade }) { unlink(directory.appendingPathComponent("pieces-\(made)").path) }
+            for made in 0..<lock.withLock({ piecesMade }) { unlink(directory.appendingPathComponent("pieces-\(made + 1)").path) }
             try StreamedOutputDirectory.moveFiles(of: directory, into: target)
             return Written(evaluation: summary, pieces: (pieces.count, madeHere))
         } catch {
@@ -498,16 +492,6 @@ final class StreamedClusterOutput: ClusterWorkerWrittenLines, @unchecked Sendabl
             giveUp("the reports' pieces cannot be put together: \(error)")
             return nil
         }
-    }
-
-    /// The sample of a journal line (without its newline): its `run` and `evals` decoded.
-    static func sample(journalLine line: Data, decoder: JSONDecoder) throws -> SampleEvaluation {
-        let members = try JSONByteScanner.members(ofObject: line)
-        guard let run = members.first(where: { $0.name == "run" })?.value, let evals = members.first(where: { $0.name == "evals" })?.value else {
-            throw ChatbotTesterError(.internal, "a journal line without its run or evaluations")
-        }
-        let start = line.startIndex
-        return try sample(run: line[(start + run.lowerBound)..<(start + run.upperBound)], line: line, evals: evals, decoder: decoder)
     }
 
     /// A sample from its `run` value's bytes and the evaluations at `evals` in `line`.

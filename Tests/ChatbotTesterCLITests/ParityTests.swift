@@ -73,11 +73,13 @@ import Testing
     static let outputs = ["results.jsonl", "evals.jsonl", "summary.json", "report.html", "report.md", "junit.xml", "results.csv", "run-summary.json", "job.json", "events.jsonl"]
 
     /// `earlyLineRecords`: with 2, the workers write the lines of the dataset's complete prefix
-    /// while the run plays (`CHATBOT_TESTER_EARLY_LINE_RECORDS`); without, at its end only.
+    /// while the run plays (`CHATBOT_TESTER_EARLY_LINE_RECORDS`), each on one thread, so on the
+    /// HTTP client's loop whatever the machine's cores (`CHATBOT_TESTER_WORKER_THREADS=1`);
+    /// without, at its end only, on the threads the coordinator gives them.
     @Test(arguments: [nil, 2] as [Int?])
     func aPlainJobWritesTheSameFilesResultsVerdictsAndSummaries(earlyLineRecords: Int?) async throws {
         var outs: [Mode: URL] = [:]
-        let environment = earlyLineRecords.map { ["CHATBOT_TESTER_EARLY_LINE_RECORDS": String($0)] } ?? [:]
+        let environment = earlyLineRecords.map { ["CHATBOT_TESTER_EARLY_LINE_RECORDS": String($0), "CHATBOT_TESTER_WORKER_THREADS": "1"] } ?? [:]
         for mode in Mode.allCases {
             let out = try CLITests.temporaryDirectory()
             let result = try await CLITests.run(
@@ -93,8 +95,8 @@ import Testing
             #expect(Self.lines(single.appendingPathComponent(name)).map(Self.normalized) == Self.lines(sharded.appendingPathComponent(name)).map(Self.normalized), "\(name)")
         }
         #expect(Self.json(single.appendingPathComponent("summary.json")).map(Self.stripped) == Self.json(sharded.appendingPathComponent("summary.json")).map(Self.stripped))
-        // The row reports: one process writes them while the run plays, the coordinator from the
-        // workers' report parts; both must give the same rows (timings aside).
+        // The row reports: one process writes them while the run plays, the coordinator puts the
+        // workers' pieces of them together; both must give the same rows (timings aside).
         for name in ["results.csv", "junit.xml"] {
             let rows = Self.untimed(single.appendingPathComponent(name))
             #expect(rows != nil && rows == Self.untimed(sharded.appendingPathComponent(name)), "\(name)")
@@ -128,6 +130,12 @@ import Testing
             return message
         }
         #expect(written.count == 1 && written.first?.contains("orders sent while the run played") == (earlyLineRecords != nil), "\(written)")
+        // The workers made the reports' pieces (protocol 12); the coordinator made none itself.
+        let pieces = Self.lines(sharded.appendingPathComponent("events.jsonl")).compactMap { line -> String? in
+            guard case .object(let event)? = try? JSONValue(parsing: line), event["source"]?.stringValue == "cluster.reports" else { return nil }
+            return event["message"]?.stringValue
+        }
+        #expect(pieces.count == 1 && pieces[0].hasPrefix("the workers made the reports' pieces") && !pieces[0].contains("itself"), "\(pieces)")
         #expect(Set(singleEvents.keys.map(\.kind)) == ["run.sample.started", "run.sample.completed", "evaluate.sample.completed"])
         #expect(singleEvents.values.allSatisfy { $0 == 1 })
     }

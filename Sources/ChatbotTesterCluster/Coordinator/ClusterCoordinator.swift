@@ -221,9 +221,9 @@ actor CoordinatorDriver {
     private let lineSink: (any ClusterWorkerWrittenLines)?
     /// Whether the workers make the reports' pieces (protocol 12: the sink wants them).
     private let reportPieces: Bool
-    /// Per worker connection: the pieces files of its orders not answered yet, in the order sent
-    /// (a worker answers its orders one after another).
-    private var piecesFiles: [Int: [String]] = [:]
+    /// Per worker connection: the pieces file of each of its orders not answered yet (nil: the
+    /// order named none), in the order sent (a worker answers its orders one after another).
+    private var piecesFiles: [Int: [String?]] = [:]
     /// Where each journaled record's lines go (with a `lineSink`).
     private var places = ClusterLinePlaces()
     /// The journal's bytes the workers' `journaled` frames covered (each write: its leading newline
@@ -564,9 +564,9 @@ actor CoordinatorDriver {
             guard connections[worker] != nil else { continue }
             var encoded: [Data] = []
             for var order in orders {
-                if reportPieces, let path = sink.piecesFile() {
-                    order.pieces = path
-                    piecesFiles[worker, default: []].append(path)
+                if reportPieces {
+                    order.pieces = sink.piecesFile()
+                    piecesFiles[worker, default: []].append(order.pieces)
                 }
                 do {
                     encoded.append(try codec.encode(.writeLines(order)))
@@ -626,7 +626,7 @@ actor CoordinatorDriver {
         if reportPieces, var files = piecesFiles[id], !files.isEmpty {
             let path = files.removeFirst()
             piecesFiles[id] = files
-            if let summary = answer.pieces, answer.failure == nil { lineSink?.piecesWritten(summary, path: path) }
+            if let path, let summary = answer.pieces, answer.failure == nil { lineSink?.piecesWritten(summary, path: path) }
         }
         switch linePhase?.answered(answer, from: id, peer: peer) {
         case .workerDone(let id):

@@ -200,14 +200,7 @@ struct ClusterLinePhase {
         defer { if evalsFile >= 0 { close(evalsFile) } }
         /// Writes `bytes` at `offset` of `fd` whole; false when it cannot.
         func put(_ bytes: [UInt8], at offset: Int, to fd: Int32) -> Bool {
-            var done = 0
-            while done < bytes.count {
-                let n = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress! + done, $0.count - done, off_t(offset + done)) }
-                if n < 0 && errno == EINTR { continue }
-                guard n > 0 else { return false }
-                done += n
-            }
-            return true
+            PositionalWrite.write(bytes, to: fd, at: offset) == nil
         }
         var next = 0
         var line = [UInt8]()

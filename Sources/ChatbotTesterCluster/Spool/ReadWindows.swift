@@ -8,7 +8,7 @@ import Foundation
 /// larger than half a window is read on its own. Should the reads stop walking (over 64 window
 /// reads in a row, fewer than two ranges served per window read: a journal in another order than
 /// the walk's), every range is read on its own from then on, as without windows.
-final class ReadWindows: @unchecked Sendable {
+public final class ReadWindows: @unchecked Sendable {
     /// Bytes per window.
     static let windowSize = 1 << 16
     /// Windows kept.
@@ -33,12 +33,12 @@ final class ReadWindows: @unchecked Sendable {
     private(set) var direct = false
 
     /// Reads `fd` (owned by the caller, who keeps it open while this is used).
-    init(fd: Int32) {
+    public init(fd: Int32) {
         self.fd = fd
     }
 
     /// The bytes at `range`; nil when the file holds fewer bytes there or cannot be read (`errno`).
-    func read(_ range: Range<Int>) -> Data? {
+    public func read(_ range: Range<Int>) -> Data? {
         guard range.lowerBound >= 0 else { return nil }
         guard range.count <= Self.windowSize / 2 else { return readAlone(range) }
         // One lock per read: `.none` asks for a read of its own (windows were given up).

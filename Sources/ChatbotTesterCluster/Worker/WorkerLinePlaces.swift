@@ -307,12 +307,8 @@ struct WorkerLinePlaces: Sendable {
         }
 
         mutating func flush() throws {
-            var done = 0
-            while done < buffer.count {
-                let wrote = buffer.withUnsafeBytes { pwrite(fd, $0.baseAddress! + done, $0.count - done, off_t(offset + done)) }
-                if wrote < 0, errno == EINTR { continue }
-                guard wrote > 0 else { throw Fault(description: "cannot write \(path): \(String(cString: strerror(errno)))") }
-                done += wrote
+            if let code = PositionalWrite.write(buffer, to: fd, at: offset) {
+                throw Fault(description: "cannot write \(path): \(String(cString: strerror(code)))")
             }
             offset += buffer.count
             total += buffer.count

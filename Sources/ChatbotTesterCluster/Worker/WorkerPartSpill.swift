@@ -14,9 +14,8 @@ final class WorkerPartSpill: @unchecked Sendable {
     /// The directory it is in, for messages.
     let path: String
     private let lock = NSLock()
+    /// Bytes appended and not written yet (they follow the `written` ones).
     private var buffer: [UInt8] = []
-    /// Bytes appended, the buffered ones included.
-    private var size = 0
     /// Bytes written to the file.
     private var written = 0
     /// Why the spill stopped keeping parts (a write that failed); nil while it keeps them.
@@ -52,9 +51,8 @@ final class WorkerPartSpill: @unchecked Sendable {
     /// Appends `part`; where it starts in the file.
     func append(_ part: UnsafeRawBufferPointer) -> UInt64 {
         lock.withLock {
-            let at = UInt64(size)
+            let at = UInt64(written + buffer.count)
             buffer.append(contentsOf: part)
-            size += part.count
             if buffer.count >= 1 << 20 { flushLocked() }
             return at
         }
@@ -75,18 +73,12 @@ final class WorkerPartSpill: @unchecked Sendable {
     }
 
     private func flushLocked() {
-        guard failure == nil else { return buffer.removeAll(keepingCapacity: true) }
-        var done = 0
-        while done < buffer.count {
-            let wrote = buffer.withUnsafeBytes { pwrite(fd, $0.baseAddress! + done, $0.count - done, off_t(written + done)) }
-            if wrote < 0, errno == EINTR { continue }
-            guard wrote > 0 else {
-                failure = "cannot write \(path): \(String(cString: strerror(errno)))"
-                break
-            }
-            done += wrote
+        defer { buffer.removeAll(keepingCapacity: true) }
+        guard failure == nil else { return }
+        if let code = PositionalWrite.write(buffer, to: fd, at: written) {
+            failure = "cannot write \(path): \(String(cString: strerror(code)))"
+        } else {
+            written += buffer.count
         }
-        written += done
-        buffer.removeAll(keepingCapacity: true)
     }
 }

@@ -245,14 +245,8 @@ public final class ReportPieceWriter {
     /// when they follow it); empties `bytes`.
     private func write(_ bytes: inout [UInt8], ranges: inout [Int]) throws {
         guard !bytes.isEmpty else { return }
-        var done = 0
-        while done < bytes.count {
-            let wrote = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress! + done, $0.count - done, off_t(fileEnd + done)) }
-            if wrote < 0, errno == EINTR { continue }
-            guard wrote > 0 else {
-                throw ChatbotTesterError(.io, "cannot write \(path): \(String(cString: strerror(errno)))", location: SourceLocation(source: path))
-            }
-            done += wrote
+        if let code = PositionalWrite.write(bytes, to: fd, at: fileEnd) {
+            throw ChatbotTesterError(.io, "cannot write \(path): \(String(cString: strerror(code)))", location: SourceLocation(source: path))
         }
         if let last = ranges.last, last == fileEnd {
             ranges[ranges.count - 1] = fileEnd + bytes.count

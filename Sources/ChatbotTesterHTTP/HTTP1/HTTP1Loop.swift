@@ -296,15 +296,14 @@ final class HTTP1Loop: TaskExecutor, @unchecked Sendable {
         let scratch = UnsafeMutableRawPointer.allocate(byteCount: scratchSize, alignment: 16)
         var lastSweep = HTTPClock.now()
         var active: [HTTP1Exchange] = []
-        // Whether exchanges are in flight (then the wait times out for the deadline sweep): read
-        // with the last lock of each round. One registered after it wakes the loop (`register`).
-        var busy = lock.withLock { !exchanges.isEmpty }
         while true {
-            // No wait while jobs are queued; otherwise an enqueued job wakes the wait.
+            // No wait while jobs are queued (an enqueued job wakes a wait); with exchanges in flight
+            // the wait times out for the deadline sweep. One registered after this wakes the loop
+            // (`register`).
             let timeout: Int32 = lock.withLock {
                 if !jobs.isEmpty { return 0 }
                 waiting = true
-                return busy ? 50 : -1
+                return exchanges.isEmpty ? -1 : 50
             }
             let count = epoll_wait(epollFD, events, Int32(capacity), timeout)
             if timeout != 0 { lock.withLock { waiting = false } }
@@ -347,11 +346,9 @@ final class HTTP1Loop: TaskExecutor, @unchecked Sendable {
                     }
                 }
                 for (exchange, _) in ended { exchanges[exchange.id] = nil }
-                busy = !exchanges.isEmpty
             }
             finish(ended, removed: true)
             runJobs()
-            busy = lock.withLock { !exchanges.isEmpty }
         }
     }
 
