@@ -221,8 +221,9 @@ public struct ShardedRunStage: JobRunStage {
                 } else if let written = try await streamed.finish(expected: outcome.stats.journaled) {
                     if let pieces = written.pieces {
                         let here = pieces.recordsMadeHere == 0 ? "" : "; the coordinator made those of \(pieces.recordsMadeHere) records itself"
+                        let by = pieces.byWorker ? Self.reportsByWorkerMessage : "the coordinator put them together into the reports"
                         job.events.emit(LogEvent(
-                            .debug, "\(Self.piecesMessage) (\(pieces.summaries) summaries)\(here)", source: Self.reportsSource))
+                            .debug, "\(Self.piecesMessage) (\(pieces.summaries) summaries)\(here); \(by)", source: Self.reportsSource))
                     }
                     job.events.emit(LogEvent(.debug, Self.streamedMessage, source: Self.outputSource))
                     return (written.evaluation, nil)
@@ -269,6 +270,8 @@ public struct ShardedRunStage: JobRunStage {
     static let outputSource = "cluster.output"
     /// The source of the debug event that says the workers made the reports' pieces.
     static let reportsSource = "cluster.reports"
+    /// How the `reportsSource` event ends when a worker made the reports (protocol 13).
+    static let reportsByWorkerMessage = "a worker put them together into the reports"
     /// The start of its message.
     static let piecesMessage = "the workers made the reports' pieces of their records"
     /// The event's message when the outputs were written while the run played.

@@ -74,8 +74,16 @@ final class StreamedClusterOutput: ClusterWorkerWrittenLines, @unchecked Sendabl
     private var piecesMade = 0
     private var summaries: [(summary: Data, path: String)] = []
     private var journalLines: (places: ClusterLinePlaces, journal: URL)?
+    /// The records the lines were ordered for (`linesOrdered`).
+    private var orderedRecords: Int?
+    /// How the worker asked to make the reports did (protocol 13; nil: none was asked, or it has
+    /// not answered; `.some(nil)`: it made them).
+    private var reportsByWorker: String??
     /// With `workersMakeReports`, on the queue: the records whose pieces `finish` made itself.
     private var madeHere = 0
+    /// On the queue: the pieces put together for the order a worker was sent (`reportsOrder()`),
+    /// for how many records, and the directory it makes the reports in.
+    private var asked: (assembly: ReportPieceAssembly, records: Int, directory: URL)?
 
     /// Whether the workers write `results.jsonl` and `evals.jsonl` at the end of the run (protocol
     /// 11): this output then writes only the reports, and copies no line.
@@ -205,7 +213,42 @@ final class StreamedClusterOutput: ClusterWorkerWrittenLines, @unchecked Sendabl
     func linesOrdered(records: Int, places: ClusterLinePlaces, journal: URL) {
         guard workersMakeReports else { return linesOrdered(records: records) }
         // The reports are put together from the pieces once every worker has answered (`finish`).
-        lock.withLock { journalLines = (places, journal) }
+        lock.withLock {
+            journalLines = (places, journal)
+            orderedRecords = records
+        }
+    }
+
+    /// Once every line is written: the order for the worker that puts the pieces together into the
+    /// reports in this output's stead (protocol 13), so that the coordinator reads no sample and
+    /// copies no piece; nil when this output makes them itself (`finish`): a record no worker made
+    /// pieces of (its worker left), pieces that do not fit, or an output given up.
+    func reportsOrder() -> Data? {
+        let (pieces, lines, records) = lock.withLock { (summaries, journalLines, orderedRecords) }
+        guard workersMakeReports, let lines, let records else { return nil }
+        return queue.sync { () -> Data? in
+            guard reason == nil, let evaluation else { return nil }
+            do {
+                let order = pieces.map { ReportsOrder.Piece(summary: $0.summary, path: $0.path) }
+                let assembly = try ReportsOrder.assembly(of: order, records: records)
+                var samples: [Int] = []
+                for index in evaluation.samplesShown(by: assembly) {
+                    guard let place = lines.places.journalLine(of: index) else { return nil }
+                    samples += [index, Int(place.lowerBound), Int(place.upperBound - place.lowerBound)]
+                }
+                let reports = directory.appendingPathComponent("reports")
+                guard mkdir(reports.path, 0o700) == 0 else { return nil }
+                asked = (assembly, records, reports)
+                return try JSONCoding.encoder().encode(ReportsOrder(directory: reports.path, records: records, pieces: order, samples: samples))
+            } catch {
+                // `finish` puts them together itself, and says why when it cannot.
+                return nil
+            }
+        }
+    }
+
+    func reportsMade(failure: String?) {
+        lock.withLock { reportsByWorker = .some(failure) }
     }
 
     /// Every record is in: the reports are written now, on the queue, while the workers write the
@@ -390,7 +433,7 @@ final class StreamedClusterOutput: ClusterWorkerWrittenLines, @unchecked Sendabl
         var evaluation: EvalSummary?
         /// With `workersMakeReports`: how many of the workers' summaries were put together, and of
         /// how many records this output made the pieces itself.
-        var pieces: (summaries: Int, recordsMadeHere: Int)?
+        var pieces: (summaries: Int, recordsMadeHere: Int, byWorker: Bool)?
     }
 
     /// Writes what is still queued or waiting (a run stopped by its budget or failure policy
@@ -445,21 +488,29 @@ final class StreamedClusterOutput: ClusterWorkerWrittenLines, @unchecked Sendabl
             giveUp("the run's lines were not ordered")
             return nil
         }
-        do {
-            let fd = open(lines.journal.path, O_RDONLY | O_CLOEXEC)
-            defer { if fd >= 0 { close(fd) } }
-            // The kept samples' lines lie close together in the journal (early indexes, journaled
-            // early, by two workers or more): read through the merge's windows, not a read each.
-            let windows = ReadWindows(fd: fd)
-            func sample(at index: Int) throws -> SampleEvaluation {
-                guard fd >= 0, let place = lines.places.journalLine(of: index),
-                    let line = windows.read(Int(place.lowerBound)..<Int(place.upperBound)), line.last == 0x0A
-                else { throw ChatbotTesterError(.internal, "the journal line of index \(index) cannot be read") }
-                let record = try ClusterRecord.decode(journalLine: line.dropLast(), decoder: decoder)
-                guard record.index == index else {
-                    throw ChatbotTesterError(.internal, "the journal line at \(place.lowerBound) holds index \(record.index), not \(index)")
+        if let asked {
+            // A worker was asked to make the reports: when it did, they are taken as they are.
+            if lock.withLock({ reportsByWorker }) == .some(nil), asked.records == expected,
+                (try? adoptReports(from: asked.directory, named: evaluation.reportFileNames)) != nil
+            {
+                do {
+                    closed = true
+                    for made in 0..<lock.withLock({ piecesMade }) { unlink(directory.appendingPathComponent("pieces-\(made + 1)").path) }
+                    try StreamedOutputDirectory.moveFiles(of: directory, into: target)
+                    return Written(evaluation: evaluation.summary(of: asked.assembly), pieces: (pieces.count, 0, true))
+                } catch {
+                    closed = false
+                    giveUp("the reports a worker made cannot be moved into place: \(error)")
+                    return nil
                 }
-                return SampleEvaluation(run: record.run, evals: record.evals)
+            }
+            // Else they are made here, as if none had been asked (what it left is removed).
+            try? FileManager.default.removeItem(at: asked.directory)
+        }
+        do {
+            let samples = try JournalSamples(journal: lines.journal.path)
+            func sample(at index: Int) throws -> SampleEvaluation {
+                try samples.sample(at: index, place: lines.places.journalLine(of: index).map { Int($0.lowerBound)..<Int($0.upperBound) })
             }
             var parts = try pieces.map { (summary: try ReportPieceSummary.decode($0.summary), file: URL(fileURLWithPath: $0.path)) }
             // The records no worker made pieces of (those of a worker that left, whose lines the
@@ -486,12 +537,29 @@ final class StreamedClusterOutput: ClusterWorkerWrittenLines, @unchecked Sendabl
             let summary = try evaluation.finish().summary
             for made in 0..<lock.withLock({ piecesMade }) { unlink(directory.appendingPathComponent("pieces-\(made + 1)").path) }
             try StreamedOutputDirectory.moveFiles(of: directory, into: target)
-            return Written(evaluation: summary, pieces: (pieces.count, madeHere))
+            return Written(evaluation: summary, pieces: (pieces.count, madeHere, false))
         } catch {
             closed = false
             giveUp("the reports' pieces cannot be put together: \(error)")
             return nil
         }
+    }
+
+    /// Moves the reports a worker made in `made` (every one of `names`, as regular files) into this
+    /// output's directory, and removes `made`; throws, moving none, when one is missing.
+    private func adoptReports(from made: URL, named names: [String]) throws {
+        for name in names {
+            var info = stat()
+            guard lstat(made.appendingPathComponent(name).path, &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
+                throw ChatbotTesterError(.io, "the worker left no \(name)", location: SourceLocation(source: made.path))
+            }
+        }
+        for name in names {
+            guard rename(made.appendingPathComponent(name).path, directory.appendingPathComponent(name).path) == 0 else {
+                throw ChatbotTesterError(.io, "cannot move \(name): \(String(cString: strerror(errno)))", location: SourceLocation(source: made.path))
+            }
+        }
+        try FileManager.default.removeItem(at: made)
     }
 
     /// A sample from its `run` value's bytes and the evaluations at `evals` in `line`.

@@ -8,7 +8,7 @@ extension TestJob {
     /// `evals` files, with this job's metric thresholds and gates (and `evaluate.baseline`'s
     /// comparison), exactly as `evaluate(results:)` writes them after scoring.
     public func writeReports(results: URL, evals: URL) async throws -> EvalSummary {
-        var options = ReportOptions(title: config.name ?? "chatbot-tester", htmlSampleCap: evaluation.htmlSampleCap)
+        var options = reportOptions
         if let baseline = evaluation.baseline {
             options.comparison = try await RunComparison.compare(
                 baselineEvals: Self.baselineEvals(baseline, config: config), candidateEvals: evals, events: events)

@@ -164,13 +164,18 @@ extension TestJob {
         try await evaluationOutput(in: outputDirectory, writesEvals: writesEvals)
     }
 
+    /// The reports' options of this job: its name as their title, `evaluate.htmlSampleCap`.
+    public var reportOptions: ReportOptions {
+        ReportOptions(title: config.name ?? "chatbot-tester", htmlSampleCap: evaluation.htmlSampleCap)
+    }
+
     /// The same output, written into `directory` (`test`'s streamed output writes a private one,
     /// as does a sharded `test`'s); with `assemblesRows`, `results.csv` and `junit.xml` come from
     /// a sharded run's workers' pieces (`EvaluationOutput.add(_:sample:)`).
     public func evaluationOutput(in directory: URL, writesEvals: Bool = true, assemblesRows: Bool = false) async throws -> EvaluationOutput {
         try await EvaluationOutput(
             directory: directory, descriptors: evaluator.descriptors, maxErrorRate: evaluator.maxErrorRate,
-            options: ReportOptions(title: config.name ?? "chatbot-tester", htmlSampleCap: evaluation.htmlSampleCap),
+            options: reportOptions,
             baselineEvals: evaluation.baseline.map { Self.baselineEvals($0, config: config) }, events: events, writesEvals: writesEvals,
             assemblesRows: assemblesRows)
     }

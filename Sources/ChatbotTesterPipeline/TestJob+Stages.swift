@@ -327,7 +327,7 @@ extension TestJob {
     /// `evaluate.baseline`, the reports also compare against that run.
     public func evaluate(results: URL) async throws -> EvalSummary {
         events.emit(JobStageEvent(stage: "evaluate", started: true))
-        let options = ReportOptions(title: config.name ?? "chatbot-tester", htmlSampleCap: evaluation.htmlSampleCap)
+        let options = reportOptions
         let baselineEvals = evaluation.baseline.map { Self.baselineEvals($0, config: config) }
         let outcome = try await evaluator.evaluateFile(
             results: results, outputDirectory: outputDirectory, options: options, baselineEvals: baselineEvals)

@@ -130,12 +130,15 @@ import Testing
             return message
         }
         #expect(written.count == 1 && written.first?.contains("orders sent while the run played") == (earlyLineRecords != nil), "\(written)")
-        // The workers made the reports' pieces (protocol 12); the coordinator made none itself.
+        // The workers made the reports' pieces (protocol 12), and one of them put them together
+        // (protocol 13); the coordinator made none itself.
         let pieces = Self.lines(sharded.appendingPathComponent("events.jsonl")).compactMap { line -> String? in
             guard case .object(let event)? = try? JSONValue(parsing: line), event["source"]?.stringValue == "cluster.reports" else { return nil }
             return event["message"]?.stringValue
         }
-        #expect(pieces.count == 1 && pieces[0].hasPrefix("the workers made the reports' pieces") && !pieces[0].contains("itself"), "\(pieces)")
+        #expect(
+            pieces.count == 1 && pieces[0].hasPrefix("the workers made the reports' pieces") && !pieces[0].contains("itself")
+                && pieces[0].hasSuffix("a worker put them together into the reports"), "\(pieces)")
         #expect(Set(singleEvents.keys.map(\.kind)) == ["run.sample.started", "run.sample.completed", "evaluate.sample.completed"])
         #expect(singleEvents.values.allSatisfy { $0 == 1 })
     }

@@ -205,16 +205,18 @@ import Testing
         // run (`writeLines` / `linesWritten`).
         // 12: `welcome` may ask for the reports' pieces, `writeLines` name a pieces file and
         // `linesWritten` carry their summary.
-        #expect(clusterProtocolVersion == 12)
+        // 13: the coordinator may ask a worker to put the pieces together (`makeReports` /
+        // `reportsMade`).
+        #expect(clusterProtocolVersion == 13)
         var machine = CoordinatorStateMachineTests.machine(shards: 1, per: 2)
         _ = machine.connected(1, now: 0)
         let old = machine.received(.hello(.init(workerId: "w1", pid: 1, protocolVersion: 6)), from: 1, now: 0)
-        #expect(CoordinatorStateMachineTests.closes(old).first?.1 == "protocol version 6 is not 12")
+        #expect(CoordinatorStateMachineTests.closes(old).first?.1 == "protocol version 6 is not 13")
         var worker = WorkerStateMachine(hello: .init(workerId: "w", pid: 1))
         _ = worker.start()
         let welcome = ClusterMessage.Welcome(protocolVersion: 6, runId: "r", setup: ClusterJobSetup(registry: RegistryConfig(), job: nil), heartbeatSeconds: 1)
         let actions = worker.received(.welcome(welcome))
-        #expect(actions.contains(.exit(reason: "coordinator speaks protocol 6, this worker 12")), "\(actions)")
+        #expect(actions.contains(.exit(reason: "coordinator speaks protocol 6, this worker 13")), "\(actions)")
     }
 }
 

@@ -160,20 +160,17 @@ import Testing
         #expect(throws: (any Error).self) { try ReportPieceSummary.decode(bytes + [0]) }
     }
 
-    /// A sharded run's streamed output with the workers making the pieces: the records of a worker
-    /// that left (no pieces of theirs came) are made by the output itself from their journal
-    /// lines, and the reports are those of every record decoded; a summary that does not fit gives
-    /// the output up (the merge writes the files).
-    @Test func theOutputMakesThePiecesNoWorkerMade() async throws {
-        let directory = try ClusterTestSupport.temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: directory) }
+    /// Records journaled by the workers (`StreamedClusterOutputTests.journaled()`); the reference
+    /// outputs of a job whose coordinator read every record's part, in order; the journal as the
+    /// workers appended the records, and where each line went.
+    static func journalFixture(
+        in directory: URL
+    ) async throws -> (journaled: [(envelope: ClusterRecordEnvelope, record: ClusterRecord)], reference: TestJob, journal: URL, places: ClusterLinePlaces) {
         let journaled = try StreamedClusterOutputTests.journaled()
-        // The reference: every record's part read by the coordinator, in order.
         let reference = try await StreamedClusterOutputTests.job(directory.appendingPathComponent("reference"))
         let plain = try await StreamedClusterOutput(job: reference, scoring: true, limit: 100)
         for entry in journaled { StreamedClusterOutputTests.feed(plain, entry.envelope) }
         #expect(try await plain.finish(expected: journaled.count) != nil)
-        // The journal as the workers appended it, and where each line went.
         let journal = directory.appendingPathComponent("journal.jsonl")
         var bytes = Data(), places = ClusterLinePlaces()
         for entry in journaled {
@@ -182,6 +179,88 @@ import Testing
             bytes.append(line)
         }
         try bytes.write(to: journal)
+        return (journaled, reference, journal, places)
+    }
+
+    /// Protocol 13: with every record's pieces made by the workers, the coordinator's output hands
+    /// one worker an order to put them together (the samples the reports show and where they are in
+    /// the journal); what that worker makes is the reports the output would make itself, taken as
+    /// they are. A worker that could not make them, or said it did and left a report out, leaves
+    /// the output to make them itself — the same files.
+    @Test func aWorkerPutsThePiecesTogetherForTheCoordinator() async throws {
+        let directory = try ClusterTestSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let (journaled, reference, journal, places) = try await Self.journalFixture(in: directory)
+        let samples = journaled.map { SampleEvaluation(run: $0.record.run, evals: $0.record.evals) }
+
+        /// One run of the output: two pieces files covering every record, the order made, carried
+        /// out by the job's own piece maker (`tamper` may spoil what it made), the answer given.
+        func run(answer: String?, tamper: (URL) throws -> Void = { _ in }) async throws -> (StreamedClusterOutput.Written?, TestJob) {
+            let job = try await StreamedClusterOutputTests.job(directory.appendingPathComponent("out-\(UUID().uuidString)"))
+            let output = try await StreamedClusterOutput(job: job, scoring: true, limit: 100, workersWriteLines: true, workersMakeReports: true)
+            var start = EvalAggregate(metrics: job.evaluator.descriptors)
+            start.maxErrorRate = job.evaluator.maxErrorRate
+            let half = journaled.count / 2
+            for indexes in [Array(0..<half), Array(half..<journaled.count)] {
+                let path = try #require(output.piecesFile())
+                let made = try Self.pieces(of: samples, at: indexes, path: URL(fileURLWithPath: path), start: start)
+                output.piecesWritten(try made.encoded(), path: path)
+            }
+            output.linesOrdered(records: journaled.count, places: places, journal: journal)
+            output.linesWritten(failure: nil)
+            let order = try #require(output.reportsOrder())
+            let decoded = try JSONCoding.decoder().decode(ReportsOrder.self, from: order)
+            // Only the samples the reports show travel, with their places.
+            #expect(decoded.records == journaled.count && decoded.pieces.count == 2 && decoded.samples.count == 3 * journaled.count)
+            let maker = try #require(PipelineShardProcessor(job: job, runner: try await job.makeRunner(journal: nil)).reportPieceMaker)
+            try maker.makeReports(order, journal: journal.path)
+            try tamper(URL(fileURLWithPath: decoded.directory))
+            output.reportsMade(failure: answer)
+            return (try await output.finish(expected: journaled.count), job)
+        }
+
+        for (answer, tamper, byWorker) in [
+            (String?.none, { (_: URL) in }, true),
+            ("pid 7 could not make them", { _ in }, false),
+            (nil, { try FileManager.default.removeItem(at: $0.appendingPathComponent("report.md")) }, false),
+        ] as [(String?, (URL) throws -> Void, Bool)] {
+            let (written, job) = try await run(answer: answer, tamper: tamper)
+            let pieces = try #require(written?.pieces)
+            #expect(pieces.summaries == 2 && pieces.recordsMadeHere == 0 && pieces.byWorker == byWorker, "\(answer ?? "made")")
+            #expect(written?.evaluation != nil)
+            for name in Self.reportNames {
+                #expect(
+                    try PipelineClusterTests.report(reference.output(name)) == PipelineClusterTests.report(job.output(name)), "\(name) differs")
+            }
+            #expect(try Data(contentsOf: reference.output("junit.xml")) == Data(contentsOf: job.output("junit.xml")))
+            #expect(try Data(contentsOf: reference.output("summary.json")) == Data(contentsOf: job.output("summary.json")))
+            #expect(!FileManager.default.fileExists(atPath: job.output(StreamedClusterOutput.directoryName).path))
+            #expect(!FileManager.default.fileExists(atPath: job.output("reports").path))
+        }
+
+        // Pieces that leave records out: no order (the output makes those records' pieces itself).
+        let job = try await StreamedClusterOutputTests.job(directory.appendingPathComponent("partial"))
+        let output = try await StreamedClusterOutput(job: job, scoring: true, limit: 100, workersWriteLines: true, workersMakeReports: true)
+        let path = try #require(output.piecesFile())
+        let made = try Self.pieces(of: samples, at: [0, 1], path: URL(fileURLWithPath: path), start: {
+            var start = EvalAggregate(metrics: job.evaluator.descriptors)
+            start.maxErrorRate = job.evaluator.maxErrorRate
+            return start
+        }())
+        output.piecesWritten(try made.encoded(), path: path)
+        output.linesOrdered(records: journaled.count, places: places, journal: journal)
+        output.linesWritten(failure: nil)
+        #expect(output.reportsOrder() == nil)
+    }
+
+    /// A sharded run's streamed output with the workers making the pieces: the records of a worker
+    /// that left (no pieces of theirs came) are made by the output itself from their journal
+    /// lines, and the reports are those of every record decoded; a summary that does not fit gives
+    /// the output up (the merge writes the files).
+    @Test func theOutputMakesThePiecesNoWorkerMade() async throws {
+        let directory = try ClusterTestSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let (journaled, reference, journal, places) = try await Self.journalFixture(in: directory)
 
         func run(_ summary: (ReportPieceSummary) -> ReportPieceSummary) async throws -> (StreamedClusterOutput, StreamedClusterOutput.Written?, TestJob) {
             let job = try await StreamedClusterOutputTests.job(directory.appendingPathComponent("pieces-\(UUID().uuidString)"))

@@ -106,9 +106,11 @@ import Testing
         #expect(messages.first?.hasPrefix("the workers wrote the lines of 300 records") == true, "\(messages)")
         #expect(messages.last == ShardedRunStage.streamedMessage)
         // The workers made the reports' pieces (protocol 12): the coordinator read no report part,
-        // and made none itself.
+        // and made none itself; one of them put the pieces together (protocol 13).
         let pieces = recorder.events(of: LogEvent.self).filter { $0.source == ShardedRunStage.reportsSource }.map(\.message)
-        #expect(pieces.count == 1 && pieces[0].hasPrefix(ShardedRunStage.piecesMessage) && !pieces[0].contains("itself"), "\(pieces)")
+        #expect(
+            pieces.count == 1 && pieces[0].hasPrefix(ShardedRunStage.piecesMessage) && !pieces[0].contains("itself")
+                && pieces[0].hasSuffix(ShardedRunStage.reportsByWorkerMessage), "\(pieces)")
         let results = try String(contentsOf: job.output("results.jsonl"), encoding: .utf8).split(separator: "\n")
         #expect(results.count == 300)
         try await Self.expectMergeGivesTheSameOutputs(job)

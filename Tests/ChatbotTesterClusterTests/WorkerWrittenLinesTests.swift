@@ -16,14 +16,39 @@ import Testing
 @Suite(.serialized) struct WorkerWrittenLinesTests {
     /// A sink whose lines the workers write; it keeps each journaled line and its ranges, to say
     /// what the files must hold, and how the coordinator's phase ended.
+    /// With a `reportsOrder` (protocol 13), it asks for the reports' pieces and hands that order to
+    /// a worker once the lines are written, noting how each answer went (`reportsOutcomes`).
     final class LineSink: ClusterWorkerWrittenLines, @unchecked Sendable {
         let lineFiles: (results: URL, evals: URL?)
         let lines = Locked<[Int: (line: Data, run: Range<Int>, evals: [Range<Int>])]>([:])
         let outcomes = Locked<[String?]>([])
         let discarded = Locked<[String]>([])
+        let order: Data?
+        let reportsOutcomes = Locked<[String?]>([])
+        private let directory: URL
+        private let piecesMade = Locked(0)
 
-        init(directory: URL) {
+        init(directory: URL, reportsOrder: Data? = nil) {
+            self.directory = directory
+            order = reportsOrder
             lineFiles = (directory.appendingPathComponent("results.jsonl"), directory.appendingPathComponent("evals.jsonl"))
+        }
+
+        var wantsReportPieces: Bool { order != nil }
+
+        func piecesFile() -> String? {
+            let made = piecesMade.withLock { count -> Int in
+                count += 1
+                return count
+            }
+            let path = directory.appendingPathComponent("pieces-\(made)").path
+            return FileManager.default.createFile(atPath: path, contents: nil) ? path : nil
+        }
+
+        func reportsOrder() -> Data? { order }
+
+        func reportsMade(failure: String?) {
+            reportsOutcomes.withLock { $0.append(failure) }
         }
 
         func journaled(
@@ -137,10 +162,25 @@ import Testing
         case leavesWithoutReportingItsLines
     }
 
+    /// How the test's own worker answers `makeReports` (protocol 13).
+    enum ReportsAnswer {
+        /// Says it made them.
+        case made
+        /// Says it could not.
+        case fails
+        /// Leaves without answering.
+        case leaves
+        /// Sends `reportsMade` before it is asked, with its first records.
+        case unasked
+    }
+
     /// A worker played by the test over a real socket: it journals every sample it is given, as
     /// a worker does (its own newline first, then the lines, then a `journaled` frame), and
-    /// answers `writeLines` as `answer` says. Returns the orders it got.
-    static func playWorker(socket: String, loop: UVLoop, answer: Answer) async throws -> [ClusterMessage.WriteLines] {
+    /// answers `writeLines` as `answer` says and `makeReports` as `reports` says (noting each
+    /// order in `reportOrders`). Returns the orders it got.
+    static func playWorker(
+        socket: String, loop: UVLoop, answer: Answer, reports: ReportsAnswer = .made, reportOrders: Locked<[Data]>? = nil
+    ) async throws -> [ClusterMessage.WriteLines] {
         var connected: UVPipeConnection?
         for _ in 0..<600 where connected == nil {
             connected = try? await UVPipeConnection.connect(path: socket, loop: loop)
@@ -177,13 +217,16 @@ import Testing
                     return orders
                 }
                 worker.enqueue([codec.encodeJournaledFrame(base: end + 1, units: units)])
+                if case .unasked = reports { worker.enqueue([try codec.encode(.reportsMade(.init()))]) }
                 if case .leavesAfterItsFirstRecords = answer {
                     // Closed once the frame is written (no reason given).
                     worker.close(reason: nil)
                     return orders
                 }
-            case .writeLines(let order):
+            case .writeLines(var order):
                 orders.append(order)
+                // Lines only: this worker keeps no report parts (its answer carries no pieces).
+                order.pieces = nil
                 var written = places.write(order, journal: journal)
                 switch answer {
                 case .writes: break
@@ -194,6 +237,15 @@ import Testing
                     return orders
                 }
                 worker.enqueue([try codec.encode(.linesWritten(written))])
+            case .makeReports(let order):
+                reportOrders?.withLock { $0.append(order.order) }
+                switch reports {
+                case .made, .unasked: worker.enqueue([try codec.encode(.reportsMade(.init()))])
+                case .fails: worker.enqueue([try codec.encode(.reportsMade(.init(failure: "no room for report.html")))])
+                case .leaves:
+                    worker.close(reason: nil)
+                    return orders
+                }
             case .shutdown:
                 worker.close(reason: nil)
                 return orders
@@ -205,11 +257,67 @@ import Testing
     }
 
     /// A run for a played worker in `directory`: its socket's path, a spool of `samples` cases in
-    /// shards of 5, and the sink.
-    static func playedRun(in directory: URL, samples: Int) throws -> (path: String, spool: ClusterSpool, sink: LineSink) {
+    /// shards of 5, and the sink (handing a worker `reportsOrder` when given).
+    static func playedRun(in directory: URL, samples: Int, reportsOrder: Data? = nil) throws -> (path: String, spool: ClusterSpool, sink: LineSink) {
         let spool = try ClusterSpool.prepare(
             at: directory.appendingPathComponent("spool"), samples: ClusterTestSupport.samples(samples), setup: ClusterTestSupport.setup(), samplesPerShard: 5)
-        return (directory.appendingPathComponent("c.sock").path, spool, LineSink(directory: directory))
+        return (directory.appendingPathComponent("c.sock").path, spool, LineSink(directory: directory, reportsOrder: reportsOrder))
+    }
+
+    /// Protocol 13: once every line is written, the coordinator hands the sink's order to the worker
+    /// (kept until then) and ends the run with its answer: made, the sink is told so; could not, or
+    /// left, the sink is told why (and makes the reports itself). A `reportsMade` nobody asked for
+    /// is a protocol violation: the worker is closed, and the run goes on without it.
+    @Test(.timeBound, arguments: [ReportsAnswer.made, .fails, .leaves, .unasked])
+    func aWorkerAskedToMakeTheReportsAnswersOrTheSinkIsToldWhyNot(_ reports: ReportsAnswer) async throws {
+        let directory = try ClusterTestSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let order = Data(#"{"put":"them together"}"#.utf8)
+        let (path, spool, sink) = try Self.playedRun(in: directory, samples: 24, reportsOrder: order)
+        var options = Self.options(sink, workers: 1)
+        options.assignsByReference = false
+        let reportOrders = Locked<[Data]>([])
+        let events = EventBus()
+        let recorder = RecordingClusterSink()
+        events.subscribe(recorder)
+        let stats = try await withTimeout(60) { [options] in
+            try await UVLoop.withLoop { loop in
+                let listener = try await UVPipeListener.listen(path: path, loop: loop)
+                let coordinator = Task(executorPreference: DedicatedThreadExecutor.timeBoundTests) {
+                    try await ClusterCoordinator.run(spool: spool, listener: listener, events: events, options: options)
+                }
+                let orders = try await Self.playWorker(socket: path, loop: loop, answer: .writes, reports: reports, reportOrders: reportOrders)
+                if case .unasked = reports {
+                    // Closed at its first frame, asked for no lines: the run has no worker left.
+                    #expect(orders.isEmpty)
+                    coordinator.cancel()
+                    _ = try? await coordinator.value
+                    return ClusterCoordinatorStats?.none
+                }
+                return try await withTaskCancellationHandler { try await coordinator.value } onCancel: { coordinator.cancel() }
+            }
+        }
+        await events.shutdown()
+        switch reports {
+        case .made, .fails, .leaves:
+            #expect(stats?.stopReason == .completed && stats?.journaled == 24)
+            #expect(sink.outcomes.current == [nil])
+            #expect(reportOrders.current == [order])
+            let outcomes = sink.reportsOutcomes.current
+            #expect(outcomes.count == 1, "\(outcomes)")
+            switch reports {
+            case .made: #expect(outcomes.first == .some(nil))
+            case .fails: #expect(outcomes.first??.contains("could not make them: no room for report.html") == true, "\(outcomes)")
+            default: #expect(outcomes.first??.contains("left before it made them") == true, "\(outcomes)")
+            }
+        case .unasked:
+            #expect(reportOrders.current.isEmpty && sink.reportsOutcomes.current.isEmpty)
+            let closed = recorder.events.current.compactMap { event -> String? in
+                if case .connectionClosed(_, let reason) = event { return reason }
+                return nil
+            }
+            #expect(closed.contains { $0.contains("reportsMade without a makeReports") }, "\(closed)")
+        }
     }
 
     /// A run of `samples` cases (handed out by value) with one worker, played by the test and

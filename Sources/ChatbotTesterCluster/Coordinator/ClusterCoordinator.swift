@@ -224,6 +224,12 @@ actor CoordinatorDriver {
     /// Per worker connection: the pieces file of each of its orders not answered yet (nil: the
     /// order named none), in the order sent (a worker answers its orders one after another).
     private var piecesFiles: [Int: [String?]] = [:]
+    /// With the workers making the pieces: the workers that wrote every line asked of them, kept
+    /// (not told to leave) until the reports are made, since one of them may be asked to make them
+    /// (protocol 13).
+    private var keptForReports: Set<Int> = []
+    /// The worker asked to make the reports, and until when the coordinator waits for its answer.
+    private var reportsAsked: (id: Int, peer: String, deadline: Double, started: Double)?
     /// Where each journaled record's lines go (with a `lineSink`).
     private var places = ClusterLinePlaces()
     /// The journal's bytes the workers' `journaled` frames covered (each write: its leading newline
@@ -426,6 +432,12 @@ actor CoordinatorDriver {
                 if case .linesWritten(let answer) = message {
                     await linesAnswered(answer, from: id, peer: connection.peerDescription)
                     return
+                }
+                if case .reportsMade(let answer) = message {
+                    guard reportsAsked?.id == id else {
+                        return await perform(machine.violation(id, reason: "reportsMade without a makeReports to answer"))
+                    }
+                    return reportsAnswered(failure: answer.failure.map { "\(connection.peerDescription) could not make them: \($0.prefix(2000))" })
                 }
                 if case .released(let released) = message, let why = released.unreadable, linesOnly.insert(id).inserted {
                     events.emit(
@@ -630,7 +642,11 @@ actor CoordinatorDriver {
         }
         switch linePhase?.answered(answer, from: id, peer: peer) {
         case .workerDone(let id):
-            if let payload = try? codec.encode(.shutdown) { connections[id]?.enqueue([payload]) }
+            if reportPieces {
+                keptForReports.insert(id)
+            } else if let payload = try? codec.encode(.shutdown) {
+                connections[id]?.enqueue([payload])
+            }
             if linePhase?.complete == true { endLinePhase(failure: nil) }
         case .fail(let why):
             if linePhase?.isFinal == false {
@@ -675,7 +691,48 @@ actor CoordinatorDriver {
         if let payload = try? codec.encode(.shutdown) {
             for id in phase.stillWriting { connections[id]?.enqueue([payload]) }
         }
+        if why == nil, askForReports() { return }
+        releaseKept()
         markFinished()
+    }
+
+    // MARK: A worker makes the reports (protocol 13)
+
+    /// Asks one of the workers kept after writing their lines to put the reports' pieces together
+    /// (`makeReports`), when the sink has an order for it; tells the others to leave. Whether one
+    /// was asked (the run then ends with its answer, `reportsAnswered`).
+    private func askForReports() -> Bool {
+        guard failure == nil, let sink = lineSink, let id = keptForReports.sorted().first(where: { connections[$0] != nil }),
+            let connection = connections[id], let order = sink.reportsOrder()
+        else { return false }
+        guard let payload = try? codec.encode(.makeReports(ClusterMessage.MakeReports(order: order))) else {
+            sink.reportsMade(failure: "the makeReports order cannot be encoded")
+            return false
+        }
+        keptForReports.remove(id)
+        releaseKept()
+        // As the lines' deadline: generous, and growing with the run (the pieces are copied whole).
+        reportsAsked = (id, connection.peerDescription, now + 30 + Double(machine.completedCount) / 10_000, now)
+        connection.enqueue([payload])
+        return true
+    }
+
+    /// How the reports went: the answer of the worker asked (`failure` nil: it made them), or why
+    /// it gave none (it left, or took too long); the sink is told, the worker leaves, the run ends.
+    private func reportsAnswered(failure why: String?) {
+        guard let asked = reportsAsked else { return }
+        reportsAsked = nil
+        lineSink?.reportsMade(failure: why)
+        if let payload = try? codec.encode(.shutdown) { connections[asked.id]?.enqueue([payload]) }
+        if let why { events.emit(LogEvent(.warning, "the coordinator makes the reports itself: \(why)", source: "cluster.output")) }
+        markFinished()
+    }
+
+    /// Tells the workers kept for the reports to leave.
+    private func releaseKept() {
+        guard !keptForReports.isEmpty, let payload = try? codec.encode(.shutdown) else { return }
+        for id in keptForReports.sorted() { connections[id]?.enqueue([payload]) }
+        keptForReports = []
     }
 
     /// The records of a `journaled` frame, their lines read back from the journal (one read for the
@@ -717,6 +774,8 @@ actor CoordinatorDriver {
 
     private func closed(_ id: Int) async {
         guard let connection = connections.removeValue(forKey: id) else { return }
+        keptForReports.remove(id)
+        if reportsAsked?.id == id { reportsAnswered(failure: "\(connection.peerDescription) left before it made them") }
         if linePhase?.isFinal == false {
             // Its orders of the run so far are written again at the end, by the coordinator.
             if linePhase?.forget(id) == true { leftWithEarlyOrders.insert(id) }
@@ -733,6 +792,9 @@ actor CoordinatorDriver {
     private func tick() async {
         flushProgress(olderThan: options.progressInterval)
         if let why = linePhase?.expired(now: now) { endLinePhase(failure: why) }
+        if let asked = reportsAsked, now >= asked.deadline {
+            reportsAnswered(failure: "\(asked.peer) did not make them within \(Int(asked.deadline - asked.started)) s")
+        }
         await perform(machine.tick(now: now))
     }
 

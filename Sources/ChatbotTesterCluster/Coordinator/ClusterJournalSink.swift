@@ -75,6 +75,15 @@ public protocol ClusterWorkerWrittenLines: ClusterJournalSink {
     /// As `linesOrdered(records:)`, with where each record's line is in the journal at `journal`
     /// (`places`), for a sink that reads some of them back (the samples the reports keep).
     func linesOrdered(records: Int, places: ClusterLinePlaces, journal: URL)
+    /// Once every line is written (`linesWritten(failure: nil)`) and the workers made the reports'
+    /// pieces: what one of them should do to put the pieces together into the reports in this
+    /// sink's stead (protocol 13: `makeReports`, carried out by the run's `ClusterReportPieceMaker`),
+    /// or nil when the sink makes them itself. Called at most once, on the coordinator's actor.
+    func reportsOrder() -> Data?
+    /// How the worker sent `reportsOrder()`'s order did: nil when it made the reports, else why not
+    /// (the sink then makes them itself). Called once after an order was sent, on the
+    /// coordinator's actor, before its run returns; must not block.
+    func reportsMade(failure: String?)
 }
 
 extension ClusterWorkerWrittenLines {
@@ -86,4 +95,7 @@ extension ClusterWorkerWrittenLines {
     public func piecesWritten(_ summary: Data, path: String) {}
     /// `linesOrdered(records:)`.
     public func linesOrdered(records: Int, places: ClusterLinePlaces, journal: URL) { linesOrdered(records: records) }
+    /// None: the sink makes its reports itself.
+    public func reportsOrder() -> Data? { nil }
+    public func reportsMade(failure: String?) {}
 }

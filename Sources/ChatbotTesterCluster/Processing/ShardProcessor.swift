@@ -30,6 +30,18 @@ extension ShardProcessor {
 public protocol ClusterReportPieceMaker: Sendable {
     /// A batch writing its pieces into the file at `path` (made empty by the coordinator).
     func begin(path: String) throws -> any ClusterReportPieceBatch
+    /// Puts every worker's pieces together into the reports (protocol 13, `makeReports`), for the
+    /// coordinator: `order` as its journal sink made it (`ClusterWorkerWrittenLines.reportsOrder()`),
+    /// `journal` the journal this worker appended to, where the samples the reports show are read.
+    /// Reads and writes files: called off the cooperative pool.
+    func makeReports(_ order: Data, journal: String) throws
+}
+
+extension ClusterReportPieceMaker {
+    /// Makes none: the coordinator then makes the reports itself.
+    public func makeReports(_ order: Data, journal: String) throws {
+        throw ChatbotTesterError(.internal, "this worker's piece maker does not make the reports")
+    }
 }
 
 /// One `writeLines` order's pieces (see `ClusterReportPieceMaker`).

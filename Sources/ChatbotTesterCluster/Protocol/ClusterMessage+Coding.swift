@@ -26,6 +26,8 @@ extension ClusterMessage: Codable {
         case "released": self = .released(try c.decode(Released.self, forKey: .body))
         case "writeLines": self = .writeLines(try c.decode(WriteLines.self, forKey: .body))
         case "linesWritten": self = .linesWritten(try c.decode(LinesWritten.self, forKey: .body))
+        case "makeReports": self = .makeReports(try c.decode(MakeReports.self, forKey: .body))
+        case "reportsMade": self = .reportsMade(try c.decode(ReportsMade.self, forKey: .body))
         default:
             throw DecodingError.dataCorruptedError(forKey: .type, in: c, debugDescription: "unknown message type '\(type)'")
         }
@@ -49,6 +51,8 @@ extension ClusterMessage: Codable {
         case .released(let body): try c.encode(body, forKey: .body)
         case .writeLines(let body): try c.encode(body, forKey: .body)
         case .linesWritten(let body): try c.encode(body, forKey: .body)
+        case .makeReports(let body): try c.encode(body, forKey: .body)
+        case .reportsMade(let body): try c.encode(body, forKey: .body)
         }
     }
 }

@@ -110,4 +110,29 @@ extension ClusterMessage {
             self.pieces = pieces
         }
     }
+
+    /// The coordinator asks one worker, once every line is written, to put the reports' pieces
+    /// together into the reports (protocol 13) with the run's `ClusterReportPieceMaker`
+    /// (`makeReports(_:journal:)`), instead of doing it itself. It answers `reportsMade`; until
+    /// then the coordinator keeps it, and when it fails, leaves or takes too long, the coordinator
+    /// makes the reports itself.
+    public struct MakeReports: Sendable, Hashable, Codable {
+        /// What to make, opaque to the protocol: made by the coordinator's journal sink
+        /// (`ClusterWorkerWrittenLines.reportsOrder()`) for the run's piece maker.
+        public var order: Data
+
+        public init(order: Data) {
+            self.order = order
+        }
+    }
+
+    /// A worker's answer to `makeReports`.
+    public struct ReportsMade: Sendable, Hashable, Codable {
+        /// Why the reports were not made; nil when they were.
+        public var failure: String?
+
+        public init(failure: String? = nil) {
+            self.failure = failure
+        }
+    }
 }

@@ -41,7 +41,10 @@ import Foundation
 /// record's report part, and a `writeLines` order naming a `pieces` file has it write its records'
 /// share of the reports there and answer with a summary of it (`LinesWritten.pieces`), so the
 /// coordinator reads no record's part; a version-11 worker would refuse the keys.
-public let clusterProtocolVersion = 12
+/// 13: once every line is written, the coordinator may ask one of those workers to put the pieces
+/// together into the reports (`makeReports`, answered `reportsMade`) before it leaves, reading from
+/// the journal the samples the reports show; a version-12 worker would refuse the message.
+public let clusterProtocolVersion = 13
 
 /// A message of the cluster protocol. On the wire: one frame holding `{"type": …, "body": …}` JSON.
 ///
@@ -76,6 +79,10 @@ public enum ClusterMessage: Sendable, Hashable {
     case writeLines(WriteLines)
     /// A worker's answer to `writeLines`.
     case linesWritten(LinesWritten)
+    /// The end of a run whose workers made the reports' pieces (protocol 13): put them together.
+    case makeReports(MakeReports)
+    /// A worker's answer to `makeReports`.
+    case reportsMade(ReportsMade)
 
     /// A worker introduces itself.
     public struct Hello: Sendable, Hashable, Codable {
@@ -286,6 +293,8 @@ public enum ClusterMessage: Sendable, Hashable {
         case .breakerState: "breakerState"
         case .writeLines: "writeLines"
         case .linesWritten: "linesWritten"
+        case .makeReports: "makeReports"
+        case .reportsMade: "reportsMade"
         }
     }
 }

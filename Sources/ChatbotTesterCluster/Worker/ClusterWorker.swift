@@ -266,6 +266,27 @@ actor WorkerDriver {
                     }
                     if let payload = try? codec.encode(.linesWritten(written)) { connection.enqueue([payload]) }
                 }
+            case .makeReports(let order):
+                // Reading pieces and samples and writing the reports: on the lines' queue, off the
+                // pool and off this actor, after every order to write lines.
+                let journal = recordJournal?.path, codec = codec, connection = connection, events = events
+                let queue = lineWriter, building = building
+                Task(executorPreference: executor) {
+                    var failure: String?
+                    if let maker = await building?.value?.reportPieceMaker, let journal {
+                        do {
+                            try await BlockingIO.run(on: queue) { try maker.makeReports(order.order, journal: journal) }
+                        } catch {
+                            failure = "\(error)"
+                        }
+                    } else {
+                        failure = "this worker makes no report pieces"
+                    }
+                    if let failure {
+                        events.emit(LogEvent(.warning, "could not make the reports (the coordinator makes them): \(failure)", source: "cluster.output"))
+                    }
+                    if let payload = try? codec.encode(.reportsMade(ClusterMessage.ReportsMade(failure: failure))) { connection.enqueue([payload]) }
+                }
             case .exit(let reason):
                 exited = true
                 if let reason { failure = reason }

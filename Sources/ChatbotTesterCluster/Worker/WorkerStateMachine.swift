@@ -28,6 +28,9 @@ public struct WorkerStateMachine: Sendable {
         /// Write these records' lines into the run's outputs, then answer `linesWritten`
         /// (protocol 11).
         case writeLines(ClusterMessage.WriteLines)
+        /// Put the reports' pieces together into the reports, then answer `reportsMade`
+        /// (protocol 13).
+        case makeReports(ClusterMessage.MakeReports)
         /// Leave: `reason` nil for an orderly shutdown, else a protocol failure to report.
         case exit(reason: String?)
     }
@@ -88,6 +91,8 @@ public struct WorkerStateMachine: Sendable {
             return [.release]
         case (.ready, .writeLines(let order)):
             return [.writeLines(order)]
+        case (.ready, .makeReports(let order)):
+            return [.makeReports(order)]
         case (.ready, .drain):
             draining = true
             return leaveIfDrained()

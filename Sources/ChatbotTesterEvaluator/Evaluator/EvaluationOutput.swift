@@ -42,13 +42,33 @@ public final class EvaluationOutput {
     ///     lines itself (a merge copying them by byte range).
     ///   - assemblesRows: `results.csv` and `junit.xml` come from a sharded run's workers
     ///     (`add(_:sample:)` with their pieces) instead of being streamed sample by sample.
-    public init(
+    public convenience init(
         directory: URL, descriptors: [MetricCommon], maxErrorRate: Double? = nil, options: ReportOptions = ReportOptions(),
         baselineEvals: URL? = nil, events: EventBus? = nil, writesEvals: Bool = true, assemblesRows: Bool = false
     ) async throws {
+        var comparison: RunComparison.Builder?
+        if let baselineEvals { comparison = try await RunComparison.Builder(baseline: baselineEvals, events: events) }
+        try self.init(
+            directory: directory, descriptors: descriptors, maxErrorRate: maxErrorRate, options: options, baselineEvals: baselineEvals,
+            comparison: comparison, writesEvals: writesEvals, assemblesRows: assemblesRows)
+    }
+
+    /// An output that compares with no baseline and writes no `evals.jsonl`, putting a sharded run's
+    /// pieces together (`add(_:sample:)`), made without waiting: where a sharded run's worker
+    /// makes the reports for the coordinator.
+    public convenience init(assemblingPiecesIn directory: URL, descriptors: [MetricCommon], maxErrorRate: Double?, options: ReportOptions) throws {
+        try self.init(
+            directory: directory, descriptors: descriptors, maxErrorRate: maxErrorRate, options: options, baselineEvals: nil, comparison: nil,
+            writesEvals: false, assemblesRows: true)
+    }
+
+    private init(
+        directory: URL, descriptors: [MetricCommon], maxErrorRate: Double?, options: ReportOptions, baselineEvals: URL?,
+        comparison: RunComparison.Builder?, writesEvals: Bool, assemblesRows: Bool
+    ) throws {
         self.directory = directory
         self.baselineEvals = baselineEvals
-        if let baselineEvals { comparison = try await RunComparison.Builder(baseline: baselineEvals, events: events) }
+        self.comparison = comparison
         evalsURL = directory.appendingPathComponent("evals.jsonl")
         writer = writesEvals ? try JSONLWriter(url: evalsURL) : nil
         reports = try EvalReportWriter(directory: directory, options: options, assemblesRows: assemblesRows)
@@ -155,12 +175,41 @@ public final class EvaluationOutput {
         if reports.options.formats.contains(.junit) {
             try assembly.writeJUnit(to: directory.appendingPathComponent(ReportOptions.Format.junit.fileName), name: reports.options.title)
         }
-        // Every outcome is known: report.html shows the samples not passing first, so of the passing
-        // ones only those it has room for after them are read.
+        let shownPassing = shownPassing(in: assembly)
+        try assembly.forEachOutcome { index, outcome in try reports.add(outcome: outcome, shownPassing: shownPassing) { try sample(index) } }
+    }
+
+    /// How many passing samples of `assembly` `report.html` shows. Every outcome is known: it shows
+    /// the samples not passing first, so of the passing ones only those it has room for after them
+    /// are read.
+    private func shownPassing(in assembly: ReportPieceAssembly) -> Int {
         var notPassing = 0
         assembly.forEachOutcome { _, outcome in if outcome != .passed { notPassing += 1 } }
-        let shownPassing = max(0, reports.options.htmlSampleCap - notPassing)
-        try assembly.forEachOutcome { index, outcome in try reports.add(outcome: outcome, shownPassing: shownPassing) { try sample(index) } }
+        return max(0, reports.options.htmlSampleCap - notPassing)
+    }
+
+    /// The dataset indexes of the samples `add(_:sample:)` of `assembly` asks for (those
+    /// `report.md` and `report.html` show), in the order it asks: what a coordinator hands the
+    /// worker that makes the reports in its stead, so that it reads only those.
+    public func samplesShown(by assembly: ReportPieceAssembly) -> [Int] {
+        let shownPassing = shownPassing(in: assembly)
+        var kept = EvalReportWriter.KeptCounts(), indexes: [Int] = []
+        assembly.forEachOutcome { index, outcome in
+            let keeps = reports.keeps(outcome, shownPassing: shownPassing, kept: &kept)
+            if keeps.markdown || keeps.html { indexes.append(index) }
+        }
+        return indexes
+    }
+
+    /// The names of the report files `finish()` leaves in the directory (`evals.jsonl` aside).
+    public var reportFileNames: [String] { reports.options.formats.map(\.fileName).sorted() }
+
+    /// The summary `add(_:sample:)` of `assembly` and then `finish()` return, without writing
+    /// anything: what a coordinator whose worker made the reports reports itself.
+    public func summary(of assembly: ReportPieceAssembly) -> EvalSummary {
+        var aggregate = aggregate
+        aggregate.merge(assembly.aggregate)
+        return EvalSummary(aggregate: aggregate, rejectedLines: rejectedLines)
     }
 
     /// Closes `evals.jsonl` (fsync'd) and writes the remaining reports; returns the summary and

@@ -113,15 +113,35 @@ public final class EvalReportWriter {
     /// passing first): no more are asked for.
     func add(outcome: SampleEvaluation.Outcome, shownPassing: Int? = nil, sample: () throws -> SampleEvaluation) throws {
         count += 1
-        let isPassing = outcome == .passed
-        let forMarkdown = !isPassing && mdFailing.count < MarkdownReport.failureLimit
-        let forHTML = writesHTML && (isPassing ? passing.count : failing.count) < (isPassing ? shownPassing ?? options.htmlSampleCap : options.htmlSampleCap)
-        guard forMarkdown || forHTML else { return }
+        var kept = KeptCounts(markdown: mdFailing.count, failing: failing.count, passing: passing.count)
+        let keeps = self.keeps(outcome, shownPassing: shownPassing, kept: &kept)
+        guard keeps.markdown || keeps.html else { return }
         let whole = try sample()
-        if forMarkdown { mdFailing.append(whole) }
-        if forHTML {
-            if isPassing { passing.append(whole) } else { failing.append(whole) }
+        if keeps.markdown { mdFailing.append(whole) }
+        if keeps.html {
+            if outcome == .passed { passing.append(whole) } else { failing.append(whole) }
         }
+    }
+
+    /// How many samples `report.md` (not passing) and `report.html` (not passing, passing) keep.
+    struct KeptCounts {
+        var markdown = 0
+        var failing = 0
+        var passing = 0
+    }
+
+    /// Whether `report.md` and `report.html` keep the next sample, whose outcome is `outcome`, after
+    /// the `kept` ones; counts it into `kept` where it is kept. `shownPassing` as in
+    /// `add(outcome:shownPassing:sample:)`.
+    func keeps(_ outcome: SampleEvaluation.Outcome, shownPassing: Int?, kept: inout KeptCounts) -> (markdown: Bool, html: Bool) {
+        let isPassing = outcome == .passed
+        let markdown = !isPassing && kept.markdown < MarkdownReport.failureLimit
+        let html = writesHTML && (isPassing ? kept.passing < (shownPassing ?? options.htmlSampleCap) : kept.failing < options.htmlSampleCap)
+        if markdown { kept.markdown += 1 }
+        if html {
+            if isPassing { kept.passing += 1 } else { kept.failing += 1 }
+        }
+        return (markdown, html)
     }
 
     /// Writes the remaining files and returns the summary.

@@ -1,0 +1,95 @@
+import ChatbotTesterCluster
+import ChatbotTesterCore
+import ChatbotTesterEvaluator
+import Foundation
+
+/// What a sharded `test`'s coordinator asks the worker that makes the reports in its stead to do
+/// (protocol 13, `makeReports`; opaque to the cluster, JSON): put every worker's pieces together
+/// into the reports in `directory`, reading from the journal only the samples they show.
+struct ReportsOrder: Codable, Sendable {
+    /// One `writeLines` order's pieces: the summary its worker answered with, and its file.
+    struct Piece: Codable, Sendable {
+        var summary: Data
+        var path: String
+    }
+
+    /// Where the reports go: a directory the coordinator made in its private one (the worker makes
+    /// none, so one that is gone stays gone).
+    var directory: String
+    /// The run's records: each one is in exactly one piece.
+    var records: Int
+    var pieces: [Piece]
+    /// The samples the reports show (`EvaluationOutput.samplesShown(by:)`), three numbers each:
+    /// the dataset index, where its line starts in the journal, and its length (newline included).
+    var samples: [Int]
+
+    /// The summaries and files of `pieces`, checked to cover the `records` records exactly once.
+    static func assembly(of pieces: [Piece], records: Int) throws -> ReportPieceAssembly {
+        try ReportPieceAssembly(
+            pieces.map { (summary: try ReportPieceSummary.decode($0.summary), file: URL(fileURLWithPath: $0.path)) }, records: records)
+    }
+}
+
+/// The samples the reports show, read back from the journal: each line at its place, through
+/// `ReadWindows` (they lie close together: early indexes, journaled early), decoded as journal
+/// lines are (`ClusterRecord.decode(journalLine:)`), its index checked. The coordinator's streamed
+/// output and the worker that makes the reports in its stead read them the same way.
+final class JournalSamples {
+    private let fd: Int32
+    private let path: String
+    private let windows: ReadWindows
+    private let decoder = JSONCoding.decoder()
+
+    init(journal path: String) throws {
+        fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            throw ChatbotTesterError(.io, "cannot open the journal: \(String(cString: strerror(errno)))", location: SourceLocation(source: path))
+        }
+        self.path = path
+        windows = ReadWindows(fd: fd)
+    }
+
+    deinit {
+        close(fd)
+    }
+
+    /// The sample at dataset index `index`, from the journal line at `place` (newline included).
+    func sample(at index: Int, place: Range<Int>?) throws -> SampleEvaluation {
+        guard let place, let line = windows.read(place), line.last == 0x0A else {
+            throw ChatbotTesterError(.internal, "the journal line of index \(index) cannot be read", location: SourceLocation(source: path))
+        }
+        let record = try ClusterRecord.decode(journalLine: line.dropLast(), decoder: decoder)
+        guard record.index == index else {
+            throw ChatbotTesterError(
+                .internal, "the journal line at \(place.lowerBound) holds index \(record.index), not \(index)", location: SourceLocation(source: path))
+        }
+        return SampleEvaluation(run: record.run, evals: record.evals)
+    }
+}
+
+extension PipelineReportPieceMaker {
+    /// Carries out a `ReportsOrder`: the same reports the coordinator's streamed output would make
+    /// from the same pieces (`EvaluationOutput.add(_:sample:)`, then `finish()`), in the order's
+    /// directory, reading the samples shown from `journal` at the places the order gives.
+    func makeReports(_ order: Data, journal: String) throws {
+        let order = try JSONCoding.decoder().decode(ReportsOrder.self, from: order)
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: order.directory, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw ChatbotTesterError(.io, "the reports' directory is gone", location: SourceLocation(source: order.directory))
+        }
+        guard order.samples.count % 3 == 0 else { throw ChatbotTesterError(.proto, "the order's samples are not in threes") }
+        var places: [Int: Range<Int>] = [:]
+        for at in stride(from: 0, to: order.samples.count, by: 3) {
+            let start = order.samples[at + 1], length = order.samples[at + 2]
+            guard start >= 0, length > 0, start <= Int.max - length else { throw ChatbotTesterError(.proto, "the order's sample \(at / 3) has no place") }
+            places[order.samples[at]] = start..<(start + length)
+        }
+        let assembly = try ReportsOrder.assembly(of: order.pieces, records: order.records)
+        let output = try EvaluationOutput(
+            assemblingPiecesIn: URL(fileURLWithPath: order.directory), descriptors: descriptors, maxErrorRate: maxErrorRate,
+            options: options)
+        let samples = try JournalSamples(journal: journal)
+        try output.add(assembly) { try samples.sample(at: $0, place: places[$0]) }
+        _ = try output.finish()
+    }
+}
