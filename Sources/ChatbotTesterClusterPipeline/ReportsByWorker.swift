@@ -4,11 +4,15 @@ import ChatbotTesterEvaluator
 import Foundation
 
 /// What a sharded `test`'s coordinator asks the worker that makes the reports in its stead to do
-/// (protocol 13, `makeReports`; opaque to the cluster, JSON): put every worker's pieces together
-/// into the reports in `directory`, reading from the journal only the samples they show.
-struct ReportsOrder: Codable, Sendable {
+/// (protocol 13, `makeReports`; opaque to the cluster): put every worker's pieces together into
+/// the reports in `directory`, reading from the journal only the samples they show.
+///
+/// Its bytes (`encoded()`): a version byte, the directory, the record count, the pieces (each
+/// summary's bytes and file), then the samples — little-endian integers and length-prefixed
+/// strings and bytes (`ByteCoding`), so the summaries are copied, not re-encoded.
+struct ReportsOrder: Sendable, Equatable {
     /// One `writeLines` order's pieces: the summary its worker answered with, and its file.
-    struct Piece: Codable, Sendable {
+    struct Piece: Sendable, Equatable {
         var summary: Data
         var path: String
     }
@@ -22,6 +26,49 @@ struct ReportsOrder: Codable, Sendable {
     /// The samples the reports show (`EvaluationOutput.samplesShown(by:)`), three numbers each:
     /// the dataset index, where its line starts in the journal, and its length (newline included).
     var samples: [Int]
+
+    static let version: UInt8 = 1
+
+    func encoded() -> Data {
+        var out: [UInt8] = [Self.version]
+        out.reserveCapacity(64 + pieces.reduce(0) { $0 + $1.summary.count + $1.path.utf8.count + 8 } + samples.count * 8)
+        ByteCoding.append(directory, to: &out)
+        ByteCoding.append(UInt64(records), to: &out)
+        ByteCoding.append(UInt32(pieces.count), to: &out)
+        for piece in pieces {
+            ByteCoding.append(UInt32(piece.summary.count), to: &out)
+            out.append(contentsOf: piece.summary)
+            ByteCoding.append(piece.path, to: &out)
+        }
+        ByteCoding.append(UInt32(samples.count), to: &out)
+        for number in samples { ByteCoding.append(UInt64(number), to: &out) }
+        return Data(out)
+    }
+
+    /// The order in `bytes` (`encoded()`); anything else — cut short, followed by more, another
+    /// version, a count past what is there — is refused.
+    static func decode(_ bytes: Data) throws -> ReportsOrder {
+        let order: ReportsOrder? = ByteCoding.read(bytes) { reader in
+            guard reader.byte() == version, let directory = reader.string(), let records = reader.u64(), records <= UInt64(Int.max),
+                let pieceCount = reader.u32(), Int(pieceCount) <= reader.remaining / 8
+            else { return nil }
+            var pieces: [Piece] = []
+            for _ in 0..<pieceCount {
+                guard let length = reader.u32(), let summary = reader.bytes(Int(length)), let path = reader.string() else { return nil }
+                pieces.append(Piece(summary: Data(summary), path: path))
+            }
+            guard let sampleCount = reader.u32(), Int(sampleCount) == reader.remaining / 8, reader.remaining % 8 == 0 else { return nil }
+            var samples: [Int] = []
+            samples.reserveCapacity(Int(sampleCount))
+            for _ in 0..<sampleCount {
+                guard let number = reader.u64(), number <= UInt64(Int.max) else { return nil }
+                samples.append(Int(number))
+            }
+            return ReportsOrder(directory: directory, records: Int(records), pieces: pieces, samples: samples)
+        }
+        guard let order else { throw ChatbotTesterError(.proto, "the reports' order is not one this version writes") }
+        return order
+    }
 
     /// The summaries and files of `pieces`, checked to cover the `records` records exactly once.
     static func assembly(of pieces: [Piece], records: Int) throws -> ReportPieceAssembly {
@@ -72,7 +119,7 @@ extension PipelineReportPieceMaker {
     /// from the same pieces (`EvaluationOutput.add(_:sample:)`, then `finish()`), in the order's
     /// directory, reading the samples shown from `journal` at the places the order gives.
     func makeReports(_ order: Data, journal: String) throws {
-        let order = try JSONCoding.decoder().decode(ReportsOrder.self, from: order)
+        let order = try ReportsOrder.decode(order)
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: order.directory, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw ChatbotTesterError(.io, "the reports' directory is gone", location: SourceLocation(source: order.directory))

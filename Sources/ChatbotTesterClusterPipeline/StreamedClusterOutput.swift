@@ -239,7 +239,7 @@ final class StreamedClusterOutput: ClusterWorkerWrittenLines, @unchecked Sendabl
                 let reports = directory.appendingPathComponent("reports")
                 guard mkdir(reports.path, 0o700) == 0 else { return nil }
                 asked = (assembly, records, reports)
-                return try JSONCoding.encoder().encode(ReportsOrder(directory: reports.path, records: records, pieces: order, samples: samples))
+                return ReportsOrder(directory: reports.path, records: records, pieces: order, samples: samples).encoded()
             } catch {
                 // `finish` puts them together itself, and says why when it cannot.
                 return nil

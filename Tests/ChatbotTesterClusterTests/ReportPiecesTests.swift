@@ -209,7 +209,14 @@ import Testing
             output.linesOrdered(records: journaled.count, places: places, journal: journal)
             output.linesWritten(failure: nil)
             let order = try #require(output.reportsOrder())
-            let decoded = try JSONCoding.decoder().decode(ReportsOrder.self, from: order)
+            let decoded = try ReportsOrder.decode(order)
+            #expect(decoded.encoded() == order)
+            // Cut anywhere, followed by more, or of another version, it is refused.
+            for cut in [0, 1, 9, order.count / 2, order.count - 1] {
+                #expect(throws: ChatbotTesterError.self, "\(cut)") { try ReportsOrder.decode(order.prefix(cut)) }
+            }
+            #expect(throws: ChatbotTesterError.self) { try ReportsOrder.decode(order + [0, 0, 0, 0, 0, 0, 0, 0]) }
+            #expect(throws: ChatbotTesterError.self) { try ReportsOrder.decode(Data([2]) + order.dropFirst()) }
             // Only the samples the reports show travel, with their places.
             #expect(decoded.records == journaled.count && decoded.pieces.count == 2 && decoded.samples.count == 3 * journaled.count)
             let maker = try #require(PipelineShardProcessor(job: job, runner: try await job.makeRunner(journal: nil)).reportPieceMaker)
