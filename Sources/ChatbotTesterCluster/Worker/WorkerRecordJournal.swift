@@ -76,6 +76,10 @@ final class WorkerRecordJournal: @unchecked Sendable {
             // With O_APPEND the file offset is the end of what this write put there.
             let end = lseek(fd, 0, SEEK_CUR)
             guard end >= off_t(buffer.count) else { throw ChatbotTesterError(.io, "cannot tell where the lines went", location: SourceLocation(source: path)) }
+            // Every byte before `end` is written (appends are serialized): the pages this write
+            // fills are handed to the disk now, by this worker, so the coordinator's next fsync of
+            // the journal does not submit them itself.
+            WriteBack.start(fd, appended: (Int(end) - buffer.count)..<Int(end))
             return UInt64(end) - UInt64(buffer.count) + 1
         }
     }

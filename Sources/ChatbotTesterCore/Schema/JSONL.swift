@@ -43,7 +43,7 @@ public enum JSONL {
         /// Feeds a chunk and returns the complete lines in it (none once a line was too long).
         public mutating func feed(_ chunk: Data) -> [(line: Int, bytes: Data)] {
             guard overlongLine == nil else { return [] }
-            var out: [(Int, Data)] = []
+            var out: [(line: Int, bytes: Data)] = []
             chunk.withUnsafeBytes { raw in
                 guard let base = raw.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return }
                 let count = raw.count
