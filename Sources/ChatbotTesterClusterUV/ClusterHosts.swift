@@ -89,6 +89,25 @@ public enum ClusterWorkerHost {
 
 /// Hosts a coordinator: listen on a socket and serve a spool until its run is complete.
 public enum ClusterCoordinatorHost {
+    /// The environment variable that keeps a coordinator's tasks off its libuv loop (`0`); `1`, or
+    /// unset, runs them there.
+    public static let loopVariable = "CHATBOT_TESTER_COORDINATOR_ON_LOOP"
+
+    /// Whether a coordinator with `options` runs its tasks on its libuv loop's thread (`UVLoop` as
+    /// their executor): when the options name no executor of their own and `loopVariable` is not
+    /// `0`. Each frame a worker sends then reaches the coordinator on the thread that read it, and
+    /// what it sends back leaves from there — no hand-over to a thread of the pool and back per
+    /// frame. A value other than `0` or `1` is a config error naming the variable.
+    public static func runsOnLoop(_ options: ClusterCoordinator.Options, environment: [String: String]) throws -> Bool {
+        switch environment[loopVariable]?.trimmingCharacters(in: .whitespaces) {
+        case nil, "1": return options.taskExecutor == nil
+        case "0": return false
+        case let other?:
+            throw ChatbotTesterError(
+                .invalidConfig, "\(loopVariable) must be 0 or 1, not '\(other.prefix(40))'", location: SourceLocation(field: loopVariable))
+        }
+    }
+
     /// Serves `spool` on `socketPath`; returns when every sample is journaled or a stop rule of
     /// `limits` (cost budget, failure policy: the coordinator's `RunLimits`, as every coordinator
     /// path applies them) stops the run (then merge).
@@ -96,10 +115,13 @@ public enum ClusterCoordinatorHost {
         socketPath: String, spool: ClusterSpool, events: EventBus = EventBus(), options: ClusterCoordinator.Options = .init(),
         limits: RunLimits = RunLimits()
     ) async throws -> ClusterCoordinatorStats {
-        try await UVLoop.withLoop { loop in
+        let onLoop = try runsOnLoop(options, environment: ProcessInfo.processInfo.environment)
+        return try await UVLoop.withLoop { loop in
             let listener = try await UVPipeListener.listen(path: socketPath, loop: loop) { reason in
                 events.emit(ClusterTesterEvent(.connectionClosed(peer: socketPath, reason: reason)))
             }
+            var options = options
+            if onLoop { options.taskExecutor = loop }
             do {
                 let stats = try await ClusterCoordinator.run(spool: spool, listener: listener, events: events, options: options, limits: limits)
                 listener.close()

@@ -91,12 +91,18 @@ public final class UVLoop: @unchecked Sendable {
     public var executedJobCount: Int { state.withLock { $0.run } }
 
     fileprivate func drainJobs() {
-        let jobs = state.withLock { state -> [@Sendable () -> Void] in
-            defer { state.jobs.removeAll() }
-            state.run += state.jobs.count
-            return state.jobs
+        // Jobs that the ones run here queue (a task resumed on this loop as its executor, which
+        // then resumes another) run in the same wake-up, a few rounds at most, instead of one
+        // poll of the loop each: the loop's I/O waits at most that long.
+        for _ in 0..<8 {
+            let jobs = state.withLock { state -> [@Sendable () -> Void] in
+                defer { state.jobs.removeAll() }
+                state.run += state.jobs.count
+                return state.jobs
+            }
+            if jobs.isEmpty { return }
+            for job in jobs { job() }
         }
-        for job in jobs { job() }
     }
 
     /// Closes every handle, waits for the loop thread to finish and closes the loop. Idempotent.
@@ -126,6 +132,22 @@ public final class UVLoop: @unchecked Sendable {
         UnsafeMutableRawPointer(wakeup).deallocate()
         loop.deinitialize(count: 1)
         loop.deallocate()
+    }
+}
+
+/// The loop as a task executor: a task that prefers it (`Task(executorPreference: loop)`), and the
+/// default actors it calls, run on the loop thread. A frame the loop reads then resumes its
+/// reader there, and what the reader sends goes out from there: no hand-over to another thread
+/// and back per frame (the coordinator runs on its loop). Its jobs are closures of `execute`;
+/// once the loop is shut down they run on the global concurrent executor, so a task still
+/// preferring the loop never stalls. Nothing that blocks for long may run there: it would hold
+/// every connection of the loop (blocking I/O goes to `BlockingIO`'s queues, as anywhere).
+extension UVLoop: TaskExecutor {
+    public func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        if !execute({ job.runSynchronously(on: self.asUnownedTaskExecutor()) }) {
+            globalConcurrentExecutor.enqueue(job)
+        }
     }
 }
 

@@ -31,6 +31,28 @@ import Testing
 /// Which workers run their tasks on the HTTP client's loop: those with one thread, unless the
 /// variable says 0; another value is a config error naming it.
 @Suite struct WorkerExecutorTests {
+    /// A coordinator runs its tasks on its libuv loop unless its options name an executor or
+    /// `CHATBOT_TESTER_COORDINATOR_ON_LOOP=0`; another value is a config error naming the variable.
+    @Test func aCoordinatorRunsOnItsLoop() throws {
+        let variable = ClusterCoordinatorHost.loopVariable
+        var options = ClusterCoordinator.Options()
+        #expect(try ClusterCoordinatorHost.runsOnLoop(options, environment: [:]))
+        #expect(try ClusterCoordinatorHost.runsOnLoop(options, environment: [variable: " 1"]))
+        #expect(try !ClusterCoordinatorHost.runsOnLoop(options, environment: [variable: "0"]))
+        let own = ThreadTaskExecutor(name: "own")
+        defer { own.shutdown() }
+        options.taskExecutor = own
+        #expect(try !ClusterCoordinatorHost.runsOnLoop(options, environment: [:]))
+        for bad in ["yes", "2", ""] {
+            do {
+                _ = try ClusterCoordinatorHost.runsOnLoop(ClusterCoordinator.Options(), environment: [variable: bad])
+                Issue.record("accepted \(variable)=\(bad)")
+            } catch let error as ChatbotTesterError {
+                #expect(error.code == .invalidConfig && error.message.contains(variable), "\(error)")
+            }
+        }
+    }
+
     @Test func oneThreadWorkersRunOnTheHTTPLoop() throws {
         let threads = ClusterWorkerHost.threadsVariable, loop = WorkerCommand.httpLoopVariable
         #expect(try WorkerCommand.runsOnHTTPLoop(threads: nil, environment: [threads: "1"]))

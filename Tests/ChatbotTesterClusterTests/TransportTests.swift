@@ -201,6 +201,44 @@ import Testing
         }
     }
 
+    /// The loop as a task executor: a task preferring it runs on the loop thread, a frame read
+    /// resumes it there, and its answers leave from there; no frame is handed over from another
+    /// thread. Once the loop is shut down, a task preferring it still runs (on the pool).
+    @Test func aTaskPreferringTheLoopReadsAndAnswersOnTheLoopThread() async throws {
+        let directory = try ClusterTestSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("c.sock").path
+        let count = 500
+        let kept = Locked<UVLoop?>(nil)
+        try await withTimeout(60) {
+            try await UVLoop.withLoop { loop in
+                kept.withLock { $0 = loop }
+                let listener = try await UVPipeListener.listen(path: path, loop: loop)
+                let client = try await UVPipeConnection.connect(path: path, loop: loop)
+                guard let server = await listener.accept() else { Issue.record("no connection"); return }
+                // The server side echoes, on the loop.
+                let echo = Task(executorPreference: loop) { () -> Int in
+                    var offLoop = 0
+                    for await frame in server.frames {
+                        if !loop.isOnLoopThread { offLoop += 1 }
+                        server.enqueue([frame])
+                    }
+                    return offLoop
+                }
+                for index in 0..<count {
+                    client.enqueue([Data("frame \(index)".utf8)])
+                    #expect(await client.receive() == Data("frame \(index)".utf8))
+                }
+                client.close(reason: nil)
+                #expect(await echo.value == 0, "frames handled off the loop thread")
+                listener.close()
+            }
+        }
+        // Shut down: a task preferring it runs all the same.
+        let loop = try #require(kept.current)
+        #expect(await Task(executorPreference: loop) { loop.isOnLoopThread }.value == false)
+    }
+
     /// Many tasks enqueue at once while the peer reads; each sender's frames arrive whole and in
     /// its order, and closing mid-stream neither crashes nor writes after the close.
     @Test func concurrentSendersAndACloseMidStream() async throws {
