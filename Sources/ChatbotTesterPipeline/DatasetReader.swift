@@ -74,8 +74,13 @@ public struct DatasetReader: Sendable {
         var repeats: [(id: String, line: Int, error: Int)] = []
         // A chunk's lines at a time: one suspension per chunk read, none per line.
         let entries = JSONL.CaseReader(from: url, maxLineBytes: maxLineBytes, decodesAll: decodesAll || tags != nil)
+        var sized = false
         while let batch = try await entries.nextBatch() {
             try Task.checkCancellation()
+            if !sized {
+                sized = true
+                if let expected = Self.expectedCases(in: url, from: batch) { ids.reserveCapacity(expected) }
+            }
             for entry in batch {
                 switch entry.result {
                 case .success(let found):
@@ -115,6 +120,19 @@ public struct DatasetReader: Sendable {
                 location: SourceLocation(source: url.path, line: line, field: "id"))
         }
         return scan
+    }
+
+    /// How many cases a regular file of lines holds, judged from its size and the bytes of its
+    /// first lines (`batch`): nil when it cannot tell (a FIFO, standard input, fewer than 64 lines). At most 2²⁰, so a guess thrown off by short first
+    /// lines reserves at most 20 MB (`IDDigestSet` grows past it as usual): the scan's set of ids
+    /// then takes its size at once instead of growing to it a half at a time.
+    static func expectedCases(in url: URL, from batch: [JSONL.CaseLine]) -> Int? {
+        var info = stat()
+        guard batch.count >= 64, stat(url.path, &info) == 0, info.st_mode & S_IFMT == S_IFREG
+        else { return nil }
+        let bytes = batch.reduce(0) { $0 + $1.bytes.count + 1 }
+        guard bytes > 0 else { return nil }
+        return min(1 << 20, Int(Double(info.st_size) / Double(bytes) * Double(batch.count) * 1.05))
     }
 
     /// The selected cases, pulled one at a time (invalid lines are skipped: `scan` reports them).

@@ -18,6 +18,19 @@ import Testing
         #expect(!set.contains("case-50000") && !set.contains("") && !set.contains("case-"))
     }
 
+    /// Room made once the set holds ids keeps them, with their values, and takes the rest
+    /// without growing; room asked below what it has changes nothing.
+    @Test func reservingRoomKeepsWhatItHolds() {
+        var set = IDDigestSet(values: true)
+        for index in 0..<10 { _ = set.insert("id-\(index)", value: index) }
+        set.reserveCapacity(5_000)
+        set.reserveCapacity(100)
+        #expect(set.count == 10)
+        #expect((0..<10).allSatisfy { (index: Int) in set.value(of: "id-\(index)") == index })
+        for index in 10..<5_000 { #expect(set.insert("id-\(index)", value: index) == nil) }
+        #expect(set.count == 5_000 && set.value(of: "id-4999") == 4999 && !set.contains("id-5000"))
+    }
+
     @Test func keepsTheFirstValueAndUpdatesOnRequest() {
         var lines = IDDigestSet(expectedCount: 3, values: true)
         let first = lines.insert("a", value: 1), second = lines.insert("b", value: 2), again = lines.insert("a", value: 9)

@@ -2,6 +2,9 @@ import ChatbotTester
 import Foundation
 import Testing
 
+@testable import ChatbotTesterCore
+@testable import ChatbotTesterPipeline
+
 /// The dataset as the Runner reads it: without a task per case from a regular file, the same
 /// cases as `samples()` (bad lines skipped, `limit` and `tags` applied); a pipe is left to `samples()`.
 @Suite struct DatasetSamplesTests {
@@ -106,5 +109,32 @@ import Testing
         let immediate = try #require(DatasetReader(url: url, maxLineBytes: 1024).runnerSamples().makeImmediateReader())
         #expect(try immediate.next()?.id == "a")
         #expect(throws: ChatbotTesterError.self) { try immediate.next() }
+    }
+}
+
+/// The scan's guess of how many cases a file holds (to size its set of ids once): the file's size
+/// over its first lines' bytes, for a regular file with enough lines, capped; none otherwise.
+@Suite struct DatasetExpectedCasesTests {
+    static func batch(_ lines: [String]) -> [JSONL.CaseLine] {
+        lines.enumerated().map { JSONL.CaseLine(line: $0.offset + 1, bytes: Data($0.element.utf8), result: .failure(ChatbotTesterError(.invalidInput, "unused"))) }
+    }
+
+    @Test func aRegularFileIsJudgedByItsFirstLines() throws {
+        let lines = (0..<1_000).map { #"{"id":"c\#(String(format: "%04d", $0))","input":"question"}"# }
+        let url = try DatasetSamplesTests.write(lines.joined(separator: "\n") + "\n")
+        defer { try? FileManager.default.removeItem(at: url) }
+        let guess = try #require(DatasetReader.expectedCases(in: url, from: Self.batch(Array(lines.prefix(100)))))
+        #expect(guess >= 1_000 && guess <= 1_100, "\(guess)")
+        // Too few lines to judge by, or no file: no guess.
+        #expect(DatasetReader.expectedCases(in: url, from: Self.batch(Array(lines.prefix(10)))) == nil)
+        #expect(DatasetReader.expectedCases(in: url.appendingPathExtension("gone"), from: Self.batch(lines)) == nil)
+        // Short first lines before long ones: the guess is capped.
+        let big = FileManager.default.temporaryDirectory.appendingPathComponent("big-\(UUID().uuidString).jsonl")
+        #expect(FileManager.default.createFile(atPath: big.path, contents: nil))
+        defer { try? FileManager.default.removeItem(at: big) }
+        let handle = try FileHandle(forWritingTo: big)
+        try handle.truncate(atOffset: 1 << 30)
+        try handle.close()
+        #expect(DatasetReader.expectedCases(in: big, from: Self.batch(lines)) == 1 << 20)
     }
 }

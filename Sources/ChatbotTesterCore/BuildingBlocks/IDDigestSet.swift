@@ -33,6 +33,14 @@ public struct IDDigestSet: Sendable {
         self.values = values ? [Int](repeating: 0, count: capacity) : []
     }
 
+    /// Makes room for `count` ids in all without regrowing (nothing when there is room already):
+    /// for a caller that learns how many ids to expect once it has started.
+    public mutating func reserveCapacity(_ count: Int) {
+        let wanted = Self.capacity(for: max(16, count))
+        guard wanted > capacity else { return }
+        rehash(into: wanted)
+    }
+
     /// The set of `ids`.
     public init(_ ids: some Sequence<String>) {
         self.init()
@@ -120,10 +128,15 @@ public struct IDDigestSet: Sendable {
 
     /// Rehashes into 1.5 times the slots.
     private mutating func grow() {
+        rehash(into: capacity + capacity / 2 + 1)
+    }
+
+    /// Rehashes into `newCapacity` slots.
+    private mutating func rehash(into newCapacity: Int) {
         let oldWords = words
         let oldValues = values
         let oldCapacity = capacity
-        capacity = oldCapacity + oldCapacity / 2 + 1
+        capacity = newCapacity
         words = [UInt64](repeating: 0, count: 2 * capacity)
         values = trackingValues ? [Int](repeating: 0, count: capacity) : []
         count = 0
