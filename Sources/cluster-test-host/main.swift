@@ -8,7 +8,7 @@ import Foundation
 // A worker/coordinator host for the cluster tests. It registers its own backend
 // type ("test-echo"), like an SDK user's executable would.
 //
-//   cluster-test-host worker --connect PATH [--worker-id ID] [--state-dir DIR] [--frames-only]
+//   cluster-test-host worker --connect PATH [--worker-id ID] [--state-dir DIR] [--frames-only] [--refuse-reports]
 //   cluster-test-host coordinator --socket PATH --spool DIR
 //   cluster-test-host connect-as --uid N --connect PATH      exit 0: refused, 1: welcomed, 2: error
 //   cluster-test-host reap-beside-leaks                       exit 0: every ProcessRunner child seen to exit
@@ -36,8 +36,11 @@ switch mode {
 case "worker":
     guard let path = option("--connect", arguments) else { fail("worker needs --connect PATH") }
     do {
+        let factory = ClusterProcessors.factory(others: ["chat": ChatShardProcessor.factory])
         let exit = try await ClusterWorkerHost.run(
-            connect: path, registry: registry, factory: ClusterProcessors.factory(others: ["chat": ChatShardProcessor.factory]),
+            connect: path, registry: registry,
+            // Makes the reports' pieces but will not put them together (the coordinator then does).
+            factory: arguments.contains("--refuse-reports") ? RefusingReports.wrapping(factory) : factory,
             options: {
                 var options = ClusterWorker.Options(
                     workerId: option("--worker-id", arguments), stateDirectory: option("--state-dir", arguments).map { URL(fileURLWithPath: $0) })

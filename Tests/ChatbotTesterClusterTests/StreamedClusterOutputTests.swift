@@ -128,6 +128,33 @@ import Testing
         #expect(try PipelineClusterTests.lines(other.output("results.jsonl")) == PipelineClusterTests.lines(job.output("results.jsonl")))
     }
 
+    /// Protocol 13 with workers that will not put the pieces together (`--refuse-reports`): the
+    /// worker asked answers with why not, the coordinator makes the reports itself, says so, and the
+    /// outputs are still the merge's, byte for byte.
+    @Test func workersThatCannotMakeTheReportsLeaveThemToTheCoordinator() async throws {
+        let directory = try ClusterTestSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let config = try Self.config(in: directory, count: 120)
+        let recorder = RecordingEventSink()
+        let bus = EventBus()
+        bus.subscribe(recorder)
+        let job = try await TestJob.prepare(
+            config: config, components: .builtin(), settings: JobSettings(outputDirectory: directory.appendingPathComponent("out").path), events: bus)
+        let stage = ShardedRunStage(
+            workers: 2, workerCommand: .init(executable: ClusterTestSupport.hostPath, arguments: ["worker", "--refuse-reports"]), samplesPerShard: 16)
+        let outcome = try await withTimeout(180) { try await job.test(stage: stage) }
+        await bus.shutdown()
+        #expect(outcome.run?.stopReason == .completed && outcome.evaluation != nil)
+        let warnings = recorder.events(of: LogEvent.self).filter { $0.level == .warning }.map(\.message)
+        #expect(
+            warnings.contains { $0.hasPrefix("the coordinator makes the reports itself:") && $0.contains("does not make the reports") },
+            "\(warnings)")
+        let pieces = recorder.events(of: LogEvent.self).filter { $0.source == ShardedRunStage.reportsSource }.map(\.message)
+        #expect(pieces.count == 1 && pieces[0].hasSuffix("the coordinator put them together into the reports"), "\(pieces)")
+        #expect(Self.outputMessages(recorder).last == ShardedRunStage.streamedMessage)
+        try await Self.expectMergeGivesTheSameOutputs(job)
+    }
+
     /// A worker killed mid-run: its samples are played again by the others and journaled after
     /// records of later samples. The streamed output waits for them (or, past its bound, leaves
     /// the merge to write the files); either way the outputs are the merge's, each sample once.
