@@ -117,7 +117,11 @@ let package = Package(
         .target(name: "ChatbotTesterTesting", dependencies: ["ChatbotTesterCore"]),
         // Checks of the hand-written parsers for any input bytes (libFuzzer: ops/fuzz.sh; the corpus: the tests).
         .target(
-            name: "ChatbotTesterFuzzing", dependencies: ["ChatbotTesterCore", "ChatbotTesterCluster", "ChatbotTesterBackends", "ChatbotTesterHTTP", "ChatbotTesterPipeline", "ChatbotTesterEvaluator"]),
+            name: "ChatbotTesterFuzzing",
+            dependencies: [
+                "ChatbotTesterCore", "ChatbotTesterCluster", "ChatbotTesterBackends", "ChatbotTesterHTTP", "ChatbotTesterPipeline", "ChatbotTesterEvaluator",
+                "ChatbotTesterClusterPipeline",
+            ]),
         .executableTarget(name: "chatbot-tester-fuzz", dependencies: ["ChatbotTesterFuzzing"]),
         .executableTarget(
             name: "chatbot-tester",

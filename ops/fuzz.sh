@@ -4,7 +4,7 @@
 # input crashes or hangs. See docs/fuzzing.md.
 #
 #   bash ops/fuzz.sh "HARNESS…"|all [SECONDS]
-#   HARNESS: json records line journalLine frame journaled framing httpReply serverSentEvents jsonRepair config caseLine proxy reportPieces
+#   HARNESS: json records line journalLine frame journaled framing httpReply serverSentEvents jsonRepair config caseLine proxy reportPieces reportsOrder
 #
 # Builds chatbot-tester-fuzz with -sanitize=fuzzer into .build-fuzz/ (its own build directory),
 # seeds a working corpus in .build-fuzz/corpus/HARNESS from Tests/ChatbotTesterFuzzingTests/Corpus/
@@ -14,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 harnesses=${1:?usage: bash ops/fuzz.sh HARNESS|all [SECONDS]}
 seconds=${2:-60}
-[ "$harnesses" = all ] && harnesses="json records line journalLine frame journaled framing httpReply serverSentEvents jsonRepair config caseLine proxy reportPieces"
+[ "$harnesses" = all ] && harnesses="json records line journalLine frame journaled framing httpReply serverSentEvents jsonRepair config caseLine proxy reportPieces reportsOrder"
 # lld, not gold: gold crashes reporting libFuzzer's undefined symbols in the plugin tools SwiftPM
 # links beside the product (lld prints those errors, which do not fail the build, and links it).
 mkdir -p .build-fuzz

@@ -10,26 +10,26 @@ import Foundation
 /// Its bytes (`encoded()`): a version byte, the directory, the record count, the pieces (each
 /// summary's bytes and file), then the samples — little-endian integers and length-prefixed
 /// strings and bytes (`ByteCoding`), so the summaries are copied, not re-encoded.
-struct ReportsOrder: Sendable, Equatable {
+package struct ReportsOrder: Sendable, Equatable {
     /// One `writeLines` order's pieces: the summary its worker answered with, and its file.
-    struct Piece: Sendable, Equatable {
-        var summary: Data
-        var path: String
+    package struct Piece: Sendable, Equatable {
+        package var summary: Data
+        package var path: String
     }
 
     /// Where the reports go: a directory the coordinator made in its private one (the worker makes
     /// none, so one that is gone stays gone).
-    var directory: String
+    package var directory: String
     /// The run's records: each one is in exactly one piece.
-    var records: Int
-    var pieces: [Piece]
+    package var records: Int
+    package var pieces: [Piece]
     /// The samples the reports show (`EvaluationOutput.samplesShown(by:)`), three numbers each:
     /// the dataset index, where its line starts in the journal, and its length (newline included).
-    var samples: [Int]
+    package var samples: [Int]
 
     static let version: UInt8 = 1
 
-    func encoded() -> Data {
+    package func encoded() -> Data {
         var out: [UInt8] = [Self.version]
         out.reserveCapacity(64 + pieces.reduce(0) { $0 + $1.summary.count + $1.path.utf8.count + 8 } + samples.count * 8)
         ByteCoding.append(directory, to: &out)
@@ -47,7 +47,7 @@ struct ReportsOrder: Sendable, Equatable {
 
     /// The order in `bytes` (`encoded()`); anything else — cut short, followed by more, another
     /// version, a count past what is there — is refused.
-    static func decode(_ bytes: Data) throws -> ReportsOrder {
+    package static func decode(_ bytes: Data) throws -> ReportsOrder {
         let order: ReportsOrder? = ByteCoding.read(bytes) { reader in
             guard reader.byte() == version, let directory = reader.string(), let records = reader.u64(), records <= UInt64(Int.max),
                 let pieceCount = reader.u32(), Int(pieceCount) <= reader.remaining / 8

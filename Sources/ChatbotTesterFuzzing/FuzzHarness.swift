@@ -1,5 +1,6 @@
 @_spi(Fuzzing) import ChatbotTesterBackends
 import ChatbotTesterCluster
+import ChatbotTesterClusterPipeline
 import ChatbotTesterCore
 import ChatbotTesterEvaluator
 @_spi(Fuzzing) import ChatbotTesterHTTP
@@ -55,6 +56,10 @@ public enum FuzzHarness: String, CaseIterable, Sendable {
     /// writes back to bytes reading as itself, and an assembly that refuses it or writes a
     /// `results.csv` of exactly the header and the bytes its ranges name — never a crash.
     case reportPieces
+    /// The order a coordinator sends the worker that puts the pieces together (protocol 13,
+    /// `ReportsOrder.decode`): a refusal, or an order that writes back to exactly its bytes — never
+    /// a crash, and nothing allocated for counts its bytes cannot hold.
+    case reportsOrder
 
     /// Runs the check on `input`; the returned text says what went wrong (nil: it held).
     public func check(_ input: Data) -> String? {
@@ -77,6 +82,7 @@ public enum FuzzHarness: String, CaseIterable, Sendable {
         case .caseLine: return Self.checkCaseLine(input)
         case .proxy: return Self.checkProxy(input)
         case .reportPieces: return Self.checkReportPieces(input)
+        case .reportsOrder: return Self.checkReportsOrder(input)
         }
     }
 
@@ -316,6 +322,11 @@ public enum FuzzHarness: String, CaseIterable, Sendable {
             for at in stride(from: 0, to: block.csv.count, by: 2) { expected.append(contentsOf: (block.csv[at]..<block.csv[at + 1]).map { UInt8($0) }) }
         }
         return written == expected ? nil : "results.csv holds \(written.count) bytes, not the header and the \(expected.count - CSVReportWriter.headerBytes.count) its ranges name"
+    }
+
+    static func checkReportsOrder(_ input: Data) -> String? {
+        guard let order = try? ReportsOrder.decode(input) else { return nil }
+        return order.encoded() == input ? nil : "an order does not write back to its bytes"
     }
 
     static func checkFraming(_ input: Data) -> String? {
