@@ -227,7 +227,9 @@ final class StreamedClusterOutput: ClusterWorkerWrittenLines, @unchecked Sendabl
         let (pieces, lines, records) = lock.withLock { (summaries, journalLines, orderedRecords) }
         guard workersMakeReports, let lines, let records else { return nil }
         return queue.sync { () -> Data? in
-            guard reason == nil, let evaluation else { return nil }
+            // The worker's output is made with the job's metrics and reports' options and no
+            // baseline: only for an output that has none either.
+            guard reason == nil, let evaluation, evaluation.takesPieces else { return nil }
             do {
                 let order = pieces.map { ReportsOrder.Piece(summary: $0.summary, path: $0.path) }
                 let assembly = try ReportsOrder.assembly(of: order, records: records)

@@ -167,7 +167,7 @@ public final class EvaluationOutput {
     /// each sample in order. For an output made with `assemblesRows`, writing no `evals.jsonl` and
     /// comparing with no baseline, to which nothing was added yet.
     public func add(_ assembly: ReportPieceAssembly, sample: (Int) throws -> SampleEvaluation) throws {
-        guard writer == nil, comparison == nil, reports.assemblesRows, reports.count == 0 else {
+        guard takesPieces else {
             throw ChatbotTesterError(.internal, "report pieces go to a fresh output that assembles its rows and writes no evaluations")
         }
         aggregate.merge(assembly.aggregate)
@@ -178,6 +178,11 @@ public final class EvaluationOutput {
         let shownPassing = shownPassing(in: assembly)
         try assembly.forEachOutcome { index, outcome in try reports.add(outcome: outcome, shownPassing: shownPassing) { try sample(index) } }
     }
+
+    /// Whether this output can take a sharded run's pieces (`add(_:sample:)`): made with
+    /// `assemblesRows`, writing no `evals.jsonl`, comparing with no baseline, nothing added yet —
+    /// what another output of the same job, made with `init(assemblingPiecesIn:…)`, also writes.
+    public var takesPieces: Bool { writer == nil && comparison == nil && reports.assemblesRows && reports.count == 0 }
 
     /// How many passing samples of `assembly` `report.html` shows. Every outcome is known: it shows
     /// the samples not passing first, so of the passing ones only those it has room for after them
