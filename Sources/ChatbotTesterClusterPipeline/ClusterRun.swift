@@ -130,18 +130,16 @@ public enum ClusterRun {
         if options.workers > 0 { _ = try ClusterWorkerHost.threads(environment: options.workerCommand.environment ?? ProcessInfo.processInfo.environment) }
         let (socketPath, privateDirectory) = try socketPath(for: options)
         // Only the workers started here know a socket chosen here: nobody else can arrive late.
-        var coordinatorOptions = options.coordinator
-        if options.workers > 0 && options.socketPath == nil { coordinatorOptions.lateWorkerWindow = 0 }
-        let onLoop = try ClusterCoordinatorHost.runsOnLoop(coordinatorOptions, environment: ProcessInfo.processInfo.environment)
+        let configured = {
+            var coordinator = options.coordinator
+            if options.workers > 0 && options.socketPath == nil { coordinator.lateWorkerWindow = 0 }
+            return coordinator
+        }()
         defer { if let privateDirectory { try? FileManager.default.removeItem(atPath: privateDirectory) } }
         let started = ContinuousClock.now
         let (spool, stats): (ClusterSpool, ClusterCoordinatorStats) = try await UVLoop.withLoop { loop in
             // The coordinator's tasks run on the loop's thread (the spool is written on the pool).
-            let coordinatorOptions = {
-                var coordinator = coordinatorOptions
-                if onLoop { coordinator.taskExecutor = loop }
-                return coordinator
-            }()
+            let coordinatorOptions = try ClusterCoordinatorHost.options(configured, on: loop, environment: ProcessInfo.processInfo.environment)
             let listener = try await UVPipeListener.listen(path: socketPath, loop: loop) { reason in
                 events.emit(ClusterTesterEvent(.connectionClosed(peer: socketPath, reason: reason)))
             }

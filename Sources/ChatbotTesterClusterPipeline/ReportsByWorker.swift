@@ -8,8 +8,9 @@ import Foundation
 /// the reports in `directory`, reading from the journal only the samples they show.
 ///
 /// Its bytes (`encoded()`): a version byte, the directory, the record count, the pieces (each
-/// summary's bytes and file), then the samples — little-endian integers and length-prefixed
-/// strings and bytes (`ByteCoding`), so the summaries are copied, not re-encoded.
+/// summary's bytes and file), then the samples (each its index, its line's start and length) —
+/// little-endian integers and length-prefixed strings and bytes (`ByteCoding`), so the summaries
+/// are copied, not re-encoded.
 package struct ReportsOrder: Sendable, Equatable {
     /// One `writeLines` order's pieces: the summary its worker answered with, and its file.
     package struct Piece: Sendable, Equatable {
@@ -23,15 +24,21 @@ package struct ReportsOrder: Sendable, Equatable {
     /// The run's records: each one is in exactly one piece.
     package var records: Int
     package var pieces: [Piece]
-    /// The samples the reports show (`EvaluationOutput.samplesShown(by:)`), three numbers each:
-    /// the dataset index, where its line starts in the journal, and its length (newline included).
-    package var samples: [Int]
+    /// The samples the reports show (`EvaluationOutput.samplesShown(by:)`).
+    package var samples: [Sample]
+
+    /// A sample the reports show: its dataset index, and where its line lies in the journal
+    /// (newline included; never empty).
+    package struct Sample: Sendable, Equatable {
+        package var index: Int
+        package var line: Range<Int>
+    }
 
     static let version: UInt8 = 1
 
     package func encoded() -> Data {
         var out: [UInt8] = [Self.version]
-        out.reserveCapacity(64 + pieces.reduce(0) { $0 + $1.summary.count + $1.path.utf8.count + 8 } + samples.count * 8)
+        out.reserveCapacity(64 + pieces.reduce(0) { $0 + $1.summary.count + $1.path.utf8.count + 8 } + samples.count * 24)
         ByteCoding.append(directory, to: &out)
         ByteCoding.append(UInt64(records), to: &out)
         ByteCoding.append(UInt32(pieces.count), to: &out)
@@ -41,12 +48,15 @@ package struct ReportsOrder: Sendable, Equatable {
             ByteCoding.append(piece.path, to: &out)
         }
         ByteCoding.append(UInt32(samples.count), to: &out)
-        for number in samples { ByteCoding.append(UInt64(number), to: &out) }
+        for sample in samples {
+            for number in [sample.index, sample.line.lowerBound, sample.line.count] { ByteCoding.append(UInt64(number), to: &out) }
+        }
         return Data(out)
     }
 
     /// The order in `bytes` (`encoded()`); anything else — cut short, followed by more, another
-    /// version, a count past what is there — is refused.
+    /// version, a count past what is there, a sample whose line is empty or ends past `Int.max` —
+    /// is refused.
     package static func decode(_ bytes: Data) throws -> ReportsOrder {
         let order: ReportsOrder? = ByteCoding.read(bytes) { reader in
             guard reader.byte() == version, let directory = reader.string(), let records = reader.u64(), records <= UInt64(Int.max),
@@ -57,12 +67,14 @@ package struct ReportsOrder: Sendable, Equatable {
                 guard let length = reader.u32(), let summary = reader.bytes(Int(length)), let path = reader.string() else { return nil }
                 pieces.append(Piece(summary: Data(summary), path: path))
             }
-            guard let sampleCount = reader.u32(), Int(sampleCount) == reader.remaining / 8, reader.remaining % 8 == 0 else { return nil }
-            var samples: [Int] = []
+            guard let sampleCount = reader.u32(), Int(sampleCount) == reader.remaining / 24, reader.remaining % 24 == 0 else { return nil }
+            var samples: [Sample] = []
             samples.reserveCapacity(Int(sampleCount))
             for _ in 0..<sampleCount {
-                guard let number = reader.u64(), number <= UInt64(Int.max) else { return nil }
-                samples.append(Int(number))
+                guard let index = reader.u64(), let start = reader.u64(), let length = reader.u64(), index <= UInt64(Int.max), length > 0,
+                    length <= UInt64(Int.max), start <= UInt64(Int.max) - length
+                else { return nil }
+                samples.append(Sample(index: Int(index), line: Int(start)..<Int(start + length)))
             }
             return ReportsOrder(directory: directory, records: Int(records), pieces: pieces, samples: samples)
         }
@@ -124,13 +136,7 @@ extension PipelineReportPieceMaker {
         guard FileManager.default.fileExists(atPath: order.directory, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw ChatbotTesterError(.io, "the reports' directory is gone", location: SourceLocation(source: order.directory))
         }
-        guard order.samples.count % 3 == 0 else { throw ChatbotTesterError(.proto, "the order's samples are not in threes") }
-        var places: [Int: Range<Int>] = [:]
-        for at in stride(from: 0, to: order.samples.count, by: 3) {
-            let start = order.samples[at + 1], length = order.samples[at + 2]
-            guard start >= 0, length > 0, start <= Int.max - length else { throw ChatbotTesterError(.proto, "the order's sample \(at / 3) has no place") }
-            places[order.samples[at]] = start..<(start + length)
-        }
+        let places = Dictionary(order.samples.map { ($0.index, $0.line) }, uniquingKeysWith: { first, _ in first })
         let assembly = try ReportsOrder.assembly(of: order.pieces, records: order.records)
         let output = try EvaluationOutput(
             assemblingPiecesIn: URL(fileURLWithPath: order.directory), descriptors: descriptors, maxErrorRate: maxErrorRate,

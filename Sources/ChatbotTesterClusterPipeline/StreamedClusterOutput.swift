@@ -233,10 +233,10 @@ final class StreamedClusterOutput: ClusterWorkerWrittenLines, @unchecked Sendabl
             do {
                 let order = pieces.map { ReportsOrder.Piece(summary: $0.summary, path: $0.path) }
                 let assembly = try ReportsOrder.assembly(of: order, records: records)
-                var samples: [Int] = []
+                var samples: [ReportsOrder.Sample] = []
                 for index in evaluation.samplesShown(by: assembly) {
                     guard let place = lines.places.journalLine(of: index) else { return nil }
-                    samples += [index, Int(place.lowerBound), Int(place.upperBound - place.lowerBound)]
+                    samples.append(ReportsOrder.Sample(index: index, line: Int(place.lowerBound)..<Int(place.upperBound)))
                 }
                 let reports = directory.appendingPathComponent("reports")
                 guard mkdir(reports.path, 0o700) == 0 else { return nil }

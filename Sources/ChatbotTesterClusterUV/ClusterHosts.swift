@@ -108,6 +108,15 @@ public enum ClusterCoordinatorHost {
         }
     }
 
+    /// `options`, with `loop` as their tasks' executor when `runsOnLoop` says so.
+    public static func options(
+        _ options: ClusterCoordinator.Options, on loop: UVLoop, environment: [String: String]
+    ) throws -> ClusterCoordinator.Options {
+        var options = options
+        if try runsOnLoop(options, environment: environment) { options.taskExecutor = loop }
+        return options
+    }
+
     /// Serves `spool` on `socketPath`; returns when every sample is journaled or a stop rule of
     /// `limits` (cost budget, failure policy: the coordinator's `RunLimits`, as every coordinator
     /// path applies them) stops the run (then merge).
@@ -115,13 +124,11 @@ public enum ClusterCoordinatorHost {
         socketPath: String, spool: ClusterSpool, events: EventBus = EventBus(), options: ClusterCoordinator.Options = .init(),
         limits: RunLimits = RunLimits()
     ) async throws -> ClusterCoordinatorStats {
-        let onLoop = try runsOnLoop(options, environment: ProcessInfo.processInfo.environment)
-        return try await UVLoop.withLoop { loop in
+        try await UVLoop.withLoop { loop in
+            let options = try Self.options(options, on: loop, environment: ProcessInfo.processInfo.environment)
             let listener = try await UVPipeListener.listen(path: socketPath, loop: loop) { reason in
                 events.emit(ClusterTesterEvent(.connectionClosed(peer: socketPath, reason: reason)))
             }
-            var options = options
-            if onLoop { options.taskExecutor = loop }
             do {
                 let stats = try await ClusterCoordinator.run(spool: spool, listener: listener, events: events, options: options, limits: limits)
                 listener.close()

@@ -218,7 +218,8 @@ import Testing
             #expect(throws: ChatbotTesterError.self) { try ReportsOrder.decode(order + [0, 0, 0, 0, 0, 0, 0, 0]) }
             #expect(throws: ChatbotTesterError.self) { try ReportsOrder.decode(Data([2]) + order.dropFirst()) }
             // Only the samples the reports show travel, with their places.
-            #expect(decoded.records == journaled.count && decoded.pieces.count == 2 && decoded.samples.count == 3 * journaled.count)
+            #expect(decoded.records == journaled.count && decoded.pieces.count == 2 && decoded.samples.count == journaled.count)
+            #expect(decoded.samples.allSatisfy { sample in places.journalLine(of: sample.index).map { Int($0.lowerBound)..<Int($0.upperBound) } == sample.line })
             let maker = try #require(PipelineShardProcessor(job: job, runner: try await job.makeRunner(journal: nil)).reportPieceMaker)
             try maker.makeReports(order, journal: journal.path)
             try tamper(URL(fileURLWithPath: decoded.directory))
