@@ -235,7 +235,9 @@ import Testing
             let (written, job) = try await run(answer: answer, tamper: tamper)
             let pieces = try #require(written?.pieces)
             #expect(pieces.summaries == 2 && pieces.recordsMadeHere == 0 && pieces.byWorker == byWorker, "\(answer ?? "made")")
-            #expect(written?.evaluation != nil)
+            // The summary the coordinator reports (its exit code) is the one summary.json holds.
+            let evaluation = try #require(written?.evaluation)
+            #expect(try JSONCoding.encoder(pretty: true).encode(evaluation) == Data(contentsOf: job.output("summary.json")))
             for name in Self.reportNames {
                 #expect(
                     try PipelineClusterTests.report(reference.output(name)) == PipelineClusterTests.report(job.output(name)), "\(name) differs")
